@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, running and testing appban needs.
+# Idempotent: when everything is present it prints nothing and touches nothing.
+# Usage: scripts/setup.sh [--run|--test]  (--run adds the sample APKs the main job inspects;
+#        --test adds the tools the test suite uses)
+set -euo pipefail
+
+build_packages=(
+  cmake ninja-build g++ pkg-config
+  libssl-dev zlib1g-dev libdeflate-dev libsqlite3-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libboost-dev
+)
+test_packages=(
+  clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # Real Android tools for building and cross-checking fixtures, and androguard's example APKs.
+  androguard apktool aapt apksigner zipalign dexdump dx openjdk-17-jdk-headless
+  zip unzip python3 python3-jsonschema
+)
+
+wanted=("${build_packages[@]}")
+if [[ "${1:-}" == "--run" ]]; then
+  wanted+=(androguard)
+fi
+if [[ "${1:-}" == "--test" ]]; then
+  wanted+=("${test_packages[@]}")
+fi
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+((${#missing[@]} == 0)) && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo_cmd=()
+[[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,162 @@
+#include "appban/apk/apk.h"
+
+#include <algorithm>
+#include <charconv>
+#include <string_view>
+
+#include "appban/common/crypto.h"
+
+namespace appban::apk {
+namespace {
+
+// Android installs classes.dex, then classes2.dex, classes3.dex, ... stopping at the first gap.
+// Returns the multidex index of `name` (1 for classes.dex), or 0 when it is not a top-level
+// classesN.dex name.
+int DexIndex(std::string_view name) {
+  if (!name.starts_with("classes") || !name.ends_with(".dex")) return 0;
+  std::string_view middle = name.substr(7, name.size() - 7 - 4);
+  if (middle.empty()) return 1;
+  if (middle.front() == '0') return 0;
+  int index = 0;
+  auto [end, error] = std::from_chars(middle.data(), middle.data() + middle.size(), index);
+  if (error != std::errc() || end != middle.data() + middle.size() || index < 2) return 0;
+  return index;
+}
+
+}  // namespace
+
+Apk::Apk(Apk&&) noexcept = default;
+Apk& Apk::operator=(Apk&&) noexcept = default;
+Apk::~Apk() = default;
+
+Result<Apk> Apk::Open(const std::string& path, const Limits& limits) {
+  APPBAN_ASSIGN_OR_RETURN(MappedFile mapped, MappedFile::Open(path));
+  Apk apk;
+  apk.path_ = path;
+  apk.mapped_ = std::make_unique<MappedFile>(std::move(mapped));
+  apk.bytes_ = apk.mapped_->bytes();
+  APPBAN_RETURN_IF_ERROR(apk.Load(limits));
+  return apk;
+}
+
+Result<Apk> Apk::FromBytes(Bytes bytes, std::string display_name, const Limits& limits) {
+  Apk apk;
+  apk.path_ = std::move(display_name);
+  apk.bytes_ = bytes;
+  APPBAN_RETURN_IF_ERROR(apk.Load(limits));
+  return apk;
+}
+
+Status Apk::Load(const Limits& limits) {
+  sha256_ = Sha256Hex(bytes_);
+  auto zip = ZipArchive::Open(bytes_, limits);
+  if (!zip.ok()) {
+    if (zip.status().code() == StatusCode::kNotRecognized) {
+      return Status::NotRecognized("not an APK: " + zip.status().message());
+    }
+    return zip.status();
+  }
+  zip_ = std::make_unique<ZipArchive>(std::move(zip).value());
+  anomalies_ = zip_->anomalies();
+  uint64_t budget = limits.max_total_inflated_bytes;
+
+  // Manifest (required: Android refuses a package without one).
+  const ZipEntry* manifest_entry = zip_->Find("AndroidManifest.xml");
+  if (manifest_entry == nullptr) return Status::NotRecognized("not an APK: no AndroidManifest.xml entry");
+  if (manifest_entry->uncompressed_size > limits.max_manifest_bytes) {
+    return Status::LimitExceeded("AndroidManifest.xml: " + std::to_string(manifest_entry->uncompressed_size) +
+                                 " bytes exceeds the limit of " + std::to_string(limits.max_manifest_bytes));
+  }
+  APPBAN_ASSIGN_OR_RETURN(Buffer manifest_bytes, zip_->Read(*manifest_entry, &budget, &anomalies_));
+  auto document = ParseAxml(manifest_bytes, limits, &anomalies_);
+  if (!document.ok()) return document.status().WithContext("AndroidManifest.xml");
+
+  // Resources are optional; an unreadable table costs the label, not the whole report.
+  if (const ZipEntry* arsc = zip_->Find("resources.arsc")) {
+    if (arsc->uncompressed_size > limits.max_resources_bytes) {
+      AddAnomaly(&anomalies_, "arsc.too_large", "resources.arsc",
+                 "resource table of " + std::to_string(arsc->uncompressed_size) + " bytes exceeds the limit of " +
+                     std::to_string(limits.max_resources_bytes) + "; resource references left unresolved");
+    } else {
+      auto arsc_bytes = zip_->Read(*arsc, &budget, &anomalies_);
+      if (arsc_bytes.ok()) {
+        auto table = ResourceTable::Parse(std::move(arsc_bytes).value(), limits, &anomalies_);
+        if (table.ok()) {
+          resources_ = std::make_unique<ResourceTable>(std::move(table).value());
+        } else {
+          AddAnomaly(&anomalies_, "arsc.unreadable", "resources.arsc", table.status().ToString());
+        }
+      } else {
+        AddAnomaly(&anomalies_, "arsc.unreadable", "resources.arsc", arsc_bytes.status().ToString());
+      }
+    }
+  }
+
+  auto manifest = ExtractManifest(*document, resources_.get(), &anomalies_);
+  if (!manifest.ok()) return manifest.status().WithContext("AndroidManifest.xml");
+  manifest_ = std::move(manifest).value();
+
+  // DEX files in multidex order; Android stops at the first missing classesN.dex.
+  std::vector<std::pair<int, const ZipEntry*>> dex_entries;
+  for (const ZipEntry& entry : zip_->entries()) {
+    int index = DexIndex(entry.name);
+    if (index > 0 && zip_->Find(entry.name) == &entry) dex_entries.emplace_back(index, &entry);
+  }
+  std::sort(dex_entries.begin(), dex_entries.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  int expected = 1;
+  for (const auto& [index, entry] : dex_entries) {
+    if (index != expected) {
+      AddAnomaly(&anomalies_, "dex.multidex_gap", entry->name,
+                 "classes" + (expected == 1 ? std::string() : std::to_string(expected)) +
+                     ".dex is missing, so Android never loads " + entry->name + " or later files; read anyway");
+      expected = index;
+    }
+    ++expected;
+    if (dex_files_.size() >= limits.max_dex_files) {
+      return Status::LimitExceeded(std::to_string(dex_entries.size()) + " DEX files exceed the limit of " +
+                                   std::to_string(limits.max_dex_files));
+    }
+    APPBAN_ASSIGN_OR_RETURN(Buffer dex_bytes, zip_->Read(*entry, &budget, &anomalies_));
+    auto dex = DexFile::Parse(entry->name, std::move(dex_bytes), limits, &anomalies_);
+    if (!dex.ok()) return dex.status().WithContext(entry->name);
+    dex_files_.push_back(std::move(dex).value());
+  }
+
+  // Native libraries: lib/<abi>/<name>.so, the layout the installer extracts from.
+  for (const ZipEntry& entry : zip_->entries()) {
+    std::string_view name = entry.name;
+    if (!name.starts_with("lib/") || !name.ends_with(".so")) continue;
+    std::string_view rest = name.substr(4);
+    size_t slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0) continue;
+    std::string_view file = rest.substr(slash + 1);
+    if (file.empty() || file.find('/') != std::string_view::npos) continue;
+    native_.by_abi[std::string(rest.substr(0, slash))].emplace_back(file);
+  }
+  for (auto& [abi, files] : native_.by_abi) {
+    std::sort(files.begin(), files.end());
+    files.erase(std::unique(files.begin(), files.end()), files.end());
+  }
+
+  APPBAN_ASSIGN_OR_RETURN(signing_, ReadSigningInfo(*zip_, limits, &anomalies_));
+  return Status::Ok();
+}
+
+uint64_t Apk::total_dex_classes() const {
+  uint64_t total = 0;
+  for (const DexFile& dex : dex_files_) total += dex.class_count();
+  return total;
+}
+uint64_t Apk::total_dex_methods() const {
+  uint64_t total = 0;
+  for (const DexFile& dex : dex_files_) total += dex.method_count();
+  return total;
+}
+uint64_t Apk::total_dex_strings() const {
+  uint64_t total = 0;
+  for (const DexFile& dex : dex_files_) total += dex.string_count();
+  return total;
+}
+
+}  // namespace appban::apk

@@ -1,0 +1,166 @@
+#include "appban/apk/report_json.h"
+
+namespace appban::apk {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+template <typename T>
+Json OptionalJson(const std::optional<T>& value) {
+  return value ? Json(*value) : Json(nullptr);
+}
+
+Json IntentFilterJson(const IntentFilter& filter) {
+  Json out;
+  out["actions"] = filter.actions;
+  out["categories"] = filter.categories;
+  out["data"] = filter.data;
+  out["priority"] = OptionalJson(filter.priority);
+  out["auto_verify"] = filter.auto_verify;
+  return out;
+}
+
+Json CertificateJson(const Certificate& cert) {
+  Json out;
+  out["sha256"] = cert.sha256;
+  out["sha1"] = cert.sha1;
+  out["subject"] = cert.subject;
+  out["issuer"] = cert.issuer;
+  out["organization"] = cert.subject_organization;
+  out["country"] = cert.subject_country;
+  out["serial"] = cert.serial_hex;
+  out["not_before"] = cert.not_before;
+  out["not_after"] = cert.not_after;
+  out["key_algorithm"] = cert.key_algorithm;
+  out["key_bits"] = cert.key_bits;
+  out["self_signed"] = cert.self_signed;
+  out["debug"] = cert.debug;
+  return out;
+}
+
+}  // namespace
+
+Json AnomaliesJson(const Anomalies& anomalies) {
+  Json out = Json::array();
+  for (const Anomaly& anomaly : anomalies) {
+    out.push_back({{"code", anomaly.code}, {"where", anomaly.where}, {"detail", anomaly.detail}});
+  }
+  return out;
+}
+
+Json FileJson(const Apk& apk) {
+  return {{"path", apk.path()}, {"size", apk.file_size()}, {"sha256", apk.sha256()},
+          {"zip_entries", apk.zip().entries().size()}};
+}
+
+Json AppFactsJson(const Apk& apk) {
+  const Manifest& m = apk.manifest();
+  Json app;
+  app["package"] = m.package;
+  app["version_code"] = OptionalJson(m.version_code);
+  app["version_name"] = m.version_name;
+  app["label"] = m.label;
+  app["min_sdk"] = OptionalJson(m.min_sdk);
+  app["target_sdk"] = OptionalJson(m.target_sdk);
+  app["max_sdk"] = OptionalJson(m.max_sdk);
+  app["compile_sdk"] = OptionalJson(m.compile_sdk);
+
+  Json permissions = Json::array();
+  for (const RequestedPermission& p : m.permissions) {
+    permissions.push_back({{"name", p.name}, {"max_sdk", OptionalJson(p.max_sdk)}, {"sdk23_only", p.sdk23_only}});
+  }
+  app["permissions"] = std::move(permissions);
+  Json declared = Json::array();
+  for (const DeclaredPermission& p : m.declared_permissions) {
+    declared.push_back({{"name", p.name}, {"protection_level", p.protection_level}});
+  }
+  app["declared_permissions"] = std::move(declared);
+
+  Json components = Json::array();
+  for (const Component& c : m.components) {
+    Json component;
+    component["kind"] = ComponentKindName(c.kind);
+    component["name"] = c.name;
+    component["exported"] = c.exported;
+    component["exported_reason"] = c.exported_reason;
+    component["permission"] = c.permission;
+    component["enabled"] = c.enabled;
+    if (c.kind == ComponentKind::kProvider) component["authorities"] = c.authorities;
+    Json filters = Json::array();
+    for (const IntentFilter& f : c.intent_filters) filters.push_back(IntentFilterJson(f));
+    component["intent_filters"] = std::move(filters);
+    components.push_back(std::move(component));
+  }
+  app["components"] = std::move(components);
+
+  app["flags"] = {{"debuggable", m.flags.debuggable},
+                  {"allow_backup", m.flags.allow_backup},
+                  {"uses_cleartext_traffic", OptionalJson(m.flags.uses_cleartext_traffic)},
+                  {"network_security_config", m.flags.network_security_config},
+                  {"test_only", m.flags.test_only}};
+  Json query_intents = Json::array();
+  for (const IntentFilter& f : m.queries.intents) query_intents.push_back(IntentFilterJson(f));
+  app["queries"] = {{"packages", m.queries.packages},
+                    {"intents", std::move(query_intents)},
+                    {"providers", m.queries.providers}};
+  app["uses_features"] = m.uses_features;
+  app["uses_libraries"] = m.uses_libraries;
+
+  Json dex_files = Json::array();
+  for (const DexFile& dex : apk.dex_files()) {
+    dex_files.push_back({{"name", dex.name()},
+                         {"version", dex.version()},
+                         {"size", dex.size_bytes()},
+                         {"strings", dex.string_count()},
+                         {"types", dex.type_count()},
+                         {"methods", dex.method_count()},
+                         {"fields", dex.field_count()},
+                         {"classes", dex.class_count()}});
+  }
+  app["dex"] = {{"files", std::move(dex_files)},
+                {"classes", apk.total_dex_classes()},
+                {"methods", apk.total_dex_methods()},
+                {"strings", apk.total_dex_strings()}};
+
+  const SigningInfo& signing = apk.signing();
+  Json signers = Json::array();
+  for (const Signer& signer : signing.signers) {
+    Json s = CertificateJson(signer.certificate);
+    s["schemes"] = signer.schemes;
+    s["min_sdk"] = OptionalJson(signer.min_sdk);
+    s["max_sdk"] = OptionalJson(signer.max_sdk);
+    Json lineage = Json::array();
+    for (const Certificate& cert : signer.lineage) lineage.push_back(CertificateJson(cert));
+    s["lineage"] = std::move(lineage);
+    signers.push_back(std::move(s));
+  }
+  app["signers"] = std::move(signers);
+  app["signing"] = {{"v1", signing.v1},
+                    {"v2", signing.v2},
+                    {"v3", signing.v3},
+                    {"v31", signing.v31},
+                    {"v1_only", signing.v1_only()},
+                    {"debug_certificate", signing.any_debug()},
+                    {"verified", false}};
+
+  Json abis = Json::array();
+  Json libs = Json::object();
+  for (const auto& [abi, files] : apk.native_libraries().by_abi) {
+    abis.push_back(abi);
+    libs[abi] = files;
+  }
+  app["native_abis"] = std::move(abis);
+  app["native_libs"] = std::move(libs);
+  return app;
+}
+
+Json InspectDocument(const Apk& apk) {
+  Json doc;
+  doc["schema"] = kInspectSchema;
+  doc["file"] = FileJson(apk);
+  doc["app"] = AppFactsJson(apk);
+  doc["anomalies"] = AnomaliesJson(apk.anomalies());
+  return doc;
+}
+
+}  // namespace appban::apk

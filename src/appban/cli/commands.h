@@ -1,0 +1,16 @@
+// Subcommand registration. Each Add*Command registers its subcommand on `app`; when the
+// subcommand is selected, its parse callback stores the work to do in `*action`, and Run executes
+// it after parsing, so exit codes come from the command rather than from CLI11.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace appban::cli {
+
+// Returns the process exit status.
+using CommandAction = std::function<int()>;
+
+void AddInspectCommand(CLI::App& app, CommandAction* action);
+
+}  // namespace appban::cli

@@ -1,0 +1,37 @@
+#include "appban/cli/input_files.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+namespace appban::cli {
+
+std::vector<std::string> ExpandInputs(const std::vector<std::string>& inputs, const std::string& suffix,
+                                      std::vector<std::string>* failures) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  for (const std::string& input : inputs) {
+    std::error_code error;
+    if (!fs::is_directory(input, error)) {
+      files.push_back(input);  // opening it reports a missing or unreadable file
+      continue;
+    }
+    std::vector<std::string> found;
+    auto options = fs::directory_options::skip_permission_denied;
+    for (fs::recursive_directory_iterator it(input, options, error), end; !error && it != end; it.increment(error)) {
+      if (it->is_regular_file(error) && it->path().string().ends_with(suffix)) found.push_back(it->path().string());
+    }
+    if (error) failures->push_back("appban: " + input + ": " + error.message());
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+std::string FailureLine(const std::string& file, const Status& status) {
+  // NotRecognized messages already say what the file is not ("not an APK: ...").
+  std::string what = status.code() == StatusCode::kNotRecognized ? status.message() : status.ToString();
+  return "appban: " + file + ": " + what;
+}
+
+}  // namespace appban::cli
