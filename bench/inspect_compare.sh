@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Reproduces the inspect figures in docs/benchmarks.md, all in one run on the same file:
+#   appban inspect vs zlib inflate of the same entries (bench/inspect_bench.cc), peak memory of
+#   `appban inspect --json`, and androguard 3.4 (Debian) doing the same reading (APK + every DEX
+#   parsed + certificates) on the same file.
+# Usage: bench/inspect_compare.sh [APK]   (default: io.appium.settings's debug APK from npm)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+scripts/build.sh release
+
+apk=${1:-}
+if [[ -z "$apk" ]]; then
+  cache=build/bench-data
+  apk=$cache/settings_apk-debug.apk
+  if [[ ! -f "$apk" ]]; then
+    mkdir -p "$cache"
+    (cd "$cache" && npm pack --silent io.appium.settings@8.0.10 >/dev/null && tar xzf io.appium.settings-8.0.10.tgz &&
+      cp package/apks/settings_apk-debug.apk . && rm -rf package io.appium.settings-*.tgz)
+  fi
+fi
+
+echo "== appban inspect vs zlib inflate (same process, median of 20 runs)"
+build/appban_inspect_bench "$apk" 20 | tee build/inspect_bench.out
+dex_bytes=$(awk '/^inflated_dex_bytes/ {print $2}' build/inspect_bench.out)
+
+echo "== peak memory (max RSS) of one 'appban inspect --json' process"
+rss_kb=$( { /usr/bin/time -f '%M' build/appban inspect --json "$apk" >/dev/null; } 2>&1 | tail -1)
+awk -v rss="$rss_kb" -v dex="$dex_bytes" 'BEGIN {
+  printf "max RSS %.1f MB = %.2fx the inflated DEX (%.1f MB)\n", rss/1024, rss*1024/dex, dex/1e6 }'
+
+echo "== wall time of one whole 'appban inspect --json' process (5 runs)"
+for i in 1 2 3 4 5; do
+  /usr/bin/time -f '%e s' build/appban inspect --json "$apk" 2>&1 >/dev/null | tail -1
+done | sort -n | sed -n 3p | sed 's/^/median /'
+
+echo "== androguard $(/usr/bin/python3 -c 'import androguard; print(androguard.__version__)') on the same file"
+/usr/bin/python3 - "$apk" <<'PY'
+import sys, time, resource, logging
+logging.disable(logging.CRITICAL)
+from androguard.core.bytecodes.apk import APK
+from androguard.core.bytecodes.dvm import DalvikVMFormat
+path = sys.argv[1]
+timings = []
+for _ in range(3):
+    start = time.perf_counter()
+    apk = APK(path)
+    facts = (apk.get_package(), apk.get_androidversion_code(), apk.get_permissions(), apk.get_app_name())
+    certs = [c.sha256_fingerprint for c in apk.get_certificates()]
+    classes = sum(len(DalvikVMFormat(dex).get_classes()) for dex in apk.get_all_dex())
+    timings.append((time.perf_counter() - start) * 1000)
+timings.sort()
+print(f"androguard APK + DalvikVMFormat: {timings[1]:.0f} ms median of 3 ({classes} classes)")
+print(f"androguard max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024:.0f} MB")
+PY
