@@ -50,6 +50,13 @@ class ZipArchive {
   // what Android would accept; LimitExceeded for too many entries or names too long.
   static Result<ZipArchive> Open(Bytes file, const Limits& limits);
 
+  // Movable, not copyable: the name index holds views into entries_, which a move keeps valid
+  // (the vector's elements stay where they are) and a copy would not.
+  ZipArchive(ZipArchive&&) noexcept = default;
+  ZipArchive& operator=(ZipArchive&&) noexcept = default;
+  ZipArchive(const ZipArchive&) = delete;
+  ZipArchive& operator=(const ZipArchive&) = delete;
+
   // Every entry in central-directory order, duplicates included.
   const std::vector<ZipEntry>& entries() const { return entries_; }
   // The entry Android would use for `name` (the first of duplicates), or nullptr.
@@ -69,6 +76,10 @@ class ZipArchive {
 
   // Anomalies found by Open.
   const Anomalies& anomalies() const { return anomalies_; }
+  // Empty when Android's libziparchive would open this archive; otherwise why it would not
+  // (duplicate names, local headers contradicting the central directory, bytes before the first
+  // local header, ...). We still read such archives, so an analyst can see what is in them.
+  std::string_view android_rejection() const { return android_rejection_; }
   Bytes file() const { return file_; }
 
  private:
@@ -82,6 +93,7 @@ class ZipArchive {
   uint64_t central_directory_size_ = 0;
   uint64_t eocd_offset_ = 0;
   Anomalies anomalies_;
+  std::string android_rejection_;
 };
 
 }  // namespace appban::apk
