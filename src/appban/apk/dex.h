@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,32 @@ class DexFile {
   // Superclass descriptor of class_def `index`, "" when none.
   std::string_view SuperclassDescriptor(uint32_t index) const;
 
+  // --- Lookups for the assessment. -------------------------------------------------------------
+  // The format requires string_ids sorted by content, type_ids by string index and method_ids by
+  // defining class; Parse checks whether this file honours that (hostile files may not), so these
+  // are O(log n) on a well-formed file and fall back to a linear scan otherwise. Never wrong.
+
+  // Index of the string whose MUTF-8 bytes equal `mutf8`, or nullopt.
+  std::optional<uint32_t> FindString(std::string_view mutf8) const;
+  // Type index of `descriptor` ("Landroid/telephony/SmsManager;"), or nullopt when this DEX never
+  // mentions that type.
+  std::optional<uint32_t> FindType(std::string_view descriptor) const;
+  // Type index of the class that method `index` belongs to. REQUIRES: index < method_count()
+  uint32_t MethodClassType(uint32_t index) const;
+  // Indices of every method_id whose class is type `type_index` — both the methods this DEX
+  // defines and the framework/library methods it calls, in method_id order.
+  // REQUIRES: type_index < type_count()
+  std::vector<uint32_t> MethodsOfType(uint32_t type_index) const;
+  // Whether this DEX references method `class_descriptor`.`name` (any prototype).
+  bool ReferencesMethod(std::string_view class_descriptor, std::string_view name) const;
+  // Full prototype of method `index` in descriptor form, "(Ljava/lang/String;I)V".
+  // REQUIRES: index < method_count()
+  std::string MethodPrototype(uint32_t index) const;
+  // class_def indices whose descriptor starts with `prefix` ("Lcom/facebook/ads/"), in order.
+  std::vector<uint32_t> ClassesWithPrefix(std::string_view prefix) const;
+  // Indices of strings containing `needle` as a byte substring, at most `max_results` of them.
+  std::vector<uint32_t> StringsContaining(std::string_view needle, size_t max_results = SIZE_MAX) const;
+
  private:
   DexFile() = default;
 
@@ -76,6 +103,10 @@ class DexFile {
   // Start and length of each string's bytes, validated in Parse (index = string id).
   std::vector<uint32_t> string_offsets_;
   std::vector<uint32_t> string_lengths_;
+  // Whether the tables are in the order the format requires (see the lookups above).
+  bool strings_sorted_ = false;
+  bool types_sorted_ = false;
+  bool methods_sorted_by_class_ = false;
 };
 
 }  // namespace appban::apk

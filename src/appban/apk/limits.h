@@ -25,11 +25,15 @@ struct Limits {
 
   // DEX.
   uint32_t max_dex_files = 512;
+  // One DEX file. Its offsets are 32-bit and a single DEX holds at most 65536 method refs, so real
+  // ones stay far below this (tens of MB).
+  uint64_t max_dex_bytes = 256ull << 20;
 
   // Signing.
   uint64_t max_signing_block_bytes = 64ull << 20;
   uint32_t max_signers = 64;
   uint32_t max_certificates_per_signer = 64;
+  uint32_t max_signing_block_entries = 1024;  // ID-value pairs in the APK Signing Block
 };
 
 }  // namespace appban::apk
