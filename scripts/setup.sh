@@ -13,7 +13,8 @@ build_packages=(
 test_packages=(
   clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
   # Real Android tools for building and cross-checking fixtures, and androguard's example APKs.
-  androguard apktool aapt apksigner zipalign dexdump dx openjdk-17-jdk-headless
+  # (Debian's "dx" package is OpenDX, not the Android dexer: DEX fixtures are assembled with smali.)
+  androguard apktool aapt apksigner zipalign dexdump libsmali-java android-framework-res openjdk-17-jdk-headless
   zip unzip python3 python3-jsonschema
 )
 
