@@ -1,6 +1,935 @@
-// STUB: replaced by the real implementation.
 #include "appban/apk/signing.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <climits>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include "appban/common/bytes.h"
+#include "appban/common/crypto.h"
+
 namespace appban::apk {
-bool SigningInfo::any_debug() const { return false; }
-Result<SigningInfo> ReadSigningInfo(const ZipArchive&, const Limits&, Anomalies*) { return SigningInfo{}; }
+namespace {
+
+// ---- Identifiers from the APK Signature Scheme v2/v3 documentation (source.android.com). ----
+constexpr std::string_view kSigningBlockMagic = "APK Sig Block 42";
+constexpr uint32_t kV2BlockId = 0x7109871a;
+constexpr uint32_t kV3BlockId = 0xf05368c0;
+constexpr uint32_t kV31BlockId = 0x1b93ad61;
+constexpr uint32_t kVerityPaddingBlockId = 0x42726577;
+constexpr uint32_t kSourceStampV1BlockId = 0x2b09189e;
+constexpr uint32_t kSourceStampV2BlockId = 0x6dff800d;
+constexpr uint32_t kPlayFrostingBlockId = 0x2146444e;
+constexpr uint32_t kDependencyInfoBlockId = 0x504b4453;
+// Additional attributes inside a signer's signed data.
+constexpr uint32_t kProofOfRotationAttrId = 0x3ba06f8c;    // v3: signing certificate lineage
+constexpr uint32_t kStrippingProtectionAttrId = 0xbeeff00d;  // v2: "also signed with scheme N"
+constexpr uint32_t kProofOfRotationVersion = 1;
+constexpr uint32_t kV3SchemeId = 3;
+// Footer: uint64 block size followed by the 16-byte magic.
+constexpr uint64_t kSigningBlockFooterBytes = 8 + 16;
+// How far before the central directory we look for a stray magic when the block is not adjacent.
+constexpr uint64_t kStrayMagicSearchBytes = 1 << 20;
+
+// ---- OpenSSL ownership. ----
+struct OpenSslFree {
+  void operator()(X509* p) const { X509_free(p); }
+  void operator()(X509_NAME* p) const { X509_NAME_free(p); }
+  void operator()(ASN1_INTEGER* p) const { ASN1_INTEGER_free(p); }
+  void operator()(BIGNUM* p) const { BN_free(p); }
+  void operator()(PKCS7* p) const { PKCS7_free(p); }
+  void operator()(char* p) const { OPENSSL_free(p); }
+  void operator()(unsigned char* p) const { OPENSSL_free(p); }
+};
+template <typename T>
+using OpenSslPtr = std::unique_ptr<T, OpenSslFree>;
+
+OpenSslPtr<X509> DecodeX509(Bytes der) {
+  if (der.size() > static_cast<size_t>(std::numeric_limits<long>::max())) return nullptr;
+  const unsigned char* cursor = der.data();
+  return OpenSslPtr<X509>(d2i_X509(nullptr, &cursor, static_cast<long>(der.size())));
+}
+
+std::string Hex(std::string_view text) { return HexLower(AsBytes(text)); }
+
+std::string Sha1Hex(Bytes data) {
+  std::array<uint8_t, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha1(), nullptr) != 1) return "";
+  return HexLower(Bytes(digest.data(), length));
+}
+
+// ---- Distinguished names, formatted the way apksigner prints them. ----
+// apksigner prints Java's X500Principal.toString(): RDNs most-specific first (reverse of the DER
+// order) joined by ", ", multi-valued RDNs joined by " + ", Java's short keywords, and values
+// wrapped in double quotes when they contain a special character or leading, trailing or doubled
+// whitespace (with '"' and '\' backslash-escaped). Verified against apksigner in signing_test.cc.
+std::string JavaKeyword(const ASN1_OBJECT* object) {
+  switch (OBJ_obj2nid(object)) {
+    case NID_commonName: return "CN";
+    case NID_countryName: return "C";
+    case NID_localityName: return "L";
+    case NID_stateOrProvinceName: return "ST";
+    case NID_organizationName: return "O";
+    case NID_organizationalUnitName: return "OU";
+    case NID_title: return "T";
+    case NID_streetAddress: return "STREET";
+    case NID_domainComponent: return "DC";
+    case NID_userId: return "UID";
+    case NID_pkcs9_emailAddress: return "EMAILADDRESS";
+    case NID_serialNumber: return "SERIALNUMBER";
+    case NID_dnQualifier: return "DNQ";
+    case NID_surname: return "SURNAME";
+    case NID_givenName: return "GIVENNAME";
+    case NID_initials: return "INITIALS";
+    case NID_generationQualifier: return "GENERATION";
+    default: break;
+  }
+  std::array<char, 128> dotted{};
+  int length = OBJ_obj2txt(dotted.data(), static_cast<int>(dotted.size()), object, /*no_name=*/1);
+  if (length <= 0 || static_cast<size_t>(length) >= dotted.size()) return "OID.?";
+  return "OID." + std::string(dotted.data(), static_cast<size_t>(length));
+}
+
+bool IsTextType(int type) {
+  switch (type) {
+    case V_ASN1_UTF8STRING:
+    case V_ASN1_PRINTABLESTRING:
+    case V_ASN1_T61STRING:
+    case V_ASN1_IA5STRING:
+    case V_ASN1_BMPSTRING:
+    case V_ASN1_UNIVERSALSTRING:
+    case V_ASN1_GENERALSTRING:
+    case V_ASN1_VISIBLESTRING:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<std::string> Utf8Text(const ASN1_STRING* value) {
+  unsigned char* raw = nullptr;
+  int length = ASN1_STRING_to_UTF8(&raw, value);
+  if (length < 0) return std::nullopt;
+  OpenSslPtr<unsigned char> owned(raw);
+  return std::string(reinterpret_cast<const char*>(raw), static_cast<size_t>(length));
+}
+
+// Non-text values print as '#' and the hex of their DER encoding (tag, length, contents).
+std::string HexDerValue(const ASN1_STRING* value) {
+  std::string der;
+  der.push_back(static_cast<char>(ASN1_STRING_type(value) & 0x1f));
+  size_t length = static_cast<size_t>(ASN1_STRING_length(value));
+  if (length < 0x80) {
+    der.push_back(static_cast<char>(length));
+  } else {
+    std::string length_bytes;
+    for (size_t rest = length; rest != 0; rest >>= 8) length_bytes.insert(length_bytes.begin(), static_cast<char>(rest & 0xff));
+    der.push_back(static_cast<char>(0x80 | length_bytes.size()));
+    der += length_bytes;
+  }
+  der.append(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)), length);
+  return "#" + Hex(der);
+}
+
+std::string QuoteJavaValue(std::string_view value) {
+  constexpr std::string_view kSpecial = ",+=\n<>#;\\\"";
+  auto is_white = [](char c) { return c == ' ' || c == '\n'; };
+  bool quote = false;
+  bool previous_white = false;
+  std::string body;
+  for (size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (kSpecial.find(c) != std::string_view::npos) quote = true;
+    if (is_white(c)) {
+      if (i == 0 || previous_white) quote = true;
+      previous_white = true;
+    } else {
+      previous_white = false;
+    }
+    if (c == '"' || c == '\\') body.push_back('\\');
+    body.push_back(c);
+  }
+  if (!value.empty() && is_white(value.back())) quote = true;
+  return quote ? "\"" + body + "\"" : body;
+}
+
+std::string FormatEntry(const X509_NAME_ENTRY* entry) {
+  const ASN1_STRING* data = X509_NAME_ENTRY_get_data(entry);
+  std::string value;
+  if (IsTextType(ASN1_STRING_type(data))) {
+    auto text = Utf8Text(data);
+    value = text ? QuoteJavaValue(*text) : HexDerValue(data);
+  } else {
+    value = HexDerValue(data);
+  }
+  return JavaKeyword(X509_NAME_ENTRY_get_object(entry)) + "=" + value;
+}
+
+std::string FormatName(const X509_NAME* name) {
+  // Group entries into RDNs (entries sharing a "set" index), then print the RDNs in reverse.
+  std::vector<std::string> rdns;
+  int previous_set = -1;
+  int count = X509_NAME_entry_count(name);
+  for (int i = 0; i < count; ++i) {
+    const X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
+    int set = X509_NAME_ENTRY_set(entry);
+    if (!rdns.empty() && set == previous_set) {
+      rdns.back() += " + " + FormatEntry(entry);
+    } else {
+      rdns.push_back(FormatEntry(entry));
+    }
+    previous_set = set;
+  }
+  std::string out;
+  for (auto it = rdns.rbegin(); it != rdns.rend(); ++it) {
+    if (!out.empty()) out += ", ";
+    out += *it;
+  }
+  return out;
+}
+
+// The first value of attribute `nid` in `name`, as UTF-8, or "".
+std::string NameAttribute(const X509_NAME* name, int nid) {
+  int index = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (index < 0) return "";
+  auto text = Utf8Text(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index)));
+  return text.value_or("");
+}
+
+std::string IsoTime(const ASN1_TIME* time) {
+  std::tm parts{};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &parts) != 1) return "";
+  std::array<char, 96> text{};
+  std::snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02dZ", parts.tm_year + 1900, parts.tm_mon + 1,
+                parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+  return text.data();
+}
+
+std::string SerialHex(const ASN1_INTEGER* serial) {
+  OpenSslPtr<BIGNUM> number(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (!number) return "";
+  OpenSslPtr<char> hex(BN_bn2hex(number.get()));
+  if (!hex) return "";
+  std::string out(hex.get());
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+void FillKeyFacts(X509* cert, Certificate* out) {
+  EVP_PKEY* key = X509_get0_pubkey(cert);  // owned by cert; null for unsupported algorithms
+  if (key == nullptr) {
+    std::array<char, 128> name{};
+    const X509_PUBKEY* public_key = X509_get_X509_PUBKEY(cert);
+    ASN1_OBJECT* algorithm = nullptr;
+    if (public_key != nullptr && X509_PUBKEY_get0_param(&algorithm, nullptr, nullptr, nullptr, public_key) == 1 &&
+        OBJ_obj2txt(name.data(), static_cast<int>(name.size()), algorithm, 0) > 0) {
+      out->key_algorithm = name.data();
+    }
+    return;
+  }
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA_PSS: out->key_algorithm = "RSA"; break;
+    case EVP_PKEY_EC: out->key_algorithm = "EC"; break;
+    case EVP_PKEY_DSA: out->key_algorithm = "DSA"; break;
+    case EVP_PKEY_ED25519: out->key_algorithm = "Ed25519"; break;
+    case EVP_PKEY_ED448: out->key_algorithm = "Ed448"; break;
+    default: out->key_algorithm = OBJ_nid2sn(EVP_PKEY_get_base_id(key)); break;
+  }
+  out->key_bits = EVP_PKEY_get_bits(key);
+}
+
+struct ParsedCertificate {
+  Certificate facts;
+  std::string public_key_der;  // SubjectPublicKeyInfo, to compare with a v2/v3 signer's key
+};
+
+Result<ParsedCertificate> ParseCertificateWithKey(Bytes der) {
+  OpenSslPtr<X509> cert = DecodeX509(der);
+  if (!cert) return Status::Corruption("not an X.509 certificate (" + std::to_string(der.size()) + " bytes)");
+  ParsedCertificate parsed;
+  Certificate& out = parsed.facts;
+  out.sha256 = Sha256Hex(der);
+  out.sha1 = Sha1Hex(der);
+  const X509_NAME* subject = X509_get_subject_name(cert.get());
+  const X509_NAME* issuer = X509_get_issuer_name(cert.get());
+  out.subject = FormatName(subject);
+  out.issuer = FormatName(issuer);
+  out.serial_hex = SerialHex(X509_get0_serialNumber(cert.get()));
+  out.not_before = IsoTime(X509_get0_notBefore(cert.get()));
+  out.not_after = IsoTime(X509_get0_notAfter(cert.get()));
+  FillKeyFacts(cert.get(), &out);
+  out.subject_organization = NameAttribute(subject, NID_organizationName);
+  out.subject_country = NameAttribute(subject, NID_countryName);
+  // X509_self_signed with signature verification: the name match alone is what a forger copies.
+  out.self_signed = X509_self_signed(cert.get(), /*verify_signature=*/1) == 1;
+  // The Android SDK's debug keystore certificate has exactly this subject.
+  out.debug = X509_NAME_entry_count(subject) == 3 && NameAttribute(subject, NID_commonName) == "Android Debug" &&
+              out.subject_organization == "Android" && out.subject_country == "US";
+  unsigned char* key_der = nullptr;
+  int key_length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert.get()), &key_der);
+  if (key_length > 0) {
+    OpenSslPtr<unsigned char> owned(key_der);
+    parsed.public_key_der.assign(reinterpret_cast<const char*>(key_der), static_cast<size_t>(key_length));
+  }
+  return parsed;
+}
+
+// ---- APK Signing Block. ----
+
+std::optional<Bytes> TakeLengthPrefixed(ByteReader& reader) {
+  auto length = reader.U32();
+  if (!length) return std::nullopt;
+  return reader.Take(*length);
+}
+
+std::string Hex32(uint32_t value) {
+  std::array<char, 16> text{};
+  std::snprintf(text.data(), text.size(), "0x%08x", value);
+  return text.data();
+}
+
+std::string BlockKind(uint32_t id) {
+  switch (id) {
+    case kV2BlockId: return "v2";
+    case kV3BlockId: return "v3";
+    case kV31BlockId: return "v3.1";
+    case kVerityPaddingBlockId: return "padding";
+    case kSourceStampV1BlockId: return "source_stamp_v1";
+    case kSourceStampV2BlockId: return "source_stamp_v2";
+    case kPlayFrostingBlockId: return "play_frosting";
+    case kDependencyInfoBlockId: return "dependency_info";
+    default: return "unknown";
+  }
+}
+
+// What a scheme block told us beyond its signers.
+struct SchemeBlockFacts {
+  bool claims_v3 = false;  // a v2 signer carries the stripping-protection attribute naming v3
+};
+
+// Proof-of-rotation: uint32 version, then length-prefixed nodes, each holding length-prefixed
+// signed data (length-prefixed certificate, uint32 algorithm), flags, algorithm and signature.
+Result<std::vector<Certificate>> ParseLineage(Bytes value, const Limits& limits) {
+  ByteReader reader(value);
+  auto version = reader.U32();
+  if (!version) return Status::Truncated("proof-of-rotation attribute has no version");
+  if (*version != kProofOfRotationVersion) {
+    return Status::Corruption("proof-of-rotation version " + std::to_string(*version) + " is not 1");
+  }
+  std::vector<Certificate> lineage;
+  while (!reader.empty()) {
+    if (lineage.size() >= limits.max_certificates_per_signer) {
+      return Status::LimitExceeded("proof-of-rotation has more than " +
+                                   std::to_string(limits.max_certificates_per_signer) + " certificates");
+    }
+    auto node = TakeLengthPrefixed(reader);
+    if (!node) return Status::Truncated("proof-of-rotation node " + std::to_string(lineage.size()) + " runs past its attribute");
+    ByteReader node_reader(*node);
+    auto signed_data = TakeLengthPrefixed(node_reader);
+    if (!signed_data) return Status::Truncated("proof-of-rotation node " + std::to_string(lineage.size()) + " has no signed data");
+    ByteReader signed_reader(*signed_data);
+    auto cert_der = TakeLengthPrefixed(signed_reader);
+    if (!cert_der) return Status::Truncated("proof-of-rotation node " + std::to_string(lineage.size()) + " has no certificate");
+    auto cert = ParseCertificateWithKey(*cert_der);
+    if (!cert.ok()) return cert.status().WithContext("proof-of-rotation node " + std::to_string(lineage.size()));
+    lineage.push_back(std::move(cert->facts));
+  }
+  return lineage;
+}
+
+// Parses one v2/v3/v3.1 signer. Malformed signers are reported and skipped (nullopt);
+// LimitExceeded propagates.
+Result<std::optional<SchemeSigner>> ParseSchemeSigner(Bytes signer_bytes, const std::string& scheme,
+                                                      const std::string& where, const Limits& limits,
+                                                      Anomalies* anomalies, SchemeBlockFacts* facts) {
+  const bool has_sdk_range = scheme != "v2";
+  auto malformed = [&](const std::string& what) -> Result<std::optional<SchemeSigner>> {
+    AddAnomaly(anomalies, "signing.malformed_signer", where, scheme + " signer skipped: " + what);
+    return std::optional<SchemeSigner>();
+  };
+
+  ByteReader reader(signer_bytes);
+  auto signed_data = TakeLengthPrefixed(reader);
+  if (!signed_data) return malformed("signed data runs past the signer");
+  std::optional<uint32_t> outer_min_sdk, outer_max_sdk;
+  if (has_sdk_range) {
+    outer_min_sdk = reader.U32();
+    outer_max_sdk = reader.U32();
+    if (!outer_min_sdk || !outer_max_sdk) return malformed("SDK range runs past the signer");
+  }
+  auto signatures = TakeLengthPrefixed(reader);
+  auto public_key = signatures ? TakeLengthPrefixed(reader) : std::nullopt;
+  if (!signatures || !public_key) return malformed("signatures or public key run past the signer");
+
+  ByteReader data_reader(*signed_data);
+  auto digests = TakeLengthPrefixed(data_reader);
+  auto certificates = digests ? TakeLengthPrefixed(data_reader) : std::nullopt;
+  if (!digests || !certificates) return malformed("digests or certificates run past the signed data");
+  std::optional<uint32_t> min_sdk, max_sdk;
+  if (has_sdk_range) {
+    min_sdk = data_reader.U32();
+    max_sdk = data_reader.U32();
+    if (!min_sdk || !max_sdk) return malformed("SDK range runs past the signed data");
+  }
+  auto attributes = TakeLengthPrefixed(data_reader);
+  if (!attributes) return malformed("additional attributes run past the signed data");
+
+  // Only the first certificate is the signer's; the rest is an optional chain, counted for the limit.
+  std::optional<Bytes> signer_cert_der;
+  uint32_t certificate_count = 0;
+  ByteReader cert_reader(*certificates);
+  while (!cert_reader.empty()) {
+    if (++certificate_count > limits.max_certificates_per_signer) {
+      return Status::LimitExceeded(where + ": " + scheme + " signer has more than " +
+                                   std::to_string(limits.max_certificates_per_signer) + " certificates");
+    }
+    auto der = TakeLengthPrefixed(cert_reader);
+    if (!der) return malformed("certificate " + std::to_string(certificate_count - 1) + " runs past the list");
+    if (!signer_cert_der) signer_cert_der = der;
+  }
+  if (!signer_cert_der) {
+    AddAnomaly(anomalies, "signing.signer_without_certificate", where, scheme + " signer lists no certificate");
+    return std::optional<SchemeSigner>();
+  }
+  auto parsed = ParseCertificateWithKey(*signer_cert_der);
+  if (!parsed.ok()) {
+    AddAnomaly(anomalies, "signing.unparseable_certificate", where,
+               scheme + " signer certificate skipped: " + parsed.status().message());
+    return std::optional<SchemeSigner>();
+  }
+  if (AsBytes(parsed->public_key_der).size() != public_key->size() ||
+      !std::equal(public_key->begin(), public_key->end(), AsBytes(parsed->public_key_der).begin())) {
+    AddAnomaly(anomalies, "signing.certificate_public_key_mismatch", where,
+               scheme + " signer's public key is not the key of its certificate (" + parsed->facts.sha256 +
+                   "); Android rejects such a signer");
+  }
+
+  SchemeSigner signer;
+  signer.scheme = scheme;
+  signer.certificate = std::move(parsed->facts);
+  if (has_sdk_range) {
+    if (*min_sdk != *outer_min_sdk || *max_sdk != *outer_max_sdk) {
+      AddAnomaly(anomalies, "signing.sdk_range_mismatch", where,
+                 scheme + " signer's SDK range outside the signed data differs from the one inside; the signed one is reported");
+    }
+    // SDK versions are small positive numbers; INT32_MAX means "no upper bound".
+    signer.min_sdk = static_cast<int>(std::min<uint32_t>(*min_sdk, INT32_MAX));
+    signer.max_sdk = static_cast<int>(std::min<uint32_t>(*max_sdk, INT32_MAX));
+  }
+
+  ByteReader attribute_reader(*attributes);
+  while (!attribute_reader.empty()) {
+    auto attribute = TakeLengthPrefixed(attribute_reader);
+    if (!attribute || attribute->size() < 4) {
+      AddAnomaly(anomalies, "signing.malformed_attribute", where, scheme + " signer's additional attributes are malformed");
+      break;
+    }
+    uint32_t id = *LoadLE<uint32_t>(*attribute, 0);
+    Bytes value = attribute->subspan(4);
+    if (id == kProofOfRotationAttrId && has_sdk_range) {
+      auto lineage = ParseLineage(value, limits);
+      if (!lineage.ok()) {
+        if (lineage.status().code() == StatusCode::kLimitExceeded) return lineage.status().WithContext(where);
+        AddAnomaly(anomalies, "signing.malformed_lineage", where,
+                   scheme + " proof-of-rotation ignored: " + lineage.status().message());
+        continue;
+      }
+      // The newest node is the signer's own certificate; the lineage lists only earlier ones.
+      if (!lineage->empty() && lineage->back().sha256 == signer.certificate.sha256) lineage->pop_back();
+      signer.lineage = std::move(*lineage);
+    } else if (id == kStrippingProtectionAttrId && !has_sdk_range) {
+      auto scheme_id = LoadLE<uint32_t>(value, 0);
+      if (scheme_id && *scheme_id == kV3SchemeId) facts->claims_v3 = true;
+    }
+  }
+  return std::optional<SchemeSigner>(std::move(signer));
+}
+
+// A v2/v3/v3.1 block: a length-prefixed sequence of length-prefixed signers.
+Status ParseSchemeBlock(Bytes value, const std::string& scheme, const Limits& limits, Anomalies* anomalies,
+                        std::vector<SchemeSigner>* out, SchemeBlockFacts* facts) {
+  const std::string where = "APK Signing Block " + scheme;
+  ByteReader outer(value);
+  auto signers = TakeLengthPrefixed(outer);
+  if (!signers) {
+    AddAnomaly(anomalies, "signing.malformed_signature_block", where, "the signer list runs past the block");
+    return Status::Ok();
+  }
+  ByteReader reader(*signers);
+  uint32_t index = 0;
+  while (!reader.empty()) {
+    if (index >= limits.max_signers) {
+      return Status::LimitExceeded(where + " has more than " + std::to_string(limits.max_signers) + " signers");
+    }
+    auto signer_bytes = TakeLengthPrefixed(reader);
+    if (!signer_bytes) {
+      AddAnomaly(anomalies, "signing.malformed_signature_block", where,
+                 "signer " + std::to_string(index) + " runs past the signer list");
+      break;
+    }
+    APPBAN_ASSIGN_OR_RETURN(auto signer, ParseSchemeSigner(*signer_bytes, scheme, where + " signer " + std::to_string(index),
+                                                           limits, anomalies, facts));
+    if (signer) out->push_back(std::move(*signer));
+    ++index;
+  }
+  if (index == 0) AddAnomaly(anomalies, "signing.no_signers", where, "the " + scheme + " block lists no signers");
+  return Status::Ok();
+}
+
+// Looks for a signing block magic that is not immediately before the central directory: Android
+// ignores such a block, but its presence means the file was edited after signing.
+void ReportStrayMagic(Bytes file, uint64_t central_directory_offset, Anomalies* anomalies) {
+  uint64_t end = std::min<uint64_t>(central_directory_offset, file.size());
+  uint64_t start = end > kStrayMagicSearchBytes ? end - kStrayMagicSearchBytes : 0;
+  std::string_view window = AsStringView(file.subspan(static_cast<size_t>(start), static_cast<size_t>(end - start)));
+  size_t found = window.rfind(kSigningBlockMagic);
+  if (found == std::string_view::npos) return;
+  uint64_t block_end = start + found + kSigningBlockMagic.size();
+  AddAnomaly(anomalies, "signing.block_not_at_central_directory", "offset " + std::to_string(start + found),
+             "an APK Signing Block magic ends at offset " + std::to_string(block_end) + " but the central directory starts at " +
+                 std::to_string(central_directory_offset) + "; Android ignores a block that is not adjacent to it");
+}
+
+}  // namespace
+
+bool SigningInfo::any_debug() const {
+  return std::any_of(signers.begin(), signers.end(), [](const Signer& s) { return s.certificate.debug; });
+}
+
+Result<Certificate> ParseCertificate(Bytes der) {
+  APPBAN_ASSIGN_OR_RETURN(ParsedCertificate parsed, ParseCertificateWithKey(der));
+  return std::move(parsed.facts);
+}
+
+Result<SigningBlock> ParseSigningBlock(Bytes file, uint64_t central_directory_offset, const Limits& limits,
+                                       Anomalies* anomalies) {
+  SigningBlock block;
+  if (central_directory_offset > file.size()) return block;
+  auto magic = central_directory_offset >= kSigningBlockFooterBytes
+                   ? SubSpan(file, central_directory_offset - 16, 16)
+                   : std::nullopt;
+  if (!magic || AsStringView(*magic) != kSigningBlockMagic) {
+    ReportStrayMagic(file, central_directory_offset, anomalies);
+    return block;
+  }
+  const std::string where = "APK Signing Block";
+  uint64_t footer_size = *LoadLE<uint64_t>(file, static_cast<size_t>(central_directory_offset - kSigningBlockFooterBytes));
+  // The size counts everything after the leading size field: pairs, footer size and magic.
+  if (footer_size < kSigningBlockFooterBytes || footer_size > central_directory_offset - 8) {
+    AddAnomaly(anomalies, "signing.block_truncated", where,
+               "the block claims " + std::to_string(footer_size) + " bytes, which does not fit before the central directory at " +
+                   std::to_string(central_directory_offset) + "; block ignored, as Android does");
+    return block;
+  }
+  if (footer_size + 8 > limits.max_signing_block_bytes) {
+    return Status::LimitExceeded("APK Signing Block of " + std::to_string(footer_size + 8) + " bytes exceeds the limit of " +
+                                 std::to_string(limits.max_signing_block_bytes));
+  }
+  uint64_t block_start = central_directory_offset - footer_size - 8;
+  uint64_t header_size = *LoadLE<uint64_t>(file, static_cast<size_t>(block_start));
+  if (header_size != footer_size) {
+    AddAnomaly(anomalies, "signing.block_size_mismatch", "offset " + std::to_string(block_start),
+               "the block's leading size " + std::to_string(header_size) + " differs from its trailing size " +
+                   std::to_string(footer_size) + "; block ignored, as Android does");
+    return block;
+  }
+  block.present = true;
+
+  Bytes pairs = *SubSpan(file, block_start + 8, footer_size - kSigningBlockFooterBytes);
+  ByteReader reader(pairs);
+  std::set<uint32_t> seen;
+  std::vector<std::pair<uint32_t, Bytes>> scheme_values;  // first occurrence of each scheme ID
+  while (!reader.empty()) {
+    if (block.entries.size() >= limits.max_signing_block_entries) {
+      return Status::LimitExceeded("APK Signing Block has more than " + std::to_string(limits.max_signing_block_entries) +
+                                   " ID-value pairs");
+    }
+    size_t pair_offset = block_start + 8 + reader.position();
+    auto length = reader.U64();
+    if (!length || *length < 4 || *length > reader.remaining()) {
+      AddAnomaly(anomalies, "signing.malformed_pair", "offset " + std::to_string(pair_offset),
+                 "an ID-value pair's length runs past the block; the rest of the block is ignored");
+      break;
+    }
+    Bytes pair = *reader.Take(static_cast<size_t>(*length));
+    uint32_t id = *LoadLE<uint32_t>(pair, 0);
+    Bytes value = pair.subspan(4);
+    SigningBlockEntry entry{id, value.size(), BlockKind(id)};
+    if (entry.kind == "unknown") {
+      AddAnomaly(anomalies, "signing.unknown_block_id", "offset " + std::to_string(pair_offset),
+                 "APK Signing Block holds a pair with unknown ID " + Hex32(id) + " (" + std::to_string(value.size()) +
+                     " bytes), data outside any signature (often a channel or tracking marker)");
+    }
+    if (!seen.insert(id).second) {
+      AddAnomaly(anomalies, "signing.duplicate_block_id", "offset " + std::to_string(pair_offset),
+                 "APK Signing Block holds ID " + Hex32(id) + " more than once; only the first is read, as Android does");
+    } else if (id == kV2BlockId || id == kV3BlockId || id == kV31BlockId) {
+      scheme_values.emplace_back(id, value);
+    }
+    block.entries.push_back(std::move(entry));
+  }
+
+  // Parse newest scheme first so the signer list comes out v3.1, v3, v2.
+  SchemeBlockFacts facts;
+  for (uint32_t id : {kV31BlockId, kV3BlockId, kV2BlockId}) {
+    auto it = std::find_if(scheme_values.begin(), scheme_values.end(), [id](const auto& p) { return p.first == id; });
+    if (it == scheme_values.end()) continue;
+    std::string scheme = BlockKind(id);
+    (id == kV2BlockId ? block.v2_present : id == kV3BlockId ? block.v3_present : block.v31_present) = true;
+    APPBAN_RETURN_IF_ERROR(ParseSchemeBlock(it->second, scheme, limits, anomalies, &block.signers, &facts));
+  }
+  if (facts.claims_v3 && !block.v3_present) {
+    AddAnomaly(anomalies, "signing.v3_stripped", where,
+               "the v2 signature says the APK was also signed with v3, but there is no v3 block: it was removed after signing");
+  }
+  return block;
+}
+
+// ---- v1 (JAR) signature block files: PKCS#7 SignedData. ----
+namespace {
+
+struct Der {
+  uint8_t tag = 0;
+  Bytes contents;
+  Bytes whole;  // tag, length and contents
+};
+
+// Reads one DER element. Only definite lengths (what DER allows) and low tag numbers.
+std::optional<Der> ReadDer(ByteReader& reader) {
+  size_t start = reader.position();
+  auto tag = reader.U8();
+  auto first = tag ? reader.U8() : std::nullopt;
+  if (!first || (*tag & 0x1f) == 0x1f) return std::nullopt;
+  uint64_t length = *first;
+  if (*first >= 0x80) {
+    size_t length_bytes = *first & 0x7f;
+    if (length_bytes == 0 || length_bytes > 4) return std::nullopt;  // indefinite, or absurd
+    length = 0;
+    for (size_t i = 0; i < length_bytes; ++i) {
+      auto byte = reader.U8();
+      if (!byte) return std::nullopt;
+      length = (length << 8) | *byte;
+    }
+  }
+  auto contents = reader.Take(static_cast<size_t>(length));
+  if (!contents) return std::nullopt;
+  return Der{*tag, *contents, reader.bytes().subspan(start, reader.position() - start)};
+}
+
+std::optional<Der> ExpectDer(ByteReader& reader, uint8_t tag) {
+  auto element = ReadDer(reader);
+  if (!element || element->tag != tag) return std::nullopt;
+  return element;
+}
+
+constexpr uint8_t kDerSequence = 0x30;
+constexpr uint8_t kDerSet = 0x31;
+constexpr uint8_t kDerInteger = 0x02;
+constexpr uint8_t kDerOid = 0x06;
+constexpr uint8_t kDerContext0 = 0xa0;  // [0] constructed
+constexpr uint8_t kDerContext1 = 0xa1;
+constexpr uint8_t kDerContext0Primitive = 0x80;  // [0] primitive: SubjectKeyIdentifier in a SignerInfo
+// 1.2.840.113549.1.7.2, id-signedData.
+constexpr std::array<uint8_t, 9> kSignedDataOid = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02};
+
+struct SignedDataParts {
+  std::vector<Bytes> certificates;  // raw encodings, as stored
+  std::vector<Bytes> signer_infos;
+};
+
+Result<SignedDataParts> SplitSignedData(Bytes pkcs7, const Limits& limits) {
+  ByteReader top(pkcs7);
+  auto content_info = ExpectDer(top, kDerSequence);
+  if (!content_info) return Status::Corruption("not a DER PKCS#7 ContentInfo");
+  ByteReader ci(content_info->contents);
+  auto type = ExpectDer(ci, kDerOid);
+  if (!type || !std::equal(type->contents.begin(), type->contents.end(), kSignedDataOid.begin(), kSignedDataOid.end())) {
+    return Status::Corruption("PKCS#7 content is not SignedData");
+  }
+  auto explicit_content = ExpectDer(ci, kDerContext0);
+  ByteReader ec(explicit_content ? explicit_content->contents : Bytes());
+  auto signed_data = explicit_content ? ExpectDer(ec, kDerSequence) : std::nullopt;
+  if (!signed_data) return Status::Corruption("PKCS#7 SignedData is missing or not DER");
+  ByteReader sd(signed_data->contents);
+  if (!ExpectDer(sd, kDerInteger) || !ExpectDer(sd, kDerSet) || !ExpectDer(sd, kDerSequence)) {
+    return Status::Corruption("PKCS#7 SignedData header (version, digest algorithms, content) is malformed");
+  }
+  SignedDataParts parts;
+  auto next = ReadDer(sd);
+  if (next && next->tag == kDerContext0) {
+    ByteReader certs(next->contents);
+    while (!certs.empty()) {
+      if (parts.certificates.size() >= limits.max_certificates_per_signer) {
+        return Status::LimitExceeded("PKCS#7 holds more than " + std::to_string(limits.max_certificates_per_signer) +
+                                     " certificates");
+      }
+      auto cert = ReadDer(certs);
+      if (!cert) return Status::Corruption("PKCS#7 certificate " + std::to_string(parts.certificates.size()) + " is malformed");
+      parts.certificates.push_back(cert->whole);
+    }
+    next = ReadDer(sd);
+  }
+  if (next && next->tag == kDerContext1) next = ReadDer(sd);  // CRLs: not needed
+  if (!next || next->tag != kDerSet) return Status::Corruption("PKCS#7 SignedData has no SignerInfos");
+  ByteReader infos(next->contents);
+  while (!infos.empty()) {
+    if (parts.signer_infos.size() >= limits.max_signers) {
+      return Status::LimitExceeded("PKCS#7 holds more than " + std::to_string(limits.max_signers) + " SignerInfos");
+    }
+    auto info = ExpectDer(infos, kDerSequence);
+    if (!info) return Status::Corruption("PKCS#7 SignerInfo " + std::to_string(parts.signer_infos.size()) + " is malformed");
+    parts.signer_infos.push_back(info->contents);
+  }
+  return parts;
+}
+
+// True when `cert` is the one a SignerInfo's sid names: issuer and serial, or subject key id.
+bool SignerInfoNames(Bytes signer_info, X509* cert) {
+  ByteReader reader(signer_info);
+  if (!ExpectDer(reader, kDerInteger)) return false;
+  auto sid = ReadDer(reader);
+  if (!sid) return false;
+  if (sid->tag == kDerSequence) {
+    ByteReader parts(sid->contents);
+    auto issuer = ExpectDer(parts, kDerSequence);
+    auto serial = issuer ? ExpectDer(parts, kDerInteger) : std::nullopt;
+    if (!serial) return false;
+    const unsigned char* cursor = issuer->whole.data();
+    OpenSslPtr<X509_NAME> name(d2i_X509_NAME(nullptr, &cursor, static_cast<long>(issuer->whole.size())));
+    cursor = serial->whole.data();
+    OpenSslPtr<ASN1_INTEGER> number(d2i_ASN1_INTEGER(nullptr, &cursor, static_cast<long>(serial->whole.size())));
+    return name && number && X509_NAME_cmp(name.get(), X509_get_issuer_name(cert)) == 0 &&
+           ASN1_INTEGER_cmp(number.get(), X509_get0_serialNumber(cert)) == 0;
+  }
+  if (sid->tag == kDerContext0Primitive) {
+    const ASN1_OCTET_STRING* key_id = X509_get0_subject_key_id(cert);
+    return key_id != nullptr && static_cast<size_t>(ASN1_STRING_length(key_id)) == sid->contents.size() &&
+           std::equal(sid->contents.begin(), sid->contents.end(), ASN1_STRING_get0_data(key_id));
+  }
+  return false;
+}
+
+// BER fallback (indefinite lengths, which some old signing tools emit and Android accepts):
+// OpenSSL's PKCS#7 decoder finds the certificate, whose digest is then over its re-encoding.
+Result<Certificate> Pkcs7SignerViaOpenSsl(Bytes pkcs7, std::string_view where, Anomalies* anomalies) {
+  const unsigned char* cursor = pkcs7.data();
+  OpenSslPtr<PKCS7> p7(d2i_PKCS7(nullptr, &cursor, static_cast<long>(pkcs7.size())));
+  if (!p7 || !PKCS7_type_is_signed(p7.get()) || p7->d.sign == nullptr) {
+    return Status::Corruption("not a PKCS#7 SignedData structure");
+  }
+  STACK_OF(PKCS7_SIGNER_INFO)* infos = PKCS7_get_signer_info(p7.get());
+  if (infos == nullptr || sk_PKCS7_SIGNER_INFO_num(infos) == 0) return Status::Corruption("PKCS#7 has no SignerInfo");
+  PKCS7_SIGNER_INFO* info = sk_PKCS7_SIGNER_INFO_value(infos, 0);
+  if (info->issuer_and_serial == nullptr || p7->d.sign->cert == nullptr) {
+    return Status::Corruption("PKCS#7 SignerInfo names no certificate");
+  }
+  X509* cert = X509_find_by_issuer_and_serial(p7->d.sign->cert, info->issuer_and_serial->issuer,
+                                              info->issuer_and_serial->serial);
+  if (cert == nullptr) return Status::NotFound("the PKCS#7 certificate named by the SignerInfo is missing");
+  unsigned char* der = nullptr;
+  int length = i2d_X509(cert, &der);
+  if (length <= 0) return Status::Corruption("PKCS#7 certificate cannot be re-encoded");
+  OpenSslPtr<unsigned char> owned(der);
+  AddAnomaly(anomalies, "signing.v1_pkcs7_not_der", std::string(where),
+             "the PKCS#7 block is BER, not DER; the certificate digest is over its DER re-encoding");
+  return ParseCertificate(Bytes(der, static_cast<size_t>(length)));
+}
+
+}  // namespace
+
+Result<Certificate> ParsePkcs7Signer(Bytes pkcs7_der, std::string_view where, const Limits& limits, Anomalies* anomalies) {
+  if (pkcs7_der.size() > static_cast<size_t>(std::numeric_limits<long>::max())) {
+    return Status::LimitExceeded("PKCS#7 block too large");
+  }
+  auto parts = SplitSignedData(pkcs7_der, limits);
+  if (!parts.ok()) {
+    if (parts.status().code() == StatusCode::kLimitExceeded) return parts.status();
+    auto fallback = Pkcs7SignerViaOpenSsl(pkcs7_der, where, anomalies);
+    if (fallback.ok()) return fallback;
+    return parts.status();  // the DER reading's error names the structure that is wrong
+  }
+  if (parts->signer_infos.empty()) return Status::Corruption("PKCS#7 SignedData has no SignerInfo");
+  if (parts->signer_infos.size() > 1) {
+    AddAnomaly(anomalies, "signing.v1_multiple_signer_infos", std::string(where),
+               std::to_string(parts->signer_infos.size()) + " SignerInfos in one signature block; Android uses the first");
+  }
+  for (Bytes cert_der : parts->certificates) {
+    OpenSslPtr<X509> cert = DecodeX509(cert_der);
+    if (cert && SignerInfoNames(parts->signer_infos.front(), cert.get())) return ParseCertificate(cert_der);
+  }
+  return Status::NotFound("no certificate in the PKCS#7 block matches its SignerInfo's issuer and serial number");
+}
+
+SigningInfo GroupSigners(const std::vector<SchemeSigner>& scheme_signers, Anomalies* anomalies) {
+  SigningInfo info;
+  static constexpr std::array<std::string_view, 4> kSchemeOrder = {"v1", "v2", "v3", "v3.1"};
+  auto rank = [](std::string_view scheme) {
+    return std::find(kSchemeOrder.begin(), kSchemeOrder.end(), scheme) - kSchemeOrder.begin();
+  };
+  // v3.1 and v3 signers first: they are what a current Android device checks.
+  std::vector<const SchemeSigner*> ordered;
+  for (const SchemeSigner& s : scheme_signers) ordered.push_back(&s);
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [&](const SchemeSigner* a, const SchemeSigner* b) { return rank(a->scheme) > rank(b->scheme); });
+
+  std::set<std::string> v1_certs, v2_certs, v3_certs, v3_lineage;
+  for (const SchemeSigner* s : ordered) {
+    const std::string& sha = s->certificate.sha256;
+    if (s->scheme == "v1") info.v1 = true, v1_certs.insert(sha);
+    if (s->scheme == "v2") info.v2 = true, v2_certs.insert(sha);
+    if (s->scheme == "v3") info.v3 = true, v3_certs.insert(sha);
+    if (s->scheme == "v3.1") info.v31 = true;
+    if (s->scheme == "v3") {
+      for (const Certificate& old : s->lineage) v3_lineage.insert(old.sha256);
+    }
+
+    auto it = std::find_if(info.signers.begin(), info.signers.end(),
+                           [&](const Signer& g) { return g.certificate.sha256 == sha; });
+    if (it == info.signers.end()) {
+      info.signers.push_back(Signer{s->certificate, {}, std::nullopt, std::nullopt, {}});
+      it = info.signers.end() - 1;
+    }
+    if (std::find(it->schemes.begin(), it->schemes.end(), s->scheme) == it->schemes.end()) it->schemes.push_back(s->scheme);
+    // Several v3 signers with one certificate cover different SDK ranges: report the union.
+    if (s->min_sdk) it->min_sdk = it->min_sdk ? std::min(*it->min_sdk, *s->min_sdk) : *s->min_sdk;
+    if (s->max_sdk) it->max_sdk = it->max_sdk ? std::max(*it->max_sdk, *s->max_sdk) : *s->max_sdk;
+    if (it->lineage.empty()) it->lineage = s->lineage;
+  }
+  for (Signer& signer : info.signers) {
+    std::sort(signer.schemes.begin(), signer.schemes.end(),
+              [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
+  }
+
+  if (!v1_certs.empty() && !v2_certs.empty() && v1_certs != v2_certs) {
+    AddAnomaly(anomalies, "signing.signers_differ_across_schemes", "v1/v2",
+               "the v1 (JAR) signers are not the v2 signers: a sign of re-signing or repackaging");
+  }
+  // With key rotation the v3 signer is newer than the v2 one, but then the v2 certificate must be
+  // in the v3 lineage.
+  const std::set<std::string>& older = v2_certs.empty() ? v1_certs : v2_certs;
+  if (!v3_certs.empty() && !older.empty() && older != v3_certs) {
+    bool explained = std::all_of(older.begin(), older.end(),
+                                 [&](const std::string& sha) { return v3_certs.count(sha) || v3_lineage.count(sha); });
+    if (!explained) {
+      AddAnomaly(anomalies, "signing.signers_differ_across_schemes", v2_certs.empty() ? "v1/v3" : "v2/v3",
+                 "the v3 signer differs from the older scheme's signer and its proof-of-rotation does not link them");
+    }
+  }
+  return info;
+}
+
+namespace {
+
+bool IsV1SignatureBlockName(std::string_view name) {
+  constexpr std::string_view kDir = "META-INF/";
+  if (!name.starts_with(kDir) || name.find('/', kDir.size()) != std::string_view::npos) return false;
+  return name.ends_with(".RSA") || name.ends_with(".DSA") || name.ends_with(".EC");
+}
+
+// The scheme numbers in a .SF main section's "X-Android-APK-Signed" header, which a v2+ signer
+// writes so that stripping the newer signatures is detectable.
+std::set<int> AndroidApkSignedSchemes(std::string_view sf) {
+  std::set<int> schemes;
+  constexpr std::string_view kHeader = "X-Android-APK-Signed:";
+  size_t pos = 0;
+  while (pos < sf.size()) {
+    size_t end = sf.find('\n', pos);
+    std::string_view line = sf.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (line.empty()) break;  // end of the main section
+    if (line.starts_with(kHeader)) {
+      int number = -1;
+      for (char c : line.substr(kHeader.size())) {
+        if (c >= '0' && c <= '9') {
+          number = (number < 0 ? 0 : number * 10) + (c - '0');
+          if (number > 1000) number = 1000;
+        } else if (number >= 0) {
+          schemes.insert(number);
+          number = -1;
+        }
+      }
+      if (number >= 0) schemes.insert(number);
+    }
+    if (end == std::string_view::npos) break;
+    pos = end + 1;
+  }
+  return schemes;
+}
+
+}  // namespace
+
+Result<SigningInfo> ReadSigningInfo(const ZipArchive& zip, const Limits& limits, Anomalies* anomalies) {
+  APPBAN_ASSIGN_OR_RETURN(SigningBlock block,
+                          ParseSigningBlock(zip.file(), zip.central_directory_offset(), limits, anomalies));
+  std::vector<SchemeSigner> scheme_signers = std::move(block.signers);
+
+  // v1: every META-INF/<name>.RSA|DSA|EC with its META-INF/<name>.SF. The whole v1 read shares
+  // the signing-block byte limit: these files are a few KB in real APKs.
+  uint64_t budget = limits.max_signing_block_bytes;
+  std::set<std::string_view> done;
+  std::set<int> claimed_schemes;
+  uint32_t v1_signers = 0;
+  for (const ZipEntry& listed : zip.entries()) {
+    if (!IsV1SignatureBlockName(listed.name) || !done.insert(listed.name).second) continue;
+    const ZipEntry* entry = zip.Find(listed.name);
+    if (entry == nullptr) continue;
+    std::string sf_name = listed.name.substr(0, listed.name.rfind('.')) + ".SF";
+    const ZipEntry* sf_entry = zip.Find(sf_name);
+    if (sf_entry == nullptr) {
+      AddAnomaly(anomalies, "signing.v1_block_without_sf", listed.name,
+                 "a v1 signature block without its " + sf_name + "; Android ignores it");
+      continue;
+    }
+    if (++v1_signers > limits.max_signers) {
+      return Status::LimitExceeded("more than " + std::to_string(limits.max_signers) + " v1 signature blocks");
+    }
+    auto sf = zip.Read(*sf_entry, &budget, anomalies);
+    auto pkcs7 = sf.ok() ? zip.Read(*entry, &budget, anomalies) : Result<Buffer>(sf.status());
+    if (!pkcs7.ok()) {
+      if (pkcs7.status().code() == StatusCode::kLimitExceeded) return pkcs7.status().WithContext(listed.name);
+      AddAnomaly(anomalies, "signing.v1_unreadable", listed.name, "v1 signature files unreadable: " + pkcs7.status().message());
+      continue;
+    }
+    for (int scheme : AndroidApkSignedSchemes(AsStringView(sf->bytes()))) claimed_schemes.insert(scheme);
+    auto cert = ParsePkcs7Signer(pkcs7->bytes(), listed.name, limits, anomalies);
+    if (!cert.ok()) {
+      if (cert.status().code() == StatusCode::kLimitExceeded) return cert.status().WithContext(listed.name);
+      AddAnomaly(anomalies, "signing.unparseable_certificate", listed.name,
+                 "v1 signer skipped: " + cert.status().message());
+      continue;
+    }
+    scheme_signers.push_back(SchemeSigner{"v1", std::move(*cert), std::nullopt, std::nullopt, {}});
+  }
+  if (claimed_schemes.count(2) && !block.v2_present) {
+    AddAnomaly(anomalies, "signing.v2_stripped", "META-INF",
+               "the v1 signature says the APK was also signed with v2 (X-Android-APK-Signed), but there is no v2 "
+               "signature: it was removed after signing");
+  }
+  if (claimed_schemes.count(3) && !block.v3_present) {
+    AddAnomaly(anomalies, "signing.v3_stripped", "META-INF",
+               "the v1 signature says the APK was also signed with v3 (X-Android-APK-Signed), but there is no v3 "
+               "signature: it was removed after signing");
+  }
+
+  SigningInfo info = GroupSigners(scheme_signers, anomalies);
+  info.block_entries = std::move(block.entries);
+  return info;
+}
+
 }  // namespace appban::apk

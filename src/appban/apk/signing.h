@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "appban/apk/anomaly.h"
@@ -43,9 +44,21 @@ struct Signer {
   std::vector<Certificate> lineage;  // v3 proof-of-rotation: earlier certificates, oldest first
 };
 
+// One ID-value pair of the APK Signing Block, as found (signature schemes and everything else:
+// padding, source stamps, Play frosting, SDK dependency info, unknown vendor blocks).
+struct SigningBlockEntry {
+  uint32_t id = 0;
+  uint64_t size = 0;  // bytes of the value
+  std::string kind;   // "v2", "v3", "v3.1", "padding", "source_stamp_v1", "source_stamp_v2",
+                      // "play_frosting", "dependency_info", "unknown"
+};
+
 struct SigningInfo {
   std::vector<Signer> signers;  // one per distinct certificate, the v3.1/v3 signer first
+  // A scheme's flag is set when its signature data is present and yielded at least one signer
+  // certificate. Nothing here is cryptographically verified.
   bool v1 = false, v2 = false, v3 = false, v31 = false;
+  std::vector<SigningBlockEntry> block_entries;  // empty when there is no APK Signing Block
   bool v1_only() const { return v1 && !v2 && !v3 && !v31; }
   bool any_debug() const;
 };
@@ -54,5 +67,44 @@ struct SigningInfo {
 // META-INF. An unsigned APK is not an error (empty signers). Errors only for LimitExceeded.
 // Malformed blocks and certificates are skipped and reported as anomalies.
 Result<SigningInfo> ReadSigningInfo(const ZipArchive& zip, const Limits& limits, Anomalies* anomalies);
+
+// ---- Building blocks of ReadSigningInfo, exposed for tests and fuzzing. All pure over bytes. ----
+
+// One signer as found in one scheme, before signers are grouped by certificate across schemes.
+struct SchemeSigner {
+  std::string scheme;  // "v1", "v2", "v3", "v3.1"
+  Certificate certificate;
+  std::optional<int> min_sdk;  // v3/v3.1 only
+  std::optional<int> max_sdk;
+  std::vector<Certificate> lineage;  // v3/v3.1 proof-of-rotation, oldest first, without `certificate`
+};
+
+struct SigningBlock {
+  bool present = false;  // a well-formed block sits right before the central directory
+  std::vector<SigningBlockEntry> entries;
+  std::vector<SchemeSigner> signers;  // v3.1, then v3, then v2 signers
+  bool v2_present = false, v3_present = false, v31_present = false;  // the scheme's pair exists
+};
+
+// Parses the APK Signing Block that ends at `central_directory_offset` in `file` (the whole APK).
+// No block is not an error (present == false). Malformed structures become anomalies; errors
+// only for LimitExceeded.
+Result<SigningBlock> ParseSigningBlock(Bytes file, uint64_t central_directory_offset, const Limits& limits,
+                                       Anomalies* anomalies);
+
+// Facts about one X.509 certificate (DER or BER; digests are over `der` exactly as given).
+// Corruption when OpenSSL cannot parse it.
+Result<Certificate> ParseCertificate(Bytes der);
+
+// The signer certificate of a v1 signature block file (META-INF/*.RSA|DSA|EC, a PKCS#7
+// SignedData): the certificate matching the first SignerInfo by issuer and serial number, which
+// is the one Android uses. `where` names the file in anomalies. Corruption when the PKCS#7
+// structure or the certificate cannot be read; LimitExceeded for too many certificates/signers.
+Result<Certificate> ParsePkcs7Signer(Bytes pkcs7_der, std::string_view where, const Limits& limits,
+                                     Anomalies* anomalies);
+
+// Groups per-scheme signers into one Signer per distinct certificate (by SHA-256), v3.1/v3
+// signers first, and sets the scheme flags. Adds an anomaly when schemes disagree on signers.
+SigningInfo GroupSigners(const std::vector<SchemeSigner>& scheme_signers, Anomalies* anomalies);
 
 }  // namespace appban::apk
