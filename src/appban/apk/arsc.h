@@ -13,6 +13,7 @@
 #include "appban/apk/anomaly.h"
 #include "appban/apk/axml.h"
 #include "appban/apk/limits.h"
+#include "appban/apk/res_string_pool.h"
 #include "appban/common/bytes.h"
 #include "appban/common/status.h"
 
@@ -42,9 +43,30 @@ class ResourceTable {
 
  private:
   // Internals are the implementation's choice; keep them lazy (see Parse).
+  // One ResTable_type chunk: where it is and how its entry offsets are laid out.
+  struct TypeChunk {
+    uint32_t package_id = 0;
+    uint8_t type_id = 0;
+    uint8_t flags = 0;           // kSparse / kOffset16
+    bool default_config = false; // every ResTable_config field after `size` is zero
+    uint32_t offset = 0;         // of the chunk within data_
+    uint32_t size = 0;
+    uint32_t header_size = 0;
+    uint32_t entry_count = 0;
+    uint32_t entries_start = 0;  // relative to the chunk
+  };
+
+  // The value of `id` without following references; nullopt when no configuration has it.
+  std::optional<ResourceValue> Lookup(uint32_t id) const;
+  // The Res_value of entry `index` in `chunk`, nullopt when absent or complex (a map/bag).
+  std::optional<ResourceValue> EntryValue(const TypeChunk& chunk, uint32_t index) const;
+  Status IndexPackage(size_t offset, Bytes package, Anomalies* anomalies);
+
   Buffer data_;
   size_t package_count_ = 0;
   uint32_t max_reference_depth_ = 16;
+  StringPool values_;              // the table's global value string pool (views data_)
+  std::vector<TypeChunk> types_;   // sorted by (package_id, type_id), file order within
 };
 
 }  // namespace appban::apk

@@ -40,6 +40,10 @@ struct XmlAttribute {
   ValueType type = ValueType::kNull;
   uint32_t data = 0;         // typed value data
   std::string string_value;  // the string for kString, or the raw value string when present
+  // The raw (source text) value string, when the attribute carries one. Android's
+  // XmlPullParser.getAttributeValue() prefers it over the typed value (the manifest `package`
+  // attribute is read that way), while TypedArray-based reads use the typed value.
+  std::optional<std::string> raw_value;
 
   bool is_true() const { return type == ValueType::kIntBoolean ? data != 0 : string_value == "true"; }
 };
@@ -55,6 +59,9 @@ struct XmlElement {
   // local name only when no attribute carries a resource id for it.
   const XmlAttribute* FindAndroidAttribute(uint32_t resource_id, std::string_view name) const;
   const XmlAttribute* FindAttribute(std::string_view name) const;  // by local name, any namespace
+  // By local name among attributes with no namespace — XmlPullParser.getAttributeValue(null, name),
+  // which is how PackageParser reads `package`, `split`, `sharedUserId`-less plain attributes.
+  const XmlAttribute* FindPlainAttribute(std::string_view name) const;
 };
 
 struct XmlDocument {
@@ -93,9 +100,19 @@ inline constexpr uint32_t kPathPattern = 0x0101002c;
 inline constexpr uint32_t kMimeType = 0x01010026;
 inline constexpr uint32_t kPriority = 0x0101001c;
 inline constexpr uint32_t kAutoVerify = 0x010104ee;
+inline constexpr uint32_t kIcon = 0x01010002;
+inline constexpr uint32_t kValue = 0x01010024;
+inline constexpr uint32_t kRequired = 0x0101028e;
+inline constexpr uint32_t kGlEsVersion = 0x01010281;
+inline constexpr uint32_t kVersionCodeMajor = 0x01010576;
+inline constexpr uint32_t kHasCode = 0x0101000c;
 }  // namespace attr
 
 inline constexpr std::string_view kAndroidNamespace = "http://schemas.android.com/apk/res/android";
+
+// The public attribute name for a resource id from `attr` above, or "" when not one of them; used to
+// flag attributes whose stored name was stripped or forged while their resource id stayed.
+std::string_view KnownAndroidAttributeName(uint32_t resource_id);
 
 // Parses `data` (the raw AndroidManifest.xml entry). Errors: NotRecognized when the bytes are not
 // binary XML at all (plain-text XML included), Corruption/Truncated when no element can be read,

@@ -69,8 +69,10 @@ struct Manifest {
   std::string package;
   std::optional<int64_t> version_code;  // versionCodeMajor << 32 | versionCode when both present
   std::string version_name;
-  std::optional<int> min_sdk;
-  std::optional<int> target_sdk;
+  std::optional<int> min_sdk;     // 10000 (CUR_DEVELOPMENT) when a preview codename is given
+  std::optional<int> target_sdk;  // as declared; PackageManager falls back to min_sdk when absent
+  std::string min_sdk_codename;     // "Q" when android:minSdkVersion is a codename string (a preview build)
+  std::string target_sdk_codename;
   std::optional<int> max_sdk;
   std::optional<int> compile_sdk;
   std::string label;                  // resolved to the default-configuration string
