@@ -1,0 +1,149 @@
+#include "appban/policy/json_util.h"
+
+#include <cctype>
+#include <ctime>
+
+namespace appban::policy {
+namespace {
+
+Status RefuseFloats(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::number_float:
+      return Status::InvalidArgument("canonical JSON holds integers only, found " + value.dump());
+    case Json::value_t::object:
+      for (const auto& [key, member] : value.items()) {
+        Status status = RefuseFloats(member);
+        if (!status.ok()) return status.WithContext(key);
+      }
+      return Status::Ok();
+    case Json::value_t::array:
+      for (const auto& element : value) APPBAN_RETURN_IF_ERROR(RefuseFloats(element));
+      return Status::Ok();
+    default:
+      return Status::Ok();
+  }
+}
+
+bool AllDigits(std::string_view text) {
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return !text.empty();
+}
+
+int ToInt(std::string_view digits) {
+  int value = 0;
+  for (char c : digits) value = value * 10 + (c - '0');
+  return value;
+}
+
+}  // namespace
+
+Result<std::string> CanonicalJson(const Json& value) {
+  APPBAN_RETURN_IF_ERROR(RefuseFloats(value));
+  try {
+    // nlohmann::json keeps object members in a std::map, so dump() already emits them sorted by
+    // byte-wise key comparison; strict error handling refuses invalid UTF-8 instead of replacing it.
+    return value.dump(-1, ' ', false, Json::error_handler_t::strict);
+  } catch (const Json::exception& error) {
+    return Status::InvalidArgument(std::string("cannot write canonical JSON: ") + error.what());
+  }
+}
+
+Result<Json> ParseJsonBounded(std::string_view text, uint64_t max_bytes, int max_depth, std::string_view what) {
+  if (text.size() > max_bytes) {
+    return Status::LimitExceeded(std::string(what) + ": " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                                 std::to_string(max_bytes));
+  }
+  // Depth pre-scan outside string literals, so nesting is bounded before recursion starts.
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        return Status::LimitExceeded(std::string(what) + ": JSON nests deeper than " + std::to_string(max_depth) +
+                                     " levels");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  try {
+    return Json::parse(text);
+  } catch (const Json::exception& error) {
+    return Status::Corruption(std::string(what) + ": not valid JSON: " + error.what());
+  }
+}
+
+std::string FormatTimestamp(UnixSeconds at) {
+  std::time_t seconds = static_cast<std::time_t>(at);
+  std::tm parts{};
+  gmtime_r(&seconds, &parts);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return buffer;
+}
+
+Result<UnixSeconds> ParseTimestamp(std::string_view text) {
+  auto bad = [&] {
+    return Status::InvalidArgument("timestamp \"" + std::string(text) +
+                                   "\" is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)");
+  };
+  if (text.size() != 10 && text.size() != 20) return bad();
+  if (text[4] != '-' || text[7] != '-') return bad();
+  std::string_view year = text.substr(0, 4), month = text.substr(5, 2), day = text.substr(8, 2);
+  if (!AllDigits(year) || !AllDigits(month) || !AllDigits(day)) return bad();
+  std::tm parts{};
+  parts.tm_year = ToInt(year) - 1900;
+  parts.tm_mon = ToInt(month) - 1;
+  parts.tm_mday = ToInt(day);
+  if (text.size() == 20) {
+    if (text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z') return bad();
+    std::string_view hour = text.substr(11, 2), minute = text.substr(14, 2), second = text.substr(17, 2);
+    if (!AllDigits(hour) || !AllDigits(minute) || !AllDigits(second)) return bad();
+    parts.tm_hour = ToInt(hour);
+    parts.tm_min = ToInt(minute);
+    parts.tm_sec = ToInt(second);
+  }
+  if (parts.tm_mon > 11 || parts.tm_mday < 1 || parts.tm_mday > 31 || parts.tm_hour > 23 || parts.tm_min > 59 ||
+      parts.tm_sec > 59) {
+    return bad();
+  }
+  std::tm normalized = parts;
+  UnixSeconds at = static_cast<UnixSeconds>(timegm(&normalized));
+  // timegm normalizes 2023-02-31 into March; refuse dates that do not exist.
+  if (normalized.tm_mday != parts.tm_mday || normalized.tm_mon != parts.tm_mon) return bad();
+  return at;
+}
+
+Result<std::string> NormalizeHex(std::string_view text, size_t hex_chars, std::string_view what) {
+  std::string out;
+  out.reserve(hex_chars);
+  for (char c : text) {
+    if (c == ':') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return Status::InvalidArgument(std::string(what) + " \"" + std::string(text) + "\" is not hexadecimal");
+    }
+    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  if (out.size() != hex_chars) {
+    return Status::InvalidArgument(std::string(what) + " \"" + std::string(text) + "\" has " +
+                                   std::to_string(out.size()) + " hex digits, expected " + std::to_string(hex_chars));
+  }
+  return out;
+}
+
+}  // namespace appban::policy

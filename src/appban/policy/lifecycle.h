@@ -1,0 +1,28 @@
+// A rule's lifecycle: draft -> approved -> published, and revoked from any earlier state.
+//
+//   ProposeRule   (new)       -> draft      by anyone; records the proposer
+//   ApproveRule   draft       -> approved   by someone other than the proposer (two-person rule)
+//   PublishRule   approved    -> published  by anyone; published rules go into the next bundle
+//   RevokeRule    any but revoked -> revoked, with a reason; a revoked rule leaves the next bundle
+//
+// Every transition appends {to, by, at, note} to the rule's history. Pure functions over a Rule
+// value: the caller stores the result (with its audit entry) in one transaction.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "appban/common/status.h"
+#include "appban/policy/model.h"
+
+namespace appban::policy {
+
+Status ProposeRule(Rule& rule, std::string_view proposer, UnixSeconds now, std::string_view note = "");
+Status ApproveRule(Rule& rule, std::string_view approver, UnixSeconds now, std::string_view note = "");
+Status PublishRule(Rule& rule, std::string_view publisher, UnixSeconds now, std::string_view note = "");
+Status RevokeRule(Rule& rule, std::string_view revoker, UnixSeconds now, std::string_view reason);
+
+// The acting user must be named: audit entries and transitions are worthless without one.
+Status ValidateActor(std::string_view actor);
+
+}  // namespace appban::policy

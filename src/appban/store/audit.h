@@ -1,0 +1,71 @@
+// The audit chain. Every decision and action is an entry {seq, at, actor, action, object, before,
+// after}; entry hashes chain them:
+//
+//   hash(entry) = SHA-256( prev_hash || canonical JSON of {"action","actor","after","at","before","object"} )
+//
+// with prev_hash the previous entry's hash as 64 lowercase hex characters (64 '0's for the first
+// entry) and the result in lowercase hex. `before` and `after` are JSON values (null when absent).
+// Editing an entry breaks its hash; deleting or reordering entries breaks the links (prev_hash)
+// and the sequence; truncating the tail is caught against the stored head (last seq and hash).
+// docs/policy.md explains what the chain does and does not prove. Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "appban/common/status.h"
+#include "appban/policy/json_util.h"
+
+namespace appban::store {
+
+inline constexpr std::string_view kAuditGenesisHash =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+// What a caller records.
+struct AuditRecord {
+  std::string actor;
+  std::string action;  // "rule.propose", "rule.approve", "bundle.export", ...
+  std::string object;  // "rule:ca-wechat-kaspersky-2023", "bundle:7", ...
+  policy::Json before;  // null when the object did not exist
+  policy::Json after;   // null when the object no longer exists
+  policy::UnixSeconds at = 0;
+};
+
+// What is stored.
+struct AuditEntry {
+  int64_t seq = 0;
+  policy::UnixSeconds at = 0;
+  std::string actor;
+  std::string action;
+  std::string object;
+  std::string before_json;  // canonical JSON text
+  std::string after_json;
+  std::string prev_hash;
+  std::string hash;
+};
+
+// Builds the entry that follows `prev_hash` (hash and canonical texts filled in).
+Result<AuditEntry> ChainEntry(const AuditRecord& record, int64_t seq, const std::string& prev_hash);
+// Recomputes an entry's hash from its stored fields.
+Result<std::string> ComputeEntryHash(const AuditEntry& entry);
+
+struct AuditProblem {
+  int64_t seq = 0;  // the entry where the chain breaks
+  std::string what;
+};
+struct AuditVerification {
+  int64_t entries = 0;
+  std::string head_hash;  // hash of the last entry (genesis hash when empty)
+  std::vector<AuditProblem> problems;
+  bool ok() const { return problems.empty(); }
+};
+struct AuditHead {
+  int64_t seq = 0;
+  std::string hash;
+};
+// `entries` in stored seq order; `head` is the separately stored last (seq, hash), if any.
+AuditVerification VerifyAuditChain(const std::vector<AuditEntry>& entries, const std::optional<AuditHead>& head);
+
+}  // namespace appban::store

@@ -1,0 +1,109 @@
+#include "appban/store/sqlite.h"
+
+namespace appban::store::sqlite {
+
+Result<Database> Database::Open(const std::string& path) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  Database db(raw);  // owns the handle even when opening failed
+  if (rc != SQLITE_OK) {
+    return Status::Unavailable("cannot open database " + path + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  sqlite3_extended_result_codes(raw, 1);
+  return db;
+}
+
+Status Database::Exec(std::string_view sql) {
+  std::string text(sql);
+  char* message = nullptr;
+  int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &message);
+  if (rc == SQLITE_OK) return Status::Ok();
+  sqlite3_free(message);  // the same text is available from sqlite3_errmsg
+  return Error("sqlite (" + text.substr(0, 60) + ")");
+}
+
+Status Database::Error(std::string_view context) const {
+  int code = sqlite3_extended_errcode(db_.get());
+  std::string message = std::string(context) + ": " + sqlite3_errmsg(db_.get());
+  switch (code & 0xff) {
+    case SQLITE_CONSTRAINT:
+      if (code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE) return Status::AlreadyExists(message);
+      if (code == SQLITE_CONSTRAINT_FOREIGNKEY) return Status::NotFound(message);
+      return Status::FailedPrecondition(message);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+      return Status::Unavailable(message);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status::Corruption(message);
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return Status::PermissionDenied(message);
+    default:
+      return Status::Internal(message);
+  }
+}
+
+Result<Statement> Statement::Prepare(const Database& db, std::string_view sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+  if (rc != SQLITE_OK) return db.Error("preparing " + std::string(sql.substr(0, 60)));
+  return Statement(&db, raw);
+}
+
+Statement& Statement::Bind(int index, std::string_view text) {
+  int rc = sqlite3_bind_text(statement_.get(), index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK) bind_error_ = rc;
+  return *this;
+}
+
+Statement& Statement::Bind(int index, int64_t value) {
+  int rc = sqlite3_bind_int64(statement_.get(), index, value);
+  if (rc != SQLITE_OK) bind_error_ = rc;
+  return *this;
+}
+
+Result<bool> Statement::Step() {
+  if (bind_error_ != SQLITE_OK) return Status::Internal(std::string("sqlite bind failed: ") + sqlite3_errstr(bind_error_));
+  int rc = sqlite3_step(statement_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return db_->Error("executing " + std::string(sqlite3_sql(statement_.get())).substr(0, 60));
+}
+
+Status Statement::Run() {
+  APPBAN_ASSIGN_OR_RETURN(bool row, Step());
+  if (row) return Status::Internal("statement unexpectedly returned rows");
+  return Status::Ok();
+}
+
+std::string Statement::Text(int column) const {
+  const unsigned char* text = sqlite3_column_text(statement_.get(), column);
+  int bytes = sqlite3_column_bytes(statement_.get(), column);
+  return text ? std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(bytes)) : std::string();
+}
+
+int64_t Statement::Int(int column) const { return sqlite3_column_int64(statement_.get(), column); }
+
+Result<Transaction> Transaction::Begin(Database& db) {
+  APPBAN_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  return Transaction(&db);
+}
+
+Transaction::~Transaction() {
+  if (db_ != nullptr) (void)db_->Exec("ROLLBACK");
+}
+
+Status Transaction::Commit() {
+  Database* db = db_;
+  db_ = nullptr;
+  if (db == nullptr) return Status::Internal("transaction already finished");
+  Status status = db->Exec("COMMIT");
+  if (!status.ok()) (void)db->Exec("ROLLBACK");
+  return status;
+}
+
+}  // namespace appban::store::sqlite

@@ -1,0 +1,71 @@
+// Thin RAII wrappers over the sqlite3 C API, private to the store part. A Database owns one
+// connection; a Statement owns one prepared statement; a Transaction rolls back unless committed.
+// Not thread-safe: one connection per thread.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "appban/common/status.h"
+
+namespace appban::store::sqlite {
+
+class Database {
+ public:
+  static Result<Database> Open(const std::string& path);
+  sqlite3* handle() const { return db_.get(); }
+  // Runs SQL without results (may hold several statements).
+  Status Exec(std::string_view sql);
+  Status Error(std::string_view context) const;
+
+ private:
+  struct Closer {
+    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+  };
+  explicit Database(sqlite3* db) : db_(db) {}
+  std::unique_ptr<sqlite3, Closer> db_;
+};
+
+class Statement {
+ public:
+  static Result<Statement> Prepare(const Database& db, std::string_view sql);
+  Statement& Bind(int index, std::string_view text);
+  Statement& Bind(int index, int64_t value);
+  // true: a row is available; false: done.
+  Result<bool> Step();
+  // Steps to completion, expecting no rows.
+  Status Run();
+  std::string Text(int column) const;
+  int64_t Int(int column) const;
+
+ private:
+  struct Finalizer {
+    void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+  };
+  Statement(const Database* db, sqlite3_stmt* statement) : db_(db), statement_(statement) {}
+  const Database* db_;
+  std::unique_ptr<sqlite3_stmt, Finalizer> statement_;
+  int bind_error_ = SQLITE_OK;
+};
+
+class Transaction {
+ public:
+  // BEGIN IMMEDIATE: takes the write lock up front so a read-then-write never deadlocks.
+  static Result<Transaction> Begin(Database& db);
+  Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+  Transaction& operator=(Transaction&&) = delete;
+  Transaction(const Transaction&) = delete;
+  ~Transaction();
+  Status Commit();
+
+ private:
+  explicit Transaction(Database* db) : db_(db) {}
+  Database* db_;
+};
+
+}  // namespace appban::store::sqlite

@@ -1,0 +1,396 @@
+// SQLite implementation of Store. Documents (rules, waivers, groups, vendors) are stored as their
+// canonical JSON beside the columns queries and constraints need; a PostgreSQL implementation can
+// use the same layout with jsonb.
+#include <functional>
+#include <vector>
+
+#include "appban/policy/limits.h"
+#include "appban/store/sqlite.h"
+#include "appban/store/store.h"
+
+namespace appban::store {
+namespace {
+
+using policy::Json;
+
+// Migration N (1-based) brings the schema from user_version N-1 to N. Append only; never edit.
+constexpr std::string_view kMigrations[] = {
+    R"sql(
+CREATE TABLE rules (
+  id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE TABLE waivers (
+  id TEXT PRIMARY KEY,
+  rule_id TEXT NOT NULL REFERENCES rules(id),
+  revision INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX waivers_by_rule ON waivers(rule_id);
+CREATE TABLE device_groups (
+  name TEXT PRIMARY KEY,
+  revision INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE TABLE vendors (
+  name TEXT PRIMARY KEY,
+  revision INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE TABLE bundles (
+  version INTEGER PRIMARY KEY CHECK (version > 0),
+  issued_at TEXT NOT NULL,
+  rules_hash TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  envelope TEXT NOT NULL
+);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  object TEXT NOT NULL,
+  before_json TEXT NOT NULL,
+  after_json TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE TABLE audit_head (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL
+);
+-- Append-only in the database itself; the hash chain catches whoever drops these triggers.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite::Database db) : db_(std::move(db)) {}
+
+  Status Initialize(const std::string& path) {
+    // WAL: readers do not block the writer; synchronous=FULL: a COMMIT that returned is on disk.
+    APPBAN_RETURN_IF_ERROR(db_.Exec("PRAGMA busy_timeout=10000"));
+    APPBAN_ASSIGN_OR_RETURN(auto mode, sqlite::Statement::Prepare(db_, "PRAGMA journal_mode=WAL"));
+    APPBAN_ASSIGN_OR_RETURN(bool row, mode.Step());
+    if (!row || mode.Text(0) != "wal") return Status::Unavailable(path + ": cannot switch the database to WAL mode");
+    APPBAN_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"));
+    return Migrate(path);
+  }
+
+  Result<std::vector<policy::Rule>> ListRules() override {
+    return LoadAll<policy::Rule>("SELECT doc, revision FROM rules ORDER BY id", policy::RuleFromJson);
+  }
+  Result<policy::Rule> GetRule(std::string_view id) override {
+    return LoadOne<policy::Rule>("SELECT doc, revision FROM rules WHERE id = ?1", id, "rule", policy::RuleFromJson);
+  }
+  Status CreateRule(policy::Rule& rule, const AuditRecord& audit) override {
+    return Mutate(audit, [&]() -> Status {
+      policy::Rule stored = rule;
+      stored.revision = 1;
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::RuleToJson(stored, true)));
+      APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
+                                               db_, "INSERT INTO rules(id, state, revision, doc) VALUES(?1, ?2, 1, ?3)"));
+      Status status = insert.Bind(1, rule.id).Bind(2, policy::RuleStateName(rule.state)).Bind(3, doc).Run();
+      if (status.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("rule " + rule.id + " already exists");
+      APPBAN_RETURN_IF_ERROR(status);
+      rule.revision = 1;
+      return Status::Ok();
+    });
+  }
+  Status UpdateRule(policy::Rule& rule, const AuditRecord& audit) override {
+    return Mutate(audit, [&]() -> Status {
+      policy::Rule stored = rule;
+      stored.revision = rule.revision + 1;
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::RuleToJson(stored, true)));
+      APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
+                                               db_, "UPDATE rules SET state = ?1, revision = revision + 1, doc = ?2 "
+                                                    "WHERE id = ?3 AND revision = ?4"));
+      APPBAN_RETURN_IF_ERROR(
+          update.Bind(1, policy::RuleStateName(rule.state)).Bind(2, doc).Bind(3, rule.id).Bind(4, rule.revision).Run());
+      APPBAN_RETURN_IF_ERROR(ExpectOneChange("rule", rule.id));
+      rule.revision = stored.revision;
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<policy::Waiver>> ListWaivers() override {
+    return LoadAll<policy::Waiver>("SELECT doc, revision FROM waivers ORDER BY id", policy::WaiverFromJson);
+  }
+  Result<policy::Waiver> GetWaiver(std::string_view id) override {
+    return LoadOne<policy::Waiver>("SELECT doc, revision FROM waivers WHERE id = ?1", id, "waiver",
+                                   policy::WaiverFromJson);
+  }
+  Status CreateWaiver(policy::Waiver& waiver, const AuditRecord& audit) override {
+    return Mutate(audit, [&]() -> Status {
+      policy::Waiver stored = waiver;
+      stored.revision = 1;
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::WaiverToJson(stored, true)));
+      APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
+                                               db_, "INSERT INTO waivers(id, rule_id, revision, doc) VALUES(?1, ?2, 1, ?3)"));
+      Status status = insert.Bind(1, waiver.id).Bind(2, waiver.rule_id).Bind(3, doc).Run();
+      if (status.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("waiver " + waiver.id + " already exists");
+      if (status.code() == StatusCode::kNotFound) return Status::NotFound("waiver " + waiver.id + ": no rule " + waiver.rule_id);
+      APPBAN_RETURN_IF_ERROR(status);
+      waiver.revision = 1;
+      return Status::Ok();
+    });
+  }
+  Status UpdateWaiver(policy::Waiver& waiver, const AuditRecord& audit) override {
+    return Mutate(audit, [&]() -> Status {
+      policy::Waiver stored = waiver;
+      stored.revision = waiver.revision + 1;
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::WaiverToJson(stored, true)));
+      APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
+                                               db_, "UPDATE waivers SET revision = revision + 1, doc = ?1 "
+                                                    "WHERE id = ?2 AND revision = ?3"));
+      APPBAN_RETURN_IF_ERROR(update.Bind(1, doc).Bind(2, waiver.id).Bind(3, waiver.revision).Run());
+      APPBAN_RETURN_IF_ERROR(ExpectOneChange("waiver", waiver.id));
+      waiver.revision = stored.revision;
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<policy::Group>> ListGroups() override {
+    return LoadAll<policy::Group>("SELECT doc, revision FROM device_groups ORDER BY name", policy::GroupFromJson);
+  }
+  Result<policy::Group> GetGroup(std::string_view name) override {
+    return LoadOne<policy::Group>("SELECT doc, revision FROM device_groups WHERE name = ?1", name, "group",
+                                  policy::GroupFromJson);
+  }
+  Status PutGroup(policy::Group& group, const AuditRecord& audit) override {
+    return PutDocument("device_groups", group.name, "group", policy::GroupToJson(group), group.revision, audit);
+  }
+  Status DeleteGroup(std::string_view name, const AuditRecord& audit) override {
+    return Mutate(audit, [&]() -> Status {
+      APPBAN_ASSIGN_OR_RETURN(auto del, sqlite::Statement::Prepare(db_, "DELETE FROM device_groups WHERE name = ?1"));
+      APPBAN_RETURN_IF_ERROR(del.Bind(1, name).Run());
+      if (sqlite3_changes(db_.handle()) != 1) return Status::NotFound("no group " + std::string(name));
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<policy::Vendor>> ListVendors() override {
+    return LoadAll<policy::Vendor>("SELECT doc, revision FROM vendors ORDER BY name", policy::VendorFromJson);
+  }
+  Status PutVendor(policy::Vendor& vendor, const AuditRecord& audit) override {
+    return PutDocument("vendors", vendor.name, "vendor", policy::VendorToJson(vendor), vendor.revision, audit);
+  }
+
+  Result<int64_t> LatestBundleVersion() override {
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT COALESCE(MAX(version), 0) FROM bundles"));
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    return row ? query.Int(0) : 0;
+  }
+  Status RecordBundle(const BundleRecord& record, const AuditRecord& audit) override {
+    return Mutate(audit, [&]() -> Status {
+      APPBAN_ASSIGN_OR_RETURN(int64_t latest, LatestBundleVersion());
+      if (record.version <= latest) {
+        return Status::FailedPrecondition("bundle version " + std::to_string(record.version) +
+                                          " is not above the latest issued version " + std::to_string(latest));
+      }
+      APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
+                                               db_, "INSERT INTO bundles(version, issued_at, rules_hash, key_id, envelope) "
+                                                    "VALUES(?1, ?2, ?3, ?4, ?5)"));
+      return insert.Bind(1, record.version)
+          .Bind(2, policy::FormatTimestamp(record.issued_at))
+          .Bind(3, record.rules_hash)
+          .Bind(4, record.key_id)
+          .Bind(5, record.envelope)
+          .Run();
+    });
+  }
+  Result<BundleRecord> GetBundle(int64_t version) override {
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
+                                            db_, "SELECT issued_at, rules_hash, key_id, envelope FROM bundles WHERE version = ?1"));
+    query.Bind(1, version);
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) return Status::NotFound("no bundle version " + std::to_string(version));
+    BundleRecord record;
+    record.version = version;
+    APPBAN_ASSIGN_OR_RETURN(record.issued_at, policy::ParseTimestamp(query.Text(0)));
+    record.rules_hash = query.Text(1);
+    record.key_id = query.Text(2);
+    record.envelope = query.Text(3);
+    return record;
+  }
+
+  Status AppendAudit(const AuditRecord& audit) override {
+    return Mutate(audit, [] { return Status::Ok(); });
+  }
+
+  Result<std::vector<AuditEntry>> ReadAudit() override {
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
+                                            db_, "SELECT seq, at, actor, action, object, before_json, after_json, "
+                                                 "prev_hash, hash FROM audit ORDER BY seq"));
+    std::vector<AuditEntry> entries;
+    while (true) {
+      APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+      if (!row) break;
+      AuditEntry entry;
+      entry.seq = query.Int(0);
+      auto at = policy::ParseTimestamp(query.Text(1));
+      entry.at = at.ok() ? *at : -1;  // an edited timestamp shows up as a hash mismatch
+      entry.actor = query.Text(2);
+      entry.action = query.Text(3);
+      entry.object = query.Text(4);
+      entry.before_json = query.Text(5);
+      entry.after_json = query.Text(6);
+      entry.prev_hash = query.Text(7);
+      entry.hash = query.Text(8);
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  }
+
+  Result<AuditVerification> VerifyAudit() override {
+    APPBAN_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, ReadAudit());
+    APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadHead());
+    return VerifyAuditChain(entries, head);
+  }
+
+  Status CheckIntegrity() override {
+    APPBAN_ASSIGN_OR_RETURN(auto check, sqlite::Statement::Prepare(db_, "PRAGMA integrity_check"));
+    APPBAN_ASSIGN_OR_RETURN(bool row, check.Step());
+    if (!row || check.Text(0) != "ok") return Status::Corruption("integrity_check: " + (row ? check.Text(0) : "no answer"));
+    APPBAN_ASSIGN_OR_RETURN(auto foreign, sqlite::Statement::Prepare(db_, "PRAGMA foreign_key_check"));
+    APPBAN_ASSIGN_OR_RETURN(bool violation, foreign.Step());
+    if (violation) return Status::Corruption("foreign_key_check: table " + foreign.Text(0) + " has a dangling reference");
+    return Status::Ok();
+  }
+
+ private:
+  Status Migrate(const std::string& path) {
+    APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "PRAGMA user_version"));
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    int64_t version = row ? query.Int(0) : 0;
+    if (version > kSchemaVersion) {
+      return Status::Unsupported(path + ": database schema version " + std::to_string(version) +
+                                 " is newer than this appban understands (" + std::to_string(kSchemaVersion) + ")");
+    }
+    if (version == kSchemaVersion) return Status::Ok();  // the transaction rolls back: nothing to do
+    // All pending migrations and the new user_version commit together, or not at all.
+    for (int64_t next = version; next < kSchemaVersion; ++next) APPBAN_RETURN_IF_ERROR(db_.Exec(kMigrations[next]));
+    APPBAN_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)));
+    return transaction.Commit();
+  }
+
+  Result<std::optional<AuditHead>> ReadHead() {
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT seq, hash FROM audit_head WHERE id = 1"));
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) return std::optional<AuditHead>();
+    return std::optional<AuditHead>(AuditHead{query.Int(0), query.Text(1)});
+  }
+
+  // Runs `change` and appends `audit` to the chain in one transaction.
+  Status Mutate(const AuditRecord& audit, const std::function<Status()>& change) {
+    APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(audit.actor, "audit actor"));
+    APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+    APPBAN_RETURN_IF_ERROR(change());
+    APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadHead());
+    int64_t seq = head ? head->seq + 1 : 1;
+    std::string prev = head ? head->hash : std::string(kAuditGenesisHash);
+    APPBAN_ASSIGN_OR_RETURN(AuditEntry entry, ChainEntry(audit, seq, prev));
+    APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
+                                             db_, "INSERT INTO audit(seq, at, actor, action, object, before_json, "
+                                                  "after_json, prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+    APPBAN_RETURN_IF_ERROR(insert.Bind(1, entry.seq)
+                               .Bind(2, policy::FormatTimestamp(entry.at))
+                               .Bind(3, entry.actor)
+                               .Bind(4, entry.action)
+                               .Bind(5, entry.object)
+                               .Bind(6, entry.before_json)
+                               .Bind(7, entry.after_json)
+                               .Bind(8, entry.prev_hash)
+                               .Bind(9, entry.hash)
+                               .Run());
+    APPBAN_ASSIGN_OR_RETURN(auto head_update, sqlite::Statement::Prepare(
+                                                  db_, "INSERT INTO audit_head(id, seq, hash) VALUES(1, ?1, ?2) "
+                                                       "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"));
+    APPBAN_RETURN_IF_ERROR(head_update.Bind(1, entry.seq).Bind(2, entry.hash).Run());
+    return transaction.Commit();
+  }
+
+  Status ExpectOneChange(std::string_view what, std::string_view id) {
+    if (sqlite3_changes(db_.handle()) == 1) return Status::Ok();
+    return Status::FailedPrecondition(std::string(what) + " " + std::string(id) +
+                                      " does not exist or was changed by someone else since it was read; read it again");
+  }
+
+  Status PutDocument(std::string_view table, const std::string& key, std::string_view what, const Json& doc_json,
+                     int64_t& revision, const AuditRecord& audit) {
+    return Mutate(audit, [&]() -> Status {
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(doc_json));
+      std::string key_column = "name";
+      if (revision == 0) {
+        APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
+                                                 db_, "INSERT INTO " + std::string(table) + "(" + key_column +
+                                                          ", revision, doc) VALUES(?1, 1, ?2)"));
+        Status status = insert.Bind(1, key).Bind(2, doc).Run();
+        if (status.code() == StatusCode::kAlreadyExists) {
+          return Status::AlreadyExists(std::string(what) + " " + key + " already exists");
+        }
+        APPBAN_RETURN_IF_ERROR(status);
+      } else {
+        APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
+                                                 db_, "UPDATE " + std::string(table) +
+                                                          " SET revision = revision + 1, doc = ?1 WHERE " + key_column +
+                                                          " = ?2 AND revision = ?3"));
+        APPBAN_RETURN_IF_ERROR(update.Bind(1, doc).Bind(2, key).Bind(3, revision).Run());
+        APPBAN_RETURN_IF_ERROR(ExpectOneChange(what, key));
+      }
+      ++revision;
+      return Status::Ok();
+    });
+  }
+
+  template <typename T>
+  Result<std::vector<T>> LoadAll(std::string_view sql, Result<T> (*parse)(const Json&)) {
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, sql));
+    std::vector<T> out;
+    while (true) {
+      APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+      if (!row) break;
+      APPBAN_ASSIGN_OR_RETURN(T value, ParseRow(query, parse));
+      out.push_back(std::move(value));
+    }
+    return out;
+  }
+
+  template <typename T>
+  Result<T> LoadOne(std::string_view sql, std::string_view key, std::string_view what, Result<T> (*parse)(const Json&)) {
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, sql));
+    query.Bind(1, key);
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) return Status::NotFound("no " + std::string(what) + " " + std::string(key));
+    return ParseRow(query, parse);
+  }
+
+  template <typename T>
+  Result<T> ParseRow(const sqlite::Statement& query, Result<T> (*parse)(const Json&)) {
+    APPBAN_ASSIGN_OR_RETURN(Json json, policy::ParseJsonBounded(query.Text(0), policy::kPolicyLimits.max_bundle_bytes,
+                                                                 policy::kPolicyLimits.max_json_depth, "stored document"));
+    APPBAN_ASSIGN_OR_RETURN(T value, parse(json));
+    value.revision = query.Int(1);  // the column is authoritative
+    return value;
+  }
+
+  sqlite::Database db_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  APPBAN_ASSIGN_OR_RETURN(sqlite::Database db, sqlite::Database::Open(path));
+  auto store = std::make_unique<SqliteStore>(std::move(db));
+  APPBAN_RETURN_IF_ERROR(store->Initialize(path));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace appban::store
