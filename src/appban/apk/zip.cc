@@ -156,6 +156,16 @@ bool IsValidEntryName(std::string_view name) {
   return true;
 }
 
+// Bytes an entry occupies after its local header. Declared STORED entries are copied for their
+// uncompressed size (as libziparchive does); an unknown method, read as stored, is taken for the
+// bytes actually written, its compressed size.
+uint64_t StoredLength(const ZipEntry& entry) {
+  return entry.declared_method == kZipMethodStored ? entry.uncompressed_size : entry.compressed_size;
+}
+uint64_t DataLength(const ZipEntry& entry) {
+  return entry.is_deflated() ? entry.compressed_size : StoredLength(entry);
+}
+
 struct EndRecord {
   uint64_t offset = 0;  // of the classic EOCD
   uint64_t entry_count = 0;
@@ -282,11 +292,15 @@ class ArchiveParser {
       APPBAN_RETURN_IF_ERROR(ReadZip64EndRecord(&record));
     }
 
-    if (record.directory_offset > record.directory_limit ||
-        record.directory_size > record.directory_limit - record.directory_offset) {
-      return Status::Corruption("central directory at offset " + std::to_string(record.directory_offset) + " of " +
-                                std::to_string(record.directory_size) + " bytes overlaps the end record at offset " +
-                                std::to_string(record.directory_limit));
+    if (record.directory_offset > record.directory_limit) {
+      return Status::Corruption("central directory offset " + std::to_string(record.directory_offset) +
+                                " lies after the end record at offset " + std::to_string(record.directory_limit));
+    }
+    if (record.directory_size > record.directory_limit - record.directory_offset) {
+      return Status::Truncated("central directory at offset " + std::to_string(record.directory_offset) + " declares " +
+                               std::to_string(record.directory_size) + " bytes but only " +
+                               std::to_string(record.directory_limit - record.directory_offset) +
+                               " remain before the end record");
     }
     return record;
   }
@@ -429,8 +443,9 @@ class ArchiveParser {
     }
     if (!entry->is_deflated() && entry->compressed_size != entry->uncompressed_size) {
       Note("zip.stored_size_mismatch", where,
-           "stored entry declares " + std::to_string(entry->compressed_size) + " compressed but " +
-               std::to_string(entry->uncompressed_size) + " uncompressed bytes; the uncompressed size is read, as Android does");
+           "entry read as stored declares " + std::to_string(entry->compressed_size) + " compressed but " +
+               std::to_string(entry->uncompressed_size) + " uncompressed bytes; " + std::to_string(data_length) +
+               " bytes are read");
     }
 
     if (local_flags & kFlagDataDescriptor) {
@@ -482,9 +497,6 @@ class ArchiveParser {
     }
   }
 
-  static uint64_t DataLength(const ZipEntry& entry) {
-    return entry.is_deflated() ? entry.compressed_size : entry.uncompressed_size;
-  }
 
   void set_directory_offset(uint64_t offset) { directory_offset_ = offset; }
 
@@ -508,8 +520,7 @@ Status CheckNoOverlap(const std::vector<ZipEntry>& entries) {
   spans.reserve(entries.size());
   for (uint32_t i = 0; i < entries.size(); ++i) {
     const ZipEntry& entry = entries[i];
-    uint64_t length = entry.is_deflated() ? entry.compressed_size : entry.uncompressed_size;
-    spans.push_back({entry.local_header_offset, entry.data_offset + length, i});
+    spans.push_back({entry.local_header_offset, entry.data_offset + DataLength(entry), i});
   }
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
   for (size_t i = 1; i < spans.size(); ++i) {
@@ -597,7 +608,8 @@ const ZipEntry* ZipArchive::Find(std::string_view name) const {
 
 Result<Buffer> ZipArchive::Read(const ZipEntry& entry, uint64_t* total_budget, Anomalies* anomalies) const {
   const std::string where = Printable(entry.name);
-  const uint64_t declared = entry.uncompressed_size;
+  // The size Read produces: what the entry declares, or for an entry read as stored, its bytes.
+  const uint64_t declared = entry.is_deflated() ? entry.uncompressed_size : StoredLength(entry);
   if (declared > limits_.max_entry_inflated_bytes) {
     return Status::LimitExceeded(where + ": declared size of " + std::to_string(declared) +
                                  " bytes exceeds the per-entry limit of " +
