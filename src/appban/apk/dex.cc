@@ -9,7 +9,7 @@
 #include "appban/apk/dex.h"
 
 #include <openssl/evp.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <algorithm>
 #include <array>
@@ -154,13 +154,14 @@ uint32_t ParseVersion(Bytes magic) {
   return magic[7] == 0 ? version : 0;
 }
 
-// Checksum and SHA-1 signature, both over everything after the field that holds them, exactly as
-// dx/d8 write them and ART checks them. Tampered payloads that forget to fix these show up here.
+// Checksum and SHA-1 signature, both over everything after the field that holds them, as dx/d8
+// write them (ART verifies the checksum). Tampered payloads that forget to fix these show up here.
+// libdeflate's Adler-32 gives zlib's result ~7x faster (SIMD); the tests cross-check it with zlib.
 void CheckIntegrity(const Validator& validator, Bytes covered) {
   const uint8_t* base = covered.data();
   uint32_t stored_checksum = U32At(base, kChecksumOffset);
   uint32_t actual_checksum = static_cast<uint32_t>(
-      adler32_z(adler32_z(0, nullptr, 0), base + kSignatureOffset, covered.size() - kSignatureOffset));
+      libdeflate_adler32(1, base + kSignatureOffset, covered.size() - kSignatureOffset));
   if (stored_checksum != actual_checksum) {
     validator.Anomaly("dex.checksum_mismatch", "header checksum is " + Hex(stored_checksum) +
                                                    " but the Adler-32 of the file is " + Hex(actual_checksum) +
@@ -232,7 +233,7 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
   if (dex.version_ < kMinKnownVersion || dex.version_ > kMaxKnownVersion) {
     std::string shown;
     for (size_t i = 4; i < 8; ++i) shown += (base[i] >= 0x20 && base[i] < 0x7f) ? static_cast<char>(base[i]) : '?';
-    validator.Anomaly("dex.unknown_version", "DEX version \"" + shown + "\" is not one of 035..041; read as 035-041");
+    validator.Anomaly("dex.unknown_version", "DEX version \"" + shown + "\" is not one of 035..041; read with the 035..041 layout");
   }
 
   uint32_t endian_tag = U32At(base, kEndianTagOffset);
