@@ -31,6 +31,16 @@ struct TrackerSignature {
   // Literal prefixes derived from code_signature's '|' alternatives when they are plain dotted
   // names (the common case), used for fast matching; empty when the signature needs the regex.
   std::vector<std::string> code_prefixes;
+  // Alternatives written with a leading dot (".tealium."): matched as a substring of the dotted
+  // class name, as Exodus's regex search would.
+  std::vector<std::string> code_infixes;
+  // Alternatives that use regex syntax beyond literal dotted names; run by SignaturePattern.
+  std::vector<std::string> code_patterns;
+  // network_signature's plain alternatives ("krxd.net"): a host matches when it equals one or is a
+  // subdomain of it; an alternative without a dot ("fidzup") matches a host label equal to it.
+  std::vector<std::string> network_domains;
+  // network_signature alternatives with regex syntax (".*.estimote.com"); run by SignaturePattern.
+  std::vector<std::string> network_patterns;
 };
 
 struct TrackerSet {
@@ -38,6 +48,8 @@ struct TrackerSet {
   std::string source;  // file it was loaded from
   // Signatures skipped because they are too short to mean anything, with the reason.
   std::vector<std::string> skipped;
+  // Signatures read leniently (e.g. "\\a" taken as the letter 'a'), with the tracker they belong to.
+  std::vector<std::string> warnings;
 };
 
 // Loads and validates a file of the Exodus tracker API shape
@@ -57,22 +69,33 @@ struct CapabilitySpec {
   std::vector<std::string> apis;
   // Manifest evidence (e.g. a service bound to BIND_ACCESSIBILITY_SERVICE) counts as requested.
   std::vector<std::string> service_permissions;
+  // Exact DEX strings that prove use ("content://sms"), and ZIP entry globs ("lib/*/*.so").
+  std::vector<std::string> strings;
+  std::vector<std::string> files;
+  std::string description;  // why this capability matters, for the finding
 };
 
 struct Vendor {
+  std::string id;  // stable slug used in finding ids: "bytedance"
   std::string name;
   std::string country;  // ISO 3166-1 alpha-2 of jurisdiction
   std::vector<std::string> package_prefixes;     // "com.tencent."
   std::vector<std::string> signer_sha256;        // known signing certificates
   std::vector<std::string> certificate_organizations;  // O= values seen on its certificates
+  // Subset of package_prefixes whose attribution is believed but unverified in our sources ("B").
+  std::vector<std::string> unverified_package_prefixes;
   std::string note;
 };
 
 struct PackerSignature {
+  std::string id;    // stable slug used in finding ids: "jiagu"
   std::string name;  // "Jiagu (Qihoo 360)"
-  std::vector<std::string> native_libraries;  // file names under lib/<abi>/
+  // File-name globs ("libjiagu*.so") matched against native libraries anywhere in the APK
+  // (lib/<abi>/ and assets/, where some packers keep them).
+  std::vector<std::string> native_libraries;
   std::vector<std::string> classes;           // class descriptor prefixes
   std::vector<std::string> assets;            // ZIP entry names/prefixes
+  std::string note;
 };
 
 struct KnowledgeBase {
@@ -81,6 +104,13 @@ struct KnowledgeBase {
   std::vector<Vendor> vendors;
   std::vector<PackerSignature> packers;
 };
+
+// Parsers of the other knowledge files ({"capabilities": [...]}, {"vendors": [...]},
+// {"packers": [...]}); errors name the entry (index and id) and field at fault. `source` names the
+// file in errors.
+Result<std::vector<CapabilitySpec>> ParseCapabilities(std::string_view json_text, const std::string& source);
+Result<std::vector<Vendor>> ParseVendors(std::string_view json_text, const std::string& source);
+Result<std::vector<PackerSignature>> ParsePackers(std::string_view json_text, const std::string& source);
 
 // Loads every file under `data_dir` (trackers.json, capabilities.json, vendors.json,
 // packers.json); `trackers_override` replaces the default tracker file when non-empty.
@@ -93,6 +123,7 @@ struct TrackerMatch {
   std::string name;
   std::string website;
   std::vector<std::string> classes;  // matched class names (dotted), capped per tracker
+  std::vector<std::string> class_dex_files;  // the DEX entry of each of `classes` (parallel)
   size_t class_count = 0;            // total matched classes
   std::vector<std::string> dex_files;  // which classes*.dex they were found in
   std::vector<std::string> hosts;    // endpoint hosts matching its network signature
@@ -123,6 +154,9 @@ struct Publisher {
   std::optional<std::string> vendor;   // registry match
   std::string vendor_country;
   std::string matched_by;              // "signer", "package_prefix", "certificate_organization"
+  std::string matched_value;           // the registry fingerprint, organisation or prefix that matched
+  bool matched_unverified = false;     // the registry marks that identifier "believed, unverified"
+  std::string package;                 // manifest package the prefixes were matched against
 };
 
 struct Analysis {

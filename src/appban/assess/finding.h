@@ -22,6 +22,7 @@ struct Evidence {
   std::string kind;
   std::string value;
   std::string location;  // where it was found: "classes2.dex", "AndroidManifest.xml", "lib/arm64-v8a/libjiagu.so"
+  std::string note;      // optional remark on this item ("tracker: AppsFlyer"), "" when none
 };
 
 struct Finding {
