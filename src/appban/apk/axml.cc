@@ -459,15 +459,12 @@ class AxmlReader {
 
   // The first anomaly of each kind is kept with its details; repeats only bump a counter, so a
   // document with 10,000 forged attributes yields one line, not 10,000.
-  void Report(const std::string& code, std::string where, std::string detail) {
+  void Report(const std::string& code, size_t offset, std::string detail) {
     auto [it, inserted] = reported_.emplace(code, Reported{});
     ++it->second.count;
     if (!inserted || anomalies_ == nullptr) return;
     it->second.index = anomalies_->size();
-    AddAnomaly(anomalies_, code, "AndroidManifest.xml " + std::move(where), std::move(detail));
-  }
-  void Report(const std::string& code, size_t offset, std::string detail) {
-    Report(code, "header at " + offset, std::move(detail));
+    AddAnomaly(anomalies_, code, "binary XML chunk at " + HexOffset(offset), std::move(detail));
   }
 
   void FinishAnomalies() {
