@@ -443,19 +443,8 @@ TEST_F(AxmlTamperedTest, LateStringPoolIsIgnoredLikeAndroid) {
 TEST_F(AxmlTamperedTest, StrippedAttributeNamesStillMatchByResourceId) {
   // Overwrite the text of every string the resource map names (the android: attribute names) with
   // 'x's; Android still finds the attributes by resource id.
-  std::string tampered = original_;
-  const size_t pool = layout_.pool;
-  const bool utf8 = (Get32(original_, pool + 16) & 0x100) != 0;
-  ASSERT_FALSE(utf8) << "this manifest's pool is expected to be UTF-16";
-  const size_t entries = pool + Get16(original_, pool + 2);
-  const size_t strings = pool + Get32(original_, pool + 20);
-  const size_t mapped = (Get32(original_, layout_.resource_map + 4) - 8) / 4;
-  ASSERT_GT(mapped, 3u);
-  for (size_t i = 0; i < mapped; ++i) {
-    size_t at = strings + Get32(original_, entries + 4 * i);
-    uint16_t length = Get16(original_, at);
-    for (uint16_t k = 0; k < length; ++k) Put16(&tampered, at + 2 + 2 * k, 'x');
-  }
+  std::string tampered = testing::StripResourceMappedNames(original_);
+  ASSERT_NE(tampered, original_);
   ExpectReadAsOriginal(tampered, "axml.attribute_name_mismatch", /*compare_names=*/false);
   auto document = ParseAxml(AsBytes(tampered), Limits{}, nullptr);
   ASSERT_TRUE(document.ok());

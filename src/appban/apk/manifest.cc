@@ -117,7 +117,8 @@ class ManifestReader {
     const XmlAttribute* package = root.FindPlainAttribute("package");
     if (package == nullptr) return Status::InvalidArgument("<manifest> has no package attribute");
     manifest_.package = package->raw_value ? *package->raw_value : AsString(*package, "package");
-    if (!IsValidPackageName(manifest_.package)) {
+    // PackageParser exempts the platform itself ("android") from the dotted-name rule.
+    if (manifest_.package != "android" && !IsValidPackageName(manifest_.package)) {
       return Status::InvalidArgument("package name '" + manifest_.package + "' is not a valid Java package name");
     }
     ReadVersion(root);
@@ -133,7 +134,7 @@ class ManifestReader {
         permission.name = AndroidString(child, attr::kName, "name");
         permission.max_sdk = AndroidInt(child, attr::kMaxSdkVersion, "maxSdkVersion");
         permission.sdk23_only = tag != "uses-permission";
-        if (!permission.name.empty()) manifest_.permissions.push_back(std::move(permission));
+        AddRequestedPermission(std::move(permission), child.line);
       } else if (tag == "permission") {
         DeclaredPermission permission;
         permission.name = AndroidString(child, attr::kName, "name");
@@ -174,6 +175,19 @@ class ManifestReader {
   }
 
  private:
+  // PackageParser keeps the first request of a name and ignores repeats.
+  void AddRequestedPermission(RequestedPermission permission, uint32_t line) {
+    if (permission.name.empty()) return;
+    for (const RequestedPermission& existing : manifest_.permissions) {
+      if (existing.name == permission.name) {
+        AddAnomaly(anomalies_, "manifest.duplicate_permission", "AndroidManifest.xml line " + std::to_string(line),
+                   permission.name + " is requested more than once; the first request counts, as on Android");
+        return;
+      }
+    }
+    manifest_.permissions.push_back(std::move(permission));
+  }
+
   void ReadVersion(const XmlElement& root) {
     auto code = AndroidInt(root, attr::kVersionCode, "versionCode");
     auto major = AndroidInt(root, attr::kVersionCodeMajor, "versionCodeMajor");

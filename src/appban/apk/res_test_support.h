@@ -78,4 +78,26 @@ inline uint32_t Get32(const std::string& data, size_t offset) {
   return Get16(data, offset) | static_cast<uint32_t>(Get16(data, offset + 2)) << 16;
 }
 
+// Overwrites, with 'x's, the text of every string the resource map names (the android: attribute
+// names) in an aapt-built manifest with a UTF-16 pool right after the 8-byte file header and the
+// resource map right after the pool. Returns `manifest` unchanged when it is not laid out so.
+inline std::string StripResourceMappedNames(const std::string& manifest) {
+  const size_t pool = 8;
+  if (manifest.size() < 64 || Get16(manifest, pool) != 0x0001 || (Get32(manifest, pool + 16) & 0x100) != 0) {
+    return manifest;
+  }
+  const size_t resource_map = pool + Get32(manifest, pool + 4);
+  if (Get16(manifest, resource_map) != 0x0180) return manifest;
+  std::string out = manifest;
+  const size_t entries = pool + Get16(manifest, pool + 2);
+  const size_t strings = pool + Get32(manifest, pool + 20);
+  const size_t mapped = (Get32(manifest, resource_map + 4) - 8) / 4;
+  for (size_t i = 0; i < mapped; ++i) {
+    size_t at = strings + Get32(manifest, entries + 4 * i);
+    uint16_t length = Get16(manifest, at);
+    for (uint16_t k = 0; k < length; ++k) Put16(&out, at + 2 + 2 * k, 'x');
+  }
+  return out;
+}
+
 }  // namespace appban::apk::testing
