@@ -12,6 +12,10 @@ int Run(int argc, char** argv) {
   app.set_version_flag("--version", "appban 0.1.0");
   CommandAction action;
   AddInspectCommand(app, &action);
+  AddPolicyCommand(app, &action);
+  AddCatalogCommand(app, &action);
+  AddAuditCommand(app, &action);
+  AddAssessCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -12,6 +12,7 @@
 #include "appban/cli/commands.h"
 #include "appban/cli/input_files.h"
 #include "appban/common/parallel.h"
+#include "appban/common/text.h"
 
 namespace appban::cli {
 namespace {
@@ -91,7 +92,7 @@ int RunInspect(const InspectOptions& options) {
     }
     std::ostringstream out;
     if (options.json) {
-      out << apk::InspectDocument(*apk).dump(2) << "\n";
+      out << DumpJson(apk::InspectDocument(*apk), 2) << "\n";
     } else {
       PrintText(*apk, out);
     }

@@ -1,0 +1,142 @@
+#include "appban/assess/risk.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "appban/common/file.h"
+
+namespace appban::assess {
+namespace {
+
+Finding MakeFinding(std::string id, std::string category, Severity severity, std::string title = "") {
+  Finding finding;
+  finding.id = std::move(id);
+  finding.category = std::move(category);
+  finding.severity = severity;
+  finding.title = title.empty() ? finding.id : std::move(title);
+  return finding;
+}
+
+RiskModel ShippedModel() {
+  auto model = LoadRiskModel(std::string(APPBAN_SOURCE_DIR) + "/data/risk-model.toml");
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? *model : RiskModel{};
+}
+
+// A pool of findings of every category and severity, as the detectors produce them.
+std::vector<Finding> FindingPool() {
+  std::vector<Finding> pool;
+  const char* categories[] = {"tracker", "endpoint", "capability", "publisher", "obfuscation", "hygiene", "anomaly"};
+  Severity severities[] = {Severity::kInfo, Severity::kLow, Severity::kMedium, Severity::kHigh, Severity::kCritical};
+  int n = 0;
+  for (const char* category : categories) {
+    for (Severity severity : severities) {
+      pool.push_back(MakeFinding(std::string(category) + ".f" + std::to_string(n++), category, severity));
+    }
+  }
+  pool.push_back(MakeFinding("tracker.17", "tracker", Severity::kMedium));
+  pool.push_back(MakeFinding("capability.location.used", "capability", Severity::kHigh));
+  pool.push_back(MakeFinding("capability.sms.requested", "capability", Severity::kMedium));
+  pool.push_back(MakeFinding("publisher.vendor_jurisdiction_of_concern", "publisher", Severity::kHigh));
+  pool.push_back(MakeFinding("obfuscation.packer", "obfuscation", Severity::kHigh));
+  return pool;
+}
+
+TEST(RiskTest, ShippedModelLoadsWithDocumentedThresholds) {
+  RiskModel model = ShippedModel();
+  EXPECT_EQ(model.medium_at, 25);
+  EXPECT_EQ(model.high_at, 50);
+  EXPECT_EQ(model.critical_at, 75);
+  EXPECT_EQ(model.unacceptable_at, 60);
+  EXPECT_DOUBLE_EQ(model.WeightOf(MakeFinding("tracker.5", "tracker", Severity::kLow)), 0.10);
+  EXPECT_DOUBLE_EQ(model.WeightOf(MakeFinding("capability.sms.used", "capability", Severity::kHigh)), 0.09);
+  EXPECT_DOUBLE_EQ(model.WeightOf(MakeFinding("hygiene.debuggable", "hygiene", Severity::kHigh)), 0.18);
+}
+
+TEST(RiskTest, NoFindingsIsLowAndAcceptable) {
+  Risk risk = ScoreRisk({}, ShippedModel());
+  EXPECT_EQ(risk.score, 0);
+  EXPECT_EQ(risk.level, RiskLevel::kLow);
+  EXPECT_EQ(risk.verdict, Verdict::kAcceptable);
+  EXPECT_TRUE(risk.reasons.empty());
+}
+
+TEST(RiskTest, ScoreIsTheNoisyOrOfWeightsWithinCaps) {
+  RiskModel model;
+  model.severity_weight[Severity::kHigh] = 0.5;
+  model.category_cap["tracker"] = 0.6;
+  // Two high findings in one category: 1 - 0.5*0.5 = 0.75, capped at 0.6 -> 60.
+  Risk risk = ScoreRisk({MakeFinding("tracker.a", "tracker", Severity::kHigh),
+                         MakeFinding("tracker.b", "tracker", Severity::kHigh)},
+                        model);
+  EXPECT_EQ(risk.score, 60);
+  // A third category-less high finding: 1 - (1-0.6)*(1-0.5) = 0.8 -> 80.
+  risk = ScoreRisk({MakeFinding("tracker.a", "tracker", Severity::kHigh),
+                    MakeFinding("tracker.b", "tracker", Severity::kHigh),
+                    MakeFinding("hygiene.x", "hygiene", Severity::kHigh)},
+                   model);
+  EXPECT_EQ(risk.score, 80);
+  EXPECT_EQ(risk.level, RiskLevel::kCritical);
+  EXPECT_EQ(risk.verdict, Verdict::kUnacceptable);
+  ASSERT_EQ(risk.reasons.size(), 2u);
+  EXPECT_EQ(risk.reasons[0].category, "tracker");  // removing trackers costs 30 points, hygiene 20
+  EXPECT_EQ(risk.reasons[0].points, 30);
+  EXPECT_EQ(risk.reasons[0].finding_ids, (std::vector<std::string>{"tracker.a", "tracker.b"}));
+  EXPECT_EQ(risk.reasons[1].points, 20);
+}
+
+TEST(RiskTest, FloorLiftsTheScoreAndComesFirstAmongReasons) {
+  RiskModel model = ShippedModel();
+  Risk risk = ScoreRisk({MakeFinding("publisher.vendor_jurisdiction_of_concern", "publisher", Severity::kInfo)}, model);
+  EXPECT_EQ(risk.score, 60);
+  EXPECT_EQ(risk.verdict, Verdict::kUnacceptable);
+  ASSERT_FALSE(risk.reasons.empty());
+  EXPECT_EQ(risk.reasons[0].category, "floor");
+  EXPECT_EQ(risk.reasons[0].finding_ids, (std::vector<std::string>{"publisher.vendor_jurisdiction_of_concern"}));
+}
+
+// The monotonicity requirement: for random subsets of findings, adding one never lowers
+// the score (nor the level or the verdict).
+TEST(RiskTest, AddingAFindingNeverLowersTheRisk) {
+  RiskModel model = ShippedModel();
+  std::vector<Finding> pool = FindingPool();
+  std::mt19937 random(20261127);
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::vector<Finding> subset;
+    for (const Finding& finding : pool) {
+      if (random() % 3 == 0) subset.push_back(finding);
+    }
+    Risk before = ScoreRisk(subset, model);
+    const Finding& added = pool[random() % pool.size()];
+    subset.insert(subset.begin() + static_cast<long>(random() % (subset.size() + 1)), added);
+    Risk after = ScoreRisk(subset, model);
+    ASSERT_GE(after.score, before.score) << "adding " << added.id << " lowered the score";
+    ASSERT_GE(after.level, before.level);
+    ASSERT_GE(after.verdict, before.verdict);
+  }
+}
+
+TEST(RiskTest, ModelFileErrorsNameTheProblem) {
+  auto bad_weight = ParseRiskModel("[[finding]]\nid = \"tracker.*\"\nweight = 1.5\n", "model.toml");
+  ASSERT_FALSE(bad_weight.ok());
+  EXPECT_NE(bad_weight.status().message().find("finding[0]: weight 1.5"), std::string::npos)
+      << bad_weight.status().message();
+  auto bad_order = ParseRiskModel("[thresholds]\nmedium = 60\nhigh = 50\n", "model.toml");
+  ASSERT_FALSE(bad_order.ok());
+  EXPECT_NE(bad_order.status().message().find("medium <= high"), std::string::npos);
+  auto bad_syntax = ParseRiskModel("name = \n", "model.toml");
+  ASSERT_FALSE(bad_syntax.ok());
+  EXPECT_NE(bad_syntax.status().message().find("model.toml:1"), std::string::npos) << bad_syntax.status().message();
+  auto bad_severity = ParseRiskModel("[severity_weight]\nsevere = 0.1\n", "model.toml");
+  ASSERT_FALSE(bad_severity.ok());
+  EXPECT_NE(bad_severity.status().message().find("unknown severity 'severe'"), std::string::npos);
+}
+
+TEST(RiskTest, ParsesFailOnLevels) {
+  EXPECT_EQ(*ParseRiskLevel("high"), RiskLevel::kHigh);
+  EXPECT_FALSE(ParseRiskLevel("severe").ok());
+}
+
+}  // namespace
+}  // namespace appban::assess

@@ -1,0 +1,21 @@
+// Text helpers for rendering untrusted strings (package names, DEX strings, certificate names)
+// into reports: JSON that never throws on invalid UTF-8, HTML escaping, terminal-safe text.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace appban {
+
+// Replaces every invalid UTF-8 sequence with U+FFFD.
+std::string SanitizeUtf8(std::string_view text);
+// SanitizeUtf8 plus escaping of & < > " ' for HTML text and attribute values.
+std::string HtmlEscape(std::string_view text);
+// SanitizeUtf8 plus replacement of control characters (ESC and friends) with '?', so hostile
+// strings cannot move the cursor or recolour a terminal.
+std::string TerminalSafe(std::string_view text);
+// json.dump() that replaces invalid UTF-8 instead of throwing (APK strings are hostile).
+std::string DumpJson(const nlohmann::ordered_json& json, int indent = -1);
+
+}  // namespace appban
