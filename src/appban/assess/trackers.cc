@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <unordered_map>
 
 #include "appban/assess/detectors.h"
 #include "appban/assess/pattern.h"
@@ -32,6 +33,12 @@ struct PrefixEntry {
   size_t tracker;
 };
 
+// Lets the index be probed with string_views cut from a class name without allocating.
+struct TransparentHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
+
 bool IsClassLike(std::string_view component) {
   return !component.empty() && std::isupper(static_cast<unsigned char>(component.front()));
 }
@@ -41,7 +48,7 @@ bool IsClassLike(std::string_view component) {
 struct TrackerMatcher::Index {
   // Keyed by a dotted name cut at a package boundary: "com.appsflyer" for both "com.appsflyer."
   // and "com.appsflyer", "com.adobe.mobile" for the stem "com.adobe.mobile.Analytics".
-  std::map<std::string, std::vector<PrefixEntry>, std::less<>> prefixes;
+  std::unordered_map<std::string, std::vector<PrefixEntry>, TransparentHash, std::equal_to<>> prefixes;
   std::vector<std::pair<std::string, size_t>> infixes;
   std::vector<std::pair<SignaturePattern, size_t>> patterns;
 };
