@@ -18,7 +18,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -118,7 +117,7 @@ struct DexdumpHeader {
 };
 
 // Reads the header sizes, version and class list out of `dexdump -f` output. Plain prefix
-// matching: the output of a 5 MB DEX is tens of MB, too much for std::regex.
+// matching: the output of a 5 MB DEX is tens of MB.
 DexdumpHeader ParseDexdumpSummary(const std::string& text) {
   DexdumpHeader out;
   std::istringstream lines(text);
@@ -223,10 +222,39 @@ std::string ShortyOf(const std::string& prototype) {
   return shorty + params;
 }
 
+// One "Lcls;.name:type // method@0012" reference from a `dexdump -d` line.
+struct DumpedRef {
+  bool is_method = false;
+  uint32_t index = 0;
+  std::string class_descriptor, name, type;  // type: prototype for methods, field type for fields
+};
+
+// Parses the reference at the end of a disassembly line, or nullopt when it has none. Done by hand
+// because GCC 12's std::regex trips -Wmaybe-uninitialized in sanitizer builds.
+std::optional<DumpedRef> ParseDumpedRef(const std::string& line) {
+  DumpedRef out;
+  size_t marker = line.find(" // method@");
+  out.is_method = marker != std::string::npos;
+  if (!out.is_method) marker = line.find(" // field@");
+  if (marker == std::string::npos) return std::nullopt;
+  size_t start = line.rfind(", ", marker);
+  if (start == std::string::npos) return std::nullopt;
+  std::string ref = line.substr(start + 2, marker - start - 2);
+  // The class part: array dimensions, then "Lname;" or one primitive letter.
+  size_t dot = ref.find_first_not_of('[');
+  if (dot == std::string::npos) return std::nullopt;
+  dot = ref[dot] == 'L' ? ref.find(';', dot) + 1 : dot + 1;
+  size_t colon = ref.find(':', dot);
+  if (dot == 0 || dot >= ref.size() || ref[dot] != '.' || colon == std::string::npos) return std::nullopt;
+  out.class_descriptor = ref.substr(0, dot);
+  out.name = ref.substr(dot + 1, colon - dot - 1);
+  out.type = ref.substr(colon + 1);
+  out.index = static_cast<uint32_t>(std::stoul(line.substr(line.find('@', marker) + 1), nullptr, 16));
+  return out;
+}
+
 TEST(DexAndroguard, MethodAndFieldRefsMatchDexdumpDisassembly) {
   if (!ToolsPresent()) GTEST_SKIP() << "dexdump/smali/androguard examples not installed";
-  static const std::regex method_ref(R"(, (L[^;]*;|\[[^.]*)\.([^:]+):(\([^)]*\)\S+) // method@([0-9a-f]+))");
-  static const std::regex field_ref(R"(, (L[^;]*;)\.([^:]+):(\S+) // field@([0-9a-f]+))");
   int checked_methods = 0, checked_fields = 0;
   for (const char* file : {"tests/okhttp.d8.038.dex", "android/TestsAndroguard/bin/classes.dex", "tests/StringTests.dex",
                            "obfu/classes_tc_proguard.dex"}) {
@@ -236,29 +264,25 @@ TEST(DexAndroguard, MethodAndFieldRefsMatchDexdumpDisassembly) {
     ASSERT_TRUE(dex.ok()) << dex.status().ToString();
     std::istringstream lines(RunShell("dexdump -d '" + path.string() + "'"));
     std::string line;
-    std::smatch match;
-    std::set<uint32_t> seen;
+    std::set<std::pair<bool, uint32_t>> seen;
     while (std::getline(lines, line)) {
-      if (line.find("// method@") == std::string::npos && line.find("// field@") == std::string::npos) continue;
-      if (std::regex_search(line, match, method_ref)) {
-        uint32_t index = static_cast<uint32_t>(std::stoul(match[4], nullptr, 16));
-        if (!seen.insert(index).second) continue;
-        ASSERT_LT(index, dex->method_count());
-        MethodRef method = dex->Method(index);
-        EXPECT_EQ(method.class_descriptor, match[1].str()) << line;
-        EXPECT_EQ(method.name, match[2].str()) << line;
-        EXPECT_EQ(dex->MethodPrototype(index), match[3].str()) << line;
-        EXPECT_EQ(method.shorty, ShortyOf(match[3])) << line;
-        EXPECT_EQ(dex->TypeDescriptor(dex->MethodClassType(index)), method.class_descriptor);
+      auto ref = ParseDumpedRef(line);
+      if (!ref || !seen.insert({ref->is_method, ref->index}).second) continue;
+      if (ref->is_method) {
+        ASSERT_LT(ref->index, dex->method_count()) << line;
+        MethodRef method = dex->Method(ref->index);
+        EXPECT_EQ(method.class_descriptor, ref->class_descriptor) << line;
+        EXPECT_EQ(method.name, ref->name) << line;
+        EXPECT_EQ(dex->MethodPrototype(ref->index), ref->type) << line;
+        EXPECT_EQ(method.shorty, ShortyOf(ref->type)) << line;
+        EXPECT_EQ(dex->TypeDescriptor(dex->MethodClassType(ref->index)), method.class_descriptor);
         ++checked_methods;
-      } else if (std::regex_search(line, match, field_ref)) {
-        uint32_t index = static_cast<uint32_t>(std::stoul(match[4], nullptr, 16));
-        if (!seen.insert(0x80000000u | index).second) continue;
-        ASSERT_LT(index, dex->field_count());
-        FieldRef field = dex->Field(index);
-        EXPECT_EQ(field.class_descriptor, match[1].str()) << line;
-        EXPECT_EQ(field.name, match[2].str()) << line;
-        EXPECT_EQ(field.type_descriptor, match[3].str()) << line;
+      } else {
+        ASSERT_LT(ref->index, dex->field_count()) << line;
+        FieldRef field = dex->Field(ref->index);
+        EXPECT_EQ(field.class_descriptor, ref->class_descriptor) << line;
+        EXPECT_EQ(field.name, ref->name) << line;
+        EXPECT_EQ(field.type_descriptor, ref->type) << line;
         ++checked_fields;
       }
     }
