@@ -309,8 +309,10 @@ class ArchiveParser {
     const std::string where = "end of central directory";
     if (record->offset < kZip64LocatorSize ||
         LoadLE<uint32_t>(file_, record->offset - kZip64LocatorSize) != kZip64LocatorSignature) {
+      // A 65535-byte comment alone saturates a field; older Android versions accepted that.
       NoteRejected("zip.zip64_locator_missing", where,
-                   "the end record has saturated (ZIP64) fields but no ZIP64 locator precedes it; its 32-bit values are used");
+                   "the end record has saturated (ZIP64) fields but no ZIP64 locator precedes it; its 32-bit values "
+                   "are used (current libziparchive refuses this; versions without ZIP64 support did not)");
       return Status::Ok();
     }
     const uint64_t locator = record->offset - kZip64LocatorSize;
