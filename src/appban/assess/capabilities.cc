@@ -176,6 +176,16 @@ std::vector<Finding> CapabilityFindings(const std::vector<CapabilityResult>& cap
           "The manifest requests it; no reference to the APIs behind it was found in the code (it may be used through "
           "reflection, native code, or a library we do not map)." + why;
     } else {
+      // Shared APIs (location calls serve both precise and background location) say nothing new
+      // when another capability that is requested already shows the same code.
+      auto same_code_requested = [&](const CapabilityResult& other) {
+        if (&other == &result || !other.requested || !other.used) return false;
+        return std::all_of(result.evidence.begin(), result.evidence.end(), [&](const Evidence& e) {
+          return std::any_of(other.evidence.begin(), other.evidence.end(),
+                             [&](const Evidence& o) { return o.kind == e.kind && o.value == e.value; });
+        });
+      };
+      if (std::any_of(capabilities.begin(), capabilities.end(), same_code_requested)) continue;
       finding.id = "capability." + spec->id + ".code_only";
       finding.severity = Severity::kInfo;
       finding.title = spec->title + ": code present, not requested";

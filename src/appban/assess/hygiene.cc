@@ -35,7 +35,10 @@ std::vector<Finding> HygieneFindings(const apk::Manifest& manifest) {
     out.push_back({"hygiene.cleartext_traffic", kCategory, Severity::kMedium, "Cleartext network traffic allowed",
                    "android:usesCleartextTraffic=\"true\": the app may send data over unencrypted HTTP, readable and "
                    "alterable by anyone on the network path.",
-                   {{"manifest", "/manifest/application[@android:usesCleartextTraffic=true]", kManifest, ""}}});
+                   {{"manifest", "/manifest/application[@android:usesCleartextTraffic=true]", kManifest,
+                     flags.network_security_config
+                         ? "a network security config is also present; on Android 7.0+ it takes precedence and was not read"
+                         : ""}}});
   } else if (!flags.uses_cleartext_traffic.has_value() && target_sdk < kCleartextOffByDefaultSdk &&
              !flags.network_security_config) {
     out.push_back({"hygiene.cleartext_traffic", kCategory, Severity::kMedium,
