@@ -191,6 +191,7 @@ TEST(Analyze, PackerFilesAreReported) {
 // Analyze's cost next to Apk::Open's on the largest DEX at hand (the benchmark's APK when present).
 TEST(Analyze, CostRelativeToOpen) {
   std::string path = std::string(APPBAN_SOURCE_DIR) + "/build/bench-data/settings_apk-debug.apk";
+  if (const char* env = std::getenv("APPBAN_LARGE_APK")) path = env;
   if (!fs::exists(path)) path = "/usr/share/doc/androguard/examples/tests/com.example.android.tvleanback.apk";
   if (!fs::exists(path)) GTEST_SKIP();
   using Clock = std::chrono::steady_clock;

@@ -131,7 +131,7 @@ std::vector<EndpointSighting> ToSightings(const std::map<std::string, std::strin
 }  // namespace
 
 bool LooksLikeHost(std::string_view text, bool require_known_tld) {
-  if (text.empty() || text.size() > kMaxHostLength) return false;
+  if (text.empty() || text.size() > kMaxHostLength || text.find('.') == std::string_view::npos) return false;
   std::vector<std::string_view> labels;
   size_t start = 0;
   while (start <= text.size()) {
@@ -158,6 +158,10 @@ bool LooksLikeHost(std::string_view text, bool require_known_tld) {
 
 bool IsIpLiteral(std::string_view text) {
   if (text.empty() || text.size() > 45) return false;
+  // Cheap rejection before inet_pton (and its copy): most strings are not addresses.
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':'; })) {
+    return false;
+  }
   const std::string copy(text);
   in_addr v4{};
   if (inet_pton(AF_INET, copy.c_str(), &v4) == 1) return true;
