@@ -36,7 +36,7 @@ constexpr uint32_t kSourceStampV2BlockId = 0x6dff800d;
 constexpr uint32_t kPlayFrostingBlockId = 0x2146444e;
 constexpr uint32_t kDependencyInfoBlockId = 0x504b4453;
 // Additional attributes inside a signer's signed data.
-constexpr uint32_t kProofOfRotationAttrId = 0x3ba06f8c;    // v3: signing certificate lineage
+constexpr uint32_t kProofOfRotationAttrId = 0x3ba06f8c;      // v3: signing certificate lineage
 constexpr uint32_t kStrippingProtectionAttrId = 0xbeeff00d;  // v2: "also signed with scheme N"
 constexpr uint32_t kProofOfRotationVersion = 1;
 constexpr uint32_t kV3SchemeId = 3;
@@ -80,24 +80,42 @@ std::string Sha1Hex(Bytes data) {
 // whitespace (with '"' and '\' backslash-escaped). Verified against apksigner in signing_test.cc.
 std::string JavaKeyword(const ASN1_OBJECT* object) {
   switch (OBJ_obj2nid(object)) {
-    case NID_commonName: return "CN";
-    case NID_countryName: return "C";
-    case NID_localityName: return "L";
-    case NID_stateOrProvinceName: return "ST";
-    case NID_organizationName: return "O";
-    case NID_organizationalUnitName: return "OU";
-    case NID_title: return "T";
-    case NID_streetAddress: return "STREET";
-    case NID_domainComponent: return "DC";
-    case NID_userId: return "UID";
-    case NID_pkcs9_emailAddress: return "EMAILADDRESS";
-    case NID_serialNumber: return "SERIALNUMBER";
-    case NID_dnQualifier: return "DNQ";
-    case NID_surname: return "SURNAME";
-    case NID_givenName: return "GIVENNAME";
-    case NID_initials: return "INITIALS";
-    case NID_generationQualifier: return "GENERATION";
-    default: break;
+    case NID_commonName:
+      return "CN";
+    case NID_countryName:
+      return "C";
+    case NID_localityName:
+      return "L";
+    case NID_stateOrProvinceName:
+      return "ST";
+    case NID_organizationName:
+      return "O";
+    case NID_organizationalUnitName:
+      return "OU";
+    case NID_title:
+      return "T";
+    case NID_streetAddress:
+      return "STREET";
+    case NID_domainComponent:
+      return "DC";
+    case NID_userId:
+      return "UID";
+    case NID_pkcs9_emailAddress:
+      return "EMAILADDRESS";
+    case NID_serialNumber:
+      return "SERIALNUMBER";
+    case NID_dnQualifier:
+      return "DNQ";
+    case NID_surname:
+      return "SURNAME";
+    case NID_givenName:
+      return "GIVENNAME";
+    case NID_initials:
+      return "INITIALS";
+    case NID_generationQualifier:
+      return "GENERATION";
+    default:
+      break;
   }
   std::array<char, 128> dotted{};
   int length = OBJ_obj2txt(dotted.data(), static_cast<int>(dotted.size()), object, /*no_name=*/1);
@@ -138,7 +156,8 @@ std::string HexDerValue(const ASN1_STRING* value) {
     der.push_back(static_cast<char>(length));
   } else {
     std::string length_bytes;
-    for (size_t rest = length; rest != 0; rest >>= 8) length_bytes.insert(length_bytes.begin(), static_cast<char>(rest & 0xff));
+    for (size_t rest = length; rest != 0; rest >>= 8)
+      length_bytes.insert(length_bytes.begin(), static_cast<char>(rest & 0xff));
     der.push_back(static_cast<char>(0x80 | length_bytes.size()));
     der += length_bytes;
   }
@@ -244,12 +263,24 @@ void FillKeyFacts(X509* cert, Certificate* out) {
   }
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_RSA:
-    case EVP_PKEY_RSA_PSS: out->key_algorithm = "RSA"; break;
-    case EVP_PKEY_EC: out->key_algorithm = "EC"; break;
-    case EVP_PKEY_DSA: out->key_algorithm = "DSA"; break;
-    case EVP_PKEY_ED25519: out->key_algorithm = "Ed25519"; break;
-    case EVP_PKEY_ED448: out->key_algorithm = "Ed448"; break;
-    default: out->key_algorithm = OBJ_nid2sn(EVP_PKEY_get_base_id(key)); break;
+    case EVP_PKEY_RSA_PSS:
+      out->key_algorithm = "RSA";
+      break;
+    case EVP_PKEY_EC:
+      out->key_algorithm = "EC";
+      break;
+    case EVP_PKEY_DSA:
+      out->key_algorithm = "DSA";
+      break;
+    case EVP_PKEY_ED25519:
+      out->key_algorithm = "Ed25519";
+      break;
+    case EVP_PKEY_ED448:
+      out->key_algorithm = "Ed448";
+      break;
+    default:
+      out->key_algorithm = OBJ_nid2sn(EVP_PKEY_get_base_id(key));
+      break;
   }
   out->key_bits = EVP_PKEY_get_bits(key);
 }
@@ -306,15 +337,24 @@ std::string Hex32(uint32_t value) {
 
 std::string BlockKind(uint32_t id) {
   switch (id) {
-    case kV2BlockId: return "v2";
-    case kV3BlockId: return "v3";
-    case kV31BlockId: return "v3.1";
-    case kVerityPaddingBlockId: return "padding";
-    case kSourceStampV1BlockId: return "source_stamp_v1";
-    case kSourceStampV2BlockId: return "source_stamp_v2";
-    case kPlayFrostingBlockId: return "play_frosting";
-    case kDependencyInfoBlockId: return "dependency_info";
-    default: return "unknown";
+    case kV2BlockId:
+      return "v2";
+    case kV3BlockId:
+      return "v3";
+    case kV31BlockId:
+      return "v3.1";
+    case kVerityPaddingBlockId:
+      return "padding";
+    case kSourceStampV1BlockId:
+      return "source_stamp_v1";
+    case kSourceStampV2BlockId:
+      return "source_stamp_v2";
+    case kPlayFrostingBlockId:
+      return "play_frosting";
+    case kDependencyInfoBlockId:
+      return "dependency_info";
+    default:
+      return "unknown";
   }
 }
 
@@ -339,13 +379,16 @@ Result<std::vector<Certificate>> ParseLineage(Bytes value, const Limits& limits)
                                    std::to_string(limits.max_certificates_per_signer) + " certificates");
     }
     auto node = TakeLengthPrefixed(reader);
-    if (!node) return Status::Truncated("proof-of-rotation node " + std::to_string(lineage.size()) + " runs past its attribute");
+    if (!node)
+      return Status::Truncated("proof-of-rotation node " + std::to_string(lineage.size()) + " runs past its attribute");
     ByteReader node_reader(*node);
     auto signed_data = TakeLengthPrefixed(node_reader);
-    if (!signed_data) return Status::Truncated("proof-of-rotation node " + std::to_string(lineage.size()) + " has no signed data");
+    if (!signed_data)
+      return Status::Truncated("proof-of-rotation node " + std::to_string(lineage.size()) + " has no signed data");
     ByteReader signed_reader(*signed_data);
     auto cert_der = TakeLengthPrefixed(signed_reader);
-    if (!cert_der) return Status::Truncated("proof-of-rotation node " + std::to_string(lineage.size()) + " has no certificate");
+    if (!cert_der)
+      return Status::Truncated("proof-of-rotation node " + std::to_string(lineage.size()) + " has no certificate");
     auto cert = ParseCertificateWithKey(*cert_der);
     if (!cert.ok()) return cert.status().WithContext("proof-of-rotation node " + std::to_string(lineage.size()));
     lineage.push_back(std::move(cert->facts));
@@ -425,8 +468,10 @@ Result<std::optional<SchemeSigner>> ParseSchemeSigner(Bytes signer_bytes, const 
   signer.certificate = std::move(parsed->facts);
   if (has_sdk_range) {
     if (*min_sdk != *outer_min_sdk || *max_sdk != *outer_max_sdk) {
-      AddAnomaly(anomalies, "signing.sdk_range_mismatch", where,
-                 scheme + " signer's SDK range outside the signed data differs from the one inside; the signed one is reported");
+      AddAnomaly(
+          anomalies, "signing.sdk_range_mismatch", where,
+          scheme +
+              " signer's SDK range outside the signed data differs from the one inside; the signed one is reported");
     }
     // SDK versions are small positive numbers; INT32_MAX means "no upper bound".
     signer.min_sdk = static_cast<int>(std::min<uint32_t>(*min_sdk, INT32_MAX));
@@ -437,7 +482,8 @@ Result<std::optional<SchemeSigner>> ParseSchemeSigner(Bytes signer_bytes, const 
   while (!attribute_reader.empty()) {
     auto attribute = TakeLengthPrefixed(attribute_reader);
     if (!attribute || attribute->size() < 4) {
-      AddAnomaly(anomalies, "signing.malformed_attribute", where, scheme + " signer's additional attributes are malformed");
+      AddAnomaly(anomalies, "signing.malformed_attribute", where,
+                 scheme + " signer's additional attributes are malformed");
       break;
     }
     uint32_t id = *LoadLE<uint32_t>(*attribute, 0);
@@ -483,8 +529,9 @@ Status ParseSchemeBlock(Bytes value, const std::string& scheme, const Limits& li
                  "signer " + std::to_string(index) + " runs past the signer list");
       break;
     }
-    APPBAN_ASSIGN_OR_RETURN(auto signer, ParseSchemeSigner(*signer_bytes, scheme, where + " signer " + std::to_string(index),
-                                                           limits, anomalies, facts));
+    APPBAN_ASSIGN_OR_RETURN(
+        auto signer,
+        ParseSchemeSigner(*signer_bytes, scheme, where + " signer " + std::to_string(index), limits, anomalies, facts));
     if (signer) out->push_back(std::move(*signer));
     ++index;
   }
@@ -502,8 +549,9 @@ void ReportStrayMagic(Bytes file, uint64_t central_directory_offset, Anomalies* 
   if (found == std::string_view::npos) return;
   uint64_t block_end = start + found + kSigningBlockMagic.size();
   AddAnomaly(anomalies, "signing.block_not_at_central_directory", "offset " + std::to_string(start + found),
-             "an APK Signing Block magic ends at offset " + std::to_string(block_end) + " but the central directory starts at " +
-                 std::to_string(central_directory_offset) + "; Android ignores a block that is not adjacent to it");
+             "an APK Signing Block magic ends at offset " + std::to_string(block_end) +
+                 " but the central directory starts at " + std::to_string(central_directory_offset) +
+                 "; Android ignores a block that is not adjacent to it");
 }
 
 }  // namespace
@@ -521,25 +569,26 @@ Result<SigningBlock> ParseSigningBlock(Bytes file, uint64_t central_directory_of
                                        Anomalies* anomalies) {
   SigningBlock block;
   if (central_directory_offset > file.size()) return block;
-  auto magic = central_directory_offset >= kSigningBlockFooterBytes
-                   ? SubSpan(file, central_directory_offset - 16, 16)
-                   : std::nullopt;
+  auto magic = central_directory_offset >= kSigningBlockFooterBytes ? SubSpan(file, central_directory_offset - 16, 16)
+                                                                    : std::nullopt;
   if (!magic || AsStringView(*magic) != kSigningBlockMagic) {
     ReportStrayMagic(file, central_directory_offset, anomalies);
     return block;
   }
   const std::string where = "APK Signing Block";
-  uint64_t footer_size = *LoadLE<uint64_t>(file, static_cast<size_t>(central_directory_offset - kSigningBlockFooterBytes));
+  uint64_t footer_size =
+      *LoadLE<uint64_t>(file, static_cast<size_t>(central_directory_offset - kSigningBlockFooterBytes));
   // The size counts everything after the leading size field: pairs, footer size and magic.
   if (footer_size < kSigningBlockFooterBytes || footer_size > central_directory_offset - 8) {
     AddAnomaly(anomalies, "signing.block_truncated", where,
-               "the block claims " + std::to_string(footer_size) + " bytes, which does not fit before the central directory at " +
+               "the block claims " + std::to_string(footer_size) +
+                   " bytes, which does not fit before the central directory at " +
                    std::to_string(central_directory_offset) + "; block ignored, as Android does");
     return block;
   }
   if (footer_size + 8 > limits.max_signing_block_bytes) {
-    return Status::LimitExceeded("APK Signing Block of " + std::to_string(footer_size + 8) + " bytes exceeds the limit of " +
-                                 std::to_string(limits.max_signing_block_bytes));
+    return Status::LimitExceeded("APK Signing Block of " + std::to_string(footer_size + 8) +
+                                 " bytes exceeds the limit of " + std::to_string(limits.max_signing_block_bytes));
   }
   uint64_t block_start = central_directory_offset - footer_size - 8;
   uint64_t header_size = *LoadLE<uint64_t>(file, static_cast<size_t>(block_start));
@@ -557,8 +606,8 @@ Result<SigningBlock> ParseSigningBlock(Bytes file, uint64_t central_directory_of
   std::vector<std::pair<uint32_t, Bytes>> scheme_values;  // first occurrence of each scheme ID
   while (!reader.empty()) {
     if (block.entries.size() >= limits.max_signing_block_entries) {
-      return Status::LimitExceeded("APK Signing Block has more than " + std::to_string(limits.max_signing_block_entries) +
-                                   " ID-value pairs");
+      return Status::LimitExceeded("APK Signing Block has more than " +
+                                   std::to_string(limits.max_signing_block_entries) + " ID-value pairs");
     }
     size_t pair_offset = block_start + 8 + reader.position();
     auto length = reader.U64();
@@ -577,8 +626,9 @@ Result<SigningBlock> ParseSigningBlock(Bytes file, uint64_t central_directory_of
                      " bytes), data outside any signature (often a channel or tracking marker)");
     }
     if (!seen.insert(id).second) {
-      AddAnomaly(anomalies, "signing.duplicate_block_id", "offset " + std::to_string(pair_offset),
-                 "APK Signing Block holds ID " + Hex32(id) + " more than once; only the first is read, as Android does");
+      AddAnomaly(
+          anomalies, "signing.duplicate_block_id", "offset " + std::to_string(pair_offset),
+          "APK Signing Block holds ID " + Hex32(id) + " more than once; only the first is read, as Android does");
     } else if (id == kV2BlockId || id == kV3BlockId || id == kV31BlockId) {
       scheme_values.emplace_back(id, value);
     }
@@ -596,7 +646,8 @@ Result<SigningBlock> ParseSigningBlock(Bytes file, uint64_t central_directory_of
   }
   if (facts.claims_v3 && !block.v3_present) {
     AddAnomaly(anomalies, "signing.v3_stripped", where,
-               "the v2 signature says the APK was also signed with v3, but there is no v3 block: it was removed after signing");
+               "the v2 signature says the APK was also signed with v3, but there is no v3 block: it was removed after "
+               "signing");
   }
   return block;
 }
@@ -659,7 +710,8 @@ Result<SignedDataParts> SplitSignedData(Bytes pkcs7, const Limits& limits) {
   if (!content_info) return Status::Corruption("not a DER PKCS#7 ContentInfo");
   ByteReader ci(content_info->contents);
   auto type = ExpectDer(ci, kDerOid);
-  if (!type || !std::equal(type->contents.begin(), type->contents.end(), kSignedDataOid.begin(), kSignedDataOid.end())) {
+  if (!type ||
+      !std::equal(type->contents.begin(), type->contents.end(), kSignedDataOid.begin(), kSignedDataOid.end())) {
     return Status::Corruption("PKCS#7 content is not SignedData");
   }
   auto explicit_content = ExpectDer(ci, kDerContext0);
@@ -680,7 +732,8 @@ Result<SignedDataParts> SplitSignedData(Bytes pkcs7, const Limits& limits) {
                                      " certificates");
       }
       auto cert = ReadDer(certs);
-      if (!cert) return Status::Corruption("PKCS#7 certificate " + std::to_string(parts.certificates.size()) + " is malformed");
+      if (!cert)
+        return Status::Corruption("PKCS#7 certificate " + std::to_string(parts.certificates.size()) + " is malformed");
       parts.certificates.push_back(cert->whole);
     }
     next = ReadDer(sd);
@@ -693,7 +746,8 @@ Result<SignedDataParts> SplitSignedData(Bytes pkcs7, const Limits& limits) {
       return Status::LimitExceeded("PKCS#7 holds more than " + std::to_string(limits.max_signers) + " SignerInfos");
     }
     auto info = ExpectDer(infos, kDerSequence);
-    if (!info) return Status::Corruption("PKCS#7 SignerInfo " + std::to_string(parts.signer_infos.size()) + " is malformed");
+    if (!info)
+      return Status::Corruption("PKCS#7 SignerInfo " + std::to_string(parts.signer_infos.size()) + " is malformed");
     parts.signer_infos.push_back(info->contents);
   }
   return parts;
@@ -753,7 +807,8 @@ Result<Certificate> Pkcs7SignerViaOpenSsl(Bytes pkcs7, std::string_view where, A
 
 }  // namespace
 
-Result<Certificate> ParsePkcs7Signer(Bytes pkcs7_der, std::string_view where, const Limits& limits, Anomalies* anomalies) {
+Result<Certificate> ParsePkcs7Signer(Bytes pkcs7_der, std::string_view where, const Limits& limits,
+                                     Anomalies* anomalies) {
   if (pkcs7_der.size() > static_cast<size_t>(std::numeric_limits<long>::max())) {
     return Status::LimitExceeded("PKCS#7 block too large");
   }
@@ -766,8 +821,9 @@ Result<Certificate> ParsePkcs7Signer(Bytes pkcs7_der, std::string_view where, co
   }
   if (parts->signer_infos.empty()) return Status::Corruption("PKCS#7 SignedData has no SignerInfo");
   if (parts->signer_infos.size() > 1) {
-    AddAnomaly(anomalies, "signing.v1_multiple_signer_infos", std::string(where),
-               std::to_string(parts->signer_infos.size()) + " SignerInfos in one signature block; Android uses the first");
+    AddAnomaly(
+        anomalies, "signing.v1_multiple_signer_infos", std::string(where),
+        std::to_string(parts->signer_infos.size()) + " SignerInfos in one signature block; Android uses the first");
   }
   for (Bytes cert_der : parts->certificates) {
     OpenSslPtr<X509> cert = DecodeX509(cert_der);
@@ -805,7 +861,8 @@ SigningInfo GroupSigners(const std::vector<SchemeSigner>& scheme_signers, Anomal
       info.signers.push_back(Signer{s->certificate, {}, std::nullopt, std::nullopt, {}});
       it = info.signers.end() - 1;
     }
-    if (std::find(it->schemes.begin(), it->schemes.end(), s->scheme) == it->schemes.end()) it->schemes.push_back(s->scheme);
+    if (std::find(it->schemes.begin(), it->schemes.end(), s->scheme) == it->schemes.end())
+      it->schemes.push_back(s->scheme);
     // Several v3 signers with one certificate cover different SDK ranges: report the union.
     if (s->min_sdk) it->min_sdk = it->min_sdk ? std::min(*it->min_sdk, *s->min_sdk) : *s->min_sdk;
     if (s->max_sdk) it->max_sdk = it->max_sdk ? std::max(*it->max_sdk, *s->max_sdk) : *s->max_sdk;
@@ -903,7 +960,8 @@ Result<SigningInfo> ReadSigningInfo(const ZipArchive& zip, const Limits& limits,
     auto pkcs7 = sf.ok() ? zip.Read(*entry, &budget, anomalies) : Result<Buffer>(sf.status());
     if (!pkcs7.ok()) {
       if (pkcs7.status().code() == StatusCode::kLimitExceeded) return pkcs7.status().WithContext(listed.name);
-      AddAnomaly(anomalies, "signing.v1_unreadable", listed.name, "v1 signature files unreadable: " + pkcs7.status().message());
+      AddAnomaly(anomalies, "signing.v1_unreadable", listed.name,
+                 "v1 signature files unreadable: " + pkcs7.status().message());
       continue;
     }
     for (int scheme : AndroidApkSignedSchemes(AsStringView(sf->bytes()))) claimed_schemes.insert(scheme);

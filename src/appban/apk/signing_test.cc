@@ -85,7 +85,8 @@ ApksignerReport ParseApksigner(const std::string& text) {
   };
   while (std::getline(lines, line)) {
     if (line == "Verifies") report.verifies = true;
-    for (auto [label, scheme] : {std::pair{"v1 scheme", "v1"}, {"v2 scheme", "v2"}, {"v3 scheme", "v3"}, {"v3.1 scheme", "v3.1"}}) {
+    for (auto [label, scheme] :
+         {std::pair{"v1 scheme", "v1"}, {"v2 scheme", "v2"}, {"v3 scheme", "v3"}, {"v3.1 scheme", "v3.1"}}) {
       if (line.starts_with(std::string("Verified using ") + label)) report.schemes[scheme] = line.ends_with("true");
     }
     if (!line.starts_with("Signer #")) continue;
@@ -301,9 +302,10 @@ class FreshKeys : public ::testing::Test {
     genpkey.insert(genpkey.end(), options.begin(), options.end());
     genpkey.insert(genpkey.end(), {"-out", Path(name + ".pem")});
     RunCommand(genpkey);
-    RunCommand({"openssl", "pkcs8", "-topk8", "-nocrypt", "-in", Path(name + ".pem"), "-outform", "DER", "-out", Path(name + ".pk8")});
-    RunCommand({"openssl", "req", "-new", "-x509", "-utf8", "-key", Path(name + ".pem"), "-subj", subject, "-days", "3650",
-         "-sha256", "-out", Path(name + ".crt")});
+    RunCommand({"openssl", "pkcs8", "-topk8", "-nocrypt", "-in", Path(name + ".pem"), "-outform", "DER", "-out",
+                Path(name + ".pk8")});
+    RunCommand({"openssl", "req", "-new", "-x509", "-utf8", "-key", Path(name + ".pem"), "-subj", subject, "-days",
+                "3650", "-sha256", "-out", Path(name + ".crt")});
     ASSERT_TRUE(fs::exists(Path(name + ".crt")));
   }
   std::string Sign(const std::string& key, const std::string& out, const std::vector<std::string>& options) {
@@ -341,12 +343,15 @@ std::string IsoFromOpenSsl(const std::string& line) {
 }
 
 TEST_F(FreshKeys, RsaV1OnlyAndEcV2V3MatchApksignerAndOpenssl) {
-  MakeKey("rsa", {"-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"}, "/C=DE/O=Appban Test Signers/CN=Appban RSA");
+  MakeKey("rsa", {"-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"},
+          "/C=DE/O=Appban Test Signers/CN=Appban RSA");
   MakeKey("ec", {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"}, "/C=FR/O=Appban EC/CN=Appban EC");
-  std::string v1 = Sign("rsa", "v1.apk", {"--v1-signing-enabled", "true", "--v2-signing-enabled", "false",
-                                          "--v3-signing-enabled", "false"});
-  std::string v2v3 = Sign("ec", "v2v3.apk", {"--min-sdk-version", "24", "--v1-signing-enabled", "false",
-                                             "--v2-signing-enabled", "true", "--v3-signing-enabled", "true"});
+  std::string v1 =
+      Sign("rsa", "v1.apk",
+           {"--v1-signing-enabled", "true", "--v2-signing-enabled", "false", "--v3-signing-enabled", "false"});
+  std::string v2v3 = Sign("ec", "v2v3.apk",
+                          {"--min-sdk-version", "24", "--v1-signing-enabled", "false", "--v2-signing-enabled", "true",
+                           "--v3-signing-enabled", "true"});
   ExpectMatchesApksigner(v1);
   ExpectMatchesApksigner(v2v3);
 
@@ -378,7 +383,8 @@ TEST_F(FreshKeys, RsaV1OnlyAndEcV2V3MatchApksignerAndOpenssl) {
 
 TEST_F(FreshKeys, DistinguishedNamesWithSpecialCharactersMatchApksigner) {
   MakeKey("odd", {"-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"},
-          "/C=US/ST=New York/L=New  York/O=Foo, Inc./OU=R&D \"Lab\"/OU=a+b=c;d/CN=Ünïcode Name /emailAddress=x@example.com");
+          "/C=US/ST=New York/L=New  York/O=Foo, Inc./OU=R&D \"Lab\"/OU=a+b=c;d/CN=Ünïcode Name "
+          "/emailAddress=x@example.com");
   ExpectMatchesApksigner(Sign("odd", "odd.apk", {}));
 }
 
@@ -398,7 +404,8 @@ TEST_F(FreshKeys, DifferentV1AndV2SignersAreReported) {
   MakeKey("a", {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"}, "/CN=A");
   MakeKey("b", {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"}, "/CN=B");
   Read a = ReadApk(Sign("a", "a.apk", {"--v2-signing-enabled", "false", "--v3-signing-enabled", "false"}));
-  Read b = ReadApk(Sign("b", "b.apk", {"--v1-signing-enabled", "false", "--min-sdk-version", "24", "--v3-signing-enabled", "false"}));
+  Read b = ReadApk(Sign("b", "b.apk",
+                        {"--v1-signing-enabled", "false", "--min-sdk-version", "24", "--v3-signing-enabled", "false"}));
   ASSERT_EQ(a.info.signers.size(), 1u);
   ASSERT_EQ(b.info.signers.size(), 1u);
   Anomalies anomalies;
@@ -497,7 +504,8 @@ class SyntheticBlock : public ::testing::Test {
     if (old_cert_.empty() || new_cert_.empty()) GTEST_SKIP() << "androguard example keys not installed";
   }
   std::string OpensslSha256(const std::string& pem) {
-    return FingerprintHex(Trim(RunCommand({"openssl", "x509", "-in", (kApksig / pem).string(), "-noout", "-fingerprint", "-sha256"})));
+    return FingerprintHex(
+        Trim(RunCommand({"openssl", "x509", "-in", (kApksig / pem).string(), "-noout", "-fingerprint", "-sha256"})));
   }
   std::vector<uint8_t> old_cert_, new_cert_;
   Limits limits_;
