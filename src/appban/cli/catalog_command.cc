@@ -1,0 +1,177 @@
+// appban catalog …: the built-in catalog of government app bans (data/catalog/), compared across
+// jurisdictions and adopted as draft rules. Unverified identifiers (source status "B") are marked
+// "(unverified)" in text output and "verified": false in JSON.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "appban/cli/commands.h"
+#include "appban/cli/policy_cli_support.h"
+#include "appban/policy/catalog.h"
+#include "appban/store/admin.h"
+
+namespace appban::cli {
+namespace {
+
+using policy::Json;
+
+struct CatalogOptions {
+  DataOptions data;
+  std::string catalog_path;
+  std::string id, ours, theirs, action = "remove";
+  bool json = false;
+};
+
+Result<policy::Catalog> Load(const CatalogOptions& o) {
+  std::string path = o.catalog_path;
+  if (path.empty()) {
+    APPBAN_ASSIGN_OR_RETURN(path, policy::DefaultCatalogPath());
+  }
+  return policy::LoadCatalogFile(path);
+}
+
+Json AppJson(const policy::CatalogApp& app) {
+  Json ids = Json::array();
+  for (const auto& id : app.identifiers) {
+    ids.push_back({{"kind", policy::TargetKindName(id.kind)}, {"value", id.value}, {"verified", id.verified}});
+  }
+  return Json{{"name", app.name},           {"vendor", app.vendor},     {"vendor_country", app.vendor_country},
+              {"identifiers", ids},         {"app_store_ids", app.app_store_ids}, {"id_status", app.id_status}};
+}
+
+Json EntryJson(const policy::CatalogEntry& e) {
+  Json apps = Json::array();
+  for (const auto& app : e.apps) apps.push_back(AppJson(app));
+  return Json{{"id", e.id},           {"jurisdiction", e.jurisdiction}, {"authority", e.authority},
+              {"instrument", e.instrument}, {"apps", apps},             {"scope", e.scope},
+              {"announced", e.announced}, {"effective", e.effective},   {"rationale", e.rationale},
+              {"source_url", e.source_url}};
+}
+
+int List(const CatalogOptions& o) {
+  auto catalog = Load(o);
+  if (!catalog.ok()) return Fail(catalog.status());
+  if (o.json) {
+    Json out = Json::array();
+    for (const auto& e : catalog->entries) out.push_back(EntryJson(e));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& e : catalog->entries) {
+    std::string apps;
+    for (const auto& app : e.apps) apps += (apps.empty() ? "" : ", ") + app.name;
+    std::cout << e.id << "  " << e.jurisdiction << "  " << e.effective << "  " << apps << "\n";
+  }
+  return 0;
+}
+
+int Show(const CatalogOptions& o) {
+  auto catalog = Load(o);
+  if (!catalog.ok()) return Fail(catalog.status());
+  const policy::CatalogEntry* e = catalog->Find(o.id);
+  if (e == nullptr) return Fail(Status::NotFound("no catalog entry " + o.id));
+  if (o.json) {
+    std::cout << EntryJson(*e).dump(2) << "\n";
+    return 0;
+  }
+  std::cout << e->id << "\n  jurisdiction  " << e->jurisdiction << "\n  authority     " << e->authority
+            << "\n  instrument    " << e->instrument << "\n  scope         " << e->scope << "\n  announced     "
+            << e->announced << "\n  effective     " << e->effective << "\n  rationale     " << e->rationale
+            << "\n  source        " << e->source_url << "\n";
+  for (const auto& app : e->apps) {
+    std::cout << "  app           " << app.name << " — " << app.vendor
+              << (app.vendor_country.empty() ? "" : " (" + app.vendor_country + ")") << "  [id status: " << app.id_status
+              << "]\n";
+    for (const auto& id : app.identifiers) {
+      std::cout << "    " << policy::TargetKindName(id.kind) << ":" << id.value << (id.verified ? "" : "  (unverified)")
+                << "\n";
+    }
+  }
+  return 0;
+}
+
+int Diff(const CatalogOptions& o) {
+  auto catalog = Load(o);
+  if (!catalog.ok()) return Fail(catalog.status());
+  auto diff = policy::DiffJurisdictions(*catalog, o.ours, o.theirs);
+  if (!diff.ok()) return Fail(diff.status());
+  auto to_json = [](const std::vector<policy::DiffApp>& apps) {
+    Json out = Json::array();
+    for (const auto& a : apps) out.push_back({{"app", a.name}, {"identifiers", a.identifiers}, {"entries", a.entry_ids}});
+    return out;
+  };
+  if (o.json) {
+    std::cout << Json{{"ours", o.ours},
+                      {"theirs", o.theirs},
+                      {"theirs_only", to_json(diff->theirs_only)},
+                      {"ours_only", to_json(diff->ours_only)},
+                      {"both", to_json(diff->both)}}
+                     .dump(2)
+              << "\n";
+    return 0;
+  }
+  auto print = [](const std::string& heading, const std::vector<policy::DiffApp>& apps) {
+    std::cout << heading << "\n";
+    if (apps.empty()) std::cout << "  (none)\n";
+    for (const auto& a : apps) {
+      std::string entries;
+      for (const auto& id : a.entry_ids) entries += (entries.empty() ? "" : ", ") + id;
+      std::cout << "  " << a.name << "  [" << entries << "]\n";
+    }
+  };
+  print(o.theirs + " bans, " + o.ours + " does not:", diff->theirs_only);
+  print(o.ours + " bans, " + o.theirs + " does not:", diff->ours_only);
+  print("Both ban:", diff->both);
+  return 0;
+}
+
+int Adopt(const CatalogOptions& o) {
+  auto catalog = Load(o);
+  if (!catalog.ok()) return Fail(catalog.status());
+  const policy::CatalogEntry* e = catalog->Find(o.id);
+  if (e == nullptr) return Fail(Status::NotFound("no catalog entry " + o.id));
+  auto action = policy::ParseAction(o.action);
+  if (!action.ok()) return Fail(action.status());
+  auto store = OpenPolicyStore(o.data);
+  if (!store.ok()) return Fail(store.status());
+  store::PolicyAdmin admin(**store, ResolveUser(o.data));
+  auto rule = admin.AdoptCatalogEntry(*e, *action);
+  if (!rule.ok()) return Fail(rule.status());
+  std::cout << "proposed rule " << rule->id << " (draft, " << policy::ActionName(rule->action) << ") from catalog entry "
+            << e->id << "; another person must approve it\n";
+  for (const auto& t : rule->targets) std::cout << "  target " << policy::TargetSpec(t) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddCatalogCommand(CLI::App& app, CommandAction* action) {
+  auto o = std::make_shared<CatalogOptions>();
+  CLI::App* catalog = app.add_subcommand("catalog", "The catalog of government app bans: list, compare, adopt");
+  catalog->require_subcommand(1);
+  catalog->add_option("--catalog", o->catalog_path, "Catalog file (default: the built-in data/catalog one)");
+  catalog->add_option("--data", o->data.data_dir, "Data directory for adopt (default: $APPBAN_DATA, else ./appban-data)");
+  catalog->add_option("--user", o->data.user, "Acting user for adopt (default: $APPBAN_USER)");
+  auto bind = [action, o](CLI::App* cmd, int (*run)(const CatalogOptions&)) {
+    cmd->fallthrough();
+    cmd->callback([action, o, run] { *action = [o, run] { return run(*o); }; });
+  };
+  CLI::App* list = catalog->add_subcommand("list", "List the catalog's decisions");
+  list->add_flag("--json", o->json, "Print JSON");
+  bind(list, List);
+  CLI::App* show = catalog->add_subcommand("show", "Show one decision");
+  show->add_option("id", o->id, "Entry id")->required();
+  show->add_flag("--json", o->json, "Print JSON");
+  bind(show, Show);
+  CLI::App* diff = catalog->add_subcommand("diff", "Compare two jurisdictions' bans, by app");
+  diff->add_option("--ours", o->ours, "Our jurisdiction: ISO code (CA) or name prefix (Canada)")->required();
+  diff->add_option("--theirs", o->theirs, "Their jurisdiction")->required();
+  diff->add_flag("--json", o->json, "Print JSON");
+  bind(diff, Diff);
+  CLI::App* adopt = catalog->add_subcommand("adopt", "Propose a draft rule from a decision (needs approval)");
+  adopt->add_option("id", o->id, "Entry id")->required();
+  adopt->add_option("--action", o->action, "remove (default), block or report");
+  bind(adopt, Adopt);
+}
+
+}  // namespace appban::cli

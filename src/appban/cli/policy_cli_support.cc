@@ -1,0 +1,39 @@
+#include "appban/cli/policy_cli_support.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+namespace appban::cli {
+
+std::string ResolvePolicyDataDir(const DataOptions& options) {
+  if (!options.data_dir.empty()) return options.data_dir;
+  if (const char* env = std::getenv("APPBAN_DATA"); env != nullptr && *env != '\0') return env;
+  return "appban-data";
+}
+
+std::string ResolveUser(const DataOptions& options) {
+  if (!options.user.empty()) return options.user;
+  if (const char* env = std::getenv("APPBAN_USER"); env != nullptr) return env;
+  return "";
+}
+
+std::string KeyDir(const DataOptions& options) { return ResolvePolicyDataDir(options) + "/keys"; }
+
+Result<std::unique_ptr<store::Store>> OpenPolicyStore(const DataOptions& options) {
+  std::string dir = ResolvePolicyDataDir(options);
+  std::error_code error;
+  if (!std::filesystem::exists(dir, error)) {
+    std::filesystem::create_directories(dir, error);
+    if (error) return Status::Unavailable("cannot create data directory " + dir + ": " + error.message());
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, error);
+  }
+  return store::OpenSqliteStore(dir + "/policy.db");
+}
+
+int Fail(const Status& status, const std::string& context) {
+  std::cerr << "appban: " << (context.empty() ? "" : context + ": ") << status.ToString() << "\n";
+  return 1;
+}
+
+}  // namespace appban::cli

@@ -1,0 +1,27 @@
+// Helpers shared by the policy, catalog and audit subcommands: where the data directory is, who
+// the acting user is, opening the store, printing errors.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "appban/common/status.h"
+#include "appban/store/store.h"
+
+namespace appban::cli {
+
+// Options common to the commands that work on a data directory.
+struct DataOptions {
+  std::string data_dir;  // --data; default $APPBAN_DATA, else ./appban-data
+  std::string user;      // --user; default $APPBAN_USER
+};
+
+std::string ResolvePolicyDataDir(const DataOptions& options);
+std::string ResolveUser(const DataOptions& options);
+// Creates the directory (0700) when missing and opens DIR/policy.db.
+Result<std::unique_ptr<store::Store>> OpenPolicyStore(const DataOptions& options);
+std::string KeyDir(const DataOptions& options);
+// Prints "appban: <context>: <status>" to stderr and returns exit status 1.
+int Fail(const Status& status, const std::string& context = "");
+
+}  // namespace appban::cli

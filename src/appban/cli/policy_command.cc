@@ -1,0 +1,558 @@
+// appban policy …: rules, waivers, groups, vendors, keys and signed bundles over a data directory
+// (--data DIR, default $APPBAN_DATA or ./appban-data). Every change is made as the acting user
+// (--user NAME or $APPBAN_USER) and recorded in the audit chain. docs/policy.md is the manual.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "appban/cli/commands.h"
+#include "appban/cli/policy_cli_support.h"
+#include "appban/common/file.h"
+#include "appban/policy/bundle.h"
+#include "appban/policy/evaluate.h"
+#include "appban/policy/keys.h"
+#include "appban/policy/limits.h"
+#include "appban/store/admin.h"
+
+namespace appban::cli {
+namespace {
+
+using policy::Json;
+
+struct PolicyOptions {
+  DataOptions data;
+  bool json = false;
+  // rules add
+  std::string id, title, action = "remove", effective, rationale, authority, instrument, note, reason;
+  std::vector<std::string> targets, scope, references, assessments;
+  // waivers add
+  std::string rule, device, group, justification, expires, requested_by;
+  // groups
+  std::string name, description, country;
+  std::vector<std::string> devices;
+  // keys / bundle / evaluate
+  bool rotate = false;
+  std::string out, file, inventory, now;
+  std::vector<std::string> keys;
+  int64_t validity_days = 7;
+  int64_t held_version = -1;
+};
+
+void PrintJson(const Json& json) { std::cout << json.dump(2) << "\n"; }
+
+Result<policy::UnixSeconds> NowOrOverride(const std::string& text) {
+  if (text.empty()) return store::SystemClockNow();
+  return policy::ParseTimestamp(text);
+}
+
+// Opens the store and a PolicyAdmin acting as the resolved user.
+struct Session {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<store::PolicyAdmin> admin;
+};
+Result<Session> OpenSession(const PolicyOptions& options) {
+  Session session;
+  APPBAN_ASSIGN_OR_RETURN(session.store, OpenPolicyStore(options.data));
+  session.admin = std::make_unique<store::PolicyAdmin>(*session.store, ResolveUser(options.data));
+  return session;
+}
+
+void PrintRule(const policy::Rule& rule) {
+  std::cout << rule.id << "  [" << policy::RuleStateName(rule.state) << "]  " << policy::ActionName(rule.action) << "\n";
+  std::cout << "  title       " << rule.title << "\n";
+  for (const auto& target : rule.targets) std::cout << "  target      " << policy::TargetSpec(target) << "\n";
+  std::string scope;
+  for (const auto& g : rule.scope_groups) scope += (scope.empty() ? "" : ", ") + g;
+  std::cout << "  scope       " << (scope.empty() ? "all devices" : scope) << "\n";
+  std::cout << "  effective   " << (rule.effective_at ? policy::FormatTimestamp(*rule.effective_at) : "immediately")
+            << (rule.effective_note.empty() ? "" : "  (source: " + rule.effective_note + ")") << "\n";
+  std::cout << "  rationale   " << rule.rationale << "\n";
+  std::cout << "  authority   " << rule.authority << "\n";
+  std::cout << "  instrument  " << rule.instrument << "\n";
+  for (const auto& reference : rule.references) std::cout << "  reference   " << reference << "\n";
+  for (const auto& a : rule.assessments) std::cout << "  assessment  " << a.apk_sha256 << " " << a.report << "\n";
+  if (!rule.source.empty()) std::cout << "  source      catalog entry " << rule.source << "\n";
+  for (const auto& t : rule.history) {
+    std::cout << "  history     " << policy::FormatTimestamp(t.at) << "  " << policy::RuleStateName(t.to) << " by " << t.by
+              << (t.note.empty() ? "" : "  (" + t.note + ")") << "\n";
+  }
+}
+
+int RulesAdd(const PolicyOptions& o) {
+  policy::Rule rule;
+  rule.id = o.id;
+  rule.title = o.title;
+  for (const auto& spec : o.targets) {
+    auto target = policy::ParseTargetSpec(spec);
+    if (!target.ok()) return Fail(target.status());
+    rule.targets.push_back(*target);
+  }
+  auto action = policy::ParseAction(o.action);
+  if (!action.ok()) return Fail(action.status());
+  rule.action = *action;
+  rule.scope_groups = o.scope;
+  if (!o.effective.empty()) {
+    auto at = policy::ParseTimestamp(o.effective);
+    if (!at.ok()) return Fail(at.status(), "--effective");
+    rule.effective_at = *at;
+  }
+  rule.rationale = o.rationale;
+  rule.authority = o.authority;
+  rule.instrument = o.instrument;
+  rule.references = o.references;
+  for (const auto& spec : o.assessments) {
+    size_t eq = spec.find('=');
+    rule.assessments.push_back({spec.substr(0, eq), eq == std::string::npos ? "" : spec.substr(eq + 1)});
+  }
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto stored = session->admin->ProposeRule(std::move(rule), o.note);
+  if (!stored.ok()) return Fail(stored.status());
+  std::cout << "proposed rule " << stored->id << " (draft; another person must approve it)\n";
+  return 0;
+}
+
+int RulesList(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto rules = session->store->ListRules();
+  if (!rules.ok()) return Fail(rules.status());
+  if (o.json) {
+    Json out = Json::array();
+    for (const auto& rule : *rules) out.push_back(policy::RuleToJson(rule, true));
+    PrintJson(out);
+    return 0;
+  }
+  for (const auto& rule : *rules) {
+    size_t unverified = 0;
+    for (const auto& t : rule.targets) unverified += t.unverified ? 1 : 0;
+    std::cout << rule.id << "  " << policy::RuleStateName(rule.state) << "  " << policy::ActionName(rule.action) << "  "
+              << rule.targets.size() << " target(s)" << (unverified ? " (" + std::to_string(unverified) + " unverified)" : "")
+              << "  " << rule.title << "\n";
+  }
+  return 0;
+}
+
+int RulesShow(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto rule = session->store->GetRule(o.id);
+  if (!rule.ok()) return Fail(rule.status());
+  if (o.json) {
+    PrintJson(policy::RuleToJson(*rule, true));
+  } else {
+    PrintRule(*rule);
+  }
+  return 0;
+}
+
+int RulesTransition(const PolicyOptions& o, const std::string& verb) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  Result<policy::Rule> rule = verb == "approve"   ? session->admin->ApproveRule(o.id, o.note)
+                              : verb == "publish" ? session->admin->PublishRule(o.id, o.note)
+                                                  : session->admin->RevokeRule(o.id, o.reason);
+  if (!rule.ok()) return Fail(rule.status());
+  std::cout << "rule " << rule->id << " is now " << policy::RuleStateName(rule->state) << "\n";
+  return 0;
+}
+
+int WaiversAdd(const PolicyOptions& o) {
+  if (o.device.empty() == o.group.empty()) return Fail(Status::InvalidArgument("give exactly one of --device or --group"));
+  policy::Waiver waiver;
+  waiver.id = o.id;
+  waiver.rule_id = o.rule;
+  waiver.subject_kind = o.device.empty() ? policy::WaiverSubject::kGroup : policy::WaiverSubject::kDevice;
+  waiver.subject = o.device.empty() ? o.group : o.device;
+  waiver.justification = o.justification;
+  waiver.requested_by = o.requested_by;
+  auto expires = policy::ParseTimestamp(o.expires);
+  if (!expires.ok()) return Fail(expires.status(), "--expires");
+  waiver.expires_at = *expires;
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto stored = session->admin->AddWaiver(std::move(waiver));
+  if (!stored.ok()) return Fail(stored.status());
+  std::cout << "waiver " << stored->id << " exempts " << policy::WaiverSubjectName(stored->subject_kind) << " "
+            << stored->subject << " from rule " << stored->rule_id << " until " << policy::FormatTimestamp(stored->expires_at)
+            << "\n";
+  return 0;
+}
+
+int WaiversList(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto waivers = session->store->ListWaivers();
+  if (!waivers.ok()) return Fail(waivers.status());
+  policy::UnixSeconds now = store::SystemClockNow();
+  if (o.json) {
+    Json out = Json::array();
+    for (const auto& w : *waivers) {
+      Json j = policy::WaiverToJson(w, true);
+      j["active"] = w.ActiveAt(now);
+      out.push_back(std::move(j));
+    }
+    PrintJson(out);
+    return 0;
+  }
+  for (const auto& w : *waivers) {
+    std::cout << w.id << "  rule " << w.rule_id << "  " << policy::WaiverSubjectName(w.subject_kind) << " " << w.subject
+              << "  until " << policy::FormatTimestamp(w.expires_at) << "  "
+              << (w.revoked_at ? "revoked" : (w.ActiveAt(now) ? "active" : "expired")) << "  approved by " << w.approved_by
+              << "  — " << w.justification << "\n";
+  }
+  return 0;
+}
+
+int WaiversRevoke(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto waiver = session->admin->RevokeWaiver(o.id, o.reason);
+  if (!waiver.ok()) return Fail(waiver.status());
+  std::cout << "waiver " << waiver->id << " revoked\n";
+  return 0;
+}
+
+int GroupsAdd(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto group = session->admin->CreateGroup(policy::Group{o.name, o.description, o.devices, 0});
+  if (!group.ok()) return Fail(group.status());
+  std::cout << "group " << group->name << " created with " << group->devices.size() << " device(s)\n";
+  return 0;
+}
+
+int GroupsAddDevices(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto group = session->admin->AddDevices(o.name, o.devices);
+  if (!group.ok()) return Fail(group.status());
+  std::cout << "group " << group->name << " has " << group->devices.size() << " device(s)\n";
+  return 0;
+}
+
+int GroupsRemove(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  Status status = session->admin->DeleteGroup(o.name);
+  if (!status.ok()) return Fail(status);
+  std::cout << "group " << o.name << " deleted\n";
+  return 0;
+}
+
+int GroupsList(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto groups = session->store->ListGroups();
+  if (!groups.ok()) return Fail(groups.status());
+  if (o.json) {
+    Json out = Json::array();
+    for (const auto& g : *groups) out.push_back(policy::GroupToJson(g));
+    PrintJson(out);
+    return 0;
+  }
+  for (const auto& g : *groups) {
+    std::cout << g.name << "  " << g.devices.size() << " device(s)  " << g.description << "\n";
+  }
+  return 0;
+}
+
+int VendorsAdd(const PolicyOptions& o) {
+  policy::Vendor vendor{o.name, o.country, {}, 0};
+  for (const auto& spec : o.targets) {
+    auto target = policy::ParseTargetSpec(spec);
+    if (!target.ok()) return Fail(target.status());
+    vendor.identifiers.push_back(*target);
+  }
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto stored = session->admin->MergeVendor(vendor);
+  if (!stored.ok()) return Fail(stored.status());
+  std::cout << "vendor " << stored->name << " has " << stored->identifiers.size() << " identifier(s)\n";
+  return 0;
+}
+
+int VendorsList(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto vendors = session->store->ListVendors();
+  if (!vendors.ok()) return Fail(vendors.status());
+  if (o.json) {
+    Json out = Json::array();
+    for (const auto& v : *vendors) out.push_back(policy::VendorToJson(v));
+    PrintJson(out);
+    return 0;
+  }
+  for (const auto& v : *vendors) {
+    std::cout << v.name << (v.country.empty() ? "" : " (" + v.country + ")") << "\n";
+    for (const auto& t : v.identifiers) std::cout << "  " << policy::TargetSpec(t) << "\n";
+  }
+  return 0;
+}
+
+int KeysInit(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  if (Status actor = session->admin->CheckActor(); !actor.ok()) return Fail(actor);
+  auto key = policy::CreateActiveKey(KeyDir(o.data), o.rotate);
+  if (!key.ok()) return Fail(key.status());
+  Status recorded = session->admin->Record(o.rotate ? "keys.rotate" : "keys.init", "key:" + key->key_id(),
+                                           Json{{"key_id", key->key_id()}});
+  if (!recorded.ok()) return Fail(recorded);
+  std::cout << "policy key " << key->key_id() << "\n  private " << KeyDir(o.data) << "/" << key->key_id()
+            << ".key (mode 0600)\n  public  " << KeyDir(o.data) << "/" << key->key_id() << ".pub\n";
+  return 0;
+}
+
+int KeysShow(const PolicyOptions& o) {
+  auto key = policy::LoadActiveKey(KeyDir(o.data));
+  if (!key.ok()) return Fail(key.status());
+  std::string pub_path = KeyDir(o.data) + "/" + key->key_id() + ".pub";
+  if (o.json) {
+    PrintJson(Json{{"key_id", key->key_id()}, {"public_key_file", pub_path}, {"public_key_pem", policy::PublicKeyPem(key->public_key())}});
+  } else {
+    std::cout << "key id      " << key->key_id() << "\npublic key  " << pub_path << "\n"
+              << policy::PublicKeyPem(key->public_key());
+  }
+  return 0;
+}
+
+int BundleExport(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto key = policy::LoadActiveKey(KeyDir(o.data));
+  if (!key.ok()) return Fail(key.status());
+  auto envelope = session->admin->ExportBundle(*key, o.validity_days * 86400);
+  if (!envelope.ok()) return Fail(envelope.status());
+  if (o.out.empty() || o.out == "-") {
+    std::cout << *envelope << "\n";
+    return 0;
+  }
+  Status written = WriteFileAtomically(o.out, *envelope, 0644);
+  if (!written.ok()) return Fail(written);
+  std::cerr << "wrote " << o.out << "\n";
+  return 0;
+}
+
+Result<std::vector<policy::PublicKey>> LoadKeys(const std::vector<std::string>& paths) {
+  std::vector<policy::PublicKey> keys;
+  for (const auto& path : paths) {
+    APPBAN_ASSIGN_OR_RETURN(policy::PublicKey key, policy::LoadPublicKeyFile(path));
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+Result<policy::VerifiedBundle> ReadVerified(const PolicyOptions& o) {
+  APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(o.file, policy::kPolicyLimits.max_bundle_bytes));
+  policy::VerifyOptions verify;
+  APPBAN_ASSIGN_OR_RETURN(verify.trusted_keys, LoadKeys(o.keys));
+  APPBAN_ASSIGN_OR_RETURN(verify.now, NowOrOverride(o.now));
+  if (o.held_version >= 0) verify.held_version = o.held_version;
+  return policy::VerifyBundle(text, verify);
+}
+
+int BundleVerify(const PolicyOptions& o) {
+  auto verified = ReadVerified(o);
+  if (!verified.ok()) {
+    if (o.json) PrintJson(Json{{"ok", false}, {"code", StatusCodeName(verified.status().code())}, {"error", verified.status().message()}});
+    std::cerr << "appban: bundle rejected: " << verified.status().ToString() << "\n";
+    return 1;
+  }
+  const policy::Bundle& b = verified->bundle;
+  if (o.json) {
+    PrintJson(Json{{"ok", true},
+                   {"version", b.version},
+                   {"issued_at", policy::FormatTimestamp(b.issued_at)},
+                   {"not_after", policy::FormatTimestamp(b.not_after)},
+                   {"rules_hash", b.rules_hash},
+                   {"key_id", verified->key_id},
+                   {"rules", b.rules.size()},
+                   {"waivers", b.waivers.size()}});
+    return 0;
+  }
+  std::cout << "bundle OK: version " << b.version << ", " << b.rules.size() << " rule(s), " << b.waivers.size()
+            << " waiver(s), issued " << policy::FormatTimestamp(b.issued_at) << ", valid until "
+            << policy::FormatTimestamp(b.not_after) << "\n  rules hash " << b.rules_hash << "\n  signed by  "
+            << verified->key_id << "\n";
+  for (const auto& rule : b.rules) std::cout << "  rule " << rule.id << " (" << policy::ActionName(rule.action) << ")\n";
+  return 0;
+}
+
+int Evaluate(const PolicyOptions& o) {
+  auto verified = ReadVerified(o);
+  if (!verified.ok()) return Fail(verified.status(), "bundle rejected");
+  auto text = ReadFileToString(o.inventory, policy::kPolicyLimits.max_inventory_bytes);
+  if (!text.ok()) return Fail(text.status());
+  auto json = policy::ParseJsonBounded(*text, policy::kPolicyLimits.max_inventory_bytes, policy::kPolicyLimits.max_json_depth,
+                                       o.inventory);
+  if (!json.ok()) return Fail(json.status());
+  auto inventory = policy::InventoryFromJson(*json);
+  if (!inventory.ok()) return Fail(inventory.status(), o.inventory);
+  auto index = policy::PolicyIndex::Build(verified->bundle);
+  if (!index.ok()) return Fail(index.status());
+  auto now = NowOrOverride(o.now);
+  if (!now.ok()) return Fail(now.status());
+  auto decisions = index->EvaluateAll(inventory->apps, inventory->device, *now);
+  if (o.json) {
+    PrintJson(Json{{"device", inventory->device.device_id},
+                   {"policy_version", verified->bundle.version},
+                   {"rules_hash", verified->bundle.rules_hash},
+                   {"decisions", policy::DecisionsToJson(inventory->apps, decisions)}});
+    return 0;
+  }
+  for (size_t i = 0; i < decisions.size(); ++i) {
+    const auto& d = decisions[i];
+    std::cout << policy::PlatformName(inventory->apps[i].platform) << ":" << inventory->apps[i].id << "  "
+              << policy::VerdictName(d.verdict);
+    if (d.waived_until) std::cout << " " << policy::FormatTimestamp(*d.waived_until) << " (waiver " << d.waiver_id << ")";
+    if (!d.rule_id.empty()) std::cout << "  rule " << d.rule_id << "  via " << d.matched_by;
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddPolicyCommand(CLI::App& app, CommandAction* action) {
+  auto o = std::make_shared<PolicyOptions>();
+  CLI::App* policy = app.add_subcommand("policy", "Ban rules, waivers, groups, vendors, keys and signed policy bundles");
+  policy->require_subcommand(1);
+  policy->add_option("--data", o->data.data_dir, "Data directory (default: $APPBAN_DATA, else ./appban-data)");
+  policy->add_option("--user", o->data.user, "Acting user, recorded in the audit log (default: $APPBAN_USER)");
+  auto json_flag = [&](CLI::App* cmd) { cmd->add_flag("--json", o->json, "Print JSON"); };
+  auto bind = [action, o](CLI::App* cmd, int (*run)(const PolicyOptions&)) {
+    cmd->fallthrough();
+    cmd->callback([action, o, run] { *action = [o, run] { return run(*o); }; });
+  };
+
+  CLI::App* rules = policy->add_subcommand("rules", "Propose, approve, publish and revoke ban rules");
+  rules->require_subcommand(1);
+  rules->fallthrough();
+  CLI::App* add = rules->add_subcommand("add", "Propose a new rule (draft)");
+  add->add_option("--id", o->id, "Rule id")->required();
+  add->add_option("--title", o->title, "Title")->required();
+  add->add_option("--target", o->targets,
+                  "KIND:VALUE; KIND is android, ios, deb, flatpak, snap, android-signer, apple-team or vendor")
+      ->required();
+  add->add_option("--action", o->action, "remove (default), block or report");
+  add->add_option("--scope", o->scope, "Device group the rule applies to (repeatable; default all devices)");
+  add->add_option("--effective", o->effective, "Effective date (YYYY-MM-DD or RFC 3339 UTC)");
+  add->add_option("--rationale", o->rationale, "Why");
+  add->add_option("--authority", o->authority, "Who decided");
+  add->add_option("--instrument", o->instrument, "Legal instrument");
+  add->add_option("--reference", o->references, "Reference URL (repeatable)");
+  add->add_option("--assessment", o->assessments, "Linked assessment: APK_SHA256[=REPORT] (repeatable)");
+  add->add_option("--note", o->note, "Note recorded with the proposal");
+  bind(add, RulesAdd);
+  CLI::App* list = rules->add_subcommand("list", "List rules");
+  json_flag(list);
+  bind(list, RulesList);
+  CLI::App* show = rules->add_subcommand("show", "Show one rule with its history");
+  show->add_option("id", o->id, "Rule id")->required();
+  json_flag(show);
+  bind(show, RulesShow);
+  for (const char* verb : {"approve", "publish", "revoke"}) {
+    CLI::App* cmd = rules->add_subcommand(verb, std::string(verb) == "approve"   ? "Approve a draft (not by its proposer)"
+                                                : std::string(verb) == "publish" ? "Publish an approved rule"
+                                                                                 : "Revoke a rule");
+    cmd->add_option("id", o->id, "Rule id")->required();
+    if (std::string(verb) == "revoke") {
+      cmd->add_option("--reason", o->reason, "Why")->required();
+    } else {
+      cmd->add_option("--note", o->note, "Note recorded with the transition");
+    }
+    std::string verb_copy = verb;
+    cmd->fallthrough();
+    cmd->callback([action, o, verb_copy] { *action = [o, verb_copy] { return RulesTransition(*o, verb_copy); }; });
+  }
+
+  CLI::App* waivers = policy->add_subcommand("waivers", "Exempt a device or group from a rule until an expiry");
+  waivers->require_subcommand(1);
+  waivers->fallthrough();
+  CLI::App* wadd = waivers->add_subcommand("add", "Grant a waiver (the acting user approves it)");
+  wadd->add_option("--id", o->id, "Waiver id")->required();
+  wadd->add_option("--rule", o->rule, "Rule id")->required();
+  wadd->add_option("--device", o->device, "Device id");
+  wadd->add_option("--group", o->group, "Group name");
+  wadd->add_option("--justification", o->justification, "Why")->required();
+  wadd->add_option("--expires", o->expires, "Expiry (YYYY-MM-DD or RFC 3339 UTC)")->required();
+  wadd->add_option("--requested-by", o->requested_by, "Who asked for it (must differ from the approver)");
+  bind(wadd, WaiversAdd);
+  CLI::App* wlist = waivers->add_subcommand("list", "List waivers");
+  json_flag(wlist);
+  bind(wlist, WaiversList);
+  CLI::App* wrevoke = waivers->add_subcommand("revoke", "Revoke a waiver");
+  wrevoke->add_option("id", o->id, "Waiver id")->required();
+  wrevoke->add_option("--reason", o->reason, "Why")->required();
+  bind(wrevoke, WaiversRevoke);
+
+  CLI::App* groups = policy->add_subcommand("groups", "Device groups");
+  groups->require_subcommand(1);
+  groups->fallthrough();
+  CLI::App* gadd = groups->add_subcommand("add", "Create a group");
+  gadd->add_option("name", o->name, "Group name")->required();
+  gadd->add_option("--description", o->description, "Description");
+  gadd->add_option("--device", o->devices, "Member device id (repeatable)");
+  bind(gadd, GroupsAdd);
+  CLI::App* gdev = groups->add_subcommand("add-devices", "Add devices to a group");
+  gdev->add_option("name", o->name, "Group name")->required();
+  gdev->add_option("devices", o->devices, "Device ids")->required();
+  bind(gdev, GroupsAddDevices);
+  CLI::App* gremove = groups->add_subcommand("remove", "Delete a group no live rule is scoped to");
+  gremove->add_option("name", o->name, "Group name")->required();
+  bind(gremove, GroupsRemove);
+  CLI::App* glist = groups->add_subcommand("list", "List groups");
+  json_flag(glist);
+  bind(glist, GroupsList);
+
+  CLI::App* vendors = policy->add_subcommand("vendors", "Vendor records (what a vendor: target expands to)");
+  vendors->require_subcommand(1);
+  vendors->fallthrough();
+  CLI::App* vadd = vendors->add_subcommand("add", "Create a vendor or add identifiers to it");
+  vadd->add_option("name", o->name, "Vendor name")->required();
+  vadd->add_option("--country", o->country, "ISO 3166 country code");
+  vadd->add_option("--target", o->targets, "KIND:VALUE identifier or signer (repeatable)");
+  bind(vadd, VendorsAdd);
+  CLI::App* vlist = vendors->add_subcommand("list", "List vendors");
+  json_flag(vlist);
+  bind(vlist, VendorsList);
+
+  CLI::App* keys = policy->add_subcommand("keys", "The Ed25519 policy signing key");
+  keys->require_subcommand(1);
+  keys->fallthrough();
+  CLI::App* kinit = keys->add_subcommand("init", "Create the policy key (DATA/keys, private key mode 0600)");
+  kinit->add_flag("--rotate", o->rotate, "Replace the active key with a new one (see docs/policy.md)");
+  bind(kinit, KeysInit);
+  CLI::App* kshow = keys->add_subcommand("show", "Show the active key id and public key");
+  json_flag(kshow);
+  bind(kshow, KeysShow);
+
+  CLI::App* bundle = policy->add_subcommand("bundle", "Export and verify signed policy bundles");
+  bundle->require_subcommand(1);
+  bundle->fallthrough();
+  CLI::App* bexport = bundle->add_subcommand("export", "Compile, sign and record the next bundle version");
+  bexport->add_option("-o,--out", o->out, "Output file (default: stdout)");
+  bexport->add_option("--validity-days", o->validity_days, "Days until not_after (default 7)");
+  bind(bexport, BundleExport);
+  CLI::App* bverify = bundle->add_subcommand("verify", "Verify a bundle's signature, version and validity");
+  bverify->add_option("file", o->file, "Bundle file")->required();
+  bverify->add_option("--key", o->keys, "Trusted public key file (PEM; repeatable)")->required();
+  bverify->add_option("--held-version", o->held_version, "Refuse versions older than this (rollback)");
+  bverify->add_option("--now", o->now, "Evaluate validity at this time instead of now");
+  json_flag(bverify);
+  bind(bverify, BundleVerify);
+
+  CLI::App* evaluate = policy->add_subcommand("evaluate", "Decide, per installed app, what a verified bundle requires");
+  evaluate->add_option("--bundle", o->file, "Bundle file")->required();
+  evaluate->add_option("--key", o->keys, "Trusted public key file (repeatable)")->required();
+  evaluate->add_option("--inventory", o->inventory, "Inventory JSON {device, groups, apps:[{platform,id,...}]}")->required();
+  evaluate->add_option("--now", o->now, "Evaluate at this time instead of now");
+  json_flag(evaluate);
+  bind(evaluate, Evaluate);
+}
+
+}  // namespace appban::cli
