@@ -8,7 +8,6 @@
 // that would make an accessor read out of bounds is an error.
 #include "appban/apk/dex.h"
 
-#include <openssl/evp.h>
 #include <libdeflate.h>
 
 #include <algorithm>
@@ -32,7 +31,6 @@ constexpr uint32_t kFirstContainerVersion = 41;
 // Header field offsets.
 constexpr size_t kChecksumOffset = 8;
 constexpr size_t kSignatureOffset = 12;
-constexpr size_t kSignatureSize = 20;
 constexpr size_t kFileSizeOffset = 32;
 constexpr size_t kHeaderSizeOffset = 36;
 constexpr size_t kEndianTagOffset = 40;
@@ -70,6 +68,76 @@ std::string Hex(uint64_t value) {
   char text[32];
   std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(value));
   return text;
+}
+
+// Yields the UTF-16 code units of a MUTF-8 string one by one. Bytes that are not valid MUTF-8
+// (or 4-byte UTF-8, which some tools emit) become values above any code unit, so every byte
+// string still has a distinct, deterministic unit sequence.
+class Utf16Units {
+ public:
+  explicit Utf16Units(std::string_view text, size_t position = 0) : text_(text), position_(position) {}
+
+  bool Next(uint32_t* unit) {
+    if (pending_ != kNone) {
+      *unit = std::exchange(pending_, kNone);
+      return true;
+    }
+    if (position_ >= text_.size()) return false;
+    auto byte = [&](size_t i) { return static_cast<uint8_t>(text_[position_ + i]); };
+    auto continuation = [&](size_t i) { return position_ + i < text_.size() && (byte(i) & 0xc0) == 0x80; };
+    uint8_t lead = byte(0);
+    if (lead < 0x80) {
+      *unit = lead, position_ += 1;
+    } else if ((lead & 0xe0) == 0xc0 && continuation(1)) {
+      *unit = ((lead & 0x1fu) << 6) | (byte(1) & 0x3fu), position_ += 2;
+    } else if ((lead & 0xf0) == 0xe0 && continuation(1) && continuation(2)) {
+      *unit = ((lead & 0x0fu) << 12) | ((byte(1) & 0x3fu) << 6) | (byte(2) & 0x3fu), position_ += 3;
+    } else if ((lead & 0xf8) == 0xf0 && continuation(1) && continuation(2) && continuation(3) &&
+               DecodeSupplementary(lead, unit)) {
+      position_ += 4;
+    } else {
+      *unit = kMalformedBase + lead, position_ += 1;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr uint32_t kNone = 0xffffffff;
+  static constexpr uint32_t kMalformedBase = 0x110000;
+
+  // A 4-byte UTF-8 sequence: emit its surrogate pair, as UTF-16 would hold it.
+  bool DecodeSupplementary(uint8_t lead, uint32_t* unit) {
+    uint32_t code_point = ((lead & 0x07u) << 18) | ((static_cast<uint8_t>(text_[position_ + 1]) & 0x3fu) << 12) |
+                          ((static_cast<uint8_t>(text_[position_ + 2]) & 0x3fu) << 6) |
+                          (static_cast<uint8_t>(text_[position_ + 3]) & 0x3fu);
+    if (code_point < 0x10000 || code_point > 0x10ffff) return false;
+    *unit = 0xd800 + ((code_point - 0x10000) >> 10);
+    pending_ = 0xdc00 + ((code_point - 0x10000) & 0x3ff);
+    return true;
+  }
+
+  std::string_view text_;
+  size_t position_;
+  uint32_t pending_ = kNone;
+};
+
+// Orders MUTF-8 strings by UTF-16 code units, the order the format requires for string_ids. This
+// equals plain byte order except around U+0000, which MUTF-8 writes as C0 80 and which Kotlin
+// metadata strings are full of. Returns <0, 0 or >0.
+int CompareMutf8(std::string_view a, std::string_view b) {
+  size_t mismatch = static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first - a.begin());
+  // Restart decoding where a character surely begins: just after an ASCII byte (never part of a
+  // multi-byte sequence) or at the start. The bytes before are identical in both strings, so
+  // this gives exactly the result of comparing the full unit sequences.
+  size_t start = mismatch;
+  while (start > 0 && static_cast<uint8_t>(a[start - 1]) >= 0x80) --start;
+  Utf16Units left(a, start), right(b, start);
+  while (true) {
+    uint32_t left_unit = 0, right_unit = 0;
+    bool left_more = left.Next(&left_unit), right_more = right.Next(&right_unit);
+    if (!left_more || !right_more) return left_more ? 1 : (right_more ? -1 : 0);
+    if (left_unit != right_unit) return left_unit < right_unit ? -1 : 1;
+  }
 }
 
 struct TableSpec {
@@ -154,10 +222,12 @@ uint32_t ParseVersion(Bytes magic) {
   return magic[7] == 0 ? version : 0;
 }
 
-// Checksum and SHA-1 signature, both over everything after the field that holds them, as dx/d8
-// write them (ART verifies the checksum). Tampered payloads that forget to fix these show up here.
-// libdeflate's Adler-32 gives zlib's result ~7x faster (SIMD); the tests cross-check it with zlib.
-void CheckIntegrity(const Validator& validator, Bytes covered) {
+// The Adler-32 checksum covers everything after its own field; ART verifies it before loading
+// a DEX, so a payload tampered after the build without fixing it shows up here. (The SHA-1
+// "signature" is not checked: ART ignores it and d8 output does not match a plain SHA-1 of the
+// file, so a mismatch would be noise on every modern app.) libdeflate's Adler-32 gives zlib's
+// result ~7x faster (SIMD); the tests cross-check it with zlib.
+void CheckChecksum(const Validator& validator, Bytes covered) {
   const uint8_t* base = covered.data();
   uint32_t stored_checksum = U32At(base, kChecksumOffset);
   uint32_t actual_checksum = static_cast<uint32_t>(
@@ -166,16 +236,6 @@ void CheckIntegrity(const Validator& validator, Bytes covered) {
     validator.Anomaly("dex.checksum_mismatch", "header checksum is " + Hex(stored_checksum) +
                                                    " but the Adler-32 of the file is " + Hex(actual_checksum) +
                                                    "; the file was modified after it was built");
-  }
-  std::array<uint8_t, kSignatureSize> digest{};
-  unsigned int digest_size = 0;
-  size_t signed_start = kSignatureOffset + kSignatureSize;
-  if (EVP_Digest(base + signed_start, covered.size() - signed_start, digest.data(), &digest_size, EVP_sha1(),
-                 nullptr) == 1 &&
-      digest_size == kSignatureSize && std::memcmp(digest.data(), base + kSignatureOffset, kSignatureSize) != 0) {
-    validator.Anomaly("dex.signature_mismatch",
-                      "header SHA-1 signature does not match the file contents; the file was modified after it "
-                      "was built");
   }
 }
 
@@ -283,7 +343,7 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
                                                " is smaller than the header; using the real size");
     file_size = static_cast<uint32_t>(bytes.size());
   }
-  if (!multi_dex_container) CheckIntegrity(validator, bytes.first(file_size));
+  if (!multi_dex_container) CheckChecksum(validator, bytes.first(file_size));
 
   if (U32At(base, kLinkSizeOffset) != 0) {
     validator.Anomaly("dex.link_section", "DEX declares a link section, which Android does not support; ignored");
@@ -347,7 +407,7 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     dex.string_offsets_[i] = static_cast<uint32_t>(start);
     dex.string_lengths_[i] = static_cast<uint32_t>(length);
     std::string_view current(reinterpret_cast<const char*>(base + start), length);
-    if (dex.strings_sorted_ && i > 0 && !(previous < current)) dex.strings_sorted_ = false;
+    if (dex.strings_sorted_ && i > 0 && CompareMutf8(previous, current) >= 0) dex.strings_sorted_ = false;
     previous = current;
   }
   if (length_mismatches > 0) {
@@ -473,7 +533,7 @@ std::optional<uint32_t> DexFile::FindString(std::string_view mutf8) const {
     uint32_t low = 0, high = string_count_;
     while (low < high) {
       uint32_t middle = low + (high - low) / 2;
-      if (String(middle) < mutf8) {
+      if (CompareMutf8(String(middle), mutf8) < 0) {
         low = middle + 1;
       } else {
         high = middle;
