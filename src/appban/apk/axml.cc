@@ -360,10 +360,11 @@ class AxmlReader {
       auto record = SubSpan(data_.first(end_), at, kAttributeBytes);
       if (!record) break;
       element.attributes.push_back(ReadAttribute(*record, offset));
+      APPBAN_RETURN_IF_ERROR(CheckStringBudget());
     }
     CheckAttributeNames(element, offset);
     stack_.push_back(std::move(element));
-    return Status::Ok();
+    return CheckStringBudget();
   }
 
   XmlAttribute ReadAttribute(Bytes record, size_t offset) {
@@ -434,6 +435,12 @@ class AxmlReader {
     }
   }
 
+  Status CheckStringBudget() const {
+    if (string_bytes_ <= limits_.max_xml_string_bytes) return Status::Ok();
+    return Status::LimitExceeded("strings of the document exceed " + std::to_string(limits_.max_xml_string_bytes) +
+                                 " bytes once decoded (attributes aliasing long strings)");
+  }
+
   std::string StringAt(uint32_t index, size_t offset) {
     if (index == kNoStringIndex) return {};
     std::string out;
@@ -454,6 +461,7 @@ class AxmlReader {
                "(Android reads it as null)");
         break;
     }
+    string_bytes_ += out.size();
     return out;
   }
 
@@ -495,6 +503,7 @@ class AxmlReader {
   Bytes resource_ids_;
   bool root_seen_ = false;
   uint64_t node_count_ = 0;
+  uint64_t string_bytes_ = 0;  // decoded so far, against limits_.max_xml_string_bytes
   std::vector<XmlElement> stack_;
   XmlElement root_;
   bool have_root_ = false;

@@ -526,3 +526,46 @@ TEST(AxmlTest, LargeManifestParsesQuickly) {
 
 }  // namespace
 }  // namespace appban::apk
+
+namespace appban::apk {
+namespace {
+
+TEST(AxmlTest, AliasedAttributesCannotBlowUpMemory) {
+  // One element with 65535 attributes all aliasing one record (attributeSize 0) whose value is a
+  // 30,000-character string: 2 GB of text if materialised naively.
+  std::string pool_strings;
+  std::string text(30000, 'A');
+  std::string chunk;
+  auto put16 = [](std::string* s, uint16_t v) { s->push_back(char(v & 0xff)); s->push_back(char(v >> 8)); };
+  auto put32 = [&](std::string* s, uint32_t v) { put16(s, v & 0xffff); put16(s, v >> 16); };
+  // String pool: 2 UTF-8 strings: "m" (element name), the long text.
+  std::string data;
+  data += char(1); data += char(1); data += "m"; data += '\0';
+  const uint32_t second = static_cast<uint32_t>(data.size());
+  data += char(0x80 | (text.size() >> 8)); data += char(text.size() & 0xff);
+  data += char(0x80 | (text.size() >> 8)); data += char(text.size() & 0xff);
+  data += text; data += '\0';
+  while (data.size() % 4) data += '\0';
+  std::string pool;
+  put16(&pool, 0x0001); put16(&pool, 28); put32(&pool, 28 + 8 + static_cast<uint32_t>(data.size()));
+  put32(&pool, 2); put32(&pool, 0); put32(&pool, 0x100); put32(&pool, 28 + 8); put32(&pool, 0);
+  put32(&pool, 0); put32(&pool, second);
+  pool += data;
+  std::string element;
+  put16(&element, 0x0102); put16(&element, 16); put32(&element, 16 + 20 + 20);
+  put32(&element, 1); put32(&element, 0xffffffff);
+  put32(&element, 0xffffffff); put32(&element, 0);  // ns, name "m"
+  put16(&element, 20); put16(&element, 0); put16(&element, 0xffff);  // start, size 0, count 65535
+  put16(&element, 0); put16(&element, 0); put16(&element, 0);
+  put32(&element, 0xffffffff); put32(&element, 0); put32(&element, 1);  // ns, name, raw = long text
+  put16(&element, 8); element += char(0); element += char(0x03); put32(&element, 1);
+  std::string file;
+  put16(&file, 0x0003); put16(&file, 8); put32(&file, static_cast<uint32_t>(8 + pool.size() + element.size()));
+  file += pool + element;
+  Anomalies anomalies;
+  auto document = ParseAxml(AsBytes(file), Limits{}, &anomalies);
+  EXPECT_EQ(document.status().code(), StatusCode::kLimitExceeded) << document.status().ToString();
+}
+
+}  // namespace
+}  // namespace appban::apk

@@ -22,6 +22,9 @@ struct Limits {
   uint32_t max_xml_depth = 256;
   uint32_t max_xml_nodes = 1'000'000;
   uint32_t max_resource_reference_depth = 16;
+  // Bytes of text one binary XML document may materialise: attribute records can alias one
+  // record (attributeSize 0) or one long string, so output can outgrow the input many times over.
+  uint64_t max_xml_string_bytes = 64ull << 20;
 
   // DEX.
   uint32_t max_dex_files = 512;
