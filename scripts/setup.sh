@@ -16,6 +16,8 @@ test_packages=(
   # (Debian's "dx" package is OpenDX, not the Android dexer: DEX fixtures are assembled with smali.)
   androguard apktool aapt apksigner zipalign dexdump libsmali-java android-framework-res openjdk-17-jdk-headless
   zip unzip python3 python3-jsonschema
+  # Rendering the HTML report in a real browser.
+  chromium
 )
 
 wanted=("${build_packages[@]}")

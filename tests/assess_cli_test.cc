@@ -1,0 +1,192 @@
+// End-to-end tests of `appban assess` as a CI pipeline and an analyst use it: report formats
+// (JSON fields, SARIF validated against the official 2.1.0 schema, HTML rendered in headless
+// Chromium), exit statuses (--fail-on, unreadable files), many files with a summary table, and
+// tracker files.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "support/test_support.h"
+
+namespace appban::testing {
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+void WriteAll(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+Json AssessJson(const std::string& apk) {
+  CommandResult run = RunCommand({AppbanBinary(), "assess", "--format", "json", apk});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  return Json::parse(run.out);
+}
+
+std::vector<std::string> TrackerNames(const Json& doc) {
+  std::vector<std::string> names;
+  for (const Json& t : doc["trackers"]) names.push_back(t["name"]);
+  return names;
+}
+
+TEST(AssessCliTest, JsonReportCarriesRiskFindingsTrackersEndpointsAndAppFacts) {
+  Json doc = AssessJson(Fixture("multidex.apk"));
+  EXPECT_EQ(doc["schema"], "appban.assess/1");
+  EXPECT_EQ(doc["app"]["package"], "org.appban.fixture.multidex");
+  const Json& risk = doc["risk"];
+  EXPECT_GE(risk["score"].get<int>(), 0);
+  EXPECT_LE(risk["score"].get<int>(), 100);
+  EXPECT_TRUE(risk["level"] == "low" || risk["level"] == "medium" || risk["level"] == "high" || risk["level"] == "critical");
+  EXPECT_TRUE(risk["verdict"] == "acceptable" || risk["verdict"] == "review" || risk["verdict"] == "unacceptable");
+  // Two trackers, one of them (AppsFlyer) split across classes.dex and classes2.dex.
+  std::vector<std::string> names = TrackerNames(doc);
+  EXPECT_NE(std::find(names.begin(), names.end(), "AppsFlyer"), names.end()) << doc["trackers"].dump();
+  EXPECT_NE(std::find(names.begin(), names.end(), "FB. Ads"), names.end()) << doc["trackers"].dump();
+  for (const Json& t : doc["trackers"]) {
+    if (t["name"] == "AppsFlyer") {
+      EXPECT_EQ(t["dex_files"], Json({"classes.dex", "classes2.dex"}));
+    }
+  }
+  // Every reason points at findings that exist in the report.
+  std::set<std::string> ids;
+  for (const Json& f : doc["findings"]) {
+    ids.insert(f["id"].get<std::string>());
+    EXPECT_FALSE(f["title"].get<std::string>().empty());
+    EXPECT_TRUE(f.contains("evidence"));
+  }
+  ASSERT_FALSE(risk["reasons"].empty());
+  for (const Json& reason : risk["reasons"]) {
+    for (const Json& id : reason["findings"]) EXPECT_TRUE(ids.count(id.get<std::string>())) << id;
+  }
+  EXPECT_TRUE(doc["endpoints"].contains("hosts"));
+}
+
+TEST(AssessCliTest, SarifValidatesAgainstTheOfficialSchema) {
+  TempDir dir;
+  fs::path sarif = dir.path() / "report.sarif";
+  CommandResult run = RunCommand({AppbanBinary(), "assess", "--format", "sarif", "-o", sarif.string(),
+                                  Fixture("rich.apk"), Fixture("multidex.apk")});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  Json log = Json::parse(ReadAll(sarif));
+  EXPECT_EQ(log["version"], "2.1.0");
+  ASSERT_EQ(log["runs"].size(), 1u);
+  EXPECT_EQ(log["runs"][0]["artifacts"].size(), 2u);
+  EXPECT_FALSE(log["runs"][0]["results"].empty());
+
+  CommandResult schema = RunCommand({std::string(APPBAN_SOURCE_DIR) + "/tests/tools/sarif_schema.sh",
+                                     (FixtureDir() / "schemas").string()});
+  ASSERT_EQ(schema.exit_code, 0) << schema.err;
+  std::string schema_path = schema.out.substr(0, schema.out.find('\n'));
+  CommandResult valid = RunCommand({std::string(APPBAN_SOURCE_DIR) + "/tests/tools/validate_json_schema.py",
+                                    schema_path, sarif.string()});
+  EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
+  EXPECT_NE(valid.out.find("0 schema errors"), std::string::npos) << valid.out;
+}
+
+TEST(AssessCliTest, HtmlReportIsSelfContainedAndRendersInChromium) {
+  TempDir dir;
+  fs::path html = dir.path() / "report.html";
+  CommandResult run =
+      RunCommand({AppbanBinary(), "assess", "--format", "html", "-o", html.string(), Fixture("rich.apk")});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::string page = ReadAll(html);
+  // Self-contained: no external scripts, stylesheets or images.
+  EXPECT_EQ(page.find("<script"), std::string::npos);
+  EXPECT_EQ(page.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(page.find("<link"), std::string::npos);
+  Json doc = AssessJson(Fixture("rich.apk"));
+  EXPECT_NE(page.find(doc["risk"]["verdict"].get<std::string>()), std::string::npos);
+  EXPECT_NE(page.find(doc["app"]["signers"][0]["sha256"].get<std::string>()), std::string::npos);
+
+  fs::path profile = dir.path() / "profile";
+  fs::path screenshot = dir.path() / "report.png";
+  std::vector<std::string> chromium = {"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                                       "--no-first-run", "--disable-background-networking",
+                                       "--disable-component-update", "--disable-sync",
+                                       "--user-data-dir=" + profile.string()};
+  std::vector<std::string> dump = chromium;
+  dump.push_back("--dump-dom");
+  dump.push_back("file://" + html.string());
+  CommandResult dom = RunCommand(dump);
+  ASSERT_EQ(dom.exit_code, 0) << dom.err;
+  // The browser parsed the page into the same sections the analyst reads.
+  for (const char* heading : {"Reasons", "Signer and publisher", "Trackers", "Capabilities and permissions",
+                              "Network endpoints", "Findings"}) {
+    EXPECT_NE(dom.out.find(heading), std::string::npos) << heading;
+  }
+  std::vector<std::string> shot = chromium;
+  shot.push_back("--window-size=1200,1600");
+  shot.push_back("--screenshot=" + screenshot.string());
+  shot.push_back("file://" + html.string());
+  CommandResult png = RunCommand(shot);
+  ASSERT_EQ(png.exit_code, 0) << png.err;
+  ASSERT_TRUE(fs::exists(screenshot));
+  EXPECT_GT(fs::file_size(screenshot), 20'000u);  // a rendered page, not a blank one
+}
+
+TEST(AssessCliTest, FailOnGatesCiByRiskLevel) {
+  Json doc = AssessJson(Fixture("rich.apk"));
+  std::string level = doc["risk"]["level"];
+  // At the app's own level the gate trips (exit 3); above it, it does not.
+  CommandResult at = RunCommand({AppbanBinary(), "assess", "--fail-on", level, Fixture("rich.apk")});
+  EXPECT_EQ(at.exit_code, 3) << at.err;
+  EXPECT_NE(at.err.find("at or above --fail-on " + level), std::string::npos) << at.err;
+  if (level != "critical") {
+    const char* higher = level == "low" ? "medium" : level == "medium" ? "high" : "critical";
+    EXPECT_EQ(RunCommand({AppbanBinary(), "assess", "--fail-on", higher, Fixture("rich.apk")}).exit_code, 0);
+  }
+  CommandResult bad = RunCommand({AppbanBinary(), "assess", "--fail-on", "severe", Fixture("rich.apk")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("unknown risk level 'severe'"), std::string::npos) << bad.err;
+}
+
+TEST(AssessCliTest, DirectoryOfManyFilesEndsWithASummaryAndReportsUnreadableOnes) {
+  TempDir dir;
+  for (const char* name : {"rich.apk", "multidex.apk", "v1only.apk", "truncated.apk"}) {
+    fs::copy_file(Fixture(name), dir.path() / name);
+  }
+  CommandResult run = RunCommand({AppbanBinary(), "assess", "-j", "2", dir.path().string()});
+  EXPECT_EQ(run.exit_code, 1);  // truncated.apk cannot be read
+  EXPECT_NE(run.out.find("SCORE"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("4 file(s):"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("unreadable"), std::string::npos) << run.out;
+  EXPECT_NE(run.err.find("truncated.apk"), std::string::npos) << run.err;
+  EXPECT_NE(run.out.find("org.appban.fixture.multidex"), std::string::npos);
+}
+
+TEST(AssessCliTest, TrackerFilesAreCheckedAndANewerFileIsUsed) {
+  TempDir dir;
+  CommandResult shipped = RunCommand({AppbanBinary(), "trackers", "check",
+                                      std::string(APPBAN_SOURCE_DIR) + "/data/trackers.json"});
+  EXPECT_EQ(shipped.exit_code, 0) << shipped.err;
+  EXPECT_NE(shipped.out.find("427 tracker signatures valid"), std::string::npos) << shipped.out;
+
+  // A user's newer file of the same shape with one tracker of their own.
+  fs::path mine = dir.path() / "mine.json";
+  WriteAll(mine, R"({"trackers": {"9001": {"id": 9001, "name": "Fixture Analytics", "website": "https://example.org",
+                     "code_signature": "org.appban.fixture.rich.", "network_signature": ""}}})");
+  CommandResult checked = RunCommand({AppbanBinary(), "trackers", "check", mine.string()});
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+  CommandResult run = RunCommand({AppbanBinary(), "assess", "--format", "json", "--trackers", mine.string(),
+                                  Fixture("rich.apk")});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(TrackerNames(Json::parse(run.out)), std::vector<std::string>{"Fixture Analytics"});
+
+  fs::path broken = dir.path() / "broken.json";
+  WriteAll(broken, R"({"trackers": {"7": {"id": 7, "name": "Bad", "website": "", "code_signature": 12, "network_signature": ""}}})");
+  CommandResult bad = RunCommand({AppbanBinary(), "trackers", "check", broken.string()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("code_signature"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace appban::testing
