@@ -42,6 +42,12 @@ struct Signer {
   std::optional<int> min_sdk;        // v3/v3.1 signer's SDK range
   std::optional<int> max_sdk;
   std::vector<Certificate> lineage;  // v3 proof-of-rotation: earlier certificates, oldest first
+  // True when every v2/v3/v3.1 signature of this signer over its signed data (which holds the
+  // content digests and the certificate) verifies with the signer's public key, for the
+  // algorithms Android supports. The content digests themselves are NOT checked, so this proves
+  // the holder of the key vouched for the certificate, not that the APK is unmodified.
+  // False for v1-only signers (not checked).
+  bool signed_data_verified = false;
 };
 
 // One ID-value pair of the APK Signing Block, as found (signature schemes and everything else:
@@ -77,6 +83,7 @@ struct SchemeSigner {
   std::optional<int> min_sdk;  // v3/v3.1 only
   std::optional<int> max_sdk;
   std::vector<Certificate> lineage;  // v3/v3.1 proof-of-rotation, oldest first, without `certificate`
+  bool signed_data_verified = false;  // see Signer::signed_data_verified; always false for v1
 };
 
 struct SigningBlock {

@@ -5,6 +5,7 @@
 #include "appban/apk/signing.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -171,6 +172,10 @@ void ExpectMatchesApksigner(const fs::path& apk) {
     if (want.key_bits != 0) {
       EXPECT_EQ(signer->certificate.key_bits, want.key_bits);
     }
+    // apksigner verified it, so its v2/v3 signatures over the signed data verify.
+    if (!HasScheme(*signer, "v1") || signer->schemes.size() > 1) {
+      EXPECT_TRUE(signer->signed_data_verified) << AnomalyCodes(got.anomalies);
+    }
   }
   // apksigner lists the signers of the newest verified scheme; with one signer it is our first.
   if (expected.signers.size() == 1) {
@@ -263,6 +268,49 @@ INSTANTIATE_TEST_SUITE_P(
                       BrokenCase{"v2-only-cert-and-public-key-mismatch.apk", "signing.certificate_public_key_mismatch"},
                       BrokenCase{"v2-stripped.apk", "signing.v2_stripped"},
                       BrokenCase{"v2v3-signed-v3-block-stripped.apk", "signing.v3_stripped"}),
+    [](const auto& info) {
+      std::string name = fs::path(info.param.file).stem().string();
+      for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      return name;
+    });
+
+// apksig's test APKs whose v2/v3 signature over the signed data is broken, and good twins.
+struct VerifyCase {
+  const char* file;
+  bool verifies;
+};
+
+class SigningVerifyTest : public ::testing::TestWithParam<VerifyCase> {};
+
+TEST_P(SigningVerifyTest, SignedDataSignature) {
+  fs::path apk = kApksig / GetParam().file;
+  if (!fs::exists(apk)) GTEST_SKIP();
+  Read got = ReadApk(apk);
+  ASSERT_EQ(got.info.signers.size(), 1u) << AnomalyCodes(got.anomalies);
+  EXPECT_EQ(got.info.signers[0].signed_data_verified, GetParam().verifies);
+  EXPECT_EQ(HasAnomaly(got.anomalies, "signing.signature_does_not_verify"), !GetParam().verifies)
+      << AnomalyCodes(got.anomalies);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Androguard, SigningVerifyTest,
+    ::testing::Values(VerifyCase{"v2-only-with-rsa-pkcs1-sha256-2048-sig-does-not-verify.apk", false},
+                      VerifyCase{"v2-only-with-rsa-pkcs1-sha256-2048.apk", true},
+                      VerifyCase{"v2-only-with-rsa-pss-sha256-2048-sig-does-not-verify.apk", false},
+                      VerifyCase{"v2-only-with-rsa-pss-sha256-2048.apk", true},
+                      VerifyCase{"v2-only-with-rsa-pss-sha512-4096.apk", true},
+                      VerifyCase{"v2-only-with-ecdsa-sha256-p256-sig-does-not-verify.apk", false},
+                      VerifyCase{"v2-only-with-ecdsa-sha512-p384.apk", true},
+                      VerifyCase{"v2-only-with-dsa-sha256-1024-sig-does-not-verify.apk", false},
+                      VerifyCase{"v2-only-with-dsa-sha256-1024.apk", true},
+                      VerifyCase{"v3-only-with-dsa-sha256-2048-sig-does-not-verify.apk", false},
+                      VerifyCase{"v3-only-with-ecdsa-sha512-p521-sig-does-not-verify.apk", false},
+                      VerifyCase{"v3-only-with-rsa-pkcs1-sha256-3072-sig-does-not-verify.apk", false},
+                      VerifyCase{"v3-only-with-rsa-pkcs1-sha256-3072.apk", true},
+                      // Content digests are out of scope: a digest mismatch still has a valid
+                      // signature over the signed data.
+                      VerifyCase{"v2-only-with-ecdsa-sha256-p256-digest-mismatch.apk", true},
+                      VerifyCase{"v2-only-with-ignorable-unsupported-sig-algs.apk", true}),
     [](const auto& info) {
       std::string name = fs::path(info.param.file).stem().string();
       for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
@@ -409,8 +457,8 @@ TEST_F(FreshKeys, DifferentV1AndV2SignersAreReported) {
   ASSERT_EQ(a.info.signers.size(), 1u);
   ASSERT_EQ(b.info.signers.size(), 1u);
   Anomalies anomalies;
-  SigningInfo info = GroupSigners({SchemeSigner{"v1", a.info.signers[0].certificate, {}, {}, {}},
-                                   SchemeSigner{"v2", b.info.signers[0].certificate, {}, {}, {}}},
+  SigningInfo info = GroupSigners({SchemeSigner{"v1", a.info.signers[0].certificate, {}, {}, {}, false},
+                                   SchemeSigner{"v2", b.info.signers[0].certificate, {}, {}, {}, true}},
                                   &anomalies);
   EXPECT_EQ(info.signers.size(), 2u);
   EXPECT_TRUE(HasAnomaly(anomalies, "signing.signers_differ_across_schemes"));
@@ -458,18 +506,40 @@ struct Builder {
 };
 
 // A v2 (no SDK range) or v3 signer with one certificate and optional additional attributes.
+// Signs `data` the way a v2/v3 signer does (RSA PKCS#1 v1.5 or ECDSA, SHA-256) with the PKCS#8
+// key in `key_file`; returns the algorithm ID and signature, or garbage when there is no key.
+std::pair<uint32_t, std::vector<uint8_t>> SignWith(const fs::path& key_file, const std::vector<uint8_t>& data) {
+  std::vector<uint8_t> key_der = key_file.empty() ? std::vector<uint8_t>() : ReadFileBytes(key_file);
+  const unsigned char* p = key_der.data();
+  std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> key(
+      key_der.empty() ? nullptr : d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(key_der.size())), EVP_PKEY_free);
+  if (!key) return {0x0103, std::vector<uint8_t>(64, 0x55)};
+  uint32_t id = EVP_PKEY_get_base_id(key.get()) == EVP_PKEY_RSA ? 0x0103 : 0x0201;
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  size_t length = 0;
+  EXPECT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()), 1);
+  EXPECT_EQ(EVP_DigestSign(ctx.get(), nullptr, &length, data.data(), data.size()), 1);
+  std::vector<uint8_t> signature(length);
+  EXPECT_EQ(EVP_DigestSign(ctx.get(), signature.data(), &length, data.data(), data.size()), 1);
+  signature.resize(length);
+  return {id, signature};
+}
+
+// A v2 (no SDK range) or v3 signer with one certificate and optional additional attributes,
+// signed with `key_file` when given.
 std::vector<uint8_t> SchemeSignerBytes(const std::vector<uint8_t>& cert, bool v3,
-                                       const std::vector<uint8_t>& attributes = {}) {
+                                       const std::vector<uint8_t>& attributes = {}, const fs::path& key_file = {}) {
   Builder digest;
   digest.Prefixed(Builder().U32(0x0103).Prefixed(std::vector<uint8_t>(32, 0xaa)).bytes);
   Builder signed_data;
   signed_data.Prefixed(digest.bytes).Prefixed(Builder().Prefixed(cert).bytes);
   if (v3) signed_data.U32(28).U32(0x7fffffff);
   signed_data.Prefixed(attributes);
+  auto [algorithm, signature] = SignWith(key_file, signed_data.bytes);
   Builder signer;
   signer.Prefixed(signed_data.bytes);
   if (v3) signer.U32(28).U32(0x7fffffff);
-  signer.Prefixed(Builder().Prefixed(Builder().U32(0x0103).Prefixed(std::vector<uint8_t>(64, 0x55)).bytes).bytes);
+  signer.Prefixed(Builder().Prefixed(Builder().U32(algorithm).Prefixed(signature).bytes).bytes);
   signer.Prefixed(PublicKeyDer(cert));
   return signer.bytes;
 }
@@ -508,13 +578,15 @@ class SyntheticBlock : public ::testing::Test {
         Trim(RunCommand({"openssl", "x509", "-in", (kApksig / pem).string(), "-noout", "-fingerprint", "-sha256"})));
   }
   std::vector<uint8_t> old_cert_, new_cert_;
+  const fs::path old_key_ = kApksig / "rsa-2048.pk8";
+  const fs::path new_key_ = kApksig / "ec-p256.pk8";
   Limits limits_;
   Anomalies anomalies_;
 };
 
 TEST_F(SyntheticBlock, V2SignerIsRead) {
   uint64_t cd = 0;
-  auto file = FileWithBlock({{0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false)})}}, &cd);
+  auto file = FileWithBlock({{0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false, {}, old_key_)})}}, &cd);
   auto block = ParseSigningBlock(file, cd, limits_, &anomalies_);
   ASSERT_TRUE(block.ok()) << block.status().ToString();
   EXPECT_TRUE(block->present);
@@ -523,6 +595,7 @@ TEST_F(SyntheticBlock, V2SignerIsRead) {
   EXPECT_EQ(block->signers[0].scheme, "v2");
   EXPECT_EQ(block->signers[0].certificate.sha256, OpensslSha256("rsa-2048.x509.pem"));
   EXPECT_EQ(block->signers[0].certificate.subject, "CN=rsa-2048");
+  EXPECT_TRUE(block->signers[0].signed_data_verified);
   EXPECT_TRUE(anomalies_.empty()) << AnomalyCodes(anomalies_);
 }
 
@@ -536,8 +609,8 @@ TEST_F(SyntheticBlock, LineageFromProofOfRotation) {
   por.U32(1).Prefixed(node(old_cert_)).Prefixed(node(new_cert_));
   auto attributes = Builder().Prefixed(Builder().U32(0x3ba06f8c).Raw(por.bytes).bytes).bytes;
   uint64_t cd = 0;
-  auto file = FileWithBlock({{0xf05368c0, SchemeBlock({SchemeSignerBytes(new_cert_, true, attributes)})},
-                             {0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false)})}},
+  auto file = FileWithBlock({{0xf05368c0, SchemeBlock({SchemeSignerBytes(new_cert_, true, attributes, new_key_)})},
+                             {0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false, {}, old_key_)})}},
                             &cd);
   auto block = ParseSigningBlock(file, cd, limits_, &anomalies_);
   ASSERT_TRUE(block.ok());
@@ -552,6 +625,24 @@ TEST_F(SyntheticBlock, LineageFromProofOfRotation) {
   // v2 signed by the old key, v3 by the new one, linked by the lineage: a normal rotation.
   EXPECT_FALSE(HasAnomaly(anomalies_, "signing.signers_differ_across_schemes")) << AnomalyCodes(anomalies_);
   EXPECT_TRUE(info.v2 && info.v3 && !info.v1);
+  EXPECT_TRUE(info.signers[0].signed_data_verified);
+  EXPECT_TRUE(info.signers[1].signed_data_verified);
+}
+
+TEST_F(SyntheticBlock, SignedDataChangedAfterSigningDoesNotVerify) {
+  auto signer = SchemeSignerBytes(old_cert_, false, {}, old_key_);
+  // The first digest's bytes sit at a fixed place: signed data length, digests length, digest
+  // entry length, algorithm ID, digest length.
+  signer[4 + 4 + 4 + 4 + 4] ^= 0xff;
+  uint64_t cd = 0;
+  auto file = FileWithBlock({{0x7109871a, SchemeBlock({signer})}}, &cd);
+  auto block = ParseSigningBlock(file, cd, limits_, &anomalies_);
+  ASSERT_TRUE(block.ok());
+  ASSERT_EQ(block->signers.size(), 1u);
+  EXPECT_FALSE(block->signers[0].signed_data_verified);
+  EXPECT_TRUE(HasAnomaly(anomalies_, "signing.signature_does_not_verify"));
+  SigningInfo info = GroupSigners(block->signers, &anomalies_);
+  EXPECT_FALSE(info.signers[0].signed_data_verified);
 }
 
 TEST_F(SyntheticBlock, GarbageCertificateIsSkippedAndReported) {
@@ -566,7 +657,7 @@ TEST_F(SyntheticBlock, GarbageCertificateIsSkippedAndReported) {
 
 TEST_F(SyntheticBlock, SizeMismatchAndOversizeAndTruncation) {
   uint64_t cd = 0;
-  auto good = FileWithBlock({{0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false)})}}, &cd);
+  auto good = FileWithBlock({{0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false, {}, old_key_)})}}, &cd);
   {
     auto file = good;
     file[100] ^= 1;  // the leading size field
@@ -608,7 +699,7 @@ TEST_F(SyntheticBlock, SizeMismatchAndOversizeAndTruncation) {
 
 TEST_F(SyntheticBlock, UnknownAndKnownExtraPairs) {
   uint64_t cd = 0;
-  auto file = FileWithBlock({{0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false)})},
+  auto file = FileWithBlock({{0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false, {}, old_key_)})},
                              {0x71777777, {'c', 'h', 'a', 'n'}},
                              {0x42726577, std::vector<uint8_t>(16, 0)},
                              {0x6dff800d, {1, 2, 3}}},
@@ -626,7 +717,7 @@ TEST_F(SyntheticBlock, UnknownAndKnownExtraPairs) {
 
 TEST_F(SyntheticBlock, SignerLimit) {
   uint64_t cd = 0;
-  auto signer = SchemeSignerBytes(old_cert_, false);
+  auto signer = SchemeSignerBytes(old_cert_, false, {}, old_key_);
   auto file = FileWithBlock({{0x7109871a, SchemeBlock({signer, signer})}}, &cd);
   Limits one;
   one.max_signers = 1;
@@ -635,7 +726,7 @@ TEST_F(SyntheticBlock, SignerLimit) {
 
 TEST_F(SyntheticBlock, BlockNotAdjacentToCentralDirectory) {
   uint64_t cd = 0;
-  auto file = FileWithBlock({{0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false)})}}, &cd);
+  auto file = FileWithBlock({{0x7109871a, SchemeBlock({SchemeSignerBytes(old_cert_, false, {}, old_key_)})}}, &cd);
   file.insert(file.begin() + static_cast<long>(cd), 8, 0);  // gap between block and directory
   auto block = ParseSigningBlock(file, cd + 8, limits_, &anomalies_);
   ASSERT_TRUE(block.ok());
