@@ -4,7 +4,9 @@
 // facts. Certificates are parsed with OpenSSL. Pure over bytes; thread-safe.
 //
 // This reads who signed the package; it does not (yet) verify the signatures' digests over the
-// APK contents, and says so in the report (`verified: false`).
+// APK contents, and says so in the report (`verified: false`). It does verify each v2/v3/v3.1
+// signer's signature over its signed data (Signer::signed_data_verified), so a certificate
+// pasted into a block without its private key is caught. v1 PKCS#7 signatures are not checked.
 #pragma once
 
 #include <cstdint>
