@@ -63,9 +63,10 @@ class DexFile {
   std::string_view SuperclassDescriptor(uint32_t index) const;
 
   // --- Lookups for the assessment. -------------------------------------------------------------
-  // The format requires string_ids sorted by content, type_ids by string index and method_ids by
-  // defining class; Parse checks whether this file honours that (hostile files may not), so these
-  // are O(log n) on a well-formed file and fall back to a linear scan otherwise. Never wrong.
+  // The format requires string_ids sorted by UTF-16 code units, type_ids by string index and
+  // method_ids by defining class; Parse checks whether this file honours that (hostile files may
+  // not), so these are O(log n) on a well-formed file and fall back to a linear scan otherwise.
+  // Never wrong either way.
 
   // Index of the string whose MUTF-8 bytes equal `mutf8`, or nullopt.
   std::optional<uint32_t> FindString(std::string_view mutf8) const;
