@@ -76,9 +76,12 @@ class SqliteStore final : public Store {
   Status Initialize(const std::string& path) {
     // WAL: readers do not block the writer; synchronous=FULL: a COMMIT that returned is on disk.
     APPBAN_RETURN_IF_ERROR(db_.Exec("PRAGMA busy_timeout=10000"));
-    APPBAN_ASSIGN_OR_RETURN(auto mode, sqlite::Statement::Prepare(db_, "PRAGMA journal_mode=WAL"));
-    APPBAN_ASSIGN_OR_RETURN(bool row, mode.Step());
-    if (!row || mode.Text(0) != "wal") return Status::Unavailable(path + ": cannot switch the database to WAL mode");
+    {
+      // Scoped: a statement left stepping would keep the migration transaction from committing.
+      APPBAN_ASSIGN_OR_RETURN(auto mode, sqlite::Statement::Prepare(db_, "PRAGMA journal_mode=WAL"));
+      APPBAN_ASSIGN_OR_RETURN(bool row, mode.Step());
+      if (!row || mode.Text(0) != "wal") return Status::Unavailable(path + ": cannot switch the database to WAL mode");
+    }
     APPBAN_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"));
     return Migrate(path);
   }
@@ -267,9 +270,7 @@ class SqliteStore final : public Store {
  private:
   Status Migrate(const std::string& path) {
     APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "PRAGMA user_version"));
-    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-    int64_t version = row ? query.Int(0) : 0;
+    APPBAN_ASSIGN_OR_RETURN(int64_t version, ReadUserVersion());
     if (version > kSchemaVersion) {
       return Status::Unsupported(path + ": database schema version " + std::to_string(version) +
                                  " is newer than this appban understands (" + std::to_string(kSchemaVersion) + ")");
@@ -279,6 +280,13 @@ class SqliteStore final : public Store {
     for (int64_t next = version; next < kSchemaVersion; ++next) APPBAN_RETURN_IF_ERROR(db_.Exec(kMigrations[next]));
     APPBAN_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)));
     return transaction.Commit();
+  }
+
+  // A separate function so the statement is finalized before the transaction commits.
+  Result<int64_t> ReadUserVersion() {
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "PRAGMA user_version"));
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    return row ? query.Int(0) : 0;
   }
 
   Result<std::optional<AuditHead>> ReadHead() {

@@ -1,0 +1,251 @@
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "appban/store/admin.h"
+#include "appban/store/store.h"
+
+namespace appban::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "appban-store-XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  std::string db() const { return (path_ / "policy.db").string(); }
+
+ private:
+  fs::path path_;
+};
+
+// A raw connection, as an attacker (or a curious administrator) with file access would use.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) { EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK); }
+  ~RawDb() { sqlite3_close(db_); }
+  int Exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
+  std::string Scalar(const std::string& sql) {
+    sqlite3_stmt* statement = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK && sqlite3_step(statement) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(statement, 0);
+      out = text ? reinterpret_cast<const char*>(text) : "";
+    }
+    sqlite3_finalize(statement);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+policy::Rule SampleRule(const std::string& id) {
+  policy::Rule rule;
+  rule.id = id;
+  rule.title = "ban " + id;
+  rule.targets = {*policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.example." + id)};
+  return rule;
+}
+
+// Fills a store with a short history: three proposals, an approval, a group.
+void PopulateHistory(Store& store) {
+  policy::UnixSeconds t = 1700000000;
+  PolicyAdmin alice(store, "alice", [&] { return t++; });
+  PolicyAdmin bob(store, "bob", [&] { return t++; });
+  ASSERT_TRUE(alice.ProposeRule(SampleRule("r1")).ok());
+  ASSERT_TRUE(alice.ProposeRule(SampleRule("r2")).ok());
+  ASSERT_TRUE(bob.ApproveRule("r1").ok());
+  ASSERT_TRUE(alice.CreateGroup(policy::Group{"ministers", "", {"phone-1"}, 0}).ok());
+  ASSERT_TRUE(alice.ProposeRule(SampleRule("r3")).ok());
+}
+
+TEST(SqliteStore, SchemaVersionAndDurabilitySettings) {
+  ScratchDir dir;
+  {
+    auto store = OpenSqliteStore(dir.db());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+  }
+  RawDb raw(dir.db());
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.Scalar("PRAGMA journal_mode"), "wal");
+  // Reopening applies nothing twice.
+  auto again = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE((*again)->CheckIntegrity().ok());
+}
+
+TEST(SqliteStore, RefusesADatabaseFromTheFuture) {
+  ScratchDir dir;
+  ASSERT_TRUE(OpenSqliteStore(dir.db()).ok());
+  {
+    RawDb raw(dir.db());
+    ASSERT_EQ(raw.Exec("PRAGMA user_version = 99"), SQLITE_OK);
+  }
+  EXPECT_EQ(OpenSqliteStore(dir.db()).status().code(), StatusCode::kUnsupported);
+}
+
+TEST(SqliteStore, ConcurrentChangeIsRefusedNotOverwritten) {
+  ScratchDir dir;
+  auto store = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(store.ok());
+  PolicyAdmin alice(**store, "alice");
+  ASSERT_TRUE(alice.ProposeRule(SampleRule("r1")).ok());
+  auto first = (*store)->GetRule("r1");
+  auto second = (*store)->GetRule("r1");
+  ASSERT_TRUE(first.ok() && second.ok());
+  AuditRecord audit{"bob", "test", "rule:r1", nullptr, nullptr, 1};
+  first->title = "first writer";
+  ASSERT_TRUE((*store)->UpdateRule(*first, audit).ok());
+  second->title = "second writer";
+  EXPECT_EQ((*store)->UpdateRule(*second, audit).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*store)->GetRule("r1")->title, "first writer");
+}
+
+TEST(SqliteStore, FailedMutationLeavesNoAuditEntry) {
+  ScratchDir dir;
+  auto store = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(store.ok());
+  PolicyAdmin alice(**store, "alice");
+  ASSERT_TRUE(alice.ProposeRule(SampleRule("r1")).ok());
+  EXPECT_EQ(alice.ProposeRule(SampleRule("r1")).status().code(), StatusCode::kAlreadyExists);
+  policy::Waiver orphan;
+  orphan.id = "w1";
+  orphan.rule_id = "no-such-rule";
+  orphan.subject = "phone-1";
+  orphan.justification = "x";
+  orphan.approved_by = "alice";
+  orphan.expires_at = 10;
+  EXPECT_EQ((*store)->CreateWaiver(orphan, AuditRecord{"alice", "waiver.add", "waiver:w1", nullptr, nullptr, 0}).code(),
+            StatusCode::kNotFound);
+  auto entries = (*store)->ReadAudit();
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ(entries->size(), 1u);  // only the successful proposal
+}
+
+TEST(SqliteStore, TwoPersonRuleHoldsThroughTheStore) {
+  ScratchDir dir;
+  auto store = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(store.ok());
+  PolicyAdmin alice(**store, "alice");
+  PolicyAdmin bob(**store, "bob");
+  ASSERT_TRUE(alice.ProposeRule(SampleRule("r1")).ok());
+  EXPECT_EQ(alice.ApproveRule("r1").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ((*store)->GetRule("r1")->state, policy::RuleState::kDraft);
+  ASSERT_TRUE(bob.ApproveRule("r1").ok());
+  ASSERT_TRUE(alice.PublishRule("r1").ok());
+  auto rule = (*store)->GetRule("r1");
+  ASSERT_EQ(rule->history.size(), 3u);
+  EXPECT_EQ(rule->history[1].by, "bob");
+  auto entries = (*store)->ReadAudit();
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[1].action, "rule.approve");
+  EXPECT_EQ((*entries)[1].actor, "bob");
+  EXPECT_NE((*entries)[1].before_json.find("\"state\":\"draft\""), std::string::npos);
+  EXPECT_NE((*entries)[1].after_json.find("\"state\":\"approved\""), std::string::npos);
+}
+
+TEST(SqliteStore, AuditChainVerifiesAndTriggersRefuseEdits) {
+  ScratchDir dir;
+  {
+    auto store = OpenSqliteStore(dir.db());
+    ASSERT_TRUE(store.ok());
+    PopulateHistory(**store);
+    auto verification = (*store)->VerifyAudit();
+    ASSERT_TRUE(verification.ok());
+    EXPECT_TRUE(verification->ok());
+    EXPECT_EQ(verification->entries, 5);
+  }
+  RawDb raw(dir.db());
+  EXPECT_NE(raw.Exec("UPDATE audit SET actor = 'mallory' WHERE seq = 2"), SQLITE_OK);
+  EXPECT_NE(raw.Exec("DELETE FROM audit WHERE seq = 2"), SQLITE_OK);
+}
+
+// Tamper directly in SQLite (after dropping the append-only triggers) and check that verification
+// names the entry.
+class AuditTamper : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = OpenSqliteStore(dir_.db());
+    ASSERT_TRUE(store.ok());
+    PopulateHistory(**store);
+    raw_ = std::make_unique<RawDb>(dir_.db());
+    ASSERT_EQ(raw_->Exec("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete"), SQLITE_OK);
+  }
+  AuditVerification Verify() {
+    auto store = OpenSqliteStore(dir_.db());
+    EXPECT_TRUE(store.ok());
+    auto result = (*store)->VerifyAudit();
+    EXPECT_TRUE(result.ok());
+    return *result;
+  }
+  static std::string Describe(const AuditVerification& v) {
+    std::string out;
+    for (const auto& p : v.problems) out += "[" + std::to_string(p.seq) + "] " + p.what + "\n";
+    return out;
+  }
+  ScratchDir dir_;
+  std::unique_ptr<RawDb> raw_;
+};
+
+TEST_F(AuditTamper, EditedEntryIsNamed) {
+  ASSERT_EQ(raw_->Exec("UPDATE audit SET actor = 'alice' WHERE seq = 3"), SQLITE_OK);  // the approval was bob's
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok());
+  ASSERT_EQ(v.problems.size(), 1u) << Describe(v);
+  EXPECT_EQ(v.problems[0].seq, 3);
+  EXPECT_NE(v.problems[0].what.find("edited"), std::string::npos) << Describe(v);
+}
+
+TEST_F(AuditTamper, EditedBeforeAfterIsNamed) {
+  ASSERT_EQ(raw_->Exec("UPDATE audit SET after_json = replace(after_json, 'approved', 'published') WHERE seq = 3"), SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.problems[0].seq, 3) << Describe(v);
+}
+
+TEST_F(AuditTamper, DeletedEntryIsNamed) {
+  ASSERT_EQ(raw_->Exec("DELETE FROM audit WHERE seq = 3"), SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.problems[0].seq, 4) << Describe(v);
+  EXPECT_NE(v.problems[0].what.find("entry 3 is missing"), std::string::npos) << Describe(v);
+}
+
+TEST_F(AuditTamper, DeletedAndRenumberedEntryIsStillCaught) {
+  ASSERT_EQ(raw_->Exec("DELETE FROM audit WHERE seq = 3; UPDATE audit SET seq = seq - 1 WHERE seq > 3"), SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok()) << "renumbering hid a deletion";
+  EXPECT_EQ(v.problems[0].seq, 3) << Describe(v);
+}
+
+TEST_F(AuditTamper, ReorderedEntriesAreNamed) {
+  ASSERT_EQ(raw_->Exec("UPDATE audit SET seq = -1 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; "
+                       "UPDATE audit SET seq = 3 WHERE seq = -1"),
+            SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.problems[0].seq, 2) << Describe(v);
+  EXPECT_NE(Describe(v).find("out of order"), std::string::npos) << Describe(v);
+}
+
+TEST_F(AuditTamper, TruncatedTailIsNamed) {
+  ASSERT_EQ(raw_->Exec("DELETE FROM audit WHERE seq = 5"), SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.problems[0].seq, 5) << Describe(v);
+  EXPECT_NE(v.problems[0].what.find("truncated"), std::string::npos) << Describe(v);
+}
+
+}  // namespace
+}  // namespace appban::store
