@@ -1,0 +1,155 @@
+// End to end through the real binary: adopt Canada's WeChat/Kaspersky decision from the built-in
+// catalog, approve it as a second person, publish, export the signed bundle, verify it, tamper with
+// it and watch verification fail; then check the audit chain recorded who did what.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/test_support.h"
+
+namespace appban::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PolicyCli : public ::testing::Test {
+ protected:
+  CommandResult Appban(std::vector<std::string> args) {
+    args.insert(args.begin(), AppbanBinary());
+    return RunCommand(args);
+  }
+  // `appban policy --data DIR --user USER ARGS...`
+  CommandResult Policy(const std::string& user, std::vector<std::string> args) {
+    std::vector<std::string> full = {"policy", "--data", data(), "--user", user};
+    full.insert(full.end(), args.begin(), args.end());
+    return Appban(full);
+  }
+  std::string data() const { return (dir_.path() / "data").string(); }
+  std::string Read(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return buffer.str();
+  }
+  std::string PublicKeyPath() {
+    for (const auto& entry : fs::directory_iterator(fs::path(data()) / "keys")) {
+      if (entry.path().extension() == ".pub") return entry.path().string();
+    }
+    return "";
+  }
+  TempDir dir_;
+};
+
+TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
+  const std::string id = "ca-wechat-kaspersky-2023";
+  auto adopt = Appban({"catalog", "adopt", id, "--data", data(), "--user", "alice"});
+  ASSERT_EQ(adopt.exit_code, 0) << adopt.err;
+  EXPECT_NE(adopt.out.find("com.kaspersky.security.cloud (unverified)"), std::string::npos) << adopt.out;
+
+  auto shown = Policy("alice", {"rules", "show", id, "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  auto rule = nlohmann::json::parse(shown.out);
+  EXPECT_EQ(rule["state"], "draft");
+  EXPECT_EQ(rule["proposed_by"], "alice");
+  EXPECT_NE(rule["authority"].get<std::string>().find("Treasury Board"), std::string::npos);
+  EXPECT_NE(rule["rationale"].get<std::string>().find("unacceptable level of risk"), std::string::npos);
+  EXPECT_FALSE(rule["instrument"].get<std::string>().empty());
+  EXPECT_EQ(rule["effective_at"], "2023-10-30T00:00:00Z");
+
+  // Two-person rule: the proposer cannot approve, and nothing is published before approval.
+  auto self_approve = Policy("alice", {"rules", "approve", id});
+  EXPECT_EQ(self_approve.exit_code, 1);
+  EXPECT_NE(self_approve.err.find("two-person"), std::string::npos) << self_approve.err;
+  EXPECT_EQ(Policy("bob", {"rules", "publish", id}).exit_code, 1);
+  ASSERT_EQ(Policy("bob", {"rules", "approve", id, "--note", "evidence reviewed"}).exit_code, 0);
+  ASSERT_EQ(Policy("bob", {"rules", "publish", id}).exit_code, 0);
+
+  ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
+  std::string pub = PublicKeyPath();
+  ASSERT_FALSE(pub.empty());
+  fs::path bundle = dir_.path() / "bundle.json";
+  auto exported = Policy("bob", {"bundle", "export", "--out", bundle.string()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+
+  auto verified = Appban({"policy", "bundle", "verify", bundle.string(), "--key", pub, "--json"});
+  ASSERT_EQ(verified.exit_code, 0) << verified.err;
+  auto summary = nlohmann::json::parse(verified.out);
+  EXPECT_EQ(summary["ok"], true);
+  EXPECT_EQ(summary["version"], 1);
+  EXPECT_EQ(summary["rules"], 1);
+
+  // The verified bundle decides: WeChat and a repackaged Kaspersky app are removed, others allowed.
+  fs::path inventory = dir_.path() / "inventory.json";
+  std::ofstream(inventory) << R"({"device":"phone-1","groups":[],"apps":[
+      {"platform":"android","id":"com.tencent.mm","version":"8.0"},
+      {"platform":"android","id":"com.kms.free","signer_sha256":")" << std::string(64, 'e') << R"("},
+      {"platform":"android","id":"org.mozilla.firefox"}]})";
+  auto evaluated = Appban({"policy", "evaluate", "--bundle", bundle.string(), "--key", pub, "--inventory",
+                           inventory.string(), "--now", "2024-01-01", "--json"});
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  auto decisions = nlohmann::json::parse(evaluated.out)["decisions"];
+  ASSERT_EQ(decisions.size(), 3u);
+  EXPECT_EQ(decisions[0]["decision"], "remove");
+  EXPECT_EQ(decisions[0]["rule"], id);
+  EXPECT_EQ(decisions[1]["decision"], "remove");
+  EXPECT_EQ(decisions[2]["decision"], "allowed");
+
+  // Tamper: change one byte of a banned package name inside the signed payload.
+  std::string text = Read(bundle);
+  size_t at = text.find("com.tencent.mm");
+  ASSERT_NE(at, std::string::npos);
+  text[at + 4] = 'X';
+  fs::path tampered = dir_.path() / "tampered.json";
+  std::ofstream(tampered, std::ios::binary) << text;
+  auto refused = Appban({"policy", "bundle", "verify", tampered.string(), "--key", pub});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("bad signature"), std::string::npos) << refused.err;
+
+  // Rollback and expiry are refused with their own messages.
+  auto rollback = Appban({"policy", "bundle", "verify", bundle.string(), "--key", pub, "--held-version", "2"});
+  EXPECT_EQ(rollback.exit_code, 1);
+  EXPECT_NE(rollback.err.find("rollback"), std::string::npos) << rollback.err;
+  auto expired = Appban({"policy", "bundle", "verify", bundle.string(), "--key", pub, "--now", "2999-01-01"});
+  EXPECT_EQ(expired.exit_code, 1);
+  EXPECT_NE(expired.err.find("expired"), std::string::npos) << expired.err;
+
+  // The audit chain holds every step, by the right person, and verifies.
+  auto audit = Appban({"audit", "list", "--data", data(), "--json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  std::vector<std::pair<std::string, std::string>> steps;
+  for (const auto& entry : nlohmann::json::parse(audit.out)) {
+    if (entry["object"] == "rule:" + id || entry["action"] == "bundle.export") {
+      steps.emplace_back(entry["action"], entry["actor"]);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> expected = {
+      {"rule.propose", "alice"}, {"rule.approve", "bob"}, {"rule.publish", "bob"}, {"bundle.export", "bob"}};
+  EXPECT_EQ(steps, expected);
+  auto chain = Appban({"audit", "verify", "--data", data()});
+  EXPECT_EQ(chain.exit_code, 0) << chain.out << chain.err;
+  EXPECT_NE(chain.out.find("audit chain OK"), std::string::npos);
+}
+
+TEST_F(PolicyCli, ActingUserIsRequired) {
+  auto result = Appban({"policy", "--data", data(), "rules", "add", "--id", "x", "--title", "t", "--target",
+                        "android:com.example"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("--user"), std::string::npos) << result.err;
+}
+
+TEST_F(PolicyCli, CatalogDiffCanadaAustralia) {
+  auto diff = Appban({"catalog", "diff", "--ours", "CA", "--theirs", "AU", "--json"});
+  ASSERT_EQ(diff.exit_code, 0) << diff.err;
+  auto json = nlohmann::json::parse(diff.out);
+  EXPECT_TRUE(json["theirs_only"].empty());
+  ASSERT_EQ(json["ours_only"].size(), 1u);
+  EXPECT_EQ(json["ours_only"][0]["app"], "WeChat");
+}
+
+}  // namespace
+}  // namespace appban::testing
