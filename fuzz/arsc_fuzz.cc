@@ -7,8 +7,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   appban::apk::Anomalies anomalies;
-  auto table = appban::apk::ResourceTable::Parse(appban::Buffer::CopyOf({data, size}), appban::apk::Limits{},
-                                                 &anomalies);
+  auto table =
+      appban::apk::ResourceTable::Parse(appban::Buffer::CopyOf({data, size}), appban::apk::Limits{}, &anomalies);
   if (!table.ok()) return 0;
   size_t total = 0;
   int lookups = 0;

@@ -8,7 +8,10 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   appban::apk::Limits limits;
-  limits.max_xml_nodes = 100'000;  // keep one input's work bounded; the real limits are larger
+  // Keep one input's work small so the fuzzer explores; the real limits are larger but enforced
+  // by the same checks.
+  limits.max_xml_nodes = 100'000;
+  limits.max_xml_string_bytes = 4u << 20;
   appban::apk::Anomalies anomalies;
   auto document = appban::apk::ParseAxml({data, size}, limits, &anomalies);
   if (!document.ok()) return 0;

@@ -32,8 +32,7 @@ constexpr size_t kResValueBytes = 8;
 // that Android's validate_chunk accepts, clamping a chunk that overruns the end (with an
 // anomaly). Stops at the first chunk whose header cannot be trusted.
 template <typename Visit>
-Status WalkChunks(Bytes data, size_t begin, size_t end, std::string_view context, Anomalies* anomalies,
-                  Visit&& visit) {
+Status WalkChunks(Bytes data, size_t begin, size_t end, std::string_view context, Anomalies* anomalies, Visit&& visit) {
   size_t offset = begin;
   while (offset + kChunkHeaderBytes <= end) {
     ChunkHeader chunk = *ReadChunkHeader(data, offset);
@@ -76,8 +75,8 @@ Result<ResourceTable> ResourceTable::Parse(Buffer data, const Limits& limits, An
   size_t end = bytes.size();
   if (header->size > bytes.size()) {
     AddAnomaly(anomalies, "arsc.file_size", "resources.arsc",
-               "declared table size " + std::to_string(header->size) + " exceeds the " +
-                   std::to_string(bytes.size()) + " bytes present; read to the end of the data");
+               "declared table size " + std::to_string(header->size) + " exceeds the " + std::to_string(bytes.size()) +
+                   " bytes present; read to the end of the data");
   } else if (header->size >= header->header_size) {
     end = header->size;
   }

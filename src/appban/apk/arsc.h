@@ -47,9 +47,9 @@ class ResourceTable {
   struct TypeChunk {
     uint32_t package_id = 0;
     uint8_t type_id = 0;
-    uint8_t flags = 0;           // kSparse / kOffset16
-    bool default_config = false; // every ResTable_config field after `size` is zero
-    uint32_t offset = 0;         // of the chunk within data_
+    uint8_t flags = 0;            // kSparse / kOffset16
+    bool default_config = false;  // every ResTable_config field after `size` is zero
+    uint32_t offset = 0;          // of the chunk within data_
     uint32_t size = 0;
     uint32_t header_size = 0;
     uint32_t entry_count = 0;
@@ -65,8 +65,8 @@ class ResourceTable {
   Buffer data_;
   size_t package_count_ = 0;
   uint32_t max_reference_depth_ = 16;
-  StringPool values_;              // the table's global value string pool (views data_)
-  std::vector<TypeChunk> types_;   // sorted by (package_id, type_id), file order within
+  StringPool values_;             // the table's global value string pool (views data_)
+  std::vector<TypeChunk> types_;  // sorted by (package_id, type_id), file order within
 };
 
 }  // namespace appban::apk

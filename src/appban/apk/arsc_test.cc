@@ -70,8 +70,8 @@ TEST(ArscTest, DefaultValuesMatchAaptOnExampleApks) {
     SCOPED_TRACE(apk.filename().string());
     std::string arsc = testing::ReadApkEntry(apk, "resources.arsc");
     if (arsc.empty()) continue;
-    auto values = DefaultValuesFromAapt(
-        testing::RunCommand("aapt dump --values resources " + testing::ShellQuote(apk.string())));
+    auto values =
+        DefaultValuesFromAapt(testing::RunCommand("aapt dump --values resources " + testing::ShellQuote(apk.string())));
     if (values.empty()) continue;
     Anomalies anomalies;
     auto table = ResourceTable::Parse(Buffer::CopyOf(AsBytes(arsc)), Limits{}, &anomalies);
@@ -108,10 +108,9 @@ TEST(ArscTest, DefaultValuesMatchAaptOnExampleApks) {
 }
 
 TEST(ArscTest, NotATable) {
-  EXPECT_EQ(ResourceTable::Parse(Buffer::CopyOf(AsBytes(std::string("<resources/>"))), Limits{}, nullptr)
-                .status()
-                .code(),
-            StatusCode::kNotRecognized);
+  EXPECT_EQ(
+      ResourceTable::Parse(Buffer::CopyOf(AsBytes(std::string("<resources/>"))), Limits{}, nullptr).status().code(),
+      StatusCode::kNotRecognized);
   EXPECT_EQ(ResourceTable::Parse(Buffer(), Limits{}, nullptr).status().code(), StatusCode::kNotRecognized);
 }
 
@@ -287,21 +286,20 @@ TEST(ArscBuiltTest, ReferencesAreFollowedAndCyclesEnd) {
 }
 
 TEST(ArscBuiltTest, DefaultConfigurationWinsAndFirstConfigIsTheFallback) {
-  std::string table = Table({"Bonjour", "Hello", "Hallo"},
-                            {TypeChunk(1, 2, {{0, kString, 0}, {1, kString, 2}}, Layout::kDense32, "fr"),
-                             TypeChunk(1, 2, {{0, kString, 1}}, Layout::kDense32),
-                             TypeChunk(1, 2, {{1, kString, 0}}, Layout::kDense32, "de")});
+  std::string table =
+      Table({"Bonjour", "Hello", "Hallo"}, {TypeChunk(1, 2, {{0, kString, 0}, {1, kString, 2}}, Layout::kDense32, "fr"),
+                                            TypeChunk(1, 2, {{0, kString, 1}}, Layout::kDense32),
+                                            TypeChunk(1, 2, {{1, kString, 0}}, Layout::kDense32, "de")});
   ResourceTable resources = ParseOrDie(table);
   EXPECT_EQ(resources.ResolveString(0x7f010000), "Hello");  // default, though "fr" comes first
   EXPECT_EQ(resources.ResolveString(0x7f010001), "Hallo");  // no default: the first config that has it
 }
 
 TEST(ArscBuiltTest, SparseAndOffset16TypeChunks) {
-  std::string table =
-      Table({"zero", "five hundred"},
-            {TypeChunk(1, 1000, {{0, kString, 0}, {500, kString, 1}, {999, kInt, 42}}, Layout::kSparse),
-             TypeChunk(2, 300, {{7, kInt, 7}, {299, kString, 1}}, Layout::kOffset16),
-             TypeChunk(3, 4, {{0, kInt, 1, /*complex=*/true}, {1, kInt, 5}}, Layout::kDense32)});
+  std::string table = Table({"zero", "five hundred"},
+                            {TypeChunk(1, 1000, {{0, kString, 0}, {500, kString, 1}, {999, kInt, 42}}, Layout::kSparse),
+                             TypeChunk(2, 300, {{7, kInt, 7}, {299, kString, 1}}, Layout::kOffset16),
+                             TypeChunk(3, 4, {{0, kInt, 1, /*complex=*/true}, {1, kInt, 5}}, Layout::kDense32)});
   ResourceTable resources = ParseOrDie(table);
   EXPECT_EQ(resources.ResolveString(0x7f010000), "zero");
   EXPECT_EQ(resources.ResolveString(0x7f0101f4), "five hundred");
@@ -330,8 +328,8 @@ TEST(ArscBuiltTest, TamperedHeadersAreReportedNotFatal) {
   // Every truncation and random corruption: no crash, and lookups stay in bounds.
   std::mt19937 random(1234);
   for (size_t length = 0; length <= table.size(); ++length) {
-    auto truncated = ResourceTable::Parse(Buffer::CopyOf(AsBytes(std::string_view(table).substr(0, length))),
-                                          Limits{}, nullptr);
+    auto truncated =
+        ResourceTable::Parse(Buffer::CopyOf(AsBytes(std::string_view(table).substr(0, length))), Limits{}, nullptr);
     if (truncated.ok()) (void)truncated->Resolve(0x7f010000);
   }
   for (int round = 0; round < 2000; ++round) {

@@ -29,6 +29,7 @@
 
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include "appban/apk/res_string_pool.h"
 
@@ -112,12 +113,12 @@ const XmlAttribute* XmlElement::FindPlainAttribute(std::string_view name) const 
 namespace {
 
 constexpr size_t kXmlHeaderBytes = 8;
-constexpr size_t kNodeHeaderBytes = 16;        // ResXMLTree_node
-constexpr size_t kAttrExtBytes = 20;           // ResXMLTree_attrExt
-constexpr size_t kAttributeBytes = 20;         // ResXMLTree_attribute
-constexpr size_t kNamespaceExtBytes = 8;       // ResXMLTree_namespaceExt
-constexpr size_t kEndElementExtBytes = 8;      // ResXMLTree_endElementExt
-constexpr size_t kCdataExtBytes = 12;          // ResXMLTree_cdataExt
+constexpr size_t kNodeHeaderBytes = 16;    // ResXMLTree_node
+constexpr size_t kAttrExtBytes = 20;       // ResXMLTree_attrExt
+constexpr size_t kAttributeBytes = 20;     // ResXMLTree_attribute
+constexpr size_t kNamespaceExtBytes = 8;   // ResXMLTree_namespaceExt
+constexpr size_t kEndElementExtBytes = 8;  // ResXMLTree_endElementExt
+constexpr size_t kCdataExtBytes = 12;      // ResXMLTree_cdataExt
 constexpr uint16_t kResValueBytes = 8;
 
 bool LooksLikePlainTextXml(Bytes data) {
@@ -165,8 +166,9 @@ class AxmlReader {
                                      " is not binary XML (0x3) and no string pool follows");
       }
       Report("axml.file_type", 0,
-             "file header type is " + HexOffset(header.type) + " instead of 0x3 (RES_XML_TYPE); Android does not "
-             "check it");
+             "file header type is " + HexOffset(header.type) +
+                 " instead of 0x3 (RES_XML_TYPE); Android does not "
+                 "check it");
     }
     if (header.header_size != kXmlHeaderBytes) {
       if (header_size_usable && is_string_pool_at(first_chunk)) {
@@ -207,8 +209,8 @@ class AxmlReader {
                                     : kChunkHeaderBytes;
       std::string problem = ValidateChunk(chunk, min_header, end_ - offset);
       if (!problem.empty()) {
-        bool only_overruns = chunk.header_size >= min_header && chunk.header_size <= chunk.size &&
-                             chunk.header_size <= end_ - offset;
+        bool only_overruns =
+            chunk.header_size >= min_header && chunk.header_size <= chunk.size && chunk.header_size <= end_ - offset;
         if (!only_overruns) {
           Report("axml.bad_chunk", offset,
                  "chunk type " + HexOffset(chunk.type) + ": " + problem + "; reading stops here, as Android's does");
@@ -241,8 +243,9 @@ class AxmlReader {
           root_seen_ = true;
         } else {
           Report("axml.unknown_chunk", offset,
-                 "chunk of unknown type " + HexOffset(chunk.type) + " before the first element; skipped, as Android "
-                 "does");
+                 "chunk of unknown type " + HexOffset(chunk.type) +
+                     " before the first element; skipped, as Android "
+                     "does");
         }
       }
       if (root_seen_) {
@@ -259,10 +262,18 @@ class AxmlReader {
     size_t min_ext = 0;
     switch (chunk.type) {
       case kResXmlStartNamespaceType:
-      case kResXmlEndNamespaceType: min_ext = kNamespaceExtBytes; break;
-      case kResXmlStartElementType: min_ext = kAttrExtBytes; break;
-      case kResXmlEndElementType: min_ext = kEndElementExtBytes; break;
-      case kResXmlCdataType: min_ext = kCdataExtBytes; break;
+      case kResXmlEndNamespaceType:
+        min_ext = kNamespaceExtBytes;
+        break;
+      case kResXmlStartElementType:
+        min_ext = kAttrExtBytes;
+        break;
+      case kResXmlEndElementType:
+        min_ext = kEndElementExtBytes;
+        break;
+      case kResXmlCdataType:
+        min_ext = kCdataExtBytes;
+        break;
       default:
         Report("axml.unknown_chunk", offset,
                "chunk of type " + HexOffset(chunk.type) + " between elements; skipped, as Android does");
@@ -270,8 +281,9 @@ class AxmlReader {
     }
     if (chunk.size - chunk.header_size < min_ext) {
       Report("axml.bad_node", offset,
-             "node of type " + HexOffset(chunk.type) + " is too small for its payload; reading stops here, as "
-             "Android's does");
+             "node of type " + HexOffset(chunk.type) +
+                 " is too small for its payload; reading stops here, as "
+                 "Android's does");
       *keep_going = false;
       return Status::Ok();
     }
@@ -293,9 +305,13 @@ class AxmlReader {
         NoteNamespace(prefix, uri, offset);
         break;
       }
-      case kResXmlStartElementType: return StartElement(offset, node, ext, line);
-      case kResXmlEndElementType: EndElement(offset, StringAt(*LoadLE<uint32_t>(node, ext + 4), offset)); break;
-      default: break;  // end namespace, CDATA: nothing a manifest needs
+      case kResXmlStartElementType:
+        return StartElement(offset, node, ext, line);
+      case kResXmlEndElementType:
+        EndElement(offset, StringAt(*LoadLE<uint32_t>(node, ext + 4), offset));
+        break;
+      default:
+        break;  // end namespace, CDATA: nothing a manifest needs
     }
     return Status::Ok();
   }
@@ -303,8 +319,9 @@ class AxmlReader {
   void NoteNamespace(const std::string& prefix, const std::string& uri, size_t offset) {
     if (prefix == "android" && uri != kAndroidNamespace) {
       Report("axml.namespace_masking", offset,
-             "prefix 'android' is bound to '" + uri + "'; Android matches attributes by resource id, so this "
-             "only misleads name-based tools");
+             "prefix 'android' is bound to '" + uri +
+                 "'; Android matches attributes by resource id, so this "
+                 "only misleads name-based tools");
     } else if (uri == kAndroidNamespace && prefix != "android") {
       Report("axml.namespace_prefix", offset,
              "the Android namespace is bound to prefix '" + prefix + "' instead of 'android'");
@@ -312,8 +329,7 @@ class AxmlReader {
     auto [it, inserted] = namespaces_.emplace(uri, prefix);
     if (!inserted) {
       Report("axml.duplicate_namespace", offset,
-             "namespace '" + uri + "' is declared more than once (prefixes '" + it->second + "' and '" + prefix +
-                 "')");
+             "namespace '" + uri + "' is declared more than once (prefixes '" + it->second + "' and '" + prefix + "')");
     }
   }
 
@@ -381,8 +397,10 @@ class AxmlReader {
       attribute.resource_id = *LoadLE<uint32_t>(resource_ids_, name_index * 4ull);
     }
     if (value_size != kResValueBytes) {
-      Report("axml.value_size", offset,
-             "attribute value size is " + std::to_string(value_size) + " instead of 8; ignored, as Android does");
+      Report("axml.value_size", offset, [&] {
+        return std::string("attribute value size is " + std::to_string(value_size) +
+                           " instead of 8; ignored, as Android does");
+      });
     }
     if (raw_index != kNoStringIndex) attribute.raw_value = StringAt(raw_index, offset);
     if (attribute.type == ValueType::kString) {
@@ -397,13 +415,15 @@ class AxmlReader {
     for (const XmlAttribute& attribute : element.attributes) {
       std::string_view expected = KnownAndroidAttributeName(attribute.resource_id);
       if (!expected.empty() && attribute.name != expected) {
-        Report("axml.attribute_name_mismatch", offset,
-               "attribute with resource id " + HexOffset(attribute.resource_id) + " is named '" + attribute.name +
-                   "' instead of '" + std::string(expected) + "'; matched by id, as Android does");
+        Report("axml.attribute_name_mismatch", offset, [&] {
+          return std::string("attribute with resource id " + HexOffset(attribute.resource_id) + " is named '" +
+                             attribute.name + "' instead of '" + std::string(expected) +
+                             "'; matched by id, as Android does");
+        });
       }
       if (attribute.resource_id == 0 && attribute.ns == kAndroidNamespace) {
         Report("axml.attribute_without_id", offset,
-               "android:" + attribute.name + " has no resource id, so Android ignores it");
+               [&] { return std::string("android:" + attribute.name + " has no resource id, so Android ignores it"); });
       }
     }
   }
@@ -430,8 +450,9 @@ class AxmlReader {
       have_root_ = true;
     } else {
       Report("axml.extra_root_element", offset,
-             "a second top-level element '" + element.name + "' follows the root; ignored, as PackageParser stops at "
-             "the root's end");
+             "a second top-level element '" + element.name +
+                 "' follows the root; ignored, as PackageParser stops at "
+                 "the root's end");
     }
   }
 
@@ -445,20 +466,26 @@ class AxmlReader {
     if (index == kNoStringIndex) return {};
     std::string out;
     switch (pool_.Get(index, &out)) {
-      case StringPool::Lookup::kOk: break;
+      case StringPool::Lookup::kOk:
+        break;
       case StringPool::Lookup::kOutOfRange:
-        Report("axml.string_index", offset,
-               "string index " + std::to_string(index) + " is beyond the pool's " + std::to_string(pool_.size()) +
-                   " strings; read as empty (null on Android)");
+        Report("axml.string_index", offset, [&] {
+          return std::string("string index " + std::to_string(index) + " is beyond the pool's " +
+                             std::to_string(pool_.size()) + " strings; read as empty (null on Android)");
+        });
         break;
       case StringPool::Lookup::kBadOffset:
-        Report("axml.string_offset", offset,
-               "string " + std::to_string(index) + " lies outside the pool's character data; read as empty");
+        Report("axml.string_offset", offset, [&] {
+          return std::string("string " + std::to_string(index) +
+                             " lies outside the pool's character data; read as empty");
+        });
         break;
       case StringPool::Lookup::kUnterminated:
-        Report("axml.string_unterminated", offset,
-               "string " + std::to_string(index) + " is not NUL-terminated; its length-prefixed text is used "
-               "(Android reads it as null)");
+        Report("axml.string_unterminated", offset, [&] {
+          return std::string("string " + std::to_string(index) +
+                             " is not NUL-terminated; its length-prefixed text is used "
+                             "(Android reads it as null)");
+        });
         break;
     }
     string_bytes_ += out.size();
@@ -467,12 +494,21 @@ class AxmlReader {
 
   // The first anomaly of each kind is kept with its details; repeats only bump a counter, so a
   // document with 10,000 forged attributes yields one line, not 10,000.
-  void Report(const std::string& code, size_t offset, std::string detail) {
-    auto [it, inserted] = reported_.emplace(code, Reported{});
-    ++it->second.count;
-    if (!inserted || anomalies_ == nullptr) return;
+  // `detail` is a string or a callable returning one; hot paths pass a callable so that repeats,
+  // which only bump a counter, do not build the sentence.
+  template <typename Detail>
+  void Report(std::string_view code, size_t offset, Detail&& detail) {
+    auto it = reported_.find(code);
+    if (it == reported_.end()) it = reported_.emplace(std::string(code), Reported{}).first;
+    if (++it->second.count > 1 || anomalies_ == nullptr) return;
     it->second.index = anomalies_->size();
-    AddAnomaly(anomalies_, code, "binary XML chunk at " + HexOffset(offset), std::move(detail));
+    std::string text;
+    if constexpr (std::is_invocable_v<Detail>) {
+      text = detail();
+    } else {
+      text = std::forward<Detail>(detail);
+    }
+    AddAnomaly(anomalies_, std::string(code), "binary XML chunk at " + HexOffset(offset), std::move(text));
   }
 
   void FinishAnomalies() {
@@ -508,7 +544,7 @@ class AxmlReader {
   XmlElement root_;
   bool have_root_ = false;
   std::map<std::string, std::string> namespaces_;  // uri -> first prefix
-  std::map<std::string, Reported> reported_;
+  std::map<std::string, Reported, std::less<>> reported_;
 };
 
 }  // namespace

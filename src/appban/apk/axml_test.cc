@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -77,7 +77,8 @@ std::vector<FlatElement> ParseAaptXmltree(const std::string& output) {
       std::string_view qualified = rest.substr(0, equals);
       std::string_view value = rest.substr(equals + 1);
       if (size_t paren = qualified.find("(0x"); paren != std::string_view::npos) {
-        attribute.resource_id = static_cast<uint32_t>(std::stoul(std::string(qualified.substr(paren + 1)), nullptr, 16));
+        attribute.resource_id =
+            static_cast<uint32_t>(std::stoul(std::string(qualified.substr(paren + 1)), nullptr, 16));
         qualified = qualified.substr(0, paren);
       }
       size_t colon = qualified.rfind(':');
@@ -100,7 +101,8 @@ std::vector<FlatElement> ParseAaptXmltree(const std::string& output) {
   return elements;
 }
 
-void Flatten(const XmlElement& element, size_t depth, std::vector<const XmlElement*>* out, std::vector<size_t>* depths) {
+void Flatten(const XmlElement& element, size_t depth, std::vector<const XmlElement*>* out,
+             std::vector<size_t>* depths) {
   out->push_back(&element);
   depths->push_back(depth);
   for (const XmlElement& child : element.children) Flatten(child, depth + 1, out, depths);
@@ -160,7 +162,8 @@ void ExpectSameTreeAsAapt(const XmlDocument& document, const std::string& aapt_o
           EXPECT_EQ(got_attribute.type, ValueType::kReference);
           EXPECT_EQ(got_attribute.data, want_attribute.data);
           break;
-        case FlatAttribute::Kind::kOther: break;
+        case FlatAttribute::Kind::kOther:
+          break;
       }
     }
   }
@@ -180,8 +183,8 @@ TEST(AxmlTest, ElementTreeMatchesAaptOnExampleApks) {
   size_t checked = 0;
   for (const auto& apk : testing::ExampleApks()) {
     std::string manifest = testing::ReadApkEntry(apk, "AndroidManifest.xml");
-    std::string aapt = testing::RunCommand("aapt dump xmltree " + testing::ShellQuote(apk.string()) +
-                                           " AndroidManifest.xml");
+    std::string aapt =
+        testing::RunCommand("aapt dump xmltree " + testing::ShellQuote(apk.string()) + " AndroidManifest.xml");
     if (manifest.empty() || aapt.empty()) continue;
     Anomalies anomalies;
     auto document = ParseAxml(AsBytes(manifest), Limits{}, &anomalies);
@@ -293,7 +296,7 @@ std::string PoliteDroidManifest() {
 
 // The layout facts of an untampered aapt manifest the patches below rely on.
 struct Layout {
-  size_t pool = 8;         // string pool chunk
+  size_t pool = 8;  // string pool chunk
   size_t pool_size = 0;
   size_t resource_map = 0;  // RES_XML_RESOURCE_MAP_TYPE chunk
   size_t first_node = 0;
@@ -411,11 +414,11 @@ TEST_F(AxmlTamperedTest, BogusStringCount) {
 
 TEST_F(AxmlTamperedTest, BogusStyleCountAndStringsStart) {
   std::string tampered = original_;
-  Put32(&tampered, layout_.pool + 12, 0x1000);         // styleCount, with no styles
-  Put32(&tampered, layout_.pool + 24, 0x0);            // stylesStart
+  Put32(&tampered, layout_.pool + 12, 0x1000);  // styleCount, with no styles
+  Put32(&tampered, layout_.pool + 24, 0x0);     // stylesStart
   ExpectReadAsOriginal(tampered, "axml.styles_start");
   tampered = original_;
-  Put32(&tampered, layout_.pool + 20, 0xfffffff0);     // stringsStart past the chunk
+  Put32(&tampered, layout_.pool + 20, 0xfffffff0);  // stringsStart past the chunk
   ExpectReadAsOriginal(tampered, "axml.strings_start");
 }
 
@@ -437,7 +440,8 @@ TEST_F(AxmlTamperedTest, LateStringPoolIsIgnoredLikeAndroid) {
   // A string pool after the first node is skipped by Android's nextNode(); it must not replace
   // the real one (that is how a forged pool fools analysers that honour every pool).
   std::string forged_pool = original_.substr(layout_.pool, layout_.pool_size);
-  std::string tampered = original_.substr(0, layout_.second_element) + forged_pool + original_.substr(layout_.second_element);
+  std::string tampered =
+      original_.substr(0, layout_.second_element) + forged_pool + original_.substr(layout_.second_element);
   Put32(&tampered, 4, static_cast<uint32_t>(tampered.size()));
   ExpectReadAsOriginal(tampered, "axml.unknown_chunk");
 }
@@ -517,7 +521,8 @@ TEST(AxmlTest, LargeManifestParsesQuickly) {
   for (int round = 0; round < 5; ++round) {
     auto start = std::chrono::steady_clock::now();
     auto document = ParseAxml(AsBytes(manifest), Limits{}, nullptr);
-    best_ms = std::min(best_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    best_ms =
+        std::min(best_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     ASSERT_TRUE(document.ok());
   }
   std::cout << "[ timing ] parsing " << manifest.size() << "-byte AndroidManifest.xml: " << best_ms << " ms\n";
@@ -536,31 +541,65 @@ TEST(AxmlTest, AliasedAttributesCannotBlowUpMemory) {
   std::string pool_strings;
   std::string text(30000, 'A');
   std::string chunk;
-  auto put16 = [](std::string* s, uint16_t v) { s->push_back(char(v & 0xff)); s->push_back(char(v >> 8)); };
-  auto put32 = [&](std::string* s, uint32_t v) { put16(s, v & 0xffff); put16(s, v >> 16); };
+  auto put16 = [](std::string* s, uint16_t v) {
+    s->push_back(char(v & 0xff));
+    s->push_back(char(v >> 8));
+  };
+  auto put32 = [&](std::string* s, uint32_t v) {
+    put16(s, v & 0xffff);
+    put16(s, v >> 16);
+  };
   // String pool: 2 UTF-8 strings: "m" (element name), the long text.
   std::string data;
-  data += char(1); data += char(1); data += "m"; data += '\0';
+  data += char(1);
+  data += char(1);
+  data += "m";
+  data += '\0';
   const uint32_t second = static_cast<uint32_t>(data.size());
-  data += char(0x80 | (text.size() >> 8)); data += char(text.size() & 0xff);
-  data += char(0x80 | (text.size() >> 8)); data += char(text.size() & 0xff);
-  data += text; data += '\0';
+  data += char(0x80 | (text.size() >> 8));
+  data += char(text.size() & 0xff);
+  data += char(0x80 | (text.size() >> 8));
+  data += char(text.size() & 0xff);
+  data += text;
+  data += '\0';
   while (data.size() % 4) data += '\0';
   std::string pool;
-  put16(&pool, 0x0001); put16(&pool, 28); put32(&pool, 28 + 8 + static_cast<uint32_t>(data.size()));
-  put32(&pool, 2); put32(&pool, 0); put32(&pool, 0x100); put32(&pool, 28 + 8); put32(&pool, 0);
-  put32(&pool, 0); put32(&pool, second);
+  put16(&pool, 0x0001);
+  put16(&pool, 28);
+  put32(&pool, 28 + 8 + static_cast<uint32_t>(data.size()));
+  put32(&pool, 2);
+  put32(&pool, 0);
+  put32(&pool, 0x100);
+  put32(&pool, 28 + 8);
+  put32(&pool, 0);
+  put32(&pool, 0);
+  put32(&pool, second);
   pool += data;
   std::string element;
-  put16(&element, 0x0102); put16(&element, 16); put32(&element, 16 + 20 + 20);
-  put32(&element, 1); put32(&element, 0xffffffff);
-  put32(&element, 0xffffffff); put32(&element, 0);  // ns, name "m"
-  put16(&element, 20); put16(&element, 0); put16(&element, 0xffff);  // start, size 0, count 65535
-  put16(&element, 0); put16(&element, 0); put16(&element, 0);
-  put32(&element, 0xffffffff); put32(&element, 0); put32(&element, 1);  // ns, name, raw = long text
-  put16(&element, 8); element += char(0); element += char(0x03); put32(&element, 1);
+  put16(&element, 0x0102);
+  put16(&element, 16);
+  put32(&element, 16 + 20 + 20);
+  put32(&element, 1);
+  put32(&element, 0xffffffff);
+  put32(&element, 0xffffffff);
+  put32(&element, 0);  // ns, name "m"
+  put16(&element, 20);
+  put16(&element, 0);
+  put16(&element, 0xffff);  // start, size 0, count 65535
+  put16(&element, 0);
+  put16(&element, 0);
+  put16(&element, 0);
+  put32(&element, 0xffffffff);
+  put32(&element, 0);
+  put32(&element, 1);  // ns, name, raw = long text
+  put16(&element, 8);
+  element += char(0);
+  element += char(0x03);
+  put32(&element, 1);
   std::string file;
-  put16(&file, 0x0003); put16(&file, 8); put32(&file, static_cast<uint32_t>(8 + pool.size() + element.size()));
+  put16(&file, 0x0003);
+  put16(&file, 8);
+  put32(&file, static_cast<uint32_t>(8 + pool.size() + element.size()));
   file += pool + element;
   Anomalies anomalies;
   auto document = ParseAxml(AsBytes(file), Limits{}, &anomalies);

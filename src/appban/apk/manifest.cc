@@ -12,11 +12,16 @@ namespace appban::apk {
 
 std::string_view ComponentKindName(ComponentKind kind) {
   switch (kind) {
-    case ComponentKind::kActivity: return "activity";
-    case ComponentKind::kActivityAlias: return "activity-alias";
-    case ComponentKind::kService: return "service";
-    case ComponentKind::kReceiver: return "receiver";
-    case ComponentKind::kProvider: return "provider";
+    case ComponentKind::kActivity:
+      return "activity";
+    case ComponentKind::kActivityAlias:
+      return "activity-alias";
+    case ComponentKind::kService:
+      return "service";
+    case ComponentKind::kReceiver:
+      return "receiver";
+    case ComponentKind::kProvider:
+      return "provider";
   }
   return "activity";
 }
@@ -83,13 +88,27 @@ std::string ProtectionLevelName(uint32_t level) {
   };
   // PermissionInfo.PROTECTION_FLAG_* with their manifest spellings (attrs_manifest.xml).
   static constexpr Flag kFlags[] = {
-      {0x10, "privileged"},       {0x20, "development"},   {0x40, "appop"},
-      {0x80, "pre23"},            {0x100, "installer"},    {0x200, "verifier"},
-      {0x400, "preinstalled"},    {0x800, "setup"},        {0x1000, "instant"},
-      {0x2000, "runtime"},        {0x4000, "oem"},         {0x8000, "vendorPrivileged"},
-      {0x10000, "textClassifier"}, {0x80000, "configurator"}, {0x100000, "incidentReportApprover"},
-      {0x200000, "appPredictor"}, {0x400000, "module"},    {0x800000, "companion"},
-      {0x1000000, "retailDemo"},  {0x2000000, "recents"},  {0x4000000, "role"},
+      {0x10, "privileged"},
+      {0x20, "development"},
+      {0x40, "appop"},
+      {0x80, "pre23"},
+      {0x100, "installer"},
+      {0x200, "verifier"},
+      {0x400, "preinstalled"},
+      {0x800, "setup"},
+      {0x1000, "instant"},
+      {0x2000, "runtime"},
+      {0x4000, "oem"},
+      {0x8000, "vendorPrivileged"},
+      {0x10000, "textClassifier"},
+      {0x80000, "configurator"},
+      {0x100000, "incidentReportApprover"},
+      {0x200000, "appPredictor"},
+      {0x400000, "module"},
+      {0x800000, "companion"},
+      {0x1000000, "retailDemo"},
+      {0x2000000, "recents"},
+      {0x4000000, "role"},
       {0x8000000, "knownSigner"},
   };
   const uint32_t base = level & 0xf;
@@ -107,8 +126,7 @@ std::string ProtectionLevelName(uint32_t level) {
 
 class ManifestReader {
  public:
-  ManifestReader(const ResourceTable* resources, Anomalies* anomalies)
-      : resources_(resources), anomalies_(anomalies) {}
+  ManifestReader(const ResourceTable* resources, Anomalies* anomalies) : resources_(resources), anomalies_(anomalies) {}
 
   Result<Manifest> Read(const XmlElement& root) {
     if (root.name != "manifest") {
@@ -160,8 +178,8 @@ class ManifestReader {
         ReadQueries(child);
       } else if (tag == "application") {
         if (found_application) {
-          AddAnomaly(anomalies_, "manifest.multiple_application", "AndroidManifest.xml line " +
-                     std::to_string(child.line),
+          AddAnomaly(anomalies_, "manifest.multiple_application",
+                     "AndroidManifest.xml line " + std::to_string(child.line),
                      "a second <application> element; ignored, as PackageParser uses only the first");
           continue;
         }
@@ -388,23 +406,31 @@ class ManifestReader {
     switch (value.type) {
       case ValueType::kIntDec:
       case ValueType::kIntHex:
-      case ValueType::kIntBoolean: return static_cast<int>(static_cast<int32_t>(value.data));
+      case ValueType::kIntBoolean:
+        return static_cast<int>(static_cast<int32_t>(value.data));
       case ValueType::kString:
         if (auto number = ParseInteger(value.string_value)) return static_cast<int>(*number);
         return std::nullopt;
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
   }
 
   std::string AsString(const XmlAttribute& attribute, std::string_view name) {
     ResourceValue value = Resolve(attribute, name);
     switch (value.type) {
-      case ValueType::kString: return value.string_value;
-      case ValueType::kIntDec: return std::to_string(static_cast<int32_t>(value.data));
-      case ValueType::kIntHex: return HexString(value.data);
-      case ValueType::kIntBoolean: return value.data != 0 ? "true" : "false";
-      case ValueType::kReference: return "@" + HexString(value.data);
-      default: return attribute.raw_value.value_or("");
+      case ValueType::kString:
+        return value.string_value;
+      case ValueType::kIntDec:
+        return std::to_string(static_cast<int32_t>(value.data));
+      case ValueType::kIntHex:
+        return HexString(value.data);
+      case ValueType::kIntBoolean:
+        return value.data != 0 ? "true" : "false";
+      case ValueType::kReference:
+        return "@" + HexString(value.data);
+      default:
+        return attribute.raw_value.value_or("");
     }
   }
 
@@ -426,12 +452,14 @@ class ManifestReader {
     switch (value.type) {
       case ValueType::kIntBoolean:
       case ValueType::kIntDec:
-      case ValueType::kIntHex: return value.data != 0;
+      case ValueType::kIntHex:
+        return value.data != 0;
       case ValueType::kString:
         if (value.string_value == "true") return true;
         if (value.string_value == "false") return false;
         return std::nullopt;
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
   }
 

@@ -71,11 +71,11 @@ struct Manifest {
   std::string version_name;
   std::optional<int> min_sdk;     // 10000 (CUR_DEVELOPMENT) when a preview codename is given
   std::optional<int> target_sdk;  // as declared; PackageManager falls back to min_sdk when absent
-  std::string min_sdk_codename;     // "Q" when android:minSdkVersion is a codename string (a preview build)
+  std::string min_sdk_codename;   // "Q" when android:minSdkVersion is a codename string (a preview build)
   std::string target_sdk_codename;
   std::optional<int> max_sdk;
   std::optional<int> compile_sdk;
-  std::string label;                  // resolved to the default-configuration string
+  std::string label;                       // resolved to the default-configuration string
   std::optional<uint32_t> label_resource;  // when the label was a reference
   std::vector<RequestedPermission> permissions;
   std::vector<DeclaredPermission> declared_permissions;
@@ -88,7 +88,6 @@ struct Manifest {
 
 // Errors: InvalidArgument when the root is not <manifest> or the package name is missing/invalid
 // (Android refuses to install such a package). Everything else is best-effort with anomalies.
-Result<Manifest> ExtractManifest(const XmlDocument& document, const ResourceTable* resources,
-                                 Anomalies* anomalies);
+Result<Manifest> ExtractManifest(const XmlDocument& document, const ResourceTable* resources, Anomalies* anomalies);
 
 }  // namespace appban::apk

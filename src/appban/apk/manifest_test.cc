@@ -201,8 +201,7 @@ TEST(ManifestTest, TamperedManifestYieldsTheSameFacts) {
   };
   const std::string expected = summary(original, nullptr);
   ASSERT_NE(expected.find("com.politedroid"), std::string::npos);
-  for (const std::string& tampered :
-       {testing::StripResourceMappedNames(original), bogus_count, bad_header}) {
+  for (const std::string& tampered : {testing::StripResourceMappedNames(original), bogus_count, bad_header}) {
     Anomalies anomalies;
     EXPECT_EQ(summary(tampered, &anomalies), expected);
     EXPECT_FALSE(anomalies.empty());
@@ -272,9 +271,9 @@ XmlDocument Document(std::vector<XmlElement> top, std::vector<XmlElement> compon
                      std::vector<XmlAttribute> application_attributes = {}) {
   XmlDocument document;
   document.root = Element("manifest", {Plain("package", "com.example.app")});
-  document.root.children.push_back(
-      Element("uses-sdk", {AndroidInt(attr::kMinSdkVersion, "minSdkVersion", 9),
-                           AndroidInt(attr::kTargetSdkVersion, "targetSdkVersion", static_cast<uint32_t>(target_sdk))}));
+  document.root.children.push_back(Element(
+      "uses-sdk", {AndroidInt(attr::kMinSdkVersion, "minSdkVersion", 9),
+                   AndroidInt(attr::kTargetSdkVersion, "targetSdkVersion", static_cast<uint32_t>(target_sdk))}));
   for (auto& e : top) document.root.children.push_back(std::move(e));
   document.root.children.push_back(Element("application", std::move(application_attributes), std::move(components)));
   return document;
@@ -293,12 +292,13 @@ TEST(ManifestRulesTest, ExportedStateAndNames) {
   XmlElement explicit_hidden = Named("activity", ".Hidden", {Filter("a.VIEW")});
   explicit_hidden.attributes.push_back(AndroidInt(attr::kExported, "exported", 0, ValueType::kIntBoolean));
   for (int target : {16, 17}) {
-    auto m = ExtractManifest(Document({}, {Named("activity", ".Main", {Filter("android.intent.action.MAIN")}),
-                                           Named("service", "Worker"), explicit_hidden,
-                                           Named("receiver", "org.other.Receiver", {Filter("x.y")}),
-                                           Named("provider", ".Data")},
-                                      target),
-                             nullptr, nullptr);
+    auto m =
+        ExtractManifest(Document({},
+                                 {Named("activity", ".Main", {Filter("android.intent.action.MAIN")}),
+                                  Named("service", "Worker"), explicit_hidden,
+                                  Named("receiver", "org.other.Receiver", {Filter("x.y")}), Named("provider", ".Data")},
+                                 target),
+                        nullptr, nullptr);
     ASSERT_TRUE(m.ok());
     EXPECT_TRUE(Find(*m, "com.example.app.Main").exported);
     EXPECT_EQ(Find(*m, "com.example.app.Main").exported_reason, "intent-filter");
@@ -354,19 +354,20 @@ TEST(ManifestRulesTest, PermissionsFeaturesQueriesAndFlags) {
   XmlElement sdk23 = Named("uses-permission-sdk-23", "android.permission.CAMERA");
   XmlElement capped = Named("uses-permission", "android.permission.WRITE_EXTERNAL_STORAGE");
   capped.attributes.push_back(AndroidInt(attr::kMaxSdkVersion, "maxSdkVersion", 18));
-  XmlElement queries = Element("queries", {}, {Named("package", "com.bank"),
-                                               Element("intent", {}, {Named("action", "android.intent.action.SEND")}),
-                                               Element("provider", {Android(attr::kAuthorities, "authorities", "x.y")})});
-  XmlElement second_application = Element("application", {AndroidInt(attr::kDebuggable, "debuggable", 1,
-                                                                      ValueType::kIntBoolean)});
-  XmlDocument document = Document(
-      {Named("uses-permission", "android.permission.INTERNET"), sdk23, capped,
-       Named("uses-permission", "android.permission.INTERNET"), Named("uses-feature", "android.hardware.camera"),
-       queries},
-      {Named("uses-library", "org.apache.http.legacy")}, 30,
-      {AndroidInt(attr::kAllowBackup, "allowBackup", 0, ValueType::kIntBoolean),
-       AndroidInt(attr::kUsesCleartextTraffic, "usesCleartextTraffic", 0xffffffff, ValueType::kIntBoolean),
-       AndroidInt(attr::kNetworkSecurityConfig, "networkSecurityConfig", 0x7f100000, ValueType::kReference)});
+  XmlElement queries =
+      Element("queries", {},
+              {Named("package", "com.bank"), Element("intent", {}, {Named("action", "android.intent.action.SEND")}),
+               Element("provider", {Android(attr::kAuthorities, "authorities", "x.y")})});
+  XmlElement second_application =
+      Element("application", {AndroidInt(attr::kDebuggable, "debuggable", 1, ValueType::kIntBoolean)});
+  XmlDocument document =
+      Document({Named("uses-permission", "android.permission.INTERNET"), sdk23, capped,
+                Named("uses-permission", "android.permission.INTERNET"),
+                Named("uses-feature", "android.hardware.camera"), queries},
+               {Named("uses-library", "org.apache.http.legacy")}, 30,
+               {AndroidInt(attr::kAllowBackup, "allowBackup", 0, ValueType::kIntBoolean),
+                AndroidInt(attr::kUsesCleartextTraffic, "usesCleartextTraffic", 0xffffffff, ValueType::kIntBoolean),
+                AndroidInt(attr::kNetworkSecurityConfig, "networkSecurityConfig", 0x7f100000, ValueType::kReference)});
   document.root.children.push_back(second_application);
   Anomalies anomalies;
   auto m = ExtractManifest(document, nullptr, &anomalies);

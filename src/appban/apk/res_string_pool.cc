@@ -140,8 +140,9 @@ Result<StringPool> StringPool::Parse(Bytes chunk, size_t chunk_offset, std::stri
   pool.chunk_ = chunk;
   if (chunk.size() < kStringPoolHeaderBytes) {
     AddAnomaly(anomalies, prefix + "string_pool_truncated", where,
-               "string pool chunk of " + std::to_string(chunk.size()) + " bytes cannot hold its 28-byte header; "
-               "read as empty (Android rejects it)");
+               "string pool chunk of " + std::to_string(chunk.size()) +
+                   " bytes cannot hold its 28-byte header; "
+                   "read as empty (Android rejects it)");
     return pool;
   }
   const uint16_t header_size = *LoadLE<uint16_t>(chunk, 2);
@@ -194,19 +195,20 @@ Result<StringPool> StringPool::Parse(Bytes chunk, size_t chunk_offset, std::stri
                "declared style count " + std::to_string(style_count) + " overruns the chunk; styles ignored");
   }
 
-  const uint64_t computed_strings_start = entries_offset + 4ull * string_count +
-                                          4ull * std::min<uint64_t>(style_count, (size - entries_offset) / 4);
+  const uint64_t computed_strings_start =
+      entries_offset + 4ull * string_count + 4ull * std::min<uint64_t>(style_count, (size - entries_offset) / 4);
   if (string_count > 0 && (size < 2 || strings_start >= size - 2)) {
     uint64_t repaired = std::min<uint64_t>(computed_strings_start, size);
     AddAnomaly(anomalies, prefix + "strings_start", where,
-               "stringsStart " + HexOffset(strings_start) + " lies at or past the end of the " +
-                   std::to_string(size) + "-byte pool; read from " + HexOffset(repaired) +
+               "stringsStart " + HexOffset(strings_start) + " lies at or past the end of the " + std::to_string(size) +
+                   "-byte pool; read from " + HexOffset(repaired) +
                    " after the offset arrays (Android rejects the pool)");
     strings_start = static_cast<uint32_t>(repaired);
   } else if (string_count > 0 && strings_start < entries_offset + 4ull * string_count) {
     AddAnomaly(anomalies, prefix + "strings_start", where,
-               "stringsStart " + HexOffset(strings_start) + " overlaps the string offset array; used as is, as "
-               "Android does");
+               "stringsStart " + HexOffset(strings_start) +
+                   " overlaps the string offset array; used as is, as "
+                   "Android does");
   }
 
   size_t strings_end = size;
@@ -214,7 +216,8 @@ Result<StringPool> StringPool::Parse(Bytes chunk, size_t chunk_offset, std::stri
     if (styles_start <= strings_start || size < 2 || styles_start >= size - 2) {
       AddAnomaly(anomalies, prefix + "styles_start", where,
                  "stylesStart " + HexOffset(styles_start) + " does not lie between the strings (" +
-                     HexOffset(strings_start) + ") and the chunk end; strings read to the chunk end (Android "
+                     HexOffset(strings_start) +
+                     ") and the chunk end; strings read to the chunk end (Android "
                      "rejects the pool)");
     } else {
       strings_end = styles_start;
