@@ -599,6 +599,9 @@ struct TamperCase {
   std::string anomaly;  // the code the parser engineers chose (src/appban/apk/zip.cc, axml.cc, res_string_pool.cc)
 };
 
+// Names the case in test listings (gtest would otherwise print the struct's bytes).
+void PrintTo(const TamperCase& c, std::ostream* out) { *out << c.fixture << " -> " << c.anomaly; }
+
 class InspectTampered : public ::testing::TestWithParam<TamperCase> {};
 
 // Each trick leaves the app's facts as they were: compared with aapt's reading of the untampered
