@@ -21,7 +21,7 @@ if [[ -z "$apk" ]]; then
 fi
 
 echo "== appban inspect vs zlib inflate (same process, median of 20 runs)"
-build/appban_inspect_bench "$apk" 20 | tee build/inspect_bench.out
+build/bench/appban_inspect_bench "$apk" 20 | tee build/inspect_bench.out
 dex_bytes=$(awk '/^inflated_dex_bytes/ {print $2}' build/inspect_bench.out)
 
 echo "== peak memory (max RSS) of one 'appban inspect --json' process"

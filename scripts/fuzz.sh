@@ -8,7 +8,7 @@ seconds=${1:-15}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 shopt -s nullglob
-targets=(build-fuzz/appban_*_fuzz)
+targets=(build-fuzz/fuzz/appban_*_fuzz)
 ((${#targets[@]} > 0)) || { echo "fuzz: no targets built in build-fuzz/" >&2; exit 1; }
 failed=0
 for target in "${targets[@]}"; do

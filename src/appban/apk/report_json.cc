@@ -49,8 +49,13 @@ Json AnomaliesJson(const Anomalies& anomalies) {
 }
 
 Json FileJson(const Apk& apk) {
-  return {{"path", apk.path()}, {"size", apk.file_size()}, {"sha256", apk.sha256()},
-          {"zip_entries", apk.zip().entries().size()}};
+  std::string_view rejection = apk.zip().android_rejection();
+  return {{"path", apk.path()},
+          {"size", apk.file_size()},
+          {"sha256", apk.sha256()},
+          {"zip_entries", apk.zip().entries().size()},
+          // Current Android would refuse to open this container (we read it anyway): the reason.
+          {"android_would_refuse", rejection.empty() ? Json(nullptr) : Json(std::string(rejection))}};
 }
 
 Json AppFactsJson(const Apk& apk) {
@@ -132,6 +137,7 @@ Json AppFactsJson(const Apk& apk) {
     Json lineage = Json::array();
     for (const Certificate& cert : signer.lineage) lineage.push_back(CertificateJson(cert));
     s["lineage"] = std::move(lineage);
+    s["signed_data_verified"] = signer.signed_data_verified;
     signers.push_back(std::move(s));
   }
   app["signers"] = std::move(signers);
@@ -141,7 +147,13 @@ Json AppFactsJson(const Apk& apk) {
                     {"v31", signing.v31},
                     {"v1_only", signing.v1_only()},
                     {"debug_certificate", signing.any_debug()},
+                    // Content digests are not yet checked: see docs/formats/inspect-json.md.
                     {"verified", false}};
+  Json block = Json::array();
+  for (const SigningBlockEntry& entry : signing.block_entries) {
+    block.push_back({{"id", entry.id}, {"size", entry.size}, {"kind", entry.kind}});
+  }
+  app["signing"]["block_entries"] = std::move(block);
 
   Json abis = Json::array();
   Json libs = Json::object();

@@ -78,6 +78,16 @@ std::string CategoryLabel(const std::string& category, size_t count) {
   return count == 1 ? it->second.first : it->second.second;
 }
 
+// "Tracker SDK: AppsFlyer" reads "AppsFlyer" inside "2 tracker SDKs: ..."; a title whose prefix
+// before ": " names the category loses that prefix in reasons.
+std::string ShortTitle(const std::string& title, const std::string& category) {
+  size_t colon = title.find(": ");
+  if (colon == std::string::npos) return title;
+  std::string prefix = title.substr(0, colon);
+  for (char& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return prefix.find(category) != std::string::npos ? title.substr(colon + 2) : title;
+}
+
 Status CheckWeight(double weight, const std::string& where) {
   if (!(weight >= 0.0 && weight <= kMaxWeight)) {
     return Status::InvalidArgument(where + ": weight " + std::to_string(weight) + " is outside [0, 0.99]");
@@ -269,8 +279,9 @@ Risk ScoreRisk(const std::vector<Finding>& findings, const RiskModel& model) {
     size_t shown = 0;
     for (const Finding* finding : sorted) {
       reason.finding_ids.push_back(finding->id);
-      if (shown < 4 && seen.insert(finding->title).second) {
-        titles += (shown++ ? "; " : "") + finding->title;
+      std::string title = ShortTitle(finding->title, category);
+      if (shown < 4 && seen.insert(title).second) {
+        titles += (shown++ ? "; " : "") + title;
       }
     }
     if (sorted.size() > shown) titles += "; and " + std::to_string(sorted.size() - shown) + " more";

@@ -38,8 +38,8 @@ std::vector<Finding> FindingPool() {
   pool.push_back(MakeFinding("tracker.17", "tracker", Severity::kMedium));
   pool.push_back(MakeFinding("capability.location.used", "capability", Severity::kHigh));
   pool.push_back(MakeFinding("capability.sms.requested", "capability", Severity::kMedium));
-  pool.push_back(MakeFinding("publisher.vendor_jurisdiction_of_concern", "publisher", Severity::kHigh));
-  pool.push_back(MakeFinding("obfuscation.packer", "obfuscation", Severity::kHigh));
+  pool.push_back(MakeFinding("publisher.jurisdiction.cn", "publisher", Severity::kInfo));
+  pool.push_back(MakeFinding("obfuscation.packer.jiagu", "obfuscation", Severity::kHigh));
   return pool;
 }
 
@@ -88,12 +88,16 @@ TEST(RiskTest, ScoreIsTheNoisyOrOfWeightsWithinCaps) {
 
 TEST(RiskTest, FloorLiftsTheScoreAndComesFirstAmongReasons) {
   RiskModel model = ShippedModel();
-  Risk risk = ScoreRisk({MakeFinding("publisher.vendor_jurisdiction_of_concern", "publisher", Severity::kInfo)}, model);
+  Risk risk = ScoreRisk({MakeFinding("publisher.jurisdiction.cn", "publisher", Severity::kInfo)}, model);
   EXPECT_EQ(risk.score, 60);
   EXPECT_EQ(risk.verdict, Verdict::kUnacceptable);
   ASSERT_FALSE(risk.reasons.empty());
   EXPECT_EQ(risk.reasons[0].category, "floor");
-  EXPECT_EQ(risk.reasons[0].finding_ids, (std::vector<std::string>{"publisher.vendor_jurisdiction_of_concern"}));
+  EXPECT_EQ(risk.reasons[0].finding_ids, (std::vector<std::string>{"publisher.jurisdiction.cn"}));
+  // A packer floors at 50 whatever else is found; a jurisdiction outside the list adds nothing.
+  risk = ScoreRisk({MakeFinding("obfuscation.packer.jiagu", "obfuscation", Severity::kHigh)}, model);
+  EXPECT_EQ(risk.score, 50);
+  EXPECT_EQ(ScoreRisk({MakeFinding("publisher.jurisdiction.se", "publisher", Severity::kInfo)}, model).score, 0);
 }
 
 // The monotonicity requirement: for random subsets of findings, adding one never lowers
