@@ -15,9 +15,6 @@ int Run(int argc, char** argv) {
   AddPolicyCommand(app, &action);
   AddCatalogCommand(app, &action);
   AddAuditCommand(app, &action);
-  AddPolicyCommand(app, &action);
-  AddCatalogCommand(app, &action);
-  AddAuditCommand(app, &action);
   AddAssessCommand(app, &action);
   try {
     app.parse(argc, argv);

@@ -15,9 +15,6 @@ void AddInspectCommand(CLI::App& app, CommandAction* action);
 void AddPolicyCommand(CLI::App& app, CommandAction* action);
 void AddCatalogCommand(CLI::App& app, CommandAction* action);
 void AddAuditCommand(CLI::App& app, CommandAction* action);
-void AddPolicyCommand(CLI::App& app, CommandAction* action);
-void AddCatalogCommand(CLI::App& app, CommandAction* action);
-void AddAuditCommand(CLI::App& app, CommandAction* action);
 void AddAssessCommand(CLI::App& app, CommandAction* action);
 
 }  // namespace appban::cli
