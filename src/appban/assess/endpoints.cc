@@ -82,6 +82,17 @@ struct Collector {
 };
 
 // Reads the URL whose "://" is at `separator` in `text`; records it with its host or IP.
+// URLs that name an XML namespace or schema rather than a place the app connects to
+// ("http://schemas.android.com/apk/res/android" is in every app that inflates layouts in code).
+// Reporting them as cleartext endpoints would put a false finding in front of every analyst.
+bool IsIdentifierUrl(std::string_view host, std::string_view path) {
+  static constexpr std::array<std::string_view, 8> kNamespaceHosts = {
+      "schemas.android.com", "www.w3.org", "ns.adobe.com", "xmlpull.org",
+      "schemas.xmlsoap.org", "schemas.openxmlformats.org", "purl.org", "xml.org"};
+  if (OneOf(kNamespaceHosts, host)) return true;
+  return host == "java.sun.com" && path.starts_with("/xml/ns");
+}
+
 void TakeUrl(std::string_view text, size_t separator, std::string_view location, Collector* out) {
   size_t scheme_start = separator;
   while (scheme_start > 0) {
@@ -110,6 +121,7 @@ void TakeUrl(std::string_view text, size_t separator, std::string_view location,
     host = Lower(authority.substr(0, authority.find(':')));
   }
   while (!host.empty() && host.back() == '.') host.pop_back();
+  if (IsIdentifierUrl(host, rest.substr(authority_length))) return;
   if (IsIpLiteral(host)) {
     out->Add(out->ips, host, location);
   } else if (LooksLikeHost(host, /*require_known_tld=*/false)) {

@@ -88,6 +88,16 @@ TEST(Endpoints, ExtractsUrlsHostsAndIpsWithTrackerNotes) {
   EXPECT_EQ(ips, (std::vector<std::string>{"2001:db8::7", "93.184.216.34"}));
 }
 
+TEST(Endpoints, XmlNamespaceUrlsAreNotEndpoints) {
+  const EndpointScan scan = ScanEndpoints({{"http://schemas.android.com/apk/res/android", "classes.dex"},
+                                           {"http://www.w3.org/2001/XMLSchema-instance", "classes.dex"},
+                                           {"http://java.sun.com/xml/ns/javaee", "classes.dex"},
+                                           {"http://java.sun.com/downloads", "classes.dex"}},
+                                          Trackers(), nullptr);
+  EXPECT_EQ(scan.endpoints.urls, (std::vector<std::string>{"http://java.sun.com/downloads"}));
+  EXPECT_EQ(scan.endpoints.hosts, (std::vector<std::string>{"java.sun.com"}));
+}
+
 TEST(Endpoints, NothingFoundMeansNoFindings) {
   const EndpointScan scan = ScanEndpoints({{"hello", "classes.dex"}, {"java.lang.Object", "classes.dex"}}, Trackers(), nullptr);
   EXPECT_TRUE(scan.endpoints.hosts.empty());
