@@ -23,7 +23,8 @@ struct InspectOptions {
   unsigned jobs = 0;
 };
 
-std::string OrDash(const std::string& text) { return text.empty() ? "-" : text; }
+// Strings come from the APK: made terminal-safe so a hostile label cannot drive the terminal.
+std::string OrDash(const std::string& text) { return text.empty() ? "-" : TerminalSafe(text); }
 template <typename T>
 std::string OrDash(const std::optional<T>& value) {
   return value ? std::to_string(*value) : "-";
@@ -31,8 +32,8 @@ std::string OrDash(const std::optional<T>& value) {
 
 void PrintText(const apk::Apk& apk, std::ostream& out) {
   const apk::Manifest& m = apk.manifest();
-  out << apk.path() << "\n";
-  out << "  package        " << m.package << "\n";
+  out << TerminalSafe(apk.path()) << "\n";
+  out << "  package        " << TerminalSafe(m.package) << "\n";
   out << "  label          " << OrDash(m.label) << "\n";
   out << "  version        " << OrDash(m.version_name) << " (code " << OrDash(m.version_code) << ")\n";
   out << "  sdk            min " << OrDash(m.min_sdk) << ", target " << OrDash(m.target_sdk) << ", compile "
@@ -44,7 +45,7 @@ void PrintText(const apk::Apk& apk, std::ostream& out) {
   out << "  permissions    " << m.permissions.size() << " requested, " << m.declared_permissions.size()
       << " declared\n";
   for (const auto& p : m.permissions) {
-    out << "    " << p.name;
+    out << "    " << TerminalSafe(p.name);
     if (p.max_sdk) out << " (maxSdkVersion " << *p.max_sdk << ")";
     if (p.sdk23_only) out << " (sdk-23)";
     out << "\n";
@@ -62,20 +63,20 @@ void PrintText(const apk::Apk& apk, std::ostream& out) {
       << (signing.v2 ? "v2 " : "") << (signing.v3 ? "v3 " : "") << (signing.v31 ? "v3.1 " : "")
       << (signing.v1_only() ? "(v1 only) " : "") << (signing.any_debug() ? "(debug certificate)" : "") << "\n";
   for (const auto& signer : signing.signers) {
-    out << "    " << signer.certificate.sha256 << "  " << signer.certificate.subject << "\n";
+    out << "    " << signer.certificate.sha256 << "  " << TerminalSafe(signer.certificate.subject) << "\n";
   }
   if (!apk.native_libraries().by_abi.empty()) {
     out << "  native         ";
     bool first = true;
     for (const auto& [abi, files] : apk.native_libraries().by_abi) {
-      out << (first ? "" : ", ") << abi << " (" << files.size() << ")";
+      out << (first ? "" : ", ") << TerminalSafe(abi) << " (" << files.size() << ")";
       first = false;
     }
     out << "\n";
   }
   out << "  anomalies      " << apk.anomalies().size() << "\n";
   for (const auto& anomaly : apk.anomalies()) {
-    out << "    " << anomaly.code << " at " << anomaly.where << ": " << anomaly.detail << "\n";
+    out << "    " << anomaly.code << " at " << TerminalSafe(anomaly.where) << ": " << TerminalSafe(anomaly.detail) << "\n";
   }
 }
 
