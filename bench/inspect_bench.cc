@@ -1,6 +1,8 @@
 // Times, in one process and one run, on the same APK:
 //   inspect   the full `appban inspect` work (Apk::Open: ZIP, manifest, resources, every DEX,
 //             signers, native libs) plus rendering the JSON document;
+//   assess    the full `appban assess` work: inspect plus every detector, the risk model and the
+//             JSON report (with the shipped data files);
 //   inflate   zlib alone inflating the APK's classes*.dex and AndroidManifest.xml entries (the
 //             physical floor the issue compares against: bytes must be inflated to be read).
 // Prints the median of N runs of each, the ratio, and the inflated DEX size (for the memory
@@ -16,7 +18,10 @@
 
 #include "appban/apk/apk.h"
 #include "appban/apk/report_json.h"
+#include "appban/assess/report.h"
+#include "appban/common/data_dir.h"
 #include "appban/common/file.h"
+#include "appban/common/text.h"
 
 namespace {
 
@@ -80,8 +85,19 @@ int main(int argc, char** argv) {
     compressed_bytes += entry.compressed_size;
   }
 
-  std::vector<double> inflate_ms, inspect_ms;
-  size_t json_size = 0;
+  auto data_dir = appban::ResolveDataDir();
+  auto knowledge = data_dir.ok() ? appban::assess::LoadKnowledgeBase(*data_dir)
+                                 : appban::Result<appban::assess::KnowledgeBase>(data_dir.status());
+  auto model = data_dir.ok() ? appban::assess::LoadRiskModel(*data_dir + "/risk-model.toml")
+                             : appban::Result<appban::assess::RiskModel>(data_dir.status());
+  if (!knowledge.ok() || !model.ok()) {
+    std::fprintf(stderr, "cannot load assessment data: %s %s\n", knowledge.status().ToString().c_str(),
+                 model.status().ToString().c_str());
+    return 1;
+  }
+
+  std::vector<double> inflate_ms, inspect_ms, assess_ms;
+  size_t json_size = 0, assess_json_size = 0;
   for (int run = 0; run < runs; ++run) {
     auto start = Clock::now();
     for (Job& job : jobs) {
@@ -104,8 +120,15 @@ int main(int argc, char** argv) {
     }
     json_size = appban::apk::InspectDocument(*apk).dump().size();
     inspect_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+
+    start = Clock::now();
+    auto assessed_apk = appban::apk::Apk::Open(path);
+    if (!assessed_apk.ok()) return 1;
+    auto assessment = appban::assess::Assess(*assessed_apk, *knowledge, *model);
+    assess_json_size = appban::DumpJson(appban::assess::AssessmentJson(assessment)).size();
+    assess_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
   }
-  double inflate = Median(inflate_ms), inspect = Median(inspect_ms);
+  double inflate = Median(inflate_ms), inspect = Median(inspect_ms), assess = Median(assess_ms);
   std::printf("apk               %s\n", path.c_str());
   std::printf("entries inflated  %zu (%.1f MB compressed -> %.1f MB DEX)\n", jobs.size(), compressed_bytes / 1e6,
               dex_bytes / 1e6);
@@ -113,6 +136,8 @@ int main(int argc, char** argv) {
   std::printf("zlib inflate      %.2f ms\n", inflate);
   std::printf("appban inspect    %.2f ms  (json %zu bytes)\n", inspect, json_size);
   std::printf("ratio             %.2fx of zlib inflate\n", inspect / inflate);
+  std::printf("appban assess     %.2f ms  (json %zu bytes)\n", assess, assess_json_size);
+  std::printf("assess/inspect    %.2fx\n", assess / inspect);
   std::printf("inflated_dex_bytes %llu\n", static_cast<unsigned long long>(dex_bytes));
   return 0;
 }

@@ -101,7 +101,29 @@ Result<std::string> ReadFileToString(const std::string& path, uint64_t max_bytes
   return out;
 }
 
+// Writes to an existing device or pipe (-o /dev/stdout, a FIFO) in place.
+Status WriteInPlace(const std::string& path, std::string_view contents) {
+  FdGuard fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (fd.get() < 0) return OpenError(path, errno);
+  size_t written = 0;
+  while (written < contents.size()) {
+    ssize_t n = ::write(fd.get(), contents.data() + written, contents.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::Unavailable(path + ": write: " + ErrnoText(errno));
+    }
+    written += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
 Status WriteFileAtomically(const std::string& path, std::string_view contents, unsigned mode) {
+  // Renaming over a device node (as root, -o /dev/null) would replace it with a regular file.
+  struct stat existing {};
+  if (::stat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
+    if (S_ISDIR(existing.st_mode)) return Status::InvalidArgument(path + ": is a directory");
+    return WriteInPlace(path, contents);
+  }
   std::filesystem::path target(path);
   std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
   std::string temp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();

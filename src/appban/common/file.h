@@ -39,6 +39,7 @@ Result<std::string> ReadFileToString(const std::string& path, uint64_t max_bytes
 
 // Writes `contents` to `path` atomically: a temporary file in the same directory, fsync, rename,
 // fsync of the directory. Readers see the old file or the new one, never a partial write.
+// An existing device or FIFO (/dev/stdout) is written in place instead of being replaced.
 Status WriteFileAtomically(const std::string& path, std::string_view contents, unsigned mode = 0644);
 
 }  // namespace appban
