@@ -34,6 +34,20 @@ for i in 1 2 3 4 5; do
   /usr/bin/time -f '%e s' build/appban inspect --json "$apk" 2>&1 >/dev/null | tail -1
 done | sort -n | sed -n 3p | sed 's/^/median /'
 
+echo "== directory throughput: every APK that Debian's androguard package ships, -j2 (2 cores)"
+examples=/usr/share/doc/androguard/examples
+count=$(find "$examples" -name '*.apk' | wc -l)
+megabytes=$(find "$examples" -name '*.apk' -printf '%s\n' | awk '{s+=$1} END {printf "%.1f", s/1e6}')
+throughput() {  # throughput NAME appban-arguments...
+  local name=$1; shift
+  local seconds
+  seconds=$( { /usr/bin/time -f '%e' build/appban "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  awk -v n="$count" -v mb="$megabytes" -v s="$seconds" -v c="$name" 'BEGIN {
+    printf "%-7s %d files (%.1f MB) in %.2f s: %.0f files/s, %.1f MB/s\n", c, n, mb, s, n/s, mb/s }'
+}
+throughput inspect inspect -j2 --json "$examples"
+throughput assess assess -j2 --no-progress --format json "$examples"
+
 echo "== androguard $(/usr/bin/python3 -c 'import androguard; print(androguard.__version__)') on the same file"
 /usr/bin/python3 - "$apk" <<'PY'
 import sys, time, resource, logging

@@ -49,6 +49,8 @@ Result<Apk> Apk::FromBytes(Bytes bytes, std::string display_name, const Limits& 
 
 Status Apk::Load(const Limits& limits) {
   sha256_ = Sha256Hex(bytes_);
+  // Hashing touched every page of the file; only the parts parsed next need to be resident.
+  if (mapped_) mapped_->ReleasePages(0, bytes_.size());
   auto zip = ZipArchive::Open(bytes_, limits);
   if (!zip.ok()) {
     if (zip.status().code() == StatusCode::kNotRecognized) {
@@ -118,6 +120,8 @@ Status Apk::Load(const Limits& limits) {
                                    std::to_string(limits.max_dex_files));
     }
     APPBAN_ASSIGN_OR_RETURN(Buffer dex_bytes, zip_->Read(*entry, &budget, &anomalies_));
+    // The compressed bytes are done with; keep resident memory near the inflated DEX alone.
+    if (mapped_) mapped_->ReleasePages(entry->data_offset, entry->compressed_size);
     auto dex = DexFile::Parse(entry->name, std::move(dex_bytes), limits, &anomalies_);
     if (!dex.ok()) return dex.status().WithContext(entry->name);
     dex_files_.push_back(std::move(dex).value());

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -67,6 +68,17 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 }
 
 MappedFile::~MappedFile() { Reset(); }
+
+void MappedFile::ReleasePages(uint64_t offset, uint64_t length) const {
+  if (data_ == nullptr || offset >= size_) return;
+  length = std::min<uint64_t>(length, size_ - offset);
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  uint64_t begin = (offset + page - 1) / page * page;
+  uint64_t end = (offset + length) / page * page;
+  if (end <= begin) return;
+  // Advice only: failure changes nothing but memory use.
+  ::madvise(static_cast<uint8_t*>(data_) + begin, end - begin, MADV_DONTNEED);
+}
 
 void MappedFile::Reset() {
   if (data_ != nullptr) ::munmap(data_, size_);

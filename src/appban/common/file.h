@@ -23,6 +23,10 @@ class MappedFile {
   ~MappedFile();
 
   Bytes bytes() const { return {static_cast<const uint8_t*>(data_), size_}; }
+  // Tells the kernel the pages wholly inside [offset, offset+length) are not needed for now (they
+  // are clean file pages: reading them again simply faults them back in). Keeps a reader's
+  // resident memory at what it has decoded, not decoded plus compressed.
+  void ReleasePages(uint64_t offset, uint64_t length) const;
   const std::string& path() const { return path_; }
 
  private:
