@@ -1,6 +1,7 @@
 #include "appban/policy/json_util.h"
 
 #include <cctype>
+#include <cstdio>
 #include <ctime>
 
 namespace appban::policy {
@@ -92,8 +93,12 @@ std::string FormatTimestamp(UnixSeconds at) {
   std::time_t seconds = static_cast<std::time_t>(at);
   std::tm parts{};
   gmtime_r(&seconds, &parts);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  // The year is written with at least four digits by hand: glibc's strftime "%Y" does not pad, so
+  // year 824 (which ParseTimestamp accepts as "0824-...") came out as "824-..." and a stored rule,
+  // waiver or bundle holding it could no longer be read back (found by fuzz/inventory_fuzz.cc).
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%04lld-%02d-%02dT%02d:%02d:%02dZ", static_cast<long long>(parts.tm_year) + 1900,
+                parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
   return buffer;
 }
 
