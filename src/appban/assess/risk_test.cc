@@ -137,6 +137,33 @@ TEST(RiskTest, ModelFileErrorsNameTheProblem) {
   EXPECT_NE(bad_severity.status().message().find("unknown severity 'severe'"), std::string::npos);
 }
 
+// Regression: a dotted key with 100,000 parts (200 KB, under the 1 MiB file limit) made toml++
+// recurse until the stack overflowed. It is now refused before parsing, naming the line, while
+// dots inside strings and comments, numbers and ordinary two-part keys are still accepted.
+TEST(RiskTest, RefusesKeysNestedTooDeeplyInsteadOfOverflowingTheStack) {
+  std::string deep_key = "a";
+  for (int i = 0; i < 100000; ++i) deep_key += ".a";
+  auto deep = ParseRiskModel("name = \"x\"\n" + deep_key + " = 1\n", "model.toml");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.status().message().find("model.toml:2"), std::string::npos) << deep.status().message();
+  EXPECT_NE(deep.status().message().find("dotted parts"), std::string::npos) << deep.status().message();
+  EXPECT_FALSE(ParseRiskModel("[" + deep_key + "]\n", "model.toml").ok());
+
+  const std::string many_dots(200, '.');
+  // Comment, basic string, literal multi-line string, a two-part dotted key, and a multi-line basic
+  // string holding an escaped quote and ending with a quote of its own ("""...\"""""): all valid.
+  const std::string text = "# " + many_dots + "\nname = \"" + many_dots + "\"\nversion = '''" + many_dots +
+                           "'''\nseverity_weight.low = 0.25\n[[floor]]\nid = \"a.b\"\nmin_score = 10\nwhy = \"\"\"" +
+                           many_dots + "\\\"\"\"\"\"\n";
+  auto fine = ParseRiskModel(text, "model.toml");
+  ASSERT_TRUE(fine.ok()) << fine.status().message();
+  EXPECT_EQ(fine->name, many_dots);
+  EXPECT_EQ(fine->version, many_dots);
+  EXPECT_EQ(fine->severity_weight.at(Severity::kLow), 0.25);
+  ASSERT_EQ(fine->floors.size(), 1u);
+  EXPECT_EQ(fine->floors[0].why, many_dots + "\"\"");
+}
+
 TEST(RiskTest, ParsesFailOnLevels) {
   EXPECT_EQ(*ParseRiskLevel("high"), RiskLevel::kHigh);
   EXPECT_FALSE(ParseRiskLevel("severe").ok());
