@@ -19,6 +19,10 @@ using Json = nlohmann::json;
 constexpr uint64_t kMaxKnowledgeFileBytes = 32ull << 20;
 constexpr size_t kMaxTrackers = 20000;
 constexpr size_t kMaxSignatureLength = 8192;
+// Signatures that are not plain names fall back to the pattern matcher, whose cost per class name
+// grows with the pattern's length. The shipped Exodus file needs ~1 KB of such patterns; 64 KiB
+// keeps a hostile or careless file from turning one assessment into hours of matching.
+constexpr size_t kMaxPatternBytes = 64 << 10;
 // Shortest anchored code prefix worth matching: "com.a." would flag half of all apps.
 constexpr size_t kMinCodePrefixChars = 6;
 constexpr size_t kMinCodePrefixComponents = 2;
@@ -309,6 +313,7 @@ Result<TrackerSet> ParseTrackers(std::string_view json_text, std::string source)
   }
   TrackerSet set;
   set.source = source;
+  size_t pattern_bytes = 0;
   for (auto it = trackers->begin(); it != trackers->end(); ++it) {
     std::string where = source + ": tracker \"" + it.key() + "\"";
     const Json& entry = it.value();
@@ -338,6 +343,14 @@ Result<TrackerSet> ParseTrackers(std::string_view json_text, std::string source)
     }
     APPBAN_RETURN_IF_ERROR(ClassifyCodeSignature(&tracker, where, &set));
     APPBAN_RETURN_IF_ERROR(ClassifyNetworkSignature(&tracker, where, &set));
+    for (const auto* patterns : {&tracker.code_patterns, &tracker.network_patterns}) {
+      for (const std::string& pattern : *patterns) pattern_bytes += pattern.size();
+    }
+    if (pattern_bytes > kMaxPatternBytes) {
+      return Status::LimitExceeded(where + ": regular-expression signatures add up to more than " +
+                                   std::to_string(kMaxPatternBytes) +
+                                   " bytes; write signatures as plain dotted prefixes (com.example.) where possible");
+    }
     set.trackers.push_back(std::move(tracker));
   }
   std::sort(set.trackers.begin(), set.trackers.end(),

@@ -68,6 +68,24 @@ TEST(Knowledge, ClassifiesCodeSignatureAlternatives) {
   EXPECT_NE(set->skipped[0].find("tracker \"7\" (T)"), std::string::npos);
 }
 
+TEST(Knowledge, RegexSignaturesHaveATotalBudget) {
+  // 80 trackers, each with a 1,000-character pattern that needs the regex matcher: 80 KB > 64 KiB.
+  std::string json = R"({"trackers": {)";
+  for (int id = 1; id <= 80; ++id) {
+    std::string pattern = "com.x[0-9]+" + std::string(989, 'a');
+    json += (id > 1 ? "," : "") + ("\"" + std::to_string(id) + "\": {\"id\": " + std::to_string(id) +
+                                   R"(, "name": "T", "website": "", "code_signature": ")" + pattern +
+                                   R"(", "network_signature": ""})");
+  }
+  json += "}}";
+  auto set = ParseTrackers(json, "big.json");
+  ASSERT_FALSE(set.ok());
+  EXPECT_EQ(set.status().code(), StatusCode::kLimitExceeded);
+  EXPECT_NE(set.status().message().find("regular-expression signatures add up to more than 65536 bytes"),
+            std::string::npos)
+      << set.status().message();
+}
+
 TEST(Knowledge, ClassifiesNetworkSignatureAlternatives) {
   auto set = ParseTrackers(
       OneTracker(R"("id": 7, "name": "T", "website": "", "code_signature": "", "network_signature": "Krxd.NET|fidzup|.*.estimote.com|a.b")"),
