@@ -49,9 +49,20 @@ TEST(RiskTest, ShippedModelLoadsWithDocumentedThresholds) {
   EXPECT_EQ(model.high_at, 50);
   EXPECT_EQ(model.critical_at, 75);
   EXPECT_EQ(model.unacceptable_at, 60);
-  EXPECT_DOUBLE_EQ(model.WeightOf(MakeFinding("tracker.5", "tracker", Severity::kLow)), 0.10);
+  EXPECT_DOUBLE_EQ(model.WeightOf(MakeFinding("tracker.5", "tracker", Severity::kLow)), 0.15);
   EXPECT_DOUBLE_EQ(model.WeightOf(MakeFinding("capability.sms.used", "capability", Severity::kHigh)), 0.09);
   EXPECT_DOUBLE_EQ(model.WeightOf(MakeFinding("hygiene.debuggable", "hygiene", Severity::kHigh)), 0.18);
+}
+
+TEST(RiskTest, TwoTrackerSdksAloneCallForReview) {
+  RiskModel model = ShippedModel();
+  Risk one = ScoreRisk({MakeFinding("tracker.11", "tracker", Severity::kMedium)}, model);
+  EXPECT_EQ(one.verdict, Verdict::kAcceptable);
+  Risk two = ScoreRisk({MakeFinding("tracker.11", "tracker", Severity::kMedium),
+                        MakeFinding("tracker.66", "tracker", Severity::kMedium)},
+                       model);
+  EXPECT_EQ(two.score, 27);  // 100 * (1 - 0.85^2), rounded down
+  EXPECT_EQ(two.verdict, Verdict::kReview);
 }
 
 TEST(RiskTest, NoFindingsIsLowAndAcceptable) {
