@@ -70,6 +70,26 @@ TEST(AssessCliTest, JsonReportCarriesRiskFindingsTrackersEndpointsAndAppFacts) {
   EXPECT_TRUE(doc["endpoints"].contains("hosts"));
 }
 
+TEST(AssessCliTest, NetworkSecurityConfigIsReadFromThePackage) {
+  // rich.apk's res/xml/network_security_config.xml (compiled by aapt2): cleartext permitted by the
+  // base config, refused for *.fixture.appban.org.
+  Json doc = AssessJson(Fixture("rich.apk"));
+  const Json& config = doc["app"]["network_security_config"];
+  ASSERT_TRUE(config.is_object()) << doc["app"].dump();
+  EXPECT_EQ(config["path"], "res/xml/network_security_config.xml");
+  EXPECT_EQ(config["base_cleartext_permitted"], true);
+  ASSERT_EQ(config["domain_configs"].size(), 1u);
+  EXPECT_EQ(config["domain_configs"][0]["domains"], Json({"*.fixture.appban.org"}));
+  EXPECT_EQ(config["domain_configs"][0]["cleartext_permitted"], false);
+  bool cleartext_from_config = false;
+  for (const Json& finding : doc["findings"]) {
+    if (finding["id"] == "hygiene.cleartext_traffic") {
+      cleartext_from_config = finding["evidence"][0]["location"] == "res/xml/network_security_config.xml";
+    }
+  }
+  EXPECT_TRUE(cleartext_from_config) << doc["findings"].dump();
+}
+
 TEST(AssessCliTest, SarifValidatesAgainstTheOfficialSchema) {
   TempDir dir;
   fs::path sarif = dir.path() / "report.sarif";

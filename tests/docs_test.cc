@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // The parts an anomaly code may start with ("zip.crc_mismatch"); see apk/anomaly.h.
-const std::set<std::string, std::less<>> kParts = {"zip", "axml", "arsc", "manifest", "dex", "signing"};
+const std::set<std::string, std::less<>> kParts = {"zip", "axml", "arsc", "manifest", "nsc", "dex", "signing"};
 
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -97,6 +97,7 @@ Status Apk::Load(const Limits& limits) {
   auto manifest = ExtractManifest(*document, resources_.get(), &anomalies_);
   if (!manifest.ok()) return manifest.status().WithContext("AndroidManifest.xml");
   manifest_ = std::move(manifest).value();
+  LoadNetworkSecurityConfig(limits, &budget);
 
   // DEX files in multidex order; Android stops at the first missing classesN.dex.
   std::vector<std::pair<int, const ZipEntry*>> dex_entries;
@@ -145,6 +146,34 @@ Status Apk::Load(const Limits& limits) {
 
   APPBAN_ASSIGN_OR_RETURN(signing_, ReadSigningInfo(*zip_, limits, &anomalies_));
   return Status::Ok();
+}
+
+// Optional like resources: a config that cannot be read is an anomaly, and the assessment then
+// falls back to the manifest's flags.
+void Apk::LoadNetworkSecurityConfig(const Limits& limits, uint64_t* budget) {
+  const std::string& path = manifest_.flags.network_security_config_path;
+  if (path.empty()) return;
+  const ZipEntry* entry = zip_->Find(path);
+  if (entry == nullptr) {
+    AddAnomaly(&anomalies_, "nsc.missing", path, "the manifest names a network security config that is not in the APK");
+    return;
+  }
+  if (entry->uncompressed_size > limits.max_manifest_bytes) {
+    AddAnomaly(&anomalies_, "nsc.unreadable", path, "network security config larger than the manifest limit");
+    return;
+  }
+  auto bytes = zip_->Read(*entry, budget, &anomalies_);
+  if (!bytes.ok()) {
+    AddAnomaly(&anomalies_, "nsc.unreadable", path, bytes.status().ToString());
+    return;
+  }
+  auto document = ParseAxml(*bytes, limits, &anomalies_);
+  if (!document.ok()) {
+    AddAnomaly(&anomalies_, "nsc.unreadable", path, document.status().ToString());
+    return;
+  }
+  int target_sdk = manifest_.target_sdk.value_or(manifest_.min_sdk.value_or(1));
+  network_security_config_ = ReadNetworkSecurityConfig(*document, path, target_sdk, &anomalies_);
 }
 
 uint64_t Apk::total_dex_classes() const {

@@ -15,6 +15,7 @@
 #include "appban/apk/dex.h"
 #include "appban/apk/limits.h"
 #include "appban/apk/manifest.h"
+#include "appban/apk/network_security_config.h"
 #include "appban/apk/signing.h"
 #include "appban/apk/zip.h"
 #include "appban/common/bytes.h"
@@ -53,6 +54,8 @@ class Apk {
   // Every anomaly from every part, in the order found.
   const Anomalies& anomalies() const { return anomalies_; }
   const ResourceTable* resources() const { return resources_.get(); }
+  // The network security config the manifest names, when it could be read.
+  const std::optional<NetworkSecurityConfig>& network_security_config() const { return network_security_config_; }
 
   uint64_t total_dex_classes() const;
   uint64_t total_dex_methods() const;
@@ -61,6 +64,7 @@ class Apk {
  private:
   Apk() = default;
   Status Load(const Limits& limits);
+  void LoadNetworkSecurityConfig(const Limits& limits, uint64_t* budget);
 
   std::string path_;
   std::unique_ptr<MappedFile> mapped_;  // null when built FromBytes
@@ -72,6 +76,7 @@ class Apk {
   std::vector<DexFile> dex_files_;
   SigningInfo signing_;
   NativeLibraries native_;
+  std::optional<NetworkSecurityConfig> network_security_config_;
   Anomalies anomalies_;
 };
 

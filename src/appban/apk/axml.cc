@@ -119,6 +119,7 @@ constexpr size_t kAttributeBytes = 20;     // ResXMLTree_attribute
 constexpr size_t kNamespaceExtBytes = 8;   // ResXMLTree_namespaceExt
 constexpr size_t kEndElementExtBytes = 8;  // ResXMLTree_endElementExt
 constexpr size_t kCdataExtBytes = 12;      // ResXMLTree_cdataExt
+constexpr size_t kMaxElementTextBytes = 64 << 10;  // text kept per element; more is dropped
 constexpr uint16_t kResValueBytes = 8;
 
 bool LooksLikePlainTextXml(Bytes data) {
@@ -310,8 +311,18 @@ class AxmlReader {
       case kResXmlEndElementType:
         EndElement(offset, StringAt(*LoadLE<uint32_t>(node, ext + 4), offset));
         break;
+      case kResXmlCdataType:
+        // Element text: manifests have none worth reading, but other XML resources do (the
+        // <domain> names of a network security config). Bounded like attribute strings.
+        if (!stack_.empty()) {
+          std::string text = StringAt(*LoadLE<uint32_t>(node, ext), offset);
+          if (text.size() <= kMaxElementTextBytes - std::min(kMaxElementTextBytes, stack_.back().text.size())) {
+            stack_.back().text += text;
+          }
+        }
+        break;
       default:
-        break;  // end namespace, CDATA: nothing a manifest needs
+        break;  // end namespace
     }
     return Status::Ok();
   }

@@ -54,6 +54,7 @@ struct XmlElement {
   uint32_t line = 0;
   std::vector<XmlAttribute> attributes;
   std::vector<XmlElement> children;
+  std::string text;  // character data directly inside the element (first 64 KiB)
 
   // Finds an android: attribute by resource id (how Android resolves it), falling back to the
   // local name only when no attribute carries a resource id for it.

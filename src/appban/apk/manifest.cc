@@ -268,8 +268,13 @@ class ManifestReader {
       flags.allow_backup_explicit = true;
     }
     flags.uses_cleartext_traffic = AndroidBool(application, attr::kUsesCleartextTraffic, "usesCleartextTraffic");
-    flags.network_security_config =
-        application.FindAndroidAttribute(attr::kNetworkSecurityConfig, "networkSecurityConfig") != nullptr;
+    if (const XmlAttribute* config = application.FindAndroidAttribute(attr::kNetworkSecurityConfig,
+                                                                        "networkSecurityConfig")) {
+      flags.network_security_config = true;
+      // A file resource resolves to its path inside the APK; an unresolved one stays "@0x...".
+      std::string path = AsString(*config, "networkSecurityConfig");
+      if (!path.empty() && path.front() != '@') flags.network_security_config_path = std::move(path);
+    }
     flags.test_only = AndroidBool(application, attr::kTestOnly, "testOnly").value_or(false);
 
     for (const XmlElement& child : application.children) {

@@ -56,6 +56,7 @@ struct ApplicationFlags {
   bool allow_backup_explicit = false;
   std::optional<bool> uses_cleartext_traffic;  // absent: platform default (true below SDK 28)
   bool network_security_config = false;
+  std::string network_security_config_path;  // the XML file it resolves to ("res/xml/nsc.xml"), "" when unresolved
   bool test_only = false;
 };
 

@@ -108,6 +108,22 @@ Json AppFactsJson(const Apk& apk) {
   app["queries"] = {{"packages", m.queries.packages},
                     {"intents", std::move(query_intents)},
                     {"providers", m.queries.providers}};
+  if (const auto& nsc = apk.network_security_config()) {
+    Json domains = Json::array();
+    for (const DomainSecurityConfig& domain : nsc->domains) {
+      domains.push_back({{"domains", domain.domains},
+                         {"cleartext_permitted", domain.cleartext_permitted},
+                         {"trusts_user_certificates", domain.trusts_user_certificates},
+                         {"pins", domain.pins}});
+    }
+    app["network_security_config"] = {{"path", nsc->path},
+                                      {"base_cleartext_permitted", nsc->base_cleartext_permitted},
+                                      {"base_trusts_user_certificates", nsc->base_trusts_user_certificates},
+                                      {"domain_configs", std::move(domains)},
+                                      {"debug_overrides_user_certificates", nsc->debug_overrides_user_certificates}};
+  } else {
+    app["network_security_config"] = nullptr;
+  }
   app["uses_features"] = m.uses_features;
   app["uses_libraries"] = m.uses_libraries;
 

@@ -169,7 +169,10 @@ std::vector<Finding> PublisherFindings(const Publisher& publisher, const apk::Si
                                        const std::vector<Vendor>& vendors);
 std::vector<Finding> ObfuscationFindings(const std::vector<PackerHit>& packers, const ObfuscationStats& stats);
 std::vector<Finding> AnomalyFindings(const apk::Anomalies& anomalies);
-std::vector<Finding> HygieneFindings(const apk::Manifest& manifest);
+// `network_security_config`, when the app has one that could be read, decides cleartext and
+// user-CA trust (it overrides android:usesCleartextTraffic on Android 7.0+).
+std::vector<Finding> HygieneFindings(const apk::Manifest& manifest,
+                                     const apk::NetworkSecurityConfig* network_security_config = nullptr);
 
 // Findings order: severity (highest first), then category in the order above, then id.
 void SortFindings(std::vector<Finding>* findings);

@@ -21,33 +21,97 @@ bool IsLauncher(const apk::Component& component) {
   return false;
 }
 
+
+constexpr const char* kCategory = "hygiene";
+constexpr const char* kManifest = "AndroidManifest.xml";
+// Android trusts user-installed CAs by default below target SDK 24.
+constexpr int kUserCasDistrustedByDefaultSdk = 24;
+
+void ManifestCleartextFindings(const apk::Manifest& manifest, int target_sdk, std::vector<Finding>* out) {
+  const apk::ApplicationFlags& flags = manifest.flags;
+  if (flags.uses_cleartext_traffic.value_or(false)) {
+    out->push_back({"hygiene.cleartext_traffic", kCategory, Severity::kMedium, "Cleartext network traffic allowed",
+                    "android:usesCleartextTraffic=\"true\": the app may send data over unencrypted HTTP, readable and "
+                    "alterable by anyone on the network path.",
+                    {{"manifest", "/manifest/application[@android:usesCleartextTraffic=true]", kManifest,
+                      flags.network_security_config
+                          ? "a network security config is named but could not be read (see anomalies)"
+                          : ""}}});
+  } else if (!flags.uses_cleartext_traffic.has_value() && target_sdk < kCleartextOffByDefaultSdk &&
+             !flags.network_security_config) {
+    out->push_back({"hygiene.cleartext_traffic", kCategory, Severity::kMedium,
+                    "Cleartext network traffic allowed by default",
+                    "The app targets SDK " + std::to_string(target_sdk) +
+                        " (below 28) and neither sets android:usesCleartextTraffic nor has a network security config, "
+                        "so Android allows unencrypted HTTP for it.",
+                    {{"manifest", "/manifest/uses-sdk[@android:targetSdkVersion=" + std::to_string(target_sdk) + "]",
+                      kManifest, manifest.target_sdk ? "" : "not declared: defaults to minSdkVersion"}}});
+  }
+}
+
+// On Android 7.0+ the network security config decides, and android:usesCleartextTraffic is
+// ignored; evidence points into the config file.
+void NetworkSecurityFindings(const apk::NetworkSecurityConfig& config, std::vector<Finding>* out) {
+  std::vector<Evidence> cleartext, user_cas;
+  if (config.base_cleartext_permitted) {
+    cleartext.push_back({"manifest", "/network-security-config/base-config[@cleartextTrafficPermitted=true]", config.path,
+                         "every domain not configured otherwise"});
+  }
+  if (config.base_trusts_user_certificates) {
+    user_cas.push_back({"manifest", "/network-security-config/base-config/trust-anchors/certificates[@src=user]",
+                        config.path, "every domain not configured otherwise"});
+  }
+  for (const apk::DomainSecurityConfig& domain : config.domains) {
+    std::string names;
+    for (const std::string& name : domain.domains) names += (names.empty() ? "" : " ") + name;
+    if (domain.cleartext_permitted && !config.base_cleartext_permitted) {
+      cleartext.push_back({"host", names, config.path, "domain-config permits cleartext"});
+    }
+    if (domain.trusts_user_certificates && !config.base_trusts_user_certificates) {
+      user_cas.push_back({"host", names, config.path, "domain-config trusts user CAs"});
+    }
+  }
+  if (!cleartext.empty()) {
+    bool everywhere = config.base_cleartext_permitted;
+    out->push_back({"hygiene.cleartext_traffic", kCategory, everywhere ? Severity::kMedium : Severity::kLow,
+                    everywhere ? "Cleartext network traffic allowed (network security config)"
+                               : "Cleartext network traffic allowed for some domains",
+                    "The app's network security config permits unencrypted HTTP " +
+                        std::string(everywhere ? "by default" : "to the listed domains") +
+                        ": what it sends there can be read and altered on the network path.",
+                    cleartext});
+  }
+  if (!user_cas.empty()) {
+    out->push_back({"hygiene.user_certificates_trusted", kCategory, Severity::kMedium,
+                    "Trusts user-installed CA certificates",
+                    "The network security config trusts CA certificates that a user or device administrator "
+                    "installs, so whoever can install one can read and alter the app's TLS traffic.",
+                    user_cas});
+  }
+}
+
 }  // namespace
 
-std::vector<Finding> HygieneFindings(const apk::Manifest& manifest) {
+std::vector<Finding> HygieneFindings(const apk::Manifest& manifest,
+                                     const apk::NetworkSecurityConfig* network_security_config) {
   std::vector<Finding> out;
-  constexpr const char* kCategory = "hygiene";
-  constexpr const char* kManifest = "AndroidManifest.xml";
   const apk::ApplicationFlags& flags = manifest.flags;
   // Target SDK defaults to min SDK, which defaults to 1.
   const int target_sdk = manifest.target_sdk.value_or(manifest.min_sdk.value_or(1));
 
-  if (flags.uses_cleartext_traffic.value_or(false)) {
-    out.push_back({"hygiene.cleartext_traffic", kCategory, Severity::kMedium, "Cleartext network traffic allowed",
-                   "android:usesCleartextTraffic=\"true\": the app may send data over unencrypted HTTP, readable and "
-                   "alterable by anyone on the network path.",
-                   {{"manifest", "/manifest/application[@android:usesCleartextTraffic=true]", kManifest,
-                     flags.network_security_config
-                         ? "a network security config is also present; on Android 7.0+ it takes precedence and was not read"
-                         : ""}}});
-  } else if (!flags.uses_cleartext_traffic.has_value() && target_sdk < kCleartextOffByDefaultSdk &&
-             !flags.network_security_config) {
-    out.push_back({"hygiene.cleartext_traffic", kCategory, Severity::kMedium,
-                   "Cleartext network traffic allowed by default",
-                   "The app targets SDK " + std::to_string(target_sdk) +
-                       " (below 28) and neither sets android:usesCleartextTraffic nor has a network security config, so "
-                       "Android allows unencrypted HTTP for it.",
-                   {{"manifest", "/manifest/uses-sdk[@android:targetSdkVersion=" + std::to_string(target_sdk) + "]",
-                     kManifest, manifest.target_sdk ? "" : "not declared: defaults to minSdkVersion"}}});
+  if (network_security_config != nullptr) {
+    NetworkSecurityFindings(*network_security_config, &out);
+  } else {
+    ManifestCleartextFindings(manifest, target_sdk, &out);
+    if (target_sdk < kUserCasDistrustedByDefaultSdk) {
+      out.push_back({"hygiene.user_certificates_trusted", kCategory, Severity::kLow,
+                     "Trusts user-installed CA certificates by default",
+                     "The app targets SDK " + std::to_string(target_sdk) +
+                         " (below 24) and has no network security config, so Android lets any CA certificate a "
+                         "user or device administrator installs intercept its TLS traffic.",
+                     {{"manifest", "/manifest/uses-sdk[@android:targetSdkVersion=" + std::to_string(target_sdk) + "]",
+                       kManifest, ""}}});
+    }
   }
   if (flags.debuggable) {
     out.push_back({"hygiene.debuggable", kCategory, Severity::kHigh, "Debuggable build",

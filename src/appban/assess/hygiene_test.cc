@@ -30,7 +30,7 @@ TEST(Hygiene, CleartextExplicitOrByDefaultBelowSdk28) {
   apk::Manifest old = Clean();
   old.target_sdk = 27;
   EXPECT_EQ(Ids(old), std::vector<std::string>{"hygiene.cleartext_traffic"});
-  old.flags.network_security_config = true;  // the config decides; we do not read it
+  old.flags.network_security_config = true;  // named but unreadable: Android's config then decides
   EXPECT_TRUE(Ids(old).empty());
   old.flags.network_security_config = false;
   old.flags.uses_cleartext_traffic = false;
@@ -39,7 +39,50 @@ TEST(Hygiene, CleartextExplicitOrByDefaultBelowSdk28) {
   apk::Manifest no_sdk = Clean();
   no_sdk.target_sdk.reset();
   no_sdk.min_sdk = 21;  // target defaults to min
-  EXPECT_EQ(Ids(no_sdk), std::vector<std::string>{"hygiene.cleartext_traffic"});
+  // Below SDK 24 user-installed CAs are trusted by default, too.
+  EXPECT_EQ(Ids(no_sdk), (std::vector<std::string>{"hygiene.cleartext_traffic", "hygiene.user_certificates_trusted"}));
+}
+
+apk::NetworkSecurityConfig Config(bool base_cleartext, bool base_user_cas) {
+  apk::NetworkSecurityConfig config;
+  config.path = "res/xml/nsc.xml";
+  config.base_cleartext_permitted = base_cleartext;
+  config.base_trusts_user_certificates = base_user_cas;
+  return config;
+}
+
+TEST(Hygiene, NetworkSecurityConfigDecidesOverTheManifestFlag) {
+  apk::Manifest manifest = Clean();
+  manifest.flags.uses_cleartext_traffic = true;  // ignored on Android 7.0+ when a config exists
+  manifest.flags.network_security_config = true;
+  apk::NetworkSecurityConfig strict = Config(false, false);
+  EXPECT_TRUE(HygieneFindings(manifest, &strict).empty());
+
+  apk::NetworkSecurityConfig open = Config(true, false);
+  auto findings = HygieneFindings(manifest, &open);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].id, "hygiene.cleartext_traffic");
+  EXPECT_EQ(findings[0].severity, Severity::kMedium);
+  EXPECT_EQ(findings[0].evidence.at(0).location, "res/xml/nsc.xml");
+}
+
+TEST(Hygiene, DomainLevelCleartextAndUserCasAreNamed) {
+  apk::Manifest manifest = Clean();
+  apk::NetworkSecurityConfig config = Config(false, false);
+  apk::DomainSecurityConfig legacy;
+  legacy.domains = {"*.legacy.example.org"};
+  legacy.cleartext_permitted = true;
+  apk::DomainSecurityConfig intercepted;
+  intercepted.domains = {"api.example.org"};
+  intercepted.trusts_user_certificates = true;
+  config.domains = {legacy, intercepted};
+  auto findings = HygieneFindings(manifest, &config);
+  ASSERT_EQ(findings.size(), 2u);
+  EXPECT_EQ(findings[0].id, "hygiene.cleartext_traffic");
+  EXPECT_EQ(findings[0].severity, Severity::kLow);  // only some domains
+  EXPECT_EQ(findings[0].evidence.at(0).value, "*.legacy.example.org");
+  EXPECT_EQ(findings[1].id, "hygiene.user_certificates_trusted");
+  EXPECT_EQ(findings[1].evidence.at(0).value, "api.example.org");
 }
 
 TEST(Hygiene, DebuggableBackupTestOnlyAndExportedComponents) {
