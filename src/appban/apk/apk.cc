@@ -124,7 +124,15 @@ Status Apk::Load(const Limits& limits) {
     // The compressed bytes are done with; keep resident memory near the inflated DEX alone.
     if (mapped_) mapped_->ReleasePages(entry->data_offset, entry->compressed_size);
     auto dex = DexFile::Parse(entry->name, std::move(dex_bytes), limits, &anomalies_);
-    if (!dex.ok()) return dex.status().WithContext(entry->name);
+    if (!dex.ok()) {
+      // A safety limit stops the whole read. A broken DEX does not: refusing to report on an app
+      // because it carries one corrupt classesN.dex would hand malware an easy way to stay
+      // unassessed. The rest is read and the broken file is an anomaly the assessment scores.
+      if (dex.status().code() == StatusCode::kLimitExceeded) return dex.status().WithContext(entry->name);
+      AddAnomaly(&anomalies_, "dex.unreadable", entry->name,
+                 dex.status().ToString() + "; its classes, strings and method references are missing from the report");
+      continue;
+    }
     dex_files_.push_back(std::move(dex).value());
   }
 
