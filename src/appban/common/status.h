@@ -24,6 +24,7 @@ enum class StatusCode {
   kPermissionDenied,
   kFailedPrecondition,
   kUnavailable,       // a dependency (file system, network peer) is not reachable now
+  kExpired,           // something time-limited is past its validity (a policy bundle, a token)
   kUnsupported,
   kInternal,
 };
@@ -46,6 +47,7 @@ class [[nodiscard]] Status {
   static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
   static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status Expired(std::string m) { return {StatusCode::kExpired, std::move(m)}; }
   static Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 

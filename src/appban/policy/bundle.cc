@@ -214,7 +214,7 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
                                       " is older than the held version " + std::to_string(*options.held_version));
   }
   if (options.now >= bundle.not_after) {
-    return Status::Unavailable("expired: bundle version " + std::to_string(bundle.version) + " was valid until " +
+    return Status::Expired("bundle version " + std::to_string(bundle.version) + " expired: it was valid until " +
                                FormatTimestamp(bundle.not_after) + " (now " + FormatTimestamp(options.now) +
                                "); fetch a fresh bundle");
   }

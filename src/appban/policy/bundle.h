@@ -12,7 +12,7 @@
 //   kNotFound            signed by a key id that is not among the trusted keys ("unknown key")
 //   kPermissionDenied    the signature does not verify ("bad signature": altered or forged)
 //   kFailedPrecondition  version lower than the one already held ("rollback")
-//   kUnavailable         now >= not_after ("expired": a fresh bundle must be fetched)
+//   kExpired             now >= not_after ("expired": a fresh bundle must be fetched)
 #pragma once
 
 #include <cstdint>
