@@ -6,6 +6,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "appban/assess/detectors.h"  // GlobMatch (finding ids contain no '/')
 #include "appban/common/file.h"
 
 namespace appban::assess {
@@ -67,27 +68,6 @@ Status CheckTomlKeyDepth(std::string_view text, const std::string& source) {
     }
   }
   return Status::Ok();
-}
-
-// Glob with '*' matching any run of characters (ids are short; a simple backtracking match).
-bool GlobMatch(std::string_view pattern, std::string_view text) {
-  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
 }
 
 // Literal characters in a pattern: the more specific pattern wins.
