@@ -138,7 +138,7 @@ TEST(PolicyBundle, ExpiredBundleIsRefused) {
   ASSERT_TRUE(envelope.ok());
   EXPECT_TRUE(VerifyBundle(*envelope, Trusting(*key, kNotAfter - 1)).ok());
   auto verified = VerifyBundle(*envelope, Trusting(*key, kNotAfter));
-  EXPECT_EQ(verified.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(verified.status().code(), StatusCode::kExpired);
   EXPECT_NE(verified.status().message().find("expired"), std::string::npos);
 }
 
