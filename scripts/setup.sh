@@ -15,7 +15,7 @@ test_packages=(
   # Real Android tools for building and cross-checking fixtures, and androguard's example APKs.
   # (Debian's "dx" package is OpenDX, not the Android dexer: DEX fixtures are assembled with smali.)
   androguard apktool aapt apksigner zipalign dexdump libsmali-java android-framework-res openjdk-17-jdk-headless
-  zip unzip python3 python3-jsonschema
+  zip unzip openssl python3 python3-jsonschema
   # Rendering the HTML report in a real browser.
   chromium
 )
