@@ -9,6 +9,7 @@
 // one entry. Like the framework's LoadedArsc, unknown chunks are skipped and the first global
 // string pool is the one used.
 #include "appban/apk/arsc.h"
+#include "appban/common/text.h"
 
 #include <algorithm>
 
@@ -41,13 +42,13 @@ Status WalkChunks(Bytes data, size_t begin, size_t end, std::string_view context
       bool only_overruns = chunk.header_size >= kChunkHeaderBytes && chunk.header_size <= chunk.size &&
                            chunk.header_size <= end - offset && ((chunk.header_size | chunk.size) & 3) == 0;
       if (!only_overruns) {
-        AddAnomaly(anomalies, "arsc.bad_chunk", "resources.arsc at " + HexOffset(offset),
-                   std::string(context) + " chunk type " + HexOffset(chunk.type) + ": " + problem +
+        AddAnomaly(anomalies, "arsc.bad_chunk", "resources.arsc at " + HexNumber(offset),
+                   std::string(context) + " chunk type " + HexNumber(chunk.type) + ": " + problem +
                        "; the rest of it is skipped");
         return Status::Ok();
       }
-      AddAnomaly(anomalies, "arsc.chunk_overrun", "resources.arsc at " + HexOffset(offset),
-                 std::string(context) + " chunk type " + HexOffset(chunk.type) + ": " + problem +
+      AddAnomaly(anomalies, "arsc.chunk_overrun", "resources.arsc at " + HexNumber(offset),
+                 std::string(context) + " chunk type " + HexNumber(chunk.type) + ": " + problem +
                      "; read up to the end of its parent");
       chunk.size = static_cast<uint32_t>((end - offset) & ~size_t{3});
       if (chunk.size < chunk.header_size) return Status::Ok();
@@ -87,7 +88,7 @@ Result<ResourceTable> ResourceTable::Parse(Buffer data, const Limits& limits, An
       [&](size_t offset, const ChunkHeader& chunk, Bytes chunk_bytes) -> Status {
         if (chunk.type == kResStringPoolType) {
           if (have_pool) {
-            AddAnomaly(anomalies, "arsc.multiple_string_pools", "resources.arsc at " + HexOffset(offset),
+            AddAnomaly(anomalies, "arsc.multiple_string_pools", "resources.arsc at " + HexNumber(offset),
                        "a second global string pool; ignored, the first one is used as on Android");
             return Status::Ok();
           }
@@ -96,8 +97,8 @@ Result<ResourceTable> ResourceTable::Parse(Buffer data, const Limits& limits, An
         } else if (chunk.type == kResTablePackageType) {
           APPBAN_RETURN_IF_ERROR(table.IndexPackage(offset, chunk_bytes, anomalies));
         } else {
-          AddAnomaly(anomalies, "arsc.unknown_chunk", "resources.arsc at " + HexOffset(offset),
-                     "chunk of unknown type " + HexOffset(chunk.type) + " in the table; skipped");
+          AddAnomaly(anomalies, "arsc.unknown_chunk", "resources.arsc at " + HexNumber(offset),
+                     "chunk of unknown type " + HexNumber(chunk.type) + " in the table; skipped");
         }
         return Status::Ok();
       }));
@@ -115,7 +116,7 @@ Result<ResourceTable> ResourceTable::Parse(Buffer data, const Limits& limits, An
 Status ResourceTable::IndexPackage(size_t offset, Bytes package, Anomalies* anomalies) {
   const uint16_t header_size = *LoadLE<uint16_t>(package, 2);
   if (header_size < kPackageHeaderMinBytes) {
-    AddAnomaly(anomalies, "arsc.bad_package", "resources.arsc at " + HexOffset(offset),
+    AddAnomaly(anomalies, "arsc.bad_package", "resources.arsc at " + HexNumber(offset),
                "package header of " + std::to_string(header_size) + " bytes is too small; package skipped");
     return Status::Ok();
   }
@@ -126,7 +127,7 @@ Status ResourceTable::IndexPackage(size_t offset, Bytes package, Anomalies* anom
       data, offset + header_size, offset + package.size(), "package", anomalies,
       [&](size_t type_offset, const ChunkHeader& chunk, Bytes chunk_bytes) -> Status {
         if (chunk.type != kResTableTypeType) return Status::Ok();  // pools, specs, library, overlayable: unused
-        const std::string where = "resources.arsc at " + HexOffset(type_offset);
+        const std::string where = "resources.arsc at " + HexNumber(type_offset);
         if (chunk.header_size < kTypeHeaderMinBytes) {
           AddAnomaly(anomalies, "arsc.bad_type_chunk", where, "type chunk header too small; skipped");
           return Status::Ok();

@@ -32,6 +32,7 @@
 #include <type_traits>
 
 #include "appban/apk/res_string_pool.h"
+#include "appban/common/text.h"
 
 namespace appban::apk {
 
@@ -163,11 +164,11 @@ class AxmlReader {
     if (header.type != kResXmlType) {
       // Android never checks this field; accept when a string pool follows, as it must.
       if (!is_string_pool_at(first_chunk) && !is_string_pool_at(kXmlHeaderBytes)) {
-        return Status::NotRecognized("file type " + HexOffset(header.type) +
+        return Status::NotRecognized("file type " + HexNumber(header.type) +
                                      " is not binary XML (0x3) and no string pool follows");
       }
       Report("axml.file_type", 0,
-             "file header type is " + HexOffset(header.type) +
+             "file header type is " + HexNumber(header.type) +
                  " instead of 0x3 (RES_XML_TYPE); Android does not "
                  "check it");
     }
@@ -214,12 +215,12 @@ class AxmlReader {
             chunk.header_size >= min_header && chunk.header_size <= chunk.size && chunk.header_size <= end_ - offset;
         if (!only_overruns) {
           Report("axml.bad_chunk", offset,
-                 "chunk type " + HexOffset(chunk.type) + ": " + problem + "; reading stops here, as Android's does");
+                 "chunk type " + HexNumber(chunk.type) + ": " + problem + "; reading stops here, as Android's does");
           return Status::Ok();
         }
         uint32_t clamped = static_cast<uint32_t>(end_ - offset);
         Report("axml.chunk_overrun", offset,
-               "chunk type " + HexOffset(chunk.type) + ": " + problem + "; read as " + std::to_string(clamped) +
+               "chunk type " + HexNumber(chunk.type) + ": " + problem + "; read as " + std::to_string(clamped) +
                    " bytes (Android rejects the document)");
         chunk.size = clamped & ~3u;
         if (chunk.size < chunk.header_size) return Status::Ok();
@@ -244,7 +245,7 @@ class AxmlReader {
           root_seen_ = true;
         } else {
           Report("axml.unknown_chunk", offset,
-                 "chunk of unknown type " + HexOffset(chunk.type) +
+                 "chunk of unknown type " + HexNumber(chunk.type) +
                      " before the first element; skipped, as Android "
                      "does");
         }
@@ -277,12 +278,12 @@ class AxmlReader {
         break;
       default:
         Report("axml.unknown_chunk", offset,
-               "chunk of type " + HexOffset(chunk.type) + " between elements; skipped, as Android does");
+               "chunk of type " + HexNumber(chunk.type) + " between elements; skipped, as Android does");
         return Status::Ok();
     }
     if (chunk.size - chunk.header_size < min_ext) {
       Report("axml.bad_node", offset,
-             "node of type " + HexOffset(chunk.type) +
+             "node of type " + HexNumber(chunk.type) +
                  " is too small for its payload; reading stops here, as "
                  "Android's does");
       *keep_going = false;
@@ -427,7 +428,7 @@ class AxmlReader {
       std::string_view expected = KnownAndroidAttributeName(attribute.resource_id);
       if (!expected.empty() && attribute.name != expected) {
         Report("axml.attribute_name_mismatch", offset, [&] {
-          return std::string("attribute with resource id " + HexOffset(attribute.resource_id) + " is named '" +
+          return std::string("attribute with resource id " + HexNumber(attribute.resource_id) + " is named '" +
                              attribute.name + "' instead of '" + std::string(expected) +
                              "'; matched by id, as Android does");
         });
@@ -519,7 +520,7 @@ class AxmlReader {
     } else {
       text = std::forward<Detail>(detail);
     }
-    AddAnomaly(anomalies_, std::string(code), "binary XML chunk at " + HexOffset(offset), std::move(text));
+    AddAnomaly(anomalies_, std::string(code), "binary XML chunk at " + HexNumber(offset), std::move(text));
   }
 
   void FinishAnomalies() {

@@ -7,6 +7,7 @@
 // well-formed DEX may legally vary on, or that Android tolerates, becomes an anomaly; anything
 // that would make an accessor read out of bounds is an error.
 #include "appban/apk/dex.h"
+#include "appban/common/text.h"
 
 #include <libdeflate.h>
 
@@ -62,12 +63,6 @@ inline uint16_t U16At(const uint8_t* base, size_t offset) {
 inline uint32_t U32At(const uint8_t* base, size_t offset) {
   return static_cast<uint32_t>(base[offset]) | (static_cast<uint32_t>(base[offset + 1]) << 8) |
          (static_cast<uint32_t>(base[offset + 2]) << 16) | (static_cast<uint32_t>(base[offset + 3]) << 24);
-}
-
-std::string Hex(uint64_t value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(value));
-  return text;
 }
 
 // Yields the UTF-16 code units of a MUTF-8 string one by one. Bytes that are not valid MUTF-8
@@ -161,18 +156,18 @@ class Validator {
     if (spec.count == 0) return Status::Ok();
     uint64_t end = uint64_t{spec.offset} + uint64_t{spec.count} * entry_size;
     if (end > bytes_.size()) {
-      return Status::Truncated(std::string(table) + " table at " + Hex(spec.offset) + " with " +
+      return Status::Truncated(std::string(table) + " table at " + HexNumber(spec.offset) + " with " +
                                std::to_string(spec.count) + " entries runs past the end of " + name_ + " (size " +
                                std::to_string(bytes_.size()) + ")");
     }
     if (spec.offset < header_size) {
-      Anomaly("dex.table_overlaps_header", std::string(table) + " table at " + Hex(spec.offset) +
+      Anomaly("dex.table_overlaps_header", std::string(table) + " table at " + HexNumber(spec.offset) +
                                                " starts inside the " + std::to_string(header_size) +
                                                "-byte header; read as found");
     }
     if (spec.offset % 4 != 0) {
       Anomaly("dex.misaligned_table",
-              std::string(table) + " table at " + Hex(spec.offset) + " is not 4-byte aligned; read as found");
+              std::string(table) + " table at " + HexNumber(spec.offset) + " is not 4-byte aligned; read as found");
     }
     return Status::Ok();
   }
@@ -182,7 +177,7 @@ class Validator {
   Status CheckTypeList(uint32_t offset, uint32_t type_count, const std::string& owner) const {
     auto size = LoadLE<uint32_t>(bytes_, offset);
     if (!size || uint64_t{offset} + 4 + uint64_t{*size} * 2 > bytes_.size()) {
-      return Status::Corruption(owner + " has a type list at " + Hex(offset) + " that runs past the end of " + name_);
+      return Status::Corruption(owner + " has a type list at " + HexNumber(offset) + " that runs past the end of " + name_);
     }
     for (uint32_t i = 0; i < *size; ++i) {
       uint16_t type = U16At(base_, size_t{offset} + 4 + size_t{i} * 2);
@@ -233,8 +228,8 @@ void CheckChecksum(const Validator& validator, Bytes covered) {
   uint32_t actual_checksum = static_cast<uint32_t>(
       libdeflate_adler32(1, base + kSignatureOffset, covered.size() - kSignatureOffset));
   if (stored_checksum != actual_checksum) {
-    validator.Anomaly("dex.checksum_mismatch", "header checksum is " + Hex(stored_checksum) +
-                                                   " but the Adler-32 of the file is " + Hex(actual_checksum) +
+    validator.Anomaly("dex.checksum_mismatch", "header checksum is " + HexNumber(stored_checksum) +
+                                                   " but the Adler-32 of the file is " + HexNumber(actual_checksum) +
                                                    "; the file was modified after it was built");
   }
 }
@@ -248,7 +243,7 @@ void CheckMap(const Validator& validator, uint32_t map_offset, const std::array<
   }
   auto count = LoadLE<uint32_t>(bytes, map_offset);
   if (map_offset % 4 != 0 || !count || uint64_t{map_offset} + 4 + uint64_t{*count} * 12 > bytes.size()) {
-    validator.Anomaly("dex.bad_map", "map_list at " + Hex(map_offset) +
+    validator.Anomaly("dex.bad_map", "map_list at " + HexNumber(map_offset) +
                                          " is misaligned or runs past the end of the file; ignored");
     return;
   }
@@ -262,9 +257,9 @@ void CheckMap(const Validator& validator, uint32_t map_offset, const std::array<
     uint32_t offset = U32At(validator.base(), item + 8);
     if (size != tables[table].count || (size != 0 && offset != tables[table].offset)) {
       validator.Anomaly("dex.map_mismatch", std::string("map_list says ") + kIdTableNames[table] + " has " +
-                                                std::to_string(size) + " entries at " + Hex(offset) +
+                                                std::to_string(size) + " entries at " + HexNumber(offset) +
                                                 " but the header says " + std::to_string(tables[table].count) +
-                                                " at " + Hex(tables[table].offset) + "; the header was used");
+                                                " at " + HexNumber(tables[table].offset) + "; the header was used");
     }
   }
 }
@@ -302,7 +297,7 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
                                "these and appban reads only little-endian DEX");
   }
   if (endian_tag != kLittleEndianTag) {
-    validator.Anomaly("dex.bad_endian_tag", "endian_tag is " + Hex(endian_tag) + " instead of 0x12345678; read as "
+    validator.Anomaly("dex.bad_endian_tag", "endian_tag is " + HexNumber(endian_tag) + " instead of 0x12345678; read as "
                                                                                   "little-endian");
   }
 
@@ -384,14 +379,14 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     ByteReader reader(bytes);
     std::optional<uint32_t> utf16_length;
     if (!reader.Seek(data_offset) || !(utf16_length = reader.Uleb128())) {
-      return Status::Corruption("string_ids[" + std::to_string(i) + "] points at " + Hex(data_offset) +
+      return Status::Corruption("string_ids[" + std::to_string(i) + "] points at " + HexNumber(data_offset) +
                                 ", which is not a string_data_item inside " + name + " (size " +
                                 std::to_string(size) + ")");
     }
     size_t start = reader.position();
     const void* terminator = std::memchr(base + start, 0, size - start);
     if (terminator == nullptr) {
-      return Status::Corruption("string " + std::to_string(i) + " at " + Hex(data_offset) +
+      return Status::Corruption("string " + std::to_string(i) + " at " + HexNumber(data_offset) +
                                 " has no NUL terminator before the end of " + name);
     }
     size_t length = static_cast<size_t>(static_cast<const uint8_t*>(terminator) - (base + start));

@@ -4,6 +4,7 @@
 // elements at the places PackageParser looks at (direct children of <manifest> / <application>),
 // and only the first <application>.
 #include "appban/apk/manifest.h"
+#include "appban/common/text.h"
 
 #include <charconv>
 #include <cstdio>
@@ -32,12 +33,6 @@ namespace {
 constexpr int kCurrentDevelopmentSdk = 10000;
 // Below this target SDK (JELLY_BEAN_MR1) a provider without android:exported is exported.
 constexpr int kProviderExportedDefaultUntilSdk = 17;
-
-std::string HexString(uint32_t value) {
-  char text[16];
-  std::snprintf(text, sizeof text, "0x%08x", value);
-  return text;
-}
 
 std::optional<int64_t> ParseInteger(std::string_view text) {
   while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
@@ -120,7 +115,7 @@ std::string ProtectionLevelName(uint32_t level) {
       rest &= ~flag.bit;
     }
   }
-  if (rest != 0) out += "|" + HexString(rest);
+  if (rest != 0) out += "|" + Hex32(rest);
   return out;
 }
 
@@ -170,7 +165,7 @@ class ManifestReader {
         std::string name = AndroidString(child, attr::kName, "name");
         if (name.empty()) {
           if (auto gles = AndroidInt(child, attr::kGlEsVersion, "glEsVersion")) {
-            name = "glEsVersion=" + HexString(static_cast<uint32_t>(*gles));
+            name = "glEsVersion=" + Hex32(static_cast<uint32_t>(*gles));
           }
         }
         if (!name.empty()) manifest_.uses_features.push_back(std::move(name));
@@ -401,7 +396,7 @@ class ManifestReader {
       if (auto resolved = resources_->Resolve(attribute.data)) return std::move(*resolved);
     }
     AddAnomaly(anomalies_, "manifest.unresolved_reference", "AndroidManifest.xml android:" + std::string(name),
-               "resource reference " + HexString(attribute.data) +
+               "resource reference " + Hex32(attribute.data) +
                    (resources_ == nullptr ? " cannot be resolved: no readable resources.arsc"
                                           : " is not in resources.arsc (or loops)"));
     return value;
@@ -429,11 +424,11 @@ class ManifestReader {
       case ValueType::kIntDec:
         return std::to_string(static_cast<int32_t>(value.data));
       case ValueType::kIntHex:
-        return HexString(value.data);
+        return Hex32(value.data);
       case ValueType::kIntBoolean:
         return value.data != 0 ? "true" : "false";
       case ValueType::kReference:
-        return "@" + HexString(value.data);
+        return "@" + Hex32(value.data);
       default:
         return attribute.raw_value.value_or("");
     }

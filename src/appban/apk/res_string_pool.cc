@@ -5,6 +5,7 @@
 // what malware exploits. We accept everything Android accepts, and for the rest we repair the
 // header the way that keeps the most strings readable and say so in an anomaly.
 #include "appban/apk/res_string_pool.h"
+#include "appban/common/text.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -126,15 +127,9 @@ std::string ValidateChunk(const ChunkHeader& header, size_t min_header_size, siz
   return "";
 }
 
-std::string HexOffset(uint64_t value) {
-  char text[24];
-  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(value));
-  return text;
-}
-
 Result<StringPool> StringPool::Parse(Bytes chunk, size_t chunk_offset, std::string_view part, const Limits& limits,
                                      Anomalies* anomalies) {
-  const std::string where = std::string(part) + " string pool at " + HexOffset(chunk_offset);
+  const std::string where = std::string(part) + " string pool at " + HexNumber(chunk_offset);
   const std::string prefix = std::string(part) + ".";
   StringPool pool;
   pool.chunk_ = chunk;
@@ -170,7 +165,7 @@ Result<StringPool> StringPool::Parse(Bytes chunk, size_t chunk_offset, std::stri
   pool.utf8_ = (flags & kUtf8Flag) != 0;
   if ((flags & ~(kUtf8Flag | kSortedFlag)) != 0) {
     AddAnomaly(anomalies, prefix + "string_pool_flags", where,
-               "string pool flags " + HexOffset(flags) + " carry unknown bits; read as " +
+               "string pool flags " + HexNumber(flags) + " carry unknown bits; read as " +
                    (pool.utf8_ ? "UTF-8" : "UTF-16") + " from the UTF-8 bit alone, as Android does");
   }
 
@@ -200,13 +195,13 @@ Result<StringPool> StringPool::Parse(Bytes chunk, size_t chunk_offset, std::stri
   if (string_count > 0 && (size < 2 || strings_start >= size - 2)) {
     uint64_t repaired = std::min<uint64_t>(computed_strings_start, size);
     AddAnomaly(anomalies, prefix + "strings_start", where,
-               "stringsStart " + HexOffset(strings_start) + " lies at or past the end of the " + std::to_string(size) +
-                   "-byte pool; read from " + HexOffset(repaired) +
+               "stringsStart " + HexNumber(strings_start) + " lies at or past the end of the " + std::to_string(size) +
+                   "-byte pool; read from " + HexNumber(repaired) +
                    " after the offset arrays (Android rejects the pool)");
     strings_start = static_cast<uint32_t>(repaired);
   } else if (string_count > 0 && strings_start < entries_offset + 4ull * string_count) {
     AddAnomaly(anomalies, prefix + "strings_start", where,
-               "stringsStart " + HexOffset(strings_start) +
+               "stringsStart " + HexNumber(strings_start) +
                    " overlaps the string offset array; used as is, as "
                    "Android does");
   }
@@ -215,8 +210,8 @@ Result<StringPool> StringPool::Parse(Bytes chunk, size_t chunk_offset, std::stri
   if (style_count > 0) {
     if (styles_start <= strings_start || size < 2 || styles_start >= size - 2) {
       AddAnomaly(anomalies, prefix + "styles_start", where,
-                 "stylesStart " + HexOffset(styles_start) + " does not lie between the strings (" +
-                     HexOffset(strings_start) +
+                 "stylesStart " + HexNumber(styles_start) + " does not lie between the strings (" +
+                     HexNumber(strings_start) +
                      ") and the chunk end; strings read to the chunk end (Android "
                      "rejects the pool)");
     } else {
@@ -224,7 +219,7 @@ Result<StringPool> StringPool::Parse(Bytes chunk, size_t chunk_offset, std::stri
     }
   } else if (styles_start != 0) {
     AddAnomaly(anomalies, prefix + "styles_start_without_styles", where,
-               "stylesStart is " + HexOffset(styles_start) + " but the style count is 0; ignored, as Android does");
+               "stylesStart is " + HexNumber(styles_start) + " but the style count is 0; ignored, as Android does");
   }
   pool.string_count_ = string_count;
   pool.entries_offset_ = entries_offset;

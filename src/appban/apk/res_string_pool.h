@@ -52,9 +52,6 @@ std::optional<ChunkHeader> ReadChunkHeader(Bytes data, size_t offset);
 // aligned, size within the data. Returns "" when valid, else what is wrong.
 std::string ValidateChunk(const ChunkHeader& header, size_t min_header_size, size_t bytes_available);
 
-// "0x1a4" — offsets in anomaly locations and error messages.
-std::string HexOffset(uint64_t value);
-
 class StringPool {
  public:
   enum class Lookup { kOk, kOutOfRange, kBadOffset, kUnterminated };

@@ -22,6 +22,7 @@
 
 #include "appban/common/bytes.h"
 #include "appban/common/crypto.h"
+#include "appban/common/text.h"
 
 namespace appban::apk {
 namespace {
@@ -330,12 +331,6 @@ std::optional<Bytes> TakeLengthPrefixed(ByteReader& reader) {
   auto length = reader.U32();
   if (!length) return std::nullopt;
   return reader.Take(*length);
-}
-
-std::string Hex32(uint32_t value) {
-  std::array<char, 16> text{};
-  std::snprintf(text.data(), text.size(), "0x%08x", value);
-  return text.data();
 }
 
 std::string BlockKind(uint32_t id) {

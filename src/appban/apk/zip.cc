@@ -56,6 +56,7 @@
 // caller's remaining total budget, or whose declared ratio exceeds max_compression_ratio; and the
 // output buffer is exactly the declared size, so a size lie stops inflation at that size.
 #include "appban/apk/zip.h"
+#include "appban/common/text.h"
 
 #include <libdeflate.h>
 
@@ -108,12 +109,6 @@ std::string Printable(std::string_view name) {
   }
   if (name.size() > kMaxShown) out += "...";
   return out;
-}
-
-std::string Hex32(uint32_t value) {
-  char text[11];
-  std::snprintf(text, sizeof(text), "0x%08x", value);
-  return text;
 }
 
 // Android's rule for entry names: valid UTF-8 (no overlong forms, no surrogates) and no NUL.

@@ -10,6 +10,7 @@
 
 #include "appban/assess/detectors.h"
 #include "appban/assess/pattern.h"
+#include "appban/common/text.h"
 
 namespace appban::assess {
 namespace {
@@ -37,12 +38,6 @@ constexpr std::array<std::string_view, 12> kJavaRoots = {"com",    "org",  "net"
 template <size_t N>
 bool OneOf(const std::array<std::string_view, N>& list, std::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
-}
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 bool IsUrlTerminator(unsigned char c) {
@@ -101,7 +96,7 @@ void TakeUrl(std::string_view text, size_t separator, std::string_view location,
     --scheme_start;
   }
   while (scheme_start < separator && !std::isalpha(static_cast<unsigned char>(text[scheme_start]))) ++scheme_start;
-  const std::string scheme = Lower(text.substr(scheme_start, separator - scheme_start));
+  const std::string scheme = AsciiLower(text.substr(scheme_start, separator - scheme_start));
   if (!OneOf(kNetworkSchemes, scheme)) return;
   size_t end = separator + 3;
   while (end < text.size() && !IsUrlTerminator(static_cast<unsigned char>(text[end]))) ++end;
@@ -116,9 +111,9 @@ void TakeUrl(std::string_view text, size_t separator, std::string_view location,
   if (!authority.empty() && authority.front() == '[') {
     const size_t close = authority.find(']');
     if (close == std::string_view::npos) return;
-    host = Lower(authority.substr(1, close - 1));
+    host = AsciiLower(authority.substr(1, close - 1));
   } else {
-    host = Lower(authority.substr(0, authority.find(':')));
+    host = AsciiLower(authority.substr(0, authority.find(':')));
   }
   while (!host.empty() && host.back() == '.') host.pop_back();
   if (IsIdentifierUrl(host, rest.substr(authority_length))) return;
@@ -130,7 +125,7 @@ void TakeUrl(std::string_view text, size_t separator, std::string_view location,
     return;  // "https://%s/api", "http://localhost": no network host to report
   }
   // Scheme and authority are case-insensitive; keep the path as written.
-  out->Add(out->urls, scheme + "://" + Lower(rest.substr(0, authority_length)) + std::string(rest.substr(authority_length)),
+  out->Add(out->urls, scheme + "://" + AsciiLower(rest.substr(0, authority_length)) + std::string(rest.substr(authority_length)),
            location);
 }
 

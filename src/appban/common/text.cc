@@ -1,5 +1,7 @@
 #include "appban/common/text.h"
 
+#include <cstdio>
+
 namespace appban {
 namespace {
 
@@ -68,6 +70,26 @@ std::string TerminalSafe(std::string_view text) {
   for (char& c : out) {
     unsigned char u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) c = '?';
+  }
+  return out;
+}
+
+std::string HexNumber(uint64_t value) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+std::string Hex32(uint32_t value) {
+  char text[12];
+  std::snprintf(text, sizeof text, "0x%08x", value);
+  return text;
+}
+
+std::string AsciiLower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,12 @@ std::string HtmlEscape(std::string_view text);
 // SanitizeUtf8 plus replacement of control characters (ESC and friends) with '?', so hostile
 // strings cannot move the cursor or recolour a terminal.
 std::string TerminalSafe(std::string_view text);
+// "0x1f4" — offsets and sizes in messages.
+std::string HexNumber(uint64_t value);
+// "0x0101021b" — 32-bit ids and checksums, zero-padded to 8 digits.
+std::string Hex32(uint32_t value);
+// ASCII lowercase (host names, ids); other bytes unchanged.
+std::string AsciiLower(std::string_view text);
 // json.dump() that replaces invalid UTF-8 instead of throwing (APK strings are hostile).
 std::string DumpJson(const nlohmann::ordered_json& json, int indent = -1);
 

@@ -11,18 +11,13 @@
 
 #include "appban/common/file.h"
 #include "appban/policy/limits.h"
+#include "appban/common/text.h"
 
 namespace appban::policy {
 namespace {
 
 namespace fs = std::filesystem;
 constexpr std::string_view kCatalogFile = "government-app-bans.json";
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Applies the source's id_status text to an app's identifiers (see catalog.h).
 void ApplyIdStatus(CatalogApp& app) {
@@ -37,8 +32,8 @@ void ApplyIdStatus(CatalogApp& app) {
   if (status.size() > prefix.size() + suffix.size() && status.starts_with(prefix) && status.ends_with(suffix)) {
     std::string what = status.substr(prefix.size(), status.size() - prefix.size() - suffix.size());
     std::optional<TargetKind> kind;
-    if (Lower(what) == "ios bundle") kind = TargetKind::kIosBundle;
-    if (Lower(what) == "android package") kind = TargetKind::kAndroidPackage;
+    if (AsciiLower(what) == "ios bundle") kind = TargetKind::kIosBundle;
+    if (AsciiLower(what) == "android package") kind = TargetKind::kAndroidPackage;
     bool matched = false;
     for (auto& identifier : app.identifiers) {
       bool excepted = kind ? identifier.kind == *kind : identifier.value == what;
@@ -124,7 +119,7 @@ struct AppGroups {
       auto it = key_of_identifier.find(identifier.value);
       if (it != key_of_identifier.end()) return it->second;
     }
-    std::string key = app.identifiers.empty() ? "name:" + Lower(app.name) : "id:" + app.identifiers.front().value;
+    std::string key = app.identifiers.empty() ? "name:" + AsciiLower(app.name) : "id:" + app.identifiers.front().value;
     for (const auto& identifier : app.identifiers) key_of_identifier.emplace(identifier.value, key);
     return key;
   }
@@ -179,12 +174,12 @@ Result<std::string> DefaultCatalogPath() {
 }
 
 bool JurisdictionMatches(const CatalogEntry& entry, std::string_view query) {
-  std::string wanted = Lower(query);
+  std::string wanted = AsciiLower(query);
   if (wanted.size() == 2) {
     if (wanted == "gb") wanted = "uk";
-    return entry.id.size() > 3 && Lower(entry.id.substr(0, 3)) == wanted + "-";
+    return entry.id.size() > 3 && AsciiLower(entry.id.substr(0, 3)) == wanted + "-";
   }
-  return !wanted.empty() && Lower(entry.jurisdiction).starts_with(wanted);
+  return !wanted.empty() && AsciiLower(entry.jurisdiction).starts_with(wanted);
 }
 
 std::vector<const CatalogEntry*> EntriesFor(const Catalog& catalog, std::string_view jurisdiction) {

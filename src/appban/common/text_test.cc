@@ -1,0 +1,29 @@
+#include "appban/common/text.h"
+
+#include <gtest/gtest.h>
+
+namespace appban {
+namespace {
+
+TEST(TextTest, HexFormsUsedInMessages) {
+  EXPECT_EQ(HexNumber(0), "0x0");
+  EXPECT_EQ(HexNumber(0x1a4), "0x1a4");
+  EXPECT_EQ(HexNumber(UINT64_MAX), "0xffffffffffffffff");
+  EXPECT_EQ(Hex32(0x0101021b), "0x0101021b");
+  EXPECT_EQ(Hex32(UINT32_MAX), "0xffffffff");
+}
+
+TEST(TextTest, AsciiLowerLeavesOtherBytesAlone) {
+  EXPECT_EQ(AsciiLower("T.AppsFlyer.COM"), "t.appsflyer.com");
+  EXPECT_EQ(AsciiLower("\xc3\x89t\xc3\xa9"), "\xc3\x89t\xc3\xa9");
+}
+
+TEST(TextTest, HostileStringsAreMadeSafe) {
+  EXPECT_EQ(SanitizeUtf8("ok\xff"), "ok\xef\xbf\xbd");
+  EXPECT_EQ(HtmlEscape("<a href='x'>&</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");
+  EXPECT_EQ(TerminalSafe("red\x1b[31m"), "red?[31m");
+  EXPECT_EQ(DumpJson(nlohmann::ordered_json("\xff")), "\"\xef\xbf\xbd\"");
+}
+
+}  // namespace
+}  // namespace appban
