@@ -1,0 +1,2 @@
+// Placeholder so the net part links before its first real source file lands; removed when one does.
+namespace appban::net {}
