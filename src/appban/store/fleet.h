@@ -1,0 +1,293 @@
+// The server's fleet data: admin API tokens, enrolment tokens, enrolled devices, their check-in
+// reports (events, inventory, applied policy), per-(device, rule) compliance state, uploaded
+// assessments and a few server settings. It lives in the SAME database as the policy store
+// (store.h), shares its migration sequence and appends every administrative change to the same
+// audit hash chain in the transaction that makes the change. No database types appear here.
+//
+// Secrets are never stored. A token or device credential is 32 random bytes, shown once as
+// "<id>.<secret-hex>" (the presented form); the store keeps SHA-256 of the secret and compares in
+// constant time.
+//
+// Several server worker processes open the database at once (one connection each, WAL); writers
+// wait for each other (busy timeout) instead of failing. A FleetStore object is NOT thread-safe:
+// one per thread/process, like Store.
+//
+// Authentication results (AuthenticateApiToken, AuthenticateDevice) — the contract the HTTP layer maps:
+//   kPermissionDenied   the credential is genuine but its device was revoked          -> HTTP 403
+//   kUnavailable        the database is busy or unreachable                           -> HTTP 503
+//   kInternal/kCorruption  store trouble                                              -> HTTP 500
+//   anything else       not authenticated (kInvalidArgument: malformed presented text; kNotFound:
+//                       unknown id or wrong secret, one message for both so the answer is no oracle;
+//                       kExpired: expired token; kFailedPrecondition: revoked API token) -> HTTP 401
+// IsNotAuthenticated() below encodes that rule so callers do not repeat it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "appban/common/status.h"
+#include "appban/policy/json_util.h"
+#include "appban/store/audit.h"
+
+namespace appban::store {
+
+using policy::UnixSeconds;
+
+// ---- Limits on what the fleet tables accept (checked before anything is written). ----
+struct FleetLimits {
+  size_t max_name_bytes = 128;            // token names (also audit actors), groups
+  size_t max_hostname_bytes = 253;        // DNS name length limit
+  size_t max_platform_bytes = 32;
+  size_t max_agent_version_bytes = 64;
+  size_t max_note_bytes = 1024;
+  size_t max_inventory_json_bytes = 4 * 1024 * 1024;
+  size_t max_events_per_checkin = 1000;
+  size_t max_rule_states_per_checkin = 10000;
+  size_t max_event_field_bytes = 512;     // kind, platform, app, rule_id
+  size_t max_event_detail_bytes = 4096;
+  size_t max_report_json_bytes = 16 * 1024 * 1024;  // assessment report
+  size_t max_setting_bytes = 64 * 1024;
+  size_t max_list_limit = 100000;         // rows per List* call
+};
+inline constexpr FleetLimits kFleetLimits{};
+
+// ---- Secrets ----
+inline constexpr size_t kSecretBytes = 32;
+// 32 random bytes (OpenSSL RAND_bytes) as 64 lowercase hex characters.
+Result<std::string> GenerateSecret();
+// SHA-256 (lowercase hex) of the secret's hex text exactly as presented.
+std::string HashSecret(std::string_view secret_hex);
+// True when SHA-256(secret_hex) equals `stored_hash`; the comparison is constant-time (CRYPTO_memcmp).
+bool SecretMatchesHash(std::string_view secret_hex, std::string_view stored_hash);
+
+struct PresentedSecret {
+  std::string id;      // "t-…", "e-…" or "d-…"
+  std::string secret;  // 64 lowercase hex characters
+};
+// "<id>.<secret-hex>" -> parts; kInvalidArgument naming what is malformed (never echoing the secret).
+Result<PresentedSecret> SplitPresented(std::string_view text);
+std::string JoinPresented(std::string_view id, std::string_view secret_hex);
+
+// See the authentication contract at the top of this file: true for the HTTP-401 outcomes.
+bool IsNotAuthenticated(const Status& status);
+
+// ---- Admin API tokens ----
+enum class Role { kAdmin, kAnalyst, kAuditor };
+std::string_view RoleName(Role role);  // "admin", "analyst", "auditor"
+Result<Role> ParseRole(std::string_view name);
+
+struct ApiToken {
+  std::string id;    // "t-" + 16 lowercase hex
+  std::string name;  // the person; recorded as the audit actor of their changes (a policy identifier)
+  Role role = Role::kAuditor;
+  std::string created_by;
+  UnixSeconds created_at = 0;
+  std::optional<UnixSeconds> expires_at;
+  std::optional<UnixSeconds> revoked_at;
+};
+struct CreatedApiToken {
+  ApiToken token;
+  std::string presented;  // shown once; not recoverable later
+};
+
+// ---- Enrolment tokens ----
+struct EnrollmentToken {
+  std::string id;     // "e-" + 16 lowercase hex
+  std::string group;  // the device group enrolled devices join; empty for none
+  std::string created_by;
+  UnixSeconds created_at = 0;
+  UnixSeconds expires_at = 0;
+  std::string note;
+  std::optional<UnixSeconds> used_at;
+  std::string used_by_device;  // empty until used
+  std::optional<UnixSeconds> revoked_at;
+};
+struct CreatedEnrollmentToken {
+  EnrollmentToken token;
+  std::string presented;
+};
+
+// ---- Devices ----
+struct Device {
+  std::string id;  // "d-" + 16 lowercase hex
+  std::string hostname;
+  std::string platform;  // "linux", "android", ...
+  std::string agent_version;
+  std::string group;  // from the enrolment token; empty for none (policy groups may list the id too)
+  UnixSeconds enrolled_at = 0;
+  std::string enrollment_token_id;
+  std::optional<UnixSeconds> revoked_at;
+  std::string revoked_by;
+  int64_t applied_version = 0;  // policy bundle version the device reports applied (0: none)
+  std::string applied_rules_hash;
+  std::string inventory_hash;
+  std::string inventory_json;  // canonical text; filled by GetDevice only (List* leaves it empty)
+  std::optional<UnixSeconds> inventory_at;
+  UnixSeconds last_seen = 0;
+  int64_t evaluated_version = 0;  // bundle version the server last evaluated this device against
+  std::string evaluated_inventory_hash;
+  int64_t last_event_seq = 0;  // highest event seq stored for the device
+};
+struct Enrollment {
+  Device device;
+  std::string credential;  // presented form "<device id>.<secret>", shown once
+  std::string group;       // == device.group
+};
+
+// ---- Check-ins (device reports; written in batches by the server: group commit) ----
+struct DeviceEvent {
+  std::string device_id;
+  int64_t seq = 0;  // the device's own increasing counter; (device_id, seq) is stored once
+  UnixSeconds at = 0;
+  std::string kind;  // "removed", "install_refused", "removal_failed", "waiver_applied", ...
+  std::string platform;
+  std::string app;
+  std::string rule_id;
+  std::string detail;
+  UnixSeconds received_at = 0;
+};
+
+enum class ComplianceState { kCompliant, kViolating, kWaived };
+std::string_view ComplianceStateName(ComplianceState state);  // "compliant", "violating", "waived"
+Result<ComplianceState> ParseComplianceState(std::string_view name);
+
+struct DeviceRuleState {
+  std::string device_id;
+  std::string rule_id;
+  ComplianceState state = ComplianceState::kCompliant;
+  UnixSeconds since = 0;  // when the device entered `state`
+  bool had_app = false;   // the device had a matching app when it first evaluated the rule
+  std::optional<UnixSeconds> compliant_at;  // first time compliant
+  int64_t version = 0;    // bundle version evaluated
+};
+// Per-state device counts of one rule.
+struct RuleStateCounts {
+  int64_t compliant = 0;
+  int64_t violating = 0;
+  int64_t waived = 0;
+};
+
+struct AppliedPolicy {
+  int64_t version = 0;
+  std::string rules_hash;
+};
+struct InventoryUpdate {
+  std::string hash;
+  std::string canonical_json;
+  UnixSeconds at = 0;
+};
+struct EvaluationMark {
+  int64_t version = 0;
+  std::string inventory_hash;
+};
+struct CheckinWrite {
+  std::string device_id;
+  UnixSeconds last_seen = 0;
+  std::optional<AppliedPolicy> applied;
+  std::optional<InventoryUpdate> inventory;
+  std::optional<EvaluationMark> evaluated;  // what the server evaluated the device against
+  std::vector<DeviceEvent> events;          // device_id of each event is taken from the write
+  std::vector<DeviceRuleState> rule_states; // upserted (device_id taken from the write)
+  std::vector<std::string> cleared_rule_ids;  // rule states to delete (rule no longer in force)
+};
+struct CheckinOutcome {
+  std::string device_id;
+  // OK: written. kNotFound: no such device. kPermissionDenied: device revoked. kInvalidArgument:
+  // a limit was exceeded. A refused write changes nothing and does not affect the others.
+  Status status;
+  int64_t highest_seq = 0;  // highest event seq stored for the device after the batch
+};
+
+// ---- Assessments ----
+struct Assessment {
+  std::string sha256;  // of the APK, lowercase hex; the key
+  std::string package;
+  std::string version;
+  double score = 0;
+  std::string band;  // verdict band text from the assessment
+  std::string report_json;  // empty in ListAssessments
+  std::string uploaded_by;
+  UnixSeconds uploaded_at = 0;
+  int64_t file_size = 0;
+};
+
+// Audit records passed to mutations: the caller supplies `actor` and `at`; the store fills
+// `action`, `object`, `before` and `after` (whatever the caller put there is replaced), so every
+// entry describes the change exactly and never contains a secret.
+class FleetStore {
+ public:
+  virtual ~FleetStore() = default;
+
+  // -- API tokens --
+  // `name` must be a policy identifier (it becomes the audit actor). kInvalidArgument otherwise.
+  virtual Result<CreatedApiToken> CreateApiToken(const std::string& name, Role role,
+                                                 std::optional<UnixSeconds> expires_at, const AuditRecord& audit) = 0;
+  // First start: creates the token only when no API token exists at all, atomically across
+  // processes; kAlreadyExists otherwise. Audited with actor audit.actor (e.g. "server").
+  virtual Result<CreatedApiToken> CreateFirstApiToken(const std::string& name, Role role, const AuditRecord& audit) = 0;
+  virtual Result<bool> HasAnyApiToken() = 0;
+  virtual Result<ApiToken> AuthenticateApiToken(std::string_view presented, UnixSeconds now) = 0;
+  virtual Result<std::vector<ApiToken>> ListApiTokens() = 0;
+  // kNotFound for no such token; kFailedPrecondition when already revoked.
+  virtual Status RevokeApiToken(const std::string& id, const AuditRecord& audit) = 0;
+
+  // -- Enrolment tokens --
+  // A non-empty `group` must exist in the policy store (kNotFound); expires_at must be after audit.at.
+  virtual Result<CreatedEnrollmentToken> CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
+                                                               const std::string& note, const AuditRecord& audit) = 0;
+  virtual Result<std::vector<EnrollmentToken>> ListEnrollmentTokens() = 0;
+  virtual Status RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) = 0;
+
+  // -- Devices --
+  // One transaction: the token must exist (kNotFound), be unused (kFailedPrecondition "already
+  // used"), not revoked (kFailedPrecondition "revoked"), not expired (kExpired); it is marked
+  // used, the device created and "device.enroll" audited with actor "enrollment:<token id>".
+  // Single use holds across processes.
+  virtual Result<Enrollment> EnrollDevice(std::string_view presented_token, const std::string& hostname,
+                                          const std::string& platform, const std::string& agent_version,
+                                          UnixSeconds now) = 0;
+  // The device without inventory_json. Revoked device: kPermissionDenied.
+  virtual Result<Device> AuthenticateDevice(std::string_view presented, UnixSeconds now) = 0;
+  // With inventory_json. kNotFound when absent.
+  virtual Result<Device> GetDevice(const std::string& id) = 0;
+  // Ordered by id; inventory_json left empty.
+  virtual Result<std::vector<Device>> ListDevices(int64_t offset, int64_t limit) = 0;
+  virtual Result<int64_t> CountDevices() = 0;
+  // kNotFound; kFailedPrecondition when already revoked. revoked_by = audit.actor.
+  virtual Status RevokeDevice(const std::string& id, const AuditRecord& audit) = 0;
+
+  // -- Check-ins --
+  // All writes in ONE transaction (one fsync for the batch). Per-write refusals are reported in
+  // the outcome (same order as `writes`); an error Result means nothing was written.
+  virtual Result<std::vector<CheckinOutcome>> ApplyCheckins(std::span<const CheckinWrite> writes) = 0;
+  virtual Result<std::vector<DeviceRuleState>> ListDeviceRuleStates(const std::string& device_id) = 0;
+  // Indexed by rule; rule_id of the returned structs is left empty (it is the argument).
+  virtual Result<std::vector<DeviceRuleState>> ListRuleStates(const std::string& rule_id) = 0;
+  virtual Result<RuleStateCounts> CountRuleStates(const std::string& rule_id) = 0;
+  // Newest first (by received_at, then seq).
+  virtual Result<std::vector<DeviceEvent>> ListEvents(const std::string& device_id, int64_t limit) = 0;
+  virtual Result<std::vector<DeviceEvent>> ListEventsForRule(const std::string& rule_id, int64_t limit) = 0;
+
+  // -- Assessments --
+  // Idempotent on sha256: returns true when stored (and audited), false when it already existed.
+  virtual Result<bool> PutAssessment(const Assessment& assessment, const AuditRecord& audit) = 0;
+  virtual Result<Assessment> GetAssessment(const std::string& sha256) = 0;
+  // Newest first, report_json left empty.
+  virtual Result<std::vector<Assessment>> ListAssessments() = 0;
+
+  // -- Server settings (first-start bookkeeping, not administrative decisions: not audited) --
+  virtual Result<std::optional<std::string>> GetSetting(const std::string& key) = 0;
+  virtual Status PutSetting(const std::string& key, const std::string& value) = 0;
+};
+
+// Opens (creating if needed) the database at `path` — the same file as OpenSqliteStore — applying
+// pending migrations.
+Result<std::unique_ptr<FleetStore>> OpenSqliteFleetStore(const std::string& path);
+
+}  // namespace appban::store
