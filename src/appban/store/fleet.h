@@ -267,11 +267,13 @@ class FleetStore {
   // the outcome (same order as `writes`); an error Result means nothing was written.
   virtual Result<std::vector<CheckinOutcome>> ApplyCheckins(std::span<const CheckinWrite> writes) = 0;
   virtual Result<std::vector<DeviceRuleState>> ListDeviceRuleStates(const std::string& device_id) = 0;
-  // Indexed by rule; rule_id of the returned structs is left empty (it is the argument).
+  // Every device's state for one rule, from a covering index, in no particular order; rule_id of
+  // the returned structs is left empty (it is the argument) to keep 100k-device answers compact.
   virtual Result<std::vector<DeviceRuleState>> ListRuleStates(const std::string& rule_id) = 0;
   virtual Result<RuleStateCounts> CountRuleStates(const std::string& rule_id) = 0;
-  // Newest first (by received_at, then seq).
+  // Newest first by the device's seq.
   virtual Result<std::vector<DeviceEvent>> ListEvents(const std::string& device_id, int64_t limit) = 0;
+  // Newest first by received_at (indexed by rule).
   virtual Result<std::vector<DeviceEvent>> ListEventsForRule(const std::string& rule_id, int64_t limit) = 0;
 
   // -- Assessments --

@@ -88,8 +88,41 @@ std::string Statement::Text(int column) const {
 
 int64_t Statement::Int(int column) const { return sqlite3_column_int64(statement_.get(), column); }
 
+double Statement::Double(int column) const { return sqlite3_column_double(statement_.get(), column); }
+
+bool Statement::IsNull(int column) const { return sqlite3_column_type(statement_.get(), column) == SQLITE_NULL; }
+
+std::optional<int64_t> Statement::OptionalInt(int column) const {
+  if (IsNull(column)) return std::nullopt;
+  return Int(column);
+}
+
+Statement& Statement::BindDouble(int index, double value) {
+  int rc = sqlite3_bind_double(statement_.get(), index, value);
+  if (rc != SQLITE_OK) bind_error_ = rc;
+  return *this;
+}
+
+Statement& Statement::BindNull(int index) {
+  int rc = sqlite3_bind_null(statement_.get(), index);
+  if (rc != SQLITE_OK) bind_error_ = rc;
+  return *this;
+}
+
+void Statement::Reset() {
+  // sqlite3_reset repeats the last step's error code, which Step already reported.
+  (void)sqlite3_reset(statement_.get());
+  (void)sqlite3_clear_bindings(statement_.get());
+  bind_error_ = SQLITE_OK;
+}
+
 Result<Transaction> Transaction::Begin(Database& db) {
   APPBAN_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  return Transaction(&db);
+}
+
+Result<Transaction> Transaction::BeginRead(Database& db) {
+  APPBAN_RETURN_IF_ERROR(db.Exec("BEGIN"));
   return Transaction(&db);
 }
 

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "appban/common/status.h"
+#include "appban/store/audit.h"
 
 namespace appban::store::sqlite {
 
@@ -36,12 +37,21 @@ class Statement {
   static Result<Statement> Prepare(const Database& db, std::string_view sql);
   Statement& Bind(int index, std::string_view text);
   Statement& Bind(int index, int64_t value);
+  Statement& BindDouble(int index, double value);
+  Statement& BindNull(int index);
+  // Binds the value or SQL NULL.
+  Statement& Bind(int index, const std::optional<int64_t>& value) { return value ? Bind(index, *value) : BindNull(index); }
+  // Makes a stepped statement reusable (bindings cleared) so hot paths prepare once.
+  void Reset();
   // true: a row is available; false: done.
   Result<bool> Step();
   // Steps to completion, expecting no rows.
   Status Run();
   std::string Text(int column) const;
   int64_t Int(int column) const;
+  double Double(int column) const;
+  bool IsNull(int column) const;
+  std::optional<int64_t> OptionalInt(int column) const;
 
  private:
   struct Finalizer {
@@ -57,6 +67,9 @@ class Transaction {
  public:
   // BEGIN IMMEDIATE: takes the write lock up front so a read-then-write never deadlocks.
   static Result<Transaction> Begin(Database& db);
+  // BEGIN (deferred): a read snapshot from the first read until Commit, for reads that must agree
+  // with each other while other processes write.
+  static Result<Transaction> BeginRead(Database& db);
   Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
   Transaction& operator=(Transaction&&) = delete;
   Transaction(const Transaction&) = delete;
@@ -67,5 +80,14 @@ class Transaction {
   explicit Transaction(Database* db) : db_(db) {}
   Database* db_;
 };
+
+// The one database file holding the policy store and the fleet data (both in sqlite_store.cc,
+// beside the migration list): opens it with the shared settings (WAL, synchronous=FULL, foreign
+// keys, a busy timeout so concurrent writers from several processes wait instead of failing) and
+// applies pending migrations.
+Result<Database> OpenStoreDatabase(const std::string& path);
+// Appends `audit` to the hash chain (entry + head).
+// REQUIRES: a Transaction on `db` is open, so the entry commits with the change it records.
+Status AppendAuditEntry(Database& db, const AuditRecord& audit);
 
 }  // namespace appban::store::sqlite

@@ -66,25 +66,135 @@ CREATE TABLE audit_head (
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 )sql",
+    // 2: the server's fleet data (fleet.h). Times are integer Unix seconds: these tables are large
+    // and hot. Secrets are stored only as SHA-256 hex.
+    R"sql(
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'auditor')),
+  secret_hash TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  revoked_at INTEGER
+);
+CREATE TABLE enrollment_tokens (
+  id TEXT PRIMARY KEY,
+  group_name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  note TEXT NOT NULL,
+  used_at INTEGER,
+  used_by_device TEXT NOT NULL DEFAULT '',
+  revoked_at INTEGER
+);
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  hostname TEXT NOT NULL,
+  platform TEXT NOT NULL,
+  agent_version TEXT NOT NULL,
+  group_name TEXT NOT NULL,
+  enrolled_at INTEGER NOT NULL,
+  enrollment_token_id TEXT NOT NULL UNIQUE REFERENCES enrollment_tokens(id),
+  revoked_at INTEGER,
+  revoked_by TEXT NOT NULL DEFAULT '',
+  applied_version INTEGER NOT NULL DEFAULT 0,
+  applied_rules_hash TEXT NOT NULL DEFAULT '',
+  inventory_hash TEXT NOT NULL DEFAULT '',
+  inventory_at INTEGER,
+  last_seen INTEGER NOT NULL,
+  evaluated_version INTEGER NOT NULL DEFAULT 0,
+  evaluated_inventory_hash TEXT NOT NULL DEFAULT '',
+  last_event_seq INTEGER NOT NULL DEFAULT 0
+);
+-- Apart from the devices row, so a check-in that only moves last_seen rewrites a small row.
+CREATE TABLE device_inventories (
+  device_id TEXT PRIMARY KEY REFERENCES devices(id),
+  json TEXT NOT NULL
+);
+-- (device_id, seq) is the device's own counter: a retried check-in stores its events once.
+CREATE TABLE device_events (
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  seq INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  platform TEXT NOT NULL,
+  app TEXT NOT NULL,
+  rule_id TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (device_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX device_events_by_rule ON device_events(rule_id, received_at);
+CREATE TABLE device_rule_states (
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  rule_id TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('compliant', 'violating', 'waived')),
+  since INTEGER NOT NULL,
+  had_app INTEGER NOT NULL,
+  compliant_at INTEGER,
+  version INTEGER NOT NULL,
+  PRIMARY KEY (device_id, rule_id)
+) WITHOUT ROWID;
+-- Covers the per-rule compliance queries (no table lookups for 100k devices).
+CREATE INDEX device_rule_states_by_rule ON device_rule_states(rule_id, state, since, had_app, compliant_at, version);
+CREATE TABLE assessments (
+  sha256 TEXT PRIMARY KEY,
+  package TEXT NOT NULL,
+  version TEXT NOT NULL,
+  score REAL NOT NULL,
+  band TEXT NOT NULL,
+  uploaded_by TEXT NOT NULL,
+  uploaded_at INTEGER NOT NULL,
+  file_size INTEGER NOT NULL,
+  report_json TEXT NOT NULL  -- last: listing the other columns does not read its overflow pages
+);
+CREATE INDEX assessments_by_time ON assessments(uploaded_at);
+CREATE TABLE server_settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// A separate function so the statement is finalized before the transaction commits.
+Result<int64_t> ReadUserVersion(sqlite::Database& db) {
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db, "PRAGMA user_version"));
+  APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+  return row ? query.Int(0) : 0;
+}
+
+// Several server processes may open the file at once: BEGIN IMMEDIATE serializes them, and the
+// later ones find the schema current.
+Status Migrate(sqlite::Database& db, const std::string& path) {
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db));
+  APPBAN_ASSIGN_OR_RETURN(int64_t version, ReadUserVersion(db));
+  if (version > kSchemaVersion) {
+    return Status::Unsupported(path + ": database schema version " + std::to_string(version) +
+                               " is newer than this appban understands (" + std::to_string(kSchemaVersion) + ")");
+  }
+  if (version == kSchemaVersion) return Status::Ok();  // the transaction rolls back: nothing to do
+  // All pending migrations and the new user_version commit together, or not at all.
+  for (int64_t next = version; next < kSchemaVersion; ++next) APPBAN_RETURN_IF_ERROR(db.Exec(kMigrations[next]));
+  APPBAN_RETURN_IF_ERROR(db.Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)));
+  return transaction.Commit();
+}
+
+Result<std::optional<AuditHead>> ReadAuditHead(sqlite::Database& db) {
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db, "SELECT seq, hash FROM audit_head WHERE id = 1"));
+  APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+  if (!row) return std::optional<AuditHead>();
+  return std::optional<AuditHead>(AuditHead{query.Int(0), query.Text(1)});
+}
 
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(sqlite::Database db) : db_(std::move(db)) {}
-
-  Status Initialize(const std::string& path) {
-    // WAL: readers do not block the writer; synchronous=FULL: a COMMIT that returned is on disk.
-    APPBAN_RETURN_IF_ERROR(db_.Exec("PRAGMA busy_timeout=10000"));
-    {
-      // Scoped: a statement left stepping would keep the migration transaction from committing.
-      APPBAN_ASSIGN_OR_RETURN(auto mode, sqlite::Statement::Prepare(db_, "PRAGMA journal_mode=WAL"));
-      APPBAN_ASSIGN_OR_RETURN(bool row, mode.Step());
-      if (!row || mode.Text(0) != "wal") return Status::Unavailable(path + ": cannot switch the database to WAL mode");
-    }
-    APPBAN_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"));
-    return Migrate(path);
-  }
 
   Result<std::vector<policy::Rule>> ListRules() override {
     return LoadAll<policy::Rule>("SELECT doc, revision FROM rules ORDER BY id", policy::RuleFromJson);
@@ -252,8 +362,12 @@ class SqliteStore final : public Store {
   }
 
   Result<AuditVerification> VerifyAudit() override {
+    // One read snapshot: another process appending between the two reads would otherwise look
+    // like a truncated chain.
+    APPBAN_ASSIGN_OR_RETURN(auto snapshot, sqlite::Transaction::BeginRead(db_));
     APPBAN_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, ReadAudit());
-    APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadHead());
+    APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadAuditHead(db_));
+    APPBAN_RETURN_IF_ERROR(snapshot.Commit());
     return VerifyAuditChain(entries, head);
   }
 
@@ -268,60 +382,12 @@ class SqliteStore final : public Store {
   }
 
  private:
-  Status Migrate(const std::string& path) {
-    APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
-    APPBAN_ASSIGN_OR_RETURN(int64_t version, ReadUserVersion());
-    if (version > kSchemaVersion) {
-      return Status::Unsupported(path + ": database schema version " + std::to_string(version) +
-                                 " is newer than this appban understands (" + std::to_string(kSchemaVersion) + ")");
-    }
-    if (version == kSchemaVersion) return Status::Ok();  // the transaction rolls back: nothing to do
-    // All pending migrations and the new user_version commit together, or not at all.
-    for (int64_t next = version; next < kSchemaVersion; ++next) APPBAN_RETURN_IF_ERROR(db_.Exec(kMigrations[next]));
-    APPBAN_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)));
-    return transaction.Commit();
-  }
-
-  // A separate function so the statement is finalized before the transaction commits.
-  Result<int64_t> ReadUserVersion() {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "PRAGMA user_version"));
-    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-    return row ? query.Int(0) : 0;
-  }
-
-  Result<std::optional<AuditHead>> ReadHead() {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT seq, hash FROM audit_head WHERE id = 1"));
-    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-    if (!row) return std::optional<AuditHead>();
-    return std::optional<AuditHead>(AuditHead{query.Int(0), query.Text(1)});
-  }
-
   // Runs `change` and appends `audit` to the chain in one transaction.
   Status Mutate(const AuditRecord& audit, const std::function<Status()>& change) {
     APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(audit.actor, "audit actor"));
     APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
     APPBAN_RETURN_IF_ERROR(change());
-    APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadHead());
-    int64_t seq = head ? head->seq + 1 : 1;
-    std::string prev = head ? head->hash : std::string(kAuditGenesisHash);
-    APPBAN_ASSIGN_OR_RETURN(AuditEntry entry, ChainEntry(audit, seq, prev));
-    APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                             db_, "INSERT INTO audit(seq, at, actor, action, object, before_json, "
-                                                  "after_json, prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
-    APPBAN_RETURN_IF_ERROR(insert.Bind(1, entry.seq)
-                               .Bind(2, policy::FormatTimestamp(entry.at))
-                               .Bind(3, entry.actor)
-                               .Bind(4, entry.action)
-                               .Bind(5, entry.object)
-                               .Bind(6, entry.before_json)
-                               .Bind(7, entry.after_json)
-                               .Bind(8, entry.prev_hash)
-                               .Bind(9, entry.hash)
-                               .Run());
-    APPBAN_ASSIGN_OR_RETURN(auto head_update, sqlite::Statement::Prepare(
-                                                  db_, "INSERT INTO audit_head(id, seq, hash) VALUES(1, ?1, ?2) "
-                                                       "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"));
-    APPBAN_RETURN_IF_ERROR(head_update.Bind(1, entry.seq).Bind(2, entry.hash).Run());
+    APPBAN_RETURN_IF_ERROR(sqlite::AppendAuditEntry(db_, audit));
     return transaction.Commit();
   }
 
@@ -395,10 +461,54 @@ class SqliteStore final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
-  APPBAN_ASSIGN_OR_RETURN(sqlite::Database db, sqlite::Database::Open(path));
-  auto store = std::make_unique<SqliteStore>(std::move(db));
-  APPBAN_RETURN_IF_ERROR(store->Initialize(path));
-  return std::unique_ptr<Store>(std::move(store));
+  APPBAN_ASSIGN_OR_RETURN(sqlite::Database db, sqlite::OpenStoreDatabase(path));
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(db)));
 }
+
+namespace sqlite {
+
+Result<Database> OpenStoreDatabase(const std::string& path) {
+  APPBAN_ASSIGN_OR_RETURN(Database db, Database::Open(path));
+  // First, so that even switching to WAL and migrating wait for another process instead of failing.
+  APPBAN_RETURN_IF_ERROR(db.Exec("PRAGMA busy_timeout=10000"));
+  {
+    // WAL: readers do not block the writer. Scoped: a statement left stepping would keep the
+    // migration transaction from committing.
+    APPBAN_ASSIGN_OR_RETURN(auto mode, Statement::Prepare(db, "PRAGMA journal_mode=WAL"));
+    APPBAN_ASSIGN_OR_RETURN(bool row, mode.Step());
+    if (!row || mode.Text(0) != "wal") return Status::Unavailable(path + ": cannot switch the database to WAL mode");
+  }
+  // synchronous=FULL: a COMMIT that returned is on disk.
+  APPBAN_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"));
+  APPBAN_RETURN_IF_ERROR(Migrate(db, path));
+  return db;
+}
+
+Status AppendAuditEntry(Database& db, const AuditRecord& audit) {
+  APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(audit.actor, "audit actor"));
+  APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadAuditHead(db));
+  int64_t seq = head ? head->seq + 1 : 1;
+  std::string prev = head ? head->hash : std::string(kAuditGenesisHash);
+  APPBAN_ASSIGN_OR_RETURN(AuditEntry entry, ChainEntry(audit, seq, prev));
+  APPBAN_ASSIGN_OR_RETURN(auto insert, Statement::Prepare(
+                                           db, "INSERT INTO audit(seq, at, actor, action, object, before_json, "
+                                               "after_json, prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+  APPBAN_RETURN_IF_ERROR(insert.Bind(1, entry.seq)
+                             .Bind(2, policy::FormatTimestamp(entry.at))
+                             .Bind(3, entry.actor)
+                             .Bind(4, entry.action)
+                             .Bind(5, entry.object)
+                             .Bind(6, entry.before_json)
+                             .Bind(7, entry.after_json)
+                             .Bind(8, entry.prev_hash)
+                             .Bind(9, entry.hash)
+                             .Run());
+  APPBAN_ASSIGN_OR_RETURN(auto head_update, Statement::Prepare(
+                                                db, "INSERT INTO audit_head(id, seq, hash) VALUES(1, ?1, ?2) "
+                                                    "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"));
+  return head_update.Bind(1, entry.seq).Bind(2, entry.hash).Run();
+}
+
+}  // namespace sqlite
 
 }  // namespace appban::store
