@@ -1,0 +1,70 @@
+// The administrators' HTTP API: every path under /v1/admin/ (docs/openapi.yaml is its contract).
+// Handlers are synchronous — an admin call never waits on anything but the database — and run on
+// the worker's single thread with the worker's WorkerContext; nothing here is locked.
+//
+// Authentication is "Authorization: Bearer <api token>" (FleetStore::AuthenticateApiToken). Roles:
+//   auditor  read everything (rules, waivers, groups, devices, assessments, compliance, audit log
+//            and its verification, token lists without secrets);
+//   analyst  auditor + propose rules + upload assessments;
+//   admin    everything: approve, publish, revoke, waivers, groups, enrolment and API tokens,
+//            device revocation.
+// The token's name is the actor of every change (one store::PolicyAdmin per request), so the audit
+// chain says who did what.
+//
+// Errors: {"error":{"code","message"}} (protocol::ErrorBody) with
+//   400 bad_request          malformed JSON, unknown/missing/mistyped member, bad path id, bad query
+//   401 unauthenticated      no, malformed, unknown, expired or revoked API token
+//   403 forbidden            the token's role is too weak (the message names the role needed)
+//   404 not_found            no such endpoint or object
+//   405 method_not_allowed   wrong method (Allow header lists the right ones)
+//   409 conflict             id taken, wrong lifecycle state, concurrent change, already revoked
+//   409 two_person_rule      the actor proposed the rule (or requested the waiver) it tries to approve
+//   415 unsupported_media_type  assessment upload with another Content-Type
+//   422 apk_invalid          the uploaded APK cannot be parsed (the message names the problem)
+//   500 internal / 503 unavailable  store trouble (busy database: retry)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "appban/common/status.h"
+#include "appban/net/http.h"
+#include "appban/server/context.h"
+
+namespace appban::server {
+
+inline constexpr std::string_view kAdminPathPrefix = "/v1/admin/";
+
+// Named bounds on what one admin request may ask for.
+struct AdminLimits {
+  int64_t default_page = 100;             // devices, audit entries
+  int64_t max_page = 1000;
+  int64_t max_compliance_ids = 10000;     // violating/pending device ids in one answer
+  int64_t default_compliance_ids = 1000;
+  int64_t max_enrollment_tokens = 1000;   // per request ("count")
+  int64_t default_enrollment_ttl_seconds = 7 * 24 * 3600;
+  int64_t min_ttl_seconds = 60;
+  int64_t max_enrollment_ttl_seconds = 90 * 24 * 3600;
+  int64_t max_api_token_ttl_seconds = 2 * 365 * 24 * 3600;
+  int64_t max_group_devices_per_request = 10000;
+  int64_t recent_events = 50;             // shown with a device
+  int max_json_depth = 16;                // admin documents nest a few levels
+};
+inline constexpr AdminLimits kAdminLimits{};
+
+// The answer to one admin request (path starts with kAdminPathPrefix). Never throws.
+net::HttpResponse HandleAdminRequest(WorkerContext& context, const net::HttpRequest& request);
+
+// The largest body an admin route accepts, for the server's BodyLimit hook: the APK limit for
+// POST /v1/admin/assessments, the JSON limit for other POSTs, 0 for GET/DELETE.
+size_t AdminBodyLimit(const ServerConfig& config, std::string_view method, std::string_view path);
+
+// HTTP status and error code for a Status from the policy core or the stores (see the table above).
+struct HttpError {
+  int status = 500;
+  std::string_view code = "internal";
+};
+HttpError HttpErrorFor(const Status& status);
+
+}  // namespace appban::server
