@@ -37,7 +37,7 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
-  // Extra headers. The server sets Content-Type, Content-Length, Connection and Date itself.
+  // Extra headers. The server sets Content-Type, Content-Length and Connection itself.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   // Optional shared body for responses sent to many connections at once (a bundle sent to 100k

@@ -1,0 +1,54 @@
+// TLS material for the server and its clients, with OpenSSL 3: a self-signed CA created on first
+// start, the server certificate it issues, PEM files, fingerprints to show an administrator, and
+// the Asio SSL contexts (server: TLS 1.2+; client: trusts exactly one pinned CA and checks the
+// host name or IP address).
+//
+// Everything here is a pure function of its arguments; safe from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "appban/common/status.h"
+
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
+namespace appban::net {
+
+struct CertificateAndKey {
+  std::string certificate_pem;  // one certificate (PEM)
+  std::string private_key_pem;  // PKCS#8 PEM, unencrypted
+};
+
+// A CA certificate (EC P-256, SHA-256 signature, CA:TRUE, keyCertSign) valid for `days` days.
+Result<CertificateAndKey> GenerateSelfSignedCa(std::string_view common_name, int days);
+// A server certificate issued by `ca` for `subject_alt_names`: each entry is a DNS name
+// ("appban.example.gov") or an IP address ("127.0.0.1", "::1"); the first is also the CN.
+Result<CertificateAndKey> IssueServerCertificate(const CertificateAndKey& ca,
+                                                 const std::vector<std::string>& subject_alt_names, int days);
+
+// Writes both files atomically; the private key with mode 0600, the certificate 0644.
+Status WriteCertificateAndKey(const CertificateAndKey& material, const std::string& certificate_path,
+                              const std::string& key_path);
+// Reads both files and checks that the key belongs to the certificate.
+Result<CertificateAndKey> ReadCertificateAndKey(const std::string& certificate_path, const std::string& key_path);
+
+// SHA-256 of the first certificate's DER, as "AB:CD:..." (what `openssl x509 -fingerprint
+// -sha256` prints after "sha256 Fingerprint=").
+Result<std::string> CertificateSha256Fingerprint(std::string_view certificate_pem);
+// The same digest as 64 lowercase hex digits.
+Result<std::string> CertificateSha256Hex(std::string_view certificate_pem);
+
+// A server context: TLS 1.2 and 1.3 only, forward-secret AEAD ciphers, session cache and tickets
+// on, OpenSSL buffers released while idle. `certificate_chain_pem` is the leaf then intermediates.
+Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerContext(std::string_view certificate_chain_pem,
+                                                                      std::string_view private_key_pem);
+// A client context that trusts only `pinned_ca_pem` (not the system store) and requires a valid
+// chain to it. Host name / IP checking is per connection (HttpClient does it).
+Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(std::string_view pinned_ca_pem);
+
+}  // namespace appban::net
