@@ -1,0 +1,160 @@
+// The server's configuration: a TOML file (docs/server-config.md, data/server.example.toml) read
+// into a ServerConfig, then overridden field by field by command-line flags, then checked as a
+// whole by ValidateConfig. Loading is strict on purpose: an unknown key, a wrong type or an
+// out-of-range value is an error naming the file, the line and the key, because a typo in a
+// security tool's configuration ("insecure_plain_htp") must never be silently ignored.
+//
+// Values that derive from others (the database path from data_dir, stale_after from the check-in
+// interval, the certificate names from the host name) stay unset in the struct and are computed by
+// the accessors below, so that a flag changing data_dir after the file was loaded moves the
+// database with it. Plain values; no shared state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "appban/common/status.h"
+
+namespace appban::server {
+
+// Named limits on what a configuration may say. Each range keeps a value inside what the server
+// can honour; the reasons are in docs/server-config.md.
+struct ConfigLimits {
+  static constexpr uint64_t kMaxFileBytes = 64 * 1024;  // a config is a few KB
+  static constexpr uint32_t kMaxWorkers = 256;
+  static constexpr uint32_t kMaxConnections = 2'000'000;
+  static constexpr uint32_t kMinCheckinIntervalSeconds = 10;
+  static constexpr uint32_t kMaxCheckinIntervalSeconds = 7 * 24 * 3600;
+  static constexpr uint32_t kMaxLongpollTimeoutSeconds = 3600;
+  static constexpr uint32_t kMaxStaleAfterSeconds = 90 * 24 * 3600;
+  static constexpr uint32_t kMaxEnrollmentBurst = 100'000;
+  static constexpr uint32_t kMaxEnrollmentPerMinute = 1'000'000;
+  static constexpr uint64_t kMinBodyBytes = 1024;
+  static constexpr uint64_t kMaxJsonBytes = 64ull << 20;
+  static constexpr uint64_t kMaxInventoryBytes = 256ull << 20;
+  static constexpr uint64_t kMaxApkBytes = 4ull << 30;
+  static constexpr uint32_t kMaxTimeoutSeconds = 3600;
+  static constexpr uint32_t kMaxBundleValidityDays = 366;
+  static constexpr size_t kMaxServerNames = 64;
+  static constexpr size_t kMaxServerNameLength = 253;  // a DNS name's limit
+  static constexpr size_t kMaxPathLength = 4096;
+};
+
+// Where the packaged service keeps its state; `appban server` without a config file uses
+// kLocalDataDir instead so a first try needs no root.
+inline constexpr std::string_view kPackagedDataDir = "/var/lib/appban";
+inline constexpr std::string_view kLocalDataDir = "./appban-data";
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+enum class LogFormat { kText, kJson };
+std::string_view LogLevelName(LogLevel level);
+std::string_view LogFormatName(LogFormat format);
+Result<LogLevel> ParseLogLevel(std::string_view name);    // "trace" … "error"
+Result<LogFormat> ParseLogFormat(std::string_view name);  // "text" | "json"
+
+// [listen]
+struct ListenConfig {
+  std::string address = "0.0.0.0";  // an IP literal: the server binds it, no name lookup
+  uint16_t port = 8443;
+  bool tls = true;
+  // Plain HTTP needs this AND a loopback address (127.0.0.0/8, ::1); see ValidateConfig.
+  bool insecure_plain_http = false;
+  std::string cert_file;  // both empty: bootstrap creates a CA and a certificate in data_dir
+  std::string key_file;
+  std::vector<std::string> server_names;  // empty: DefaultServerNames()
+  uint32_t max_connections = 120'000;     // over all workers
+};
+
+// [devices]
+struct DeviceConfig {
+  uint32_t checkin_interval_seconds = 300;
+  uint32_t longpoll_timeout_seconds = 60;
+  std::optional<uint32_t> stale_after_seconds;  // unset: 3 × checkin_interval_seconds
+};
+
+// [enrollment] — a token bucket per source address.
+struct EnrollmentConfig {
+  uint32_t rate_limit_burst = 10;
+  uint32_t rate_limit_per_minute = 30;
+};
+
+// [limits] — request bodies larger than these are refused with 413 before they are read.
+struct BodyLimits {
+  uint64_t json_max_bytes = 1ull << 20;
+  uint64_t inventory_max_bytes = 8ull << 20;
+  uint64_t apk_max_bytes = 256ull << 20;
+};
+
+// [timeouts] — slow clients are cut off instead of holding a connection forever.
+struct TimeoutConfig {
+  uint32_t read_header_seconds = 10;  // from connection or previous response to a complete header
+  uint32_t body_seconds = 60;         // to receive the whole body once the header is in
+  uint32_t idle_seconds = 120;        // keep-alive connection with no request in flight
+};
+
+// [policy]
+struct PolicyConfig {
+  uint32_t bundle_validity_days = 30;  // a bundle's not_after = issued_at + this
+};
+
+// [log]
+struct LogConfig {
+  LogLevel level = LogLevel::kInfo;
+  LogFormat format = LogFormat::kText;
+};
+
+struct ServerConfig {
+  std::string source;  // the file it was loaded from; empty for built-in defaults
+
+  // top level
+  std::string data_dir = std::string(kPackagedDataDir);
+  std::string database;  // empty: data_dir/appban.db
+  uint32_t workers = 0;  // 0: WorkerCount() decides
+
+  ListenConfig listen;
+  DeviceConfig devices;
+  EnrollmentConfig enrollment;
+  BodyLimits limits;
+  TimeoutConfig timeouts;
+  PolicyConfig policy;
+  LogConfig log;
+
+  std::string DatabasePath() const;
+  uint32_t StaleAfterSeconds() const;
+  // listen.server_names, or DefaultServerNames() when none are configured.
+  std::vector<std::string> ServerNames() const;
+  bool UsesGeneratedCertificate() const { return listen.tls && listen.cert_file.empty(); }
+};
+
+// Parses TOML text; `source` names it in errors ("server.toml:12: listen.prot: unknown key").
+// Checks each value's type and range; cross-field rules are ValidateConfig's job, because flags
+// applied afterwards may change the fields involved.
+Result<ServerConfig> ParseServerConfig(std::string_view toml_text, const std::string& source);
+Result<ServerConfig> LoadServerConfigFile(const std::string& path);
+
+// Checks the final configuration (after flags): every range again, plus the rules that span
+// fields — plain HTTP only on loopback with insecure_plain_http, cert_file and key_file together,
+// stale_after not shorter than the check-in interval. Errors name the key ("listen.tls: …").
+Status ValidateConfig(const ServerConfig& config);
+
+// Every key a configuration file may hold, as "section.key" ("data_dir" for top-level keys). The
+// docs and the example file are tested against this list.
+std::vector<std::string> KnownConfigKeys();
+
+// True for 127.0.0.0/8 and ::1 (also written as ::ffff:127.x.y.z). Names are not resolved.
+bool IsLoopbackAddress(std::string_view address);
+bool IsIpAddress(std::string_view address);
+
+// The host name, 127.0.0.1 and ::1: what a self-signed certificate should cover by default.
+std::vector<std::string> DefaultServerNames();
+
+// Worker processes to fork: `config.workers` when set, else the core count raised until
+// max_connections fit under the per-process descriptor limit (each worker keeps
+// kReservedDescriptorsPerWorker for its database, listening socket and logs).
+inline constexpr uint64_t kReservedDescriptorsPerWorker = 64;
+uint32_t WorkerCount(const ServerConfig& config, uint32_t cores, uint64_t descriptors_per_process);
+
+}  // namespace appban::server
