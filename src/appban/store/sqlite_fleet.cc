@@ -5,6 +5,8 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <string>
@@ -135,6 +137,13 @@ Status CheckText(std::string_view text, size_t max_bytes, std::string_view what,
     }
   }
   return Status::Ok();
+}
+
+// Canonical audit JSON has integers only, so the score is recorded as its shortest round-trip text.
+std::string ScoreText(double score) {
+  char buffer[32];
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, score);
+  return error == std::errc() ? std::string(buffer, end) : std::string("?");
 }
 
 Json OptionalTime(const std::optional<UnixSeconds>& at) {
@@ -681,6 +690,7 @@ class SqliteFleetStore final : public FleetStore {
                                      std::to_string(kFleetLimits.max_report_json_bytes) + " bytes");
     }
     if (assessment.file_size < 0) return Status::InvalidArgument("assessment file size is negative");
+    if (!std::isfinite(assessment.score)) return Status::InvalidArgument("assessment score is not a finite number");
     Assessment stored = assessment;
     if (stored.uploaded_by.empty()) stored.uploaded_by = audit.actor;
     if (stored.uploaded_at == 0) stored.uploaded_at = audit.at;
@@ -707,7 +717,7 @@ class SqliteFleetStore final : public FleetStore {
       record.action = "assessment.upload";
       record.object = "assessment:" + stored.sha256;
       record.after = Json{{"sha256", stored.sha256},       {"package", stored.package},
-                          {"version", stored.version},     {"score", stored.score},
+                          {"version", stored.version},     {"score", ScoreText(stored.score)},
                           {"band", stored.band},           {"file_size", stored.file_size},
                           {"uploaded_by", stored.uploaded_by}};
       return Status::Ok();
