@@ -1,0 +1,468 @@
+#include "appban/agent/enforce.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <istream>
+#include <map>
+#include <ostream>
+#include <unordered_map>
+
+#include "appban/agent/dpkg_status.h"
+#include "appban/common/file.h"
+#include "appban/common/text.h"
+
+namespace appban::agent {
+namespace {
+
+using policy::Platform;
+using protocol::DeviceEvent;
+using protocol::EventKind;
+
+constexpr uint64_t kMaxBannedListBytes = 16ull << 20;
+
+std::string UnderRoot(const std::string& root, std::string_view path) {
+  if (root.empty() || root == "/") return std::string(path);
+  std::string joined = root;
+  while (!joined.empty() && joined.back() == '/') joined.pop_back();
+  return joined + std::string(path);
+}
+
+DeviceEvent MakeEvent(EventKind kind, const InventoryEntry& entry, const std::string& rule_id, std::string detail,
+                      policy::UnixSeconds now) {
+  DeviceEvent event;
+  event.at = now;
+  event.kind = kind;
+  event.platform = std::string(policy::PlatformName(entry.app.platform));
+  event.app = entry.app.id;
+  event.rule_id = rule_id;
+  event.detail = std::move(detail);
+  return event;
+}
+
+// Debian package names: what APT and dpkg accept, so nothing else ever reaches an argv as a name.
+bool ValidDebName(std::string_view name) {
+  if (name.size() < 2 || name.size() > 255) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+  }) && name.front() != '-';
+}
+bool ValidFlatpakOrSnapName(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name.front() == '-') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
+// Packages named in `apt-get -s` output "Remv name[:arch] [version]" lines.
+std::vector<std::string> SimulatedRemovals(std::string_view output) {
+  std::vector<std::string> names;
+  while (!output.empty()) {
+    size_t end = output.find('\n');
+    std::string_view line = output.substr(0, end);
+    output = end == std::string_view::npos ? std::string_view() : output.substr(end + 1);
+    if (line.substr(0, 5) != "Remv ") continue;
+    line.remove_prefix(5);
+    std::string_view name = line.substr(0, line.find(' '));
+    names.emplace_back(name.substr(0, name.find(':')));
+  }
+  return names;
+}
+
+Status WriteIfChanged(const std::string& path, const std::string& contents) {
+  if (auto current = ReadFileToString(path, contents.size() + 1); current.ok() && *current == contents) {
+    return Status::Ok();
+  }
+  std::error_code error;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), error);
+  if (error) return Status::Unavailable("cannot create the directory of " + path + ": " + error.message());
+  return WriteFileAtomically(path, contents, 0644);
+}
+
+// APT configuration strings are double-quoted with no escape syntax: refuse what would break out.
+Result<std::string> AptQuoted(const std::string& text) {
+  if (text.find_first_of("\"\n;{}") != std::string::npos) {
+    return Status::InvalidArgument("cannot put " + TerminalSafe(text) + " in APT configuration");
+  }
+  return "\"" + text + "\"";
+}
+
+// A POSIX shell single-quoted word.
+std::string ShellQuoted(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += c;
+    }
+  }
+  return quoted + "'";
+}
+
+}  // namespace
+
+std::string_view PlannedKindName(PlannedKind kind) {
+  switch (kind) {
+    case PlannedKind::kNone: return "none";
+    case PlannedKind::kRemove: return "remove";
+    case PlannedKind::kWouldRemove: return "would-remove";
+    case PlannedKind::kWaived: return "waived";
+    case PlannedKind::kBlockInstallOnly: return "block-install";
+    case PlannedKind::kProtected: return "protected";
+  }
+  return "unknown";
+}
+
+std::vector<PlannedAction> PlanEnforcement(std::span<const InventoryEntry> entries,
+                                           std::span<const policy::AppDecision> decisions, bool monitor) {
+  std::vector<PlannedAction> plan;
+  size_t count = std::min(entries.size(), decisions.size());
+  for (size_t i = 0; i < count; ++i) {
+    const auto& decision = decisions[i];
+    PlannedAction action;
+    action.entry = entries[i];
+    action.rule_id = decision.rule_id;
+    switch (decision.verdict) {
+      case policy::Verdict::kAllowed: continue;
+      case policy::Verdict::kReport: action.kind = PlannedKind::kWouldRemove; break;
+      case policy::Verdict::kBlockInstall: action.kind = PlannedKind::kBlockInstallOnly; break;
+      case policy::Verdict::kWaived:
+        action.kind = PlannedKind::kWaived;
+        action.waived_until = decision.waived_until;
+        break;
+      case policy::Verdict::kRemove:
+        if (monitor) {
+          action.kind = PlannedKind::kWouldRemove;
+        } else if (action.entry.app.platform == Platform::kDeb && action.entry.protected_package) {
+          action.kind = PlannedKind::kProtected;
+        } else {
+          action.kind = PlannedKind::kRemove;
+        }
+        break;
+    }
+    plan.push_back(std::move(action));
+  }
+  return plan;
+}
+
+std::optional<policy::UnixSeconds> NextWaiverExpiry(std::span<const policy::AppDecision> decisions) {
+  std::optional<policy::UnixSeconds> next;
+  for (const auto& decision : decisions) {
+    if (decision.verdict != policy::Verdict::kWaived || !decision.waived_until) continue;
+    if (!next || *decision.waived_until < *next) next = decision.waived_until;
+  }
+  return next;
+}
+
+std::vector<BannedApp> InstallBlocklist(const policy::Bundle& bundle, const policy::PolicyIndex& index,
+                                        const policy::DeviceContext& device, policy::UnixSeconds now) {
+  std::map<std::pair<Platform, std::string>, std::string> banned;
+  auto consider = [&](const policy::Target& target) {
+    auto platform = policy::PlatformOfTarget(target.kind);
+    if (!platform || (*platform != Platform::kDeb && *platform != Platform::kFlatpak && *platform != Platform::kSnap)) {
+      return;
+    }
+    policy::InstalledApp app;
+    app.platform = *platform;
+    app.id = target.value;
+    auto decision = index.Evaluate(app, device, now);
+    if (decision.verdict == policy::Verdict::kRemove || decision.verdict == policy::Verdict::kBlockInstall) {
+      banned.emplace(std::make_pair(*platform, target.value), decision.rule_id);
+    }
+  };
+  std::unordered_map<std::string, const policy::Vendor*> vendors;
+  for (const auto& vendor : bundle.vendors) vendors[vendor.name] = &vendor;
+  for (const auto& rule : bundle.rules) {
+    for (const auto& target : rule.targets) {
+      if (target.kind != policy::TargetKind::kVendor) {
+        consider(target);
+      } else if (auto it = vendors.find(target.value); it != vendors.end()) {
+        for (const auto& identifier : it->second->identifiers) consider(identifier);
+      }
+    }
+  }
+  std::vector<BannedApp> list;
+  for (auto& [key, rule_id] : banned) list.push_back({key.first, key.second, rule_id});
+  return list;
+}
+
+Enforcer::Enforcer(EnforcementConfig config) : config_(std::move(config)) {
+  if (config_.banned_list_path.empty()) {
+    config_.banned_list_path = UnderRoot(config_.paths.root, "/var/lib/appban/apt-banned");
+  }
+}
+
+bool Enforcer::FirstTime(EventKind kind, const std::string& app, const std::string& rule_id) {
+  return reported_.emplace(static_cast<int>(kind), app, rule_id).second;
+}
+
+std::vector<std::string> Enforcer::AptCommand(std::initializer_list<std::string_view> args) const {
+  std::vector<std::string> argv = {config_.apt_get};
+  const std::string& root = config_.paths.root;
+  if (!root.empty() && root != "/") {
+    // Without an APT_CONFIG, at least point APT at the root's own database.
+    argv.insert(argv.end(), {"-o", "Dir::State::status=" + config_.paths.dpkg_admindir + "/status"});
+  }
+  for (const auto& option : config_.apt_options) argv.insert(argv.end(), {"-o", option});
+  for (auto arg : args) argv.emplace_back(arg);
+  return argv;
+}
+
+std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, policy::UnixSeconds now) {
+  std::vector<DeviceEvent> events;
+  for (const auto& action : plan) {
+    const auto& app = action.entry.app;
+    switch (action.kind) {
+      case PlannedKind::kNone:
+      case PlannedKind::kBlockInstallOnly:
+        break;
+      case PlannedKind::kWouldRemove:
+        if (FirstTime(EventKind::kMonitorWouldRemove, app.id, action.rule_id)) {
+          events.push_back(MakeEvent(EventKind::kMonitorWouldRemove, action.entry, action.rule_id,
+                                     config_.monitor ? "monitor mode: would remove" : "report rule: would remove", now));
+        }
+        break;
+      case PlannedKind::kWaived:
+        if (FirstTime(EventKind::kWaiverApplied, app.id, action.rule_id)) {
+          events.push_back(MakeEvent(EventKind::kWaiverApplied, action.entry, action.rule_id,
+                                     action.waived_until ? "waived until " + policy::FormatTimestamp(*action.waived_until)
+                                                         : "waived",
+                                     now));
+        }
+        break;
+      case PlannedKind::kProtected:
+        if (FirstTime(EventKind::kRemoveFailed, app.id, action.rule_id)) {
+          events.push_back(MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id,
+                                     "refused: package is Essential or Priority: required", now));
+        }
+        break;
+      case PlannedKind::kRemove: {
+        std::vector<DeviceEvent> outcome;
+        if (app.platform == Platform::kDeb) RemoveDeb(action, now, outcome);
+        if (app.platform == Platform::kFlatpak) RemoveFlatpak(action, now, outcome);
+        if (app.platform == Platform::kSnap) RemoveSnap(action, now, outcome);
+        // A removal that keeps failing is retried every cycle but reported once per reason.
+        for (auto& event : outcome) {
+          if (event.kind != EventKind::kRemoveFailed || FirstTime(event.kind, event.app, event.rule_id + "\n" + event.detail)) {
+            events.push_back(std::move(event));
+          }
+        }
+        break;
+      }
+    }
+  }
+  return events;
+}
+
+void Enforcer::RemoveDeb(const PlannedAction& action, policy::UnixSeconds now, std::vector<DeviceEvent>& events) {
+  const std::string& name = action.entry.app.id;
+  auto fail = [&](std::string detail) {
+    events.push_back(MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id, std::move(detail), now));
+  };
+  if (!ValidDebName(name)) return fail("not a valid Debian package name");
+  if (action.entry.protected_package) return fail("refused: package is Essential or Priority: required");
+
+  auto status = ReadDpkgStatus(config_.paths.dpkg_admindir);
+  if (!status.ok()) return fail("cannot read the dpkg database: " + status.status().ToString());
+  std::unordered_map<std::string, const DpkgPackage*> by_name;
+  for (const auto& package : status->packages) {
+    if (package.FilesPresent()) by_name.emplace(package.name, &package);
+  }
+  const std::string verb = config_.purge ? "purge" : "remove";
+
+  // Ask APT what the removal would take with it.
+  std::vector<std::string> collateral;
+  bool apt_usable = false;
+  auto simulation = RunCommand(AptCommand({"-s", "-q", verb, name}), config_.apt_env, "", config_.command_limits);
+  if (simulation.ok() && simulation->ok()) {
+    auto removed = SimulatedRemovals(simulation->stdout_text);
+    if (std::find(removed.begin(), removed.end(), name) != removed.end()) {
+      apt_usable = true;
+      for (const auto& other : removed) {
+        auto it = by_name.find(other);
+        if (it != by_name.end() && it->second->Protected()) {
+          return fail("refused: removing it would also remove " + other + ", which is Essential or Priority: required");
+        }
+        if (other != name) collateral.push_back(other);
+      }
+      if (simulation->stdout_text.find("\nInst ") != std::string::npos) {
+        return fail("refused: APT would install packages to remove it");
+      }
+    }
+  }
+
+  Result<CommandResult> run = Status::Internal("not run");
+  if (apt_usable) {
+    // Wait for a dpkg that is still finishing (the install that woke us) instead of failing.
+    run = RunCommand(AptCommand({"-y", "-q", "-o", "DPkg::Lock::Timeout=30", verb, name}), config_.apt_env, "",
+                     config_.command_limits);
+  } else {
+    std::vector<std::string> argv = {config_.dpkg};
+    const std::string& root = config_.paths.root;
+    if (!root.empty() && root != "/") argv.push_back("--root=" + root);
+    argv.push_back("--admindir=" + config_.paths.dpkg_admindir);
+    argv.insert(argv.end(), config_.dpkg_options.begin(), config_.dpkg_options.end());
+    argv.push_back(config_.purge ? "--purge" : "--remove");
+    argv.push_back(name);
+    run = RunCommand(argv, {}, "", config_.command_limits);
+  }
+  if (!run.ok()) return fail(run.status().ToString());
+
+  // Judge by the database, not the exit status: that is what the next inventory will see.
+  auto after = ReadDpkgStatus(config_.paths.dpkg_admindir);
+  auto still_present = [&](const std::string& package) {
+    if (!after.ok()) return true;
+    return std::any_of(after->packages.begin(), after->packages.end(),
+                       [&](const DpkgPackage& p) { return p.name == package && p.FilesPresent(); });
+  };
+  if (still_present(name)) {
+    return fail(std::string(apt_usable ? "apt-get " : "dpkg ") + verb + " failed: " + run->Describe());
+  }
+  std::string tool = apt_usable ? "apt-get " + verb : "dpkg --" + verb;
+  events.push_back(MakeEvent(EventKind::kRemoved, action.entry, action.rule_id, "removed with " + tool, now));
+  for (const auto& other : collateral) {
+    if (still_present(other)) continue;
+    InventoryEntry dependent;
+    dependent.app.platform = Platform::kDeb;
+    dependent.app.id = other;
+    events.push_back(MakeEvent(EventKind::kRemoved, dependent, action.rule_id,
+                               "removed with " + tool + " because it depends on " + name, now));
+  }
+}
+
+void Enforcer::RemoveFlatpak(const PlannedAction& action, policy::UnixSeconds now, std::vector<DeviceEvent>& events) {
+  const auto& entry = action.entry;
+  if (!ValidFlatpakOrSnapName(entry.app.id)) {
+    events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id, "not a valid Flatpak id", now));
+    return;
+  }
+  std::vector<std::string> env = {(entry.flatpak_user ? "FLATPAK_USER_DIR=" : "FLATPAK_SYSTEM_DIR=") +
+                                  entry.flatpak_installation};
+  std::vector<std::string> argv = {config_.flatpak, "uninstall", "--noninteractive",
+                                   entry.flatpak_user ? "--user" : "--system",
+                                   entry.detail.empty() ? entry.app.id : entry.detail};
+  auto run = RunCommand(argv, env, "", config_.command_limits);
+  if (run.ok() && run->ok()) {
+    events.push_back(MakeEvent(EventKind::kRemoved, entry, action.rule_id,
+                               "removed with flatpak uninstall " + (entry.detail.empty() ? entry.app.id : entry.detail), now));
+  } else {
+    events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id,
+                               "flatpak uninstall failed: " + (run.ok() ? run->Describe() : run.status().ToString()), now));
+  }
+}
+
+void Enforcer::RemoveSnap(const PlannedAction& action, policy::UnixSeconds now, std::vector<DeviceEvent>& events) {
+  const auto& entry = action.entry;
+  if (!ValidFlatpakOrSnapName(entry.app.id)) {
+    events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id, "not a valid snap name", now));
+    return;
+  }
+  std::vector<std::string> argv = config_.snap_command;
+  argv.insert(argv.end(), {"remove", entry.app.id});
+  auto run = RunCommand(argv, {}, "", config_.command_limits);
+  if (run.ok() && run->ok()) {
+    events.push_back(MakeEvent(EventKind::kRemoved, entry, action.rule_id, "removed with snap remove", now));
+  } else {
+    events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id,
+                               "snap remove failed: " + (run.ok() ? run->Describe() : run.status().ToString()), now));
+  }
+}
+
+Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
+  if (config_.monitor) return Status::Ok();
+  const std::string& root = config_.paths.root;
+
+  std::string preferences = "# Written by the appban agent: packages banned by policy. Do not edit.\n";
+  std::string banned_list;
+  for (const auto& app : banned) {
+    if (app.platform != Platform::kDeb || !ValidDebName(app.id)) continue;
+    preferences += "\nExplanation: appban rule " + app.rule_id + "\nPackage: " + app.id +
+                   "\nPin: release *\nPin-Priority: -1\n";
+    banned_list += app.id + "\t" + app.rule_id + "\n";
+  }
+  APPBAN_RETURN_IF_ERROR(WriteIfChanged(config_.banned_list_path, banned_list));
+  APPBAN_RETURN_IF_ERROR(WriteIfChanged(UnderRoot(root, "/etc/apt/preferences.d/appban"), preferences));
+
+  APPBAN_ASSIGN_OR_RETURN(std::string hook,
+                          AptQuoted(config_.apt_hook_command + " " + ShellQuoted(config_.banned_list_path)));
+  APPBAN_ASSIGN_OR_RETURN(std::string poke, AptQuoted("touch " + ShellQuoted(config_.wake_file) + " || true"));
+  std::string apt_conf =
+      "// Written by the appban agent. Refuses banned packages even as local .deb files (the hook\n"
+      "// speaks Pre-Install-Pkgs protocol version 1, APT's default), and wakes the agent after every\n"
+      "// dpkg run.\n"
+      "DPkg::Pre-Install-Pkgs { " + hook + "; };\n"
+      "DPkg::Post-Invoke { " + poke + "; };\n";
+  APPBAN_RETURN_IF_ERROR(WriteIfChanged(UnderRoot(root, "/etc/apt/apt.conf.d/50appban"), apt_conf));
+  std::string dpkg_cfg = "# Written by the appban agent: wake it after every dpkg run.\npost-invoke=\"touch " +
+                         config_.wake_file + " || true\"\n";
+  APPBAN_RETURN_IF_ERROR(WriteIfChanged(UnderRoot(root, "/etc/dpkg/dpkg.cfg.d/appban"), dpkg_cfg));
+
+  for (const auto& installation : config_.paths.flatpak_installations) {
+    struct stat info;
+    if (::stat(installation.path.c_str(), &info) != 0) continue;
+    std::vector<std::string> ids;
+    for (const auto& app : banned) {
+      if (app.platform == Platform::kFlatpak && ValidFlatpakOrSnapName(app.id)) ids.push_back(app.id);
+    }
+    if (ids.empty()) continue;
+    std::vector<std::string> argv = {config_.flatpak, "mask", installation.user ? "--user" : "--system"};
+    argv.insert(argv.end(), ids.begin(), ids.end());
+    std::vector<std::string> env = {(installation.user ? "FLATPAK_USER_DIR=" : "FLATPAK_SYSTEM_DIR=") + installation.path};
+    auto run = RunCommand(argv, env, "", config_.command_limits);
+    if (!run.ok()) return run.status();
+    if (!run->ok()) return Status::Unavailable("flatpak mask in " + installation.path + ": " + run->Describe());
+  }
+  return Status::Ok();
+}
+
+int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, std::ostream& err,
+                         const std::string& dpkg_deb) {
+  std::unordered_map<std::string, std::string> banned;  // package -> rule
+  {
+    struct stat info;
+    if (::stat(banned_list_path.c_str(), &info) == 0) {
+      auto list = ReadFileToString(banned_list_path, kMaxBannedListBytes);
+      if (!list.ok()) {
+        err << "appban: cannot read the banned package list: " << list.status().ToString() << "\n";
+        return 2;
+      }
+      std::string_view rest(*list);
+      while (!rest.empty()) {
+        size_t end = rest.find('\n');
+        std::string_view line = rest.substr(0, end);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+        size_t tab = line.find('\t');
+        if (tab == std::string_view::npos) continue;
+        banned.emplace(std::string(line.substr(0, tab)), std::string(line.substr(tab + 1)));
+      }
+    }
+  }
+  std::string line;
+  int refused = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    // Version 1 sends paths only; anything that is not an existing file (a later protocol's
+    // header or marker lines) is not a package to check.
+    struct stat info;
+    if (::stat(line.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
+    auto field = RunCommand({dpkg_deb, "--field", line, "Package"});
+    if (!field.ok() || !field->ok()) {
+      err << "appban: cannot read the package name of " << TerminalSafe(line) << ": "
+          << (field.ok() ? field->Describe() : field.status().ToString()) << "\n";
+      return 2;
+    }
+    std::string name = field->stdout_text;
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    if (auto it = banned.find(name); it != banned.end()) {
+      err << "appban: refusing to install " << TerminalSafe(name) << " (" << TerminalSafe(line)
+          << "): banned by policy rule " << TerminalSafe(it->second) << "\n";
+      ++refused;
+    }
+  }
+  return refused > 0 ? 1 : 0;
+}
+
+}  // namespace appban::agent
