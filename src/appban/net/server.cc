@@ -14,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <limits>
 #include <list>
 #include <optional>
 #include <vector>
@@ -247,8 +248,9 @@ class Connection final : public ConnectionBase,
     request_start_ = Clock::now();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_->options.max_header_bytes));
-    // The route's limit is applied once the headers are known (see OnHeader).
-    parser_->body_limit(boost::none);
+    // The route's limit is applied once the headers are known (see OnHeader). Not boost::none:
+    // Beast 1.74 compares a length against an empty optional as "greater" and refuses everything.
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());
     Lowest().expires_after(server_->options.read_header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
