@@ -286,9 +286,14 @@ Result<DpkgStatus> ParseDpkgStatus(std::string_view text, const DpkgStatusLimits
 
 Result<DpkgStatus> ReadDpkgStatus(const std::string& admindir, const DpkgStatusLimits& limits) {
   std::string path = admindir + "/status";
-  auto text = ReadFileToString(path, limits.max_file_bytes);
-  if (!text.ok()) return text.status().WithContext(path);
-  auto parsed = ParseDpkgStatus(*text, limits);
+  // Mapped, not copied: the parser keeps only the few fields it needs.
+  auto file = MappedFile::Open(path);
+  if (!file.ok()) return file.status().WithContext(path);
+  if (file->bytes().size() > limits.max_file_bytes) {
+    return Status::LimitExceeded(path + ": " + std::to_string(file->bytes().size()) + " bytes, limit " +
+                                 std::to_string(limits.max_file_bytes));
+  }
+  auto parsed = ParseDpkgStatus(AsStringView(file->bytes()), limits);
   if (!parsed.ok()) return parsed.status().WithContext(path);
   return parsed;
 }
