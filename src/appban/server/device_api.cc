@@ -1,0 +1,334 @@
+#include "appban/server/device_api.h"
+
+#include <algorithm>
+#include <map>
+
+#include "appban/protocol/messages.h"
+#include "appban/server/rule_states.h"
+#include "appban/store/admin.h"
+
+namespace appban::server {
+namespace {
+
+using net::HttpResponse;
+using net::MakeErrorResponse;
+
+HttpResponse JsonResponse(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
+HttpResponse StoreTrouble(const Status& status) {
+  if (status.code() == StatusCode::kUnavailable) {
+    return MakeErrorResponse(503, "unavailable", "the database is busy; retry shortly");
+  }
+  return MakeErrorResponse(500, "internal", "the server could not complete the request: " + status.message());
+}
+
+int64_t SteadySeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+store::ComplianceState StoredState(RuleStanding standing) {
+  switch (standing) {
+    case RuleStanding::kViolating:
+      return store::ComplianceState::kViolating;
+    case RuleStanding::kWaived:
+      return store::ComplianceState::kWaived;
+    default:
+      return store::ComplianceState::kCompliant;
+  }
+}
+
+}  // namespace
+
+DeviceApi::DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writer, DeviceApiSettings settings)
+    : context_(context), hub_(hub), writer_(writer), settings_(settings) {}
+
+bool DeviceApi::AllowEnrollment(const std::string& address) {
+  auto now = std::chrono::steady_clock::now();
+  auto [it, inserted] = enrollment_buckets_.try_emplace(address);
+  Bucket& bucket = it->second;
+  if (inserted) {
+    bucket.tokens = settings_.enrollment_burst;
+    bucket.refilled = now;
+  } else {
+    double minutes = std::chrono::duration<double>(now - bucket.refilled).count() / 60.0;
+    bucket.tokens = std::min<double>(settings_.enrollment_burst, bucket.tokens + minutes * settings_.enrollment_per_minute);
+    bucket.refilled = now;
+  }
+  // Forget full buckets now and then so a scan of many addresses cannot grow the table forever.
+  if (enrollment_buckets_.size() > 100000) {
+    std::erase_if(enrollment_buckets_, [&](const auto& entry) {
+      return entry.second.tokens >= settings_.enrollment_burst && &entry.second != &bucket;
+    });
+  }
+  if (bucket.tokens < 1.0) return false;
+  bucket.tokens -= 1.0;
+  return true;
+}
+
+void DeviceApi::Enroll(const net::HttpRequest& request, net::Responder respond) {
+  if (!AllowEnrollment(request.remote_address)) {
+    HttpResponse response = MakeErrorResponse(429, "rate_limited", "too many enrolment attempts from this address");
+    double per_second = settings_.enrollment_per_minute / 60.0;
+    int retry = per_second > 0 ? std::max(1, static_cast<int>(1.0 / per_second + 0.999)) : 60;
+    response.headers.emplace_back("Retry-After", std::to_string(retry));
+    return respond(std::move(response));
+  }
+  auto parsed = protocol::ParseEnrollRequest(request.body);
+  if (!parsed.ok()) return respond(MakeErrorResponse(400, "bad_request", parsed.status().message()));
+  auto enrolled = context_.fleet->EnrollDevice(parsed->token, parsed->hostname, parsed->platform,
+                                               parsed->agent_version, context_.clock());
+  if (!enrolled.ok()) {
+    const Status& status = enrolled.status();
+    if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kInternal ||
+        status.code() == StatusCode::kCorruption) {
+      return respond(StoreTrouble(status));
+    }
+    return respond(MakeErrorResponse(401, "token_invalid", "enrolment refused: " + status.message()));
+  }
+  if (!enrolled->group.empty()) {
+    // The enrolment token's group also lists the device in the policy store, so administrators
+    // see it there; evaluation already counts the token's group (device.group).
+    store::PolicyAdmin admin(*context_.store, "enrollment:" + enrolled->device.enrollment_token_id, context_.clock);
+    (void)admin.AddDevices(enrolled->group, {enrolled->device.id});
+    InvalidateGroups();
+  }
+  protocol::EnrollResponse answer;
+  answer.device_id = enrolled->device.id;
+  answer.credential = enrolled->credential;
+  answer.policy_keys_pem.push_back(policy::PublicKeyPem(context_.signing_key->public_key()));
+  answer.group = enrolled->group;
+  answer.checkin_interval = settings_.checkin_interval;
+  answer.longpoll_timeout = settings_.longpoll_timeout;
+  answer.server_time = context_.clock();
+  respond(JsonResponse(201, protocol::ToJson(answer).dump()));
+}
+
+Result<store::Device> DeviceApi::Authenticate(const net::HttpRequest& request, HttpResponse* refusal) {
+  std::string_view credential = protocol::BearerCredential(request.Header("authorization"));
+  if (credential.empty()) {
+    *refusal = MakeErrorResponse(401, "unauthenticated", "missing \"Authorization: Bearer <device credential>\"");
+    return Status::InvalidArgument("no credential");
+  }
+  auto device = context_.fleet->AuthenticateDevice(credential, context_.clock());
+  if (!device.ok()) {
+    const Status& status = device.status();
+    if (status.code() == StatusCode::kPermissionDenied) {
+      *refusal = MakeErrorResponse(403, "device_revoked", "this device was revoked by an administrator");
+    } else if (store::IsNotAuthenticated(status)) {
+      *refusal = MakeErrorResponse(401, "unauthenticated", status.message());
+    } else {
+      *refusal = StoreTrouble(status);
+    }
+  }
+  return device;
+}
+
+std::vector<std::string> DeviceApi::GroupsOf(const store::Device& device) {
+  auto now = std::chrono::steady_clock::now();
+  if (groups_loaded_at_ == std::chrono::steady_clock::time_point{} || now - groups_loaded_at_ > std::chrono::seconds(5)) {
+    auto groups = context_.store->ListGroups();
+    if (groups.ok()) {
+      groups_by_device_.clear();
+      for (const auto& group : *groups) {
+        for (const auto& member : group.devices) groups_by_device_[member].push_back(group.name);
+      }
+      groups_loaded_at_ = now;
+    }
+  }
+  std::vector<std::string> groups;
+  if (auto it = groups_by_device_.find(device.id); it != groups_by_device_.end()) groups = it->second;
+  if (!device.group.empty()) groups.push_back(device.group);
+  std::sort(groups.begin(), groups.end());
+  groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  return groups;
+}
+
+std::string DeviceApi::CheckinBody(const store::Device& device, int64_t applied_version, bool send_inventory,
+                                   int64_t events_acked) const {
+  (void)device;
+  const PublishedBundle& latest = hub_.latest();
+  // Built by hand so the (possibly large) escaped envelope is reused, not re-escaped per device.
+  std::string body = "{\"server_time\":" + std::to_string(context_.clock()) +
+                     ",\"latest_version\":" + std::to_string(latest.version) +
+                     ",\"send_inventory\":" + (send_inventory ? "true" : "false") +
+                     ",\"events_acked\":" + std::to_string(events_acked) +
+                     ",\"checkin_interval\":" + std::to_string(settings_.checkin_interval) +
+                     ",\"longpoll_timeout\":" + std::to_string(settings_.longpoll_timeout);
+  if (latest.version > applied_version && !hub_.bundle_member().empty()) {
+    body += ",";
+    body += hub_.bundle_member();
+  }
+  body += "}";
+  return body;
+}
+
+void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond) {
+  HttpResponse refusal;
+  auto device = Authenticate(request, &refusal);
+  if (!device.ok()) return respond(std::move(refusal));
+  auto parsed = protocol::ParseCheckinRequest(request.body);
+  if (!parsed.ok()) return respond(MakeErrorResponse(400, "bad_request", parsed.status().message()));
+  protocol::CheckinRequest& checkin = *parsed;
+  const policy::UnixSeconds now = context_.clock();
+  const PublishedBundle& latest = hub_.latest();
+  if (checkin.applied_version > latest.version) {
+    return respond(MakeErrorResponse(400, "bad_request",
+                                     "checkin.applied_version: " + std::to_string(checkin.applied_version) +
+                                         " is newer than any bundle this server issued (" +
+                                         std::to_string(latest.version) + ")"));
+  }
+
+  store::CheckinWrite write;
+  write.device_id = device->id;
+  write.last_seen = now;
+  bool durable = false;
+  if (checkin.applied_version != device->applied_version || checkin.rules_hash != device->applied_rules_hash) {
+    write.applied = store::AppliedPolicy{checkin.applied_version, checkin.rules_hash};
+    durable = true;
+  }
+  std::optional<std::vector<policy::InstalledApp>> apps;
+  if (checkin.inventory) {
+    if (checkin.inventory_hash != device->inventory_hash) {
+      write.inventory = store::InventoryUpdate{checkin.inventory_hash, protocol::CanonicalInventory(*checkin.inventory), now};
+      durable = true;
+    }
+    apps = std::move(checkin.inventory);
+  }
+  const bool send_inventory = !apps && checkin.inventory_hash != device->inventory_hash;
+  std::map<std::string, bool> removed_by_rule;
+  for (const protocol::DeviceEvent& event : checkin.events) {
+    if (event.seq <= device->last_event_seq) continue;  // already stored: a resent queue
+    store::DeviceEvent stored;
+    stored.device_id = device->id;
+    stored.seq = event.seq;
+    stored.at = event.at;
+    stored.kind = std::string(protocol::EventKindName(event.kind));
+    stored.platform = event.platform;
+    stored.app = event.app;
+    stored.rule_id = event.rule_id;
+    stored.detail = event.detail;
+    stored.received_at = now;
+    if (event.kind == protocol::EventKind::kRemoved && !event.rule_id.empty()) removed_by_rule[event.rule_id] = true;
+    write.events.push_back(std::move(stored));
+    durable = true;
+  }
+
+  // Re-evaluate compliance when what it depends on changed: the bundle, the applied version, the
+  // inventory, or a removal was reported.
+  const bool needs_evaluation =
+      latest.version > 0 && !send_inventory &&
+      (write.applied || device->evaluated_version != latest.version ||
+       device->evaluated_inventory_hash != checkin.inventory_hash || !removed_by_rule.empty());
+  if (needs_evaluation) {
+    if (!apps) {
+      auto full = context_.fleet->GetDevice(device->id);
+      if (!full.ok()) return respond(StoreTrouble(full.status()));
+      auto json = policy::ParseJsonBounded(full->inventory_json, full->inventory_json.size() + 1, 16, "stored inventory");
+      if (json.ok()) {
+        auto stored_apps = protocol::InventoryFromJsonArray(*json, "stored inventory");
+        if (stored_apps.ok()) apps = std::move(*stored_apps);
+      }
+      if (!apps && full->inventory_json.empty()) apps.emplace();  // a device that never sent one
+    }
+    if (apps) {
+      policy::DeviceContext context{device->id, GroupsOf(*device)};
+      auto standings = EvaluateRuleStandings(latest, context, *apps, checkin.applied_version, now);
+      auto existing_rows = context_.fleet->ListDeviceRuleStates(device->id);
+      if (!existing_rows.ok()) return respond(StoreTrouble(existing_rows.status()));
+      std::map<std::string, const store::DeviceRuleState*> existing;
+      for (const auto& row : *existing_rows) existing[row.rule_id] = &row;
+      std::map<std::string, bool> kept;
+      for (const DeviceRuleStanding& standing : standings) {
+        if (standing.standing == RuleStanding::kPending) continue;
+        kept[standing.rule_id] = true;
+        store::DeviceRuleState row;
+        row.device_id = device->id;
+        row.rule_id = standing.rule_id;
+        row.state = StoredState(standing.standing);
+        row.version = latest.version;
+        row.since = now;
+        row.had_app = standing.holds_matching_app || removed_by_rule.contains(standing.rule_id);
+        auto old = existing.find(standing.rule_id);
+        if (old != existing.end()) {
+          const store::DeviceRuleState& before = *old->second;
+          row.had_app = row.had_app || before.had_app;
+          row.compliant_at = before.compliant_at;
+          if (before.state == row.state) row.since = before.since;
+        }
+        if (row.state == store::ComplianceState::kCompliant && !row.compliant_at) row.compliant_at = now;
+        bool changed = old == existing.end() || old->second->state != row.state ||
+                       old->second->had_app != row.had_app || old->second->compliant_at != row.compliant_at;
+        if (changed) write.rule_states.push_back(std::move(row));
+      }
+      for (const auto& [rule_id, row] : existing) {
+        if (!kept.contains(rule_id)) write.cleared_rule_ids.push_back(rule_id);
+      }
+      write.evaluated = store::EvaluationMark{latest.version, checkin.inventory_hash};
+      durable = true;
+    }
+  }
+
+  const int64_t applied_version = checkin.applied_version;
+  if (!durable) {
+    // Nothing the device must be able to rely on: answer now; record last_seen now and then.
+    int64_t& written = last_seen_written_[device->id];
+    if (now - written >= settings_.last_seen_resolution) {
+      written = now;
+      writer_.Submit(std::move(write), [](store::CheckinOutcome) {});
+    }
+    return respond(JsonResponse(200, CheckinBody(*device, applied_version, send_inventory, device->last_event_seq)));
+  }
+  last_seen_written_[device->id] = now;
+  // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
+  auto held = std::make_shared<net::Responder>(std::move(respond));
+  writer_.Submit(std::move(write), [this, device = std::move(*device), applied_version, send_inventory,
+                                    held](store::CheckinOutcome outcome) {
+    net::Responder& respond = *held;
+    if (!outcome.status.ok()) {
+      if (outcome.status.code() == StatusCode::kPermissionDenied) {
+        return respond(MakeErrorResponse(403, "device_revoked", "this device was revoked by an administrator"));
+      }
+      if (outcome.status.code() == StatusCode::kInvalidArgument || outcome.status.code() == StatusCode::kLimitExceeded) {
+        return respond(MakeErrorResponse(400, "bad_request", outcome.status.message()));
+      }
+      return respond(StoreTrouble(outcome.status));
+    }
+    respond(JsonResponse(200, CheckinBody(device, applied_version, send_inventory, outcome.highest_seq)));
+  });
+}
+
+void DeviceApi::Poll(const net::HttpRequest& request, net::Responder respond) {
+  HttpResponse refusal;
+  auto device = Authenticate(request, &refusal);
+  if (!device.ok()) return respond(std::move(refusal));
+  auto version_text = request.QueryParam("version");
+  int64_t version = -1;
+  if (version_text && !version_text->empty() && version_text->size() <= 18 &&
+      std::all_of(version_text->begin(), version_text->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    version = std::stoll(*version_text);
+  }
+  if (version < 0) {
+    return respond(MakeErrorResponse(400, "bad_request", "poll: query parameter \"version\" must be a non-negative integer"));
+  }
+  if (hub_.latest().version > version) {
+    HttpResponse response;
+    response.shared_body = hub_.poll_body();
+    return respond(std::move(response));
+  }
+  // Up to 10% jitter so a fleet that connected together does not come back together.
+  poll_jitter_state_ ^= poll_jitter_state_ << 13;
+  poll_jitter_state_ ^= poll_jitter_state_ >> 7;
+  poll_jitter_state_ ^= poll_jitter_state_ << 17;
+  int64_t jitter = settings_.longpoll_timeout / 10 > 0
+                       ? static_cast<int64_t>(poll_jitter_state_ % static_cast<uint64_t>(settings_.longpoll_timeout / 10 + 1))
+                       : 0;
+  hub_.AddPoll(version, std::move(respond), SteadySeconds() + settings_.longpoll_timeout + jitter, device->id);
+}
+
+}  // namespace appban::server

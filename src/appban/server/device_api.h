@@ -1,0 +1,65 @@
+// The device protocol's endpoints (docs/protocol.md): POST /v1/enroll, POST /v1/checkin and
+// GET /v1/poll. Runs on a worker's io_context thread; the only blocking work is a primary-key
+// read of the device per request and, for enrolment, its one transaction. Durable writes of
+// check-ins go through the CheckinWriter (group commit) and the device is answered after commit.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "appban/net/http.h"
+#include "appban/server/bundle_hub.h"
+#include "appban/server/checkin_writer.h"
+#include "appban/server/context.h"
+
+namespace appban::server {
+
+// Device-side settings the API needs (from ServerConfig).
+struct DeviceApiSettings {
+  int64_t checkin_interval = 300;
+  int64_t longpoll_timeout = 60;
+  uint32_t enrollment_burst = 10;
+  uint32_t enrollment_per_minute = 30;
+  // last_seen of a device whose check-in changed nothing else is written at most this often, so
+  // a steady fleet costs the database nothing per check-in (compliance staleness is counted in
+  // minutes).
+  int64_t last_seen_resolution = 60;
+};
+
+class DeviceApi {
+ public:
+  DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writer, DeviceApiSettings settings);
+
+  void Enroll(const net::HttpRequest& request, net::Responder respond);
+  void Checkin(const net::HttpRequest& request, net::Responder respond);
+  void Poll(const net::HttpRequest& request, net::Responder respond);
+
+  // Group membership changes rarely: re-read at most this often.
+  void InvalidateGroups() { groups_loaded_at_ = {}; }
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point refilled;
+  };
+  bool AllowEnrollment(const std::string& address);
+  Result<store::Device> Authenticate(const net::HttpRequest& request, net::HttpResponse* refusal);
+  std::vector<std::string> GroupsOf(const store::Device& device);
+  std::string CheckinBody(const store::Device& device, int64_t applied_version, bool send_inventory,
+                          int64_t events_acked) const;
+
+  WorkerContext& context_;
+  BundleHub& hub_;
+  CheckinWriter& writer_;
+  DeviceApiSettings settings_;
+  std::unordered_map<std::string, Bucket> enrollment_buckets_;
+  std::unordered_map<std::string, std::vector<std::string>> groups_by_device_;
+  std::chrono::steady_clock::time_point groups_loaded_at_{};
+  std::unordered_map<std::string, int64_t> last_seen_written_;
+  uint64_t poll_jitter_state_ = 0x9e3779b97f4a7c15ull;
+};
+
+}  // namespace appban::server

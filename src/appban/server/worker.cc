@@ -1,0 +1,269 @@
+#include "appban/server/worker.h"
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "appban/net/server.h"
+#include "appban/net/tls.h"
+#include "appban/policy/keys.h"
+#include "appban/server/admin_api.h"
+#include "appban/server/bundle_hub.h"
+#include "appban/server/checkin_writer.h"
+#include "appban/server/context.h"
+#include "appban/server/device_api.h"
+#include "appban/store/admin.h"
+
+namespace appban::server {
+namespace {
+
+// Publishes made by other workers are noticed within this period.
+constexpr auto kRefreshPeriod = std::chrono::milliseconds(200);
+
+class MetricsObserver : public net::ServerObserver {
+ public:
+  explicit MetricsObserver(MetricsSlot& slot) : slot_(slot) {}
+  void OnConnectionOpened() override { slot_.ConnectionOpened(); }
+  void OnConnectionClosed() override { slot_.ConnectionClosed(); }
+  void OnRequestCompleted(std::string_view, std::string_view path, int status, double seconds) override {
+    slot_.RecordRequest(RouteOf(path), status,
+                        std::chrono::nanoseconds(static_cast<int64_t>(seconds * 1e9)));
+  }
+
+ private:
+  MetricsSlot& slot_;
+};
+
+std::vector<policy::PublicKey> TrustedKeys(const std::string& key_dir, const policy::SigningKey& active) {
+  std::vector<policy::PublicKey> keys{active.public_key()};
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(key_dir, error)) {
+    if (entry.path().extension() != ".pub") continue;
+    auto key = policy::LoadPublicKeyFile(entry.path().string());
+    if (key.ok() && key->key_id != active.key_id()) keys.push_back(*key);
+  }
+  return keys;
+}
+
+class Worker : public FleetNotifier {
+ public:
+  Worker(const ServerConfig& config, const WorkerInputs& inputs) : config_(config), inputs_(inputs) {}
+
+  int Run() {
+    auto failed = [&](const std::string& what, const Status& status) {
+      spdlog::error("worker {}: {}: {}", inputs_.worker_index, what, status.ToString());
+      return 1;
+    };
+    auto store = store::OpenSqliteStore(config_.DatabasePath());
+    if (!store.ok()) return failed("opening the policy store", store.status());
+    auto fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
+    if (!fleet.ok()) return failed("opening the fleet store", fleet.status());
+    auto writer_fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
+    if (!writer_fleet.ok()) return failed("opening the fleet store", writer_fleet.status());
+    std::string key_dir = config_.data_dir + "/keys";
+    auto key = policy::LoadActiveKey(key_dir);
+    if (!key.ok()) return failed("loading the policy signing key", key.status());
+
+    boost::asio::io_context io(1);
+    MetricsSlot slot = inputs_.metrics->Slot(static_cast<uint32_t>(inputs_.worker_index));
+    slot.SetUp(true, static_cast<uint64_t>(getpid()));
+    hub_ = std::make_unique<BundleHub>(**store, TrustedKeys(key_dir, *key));
+    if (auto refreshed = hub_->Refresh(); !refreshed.ok()) return failed("loading the latest bundle", refreshed.status());
+    CheckinWriter writer(io, std::move(*writer_fleet));
+
+    context_.config = &config_;
+    context_.store = store->get();
+    context_.fleet = fleet->get();
+    context_.signing_key = &*key;
+    context_.metrics = &slot;
+    context_.notifier = this;
+    context_.clock = store::SystemClockNow;
+    context_.latest_bundle = [this]() -> const PublishedBundle& { return hub_->latest(); };
+    context_.data_dir = config_.data_dir;
+    context_.worker_index = inputs_.worker_index;
+
+    DeviceApiSettings settings;
+    settings.checkin_interval = config_.devices.checkin_interval_seconds;
+    settings.longpoll_timeout = config_.devices.longpoll_timeout_seconds;
+    settings.enrollment_burst = config_.enrollment.rate_limit_burst;
+    settings.enrollment_per_minute = config_.enrollment.rate_limit_per_minute;
+    devices_ = std::make_unique<DeviceApi>(context_, *hub_, writer, settings);
+
+    net::ServerOptions options;
+    options.read_header_timeout = std::chrono::seconds(config_.timeouts.read_header_seconds);
+    options.read_body_timeout = std::chrono::seconds(config_.timeouts.body_seconds);
+    options.idle_keepalive_timeout = std::chrono::seconds(
+        std::max<uint32_t>(config_.timeouts.idle_seconds, config_.devices.longpoll_timeout_seconds + 30));
+    uint32_t workers = std::max<uint32_t>(1, inputs_.metrics->slot_count());
+    options.max_connections = std::min<size_t>(net::DefaultMaxConnections(),
+                                               config_.listen.max_connections / workers + 1);
+    if (!inputs_.certificate_pem.empty()) {
+      auto tls = net::MakeServerContext(inputs_.certificate_pem, inputs_.private_key_pem);
+      if (!tls.ok()) return failed("setting up TLS", tls.status());
+      options.tls = *tls;
+    }
+    MetricsObserver observer(slot);
+    net::HttpServer server(
+        io, options, [this](net::HttpRequest request, net::Responder respond) { Route(std::move(request), std::move(respond)); },
+        [this](std::string_view method, std::string_view path) { return BodyLimit(method, path); }, &observer);
+    if (auto adopted = server.Adopt(inputs_.listening_fd); !adopted.ok()) return failed("accepting", adopted);
+    server.SetLongPollDrainer([this] {
+      hub_->DrainPolls(503, "unavailable", "the server is shutting down; poll again shortly");
+    });
+
+    boost::asio::steady_timer refresh(io);
+    std::function<void()> schedule_refresh = [&] {
+      refresh.expires_after(kRefreshPeriod);
+      refresh.async_wait([&](const boost::system::error_code& error) {
+        if (error) return;
+        Tick(slot);
+        schedule_refresh();
+      });
+    };
+    schedule_refresh();
+
+    bool stopping = false;
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](const boost::system::error_code& error, int) {
+      if (error || stopping) return;
+      stopping = true;
+      refresh.cancel();
+      server.BeginShutdown([&] {
+        writer.Flush();
+        io.stop();
+      });
+    });
+    spdlog::info("worker {} serving (pid {})", inputs_.worker_index, getpid());
+    io.run();
+    // Commit what the writer still holds before the process ends (its destructor joins).
+    writer.Flush();
+    slot.SetUp(false, static_cast<uint64_t>(getpid()));
+    spdlog::info("worker {} stopped", inputs_.worker_index);
+    return 0;
+  }
+
+  void BundlePublished() override {
+    auto refreshed = hub_->Refresh();
+    if (!refreshed.ok()) {
+      spdlog::error("worker {}: reloading the published bundle: {}", inputs_.worker_index, refreshed.status().ToString());
+      return;
+    }
+    hub_->WakePolls();
+    devices_->InvalidateGroups();
+    context_.metrics->SetPolicyVersion(static_cast<uint64_t>(hub_->latest().version));
+  }
+
+  void DeviceRevoked(const std::string& device_id) override { hub_->DropDevicePolls(device_id); }
+
+ private:
+  void Tick(MetricsSlot& slot) {
+    auto refreshed = hub_->Refresh();
+    if (refreshed.ok() && *refreshed) {
+      spdlog::info("worker {}: policy bundle {} published; waking {} polls", inputs_.worker_index,
+                   hub_->latest().version, hub_->waiting());
+      hub_->WakePolls();
+      devices_->InvalidateGroups();
+      slot.SetPolicyVersion(static_cast<uint64_t>(hub_->latest().version));
+    } else if (!refreshed.ok()) {
+      spdlog::warn("worker {}: checking for a new bundle: {}", inputs_.worker_index, refreshed.status().ToString());
+    }
+    hub_->ExpirePolls(std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count());
+    // Gauges: the slot only has increments, so move it by the difference.
+    int64_t waiting = static_cast<int64_t>(hub_->waiting());
+    for (; reported_waiting_ < waiting; ++reported_waiting_) {
+      slot.LongpollStarted();
+      slot.DeviceConnected();
+    }
+    for (; reported_waiting_ > waiting; --reported_waiting_) {
+      slot.LongpollEnded();
+      slot.DeviceDisconnected();
+    }
+  }
+
+  size_t BodyLimit(std::string_view method, std::string_view path) const {
+    if (method == "GET" || method == "HEAD" || method == "DELETE") return 0;
+    if (path == "/v1/checkin") return config_.limits.inventory_max_bytes;
+    if (path.starts_with(kAdminPathPrefix)) return AdminBodyLimit(config_, method, path);
+    return config_.limits.json_max_bytes;
+  }
+
+  void Route(net::HttpRequest request, net::Responder respond) {
+    const std::string& path = request.path;
+    const std::string& method = request.method;
+    auto only = [&](std::string_view allowed) {
+      if (method == allowed) return true;
+      net::HttpResponse response = net::MakeErrorResponse(405, "method_not_allowed", path + " accepts " + std::string(allowed));
+      response.headers.emplace_back("Allow", std::string(allowed));
+      respond(std::move(response));
+      return false;
+    };
+    if (path == "/v1/checkin") {
+      if (!only("POST")) return;
+      context_.metrics->RecordCheckin();
+      return devices_->Checkin(request, std::move(respond));
+    }
+    if (path == "/v1/poll") {
+      if (only("GET")) devices_->Poll(request, std::move(respond));
+      return;
+    }
+    if (path == "/v1/enroll") {
+      if (only("POST")) devices_->Enroll(request, std::move(respond));
+      return;
+    }
+    if (path.starts_with(kAdminPathPrefix)) return respond(HandleAdminRequest(context_, request));
+    if (path == "/healthz") {
+      // POST is accepted too (body ignored): the benchmarks send the same request here as to
+      // /v1/checkin to measure what the transport alone costs.
+      if (method != "GET" && method != "POST" && method != "HEAD") return (void)only("GET");
+      net::HttpResponse response;
+      response.body = "{\"status\":\"ok\",\"worker\":" + std::to_string(inputs_.worker_index) +
+                      ",\"policy_version\":" + std::to_string(hub_->latest().version) + "}";
+      return respond(std::move(response));
+    }
+    if (path == "/metrics") {
+      if (!only("GET")) return;
+      std::vector<ExtraGauge> extra;
+      auto text = RenderPrometheus(*inputs_.metrics, extra);
+      if (!text.ok()) return respond(net::MakeErrorResponse(500, "internal", text.status().message()));
+      net::HttpResponse response;
+      response.content_type = std::string(kPrometheusContentType);
+      response.body = std::move(*text);
+      return respond(std::move(response));
+    }
+    respond(net::MakeErrorResponse(404, "not_found", "no such endpoint: " + path));
+  }
+
+  const ServerConfig& config_;
+  const WorkerInputs& inputs_;
+  WorkerContext context_;
+  std::unique_ptr<BundleHub> hub_;
+  std::unique_ptr<DeviceApi> devices_;
+  int64_t reported_waiting_ = 0;
+};
+
+}  // namespace
+
+Route RouteOf(std::string_view path) {
+  if (path == "/v1/checkin") return Route::kCheckin;
+  if (path == "/v1/poll") return Route::kPoll;
+  if (path == "/v1/enroll") return Route::kEnroll;
+  if (path.starts_with(kAdminPathPrefix)) return Route::kAdmin;
+  if (path == "/healthz") return Route::kHealth;
+  if (path == "/metrics") return Route::kMetrics;
+  return Route::kOther;
+}
+
+int RunWorker(const ServerConfig& config, const WorkerInputs& inputs) {
+  Worker worker(config, inputs);
+  return worker.Run();
+}
+
+}  // namespace appban::server

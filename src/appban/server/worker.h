@@ -1,0 +1,29 @@
+// One server worker process: a single-threaded io_context serving the device protocol, the admin
+// API, /healthz and /metrics on a listening socket the supervisor bound and shared. Each worker
+// has its own database connections (one for requests, one for the group-commit writer thread).
+// docs/architecture.md, "The server", explains the split.
+#pragma once
+
+#include <string>
+
+#include "appban/server/config.h"
+#include "appban/server/metrics.h"
+
+namespace appban::server {
+
+struct WorkerInputs {
+  int listening_fd = -1;
+  int worker_index = 0;
+  const MetricsRegion* metrics = nullptr;  // shared with the other workers
+  std::string certificate_pem;  // leaf (+ chain); empty for plain HTTP
+  std::string private_key_pem;
+};
+
+// Serves until SIGTERM/SIGINT, then shuts down gracefully (in-flight requests finish, waiting
+// polls get 503, queued check-ins are committed). Returns the process exit status.
+int RunWorker(const ServerConfig& config, const WorkerInputs& inputs);
+
+// Maps a request path to its metrics route label.
+Route RouteOf(std::string_view path);
+
+}  // namespace appban::server
