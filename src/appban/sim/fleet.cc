@@ -1,0 +1,800 @@
+#include "appban/sim/fleet.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+#include "appban/common/file.h"
+#include "appban/net/client.h"
+#include "appban/net/tls.h"
+#include "appban/protocol/messages.h"
+#include "appban/sim/async_client.h"
+#include "appban/sim/device.h"
+
+namespace appban::sim {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr uint64_t kMaxStateFileBytes = 256ull << 20;  // 100k devices take ~15 MB
+constexpr uint64_t kMaxCaFileBytes = 1 << 20;
+constexpr std::string_view kStateFormat = "appban.simulate-state/1";
+constexpr std::string_view kAgentVersion = "appban-simulate/0.1.0";
+constexpr int kMaxAttempts = 30;  // per request, not counting 429 answers (those wait as told)
+constexpr milliseconds kRequestTimeout{60'000};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+policy::UnixSeconds NowSeconds() { return NowMs() / 1000; }
+
+struct StateFile {
+  std::vector<std::string> policy_keys_pem;
+  std::map<uint64_t, DeviceIdentity> devices;
+};
+
+Result<StateFile> LoadState(const std::string& path) {
+  StateFile state;
+  if (path.empty() || access(path.c_str(), F_OK) != 0) return state;
+  APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxStateFileBytes));
+  try {
+    Json json = Json::parse(text);
+    if (json.at("format").get<std::string>() != kStateFormat) return Status::Corruption(path + ": not a simulator state file");
+    state.policy_keys_pem = json.at("policy_keys").get<std::vector<std::string>>();
+    for (const auto& d : json.at("devices")) {
+      DeviceIdentity identity;
+      identity.index = d.at("index").get<uint64_t>();
+      identity.device_id = d.at("device_id").get<std::string>();
+      identity.credential = d.at("credential").get<std::string>();
+      identity.group = d.value("group", "");
+      state.devices[identity.index] = std::move(identity);
+    }
+  } catch (const std::exception& e) {
+    return Status::Corruption(path + ": " + e.what());
+  }
+  return state;
+}
+
+Status SaveState(const std::string& path, const StateFile& state) {
+  Json devices = Json::array();
+  for (const auto& [index, d] : state.devices) {
+    devices.push_back({{"index", index}, {"device_id", d.device_id}, {"credential", d.credential}, {"group", d.group}});
+  }
+  Json json{{"format", kStateFormat}, {"policy_keys", state.policy_keys_pem}, {"devices", devices}};
+  // Device credentials: readable by the owner only.
+  return WriteFileAtomically(path, json.dump() + "\n", 0600);
+}
+
+Result<std::shared_ptr<ClientTarget>> MakeTarget(const SimulationOptions& options) {
+  auto target = std::make_shared<ClientTarget>();
+  APPBAN_ASSIGN_OR_RETURN(target->url, net::ParseUrl(options.server_url));
+  if (target->url.tls) {
+    if (options.ca_file.empty()) return Status::InvalidArgument("--ca is required for an https:// server");
+    APPBAN_ASSIGN_OR_RETURN(std::string ca, ReadFileToString(options.ca_file, kMaxCaFileBytes));
+    APPBAN_ASSIGN_OR_RETURN(target->tls, net::MakeClientContext(ca));
+  }
+  APPBAN_RETURN_IF_ERROR(target->Resolve());
+  return target;
+}
+
+std::string HttpErrorKind(const ClientResponse& response) {
+  std::string kind = "http_" + std::to_string(response.status);
+  Json body = Json::parse(response.body, nullptr, false);
+  if (body.is_object() && body.contains("error") && body["error"].is_object() && body["error"].contains("code") &&
+      body["error"]["code"].is_string()) {
+    kind += "_" + body["error"]["code"].get<std::string>();
+  }
+  return kind;
+}
+
+// Mints `count` enrolment tokens through the admin API, in batches.
+Result<std::vector<std::string>> MintEnrollmentTokens(const SimulationOptions& options, uint64_t count) {
+  std::vector<std::string> tokens;
+  if (count == 0) return tokens;
+  if (options.admin_token.empty()) {
+    return Status::InvalidArgument(std::to_string(count) +
+                                   " device(s) are not in the state file: --admin-token is needed to enrol them");
+  }
+  APPBAN_ASSIGN_OR_RETURN(net::Url url, net::ParseUrl(options.server_url));
+  net::ClientOptions client_options;
+  if (url.tls) {
+    APPBAN_ASSIGN_OR_RETURN(client_options.pinned_ca_pem, ReadFileToString(options.ca_file, kMaxCaFileBytes));
+  }
+  net::HttpClient client(url, client_options);
+  while (tokens.size() < count) {
+    uint64_t batch = std::min<uint64_t>(options.enroll_token_batch, count - tokens.size());
+    Json body{{"count", batch}, {"ttl_seconds", options.enroll_token_ttl_seconds}};
+    auto request = client.Request("POST", "/v1/admin/enrollment-tokens", body.dump(),
+                                  {{"Authorization", "Bearer " + options.admin_token}, {"Content-Type", "application/json"}});
+    APPBAN_ASSIGN_OR_RETURN(net::HttpResponse response, std::move(request));
+    if (response.status != 200 && response.status != 201) {
+      return Status::Unavailable("minting enrolment tokens: HTTP " + std::to_string(response.status) + ": " +
+                                 response.body.substr(0, 300));
+    }
+    size_t before = tokens.size();
+    try {
+      Json answer = Json::parse(response.body);
+      for (const auto& token : answer.at("tokens")) tokens.push_back(token.at("token").get<std::string>());
+    } catch (const std::exception& e) {
+      return Status::Corruption(std::string("minting enrolment tokens: unexpected answer: ") + e.what());
+    }
+    if (tokens.size() == before) return Status::Corruption("minting enrolment tokens: the server returned none");
+  }
+  tokens.resize(count);
+  return tokens;
+}
+
+// One process's devices and connections, all on one io_context thread.
+class ProcessRun {
+ public:
+  ProcessRun(const SimulationOptions& options, std::shared_ptr<ClientTarget> target, AppCatalog catalog)
+      : options_(options), target_(std::move(target)), catalog_(std::move(catalog)), rng_(options.inventory.seed) {}
+
+  Status Prepare(uint64_t first, uint64_t count) {
+    APPBAN_ASSIGN_OR_RETURN(StateFile state, LoadState(options_.state_file));
+    if (!state.policy_keys_pem.empty()) APPBAN_RETURN_IF_ERROR(PinKeys(state.policy_keys_pem));
+    slots_.resize(count);
+    uint64_t to_enrol = 0;
+    for (uint64_t i = 0; i < count; ++i) {
+      Slot& slot = slots_[i];
+      slot.index = first + i;
+      if (auto it = state.devices.find(slot.index); it != state.devices.end()) {
+        slot.device.emplace(it->second, catalog_.DeviceApps(slot.index), catalog_);
+        ++summary_.loaded_from_state;
+      } else {
+        ++to_enrol;
+      }
+    }
+    APPBAN_ASSIGN_OR_RETURN(std::vector<std::string> tokens, MintEnrollmentTokens(options_, to_enrol));
+    size_t next_token = 0;
+    for (Slot& slot : slots_) {
+      if (!slot.device) slot.token = std::move(tokens[next_token++]);
+    }
+    summary_.devices = count;
+    return Status::Ok();
+  }
+
+  Result<ProcessSummary> RunFleet() {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      slots_[i].connection = MakeConnection(io_, target_, SourceAddress(i));
+    }
+    if (options_.duration.count() > 0) {
+      duration_timer_.expires_after(options_.duration);
+      duration_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) Stop();
+      });
+    }
+    started_ = Clock::now();
+    for (size_t i = 0; i < slots_.size() && i < std::max<uint32_t>(1, options_.concurrency); ++i) StartNext();
+    io_.run();
+    return Finish();
+  }
+
+  Result<ProcessSummary> RunSteady(int ready_fd, int start_fd) {
+    size_t lanes = std::min<size_t>(std::max<uint32_t>(1, options_.concurrency), std::max<size_t>(1, slots_.size()));
+    for (size_t i = 0; i < lanes; ++i) lanes_.push_back(MakeConnection(io_, target_, SourceAddress(i)));
+    // Setup: each lane enrols and first-checks-in devices one after another. io_.run() returns
+    // once nothing is pending, i.e. when every device is set up (or gave up).
+    for (size_t lane = 0; lane < lanes; ++lane) SetupNext(lane);
+    io_.run();
+    std::vector<std::shared_ptr<const std::string>> requests;
+    std::string path = options_.target == SteadyTarget::kHealthz ? "/healthz" : std::string(protocol::kCheckinPath);
+    for (Slot& slot : slots_) {
+      if (!slot.device || slot.gave_up) continue;
+      std::string body = protocol::ToJson(slot.device->NextCheckin(catalog_)).dump();
+      requests.push_back(std::make_shared<const std::string>(
+          SerializeRequest("POST", path, target_->url.host, slot.device->identity().credential, body)));
+    }
+    if (!options_.quiet) {
+      std::cerr << "appban simulate: " << requests.size() << " devices ready in this process (pid " << getpid() << ")\n";
+    }
+    if (ready_fd >= 0) {
+      if (write(ready_fd, "ready\n", 6) != 6) return Status::Unavailable("cannot tell the parent we are ready");
+      char go = 0;
+      if (read(start_fd, &go, 1) != 1) return Status::Unavailable("the parent did not start the measurement");
+    }
+    if (requests.empty()) return Finish();
+    steady_requests_ = std::move(requests);
+    io_.restart();
+    started_ = Clock::now();
+    steady_deadline_ = started_ + options_.duration;
+    for (size_t lane = 0; lane < lanes_.size(); ++lane) SendSteady(lane, lane);
+    io_.run();
+    summary_.measured_seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    return Finish();
+  }
+
+ private:
+  struct Slot {
+    uint64_t index = 0;
+    std::optional<SimDevice> device;
+    std::string token;  // enrolment token when not enrolled yet
+    std::shared_ptr<AsyncConnection> connection;  // fleet mode: the device's own connection
+    int64_t pending_ack_version = 0;  // applied, compliant check-in not answered yet
+    uint32_t acked_bundles = 0;
+    Clock::time_point next_periodic;
+    bool polling = false;  // has reached its first long-poll
+    bool gave_up = false;
+    bool done = false;  // acknowledged stop_after_bundles bundles
+    int attempts = 0;   // failed attempts of the current request
+  };
+  using Done = std::function<void(bool ok)>;
+
+  std::string SourceAddress(size_t i) const {
+    if (options_.source_addresses.empty()) return "";
+    return options_.source_addresses[(slots_.empty() ? i : slots_[0].index + i) % options_.source_addresses.size()];
+  }
+
+  Status PinKeys(const std::vector<std::string>& pems) {
+    if (verifier_) {
+      if (pems != keys_pem_) return Status::FailedPrecondition("the server handed out different policy keys");
+      return Status::Ok();
+    }
+    std::vector<policy::PublicKey> keys;
+    for (const std::string& pem : pems) {
+      APPBAN_ASSIGN_OR_RETURN(policy::PublicKey key, policy::ParsePublicKeyPem(pem));
+      keys.push_back(std::move(key));
+    }
+    keys_pem_ = pems;
+    verifier_.emplace(std::move(keys));
+    return Status::Ok();
+  }
+
+  void Error(const std::string& kind) { ++summary_.errors[kind]; }
+
+  // Runs `again` after a randomized back-off, unless stopping.
+  void After(milliseconds delay, std::function<void()> again) {
+    if (stopping_) return;
+    auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+    timer->async_wait([this, timer, again = std::move(again)](const boost::system::error_code& ec) {
+      if (!ec && !stopping_) again();
+    });
+  }
+  milliseconds Backoff(int attempts) {
+    int64_t ceiling = std::min<int64_t>(5000, 250LL << std::min(attempts, 5));
+    return milliseconds(std::uniform_int_distribution<int64_t>(ceiling / 2, ceiling)(rng_));
+  }
+  milliseconds RetryAfter(const ClientResponse& response) {
+    int64_t seconds = 1;
+    if (!response.retry_after.empty()) {
+      seconds = std::clamp<int64_t>(std::strtoll(response.retry_after.c_str(), nullptr, 10), 1, 60);
+    }
+    return milliseconds(seconds * 1000 + std::uniform_int_distribution<int64_t>(0, 500)(rng_));
+  }
+
+  // A failed request: retry (transport errors, 5xx, 429) or give up (other 4xx, too many tries).
+  void Retry(Slot& slot, const Status& status, const ClientResponse& response, std::function<void()> again,
+             const Done& done) {
+    if (!status.ok()) {
+      Error(std::string(FailureKind(status)));
+    } else {
+      Error(HttpErrorKind(response));
+    }
+    if (status.ok() && response.status == 429) return After(RetryAfter(response), std::move(again));
+    bool retriable = !status.ok() || response.status >= 500;
+    if (!retriable || ++slot.attempts >= kMaxAttempts) {
+      slot.gave_up = true;
+      Error("device_gave_up");
+      return done(false);
+    }
+    After(Backoff(slot.attempts), std::move(again));
+  }
+
+  void Enroll(size_t i, AsyncConnection& connection, Done done) {
+    Slot& slot = slots_[i];
+    protocol::EnrollRequest request{slot.token, "sim-" + std::to_string(slot.index), "linux", std::string(kAgentVersion)};
+    auto bytes = std::make_shared<const std::string>(SerializeRequest(
+        "POST", protocol::kEnrollPath, target_->url.host, "", protocol::ToJson(request).dump()));
+    connection.Send(bytes, kRequestTimeout, [this, i, &connection, done](Status status, ClientResponse response) {
+      Slot& slot = slots_[i];
+      auto again = [this, i, &connection, done] { Enroll(i, connection, done); };
+      if (!status.ok() || response.status != 201) return Retry(slot, status, response, again, done);
+      auto answer = protocol::ParseEnrollResponse(response.body);
+      if (!answer.ok()) {
+        Error("bad_enroll_answer");
+        slot.gave_up = true;
+        return done(false);
+      }
+      if (Status pinned = PinKeys(answer->policy_keys_pem); !pinned.ok()) {
+        Error("policy_keys_differ");
+        slot.gave_up = true;
+        return done(false);
+      }
+      slot.attempts = 0;
+      DeviceIdentity identity{slot.index, answer->device_id, answer->credential, answer->group};
+      summary_.new_devices.push_back(
+          {{"index", slot.index}, {"device_id", identity.device_id}, {"credential", identity.credential}, {"group", identity.group}});
+      ++summary_.enrolled_now;
+      summary_.longpoll_timeout = answer->longpoll_timeout;
+      summary_.checkin_interval = answer->checkin_interval;
+      slot.device.emplace(std::move(identity), catalog_.DeviceApps(slot.index), catalog_);
+      slot.token.clear();
+      done(true);
+    });
+  }
+
+  // Applies a bundle from a check-in or poll answer. True when the device now has something to
+  // report (applied, or refused with an event queued).
+  bool TakeBundle(Slot& slot, const std::string& envelope) {
+    BundleOutcome outcome = slot.device->ApplyBundle(envelope, *verifier_, catalog_, NowSeconds());
+    if (outcome.kind == BundleOutcome::Kind::kRefused) {
+      Error("bundle_refused_" + std::string(StatusCodeName(outcome.refusal.code())));
+      return true;
+    }
+    if (outcome.kind != BundleOutcome::Kind::kApplied) return false;
+    BundleTimeline& timeline = summary_.bundles[outcome.version];
+    int64_t now = NowMs();
+    if (timeline.first_received_ms == 0 || now < timeline.first_received_ms) timeline.first_received_ms = now;
+    ++timeline.received;
+    slot.pending_ack_version = outcome.version;
+    return true;
+  }
+
+  void Checkin(size_t i, AsyncConnection& connection, Done done) {
+    Slot& slot = slots_[i];
+    std::string body = protocol::ToJson(slot.device->NextCheckin(catalog_)).dump();
+    auto bytes = std::make_shared<const std::string>(SerializeRequest(
+        "POST", protocol::kCheckinPath, target_->url.host, slot.device->identity().credential, body));
+    int64_t reported_version = slot.pending_ack_version;
+    connection.Send(bytes, kRequestTimeout, [this, i, &connection, done, reported_version](Status status,
+                                                                                         ClientResponse response) {
+      Slot& slot = slots_[i];
+      auto again = [this, i, &connection, done] { Checkin(i, connection, done); };
+      if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, done);
+      auto answer = protocol::ParseCheckinResponse(response.body);
+      if (!answer.ok()) {
+        Error("bad_checkin_answer");
+        return Retry(slot, Status::Unavailable("response: " + answer.status().message()), response, again, done);
+      }
+      slot.attempts = 0;
+      ++summary_.checkins;
+      slot.device->OnCheckinAnswer(*answer);
+      ScheduleNextPeriodic(slot, answer->checkin_interval);
+      if (reported_version != 0 && slot.pending_ack_version == reported_version) {
+        // The server answered the check-in that reported the applied bundle (and its removals):
+        // the device is compliant with it as far as the server can tell.
+        summary_.bundles[reported_version].acked_ms.push_back(NowMs());
+        slot.pending_ack_version = 0;
+        if (options_.stop_after_bundles > 0 && ++slot.acked_bundles == options_.stop_after_bundles && !slot.done) {
+          slot.done = true;
+          if (++devices_done_ == slots_.size()) Stop();
+        }
+      }
+      if (answer->bundle && TakeBundle(slot, *answer->bundle)) return Checkin(i, connection, done);
+      done(true);
+    });
+  }
+
+  void ScheduleNextPeriodic(Slot& slot, int64_t interval_seconds) {
+    int64_t interval_ms = std::max<int64_t>(10, interval_seconds) * 1000;
+    int64_t jitter = std::uniform_int_distribution<int64_t>(-interval_ms / 10, interval_ms / 10)(rng_);
+    slot.next_periodic = Clock::now() + milliseconds(interval_ms + jitter);
+  }
+
+  // --- fleet mode ---------------------------------------------------------------------------
+
+  void StartNext() {
+    if (stopping_ || next_to_start_ >= slots_.size()) return;
+    size_t i = next_to_start_++;
+    Slot& slot = slots_[i];
+    AsyncConnection& connection = *slot.connection;
+    auto after_checkin = [this, i](bool ok) {
+      if (!ok) return DeviceStarted(i, false);
+      DeviceStarted(i, true);
+      Poll(i);
+    };
+    if (slot.device) return Checkin(i, connection, after_checkin);
+    Enroll(i, connection, [this, i, after_checkin](bool ok) {
+      if (!ok) return DeviceStarted(i, false);
+      Checkin(i, *slots_[i].connection, after_checkin);
+    });
+  }
+
+  void DeviceStarted(size_t i, bool ok) {
+    (void)i;
+    if (ok) ++devices_polling_;
+    if (++devices_started_ == slots_.size() && !options_.quiet) {
+      double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+      std::cerr << "appban simulate: " << devices_polling_ << " of " << slots_.size()
+                << " devices long-polling after " << seconds << " s (pid " << getpid() << ")\n";
+    }
+    StartNext();
+  }
+
+  void Poll(size_t i) {
+    if (stopping_) return;
+    Slot& slot = slots_[i];
+    AsyncConnection& connection = *slot.connection;
+    if (Clock::now() >= slot.next_periodic) {
+      return Checkin(i, connection, [this, i](bool ok) {
+        if (ok) Poll(i);
+      });
+    }
+    std::string target = std::string(protocol::kPollPath) + "?version=" + std::to_string(slot.device->applied_version());
+    auto bytes = std::make_shared<const std::string>(
+        SerializeRequest("GET", target, target_->url.host, slot.device->identity().credential, ""));
+    int64_t longpoll = std::max<int64_t>(summary_.longpoll_timeout, 60);
+    ++summary_.polls;
+    connection.Send(bytes, milliseconds((longpoll + 30) * 1000), [this, i](Status status, ClientResponse response) {
+      if (stopping_) return;
+      Slot& slot = slots_[i];
+      auto again = [this, i] { Poll(i); };
+      auto give_up = [](bool) {};
+      if (status.ok() && response.status == 204) {
+        slot.attempts = 0;
+        return Poll(i);
+      }
+      if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, give_up);
+      auto answer = protocol::ParsePollResponse(response.body);
+      if (!answer.ok()) return Retry(slot, Status::Unavailable("response: bad poll answer"), response, again, give_up);
+      slot.attempts = 0;
+      if (answer->bundle && TakeBundle(slot, *answer->bundle)) {
+        bool refused = slot.pending_ack_version == 0;
+        return Checkin(i, *slot.connection, [this, i, refused](bool ok) {
+          if (!ok) return;
+          // A refused bundle would be offered again at once: wait before asking again.
+          if (refused) return After(milliseconds(5000), [this, i] { Poll(i); });
+          Poll(i);
+        });
+      }
+      Poll(i);
+    });
+  }
+
+  void Stop() {
+    if (stopping_) return;
+    stopping_ = true;
+    duration_timer_.cancel();
+    for (Slot& slot : slots_) {
+      if (slot.connection) slot.connection->Close();
+    }
+    for (auto& lane : lanes_) lane->Close();
+    io_.stop();
+  }
+
+  // --- steady mode --------------------------------------------------------------------------
+
+  void SetupNext(size_t lane) {
+    if (next_to_start_ >= slots_.size()) return;
+    size_t i = next_to_start_++;
+    AsyncConnection& connection = *lanes_[lane];
+    auto next = [this, lane](bool) { SetupNext(lane); };
+    if (slots_[i].device) return Checkin(i, connection, next);
+    Enroll(i, connection, [this, i, lane, next](bool ok) {
+      if (!ok) return next(false);
+      Checkin(i, *lanes_[lane], next);
+    });
+  }
+
+  void SendSteady(size_t lane, size_t request_index) {
+    if (Clock::now() >= steady_deadline_) return;  // the lane goes idle; io_.run() returns when all are
+    auto sent = Clock::now();
+    lanes_[lane]->Send(steady_requests_[request_index % steady_requests_.size()], kRequestTimeout,
+                       [this, lane, sent](Status status, ClientResponse response) {
+                         auto now = Clock::now();
+                         if (status.ok() && response.status == 200) {
+                           if (now <= steady_deadline_) {
+                             ++summary_.requests;
+                             summary_.latency.Record(static_cast<uint64_t>(
+                                 std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count()));
+                           }
+                           return SendSteady(lane, next_steady_++);
+                         }
+                         Error(status.ok() ? HttpErrorKind(response) : std::string(FailureKind(status)));
+                         After(Backoff(1), [this, lane] { SendSteady(lane, next_steady_++); });
+                       });
+  }
+
+  Result<ProcessSummary> Finish() {
+    for (const Slot& slot : slots_) {
+      if (slot.connection) summary_.connections_opened += slot.connection->connections_opened();
+    }
+    for (const auto& lane : lanes_) summary_.connections_opened += lane->connections_opened();
+    for (auto& [version, timeline] : summary_.bundles) std::sort(timeline.acked_ms.begin(), timeline.acked_ms.end());
+    if (verifier_) summary_.bundle_verifications = verifier_->full_verifications();
+    summary_.policy_keys_pem = keys_pem_;
+    return std::move(summary_);
+  }
+
+  const SimulationOptions& options_;
+  asio::io_context io_{1};  // one thread: no locking anywhere in the simulator
+  std::shared_ptr<ClientTarget> target_;
+  AppCatalog catalog_;
+  std::mt19937_64 rng_;
+  std::optional<BundleVerifier> verifier_;
+  std::vector<std::string> keys_pem_;
+  std::vector<Slot> slots_;
+  std::vector<std::shared_ptr<AsyncConnection>> lanes_;
+  std::vector<std::shared_ptr<const std::string>> steady_requests_;
+  size_t next_steady_ = 0;
+  Clock::time_point steady_deadline_;
+  asio::steady_timer duration_timer_{io_};
+  Clock::time_point started_;
+  size_t next_to_start_ = 0;
+  size_t devices_started_ = 0;
+  size_t devices_polling_ = 0;
+  size_t devices_done_ = 0;
+  bool stopping_ = false;
+  ProcessSummary summary_;
+};
+
+bool ReadAll(int fd, std::string& out) {
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n == 0) return true;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    out.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Reads one line ("ready\n") byte by byte so nothing after it is consumed.
+bool ReadLine(int fd, std::string& line) {
+  char c = 0;
+  while (read(fd, &c, 1) == 1) {
+    if (c == '\n') return true;
+    line.push_back(c);
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<uint64_t> RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return Status::Internal(std::string("getrlimit: ") + strerror(errno));
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return Status::Internal(std::string("setrlimit: ") + strerror(errno));
+  return static_cast<uint64_t>(limit.rlim_cur);
+}
+
+Result<ProcessSummary> RunProcess(const SimulationOptions& options, uint64_t first, uint64_t count, int ready_fd,
+                                  int start_fd) {
+  APPBAN_ASSIGN_OR_RETURN(std::shared_ptr<ClientTarget> target, MakeTarget(options));
+  APPBAN_ASSIGN_OR_RETURN(AppCatalog catalog, AppCatalog::Make(options.inventory));
+  ProcessRun run(options, std::move(target), std::move(catalog));
+  Status prepared = run.Prepare(first, count);
+  if (!prepared.ok()) {
+    // Keep the parent's barrier from waiting forever on a child that cannot start.
+    if (ready_fd >= 0) WriteAll(ready_fd, "ready\n");
+    return prepared;
+  }
+  if (options.mode == SimulationMode::kSteady) return run.RunSteady(ready_fd, start_fd);
+  return run.RunFleet();
+}
+
+Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, const ChildWork& work) {
+  struct Child {
+    pid_t pid = -1;
+    int result_fd = -1;
+    int start_fd = -1;
+  };
+  std::vector<Child> children;
+  auto close_all = [&] {
+    for (Child& c : children) {
+      if (c.result_fd >= 0) close(c.result_fd);
+      if (c.start_fd >= 0) close(c.start_fd);
+      c.result_fd = c.start_fd = -1;
+    }
+  };
+  std::cout.flush();
+  std::cerr.flush();
+  for (uint32_t index = 0; index < processes; ++index) {
+    int result_pipe[2], start_pipe[2];
+    if (pipe2(result_pipe, O_CLOEXEC) != 0) return Status::Internal(std::string("pipe: ") + strerror(errno));
+    if (pipe2(start_pipe, O_CLOEXEC) != 0) return Status::Internal(std::string("pipe: ") + strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) return Status::Internal(std::string("fork: ") + strerror(errno));
+    if (pid == 0) {
+      close(result_pipe[0]);
+      close(start_pipe[1]);
+      for (Child& c : children) {  // siblings' pipes: the parent's business
+        close(c.result_fd);
+        close(c.start_fd);
+      }
+      Result<ProcessSummary> summary = work(index, synchronize_start ? result_pipe[1] : -1, start_pipe[0]);
+      std::string out;
+      if (summary.ok()) {
+        out = summary->ToJson().dump() + "\n";
+      } else {
+        out = Json{{"child_error", summary.status().ToString()}}.dump() + "\n";
+      }
+      bool written = WriteAll(result_pipe[1], out);
+      std::cout.flush();
+      std::cerr.flush();
+      _exit(written ? 0 : 1);  // no atexit handlers or static destructors of the parent's copy
+    }
+    close(result_pipe[1]);
+    close(start_pipe[0]);
+    children.push_back({pid, result_pipe[0], start_pipe[1]});
+  }
+  Status failure;
+  if (synchronize_start) {
+    for (Child& c : children) {
+      std::string line;
+      if (!ReadLine(c.result_fd, line) || line != "ready") {
+        failure = Status::Unavailable("simulator process " + std::to_string(c.pid) + " failed during setup");
+      }
+    }
+    for (Child& c : children) WriteAll(c.start_fd, "g");
+  }
+  ProcessSummary merged;
+  for (size_t index = 0; index < children.size(); ++index) {
+    Child& c = children[index];
+    std::string text;
+    bool read_ok = ReadAll(c.result_fd, text);
+    int wstatus = 0;
+    waitpid(c.pid, &wstatus, 0);
+    std::string who = "simulator process " + std::to_string(index) + " (pid " + std::to_string(c.pid) + ")";
+    if (!failure.ok()) continue;
+    if (!read_ok || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+      failure = Status::Unavailable(who + " died (" +
+                                    (WIFSIGNALED(wstatus) ? "signal " + std::to_string(WTERMSIG(wstatus))
+                                                          : "exit " + std::to_string(WEXITSTATUS(wstatus))) +
+                                    ")");
+      continue;
+    }
+    Json json = Json::parse(text, nullptr, false);
+    if (json.is_discarded()) {
+      failure = Status::Corruption(who + " wrote an unreadable summary");
+      continue;
+    }
+    if (json.is_object() && json.contains("child_error")) {
+      failure = Status::Unavailable(who + ": " + json["child_error"].dump());
+      continue;
+    }
+    auto summary = ProcessSummary::FromJson(json);
+    if (!summary.ok()) {
+      failure = summary.status().WithContext(who);
+      continue;
+    }
+    merged.MergeFrom(*summary);
+  }
+  close_all();
+  if (!failure.ok()) return failure;
+  return merged;
+}
+
+Result<ProcessSummary> RunSimulation(const SimulationOptions& options) {
+  if (options.devices == 0) return Status::InvalidArgument("--devices must be at least 1");
+  if (options.processes == 0 || options.processes > options.devices) {
+    return Status::InvalidArgument("--processes must be between 1 and the number of devices");
+  }
+  APPBAN_RETURN_IF_ERROR(net::ParseUrl(options.server_url).status());
+  APPBAN_RETURN_IF_ERROR(RaiseDescriptorLimit().status());
+  uint64_t per_process = options.devices / options.processes;
+  uint64_t remainder = options.devices % options.processes;
+  auto slice = [&](uint32_t child) {
+    uint64_t first = options.first_device_index + child * per_process + std::min<uint64_t>(child, remainder);
+    uint64_t count = per_process + (child < remainder ? 1 : 0);
+    return std::pair{first, count};
+  };
+  Result<ProcessSummary> summary = Status::Internal("not run");
+  if (options.processes == 1) {
+    summary = RunProcess(options, options.first_device_index, options.devices, -1, -1);
+  } else {
+    summary = RunForked(options.processes, options.mode == SimulationMode::kSteady,
+                        [&](uint32_t child, int ready_fd, int start_fd) {
+                          auto [first, count] = slice(child);
+                          return RunProcess(options, first, count, ready_fd, start_fd);
+                        });
+  }
+  if (!summary.ok()) return summary;
+  if (!options.state_file.empty() && !summary->new_devices.empty()) {
+    APPBAN_ASSIGN_OR_RETURN(StateFile state, LoadState(options.state_file));
+    if (state.policy_keys_pem.empty()) state.policy_keys_pem = summary->policy_keys_pem;
+    for (const auto& d : summary->new_devices) {
+      DeviceIdentity identity{d["index"].get<uint64_t>(), d["device_id"].get<std::string>(),
+                              d["credential"].get<std::string>(), d["group"].get<std::string>()};
+      state.devices[identity.index] = std::move(identity);
+    }
+    APPBAN_RETURN_IF_ERROR(SaveState(options.state_file, state));
+  }
+  return summary;
+}
+
+Json ReportJson(const SimulationOptions& options, const ProcessSummary& summary) {
+  Json report{{"mode", options.mode == SimulationMode::kFleet ? "fleet" : "steady"},
+              {"server", options.server_url},
+              {"devices", summary.devices},
+              {"processes", options.processes},
+              {"source_addresses", options.source_addresses.size()},
+              {"enrolled_now", summary.enrolled_now},
+              {"loaded_from_state", summary.loaded_from_state},
+              {"connections_opened", summary.connections_opened},
+              {"checkins", summary.checkins},
+              {"errors", summary.errors}};
+  auto ms = [](uint64_t us) { return static_cast<double>(us) / 1000.0; };
+  if (options.mode == SimulationMode::kSteady) {
+    double rate = summary.measured_seconds > 0 ? static_cast<double>(summary.requests) / summary.measured_seconds : 0;
+    report["steady"] = {{"target", options.target == SteadyTarget::kHealthz ? "healthz" : "checkin"},
+                        {"concurrency_per_process", options.concurrency},
+                        {"measured_seconds", summary.measured_seconds},
+                        {"requests", summary.requests},
+                        {"requests_per_second", std::round(rate)},
+                        {"latency_ms",
+                         {{"p50", ms(summary.latency.Quantile(0.5))},
+                          {"p99", ms(summary.latency.Quantile(0.99))},
+                          {"max", ms(summary.latency.max())}}}};
+    return report;
+  }
+  Json bundles = Json::array();
+  for (const auto& [version, timeline] : summary.bundles) {
+    int64_t reference = options.publish_at_ms.value_or(timeline.first_received_ms);
+    auto seconds = [&](double fraction) -> Json {
+      auto value = SecondsToFraction(timeline.acked_ms, summary.devices, fraction, reference);
+      return value ? Json(*value) : Json(nullptr);
+    };
+    bundles.push_back({{"version", version},
+                       {"reference", options.publish_at_ms ? "publish_at" : "first_received"},
+                       {"received", timeline.received},
+                       {"acknowledged", timeline.acked_ms.size()},
+                       {"seconds_to_50_percent", seconds(0.5)},
+                       {"seconds_to_99_percent", seconds(0.99)},
+                       {"seconds_to_100_percent", seconds(1.0)}});
+  }
+  report["polls"] = summary.polls;
+  report["bundle_verifications"] = summary.bundle_verifications;
+  report["bundles"] = bundles;
+  return report;
+}
+
+std::string ReportText(const Json& report) {
+  std::ostringstream out;
+  out << "appban simulate (" << report["mode"].get<std::string>() << "): " << report["devices"] << " devices in "
+      << report["processes"] << " process(es) against " << report["server"].get<std::string>() << "\n";
+  out << "  enrolled now " << report["enrolled_now"] << ", from state " << report["loaded_from_state"]
+      << ", connections opened " << report["connections_opened"] << ", check-ins " << report["checkins"] << "\n";
+  if (report.contains("steady")) {
+    const Json& s = report["steady"];
+    out << "  " << s["target"].get<std::string>() << ": " << s["requests"] << " requests in " << s["measured_seconds"]
+        << " s = " << s["requests_per_second"] << " /s; latency p50 " << s["latency_ms"]["p50"] << " ms, p99 "
+        << s["latency_ms"]["p99"] << " ms, max " << s["latency_ms"]["max"] << " ms\n";
+  }
+  if (report.contains("bundles")) {
+    for (const auto& b : report["bundles"]) {
+      out << "  bundle v" << b["version"] << ": received by " << b["received"] << ", acknowledged by "
+          << b["acknowledged"] << "; seconds from " << b["reference"].get<std::string>() << " to 50% "
+          << b["seconds_to_50_percent"] << ", 99% " << b["seconds_to_99_percent"] << ", 100% "
+          << b["seconds_to_100_percent"] << "\n";
+    }
+  }
+  if (report["errors"].empty()) {
+    out << "  errors: none\n";
+  } else {
+    out << "  errors:";
+    for (const auto& [kind, n] : report["errors"].items()) out << " " << kind << "=" << n;
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace appban::sim
