@@ -56,14 +56,15 @@ bool ValidFlatpakOrSnapName(std::string_view name) {
   });
 }
 
-// Packages named in `apt-get -s` output "Remv name[:arch] [version]" lines.
+// Packages named in `apt-get -s` output: "Remv name[:arch] [version]" lines for a remove, "Purg"
+// lines for a purge.
 std::vector<std::string> SimulatedRemovals(std::string_view output) {
   std::vector<std::string> names;
   while (!output.empty()) {
     size_t end = output.find('\n');
     std::string_view line = output.substr(0, end);
     output = end == std::string_view::npos ? std::string_view() : output.substr(end + 1);
-    if (line.substr(0, 5) != "Remv ") continue;
+    if (line.substr(0, 5) != "Remv " && line.substr(0, 5) != "Purg ") continue;
     line.remove_prefix(5);
     std::string_view name = line.substr(0, line.find(' '));
     names.emplace_back(name.substr(0, name.find(':')));

@@ -7,7 +7,7 @@
 //      NextWaiverExpiry and enforces then, without a new bundle).
 //   3. A Debian package that is Essential: yes or Priority: required is never removed, nor one
 //      whose removal APT says would remove such a package (`apt-get -s purge` is run first and its
-//      "Remv" lines checked against the dpkg database). When APT cannot simulate (not configured
+//      "Remv"/"Purg" lines checked against the dpkg database). When APT cannot simulate (not configured
 //      for the root), removal falls back to `dpkg --purge`, which itself refuses to break
 //      dependencies or remove essential packages, after our own Essential/required check.
 //   4. Every tool runs with argv (no shell), a deadline and bounded output; its stderr goes into

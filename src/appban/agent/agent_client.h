@@ -1,0 +1,100 @@
+// The agent's side of the device protocol (docs/protocol.md): enrolment, check-in and the
+// long-poll, over net::HttpClient pinned to the server's CA, plus the verification every received
+// bundle goes through before anything acts on it.
+//
+// Where the agent keeps what enrolment taught it: the credential, the CA and the policy keys live
+// in AgentState (state.h); the server URL, device id, group and the server's timing hints, which
+// AgentState has no slot for, in `<state dir>/agent.json` (written atomically).
+//
+// Not thread-safe: one AgentClient per thread (the daemon gives the long-poll its own).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "appban/agent/state.h"
+#include "appban/common/status.h"
+#include "appban/net/client.h"
+#include "appban/policy/bundle.h"
+#include "appban/protocol/messages.h"
+
+namespace appban::agent {
+
+inline constexpr std::string_view kAgentVersion = "0.1.0";
+inline constexpr std::string_view kEnrollmentFile = "agent.json";
+
+// What enrolment recorded besides AgentState's items.
+struct Enrollment {
+  std::string server_url;
+  std::string device_id;
+  std::string group;              // the group the enrolment token put the device in ("" none)
+  int64_t checkin_interval = 300;  // seconds, as last told by the server
+  int64_t longpoll_timeout = 60;
+};
+Status WriteEnrollment(const std::string& state_dir, const Enrollment& enrollment);
+Result<Enrollment> ReadEnrollment(const std::string& state_dir);
+
+// SHA-256 (lowercase hex) of the DER of the first certificate in `pem`: the fingerprint the server
+// prints on first start, for an out-of-band check of the CA file.
+Result<std::string> CertificateFingerprint(std::string_view pem);
+
+struct EnrollOptions {
+  std::string server_url;
+  std::string ca_pem;                  // required for https
+  std::string expected_ca_sha256;      // optional: refuse a CA file with another fingerprint
+  std::string token;
+  std::string hostname;                // default: gethostname()
+  std::chrono::milliseconds timeout{30'000};
+};
+// Presents the token once and stores the credential, the pinned CA and policy keys and the
+// Enrollment. Refuses to enrol a state directory that already holds a credential.
+Result<protocol::EnrollResponse> Enroll(AgentState& state, const EnrollOptions& options);
+
+// The pinned policy keys stored in the state (one PEM block each, concatenated).
+Result<std::vector<policy::PublicKey>> PinnedPolicyKeys(const AgentState& state);
+
+struct ClientTimeouts {
+  std::chrono::milliseconds connect{10'000};
+  std::chrono::milliseconds request{20'000};  // a check-in
+  // Added to the server's longpoll_timeout for a poll's read timeout (the server adds jitter).
+  std::chrono::milliseconds poll_slack{15'000};
+};
+
+// An HTTP error answer from the server, as a Status: 401/403 are kPermissionDenied (the device
+// must be re-enrolled; retrying will not help), 5xx and 429 kUnavailable, other 4xx
+// kInvalidArgument; the message carries the server's error code and message.
+Status StatusFromHttpError(const net::HttpResponse& response, std::string_view what);
+
+class AgentClient {
+ public:
+  // Reads the credential and CA from `state` and the URL from agent.json.
+  static Result<AgentClient> FromState(const AgentState& state, const ClientTimeouts& timeouts = {});
+
+  Result<protocol::CheckinResponse> Checkin(const protocol::CheckinRequest& request);
+  // nullopt: the server had nothing newer within its long-poll timeout (204).
+  Result<std::optional<protocol::PollResponse>> Poll(int64_t held_version, std::chrono::seconds longpoll_timeout);
+
+  const Enrollment& enrollment() const { return enrollment_; }
+
+ private:
+  AgentClient(Enrollment enrollment, std::string credential, net::Url url, net::ClientOptions options,
+              ClientTimeouts timeouts);
+
+  Enrollment enrollment_;
+  std::string credential_;
+  net::Url url_;
+  net::ClientOptions options_;
+  ClientTimeouts timeouts_;
+  std::optional<net::HttpClient> checkin_client_;
+  std::optional<net::HttpClient> poll_client_;
+  std::chrono::seconds poll_client_timeout_{0};
+};
+
+// VerifyBundle against the pinned keys, the held version (no rollback) and now (expiry).
+Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope, const std::vector<policy::PublicKey>& keys,
+                                                    int64_t held_version, policy::UnixSeconds now);
+
+}  // namespace appban::agent

@@ -1,0 +1,159 @@
+// The agent's control loop: the cached verified bundle, local enforcement, the event queue and the
+// conversation with the server, tied together.
+//
+// `appban agent once` (RunOnce): inventory -> evaluate with the cached verified bundle -> enforce
+// -> queue events -> check in -> if a newer bundle arrived: verify, store, enforce, check in.
+//
+// `appban agent run` (RunDaemon): one loop thread owns the Agent (state, enforcer, bundle); a
+// second, detached thread holds the long-poll open and hands bundles it receives to the loop
+// through a shared mailbox (it touches nothing else, so stopping never waits for a poll that the
+// server may hold for a minute). The loop:
+//   - enforces at start, whenever the ChangeWatcher sees the dpkg database / wake file / snap or
+//     flatpak directories change, at the earliest waiver expiry (NextWaiverExpiry: a waiver ends
+//     without a new bundle), after a new bundle, and every `full_cycle_interval`;
+//   - checks in at the server's interval (±jitter), after enforcing anything, after a new bundle;
+//   - when the server is unreachable, keeps enforcing the cached bundle until it expires, keeps
+//     events in the durable queue and retries with exponential back-off and jitter.
+// Every bundle, whether from a check-in, the poll or the state directory at start, goes through
+// policy::VerifyBundle (pinned keys, no rollback, not expired); a refused one is never applied and
+// becomes a bundle_refused event naming the reason.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "appban/agent/agent_client.h"
+#include "appban/agent/enforce.h"
+#include "appban/agent/inventory.h"
+#include "appban/agent/state.h"
+#include "appban/common/status.h"
+#include "appban/policy/bundle.h"
+#include "appban/policy/evaluate.h"
+
+namespace appban::agent {
+
+struct DaemonConfig {
+  std::string state_dir = "/var/lib/appban-agent";
+  EnforcementConfig enforcement;  // paths, tools, monitor mode
+  ClientTimeouts timeouts;
+  // Back-off after a failed check-in or poll: doubles from initial to max, each wait jittered.
+  std::chrono::milliseconds backoff_initial{1'000};
+  std::chrono::milliseconds backoff_max{std::chrono::minutes(5)};
+  double jitter = 0.1;  // ± this fraction on check-in intervals and back-off waits
+  // A full local enforcement cycle at least this often even when nothing woke the agent.
+  std::chrono::milliseconds full_cycle_interval{std::chrono::minutes(5)};
+  // Overrides the server's check-in interval (0: use the server's).
+  std::chrono::seconds checkin_interval_override{0};
+};
+
+using LogFn = std::function<void(std::string_view line)>;
+
+// The agent's state in memory. One thread.
+class Agent {
+ public:
+  enum class Mode {
+    kAct,      // once/run: a refused cached bundle is recorded as an event
+    kInspect,  // status: reads only; records nothing
+  };
+  // Opens (and locks) the state directory, reads the enrolment, the pinned keys and the cached
+  // bundle, verifying it (a refused cached bundle is not used).
+  static Result<Agent> Open(const DaemonConfig& config, Mode mode, LogFn log = {});
+
+  // Inventory -> decisions -> plan -> execute -> events queued durably; refreshes the APT pin,
+  // hooks and flatpak masks when the set of banned identifiers changed.
+  Status EnforceCycle(policy::UnixSeconds now);
+
+  struct ApplyResult {
+    bool applied = false;  // a new bundle is now the one enforced
+  };
+  // Verifies `envelope` and, if it is newer than the held bundle, stores and adopts it. A refused
+  // bundle is recorded as a bundle_refused event (once per distinct envelope) and the error
+  // returned; nothing is applied.
+  Result<ApplyResult> ApplyBundle(std::string_view envelope, policy::UnixSeconds now);
+
+  struct CheckinResult {
+    bool bundle_applied = false;
+    int64_t latest_version = 0;
+  };
+  // One check-in conversation: events in batches of at most kProtocolLimits.max_events_per_checkin
+  // (acknowledged ones dropped), the inventory when it changed or was asked for, a newer bundle
+  // applied (verified first). Records the outcome for `status`.
+  Result<CheckinResult> Checkin(AgentClient& client, policy::UnixSeconds now);
+
+  // When the next enforcement must happen without any outside trigger: the earliest waiver expiry.
+  std::optional<policy::UnixSeconds> next_waiver_expiry() const { return next_waiver_expiry_; }
+  int64_t held_version() const;
+  const std::optional<policy::VerifiedBundle>& bundle() const { return bundle_; }
+  AgentState& state() { return state_; }
+  const Enrollment& enrollment() const { return enrollment_; }
+
+  // The status report (`appban agent status --json`).
+  policy::Json Report(policy::UnixSeconds now) const;
+  // Writes Report() to <state dir>/status.json, for `status` while the daemon holds the lock.
+  Status WriteStatusFile(policy::UnixSeconds now) const;
+
+ private:
+  Agent(DaemonConfig config, AgentState state, LogFn log);
+  Status Record(std::vector<protocol::DeviceEvent> events);
+  std::vector<policy::AppDecision> Decide(const LocalInventory& inventory, policy::UnixSeconds now) const;
+  bool BundleUsable(policy::UnixSeconds now) const;
+  void Log(const std::string& line) const;
+
+  DaemonConfig config_;
+  AgentState state_;
+  LogFn log_;
+  Enforcer enforcer_;
+  Enrollment enrollment_;
+  std::vector<policy::PublicKey> keys_;
+  policy::DeviceContext device_;
+  std::optional<policy::VerifiedBundle> bundle_;
+  std::optional<policy::PolicyIndex> index_;
+  std::string cached_bundle_problem_;  // why the stored bundle is not used, for status
+  std::optional<std::vector<BannedApp>> written_blocks_;
+  std::optional<policy::UnixSeconds> next_waiver_expiry_;
+  std::string acked_inventory_hash_;  // the inventory the server last acknowledged
+  bool inventory_requested_ = false;
+  std::string last_refused_envelope_hash_;
+  // For status: the last check-in.
+  policy::UnixSeconds last_checkin_attempt_ = 0;
+  policy::UnixSeconds last_checkin_ok_ = 0;
+  std::string last_checkin_result_ = "never";
+  // The latest cycle's decisions for installed apps that a rule touches, for status.
+  policy::Json last_decisions_ = policy::Json::array();
+};
+
+// Exit statuses of RunOnce (and `appban agent once`).
+inline constexpr int kOnceOk = 0;
+inline constexpr int kOnceFailed = 1;
+inline constexpr int kOnceOffline = 3;  // enforced locally; the server could not be reached
+
+int RunOnce(const DaemonConfig& config, LogFn log);
+// Runs until `stop` is requested (SIGTERM in the CLI). Returns the error that made it give up
+// (the state directory cannot be written, the agent is not enrolled).
+Status RunDaemon(const DaemonConfig& config, std::stop_token stop, LogFn log);
+
+// Exponential back-off with jitter.
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double jitter);
+  // The wait before the next attempt; doubles the base for the one after (up to max).
+  std::chrono::milliseconds Next();
+  void Reset() { current_ = initial_; }
+  // `base` ± jitter.
+  std::chrono::milliseconds Jittered(std::chrono::milliseconds base);
+
+ private:
+  std::chrono::milliseconds initial_;
+  std::chrono::milliseconds max_;
+  std::chrono::milliseconds current_;
+  double jitter_;
+  std::mt19937_64 random_;
+};
+
+}  // namespace appban::agent
