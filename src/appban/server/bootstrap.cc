@@ -1,0 +1,207 @@
+#include "appban/server/bootstrap.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <sstream>
+
+#include "appban/common/file.h"
+#include "appban/net/tls.h"
+#include "appban/policy/keys.h"
+#include "appban/store/fleet.h"
+
+namespace appban::server {
+namespace {
+
+std::string OctalMode(mode_t mode) {
+  std::ostringstream text;
+  text << '0' << std::oct << (mode & 07777);
+  return text.str();
+}
+
+bool Exists(const std::string& path) {
+  struct stat info {};
+  return ::lstat(path.c_str(), &info) == 0;
+}
+
+// Creates `path` (and missing parents) with mode 0700, or checks an existing one: a directory,
+// owned by us or root, and not writable by group or others (who could replace keys in it).
+// Returns whether it was created.
+Result<bool> PrepareDirectory(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0) {
+    if (!S_ISDIR(info.st_mode)) return Status::FailedPrecondition(path + " exists and is not a directory");
+    if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      return Status::PermissionDenied(path + " is writable by group or others (mode " + OctalMode(info.st_mode) +
+                                      "); run `chmod 700 " + path + "` first");
+    }
+    if (info.st_uid != ::geteuid() && info.st_uid != 0) {
+      return Status::PermissionDenied(path + " belongs to another user (uid " + std::to_string(info.st_uid) + ")");
+    }
+    return false;
+  }
+  if (errno != ENOENT) return Status::Unavailable(path + ": " + std::strerror(errno));
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code error;
+  if (!parent.empty()) std::filesystem::create_directories(parent, error);
+  if (error) return Status::Unavailable("cannot create " + parent.string() + ": " + error.message());
+  if (::mkdir(path.c_str(), 0700) != 0) return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
+  // mkdir applies the umask, which can only remove bits; set the mode explicitly all the same.
+  if (::chmod(path.c_str(), 0700) != 0) return Status::Unavailable("cannot chmod " + path + ": " + std::strerror(errno));
+  return true;
+}
+
+// A private key that group or others can read is as good as published: refuse to use it.
+Status CheckPrivateKeyMode(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return Status::NotFound(path + ": " + std::strerror(errno));
+  if ((info.st_mode & 077) != 0) {
+    return Status::PermissionDenied(path + " is accessible by group or others (mode " + OctalMode(info.st_mode) +
+                                    "); run `chmod 600 " + path + "`");
+  }
+  return Status::Ok();
+}
+
+// The generated TLS material: reuse what exists, create what is missing.
+Status PrepareGeneratedCertificate(const ServerConfig& config, const DataDirLayout& layout, BootstrapResult& result) {
+  APPBAN_RETURN_IF_ERROR(PrepareDirectory(layout.tls_dir).status());
+  result.ca_pem_path = layout.ca_certificate;
+  result.certificate_path = layout.server_certificate;
+  result.key_path = layout.server_key;
+
+  // The certificate file is what marks a pair as present: WriteCertificateAndKey writes the key
+  // first, so a crash in between leaves an orphan key that the next start simply replaces.
+  if (Exists(layout.server_certificate)) {
+    if (!Exists(layout.ca_certificate)) {
+      return Status::FailedPrecondition(layout.server_certificate + " exists but " + layout.ca_certificate +
+                                        " does not: devices cannot be told which CA to pin. Restore it, or remove "
+                                        "the server certificate to issue a new one (devices will need the new CA)");
+    }
+    APPBAN_RETURN_IF_ERROR(CheckPrivateKeyMode(layout.server_key));
+    auto pair = net::ReadCertificateAndKey(layout.server_certificate, layout.server_key);
+    if (!pair.ok()) return pair.status();
+  } else {
+    net::CertificateAndKey ca;
+    if (Exists(layout.ca_certificate)) {
+      APPBAN_RETURN_IF_ERROR(CheckPrivateKeyMode(layout.ca_key));
+      APPBAN_ASSIGN_OR_RETURN(ca, net::ReadCertificateAndKey(layout.ca_certificate, layout.ca_key));
+    } else {
+      APPBAN_ASSIGN_OR_RETURN(ca, net::GenerateSelfSignedCa("appban server CA", kCaValidityDays));
+      APPBAN_RETURN_IF_ERROR(net::WriteCertificateAndKey(ca, layout.ca_certificate, layout.ca_key));
+      result.created_ca = true;
+    }
+    APPBAN_ASSIGN_OR_RETURN(net::CertificateAndKey server,
+                            net::IssueServerCertificate(ca, config.ServerNames(), kServerCertificateValidityDays));
+    APPBAN_RETURN_IF_ERROR(net::WriteCertificateAndKey(server, layout.server_certificate, layout.server_key));
+    result.created_server_certificate = true;
+  }
+  APPBAN_ASSIGN_OR_RETURN(std::string ca_pem, ReadFileToString(layout.ca_certificate, 1 << 20));
+  auto fingerprint = net::CertificateSha256Fingerprint(ca_pem);
+  if (!fingerprint.ok()) return fingerprint.status().WithContext(layout.ca_certificate);
+  result.ca_fingerprint = *fingerprint;
+  return Status::Ok();
+}
+
+Status PreparePolicyKey(const DataDirLayout& layout, BootstrapResult& result) {
+  auto created = policy::CreateActiveKey(layout.policy_key_dir, /*rotate=*/false);
+  if (created.ok()) {
+    result.created_policy_key = true;
+    result.policy_key_id = created->key_id();
+    return Status::Ok();
+  }
+  if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
+  APPBAN_ASSIGN_OR_RETURN(policy::SigningKey key, policy::LoadActiveKey(layout.policy_key_dir));
+  result.policy_key_id = key.key_id();
+  return Status::Ok();
+}
+
+Status PrepareAdminToken(const ServerConfig& config, BootstrapResult& result) {
+  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::FleetStore> fleet, store::OpenSqliteFleetStore(config.DatabasePath()));
+  store::AuditRecord audit;
+  audit.actor = "server";
+  audit.at = static_cast<policy::UnixSeconds>(std::time(nullptr));
+  // Atomic "create only if there is none": two supervisors racing on one database cannot both
+  // hand out an admin token.
+  auto created = fleet->CreateFirstApiToken(std::string(kFirstAdminTokenName), store::Role::kAdmin, audit);
+  if (created.ok()) {
+    result.admin_token = created->presented;
+    return Status::Ok();
+  }
+  if (created.status().code() == StatusCode::kAlreadyExists) return Status::Ok();
+  return created.status();
+}
+
+}  // namespace
+
+Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string& url) {
+  BootstrapResult result;
+  result.url = url;
+  APPBAN_ASSIGN_OR_RETURN(result.created_data_dir, PrepareDirectory(config.data_dir));
+  const DataDirLayout layout(config.data_dir);
+
+  if (config.listen.tls) {
+    if (config.UsesGeneratedCertificate()) {
+      APPBAN_RETURN_IF_ERROR(PrepareGeneratedCertificate(config, layout, result));
+    } else {
+      // The operator's own certificate: check now that it loads and matches its key, so a
+      // mistake is reported before any worker starts.
+      auto pair = net::ReadCertificateAndKey(config.listen.cert_file, config.listen.key_file);
+      if (!pair.ok()) return pair.status();
+      result.certificate_path = config.listen.cert_file;
+      result.key_path = config.listen.key_file;
+    }
+  }
+  APPBAN_RETURN_IF_ERROR(PreparePolicyKey(layout, result));
+  APPBAN_RETURN_IF_ERROR(PrepareAdminToken(config, result));
+  return result;
+}
+
+std::string FirstStartBanner(const BootstrapResult& result) {
+  std::ostringstream out;
+  const bool https = result.url.rfind("https://", 0) == 0;
+  const std::string ca_file = result.ca_pem_path.empty() ? "CA.pem" : result.ca_pem_path;
+  if (!result.admin_token) {
+    out << "appban server at " << result.url << "\n";
+    if (!result.ca_fingerprint.empty()) {
+      out << "CA certificate " << result.ca_pem_path << ", SHA-256 fingerprint " << result.ca_fingerprint << "\n";
+    }
+    return out.str();
+  }
+
+  out << "\n"
+      << "appban server: first start\n"
+      << "\n"
+      << "  URL:             " << result.url << "\n";
+  if (!result.ca_fingerprint.empty()) {
+    out << "  CA certificate:  " << result.ca_pem_path << "\n"
+        << "  CA fingerprint:  SHA256 " << result.ca_fingerprint << "\n"
+        << "                   (compare with: openssl x509 -noout -fingerprint -sha256 -in ca.pem)\n";
+  } else if (https) {
+    out << "  Certificate:     " << result.certificate_path << " (configured; devices need the CA that issued it)\n";
+  }
+  out << "  Policy key id:   " << result.policy_key_id << "\n"
+      << "\n"
+      << "  Admin API token: " << *result.admin_token << "\n"
+      << "  WARNING: this token is shown ONCE. Only its hash is stored; it cannot be displayed again.\n"
+      << "  Keep it in a password manager; create personal tokens with it and revoke it when done.\n"
+      << "\n"
+      << "To enrol a device:\n"
+      << "  1. Issue an enrolment token (valid 24 hours, single use):\n"
+      << "       export APPBAN_ADMIN_TOKEN='" << *result.admin_token << "'\n"
+      << "       curl " << (https ? "--cacert " + ca_file + " " : std::string())
+      << "-H \"Authorization: Bearer $APPBAN_ADMIN_TOKEN\" -H 'Content-Type: application/json' \\\n"
+      << "            -d '{\"ttl_seconds\": 86400}' " << result.url << "/v1/admin/enrollment-tokens\n"
+      << "     The answer's \"token\" member (e-…) is the enrolment token.\n"
+      << (https ? "  2. Copy " + ca_file + " to the device as ca.pem and run there:\n"
+                : std::string("  2. On the device run:\n"))
+      << "       appban agent enroll --server " << result.url << (https ? " --ca ca.pem" : "")
+      << " --token <enrolment token>\n"
+      << "\n";
+  return out.str();
+}
+
+}  // namespace appban::server
