@@ -415,8 +415,10 @@ class Connection final : public ConnectionBase,
     }
     phase_ = Phase::kWriting;
     Lowest().expires_after(server_->options.write_timeout);
-    std::array<asio::const_buffer, 2> buffers{asio::buffer(head_.data(), head_.size()),
-                                              asio::buffer(body.data(), body.size())};
+    // Not a std::array of two buffers: with Boost 1.74, async_write of such an array to Beast's
+    // ssl_stream was seen completing "successfully" after the first buffer (test:
+    // Tls.ClientPinnedToTheRightCaTalksToTheServer, large body).
+    auto buffers = beast::buffers_cat(asio::buffer(head_.data(), head_.size()), asio::buffer(body.data(), body.size()));
     asio::async_write(stream_, buffers, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->OnWritten(ec);
     });

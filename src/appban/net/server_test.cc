@@ -476,3 +476,15 @@ TEST(HttpRequest, HeaderAndQueryParam) {
 
 }  // namespace
 }  // namespace appban::net
+namespace appban::net {
+namespace {
+TEST(HttpServer, LargeBodiesRoundTrip) {
+  ServerThread server({}, Echo);
+  HttpClient client = PlainClient(server);
+  std::string big(200'000, 'z');
+  Result<HttpResponse> response = client.Request("POST", "/big", big);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->body, "POST /big?|" + big);
+}
+}  // namespace
+}  // namespace appban::net
