@@ -104,6 +104,7 @@ struct BannedApp {
   policy::Platform platform = policy::Platform::kDeb;
   std::string id;
   std::string rule_id;
+  friend bool operator==(const BannedApp&, const BannedApp&) = default;
   friend bool operator<(const BannedApp& a, const BannedApp& b) {
     return std::tie(a.platform, a.id, a.rule_id) < std::tie(b.platform, b.id, b.rule_id);
   }

@@ -362,3 +362,119 @@ TEST(EnforcePlan, NextWaiverExpiryIsTheEarliest) {
 
 }  // namespace
 }  // namespace appban::agent
+
+namespace appban::agent {
+namespace {
+
+// A real Flatpak user installation built offline: a one-file runtime and app exported into a
+// local repository, added as an unsigned remote, installed under a scratch FLATPAK_USER_DIR.
+class FlatpakTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!RunCommand({"flatpak", "--version"}).ok()) GTEST_SKIP() << "flatpak is not installed (scripts/setup.sh --test)";
+    dir_ = testing::MakeTempDir("appban-flatpak-");
+    user_dir_ = dir_ + "/user";
+    env_ = {"FLATPAK_USER_DIR=" + user_dir_, "HOME=" + dir_};
+    testing::WriteText(dir_ + "/rt/metadata",
+                       "[Runtime]\nname=org.appban.TestPlatform\nruntime=org.appban.TestPlatform/x86_64/1\n"
+                       "sdk=org.appban.TestPlatform/x86_64/1\n");
+    // build-export wants files/ in any build directory; a runtime's content is its usr/.
+    testing::WriteText(dir_ + "/rt/files/marker", "runtime\n");
+    testing::WriteText(dir_ + "/rt/usr/marker", "runtime\n");
+    Run({"flatpak", "build-export", "--runtime", "--arch=x86_64", dir_ + "/repo", dir_ + "/rt", "1"});
+    Run({"flatpak", "--user", "remote-add", "--no-gpg-verify", "local", "file://" + dir_ + "/repo"});
+    Run({"flatpak", "--user", "install", "-y", "--noninteractive", "local", "org.appban.TestPlatform//1"});
+    Run({"flatpak", "build-init", "--arch=x86_64", dir_ + "/app", "org.appban.Hello", "org.appban.TestPlatform",
+         "org.appban.TestPlatform", "1"});
+    testing::WriteText(dir_ + "/app/files/bin/hello", "#!/bin/sh\necho hello\n", true);
+    Run({"flatpak", "build-finish", dir_ + "/app", "--command=hello"});
+    Run({"flatpak", "build-export", "--arch=x86_64", dir_ + "/repo", dir_ + "/app", "stable"});
+    Install();
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  void Run(const std::vector<std::string>& argv) {
+    auto result = testing::MustRun(argv, env_);
+    ASSERT_TRUE(result.ok()) << argv[1] << ": " << result.Describe();
+  }
+  void Install() { Run({"flatpak", "--user", "install", "-y", "--noninteractive", "local", "org.appban.Hello"}); }
+  SystemPaths Paths() const {
+    SystemPaths paths = SystemPaths::UnderRoot(dir_ + "/no-root");
+    paths.flatpak_installations = {{user_dir_, true}};
+    return paths;
+  }
+  bool Listed() {
+    auto list = testing::MustRun({"flatpak", "--user", "list", "--app", "--columns=application"}, env_);
+    return list.stdout_text.find("org.appban.Hello") != std::string::npos;
+  }
+
+  std::string dir_, user_dir_;
+  std::vector<std::string> env_;
+};
+
+TEST_F(FlatpakTest, InventoryUninstallMaskAndWatcherAgainstRealFlatpak) {
+  auto inventory = CollectInventory(Paths());
+  ASSERT_TRUE(inventory.ok()) << inventory.status().ToString();
+  ASSERT_EQ(inventory->entries.size(), 1u);  // the app; runtimes are not apps
+  const auto& entry = inventory->entries[0];
+  EXPECT_EQ(entry.app.platform, Platform::kFlatpak);
+  EXPECT_EQ(entry.app.id, "org.appban.Hello");
+  EXPECT_EQ(entry.app.version, "stable");
+  EXPECT_EQ(entry.origin, "local");  // the remote, as `flatpak list --columns=origin` shows it
+  EXPECT_EQ(entry.detail, "app/org.appban.Hello/x86_64/stable");
+  EXPECT_TRUE(entry.flatpak_user);
+
+  Policy policy(MakeBundle({MakeRule("ban-hello", policy::Action::kRemove, policy::TargetKind::kFlatpakApp,
+                                     "org.appban.Hello")}));
+  policy::UnixSeconds now = kNow;
+  EnforcementConfig config;
+  config.paths = Paths();
+  config.wake_file = dir_ + "/wake";
+  config.banned_list_path = dir_ + "/apt-banned";
+  Enforcer enforcer(config);
+  Recorder recorder;
+  ASSERT_TRUE(EnforceOnce(config.paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
+  ASSERT_NE(recorder.Find(EventKind::kRemoved, "org.appban.Hello"), nullptr);
+  EXPECT_FALSE(Listed());
+
+  // The mask is recorded in the installation (flatpak mask lists it) ...
+  auto blocklist = InstallBlocklist(policy.bundle, policy.index, kDevice, now);
+  ASSERT_TRUE(enforcer.WriteInstallBlocks(blocklist).ok());
+  auto masks = testing::MustRun({"flatpak", "--user", "mask"}, env_);
+  EXPECT_NE(masks.stdout_text.find("org.appban.Hello"), std::string::npos) << masks.Describe();
+
+  // ... but flatpak-mask(1) only stops updates and automatic installs, not a manual install: the
+  // watcher undoes that.
+  auto watcher = ChangeWatcher::Open(config.paths, config.wake_file);
+  ASSERT_TRUE(watcher.ok());
+  Status loop_status;
+  std::mutex mutex;
+  RecordFn record = [&](std::vector<protocol::DeviceEvent> batch) {
+    std::lock_guard lock(mutex);
+    return recorder.Fn()(std::move(batch));
+  };
+  std::jthread loop([&](std::stop_token stop) {
+    loop_status = WatchAndEnforce(*watcher, config.paths, enforcer, policy.Decider(&now), record, stop);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Install();
+  auto installed_at = std::chrono::steady_clock::now();
+  bool gone = false;
+  while (std::chrono::steady_clock::now() - installed_at < std::chrono::seconds(10)) {
+    if (!Listed()) {
+      gone = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  double undone_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - installed_at).count();
+  std::cout << "[ measure  ] flatpak install undone " << undone_ms << " ms after it finished\n";
+  loop.request_stop();
+  loop.join();
+  ASSERT_TRUE(loop_status.ok()) << loop_status.ToString();
+  EXPECT_TRUE(gone);
+}
+
+}  // namespace
+}  // namespace appban::agent
