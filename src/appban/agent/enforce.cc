@@ -1,6 +1,8 @@
 #include "appban/agent/enforce.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -372,6 +374,32 @@ void Enforcer::RemoveSnap(const PlannedAction& action, policy::UnixSeconds now, 
   }
 }
 
+std::vector<DeviceEvent> Enforcer::CollectRefusals(policy::UnixSeconds now) {
+  std::vector<DeviceEvent> events;
+  std::string spool = config_.banned_list_path + ".refused";
+  // Renamed first, so a refusal recorded while we read lands in a fresh spool, not lost.
+  std::string taken = spool + ".taking";
+  if (::rename(spool.c_str(), taken.c_str()) != 0) return events;
+  auto text = ReadFileToString(taken, kMaxBannedListBytes);
+  ::unlink(taken.c_str());
+  if (!text.ok()) return events;
+  std::string_view rest(*text);
+  while (!rest.empty()) {
+    size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    size_t tab1 = line.find('\t');
+    size_t tab2 = tab1 == std::string_view::npos ? tab1 : line.find('\t', tab1 + 1);
+    if (tab2 == std::string_view::npos) continue;
+    InventoryEntry entry;
+    entry.app.platform = Platform::kDeb;
+    entry.app.id = std::string(line.substr(0, tab1));
+    events.push_back(MakeEvent(EventKind::kInstallRefused, entry, std::string(line.substr(tab1 + 1, tab2 - tab1 - 1)),
+                               "APT pre-install hook refused " + std::string(line.substr(tab2 + 1)), now));
+  }
+  return events;
+}
+
 Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
   if (config_.monitor) return Status::Ok();
   const std::string& root = config_.paths.root;
@@ -461,6 +489,13 @@ int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, 
       err << "appban: refusing to install " << TerminalSafe(name) << " (" << TerminalSafe(line)
           << "): banned by policy rule " << TerminalSafe(it->second) << "\n";
       ++refused;
+      // Best effort: the refusal itself does not depend on the agent learning about it.
+      std::string spool_line = name + "\t" + it->second + "\t" + line + "\n";
+      int fd = ::open((banned_list_path + ".refused").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        if (::write(fd, spool_line.data(), spool_line.size()) < 0) err << "appban: cannot record the refusal\n";
+        ::close(fd);
+      }
     }
   }
   return refused > 0 ? 1 : 0;

@@ -124,6 +124,11 @@ class Enforcer {
   // Carries out the plan. Events come back with seq 0 (the state queue numbers them), in order.
   std::vector<protocol::DeviceEvent> Execute(std::span<const PlannedAction> plan, policy::UnixSeconds now);
 
+  // install_refused events for the installs the APT hook refused since the last call. The hook
+  // runs inside APT, not in the agent, so it leaves a line in the refusal spool
+  // (<banned list>.refused) and the agent turns the spool into events here (then empties it).
+  std::vector<protocol::DeviceEvent> CollectRefusals(policy::UnixSeconds now);
+
   // Writes the APT pin, APT and dpkg hook configuration and banned list, and masks banned Flatpak
   // apps. Files are written atomically and only when their content changes. In monitor mode
   // nothing is written.
@@ -143,8 +148,9 @@ class Enforcer {
 // The APT pre-install hook (`appban agent apt-hook BANNED_LIST`). APT's Pre-Install-Pkgs protocol
 // version 1 writes the .deb files about to be installed to stdin, one path per line. Each file's
 // Package field is read with `dpkg-deb --field`; a banned one is refused. Returns the process
-// exit status: 0 allow, 1 refused (a message naming the package and rule on `err`), 2 the hook
-// could not decide (unreadable list or .deb) — non-zero, so APT stops.
+// exit status: 0 allow, 1 refused (a message naming the package and rule on `err`, and a line
+// "package<TAB>rule<TAB>path" appended to <banned list>.refused), 2 the hook could not decide
+// (unreadable list or .deb) — non-zero, so APT stops.
 int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, std::ostream& err,
                          const std::string& dpkg_deb = "dpkg-deb");
 

@@ -257,6 +257,14 @@ TEST_F(EnforceTest, AptRefusesBannedPackageFromRepositoryAndAsLocalDeb) {
   EXPECT_NE(local.stderr_text.find("rule ban-banned"), std::string::npos) << local.Describe();
   EXPECT_FALSE(scratch_.Installed("banned"));
 
+  // The refusal reaches the agent's event stream.
+  auto refusals = enforcer.CollectRefusals(kNow);
+  ASSERT_EQ(refusals.size(), 1u);
+  EXPECT_EQ(refusals[0].kind, EventKind::kInstallRefused);
+  EXPECT_EQ(refusals[0].app, "banned");
+  EXPECT_EQ(refusals[0].rule_id, "ban-banned");
+  EXPECT_TRUE(enforcer.CollectRefusals(kNow).empty());
+
   // Unrelated packages still install, through the same hook.
   auto unrelated = MustRun({"apt-get", "-y", "-q", "install", scratch_.deb("unrelated")}, {scratch_.apt_env()});
   EXPECT_TRUE(unrelated.ok()) << unrelated.Describe();

@@ -101,6 +101,8 @@ Status EnforceOnce(const SystemPaths& paths, Enforcer& enforcer, const DecideFn&
   }
   auto plan = PlanEnforcement(inventory.entries, decisions, enforcer.config().monitor);
   auto events = enforcer.Execute(plan, now);
+  auto refusals = enforcer.CollectRefusals(now);
+  events.insert(events.end(), refusals.begin(), refusals.end());
   if (events.empty()) return Status::Ok();
   return record(std::move(events));
 }

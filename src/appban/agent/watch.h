@@ -46,7 +46,7 @@ using DecideFn = std::function<std::vector<policy::AppDecision>(const LocalInven
 // Where events go (the state queue). A failure stops the loop: events must not be lost.
 using RecordFn = std::function<Status(std::vector<protocol::DeviceEvent>)>;
 
-// One enforcement cycle: inventory, decide, plan, execute, record.
+// One enforcement cycle: inventory, decide, plan, execute, collect the APT hook's refusals, record.
 Status EnforceOnce(const SystemPaths& paths, Enforcer& enforcer, const DecideFn& decide, const RecordFn& record,
                    policy::UnixSeconds now);
 
