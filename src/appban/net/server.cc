@@ -13,11 +13,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <limits>
 #include <list>
 #include <optional>
 #include <vector>
+
+#include "appban/net/tls_socket.h"
 
 namespace appban::net {
 namespace {
@@ -163,8 +164,8 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
 
 namespace {
 
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using PlainStream = tcp::socket;
+using TlsStream = detail::TlsSocket;
 
 // One client connection. Owned by the server's registry while open; asynchronous operations hold
 // it too, so it lives until the last completion after Close(). Everything runs on one thread.
@@ -174,17 +175,17 @@ class Connection final : public ConnectionBase,
                          public std::enable_shared_from_this<Connection<Stream>> {
  public:
   Connection(std::shared_ptr<HttpServer::State> server, Stream stream, std::string remote_address)
-      : server_(std::move(server)), stream_(std::move(stream)), remote_address_(std::move(remote_address)) {}
+      : server_(std::move(server)),
+        stream_(std::move(stream)),
+        deadline_(Socket().get_executor()),
+        remote_address_(std::move(remote_address)) {}
 
   void Start() override {
     if (!rejecting && server_->observer) server_->observer->OnConnectionOpened();
     if constexpr (std::is_same_v<Stream, TlsStream>) {
-      // OpenSSL frees its record buffers while a connection is idle.
-      SSL_set_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
       phase_ = Phase::kHandshake;
-      Lowest().expires_after(server_->options.tls_handshake_timeout);
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
+      SetDeadline(server_->options.tls_handshake_timeout);
+      stream_.async_handshake([self = this->shared_from_this()](beast::error_code ec, size_t) {
                                 if (self->phase_ == Phase::kClosed) return;
                                 if (ec) return self->Close();
                                 self->AfterHandshake();
@@ -212,7 +213,24 @@ class Connection final : public ConnectionBase,
  private:
   enum class Phase { kHandshake, kIdle, kReadingHeader, kReadingBody, kAwaitingHandler, kWriting, kLingering, kClosed };
 
-  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& Socket() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      return stream_.socket();
+    } else {
+      return stream_;
+    }
+  }
+
+  // Every phase has a deadline; when it passes the connection closes (pending operations then
+  // complete with an error and find the connection closed). One timer per connection.
+  void SetDeadline(std::chrono::milliseconds timeout) {
+    deadline_.expires_after(timeout);
+    deadline_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+      if (ec) return;  // re-armed or cancelled
+      if (auto self = weak.lock()) self->Close();
+    });
+  }
+  void ClearDeadline() { deadline_.cancel(); }
 
   void AfterHandshake() {
     if (rejecting) {
@@ -229,7 +247,7 @@ class Connection final : public ConnectionBase,
     phase_ = Phase::kIdle;
     buffer_.clear();
     buffer_.shrink_to_fit();
-    Lowest().expires_after(requests_served_ == 0 ? server_->options.read_header_timeout
+    SetDeadline(requests_served_ == 0 ? server_->options.read_header_timeout
                                                  : server_->options.idle_keepalive_timeout);
     stream_.async_read_some(buffer_.prepare(kSmallReadBytes),
                             [self = this->shared_from_this()](beast::error_code ec, size_t bytes) {
@@ -251,7 +269,7 @@ class Connection final : public ConnectionBase,
     // The route's limit is applied once the headers are known (see OnHeader). Not boost::none:
     // Beast 1.74 compares a length against an empty optional as "greater" and refuses everything.
     parser_->body_limit(std::numeric_limits<uint64_t>::max());
-    Lowest().expires_after(server_->options.read_header_timeout);
+    SetDeadline(server_->options.read_header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
@@ -298,7 +316,7 @@ class Connection final : public ConnectionBase,
 
     auto expect = message.find(http::field::expect);
     if (message.version() >= 11 && expect != message.end() && EqualsIgnoreCase(ToStd(expect->value()), "100-continue")) {
-      Lowest().expires_after(server_->options.write_timeout);
+      SetDeadline(server_->options.write_timeout);
       asio::async_write(stream_, asio::buffer(kContinueResponse.data(), kContinueResponse.size()),
                         [self = this->shared_from_this()](beast::error_code write_error, size_t) {
                           if (self->phase_ == Phase::kClosed) return;
@@ -312,7 +330,7 @@ class Connection final : public ConnectionBase,
 
   void ReadBody() {
     phase_ = Phase::kReadingBody;
-    Lowest().expires_after(server_->options.read_body_timeout);
+    SetDeadline(server_->options.read_body_timeout);
     http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (self->phase_ == Phase::kClosed) return;
       if (ec == http::error::body_limit) {
@@ -349,7 +367,7 @@ class Connection final : public ConnectionBase,
 
     phase_ = Phase::kAwaitingHandler;
     ++sequence_;
-    Lowest().expires_never();
+    ClearDeadline();
     auto self = this->shared_from_this();
     try {
       server_->handler(std::move(request), Responder(this->weak_from_this(), sequence_));
@@ -414,7 +432,7 @@ class Connection final : public ConnectionBase,
       }
     }
     phase_ = Phase::kWriting;
-    Lowest().expires_after(server_->options.write_timeout);
+    SetDeadline(server_->options.write_timeout);
     // Not a std::array of two buffers: with Boost 1.74, async_write of such an array to Beast's
     // ssl_stream was seen completing "successfully" after the first buffer (test:
     // Tls.ClientPinnedToTheRightCaTalksToTheServer, large body).
@@ -437,7 +455,7 @@ class Connection final : public ConnectionBase,
     if (watch_pending_) {
       resume_after_watch_ = true;
       beast::error_code ignored;
-      Lowest().socket().cancel(ignored);
+      Socket().cancel(ignored);
       return;
     }
     StartNextRequest();
@@ -451,12 +469,12 @@ class Connection final : public ConnectionBase,
       return Close();
     }
     phase_ = Phase::kLingering;
-    Lowest().expires_after(kLingerTime);
+    SetDeadline(kLingerTime);
     if constexpr (std::is_same_v<Stream, TlsStream>) {
-      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->Close(); });
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code, size_t) { self->Close(); });
     } else {
       beast::error_code ignored;
-      Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      Socket().shutdown(tcp::socket::shutdown_send, ignored);
       buffer_.clear();
       DiscardInput();
     }
@@ -477,8 +495,9 @@ class Connection final : public ConnectionBase,
     auto self = this->shared_from_this();
     phase_ = Phase::kClosed;
     beast::error_code ignored;
-    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
-    Lowest().close();
+    Socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Socket().close(ignored);
+    deadline_.cancel();
     parser_.reset();
     buffer_.clear();
     buffer_.shrink_to_fit();
@@ -489,6 +508,7 @@ class Connection final : public ConnectionBase,
 
   std::shared_ptr<HttpServer::State> server_;
   Stream stream_;
+  asio::steady_timer deadline_;
   std::string remote_address_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -546,7 +566,7 @@ void HttpServer::State::OnAccepted(tcp::socket socket) {
   std::shared_ptr<ConnectionBase> connection;
   if (options.tls) {
     connection = std::make_shared<Connection<TlsStream>>(
-        shared_from_this(), TlsStream(beast::tcp_stream(std::move(socket)), *options.tls), std::move(remote_address));
+        shared_from_this(), TlsStream(std::move(socket), options.tls->native_handle()), std::move(remote_address));
   } else {
     connection = std::make_shared<Connection<PlainStream>>(shared_from_this(), PlainStream(std::move(socket)),
                                                            std::move(remote_address));
