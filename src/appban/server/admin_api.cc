@@ -1343,6 +1343,12 @@ HttpError HttpErrorFor(const Status& status) {
   return {500, "internal"};
 }
 
+std::vector<AdminRouteInfo> AdminRoutes() {
+  std::vector<AdminRouteInfo> routes;
+  for (const Route& route : kRoutes) routes.push_back({route.method, route.pattern, NeedName(route.need)});
+  return routes;
+}
+
 size_t AdminBodyLimit(const ServerConfig& config, std::string_view method, std::string_view path) {
   if (method != "POST") return 0;
   if (path == std::string(kAdminPathPrefix) + "assessments") return static_cast<size_t>(config.limits.apk_max_bytes);

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "appban/common/status.h"
 #include "appban/net/http.h"
@@ -59,6 +60,16 @@ net::HttpResponse HandleAdminRequest(WorkerContext& context, const net::HttpRequ
 // The largest body an admin route accepts, for the server's BodyLimit hook: the APK limit for
 // POST /v1/admin/assessments, the JSON limit for other POSTs, 0 for GET/DELETE.
 size_t AdminBodyLimit(const ServerConfig& config, std::string_view method, std::string_view path);
+
+// The routes HandleAdminRequest serves: method, path below kAdminPathPrefix ("{}" stands for one
+// path segment) and the weakest role allowed. For docs and the test that keeps docs/openapi.yaml
+// complete.
+struct AdminRouteInfo {
+  std::string_view method;
+  std::string_view pattern;
+  std::string_view role;  // "auditor" (any token), "analyst", "admin"
+};
+std::vector<AdminRouteInfo> AdminRoutes();
 
 // HTTP status and error code for a Status from the policy core or the stores (see the table above).
 struct HttpError {

@@ -1,0 +1,689 @@
+#include "appban/server/admin_api.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "appban/common/file.h"
+#include "appban/common/text.h"
+#include "appban/policy/bundle.h"
+#include "appban/policy/keys.h"
+#include "appban/protocol/messages.h"
+#include "appban/server/bundle_hub.h"
+#include "appban/server/config.h"
+#include "appban/store/fleet.h"
+#include "appban/store/store.h"
+
+namespace appban::server {
+namespace {
+
+namespace fs = std::filesystem;
+using policy::Json;
+using policy::UnixSeconds;
+
+constexpr UnixSeconds kStart = 1'800'000'000;
+constexpr const char* kExampleApk = "/usr/share/doc/androguard/examples/signing/TestActivity_signed_both.apk";
+
+// Records what the API told the other workers; refreshes the hub the way the worker does.
+class RecordingNotifier : public FleetNotifier {
+ public:
+  explicit RecordingNotifier(BundleHub* hub) : hub_(hub) {}
+  void BundlePublished() override {
+    ++published;
+    if (hub_ != nullptr) {
+      EXPECT_TRUE(hub_->Refresh().ok());
+    }
+  }
+  void DeviceRevoked(const std::string& device_id) override { revoked.push_back(device_id); }
+
+  int published = 0;
+  std::vector<std::string> revoked;
+
+ private:
+  BundleHub* hub_;
+};
+
+class AdminApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "appban-admin-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    std::string db = dir_ + "/appban.db";
+    auto store = store::OpenSqliteStore(db);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    auto fleet = store::OpenSqliteFleetStore(db);
+    ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+    fleet_ = std::move(*fleet);
+    auto key = policy::SigningKey::Generate();
+    ASSERT_TRUE(key.ok());
+    key_ = std::make_unique<policy::SigningKey>(std::move(*key));
+    hub_ = std::make_unique<BundleHub>(*store_, std::vector<policy::PublicKey>{key_->public_key()});
+    notifier_ = std::make_unique<RecordingNotifier>(hub_.get());
+    config_.data_dir = dir_;
+    config_.devices.stale_after_seconds = 900;
+
+    context_.config = &config_;
+    context_.store = store_.get();
+    context_.fleet = fleet_.get();
+    context_.signing_key = key_.get();
+    context_.notifier = notifier_.get();
+    context_.clock = [this] { return now_; };
+    context_.latest_bundle = [this]() -> const PublishedBundle& { return hub_->latest(); };
+    context_.data_dir = dir_;
+
+    alice_ = MakeToken("alice", store::Role::kAdmin);
+    bob_ = MakeToken("bob", store::Role::kAdmin);
+    carol_ = MakeToken("carol", store::Role::kAnalyst);
+    dave_ = MakeToken("dave", store::Role::kAuditor);
+  }
+  void TearDown() override {
+    hub_.reset();
+    fleet_.reset();
+    store_.reset();
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  std::string MakeToken(const std::string& name, store::Role role, std::optional<UnixSeconds> expires = std::nullopt) {
+    store::AuditRecord audit;
+    audit.actor = "test-setup";
+    audit.at = now_;
+    auto created = fleet_->CreateApiToken(name, role, expires, audit);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    return created.ok() ? created->presented : "";
+  }
+
+  net::HttpResponse Send(const std::string& method, const std::string& target, const std::string& token,
+                         const std::string& body = "", const std::string& content_type = "application/json") {
+    net::HttpRequest request;
+    request.method = method;
+    size_t question = target.find('?');
+    request.path = target.substr(0, question);
+    if (question != std::string::npos) request.query = target.substr(question + 1);
+    if (!token.empty()) request.headers.emplace_back("authorization", "Bearer " + token);
+    if (!body.empty()) request.headers.emplace_back("content-type", content_type);
+    request.body = body;
+    request.remote_address = "127.0.0.1";
+    return HandleAdminRequest(context_, request);
+  }
+  static Json BodyOf(const net::HttpResponse& response) {
+    Json json = Json::parse(response.body, nullptr, false);
+    EXPECT_FALSE(json.is_discarded()) << response.body;
+    return json;
+  }
+  static std::string ErrorCode(const net::HttpResponse& response) {
+    Json json = BodyOf(response);
+    return json.contains("error") ? json["error"].value("code", "") : "";
+  }
+  static std::string ErrorMessage(const net::HttpResponse& response) {
+    Json json = BodyOf(response);
+    return json.contains("error") ? json["error"].value("message", "") : "";
+  }
+
+  static std::string RuleBody(const std::string& id, const std::string& extra = "") {
+    return R"({"id":")" + id + R"(","title":"Ban )" + id +
+           R"(","targets":[{"kind":"deb","value":")" + id + R"("}],"action":"remove")" + extra + "}";
+  }
+  // carol proposes, alice approves and publishes.
+  void PublishedRule(const std::string& id) {
+    ASSERT_EQ(Send("POST", "/v1/admin/rules", carol_, RuleBody(id)).status, 201);
+    ASSERT_EQ(Send("POST", "/v1/admin/rules/" + id + "/approve", alice_).status, 200);
+    ASSERT_EQ(Send("POST", "/v1/admin/rules/" + id + "/publish", alice_).status, 200);
+  }
+  std::string EnrollDevice(const std::string& hostname, const std::string& group = "") {
+    std::string body = group.empty() ? "{}" : R"({"group":")" + group + R"("})";
+    auto tokens = Send("POST", "/v1/admin/enrollment-tokens", alice_, body);
+    EXPECT_EQ(tokens.status, 201) << tokens.body;
+    std::string presented = BodyOf(tokens)["tokens"][0]["token"];
+    auto enrolled = fleet_->EnrollDevice(presented, hostname, "linux", "0.1.0", now_);
+    EXPECT_TRUE(enrolled.ok()) << enrolled.status().ToString();
+    return enrolled.ok() ? enrolled->device.id : "";
+  }
+
+  std::string dir_;
+  UnixSeconds now_ = kStart;
+  ServerConfig config_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::FleetStore> fleet_;
+  std::unique_ptr<policy::SigningKey> key_;
+  std::unique_ptr<BundleHub> hub_;
+  std::unique_ptr<RecordingNotifier> notifier_;
+  WorkerContext context_;
+  std::string alice_, bob_, carol_, dave_;
+};
+
+// ---- authentication ----
+
+TEST_F(AdminApiTest, MissingOrInvalidCredentialsAre401) {
+  auto none = Send("GET", "/v1/admin/whoami", "");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(ErrorCode(none), "unauthenticated");
+  EXPECT_NE(ErrorMessage(none).find("Authorization"), std::string::npos);
+
+  net::HttpRequest basic;
+  basic.method = "GET";
+  basic.path = "/v1/admin/whoami";
+  basic.headers.emplace_back("authorization", "Basic YWxpY2U6c2VjcmV0");
+  EXPECT_EQ(HandleAdminRequest(context_, basic).status, 401);
+
+  EXPECT_EQ(Send("GET", "/v1/admin/whoami", "not-a-token").status, 401);
+  // A genuine id with a wrong secret.
+  std::string forged = alice_.substr(0, alice_.find('.') + 1) + std::string(64, '0');
+  EXPECT_EQ(Send("GET", "/v1/admin/whoami", forged).status, 401);
+
+  // Expired and revoked tokens stop working.
+  std::string brief = MakeToken("erin", store::Role::kAdmin, now_ + 60);
+  EXPECT_EQ(Send("GET", "/v1/admin/whoami", brief).status, 200);
+  now_ += 61;
+  EXPECT_EQ(Send("GET", "/v1/admin/whoami", brief).status, 401);
+  std::string frank = MakeToken("frank", store::Role::kAuditor);
+  auto who = BodyOf(Send("GET", "/v1/admin/whoami", frank));
+  EXPECT_EQ(who["name"], "frank");
+  EXPECT_EQ(who["role"], "auditor");
+  EXPECT_EQ(Send("POST", "/v1/admin/tokens/" + std::string(who["id"]) + "/revoke", alice_).status, 200);
+  EXPECT_EQ(Send("GET", "/v1/admin/whoami", frank).status, 401);
+}
+
+// ---- roles ----
+
+TEST_F(AdminApiTest, RoleMatrix) {
+  // auditor: reads, never writes.
+  auto denied = Send("POST", "/v1/admin/rules", dave_, RuleBody("r1"));
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(ErrorCode(denied), "forbidden");
+  EXPECT_NE(ErrorMessage(denied).find("analyst"), std::string::npos) << ErrorMessage(denied);
+  for (const char* path : {"/v1/admin/rules", "/v1/admin/audit", "/v1/admin/audit/verify", "/v1/admin/devices",
+                           "/v1/admin/tokens", "/v1/admin/compliance", "/v1/admin/waivers", "/v1/admin/groups",
+                           "/v1/admin/assessments", "/v1/admin/enrollment-tokens"}) {
+    EXPECT_EQ(Send("GET", path, dave_).status, 200) << path;
+  }
+  EXPECT_EQ(Send("POST", "/v1/admin/assessments", dave_, "PK", "application/octet-stream").status, 403);
+
+  // analyst: proposes, cannot approve or publish.
+  ASSERT_EQ(Send("POST", "/v1/admin/rules", carol_, RuleBody("r1")).status, 201);
+  auto approve = Send("POST", "/v1/admin/rules/r1/approve", carol_);
+  EXPECT_EQ(approve.status, 403);
+  EXPECT_NE(ErrorMessage(approve).find("admin"), std::string::npos);
+  EXPECT_EQ(Send("POST", "/v1/admin/publish", carol_).status, 403);
+  EXPECT_EQ(Send("POST", "/v1/admin/tokens", carol_, R"({"name":"mallory","role":"admin"})").status, 403);
+  EXPECT_EQ(Send("POST", "/v1/admin/groups", carol_, R"({"name":"g"})").status, 403);
+
+  // admin: everything.
+  EXPECT_EQ(Send("POST", "/v1/admin/rules/r1/approve", alice_).status, 200);
+  EXPECT_EQ(Send("POST", "/v1/admin/rules/r1/publish", alice_).status, 200);
+  EXPECT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
+  EXPECT_EQ(Send("POST", "/v1/admin/groups", alice_, R"({"name":"g"})").status, 201);
+  auto created = Send("POST", "/v1/admin/tokens", alice_, R"({"name":"grace","role":"analyst","ttl_seconds":3600})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  std::string grace = BodyOf(created)["token"];
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/whoami", grace))["role"], "analyst");
+  // The token list never shows a secret.
+  auto list = Send("GET", "/v1/admin/tokens", dave_);
+  EXPECT_EQ(list.body.find(grace.substr(grace.find('.') + 1)), std::string::npos);
+}
+
+TEST_F(AdminApiTest, TwoPersonRuleThroughTheApi) {
+  ASSERT_EQ(Send("POST", "/v1/admin/rules", alice_, RuleBody("r2")).status, 201);
+  auto self = Send("POST", "/v1/admin/rules/r2/approve", alice_);
+  EXPECT_EQ(self.status, 409);
+  EXPECT_EQ(ErrorCode(self), "two_person_rule");
+  EXPECT_NE(ErrorMessage(self).find("alice"), std::string::npos);
+  auto rule = Send("GET", "/v1/admin/rules/r2", dave_);
+  EXPECT_EQ(BodyOf(rule)["state"], "draft") << "a refused approval changes nothing";
+  auto other = Send("POST", "/v1/admin/rules/r2/approve", bob_, R"({"note":"reviewed"})");
+  ASSERT_EQ(other.status, 200);
+  EXPECT_EQ(BodyOf(other)["state"], "approved");
+
+  // Waivers: the requester cannot approve their own waiver.
+  ASSERT_EQ(Send("POST", "/v1/admin/rules/r2/publish", bob_).status, 200);
+  std::string device = EnrollDevice("ws-1");
+  std::string waiver = R"({"id":"w1","rule_id":"r2","subject_kind":"device","subject":")" + device +
+                       R"(","justification":"needed","requested_by":"alice","expires_at":"2030-01-01T00:00:00Z"})";
+  auto own = Send("POST", "/v1/admin/waivers", alice_, waiver);
+  EXPECT_EQ(own.status, 409);
+  EXPECT_EQ(ErrorCode(own), "two_person_rule");
+  auto granted = Send("POST", "/v1/admin/waivers", bob_, waiver);
+  ASSERT_EQ(granted.status, 201) << granted.body;
+  EXPECT_EQ(BodyOf(granted)["approved_by"], "bob");
+  EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"done"})").status, 200);
+  EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"again"})").status, 409);
+}
+
+// ---- publish ----
+
+TEST_F(AdminApiTest, PublishSignsABundleDevicesAcceptAndNotifies) {
+  PublishedRule("ban-wechat");
+  auto published = Send("POST", "/v1/admin/publish", alice_, R"({"validity_days":7})");
+  ASSERT_EQ(published.status, 201) << published.body;
+  Json summary = BodyOf(published);
+  EXPECT_EQ(summary["version"], 1);
+  EXPECT_EQ(summary["rules"], Json::array({"ban-wechat"}));
+  EXPECT_EQ(summary["not_after"], policy::FormatTimestamp(kStart + 7 * 86400));
+  EXPECT_EQ(notifier_->published, 1);
+  EXPECT_EQ(hub_->latest().version, 1);
+
+  auto latest = Send("GET", "/v1/admin/bundles/latest", dave_);
+  ASSERT_EQ(latest.status, 200);
+  Json record = BodyOf(latest);
+  policy::VerifyOptions options;
+  options.trusted_keys = {key_->public_key()};
+  options.now = now_;
+  auto verified = policy::VerifyBundle(std::string(record["envelope"]), options);
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(verified->bundle.version, 1);
+  ASSERT_EQ(verified->bundle.rules.size(), 1u);
+  EXPECT_EQ(verified->bundle.rules[0].id, "ban-wechat");
+  EXPECT_EQ(record["rules_hash"], verified->bundle.rules_hash);
+  EXPECT_EQ(summary["rules_hash"], verified->bundle.rules_hash);
+
+  // A second publish makes a higher version.
+  now_ += 10;
+  auto again = Send("POST", "/v1/admin/publish", alice_);
+  ASSERT_EQ(again.status, 201);
+  EXPECT_EQ(BodyOf(again)["version"], 2);
+  EXPECT_EQ(BodyOf(again)["not_after"], policy::FormatTimestamp(now_ + 30 * 86400)) << "config default: 30 days";
+  EXPECT_EQ(notifier_->published, 2);
+}
+
+TEST_F(AdminApiTest, NoBundleYetIs404) {
+  EXPECT_EQ(Send("GET", "/v1/admin/bundles/latest", dave_).status, 404);
+}
+
+// ---- hostile input ----
+
+TEST_F(AdminApiTest, HostileInputsAre4xxNamingTheProblem) {
+  struct Case {
+    std::string method, target, body;
+    int status;
+    std::string mention;  // what the message must name
+  };
+  std::vector<Case> cases = {
+      {"POST", "/v1/admin/rules", "{not json", 400, "request body"},
+      {"POST", "/v1/admin/rules", "[1,2]", 400, "JSON object"},
+      {"POST", "/v1/admin/rules", "", 400, "empty"},
+      {"POST", "/v1/admin/rules", RuleBody("x1", R"(,"colour":"red")"), 400, "colour"},
+      {"POST", "/v1/admin/rules", RuleBody("x1", R"(,"state":"published")"), 400, "state"},
+      {"POST", "/v1/admin/rules", RuleBody("x1", R"(,"targets2":[])"), 400, "targets2"},
+      {"POST", "/v1/admin/rules", R"({"id":"x1","title":5,"targets":[],"action":"remove"})", 400, "title"},
+      {"POST", "/v1/admin/rules", R"({"id":"x1","title":"t","targets":[{"kind":"deb","value":"a","x":1}],"action":"remove"})", 400, "\"x\""},
+      {"POST", "/v1/admin/rules", R"({"id":"x1","title":"t","targets":[{"kind":"deb","value":"a"}],"action":"explode"})", 400, "explode"},
+      {"POST", "/v1/admin/rules", R"({"id":"../etc","title":"t","targets":[{"kind":"deb","value":"a"}],"action":"remove"})", 400, "rule id"},
+      {"POST", "/v1/admin/rules", std::string(100, '[') + std::string(100, ']'), 400, "nests deeper"},
+      {"POST", "/v1/admin/rules", RuleBody("x1", R"(,"scope_groups":["nope"])"), 400, "nope"},
+      {"POST", "/v1/admin/rules", RuleBody("x1", R"(,"assessments":[{"apk_sha256":")" + std::string(64, 'a') + R"("}])"), 400, "apk_sha256"},
+      {"GET", "/v1/admin/devices?limit=100000", "", 400, "limit"},
+      {"GET", "/v1/admin/devices?limit=-1", "", 400, "limit"},
+      {"GET", "/v1/admin/devices?offset=abc", "", 400, "offset"},
+      {"GET", "/v1/admin/devices?limit=%zz", "", 400, "limit"},
+      {"GET", "/v1/admin/audit?limit=99999999999999999999", "", 400, "limit"},
+      {"GET", "/v1/admin/compliance/rules/x?limit=10001", "", 400, "limit"},
+      {"GET", "/v1/admin/rules/../../etc/passwd", "", 400, ".."},
+      {"GET", "/v1/admin/rules/..", "", 400, ".."},
+      {"GET", "/v1/admin/rules//approve", "", 400, "empty"},
+      {"GET", "/v1/admin/rules/bad$id", "", 400, "rule id"},
+      {"GET", "/v1/admin/devices/x%00y", "", 400, "device id"},
+      {"GET", "/v1/admin/assessments/zz", "", 400, "SHA-256"},
+      {"POST", "/v1/admin/rules/x/revoke", "{}", 400, "reason"},
+      {"POST", "/v1/admin/rules/x/revoke", R"({"reason":7})", 400, "reason"},
+      {"POST", "/v1/admin/publish", R"({"validity_days":0})", 400, "validity_days"},
+      {"POST", "/v1/admin/publish", R"({"validity_days":"7"})", 400, "validity_days"},
+      {"POST", "/v1/admin/publish", R"({"validity_days":18446744073709551615})", 400, "validity_days"},
+      {"POST", "/v1/admin/publish", R"({"days":7})", 400, "days"},
+      {"POST", "/v1/admin/enrollment-tokens", R"({"count":1001})", 400, "count"},
+      {"POST", "/v1/admin/enrollment-tokens", R"({"ttl_seconds":99999999999})", 400, "ttl_seconds"},
+      {"POST", "/v1/admin/enrollment-tokens", R"({"group":"nope"})", 400, "nope"},
+      {"POST", "/v1/admin/tokens", R"({"name":"x y","role":"admin"})", 400, "name"},
+      {"POST", "/v1/admin/tokens", R"({"name":"x","role":"root"})", 400, "root"},
+      {"POST", "/v1/admin/groups", R"({"name":"g","devices":["d-missing"]})", 400, "d-missing"},
+      {"POST", "/v1/admin/groups", R"({"name":"g","devices":"d-1"})", 400, "devices"},
+      {"POST", "/v1/admin/waivers", R"({"id":"w","rule_id":"none","subject_kind":"group","subject":"g","justification":"j","expires_at":"2030-01-01"})", 400, "none"},
+      {"POST", "/v1/admin/waivers", R"({"id":"w","approved_by":"me"})", 400, "approved_by"},
+      {"POST", "/v1/admin/waivers", R"({"id":"w","rule_id":"r","subject_kind":"planet","subject":"g","justification":"j","expires_at":"2030-01-01"})", 400, "planet"},
+      {"DELETE", "/v1/admin/rules", "", 405, "GET, POST"},
+      {"PUT", "/v1/admin/publish", "", 405, "POST"},
+      {"GET", "/v1/admin/nothing-here", "", 404, "nothing-here"},
+      {"GET", "/v1/admin/rules/missing", "", 404, "missing"},
+  };
+  for (const auto& c : cases) {
+    auto response = Send(c.method, c.target, alice_, c.body);
+    EXPECT_EQ(response.status, c.status) << c.method << " " << c.target << " " << c.body << " -> " << response.body;
+    EXPECT_NE(ErrorMessage(response).find(c.mention), std::string::npos)
+        << c.method << " " << c.target << ": message " << ErrorMessage(response) << " should name " << c.mention;
+    EXPECT_FALSE(ErrorCode(response).empty()) << response.body;
+  }
+  auto method = Send("DELETE", "/v1/admin/rules", alice_);
+  ASSERT_FALSE(method.headers.empty());
+  EXPECT_EQ(method.headers[0].first, "Allow");
+  // Nothing of the above changed anything but the audit entries of the setup.
+  EXPECT_TRUE(BodyOf(Send("GET", "/v1/admin/rules", dave_))["rules"].empty());
+  EXPECT_TRUE(BodyOf(Send("GET", "/v1/admin/groups", dave_))["groups"].empty());
+}
+
+// ---- status code mappings ----
+
+TEST_F(AdminApiTest, StatusCodesMapToHttp) {
+  // Each StatusCode the core can return, through the API where it can be provoked.
+  ASSERT_EQ(Send("POST", "/v1/admin/rules", carol_, RuleBody("dup")).status, 201);
+  auto taken = Send("POST", "/v1/admin/rules", carol_, RuleBody("dup"));  // kAlreadyExists
+  EXPECT_EQ(taken.status, 409);
+  EXPECT_EQ(ErrorCode(taken), "conflict");
+  auto early = Send("POST", "/v1/admin/rules/dup/publish", alice_);  // kFailedPrecondition: draft
+  EXPECT_EQ(early.status, 409);
+  EXPECT_NE(ErrorMessage(early).find("draft"), std::string::npos);
+  EXPECT_EQ(Send("POST", "/v1/admin/rules/nope/approve", alice_).status, 404);  // kNotFound
+  EXPECT_EQ(Send("POST", "/v1/admin/rules/dup/revoke", alice_, R"({"reason":"no"})").status, 200);
+  EXPECT_EQ(Send("POST", "/v1/admin/rules/dup/revoke", alice_, R"({"reason":"no"})").status, 409);
+  EXPECT_EQ(Send("POST", "/v1/admin/groups", alice_, R"({"name":"g"})").status, 201);
+  EXPECT_EQ(Send("POST", "/v1/admin/groups", alice_, R"({"name":"g"})").status, 409);
+  ASSERT_EQ(Send("POST", "/v1/admin/rules", carol_, RuleBody("scoped", R"(,"scope_groups":["g"])")).status, 201);
+  auto in_use = Send("DELETE", "/v1/admin/groups/g", alice_);
+  EXPECT_EQ(in_use.status, 409);
+  EXPECT_NE(ErrorMessage(in_use).find("scoped"), std::string::npos);
+  EXPECT_EQ(Send("DELETE", "/v1/admin/groups/absent", alice_).status, 404);
+  EXPECT_EQ(Send("POST", "/v1/admin/tokens/t-0000000000000000/revoke", alice_).status, 404);
+  EXPECT_EQ(Send("POST", "/v1/admin/enrollment-tokens/e-0000000000000000/revoke", alice_).status, 404);
+
+  // The table itself, code by code.
+  struct Expect {
+    StatusCode code;
+    int status;
+    std::string_view name;
+  };
+  for (const Expect& e : std::vector<Expect>{{StatusCode::kInvalidArgument, 400, "bad_request"},
+                                             {StatusCode::kLimitExceeded, 400, "bad_request"},
+                                             {StatusCode::kNotRecognized, 400, "bad_request"},
+                                             {StatusCode::kTruncated, 400, "bad_request"},
+                                             {StatusCode::kUnsupported, 400, "bad_request"},
+                                             {StatusCode::kNotFound, 404, "not_found"},
+                                             {StatusCode::kAlreadyExists, 409, "conflict"},
+                                             {StatusCode::kFailedPrecondition, 409, "conflict"},
+                                             {StatusCode::kExpired, 409, "conflict"},
+                                             {StatusCode::kPermissionDenied, 409, "two_person_rule"},
+                                             {StatusCode::kUnavailable, 503, "unavailable"},
+                                             {StatusCode::kCorruption, 500, "internal"},
+                                             {StatusCode::kInternal, 500, "internal"}}) {
+    HttpError error = HttpErrorFor(Status(e.code, "x"));
+    EXPECT_EQ(error.status, e.status) << StatusCodeName(e.code);
+    EXPECT_EQ(error.code, e.name) << StatusCodeName(e.code);
+  }
+}
+
+// ---- audit ----
+
+TEST_F(AdminApiTest, AuditRecordsTheTokenNameAsActor) {
+  PublishedRule("audited");
+  ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
+  auto page = Send("GET", "/v1/admin/audit?limit=1000", dave_);
+  ASSERT_EQ(page.status, 200);
+  Json entries = BodyOf(page)["entries"];
+  auto find = [&](const std::string& action, const std::string& object) -> Json {
+    for (const auto& entry : entries) {
+      if (entry["action"] == action && entry["object"] == object) return entry;
+    }
+    return nullptr;
+  };
+  EXPECT_EQ(find("rule.propose", "rule:audited")["actor"], "carol");
+  EXPECT_EQ(find("rule.approve", "rule:audited")["actor"], "alice");
+  EXPECT_EQ(find("rule.publish", "rule:audited")["actor"], "alice");
+  EXPECT_EQ(find("bundle.export", "bundle:1")["actor"], "alice");
+  EXPECT_EQ(find("rule.approve", "rule:audited")["after"]["state"], "approved");
+
+  // Paging: after=SEQ returns the entries that follow.
+  int64_t first = entries[0]["seq"];
+  auto next = BodyOf(Send("GET", "/v1/admin/audit?after=" + std::to_string(first) + "&limit=2", dave_));
+  ASSERT_EQ(next["entries"].size(), 2u);
+  EXPECT_EQ(next["entries"][0]["seq"], first + 1);
+  EXPECT_TRUE(next["more"]);
+
+  auto verify = BodyOf(Send("GET", "/v1/admin/audit/verify", dave_));
+  EXPECT_TRUE(verify["ok"]);
+  EXPECT_EQ(verify["entries"], entries.size());
+}
+
+// ---- devices, enrolment tokens ----
+
+TEST_F(AdminApiTest, EnrolmentTokensDevicesAndRevocation) {
+  auto batch = Send("POST", "/v1/admin/enrollment-tokens", alice_, R"({"count":3,"note":"laptops","ttl_seconds":3600})");
+  ASSERT_EQ(batch.status, 201) << batch.body;
+  Json tokens = BodyOf(batch)["tokens"];
+  ASSERT_EQ(tokens.size(), 3u);
+  EXPECT_EQ(tokens[0]["expires_at"], policy::FormatTimestamp(now_ + 3600));
+  std::string secret = std::string(tokens[0]["token"]).substr(std::string(tokens[0]["token"]).find('.') + 1);
+  auto listed = Send("GET", "/v1/admin/enrollment-tokens", dave_);
+  EXPECT_EQ(BodyOf(listed)["tokens"].size(), 3u);
+  EXPECT_EQ(listed.body.find(secret), std::string::npos) << "secrets are shown once";
+
+  auto enrolled = fleet_->EnrollDevice(std::string(tokens[0]["token"]), "ws-0042", "linux", "0.1.0", now_);
+  ASSERT_TRUE(enrolled.ok()) << enrolled.status().ToString();
+  std::string id = enrolled->device.id;
+  EXPECT_EQ(Send("POST", "/v1/admin/enrollment-tokens/" + std::string(tokens[1]["id"]) + "/revoke", alice_).status, 200);
+  Json states = BodyOf(Send("GET", "/v1/admin/enrollment-tokens", dave_))["tokens"];
+  std::map<std::string, std::string> by_id;
+  for (const auto& t : states) by_id[t["id"]] = t["state"];
+  EXPECT_EQ(by_id[tokens[0]["id"]], "used");
+  EXPECT_EQ(by_id[tokens[1]["id"]], "revoked");
+  EXPECT_EQ(by_id[tokens[2]["id"]], "active");
+
+  Json page = BodyOf(Send("GET", "/v1/admin/devices?offset=0&limit=10", dave_));
+  EXPECT_EQ(page["total"], 1);
+  ASSERT_EQ(page["devices"].size(), 1u);
+  EXPECT_EQ(page["devices"][0]["hostname"], "ws-0042");
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/devices?offset=1", dave_))["devices"].size(), 0u);
+
+  EXPECT_EQ(Send("POST", "/v1/admin/devices/" + id + "/revoke", carol_, R"({"reason":"stolen"})").status, 403);
+  auto revoked = Send("POST", "/v1/admin/devices/" + id + "/revoke", alice_, R"({"reason":"stolen"})");
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_EQ(notifier_->revoked, std::vector<std::string>{id});
+  EXPECT_EQ(Send("POST", "/v1/admin/devices/" + id + "/revoke", alice_, R"({"reason":"again"})").status, 409);
+  EXPECT_EQ(Send("POST", "/v1/admin/devices/d-0000000000000000/revoke", alice_, R"({"reason":"x"})").status, 404);
+  Json shown = BodyOf(Send("GET", "/v1/admin/devices/" + id, dave_));
+  EXPECT_EQ(shown["revoked_by"], "alice");
+}
+
+TEST_F(AdminApiTest, DeviceShowsInventoryDecisionsStatesAndEvents) {
+  ASSERT_EQ(Send("POST", "/v1/admin/groups", alice_, R"({"name":"ops"})").status, 201);
+  std::string id = EnrollDevice("ws-1", "ops");
+  PublishedRule("ban-wechat");
+  ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
+
+  std::vector<policy::InstalledApp> apps(2);
+  apps[0].platform = policy::Platform::kDeb;
+  apps[0].id = "ban-wechat";  // the rule's deb target
+  apps[1].platform = policy::Platform::kDeb;
+  apps[1].id = "vim";
+  store::CheckinWrite write;
+  write.device_id = id;
+  write.last_seen = now_;
+  write.inventory = store::InventoryUpdate{protocol::InventoryHash(apps), protocol::CanonicalInventory(apps), now_};
+  store::DeviceEvent event;
+  event.seq = 1;
+  event.at = now_;
+  event.kind = "remove_failed";
+  event.platform = "deb";
+  event.app = "ban-wechat";
+  event.rule_id = "ban-wechat";
+  event.detail = "dpkg: locked";
+  write.events.push_back(event);
+  store::DeviceRuleState state;
+  state.rule_id = "ban-wechat";
+  state.state = store::ComplianceState::kViolating;
+  state.since = now_;
+  state.had_app = true;
+  state.version = 1;
+  write.rule_states.push_back(state);
+  auto applied = fleet_->ApplyCheckins(std::span<const store::CheckinWrite>(&write, 1));
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  ASSERT_TRUE((*applied)[0].status.ok()) << (*applied)[0].status.ToString();
+
+  auto response = Send("GET", "/v1/admin/devices/" + id, dave_);
+  ASSERT_EQ(response.status, 200) << response.body;
+  Json device = BodyOf(response);
+  EXPECT_EQ(device["groups"], Json::array({"ops"}));
+  ASSERT_TRUE(device["inventory"].is_array());
+  EXPECT_EQ(device["inventory"].size(), 2u);
+  ASSERT_TRUE(device["decisions"].is_array()) << response.body;
+  std::map<std::string, std::string> verdicts;
+  for (const auto& d : device["decisions"]) verdicts[d["id"]] = d["decision"];
+  EXPECT_EQ(verdicts["ban-wechat"], "remove") << device["decisions"].dump();
+  EXPECT_EQ(verdicts["vim"], "allowed") << device["decisions"].dump();
+  ASSERT_EQ(device["rule_states"].size(), 1u);
+  EXPECT_EQ(device["rule_states"][0]["state"], "violating");
+  ASSERT_EQ(device["events"].size(), 1u);
+  EXPECT_EQ(device["events"][0]["detail"], "dpkg: locked");
+}
+
+// ---- compliance through the API ----
+
+TEST_F(AdminApiTest, ComplianceCountsOnAHandBuiltFleet) {
+  // Three devices; rule published at kStart (bundle 1 issued then).
+  std::string fixed = EnrollDevice("fixed");
+  std::string failing = EnrollDevice("failing");
+  std::string silent = EnrollDevice("silent");
+  std::string waived = EnrollDevice("waived");
+  PublishedRule("ban-x");
+  ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
+  ASSERT_EQ(Send("POST", "/v1/admin/waivers", alice_,
+                 R"({"id":"w","rule_id":"ban-x","subject_kind":"device","subject":")" + waived +
+                     R"(","justification":"j","expires_at":"2030-01-01T00:00:00Z"})")
+                .status,
+            201);
+  now_ += 5;
+  ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);  // bundle 2 carries the waiver
+  EXPECT_EQ(hub_->latest().rule_first_published.at("ban-x").second, kStart) << "counted from the first bundle";
+
+  // fixed: removed the app, compliant 120 s after the first publication; failing: violating.
+  std::vector<store::CheckinWrite> writes(2);
+  writes[0].device_id = fixed;
+  writes[0].last_seen = kStart + 120;
+  writes[0].rule_states.push_back({fixed, "ban-x", store::ComplianceState::kCompliant, kStart + 120, true, kStart + 120, 1});
+  writes[1].device_id = failing;
+  writes[1].last_seen = kStart + 130;
+  writes[1].rule_states.push_back({failing, "ban-x", store::ComplianceState::kViolating, kStart + 130, true, std::nullopt, 1});
+  ASSERT_TRUE(fleet_->ApplyCheckins(writes).ok());
+  // silent never checks in; waived has an active waiver in bundle 2.
+  now_ = kStart + 600;  // stale_after 900: silent enrolled (last_seen 0) counts as stale
+
+  auto response = Send("GET", "/v1/admin/compliance", dave_);
+  ASSERT_EQ(response.status, 200) << response.body;
+  Json body = BodyOf(response);
+  EXPECT_EQ(body["bundle_version"], 2);
+  ASSERT_EQ(body["rules"].size(), 1u);
+  Json rule = body["rules"][0];
+  EXPECT_EQ(rule["targeted"], 4);
+  EXPECT_EQ(rule["compliant"], 1);
+  EXPECT_EQ(rule["remediated"], 1);
+  EXPECT_EQ(rule["violating"], 1);
+  EXPECT_EQ(rule["waived"], 1);
+  EXPECT_EQ(rule["pending"] .get<int>() + rule["stale"].get<int>(), 1);
+  EXPECT_EQ(rule["time_to_compliance"]["median_seconds"], 120);
+  EXPECT_EQ(rule["time_to_compliance"]["max_seconds"], 120);
+  EXPECT_EQ(body["totals"]["devices"], 4);
+  EXPECT_EQ(body["totals"]["fully_compliant"], 2);  // fixed, waived
+  EXPECT_EQ(body["totals"]["violating_any"], 1);
+
+  Json one = BodyOf(Send("GET", "/v1/admin/compliance/rules/ban-x", dave_));
+  EXPECT_EQ(one["violating_devices"], Json::array({failing}));
+  EXPECT_EQ(one["pending_devices"], Json::array({silent}));
+  EXPECT_EQ(Send("GET", "/v1/admin/compliance/rules/not-in-bundle", dave_).status, 404);
+
+  Json device = BodyOf(Send("GET", "/v1/admin/compliance/devices/" + fixed, dave_));
+  ASSERT_EQ(device["rules"].size(), 1u);
+  EXPECT_EQ(device["rules"][0]["status"], "remediated");
+  EXPECT_EQ(device["rules"][0]["time_to_compliance_seconds"], 120);
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/compliance/devices/" + waived, dave_))["rules"][0]["status"], "waived");
+  EXPECT_EQ(Send("GET", "/v1/admin/compliance/devices/d-0000000000000000", dave_).status, 404);
+}
+
+// ---- assessments ----
+
+TEST_F(AdminApiTest, AssessmentUploadStoreCite) {
+  if (!fs::exists(kExampleApk)) GTEST_SKIP() << kExampleApk << " not installed";
+  auto apk = ReadFileToString(kExampleApk, 64 << 20);
+  ASSERT_TRUE(apk.ok());
+  // sha256sum of the file (coreutils), and its package per `aapt dump badging`.
+  const std::string sha = "f40af631a7bdc0a1aaa9ab9fbae75e2e28357bc6b7b17d72b5ce86e75a41d556";
+
+  EXPECT_EQ(Send("POST", "/v1/admin/assessments", carol_, *apk, "text/plain").status, 415);
+  auto bad = Send("POST", "/v1/admin/assessments", carol_, "this is not a zip file at all", "application/octet-stream");
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_EQ(ErrorCode(bad), "apk_invalid");
+
+  auto uploaded = Send("POST", "/v1/admin/assessments", carol_, *apk, "application/vnd.android.package-archive");
+  ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+  Json summary = BodyOf(uploaded);
+  EXPECT_EQ(summary["sha256"], sha);
+  EXPECT_EQ(summary["package"], "tests.androguard");
+  EXPECT_EQ(summary["version"], "1.0");
+  EXPECT_EQ(summary["uploaded_by"], "carol");
+  EXPECT_EQ(summary["report"], "/v1/admin/assessments/" + sha);
+  EXPECT_EQ(Send("POST", "/v1/admin/assessments", carol_, *apk, "application/octet-stream").status, 200)
+      << "the same file again is already stored";
+  // No temporary file is left behind.
+  EXPECT_TRUE(fs::is_empty(dir_ + "/tmp"));
+
+  auto report = Send("GET", "/v1/admin/assessments/" + sha, dave_);
+  ASSERT_EQ(report.status, 200);
+  EXPECT_EQ(BodyOf(report)["schema"], "appban.assess/1");
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/assessments", dave_))["assessments"].size(), 1u);
+  EXPECT_EQ(Send("GET", "/v1/admin/assessments/" + std::string(64, 'b'), dave_).status, 404);
+
+  auto cited = Send("POST", "/v1/admin/rules", carol_,
+                    RuleBody("cites", R"(,"assessments":[{"apk_sha256":")" + sha + R"(","report":"file:///etc/passwd"}])"));
+  ASSERT_EQ(cited.status, 201) << cited.body;
+  EXPECT_EQ(BodyOf(cited)["assessments"][0]["report"], "/v1/admin/assessments/" + sha);
+}
+
+// ---- documentation ----
+
+TEST(AdminApiDocs, OpenApiDocumentsEveryRoute) {
+  auto text = ReadFileToString(std::string(APPBAN_SOURCE_DIR) + "/docs/openapi.yaml", 1 << 20);
+  ASSERT_TRUE(text.ok());
+  ASSERT_EQ(text->rfind("openapi: 3.0", 0), 0u);
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text->size()) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    lines.push_back(text->substr(start, end - start));
+    start = end + 1;
+  }
+  for (const auto& route : AdminRoutes()) {
+    // "rules/{}/approve" is documented as "  /v1/admin/rules/{id}/approve:".
+    std::string pattern(route.pattern);
+    bool found = false;
+    for (size_t i = 0; i < lines.size() && !found; ++i) {
+      const std::string& line = lines[i];
+      if (line.rfind("  /v1/admin/", 0) != 0 || line.back() != ':') continue;
+      std::string documented = line.substr(12, line.size() - 13);
+      // Replace each {name} by {} and compare.
+      std::string normalized;
+      for (size_t k = 0; k < documented.size(); ++k) {
+        if (documented[k] == '{') {
+          normalized += "{}";
+          k = documented.find('}', k);
+        } else {
+          normalized += documented[k];
+        }
+      }
+      if (normalized != pattern) continue;
+      std::string method = "    " + AsciiLower(route.method) + ":";
+      for (size_t j = i + 1; j < lines.size() && lines[j].rfind("  /", 0) != 0 && lines[j] != "components:"; ++j) {
+        if (lines[j] == method) found = true;
+      }
+    }
+    EXPECT_TRUE(found) << route.method << " /v1/admin/" << route.pattern << " is not in docs/openapi.yaml";
+  }
+}
+
+}  // namespace
+}  // namespace appban::server
