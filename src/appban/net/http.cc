@@ -69,7 +69,7 @@ HttpResponse MakeErrorResponse(int status, std::string_view code, std::string_vi
 
 Responder& Responder::operator=(Responder&& other) noexcept {
   if (this != &other) {
-    AnswerIfPending(MakeErrorResponse(500, "internal", "the request was not answered"));
+    if (!sink_.expired()) AnswerIfPending(MakeErrorResponse(500, "internal", "the request was not answered"));
     sink_ = std::move(other.sink_);
     request_sequence_ = other.request_sequence_;
     other.sink_.reset();
@@ -78,7 +78,8 @@ Responder& Responder::operator=(Responder&& other) noexcept {
 }
 
 Responder::~Responder() {
-  AnswerIfPending(MakeErrorResponse(500, "internal", "the request was not answered"));
+  // Checked first so that the common case (already answered) does not build a JSON body.
+  if (!sink_.expired()) AnswerIfPending(MakeErrorResponse(500, "internal", "the request was not answered"));
 }
 
 void Responder::AnswerIfPending(HttpResponse response) {
