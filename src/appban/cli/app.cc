@@ -16,6 +16,7 @@ int Run(int argc, char** argv) {
   AddCatalogCommand(app, &action);
   AddAuditCommand(app, &action);
   AddAssessCommand(app, &action);
+  AddServerCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

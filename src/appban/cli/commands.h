@@ -16,5 +16,6 @@ void AddPolicyCommand(CLI::App& app, CommandAction* action);
 void AddCatalogCommand(CLI::App& app, CommandAction* action);
 void AddAuditCommand(CLI::App& app, CommandAction* action);
 void AddAssessCommand(CLI::App& app, CommandAction* action);
+void AddServerCommand(CLI::App& app, CommandAction* action);
 
 }  // namespace appban::cli

@@ -28,7 +28,9 @@ Result<std::unique_ptr<store::Store>> OpenPolicyStore(const DataOptions& options
     if (error) return Status::Unavailable("cannot create data directory " + dir + ": " + error.message());
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all, error);
   }
-  return store::OpenSqliteStore(dir + "/policy.db");
+  // The same database file the server uses (ServerConfig::DatabasePath), so policy and audit
+  // commands work on a server's data directory.
+  return store::OpenSqliteStore(dir + "/appban.db");
 }
 
 int Fail(const Status& status, const std::string& context) {

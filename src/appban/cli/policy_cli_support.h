@@ -18,7 +18,7 @@ struct DataOptions {
 
 std::string ResolvePolicyDataDir(const DataOptions& options);
 std::string ResolveUser(const DataOptions& options);
-// Creates the directory (0700) when missing and opens DIR/policy.db.
+// Creates the directory (0700) when missing and opens DIR/appban.db (the database `appban server` uses).
 Result<std::unique_ptr<store::Store>> OpenPolicyStore(const DataOptions& options);
 std::string KeyDir(const DataOptions& options);
 // Prints "appban: <context>: <status>" to stderr and returns exit status 1.

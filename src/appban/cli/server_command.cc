@@ -1,0 +1,89 @@
+// appban server: run the policy server (device protocol + admin API) on a data directory.
+#include <iostream>
+
+#include "appban/cli/commands.h"
+#include "appban/server/config.h"
+#include "appban/server/supervisor.h"
+
+namespace appban::cli {
+namespace {
+
+struct ServerFlags {
+  std::string config_file;
+  std::string data_dir;
+  std::string address;
+  int port = -1;
+  bool insecure_plain_http = false;
+  int workers = -1;
+  std::string log_format;
+  std::string log_level;
+};
+
+int RunServerCommand(const ServerFlags& flags) {
+  server::ServerConfig config;
+  if (!flags.config_file.empty()) {
+    auto loaded = server::LoadServerConfigFile(flags.config_file);
+    if (!loaded.ok()) {
+      std::cerr << "appban server: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    config = std::move(*loaded);
+  } else {
+    // Without a config file: a local data directory, so a first try needs no root.
+    config.data_dir = std::string(server::kLocalDataDir);
+  }
+  if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
+  if (!flags.address.empty()) config.listen.address = flags.address;
+  if (flags.port >= 0) config.listen.port = static_cast<uint16_t>(flags.port);
+  if (flags.insecure_plain_http) {
+    config.listen.insecure_plain_http = true;
+    config.listen.tls = false;
+  }
+  if (flags.workers >= 0) config.workers = static_cast<uint32_t>(flags.workers);
+  if (!flags.log_format.empty()) {
+    auto format = server::ParseLogFormat(flags.log_format);
+    if (!format.ok()) {
+      std::cerr << "appban server: --log-format: " << format.status().message() << "\n";
+      return 2;
+    }
+    config.log.format = *format;
+  }
+  if (!flags.log_level.empty()) {
+    auto level = server::ParseLogLevel(flags.log_level);
+    if (!level.ok()) {
+      std::cerr << "appban server: --log-level: " << level.status().message() << "\n";
+      return 2;
+    }
+    config.log.level = *level;
+  }
+  if (auto valid = server::ValidateConfig(config); !valid.ok()) {
+    std::cerr << "appban server: " << valid.message() << "\n";
+    return 2;
+  }
+  return server::RunServer(config, std::cout);
+}
+
+}  // namespace
+
+void AddServerCommand(CLI::App& app, CommandAction* action) {
+  auto flags = std::make_shared<ServerFlags>();
+  CLI::App* command = app.add_subcommand(
+      "server",
+      "Run the appban server: device enrolment, check-ins and policy push, and the admin API "
+      "(docs/protocol.md, docs/openapi.yaml). On first start it creates a CA, a TLS certificate, the "
+      "policy signing key and a one-time admin token in the data directory.");
+  command->add_option("--config", flags->config_file, "TOML configuration file (docs/server-config.md)")
+      ->check(CLI::ExistingFile);
+  command->add_option("--data-dir", flags->data_dir, "data directory (default ./appban-data without --config)");
+  command->add_option("--address", flags->address, "IP address to listen on (default 0.0.0.0)");
+  command->add_option("--port", flags->port, "TCP port (default 8443; 0 picks a free one)")->check(CLI::Range(0, 65535));
+  command->add_flag("--insecure-plain-http", flags->insecure_plain_http,
+                    "serve plain HTTP instead of TLS; refused unless --address is a loopback address");
+  command->add_option("--workers", flags->workers, "worker processes (default: one per core, more for many connections)")
+      ->check(CLI::Range(0, 256));
+  command->add_option("--log-format", flags->log_format, "text or json");
+  command->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error");
+  command->callback([flags, action] { *action = [flags] { return RunServerCommand(*flags); }; });
+}
+
+}  // namespace appban::cli
