@@ -288,6 +288,7 @@ class ProcessRun {
     if (!retriable || ++slot.attempts >= kMaxAttempts) {
       slot.gave_up = true;
       Error("device_gave_up");
+      MarkDone(slot);
       return done(false);
     }
     After(Backoff(slot.attempts), std::move(again));
@@ -306,11 +307,13 @@ class ProcessRun {
       if (!answer.ok()) {
         Error("bad_enroll_answer");
         slot.gave_up = true;
+        MarkDone(slot);
         return done(false);
       }
       if (Status pinned = PinKeys(answer->policy_keys_pem); !pinned.ok()) {
         Error("policy_keys_differ");
         slot.gave_up = true;
+        MarkDone(slot);
         return done(false);
       }
       slot.attempts = 0;
@@ -368,14 +371,18 @@ class ProcessRun {
         // the device is compliant with it as far as the server can tell.
         summary_.bundles[reported_version].acked_ms.push_back(NowMs());
         slot.pending_ack_version = 0;
-        if (options_.stop_after_bundles > 0 && ++slot.acked_bundles == options_.stop_after_bundles && !slot.done) {
-          slot.done = true;
-          if (++devices_done_ == slots_.size()) Stop();
-        }
+        if (options_.stop_after_bundles > 0 && ++slot.acked_bundles == options_.stop_after_bundles) MarkDone(slot);
       }
       if (answer->bundle && TakeBundle(slot, *answer->bundle)) return Checkin(i, connection, done);
       done(true);
     });
+  }
+
+  // The device needs nothing more from this run (acknowledged enough bundles, or gave up).
+  void MarkDone(Slot& slot) {
+    if (options_.stop_after_bundles == 0 || options_.mode != SimulationMode::kFleet || slot.done) return;
+    slot.done = true;
+    if (++devices_done_ == slots_.size()) Stop();
   }
 
   void ScheduleNextPeriodic(Slot& slot, int64_t interval_seconds) {
