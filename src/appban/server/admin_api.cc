@@ -980,23 +980,19 @@ ComplianceInputs LoadComplianceInputs(Call& call) {
   return inputs;
 }
 
-// Every device, page by page (the store bounds one list call).
-Result<std::vector<store::Device>> AllDevices(store::FleetStore& fleet) {
-  std::vector<store::Device> devices;
-  const auto page = static_cast<int64_t>(store::kFleetLimits.max_list_limit);
-  for (int64_t offset = 0;; offset += page) {
-    APPBAN_ASSIGN_OR_RETURN(auto batch, fleet.ListDevices(offset, page));
-    size_t got = batch.size();
-    for (auto& device : batch) devices.push_back(std::move(device));
-    if (static_cast<int64_t>(got) < page) break;
-  }
-  return devices;
-}
-
+// The fleet's membership, read page by page so only one page of store::Device is held at a time
+// (100,000 full Device records would be tens of megabytes; the membership keeps ids and groups).
 Result<FleetMembership> LoadMembership(Call& call) {
-  APPBAN_ASSIGN_OR_RETURN(auto devices, AllDevices(*call.context.fleet));
+  FleetMembership fleet;
+  constexpr int64_t kPage = 10000;
+  for (int64_t offset = 0;; offset += kPage) {
+    APPBAN_ASSIGN_OR_RETURN(auto page, call.context.fleet->ListDevices(offset, kPage));
+    fleet.Add(page);
+    if (static_cast<int64_t>(page.size()) < kPage) break;
+  }
   APPBAN_ASSIGN_OR_RETURN(auto groups, call.context.store->ListGroups());
-  return FleetMembership::Build(devices, groups);
+  fleet.Finish(groups);
+  return fleet;
 }
 
 Json TimeJson(const TimeToCompliance& time) {

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
+#include <iostream>
+#include <set>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -488,6 +491,19 @@ TEST_F(AdminApiTest, EnrolmentTokensDevicesAndRevocation) {
   EXPECT_EQ(Send("POST", "/v1/admin/devices/d-0000000000000000/revoke", alice_, R"({"reason":"x"})").status, 404);
   Json shown = BodyOf(Send("GET", "/v1/admin/devices/" + id, dave_));
   EXPECT_EQ(shown["revoked_by"], "alice");
+}
+
+TEST_F(AdminApiTest, EnrolmentTokenBatchOfAThousand) {
+  auto start = std::chrono::steady_clock::now();
+  auto batch = Send("POST", "/v1/admin/enrollment-tokens", alice_, R"({"count":1000})");
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "[ admin ] 1000 enrolment tokens in one request: " << ms << " ms\n";
+  ASSERT_EQ(batch.status, 201);
+  std::set<std::string> ids;
+  Json tokens = BodyOf(batch)["tokens"];
+  for (const auto& token : tokens) ids.insert(std::string(token["id"]));
+  EXPECT_EQ(ids.size(), 1000u);
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/enrollment-tokens", dave_))["tokens"].size(), 1000u);
 }
 
 TEST_F(AdminApiTest, DeviceShowsInventoryDecisionsStatesAndEvents) {

@@ -20,34 +20,41 @@ std::string_view DeviceRuleStatusName(DeviceRuleStatus status) {
 FleetMembership FleetMembership::Build(const std::vector<store::Device>& devices,
                                        const std::vector<policy::Group>& groups) {
   FleetMembership fleet;
-  fleet.devices_.reserve(devices.size());
-  fleet.index_.reserve(devices.size());
+  fleet.Add(devices);
+  fleet.Finish(groups);
+  return fleet;
+}
+
+void FleetMembership::Add(const std::vector<store::Device>& devices) {
+  devices_.reserve(devices_.size() + devices.size());
   for (const auto& device : devices) {
-    if (fleet.index_.count(device.id)) continue;  // the store lists each id once; be safe anyway
+    if (index_.count(device.id)) continue;  // the store lists each id once; be safe anyway
     ComplianceDevice entry;
     entry.id = device.id;
     if (!device.group.empty()) entry.groups.push_back(device.group);
     entry.last_seen = device.last_seen;
     entry.revoked = device.revoked_at.has_value();
-    if (!entry.revoked) ++fleet.active_devices_;
-    fleet.index_.emplace(entry.id, fleet.devices_.size());
-    fleet.devices_.push_back(std::move(entry));
+    if (!entry.revoked) ++active_devices_;
+    index_.emplace(entry.id, devices_.size());
+    devices_.push_back(std::move(entry));
   }
+}
+
+void FleetMembership::Finish(const std::vector<policy::Group>& groups) {
   for (const auto& group : groups) {
     for (const auto& member : group.devices) {
-      auto it = fleet.index_.find(member);
-      if (it != fleet.index_.end()) fleet.devices_[it->second].groups.push_back(group.name);
+      auto it = index_.find(member);
+      if (it != index_.end()) devices_[it->second].groups.push_back(group.name);
     }
   }
-  for (auto& device : fleet.devices_) {
+  for (auto& device : devices_) {
     std::sort(device.groups.begin(), device.groups.end());
     device.groups.erase(std::unique(device.groups.begin(), device.groups.end()), device.groups.end());
   }
-  return fleet;
 }
 
 std::optional<size_t> FleetMembership::Find(std::string_view device_id) const {
-  auto it = index_.find(std::string(device_id));
+  auto it = index_.find(device_id);
   if (it == index_.end()) return std::nullopt;
   return it->second;
 }
@@ -56,11 +63,18 @@ WaiverLookup::WaiverLookup(const std::vector<policy::Waiver>& waivers) {
   for (const auto& waiver : waivers) by_rule_[waiver.rule_id].push_back(&waiver);
 }
 
+const WaiverLookup::List* WaiverLookup::ForRule(std::string_view rule_id) const {
+  auto it = by_rule_.find(rule_id);
+  return it == by_rule_.end() ? nullptr : &it->second;
+}
+
 bool WaiverLookup::Exempts(std::string_view rule_id, const ComplianceDevice& device, UnixSeconds now) const {
-  if (by_rule_.empty()) return false;
-  auto it = by_rule_.find(std::string(rule_id));
-  if (it == by_rule_.end()) return false;
-  for (const policy::Waiver* waiver : it->second) {
+  return Exempts(ForRule(rule_id), device, now);
+}
+
+bool WaiverLookup::Exempts(const List* waivers, const ComplianceDevice& device, UnixSeconds now) {
+  if (waivers == nullptr) return false;
+  for (const policy::Waiver* waiver : *waivers) {
     if (!waiver->ActiveAt(now)) continue;
     if (waiver->subject_kind == policy::WaiverSubject::kDevice) {
       if (waiver->subject == device.id) return true;
@@ -82,8 +96,14 @@ bool InScope(const ComplianceDevice& device, const ComplianceRule& rule) {
 DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const ComplianceRule& rule,
                                     const store::DeviceRuleState* state, const WaiverLookup& waivers,
                                     const ComplianceParams& params) {
+  return ClassifyDeviceRule(device, rule, state, waivers.ForRule(rule.id), params);
+}
+
+DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const ComplianceRule& rule,
+                                    const store::DeviceRuleState* state, const WaiverLookup::List* rule_waivers,
+                                    const ComplianceParams& params) {
   if (device.revoked || !InScope(device, rule)) return DeviceRuleStatus::kNotTargeted;
-  if (waivers.Exempts(rule.id, device, params.now)) return DeviceRuleStatus::kWaived;
+  if (WaiverLookup::Exempts(rule_waivers, device, params.now)) return DeviceRuleStatus::kWaived;
   if (state != nullptr) {
     switch (state->state) {
       case store::ComplianceState::kWaived: return DeviceRuleStatus::kWaived;
@@ -144,11 +164,12 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
   RuleCompliance result;
   result.rule = rule;
   auto by_device = StatesByDevice(fleet, states);
+  const WaiverLookup::List* rule_waivers = waivers.ForRule(rule.id);
   std::vector<int64_t> durations;
   const auto& devices = fleet.devices();
   for (size_t i = 0; i < devices.size(); ++i) {
     const store::DeviceRuleState* state = by_device[i];
-    DeviceRuleStatus status = ClassifyDeviceRule(devices[i], rule, state, waivers, params);
+    DeviceRuleStatus status = ClassifyDeviceRule(devices[i], rule, state, rule_waivers, params);
     if (status == DeviceRuleStatus::kNotTargeted) continue;
     ++result.targeted;
     uint8_t flag = kTargeted;

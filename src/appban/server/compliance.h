@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,9 +68,20 @@ struct ComplianceParams {
 // The fleet's devices with their group memberships, indexed by id. Build once per request.
 class FleetMembership {
  public:
+  // Heterogeneous lookup: a string_view id finds its entry without building a std::string.
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+
   // `devices` as listed by the FleetStore; `groups` from the policy Store. Revoked devices are kept
   // (so a lookup can say "revoked") but never targeted.
   static FleetMembership Build(const std::vector<store::Device>& devices, const std::vector<policy::Group>& groups);
+  // The same in steps, so a caller can read the fleet page by page instead of holding every
+  // store::Device at once: Add each page, then Finish once with the groups.
+  FleetMembership() = default;
+  void Add(const std::vector<store::Device>& devices);
+  void Finish(const std::vector<policy::Group>& groups);
 
   const std::vector<ComplianceDevice>& devices() const { return devices_; }
   // Index into devices(), or nullopt.
@@ -79,24 +91,33 @@ class FleetMembership {
 
  private:
   std::vector<ComplianceDevice> devices_;
-  std::unordered_map<std::string, size_t> index_;
+  std::unordered_map<std::string, size_t, IdHash, std::equal_to<>> index_;
   int64_t active_devices_ = 0;
 };
 
 // Waivers of the bundle, indexed by rule for the per-device check.
 class WaiverLookup {
  public:
+  using List = std::vector<const policy::Waiver*>;
+  // Keeps pointers into `waivers`, which must outlive the lookup.
   explicit WaiverLookup(const std::vector<policy::Waiver>& waivers);
   // True when an active (at `now`) waiver on `rule_id` names the device or one of its groups.
   bool Exempts(std::string_view rule_id, const ComplianceDevice& device, UnixSeconds now) const;
+  // The waivers on one rule (nullptr: none), so a pass over the fleet looks the rule up once.
+  const List* ForRule(std::string_view rule_id) const;
+  static bool Exempts(const List* waivers, const ComplianceDevice& device, UnixSeconds now);
 
  private:
-  std::unordered_map<std::string, std::vector<const policy::Waiver*>> by_rule_;
+  std::unordered_map<std::string, List, FleetMembership::IdHash, std::equal_to<>> by_rule_;
 };
 
 // The state of one device for one rule. `state` is the device's stored row for the rule, if any.
 DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const ComplianceRule& rule,
                                     const store::DeviceRuleState* state, const WaiverLookup& waivers,
+                                    const ComplianceParams& params);
+// The same with the rule's waivers already looked up (WaiverLookup::ForRule).
+DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const ComplianceRule& rule,
+                                    const store::DeviceRuleState* state, const WaiverLookup::List* rule_waivers,
                                     const ComplianceParams& params);
 bool InScope(const ComplianceDevice& device, const ComplianceRule& rule);
 
