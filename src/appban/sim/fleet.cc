@@ -762,6 +762,7 @@ Json ReportJson(const SimulationOptions& options, const ProcessSummary& summary)
     };
     bundles.push_back({{"version", version},
                        {"reference", options.publish_at_ms ? "publish_at" : "first_received"},
+                       {"first_received_unix_ms", timeline.first_received_ms},
                        {"received", timeline.received},
                        {"acknowledged", timeline.acked_ms.size()},
                        {"seconds_to_50_percent", seconds(0.5)},

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Benchmarks 2 and 3 (issue 5): ban propagation to 100,000 connected devices, and server memory
+# per connected device. Run from the repository root after scripts/build.sh:
+#   bench/propagation.sh
+# Steps: start `appban server` on loopback (plain HTTP, relaxed enrolment rate limit, long-polls
+# of 300 s so none expires during the ramp) in a temp data dir; start `appban simulate` with
+# DEVICES devices in PROCESSES processes over 20 loopback source addresses; wait until the
+# server's gauge appban_longpolls_waiting reaches DEVICES; propose a rule banning deb:wechat,
+# approve it with a SECOND admin token (two-person rule), publish the rule and the bundle; wait
+# for every simulated device to apply it, remove wechat and check in; print the simulator's and
+# the server's (GET /v1/admin/compliance) times to 99% / 100% compliance and the server's memory
+# (PSS summed over the supervisor and its workers) per connected device.
+# Knobs: DEVICES (100000), PROCESSES (6), CONCURRENCY (200 devices starting at once per process),
+# BANNED_FRACTION (0.1), APPBAN (build/appban), TIMEOUT (1800 s for the whole ramp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+APPBAN=${APPBAN:-build/appban}
+DEVICES=${DEVICES:-100000}
+PROCESSES=${PROCESSES:-6}
+CONCURRENCY=${CONCURRENCY:-200}
+BANNED_FRACTION=${BANNED_FRACTION:-0.1}
+TIMEOUT=${TIMEOUT:-1800}
+[[ -x "$APPBAN" ]] || { echo "no $APPBAN: run scripts/build.sh first" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/appban-bench-propagation.XXXXXX)
+server_pid=""
+sim_pid=""
+cleanup() {
+  if [[ -n "$sim_pid" ]]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
+  if [[ -n "$server_pid" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/server.toml" <<TOML
+data_dir = "$work/data"
+[listen]
+address = "127.0.0.1"
+port = $port
+tls = false
+insecure_plain_http = true
+max_connections = 120000
+[devices]
+checkin_interval_seconds = 3600
+longpoll_timeout_seconds = 300
+[enrollment]
+rate_limit_burst = 100000
+rate_limit_per_minute = 1000000
+[timeouts]
+idle_seconds = 600
+[log]
+level = "warn"
+TOML
+"$APPBAN" server --config "$work/server.toml" > "$work/server.log" 2>&1 &
+server_pid=$!
+url="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do
+  grep -q "Admin API token:" "$work/server.log" && curl -fs "$url/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+admin=$(sed -n 's/.*Admin API token: *//p' "$work/server.log" | head -1)
+[[ -n "$admin" ]] || { echo "server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+
+api() {  # api TOKEN METHOD PATH [JSON]
+  curl -fsS -X "$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' ${4:+-d "$4"} "$url$3"
+}
+json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
+gauge() { curl -fs "$url/metrics" | awk -v name="$1" '$1 == name { printf "%d\n", $2 }'; }
+server_pss_kib() {  # supervisor + workers, proportional set size (shared pages counted once)
+  local total=0 pid
+  for pid in "$server_pid" $(pgrep -P "$server_pid"); do
+    total=$((total + $(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+second=$(api "$admin" POST /v1/admin/tokens '{"name":"bench-approver","role":"admin"}' | json_get 'd["token"]')
+sleep 1
+pss_before=$(server_pss_kib)
+echo "server: $url, $(pgrep -P "$server_pid" | wc -l) workers, PSS ${pss_before} KiB before devices connect"
+
+sim=("$APPBAN" simulate --server "$url" --devices "$DEVICES" --processes "$PROCESSES" --concurrency "$CONCURRENCY"
+     --source-addresses 127.0.0.2-127.0.0.21 --banned-fraction "$BANNED_FRACTION" --state "$work/devices.json"
+     --stop-after-bundles 1 --duration "$TIMEOUT" --json)
+echo "+ ${sim[*]} --admin-token …"
+start=$(date +%s)
+"${sim[@]}" --admin-token "$admin" > "$work/sim.json" 2> "$work/sim.log" &
+sim_pid=$!
+while :; do
+  waiting=$(gauge appban_longpolls_waiting); waiting=${waiting:-0}
+  (( waiting >= DEVICES )) && break
+  kill -0 "$sim_pid" 2>/dev/null || { echo "simulator exited early:" >&2; cat "$work/sim.log" "$work/sim.json" >&2; exit 1; }
+  (( $(date +%s) - start > TIMEOUT )) && { echo "timed out with $waiting long-polls waiting" >&2; exit 1; }
+  sleep 2
+done
+ramp=$(( $(date +%s) - start ))
+sleep 2
+pss_after=$(server_pss_kib)
+echo "all $DEVICES devices long-polling after ${ramp}s (enrolment + first check-in with full inventory); server PSS ${pss_after} KiB"
+
+rule="bench-wechat-$(date +%s)"
+api "$admin" POST /v1/admin/rules "{\"id\":\"$rule\",\"title\":\"WeChat (benchmark)\",\"targets\":[{\"kind\":\"deb\",\"value\":\"wechat\"}],\"action\":\"remove\",\"rationale\":\"benchmark\",\"authority\":\"bench/propagation.sh\"}" >/dev/null
+api "$second" POST "/v1/admin/rules/$rule/approve" '{"note":"second admin"}' >/dev/null
+api "$admin" POST "/v1/admin/rules/$rule/publish" >/dev/null
+publish_ms=$(date +%s%3N)
+version=$(api "$admin" POST /v1/admin/publish '{}' | json_get 'd["version"]')
+echo "published bundle version $version at $publish_ms (Unix ms)"
+wait "$sim_pid" || true
+sim_pid=""
+sleep 1
+api "$admin" GET /v1/admin/compliance > "$work/compliance.json"
+
+python3 - "$work/sim.json" "$work/compliance.json" "$publish_ms" "$version" "$rule" "$DEVICES" "$pss_before" "$pss_after" <<'PY'
+import json, sys
+sim, comp = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+publish_ms, version, rule, n = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+before, after = int(sys.argv[7]), int(sys.argv[8])
+b = next((b for b in sim["bundles"] if b["version"] == version), None)
+if b is None:
+    sys.exit(f"the simulator saw no bundle version {version}: {json.dumps(sim)}")
+offset = (b["first_received_unix_ms"] - publish_ms) / 1000
+def since_publish(v): return "n/a" if v is None else f"{v + offset:.2f} s"
+print(f"simulator: first device had the bundle {offset:.2f} s after the publish call began; "
+      f"acknowledged by {b['acknowledged']:,} of {n:,}")
+print(f"simulator: 50% {since_publish(b['seconds_to_50_percent'])}, 99% {since_publish(b['seconds_to_99_percent'])}, "
+      f"100% {since_publish(b['seconds_to_100_percent'])} after publish (target: 99% within 10 s)")
+print(f"simulator errors: {sim['errors'] or 'none'}; bundle signature checks: {sim['bundle_verifications']}")
+r = next((r for r in comp.get("rules", []) if r.get("rule_id") == rule), None)
+if r:
+    t = r.get("time_to_compliance", {})
+    print(f"server compliance: targeted {r.get('targeted')}, compliant {r.get('compliant')}, remediated {r.get('remediated')}, "
+          f"pending {r.get('pending')}; time to compliance median {t.get('median_seconds')} s, p95 {t.get('p95_seconds')} s, "
+          f"max {t.get('max_seconds')} s (from the bundle's issue time, whole seconds)")
+else:
+    print("server compliance: rule not found in", json.dumps(comp)[:400])
+print(f"server memory: PSS {before:,} KiB before, {after:,} KiB with {n:,} devices connected and long-polling: "
+      f"{(after - before) * 1024 / n:,.0f} bytes per connected device")
+PY
