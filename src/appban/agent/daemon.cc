@@ -104,7 +104,7 @@ Result<Agent> Agent::Open(const DaemonConfig& config, Mode mode, LogFn log) {
     if (!agent.cached_bundle_problem_.empty()) {
       agent.Log("the cached bundle is not used: " + agent.cached_bundle_problem_);
       if (mode == Mode::kAct && verified.status().code() != StatusCode::kExpired) {
-        agent.last_refused_envelope_hash_ = Sha256Hex(AsBytes(*cached));
+        agent.refused_envelope_hashes_.push_back(Sha256Hex(AsBytes(*cached)));
         APPBAN_RETURN_IF_ERROR(agent.Record({BundleEvent(protocol::EventKind::kBundleRefused, now,
                                                          "cached bundle version " +
                                                              std::to_string(ClaimedVersion(*cached)) + ": " +
@@ -143,6 +143,8 @@ Status Agent::EnforceCycle(policy::UnixSeconds now) {
   std::vector<policy::AppDecision> decisions = Decide(inventory, now);
   std::vector<PlannedAction> plan = PlanEnforcement(inventory.entries, decisions, config_.enforcement.monitor);
   APPBAN_RETURN_IF_ERROR(Record(enforcer_.Execute(plan, now)));
+  // Installs the APT hook refused since the last cycle (it runs inside APT and leaves a spool).
+  APPBAN_RETURN_IF_ERROR(Record(enforcer_.CollectRefusals(now)));
   next_waiver_expiry_ = NextWaiverExpiry(decisions);
 
   last_decisions_ = policy::Json::array();
@@ -189,9 +191,13 @@ Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy:
     }
   }
   if (!problem.ok()) {
+    // A server that keeps offering the same bad bundle gets one event for it, not one per poll.
+    constexpr size_t kRememberedRefusals = 16;
     std::string hash = Sha256Hex(AsBytes(envelope));
-    if (hash != last_refused_envelope_hash_) {
-      last_refused_envelope_hash_ = hash;
+    if (std::find(refused_envelope_hashes_.begin(), refused_envelope_hashes_.end(), hash) ==
+        refused_envelope_hashes_.end()) {
+      if (refused_envelope_hashes_.size() >= kRememberedRefusals) refused_envelope_hashes_.erase(refused_envelope_hashes_.begin());
+      refused_envelope_hashes_.push_back(hash);
       APPBAN_RETURN_IF_ERROR(Record({BundleEvent(protocol::EventKind::kBundleRefused, now,
                                                  "bundle version " + std::to_string(ClaimedVersion(envelope)) + ": " +
                                                      problem.ToString())}));

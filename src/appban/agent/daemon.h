@@ -39,7 +39,7 @@
 namespace appban::agent {
 
 struct DaemonConfig {
-  std::string state_dir = "/var/lib/appban-agent";
+  std::string state_dir = "/var/lib/appban";
   EnforcementConfig enforcement;  // paths, tools, monitor mode
   ClientTimeouts timeouts;
   // Back-off after a failed check-in or poll: doubles from initial to max, each wait jittered.
@@ -119,7 +119,7 @@ class Agent {
   std::optional<policy::UnixSeconds> next_waiver_expiry_;
   std::string acked_inventory_hash_;  // the inventory the server last acknowledged
   bool inventory_requested_ = false;
-  std::string last_refused_envelope_hash_;
+  std::vector<std::string> refused_envelope_hashes_;  // the latest few, to report each once
   // For status: the last check-in.
   policy::UnixSeconds last_checkin_attempt_ = 0;
   policy::UnixSeconds last_checkin_ok_ = 0;

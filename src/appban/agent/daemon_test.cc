@@ -1,0 +1,363 @@
+// The agent's control loop against real dpkg in scratch roots and real Ed25519 bundles signed here
+// with a key the state directory pins. The server is unreachable in these tests (a closed loopback
+// port): they show what the agent does alone — enforce the cached verified bundle, refuse tampered
+// and rolled-back bundles, honour monitor mode and waiver expiry, undo a `dpkg -i` — and that
+// every event stays queued durably. tests/agent_e2e_test.cc runs it against the real server.
+#include "appban/agent/daemon.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "appban/agent/agent_test_support.h"
+#include "appban/common/file.h"
+#include "appban/policy/bundle.h"
+#include "appban/policy/keys.h"
+
+namespace appban::agent {
+namespace {
+
+using protocol::EventKind;
+using testing::ScratchRoot;
+using Clock = std::chrono::steady_clock;
+
+policy::UnixSeconds Now() { return static_cast<policy::UnixSeconds>(std::time(nullptr)); }
+
+// A loopback port nothing listens on: bound, read, closed.
+uint16_t ClosedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  socklen_t length = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+policy::Rule BanRule(const std::string& id, const std::string& package) {
+  policy::Rule rule;
+  rule.id = id;
+  rule.title = id;
+  rule.action = policy::Action::kRemove;
+  rule.targets = {*policy::MakeTarget(policy::TargetKind::kDebPackage, package)};
+  rule.state = policy::RuleState::kPublished;
+  return rule;
+}
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scratch_.BuildDeb("victim");
+    scratch_.BuildDeb("bystander");
+    scratch_.BuildDeb("coreish", "Essential: yes\nPriority: required\n");
+    std::filesystem::create_directories(scratch_.dir() + "/run");
+    state_dir_ = scratch_.dir() + "/state";
+    auto key = policy::SigningKey::Generate();
+    ASSERT_TRUE(key.ok());
+    key_.emplace(std::move(*key));
+
+    config_.state_dir = state_dir_;
+    config_.enforcement = scratch_.Config();
+    // APT runs the pre-install hook even for a purge. enforce_test.cc makes this binary act as
+    // `appban agent apt-hook LIST` when APPBAN_AGENT_TEST_APT_HOOK names the list.
+    config_.enforcement.apt_hook_command = "APPBAN_AGENT_TEST_APT_HOOK=" + scratch_.root() +
+                                           "/var/lib/appban/apt-banned " +
+                                           std::filesystem::read_symlink("/proc/self/exe").string();
+    config_.backoff_initial = std::chrono::milliseconds(100);
+    config_.backoff_max = std::chrono::milliseconds(400);
+    config_.timeouts.connect = std::chrono::milliseconds(500);
+    config_.timeouts.request = std::chrono::milliseconds(1000);
+
+    // What `appban agent enroll` leaves behind, for a server that is not there.
+    auto state = AgentState::Open(state_dir_);
+    ASSERT_TRUE(state.ok()) << state.status().ToString();
+    ASSERT_TRUE(state->Write(StateItem::kPolicyKeys, policy::PublicKeyPem(key_->public_key())).ok());
+    ASSERT_TRUE(state->Write(StateItem::kCredential, "d-0123456789abcdef." + std::string(64, 'a')).ok());
+    Enrollment enrollment{"http://127.0.0.1:" + std::to_string(ClosedPort()), kDeviceId, "staff", 300, 60};
+    ASSERT_TRUE(WriteEnrollment(state_dir_, enrollment).ok());
+  }
+
+  std::string SignedBundle(int64_t version, std::vector<policy::Rule> rules, std::vector<policy::Waiver> waivers = {},
+                           policy::UnixSeconds not_after = 0) {
+    policy::BundleInputs inputs;
+    inputs.version = version;
+    inputs.issued_at = Now() - 60;
+    inputs.not_after = not_after != 0 ? not_after : Now() + 86400;
+    inputs.rules = std::move(rules);
+    inputs.waivers = std::move(waivers);
+    auto bundle = policy::CompileBundle(inputs);
+    EXPECT_TRUE(bundle.ok()) << bundle.status().ToString();
+    auto signed_text = policy::SignBundle(*bundle, *key_);
+    EXPECT_TRUE(signed_text.ok()) << signed_text.status().ToString();
+    return signed_text.ok() ? *signed_text : "";
+  }
+
+  // Adopts `envelope` as the cached bundle the way a check-in would (verified first).
+  void CacheBundle(const std::string& envelope) {
+    auto agent = Agent::Open(config_, Agent::Mode::kAct);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    auto applied = agent->ApplyBundle(envelope, Now());
+    ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+    ASSERT_TRUE(applied->applied);
+  }
+
+  std::vector<protocol::DeviceEvent> PendingEvents() {
+    auto state = AgentState::Open(state_dir_);
+    EXPECT_TRUE(state.ok()) << state.status().ToString();
+    return state.ok() ? state->Pending() : std::vector<protocol::DeviceEvent>{};
+  }
+  static const protocol::DeviceEvent* Find(const std::vector<protocol::DeviceEvent>& events, EventKind kind,
+                                           const std::string& app = "") {
+    for (const auto& event : events) {
+      if (event.kind == kind && (app.empty() || event.app == app)) return &event;
+    }
+    return nullptr;
+  }
+
+  static constexpr const char* kDeviceId = "d-0123456789abcdef";
+  ScratchRoot scratch_;
+  std::string state_dir_;
+  std::optional<policy::SigningKey> key_;
+  DaemonConfig config_;
+};
+
+TEST(Backoff, DoublesWithJitterUpToTheCap) {
+  Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 0.1);
+  std::vector<int64_t> waits;
+  for (int i = 0; i < 8; ++i) waits.push_back(backoff.Next().count());
+  // Bases 100, 200, 400, 800, 1000, 1000, ... each within ±10%.
+  int64_t bases[] = {100, 200, 400, 800, 1000, 1000, 1000, 1000};
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_GE(waits[i], bases[i] * 9 / 10) << i;
+    EXPECT_LE(waits[i], bases[i] * 11 / 10) << i;
+  }
+  backoff.Reset();
+  EXPECT_LE(backoff.Next().count(), 110);
+}
+
+TEST_F(DaemonTest, OnceOfflineEnforcesTheCachedBundleAndKeepsEventsQueued) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim", "bystander", "coreish"}).ok());
+  CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim"), BanRule("ban-core", "coreish")}));
+
+  EXPECT_EQ(RunOnce(config_, {}), kOnceOffline) << "the server is unreachable";
+  EXPECT_FALSE(scratch_.Installed("victim"));
+  EXPECT_TRUE(scratch_.Installed("bystander"));
+  EXPECT_TRUE(scratch_.Installed("coreish")) << "an Essential package is never removed";
+
+  auto events = PendingEvents();
+  const auto* removed = Find(events, EventKind::kRemoved, "victim");
+  ASSERT_NE(removed, nullptr);
+  EXPECT_EQ(removed->rule_id, "ban-victim");
+  EXPECT_NE(Find(events, EventKind::kBundleApplied), nullptr);
+  // Sequence numbers strictly increase: the server stores each (device, seq) once.
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].seq, events[i - 1].seq);
+
+  // The APT pin that refuses a reinstall was written for the banned package.
+  auto pin = ReadFileToString(scratch_.root() + "/etc/apt/preferences.d/appban", 1 << 20);
+  ASSERT_TRUE(pin.ok()) << pin.status().ToString();
+  EXPECT_NE(pin->find("victim"), std::string::npos);
+  EXPECT_NE(pin->find("-1"), std::string::npos);
+
+  // The status file says what happened and that the server was not reached.
+  auto status = ReadFileToString(state_dir_ + "/status.json", 1 << 20);
+  ASSERT_TRUE(status.ok());
+  auto report = policy::Json::parse(*status);
+  EXPECT_EQ(report["policy_version"], 1);
+  EXPECT_EQ(report["last_checkin"]["ok_at"], 0);
+  EXPECT_NE(report["last_checkin"]["result"].get<std::string>().find("check-in"), std::string::npos)
+      << report.dump();
+  EXPECT_EQ(report["pending_events"].get<size_t>(), events.size());
+}
+
+TEST_F(DaemonTest, TamperedCachedBundleIsRefusedAndNothingIsRemoved) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  std::string envelope = SignedBundle(1, {BanRule("ban-victim", "victim")});
+  {
+    // Store it as the cached bundle, then alter one byte of the signed payload on disk.
+    auto state = AgentState::Open(state_dir_);
+    ASSERT_TRUE(state.ok());
+    ASSERT_TRUE(state->Write(StateItem::kBundle, envelope).ok());
+    ASSERT_TRUE(state->SetBundleVersion(1, Now()).ok());
+  }
+  std::string path = state_dir_ + "/bundle.json";
+  auto stored = ReadFileToString(path, 1 << 20);
+  ASSERT_TRUE(stored.ok());
+  size_t at = stored->find("ban-victim");
+  ASSERT_NE(at, std::string::npos);
+  (*stored)[at] = 'B';  // "Ban-victim": still JSON, no longer what was signed
+  ASSERT_TRUE(WriteFileAtomically(path, *stored).ok());
+
+  (void)RunOnce(config_, {});
+  EXPECT_TRUE(scratch_.Installed("victim")) << "a bundle that fails verification is never applied";
+  auto events = PendingEvents();
+  EXPECT_EQ(Find(events, EventKind::kRemoved), nullptr);
+  const auto* refused = Find(events, EventKind::kBundleRefused);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_NE(refused->detail.find("version 1"), std::string::npos) << refused->detail;
+}
+
+TEST_F(DaemonTest, RolledBackAndForeignAndExpiredBundlesAreRefused) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  CacheBundle(SignedBundle(5, {BanRule("ban-other", "something-else")}));
+  auto agent = Agent::Open(config_, Agent::Mode::kAct);
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+
+  // Version 4 bans victim, correctly signed: an older policy must not come back.
+  auto rollback = agent->ApplyBundle(SignedBundle(4, {BanRule("ban-victim", "victim")}), Now());
+  ASSERT_FALSE(rollback.ok());
+  EXPECT_EQ(rollback.status().code(), StatusCode::kFailedPrecondition) << rollback.status().ToString();
+
+  // Signed by a key the device never pinned.
+  auto other_key = policy::SigningKey::Generate();
+  ASSERT_TRUE(other_key.ok());
+  policy::BundleInputs inputs;
+  inputs.version = 9;
+  inputs.issued_at = Now() - 10;
+  inputs.not_after = Now() + 3600;
+  inputs.rules = {BanRule("ban-victim", "victim")};
+  auto foreign = policy::SignBundle(*policy::CompileBundle(inputs), *other_key);
+  ASSERT_TRUE(foreign.ok());
+  auto refused_foreign = agent->ApplyBundle(*foreign, Now());
+  ASSERT_FALSE(refused_foreign.ok());
+  EXPECT_EQ(refused_foreign.status().code(), StatusCode::kNotFound) << refused_foreign.status().ToString();
+
+  // Newer but already expired.
+  auto expired = agent->ApplyBundle(SignedBundle(6, {BanRule("ban-victim", "victim")}, {}, Now() - 1), Now());
+  ASSERT_FALSE(expired.ok());
+  EXPECT_EQ(expired.status().code(), StatusCode::kExpired) << expired.status().ToString();
+
+  EXPECT_EQ(agent->held_version(), 5);
+  ASSERT_TRUE(agent->EnforceCycle(Now()).ok());
+  EXPECT_TRUE(scratch_.Installed("victim"));
+  auto events = agent->state().Pending();
+  int refused = 0;
+  bool rollback_named = false;
+  for (const auto& event : events) {
+    if (event.kind != EventKind::kBundleRefused) continue;
+    ++refused;
+    if (event.detail.find("version 4") != std::string::npos) rollback_named = true;
+  }
+  EXPECT_EQ(refused, 3);
+  EXPECT_TRUE(rollback_named);
+  EXPECT_EQ(Find(events, EventKind::kRemoved), nullptr);
+
+  // The same refused bundle offered again (a server resending it) is reported once.
+  ASSERT_FALSE(agent->ApplyBundle(*foreign, Now()).ok());
+  EXPECT_EQ(agent->state().pending_count(), events.size());
+}
+
+TEST_F(DaemonTest, MonitorModeRemovesNothingAndReportsWhatItWouldRemove) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim", "bystander"}).ok());
+  CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim")}));
+  config_.enforcement.monitor = true;
+  (void)RunOnce(config_, {});
+  EXPECT_TRUE(scratch_.Installed("victim"));
+  auto events = PendingEvents();
+  const auto* would = Find(events, EventKind::kMonitorWouldRemove, "victim");
+  ASSERT_NE(would, nullptr);
+  EXPECT_EQ(would->rule_id, "ban-victim");
+  EXPECT_EQ(Find(events, EventKind::kRemoved), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(scratch_.root() + "/etc/apt/preferences.d/appban"))
+      << "monitor mode writes no APT pin";
+}
+
+class RunningDaemon {
+ public:
+  explicit RunningDaemon(const DaemonConfig& config)
+      : thread_([this, config](std::stop_token stop) { result_ = RunDaemon(config, stop, [](std::string_view line) { std::cerr << "daemon: " << line << "\n"; }); }) {}
+  Status Stop() {
+    thread_.request_stop();
+    thread_.join();
+    return result_;
+  }
+  ~RunningDaemon() {
+    if (thread_.joinable()) (void)Stop();
+  }
+
+ private:
+  Status result_;
+  std::jthread thread_;
+};
+
+// Waits until `condition` holds; returns the time it took, or nullopt after `limit`.
+template <typename Condition>
+std::optional<std::chrono::milliseconds> TimeUntil(Condition condition, std::chrono::milliseconds limit) {
+  auto start = Clock::now();
+  while (Clock::now() - start < limit) {
+    if (condition()) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::nullopt;
+}
+
+TEST_F(DaemonTest, RunningDaemonUndoesDpkgInstallOfABannedPackageWithinASecond) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"bystander"}).ok());
+  CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim")}));
+  RunningDaemon daemon(config_);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // first cycle done, watcher armed
+
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  auto undone = TimeUntil([&] { return !scratch_.Installed("victim"); }, std::chrono::seconds(10));
+  ASSERT_TRUE(undone.has_value()) << "the dpkg -i was not undone";
+  std::cout << "[ measured ] dpkg -i of a banned package undone by the daemon after " << undone->count() << " ms\n";
+  EXPECT_LT(undone->count(), 1000);
+  EXPECT_TRUE(scratch_.Installed("bystander"));
+  ASSERT_TRUE(daemon.Stop().ok());
+  EXPECT_NE(Find(PendingEvents(), EventKind::kRemoved, "victim"), nullptr) << "queued while the server is away";
+}
+
+TEST_F(DaemonTest, WaiverKeepsThePackageUntilItExpiresThenTheDaemonRemovesItWithoutANewBundle) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  policy::Waiver waiver;
+  waiver.id = "w-victim";
+  waiver.rule_id = "ban-victim";
+  waiver.subject_kind = policy::WaiverSubject::kDevice;
+  waiver.subject = kDeviceId;
+  waiver.justification = "evaluation";
+  waiver.approved_by = "cio";
+  waiver.created_at = Now() - 30;
+  policy::UnixSeconds expires = Now() + 4;
+  waiver.expires_at = expires;
+  CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim")}, {waiver}));
+  // Nothing wakes the daemon at expiry but the expiry itself: no new bundle, no local change,
+  // and the periodic full cycle is far away.
+  config_.full_cycle_interval = std::chrono::hours(1);
+  RunningDaemon daemon(config_);
+
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_TRUE(scratch_.Installed("victim")) << "waived until " << expires;
+  auto removed = TimeUntil([&] { return !scratch_.Installed("victim"); }, std::chrono::seconds(10));
+  ASSERT_TRUE(removed.has_value()) << "the expired waiver was not enforced";
+  policy::UnixSeconds removed_at = Now();
+  std::cout << "[ measured ] removed " << removed_at - expires << " s after the waiver expired\n";
+  EXPECT_GE(removed_at, expires);
+  EXPECT_LE(removed_at, expires + 2);
+  ASSERT_TRUE(daemon.Stop().ok());
+
+  auto events = PendingEvents();
+  EXPECT_NE(Find(events, EventKind::kWaiverApplied, "victim"), nullptr);
+  EXPECT_NE(Find(events, EventKind::kRemoved, "victim"), nullptr);
+}
+
+TEST_F(DaemonTest, AStateDirectoryWithoutEnrolmentIsAClearError) {
+  DaemonConfig config = config_;
+  config.state_dir = scratch_.dir() + "/empty-state";
+  auto agent = Agent::Open(config, Agent::Mode::kAct);
+  ASSERT_FALSE(agent.ok());
+  EXPECT_NE(agent.status().message().find("enroll"), std::string::npos) << agent.status().ToString();
+}
+
+}  // namespace
+}  // namespace appban::agent
