@@ -374,6 +374,30 @@ TEST_F(AdminApiTest, HostileInputsAre4xxNamingTheProblem) {
   EXPECT_TRUE(BodyOf(Send("GET", "/v1/admin/groups", dave_))["groups"].empty());
 }
 
+// Every route with every hostile body and path id: never a 5xx, always a JSON error naming a code.
+TEST_F(AdminApiTest, NoHostileRequestReachesA5xx) {
+  const std::vector<std::string> bodies = {
+      "null", "1", "\"text\"", "[]", "{}", "{\"id\":null}", "{\"id\":{}}", "{\"id\":[1]}",
+      "{\"reason\":\"\"}", "{\"note\":123}", "{\"devices\":[null]}", "{\"count\":-1}",
+      "{\"ttl_seconds\":1.5}", "{\"validity_days\":1e300}", "{\"id\":\"\xff\xfe\"}",
+      "{\"name\":\"" + std::string(5000, 'a') + "\"}", std::string(20, '{'), "{\"a\":1,\"a\":2}",
+      std::string("{\"id\":\"a\0b\"}", 12)};
+  const std::vector<std::string> ids = {"x", "..", "a b", std::string(300, 'a'), "\xff", "%2e%2e", "-lead"};
+  for (const auto& route : AdminRoutes()) {
+    for (const auto& id : ids) {
+      std::string path = "/v1/admin/" + std::string(route.pattern);
+      for (size_t at; (at = path.find("{}")) != std::string::npos;) path.replace(at, 2, id);
+      for (const auto& body : route.method == "GET" ? std::vector<std::string>{""} : bodies) {
+        auto response = Send(std::string(route.method), path, alice_, body);
+        EXPECT_LT(response.status, 500) << route.method << " " << path << " " << body << " -> " << response.body;
+        if (response.status >= 400) {
+          EXPECT_FALSE(ErrorCode(response).empty()) << response.body;
+        }
+      }
+    }
+  }
+}
+
 // ---- status code mappings ----
 
 TEST_F(AdminApiTest, StatusCodesMapToHttp) {
