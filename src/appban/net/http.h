@@ -82,7 +82,7 @@ class Responder {
 
   void operator()(HttpResponse response);
   bool alive() const;
-  // True until the responder has been called (or moved from).
+  // True until the responder has been called, moved from, or its connection has closed.
   bool pending() const { return !sink_.expired(); }
 
  private:
