@@ -10,9 +10,13 @@
 // malformed requests, 431 for oversized headers, 413 (without reading the body) above the route's
 // BodyLimit, and timeouts on every phase so slow clients cannot hold a connection.
 //
-// Lifetime: the HttpServer must outlive nothing in particular: connections share its state, so it
-// may be destroyed while the io_context still holds completions (they then find the connection
-// closed). Destroying it closes every connection.
+// Lifetime: connections share the server's state, so the HttpServer may be destroyed while the
+// io_context still holds completions (they then find their connection closed). Destroying it
+// closes every connection without answering held Responders.
+//
+// Memory (ServerMemory.* tests, VmRSS of a server process): an idle keep-alive or held long-poll
+// connection costs about 2.3 KiB plain and 16 KiB with TLS (server TLS uses detail::TlsSocket,
+// not asio::ssl::stream, which cost about 75 KiB).
 #pragma once
 
 #include <chrono>
