@@ -216,8 +216,15 @@ std::vector<std::string> Enforcer::AptCommand(std::initializer_list<std::string_
 
 std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, policy::UnixSeconds now) {
   std::vector<DeviceEvent> events;
+  // One removal per identifier: a multi-arch package or a Flatpak app in two branches is listed
+  // once per instance, and one tool run removes them all.
+  std::set<std::pair<Platform, std::string>> removal_attempted;
   for (const auto& action : plan) {
     const auto& app = action.entry.app;
+    if (action.kind == PlannedKind::kRemove && app.platform != Platform::kFlatpak &&
+        !removal_attempted.emplace(app.platform, app.id).second) {
+      continue;
+    }
     switch (action.kind) {
       case PlannedKind::kNone:
       case PlannedKind::kBlockInstallOnly:
@@ -415,8 +422,13 @@ Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
   APPBAN_RETURN_IF_ERROR(WriteIfChanged(config_.banned_list_path, banned_list));
   APPBAN_RETURN_IF_ERROR(WriteIfChanged(UnderRoot(root, "/etc/apt/preferences.d/appban"), preferences));
 
-  APPBAN_ASSIGN_OR_RETURN(std::string hook,
-                          AptQuoted(config_.apt_hook_command + " " + ShellQuoted(config_.banned_list_path)));
+  // APT runs the hook before every dpkg call, removals included, so a hook whose program is gone
+  // (the agent uninstalled) would break APT altogether: a missing program lets APT proceed, and the
+  // pin still keeps repository versions out.
+  std::string hook_line = config_.apt_hook_command + " " + ShellQuoted(config_.banned_list_path);
+  std::string program = config_.apt_hook_command.substr(0, config_.apt_hook_command.find(' '));
+  if (!program.empty() && program.front() == '/') hook_line = "[ ! -e " + ShellQuoted(program) + " ] || " + hook_line;
+  APPBAN_ASSIGN_OR_RETURN(std::string hook, AptQuoted(hook_line));
   APPBAN_ASSIGN_OR_RETURN(std::string poke, AptQuoted("touch " + ShellQuoted(config_.wake_file) + " || true"));
   std::string apt_conf =
       "// Written by the appban agent. Refuses banned packages even as local .deb files (the hook\n"

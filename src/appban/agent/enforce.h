@@ -66,7 +66,8 @@ struct EnforcementConfig {
   // The snap client. snapd does not run here, so tests point this at a stub that records calls.
   std::vector<std::string> snap_command = {"snap"};
 
-  // The shell command APT runs as the pre-install hook; " <banned list>" is appended.
+  // The shell command APT runs as the pre-install hook; " <banned list>" is appended. When it
+  // starts with an absolute path that does not exist, the hook lets APT proceed (see .cc).
   std::string apt_hook_command = "/usr/bin/appban agent apt-hook";
   std::string banned_list_path;  // default <root>/var/lib/appban/apt-banned
   std::string wake_file = "/run/appban/dpkg-changed";

@@ -270,6 +270,15 @@ TEST_F(EnforceTest, AptRefusesBannedPackageFromRepositoryAndAsLocalDeb) {
   EXPECT_TRUE(unrelated.ok()) << unrelated.Describe();
   EXPECT_TRUE(scratch_.Installed("unrelated"));
 
+  // Remove and reinstall ban lists: a hook program that is not installed must not break APT.
+  auto missing_hook = scratch_.Config();
+  missing_hook.apt_hook_command = scratch_.dir() + "/not-installed/appban agent apt-hook";
+  Enforcer without_agent(missing_hook);
+  ASSERT_TRUE(without_agent.WriteInstallBlocks(blocklist).ok());
+  auto purge = MustRun({"apt-get", "-y", "-q", "purge", "unrelated"}, {scratch_.apt_env()});
+  EXPECT_TRUE(purge.ok()) << purge.Describe();
+  EXPECT_FALSE(scratch_.Installed("unrelated"));
+
   // The dpkg post-invoke file is written for real roots (dpkg reads it from /etc/dpkg only).
   auto dpkg_cfg = ReadFileToString(config.paths.root + "/etc/dpkg/dpkg.cfg.d/appban", 4096);
   ASSERT_TRUE(dpkg_cfg.ok());

@@ -53,8 +53,15 @@ Status MakePipe(Fd& read_end, Fd& write_end) {
 // Destroys the posix_spawn attribute objects on every path.
 struct SpawnActions {
   posix_spawn_file_actions_t actions;
-  SpawnActions() { posix_spawn_file_actions_init(&actions); }
-  ~SpawnActions() { posix_spawn_file_actions_destroy(&actions); }
+  posix_spawnattr_t attributes;
+  SpawnActions() {
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attributes);
+  }
+  ~SpawnActions() {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+  }
 };
 
 }  // namespace
@@ -79,6 +86,15 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const std
   posix_spawn_file_actions_adddup2(&spawn.actions, in_read.get(), 0);
   posix_spawn_file_actions_adddup2(&spawn.actions, out_write.get(), 1);
   posix_spawn_file_actions_adddup2(&spawn.actions, err_write.get(), 2);
+  // The package tools start with no blocked signals and SIGPIPE at its default, whatever the
+  // calling thread had: dpkg and APT rely on both.
+  sigset_t no_signals, default_signals;
+  sigemptyset(&no_signals);
+  sigemptyset(&default_signals);
+  sigaddset(&default_signals, SIGPIPE);
+  posix_spawnattr_setsigmask(&spawn.attributes, &no_signals);
+  posix_spawnattr_setsigdefault(&spawn.attributes, &default_signals);
+  posix_spawnattr_setflags(&spawn.attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<std::string> env_storage;
   for (char** entry = environ; entry && *entry; ++entry) {
@@ -98,7 +114,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const std
   argvp.push_back(nullptr);
 
   pid_t pid = 0;
-  int spawn_error = ::posix_spawnp(&pid, argvp[0], &spawn.actions, nullptr, argvp.data(), envp.data());
+  int spawn_error = ::posix_spawnp(&pid, argvp[0], &spawn.actions, &spawn.attributes, argvp.data(), envp.data());
   if (spawn_error != 0) {
     return Status::Unavailable("cannot run " + argv[0] + ": " + std::strerror(spawn_error));
   }
