@@ -138,8 +138,10 @@ class Parser {
       return Status::LimitExceeded("dpkg status is " + std::to_string(text_.size()) + " bytes, limit " +
                                    std::to_string(limits_.max_file_bytes));
     }
-    if (std::memchr(text_.data(), '\0', text_.size()) != nullptr) {
-      size_t offset = static_cast<const char*>(std::memchr(text_.data(), '\0', text_.size())) - text_.data();
+    // An empty file (a fresh root) may come as a null view: memchr must not see a null pointer.
+    if (text_.empty()) return std::move(result_);
+    if (const void* nul = std::memchr(text_.data(), '\0', text_.size()); nul != nullptr) {
+      size_t offset = static_cast<size_t>(static_cast<const char*>(nul) - text_.data());
       return Status::Corruption("dpkg status: NUL byte on line " + std::to_string(LineOfOffset(offset)));
     }
     size_t line_number = 0;

@@ -66,6 +66,12 @@ TEST(DpkgStatus, ParsesStanzasContinuationLinesAndStatusWords) {
   EXPECT_EQ(beta.line, 15u);
 }
 
+TEST(DpkgStatus, EmptyDatabaseHasNoPackages) {
+  auto parsed = ParseDpkgStatus(std::string_view());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->packages.empty());
+}
+
 TEST(DpkgStatus, SyntaxErrorsNameTheLine) {
   auto continuation = ParseDpkgStatus(" orphan continuation\n");
   EXPECT_EQ(continuation.status().code(), StatusCode::kCorruption);
