@@ -17,6 +17,7 @@ int Run(int argc, char** argv) {
   AddAuditCommand(app, &action);
   AddAssessCommand(app, &action);
   AddServerCommand(app, &action);
+  AddAgentCommand(app, &action);
   AddSimulateCommand(app, &action);
   try {
     app.parse(argc, argv);

@@ -17,6 +17,7 @@ void AddCatalogCommand(CLI::App& app, CommandAction* action);
 void AddAuditCommand(CLI::App& app, CommandAction* action);
 void AddAssessCommand(CLI::App& app, CommandAction* action);
 void AddServerCommand(CLI::App& app, CommandAction* action);
+void AddAgentCommand(CLI::App& app, CommandAction* action);
 void AddSimulateCommand(CLI::App& app, CommandAction* action);
 
 }  // namespace appban::cli
