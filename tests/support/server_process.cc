@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -33,6 +34,8 @@ std::optional<ServerProcess> ServerProcess::Start(const std::filesystem::path& d
   std::vector<std::string> argv = {AppbanBinary(), "server", "--data-dir", data_dir.string(),
                                    "--address", "127.0.0.1", "--port", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
+  // Truncated here, before the child exists, so the output of an earlier run is never read.
+  std::ofstream(server.log_path_, std::ios::trunc).close();
   pid_t pid = fork();
   if (pid < 0) return std::nullopt;
   if (pid == 0) {
@@ -62,8 +65,10 @@ std::optional<ServerProcess> ServerProcess::Start(const std::filesystem::path& d
       for (int i = 0; i < 200; ++i) {
         auto health = client.Request("GET", "/healthz");
         if (health.ok() && health->status == 200) return server;
+        if (i == 199) std::fprintf(stderr, "server never answered /healthz: %s\n", health.status().ToString().c_str());
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
+      std::fprintf(stderr, "server output:\n%s\n", ReadAll(server.log_path_).c_str());
       return std::nullopt;
     }
     int status = 0;

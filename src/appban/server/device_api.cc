@@ -45,8 +45,9 @@ store::ComplianceState StoredState(RuleStanding standing) {
 
 }  // namespace
 
-DeviceApi::DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writer, DeviceApiSettings settings)
-    : context_(context), hub_(hub), writer_(writer), settings_(settings) {}
+DeviceApi::DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writer, DeviceApiSettings settings,
+                     std::function<void()> catch_up)
+    : context_(context), hub_(hub), writer_(writer), settings_(settings), catch_up_(std::move(catch_up)) {}
 
 bool DeviceApi::AllowEnrollment(const std::string& address) {
   auto now = std::chrono::steady_clock::now();
@@ -176,6 +177,8 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   if (!parsed.ok()) return respond(MakeErrorResponse(400, "bad_request", parsed.status().message()));
   protocol::CheckinRequest& checkin = *parsed;
   const policy::UnixSeconds now = context_.clock();
+  // Another worker may have published since this one's last 200 ms refresh.
+  catch_up_();
   const PublishedBundle& latest = hub_.latest();
   if (checkin.applied_version > latest.version) {
     return respond(MakeErrorResponse(400, "bad_request",
@@ -316,6 +319,7 @@ void DeviceApi::Poll(const net::HttpRequest& request, net::Responder respond) {
   if (version < 0) {
     return respond(MakeErrorResponse(400, "bad_request", "poll: query parameter \"version\" must be a non-negative integer"));
   }
+  catch_up_();
   if (hub_.latest().version > version) {
     HttpResponse response;
     response.shared_body = hub_.poll_body();

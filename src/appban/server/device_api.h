@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -31,7 +32,9 @@ struct DeviceApiSettings {
 
 class DeviceApi {
  public:
-  DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writer, DeviceApiSettings settings);
+  // `catch_up` loads a bundle another worker published since this worker last looked.
+  DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writer, DeviceApiSettings settings,
+            std::function<void()> catch_up);
 
   void Enroll(const net::HttpRequest& request, net::Responder respond);
   void Checkin(const net::HttpRequest& request, net::Responder respond);
@@ -55,6 +58,7 @@ class DeviceApi {
   BundleHub& hub_;
   CheckinWriter& writer_;
   DeviceApiSettings settings_;
+  std::function<void()> catch_up_;
   std::unordered_map<std::string, Bucket> enrollment_buckets_;
   std::unordered_map<std::string, std::vector<std::string>> groups_by_device_;
   std::chrono::steady_clock::time_point groups_loaded_at_{};

@@ -84,7 +84,11 @@ class Worker : public FleetNotifier {
     context_.metrics = &slot;
     context_.notifier = this;
     context_.clock = store::SystemClockNow;
-    context_.latest_bundle = [this]() -> const PublishedBundle& { return hub_->latest(); };
+    // Administrators read what was just published, even when another worker published it.
+    context_.latest_bundle = [this]() -> const PublishedBundle& {
+      CatchUp();
+      return hub_->latest();
+    };
     context_.data_dir = config_.data_dir;
     context_.worker_index = inputs_.worker_index;
 
@@ -93,7 +97,7 @@ class Worker : public FleetNotifier {
     settings.longpoll_timeout = config_.devices.longpoll_timeout_seconds;
     settings.enrollment_burst = config_.enrollment.rate_limit_burst;
     settings.enrollment_per_minute = config_.enrollment.rate_limit_per_minute;
-    devices_ = std::make_unique<DeviceApi>(context_, *hub_, writer, settings);
+    devices_ = std::make_unique<DeviceApi>(context_, *hub_, writer, settings, [this] { CatchUp(); });
 
     net::ServerOptions options;
     options.read_header_timeout = std::chrono::seconds(config_.timeouts.read_header_seconds);
@@ -160,6 +164,21 @@ class Worker : public FleetNotifier {
   }
 
   void DeviceRevoked(const std::string& device_id) override { hub_->DropDevicePolls(device_id); }
+
+  // Loads a bundle another worker published since the last tick. The publishing worker raises
+  // the shared policy-version gauge after its commit, so the common case costs one atomic load.
+  void CatchUp() {
+    if (inputs_.metrics->shared().policy_version.load(std::memory_order_acquire) <=
+        static_cast<uint64_t>(hub_->latest().version)) {
+      return;
+    }
+    auto refreshed = hub_->Refresh();
+    if (refreshed.ok() && *refreshed) {
+      hub_->WakePolls();
+      devices_->InvalidateGroups();
+      context_.metrics->SetPolicyVersion(static_cast<uint64_t>(hub_->latest().version));
+    }
+  }
 
  private:
   void Tick(MetricsSlot& slot) {

@@ -1,0 +1,449 @@
+// The real `appban server` on a loopback port, driven like a device and like administrators:
+// enrolment, check-in, a published ban reaching a long-poll, the device verifying the bundle and
+// reporting the removal, compliance moving; plus the hostile-input and durability cases.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "appban/net/client.h"
+#include "appban/policy/bundle.h"
+#include "appban/policy/keys.h"
+#include "appban/policy/model.h"
+#include "appban/protocol/messages.h"
+#include "support/server_process.h"
+#include "support/test_support.h"
+
+namespace appban {
+namespace {
+
+using policy::Json;
+using testing::ServerProcess;
+using testing::TempDir;
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+Headers Bearer(const std::string& token) { return {{"authorization", "Bearer " + token}}; }
+
+Json Body(const net::HttpResponse& response) { return Json::parse(response.body, nullptr, false); }
+
+std::string ErrorMessage(const net::HttpResponse& response) {
+  Json body = Body(response);
+  if (!body.is_object() || !body.contains("error")) return "";
+  return body["error"].value("message", "");
+}
+
+// A device as the tests drive it: its credential and the policy keys it pinned at enrolment.
+struct TestDevice {
+  std::string id;
+  std::string credential;
+  std::vector<policy::PublicKey> keys;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto started = ServerProcess::Start(dir_.path() / "data", ExtraFlags());
+    ASSERT_TRUE(started.has_value()) << "server did not start";
+    server_.emplace(std::move(*started));
+    ASSERT_FALSE(server_->admin_token().empty()) << server_->output();
+    admin_ = server_->admin_token();
+  }
+
+  virtual std::vector<std::string> ExtraFlags() const { return {}; }
+
+  net::HttpResponse Call(const std::string& method, const std::string& path, const std::string& body,
+                         const Headers& headers) {
+    auto client = server_->Client();
+    auto response = client.Request(method, path, body, headers);
+    EXPECT_TRUE(response.ok()) << method << " " << path << ": " << response.status().ToString();
+    return response.ok() ? *response : net::HttpResponse{};
+  }
+  net::HttpResponse Admin(const std::string& method, const std::string& path, const Json& body = nullptr,
+                          const std::string& token = "") {
+    return Call(method, path, body.is_null() ? "" : body.dump(), Bearer(token.empty() ? admin_ : token));
+  }
+
+  // A second administrator: the two-person rule needs one to propose and another to approve.
+  std::string SecondAdmin() {
+    auto created = Admin("POST", "/v1/admin/tokens", {{"name", "bob"}, {"role", "admin"}});
+    EXPECT_EQ(created.status, 201) << created.body;
+    return Body(created).value("token", "");
+  }
+
+  std::string EnrollmentToken(const std::string& group = "") {
+    Json request = {{"count", 1}, {"ttl_seconds", 3600}};
+    if (!group.empty()) request["group"] = group;
+    auto created = Admin("POST", "/v1/admin/enrollment-tokens", request);
+    EXPECT_EQ(created.status, 201) << created.body;
+    Json body = Body(created);
+    if (!body.contains("tokens") || body["tokens"].empty()) return "";
+    return body["tokens"][0].value("token", "");
+  }
+
+  TestDevice Enroll(const std::string& hostname) {
+    protocol::EnrollRequest request{EnrollmentToken(), hostname, "linux", "test"};
+    auto enrolled = Call("POST", "/v1/enroll", protocol::ToJson(request).dump(), {});
+    EXPECT_EQ(enrolled.status, 201) << enrolled.body;
+    auto parsed = protocol::ParseEnrollResponse(enrolled.body);
+    EXPECT_TRUE(parsed.ok()) << enrolled.body;
+    TestDevice device;
+    if (!parsed.ok()) return device;
+    device.id = parsed->device_id;
+    device.credential = parsed->credential;
+    for (const auto& pem : parsed->policy_keys_pem) {
+      auto key = policy::ParsePublicKeyPem(pem);
+      EXPECT_TRUE(key.ok());
+      if (key.ok()) device.keys.push_back(*key);
+    }
+    return device;
+  }
+
+  net::HttpResponse Checkin(const TestDevice& device, const protocol::CheckinRequest& request) {
+    return Call("POST", "/v1/checkin", protocol::ToJson(request).dump(), Bearer(device.credential));
+  }
+
+  // Proposes (alice), approves (bob), publishes the rule and issues a bundle.
+  Json PublishBan(const std::string& rule_id, const std::string& package) {
+    policy::Rule rule;
+    rule.id = rule_id;
+    rule.title = "Ban " + package + " on government devices";
+    rule.targets.push_back(*policy::MakeTarget(policy::TargetKind::kDebPackage, package));
+    rule.action = policy::Action::kRemove;
+    rule.rationale = "privacy and security risk";
+    rule.authority = "Chief Information Officer";
+    auto proposed = Admin("POST", "/v1/admin/rules", policy::RuleToJson(rule, false));
+    EXPECT_EQ(proposed.status, 201) << proposed.body;
+    std::string bob = SecondAdmin();
+    auto approved = Admin("POST", "/v1/admin/rules/" + rule_id + "/approve", Json::object(), bob);
+    EXPECT_EQ(approved.status, 200) << approved.body;
+    auto published = Admin("POST", "/v1/admin/rules/" + rule_id + "/publish", Json::object());
+    EXPECT_EQ(published.status, 200) << published.body;
+    auto bundle = Admin("POST", "/v1/admin/publish", Json::object());
+    EXPECT_EQ(bundle.status, 201) << bundle.body;
+    return Body(bundle);
+  }
+
+  TempDir dir_;
+  std::optional<ServerProcess> server_;
+  std::string admin_;
+};
+
+std::vector<policy::InstalledApp> Apps(std::initializer_list<const char*> names) {
+  std::vector<policy::InstalledApp> apps;
+  for (const char* name : names) apps.push_back({policy::Platform::kDeb, name, "1.0", "", ""});
+  return apps;
+}
+
+protocol::CheckinRequest CheckinWith(const std::vector<policy::InstalledApp>& apps, bool send_inventory,
+                                     int64_t applied_version = 0, const std::string& rules_hash = "") {
+  protocol::CheckinRequest request;
+  request.applied_version = applied_version;
+  request.rules_hash = rules_hash;
+  request.inventory_hash = protocol::InventoryHash(apps);
+  if (send_inventory) request.inventory = apps;
+  return request;
+}
+
+TEST_F(ServerTest, PublishedBanReachesTheDeviceAndComplianceFollowsItsRemoval) {
+  TestDevice device = Enroll("ws-0001");
+  ASSERT_FALSE(device.credential.empty());
+  ASSERT_EQ(device.keys.size(), 1u);
+  auto apps = Apps({"bash", "wechat", "firefox-esr"});
+
+  // First check-in without the inventory: the server asks for it.
+  auto first = Checkin(device, CheckinWith(apps, false));
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto first_answer = protocol::ParseCheckinResponse(first.body);
+  ASSERT_TRUE(first_answer.ok()) << first.body;
+  EXPECT_TRUE(first_answer->send_inventory);
+  EXPECT_EQ(first_answer->latest_version, 0);
+  auto second = Checkin(device, CheckinWith(apps, true));
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_FALSE(protocol::ParseCheckinResponse(second.body)->send_inventory);
+
+  // The device waits on the long-poll; a publish must wake it.
+  auto poll = std::async(std::launch::async, [&] {
+    auto client = server_->Client();
+    return client.Request("GET", "/v1/poll?version=0", "", Bearer(device.credential));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Json published = PublishBan("gc-ban-wechat", "wechat");
+  ASSERT_EQ(published.value("version", 0), 1) << published.dump();
+  ASSERT_EQ(poll.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "the publish did not wake the poll";
+  auto woke = poll.get();
+  ASSERT_TRUE(woke.ok()) << woke.status().ToString();
+  ASSERT_EQ(woke->status, 200);
+  auto pushed = protocol::ParsePollResponse(woke->body);
+  ASSERT_TRUE(pushed.ok() && pushed->bundle.has_value()) << woke->body;
+  EXPECT_EQ(pushed->latest_version, 1);
+
+  // The device verifies the bundle with the key it pinned, and finds the ban.
+  policy::VerifyOptions options;
+  options.trusted_keys = device.keys;
+  options.now = std::time(nullptr);
+  auto verified = policy::VerifyBundle(*pushed->bundle, options);
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  ASSERT_EQ(verified->bundle.rules.size(), 1u);
+  EXPECT_EQ(verified->bundle.rules[0].id, "gc-ban-wechat");
+
+  // Before the device reports, it is pending.
+  auto pending = Admin("GET", "/v1/admin/compliance/rules/gc-ban-wechat");
+  ASSERT_EQ(pending.status, 200) << pending.body;
+  Json pending_body = Body(pending)["rule"];
+  EXPECT_EQ(pending_body.value("targeted", -1), 1) << pending.body;
+  EXPECT_EQ(pending_body.value("pending", -1), 1) << pending.body;
+  EXPECT_EQ(pending_body.value("compliant", -1), 0) << pending.body;
+
+  // It removes wechat and reports it.
+  auto after = Apps({"bash", "firefox-esr"});
+  auto report = CheckinWith(after, true, 1, verified->bundle.rules_hash);
+  report.events.push_back({1, static_cast<int64_t>(std::time(nullptr)), protocol::EventKind::kRemoved, "deb", "wechat",
+                           "gc-ban-wechat", ""});
+  auto reported = Checkin(device, report);
+  ASSERT_EQ(reported.status, 200) << reported.body;
+  auto reported_answer = protocol::ParseCheckinResponse(reported.body);
+  ASSERT_TRUE(reported_answer.ok());
+  EXPECT_EQ(reported_answer->events_acked, 1);
+  EXPECT_FALSE(reported_answer->bundle.has_value()) << "the device already holds the latest bundle";
+
+  auto compliance = Admin("GET", "/v1/admin/compliance/rules/gc-ban-wechat");
+  ASSERT_EQ(compliance.status, 200);
+  Json rule = Body(compliance)["rule"];
+  EXPECT_EQ(rule.value("targeted", -1), 1) << compliance.body;
+  EXPECT_EQ(rule.value("compliant", -1), 1) << compliance.body;
+  EXPECT_EQ(rule.value("remediated", -1), 1) << compliance.body;
+  EXPECT_EQ(rule.value("pending", -1), 0) << compliance.body;
+  EXPECT_EQ(rule.value("violating", -1), 0) << compliance.body;
+
+  // The administrator sees the device with its inventory and the removal event.
+  auto shown = Admin("GET", "/v1/admin/devices/" + device.id);
+  ASSERT_EQ(shown.status, 200) << shown.body;
+  EXPECT_NE(shown.body.find("firefox-esr"), std::string::npos);
+  EXPECT_NE(shown.body.find("\"removed\""), std::string::npos);
+
+  // Every administrative step is in the audit chain, which verifies.
+  auto audit = Admin("GET", "/v1/admin/audit/verify");
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  EXPECT_EQ(Body(audit).value("ok", false), true) << audit.body;
+
+  // /metrics counts what happened.
+  auto metrics = Call("GET", "/metrics", "", {});
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("appban_checkins_total"), std::string::npos);
+  EXPECT_NE(metrics.body.find("appban_policy_version 1"), std::string::npos) << metrics.body.substr(0, 4000);
+}
+
+TEST_F(ServerTest, AViolatingDeviceIsReportedAsSuch) {
+  TestDevice device = Enroll("ws-0002");
+  auto apps = Apps({"wechat"});
+  ASSERT_EQ(Checkin(device, CheckinWith(apps, true)).status, 200);
+  Json published = PublishBan("gc-ban-wechat", "wechat");
+  // The device applies the bundle but its removal fails.
+  auto get = Checkin(device, CheckinWith(apps, false));
+  auto bundle = protocol::ParseCheckinResponse(get.body);
+  ASSERT_TRUE(bundle.ok() && bundle->bundle.has_value()) << get.body;
+  auto failed = CheckinWith(apps, false, 1, published.value("rules_hash", ""));
+  failed.events.push_back({1, static_cast<int64_t>(std::time(nullptr)), protocol::EventKind::kRemoveFailed, "deb",
+                           "wechat", "gc-ban-wechat", "dpkg: error processing package wechat"});
+  ASSERT_EQ(Checkin(device, failed).status, 200);
+  auto compliance = Admin("GET", "/v1/admin/compliance/rules/gc-ban-wechat");
+  Json rule = Body(compliance)["rule"];
+  EXPECT_EQ(rule.value("violating", -1), 1) << compliance.body;
+  EXPECT_EQ(rule.value("compliant", -1), 0) << compliance.body;
+}
+
+TEST_F(ServerTest, CredentialsAreCheckedAndRevokedDevicesRefused) {
+  TestDevice device = Enroll("ws-0003");
+  auto body = protocol::ToJson(CheckinWith(Apps({"bash"}), true)).dump();
+  auto missing = Call("POST", "/v1/checkin", body, {});
+  EXPECT_EQ(missing.status, 401);
+  std::string forged = device.credential.substr(0, device.credential.size() - 4) + "0000";
+  if (forged == device.credential) forged = device.credential.substr(0, device.credential.size() - 4) + "1111";
+  EXPECT_EQ(Call("POST", "/v1/checkin", body, Bearer(forged)).status, 401);
+  EXPECT_EQ(Call("POST", "/v1/checkin", body, Bearer("d-0000000000000000." + std::string(64, 'a'))).status, 401);
+  EXPECT_EQ(Call("POST", "/v1/checkin", body, Bearer(device.credential)).status, 200);
+
+  // Admin API: no token, a wrong token, a weaker role.
+  EXPECT_EQ(Call("GET", "/v1/admin/devices", "", {}).status, 401);
+  EXPECT_EQ(Call("GET", "/v1/admin/devices", "", Bearer("t-0000000000000000." + std::string(64, 'b'))).status, 401);
+  auto auditor = Admin("POST", "/v1/admin/tokens", {{"name", "carol"}, {"role", "auditor"}});
+  ASSERT_EQ(auditor.status, 201) << auditor.body;
+  std::string carol = Body(auditor).value("token", "");
+  EXPECT_EQ(Admin("GET", "/v1/admin/devices", nullptr, carol).status, 200);
+  EXPECT_EQ(Admin("POST", "/v1/admin/devices/" + device.id + "/revoke", {{"reason", "lost"}}, carol).status, 403);
+
+  auto revoked = Admin("POST", "/v1/admin/devices/" + device.id + "/revoke", {{"reason", "reported stolen"}});
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  auto refused = Call("POST", "/v1/checkin", body, Bearer(device.credential));
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(Body(refused)["error"].value("code", ""), "device_revoked");
+}
+
+TEST_F(ServerTest, EnrolmentTokensAreSingleUseAndEnrolmentIsRateLimited) {
+  std::string token = EnrollmentToken();
+  protocol::EnrollRequest request{token, "ws-a", "linux", "test"};
+  ASSERT_EQ(Call("POST", "/v1/enroll", protocol::ToJson(request).dump(), {}).status, 201);
+  auto again = Call("POST", "/v1/enroll", protocol::ToJson(request).dump(), {});
+  EXPECT_EQ(again.status, 401);
+  EXPECT_EQ(Body(again)["error"].value("code", ""), "token_invalid");
+  EXPECT_NE(ErrorMessage(again).find("used"), std::string::npos) << again.body;
+
+  // A burst of guesses from one address runs into the rate limit (default burst 10).
+  int limited = 0;
+  for (int i = 0; i < 40 && limited == 0; ++i) {
+    protocol::EnrollRequest guess{"e-0000000000000000." + std::string(64, 'c'), "x", "linux", ""};
+    auto answer = Call("POST", "/v1/enroll", protocol::ToJson(guess).dump(), {});
+    if (answer.status == 429) {
+      ++limited;
+      bool has_retry_after = false;
+      for (const auto& [name, value] : answer.headers) has_retry_after |= (name == "Retry-After" || name == "retry-after");
+      EXPECT_TRUE(has_retry_after);
+    } else {
+      EXPECT_EQ(answer.status, 401);
+    }
+  }
+  EXPECT_EQ(limited, 1) << "no 429 after 40 attempts";
+}
+
+TEST_F(ServerTest, HostileRequestsGetClearErrorsAndTheServerKeepsServing) {
+  TestDevice device = Enroll("ws-0004");
+  auto bad_json = Call("POST", "/v1/checkin", "{\"applied_version\":", Bearer(device.credential));
+  EXPECT_EQ(bad_json.status, 400);
+  auto unknown = Call("POST", "/v1/checkin",
+                      "{\"applied_version\":0,\"inventory_hash\":\"" + std::string(64, 'a') + "\",\"colour\":\"red\"}",
+                      Bearer(device.credential));
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(ErrorMessage(unknown).find("colour"), std::string::npos) << unknown.body;
+  auto future_version = Call("POST", "/v1/checkin", protocol::ToJson(CheckinWith(Apps({"bash"}), true, 99)).dump(),
+                             Bearer(device.credential));
+  EXPECT_EQ(future_version.status, 400);
+  auto wrong_method = Call("GET", "/v1/checkin", "", Bearer(device.credential));
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(Call("GET", "/v1/nothing-here", "", {}).status, 404);
+  auto bad_poll = Call("GET", "/v1/poll?version=-3", "", Bearer(device.credential));
+  EXPECT_EQ(bad_poll.status, 400);
+
+  // Deep nesting, invalid UTF-8, numbers out of range: refused, never a crash.
+  EXPECT_EQ(Call("POST", "/v1/enroll", std::string(5000, '[') + std::string(5000, ']'), {}).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/enroll", "{\"token\":\"\xff\xfe\",\"hostname\":\"h\",\"platform\":\"l\"}", {}).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/checkin", "{\"applied_version\":1e400,\"inventory_hash\":\"\"}", Bearer(device.credential)).status, 400);
+
+  // The server still serves.
+  EXPECT_EQ(Call("GET", "/healthz", "", {}).status, 200);
+}
+
+TEST_F(ServerTest, SlowClientsAreCutOff) {
+  // A client that sends half a request line and stalls: the server must close the connection
+  // after its header timeout (10 s by default) instead of holding it forever.
+  auto url = net::ParseUrl(server_->url());
+  ASSERT_TRUE(url.ok());
+  // TLS: the handshake itself times out when the client sends nothing at all.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(url->port);
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  timeval wait{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  auto started = std::chrono::steady_clock::now();
+  char byte = 0;
+  ssize_t got = recv(fd, &byte, 1, 0);
+  auto waited = std::chrono::steady_clock::now() - started;
+  close(fd);
+  EXPECT_EQ(got, 0) << "the server should close a silent connection";
+  EXPECT_LT(waited, std::chrono::seconds(25));
+}
+
+TEST_F(ServerTest, AcknowledgedEventsSurviveKillDashNine) {
+  TestDevice device = Enroll("ws-0005");
+  auto apps = Apps({"bash"});
+  auto request = CheckinWith(apps, true);
+  for (int seq = 1; seq <= 20; ++seq) {
+    request.events.push_back({seq, 1700000000 + seq, protocol::EventKind::kInstallRefused, "deb", "wechat", "", "apt hook"});
+  }
+  auto acknowledged = Checkin(device, request);
+  ASSERT_EQ(acknowledged.status, 200);
+  ASSERT_EQ(protocol::ParseCheckinResponse(acknowledged.body)->events_acked, 20);
+
+  EXPECT_EQ(server_->Stop(SIGKILL), 128 + SIGKILL);
+  auto restarted = ServerProcess::Start(dir_.path() / "data");
+  ASSERT_TRUE(restarted.has_value());
+  server_.emplace(std::move(*restarted));
+  EXPECT_TRUE(server_->admin_token().empty()) << "a second start must not print a new admin token";
+
+  auto shown = Admin("GET", "/v1/admin/devices/" + device.id);
+  ASSERT_EQ(shown.status, 200) << shown.body;
+  Json body = Body(shown);
+  ASSERT_TRUE(body.contains("events")) << shown.body;
+  EXPECT_EQ(body["events"].size(), 20u) << shown.body;
+  // The device resends its queue (it never saw an answer): nothing is stored twice.
+  auto resent = Checkin(device, request);
+  ASSERT_EQ(resent.status, 200);
+  EXPECT_EQ(protocol::ParseCheckinResponse(resent.body)->events_acked, 20);
+  EXPECT_EQ(Body(Admin("GET", "/v1/admin/devices/" + device.id))["events"].size(), 20u);
+}
+
+TEST_F(ServerTest, SigtermAnswersWaitingPollsAndExitsCleanly) {
+  TestDevice device = Enroll("ws-0006");
+  auto poll = std::async(std::launch::async, [&] {
+    auto client = server_->Client();
+    return client.Request("GET", "/v1/poll?version=0", "", Bearer(device.credential));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(server_->Stop(SIGTERM), 0) << server_->output();
+  ASSERT_EQ(poll.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto answer = poll.get();
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  EXPECT_EQ(answer->status, 503);
+}
+
+TEST(ServerConfigTest, PlainHttpIsRefusedUnlessOnLoopback) {
+  TempDir dir;
+  auto refused = testing::RunCommand({testing::AppbanBinary(), "server", "--data-dir", (dir.path() / "d").string(),
+                                      "--address", "0.0.0.0", "--port", "0", "--insecure-plain-http"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("loopback"), std::string::npos) << refused.err;
+}
+
+class PlainHttpServerTest : public ServerTest {
+ protected:
+  std::vector<std::string> ExtraFlags() const override { return {"--insecure-plain-http"}; }
+};
+
+TEST_F(PlainHttpServerTest, ServesPlainHttpOnLoopbackWhenAskedTo) {
+  EXPECT_EQ(server_->url().rfind("http://127.0.0.1:", 0), 0u) << server_->url();
+  TestDevice device = Enroll("ws-plain");
+  EXPECT_FALSE(device.credential.empty());
+}
+
+TEST_F(PlainHttpServerTest, OversizedBodiesAreRefusedBeforeTheyAreRead) {
+  // Announce 2 GiB to /v1/enroll (limit 1 MiB) and send none of it: the answer must come at once.
+  auto url = net::ParseUrl(server_->url());
+  ASSERT_TRUE(url.ok());
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(url->port);
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  timeval wait{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  std::string head = "POST /v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2147483648\r\n\r\n";
+  ASSERT_EQ(send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+  char buffer[512] = {};
+  ssize_t got = recv(fd, buffer, sizeof buffer - 1, 0);
+  close(fd);
+  ASSERT_GT(got, 0);
+  EXPECT_EQ(std::string(buffer).rfind("HTTP/1.1 413", 0), 0u) << buffer;
+  EXPECT_NE(std::string(buffer).find("payload_too_large"), std::string::npos) << buffer;
+}
+
+}  // namespace
+}  // namespace appban
