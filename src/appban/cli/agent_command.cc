@@ -5,6 +5,7 @@
 //   status    policy version, last check-in, pending events, decisions, waivers
 //   apt-hook  APT's DPkg::Pre-Install-Pkgs checker
 #include <signal.h>
+#include <unistd.h>
 #include <pthread.h>
 
 #include <ctime>
@@ -346,8 +347,12 @@ int RunAgentDaemon(const AgentFlags& flags) {
     std::cerr << "appban agent run: " << result.ToString() << "\n";
     return 1;
   }
-  std::cerr << "appban agent: stopped\n";
-  return 0;
+  std::cerr << "appban agent: stopped\n" << std::flush;
+  std::cout << std::flush;
+  // Everything is on disk (the state is fsync'ed as it changes). The long-poll thread may still be
+  // inside an OpenSSL read the server holds for up to a minute; exiting without running static
+  // destructors keeps library teardown from racing it.
+  ::_exit(0);
 }
 
 void PrintStatus(const policy::Json& report, std::ostream& out) {
