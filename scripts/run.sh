@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds appban, and runs it.
-#   scripts/run.sh                 inspect a sample APK (one of those Debian's androguard ships)
-#   scripts/run.sh ARGS...         run `appban ARGS...` (e.g. scripts/run.sh inspect my.apk --json)
+# The main job: installs what is missing, builds appban, and runs the appban server on the embedded
+# SQLite database in ./appban-data (TLS on port 8443; the first start creates the CA, the policy
+# signing key and a one-time admin token, and prints how to enrol a device).
+#   scripts/run.sh                 run `appban server --data-dir ./appban-data`
+#   scripts/run.sh ARGS...         run `appban ARGS...` instead (e.g. scripts/run.sh inspect my.apk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --run
 scripts/build.sh release
 if (($# == 0)); then
-  set -- inspect /usr/share/doc/androguard/examples/android/TestsAndroguard/bin/TestActivity.apk
+  set -- server --data-dir ./appban-data
 fi
 exec build/appban "$@"
