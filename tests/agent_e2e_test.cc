@@ -21,6 +21,7 @@
 #include "appban/agent/state.h"
 #include "appban/common/file.h"
 #include "appban/net/client.h"
+#include "appban/policy/json_util.h"
 #include "appban/policy/model.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
@@ -379,6 +380,50 @@ TEST_F(AgentEndToEnd, AQueueLongerThanOneCheckinCarriesIsDeliveredInBatches) {
   EXPECT_EQ(report.value("pending_events", -1), 0) << status.out;
   EXPECT_EQ(report.value("events_acked", -1), kQueued) << status.out;
   EXPECT_EQ(ServerEvents("remove_failed", "pkg-" + std::to_string(kQueued - 1)), 1);
+}
+
+TEST_F(AgentEndToEnd, MonitorModeReportsWhatItWouldRemoveAndRemovesNothing) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  Enroll();
+  PublishBan("gc-ban-victim", "victim");
+  auto once = Agent("once", {"--monitor"});
+  EXPECT_EQ(once.exit_code, 0) << once.err;
+  EXPECT_TRUE(scratch_.Installed("victim"));
+  EXPECT_EQ(ServerEvents("monitor_would_remove", "victim"), 1) << Device().dump();
+  EXPECT_EQ(ServerEvents("removed", "victim"), 0);
+  EXPECT_FALSE(std::filesystem::exists(scratch_.root() + "/etc/apt/preferences.d/appban"));
+}
+
+TEST_F(AgentEndToEnd, AWaivedDeviceKeepsThePackageUntilTheWaiverExpiresWithoutANewBundle) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  Enroll();
+  PublishBan("gc-ban-victim", "victim");
+  int64_t expires = static_cast<int64_t>(std::time(nullptr)) + 6;
+  auto waiver = Admin("POST", "/v1/admin/waivers",
+                      {{"id", "w-e2e"},
+                       {"rule_id", "gc-ban-victim"},
+                       {"subject_kind", "device"},
+                       {"subject", device_id_},
+                       {"justification", "evaluation of a replacement"},
+                       {"expires_at", policy::FormatTimestamp(expires)}});
+  ASSERT_EQ(waiver.status, 201) << waiver.body;
+  auto republished = Admin("POST", "/v1/admin/publish", Json::object());
+  ASSERT_TRUE(republished.status == 200 || republished.status == 201) << republished.body;
+  ASSERT_EQ(Body(republished).value("waivers", 0), 1) << republished.body;
+
+  auto agent = StartAgent();
+  ASSERT_TRUE(TimeUntil([&] { return ServerEvents("waiver_applied", "victim") == 1; }, std::chrono::seconds(5)))
+      << agent->output();
+  EXPECT_TRUE(scratch_.Installed("victim"));
+  auto removed = TimeUntil([&] { return !scratch_.Installed("victim"); }, std::chrono::seconds(15));
+  ASSERT_TRUE(removed.has_value()) << agent->output();
+  int64_t removed_at = static_cast<int64_t>(std::time(nullptr));
+  std::cout << "[ measured ] waived package removed " << removed_at - expires << " s after the waiver expired\n";
+  EXPECT_GE(removed_at, expires);
+  EXPECT_LE(removed_at, expires + 2);
+  EXPECT_TRUE(TimeUntil([&] { return ServerEvents("removed", "victim") == 1; }, std::chrono::seconds(10)));
+  EXPECT_EQ(ServerEvents("bundle_applied", ""), 1) << "the expiry needed no new bundle";
+  EXPECT_EQ(agent->Stop(SIGTERM), 0) << agent->output();
 }
 
 TEST_F(AgentEndToEnd, ConfigFileWithAnUnknownKeyIsRefusedNamingIt) {
