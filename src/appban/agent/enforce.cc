@@ -206,8 +206,11 @@ std::vector<std::string> Enforcer::AptCommand(std::initializer_list<std::string_
   std::vector<std::string> argv = {config_.apt_get};
   const std::string& root = config_.paths.root;
   if (!root.empty() && root != "/") {
-    // Without an APT_CONFIG, at least point APT at the root's own database.
+    // APT reads the root's own database, and must hand dpkg the same root and database: without
+    // these DPkg::Options dpkg would act on the running system's package database instead.
     argv.insert(argv.end(), {"-o", "Dir::State::status=" + config_.paths.dpkg_admindir + "/status"});
+    argv.insert(argv.end(), {"-o", "DPkg::Options::=--root=" + root});
+    argv.insert(argv.end(), {"-o", "DPkg::Options::=--admindir=" + config_.paths.dpkg_admindir});
   }
   for (const auto& option : config_.apt_options) argv.insert(argv.end(), {"-o", option});
   for (auto arg : args) argv.emplace_back(arg);
