@@ -1,6 +1,8 @@
 #include "appban/sim/fleet.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,8 +119,15 @@ Result<std::vector<std::string>> MintEnrollmentTokens(const SimulationOptions& o
   while (tokens.size() < count) {
     uint64_t batch = std::min<uint64_t>(options.enroll_token_batch, count - tokens.size());
     Json body{{"count", batch}, {"ttl_seconds", options.enroll_token_ttl_seconds}};
-    auto request = client.Request("POST", "/v1/admin/enrollment-tokens", body.dump(),
-                                  {{"Authorization", "Bearer " + options.admin_token}, {"Content-Type", "application/json"}});
+    // Several processes mint at once against one database: retry what may be transient.
+    Result<net::HttpResponse> request = Status::Internal("not sent");
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      request = client.Request("POST", "/v1/admin/enrollment-tokens", body.dump(),
+                               {{"Authorization", "Bearer " + options.admin_token}, {"Content-Type", "application/json"}});
+      bool transient = !request.ok() || request->status >= 500 || request->status == 429 || request->status == 409;
+      if (!transient) break;
+      usleep(static_cast<useconds_t>(200'000) << std::min(attempt, 4));
+    }
     APPBAN_ASSIGN_OR_RETURN(net::HttpResponse response, std::move(request));
     if (response.status != 200 && response.status != 201) {
       return Status::Unavailable("minting enrolment tokens: HTTP " + std::to_string(response.status) + ": " +
@@ -621,6 +630,9 @@ Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, con
     pid_t pid = fork();
     if (pid < 0) return Status::Internal(std::string("fork: ") + strerror(errno));
     if (pid == 0) {
+      // A child must not outlive its parent (killed benchmark script): it would hold thousands of
+      // connections to the server.
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
       close(result_pipe[0]);
       close(start_pipe[1]);
       for (Child& c : children) {  // siblings' pipes: the parent's business
@@ -632,6 +644,8 @@ Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, con
       if (summary.ok()) {
         out = summary->ToJson().dump() + "\n";
       } else {
+        // Said at once: the parent reports it only after every other child has finished.
+        std::cerr << "appban simulate: process " << index << " failed: " << summary.status().ToString() << "\n";
         out = Json{{"child_error", summary.status().ToString()}}.dump() + "\n";
       }
       bool written = WriteAll(result_pipe[1], out);
