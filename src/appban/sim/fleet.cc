@@ -768,7 +768,10 @@ Json ReportJson(const SimulationOptions& options, const ProcessSummary& summary)
     return report;
   }
   Json bundles = Json::array();
-  for (const auto& [version, timeline] : summary.bundles) {
+  for (const auto& entry : summary.bundles) {
+    // Named references, not a structured binding: clang 14 cannot capture bindings in a lambda.
+    const auto& version = entry.first;
+    const auto& timeline = entry.second;
     int64_t reference = options.publish_at_ms.value_or(timeline.first_received_ms);
     auto seconds = [&](double fraction) -> Json {
       auto value = SecondsToFraction(timeline.acked_ms, summary.devices, fraction, reference);
