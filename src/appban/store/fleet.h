@@ -54,6 +54,7 @@ struct FleetLimits {
   size_t max_report_json_bytes = 16 * 1024 * 1024;  // assessment report
   size_t max_setting_bytes = 64 * 1024;
   size_t max_list_limit = 100000;         // rows per List* call
+  size_t max_enrollment_tokens_per_call = 10000;  // CreateEnrollmentTokens' count
 };
 inline constexpr FleetLimits kFleetLimits{};
 
@@ -138,6 +139,13 @@ struct Enrollment {
   Device device;
   std::string credential;  // presented form "<device id>.<secret>", shown once
   std::string group;       // == device.group
+};
+// One device's enrolment as presented (POST /v1/enroll), for EnrollDevices.
+struct EnrollmentRequest {
+  std::string presented_token;  // "<token id>.<secret>"
+  std::string hostname;
+  std::string platform;
+  std::string agent_version;
 };
 
 // ---- Check-ins (device reports; written in batches by the server: group commit) ----
@@ -241,6 +249,15 @@ class FleetStore {
   // A non-empty `group` must exist in the policy store (kNotFound); expires_at must be after audit.at.
   virtual Result<CreatedEnrollmentToken> CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
                                                                const std::string& note, const AuditRecord& audit) = 0;
+  // `count` tokens (1 .. FleetLimits::max_enrollment_tokens_per_call, else kInvalidArgument) with
+  // the same group, expiry and note, in ONE transaction: all are created or none (one fsync for a
+  // thousand tokens instead of a thousand). Each token gets its own "enrollment_token.create"
+  // audit entry in that transaction, exactly as CreateEnrollmentToken writes it, so the audit log
+  // reads the same whichever way the tokens were made. Same refusals as CreateEnrollmentToken.
+  virtual Result<std::vector<CreatedEnrollmentToken>> CreateEnrollmentTokens(const std::string& group,
+                                                                             UnixSeconds expires_at,
+                                                                             const std::string& note, size_t count,
+                                                                             const AuditRecord& audit) = 0;
   virtual Result<std::vector<EnrollmentToken>> ListEnrollmentTokens() = 0;
   virtual Status RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) = 0;
 
@@ -252,6 +269,16 @@ class FleetStore {
   virtual Result<Enrollment> EnrollDevice(std::string_view presented_token, const std::string& hostname,
                                           const std::string& platform, const std::string& agent_version,
                                           UnixSeconds now) = 0;
+  // Group commit of enrolments: every request as EnrollDevice would handle it, all in ONE
+  // transaction (one fsync for the batch). The outer Result is an error only when nothing was
+  // written (database trouble: the whole batch rolled back). Otherwise outcome i belongs to
+  // requests[i], with EnrollDevice's codes and messages; a refused request writes nothing and does
+  // not affect the others. Requests are applied in order inside the transaction, so of two
+  // requests presenting the same token the first wins and the second is refused "already used";
+  // BEGIN IMMEDIATE keeps single use across processes as for EnrollDevice. Each enrolment appends
+  // its own "device.enroll" audit entry (actor "enrollment:<token id>") in that transaction.
+  virtual Result<std::vector<Result<Enrollment>>> EnrollDevices(std::span<const EnrollmentRequest> requests,
+                                                                UnixSeconds now) = 0;
   // The device without inventory_json. Revoked device: kPermissionDenied.
   virtual Result<Device> AuthenticateDevice(std::string_view presented, UnixSeconds now) = 0;
   // With inventory_json. kNotFound when absent.

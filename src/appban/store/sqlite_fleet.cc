@@ -377,43 +377,69 @@ class SqliteFleetStore final : public FleetStore {
 
   Result<CreatedEnrollmentToken> CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
                                                        const std::string& note, const AuditRecord& audit) override {
+    APPBAN_ASSIGN_OR_RETURN(std::vector<CreatedEnrollmentToken> created,
+                            CreateEnrollmentTokens(group, expires_at, note, 1, audit));
+    return std::move(created.front());
+  }
+
+  Result<std::vector<CreatedEnrollmentToken>> CreateEnrollmentTokens(const std::string& group, UnixSeconds expires_at,
+                                                                     const std::string& note, size_t count,
+                                                                     const AuditRecord& audit) override {
     if (!group.empty()) APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(group, "group"));
     APPBAN_RETURN_IF_ERROR(CheckText(note, kFleetLimits.max_note_bytes, "enrolment token note", false));
     if (expires_at <= audit.at) return Status::InvalidArgument("enrolment token expiry must lie in the future");
-    CreatedEnrollmentToken created;
-    APPBAN_ASSIGN_OR_RETURN(created.token.id, NewId("e-"));
-    APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
-    created.presented = JoinPresented(created.token.id, secret);
-    created.token.group = group;
-    created.token.created_by = audit.actor;
-    created.token.created_at = audit.at;
-    created.token.expires_at = expires_at;
-    created.token.note = note;
-    APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
-      if (!group.empty()) {
-        APPBAN_ASSIGN_OR_RETURN(auto exists, sqlite::Statement::Prepare(
-                                                 db_, "SELECT EXISTS(SELECT 1 FROM device_groups WHERE name = ?1)"));
-        exists.Bind(1, group);
-        APPBAN_ASSIGN_OR_RETURN(bool row, exists.Step());
-        if (!row || exists.Int(0) == 0) return Status::NotFound("no group " + group);
-      }
-      APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                               db_, "INSERT INTO enrollment_tokens(id, group_name, secret_hash, "
-                                                    "created_by, created_at, expires_at, note) "
-                                                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
-      APPBAN_RETURN_IF_ERROR(insert.Bind(1, created.token.id)
+    if (count == 0 || count > kFleetLimits.max_enrollment_tokens_per_call) {
+      return Status::InvalidArgument("enrolment token count must be between 1 and " +
+                                     std::to_string(kFleetLimits.max_enrollment_tokens_per_call));
+    }
+    APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(audit.actor, "audit actor"));
+    // Secrets and ids are made before the write lock is taken: the lock is held only for the inserts.
+    std::vector<CreatedEnrollmentToken> created(count);
+    std::vector<std::string> secret_hashes(count);
+    for (size_t i = 0; i < count; ++i) {
+      CreatedEnrollmentToken& entry = created[i];
+      APPBAN_ASSIGN_OR_RETURN(entry.token.id, NewId("e-"));
+      APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
+      entry.presented = JoinPresented(entry.token.id, secret);
+      secret_hashes[i] = HashSecret(secret);
+      entry.token.group = group;
+      entry.token.created_by = audit.actor;
+      entry.token.created_at = audit.at;
+      entry.token.expires_at = expires_at;
+      entry.token.note = note;
+    }
+    APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+    if (!group.empty()) {
+      APPBAN_ASSIGN_OR_RETURN(auto exists, sqlite::Statement::Prepare(
+                                               db_, "SELECT EXISTS(SELECT 1 FROM device_groups WHERE name = ?1)"));
+      exists.Bind(1, group);
+      APPBAN_ASSIGN_OR_RETURN(bool row, exists.Step());
+      if (!row || exists.Int(0) == 0) return Status::NotFound("no group " + group);
+    }
+    APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
+                                             db_, "INSERT INTO enrollment_tokens(id, group_name, secret_hash, "
+                                                  "created_by, created_at, expires_at, note) "
+                                                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    for (size_t i = 0; i < count; ++i) {
+      const EnrollmentToken& token = created[i].token;
+      insert.Reset();
+      APPBAN_RETURN_IF_ERROR(insert.Bind(1, token.id)
                                  .Bind(2, group)
-                                 .Bind(3, HashSecret(secret))
-                                 .Bind(4, created.token.created_by)
-                                 .Bind(5, created.token.created_at)
+                                 .Bind(3, secret_hashes[i])
+                                 .Bind(4, token.created_by)
+                                 .Bind(5, token.created_at)
                                  .Bind(6, expires_at)
                                  .Bind(7, note)
                                  .Run());
+      AuditRecord record;
+      record.actor = audit.actor;
+      record.at = audit.at;
       record.action = "enrollment_token.create";
-      record.object = "enrollment_token:" + created.token.id;
-      record.after = EnrollmentTokenJson(created.token);
-      return Status::Ok();
-    }));
+      record.object = "enrollment_token:" + token.id;
+      record.after = EnrollmentTokenJson(token);
+      APPBAN_RETURN_IF_ERROR(sqlite::AppendAuditEntry(db_, record));
+    }
+    APPBAN_RETURN_IF_ERROR(transaction.Commit());
     return created;
   }
 
@@ -457,74 +483,44 @@ class SqliteFleetStore final : public FleetStore {
   Result<Enrollment> EnrollDevice(std::string_view presented_token, const std::string& hostname,
                                   const std::string& platform, const std::string& agent_version,
                                   UnixSeconds now) override {
-    APPBAN_RETURN_IF_ERROR(CheckText(hostname, kFleetLimits.max_hostname_bytes, "hostname", true));
-    APPBAN_RETURN_IF_ERROR(CheckText(platform, kFleetLimits.max_platform_bytes, "platform", true));
-    APPBAN_RETURN_IF_ERROR(CheckText(agent_version, kFleetLimits.max_agent_version_bytes, "agent version", false));
-    APPBAN_ASSIGN_OR_RETURN(PresentedSecret parts, SplitPresented(presented_token));
-    if (!parts.id.starts_with("e-")) return Status::InvalidArgument("not an enrolment token");
+    EnrollmentRequest request{std::string(presented_token), hostname, platform, agent_version};
+    APPBAN_ASSIGN_OR_RETURN(std::vector<Result<Enrollment>> outcomes,
+                            EnrollDevices(std::span<const EnrollmentRequest>(&request, 1), now));
+    return std::move(outcomes.front());
+  }
 
-    Enrollment enrollment;
-    Device& device = enrollment.device;
-    APPBAN_ASSIGN_OR_RETURN(device.id, NewId("d-"));
-    APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
-    enrollment.credential = JoinPresented(device.id, secret);
-    device.hostname = hostname;
-    device.platform = platform;
-    device.agent_version = agent_version;
-    device.enrolled_at = now;
-    device.last_seen = now;
-    device.enrollment_token_id = parts.id;
+  Result<std::vector<Result<Enrollment>>> EnrollDevices(std::span<const EnrollmentRequest> requests,
+                                                        UnixSeconds now) override {
+    // Everything that needs no database is checked (and every secret made) before the write lock.
+    std::vector<Result<Enrollment>> outcomes;
+    outcomes.reserve(requests.size());
+    std::vector<PendingEnrollment> pending(requests.size());
+    bool any_valid = false;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      Status valid = PrepareEnrollment(requests[i], now, pending[i]);
+      if (valid.code() == StatusCode::kUnavailable) return valid;  // the random generator failed
+      if (valid.ok()) {
+        any_valid = true;
+        outcomes.emplace_back(std::move(pending[i].enrollment));
+      } else {
+        outcomes.emplace_back(std::move(valid));
+      }
+    }
+    if (!any_valid) return outcomes;
 
-    // BEGIN IMMEDIATE (in Audited) holds the write lock from the token check to the commit: two
-    // processes presenting the same token are serialized, and the second finds it used.
-    AuditRecord audit;
-    audit.actor = "enrollment:" + parts.id;
-    audit.at = now;
-    APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
-      APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                              db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
-                                                       ", secret_hash FROM enrollment_tokens WHERE id = ?1"));
-      query.Bind(1, parts.id);
-      APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-      if (!row || !SecretMatchesHash(parts.secret, query.Text(9))) {
-        return Status::NotFound("unknown enrolment token or wrong secret");
-      }
-      EnrollmentToken token = ReadEnrollmentToken(query);
-      if (token.revoked_at) return Status::FailedPrecondition("enrolment token " + token.id + " was revoked");
-      if (token.used_at) {
-        return Status::FailedPrecondition("enrolment token " + token.id + " was already used (single use)");
-      }
-      if (now >= token.expires_at) return Status::Expired("enrolment token " + token.id + " has expired");
-      device.group = token.group;
-
-      APPBAN_ASSIGN_OR_RETURN(auto mark, sqlite::Statement::Prepare(
-                                             db_, "UPDATE enrollment_tokens SET used_at = ?1, used_by_device = ?2 "
-                                                  "WHERE id = ?3 AND used_at IS NULL AND revoked_at IS NULL"));
-      APPBAN_RETURN_IF_ERROR(mark.Bind(1, now).Bind(2, device.id).Bind(3, token.id).Run());
-      if (sqlite3_changes(db_.handle()) != 1) {
-        return Status::FailedPrecondition("enrolment token " + token.id + " was already used (single use)");
-      }
-      APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                               db_, "INSERT INTO devices(id, secret_hash, hostname, platform, "
-                                                    "agent_version, group_name, enrolled_at, enrollment_token_id, "
-                                                    "last_seen) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
-      APPBAN_RETURN_IF_ERROR(insert.Bind(1, device.id)
-                                 .Bind(2, HashSecret(secret))
-                                 .Bind(3, hostname)
-                                 .Bind(4, platform)
-                                 .Bind(5, agent_version)
-                                 .Bind(6, device.group)
-                                 .Bind(7, now)
-                                 .Bind(8, token.id)
-                                 .Bind(9, now)
-                                 .Run());
-      record.action = "device.enroll";
-      record.object = "device:" + device.id;
-      record.after = DeviceJson(device);
-      return Status::Ok();
-    }));
-    enrollment.group = device.group;
-    return enrollment;
+    // BEGIN IMMEDIATE holds the write lock from the first token check to the commit: two processes
+    // presenting the same token are serialized, and the second finds it used. Inside the batch the
+    // requests run in order on this connection, which sees its own uncommitted marks, so a token
+    // presented twice in one batch is also used once.
+    APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (!outcomes[i].ok()) continue;
+      Status refusal;
+      APPBAN_RETURN_IF_ERROR(EnrollOne(requests[i], now, pending[i], *outcomes[i], refusal));
+      if (!refusal.ok()) outcomes[i] = std::move(refusal);
+    }
+    APPBAN_RETURN_IF_ERROR(transaction.Commit());
+    return outcomes;
   }
 
   Result<Device> AuthenticateDevice(std::string_view presented, UnixSeconds /*now: credentials do not expire*/) override {
@@ -859,6 +855,106 @@ class SqliteFleetStore final : public FleetStore {
       return Status::Ok();
     }));
     return created;
+  }
+
+  // What EnrollDevices prepares for one request outside the transaction.
+  struct PendingEnrollment {
+    std::string token_id;
+    std::string token_secret;
+    std::string device_secret_hash;
+    Enrollment enrollment;  // device fields filled except group
+  };
+
+  // Checks a request's text and the token's form and makes the device's id and secret. A non-OK
+  // status is the request's refusal, except kUnavailable (no randomness: the batch fails).
+  Status PrepareEnrollment(const EnrollmentRequest& request, UnixSeconds now, PendingEnrollment& pending) {
+    APPBAN_RETURN_IF_ERROR(CheckText(request.hostname, kFleetLimits.max_hostname_bytes, "hostname", true));
+    APPBAN_RETURN_IF_ERROR(CheckText(request.platform, kFleetLimits.max_platform_bytes, "platform", true));
+    APPBAN_RETURN_IF_ERROR(
+        CheckText(request.agent_version, kFleetLimits.max_agent_version_bytes, "agent version", false));
+    APPBAN_ASSIGN_OR_RETURN(PresentedSecret parts, SplitPresented(request.presented_token));
+    if (!parts.id.starts_with("e-")) return Status::InvalidArgument("not an enrolment token");
+    pending.token_id = std::move(parts.id);
+    pending.token_secret = std::move(parts.secret);
+    Device& device = pending.enrollment.device;
+    APPBAN_ASSIGN_OR_RETURN(device.id, NewId("d-"));
+    APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
+    pending.enrollment.credential = JoinPresented(device.id, secret);
+    pending.device_secret_hash = HashSecret(secret);
+    device.hostname = request.hostname;
+    device.platform = request.platform;
+    device.agent_version = request.agent_version;
+    device.enrolled_at = now;
+    device.last_seen = now;
+    device.enrollment_token_id = pending.token_id;
+    return Status::Ok();
+  }
+
+  // REQUIRES: inside EnrollDevices' transaction; `pending` prepared. A refusal of this request
+  // goes to `refusal` (nothing written for it); the returned status is database trouble, which
+  // fails the whole batch.
+  Status EnrollOne(const EnrollmentRequest& request, UnixSeconds now, const PendingEnrollment& pending,
+                   Enrollment& enrollment, Status& refusal) {
+    Device& device = enrollment.device;
+    EnrollmentToken token;
+    {
+      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT " + std::string(kEnrollmentTokenColumns) +
+                                                 ", secret_hash FROM enrollment_tokens WHERE id = ?1"));
+      sqlite::Statement& query = lease.statement();
+      query.Bind(1, pending.token_id);
+      APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+      if (!row || !SecretMatchesHash(pending.token_secret, query.Text(9))) {
+        refusal = Status::NotFound("unknown enrolment token or wrong secret");
+        return Status::Ok();
+      }
+      token = ReadEnrollmentToken(query);
+    }
+    if (token.revoked_at) {
+      refusal = Status::FailedPrecondition("enrolment token " + token.id + " was revoked");
+      return Status::Ok();
+    }
+    if (token.used_at) {
+      refusal = Status::FailedPrecondition("enrolment token " + token.id + " was already used (single use)");
+      return Status::Ok();
+    }
+    if (now >= token.expires_at) {
+      refusal = Status::Expired("enrolment token " + token.id + " has expired");
+      return Status::Ok();
+    }
+    device.group = token.group;
+    enrollment.group = token.group;
+    {
+      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("UPDATE enrollment_tokens SET used_at = ?1, used_by_device = ?2 "
+                                                 "WHERE id = ?3 AND used_at IS NULL AND revoked_at IS NULL"));
+      APPBAN_RETURN_IF_ERROR(lease.statement().Bind(1, now).Bind(2, device.id).Bind(3, token.id).Run());
+      if (sqlite3_changes(db_.handle()) != 1) {
+        refusal = Status::FailedPrecondition("enrolment token " + token.id + " was already used (single use)");
+        return Status::Ok();
+      }
+    }
+    {
+      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO devices(id, secret_hash, hostname, platform, "
+                                                 "agent_version, group_name, enrolled_at, enrollment_token_id, "
+                                                 "last_seen) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+      APPBAN_RETURN_IF_ERROR(lease.statement()
+                                 .Bind(1, device.id)
+                                 .Bind(2, pending.device_secret_hash)
+                                 .Bind(3, request.hostname)
+                                 .Bind(4, request.platform)
+                                 .Bind(5, request.agent_version)
+                                 .Bind(6, device.group)
+                                 .Bind(7, now)
+                                 .Bind(8, token.id)
+                                 .Bind(9, now)
+                                 .Run());
+    }
+    AuditRecord record;
+    record.actor = "enrollment:" + token.id;
+    record.at = now;
+    record.action = "device.enroll";
+    record.object = "device:" + device.id;
+    record.after = DeviceJson(device);
+    return sqlite::AppendAuditEntry(db_, record);
   }
 
   // REQUIRES: inside ApplyCheckins' transaction; `write` validated.
