@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include "appban/protocol/messages.h"
 #include "appban/server/compliance.h"
 #include "appban/server/config.h"
+#include "appban/server/metrics.h"
 #include "appban/store/admin.h"
 
 namespace appban::server {
@@ -757,18 +759,14 @@ HttpResponse CreateEnrollmentTokens(Call& call) {
   }
   store::AuditRecord audit = call.Audit();
   UnixSeconds expires_at = audit.at + ttl->value_or(kAdminLimits.default_enrollment_ttl_seconds);
+  // One transaction for the whole batch (one fsync, one audit entry per token): all or none.
+  auto created = call.context.fleet->CreateEnrollmentTokens(*group, expires_at, *note,
+                                                            static_cast<size_t>(count->value_or(1)), audit);
+  if (!created.ok()) return ErrorFromBodyReference(created.status());
   Json tokens = Json::array();
-  for (int64_t i = 0; i < count->value_or(1); ++i) {
-    auto created = call.context.fleet->CreateEnrollmentToken(*group, expires_at, *note, audit);
-    if (!created.ok()) {
-      // Tokens already made stay valid (each is its own audited change); say so.
-      Status failed = created.status().WithContext(std::to_string(i) + " of " + std::to_string(count->value_or(1)) +
-                                                   " tokens were created before this failure (see GET "
-                                                   "/v1/admin/enrollment-tokens)");
-      return ErrorFromBodyReference(failed);
-    }
-    Json json = EnrollmentTokenJson(created->token, audit.at);
-    json["token"] = created->presented;
+  for (const store::CreatedEnrollmentToken& token : *created) {
+    Json json = EnrollmentTokenJson(token.token, audit.at);
+    json["token"] = token.presented;
     tokens.push_back(std::move(json));
   }
   return JsonResponse(201, Json{{"tokens", tokens}});
@@ -1043,6 +1041,17 @@ HttpResponse FleetComplianceView(Call& call) {
   }
   WaiverLookup waivers(BundleWaivers(inputs));
   FleetCompliance summary = SummarizeFleet(*fleet, inputs.rules, states, waivers, inputs.params);
+  if (call.context.metrics != nullptr) {
+    // appban_compliance_devices{state}: pending here excludes the stale devices counted apart.
+    const FleetTotals& totals = summary.totals;
+    auto count = [](int64_t value) { return static_cast<uint64_t>(std::max<int64_t>(0, value)); };
+    std::array<uint64_t, kDeviceComplianceCount> by_state{};
+    by_state[static_cast<size_t>(DeviceCompliance::kCompliant)] = count(totals.fully_compliant);
+    by_state[static_cast<size_t>(DeviceCompliance::kViolating)] = count(totals.violating_any);
+    by_state[static_cast<size_t>(DeviceCompliance::kPending)] = count(totals.pending_any - totals.stale_any);
+    by_state[static_cast<size_t>(DeviceCompliance::kStale)] = count(totals.stale_any);
+    call.context.metrics->SetComplianceCounts(by_state);
+  }
   Json body = ComplianceHeader(inputs);
   Json rules = Json::array();
   for (const auto& rule : summary.rules) rules.push_back(RuleComplianceJson(rule));
@@ -1177,14 +1186,14 @@ HttpResponse VerifyAuditLog(Call& call) {
 // ---------------------------------------------------------------------------------------------
 // Routing
 
-struct Route {
+struct AdminRoute {
   std::string_view method;
   std::string_view pattern;  // below /v1/admin/; "{}" matches one path segment
   Need need;
   HandlerFn handler;
 };
 
-constexpr Route kRoutes[] = {
+constexpr AdminRoute kRoutes[] = {
     {"GET", "whoami", Need::kRead, WhoAmI},
     {"GET", "rules", Need::kRead, ListRules},
     {"POST", "rules", Need::kAnalyst, ProposeRule},
@@ -1289,7 +1298,7 @@ HttpResponse Dispatch(WorkerContext& context, const HttpRequest& request) {
   }
 
   std::vector<std::string> allowed_methods;
-  for (const Route& route : kRoutes) {
+  for (const AdminRoute& route : kRoutes) {
     std::vector<std::string> params;
     if (!Matches(route.pattern, segments, &params)) continue;
     if (route.method != request.method) {
@@ -1341,7 +1350,7 @@ HttpError HttpErrorFor(const Status& status) {
 
 std::vector<AdminRouteInfo> AdminRoutes() {
   std::vector<AdminRouteInfo> routes;
-  for (const Route& route : kRoutes) routes.push_back({route.method, route.pattern, NeedName(route.need)});
+  for (const AdminRoute& route : kRoutes) routes.push_back({route.method, route.pattern, NeedName(route.need)});
   return routes;
 }
 

@@ -1,5 +1,7 @@
 #include "appban/server/checkin_writer.h"
 
+#include <map>
+
 #include <boost/asio/post.hpp>
 
 namespace appban::server {
@@ -24,47 +26,84 @@ void CheckinWriter::Submit(store::CheckinWrite write, Done done) {
   wake_.notify_one();
 }
 
+void CheckinWriter::SubmitEnrollment(store::EnrollmentRequest request, policy::UnixSeconds now, EnrollDone done) {
+  {
+    std::lock_guard lock(mutex_);
+    enroll_queue_.push_back(EnrollItem{std::move(request), now, std::move(done)});
+  }
+  wake_.notify_one();
+}
+
 void CheckinWriter::Flush() {
   std::unique_lock lock(mutex_);
-  drained_.wait(lock, [this] { return queue_.empty() && !writing_; });
+  drained_.wait(lock, [this] { return queue_.empty() && enroll_queue_.empty() && !writing_; });
 }
 
 size_t CheckinWriter::queued() const {
   std::lock_guard lock(mutex_);
-  return queue_.size();
+  return queue_.size() + enroll_queue_.size();
 }
 
 void CheckinWriter::Run() {
   for (;;) {
     std::vector<Item> batch;
+    std::vector<EnrollItem> enrollments;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and nothing left
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !enroll_queue_.empty(); });
+      if (queue_.empty() && enroll_queue_.empty()) return;  // stopping and nothing left
       batch.swap(queue_);
+      enrollments.swap(enroll_queue_);
       writing_ = true;
     }
-    std::vector<store::CheckinWrite> writes;
-    writes.reserve(batch.size());
-    for (Item& item : batch) writes.push_back(std::move(item.write));
-    auto outcomes = fleet_->ApplyCheckins(writes);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      store::CheckinOutcome outcome;
-      if (outcomes.ok() && i < outcomes->size()) {
-        outcome = std::move((*outcomes)[i]);
-      } else {
-        outcome.device_id = writes[i].device_id;
-        outcome.status = outcomes.ok() ? Status::Internal("check-in batch lost an outcome") : outcomes.status();
-      }
-      boost::asio::post(io_, [done = std::move(batch[i].done), outcome = std::move(outcome)]() mutable {
-        done(std::move(outcome));
-      });
-    }
+    if (!batch.empty()) CommitCheckins(batch);
+    if (!enrollments.empty()) CommitEnrollments(enrollments);
     {
       std::lock_guard lock(mutex_);
       writing_ = false;
     }
     drained_.notify_all();
+  }
+}
+
+void CheckinWriter::CommitCheckins(std::vector<Item>& batch) {
+  std::vector<store::CheckinWrite> writes;
+  writes.reserve(batch.size());
+  for (Item& item : batch) writes.push_back(std::move(item.write));
+  auto outcomes = fleet_->ApplyCheckins(writes);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    store::CheckinOutcome outcome;
+    if (outcomes.ok() && i < outcomes->size()) {
+      outcome = std::move((*outcomes)[i]);
+    } else {
+      outcome.device_id = writes[i].device_id;
+      outcome.status = outcomes.ok() ? Status::Internal("check-in batch lost an outcome") : outcomes.status();
+    }
+    boost::asio::post(io_, [done = std::move(batch[i].done), outcome = std::move(outcome)]() mutable {
+      done(std::move(outcome));
+    });
+  }
+}
+
+void CheckinWriter::CommitEnrollments(std::vector<EnrollItem>& batch) {
+  // One transaction per request time (seconds): with a real clock a batch gathered during one
+  // fsync spans one or two seconds, and each request is judged at the time it arrived.
+  std::map<policy::UnixSeconds, std::vector<size_t>> by_time;  // ordered: earlier requests first
+  for (size_t i = 0; i < batch.size(); ++i) by_time[batch[i].now].push_back(i);
+  for (const auto& [now, indices] : by_time) {
+    std::vector<store::EnrollmentRequest> requests;
+    requests.reserve(indices.size());
+    for (size_t index : indices) requests.push_back(std::move(batch[index].request));
+    auto outcomes = fleet_->EnrollDevices(requests, now);
+    for (size_t k = 0; k < indices.size(); ++k) {
+      Result<store::Enrollment> outcome =
+          !outcomes.ok()              ? Result<store::Enrollment>(outcomes.status())
+          : k < outcomes->size()      ? std::move((*outcomes)[k])
+                                      : Result<store::Enrollment>(Status::Internal("enrolment batch lost an outcome"));
+      boost::asio::post(io_, [done = std::move(batch[indices[k]].done), outcome = std::move(outcome)]() mutable {
+        done(std::move(outcome));
+      });
+    }
   }
 }
 

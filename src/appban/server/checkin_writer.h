@@ -1,9 +1,11 @@
-// Group commit for device reports. Check-ins that carry something durable (events, a new
-// inventory, a newly applied bundle, changed compliance states) are queued here; a writer thread
-// with its own database connection commits whatever accumulated while the previous commit was
-// being synced, in one transaction, then hands each outcome back to the worker's io_context. A
-// device is answered only after its write committed: an acknowledged event survives kill -9. One
-// fsync then covers hundreds of devices instead of one (docs/benchmarks.md measures the disk).
+// Group commit for device writes. Check-ins that carry something durable (events, a new
+// inventory, a newly applied bundle, changed compliance states) and enrolments are queued here; a
+// writer thread with its own database connection commits whatever accumulated while the previous
+// commit was being synced — the check-ins in one transaction, the enrolments in another — then
+// hands each outcome back to the worker's io_context. A device is answered only after its write
+// committed: an acknowledged event or credential survives kill -9. One fsync then covers hundreds
+// of devices instead of one (docs/benchmarks.md measures the disk), and the io_context thread never
+// waits for an fsync of a device write.
 #pragma once
 
 #include <condition_variable>
@@ -22,6 +24,7 @@ namespace appban::server {
 class CheckinWriter {
  public:
   using Done = std::function<void(store::CheckinOutcome)>;
+  using EnrollDone = std::function<void(Result<store::Enrollment>)>;
 
   // `fleet` is used only by the writer thread from now on.
   CheckinWriter(boost::asio::io_context& io, std::unique_ptr<store::FleetStore> fleet);
@@ -31,16 +34,28 @@ class CheckinWriter {
 
   // Called on the io_context thread; `done` runs there after the commit (or its failure).
   void Submit(store::CheckinWrite write, Done done);
+  // Enrolment (FleetStore::EnrollDevices) of a request received at `now`: the token is checked
+  // against `now` and marked used at `now`, as a direct EnrollDevice call at that time would.
+  // `done` runs on the io_context thread with the request's own outcome: a refused token fails
+  // only its own request; a failed commit fails the requests of that transaction.
+  void SubmitEnrollment(store::EnrollmentRequest request, policy::UnixSeconds now, EnrollDone done);
   // Waits until everything submitted so far is committed (shutdown).
   void Flush();
-  size_t queued() const;
+  size_t queued() const;  // check-ins and enrolments waiting for the next commit
 
  private:
   struct Item {
     store::CheckinWrite write;
     Done done;
   };
+  struct EnrollItem {
+    store::EnrollmentRequest request;
+    policy::UnixSeconds now = 0;
+    EnrollDone done;
+  };
   void Run();
+  void CommitCheckins(std::vector<Item>& batch);
+  void CommitEnrollments(std::vector<EnrollItem>& batch);
 
   boost::asio::io_context& io_;
   std::unique_ptr<store::FleetStore> fleet_;
@@ -48,6 +63,7 @@ class CheckinWriter {
   std::condition_variable wake_;
   std::condition_variable drained_;
   std::vector<Item> queue_;
+  std::vector<EnrollItem> enroll_queue_;
   bool writing_ = false;
   bool stopping_ = false;
   std::thread thread_;

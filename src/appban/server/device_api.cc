@@ -72,8 +72,13 @@ bool DeviceApi::AllowEnrollment(const std::string& address) {
   return true;
 }
 
+void DeviceApi::CountEnrollment(EnrollmentResult result) {
+  if (context_.metrics != nullptr) context_.metrics->RecordEnrollment(result);
+}
+
 void DeviceApi::Enroll(const net::HttpRequest& request, net::Responder respond) {
   if (!AllowEnrollment(request.remote_address)) {
+    CountEnrollment(EnrollmentResult::kRateLimited);
     HttpResponse response = MakeErrorResponse(429, "rate_limited", "too many enrolment attempts from this address");
     double per_second = settings_.enrollment_per_minute / 60.0;
     int retry = per_second > 0 ? std::max(1, static_cast<int>(1.0 / per_second + 0.999)) : 60;
@@ -81,17 +86,43 @@ void DeviceApi::Enroll(const net::HttpRequest& request, net::Responder respond) 
     return respond(std::move(response));
   }
   auto parsed = protocol::ParseEnrollRequest(request.body);
-  if (!parsed.ok()) return respond(MakeErrorResponse(400, "bad_request", parsed.status().message()));
-  auto enrolled = context_.fleet->EnrollDevice(parsed->token, parsed->hostname, parsed->platform,
-                                               parsed->agent_version, context_.clock());
+  if (!parsed.ok()) {
+    CountEnrollment(EnrollmentResult::kBadRequest);
+    return respond(MakeErrorResponse(400, "bad_request", parsed.status().message()));
+  }
+  store::EnrollmentRequest enrollment{std::move(parsed->token), std::move(parsed->hostname),
+                                      std::move(parsed->platform), std::move(parsed->agent_version)};
+  // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
+  auto held = std::make_shared<net::Responder>(std::move(respond));
+  writer_.SubmitEnrollment(std::move(enrollment), context_.clock(),
+                           [this, held](Result<store::Enrollment> enrolled) {
+                             FinishEnrollment(enrolled, *held);
+                           });
+}
+
+// On the io_context thread, after the enrolment's transaction committed (or failed).
+void DeviceApi::FinishEnrollment(const Result<store::Enrollment>& enrolled, net::Responder& respond) {
   if (!enrolled.ok()) {
     const Status& status = enrolled.status();
     if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kInternal ||
         status.code() == StatusCode::kCorruption) {
+      CountEnrollment(EnrollmentResult::kError);
       return respond(StoreTrouble(status));
+    }
+    switch (status.code()) {
+      case StatusCode::kExpired:
+        CountEnrollment(EnrollmentResult::kTokenExpired);
+        break;
+      case StatusCode::kFailedPrecondition:  // already used, or revoked
+        CountEnrollment(EnrollmentResult::kTokenUsed);
+        break;
+      default:  // unknown token, wrong secret, malformed token text
+        CountEnrollment(EnrollmentResult::kTokenInvalid);
+        break;
     }
     return respond(MakeErrorResponse(401, "token_invalid", "enrolment refused: " + status.message()));
   }
+  CountEnrollment(EnrollmentResult::kEnrolled);
   if (!enrolled->group.empty()) {
     // The enrolment token's group also lists the device in the policy store, so administrators
     // see it there; evaluation already counts the token's group (device.group).
@@ -288,10 +319,14 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
     return respond(JsonResponse(200, CheckinBody(*device, applied_version, send_inventory, device->last_event_seq)));
   }
   last_seen_written_[device->id] = now;
+  // Counted once stored, by the fixed kind set (an unknown kind string cannot add a series).
+  std::vector<EventKind> event_kinds;
+  event_kinds.reserve(write.events.size());
+  for (const store::DeviceEvent& event : write.events) event_kinds.push_back(EventKindFromName(event.kind));
   // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
   auto held = std::make_shared<net::Responder>(std::move(respond));
-  writer_.Submit(std::move(write), [this, device = std::move(*device), applied_version, send_inventory,
-                                    held](store::CheckinOutcome outcome) {
+  writer_.Submit(std::move(write), [this, device = std::move(*device), applied_version, send_inventory, held,
+                                    event_kinds = std::move(event_kinds)](store::CheckinOutcome outcome) {
     net::Responder& respond = *held;
     if (!outcome.status.ok()) {
       if (outcome.status.code() == StatusCode::kPermissionDenied) {
@@ -301,6 +336,9 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
         return respond(MakeErrorResponse(400, "bad_request", outcome.status.message()));
       }
       return respond(StoreTrouble(outcome.status));
+    }
+    if (context_.metrics != nullptr) {
+      for (EventKind kind : event_kinds) context_.metrics->RecordEvent(kind);
     }
     respond(JsonResponse(200, CheckinBody(device, applied_version, send_inventory, outcome.highest_seq)));
   });

@@ -1,7 +1,8 @@
 // The device protocol's endpoints (docs/protocol.md): POST /v1/enroll, POST /v1/checkin and
 // GET /v1/poll. Runs on a worker's io_context thread; the only blocking work is a primary-key
-// read of the device per request and, for enrolment, its one transaction. Durable writes of
-// check-ins go through the CheckinWriter (group commit) and the device is answered after commit.
+// read of the device per request. Durable writes of check-ins and enrolments go through the
+// CheckinWriter (group commit) and the device is answered after commit. (An enrolment whose token
+// names a group still lists the device in that group on this thread after the commit.)
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
+#include "appban/server/metrics.h"
 
 namespace appban::server {
 
@@ -49,6 +51,8 @@ class DeviceApi {
     std::chrono::steady_clock::time_point refilled;
   };
   bool AllowEnrollment(const std::string& address);
+  void FinishEnrollment(const Result<store::Enrollment>& enrolled, net::Responder& respond);
+  void CountEnrollment(EnrollmentResult result);
   Result<store::Device> Authenticate(const net::HttpRequest& request, net::HttpResponse* refusal);
   std::vector<std::string> GroupsOf(const store::Device& device);
   std::string CheckinBody(const store::Device& device, int64_t applied_version, bool send_inventory,
