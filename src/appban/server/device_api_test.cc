@@ -15,6 +15,7 @@
 
 #include "appban/policy/keys.h"
 #include "appban/protocol/messages.h"
+#include "appban/server/admin_api.h"
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
 #include "appban/server/config.h"
@@ -317,6 +318,36 @@ TEST_F(DeviceApiTest, StoredEventsAreCountedByKindAfterTheCommit) {
   // The same events resent (a lost answer) are not stored again, nor counted again.
   ASSERT_EQ(send().status, 200);
   EXPECT_EQ(data.events[static_cast<size_t>(EventKind::kRemoved)].load(), 2u);
+}
+
+// GET /v1/admin/compliance publishes its totals as the appban_compliance_devices gauges.
+TEST_F(DeviceApiTest, ComplianceSummarySetsTheComplianceGauges) {
+  for (const std::string& token : MakeTokens(3)) {
+    ASSERT_EQ(Enroll(EnrollBody(token), "192.0.2." + std::to_string(token.size() + token.back())).status, 201);
+  }
+  store::AuditRecord audit{"setup", "", "", nullptr, nullptr, now_};
+  auto admin_token = fleet_->CreateApiToken("dave", store::Role::kAuditor, std::nullopt, audit);
+  ASSERT_TRUE(admin_token.ok());
+  net::HttpRequest request;
+  request.method = "GET";
+  request.path = "/v1/admin/compliance";
+  request.remote_address = "127.0.0.1";
+  request.headers.emplace_back("authorization", "Bearer " + admin_token->presented);
+  // A value no 3-device fleet can have, so the assertions below prove the summary wrote the gauges.
+  slot_->SetComplianceCounts({7, 7, 7, 7});
+  auto response = HandleAdminRequest(context_, request);
+  ASSERT_EQ(response.status, 200) << response.body;
+  Json totals = BodyOf(response)["totals"];
+  EXPECT_EQ(totals["devices"], 3);
+  const SharedGaugeData& shared = region_->shared();
+  auto gauge = [&](DeviceCompliance state) {
+    return static_cast<int64_t>(shared.compliance_devices[static_cast<size_t>(state)].load());
+  };
+  EXPECT_EQ(gauge(DeviceCompliance::kCompliant), totals["fully_compliant"].get<int64_t>());
+  EXPECT_EQ(gauge(DeviceCompliance::kViolating), totals["violating_any"].get<int64_t>());
+  EXPECT_EQ(gauge(DeviceCompliance::kPending),
+            totals["pending_any"].get<int64_t>() - totals["stale_any"].get<int64_t>());
+  EXPECT_EQ(gauge(DeviceCompliance::kStale), totals["stale_any"].get<int64_t>());
 }
 
 }  // namespace
