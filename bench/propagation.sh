@@ -66,7 +66,7 @@ api() {  # api TOKEN METHOD PATH [JSON]
   curl -fsS -X "$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' ${4:+-d "$4"} "$url$3"
 }
 json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
-gauge() { curl -fs "$url/metrics" | awk -v name="$1" '$1 == name { printf "%d\n", $2 }'; }
+gauge() { { curl -fs "$url/metrics" || true; } | awk -v name="$1" '$1 == name { printf "%d\n", $2 }'; }
 server_pss_kib() {  # supervisor + workers, proportional set size (shared pages counted once)
   local total=0 pid
   for pid in "$server_pid" $(pgrep -P "$server_pid"); do

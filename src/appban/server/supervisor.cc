@@ -16,6 +16,7 @@
 #include <map>
 #include <ostream>
 #include <thread>
+#include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -67,7 +68,7 @@ struct Listener {
   uint16_t port = 0;
 };
 
-Result<Listener> Bind(const std::string& address, uint16_t port) {
+Result<Listener> Bind(const std::string& address, uint16_t port, bool reuse_port) {
   addrinfo hints{};
   hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE | AI_NUMERICSERV;
   hints.ai_socktype = SOCK_STREAM;
@@ -81,6 +82,7 @@ Result<Listener> Bind(const std::string& address, uint16_t port) {
   if (fd < 0) return Status::Internal(std::string("socket: ") + std::strerror(errno));
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
     int error = errno;
     close(fd);
@@ -119,10 +121,25 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     return 2;
   }
   uint64_t descriptors = RaiseDescriptorLimit();
-  auto listener = Bind(config.listen.address, config.listen.port);
+  uint32_t cores = std::max(1u, std::thread::hardware_concurrency());
+  uint32_t workers = WorkerCount(config, cores, descriptors);
+  // One listening socket per worker on the same port (SO_REUSEPORT): the kernel spreads new
+  // connections evenly over the workers, so none fills up while others idle. The supervisor
+  // keeps them all open, and a restarted worker takes over its predecessor's socket.
+  std::vector<Listener> listeners;
+  auto listener = Bind(config.listen.address, config.listen.port, true);
   if (!listener.ok()) {
     spdlog::error("{}", listener.status().message());
     return 1;
+  }
+  listeners.push_back(*listener);
+  for (uint32_t i = 1; i < workers; ++i) {
+    auto another = Bind(config.listen.address, listener->port, true);
+    if (!another.ok()) {
+      spdlog::error("{}", another.status().message());
+      return 1;
+    }
+    listeners.push_back(*another);
   }
   std::string url = UrlFor(config, listener->port);
   // First start: data directory, certificate, policy key, one-time admin token. The database
@@ -146,8 +163,6 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     key_pem = std::move(*key);
   }
 
-  uint32_t cores = std::max(1u, std::thread::hardware_concurrency());
-  uint32_t workers = WorkerCount(config, cores, descriptors);
   auto region = MetricsRegion::Create(workers);
   if (!region.ok()) {
     spdlog::error("metrics: {}", region.status().ToString());
@@ -168,7 +183,6 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
   pthread_sigmask(SIG_BLOCK, &handled, &previous);
 
   WorkerInputs inputs;
-  inputs.listening_fd = listener->fd;
   inputs.metrics = &*region;
   inputs.certificate_pem = certificate_pem;
   inputs.private_key_pem = key_pem;
@@ -189,6 +203,7 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
       if (getppid() != supervisor) _exit(1);
       pthread_sigmask(SIG_SETMASK, &previous, nullptr);
       inputs.worker_index = index;
+      inputs.listening_fd = listeners[static_cast<size_t>(index)].fd;
       int status = RunWorker(config, inputs);
       spdlog::default_logger()->flush();
       _exit(status);
@@ -233,7 +248,7 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
       if (!spawn(index)) exit_status = 1;
     }
   }
-  close(listener->fd);
+  for (const Listener& socket : listeners) close(socket.fd);
   spdlog::info("stopped");
   return exit_status;
 }

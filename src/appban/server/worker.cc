@@ -104,9 +104,9 @@ class Worker : public FleetNotifier {
     options.read_body_timeout = std::chrono::seconds(config_.timeouts.body_seconds);
     options.idle_keepalive_timeout = std::chrono::seconds(
         std::max<uint32_t>(config_.timeouts.idle_seconds, config_.devices.longpoll_timeout_seconds + 30));
-    uint32_t workers = std::max<uint32_t>(1, inputs_.metrics->slot_count());
-    options.max_connections = std::min<size_t>(net::DefaultMaxConnections(),
-                                               config_.listen.max_connections / workers + 1);
+    // listen.max_connections sized the number of workers; each worker takes what its descriptor
+    // limit allows, so an uneven spread never refuses a device another worker could have served.
+    options.max_connections = net::DefaultMaxConnections();
     if (!inputs_.certificate_pem.empty()) {
       auto tls = net::MakeServerContext(inputs_.certificate_pem, inputs_.private_key_pem);
       if (!tls.ok()) return failed("setting up TLS", tls.status());
