@@ -151,13 +151,23 @@ Measurement MeasureIdleConnections(size_t count, const CertificateAndKey* tls_ma
 }
 
 
+// AddressSanitizer's allocator pads and quarantines every allocation, so resident memory says
+// nothing about the server's own cost there; the release build checks these numbers.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 TEST(ServerMemory, IdlePlainConnectionsAreCheap) {
+  if (kSanitized) GTEST_SKIP() << "memory is not measurable under AddressSanitizer";
   Measurement measured = MeasureIdleConnections(5000, nullptr);
   EXPECT_LT(measured.keepalive_kib, 20.0);
   EXPECT_LT(measured.long_poll_kib, 20.0);
 }
 
 TEST(ServerMemory, IdleTlsConnections) {
+  if (kSanitized) GTEST_SKIP() << "memory is not measurable under AddressSanitizer";
   Result<CertificateAndKey> ca = GenerateSelfSignedCa("memory test CA", 2);
   ASSERT_TRUE(ca.ok());
   Result<CertificateAndKey> server = IssueServerCertificate(*ca, {"127.0.0.1"}, 2);

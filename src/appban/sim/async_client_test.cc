@@ -39,7 +39,9 @@ void SendSequentially(AsyncConnection& connection, const std::string& host, int 
                       std::vector<std::string>& bodies, std::vector<std::string>& errors) {
   if (count == 0) return;
   auto request = std::make_shared<const std::string>(SerializeRequest("GET", "/who", host, "", ""));
-  connection.Send(request, std::chrono::seconds(10), [&, count](Status status, ClientResponse response) {
+  // `host` by value: the caller's string may be a temporary that is gone when the answer comes.
+  connection.Send(request, std::chrono::seconds(10), [&connection, &bodies, &errors, host, count](Status status,
+                                                                                                  ClientResponse response) {
     if (!status.ok()) {
       errors.push_back(status.ToString());
     } else {
