@@ -48,7 +48,7 @@ std::string_view VerdictName(Verdict verdict) {
   return "?";
 }
 
-void PolicyIndex::AddHit(std::unordered_map<std::string, std::vector<Hit>>& map, const std::string& key,
+void PolicyIndex::AddHit(HitMap& map, const std::string& key,
                          uint32_t rule, std::string description, bool by_identifier) {
   auto& hits = map[key];
   for (const auto& hit : hits) {
@@ -107,7 +107,7 @@ AppDecision PolicyIndex::Evaluate(const InstalledApp& app, const DeviceContext& 
   // Candidate hits: by identifier, by signer, by team. Rules are few per app, so a vector with
   // linear de-duplication beats any set (and allocates nothing for the many unmatched apps).
   std::vector<const Hit*> hits;
-  auto collect = [&](const std::unordered_map<std::string, std::vector<Hit>>& map, const std::string& key) {
+  auto collect = [&](const HitMap& map, std::string_view key) {
     auto it = map.find(key);
     if (it == map.end()) return;
     for (const Hit& hit : it->second) {
@@ -178,6 +178,20 @@ AppDecision PolicyIndex::Evaluate(const InstalledApp& app, const DeviceContext& 
   }
   std::sort(decision.other_rules.begin(), decision.other_rules.end());
   return decision;
+}
+
+bool PolicyIndex::Mentions(Platform platform, std::string_view id, std::string_view signer_sha256,
+                           std::string_view team_id) const {
+  if (!signer_sha256.empty() && by_signer_.find(signer_sha256) != by_signer_.end()) return true;
+  if (!team_id.empty() && by_team_.find(team_id) != by_team_.end()) return true;
+  // A stack buffer for the usual identifier keeps the check free of allocation.
+  char buffer[128];
+  if (id.size() + 1 <= sizeof(buffer)) {
+    buffer[0] = static_cast<char>('0' + static_cast<int>(platform));
+    std::copy(id.begin(), id.end(), buffer + 1);
+    return by_app_.find(std::string_view(buffer, id.size() + 1)) != by_app_.end();
+  }
+  return by_app_.find(AppKey(platform, id)) != by_app_.end();
 }
 
 std::vector<AppDecision> PolicyIndex::EvaluateAll(std::span<const InstalledApp> apps, const DeviceContext& device,

@@ -28,6 +28,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -71,6 +72,11 @@ class PolicyIndex {
   AppDecision Evaluate(const InstalledApp& app, const DeviceContext& device, UnixSeconds now) const;
   std::vector<AppDecision> EvaluateAll(std::span<const InstalledApp> apps, const DeviceContext& device,
                                        UnixSeconds now) const;
+  // True when some rule of the bundle names this identifier, signer or team, whatever its scope,
+  // effective time or waivers: an app for which this is false is "allowed" on every device. Lets
+  // a caller skip building and evaluating the (many) apps no rule mentions.
+  bool Mentions(Platform platform, std::string_view id, std::string_view signer_sha256,
+                std::string_view team_id) const;
 
  private:
   struct IndexedRule {
@@ -87,16 +93,23 @@ class PolicyIndex {
     bool by_identifier = false;
   };
 
+  // Transparent, so string_view keys are looked up without building a std::string.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  };
+  using HitMap = std::unordered_map<std::string, std::vector<Hit>, KeyHash, std::equal_to<>>;
+
   PolicyIndex() = default;
-  void AddHit(std::unordered_map<std::string, std::vector<Hit>>& map, const std::string& key, uint32_t rule,
+  void AddHit(HitMap& map, const std::string& key, uint32_t rule,
               std::string description, bool by_identifier);
 
   std::vector<IndexedRule> rules_;
   std::vector<Waiver> waivers_;
   std::vector<std::string> descriptions_;
-  std::unordered_map<std::string, std::vector<Hit>> by_app_;     // PlatformKey + identifier
-  std::unordered_map<std::string, std::vector<Hit>> by_signer_;  // signer SHA-256
-  std::unordered_map<std::string, std::vector<Hit>> by_team_;    // Apple Team ID
+  HitMap by_app_;     // AppKey: platform byte + identifier
+  HitMap by_signer_;  // signer SHA-256
+  HitMap by_team_;    // Apple Team ID
 };
 
 // An inventory document: {"device":ID,"groups":[...],"apps":[{"platform","id","version",

@@ -175,5 +175,30 @@ TEST(PolicyEvaluate, OnlyPublishedRulesEnterTheBundle) {
   EXPECT_EQ(index.Evaluate(Android("com.tencent.mm"), kDevice, kNow).verdict, Verdict::kAllowed);
 }
 
+TEST(PolicyEvaluate, MentionsIsTrueForEveryAppSomeRuleCouldDecide) {
+  const std::string long_package = "com.example." + std::string(200, 'x');  // past the stack key buffer
+  Rule scoped = MakeRule("scoped", Action::kRemove, {T(TargetKind::kAndroidPackage, "com.tencent.mm")});
+  scoped.scope_groups = {"elsewhere"};
+  Rule later = MakeRule("later", Action::kBlock, {T(TargetKind::kIosBundle, "com.later.app")});
+  later.effective_at = kNow + 3600;
+  auto index = Index({scoped, later,
+                      MakeRule("signer", Action::kReport, {T(TargetKind::kAndroidSigner, kVendorKey)}),
+                      MakeRule("team", Action::kRemove, {T(TargetKind::kAppleTeam, "ABCDE12345")}),
+                      MakeRule("long", Action::kRemove, {T(TargetKind::kAndroidPackage, long_package)})});
+  // Out of scope or not yet effective here, but mentioned: another device or a later time may be
+  // decided by these rules, so the prefilter must keep them.
+  EXPECT_TRUE(index.Mentions(Platform::kAndroid, "com.tencent.mm", "", ""));
+  EXPECT_EQ(index.Evaluate(Android("com.tencent.mm"), kDevice, kNow).verdict, Verdict::kAllowed);
+  EXPECT_TRUE(index.Mentions(Platform::kIos, "com.later.app", "", ""));
+  EXPECT_TRUE(index.Mentions(Platform::kAndroid, "any.package", kVendorKey, ""));
+  EXPECT_TRUE(index.Mentions(Platform::kIos, "any.bundle", "", "ABCDE12345"));
+  EXPECT_TRUE(index.Mentions(Platform::kAndroid, long_package, "", ""));
+  EXPECT_EQ(index.Evaluate(Android(long_package), kDevice, kNow).rule_id, "long");
+  // Not mentioned: another platform, a near miss, an unknown signer or team.
+  EXPECT_FALSE(index.Mentions(Platform::kIos, "com.tencent.mm", "", ""));
+  EXPECT_FALSE(index.Mentions(Platform::kAndroid, "com.tencent.m", "", ""));
+  EXPECT_FALSE(index.Mentions(Platform::kAndroid, long_package + "y", kOtherKey, "OTHERTEAM1"));
+}
+
 }  // namespace
 }  // namespace appban::policy

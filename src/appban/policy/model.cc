@@ -14,11 +14,11 @@ constexpr size_t kMaxTextLength = 64 * 1024;
 template <typename Enum, size_t N>
 Result<Enum> ParseByName(std::string_view name, const std::array<std::pair<Enum, std::string_view>, N>& table,
                          std::string_view what) {
-  std::string known;
   for (const auto& [value, text] : table) {
     if (text == name) return value;
-    known += (known.empty() ? "" : ", ") + std::string(text);
   }
+  std::string known;
+  for (const auto& entry : table) known += (known.empty() ? "" : ", ") + std::string(entry.second);
   return Status::InvalidArgument("unknown " + std::string(what) + " \"" + std::string(name) + "\" (expected one of " +
                                  known + ")");
 }

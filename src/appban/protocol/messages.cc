@@ -252,7 +252,8 @@ Result<CheckinRequest> ParseCheckinRequest(std::string_view body) {
   APPBAN_RETURN_IF_ERROR(CheckHex(request.inventory_hash, 64, "checkin.inventory_hash"));
   if (const Json* inventory = object.Find("inventory")) {
     APPBAN_ASSIGN_OR_RETURN(request.inventory, InventoryFromJsonArray(*inventory, "checkin.inventory"));
-    if (InventoryHash(*request.inventory) != request.inventory_hash) {
+    request.canonical_inventory = CanonicalInventory(*request.inventory);
+    if (Sha256Hex(AsBytes(request.canonical_inventory)) != request.inventory_hash) {
       return object.Wrong("inventory_hash", "does not match the inventory sent (see docs/protocol.md, \"Inventory hash\")");
     }
   }

@@ -98,6 +98,9 @@ struct CheckinRequest {
   // The full inventory, sent when it changed since the server last acknowledged one or when the
   // server asked for it.
   std::optional<std::vector<policy::InstalledApp>> inventory;
+  // Filled by ParseCheckinRequest when `inventory` is present: CanonicalInventory(*inventory),
+  // which the parser computes anyway to check inventory_hash (ToJson ignores it).
+  std::string canonical_inventory;
   std::vector<DeviceEvent> events;  // sorted by seq
   std::string agent_version;
   bool monitor = false;  // the agent runs in monitor mode (reports, never acts)

@@ -25,6 +25,7 @@
 #include "appban/server/bundle_hub.h"
 #include "appban/server/config.h"
 #include "appban/store/fleet.h"
+#include "appban/store/match_records.h"
 #include "appban/store/store.h"
 
 namespace appban::server {
@@ -546,7 +547,8 @@ TEST_F(AdminApiTest, DeviceShowsInventoryDecisionsStatesAndEvents) {
   store::CheckinWrite write;
   write.device_id = id;
   write.last_seen = now_;
-  write.inventory = store::InventoryUpdate{protocol::InventoryHash(apps), protocol::CanonicalInventory(apps), now_};
+  write.inventory = store::InventoryUpdate{protocol::InventoryHash(apps), protocol::CanonicalInventory(apps),
+                                           store::EncodeMatchRecords(apps), now_};
   store::DeviceEvent event;
   event.seq = 1;
   event.at = now_;

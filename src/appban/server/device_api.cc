@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <map>
 
+#include <spdlog/spdlog.h>
+
 #include "appban/protocol/messages.h"
 #include "appban/server/rule_states.h"
 #include "appban/store/admin.h"
+#include "appban/store/match_records.h"
 
 namespace appban::server {
 namespace {
@@ -25,6 +28,13 @@ HttpResponse StoreTrouble(const Status& status) {
     return MakeErrorResponse(503, "unavailable", "the database is busy; retry shortly");
   }
   return MakeErrorResponse(500, "internal", "the server could not complete the request: " + status.message());
+}
+
+// An inventory stored as JSON before match records existed (schema 2).
+Result<std::vector<policy::InstalledApp>> StoredInventoryApps(const std::string& json_text) {
+  APPBAN_ASSIGN_OR_RETURN(auto json, policy::ParseJsonBounded(json_text, store::kFleetLimits.max_inventory_json_bytes,
+                                                             16, "stored inventory"));
+  return protocol::InventoryFromJsonArray(json, "stored inventory");
 }
 
 int64_t SteadySeconds() {
@@ -226,15 +236,15 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
     write.applied = store::AppliedPolicy{checkin.applied_version, checkin.rules_hash};
     durable = true;
   }
-  std::optional<std::vector<policy::InstalledApp>> apps;
-  if (checkin.inventory) {
-    if (checkin.inventory_hash != device->inventory_hash) {
-      write.inventory = store::InventoryUpdate{checkin.inventory_hash, protocol::CanonicalInventory(*checkin.inventory), now};
-      durable = true;
-    }
-    apps = std::move(checkin.inventory);
+  const bool inventory_sent = checkin.inventory.has_value();
+  // Stored whenever sent, even when the hash is unchanged: the server asks again only when its
+  // copy is missing or unreadable, and then the copy must be replaced.
+  if (inventory_sent) {
+    write.inventory = store::InventoryUpdate{checkin.inventory_hash, std::move(checkin.canonical_inventory),
+                                             store::EncodeMatchRecords(*checkin.inventory), now};
+    durable = true;
   }
-  const bool send_inventory = !apps && checkin.inventory_hash != device->inventory_hash;
+  bool send_inventory = !inventory_sent && checkin.inventory_hash != device->inventory_hash;
   std::map<std::string, bool> removed_by_rule;
   for (const protocol::DeviceEvent& event : checkin.events) {
     if (event.seq <= device->last_event_seq) continue;  // already stored: a resent queue
@@ -260,23 +270,43 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
       (write.applied || device->evaluated_version != latest.version ||
        device->evaluated_inventory_hash != checkin.inventory_hash || !removed_by_rule.empty());
   if (needs_evaluation) {
-    if (!apps) {
-      auto full = context_.fleet->GetDevice(device->id);
-      if (!full.ok()) return respond(StoreTrouble(full.status()));
-      auto json = policy::ParseJsonBounded(full->inventory_json, full->inventory_json.size() + 1, 16, "stored inventory");
-      if (json.ok()) {
-        auto stored_apps = protocol::InventoryFromJsonArray(*json, "stored inventory");
-        if (stored_apps.ok()) apps = std::move(*stored_apps);
+    auto input = context_.fleet->GetEvaluationInput(device->id);
+    if (!input.ok()) return respond(StoreTrouble(input.status()));
+    // Only apps some rule of the bundle mentions can decide a standing; the usual device holds
+    // none, so evaluation builds and evaluates nothing for the rest.
+    std::vector<policy::InstalledApp> mentioned;
+    bool have_inventory = true;
+    if (inventory_sent) {
+      for (policy::InstalledApp& app : *checkin.inventory) {
+        if (latest.index->Mentions(app.platform, app.id, app.signer_sha256, app.team_id)) mentioned.push_back(std::move(app));
       }
-      if (!apps && full->inventory_json.empty()) apps.emplace();  // a device that never sent one
+    } else if (input->match_records) {
+      Status decoded = store::ForEachMatchRecord(*input->match_records, [&](const store::MatchRecord& record) {
+        if (latest.index->Mentions(record.platform, record.id, record.signer_sha256, record.team_id)) {
+          mentioned.push_back(policy::InstalledApp{record.platform, std::string(record.id), "",
+                                                   std::string(record.signer_sha256), std::string(record.team_id)});
+        }
+      });
+      have_inventory = decoded.ok();
+    } else if (input->inventory_json) {
+      auto apps = StoredInventoryApps(*input->inventory_json);
+      have_inventory = apps.ok();
+      if (apps.ok()) {
+        for (policy::InstalledApp& app : *apps) {
+          if (latest.index->Mentions(app.platform, app.id, app.signer_sha256, app.team_id)) mentioned.push_back(std::move(app));
+        }
+      }
     }
-    if (apps) {
+    // A stored inventory that cannot be read is asked for again rather than evaluated as empty.
+    if (!have_inventory) {
+      spdlog::warn("device {}: stored inventory unreadable, asking the device to send it again", device->id);
+      send_inventory = true;
+    }
+    if (have_inventory) {
       policy::DeviceContext context{device->id, GroupsOf(*device)};
-      auto standings = EvaluateRuleStandings(latest, context, *apps, checkin.applied_version, now);
-      auto existing_rows = context_.fleet->ListDeviceRuleStates(device->id);
-      if (!existing_rows.ok()) return respond(StoreTrouble(existing_rows.status()));
+      auto standings = EvaluateRuleStandings(latest, context, mentioned, checkin.applied_version, now);
       std::map<std::string, const store::DeviceRuleState*> existing;
-      for (const auto& row : *existing_rows) existing[row.rule_id] = &row;
+      for (const auto& row : input->rule_states) existing[row.rule_id] = &row;
       std::map<std::string, bool> kept;
       for (const DeviceRuleStanding& standing : standings) {
         if (standing.standing == RuleStanding::kPending) continue;

@@ -188,6 +188,7 @@ struct AppliedPolicy {
 struct InventoryUpdate {
   std::string hash;
   std::string canonical_json;
+  std::string match_records;  // EncodeMatchRecords of the same apps (store/match_records.h)
   UnixSeconds at = 0;
 };
 struct EvaluationMark {
@@ -203,6 +204,12 @@ struct CheckinWrite {
   std::vector<DeviceEvent> events;          // device_id of each event is taken from the write
   std::vector<DeviceRuleState> rule_states; // upserted (device_id taken from the write)
   std::vector<std::string> cleared_rule_ids;  // rule states to delete (rule no longer in force)
+};
+struct EvaluationInput {
+  // Both empty: the device never sent an inventory.
+  std::optional<std::string> match_records;   // of the stored inventory (store/match_records.h)
+  std::optional<std::string> inventory_json;  // only for an inventory stored before match records
+  std::vector<DeviceRuleState> rule_states;   // ordered by rule_id
 };
 struct CheckinOutcome {
   std::string device_id;
@@ -294,6 +301,9 @@ class FleetStore {
   // the outcome (same order as `writes`); an error Result means nothing was written.
   virtual Result<std::vector<CheckinOutcome>> ApplyCheckins(std::span<const CheckinWrite> writes) = 0;
   virtual Result<std::vector<DeviceRuleState>> ListDeviceRuleStates(const std::string& device_id) = 0;
+  // What re-evaluating one device against a new bundle reads, in one read snapshot: its stored
+  // match records and its rule states. kNotFound when the device does not exist.
+  virtual Result<EvaluationInput> GetEvaluationInput(const std::string& device_id) = 0;
   // Every device's state for one rule, from a covering index, in no particular order; rule_id of
   // the returned structs is left empty (it is the argument) to keep 100k-device answers compact.
   virtual Result<std::vector<DeviceRuleState>> ListRuleStates(const std::string& rule_id) = 0;

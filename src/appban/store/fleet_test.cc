@@ -165,7 +165,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   ASSERT_NE(fleet, nullptr);
   {
     RawDb raw(dir.db());
-    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "2");
+    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "3");
   }
   // Old data is intact and usable by the new tables (a group-bound enrolment token).
   Enrollment enrolled = EnrollOne(*fleet, "host-1", "field-staff");
@@ -410,6 +410,51 @@ TEST(FleetStore, ApplyCheckinsStoresEventsOnceAndRefusesWritesIndividually) {
   EXPECT_EQ(fleet->ListEvents(one.device.id, 0).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(FleetStore, EvaluationInputReadsMatchRecordsOrOldJsonAndRuleStates) {
+  ScratchDir dir;
+  auto fleet = OpenFleet(dir.db());
+  Enrollment fresh = EnrollOne(*fleet, "fresh");
+  Enrollment never = EnrollOne(*fleet, "never");
+  Enrollment old = EnrollOne(*fleet, "old");
+
+  CheckinWrite write = Checkin(fresh.device.id, {});
+  write.inventory = InventoryUpdate{"inv-1", R"([{"id":"wechat","platform":"deb"}])", "3:deb6:wechat0:0:", kNow};
+  write.rule_states = {{fresh.device.id, "r2", ComplianceState::kCompliant, kNow, true, kNow, 3},
+                       {fresh.device.id, "r1", ComplianceState::kViolating, kNow, true, std::nullopt, 3}};
+  CheckinWrite write_old = Checkin(old.device.id, {});
+  write_old.inventory = InventoryUpdate{"inv-2", R"([{"id":"vim","platform":"deb"}])", "3:deb3:vim0:0:", kNow};
+  std::vector<CheckinWrite> batch = {write, write_old};
+  ASSERT_TRUE(fleet->ApplyCheckins(batch).ok());
+  {
+    // An inventory stored before schema 3 has JSON only.
+    RawDb raw(dir.db());
+    ASSERT_EQ(raw.Exec("UPDATE device_inventories SET match_records = NULL WHERE device_id = '" + old.device.id + "'"),
+              SQLITE_OK);
+  }
+
+  auto input = fleet->GetEvaluationInput(fresh.device.id);
+  ASSERT_TRUE(input.ok()) << input.status().ToString();
+  EXPECT_EQ(input->match_records, "3:deb6:wechat0:0:");
+  EXPECT_FALSE(input->inventory_json) << "the JSON is not read when match records exist";
+  ASSERT_EQ(input->rule_states.size(), 2u);
+  EXPECT_EQ(input->rule_states[0].rule_id, "r1");
+  EXPECT_EQ(input->rule_states[0].state, ComplianceState::kViolating);
+  EXPECT_EQ(input->rule_states[1].rule_id, "r2");
+
+  auto legacy = fleet->GetEvaluationInput(old.device.id);
+  ASSERT_TRUE(legacy.ok());
+  EXPECT_FALSE(legacy->match_records);
+  EXPECT_EQ(legacy->inventory_json, R"([{"id":"vim","platform":"deb"}])");
+
+  auto none = fleet->GetEvaluationInput(never.device.id);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->match_records);
+  EXPECT_FALSE(none->inventory_json);
+  EXPECT_TRUE(none->rule_states.empty());
+
+  EXPECT_EQ(fleet->GetEvaluationInput("d-0000000000000000").status().code(), StatusCode::kNotFound);
+}
+
 TEST(FleetStore, CheckinKeepsPolicyInventoryAndRuleStates) {
   ScratchDir dir;
   auto fleet = OpenFleet(dir.db());
@@ -418,7 +463,7 @@ TEST(FleetStore, CheckinKeepsPolicyInventoryAndRuleStates) {
 
   CheckinWrite write = Checkin(a.device.id, {});
   write.applied = AppliedPolicy{7, "rules-hash-7"};
-  write.inventory = InventoryUpdate{"inv-1", R"({"apps":["com.example.banned"]})", kNow + 100};
+  write.inventory = InventoryUpdate{"inv-1", R"({"apps":["com.example.banned"]})", "3:deb6:wechat0:0:", kNow + 100};
   write.evaluated = EvaluationMark{7, "inv-1"};
   DeviceRuleState violating{a.device.id, "r1", ComplianceState::kViolating, kNow + 100, true, std::nullopt, 7};
   DeviceRuleState other{a.device.id, "r2", ComplianceState::kWaived, kNow + 100, true, std::nullopt, 7};

@@ -22,6 +22,23 @@ Status Database::Exec(std::string_view sql) {
   return Error("sqlite (" + text.substr(0, 60) + ")");
 }
 
+Status Database::Run(Verb verb) {
+  static constexpr const char* kText[] = {"BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"};
+  auto& slot = verbs_[static_cast<int>(verb)];
+  const char* text = kText[static_cast<int>(verb)];
+  if (!slot) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db_.get(), text, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
+      return Error(std::string("preparing ") + text);
+    }
+    slot.reset(raw);
+  }
+  int rc = sqlite3_step(slot.get());
+  (void)sqlite3_reset(slot.get());  // repeats the step's error code, reported below
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return Status::Ok();
+  return Error(std::string("sqlite (") + text + ")");
+}
+
 Status Database::Error(std::string_view context) const {
   int code = sqlite3_extended_errcode(db_.get());
   std::string message = std::string(context) + ": " + sqlite3_errmsg(db_.get());
@@ -117,25 +134,25 @@ void Statement::Reset() {
 }
 
 Result<Transaction> Transaction::Begin(Database& db) {
-  APPBAN_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  APPBAN_RETURN_IF_ERROR(db.Run(Database::Verb::kBeginImmediate));
   return Transaction(&db);
 }
 
 Result<Transaction> Transaction::BeginRead(Database& db) {
-  APPBAN_RETURN_IF_ERROR(db.Exec("BEGIN"));
+  APPBAN_RETURN_IF_ERROR(db.Run(Database::Verb::kBegin));
   return Transaction(&db);
 }
 
 Transaction::~Transaction() {
-  if (db_ != nullptr) (void)db_->Exec("ROLLBACK");
+  if (db_ != nullptr) (void)db_->Run(Database::Verb::kRollback);
 }
 
 Status Transaction::Commit() {
   Database* db = db_;
   db_ = nullptr;
   if (db == nullptr) return Status::Internal("transaction already finished");
-  Status status = db->Exec("COMMIT");
-  if (!status.ok()) (void)db->Exec("ROLLBACK");
+  Status status = db->Run(Database::Verb::kCommit);
+  if (!status.ok()) (void)db->Run(Database::Verb::kRollback);
   return status;
 }
 

@@ -23,13 +23,22 @@ class Database {
   // Runs SQL without results (may hold several statements).
   Status Exec(std::string_view sql);
   Status Error(std::string_view context) const;
+  // The transaction verbs, prepared once per connection: hot paths begin and commit thousands of
+  // transactions a second, and sqlite3_exec would parse the text every time.
+  enum class Verb { kBegin, kBeginImmediate, kCommit, kRollback };
+  Status Run(Verb verb);
 
  private:
   struct Closer {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
   };
+  struct StatementFinalizer {
+    void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+  };
   explicit Database(sqlite3* db) : db_(db) {}
   std::unique_ptr<sqlite3, Closer> db_;
+  // Declared after db_: finalized before the connection closes.
+  std::unique_ptr<sqlite3_stmt, StatementFinalizer> verbs_[4];
 };
 
 class Statement {

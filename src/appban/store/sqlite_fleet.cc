@@ -541,10 +541,10 @@ class SqliteFleetStore final : public FleetStore {
   }
 
   Result<Device> GetDevice(const std::string& id) override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT " + std::string(kDeviceColumns) +
-                                                     ", (SELECT json FROM device_inventories WHERE device_id = "
-                                                     "devices.id) FROM devices WHERE id = ?1"));
+    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT " + std::string(kDeviceColumns) +
+                                               ", (SELECT json FROM device_inventories WHERE device_id = "
+                                               "devices.id) FROM devices WHERE id = ?1"));
+    sqlite::Statement& query = lease.statement();
     query.Bind(1, id);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) return Status::NotFound("no device " + id);
@@ -616,11 +616,35 @@ class SqliteFleetStore final : public FleetStore {
   }
 
   Result<std::vector<DeviceRuleState>> ListDeviceRuleStates(const std::string& device_id) override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT rule_id, state, since, had_app, compliant_at, version "
-                                                 "FROM device_rule_states WHERE device_id = ?1 ORDER BY rule_id"));
-    query.Bind(1, device_id);
-    return ReadRuleStates(query, device_id, "");
+    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT rule_id, state, since, had_app, compliant_at, version "
+                                               "FROM device_rule_states WHERE device_id = ?1 ORDER BY rule_id"));
+    lease.statement().Bind(1, device_id);
+    return ReadRuleStates(lease.statement(), device_id, "");
+  }
+
+  Result<EvaluationInput> GetEvaluationInput(const std::string& device_id) override {
+    EvaluationInput input;
+    // Two reads that must agree: a check-in committing between them could pair an old inventory
+    // with new rule states. Inside a read transaction both see one snapshot.
+    APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::BeginRead(db_));
+    {
+      // The JSON is read only when there are no match records (an inventory from schema 2).
+      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT i.match_records, CASE WHEN i.match_records IS NULL "
+                                                 "THEN i.json END FROM devices d LEFT JOIN device_inventories i "
+                                                 "ON i.device_id = d.id WHERE d.id = ?1"));
+      sqlite::Statement& query = lease.statement();
+      query.Bind(1, device_id);
+      APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+      if (!row) return Status::NotFound("no device " + device_id);
+      if (!query.IsNull(0)) {
+        input.match_records = query.Text(0);
+      } else if (!query.IsNull(1)) {
+        input.inventory_json = query.Text(1);
+      }
+    }
+    APPBAN_ASSIGN_OR_RETURN(input.rule_states, ListDeviceRuleStates(device_id));
+    APPBAN_RETURN_IF_ERROR(transaction.Commit());
+    return input;
   }
 
   Result<std::vector<DeviceRuleState>> ListRuleStates(const std::string& rule_id) override {
@@ -1013,9 +1037,14 @@ class SqliteFleetStore final : public FleetStore {
       APPBAN_RETURN_IF_ERROR(update.Run());  // unbound parameters are NULL: the column keeps its value
     }
     if (write.inventory) {
-      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_inventories(device_id, json) VALUES(?1, ?2) "
-                                                 "ON CONFLICT(device_id) DO UPDATE SET json = excluded.json"));
-      APPBAN_RETURN_IF_ERROR(lease.statement().Bind(1, write.device_id).Bind(2, write.inventory->canonical_json).Run());
+      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_inventories(device_id, json, match_records) "
+                                                 "VALUES(?1, ?2, ?3) ON CONFLICT(device_id) DO UPDATE SET "
+                                                 "json = excluded.json, match_records = excluded.match_records"));
+      APPBAN_RETURN_IF_ERROR(lease.statement()
+                                 .Bind(1, write.device_id)
+                                 .Bind(2, write.inventory->canonical_json)
+                                 .Bind(3, write.inventory->match_records)
+                                 .Run());
     }
     if (!write.rule_states.empty()) {
       APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_rule_states(device_id, rule_id, state, since, "

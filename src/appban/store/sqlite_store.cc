@@ -159,6 +159,11 @@ CREATE TABLE server_settings (
   value TEXT NOT NULL
 );
 )sql",
+    // 3: match records beside the inventory JSON (store/match_records.h), so re-evaluating a device
+    // against a new bundle does not parse its JSON. NULL for inventories stored before.
+    R"sql(
+ALTER TABLE device_inventories ADD COLUMN match_records TEXT;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
