@@ -123,6 +123,8 @@ offset = (b["first_received_unix_ms"] - publish_ms) / 1000
 def since_publish(v): return "n/a" if v is None else f"{v + offset:.2f} s"
 print(f"simulator: first device had the bundle {offset:.2f} s after the publish call began; "
       f"acknowledged by {b['acknowledged']:,} of {n:,}")
+print(f"simulator: devices had the bundle: 50% {since_publish(b.get('received_seconds_to_50_percent'))}, "
+      f"99% {since_publish(b.get('received_seconds_to_99_percent'))} after publish")
 print(f"simulator: 50% {since_publish(b['seconds_to_50_percent'])}, 99% {since_publish(b['seconds_to_99_percent'])}, "
       f"100% {since_publish(b['seconds_to_100_percent'])} after publish (target: 99% within 10 s)")
 print(f"simulator errors: {sim['errors'] or 'none'}; bundle signature checks: {sim['bundle_verifications']}")

@@ -183,7 +183,7 @@ Result<AgentClient> AgentClient::FromState(const AgentState& state, const Client
 Result<protocol::CheckinResponse> AgentClient::Checkin(const protocol::CheckinRequest& request) {
   if (!checkin_client_) checkin_client_.emplace(url_, options_);
   Headers headers = {{"authorization", "Bearer " + credential_}, {"content-type", "application/json"}};
-  auto response = checkin_client_->Request("POST", protocol::kCheckinPath, protocol::ToJson(request).dump(), headers);
+  auto response = checkin_client_->Request("POST", protocol::kCheckinPath, protocol::CheckinRequestBody(request), headers);
   if (!response.ok()) {
     checkin_client_.reset();  // a fresh connection next time
     return Status(response.status().code(), "check-in: " + response.status().message());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <tuple>
 
 #include "appban/common/crypto.h"
@@ -24,9 +25,13 @@ constexpr std::array<std::pair<EventKind, std::string_view>, 7> kEventKinds{{
 class StrictObject {
  public:
   StrictObject(const Json& json, std::string where) : json_(json), where_(std::move(where)) {}
+  // An element of an array: its path ("checkin.inventory[12]") is built only for an error, as
+  // inventories have thousands of elements.
+  StrictObject(const Json& json, std::string_view array_where, size_t index)
+      : json_(json), array_where_(array_where), index_(index) {}
 
   Status CheckIsObject() const {
-    if (!json_.is_object()) return Status::InvalidArgument(where_ + ": must be a JSON object");
+    if (!json_.is_object()) return Status::InvalidArgument(Where() + ": must be a JSON object");
     return Status::Ok();
   }
 
@@ -65,9 +70,9 @@ class StrictObject {
     return value->get<bool>();
   }
 
-  // nullptr when absent (or null).
+  // nullptr when absent (or null). REQUIRES: `key` outlives this object (callers pass literals).
   const Json* Find(std::string_view key) {
-    seen_.emplace_back(key);
+    seen_.push_back(key);
     auto it = json_.find(key);
     if (it == json_.end() || it->is_null()) return nullptr;
     return &*it;
@@ -77,13 +82,17 @@ class StrictObject {
   Status CheckNoUnknownMembers() const {
     for (const auto& [key, value] : json_.items()) {
       if (std::find(seen_.begin(), seen_.end(), key) == seen_.end()) {
-        return Status::InvalidArgument(where_ + ": unknown member \"" + key + "\"");
+        return Status::InvalidArgument(Where() + ": unknown member \"" + key + "\"");
       }
     }
     return Status::Ok();
   }
 
-  std::string Path(std::string_view key) const { return where_ + "." + std::string(key); }
+  std::string Where() const {
+    if (!where_.empty() || !index_) return where_;
+    return std::string(array_where_) + "[" + std::to_string(*index_) + "]";
+  }
+  std::string Path(std::string_view key) const { return Where() + "." + std::string(key); }
   Status Missing(std::string_view key) const { return Status::InvalidArgument(Path(key) + ": missing"); }
   Status Wrong(std::string_view key, const std::string& why) const {
     return Status::InvalidArgument(Path(key) + ": " + why);
@@ -92,7 +101,9 @@ class StrictObject {
  private:
   const Json& json_;
   std::string where_;
-  std::vector<std::string> seen_;
+  std::string_view array_where_;
+  std::optional<size_t> index_;
+  std::vector<std::string_view> seen_;
 };
 
 Result<Json> ParseBody(std::string_view body, std::string_view what) {
@@ -123,10 +134,59 @@ Json AppToJson(const policy::InstalledApp& app) {
   return json;
 }
 
-std::vector<policy::InstalledApp> Sorted(std::span<const policy::InstalledApp> apps) {
-  std::vector<policy::InstalledApp> sorted(apps.begin(), apps.end());
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return SortKey(a) < SortKey(b); });
+std::vector<const policy::InstalledApp*> Sorted(std::span<const policy::InstalledApp> apps) {
+  std::vector<const policy::InstalledApp*> sorted;
+  sorted.reserve(apps.size());
+  for (const auto& app : apps) sorted.push_back(&app);
+  std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return SortKey(*a) < SortKey(*b); });
   return sorted;
+}
+
+bool ValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xe ? 3 : (byte >> 3) == 0x1e ? 4 : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    uint32_t code = length == 1 ? byte : length == 2 ? (byte & 0x1f) : length == 3 ? (byte & 0x0f) : (byte & 0x07);
+    for (size_t k = 1; k < length; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3f);
+    }
+    // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8.
+    static constexpr uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kSmallest[length] || (code >= 0xd800 && code <= 0xdfff) || code > 0x10ffff) return false;
+    i += length;
+  }
+  return true;
+}
+
+// A JSON string exactly as policy::CanonicalJson writes it (json_util.h): only `"`, `\` and
+// control characters escaped, \u00XX in lowercase hex for controls without a short form.
+void AppendCanonicalString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
 }
 
 }  // namespace
@@ -227,16 +287,23 @@ Result<EnrollResponse> ParseEnrollResponse(std::string_view body) {
   return response;
 }
 
-Json ToJson(const CheckinRequest& request) {
+namespace {
+Json CheckinJsonWithoutInventory(const CheckinRequest& request) {
   Json json = {{"applied_version", request.applied_version},
                {"rules_hash", request.rules_hash},
                {"inventory_hash", request.inventory_hash}};
-  if (request.inventory) json["inventory"] = InventoryToJson(*request.inventory);
   Json events = Json::array();
   for (const auto& event : request.events) events.push_back(EventToJson(event));
   json["events"] = std::move(events);
   if (!request.agent_version.empty()) json["agent_version"] = request.agent_version;
   if (request.monitor) json["monitor"] = true;
+  return json;
+}
+}  // namespace
+
+Json ToJson(const CheckinRequest& request) {
+  Json json = CheckinJsonWithoutInventory(request);
+  if (request.inventory) json["inventory"] = InventoryToJson(*request.inventory);
   return json;
 }
 
@@ -329,15 +396,58 @@ Result<PollResponse> ParsePollResponse(std::string_view body) {
 
 Json InventoryToJson(std::span<const policy::InstalledApp> apps) {
   Json json = Json::array();
-  for (const auto& app : Sorted(apps)) json.push_back(AppToJson(app));
+  for (const auto* app : Sorted(apps)) json.push_back(AppToJson(*app));
   return json;
 }
 
 std::string CanonicalInventory(std::span<const policy::InstalledApp> apps) {
-  // Every member is a string from a validated app, so canonicalisation cannot fail; an invalid
-  // UTF-8 identifier (refused by InventoryFromJsonArray) would make the text empty.
-  auto text = policy::CanonicalJson(InventoryToJson(apps));
-  return text.ok() ? *text : std::string();
+  // Written directly rather than through policy::CanonicalJson(InventoryToJson(apps)) — the same
+  // bytes (messages_test.cc compares the two) at a fraction of the cost: every check-in that
+  // carries an inventory is canonicalised to check its hash. Keys in byte order: id, platform,
+  // signer_sha256, team_id, version. Invalid UTF-8 (which InventoryFromJsonArray cannot produce)
+  // makes the text empty, as CanonicalJson refuses it.
+  std::string out;
+  out.reserve(2 + apps.size() * 72);
+  out += '[';
+  bool first = true;
+  for (const auto* app : Sorted(apps)) {
+    if (!ValidUtf8(app->id) || !ValidUtf8(app->version) || !ValidUtf8(app->signer_sha256) || !ValidUtf8(app->team_id)) {
+      return std::string();
+    }
+    if (!first) out += ',';
+    first = false;
+    out += "{\"id\":";
+    AppendCanonicalString(out, app->id);
+    out += ",\"platform\":";
+    AppendCanonicalString(out, policy::PlatformName(app->platform));
+    if (!app->signer_sha256.empty()) {
+      out += ",\"signer_sha256\":";
+      AppendCanonicalString(out, app->signer_sha256);
+    }
+    if (!app->team_id.empty()) {
+      out += ",\"team_id\":";
+      AppendCanonicalString(out, app->team_id);
+    }
+    if (!app->version.empty()) {
+      out += ",\"version\":";
+      AppendCanonicalString(out, app->version);
+    }
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+std::string CheckinRequestBody(const CheckinRequest& request) {
+  std::string body = CheckinJsonWithoutInventory(request).dump();
+  if (!request.inventory) return body;
+  // The inventory is the canonical text the hash was computed over (valid JSON), spliced in
+  // rather than built and serialised again member by member.
+  body.pop_back();  // the closing brace; the object is never empty (applied_version is always there)
+  body += ",\"inventory\":";
+  body += request.canonical_inventory.empty() ? CanonicalInventory(*request.inventory) : request.canonical_inventory;
+  body += '}';
+  return body;
 }
 
 std::string InventoryHash(std::span<const policy::InstalledApp> apps) {
@@ -353,8 +463,7 @@ Result<std::vector<policy::InstalledApp>> InventoryFromJsonArray(const Json& jso
   std::vector<policy::InstalledApp> apps;
   apps.reserve(json.size());
   for (size_t i = 0; i < json.size(); ++i) {
-    std::string path = std::string(where) + "[" + std::to_string(i) + "]";
-    StrictObject object(json[i], path);
+    StrictObject object(json[i], where, i);
     APPBAN_RETURN_IF_ERROR(object.CheckIsObject());
     policy::InstalledApp app;
     APPBAN_ASSIGN_OR_RETURN(std::string platform, object.Text("platform", true, kProtocolLimits.max_text));
@@ -365,7 +474,7 @@ Result<std::vector<policy::InstalledApp>> InventoryFromJsonArray(const Json& jso
     if (app.id.empty()) return object.Wrong("id", "must not be empty");
     APPBAN_ASSIGN_OR_RETURN(app.version, object.Text("version", false, kProtocolLimits.max_text));
     APPBAN_ASSIGN_OR_RETURN(app.signer_sha256, object.Text("signer_sha256", false, 64));
-    APPBAN_RETURN_IF_ERROR(CheckHex(app.signer_sha256, 64, object.Path("signer_sha256")));
+    if (!app.signer_sha256.empty()) APPBAN_RETURN_IF_ERROR(CheckHex(app.signer_sha256, 64, object.Path("signer_sha256")));
     APPBAN_ASSIGN_OR_RETURN(app.team_id, object.Text("team_id", false, kProtocolLimits.max_text));
     APPBAN_RETURN_IF_ERROR(object.CheckNoUnknownMembers());
     apps.push_back(std::move(app));

@@ -98,14 +98,19 @@ struct CheckinRequest {
   // The full inventory, sent when it changed since the server last acknowledged one or when the
   // server asked for it.
   std::optional<std::vector<policy::InstalledApp>> inventory;
-  // Filled by ParseCheckinRequest when `inventory` is present: CanonicalInventory(*inventory),
-  // which the parser computes anyway to check inventory_hash (ToJson ignores it).
+  // CanonicalInventory(*inventory) when known: filled by ParseCheckinRequest (which computes it
+  // to check inventory_hash) and by senders that computed the hash anyway; CheckinRequestBody
+  // sends it as is. ToJson ignores it.
   std::string canonical_inventory;
   std::vector<DeviceEvent> events;  // sorted by seq
   std::string agent_version;
   bool monitor = false;  // the agent runs in monitor mode (reports, never acts)
 };
 Json ToJson(const CheckinRequest& request);
+// The request as the body of POST /v1/checkin: ToJson(request).dump() in meaning, with the
+// inventory written as its canonical text (canonical_inventory when set, else computed), which
+// is much cheaper for a large inventory. Agents and the simulator send this.
+std::string CheckinRequestBody(const CheckinRequest& request);
 Result<CheckinRequest> ParseCheckinRequest(std::string_view body);
 
 struct CheckinResponse {

@@ -107,6 +107,73 @@ INSTANTIATE_TEST_SUITE_P(
                    "checkin.events[0].seq: must be at least 1"},
         BadCheckin{std::string(100, '[') + std::string(100, ']'), "deeper"}));
 
+// CanonicalInventory writes the canonical text directly; it must be byte for byte what the
+// general canonical writer makes of the same inventory, whatever the identifiers hold.
+TEST(InventoryHashTest, DirectWriterMatchesTheGeneralCanonicalForm) {
+  std::mt19937_64 rng(20261128);
+  const std::vector<std::string> pieces = {"a", "Z", "0", ".", "-", "\"", "\\", "/", "\n", "\t", "\b", "\f", "\r",
+                                           std::string(1, '\x01'), std::string(1, '\x1f'), "\x7f", "\xc3\xa9",
+                                           "\xe2\x82\xac", "\xf0\x9f\x98\x80", " ", ":", ","};
+  auto text = [&](size_t max_pieces) {
+    std::string out;
+    size_t n = std::uniform_int_distribution<size_t>(0, max_pieces)(rng);
+    for (size_t i = 0; i < n; ++i) out += pieces[std::uniform_int_distribution<size_t>(0, pieces.size() - 1)(rng)];
+    return out;
+  };
+  for (int round = 0; round < 500; ++round) {
+    std::vector<policy::InstalledApp> apps(std::uniform_int_distribution<size_t>(0, 12)(rng));
+    for (auto& app : apps) {
+      app.platform = static_cast<policy::Platform>(std::uniform_int_distribution<int>(0, 4)(rng));
+      app.id = text(6);
+      if (app.id.empty()) app.id = "x";
+      app.version = text(3);
+      app.signer_sha256 = round % 3 == 0 ? text(2) : "";
+      app.team_id = round % 5 == 0 ? text(2) : "";
+    }
+    if (round % 7 == 0 && !apps.empty()) apps.push_back(apps.front());  // duplicates sort stably
+    auto reference = policy::CanonicalJson(InventoryToJson(apps));
+    ASSERT_TRUE(reference.ok());
+    ASSERT_EQ(CanonicalInventory(apps), *reference) << "round " << round;
+  }
+  // Invalid UTF-8 cannot be canonical: both writers refuse it.
+  std::vector<policy::InstalledApp> bad = {{policy::Platform::kDeb, "bad\xff", "", "", ""}};
+  EXPECT_FALSE(policy::CanonicalJson(InventoryToJson(bad)).ok());
+  EXPECT_EQ(CanonicalInventory(bad), "");
+  bad[0].id = "overlong\xc0\xaf";
+  EXPECT_EQ(CanonicalInventory(bad), "");
+  bad[0].id = "surrogate\xed\xa0\x80";
+  EXPECT_EQ(CanonicalInventory(bad), "");
+}
+
+// The body agents send splices the canonical inventory text in; the server reads the same request.
+TEST(CheckinTest, RequestBodyParsesBackToTheSameRequest) {
+  CheckinRequest request;
+  request.applied_version = 4;
+  request.rules_hash = std::string(64, 'b');
+  request.inventory = SampleApps();
+  request.inventory_hash = InventoryHash(*request.inventory);
+  DeviceEvent event;
+  event.seq = 1;
+  event.at = 1800000000;
+  event.kind = EventKind::kRemoved;
+  event.platform = "deb";
+  event.app = "wechat";
+  event.rule_id = "ban-wechat";
+  request.events.push_back(event);
+  request.agent_version = "appban-agent/1.0";
+  for (bool precomputed : {false, true}) {
+    request.canonical_inventory = precomputed ? CanonicalInventory(*request.inventory) : "";
+    std::string body = CheckinRequestBody(request);
+    EXPECT_TRUE(policy::Json::accept(body)) << body;
+    auto parsed = ParseCheckinRequest(body);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    EXPECT_EQ(ToJson(*parsed), ToJson(request));
+    EXPECT_EQ(parsed->canonical_inventory, CanonicalInventory(*request.inventory));
+  }
+  request.inventory.reset();
+  EXPECT_EQ(CheckinRequestBody(request), ToJson(request).dump());
+}
+
 TEST(CheckinTest, RefusesTooManyEvents) {
   Json events = Json::array();
   for (size_t i = 1; i <= kProtocolLimits.max_events_per_checkin + 1; ++i) {

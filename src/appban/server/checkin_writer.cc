@@ -6,8 +6,9 @@
 
 namespace appban::server {
 
-CheckinWriter::CheckinWriter(boost::asio::io_context& io, std::unique_ptr<store::FleetStore> fleet)
-    : io_(io), fleet_(std::move(fleet)), thread_([this] { Run(); }) {}
+CheckinWriter::CheckinWriter(boost::asio::io_context& io, std::unique_ptr<store::FleetStore> fleet,
+                             DeviceGenerations& generations)
+    : io_(io), fleet_(std::move(fleet)), generations_(generations), thread_([this] { Run(); }) {}
 
 CheckinWriter::~CheckinWriter() {
   {
@@ -79,9 +80,11 @@ void CheckinWriter::CommitCheckins(std::vector<Item>& batch) {
       outcome.device_id = writes[i].device_id;
       outcome.status = outcomes.ok() ? Status::Internal("check-in batch lost an outcome") : outcomes.status();
     }
-    boost::asio::post(io_, [done = std::move(batch[i].done), outcome = std::move(outcome)]() mutable {
-      done(std::move(outcome));
-    });
+    std::optional<uint64_t> generation_before;
+    // Right after the commit, before anyone is answered: other workers stop trusting their copy.
+    if (outcome.status.ok() && ChangesCachedDevice(writes[i])) generation_before = generations_.Bump(writes[i].device_id);
+    boost::asio::post(io_, [done = std::move(batch[i].done), write = std::move(writes[i]), outcome = std::move(outcome),
+                            generation_before]() mutable { done(write, std::move(outcome), generation_before); });
   }
 }
 

@@ -12,22 +12,28 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 
+#include "appban/server/device_cache.h"
 #include "appban/store/fleet.h"
 
 namespace appban::server {
 
 class CheckinWriter {
  public:
-  using Done = std::function<void(store::CheckinOutcome)>;
+  // `write` is the committed write; `generation_before` is set when the writer bumped the device's
+  // generation after the commit (DeviceCache::AfterWrite takes it).
+  using Done = std::function<void(const store::CheckinWrite& write, store::CheckinOutcome outcome,
+                                  std::optional<uint64_t> generation_before)>;
   using EnrollDone = std::function<void(Result<store::Enrollment>)>;
 
-  // `fleet` is used only by the writer thread from now on.
-  CheckinWriter(boost::asio::io_context& io, std::unique_ptr<store::FleetStore> fleet);
+  // `fleet` is used only by the writer thread from now on. After each commit the writer bumps, in
+  // `generations`, every device whose cached state the commit changed (device_cache.h).
+  CheckinWriter(boost::asio::io_context& io, std::unique_ptr<store::FleetStore> fleet, DeviceGenerations& generations);
   ~CheckinWriter();  // commits what is queued, then joins
   CheckinWriter(const CheckinWriter&) = delete;
   CheckinWriter& operator=(const CheckinWriter&) = delete;
@@ -59,6 +65,7 @@ class CheckinWriter {
 
   boost::asio::io_context& io_;
   std::unique_ptr<store::FleetStore> fleet_;
+  DeviceGenerations& generations_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable drained_;

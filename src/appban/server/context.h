@@ -19,6 +19,7 @@ namespace appban::server {
 
 struct ServerConfig;
 class MetricsSlot;
+class DeviceGenerations;
 
 // The newest published bundle as this worker knows it.
 struct PublishedBundle {
@@ -51,6 +52,7 @@ struct WorkerContext {
   const policy::SigningKey* signing_key = nullptr;
   MetricsSlot* metrics = nullptr;
   FleetNotifier* notifier = nullptr;
+  DeviceGenerations* generations = nullptr;  // shared by all workers (device_cache.h); required
   std::function<policy::UnixSeconds()> clock;
   // The latest bundle (kept current by the worker).
   std::function<const PublishedBundle&()> latest_bundle;

@@ -5,6 +5,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <openssl/crypto.h>
+
+#include "appban/common/bytes.h"
 #include "appban/protocol/messages.h"
 #include "appban/server/rule_states.h"
 #include "appban/store/admin.h"
@@ -37,6 +40,18 @@ Result<std::vector<policy::InstalledApp>> StoredInventoryApps(const std::string&
   return protocol::InventoryFromJsonArray(json, "stored inventory");
 }
 
+HttpResponse RefusalFor(const Status& status) {
+  if (status.code() == StatusCode::kPermissionDenied) {
+    return MakeErrorResponse(403, "device_revoked", "this device was revoked by an administrator");
+  }
+  if (store::IsNotAuthenticated(status)) return MakeErrorResponse(401, "unauthenticated", status.message());
+  return StoreTrouble(status);
+}
+
+// A bound on the cache, far above what one worker serves (its connections are capped by the
+// descriptor limit); each entry is a few hundred bytes.
+constexpr size_t kMaxCachedDevices = size_t{1} << 21;
+
 int64_t SteadySeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -57,7 +72,12 @@ store::ComplianceState StoredState(RuleStanding standing) {
 
 DeviceApi::DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writer, DeviceApiSettings settings,
                      std::function<void()> catch_up)
-    : context_(context), hub_(hub), writer_(writer), settings_(settings), catch_up_(std::move(catch_up)) {}
+    : context_(context),
+      hub_(hub),
+      writer_(writer),
+      settings_(settings),
+      catch_up_(std::move(catch_up)),
+      cache_(*context.generations, kMaxCachedDevices) {}
 
 bool DeviceApi::AllowEnrollment(const std::string& address) {
   auto now = std::chrono::steady_clock::now();
@@ -151,27 +171,35 @@ void DeviceApi::FinishEnrollment(const Result<store::Enrollment>& enrolled, net:
   respond(JsonResponse(201, protocol::ToJson(answer).dump()));
 }
 
-Result<store::Device> DeviceApi::Authenticate(const net::HttpRequest& request, HttpResponse* refusal) {
+Result<DeviceApi::AuthenticatedDevice> DeviceApi::Authenticate(const net::HttpRequest& request, HttpResponse* refusal) {
   std::string_view credential = protocol::BearerCredential(request.Header("authorization"));
   if (credential.empty()) {
     *refusal = MakeErrorResponse(401, "unauthenticated", "missing \"Authorization: Bearer <device credential>\"");
     return Status::InvalidArgument("no credential");
   }
-  auto device = context_.fleet->AuthenticateDevice(credential, context_.clock());
-  if (!device.ok()) {
-    const Status& status = device.status();
-    if (status.code() == StatusCode::kPermissionDenied) {
-      *refusal = MakeErrorResponse(403, "device_revoked", "this device was revoked by an administrator");
-    } else if (store::IsNotAuthenticated(status)) {
-      *refusal = MakeErrorResponse(401, "unauthenticated", status.message());
-    } else {
-      *refusal = StoreTrouble(status);
+  auto parts = store::SplitPresented(credential);
+  if (parts.ok() && parts->id.starts_with("d-")) {
+    // The digest is computed either way: a cached device costs no database read, and a wrong
+    // secret takes the same path as for an uncached one (the store's answer).
+    Sha256Digest digest = Sha256(AsBytes(parts->secret));
+    if (CachedDevice* known = cache_.Find(parts->id);
+        known != nullptr && CRYPTO_memcmp(known->secret_digest.data(), digest.data(), digest.size()) == 0) {
+      return AuthenticatedDevice{std::move(parts->id), known};
     }
+    DeviceCache::Snapshot snapshot = cache_.Take(parts->id);
+    auto device = context_.fleet->AuthenticateDevice(credential, context_.clock());
+    if (device.ok()) return AuthenticatedDevice{device->id, &cache_.Store(*device, digest, snapshot)};
+    *refusal = RefusalFor(device.status());
+    return device.status();
   }
-  return device;
+  // Malformed, or not a device credential: the store says which, in its words.
+  auto device = context_.fleet->AuthenticateDevice(credential, context_.clock());
+  Status status = device.ok() ? Status::Internal("a malformed credential was accepted") : device.status();
+  *refusal = RefusalFor(status);
+  return status;
 }
 
-std::vector<std::string> DeviceApi::GroupsOf(const store::Device& device) {
+std::vector<std::string> DeviceApi::GroupsOf(const std::string& device_id, const std::string& token_group) {
   auto now = std::chrono::steady_clock::now();
   if (groups_loaded_at_ == std::chrono::steady_clock::time_point{} || now - groups_loaded_at_ > std::chrono::seconds(5)) {
     auto groups = context_.store->ListGroups();
@@ -184,16 +212,14 @@ std::vector<std::string> DeviceApi::GroupsOf(const store::Device& device) {
     }
   }
   std::vector<std::string> groups;
-  if (auto it = groups_by_device_.find(device.id); it != groups_by_device_.end()) groups = it->second;
-  if (!device.group.empty()) groups.push_back(device.group);
+  if (auto it = groups_by_device_.find(device_id); it != groups_by_device_.end()) groups = it->second;
+  if (!token_group.empty()) groups.push_back(token_group);
   std::sort(groups.begin(), groups.end());
   groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
   return groups;
 }
 
-std::string DeviceApi::CheckinBody(const store::Device& device, int64_t applied_version, bool send_inventory,
-                                   int64_t events_acked) const {
-  (void)device;
+std::string DeviceApi::CheckinBody(int64_t applied_version, bool send_inventory, int64_t events_acked) const {
   const PublishedBundle& latest = hub_.latest();
   // Built by hand so the (possibly large) escaped envelope is reused, not re-escaped per device.
   std::string body = "{\"server_time\":" + std::to_string(context_.clock()) +
@@ -212,8 +238,11 @@ std::string DeviceApi::CheckinBody(const store::Device& device, int64_t applied_
 
 void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond) {
   HttpResponse refusal;
-  auto device = Authenticate(request, &refusal);
-  if (!device.ok()) return respond(std::move(refusal));
+  auto authenticated = Authenticate(request, &refusal);
+  if (!authenticated.ok()) return respond(std::move(refusal));
+  const std::string& id = authenticated->id;
+  // Valid until this function returns: nothing else runs on this thread meanwhile.
+  CachedDevice& known = *authenticated->state;
   auto parsed = protocol::ParseCheckinRequest(request.body);
   if (!parsed.ok()) return respond(MakeErrorResponse(400, "bad_request", parsed.status().message()));
   protocol::CheckinRequest& checkin = *parsed;
@@ -229,10 +258,10 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   }
 
   store::CheckinWrite write;
-  write.device_id = device->id;
+  write.device_id = id;
   write.last_seen = now;
   bool durable = false;
-  if (checkin.applied_version != device->applied_version || checkin.rules_hash != device->applied_rules_hash) {
+  if (checkin.applied_version != known.applied_version || checkin.rules_hash != known.applied_rules_hash) {
     write.applied = store::AppliedPolicy{checkin.applied_version, checkin.rules_hash};
     durable = true;
   }
@@ -244,12 +273,12 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
                                              store::EncodeMatchRecords(*checkin.inventory), now};
     durable = true;
   }
-  bool send_inventory = !inventory_sent && checkin.inventory_hash != device->inventory_hash;
+  bool send_inventory = !inventory_sent && checkin.inventory_hash != known.inventory_hash;
   std::map<std::string, bool> removed_by_rule;
   for (const protocol::DeviceEvent& event : checkin.events) {
-    if (event.seq <= device->last_event_seq) continue;  // already stored: a resent queue
+    if (event.seq <= known.last_event_seq) continue;  // already stored: a resent queue
     store::DeviceEvent stored;
-    stored.device_id = device->id;
+    stored.device_id = id;
     stored.seq = event.seq;
     stored.at = event.at;
     stored.kind = std::string(protocol::EventKindName(event.kind));
@@ -267,10 +296,10 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   // inventory, or a removal was reported.
   const bool needs_evaluation =
       latest.version > 0 && !send_inventory &&
-      (write.applied || device->evaluated_version != latest.version ||
-       device->evaluated_inventory_hash != checkin.inventory_hash || !removed_by_rule.empty());
+      (write.applied || known.evaluated_version != latest.version ||
+       known.evaluated_inventory_hash != checkin.inventory_hash || !removed_by_rule.empty());
   if (needs_evaluation) {
-    auto input = context_.fleet->GetEvaluationInput(device->id);
+    auto input = context_.fleet->GetEvaluationInput(id, /*with_rule_states=*/known.evaluated_version != 0);
     if (!input.ok()) return respond(StoreTrouble(input.status()));
     // Only apps some rule of the bundle mentions can decide a standing; the usual device holds
     // none, so evaluation builds and evaluates nothing for the rest.
@@ -299,11 +328,11 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
     }
     // A stored inventory that cannot be read is asked for again rather than evaluated as empty.
     if (!have_inventory) {
-      spdlog::warn("device {}: stored inventory unreadable, asking the device to send it again", device->id);
+      spdlog::warn("device {}: stored inventory unreadable, asking the device to send it again", id);
       send_inventory = true;
     }
     if (have_inventory) {
-      policy::DeviceContext context{device->id, GroupsOf(*device)};
+      policy::DeviceContext context{id, GroupsOf(id, known.group)};
       auto standings = EvaluateRuleStandings(latest, context, mentioned, checkin.applied_version, now);
       std::map<std::string, const store::DeviceRuleState*> existing;
       for (const auto& row : input->rule_states) existing[row.rule_id] = &row;
@@ -312,7 +341,7 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
         if (standing.standing == RuleStanding::kPending) continue;
         kept[standing.rule_id] = true;
         store::DeviceRuleState row;
-        row.device_id = device->id;
+        row.device_id = id;
         row.rule_id = standing.rule_id;
         row.state = StoredState(standing.standing);
         row.version = latest.version;
@@ -341,23 +370,28 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   const int64_t applied_version = checkin.applied_version;
   if (!durable) {
     // Nothing the device must be able to rely on: answer now; record last_seen now and then.
-    int64_t& written = last_seen_written_[device->id];
-    if (now - written >= settings_.last_seen_resolution) {
-      written = now;
-      writer_.Submit(std::move(write), [](store::CheckinOutcome) {});
+    if (now - known.last_seen_written >= settings_.last_seen_resolution) {
+      known.last_seen_written = now;
+      writer_.Submit(std::move(write), [](const store::CheckinWrite&, store::CheckinOutcome, std::optional<uint64_t>) {});
     }
-    return respond(JsonResponse(200, CheckinBody(*device, applied_version, send_inventory, device->last_event_seq)));
+    return respond(JsonResponse(200, CheckinBody(applied_version, send_inventory, known.last_event_seq)));
   }
-  last_seen_written_[device->id] = now;
+  known.last_seen_written = now;
   // Counted once stored, by the fixed kind set (an unknown kind string cannot add a series).
   std::vector<EventKind> event_kinds;
   event_kinds.reserve(write.events.size());
   for (const store::DeviceEvent& event : write.events) event_kinds.push_back(EventKindFromName(event.kind));
   // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
   auto held = std::make_shared<net::Responder>(std::move(respond));
-  writer_.Submit(std::move(write), [this, device = std::move(*device), applied_version, send_inventory, held,
-                                    event_kinds = std::move(event_kinds)](store::CheckinOutcome outcome) {
+  writer_.Submit(std::move(write), [this, applied_version, send_inventory, held, event_kinds = std::move(event_kinds)](
+                                       const store::CheckinWrite& written, store::CheckinOutcome outcome,
+                                       std::optional<uint64_t> generation_before) {
     net::Responder& respond = *held;
+    if (generation_before) {
+      cache_.AfterWrite(written, outcome.highest_seq, *generation_before);
+    } else if (!outcome.status.ok()) {
+      cache_.Erase(written.device_id);
+    }
     if (!outcome.status.ok()) {
       if (outcome.status.code() == StatusCode::kPermissionDenied) {
         return respond(MakeErrorResponse(403, "device_revoked", "this device was revoked by an administrator"));
@@ -370,7 +404,7 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
     if (context_.metrics != nullptr) {
       for (EventKind kind : event_kinds) context_.metrics->RecordEvent(kind);
     }
-    respond(JsonResponse(200, CheckinBody(device, applied_version, send_inventory, outcome.highest_seq)));
+    respond(JsonResponse(200, CheckinBody(applied_version, send_inventory, outcome.highest_seq)));
   });
 }
 

@@ -1,6 +1,7 @@
 // The device protocol's endpoints (docs/protocol.md): POST /v1/enroll, POST /v1/checkin and
 // GET /v1/poll. Runs on a worker's io_context thread; the only blocking work is a primary-key
-// read of the device per request. Durable writes of check-ins and enrolments go through the
+// read of a device the worker's DeviceCache does not hold (or holds stale), and the stored match
+// records and rule states when a device must be re-evaluated. Durable writes of check-ins and enrolments go through the
 // CheckinWriter (group commit) and the device is answered after commit. (An enrolment whose token
 // names a group still lists the device in that group on this thread after the commit.)
 #pragma once
@@ -16,6 +17,7 @@
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
+#include "appban/server/device_cache.h"
 #include "appban/server/metrics.h"
 
 namespace appban::server {
@@ -53,10 +55,14 @@ class DeviceApi {
   bool AllowEnrollment(const std::string& address);
   void FinishEnrollment(const Result<store::Enrollment>& enrolled, net::Responder& respond);
   void CountEnrollment(EnrollmentResult result);
-  Result<store::Device> Authenticate(const net::HttpRequest& request, net::HttpResponse* refusal);
-  std::vector<std::string> GroupsOf(const store::Device& device);
-  std::string CheckinBody(const store::Device& device, int64_t applied_version, bool send_inventory,
-                          int64_t events_acked) const;
+  struct AuthenticatedDevice {
+    std::string id;
+    CachedDevice* state = nullptr;  // valid until the handler returns or yields
+  };
+  // From the worker's device cache when it is current, else from the database (which refills it).
+  Result<AuthenticatedDevice> Authenticate(const net::HttpRequest& request, net::HttpResponse* refusal);
+  std::vector<std::string> GroupsOf(const std::string& device_id, const std::string& token_group);
+  std::string CheckinBody(int64_t applied_version, bool send_inventory, int64_t events_acked) const;
 
   WorkerContext& context_;
   BundleHub& hub_;
@@ -66,7 +72,7 @@ class DeviceApi {
   std::unordered_map<std::string, Bucket> enrollment_buckets_;
   std::unordered_map<std::string, std::vector<std::string>> groups_by_device_;
   std::chrono::steady_clock::time_point groups_loaded_at_{};
-  std::unordered_map<std::string, int64_t> last_seen_written_;
+  DeviceCache cache_;
   uint64_t poll_jitter_state_ = 0x9e3779b97f4a7c15ull;
 };
 

@@ -77,8 +77,12 @@ class DeviceApiTest : public ::testing::Test {
     context_.clock = [this] { return now_; };
     context_.latest_bundle = [this]() -> const PublishedBundle& { return hub_->latest(); };
     context_.data_dir = dir_;
+    auto generations = DeviceGenerations::Create();
+    ASSERT_TRUE(generations.ok());
+    generations_ = std::make_unique<DeviceGenerations>(std::move(*generations));
+    context_.generations = generations_.get();
 
-    writer_ = std::make_unique<CheckinWriter>(io_, std::move(*writer_fleet));
+    writer_ = std::make_unique<CheckinWriter>(io_, std::move(*writer_fleet), *generations_);
     DeviceApiSettings settings;
     settings.enrollment_burst = 3;
     settings.enrollment_per_minute = 1;
@@ -140,6 +144,51 @@ class DeviceApiTest : public ::testing::Test {
     EXPECT_TRUE(sink->response().has_value());
     return sink->response().value_or(net::HttpResponse{});
   }
+  // Another worker process in miniature: its own connections, writer and DeviceApi (so its own
+  // device cache), sharing the database and the device generations with the first.
+  struct OtherWorker {
+    std::unique_ptr<store::FleetStore> fleet;
+    std::unique_ptr<CheckinWriter> writer;
+    WorkerContext context;
+    std::unique_ptr<DeviceApi> api;
+  };
+  std::unique_ptr<OtherWorker> StartOtherWorker() {
+    auto other = std::make_unique<OtherWorker>();
+    auto fleet = store::OpenSqliteFleetStore(dir_ + "/appban.db");
+    auto writer_fleet = store::OpenSqliteFleetStore(dir_ + "/appban.db");
+    EXPECT_TRUE(fleet.ok() && writer_fleet.ok());
+    other->fleet = std::move(*fleet);
+    other->writer = std::make_unique<CheckinWriter>(io_, std::move(*writer_fleet), *generations_);
+    other->context = context_;
+    other->context.fleet = other->fleet.get();
+    other->api = std::make_unique<DeviceApi>(other->context, *hub_, *other->writer, DeviceApiSettings{}, [] {});
+    return other;
+  }
+  net::HttpResponse SendCheckin(DeviceApi& api, const std::string& credential, const protocol::CheckinRequest& checkin) {
+    auto sink = std::make_shared<CapturingSink>();
+    net::HttpRequest request;
+    request.method = "POST";
+    request.path = "/v1/checkin";
+    request.body = protocol::ToJson(checkin).dump();
+    request.headers.emplace_back("authorization", "Bearer " + credential);
+    api.Checkin(request, net::Responder(sink, 1));
+    RunUntilAnswered({sink});
+    return sink->response().value_or(net::HttpResponse{});
+  }
+  static protocol::CheckinRequest EventsCheckin(int64_t first_seq, int64_t last_seq) {
+    protocol::CheckinRequest checkin;
+    checkin.inventory_hash = protocol::InventoryHash({});
+    for (int64_t seq = first_seq; seq <= last_seq; ++seq) {
+      protocol::DeviceEvent event;
+      event.seq = seq;
+      event.at = kStart;
+      event.kind = protocol::EventKind::kRemoved;
+      event.platform = "deb";
+      event.app = "example-app";
+      checkin.events.push_back(event);
+    }
+    return checkin;
+  }
   static Json BodyOf(const net::HttpResponse& response) {
     Json json = Json::parse(response.body, nullptr, false);
     EXPECT_FALSE(json.is_discarded()) << response.body;
@@ -167,6 +216,7 @@ class DeviceApiTest : public ::testing::Test {
   std::unique_ptr<BundleHub> hub_;
   std::unique_ptr<MetricsRegion> region_;
   std::unique_ptr<MetricsSlot> slot_;
+  std::unique_ptr<DeviceGenerations> generations_;
   WorkerContext context_;
   std::unique_ptr<CheckinWriter> writer_;
   std::unique_ptr<DeviceApi> api_;
@@ -318,6 +368,75 @@ TEST_F(DeviceApiTest, StoredEventsAreCountedByKindAfterTheCommit) {
   // The same events resent (a lost answer) are not stored again, nor counted again.
   ASSERT_EQ(send().status, 200);
   EXPECT_EQ(data.events[static_cast<size_t>(EventKind::kRemoved)].load(), 2u);
+}
+
+// Each worker keeps the devices it serves in memory (DeviceCache); a write committed by another
+// worker makes its copy stale through the shared generations, so it reads the row again.
+TEST_F(DeviceApiTest, AWorkerNoticesWhatAnotherWorkerCommittedForTheSameDevice) {
+  auto enrolled = protocol::ParseEnrollResponse(Enroll(EnrollBody(MakeTokens(1)[0])).body);
+  ASSERT_TRUE(enrolled.ok());
+  auto other = StartOtherWorker();
+  protocol::CheckinRequest first = EventsCheckin(1, 3);
+  first.inventory = std::vector<policy::InstalledApp>{};
+  auto answer = SendCheckin(*api_, enrolled->credential, first);
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_EQ(BodyOf(answer)["events_acked"], 3);
+  // The device reconnects and lands on the other worker, which stores two more events.
+  answer = SendCheckin(*other->api, enrolled->credential, EventsCheckin(4, 5));
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_EQ(BodyOf(answer)["events_acked"], 5);
+  // Back on the first worker: its copy said 3; it must answer from the database's 5.
+  answer = SendCheckin(*api_, enrolled->credential, EventsCheckin(1, 0));
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_EQ(BodyOf(answer)["events_acked"], 5);
+  other->writer.reset();
+}
+
+// A cached device costs no database read: a change made behind the server's back (not announced
+// through the generations) is not seen; an announced one is. Every change the server makes to a
+// device is announced (check-in writer, revocation).
+TEST_F(DeviceApiTest, ACachedDeviceIsServedFromMemoryUntilAChangeIsAnnounced) {
+  auto enrolled = protocol::ParseEnrollResponse(Enroll(EnrollBody(MakeTokens(1)[0])).body);
+  ASSERT_TRUE(enrolled.ok());
+  protocol::CheckinRequest first = EventsCheckin(1, 2);
+  first.inventory = std::vector<policy::InstalledApp>{};
+  ASSERT_EQ(SendCheckin(*api_, enrolled->credential, first).status, 200);
+  store::AuditRecord audit{"alice", "", "", nullptr, nullptr, now_};
+  ASSERT_TRUE(fleet_->RevokeDevice(enrolled->device_id, audit).ok());
+  EXPECT_EQ(SendCheckin(*api_, enrolled->credential, EventsCheckin(1, 0)).status, 200)
+      << "answered from the cache: the revocation was not announced";
+  generations_->Bump(enrolled->device_id);  // what the worker's FleetNotifier::DeviceRevoked does
+  auto refused = SendCheckin(*api_, enrolled->credential, EventsCheckin(1, 0));
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(ErrorCode(refused), "device_revoked");
+}
+
+TEST_F(DeviceApiTest, ACachedDeviceStillRefusesAWrongSecret) {
+  auto enrolled = protocol::ParseEnrollResponse(Enroll(EnrollBody(MakeTokens(1)[0])).body);
+  ASSERT_TRUE(enrolled.ok());
+  protocol::CheckinRequest first = EventsCheckin(1, 0);
+  first.inventory = std::vector<policy::InstalledApp>{};
+  ASSERT_EQ(SendCheckin(*api_, enrolled->credential, first).status, 200);
+  std::string forged = enrolled->device_id + "." + std::string(64, 'a');
+  auto refused = SendCheckin(*api_, forged, EventsCheckin(1, 0));
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(ErrorCode(refused), "unauthenticated");
+  // ... and the genuine credential keeps working.
+  EXPECT_EQ(SendCheckin(*api_, enrolled->credential, EventsCheckin(1, 0)).status, 200);
+}
+
+// A worker that died may have committed writes it never announced: the supervisor bumps the
+// epoch, which makes every cached device stale in every worker.
+TEST_F(DeviceApiTest, ANewEpochMakesEveryCachedDeviceStale) {
+  auto enrolled = protocol::ParseEnrollResponse(Enroll(EnrollBody(MakeTokens(1)[0])).body);
+  ASSERT_TRUE(enrolled.ok());
+  protocol::CheckinRequest first = EventsCheckin(1, 1);
+  first.inventory = std::vector<policy::InstalledApp>{};
+  ASSERT_EQ(SendCheckin(*api_, enrolled->credential, first).status, 200);
+  store::AuditRecord audit{"alice", "", "", nullptr, nullptr, now_};
+  ASSERT_TRUE(fleet_->RevokeDevice(enrolled->device_id, audit).ok());
+  generations_->BumpEpoch();
+  EXPECT_EQ(SendCheckin(*api_, enrolled->credential, EventsCheckin(1, 0)).status, 403);
 }
 
 // GET /v1/admin/compliance publishes its totals as the appban_compliance_devices gauges.

@@ -168,6 +168,11 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     spdlog::error("metrics: {}", region.status().ToString());
     return 1;
   }
+  auto generations = DeviceGenerations::Create();
+  if (!generations.ok()) {
+    spdlog::error("{}", generations.status().ToString());
+    return 1;
+  }
   out << FirstStartBanner(*prepared);
   out << "appban server listening on " << url << " with " << workers << " worker process"
       << (workers == 1 ? "" : "es") << " (data: " << config.data_dir << ")" << std::endl;
@@ -184,6 +189,7 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
 
   WorkerInputs inputs;
   inputs.metrics = &*region;
+  inputs.generations = &*generations;
   inputs.certificate_pem = certificate_pem;
   inputs.private_key_pem = key_pem;
   std::map<pid_t, int> running;  // pid -> worker index
@@ -240,6 +246,8 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
         if (!clean) exit_status = 1;
         continue;
       }
+      // It may have committed device writes it did not get to announce.
+      generations->BumpEpoch();
       spdlog::error("worker {} (pid {}) ended unexpectedly ({}); restarting it", index, pid,
                     WIFSIGNALED(status) ? std::string("signal ") + std::to_string(WTERMSIG(status))
                                         : "exit " + std::to_string(WEXITSTATUS(status)));

@@ -75,7 +75,7 @@ class Worker : public FleetNotifier {
     slot.SetUp(true, static_cast<uint64_t>(getpid()));
     hub_ = std::make_unique<BundleHub>(**store, TrustedKeys(key_dir, *key));
     if (auto refreshed = hub_->Refresh(); !refreshed.ok()) return failed("loading the latest bundle", refreshed.status());
-    CheckinWriter writer(io, std::move(*writer_fleet));
+    CheckinWriter writer(io, std::move(*writer_fleet), *inputs_.generations);
 
     context_.config = &config_;
     context_.store = store->get();
@@ -83,6 +83,7 @@ class Worker : public FleetNotifier {
     context_.signing_key = &*key;
     context_.metrics = &slot;
     context_.notifier = this;
+    context_.generations = inputs_.generations;
     context_.clock = store::SystemClockNow;
     // Administrators read what was just published, even when another worker published it.
     context_.latest_bundle = [this]() -> const PublishedBundle& {
@@ -163,7 +164,12 @@ class Worker : public FleetNotifier {
     context_.metrics->SetPolicyVersion(static_cast<uint64_t>(hub_->latest().version));
   }
 
-  void DeviceRevoked(const std::string& device_id) override { hub_->DropDevicePolls(device_id); }
+  void DeviceRevoked(const std::string& device_id) override {
+    // Every worker's cached copy of the device is now stale: its next request reads the row
+    // (revoked: 403).
+    inputs_.generations->Bump(device_id);
+    hub_->DropDevicePolls(device_id);
+  }
 
   // Loads a bundle another worker published since the last tick. The publishing worker raises
   // the shared policy-version gauge after its commit, so the common case costs one atomic load.

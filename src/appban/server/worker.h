@@ -7,6 +7,7 @@
 #include <string>
 
 #include "appban/server/config.h"
+#include "appban/server/device_cache.h"
 #include "appban/server/metrics.h"
 
 namespace appban::server {
@@ -15,6 +16,7 @@ struct WorkerInputs {
   int listening_fd = -1;
   int worker_index = 0;
   const MetricsRegion* metrics = nullptr;  // shared with the other workers
+  DeviceGenerations* generations = nullptr;  // shared with the other workers
   std::string certificate_pem;  // leaf (+ chain); empty for plain HTTP
   std::string private_key_pem;
 };

@@ -203,7 +203,7 @@ class ProcessRun {
     std::string path = options_.target == SteadyTarget::kHealthz ? "/healthz" : std::string(protocol::kCheckinPath);
     for (Slot& slot : slots_) {
       if (!slot.device || slot.gave_up) continue;
-      std::string body = protocol::ToJson(slot.device->NextCheckin(catalog_)).dump();
+      std::string body = protocol::CheckinRequestBody(slot.device->NextCheckin(catalog_));
       requests.push_back(std::make_shared<const std::string>(
           SerializeRequest("POST", path, target_->url.host, slot.device->identity().credential, body)));
     }
@@ -351,13 +351,14 @@ class ProcessRun {
     int64_t now = NowMs();
     if (timeline.first_received_ms == 0 || now < timeline.first_received_ms) timeline.first_received_ms = now;
     ++timeline.received;
+    timeline.received_ms.push_back(now);
     slot.pending_ack_version = outcome.version;
     return true;
   }
 
   void Checkin(size_t i, AsyncConnection& connection, Done done) {
     Slot& slot = slots_[i];
-    std::string body = protocol::ToJson(slot.device->NextCheckin(catalog_)).dump();
+    std::string body = protocol::CheckinRequestBody(slot.device->NextCheckin(catalog_));
     auto bytes = std::make_shared<const std::string>(SerializeRequest(
         "POST", protocol::kCheckinPath, target_->url.host, slot.device->identity().credential, body));
     int64_t reported_version = slot.pending_ack_version;
@@ -385,6 +386,18 @@ class ProcessRun {
       if (answer->bundle && TakeBundle(slot, *answer->bundle)) return Checkin(i, connection, done);
       done(true);
     });
+  }
+
+  // Every waiting device receives the same answer to one publish: parsed once per process (the
+  // simulator must not be what the propagation benchmark measures). nullptr when malformed.
+  const protocol::PollResponse* ParsedPoll(const std::string& body) {
+    if (!last_poll_ || body != last_poll_body_) {
+      auto parsed = protocol::ParsePollResponse(body);
+      if (!parsed.ok()) return nullptr;
+      last_poll_ = std::move(*parsed);
+      last_poll_body_ = body;
+    }
+    return &*last_poll_;
   }
 
   // The device needs nothing more from this run (acknowledged enough bundles, or gave up).
@@ -454,8 +467,8 @@ class ProcessRun {
         return Poll(i);
       }
       if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, give_up);
-      auto answer = protocol::ParsePollResponse(response.body);
-      if (!answer.ok()) return Retry(slot, Status::Unavailable("response: bad poll answer"), response, again, give_up);
+      const protocol::PollResponse* answer = ParsedPoll(response.body);
+      if (answer == nullptr) return Retry(slot, Status::Unavailable("response: bad poll answer"), response, again, give_up);
       slot.attempts = 0;
       if (answer->bundle && TakeBundle(slot, *answer->bundle)) {
         bool refused = slot.pending_ack_version == 0;
@@ -474,10 +487,8 @@ class ProcessRun {
     if (stopping_) return;
     stopping_ = true;
     duration_timer_.cancel();
-    for (Slot& slot : slots_) {
-      if (slot.connection) slot.connection->Close();
-    }
-    for (auto& lane : lanes_) lane->Close();
+    // Connections stay open until the ProcessRun is destroyed, after the parent released every
+    // process (ChildChannel): tearing them down now would load the machine others measure on.
     io_.stop();
   }
 
@@ -519,7 +530,10 @@ class ProcessRun {
       if (slot.connection) summary_.connections_opened += slot.connection->connections_opened();
     }
     for (const auto& lane : lanes_) summary_.connections_opened += lane->connections_opened();
-    for (auto& [version, timeline] : summary_.bundles) std::sort(timeline.acked_ms.begin(), timeline.acked_ms.end());
+    for (auto& [version, timeline] : summary_.bundles) {
+      std::sort(timeline.received_ms.begin(), timeline.received_ms.end());
+      std::sort(timeline.acked_ms.begin(), timeline.acked_ms.end());
+    }
     if (verifier_) summary_.bundle_verifications = verifier_->full_verifications();
     summary_.policy_keys_pem = keys_pem_;
     return std::move(summary_);
@@ -545,18 +559,24 @@ class ProcessRun {
   size_t devices_done_ = 0;
   bool stopping_ = false;
   ProcessSummary summary_;
+  std::string last_poll_body_;
+  std::optional<protocol::PollResponse> last_poll_;
 };
 
-bool ReadAll(int fd, std::string& out) {
+// A child's summary: one line. Read in chunks (it can be megabytes); the child writes nothing
+// after it until released, so nothing beyond the line is consumed. False at EOF before a newline
+// (a child that died).
+bool ReadSummaryLine(int fd, std::string& out) {
   char buffer[65536];
   for (;;) {
     ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n == 0) return true;
+    if (n == 0) return false;
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;
     }
     out.append(buffer, static_cast<size_t>(n));
+    if (out.back() == '\n') return true;
   }
 }
 
@@ -592,19 +612,23 @@ Result<uint64_t> RaiseDescriptorLimit() {
   return static_cast<uint64_t>(limit.rlim_cur);
 }
 
-Result<ProcessSummary> RunProcess(const SimulationOptions& options, uint64_t first, uint64_t count, int ready_fd,
-                                  int start_fd) {
+Result<ProcessSummary> RunProcess(const SimulationOptions& options, uint64_t first, uint64_t count,
+                                  const ChildChannel& channel) {
   APPBAN_ASSIGN_OR_RETURN(std::shared_ptr<ClientTarget> target, MakeTarget(options));
   APPBAN_ASSIGN_OR_RETURN(AppCatalog catalog, AppCatalog::Make(options.inventory));
   ProcessRun run(options, std::move(target), std::move(catalog));
   Status prepared = run.Prepare(first, count);
   if (!prepared.ok()) {
     // Keep the parent's barrier from waiting forever on a child that cannot start.
-    if (ready_fd >= 0) WriteAll(ready_fd, "ready\n");
+    if (channel.ready_fd >= 0) WriteAll(channel.ready_fd, "ready\n");
     return prepared;
   }
-  if (options.mode == SimulationMode::kSteady) return run.RunSteady(ready_fd, start_fd);
-  return run.RunFleet();
+  Result<ProcessSummary> summary = options.mode == SimulationMode::kSteady
+                                       ? run.RunSteady(channel.ready_fd, channel.start_fd)
+                                       : run.RunFleet();
+  // Reported while `run` (and its connections) is still alive.
+  if (channel.report_and_wait) channel.report_and_wait(summary);
+  return summary;
 }
 
 Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, const ChildWork& work) {
@@ -639,18 +663,30 @@ Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, con
         close(c.result_fd);
         close(c.start_fd);
       }
-      Result<ProcessSummary> summary = work(index, synchronize_start ? result_pipe[1] : -1, start_pipe[0]);
-      std::string out;
-      if (summary.ok()) {
-        out = summary->ToJson().dump() + "\n";
-      } else {
-        // Said at once: the parent reports it only after every other child has finished.
-        std::cerr << "appban simulate: process " << index << " failed: " << summary.status().ToString() << "\n";
-        out = Json{{"child_error", summary.status().ToString()}}.dump() + "\n";
-      }
-      bool written = WriteAll(result_pipe[1], out);
-      std::cout.flush();
-      std::cerr.flush();
+      bool reported = false;
+      bool written = false;
+      ChildChannel channel;
+      channel.ready_fd = synchronize_start ? result_pipe[1] : -1;
+      channel.start_fd = start_pipe[0];
+      channel.report_and_wait = [&](const Result<ProcessSummary>& summary) {
+        if (reported) return;
+        reported = true;
+        std::string out;
+        if (summary.ok()) {
+          out = summary->ToJson().dump() + "\n";  // one line: dump() writes no newline
+        } else {
+          // Said at once: the parent reports it only after every other child has finished.
+          std::cerr << "appban simulate: process " << index << " failed: " << summary.status().ToString() << "\n";
+          out = Json{{"child_error", summary.status().ToString()}}.dump() + "\n";
+        }
+        written = WriteAll(result_pipe[1], out);
+        std::cout.flush();
+        std::cerr.flush();
+        char release = 0;
+        (void)!read(start_pipe[0], &release, 1);  // a byte, or EOF when the parent is gone
+      };
+      Result<ProcessSummary> summary = work(index, channel);
+      channel.report_and_wait(summary);
       _exit(written ? 0 : 1);  // no atexit handlers or static destructors of the parent's copy
     }
     close(result_pipe[1]);
@@ -667,11 +703,23 @@ Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, con
     }
     for (Child& c : children) WriteAll(c.start_fd, "g");
   }
+  // Every summary first (a child waits for the release after writing its line), then the release,
+  // then the exits.
+  std::vector<std::string> texts(children.size());
+  std::vector<bool> reads_ok(children.size());
+  for (size_t index = 0; index < children.size(); ++index) {
+    reads_ok[index] = ReadSummaryLine(children[index].result_fd, texts[index]);
+  }
+  for (Child& c : children) {
+    WriteAll(c.start_fd, "x");
+    close(c.start_fd);
+    c.start_fd = -1;
+  }
   ProcessSummary merged;
   for (size_t index = 0; index < children.size(); ++index) {
     Child& c = children[index];
-    std::string text;
-    bool read_ok = ReadAll(c.result_fd, text);
+    std::string& text = texts[index];
+    bool read_ok = reads_ok[index];
     int wstatus = 0;
     waitpid(c.pid, &wstatus, 0);
     std::string who = "simulator process " + std::to_string(index) + " (pid " + std::to_string(c.pid) + ")";
@@ -720,12 +768,12 @@ Result<ProcessSummary> RunSimulation(const SimulationOptions& options) {
   };
   Result<ProcessSummary> summary = Status::Internal("not run");
   if (options.processes == 1) {
-    summary = RunProcess(options, options.first_device_index, options.devices, -1, -1);
+    summary = RunProcess(options, options.first_device_index, options.devices, ChildChannel{});
   } else {
     summary = RunForked(options.processes, options.mode == SimulationMode::kSteady,
-                        [&](uint32_t child, int ready_fd, int start_fd) {
+                        [&](uint32_t child, const ChildChannel& channel) {
                           auto [first, count] = slice(child);
-                          return RunProcess(options, first, count, ready_fd, start_fd);
+                          return RunProcess(options, first, count, channel);
                         });
   }
   if (!summary.ok()) return summary;
@@ -777,6 +825,10 @@ Json ReportJson(const SimulationOptions& options, const ProcessSummary& summary)
       auto value = SecondsToFraction(timeline.acked_ms, summary.devices, fraction, reference);
       return value ? Json(*value) : Json(nullptr);
     };
+    auto received_seconds = [&](double fraction) -> Json {
+      auto value = SecondsToFraction(timeline.received_ms, summary.devices, fraction, reference);
+      return value ? Json(*value) : Json(nullptr);
+    };
     bundles.push_back({{"version", version},
                        {"reference", options.publish_at_ms ? "publish_at" : "first_received"},
                        {"first_received_unix_ms", timeline.first_received_ms},
@@ -784,7 +836,10 @@ Json ReportJson(const SimulationOptions& options, const ProcessSummary& summary)
                        {"acknowledged", timeline.acked_ms.size()},
                        {"seconds_to_50_percent", seconds(0.5)},
                        {"seconds_to_99_percent", seconds(0.99)},
-                       {"seconds_to_100_percent", seconds(1.0)}});
+                       {"seconds_to_100_percent", seconds(1.0)},
+                       // When devices HAD the bundle (before reporting): delivery vs acknowledgement.
+                       {"received_seconds_to_50_percent", received_seconds(0.5)},
+                       {"received_seconds_to_99_percent", received_seconds(0.99)}});
   }
   report["polls"] = summary.polls;
   report["bundle_verifications"] = summary.bundle_verifications;
@@ -809,7 +864,8 @@ std::string ReportText(const Json& report) {
       out << "  bundle v" << b["version"] << ": received by " << b["received"] << ", acknowledged by "
           << b["acknowledged"] << "; seconds from " << b["reference"].get<std::string>() << " to 50% "
           << b["seconds_to_50_percent"] << ", 99% " << b["seconds_to_99_percent"] << ", 100% "
-          << b["seconds_to_100_percent"] << "\n";
+          << b["seconds_to_100_percent"] << " (had it: 50% " << b["received_seconds_to_50_percent"] << ", 99% "
+          << b["received_seconds_to_99_percent"] << ")\n";
     }
   }
   if (report["errors"].empty()) {

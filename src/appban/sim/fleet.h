@@ -56,17 +56,27 @@ struct SimulationOptions {
 // enrolled, and returns the merged summary of all processes.
 Result<ProcessSummary> RunSimulation(const SimulationOptions& options);
 
-// One process's share: devices [first, first + count) of the fleet. `ready_fd` / `start_fd` (or
-// -1): in steady mode the process writes "ready\n" to ready_fd once its devices are set up and
-// waits for a byte on start_fd before measuring, so every process measures the same window.
-Result<ProcessSummary> RunProcess(const SimulationOptions& options, uint64_t first, uint64_t count, int ready_fd,
-                                  int start_fd);
+// What a forked child gets from RunForked. `ready_fd` / `start_fd` (or -1): in steady mode the
+// process writes "ready\n" to ready_fd once its devices are set up and waits for a byte on
+// start_fd before measuring, so every process measures the same window. `report_and_wait` hands
+// the summary to the parent and returns only once the parent has every child's summary: a child
+// that finished early keeps its connections open meanwhile, so closing thousands of connections
+// does not eat into the others' measurement (real devices do not disconnect after a bundle).
+struct ChildChannel {
+  int ready_fd = -1;
+  int start_fd = -1;
+  std::function<void(const Result<ProcessSummary>&)> report_and_wait;
+};
 
-// Forks `processes` children; child i runs `work(i)` and its summary is written back on a pipe;
-// the parent merges them in index order. In steady mode children report readiness first and the
-// parent releases them together (see RunProcess). A child that dies or writes garbage is an error
+// One process's share: devices [first, first + count) of the fleet (see ChildChannel).
+Result<ProcessSummary> RunProcess(const SimulationOptions& options, uint64_t first, uint64_t count,
+                                  const ChildChannel& channel);
+
+// Forks `processes` children; child i runs `work(i)`, whose summary is written back on a pipe
+// (by report_and_wait, or after `work` returns if it did not call it); the parent merges them in
+// index order, then releases every child at once. A child that dies or writes garbage is an error
 // naming it. Used by RunSimulation; exposed so the aggregation can be tested alone.
-using ChildWork = std::function<Result<ProcessSummary>(uint32_t child, int ready_fd, int start_fd)>;
+using ChildWork = std::function<Result<ProcessSummary>(uint32_t child, const ChildChannel& channel)>;
 Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, const ChildWork& work);
 
 // The summary as `--json` prints it (percentiles, rates; no raw per-device data), and as text.

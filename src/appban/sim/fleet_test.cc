@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -17,7 +19,7 @@ namespace appban::sim {
 namespace {
 
 TEST(SimFleet, ChildSummariesAreMergedAcrossProcesses) {
-  auto merged = RunForked(3, false, [](uint32_t child, int, int) -> Result<ProcessSummary> {
+  auto merged = RunForked(3, false, [](uint32_t child, const ChildChannel&) -> Result<ProcessSummary> {
     ProcessSummary s;
     s.devices = child + 1;
     s.requests = 10 * (child + 1);
@@ -47,7 +49,7 @@ TEST(SimFleet, ChildSummariesAreMergedAcrossProcesses) {
 }
 
 TEST(SimFleet, AFailingChildIsNamed) {
-  auto merged = RunForked(2, false, [](uint32_t child, int, int) -> Result<ProcessSummary> {
+  auto merged = RunForked(2, false, [](uint32_t child, const ChildChannel&) -> Result<ProcessSummary> {
     if (child == 1) return Status::Unavailable("server went away");
     return ProcessSummary{};
   });
@@ -57,16 +59,41 @@ TEST(SimFleet, AFailingChildIsNamed) {
 }
 
 TEST(SimFleet, SteadyChildrenStartMeasuringTogether) {
-  auto merged = RunForked(3, true, [](uint32_t, int ready_fd, int start_fd) -> Result<ProcessSummary> {
-    if (write(ready_fd, "ready\n", 6) != 6) return Status::Internal("write");
+  auto merged = RunForked(3, true, [](uint32_t, const ChildChannel& channel) -> Result<ProcessSummary> {
+    if (write(channel.ready_fd, "ready\n", 6) != 6) return Status::Internal("write");
     char go = 0;
-    if (read(start_fd, &go, 1) != 1) return Status::Internal("read");
+    if (read(channel.start_fd, &go, 1) != 1) return Status::Internal("read");
     ProcessSummary s;
     s.requests = 1;
     return s;
   });
   ASSERT_TRUE(merged.ok()) << merged.status().ToString();
   EXPECT_EQ(merged->requests, 3u);
+}
+
+// A child that finished early is held (its connections open) until every child has reported.
+TEST(SimFleet, AnEarlyChildIsReleasedOnlyWhenTheLastHasReported) {
+  std::string base = (std::filesystem::temp_directory_path() / ("appban-sim-release-" + std::to_string(getpid()))).string();
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
+  auto merged = RunForked(2, false, [&](uint32_t child, const ChildChannel& channel) -> Result<ProcessSummary> {
+    if (child == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      std::ofstream(base + ".slow-reported") << now_ms();
+      return ProcessSummary{};
+    }
+    channel.report_and_wait(ProcessSummary{});
+    std::ofstream(base + ".early-released") << now_ms();
+    return ProcessSummary{};
+  });
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  int64_t slow_reported = 0, early_released = 0;
+  ASSERT_TRUE(static_cast<bool>(std::ifstream(base + ".slow-reported") >> slow_reported));
+  ASSERT_TRUE(static_cast<bool>(std::ifstream(base + ".early-released") >> early_released));
+  std::filesystem::remove(base + ".slow-reported");
+  std::filesystem::remove(base + ".early-released");
+  EXPECT_GE(early_released, slow_reported) << "the early child was released before the slow child reported";
 }
 
 TEST(SimFleet, LatencyQuantilesAreWithinTheHistogramResolution) {

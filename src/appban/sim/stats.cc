@@ -88,11 +88,14 @@ void ProcessSummary::MergeFrom(const ProcessSummary& other) {
       mine.first_received_ms = timeline.first_received_ms;
     }
     mine.received += timeline.received;
-    std::vector<int64_t> merged;
-    merged.reserve(mine.acked_ms.size() + timeline.acked_ms.size());
-    std::merge(mine.acked_ms.begin(), mine.acked_ms.end(), timeline.acked_ms.begin(), timeline.acked_ms.end(),
-               std::back_inserter(merged));
-    mine.acked_ms = std::move(merged);
+    auto merge_sorted = [](std::vector<int64_t>& into, const std::vector<int64_t>& from) {
+      std::vector<int64_t> merged;
+      merged.reserve(into.size() + from.size());
+      std::merge(into.begin(), into.end(), from.begin(), from.end(), std::back_inserter(merged));
+      into = std::move(merged);
+    };
+    merge_sorted(mine.received_ms, timeline.received_ms);
+    merge_sorted(mine.acked_ms, timeline.acked_ms);
   }
   for (const auto& device : other.new_devices) new_devices.push_back(device);
   if (policy_keys_pem.empty()) policy_keys_pem = other.policy_keys_pem;
@@ -104,7 +107,8 @@ Json ProcessSummary::ToJson() const {
   Json bundle_json = Json::object();
   for (const auto& [version, timeline] : bundles) {
     bundle_json[std::to_string(version)] = {
-        {"first_received_ms", timeline.first_received_ms}, {"received", timeline.received}, {"acked_ms", timeline.acked_ms}};
+        {"first_received_ms", timeline.first_received_ms}, {"received", timeline.received},
+        {"received_ms", timeline.received_ms}, {"acked_ms", timeline.acked_ms}};
   }
   return Json{{"devices", devices},
               {"enrolled_now", enrolled_now},
@@ -144,6 +148,10 @@ Result<ProcessSummary> ProcessSummary::FromJson(const Json& json) {
       t.received = timeline.at("received").get<uint64_t>();
       t.acked_ms = timeline.at("acked_ms").get<std::vector<int64_t>>();
       std::sort(t.acked_ms.begin(), t.acked_ms.end());
+      if (timeline.contains("received_ms")) {
+        t.received_ms = timeline.at("received_ms").get<std::vector<int64_t>>();
+        std::sort(t.received_ms.begin(), t.received_ms.end());
+      }
       s.bundles[std::stoll(version)] = std::move(t);
     }
     s.new_devices = json.at("new_devices");

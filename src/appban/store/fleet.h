@@ -302,8 +302,9 @@ class FleetStore {
   virtual Result<std::vector<CheckinOutcome>> ApplyCheckins(std::span<const CheckinWrite> writes) = 0;
   virtual Result<std::vector<DeviceRuleState>> ListDeviceRuleStates(const std::string& device_id) = 0;
   // What re-evaluating one device against a new bundle reads, in one read snapshot: its stored
-  // match records and its rule states. kNotFound when the device does not exist.
-  virtual Result<EvaluationInput> GetEvaluationInput(const std::string& device_id) = 0;
+  // match records and (with_rule_states) its rule states. kNotFound when the device does not
+  // exist. A device never evaluated (evaluated_version 0) has no rule states to read.
+  virtual Result<EvaluationInput> GetEvaluationInput(const std::string& device_id, bool with_rule_states) = 0;
   // Every device's state for one rule, from a covering index, in no particular order; rule_id of
   // the returned structs is left empty (it is the argument) to keep 100k-device answers compact.
   virtual Result<std::vector<DeviceRuleState>> ListRuleStates(const std::string& rule_id) = 0;

@@ -432,7 +432,7 @@ TEST(FleetStore, EvaluationInputReadsMatchRecordsOrOldJsonAndRuleStates) {
               SQLITE_OK);
   }
 
-  auto input = fleet->GetEvaluationInput(fresh.device.id);
+  auto input = fleet->GetEvaluationInput(fresh.device.id, true);
   ASSERT_TRUE(input.ok()) << input.status().ToString();
   EXPECT_EQ(input->match_records, "3:deb6:wechat0:0:");
   EXPECT_FALSE(input->inventory_json) << "the JSON is not read when match records exist";
@@ -441,18 +441,22 @@ TEST(FleetStore, EvaluationInputReadsMatchRecordsOrOldJsonAndRuleStates) {
   EXPECT_EQ(input->rule_states[0].state, ComplianceState::kViolating);
   EXPECT_EQ(input->rule_states[1].rule_id, "r2");
 
-  auto legacy = fleet->GetEvaluationInput(old.device.id);
+  auto legacy = fleet->GetEvaluationInput(old.device.id, true);
   ASSERT_TRUE(legacy.ok());
   EXPECT_FALSE(legacy->match_records);
   EXPECT_EQ(legacy->inventory_json, R"([{"id":"vim","platform":"deb"}])");
 
-  auto none = fleet->GetEvaluationInput(never.device.id);
+  auto none = fleet->GetEvaluationInput(never.device.id, true);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->match_records);
   EXPECT_FALSE(none->inventory_json);
   EXPECT_TRUE(none->rule_states.empty());
 
-  EXPECT_EQ(fleet->GetEvaluationInput("d-0000000000000000").status().code(), StatusCode::kNotFound);
+  auto without_states = fleet->GetEvaluationInput(fresh.device.id, false);
+  ASSERT_TRUE(without_states.ok());
+  EXPECT_EQ(without_states->match_records, "3:deb6:wechat0:0:");
+  EXPECT_TRUE(without_states->rule_states.empty());
+  EXPECT_EQ(fleet->GetEvaluationInput("d-0000000000000000", true).status().code(), StatusCode::kNotFound);
 }
 
 TEST(FleetStore, CheckinKeepsPolicyInventoryAndRuleStates) {

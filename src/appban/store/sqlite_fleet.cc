@@ -622,11 +622,15 @@ class SqliteFleetStore final : public FleetStore {
     return ReadRuleStates(lease.statement(), device_id, "");
   }
 
-  Result<EvaluationInput> GetEvaluationInput(const std::string& device_id) override {
+  Result<EvaluationInput> GetEvaluationInput(const std::string& device_id, bool with_rule_states) override {
     EvaluationInput input;
     // Two reads that must agree: a check-in committing between them could pair an old inventory
     // with new rule states. Inside a read transaction both see one snapshot.
-    APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::BeginRead(db_));
+    std::optional<sqlite::Transaction> transaction;
+    if (with_rule_states) {
+      APPBAN_ASSIGN_OR_RETURN(auto begun, sqlite::Transaction::BeginRead(db_));
+      transaction.emplace(std::move(begun));
+    }
     {
       // The JSON is read only when there are no match records (an inventory from schema 2).
       APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT i.match_records, CASE WHEN i.match_records IS NULL "
@@ -642,8 +646,10 @@ class SqliteFleetStore final : public FleetStore {
         input.inventory_json = query.Text(1);
       }
     }
-    APPBAN_ASSIGN_OR_RETURN(input.rule_states, ListDeviceRuleStates(device_id));
-    APPBAN_RETURN_IF_ERROR(transaction.Commit());
+    if (with_rule_states) {
+      APPBAN_ASSIGN_OR_RETURN(input.rule_states, ListDeviceRuleStates(device_id));
+      APPBAN_RETURN_IF_ERROR(transaction->Commit());
+    }
     return input;
   }
 

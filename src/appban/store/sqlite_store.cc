@@ -160,9 +160,18 @@ CREATE TABLE server_settings (
 );
 )sql",
     // 3: match records beside the inventory JSON (store/match_records.h), so re-evaluating a device
-    // against a new bundle does not parse its JSON. NULL for inventories stored before.
+    // against a new bundle does not parse its JSON. NULL for inventories stored before. The table
+    // is rebuilt rather than altered so match_records comes BEFORE json: a column after a large
+    // value can only be reached by walking that value's overflow pages.
     R"sql(
-ALTER TABLE device_inventories ADD COLUMN match_records TEXT;
+CREATE TABLE device_inventories_v3 (
+  device_id TEXT PRIMARY KEY REFERENCES devices(id),
+  match_records TEXT,
+  json TEXT NOT NULL
+);
+INSERT INTO device_inventories_v3(device_id, match_records, json) SELECT device_id, NULL, json FROM device_inventories;
+DROP TABLE device_inventories;
+ALTER TABLE device_inventories_v3 RENAME TO device_inventories;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
