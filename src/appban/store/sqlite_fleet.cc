@@ -989,21 +989,41 @@ class SqliteFleetStore final : public FleetStore {
 
   // REQUIRES: inside ApplyCheckins' transaction; `write` validated.
   Status ApplyOne(const CheckinWrite& write, CheckinOutcome& outcome) {
+    int64_t newest_event = 0;
+    for (const DeviceEvent& event : write.events) newest_event = std::max(newest_event, event.seq);
     int64_t highest_seq = 0;
     {
-      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT revoked_at, last_event_seq FROM devices WHERE id = ?1"));
-      sqlite::Statement& query = lease.statement();
-      query.Bind(1, write.device_id);
-      APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+      // One statement finds the device, refuses a revoked one and records the check-in; the
+      // device's highest stored event seq comes back with it.
+      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("UPDATE devices SET last_seen = MAX(last_seen, ?2), "
+                                                 "applied_version = COALESCE(?3, applied_version), "
+                                                 "applied_rules_hash = COALESCE(?4, applied_rules_hash), "
+                                                 "inventory_hash = COALESCE(?5, inventory_hash), "
+                                                 "inventory_at = COALESCE(?6, inventory_at), "
+                                                 "evaluated_version = COALESCE(?7, evaluated_version), "
+                                                 "evaluated_inventory_hash = COALESCE(?8, evaluated_inventory_hash), "
+                                                 "last_event_seq = MAX(last_event_seq, ?9) "
+                                                 "WHERE id = ?1 AND revoked_at IS NULL RETURNING last_event_seq"));
+      sqlite::Statement& update = lease.statement();
+      update.Bind(1, write.device_id).Bind(2, write.last_seen).Bind(9, newest_event);
+      if (write.applied) update.Bind(3, write.applied->version).Bind(4, write.applied->rules_hash);
+      if (write.inventory) update.Bind(5, write.inventory->hash).Bind(6, write.inventory->at);
+      if (write.evaluated) update.Bind(7, write.evaluated->version).Bind(8, write.evaluated->inventory_hash);
+      // Unbound parameters are NULL: COALESCE keeps the column's value.
+      APPBAN_ASSIGN_OR_RETURN(bool row, update.Step());
+      if (row) {
+        highest_seq = update.Int(0);
+        APPBAN_ASSIGN_OR_RETURN(bool more, update.Step());  // finishes the statement
+        (void)more;
+      }
       if (!row) {
-        outcome.status = Status::NotFound("no device " + write.device_id);
+        APPBAN_ASSIGN_OR_RETURN(auto probe, Cached("SELECT revoked_at FROM devices WHERE id = ?1"));
+        probe.statement().Bind(1, write.device_id);
+        APPBAN_ASSIGN_OR_RETURN(bool exists, probe.statement().Step());
+        outcome.status = exists ? Status::PermissionDenied("device " + write.device_id + " was revoked")
+                                : Status::NotFound("no device " + write.device_id);
         return Status::Ok();
       }
-      if (!query.IsNull(0)) {
-        outcome.status = Status::PermissionDenied("device " + write.device_id + " was revoked");
-        return Status::Ok();
-      }
-      highest_seq = query.Int(1);
     }
     if (!write.events.empty()) {
       APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_events(" + std::string(kEventColumns) +
@@ -1012,6 +1032,7 @@ class SqliteFleetStore final : public FleetStore {
       sqlite::Statement& insert = lease.statement();
       for (const DeviceEvent& event : write.events) {
         insert.Reset();
+        // A duplicate was stored by an earlier check-in: stored either way.
         APPBAN_RETURN_IF_ERROR(insert.Bind(1, write.device_id)
                                    .Bind(2, event.seq)
                                    .Bind(3, event.at)
@@ -1022,25 +1043,7 @@ class SqliteFleetStore final : public FleetStore {
                                    .Bind(8, event.detail)
                                    .Bind(9, event.received_at)
                                    .Run());
-        // A duplicate was stored by an earlier check-in: stored either way.
-        highest_seq = std::max(highest_seq, event.seq);
       }
-    }
-    {
-      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("UPDATE devices SET last_seen = MAX(last_seen, ?2), "
-                                                 "applied_version = COALESCE(?3, applied_version), "
-                                                 "applied_rules_hash = COALESCE(?4, applied_rules_hash), "
-                                                 "inventory_hash = COALESCE(?5, inventory_hash), "
-                                                 "inventory_at = COALESCE(?6, inventory_at), "
-                                                 "evaluated_version = COALESCE(?7, evaluated_version), "
-                                                 "evaluated_inventory_hash = COALESCE(?8, evaluated_inventory_hash), "
-                                                 "last_event_seq = ?9 WHERE id = ?1"));
-      sqlite::Statement& update = lease.statement();
-      update.Bind(1, write.device_id).Bind(2, write.last_seen).Bind(9, highest_seq);
-      if (write.applied) update.Bind(3, write.applied->version).Bind(4, write.applied->rules_hash);
-      if (write.inventory) update.Bind(5, write.inventory->hash).Bind(6, write.inventory->at);
-      if (write.evaluated) update.Bind(7, write.evaluated->version).Bind(8, write.evaluated->inventory_hash);
-      APPBAN_RETURN_IF_ERROR(update.Run());  // unbound parameters are NULL: the column keeps its value
     }
     if (write.inventory) {
       APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_inventories(device_id, json, match_records) "
