@@ -64,7 +64,7 @@ class Worker : public FleetNotifier {
     if (!store.ok()) return failed("opening the policy store", store.status());
     auto fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
     if (!fleet.ok()) return failed("opening the fleet store", fleet.status());
-    auto writer_fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
+    auto writer_fleet = store::OpenSqliteFleetStore(config_.DatabasePath(), store::FleetConnection::kBatchWriter);
     if (!writer_fleet.ok()) return failed("opening the fleet store", writer_fleet.status());
     std::string key_dir = config_.data_dir + "/keys";
     auto key = policy::LoadActiveKey(key_dir);

@@ -80,6 +80,11 @@ BundleOutcome SimDevice::ApplyBundle(const std::string& envelope, BundleVerifier
   kept.reserve(apps_.size());
   for (AppIndex index : apps_) {
     const policy::InstalledApp& app = catalog.app(index);
+    // Most apps are named by no rule: skip evaluating those (as the server does).
+    if (!(*verified)->index.Mentions(app.platform, app.id, app.signer_sha256, app.team_id)) {
+      kept.push_back(index);
+      continue;
+    }
     policy::AppDecision decision = (*verified)->index.Evaluate(app, context, now);
     if (decision.verdict != policy::Verdict::kRemove) {
       kept.push_back(index);

@@ -632,15 +632,20 @@ class SqliteFleetStore final : public FleetStore {
       transaction.emplace(std::move(begun));
     }
     {
-      // The JSON is read only when there are no match records (an inventory from schema 2).
-      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT i.match_records, CASE WHEN i.match_records IS NULL "
-                                                 "THEN i.json END FROM devices d LEFT JOIN device_inventories i "
-                                                 "ON i.device_id = d.id WHERE d.id = ?1"));
+      // The JSON is read only when there are no match records (an inventory from schema 2). The
+      // devices table is not read: the caller has just authenticated the device.
+      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT match_records, CASE WHEN match_records IS NULL "
+                                                 "THEN json END FROM device_inventories WHERE device_id = ?1"));
       sqlite::Statement& query = lease.statement();
       query.Bind(1, device_id);
       APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-      if (!row) return Status::NotFound("no device " + device_id);
-      if (!query.IsNull(0)) {
+      if (!row) {
+        // No inventory yet, or no such device at all.
+        APPBAN_ASSIGN_OR_RETURN(auto probe, Cached("SELECT 1 FROM devices WHERE id = ?1"));
+        probe.statement().Bind(1, device_id);
+        APPBAN_ASSIGN_OR_RETURN(bool exists, probe.statement().Step());
+        if (!exists) return Status::NotFound("no device " + device_id);
+      } else if (!query.IsNull(0)) {
         input.match_records = query.Text(0);
       } else if (!query.IsNull(1)) {
         input.inventory_json = query.Text(1);
@@ -1142,8 +1147,9 @@ class SqliteFleetStore final : public FleetStore {
 
 }  // namespace
 
-Result<std::unique_ptr<FleetStore>> OpenSqliteFleetStore(const std::string& path) {
+Result<std::unique_ptr<FleetStore>> OpenSqliteFleetStore(const std::string& path, FleetConnection use) {
   APPBAN_ASSIGN_OR_RETURN(sqlite::Database db, sqlite::OpenStoreDatabase(path));
+  if (use == FleetConnection::kBatchWriter) APPBAN_RETURN_IF_ERROR(db.Exec("PRAGMA cache_spill=OFF"));
   return std::unique_ptr<FleetStore>(std::make_unique<SqliteFleetStore>(std::move(db)));
 }
 
