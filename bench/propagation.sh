@@ -40,7 +40,7 @@ address = "127.0.0.1"
 port = $port
 tls = false
 insecure_plain_http = true
-max_connections = 120000
+max_connections = $(( DEVICES * 21 / 20 + 100 ))
 [devices]
 checkin_interval_seconds = 3600
 longpoll_timeout_seconds = 300

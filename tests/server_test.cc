@@ -8,7 +8,10 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <future>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "appban/net/client.h"
@@ -388,6 +391,41 @@ TEST_F(ServerTest, AcknowledgedEventsSurviveKillDashNine) {
   ASSERT_EQ(resent.status, 200);
   EXPECT_EQ(protocol::ParseCheckinResponse(resent.body)->events_acked, 20);
   EXPECT_EQ(Body(Admin("GET", "/v1/admin/devices/" + device.id))["events"].size(), 20u);
+}
+
+// Each worker's request thread runs request_thread_nice (default 8) levels below its check-in
+// writer thread, so a writer holding the database lock is not preempted by request handling.
+TEST_F(ServerTest, WorkerRequestThreadsYieldToTheirCheckinWriters) {
+  auto nice_of = [](const std::string& stat_path) -> std::optional<int> {
+    std::ifstream in(stat_path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close = text.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) return std::nullopt;
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+      if (i == 19) return std::stoi(field);  // proc(5): field 19 is nice
+    }
+    return std::nullopt;
+  };
+  std::ifstream children("/proc/" + std::to_string(server_->pid()) + "/task/" + std::to_string(server_->pid()) + "/children");
+  std::vector<pid_t> workers;
+  for (pid_t pid; children >> pid;) workers.push_back(pid);
+  ASSERT_EQ(workers.size(), 2u) << "the test server runs two workers";
+  for (pid_t worker : workers) {
+    std::string task_dir = "/proc/" + std::to_string(worker) + "/task";
+    auto request_nice = nice_of(task_dir + "/" + std::to_string(worker) + "/stat");
+    ASSERT_TRUE(request_nice.has_value());
+    int lowest_other = 99;
+    for (const auto& task : std::filesystem::directory_iterator(task_dir)) {
+      if (task.path().filename() == std::to_string(worker)) continue;
+      if (auto nice = nice_of(task.path().string() + "/stat")) lowest_other = std::min(lowest_other, *nice);
+    }
+    auto base = nice_of("/proc/" + std::to_string(server_->pid()) + "/stat");
+    ASSERT_TRUE(base.has_value());
+    EXPECT_EQ(*request_nice, std::min(19, *base + 8)) << "worker " << worker;
+    EXPECT_EQ(lowest_other, *base) << "worker " << worker << ": its writer thread keeps the supervisor's priority";
+  }
 }
 
 TEST_F(ServerTest, SigtermAnswersWaitingPollsAndExitsCleanly) {

@@ -30,10 +30,12 @@ struct UintKey {
 
 using L = ConfigLimits;
 
-const std::array<UintKey, 15>& UintKeys() {
-  static const std::array<UintKey, 15> keys = {{
+const std::array<UintKey, 16>& UintKeys() {
+  static const std::array<UintKey, 16> keys = {{
       {"workers", 0, L::kMaxWorkers, [](const ServerConfig& c) -> uint64_t { return c.workers; },
        [](ServerConfig& c, uint64_t v) { c.workers = static_cast<uint32_t>(v); }},
+      {"request_thread_nice", 0, 19, [](const ServerConfig& c) -> uint64_t { return c.request_thread_nice; },
+       [](ServerConfig& c, uint64_t v) { c.request_thread_nice = static_cast<uint32_t>(v); }},
       // Port 0 lets the kernel choose (tests that start a server on any free port).
       {"listen.port", 0, 65535, [](const ServerConfig& c) -> uint64_t { return c.listen.port; },
        [](ServerConfig& c, uint64_t v) { c.listen.port = static_cast<uint16_t>(v); }},

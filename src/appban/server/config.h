@@ -116,6 +116,10 @@ struct ServerConfig {
   std::string data_dir = std::string(kPackagedDataDir);
   std::string database;  // empty: data_dir/appban.db
   uint32_t workers = 0;  // 0: WorkerCount() decides
+  // How many nice levels a worker's request thread runs below its check-in writer thread. Every
+  // device's acknowledgement waits for a writer, and the writers take turns on one database lock:
+  // a writer preempted by request threads while holding it stalls all of them.
+  uint32_t request_thread_nice = 8;
 
   ListenConfig listen;
   DeviceConfig devices;

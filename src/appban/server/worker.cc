@@ -1,11 +1,14 @@
 #include "appban/server/worker.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -144,6 +147,7 @@ class Worker : public FleetNotifier {
         io.stop();
       });
     });
+    LowerRequestThreadPriority();
     spdlog::info("worker {} serving (pid {})", inputs_.worker_index, getpid());
     io.run();
     // Commit what the writer still holds before the process ends (its destructor joins).
@@ -173,6 +177,20 @@ class Worker : public FleetNotifier {
 
   // Loads a bundle another worker published since the last tick. The publishing worker raises
   // the shared policy-version gauge after its commit, so the common case costs one atomic load.
+  // This (request) thread yields to the writer thread, which already runs: nice applies per thread
+  // on Linux, and raising the writer instead would need CAP_SYS_NICE.
+  void LowerRequestThreadPriority() {
+    if (config_.request_thread_nice == 0) return;
+    const auto thread = static_cast<id_t>(gettid());
+    errno = 0;
+    int current = getpriority(PRIO_PROCESS, thread);
+    if (current == -1 && errno != 0) return;
+    int lowered = std::min(19, current + static_cast<int>(config_.request_thread_nice));
+    if (setpriority(PRIO_PROCESS, thread, lowered) != 0) {
+      spdlog::warn("worker {}: cannot lower the request thread's priority: {}", inputs_.worker_index, std::strerror(errno));
+    }
+  }
+
   void CatchUp() {
     if (inputs_.metrics->shared().policy_version.load(std::memory_order_acquire) <=
         static_cast<uint64_t>(hub_->latest().version)) {
