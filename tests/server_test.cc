@@ -393,7 +393,7 @@ TEST_F(ServerTest, AcknowledgedEventsSurviveKillDashNine) {
   EXPECT_EQ(Body(Admin("GET", "/v1/admin/devices/" + device.id))["events"].size(), 20u);
 }
 
-// Each worker's request thread runs request_thread_nice (default 8) levels below its check-in
+// Each worker's request thread runs request_thread_nice (default 12) levels below its check-in
 // writer thread, so a writer holding the database lock is not preempted by request handling.
 TEST_F(ServerTest, WorkerRequestThreadsYieldToTheirCheckinWriters) {
   auto nice_of = [](const std::string& stat_path) -> std::optional<int> {
@@ -423,7 +423,7 @@ TEST_F(ServerTest, WorkerRequestThreadsYieldToTheirCheckinWriters) {
     }
     auto base = nice_of("/proc/" + std::to_string(server_->pid()) + "/stat");
     ASSERT_TRUE(base.has_value());
-    EXPECT_EQ(*request_nice, std::min(19, *base + 8)) << "worker " << worker;
+    EXPECT_EQ(*request_nice, std::min(19, *base + 12)) << "worker " << worker;
     EXPECT_EQ(lowest_other, *base) << "worker " << worker << ": its writer thread keeps the supervisor's priority";
   }
 }

@@ -119,7 +119,7 @@ struct ServerConfig {
   // How many nice levels a worker's request thread runs below its check-in writer thread. Every
   // device's acknowledgement waits for a writer, and the writers take turns on one database lock:
   // a writer preempted by request threads while holding it stalls all of them.
-  uint32_t request_thread_nice = 8;
+  uint32_t request_thread_nice = 12;
 
   ListenConfig listen;
   DeviceConfig devices;
