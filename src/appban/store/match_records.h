@@ -1,7 +1,8 @@
 // Match records: the part of a device's inventory that rule matching reads (platform, identifier,
 // signer, team; not the version), stored beside the canonical inventory JSON so the server can
 // re-evaluate a device against a new bundle without parsing that JSON. docs/architecture.md
-// ("Compliance evaluation") says why; docs/formats.md ("Match records") gives the layout:
+// ("Compliance evaluation without the JSON") says why; docs/formats/match-records.md gives the
+// layout:
 //   record  = field(platform name) field(id) field(signer_sha256) field(team_id)
 //   field   = decimal length ":" bytes        e.g. "3:deb6:wechat0:0:"
 // Decoding is bounded (kMatchRecordLimits) and never reads past the text; anything malformed is
