@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -155,6 +157,36 @@ TEST_F(EnforceTest, RefusesRemovalThatWouldTakeARequiredPackageWithIt) {
 
 // APT unusable: dpkg alone. It removes a package nothing depends on, and refuses (with its own
 // stderr in the event) one that another package still needs.
+// Regression: with a root other than "/", APT must hand dpkg that root and its database. Without
+// the DPkg::Options, dpkg acted on the running system's own database (found in a manual run; the
+// other tests could not see it because their dpkg wrapper refuses to leave the scratch root).
+TEST_F(EnforceTest, AptIsToldToRunDpkgInsideTheRoot) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"banned"}).ok());
+  auto config = scratch_.Config();
+  const std::string argv_file = scratch_.dir() + "/apt-argv";
+  const std::string recorder = scratch_.dir() + "/recording-apt-get";
+  {
+    std::ofstream script(recorder);
+    script << "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\" >> '" << argv_file << "'; done\nexit 100\n";
+  }
+  std::filesystem::permissions(recorder, std::filesystem::perms::owner_all);
+  config.apt_get = recorder;
+  Policy policy(MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned")}));
+  policy::UnixSeconds now = kNow;
+  Enforcer enforcer(config);
+  Recorder events;
+  (void)EnforceOnce(config.paths, enforcer, policy.Decider(&now), events.Fn(), now);
+  std::ifstream in(argv_file);
+  std::vector<std::string> argv;
+  for (std::string line; std::getline(in, line);) argv.push_back(line);
+  ASSERT_FALSE(argv.empty()) << "APT was not run";
+  auto has = [&](const std::string& wanted) { return std::find(argv.begin(), argv.end(), wanted) != argv.end(); };
+  EXPECT_TRUE(has("DPkg::Options::=--root=" + config.paths.root));
+  EXPECT_TRUE(has("DPkg::Options::=--admindir=" + config.paths.dpkg_admindir));
+  EXPECT_TRUE(has("Dir::State::status=" + config.paths.dpkg_admindir + "/status"));
+  EXPECT_NE(config.paths.root, "/");
+}
+
 TEST_F(EnforceTest, DpkgFallbackWhenAptCannotSimulate) {
   ASSERT_TRUE(scratch_.DpkgInstall({"banned", "dependent", "unrelated"}).ok());
   auto config = scratch_.Config();

@@ -175,8 +175,6 @@ class Worker : public FleetNotifier {
     hub_->DropDevicePolls(device_id);
   }
 
-  // Loads a bundle another worker published since the last tick. The publishing worker raises
-  // the shared policy-version gauge after its commit, so the common case costs one atomic load.
   // This (request) thread yields to the writer thread, which already runs: nice applies per thread
   // on Linux, and raising the writer instead would need CAP_SYS_NICE.
   void LowerRequestThreadPriority() {
@@ -191,6 +189,8 @@ class Worker : public FleetNotifier {
     }
   }
 
+  // Loads a bundle another worker published since the last tick. The publishing worker raises
+  // the shared policy-version gauge after its commit, so the common case costs one atomic load.
   void CatchUp() {
     if (inputs_.metrics->shared().policy_version.load(std::memory_order_acquire) <=
         static_cast<uint64_t>(hub_->latest().version)) {
