@@ -48,6 +48,15 @@ std::string SanitizeUtf8(std::string_view text) {
   return out;
 }
 
+bool IsValidUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    size_t length = ValidSequenceLength(text, i);
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
+
 std::string HtmlEscape(std::string_view text) {
   std::string clean = SanitizeUtf8(text);
   std::string out;

@@ -11,6 +11,8 @@ namespace appban {
 
 // Replaces every invalid UTF-8 sequence with U+FFFD.
 std::string SanitizeUtf8(std::string_view text);
+// True when `text` is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool IsValidUtf8(std::string_view text);
 // SanitizeUtf8 plus escaping of & < > " ' for HTML text and attribute values.
 std::string HtmlEscape(std::string_view text);
 // SanitizeUtf8 plus replacement of control characters (ESC and friends) with '?', so hostile

@@ -18,6 +18,17 @@ TEST(TextTest, AsciiLowerLeavesOtherBytesAlone) {
   EXPECT_EQ(AsciiLower("\xc3\x89t\xc3\xa9"), "\xc3\x89t\xc3\xa9");
 }
 
+TEST(TextTest, Utf8ValidityAgreesWithSanitizing) {
+  for (std::string_view text : {"", "plain", "\xc3\xa9t\xc3\xa9", "\xf0\x9f\x98\x80", "\x7f"}) {
+    EXPECT_TRUE(IsValidUtf8(text)) << text;
+    EXPECT_EQ(SanitizeUtf8(text), text);
+  }
+  for (std::string_view text : {"ok\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    EXPECT_FALSE(IsValidUtf8(text)) << text;
+    EXPECT_NE(SanitizeUtf8(text), text);
+  }
+}
+
 TEST(TextTest, HostileStringsAreMadeSafe) {
   EXPECT_EQ(SanitizeUtf8("ok\xff"), "ok\xef\xbf\xbd");
   EXPECT_EQ(HtmlEscape("<a href='x'>&</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");

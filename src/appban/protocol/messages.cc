@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "appban/common/crypto.h"
+#include "appban/common/text.h"
 
 namespace appban::protocol {
 namespace {
@@ -140,26 +141,6 @@ std::vector<const policy::InstalledApp*> Sorted(std::span<const policy::Installe
   for (const auto& app : apps) sorted.push_back(&app);
   std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return SortKey(*a) < SortKey(*b); });
   return sorted;
-}
-
-bool ValidUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    auto byte = static_cast<unsigned char>(text[i]);
-    size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xe ? 3 : (byte >> 3) == 0x1e ? 4 : 0;
-    if (length == 0 || i + length > text.size()) return false;
-    uint32_t code = length == 1 ? byte : length == 2 ? (byte & 0x1f) : length == 3 ? (byte & 0x0f) : (byte & 0x07);
-    for (size_t k = 1; k < length; ++k) {
-      auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xc0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3f);
-    }
-    // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8.
-    static constexpr uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kSmallest[length] || (code >= 0xd800 && code <= 0xdfff) || code > 0x10ffff) return false;
-    i += length;
-  }
-  return true;
 }
 
 // A JSON string exactly as policy::CanonicalJson writes it (json_util.h): only `"`, `\` and
@@ -411,7 +392,8 @@ std::string CanonicalInventory(std::span<const policy::InstalledApp> apps) {
   out += '[';
   bool first = true;
   for (const auto* app : Sorted(apps)) {
-    if (!ValidUtf8(app->id) || !ValidUtf8(app->version) || !ValidUtf8(app->signer_sha256) || !ValidUtf8(app->team_id)) {
+    if (!IsValidUtf8(app->id) || !IsValidUtf8(app->version) || !IsValidUtf8(app->signer_sha256) ||
+        !IsValidUtf8(app->team_id)) {
       return std::string();
     }
     if (!first) out += ',';

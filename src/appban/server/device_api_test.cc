@@ -175,6 +175,16 @@ class DeviceApiTest : public ::testing::Test {
     RunUntilAnswered({sink});
     return sink->response().value_or(net::HttpResponse{});
   }
+  // A fresh device whose first check-in (empty inventory, events first_seq..last_seq) was answered.
+  protocol::EnrollResponse EnrolledAndCheckedIn(int64_t first_seq, int64_t last_seq) {
+    auto enrolled = protocol::ParseEnrollResponse(Enroll(EnrollBody(MakeTokens(1)[0])).body);
+    EXPECT_TRUE(enrolled.ok());
+    if (!enrolled.ok()) return {};
+    protocol::CheckinRequest first = EventsCheckin(first_seq, last_seq);
+    first.inventory = std::vector<policy::InstalledApp>{};
+    EXPECT_EQ(SendCheckin(*api_, enrolled->credential, first).status, 200);
+    return *enrolled;
+  }
   static protocol::CheckinRequest EventsCheckin(int64_t first_seq, int64_t last_seq) {
     protocol::CheckinRequest checkin;
     checkin.inventory_hash = protocol::InventoryHash({});
@@ -396,47 +406,38 @@ TEST_F(DeviceApiTest, AWorkerNoticesWhatAnotherWorkerCommittedForTheSameDevice) 
 // through the generations) is not seen; an announced one is. Every change the server makes to a
 // device is announced (check-in writer, revocation).
 TEST_F(DeviceApiTest, ACachedDeviceIsServedFromMemoryUntilAChangeIsAnnounced) {
-  auto enrolled = protocol::ParseEnrollResponse(Enroll(EnrollBody(MakeTokens(1)[0])).body);
-  ASSERT_TRUE(enrolled.ok());
-  protocol::CheckinRequest first = EventsCheckin(1, 2);
-  first.inventory = std::vector<policy::InstalledApp>{};
-  ASSERT_EQ(SendCheckin(*api_, enrolled->credential, first).status, 200);
+  protocol::EnrollResponse enrolled = EnrolledAndCheckedIn(1, 2);
+  ASSERT_FALSE(enrolled.device_id.empty());
   store::AuditRecord audit{"alice", "", "", nullptr, nullptr, now_};
-  ASSERT_TRUE(fleet_->RevokeDevice(enrolled->device_id, audit).ok());
-  EXPECT_EQ(SendCheckin(*api_, enrolled->credential, EventsCheckin(1, 0)).status, 200)
+  ASSERT_TRUE(fleet_->RevokeDevice(enrolled.device_id, audit).ok());
+  EXPECT_EQ(SendCheckin(*api_, enrolled.credential, EventsCheckin(1, 0)).status, 200)
       << "answered from the cache: the revocation was not announced";
-  generations_->Bump(enrolled->device_id);  // what the worker's FleetNotifier::DeviceRevoked does
-  auto refused = SendCheckin(*api_, enrolled->credential, EventsCheckin(1, 0));
+  generations_->Bump(enrolled.device_id);  // what the worker's FleetNotifier::DeviceRevoked does
+  auto refused = SendCheckin(*api_, enrolled.credential, EventsCheckin(1, 0));
   EXPECT_EQ(refused.status, 403);
   EXPECT_EQ(ErrorCode(refused), "device_revoked");
 }
 
 TEST_F(DeviceApiTest, ACachedDeviceStillRefusesAWrongSecret) {
-  auto enrolled = protocol::ParseEnrollResponse(Enroll(EnrollBody(MakeTokens(1)[0])).body);
-  ASSERT_TRUE(enrolled.ok());
-  protocol::CheckinRequest first = EventsCheckin(1, 0);
-  first.inventory = std::vector<policy::InstalledApp>{};
-  ASSERT_EQ(SendCheckin(*api_, enrolled->credential, first).status, 200);
-  std::string forged = enrolled->device_id + "." + std::string(64, 'a');
+  protocol::EnrollResponse enrolled = EnrolledAndCheckedIn(1, 0);
+  ASSERT_FALSE(enrolled.device_id.empty());
+  std::string forged = enrolled.device_id + "." + std::string(64, 'a');
   auto refused = SendCheckin(*api_, forged, EventsCheckin(1, 0));
   EXPECT_EQ(refused.status, 401);
   EXPECT_EQ(ErrorCode(refused), "unauthenticated");
   // ... and the genuine credential keeps working.
-  EXPECT_EQ(SendCheckin(*api_, enrolled->credential, EventsCheckin(1, 0)).status, 200);
+  EXPECT_EQ(SendCheckin(*api_, enrolled.credential, EventsCheckin(1, 0)).status, 200);
 }
 
 // A worker that died may have committed writes it never announced: the supervisor bumps the
 // epoch, which makes every cached device stale in every worker.
 TEST_F(DeviceApiTest, ANewEpochMakesEveryCachedDeviceStale) {
-  auto enrolled = protocol::ParseEnrollResponse(Enroll(EnrollBody(MakeTokens(1)[0])).body);
-  ASSERT_TRUE(enrolled.ok());
-  protocol::CheckinRequest first = EventsCheckin(1, 1);
-  first.inventory = std::vector<policy::InstalledApp>{};
-  ASSERT_EQ(SendCheckin(*api_, enrolled->credential, first).status, 200);
+  protocol::EnrollResponse enrolled = EnrolledAndCheckedIn(1, 1);
+  ASSERT_FALSE(enrolled.device_id.empty());
   store::AuditRecord audit{"alice", "", "", nullptr, nullptr, now_};
-  ASSERT_TRUE(fleet_->RevokeDevice(enrolled->device_id, audit).ok());
+  ASSERT_TRUE(fleet_->RevokeDevice(enrolled.device_id, audit).ok());
   generations_->BumpEpoch();
-  EXPECT_EQ(SendCheckin(*api_, enrolled->credential, EventsCheckin(1, 0)).status, 403);
+  EXPECT_EQ(SendCheckin(*api_, enrolled.credential, EventsCheckin(1, 0)).status, 403);
 }
 
 // GET /v1/admin/compliance publishes its totals as the appban_compliance_devices gauges.
