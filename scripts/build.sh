@@ -11,6 +11,14 @@ case "$flavour" in
                                        -DAPPBAN_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang) ;;
   *) echo "usage: $0 [release|sanitize|fuzz]" >&2; exit 2 ;;
 esac
+# ccache keeps compiled objects outside the clone (~/.cache/ccache), so a fresh clone, another
+# work tree or CI on the same machine reuses them. Paths are made relative to the tree and the
+# build directory is left out of the hash, so two clones share every hit.
+if command -v ccache >/dev/null; then
+  export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+  export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-20G}
+  flags+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
 if [[ ! -f "$dir/build.ninja" ]]; then
   cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
 fi

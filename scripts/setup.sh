@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_packages=(
-  cmake ninja-build g++ pkg-config
+  cmake ninja-build g++ pkg-config ccache
   libssl-dev zlib1g-dev libdeflate-dev libsqlite3-dev libjemalloc-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libboost-dev
 )
