@@ -332,7 +332,9 @@ DeviceApi::CheckinPlan DeviceApi::PlanCheckin(const std::string& id, const Cache
     stored.rule_id = event.rule_id;
     stored.detail = event.detail;
     stored.received_at = now;
-    if (event.kind == protocol::EventKind::kRemoved && !event.rule_id.empty()) plan.removed_rule_ids.insert(event.rule_id);
+    if (event.kind == protocol::EventKind::kRemoved && !event.rule_id.empty()) {
+      plan.removed_rule_ids.insert(event.rule_id);
+    }
     write.events.push_back(std::move(stored));
     plan.durable = true;
   }

@@ -27,7 +27,8 @@ namespace fs = std::filesystem;
     // Alternate two kinds of transaction so both document tables and the audit chain are hit.
     Status status;
     if (i % 2 == 0) {
-      status = CreateGroupAs(**store, policy::Group{name, "written before the crash", {"device-" + std::to_string(i)}, 0}, "writer", i);
+      policy::Group group{name, "written before the crash", {"device-" + std::to_string(i)}, 0};
+      status = CreateGroupAs(**store, std::move(group), "writer", i);
     } else {
       policy::Rule rule;
       rule.id = name;
