@@ -11,11 +11,11 @@
 #include "appban/cli/commands.h"
 #include "appban/cli/policy_cli_support.h"
 #include "appban/common/file.h"
+#include "appban/decide/admin.h"
 #include "appban/policy/bundle.h"
 #include "appban/policy/evaluate.h"
 #include "appban/policy/keys.h"
 #include "appban/policy/limits.h"
-#include "appban/store/admin.h"
 
 namespace appban::cli {
 namespace {
@@ -44,19 +44,19 @@ struct PolicyOptions {
 void PrintJson(const Json& json) { std::cout << json.dump(2) << "\n"; }
 
 Result<policy::UnixSeconds> NowOrOverride(const std::string& text) {
-  if (text.empty()) return store::SystemClockNow();
+  if (text.empty()) return decide::SystemClockNow();
   return policy::ParseTimestamp(text);
 }
 
 // Opens the store and a PolicyAdmin acting as the resolved user.
 struct Session {
   std::unique_ptr<store::Store> store;
-  std::unique_ptr<store::PolicyAdmin> admin;
+  std::unique_ptr<decide::PolicyAdmin> admin;
 };
 Result<Session> OpenSession(const PolicyOptions& options) {
   Session session;
   APPBAN_ASSIGN_OR_RETURN(session.store, OpenPolicyStore(options.data));
-  session.admin = std::make_unique<store::PolicyAdmin>(*session.store, ResolveUser(options.data));
+  session.admin = std::make_unique<decide::PolicyAdmin>(*session.store, ResolveUser(options.data));
   return session;
 }
 
@@ -187,7 +187,7 @@ int WaiversList(const PolicyOptions& o) {
   if (!session.ok()) return Fail(session.status());
   auto waivers = session->store->ListWaivers();
   if (!waivers.ok()) return Fail(waivers.status());
-  policy::UnixSeconds now = store::SystemClockNow();
+  policy::UnixSeconds now = decide::SystemClockNow();
   if (o.json) {
     Json out = Json::array();
     for (const auto& w : *waivers) {

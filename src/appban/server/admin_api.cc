@@ -19,14 +19,14 @@
 #include "appban/common/crypto.h"
 #include "appban/common/data_dir.h"
 #include "appban/common/text.h"
+#include "appban/decide/admin.h"
 #include "appban/policy/bundle.h"
 #include "appban/policy/json_util.h"
 #include "appban/policy/model.h"
 #include "appban/protocol/messages.h"
-#include "appban/server/compliance.h"
 #include "appban/server/config.h"
 #include "appban/server/metrics.h"
-#include "appban/store/admin.h"
+#include "appban/verify/compliance.h"
 
 namespace appban::server {
 namespace {
@@ -34,6 +34,22 @@ namespace {
 using net::HttpRequest;
 using net::HttpResponse;
 using policy::Json;
+using policy::UnixSeconds;
+using verify::ClassifyDeviceRule;
+using verify::ComplianceDevice;
+using verify::ComplianceParams;
+using verify::ComplianceRule;
+using verify::DeviceRuleStatus;
+using verify::DeviceRuleStatusName;
+using verify::FleetCompliance;
+using verify::FleetMembership;
+using verify::FleetTotals;
+using verify::PublishedBundle;
+using verify::RuleCompliance;
+using verify::SummarizeFleet;
+using verify::SummarizeRule;
+using verify::TimeToCompliance;
+using verify::WaiverLookup;
 
 // ---------------------------------------------------------------------------------------------
 // Responses
@@ -211,9 +227,9 @@ struct Call {
   store::ApiToken token;
   std::vector<std::string> params;  // the {placeholders} of the matched route, in order
 
-  UnixSeconds Now() const { return context.clock ? context.clock() : store::SystemClockNow(); }
-  store::PolicyAdmin Admin() const {
-    return store::PolicyAdmin(*context.store, token.name, [this] { return Now(); });
+  UnixSeconds Now() const { return context.clock ? context.clock() : decide::SystemClockNow(); }
+  decide::PolicyAdmin Admin() const {
+    return decide::PolicyAdmin(*context.store, token.name, [this] { return Now(); });
   }
   store::AuditRecord Audit() const {
     store::AuditRecord record;
@@ -433,7 +449,7 @@ HttpResponse RuleTransition(Call& call, RuleStep step) {
   if (Status s = CheckMembers(*body, {member}, "body"); !s.ok()) return ErrorFrom(s);
   auto text = StringMember(*body, member, revoke, store::kFleetLimits.max_note_bytes);
   if (!text.ok()) return ErrorFrom(text.status());
-  store::PolicyAdmin admin = call.Admin();
+  decide::PolicyAdmin admin = call.Admin();
   Result<policy::Rule> rule = Status::Internal("unreachable");
   switch (step) {
     case RuleStep::kApprove: rule = admin.ApproveRule(id, *text); break;
@@ -1274,7 +1290,7 @@ HttpResponse Dispatch(WorkerContext& context, const HttpRequest& request) {
   if (path.substr(0, kAdminPathPrefix.size()) != kAdminPathPrefix) {
     return ErrorResponse(404, "not_found", "not an admin path");
   }
-  UnixSeconds now = context.clock ? context.clock() : store::SystemClockNow();
+  UnixSeconds now = context.clock ? context.clock() : decide::SystemClockNow();
   auto token = Authenticate(context, request, now);
   if (!token.ok()) {
     const Status& status = token.status();

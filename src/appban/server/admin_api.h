@@ -8,7 +8,7 @@
 //   analyst  auditor + propose rules + upload assessments;
 //   admin    everything: approve, publish, revoke, waivers, groups, enrolment and API tokens,
 //            device revocation.
-// The token's name is the actor of every change (one store::PolicyAdmin per request), so the audit
+// The token's name is the actor of every change (one decide::PolicyAdmin per request), so the audit
 // chain says who did what.
 //
 // Errors: {"error":{"code","message"}} (protocol::ErrorBody) with

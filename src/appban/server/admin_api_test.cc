@@ -84,7 +84,7 @@ class AdminApiTest : public ::testing::Test {
     context_.signing_key = key_.get();
     context_.notifier = notifier_.get();
     context_.clock = [this] { return now_; };
-    context_.latest_bundle = [this]() -> const PublishedBundle& { return hub_->latest(); };
+    context_.latest_bundle = [this]() -> const verify::PublishedBundle& { return hub_->latest(); };
     context_.data_dir = dir_;
 
     alice_ = MakeToken("alice", store::Role::kAdmin);

@@ -33,7 +33,7 @@ Status BundleHub::Load(int64_t version) {
   }
   APPBAN_ASSIGN_OR_RETURN(policy::PolicyIndex index, policy::PolicyIndex::Build(verified->bundle));
 
-  PublishedBundle next;
+  verify::PublishedBundle next;
   next.version = version;
   next.issued_at = record.issued_at;
   next.rules_hash = verified->bundle.rules_hash;

@@ -7,18 +7,22 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "appban/net/http.h"
+#include "appban/protocol/messages.h"
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
 #include "appban/server/device_cache.h"
 #include "appban/server/metrics.h"
+#include "appban/store/fleet.h"
+#include "appban/verify/published_bundle.h"
 
 namespace appban::server {
 
@@ -63,6 +67,24 @@ class DeviceApi {
   Result<AuthenticatedDevice> Authenticate(const net::HttpRequest& request, net::HttpResponse* refusal);
   std::vector<std::string> GroupsOf(const std::string& device_id, const std::string& token_group);
   std::string CheckinBody(int64_t applied_version, bool send_inventory, int64_t events_acked) const;
+
+  // A check-in in steps: PlanCheckin reads what the device reported, EvaluateCompliance (when
+  // something compliance depends on changed) adds the rule states it changes, and a durable write
+  // is answered by AnswerAfterCommit once the CheckinWriter committed it.
+  struct CheckinPlan {
+    store::CheckinWrite write;
+    bool durable = false;         // the device relies on the write: answer only after commit
+    bool send_inventory = false;  // ask the device for its inventory in the answer
+    std::set<std::string, std::less<>> removed_rule_ids;  // rules the device reported removing an app for
+  };
+  // Moves the canonical inventory out of `checkin`.
+  static CheckinPlan PlanCheckin(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
+                                 policy::UnixSeconds now);
+  // Moves the apps some rule mentions out of `checkin.inventory`. Fails only when the store does.
+  Status EvaluateCompliance(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
+                            const verify::PublishedBundle& latest, policy::UnixSeconds now, CheckinPlan& plan);
+  void AnswerAfterCommit(store::CheckinWrite write, int64_t applied_version, bool send_inventory,
+                         net::Responder respond);
 
   WorkerContext& context_;
   BundleHub& hub_;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "appban/decide/admin.h"
 #include "appban/policy/keys.h"
 #include "appban/protocol/messages.h"
 #include "appban/server/admin_api.h"
@@ -20,7 +21,6 @@
 #include "appban/server/checkin_writer.h"
 #include "appban/server/config.h"
 #include "appban/server/metrics.h"
-#include "appban/store/admin.h"
 #include "appban/store/fleet.h"
 #include "appban/store/store.h"
 
@@ -75,7 +75,7 @@ class DeviceApiTest : public ::testing::Test {
     context_.signing_key = key_.get();
     context_.metrics = slot_.get();
     context_.clock = [this] { return now_; };
-    context_.latest_bundle = [this]() -> const PublishedBundle& { return hub_->latest(); };
+    context_.latest_bundle = [this]() -> const verify::PublishedBundle& { return hub_->latest(); };
     context_.data_dir = dir_;
     auto generations = DeviceGenerations::Create();
     ASSERT_TRUE(generations.ok());
@@ -328,7 +328,7 @@ TEST_F(DeviceApiTest, ManyEnrolmentsInFlightEachGetTheirOwnAnswerAndATokenWinsOn
 }
 
 TEST_F(DeviceApiTest, AGroupTokenListsTheDeviceInItsGroup) {
-  store::PolicyAdmin admin(*store_, "alice", [this] { return now_; });
+  decide::PolicyAdmin admin(*store_, "alice", [this] { return now_; });
   policy::Group group;
   group.name = "field-staff";
   ASSERT_TRUE(admin.CreateGroup(group).ok());

@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "appban/decide/admin.h"
 #include "appban/net/server.h"
 #include "appban/net/tls.h"
 #include "appban/policy/keys.h"
@@ -21,7 +22,6 @@
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
 #include "appban/server/device_api.h"
-#include "appban/store/admin.h"
 
 namespace appban::server {
 namespace {
@@ -87,9 +87,9 @@ class Worker : public FleetNotifier {
     context_.metrics = &slot;
     context_.notifier = this;
     context_.generations = inputs_.generations;
-    context_.clock = store::SystemClockNow;
+    context_.clock = decide::SystemClockNow;
     // Administrators read what was just published, even when another worker published it.
-    context_.latest_bundle = [this]() -> const PublishedBundle& {
+    context_.latest_bundle = [this]() -> const verify::PublishedBundle& {
       CatchUp();
       return hub_->latest();
     };

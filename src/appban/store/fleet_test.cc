@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "appban/store/admin.h"
 #include "appban/store/store.h"
+#include "appban/store/store_test_support.h"
 
 namespace appban::store {
 namespace {
@@ -147,10 +147,9 @@ TEST(FleetStore, MigratesAVersion1Database) {
     // A database as the previous release left it: the policy schema (migration 1) with data.
     auto store = OpenSqliteStore(dir.db());
     ASSERT_TRUE(store.ok());
-    PolicyAdmin admin(**store, "alice", [] { return kNow; });
-    policy::Group group;
+        policy::Group group;
     group.name = "field-staff";
-    ASSERT_TRUE(admin.CreateGroup(group).ok());
+    ASSERT_TRUE(CreateGroupAs(**store, group, "alice", kNow).ok());
   }
   {
     RawDb raw(dir.db());
@@ -561,10 +560,9 @@ TEST(FleetStore, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
   auto fleet = OpenFleet(dir.db());
   auto store = OpenSqliteStore(dir.db());
   ASSERT_TRUE(store.ok());
-  PolicyAdmin admin(**store, "alice", [] { return kNow; });
-  policy::Group group;
+    policy::Group group;
   group.name = "ops";
-  ASSERT_TRUE(admin.CreateGroup(group).ok());  // policy change
+  ASSERT_TRUE(CreateGroupAs(**store, group, "alice", kNow).ok());  // policy change
   auto api = fleet->CreateApiToken("bob", Role::kAuditor, std::nullopt, By("alice"));
   ASSERT_TRUE(api.ok());
   ASSERT_TRUE(fleet->RevokeApiToken(api->token.id, By("alice")).ok());
@@ -634,10 +632,9 @@ TEST(FleetStoreBatch, CreateEnrollmentTokensMakesDistinctTokensEachAuditedAndThe
   auto fleet = OpenFleet(dir.db());
   auto store = OpenSqliteStore(dir.db());
   ASSERT_TRUE(store.ok());
-  PolicyAdmin admin(**store, "alice", [] { return kNow; });
-  policy::Group group;
+    policy::Group group;
   group.name = "field-staff";
-  ASSERT_TRUE(admin.CreateGroup(group).ok());
+  ASSERT_TRUE(CreateGroupAs(**store, group, "alice", kNow).ok());
 
   constexpr size_t kCount = 200;
   auto created = fleet->CreateEnrollmentTokens("field-staff", kNow + kDay, "rollout", kCount, By("alice"));

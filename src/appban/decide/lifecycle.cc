@@ -1,32 +1,38 @@
-#include "appban/policy/lifecycle.h"
+#include "appban/decide/lifecycle.h"
 
-namespace appban::policy {
+namespace appban::decide {
+
+using policy::Rule;
+using policy::RuleState;
+using policy::UnixSeconds;
+
 namespace {
 
 void Record(Rule& rule, RuleState to, std::string_view by, UnixSeconds now, std::string_view note) {
   rule.state = to;
-  rule.history.push_back(Transition{to, std::string(by), now, std::string(note)});
+  rule.history.push_back(policy::Transition{to, std::string(by), now, std::string(note)});
 }
 
 Status RequireState(const Rule& rule, RuleState expected, std::string_view verb) {
   if (rule.state == expected) return Status::Ok();
   return Status::FailedPrecondition("cannot " + std::string(verb) + " rule " + rule.id + ": it is " +
-                                    std::string(RuleStateName(rule.state)) + ", not " +
-                                    std::string(RuleStateName(expected)));
+                                    std::string(policy::RuleStateName(rule.state)) + ", not " +
+                                    std::string(policy::RuleStateName(expected)));
 }
 
 }  // namespace
 
 Status ValidateActor(std::string_view actor) {
   if (actor.empty()) {
-    return Status::InvalidArgument("no acting user: pass --user NAME or set APPBAN_USER (it is recorded in the audit log)");
+    return Status::InvalidArgument(
+        "no acting user: pass --user NAME or set APPBAN_USER (it is recorded in the audit log)");
   }
-  return ValidateIdentifier(actor, "user name");
+  return policy::ValidateIdentifier(actor, "user name");
 }
 
 Status ProposeRule(Rule& rule, std::string_view proposer, UnixSeconds now, std::string_view note) {
   APPBAN_RETURN_IF_ERROR(ValidateActor(proposer));
-  APPBAN_RETURN_IF_ERROR(ValidateRule(rule));
+  APPBAN_RETURN_IF_ERROR(policy::ValidateRule(rule));
   rule.proposed_by = std::string(proposer);
   rule.history.clear();
   Record(rule, RuleState::kDraft, proposer, now, note);
@@ -59,4 +65,4 @@ Status RevokeRule(Rule& rule, std::string_view revoker, UnixSeconds now, std::st
   return Status::Ok();
 }
 
-}  // namespace appban::policy
+}  // namespace appban::decide

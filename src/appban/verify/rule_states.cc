@@ -1,9 +1,9 @@
-#include "appban/server/rule_states.h"
+#include "appban/verify/rule_states.h"
 
 #include <algorithm>
-#include <set>
+#include <map>
 
-namespace appban::server {
+namespace appban::verify {
 namespace {
 
 bool InScope(const policy::Rule& rule, const policy::DeviceContext& device) {
@@ -11,6 +11,17 @@ bool InScope(const policy::Rule& rule, const policy::DeviceContext& device) {
   return std::any_of(rule.scope_groups.begin(), rule.scope_groups.end(), [&](const std::string& group) {
     return std::find(device.groups.begin(), device.groups.end(), group) != device.groups.end();
   });
+}
+
+store::ComplianceState StoredState(RuleStanding standing) {
+  switch (standing) {
+    case RuleStanding::kViolating:
+      return store::ComplianceState::kViolating;
+    case RuleStanding::kWaived:
+      return store::ComplianceState::kWaived;
+    default:
+      return store::ComplianceState::kCompliant;
+  }
 }
 
 bool Waived(const policy::Bundle& bundle, const std::string& rule_id, const policy::DeviceContext& device,
@@ -61,4 +72,40 @@ std::vector<DeviceRuleStanding> EvaluateRuleStandings(const PublishedBundle& lat
   return standings;
 }
 
-}  // namespace appban::server
+RuleStateDiff DiffRuleStates(std::string_view device_id, std::span<const DeviceRuleStanding> standings,
+                             std::span<const store::DeviceRuleState> stored,
+                             const std::set<std::string, std::less<>>& removed_rule_ids, int64_t bundle_version,
+                             policy::UnixSeconds now) {
+  RuleStateDiff diff;
+  std::map<std::string, const store::DeviceRuleState*> existing;
+  for (const auto& row : stored) existing[row.rule_id] = &row;
+  std::set<std::string, std::less<>> kept;
+  for (const DeviceRuleStanding& standing : standings) {
+    if (standing.standing == RuleStanding::kPending) continue;
+    kept.insert(standing.rule_id);
+    store::DeviceRuleState row;
+    row.device_id = std::string(device_id);
+    row.rule_id = standing.rule_id;
+    row.state = StoredState(standing.standing);
+    row.version = bundle_version;
+    row.since = now;
+    row.had_app = standing.holds_matching_app || removed_rule_ids.contains(standing.rule_id);
+    auto old = existing.find(standing.rule_id);
+    if (old != existing.end()) {
+      const store::DeviceRuleState& before = *old->second;
+      row.had_app = row.had_app || before.had_app;
+      row.compliant_at = before.compliant_at;
+      if (before.state == row.state) row.since = before.since;
+    }
+    if (row.state == store::ComplianceState::kCompliant && !row.compliant_at) row.compliant_at = now;
+    bool changed = old == existing.end() || old->second->state != row.state || old->second->had_app != row.had_app ||
+                   old->second->compliant_at != row.compliant_at;
+    if (changed) diff.upserts.push_back(std::move(row));
+  }
+  for (const auto& [rule_id, row] : existing) {
+    if (!kept.contains(rule_id)) diff.cleared_rule_ids.push_back(rule_id);
+  }
+  return diff;
+}
+
+}  // namespace appban::verify

@@ -1,9 +1,16 @@
-#include "appban/policy/lifecycle.h"
+#include "appban/decide/lifecycle.h"
 
 #include <gtest/gtest.h>
 
-namespace appban::policy {
+namespace appban::decide {
 namespace {
+
+using policy::MakeTarget;
+using policy::Rule;
+using policy::RuleFromJson;
+using policy::RuleState;
+using policy::RuleToJson;
+using policy::TargetKind;
 
 Rule Draftable() {
   Rule rule;
@@ -69,4 +76,4 @@ TEST(PolicyLifecycle, RuleRoundTripsThroughJson) {
 }
 
 }  // namespace
-}  // namespace appban::policy
+}  // namespace appban::decide

@@ -1,6 +1,6 @@
 // Administrative operations on the policy: each one checks the policy rules (lifecycle, two-person
 // rule, references between objects), then writes the change and its audit entry through the Store
-// in one transaction. The CLI, and later the server's admin API, call these; they never write the
+// in one transaction. The CLI and the server's admin API call these; they never write the
 // Store directly. Not thread-safe (like the Store it wraps).
 #pragma once
 
@@ -15,7 +15,7 @@
 #include "appban/policy/model.h"
 #include "appban/store/store.h"
 
-namespace appban::store {
+namespace appban::decide {
 
 using Clock = std::function<policy::UnixSeconds()>;
 policy::UnixSeconds SystemClockNow();
@@ -23,7 +23,7 @@ policy::UnixSeconds SystemClockNow();
 class PolicyAdmin {
  public:
   // `actor` is the acting user recorded in every transition and audit entry.
-  PolicyAdmin(Store& store, std::string actor, Clock clock = SystemClockNow);
+  PolicyAdmin(store::Store& store, std::string actor, Clock clock = SystemClockNow);
 
   Status CheckActor() const;
 
@@ -55,13 +55,13 @@ class PolicyAdmin {
   Status Record(const std::string& action, const std::string& object, policy::Json after);
 
  private:
-  AuditRecord Audit(std::string action, std::string object, policy::Json before, policy::Json after) const;
+  store::AuditRecord Audit(std::string action, std::string object, policy::Json before, policy::Json after) const;
   Result<policy::Rule> Transition(const std::string& id, const std::string& action,
                                   const std::function<Status(policy::Rule&)>& step);
 
-  Store& store_;
+  store::Store& store_;
   std::string actor_;
   Clock clock_;
 };
 
-}  // namespace appban::store
+}  // namespace appban::decide

@@ -35,7 +35,7 @@
 #include "appban/policy/model.h"
 #include "appban/store/fleet.h"
 
-namespace appban::server {
+namespace appban::verify {
 
 using policy::UnixSeconds;
 
@@ -177,4 +177,4 @@ FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<C
                                const std::vector<std::vector<store::DeviceRuleState>>& states_by_rule,
                                const WaiverLookup& waivers, const ComplianceParams& params);
 
-}  // namespace appban::server
+}  // namespace appban::verify

@@ -6,7 +6,9 @@
 //   RevokeRule    any but revoked -> revoked, with a reason; a revoked rule leaves the next bundle
 //
 // Every transition appends {to, by, at, note} to the rule's history. Pure functions over a Rule
-// value: the caller stores the result (with its audit entry) in one transaction.
+// value: the caller (PolicyAdmin, admin.h) stores the result with its audit entry in one
+// transaction. They live in decide/ rather than policy/ because they are the due process of deciding
+// a ban, not part of what a rule is.
 #pragma once
 
 #include <string>
@@ -15,14 +17,14 @@
 #include "appban/common/status.h"
 #include "appban/policy/model.h"
 
-namespace appban::policy {
+namespace appban::decide {
 
-Status ProposeRule(Rule& rule, std::string_view proposer, UnixSeconds now, std::string_view note = "");
-Status ApproveRule(Rule& rule, std::string_view approver, UnixSeconds now, std::string_view note = "");
-Status PublishRule(Rule& rule, std::string_view publisher, UnixSeconds now, std::string_view note = "");
-Status RevokeRule(Rule& rule, std::string_view revoker, UnixSeconds now, std::string_view reason);
+Status ProposeRule(policy::Rule& rule, std::string_view proposer, policy::UnixSeconds now, std::string_view note = "");
+Status ApproveRule(policy::Rule& rule, std::string_view approver, policy::UnixSeconds now, std::string_view note = "");
+Status PublishRule(policy::Rule& rule, std::string_view publisher, policy::UnixSeconds now, std::string_view note = "");
+Status RevokeRule(policy::Rule& rule, std::string_view revoker, policy::UnixSeconds now, std::string_view reason);
 
 // The acting user must be named: audit entries and transitions are worthless without one.
 Status ValidateActor(std::string_view actor);
 
-}  // namespace appban::policy
+}  // namespace appban::decide
