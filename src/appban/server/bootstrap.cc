@@ -141,6 +141,14 @@ Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string&
   BootstrapResult result;
   result.url = url;
   APPBAN_ASSIGN_OR_RETURN(result.created_data_dir, PrepareDirectory(config.data_dir));
+  // Every file the server creates in it is 0600 whatever this mode, but a directory others can
+  // enter still shows them its file names and sizes, and lets them read anything an operator
+  // copied in by hand: say so on every start.
+  struct stat data_dir_info {};
+  if (::stat(config.data_dir.c_str(), &data_dir_info) == 0 && (data_dir_info.st_mode & 077) != 0) {
+    result.warnings.push_back("data directory " + config.data_dir + " is accessible by group or others (mode " +
+                              OctalMode(data_dir_info.st_mode) + "); run `chmod 700 " + config.data_dir + "`");
+  }
   const DataDirLayout layout(config.data_dir);
 
   if (config.listen.tls) {
@@ -162,6 +170,7 @@ Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string&
 
 std::string FirstStartBanner(const BootstrapResult& result) {
   std::ostringstream out;
+  for (const std::string& warning : result.warnings) out << "WARNING: " << warning << "\n";
   const bool https = result.url.rfind("https://", 0) == 0;
   const std::string ca_file = result.ca_pem_path.empty() ? "CA.pem" : result.ca_pem_path;
   if (!result.admin_token) {

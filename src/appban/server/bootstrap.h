@@ -16,6 +16,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "appban/common/status.h"
 #include "appban/server/config.h"
@@ -41,6 +42,8 @@ struct BootstrapResult {
   std::string key_path;
   std::string policy_key_id;
   std::optional<std::string> admin_token;  // only on the start that created it
+  // Shown at the top of the banner on every start (e.g. a data directory others can enter).
+  std::vector<std::string> warnings;
 
   bool created_data_dir = false;
   bool created_ca = false;
