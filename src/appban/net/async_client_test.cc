@@ -1,4 +1,4 @@
-#include "appban/sim/async_client.h"
+#include "appban/net/async_client.h"
 
 #include <gtest/gtest.h>
 
@@ -7,18 +7,18 @@
 
 #include "appban/net/net_test_support.h"
 
-namespace appban::sim {
+namespace appban::net {
 namespace {
 
-struct ConnectionCounter : net::ServerObserver {
+struct ConnectionCounter : ServerObserver {
   std::atomic<int> opened{0};
   void OnConnectionOpened() override { ++opened; }
 };
 
 // Answers every request with the peer address the server saw.
-net::Handler EchoPeer() {
-  return [](net::HttpRequest request, net::Responder respond) {
-    net::HttpResponse response;
+Handler EchoPeer() {
+  return [](HttpRequest request, Responder respond) {
+    HttpResponse response;
     response.content_type = "text/plain";
     response.body = request.remote_address;
     respond(std::move(response));
@@ -27,7 +27,7 @@ net::Handler EchoPeer() {
 
 std::shared_ptr<ClientTarget> TargetFor(const std::string& url) {
   auto target = std::make_shared<ClientTarget>();
-  auto parsed = net::ParseUrl(url);
+  auto parsed = ParseUrl(url);
   EXPECT_TRUE(parsed.ok());
   target->url = *parsed;
   EXPECT_TRUE(target->Resolve().ok());
@@ -89,7 +89,7 @@ TEST(SimAsyncClient, BindsTheChosenSourceAddress) {
 }
 
 TEST(SimAsyncClient, ReconnectsWhenTheServerClosesAfterEachResponse) {
-  net::ServerOptions options;
+  ServerOptions options;
   options.max_requests_per_connection = 1;  // every response says Connection: close
   ConnectionCounter counter;
   net::testing::ServerThread server(options, EchoPeer(), nullptr, &counter);
@@ -142,4 +142,4 @@ TEST(SimAsyncClient, SerializedRequestsCarryTheCredentialAndLength) {
 }
 
 }  // namespace
-}  // namespace appban::sim
+}  // namespace appban::net
