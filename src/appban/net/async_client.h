@@ -20,14 +20,8 @@
 #include <vector>
 
 #include "appban/common/status.h"
+#include "appban/net/asio_fwd.h"
 #include "appban/net/client.h"
-
-namespace boost::asio {
-class io_context;
-namespace ssl {
-class context;
-}  // namespace ssl
-}  // namespace boost::asio
 
 namespace appban::net {
 
