@@ -13,6 +13,7 @@
 #include <charconv>
 #include <optional>
 
+#include "appban/common/text.h"
 #include "appban/net/client_common.h"
 #include "appban/net/tls.h"
 
@@ -23,14 +24,6 @@ using namespace client_internal;  // the shared client pieces and their Boost al
 
 // The whole header block of a response; far more than any appban server sends.
 constexpr size_t kMaxResponseHeaderBytes = 64 * 1024;
-
-std::string LowerAscii(std::string_view text) {
-  std::string lower(text);
-  for (char& c : lower) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return lower;
-}
 
 }  // namespace
 
@@ -186,7 +179,7 @@ struct HttpClient::Impl {
     response.status = static_cast<int>(message.result_int());
     response.content_type.clear();
     for (const auto& field : message) {
-      std::string name = LowerAscii(std::string_view(field.name_string().data(), field.name_string().size()));
+      std::string name = AsciiLower(std::string_view(field.name_string().data(), field.name_string().size()));
       std::string value(field.value().data(), field.value().size());
       if (name == "content-type") response.content_type = value;
       response.headers.emplace_back(std::move(name), std::move(value));
