@@ -18,6 +18,7 @@
 #include <optional>
 #include <vector>
 
+#include "appban/common/text.h"
 #include "appban/net/tls_socket.h"
 
 namespace appban::net {
@@ -68,14 +69,6 @@ bool IsToken(std::string_view text) {
     }
   }
   return true;
-}
-
-std::string LowerAscii(std::string_view text) {
-  std::string lower(text);
-  for (char& c : lower) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return lower;
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -329,7 +322,7 @@ class Connection final : public ConnectionBase,
     request_.version = message.version();
     request_.headers.reserve(8);
     for (const auto& field : message) {
-      request_.headers.emplace_back(LowerAscii(ToStd(field.name_string())), std::string(ToStd(field.value())));
+      request_.headers.emplace_back(AsciiLower(ToStd(field.name_string())), std::string(ToStd(field.value())));
     }
     request_.remote_address = remote_address_;
     if (server_->gate) {

@@ -32,14 +32,8 @@
 #include <string_view>
 
 #include "appban/common/status.h"
+#include "appban/net/asio_fwd.h"
 #include "appban/net/http.h"
-
-namespace boost::asio {
-class io_context;
-namespace ssl {
-class context;
-}  // namespace ssl
-}  // namespace boost::asio
 
 namespace appban::net {
 

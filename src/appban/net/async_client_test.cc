@@ -1,4 +1,4 @@
-#include "appban/sim/async_client.h"
+#include "appban/net/async_client.h"
 
 #include <gtest/gtest.h>
 
@@ -7,18 +7,18 @@
 
 #include "appban/net/net_test_support.h"
 
-namespace appban::sim {
+namespace appban::net {
 namespace {
 
-struct ConnectionCounter : net::ServerObserver {
+struct ConnectionCounter : ServerObserver {
   std::atomic<int> opened{0};
   void OnConnectionOpened() override { ++opened; }
 };
 
 // Answers every request with the peer address the server saw.
-net::Handler EchoPeer() {
-  return [](net::HttpRequest request, net::Responder respond) {
-    net::HttpResponse response;
+Handler EchoPeer() {
+  return [](HttpRequest request, Responder respond) {
+    HttpResponse response;
     response.content_type = "text/plain";
     response.body = request.remote_address;
     respond(std::move(response));
@@ -27,7 +27,7 @@ net::Handler EchoPeer() {
 
 std::shared_ptr<ClientTarget> TargetFor(const std::string& url) {
   auto target = std::make_shared<ClientTarget>();
-  auto parsed = net::ParseUrl(url);
+  auto parsed = ParseUrl(url);
   EXPECT_TRUE(parsed.ok());
   target->url = *parsed;
   EXPECT_TRUE(target->Resolve().ok());
@@ -35,39 +35,43 @@ std::shared_ptr<ClientTarget> TargetFor(const std::string& url) {
 }
 
 // Sends `count` requests one after another on `connection`; collects (status, body) or errors.
-void SendSequentially(AsyncConnection& connection, const std::string& host, int count,
-                      std::vector<std::string>& bodies, std::vector<std::string>& errors) {
+void SendSequentially(AsyncConnection& connection, const std::string& host, int count, std::vector<std::string>& bodies,
+                      std::vector<std::string>& errors) {
   if (count == 0) return;
   auto request = std::make_shared<const std::string>(SerializeRequest("GET", "/who", host, "", ""));
   // `host` by value: the caller's string may be a temporary that is gone when the answer comes.
-  connection.Send(request, std::chrono::seconds(10), [&connection, &bodies, &errors, host, count](Status status,
-                                                                                                  ClientResponse response) {
-    if (!status.ok()) {
-      errors.push_back(status.ToString());
-    } else {
-      EXPECT_EQ(response.status, 200);
-      bodies.push_back(response.body);
-    }
-    SendSequentially(connection, host, count - 1, bodies, errors);
-  });
+  connection.Send(request, std::chrono::seconds(10),
+                  [&connection, &bodies, &errors, host, count](Status status, ClientResponse response) {
+                    if (!status.ok()) {
+                      errors.push_back(status.ToString());
+                    } else {
+                      EXPECT_EQ(response.status, 200);
+                      bodies.push_back(response.body);
+                    }
+                    SendSequentially(connection, host, count - 1, bodies, errors);
+                  });
 }
 
-TEST(SimAsyncClient, KeepAliveCarriesSequentialRequestsOnOneConnection) {
+// Sends `count` requests one after another on one connection to a server run with `options`;
+// every request must succeed, and client and server must both have counted `connections`.
+void ExpectSequentialRequests(const ServerOptions& options, int count, size_t connections) {
   ConnectionCounter counter;
-  net::testing::ServerThread server({}, EchoPeer(), nullptr, &counter);
+  net::testing::ServerThread server(options, EchoPeer(), nullptr, &counter);
   auto target = TargetFor(server.url());
   boost::asio::io_context io;
   auto connection = MakeConnection(io, target, "");
   std::vector<std::string> bodies, errors;
-  SendSequentially(*connection, "127.0.0.1", 5, bodies, errors);
+  SendSequentially(*connection, "127.0.0.1", count, bodies, errors);
   io.run();
   EXPECT_TRUE(errors.empty()) << errors.front();
-  EXPECT_EQ(bodies.size(), 5u);
-  EXPECT_EQ(connection->connections_opened(), 1u);
-  EXPECT_EQ(counter.opened.load(), 1);
+  EXPECT_EQ(bodies.size(), static_cast<size_t>(count));
+  EXPECT_EQ(connection->connections_opened(), connections);
+  EXPECT_EQ(counter.opened.load(), static_cast<int>(connections));
 }
 
-TEST(SimAsyncClient, BindsTheChosenSourceAddress) {
+TEST(AsyncClient, KeepAliveCarriesSequentialRequestsOnOneConnection) { ExpectSequentialRequests({}, 5, 1); }
+
+TEST(AsyncClient, BindsTheChosenSourceAddress) {
   net::testing::ServerThread server({}, EchoPeer());
   auto target = TargetFor(server.url());
   boost::asio::io_context io;
@@ -88,24 +92,13 @@ TEST(SimAsyncClient, BindsTheChosenSourceAddress) {
   EXPECT_EQ(bodies, expected);  // the server saw each connection come from its bound address
 }
 
-TEST(SimAsyncClient, ReconnectsWhenTheServerClosesAfterEachResponse) {
-  net::ServerOptions options;
+TEST(AsyncClient, ReconnectsWhenTheServerClosesAfterEachResponse) {
+  ServerOptions options;
   options.max_requests_per_connection = 1;  // every response says Connection: close
-  ConnectionCounter counter;
-  net::testing::ServerThread server(options, EchoPeer(), nullptr, &counter);
-  auto target = TargetFor(server.url());
-  boost::asio::io_context io;
-  auto connection = MakeConnection(io, target, "");
-  std::vector<std::string> bodies, errors;
-  SendSequentially(*connection, "127.0.0.1", 3, bodies, errors);
-  io.run();
-  EXPECT_TRUE(errors.empty()) << errors.front();
-  EXPECT_EQ(bodies.size(), 3u);
-  EXPECT_EQ(connection->connections_opened(), 3u);
-  EXPECT_EQ(counter.opened.load(), 3);
+  ExpectSequentialRequests(options, 3, 3);
 }
 
-TEST(SimAsyncClient, RefusedConnectionIsReportedAsAConnectFailure) {
+TEST(AsyncClient, RefusedConnectionIsReportedAsAConnectFailure) {
   uint16_t port = 0;
   {
     // Find a port nobody listens on: bind one, note it, release it.
@@ -118,14 +111,14 @@ TEST(SimAsyncClient, RefusedConnectionIsReportedAsAConnectFailure) {
   auto connection = MakeConnection(io, target, "");
   std::vector<std::string> bodies, errors;
   Status failure;
-  connection->Send(std::make_shared<const std::string>(SerializeRequest("GET", "/", "x", "", "")), std::chrono::seconds(5),
-                   [&](Status status, ClientResponse) { failure = status; });
+  connection->Send(std::make_shared<const std::string>(SerializeRequest("GET", "/", "x", "", "")),
+                   std::chrono::seconds(5), [&](Status status, ClientResponse) { failure = status; });
   io.run();
   ASSERT_FALSE(failure.ok());
   EXPECT_EQ(FailureKind(failure), "connect");
 }
 
-TEST(SimAsyncClient, SourceAddressListsAreCheckedStrictly) {
+TEST(AsyncClient, SourceAddressListsAreCheckedStrictly) {
   EXPECT_FALSE(ParseSourceAddresses("127.0.0.20-127.0.0.2").ok());
   EXPECT_FALSE(ParseSourceAddresses("127.0.0.300").ok());
   EXPECT_FALSE(ParseSourceAddresses("10.0.0.0-10.255.255.255").ok());
@@ -134,7 +127,7 @@ TEST(SimAsyncClient, SourceAddressListsAreCheckedStrictly) {
   EXPECT_EQ(range->size(), 19u);
 }
 
-TEST(SimAsyncClient, SerializedRequestsCarryTheCredentialAndLength) {
+TEST(AsyncClient, SerializedRequestsCarryTheCredentialAndLength) {
   std::string text = SerializeRequest("POST", "/v1/checkin", "127.0.0.1", "d-1.secret", "{}");
   EXPECT_EQ(text,
             "POST /v1/checkin HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer d-1.secret\r\n"
@@ -142,4 +135,4 @@ TEST(SimAsyncClient, SerializedRequestsCarryTheCredentialAndLength) {
 }
 
 }  // namespace
-}  // namespace appban::sim
+}  // namespace appban::net

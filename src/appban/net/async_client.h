@@ -1,7 +1,8 @@
-// The fleet simulator's asynchronous HTTP/1.1 client: many keep-alive connections driven by one
-// single-threaded boost::asio::io_context, plain or TLS (pinned CA), each optionally bound to a
-// chosen local (source) address before connecting, so a simulator can open more connections than
-// one address's ephemeral port range allows.
+// The asynchronous HTTP/1.1 client: many keep-alive connections driven by one single-threaded
+// boost::asio::io_context, plain or TLS (pinned CA), each optionally bound to a chosen local
+// (source) address before connecting, so a simulator can open more connections than one address's
+// ephemeral port range allows. It shares resolving, source binding, TLS peer checking, response
+// limits and the stale-connection rule with the synchronous HttpClient (client_common.h).
 //
 // An AsyncConnection carries one request at a time. Requests are pre-serialized byte strings
 // (SerializeRequest) shared by pointer, so a benchmark can send the same bytes a million times
@@ -19,22 +20,16 @@
 #include <vector>
 
 #include "appban/common/status.h"
+#include "appban/net/asio_fwd.h"
 #include "appban/net/client.h"
 
-namespace boost::asio {
-class io_context;
-namespace ssl {
-class context;
-}  // namespace ssl
-}  // namespace boost::asio
-
-namespace appban::sim {
+namespace appban::net {
 
 struct ClientTarget {
-  net::Url url;
-  std::shared_ptr<boost::asio::ssl::context> tls;  // required when url.tls (net::MakeClientContext)
+  Url url;
+  std::shared_ptr<boost::asio::ssl::context> tls;     // required when url.tls (MakeClientContext)
   std::chrono::milliseconds connect_timeout{10'000};  // TCP connect plus TLS handshake
-  size_t max_response_bytes = 64 * 1024 * 1024;        // a bundle with every rule fits easily
+  size_t max_response_bytes = 64 * 1024 * 1024;       // a bundle with every rule fits easily
 
   // Resolves url.host once (numeric addresses need no lookup); connections reuse the result.
   Status Resolve();
@@ -82,4 +77,4 @@ std::shared_ptr<AsyncConnection> MakeConnection(boost::asio::io_context& io, std
 // and ranges. Refuses ranges that are reversed or longer than 65,536 addresses.
 Result<std::vector<std::string>> ParseSourceAddresses(std::string_view text);
 
-}  // namespace appban::sim
+}  // namespace appban::net

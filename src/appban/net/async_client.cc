@@ -1,9 +1,6 @@
-#include "appban/sim/async_client.h"
+#include "appban/net/async_client.h"
 
-#include <netinet/in.h>
 #include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
-#include <sys/socket.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -15,24 +12,16 @@
 #include <optional>
 #include <type_traits>
 
-namespace appban::sim {
+#include "appban/net/client_common.h"
+
+namespace appban::net {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
+using namespace client_internal;  // the shared client pieces and their Boost aliases
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24  // Linux 4.2+, <linux/in.h>
-#endif
-
+// Tighter than HttpClient's 64 KiB: a simulator holds a parser for each of many connections, and
+// the appban server's headers are a few hundred bytes.
 constexpr size_t kMaxResponseHeaderBytes = 16 * 1024;
-
-bool IsStaleConnectionError(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
-}
 
 Status Failure(std::string_view phase, const beast::error_code& ec) {
   if (ec == beast::error::timeout) return Status::Unavailable("timeout: " + std::string(phase) + " timed out");
@@ -110,13 +99,7 @@ class Connection final : public AsyncConnection, public std::enable_shared_from_
     tcp::socket& socket = Tcp().socket();
     socket.open(endpoint.protocol(), ec);
     if (!ec) socket.set_option(tcp::no_delay(true), ec);
-    if (!ec && source_) {
-      // Let connect() pick the port for the full 4-tuple instead of reserving one at bind():
-      // otherwise each source address is limited to one connection per ephemeral port overall.
-      int one = 1;
-      ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-      socket.bind(tcp::endpoint(*source_, 0), ec);
-    }
+    if (!ec && source_) ec = BindSource(socket, *source_);
     if (ec) {
       // Deliver asynchronously: callers may rely on `done` never running inside Send.
       asio::post(io_, [self = this->shared_from_this(), ec] { self->FailAndClose("connect", ec); });
@@ -132,16 +115,7 @@ class Connection final : public AsyncConnection, public std::enable_shared_from_
 
   void Handshake() {
     if constexpr (kTls) {
-      SSL* ssl = stream_->native_handle();
-      const std::string& host = target_->url.host;
-      beast::error_code ec;
-      asio::ip::make_address(host, ec);
-      if (!ec) {
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
-      } else {
-        SSL_set_tlsext_host_name(ssl, host.c_str());
-        SSL_set1_host(ssl, host.c_str());
-      }
+      ExpectPeerName(stream_->native_handle(), target_->url.host);
       stream_->async_handshake(asio::ssl::stream_base::client, [self = this->shared_from_this()](beast::error_code ec) {
         if (ec) return self->FailAndClose("tls", ec);
         self->Write();
@@ -162,8 +136,7 @@ class Connection final : public AsyncConnection, public std::enable_shared_from_
 
   void Read() {
     parser_.emplace();
-    parser_->header_limit(kMaxResponseHeaderBytes);
-    parser_->body_limit(target_->max_response_bytes);
+    LimitResponse(*parser_, kMaxResponseHeaderBytes, target_->max_response_bytes);
     http::async_read(*stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->RetryOrFail("read", ec, self->parser_->got_some());
       self->Complete();
@@ -207,7 +180,7 @@ class Connection final : public AsyncConnection, public std::enable_shared_from_
   std::optional<asio::ip::address> source_;
   std::optional<Stream> stream_;
   beast::flat_buffer buffer_;
-  std::optional<http::response_parser<http::string_body>> parser_;
+  std::optional<ResponseParser> parser_;
   std::shared_ptr<const std::string> request_;
   std::chrono::milliseconds timeout_{30'000};
   ResponseCallback done_;
@@ -235,18 +208,13 @@ std::string_view FailureKind(const Status& status) {
 
 Status ClientTarget::Resolve() {
   resolved.clear();
-  beast::error_code ec;
-  asio::ip::make_address(url.host, ec);
-  if (!ec) {
+  if (IsIpAddress(url.host)) {
     resolved.push_back(url.host);
     return Status::Ok();
   }
   asio::io_context io;
-  tcp::resolver resolver(io);
-  auto results = resolver.resolve(url.host, std::to_string(url.port), ec);
-  if (ec) return Status::Unavailable("cannot resolve " + url.host + ": " + ec.message());
+  APPBAN_ASSIGN_OR_RETURN(tcp::resolver::results_type results, ResolveHost(io, url.host, url.port));
   for (const auto& entry : results) resolved.push_back(entry.endpoint().address().to_string());
-  if (resolved.empty()) return Status::Unavailable("cannot resolve " + url.host + ": no addresses");
   return Status::Ok();
 }
 
@@ -257,7 +225,9 @@ std::string SerializeRequest(std::string_view method, std::string_view target, s
   text.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ").append(host).append("\r\n");
   if (!bearer.empty()) text.append("Authorization: Bearer ").append(bearer).append("\r\n");
   if (!body.empty() || method == "POST") {
-    text.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(body.size())).append("\r\n");
+    text.append("Content-Type: application/json\r\nContent-Length: ")
+        .append(std::to_string(body.size()))
+        .append("\r\n");
   }
   text.append("\r\n").append(body);
   return text;
@@ -295,9 +265,10 @@ Result<std::vector<std::string>> ParseSourceAddresses(std::string_view text) {
     if (uint64_t{last} - first + 1 > kMaxRange) {
       return Status::InvalidArgument("source address range is longer than 65536: '" + std::string(item) + "'");
     }
-    for (uint64_t a = first; a <= last; ++a) addresses.push_back(asio::ip::address_v4(static_cast<uint32_t>(a)).to_string());
+    for (uint64_t a = first; a <= last; ++a)
+      addresses.push_back(asio::ip::address_v4(static_cast<uint32_t>(a)).to_string());
   }
   return addresses;
 }
 
-}  // namespace appban::sim
+}  // namespace appban::net
