@@ -14,12 +14,14 @@
 // alone is created atomically across processes).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "appban/common/status.h"
 #include "appban/server/config.h"
+#include "appban/server/instance_guard.h"
 
 namespace appban::server {
 
@@ -42,6 +44,9 @@ struct BootstrapResult {
   std::string key_path;
   std::string policy_key_id;
   std::optional<std::string> admin_token;  // only on the start that created it
+  // The exclusive lock on the data directory (instance_guard.h), held while this result (or a
+  // copy) lives: the supervisor keeps it for the server's lifetime, and its workers inherit it.
+  std::shared_ptr<DataDirLock> data_dir_lock;
   // Shown at the top of the banner on every start (e.g. a data directory others can enter).
   std::vector<std::string> warnings;
 

@@ -97,29 +97,21 @@ DeviceApi::DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writ
       writer_(writer),
       settings_(settings),
       catch_up_(std::move(catch_up)),
-      cache_(*context.generations, kMaxCachedDevices) {}
+      cache_(*context.generations, kMaxCachedDevices) {
+  enrollment_limiter_ = settings_.enrollment_limiter;
+  if (enrollment_limiter_ == nullptr) {
+    // Without buckets every enrolment would be refused (AllowEnrollment): make this worker's own.
+    auto own = SharedRateLimiter::Create(std::max<uint32_t>(1, settings_.enrollment_burst),
+                                         settings_.enrollment_per_minute);
+    if (own.ok()) {
+      own_enrollment_limiter_.emplace(std::move(*own));
+      enrollment_limiter_ = &*own_enrollment_limiter_;
+    }
+  }
+}
 
 bool DeviceApi::AllowEnrollment(const std::string& address) {
-  auto now = std::chrono::steady_clock::now();
-  auto [it, inserted] = enrollment_buckets_.try_emplace(address);
-  Bucket& bucket = it->second;
-  if (inserted) {
-    bucket.tokens = settings_.enrollment_burst;
-    bucket.refilled = now;
-  } else {
-    double minutes = std::chrono::duration<double>(now - bucket.refilled).count() / 60.0;
-    bucket.tokens = std::min<double>(settings_.enrollment_burst, bucket.tokens + minutes * settings_.enrollment_per_minute);
-    bucket.refilled = now;
-  }
-  // Forget full buckets now and then so a scan of many addresses cannot grow the table forever.
-  if (enrollment_buckets_.size() > 100000) {
-    std::erase_if(enrollment_buckets_, [&](const auto& entry) {
-      return entry.second.tokens >= settings_.enrollment_burst && &entry.second != &bucket;
-    });
-  }
-  if (bucket.tokens < 1.0) return false;
-  bucket.tokens -= 1.0;
-  return true;
+  return enrollment_limiter_ != nullptr && enrollment_limiter_->Allow(address, std::chrono::steady_clock::now());
 }
 
 void DeviceApi::CountEnrollment(EnrollmentResult result) {
@@ -130,9 +122,9 @@ void DeviceApi::Enroll(const net::HttpRequest& request, net::Responder respond) 
   if (!AllowEnrollment(request.remote_address)) {
     CountEnrollment(EnrollmentResult::kRateLimited);
     HttpResponse response = MakeErrorResponse(429, "rate_limited", "too many enrolment attempts from this address");
-    double per_second = settings_.enrollment_per_minute / 60.0;
-    int retry = per_second > 0 ? std::max(1, static_cast<int>(1.0 / per_second + 0.999)) : 60;
-    response.headers.emplace_back("Retry-After", std::to_string(retry));
+    response.headers.emplace_back("Retry-After", std::to_string(enrollment_limiter_ != nullptr
+                                                                    ? enrollment_limiter_->RetryAfterSeconds()
+                                                                    : 60));
     return respond(std::move(response));
   }
   auto parsed = protocol::ParseEnrollRequest(request.body);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -21,6 +22,7 @@
 #include "appban/server/context.h"
 #include "appban/server/device_cache.h"
 #include "appban/server/metrics.h"
+#include "appban/server/shared_rate_limiter.h"
 #include "appban/store/fleet.h"
 #include "appban/verify/published_bundle.h"
 
@@ -32,6 +34,9 @@ struct DeviceApiSettings {
   int64_t longpoll_timeout = 60;
   uint32_t enrollment_burst = 10;
   uint32_t enrollment_per_minute = 30;
+  // The server's buckets, shared by all its workers (the supervisor creates them before forking);
+  // when null the API makes its own from the two numbers above (tests, a single process).
+  SharedRateLimiter* enrollment_limiter = nullptr;
   // last_seen of a device whose check-in changed nothing else is written at most this often, so
   // a steady fleet costs the database nothing per check-in (compliance staleness is counted in
   // minutes).
@@ -52,10 +57,6 @@ class DeviceApi {
   void InvalidateGroups() { groups_loaded_at_ = {}; }
 
  private:
-  struct Bucket {
-    double tokens = 0;
-    std::chrono::steady_clock::time_point refilled;
-  };
   bool AllowEnrollment(const std::string& address);
   void FinishEnrollment(const Result<store::Enrollment>& enrolled, net::Responder& respond);
   void CountEnrollment(EnrollmentResult result);
@@ -91,7 +92,8 @@ class DeviceApi {
   CheckinWriter& writer_;
   DeviceApiSettings settings_;
   std::function<void()> catch_up_;
-  std::unordered_map<std::string, Bucket> enrollment_buckets_;
+  std::optional<SharedRateLimiter> own_enrollment_limiter_;  // when settings_ brought none
+  SharedRateLimiter* enrollment_limiter_ = nullptr;
   std::unordered_map<std::string, std::vector<std::string>> groups_by_device_;
   std::chrono::steady_clock::time_point groups_loaded_at_{};
   DeviceCache cache_;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -15,6 +17,11 @@ namespace appban::server {
 namespace {
 
 constexpr size_t kMaxPidText = 32;
+// A server that was just killed may still have workers on their way out (they follow their
+// supervisor through PR_SET_PDEATHSIG) holding the lock and the port for a moment: a restart
+// waits this long for them before concluding that another server is running.
+constexpr auto kHolderExitGrace = std::chrono::seconds(5);
+constexpr auto kRetryPause = std::chrono::milliseconds(50);
 
 }  // namespace
 
@@ -23,7 +30,13 @@ Result<DataDirLock> DataDirLock::Acquire(const std::string& data_dir) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Status::Unavailable("cannot open " + path + ": " + std::strerror(errno));
   DataDirLock lock(fd);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  const auto give_up = std::chrono::steady_clock::now() + kHolderExitGrace;
+  int rc = 0;
+  while ((rc = ::flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EWOULDBLOCK &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(kRetryPause);
+  }
+  if (rc != 0) {
     if (errno != EWOULDBLOCK) return Status::Unavailable("cannot lock " + path + ": " + std::strerror(errno));
     char text[kMaxPidText] = {};
     ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
@@ -70,7 +83,12 @@ Status CheckPortFree(const std::string& address, uint16_t port) {
   // as "in use"; it never allows sharing a port that has a listener.
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  int rc = ::bind(fd, found->ai_addr, found->ai_addrlen);
+  const auto give_up = std::chrono::steady_clock::now() + kHolderExitGrace;
+  int rc = 0;
+  while ((rc = ::bind(fd, found->ai_addr, found->ai_addrlen)) != 0 && errno == EADDRINUSE &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(kRetryPause);
+  }
   int error = errno;
   ::close(fd);
   if (rc == 0) return Status::Ok();

@@ -34,7 +34,8 @@ class DataDirLock {
 
 // FailedPrecondition when another process listens on `address`:`port` (or on the wildcard address
 // of that port). Binds a probe socket without SO_REUSEPORT — which conflicts with any listener,
-// a SO_REUSEPORT group included — and closes it at once. Port 0 is always free.
+// a SO_REUSEPORT group included — and closes it at once, after waiting up to 5 s for a port held
+// by a server that is exiting. Port 0 is always free.
 Status CheckPortFree(const std::string& address, uint16_t port);
 
 }  // namespace appban::server

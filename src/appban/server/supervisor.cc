@@ -23,7 +23,9 @@
 
 #include "appban/common/file.h"
 #include "appban/server/bootstrap.h"
+#include "appban/server/instance_guard.h"
 #include "appban/server/metrics.h"
+#include "appban/server/shared_rate_limiter.h"
 #include "appban/server/worker.h"
 
 namespace appban::server {
@@ -116,6 +118,8 @@ std::string UrlFor(const ServerConfig& config, uint16_t port) {
 // connections evenly over the workers, so none fills up while others idle. The supervisor keeps
 // them all open, and a restarted worker takes over its predecessor's socket.
 Result<std::vector<Listener>> BindListeners(const ServerConfig& config, uint32_t workers) {
+  // SO_REUSEPORT would let this server silently join another one's listening group.
+  APPBAN_RETURN_IF_ERROR(CheckPortFree(config.listen.address, config.listen.port));
   std::vector<Listener> listeners;
   APPBAN_ASSIGN_OR_RETURN(Listener first, Bind(config.listen.address, config.listen.port, true));
   listeners.push_back(first);
@@ -313,6 +317,12 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     spdlog::error("{}", generations.status().ToString());
     return 1;
   }
+  auto enrollment_limiter =
+      SharedRateLimiter::Create(config.enrollment.rate_limit_burst, config.enrollment.rate_limit_per_minute);
+  if (!enrollment_limiter.ok()) {
+    spdlog::error("enrolment rate limit: {}", enrollment_limiter.status().ToString());
+    return 1;
+  }
   out << FirstStartBanner(*prepared);
   out << "appban server listening on " << url << " with " << workers << " worker process"
       << (workers == 1 ? "" : "es") << " (data: " << config.data_dir << ")" << std::endl;
@@ -322,6 +332,7 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
   WorkerInputs inputs;
   inputs.metrics = &*region;
   inputs.generations = &*generations;
+  inputs.enrollment_limiter = &*enrollment_limiter;
   inputs.certificate_pem = std::move(tls->certificate_pem);
   inputs.private_key_pem = std::move(tls->private_key_pem);
   WorkerPool pool(config, std::move(inputs), *listeners, *generations, handled, previous, out);

@@ -101,6 +101,7 @@ class Worker : public FleetNotifier {
     settings.longpoll_timeout = config_.devices.longpoll_timeout_seconds;
     settings.enrollment_burst = config_.enrollment.rate_limit_burst;
     settings.enrollment_per_minute = config_.enrollment.rate_limit_per_minute;
+    settings.enrollment_limiter = inputs_.enrollment_limiter;
     devices_ = std::make_unique<DeviceApi>(context_, *hub_, writer, settings, [this] { CatchUp(); });
 
     net::ServerOptions options;

@@ -9,6 +9,7 @@
 #include "appban/server/config.h"
 #include "appban/server/device_cache.h"
 #include "appban/server/metrics.h"
+#include "appban/server/shared_rate_limiter.h"
 
 namespace appban::server {
 
@@ -17,6 +18,7 @@ struct WorkerInputs {
   int worker_index = 0;
   const MetricsRegion* metrics = nullptr;  // shared with the other workers
   DeviceGenerations* generations = nullptr;  // shared with the other workers
+  SharedRateLimiter* enrollment_limiter = nullptr;  // shared with the other workers
   std::string certificate_pem;  // leaf (+ chain); empty for plain HTTP
   std::string private_key_pem;
 };
