@@ -1,5 +1,6 @@
 // What every request handler of a server worker can reach. One WorkerContext per worker process;
-// a worker is single-threaded (one io_context), so nothing here is locked. docs/architecture.md
+// requests are handled on one thread (the worker's io_context), so nothing here is locked. The one
+// member other threads use, the AssessmentPool, locks what its threads share. docs/architecture.md
 // ("The server") explains the supervisor/worker split.
 #pragma once
 
@@ -20,6 +21,7 @@ namespace appban::server {
 struct ServerConfig;
 class MetricsSlot;
 class DeviceGenerations;
+class AssessmentPool;
 
 // The newest published bundle as this worker knows it.
 struct PublishedBundle {
@@ -53,6 +55,8 @@ struct WorkerContext {
   MetricsSlot* metrics = nullptr;
   FleetNotifier* notifier = nullptr;
   DeviceGenerations* generations = nullptr;  // shared by all workers (device_cache.h); required
+  // Assesses uploaded APKs off this thread; without one, uploads are refused with 503.
+  AssessmentPool* assessments = nullptr;
   std::function<policy::UnixSeconds()> clock;
   // The latest bundle (kept current by the worker).
   std::function<const PublishedBundle&()> latest_bundle;
