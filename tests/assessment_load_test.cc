@@ -54,9 +54,7 @@ std::string ReadAll(const std::string& path) {
 
 // The uploading clients stand in for analysts' machines; on the test machine they share the CPU
 // with the server, and here they yield it, so what is measured is the server, not the clients.
-void LowerThisThreadPriority() {
-  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
-}
+void LowerThisThreadPriority() { (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10); }
 
 TEST(AssessmentLoad, HealthzAnswersWithin50msWhileFour200MbUploadsAreAssessed) {
   TempDir dir;
@@ -65,8 +63,8 @@ TEST(AssessmentLoad, HealthzAnswersWithin50msWhileFour200MbUploadsAreAssessed) {
   std::vector<std::string> apks;
   for (size_t i = 0; i < kUploads; ++i) {
     std::string path = (dir.path() / ("big-" + std::to_string(i) + ".apk")).string();
-    auto made = testing::RunCommand({"python3", "-c", kPadApk, fixture, path, std::to_string(kPaddingBytes),
-                                     "appban-" + std::to_string(i)});
+    auto made = testing::RunCommand(
+        {"python3", "-c", kPadApk, fixture, path, std::to_string(kPaddingBytes), "appban-" + std::to_string(i)});
     ASSERT_EQ(made.exit_code, 0) << made.err;
     apks.push_back(ReadAll(path));
     ASSERT_GT(apks.back().size(), kPaddingBytes);
@@ -135,11 +133,14 @@ TEST(AssessmentLoad, HealthzAnswersWithin50msWhileFour200MbUploadsAreAssessed) {
   ASSERT_GE(latencies_ms.size(), 20u) << "too few probes ran during the uploads to say anything";
   std::vector<double> sorted = latencies_ms;
   std::sort(sorted.begin(), sorted.end());
-  auto at = [&](double quantile) { return sorted[std::min(sorted.size() - 1, static_cast<size_t>(quantile * sorted.size()))]; };
+  auto at = [&](double quantile) {
+    return sorted[std::min(sorted.size() - 1, static_cast<size_t>(quantile * sorted.size()))];
+  };
   double p99 = at(0.99);
-  std::printf("[ load ] %zu uploads of %.0f MB answered in %.1f s; %zu /healthz probes: median %.2f ms, "
-              "p90 %.2f ms, p99 %.2f ms, worst %.2f ms\n",
-              kUploads, apks[0].size() / 1e6, total_s, sorted.size(), at(0.5), at(0.9), p99, sorted.back());
+  std::printf(
+      "[ load ] %zu uploads of %.0f MB answered in %.1f s; %zu /healthz probes: median %.2f ms, "
+      "p90 %.2f ms, p99 %.2f ms, worst %.2f ms\n",
+      kUploads, apks[0].size() / 1e6, total_s, sorted.size(), at(0.5), at(0.9), p99, sorted.back());
   // The p99 rather than the worst: on a machine shared with other work, the test's own probing
   // thread is now and then descheduled for longer than the budget, whatever the server does.
   EXPECT_LT(p99, kHealthBudgetMs);

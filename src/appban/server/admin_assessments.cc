@@ -22,7 +22,7 @@ namespace {
 
 // What the pool needs of an upload request.
 struct Upload {
-  std::string bytes;  // the APK, moved out of the request
+  std::string bytes;         // the APK, moved out of the request
   store::AuditRecord audit;  // the uploader and the time the request was received
 };
 
@@ -36,7 +36,8 @@ HttpResponse AssessUpload(AssessmentPool& pool, const Upload& upload) {
   // Read in place: the upload is already in memory. The content hash names it in the report (the
   // uploader's file name is never sent).
   auto apk = apk::Apk::FromBytes(AsBytes(upload.bytes), sha256 + ".apk");
-  if (!apk.ok()) return ErrorResponse(422, "apk_invalid", "the upload is not a readable APK: " + apk.status().ToString());
+  if (!apk.ok())
+    return ErrorResponse(422, "apk_invalid", "the upload is not a readable APK: " + apk.status().ToString());
   auto knowledge = pool.Knowledge();
   if (!knowledge.ok()) return ErrorResponse(500, "internal", knowledge.status().message());
   assess::Assessment assessment = assess::Assess(*apk, (*knowledge)->knowledge, (*knowledge)->model);
@@ -79,8 +80,8 @@ void UploadAssessment(Call& call, net::Responder respond) {
   if (pool == nullptr) return respond(ErrorResponse(503, "unavailable", "this worker does not assess uploads"));
 
   Upload upload{std::move(call.request.body), call.Audit()};
-  auto refused = pool->Submit(
-      [upload = std::move(upload)](AssessmentPool& on) { return AssessUpload(on, upload); }, std::move(respond));
+  auto refused = pool->Submit([upload = std::move(upload)](AssessmentPool& on) { return AssessUpload(on, upload); },
+                              std::move(respond));
   if (refused) {
     HttpResponse busy = ErrorResponse(503, "unavailable",
                                       "every assessment slot of this worker is taken; retry in " +

@@ -50,7 +50,8 @@ HttpResponse VerifyAuditLog(Call& call) {
   auto verification = call.context.store->VerifyAudit();
   if (!verification.ok()) return ErrorFrom(verification.status());
   Json problems = Json::array();
-  for (const auto& problem : verification->problems) problems.push_back(Json{{"seq", problem.seq}, {"what", problem.what}});
+  for (const auto& problem : verification->problems)
+    problems.push_back(Json{{"seq", problem.seq}, {"what", problem.what}});
   return JsonResponse(200, Json{{"ok", verification->ok()},
                                 {"entries", verification->entries},
                                 {"head_hash", verification->head_hash},

@@ -61,7 +61,8 @@ Status CheckMembers(const Json& object, std::initializer_list<std::string_view> 
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string list;
       for (auto name : allowed) list += (list.empty() ? "" : ", ") + std::string(name);
-      return Status::InvalidArgument(std::string(what) + ": unknown member " + Quoted(key) + " (expected: " + list + ")");
+      return Status::InvalidArgument(std::string(what) + ": unknown member " + Quoted(key) + " (expected: " + list +
+                                     ")");
     }
   }
   return Status::Ok();
@@ -134,8 +135,7 @@ Result<std::optional<int64_t>> QueryInteger(const HttpRequest& request, std::str
   }
   auto bad = [&]() {
     return Status::InvalidArgument("query parameter " + std::string(name) + ": " + Quoted(*text) +
-                                   " is not an integer between " + std::to_string(min) + " and " +
-                                   std::to_string(max));
+                                   " is not an integer between " + std::to_string(min) + " and " + std::to_string(max));
   };
   if (text->empty() || text->size() > 18) return bad();
   int64_t value = 0;
@@ -156,18 +156,24 @@ Status CheckPathIdentifier(const std::string& value, std::string_view what) {
 
 bool Allows(store::Role role, Need need) {
   switch (need) {
-    case Need::kRead: return true;
-    case Need::kAnalyst: return role == store::Role::kAdmin || role == store::Role::kAnalyst;
-    case Need::kAdmin: return role == store::Role::kAdmin;
+    case Need::kRead:
+      return true;
+    case Need::kAnalyst:
+      return role == store::Role::kAdmin || role == store::Role::kAnalyst;
+    case Need::kAdmin:
+      return role == store::Role::kAdmin;
   }
   return false;
 }
 
 std::string_view NeedName(Need need) {
   switch (need) {
-    case Need::kRead: return "auditor";
-    case Need::kAnalyst: return "analyst";
-    case Need::kAdmin: return "admin";
+    case Need::kRead:
+      return "auditor";
+    case Need::kAnalyst:
+      return "analyst";
+    case Need::kAdmin:
+      return "admin";
   }
   return "admin";
 }
@@ -192,12 +198,14 @@ store::AuditRecord Call::Audit() const {
 
 Result<Json> Call::Body(bool empty_ok) const {
   std::string_view body = request.body;
-  bool blank = std::all_of(body.begin(), body.end(), [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; });
+  bool blank =
+      std::all_of(body.begin(), body.end(), [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; });
   if (blank) {
     if (empty_ok) return Json::object();
     return Status::InvalidArgument("request body: empty; a JSON object is required");
   }
-  auto parsed = policy::ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
+  auto parsed =
+      policy::ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
   if (!parsed.ok()) return Status::InvalidArgument(parsed.status().message());
   if (!parsed->is_object()) return Status::InvalidArgument("request body: must be a JSON object");
   return parsed;
@@ -216,7 +224,9 @@ Json ApiTokenJson(const store::ApiToken& token) {
               {"revoked_at", OptionalTime(token.revoked_at)}};
 }
 
-std::string AssessmentPath(const std::string& sha256) { return std::string(kAdminPathPrefix) + "assessments/" + sha256; }
+std::string AssessmentPath(const std::string& sha256) {
+  return std::string(kAdminPathPrefix) + "assessments/" + sha256;
+}
 
 Json AssessmentSummaryJson(const store::Assessment& a) {
   return Json{{"sha256", a.sha256},

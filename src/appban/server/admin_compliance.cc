@@ -135,7 +135,8 @@ HttpResponse RuleComplianceView(Call& call) {
   auto limit = QueryInteger(call.request, "limit", 0, kAdminLimits.max_compliance_ids);
   if (!limit.ok()) return ErrorFrom(limit.status());
   ComplianceInputs inputs = LoadComplianceInputs(call);
-  auto rule = std::find_if(inputs.rules.begin(), inputs.rules.end(), [&](const ComplianceRule& r) { return r.id == id; });
+  auto rule =
+      std::find_if(inputs.rules.begin(), inputs.rules.end(), [&](const ComplianceRule& r) { return r.id == id; });
   if (rule == inputs.rules.end()) {
     return ErrorResponse(404, "not_found",
                          "rule " + id + " is not in the latest bundle (version " +
@@ -178,7 +179,8 @@ HttpResponse DeviceComplianceView(Call& call) {
     auto it = by_rule.find(rule.id);
     const store::DeviceRuleState* state = it == by_rule.end() ? nullptr : it->second;
     DeviceRuleStatus status = ClassifyDeviceRule(member, rule, state, waivers, inputs.params);
-    Json entry{{"rule_id", rule.id}, {"status", DeviceRuleStatusName(status)}, {"action", policy::ActionName(rule.action)}};
+    Json entry{
+        {"rule_id", rule.id}, {"status", DeviceRuleStatusName(status)}, {"action", policy::ActionName(rule.action)}};
     entry["since"] = state ? Json(policy::FormatTimestamp(state->since)) : Json(nullptr);
     entry["compliant_at"] = state ? OptionalTime(state->compliant_at) : Json(nullptr);
     bool counts = (status == DeviceRuleStatus::kCompliant || status == DeviceRuleStatus::kRemediated) && state &&

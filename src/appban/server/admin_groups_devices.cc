@@ -39,10 +39,10 @@ Json RuleStateJson(const store::DeviceRuleState& state) {
 }
 
 Json EventJson(const store::DeviceEvent& event) {
-  return Json{{"seq", event.seq},          {"at", policy::FormatTimestamp(event.at)},
-              {"kind", event.kind},        {"platform", event.platform},
-              {"app", event.app},          {"rule_id", event.rule_id},
-              {"detail", event.detail},    {"received_at", policy::FormatTimestamp(event.received_at)}};
+  return Json{{"seq", event.seq},       {"at", policy::FormatTimestamp(event.at)},
+              {"kind", event.kind},     {"platform", event.platform},
+              {"app", event.app},       {"rule_id", event.rule_id},
+              {"detail", event.detail}, {"received_at", policy::FormatTimestamp(event.received_at)}};
 }
 
 // The policy groups that list the device, plus the group its enrolment token named.
@@ -51,7 +51,8 @@ Result<std::vector<std::string>> GroupsOfDevice(store::Store& store, const store
   std::vector<std::string> names;
   if (!device.group.empty()) names.push_back(device.group);
   for (const auto& group : groups) {
-    if (std::find(group.devices.begin(), group.devices.end(), device.id) != group.devices.end()) names.push_back(group.name);
+    if (std::find(group.devices.begin(), group.devices.end(), device.id) != group.devices.end())
+      names.push_back(group.name);
   }
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());

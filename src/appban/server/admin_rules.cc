@@ -23,22 +23,24 @@ Status CheckProposalShape(const Json& body) {
     }
   }
   // A proposal is the rule without its lifecycle, plus the proposer's note.
-  APPBAN_RETURN_IF_ERROR(CheckMembers(body,
-                                      {"id", "title", "targets", "action", "scope_groups", "effective_at",
-                                       "effective_note", "rationale", "authority", "instrument", "references",
-                                       "assessments", "source", "note"},
-                                      "rule"));
+  APPBAN_RETURN_IF_ERROR(
+      CheckMembers(body,
+                   {"id", "title", "targets", "action", "scope_groups", "effective_at", "effective_note", "rationale",
+                    "authority", "instrument", "references", "assessments", "source", "note"},
+                   "rule"));
   if (auto it = body.find("targets"); it != body.end() && it->is_array()) {
     for (size_t i = 0; i < it->size(); ++i) {
       if ((*it)[i].is_object()) {
-        APPBAN_RETURN_IF_ERROR(CheckMembers((*it)[i], {"kind", "value", "unverified"}, "rule: targets[" + std::to_string(i) + "]"));
+        APPBAN_RETURN_IF_ERROR(
+            CheckMembers((*it)[i], {"kind", "value", "unverified"}, "rule: targets[" + std::to_string(i) + "]"));
       }
     }
   }
   if (auto it = body.find("assessments"); it != body.end() && it->is_array()) {
     for (size_t i = 0; i < it->size(); ++i) {
       if ((*it)[i].is_object()) {
-        APPBAN_RETURN_IF_ERROR(CheckMembers((*it)[i], {"apk_sha256", "report"}, "rule: assessments[" + std::to_string(i) + "]"));
+        APPBAN_RETURN_IF_ERROR(
+            CheckMembers((*it)[i], {"apk_sha256", "report"}, "rule: assessments[" + std::to_string(i) + "]"));
       }
     }
   }
@@ -99,9 +101,15 @@ HttpResponse RuleTransition(Call& call, RuleStep step) {
   store::PolicyAdmin admin = call.Admin();
   Result<policy::Rule> rule = Status::Internal("unreachable");
   switch (step) {
-    case RuleStep::kApprove: rule = admin.ApproveRule(id, *text); break;
-    case RuleStep::kPublish: rule = admin.PublishRule(id, *text); break;
-    case RuleStep::kRevoke: rule = admin.RevokeRule(id, *text); break;
+    case RuleStep::kApprove:
+      rule = admin.ApproveRule(id, *text);
+      break;
+    case RuleStep::kPublish:
+      rule = admin.PublishRule(id, *text);
+      break;
+    case RuleStep::kRevoke:
+      rule = admin.RevokeRule(id, *text);
+      break;
   }
   if (!rule.ok()) return ErrorFrom(rule.status());
   return JsonResponse(200, policy::RuleToJson(*rule, true));

@@ -26,7 +26,8 @@ HttpResponse AddWaiver(Call& call) {
       return BadRequest("waiver: member \"" + std::string(server_set) + "\" is set by the server");
     }
   }
-  if (Status s = CheckMembers(*body, {"id", "rule_id", "subject_kind", "subject", "justification", "requested_by", "expires_at"}, "waiver");
+  if (Status s = CheckMembers(
+          *body, {"id", "rule_id", "subject_kind", "subject", "justification", "requested_by", "expires_at"}, "waiver");
       !s.ok()) {
     return ErrorFrom(s);
   }

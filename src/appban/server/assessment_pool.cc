@@ -104,8 +104,7 @@ size_t KnowledgeCache::loads() const {
 // ---------------------------------------------------------------------------------------------
 // AssessmentPool
 
-AssessmentPool::AssessmentPool(boost::asio::io_context& io, std::unique_ptr<store::FleetStore> fleet,
-                               Options options)
+AssessmentPool::AssessmentPool(boost::asio::io_context& io, std::unique_ptr<store::FleetStore> fleet, Options options)
     : io_(io),
       options_(std::move(options)),
       knowledge_(options_.data_dir_override, options_.knowledge_recheck_period),
