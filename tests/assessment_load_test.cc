@@ -31,7 +31,8 @@ using testing::TempDir;
 
 constexpr size_t kUploads = 4;
 constexpr size_t kPaddingBytes = 200'000'000;  // the APKs are a little larger: the fixture's entries
-constexpr double kHealthBudgetMs = 50;
+constexpr double kHealthBudgetMs = 50;         // for the p99 of the probes
+constexpr double kWorstBoundMs = 250;          // for the slowest probe (see the assertions)
 
 // A real fixture APK re-zipped with a stored asset of `padding` random bytes (seeded by `seed`, so
 // every copy has its own SHA-256 and is assessed, not found already stored).
@@ -141,9 +142,14 @@ TEST(AssessmentLoad, HealthzAnswersWithin50msWhileFour200MbUploadsAreAssessed) {
       "[ load ] %zu uploads of %.0f MB answered in %.1f s; %zu /healthz probes: median %.2f ms, "
       "p90 %.2f ms, p99 %.2f ms, worst %.2f ms\n",
       kUploads, apks[0].size() / 1e6, total_s, sorted.size(), at(0.5), at(0.9), p99, sorted.back());
-  // The p99 rather than the worst: on a machine shared with other work, the test's own probing
-  // thread is now and then descheduled for longer than the budget, whatever the server does.
+  // Two bounds, because neither alone tells a stalled worker from a busy machine. The p99 keeps to
+  // the 50 ms budget, but a worker stalled by assessments hardly moves it: a probe that waits 1.7 s
+  // is still one sample in hundreds (measured with the request-thread assessment: p99 28 ms, worst
+  // 1752 ms). The worst sample catches that stall, but on a 2-core machine shared with builds the
+  // probing thread itself is now and then descheduled past 50 ms (worst 60 ms measured with the
+  // pool), so it gets a bound well below one 200 MB assessment rather than the budget.
   EXPECT_LT(p99, kHealthBudgetMs);
+  EXPECT_LT(sorted.back(), kWorstBoundMs);
 
   // The reports are stored and readable.
   auto list = health.Request("GET", "/v1/admin/assessments", "", {{"authorization", "Bearer " + server.admin_token()}});
