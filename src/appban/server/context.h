@@ -1,5 +1,6 @@
 // What every request handler of a server worker can reach. One WorkerContext per worker process;
-// a worker is single-threaded (one io_context), so nothing here is locked. docs/architecture.md
+// requests are handled on one thread (the worker's io_context), so nothing here is locked. The one
+// member other threads use, the AssessmentPool, locks what its threads share. docs/architecture.md
 // ("The server") explains the supervisor/worker split.
 #pragma once
 
@@ -18,6 +19,7 @@ namespace appban::server {
 struct ServerConfig;
 class MetricsSlot;
 class DeviceGenerations;
+class AssessmentPool;
 
 // Implemented by the worker: tells every worker (this one at once, the others through the
 // generation file) that the fleet's shared state changed.
@@ -38,6 +40,8 @@ struct WorkerContext {
   MetricsSlot* metrics = nullptr;
   FleetNotifier* notifier = nullptr;
   DeviceGenerations* generations = nullptr;  // shared by all workers (device_cache.h); required
+  // Assesses uploaded APKs off this thread; without one, uploads are refused with 503.
+  AssessmentPool* assessments = nullptr;
   std::function<policy::UnixSeconds()> clock;
   // The latest bundle (kept current by the worker).
   std::function<const verify::PublishedBundle&()> latest_bundle;

@@ -455,7 +455,11 @@ TEST_F(DeviceApiTest, ComplianceSummarySetsTheComplianceGauges) {
   request.headers.emplace_back("authorization", "Bearer " + admin_token->presented);
   // A value no 3-device fleet can have, so the assertions below prove the summary wrote the gauges.
   slot_->SetComplianceCounts({7, 7, 7, 7});
-  auto response = HandleAdminRequest(context_, request);
+  // A compliance view answers before HandleAdminRequest returns.
+  auto sink = std::make_shared<CapturingSink>();
+  HandleAdminRequest(context_, request, net::Responder(sink, 1));
+  ASSERT_TRUE(sink->response().has_value());
+  const net::HttpResponse& response = *sink->response();
   ASSERT_EQ(response.status, 200) << response.body;
   Json totals = BodyOf(response)["totals"];
   EXPECT_EQ(totals["devices"], 3);

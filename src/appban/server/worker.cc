@@ -18,6 +18,7 @@
 #include "appban/net/tls.h"
 #include "appban/policy/keys.h"
 #include "appban/server/admin_api.h"
+#include "appban/server/assessment_pool.h"
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
@@ -28,6 +29,8 @@ namespace {
 
 // Publishes made by other workers are noticed within this period.
 constexpr auto kRefreshPeriod = std::chrono::milliseconds(200);
+// How many nice levels the assessment pool's threads run below the request thread.
+constexpr int kAssessmentNiceBelowRequests = 3;
 
 class MetricsObserver : public net::ServerObserver {
  public:
@@ -69,6 +72,8 @@ class Worker : public FleetNotifier {
     if (!fleet.ok()) return failed("opening the fleet store", fleet.status());
     auto writer_fleet = store::OpenSqliteFleetStore(config_.DatabasePath(), store::FleetConnection::kBatchWriter);
     if (!writer_fleet.ok()) return failed("opening the fleet store", writer_fleet.status());
+    auto assessment_fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
+    if (!assessment_fleet.ok()) return failed("opening the fleet store", assessment_fleet.status());
     std::string key_dir = config_.data_dir + "/keys";
     auto key = policy::LoadActiveKey(key_dir);
     if (!key.ok()) return failed("loading the policy signing key", key.status());
@@ -79,6 +84,11 @@ class Worker : public FleetNotifier {
     hub_ = std::make_unique<BundleHub>(**store, TrustedKeys(key_dir, *key));
     if (auto refreshed = hub_->Refresh(); !refreshed.ok()) return failed("loading the latest bundle", refreshed.status());
     CheckinWriter writer(io, std::move(*writer_fleet), *inputs_.generations);
+    AssessmentPool::Options pool_options;
+    // Started before this thread lowers its own priority: the pool goes a few levels further down,
+    // so the request thread preempts an assessment as soon as a request arrives.
+    pool_options.nice_increment = static_cast<int>(config_.request_thread_nice) + kAssessmentNiceBelowRequests;
+    AssessmentPool assessments(io, std::move(*assessment_fleet), pool_options);
 
     context_.config = &config_;
     context_.store = store->get();
@@ -87,6 +97,7 @@ class Worker : public FleetNotifier {
     context_.metrics = &slot;
     context_.notifier = this;
     context_.generations = inputs_.generations;
+    context_.assessments = &assessments;
     context_.clock = decide::SystemClockNow;
     // Administrators read what was just published, even when another worker published it.
     context_.latest_bundle = [this]() -> const verify::PublishedBundle& {
@@ -262,7 +273,7 @@ class Worker : public FleetNotifier {
       if (only("POST")) devices_->Enroll(request, std::move(respond));
       return;
     }
-    if (path.starts_with(kAdminPathPrefix)) return respond(HandleAdminRequest(context_, request));
+    if (path.starts_with(kAdminPathPrefix)) return HandleAdminRequest(context_, std::move(request), std::move(respond));
     if (path == "/healthz") {
       // POST is accepted too (body ignored): the benchmarks send the same request here as to
       // /v1/checkin to measure what the transport alone costs.

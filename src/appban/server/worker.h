@@ -1,6 +1,7 @@
 // One server worker process: a single-threaded io_context serving the device protocol, the admin
 // API, /healthz and /metrics on a listening socket the supervisor bound and shared. Each worker
-// has its own database connections (one for requests, one for the group-commit writer thread).
+// has its own database connections (one for requests, one for the group-commit writer thread, one
+// for the assessment pool's threads).
 // docs/architecture.md, "The server", explains the split.
 #pragma once
 
