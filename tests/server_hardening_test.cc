@@ -3,8 +3,18 @@
 //    first one's port (the fleet's connections split between two databases), and a second server on
 //    the same data directory started as if it owned it;
 //  - the enrolment rate limit holds across worker processes (with two workers, twice the burst got
-//    through).
+//    through);
+//  - an admin upload is authenticated from its headers: without a token (or with too weak a role)
+//    a 200 MB assessment upload used to be read whole before the 401.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
 
 #include <csignal>
 #include <string>
@@ -88,6 +98,60 @@ TEST(ServerHardening, EnrolmentRateLimitHoldsAcrossWorkers) {
   }
   EXPECT_EQ(admitted, 10) << "the documented burst is 10 for the whole server";
   EXPECT_EQ(limited, 30);
+}
+
+// Sends `head` on a plain TCP connection and reads until the server closes or `timeout` passes.
+std::string SendHeadOnly(uint16_t port, const std::string& head, std::chrono::milliseconds timeout) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size())) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buffer[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd ready{fd, POLLIN, 0};
+      if (poll(&ready, 1, 100) <= 0) continue;
+      ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      answer.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return answer;
+}
+
+TEST(ServerHardening, AnUploadWithoutTheRightTokenIsRefusedBeforeItsBodyIsRead) {
+  TempDir dir;
+  auto server = ServerProcess::Start(dir.path() / "data", {"--insecure-plain-http"});
+  ASSERT_TRUE(server.has_value());
+  const uint16_t port = static_cast<uint16_t>(std::stoi(PortOf(server->url())));
+  auto client = server->Client();
+  auto auditor = client.Request("POST", "/v1/admin/tokens", R"({"name":"auditor-1","role":"auditor"})",
+                                {{"authorization", "Bearer " + server->admin_token()},
+                                 {"content-type", "application/json"}});
+  ASSERT_TRUE(auditor.ok() && auditor->status == 201) << (auditor.ok() ? auditor->body : "");
+  const std::string auditor_token = nlohmann::json::parse(auditor->body).value("token", "");
+
+  const std::string upload = "POST /v1/admin/assessments HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Type: application/vnd.android.package-archive\r\n"
+                             "Content-Length: 200000000\r\n";
+  struct Case {
+    std::string headers;
+    std::string status;
+  };
+  for (const Case& c : {Case{"", "401"}, Case{"Authorization: Bearer not-a-token\r\n", "401"},
+                        Case{"Authorization: Bearer " + auditor_token + "\r\n", "403"}}) {
+    // Only the headers are sent: the answer must come without the server waiting for 200 MB.
+    auto start = std::chrono::steady_clock::now();
+    std::string answer = SendHeadOnly(port, upload + c.headers + "\r\n", std::chrono::seconds(10));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << "the server waited for the body";
+    EXPECT_EQ(answer.rfind("HTTP/1.1 " + c.status + " ", 0), 0u) << c.headers << " -> " << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <optional>
+#include <variant>
 #include <string>
 #include <vector>
 
@@ -99,8 +100,18 @@ Result<store::ApiToken> Authenticate(WorkerContext& context, const HttpRequest& 
   return context.fleet->AuthenticateApiToken(credential, now);
 }
 
-// The response to send now, or nullopt when a deferred route took `respond` to answer later.
-std::optional<HttpResponse> Dispatch(WorkerContext& context, HttpRequest& request, net::Responder& respond) {
+// What the headers alone decide: who is calling, which route, whether their role allows it.
+struct Admission {
+  store::ApiToken token;
+  const AdminRoute* route = nullptr;
+  std::vector<std::string> params;
+};
+
+// Everything that can be decided before the body is read (the server's request gate runs this,
+// so an unauthenticated or under-privileged upload is refused without reading it): database
+// availability, authentication, path shape, route, method and role. An error response or the
+// admission.
+std::variant<HttpResponse, Admission> Admit(WorkerContext& context, const HttpRequest& request) {
   if (context.store == nullptr || context.fleet == nullptr) {
     return ErrorResponse(503, "unavailable", "the worker has no database connection");
   }
@@ -145,12 +156,7 @@ std::optional<HttpResponse> Dispatch(WorkerContext& context, HttpRequest& reques
                                std::string(NeedName(route.need)) + " role; token " + token->name + " has role " +
                                std::string(store::RoleName(token->role)));
     }
-    Call call{context, request, *token, std::move(params)};
-    if (route.deferred != nullptr) {
-      route.deferred(call, std::move(respond));
-      return std::nullopt;
-    }
-    return route.handler(call);
+    return Admission{std::move(*token), &route, std::move(params)};
   }
   if (!allowed_methods.empty()) {
     std::string allow;
@@ -160,6 +166,21 @@ std::optional<HttpResponse> Dispatch(WorkerContext& context, HttpRequest& reques
     return response;
   }
   return ErrorResponse(404, "not_found", "no admin endpoint " + Quoted(path));
+}
+
+// The response to send now, or nullopt when a deferred route took `respond` to answer later.
+std::optional<HttpResponse> Dispatch(WorkerContext& context, HttpRequest& request, net::Responder& respond) {
+  // Admitted again with the body in hand: the token may have been revoked in between, and the
+  // gate does not run for requests handed to HandleAdminRequest directly (tests).
+  auto admitted = Admit(context, request);
+  if (auto* refusal = std::get_if<HttpResponse>(&admitted)) return std::move(*refusal);
+  Admission& admission = std::get<Admission>(admitted);
+  Call call{context, request, admission.token, std::move(admission.params)};
+  if (admission.route->deferred != nullptr) {
+    admission.route->deferred(call, std::move(respond));
+    return std::nullopt;
+  }
+  return admission.route->handler(call);
 }
 
 }  // namespace
@@ -196,6 +217,16 @@ size_t AdminBodyLimit(const ServerConfig& config, std::string_view method, std::
   if (method != "POST") return 0;
   if (path == std::string(kAdminPathPrefix) + "assessments") return static_cast<size_t>(config.limits.apk_max_bytes);
   return static_cast<size_t>(config.limits.json_max_bytes);
+}
+
+std::optional<HttpResponse> AdminRequestGate(WorkerContext& context, const HttpRequest& head) {
+  try {
+    auto admitted = Admit(context, head);
+    if (auto* refusal = std::get_if<HttpResponse>(&admitted)) return std::move(*refusal);
+    return std::nullopt;
+  } catch (const std::exception& error) {
+    return ErrorResponse(500, "internal", std::string("internal error: ") + error.what());
+  }
 }
 
 void HandleAdminRequest(WorkerContext& context, HttpRequest request, net::Responder respond) {

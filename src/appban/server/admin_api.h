@@ -31,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -62,6 +63,12 @@ inline constexpr AdminLimits kAdminLimits{};
 // Answers one admin request (path starts with kAdminPathPrefix) through `respond`, before returning
 // or — for an assessment upload — later, on this same io_context thread. Never throws.
 void HandleAdminRequest(WorkerContext& context, net::HttpRequest request, net::Responder respond);
+
+// The server's request gate for admin paths (net::HttpServer::SetRequestGate): authenticates the
+// bearer token and checks the route and role from the headers alone, so that a request that would
+// get 401/403/404/405 is answered before its body is read. nullopt: let it through (its body is
+// then read and HandleAdminRequest checks everything again).
+std::optional<net::HttpResponse> AdminRequestGate(WorkerContext& context, const net::HttpRequest& head);
 
 // The largest body an admin route accepts, for the server's BodyLimit hook: the APK limit for
 // POST /v1/admin/assessments, the JSON limit for other POSTs, 0 for GET/DELETE.

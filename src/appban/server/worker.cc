@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -133,6 +134,7 @@ class Worker : public FleetNotifier {
         io, options, [this](net::HttpRequest request, net::Responder respond) { Route(std::move(request), std::move(respond)); },
         [this](std::string_view method, std::string_view path) { return BodyLimit(method, path); }, &observer);
     if (auto adopted = server.Adopt(inputs_.listening_fd); !adopted.ok()) return failed("accepting", adopted);
+    server.SetRequestGate([this](const net::HttpRequest& head) { return Gate(head); });
     server.SetLongPollDrainer([this] {
       hub_->DrainPolls(503, "unavailable", "the server is shutting down; poll again shortly");
     });
@@ -241,6 +243,18 @@ class Worker : public FleetNotifier {
       slot.LongpollEnded();
       slot.DeviceDisconnected();
     }
+  }
+
+  // Decided from the headers, before any body is read: an admin request that carries a body is
+  // authenticated and its role checked first, so that nobody without a valid token can make the
+  // worker receive (up to apk_max_bytes of) an upload. Requests without a body are checked once,
+  // by their handler.
+  std::optional<net::HttpResponse> Gate(const net::HttpRequest& head) {
+    if (!head.path.starts_with(kAdminPathPrefix)) return std::nullopt;
+    std::string_view length = head.Header("content-length");
+    bool has_body = !head.Header("transfer-encoding").empty() || (!length.empty() && length != "0");
+    if (!has_body) return std::nullopt;
+    return AdminRequestGate(context_, head);
   }
 
   size_t BodyLimit(std::string_view method, std::string_view path) const {
