@@ -18,9 +18,10 @@
 #include "appban/assess/report.h"
 #include "appban/common/crypto.h"
 #include "appban/common/data_dir.h"
+#include "appban/common/json.h"
 #include "appban/common/text.h"
+#include "appban/common/time.h"
 #include "appban/policy/bundle.h"
-#include "appban/policy/json_util.h"
 #include "appban/policy/model.h"
 #include "appban/protocol/messages.h"
 #include "appban/server/compliance.h"
@@ -33,7 +34,6 @@ namespace {
 
 using net::HttpRequest;
 using net::HttpResponse;
-using policy::Json;
 
 // ---------------------------------------------------------------------------------------------
 // Responses
@@ -67,11 +67,9 @@ HttpResponse ErrorFromBodyReference(const Status& status) {
   return ErrorFrom(status);
 }
 
-Json OptionalTime(const std::optional<UnixSeconds>& at) {
-  return at ? Json(policy::FormatTimestamp(*at)) : Json(nullptr);
-}
+Json OptionalTime(const std::optional<UnixSeconds>& at) { return at ? Json(FormatTimestamp(*at)) : Json(nullptr); }
 // 0 means "never" for the device fields that use it.
-Json TimeOrNull(UnixSeconds at) { return at > 0 ? Json(policy::FormatTimestamp(at)) : Json(nullptr); }
+Json TimeOrNull(UnixSeconds at) { return at > 0 ? Json(FormatTimestamp(at)) : Json(nullptr); }
 
 // ---------------------------------------------------------------------------------------------
 // Strict input helpers
@@ -231,7 +229,7 @@ struct Call {
       if (empty_ok) return Json::object();
       return Status::InvalidArgument("request body: empty; a JSON object is required");
     }
-    auto parsed = policy::ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
+    auto parsed = ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
     if (!parsed.ok()) return Status::InvalidArgument(parsed.status().message());
     if (!parsed->is_object()) return Status::InvalidArgument("request body: must be a JSON object");
     return parsed;
@@ -253,7 +251,7 @@ Json ApiTokenJson(const store::ApiToken& token) {
               {"name", token.name},
               {"role", store::RoleName(token.role)},
               {"created_by", token.created_by},
-              {"created_at", policy::FormatTimestamp(token.created_at)},
+              {"created_at", FormatTimestamp(token.created_at)},
               {"expires_at", OptionalTime(token.expires_at)},
               {"revoked_at", OptionalTime(token.revoked_at)}};
 }
@@ -270,8 +268,8 @@ Json EnrollmentTokenJson(const store::EnrollmentToken& token, UnixSeconds now) {
               {"group", token.group},
               {"note", token.note},
               {"created_by", token.created_by},
-              {"created_at", policy::FormatTimestamp(token.created_at)},
-              {"expires_at", policy::FormatTimestamp(token.expires_at)},
+              {"created_at", FormatTimestamp(token.created_at)},
+              {"expires_at", FormatTimestamp(token.expires_at)},
               {"used_at", OptionalTime(token.used_at)},
               {"used_by_device", token.used_by_device.empty() ? Json(nullptr) : Json(token.used_by_device)},
               {"revoked_at", OptionalTime(token.revoked_at)},
@@ -284,7 +282,7 @@ Json DeviceJson(const store::Device& device) {
               {"platform", device.platform},
               {"agent_version", device.agent_version},
               {"group", device.group},
-              {"enrolled_at", policy::FormatTimestamp(device.enrolled_at)},
+              {"enrolled_at", FormatTimestamp(device.enrolled_at)},
               {"enrollment_token_id", device.enrollment_token_id},
               {"revoked_at", OptionalTime(device.revoked_at)},
               {"revoked_by", device.revoked_by},
@@ -299,17 +297,17 @@ Json DeviceJson(const store::Device& device) {
 Json RuleStateJson(const store::DeviceRuleState& state) {
   return Json{{"rule_id", state.rule_id},
               {"state", store::ComplianceStateName(state.state)},
-              {"since", policy::FormatTimestamp(state.since)},
+              {"since", FormatTimestamp(state.since)},
               {"had_app", state.had_app},
               {"compliant_at", OptionalTime(state.compliant_at)},
               {"version", state.version}};
 }
 
 Json EventJson(const store::DeviceEvent& event) {
-  return Json{{"seq", event.seq},          {"at", policy::FormatTimestamp(event.at)},
-              {"kind", event.kind},        {"platform", event.platform},
-              {"app", event.app},          {"rule_id", event.rule_id},
-              {"detail", event.detail},    {"received_at", policy::FormatTimestamp(event.received_at)}};
+  return Json{{"seq", event.seq},       {"at", FormatTimestamp(event.at)},
+              {"kind", event.kind},     {"platform", event.platform},
+              {"app", event.app},       {"rule_id", event.rule_id},
+              {"detail", event.detail}, {"received_at", FormatTimestamp(event.received_at)}};
 }
 
 std::string AssessmentPath(const std::string& sha256) { return std::string(kAdminPathPrefix) + "assessments/" + sha256; }
@@ -322,7 +320,7 @@ Json AssessmentSummaryJson(const store::Assessment& a) {
               {"band", a.band},
               {"file_size", a.file_size},
               {"uploaded_by", a.uploaded_by},
-              {"uploaded_at", policy::FormatTimestamp(a.uploaded_at)},
+              {"uploaded_at", FormatTimestamp(a.uploaded_at)},
               {"report", AssessmentPath(a.sha256)}};
 }
 
@@ -479,7 +477,7 @@ HttpResponse AddWaiver(Call& call) {
   // The approver is the caller and the creation time is now; WaiverFromJson checks the rest.
   Json json = *body;
   json["approved_by"] = call.token.name;
-  json["created_at"] = policy::FormatTimestamp(call.Now());
+  json["created_at"] = FormatTimestamp(call.Now());
   auto waiver = policy::WaiverFromJson(json);
   if (!waiver.ok()) return BadRequest(waiver.status().message());
   if (waiver->subject_kind == policy::WaiverSubject::kDevice) {
@@ -590,8 +588,8 @@ Json BundleSummary(const policy::Bundle& bundle, const std::string& key_id) {
   for (const auto& rule : bundle.rules) rules.push_back(rule.id);
   return Json{{"version", bundle.version},
               {"rules_hash", bundle.rules_hash},
-              {"issued_at", policy::FormatTimestamp(bundle.issued_at)},
-              {"not_after", policy::FormatTimestamp(bundle.not_after)},
+              {"issued_at", FormatTimestamp(bundle.issued_at)},
+              {"not_after", FormatTimestamp(bundle.not_after)},
               {"key_id", key_id},
               {"rules", rules},
               {"waivers", bundle.waivers.size()}};
@@ -627,7 +625,7 @@ HttpResponse LatestBundle(Call& call) {
   auto record = call.context.store->GetBundle(*version);
   if (!record.ok()) return ErrorFrom(record.status());
   Json body{{"version", record->version},
-            {"issued_at", policy::FormatTimestamp(record->issued_at)},
+            {"issued_at", FormatTimestamp(record->issued_at)},
             {"rules_hash", record->rules_hash},
             {"key_id", record->key_id},
             {"envelope", record->envelope}};
@@ -681,8 +679,8 @@ HttpResponse GetDevice(Call& call) {
   std::vector<policy::InstalledApp> apps;
   bool have_inventory = false;
   if (!device->inventory_json.empty()) {
-    auto parsed = policy::ParseJsonBounded(device->inventory_json, store::kFleetLimits.max_inventory_json_bytes,
-                                           protocol::kProtocolLimits.max_json_depth, "stored inventory");
+    auto parsed = ParseJsonBounded(device->inventory_json, store::kFleetLimits.max_inventory_json_bytes,
+                                   protocol::kProtocolLimits.max_json_depth, "stored inventory");
     if (parsed.ok()) {
       body["inventory"] = *parsed;
       auto read = protocol::InventoryFromJsonArray(*parsed, "inventory");
@@ -731,7 +729,7 @@ HttpResponse RevokeDevice(Call& call) {
   if (Status s = call.context.fleet->RevokeDevice(id, audit); !s.ok()) return ErrorFrom(s);
   if (call.context.notifier != nullptr) call.context.notifier->DeviceRevoked(id);
   return JsonResponse(200, Json{{"device_id", id},
-                                {"revoked_at", policy::FormatTimestamp(audit.at)},
+                                {"revoked_at", FormatTimestamp(audit.at)},
                                 {"revoked_by", audit.actor},
                                 {"reason", *reason}});
 }
@@ -941,7 +939,7 @@ HttpResponse ListAssessments(Call& call) {
 }
 
 HttpResponse GetAssessment(Call& call) {
-  auto sha = policy::NormalizeHex(call.params[0], 64, "assessment SHA-256");
+  auto sha = NormalizeHex(call.params[0], 64, "assessment SHA-256");
   if (!sha.ok()) return BadRequest("path: " + sha.status().message());
   auto assessment = call.context.fleet->GetAssessment(*sha);
   if (!assessment.ok()) return ErrorFrom(assessment.status());
@@ -1007,7 +1005,7 @@ Json RuleComplianceJson(const RuleCompliance& rule) {
               {"action", policy::ActionName(rule.rule.action)},
               {"scope_groups", rule.rule.scope_groups},
               {"first_version", rule.rule.first_version},
-              {"first_published_at", policy::FormatTimestamp(rule.rule.first_published_at)},
+              {"first_published_at", FormatTimestamp(rule.rule.first_published_at)},
               {"targeted", rule.targeted},
               {"compliant", rule.compliant},
               {"remediated", rule.remediated},
@@ -1020,7 +1018,7 @@ Json RuleComplianceJson(const RuleCompliance& rule) {
 
 Json ComplianceHeader(const ComplianceInputs& inputs) {
   return Json{{"bundle_version", inputs.bundle ? inputs.bundle->version : 0},
-              {"generated_at", policy::FormatTimestamp(inputs.params.now)},
+              {"generated_at", FormatTimestamp(inputs.params.now)},
               {"stale_after_seconds", inputs.params.stale_after_seconds}};
 }
 
@@ -1115,7 +1113,7 @@ HttpResponse DeviceComplianceView(Call& call) {
     const store::DeviceRuleState* state = it == by_rule.end() ? nullptr : it->second;
     DeviceRuleStatus status = ClassifyDeviceRule(member, rule, state, waivers, inputs.params);
     Json entry{{"rule_id", rule.id}, {"status", DeviceRuleStatusName(status)}, {"action", policy::ActionName(rule.action)}};
-    entry["since"] = state ? Json(policy::FormatTimestamp(state->since)) : Json(nullptr);
+    entry["since"] = state ? Json(FormatTimestamp(state->since)) : Json(nullptr);
     entry["compliant_at"] = state ? OptionalTime(state->compliant_at) : Json(nullptr);
     bool counts = (status == DeviceRuleStatus::kCompliant || status == DeviceRuleStatus::kRemediated) && state &&
                   state->compliant_at;
@@ -1159,7 +1157,7 @@ HttpResponse ReadAuditLog(Call& call) {
       break;
     }
     list.push_back(Json{{"seq", entry.seq},
-                        {"at", policy::FormatTimestamp(entry.at)},
+                        {"at", FormatTimestamp(entry.at)},
                         {"actor", entry.actor},
                         {"action", entry.action},
                         {"object", entry.object},

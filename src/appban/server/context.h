@@ -24,14 +24,14 @@ class DeviceGenerations;
 // The newest published bundle as this worker knows it.
 struct PublishedBundle {
   int64_t version = 0;  // 0: nothing published yet
-  policy::UnixSeconds issued_at = 0;
+  UnixSeconds issued_at = 0;
   std::string rules_hash;
   std::shared_ptr<const std::string> envelope;  // signed envelope text, shared by every response
   std::shared_ptr<const policy::Bundle> bundle;
   std::shared_ptr<const policy::PolicyIndex> index;
   // For each rule in the bundle: the version and time of the first bundle that carried it (when
   // the ban "was published", which compliance timing counts from).
-  std::map<std::string, std::pair<int64_t, policy::UnixSeconds>, std::less<>> rule_first_published;
+  std::map<std::string, std::pair<int64_t, UnixSeconds>, std::less<>> rule_first_published;
 };
 
 // Implemented by the worker: tells every worker (this one at once, the others through the
@@ -53,7 +53,7 @@ struct WorkerContext {
   MetricsSlot* metrics = nullptr;
   FleetNotifier* notifier = nullptr;
   DeviceGenerations* generations = nullptr;  // shared by all workers (device_cache.h); required
-  std::function<policy::UnixSeconds()> clock;
+  std::function<UnixSeconds()> clock;
   // The latest bundle (kept current by the worker).
   std::function<const PublishedBundle&()> latest_bundle;
   std::string data_dir;

@@ -35,8 +35,8 @@ HttpResponse StoreTrouble(const Status& status) {
 
 // An inventory stored as JSON before match records existed (schema 2).
 Result<std::vector<policy::InstalledApp>> StoredInventoryApps(const std::string& json_text) {
-  APPBAN_ASSIGN_OR_RETURN(auto json, policy::ParseJsonBounded(json_text, store::kFleetLimits.max_inventory_json_bytes,
-                                                             16, "stored inventory"));
+  APPBAN_ASSIGN_OR_RETURN(
+      auto json, ParseJsonBounded(json_text, store::kFleetLimits.max_inventory_json_bytes, 16, "stored inventory"));
   return protocol::InventoryFromJsonArray(json, "stored inventory");
 }
 
@@ -246,7 +246,7 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   auto parsed = protocol::ParseCheckinRequest(request.body);
   if (!parsed.ok()) return respond(MakeErrorResponse(400, "bad_request", parsed.status().message()));
   protocol::CheckinRequest& checkin = *parsed;
-  const policy::UnixSeconds now = context_.clock();
+  const UnixSeconds now = context_.clock();
   // Another worker may have published since this one's last 200 ms refresh.
   catch_up_();
   const PublishedBundle& latest = hub_.latest();

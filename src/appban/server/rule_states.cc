@@ -14,7 +14,7 @@ bool InScope(const policy::Rule& rule, const policy::DeviceContext& device) {
 }
 
 bool Waived(const policy::Bundle& bundle, const std::string& rule_id, const policy::DeviceContext& device,
-            policy::UnixSeconds now) {
+            UnixSeconds now) {
   return std::any_of(bundle.waivers.begin(), bundle.waivers.end(), [&](const policy::Waiver& waiver) {
     if (waiver.rule_id != rule_id || !waiver.ActiveAt(now)) return false;
     if (waiver.subject_kind == policy::WaiverSubject::kDevice) return waiver.subject == device.device_id;
@@ -27,7 +27,7 @@ bool Waived(const policy::Bundle& bundle, const std::string& rule_id, const poli
 std::vector<DeviceRuleStanding> EvaluateRuleStandings(const PublishedBundle& latest,
                                                       const policy::DeviceContext& device,
                                                       std::span<const policy::InstalledApp> apps,
-                                                      int64_t applied_version, policy::UnixSeconds now) {
+                                                      int64_t applied_version, UnixSeconds now) {
   std::vector<DeviceRuleStanding> standings;
   if (!latest.bundle || !latest.index) return standings;
   // Every rule some installed app matches (deciding or not, waived or not).

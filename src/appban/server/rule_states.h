@@ -30,6 +30,6 @@ struct DeviceRuleStanding {
 std::vector<DeviceRuleStanding> EvaluateRuleStandings(const PublishedBundle& latest,
                                                       const policy::DeviceContext& device,
                                                       std::span<const policy::InstalledApp> apps,
-                                                      int64_t applied_version, policy::UnixSeconds now);
+                                                      int64_t applied_version, UnixSeconds now);
 
 }  // namespace appban::server

@@ -60,7 +60,7 @@ policy::Rule SampleRule(const std::string& id) {
 
 // Fills a store with a short history: three proposals, an approval, a group.
 void PopulateHistory(Store& store) {
-  policy::UnixSeconds t = 1700000000;
+  UnixSeconds t = 1700000000;
   PolicyAdmin alice(store, "alice", [&] { return t++; });
   PolicyAdmin bob(store, "bob", [&] { return t++; });
   ASSERT_TRUE(alice.ProposeRule(SampleRule("r1")).ok());
