@@ -143,7 +143,7 @@ std::vector<const policy::InstalledApp*> Sorted(std::span<const policy::Installe
   return sorted;
 }
 
-// A JSON string exactly as CanonicalJson writes it (json_util.h): only `"`, `\` and
+// A JSON string exactly as CanonicalJson writes it (common/json.h): only `"`, `\` and
 // control characters escaped, \u00XX in lowercase hex for controls without a short form.
 void AppendCanonicalString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
