@@ -25,7 +25,6 @@ namespace appban {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using policy::Json;
 using testing::ServerProcess;
 using testing::TempDir;
 

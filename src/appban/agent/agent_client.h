@@ -94,7 +94,8 @@ class AgentClient {
 };
 
 // VerifyBundle against the pinned keys, the held version (no rollback) and now (expiry).
-Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope, const std::vector<policy::PublicKey>& keys,
-                                                    int64_t held_version, policy::UnixSeconds now);
+Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope,
+                                                    const std::vector<policy::PublicKey>& keys, int64_t held_version,
+                                                    UnixSeconds now);
 
 }  // namespace appban::agent

@@ -18,9 +18,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-policy::UnixSeconds WallNow() { return static_cast<policy::UnixSeconds>(std::time(nullptr)); }
+UnixSeconds WallNow() { return static_cast<UnixSeconds>(std::time(nullptr)); }
 
-protocol::DeviceEvent BundleEvent(protocol::EventKind kind, policy::UnixSeconds now, std::string detail) {
+protocol::DeviceEvent BundleEvent(protocol::EventKind kind, UnixSeconds now, std::string detail) {
   protocol::DeviceEvent event;
   event.at = now;
   event.kind = kind;
@@ -31,9 +31,9 @@ protocol::DeviceEvent BundleEvent(protocol::EventKind kind, policy::UnixSeconds 
 
 // The "version" member of an envelope's payload, for naming a refused bundle; 0 when unreadable.
 int64_t ClaimedVersion(std::string_view envelope) {
-  policy::Json outer = policy::Json::parse(envelope, nullptr, false);
+  Json outer = Json::parse(envelope, nullptr, false);
   if (!outer.is_object() || !outer.contains("payload") || !outer["payload"].is_string()) return 0;
-  policy::Json payload = policy::Json::parse(outer["payload"].get<std::string>(), nullptr, false);
+  Json payload = Json::parse(outer["payload"].get<std::string>(), nullptr, false);
   if (!payload.is_object() || !payload.contains("version") || !payload["version"].is_number_integer()) return 0;
   return payload["version"].get<int64_t>();
 }
@@ -86,7 +86,7 @@ Result<Agent> Agent::Open(const DaemonConfig& config, Mode mode, LogFn log) {
 
   APPBAN_ASSIGN_OR_RETURN(auto cached, agent.state_.Read(StateItem::kBundle));
   if (cached.has_value()) {
-    policy::UnixSeconds now = WallNow();
+    UnixSeconds now = WallNow();
     // held_version is the stored bundle's own version: a file swapped for an older signed bundle
     // is a rollback and refused like one from the network.
     auto verified = VerifyReceivedBundle(*cached, agent.keys_, agent.state_.bundle_version(), now);
@@ -127,18 +127,18 @@ Status Agent::Record(std::vector<protocol::DeviceEvent> events) {
   return Status::Ok();
 }
 
-bool Agent::BundleUsable(policy::UnixSeconds now) const {
+bool Agent::BundleUsable(UnixSeconds now) const {
   return bundle_.has_value() && index_.has_value() && now < bundle_->bundle.not_after;
 }
 
-std::vector<policy::AppDecision> Agent::Decide(const LocalInventory& inventory, policy::UnixSeconds now) const {
+std::vector<policy::AppDecision> Agent::Decide(const LocalInventory& inventory, UnixSeconds now) const {
   std::vector<policy::InstalledApp> apps = inventory.Apps();
   // An expired bundle enforces nothing new: the policy it carries may have been lifted since.
   if (!BundleUsable(now)) return std::vector<policy::AppDecision>(apps.size());
   return index_->EvaluateAll(apps, device_, now);
 }
 
-Status Agent::EnforceCycle(policy::UnixSeconds now) {
+Status Agent::EnforceCycle(UnixSeconds now) {
   APPBAN_ASSIGN_OR_RETURN(LocalInventory inventory, CollectInventory(config_.enforcement.paths));
   std::vector<policy::AppDecision> decisions = Decide(inventory, now);
   std::vector<PlannedAction> plan = PlanEnforcement(inventory.entries, decisions, config_.enforcement.monitor);
@@ -147,15 +147,15 @@ Status Agent::EnforceCycle(policy::UnixSeconds now) {
   APPBAN_RETURN_IF_ERROR(Record(enforcer_.CollectRefusals(now)));
   next_waiver_expiry_ = NextWaiverExpiry(decisions);
 
-  last_decisions_ = policy::Json::array();
+  last_decisions_ = Json::array();
   for (size_t i = 0; i < plan.size(); ++i) {
     if (decisions[i].verdict == policy::Verdict::kAllowed) continue;
-    policy::Json item = {{"platform", policy::PlatformName(plan[i].entry.app.platform)},
-                         {"id", plan[i].entry.app.id},
-                         {"version", plan[i].entry.app.version},
-                         {"verdict", policy::VerdictName(decisions[i].verdict)},
-                         {"action", PlannedKindName(plan[i].kind)},
-                         {"rule", decisions[i].rule_id}};
+    Json item = {{"platform", policy::PlatformName(plan[i].entry.app.platform)},
+                 {"id", plan[i].entry.app.id},
+                 {"version", plan[i].entry.app.version},
+                 {"verdict", policy::VerdictName(decisions[i].verdict)},
+                 {"action", PlannedKindName(plan[i].kind)},
+                 {"rule", decisions[i].rule_id}};
     if (decisions[i].waived_until) item["waived_until"] = *decisions[i].waived_until;
     last_decisions_.push_back(std::move(item));
   }
@@ -174,7 +174,7 @@ Status Agent::EnforceCycle(policy::UnixSeconds now) {
   return Status::Ok();
 }
 
-Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy::UnixSeconds now) {
+Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, UnixSeconds now) {
   auto verified = VerifyReceivedBundle(envelope, keys_, state_.bundle_version(), now);
   Status problem = verified.status();
   std::optional<policy::PolicyIndex> index;
@@ -217,7 +217,7 @@ Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy:
   return ApplyResult{true};
 }
 
-Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, policy::UnixSeconds now) {
+Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, UnixSeconds now) {
   last_checkin_attempt_ = now;
   CheckinResult result;
   auto inventory = CollectInventory(config_.enforcement.paths);
@@ -271,26 +271,25 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, policy::UnixSec
   return result;
 }
 
-policy::Json Agent::Report(policy::UnixSeconds now) const {
-  policy::Json report = {{"generated_at", now},
-                         {"device_id", enrollment_.device_id},
-                         {"server", enrollment_.server_url},
-                         {"monitor", config_.enforcement.monitor},
-                         {"policy_version", held_version()},
-                         {"pending_events", state_.pending_count()},
-                         {"last_event_seq", state_.last_seq()},
-                         {"events_acked", state_.acked_seq()},
-                         {"last_checkin",
-                          {{"attempt_at", last_checkin_attempt_},
-                           {"ok_at", last_checkin_ok_},
-                           {"result", last_checkin_result_}}},
-                         {"decisions", last_decisions_}};
+Json Agent::Report(UnixSeconds now) const {
+  Json report = {
+      {"generated_at", now},
+      {"device_id", enrollment_.device_id},
+      {"server", enrollment_.server_url},
+      {"monitor", config_.enforcement.monitor},
+      {"policy_version", held_version()},
+      {"pending_events", state_.pending_count()},
+      {"last_event_seq", state_.last_seq()},
+      {"events_acked", state_.acked_seq()},
+      {"last_checkin",
+       {{"attempt_at", last_checkin_attempt_}, {"ok_at", last_checkin_ok_}, {"result", last_checkin_result_}}},
+      {"decisions", last_decisions_}};
   if (bundle_) {
     report["rules_hash"] = bundle_->bundle.rules_hash;
     report["bundle_issued_at"] = bundle_->bundle.issued_at;
     report["bundle_expires_at"] = bundle_->bundle.not_after;
     report["bundle_expired"] = now >= bundle_->bundle.not_after;
-    policy::Json waivers = policy::Json::array();
+    Json waivers = Json::array();
     for (const auto& waiver : bundle_->bundle.waivers) {
       if (!WaiverCoversDevice(waiver, device_)) continue;
       waivers.push_back({{"id", waiver.id},
@@ -301,13 +300,13 @@ policy::Json Agent::Report(policy::UnixSeconds now) const {
     }
     report["waivers"] = std::move(waivers);
   } else {
-    report["waivers"] = policy::Json::array();
+    report["waivers"] = Json::array();
   }
   if (!cached_bundle_problem_.empty()) report["cached_bundle_refused"] = cached_bundle_problem_;
   return report;
 }
 
-Status Agent::WriteStatusFile(policy::UnixSeconds now) const {
+Status Agent::WriteStatusFile(UnixSeconds now) const {
   return WriteFileAtomically(config_.state_dir + "/status.json", Report(now).dump(2) + "\n", 0644);
 }
 
@@ -426,7 +425,7 @@ Status RunDaemon(const DaemonConfig& config, std::stop_token stop, LogFn log) {
   auto next_full_cycle = Clock::now();
   while (!stop.stop_requested()) {
     bool changed = false;
-    policy::UnixSeconds now = WallNow();
+    UnixSeconds now = WallNow();
 
     // Bundles the long-poll delivered.
     std::vector<std::string> delivered;

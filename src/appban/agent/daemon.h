@@ -67,7 +67,7 @@ class Agent {
 
   // Inventory -> decisions -> plan -> execute -> events queued durably; refreshes the APT pin,
   // hooks and flatpak masks when the set of banned identifiers changed.
-  Status EnforceCycle(policy::UnixSeconds now);
+  Status EnforceCycle(UnixSeconds now);
 
   struct ApplyResult {
     bool applied = false;  // a new bundle is now the one enforced
@@ -75,7 +75,7 @@ class Agent {
   // Verifies `envelope` and, if it is newer than the held bundle, stores and adopts it. A refused
   // bundle is recorded as a bundle_refused event (once per distinct envelope) and the error
   // returned; nothing is applied.
-  Result<ApplyResult> ApplyBundle(std::string_view envelope, policy::UnixSeconds now);
+  Result<ApplyResult> ApplyBundle(std::string_view envelope, UnixSeconds now);
 
   struct CheckinResult {
     bool bundle_applied = false;
@@ -84,25 +84,25 @@ class Agent {
   // One check-in conversation: events in batches of at most kProtocolLimits.max_events_per_checkin
   // (acknowledged ones dropped), the inventory when it changed or was asked for, a newer bundle
   // applied (verified first). Records the outcome for `status`.
-  Result<CheckinResult> Checkin(AgentClient& client, policy::UnixSeconds now);
+  Result<CheckinResult> Checkin(AgentClient& client, UnixSeconds now);
 
   // When the next enforcement must happen without any outside trigger: the earliest waiver expiry.
-  std::optional<policy::UnixSeconds> next_waiver_expiry() const { return next_waiver_expiry_; }
+  std::optional<UnixSeconds> next_waiver_expiry() const { return next_waiver_expiry_; }
   int64_t held_version() const;
   const std::optional<policy::VerifiedBundle>& bundle() const { return bundle_; }
   AgentState& state() { return state_; }
   const Enrollment& enrollment() const { return enrollment_; }
 
   // The status report (`appban agent status --json`).
-  policy::Json Report(policy::UnixSeconds now) const;
+  Json Report(UnixSeconds now) const;
   // Writes Report() to <state dir>/status.json, for `status` while the daemon holds the lock.
-  Status WriteStatusFile(policy::UnixSeconds now) const;
+  Status WriteStatusFile(UnixSeconds now) const;
 
  private:
   Agent(DaemonConfig config, AgentState state, LogFn log);
   Status Record(std::vector<protocol::DeviceEvent> events);
-  std::vector<policy::AppDecision> Decide(const LocalInventory& inventory, policy::UnixSeconds now) const;
-  bool BundleUsable(policy::UnixSeconds now) const;
+  std::vector<policy::AppDecision> Decide(const LocalInventory& inventory, UnixSeconds now) const;
+  bool BundleUsable(UnixSeconds now) const;
   void Log(const std::string& line) const;
 
   DaemonConfig config_;
@@ -116,16 +116,16 @@ class Agent {
   std::optional<policy::PolicyIndex> index_;
   std::string cached_bundle_problem_;  // why the stored bundle is not used, for status
   std::optional<std::vector<BannedApp>> written_blocks_;
-  std::optional<policy::UnixSeconds> next_waiver_expiry_;
+  std::optional<UnixSeconds> next_waiver_expiry_;
   std::string acked_inventory_hash_;  // the inventory the server last acknowledged
   bool inventory_requested_ = false;
   std::vector<std::string> refused_envelope_hashes_;  // the latest few, to report each once
   // For status: the last check-in.
-  policy::UnixSeconds last_checkin_attempt_ = 0;
-  policy::UnixSeconds last_checkin_ok_ = 0;
+  UnixSeconds last_checkin_attempt_ = 0;
+  UnixSeconds last_checkin_ok_ = 0;
   std::string last_checkin_result_ = "never";
   // The latest cycle's decisions for installed apps that a rule touches, for status.
-  policy::Json last_decisions_ = policy::Json::array();
+  Json last_decisions_ = Json::array();
 };
 
 // Exit statuses of RunOnce (and `appban agent once`).

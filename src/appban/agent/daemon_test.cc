@@ -31,7 +31,7 @@ using protocol::EventKind;
 using testing::ScratchRoot;
 using Clock = std::chrono::steady_clock;
 
-policy::UnixSeconds Now() { return static_cast<policy::UnixSeconds>(std::time(nullptr)); }
+UnixSeconds Now() { return static_cast<UnixSeconds>(std::time(nullptr)); }
 
 // A loopback port nothing listens on: bound, read, closed.
 uint16_t ClosedPort() {
@@ -90,7 +90,7 @@ class DaemonTest : public ::testing::Test {
   }
 
   std::string SignedBundle(int64_t version, std::vector<policy::Rule> rules, std::vector<policy::Waiver> waivers = {},
-                           policy::UnixSeconds not_after = 0) {
+                           UnixSeconds not_after = 0) {
     policy::BundleInputs inputs;
     inputs.version = version;
     inputs.issued_at = Now() - 60;
@@ -173,7 +173,7 @@ TEST_F(DaemonTest, OnceOfflineEnforcesTheCachedBundleAndKeepsEventsQueued) {
   // The status file says what happened and that the server was not reached.
   auto status = ReadFileToString(state_dir_ + "/status.json", 1 << 20);
   ASSERT_TRUE(status.ok());
-  auto report = policy::Json::parse(*status);
+  auto report = Json::parse(*status);
   EXPECT_EQ(report["policy_version"], 1);
   EXPECT_EQ(report["last_checkin"]["ok_at"], 0);
   EXPECT_NE(report["last_checkin"]["result"].get<std::string>().find("check-in"), std::string::npos)
@@ -328,7 +328,7 @@ TEST_F(DaemonTest, WaiverKeepsThePackageUntilItExpiresThenTheDaemonRemovesItWith
   waiver.justification = "evaluation";
   waiver.approved_by = "cio";
   waiver.created_at = Now() - 30;
-  policy::UnixSeconds expires = Now() + 4;
+  UnixSeconds expires = Now() + 4;
   waiver.expires_at = expires;
   CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim")}, {waiver}));
   // Nothing wakes the daemon at expiry but the expiry itself: no new bundle, no local change,
@@ -340,7 +340,7 @@ TEST_F(DaemonTest, WaiverKeepsThePackageUntilItExpiresThenTheDaemonRemovesItWith
   EXPECT_TRUE(scratch_.Installed("victim")) << "waived until " << expires;
   auto removed = TimeUntil([&] { return !scratch_.Installed("victim"); }, std::chrono::seconds(10));
   ASSERT_TRUE(removed.has_value()) << "the expired waiver was not enforced";
-  policy::UnixSeconds removed_at = Now();
+  UnixSeconds removed_at = Now();
   std::cout << "[ measured ] removed " << removed_at - expires << " s after the waiver expired\n";
   EXPECT_GE(removed_at, expires);
   EXPECT_LE(removed_at, expires + 2);

@@ -32,7 +32,7 @@ std::string UnderRoot(const std::string& root, std::string_view path) {
 }
 
 DeviceEvent MakeEvent(EventKind kind, const InventoryEntry& entry, const std::string& rule_id, std::string detail,
-                      policy::UnixSeconds now) {
+                      UnixSeconds now) {
   DeviceEvent event;
   event.at = now;
   event.kind = kind;
@@ -151,8 +151,8 @@ std::vector<PlannedAction> PlanEnforcement(std::span<const InventoryEntry> entri
   return plan;
 }
 
-std::optional<policy::UnixSeconds> NextWaiverExpiry(std::span<const policy::AppDecision> decisions) {
-  std::optional<policy::UnixSeconds> next;
+std::optional<UnixSeconds> NextWaiverExpiry(std::span<const policy::AppDecision> decisions) {
+  std::optional<UnixSeconds> next;
   for (const auto& decision : decisions) {
     if (decision.verdict != policy::Verdict::kWaived || !decision.waived_until) continue;
     if (!next || *decision.waived_until < *next) next = decision.waived_until;
@@ -161,7 +161,7 @@ std::optional<policy::UnixSeconds> NextWaiverExpiry(std::span<const policy::AppD
 }
 
 std::vector<BannedApp> InstallBlocklist(const policy::Bundle& bundle, const policy::PolicyIndex& index,
-                                        const policy::DeviceContext& device, policy::UnixSeconds now) {
+                                        const policy::DeviceContext& device, UnixSeconds now) {
   std::map<std::pair<Platform, std::string>, std::string> banned;
   auto consider = [&](const policy::Target& target) {
     auto platform = policy::PlatformOfTarget(target.kind);
@@ -217,7 +217,7 @@ std::vector<std::string> Enforcer::AptCommand(std::initializer_list<std::string_
   return argv;
 }
 
-std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, policy::UnixSeconds now) {
+std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, UnixSeconds now) {
   std::vector<DeviceEvent> events;
   // One removal per identifier: a multi-arch package or a Flatpak app in two branches is listed
   // once per instance, and one tool run removes them all.
@@ -240,10 +240,9 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
         break;
       case PlannedKind::kWaived:
         if (FirstTime(EventKind::kWaiverApplied, app.id, action.rule_id)) {
-          events.push_back(MakeEvent(EventKind::kWaiverApplied, action.entry, action.rule_id,
-                                     action.waived_until ? "waived until " + policy::FormatTimestamp(*action.waived_until)
-                                                         : "waived",
-                                     now));
+          events.push_back(
+              MakeEvent(EventKind::kWaiverApplied, action.entry, action.rule_id,
+                        action.waived_until ? "waived until " + FormatTimestamp(*action.waived_until) : "waived", now));
         }
         break;
       case PlannedKind::kProtected:
@@ -270,7 +269,7 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
   return events;
 }
 
-void Enforcer::RemoveDeb(const PlannedAction& action, policy::UnixSeconds now, std::vector<DeviceEvent>& events) {
+void Enforcer::RemoveDeb(const PlannedAction& action, UnixSeconds now, std::vector<DeviceEvent>& events) {
   const std::string& name = action.entry.app.id;
   auto fail = [&](std::string detail) {
     events.push_back(MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id, std::move(detail), now));
@@ -346,7 +345,7 @@ void Enforcer::RemoveDeb(const PlannedAction& action, policy::UnixSeconds now, s
   }
 }
 
-void Enforcer::RemoveFlatpak(const PlannedAction& action, policy::UnixSeconds now, std::vector<DeviceEvent>& events) {
+void Enforcer::RemoveFlatpak(const PlannedAction& action, UnixSeconds now, std::vector<DeviceEvent>& events) {
   const auto& entry = action.entry;
   if (!ValidFlatpakOrSnapName(entry.app.id)) {
     events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id, "not a valid Flatpak id", now));
@@ -367,7 +366,7 @@ void Enforcer::RemoveFlatpak(const PlannedAction& action, policy::UnixSeconds no
   }
 }
 
-void Enforcer::RemoveSnap(const PlannedAction& action, policy::UnixSeconds now, std::vector<DeviceEvent>& events) {
+void Enforcer::RemoveSnap(const PlannedAction& action, UnixSeconds now, std::vector<DeviceEvent>& events) {
   const auto& entry = action.entry;
   if (!ValidFlatpakOrSnapName(entry.app.id)) {
     events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id, "not a valid snap name", now));
@@ -384,7 +383,7 @@ void Enforcer::RemoveSnap(const PlannedAction& action, policy::UnixSeconds now, 
   }
 }
 
-std::vector<DeviceEvent> Enforcer::CollectRefusals(policy::UnixSeconds now) {
+std::vector<DeviceEvent> Enforcer::CollectRefusals(UnixSeconds now) {
   std::vector<DeviceEvent> events;
   std::string spool = config_.banned_list_path + ".refused";
   // Renamed first, so a refusal recorded while we read lands in a fresh spool, not lost.

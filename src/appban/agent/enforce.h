@@ -90,7 +90,7 @@ struct PlannedAction {
   PlannedKind kind = PlannedKind::kNone;
   InventoryEntry entry;
   std::string rule_id;
-  std::optional<policy::UnixSeconds> waived_until;
+  std::optional<UnixSeconds> waived_until;
 };
 
 // REQUIRES: decisions.size() == entries.size() (decisions[i] is for entries[i]).
@@ -98,7 +98,7 @@ std::vector<PlannedAction> PlanEnforcement(std::span<const InventoryEntry> entri
                                            std::span<const policy::AppDecision> decisions, bool monitor);
 
 // The earliest waived_until among the decisions: when the caller must evaluate again.
-std::optional<policy::UnixSeconds> NextWaiverExpiry(std::span<const policy::AppDecision> decisions);
+std::optional<UnixSeconds> NextWaiverExpiry(std::span<const policy::AppDecision> decisions);
 
 // An app identifier whose installation must be refused, with the rule that bans it.
 struct BannedApp {
@@ -114,7 +114,7 @@ struct BannedApp {
 // that apply and are not waived, vendor targets expanded), evaluated with the same precedence as
 // installed apps. Sorted, one entry per identifier.
 std::vector<BannedApp> InstallBlocklist(const policy::Bundle& bundle, const policy::PolicyIndex& index,
-                                        const policy::DeviceContext& device, policy::UnixSeconds now);
+                                        const policy::DeviceContext& device, UnixSeconds now);
 
 class Enforcer {
  public:
@@ -123,12 +123,12 @@ class Enforcer {
   const EnforcementConfig& config() const { return config_; }
 
   // Carries out the plan. Events come back with seq 0 (the state queue numbers them), in order.
-  std::vector<protocol::DeviceEvent> Execute(std::span<const PlannedAction> plan, policy::UnixSeconds now);
+  std::vector<protocol::DeviceEvent> Execute(std::span<const PlannedAction> plan, UnixSeconds now);
 
   // install_refused events for the installs the APT hook refused since the last call. The hook
   // runs inside APT, not in the agent, so it leaves a line in the refusal spool
   // (<banned list>.refused) and the agent turns the spool into events here (then empties it).
-  std::vector<protocol::DeviceEvent> CollectRefusals(policy::UnixSeconds now);
+  std::vector<protocol::DeviceEvent> CollectRefusals(UnixSeconds now);
 
   // Writes the APT pin, APT and dpkg hook configuration and banned list, and masks banned Flatpak
   // apps. Files are written atomically and only when their content changes. In monitor mode
@@ -136,9 +136,9 @@ class Enforcer {
   Status WriteInstallBlocks(std::span<const BannedApp> banned);
 
  private:
-  void RemoveDeb(const PlannedAction& action, policy::UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
-  void RemoveFlatpak(const PlannedAction& action, policy::UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
-  void RemoveSnap(const PlannedAction& action, policy::UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
+  void RemoveDeb(const PlannedAction& action, UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
+  void RemoveFlatpak(const PlannedAction& action, UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
+  void RemoveSnap(const PlannedAction& action, UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
   bool FirstTime(protocol::EventKind kind, const std::string& app, const std::string& rule_id);
   std::vector<std::string> AptCommand(std::initializer_list<std::string_view> args) const;
 

@@ -35,7 +35,7 @@ using testing::MustRun;
 using testing::ScratchRoot;
 using testing::WriteText;
 
-constexpr policy::UnixSeconds kNow = 1800000000;
+constexpr UnixSeconds kNow = 1800000000;
 
 std::string SelfExe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
@@ -68,7 +68,7 @@ struct Policy {
   policy::Bundle bundle;
   policy::PolicyIndex index;
   explicit Policy(policy::Bundle b) : bundle(std::move(b)), index(*policy::PolicyIndex::Build(bundle)) {}
-  DecideFn Decider(const policy::UnixSeconds* now) const {
+  DecideFn Decider(const UnixSeconds* now) const {
     return [this, now](const LocalInventory& inventory) {
       auto apps = inventory.Apps();
       return index.EvaluateAll(apps, kDevice, *now);
@@ -114,7 +114,7 @@ Policy StandardPolicy() {
 TEST_F(EnforceTest, RemovesBannedPackageAndDependentsLeavesUnrelatedAndEssential) {
   ASSERT_TRUE(scratch_.DpkgInstall({"banned", "unrelated", "coreish", "dependent"}).ok());
   Policy policy = StandardPolicy();
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(scratch_.Config());
   Recorder recorder;
   auto status = EnforceOnce(enforcer.config().paths, enforcer, policy.Decider(&now), recorder.Fn(), now);
@@ -144,7 +144,7 @@ TEST_F(EnforceTest, RemovesBannedPackageAndDependentsLeavesUnrelatedAndEssential
 TEST_F(EnforceTest, RefusesRemovalThatWouldTakeARequiredPackageWithIt) {
   ASSERT_TRUE(scratch_.DpkgInstall({"libbanned", "coredep"}).ok());
   Policy policy(MakeBundle({MakeRule("ban-lib", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libbanned")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(scratch_.Config());
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(enforcer.config().paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
@@ -172,7 +172,7 @@ TEST_F(EnforceTest, AptIsToldToRunDpkgInsideTheRoot) {
   std::filesystem::permissions(recorder, std::filesystem::perms::owner_all);
   config.apt_get = recorder;
   Policy policy(MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(config);
   Recorder events;
   (void)EnforceOnce(config.paths, enforcer, policy.Decider(&now), events.Fn(), now);
@@ -193,7 +193,7 @@ TEST_F(EnforceTest, DpkgFallbackWhenAptCannotSimulate) {
   config.apt_get = scratch_.dir() + "/no-such-apt-get";
   Policy policy(MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned"),
                             MakeRule("ban-unrelated", policy::Action::kRemove, policy::TargetKind::kDebPackage, "unrelated")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(config);
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(config.paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
@@ -210,7 +210,7 @@ TEST_F(EnforceTest, DpkgFallbackWhenAptCannotSimulate) {
 
 TEST_F(EnforceTest, MonitorModeAndReportRulesOnlyReport) {
   ASSERT_TRUE(scratch_.DpkgInstall({"banned", "unrelated"}).ok());
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   {
     auto config = scratch_.Config();
     config.monitor = true;
@@ -248,7 +248,7 @@ TEST_F(EnforceTest, WaiverKeepsPackageUntilItExpires) {
   waiver.expires_at = kNow + 3600;
   Policy policy(MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned")},
                            {waiver}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(scratch_.Config());
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(enforcer.config().paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
@@ -337,7 +337,7 @@ TEST_F(EnforceTest, AptHookReadsPackageNamesFromDebFiles) {
 // A `dpkg -i` that bypasses APT is undone by the running watcher.
 TEST_F(EnforceTest, WatcherUndoesDpkgInstallWithinASecond) {
   Policy policy = StandardPolicy();
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   auto config = scratch_.Config();
   Enforcer enforcer(config);
   auto watcher = ChangeWatcher::Open(config.paths, config.wake_file);
@@ -388,7 +388,7 @@ TEST_F(EnforceTest, SnapRemovalRunsTheConfiguredSnapCommand) {
   auto config = scratch_.Config();
   config.snap_command = {scratch_.dir() + "/snap-stub"};
   Policy policy(MakeBundle({MakeRule("ban-snap", policy::Action::kRemove, policy::TargetKind::kSnapName, "banned-snap")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(config);
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(config.paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
@@ -407,7 +407,7 @@ TEST_F(EnforceTest, WatcherRemovesANewlyInstalledBannedSnap) {
   auto config = scratch_.Config();
   config.snap_command = {scratch_.dir() + "/snap-stub"};
   Policy policy(MakeBundle({MakeRule("ban-snap", policy::Action::kRemove, policy::TargetKind::kSnapName, "banned-snap")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(config);
   auto watcher = ChangeWatcher::Open(config.paths, config.wake_file);
   ASSERT_TRUE(watcher.ok());
@@ -523,7 +523,7 @@ TEST_F(FlatpakTest, InventoryUninstallMaskAndWatcherAgainstRealFlatpak) {
 
   Policy policy(MakeBundle({MakeRule("ban-hello", policy::Action::kRemove, policy::TargetKind::kFlatpakApp,
                                      "org.appban.Hello")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   EnforcementConfig config;
   config.paths = Paths();
   config.wake_file = dir_ + "/wake";

@@ -8,8 +8,8 @@
 
 #include "appban/common/bytes.h"
 #include "appban/common/file.h"
+#include "appban/common/json.h"
 #include "appban/common/text.h"
-#include "appban/policy/json_util.h"
 #include "appban/protocol/messages.h"
 
 namespace appban::agent {
@@ -192,8 +192,8 @@ void CollectSnaps(const SystemPaths& paths, const InventoryLimits& limits, Local
     if (!text.ok()) {
       inventory.warnings.push_back(text.status().WithContext(paths.snapd_state).ToString());
     } else {
-      auto json = policy::ParseJsonBounded(*text, limits.max_snapd_state_bytes, 64, paths.snapd_state);
-      const policy::Json* snaps = nullptr;
+      auto json = ParseJsonBounded(*text, limits.max_snapd_state_bytes, 64, paths.snapd_state);
+      const Json* snaps = nullptr;
       if (json.ok() && json->is_object() && json->contains("data") && (*json)["data"].is_object() &&
           (*json)["data"].contains("snaps") && (*json)["data"]["snaps"].is_object()) {
         snaps = &(*json)["data"]["snaps"];

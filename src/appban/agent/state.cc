@@ -10,12 +10,10 @@
 
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/json.h"
 
 namespace appban::agent {
 namespace {
-
-using policy::Json;
 
 constexpr std::string_view kLockFile = "lock";
 constexpr std::string_view kEventLog = "events.log";
@@ -113,7 +111,7 @@ Result<AgentState> AgentState::Open(const std::string& directory, const StateLim
 Status AgentState::LoadMeta() {
   APPBAN_ASSIGN_OR_RETURN(auto meta, ReadOptional(PathOf(kBundleMeta), limits_.max_small_file_bytes));
   if (meta) {
-    APPBAN_ASSIGN_OR_RETURN(Json json, policy::ParseJsonBounded(*meta, limits_.max_small_file_bytes, 4, kBundleMeta));
+    APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(*meta, limits_.max_small_file_bytes, 4, kBundleMeta));
     if (!json.is_object() || !json.contains("version") || !json["version"].is_number_integer()) {
       return Status::Corruption(PathOf(kBundleMeta) + ": no integer \"version\"");
     }
@@ -121,8 +119,7 @@ Status AgentState::LoadMeta() {
   }
   APPBAN_ASSIGN_OR_RETURN(auto checkpoints, ReadOptional(PathOf(kCheckpoints), limits_.max_small_file_bytes));
   if (checkpoints) {
-    APPBAN_ASSIGN_OR_RETURN(Json json,
-                            policy::ParseJsonBounded(*checkpoints, limits_.max_small_file_bytes, 4, kCheckpoints));
+    APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(*checkpoints, limits_.max_small_file_bytes, 4, kCheckpoints));
     if (!json.is_object()) return Status::Corruption(PathOf(kCheckpoints) + ": not an object");
     for (const auto& [name, value] : json.items()) {
       if (value.is_number_integer()) checkpoints_.emplace_back(name, value.get<int64_t>());
@@ -162,7 +159,7 @@ Status AgentState::LoadEvents() {
         torn = true;
         continue;
       }
-      auto json = policy::ParseJsonBounded(json_text, limits_.max_small_file_bytes, 8, kEventLog);
+      auto json = ParseJsonBounded(json_text, limits_.max_small_file_bytes, 8, kEventLog);
       if (!json.ok()) {
         torn = true;
         continue;

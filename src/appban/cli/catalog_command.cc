@@ -13,8 +13,6 @@
 namespace appban::cli {
 namespace {
 
-using policy::Json;
-
 struct CatalogOptions {
   DataOptions data;
   std::string catalog_path;

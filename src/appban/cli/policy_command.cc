@@ -20,7 +20,6 @@
 namespace appban::cli {
 namespace {
 
-using policy::Json;
 
 struct PolicyOptions {
   DataOptions data;
@@ -43,9 +42,9 @@ struct PolicyOptions {
 
 void PrintJson(const Json& json) { std::cout << json.dump(2) << "\n"; }
 
-Result<policy::UnixSeconds> NowOrOverride(const std::string& text) {
+Result<UnixSeconds> NowOrOverride(const std::string& text) {
   if (text.empty()) return decide::SystemClockNow();
-  return policy::ParseTimestamp(text);
+  return ParseTimestamp(text);
 }
 
 // Opens the store and a PolicyAdmin acting as the resolved user.
@@ -67,7 +66,7 @@ void PrintRule(const policy::Rule& rule) {
   std::string scope;
   for (const auto& g : rule.scope_groups) scope += (scope.empty() ? "" : ", ") + g;
   std::cout << "  scope       " << (scope.empty() ? "all devices" : scope) << "\n";
-  std::cout << "  effective   " << (rule.effective_at ? policy::FormatTimestamp(*rule.effective_at) : "immediately")
+  std::cout << "  effective   " << (rule.effective_at ? FormatTimestamp(*rule.effective_at) : "immediately")
             << (rule.effective_note.empty() ? "" : "  (source: " + rule.effective_note + ")") << "\n";
   std::cout << "  rationale   " << rule.rationale << "\n";
   std::cout << "  authority   " << rule.authority << "\n";
@@ -76,7 +75,7 @@ void PrintRule(const policy::Rule& rule) {
   for (const auto& a : rule.assessments) std::cout << "  assessment  " << a.apk_sha256 << " " << a.report << "\n";
   if (!rule.source.empty()) std::cout << "  source      catalog entry " << rule.source << "\n";
   for (const auto& t : rule.history) {
-    std::cout << "  history     " << policy::FormatTimestamp(t.at) << "  " << policy::RuleStateName(t.to) << " by " << t.by
+    std::cout << "  history     " << FormatTimestamp(t.at) << "  " << policy::RuleStateName(t.to) << " by " << t.by
               << (t.note.empty() ? "" : "  (" + t.note + ")") << "\n";
   }
 }
@@ -95,7 +94,7 @@ int RulesAdd(const PolicyOptions& o) {
   rule.action = *action;
   rule.scope_groups = o.scope;
   if (!o.effective.empty()) {
-    auto at = policy::ParseTimestamp(o.effective);
+    auto at = ParseTimestamp(o.effective);
     if (!at.ok()) return Fail(at.status(), "--effective");
     rule.effective_at = *at;
   }
@@ -169,7 +168,7 @@ int WaiversAdd(const PolicyOptions& o) {
   waiver.subject = o.device.empty() ? o.group : o.device;
   waiver.justification = o.justification;
   waiver.requested_by = o.requested_by;
-  auto expires = policy::ParseTimestamp(o.expires);
+  auto expires = ParseTimestamp(o.expires);
   if (!expires.ok()) return Fail(expires.status(), "--expires");
   waiver.expires_at = *expires;
   auto session = OpenSession(o);
@@ -177,7 +176,7 @@ int WaiversAdd(const PolicyOptions& o) {
   auto stored = session->admin->AddWaiver(std::move(waiver));
   if (!stored.ok()) return Fail(stored.status());
   std::cout << "waiver " << stored->id << " exempts " << policy::WaiverSubjectName(stored->subject_kind) << " "
-            << stored->subject << " from rule " << stored->rule_id << " until " << policy::FormatTimestamp(stored->expires_at)
+            << stored->subject << " from rule " << stored->rule_id << " until " << FormatTimestamp(stored->expires_at)
             << "\n";
   return 0;
 }
@@ -187,7 +186,7 @@ int WaiversList(const PolicyOptions& o) {
   if (!session.ok()) return Fail(session.status());
   auto waivers = session->store->ListWaivers();
   if (!waivers.ok()) return Fail(waivers.status());
-  policy::UnixSeconds now = decide::SystemClockNow();
+  UnixSeconds now = decide::SystemClockNow();
   if (o.json) {
     Json out = Json::array();
     for (const auto& w : *waivers) {
@@ -200,7 +199,7 @@ int WaiversList(const PolicyOptions& o) {
   }
   for (const auto& w : *waivers) {
     std::cout << w.id << "  rule " << w.rule_id << "  " << policy::WaiverSubjectName(w.subject_kind) << " " << w.subject
-              << "  until " << policy::FormatTimestamp(w.expires_at) << "  "
+              << "  until " << FormatTimestamp(w.expires_at) << "  "
               << (w.revoked_at ? "revoked" : (w.ActiveAt(now) ? "active" : "expired")) << "  approved by " << w.approved_by
               << "  — " << w.justification << "\n";
   }
@@ -366,8 +365,8 @@ int BundleVerify(const PolicyOptions& o) {
   if (o.json) {
     PrintJson(Json{{"ok", true},
                    {"version", b.version},
-                   {"issued_at", policy::FormatTimestamp(b.issued_at)},
-                   {"not_after", policy::FormatTimestamp(b.not_after)},
+                   {"issued_at", FormatTimestamp(b.issued_at)},
+                   {"not_after", FormatTimestamp(b.not_after)},
                    {"rules_hash", b.rules_hash},
                    {"key_id", verified->key_id},
                    {"rules", b.rules.size()},
@@ -375,8 +374,8 @@ int BundleVerify(const PolicyOptions& o) {
     return 0;
   }
   std::cout << "bundle OK: version " << b.version << ", " << b.rules.size() << " rule(s), " << b.waivers.size()
-            << " waiver(s), issued " << policy::FormatTimestamp(b.issued_at) << ", valid until "
-            << policy::FormatTimestamp(b.not_after) << "\n  rules hash " << b.rules_hash << "\n  signed by  "
+            << " waiver(s), issued " << FormatTimestamp(b.issued_at) << ", valid until "
+            << FormatTimestamp(b.not_after) << "\n  rules hash " << b.rules_hash << "\n  signed by  "
             << verified->key_id << "\n";
   for (const auto& rule : b.rules) std::cout << "  rule " << rule.id << " (" << policy::ActionName(rule.action) << ")\n";
   return 0;
@@ -387,7 +386,7 @@ int Evaluate(const PolicyOptions& o) {
   if (!verified.ok()) return Fail(verified.status(), "bundle rejected");
   auto text = ReadFileToString(o.inventory, policy::kPolicyLimits.max_inventory_bytes);
   if (!text.ok()) return Fail(text.status());
-  auto json = policy::ParseJsonBounded(*text, policy::kPolicyLimits.max_inventory_bytes, policy::kPolicyLimits.max_json_depth,
+  auto json = ParseJsonBounded(*text, policy::kPolicyLimits.max_inventory_bytes, policy::kPolicyLimits.max_json_depth,
                                        o.inventory);
   if (!json.ok()) return Fail(json.status());
   auto inventory = policy::InventoryFromJson(*json);
@@ -408,7 +407,7 @@ int Evaluate(const PolicyOptions& o) {
     const auto& d = decisions[i];
     std::cout << policy::PlatformName(inventory->apps[i].platform) << ":" << inventory->apps[i].id << "  "
               << policy::VerdictName(d.verdict);
-    if (d.waived_until) std::cout << " " << policy::FormatTimestamp(*d.waived_until) << " (waiver " << d.waiver_id << ")";
+    if (d.waived_until) std::cout << " " << FormatTimestamp(*d.waived_until) << " (waiver " << d.waiver_id << ")";
     if (!d.rule_id.empty()) std::cout << "  rule " << d.rule_id << "  via " << d.matched_by;
     std::cout << "\n";
   }

@@ -58,7 +58,7 @@ int RunSimulate(SimulateFlags& flags) {
 
   auto summary = sim::RunSimulation(o);
   if (!summary.ok()) return fail(summary.status());
-  sim::Json report = sim::ReportJson(o, *summary);
+  Json report = sim::ReportJson(o, *summary);
   if (flags.json) {
     std::cout << report.dump(2) << "\n";
   } else {

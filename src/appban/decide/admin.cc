@@ -7,11 +7,10 @@
 
 namespace appban::decide {
 
-using policy::Json;
 using store::AuditRecord;
 using store::BundleRecord;
 
-policy::UnixSeconds SystemClockNow() {
+UnixSeconds SystemClockNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
@@ -69,7 +68,7 @@ Result<policy::Rule> PolicyAdmin::RevokeRule(const std::string& id, const std::s
 
 Result<policy::Waiver> PolicyAdmin::AddWaiver(policy::Waiver waiver) {
   APPBAN_RETURN_IF_ERROR(CheckActor());
-  policy::UnixSeconds now = clock_();
+  UnixSeconds now = clock_();
   waiver.approved_by = actor_;
   waiver.created_at = now;
   waiver.revoked_at.reset();
@@ -187,8 +186,8 @@ Result<std::string> PolicyAdmin::ExportBundle(const policy::SigningKey& key, int
   APPBAN_ASSIGN_OR_RETURN(std::string envelope, policy::SignBundle(bundle, key));
   BundleRecord record{bundle.version, bundle.issued_at, bundle.rules_hash, key.key_id(), envelope};
   Json after{{"version", bundle.version},
-             {"issued_at", policy::FormatTimestamp(bundle.issued_at)},
-             {"not_after", policy::FormatTimestamp(bundle.not_after)},
+             {"issued_at", FormatTimestamp(bundle.issued_at)},
+             {"not_after", FormatTimestamp(bundle.not_after)},
              {"rules_hash", bundle.rules_hash},
              {"key_id", key.key_id()},
              {"rules", bundle.rules.size()},

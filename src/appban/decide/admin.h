@@ -17,8 +17,8 @@
 
 namespace appban::decide {
 
-using Clock = std::function<policy::UnixSeconds()>;
-policy::UnixSeconds SystemClockNow();
+using Clock = std::function<UnixSeconds()>;
+UnixSeconds SystemClockNow();
 
 class PolicyAdmin {
  public:
@@ -52,10 +52,10 @@ class PolicyAdmin {
   Result<std::string> ExportBundle(const policy::SigningKey& key, int64_t validity_seconds);
 
   // Records a decision that changed nothing in the store (key created, bundle verified, ...).
-  Status Record(const std::string& action, const std::string& object, policy::Json after);
+  Status Record(const std::string& action, const std::string& object, Json after);
 
  private:
-  store::AuditRecord Audit(std::string action, std::string object, policy::Json before, policy::Json after) const;
+  store::AuditRecord Audit(std::string action, std::string object, Json before, Json after) const;
   Result<policy::Rule> Transition(const std::string& id, const std::string& action,
                                   const std::function<Status(policy::Rule&)>& step);
 

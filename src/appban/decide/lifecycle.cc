@@ -4,7 +4,6 @@ namespace appban::decide {
 
 using policy::Rule;
 using policy::RuleState;
-using policy::UnixSeconds;
 
 namespace {
 

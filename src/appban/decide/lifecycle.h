@@ -19,10 +19,10 @@
 
 namespace appban::decide {
 
-Status ProposeRule(policy::Rule& rule, std::string_view proposer, policy::UnixSeconds now, std::string_view note = "");
-Status ApproveRule(policy::Rule& rule, std::string_view approver, policy::UnixSeconds now, std::string_view note = "");
-Status PublishRule(policy::Rule& rule, std::string_view publisher, policy::UnixSeconds now, std::string_view note = "");
-Status RevokeRule(policy::Rule& rule, std::string_view revoker, policy::UnixSeconds now, std::string_view reason);
+Status ProposeRule(policy::Rule& rule, std::string_view proposer, UnixSeconds now, std::string_view note = "");
+Status ApproveRule(policy::Rule& rule, std::string_view approver, UnixSeconds now, std::string_view note = "");
+Status PublishRule(policy::Rule& rule, std::string_view publisher, UnixSeconds now, std::string_view note = "");
+Status RevokeRule(policy::Rule& rule, std::string_view revoker, UnixSeconds now, std::string_view reason);
 
 // The acting user must be named: audit entries and transitions are worthless without one.
 Status ValidateActor(std::string_view actor);

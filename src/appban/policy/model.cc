@@ -4,6 +4,7 @@
 #include <cctype>
 #include <utility>
 
+#include "appban/common/text.h"
 #include "appban/policy/limits.h"
 
 namespace appban::policy {

@@ -11,8 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "appban/common/json.h"
 #include "appban/common/status.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/time.h"
 
 namespace appban::policy {
 

@@ -15,15 +15,13 @@
 #include <string_view>
 #include <vector>
 
+#include "appban/common/json.h"
 #include "appban/common/status.h"
+#include "appban/common/time.h"
 #include "appban/policy/evaluate.h"
-#include "appban/policy/json_util.h"
 #include "appban/policy/keys.h"
 
 namespace appban::protocol {
-
-using policy::Json;
-using policy::UnixSeconds;
 
 inline constexpr std::string_view kEnrollPath = "/v1/enroll";
 inline constexpr std::string_view kCheckinPath = "/v1/checkin";

@@ -35,8 +35,6 @@ namespace appban::server {
 namespace {
 
 namespace fs = std::filesystem;
-using policy::Json;
-using policy::UnixSeconds;
 
 constexpr UnixSeconds kStart = 1'800'000'000;
 constexpr const char* kExampleApk = "/usr/share/doc/androguard/examples/signing/TestActivity_signed_both.apk";
@@ -308,7 +306,7 @@ TEST_F(AdminApiTest, PublishSignsABundleDevicesAcceptAndNotifies) {
   Json summary = BodyOf(published);
   EXPECT_EQ(summary["version"], 1);
   EXPECT_EQ(summary["rules"], Json::array({"ban-wechat"}));
-  EXPECT_EQ(summary["not_after"], policy::FormatTimestamp(kStart + 7 * 86400));
+  EXPECT_EQ(summary["not_after"], FormatTimestamp(kStart + 7 * 86400));
   EXPECT_EQ(notifier_->published, 1);
   EXPECT_EQ(hub_->latest().version, 1);
 
@@ -331,7 +329,7 @@ TEST_F(AdminApiTest, PublishSignsABundleDevicesAcceptAndNotifies) {
   auto again = Send("POST", "/v1/admin/publish", alice_);
   ASSERT_EQ(again.status, 201);
   EXPECT_EQ(BodyOf(again)["version"], 2);
-  EXPECT_EQ(BodyOf(again)["not_after"], policy::FormatTimestamp(now_ + 30 * 86400)) << "config default: 30 days";
+  EXPECT_EQ(BodyOf(again)["not_after"], FormatTimestamp(now_ + 30 * 86400)) << "config default: 30 days";
   EXPECT_EQ(notifier_->published, 2);
 }
 
@@ -521,7 +519,7 @@ TEST_F(AdminApiTest, EnrolmentTokensDevicesAndRevocation) {
   ASSERT_EQ(batch.status, 201) << batch.body;
   Json tokens = BodyOf(batch)["tokens"];
   ASSERT_EQ(tokens.size(), 3u);
-  EXPECT_EQ(tokens[0]["expires_at"], policy::FormatTimestamp(now_ + 3600));
+  EXPECT_EQ(tokens[0]["expires_at"], FormatTimestamp(now_ + 3600));
   std::string secret = std::string(tokens[0]["token"]).substr(std::string(tokens[0]["token"]).find('.') + 1);
   auto listed = Send("GET", "/v1/admin/enrollment-tokens", dave_);
   EXPECT_EQ(BodyOf(listed)["tokens"].size(), 3u);

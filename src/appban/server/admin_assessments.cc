@@ -100,7 +100,7 @@ HttpResponse ListAssessments(Call& call) {
 }
 
 HttpResponse GetAssessment(Call& call) {
-  auto sha = policy::NormalizeHex(call.params[0], 64, "assessment SHA-256");
+  auto sha = NormalizeHex(call.params[0], 64, "assessment SHA-256");
   if (!sha.ok()) return BadRequest("path: " + sha.status().message());
   auto assessment = call.context.fleet->GetAssessment(*sha);
   if (!assessment.ok()) return ErrorFrom(assessment.status());

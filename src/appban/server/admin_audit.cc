@@ -33,7 +33,7 @@ HttpResponse ReadAuditLog(Call& call) {
       break;
     }
     list.push_back(Json{{"seq", entry.seq},
-                        {"at", policy::FormatTimestamp(entry.at)},
+                        {"at", FormatTimestamp(entry.at)},
                         {"actor", entry.actor},
                         {"action", entry.action},
                         {"object", entry.object},

@@ -14,8 +14,8 @@ Json BundleSummary(const policy::Bundle& bundle, const std::string& key_id) {
   for (const auto& rule : bundle.rules) rules.push_back(rule.id);
   return Json{{"version", bundle.version},
               {"rules_hash", bundle.rules_hash},
-              {"issued_at", policy::FormatTimestamp(bundle.issued_at)},
-              {"not_after", policy::FormatTimestamp(bundle.not_after)},
+              {"issued_at", FormatTimestamp(bundle.issued_at)},
+              {"not_after", FormatTimestamp(bundle.not_after)},
               {"key_id", key_id},
               {"rules", rules},
               {"waivers", bundle.waivers.size()}};
@@ -53,7 +53,7 @@ HttpResponse LatestBundle(Call& call) {
   auto record = call.context.store->GetBundle(*version);
   if (!record.ok()) return ErrorFrom(record.status());
   Json body{{"version", record->version},
-            {"issued_at", policy::FormatTimestamp(record->issued_at)},
+            {"issued_at", FormatTimestamp(record->issued_at)},
             {"rules_hash", record->rules_hash},
             {"key_id", record->key_id},
             {"envelope", record->envelope}};

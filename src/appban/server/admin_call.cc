@@ -40,9 +40,9 @@ HttpResponse ErrorFromBodyReference(const Status& status) {
 }
 
 Json OptionalTime(const std::optional<UnixSeconds>& at) {
-  return at ? Json(policy::FormatTimestamp(*at)) : Json(nullptr);
+  return at ? Json(FormatTimestamp(*at)) : Json(nullptr);
 }
-Json TimeOrNull(UnixSeconds at) { return at > 0 ? Json(policy::FormatTimestamp(at)) : Json(nullptr); }
+Json TimeOrNull(UnixSeconds at) { return at > 0 ? Json(FormatTimestamp(at)) : Json(nullptr); }
 
 // ---------------------------------------------------------------------------------------------
 // Strict input
@@ -205,7 +205,7 @@ Result<Json> Call::Body(bool empty_ok) const {
     return Status::InvalidArgument("request body: empty; a JSON object is required");
   }
   auto parsed =
-      policy::ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
+      ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
   if (!parsed.ok()) return Status::InvalidArgument(parsed.status().message());
   if (!parsed->is_object()) return Status::InvalidArgument("request body: must be a JSON object");
   return parsed;
@@ -219,7 +219,7 @@ Json ApiTokenJson(const store::ApiToken& token) {
               {"name", token.name},
               {"role", store::RoleName(token.role)},
               {"created_by", token.created_by},
-              {"created_at", policy::FormatTimestamp(token.created_at)},
+              {"created_at", FormatTimestamp(token.created_at)},
               {"expires_at", OptionalTime(token.expires_at)},
               {"revoked_at", OptionalTime(token.revoked_at)}};
 }
@@ -236,7 +236,7 @@ Json AssessmentSummaryJson(const store::Assessment& a) {
               {"band", a.band},
               {"file_size", a.file_size},
               {"uploaded_by", a.uploaded_by},
-              {"uploaded_at", policy::FormatTimestamp(a.uploaded_at)},
+              {"uploaded_at", FormatTimestamp(a.uploaded_at)},
               {"report", AssessmentPath(a.sha256)}};
 }
 

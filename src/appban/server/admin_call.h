@@ -18,7 +18,9 @@
 
 #include "appban/common/status.h"
 #include "appban/net/http.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/json.h"
+#include "appban/common/text.h"
+#include "appban/common/time.h"
 #include "appban/server/admin_api.h"
 #include "appban/server/context.h"
 #include "appban/decide/admin.h"
@@ -28,8 +30,6 @@ namespace appban::server::admin {
 
 using net::HttpRequest;
 using net::HttpResponse;
-using policy::Json;
-using policy::UnixSeconds;
 
 // ---- Responses
 

@@ -85,7 +85,7 @@ Json RuleComplianceJson(const RuleCompliance& rule) {
               {"action", policy::ActionName(rule.rule.action)},
               {"scope_groups", rule.rule.scope_groups},
               {"first_version", rule.rule.first_version},
-              {"first_published_at", policy::FormatTimestamp(rule.rule.first_published_at)},
+              {"first_published_at", FormatTimestamp(rule.rule.first_published_at)},
               {"targeted", rule.targeted},
               {"compliant", rule.compliant},
               {"remediated", rule.remediated},
@@ -98,7 +98,7 @@ Json RuleComplianceJson(const RuleCompliance& rule) {
 
 Json ComplianceHeader(const ComplianceInputs& inputs) {
   return Json{{"bundle_version", inputs.bundle ? inputs.bundle->version : 0},
-              {"generated_at", policy::FormatTimestamp(inputs.params.now)},
+              {"generated_at", FormatTimestamp(inputs.params.now)},
               {"stale_after_seconds", inputs.params.stale_after_seconds}};
 }
 
@@ -197,7 +197,7 @@ HttpResponse DeviceComplianceView(Call& call) {
     DeviceRuleStatus status = ClassifyDeviceRule(member, rule, state, waivers, inputs.params);
     Json entry{
         {"rule_id", rule.id}, {"status", DeviceRuleStatusName(status)}, {"action", policy::ActionName(rule.action)}};
-    entry["since"] = state ? Json(policy::FormatTimestamp(state->since)) : Json(nullptr);
+    entry["since"] = state ? Json(FormatTimestamp(state->since)) : Json(nullptr);
     entry["compliant_at"] = state ? OptionalTime(state->compliant_at) : Json(nullptr);
     bool counts = (status == DeviceRuleStatus::kCompliant || status == DeviceRuleStatus::kRemediated) && state &&
                   state->compliant_at;

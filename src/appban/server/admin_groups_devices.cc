@@ -17,7 +17,7 @@ Json DeviceJson(const store::Device& device) {
               {"platform", device.platform},
               {"agent_version", device.agent_version},
               {"group", device.group},
-              {"enrolled_at", policy::FormatTimestamp(device.enrolled_at)},
+              {"enrolled_at", FormatTimestamp(device.enrolled_at)},
               {"enrollment_token_id", device.enrollment_token_id},
               {"revoked_at", OptionalTime(device.revoked_at)},
               {"revoked_by", device.revoked_by},
@@ -32,17 +32,17 @@ Json DeviceJson(const store::Device& device) {
 Json RuleStateJson(const store::DeviceRuleState& state) {
   return Json{{"rule_id", state.rule_id},
               {"state", store::ComplianceStateName(state.state)},
-              {"since", policy::FormatTimestamp(state.since)},
+              {"since", FormatTimestamp(state.since)},
               {"had_app", state.had_app},
               {"compliant_at", OptionalTime(state.compliant_at)},
               {"version", state.version}};
 }
 
 Json EventJson(const store::DeviceEvent& event) {
-  return Json{{"seq", event.seq},       {"at", policy::FormatTimestamp(event.at)},
+  return Json{{"seq", event.seq},       {"at", FormatTimestamp(event.at)},
               {"kind", event.kind},     {"platform", event.platform},
               {"app", event.app},       {"rule_id", event.rule_id},
-              {"detail", event.detail}, {"received_at", policy::FormatTimestamp(event.received_at)}};
+              {"detail", event.detail}, {"received_at", FormatTimestamp(event.received_at)}};
 }
 
 // The policy groups that list the device, plus the group its enrolment token named.
@@ -171,7 +171,7 @@ HttpResponse GetDevice(Call& call) {
   std::vector<policy::InstalledApp> apps;
   bool have_inventory = false;
   if (!device->inventory_json.empty()) {
-    auto parsed = policy::ParseJsonBounded(device->inventory_json, store::kFleetLimits.max_inventory_json_bytes,
+    auto parsed = ParseJsonBounded(device->inventory_json, store::kFleetLimits.max_inventory_json_bytes,
                                            protocol::kProtocolLimits.max_json_depth, "stored inventory");
     if (parsed.ok()) {
       body["inventory"] = *parsed;
@@ -221,7 +221,7 @@ HttpResponse RevokeDevice(Call& call) {
   if (Status s = call.context.fleet->RevokeDevice(id, audit); !s.ok()) return ErrorFrom(s);
   if (call.context.notifier != nullptr) call.context.notifier->DeviceRevoked(id);
   return JsonResponse(200, Json{{"device_id", id},
-                                {"revoked_at", policy::FormatTimestamp(audit.at)},
+                                {"revoked_at", FormatTimestamp(audit.at)},
                                 {"revoked_by", audit.actor},
                                 {"reason", *reason}});
 }

@@ -34,7 +34,7 @@ HttpResponse AddWaiver(Call& call) {
   // The approver is the caller and the creation time is now; WaiverFromJson checks the rest.
   Json json = *body;
   json["approved_by"] = call.token.name;
-  json["created_at"] = policy::FormatTimestamp(call.Now());
+  json["created_at"] = FormatTimestamp(call.Now());
   auto waiver = policy::WaiverFromJson(json);
   if (!waiver.ok()) return BadRequest(waiver.status().message());
   if (waiver->subject_kind == policy::WaiverSubject::kDevice) {

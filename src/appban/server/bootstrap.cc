@@ -123,7 +123,7 @@ Status PrepareAdminToken(const ServerConfig& config, BootstrapResult& result) {
   APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::FleetStore> fleet, store::OpenSqliteFleetStore(config.DatabasePath()));
   store::AuditRecord audit;
   audit.actor = "server";
-  audit.at = static_cast<policy::UnixSeconds>(std::time(nullptr));
+  audit.at = static_cast<UnixSeconds>(std::time(nullptr));
   // Atomic "create only if there is none": two supervisors racing on one database cannot both
   // hand out an admin token.
   auto created = fleet->CreateFirstApiToken(std::string(kFirstAdminTokenName), store::Role::kAdmin, audit);

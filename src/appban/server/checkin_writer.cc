@@ -27,7 +27,7 @@ void CheckinWriter::Submit(store::CheckinWrite write, Done done) {
   wake_.notify_one();
 }
 
-void CheckinWriter::SubmitEnrollment(store::EnrollmentRequest request, policy::UnixSeconds now, EnrollDone done) {
+void CheckinWriter::SubmitEnrollment(store::EnrollmentRequest request, UnixSeconds now, EnrollDone done) {
   {
     std::lock_guard lock(mutex_);
     enroll_queue_.push_back(EnrollItem{std::move(request), now, std::move(done)});
@@ -91,7 +91,7 @@ void CheckinWriter::CommitCheckins(std::vector<Item>& batch) {
 void CheckinWriter::CommitEnrollments(std::vector<EnrollItem>& batch) {
   // One transaction per request time (seconds): with a real clock a batch gathered during one
   // fsync spans one or two seconds, and each request is judged at the time it arrived.
-  std::map<policy::UnixSeconds, std::vector<size_t>> by_time;  // ordered: earlier requests first
+  std::map<UnixSeconds, std::vector<size_t>> by_time;  // ordered: earlier requests first
   for (size_t i = 0; i < batch.size(); ++i) by_time[batch[i].now].push_back(i);
   for (const auto& [now, indices] : by_time) {
     std::vector<store::EnrollmentRequest> requests;

@@ -44,7 +44,7 @@ class CheckinWriter {
   // against `now` and marked used at `now`, as a direct EnrollDevice call at that time would.
   // `done` runs on the io_context thread with the request's own outcome: a refused token fails
   // only its own request; a failed commit fails the requests of that transaction.
-  void SubmitEnrollment(store::EnrollmentRequest request, policy::UnixSeconds now, EnrollDone done);
+  void SubmitEnrollment(store::EnrollmentRequest request, UnixSeconds now, EnrollDone done);
   // Waits until everything submitted so far is committed (shutdown).
   void Flush();
   size_t queued() const;  // check-ins and enrolments waiting for the next commit
@@ -56,7 +56,7 @@ class CheckinWriter {
   };
   struct EnrollItem {
     store::EnrollmentRequest request;
-    policy::UnixSeconds now = 0;
+    UnixSeconds now = 0;
     EnrollDone done;
   };
   void Run();

@@ -42,7 +42,7 @@ struct WorkerContext {
   DeviceGenerations* generations = nullptr;  // shared by all workers (device_cache.h); required
   // Assesses uploaded APKs off this thread; without one, uploads are refused with 503.
   AssessmentPool* assessments = nullptr;
-  std::function<policy::UnixSeconds()> clock;
+  std::function<UnixSeconds()> clock;
   // The latest bundle (kept current by the worker).
   std::function<const verify::PublishedBundle&()> latest_bundle;
   std::string data_dir;

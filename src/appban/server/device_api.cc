@@ -35,8 +35,8 @@ HttpResponse StoreTrouble(const Status& status) {
 
 // An inventory stored as JSON before match records existed (schema 2).
 Result<std::vector<policy::InstalledApp>> StoredInventoryApps(const std::string& json_text) {
-  APPBAN_ASSIGN_OR_RETURN(auto json, policy::ParseJsonBounded(json_text, store::kFleetLimits.max_inventory_json_bytes,
-                                                             16, "stored inventory"));
+  APPBAN_ASSIGN_OR_RETURN(
+      auto json, ParseJsonBounded(json_text, store::kFleetLimits.max_inventory_json_bytes, 16, "stored inventory"));
   return protocol::InventoryFromJsonArray(json, "stored inventory");
 }
 
@@ -258,7 +258,7 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   auto parsed = protocol::ParseCheckinRequest(request.body);
   if (!parsed.ok()) return respond(MakeErrorResponse(400, "bad_request", parsed.status().message()));
   protocol::CheckinRequest& checkin = *parsed;
-  const policy::UnixSeconds now = context_.clock();
+  const UnixSeconds now = context_.clock();
   // Another worker may have published since this one's last 200 ms refresh.
   catch_up_();
   const verify::PublishedBundle& latest = hub_.latest();
@@ -294,7 +294,7 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
 }
 
 DeviceApi::CheckinPlan DeviceApi::PlanCheckin(const std::string& id, const CachedDevice& known,
-                                              protocol::CheckinRequest& checkin, policy::UnixSeconds now) {
+                                              protocol::CheckinRequest& checkin, UnixSeconds now) {
   CheckinPlan plan;
   store::CheckinWrite& write = plan.write;
   write.device_id = id;
@@ -335,7 +335,7 @@ DeviceApi::CheckinPlan DeviceApi::PlanCheckin(const std::string& id, const Cache
 
 Status DeviceApi::EvaluateCompliance(const std::string& id, const CachedDevice& known,
                                      protocol::CheckinRequest& checkin, const verify::PublishedBundle& latest,
-                                     policy::UnixSeconds now, CheckinPlan& plan) {
+                                     UnixSeconds now, CheckinPlan& plan) {
   auto input = context_.fleet->GetEvaluationInput(id, /*with_rule_states=*/known.evaluated_version != 0);
   if (!input.ok()) return input.status();
   auto mentioned = MentionedApps(*latest.index, checkin.inventory, *input);

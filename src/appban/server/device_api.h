@@ -80,10 +80,10 @@ class DeviceApi {
   };
   // Moves the canonical inventory out of `checkin`.
   static CheckinPlan PlanCheckin(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
-                                 policy::UnixSeconds now);
+                                 UnixSeconds now);
   // Moves the apps some rule mentions out of `checkin.inventory`. Fails only when the store does.
   Status EvaluateCompliance(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
-                            const verify::PublishedBundle& latest, policy::UnixSeconds now, CheckinPlan& plan);
+                            const verify::PublishedBundle& latest, UnixSeconds now, CheckinPlan& plan);
   void AnswerAfterCommit(store::CheckinWrite write, int64_t applied_version, bool send_inventory,
                          net::Responder respond);
 

@@ -28,8 +28,6 @@ namespace appban::server {
 namespace {
 
 namespace fs = std::filesystem;
-using policy::Json;
-using policy::UnixSeconds;
 
 constexpr UnixSeconds kStart = 1'800'000'000;
 

@@ -4,8 +4,7 @@
 
 namespace appban::sim {
 
-Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope,
-                                                                     policy::UnixSeconds now) {
+Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope, UnixSeconds now) {
   if (auto it = cache_.find(envelope); it != cache_.end()) return it->second;
   ++full_verifications_;
   policy::VerifyOptions options;
@@ -50,7 +49,7 @@ void SimDevice::OnCheckinAnswer(const protocol::CheckinResponse& answer) {
 }
 
 BundleOutcome SimDevice::ApplyBundle(const std::string& envelope, BundleVerifier& verifier, const AppCatalog& catalog,
-                                     policy::UnixSeconds now) {
+                                     UnixSeconds now) {
   BundleOutcome outcome;
   auto refuse = [&](Status why, int64_t version) {
     outcome.kind = BundleOutcome::Kind::kRefused;

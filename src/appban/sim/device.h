@@ -40,7 +40,7 @@ class BundleVerifier {
  public:
   explicit BundleVerifier(std::vector<policy::PublicKey> pinned_keys) : pinned_keys_(std::move(pinned_keys)) {}
 
-  Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, policy::UnixSeconds now);
+  Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, UnixSeconds now);
   // How many times VerifyBundle actually ran (tests check the reuse).
   size_t full_verifications() const { return full_verifications_; }
   const std::vector<policy::PublicKey>& pinned_keys() const { return pinned_keys_; }
@@ -79,7 +79,7 @@ class SimDevice {
   // applying the answer's bundle (ApplyBundle then re-arms the inventory if it changes anything).
   void OnCheckinAnswer(const protocol::CheckinResponse& answer);
   BundleOutcome ApplyBundle(const std::string& envelope, BundleVerifier& verifier, const AppCatalog& catalog,
-                            policy::UnixSeconds now);
+                            UnixSeconds now);
 
   const DeviceIdentity& identity() const { return identity_; }
   int64_t applied_version() const { return applied_version_; }

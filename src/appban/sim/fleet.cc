@@ -41,7 +41,7 @@ constexpr milliseconds kRequestTimeout{60'000};
 int64_t NowMs() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-policy::UnixSeconds NowSeconds() { return NowMs() / 1000; }
+UnixSeconds NowSeconds() { return NowMs() / 1000; }
 
 struct StateFile {
   std::vector<std::string> policy_keys_pem;

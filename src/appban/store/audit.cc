@@ -7,15 +7,15 @@
 namespace appban::store {
 namespace {
 
-Result<std::string> HashOver(const std::string& prev_hash, const policy::Json& content) {
-  APPBAN_ASSIGN_OR_RETURN(std::string canonical, policy::CanonicalJson(content));
+Result<std::string> HashOver(const std::string& prev_hash, const Json& content) {
+  APPBAN_ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(content));
   std::string message = prev_hash + canonical;
   return Sha256Hex(AsBytes(message));
 }
 
-policy::Json Content(const AuditEntry& entry, policy::Json before, policy::Json after) {
-  return policy::Json{{"action", entry.action},         {"actor", entry.actor},   {"after", std::move(after)},
-                      {"at", policy::FormatTimestamp(entry.at)}, {"before", std::move(before)}, {"object", entry.object}};
+Json Content(const AuditEntry& entry, Json before, Json after) {
+  return Json{{"action", entry.action},          {"actor", entry.actor},        {"after", std::move(after)},
+              {"at", FormatTimestamp(entry.at)}, {"before", std::move(before)}, {"object", entry.object}};
 }
 
 }  // namespace
@@ -27,19 +27,19 @@ Result<AuditEntry> ChainEntry(const AuditRecord& record, int64_t seq, const std:
   entry.actor = record.actor;
   entry.action = record.action;
   entry.object = record.object;
-  APPBAN_ASSIGN_OR_RETURN(entry.before_json, policy::CanonicalJson(record.before));
-  APPBAN_ASSIGN_OR_RETURN(entry.after_json, policy::CanonicalJson(record.after));
+  APPBAN_ASSIGN_OR_RETURN(entry.before_json, CanonicalJson(record.before));
+  APPBAN_ASSIGN_OR_RETURN(entry.after_json, CanonicalJson(record.after));
   entry.prev_hash = prev_hash;
   APPBAN_ASSIGN_OR_RETURN(entry.hash, HashOver(prev_hash, Content(entry, record.before, record.after)));
   return entry;
 }
 
 Result<std::string> ComputeEntryHash(const AuditEntry& entry) {
-  policy::Json before, after;
+  Json before, after;
   try {
-    before = policy::Json::parse(entry.before_json);
-    after = policy::Json::parse(entry.after_json);
-  } catch (const policy::Json::exception&) {
+    before = Json::parse(entry.before_json);
+    after = Json::parse(entry.after_json);
+  } catch (const Json::exception&) {
     return Status::Corruption("entry " + std::to_string(entry.seq) + ": before/after is not JSON");
   }
   return HashOver(entry.prev_hash, Content(entry, std::move(before), std::move(after)));

@@ -15,8 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "appban/common/json.h"
 #include "appban/common/status.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/time.h"
 
 namespace appban::store {
 
@@ -28,15 +29,15 @@ struct AuditRecord {
   std::string actor;
   std::string action;  // "rule.propose", "rule.approve", "bundle.export", ...
   std::string object;  // "rule:ca-wechat-kaspersky-2023", "bundle:7", ...
-  policy::Json before;  // null when the object did not exist
-  policy::Json after;   // null when the object no longer exists
-  policy::UnixSeconds at = 0;
+  Json before;         // null when the object did not exist
+  Json after;          // null when the object no longer exists
+  UnixSeconds at = 0;
 };
 
 // What is stored.
 struct AuditEntry {
   int64_t seq = 0;
-  policy::UnixSeconds at = 0;
+  UnixSeconds at = 0;
   std::string actor;
   std::string action;
   std::string object;

@@ -24,7 +24,6 @@
 
 namespace appban::store {
 
-using policy::Json;
 
 // ---- Secrets ----
 
@@ -52,7 +51,7 @@ std::string ScoreText(double score) {
 }
 
 Json OptionalTime(const std::optional<UnixSeconds>& at) {
-  return at ? Json(policy::FormatTimestamp(*at)) : Json(nullptr);
+  return at ? Json(FormatTimestamp(*at)) : Json(nullptr);
 }
 
 }  // namespace
@@ -171,7 +170,7 @@ Json ApiTokenJson(const ApiToken& token) {
               {"name", token.name},
               {"role", std::string(RoleName(token.role))},
               {"created_by", token.created_by},
-              {"created_at", policy::FormatTimestamp(token.created_at)},
+              {"created_at", FormatTimestamp(token.created_at)},
               {"expires_at", OptionalTime(token.expires_at)},
               {"revoked_at", OptionalTime(token.revoked_at)}};
 }
@@ -180,8 +179,8 @@ Json EnrollmentTokenJson(const EnrollmentToken& token) {
   return Json{{"id", token.id},
               {"group", token.group},
               {"created_by", token.created_by},
-              {"created_at", policy::FormatTimestamp(token.created_at)},
-              {"expires_at", policy::FormatTimestamp(token.expires_at)},
+              {"created_at", FormatTimestamp(token.created_at)},
+              {"expires_at", FormatTimestamp(token.expires_at)},
               {"note", token.note},
               {"used_at", OptionalTime(token.used_at)},
               {"used_by_device", token.used_by_device},
@@ -194,7 +193,7 @@ Json DeviceJson(const Device& device) {
               {"platform", device.platform},
               {"agent_version", device.agent_version},
               {"group", device.group},
-              {"enrolled_at", policy::FormatTimestamp(device.enrolled_at)},
+              {"enrolled_at", FormatTimestamp(device.enrolled_at)},
               {"enrollment_token_id", device.enrollment_token_id},
               {"revoked_at", OptionalTime(device.revoked_at)},
               {"revoked_by", device.revoked_by}};

@@ -60,7 +60,7 @@ policy::Rule SampleRule(const std::string& id) {
 
 // Fills a store with a short history: three proposals, an approval, a group.
 void PopulateHistory(Store& store) {
-  policy::UnixSeconds t = 1700000000;
+  UnixSeconds t = 1700000000;
   ASSERT_TRUE(ProposeRuleAs(store, SampleRule("r1"), "alice", t++).ok());
   ASSERT_TRUE(ProposeRuleAs(store, SampleRule("r2"), "alice", t++).ok());
   ASSERT_TRUE(ApproveRuleAs(store, "r1", "bob", t++).ok());

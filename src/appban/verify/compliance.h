@@ -37,8 +37,6 @@
 
 namespace appban::verify {
 
-using policy::UnixSeconds;
-
 enum class DeviceRuleStatus { kNotTargeted, kWaived, kViolating, kCompliant, kRemediated, kPending, kStale };
 // "not_targeted", "waived", "violating", "compliant", "remediated", "pending", "stale"
 std::string_view DeviceRuleStatusName(DeviceRuleStatus status);

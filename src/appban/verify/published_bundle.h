@@ -19,14 +19,14 @@ namespace appban::verify {
 
 struct PublishedBundle {
   int64_t version = 0;  // 0: nothing published yet
-  policy::UnixSeconds issued_at = 0;
+  UnixSeconds issued_at = 0;
   std::string rules_hash;
   std::shared_ptr<const std::string> envelope;  // signed envelope text, shared by every response
   std::shared_ptr<const policy::Bundle> bundle;
   std::shared_ptr<const policy::PolicyIndex> index;
   // For each rule in the bundle: the version and time of the first bundle that carried it (when
   // the ban "was published", which compliance timing counts from).
-  std::map<std::string, std::pair<int64_t, policy::UnixSeconds>, std::less<>> rule_first_published;
+  std::map<std::string, std::pair<int64_t, UnixSeconds>, std::less<>> rule_first_published;
 };
 
 }  // namespace appban::verify

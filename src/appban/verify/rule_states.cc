@@ -25,7 +25,7 @@ store::ComplianceState StoredState(RuleStanding standing) {
 }
 
 bool Waived(const policy::Bundle& bundle, const std::string& rule_id, const policy::DeviceContext& device,
-            policy::UnixSeconds now) {
+            UnixSeconds now) {
   return std::any_of(bundle.waivers.begin(), bundle.waivers.end(), [&](const policy::Waiver& waiver) {
     if (waiver.rule_id != rule_id || !waiver.ActiveAt(now)) return false;
     if (waiver.subject_kind == policy::WaiverSubject::kDevice) return waiver.subject == device.device_id;
@@ -38,7 +38,7 @@ bool Waived(const policy::Bundle& bundle, const std::string& rule_id, const poli
 std::vector<DeviceRuleStanding> EvaluateRuleStandings(const PublishedBundle& latest,
                                                       const policy::DeviceContext& device,
                                                       std::span<const policy::InstalledApp> apps,
-                                                      int64_t applied_version, policy::UnixSeconds now) {
+                                                      int64_t applied_version, UnixSeconds now) {
   std::vector<DeviceRuleStanding> standings;
   if (!latest.bundle || !latest.index) return standings;
   // Every rule some installed app matches (deciding or not, waived or not).
@@ -75,7 +75,7 @@ std::vector<DeviceRuleStanding> EvaluateRuleStandings(const PublishedBundle& lat
 RuleStateDiff DiffRuleStates(std::string_view device_id, std::span<const DeviceRuleStanding> standings,
                              std::span<const store::DeviceRuleState> stored,
                              const std::set<std::string, std::less<>>& removed_rule_ids, int64_t bundle_version,
-                             policy::UnixSeconds now) {
+                             UnixSeconds now) {
   RuleStateDiff diff;
   std::map<std::string, const store::DeviceRuleState*> existing;
   for (const auto& row : stored) existing[row.rule_id] = &row;

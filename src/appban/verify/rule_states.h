@@ -35,7 +35,7 @@ struct DeviceRuleStanding {
 std::vector<DeviceRuleStanding> EvaluateRuleStandings(const PublishedBundle& latest,
                                                       const policy::DeviceContext& device,
                                                       std::span<const policy::InstalledApp> apps,
-                                                      int64_t applied_version, policy::UnixSeconds now);
+                                                      int64_t applied_version, UnixSeconds now);
 
 // What one evaluation changes in a device's stored rule states.
 struct RuleStateDiff {
@@ -56,6 +56,6 @@ struct RuleStateDiff {
 RuleStateDiff DiffRuleStates(std::string_view device_id, std::span<const DeviceRuleStanding> standings,
                              std::span<const store::DeviceRuleState> stored,
                              const std::set<std::string, std::less<>>& removed_rule_ids, int64_t bundle_version,
-                             policy::UnixSeconds now);
+                             UnixSeconds now);
 
 }  // namespace appban::verify

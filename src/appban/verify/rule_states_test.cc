@@ -15,7 +15,7 @@ namespace {
 using store::ComplianceState;
 using store::DeviceRuleState;
 
-constexpr policy::UnixSeconds kNow = 1'800'000'000;
+constexpr UnixSeconds kNow = 1'800'000'000;
 
 policy::Rule MakeRule(std::string id, std::string package, policy::Action action = policy::Action::kRemove) {
   policy::Rule rule;
@@ -28,7 +28,7 @@ policy::Rule MakeRule(std::string id, std::string package, policy::Action action
 }
 
 policy::Waiver MakeWaiver(std::string rule_id, policy::WaiverSubject kind, std::string subject,
-                          policy::UnixSeconds expires_at) {
+                          UnixSeconds expires_at) {
   policy::Waiver waiver;
   waiver.id = "w-" + rule_id;
   waiver.rule_id = std::move(rule_id);
@@ -149,8 +149,8 @@ DeviceRuleStanding Standing(std::string rule_id, RuleStanding standing, bool hol
   return DeviceRuleStanding{std::move(rule_id), standing, holds};
 }
 
-DeviceRuleState Stored(std::string rule_id, ComplianceState state, policy::UnixSeconds since, bool had_app = false,
-                       std::optional<policy::UnixSeconds> compliant_at = std::nullopt) {
+DeviceRuleState Stored(std::string rule_id, ComplianceState state, UnixSeconds since, bool had_app = false,
+                       std::optional<UnixSeconds> compliant_at = std::nullopt) {
   DeviceRuleState row;
   row.device_id = "d-1";
   row.rule_id = std::move(rule_id);
