@@ -182,9 +182,8 @@ Json AppFactsJson(const Apk& apk) {
                   {"test_only", m.flags.test_only}};
   Json query_intents = Json::array();
   for (const IntentFilter& f : m.queries.intents) query_intents.push_back(IntentFilterJson(f));
-  app["queries"] = {{"packages", m.queries.packages},
-                    {"intents", std::move(query_intents)},
-                    {"providers", m.queries.providers}};
+  app["queries"] = {
+      {"packages", m.queries.packages}, {"intents", std::move(query_intents)}, {"providers", m.queries.providers}};
   app["network_security_config"] = NetworkSecurityConfigJson(apk);
   app["uses_features"] = m.uses_features;
   app["uses_libraries"] = m.uses_libraries;

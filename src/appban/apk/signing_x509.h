@@ -33,7 +33,6 @@ struct OpenSslFree {
 template <typename T>
 using OpenSslPtr = std::unique_ptr<T, OpenSslFree>;
 
-
 // Decodes one DER X.509 certificate; null when OpenSSL cannot.
 OpenSslPtr<X509> DecodeX509(Bytes der);
 

@@ -68,8 +68,8 @@ TEST_F(CatalogCommandTest, DiffComparesTwoJurisdictionsByApp) {
 }
 
 TEST_F(CatalogCommandTest, AdoptProposesADraftRuleAsTheActingUser) {
-  auto bad_action = RunCli({"catalog", "adopt", "ca-tiktok-2023", "--action", "nuke", "--data", data(), "--user",
-                            "alice"});
+  auto bad_action =
+      RunCli({"catalog", "adopt", "ca-tiktok-2023", "--action", "nuke", "--data", data(), "--user", "alice"});
   EXPECT_EQ(bad_action.exit_code, 1);
   EXPECT_TRUE(Contains(bad_action.err, "\"nuke\"")) << bad_action.err;
   auto anonymous = RunCli({"catalog", "adopt", "ca-tiktok-2023", "--data", data()});

@@ -44,9 +44,10 @@ TEST_F(PolicyCommandTest, PolicyNeedsASubcommand) {
 }
 
 TEST_F(PolicyCommandTest, RulesAddReportsTheDraftAndListShowsIt) {
-  auto added = Policy("alice", {"rules", "add", "--id", "ban-x", "--title", "Ban X", "--target", "android:com.x",
-                                "--target", "deb:x-client", "--action", "block", "--scope", "finance", "--effective",
-                                "2030-01-02", "--rationale", "spyware", "--reference", "https://example.org/x"});
+  auto added = Policy("alice", {"rules",      "add",         "--id",          "ban-x",       "--title",
+                                "Ban X",      "--target",    "android:com.x", "--target",    "deb:x-client",
+                                "--action",   "block",       "--scope",       "finance",     "--effective",
+                                "2030-01-02", "--rationale", "spyware",       "--reference", "https://example.org/x"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_EQ(added.out, "proposed rule ban-x (draft; another person must approve it)\n");
 
@@ -75,8 +76,8 @@ TEST_F(PolicyCommandTest, RulesAddReportsTheDraftAndListShowsIt) {
 }
 
 TEST_F(PolicyCommandTest, OptionsOfPolicyMayFollowTheSubcommand) {
-  auto added = RunCli({"policy", "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x",
-                       "--data", data(), "--user", "alice"});
+  auto added = RunCli({"policy", "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--data",
+                       data(), "--user", "alice"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   auto listed = RunCli({"policy", "rules", "list", "--json", "--data", data()});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
@@ -106,8 +107,8 @@ TEST_F(PolicyCommandTest, RulesAddNamesEachMissingOrWrongArgument) {
   EXPECT_EQ(bad_kind.exit_code, 1);
   EXPECT_TRUE(Contains(bad_kind.err, "\"windows\"")) << bad_kind.err;
 
-  auto bad_action =
-      Policy("alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--action", "nuke"});
+  auto bad_action = Policy(
+      "alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--action", "nuke"});
   EXPECT_EQ(bad_action.exit_code, 1);
   EXPECT_TRUE(Contains(bad_action.err, "\"nuke\"")) << bad_action.err;
   EXPECT_TRUE(Contains(bad_action.err, "remove")) << "the message lists the valid actions: " << bad_action.err;
@@ -124,8 +125,8 @@ TEST_F(PolicyCommandTest, RulesAddNamesEachMissingOrWrongArgument) {
 }
 
 TEST_F(PolicyCommandTest, ChangesNeedAnActingUser) {
-  auto added = RunCli({"policy", "--data", data(), "rules", "add", "--id", "ban-x", "--title", "T", "--target",
-                       "android:com.x"});
+  auto added = RunCli(
+      {"policy", "--data", data(), "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x"});
   EXPECT_EQ(added.exit_code, 1);
   EXPECT_TRUE(Contains(added.err, "no acting user: pass --user NAME or set APPBAN_USER")) << added.err;
 }
@@ -182,8 +183,8 @@ TEST_F(PolicyCommandTest, WaiversNeedExactlyOneSubjectAndAValidExpiry) {
   EXPECT_NE(no_justification.exit_code, 0);
   EXPECT_TRUE(Contains(no_justification.err, "--justification")) << no_justification.err;
 
-  auto added = Policy("bob", {"waivers", "add", "--id", "w1", "--rule", "ban-x", "--device", "d-1",
-                              "--justification", "pilot", "--expires", "2099-01-01", "--requested-by", "carol"});
+  auto added = Policy("bob", {"waivers", "add", "--id", "w1", "--rule", "ban-x", "--device", "d-1", "--justification",
+                              "pilot", "--expires", "2099-01-01", "--requested-by", "carol"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_EQ(added.out, "waiver w1 exempts device d-1 from rule ban-x until 2099-01-01T00:00:00Z\n");
 
@@ -219,8 +220,8 @@ TEST_F(PolicyCommandTest, GroupsAreCreatedFilledListedAndRemoved) {
   EXPECT_EQ(listed.out, "finance  3 device(s)  Finance team\n");
 
   // A group a live rule is scoped to cannot go.
-  auto scoped = Policy("alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x",
-                                 "--scope", "finance"});
+  auto scoped = Policy(
+      "alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--scope", "finance"});
   ASSERT_EQ(scoped.exit_code, 0) << scoped.err;
   auto refused = Policy("alice", {"groups", "remove", "finance"});
   EXPECT_EQ(refused.exit_code, 1);

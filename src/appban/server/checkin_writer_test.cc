@@ -9,8 +9,8 @@
 #include <stdlib.h>
 
 #include <chrono>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -260,8 +260,7 @@ TEST_F(CheckinWriterTest, AFailedCommitFailsEveryCheckinInItAndTheWriterCarriesO
   std::string second = EnrolledDevice("second");
   uint64_t generation = generations_->Current(first);
   RawConnection other(db_);
-  other.Exec(
-      "CREATE TRIGGER refuse_events BEFORE INSERT ON device_events BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+  other.Exec("CREATE TRIGGER refuse_events BEFORE INSERT ON device_events BEGIN SELECT RAISE(ABORT, 'disk full'); END");
   other.Exec("BEGIN IMMEDIATE");
   Submit(EventsWrite(first, 1, 1));
   WaitUntilTaken();
@@ -311,17 +310,16 @@ TEST_F(CheckinWriterTest, EnrolmentsAreJudgedAtTheTimeEachRequestArrived) {
   std::vector<std::optional<Result<store::Enrollment>>> outcomes(3);
   auto submit = [&](size_t index, const std::string& token, UnixSeconds now) {
     store::EnrollmentRequest request{token, "host-" + std::to_string(index), "linux", "1.0"};
-    writer_->SubmitEnrollment(request, now, [&outcomes, index](Result<store::Enrollment> outcome) {
-      outcomes[index] = std::move(outcome);
-    });
+    writer_->SubmitEnrollment(
+        request, now, [&outcomes, index](Result<store::Enrollment> outcome) { outcomes[index] = std::move(outcome); });
   };
   RawConnection other(db_);
   other.Exec("BEGIN IMMEDIATE");  // all three reach the writer in one batch
   Submit(EventsWrite("d-nosuchdevice", 1, 1));
   WaitUntilTaken();
   submit(0, lasting[0], kStart);
-  submit(1, expiring[0], kStart + 5);   // before its expiry: enrolled
-  submit(2, lasting[0], kStart + 20);   // the same token again, later: already used
+  submit(1, expiring[0], kStart + 5);  // before its expiry: enrolled
+  submit(2, lasting[0], kStart + 20);  // the same token again, later: already used
   EXPECT_EQ(writer_->queued(), 3u);
   other.Exec("COMMIT");
   RunUntil([&] { return outcomes[0] && outcomes[1] && outcomes[2]; });
