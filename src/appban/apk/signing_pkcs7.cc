@@ -1,6 +1,11 @@
 // v1 (JAR) signature block files: the signer certificate of a PKCS#7 SignedData
 // (META-INF/*.RSA|DSA|EC). DER is read by hand so the certificate's digest is over its bytes as
 // stored; BER, which old tools emit and Android accepts, falls back to OpenSSL's decoder.
+#include <openssl/asn1.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include <algorithm>
 #include <array>
 #include <limits>
