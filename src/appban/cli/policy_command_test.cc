@@ -44,6 +44,7 @@ TEST_F(PolicyCommandTest, PolicyNeedsASubcommand) {
 }
 
 TEST_F(PolicyCommandTest, RulesAddReportsTheDraftAndListShowsIt) {
+  ASSERT_EQ(Policy("alice", {"groups", "add", "finance"}).exit_code, 0);  // --scope names a group that exists
   auto added = Policy("alice", {"rules",      "add",         "--id",          "ban-x",       "--title",
                                 "Ban X",      "--target",    "android:com.x", "--target",    "deb:x-client",
                                 "--action",   "block",       "--scope",       "finance",     "--effective",
@@ -244,7 +245,7 @@ TEST_F(PolicyCommandTest, GroupsAreCreatedFilledListedAndRemoved) {
 
 TEST_F(PolicyCommandTest, VendorsCollectIdentifiers) {
   auto added =
-      Policy("alice", {"vendors", "add", "Example Corp", "--country", "XX", "--target", "android:com.example.one"});
+      Policy("alice", {"vendors", "add", "Example Corp", "--country", "NL", "--target", "android:com.example.one"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_EQ(added.out, "vendor Example Corp has 1 identifier(s)\n");
   auto merged = Policy("alice", {"vendors", "add", "Example Corp", "--target", "deb:example-two"});
@@ -252,7 +253,7 @@ TEST_F(PolicyCommandTest, VendorsCollectIdentifiers) {
   EXPECT_EQ(merged.out, "vendor Example Corp has 2 identifier(s)\n");
   auto listed = Policy("alice", {"vendors", "list"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
-  EXPECT_EQ(listed.out, "Example Corp (XX)\n  android:com.example.one\n  deb:example-two\n");
+  EXPECT_EQ(listed.out, "Example Corp (NL)\n  android:com.example.one\n  deb:example-two\n");
   auto bad = Policy("alice", {"vendors", "add", "Other", "--target", "nonsense"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_TRUE(Contains(bad.err, "KIND:VALUE")) << bad.err;
