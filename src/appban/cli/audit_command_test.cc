@@ -90,9 +90,10 @@ TEST_F(AuditCommandTest, AuditNeedsASubcommand) {
   auto result = RunCli({"audit", "--data", data()});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_TRUE(Contains(result.err, "subcommand")) << result.err;
+  // There is no way to change the log: an unknown verb is refused (as a missing subcommand).
   auto unknown = RunCli({"audit", "erase", "--data", data()});
   EXPECT_NE(unknown.exit_code, 0);
-  EXPECT_TRUE(Contains(unknown.err, "erase")) << unknown.err;
+  EXPECT_TRUE(Contains(unknown.err, "A subcommand is required")) << unknown.err;
 }
 
 }  // namespace
