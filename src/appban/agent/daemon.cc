@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <ctime>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include "appban/agent/watch.h"
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
+#include "appban/common/mutex.h"
 
 namespace appban::agent {
 namespace {
@@ -360,8 +359,8 @@ namespace {
 // What the poll thread and the loop share. The poll thread only reads held_version and hands over
 // bundle texts; it may outlive RunDaemon (it is detached), so everything it uses is owned here.
 struct Mailbox {
-  std::mutex mutex;
-  std::vector<std::string> bundles;
+  Mutex mutex;
+  std::vector<std::string> bundles GUARDED_BY(mutex);
   std::atomic<int64_t> held_version{0};
   std::atomic<int64_t> longpoll_timeout{60};
   std::atomic<bool> stop{false};
@@ -381,7 +380,7 @@ void PollLoop(AgentClient client, std::shared_ptr<Mailbox> mailbox, DaemonConfig
     if (answer.ok()) {
       backoff.Reset();
       if (answer->has_value() && (*answer)->bundle && (*answer)->latest_version > mailbox->held_version.load()) {
-        std::lock_guard lock(mailbox->mutex);
+        MutexLock lock(mailbox->mutex);
         mailbox->bundles.push_back(std::move(*(*answer)->bundle));
         // Wait for the loop to adopt it before asking again, or the server answers at once again.
         StoreMax(mailbox->held_version, (*answer)->latest_version);
@@ -430,7 +429,7 @@ Status RunDaemon(const DaemonConfig& config, std::stop_token stop, LogFn log) {
     // Bundles the long-poll delivered.
     std::vector<std::string> delivered;
     {
-      std::lock_guard lock(mailbox->mutex);
+      MutexLock lock(mailbox->mutex);
       delivered.swap(mailbox->bundles);
     }
     for (const auto& envelope : delivered) {

@@ -119,7 +119,7 @@ AssessmentPool::~AssessmentPool() {
     stopping_ = true;
     queue_.clear();
   }
-  wake_.notify_all();
+  wake_.NotifyAll();
   for (std::thread& thread : threads_) thread.join();
   // waiting_'s Responders are destroyed with it, here on the io_context thread: each answers 500
   // if its connection is still open.
@@ -133,7 +133,7 @@ std::optional<net::Responder> AssessmentPool::Submit(Job job, net::Responder res
     queue_.push_back(Task{id, std::move(job)});
   }
   waiting_->emplace(id, std::move(respond));
-  wake_.notify_one();
+  wake_.NotifyOne();
   return std::nullopt;
 }
 
@@ -148,7 +148,7 @@ void AssessmentPool::RunThread() {
     Task task;
     {
       MutexLock lock(mutex_);
-      lock.Wait(wake_, [this]() REQUIRES(mutex_) { return stopping_ || !queue_.empty(); });
+      while (!stopping_ && queue_.empty()) wake_.Wait(mutex_);
       if (stopping_) return;
       task = std::move(queue_.front());
       queue_.pop_front();

@@ -30,7 +30,8 @@
 #include "appban/assess/risk.h"
 #include "appban/common/status.h"
 #include "appban/net/http.h"
-#include "appban/server/thread_annotations.h"
+#include "appban/common/mutex.h"
+#include "appban/common/thread_annotations.h"
 #include "appban/store/fleet.h"
 
 namespace appban::server {
@@ -148,7 +149,7 @@ class AssessmentPool {
   const std::unique_ptr<store::FleetStore> fleet_ PT_GUARDED_BY(fleet_mutex_);
 
   mutable Mutex mutex_;
-  std::condition_variable wake_;  // a task was queued, or stopping_
+  CondVar wake_;  // a task was queued, or stopping_
   std::deque<Task> queue_ GUARDED_BY(mutex_);
   bool stopping_ GUARDED_BY(mutex_) = false;
 
