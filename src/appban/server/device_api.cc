@@ -275,8 +275,20 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   }
   bool send_inventory = !inventory_sent && checkin.inventory_hash != known.inventory_hash;
   std::map<std::string, bool> removed_by_rule;
-  for (const protocol::DeviceEvent& event : checkin.events) {
-    if (event.seq <= known.last_event_seq) continue;  // already stored: a resent queue
+  const int64_t stored_seq_before = known.last_event_seq;
+  int64_t highest_seq = known.last_event_seq;
+  for (size_t i = 0; i < checkin.events.size(); ++i) {
+    const protocol::DeviceEvent& event = checkin.events[i];
+    if (event.seq - highest_seq > protocol::kProtocolLimits.max_event_seq_jump) {
+      return respond(MakeErrorResponse(
+          400, "bad_request",
+          "checkin.events[" + std::to_string(i) + "].seq: " + std::to_string(event.seq) + " is more than " +
+              std::to_string(protocol::kProtocolLimits.max_event_seq_jump) + " above the highest seq so far (" +
+              std::to_string(highest_seq) + "); a device counts its events up by one"));
+    }
+    highest_seq = std::max(highest_seq, event.seq);
+    // A seq at or below the highest stored one goes to the store too, which checks that it holds
+    // this very event (a resent queue) rather than acknowledging an event it never stored.
     store::DeviceEvent stored;
     stored.device_id = id;
     stored.seq = event.seq;
@@ -380,7 +392,9 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   // Counted once stored, by the fixed kind set (an unknown kind string cannot add a series).
   std::vector<EventKind> event_kinds;
   event_kinds.reserve(write.events.size());
-  for (const store::DeviceEvent& event : write.events) event_kinds.push_back(EventKindFromName(event.kind));
+  for (const store::DeviceEvent& event : write.events) {
+    if (event.seq > stored_seq_before) event_kinds.push_back(EventKindFromName(event.kind));  // not a resend
+  }
   // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
   auto held = std::make_shared<net::Responder>(std::move(respond));
   writer_.Submit(std::move(write), [this, applied_version, send_inventory, held, event_kinds = std::move(event_kinds)](
