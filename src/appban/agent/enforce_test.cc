@@ -101,6 +101,8 @@ class EnforceTest : public ::testing::Test {
     scratch_.BuildDeb("dependent", "Depends: banned\n");
     scratch_.BuildDeb("libbanned");
     scratch_.BuildDeb("coredep", "Priority: required\nDepends: libbanned\n");
+    scratch_.BuildDeb("libvirtual", "Provides: banned-feature\n");
+    scratch_.BuildDeb("corevirt", "Priority: required\nDepends: banned-feature\n");
   }
   ScratchRoot scratch_;
 };
@@ -142,17 +144,26 @@ TEST_F(EnforceTest, RemovesBannedPackageAndDependentsLeavesUnrelatedAndEssential
 }
 
 TEST_F(EnforceTest, RefusesRemovalThatWouldTakeARequiredPackageWithIt) {
-  ASSERT_TRUE(scratch_.DpkgInstall({"libbanned", "coredep"}).ok());
-  Policy policy(MakeBundle({MakeRule("ban-lib", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libbanned")}));
+  ASSERT_TRUE(scratch_.DpkgInstall({"libbanned", "coredep", "libvirtual", "corevirt"}).ok());
+  Policy policy(MakeBundle({MakeRule("ban-lib", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libbanned"),
+                            MakeRule("ban-virt", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libvirtual")}));
   policy::UnixSeconds now = kNow;
   Enforcer enforcer(scratch_.Config());
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(enforcer.config().paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
   EXPECT_TRUE(scratch_.Installed("libbanned"));
   EXPECT_TRUE(scratch_.Installed("coredep"));
+  // The dpkg database says a required package depends on it: protected, never even tried.
   const auto* refused = recorder.Find(EventKind::kRemoveFailed, "libbanned");
   ASSERT_NE(refused, nullptr);
-  EXPECT_NE(refused->detail.find("would also remove coredep"), std::string::npos) << refused->detail;
+  EXPECT_NE(refused->detail.find("needed by coredep, which is Priority: required"), std::string::npos)
+      << refused->detail;
+  // Through a virtual package only APT's simulation sees the dependency.
+  EXPECT_TRUE(scratch_.Installed("libvirtual"));
+  EXPECT_TRUE(scratch_.Installed("corevirt"));
+  const auto* simulated = recorder.Find(EventKind::kRemoveFailed, "libvirtual");
+  ASSERT_NE(simulated, nullptr);
+  EXPECT_NE(simulated->detail.find("would also remove corevirt"), std::string::npos) << simulated->detail;
 }
 
 // APT unusable: dpkg alone. It removes a package nothing depends on, and refuses (with its own
