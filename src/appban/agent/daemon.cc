@@ -121,9 +121,74 @@ Status Agent::Record(std::vector<protocol::DeviceEvent> events) {
     Log(std::string("event ") + std::string(protocol::EventKindName(event.kind)) +
         (event.app.empty() ? "" : " " + event.platform + ":" + event.app) +
         (event.rule_id.empty() ? "" : " rule " + event.rule_id) + (event.detail.empty() ? "" : ": " + event.detail));
-    APPBAN_RETURN_IF_ERROR(state_.Append(std::move(event)).status());
+    unrecorded_.push_back(std::move(event));
   }
+  return FlushUnrecorded();
+}
+
+Status Agent::FlushUnrecorded() {
+  size_t written = 0;
+  Status status;
+  for (; written < unrecorded_.size(); ++written) {
+    status = state_.Append(unrecorded_[written]).status();
+    if (!status.ok()) break;
+  }
+  unrecorded_.erase(unrecorded_.begin(), unrecorded_.begin() + static_cast<std::ptrdiff_t>(written));
+  if (!status.ok()) {
+    if (record_problem_.empty()) Log("cannot write the event queue (" + std::to_string(unrecorded_.size()) +
+                                     " events kept in memory, written when possible): " + status.ToString());
+    record_problem_ = status.ToString();
+    return status;
+  }
+  if (!record_problem_.empty()) Log("the event queue is writable again; every kept event is written");
+  record_problem_.clear();
   return Status::Ok();
+}
+
+Status Agent::BeforeAction(const PlannedAction& action, UnixSeconds now) {
+  if (!unrecorded_.empty()) {
+    return Status::Unavailable(std::to_string(unrecorded_.size()) + " earlier events are not written yet: " +
+                               record_problem_);
+  }
+  if (state_.intent()) {
+    return Status::FailedPrecondition("the outcome of removing " + state_.intent()->app + " is not recorded yet");
+  }
+  APPBAN_RETURN_IF_ERROR(state_.ReserveEventSpace());
+  return state_.RecordIntent({std::string(policy::PlatformName(action.entry.app.platform)), action.entry.app.id,
+                              action.rule_id, now});
+}
+
+Status Agent::AfterAction(std::vector<protocol::DeviceEvent> outcome) {
+  if (Status recorded = Record(std::move(outcome)); !recorded.ok()) {
+    intent_outcome_unrecorded_ = true;  // cleared once FlushUnrecorded writes it
+    return recorded;
+  }
+  return state_.ClearIntent();
+}
+
+Status Agent::ResolveIntent(const LocalInventory& inventory, UnixSeconds now) {
+  if (!state_.intent()) return Status::Ok();
+  if (intent_outcome_unrecorded_) {
+    // Its outcome was kept in memory and has just been written.
+    intent_outcome_unrecorded_ = false;
+    return state_.ClearIntent();
+  }
+  const AgentState::Intent intent = *state_.intent();
+  bool present = std::any_of(inventory.entries.begin(), inventory.entries.end(), [&](const InventoryEntry& entry) {
+    return policy::PlatformName(entry.app.platform) == intent.platform && entry.app.id == intent.app;
+  });
+  protocol::DeviceEvent event;
+  event.at = now;
+  event.platform = intent.platform;
+  event.app = intent.app;
+  event.rule_id = intent.rule_id;
+  event.kind = present ? protocol::EventKind::kRemoveFailed : protocol::EventKind::kRemoved;
+  event.detail = present ? "interrupted: the agent stopped while removing it (started at " +
+                               FormatTimestamp(intent.at) + ") before recording the outcome; still installed"
+                         : "removed (started at " + FormatTimestamp(intent.at) +
+                               "); the outcome is recorded late: the agent stopped before it could write it";
+  APPBAN_RETURN_IF_ERROR(Record({std::move(event)}));
+  return state_.ClearIntent();
 }
 
 bool Agent::BundleUsable(UnixSeconds now) const {
@@ -139,22 +204,28 @@ std::vector<policy::AppDecision> Agent::Decide(const LocalInventory& inventory, 
 
 Status Agent::EnforceCycle(UnixSeconds now) {
   APPBAN_ASSIGN_OR_RETURN(LocalInventory inventory, CollectInventory(config_.enforcement.paths));
+  // What earlier cycles could not write goes first; while it cannot, BeforeAction refuses to act.
+  Status backlog = FlushUnrecorded();
+  if (backlog.ok()) backlog = ResolveIntent(inventory, now);
+  if (!backlog.ok()) Log("events from an earlier cycle are still not written: " + backlog.ToString());
   std::vector<policy::AppDecision> decisions = Decide(inventory, now);
   std::vector<PlannedAction> plan = PlanEnforcement(inventory.entries, decisions, config_.enforcement.monitor);
-  APPBAN_RETURN_IF_ERROR(Record(enforcer_.Execute(plan, now)));
+  ActionJournal journal{[this, now](const PlannedAction& action) { return BeforeAction(action, now); },
+                        [this](std::vector<protocol::DeviceEvent> outcome) { return AfterAction(std::move(outcome)); }};
+  Status recorded = Record(enforcer_.Execute(plan, now, &journal));
   // Installs the APT hook refused since the last cycle (it runs inside APT and leaves a spool).
-  APPBAN_RETURN_IF_ERROR(Record(enforcer_.CollectRefusals(now)));
+  if (Status refusals = Record(enforcer_.CollectRefusals(now)); recorded.ok()) recorded = refusals;
   next_waiver_expiry_ = NextWaiverExpiry(decisions);
 
   last_decisions_ = Json::array();
   for (size_t i = 0; i < plan.size(); ++i) {
     if (decisions[i].verdict == policy::Verdict::kAllowed) continue;
     Json item = {{"platform", policy::PlatformName(plan[i].entry.app.platform)},
-                 {"id", plan[i].entry.app.id},
-                 {"version", plan[i].entry.app.version},
-                 {"verdict", policy::VerdictName(decisions[i].verdict)},
-                 {"action", PlannedKindName(plan[i].kind)},
-                 {"rule", decisions[i].rule_id}};
+                         {"id", plan[i].entry.app.id},
+                         {"version", plan[i].entry.app.version},
+                         {"verdict", policy::VerdictName(decisions[i].verdict)},
+                         {"action", PlannedKindName(plan[i].kind)},
+                         {"rule", decisions[i].rule_id}};
     if (decisions[i].waived_until) item["waived_until"] = *decisions[i].waived_until;
     last_decisions_.push_back(std::move(item));
   }
@@ -162,14 +233,20 @@ Status Agent::EnforceCycle(UnixSeconds now) {
   if (BundleUsable(now)) {
     std::vector<BannedApp> banned = InstallBlocklist(bundle_->bundle, *index_, device_, now);
     if (!written_blocks_ || *written_blocks_ != banned) {
-      Status written = enforcer_.WriteInstallBlocks(banned);
+      auto written = enforcer_.WriteInstallBlocks(banned);
       if (!written.ok()) {
-        Log("writing the install blocks failed: " + written.ToString());
+        Log("writing the install blocks failed: " + written.status().ToString());
       } else {
         written_blocks_ = std::move(banned);
+        for (const auto& ban : *written) {
+          Log("rule " + ban.app.rule_id + ", deb:" + ban.app.id + ": " + ban.reason);
+        }
+        unenforced_ = std::move(*written);
       }
     }
   }
+  if (!recorded.ok()) return recorded;
+  if (!unrecorded_.empty()) return Status::Unavailable("events are not written yet: " + record_problem_);
   return Status::Ok();
 }
 
@@ -271,18 +348,20 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, UnixSeconds now
 }
 
 Json Agent::Report(UnixSeconds now) const {
-  Json report = {
-      {"generated_at", now},
-      {"device_id", enrollment_.device_id},
-      {"server", enrollment_.server_url},
-      {"monitor", config_.enforcement.monitor},
-      {"policy_version", held_version()},
-      {"pending_events", state_.pending_count()},
-      {"last_event_seq", state_.last_seq()},
-      {"events_acked", state_.acked_seq()},
-      {"last_checkin",
-       {{"attempt_at", last_checkin_attempt_}, {"ok_at", last_checkin_ok_}, {"result", last_checkin_result_}}},
-      {"decisions", last_decisions_}};
+  Json report = {{"generated_at", now},
+                         {"device_id", enrollment_.device_id},
+                         {"server", enrollment_.server_url},
+                         {"monitor", config_.enforcement.monitor},
+                         {"policy_version", held_version()},
+                         {"pending_events", state_.pending_count()},
+                         {"unwritten_events", unrecorded_.size()},
+                         {"last_event_seq", state_.last_seq()},
+                         {"events_acked", state_.acked_seq()},
+                         {"last_checkin",
+                          {{"attempt_at", last_checkin_attempt_},
+                           {"ok_at", last_checkin_ok_},
+                           {"result", last_checkin_result_}}},
+                         {"decisions", last_decisions_}};
   if (bundle_) {
     report["rules_hash"] = bundle_->bundle.rules_hash;
     report["bundle_issued_at"] = bundle_->bundle.issued_at;
@@ -302,6 +381,15 @@ Json Agent::Report(UnixSeconds now) const {
     report["waivers"] = Json::array();
   }
   if (!cached_bundle_problem_.empty()) report["cached_bundle_refused"] = cached_bundle_problem_;
+  if (!record_problem_.empty()) report["event_queue_error"] = record_problem_;
+  Json not_enforced = Json::array();
+  for (const auto& ban : unenforced_) {
+    not_enforced.push_back({{"platform", policy::PlatformName(ban.app.platform)},
+                            {"id", ban.app.id},
+                            {"rule", ban.app.rule_id},
+                            {"reason", ban.reason}});
+  }
+  report["not_enforced"] = std::move(not_enforced);
   return report;
 }
 

@@ -67,6 +67,13 @@ class Agent {
 
   // Inventory -> decisions -> plan -> execute -> events queued durably; refreshes the APT pin,
   // hooks and flatpak masks when the set of banned identifiers changed.
+  //
+  // No action without a durable record of it: before each removal the intent is written to the
+  // state directory (fsync) and space for its outcome is reserved at the end of events.log; when
+  // either fails (a full disk) nothing is removed and a remove_failed event says why. Events that
+  // could not be written are kept in memory and written first at the next cycle, before anything
+  // else is done; an intent left by a crash is resolved against the inventory (removed, or
+  // interrupted) at the next cycle.
   Status EnforceCycle(UnixSeconds now);
 
   struct ApplyResult {
@@ -100,7 +107,16 @@ class Agent {
 
  private:
   Agent(DaemonConfig config, AgentState state, LogFn log);
+  // Appends the events to the durable queue; those it cannot append (a full disk) are kept, in
+  // order, and appended first by the next Record or FlushUnrecorded.
   Status Record(std::vector<protocol::DeviceEvent> events);
+  Status FlushUnrecorded();
+  // ActionJournal::before / after (enforce.h) over the state directory.
+  Status BeforeAction(const PlannedAction& action, UnixSeconds now);
+  Status AfterAction(std::vector<protocol::DeviceEvent> outcome);
+  // An intent whose outcome never reached events.log (the agent stopped in between), judged by
+  // whether the app is still installed.
+  Status ResolveIntent(const LocalInventory& inventory, UnixSeconds now);
   std::vector<policy::AppDecision> Decide(const LocalInventory& inventory, UnixSeconds now) const;
   bool BundleUsable(UnixSeconds now) const;
   void Log(const std::string& line) const;
@@ -116,6 +132,10 @@ class Agent {
   std::optional<policy::PolicyIndex> index_;
   std::string cached_bundle_problem_;  // why the stored bundle is not used, for status
   std::optional<std::vector<BannedApp>> written_blocks_;
+  std::vector<UnenforcedBan> unenforced_;
+  std::vector<protocol::DeviceEvent> unrecorded_;  // events not yet in the durable queue, oldest first
+  std::string record_problem_;                      // why the last append failed, for status
+  bool intent_outcome_unrecorded_ = false;          // the intent's outcome is among unrecorded_  // bans left out of the pins (protected packages), for status
   std::optional<UnixSeconds> next_waiver_expiry_;
   std::string acked_inventory_hash_;  // the inventory the server last acknowledged
   bool inventory_requested_ = false;

@@ -7,11 +7,15 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -169,6 +173,12 @@ TEST_F(DaemonTest, OnceOfflineEnforcesTheCachedBundleAndKeepsEventsQueued) {
   ASSERT_TRUE(pin.ok()) << pin.status().ToString();
   EXPECT_NE(pin->find("victim"), std::string::npos);
   EXPECT_NE(pin->find("-1"), std::string::npos);
+  // ... and not for the Essential one (hardening #13: that froze its security updates); the status
+  // says the rule is not enforced on it and why, and so does the remove_failed event.
+  EXPECT_EQ(pin->find("coreish"), std::string::npos) << *pin;
+  const auto* core = Find(events, EventKind::kRemoveFailed, "coreish");
+  ASSERT_NE(core, nullptr);
+  EXPECT_NE(core->detail.find("not enforced"), std::string::npos) << core->detail;
 
   // The status file says what happened and that the server was not reached.
   auto status = ReadFileToString(state_dir_ + "/status.json", 1 << 20);
@@ -179,6 +189,10 @@ TEST_F(DaemonTest, OnceOfflineEnforcesTheCachedBundleAndKeepsEventsQueued) {
   EXPECT_NE(report["last_checkin"]["result"].get<std::string>().find("check-in"), std::string::npos)
       << report.dump();
   EXPECT_EQ(report["pending_events"].get<size_t>(), events.size());
+  ASSERT_EQ(report["not_enforced"].size(), 1u) << report.dump();
+  EXPECT_EQ(report["not_enforced"][0]["id"], "coreish");
+  EXPECT_EQ(report["not_enforced"][0]["rule"], "ban-core");
+  EXPECT_NE(report["not_enforced"][0]["reason"].get<std::string>().find("Essential: yes"), std::string::npos);
 }
 
 TEST_F(DaemonTest, TamperedCachedBundleIsRefusedAndNothingIsRemoved) {
@@ -349,6 +363,107 @@ TEST_F(DaemonTest, WaiverKeepsThePackageUntilItExpiresThenTheDaemonRemovesItWith
   auto events = PendingEvents();
   EXPECT_NE(Find(events, EventKind::kWaiverApplied, "victim"), nullptr);
   EXPECT_NE(Find(events, EventKind::kRemoved, "victim"), nullptr);
+}
+
+// Regression (hardening #14): the agent removed a package, then could not write events.log
+// (ENOSPC); once space was freed the server showed the device compliant with no record of the
+// removal. A full disk must stop the agent before it acts; the refusal and, once space is back,
+// the removal itself reach the event queue. The state directory lives on a 256 KiB tmpfs filled
+// to the last page (mounting needs CAP_SYS_ADMIN: without it the test is skipped).
+TEST_F(DaemonTest, AFullDiskStopsRemovalsUntilTheyCanBeRecorded) {
+  const std::string small = scratch_.dir() + "/small";
+  std::filesystem::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=256k,mode=0700") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs for the state directory: " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{small};
+  std::filesystem::copy(state_dir_, small + "/state", std::filesystem::copy_options::recursive);
+  config_.state_dir = small + "/state";
+  state_dir_ = config_.state_dir;
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim", "bystander"}).ok());
+  CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim"), BanRule("ban-bystander", "bystander")}));
+
+  // Fill the file system to the last byte.
+  const std::string filler = small + "/filler";
+  {
+    int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    std::string block(4096, 'x');
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    while (::write(fd, block.data(), 1) > 0) {
+    }
+    EXPECT_EQ(errno, ENOSPC);
+    ::close(fd);
+  }
+  {
+    auto agent = Agent::Open(config_, Agent::Mode::kAct);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    (void)agent->EnforceCycle(Now());  // may fail: its refusal event may not fit either
+    EXPECT_TRUE(scratch_.Installed("victim")) << "removed while the removal could not be recorded";
+    EXPECT_TRUE(scratch_.Installed("bystander"));
+    EXPECT_FALSE(agent->state().intent().has_value());
+
+    // Space comes back: the next cycle writes the refusal, then removes and records.
+    ::unlink(filler.c_str());
+    Status cycle = agent->EnforceCycle(Now());
+    EXPECT_TRUE(cycle.ok()) << cycle.ToString();
+    EXPECT_FALSE(scratch_.Installed("victim"));
+    EXPECT_FALSE(scratch_.Installed("bystander"));
+    EXPECT_FALSE(agent->state().intent().has_value());
+  }
+  auto events = PendingEvents();
+  // The first removal planned was refused (and the agent stopped there).
+  const auto* refused = Find(events, EventKind::kRemoveFailed);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_NE(refused->detail.find("cannot record the action"), std::string::npos) << refused->detail;
+  EXPECT_NE(refused->detail.find("No space left on device"), std::string::npos) << refused->detail;
+  EXPECT_NE(Find(events, EventKind::kRemoved, "victim"), nullptr);
+  EXPECT_NE(Find(events, EventKind::kRemoved, "bystander"), nullptr);
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_EQ(events[i].seq, events[i - 1].seq + 1);
+}
+
+// An agent killed between a removal and the record of its outcome leaves the intent behind; the
+// next start reports what happened to the package instead of nothing.
+TEST_F(DaemonTest, AnInterruptedRemovalIsReportedAtTheNextCycle) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"bystander"}).ok());
+  CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim")}));
+  {
+    auto state = AgentState::Open(state_dir_);
+    ASSERT_TRUE(state.ok());
+    // victim is gone (the removal ran), bystander is not (it was interrupted before).
+    ASSERT_TRUE(state->RecordIntent({"deb", "victim", "ban-victim", Now() - 5}).ok());
+  }
+  {
+    auto agent = Agent::Open(config_, Agent::Mode::kAct);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    ASSERT_TRUE(agent->state().intent().has_value());
+    ASSERT_TRUE(agent->EnforceCycle(Now()).ok());
+    EXPECT_FALSE(agent->state().intent().has_value());
+  }
+  auto events = PendingEvents();
+  const auto* late = Find(events, EventKind::kRemoved, "victim");
+  ASSERT_NE(late, nullptr);
+  EXPECT_EQ(late->rule_id, "ban-victim");
+  EXPECT_NE(late->detail.find("recorded late"), std::string::npos) << late->detail;
+  {
+    auto state = AgentState::Open(state_dir_);
+    ASSERT_TRUE(state.ok());
+    ASSERT_TRUE(state->RecordIntent({"deb", "bystander", "ban-victim", Now() - 5}).ok());
+  }
+  {
+    auto agent = Agent::Open(config_, Agent::Mode::kAct);
+    ASSERT_TRUE(agent.ok());
+    ASSERT_TRUE(agent->EnforceCycle(Now()).ok());
+  }
+  events = PendingEvents();
+  const auto* interrupted = Find(events, EventKind::kRemoveFailed, "bystander");
+  ASSERT_NE(interrupted, nullptr);
+  EXPECT_NE(interrupted->detail.find("interrupted"), std::string::npos) << interrupted->detail;
+  EXPECT_TRUE(scratch_.Installed("bystander")) << "no rule bans it";
 }
 
 TEST_F(DaemonTest, AStateDirectoryWithoutEnrolmentIsAClearError) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <istream>
+#include <iterator>
 #include <map>
 #include <ostream>
 #include <unordered_map>
@@ -41,6 +42,11 @@ DeviceEvent MakeEvent(EventKind kind, const InventoryEntry& entry, const std::st
   event.rule_id = rule_id;
   event.detail = std::move(detail);
   return event;
+}
+
+std::string ProtectedRefusal(const std::string& reason) {
+  return "not enforced: the package is protected (" + (reason.empty() ? std::string("Essential or required") : reason) +
+         "); the agent never removes, pins or refuses it, so its updates keep flowing";
 }
 
 // Debian package names: what APT and dpkg accept, so nothing else ever reaches an argv as a name.
@@ -217,8 +223,10 @@ std::vector<std::string> Enforcer::AptCommand(std::initializer_list<std::string_
   return argv;
 }
 
-std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, UnixSeconds now) {
+std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, UnixSeconds now,
+                                          const ActionJournal* journal) {
   std::vector<DeviceEvent> events;
+  bool halted = false;  // an outcome could not be recorded: act no more
   // One removal per identifier: a multi-arch package or a Flatpak app in two branches is listed
   // once per instance, and one tool run removes them all.
   std::set<std::pair<Platform, std::string>> removal_attempted;
@@ -240,27 +248,46 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
         break;
       case PlannedKind::kWaived:
         if (FirstTime(EventKind::kWaiverApplied, app.id, action.rule_id)) {
-          events.push_back(
-              MakeEvent(EventKind::kWaiverApplied, action.entry, action.rule_id,
-                        action.waived_until ? "waived until " + FormatTimestamp(*action.waived_until) : "waived", now));
+          events.push_back(MakeEvent(EventKind::kWaiverApplied, action.entry, action.rule_id,
+                                     action.waived_until ? "waived until " + FormatTimestamp(*action.waived_until)
+                                                         : "waived",
+                                     now));
         }
         break;
       case PlannedKind::kProtected:
         if (FirstTime(EventKind::kRemoveFailed, app.id, action.rule_id)) {
           events.push_back(MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id,
-                                     "refused: package is Essential or Priority: required", now));
+                                     ProtectedRefusal(action.entry.protected_reason), now));
         }
         break;
       case PlannedKind::kRemove: {
+        if (halted) break;
+        if (journal != nullptr) {
+          if (Status ready = journal->before(action); !ready.ok()) {
+            // Every later action would fail the same way; the next cycle tries again.
+            halted = true;
+            std::string detail = "not removed: the agent cannot record the action durably: " + ready.ToString();
+            if (FirstTime(EventKind::kRemoveFailed, app.id, action.rule_id + "\n" + detail)) {
+              events.push_back(MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id, std::move(detail), now));
+            }
+            break;
+          }
+        }
         std::vector<DeviceEvent> outcome;
         if (app.platform == Platform::kDeb) RemoveDeb(action, now, outcome);
         if (app.platform == Platform::kFlatpak) RemoveFlatpak(action, now, outcome);
         if (app.platform == Platform::kSnap) RemoveSnap(action, now, outcome);
         // A removal that keeps failing is retried every cycle but reported once per reason.
+        std::vector<DeviceEvent> reported;
         for (auto& event : outcome) {
           if (event.kind != EventKind::kRemoveFailed || FirstTime(event.kind, event.app, event.rule_id + "\n" + event.detail)) {
-            events.push_back(std::move(event));
+            reported.push_back(std::move(event));
           }
+        }
+        if (journal == nullptr) {
+          events.insert(events.end(), std::make_move_iterator(reported.begin()), std::make_move_iterator(reported.end()));
+        } else if (!journal->after(std::move(reported)).ok()) {
+          halted = true;
         }
         break;
       }
@@ -275,14 +302,11 @@ void Enforcer::RemoveDeb(const PlannedAction& action, UnixSeconds now, std::vect
     events.push_back(MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id, std::move(detail), now));
   };
   if (!ValidDebName(name)) return fail("not a valid Debian package name");
-  if (action.entry.protected_package) return fail("refused: package is Essential or Priority: required");
+  if (action.entry.protected_package) return fail(ProtectedRefusal(action.entry.protected_reason));
 
   auto status = ReadDpkgStatus(config_.paths.dpkg_admindir);
   if (!status.ok()) return fail("cannot read the dpkg database: " + status.status().ToString());
-  std::unordered_map<std::string, const DpkgPackage*> by_name;
-  for (const auto& package : status->packages) {
-    if (package.FilesPresent()) by_name.emplace(package.name, &package);
-  }
+  const std::map<std::string, std::string> protected_packages = ProtectedPackages(*status);
   const std::string verb = config_.purge ? "purge" : "remove";
 
   // Ask APT what the removal would take with it.
@@ -294,9 +318,8 @@ void Enforcer::RemoveDeb(const PlannedAction& action, UnixSeconds now, std::vect
     if (std::find(removed.begin(), removed.end(), name) != removed.end()) {
       apt_usable = true;
       for (const auto& other : removed) {
-        auto it = by_name.find(other);
-        if (it != by_name.end() && it->second->Protected()) {
-          return fail("refused: removing it would also remove " + other + ", which is Essential or Priority: required");
+        if (auto it = protected_packages.find(other); it != protected_packages.end()) {
+          return fail("refused: removing it would also remove " + other + ", which is protected (" + it->second + ")");
         }
         if (other != name) collateral.push_back(other);
       }
@@ -409,14 +432,29 @@ std::vector<DeviceEvent> Enforcer::CollectRefusals(UnixSeconds now) {
   return events;
 }
 
-Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
-  if (config_.monitor) return Status::Ok();
+Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
+  std::vector<UnenforcedBan> unenforced;
+  if (config_.monitor) return unenforced;
   const std::string& root = config_.paths.root;
+
+  // Never pin or refuse what the system cannot lose: its updates are security updates. A root
+  // without a dpkg database has nothing to protect; one that cannot be read stops everything here
+  // (the pins already written stay).
+  std::map<std::string, std::string> protected_packages;
+  struct stat status_info;
+  if (::stat((config_.paths.dpkg_admindir + "/status").c_str(), &status_info) == 0) {
+    APPBAN_ASSIGN_OR_RETURN(DpkgStatus status, ReadDpkgStatus(config_.paths.dpkg_admindir));
+    protected_packages = ProtectedPackages(status);
+  }
 
   std::string preferences = "# Written by the appban agent: packages banned by policy. Do not edit.\n";
   std::string banned_list;
   for (const auto& app : banned) {
     if (app.platform != Platform::kDeb || !ValidDebName(app.id)) continue;
+    if (auto it = protected_packages.find(app.id); it != protected_packages.end()) {
+      unenforced.push_back({app, ProtectedRefusal(it->second)});
+      continue;
+    }
     preferences += "\nExplanation: appban rule " + app.rule_id + "\nPackage: " + app.id +
                    "\nPin: release *\nPin-Priority: -1\n";
     banned_list += app.id + "\t" + app.rule_id + "\n";
@@ -458,7 +496,7 @@ Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
     if (!run.ok()) return run.status();
     if (!run->ok()) return Status::Unavailable("flatpak mask in " + installation.path + ": " + run->Describe());
   }
-  return Status::Ok();
+  return unenforced;
 }
 
 int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, std::ostream& err,
@@ -491,15 +529,27 @@ int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, 
     // header or marker lines) is not a package to check.
     struct stat info;
     if (::stat(line.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
-    auto field = RunCommand({dpkg_deb, "--field", line, "Package"});
+    auto field = RunCommand({dpkg_deb, "--field", line, "Package", "Essential", "Priority"});
     if (!field.ok() || !field->ok()) {
       err << "appban: cannot read the package name of " << TerminalSafe(line) << ": "
           << (field.ok() ? field->Describe() : field.status().ToString()) << "\n";
       return 2;
     }
-    std::string name = field->stdout_text;
-    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    if (auto it = banned.find(name); it != banned.end()) {
+    auto parsed = ParseDpkgStatus(field->stdout_text + "Status: install ok installed\n");
+    if (!parsed.ok() || parsed->packages.size() != 1) {
+      err << "appban: cannot read the control fields of " << TerminalSafe(line) << "\n";
+      return 2;
+    }
+    const DpkgPackage& package = parsed->packages[0];
+    const std::string& name = package.name;
+    auto it = banned.find(name);
+    if (it != banned.end() && package.Protected()) {
+      err << "appban: not refusing " << TerminalSafe(name) << " (" << TerminalSafe(line) << "), banned by policy rule "
+          << TerminalSafe(it->second) << ": it is " << (package.essential ? "Essential: yes" : "Priority: required")
+          << ", and blocking its updates would do more harm than the ban\n";
+      continue;
+    }
+    if (it != banned.end()) {
       err << "appban: refusing to install " << TerminalSafe(name) << " (" << TerminalSafe(line)
           << "): banned by policy rule " << TerminalSafe(it->second) << "\n";
       ++refused;

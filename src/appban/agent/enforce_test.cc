@@ -101,6 +101,8 @@ class EnforceTest : public ::testing::Test {
     scratch_.BuildDeb("dependent", "Depends: banned\n");
     scratch_.BuildDeb("libbanned");
     scratch_.BuildDeb("coredep", "Priority: required\nDepends: libbanned\n");
+    scratch_.BuildDeb("libvirtual", "Provides: banned-feature\n");
+    scratch_.BuildDeb("corevirt", "Priority: required\nDepends: banned-feature\n");
   }
   ScratchRoot scratch_;
 };
@@ -142,17 +144,26 @@ TEST_F(EnforceTest, RemovesBannedPackageAndDependentsLeavesUnrelatedAndEssential
 }
 
 TEST_F(EnforceTest, RefusesRemovalThatWouldTakeARequiredPackageWithIt) {
-  ASSERT_TRUE(scratch_.DpkgInstall({"libbanned", "coredep"}).ok());
-  Policy policy(MakeBundle({MakeRule("ban-lib", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libbanned")}));
+  ASSERT_TRUE(scratch_.DpkgInstall({"libbanned", "coredep", "libvirtual", "corevirt"}).ok());
+  Policy policy(MakeBundle({MakeRule("ban-lib", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libbanned"),
+                            MakeRule("ban-virt", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libvirtual")}));
   UnixSeconds now = kNow;
   Enforcer enforcer(scratch_.Config());
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(enforcer.config().paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
   EXPECT_TRUE(scratch_.Installed("libbanned"));
   EXPECT_TRUE(scratch_.Installed("coredep"));
+  // The dpkg database says a required package depends on it: protected, never even tried.
   const auto* refused = recorder.Find(EventKind::kRemoveFailed, "libbanned");
   ASSERT_NE(refused, nullptr);
-  EXPECT_NE(refused->detail.find("would also remove coredep"), std::string::npos) << refused->detail;
+  EXPECT_NE(refused->detail.find("needed by coredep, which is Priority: required"), std::string::npos)
+      << refused->detail;
+  // Through a virtual package only APT's simulation sees the dependency.
+  EXPECT_TRUE(scratch_.Installed("libvirtual"));
+  EXPECT_TRUE(scratch_.Installed("corevirt"));
+  const auto* simulated = recorder.Find(EventKind::kRemoveFailed, "libvirtual");
+  ASSERT_NE(simulated, nullptr);
+  EXPECT_NE(simulated->detail.find("would also remove corevirt"), std::string::npos) << simulated->detail;
 }
 
 // APT unusable: dpkg alone. It removes a package nothing depends on, and refuses (with its own
@@ -315,6 +326,75 @@ TEST_F(EnforceTest, AptRefusesBannedPackageFromRepositoryAndAsLocalDeb) {
   auto dpkg_cfg = ReadFileToString(config.paths.root + "/etc/dpkg/dpkg.cfg.d/appban", 4096);
   ASSERT_TRUE(dpkg_cfg.ok());
   EXPECT_NE(dpkg_cfg->find("post-invoke=\"touch " + config.wake_file), std::string::npos);
+}
+
+// Regression (hardening #13): a rule naming a package the system cannot lose was refused for
+// removal, but the agent still pinned it at -1 and its APT hook refused its upgrades ("banned by
+// policy"), so one bad rule blocked security updates fleet-wide. `coreish` plays dpkg (Essential),
+// `fakelibc` plays libc6 (Priority: optional, but coreish depends on it).
+TEST_F(EnforceTest, ProtectedPackagesAreNeverPinnedNorRefusedAndTheirUpgradesGoThrough) {
+  const std::string core_control = "Essential: yes\nPriority: required\nDepends: fakelibc (>= 1.0)\n";
+  scratch_.BuildDeb("fakelibc");
+  scratch_.BuildDeb("coreish", core_control);
+  ASSERT_TRUE(scratch_.DpkgInstall({"fakelibc", "coreish", "banned"}).ok());
+  scratch_.BuildDeb("fakelibc", "", "2.0");
+  scratch_.BuildDeb("coreish", core_control, "2.0");
+  scratch_.BuildDeb("banned", "", "2.0");
+  scratch_.RefreshRepository();
+
+  Policy policy(MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned"),
+                            MakeRule("ban-core", policy::Action::kRemove, policy::TargetKind::kDebPackage, "coreish"),
+                            MakeRule("ban-libc", policy::Action::kBlock, policy::TargetKind::kDebPackage, "fakelibc")}));
+  auto config = scratch_.Config();
+  config.apt_hook_command = "APPBAN_AGENT_TEST_APT_HOOK=" + config.paths.root + "/var/lib/appban/apt-banned " + SelfExe();
+  Enforcer enforcer(config);
+  UnixSeconds now = kNow;
+  Recorder recorder;
+  ASSERT_TRUE(EnforceOnce(config.paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
+  EXPECT_FALSE(scratch_.Installed("banned"));
+  EXPECT_TRUE(scratch_.Installed("coreish"));
+  const auto* core_event = recorder.Find(EventKind::kRemoveFailed, "coreish");
+  ASSERT_NE(core_event, nullptr);
+  EXPECT_NE(core_event->detail.find("not enforced"), std::string::npos) << core_event->detail;
+  EXPECT_NE(core_event->detail.find("Essential: yes"), std::string::npos) << core_event->detail;
+
+  auto blocklist = InstallBlocklist(policy.bundle, policy.index, kDevice, now);
+  ASSERT_EQ(blocklist.size(), 3u);
+  auto unenforced = enforcer.WriteInstallBlocks(blocklist);
+  ASSERT_TRUE(unenforced.ok()) << unenforced.status().ToString();
+  ASSERT_EQ(unenforced->size(), 2u);
+  EXPECT_EQ((*unenforced)[0].app.id, "coreish");
+  EXPECT_NE((*unenforced)[0].reason.find("Essential: yes"), std::string::npos) << (*unenforced)[0].reason;
+  EXPECT_EQ((*unenforced)[1].app.id, "fakelibc");
+  EXPECT_NE((*unenforced)[1].reason.find("needed by coreish"), std::string::npos) << (*unenforced)[1].reason;
+  auto preferences = ReadFileToString(config.paths.root + "/etc/apt/preferences.d/appban", 1 << 16);
+  ASSERT_TRUE(preferences.ok());
+  EXPECT_NE(preferences->find("Package: banned\n"), std::string::npos) << *preferences;
+  EXPECT_EQ(preferences->find("Package: coreish"), std::string::npos) << *preferences;
+  EXPECT_EQ(preferences->find("Package: fakelibc"), std::string::npos) << *preferences;
+  auto list = ReadFileToString(enforcer.config().banned_list_path, 1 << 16);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(*list, "banned\tban-banned\n");
+
+  // Upgrades from the repository go through the pin and the hook.
+  auto upgrade = MustRun({"apt-get", "-y", "-q", "install", "fakelibc", "coreish"}, {scratch_.apt_env()});
+  EXPECT_TRUE(upgrade.ok()) << upgrade.Describe();
+  EXPECT_EQ(scratch_.InstalledVersion("fakelibc"), "2.0");
+  EXPECT_EQ(scratch_.InstalledVersion("coreish"), "2.0");
+  // The banned package still cannot come back.
+  auto banned = MustRun({"apt-get", "-y", "-q", "install", "banned"}, {scratch_.apt_env()});
+  EXPECT_FALSE(banned.ok());
+  EXPECT_FALSE(scratch_.Installed("banned"));
+
+  // A banned list that names an Essential package anyway (written by an older agent, or by hand)
+  // does not make the hook refuse its update either: the .deb's own control file decides.
+  WriteText(enforcer.config().banned_list_path, "coreish\tban-core\nbanned\tban-banned\n");
+  scratch_.BuildDeb("coreish", core_control, "3.0");
+  auto local = MustRun({"apt-get", "-y", "-q", "install", scratch_.deb("coreish", "3.0")}, {scratch_.apt_env()});
+  EXPECT_TRUE(local.ok()) << local.Describe();
+  EXPECT_EQ(scratch_.InstalledVersion("coreish"), "3.0");
+  EXPECT_NE(local.stderr_text.find("not refusing coreish"), std::string::npos) << local.Describe();
+  EXPECT_TRUE(enforcer.CollectRefusals(now).empty());
 }
 
 TEST_F(EnforceTest, AptHookReadsPackageNamesFromDebFiles) {

@@ -92,6 +92,7 @@ void CollectDebs(const SystemPaths& paths, const InventoryLimits& limits, LocalI
   for (const auto& warning : status->warnings) {
     inventory.warnings.push_back(status_path + " line " + std::to_string(warning.line) + ": " + warning.message);
   }
+  const std::map<std::string, std::string> protected_packages = ProtectedPackages(*status);
   for (auto& package : status->packages) {
     if (!package.FilesPresent()) continue;
     InventoryEntry entry;
@@ -100,7 +101,10 @@ void CollectDebs(const SystemPaths& paths, const InventoryLimits& limits, LocalI
     entry.app.version = package.version;
     entry.origin = package.origin;
     entry.detail = package.architecture;
-    entry.protected_package = package.Protected();
+    if (auto it = protected_packages.find(package.name); it != protected_packages.end()) {
+      entry.protected_package = true;
+      entry.protected_reason = it->second;
+    }
     entry.dpkg_state = package.state;
     inventory.entries.push_back(std::move(entry));
   }

@@ -239,6 +239,17 @@ void PrintStatus(const Json& report, std::ostream& out) {
     if (item.contains("waived_until")) out << " until " << FormatTimestamp(item.value("waived_until", int64_t{0}));
     out << "\n";
   }
+  if (report.contains("event_queue_error")) {
+    out << "event queue:     cannot write (" << report.value("unwritten_events", 0)
+        << " events kept in memory; nothing is removed meanwhile): " << report.value("event_queue_error", "") << "\n";
+  }
+  if (report.contains("not_enforced") && !report["not_enforced"].empty()) {
+    out << "not enforced:\n";
+    for (const auto& item : report["not_enforced"]) {
+      out << "  " << item.value("platform", "") << ":" << item.value("id", "") << "  rule " << item.value("rule", "")
+          << ": " << item.value("reason", "") << "\n";
+    }
+  }
   out << "waivers:\n";
   if (report["waivers"].empty()) out << "  (none for this device)\n";
   for (const auto& item : report["waivers"]) {
@@ -266,6 +277,7 @@ int RunAgentStatus(const AgentFlags& flags, bool json) {
       if (saved.is_object()) {
         if (saved.contains("last_checkin")) report["last_checkin"] = saved["last_checkin"];
         if (saved.contains("decisions")) report["decisions"] = saved["decisions"];
+        if (saved.contains("not_enforced")) report["not_enforced"] = saved["not_enforced"];
       }
     }
   } else if (agent_state.status().code() == StatusCode::kFailedPrecondition &&

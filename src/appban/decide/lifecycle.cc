@@ -32,6 +32,7 @@ Status ValidateActor(std::string_view actor) {
 Status ProposeRule(Rule& rule, std::string_view proposer, UnixSeconds now, std::string_view note) {
   APPBAN_RETURN_IF_ERROR(ValidateActor(proposer));
   APPBAN_RETURN_IF_ERROR(policy::ValidateRule(rule));
+  APPBAN_RETURN_IF_ERROR(policy::CheckRuleEnforceable(rule));
   rule.proposed_by = std::string(proposer);
   rule.history.clear();
   Record(rule, RuleState::kDraft, proposer, now, note);
@@ -52,6 +53,8 @@ Status ApproveRule(Rule& rule, std::string_view approver, UnixSeconds now, std::
 Status PublishRule(Rule& rule, std::string_view publisher, UnixSeconds now, std::string_view note) {
   APPBAN_RETURN_IF_ERROR(ValidateActor(publisher));
   APPBAN_RETURN_IF_ERROR(RequireState(rule, RuleState::kApproved, "publish"));
+  // A draft stored before the protected-package list existed must not reach devices either.
+  APPBAN_RETURN_IF_ERROR(policy::CheckRuleEnforceable(rule));
   Record(rule, RuleState::kPublished, publisher, now, note);
   return Status::Ok();
 }

@@ -5,6 +5,9 @@
 //   PublishRule   approved    -> published  by anyone; published rules go into the next bundle
 //   RevokeRule    any but revoked -> revoked, with a reason; a revoked rule leaves the next bundle
 //
+// ProposeRule and PublishRule also refuse a rule that targets a Debian package the system cannot
+// lose (CheckRuleEnforceable in model.h: Essential, required, or needed by those, e.g. libc6).
+//
 // Every transition appends {to, by, at, note} to the rule's history. Pure functions over a Rule
 // value: the caller (PolicyAdmin, admin.h) stores the result with its audit entry in one
 // transaction. They live in decide/ rather than policy/ because they are the due process of deciding

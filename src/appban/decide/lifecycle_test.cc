@@ -36,6 +36,31 @@ TEST(PolicyLifecycle, DraftApprovedPublishedRevokedRecordsWhoAndWhen) {
   EXPECT_EQ(rule.history[3].note, "superseded");
 }
 
+TEST(PolicyLifecycle, RulesOnPackagesDebianCannotLoseAreRefusedAtProposalAndPublication) {
+  Rule rule = Draftable();
+  rule.targets.push_back(*MakeTarget(TargetKind::kDebPackage, "base-files"));
+  Status status = ProposeRule(rule, "alice", 100);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("deb:base-files cannot be banned: it is Essential: yes"), std::string::npos)
+      << status.ToString();
+  EXPECT_TRUE(rule.history.empty());
+
+  EXPECT_EQ(*ProtectedDebianPackage("apt"), "it is Priority: required in Debian 12");
+  auto libc = ProtectedDebianPackage("libc6");
+  ASSERT_TRUE(libc.has_value());
+  EXPECT_NE(libc->find("needed by"), std::string::npos) << *libc;
+  EXPECT_FALSE(ProtectedDebianPackage("wechat").has_value());
+  EXPECT_FALSE(ProtectedDebianPackage("").has_value());
+
+  // A draft stored before the list existed cannot be published either.
+  Rule old = Draftable();
+  ASSERT_TRUE(ProposeRule(old, "alice", 100).ok());
+  ASSERT_TRUE(ApproveRule(old, "bob", 200).ok());
+  old.targets = {*MakeTarget(TargetKind::kDebPackage, "libc6")};
+  EXPECT_EQ(PublishRule(old, "bob", 300).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(old.state, RuleState::kApproved);
+}
+
 TEST(PolicyLifecycle, ProposerCannotApproveOwnRule) {
   Rule rule = Draftable();
   ASSERT_TRUE(ProposeRule(rule, "alice", 100).ok());

@@ -433,6 +433,34 @@ TEST_F(AdminApiTest, NoHostileRequestReachesA5xx) {
 
 // ---- status code mappings ----
 
+// Regression (hardening #13): a rule banning a package Debian cannot run without (Essential,
+// required, or needed by those, like libc6) was accepted; devices then pinned it and refused its
+// security updates. The API refuses it with 400 naming the package and why.
+TEST_F(AdminApiTest, ARuleTargetingAnEssentialDebianPackageIs400) {
+  for (const char* package : {"dpkg", "base-files", "libc6"}) {
+    auto refused = Send("POST", "/v1/admin/rules", carol_,
+                        R"({"id":"ban-core","title":"t","targets":[{"kind":"deb","value":")" + std::string(package) +
+                            R"("}],"action":"block"})");
+    EXPECT_EQ(refused.status, 400) << package << ": " << refused.body;
+    EXPECT_EQ(ErrorCode(refused), "bad_request");
+    EXPECT_NE(ErrorMessage(refused).find("deb:" + std::string(package) + " cannot be banned"), std::string::npos)
+        << refused.body;
+  }
+  auto libc = Send("POST", "/v1/admin/rules", carol_,
+                   R"({"id":"ban-core","title":"t","targets":[{"kind":"deb","value":"libc6"}],"action":"remove"})");
+  EXPECT_NE(ErrorMessage(libc).find("needed by"), std::string::npos) << libc.body;
+  auto dpkg = Send("POST", "/v1/admin/rules", carol_,
+                   R"({"id":"ban-core","title":"t","targets":[{"kind":"deb","value":"dpkg"}],"action":"remove"})");
+  EXPECT_NE(ErrorMessage(dpkg).find("Essential: yes"), std::string::npos) << dpkg.body;
+  EXPECT_TRUE(BodyOf(Send("GET", "/v1/admin/rules", carol_))["rules"].empty());
+  // An ordinary package, and an Android app that happens to share a protected name, are fine.
+  EXPECT_EQ(Send("POST", "/v1/admin/rules", carol_, RuleBody("wechat")).status, 201);
+  EXPECT_EQ(Send("POST", "/v1/admin/rules", carol_,
+                 R"({"id":"ban-android","title":"t","targets":[{"kind":"android","value":"dpkg"}],"action":"remove"})")
+                .status,
+            201);
+}
+
 TEST_F(AdminApiTest, StatusCodesMapToHttp) {
   // Each StatusCode the core can return, through the API where it can be provoked.
   ASSERT_EQ(Send("POST", "/v1/admin/rules", carol_, RuleBody("dup")).status, 201);

@@ -269,6 +269,7 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
                                          std::to_string(latest.version) + ")"));
   }
   CheckinPlan plan = PlanCheckin(id, known, checkin, now);
+  if (plan.refusal) return respond(MakeErrorResponse(400, "bad_request", *plan.refusal));
   // Re-evaluate compliance when what it depends on changed: the bundle, the applied version, the
   // inventory, or a removal was reported.
   const bool needs_evaluation =
@@ -290,7 +291,8 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
     return respond(JsonResponse(200, CheckinBody(applied_version, plan.send_inventory, known.last_event_seq)));
   }
   known.last_seen_written = now;
-  AnswerAfterCommit(std::move(plan.write), applied_version, plan.send_inventory, std::move(respond));
+  AnswerAfterCommit(std::move(plan.write), applied_version, plan.send_inventory, plan.stored_seq_before,
+                    std::move(respond));
 }
 
 DeviceApi::CheckinPlan DeviceApi::PlanCheckin(const std::string& id, const CachedDevice& known,
@@ -312,8 +314,22 @@ DeviceApi::CheckinPlan DeviceApi::PlanCheckin(const std::string& id, const Cache
     plan.durable = true;
   }
   plan.send_inventory = !inventory_sent && checkin.inventory_hash != known.inventory_hash;
-  for (const protocol::DeviceEvent& event : checkin.events) {
-    if (event.seq <= known.last_event_seq) continue;  // already stored: a resent queue
+  plan.stored_seq_before = known.last_event_seq;
+  int64_t highest_seq = known.last_event_seq;
+  for (size_t i = 0; i < checkin.events.size(); ++i) {
+    const protocol::DeviceEvent& event = checkin.events[i];
+    // A device counts its events up by one: a huge jump would make every later, smaller seq look
+    // "already stored" and be acknowledged without being stored.
+    if (event.seq - highest_seq > protocol::kProtocolLimits.max_event_seq_jump) {
+      plan.refusal = "checkin.events[" + std::to_string(i) + "].seq: " + std::to_string(event.seq) +
+                     " is more than " + std::to_string(protocol::kProtocolLimits.max_event_seq_jump) +
+                     " above the highest seq so far (" + std::to_string(highest_seq) +
+                     "); a device counts its events up by one";
+      return plan;
+    }
+    highest_seq = std::max(highest_seq, event.seq);
+    // A seq at or below the highest stored one goes to the store too, which checks that it holds
+    // this very event (a resent queue) rather than acknowledging an event it never stored.
     store::DeviceEvent stored;
     stored.device_id = id;
     stored.seq = event.seq;
@@ -357,11 +373,13 @@ Status DeviceApi::EvaluateCompliance(const std::string& id, const CachedDevice& 
 }
 
 void DeviceApi::AnswerAfterCommit(store::CheckinWrite write, int64_t applied_version, bool send_inventory,
-                                  net::Responder respond) {
+                                  int64_t stored_seq_before, net::Responder respond) {
   // Counted once stored, by the fixed kind set (an unknown kind string cannot add a series).
   std::vector<EventKind> event_kinds;
   event_kinds.reserve(write.events.size());
-  for (const store::DeviceEvent& event : write.events) event_kinds.push_back(EventKindFromName(event.kind));
+  for (const store::DeviceEvent& event : write.events) {
+    if (event.seq > stored_seq_before) event_kinds.push_back(EventKindFromName(event.kind));  // not a resend
+  }
   // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
   auto held = std::make_shared<net::Responder>(std::move(respond));
   writer_.Submit(std::move(write), [this, applied_version, send_inventory, held, event_kinds = std::move(event_kinds)](

@@ -77,6 +77,8 @@ class DeviceApi {
     bool durable = false;         // the device relies on the write: answer only after commit
     bool send_inventory = false;  // ask the device for its inventory in the answer
     std::set<std::string, std::less<>> removed_rule_ids;  // rules the device reported removing an app for
+    std::optional<std::string> refusal;  // the check-in is refused (400) with this message
+    int64_t stored_seq_before = 0;       // events above it are new (the metrics count only those)
   };
   // Moves the canonical inventory out of `checkin`.
   static CheckinPlan PlanCheckin(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
@@ -85,7 +87,7 @@ class DeviceApi {
   Status EvaluateCompliance(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
                             const verify::PublishedBundle& latest, UnixSeconds now, CheckinPlan& plan);
   void AnswerAfterCommit(store::CheckinWrite write, int64_t applied_version, bool send_inventory,
-                         net::Responder respond);
+                         int64_t stored_seq_before, net::Responder respond);
 
   WorkerContext& context_;
   BundleHub& hub_;

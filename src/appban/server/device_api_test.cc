@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -376,6 +377,51 @@ TEST_F(DeviceApiTest, StoredEventsAreCountedByKindAfterTheCommit) {
   // The same events resent (a lost answer) are not stored again, nor counted again.
   ASSERT_EQ(send().status, 200);
   EXPECT_EQ(data.events[static_cast<size_t>(EventKind::kRemoved)].load(), 2u);
+}
+
+// Regression (hardening #15): a device that sent seq 2^63-1 made every later, lower seq look
+// "already stored": seq 7 was acknowledged and dropped. A seq far above the highest stored one is
+// refused, and a seq at or below it must carry the event stored under it, or the request fails.
+TEST_F(DeviceApiTest, ASeqJumpIsRefusedAndAnAcknowledgedEventIsAlwaysStored) {
+  protocol::EnrollResponse enrolled = EnrolledAndCheckedIn(1, 3);
+  protocol::CheckinRequest jump = EventsCheckin(4, 4);
+  jump.events[0].seq = std::numeric_limits<int64_t>::max();
+  auto refused = SendCheckin(*api_, enrolled.credential, jump);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(ErrorCode(refused), "bad_request");
+  EXPECT_NE(ErrorMessage(refused).find("events[0].seq"), std::string::npos) << refused.body;
+  EXPECT_NE(ErrorMessage(refused).find("more than 1000000 above"), std::string::npos) << refused.body;
+
+  // A jump inside one batch counts from the event before it.
+  protocol::CheckinRequest batch = EventsCheckin(4, 5);
+  batch.events[1].seq = 4 + protocol::kProtocolLimits.max_event_seq_jump + 1;
+  EXPECT_EQ(SendCheckin(*api_, enrolled.credential, batch).status, 400);
+
+  // The later events are stored and acknowledged.
+  auto later = SendCheckin(*api_, enrolled.credential, EventsCheckin(4, 7));
+  ASSERT_EQ(later.status, 200) << later.body;
+  EXPECT_EQ(BodyOf(later)["events_acked"], 7);
+  auto stored = fleet_->ListEvents(enrolled.device_id, 100);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  std::vector<int64_t> seqs;
+  for (const auto& event : *stored) seqs.push_back(event.seq);
+  std::sort(seqs.begin(), seqs.end());
+  EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
+
+  // A queue resent after a lost answer is acknowledged again; a different event under a stored
+  // seq (a device whose counter went back) is refused, not acknowledged and dropped.
+  auto resent = SendCheckin(*api_, enrolled.credential, EventsCheckin(5, 7));
+  ASSERT_EQ(resent.status, 200) << resent.body;
+  EXPECT_EQ(BodyOf(resent)["events_acked"], 7);
+  protocol::CheckinRequest reused = EventsCheckin(6, 8);
+  reused.events[0].app = "another-app";
+  auto conflict = SendCheckin(*api_, enrolled.credential, reused);
+  EXPECT_EQ(conflict.status, 400) << conflict.body;
+  EXPECT_NE(ErrorMessage(conflict).find("event seq 6: a different event is already stored"), std::string::npos)
+      << conflict.body;
+  stored = fleet_->ListEvents(enrolled.device_id, 100);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), 7u);  // seq 8 of the refused request is not stored either
 }
 
 // Each worker keeps the devices it serves in memory (DeviceCache); a write committed by another

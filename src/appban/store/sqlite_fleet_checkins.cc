@@ -2,6 +2,7 @@
 // store and the events devices report.
 #include "appban/store/sqlite_fleet_store.h"
 
+#include <limits>
 #include <algorithm>
 #include <span>
 #include <string>
@@ -170,7 +171,32 @@ Result<std::vector<DeviceEvent>> SqliteFleetStore::ListEventsForRule(const std::
 
 Status SqliteFleetStore::ApplyOne(const CheckinWrite& write, CheckinOutcome& outcome) {
   int64_t newest_event = 0;
-  for (const DeviceEvent& event : write.events) newest_event = std::max(newest_event, event.seq);
+  int64_t oldest_event = std::numeric_limits<int64_t>::max();
+  for (const DeviceEvent& event : write.events) {
+    newest_event = std::max(newest_event, event.seq);
+    oldest_event = std::min(oldest_event, event.seq);
+  }
+  if (!write.events.empty()) {
+    // A seq already stored must carry the very event stored under it (a queue resent after a
+    // lost answer). A different event would be acknowledged and never stored: refuse it. One
+    // range read; for new events it finds nothing.
+    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT " + std::string(kEventColumns) +
+                                               " FROM device_events WHERE device_id = ?1 AND seq BETWEEN ?2 AND ?3"));
+    lease.statement().Bind(1, write.device_id).Bind(2, oldest_event).Bind(3, newest_event);
+    APPBAN_ASSIGN_OR_RETURN(std::vector<DeviceEvent> stored, ReadEvents(lease.statement()));
+    for (const DeviceEvent& held : stored) {
+      for (const DeviceEvent& event : write.events) {
+        if (event.seq != held.seq) continue;
+        if (event.at != held.at || event.kind != held.kind || event.platform != held.platform ||
+            event.app != held.app || event.rule_id != held.rule_id || event.detail != held.detail) {
+          outcome.status = Status::InvalidArgument(
+              "event seq " + std::to_string(event.seq) + ": a different event is already stored under this seq for " +
+              "device " + write.device_id + " (a device must never reuse a sequence number)");
+          return Status::Ok();
+        }
+      }
+    }
+  }
   int64_t highest_seq = 0;
   {
     // One statement finds the device, refuses a revoked one and records the check-in; the
