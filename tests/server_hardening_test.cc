@@ -4,6 +4,8 @@
 //    the same data directory started as if it owned it;
 //  - the enrolment rate limit holds across worker processes (with two workers, twice the burst got
 //    through);
+//  - GET /metrics needs the configured scrape token (it used to show compliance and enrolment counts
+//    to anyone who reached the port);
 //  - an admin upload is authenticated from its headers: without a token (or with too weak a role)
 //    a 200 MB assessment upload used to be read whole before the 401.
 #include <arpa/inet.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
@@ -98,6 +102,38 @@ TEST(ServerHardening, EnrolmentRateLimitHoldsAcrossWorkers) {
   }
   EXPECT_EQ(admitted, 10) << "the documented burst is 10 for the whole server";
   EXPECT_EQ(limited, 30);
+}
+
+TEST(ServerHardening, MetricsNeedTheConfiguredScrapeToken) {
+  TempDir dir;
+  const auto token_file = dir.path() / "metrics.token";
+  const std::string token = "scrape-0123456789abcdef";
+  { std::ofstream(token_file) << token << "\n"; }
+  std::filesystem::permissions(token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const auto config = dir.path() / "server.toml";
+  { std::ofstream(config) << "[metrics]\ntoken_file = \"" << token_file.string() << "\"\n"; }
+  auto server = ServerProcess::Start(dir.path() / "data", {"--config", config.string()});
+  ASSERT_TRUE(server.has_value());
+  auto client = server->Client();
+  auto anonymous = client.Request("GET", "/metrics");
+  ASSERT_TRUE(anonymous.ok());
+  EXPECT_EQ(anonymous->status, 401) << anonymous->body;
+  EXPECT_EQ(anonymous->body.find("appban_"), std::string::npos) << "metrics leaked: " << anonymous->body;
+  auto wrong = client.Request("GET", "/metrics", {}, {{"authorization", "Bearer scrape-0123456789abcdeX"}});
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_EQ(wrong->status, 401);
+  auto right = client.Request("GET", "/metrics", {}, {{"authorization", "Bearer " + token}});
+  ASSERT_TRUE(right.ok());
+  EXPECT_EQ(right->status, 200);
+  EXPECT_NE(right->body.find("appban_checkins_total"), std::string::npos) << right->body;
+
+  // A token file others can read is refused at start, like a private key.
+  std::filesystem::permissions(token_file, std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+  CommandResult refused = RunCommand({"timeout", "60", testing::AppbanBinary(), "server", "--config", config.string(),
+                                      "--data-dir", (dir.path() / "other").string(), "--address", "127.0.0.1",
+                                      "--port", "0"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE((refused.out + refused.err).find("metrics.token"), std::string::npos) << refused.out << refused.err;
 }
 
 // Sends `head` on a plain TCP connection and reads until the server closes or `timeout` passes.

@@ -45,12 +45,12 @@ TEST(PolicyLifecycle, RulesOnPackagesDebianCannotLoseAreRefusedAtProposalAndPubl
       << status.ToString();
   EXPECT_TRUE(rule.history.empty());
 
-  EXPECT_EQ(*ProtectedDebianPackage("apt"), "it is Priority: required in Debian 12");
-  auto libc = ProtectedDebianPackage("libc6");
+  EXPECT_EQ(*policy::ProtectedDebianPackage("apt"), "it is Priority: required in Debian 12");
+  auto libc = policy::ProtectedDebianPackage("libc6");
   ASSERT_TRUE(libc.has_value());
   EXPECT_NE(libc->find("needed by"), std::string::npos) << *libc;
-  EXPECT_FALSE(ProtectedDebianPackage("wechat").has_value());
-  EXPECT_FALSE(ProtectedDebianPackage("").has_value());
+  EXPECT_FALSE(policy::ProtectedDebianPackage("wechat").has_value());
+  EXPECT_FALSE(policy::ProtectedDebianPackage("").has_value());
 
   // A draft stored before the list existed cannot be published either.
   Rule old = Draftable();

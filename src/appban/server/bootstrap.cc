@@ -171,6 +171,24 @@ Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string&
   return result;
 }
 
+Result<std::string> ReadMetricsToken(const ServerConfig& config) {
+  const std::string& path = config.metrics.token_file;
+  if (path.empty()) return std::string();
+  APPBAN_RETURN_IF_ERROR(CheckPrivateKeyMode(path));
+  APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxMetricsTokenBytes));
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  const size_t last = text.find_last_not_of(" \t\r\n");
+  std::string token = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
+  if (token.size() < kMinMetricsTokenBytes) {
+    return Status::InvalidArgument("metrics.token_file " + path + ": the token must be at least " +
+                                   std::to_string(kMinMetricsTokenBytes) + " characters (e.g. `openssl rand -hex 32`)");
+  }
+  for (char c : token) {
+    if (c <= ' ' || c == 0x7f) return Status::InvalidArgument("metrics.token_file " + path + ": the token must be one line of visible characters");
+  }
+  return token;
+}
+
 std::string FirstStartBanner(const BootstrapResult& result) {
   std::ostringstream out;
   for (const std::string& warning : result.warnings) out << "WARNING: " << warning << "\n";

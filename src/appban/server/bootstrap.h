@@ -60,6 +60,13 @@ struct BootstrapResult {
   }
 };
 
+// The scrape credential of GET /metrics from metrics.token_file ("" when none is configured: then
+// only loopback clients may read /metrics). The file must be 0600 like a private key, hold one
+// line of visible characters (surrounding whitespace ignored), at least kMinMetricsTokenBytes.
+inline constexpr size_t kMinMetricsTokenBytes = 16;
+inline constexpr size_t kMaxMetricsTokenBytes = 4096;
+Result<std::string> ReadMetricsToken(const ServerConfig& config);
+
 // The files bootstrap manages, relative to the data directory.
 struct DataDirLayout {
   explicit DataDirLayout(const std::string& data_dir)

@@ -13,7 +13,8 @@
 namespace appban::server {
 namespace {
 
-constexpr std::array<std::string_view, 6> kSections = {"listen", "devices", "enrollment", "limits", "timeouts", "policy"};
+constexpr std::array<std::string_view, 7> kSections = {"listen",   "devices", "enrollment", "limits",
+                                                        "timeouts", "policy",  "metrics"};
 constexpr std::string_view kLogSection = "log";
 
 // One integer setting: its key, its allowed range and how to reach it in the struct. The same
@@ -91,9 +92,10 @@ const UintKey* FindUintKey(std::string_view name) {
 }
 
 // Key names that hold something other than an integer, in file order.
-constexpr std::array<std::string_view, 10> kOtherKeys = {
+constexpr std::array<std::string_view, 11> kOtherKeys = {
     "data_dir",        "database",        "listen.address",      "listen.tls", "listen.insecure_plain_http",
     "listen.cert_file", "listen.key_file", "listen.server_names", "log.level",  "log.format",
+    "metrics.token_file",
 };
 
 Status CheckRange(const UintKey& key, uint64_t value) {
@@ -205,6 +207,7 @@ Status ApplyOtherKey(const TomlField& field, ServerConfig& config) {
   std::string* target = name == "data_dir"           ? &config.data_dir
                         : name == "database"         ? &config.database
                         : name == "listen.cert_file" ? &config.listen.cert_file
+                        : name == "metrics.token_file" ? &config.metrics.token_file
                                                      : &config.listen.key_file;
   *target = std::move(value);
   Status path = CheckPath(name, *target, name != "data_dir");

@@ -300,6 +300,11 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     spdlog::error("preparing {}: {}", config.data_dir, prepared.status().ToString());
     return 1;
   }
+  auto metrics_token = ReadMetricsToken(config);
+  if (!metrics_token.ok()) {
+    spdlog::error("{}", metrics_token.status().message());
+    return 1;
+  }
   auto tls = ReadTlsMaterial(config, *prepared);
   if (!tls.ok()) {
     spdlog::error("reading the TLS certificate or key: {}", tls.status().ToString());
@@ -333,6 +338,7 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
   inputs.metrics = &*region;
   inputs.generations = &*generations;
   inputs.enrollment_limiter = &*enrollment_limiter;
+  inputs.metrics_token = std::move(*metrics_token);
   inputs.certificate_pem = std::move(tls->certificate_pem);
   inputs.private_key_pem = std::move(tls->private_key_pem);
   WorkerPool pool(config, std::move(inputs), *listeners, *generations, handled, previous, out);

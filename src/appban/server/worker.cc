@@ -14,10 +14,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "appban/common/crypto.h"
 #include "appban/decide/admin.h"
 #include "appban/net/server.h"
 #include "appban/net/tls.h"
 #include "appban/policy/keys.h"
+#include "appban/protocol/messages.h"
 #include "appban/server/admin_api.h"
 #include "appban/server/assessment_pool.h"
 #include "appban/server/bundle_hub.h"
@@ -299,6 +301,7 @@ class Worker : public FleetNotifier {
     }
     if (path == "/metrics") {
       if (!only("GET")) return;
+      if (auto refusal = RefuseMetrics(request)) return respond(std::move(*refusal));
       std::vector<ExtraGauge> extra;
       auto text = RenderPrometheus(*inputs_.metrics, extra);
       if (!text.ok()) return respond(net::MakeErrorResponse(500, "internal", text.status().message()));
@@ -308,6 +311,26 @@ class Worker : public FleetNotifier {
       return respond(std::move(response));
     }
     respond(net::MakeErrorResponse(404, "not_found", "no such endpoint: " + path));
+  }
+
+  // /metrics shows the fleet's size, compliance and enrolment counts: with a configured scrape
+  // token it needs that token; without one it answers loopback clients only (a Prometheus on the
+  // same host, or behind an SSH tunnel).
+  std::optional<net::HttpResponse> RefuseMetrics(const net::HttpRequest& request) const {
+    if (!inputs_.metrics_token.empty()) {
+      std::string_view presented = protocol::BearerCredential(request.Header("authorization"));
+      if (!presented.empty() && ConstantTimeEquals(presented, inputs_.metrics_token)) return std::nullopt;
+      net::HttpResponse refusal = net::MakeErrorResponse(
+          401, "unauthenticated", "GET /metrics needs \"Authorization: Bearer <the token in metrics.token_file>\"");
+      refusal.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"appban-metrics\"");
+      return refusal;
+    }
+    std::string_view address = request.remote_address;
+    if (address.starts_with("::ffff:")) address.remove_prefix(7);  // IPv4 client on an IPv6 socket
+    if (IsLoopbackAddress(address)) return std::nullopt;
+    return net::MakeErrorResponse(403, "forbidden",
+                                  "GET /metrics is served to loopback clients only; set metrics.token_file to let a "
+                                  "scraper on another host in with a bearer token");
   }
 
   const ServerConfig& config_;
