@@ -142,6 +142,10 @@ void MeasureRound(const std::vector<std::string>& apks, const std::filesystem::p
 }
 
 TEST(AssessmentLoad, HealthzAnswersWithin50msWhileFour200MbUploadsAreAssessed) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers slow every thread several-fold and unevenly: a latency bound says nothing there.
+  GTEST_SKIP() << "latency bounds are not meaningful under AddressSanitizer";
+#endif
   TempDir dir;
   std::string fixture = testing::Fixture("rich.apk");
   ASSERT_FALSE(fixture.empty());

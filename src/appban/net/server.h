@@ -53,7 +53,7 @@ struct ServerOptions {
   // max_large_bodies of them are received at once by one server, the next gets 503 + Retry-After,
   // so parallel uploads cannot take a worker's memory.
   size_t large_body_bytes = 1 << 20;
-  size_t max_large_bodies = 2;
+  size_t max_large_bodies = 4;
   // TLS when set (see net/tls.h MakeServerContext); plain HTTP otherwise.
   std::shared_ptr<boost::asio::ssl::context> tls;
 };
