@@ -90,8 +90,8 @@ TEST(ServerHardening, EnrolmentRateLimitHoldsAcrossWorkers) {
     // A new connection each time, so the kernel spreads the attempts over both workers.
     net::HttpClient client = server->Client();
     protocol::EnrollRequest guess{"e-0000000000000000." + std::string(64, 'c'), "x", "linux", ""};
-    auto answer = client.Request("POST", "/v1/enroll", protocol::ToJson(guess).dump(),
-                                 {{"content-type", "application/json"}});
+    auto answer =
+        client.Request("POST", "/v1/enroll", protocol::ToJson(guess).dump(), {{"content-type", "application/json"}});
     ASSERT_TRUE(answer.ok()) << answer.status().ToString();
     if (answer->status == 429) {
       ++limited;
@@ -129,9 +129,9 @@ TEST(ServerHardening, MetricsNeedTheConfiguredScrapeToken) {
 
   // A token file others can read is refused at start, like a private key.
   std::filesystem::permissions(token_file, std::filesystem::perms::others_read, std::filesystem::perm_options::add);
-  CommandResult refused = RunCommand({"timeout", "60", testing::AppbanBinary(), "server", "--config", config.string(),
-                                      "--data-dir", (dir.path() / "other").string(), "--address", "127.0.0.1",
-                                      "--port", "0"});
+  CommandResult refused =
+      RunCommand({"timeout", "60", testing::AppbanBinary(), "server", "--config", config.string(), "--data-dir",
+                  (dir.path() / "other").string(), "--address", "127.0.0.1", "--port", "0"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE((refused.out + refused.err).find("metrics.token"), std::string::npos) << refused.out << refused.err;
 }
@@ -166,15 +166,16 @@ TEST(ServerHardening, AnUploadWithoutTheRightTokenIsRefusedBeforeItsBodyIsRead) 
   ASSERT_TRUE(server.has_value());
   const uint16_t port = static_cast<uint16_t>(std::stoi(PortOf(server->url())));
   auto client = server->Client();
-  auto auditor = client.Request("POST", "/v1/admin/tokens", R"({"name":"auditor-1","role":"auditor"})",
-                                {{"authorization", "Bearer " + server->admin_token()},
-                                 {"content-type", "application/json"}});
+  auto auditor =
+      client.Request("POST", "/v1/admin/tokens", R"({"name":"auditor-1","role":"auditor"})",
+                     {{"authorization", "Bearer " + server->admin_token()}, {"content-type", "application/json"}});
   ASSERT_TRUE(auditor.ok() && auditor->status == 201) << (auditor.ok() ? auditor->body : "");
   const std::string auditor_token = nlohmann::json::parse(auditor->body).value("token", "");
 
-  const std::string upload = "POST /v1/admin/assessments HTTP/1.1\r\nHost: x\r\n"
-                             "Content-Type: application/vnd.android.package-archive\r\n"
-                             "Content-Length: 200000000\r\n";
+  const std::string upload =
+      "POST /v1/admin/assessments HTTP/1.1\r\nHost: x\r\n"
+      "Content-Type: application/vnd.android.package-archive\r\n"
+      "Content-Length: 200000000\r\n";
   struct Case {
     std::string headers;
     std::string status;

@@ -24,7 +24,8 @@ protocol::DeviceEvent BundleEvent(protocol::EventKind kind, UnixSeconds now, std
   event.at = now;
   event.kind = kind;
   event.detail = std::move(detail);
-  if (event.detail.size() > protocol::kProtocolLimits.max_detail) event.detail.resize(protocol::kProtocolLimits.max_detail);
+  if (event.detail.size() > protocol::kProtocolLimits.max_detail)
+    event.detail.resize(protocol::kProtocolLimits.max_detail);
   return event;
 }
 
@@ -104,10 +105,10 @@ Result<Agent> Agent::Open(const DaemonConfig& config, Mode mode, LogFn log) {
       agent.Log("the cached bundle is not used: " + agent.cached_bundle_problem_);
       if (mode == Mode::kAct && verified.status().code() != StatusCode::kExpired) {
         agent.refused_envelope_hashes_.push_back(Sha256Hex(AsBytes(*cached)));
-        APPBAN_RETURN_IF_ERROR(agent.Record({BundleEvent(protocol::EventKind::kBundleRefused, now,
-                                                         "cached bundle version " +
-                                                             std::to_string(ClaimedVersion(*cached)) + ": " +
-                                                             agent.cached_bundle_problem_)}));
+        APPBAN_RETURN_IF_ERROR(
+            agent.Record({BundleEvent(protocol::EventKind::kBundleRefused, now,
+                                      "cached bundle version " + std::to_string(ClaimedVersion(*cached)) + ": " +
+                                          agent.cached_bundle_problem_)}));
       }
     }
   }
@@ -135,8 +136,9 @@ Status Agent::FlushUnrecorded() {
   }
   unrecorded_.erase(unrecorded_.begin(), unrecorded_.begin() + static_cast<std::ptrdiff_t>(written));
   if (!status.ok()) {
-    if (record_problem_.empty()) Log("cannot write the event queue (" + std::to_string(unrecorded_.size()) +
-                                     " events kept in memory, written when possible): " + status.ToString());
+    if (record_problem_.empty())
+      Log("cannot write the event queue (" + std::to_string(unrecorded_.size()) +
+          " events kept in memory, written when possible): " + status.ToString());
     record_problem_ = status.ToString();
     return status;
   }
@@ -147,15 +149,15 @@ Status Agent::FlushUnrecorded() {
 
 Status Agent::BeforeAction(const PlannedAction& action, UnixSeconds now) {
   if (!unrecorded_.empty()) {
-    return Status::Unavailable(std::to_string(unrecorded_.size()) + " earlier events are not written yet: " +
-                               record_problem_);
+    return Status::Unavailable(std::to_string(unrecorded_.size()) +
+                               " earlier events are not written yet: " + record_problem_);
   }
   if (state_.intent()) {
     return Status::FailedPrecondition("the outcome of removing " + state_.intent()->app + " is not recorded yet");
   }
   APPBAN_RETURN_IF_ERROR(state_.ReserveEventSpace());
-  return state_.RecordIntent({std::string(policy::PlatformName(action.entry.app.platform)), action.entry.app.id,
-                              action.rule_id, now});
+  return state_.RecordIntent(
+      {std::string(policy::PlatformName(action.entry.app.platform)), action.entry.app.id, action.rule_id, now});
 }
 
 Status Agent::AfterAction(std::vector<protocol::DeviceEvent> outcome) {
@@ -221,11 +223,11 @@ Status Agent::EnforceCycle(UnixSeconds now) {
   for (size_t i = 0; i < plan.size(); ++i) {
     if (decisions[i].verdict == policy::Verdict::kAllowed) continue;
     Json item = {{"platform", policy::PlatformName(plan[i].entry.app.platform)},
-                         {"id", plan[i].entry.app.id},
-                         {"version", plan[i].entry.app.version},
-                         {"verdict", policy::VerdictName(decisions[i].verdict)},
-                         {"action", PlannedKindName(plan[i].kind)},
-                         {"rule", decisions[i].rule_id}};
+                 {"id", plan[i].entry.app.id},
+                 {"version", plan[i].entry.app.version},
+                 {"verdict", policy::VerdictName(decisions[i].verdict)},
+                 {"action", PlannedKindName(plan[i].kind)},
+                 {"rule", decisions[i].rule_id}};
     if (decisions[i].waived_until) item["waived_until"] = *decisions[i].waived_until;
     last_decisions_.push_back(std::move(item));
   }
@@ -272,11 +274,12 @@ Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, UnixSec
     std::string hash = Sha256Hex(AsBytes(envelope));
     if (std::find(refused_envelope_hashes_.begin(), refused_envelope_hashes_.end(), hash) ==
         refused_envelope_hashes_.end()) {
-      if (refused_envelope_hashes_.size() >= kRememberedRefusals) refused_envelope_hashes_.erase(refused_envelope_hashes_.begin());
+      if (refused_envelope_hashes_.size() >= kRememberedRefusals)
+        refused_envelope_hashes_.erase(refused_envelope_hashes_.begin());
       refused_envelope_hashes_.push_back(hash);
-      APPBAN_RETURN_IF_ERROR(Record({BundleEvent(protocol::EventKind::kBundleRefused, now,
-                                                 "bundle version " + std::to_string(ClaimedVersion(envelope)) + ": " +
-                                                     problem.ToString())}));
+      APPBAN_RETURN_IF_ERROR(Record(
+          {BundleEvent(protocol::EventKind::kBundleRefused, now,
+                       "bundle version " + std::to_string(ClaimedVersion(envelope)) + ": " + problem.ToString())}));
     }
     return problem;
   }
@@ -287,9 +290,9 @@ Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, UnixSec
   index_ = std::move(index);
   cached_bundle_problem_.clear();
   written_blocks_.reset();
-  APPBAN_RETURN_IF_ERROR(Record({BundleEvent(protocol::EventKind::kBundleApplied, now,
-                                             "version " + std::to_string(bundle_->bundle.version) + " rules_hash " +
-                                                 bundle_->bundle.rules_hash)}));
+  APPBAN_RETURN_IF_ERROR(Record({BundleEvent(
+      protocol::EventKind::kBundleApplied, now,
+      "version " + std::to_string(bundle_->bundle.version) + " rules_hash " + bundle_->bundle.rules_hash)}));
   return ApplyResult{true};
 }
 
@@ -348,20 +351,19 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, UnixSeconds now
 }
 
 Json Agent::Report(UnixSeconds now) const {
-  Json report = {{"generated_at", now},
-                         {"device_id", enrollment_.device_id},
-                         {"server", enrollment_.server_url},
-                         {"monitor", config_.enforcement.monitor},
-                         {"policy_version", held_version()},
-                         {"pending_events", state_.pending_count()},
-                         {"unwritten_events", unrecorded_.size()},
-                         {"last_event_seq", state_.last_seq()},
-                         {"events_acked", state_.acked_seq()},
-                         {"last_checkin",
-                          {{"attempt_at", last_checkin_attempt_},
-                           {"ok_at", last_checkin_ok_},
-                           {"result", last_checkin_result_}}},
-                         {"decisions", last_decisions_}};
+  Json report = {
+      {"generated_at", now},
+      {"device_id", enrollment_.device_id},
+      {"server", enrollment_.server_url},
+      {"monitor", config_.enforcement.monitor},
+      {"policy_version", held_version()},
+      {"pending_events", state_.pending_count()},
+      {"unwritten_events", unrecorded_.size()},
+      {"last_event_seq", state_.last_seq()},
+      {"events_acked", state_.acked_seq()},
+      {"last_checkin",
+       {{"attempt_at", last_checkin_attempt_}, {"ok_at", last_checkin_ok_}, {"result", last_checkin_result_}}},
+      {"decisions", last_decisions_}};
   if (bundle_) {
     report["rules_hash"] = bundle_->bundle.rules_hash;
     report["bundle_issued_at"] = bundle_->bundle.issued_at;
@@ -564,8 +566,9 @@ Status RunDaemon(const DaemonConfig& config, std::stop_token stop, LogFn log) {
         milliseconds wait =
             checked.status().code() == StatusCode::kPermissionDenied ? config.backoff_max : backoff.Next();
         next_checkin = Clock::now() + wait;
-        if (log) log("check-in failed (" + std::to_string(agent.state().pending_count()) +
-                     " events queued, retrying in " + std::to_string(wait.count()) + " ms): " + checked.status().ToString());
+        if (log)
+          log("check-in failed (" + std::to_string(agent.state().pending_count()) + " events queued, retrying in " +
+              std::to_string(wait.count()) + " ms): " + checked.status().ToString());
       }
       mailbox->longpoll_timeout = std::max<int64_t>(1, checkin_client.enrollment().longpoll_timeout);
       changed = true;

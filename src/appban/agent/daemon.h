@@ -134,8 +134,9 @@ class Agent {
   std::optional<std::vector<BannedApp>> written_blocks_;
   std::vector<UnenforcedBan> unenforced_;
   std::vector<protocol::DeviceEvent> unrecorded_;  // events not yet in the durable queue, oldest first
-  std::string record_problem_;                      // why the last append failed, for status
-  bool intent_outcome_unrecorded_ = false;          // the intent's outcome is among unrecorded_  // bans left out of the pins (protected packages), for status
+  std::string record_problem_;                     // why the last append failed, for status
+  bool intent_outcome_unrecorded_ = false;  // the intent's outcome is among unrecorded_  // bans left out of the pins
+                                            // (protected packages), for status
   std::optional<UnixSeconds> next_waiver_expiry_;
   std::string acked_inventory_hash_;  // the inventory the server last acknowledged
   bool inventory_requested_ = false;

@@ -6,8 +6,8 @@
 #include "appban/agent/daemon.h"
 
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -186,8 +186,7 @@ TEST_F(DaemonTest, OnceOfflineEnforcesTheCachedBundleAndKeepsEventsQueued) {
   auto report = Json::parse(*status);
   EXPECT_EQ(report["policy_version"], 1);
   EXPECT_EQ(report["last_checkin"]["ok_at"], 0);
-  EXPECT_NE(report["last_checkin"]["result"].get<std::string>().find("check-in"), std::string::npos)
-      << report.dump();
+  EXPECT_NE(report["last_checkin"]["result"].get<std::string>().find("check-in"), std::string::npos) << report.dump();
   EXPECT_EQ(report["pending_events"].get<size_t>(), events.size());
   ASSERT_EQ(report["not_enforced"].size(), 1u) << report.dump();
   EXPECT_EQ(report["not_enforced"][0]["id"], "coreish");
@@ -290,7 +289,9 @@ TEST_F(DaemonTest, MonitorModeRemovesNothingAndReportsWhatItWouldRemove) {
 class RunningDaemon {
  public:
   explicit RunningDaemon(const DaemonConfig& config)
-      : thread_([this, config](std::stop_token stop) { result_ = RunDaemon(config, stop, [](std::string_view line) { std::cerr << "daemon: " << line << "\n"; }); }) {}
+      : thread_([this, config](std::stop_token stop) {
+          result_ = RunDaemon(config, stop, [](std::string_view line) { std::cerr << "daemon: " << line << "\n"; });
+        }) {}
   Status Stop() {
     thread_.request_stop();
     thread_.join();

@@ -30,8 +30,18 @@ std::string Quote(std::string_view text) {
 
 // The fields the agent keeps; every other field is skipped without copying its value.
 enum class Field {
-  kOther, kPackage, kStatus, kVersion, kArchitecture, kEssential, kPriority, kSource, kMaintainer, kOrigin,
-  kPreDepends, kDepends,
+  kOther,
+  kPackage,
+  kStatus,
+  kVersion,
+  kArchitecture,
+  kEssential,
+  kPriority,
+  kSource,
+  kMaintainer,
+  kOrigin,
+  kPreDepends,
+  kDepends,
 };
 constexpr size_t kFieldCount = 12;
 
@@ -156,7 +166,8 @@ class Parser {
     size_t position = 0;
     while (position < text_.size()) {
       ++line_number;
-      const char* newline = static_cast<const char*>(std::memchr(text_.data() + position, '\n', text_.size() - position));
+      const char* newline =
+          static_cast<const char*>(std::memchr(text_.data() + position, '\n', text_.size() - position));
       size_t end = newline ? static_cast<size_t>(newline - text_.data()) : text_.size();
       std::string_view line = text_.substr(position, end - position);
       position = newline ? end + 1 : end;
@@ -257,8 +268,8 @@ class Parser {
       package.essential = true;
     } else if (has(Field::kEssential) && !EqualsIgnoreCase(essential, "no")) {
       // dpkg only knows yes/no; treat anything else as essential so we err on the side of not removing.
-      Warn(stanza.first_line, "package " + Quote(package.name) + ": Essential is " + Quote(essential) +
-                                  ", treated as yes");
+      Warn(stanza.first_line,
+           "package " + Quote(package.name) + ": Essential is " + Quote(essential) + ", treated as yes");
       package.essential = true;
     }
     for (Field field : {Field::kPreDepends, Field::kDepends}) AppendDependencyNames(value(field), package.depends);
@@ -268,8 +279,7 @@ class Parser {
       return Status::Ok();
     }
     if (result_.packages.size() >= limits_.max_packages) {
-      return Status::LimitExceeded("dpkg status lists more than " + std::to_string(limits_.max_packages) +
-                                   " packages");
+      return Status::LimitExceeded("dpkg status lists more than " + std::to_string(limits_.max_packages) + " packages");
     }
     result_.packages.push_back(std::move(package));
     return Status::Ok();

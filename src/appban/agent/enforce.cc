@@ -52,9 +52,11 @@ std::string ProtectedRefusal(const std::string& reason) {
 // Debian package names: what APT and dpkg accept, so nothing else ever reaches an argv as a name.
 bool ValidDebName(std::string_view name) {
   if (name.size() < 2 || name.size() > 255) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
-  }) && name.front() != '-';
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+                     }) &&
+         name.front() != '-';
 }
 bool ValidFlatpakOrSnapName(std::string_view name) {
   if (name.empty() || name.size() > 255 || name.front() == '-') return false;
@@ -115,12 +117,18 @@ std::string ShellQuoted(const std::string& text) {
 
 std::string_view PlannedKindName(PlannedKind kind) {
   switch (kind) {
-    case PlannedKind::kNone: return "none";
-    case PlannedKind::kRemove: return "remove";
-    case PlannedKind::kWouldRemove: return "would-remove";
-    case PlannedKind::kWaived: return "waived";
-    case PlannedKind::kBlockInstallOnly: return "block-install";
-    case PlannedKind::kProtected: return "protected";
+    case PlannedKind::kNone:
+      return "none";
+    case PlannedKind::kRemove:
+      return "remove";
+    case PlannedKind::kWouldRemove:
+      return "would-remove";
+    case PlannedKind::kWaived:
+      return "waived";
+    case PlannedKind::kBlockInstallOnly:
+      return "block-install";
+    case PlannedKind::kProtected:
+      return "protected";
   }
   return "unknown";
 }
@@ -135,9 +143,14 @@ std::vector<PlannedAction> PlanEnforcement(std::span<const InventoryEntry> entri
     action.entry = entries[i];
     action.rule_id = decision.rule_id;
     switch (decision.verdict) {
-      case policy::Verdict::kAllowed: continue;
-      case policy::Verdict::kReport: action.kind = PlannedKind::kWouldRemove; break;
-      case policy::Verdict::kBlockInstall: action.kind = PlannedKind::kBlockInstallOnly; break;
+      case policy::Verdict::kAllowed:
+        continue;
+      case policy::Verdict::kReport:
+        action.kind = PlannedKind::kWouldRemove;
+        break;
+      case policy::Verdict::kBlockInstall:
+        action.kind = PlannedKind::kBlockInstallOnly;
+        break;
       case policy::Verdict::kWaived:
         action.kind = PlannedKind::kWaived;
         action.waived_until = decision.waived_until;
@@ -224,7 +237,7 @@ std::vector<std::string> Enforcer::AptCommand(std::initializer_list<std::string_
 }
 
 std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, UnixSeconds now,
-                                          const ActionJournal* journal) {
+                                           const ActionJournal* journal) {
   std::vector<DeviceEvent> events;
   bool halted = false;  // an outcome could not be recorded: act no more
   // One removal per identifier: a multi-arch package or a Flatpak app in two branches is listed
@@ -243,15 +256,15 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
       case PlannedKind::kWouldRemove:
         if (FirstTime(EventKind::kMonitorWouldRemove, app.id, action.rule_id)) {
           events.push_back(MakeEvent(EventKind::kMonitorWouldRemove, action.entry, action.rule_id,
-                                     config_.monitor ? "monitor mode: would remove" : "report rule: would remove", now));
+                                     config_.monitor ? "monitor mode: would remove" : "report rule: would remove",
+                                     now));
         }
         break;
       case PlannedKind::kWaived:
         if (FirstTime(EventKind::kWaiverApplied, app.id, action.rule_id)) {
-          events.push_back(MakeEvent(EventKind::kWaiverApplied, action.entry, action.rule_id,
-                                     action.waived_until ? "waived until " + FormatTimestamp(*action.waived_until)
-                                                         : "waived",
-                                     now));
+          events.push_back(
+              MakeEvent(EventKind::kWaiverApplied, action.entry, action.rule_id,
+                        action.waived_until ? "waived until " + FormatTimestamp(*action.waived_until) : "waived", now));
         }
         break;
       case PlannedKind::kProtected:
@@ -268,7 +281,8 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
             halted = true;
             std::string detail = "not removed: the agent cannot record the action durably: " + ready.ToString();
             if (FirstTime(EventKind::kRemoveFailed, app.id, action.rule_id + "\n" + detail)) {
-              events.push_back(MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id, std::move(detail), now));
+              events.push_back(
+                  MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id, std::move(detail), now));
             }
             break;
           }
@@ -280,12 +294,14 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
         // A removal that keeps failing is retried every cycle but reported once per reason.
         std::vector<DeviceEvent> reported;
         for (auto& event : outcome) {
-          if (event.kind != EventKind::kRemoveFailed || FirstTime(event.kind, event.app, event.rule_id + "\n" + event.detail)) {
+          if (event.kind != EventKind::kRemoveFailed ||
+              FirstTime(event.kind, event.app, event.rule_id + "\n" + event.detail)) {
             reported.push_back(std::move(event));
           }
         }
         if (journal == nullptr) {
-          events.insert(events.end(), std::make_move_iterator(reported.begin()), std::make_move_iterator(reported.end()));
+          events.insert(events.end(), std::make_move_iterator(reported.begin()),
+                        std::make_move_iterator(reported.end()));
         } else if (!journal->after(std::move(reported)).ok()) {
           halted = true;
         }
@@ -382,10 +398,12 @@ void Enforcer::RemoveFlatpak(const PlannedAction& action, UnixSeconds now, std::
   auto run = RunCommand(argv, env, "", config_.command_limits);
   if (run.ok() && run->ok()) {
     events.push_back(MakeEvent(EventKind::kRemoved, entry, action.rule_id,
-                               "removed with flatpak uninstall " + (entry.detail.empty() ? entry.app.id : entry.detail), now));
+                               "removed with flatpak uninstall " + (entry.detail.empty() ? entry.app.id : entry.detail),
+                               now));
   } else {
     events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id,
-                               "flatpak uninstall failed: " + (run.ok() ? run->Describe() : run.status().ToString()), now));
+                               "flatpak uninstall failed: " + (run.ok() ? run->Describe() : run.status().ToString()),
+                               now));
   }
 }
 
@@ -455,8 +473,8 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
       unenforced.push_back({app, ProtectedRefusal(it->second)});
       continue;
     }
-    preferences += "\nExplanation: appban rule " + app.rule_id + "\nPackage: " + app.id +
-                   "\nPin: release *\nPin-Priority: -1\n";
+    preferences +=
+        "\nExplanation: appban rule " + app.rule_id + "\nPackage: " + app.id + "\nPin: release *\nPin-Priority: -1\n";
     banned_list += app.id + "\t" + app.rule_id + "\n";
   }
   APPBAN_RETURN_IF_ERROR(WriteIfChanged(config_.banned_list_path, banned_list));
@@ -474,8 +492,11 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
       "// Written by the appban agent. Refuses banned packages even as local .deb files (the hook\n"
       "// speaks Pre-Install-Pkgs protocol version 1, APT's default), and wakes the agent after every\n"
       "// dpkg run.\n"
-      "DPkg::Pre-Install-Pkgs { " + hook + "; };\n"
-      "DPkg::Post-Invoke { " + poke + "; };\n";
+      "DPkg::Pre-Install-Pkgs { " +
+      hook +
+      "; };\n"
+      "DPkg::Post-Invoke { " +
+      poke + "; };\n";
   APPBAN_RETURN_IF_ERROR(WriteIfChanged(UnderRoot(root, "/etc/apt/apt.conf.d/50appban"), apt_conf));
   std::string dpkg_cfg = "# Written by the appban agent: wake it after every dpkg run.\npost-invoke=\"touch " +
                          config_.wake_file + " || true\"\n";
@@ -491,7 +512,8 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
     if (ids.empty()) continue;
     std::vector<std::string> argv = {config_.flatpak, "mask", installation.user ? "--user" : "--system"};
     argv.insert(argv.end(), ids.begin(), ids.end());
-    std::vector<std::string> env = {(installation.user ? "FLATPAK_USER_DIR=" : "FLATPAK_SYSTEM_DIR=") + installation.path};
+    std::vector<std::string> env = {(installation.user ? "FLATPAK_USER_DIR=" : "FLATPAK_SYSTEM_DIR=") +
+                                    installation.path};
     auto run = RunCommand(argv, env, "", config_.command_limits);
     if (!run.ok()) return run.status();
     if (!run->ok()) return Status::Unavailable("flatpak mask in " + installation.path + ": " + run->Describe());

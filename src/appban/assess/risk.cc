@@ -89,19 +89,26 @@ Result<Severity> ParseSeverity(std::string_view name) {
 
 std::string_view RiskLevelName(RiskLevel level) {
   switch (level) {
-    case RiskLevel::kLow: return "low";
-    case RiskLevel::kMedium: return "medium";
-    case RiskLevel::kHigh: return "high";
-    case RiskLevel::kCritical: return "critical";
+    case RiskLevel::kLow:
+      return "low";
+    case RiskLevel::kMedium:
+      return "medium";
+    case RiskLevel::kHigh:
+      return "high";
+    case RiskLevel::kCritical:
+      return "critical";
   }
   return "low";
 }
 
 std::string_view VerdictName(Verdict verdict) {
   switch (verdict) {
-    case Verdict::kAcceptable: return "acceptable";
-    case Verdict::kReview: return "review";
-    case Verdict::kUnacceptable: return "unacceptable";
+    case Verdict::kAcceptable:
+      return "acceptable";
+    case Verdict::kReview:
+      return "review";
+    case Verdict::kUnacceptable:
+      return "unacceptable";
   }
   return "review";
 }
@@ -257,9 +264,8 @@ Risk ScoreRisk(const std::vector<Finding>& findings, const RiskModel& model) {
     reason.category = category;
     reason.points = static_cast<int>(std::floor(raw + 1e-9)) - without;
     std::vector<const Finding*> sorted = members;
-    std::stable_sort(sorted.begin(), sorted.end(), [&](const Finding* a, const Finding* b) {
-      return model.WeightOf(*a) > model.WeightOf(*b);
-    });
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [&](const Finding* a, const Finding* b) { return model.WeightOf(*a) > model.WeightOf(*b); });
     std::string titles;
     std::set<std::string> seen;
     size_t shown = 0;

@@ -49,13 +49,17 @@ int Verify(const AuditOptions& o) {
   if (o.json) {
     Json problems = Json::array();
     for (const auto& p : result->problems) problems.push_back({{"seq", p.seq}, {"problem", p.what}});
-    std::cout << Json{{"ok", result->ok()}, {"entries", result->entries}, {"head_hash", result->head_hash}, {"problems", problems}}
+    std::cout << Json{{"ok", result->ok()},
+                      {"entries", result->entries},
+                      {"head_hash", result->head_hash},
+                      {"problems", problems}}
                      .dump(2)
               << "\n";
   } else if (result->ok()) {
     std::cout << "audit chain OK: " << result->entries << " entries, head " << result->head_hash << "\n";
   } else {
-    std::cout << "audit chain BROKEN (" << result->problems.size() << " problem(s) in " << result->entries << " entries):\n";
+    std::cout << "audit chain BROKEN (" << result->problems.size() << " problem(s) in " << result->entries
+              << " entries):\n";
     for (const auto& p : result->problems) std::cout << "  entry " << p.seq << ": " << p.what << "\n";
   }
   return result->ok() ? 0 : 1;
@@ -72,7 +76,8 @@ void AddAuditCommand(CLI::App& app, CommandAction* action) {
   list->add_flag("--json", o->json, "Print JSON");
   list->fallthrough();
   list->callback([action, o] { *action = [o] { return List(*o); }; });
-  CLI::App* verify = audit->add_subcommand("verify", "Check the hash chain; name every edited, deleted or reordered entry");
+  CLI::App* verify =
+      audit->add_subcommand("verify", "Check the hash chain; name every edited, deleted or reordered entry");
   verify->add_flag("--json", o->json, "Print JSON");
   verify->fallthrough();
   verify->callback([action, o] { *action = [o] { return Verify(*o); }; });

@@ -20,7 +20,6 @@
 namespace appban::cli {
 namespace {
 
-
 struct PolicyOptions {
   DataOptions data;
   bool json = false;
@@ -60,7 +59,8 @@ Result<Session> OpenSession(const PolicyOptions& options) {
 }
 
 void PrintRule(const policy::Rule& rule) {
-  std::cout << rule.id << "  [" << policy::RuleStateName(rule.state) << "]  " << policy::ActionName(rule.action) << "\n";
+  std::cout << rule.id << "  [" << policy::RuleStateName(rule.state) << "]  " << policy::ActionName(rule.action)
+            << "\n";
   std::cout << "  title       " << rule.title << "\n";
   for (const auto& target : rule.targets) std::cout << "  target      " << policy::TargetSpec(target) << "\n";
   std::string scope;
@@ -129,8 +129,8 @@ int RulesList(const PolicyOptions& o) {
     size_t unverified = 0;
     for (const auto& t : rule.targets) unverified += t.unverified ? 1 : 0;
     std::cout << rule.id << "  " << policy::RuleStateName(rule.state) << "  " << policy::ActionName(rule.action) << "  "
-              << rule.targets.size() << " target(s)" << (unverified ? " (" + std::to_string(unverified) + " unverified)" : "")
-              << "  " << rule.title << "\n";
+              << rule.targets.size() << " target(s)"
+              << (unverified ? " (" + std::to_string(unverified) + " unverified)" : "") << "  " << rule.title << "\n";
   }
   return 0;
 }
@@ -160,7 +160,8 @@ int RulesTransition(const PolicyOptions& o, const std::string& verb) {
 }
 
 int WaiversAdd(const PolicyOptions& o) {
-  if (o.device.empty() == o.group.empty()) return Fail(Status::InvalidArgument("give exactly one of --device or --group"));
+  if (o.device.empty() == o.group.empty())
+    return Fail(Status::InvalidArgument("give exactly one of --device or --group"));
   policy::Waiver waiver;
   waiver.id = o.id;
   waiver.rule_id = o.rule;
@@ -200,8 +201,8 @@ int WaiversList(const PolicyOptions& o) {
   for (const auto& w : *waivers) {
     std::cout << w.id << "  rule " << w.rule_id << "  " << policy::WaiverSubjectName(w.subject_kind) << " " << w.subject
               << "  until " << FormatTimestamp(w.expires_at) << "  "
-              << (w.revoked_at ? "revoked" : (w.ActiveAt(now) ? "active" : "expired")) << "  approved by " << w.approved_by
-              << "  — " << w.justification << "\n";
+              << (w.revoked_at ? "revoked" : (w.ActiveAt(now) ? "active" : "expired")) << "  approved by "
+              << w.approved_by << "  — " << w.justification << "\n";
   }
   return 0;
 }
@@ -311,7 +312,9 @@ int KeysShow(const PolicyOptions& o) {
   if (!key.ok()) return Fail(key.status());
   std::string pub_path = KeyDir(o.data) + "/" + key->key_id() + ".pub";
   if (o.json) {
-    PrintJson(Json{{"key_id", key->key_id()}, {"public_key_file", pub_path}, {"public_key_pem", policy::PublicKeyPem(key->public_key())}});
+    PrintJson(Json{{"key_id", key->key_id()},
+                   {"public_key_file", pub_path},
+                   {"public_key_pem", policy::PublicKeyPem(key->public_key())}});
   } else {
     std::cout << "key id      " << key->key_id() << "\npublic key  " << pub_path << "\n"
               << policy::PublicKeyPem(key->public_key());
@@ -357,7 +360,9 @@ Result<policy::VerifiedBundle> ReadVerified(const PolicyOptions& o) {
 int BundleVerify(const PolicyOptions& o) {
   auto verified = ReadVerified(o);
   if (!verified.ok()) {
-    if (o.json) PrintJson(Json{{"ok", false}, {"code", StatusCodeName(verified.status().code())}, {"error", verified.status().message()}});
+    if (o.json)
+      PrintJson(Json{
+          {"ok", false}, {"code", StatusCodeName(verified.status().code())}, {"error", verified.status().message()}});
     std::cerr << "appban: bundle rejected: " << verified.status().ToString() << "\n";
     return 1;
   }
@@ -374,10 +379,10 @@ int BundleVerify(const PolicyOptions& o) {
     return 0;
   }
   std::cout << "bundle OK: version " << b.version << ", " << b.rules.size() << " rule(s), " << b.waivers.size()
-            << " waiver(s), issued " << FormatTimestamp(b.issued_at) << ", valid until "
-            << FormatTimestamp(b.not_after) << "\n  rules hash " << b.rules_hash << "\n  signed by  "
-            << verified->key_id << "\n";
-  for (const auto& rule : b.rules) std::cout << "  rule " << rule.id << " (" << policy::ActionName(rule.action) << ")\n";
+            << " waiver(s), issued " << FormatTimestamp(b.issued_at) << ", valid until " << FormatTimestamp(b.not_after)
+            << "\n  rules hash " << b.rules_hash << "\n  signed by  " << verified->key_id << "\n";
+  for (const auto& rule : b.rules)
+    std::cout << "  rule " << rule.id << " (" << policy::ActionName(rule.action) << ")\n";
   return 0;
 }
 
@@ -387,7 +392,7 @@ int Evaluate(const PolicyOptions& o) {
   auto text = ReadFileToString(o.inventory, policy::kPolicyLimits.max_inventory_bytes);
   if (!text.ok()) return Fail(text.status());
   auto json = ParseJsonBounded(*text, policy::kPolicyLimits.max_inventory_bytes, policy::kPolicyLimits.max_json_depth,
-                                       o.inventory);
+                               o.inventory);
   if (!json.ok()) return Fail(json.status());
   auto inventory = policy::InventoryFromJson(*json);
   if (!inventory.ok()) return Fail(inventory.status(), o.inventory);

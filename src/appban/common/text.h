@@ -3,8 +3,8 @@
 // ASCII comparisons and hex normalisation that protocols and file formats need. Pure; thread-safe.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 

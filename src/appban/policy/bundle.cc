@@ -67,7 +67,8 @@ Result<Bundle> BundleFromPayload(const Json& payload) {
     if (list == nullptr || !list->is_array()) return Malformed(std::string("payload has no ") + key + " array");
   }
   if (payload["rules"].size() > kPolicyLimits.max_rules) return Status::LimitExceeded("bundle has too many rules");
-  if (payload["waivers"].size() > kPolicyLimits.max_waivers) return Status::LimitExceeded("bundle has too many waivers");
+  if (payload["waivers"].size() > kPolicyLimits.max_waivers)
+    return Status::LimitExceeded("bundle has too many waivers");
   for (const auto& element : payload["rules"]) {
     auto rule = RuleFromJson(element);
     if (!rule.ok()) return Malformed(rule.status().message());
@@ -164,14 +165,16 @@ Result<std::string> SignBundle(const Bundle& bundle, const SigningKey& key) {
 }
 
 Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const VerifyOptions& options) {
-  auto envelope = ParseJsonBounded(envelope_text, kPolicyLimits.max_bundle_bytes, kPolicyLimits.max_json_depth, "bundle");
+  auto envelope =
+      ParseJsonBounded(envelope_text, kPolicyLimits.max_bundle_bytes, kPolicyLimits.max_json_depth, "bundle");
   if (!envelope.ok()) return Malformed(envelope.status().message());
   if (!envelope->is_object() || envelope->size() != 4) {
     return Malformed("envelope must be an object with exactly format, key_id, payload and signature");
   }
   for (const char* key : {"format", "key_id", "payload", "signature"}) {
     auto it = envelope->find(key);
-    if (it == envelope->end() || !it->is_string()) return Malformed(std::string("envelope field ") + key + " missing or not a string");
+    if (it == envelope->end() || !it->is_string())
+      return Malformed(std::string("envelope field ") + key + " missing or not a string");
   }
   if ((*envelope)["format"].get<std::string>() != kBundleFormat) {
     return Malformed("envelope format is not " + std::string(kBundleFormat));
@@ -189,9 +192,10 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
   }
   if (key == nullptr) {
     std::string trusted;
-    for (const auto& candidate : options.trusted_keys) trusted += (trusted.empty() ? "" : ", ") + candidate.key_id.substr(0, 16);
-    return Status::NotFound("unknown key: bundle is signed by key " + key_id + ", which is not trusted (trusted: " +
-                            (trusted.empty() ? "none" : trusted) + ")");
+    for (const auto& candidate : options.trusted_keys)
+      trusted += (trusted.empty() ? "" : ", ") + candidate.key_id.substr(0, 16);
+    return Status::NotFound("unknown key: bundle is signed by key " + key_id +
+                            ", which is not trusted (trusted: " + (trusted.empty() ? "none" : trusted) + ")");
   }
   std::string message(kSignatureContext);
   message += payload_text;
@@ -202,7 +206,7 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
 
   // Signed content is trusted to be ours, but is still parsed defensively.
   APPBAN_ASSIGN_OR_RETURN(Json payload, ParseJsonBounded(payload_text, kPolicyLimits.max_bundle_bytes,
-                                                          kPolicyLimits.max_json_depth, "bundle payload"));
+                                                         kPolicyLimits.max_json_depth, "bundle payload"));
   APPBAN_ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(payload));
   if (canonical != payload_text) return Malformed("payload is not in canonical form");
   APPBAN_ASSIGN_OR_RETURN(Bundle bundle, BundleFromPayload(payload));
@@ -216,8 +220,8 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
   }
   if (options.now >= bundle.not_after) {
     return Status::Expired("bundle version " + std::to_string(bundle.version) + " expired: it was valid until " +
-                               FormatTimestamp(bundle.not_after) + " (now " + FormatTimestamp(options.now) +
-                               "); fetch a fresh bundle");
+                           FormatTimestamp(bundle.not_after) + " (now " + FormatTimestamp(options.now) +
+                           "); fetch a fresh bundle");
   }
   return VerifiedBundle{std::move(bundle), key_id};
 }

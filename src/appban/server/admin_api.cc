@@ -4,8 +4,8 @@
 
 #include <exception>
 #include <optional>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "appban/protocol/messages.h"
@@ -94,7 +94,8 @@ bool Matches(std::string_view pattern, const std::vector<std::string>& segments,
 
 Result<store::ApiToken> Authenticate(WorkerContext& context, const HttpRequest& request, UnixSeconds now) {
   std::string_view header = request.Header("authorization");
-  if (header.empty()) return Status::InvalidArgument("no Authorization header; send \"Authorization: Bearer <API token>\"");
+  if (header.empty())
+    return Status::InvalidArgument("no Authorization header; send \"Authorization: Bearer <API token>\"");
   std::string_view credential = protocol::BearerCredential(header);
   if (credential.empty()) return Status::InvalidArgument("the Authorization header is not \"Bearer <API token>\"");
   return context.fleet->AuthenticateApiToken(credential, now);
@@ -161,7 +162,8 @@ std::variant<HttpResponse, Admission> Admit(WorkerContext& context, const HttpRe
   if (!allowed_methods.empty()) {
     std::string allow;
     for (const auto& method : allowed_methods) allow += (allow.empty() ? "" : ", ") + method;
-    HttpResponse response = ErrorResponse(405, "method_not_allowed", request.method + " is not allowed here; use " + allow);
+    HttpResponse response =
+        ErrorResponse(405, "method_not_allowed", request.method + " is not allowed here; use " + allow);
     response.headers.emplace_back("Allow", allow);
     return response;
   }
@@ -187,22 +189,29 @@ std::optional<HttpResponse> Dispatch(WorkerContext& context, HttpRequest& reques
 
 HttpError HttpErrorFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return {200, "ok"};
+    case StatusCode::kOk:
+      return {200, "ok"};
     case StatusCode::kInvalidArgument:
     case StatusCode::kLimitExceeded:
     case StatusCode::kNotRecognized:
     case StatusCode::kTruncated:
-    case StatusCode::kUnsupported: return {400, "bad_request"};
-    case StatusCode::kNotFound: return {404, "not_found"};
+    case StatusCode::kUnsupported:
+      return {400, "bad_request"};
+    case StatusCode::kNotFound:
+      return {404, "not_found"};
     case StatusCode::kAlreadyExists:
     case StatusCode::kFailedPrecondition:
-    case StatusCode::kExpired: return {409, "conflict"};
+    case StatusCode::kExpired:
+      return {409, "conflict"};
     // The policy core's only refusal of an authenticated actor is the two-person rule (approving
     // one's own proposal or waiver request); roles are checked before the core is reached.
-    case StatusCode::kPermissionDenied: return {409, "two_person_rule"};
-    case StatusCode::kUnavailable: return {503, "unavailable"};
+    case StatusCode::kPermissionDenied:
+      return {409, "two_person_rule"};
+    case StatusCode::kUnavailable:
+      return {503, "unavailable"};
     case StatusCode::kCorruption:
-    case StatusCode::kInternal: return {500, "internal"};
+    case StatusCode::kInternal:
+      return {500, "internal"};
   }
   return {500, "internal"};
 }

@@ -39,9 +39,7 @@ HttpResponse ErrorFromBodyReference(const Status& status) {
   return ErrorFrom(status);
 }
 
-Json OptionalTime(const std::optional<UnixSeconds>& at) {
-  return at ? Json(FormatTimestamp(*at)) : Json(nullptr);
-}
+Json OptionalTime(const std::optional<UnixSeconds>& at) { return at ? Json(FormatTimestamp(*at)) : Json(nullptr); }
 Json TimeOrNull(UnixSeconds at) { return at > 0 ? Json(FormatTimestamp(at)) : Json(nullptr); }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,8 +202,7 @@ Result<Json> Call::Body(bool empty_ok) const {
     if (empty_ok) return Json::object();
     return Status::InvalidArgument("request body: empty; a JSON object is required");
   }
-  auto parsed =
-      ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
+  auto parsed = ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
   if (!parsed.ok()) return Status::InvalidArgument(parsed.status().message());
   if (!parsed->is_object()) return Status::InvalidArgument("request body: must be a JSON object");
   return parsed;

@@ -16,14 +16,14 @@
 #include <string_view>
 #include <vector>
 
-#include "appban/common/status.h"
-#include "appban/net/http.h"
 #include "appban/common/json.h"
+#include "appban/common/status.h"
 #include "appban/common/text.h"
 #include "appban/common/time.h"
+#include "appban/decide/admin.h"
+#include "appban/net/http.h"
 #include "appban/server/admin_api.h"
 #include "appban/server/context.h"
-#include "appban/decide/admin.h"
 #include "appban/store/fleet.h"
 
 namespace appban::server::admin {

@@ -172,7 +172,7 @@ HttpResponse GetDevice(Call& call) {
   bool have_inventory = false;
   if (!device->inventory_json.empty()) {
     auto parsed = ParseJsonBounded(device->inventory_json, store::kFleetLimits.max_inventory_json_bytes,
-                                           protocol::kProtocolLimits.max_json_depth, "stored inventory");
+                                   protocol::kProtocolLimits.max_json_depth, "stored inventory");
     if (parsed.ok()) {
       body["inventory"] = *parsed;
       auto read = protocol::InventoryFromJsonArray(*parsed, "inventory");

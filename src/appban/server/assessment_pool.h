@@ -28,10 +28,10 @@
 
 #include "appban/assess/analysis.h"
 #include "appban/assess/risk.h"
-#include "appban/common/status.h"
-#include "appban/net/http.h"
 #include "appban/common/mutex.h"
+#include "appban/common/status.h"
 #include "appban/common/thread_annotations.h"
+#include "appban/net/http.h"
 #include "appban/store/fleet.h"
 
 namespace appban::server {

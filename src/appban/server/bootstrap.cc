@@ -49,9 +49,11 @@ Result<bool> PrepareDirectory(const std::string& path) {
   std::error_code error;
   if (!parent.empty()) std::filesystem::create_directories(parent, error);
   if (error) return Status::Unavailable("cannot create " + parent.string() + ": " + error.message());
-  if (::mkdir(path.c_str(), 0700) != 0) return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
+  if (::mkdir(path.c_str(), 0700) != 0)
+    return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
   // mkdir applies the umask, which can only remove bits; set the mode explicitly all the same.
-  if (::chmod(path.c_str(), 0700) != 0) return Status::Unavailable("cannot chmod " + path + ": " + std::strerror(errno));
+  if (::chmod(path.c_str(), 0700) != 0)
+    return Status::Unavailable("cannot chmod " + path + ": " + std::strerror(errno));
   return true;
 }
 
@@ -184,7 +186,9 @@ Result<std::string> ReadMetricsToken(const ServerConfig& config) {
                                    std::to_string(kMinMetricsTokenBytes) + " characters (e.g. `openssl rand -hex 32`)");
   }
   for (char c : token) {
-    if (c <= ' ' || c == 0x7f) return Status::InvalidArgument("metrics.token_file " + path + ": the token must be one line of visible characters");
+    if (c <= ' ' || c == 0x7f)
+      return Status::InvalidArgument("metrics.token_file " + path +
+                                     ": the token must be one line of visible characters");
   }
   return token;
 }

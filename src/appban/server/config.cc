@@ -14,7 +14,7 @@ namespace appban::server {
 namespace {
 
 constexpr std::array<std::string_view, 7> kSections = {"listen",   "devices", "enrollment", "limits",
-                                                        "timeouts", "policy",  "metrics"};
+                                                       "timeouts", "policy",  "metrics"};
 constexpr std::string_view kLogSection = "log";
 
 // One integer setting: its key, its allowed range and how to reach it in the struct. The same
@@ -93,8 +93,8 @@ const UintKey* FindUintKey(std::string_view name) {
 
 // Key names that hold something other than an integer, in file order.
 constexpr std::array<std::string_view, 11> kOtherKeys = {
-    "data_dir",        "database",        "listen.address",      "listen.tls", "listen.insecure_plain_http",
-    "listen.cert_file", "listen.key_file", "listen.server_names", "log.level",  "log.format",
+    "data_dir",           "database",        "listen.address",      "listen.tls", "listen.insecure_plain_http",
+    "listen.cert_file",   "listen.key_file", "listen.server_names", "log.level",  "log.format",
     "metrics.token_file",
 };
 
@@ -204,11 +204,11 @@ Status ApplyOtherKey(const TomlField& field, ServerConfig& config) {
     if (!IsIpAddress(value)) return field.Error("\"" + value + "\" is not an IP address");
     return Status::Ok();
   }
-  std::string* target = name == "data_dir"           ? &config.data_dir
-                        : name == "database"         ? &config.database
-                        : name == "listen.cert_file" ? &config.listen.cert_file
+  std::string* target = name == "data_dir"             ? &config.data_dir
+                        : name == "database"           ? &config.database
+                        : name == "listen.cert_file"   ? &config.listen.cert_file
                         : name == "metrics.token_file" ? &config.metrics.token_file
-                                                     : &config.listen.key_file;
+                                                       : &config.listen.key_file;
   *target = std::move(value);
   Status path = CheckPath(name, *target, name != "data_dir");
   if (!path.ok()) return Status::InvalidArgument(field.where() + path.message().substr(name.size()));
@@ -236,11 +236,16 @@ bool IsSection(std::string_view name) {
 
 std::string_view LogLevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kTrace: return "trace";
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kTrace:
+      return "trace";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
@@ -315,8 +320,10 @@ Status ValidateConfig(const ServerConfig& config) {
           "credentials and admin tokens; it is for local testing only)"));
     }
     if (!IsLoopbackAddress(listen.address)) {
-      return fail(Status::InvalidArgument("listen.tls: plain HTTP is only allowed on a loopback address (127.0.0.0/8 "
-                                          "or ::1), not on \"" + listen.address + "\""));
+      return fail(
+          Status::InvalidArgument("listen.tls: plain HTTP is only allowed on a loopback address (127.0.0.0/8 "
+                                  "or ::1), not on \"" +
+                                  listen.address + "\""));
     }
   }
   if (listen.cert_file.empty() != listen.key_file.empty()) {
@@ -324,15 +331,16 @@ Status ValidateConfig(const ServerConfig& config) {
                                         ": listen.cert_file and listen.key_file must be given together"));
   }
   if (config.StaleAfterSeconds() < config.devices.checkin_interval_seconds) {
-    return fail(Status::InvalidArgument(
-        "devices.stale_after_seconds: " + std::to_string(config.StaleAfterSeconds()) +
-        " is shorter than devices.checkin_interval_seconds (" + std::to_string(config.devices.checkin_interval_seconds) +
-        "): every device would be counted stale between two check-ins"));
+    return fail(Status::InvalidArgument("devices.stale_after_seconds: " + std::to_string(config.StaleAfterSeconds()) +
+                                        " is shorter than devices.checkin_interval_seconds (" +
+                                        std::to_string(config.devices.checkin_interval_seconds) +
+                                        "): every device would be counted stale between two check-ins"));
   }
   if (static_cast<uint64_t>(config.policy.bundle_validity_days) * 86400 <= config.StaleAfterSeconds()) {
     return fail(Status::InvalidArgument(
         "policy.bundle_validity_days: bundles would expire before a device is even counted stale "
-        "(devices.stale_after_seconds = " + std::to_string(config.StaleAfterSeconds()) + ")"));
+        "(devices.stale_after_seconds = " +
+        std::to_string(config.StaleAfterSeconds()) + ")"));
   }
   return Status::Ok();
 }
@@ -377,9 +385,9 @@ std::vector<std::string> DefaultServerNames() {
 
 uint32_t WorkerCount(const ServerConfig& config, uint32_t cores, uint64_t descriptors_per_process) {
   if (config.workers > 0) return config.workers;
-  const uint64_t usable =
-      descriptors_per_process > 2 * kReservedDescriptorsPerWorker ? descriptors_per_process - kReservedDescriptorsPerWorker
-                                                                  : kReservedDescriptorsPerWorker;
+  const uint64_t usable = descriptors_per_process > 2 * kReservedDescriptorsPerWorker
+                              ? descriptors_per_process - kReservedDescriptorsPerWorker
+                              : kReservedDescriptorsPerWorker;
   const uint64_t needed = (config.listen.max_connections + usable - 1) / usable;
   return static_cast<uint32_t>(std::clamp<uint64_t>(std::max<uint64_t>(cores, needed), 1, L::kMaxWorkers));
 }

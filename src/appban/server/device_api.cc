@@ -53,8 +53,7 @@ HttpResponse RefusalFor(const Status& status) {
 constexpr size_t kMaxCachedDevices = size_t{1} << 21;
 
 int64_t SteadySeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // The apps of the device that some rule of the bundle mentions: only those can decide a standing,
@@ -62,9 +61,9 @@ int64_t SteadySeconds() {
 // from the inventory the check-in sent (its apps are moved out), else from the stored match
 // records, else from an inventory stored as JSON before match records existed. nullopt: the
 // stored inventory cannot be read.
-std::optional<std::vector<policy::InstalledApp>> MentionedApps(
-    const policy::PolicyIndex& index, std::optional<std::vector<policy::InstalledApp>>& sent,
-    const store::EvaluationInput& stored) {
+std::optional<std::vector<policy::InstalledApp>> MentionedApps(const policy::PolicyIndex& index,
+                                                               std::optional<std::vector<policy::InstalledApp>>& sent,
+                                                               const store::EvaluationInput& stored) {
   std::vector<policy::InstalledApp> mentioned;
   if (sent) {
     for (policy::InstalledApp& app : *sent) {
@@ -101,8 +100,8 @@ DeviceApi::DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writ
   enrollment_limiter_ = settings_.enrollment_limiter;
   if (enrollment_limiter_ == nullptr) {
     // Without buckets every enrolment would be refused (AllowEnrollment): make this worker's own.
-    auto own = SharedRateLimiter::Create(std::max<uint32_t>(1, settings_.enrollment_burst),
-                                         settings_.enrollment_per_minute);
+    auto own =
+        SharedRateLimiter::Create(std::max<uint32_t>(1, settings_.enrollment_burst), settings_.enrollment_per_minute);
     if (own.ok()) {
       own_enrollment_limiter_.emplace(std::move(*own));
       enrollment_limiter_ = &*own_enrollment_limiter_;
@@ -122,9 +121,8 @@ void DeviceApi::Enroll(const net::HttpRequest& request, net::Responder respond) 
   if (!AllowEnrollment(request.remote_address)) {
     CountEnrollment(EnrollmentResult::kRateLimited);
     HttpResponse response = MakeErrorResponse(429, "rate_limited", "too many enrolment attempts from this address");
-    response.headers.emplace_back("Retry-After", std::to_string(enrollment_limiter_ != nullptr
-                                                                    ? enrollment_limiter_->RetryAfterSeconds()
-                                                                    : 60));
+    response.headers.emplace_back(
+        "Retry-After", std::to_string(enrollment_limiter_ != nullptr ? enrollment_limiter_->RetryAfterSeconds() : 60));
     return respond(std::move(response));
   }
   auto parsed = protocol::ParseEnrollRequest(request.body);
@@ -137,9 +135,7 @@ void DeviceApi::Enroll(const net::HttpRequest& request, net::Responder respond) 
   // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
   auto held = std::make_shared<net::Responder>(std::move(respond));
   writer_.SubmitEnrollment(std::move(enrollment), context_.clock(),
-                           [this, held](Result<store::Enrollment> enrolled) {
-                             FinishEnrollment(enrolled, *held);
-                           });
+                           [this, held](Result<store::Enrollment> enrolled) { FinishEnrollment(enrolled, *held); });
 }
 
 // On the io_context thread, after the enrolment's transaction committed (or failed).
@@ -213,7 +209,8 @@ Result<DeviceApi::AuthenticatedDevice> DeviceApi::Authenticate(const net::HttpRe
 
 std::vector<std::string> DeviceApi::GroupsOf(const std::string& device_id, const std::string& token_group) {
   auto now = std::chrono::steady_clock::now();
-  if (groups_loaded_at_ == std::chrono::steady_clock::time_point{} || now - groups_loaded_at_ > std::chrono::seconds(5)) {
+  if (groups_loaded_at_ == std::chrono::steady_clock::time_point{} ||
+      now - groups_loaded_at_ > std::chrono::seconds(5)) {
     auto groups = context_.store->ListGroups();
     if (groups.ok()) {
       groups_by_device_.clear();
@@ -321,10 +318,9 @@ DeviceApi::CheckinPlan DeviceApi::PlanCheckin(const std::string& id, const Cache
     // A device counts its events up by one: a huge jump would make every later, smaller seq look
     // "already stored" and be acknowledged without being stored.
     if (event.seq - highest_seq > protocol::kProtocolLimits.max_event_seq_jump) {
-      plan.refusal = "checkin.events[" + std::to_string(i) + "].seq: " + std::to_string(event.seq) +
-                     " is more than " + std::to_string(protocol::kProtocolLimits.max_event_seq_jump) +
-                     " above the highest seq so far (" + std::to_string(highest_seq) +
-                     "); a device counts its events up by one";
+      plan.refusal = "checkin.events[" + std::to_string(i) + "].seq: " + std::to_string(event.seq) + " is more than " +
+                     std::to_string(protocol::kProtocolLimits.max_event_seq_jump) + " above the highest seq so far (" +
+                     std::to_string(highest_seq) + "); a device counts its events up by one";
       return plan;
     }
     highest_seq = std::max(highest_seq, event.seq);
@@ -395,7 +391,8 @@ void DeviceApi::AnswerAfterCommit(store::CheckinWrite write, int64_t applied_ver
       if (outcome.status.code() == StatusCode::kPermissionDenied) {
         return respond(MakeErrorResponse(403, "device_revoked", "this device was revoked by an administrator"));
       }
-      if (outcome.status.code() == StatusCode::kInvalidArgument || outcome.status.code() == StatusCode::kLimitExceeded) {
+      if (outcome.status.code() == StatusCode::kInvalidArgument ||
+          outcome.status.code() == StatusCode::kLimitExceeded) {
         return respond(MakeErrorResponse(400, "bad_request", outcome.status.message()));
       }
       return respond(StoreTrouble(outcome.status));
@@ -418,7 +415,8 @@ void DeviceApi::Poll(const net::HttpRequest& request, net::Responder respond) {
     version = std::stoll(*version_text);
   }
   if (version < 0) {
-    return respond(MakeErrorResponse(400, "bad_request", "poll: query parameter \"version\" must be a non-negative integer"));
+    return respond(
+        MakeErrorResponse(400, "bad_request", "poll: query parameter \"version\" must be a non-negative integer"));
   }
   catch_up_();
   if (hub_.latest().version > version) {
@@ -430,9 +428,10 @@ void DeviceApi::Poll(const net::HttpRequest& request, net::Responder respond) {
   poll_jitter_state_ ^= poll_jitter_state_ << 13;
   poll_jitter_state_ ^= poll_jitter_state_ >> 7;
   poll_jitter_state_ ^= poll_jitter_state_ << 17;
-  int64_t jitter = settings_.longpoll_timeout / 10 > 0
-                       ? static_cast<int64_t>(poll_jitter_state_ % static_cast<uint64_t>(settings_.longpoll_timeout / 10 + 1))
-                       : 0;
+  int64_t jitter =
+      settings_.longpoll_timeout / 10 > 0
+          ? static_cast<int64_t>(poll_jitter_state_ % static_cast<uint64_t>(settings_.longpoll_timeout / 10 + 1))
+          : 0;
   hub_.AddPoll(version, std::move(respond), SteadySeconds() + settings_.longpoll_timeout + jitter, device->id);
 }
 

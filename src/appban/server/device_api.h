@@ -74,11 +74,11 @@ class DeviceApi {
   // is answered by AnswerAfterCommit once the CheckinWriter committed it.
   struct CheckinPlan {
     store::CheckinWrite write;
-    bool durable = false;         // the device relies on the write: answer only after commit
-    bool send_inventory = false;  // ask the device for its inventory in the answer
+    bool durable = false;                                 // the device relies on the write: answer only after commit
+    bool send_inventory = false;                          // ask the device for its inventory in the answer
     std::set<std::string, std::less<>> removed_rule_ids;  // rules the device reported removing an app for
-    std::optional<std::string> refusal;  // the check-in is refused (400) with this message
-    int64_t stored_seq_before = 0;       // events above it are new (the metrics count only those)
+    std::optional<std::string> refusal;                   // the check-in is refused (400) with this message
+    int64_t stored_seq_before = 0;                        // events above it are new (the metrics count only those)
   };
   // Moves the canonical inventory out of `checkin`.
   static CheckinPlan PlanCheckin(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,

@@ -8,9 +8,9 @@
 
 #include <cerrno>
 #include <chrono>
-#include <thread>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <utility>
 
 namespace appban::server {

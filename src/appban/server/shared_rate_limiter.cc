@@ -23,8 +23,8 @@ static_assert(SharedRateLimiter::kMaxBurst * kTokenUnit <= kTokenMask);
 }  // namespace
 
 struct SharedRateLimiter::Shared {
-  uint64_t burst_units = 0;       // burst * kTokenUnit
-  double units_per_ms = 0;        // refill rate
+  uint64_t burst_units = 0;  // burst * kTokenUnit
+  double units_per_ms = 0;   // refill rate
   uint32_t per_minute = 0;
   int64_t created_ns = 0;         // steady_clock epoch of the millisecond counter
   uint64_t hash_key[2] = {0, 0};  // secret: addresses cannot be chosen to collide
@@ -44,9 +44,8 @@ Result<SharedRateLimiter> SharedRateLimiter::Create(uint32_t burst, uint32_t per
   shared->burst_units = uint64_t{burst} * kTokenUnit;
   shared->units_per_ms = static_cast<double>(per_minute) * kTokenUnit / 60'000.0;
   shared->per_minute = per_minute;
-  shared->created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::steady_clock::now().time_since_epoch())
-                           .count();
+  shared->created_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
   shared->slot_count = slots;
   if (RAND_bytes(reinterpret_cast<unsigned char*>(shared->hash_key), sizeof(shared->hash_key)) != 1) {
     munmap(base, bytes);

@@ -17,11 +17,11 @@ namespace appban::server {
 struct WorkerInputs {
   int listening_fd = -1;
   int worker_index = 0;
-  const MetricsRegion* metrics = nullptr;  // shared with the other workers
-  DeviceGenerations* generations = nullptr;  // shared with the other workers
+  const MetricsRegion* metrics = nullptr;           // shared with the other workers
+  DeviceGenerations* generations = nullptr;         // shared with the other workers
   SharedRateLimiter* enrollment_limiter = nullptr;  // shared with the other workers
-  std::string metrics_token;  // bearer token GET /metrics requires; empty: loopback clients only
-  std::string certificate_pem;  // leaf (+ chain); empty for plain HTTP
+  std::string metrics_token;                        // bearer token GET /metrics requires; empty: loopback clients only
+  std::string certificate_pem;                      // leaf (+ chain); empty for plain HTTP
   std::string private_key_pem;
 };
 

@@ -58,10 +58,9 @@ AuditVerification VerifyAuditChain(const std::vector<AuditEntry>& entries, const
     auto problem = [&](std::string what) { result.problems.push_back({entry.seq, std::move(what)}); };
     std::string label = "entry " + std::to_string(entry.seq);
     if (entry.seq > expected_seq) {
-      problem(entry.seq - expected_seq == 1
-                  ? "entry " + std::to_string(expected_seq) + " is missing (deleted)"
-                  : "entries " + std::to_string(expected_seq) + ".." + std::to_string(entry.seq - 1) +
-                        " are missing (deleted)");
+      problem(entry.seq - expected_seq == 1 ? "entry " + std::to_string(expected_seq) + " is missing (deleted)"
+                                            : "entries " + std::to_string(expected_seq) + ".." +
+                                                  std::to_string(entry.seq - 1) + " are missing (deleted)");
     }
     auto recomputed = ComputeEntryHash(entry);
     bool hash_ok = recomputed.ok() && *recomputed == entry.hash;

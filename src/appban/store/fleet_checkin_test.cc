@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <map>
-#include <set>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>

@@ -24,7 +24,6 @@
 
 namespace appban::store {
 
-
 // ---- Secrets ----
 
 namespace {
@@ -50,9 +49,7 @@ std::string ScoreText(double score) {
   return error == std::errc() ? std::string(buffer, end) : std::string("?");
 }
 
-Json OptionalTime(const std::optional<UnixSeconds>& at) {
-  return at ? Json(FormatTimestamp(*at)) : Json(nullptr);
-}
+Json OptionalTime(const std::optional<UnixSeconds>& at) { return at ? Json(FormatTimestamp(*at)) : Json(nullptr); }
 
 }  // namespace
 

@@ -2,8 +2,8 @@
 // store and the events devices report.
 #include "appban/store/sqlite_fleet_store.h"
 
-#include <limits>
 #include <algorithm>
+#include <limits>
 #include <span>
 #include <string>
 #include <utility>

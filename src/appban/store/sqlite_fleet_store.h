@@ -26,7 +26,6 @@
 
 namespace appban::store::internal {
 
-
 // Ids are "<prefix>" + 16 random lowercase hex digits ("d-", "e-", "t-").
 Result<std::string> NewId(std::string_view prefix);
 

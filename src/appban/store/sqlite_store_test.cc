@@ -38,7 +38,8 @@ class RawDb {
   std::string Scalar(const std::string& sql) {
     sqlite3_stmt* statement = nullptr;
     std::string out;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK && sqlite3_step(statement) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW) {
       const unsigned char* text = sqlite3_column_text(statement, 0);
       out = text ? reinterpret_cast<const char*>(text) : "";
     }
@@ -182,7 +183,8 @@ TEST_F(AuditTamper, EditedEntryIsNamed) {
 }
 
 TEST_F(AuditTamper, EditedBeforeAfterIsNamed) {
-  ASSERT_EQ(raw_->Exec("UPDATE audit SET after_json = replace(after_json, 'approved', 'published') WHERE seq = 3"), SQLITE_OK);
+  ASSERT_EQ(raw_->Exec("UPDATE audit SET after_json = replace(after_json, 'approved', 'published') WHERE seq = 3"),
+            SQLITE_OK);
   AuditVerification v = Verify();
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(v.problems[0].seq, 3) << Describe(v);
