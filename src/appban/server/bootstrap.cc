@@ -139,13 +139,15 @@ Status PrepareAdminToken(const ServerConfig& config, BootstrapResult& result) {
 
 }  // namespace
 
+Result<DataDirLock> LockDataDirectory(const ServerConfig& config) {
+  APPBAN_RETURN_IF_ERROR(PrepareDirectory(config.data_dir).status());
+  return DataDirLock::Acquire(config.data_dir);
+}
+
 Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string& url) {
   BootstrapResult result;
   result.url = url;
   APPBAN_ASSIGN_OR_RETURN(result.created_data_dir, PrepareDirectory(config.data_dir));
-  // Before anything is read or written in it: one server per data directory.
-  APPBAN_ASSIGN_OR_RETURN(DataDirLock lock, DataDirLock::Acquire(config.data_dir));
-  result.data_dir_lock = std::make_shared<DataDirLock>(std::move(lock));
   // Every file the server creates in it is 0600 whatever this mode, but a directory others can
   // enter still shows them its file names and sizes, and lets them read anything an operator
   // copied in by hand: say so on every start.

@@ -44,9 +44,6 @@ struct BootstrapResult {
   std::string key_path;
   std::string policy_key_id;
   std::optional<std::string> admin_token;  // only on the start that created it
-  // The exclusive lock on the data directory (instance_guard.h), held while this result (or a
-  // copy) lives: the supervisor keeps it for the server's lifetime, and its workers inherit it.
-  std::shared_ptr<DataDirLock> data_dir_lock;
   // Shown at the top of the banner on every start (e.g. a data directory others can enter).
   std::vector<std::string> warnings;
 
@@ -90,6 +87,11 @@ struct DataDirLayout {
 // state it will not guess about (a server certificate without the CA certificate beside it);
 // otherwise the failing step's error, naming the file.
 Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string& url);
+
+// Creates the data directory if needed (mode 0700; one others may write to is refused) and takes
+// its exclusive lock (instance_guard.h). The supervisor holds it, before Bootstrap and for the
+// server's lifetime; its workers inherit it.
+Result<DataDirLock> LockDataDirectory(const ServerConfig& config);
 
 // The text the server prints at start. After a first start: the URL, the CA fingerprint, the admin
 // token with a warning that it is shown only once, and the exact commands to issue an enrolment

@@ -303,6 +303,12 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     return 1;
   }
   std::string url = UrlFor(config, listeners->front().port);
+  // One server per data directory: taken before anything in it is read or written.
+  auto data_dir_lock = LockDataDirectory(config);
+  if (!data_dir_lock.ok()) {
+    spdlog::error("preparing {}: {}", config.data_dir, data_dir_lock.status().message());
+    return 1;
+  }
   // First start: data directory, certificate, policy key, one-time admin token. The database
   // connections bootstrap opens are closed again before any worker is forked.
   auto prepared = Bootstrap(config, url);
