@@ -129,7 +129,7 @@ TEST_F(BundleHubTest, RefreshLoadsTheNewestBundleOnceAndServesItsEnvelope) {
   auto refreshed = hub_->Refresh();
   ASSERT_TRUE(refreshed.ok()) << refreshed.status().ToString();
   EXPECT_TRUE(*refreshed);
-  const PublishedBundle& latest = hub_->latest();
+  const verify::PublishedBundle& latest = hub_->latest();
   EXPECT_EQ(latest.version, 2);
   EXPECT_EQ(latest.issued_at, kStart + 60);
   ASSERT_NE(latest.envelope, nullptr);
