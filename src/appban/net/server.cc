@@ -318,9 +318,10 @@ class Connection final : public ConnectionBase,
       if (std::optional<HttpResponse> refusal = server_->gate(request_)) {
         // Answered from the headers alone: an announced body is never read, so the connection
         // cannot be reused (its next bytes would be that body).
-        bool unread_body = !parser_->is_done();
+        // Decided before the parser (which owns `message`) is released.
+        const bool close = !parser_->is_done() || !message.keep_alive();
         parser_.reset();
-        return WriteResponse(std::move(*refusal), unread_body || !message.keep_alive());
+        return WriteResponse(std::move(*refusal), close);
       }
     }
 
