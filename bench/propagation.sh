@@ -132,7 +132,7 @@ r = next((r for r in comp.get("rules", []) if r.get("rule_id") == rule), None)
 if r:
     t = r.get("time_to_compliance", {})
     print(f"server compliance: targeted {r.get('targeted')}, compliant {r.get('compliant')}, remediated {r.get('remediated')}, "
-          f"pending {r.get('pending')}; time to compliance median {t.get('median_seconds')} s, p95 {t.get('p95_seconds')} s, "
+          f"pending {r.get('pending')}, mismatch {r.get('mismatch')}; time to compliance median {t.get('median_seconds')} s, p95 {t.get('p95_seconds')} s, "
           f"max {t.get('max_seconds')} s (from the bundle's issue time, whole seconds)")
 else:
     print("server compliance: rule not found in", json.dumps(comp)[:400])

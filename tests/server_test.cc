@@ -260,6 +260,72 @@ TEST_F(ServerTest, AViolatingDeviceIsReportedAsSuch) {
   EXPECT_EQ(rule.value("compliant", -1), 0) << compliance.body;
 }
 
+// The value of an unlabelled sample in a Prometheus exposition ("" when absent).
+std::string MetricSample(const std::string& exposition, const std::string& series) {
+  std::istringstream lines(exposition);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(series + " ")) return line.substr(series.size() + 1);
+  }
+  return "";
+}
+
+// Hardening item 5: a device that claims the latest version but reports another rules_hash used
+// to count as compliant. It is "mismatch" until it reports the hash the version was issued with.
+TEST_F(ServerTest, AWrongRulesHashIsAMismatchNotComplianceUntilTheRightOneIsReported) {
+  TestDevice device = Enroll("ws-0009");
+  auto apps = Apps({"bash"});
+  ASSERT_EQ(Checkin(device, CheckinWith(apps, true)).status, 200);
+  Json published = PublishBan("gc-ban-wechat", "wechat");
+  const std::string issued = published.value("rules_hash", "");
+  ASSERT_EQ(issued.size(), 64u) << published.dump();
+  const std::string forged(64, 'f');
+
+  auto lied = Checkin(device, CheckinWith(apps, false, 1, forged));
+  ASSERT_EQ(lied.status, 200) << lied.body;
+  auto lied_answer = protocol::ParseCheckinResponse(lied.body);
+  ASSERT_TRUE(lied_answer.ok()) << lied.body;
+  EXPECT_TRUE(lied_answer->rules_hash_mismatch) << lied.body;
+  EXPECT_TRUE(lied_answer->bundle.has_value()) << "the device is sent the signed bundle to apply again";
+
+  Json fleet = Body(Admin("GET", "/v1/admin/compliance"));
+  EXPECT_EQ(fleet["rules"][0].value("mismatch", -1), 1) << fleet.dump();
+  EXPECT_EQ(fleet["rules"][0].value("compliant", -1), 0) << fleet.dump();
+  EXPECT_EQ(fleet["totals"].value("mismatch_any", -1), 1) << fleet.dump();
+  EXPECT_EQ(fleet["totals"].value("fully_compliant", -1), 0) << fleet.dump();
+  Json rule = Body(Admin("GET", "/v1/admin/compliance/rules/gc-ban-wechat"));
+  EXPECT_EQ(rule["mismatch_devices"], Json::array({device.id})) << rule.dump();
+  Json per_device = Body(Admin("GET", "/v1/admin/compliance/devices/" + device.id));
+  EXPECT_EQ(per_device["rules"][0].value("status", ""), "mismatch") << per_device.dump();
+  Json shown = Body(Admin("GET", "/v1/admin/devices/" + device.id));
+  Json mismatch = shown["rules_hash_mismatch"];
+  ASSERT_TRUE(mismatch.is_object()) << shown.dump();
+  EXPECT_EQ(mismatch.value("applied_version", -1), 1);
+  EXPECT_EQ(mismatch.value("reported_rules_hash", ""), forged);
+  EXPECT_EQ(mismatch.value("expected_rules_hash", ""), issued);
+  EXPECT_FALSE(mismatch.value("since", "").empty());
+  auto metrics = Call("GET", "/metrics", "", {});
+  EXPECT_EQ(MetricSample(metrics.body, "appban_devices_rules_hash_mismatch"), "1") << metrics.body;
+  EXPECT_EQ(MetricSample(metrics.body, "appban_checkins_rules_hash_mismatch_total"), "1");
+  EXPECT_EQ(MetricSample(metrics.body, "appban_compliance_devices{state=\"mismatch\"}"), "1");
+
+  // The same lie again changes nothing; the right hash makes the device compliant.
+  ASSERT_EQ(Checkin(device, CheckinWith(apps, false, 1, forged)).status, 200);
+  auto honest = Checkin(device, CheckinWith(apps, false, 1, issued));
+  ASSERT_EQ(honest.status, 200) << honest.body;
+  auto honest_answer = protocol::ParseCheckinResponse(honest.body);
+  ASSERT_TRUE(honest_answer.ok()) << honest.body;
+  EXPECT_FALSE(honest_answer->rules_hash_mismatch);
+  EXPECT_FALSE(honest_answer->bundle.has_value());
+  fleet = Body(Admin("GET", "/v1/admin/compliance"));
+  EXPECT_EQ(fleet["rules"][0].value("mismatch", -1), 0) << fleet.dump();
+  EXPECT_EQ(fleet["rules"][0].value("compliant", -1), 1) << fleet.dump();
+  EXPECT_EQ(fleet["totals"].value("fully_compliant", -1), 1) << fleet.dump();
+  EXPECT_TRUE(Body(Admin("GET", "/v1/admin/devices/" + device.id))["rules_hash_mismatch"].is_null());
+  metrics = Call("GET", "/metrics", "", {});
+  EXPECT_EQ(MetricSample(metrics.body, "appban_devices_rules_hash_mismatch"), "0") << metrics.body;
+  EXPECT_EQ(MetricSample(metrics.body, "appban_checkins_rules_hash_mismatch_total"), "2");
+}
+
 TEST_F(ServerTest, CredentialsAreCheckedAndRevokedDevicesRefused) {
   TestDevice device = Enroll("ws-0003");
   auto body = protocol::ToJson(CheckinWith(Apps({"bash"}), true)).dump();

@@ -336,7 +336,14 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, UnixSeconds now
       if (!saved.ok()) Log("saving the server's intervals failed: " + saved.ToString());
     }
     result.latest_version = answer->latest_version;
-    if (answer->bundle && answer->latest_version > held_version()) {
+    if (answer->rules_hash_mismatch) {
+      // The server holds another hash for the version this agent enforces (its state was damaged
+      // or the server re-issued the version): the signed bundle it sends decides, as any bundle.
+      Log("the server reports that rules_hash " + (bundle_ ? bundle_->bundle.rules_hash : std::string("(none)")) +
+          " is not the hash of version " + std::to_string(held_version()) + " it issued; applying its bundle");
+    }
+    server_rules_hash_mismatch_ = answer->rules_hash_mismatch;
+    if (answer->bundle && (answer->latest_version > held_version() || answer->rules_hash_mismatch)) {
       auto applied = ApplyBundle(*answer->bundle, now);
       if (applied.ok() && applied->applied) result.bundle_applied = true;
       if (!applied.ok()) last_checkin_result_ = "ok; bundle refused: " + applied.status().ToString();
@@ -383,6 +390,7 @@ Json Agent::Report(UnixSeconds now) const {
     report["waivers"] = Json::array();
   }
   if (!cached_bundle_problem_.empty()) report["cached_bundle_refused"] = cached_bundle_problem_;
+  if (server_rules_hash_mismatch_) report["server_rules_hash_mismatch"] = true;
   if (!record_problem_.empty()) report["event_queue_error"] = record_problem_;
   Json not_enforced = Json::array();
   for (const auto& ban : unenforced_) {

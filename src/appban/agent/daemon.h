@@ -130,7 +130,8 @@ class Agent {
   policy::DeviceContext device_;
   std::optional<policy::VerifiedBundle> bundle_;
   std::optional<policy::PolicyIndex> index_;
-  std::string cached_bundle_problem_;  // why the stored bundle is not used, for status
+  std::string cached_bundle_problem_;        // why the stored bundle is not used, for status
+  bool server_rules_hash_mismatch_ = false;  // the last check-in answer said our rules_hash is wrong
   std::optional<std::vector<BannedApp>> written_blocks_;
   std::vector<UnenforcedBan> unenforced_;
   std::vector<protocol::DeviceEvent> unrecorded_;  // events not yet in the durable queue, oldest first

@@ -228,6 +228,8 @@ void PrintStatus(const Json& report, std::ostream& out) {
   out << "\n";
   if (report.contains("cached_bundle_refused"))
     out << "cached bundle:   refused: " << report.value("cached_bundle_refused", "") << "\n";
+  if (report.value("server_rules_hash_mismatch", false))
+    out << "server verdict:  rules_hash MISMATCH: the server issued this version with another hash; not compliant\n";
   const auto& checkin = report["last_checkin"];
   int64_t attempt = checkin.value("attempt_at", int64_t{0});
   int64_t ok_at = checkin.value("ok_at", int64_t{0});

@@ -346,6 +346,7 @@ Json ToJson(const CheckinResponse& response) {
                {"send_inventory", response.send_inventory},     {"events_acked", response.events_acked},
                {"checkin_interval", response.checkin_interval}, {"longpoll_timeout", response.longpoll_timeout}};
   if (response.bundle) json["bundle"] = *response.bundle;
+  if (response.rules_hash_mismatch) json["rules_hash_mismatch"] = true;
   return json;
 }
 
@@ -362,6 +363,7 @@ Result<CheckinResponse> ParseCheckinResponse(std::string_view body) {
     response.bundle = bundle->get<std::string>();
   }
   APPBAN_ASSIGN_OR_RETURN(response.send_inventory, object.Boolean("send_inventory"));
+  APPBAN_ASSIGN_OR_RETURN(response.rules_hash_mismatch, object.Boolean("rules_hash_mismatch"));
   APPBAN_ASSIGN_OR_RETURN(response.events_acked, object.Integer("events_acked", true, 0));
   APPBAN_ASSIGN_OR_RETURN(response.checkin_interval, object.Integer("checkin_interval", true, 1));
   APPBAN_ASSIGN_OR_RETURN(response.longpoll_timeout, object.Integer("longpoll_timeout", true, 1));

@@ -119,9 +119,13 @@ struct CheckinResponse {
   UnixSeconds server_time = 0;
   int64_t latest_version = 0;         // newest bundle version issued (0: none)
   std::optional<std::string> bundle;  // the signed envelope, when latest_version > applied_version
+                                      // or rules_hash_mismatch
   bool send_inventory = false;        // the server has no inventory matching inventory_hash
-  int64_t events_acked = 0;           // highest event seq the server has stored for this device
-  int64_t checkin_interval = 0;       // seconds until the next periodic check-in
+  // The reported rules_hash is not the hash the server issued applied_version with: the device is
+  // counted "mismatch", not compliant, until it reports the right one (apply `bundle`).
+  bool rules_hash_mismatch = false;
+  int64_t events_acked = 0;      // highest event seq the server has stored for this device
+  int64_t checkin_interval = 0;  // seconds until the next periodic check-in
   int64_t longpoll_timeout = 0;
 };
 Json ToJson(const CheckinResponse& response);

@@ -42,6 +42,15 @@ HttpResponse ErrorFromBodyReference(const Status& status) {
 Json OptionalTime(const std::optional<UnixSeconds>& at) { return at ? Json(FormatTimestamp(*at)) : Json(nullptr); }
 Json TimeOrNull(UnixSeconds at) { return at > 0 ? Json(FormatTimestamp(at)) : Json(nullptr); }
 
+Json RulesHashMismatchJson(const store::Device& device) {
+  if (!device.rules_hash_mismatch) return nullptr;
+  const store::RulesHashMismatch& mismatch = *device.rules_hash_mismatch;
+  return Json{{"applied_version", device.applied_version},
+              {"reported_rules_hash", device.applied_rules_hash},
+              {"expected_rules_hash", mismatch.expected_hash.empty() ? Json(nullptr) : Json(mismatch.expected_hash)},
+              {"since", FormatTimestamp(mismatch.since)}};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Strict input
 

@@ -45,6 +45,9 @@ HttpResponse ErrorFromBodyReference(const Status& status);
 Json OptionalTime(const std::optional<UnixSeconds>& at);
 // 0 means "never" for the device fields that use it.
 Json TimeOrNull(UnixSeconds at);
+// null, or what the device claims against what was issued: {"applied_version", "reported_rules_hash",
+// "expected_rules_hash" (null: no such version was issued), "since"}.
+Json RulesHashMismatchJson(const store::Device& device);
 
 // ---- Strict input
 

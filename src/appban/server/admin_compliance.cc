@@ -91,6 +91,7 @@ Json RuleComplianceJson(const RuleCompliance& rule) {
               {"remediated", rule.remediated},
               {"violating", rule.violating},
               {"waived", rule.waived},
+              {"mismatch", rule.mismatch},
               {"pending", rule.pending},
               {"stale", rule.stale},
               {"time_to_compliance", TimeJson(rule.time_to_compliance)}};
@@ -130,18 +131,18 @@ HttpResponse FleetComplianceView(Call& call) {
     by_state[static_cast<size_t>(DeviceCompliance::kViolating)] = count(totals.violating_any);
     by_state[static_cast<size_t>(DeviceCompliance::kPending)] = count(totals.pending_any - totals.stale_any);
     by_state[static_cast<size_t>(DeviceCompliance::kStale)] = count(totals.stale_any);
+    by_state[static_cast<size_t>(DeviceCompliance::kMismatch)] = count(totals.mismatch_any);
     call.context.metrics->SetComplianceCounts(by_state);
   }
   Json body = ComplianceHeader(inputs);
   Json rules = Json::array();
   for (const auto& rule : summary.rules) rules.push_back(RuleComplianceJson(rule));
   body["rules"] = rules;
-  body["totals"] = Json{{"devices", summary.totals.devices},
-                        {"fully_compliant", summary.totals.fully_compliant},
-                        {"violating_any", summary.totals.violating_any},
-                        {"pending_any", summary.totals.pending_any},
-                        {"stale_any", summary.totals.stale_any},
-                        {"untargeted", summary.totals.untargeted}};
+  body["totals"] =
+      Json{{"devices", summary.totals.devices},           {"fully_compliant", summary.totals.fully_compliant},
+           {"mismatch_any", summary.totals.mismatch_any}, {"violating_any", summary.totals.violating_any},
+           {"pending_any", summary.totals.pending_any},   {"stale_any", summary.totals.stale_any},
+           {"untargeted", summary.totals.untargeted}};
   return JsonResponse(200, body);
 }
 
@@ -168,6 +169,7 @@ HttpResponse RuleComplianceView(Call& call) {
   Json body = ComplianceHeader(inputs);
   body["rule"] = RuleComplianceJson(summary);
   body["violating_devices"] = summary.violating_devices;
+  body["mismatch_devices"] = summary.mismatch_devices;
   body["pending_devices"] = summary.pending_devices;
   body["lists_truncated"] = summary.lists_truncated;
   return JsonResponse(200, body);
@@ -210,6 +212,7 @@ HttpResponse DeviceComplianceView(Call& call) {
   body["groups"] = member.groups;
   body["last_seen"] = TimeOrNull(member.last_seen);
   body["revoked"] = member.revoked;
+  body["rules_hash_mismatch"] = RulesHashMismatchJson(*device);
   body["rules"] = rules;
   return JsonResponse(200, body);
 }

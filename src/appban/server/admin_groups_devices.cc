@@ -26,7 +26,8 @@ Json DeviceJson(const store::Device& device) {
               {"inventory_hash", device.inventory_hash},
               {"inventory_at", OptionalTime(device.inventory_at)},
               {"last_seen", TimeOrNull(device.last_seen)},
-              {"evaluated_version", device.evaluated_version}};
+              {"evaluated_version", device.evaluated_version},
+              {"rules_hash_mismatch", RulesHashMismatchJson(device)}};
 }
 
 Json RuleStateJson(const store::DeviceRuleState& state) {

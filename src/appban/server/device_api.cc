@@ -12,6 +12,7 @@
 #include "appban/protocol/messages.h"
 #include "appban/store/match_records.h"
 #include "appban/verify/rule_states.h"
+#include "appban/verify/rules_hash.h"
 
 namespace appban::server {
 namespace {
@@ -47,6 +48,10 @@ HttpResponse RefusalFor(const Status& status) {
   if (store::IsNotAuthenticated(status)) return MakeErrorResponse(401, "unauthenticated", status.message());
   return StoreTrouble(status);
 }
+
+// Far above the number of bundles a server issues; a hostile device could only make the map
+// hold versions up to the latest anyway.
+constexpr size_t kMaxIssuedRulesHashes = 4096;
 
 // A bound on the cache, far above what one worker serves (its connections are capped by the
 // descriptor limit); each entry is a few hundred bytes.
@@ -228,7 +233,8 @@ std::vector<std::string> DeviceApi::GroupsOf(const std::string& device_id, const
   return groups;
 }
 
-std::string DeviceApi::CheckinBody(int64_t applied_version, bool send_inventory, int64_t events_acked) const {
+std::string DeviceApi::CheckinBody(int64_t applied_version, bool send_inventory, int64_t events_acked,
+                                   bool rules_hash_mismatch) const {
   const verify::PublishedBundle& latest = hub_.latest();
   // Built by hand so the (possibly large) escaped envelope is reused, not re-escaped per device.
   std::string body = "{\"server_time\":" + std::to_string(context_.clock()) +
@@ -237,7 +243,10 @@ std::string DeviceApi::CheckinBody(int64_t applied_version, bool send_inventory,
                      ",\"events_acked\":" + std::to_string(events_acked) +
                      ",\"checkin_interval\":" + std::to_string(settings_.checkin_interval) +
                      ",\"longpoll_timeout\":" + std::to_string(settings_.longpoll_timeout);
-  if (latest.version > applied_version && !hub_.bundle_member().empty()) {
+  // A device that does not enforce the version it claims gets the signed bundle again, so an
+  // honest agent whose copy went wrong can replace it (docs/protocol.md, "Compliance").
+  if (rules_hash_mismatch) body += ",\"rules_hash_mismatch\":true";
+  if ((latest.version > applied_version || rules_hash_mismatch) && !hub_.bundle_member().empty()) {
     body += ",";
     body += hub_.bundle_member();
   }
@@ -265,13 +274,20 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
                                          " is newer than any bundle this server issued (" +
                                          std::to_string(latest.version) + ")"));
   }
-  CheckinPlan plan = PlanCheckin(id, known, checkin, now);
+  auto issued_hash = IssuedRulesHash(checkin.applied_version, latest);
+  if (!issued_hash.ok()) return respond(StoreTrouble(issued_hash.status()));
+  std::optional<store::RulesHashMismatch> mismatch =
+      verify::CheckRulesHash(checkin.applied_version, checkin.rules_hash, *issued_hash, known.rules_hash_mismatch, now);
+  CheckinPlan plan = PlanCheckin(id, known, checkin, std::move(mismatch), now);
   if (plan.refusal) return respond(MakeErrorResponse(400, "bad_request", *plan.refusal));
+  if (plan.rules_hash_mismatch && context_.metrics != nullptr) context_.metrics->RecordRulesHashMismatch();
   // Re-evaluate compliance when what it depends on changed: the bundle, the applied version, the
-  // inventory, or a removal was reported.
+  // inventory, or a removal was reported. Not while the device's rules_hash is wrong: its rule
+  // states would be evaluated from a claim it does not live up to (and stamp compliant_at for
+  // it); compliance counts it as mismatch until a check-in with the right hash, which re-evaluates.
   const bool needs_evaluation =
-      latest.version > 0 && !plan.send_inventory &&
-      (plan.write.applied || known.evaluated_version != latest.version ||
+      latest.version > 0 && !plan.send_inventory && !plan.rules_hash_mismatch &&
+      (plan.write.applied || plan.write.rules_hash || known.evaluated_version != latest.version ||
        known.evaluated_inventory_hash != checkin.inventory_hash || !plan.removed_rule_ids.empty());
   if (needs_evaluation) {
     Status evaluated = EvaluateCompliance(id, known, checkin, latest, now, plan);
@@ -285,19 +301,49 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
       writer_.Submit(std::move(plan.write),
                      [](const store::CheckinWrite&, store::CheckinOutcome, std::optional<uint64_t>) {});
     }
-    return respond(JsonResponse(200, CheckinBody(applied_version, plan.send_inventory, known.last_event_seq)));
+    return respond(JsonResponse(
+        200, CheckinBody(applied_version, plan.send_inventory, known.last_event_seq, plan.rules_hash_mismatch)));
   }
   known.last_seen_written = now;
-  AnswerAfterCommit(std::move(plan.write), applied_version, plan.send_inventory, plan.stored_seq_before,
-                    std::move(respond));
+  AnswerAfterCommit(std::move(plan.write), applied_version, plan.send_inventory, plan.rules_hash_mismatch,
+                    plan.stored_seq_before, std::move(respond));
+}
+
+Result<std::optional<std::string>> DeviceApi::IssuedRulesHash(int64_t version, const verify::PublishedBundle& latest) {
+  if (version <= 0) return std::optional<std::string>();
+  if (version == latest.version) return std::optional<std::string>(latest.rules_hash);
+  if (auto it = issued_rules_hashes_.find(version); it != issued_rules_hashes_.end()) return it->second;
+  auto record = context_.store->GetBundle(version);
+  std::optional<std::string> hash;
+  if (record.ok()) {
+    hash = std::move(record->rules_hash);
+  } else if (record.status().code() != StatusCode::kNotFound) {
+    return record.status();
+  }
+  if (issued_rules_hashes_.size() >= kMaxIssuedRulesHashes) issued_rules_hashes_.clear();
+  issued_rules_hashes_.emplace(version, hash);
+  return hash;
 }
 
 DeviceApi::CheckinPlan DeviceApi::PlanCheckin(const std::string& id, const CachedDevice& known,
-                                              protocol::CheckinRequest& checkin, UnixSeconds now) {
+                                              protocol::CheckinRequest& checkin,
+                                              std::optional<store::RulesHashMismatch> rules_hash_mismatch,
+                                              UnixSeconds now) {
   CheckinPlan plan;
   store::CheckinWrite& write = plan.write;
   write.device_id = id;
   write.last_seen = now;
+  plan.rules_hash_mismatch = rules_hash_mismatch.has_value();
+  if (rules_hash_mismatch != known.rules_hash_mismatch) {
+    if (rules_hash_mismatch) {
+      spdlog::warn(
+          "device {}: reports rules_hash {} for bundle version {}, which was issued with {}", id, checkin.rules_hash,
+          checkin.applied_version,
+          rules_hash_mismatch->expected_hash.empty() ? "no hash (never issued)" : rules_hash_mismatch->expected_hash);
+    }
+    write.rules_hash = store::RulesHashUpdate{std::move(rules_hash_mismatch)};
+    plan.durable = true;
+  }
   if (checkin.applied_version != known.applied_version || checkin.rules_hash != known.applied_rules_hash) {
     write.applied = store::AppliedPolicy{checkin.applied_version, checkin.rules_hash};
     plan.durable = true;
@@ -369,7 +415,7 @@ Status DeviceApi::EvaluateCompliance(const std::string& id, const CachedDevice& 
 }
 
 void DeviceApi::AnswerAfterCommit(store::CheckinWrite write, int64_t applied_version, bool send_inventory,
-                                  int64_t stored_seq_before, net::Responder respond) {
+                                  bool rules_hash_mismatch, int64_t stored_seq_before, net::Responder respond) {
   // Counted once stored, by the fixed kind set (an unknown kind string cannot add a series).
   std::vector<EventKind> event_kinds;
   event_kinds.reserve(write.events.size());
@@ -378,9 +424,10 @@ void DeviceApi::AnswerAfterCommit(store::CheckinWrite write, int64_t applied_ver
   }
   // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
   auto held = std::make_shared<net::Responder>(std::move(respond));
-  writer_.Submit(std::move(write), [this, applied_version, send_inventory, held, event_kinds = std::move(event_kinds)](
-                                       const store::CheckinWrite& written, store::CheckinOutcome outcome,
-                                       std::optional<uint64_t> generation_before) {
+  writer_.Submit(std::move(write), [this, applied_version, send_inventory, rules_hash_mismatch, held,
+                                    event_kinds = std::move(event_kinds)](const store::CheckinWrite& written,
+                                                                          store::CheckinOutcome outcome,
+                                                                          std::optional<uint64_t> generation_before) {
     net::Responder& respond = *held;
     if (generation_before) {
       cache_.AfterWrite(written, outcome.highest_seq, *generation_before);
@@ -400,7 +447,7 @@ void DeviceApi::AnswerAfterCommit(store::CheckinWrite write, int64_t applied_ver
     if (context_.metrics != nullptr) {
       for (EventKind kind : event_kinds) context_.metrics->RecordEvent(kind);
     }
-    respond(JsonResponse(200, CheckinBody(applied_version, send_inventory, outcome.highest_seq)));
+    respond(JsonResponse(200, CheckinBody(applied_version, send_inventory, outcome.highest_seq, rules_hash_mismatch)));
   });
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -67,7 +68,11 @@ class DeviceApi {
   // From the worker's device cache when it is current, else from the database (which refills it).
   Result<AuthenticatedDevice> Authenticate(const net::HttpRequest& request, net::HttpResponse* refusal);
   std::vector<std::string> GroupsOf(const std::string& device_id, const std::string& token_group);
-  std::string CheckinBody(int64_t applied_version, bool send_inventory, int64_t events_acked) const;
+  // `rules_hash_mismatch`: the answer says so and carries the signed bundle whatever the version.
+  std::string CheckinBody(int64_t applied_version, bool send_inventory, int64_t events_acked,
+                          bool rules_hash_mismatch) const;
+  // The rules_hash this server issued `version` with; nullopt when it issued no such version.
+  Result<std::optional<std::string>> IssuedRulesHash(int64_t version, const verify::PublishedBundle& latest);
 
   // A check-in in steps: PlanCheckin reads what the device reported, EvaluateCompliance (when
   // something compliance depends on changed) adds the rule states it changes, and a durable write
@@ -79,15 +84,17 @@ class DeviceApi {
     std::set<std::string, std::less<>> removed_rule_ids;  // rules the device reported removing an app for
     std::optional<std::string> refusal;                   // the check-in is refused (400) with this message
     int64_t stored_seq_before = 0;                        // events above it are new (the metrics count only those)
+    bool rules_hash_mismatch = false;                     // the reported rules_hash is not the claimed version's
   };
-  // Moves the canonical inventory out of `checkin`.
+  // Moves the canonical inventory out of `checkin`. `rules_hash_mismatch`: the verdict on the
+  // check-in's claim (verify::CheckRulesHash).
   static CheckinPlan PlanCheckin(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
-                                 UnixSeconds now);
+                                 std::optional<store::RulesHashMismatch> rules_hash_mismatch, UnixSeconds now);
   // Moves the apps some rule mentions out of `checkin.inventory`. Fails only when the store does.
   Status EvaluateCompliance(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
                             const verify::PublishedBundle& latest, UnixSeconds now, CheckinPlan& plan);
   void AnswerAfterCommit(store::CheckinWrite write, int64_t applied_version, bool send_inventory,
-                         int64_t stored_seq_before, net::Responder respond);
+                         bool rules_hash_mismatch, int64_t stored_seq_before, net::Responder respond);
 
   WorkerContext& context_;
   BundleHub& hub_;
@@ -99,6 +106,9 @@ class DeviceApi {
   std::unordered_map<std::string, std::vector<std::string>> groups_by_device_;
   std::chrono::steady_clock::time_point groups_loaded_at_{};
   DeviceCache cache_;
+  // Version -> rules_hash as issued (nullopt: never issued), read from the store once: a version
+  // at or below the latest never changes (versions only go up).
+  std::map<int64_t, std::optional<std::string>> issued_rules_hashes_;
   uint64_t poll_jitter_state_ = 0x9e3779b97f4a7c15ull;
 };
 

@@ -518,6 +518,7 @@ TEST_F(DeviceApiTest, ComplianceSummarySetsTheComplianceGauges) {
   EXPECT_EQ(gauge(DeviceCompliance::kPending),
             totals["pending_any"].get<int64_t>() - totals["stale_any"].get<int64_t>());
   EXPECT_EQ(gauge(DeviceCompliance::kStale), totals["stale_any"].get<int64_t>());
+  EXPECT_EQ(gauge(DeviceCompliance::kMismatch), totals["mismatch_any"].get<int64_t>());
 }
 
 }  // namespace

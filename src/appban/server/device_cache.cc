@@ -71,6 +71,7 @@ CachedDevice& DeviceCache::Store(const store::Device& device, const Sha256Digest
   entry.evaluated_version = device.evaluated_version;
   entry.evaluated_inventory_hash = device.evaluated_inventory_hash;
   entry.last_event_seq = device.last_event_seq;
+  entry.rules_hash_mismatch = device.rules_hash_mismatch;
   entry.last_seen_written = last_seen_written;
   return entry;
 }
@@ -88,6 +89,7 @@ void DeviceCache::AfterWrite(const store::CheckinWrite& write, int64_t highest_s
     entry.applied_rules_hash = write.applied->rules_hash;
   }
   if (write.inventory) entry.inventory_hash = write.inventory->hash;
+  if (write.rules_hash) entry.rules_hash_mismatch = write.rules_hash->mismatch;
   if (write.evaluated) {
     entry.evaluated_version = write.evaluated->version;
     entry.evaluated_inventory_hash = write.evaluated->inventory_hash;
@@ -97,8 +99,8 @@ void DeviceCache::AfterWrite(const store::CheckinWrite& write, int64_t highest_s
 }
 
 bool ChangesCachedDevice(const store::CheckinWrite& write) {
-  return write.applied || write.inventory || write.evaluated || !write.events.empty() || !write.rule_states.empty() ||
-         !write.cleared_rule_ids.empty();
+  return write.applied || write.inventory || write.evaluated || write.rules_hash || !write.events.empty() ||
+         !write.rule_states.empty() || !write.cleared_rule_ids.empty();
 }
 
 }  // namespace appban::server

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -72,6 +73,7 @@ struct CachedDevice {
   int64_t evaluated_version = 0;
   std::string evaluated_inventory_hash;
   int64_t last_event_seq = 0;
+  std::optional<store::RulesHashMismatch> rules_hash_mismatch;
   int64_t last_seen_written = 0;  // when this worker last wrote last_seen (not stored)
 };
 

@@ -26,15 +26,16 @@ constexpr std::array<std::string_view, kEventKindCount> kEventKindNames = {
     "removed", "remove_failed", "install_refused", "waiver_applied", "bundle_applied", "bundle_refused", "other"};
 constexpr std::array<std::string_view, kEnrollmentResultCount> kEnrollmentResultNames = {
     "enrolled", "token_invalid", "token_expired", "token_used", "rate_limited", "bad_request", "error"};
-constexpr std::array<std::string_view, kDeviceComplianceCount> kDeviceComplianceNames = {"compliant", "violating",
-                                                                                         "pending", "stale"};
+constexpr std::array<std::string_view, kDeviceComplianceCount> kDeviceComplianceNames = {
+    "compliant", "violating", "pending", "stale", "mismatch"};
 // Families rendered from the region; an extra gauge may not reuse one of these names.
-constexpr std::array<std::string_view, 11> kBuiltInFamilies = {"appban_http_requests_total",
+constexpr std::array<std::string_view, 12> kBuiltInFamilies = {"appban_http_requests_total",
                                                                "appban_http_request_duration_seconds",
                                                                "appban_open_connections",
                                                                "appban_connected_devices",
                                                                "appban_longpolls_waiting",
                                                                "appban_checkins_total",
+                                                               "appban_checkins_rules_hash_mismatch_total",
                                                                "appban_events_total",
                                                                "appban_enrollments_total",
                                                                "appban_policy_version",
@@ -259,6 +260,7 @@ Result<std::string> RenderPrometheus(const MetricsRegion& region, std::span<cons
   uint64_t buckets[kRouteCount][kDurationBucketCount] = {};
   uint64_t duration_sum[kRouteCount] = {};
   uint64_t checkins = 0;
+  uint64_t rules_hash_mismatches = 0;
   uint64_t events[kEventKindCount] = {};
   uint64_t enrollments[kEnrollmentResultCount] = {};
   // Per-slot gauges go up and down by the same worker; summed with wrap-around and read signed.
@@ -271,6 +273,7 @@ Result<std::string> RenderPrometheus(const MetricsRegion& region, std::span<cons
       duration_sum[r] += Load(slot.duration_sum_nanoseconds[r]);
     }
     checkins += Load(slot.checkins);
+    rules_hash_mismatches += Load(slot.rules_hash_mismatches);
     for (size_t k = 0; k < kEventKindCount; ++k) events[k] += Load(slot.events[k]);
     for (size_t k = 0; k < kEnrollmentResultCount; ++k) enrollments[k] += Load(slot.enrollments[k]);
     open_connections += Load(slot.open_connections);
@@ -312,6 +315,9 @@ Result<std::string> RenderPrometheus(const MetricsRegion& region, std::span<cons
 
   out.Family("appban_checkins_total", "counter", "Device check-ins accepted.");
   out.Sample("appban_checkins_total", {}, std::to_string(checkins));
+  out.Family("appban_checkins_rules_hash_mismatch_total", "counter",
+             "Check-ins whose rules_hash is not the hash of the bundle version they claim to enforce.");
+  out.Sample("appban_checkins_rules_hash_mismatch_total", {}, std::to_string(rules_hash_mismatches));
   out.Family("appban_events_total", "counter", "Device events received, by kind.");
   for (size_t k = 0; k < kEventKindCount; ++k) {
     out.Sample("appban_events_total", {{"kind", kEventKindNames[k]}}, std::to_string(events[k]));

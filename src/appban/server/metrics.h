@@ -65,8 +65,8 @@ inline constexpr size_t kEnrollmentResultCount = 7;
 std::string_view EnrollmentResultName(EnrollmentResult result);
 
 // Device compliance as the compliance computation counts it (appban_compliance_devices{state}).
-enum class DeviceCompliance : uint8_t { kCompliant, kViolating, kPending, kStale };
-inline constexpr size_t kDeviceComplianceCount = 4;
+enum class DeviceCompliance : uint8_t { kCompliant, kViolating, kPending, kStale, kMismatch };
+inline constexpr size_t kDeviceComplianceCount = 5;
 std::string_view DeviceComplianceName(DeviceCompliance state);
 
 // Upper bounds (seconds) of appban_http_request_duration_seconds; +Inf is implicit. Long-polls
@@ -92,6 +92,7 @@ struct alignas(64) WorkerSlotData {
   Counter connected_devices;
   Counter longpolls_waiting;
   Counter checkins;
+  Counter rules_hash_mismatches;  // check-ins whose rules_hash is not their claimed version's
   Counter events[kEventKindCount];
   Counter enrollments[kEnrollmentResultCount];
 };
@@ -117,6 +118,7 @@ class MetricsSlot {
   void LongpollStarted() { data_->longpolls_waiting.fetch_add(1, std::memory_order_relaxed); }
   void LongpollEnded() { data_->longpolls_waiting.fetch_sub(1, std::memory_order_relaxed); }
   void RecordCheckin() { data_->checkins.fetch_add(1, std::memory_order_relaxed); }
+  void RecordRulesHashMismatch() { data_->rules_hash_mismatches.fetch_add(1, std::memory_order_relaxed); }
   void RecordEvent(EventKind kind) { data_->events[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_relaxed); }
   void RecordEnrollment(EnrollmentResult result) {
     data_->enrollments[static_cast<size_t>(result)].fetch_add(1, std::memory_order_relaxed);

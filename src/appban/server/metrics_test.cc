@@ -257,7 +257,8 @@ TEST(Metrics, GaugesSumOverSlotsAndGoDown) {
   b.LongpollStarted();
   b.LongpollEnded();
   a.SetPolicyVersion(7);
-  b.SetComplianceCounts({90, 4, 5, 1});
+  b.SetComplianceCounts({90, 4, 5, 1, 2});
+  a.RecordRulesHashMismatch();
 
   Exposition parsed = Render(*region);
   EXPECT_EQ(parsed.Value("appban_open_connections{}"), 7);
@@ -268,6 +269,8 @@ TEST(Metrics, GaugesSumOverSlotsAndGoDown) {
   EXPECT_EQ(parsed.Value("appban_compliance_devices{state=\"violating\"}"), 4);
   EXPECT_EQ(parsed.Value("appban_compliance_devices{state=\"pending\"}"), 5);
   EXPECT_EQ(parsed.Value("appban_compliance_devices{state=\"stale\"}"), 1);
+  EXPECT_EQ(parsed.Value("appban_compliance_devices{state=\"mismatch\"}"), 2);
+  EXPECT_EQ(parsed.Value("appban_checkins_rules_hash_mismatch_total{}"), 1);
 }
 
 // Two forked workers count at the same time, each in its own slot and both in a third shared one
@@ -353,6 +356,7 @@ TEST(Metrics, LabelNamesAreTheDocumentedFixedSets) {
   EXPECT_EQ(EventKindFromName("removed\n"), EventKind::kOther);
   EXPECT_EQ(EnrollmentResultName(EnrollmentResult::kEnrolled), "enrolled");
   EXPECT_EQ(DeviceComplianceName(DeviceCompliance::kStale), "stale");
+  EXPECT_EQ(DeviceComplianceName(DeviceCompliance::kMismatch), "mismatch");
 }
 
 }  // namespace

@@ -305,6 +305,18 @@ class Worker : public FleetNotifier {
       if (!only("GET")) return;
       if (auto refusal = RefuseMetrics(request)) return respond(std::move(*refusal));
       std::vector<ExtraGauge> extra;
+      // From the database, not this worker's memory: a device's verdict may have been recorded by
+      // any worker, or before a restart. One partial-index count. Left out (and logged) when the
+      // database cannot answer, so the rest of the scrape still arrives.
+      if (auto mismatched = context_.fleet->CountRulesHashMismatches(); mismatched.ok()) {
+        extra.push_back(ExtraGauge{"appban_devices_rules_hash_mismatch",
+                                   "Enrolled devices whose last check-in reported a rules_hash that is not the "
+                                   "hash of the bundle version they claim to enforce.",
+                                   {},
+                                   static_cast<double>(*mismatched)});
+      } else {
+        spdlog::warn("metrics: counting rules_hash mismatches failed: {}", mismatched.status().ToString());
+      }
       auto text = RenderPrometheus(*inputs_.metrics, extra);
       if (!text.ok()) return respond(net::MakeErrorResponse(500, "internal", text.status().message()));
       net::HttpResponse response;

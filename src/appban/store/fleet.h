@@ -113,6 +113,15 @@ struct CreatedEnrollmentToken {
 };
 
 // ---- Devices ----
+// A device whose reported rules_hash is not the hash of the bundle version it claims to enforce
+// (verify/rules_hash.h decides). The claim itself is the device's applied_version and
+// applied_rules_hash.
+struct RulesHashMismatch {
+  std::string expected_hash;  // of the claimed version as issued; empty: no such version was issued
+  UnixSeconds since = 0;      // the first check-in of this mismatch
+  bool operator==(const RulesHashMismatch&) const = default;
+};
+
 struct Device {
   std::string id;  // "d-" + 16 lowercase hex
   std::string hostname;
@@ -132,6 +141,9 @@ struct Device {
   int64_t evaluated_version = 0;  // bundle version the server last evaluated this device against
   std::string evaluated_inventory_hash;
   int64_t last_event_seq = 0;  // highest event seq stored for the device
+  // Set while the device reports a rules_hash that is not the hash of the bundle version it
+  // claims (applied_version, applied_rules_hash): it is then compliant with nothing.
+  std::optional<RulesHashMismatch> rules_hash_mismatch;
 };
 struct Enrollment {
   Device device;
@@ -193,6 +205,10 @@ struct EvaluationMark {
   int64_t version = 0;
   std::string inventory_hash;
 };
+// Replaces the device's stored rules_hash_mismatch: nullopt clears it (the hash matches again).
+struct RulesHashUpdate {
+  std::optional<RulesHashMismatch> mismatch;
+};
 struct CheckinWrite {
   std::string device_id;
   UnixSeconds last_seen = 0;
@@ -202,6 +218,7 @@ struct CheckinWrite {
   std::vector<DeviceEvent> events;            // device_id of each event is taken from the write
   std::vector<DeviceRuleState> rule_states;   // upserted (device_id taken from the write)
   std::vector<std::string> cleared_rule_ids;  // rule states to delete (rule no longer in force)
+  std::optional<RulesHashUpdate> rules_hash;  // set when the device's rules-hash verdict changed
 };
 struct EvaluationInput {
   // Both empty: the device never sent an inventory.
@@ -291,6 +308,8 @@ class FleetStore {
   // Ordered by id; inventory_json left empty.
   virtual Result<std::vector<Device>> ListDevices(int64_t offset, int64_t limit) = 0;
   virtual Result<int64_t> CountDevices() = 0;
+  // Non-revoked devices with a rules_hash_mismatch (a partial index: cheap at scrape time).
+  virtual Result<int64_t> CountRulesHashMismatches() = 0;
   // kNotFound; kFailedPrecondition when already revoked. revoked_by = audit.actor.
   virtual Status RevokeDevice(const std::string& id, const AuditRecord& audit) = 0;
 

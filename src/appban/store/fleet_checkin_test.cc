@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -193,6 +194,44 @@ TEST(FleetStore, CheckinKeepsPolicyInventoryAndRuleStates) {
     std::string plan = raw.Plan(query);
     EXPECT_NE(plan.find("USING COVERING INDEX device_rule_states_by_rule"), std::string::npos) << plan;
   }
+}
+
+TEST(FleetStore, RulesHashMismatchIsRecordedKeptAndCleared) {
+  ScratchDir dir;
+  auto fleet = OpenFleet(dir.db());
+  Enrollment liar = EnrollOne(*fleet, "liar");
+  Enrollment revoked = EnrollOne(*fleet, "revoked");
+  const std::string issued(64, 'a');
+
+  CheckinWrite lie = Checkin(liar.device.id, {});
+  lie.applied = AppliedPolicy{3, std::string(64, 'f')};
+  lie.rules_hash = RulesHashUpdate{RulesHashMismatch{issued, kNow}};
+  CheckinWrite other = Checkin(revoked.device.id, {});
+  other.rules_hash = RulesHashUpdate{RulesHashMismatch{"", kNow}};
+  ASSERT_TRUE(fleet->ApplyCheckins(std::vector<CheckinWrite>{lie, other}).ok());
+  ASSERT_TRUE(fleet->RevokeDevice(revoked.device.id, By("alice")).ok());
+  auto device = fleet->GetDevice(liar.device.id);
+  ASSERT_TRUE(device.ok());
+  EXPECT_EQ(device->applied_version, 3);
+  EXPECT_EQ(device->applied_rules_hash, std::string(64, 'f'));
+  ASSERT_TRUE(device->rules_hash_mismatch);
+  EXPECT_EQ(*device->rules_hash_mismatch, (RulesHashMismatch{issued, kNow}));
+  EXPECT_EQ(*fleet->CountRulesHashMismatches(), 1) << "revoked devices are not counted";
+
+  // A check-in that does not change the verdict leaves it alone; the list shows it too.
+  ASSERT_TRUE(fleet->ApplyCheckins(std::vector<CheckinWrite>{Checkin(liar.device.id, {}, kNow + 60)}).ok());
+  auto listed = fleet->ListDevices(0, 10);
+  ASSERT_TRUE(listed.ok());
+  auto it = std::find_if(listed->begin(), listed->end(), [&](const Device& d) { return d.id == liar.device.id; });
+  ASSERT_NE(it, listed->end());
+  EXPECT_EQ(it->rules_hash_mismatch, (RulesHashMismatch{issued, kNow}));
+
+  CheckinWrite honest = Checkin(liar.device.id, {}, kNow + 120);
+  honest.applied = AppliedPolicy{3, issued};
+  honest.rules_hash = RulesHashUpdate{std::nullopt};
+  ASSERT_TRUE(fleet->ApplyCheckins(std::vector<CheckinWrite>{honest}).ok());
+  EXPECT_FALSE(fleet->GetDevice(liar.device.id)->rules_hash_mismatch);
+  EXPECT_EQ(*fleet->CountRulesHashMismatches(), 0);
 }
 
 TEST(FleetStore, CommittedCheckinsAreVisibleFromASecondConnection) {

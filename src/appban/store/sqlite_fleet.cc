@@ -241,6 +241,7 @@ Device ReadDevice(const sqlite::Statement& row) {
   device.evaluated_version = row.Int(14);
   device.evaluated_inventory_hash = row.Text(15);
   device.last_event_seq = row.Int(16);
+  if (auto since = row.OptionalInt(18)) device.rules_hash_mismatch = RulesHashMismatch{row.Text(17), *since};
   return device;
 }
 

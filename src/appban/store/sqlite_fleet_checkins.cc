@@ -26,6 +26,9 @@ Status ValidateCheckin(const CheckinWrite& write) {
   if (write.evaluated) {
     APPBAN_RETURN_IF_ERROR(CheckText(write.evaluated->inventory_hash, 128, "evaluated inventory hash", false));
   }
+  if (write.rules_hash && write.rules_hash->mismatch) {
+    APPBAN_RETURN_IF_ERROR(CheckText(write.rules_hash->mismatch->expected_hash, 128, "expected rules hash", false));
+  }
   if (write.inventory) {
     APPBAN_RETURN_IF_ERROR(CheckText(write.inventory->hash, 128, "inventory hash", true));
     if (write.inventory->canonical_json.size() > limits.max_inventory_json_bytes) {
@@ -208,13 +211,22 @@ Status SqliteFleetStore::ApplyOne(const CheckinWrite& write, CheckinOutcome& out
                                                "inventory_at = COALESCE(?6, inventory_at), "
                                                "evaluated_version = COALESCE(?7, evaluated_version), "
                                                "evaluated_inventory_hash = COALESCE(?8, evaluated_inventory_hash), "
-                                               "last_event_seq = MAX(last_event_seq, ?9) "
+                                               "last_event_seq = MAX(last_event_seq, ?9), "
+                                               "rules_hash_expected = IIF(?10, ?11, rules_hash_expected), "
+                                               "rules_hash_mismatch_since = IIF(?10, ?12, rules_hash_mismatch_since) "
                                                "WHERE id = ?1 AND revoked_at IS NULL RETURNING last_event_seq"));
     sqlite::Statement& update = lease.statement();
     update.Bind(1, write.device_id).Bind(2, write.last_seen).Bind(9, newest_event);
     if (write.applied) update.Bind(3, write.applied->version).Bind(4, write.applied->rules_hash);
     if (write.inventory) update.Bind(5, write.inventory->hash).Bind(6, write.inventory->at);
     if (write.evaluated) update.Bind(7, write.evaluated->version).Bind(8, write.evaluated->inventory_hash);
+    // ?10 says the verdict is replaced; a cleared mismatch leaves ?11 and ?12 NULL.
+    if (write.rules_hash) {
+      update.Bind(10, int64_t{1});
+      if (const auto& mismatch = write.rules_hash->mismatch) {
+        update.Bind(11, mismatch->expected_hash).Bind(12, mismatch->since);
+      }
+    }
     // Unbound parameters are NULL: COALESCE keeps the column's value.
     APPBAN_ASSIGN_OR_RETURN(bool row, update.Step());
     if (row) {

@@ -105,6 +105,15 @@ Result<int64_t> SqliteFleetStore::CountDevices() {
   return row ? query.Int(0) : 0;
 }
 
+Result<int64_t> SqliteFleetStore::CountRulesHashMismatches() {
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_,
+                                                                 "SELECT COUNT(*) FROM devices WHERE "
+                                                                 "rules_hash_mismatch_since IS NOT NULL AND "
+                                                                 "revoked_at IS NULL"));
+  APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+  return row ? query.Int(0) : 0;
+}
+
 Status SqliteFleetStore::RevokeDevice(const std::string& id, const AuditRecord& audit) {
   return Audited(audit, [&](AuditRecord& record) -> Status {
     APPBAN_ASSIGN_OR_RETURN(Device device, GetDevice(id));

@@ -45,8 +45,8 @@ constexpr std::string_view kEnrollmentTokenColumns =
 constexpr std::string_view kDeviceColumns =
     "id, hostname, platform, agent_version, group_name, enrolled_at, enrollment_token_id, revoked_at, revoked_by, "
     "applied_version, applied_rules_hash, inventory_hash, inventory_at, last_seen, evaluated_version, "
-    "evaluated_inventory_hash, last_event_seq";
-constexpr int kDeviceColumnCount = 17;
+    "evaluated_inventory_hash, last_event_seq, rules_hash_expected, rules_hash_mismatch_since";
+constexpr int kDeviceColumnCount = 19;
 constexpr std::string_view kEventColumns = "device_id, seq, at, kind, platform, app, rule_id, detail, received_at";
 
 Result<ApiToken> ReadApiToken(const sqlite::Statement& row);
@@ -103,6 +103,8 @@ class SqliteFleetStore final : public FleetStore {
   Result<std::vector<Device>> ListDevices(int64_t offset, int64_t limit) override;
 
   Result<int64_t> CountDevices() override;
+
+  Result<int64_t> CountRulesHashMismatches() override;
 
   Status RevokeDevice(const std::string& id, const AuditRecord& audit) override;
 

@@ -171,6 +171,14 @@ INSERT INTO device_inventories_v3(device_id, match_records, json) SELECT device_
 DROP TABLE device_inventories;
 ALTER TABLE device_inventories_v3 RENAME TO device_inventories;
 )sql",
+    // 4: a device whose reported rules_hash is not the hash of the version it claims (NULL since:
+    // none). The partial index keeps counting them (GET /metrics) to the few rows concerned.
+    R"sql(
+ALTER TABLE devices ADD COLUMN rules_hash_expected TEXT;
+ALTER TABLE devices ADD COLUMN rules_hash_mismatch_since INTEGER;
+CREATE INDEX devices_rules_hash_mismatch ON devices(rules_hash_mismatch_since)
+  WHERE rules_hash_mismatch_since IS NOT NULL;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

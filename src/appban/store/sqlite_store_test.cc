@@ -76,7 +76,7 @@ TEST(SqliteStore, SchemaVersionAndDurabilitySettings) {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
   }
   RawDb raw(dir.db());
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "3");  // policy (1), fleet (2), match records (3)
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "4");  // policy (1), fleet (2), match records (3), rules hash (4)
   EXPECT_EQ(raw.Scalar("PRAGMA journal_mode"), "wal");
   // Reopening applies nothing twice.
   auto again = OpenSqliteStore(dir.db());

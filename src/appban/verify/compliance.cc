@@ -10,6 +10,8 @@ std::string_view DeviceRuleStatusName(DeviceRuleStatus status) {
       return "not_targeted";
     case DeviceRuleStatus::kWaived:
       return "waived";
+    case DeviceRuleStatus::kMismatch:
+      return "mismatch";
     case DeviceRuleStatus::kViolating:
       return "violating";
     case DeviceRuleStatus::kCompliant:
@@ -41,6 +43,7 @@ void FleetMembership::Add(const std::vector<store::Device>& devices) {
     if (!device.group.empty()) entry.groups.push_back(device.group);
     entry.last_seen = device.last_seen;
     entry.revoked = device.revoked_at.has_value();
+    entry.rules_hash_mismatch = device.rules_hash_mismatch.has_value();
     if (!entry.revoked) ++active_devices_;
     index_.emplace(entry.id, devices_.size());
     devices_.push_back(std::move(entry));
@@ -111,6 +114,10 @@ DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const Compli
                                     const ComplianceParams& params) {
   if (device.revoked || !InScope(device, rule)) return DeviceRuleStatus::kNotTargeted;
   if (WaiverLookup::Exempts(rule_waivers, device, params.now)) return DeviceRuleStatus::kWaived;
+  if (state != nullptr && state->state == store::ComplianceState::kWaived) return DeviceRuleStatus::kWaived;
+  // Before the stored state: that was evaluated from what the device claims, and a device that
+  // does not enforce the version it claims has earned no belief in the rest.
+  if (device.rules_hash_mismatch) return DeviceRuleStatus::kMismatch;
   if (state != nullptr) {
     switch (state->state) {
       case store::ComplianceState::kWaived:
@@ -186,6 +193,10 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
       case DeviceRuleStatus::kWaived:
         ++result.waived;
         break;
+      case DeviceRuleStatus::kMismatch:
+        ++result.mismatch;
+        if (list_limit > 0) result.mismatch_devices.push_back(devices[i].id);
+        break;
       case DeviceRuleStatus::kViolating:
         ++result.violating;
         flag |= kViolatingAny;
@@ -216,7 +227,7 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
     if (flags != nullptr) (*flags)[i] |= flag;
   }
   result.time_to_compliance = SummarizeDurations(durations);
-  for (auto* list : {&result.violating_devices, &result.pending_devices}) {
+  for (auto* list : {&result.violating_devices, &result.mismatch_devices, &result.pending_devices}) {
     std::sort(list->begin(), list->end());
     if (list->size() > list_limit) {
       list->resize(list_limit);
@@ -251,6 +262,8 @@ FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<C
     uint8_t flag = flags[i];
     if (!(flag & kTargeted)) {
       ++result.totals.untargeted;
+    } else if (devices[i].rules_hash_mismatch) {
+      ++result.totals.mismatch_any;
     } else if (flag & kViolatingAny) {
       ++result.totals.violating_any;
     } else if (flag & (kPendingAny | kStaleAny)) {

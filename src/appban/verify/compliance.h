@@ -7,13 +7,17 @@
 // rule targets (no scope groups, or the device is in one of them), decided in this order:
 //   waived     an active waiver of the bundle (expires_at > now, not revoked) names the device or
 //              one of its groups, or the device's last evaluation found it waived;
+//   mismatch   the device reports a rules_hash that is not the hash of the bundle version it
+//              claims (verify/rules_hash.h): whatever its stored state, it is not counted
+//              compliant, violating or pending until it reports the right hash;
 //   violating  the stored state (evaluated against a bundle carrying the rule) is violating;
 //   compliant  the stored state is compliant; REMEDIATED when it also had a matching app at first
 //              evaluation (remediated devices are a subset of compliant ones);
 //   pending    no state evaluated against a bundle carrying the rule yet, and the device was
 //              heard from within stale_after;
 //   stale      as pending, but the device's last check-in is older than stale_after (or never).
-// targeted = waived + violating + compliant + pending + stale; each device is in exactly one.
+// targeted = waived + mismatch + violating + compliant + pending + stale; each device is in
+// exactly one.
 // A device's groups are the group its enrolment token named plus every policy group listing it.
 //
 // Time to compliance: for each compliant device whose state carries compliant_at, the seconds from
@@ -37,8 +41,8 @@
 
 namespace appban::verify {
 
-enum class DeviceRuleStatus { kNotTargeted, kWaived, kViolating, kCompliant, kRemediated, kPending, kStale };
-// "not_targeted", "waived", "violating", "compliant", "remediated", "pending", "stale"
+enum class DeviceRuleStatus { kNotTargeted, kWaived, kMismatch, kViolating, kCompliant, kRemediated, kPending, kStale };
+// "not_targeted", "waived", "mismatch", "violating", "compliant", "remediated", "pending", "stale"
 std::string_view DeviceRuleStatusName(DeviceRuleStatus status);
 
 // One enrolled device as compliance sees it.
@@ -47,6 +51,7 @@ struct ComplianceDevice {
   std::vector<std::string> groups;  // sorted, unique
   UnixSeconds last_seen = 0;        // 0: never checked in
   bool revoked = false;
+  bool rules_hash_mismatch = false;  // store::Device::rules_hash_mismatch is set
 };
 
 // One rule of the latest bundle.
@@ -137,11 +142,13 @@ struct RuleCompliance {
   int64_t remediated = 0;
   int64_t violating = 0;
   int64_t waived = 0;
+  int64_t mismatch = 0;
   int64_t pending = 0;
   int64_t stale = 0;
   TimeToCompliance time_to_compliance;
   // Filled only up to `list_limit` ids each (sorted by device id); the *_total counts are exact.
   std::vector<std::string> violating_devices;
+  std::vector<std::string> mismatch_devices;
   std::vector<std::string> pending_devices;  // pending and stale
   bool lists_truncated = false;
 };
@@ -153,7 +160,10 @@ RuleCompliance SummarizeRule(const FleetMembership& fleet, const ComplianceRule&
                              const ComplianceParams& params, size_t list_limit);
 
 // Fleet totals over every rule of the bundle, per active device:
-//   devices = untargeted + fully_compliant + violating_any + pending_any, where
+//   devices = untargeted + fully_compliant + mismatch_any + violating_any + pending_any, where
+//   mismatch_any:    targeted by at least one rule and reporting a rules_hash that is not its
+//                    claimed version's (even when every rule targeting it is waived: a device
+//                    that does not enforce the published bundle is never fully compliant);
 //   fully_compliant: every rule targeting it is compliant (or remediated) or waived;
 //   violating_any:   violating at least one rule;
 //   pending_any:     violating none, pending or stale on at least one;
@@ -161,6 +171,7 @@ RuleCompliance SummarizeRule(const FleetMembership& fleet, const ComplianceRule&
 struct FleetTotals {
   int64_t devices = 0;
   int64_t fully_compliant = 0;
+  int64_t mismatch_any = 0;
   int64_t violating_any = 0;
   int64_t pending_any = 0;
   int64_t stale_any = 0;

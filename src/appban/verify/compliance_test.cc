@@ -175,6 +175,43 @@ TEST_F(HandBuiltFleet, PerDeviceClassification) {
   EXPECT_EQ(ClassifyDeviceRule(at("d3"), rule_b_, &states_b_[0], by_group, params_), DeviceRuleStatus::kWaived);
 }
 
+// A device whose reported rules_hash is not its claimed version's: d1 (remediated on A) and d7
+// (waived on A) turn out to run something else. d1 is counted mismatch, never compliant, and gives
+// no time-to-compliance sample; d7 stays waived on A but is not fully compliant in the totals.
+TEST_F(HandBuiltFleet, RulesHashMismatchIsItsOwnStateAndNeverCompliant) {
+  for (auto& device : devices_) {
+    if (device.id == "d1" || device.id == "d7") device.rules_hash_mismatch = store::RulesHashMismatch{"ab", 9000};
+  }
+  FleetMembership fleet = FleetMembership::Build(devices_, groups_);
+  WaiverLookup waivers(waivers_);
+  auto at = [&](const char* id) { return fleet.devices()[*fleet.Find(id)]; };
+  EXPECT_EQ(ClassifyDeviceRule(at("d1"), rule_a_, &states_a_[0], waivers, params_), DeviceRuleStatus::kMismatch);
+  EXPECT_EQ(ClassifyDeviceRule(at("d1"), rule_a_, nullptr, waivers, params_), DeviceRuleStatus::kMismatch)
+      << "mismatch, not pending, without a row";
+  EXPECT_EQ(ClassifyDeviceRule(at("d1"), rule_b_, nullptr, waivers, params_), DeviceRuleStatus::kNotTargeted);
+  EXPECT_EQ(ClassifyDeviceRule(at("d7"), rule_a_, &states_a_[4], waivers, params_), DeviceRuleStatus::kWaived);
+  EXPECT_EQ(DeviceRuleStatusName(DeviceRuleStatus::kMismatch), "mismatch");
+
+  RuleCompliance a = SummarizeRule(fleet, rule_a_, states_a_, waivers, params_, 100);
+  EXPECT_EQ(a.targeted, 6);
+  EXPECT_EQ(a.mismatch, 1);    // d1
+  EXPECT_EQ(a.compliant, 1);   // d3 only
+  EXPECT_EQ(a.remediated, 0);  // d1 no longer
+  EXPECT_EQ(a.waived, 1);      // d7
+  EXPECT_EQ(a.compliant + a.mismatch + a.violating + a.waived + a.pending + a.stale, a.targeted);
+  EXPECT_EQ(a.mismatch_devices, std::vector<std::string>{"d1"});
+  EXPECT_EQ(a.time_to_compliance.samples, 1) << "d1's compliant_at is not believed";
+
+  FleetCompliance summary = SummarizeFleet(fleet, {rule_a_, rule_b_}, {states_a_, states_b_}, waivers, params_);
+  EXPECT_EQ(summary.totals.mismatch_any, 2);     // d1, and d7 although its only rule is waived
+  EXPECT_EQ(summary.totals.fully_compliant, 1);  // d3
+  EXPECT_EQ(summary.totals.violating_any, 1);    // d5
+  EXPECT_EQ(summary.totals.pending_any, 2);      // d2 d4
+  EXPECT_EQ(summary.totals.fully_compliant + summary.totals.mismatch_any + summary.totals.violating_any +
+                summary.totals.pending_any + summary.totals.untargeted,
+            summary.totals.devices);
+}
+
 TEST(ComplianceStaleness, BoundaryIsInclusive) {
   ComplianceRule rule{"r", policy::Action::kRemove, {}, 1, 0};
   WaiverLookup none({});
