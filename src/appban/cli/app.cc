@@ -19,6 +19,7 @@ int Run(int argc, char** argv) {
   AddServerCommand(app, &action);
   AddAgentCommand(app, &action);
   AddSimulateCommand(app, &action);
+  AddMdmCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

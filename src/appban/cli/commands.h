@@ -19,5 +19,6 @@ void AddAssessCommand(CLI::App& app, CommandAction* action);
 void AddServerCommand(CLI::App& app, CommandAction* action);
 void AddAgentCommand(CLI::App& app, CommandAction* action);
 void AddSimulateCommand(CLI::App& app, CommandAction* action);
+void AddMdmCommand(CLI::App& app, CommandAction* action);
 
 }  // namespace appban::cli

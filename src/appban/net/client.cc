@@ -95,8 +95,13 @@ struct HttpClient::Impl {
   Status Connect() {
     Close();
     if (url.tls && !tls_context) {
-      if (options.pinned_ca_pem.empty()) return Status::InvalidArgument("https needs a pinned CA certificate");
-      APPBAN_ASSIGN_OR_RETURN(tls_context, MakeClientContext(options.pinned_ca_pem));
+      if (!options.pinned_ca_pem.empty()) {
+        APPBAN_ASSIGN_OR_RETURN(tls_context, MakeClientContext(options.pinned_ca_pem));
+      } else if (options.trust_system_roots) {
+        APPBAN_ASSIGN_OR_RETURN(tls_context, MakeSystemTrustClientContext());
+      } else {
+        return Status::InvalidArgument("https needs a pinned CA certificate");
+      }
     }
     APPBAN_ASSIGN_OR_RETURN(tcp::resolver::results_type endpoints, ResolveHost(io, url.host, url.port));
     beast::error_code ec;

@@ -28,7 +28,10 @@ Result<Url> ParseUrl(std::string_view text);
 std::string HostHeader(const Url& url);
 
 struct ClientOptions {
-  std::string pinned_ca_pem;                          // required for https: the only CA trusted
+  std::string pinned_ca_pem;  // for https: the only CA trusted
+  // For https to a public service (an MDM's API) when no CA is pinned: trust the system's CA
+  // store (Debian's ca-certificates) instead. Ignored when pinned_ca_pem is set.
+  bool trust_system_roots = false;
   std::chrono::milliseconds connect_timeout{10'000};  // TCP connect plus TLS handshake
   std::chrono::milliseconds read_timeout{30'000};     // the whole exchange of one request
   std::string local_address;                          // bind the client side to this IP ("127.0.0.2"); "" = any

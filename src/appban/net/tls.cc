@@ -279,4 +279,18 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(std::string
   return context;
 }
 
+Result<std::shared_ptr<boost::asio::ssl::context>> MakeSystemTrustClientContext() {
+  namespace ssl = boost::asio::ssl;
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* native = context->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_set_default_verify_paths(native) != 1) {
+    return Status::Unavailable("cannot load the system CA store: " + OpenSslError());
+  }
+  context->set_verify_mode(ssl::verify_peer);
+  return context;
+}
+
 }  // namespace appban::net

@@ -47,5 +47,8 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerContext(std::string
 // A client context that trusts only `pinned_ca_pem` (not the system store) and requires a valid
 // chain to it. Host name / IP checking is per connection (HttpClient does it).
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(std::string_view pinned_ca_pem);
+// A client context that trusts the system's CA store (OpenSSL's default paths), for public
+// services such as an MDM vendor's API; same protocol floor and options as MakeClientContext.
+Result<std::shared_ptr<boost::asio::ssl::context>> MakeSystemTrustClientContext();
 
 }  // namespace appban::net

@@ -9,6 +9,7 @@
 #include <climits>
 
 #include "appban/common/toml.h"
+#include "appban/mdm/config_toml.h"
 
 namespace appban::server {
 namespace {
@@ -281,7 +282,9 @@ Result<ServerConfig> ConfigFromToml(const toml::table& root, const std::string& 
   ServerConfig config;
   config.source = source;
   for (const TomlField& field : TomlFields(root, source)) {
-    if (IsSection(field.path())) {
+    if (field.path() == "mdm") {
+      APPBAN_RETURN_IF_ERROR(mdm::ParseMdmSection(field, source, config.mdm));
+    } else if (IsSection(field.path())) {
       APPBAN_ASSIGN_OR_RETURN(const toml::table* section, field.Table());
       for (const TomlField& inner : TomlFields(*section, source, field.path())) {
         APPBAN_RETURN_IF_ERROR(ApplyKey(inner, config));

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "appban/common/status.h"
+#include "appban/mdm/config.h"
 
 namespace appban::server {
 
@@ -137,6 +138,8 @@ struct ServerConfig {
   PolicyConfig policy;
   LogConfig log;
   MetricsConfig metrics;
+  // [[mdm.amapi]] … — the MDM connectors (mdm/config.h, docs/mdm.md).
+  mdm::MdmConfig mdm;
 
   std::string DatabasePath() const;
   uint32_t StaleAfterSeconds() const;

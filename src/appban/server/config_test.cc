@@ -243,3 +243,27 @@ TEST(ServerConfig, WorkerCountFitsConnectionsUnderTheDescriptorLimit) {
 
 }  // namespace
 }  // namespace appban::server
+
+namespace appban::server {
+namespace {
+
+// The [mdm] part is read by mdm/config (its own tests cover every key); here: the server's file
+// accepts it, strictly, and the docs name every key.
+TEST(ServerConfig, MdmConnectorsAreReadFromTheSameFile) {
+  ServerConfig config = Parsed(
+      "data_dir = \"/srv/appban\"\n"
+      "[[mdm.amapi]]\nname = \"health\"\nenterprise = \"enterprises/LC00abc\"\n"
+      "service_account_key_file = \"/etc/appban/amapi.json\"\n"
+      "[[mdm.amapi.policies]]\nname = \"default\"\n");
+  ASSERT_EQ(config.mdm.amapi.size(), 1u);
+  EXPECT_EQ(config.mdm.amapi[0].policies[0].name, "enterprises/LC00abc/policies/default");
+  EXPECT_TRUE(Parsed("").mdm.amapi.empty());
+  EXPECT_EQ(ParseError("[mdm]\nintune = true\n"), "server.toml:2: mdm.intune: unknown key");
+  const std::string docs = ReadSourceFile("docs/server-config.md");
+  for (const std::string& key : mdm::KnownMdmKeys()) {
+    EXPECT_NE(docs.find("`" + key + "`"), std::string::npos) << "docs/server-config.md does not document " << key;
+  }
+}
+
+}  // namespace
+}  // namespace appban::server

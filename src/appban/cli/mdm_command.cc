@@ -1,0 +1,154 @@
+// appban mdm plan|apply|status: drive the MDM connectors configured in the server's TOML
+// ([[mdm.amapi]], docs/mdm.md) against the latest bundle the server published.
+#include <filesystem>
+#include <iostream>
+
+#include "appban/cli/commands.h"
+#include "appban/cli/policy_cli_support.h"
+#include "appban/decide/admin.h"
+#include "appban/mdm/amapi_connector.h"
+#include "appban/policy/bundle.h"
+#include "appban/policy/keys.h"
+#include "appban/server/config.h"
+#include "appban/store/store.h"
+
+namespace appban::cli {
+namespace {
+
+struct MdmFlags {
+  std::string config_file;
+  std::string data_dir;
+  std::string connector;  // empty: every configured connector
+  std::string user;
+  bool json = false;
+};
+
+enum class MdmVerb { kPlan, kApply, kStatus };
+
+// The latest bundle the server issued, verified against every public key in DATA_DIR/keys — the
+// connector enforces exactly what devices are served, checked the way the server checks it.
+Result<policy::Bundle> LatestBundle(store::Store& store, const std::string& data_dir) {
+  APPBAN_ASSIGN_OR_RETURN(int64_t version, store.LatestBundleVersion());
+  if (version == 0) return Status::NotFound("no bundle has been published yet (appban policy bundle export)");
+  APPBAN_ASSIGN_OR_RETURN(store::BundleRecord record, store.GetBundle(version));
+  policy::VerifyOptions options;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir + "/keys", error)) {
+    if (entry.path().extension() != ".pub") continue;
+    APPBAN_ASSIGN_OR_RETURN(policy::PublicKey key, policy::LoadPublicKeyFile(entry.path().string()));
+    options.trusted_keys.push_back(key);
+  }
+  if (options.trusted_keys.empty()) return Status::NotFound("no policy public key in " + data_dir + "/keys");
+  // As the server does: verify at issue time, so an old bundle's content is still checked; a bundle
+  // past not_after is still what is published, and phones keep its bans like agents keep theirs.
+  options.now = record.issued_at;
+  APPBAN_ASSIGN_OR_RETURN(policy::VerifiedBundle verified, policy::VerifyBundle(record.envelope, options));
+  return verified.bundle;
+}
+
+int RunMdm(MdmVerb verb, const MdmFlags& flags) {
+  auto config = server::LoadServerConfigFile(flags.config_file);
+  if (!config.ok()) return Fail(config.status());
+  if (!flags.data_dir.empty()) config->data_dir = flags.data_dir;
+  if (config->mdm.amapi.empty())
+    return Fail(Status::NotFound(flags.config_file + " configures no [[mdm.amapi]] connector"));
+  auto store = store::OpenSqliteStore(config->DatabasePath());
+  if (!store.ok()) return Fail(store.status(), config->DatabasePath());
+  auto bundle = LatestBundle(**store, config->data_dir);
+  if (!bundle.ok()) return Fail(bundle.status(), "latest bundle");
+
+  std::string user = flags.user;
+  if (user.empty()) user = ResolveUser(DataOptions{config->data_dir, ""});
+  if (user.empty()) user = "appban-mdm";
+  decide::PolicyAdmin admin(**store, user);
+
+  int exit_code = 0;
+  bool found = false;
+  Json reports = Json::array();
+  for (const mdm::AmapiConnectorConfig& connector_config : config->mdm.amapi) {
+    if (!flags.connector.empty() && connector_config.name != flags.connector) continue;
+    found = true;
+    mdm::ConnectorOptions options;
+    options.state_dir = config->data_dir + "/mdm";
+    auto connector = mdm::AmapiConnector::Create(connector_config, options);
+    if (!connector.ok()) {
+      exit_code = Fail(connector.status(), "connector " + connector_config.name);
+      continue;
+    }
+    if (verb == MdmVerb::kPlan) {
+      auto plan = (*connector)->Plan(*bundle);
+      if (!plan.ok()) {
+        exit_code = Fail(plan.status(), "connector " + connector_config.name);
+        continue;
+      }
+      if (flags.json)
+        reports.push_back(plan->ToJson());
+      else
+        std::cout << plan->ToText();
+      for (const auto& p : plan->policies) {
+        if (!p.error.empty()) exit_code = 1;
+      }
+    } else if (verb == MdmVerb::kApply) {
+      auto applied = (*connector)->Apply(*bundle);
+      if (!applied.ok()) {
+        exit_code = Fail(applied.status(), "connector " + connector_config.name);
+        continue;
+      }
+      // Every push is audited: what, to which MDM object, by which bundle.
+      for (const auto& outcome : applied->policies) {
+        if (outcome.result != "patched" && outcome.result != "failed") continue;
+        Json what = {{"connector", connector_config.name},
+                     {"bundle_version", applied->bundle_version},
+                     {"result", outcome.result},
+                     {"blocked", outcome.blocked},
+                     {"unblocked", outcome.unblocked}};
+        if (!outcome.version.empty()) what["policy_version"] = outcome.version;
+        if (!outcome.error.empty()) what["error"] = outcome.error;
+        if (Status recorded = admin.Record("mdm.amapi.apply", "amapi:" + outcome.policy, what); !recorded.ok()) {
+          exit_code = Fail(recorded, "audit");
+        }
+      }
+      if (flags.json)
+        reports.push_back(applied->ToJson());
+      else
+        std::cout << applied->ToText();
+      if (applied->Failed()) exit_code = 1;
+    } else {
+      auto status = (*connector)->Survey(*bundle);
+      if (!status.ok()) {
+        exit_code = Fail(status.status(), "connector " + connector_config.name);
+        continue;
+      }
+      if (flags.json)
+        reports.push_back(status->ToJson());
+      else
+        std::cout << status->ToText();
+    }
+  }
+  if (!found) return Fail(Status::NotFound("no connector named " + flags.connector));
+  if (flags.json) std::cout << reports.dump(2) << "\n";
+  return exit_code;
+}
+
+}  // namespace
+
+void AddMdmCommand(CLI::App& app, CommandAction* action) {
+  CLI::App* mdm = app.add_subcommand("mdm", "Push bans to MDMs (Android Management API) and read their devices back");
+  mdm->require_subcommand(1);
+  auto flags = std::make_shared<MdmFlags>();
+  auto add = [&](const char* name, const char* help, MdmVerb verb) {
+    CLI::App* command = mdm->add_subcommand(name, help);
+    command->add_option("--config", flags->config_file, "the server's TOML configuration ([[mdm.amapi]])")->required();
+    command->add_option("--data-dir", flags->data_dir, "data directory (default: the configuration's data_dir)");
+    command->add_option("--connector", flags->connector, "only the connector with this name");
+    command->add_option("--user", flags->user, "who is acting, for the audit log (default $APPBAN_USER)");
+    command->add_flag("--json", flags->json, "print JSON");
+    command->callback([flags, action, verb] { *action = [flags, verb] { return RunMdm(verb, *flags); }; });
+  };
+  add("plan", "Show what applying the latest bundle would change in each managed policy (changes nothing)",
+      MdmVerb::kPlan);
+  add("apply", "Patch each managed policy so it blocks what the latest bundle bans (idempotent)", MdmVerb::kApply);
+  add("status", "List the MDM's devices and which still report a banned app installed", MdmVerb::kStatus);
+}
+
+}  // namespace appban::cli

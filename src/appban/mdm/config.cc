@@ -1,0 +1,123 @@
+#include "appban/mdm/config_toml.h"
+
+#include <set>
+
+#include "appban/mdm/amapi_client.h"
+#include "appban/policy/model.h"
+
+namespace appban::mdm {
+namespace {
+
+constexpr size_t kMaxConnectors = 64;
+constexpr size_t kMaxPoliciesPerConnector = 10'000;
+constexpr size_t kMaxPathLength = 4096;
+
+Status ParsePolicy(const toml::table& table, const std::string& source, const std::string& prefix,
+                   const std::string& enterprise, const TomlField& where, ManagedPolicy& out) {
+  bool named = false;
+  for (const TomlField& field : TomlFields(table, source, prefix)) {
+    const std::string key = field.path().substr(prefix.size() + 1);
+    if (key == "name") {
+      APPBAN_ASSIGN_OR_RETURN(std::string name, field.String());
+      // A bare id is taken inside the connector's enterprise; a full name must be inside it.
+      out.name = name.find('/') == std::string::npos ? enterprise + "/policies/" + name : name;
+      if (Status valid = ValidatePolicyName(out.name); !valid.ok()) return field.Error(valid.message());
+      if (out.name.rfind(enterprise + "/", 0) != 0) return field.Error("policy is not in " + enterprise);
+      named = true;
+    } else if (key == "groups") {
+      APPBAN_ASSIGN_OR_RETURN(out.groups, field.Strings());
+      for (const std::string& group : out.groups) {
+        if (Status valid = policy::ValidateIdentifier(group, "group"); !valid.ok()) return field.Error(valid.message());
+      }
+    } else {
+      return field.Unknown();
+    }
+  }
+  if (!named) return where.Error("a policy needs a name");
+  return Status::Ok();
+}
+
+Status ParseAmapi(const toml::table& table, const std::string& source, const std::string& prefix,
+                  const TomlField& where, AmapiConnectorConfig& out) {
+  const toml::node* policies = nullptr;
+  std::vector<TomlField> fields = TomlFields(table, source, prefix);
+  // The enterprise first: policy names are checked against it.
+  for (const TomlField& field : fields) {
+    if (field.path() == prefix + ".enterprise") {
+      APPBAN_ASSIGN_OR_RETURN(out.enterprise, field.String());
+      if (Status valid = ValidateEnterpriseName(out.enterprise); !valid.ok()) return field.Error(valid.message());
+    }
+  }
+  if (out.enterprise.empty()) return where.Error("enterprise is required (\"enterprises/ID\")");
+  for (const TomlField& field : fields) {
+    const std::string key = field.path().substr(prefix.size() + 1);
+    if (key == "enterprise") continue;
+    if (key == "name") {
+      APPBAN_ASSIGN_OR_RETURN(out.name, field.String());
+      if (Status valid = policy::ValidateIdentifier(out.name, "connector name"); !valid.ok()) {
+        return field.Error(valid.message());
+      }
+    } else if (key == "service_account_key_file" || key == "ca_file") {
+      APPBAN_ASSIGN_OR_RETURN(std::string path, field.String());
+      if (path.size() > kMaxPathLength) return field.Error("path too long");
+      if (!path.empty() && path.front() != '/') return field.Error("must be an absolute path");
+      (key == "ca_file" ? out.ca_file : out.service_account_key_file) = std::move(path);
+    } else if (key == "base_url") {
+      APPBAN_ASSIGN_OR_RETURN(out.base_url, field.String());
+      if (Result<SplitUrl> url = ParseServiceUrl(out.base_url); !url.ok()) return field.Error(url.status().message());
+    } else if (key == "policies") {
+      policies = &field.node();
+      const toml::array* array = policies->as_array();
+      if (array == nullptr) return field.Error("must be an array of tables ([[" + field.path() + "]])");
+      if (array->size() > kMaxPoliciesPerConnector) return field.Error("too many policies");
+      std::set<std::string> seen;
+      for (size_t i = 0; i < array->size(); ++i) {
+        const toml::table* policy_table = (*array)[i].as_table();
+        if (policy_table == nullptr) return field.Error("must be an array of tables ([[" + field.path() + "]])");
+        ManagedPolicy policy;
+        APPBAN_RETURN_IF_ERROR(ParsePolicy(*policy_table, source, field.path() + "[" + std::to_string(i) + "]",
+                                           out.enterprise, field, policy));
+        if (!seen.insert(policy.name).second) return field.Error(policy.name + " is listed twice");
+        out.policies.push_back(std::move(policy));
+      }
+    } else {
+      return field.Unknown();
+    }
+  }
+  if (out.name.empty()) return where.Error("name is required");
+  if (out.service_account_key_file.empty()) {
+    return where.Error("service_account_key_file is required (a path; credentials are never inline)");
+  }
+  if (out.policies.empty()) return where.Error("no [[" + prefix.substr(0, prefix.find('[')) + ".policies]] to manage");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ParseMdmSection(const TomlField& field, const std::string& source, MdmConfig& out) {
+  APPBAN_ASSIGN_OR_RETURN(const toml::table* section, field.Table());
+  for (const TomlField& inner : TomlFields(*section, source, field.path())) {
+    if (inner.path() != field.path() + ".amapi") return inner.Unknown();
+    const toml::array* array = inner.node().as_array();
+    if (array == nullptr) return inner.Error("must be an array of tables ([[" + inner.path() + "]])");
+    if (array->size() > kMaxConnectors) return inner.Error("too many connectors");
+    std::set<std::string> names;
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::table* table = (*array)[i].as_table();
+      if (table == nullptr) return inner.Error("must be an array of tables ([[" + inner.path() + "]])");
+      AmapiConnectorConfig connector;
+      APPBAN_RETURN_IF_ERROR(
+          ParseAmapi(*table, source, inner.path() + "[" + std::to_string(i) + "]", inner, connector));
+      if (!names.insert(connector.name).second) return inner.Error("two connectors are named " + connector.name);
+      out.amapi.push_back(std::move(connector));
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> KnownMdmKeys() {
+  return {"mdm.amapi.name",    "mdm.amapi.enterprise",    "mdm.amapi.service_account_key_file", "mdm.amapi.base_url",
+          "mdm.amapi.ca_file", "mdm.amapi.policies.name", "mdm.amapi.policies.groups"};
+}
+
+}  // namespace appban::mdm

@@ -1,0 +1,51 @@
+// The MDM connectors' configuration: the `[mdm]` part of the server's TOML file
+// (docs/server-config.md, docs/mdm.md). The server's loader hands the `mdm` table to
+// ParseMdmSection (config_toml.h), which is as strict as the rest of that file: an unknown key, a
+// wrong type or a malformed name is an error naming the file, the line and the key. This header
+// holds only the values, so the server's configuration header stays light.
+//
+//   [[mdm.amapi]]
+//   name = "health"                                   # the connector's id (state file, reports)
+//   enterprise = "enterprises/LC00abc123"
+//   service_account_key_file = "/etc/appban/amapi-health.json"   # mode 0600; never inline
+//   base_url = "https://androidmanagement.googleapis.com"       # optional
+//   ca_file = ""                                      # optional: pin a CA instead of the system store
+//     [[mdm.amapi.policies]]
+//     name = "default"                                # or "enterprises/LC00abc123/policies/default"
+//     groups = ["health-staff"]                       # appban groups of the policy's devices
+//
+// Credentials are named by path only; the key file's mode is checked when it is read.
+// Plain values; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace appban::mdm {
+
+inline constexpr std::string_view kAmapiBaseUrl = "https://androidmanagement.googleapis.com";
+
+// One policy the connector manages.
+struct ManagedPolicy {
+  std::string name;                 // enterprises/E/policies/P
+  std::vector<std::string> groups;  // appban groups its devices count as members of (scopes, waivers)
+};
+
+struct AmapiConnectorConfig {
+  std::string name;
+  std::string enterprise;
+  std::string service_account_key_file;
+  std::string base_url = std::string(kAmapiBaseUrl);
+  std::string ca_file;
+  std::vector<ManagedPolicy> policies;  // names normalised to enterprises/E/policies/P
+};
+
+struct MdmConfig {
+  std::vector<AmapiConnectorConfig> amapi;
+};
+
+// Every key an [mdm] section may hold, as the docs name them ("mdm.amapi.enterprise", …).
+std::vector<std::string> KnownMdmKeys();
+
+}  // namespace appban::mdm

@@ -1,0 +1,154 @@
+// `appban mdm plan|apply|status` through the real binary against the AMAPI emulator: publish a
+// WeChat ban with due process, export the bundle, then push it to the emulated enterprise, see the
+// phones report WeChat gone, lift the ban and see appban's entry go.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "appban/mdm/mdm_test_support.h"
+#include "support/test_support.h"
+
+namespace appban::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using mdm::testing::AppReport;
+using mdm::testing::Device;
+using mdm::testing::PolicyName;
+
+class MdmCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fixture_ =
+        std::make_unique<mdm::testing::Fixture>(std::vector<mdm::ManagedPolicy>{{PolicyName("default"), {"staff"}}});
+    config_ = (dir_.path() / "server.toml").string();
+    std::ofstream(config_) << "data_dir = \"" << data() << "\"\n"
+                           << "[[mdm.amapi]]\nname = \"health\"\nenterprise = \"" << mdm::testing::kEnterprise
+                           << "\"\nservice_account_key_file = \"" << fixture_->config.service_account_key_file
+                           << "\"\nbase_url = \"" << fixture_->emulator->base_url() << "\"\n"
+                           << "[[mdm.amapi.policies]]\nname = \"default\"\ngroups = [\"staff\"]\n";
+  }
+  CommandResult Appban(std::vector<std::string> args) {
+    args.insert(args.begin(), AppbanBinary());
+    return RunCommand(args);
+  }
+  CommandResult Policy(const std::string& user, std::vector<std::string> args) {
+    std::vector<std::string> full = {"policy", "--data", data(), "--user", user};
+    full.insert(full.end(), args.begin(), args.end());
+    return Appban(full);
+  }
+  // With APPBAN_MDM_EXAMPLE set, every command and its output is printed: docs/mdm.md's worked
+  // example is this test's output.
+  CommandResult Mdm(const std::string& verb, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"mdm", verb, "--config", config_, "--user", "carol"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CommandResult result = Appban(args);
+    if (std::getenv("APPBAN_MDM_EXAMPLE") != nullptr) {
+      std::cout << "$ appban mdm " << verb << " --config server.toml";
+      for (const auto& arg : extra) std::cout << " " << arg;
+      std::cout << "\n" << result.out << result.err;
+    }
+    return result;
+  }
+  void Publish() {
+    if (!fs::exists(fs::path(data()) / "keys")) {
+      ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
+    }
+    auto proposed = Policy("alice", {"rules", "add", "--id", "wechat", "--title", "WeChat on government phones",
+                                     "--target", "android:com.tencent.mm"});
+    ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
+    ASSERT_EQ(Policy("bob", {"rules", "approve", "wechat"}).exit_code, 0);
+    ASSERT_EQ(Policy("bob", {"rules", "publish", "wechat"}).exit_code, 0);
+    auto exported = Policy("bob", {"bundle", "export", "--out", (dir_.path() / "bundle.json").string()});
+    ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  }
+  std::string data() const { return (dir_.path() / "data").string(); }
+
+  TempDir dir_;
+  std::unique_ptr<mdm::testing::Fixture> fixture_;
+  std::string config_;
+};
+
+TEST_F(MdmCli, PublishApplyDevicesReportWeChatGoneRevokeRemovesTheEntry) {
+  auto& emulator = *fixture_->emulator;
+  emulator.PutPolicy(
+      PolicyName("default"),
+      nlohmann::json{{"applications", {{{"packageName", "com.google.android.gm"}, {"installType", "FORCE_INSTALLED"}}}},
+                     {"cameraDisabled", true}});
+  for (int i = 1; i <= 3; ++i) {
+    emulator.PutDevice(Device("phone-" + std::to_string(i), PolicyName("default"),
+                              {AppReport("com.google.android.gm"), AppReport("com.tencent.mm")}));
+  }
+  ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
+  auto nothing = Mdm("plan");
+  EXPECT_EQ(nothing.exit_code, 1) << "no bundle published yet";
+  EXPECT_NE(nothing.err.find("no bundle has been published"), std::string::npos) << nothing.err;
+  Publish();
+
+  auto plan = Mdm("plan");
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("+ applications[] {packageName: com.tencent.mm, installType: BLOCKED}"), std::string::npos)
+      << plan.out;
+  EXPECT_EQ(emulator.patches(), 0);
+
+  auto before = Mdm("status", {"--json"});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(nlohmann::json::parse(before.out)[0]["violating_devices"], 3);
+
+  auto apply = Mdm("apply");
+  ASSERT_EQ(apply.exit_code, 0) << apply.out << apply.err;
+  EXPECT_NE(apply.out.find("patched (version 2)"), std::string::npos) << apply.out;
+  nlohmann::json stored = emulator.GetPolicy(PolicyName("default"));
+  EXPECT_EQ(stored["applications"][1], (nlohmann::json{{"packageName", "com.tencent.mm"}, {"installType", "BLOCKED"}}));
+  EXPECT_EQ(stored["cameraDisabled"], true);
+
+  auto again = Mdm("plan", {"--json"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(nlohmann::json::parse(again.out)[0]["changes"], false) << again.out;
+
+  auto text = Mdm("status");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("3 device(s), 0 with a banned app still installed"), std::string::npos) << text.out;
+  auto after = Mdm("status", {"--json"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  nlohmann::json report = nlohmann::json::parse(after.out)[0];
+  EXPECT_EQ(report["violating_devices"], 0);
+  for (const auto& device : report["devices"]) {
+    EXPECT_EQ(device["source"], "amapi");
+    EXPECT_TRUE(device["violating"].empty());
+  }
+
+  // The push is in the audit chain: what, to which MDM object, by which bundle.
+  auto audit = Appban({"audit", "list", "--data", data(), "--json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  EXPECT_NE(audit.out.find("mdm.amapi.apply"), std::string::npos);
+  EXPECT_NE(audit.out.find("amapi:" + PolicyName("default")), std::string::npos);
+
+  // Revoke, publish the next bundle, apply: appban's entry goes, the administrator's stays.
+  ASSERT_EQ(Policy("bob", {"rules", "revoke", "wechat", "--reason", "court order"}).exit_code, 0);
+  ASSERT_EQ(Policy("bob", {"bundle", "export", "--out", (dir_.path() / "bundle2.json").string()}).exit_code, 0);
+  auto lifted = Mdm("apply");
+  ASSERT_EQ(lifted.exit_code, 0) << lifted.out << lifted.err;
+  EXPECT_NE(lifted.out.find("unblocked com.tencent.mm"), std::string::npos) << lifted.out;
+  stored = emulator.GetPolicy(PolicyName("default"));
+  ASSERT_EQ(stored["applications"].size(), 1u);
+  EXPECT_EQ(stored["applications"][0]["packageName"], "com.google.android.gm");
+}
+
+TEST_F(MdmCli, AKeyFileOthersCanReadIsRefused) {
+  Publish();
+  ASSERT_EQ(::chmod(fixture_->config.service_account_key_file.c_str(), 0644), 0);
+  auto plan = Mdm("plan");
+  EXPECT_EQ(plan.exit_code, 1);
+  EXPECT_NE(plan.err.find("must be mode 0600"), std::string::npos) << plan.err;
+  EXPECT_EQ(plan.err.find("PRIVATE KEY"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace appban::testing
