@@ -11,6 +11,7 @@
 #include "appban/agent/watch.h"
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
+#include "appban/policy/rotation.h"
 
 namespace appban::agent {
 namespace {
@@ -90,6 +91,14 @@ Result<Agent> Agent::Open(const DaemonConfig& config, Mode mode, LogFn log) {
     // held_version is the stored bundle's own version: a file swapped for an older signed bundle
     // is a rollback and refused like one from the network.
     auto verified = VerifyReceivedBundle(*cached, agent.keys_, agent.state_.bundle_version(), now);
+    if (verified.ok()) {
+      agent.held_payload_sha256_ = verified->payload_sha256;
+    } else if (verified.status().code() == StatusCode::kExpired) {
+      // Expired is still the bundle of the held version: checked as of its own validity.
+      if (auto identity = VerifyReceivedBundle(*cached, agent.keys_, agent.state_.bundle_version(), 0); identity.ok()) {
+        agent.held_payload_sha256_ = identity->payload_sha256;
+      }
+    }
     if (verified.ok()) {
       auto index = policy::PolicyIndex::Build(verified->bundle);
       if (index.ok()) {
@@ -174,8 +183,33 @@ Status Agent::EnforceCycle(policy::UnixSeconds now) {
   return Status::Ok();
 }
 
-Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy::UnixSeconds now) {
-  auto verified = VerifyReceivedBundle(envelope, keys_, state_.bundle_version(), now);
+Status Agent::FollowKeyRotations(const std::vector<std::string>& key_rotations) {
+  if (key_rotations.empty()) return Status::Ok();
+  std::vector<policy::KeyRotation> followed;
+  auto keys = policy::FollowKeyRotations(keys_, key_rotations, &followed);
+  if (!keys.ok()) {
+    Log("key rotation refused: " + keys.status().ToString());
+    return keys.status();
+  }
+  if (followed.empty()) return Status::Ok();
+  // Pinned before the bundle the new key signed is stored: after a crash in between, the next
+  // check-in brings that bundle again (its version is above the held one).
+  std::string pems;
+  for (const auto& key : *keys) pems += policy::PublicKeyPem(key);
+  APPBAN_RETURN_IF_ERROR(state_.Write(StateItem::kPolicyKeys, pems));
+  keys_ = std::move(*keys);
+  for (const auto& rotation : followed) {
+    Log("policy key rotated from " + rotation.old_key_id + " to " + rotation.new_key.key_id +
+        "; bundles signed by the old key are refused from now on");
+  }
+  return Status::Ok();
+}
+
+Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy::UnixSeconds now,
+                                              const std::vector<std::string>& key_rotations) {
+  // A bad statement does not stop the bundle being tried: it is refused if no pinned key signed it.
+  (void)FollowKeyRotations(key_rotations);
+  auto verified = VerifyReceivedBundle(envelope, keys_, state_.bundle_version(), now, held_payload_sha256_);
   Status problem = verified.status();
   std::optional<policy::PolicyIndex> index;
   if (verified.ok()) {
@@ -207,6 +241,7 @@ Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy:
   // Stored before it is used: after a crash the agent restarts with what it enforced.
   APPBAN_RETURN_IF_ERROR(state_.Write(StateItem::kBundle, envelope));
   APPBAN_RETURN_IF_ERROR(state_.SetBundleVersion(verified->bundle.version, now));
+  held_payload_sha256_ = verified->payload_sha256;
   bundle_ = std::move(*verified);
   index_ = std::move(index);
   cached_bundle_problem_.clear();
@@ -258,7 +293,7 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, policy::UnixSec
     }
     result.latest_version = answer->latest_version;
     if (answer->bundle && answer->latest_version > held_version()) {
-      auto applied = ApplyBundle(*answer->bundle, now);
+      auto applied = ApplyBundle(*answer->bundle, now, answer->key_rotations);
       if (applied.ok() && applied->applied) result.bundle_applied = true;
       if (!applied.ok()) last_checkin_result_ = "ok; bundle refused: " + applied.status().ToString();
       // The caller enforces the new bundle and checks in again, with that enforcement's events.
@@ -272,11 +307,14 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, policy::UnixSec
 }
 
 policy::Json Agent::Report(policy::UnixSeconds now) const {
+  policy::Json key_ids = policy::Json::array();
+  for (const auto& key : keys_) key_ids.push_back(key.key_id);
   policy::Json report = {{"generated_at", now},
                          {"device_id", enrollment_.device_id},
                          {"server", enrollment_.server_url},
                          {"monitor", config_.enforcement.monitor},
                          {"policy_version", held_version()},
+                         {"policy_key_ids", key_ids},
                          {"pending_events", state_.pending_count()},
                          {"last_event_seq", state_.last_seq()},
                          {"events_acked", state_.acked_seq()},
@@ -362,7 +400,7 @@ namespace {
 // bundle texts; it may outlive RunDaemon (it is detached), so everything it uses is owned here.
 struct Mailbox {
   std::mutex mutex;
-  std::vector<std::string> bundles;
+  std::vector<protocol::PollResponse> bundles;  // each with a bundle
   std::atomic<int64_t> held_version{0};
   std::atomic<int64_t> longpoll_timeout{60};
   std::atomic<bool> stop{false};
@@ -383,7 +421,7 @@ void PollLoop(AgentClient client, std::shared_ptr<Mailbox> mailbox, DaemonConfig
       backoff.Reset();
       if (answer->has_value() && (*answer)->bundle && (*answer)->latest_version > mailbox->held_version.load()) {
         std::lock_guard lock(mailbox->mutex);
-        mailbox->bundles.push_back(std::move(*(*answer)->bundle));
+        mailbox->bundles.push_back(std::move(**answer));
         // Wait for the loop to adopt it before asking again, or the server answers at once again.
         StoreMax(mailbox->held_version, (*answer)->latest_version);
       }
@@ -429,13 +467,13 @@ Status RunDaemon(const DaemonConfig& config, std::stop_token stop, LogFn log) {
     policy::UnixSeconds now = WallNow();
 
     // Bundles the long-poll delivered.
-    std::vector<std::string> delivered;
+    std::vector<protocol::PollResponse> delivered;
     {
       std::lock_guard lock(mailbox->mutex);
       delivered.swap(mailbox->bundles);
     }
-    for (const auto& envelope : delivered) {
-      auto applied = agent.ApplyBundle(envelope, now);
+    for (const auto& answer : delivered) {
+      auto applied = agent.ApplyBundle(*answer.bundle, now, answer.key_rotations);
       if (applied.ok() && applied->applied) {
         enforce_due = true;
         next_checkin = Clock::now();  // report the new version (and what enforcing it did)

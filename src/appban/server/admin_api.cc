@@ -598,6 +598,7 @@ Json BundleSummary(const policy::Bundle& bundle, const std::string& key_id) {
 }
 
 HttpResponse Publish(Call& call) {
+  if (call.context.refresh_keys) call.context.refresh_keys();
   if (call.context.signing_key == nullptr) return ErrorResponse(503, "unavailable", "no policy signing key is loaded");
   auto body = call.Body(true);
   if (!body.ok()) return ErrorFrom(body.status());

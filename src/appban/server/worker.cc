@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -21,6 +22,7 @@
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
 #include "appban/server/device_api.h"
+#include "appban/server/key_ring.h"
 #include "appban/store/admin.h"
 
 namespace appban::server {
@@ -43,17 +45,6 @@ class MetricsObserver : public net::ServerObserver {
   MetricsSlot& slot_;
 };
 
-std::vector<policy::PublicKey> TrustedKeys(const std::string& key_dir, const policy::SigningKey& active) {
-  std::vector<policy::PublicKey> keys{active.public_key()};
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(key_dir, error)) {
-    if (entry.path().extension() != ".pub") continue;
-    auto key = policy::LoadPublicKeyFile(entry.path().string());
-    if (key.ok() && key->key_id != active.key_id()) keys.push_back(*key);
-  }
-  return keys;
-}
-
 class Worker : public FleetNotifier {
  public:
   Worker(const ServerConfig& config, const WorkerInputs& inputs) : config_(config), inputs_(inputs) {}
@@ -69,21 +60,23 @@ class Worker : public FleetNotifier {
     if (!fleet.ok()) return failed("opening the fleet store", fleet.status());
     auto writer_fleet = store::OpenSqliteFleetStore(config_.DatabasePath(), store::FleetConnection::kBatchWriter);
     if (!writer_fleet.ok()) return failed("opening the fleet store", writer_fleet.status());
-    std::string key_dir = config_.data_dir + "/keys";
-    auto key = policy::LoadActiveKey(key_dir);
-    if (!key.ok()) return failed("loading the policy signing key", key.status());
+    auto keys = KeyRing::Load(config_.data_dir + "/keys");
+    if (!keys.ok()) return failed("loading the policy signing key", keys.status());
+    keys_.emplace(std::move(*keys));
 
     boost::asio::io_context io(1);
     MetricsSlot slot = inputs_.metrics->Slot(static_cast<uint32_t>(inputs_.worker_index));
     slot.SetUp(true, static_cast<uint64_t>(getpid()));
-    hub_ = std::make_unique<BundleHub>(**store, TrustedKeys(key_dir, *key));
+    hub_ = std::make_unique<BundleHub>(**store, keys_->trusted());
+    hub_->SetKeys(keys_->trusted(), keys_->rotations());
     if (auto refreshed = hub_->Refresh(); !refreshed.ok()) return failed("loading the latest bundle", refreshed.status());
     CheckinWriter writer(io, std::move(*writer_fleet), *inputs_.generations);
 
     context_.config = &config_;
     context_.store = store->get();
     context_.fleet = fleet->get();
-    context_.signing_key = &*key;
+    context_.signing_key = &keys_->active();
+    context_.refresh_keys = [this] { RefreshKeys(); };
     context_.metrics = &slot;
     context_.notifier = this;
     context_.generations = inputs_.generations;
@@ -157,7 +150,23 @@ class Worker : public FleetNotifier {
     return 0;
   }
 
+  // A rotated key (keys/active names another key): sign with it, and send the rotation
+  // statements with every bundle from now on.
+  void RefreshKeys() {
+    auto changed = keys_->Refresh();
+    if (!changed.ok()) {
+      spdlog::error("worker {}: reloading the policy keys: {}", inputs_.worker_index, changed.status().ToString());
+      return;
+    }
+    if (!*changed) return;
+    context_.signing_key = &keys_->active();
+    hub_->SetKeys(keys_->trusted(), keys_->rotations());
+    spdlog::info("worker {}: policy key is now {} ({} rotation statement(s))", inputs_.worker_index,
+                 keys_->active().key_id(), keys_->rotations().size());
+  }
+
   void BundlePublished() override {
+    RefreshKeys();
     auto refreshed = hub_->Refresh();
     if (!refreshed.ok()) {
       spdlog::error("worker {}: reloading the published bundle: {}", inputs_.worker_index, refreshed.status().ToString());
@@ -196,6 +205,7 @@ class Worker : public FleetNotifier {
         static_cast<uint64_t>(hub_->latest().version)) {
       return;
     }
+    RefreshKeys();
     auto refreshed = hub_->Refresh();
     if (refreshed.ok() && *refreshed) {
       hub_->WakePolls();
@@ -287,6 +297,7 @@ class Worker : public FleetNotifier {
   const ServerConfig& config_;
   const WorkerInputs& inputs_;
   WorkerContext context_;
+  std::optional<KeyRing> keys_;
   std::unique_ptr<BundleHub> hub_;
   std::unique_ptr<DeviceApi> devices_;
   int64_t reported_waiting_ = 0;

@@ -47,6 +47,9 @@ class BundleVerifier {
 
  private:
   std::vector<policy::PublicKey> pinned_keys_;
+  std::vector<std::string> enrolment_key_ids_;
+  std::unordered_map<std::string, policy::PublicKey> known_keys_;  // by key id
+  std::unordered_map<std::string, std::vector<std::string>> rotations_cache_;
   std::unordered_map<std::string, Result<std::shared_ptr<const VerifiedPolicy>>> cache_;
   size_t full_verifications_ = 0;
 };
@@ -78,8 +81,11 @@ class SimDevice {
   // inventory, continues the event sequence after what the server already stored. Call before
   // applying the answer's bundle (ApplyBundle then re-arms the inventory if it changes anything).
   void OnCheckinAnswer(const protocol::CheckinResponse& answer);
+  // `key_rotations` (sent with the bundle) are followed first, as a real agent does.
   BundleOutcome ApplyBundle(const std::string& envelope, BundleVerifier& verifier, const AppCatalog& catalog,
-                            policy::UnixSeconds now);
+                            policy::UnixSeconds now, const std::vector<std::string>& key_rotations = {});
+  // The ids of the policy keys this device pins (empty: still the enrolment keys).
+  const std::vector<std::string>& pinned_key_ids() const { return pinned_key_ids_; }
 
   const DeviceIdentity& identity() const { return identity_; }
   int64_t applied_version() const { return applied_version_; }
@@ -100,6 +106,7 @@ class SimDevice {
   std::string rules_hash_;
   int64_t next_seq_ = 1;
   std::vector<protocol::DeviceEvent> events_;
+  std::vector<std::string> pinned_key_ids_;
 };
 
 }  // namespace appban::sim
