@@ -603,7 +603,7 @@ HttpResponse Publish(Call& call) {
   auto body = call.Body(true);
   if (!body.ok()) return ErrorFrom(body.status());
   if (Status s = CheckMembers(*body, {"validity_days"}, "body"); !s.ok()) return ErrorFrom(s);
-  auto days = IntegerMember(*body, "validity_days", 1, ConfigLimits::kMaxBundleValidityDays);
+  auto days = IntegerMember(*body, "validity_days", 1, call.config().policy.max_bundle_validity_days);
   if (!days.ok()) return ErrorFrom(days.status());
   int64_t validity_days = days->value_or(call.config().policy.bundle_validity_days);
   auto envelope = call.Admin().ExportBundle(*call.context.signing_key, validity_days * 24 * 3600);

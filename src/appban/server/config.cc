@@ -78,6 +78,9 @@ const std::array<UintKey, 16>& UintKeys() {
       {"policy.bundle_validity_days", 1, L::kMaxBundleValidityDays,
        [](const ServerConfig& c) -> uint64_t { return c.policy.bundle_validity_days; },
        [](ServerConfig& c, uint64_t v) { c.policy.bundle_validity_days = static_cast<uint32_t>(v); }},
+      {"policy.max_bundle_validity_days", 1, L::kMaxBundleValidityDays,
+       [](const ServerConfig& c) -> uint64_t { return c.policy.max_bundle_validity_days; },
+       [](ServerConfig& c, uint64_t v) { c.policy.max_bundle_validity_days = static_cast<uint32_t>(v); }},
   }};
   return keys;
 }
@@ -348,6 +351,11 @@ Status ValidateConfig(const ServerConfig& config) {
         "devices.stale_after_seconds: " + std::to_string(config.StaleAfterSeconds()) +
         " is shorter than devices.checkin_interval_seconds (" + std::to_string(config.devices.checkin_interval_seconds) +
         "): every device would be counted stale between two check-ins"));
+  }
+  if (config.policy.bundle_validity_days > config.policy.max_bundle_validity_days) {
+    return fail(Status::InvalidArgument("policy.bundle_validity_days: " + std::to_string(config.policy.bundle_validity_days) +
+                                        " is above policy.max_bundle_validity_days (" +
+                                        std::to_string(config.policy.max_bundle_validity_days) + ")"));
   }
   if (static_cast<uint64_t>(config.policy.bundle_validity_days) * 86400 <= config.StaleAfterSeconds()) {
     return fail(Status::InvalidArgument(
