@@ -144,9 +144,10 @@ TEST_F(KeyRotationTest, TheFleetFollowsARotationAndRefusesTheOldKey) {
   // One device as the fleet saw it: enrolled with the old key, follows the statement from the
   // poll answer, then refuses a 0-rule bundle the old key signs (a rotated-out key can neither
   // lower a version nor remove rules).
-  auto poll = server_->Client().Request("GET", std::string(protocol::kPollPath) + "?version=1", "",
-                                        {{"authorization", "Bearer " + Json::parse(std::ifstream(options.state_file))["devices"][0]
-                                                                          .value("credential", "")}});
+  std::ifstream state(options.state_file);
+  std::string credential = Json::parse(state)["devices"][0].value("credential", "");
+  std::vector<std::pair<std::string, std::string>> headers = {{"authorization", "Bearer " + credential}};
+  auto poll = server_->Client().Request("GET", std::string(protocol::kPollPath) + "?version=1", "", headers);
   ASSERT_TRUE(poll.ok() && poll->status == 200) << (poll.ok() ? poll->body : poll.status().ToString());
   auto answer = protocol::ParsePollResponse(poll->body);
   ASSERT_TRUE(answer.ok());

@@ -30,8 +30,8 @@ struct UintKey {
 
 using L = ConfigLimits;
 
-const std::array<UintKey, 16>& UintKeys() {
-  static const std::array<UintKey, 16> keys = {{
+const std::array<UintKey, 17>& UintKeys() {
+  static const std::array<UintKey, 17> keys = {{
       {"workers", 0, L::kMaxWorkers, [](const ServerConfig& c) -> uint64_t { return c.workers; },
        [](ServerConfig& c, uint64_t v) { c.workers = static_cast<uint32_t>(v); }},
       {"request_thread_nice", 0, 19, [](const ServerConfig& c) -> uint64_t { return c.request_thread_nice; },

@@ -217,6 +217,11 @@ class Worker : public FleetNotifier {
  private:
   void Tick(MetricsSlot& slot) {
     auto refreshed = hub_->Refresh();
+    if (!refreshed.ok() && refreshed.status().code() == StatusCode::kNotFound) {
+      // Another worker published with a key rotated in since this one loaded its keys.
+      RefreshKeys();
+      refreshed = hub_->Refresh();
+    }
     if (refreshed.ok() && *refreshed) {
       spdlog::info("worker {}: policy bundle {} published; waking {} polls", inputs_.worker_index,
                    hub_->latest().version, hub_->waiting());
