@@ -34,7 +34,10 @@ namespace fs = std::filesystem;
 class KeyRotationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto started = ServerProcess::Start(data());
+    // The fleet enrols from one address: lift the per-address enrolment rate limit (30/min).
+    fs::path config = dir_.path() / "server.toml";
+    std::ofstream(config) << "[enrollment]\nrate_limit_burst = 100000\nrate_limit_per_minute = 1000000\n";
+    auto started = ServerProcess::Start(data(), {"--config", config.string()});
     ASSERT_TRUE(started.has_value()) << "server did not start";
     server_.emplace(std::move(*started));
     admin_ = server_->admin_token();

@@ -36,11 +36,25 @@ struct VerifiedPolicy {
 // or the refusal — is reused; the per-device checks (newer than the applied version, not expired)
 // are still made by each device. This keeps 100,000 devices from costing 100,000 Ed25519
 // verifications per publish, which would measure the simulator instead of the server.
+//
+// Key rotation (policy/rotation.h): each device holds the ids of the keys it pins (at first the
+// enrolment keys); following a chain of statements from a given set, and verifying with a given
+// set, are also computed once per distinct input.
 class BundleVerifier {
  public:
-  explicit BundleVerifier(std::vector<policy::PublicKey> pinned_keys) : pinned_keys_(std::move(pinned_keys)) {}
+  explicit BundleVerifier(std::vector<policy::PublicKey> pinned_keys);
 
+  // With the enrolment keys.
   Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, policy::UnixSeconds now);
+  // With the keys named by `pinned_key_ids` (ids this verifier knows: enrolment keys, or keys
+  // learned by FollowRotations).
+  Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, policy::UnixSeconds now,
+                                                        const std::vector<std::string>& pinned_key_ids);
+  // The pinned set after following `statements` (policy::FollowKeyRotations); unchanged when they
+  // are refused.
+  std::vector<std::string> FollowRotations(const std::vector<std::string>& pinned_key_ids,
+                                           const std::vector<std::string>& statements);
+  const std::vector<std::string>& enrolment_key_ids() const { return enrolment_key_ids_; }
   // How many times VerifyBundle actually ran (tests check the reuse).
   size_t full_verifications() const { return full_verifications_; }
   const std::vector<policy::PublicKey>& pinned_keys() const { return pinned_keys_; }
