@@ -23,7 +23,8 @@ Bundle MakeBundle(int rule_count) {
   for (int v = 0; v < 50; ++v) {
     Vendor vendor{"vendor-" + std::to_string(v), "XX", {}, 0};
     for (int k = 0; k < 5; ++k) {
-      vendor.identifiers.push_back(*MakeTarget(TargetKind::kAndroidPackage, "com.vendor" + std::to_string(v) + ".app" + std::to_string(k)));
+      vendor.identifiers.push_back(
+          *MakeTarget(TargetKind::kAndroidPackage, "com.vendor" + std::to_string(v) + ".app" + std::to_string(k)));
     }
     vendor.identifiers.push_back(*MakeTarget(TargetKind::kAndroidSigner, HexOf(100000 + v)));
     inputs.vendors.push_back(std::move(vendor));
@@ -35,7 +36,8 @@ Bundle MakeBundle(int rule_count) {
     rule.action = static_cast<Action>(1 + r % 3);
     rule.state = RuleState::kPublished;
     for (int k = 0; k < 3; ++k) {
-      rule.targets.push_back(*MakeTarget(TargetKind::kAndroidPackage, "com.banned" + std::to_string(r) + ".app" + std::to_string(k)));
+      rule.targets.push_back(
+          *MakeTarget(TargetKind::kAndroidPackage, "com.banned" + std::to_string(r) + ".app" + std::to_string(k)));
     }
     rule.targets.push_back(*MakeTarget(TargetKind::kIosBundle, "com.banned" + std::to_string(r) + ".ios"));
     if (r % 10 == 0) rule.targets.push_back(*MakeTarget(TargetKind::kAndroidSigner, HexOf(r)));

@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (std::string_view query : {"ca", "us", "gb", "Canada", "", "a"}) {
     total += appban::policy::EntriesFor(*catalog, query).size();
   }
-  for (auto [ours, theirs] : {std::pair<std::string_view, std::string_view>{"ca", "us"}, {"Canada", "gb"}, {"", "ca"}}) {
+  for (auto [ours, theirs] :
+       {std::pair<std::string_view, std::string_view>{"ca", "us"}, {"Canada", "gb"}, {"", "ca"}}) {
     auto diff = appban::policy::DiffJurisdictions(*catalog, ours, theirs);
     if (diff.ok()) total += diff->both.size() + diff->ours_only.size() + diff->theirs_only.size();
   }

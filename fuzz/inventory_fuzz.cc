@@ -95,8 +95,8 @@ void Evaluate(const BundleInputs& inputs, const Inventory& inventory) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto& limits = kPolicyLimits;
-  auto json = ParseJsonBounded(std::string_view(reinterpret_cast<const char*>(data), size),
-                               limits.max_inventory_bytes, limits.max_json_depth, "fuzz");
+  auto json = ParseJsonBounded(std::string_view(reinterpret_cast<const char*>(data), size), limits.max_inventory_bytes,
+                               limits.max_json_depth, "fuzz");
   if (!json.ok()) return 0;
 
   BundleInputs inputs = FixedInputs();

@@ -28,13 +28,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (pattern_bytes > kMaxPatternBytes) return 0;
 
   const std::string long_name(5000, 'a');  // longer than SignaturePattern::kMaxTextLength
-  const std::vector<std::string> class_names = {
-      "com.appsflyer.AppsFlyerLib", "com.google.firebase.analytics.FirebaseAnalytics",
-      "com.facebook.ads.AdView",    "a.b",
-      "",                           ".",
-      "com.tealium.core.Tealium",   long_name};
-  const std::vector<std::string> hosts = {"app-measurement.com", "t.appsflyer.com", "krxd.net", "x.y.estimote.com",
-                                          "",                    "localhost",       long_name};
+  const std::vector<std::string> class_names = {"com.appsflyer.AppsFlyerLib",
+                                                "com.google.firebase.analytics.FirebaseAnalytics",
+                                                "com.facebook.ads.AdView",
+                                                "a.b",
+                                                "",
+                                                ".",
+                                                "com.tealium.core.Tealium",
+                                                long_name};
+  const std::vector<std::string> hosts = {"app-measurement.com", "t.appsflyer.com", "krxd.net", "x.y.estimote.com", "",
+                                          "localhost",           long_name};
 
   appban::assess::TrackerMatcher matcher(*trackers);
   std::vector<size_t> matched;

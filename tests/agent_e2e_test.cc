@@ -4,8 +4,8 @@
 // from the root within seconds; the server's compliance for the rule shows the device remediated;
 // with the server down the agent keeps enforcing and queues the event, which the server has once
 // it is back on the same port; a tampered cached bundle is refused by `agent once`.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,7 +163,8 @@ class AgentEndToEnd : public ::testing::Test {
     ASSERT_EQ(proposed.status, 201) << proposed.body;
     auto second = Admin("POST", "/v1/admin/tokens", {{"name", "approver-" + rule_id}, {"role", "admin"}});
     ASSERT_EQ(second.status, 201) << second.body;
-    auto approved = Admin("POST", "/v1/admin/rules/" + rule_id + "/approve", Json::object(), Body(second).value("token", ""));
+    auto approved =
+        Admin("POST", "/v1/admin/rules/" + rule_id + "/approve", Json::object(), Body(second).value("token", ""));
     ASSERT_EQ(approved.status, 200) << approved.body;
     auto published = Admin("POST", "/v1/admin/rules/" + rule_id + "/publish", Json::object());
     ASSERT_EQ(published.status, 200) << published.body;
@@ -173,17 +174,12 @@ class AgentEndToEnd : public ::testing::Test {
 
   // The scratch-root flags every agent command takes.
   std::vector<std::string> AgentFlags() const {
-    return {"--state-dir",     state_dir_,
-            "--root",          scratch_.root(),
-            "--apt-env",       scratch_.apt_env(),
-            "--dpkg-option=--force-script-chrootless",
-            "--wake-file",     scratch_.dir() + "/run/dpkg-changed",
-            "--snap",          "true",
+    return {"--state-dir", state_dir_, "--root", scratch_.root(), "--apt-env", scratch_.apt_env(),
+            "--dpkg-option=--force-script-chrootless", "--wake-file", scratch_.dir() + "/run/dpkg-changed", "--snap",
+            "true",
             // APT runs the pre-install hook even for a purge: the real `appban agent apt-hook`.
-            "--apt-hook-command", testing::AppbanBinary() + " agent apt-hook",
-            "--backoff-initial-ms", "200",
-            "--backoff-max-ms", "1000",
-            "--request-timeout-ms", "5000"};
+            "--apt-hook-command", testing::AppbanBinary() + " agent apt-hook", "--backoff-initial-ms", "200",
+            "--backoff-max-ms", "1000", "--request-timeout-ms", "5000"};
   }
   testing::CommandResult Agent(const std::string& subcommand, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {testing::AppbanBinary(), "agent", subcommand};
@@ -193,8 +189,9 @@ class AgentEndToEnd : public ::testing::Test {
     return testing::RunCommand(argv);
   }
   void Enroll() {
-    auto enrolled = testing::RunCommand({testing::AppbanBinary(), "agent", "enroll", "--server", url_, "--ca", ca_path_,
-                                         "--token", EnrollmentToken(), "--state-dir", state_dir_, "--hostname", "ws-e2e"});
+    auto enrolled =
+        testing::RunCommand({testing::AppbanBinary(), "agent", "enroll", "--server", url_, "--ca", ca_path_, "--token",
+                             EnrollmentToken(), "--state-dir", state_dir_, "--hostname", "ws-e2e"});
     ASSERT_EQ(enrolled.exit_code, 0) << enrolled.out << enrolled.err;
     std::smatch match;
     ASSERT_TRUE(std::regex_search(enrolled.out, match, std::regex("enrolled as (d-[0-9a-f]+)"))) << enrolled.out;
@@ -254,8 +251,8 @@ TEST_F(AgentEndToEnd, PublishReachesTheRunningAgentByLongPollAndComplianceShowsI
   EXPECT_LT(removed->count(), 5000) << "the long-poll, not a periodic check-in, must deliver the bundle";
   EXPECT_TRUE(scratch_.Installed("bystander"));
 
-  auto remediated = TimeUntil([&] { return Compliance("gc-ban-victim").value("remediated", -1) == 1; },
-                              std::chrono::seconds(20));
+  auto remediated =
+      TimeUntil([&] { return Compliance("gc-ban-victim").value("remediated", -1) == 1; }, std::chrono::seconds(20));
   ASSERT_TRUE(remediated.has_value()) << Compliance("gc-ban-victim").dump() << agent->output();
   Json compliance = Compliance("gc-ban-victim");
   EXPECT_EQ(compliance.value("targeted", -1), 1) << compliance.dump();
@@ -280,9 +277,11 @@ TEST_F(AgentEndToEnd, EventsFromWhileTheServerIsDownAreDeliveredWhenItReturnsOnT
   Enroll();
   PublishBan("gc-ban-victim", "victim");
   auto agent = StartAgent();
-  ASSERT_TRUE(TimeUntil([&] { return Device().value("applied_version", 0) == 1 ||
-                                     Compliance("gc-ban-victim").value("compliant", -1) == 1; },
-                        std::chrono::seconds(20)))
+  ASSERT_TRUE(TimeUntil(
+      [&] {
+        return Device().value("applied_version", 0) == 1 || Compliance("gc-ban-victim").value("compliant", -1) == 1;
+      },
+      std::chrono::seconds(20)))
       << Device().dump() << agent->output();
 
   // The server dies (as a crashed host would); while it is away a banned package is installed.
@@ -297,9 +296,9 @@ TEST_F(AgentEndToEnd, EventsFromWhileTheServerIsDownAreDeliveredWhenItReturnsOnT
   EXPECT_NE(agent->output().find("check-in failed"), std::string::npos) << agent->output();
 
   // The server comes back on the same port with the same data directory.
-  Child restarted({testing::AppbanBinary(), "server", "--data-dir", data_dir_.string(), "--address", "127.0.0.1",
-                   "--port", port},
-                  dir_.path().string() + "/server2.log");
+  Child restarted(
+      {testing::AppbanBinary(), "server", "--data-dir", data_dir_.string(), "--address", "127.0.0.1", "--port", port},
+      dir_.path().string() + "/server2.log");
   auto up = TimeUntil(
       [&] {
         net::ClientOptions options;

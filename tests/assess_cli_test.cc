@@ -45,7 +45,8 @@ TEST(AssessCliTest, JsonReportCarriesRiskFindingsTrackersEndpointsAndAppFacts) {
   const Json& risk = doc["risk"];
   EXPECT_GE(risk["score"].get<int>(), 0);
   EXPECT_LE(risk["score"].get<int>(), 100);
-  EXPECT_TRUE(risk["level"] == "low" || risk["level"] == "medium" || risk["level"] == "high" || risk["level"] == "critical");
+  EXPECT_TRUE(risk["level"] == "low" || risk["level"] == "medium" || risk["level"] == "high" ||
+              risk["level"] == "critical");
   EXPECT_TRUE(risk["verdict"] == "acceptable" || risk["verdict"] == "review" || risk["verdict"] == "unacceptable");
   // Two trackers, one of them (AppsFlyer) split across classes.dex and classes2.dex.
   std::vector<std::string> names = TrackerNames(doc);
@@ -102,12 +103,12 @@ TEST(AssessCliTest, SarifValidatesAgainstTheOfficialSchema) {
   EXPECT_EQ(log["runs"][0]["artifacts"].size(), 2u);
   EXPECT_FALSE(log["runs"][0]["results"].empty());
 
-  CommandResult schema = RunCommand({std::string(APPBAN_SOURCE_DIR) + "/tests/tools/sarif_schema.sh",
-                                     (FixtureDir() / "schemas").string()});
+  CommandResult schema = RunCommand(
+      {std::string(APPBAN_SOURCE_DIR) + "/tests/tools/sarif_schema.sh", (FixtureDir() / "schemas").string()});
   ASSERT_EQ(schema.exit_code, 0) << schema.err;
   std::string schema_path = schema.out.substr(0, schema.out.find('\n'));
-  CommandResult valid = RunCommand({std::string(APPBAN_SOURCE_DIR) + "/tests/tools/validate_json_schema.py",
-                                    schema_path, sarif.string()});
+  CommandResult valid = RunCommand(
+      {std::string(APPBAN_SOURCE_DIR) + "/tests/tools/validate_json_schema.py", schema_path, sarif.string()});
   EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
   EXPECT_NE(valid.out.find("0 schema errors"), std::string::npos) << valid.out;
 }
@@ -129,9 +130,15 @@ TEST(AssessCliTest, HtmlReportIsSelfContainedAndRendersInChromium) {
 
   fs::path profile = dir.path() / "profile";
   fs::path screenshot = dir.path() / "report.png";
-  std::vector<std::string> chromium = {"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                                       "--no-first-run", "--disable-background-networking",
-                                       "--disable-component-update", "--disable-sync",
+  std::vector<std::string> chromium = {"chromium",
+                                       "--headless",
+                                       "--no-sandbox",
+                                       "--disable-gpu",
+                                       "--disable-quic",
+                                       "--no-first-run",
+                                       "--disable-background-networking",
+                                       "--disable-component-update",
+                                       "--disable-sync",
                                        "--user-data-dir=" + profile.string()};
   std::vector<std::string> dump = chromium;
   dump.push_back("--dump-dom");
@@ -185,8 +192,8 @@ TEST(AssessCliTest, DirectoryOfManyFilesEndsWithASummaryAndReportsUnreadableOnes
 
 TEST(AssessCliTest, TrackerFilesAreCheckedAndANewerFileIsUsed) {
   TempDir dir;
-  CommandResult shipped = RunCommand({AppbanBinary(), "trackers", "check",
-                                      std::string(APPBAN_SOURCE_DIR) + "/data/trackers.json"});
+  CommandResult shipped =
+      RunCommand({AppbanBinary(), "trackers", "check", std::string(APPBAN_SOURCE_DIR) + "/data/trackers.json"});
   EXPECT_EQ(shipped.exit_code, 0) << shipped.err;
   EXPECT_NE(shipped.out.find("427 tracker signatures valid"), std::string::npos) << shipped.out;
 
@@ -196,13 +203,15 @@ TEST(AssessCliTest, TrackerFilesAreCheckedAndANewerFileIsUsed) {
                      "code_signature": "org.appban.fixture.rich.", "network_signature": ""}}})");
   CommandResult checked = RunCommand({AppbanBinary(), "trackers", "check", mine.string()});
   EXPECT_EQ(checked.exit_code, 0) << checked.err;
-  CommandResult run = RunCommand({AppbanBinary(), "assess", "--format", "json", "--trackers", mine.string(),
-                                  Fixture("rich.apk")});
+  CommandResult run =
+      RunCommand({AppbanBinary(), "assess", "--format", "json", "--trackers", mine.string(), Fixture("rich.apk")});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(TrackerNames(Json::parse(run.out)), std::vector<std::string>{"Fixture Analytics"});
 
   fs::path broken = dir.path() / "broken.json";
-  WriteAll(broken, R"({"trackers": {"7": {"id": 7, "name": "Bad", "website": "", "code_signature": 12, "network_signature": ""}}})");
+  WriteAll(
+      broken,
+      R"({"trackers": {"7": {"id": 7, "name": "Bad", "website": "", "code_signature": 12, "network_signature": ""}}})");
   CommandResult bad = RunCommand({AppbanBinary(), "trackers", "check", broken.string()});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("code_signature"), std::string::npos) << bad.err;

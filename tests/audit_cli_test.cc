@@ -39,11 +39,13 @@ class AuditCli : public ::testing::Test {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((fs::path(data()) / "appban.db").c_str(), &db), SQLITE_OK);
     char* error = nullptr;
-    int rc = sqlite3_exec(db, ("DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete; "
-                               "DROP TRIGGER IF EXISTS audit_head_no_update; DROP TRIGGER IF EXISTS audit_head_no_delete; " +
-                               sql)
-                                  .c_str(),
-                          nullptr, nullptr, &error);
+    int rc =
+        sqlite3_exec(db,
+                     ("DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete; "
+                      "DROP TRIGGER IF EXISTS audit_head_no_update; DROP TRIGGER IF EXISTS audit_head_no_delete; " +
+                      sql)
+                         .c_str(),
+                     nullptr, nullptr, &error);
     EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
     sqlite3_free(error);
     sqlite3_close(db);
@@ -75,7 +77,8 @@ TEST_F(AuditCli, DeletedTailAndHeadAreCaught) {
 }
 
 TEST_F(AuditCli, ReplacedHeadIsCaught) {
-  Tamper("DELETE FROM audit WHERE seq >= 4; UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit WHERE seq = 3)");
+  Tamper(
+      "DELETE FROM audit WHERE seq >= 4; UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit WHERE seq = 3)");
   ExpectBroken("truncated");
 }
 

@@ -45,8 +45,8 @@ bool IsAnomalyCode(std::string_view text) {
 }
 
 struct Literal {
-  size_t offset;        // of the opening quote in the source
-  std::string value;    // contents with escapes left as written (codes never contain any)
+  size_t offset;      // of the opening quote in the source
+  std::string value;  // contents with escapes left as written (codes never contain any)
 };
 
 // A source file split into its string literals and its code with comments and literals blanked

@@ -22,7 +22,8 @@ TEST(InspectRobustness, CorruptSecondaryDexIsAnAnomalyAndTheRestIsReported) {
     std::ofstream junk(dir.path() / "classes2.dex", std::ios::binary);
     junk << "dex\n035" << std::string(1, '\0') << "this is not a DEX file, only its magic";
   }
-  CommandResult zip = RunCommand({"sh", "-c", "cd '" + dir.path().string() + "' && zip -q broken-dex.apk classes2.dex"});
+  CommandResult zip =
+      RunCommand({"sh", "-c", "cd '" + dir.path().string() + "' && zip -q broken-dex.apk classes2.dex"});
   ASSERT_EQ(zip.exit_code, 0) << zip.err;
 
   CommandResult run = RunCommand({AppbanBinary(), "inspect", "--json", apk.string()});

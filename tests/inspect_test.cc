@@ -124,7 +124,7 @@ struct Badging {
   std::optional<int> compile_sdk;
   std::optional<int> min_sdk;
   std::optional<int> target_sdk;
-  std::optional<std::string> label;  // application-label (default locale)
+  std::optional<std::string> label;   // application-label (default locale)
   std::set<std::string> permissions;  // requested (uses-permission and -sdk-23), implied ones removed
   std::set<std::string> sdk23_permissions;
   std::map<std::string, int> permission_max_sdk;
@@ -158,7 +158,8 @@ std::optional<Badging> DumpBadging(const std::string& apk) {
       auto attrs = QuotedAttributes(line);
       requested.insert(attrs["name"]);
       if (starts("uses-permission-sdk-23:")) badging.sdk23_permissions.insert(attrs["name"]);
-      if (!attrs["maxSdkVersion"].empty()) badging.permission_max_sdk[attrs["name"]] = std::stoi(attrs["maxSdkVersion"]);
+      if (!attrs["maxSdkVersion"].empty())
+        badging.permission_max_sdk[attrs["name"]] = std::stoi(attrs["maxSdkVersion"]);
     } else if (starts("uses-implied-permission:")) {
       implied.insert(QuotedAttributes(line)["name"]);
     } else if (starts("native-code:")) {
@@ -469,9 +470,9 @@ TEST(InspectSigning, SchemesAndKeysOfEachSigningFixture) {
     const char* key_algorithm;
     int key_bits;
   };
-  for (const Expected& e : {Expected{"v1only.apk", true, false, false, "RSA", 2048},
-                            Expected{"v2v3.apk", false, true, true, "EC", 256},
-                            Expected{"rich.apk", true, true, true, "RSA", 2048}}) {
+  for (const Expected& e :
+       {Expected{"v1only.apk", true, false, false, "RSA", 2048}, Expected{"v2v3.apk", false, true, true, "EC", 256},
+        Expected{"rich.apk", true, true, true, "RSA", 2048}}) {
     SCOPED_TRACE(e.fixture);
     Json doc = Inspect(Fixture(e.fixture));
     ASSERT_FALSE(doc.is_null());
@@ -501,12 +502,9 @@ TEST(InspectRichManifest, ComponentsAndTheirExport) {
   // filter (providers: not exported from API 17 on).
   const std::string p = "org.appban.fixture.rich.";
   std::map<std::string, Expected> expected = {
-      {p + "MainActivity", {"activity", true, ""}},
-      {p + "SettingsActivity", {"activity", false, ""}},
-      {p + "DeepLinkActivity", {"activity", true, ""}},
-      {p + "SyncService", {"service", true, p + "permission.SYNC"}},
-      {p + "LocalService", {"service", false, ""}},
-      {p + "BootReceiver", {"receiver", true, ""}},
+      {p + "MainActivity", {"activity", true, ""}},     {p + "SettingsActivity", {"activity", false, ""}},
+      {p + "DeepLinkActivity", {"activity", true, ""}}, {p + "SyncService", {"service", true, p + "permission.SYNC"}},
+      {p + "LocalService", {"service", false, ""}},     {p + "BootReceiver", {"receiver", true, ""}},
       {p + "DataProvider", {"provider", true, ""}},
   };
   const Json& components = doc.at("app").at("components");
@@ -613,8 +611,8 @@ TEST_P(InspectTampered, FactsSurviveAndTheTrickIsReported) {
   Json doc = Inspect(Fixture(c.fixture));
   ASSERT_FALSE(doc.is_null());
   ExpectMatchesBadging(doc, *base);
-  EXPECT_TRUE(AnomalyCodes(doc).count(c.anomaly)) << "expected anomaly " << c.anomaly << ", got: "
-                                                  << Joined(AnomalyCodes(doc));
+  EXPECT_TRUE(AnomalyCodes(doc).count(c.anomaly))
+      << "expected anomaly " << c.anomaly << ", got: " << Joined(AnomalyCodes(doc));
   Json untouched = Inspect(Fixture("minimal.apk"));
   ASSERT_FALSE(untouched.is_null());
   EXPECT_FALSE(AnomalyCodes(untouched).count(c.anomaly)) << "the untampered app already reports " << c.anomaly;
@@ -642,7 +640,9 @@ INSTANTIATE_TEST_SUITE_P(
                       // Two more strings claimed: the offset array now overlaps the character data.
                       TamperCase{"tamper_axml_string_count.apk", "axml.strings_start"},
                       TamperCase{"tamper_axml_unknown_chunk.apk", "axml.unknown_chunk"}),
-    [](const ::testing::TestParamInfo<TamperCase>& info) { return ParamName({info.param.fixture, info.index}); });
+    [](const ::testing::TestParamInfo<TamperCase>& info) {
+      return ParamName({info.param.fixture, info.index});
+    });
 
 TEST(InspectTampered, DuplicateManifestReadsTheFirstEntry) {
   // tamper.py appends tests/fixtures/apps/decoy's manifest after the real one.
@@ -713,7 +713,8 @@ TEST(InspectText, PrintsTheFactsOfEachFile) {
 std::vector<std::string> AndroguardApks() {
   std::vector<std::string> apks;
   std::error_code error;
-  for (fs::recursive_directory_iterator it(AndroguardExamples(), error), end; !error && it != end; it.increment(error)) {
+  for (fs::recursive_directory_iterator it(AndroguardExamples(), error), end; !error && it != end;
+       it.increment(error)) {
     if (it->is_regular_file() && it->path().extension() == ".apk") apks.push_back(it->path().string());
   }
   std::sort(apks.begin(), apks.end());

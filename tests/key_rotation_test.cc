@@ -49,7 +49,8 @@ class KeyRotationTest : public ::testing::Test {
   net::HttpResponse Call(const std::string& method, const std::string& path, const Json& body = nullptr,
                          const std::string& token = "") {
     auto client = server_->Client();
-    std::vector<std::pair<std::string, std::string>> headers = {{"authorization", "Bearer " + (token.empty() ? admin_ : token)}};
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"authorization", "Bearer " + (token.empty() ? admin_ : token)}};
     auto response = client.Request(method, path, body.is_null() ? "" : body.dump(), headers);
     EXPECT_TRUE(response.ok()) << method << " " << path << ": " << response.status().ToString();
     return response.ok() ? *response : net::HttpResponse{};
@@ -109,7 +110,7 @@ TEST_F(KeyRotationTest, TheFleetFollowsARotationAndRefusesTheOldKey) {
   options.processes = 1;
   options.admin_token = admin_;
   options.state_file = (dir_.path() / "fleet.json").string();
-  options.stop_after_bundles = 2;  // version 1 at the first check-in, then the new-key version 2
+  options.stop_after_bundles = 2;              // version 1 at the first check-in, then the new-key version 2
   options.duration = std::chrono::minutes(5);  // a hang guard
   options.inventory.banned = *sim::ParseAppList("deb:wechat");
   options.inventory.banned_fraction = 0.2;
@@ -124,8 +125,8 @@ TEST_F(KeyRotationTest, TheFleetFollowsARotationAndRefusesTheOldKey) {
   EXPECT_EQ(Metric("appban_longpolls_waiting"), static_cast<int64_t>(devices));
 
   // Rotate while the server runs, then publish: the new version is signed with the new key.
-  auto rotated = testing::RunCommand({testing::AppbanBinary(), "policy", "--data", data().string(), "--user", "alice",
-                                      "keys", "init", "--rotate"});
+  auto rotated = testing::RunCommand(
+      {testing::AppbanBinary(), "policy", "--data", data().string(), "--user", "alice", "keys", "init", "--rotate"});
   ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
   std::string new_key_id = ActiveKeyId();
   ASSERT_NE(new_key_id, old_key_id);

@@ -87,7 +87,8 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   fs::path inventory = dir_.path() / "inventory.json";
   std::ofstream(inventory) << R"({"device":"phone-1","groups":[],"apps":[
       {"platform":"android","id":"com.tencent.mm","version":"8.0"},
-      {"platform":"android","id":"com.kms.free","signer_sha256":")" << std::string(64, 'e') << R"("},
+      {"platform":"android","id":"com.kms.free","signer_sha256":")"
+                           << std::string(64, 'e') << R"("},
       {"platform":"android","id":"org.mozilla.firefox"}]})";
   auto evaluated = Appban({"policy", "evaluate", "--bundle", bundle.string(), "--key", pub, "--inventory",
                            inventory.string(), "--now", "2024-01-01", "--json"});
@@ -136,8 +137,8 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
 }
 
 TEST_F(PolicyCli, ActingUserIsRequired) {
-  auto result = Appban({"policy", "--data", data(), "rules", "add", "--id", "x", "--title", "t", "--target",
-                        "android:com.example"});
+  auto result = Appban(
+      {"policy", "--data", data(), "rules", "add", "--id", "x", "--title", "t", "--target", "android:com.example"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("--user"), std::string::npos) << result.err;
 }

@@ -1,11 +1,11 @@
 // The real `appban server` on a loopback port, driven like a device and like administrators:
 // enrolment, check-in, a published ban reaching a long-poll, the device verifying the bundle and
 // reporting the removal, compliance moving; plus the hostile-input and durability cases.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -305,7 +305,8 @@ TEST_F(ServerTest, EnrolmentTokensAreSingleUseAndEnrolmentIsRateLimited) {
     if (answer.status == 429) {
       ++limited;
       bool has_retry_after = false;
-      for (const auto& [name, value] : answer.headers) has_retry_after |= (name == "Retry-After" || name == "retry-after");
+      for (const auto& [name, value] : answer.headers)
+        has_retry_after |= (name == "Retry-After" || name == "retry-after");
       EXPECT_TRUE(has_retry_after);
     } else {
       EXPECT_EQ(answer.status, 401);
@@ -334,8 +335,12 @@ TEST_F(ServerTest, HostileRequestsGetClearErrorsAndTheServerKeepsServing) {
 
   // Deep nesting, invalid UTF-8, numbers out of range: refused, never a crash.
   EXPECT_EQ(Call("POST", "/v1/enroll", std::string(5000, '[') + std::string(5000, ']'), {}).status, 400);
-  EXPECT_EQ(Call("POST", "/v1/enroll", "{\"token\":\"\xff\xfe\",\"hostname\":\"h\",\"platform\":\"l\"}", {}).status, 400);
-  EXPECT_EQ(Call("POST", "/v1/checkin", "{\"applied_version\":1e400,\"inventory_hash\":\"\"}", Bearer(device.credential)).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/enroll", "{\"token\":\"\xff\xfe\",\"hostname\":\"h\",\"platform\":\"l\"}", {}).status,
+            400);
+  EXPECT_EQ(
+      Call("POST", "/v1/checkin", "{\"applied_version\":1e400,\"inventory_hash\":\"\"}", Bearer(device.credential))
+          .status,
+      400);
 
   // The server still serves.
   EXPECT_EQ(Call("GET", "/healthz", "", {}).status, 200);
@@ -369,7 +374,8 @@ TEST_F(ServerTest, AcknowledgedEventsSurviveKillDashNine) {
   auto apps = Apps({"bash"});
   auto request = CheckinWith(apps, true);
   for (int seq = 1; seq <= 20; ++seq) {
-    request.events.push_back({seq, 1700000000 + seq, protocol::EventKind::kInstallRefused, "deb", "wechat", "", "apt hook"});
+    request.events.push_back(
+        {seq, 1700000000 + seq, protocol::EventKind::kInstallRefused, "deb", "wechat", "", "apt hook"});
   }
   auto acknowledged = Checkin(device, request);
   ASSERT_EQ(acknowledged.status, 200);
@@ -408,7 +414,8 @@ TEST_F(ServerTest, WorkerRequestThreadsYieldToTheirCheckinWriters) {
     }
     return std::nullopt;
   };
-  std::ifstream children("/proc/" + std::to_string(server_->pid()) + "/task/" + std::to_string(server_->pid()) + "/children");
+  std::ifstream children("/proc/" + std::to_string(server_->pid()) + "/task/" + std::to_string(server_->pid()) +
+                         "/children");
   std::vector<pid_t> workers;
   for (pid_t pid; children >> pid;) workers.push_back(pid);
   ASSERT_EQ(workers.size(), 2u) << "the test server runs two workers";
@@ -473,7 +480,8 @@ TEST_F(PlainHttpServerTest, OversizedBodiesAreRefusedBeforeTheyAreRead) {
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
   timeval wait{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-  std::string head = "POST /v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2147483648\r\n\r\n";
+  std::string head =
+      "POST /v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2147483648\r\n\r\n";
   ASSERT_EQ(send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
   char buffer[512] = {};
   ssize_t got = recv(fd, buffer, sizeof buffer - 1, 0);

@@ -32,8 +32,8 @@ std::optional<ServerProcess> ServerProcess::Start(const std::filesystem::path& d
   server.data_dir_ = data_dir;
   std::filesystem::create_directories(data_dir.parent_path());
   server.log_path_ = data_dir.string() + ".log";
-  std::vector<std::string> argv = {AppbanBinary(), "server", "--data-dir", data_dir.string(),
-                                   "--address", "127.0.0.1", "--port", "0"};
+  std::vector<std::string> argv = {AppbanBinary(), "server",    "--data-dir", data_dir.string(),
+                                   "--address",    "127.0.0.1", "--port",     "0"};
   // Two workers: enough to exercise everything that crosses workers (a publish made by one
   // waking polls held by another), light enough for the sanitizer build.
   if (std::find(extra.begin(), extra.end(), "--workers") == extra.end()) {

@@ -56,7 +56,8 @@ Result<Enrollment> ReadEnrollment(const std::string& state_dir) {
   std::string path = EnrollmentPath(state_dir);
   auto text = ReadFileToString(path, kMaxEnrollmentFileBytes);
   if (!text.ok()) {
-    return Status(text.status().code(), path + ": " + text.status().message() + " (is the agent enrolled? run `appban agent enroll`)");
+    return Status(text.status().code(),
+                  path + ": " + text.status().message() + " (is the agent enrolled? run `appban agent enroll`)");
   }
   policy::Json json = policy::Json::parse(*text, nullptr, false);
   if (!json.is_object() || !json.contains("server") || !json["server"].is_string() || !json.contains("device_id") ||
@@ -118,8 +119,8 @@ Result<protocol::EnrollResponse> Enroll(AgentState& state, const EnrollOptions& 
   APPBAN_ASSIGN_OR_RETURN(net::ClientOptions client_options,
                           ClientOptionsFor(url, options.ca_pem, options.timeout, options.timeout));
   net::HttpClient client(url, client_options);
-  protocol::EnrollRequest request{options.token, options.hostname.empty() ? LocalHostname() : options.hostname,
-                                  "linux", std::string(kAgentVersion)};
+  protocol::EnrollRequest request{options.token, options.hostname.empty() ? LocalHostname() : options.hostname, "linux",
+                                  std::string(kAgentVersion)};
   APPBAN_ASSIGN_OR_RETURN(net::HttpResponse response,
                           client.Request("POST", protocol::kEnrollPath, protocol::ToJson(request).dump(),
                                          {{"content-type", "application/json"}}));
@@ -152,7 +153,8 @@ Result<std::vector<policy::PublicKey>> PinnedPolicyKeys(const AgentState& state)
     size_t end = text->find(kEnd, start);
     if (end == std::string::npos) break;
     end += kEnd.size();
-    APPBAN_ASSIGN_OR_RETURN(policy::PublicKey key, policy::ParsePublicKeyPem(std::string_view(*text).substr(start, end - start)));
+    APPBAN_ASSIGN_OR_RETURN(policy::PublicKey key,
+                            policy::ParsePublicKeyPem(std::string_view(*text).substr(start, end - start)));
     keys.push_back(std::move(key));
     start = end;
   }
@@ -183,7 +185,8 @@ Result<AgentClient> AgentClient::FromState(const AgentState& state, const Client
 Result<protocol::CheckinResponse> AgentClient::Checkin(const protocol::CheckinRequest& request) {
   if (!checkin_client_) checkin_client_.emplace(url_, options_);
   Headers headers = {{"authorization", "Bearer " + credential_}, {"content-type", "application/json"}};
-  auto response = checkin_client_->Request("POST", protocol::kCheckinPath, protocol::CheckinRequestBody(request), headers);
+  auto response =
+      checkin_client_->Request("POST", protocol::kCheckinPath, protocol::CheckinRequestBody(request), headers);
   if (!response.ok()) {
     checkin_client_.reset();  // a fresh connection next time
     return Status(response.status().code(), "check-in: " + response.status().message());
@@ -200,13 +203,14 @@ Result<std::optional<protocol::PollResponse>> AgentClient::Poll(int64_t held_ver
                                                                 std::chrono::seconds longpoll_timeout) {
   if (!poll_client_ || poll_client_timeout_ != longpoll_timeout) {
     net::ClientOptions options = options_;
-    options.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(longpoll_timeout) + timeouts_.poll_slack;
+    options.read_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(longpoll_timeout) + timeouts_.poll_slack;
     poll_client_.emplace(url_, options);
     poll_client_timeout_ = longpoll_timeout;
   }
   Headers headers = {{"authorization", "Bearer " + credential_}};
-  auto response = poll_client_->Request("GET", std::string(protocol::kPollPath) + "?version=" + std::to_string(held_version),
-                                        {}, headers);
+  auto response = poll_client_->Request(
+      "GET", std::string(protocol::kPollPath) + "?version=" + std::to_string(held_version), {}, headers);
   if (!response.ok()) {
     poll_client_.reset();
     return Status(response.status().code(), "poll: " + response.status().message());
@@ -218,8 +222,9 @@ Result<std::optional<protocol::PollResponse>> AgentClient::Poll(int64_t held_ver
   return std::optional<protocol::PollResponse>(std::move(*parsed));
 }
 
-Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope, const std::vector<policy::PublicKey>& keys,
-                                                    int64_t held_version, policy::UnixSeconds now,
+Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope,
+                                                    const std::vector<policy::PublicKey>& keys, int64_t held_version,
+                                                    policy::UnixSeconds now,
                                                     std::optional<std::string> held_payload_sha256) {
   policy::VerifyOptions options;
   options.trusted_keys = keys;

@@ -30,7 +30,7 @@ inline constexpr std::string_view kEnrollmentFile = "agent.json";
 struct Enrollment {
   std::string server_url;
   std::string device_id;
-  std::string group;              // the group the enrolment token put the device in ("" none)
+  std::string group;               // the group the enrolment token put the device in ("" none)
   int64_t checkin_interval = 300;  // seconds, as last told by the server
   int64_t longpoll_timeout = 60;
 };
@@ -43,10 +43,10 @@ Result<std::string> CertificateFingerprint(std::string_view pem);
 
 struct EnrollOptions {
   std::string server_url;
-  std::string ca_pem;                  // required for https
-  std::string expected_ca_sha256;      // optional: refuse a CA file with another fingerprint
+  std::string ca_pem;              // required for https
+  std::string expected_ca_sha256;  // optional: refuse a CA file with another fingerprint
   std::string token;
-  std::string hostname;                // default: gethostname()
+  std::string hostname;  // default: gethostname()
   std::chrono::milliseconds timeout{30'000};
 };
 // Presents the token once and stores the credential, the pinned CA and policy keys and the
@@ -95,8 +95,9 @@ class AgentClient {
 
 // VerifyBundle against the pinned keys, the held version (no rollback, no jump) and now (expiry);
 // with `held_payload_sha256`, a bundle of the held version must be the held bundle itself.
-Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope, const std::vector<policy::PublicKey>& keys,
-                                                    int64_t held_version, policy::UnixSeconds now,
+Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope,
+                                                    const std::vector<policy::PublicKey>& keys, int64_t held_version,
+                                                    policy::UnixSeconds now,
                                                     std::optional<std::string> held_payload_sha256 = std::nullopt);
 
 }  // namespace appban::agent

@@ -48,10 +48,10 @@ class ScratchRoot {
  public:
   ScratchRoot() : dir_(MakeTempDir("appban-agent-")) {
     root_ = dir_ + "/root";
-    for (const char* sub : {"/var/lib/dpkg/info", "/var/lib/dpkg/updates", "/var/lib/dpkg/triggers",
-                            "/etc/apt/apt.conf.d", "/etc/apt/preferences.d", "/etc/apt/sources.list.d",
-                            "/var/lib/apt/lists/partial", "/var/cache/apt/archives/partial", "/var/log/apt",
-                            "/etc/dpkg/dpkg.cfg.d"}) {
+    for (const char* sub :
+         {"/var/lib/dpkg/info", "/var/lib/dpkg/updates", "/var/lib/dpkg/triggers", "/etc/apt/apt.conf.d",
+          "/etc/apt/preferences.d", "/etc/apt/sources.list.d", "/var/lib/apt/lists/partial",
+          "/var/cache/apt/archives/partial", "/var/log/apt", "/etc/dpkg/dpkg.cfg.d"}) {
       std::filesystem::create_directories(root_ + sub);
     }
     WriteText(admindir() + "/status", "");
@@ -59,16 +59,22 @@ class ScratchRoot {
     std::filesystem::create_directories(dir_ + "/pkgs");
     std::filesystem::create_directories(dir_ + "/repo");
     WriteText(dir_ + "/dpkg-guard",
-              "#!/bin/sh\ncase \"$*\" in *--root=" + root_ + "*) exec dpkg \"$@\";; esac\n"
-              "echo 'dpkg-guard: refusing a dpkg run outside the scratch root' >&2\nexit 99\n",
+              "#!/bin/sh\ncase \"$*\" in *--root=" + root_ +
+                  "*) exec dpkg \"$@\";; esac\n"
+                  "echo 'dpkg-guard: refusing a dpkg run outside the scratch root' >&2\nexit 99\n",
               true);
-    WriteText(dir_ + "/apt.conf",
-              "Dir \"" + root_ + "/\";\n"
-              "Dir::State::status \"" + admindir() + "/status\";\n"
-              "Dir::Bin::dpkg \"" + dir_ + "/dpkg-guard\";\n"
-              "DPkg::Options { \"--root=" + root_ + "\"; \"--admindir=" + admindir() +
-              "\"; \"--force-script-chrootless\"; };\n"
-              "APT::Sandbox::User \"root\";\n");
+    WriteText(dir_ + "/apt.conf", "Dir \"" + root_ +
+                                      "/\";\n"
+                                      "Dir::State::status \"" +
+                                      admindir() +
+                                      "/status\";\n"
+                                      "Dir::Bin::dpkg \"" +
+                                      dir_ +
+                                      "/dpkg-guard\";\n"
+                                      "DPkg::Options { \"--root=" +
+                                      root_ + "\"; \"--admindir=" + admindir() +
+                                      "\"; \"--force-script-chrootless\"; };\n"
+                                      "APT::Sandbox::User \"root\";\n");
     WriteText(root_ + "/etc/apt/sources.list", "deb [trusted=yes] file:" + dir_ + "/repo ./\n");
   }
   ~ScratchRoot() {
@@ -87,9 +93,10 @@ class ScratchRoot {
   // Builds pkgs/<name>_1.0_all.deb with the given extra control lines, and copies it into repo/.
   void BuildDeb(const std::string& name, const std::string& extra_control = "") {
     std::string build = dir_ + "/build/" + name;
-    WriteText(build + "/DEBIAN/control", "Package: " + name + "\nVersion: 1.0\nArchitecture: all\n"
-                                         "Maintainer: Test <test@example.org>\n" + extra_control +
-                                         "Description: appban test package " + name + "\n");
+    WriteText(build + "/DEBIAN/control", "Package: " + name +
+                                             "\nVersion: 1.0\nArchitecture: all\n"
+                                             "Maintainer: Test <test@example.org>\n" +
+                                             extra_control + "Description: appban test package " + name + "\n");
     WriteText(build + "/usr/share/" + name + "/marker", name + "\n");
     auto built = MustRun({"dpkg-deb", "-Zgzip", "--root-owner-group", "--build", build, deb(name)});
     ASSERT_TRUE(built.ok()) << built.Describe();
@@ -106,8 +113,8 @@ class ScratchRoot {
   }
 
   CommandResult DpkgInstall(const std::vector<std::string>& names) {
-    std::vector<std::string> argv = {"dpkg", "--root=" + root_, "--admindir=" + admindir(),
-                                     "--force-script-chrootless", "--install"};
+    std::vector<std::string> argv = {"dpkg", "--root=" + root_, "--admindir=" + admindir(), "--force-script-chrootless",
+                                     "--install"};
     for (const auto& name : names) argv.push_back(deb(name));
     return MustRun(argv);
   }

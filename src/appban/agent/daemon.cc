@@ -26,7 +26,8 @@ protocol::DeviceEvent BundleEvent(protocol::EventKind kind, policy::UnixSeconds 
   event.at = now;
   event.kind = kind;
   event.detail = std::move(detail);
-  if (event.detail.size() > protocol::kProtocolLimits.max_detail) event.detail.resize(protocol::kProtocolLimits.max_detail);
+  if (event.detail.size() > protocol::kProtocolLimits.max_detail)
+    event.detail.resize(protocol::kProtocolLimits.max_detail);
   return event;
 }
 
@@ -114,10 +115,10 @@ Result<Agent> Agent::Open(const DaemonConfig& config, Mode mode, LogFn log) {
       agent.Log("the cached bundle is not used: " + agent.cached_bundle_problem_);
       if (mode == Mode::kAct && verified.status().code() != StatusCode::kExpired) {
         agent.refused_envelope_hashes_.push_back(Sha256Hex(AsBytes(*cached)));
-        APPBAN_RETURN_IF_ERROR(agent.Record({BundleEvent(protocol::EventKind::kBundleRefused, now,
-                                                         "cached bundle version " +
-                                                             std::to_string(ClaimedVersion(*cached)) + ": " +
-                                                             agent.cached_bundle_problem_)}));
+        APPBAN_RETURN_IF_ERROR(
+            agent.Record({BundleEvent(protocol::EventKind::kBundleRefused, now,
+                                      "cached bundle version " + std::to_string(ClaimedVersion(*cached)) + ": " +
+                                          agent.cached_bundle_problem_)}));
       }
     }
   }
@@ -230,11 +231,12 @@ Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy:
     std::string hash = Sha256Hex(AsBytes(envelope));
     if (std::find(refused_envelope_hashes_.begin(), refused_envelope_hashes_.end(), hash) ==
         refused_envelope_hashes_.end()) {
-      if (refused_envelope_hashes_.size() >= kRememberedRefusals) refused_envelope_hashes_.erase(refused_envelope_hashes_.begin());
+      if (refused_envelope_hashes_.size() >= kRememberedRefusals)
+        refused_envelope_hashes_.erase(refused_envelope_hashes_.begin());
       refused_envelope_hashes_.push_back(hash);
-      APPBAN_RETURN_IF_ERROR(Record({BundleEvent(protocol::EventKind::kBundleRefused, now,
-                                                 "bundle version " + std::to_string(ClaimedVersion(envelope)) + ": " +
-                                                     problem.ToString())}));
+      APPBAN_RETURN_IF_ERROR(Record(
+          {BundleEvent(protocol::EventKind::kBundleRefused, now,
+                       "bundle version " + std::to_string(ClaimedVersion(envelope)) + ": " + problem.ToString())}));
     }
     return problem;
   }
@@ -246,9 +248,9 @@ Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy:
   index_ = std::move(index);
   cached_bundle_problem_.clear();
   written_blocks_.reset();
-  APPBAN_RETURN_IF_ERROR(Record({BundleEvent(protocol::EventKind::kBundleApplied, now,
-                                             "version " + std::to_string(bundle_->bundle.version) + " rules_hash " +
-                                                 bundle_->bundle.rules_hash)}));
+  APPBAN_RETURN_IF_ERROR(Record({BundleEvent(
+      protocol::EventKind::kBundleApplied, now,
+      "version " + std::to_string(bundle_->bundle.version) + " rules_hash " + bundle_->bundle.rules_hash)}));
   return ApplyResult{true};
 }
 
@@ -309,20 +311,19 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, policy::UnixSec
 policy::Json Agent::Report(policy::UnixSeconds now) const {
   policy::Json key_ids = policy::Json::array();
   for (const auto& key : keys_) key_ids.push_back(key.key_id);
-  policy::Json report = {{"generated_at", now},
-                         {"device_id", enrollment_.device_id},
-                         {"server", enrollment_.server_url},
-                         {"monitor", config_.enforcement.monitor},
-                         {"policy_version", held_version()},
-                         {"policy_key_ids", key_ids},
-                         {"pending_events", state_.pending_count()},
-                         {"last_event_seq", state_.last_seq()},
-                         {"events_acked", state_.acked_seq()},
-                         {"last_checkin",
-                          {{"attempt_at", last_checkin_attempt_},
-                           {"ok_at", last_checkin_ok_},
-                           {"result", last_checkin_result_}}},
-                         {"decisions", last_decisions_}};
+  policy::Json report = {
+      {"generated_at", now},
+      {"device_id", enrollment_.device_id},
+      {"server", enrollment_.server_url},
+      {"monitor", config_.enforcement.monitor},
+      {"policy_version", held_version()},
+      {"policy_key_ids", key_ids},
+      {"pending_events", state_.pending_count()},
+      {"last_event_seq", state_.last_seq()},
+      {"events_acked", state_.acked_seq()},
+      {"last_checkin",
+       {{"attempt_at", last_checkin_attempt_}, {"ok_at", last_checkin_ok_}, {"result", last_checkin_result_}}},
+      {"decisions", last_decisions_}};
   if (bundle_) {
     report["rules_hash"] = bundle_->bundle.rules_hash;
     report["bundle_issued_at"] = bundle_->bundle.issued_at;
@@ -516,8 +517,9 @@ Status RunDaemon(const DaemonConfig& config, std::stop_token stop, LogFn log) {
         milliseconds wait =
             checked.status().code() == StatusCode::kPermissionDenied ? config.backoff_max : backoff.Next();
         next_checkin = Clock::now() + wait;
-        if (log) log("check-in failed (" + std::to_string(agent.state().pending_count()) +
-                     " events queued, retrying in " + std::to_string(wait.count()) + " ms): " + checked.status().ToString());
+        if (log)
+          log("check-in failed (" + std::to_string(agent.state().pending_count()) + " events queued, retrying in " +
+              std::to_string(wait.count()) + " ms): " + checked.status().ToString());
       }
       mailbox->longpoll_timeout = std::max<int64_t>(1, checkin_client.enrollment().longpoll_timeout);
       changed = true;

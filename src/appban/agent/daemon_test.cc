@@ -16,8 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <limits>
 #include <iostream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -181,8 +181,7 @@ TEST_F(DaemonTest, OnceOfflineEnforcesTheCachedBundleAndKeepsEventsQueued) {
   auto report = policy::Json::parse(*status);
   EXPECT_EQ(report["policy_version"], 1);
   EXPECT_EQ(report["last_checkin"]["ok_at"], 0);
-  EXPECT_NE(report["last_checkin"]["result"].get<std::string>().find("check-in"), std::string::npos)
-      << report.dump();
+  EXPECT_NE(report["last_checkin"]["result"].get<std::string>().find("check-in"), std::string::npos) << report.dump();
   EXPECT_EQ(report["pending_events"].get<size_t>(), events.size());
 }
 
@@ -289,10 +288,13 @@ TEST_F(DaemonTest, SignedButWrongBundlesAreRefused) {
   };
   std::vector<Case> cases = {
       {"same version, other content", sign(5, nothing), StatusCode::kFailedPrecondition},
-      {"unknown member", sign(6, [](policy::Json& p) { p["next_keys"] = policy::Json::array(); }), StatusCode::kCorruption},
-      {"duplicate rule id", sign(6, [](policy::Json& p) { p["rules"].push_back(p["rules"][0]); }), StatusCode::kCorruption},
+      {"unknown member", sign(6, [](policy::Json& p) { p["next_keys"] = policy::Json::array(); }),
+       StatusCode::kCorruption},
+      {"duplicate rule id", sign(6, [](policy::Json& p) { p["rules"].push_back(p["rules"][0]); }),
+       StatusCode::kCorruption},
       {"issued after not_after",
-       sign(6, [](policy::Json& p) { p["issued_at"] = policy::FormatTimestamp(Now() + 2 * 86400); }), StatusCode::kCorruption},
+       sign(6, [](policy::Json& p) { p["issued_at"] = policy::FormatTimestamp(Now() + 2 * 86400); }),
+       StatusCode::kCorruption},
       {"100-year validity",
        sign(6, [](policy::Json& p) { p["not_after"] = policy::FormatTimestamp(Now() + 100LL * 366 * 86400); }),
        StatusCode::kLimitExceeded},
@@ -382,7 +384,9 @@ TEST_F(DaemonTest, MonitorModeRemovesNothingAndReportsWhatItWouldRemove) {
 class RunningDaemon {
  public:
   explicit RunningDaemon(const DaemonConfig& config)
-      : thread_([this, config](std::stop_token stop) { result_ = RunDaemon(config, stop, [](std::string_view line) { std::cerr << "daemon: " << line << "\n"; }); }) {}
+      : thread_([this, config](std::stop_token stop) {
+          result_ = RunDaemon(config, stop, [](std::string_view line) { std::cerr << "daemon: " << line << "\n"; });
+        }) {}
   Status Stop() {
     thread_.request_stop();
     thread_.join();

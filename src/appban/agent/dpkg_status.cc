@@ -39,7 +39,18 @@ std::string Quote(std::string_view text) {
 }
 
 // The fields the agent keeps; every other field is skipped without copying its value.
-enum class Field { kOther, kPackage, kStatus, kVersion, kArchitecture, kEssential, kPriority, kSource, kMaintainer, kOrigin };
+enum class Field {
+  kOther,
+  kPackage,
+  kStatus,
+  kVersion,
+  kArchitecture,
+  kEssential,
+  kPriority,
+  kSource,
+  kMaintainer,
+  kOrigin
+};
 
 Field ClassifyField(std::string_view name) {
   static constexpr std::array<std::pair<std::string_view, Field>, 9> kKnown{{
@@ -148,7 +159,8 @@ class Parser {
     size_t position = 0;
     while (position < text_.size()) {
       ++line_number;
-      const char* newline = static_cast<const char*>(std::memchr(text_.data() + position, '\n', text_.size() - position));
+      const char* newline =
+          static_cast<const char*>(std::memchr(text_.data() + position, '\n', text_.size() - position));
       size_t end = newline ? static_cast<size_t>(newline - text_.data()) : text_.size();
       std::string_view line = text_.substr(position, end - position);
       position = newline ? end + 1 : end;
@@ -249,8 +261,8 @@ class Parser {
       package.essential = true;
     } else if (has(Field::kEssential) && !EqualsIgnoreCase(essential, "no")) {
       // dpkg only knows yes/no; treat anything else as essential so we err on the side of not removing.
-      Warn(stanza.first_line, "package " + Quote(package.name) + ": Essential is " + Quote(essential) +
-                                  ", treated as yes");
+      Warn(stanza.first_line,
+           "package " + Quote(package.name) + ": Essential is " + Quote(essential) + ", treated as yes");
       package.essential = true;
     }
     std::string key = package.name + ":" + package.architecture;
@@ -259,8 +271,7 @@ class Parser {
       return Status::Ok();
     }
     if (result_.packages.size() >= limits_.max_packages) {
-      return Status::LimitExceeded("dpkg status lists more than " + std::to_string(limits_.max_packages) +
-                                   " packages");
+      return Status::LimitExceeded("dpkg status lists more than " + std::to_string(limits_.max_packages) + " packages");
     }
     result_.packages.push_back(std::move(package));
     return Status::Ok();

@@ -53,10 +53,10 @@ struct DpkgPackage {
   std::string name;
   std::string version;
   std::string architecture;
-  std::string priority;    // "required", "important", "standard", "optional", "extra" or empty
-  std::string source;      // Source field as recorded ("name" or "name (version)"), may be empty
+  std::string priority;  // "required", "important", "standard", "optional", "extra" or empty
+  std::string source;    // Source field as recorded ("name" or "name (version)"), may be empty
   std::string maintainer;
-  std::string origin;      // Origin field when the package recorded one
+  std::string origin;  // Origin field when the package recorded one
   DpkgWant want = DpkgWant::kUnknown;
   DpkgFlag flag = DpkgFlag::kOk;
   DpkgState state = DpkgState::kNotInstalled;

@@ -88,11 +88,11 @@ TEST(DpkgStatus, SyntaxErrorsNameTheLine) {
 
 TEST(DpkgStatus, UnusableStanzasAreSkippedWithWarnings) {
   std::string text =
-      "Version: 1\n\n"                                            // no Package
-      "Package: nostatus\n\n"                                     // no Status
-      "Package: badstate\nStatus: install ok exploded\n\n"        // unknown state word
+      "Version: 1\n\n"                                      // no Package
+      "Package: nostatus\n\n"                               // no Status
+      "Package: badstate\nStatus: install ok exploded\n\n"  // unknown state word
       "Package: good\nStatus: install ok installed\n\n"
-      "Package: good\nStatus: install ok installed\n";            // duplicate
+      "Package: good\nStatus: install ok installed\n";  // duplicate
   auto parsed = ParseDpkgStatus(text);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   ASSERT_EQ(parsed->packages.size(), 1u);
@@ -107,7 +107,8 @@ TEST(DpkgStatus, UnusableStanzasAreSkippedWithWarnings) {
 TEST(DpkgStatus, LimitsAreEnforced) {
   DpkgStatusLimits limits;
   limits.max_packages = 1;
-  auto too_many = ParseDpkgStatus("Package: a\nStatus: install ok installed\n\nPackage: b\nStatus: install ok installed\n", limits);
+  auto too_many =
+      ParseDpkgStatus("Package: a\nStatus: install ok installed\n\nPackage: b\nStatus: install ok installed\n", limits);
   EXPECT_EQ(too_many.status().code(), StatusCode::kLimitExceeded);
 
   limits = DpkgStatusLimits{};
@@ -124,22 +125,27 @@ TEST(DpkgStatus, LimitsAreEnforced) {
 // A status file shaped like a real one: `count` packages with long descriptions and conffiles,
 // a mix of states, some Essential/required.
 std::string SyntheticStatus(size_t count) {
-  static constexpr const char* kStates[] = {"install ok installed", "install ok installed", "install ok installed",
-                                            "deinstall ok config-files", "install reinstreq half-installed",
+  static constexpr const char* kStates[] = {"install ok installed",
+                                            "install ok installed",
+                                            "install ok installed",
+                                            "deinstall ok config-files",
+                                            "install reinstreq half-installed",
                                             "install ok unpacked"};
   std::ostringstream out;
   for (size_t i = 0; i < count; ++i) {
-    out << "Package: pkg" << i << "\nStatus: " << kStates[i % 6] << "\nPriority: "
-        << (i % 50 == 0 ? "required" : "optional") << "\nSection: misc\nInstalled-Size: " << (i * 7 % 9000)
-        << "\nMaintainer: Maintainer " << i << " <m" << i << "@example.org>\nArchitecture: "
-        << (i % 3 ? "amd64" : "all") << "\n";
+    out << "Package: pkg" << i << "\nStatus: " << kStates[i % 6]
+        << "\nPriority: " << (i % 50 == 0 ? "required" : "optional")
+        << "\nSection: misc\nInstalled-Size: " << (i * 7 % 9000) << "\nMaintainer: Maintainer " << i << " <m" << i
+        << "@example.org>\nArchitecture: " << (i % 3 ? "amd64" : "all") << "\n";
     if (i % 97 == 0) out << "Essential: yes\n";
     if (i % 5 == 0) out << "Source: src" << i / 5 << " (" << i << ".0-1)\n";
     out << "Version: " << i << ".0-1\nDepends: libc6 (>= 2.36), pkg" << (i + 1) % count << "\n";
-    if (i % 4 == 0) out << "Conffiles:\n /etc/pkg" << i << "/a.conf 0123456789abcdef0123456789abcdef\n /etc/pkg" << i
-                        << "/b.conf 0123456789abcdef0123456789abcdef\n";
+    if (i % 4 == 0)
+      out << "Conffiles:\n /etc/pkg" << i << "/a.conf 0123456789abcdef0123456789abcdef\n /etc/pkg" << i
+          << "/b.conf 0123456789abcdef0123456789abcdef\n";
     out << "Description: synthetic package " << i << "\n";
-    for (int line = 0; line < 6; ++line) out << " This line of the long description is here to make the file realistic.\n";
+    for (int line = 0; line < 6; ++line)
+      out << " This line of the long description is here to make the file realistic.\n";
     out << "\n";
   }
   return out.str();
@@ -163,7 +169,8 @@ TEST(DpkgStatus, AgreesWithDpkgQueryOnSyntheticDatabase) {
   auto children_cpu_ms = [] {
     rusage usage{};
     getrusage(RUSAGE_CHILDREN, &usage);
-    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e3 + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e3;
+    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e3 +
+           (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e3;
   };
   (void)ReadDpkgStatus(dir);  // warm the page cache
   double start = thread_cpu_ms();

@@ -46,9 +46,11 @@ DeviceEvent MakeEvent(EventKind kind, const InventoryEntry& entry, const std::st
 // Debian package names: what APT and dpkg accept, so nothing else ever reaches an argv as a name.
 bool ValidDebName(std::string_view name) {
   if (name.size() < 2 || name.size() > 255) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
-  }) && name.front() != '-';
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+                     }) &&
+         name.front() != '-';
 }
 bool ValidFlatpakOrSnapName(std::string_view name) {
   if (name.empty() || name.size() > 255 || name.front() == '-') return false;
@@ -109,12 +111,18 @@ std::string ShellQuoted(const std::string& text) {
 
 std::string_view PlannedKindName(PlannedKind kind) {
   switch (kind) {
-    case PlannedKind::kNone: return "none";
-    case PlannedKind::kRemove: return "remove";
-    case PlannedKind::kWouldRemove: return "would-remove";
-    case PlannedKind::kWaived: return "waived";
-    case PlannedKind::kBlockInstallOnly: return "block-install";
-    case PlannedKind::kProtected: return "protected";
+    case PlannedKind::kNone:
+      return "none";
+    case PlannedKind::kRemove:
+      return "remove";
+    case PlannedKind::kWouldRemove:
+      return "would-remove";
+    case PlannedKind::kWaived:
+      return "waived";
+    case PlannedKind::kBlockInstallOnly:
+      return "block-install";
+    case PlannedKind::kProtected:
+      return "protected";
   }
   return "unknown";
 }
@@ -129,9 +137,14 @@ std::vector<PlannedAction> PlanEnforcement(std::span<const InventoryEntry> entri
     action.entry = entries[i];
     action.rule_id = decision.rule_id;
     switch (decision.verdict) {
-      case policy::Verdict::kAllowed: continue;
-      case policy::Verdict::kReport: action.kind = PlannedKind::kWouldRemove; break;
-      case policy::Verdict::kBlockInstall: action.kind = PlannedKind::kBlockInstallOnly; break;
+      case policy::Verdict::kAllowed:
+        continue;
+      case policy::Verdict::kReport:
+        action.kind = PlannedKind::kWouldRemove;
+        break;
+      case policy::Verdict::kBlockInstall:
+        action.kind = PlannedKind::kBlockInstallOnly;
+        break;
       case policy::Verdict::kWaived:
         action.kind = PlannedKind::kWaived;
         action.waived_until = decision.waived_until;
@@ -235,15 +248,15 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
       case PlannedKind::kWouldRemove:
         if (FirstTime(EventKind::kMonitorWouldRemove, app.id, action.rule_id)) {
           events.push_back(MakeEvent(EventKind::kMonitorWouldRemove, action.entry, action.rule_id,
-                                     config_.monitor ? "monitor mode: would remove" : "report rule: would remove", now));
+                                     config_.monitor ? "monitor mode: would remove" : "report rule: would remove",
+                                     now));
         }
         break;
       case PlannedKind::kWaived:
         if (FirstTime(EventKind::kWaiverApplied, app.id, action.rule_id)) {
-          events.push_back(MakeEvent(EventKind::kWaiverApplied, action.entry, action.rule_id,
-                                     action.waived_until ? "waived until " + policy::FormatTimestamp(*action.waived_until)
-                                                         : "waived",
-                                     now));
+          events.push_back(MakeEvent(
+              EventKind::kWaiverApplied, action.entry, action.rule_id,
+              action.waived_until ? "waived until " + policy::FormatTimestamp(*action.waived_until) : "waived", now));
         }
         break;
       case PlannedKind::kProtected:
@@ -259,7 +272,8 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
         if (app.platform == Platform::kSnap) RemoveSnap(action, now, outcome);
         // A removal that keeps failing is retried every cycle but reported once per reason.
         for (auto& event : outcome) {
-          if (event.kind != EventKind::kRemoveFailed || FirstTime(event.kind, event.app, event.rule_id + "\n" + event.detail)) {
+          if (event.kind != EventKind::kRemoveFailed ||
+              FirstTime(event.kind, event.app, event.rule_id + "\n" + event.detail)) {
             events.push_back(std::move(event));
           }
         }
@@ -360,10 +374,12 @@ void Enforcer::RemoveFlatpak(const PlannedAction& action, policy::UnixSeconds no
   auto run = RunCommand(argv, env, "", config_.command_limits);
   if (run.ok() && run->ok()) {
     events.push_back(MakeEvent(EventKind::kRemoved, entry, action.rule_id,
-                               "removed with flatpak uninstall " + (entry.detail.empty() ? entry.app.id : entry.detail), now));
+                               "removed with flatpak uninstall " + (entry.detail.empty() ? entry.app.id : entry.detail),
+                               now));
   } else {
     events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id,
-                               "flatpak uninstall failed: " + (run.ok() ? run->Describe() : run.status().ToString()), now));
+                               "flatpak uninstall failed: " + (run.ok() ? run->Describe() : run.status().ToString()),
+                               now));
   }
 }
 
@@ -418,8 +434,8 @@ Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
   std::string banned_list;
   for (const auto& app : banned) {
     if (app.platform != Platform::kDeb || !ValidDebName(app.id)) continue;
-    preferences += "\nExplanation: appban rule " + app.rule_id + "\nPackage: " + app.id +
-                   "\nPin: release *\nPin-Priority: -1\n";
+    preferences +=
+        "\nExplanation: appban rule " + app.rule_id + "\nPackage: " + app.id + "\nPin: release *\nPin-Priority: -1\n";
     banned_list += app.id + "\t" + app.rule_id + "\n";
   }
   APPBAN_RETURN_IF_ERROR(WriteIfChanged(config_.banned_list_path, banned_list));
@@ -437,8 +453,11 @@ Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
       "// Written by the appban agent. Refuses banned packages even as local .deb files (the hook\n"
       "// speaks Pre-Install-Pkgs protocol version 1, APT's default), and wakes the agent after every\n"
       "// dpkg run.\n"
-      "DPkg::Pre-Install-Pkgs { " + hook + "; };\n"
-      "DPkg::Post-Invoke { " + poke + "; };\n";
+      "DPkg::Pre-Install-Pkgs { " +
+      hook +
+      "; };\n"
+      "DPkg::Post-Invoke { " +
+      poke + "; };\n";
   APPBAN_RETURN_IF_ERROR(WriteIfChanged(UnderRoot(root, "/etc/apt/apt.conf.d/50appban"), apt_conf));
   std::string dpkg_cfg = "# Written by the appban agent: wake it after every dpkg run.\npost-invoke=\"touch " +
                          config_.wake_file + " || true\"\n";
@@ -454,7 +473,8 @@ Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
     if (ids.empty()) continue;
     std::vector<std::string> argv = {config_.flatpak, "mask", installation.user ? "--user" : "--system"};
     argv.insert(argv.end(), ids.begin(), ids.end());
-    std::vector<std::string> env = {(installation.user ? "FLATPAK_USER_DIR=" : "FLATPAK_SYSTEM_DIR=") + installation.path};
+    std::vector<std::string> env = {(installation.user ? "FLATPAK_USER_DIR=" : "FLATPAK_SYSTEM_DIR=") +
+                                    installation.path};
     auto run = RunCommand(argv, env, "", config_.command_limits);
     if (!run.ok()) return run.status();
     if (!run->ok()) return Status::Unavailable("flatpak mask in " + installation.path + ": " + run->Describe());

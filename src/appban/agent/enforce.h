@@ -77,9 +77,9 @@ struct EnforcementConfig {
 
 // What the plan says to do with one installed app.
 enum class PlannedKind {
-  kNone,              // allowed
+  kNone,  // allowed
   kRemove,
-  kWouldRemove,       // monitor mode or a `report` rule
+  kWouldRemove,  // monitor mode or a `report` rule
   kWaived,
   kBlockInstallOnly,  // a `block` rule: keep the installed copy, refuse new installs
   kProtected,         // deb that is Essential/required: refused

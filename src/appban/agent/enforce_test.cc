@@ -107,8 +107,9 @@ class EnforceTest : public ::testing::Test {
 
 // The standard rules: ban `banned` (remove), try to ban the Essential `coreish` (must be refused).
 Policy StandardPolicy() {
-  return Policy(MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned"),
-                            MakeRule("ban-core", policy::Action::kRemove, policy::TargetKind::kDebPackage, "coreish")}));
+  return Policy(
+      MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned"),
+                  MakeRule("ban-core", policy::Action::kRemove, policy::TargetKind::kDebPackage, "coreish")}));
 }
 
 TEST_F(EnforceTest, RemovesBannedPackageAndDependentsLeavesUnrelatedAndEssential) {
@@ -143,7 +144,8 @@ TEST_F(EnforceTest, RemovesBannedPackageAndDependentsLeavesUnrelatedAndEssential
 
 TEST_F(EnforceTest, RefusesRemovalThatWouldTakeARequiredPackageWithIt) {
   ASSERT_TRUE(scratch_.DpkgInstall({"libbanned", "coredep"}).ok());
-  Policy policy(MakeBundle({MakeRule("ban-lib", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libbanned")}));
+  Policy policy(
+      MakeBundle({MakeRule("ban-lib", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libbanned")}));
   policy::UnixSeconds now = kNow;
   Enforcer enforcer(scratch_.Config());
   Recorder recorder;
@@ -171,7 +173,8 @@ TEST_F(EnforceTest, AptIsToldToRunDpkgInsideTheRoot) {
   }
   std::filesystem::permissions(recorder, std::filesystem::perms::owner_all);
   config.apt_get = recorder;
-  Policy policy(MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned")}));
+  Policy policy(
+      MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned")}));
   policy::UnixSeconds now = kNow;
   Enforcer enforcer(config);
   Recorder events;
@@ -191,8 +194,9 @@ TEST_F(EnforceTest, DpkgFallbackWhenAptCannotSimulate) {
   ASSERT_TRUE(scratch_.DpkgInstall({"banned", "dependent", "unrelated"}).ok());
   auto config = scratch_.Config();
   config.apt_get = scratch_.dir() + "/no-such-apt-get";
-  Policy policy(MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned"),
-                            MakeRule("ban-unrelated", policy::Action::kRemove, policy::TargetKind::kDebPackage, "unrelated")}));
+  Policy policy(
+      MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned"),
+                  MakeRule("ban-unrelated", policy::Action::kRemove, policy::TargetKind::kDebPackage, "unrelated")}));
   policy::UnixSeconds now = kNow;
   Enforcer enforcer(config);
   Recorder recorder;
@@ -224,7 +228,8 @@ TEST_F(EnforceTest, MonitorModeAndReportRulesOnlyReport) {
     EXPECT_FALSE(std::filesystem::exists(scratch_.root() + "/etc/apt/preferences.d/appban"));
   }
   {
-    Policy policy(MakeBundle({MakeRule("watch-banned", policy::Action::kReport, policy::TargetKind::kDebPackage, "banned")}));
+    Policy policy(
+        MakeBundle({MakeRule("watch-banned", policy::Action::kReport, policy::TargetKind::kDebPackage, "banned")}));
     Enforcer enforcer(scratch_.Config());
     Recorder recorder;
     ASSERT_TRUE(EnforceOnce(enforcer.config().paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
@@ -270,7 +275,8 @@ TEST_F(EnforceTest, AptRefusesBannedPackageFromRepositoryAndAsLocalDeb) {
   scratch_.RefreshRepository();
   Policy policy = StandardPolicy();
   auto config = scratch_.Config();
-  config.apt_hook_command = "APPBAN_AGENT_TEST_APT_HOOK=" + config.paths.root + "/var/lib/appban/apt-banned " + SelfExe();
+  config.apt_hook_command =
+      "APPBAN_AGENT_TEST_APT_HOOK=" + config.paths.root + "/var/lib/appban/apt-banned " + SelfExe();
   Enforcer enforcer(config);
   auto blocklist = InstallBlocklist(policy.bundle, policy.index, kDevice, kNow);
   ASSERT_EQ(blocklist.size(), 2u);  // banned and coreish, both deb
@@ -365,8 +371,7 @@ TEST_F(EnforceTest, WatcherUndoesDpkgInstallWithinASecond) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  double undone_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - installed_at).count();
+  double undone_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - installed_at).count();
   std::cout << "[ measure  ] dpkg -i undone " << undone_ms << " ms after dpkg exited\n";
   loop.request_stop();
   loop.join();
@@ -387,7 +392,8 @@ TEST_F(EnforceTest, SnapRemovalRunsTheConfiguredSnapCommand) {
   WriteText(scratch_.dir() + "/snap-stub", "#!/bin/sh\necho \"$@\" >> '" + calls + "'\n", true);
   auto config = scratch_.Config();
   config.snap_command = {scratch_.dir() + "/snap-stub"};
-  Policy policy(MakeBundle({MakeRule("ban-snap", policy::Action::kRemove, policy::TargetKind::kSnapName, "banned-snap")}));
+  Policy policy(
+      MakeBundle({MakeRule("ban-snap", policy::Action::kRemove, policy::TargetKind::kSnapName, "banned-snap")}));
   policy::UnixSeconds now = kNow;
   Enforcer enforcer(config);
   Recorder recorder;
@@ -406,7 +412,8 @@ TEST_F(EnforceTest, WatcherRemovesANewlyInstalledBannedSnap) {
   WriteText(scratch_.dir() + "/snap-stub", "#!/bin/sh\necho \"$@\" >> '" + calls + "'\n", true);
   auto config = scratch_.Config();
   config.snap_command = {scratch_.dir() + "/snap-stub"};
-  Policy policy(MakeBundle({MakeRule("ban-snap", policy::Action::kRemove, policy::TargetKind::kSnapName, "banned-snap")}));
+  Policy policy(
+      MakeBundle({MakeRule("ban-snap", policy::Action::kRemove, policy::TargetKind::kSnapName, "banned-snap")}));
   policy::UnixSeconds now = kNow;
   Enforcer enforcer(config);
   auto watcher = ChangeWatcher::Open(config.paths, config.wake_file);
@@ -433,7 +440,8 @@ TEST_F(EnforceTest, WatcherRemovesANewlyInstalledBannedSnap) {
     std::lock_guard lock(mutex);
     removed = recorder.Find(EventKind::kRemoved, "banned-snap") != nullptr;
   }
-  double removed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - installed_at).count();
+  double removed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - installed_at).count();
   std::cout << "[ measure  ] new snap removed " << removed_ms << " ms after it appeared\n";
   loop.request_stop();
   loop.join();
@@ -467,7 +475,8 @@ namespace {
 class FlatpakTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!RunCommand({"flatpak", "--version"}).ok()) GTEST_SKIP() << "flatpak is not installed (scripts/setup.sh --test)";
+    if (!RunCommand({"flatpak", "--version"}).ok())
+      GTEST_SKIP() << "flatpak is not installed (scripts/setup.sh --test)";
     dir_ = testing::MakeTempDir("appban-flatpak-");
     user_dir_ = dir_ + "/user";
     env_ = {"FLATPAK_USER_DIR=" + user_dir_, "HOME=" + dir_};
@@ -521,8 +530,8 @@ TEST_F(FlatpakTest, InventoryUninstallMaskAndWatcherAgainstRealFlatpak) {
   EXPECT_EQ(entry.detail, "app/org.appban.Hello/x86_64/stable");
   EXPECT_TRUE(entry.flatpak_user);
 
-  Policy policy(MakeBundle({MakeRule("ban-hello", policy::Action::kRemove, policy::TargetKind::kFlatpakApp,
-                                     "org.appban.Hello")}));
+  Policy policy(MakeBundle(
+      {MakeRule("ban-hello", policy::Action::kRemove, policy::TargetKind::kFlatpakApp, "org.appban.Hello")}));
   policy::UnixSeconds now = kNow;
   EnforcementConfig config;
   config.paths = Paths();

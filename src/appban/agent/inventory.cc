@@ -205,13 +205,14 @@ void CollectSnaps(const SystemPaths& paths, const InventoryLimits& limits, Local
         size_t count = 0;
         for (const auto& [name, snap] : snaps->items()) {
           if (++count > limits.max_snaps) {
-            inventory.warnings.push_back(paths.snapd_state + ": more than " + std::to_string(limits.max_snaps) + " snaps");
+            inventory.warnings.push_back(paths.snapd_state + ": more than " + std::to_string(limits.max_snaps) +
+                                         " snaps");
             break;
           }
           if (!PlausibleName(name) || !snap.is_object()) continue;
           // A snap with "active": false is installed but disabled (`snap disable`): still on disk.
-          std::string revision = snap.contains("current") && snap["current"].is_string()
-                                     ? snap["current"].get<std::string>() : "";
+          std::string revision =
+              snap.contains("current") && snap["current"].is_string() ? snap["current"].get<std::string>() : "";
           std::string channel;
           for (const char* key : {"tracking-channel", "channel"}) {
             if (channel.empty() && snap.contains(key) && snap[key].is_string()) channel = snap[key].get<std::string>();

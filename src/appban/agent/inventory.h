@@ -46,7 +46,7 @@ struct InventoryLimits {
   DpkgStatusLimits dpkg;
   uint64_t max_small_file_bytes = 1u << 20;  // flatpak metadata/deploy, snap.yaml
   uint64_t max_snapd_state_bytes = 64ull << 20;
-  size_t max_flatpak_refs = 100000;         // per installation
+  size_t max_flatpak_refs = 100000;  // per installation
   size_t max_snaps = 100000;
 };
 inline constexpr InventoryLimits kInventoryLimits{};
@@ -58,9 +58,9 @@ struct InventoryEntry {
   std::string origin;
   // deb: the architecture; flatpak: "app/<id>/<arch>/<branch>" (the ref); snap: the revision.
   std::string detail;
-  bool flatpak_user = false;    // flatpak: installed in a user installation
-  std::string flatpak_installation;  // flatpak: the installation path
-  bool protected_package = false;    // deb: Essential: yes or Priority: required
+  bool flatpak_user = false;                     // flatpak: installed in a user installation
+  std::string flatpak_installation;              // flatpak: the installation path
+  bool protected_package = false;                // deb: Essential: yes or Priority: required
   DpkgState dpkg_state = DpkgState::kInstalled;  // deb only
 };
 

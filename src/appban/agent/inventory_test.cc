@@ -109,7 +109,7 @@ TEST(Inventory, FlatpakDeployOriginRejectsBadFraming) {
   auto origin = FlatpakDeployOrigin(good);
   ASSERT_TRUE(origin.ok()) << origin.status().ToString();
   EXPECT_EQ(*origin, "local");
-  EXPECT_FALSE(FlatpakDeployOrigin(std::string("local\0xyz\x40", 10)).ok());  // beyond the data
+  EXPECT_FALSE(FlatpakDeployOrigin(std::string("local\0xyz\x40", 10)).ok());   // beyond the data
   EXPECT_FALSE(FlatpakDeployOrigin(std::string("loc\0al\0xy\x06", 10)).ok());  // NUL inside
   EXPECT_FALSE(FlatpakDeployOrigin(std::string("\x00", 1)).ok());
   EXPECT_FALSE(FlatpakDeployOrigin("").ok());

@@ -155,7 +155,8 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const std
       ssize_t n = ::read(fds[stream].fd, buffer.data(), buffer.size());
       std::string& sink = stream == 0 ? result.stdout_text : result.stderr_text;
       if (n > 0) {
-        size_t keep = std::min(static_cast<size_t>(n), limits.max_output_bytes - std::min(limits.max_output_bytes, sink.size()));
+        size_t keep =
+            std::min(static_cast<size_t>(n), limits.max_output_bytes - std::min(limits.max_output_bytes, sink.size()));
         sink.append(buffer.data(), keep);
       } else if (n == 0 || errno != EINTR) {
         (stream == 0 ? out_read : err_read).Close();
@@ -180,7 +181,8 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const std
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (timed_out) {
-    return Status::Unavailable(argv[0] + " did not finish within " + std::to_string(limits.timeout.count()) + " ms; killed");
+    return Status::Unavailable(argv[0] + " did not finish within " + std::to_string(limits.timeout.count()) +
+                               " ms; killed");
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   return result;

@@ -25,10 +25,14 @@ constexpr std::string_view kCheckpoints = "checkpoints.json";
 
 std::string_view ItemFile(StateItem item) {
   switch (item) {
-    case StateItem::kCredential: return "credential";
-    case StateItem::kServerCa: return "server_ca.pem";
-    case StateItem::kPolicyKeys: return "policy_keys.pem";
-    case StateItem::kBundle: return "bundle.json";
+    case StateItem::kCredential:
+      return "credential";
+    case StateItem::kServerCa:
+      return "server_ca.pem";
+    case StateItem::kPolicyKeys:
+      return "policy_keys.pem";
+    case StateItem::kBundle:
+      return "bundle.json";
   }
   return "unknown";
 }

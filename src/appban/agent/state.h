@@ -30,10 +30,10 @@
 namespace appban::agent {
 
 struct StateLimits {
-  uint64_t max_small_file_bytes = 1u << 20;   // credential, keys, checkpoints
-  uint64_t max_bundle_bytes = 64ull << 20;    // as policy::kPolicyLimits.max_bundle_bytes
+  uint64_t max_small_file_bytes = 1u << 20;  // credential, keys, checkpoints
+  uint64_t max_bundle_bytes = 64ull << 20;   // as policy::kPolicyLimits.max_bundle_bytes
   uint64_t max_event_log_bytes = 256ull << 20;
-  size_t max_pending_events = 1000000;        // beyond this Append refuses: the disk is not a sink
+  size_t max_pending_events = 1000000;  // beyond this Append refuses: the disk is not a sink
 };
 inline constexpr StateLimits kStateLimits{};
 

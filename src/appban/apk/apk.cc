@@ -105,8 +105,7 @@ Status Apk::Load(const Limits& limits) {
     int index = DexIndex(entry.name);
     if (index > 0 && zip_->Find(entry.name) == &entry) dex_entries.emplace_back(index, &entry);
   }
-  std::sort(dex_entries.begin(), dex_entries.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(dex_entries.begin(), dex_entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   int expected = 1;
   for (const auto& [index, entry] : dex_entries) {
     if (index != expected) {

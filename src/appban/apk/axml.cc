@@ -114,12 +114,12 @@ const XmlAttribute* XmlElement::FindPlainAttribute(std::string_view name) const 
 namespace {
 
 constexpr size_t kXmlHeaderBytes = 8;
-constexpr size_t kNodeHeaderBytes = 16;    // ResXMLTree_node
-constexpr size_t kAttrExtBytes = 20;       // ResXMLTree_attrExt
-constexpr size_t kAttributeBytes = 20;     // ResXMLTree_attribute
-constexpr size_t kNamespaceExtBytes = 8;   // ResXMLTree_namespaceExt
-constexpr size_t kEndElementExtBytes = 8;  // ResXMLTree_endElementExt
-constexpr size_t kCdataExtBytes = 12;      // ResXMLTree_cdataExt
+constexpr size_t kNodeHeaderBytes = 16;            // ResXMLTree_node
+constexpr size_t kAttrExtBytes = 20;               // ResXMLTree_attrExt
+constexpr size_t kAttributeBytes = 20;             // ResXMLTree_attribute
+constexpr size_t kNamespaceExtBytes = 8;           // ResXMLTree_namespaceExt
+constexpr size_t kEndElementExtBytes = 8;          // ResXMLTree_endElementExt
+constexpr size_t kCdataExtBytes = 12;              // ResXMLTree_cdataExt
 constexpr size_t kMaxElementTextBytes = 64 << 10;  // text kept per element; more is dropped
 constexpr uint16_t kResValueBytes = 8;
 

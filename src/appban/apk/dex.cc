@@ -38,7 +38,7 @@ constexpr size_t kEndianTagOffset = 40;
 constexpr size_t kLinkSizeOffset = 44;
 constexpr size_t kMapOffsetOffset = 52;
 constexpr size_t kStringIdsOffset = 56;  // then type, proto, field, method ids and class_defs,
-                                          // each a (size, offset) pair of u32
+                                         // each a (size, offset) pair of u32
 constexpr size_t kContainerSizeOffset = 0x70;
 constexpr size_t kHeaderOffsetOffset = 0x74;
 
@@ -147,7 +147,9 @@ class Validator {
   Validator(const std::string& name, Bytes bytes, Anomalies* anomalies)
       : name_(name), bytes_(bytes), base_(bytes.data()), anomalies_(anomalies) {}
 
-  void Anomaly(std::string code, std::string detail) const { AddAnomaly(anomalies_, std::move(code), name_, std::move(detail)); }
+  void Anomaly(std::string code, std::string detail) const {
+    AddAnomaly(anomalies_, std::move(code), name_, std::move(detail));
+  }
 
   // A table of `spec.count` entries of `entry_size` bytes at `spec.offset` must lie inside the
   // file. Tables that overlap the header or are misaligned are read anyway (the bytes are there)
@@ -177,7 +179,8 @@ class Validator {
   Status CheckTypeList(uint32_t offset, uint32_t type_count, const std::string& owner) const {
     auto size = LoadLE<uint32_t>(bytes_, offset);
     if (!size || uint64_t{offset} + 4 + uint64_t{*size} * 2 > bytes_.size()) {
-      return Status::Corruption(owner + " has a type list at " + HexNumber(offset) + " that runs past the end of " + name_);
+      return Status::Corruption(owner + " has a type list at " + HexNumber(offset) + " that runs past the end of " +
+                                name_);
     }
     for (uint32_t i = 0; i < *size; ++i) {
       uint16_t type = U16At(base_, size_t{offset} + 4 + size_t{i} * 2);
@@ -225,8 +228,8 @@ uint32_t ParseVersion(Bytes magic) {
 void CheckChecksum(const Validator& validator, Bytes covered) {
   const uint8_t* base = covered.data();
   uint32_t stored_checksum = U32At(base, kChecksumOffset);
-  uint32_t actual_checksum = static_cast<uint32_t>(
-      libdeflate_adler32(1, base + kSignatureOffset, covered.size() - kSignatureOffset));
+  uint32_t actual_checksum =
+      static_cast<uint32_t>(libdeflate_adler32(1, base + kSignatureOffset, covered.size() - kSignatureOffset));
   if (stored_checksum != actual_checksum) {
     validator.Anomaly("dex.checksum_mismatch", "header checksum is " + HexNumber(stored_checksum) +
                                                    " but the Adler-32 of the file is " + HexNumber(actual_checksum) +
@@ -258,8 +261,8 @@ void CheckMap(const Validator& validator, uint32_t map_offset, const std::array<
     if (size != tables[table].count || (size != 0 && offset != tables[table].offset)) {
       validator.Anomaly("dex.map_mismatch", std::string("map_list says ") + kIdTableNames[table] + " has " +
                                                 std::to_string(size) + " entries at " + HexNumber(offset) +
-                                                " but the header says " + std::to_string(tables[table].count) +
-                                                " at " + HexNumber(tables[table].offset) + "; the header was used");
+                                                " but the header says " + std::to_string(tables[table].count) + " at " +
+                                                HexNumber(tables[table].offset) + "; the header was used");
     }
   }
 }
@@ -272,9 +275,8 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     return Status::NotRecognized(name + " is not a DEX file (no \"dex\\n\" magic)");
   }
   if (bytes.size() > limits.max_dex_bytes) {
-    return Status::LimitExceeded(name + " is " + std::to_string(bytes.size()) +
-                                 " bytes, over the limit of " + std::to_string(limits.max_dex_bytes) +
-                                 " bytes for one DEX file");
+    return Status::LimitExceeded(name + " is " + std::to_string(bytes.size()) + " bytes, over the limit of " +
+                                 std::to_string(limits.max_dex_bytes) + " bytes for one DEX file");
   }
   if (bytes.size() < kHeaderSize) {
     return Status::Truncated(name + " has " + std::to_string(bytes.size()) + " bytes but a DEX header needs " +
@@ -288,17 +290,20 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
   if (dex.version_ < kMinKnownVersion || dex.version_ > kMaxKnownVersion) {
     std::string shown;
     for (size_t i = 4; i < 8; ++i) shown += (base[i] >= 0x20 && base[i] < 0x7f) ? static_cast<char>(base[i]) : '?';
-    validator.Anomaly("dex.unknown_version", "DEX version \"" + shown + "\" is not one of 035..041; read with the 035..041 layout");
+    validator.Anomaly("dex.unknown_version",
+                      "DEX version \"" + shown + "\" is not one of 035..041; read with the 035..041 layout");
   }
 
   uint32_t endian_tag = U32At(base, kEndianTagOffset);
   if (endian_tag == kReverseEndianTag) {
-    return Status::Unsupported(name + " is a big-endian (reverse endian_tag 0x78563412) DEX; Android never ships "
+    return Status::Unsupported(name +
+                               " is a big-endian (reverse endian_tag 0x78563412) DEX; Android never ships "
                                "these and appban reads only little-endian DEX");
   }
   if (endian_tag != kLittleEndianTag) {
-    validator.Anomaly("dex.bad_endian_tag", "endian_tag is " + HexNumber(endian_tag) + " instead of 0x12345678; read as "
-                                                                                  "little-endian");
+    validator.Anomaly("dex.bad_endian_tag", "endian_tag is " + HexNumber(endian_tag) +
+                                                " instead of 0x12345678; read as "
+                                                "little-endian");
   }
 
   uint32_t header_size = U32At(base, kHeaderSizeOffset);
@@ -323,10 +328,10 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
       // Several DEX files share one container (Android 15+). Only the first is read: its tables
       // sit at the same offsets whether they count from the header or from the container.
       multi_dex_container = true;
-      validator.Anomaly("dex.container_multiple",
-                        "DEX container of " + std::to_string(container_size) + " bytes holds more than this first " +
-                            std::to_string(file_size) + "-byte DEX (header_offset " + std::to_string(header_offset) +
-                            "); only the first DEX is read and its checksum is not verified");
+      validator.Anomaly("dex.container_multiple", "DEX container of " + std::to_string(container_size) +
+                                                      " bytes holds more than this first " + std::to_string(file_size) +
+                                                      "-byte DEX (header_offset " + std::to_string(header_offset) +
+                                                      "); only the first DEX is read and its checksum is not verified");
     }
   }
   if (file_size < bytes.size() && !multi_dex_container) {
@@ -380,8 +385,8 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     std::optional<uint32_t> utf16_length;
     if (!reader.Seek(data_offset) || !(utf16_length = reader.Uleb128())) {
       return Status::Corruption("string_ids[" + std::to_string(i) + "] points at " + HexNumber(data_offset) +
-                                ", which is not a string_data_item inside " + name + " (size " +
-                                std::to_string(size) + ")");
+                                ", which is not a string_data_item inside " + name + " (size " + std::to_string(size) +
+                                ")");
     }
     size_t start = reader.position();
     const void* terminator = std::memchr(base + start, 0, size - start);
@@ -429,7 +434,8 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
   for (uint32_t i = 0; i < protos.count; ++i) {
     size_t item = size_t{protos.offset} + size_t{i} * kProtoIdSize;
     uint32_t shorty = U32At(base, item), return_type = U32At(base, item + 4), parameters = U32At(base, item + 8);
-    if (shorty >= strings.count) return validator.IndexError("proto_ids", i, "shorty_idx", shorty, "string_ids", strings.count);
+    if (shorty >= strings.count)
+      return validator.IndexError("proto_ids", i, "shorty_idx", shorty, "string_ids", strings.count);
     if (return_type >= types.count) {
       return validator.IndexError("proto_ids", i, "return_type_idx", return_type, "type_ids", types.count);
     }
@@ -455,7 +461,8 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     uint16_t owner = U16At(base, item), proto = U16At(base, item + 2);
     uint32_t method_name = U32At(base, item + 4);
     if (owner >= types.count) return validator.IndexError("method_ids", i, "class_idx", owner, "type_ids", types.count);
-    if (proto >= protos.count) return validator.IndexError("method_ids", i, "proto_idx", proto, "proto_ids", protos.count);
+    if (proto >= protos.count)
+      return validator.IndexError("method_ids", i, "proto_idx", proto, "proto_ids", protos.count);
     if (method_name >= strings.count) {
       return validator.IndexError("method_ids", i, "name_idx", method_name, "string_ids", strings.count);
     }
@@ -483,8 +490,8 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     }
   }
   if (dangling_class_data > 0) {
-    validator.Anomaly("dex.class_data_out_of_range", std::to_string(dangling_class_data) +
-                                                         " class_def data offsets point past the end of the file");
+    validator.Anomaly("dex.class_data_out_of_range",
+                      std::to_string(dangling_class_data) + " class_def data offsets point past the end of the file");
   }
 
   dex.name_ = std::move(name);
@@ -545,7 +552,9 @@ std::optional<uint32_t> DexFile::FindString(std::string_view mutf8) const {
 
 std::optional<uint32_t> DexFile::FindType(std::string_view descriptor) const {
   const uint8_t* base = data_.data();
-  auto descriptor_index = [&](uint32_t type) { return U32At(base, size_t{type_ids_offset_} + size_t{type} * kTypeIdSize); };
+  auto descriptor_index = [&](uint32_t type) {
+    return U32At(base, size_t{type_ids_offset_} + size_t{type} * kTypeIdSize);
+  };
   if (strings_sorted_ && types_sorted_) {
     // Sorted strings are unique, so the type (if any) is the one naming that exact string.
     auto string_index = FindString(descriptor);

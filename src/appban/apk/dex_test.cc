@@ -101,8 +101,8 @@ uint32_t GetU32(std::string_view bytes, size_t offset) {
 // Rewrites the Adler-32 checksum the way dx/d8 do (spec: over everything after the checksum
 // field), so a tamper test changes only what it means to change.
 void FixChecksum(std::string* bytes) {
-  uint32_t sum = static_cast<uint32_t>(adler32_z(adler32_z(0, nullptr, 0),
-                                                 reinterpret_cast<const Bytef*>(bytes->data()) + 12, bytes->size() - 12));
+  uint32_t sum = static_cast<uint32_t>(
+      adler32_z(adler32_z(0, nullptr, 0), reinterpret_cast<const Bytef*>(bytes->data()) + 12, bytes->size() - 12));
   PutU32(bytes, 8, sum);
 }
 
@@ -135,7 +135,8 @@ DexdumpHeader ParseDexdumpSummary(const std::string& text) {
       out.superclasses.back() = quoted(line);
     } else if (line.starts_with("Opened '") && line.find("DEX version '") != std::string::npos) {
       out.version = line.substr(line.find("DEX version '") + 13, 3);
-    } else if (colon != std::string::npos && line[0] != ' ' && line.substr(0, colon).find("_size") != std::string::npos) {
+    } else if (colon != std::string::npos && line[0] != ' ' &&
+               line.substr(0, colon).find("_size") != std::string::npos) {
       std::string key = line.substr(0, line.find(' '));
       out.sizes[key] = static_cast<uint32_t>(std::stoul(line.substr(colon + 3)));
     }
@@ -257,8 +258,8 @@ std::optional<DumpedRef> ParseDumpedRef(const std::string& line) {
 TEST(DexAndroguard, MethodAndFieldRefsMatchDexdumpDisassembly) {
   if (!ToolsPresent()) GTEST_SKIP() << "dexdump/smali/androguard examples not installed";
   int checked_methods = 0, checked_fields = 0;
-  for (const char* file : {"tests/okhttp.d8.038.dex", "android/TestsAndroguard/bin/classes.dex", "tests/StringTests.dex",
-                           "obfu/classes_tc_proguard.dex"}) {
+  for (const char* file : {"tests/okhttp.d8.038.dex", "android/TestsAndroguard/bin/classes.dex",
+                           "tests/StringTests.dex", "obfu/classes_tc_proguard.dex"}) {
     fs::path path = kExamples / file;
     SCOPED_TRACE(path.string());
     auto dex = ParseBytes(ReadFile(path));
@@ -358,7 +359,7 @@ std::string AssembleTrackerDex(const TempDir& temp, int api = 15) {
   WriteFile(temp.path() / "Helper.smali", kSmaliHelper);
   fs::path out = temp.path() / ("api" + std::to_string(api) + ".dex");
   RunShell("smali assemble --api " + std::to_string(api) + " -o '" + out.string() + "' '" +
-      (temp.path() / "Tracker.smali").string() + "' '" + (temp.path() / "Helper.smali").string() + "'");
+           (temp.path() / "Tracker.smali").string() + "' '" + (temp.path() / "Helper.smali").string() + "'");
   return fs::exists(out) ? ReadFile(out) : std::string();
 }
 
@@ -404,10 +405,9 @@ TEST(DexSmali, FindsTheClassesMethodsAndStringsWeWrote) {
     EXPECT_EQ(method.class_descriptor, "Landroid/telephony/SmsManager;");
     sms_methods.insert(std::string(method.name) + dex->MethodPrototype(m) + " " + std::string(method.shorty));
   }
-  EXPECT_EQ(sms_methods,
-            (std::set<std::string>{"getDefault()Landroid/telephony/SmsManager; L",
-                                   "sendTextMessage(Ljava/lang/String;Ljava/lang/String;Ljava/lang/String;"
-                                   "Landroid/app/PendingIntent;Landroid/app/PendingIntent;)V VLLLLL"}));
+  EXPECT_EQ(sms_methods, (std::set<std::string>{"getDefault()Landroid/telephony/SmsManager; L",
+                                                "sendTextMessage(Ljava/lang/String;Ljava/lang/String;Ljava/lang/String;"
+                                                "Landroid/app/PendingIntent;Landroid/app/PendingIntent;)V VLLLLL"}));
   auto helper = dex->FindType("Lcom/example/ban/Helper;");
   ASSERT_TRUE(helper.has_value());
   auto helper_methods = dex->MethodsOfType(*helper);

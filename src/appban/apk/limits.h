@@ -10,9 +10,9 @@ namespace appban::apk {
 struct Limits {
   // ZIP container.
   uint32_t max_zip_entries = 100'000;
-  uint64_t max_entry_inflated_bytes = 512ull << 20;   // one entry, after inflation
-  uint64_t max_total_inflated_bytes = 2ull << 30;     // everything inspect inflates, together
-  uint32_t max_compression_ratio = 1000;              // inflated / compressed, above 1 MiB output
+  uint64_t max_entry_inflated_bytes = 512ull << 20;  // one entry, after inflation
+  uint64_t max_total_inflated_bytes = 2ull << 30;    // everything inspect inflates, together
+  uint32_t max_compression_ratio = 1000;             // inflated / compressed, above 1 MiB output
   uint32_t max_entry_name_bytes = 4096;
 
   // Binary XML and resources.arsc.

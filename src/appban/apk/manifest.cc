@@ -263,8 +263,8 @@ class ManifestReader {
       flags.allow_backup_explicit = true;
     }
     flags.uses_cleartext_traffic = AndroidBool(application, attr::kUsesCleartextTraffic, "usesCleartextTraffic");
-    if (const XmlAttribute* config = application.FindAndroidAttribute(attr::kNetworkSecurityConfig,
-                                                                        "networkSecurityConfig")) {
+    if (const XmlAttribute* config =
+            application.FindAndroidAttribute(attr::kNetworkSecurityConfig, "networkSecurityConfig")) {
       flags.network_security_config = true;
       // A file resource resolves to its path inside the APK; an unresolved one stays "@0x...".
       std::string path = AsString(*config, "networkSecurityConfig");

@@ -18,12 +18,12 @@ struct DomainSecurityConfig {
   std::vector<std::string> domains;  // "example.com" or "*.example.com" when includeSubdomains
   bool cleartext_permitted = false;  // after inheritance from the base config
   bool trusts_user_certificates = false;
-  bool pins = false;                 // has a <pin-set>
+  bool pins = false;  // has a <pin-set>
 };
 
 struct NetworkSecurityConfig {
-  std::string path;                         // ZIP entry it was read from
-  bool base_cleartext_permitted = false;    // <base-config>, or the platform default for the target SDK
+  std::string path;                       // ZIP entry it was read from
+  bool base_cleartext_permitted = false;  // <base-config>, or the platform default for the target SDK
   bool base_trusts_user_certificates = false;
   std::vector<DomainSecurityConfig> domains;
   bool debug_overrides_user_certificates = false;  // only applies to debuggable builds

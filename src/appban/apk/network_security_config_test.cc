@@ -32,7 +32,8 @@ XmlAttribute Text(std::string name, std::string value) {
 }
 
 XmlElement UserAnchors() {
-  return Element("trust-anchors", {}, {Element("certificates", {Text("src", "system")}), Element("certificates", {Text("src", "user")})});
+  return Element("trust-anchors", {},
+                 {Element("certificates", {Text("src", "system")}), Element("certificates", {Text("src", "user")})});
 }
 
 TEST(NetworkSecurityConfigTest, DefaultsFollowTheTargetSdk) {
@@ -51,8 +52,7 @@ TEST(NetworkSecurityConfigTest, DomainConfigsInheritAndOverride) {
       "network-security-config", {},
       {Element("base-config", {Bool("cleartextTrafficPermitted", true)}),
        Element("domain-config", {Bool("cleartextTrafficPermitted", false)},
-               {Element("domain", {Bool("includeSubdomains", true)}, {}, " secure.example.org\n"),
-                Element("pin-set"),
+               {Element("domain", {Bool("includeSubdomains", true)}, {}, " secure.example.org\n"), Element("pin-set"),
                 Element("domain-config", {}, {Element("domain", {}, {}, "inner.example.org"), UserAnchors()})}),
        Element("debug-overrides", {}, {UserAnchors()})})};
   NetworkSecurityConfig config = ReadNetworkSecurityConfig(document, "res/xml/n.xml", 34, nullptr);

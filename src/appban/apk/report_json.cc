@@ -105,9 +105,8 @@ Json AppFactsJson(const Apk& apk) {
                   {"test_only", m.flags.test_only}};
   Json query_intents = Json::array();
   for (const IntentFilter& f : m.queries.intents) query_intents.push_back(IntentFilterJson(f));
-  app["queries"] = {{"packages", m.queries.packages},
-                    {"intents", std::move(query_intents)},
-                    {"providers", m.queries.providers}};
+  app["queries"] = {
+      {"packages", m.queries.packages}, {"intents", std::move(query_intents)}, {"providers", m.queries.providers}};
   if (const auto& nsc = apk.network_security_config()) {
     Json domains = Json::array();
     for (const DomainSecurityConfig& domain : nsc->domains) {

@@ -23,12 +23,12 @@
 namespace appban::apk {
 
 struct Certificate {
-  std::string sha256;       // of the DER encoding, lowercase hex (apksigner --print-certs)
+  std::string sha256;  // of the DER encoding, lowercase hex (apksigner --print-certs)
   std::string sha1;
-  std::string subject;      // RFC 2253 order and escaping, as apksigner prints "Signer #1 certificate DN"
+  std::string subject;  // RFC 2253 order and escaping, as apksigner prints "Signer #1 certificate DN"
   std::string issuer;
   std::string serial_hex;
-  std::string not_before;   // ISO 8601 UTC, "2019-05-01T12:00:00Z"
+  std::string not_before;  // ISO 8601 UTC, "2019-05-01T12:00:00Z"
   std::string not_after;
   std::string key_algorithm;  // "RSA", "EC", "DSA", "Ed25519"
   int key_bits = 0;
@@ -84,14 +84,14 @@ struct SchemeSigner {
   Certificate certificate;
   std::optional<int> min_sdk;  // v3/v3.1 only
   std::optional<int> max_sdk;
-  std::vector<Certificate> lineage;  // v3/v3.1 proof-of-rotation, oldest first, without `certificate`
+  std::vector<Certificate> lineage;   // v3/v3.1 proof-of-rotation, oldest first, without `certificate`
   bool signed_data_verified = false;  // see Signer::signed_data_verified; always false for v1
 };
 
 struct SigningBlock {
   bool present = false;  // a well-formed block sits right before the central directory
   std::vector<SigningBlockEntry> entries;
-  std::vector<SchemeSigner> signers;  // v3.1, then v3, then v2 signers
+  std::vector<SchemeSigner> signers;                                 // v3.1, then v3, then v2 signers
   bool v2_present = false, v3_present = false, v31_present = false;  // the scheme's pair exists
 };
 

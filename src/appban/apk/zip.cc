@@ -157,9 +157,7 @@ bool IsValidEntryName(std::string_view name) {
 uint64_t StoredLength(const ZipEntry& entry) {
   return entry.declared_method == kZipMethodStored ? entry.uncompressed_size : entry.compressed_size;
 }
-uint64_t DataLength(const ZipEntry& entry) {
-  return entry.is_deflated() ? entry.compressed_size : StoredLength(entry);
-}
+uint64_t DataLength(const ZipEntry& entry) { return entry.is_deflated() ? entry.compressed_size : StoredLength(entry); }
 
 struct EndRecord {
   uint64_t offset = 0;  // of the classic EOCD
@@ -218,7 +216,8 @@ Result<Zip64Values> ParseZip64Extra(Bytes extra, uint32_t uncompressed32, uint32
     }
     return values;
   }
-  return Status::Corruption(std::string(where) + ": sizes are saturated to 0xFFFFFFFF but there is no ZIP64 extra field");
+  return Status::Corruption(std::string(where) +
+                            ": sizes are saturated to 0xFFFFFFFF but there is no ZIP64 extra field");
 }
 
 class ArchiveParser {
@@ -463,9 +462,10 @@ class ArchiveParser {
         local_uncompressed != entry->uncompressed_size) {
       NoteRejected("zip.local_header_mismatch", where,
                    "local header declares CRC " + Hex32(local_crc) + ", " + std::to_string(local_compressed) +
-                       " compressed and " + std::to_string(local_uncompressed) + " uncompressed bytes, central directory " +
-                       Hex32(entry->crc32) + ", " + std::to_string(entry->compressed_size) + " and " +
-                       std::to_string(entry->uncompressed_size) + "; the central directory is used");
+                       " compressed and " + std::to_string(local_uncompressed) +
+                       " uncompressed bytes, central directory " + Hex32(entry->crc32) + ", " +
+                       std::to_string(entry->compressed_size) + " and " + std::to_string(entry->uncompressed_size) +
+                       "; the central directory is used");
     }
     return Status::Ok();
   }
@@ -487,13 +487,13 @@ class ArchiveParser {
     if (!crc || !compressed || !uncompressed) {
       NoteRejected("zip.data_descriptor_mismatch", Printable(entry.name),
                    "local header announces a data descriptor but none fits before the central directory");
-    } else if (*crc != entry.crc32 || *compressed != entry.compressed_size || *uncompressed != entry.uncompressed_size) {
+    } else if (*crc != entry.crc32 || *compressed != entry.compressed_size ||
+               *uncompressed != entry.uncompressed_size) {
       NoteRejected("zip.data_descriptor_mismatch", Printable(entry.name),
                    "data descriptor declares CRC " + Hex32(*crc) + ", " + std::to_string(*compressed) + " and " +
                        std::to_string(*uncompressed) + " bytes, which differ from the central directory");
     }
   }
-
 
   void set_directory_offset(uint64_t offset) { directory_offset_ = offset; }
 
@@ -524,10 +524,10 @@ Status CheckNoOverlap(const std::vector<ZipEntry>& entries) {
     if (spans[i].begin < spans[i - 1].end) {
       const ZipEntry& first = entries[spans[i - 1].index];
       const ZipEntry& second = entries[spans[i].index];
-      return Status::Corruption("entries \"" + Printable(first.name) + "\" (bytes " + std::to_string(spans[i - 1].begin) +
-                                "-" + std::to_string(spans[i - 1].end) + ") and \"" + Printable(second.name) +
-                                "\" (from byte " + std::to_string(spans[i].begin) +
-                                ") overlap: a zip-bomb construction, refused");
+      return Status::Corruption("entries \"" + Printable(first.name) + "\" (bytes " +
+                                std::to_string(spans[i - 1].begin) + "-" + std::to_string(spans[i - 1].end) +
+                                ") and \"" + Printable(second.name) + "\" (from byte " +
+                                std::to_string(spans[i].begin) + ") overlap: a zip-bomb construction, refused");
     }
   }
   return Status::Ok();
@@ -562,7 +562,8 @@ Result<ZipArchive> ZipArchive::Open(Bytes file, const Limits& limits) {
   size_t position = 0;
   for (uint64_t i = 0; i < end.entry_count; ++i) {
     ZipEntry entry;
-    APPBAN_ASSIGN_OR_RETURN(position, parser.ReadCentralRecord(directory, position, i, end.entry_count, limits, &entry));
+    APPBAN_ASSIGN_OR_RETURN(position,
+                            parser.ReadCentralRecord(directory, position, i, end.entry_count, limits, &entry));
     parser.CheckCentralRecord(entry);
     APPBAN_RETURN_IF_ERROR(parser.CheckLocalHeader(&entry, end.directory_offset));
     archive.entries_.push_back(std::move(entry));
@@ -570,7 +571,8 @@ Result<ZipArchive> ZipArchive::Open(Bytes file, const Limits& limits) {
 
   if (!archive.entries_.empty()) {
     uint64_t first_local_header = UINT64_MAX;
-    for (const ZipEntry& entry : archive.entries_) first_local_header = std::min(first_local_header, entry.local_header_offset);
+    for (const ZipEntry& entry : archive.entries_)
+      first_local_header = std::min(first_local_header, entry.local_header_offset);
     if (first_local_header > 0) {
       const bool starts_with_local_header = LoadLE<uint32_t>(file, 0) == kLocalHeaderSignature;
       std::string detail = std::to_string(first_local_header) + " bytes precede the first local header";
@@ -608,15 +610,15 @@ Result<Buffer> ZipArchive::Read(const ZipEntry& entry, uint64_t* total_budget, A
   // The size Read produces: what the entry declares, or for an entry read as stored, its bytes.
   const uint64_t declared = entry.is_deflated() ? entry.uncompressed_size : StoredLength(entry);
   if (declared > limits_.max_entry_inflated_bytes) {
-    return Status::LimitExceeded(where + ": declared size of " + std::to_string(declared) +
-                                 " bytes exceeds the per-entry limit of " +
-                                 std::to_string(limits_.max_entry_inflated_bytes) + " bytes (max_entry_inflated_bytes)");
+    return Status::LimitExceeded(
+        where + ": declared size of " + std::to_string(declared) + " bytes exceeds the per-entry limit of " +
+        std::to_string(limits_.max_entry_inflated_bytes) + " bytes (max_entry_inflated_bytes)");
   }
   if (total_budget != nullptr && declared > *total_budget) {
-    return Status::LimitExceeded(where + ": declared size of " + std::to_string(declared) +
-                                 " bytes exceeds the " + std::to_string(*total_budget) +
-                                 " bytes left of the total inflation limit of " +
-                                 std::to_string(limits_.max_total_inflated_bytes) + " bytes (max_total_inflated_bytes)");
+    return Status::LimitExceeded(where + ": declared size of " + std::to_string(declared) + " bytes exceeds the " +
+                                 std::to_string(*total_budget) + " bytes left of the total inflation limit of " +
+                                 std::to_string(limits_.max_total_inflated_bytes) +
+                                 " bytes (max_total_inflated_bytes)");
   }
 
   Buffer out;
@@ -648,9 +650,9 @@ Result<Buffer> ZipArchive::Read(const ZipEntry& entry, uint64_t* total_budget, A
     uint8_t empty_output;  // libdeflate wants a valid pointer even for zero bytes of room
     size_t consumed = 0;
     size_t produced = 0;
-    libdeflate_result result = libdeflate_deflate_decompress_ex(
-        decompressor.get(), input->data(), input->size(), out.empty() ? &empty_output : out.data(), out.size(),
-        &consumed, &produced);
+    libdeflate_result result =
+        libdeflate_deflate_decompress_ex(decompressor.get(), input->data(), input->size(),
+                                         out.empty() ? &empty_output : out.data(), out.size(), &consumed, &produced);
     switch (result) {
       case LIBDEFLATE_SUCCESS:
         break;
@@ -668,7 +670,8 @@ Result<Buffer> ZipArchive::Read(const ZipEntry& entry, uint64_t* total_budget, A
     if (consumed != input->size()) {
       AddAnomaly(anomalies, "zip.trailing_compressed_bytes", where,
                  std::to_string(input->size() - consumed) +
-                     " bytes follow the end of the DEFLATE stream inside the entry's compressed size; ignored, as Android does");
+                     " bytes follow the end of the DEFLATE stream inside the entry's compressed size; ignored, as "
+                     "Android does");
     }
   }
 

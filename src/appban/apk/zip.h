@@ -36,8 +36,8 @@ struct ZipEntry {
   uint64_t compressed_size = 0;    // from the central directory (what Android uses)
   uint64_t uncompressed_size = 0;  // from the central directory
   uint64_t local_header_offset = 0;
-  uint64_t data_offset = 0;        // start of the entry's data, after the local header
-  uint32_t central_index = 0;      // position in the central directory
+  uint64_t data_offset = 0;    // start of the entry's data, after the local header
+  uint32_t central_index = 0;  // position in the central directory
 
   bool is_deflated() const { return declared_method == kZipMethodDeflate && !read_as_stored; }
 };
@@ -66,8 +66,7 @@ class ZipArchive {
   // per-entry inflated size and compression-ratio limits; `total_budget`, when given, is the
   // remaining inflated-byte allowance across entries and is decremented.
   // Thread-safe. Anomalies found while reading (none expected for a healthy file) go to `anomalies`.
-  Result<Buffer> Read(const ZipEntry& entry, uint64_t* total_budget = nullptr,
-                      Anomalies* anomalies = nullptr) const;
+  Result<Buffer> Read(const ZipEntry& entry, uint64_t* total_budget = nullptr, Anomalies* anomalies = nullptr) const;
 
   // Structure offsets, needed by the APK Signing Block reader.
   uint64_t central_directory_offset() const { return central_directory_offset_; }

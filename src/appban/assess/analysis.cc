@@ -130,8 +130,7 @@ Analysis Analyze(const apk::Apk& apk, const KnowledgeBase& knowledge) {
   append(CapabilityFindings(analysis.capabilities, knowledge.capabilities));
   append(PublisherFindings(analysis.publisher, apk.signing(), knowledge.vendors));
   append(ObfuscationFindings(packers, obfuscation));
-  append(HygieneFindings(apk.manifest(),
-                         apk.network_security_config() ? &*apk.network_security_config() : nullptr));
+  append(HygieneFindings(apk.manifest(), apk.network_security_config() ? &*apk.network_security_config() : nullptr));
   append(AnomalyFindings(apk.anomalies()));
   SortFindings(&analysis.findings);
   return analysis;

@@ -78,9 +78,9 @@ struct CapabilitySpec {
 struct Vendor {
   std::string id;  // stable slug used in finding ids: "bytedance"
   std::string name;
-  std::string country;  // ISO 3166-1 alpha-2 of jurisdiction
-  std::vector<std::string> package_prefixes;     // "com.tencent."
-  std::vector<std::string> signer_sha256;        // known signing certificates
+  std::string country;                                 // ISO 3166-1 alpha-2 of jurisdiction
+  std::vector<std::string> package_prefixes;           // "com.tencent."
+  std::vector<std::string> signer_sha256;              // known signing certificates
   std::vector<std::string> certificate_organizations;  // O= values seen on its certificates
   // Subset of package_prefixes whose attribution is believed but unverified in our sources ("B").
   std::vector<std::string> unverified_package_prefixes;
@@ -93,8 +93,8 @@ struct PackerSignature {
   // File-name globs ("libjiagu*.so") matched against native libraries anywhere in the APK
   // (lib/<abi>/ and assets/, where some packers keep them).
   std::vector<std::string> native_libraries;
-  std::vector<std::string> classes;           // class descriptor prefixes
-  std::vector<std::string> assets;            // ZIP entry names/prefixes
+  std::vector<std::string> classes;  // class descriptor prefixes
+  std::vector<std::string> assets;   // ZIP entry names/prefixes
   std::string note;
 };
 
@@ -122,17 +122,17 @@ struct TrackerMatch {
   int id = 0;
   std::string name;
   std::string website;
-  std::vector<std::string> classes;  // matched class names (dotted), capped per tracker
+  std::vector<std::string> classes;          // matched class names (dotted), capped per tracker
   std::vector<std::string> class_dex_files;  // the DEX entry of each of `classes` (parallel)
-  size_t class_count = 0;            // total matched classes
-  std::vector<std::string> dex_files;  // which classes*.dex they were found in
-  std::vector<std::string> hosts;    // endpoint hosts matching its network signature
+  size_t class_count = 0;                    // total matched classes
+  std::vector<std::string> dex_files;        // which classes*.dex they were found in
+  std::vector<std::string> hosts;            // endpoint hosts matching its network signature
 };
 
 struct Endpoints {
-  std::vector<std::string> urls;   // sorted, deduplicated
-  std::vector<std::string> hosts;  // sorted, deduplicated (from URLs and bare host-like strings)
-  std::vector<std::string> ips;    // IPv4/IPv6 literals
+  std::vector<std::string> urls;                     // sorted, deduplicated
+  std::vector<std::string> hosts;                    // sorted, deduplicated (from URLs and bare host-like strings)
+  std::vector<std::string> ips;                      // IPv4/IPv6 literals
   std::map<std::string, std::string> tracker_hosts;  // host -> tracker name
 };
 
@@ -151,12 +151,12 @@ struct Publisher {
   std::string signer_sha256;
   bool v1_only = false;
   bool debug_certificate = false;
-  std::optional<std::string> vendor;   // registry match
+  std::optional<std::string> vendor;  // registry match
   std::string vendor_country;
-  std::string matched_by;              // "signer", "package_prefix", "certificate_organization"
-  std::string matched_value;           // the registry fingerprint, organisation or prefix that matched
-  bool matched_unverified = false;     // the registry marks that identifier "believed, unverified"
-  std::string package;                 // manifest package the prefixes were matched against
+  std::string matched_by;           // "signer", "package_prefix", "certificate_organization"
+  std::string matched_value;        // the registry fingerprint, organisation or prefix that matched
+  bool matched_unverified = false;  // the registry marks that identifier "believed, unverified"
+  std::string package;              // manifest package the prefixes were matched against
 };
 
 struct Analysis {

@@ -5,13 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <set>
-#include <unistd.h>
 
 #include "appban/assess/detectors.h"
 
@@ -52,10 +52,10 @@ std::string RunCommandOutput(const std::string& command) {
   return out;
 }
 
-#define OPEN_OR_SKIP(var, path)                                                 \
-  if (!fs::exists(path)) GTEST_SKIP() << path << " not built";                 \
-  auto var##_result = apk::Apk::Open(path);                                     \
-  ASSERT_TRUE(var##_result.ok()) << var##_result.status().ToString();           \
+#define OPEN_OR_SKIP(var, path)                                       \
+  if (!fs::exists(path)) GTEST_SKIP() << path << " not built";        \
+  auto var##_result = apk::Apk::Open(path);                           \
+  ASSERT_TRUE(var##_result.ok()) << var##_result.status().ToString(); \
   const apk::Apk& var = *var##_result
 
 TEST(Analyze, TrackerClassesAgreeWithDexdump) {
@@ -99,21 +99,21 @@ TEST(Analyze, RichFixtureHasExactlyTheFindingsItsSourcesImply) {
   OPEN_OR_SKIP(apk, FixturePath("rich.apk"));
   const Analysis analysis = Analyze(apk, Knowledge());
   EXPECT_EQ(Ids(analysis), (std::set<std::string>{
-                               "tracker.11",                           // smali/com/appsflyer/AppsFlyerLib
-                               "tracker.46",                           // smali/com/google/firebase/analytics/FirebaseAnalytics
-                               "capability.location.used",             // ACCESS_FINE_LOCATION + getLastKnownLocation
-                               "capability.contacts.used",             // READ_CONTACTS + ContactsContract$Contacts
-                               "capability.phone_identifiers.used",    // READ_PHONE_STATE + getDeviceId
-                               "capability.camera.requested",          // uses-permission-sdk-23 CAMERA, no camera call
+                               "tracker.11",                // smali/com/appsflyer/AppsFlyerLib
+                               "tracker.46",                // smali/com/google/firebase/analytics/FirebaseAnalytics
+                               "capability.location.used",  // ACCESS_FINE_LOCATION + getLastKnownLocation
+                               "capability.contacts.used",  // READ_CONTACTS + ContactsContract$Contacts
+                               "capability.phone_identifiers.used",  // READ_PHONE_STATE + getDeviceId
+                               "capability.camera.requested",        // uses-permission-sdk-23 CAMERA, no camera call
                                "capability.external_storage.requested",  // WRITE_EXTERNAL_STORAGE only
-                               "capability.native_code.used",          // lib/*/libfoo.so
+                               "capability.native_code.used",            // lib/*/libfoo.so
                                "publisher.signer",
-                               "publisher.debug_certificate",          // signed with the "Android Debug" key
+                               "publisher.debug_certificate",  // signed with the "Android Debug" key
                                "hygiene.debuggable",
-                               "hygiene.cleartext_traffic",            // usesCleartextTraffic="true"
+                               "hygiene.cleartext_traffic",  // usesCleartextTraffic="true"
                                "hygiene.allow_backup",
-                               "hygiene.exported_components",          // DeepLinkActivity, BootReceiver, DataProvider
-                               "endpoint.hosts",                       // <data android:host="fixture.appban.org">
+                               "hygiene.exported_components",  // DeepLinkActivity, BootReceiver, DataProvider
+                               "endpoint.hosts",               // <data android:host="fixture.appban.org">
                            }));
   ASSERT_EQ(analysis.trackers.size(), 2u);
   EXPECT_EQ(analysis.trackers[0].name, "AppsFlyer");
@@ -136,7 +136,8 @@ TEST(Analyze, RichFixtureHasExactlyTheFindingsItsSourcesImply) {
 TEST(Analyze, MultidexFixtureFindsTheTrackerSplitAcrossDexFiles) {
   OPEN_OR_SKIP(apk, FixturePath("multidex.apk"));
   const Analysis analysis = Analyze(apk, Knowledge());
-  EXPECT_EQ(Ids(analysis), (std::set<std::string>{"tracker.11", "tracker.61", "hygiene.allow_backup", "publisher.signer"}));
+  EXPECT_EQ(Ids(analysis),
+            (std::set<std::string>{"tracker.11", "tracker.61", "hygiene.allow_backup", "publisher.signer"}));
   ASSERT_EQ(analysis.trackers.size(), 2u);
   EXPECT_EQ(analysis.trackers[0].name, "AppsFlyer");
   EXPECT_EQ(analysis.trackers[0].class_count, 3u);  // AppsFlyerLib, internal/AFEvent, share/ShareInviteHelper
@@ -150,7 +151,8 @@ TEST(Analyze, MultidexFixtureFindsTheTrackerSplitAcrossDexFiles) {
 TEST(Analyze, SigningAndAnomalyFixtures) {
   {
     OPEN_OR_SKIP(apk, FixturePath("v1only.apk"));
-    EXPECT_EQ(Ids(Analyze(apk, Knowledge())), (std::set<std::string>{"publisher.signer", "publisher.v1_only_signature"}));
+    EXPECT_EQ(Ids(Analyze(apk, Knowledge())),
+              (std::set<std::string>{"publisher.signer", "publisher.v1_only_signature"}));
   }
   {
     OPEN_OR_SKIP(apk, FixturePath("tamper_encryption_flag.apk"));
@@ -173,7 +175,8 @@ TEST(Analyze, PackerFilesAreReported) {
     std::fputs("x", f);
     std::fclose(f);
   }
-  const int rc = std::system(("cd '" + dir.string() + "' && zip -q packed.apk lib/arm64-v8a/libjiagu_a64.so assets/ijiami.dat").c_str());
+  const int rc = std::system(
+      ("cd '" + dir.string() + "' && zip -q packed.apk lib/arm64-v8a/libjiagu_a64.so assets/ijiami.dat").c_str());
   if (rc != 0) {
     fs::remove_all(dir);
     GTEST_SKIP() << "zip not available";

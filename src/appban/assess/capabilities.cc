@@ -35,7 +35,8 @@ Severity OneLower(Severity severity) {
 }
 
 std::string ComponentPath(const apk::Component& component) {
-  return "/manifest/application/" + std::string(apk::ComponentKindName(component.kind)) + "[@name=" + component.name + "]";
+  return "/manifest/application/" + std::string(apk::ComponentKindName(component.kind)) + "[@name=" + component.name +
+         "]";
 }
 
 }  // namespace
@@ -67,7 +68,8 @@ std::vector<Evidence> PlainCodeView::FindApi(std::string_view api, size_t max) c
   if (!parts.has_arrow) {
     for (const Located& type : types) {
       if (out.size() >= max) break;
-      if (type.value == parts.class_descriptor) out.push_back({"class", DottedClassName(type.value), type.location, ""});
+      if (type.value == parts.class_descriptor)
+        out.push_back({"class", DottedClassName(type.value), type.location, ""});
     }
     // A type whose methods are referenced is referenced too.
     for (const Located& method : methods) {
@@ -81,7 +83,8 @@ std::vector<Evidence> PlainCodeView::FindApi(std::string_view api, size_t max) c
   for (const Located& method : methods) {
     if (out.size() >= max) break;
     const ApiParts candidate = SplitApi(method.value);
-    if (candidate.class_descriptor == parts.class_descriptor && (parts.method.empty() || candidate.method == parts.method)) {
+    if (candidate.class_descriptor == parts.class_descriptor &&
+        (parts.method.empty() || candidate.method == parts.method)) {
       out.push_back({"method", method.value, method.location, ""});
     }
   }
@@ -114,8 +117,10 @@ std::vector<CapabilityResult> DetectCapabilities(const apk::Manifest& manifest, 
     result.id = spec.id;
     result.title = spec.title;
     for (const apk::RequestedPermission& permission : manifest.permissions) {
-      if (std::find(spec.permissions.begin(), spec.permissions.end(), permission.name) == spec.permissions.end()) continue;
-      if (std::find(result.permissions.begin(), result.permissions.end(), permission.name) != result.permissions.end()) {
+      if (std::find(spec.permissions.begin(), spec.permissions.end(), permission.name) == spec.permissions.end())
+        continue;
+      if (std::find(result.permissions.begin(), result.permissions.end(), permission.name) !=
+          result.permissions.end()) {
         continue;
       }
       result.requested = true;
@@ -123,14 +128,13 @@ std::vector<CapabilityResult> DetectCapabilities(const apk::Manifest& manifest, 
       result.evidence.push_back({"permission", permission.name, "AndroidManifest.xml", ""});
     }
     for (const apk::Component& component : manifest.components) {
-      if (component.permission.empty() ||
-          std::find(spec.service_permissions.begin(), spec.service_permissions.end(), component.permission) ==
-              spec.service_permissions.end()) {
+      if (component.permission.empty() || std::find(spec.service_permissions.begin(), spec.service_permissions.end(),
+                                                    component.permission) == spec.service_permissions.end()) {
         continue;
       }
       result.requested = true;
-      result.evidence.push_back({"manifest", ComponentPath(component), "AndroidManifest.xml",
-                                 "android:permission=" + component.permission});
+      result.evidence.push_back(
+          {"manifest", ComponentPath(component), "AndroidManifest.xml", "android:permission=" + component.permission});
     }
     std::vector<Evidence> uses;
     auto room = [&] { return kMaxEvidencePerFinding - std::min(kMaxEvidencePerFinding, uses.size()); };
@@ -174,7 +178,8 @@ std::vector<Finding> CapabilityFindings(const std::vector<CapabilityResult>& cap
       finding.title = spec->title + ": requested";
       finding.description =
           "The manifest requests it; no reference to the APIs behind it was found in the code (it may be used through "
-          "reflection, native code, or a library we do not map)." + why;
+          "reflection, native code, or a library we do not map)." +
+          why;
     } else {
       // Shared APIs (location calls serve both precise and background location) say nothing new
       // when another capability that is requested already shows the same code.
@@ -191,7 +196,8 @@ std::vector<Finding> CapabilityFindings(const std::vector<CapabilityResult>& cap
       finding.title = spec->title + ": code present, not requested";
       finding.description =
           "The code refers to the APIs behind it but the manifest does not request the permission they need, so the "
-          "calls fail or are never reached as shipped." + why;
+          "calls fail or are never reached as shipped." +
+          why;
     }
     out.push_back(std::move(finding));
   }

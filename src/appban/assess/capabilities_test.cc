@@ -64,9 +64,9 @@ TEST(Capabilities, RequestedUsedCodeOnlyAndNeitherAreDistinguished) {
   ASSERT_EQ(results.size(), specs.size());
   EXPECT_TRUE(results[0].requested && results[0].used);  // location
   EXPECT_EQ(results[0].permissions, std::vector<std::string>{"android.permission.ACCESS_FINE_LOCATION"});
-  EXPECT_TRUE(results[1].requested && results[1].used);   // contacts via the content URI string
-  EXPECT_TRUE(results[2].requested && !results[2].used);  // camera: permission only
-  EXPECT_TRUE(results[3].requested && !results[3].used);  // accessibility: bound service only
+  EXPECT_TRUE(results[1].requested && results[1].used);    // contacts via the content URI string
+  EXPECT_TRUE(results[2].requested && !results[2].used);   // camera: permission only
+  EXPECT_TRUE(results[3].requested && !results[3].used);   // accessibility: bound service only
   EXPECT_TRUE(!results[4].requested && !results[4].used);  // clipboard: setPrimaryClip is writing, not reading
   EXPECT_TRUE(!results[5].requested && results[5].used);   // native code
   EXPECT_TRUE(!results[6].requested && results[6].used);   // SMS code without the permission
@@ -84,7 +84,8 @@ TEST(Capabilities, RequestedUsedCodeOnlyAndNeitherAreDistinguished) {
   // Evidence: the permission, then each API reference with its DEX file.
   ASSERT_EQ(findings[0].evidence.size(), 3u);
   EXPECT_EQ(findings[0].evidence[0].kind, "permission");
-  EXPECT_EQ(findings[0].evidence[2].value, "Lcom/google/android/gms/location/FusedLocationProviderClient;->getLastLocation");
+  EXPECT_EQ(findings[0].evidence[2].value,
+            "Lcom/google/android/gms/location/FusedLocationProviderClient;->getLastLocation");
   EXPECT_EQ(findings[0].evidence[2].location, "classes2.dex");
   EXPECT_EQ(findings[3].evidence[0].value, "/manifest/application/service[@name=com.example.Watcher]");
   EXPECT_EQ(findings[4].evidence.size(), 2u);  // loadLibrary + the .so

@@ -142,7 +142,8 @@ struct PackerHit {
   const PackerSignature* packer = nullptr;
   std::vector<Evidence> evidence;
 };
-std::vector<PackerHit> DetectPackers(const std::vector<ClassName>& classes, const std::vector<std::string_view>& zip_entries,
+std::vector<PackerHit> DetectPackers(const std::vector<ClassName>& classes,
+                                     const std::vector<std::string_view>& zip_entries,
                                      const std::vector<PackerSignature>& packers);
 
 // Share of classes whose simple name (after the package and any outer class) is one or two letters,

@@ -1,8 +1,8 @@
 // Network endpoints from the strings of an app: URLs (by their "scheme://"), whole strings that
 // are host names or IP literals. Validation is deliberately strict for bare strings — DEX string
 // tables are full of dotted Java names ("R.layout", "com.example.app") that look like host names.
-#include <algorithm>
 #include <arpa/inet.h>
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <map>
@@ -19,21 +19,21 @@ constexpr size_t kMaxUrlLength = 2048;
 constexpr size_t kMaxHostLength = 253;
 
 // Schemes whose authority is a network host (content://, file://, app-specific schemes are not).
-constexpr std::array<std::string_view, 12> kNetworkSchemes = {"http", "https", "ws",   "wss",  "ftp",   "ftps",
+constexpr std::array<std::string_view, 12> kNetworkSchemes = {"http", "https", "ws",    "wss",  "ftp",  "ftps",
                                                               "sftp", "rtmp",  "rtmps", "rtsp", "mqtt", "mqtts"};
 constexpr std::array<std::string_view, 3> kCleartextSchemes = {"http", "ws", "ftp"};
 
 // Top-level domains accepted for a bare string to count as a host. Small on purpose: gTLDs like
 // .app, .dev, .google or .so collide with Java package names and file names.
 constexpr std::array<std::string_view, 62> kBareHostTlds = {
-    "com", "net", "org", "edu", "gov", "mil", "int", "io",  "co",  "cn",  "ru",  "de",   "uk",   "fr",  "jp", "kr",
-    "in",  "br",  "au",  "ca",  "es",  "it",  "nl",  "se",  "no",  "fi",  "dk",  "ch",   "at",   "be",  "cz", "tr",
-    "ua",  "ir",  "il",  "sg",  "hk",  "tw",  "vn",  "id",  "th",  "my",  "ph",  "nz",   "za",   "mx",  "ar", "cl",
-    "us",  "eu",  "info", "biz", "tv",  "me",  "cc",  "ly",  "xyz", "top", "site", "cloud", "tech", "ai"};
+    "com", "net", "org",  "edu", "gov", "mil", "int", "io", "co",  "cn",  "ru",   "de",    "uk",   "fr", "jp", "kr",
+    "in",  "br",  "au",   "ca",  "es",  "it",  "nl",  "se", "no",  "fi",  "dk",   "ch",    "at",   "be", "cz", "tr",
+    "ua",  "ir",  "il",   "sg",  "hk",  "tw",  "vn",  "id", "th",  "my",  "ph",   "nz",    "za",   "mx", "ar", "cl",
+    "us",  "eu",  "info", "biz", "tv",  "me",  "cc",  "ly", "xyz", "top", "site", "cloud", "tech", "ai"};
 
 // First labels of Java/Kotlin package names: a bare "com.foo.net" is a package, not a host.
-constexpr std::array<std::string_view, 12> kJavaRoots = {"com",    "org",  "net",   "io",     "android", "androidx",
-                                                         "java",   "javax", "kotlin", "kotlinx", "dalvik", "sun"};
+constexpr std::array<std::string_view, 12> kJavaRoots = {"com",  "org",   "net",    "io",      "android", "androidx",
+                                                         "java", "javax", "kotlin", "kotlinx", "dalvik",  "sun"};
 
 template <size_t N>
 bool OneOf(const std::array<std::string_view, N>& list, std::string_view value) {
@@ -41,7 +41,8 @@ bool OneOf(const std::array<std::string_view, N>& list, std::string_view value) 
 }
 
 bool IsUrlTerminator(unsigned char c) {
-  return c <= 0x20 || c >= 0x7f || std::string_view("\"'<>`\\^{}|").find(static_cast<char>(c)) != std::string_view::npos;
+  return c <= 0x20 || c >= 0x7f ||
+         std::string_view("\"'<>`\\^{}|").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 bool IsPublicIp(std::string_view ip) {
@@ -60,7 +61,8 @@ bool IsPublicIp(std::string_view ip) {
   in6_addr v6{};
   if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
     static const in6_addr kAny{};
-    if (IN6_IS_ADDR_LOOPBACK(&v6) || std::equal(std::begin(v6.s6_addr), std::end(v6.s6_addr), std::begin(kAny.s6_addr)) ||
+    if (IN6_IS_ADDR_LOOPBACK(&v6) ||
+        std::equal(std::begin(v6.s6_addr), std::end(v6.s6_addr), std::begin(kAny.s6_addr)) ||
         IN6_IS_ADDR_LINKLOCAL(&v6) || (v6.s6_addr[0] & 0xfe) == 0xfc) {
       return false;
     }
@@ -82,8 +84,8 @@ struct Collector {
 // Reporting them as cleartext endpoints would put a false finding in front of every analyst.
 bool IsIdentifierUrl(std::string_view host, std::string_view path) {
   static constexpr std::array<std::string_view, 8> kNamespaceHosts = {
-      "schemas.android.com", "www.w3.org", "ns.adobe.com", "xmlpull.org",
-      "schemas.xmlsoap.org", "schemas.openxmlformats.org", "purl.org", "xml.org"};
+      "schemas.android.com",        "www.w3.org", "ns.adobe.com", "xmlpull.org", "schemas.xmlsoap.org",
+      "schemas.openxmlformats.org", "purl.org",   "xml.org"};
   if (OneOf(kNamespaceHosts, host)) return true;
   return host == "java.sun.com" && path.starts_with("/xml/ns");
 }
@@ -125,7 +127,8 @@ void TakeUrl(std::string_view text, size_t separator, std::string_view location,
     return;  // "https://%s/api", "http://localhost": no network host to report
   }
   // Scheme and authority are case-insensitive; keep the path as written.
-  out->Add(out->urls, scheme + "://" + AsciiLower(rest.substr(0, authority_length)) + std::string(rest.substr(authority_length)),
+  out->Add(out->urls,
+           scheme + "://" + AsciiLower(rest.substr(0, authority_length)) + std::string(rest.substr(authority_length)),
            location);
 }
 
@@ -155,7 +158,8 @@ bool LooksLikeHost(std::string_view text, bool require_known_tld) {
   }
   if (labels.size() < 2) return false;
   const std::string_view tld = labels.back();
-  if (tld.size() < 2 || !std::all_of(tld.begin(), tld.end(), [](char c) { return std::islower(static_cast<unsigned char>(c)); })) {
+  if (tld.size() < 2 ||
+      !std::all_of(tld.begin(), tld.end(), [](char c) { return std::islower(static_cast<unsigned char>(c)); })) {
     return false;
   }
   if (!require_known_tld) return true;
@@ -166,7 +170,8 @@ bool LooksLikeHost(std::string_view text, bool require_known_tld) {
 bool IsIpLiteral(std::string_view text) {
   if (text.empty() || text.size() > 45) return false;
   // Cheap rejection before inet_pton (and its copy): most strings are not addresses.
-  if (!std::all_of(text.begin(), text.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':'; })) {
+  if (!std::all_of(text.begin(), text.end(),
+                   [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':'; })) {
     return false;
   }
   const std::string copy(text);
@@ -226,7 +231,9 @@ std::vector<Finding> EndpointFindings(const EndpointScan& scan) {
     return it != sightings.end() && it->value == value ? it->location : std::string();
   };
   if (!endpoints.tracker_hosts.empty()) {
-    Finding finding{"endpoint.tracker_hosts", "endpoint", Severity::kMedium,
+    Finding finding{"endpoint.tracker_hosts",
+                    "endpoint",
+                    Severity::kMedium,
                     std::to_string(endpoints.tracker_hosts.size()) + " tracker host" +
                         (endpoints.tracker_hosts.size() == 1 ? "" : "s") + " in the app",
                     "The app names hosts that belong to tracker networks (Exodus network signatures); data sent "
@@ -244,7 +251,9 @@ std::vector<Finding> EndpointFindings(const EndpointScan& scan) {
     if (OneOf(kCleartextSchemes, scheme)) cleartext.push_back(&url);
   }
   if (!cleartext.empty()) {
-    Finding finding{"endpoint.cleartext_urls", "endpoint", Severity::kLow,
+    Finding finding{"endpoint.cleartext_urls",
+                    "endpoint",
+                    Severity::kLow,
                     std::to_string(cleartext.size()) + " cleartext URL" + (cleartext.size() == 1 ? "" : "s"),
                     "The app contains http://, ws:// or ftp:// URLs: anything sent to them can be read and altered on "
                     "the network unless the platform blocks cleartext traffic.",
@@ -260,12 +269,14 @@ std::vector<Finding> EndpointFindings(const EndpointScan& scan) {
     if (IsPublicIp(ip.value)) public_ips.push_back(&ip);
   }
   if (!public_ips.empty()) {
-    Finding finding{"endpoint.ip_literals", "endpoint", Severity::kLow,
-                    std::to_string(public_ips.size()) + " hard-coded public IP address" +
-                        (public_ips.size() == 1 ? "" : "es"),
-                    "Hard-coded addresses bypass DNS-based filtering and name-based review of where data goes. "
-                    "(Version strings shaped like an address are a known source of false matches.)",
-                    {}};
+    Finding finding{
+        "endpoint.ip_literals",
+        "endpoint",
+        Severity::kLow,
+        std::to_string(public_ips.size()) + " hard-coded public IP address" + (public_ips.size() == 1 ? "" : "es"),
+        "Hard-coded addresses bypass DNS-based filtering and name-based review of where data goes. "
+        "(Version strings shaped like an address are a known source of false matches.)",
+        {}};
     for (const EndpointSighting* ip : public_ips) {
       if (finding.evidence.size() == kMaxEvidencePerFinding) break;
       finding.evidence.push_back({"ip", ip->value, ip->location, ""});
@@ -273,16 +284,18 @@ std::vector<Finding> EndpointFindings(const EndpointScan& scan) {
     out.push_back(std::move(finding));
   }
   if (!endpoints.hosts.empty()) {
-    Finding finding{"endpoint.hosts", "endpoint", Severity::kInfo,
-                    std::to_string(endpoints.hosts.size()) + " network host" + (endpoints.hosts.size() == 1 ? "" : "s") +
-                        " named in the app",
+    Finding finding{"endpoint.hosts",
+                    "endpoint",
+                    Severity::kInfo,
+                    std::to_string(endpoints.hosts.size()) + " network host" +
+                        (endpoints.hosts.size() == 1 ? "" : "s") + " named in the app",
                     "Host names found in code strings and the manifest: where the app may connect.",
                     {}};
     for (const EndpointSighting& host : scan.host_sightings) {
       if (finding.evidence.size() == kMaxEvidencePerFinding) break;
       auto tracker = endpoints.tracker_hosts.find(host.value);
-      finding.evidence.push_back(
-          {"host", host.value, host.location, tracker == endpoints.tracker_hosts.end() ? "" : "tracker: " + tracker->second});
+      finding.evidence.push_back({"host", host.value, host.location,
+                                  tracker == endpoints.tracker_hosts.end() ? "" : "tracker: " + tracker->second});
     }
     out.push_back(std::move(finding));
   }

@@ -99,7 +99,8 @@ TEST(Endpoints, XmlNamespaceUrlsAreNotEndpoints) {
 }
 
 TEST(Endpoints, NothingFoundMeansNoFindings) {
-  const EndpointScan scan = ScanEndpoints({{"hello", "classes.dex"}, {"java.lang.Object", "classes.dex"}}, Trackers(), nullptr);
+  const EndpointScan scan =
+      ScanEndpoints({{"hello", "classes.dex"}, {"java.lang.Object", "classes.dex"}}, Trackers(), nullptr);
   EXPECT_TRUE(scan.endpoints.hosts.empty());
   EXPECT_TRUE(EndpointFindings(scan).empty());
 }

@@ -11,16 +11,17 @@ namespace {
 constexpr int kCleartextOffByDefaultSdk = 28;
 
 bool IsLauncher(const apk::Component& component) {
-  if (component.kind != apk::ComponentKind::kActivity && component.kind != apk::ComponentKind::kActivityAlias) return false;
+  if (component.kind != apk::ComponentKind::kActivity && component.kind != apk::ComponentKind::kActivityAlias)
+    return false;
   for (const apk::IntentFilter& filter : component.intent_filters) {
-    const bool main = std::find(filter.actions.begin(), filter.actions.end(), "android.intent.action.MAIN") != filter.actions.end();
-    const bool launcher = std::find(filter.categories.begin(), filter.categories.end(), "android.intent.category.LAUNCHER") !=
-                          filter.categories.end();
+    const bool main =
+        std::find(filter.actions.begin(), filter.actions.end(), "android.intent.action.MAIN") != filter.actions.end();
+    const bool launcher = std::find(filter.categories.begin(), filter.categories.end(),
+                                    "android.intent.category.LAUNCHER") != filter.categories.end();
     if (main && launcher) return true;
   }
   return false;
 }
-
 
 constexpr const char* kCategory = "hygiene";
 constexpr const char* kManifest = "AndroidManifest.xml";
@@ -30,16 +31,21 @@ constexpr int kUserCasDistrustedByDefaultSdk = 24;
 void ManifestCleartextFindings(const apk::Manifest& manifest, int target_sdk, std::vector<Finding>* out) {
   const apk::ApplicationFlags& flags = manifest.flags;
   if (flags.uses_cleartext_traffic.value_or(false)) {
-    out->push_back({"hygiene.cleartext_traffic", kCategory, Severity::kMedium, "Cleartext network traffic allowed",
-                    "android:usesCleartextTraffic=\"true\": the app may send data over unencrypted HTTP, readable and "
-                    "alterable by anyone on the network path.",
-                    {{"manifest", "/manifest/application[@android:usesCleartextTraffic=true]", kManifest,
-                      flags.network_security_config
-                          ? "a network security config is named but could not be read (see anomalies)"
-                          : ""}}});
+    out->push_back(
+        {"hygiene.cleartext_traffic",
+         kCategory,
+         Severity::kMedium,
+         "Cleartext network traffic allowed",
+         "android:usesCleartextTraffic=\"true\": the app may send data over unencrypted HTTP, readable and "
+         "alterable by anyone on the network path.",
+         {{"manifest", "/manifest/application[@android:usesCleartextTraffic=true]", kManifest,
+           flags.network_security_config ? "a network security config is named but could not be read (see anomalies)"
+                                         : ""}}});
   } else if (!flags.uses_cleartext_traffic.has_value() && target_sdk < kCleartextOffByDefaultSdk &&
              !flags.network_security_config) {
-    out->push_back({"hygiene.cleartext_traffic", kCategory, Severity::kMedium,
+    out->push_back({"hygiene.cleartext_traffic",
+                    kCategory,
+                    Severity::kMedium,
                     "Cleartext network traffic allowed by default",
                     "The app targets SDK " + std::to_string(target_sdk) +
                         " (below 28) and neither sets android:usesCleartextTraffic nor has a network security config, "
@@ -54,8 +60,8 @@ void ManifestCleartextFindings(const apk::Manifest& manifest, int target_sdk, st
 void NetworkSecurityFindings(const apk::NetworkSecurityConfig& config, std::vector<Finding>* out) {
   std::vector<Evidence> cleartext, user_cas;
   if (config.base_cleartext_permitted) {
-    cleartext.push_back({"manifest", "/network-security-config/base-config[@cleartextTrafficPermitted=true]", config.path,
-                         "every domain not configured otherwise"});
+    cleartext.push_back({"manifest", "/network-security-config/base-config[@cleartextTrafficPermitted=true]",
+                         config.path, "every domain not configured otherwise"});
   }
   if (config.base_trusts_user_certificates) {
     user_cas.push_back({"manifest", "/network-security-config/base-config/trust-anchors/certificates[@src=user]",
@@ -104,7 +110,9 @@ std::vector<Finding> HygieneFindings(const apk::Manifest& manifest,
   } else {
     ManifestCleartextFindings(manifest, target_sdk, &out);
     if (target_sdk < kUserCasDistrustedByDefaultSdk) {
-      out.push_back({"hygiene.user_certificates_trusted", kCategory, Severity::kLow,
+      out.push_back({"hygiene.user_certificates_trusted",
+                     kCategory,
+                     Severity::kLow,
                      "Trusts user-installed CA certificates by default",
                      "The app targets SDK " + std::to_string(target_sdk) +
                          " (below 24) and has no network security config, so Android lets any CA certificate a "
@@ -114,19 +122,29 @@ std::vector<Finding> HygieneFindings(const apk::Manifest& manifest,
     }
   }
   if (flags.debuggable) {
-    out.push_back({"hygiene.debuggable", kCategory, Severity::kHigh, "Debuggable build",
+    out.push_back({"hygiene.debuggable",
+                   kCategory,
+                   Severity::kHigh,
+                   "Debuggable build",
                    "android:debuggable=\"true\": anyone with USB access can attach a debugger, read the app's private "
                    "data and run code as the app.",
                    {{"manifest", "/manifest/application[@android:debuggable=true]", kManifest, ""}}});
   }
   if (flags.test_only) {
-    out.push_back({"hygiene.test_only", kCategory, Severity::kLow, "Test-only build",
+    out.push_back({"hygiene.test_only",
+                   kCategory,
+                   Severity::kLow,
+                   "Test-only build",
                    "android:testOnly=\"true\": a development build that is not meant for distribution.",
                    {{"manifest", "/manifest/application[@android:testOnly=true]", kManifest, ""}}});
   }
   if (flags.allow_backup) {
-    out.push_back({"hygiene.allow_backup", kCategory, Severity::kLow, "App data can be backed up",
-                   "android:allowBackup is " + std::string(flags.allow_backup_explicit ? "true" : "not set (default true)") +
+    out.push_back({"hygiene.allow_backup",
+                   kCategory,
+                   Severity::kLow,
+                   "App data can be backed up",
+                   "android:allowBackup is " +
+                       std::string(flags.allow_backup_explicit ? "true" : "not set (default true)") +
                        ": the app's private data can be copied off the device by backup (and with adb backup on older "
                        "Android).",
                    {{"manifest", "/manifest/application[@android:allowBackup=true]", kManifest,

@@ -94,7 +94,8 @@ TEST(Hygiene, DebuggableBackupTestOnlyAndExportedComponents) {
   apk::Component launcher;
   launcher.name = "com.example.Main";
   launcher.exported = true;
-  launcher.intent_filters.push_back({{"android.intent.action.MAIN"}, {"android.intent.category.LAUNCHER"}, {}, {}, false});
+  launcher.intent_filters.push_back(
+      {{"android.intent.action.MAIN"}, {"android.intent.category.LAUNCHER"}, {}, {}, false});
   apk::Component open_receiver;
   open_receiver.kind = apk::ComponentKind::kReceiver;
   open_receiver.name = "com.example.Open";

@@ -93,9 +93,7 @@ std::vector<std::string> SplitAlternatives(std::string_view signature) {
 
 bool IsRegexSyntax(char c) { return std::string_view("[]()*+?{}^$\\|").find(c) != std::string_view::npos; }
 
-bool IsPlain(std::string_view text) {
-  return std::none_of(text.begin(), text.end(), IsRegexSyntax);
-}
+bool IsPlain(std::string_view text) { return std::none_of(text.begin(), text.end(), IsRegexSyntax); }
 
 // Validates a regex alternative: Ok and true when it can be run; Ok and false (with `skipped`
 // noted) when it is valid regex syntax we do not support; an error when it is malformed.
@@ -175,8 +173,8 @@ Status ClassifyNetworkSignature(TrackerSignature* tracker, const std::string& wh
     while (!domain.empty() && domain.front() == '.') domain.erase(domain.begin());
     while (!domain.empty() && domain.back() == '.') domain.pop_back();
     if (domain.size() < kMinNetworkChars) {
-      set->skipped.push_back(where + ": network_signature alternative \"" + alternative +
-                             "\" skipped: shorter than " + std::to_string(kMinNetworkChars) + " characters");
+      set->skipped.push_back(where + ": network_signature alternative \"" + alternative + "\" skipped: shorter than " +
+                             std::to_string(kMinNetworkChars) + " characters");
       continue;
     }
     tracker->network_domains.push_back(domain);
@@ -207,8 +205,7 @@ Result<CapabilitySpec> ParseCapability(const Json& item, const std::string& wher
   for (const std::string& api : spec.apis) {
     const bool is_type = api.size() > 2 && api.front() == 'L' && api.find(';') != std::string::npos;
     const size_t semicolon = api.find(';');
-    const bool well_formed =
-        is_type && (semicolon + 1 == api.size() || api.compare(semicolon + 1, 2, "->") == 0);
+    const bool well_formed = is_type && (semicolon + 1 == api.size() || api.compare(semicolon + 1, 2, "->") == 0);
     if (!well_formed) {
       return Status::InvalidArgument(named + ": field \"apis\": \"" + api +
                                      "\" is not \"Lpkg/Class;\", \"Lpkg/Class;->\" or \"Lpkg/Class;->method\"");
@@ -279,7 +276,8 @@ Result<PackerSignature> ParsePacker(const Json& item, const std::string& where) 
 
 // Parses {"<list_key>": [ {...}, ... ]} with `parse_one`, requiring unique ids.
 template <typename T, typename ParseOne>
-Result<std::vector<T>> ParseList(const Json& root, const char* list_key, const std::string& source, ParseOne parse_one) {
+Result<std::vector<T>> ParseList(const Json& root, const char* list_key, const std::string& source,
+                                 ParseOne parse_one) {
   if (!root.is_object()) return Status::InvalidArgument(source + ": top level must be a JSON object");
   auto list = root.find(list_key);
   if (list == root.end() || !list->is_array()) {
@@ -305,7 +303,8 @@ Result<TrackerSet> ParseTrackers(std::string_view json_text, std::string source)
   if (!root.is_object()) return Status::InvalidArgument(source + ": top level must be a JSON object");
   auto trackers = root.find("trackers");
   if (trackers == root.end() || !trackers->is_object()) {
-    return Status::InvalidArgument(source + ": missing object \"trackers\" (Exodus shape {\"trackers\": {\"<id>\": {...}}})");
+    return Status::InvalidArgument(source +
+                                   ": missing object \"trackers\" (Exodus shape {\"trackers\": {\"<id>\": {...}}})");
   }
   if (trackers->size() > kMaxTrackers) {
     return Status::LimitExceeded(source + ": " + std::to_string(trackers->size()) + " trackers exceeds the limit of " +
@@ -380,7 +379,9 @@ Result<std::vector<PackerSignature>> ParsePackers(std::string_view json_text, co
 
 Result<KnowledgeBase> LoadKnowledgeBase(const std::string& data_dir, const std::string& trackers_override) {
   namespace fs = std::filesystem;
-  auto read = [&](const char* name) { return ReadFileToString((fs::path(data_dir) / name).string(), kMaxKnowledgeFileBytes); };
+  auto read = [&](const char* name) {
+    return ReadFileToString((fs::path(data_dir) / name).string(), kMaxKnowledgeFileBytes);
+  };
   auto path_of = [&](const char* name) { return (fs::path(data_dir) / name).string(); };
   KnowledgeBase knowledge;
   if (trackers_override.empty()) {

@@ -74,9 +74,9 @@ TEST(Knowledge, RegexSignaturesHaveATotalBudget) {
   std::string json = R"({"trackers": {)";
   for (int id = 1; id <= 80; ++id) {
     std::string pattern = "com.x[0-9]+" + std::string(989, 'a');
-    json += (id > 1 ? "," : "") + ("\"" + std::to_string(id) + "\": {\"id\": " + std::to_string(id) +
-                                   R"(, "name": "T", "website": "", "code_signature": ")" + pattern +
-                                   R"(", "network_signature": ""})");
+    json += (id > 1 ? "," : "") +
+            ("\"" + std::to_string(id) + "\": {\"id\": " + std::to_string(id) +
+             R"(, "name": "T", "website": "", "code_signature": ")" + pattern + R"(", "network_signature": ""})");
   }
   json += "}}";
   auto set = ParseTrackers(json, "big.json");
@@ -89,7 +89,8 @@ TEST(Knowledge, RegexSignaturesHaveATotalBudget) {
 
 TEST(Knowledge, ClassifiesNetworkSignatureAlternatives) {
   auto set = ParseTrackers(
-      OneTracker(R"("id": 7, "name": "T", "website": "", "code_signature": "", "network_signature": "Krxd.NET|fidzup|.*.estimote.com|a.b")"),
+      OneTracker(
+          R"("id": 7, "name": "T", "website": "", "code_signature": "", "network_signature": "Krxd.NET|fidzup|.*.estimote.com|a.b")"),
       "t.json");
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   EXPECT_EQ(set->trackers[0].network_domains, (std::vector<std::string>{"krxd.net", "fidzup"}));
@@ -98,8 +99,9 @@ TEST(Knowledge, ClassifiesNetworkSignatureAlternatives) {
 }
 
 TEST(Knowledge, UnsupportedRegexIsSkippedNotFatal) {
-  auto set = ParseTrackers(OneTracker(R"("id": 7, "name": "T", "website": "", "code_signature": "com.(foo|bar).", "network_signature": "")"),
-                           "t.json");
+  auto set = ParseTrackers(
+      OneTracker(R"("id": 7, "name": "T", "website": "", "code_signature": "com.(foo|bar).", "network_signature": "")"),
+      "t.json");
   // '|' splits first: "com.(foo" is malformed (unclosed group is read as a group: unsupported).
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   EXPECT_TRUE(set->trackers[0].code_patterns.empty());
@@ -114,7 +116,8 @@ TEST(Knowledge, ErrorsNameTheTrackerAndField) {
   const std::vector<Case> cases = {
       {OneTracker(R"("id": 7, "name": "Foo", "code_signature": 3, "network_signature": "")"),
        R"(tracker "7" (Foo): field "code_signature" must be a string, got number)"},
-      {OneTracker(R"("id": 7, "name": "Foo", "code_signature": "")"), R"(tracker "7" (Foo): missing field "network_signature")"},
+      {OneTracker(R"("id": 7, "name": "Foo", "code_signature": "")"),
+       R"(tracker "7" (Foo): missing field "network_signature")"},
       {OneTracker(R"("id": 7, "name": "Foo", "code_signature": "com.foo[", "network_signature": "")"),
        R"(tracker "7" (Foo): field "code_signature": bad regular expression "com.foo[")"},
       {OneTracker(R"("id": 8, "name": "Foo", "code_signature": "", "network_signature": "")"),
@@ -134,27 +137,31 @@ TEST(Knowledge, ErrorsNameTheTrackerAndField) {
 }
 
 TEST(Knowledge, OtherFilesValidateTheirEntries) {
-  auto caps = ParseCapabilities(R"({"capabilities": [{"id": "x", "title": "X", "severity": "severe", "apis": ["Lx;"]}]})", "c.json");
+  auto caps = ParseCapabilities(
+      R"({"capabilities": [{"id": "x", "title": "X", "severity": "severe", "apis": ["Lx;"]}]})", "c.json");
   ASSERT_FALSE(caps.ok());
-  EXPECT_NE(caps.status().message().find("capabilities[0] (x): field \"severity\": unknown severity \"severe\""), std::string::npos)
+  EXPECT_NE(caps.status().message().find("capabilities[0] (x): field \"severity\": unknown severity \"severe\""),
+            std::string::npos)
       << caps.status().message();
-  caps = ParseCapabilities(R"({"capabilities": [{"id": "x", "title": "X", "severity": "low", "apis": ["x.y.Z"]}]})", "c.json");
+  caps = ParseCapabilities(R"({"capabilities": [{"id": "x", "title": "X", "severity": "low", "apis": ["x.y.Z"]}]})",
+                           "c.json");
   ASSERT_FALSE(caps.ok());
   EXPECT_NE(caps.status().message().find("\"x.y.Z\" is not"), std::string::npos);
-  auto vendors = ParseVendors(R"({"vendors": [{"id": "v", "name": "V", "country": "CN", "signer_sha256": ["ab:cd"]}]})", "v.json");
+  auto vendors =
+      ParseVendors(R"({"vendors": [{"id": "v", "name": "V", "country": "CN", "signer_sha256": ["ab:cd"]}]})", "v.json");
   ASSERT_FALSE(vendors.ok());
   EXPECT_NE(vendors.status().message().find("vendors[0] (v): field \"signer_sha256\""), std::string::npos);
-  vendors = ParseVendors(
-      R"({"vendors": [{"id": "v", "name": "V", "country": "CN", "signer_sha256": [")" + std::string(32, 'A') + ":" +
-          std::string(32, 'b') + R"("]}]})",
-      "v.json");
+  vendors = ParseVendors(R"({"vendors": [{"id": "v", "name": "V", "country": "CN", "signer_sha256": [")" +
+                             std::string(32, 'A') + ":" + std::string(32, 'b') + R"("]}]})",
+                         "v.json");
   ASSERT_TRUE(vendors.ok()) << vendors.status().ToString();
   EXPECT_EQ((*vendors)[0].signer_sha256[0], std::string(32, 'a') + std::string(32, 'b'));
   auto packers = ParsePackers(R"({"packers": [{"id": "p", "name": "P"}]})", "p.json");
   ASSERT_FALSE(packers.ok());
   EXPECT_NE(packers.status().message().find("could never be detected"), std::string::npos);
-  auto duplicate = ParsePackers(R"({"packers": [{"id": "p", "name": "P", "assets": ["a"]}, {"id": "p", "name": "Q", "assets": ["b"]}]})",
-                                "p.json");
+  auto duplicate = ParsePackers(
+      R"({"packers": [{"id": "p", "name": "P", "assets": ["a"]}, {"id": "p", "name": "Q", "assets": ["b"]}]})",
+      "p.json");
   ASSERT_FALSE(duplicate.ok());
   EXPECT_NE(duplicate.status().message().find("duplicate id \"p\""), std::string::npos);
 }

@@ -25,7 +25,8 @@ std::string DottedPrefix(std::string_view descriptor_prefix) {
 
 }  // namespace
 
-std::vector<PackerHit> DetectPackers(const std::vector<ClassName>& classes, const std::vector<std::string_view>& zip_entries,
+std::vector<PackerHit> DetectPackers(const std::vector<ClassName>& classes,
+                                     const std::vector<std::string_view>& zip_entries,
                                      const std::vector<PackerSignature>& packers) {
   std::vector<PackerHit> out;
   for (const PackerSignature& packer : packers) {
@@ -64,7 +65,8 @@ ObfuscationStats MeasureObfuscation(const std::vector<ClassName>& classes) {
     std::string_view simple = cls.dotted;
     if (size_t dot = simple.rfind('.'); dot != std::string_view::npos) simple.remove_prefix(dot + 1);
     if (size_t dollar = simple.rfind('$'); dollar != std::string_view::npos) simple.remove_prefix(dollar + 1);
-    if (simple.empty() || std::all_of(simple.begin(), simple.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (simple.empty() ||
+        std::all_of(simple.begin(), simple.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
       continue;  // anonymous or synthetic: named by the compiler in every build
     }
     if (simple == "R") continue;  // the resource class is called R in every app
@@ -91,13 +93,17 @@ std::vector<Finding> ObfuscationFindings(const std::vector<PackerHit>& packers, 
   }
   if (stats.classes >= kMinClassesForObfuscation && stats.ratio >= kObfuscationRatioThreshold) {
     const int percent = static_cast<int>(stats.ratio * 100 + 0.5);
-    Finding finding{"obfuscation.renamed_classes", "obfuscation", Severity::kLow,
-                    std::to_string(percent) + "% of classes have minified names",
-                    std::to_string(stats.short_named) + " of " + std::to_string(stats.classes) +
-                        " named classes have one- or two-letter names (a, bq), as R8/ProGuard renaming produces. Common "
-                        "in release builds; it also makes the code much harder to review.",
-                    {}};
-    for (const ClassName& example : stats.examples) finding.evidence.push_back({"class", example.dotted, example.dex_file, ""});
+    Finding finding{
+        "obfuscation.renamed_classes",
+        "obfuscation",
+        Severity::kLow,
+        std::to_string(percent) + "% of classes have minified names",
+        std::to_string(stats.short_named) + " of " + std::to_string(stats.classes) +
+            " named classes have one- or two-letter names (a, bq), as R8/ProGuard renaming produces. Common "
+            "in release builds; it also makes the code much harder to review.",
+        {}};
+    for (const ClassName& example : stats.examples)
+      finding.evidence.push_back({"class", example.dotted, example.dex_file, ""});
     out.push_back(std::move(finding));
   }
   return out;

@@ -12,17 +12,19 @@ TEST(Obfuscation, DetectsPackersByLibraryAssetAndLoaderClass) {
     {"id": "bangcle", "name": "Bangcle", "native_libraries": ["libsecexe.so"], "classes": ["Lcom/secneo/apkwrapper/"]}]})",
                               "p.json");
   ASSERT_TRUE(packers.ok()) << packers.status().ToString();
-  const std::vector<ClassName> classes = {{"com.stub.StubApp", "classes.dex"}, {"com.stub.StubAppX", "classes.dex"},
-                                          {"com.example.Main", "classes.dex"}};
-  const std::vector<std::string_view> entries = {"lib/arm64-v8a/libjiagu_a64.so", "assets/libjiagu.so", "res/libjiagu.so",
-                                                 "assets/dp.arm-v7.so.dat", "lib/armeabi-v7a/libsecexe.so.bak"};
+  const std::vector<ClassName> classes = {
+      {"com.stub.StubApp", "classes.dex"}, {"com.stub.StubAppX", "classes.dex"}, {"com.example.Main", "classes.dex"}};
+  const std::vector<std::string_view> entries = {"lib/arm64-v8a/libjiagu_a64.so", "assets/libjiagu.so",
+                                                 "res/libjiagu.so", "assets/dp.arm-v7.so.dat",
+                                                 "lib/armeabi-v7a/libsecexe.so.bak"};
   const std::vector<PackerHit> hits = DetectPackers(classes, entries, *packers);
   ASSERT_EQ(hits.size(), 2u);
   EXPECT_EQ(hits[0].packer->id, "jiagu");
   std::vector<std::string> values;
   for (const Evidence& e : hits[0].evidence) values.push_back(e.value);
   // res/ is not where a packer's loader can load a library from; the exact class only.
-  EXPECT_EQ(values, (std::vector<std::string>{"lib/arm64-v8a/libjiagu_a64.so", "assets/libjiagu.so", "com.stub.StubApp"}));
+  EXPECT_EQ(values,
+            (std::vector<std::string>{"lib/arm64-v8a/libjiagu_a64.so", "assets/libjiagu.so", "com.stub.StubApp"}));
   EXPECT_EQ(hits[1].packer->id, "dexprotector");
   const auto findings = ObfuscationFindings(hits, {});
   ASSERT_EQ(findings.size(), 2u);
@@ -33,8 +35,8 @@ TEST(Obfuscation, DetectsPackersByLibraryAssetAndLoaderClass) {
 
 TEST(Obfuscation, MeasuresShortClassNames) {
   std::vector<ClassName> classes;
-  for (const char* name : {"a.a", "a.b", "a.ab", "a.b$a", "com.x.R", "com.x.R$layout", "com.x.Main$1", "com.x.Main", "com.x.Io",
-                           "com.x.A1"}) {
+  for (const char* name : {"a.a", "a.b", "a.ab", "a.b$a", "com.x.R", "com.x.R$layout", "com.x.Main$1", "com.x.Main",
+                           "com.x.Io", "com.x.A1"}) {
     classes.push_back({name, "classes.dex"});
   }
   const ObfuscationStats stats = MeasureObfuscation(classes);
@@ -43,7 +45,8 @@ TEST(Obfuscation, MeasuresShortClassNames) {
   EXPECT_EQ(stats.short_named, 5u);
   EXPECT_DOUBLE_EQ(stats.ratio, 5.0 / 8.0);
   EXPECT_TRUE(ObfuscationFindings({}, stats).empty()) << "below kMinClassesForObfuscation";
-  for (int i = 0; i < 60; ++i) classes.push_back({"o." + std::string(1, static_cast<char>('a' + i % 26)), "classes2.dex"});
+  for (int i = 0; i < 60; ++i)
+    classes.push_back({"o." + std::string(1, static_cast<char>('a' + i % 26)), "classes2.dex"});
   const auto findings = ObfuscationFindings({}, MeasureObfuscation(classes));
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].id, "obfuscation.renamed_classes");

@@ -39,7 +39,8 @@ const Vendor* FindVendor(const std::vector<Vendor>& vendors, const std::string& 
 
 }  // namespace
 
-Publisher DetectPublisher(const apk::SigningInfo& signing, std::string_view package, const std::vector<Vendor>& vendors) {
+Publisher DetectPublisher(const apk::SigningInfo& signing, std::string_view package,
+                          const std::vector<Vendor>& vendors) {
   Publisher publisher;
   if (!signing.signers.empty()) {
     const apk::Certificate& certificate = signing.signers.front().certificate;
@@ -56,9 +57,9 @@ Publisher DetectPublisher(const apk::SigningInfo& signing, std::string_view pack
     publisher.vendor_country = vendor.country;
     publisher.matched_by = how;
     publisher.matched_value = value;
-    publisher.matched_unverified = std::find(vendor.unverified_package_prefixes.begin(),
-                                             vendor.unverified_package_prefixes.end(),
-                                             value) != vendor.unverified_package_prefixes.end();
+    publisher.matched_unverified =
+        std::find(vendor.unverified_package_prefixes.begin(), vendor.unverified_package_prefixes.end(), value) !=
+        vendor.unverified_package_prefixes.end();
   };
   for (const Vendor& vendor : vendors) {
     for (const apk::Signer& signer : signing.signers) {
@@ -101,7 +102,10 @@ std::vector<Finding> PublisherFindings(const Publisher& publisher, const apk::Si
   std::vector<Finding> out;
   constexpr const char* kCategory = "publisher";
   if (signing.signers.empty()) {
-    out.push_back({"publisher.unsigned", kCategory, Severity::kHigh, "The package is not signed",
+    out.push_back({"publisher.unsigned",
+                   kCategory,
+                   Severity::kHigh,
+                   "The package is not signed",
                    "No v1 signature files and no APK Signing Block with a signer: Android refuses to install it, and "
                    "nothing ties it to a publisher.",
                    {}});
@@ -115,7 +119,8 @@ std::vector<Finding> PublisherFindings(const Publisher& publisher, const apk::Si
                    "any authority; the fingerprint is what identifies the key.",
                    signer_evidence});
     if (publisher.debug_certificate) {
-      out.push_back({"publisher.debug_certificate", kCategory, Severity::kHigh, "Signed with the Android debug certificate",
+      out.push_back({"publisher.debug_certificate", kCategory, Severity::kHigh,
+                     "Signed with the Android debug certificate",
                      "The Android SDK's debug key signs development builds; a release signed with it has no "
                      "accountable publisher, and anyone can sign an update with the same kind of key.",
                      signer_evidence});
@@ -130,7 +135,8 @@ std::vector<Finding> PublisherFindings(const Publisher& publisher, const apk::Si
   if (publisher.vendor) {
     const Vendor* vendor = FindVendor(vendors, *publisher.vendor);
     Finding finding;
-    finding.id = "publisher.vendor." + (vendor != nullptr && !vendor->id.empty() ? vendor->id : Slug(*publisher.vendor));
+    finding.id =
+        "publisher.vendor." + (vendor != nullptr && !vendor->id.empty() ? vendor->id : Slug(*publisher.vendor));
     finding.category = kCategory;
     finding.severity = Severity::kMedium;
     finding.title = "Publisher in the vendor registry: " + *publisher.vendor +
@@ -145,13 +151,15 @@ std::vector<Finding> PublisherFindings(const Publisher& publisher, const apk::Si
                                   "registry prefix " + publisher.matched_value +
                                       (publisher.matched_unverified ? " (attribution believed, unverified)" : "")});
     } else {
-      finding.evidence.push_back({"certificate", publisher.signer_sha256, "",
-                                  publisher.matched_by == "signer" ? "registry fingerprint"
-                                                                   : "O=" + publisher.organization});
+      finding.evidence.push_back(
+          {"certificate", publisher.signer_sha256, "",
+           publisher.matched_by == "signer" ? "registry fingerprint" : "O=" + publisher.organization});
     }
     out.push_back(std::move(finding));
     if (!publisher.vendor_country.empty()) {
-      out.push_back({"publisher.jurisdiction." + Slug(publisher.vendor_country), kCategory, Severity::kInfo,
+      out.push_back({"publisher.jurisdiction." + Slug(publisher.vendor_country),
+                     kCategory,
+                     Severity::kInfo,
                      "Publisher jurisdiction: " + publisher.vendor_country,
                      "Country whose law governs the registry vendor " + *publisher.vendor +
                          "; an organisation's risk model may weigh particular jurisdictions.",

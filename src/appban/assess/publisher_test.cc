@@ -8,7 +8,14 @@ namespace {
 const std::string kFingerprint(64, 'e');
 
 std::vector<Vendor> Registry() {
-  Vendor bytedance{"bytedance", "ByteDance Ltd.", "CN", {"com.zhiliaoapp.musically", "com.ss.android.ugc.aweme"}, {}, {}, {"com.ss.android.ugc.aweme"}, ""};
+  Vendor bytedance{"bytedance",
+                   "ByteDance Ltd.",
+                   "CN",
+                   {"com.zhiliaoapp.musically", "com.ss.android.ugc.aweme"},
+                   {},
+                   {},
+                   {"com.ss.android.ugc.aweme"},
+                   ""};
   Vendor acme{"acme", "Acme", "US", {"com.acme"}, {kFingerprint}, {"Acme Corp"}, {}, ""};
   return {bytedance, acme};
 }
@@ -45,7 +52,8 @@ TEST(Publisher, MatchesThePackagePrefixAndKeepsUnverifiedVisible) {
   EXPECT_EQ(publisher.matched_by, "package_prefix");
   EXPECT_TRUE(publisher.matched_unverified);
   const auto findings = PublisherFindings(publisher, signing, Registry());
-  EXPECT_EQ(Ids(findings), (std::vector<std::string>{"publisher.signer", "publisher.vendor.bytedance", "publisher.jurisdiction.cn"}));
+  EXPECT_EQ(Ids(findings),
+            (std::vector<std::string>{"publisher.signer", "publisher.vendor.bytedance", "publisher.jurisdiction.cn"}));
   EXPECT_NE(findings[1].evidence[0].note.find("unverified"), std::string::npos);
   // A different package under the same first labels is not the vendor's.
   EXPECT_FALSE(DetectPublisher(signing, "com.ss.android.ugc.awemefan", Registry()).vendor);
@@ -53,7 +61,8 @@ TEST(Publisher, MatchesThePackagePrefixAndKeepsUnverifiedVisible) {
 }
 
 TEST(Publisher, SignerFingerprintBeatsOrganisationBeatsPackage) {
-  auto by_signer = DetectPublisher(Signed("Other", "US", kFingerprint, false, false), "com.zhiliaoapp.musically", Registry());
+  auto by_signer =
+      DetectPublisher(Signed("Other", "US", kFingerprint, false, false), "com.zhiliaoapp.musically", Registry());
   EXPECT_EQ(by_signer.matched_by, "signer");
   EXPECT_EQ(*by_signer.vendor, "Acme");
   auto by_org = DetectPublisher(Signed("acme corp", "US", std::string(64, '2'), false, false), "org.x", Registry());
@@ -66,8 +75,9 @@ TEST(Publisher, DebugV1OnlyAndUnsigned) {
   const Publisher publisher = DetectPublisher(signing, "org.x", Registry());
   EXPECT_TRUE(publisher.v1_only);
   EXPECT_TRUE(publisher.debug_certificate);
-  EXPECT_EQ(Ids(PublisherFindings(publisher, signing, Registry())),
-            (std::vector<std::string>{"publisher.signer", "publisher.debug_certificate", "publisher.v1_only_signature"}));
+  EXPECT_EQ(
+      Ids(PublisherFindings(publisher, signing, Registry())),
+      (std::vector<std::string>{"publisher.signer", "publisher.debug_certificate", "publisher.v1_only_signature"}));
   const apk::SigningInfo unsigned_info;
   EXPECT_EQ(Ids(PublisherFindings(DetectPublisher(unsigned_info, "org.x", Registry()), unsigned_info, Registry())),
             std::vector<std::string>{"publisher.unsigned"});

@@ -22,12 +22,8 @@ Json EvidenceJson(const std::vector<Evidence>& evidence) {
 }
 
 Json FindingJson(const Finding& finding) {
-  return {{"id", finding.id},
-          {"category", finding.category},
-          {"severity", SeverityName(finding.severity)},
-          {"title", finding.title},
-          {"description", finding.description},
-          {"evidence", EvidenceJson(finding.evidence)}};
+  return {{"id", finding.id},       {"category", finding.category},       {"severity", SeverityName(finding.severity)},
+          {"title", finding.title}, {"description", finding.description}, {"evidence", EvidenceJson(finding.evidence)}};
 }
 
 Json RiskJson(const Assessment& a) {
@@ -53,21 +49,30 @@ std::string Upper(std::string_view text) {
 
 const char* LevelColour(RiskLevel level) {
   switch (level) {
-    case RiskLevel::kLow: return "\x1b[32m";
-    case RiskLevel::kMedium: return "\x1b[33m";
-    case RiskLevel::kHigh: return "\x1b[31m";
-    case RiskLevel::kCritical: return "\x1b[1;37;41m";
+    case RiskLevel::kLow:
+      return "\x1b[32m";
+    case RiskLevel::kMedium:
+      return "\x1b[33m";
+    case RiskLevel::kHigh:
+      return "\x1b[31m";
+    case RiskLevel::kCritical:
+      return "\x1b[1;37;41m";
   }
   return "";
 }
 
 const char* SeverityColour(Severity severity) {
   switch (severity) {
-    case Severity::kInfo: return "\x1b[2m";
-    case Severity::kLow: return "\x1b[36m";
-    case Severity::kMedium: return "\x1b[33m";
-    case Severity::kHigh: return "\x1b[31m";
-    case Severity::kCritical: return "\x1b[1;31m";
+    case Severity::kInfo:
+      return "\x1b[2m";
+    case Severity::kLow:
+      return "\x1b[36m";
+    case Severity::kMedium:
+      return "\x1b[33m";
+    case Severity::kHigh:
+      return "\x1b[31m";
+    case Severity::kCritical:
+      return "\x1b[1;31m";
   }
   return "";
 }
@@ -75,10 +80,13 @@ const char* SeverityColour(Severity severity) {
 std::string SarifLevel(Severity severity) {
   switch (severity) {
     case Severity::kCritical:
-    case Severity::kHigh: return "error";
-    case Severity::kMedium: return "warning";
+    case Severity::kHigh:
+      return "error";
+    case Severity::kMedium:
+      return "warning";
     case Severity::kLow:
-    case Severity::kInfo: return "note";
+    case Severity::kInfo:
+      return "note";
   }
   return "note";
 }
@@ -136,14 +144,11 @@ Json AssessmentJson(const Assessment& a) {
   }
   doc["capabilities"] = std::move(capabilities);
   const Publisher& p = analysis.publisher;
-  doc["publisher"] = {{"organization", p.organization},
-                      {"country", p.country},
-                      {"signer_sha256", p.signer_sha256},
-                      {"v1_only", p.v1_only},
-                      {"debug_certificate", p.debug_certificate},
-                      {"vendor", p.vendor ? Json(*p.vendor) : Json(nullptr)},
-                      {"vendor_country", p.vendor_country},
-                      {"matched_by", p.matched_by}};
+  doc["publisher"] = {
+      {"organization", p.organization},           {"country", p.country},
+      {"signer_sha256", p.signer_sha256},         {"v1_only", p.v1_only},
+      {"debug_certificate", p.debug_certificate}, {"vendor", p.vendor ? Json(*p.vendor) : Json(nullptr)},
+      {"vendor_country", p.vendor_country},       {"matched_by", p.matched_by}};
   doc["obfuscation"] = {{"packers", analysis.packers}, {"obfuscated_class_ratio", analysis.obfuscated_class_ratio}};
   doc["app"] = a.app;
   doc["anomalies"] = a.anomalies;
@@ -159,10 +164,9 @@ std::string RenderText(const Assessment& a, bool color) {
   std::string label = TerminalSafe(JsonText(a.app["label"]));
   out << paint("\x1b[1m", TerminalSafe(a.path())) << "  " << TerminalSafe(a.package()) << " "
       << TerminalSafe(JsonText(a.app["version_name"])) << (label.empty() ? "" : " (" + label + ")") << "\n";
-  out << "  risk     " << paint(LevelColour(a.risk.level), std::to_string(a.risk.score) + "/100 " +
-                                                                Upper(RiskLevelName(a.risk.level)))
-      << "   verdict " << paint("\x1b[1m", Upper(VerdictName(a.risk.verdict))) << "   (model " << a.risk_model
-      << ")\n";
+  out << "  risk     "
+      << paint(LevelColour(a.risk.level), std::to_string(a.risk.score) + "/100 " + Upper(RiskLevelName(a.risk.level)))
+      << "   verdict " << paint("\x1b[1m", Upper(VerdictName(a.risk.verdict))) << "   (model " << a.risk_model << ")\n";
   if (!a.risk.reasons.empty()) out << "  reasons\n";
   int n = 1;
   for (const RiskReason& reason : a.risk.reasons) {
@@ -175,7 +179,8 @@ std::string RenderText(const Assessment& a, bool color) {
       << "  O=" << (p.organization.empty() ? "-" : TerminalSafe(p.organization))
       << " C=" << (p.country.empty() ? "-" : TerminalSafe(p.country)) << (p.v1_only ? "  v1-only" : "")
       << (p.debug_certificate ? "  DEBUG CERTIFICATE" : "");
-  if (p.vendor) out << "  vendor: " << TerminalSafe(*p.vendor) << " (" << p.vendor_country << ", by " << p.matched_by << ")";
+  if (p.vendor)
+    out << "  vendor: " << TerminalSafe(*p.vendor) << " (" << p.vendor_country << ", by " << p.matched_by << ")";
   out << "\n";
   out << "  trackers " << analysis.trackers.size();
   for (size_t i = 0; i < analysis.trackers.size(); ++i) {
@@ -184,8 +189,10 @@ std::string RenderText(const Assessment& a, bool color) {
   out << "\n";
   std::vector<std::string> used, requested_only;
   for (const CapabilityResult& c : analysis.capabilities) {
-    if (c.used && c.requested) used.push_back(c.id);
-    else if (c.requested) requested_only.push_back(c.id);
+    if (c.used && c.requested)
+      used.push_back(c.id);
+    else if (c.requested)
+      requested_only.push_back(c.id);
   }
   auto join = [](const std::vector<std::string>& items) {
     std::string s;
@@ -238,30 +245,29 @@ Json RenderSarif(const std::vector<Assessment>& assessments, const std::string& 
                          {"defaultConfiguration", {{"level", SarifLevel(f.severity)}}},
                          {"properties", {{"category", f.category}, {"severity", SeverityName(f.severity)}}}});
       }
-      Json location = {{"physicalLocation",
-                        {{"artifactLocation", {{"uri", SanitizeUtf8(a.path())}, {"index", artifact}}}}}};
+      Json location = {
+          {"physicalLocation", {{"artifactLocation", {{"uri", SanitizeUtf8(a.path())}, {"index", artifact}}}}}};
       if (!f.evidence.empty()) {
-        location["logicalLocations"] = Json::array(
-            {{{"name", f.evidence.front().value}, {"kind", f.evidence.front().kind == "method" ? "function" : "type"}}});
+        location["logicalLocations"] =
+            Json::array({{{"name", f.evidence.front().value},
+                          {"kind", f.evidence.front().kind == "method" ? "function" : "type"}}});
       }
       std::string message = f.title;
       if (!f.evidence.empty()) message += " (" + f.evidence.front().value + ")";
-      results.push_back({{"ruleId", f.id},
-                         {"ruleIndex", it->second},
-                         {"level", SarifLevel(f.severity)},
-                         {"message", {{"text", message}}},
-                         {"locations", Json::array({location})},
-                         {"properties", {{"severity", SeverityName(f.severity)}, {"evidence", EvidenceJson(f.evidence)}}}});
+      results.push_back(
+          {{"ruleId", f.id},
+           {"ruleIndex", it->second},
+           {"level", SarifLevel(f.severity)},
+           {"message", {{"text", message}}},
+           {"locations", Json::array({location})},
+           {"properties", {{"severity", SeverityName(f.severity)}, {"evidence", EvidenceJson(f.evidence)}}}});
     }
   }
-  Json run = {{"tool",
-               {{"driver",
-                 {{"name", "appban"},
-                  {"version", tool_version},
-                  {"rules", std::move(rules)}}}}},
+  Json run = {{"tool", {{"driver", {{"name", "appban"}, {"version", tool_version}, {"rules", std::move(rules)}}}}},
               {"artifacts", std::move(artifacts)},
               {"results", std::move(results)}};
-  return {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"}, {"version", "2.1.0"}, {"runs", Json::array({run})}};
+  return {
+      {"$schema", "https://json.schemastore.org/sarif-2.1.0.json"}, {"version", "2.1.0"}, {"runs", Json::array({run})}};
 }
 
 }  // namespace appban::assess

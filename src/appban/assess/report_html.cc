@@ -50,8 +50,8 @@ void AppSection(std::ostream& out, const Assessment& a, size_t index) {
   out << "<section class=app id=app-" << index << ">";
   out << "<h1>" << S(a.app["label"]) << " <span class=muted>" << E(a.package()) << " " << S(a.app["version_name"])
       << "</span></h1>";
-  out << "<p class=muted>File <code>" << E(a.path()) << "</code> &middot; SHA-256 <code>"
-      << S(a.file["sha256"]) << "</code> &middot; " << S(a.file["size"]) << " bytes</p>";
+  out << "<p class=muted>File <code>" << E(a.path()) << "</code> &middot; SHA-256 <code>" << S(a.file["sha256"])
+      << "</code> &middot; " << S(a.file["size"]) << " bytes</p>";
   out << "<p><span class=score>" << a.risk.score << "</span><span class=\"badge " << level << "\">risk " << level
       << "</span> <span class=\"badge " << verdict << "\">" << verdict << "</span> <span class=muted>model "
       << E(a.risk_model) << "</span></p>";
@@ -87,15 +87,17 @@ void AppSection(std::ostream& out, const Assessment& a, size_t index) {
       << (p.country.empty() ? "&ndash;" : E(p.country)) << "</b>"
       << (p.v1_only ? " &middot; <span class=yes>v1-only signing</span>" : "")
       << (p.debug_certificate ? " &middot; <span class=yes>debug certificate</span>" : "");
-  if (p.vendor) out << " &middot; vendor registry: <b>" << E(*p.vendor) << "</b> (" << E(p.vendor_country) << ", matched by " << E(p.matched_by) << ")";
+  if (p.vendor)
+    out << " &middot; vendor registry: <b>" << E(*p.vendor) << "</b> (" << E(p.vendor_country) << ", matched by "
+        << E(p.matched_by) << ")";
   out << "</p>";
 
   out << "<h2>Trackers (" << analysis.trackers.size() << ")</h2>";
   if (!analysis.trackers.empty()) {
     out << "<table><tr><th>tracker</th><th>classes</th><th>DEX files</th><th>hosts</th></tr>";
     for (const TrackerMatch& t : analysis.trackers) {
-      out << "<tr><td>" << E(t.name) << "<br><span class=muted>" << E(t.website) << "</span></td><td>"
-          << t.class_count << "<details><summary>matched classes</summary><div class=mono>";
+      out << "<tr><td>" << E(t.name) << "<br><span class=muted>" << E(t.website) << "</span></td><td>" << t.class_count
+          << "<details><summary>matched classes</summary><div class=mono>";
       for (const auto& c : t.classes) out << E(c) << "<br>";
       out << "</div></details></td><td class=mono>";
       for (const auto& d : t.dex_files) out << E(d) << " ";
@@ -109,7 +111,8 @@ void AppSection(std::ostream& out, const Assessment& a, size_t index) {
   out << "<h2>Capabilities and permissions</h2><table><tr><th>capability</th><th>requested</th><th>used in code</th>"
          "<th>permissions</th><th>evidence</th></tr>";
   for (const CapabilityResult& c : analysis.capabilities) {
-    out << "<tr><td>" << E(c.title) << " <code>" << E(c.id) << "</code></td><td class=" << (c.requested ? "yes>yes" : "no>no")
+    out << "<tr><td>" << E(c.title) << " <code>" << E(c.id)
+        << "</code></td><td class=" << (c.requested ? "yes>yes" : "no>no")
         << "</td><td class=" << (c.used ? "yes>yes" : "no>no") << "</td><td class=mono>";
     for (const auto& perm : c.permissions) out << E(perm) << "<br>";
     out << "</td><td>";

@@ -1,10 +1,10 @@
 #include "appban/assess/risk.h"
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cmath>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "appban/assess/detectors.h"  // GlobMatch (finding ids contain no '/')
 #include "appban/common/file.h"
@@ -13,7 +13,8 @@ namespace appban::assess {
 namespace {
 
 constexpr double kMaxWeight = 0.99;
-constexpr uint64_t kMaxRiskModelBytes = 1 << 20;  // a model file is a few KB  // a weight of 1 would make every other finding irrelevant
+constexpr uint64_t kMaxRiskModelBytes =
+    1 << 20;  // a model file is a few KB  // a weight of 1 would make every other finding irrelevant
 
 // toml++ builds (and frees) nested tables recursively, so a dotted key or table header with tens
 // of thousands of parts ("a.a.a. ... = 1", about 100 KB, well inside kMaxRiskModelBytes) overflows
@@ -141,19 +142,26 @@ Result<Severity> ParseSeverity(std::string_view name) {
 
 std::string_view RiskLevelName(RiskLevel level) {
   switch (level) {
-    case RiskLevel::kLow: return "low";
-    case RiskLevel::kMedium: return "medium";
-    case RiskLevel::kHigh: return "high";
-    case RiskLevel::kCritical: return "critical";
+    case RiskLevel::kLow:
+      return "low";
+    case RiskLevel::kMedium:
+      return "medium";
+    case RiskLevel::kHigh:
+      return "high";
+    case RiskLevel::kCritical:
+      return "critical";
   }
   return "low";
 }
 
 std::string_view VerdictName(Verdict verdict) {
   switch (verdict) {
-    case Verdict::kAcceptable: return "acceptable";
-    case Verdict::kReview: return "review";
-    case Verdict::kUnacceptable: return "unacceptable";
+    case Verdict::kAcceptable:
+      return "acceptable";
+    case Verdict::kReview:
+      return "review";
+    case Verdict::kUnacceptable:
+      return "unacceptable";
   }
   return "review";
 }
@@ -307,9 +315,8 @@ Risk ScoreRisk(const std::vector<Finding>& findings, const RiskModel& model) {
     reason.category = category;
     reason.points = static_cast<int>(std::floor(raw + 1e-9)) - without;
     std::vector<const Finding*> sorted = members;
-    std::stable_sort(sorted.begin(), sorted.end(), [&](const Finding* a, const Finding* b) {
-      return model.WeightOf(*a) > model.WeightOf(*b);
-    });
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [&](const Finding* a, const Finding* b) { return model.WeightOf(*a) > model.WeightOf(*b); });
     std::string titles;
     std::set<std::string> seen;
     size_t shown = 0;

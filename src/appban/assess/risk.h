@@ -58,8 +58,8 @@ Result<RiskModel> ParseRiskModel(std::string_view toml_text, std::string source)
 
 struct RiskReason {
   std::string category;
-  std::string text;                     // "3 tracker SDKs: AppsFlyer, Facebook Ads, Google Firebase Analytics"
-  int points = 0;                       // how much the score would drop without this category
+  std::string text;  // "3 tracker SDKs: AppsFlyer, Facebook Ads, Google Firebase Analytics"
+  int points = 0;    // how much the score would drop without this category
   std::vector<std::string> finding_ids;
 };
 

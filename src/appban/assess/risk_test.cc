@@ -78,15 +78,15 @@ TEST(RiskTest, ScoreIsTheNoisyOrOfWeightsWithinCaps) {
   model.severity_weight[Severity::kHigh] = 0.5;
   model.category_cap["tracker"] = 0.6;
   // Two high findings in one category: 1 - 0.5*0.5 = 0.75, capped at 0.6 -> 60.
-  Risk risk = ScoreRisk({MakeFinding("tracker.a", "tracker", Severity::kHigh),
-                         MakeFinding("tracker.b", "tracker", Severity::kHigh)},
-                        model);
+  Risk risk = ScoreRisk(
+      {MakeFinding("tracker.a", "tracker", Severity::kHigh), MakeFinding("tracker.b", "tracker", Severity::kHigh)},
+      model);
   EXPECT_EQ(risk.score, 60);
   // A third category-less high finding: 1 - (1-0.6)*(1-0.5) = 0.8 -> 80.
-  risk = ScoreRisk({MakeFinding("tracker.a", "tracker", Severity::kHigh),
-                    MakeFinding("tracker.b", "tracker", Severity::kHigh),
-                    MakeFinding("hygiene.x", "hygiene", Severity::kHigh)},
-                   model);
+  risk = ScoreRisk(
+      {MakeFinding("tracker.a", "tracker", Severity::kHigh), MakeFinding("tracker.b", "tracker", Severity::kHigh),
+       MakeFinding("hygiene.x", "hygiene", Severity::kHigh)},
+      model);
   EXPECT_EQ(risk.score, 80);
   EXPECT_EQ(risk.level, RiskLevel::kCritical);
   EXPECT_EQ(risk.verdict, Verdict::kUnacceptable);

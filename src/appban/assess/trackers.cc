@@ -195,8 +195,8 @@ std::vector<Finding> TrackerFindings(const std::vector<TrackerMatch>& trackers) 
       finding.evidence.push_back({"class", tracker.classes[i], location, ""});
     }
     if (tracker.class_count > tracker.classes.size()) {
-      finding.evidence.back().note = "and " + std::to_string(tracker.class_count - tracker.classes.size()) +
-                                     " more matching classes";
+      finding.evidence.back().note =
+          "and " + std::to_string(tracker.class_count - tracker.classes.size()) + " more matching classes";
     }
     for (const std::string& host : tracker.hosts) {
       finding.evidence.push_back({"host", host, "", "endpoint of " + tracker.name});

@@ -76,7 +76,8 @@ TEST(Trackers, ReportsClassesCountsAndDexFilesAcrossSplitDex) {
   EXPECT_EQ(found[0].id, 1);
   EXPECT_EQ(found[0].name, "AppsFlyer");
   EXPECT_EQ(found[0].class_count, 2u);
-  EXPECT_EQ(found[0].classes, (std::vector<std::string>{"com.appsflyer.AppsFlyerLib", "com.appsflyer.internal.Worker"}));
+  EXPECT_EQ(found[0].classes,
+            (std::vector<std::string>{"com.appsflyer.AppsFlyerLib", "com.appsflyer.internal.Worker"}));
   EXPECT_EQ(found[0].class_dex_files, (std::vector<std::string>{"classes.dex", "classes2.dex"}));
   EXPECT_EQ(found[0].dex_files, (std::vector<std::string>{"classes.dex", "classes2.dex"}));
   EXPECT_EQ(found[1].id, 2);
@@ -110,9 +111,9 @@ TEST(Trackers, ShippedSignaturesFindWellKnownSdks) {
   // Names as the Exodus file spells them.
   EXPECT_TRUE(names.count("G. Firebase Analytics"));
   EXPECT_TRUE(names.count("FB. Ads"));
-  for (const TrackerMatch& match : DetectTrackers({{"androidx.core.app.NotificationCompat", "classes.dex"},
-                                                   {"com.example.app.MainActivity", "classes.dex"}},
-                                                  *set)) {
+  for (const TrackerMatch& match : DetectTrackers(
+           {{"androidx.core.app.NotificationCompat", "classes.dex"}, {"com.example.app.MainActivity", "classes.dex"}},
+           *set)) {
     ADD_FAILURE() << "unexpected tracker " << match.name << " on framework/app classes";
   }
 }
@@ -122,8 +123,8 @@ TEST(Trackers, MatchingFiftyThousandClassesIsFast) {
   ASSERT_TRUE(set.ok());
   std::vector<ClassName> classes;
   for (int i = 0; i < 50'000; ++i) {
-    classes.push_back({"com.example.feature" + std::to_string(i % 97) + ".sub.Class" + std::to_string(i) + "$Inner",
-                       "classes.dex"});
+    classes.push_back(
+        {"com.example.feature" + std::to_string(i % 97) + ".sub.Class" + std::to_string(i) + "$Inner", "classes.dex"});
   }
   const auto start = std::chrono::steady_clock::now();
   const auto found = DetectTrackers(classes, *set);

@@ -4,17 +4,17 @@
 //   run       the daemon (long-poll, periodic check-ins, change watcher); SIGTERM stops it
 //   status    policy version, last check-in, pending events, decisions, waivers
 //   apt-hook  APT's DPkg::Pre-Install-Pkgs checker
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
-#include <pthread.h>
 
+#include <toml++/toml.h>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <stop_token>
 #include <thread>
-#include <toml++/toml.h>
 
 #include "appban/agent/agent_client.h"
 #include "appban/agent/daemon.h"
@@ -123,7 +123,8 @@ Status ApplyConfigFile(const std::string& path, DaemonConfig& config) {
             if (paths.dpkg_admindir == agent::SystemPaths{}.dpkg_admindir) paths.dpkg_admindir = moved.dpkg_admindir;
             if (!flatpak_set) paths.flatpak_installations = moved.flatpak_installations;
             if (paths.snapd_state == agent::SystemPaths{}.snapd_state) paths.snapd_state = moved.snapd_state;
-            if (paths.snap_mount_dir == agent::SystemPaths{}.snap_mount_dir) paths.snap_mount_dir = moved.snap_mount_dir;
+            if (paths.snap_mount_dir == agent::SystemPaths{}.snap_mount_dir)
+              paths.snap_mount_dir = moved.snap_mount_dir;
           } else if (sub_name == "dpkg_admindir") {
             APPBAN_ASSIGN_OR_RETURN(paths.dpkg_admindir, TomlString(sub, sub_where));
           } else if (sub_name == "flatpak_system" || sub_name == "flatpak_user") {
@@ -230,7 +231,8 @@ Result<DaemonConfig> BuildConfig(const AgentFlags& flags) {
   if (flags.no_purge) enforcement.purge = false;
   if (flags.backoff_initial_ms >= 0) config.backoff_initial = std::chrono::milliseconds(flags.backoff_initial_ms);
   if (flags.backoff_max_ms >= 0) config.backoff_max = std::chrono::milliseconds(flags.backoff_max_ms);
-  if (flags.checkin_interval_seconds > 0) config.checkin_interval_override = std::chrono::seconds(flags.checkin_interval_seconds);
+  if (flags.checkin_interval_seconds > 0)
+    config.checkin_interval_override = std::chrono::seconds(flags.checkin_interval_seconds);
   if (flags.request_timeout_ms > 0) config.timeouts.request = std::chrono::milliseconds(flags.request_timeout_ms);
   if (flags.full_cycle_seconds > 0) config.full_cycle_interval = std::chrono::seconds(flags.full_cycle_seconds);
   if (config.backoff_max < config.backoff_initial) {
@@ -264,7 +266,8 @@ void AddSystemOptions(CLI::App* command, AgentFlags* flags) {
   command->add_flag("--no-purge", flags->no_purge, "remove packages but keep their configuration files");
   command->add_option("--backoff-initial-ms", flags->backoff_initial_ms, "first retry wait after a failure");
   command->add_option("--backoff-max-ms", flags->backoff_max_ms, "longest retry wait (default 300000)");
-  command->add_option("--checkin-interval", flags->checkin_interval_seconds, "seconds between check-ins (default: the server's)");
+  command->add_option("--checkin-interval", flags->checkin_interval_seconds,
+                      "seconds between check-ins (default: the server's)");
   command->add_option("--request-timeout-ms", flags->request_timeout_ms, "timeout of one check-in");
   command->add_option("--full-cycle-seconds", flags->full_cycle_seconds, "local re-enforcement at least this often");
 }
@@ -304,7 +307,8 @@ int RunEnroll(const AgentFlags& flags, const std::string& server, const std::str
     return 1;
   }
   std::cout << "enrolled as " << enrolled->device_id << (enrolled->group.empty() ? "" : " in group " + enrolled->group)
-            << "; " << enrolled->policy_keys_pem.size() << " policy key(s) pinned; state in " << config->state_dir << "\n";
+            << "; " << enrolled->policy_keys_pem.size() << " policy key(s) pinned; state in " << config->state_dir
+            << "\n";
   return 0;
 }
 
@@ -357,7 +361,8 @@ int RunAgentDaemon(const AgentFlags& flags) {
 
 void PrintStatus(const policy::Json& report, std::ostream& out) {
   out << "device:          " << report.value("device_id", "") << " (" << report.value("server", "") << ")\n";
-  out << "mode:            " << (report.value("monitor", false) ? "monitor (reports, never acts)" : "enforcing") << "\n";
+  out << "mode:            " << (report.value("monitor", false) ? "monitor (reports, never acts)" : "enforcing")
+      << "\n";
   out << "policy version:  " << report.value("policy_version", 0);
   if (report.contains("bundle_expires_at")) {
     out << " (rules " << report.value("rules_hash", "").substr(0, 12) << ", expires "
@@ -365,7 +370,8 @@ void PrintStatus(const policy::Json& report, std::ostream& out) {
         << (report.value("bundle_expired", false) ? ", EXPIRED" : "") << ")";
   }
   out << "\n";
-  if (report.contains("cached_bundle_refused")) out << "cached bundle:   refused: " << report.value("cached_bundle_refused", "") << "\n";
+  if (report.contains("cached_bundle_refused"))
+    out << "cached bundle:   refused: " << report.value("cached_bundle_refused", "") << "\n";
   const auto& checkin = report["last_checkin"];
   int64_t attempt = checkin.value("attempt_at", int64_t{0});
   int64_t ok_at = checkin.value("ok_at", int64_t{0});
@@ -379,7 +385,8 @@ void PrintStatus(const policy::Json& report, std::ostream& out) {
   for (const auto& item : report["decisions"]) {
     out << "  " << item.value("platform", "") << ":" << item.value("id", "") << " " << item.value("version", "") << "  "
         << item.value("verdict", "") << " -> " << item.value("action", "") << "  rule " << item.value("rule", "");
-    if (item.contains("waived_until")) out << " until " << policy::FormatTimestamp(item.value("waived_until", int64_t{0}));
+    if (item.contains("waived_until"))
+      out << " until " << policy::FormatTimestamp(item.value("waived_until", int64_t{0}));
     out << "\n";
   }
   out << "waivers:\n";
@@ -416,7 +423,8 @@ int RunAgentStatus(const AgentFlags& flags, bool json) {
     // The daemon holds the state: it writes status.json after every cycle and check-in.
     auto saved = ReadFileToString(config->state_dir + "/status.json", 16u << 20);
     if (!saved.ok()) {
-      std::cerr << "appban agent status: the daemon runs but wrote no status yet: " << saved.status().ToString() << "\n";
+      std::cerr << "appban agent status: the daemon runs but wrote no status yet: " << saved.status().ToString()
+                << "\n";
       return 1;
     }
     report = policy::Json::parse(*saved, nullptr, false);
@@ -456,9 +464,8 @@ void AddAgentCommand(CLI::App& app, CommandAction* action) {
   enroll->add_option("--hostname", *hostname, "name to enrol under (default: this host's name)");
   enroll->add_option("--state-dir", flags->state_dir, "state directory (default /var/lib/appban)");
   enroll->add_option("--config", flags->config_file, "TOML configuration file")->check(CLI::ExistingFile);
-  enroll->callback([=] {
-    *action = [=] { return RunEnroll(*flags, *server, *ca_file, *ca_sha256, *token, *hostname); };
-  });
+  enroll->callback(
+      [=] { *action = [=] { return RunEnroll(*flags, *server, *ca_file, *ca_sha256, *token, *hostname); }; });
 
   CLI::App* once = agent_command->add_subcommand("once", "one cycle: enforce, check in, apply a new bundle");
   AddSystemOptions(once, flags.get());
@@ -480,9 +487,8 @@ void AddAgentCommand(CLI::App& app, CommandAction* action) {
   auto dpkg_deb = std::make_shared<std::string>("dpkg-deb");
   hook->add_option("banned_list", *banned_list, "the banned list the agent writes")->required();
   hook->add_option("--dpkg-deb", *dpkg_deb, "the dpkg-deb program");
-  hook->callback([=] {
-    *action = [=] { return agent::RunAptPreInstallHook(std::cin, *banned_list, std::cerr, *dpkg_deb); };
-  });
+  hook->callback(
+      [=] { *action = [=] { return agent::RunAptPreInstallHook(std::cin, *banned_list, std::cerr, *dpkg_deb); }; });
 }
 
 }  // namespace appban::cli

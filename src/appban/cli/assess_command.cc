@@ -167,8 +167,8 @@ int RunAssess(const AssessOptions& options) {
   if (fail_on) {
     for (const auto& a : assessed) {
       if (a.risk.level >= *fail_on) {
-        std::cerr << "appban: " << a.path() << ": risk " << assess::RiskLevelName(a.risk.level) << " is at or above --fail-on "
-                  << assess::RiskLevelName(*fail_on) << "\n";
+        std::cerr << "appban: " << a.path() << ": risk " << assess::RiskLevelName(a.risk.level)
+                  << " is at or above --fail-on " << assess::RiskLevelName(*fail_on) << "\n";
         return kExitRiskGate;
       }
     }
@@ -204,7 +204,8 @@ void AddAssessCommand(CLI::App& app, CommandAction* action) {
   cmd->add_option("--trackers", options->trackers, "Tracker signatures in the Exodus format (default: shipped set)");
   cmd->add_option("--risk-model", options->risk_model, "Risk model TOML file (default: data/risk-model.toml)");
   cmd->add_option("--data-dir", options->data_dir, "Directory of appban's data files");
-  cmd->add_option("--fail-on", options->fail_on, "Exit with status 3 if any app reaches this level (low|medium|high|critical)");
+  cmd->add_option("--fail-on", options->fail_on,
+                  "Exit with status 3 if any app reaches this level (low|medium|high|critical)");
   cmd->add_option("-j,--jobs", options->jobs, "Files assessed in parallel (default: all cores)");
   cmd->add_flag("--no-progress", options->no_progress, "No progress bar even on a terminal");
   cmd->callback([options, action] { *action = [options] { return RunAssess(*options); }; });

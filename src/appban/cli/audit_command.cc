@@ -37,8 +37,8 @@ int List(const AuditOptions& o) {
     return 0;
   }
   for (const auto& e : *entries) {
-    std::cout << e.seq << "  " << policy::FormatTimestamp(e.at) << "  " << e.actor << "  " << e.action << "  " << e.object
-              << "  " << e.hash.substr(0, 16) << "\n";
+    std::cout << e.seq << "  " << policy::FormatTimestamp(e.at) << "  " << e.actor << "  " << e.action << "  "
+              << e.object << "  " << e.hash.substr(0, 16) << "\n";
   }
   return 0;
 }
@@ -68,7 +68,8 @@ int Verify(const AuditOptions& o) {
                 << result->checkpoint_key_id << "\n";
     }
   } else {
-    std::cout << "audit chain BROKEN (" << result->problems.size() << " problem(s) in " << result->entries << " entries):\n";
+    std::cout << "audit chain BROKEN (" << result->problems.size() << " problem(s) in " << result->entries
+              << " entries):\n";
     for (const auto& p : result->problems) std::cout << "  entry " << p.seq << ": " << p.what << "\n";
   }
   return result->ok() ? 0 : 1;
@@ -85,7 +86,8 @@ void AddAuditCommand(CLI::App& app, CommandAction* action) {
   list->add_flag("--json", o->json, "Print JSON");
   list->fallthrough();
   list->callback([action, o] { *action = [o] { return List(*o); }; });
-  CLI::App* verify = audit->add_subcommand("verify", "Check the hash chain; name every edited, deleted or reordered entry");
+  CLI::App* verify =
+      audit->add_subcommand("verify", "Check the hash chain; name every edited, deleted or reordered entry");
   verify->add_flag("--json", o->json, "Print JSON");
   verify->fallthrough();
   verify->callback([action, o] { *action = [o] { return Verify(*o); }; });

@@ -35,16 +35,26 @@ Json AppJson(const policy::CatalogApp& app) {
   for (const auto& id : app.identifiers) {
     ids.push_back({{"kind", policy::TargetKindName(id.kind)}, {"value", id.value}, {"verified", id.verified}});
   }
-  return Json{{"name", app.name},           {"vendor", app.vendor},     {"vendor_country", app.vendor_country},
-              {"identifiers", ids},         {"app_store_ids", app.app_store_ids}, {"id_status", app.id_status}};
+  return Json{{"name", app.name},
+              {"vendor", app.vendor},
+              {"vendor_country", app.vendor_country},
+              {"identifiers", ids},
+              {"app_store_ids", app.app_store_ids},
+              {"id_status", app.id_status}};
 }
 
 Json EntryJson(const policy::CatalogEntry& e) {
   Json apps = Json::array();
   for (const auto& app : e.apps) apps.push_back(AppJson(app));
-  return Json{{"id", e.id},           {"jurisdiction", e.jurisdiction}, {"authority", e.authority},
-              {"instrument", e.instrument}, {"apps", apps},             {"scope", e.scope},
-              {"announced", e.announced}, {"effective", e.effective},   {"rationale", e.rationale},
+  return Json{{"id", e.id},
+              {"jurisdiction", e.jurisdiction},
+              {"authority", e.authority},
+              {"instrument", e.instrument},
+              {"apps", apps},
+              {"scope", e.scope},
+              {"announced", e.announced},
+              {"effective", e.effective},
+              {"rationale", e.rationale},
               {"source_url", e.source_url}};
 }
 
@@ -80,8 +90,8 @@ int Show(const CatalogOptions& o) {
             << "\n  source        " << e->source_url << "\n";
   for (const auto& app : e->apps) {
     std::cout << "  app           " << app.name << " — " << app.vendor
-              << (app.vendor_country.empty() ? "" : " (" + app.vendor_country + ")") << "  [id status: " << app.id_status
-              << "]\n";
+              << (app.vendor_country.empty() ? "" : " (" + app.vendor_country + ")")
+              << "  [id status: " << app.id_status << "]\n";
     for (const auto& id : app.identifiers) {
       std::cout << "    " << policy::TargetKindName(id.kind) << ":" << id.value << (id.verified ? "" : "  (unverified)")
                 << "\n";
@@ -97,7 +107,8 @@ int Diff(const CatalogOptions& o) {
   if (!diff.ok()) return Fail(diff.status());
   auto to_json = [](const std::vector<policy::DiffApp>& apps) {
     Json out = Json::array();
-    for (const auto& a : apps) out.push_back({{"app", a.name}, {"identifiers", a.identifiers}, {"entries", a.entry_ids}});
+    for (const auto& a : apps)
+      out.push_back({{"app", a.name}, {"identifiers", a.identifiers}, {"entries", a.entry_ids}});
     return out;
   };
   if (o.json) {
@@ -137,8 +148,8 @@ int Adopt(const CatalogOptions& o) {
   store::PolicyAdmin admin(**store, ResolveUser(o.data));
   auto rule = admin.AdoptCatalogEntry(*e, *action);
   if (!rule.ok()) return Fail(rule.status());
-  std::cout << "proposed rule " << rule->id << " (draft, " << policy::ActionName(rule->action) << ") from catalog entry "
-            << e->id << "; another person must approve it\n";
+  std::cout << "proposed rule " << rule->id << " (draft, " << policy::ActionName(rule->action)
+            << ") from catalog entry " << e->id << "; another person must approve it\n";
   for (const auto& t : rule->targets) std::cout << "  target " << policy::TargetSpec(t) << "\n";
   return 0;
 }
@@ -150,7 +161,8 @@ void AddCatalogCommand(CLI::App& app, CommandAction* action) {
   CLI::App* catalog = app.add_subcommand("catalog", "The catalog of government app bans: list, compare, adopt");
   catalog->require_subcommand(1);
   catalog->add_option("--catalog", o->catalog_path, "Catalog file (default: the built-in data/catalog one)");
-  catalog->add_option("--data", o->data.data_dir, "Data directory for adopt (default: $APPBAN_DATA, else ./appban-data)");
+  catalog->add_option("--data", o->data.data_dir,
+                      "Data directory for adopt (default: $APPBAN_DATA, else ./appban-data)");
   catalog->add_option("--user", o->data.user, "Acting user for adopt (default: $APPBAN_USER)");
   auto bind = [action, o](CLI::App* cmd, int (*run)(const CatalogOptions&)) {
     cmd->fallthrough();

@@ -76,7 +76,8 @@ void PrintText(const apk::Apk& apk, std::ostream& out) {
   }
   out << "  anomalies      " << apk.anomalies().size() << "\n";
   for (const auto& anomaly : apk.anomalies()) {
-    out << "    " << anomaly.code << " at " << TerminalSafe(anomaly.where) << ": " << TerminalSafe(anomaly.detail) << "\n";
+    out << "    " << anomaly.code << " at " << TerminalSafe(anomaly.where) << ": " << TerminalSafe(anomaly.detail)
+        << "\n";
   }
 }
 

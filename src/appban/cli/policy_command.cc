@@ -61,7 +61,8 @@ Result<Session> OpenSession(const PolicyOptions& options) {
 }
 
 void PrintRule(const policy::Rule& rule) {
-  std::cout << rule.id << "  [" << policy::RuleStateName(rule.state) << "]  " << policy::ActionName(rule.action) << "\n";
+  std::cout << rule.id << "  [" << policy::RuleStateName(rule.state) << "]  " << policy::ActionName(rule.action)
+            << "\n";
   std::cout << "  title       " << rule.title << "\n";
   for (const auto& target : rule.targets) std::cout << "  target      " << policy::TargetSpec(target) << "\n";
   std::string scope;
@@ -76,8 +77,8 @@ void PrintRule(const policy::Rule& rule) {
   for (const auto& a : rule.assessments) std::cout << "  assessment  " << a.apk_sha256 << " " << a.report << "\n";
   if (!rule.source.empty()) std::cout << "  source      catalog entry " << rule.source << "\n";
   for (const auto& t : rule.history) {
-    std::cout << "  history     " << policy::FormatTimestamp(t.at) << "  " << policy::RuleStateName(t.to) << " by " << t.by
-              << (t.note.empty() ? "" : "  (" + t.note + ")") << "\n";
+    std::cout << "  history     " << policy::FormatTimestamp(t.at) << "  " << policy::RuleStateName(t.to) << " by "
+              << t.by << (t.note.empty() ? "" : "  (" + t.note + ")") << "\n";
   }
 }
 
@@ -130,8 +131,8 @@ int RulesList(const PolicyOptions& o) {
     size_t unverified = 0;
     for (const auto& t : rule.targets) unverified += t.unverified ? 1 : 0;
     std::cout << rule.id << "  " << policy::RuleStateName(rule.state) << "  " << policy::ActionName(rule.action) << "  "
-              << rule.targets.size() << " target(s)" << (unverified ? " (" + std::to_string(unverified) + " unverified)" : "")
-              << "  " << rule.title << "\n";
+              << rule.targets.size() << " target(s)"
+              << (unverified ? " (" + std::to_string(unverified) + " unverified)" : "") << "  " << rule.title << "\n";
   }
   return 0;
 }
@@ -161,7 +162,8 @@ int RulesTransition(const PolicyOptions& o, const std::string& verb) {
 }
 
 int WaiversAdd(const PolicyOptions& o) {
-  if (o.device.empty() == o.group.empty()) return Fail(Status::InvalidArgument("give exactly one of --device or --group"));
+  if (o.device.empty() == o.group.empty())
+    return Fail(Status::InvalidArgument("give exactly one of --device or --group"));
   policy::Waiver waiver;
   waiver.id = o.id;
   waiver.rule_id = o.rule;
@@ -177,8 +179,8 @@ int WaiversAdd(const PolicyOptions& o) {
   auto stored = session->admin->AddWaiver(std::move(waiver));
   if (!stored.ok()) return Fail(stored.status());
   std::cout << "waiver " << stored->id << " exempts " << policy::WaiverSubjectName(stored->subject_kind) << " "
-            << stored->subject << " from rule " << stored->rule_id << " until " << policy::FormatTimestamp(stored->expires_at)
-            << "\n";
+            << stored->subject << " from rule " << stored->rule_id << " until "
+            << policy::FormatTimestamp(stored->expires_at) << "\n";
   return 0;
 }
 
@@ -201,8 +203,8 @@ int WaiversList(const PolicyOptions& o) {
   for (const auto& w : *waivers) {
     std::cout << w.id << "  rule " << w.rule_id << "  " << policy::WaiverSubjectName(w.subject_kind) << " " << w.subject
               << "  until " << policy::FormatTimestamp(w.expires_at) << "  "
-              << (w.revoked_at ? "revoked" : (w.ActiveAt(now) ? "active" : "expired")) << "  approved by " << w.approved_by
-              << "  — " << w.justification << "\n";
+              << (w.revoked_at ? "revoked" : (w.ActiveAt(now) ? "active" : "expired")) << "  approved by "
+              << w.approved_by << "  — " << w.justification << "\n";
   }
   return 0;
 }
@@ -317,7 +319,9 @@ int KeysShow(const PolicyOptions& o) {
   if (!key.ok()) return Fail(key.status());
   std::string pub_path = KeyDir(o.data) + "/" + key->key_id() + ".pub";
   if (o.json) {
-    PrintJson(Json{{"key_id", key->key_id()}, {"public_key_file", pub_path}, {"public_key_pem", policy::PublicKeyPem(key->public_key())}});
+    PrintJson(Json{{"key_id", key->key_id()},
+                   {"public_key_file", pub_path},
+                   {"public_key_pem", policy::PublicKeyPem(key->public_key())}});
   } else {
     std::cout << "key id      " << key->key_id() << "\npublic key  " << pub_path << "\n"
               << policy::PublicKeyPem(key->public_key());
@@ -363,7 +367,9 @@ Result<policy::VerifiedBundle> ReadVerified(const PolicyOptions& o) {
 int BundleVerify(const PolicyOptions& o) {
   auto verified = ReadVerified(o);
   if (!verified.ok()) {
-    if (o.json) PrintJson(Json{{"ok", false}, {"code", StatusCodeName(verified.status().code())}, {"error", verified.status().message()}});
+    if (o.json)
+      PrintJson(Json{
+          {"ok", false}, {"code", StatusCodeName(verified.status().code())}, {"error", verified.status().message()}});
     std::cerr << "appban: bundle rejected: " << verified.status().ToString() << "\n";
     return 1;
   }
@@ -383,7 +389,8 @@ int BundleVerify(const PolicyOptions& o) {
             << " waiver(s), issued " << policy::FormatTimestamp(b.issued_at) << ", valid until "
             << policy::FormatTimestamp(b.not_after) << "\n  rules hash " << b.rules_hash << "\n  signed by  "
             << verified->key_id << "\n";
-  for (const auto& rule : b.rules) std::cout << "  rule " << rule.id << " (" << policy::ActionName(rule.action) << ")\n";
+  for (const auto& rule : b.rules)
+    std::cout << "  rule " << rule.id << " (" << policy::ActionName(rule.action) << ")\n";
   return 0;
 }
 
@@ -392,8 +399,8 @@ int Evaluate(const PolicyOptions& o) {
   if (!verified.ok()) return Fail(verified.status(), "bundle rejected");
   auto text = ReadFileToString(o.inventory, policy::kPolicyLimits.max_inventory_bytes);
   if (!text.ok()) return Fail(text.status());
-  auto json = policy::ParseJsonBounded(*text, policy::kPolicyLimits.max_inventory_bytes, policy::kPolicyLimits.max_json_depth,
-                                       o.inventory);
+  auto json = policy::ParseJsonBounded(*text, policy::kPolicyLimits.max_inventory_bytes,
+                                       policy::kPolicyLimits.max_json_depth, o.inventory);
   if (!json.ok()) return Fail(json.status());
   auto inventory = policy::InventoryFromJson(*json);
   if (!inventory.ok()) return Fail(inventory.status(), o.inventory);
@@ -413,7 +420,8 @@ int Evaluate(const PolicyOptions& o) {
     const auto& d = decisions[i];
     std::cout << policy::PlatformName(inventory->apps[i].platform) << ":" << inventory->apps[i].id << "  "
               << policy::VerdictName(d.verdict);
-    if (d.waived_until) std::cout << " " << policy::FormatTimestamp(*d.waived_until) << " (waiver " << d.waiver_id << ")";
+    if (d.waived_until)
+      std::cout << " " << policy::FormatTimestamp(*d.waived_until) << " (waiver " << d.waiver_id << ")";
     if (!d.rule_id.empty()) std::cout << "  rule " << d.rule_id << "  via " << d.matched_by;
     std::cout << "\n";
   }
@@ -424,7 +432,8 @@ int Evaluate(const PolicyOptions& o) {
 
 void AddPolicyCommand(CLI::App& app, CommandAction* action) {
   auto o = std::make_shared<PolicyOptions>();
-  CLI::App* policy = app.add_subcommand("policy", "Ban rules, waivers, groups, vendors, keys and signed policy bundles");
+  CLI::App* policy =
+      app.add_subcommand("policy", "Ban rules, waivers, groups, vendors, keys and signed policy bundles");
   policy->require_subcommand(1);
   policy->add_option("--data", o->data.data_dir, "Data directory (default: $APPBAN_DATA, else ./appban-data)");
   policy->add_option("--user", o->data.user, "Acting user, recorded in the audit log (default: $APPBAN_USER)");
@@ -461,7 +470,7 @@ void AddPolicyCommand(CLI::App& app, CommandAction* action) {
   json_flag(show);
   bind(show, RulesShow);
   for (const char* verb : {"approve", "publish", "revoke"}) {
-    CLI::App* cmd = rules->add_subcommand(verb, std::string(verb) == "approve"   ? "Approve a draft (not by its proposer)"
+    CLI::App* cmd = rules->add_subcommand(verb, std::string(verb) == "approve" ? "Approve a draft (not by its proposer)"
                                                 : std::string(verb) == "publish" ? "Publish an approved rule"
                                                                                  : "Revoke a rule");
     cmd->add_option("id", o->id, "Rule id")->required();
@@ -554,7 +563,8 @@ void AddPolicyCommand(CLI::App& app, CommandAction* action) {
   CLI::App* evaluate = policy->add_subcommand("evaluate", "Decide, per installed app, what a verified bundle requires");
   evaluate->add_option("--bundle", o->file, "Bundle file")->required();
   evaluate->add_option("--key", o->keys, "Trusted public key file (repeatable)")->required();
-  evaluate->add_option("--inventory", o->inventory, "Inventory JSON {device, groups, apps:[{platform,id,...}]}")->required();
+  evaluate->add_option("--inventory", o->inventory, "Inventory JSON {device, groups, apps:[{platform,id,...}]}")
+      ->required();
   evaluate->add_option("--now", o->now, "Evaluate at this time instead of now");
   json_flag(evaluate);
   bind(evaluate, Evaluate);

@@ -76,10 +76,12 @@ void AddServerCommand(CLI::App& app, CommandAction* action) {
       ->check(CLI::ExistingFile);
   command->add_option("--data-dir", flags->data_dir, "data directory (default ./appban-data without --config)");
   command->add_option("--address", flags->address, "IP address to listen on (default 0.0.0.0)");
-  command->add_option("--port", flags->port, "TCP port (default 8443; 0 picks a free one)")->check(CLI::Range(0, 65535));
+  command->add_option("--port", flags->port, "TCP port (default 8443; 0 picks a free one)")
+      ->check(CLI::Range(0, 65535));
   command->add_flag("--insecure-plain-http", flags->insecure_plain_http,
                     "serve plain HTTP instead of TLS; refused unless --address is a loopback address");
-  command->add_option("--workers", flags->workers, "worker processes (default: one per core, more for many connections)")
+  command
+      ->add_option("--workers", flags->workers, "worker processes (default: one per core, more for many connections)")
       ->check(CLI::Range(0, 256));
   command->add_option("--log-format", flags->log_format, "text or json");
   command->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error");

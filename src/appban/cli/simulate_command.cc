@@ -79,7 +79,8 @@ void AddSimulateCommand(CLI::App& app, CommandAction* action) {
       "Bundle verification: all simulated devices pin the same policy keys and receive identical envelopes, so each\n"
       "distinct envelope's signature is verified once per process and the result reused for identical envelopes\n"
       "(version and expiry are still checked per device).");
-  cmd->add_option("--server", o.server_url, "Server URL: https://host:port (with --ca) or http://127.0.0.1:port")->required();
+  cmd->add_option("--server", o.server_url, "Server URL: https://host:port (with --ca) or http://127.0.0.1:port")
+      ->required();
   cmd->add_option("--ca", o.ca_file, "PEM file of the server's CA certificate (required for https)");
   cmd->add_option("--devices", o.devices, "Number of simulated devices")->capture_default_str();
   cmd->add_option("--processes", o.processes,
@@ -87,20 +88,24 @@ void AddSimulateCommand(CLI::App& app, CommandAction* action) {
       ->capture_default_str();
   cmd->add_option("--source-addresses", flags->source_addresses,
                   "Local addresses to bind connections to, e.g. 127.0.0.2-127.0.0.20 (ranges and commas)");
-  cmd->add_option("--admin-token", o.admin_token, "Admin API token, to mint enrolment tokens for devices not in --state");
+  cmd->add_option("--admin-token", o.admin_token,
+                  "Admin API token, to mint enrolment tokens for devices not in --state");
   cmd->add_option("--state", o.state_file,
                   "File of enrolled devices (ids, credentials; mode 0600): loaded if present, new enrolments added");
   cmd->add_option("--first-device", o.first_device_index, "Index of the first simulated device (inventory seed)")
       ->capture_default_str();
   cmd->add_option("--mode", flags->mode, "fleet (enrol, check in, long-poll, apply bundles) or steady (check-in rate)")
       ->capture_default_str();
-  cmd->add_option("--target", flags->target, "steady mode: checkin (POST /v1/checkin) or healthz (the same request to POST /healthz)")
+  cmd->add_option("--target", flags->target,
+                  "steady mode: checkin (POST /v1/checkin) or healthz (the same request to POST /healthz)")
       ->capture_default_str();
   cmd->add_option("--concurrency", o.concurrency,
-                  "steady: connections in flight per process; fleet: devices starting (enrol + first check-in) at once per process")
+                  "steady: connections in flight per process; fleet: devices starting (enrol + first check-in) at once "
+                  "per process")
       ->capture_default_str();
-  cmd->add_option("--duration", flags->duration_seconds,
-                  "Seconds: steady mode measures this long (default 30); fleet mode stops after it (default: no limit)");
+  cmd->add_option(
+      "--duration", flags->duration_seconds,
+      "Seconds: steady mode measures this long (default 30); fleet mode stops after it (default: no limit)");
   cmd->add_option("--stop-after-bundles", o.stop_after_bundles,
                   "fleet: exit once every device has applied and acknowledged this many new bundles (0: never)")
       ->capture_default_str();

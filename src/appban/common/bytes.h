@@ -19,9 +19,7 @@ using Bytes = std::span<const uint8_t>;
 inline std::string_view AsStringView(Bytes bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
-inline Bytes AsBytes(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
+inline Bytes AsBytes(std::string_view text) { return {reinterpret_cast<const uint8_t*>(text.data()), text.size()}; }
 
 // Reads an unsigned little-endian integer of sizeof(T) bytes at `offset`, or nullopt when it
 // would cross the end of `bytes`.

@@ -6,9 +6,7 @@
 
 namespace appban {
 
-void Sha256Hasher::ContextDeleter::operator()(void* ctx) const {
-  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx));
-}
+void Sha256Hasher::ContextDeleter::operator()(void* ctx) const { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx)); }
 
 Sha256Hasher::Sha256Hasher() : ctx_(EVP_MD_CTX_new()) {
   // Allocation failure inside OpenSSL is the only way this can fail; there is no sane recovery.

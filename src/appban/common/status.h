@@ -14,17 +14,17 @@ namespace appban {
 
 enum class StatusCode {
   kOk,
-  kInvalidArgument,   // the caller passed something unusable
-  kNotRecognized,     // bytes are not the format at all (no ZIP end record, no DEX magic)
-  kCorruption,        // bytes do not follow the format they claim
-  kTruncated,         // bytes end before the format says they should
-  kLimitExceeded,     // a named safety limit was hit (zip bomb, huge count, ...)
+  kInvalidArgument,  // the caller passed something unusable
+  kNotRecognized,    // bytes are not the format at all (no ZIP end record, no DEX magic)
+  kCorruption,       // bytes do not follow the format they claim
+  kTruncated,        // bytes end before the format says they should
+  kLimitExceeded,    // a named safety limit was hit (zip bomb, huge count, ...)
   kNotFound,
   kAlreadyExists,
   kPermissionDenied,
   kFailedPrecondition,
-  kUnavailable,       // a dependency (file system, network peer) is not reachable now
-  kExpired,           // something time-limited is past its validity (a policy bundle, a token)
+  kUnavailable,  // a dependency (file system, network peer) is not reachable now
+  kExpired,      // something time-limited is past its validity (a policy bundle, a token)
   kUnsupported,
   kInternal,
 };
@@ -68,7 +68,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : value_(std::move(status)) {  // NOLINT: implicit by design
     if (std::get<Status>(value_).ok()) value_ = Status::Internal("Result built from an OK status");
   }
@@ -94,9 +94,9 @@ class [[nodiscard]] Result {
 }  // namespace appban
 
 // Propagates a non-OK Status from an expression returning Status.
-#define APPBAN_RETURN_IF_ERROR(expr)        \
-  do {                                      \
-    ::appban::Status appban_status_ = (expr); \
+#define APPBAN_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::appban::Status appban_status_ = (expr);        \
     if (!appban_status_.ok()) return appban_status_; \
   } while (0)
 

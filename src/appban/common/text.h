@@ -2,8 +2,8 @@
 // into reports: JSON that never throws on invalid UTF-8, HTML escaping, terminal-safe text.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 

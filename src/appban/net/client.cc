@@ -60,7 +60,8 @@ Result<Url> ParseUrl(std::string_view text) {
     return Status::InvalidArgument("URL must start with https:// or http://: '" + std::string(text) + "'");
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  if (rest.find('/') != std::string_view::npos) return Status::InvalidArgument("URL must not have a path: '" + std::string(text) + "'");
+  if (rest.find('/') != std::string_view::npos)
+    return Status::InvalidArgument("URL must not have a path: '" + std::string(text) + "'");
   std::string_view port_text;
   if (!rest.empty() && rest.front() == '[') {
     size_t close = rest.find(']');
@@ -160,8 +161,9 @@ struct HttpClient::Impl {
     ec = Run([&](auto handler) { tls->async_handshake(asio::ssl::stream_base::client, handler); });
     if (ec) {
       long verify = SSL_get_verify_result(ssl);
-      std::string reason = verify != X509_V_OK ? std::string("TLS verification failed: ") + X509_verify_cert_error_string(verify)
-                                               : "TLS handshake failed: " + ec.message();
+      std::string reason = verify != X509_V_OK
+                               ? std::string("TLS verification failed: ") + X509_verify_cert_error_string(verify)
+                               : "TLS handshake failed: " + ec.message();
       if (ec == beast::error::timeout) reason = "timed out in the TLS handshake";
       Close();
       return Status::Unavailable(reason + " (" + Where() + ")");
@@ -194,9 +196,11 @@ struct HttpClient::Impl {
       stale = IsStaleConnectionError(ec) && !parser.got_some();
       Close();
       if (ec == beast::error::timeout) return Status::Unavailable("timed out waiting for " + Where());
-      if (ec == http::error::body_limit) return Status::LimitExceeded("response from " + Where() + " exceeds " + std::to_string(options.max_response_bytes) + " bytes");
-      if (ec.category() == http::make_error_code(http::error::bad_target).category() && ec != http::error::end_of_stream &&
-          ec != http::error::partial_message) {
+      if (ec == http::error::body_limit)
+        return Status::LimitExceeded("response from " + Where() + " exceeds " +
+                                     std::to_string(options.max_response_bytes) + " bytes");
+      if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
         return Status::Corruption("malformed response from " + Where() + ": " + ec.message());
       }
       return Status::Unavailable("connection to " + Where() + " failed: " + ec.message());
@@ -223,8 +227,9 @@ struct HttpClient::Impl {
     request.method_string(beast::string_view(method.data(), method.size()));
     request.target(beast::string_view(path.data(), path.size()));
     request.version(11);
-    request.set(http::field::host, url.host.find(':') != std::string::npos ? "[" + url.host + "]:" + std::to_string(url.port)
-                                                                       : url.host + ":" + std::to_string(url.port));
+    request.set(http::field::host, url.host.find(':') != std::string::npos
+                                       ? "[" + url.host + "]:" + std::to_string(url.port)
+                                       : url.host + ":" + std::to_string(url.port));
     for (const auto& [name, value] : headers) request.set(name, value);
     request.body().assign(body);
     if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") request.prepare_payload();
@@ -248,7 +253,8 @@ struct HttpClient::Impl {
   size_t opened = 0;
 };
 
-HttpClient::HttpClient(Url base, ClientOptions options) : impl_(std::make_unique<Impl>(std::move(base), std::move(options))) {}
+HttpClient::HttpClient(Url base, ClientOptions options)
+    : impl_(std::make_unique<Impl>(std::move(base), std::move(options))) {}
 HttpClient::~HttpClient() = default;
 HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;

@@ -16,8 +16,8 @@
 namespace appban::net {
 
 struct Url {
-  bool tls = false;   // https
-  std::string host;   // DNS name or IP address (IPv6 without brackets)
+  bool tls = false;  // https
+  std::string host;  // DNS name or IP address (IPv6 without brackets)
   uint16_t port = 0;
 };
 // "https://127.0.0.1:8443", "http://[::1]:8080", "https://appban.example.gov" (port 443/80 by
@@ -25,10 +25,10 @@ struct Url {
 Result<Url> ParseUrl(std::string_view text);
 
 struct ClientOptions {
-  std::string pinned_ca_pem;  // required for https: the only CA trusted
+  std::string pinned_ca_pem;                          // required for https: the only CA trusted
   std::chrono::milliseconds connect_timeout{10'000};  // TCP connect plus TLS handshake
   std::chrono::milliseconds read_timeout{30'000};     // the whole exchange of one request
-  std::string local_address;  // bind the client side to this IP ("127.0.0.2"); "" = any
+  std::string local_address;                          // bind the client side to this IP ("127.0.0.2"); "" = any
   size_t max_response_bytes = 64 * 1024 * 1024;
 };
 

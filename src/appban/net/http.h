@@ -19,13 +19,13 @@
 namespace appban::net {
 
 struct HttpRequest {
-  std::string method;            // "GET", "POST", ...
-  std::string path;              // percent-decoded path without query, e.g. "/v1/checkin"
-  std::string query;             // raw query string without '?'
+  std::string method;                                        // "GET", "POST", ...
+  std::string path;                                          // percent-decoded path without query, e.g. "/v1/checkin"
+  std::string query;                                         // raw query string without '?'
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
-  std::string remote_address;    // peer IP as text
-  unsigned version = 11;         // 10 for HTTP/1.0, 11 for HTTP/1.1
+  std::string remote_address;  // peer IP as text
+  unsigned version = 11;       // 10 for HTTP/1.0, 11 for HTTP/1.1
 
   // The value of the first header named `lower_name` (which must be lower-case); "" when absent.
   std::string_view Header(std::string_view lower_name) const;

@@ -144,12 +144,12 @@ Measurement MeasureIdleConnections(size_t count, const CertificateAndKey* tls_ma
   long long_poll = server.ResidentKib();
   Measurement result{static_cast<double>(keepalive - before) * 1024 / count / 1024,
                      static_cast<double>(long_poll - before) * 1024 / count / 1024};
-  std::printf("%s: %zu idle connections: VmRSS %ld -> %ld KiB keep-alive (%.1f KiB each), %ld KiB held long-poll (%.1f KiB each)\n",
-              tls_material ? "TLS" : "plain", count, before, keepalive, result.keepalive_kib, long_poll,
-              result.long_poll_kib);
+  std::printf(
+      "%s: %zu idle connections: VmRSS %ld -> %ld KiB keep-alive (%.1f KiB each), %ld KiB held long-poll (%.1f KiB "
+      "each)\n",
+      tls_material ? "TLS" : "plain", count, before, keepalive, result.keepalive_kib, long_poll, result.long_poll_kib);
   return result;
 }
-
 
 // AddressSanitizer's allocator pads and quarantines every allocation, so resident memory says
 // nothing about the server's own cost there; the release build checks these numbers.

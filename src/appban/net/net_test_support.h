@@ -30,7 +30,8 @@ class ServerThread {
                ServerObserver* observer = nullptr)
       : work_(boost::asio::make_work_guard(io_)) {
     if (!body_limit) body_limit = [](std::string_view, std::string_view) -> size_t { return 1 << 20; };
-    server_ = std::make_unique<HttpServer>(io_, std::move(options), std::move(handler), std::move(body_limit), observer);
+    server_ =
+        std::make_unique<HttpServer>(io_, std::move(options), std::move(handler), std::move(body_limit), observer);
     Result<uint16_t> bound = server_->Listen("127.0.0.1", 0);
     EXPECT_TRUE(bound.ok()) << bound.status().ToString();
     port_ = bound.ok() ? *bound : 0;

@@ -62,8 +62,8 @@ bool IsSafeHeaderText(std::string_view text) {
 bool IsToken(std::string_view text) {
   if (text.empty()) return false;
   for (unsigned char c : text) {
-    if (c <= 32 || c >= 127 || std::string_view("()<>@,;:\\\"/[]?={}").find(static_cast<char>(c)) !=
-                                      std::string_view::npos) {
+    if (c <= 32 || c >= 127 ||
+        std::string_view("()<>@,;:\\\"/[]?={}").find(static_cast<char>(c)) != std::string_view::npos) {
       return false;
     }
   }
@@ -114,8 +114,8 @@ class ConnectionBase {
 };
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
-  State(asio::io_context& io_context, ServerOptions server_options, Handler request_handler,
-        BodyLimit route_body_limit, ServerObserver* server_observer)
+  State(asio::io_context& io_context, ServerOptions server_options, Handler request_handler, BodyLimit route_body_limit,
+        ServerObserver* server_observer)
       : io(io_context),
         options(std::move(server_options)),
         handler(std::move(request_handler)),
@@ -186,10 +186,10 @@ class Connection final : public ConnectionBase,
       phase_ = Phase::kHandshake;
       SetDeadline(server_->options.tls_handshake_timeout);
       stream_.async_handshake([self = this->shared_from_this()](beast::error_code ec, size_t) {
-                                if (self->phase_ == Phase::kClosed) return;
-                                if (ec) return self->Close();
-                                self->AfterHandshake();
-                              });
+        if (self->phase_ == Phase::kClosed) return;
+        if (ec) return self->Close();
+        self->AfterHandshake();
+      });
     } else {
       AfterHandshake();
     }
@@ -247,8 +247,7 @@ class Connection final : public ConnectionBase,
     phase_ = Phase::kIdle;
     buffer_.clear();
     buffer_.shrink_to_fit();
-    SetDeadline(requests_served_ == 0 ? server_->options.read_header_timeout
-                                                 : server_->options.idle_keepalive_timeout);
+    SetDeadline(requests_served_ == 0 ? server_->options.read_header_timeout : server_->options.idle_keepalive_timeout);
     stream_.async_read_some(buffer_.prepare(kSmallReadBytes),
                             [self = this->shared_from_this()](beast::error_code ec, size_t bytes) {
                               if (self->phase_ == Phase::kClosed) return;
@@ -278,9 +277,9 @@ class Connection final : public ConnectionBase,
     if (phase_ == Phase::kClosed) return;
     if (ec) {
       if (ec == http::error::header_limit) {
-        return RespondErrorAndClose(431, "header_too_large",
-                                    "the request line and headers exceed " +
-                                        std::to_string(server_->options.max_header_bytes) + " bytes");
+        return RespondErrorAndClose(
+            431, "header_too_large",
+            "the request line and headers exceed " + std::to_string(server_->options.max_header_bytes) + " bytes");
       }
       if (IsHttpError(ec) && ec != http::error::end_of_stream && ec != http::error::partial_message) {
         return RespondErrorAndClose(400, "bad_request", "malformed request: " + ec.message());
@@ -315,7 +314,8 @@ class Connection final : public ConnectionBase,
     if (parser_->is_done()) return Dispatch();
 
     auto expect = message.find(http::field::expect);
-    if (message.version() >= 11 && expect != message.end() && EqualsIgnoreCase(ToStd(expect->value()), "100-continue")) {
+    if (message.version() >= 11 && expect != message.end() &&
+        EqualsIgnoreCase(ToStd(expect->value()), "100-continue")) {
       SetDeadline(server_->options.write_timeout);
       asio::async_write(stream_, asio::buffer(kContinueResponse.data(), kContinueResponse.size()),
                         [self = this->shared_from_this()](beast::error_code write_error, size_t) {
@@ -334,12 +334,11 @@ class Connection final : public ConnectionBase,
     http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (self->phase_ == Phase::kClosed) return;
       if (ec == http::error::body_limit) {
-        return self->RespondErrorAndClose(413, "payload_too_large",
-                                          "the request body exceeds the " +
-                                              std::to_string(self->server_->body_limit
-                                                                 ? self->server_->body_limit(self->method_, self->path_)
-                                                                 : 0) +
-                                              "-byte limit of " + self->method_ + " " + self->path_);
+        return self->RespondErrorAndClose(
+            413, "payload_too_large",
+            "the request body exceeds the " +
+                std::to_string(self->server_->body_limit ? self->server_->body_limit(self->method_, self->path_) : 0) +
+                "-byte limit of " + self->method_ + " " + self->path_);
       }
       if (ec && IsHttpError(ec) && ec != http::error::partial_message) {
         return self->RespondErrorAndClose(400, "bad_request", "malformed request body: " + ec.message());
@@ -382,8 +381,8 @@ class Connection final : public ConnectionBase,
   // collects a pipelined next request.
   void Watch() {
     watch_pending_ = true;
-    stream_.async_read_some(buffer_.prepare(kSmallReadBytes), [self = this->shared_from_this()](
-                                                                   beast::error_code ec, size_t bytes) {
+    stream_.async_read_some(buffer_.prepare(kSmallReadBytes), [self = this->shared_from_this()](beast::error_code ec,
+                                                                                                size_t bytes) {
       self->watch_pending_ = false;
       if (self->phase_ == Phase::kClosed) return;
       if (!ec) self->buffer_.commit(bytes);
@@ -437,9 +436,8 @@ class Connection final : public ConnectionBase,
     // ssl_stream was seen completing "successfully" after the first buffer (test:
     // Tls.ClientPinnedToTheRightCaTalksToTheServer, large body).
     auto buffers = beast::buffers_cat(asio::buffer(head_.data(), head_.size()), asio::buffer(body.data(), body.size()));
-    asio::async_write(stream_, buffers, [self = this->shared_from_this()](beast::error_code ec, size_t) {
-      self->OnWritten(ec);
-    });
+    asio::async_write(stream_, buffers,
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
   }
 
   void OnWritten(beast::error_code ec) {
@@ -534,22 +532,21 @@ class Connection final : public ConnectionBase,
 }  // namespace
 
 void HttpServer::State::Accept() {
-  acceptor.async_accept(
-      [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-        if (!self->acceptor.is_open() || self->shutting_down) return;
-        if (ec == asio::error::operation_aborted) return;
-        if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
-            ec.value() == ENFILE) {
-          // Out of descriptors: retry shortly instead of spinning; the kernel backlog holds the rest.
-          self->accept_retry_timer.expires_after(kAcceptRetryDelay);
-          self->accept_retry_timer.async_wait([self](beast::error_code timer_error) {
-            if (!timer_error) self->Accept();
-          });
-          return;
-        }
-        if (!ec) self->OnAccepted(std::move(socket));
-        self->Accept();
+  acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (!self->acceptor.is_open() || self->shutting_down) return;
+    if (ec == asio::error::operation_aborted) return;
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+        ec.value() == ENFILE) {
+      // Out of descriptors: retry shortly instead of spinning; the kernel backlog holds the rest.
+      self->accept_retry_timer.expires_after(kAcceptRetryDelay);
+      self->accept_retry_timer.async_wait([self](beast::error_code timer_error) {
+        if (!timer_error) self->Accept();
       });
+      return;
+    }
+    if (!ec) self->OnAccepted(std::move(socket));
+    self->Accept();
+  });
 }
 
 void HttpServer::State::OnAccepted(tcp::socket socket) {

@@ -42,11 +42,11 @@ namespace appban::net {
 size_t DefaultMaxConnections();
 
 struct ServerOptions {
-  size_t max_header_bytes = 16 * 1024;  // request line plus headers; above it: 431
-  std::chrono::milliseconds read_header_timeout{10'000};      // from first byte to end of headers
-  std::chrono::milliseconds read_body_timeout{60'000};        // the whole body
-  std::chrono::milliseconds write_timeout{30'000};            // the whole response
-  std::chrono::milliseconds idle_keepalive_timeout{75'000};   // between requests
+  size_t max_header_bytes = 16 * 1024;                       // request line plus headers; above it: 431
+  std::chrono::milliseconds read_header_timeout{10'000};     // from first byte to end of headers
+  std::chrono::milliseconds read_body_timeout{60'000};       // the whole body
+  std::chrono::milliseconds write_timeout{30'000};           // the whole response
+  std::chrono::milliseconds idle_keepalive_timeout{75'000};  // between requests
   std::chrono::milliseconds tls_handshake_timeout{10'000};
   size_t max_connections = DefaultMaxConnections();
   size_t max_requests_per_connection = 0;  // 0 = unlimited
@@ -64,8 +64,7 @@ class ServerObserver {
   virtual void OnConnectionRejected() {}
   // `path` is the request's decoded path (the owner maps it to a route label so ids do not explode
   // the label set); for requests refused before parsing (400, 431) it is "".
-  virtual void OnRequestCompleted(std::string_view method, std::string_view path, int status,
-                                  double seconds) {
+  virtual void OnRequestCompleted(std::string_view method, std::string_view path, int status, double seconds) {
     (void)method, (void)path, (void)status, (void)seconds;
   }
 };
@@ -94,8 +93,7 @@ class HttpServer {
   // Stops accepting, closes idle keep-alive connections, drains long-polls, lets in-flight requests
   // finish, then calls `on_idle` (once) when no connection remains — or at `deadline`, after
   // force-closing what is left.
-  void BeginShutdown(std::function<void()> on_idle,
-                     std::chrono::milliseconds deadline = std::chrono::seconds(30));
+  void BeginShutdown(std::function<void()> on_idle, std::chrono::milliseconds deadline = std::chrono::seconds(30));
 
   size_t connection_count() const;
 

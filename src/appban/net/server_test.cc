@@ -103,8 +103,9 @@ TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
   });
   server_pointer = &server;
   RawConnection connection(server.port());
-  ASSERT_TRUE(connection.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
-                              "GET /c HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      connection.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /c HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::string responses = connection.ReadResponses(3, 5s);
   size_t slow = responses.find("\r\n\r\nslow"), b = responses.find("\r\n\r\nb"), c = responses.find("\r\n\r\nc");
   ASSERT_NE(slow, std::string::npos) << responses;
@@ -173,13 +174,15 @@ TEST(HttpServer, BodyOverRouteLimitGets413WithoutReadingIt) {
 TEST(HttpServer, ChunkedBodyIsAssembledAndLimited) {
   ServerThread server({}, Echo, [](std::string_view, std::string_view) -> size_t { return 10; });
   RawConnection connection(server.port());
-  ASSERT_TRUE(connection.Send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      connection.Send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"));
   std::string response = connection.ReadResponses(1, 5s);
   EXPECT_EQ(response.rfind("HTTP/1.1 200 ", 0), 0u) << response;
   EXPECT_NE(response.find("POST /c?|abcdefg"), std::string::npos) << response;
 
   RawConnection over(server.port());
-  ASSERT_TRUE(over.Send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\nabcdefgh\r\n8\r\nabcdefgh\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      over.Send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\nabcdefgh\r\n8\r\nabcdefgh\r\n0\r\n\r\n"));
   EXPECT_EQ(over.ReadResponses(1, 5s).rfind("HTTP/1.1 413 ", 0), 0u);
 }
 
@@ -237,7 +240,8 @@ TEST(HttpServer, HeldResponderIsAnsweredLater) {
     return client.Request("GET", "/v1/poll");
   });
   // Wait until the request is held, then answer it from the server thread.
-  for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) == 0; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) == 0; ++i)
+    std::this_thread::sleep_for(10ms);
   EXPECT_EQ(response.wait_for(100ms), std::future_status::timeout);
   server.RunOnServer([&] {
     EXPECT_TRUE(held.at(0).alive());
@@ -271,12 +275,13 @@ TEST(HttpServer, ThrowingHandlerAnswers500) {
 TEST(HttpServer, ClientDisconnectWhileHeldMakesAliveFalse) {
   std::vector<Responder> held;
   CountingObserver observer;
-  ServerThread server({}, [&](HttpRequest, Responder respond) { held.push_back(std::move(respond)); }, nullptr,
-                      &observer);
+  ServerThread server(
+      {}, [&](HttpRequest, Responder respond) { held.push_back(std::move(respond)); }, nullptr, &observer);
   {
     RawConnection connection(server.port());
     ASSERT_TRUE(connection.Send("GET /v1/poll HTTP/1.1\r\n\r\n"));
-    for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) == 0; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) == 0; ++i)
+      std::this_thread::sleep_for(10ms);
     ASSERT_TRUE(server.RunOnServer([&] { return held.size() == 1 && held[0].alive(); }));
   }
   bool alive = true;
@@ -332,9 +337,11 @@ TEST(HttpServer, GracefulShutdownFinishesInFlightRequestsAndDrainsLongPolls) {
   ASSERT_TRUE(idle.Send("GET /x HTTP/1.1\r\n\r\n"));
   ASSERT_EQ(idle.ReadResponses(1, 5s).rfind("HTTP/1.1 200", 0), 0u);
   ASSERT_TRUE(poll.Send("GET /poll HTTP/1.1\r\n\r\n"));
-  for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) < 1; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) < 1; ++i)
+    std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(work.Send("GET /work HTTP/1.1\r\n\r\n"));
-  for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) < 2; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) < 2; ++i)
+    std::this_thread::sleep_for(10ms);
   // Drain only answers the first (the long-poll); pretend /work is a slow in-flight request.
   server.RunOnServer([&] {
     server.server().SetLongPollDrainer([&] {
@@ -371,7 +378,8 @@ TEST(HttpServer, ShutdownDeadlineForceClosesStragglers) {
   ServerThread server({}, [&](HttpRequest, Responder respond) { held.push_back(std::move(respond)); });
   RawConnection connection(server.port());
   ASSERT_TRUE(connection.Send("GET /stuck HTTP/1.1\r\n\r\n"));
-  for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) < 1; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 500 && server.RunOnServer([&] { return held.size(); }) < 1; ++i)
+    std::this_thread::sleep_for(10ms);
   std::promise<void> idle_promise;
   server.RunOnServer([&] { server.server().BeginShutdown([&] { idle_promise.set_value(); }, 200ms); });
   EXPECT_EQ(idle_promise.get_future().wait_for(5s), std::future_status::ready);

@@ -10,8 +10,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "appban/common/file.h"
 
@@ -22,10 +22,18 @@ namespace {
 constexpr uint64_t kMaxPemFileBytes = 1024 * 1024;
 constexpr int kMaxValidityDays = 3650 * 3;
 
-struct BioFree { void operator()(BIO* p) const { BIO_free(p); } };
-struct X509Free { void operator()(X509* p) const { X509_free(p); } };
-struct KeyFree { void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); } };
-struct ExtensionFree { void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); } };
+struct BioFree {
+  void operator()(BIO* p) const { BIO_free(p); }
+};
+struct X509Free {
+  void operator()(X509* p) const { X509_free(p); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct ExtensionFree {
+  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
+};
 using BioPtr = std::unique_ptr<BIO, BioFree>;
 using X509Ptr = std::unique_ptr<X509, X509Free>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
@@ -69,7 +77,8 @@ Result<KeyPtr> ParsePrivateKey(std::string_view pem) {
 
 Result<std::string> CertificateToPem(X509* certificate) {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), certificate) != 1) return Status::Internal("cannot encode certificate: " + OpenSslError());
+  if (!bio || PEM_write_bio_X509(bio.get(), certificate) != 1)
+    return Status::Internal("cannot encode certificate: " + OpenSslError());
   return BioToString(bio.get());
 }
 
@@ -101,8 +110,10 @@ Status AddExtension(X509* certificate, X509* issuer, int nid, const std::string&
 
 // A certificate with a random positive 127-bit serial, CN=common_name, valid from now for `days`.
 Result<X509Ptr> NewCertificate(EVP_PKEY* key, std::string_view common_name, int days) {
-  if (days <= 0 || days > kMaxValidityDays) return Status::InvalidArgument("certificate validity must be 1.." + std::to_string(kMaxValidityDays) + " days");
-  if (common_name.empty() || common_name.size() > 64) return Status::InvalidArgument("certificate common name must be 1..64 bytes");
+  if (days <= 0 || days > kMaxValidityDays)
+    return Status::InvalidArgument("certificate validity must be 1.." + std::to_string(kMaxValidityDays) + " days");
+  if (common_name.empty() || common_name.size() > 64)
+    return Status::InvalidArgument("certificate common name must be 1..64 bytes");
   X509Ptr certificate(X509_new());
   if (!certificate) return Status::Internal("X509_new failed");
   unsigned char serial_bytes[16];
@@ -115,9 +126,9 @@ Result<X509Ptr> NewCertificate(EVP_PKEY* key, std::string_view common_name, int 
             X509_time_adj_ex(X509_getm_notAfter(certificate.get()), days, 0, nullptr) != nullptr &&
             X509_set_pubkey(certificate.get(), key) == 1;
   X509_NAME* name = X509_get_subject_name(certificate.get());
-  ok = ok && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                        reinterpret_cast<const unsigned char*>(common_name.data()),
-                                        static_cast<int>(common_name.size()), -1, 0) == 1;
+  ok = ok &&
+       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name.data()),
+                                  static_cast<int>(common_name.size()), -1, 0) == 1;
   if (!ok) return Status::Internal("cannot fill in a certificate: " + OpenSslError());
   return certificate;
 }
@@ -132,7 +143,8 @@ Result<CertificateAndKey> GenerateSelfSignedCa(std::string_view common_name, int
   APPBAN_RETURN_IF_ERROR(AddExtension(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
   APPBAN_RETURN_IF_ERROR(AddExtension(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign"));
   APPBAN_RETURN_IF_ERROR(AddExtension(cert, cert, NID_subject_key_identifier, "hash"));
-  if (X509_sign(cert, key.get(), EVP_sha256()) <= 0) return Status::Internal("cannot sign the CA certificate: " + OpenSslError());
+  if (X509_sign(cert, key.get(), EVP_sha256()) <= 0)
+    return Status::Internal("cannot sign the CA certificate: " + OpenSslError());
   CertificateAndKey result;
   APPBAN_ASSIGN_OR_RETURN(result.certificate_pem, CertificateToPem(cert));
   APPBAN_ASSIGN_OR_RETURN(result.private_key_pem, PrivateKeyToPem(key.get()));
@@ -163,13 +175,15 @@ Result<CertificateAndKey> IssueServerCertificate(const CertificateAndKey& ca,
   APPBAN_ASSIGN_OR_RETURN(KeyPtr key, GenerateKey());
   APPBAN_ASSIGN_OR_RETURN(X509Ptr certificate, NewCertificate(key.get(), subject_alt_names.front(), days));
   X509* cert = certificate.get();
-  if (X509_set_issuer_name(cert, X509_get_subject_name(ca_certificate.get())) != 1) return Status::Internal("cannot set issuer");
+  if (X509_set_issuer_name(cert, X509_get_subject_name(ca_certificate.get())) != 1)
+    return Status::Internal("cannot set issuer");
   APPBAN_RETURN_IF_ERROR(AddExtension(cert, ca_certificate.get(), NID_basic_constraints, "critical,CA:FALSE"));
   APPBAN_RETURN_IF_ERROR(AddExtension(cert, ca_certificate.get(), NID_key_usage, "critical,digitalSignature"));
   APPBAN_RETURN_IF_ERROR(AddExtension(cert, ca_certificate.get(), NID_ext_key_usage, "serverAuth"));
   APPBAN_RETURN_IF_ERROR(AddExtension(cert, ca_certificate.get(), NID_subject_alt_name, alt_names));
   APPBAN_RETURN_IF_ERROR(AddExtension(cert, ca_certificate.get(), NID_authority_key_identifier, "keyid:always"));
-  if (X509_sign(cert, ca_key.get(), EVP_sha256()) <= 0) return Status::Internal("cannot sign the server certificate: " + OpenSslError());
+  if (X509_sign(cert, ca_key.get(), EVP_sha256()) <= 0)
+    return Status::Internal("cannot sign the server certificate: " + OpenSslError());
   CertificateAndKey result;
   APPBAN_ASSIGN_OR_RETURN(result.certificate_pem, CertificateToPem(cert));
   APPBAN_ASSIGN_OR_RETURN(result.private_key_pem, PrivateKeyToPem(key.get()));
@@ -201,7 +215,8 @@ Result<std::string> CertificateSha256Hex(std::string_view certificate_pem) {
   APPBAN_ASSIGN_OR_RETURN(X509Ptr certificate, ParseCertificate(certificate_pem));
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (X509_digest(certificate.get(), EVP_sha256(), digest, &length) != 1) return Status::Internal("cannot hash the certificate");
+  if (X509_digest(certificate.get(), EVP_sha256(), digest, &length) != 1)
+    return Status::Internal("cannot hash the certificate");
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string hex;
   for (unsigned int i = 0; i < length; ++i) {
@@ -223,7 +238,7 @@ Result<std::string> CertificateSha256Fingerprint(std::string_view certificate_pe
 }
 
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerContext(std::string_view certificate_chain_pem,
-                                                                      std::string_view private_key_pem) {
+                                                                     std::string_view private_key_pem) {
   namespace ssl = boost::asio::ssl;
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* native = context->native_handle();

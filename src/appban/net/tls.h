@@ -46,7 +46,7 @@ Result<std::string> CertificateSha256Hex(std::string_view certificate_pem);
 // A server context: TLS 1.2 and 1.3 only, forward-secret AEAD ciphers, session cache and tickets
 // on, OpenSSL buffers released while idle. `certificate_chain_pem` is the leaf then intermediates.
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerContext(std::string_view certificate_chain_pem,
-                                                                      std::string_view private_key_pem);
+                                                                     std::string_view private_key_pem);
 // A client context that trusts only `pinned_ca_pem` (not the system store) and requires a valid
 // chain to it. Host name / IP checking is per connection (HttpClient does it).
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(std::string_view pinned_ca_pem);

@@ -64,7 +64,8 @@ TlsSocket::TlsSocket(boost::asio::ip::tcp::socket socket, SSL_CTX* context) : so
   BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(socket_.native_handle())));
   SSL_set_bio(ssl_.get(), bio, bio);
   SSL_set_accept_state(ssl_.get());
-  SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  SSL_set_mode(ssl_.get(),
+               SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 }
 
 TlsSocket::Attempt TlsSocket::Try(Step step, void* data, size_t size) {
@@ -114,8 +115,9 @@ TlsSocket::Attempt TlsSocket::Try(Step step, void* data, size_t size) {
                                : boost::system::error_code(boost::asio::error::eof);
   } else {
     unsigned long code = ERR_get_error();
-    attempt.error = code != 0 ? boost::system::error_code(static_cast<int>(code), boost::asio::error::get_ssl_category())
-                              : boost::system::error_code(boost::asio::ssl::error::stream_truncated);
+    attempt.error = code != 0
+                        ? boost::system::error_code(static_cast<int>(code), boost::asio::error::get_ssl_category())
+                        : boost::system::error_code(boost::asio::ssl::error::stream_truncated);
   }
   ERR_clear_error();
   return attempt;

@@ -47,14 +47,16 @@ Status CheckSortedUnique(const std::vector<T>& items, Key key, std::string_view 
   return Status::Ok();
 }
 
-Status CheckVersionAndValidity(int64_t version, UnixSeconds issued_at, UnixSeconds not_after, UnixSeconds max_validity) {
+Status CheckVersionAndValidity(int64_t version, UnixSeconds issued_at, UnixSeconds not_after,
+                               UnixSeconds max_validity) {
   if (version <= 0) return Malformed("version " + std::to_string(version) + " is not positive");
   if (version > kMaxBundleVersion) {
     return Status::LimitExceeded("bundle version " + std::to_string(version) + " is above the limit " +
                                  std::to_string(kMaxBundleVersion) + " (versions go up by one per export)");
   }
   if (not_after <= issued_at) {
-    return Malformed("issued_at " + FormatTimestamp(issued_at) + " is not before not_after " + FormatTimestamp(not_after));
+    return Malformed("issued_at " + FormatTimestamp(issued_at) + " is not before not_after " +
+                     FormatTimestamp(not_after));
   }
   UnixSeconds limit = std::min(max_validity, kMaxBundleValiditySeconds);
   if (not_after - issued_at > limit) {
@@ -66,8 +68,8 @@ Status CheckVersionAndValidity(int64_t version, UnixSeconds issued_at, UnixSecon
 
 Result<Bundle> BundleFromPayload(const Json& payload) {
   if (!payload.is_object()) return Malformed("payload is not a JSON object");
-  static constexpr std::string_view kMembers[] = {"format", "issued_at", "not_after", "rules",
-                                                   "rules_hash", "vendors", "version", "waivers"};
+  static constexpr std::string_view kMembers[] = {"format",     "issued_at", "not_after", "rules",
+                                                  "rules_hash", "vendors",   "version",   "waivers"};
   for (const auto& [key, value] : payload.items()) {
     if (std::find(std::begin(kMembers), std::end(kMembers), key) == std::end(kMembers)) {
       return Malformed("unknown payload member \"" + key + "\"");
@@ -100,7 +102,8 @@ Result<Bundle> BundleFromPayload(const Json& payload) {
     if (list == nullptr || !list->is_array()) return Malformed(std::string("payload has no ") + key + " array");
   }
   if (payload["rules"].size() > kPolicyLimits.max_rules) return Status::LimitExceeded("bundle has too many rules");
-  if (payload["waivers"].size() > kPolicyLimits.max_waivers) return Status::LimitExceeded("bundle has too many waivers");
+  if (payload["waivers"].size() > kPolicyLimits.max_waivers)
+    return Status::LimitExceeded("bundle has too many waivers");
   for (const auto& element : payload["rules"]) {
     auto rule = RuleFromJson(element);
     if (!rule.ok()) return Malformed(rule.status().message());
@@ -116,9 +119,12 @@ Result<Bundle> BundleFromPayload(const Json& payload) {
     if (!vendor.ok()) return Malformed(vendor.status().message());
     bundle.vendors.push_back(std::move(*vendor));
   }
-  APPBAN_RETURN_IF_ERROR(CheckSortedUnique(bundle.rules, [](const Rule& r) { return r.id; }, "rule id"));
-  APPBAN_RETURN_IF_ERROR(CheckSortedUnique(bundle.waivers, [](const Waiver& w) { return w.id; }, "waiver id"));
-  APPBAN_RETURN_IF_ERROR(CheckSortedUnique(bundle.vendors, [](const Vendor& v) { return v.name; }, "vendor name"));
+  APPBAN_RETURN_IF_ERROR(CheckSortedUnique(
+      bundle.rules, [](const Rule& r) { return r.id; }, "rule id"));
+  APPBAN_RETURN_IF_ERROR(CheckSortedUnique(
+      bundle.waivers, [](const Waiver& w) { return w.id; }, "waiver id"));
+  APPBAN_RETURN_IF_ERROR(CheckSortedUnique(
+      bundle.vendors, [](const Vendor& v) { return v.name; }, "vendor name"));
   return bundle;
 }
 
@@ -132,7 +138,8 @@ Result<std::string> ComputeRulesHash(const Bundle& bundle) {
 Result<Bundle> CompileBundle(const BundleInputs& inputs) {
   if (inputs.version <= 0) return Status::InvalidArgument("bundle version must be positive");
   if (inputs.not_after <= inputs.issued_at) return Status::InvalidArgument("bundle not_after must be after issued_at");
-  if (Status limits = CheckVersionAndValidity(inputs.version, inputs.issued_at, inputs.not_after, kMaxBundleValiditySeconds);
+  if (Status limits =
+          CheckVersionAndValidity(inputs.version, inputs.issued_at, inputs.not_after, kMaxBundleValiditySeconds);
       !limits.ok()) {
     return Status(limits.code(), "cannot export: " + limits.message());
   }
@@ -178,10 +185,14 @@ Result<Bundle> CompileBundle(const BundleInputs& inputs) {
   std::sort(bundle.vendors.begin(), bundle.vendors.end(),
             [](const Vendor& a, const Vendor& b) { return a.name < b.name; });
   // The store keys rules and waivers by id; checked anyway, since the verifier refuses duplicates.
-  if (Status unique = CheckSortedUnique(bundle.rules, [](const Rule& r) { return r.id; }, "rule id"); !unique.ok()) {
+  if (Status unique = CheckSortedUnique(
+          bundle.rules, [](const Rule& r) { return r.id; }, "rule id");
+      !unique.ok()) {
     return Status::InvalidArgument("cannot export: " + unique.message());
   }
-  if (Status unique = CheckSortedUnique(bundle.waivers, [](const Waiver& w) { return w.id; }, "waiver id"); !unique.ok()) {
+  if (Status unique = CheckSortedUnique(
+          bundle.waivers, [](const Waiver& w) { return w.id; }, "waiver id");
+      !unique.ok()) {
     return Status::InvalidArgument("cannot export: " + unique.message());
   }
   APPBAN_ASSIGN_OR_RETURN(bundle.rules_hash, ComputeRulesHash(bundle));
@@ -215,14 +226,16 @@ Result<std::string> SignPayload(const std::string& payload, const SigningKey& ke
 }
 
 Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const VerifyOptions& options) {
-  auto envelope = ParseJsonBounded(envelope_text, kPolicyLimits.max_bundle_bytes, kPolicyLimits.max_json_depth, "bundle");
+  auto envelope =
+      ParseJsonBounded(envelope_text, kPolicyLimits.max_bundle_bytes, kPolicyLimits.max_json_depth, "bundle");
   if (!envelope.ok()) return Malformed(envelope.status().message());
   if (!envelope->is_object() || envelope->size() != 4) {
     return Malformed("envelope must be an object with exactly format, key_id, payload and signature");
   }
   for (const char* key : {"format", "key_id", "payload", "signature"}) {
     auto it = envelope->find(key);
-    if (it == envelope->end() || !it->is_string()) return Malformed(std::string("envelope field ") + key + " missing or not a string");
+    if (it == envelope->end() || !it->is_string())
+      return Malformed(std::string("envelope field ") + key + " missing or not a string");
   }
   if ((*envelope)["format"].get<std::string>() != kBundleFormat) {
     return Malformed("envelope format is not " + std::string(kBundleFormat));
@@ -240,9 +253,10 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
   }
   if (key == nullptr) {
     std::string trusted;
-    for (const auto& candidate : options.trusted_keys) trusted += (trusted.empty() ? "" : ", ") + candidate.key_id.substr(0, 16);
-    return Status::NotFound("unknown key: bundle is signed by key " + key_id + ", which is not trusted (trusted: " +
-                            (trusted.empty() ? "none" : trusted) + ")");
+    for (const auto& candidate : options.trusted_keys)
+      trusted += (trusted.empty() ? "" : ", ") + candidate.key_id.substr(0, 16);
+    return Status::NotFound("unknown key: bundle is signed by key " + key_id +
+                            ", which is not trusted (trusted: " + (trusted.empty() ? "none" : trusted) + ")");
   }
   std::string message(kSignatureContext);
   message += payload_text;
@@ -253,7 +267,7 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
 
   // Signed content is trusted to be ours, but is still parsed defensively.
   APPBAN_ASSIGN_OR_RETURN(Json payload, ParseJsonBounded(payload_text, kPolicyLimits.max_bundle_bytes,
-                                                          kPolicyLimits.max_json_depth, "bundle payload"));
+                                                         kPolicyLimits.max_json_depth, "bundle payload"));
   APPBAN_ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(payload));
   if (canonical != payload_text) return Malformed("payload is not in canonical form");
   APPBAN_ASSIGN_OR_RETURN(Bundle bundle, BundleFromPayload(payload));
@@ -261,16 +275,17 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
   if (rules_hash != bundle.rules_hash) {
     return Malformed("rules_hash " + bundle.rules_hash + " does not match the rules it carries (" + rules_hash + ")");
   }
-  APPBAN_RETURN_IF_ERROR(CheckVersionAndValidity(bundle.version, bundle.issued_at, bundle.not_after, options.max_validity));
+  APPBAN_RETURN_IF_ERROR(
+      CheckVersionAndValidity(bundle.version, bundle.issued_at, bundle.not_after, options.max_validity));
   std::string payload_sha256 = Sha256Hex(AsBytes(payload_text));
   if (options.held_version && bundle.version < *options.held_version) {
     return Status::FailedPrecondition("rollback: bundle version " + std::to_string(bundle.version) +
                                       " is older than the held version " + std::to_string(*options.held_version));
   }
   if (options.held_version && bundle.version - *options.held_version > kMaxBundleVersionStep) {
-    return Status::FailedPrecondition("version jump: bundle version " + std::to_string(bundle.version) + " is more than " +
-                                      std::to_string(kMaxBundleVersionStep) + " above the held version " +
-                                      std::to_string(*options.held_version));
+    return Status::FailedPrecondition("version jump: bundle version " + std::to_string(bundle.version) +
+                                      " is more than " + std::to_string(kMaxBundleVersionStep) +
+                                      " above the held version " + std::to_string(*options.held_version));
   }
   if (options.held_version && options.held_payload_sha256 && bundle.version == *options.held_version &&
       payload_sha256 != *options.held_payload_sha256) {
@@ -279,8 +294,8 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
   }
   if (options.now >= bundle.not_after) {
     return Status::Expired("bundle version " + std::to_string(bundle.version) + " expired: it was valid until " +
-                               FormatTimestamp(bundle.not_after) + " (now " + FormatTimestamp(options.now) +
-                               "); fetch a fresh bundle");
+                           FormatTimestamp(bundle.not_after) + " (now " + FormatTimestamp(options.now) +
+                           "); fetch a fresh bundle");
   }
   return VerifiedBundle{std::move(bundle), key_id, std::move(payload_sha256)};
 }

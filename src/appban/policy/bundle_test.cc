@@ -175,7 +175,8 @@ TEST(PolicyBundle, OpensslCommandLineAcceptsOurSignature) {
     message << std::string(kSignatureContext) << json["payload"].get<std::string>();
     std::ofstream signature(dir / "sig", std::ios::binary);
     std::string hex = json["signature"].get<std::string>();
-    for (size_t i = 0; i < hex.size(); i += 2) signature.put(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    for (size_t i = 0; i < hex.size(); i += 2)
+      signature.put(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   }
   std::string command = "openssl pkeyutl -verify -pubin -inkey " + (dir / "pub.pem").string() + " -rawin -in " +
                         (dir / "message").string() + " -sigfile " + (dir / "sig").string() + " >/dev/null 2>&1";
@@ -197,7 +198,8 @@ TEST(PolicyKeys, PrivateKeyFileIsOwnerOnlyAndLoadsBack) {
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   auto path = dir / (created->key_id() + ".key");
   auto perms = std::filesystem::status(path).permissions();
-  EXPECT_EQ(perms & std::filesystem::perms::all, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(perms & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   auto loaded = LoadActiveKey(dir.string());
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->key_id(), created->key_id());

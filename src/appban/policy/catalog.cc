@@ -10,8 +10,8 @@
 #include <set>
 
 #include "appban/common/file.h"
-#include "appban/policy/limits.h"
 #include "appban/common/text.h"
+#include "appban/policy/limits.h"
 
 namespace appban::policy {
 namespace {
@@ -101,7 +101,8 @@ Result<CatalogEntry> ParseEntry(const Json& json) {
   APPBAN_ASSIGN_OR_RETURN(entry.rationale, Text(json, "rationale"));
   APPBAN_ASSIGN_OR_RETURN(entry.source_url, Text(json, "source_url"));
   auto apps = json.find("apps");
-  if (apps == json.end() || !apps->is_array()) return Status::InvalidArgument("entry " + entry.id + " has no apps array");
+  if (apps == json.end() || !apps->is_array())
+    return Status::InvalidArgument("entry " + entry.id + " has no apps array");
   for (const auto& element : *apps) {
     auto app = ParseApp(element);
     if (!app.ok()) return app.status().WithContext("entry " + entry.id);
@@ -135,8 +136,8 @@ const CatalogEntry* Catalog::Find(std::string_view id) const {
 }
 
 Result<Catalog> ParseCatalog(std::string_view json_text) {
-  APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(json_text, kPolicyLimits.max_catalog_bytes,
-                                                      kPolicyLimits.max_json_depth, "catalog"));
+  APPBAN_ASSIGN_OR_RETURN(
+      Json json, ParseJsonBounded(json_text, kPolicyLimits.max_catalog_bytes, kPolicyLimits.max_json_depth, "catalog"));
   if (!json.is_array()) return Status::InvalidArgument("catalog must be a JSON array of decisions");
   Catalog catalog;
   std::set<std::string> ids;
@@ -169,8 +170,9 @@ Result<std::string> DefaultCatalogPath() {
     fs::path candidate = dir / "data" / "catalog" / kCatalogFile;
     if (fs::is_regular_file(candidate, error)) return candidate.string();
   }
-  return Status::NotFound("no catalog found next to the binary or in a source tree above it; pass --catalog FILE or set "
-                          "APPBAN_CATALOG");
+  return Status::NotFound(
+      "no catalog found next to the binary or in a source tree above it; pass --catalog FILE or set "
+      "APPBAN_CATALOG");
 }
 
 bool JurisdictionMatches(const CatalogEntry& entry, std::string_view query) {
@@ -194,7 +196,8 @@ Result<CatalogDiff> DiffJurisdictions(const Catalog& catalog, std::string_view o
   auto our_entries = EntriesFor(catalog, ours);
   auto their_entries = EntriesFor(catalog, theirs);
   if (our_entries.empty()) return Status::NotFound("no catalog entries for jurisdiction \"" + std::string(ours) + "\"");
-  if (their_entries.empty()) return Status::NotFound("no catalog entries for jurisdiction \"" + std::string(theirs) + "\"");
+  if (their_entries.empty())
+    return Status::NotFound("no catalog entries for jurisdiction \"" + std::string(theirs) + "\"");
   AppGroups groups;
   std::map<std::string, DiffApp> our_apps, their_apps;
   auto collect = [&](const std::vector<const CatalogEntry*>& entries, std::map<std::string, DiffApp>& side) {
@@ -261,7 +264,8 @@ Result<Adoption> AdoptEntry(const CatalogEntry& entry, Action action) {
     }
     for (const auto& identifier : app.identifiers) {
       APPBAN_ASSIGN_OR_RETURN(Target target, MakeTarget(identifier.kind, identifier.value, !identifier.verified));
-      if (std::find(rule.targets.begin(), rule.targets.end(), target) == rule.targets.end()) rule.targets.push_back(target);
+      if (std::find(rule.targets.begin(), rule.targets.end(), target) == rule.targets.end())
+        rule.targets.push_back(target);
       if (vendor != nullptr) vendor->identifiers.push_back(target);
     }
   }

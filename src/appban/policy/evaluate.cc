@@ -28,9 +28,12 @@ bool InScope(const std::vector<std::string>& scope, const DeviceContext& device)
 
 Verdict VerdictOf(Action action) {
   switch (action) {
-    case Action::kRemove: return Verdict::kRemove;
-    case Action::kBlock: return Verdict::kBlockInstall;
-    case Action::kReport: return Verdict::kReport;
+    case Action::kRemove:
+      return Verdict::kRemove;
+    case Action::kBlock:
+      return Verdict::kBlockInstall;
+    case Action::kReport:
+      return Verdict::kReport;
   }
   return Verdict::kReport;
 }
@@ -39,17 +42,22 @@ Verdict VerdictOf(Action action) {
 
 std::string_view VerdictName(Verdict verdict) {
   switch (verdict) {
-    case Verdict::kAllowed: return "allowed";
-    case Verdict::kReport: return "report";
-    case Verdict::kBlockInstall: return "block-install";
-    case Verdict::kRemove: return "remove";
-    case Verdict::kWaived: return "waived-until";
+    case Verdict::kAllowed:
+      return "allowed";
+    case Verdict::kReport:
+      return "report";
+    case Verdict::kBlockInstall:
+      return "block-install";
+    case Verdict::kRemove:
+      return "remove";
+    case Verdict::kWaived:
+      return "waived-until";
   }
   return "?";
 }
 
-void PolicyIndex::AddHit(HitMap& map, const std::string& key,
-                         uint32_t rule, std::string description, bool by_identifier) {
+void PolicyIndex::AddHit(HitMap& map, const std::string& key, uint32_t rule, std::string description,
+                         bool by_identifier) {
   auto& hits = map[key];
   for (const auto& hit : hits) {
     if (hit.rule == rule) return;  // the first way a rule matches is the one reported
@@ -141,9 +149,10 @@ AppDecision PolicyIndex::Evaluate(const InstalledApp& app, const DeviceContext& 
     for (uint32_t w : rule.waivers) {
       const Waiver& candidate = waivers_[w];
       if (!candidate.ActiveAt(now)) continue;
-      bool covers = candidate.subject_kind == WaiverSubject::kDevice
-                        ? candidate.subject == device.device_id
-                        : std::find(device.groups.begin(), device.groups.end(), candidate.subject) != device.groups.end();
+      bool covers =
+          candidate.subject_kind == WaiverSubject::kDevice
+              ? candidate.subject == device.device_id
+              : std::find(device.groups.begin(), device.groups.end(), candidate.subject) != device.groups.end();
       if (covers && (waiver == nullptr || candidate.expires_at > waiver->expires_at ||
                      (candidate.expires_at == waiver->expires_at && candidate.id < waiver->id))) {
         waiver = &candidate;
@@ -164,7 +173,8 @@ AppDecision PolicyIndex::Evaluate(const InstalledApp& app, const DeviceContext& 
   if (decider->by_identifier && app.platform == Platform::kAndroid && !app.signer_sha256.empty() &&
       !rule.known_signers.empty() &&
       std::find(rule.known_signers.begin(), rule.known_signers.end(), app.signer_sha256) == rule.known_signers.end()) {
-    decision.matched_by += "; signed by " + app.signer_sha256 + ", not a known key of the publisher (possible repackage)";
+    decision.matched_by +=
+        "; signed by " + app.signer_sha256 + ", not a known key of the publisher (possible repackage)";
   }
   if (best_in_force != nullptr) {
     decision.verdict = VerdictOf(rule.action);
@@ -211,7 +221,8 @@ Result<Inventory> InventoryFromJson(const Json& json) {
       if (required) return Status::InvalidArgument(std::string("inventory: missing field \"") + key + "\"");
       return std::string();
     }
-    if (!it->is_string()) return Status::InvalidArgument(std::string("inventory: field \"") + key + "\" must be a string");
+    if (!it->is_string())
+      return Status::InvalidArgument(std::string("inventory: field \"") + key + "\" must be a string");
     return it->get<std::string>();
   };
   APPBAN_ASSIGN_OR_RETURN(inventory.device.device_id, string_field(json, "device", true));
@@ -226,7 +237,8 @@ Result<Inventory> InventoryFromJson(const Json& json) {
   auto apps = json.find("apps");
   if (apps == json.end() || !apps->is_array()) return Status::InvalidArgument("inventory: missing \"apps\" array");
   if (apps->size() > kPolicyLimits.max_inventory_items) {
-    return Status::LimitExceeded("inventory lists more than " + std::to_string(kPolicyLimits.max_inventory_items) + " apps");
+    return Status::LimitExceeded("inventory lists more than " + std::to_string(kPolicyLimits.max_inventory_items) +
+                                 " apps");
   }
   for (const auto& element : *apps) {
     if (!element.is_object()) return Status::InvalidArgument("inventory: each app must be an object");

@@ -56,8 +56,8 @@ std::string_view VerdictName(Verdict verdict);  // "allowed", "report", "block-i
 
 struct AppDecision {
   Verdict verdict = Verdict::kAllowed;
-  std::string rule_id;     // the deciding rule; empty when allowed
-  std::string matched_by;  // how the deciding rule matched ("android package com.tencent.mm", ...)
+  std::string rule_id;                      // the deciding rule; empty when allowed
+  std::string matched_by;                   // how the deciding rule matched ("android package com.tencent.mm", ...)
   std::optional<UnixSeconds> waived_until;  // kWaived only
   std::string waiver_id;                    // kWaived only
   std::vector<std::string> other_rules;     // other applying rules, sorted by id
@@ -75,8 +75,7 @@ class PolicyIndex {
   // True when some rule of the bundle names this identifier, signer or team, whatever its scope,
   // effective time or waivers: an app for which this is false is "allowed" on every device. Lets
   // a caller skip building and evaluating the (many) apps no rule mentions.
-  bool Mentions(Platform platform, std::string_view id, std::string_view signer_sha256,
-                std::string_view team_id) const;
+  bool Mentions(Platform platform, std::string_view id, std::string_view signer_sha256, std::string_view team_id) const;
 
  private:
   struct IndexedRule {
@@ -101,8 +100,7 @@ class PolicyIndex {
   using HitMap = std::unordered_map<std::string, std::vector<Hit>, KeyHash, std::equal_to<>>;
 
   PolicyIndex() = default;
-  void AddHit(HitMap& map, const std::string& key, uint32_t rule,
-              std::string description, bool by_identifier);
+  void AddHit(HitMap& map, const std::string& key, uint32_t rule, std::string description, bool by_identifier);
 
   std::vector<IndexedRule> rules_;
   std::vector<Waiver> waivers_;

@@ -68,7 +68,8 @@ TEST(PolicyEvaluate, EachPlatformIdentifierMatchesOnlyItsPlatform) {
   auto index = Index({MakeRule("r", Action::kBlock,
                                {T(TargetKind::kIosBundle, "com.tencent.xin"), T(TargetKind::kDebPackage, "kesl"),
                                 T(TargetKind::kFlatpakApp, "com.example.App"), T(TargetKind::kSnapName, "tiktok")})});
-  EXPECT_EQ(index.Evaluate({Platform::kIos, "com.tencent.xin", "", "", ""}, kDevice, kNow).verdict, Verdict::kBlockInstall);
+  EXPECT_EQ(index.Evaluate({Platform::kIos, "com.tencent.xin", "", "", ""}, kDevice, kNow).verdict,
+            Verdict::kBlockInstall);
   EXPECT_EQ(index.Evaluate({Platform::kDeb, "kesl", "", "", ""}, kDevice, kNow).verdict, Verdict::kBlockInstall);
   EXPECT_EQ(index.Evaluate({Platform::kFlatpak, "com.example.App", "", "", ""}, kDevice, kNow).verdict,
             Verdict::kBlockInstall);
@@ -88,11 +89,14 @@ TEST(PolicyEvaluate, BansEveryAppSignedByAPublisherKey) {
 }
 
 TEST(PolicyEvaluate, VendorTargetBansAllItsIdentifiersAndKeys) {
-  Vendor kaspersky{"AO Kaspersky Lab", "RU",
-                   {T(TargetKind::kAndroidPackage, "com.kms.free"), T(TargetKind::kIosBundle, "com.kaspersky.securityadvisor"),
-                    T(TargetKind::kAndroidSigner, kVendorKey)},
-                   0};
-  auto index = Index({MakeRule("kaspersky", Action::kRemove, {T(TargetKind::kVendor, "AO Kaspersky Lab")})}, {}, {kaspersky});
+  Vendor kaspersky{
+      "AO Kaspersky Lab",
+      "RU",
+      {T(TargetKind::kAndroidPackage, "com.kms.free"), T(TargetKind::kIosBundle, "com.kaspersky.securityadvisor"),
+       T(TargetKind::kAndroidSigner, kVendorKey)},
+      0};
+  auto index =
+      Index({MakeRule("kaspersky", Action::kRemove, {T(TargetKind::kVendor, "AO Kaspersky Lab")})}, {}, {kaspersky});
   EXPECT_EQ(index.Evaluate(Android("com.kms.free", kVendorKey), kDevice, kNow).verdict, Verdict::kRemove);
   EXPECT_EQ(index.Evaluate({Platform::kIos, "com.kaspersky.securityadvisor", "", "", ""}, kDevice, kNow).verdict,
             Verdict::kRemove);
@@ -103,7 +107,10 @@ TEST(PolicyEvaluate, VendorTargetBansAllItsIdentifiersAndKeys) {
 }
 
 TEST(PolicyEvaluate, RepackagedAppSignedByUnknownKeyStillMatchesAndIsFlagged) {
-  Vendor tencent{"Tencent", "CN", {T(TargetKind::kAndroidPackage, "com.tencent.mm"), T(TargetKind::kAndroidSigner, kVendorKey)}, 0};
+  Vendor tencent{"Tencent",
+                 "CN",
+                 {T(TargetKind::kAndroidPackage, "com.tencent.mm"), T(TargetKind::kAndroidSigner, kVendorKey)},
+                 0};
   auto index = Index({MakeRule("wechat", Action::kRemove, {T(TargetKind::kVendor, "Tencent")})}, {}, {tencent});
   AppDecision repack = index.Evaluate(Android("com.tencent.mm", kOtherKey), kDevice, kNow);
   EXPECT_EQ(repack.verdict, Verdict::kRemove);
@@ -135,7 +142,8 @@ TEST(PolicyEvaluate, ScopeAndEffectiveDateLimitWhereAndWhenARuleApplies) {
   future.effective_at = kNow + 3600;
   auto index = Index({scoped, future});
   EXPECT_EQ(index.Evaluate(Android("com.deepseek.chat"), kDevice, kNow).verdict, Verdict::kAllowed);
-  EXPECT_EQ(index.Evaluate(Android("com.deepseek.chat"), DeviceContext{"p2", {"defence"}}, kNow).verdict, Verdict::kRemove);
+  EXPECT_EQ(index.Evaluate(Android("com.deepseek.chat"), DeviceContext{"p2", {"defence"}}, kNow).verdict,
+            Verdict::kRemove);
   EXPECT_EQ(index.Evaluate(Android("com.deepseek.chat"), kDevice, kNow + 3600).verdict, Verdict::kBlockInstall);
 }
 
@@ -161,8 +169,9 @@ TEST(PolicyEvaluate, WaiverForDeviceOrGroupAppliesUntilItExpires) {
 
 TEST(PolicyEvaluate, WaiverOnOneRuleDoesNotExemptFromAnother) {
   auto pkg = T(TargetKind::kAndroidPackage, "com.tencent.mm");
-  auto index = Index({MakeRule("wechat-remove", Action::kRemove, {pkg}), MakeRule("wechat-report", Action::kReport, {pkg})},
-                     {MakeWaiver("w", "wechat-remove", WaiverSubject::kDevice, "phone-1", kNow + 100)});
+  auto index =
+      Index({MakeRule("wechat-remove", Action::kRemove, {pkg}), MakeRule("wechat-report", Action::kReport, {pkg})},
+            {MakeWaiver("w", "wechat-remove", WaiverSubject::kDevice, "phone-1", kNow + 100)});
   AppDecision d = index.Evaluate(Android("com.tencent.mm"), kDevice, kNow);
   EXPECT_EQ(d.verdict, Verdict::kReport);
   EXPECT_EQ(d.rule_id, "wechat-report");
@@ -181,8 +190,7 @@ TEST(PolicyEvaluate, MentionsIsTrueForEveryAppSomeRuleCouldDecide) {
   scoped.scope_groups = {"elsewhere"};
   Rule later = MakeRule("later", Action::kBlock, {T(TargetKind::kIosBundle, "com.later.app")});
   later.effective_at = kNow + 3600;
-  auto index = Index({scoped, later,
-                      MakeRule("signer", Action::kReport, {T(TargetKind::kAndroidSigner, kVendorKey)}),
+  auto index = Index({scoped, later, MakeRule("signer", Action::kReport, {T(TargetKind::kAndroidSigner, kVendorKey)}),
                       MakeRule("team", Action::kRemove, {T(TargetKind::kAppleTeam, "ABCDE12345")}),
                       MakeRule("long", Action::kRemove, {T(TargetKind::kAndroidPackage, long_package)})});
   // Out of scope or not yet effective here, but mentioned: another device or a later time may be

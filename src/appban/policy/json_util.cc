@@ -53,8 +53,8 @@ Result<std::string> CanonicalJson(const Json& value) {
 
 Result<Json> ParseJsonBounded(std::string_view text, uint64_t max_bytes, int max_depth, std::string_view what) {
   if (text.size() > max_bytes) {
-    return Status::LimitExceeded(std::string(what) + ": " + std::to_string(text.size()) + " bytes exceeds the limit of " +
-                                 std::to_string(max_bytes));
+    return Status::LimitExceeded(std::string(what) + ": " + std::to_string(text.size()) +
+                                 " bytes exceeds the limit of " + std::to_string(max_bytes));
   }
   // Depth pre-scan outside string literals, so nesting is bounded before recursion starts.
   int depth = 0;
@@ -97,8 +97,9 @@ std::string FormatTimestamp(UnixSeconds at) {
   // year 824 (which ParseTimestamp accepts as "0824-...") came out as "824-..." and a stored rule,
   // waiver or bundle holding it could no longer be read back (found by fuzz/inventory_fuzz.cc).
   char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%04lld-%02d-%02dT%02d:%02d:%02dZ", static_cast<long long>(parts.tm_year) + 1900,
-                parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+  std::snprintf(buffer, sizeof(buffer), "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+                static_cast<long long>(parts.tm_year) + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour,
+                parts.tm_min, parts.tm_sec);
   return buffer;
 }
 

@@ -19,7 +19,8 @@ Status RequireState(const Rule& rule, RuleState expected, std::string_view verb)
 
 Status ValidateActor(std::string_view actor) {
   if (actor.empty()) {
-    return Status::InvalidArgument("no acting user: pass --user NAME or set APPBAN_USER (it is recorded in the audit log)");
+    return Status::InvalidArgument(
+        "no acting user: pass --user NAME or set APPBAN_USER (it is recorded in the audit log)");
   }
   return ValidateIdentifier(actor, "user name");
 }

@@ -88,7 +88,8 @@ Result<std::vector<std::string>> GetStrings(const Json& object, const char* key)
   if (it == object.end() || it->is_null()) return out;
   if (!it->is_array()) return Status::InvalidArgument(std::string("field \"") + key + "\" must be an array of strings");
   for (const auto& element : *it) {
-    if (!element.is_string()) return Status::InvalidArgument(std::string("field \"") + key + "\" must hold strings only");
+    if (!element.is_string())
+      return Status::InvalidArgument(std::string("field \"") + key + "\" must hold strings only");
     out.push_back(element.get<std::string>());
   }
   return out;
@@ -164,18 +165,25 @@ std::string_view WaiverSubjectName(WaiverSubject subject) { return NameOf(subjec
 
 std::optional<Platform> PlatformOfTarget(TargetKind kind) {
   switch (kind) {
-    case TargetKind::kAndroidPackage: return Platform::kAndroid;
-    case TargetKind::kIosBundle: return Platform::kIos;
-    case TargetKind::kDebPackage: return Platform::kDeb;
-    case TargetKind::kFlatpakApp: return Platform::kFlatpak;
-    case TargetKind::kSnapName: return Platform::kSnap;
-    default: return std::nullopt;
+    case TargetKind::kAndroidPackage:
+      return Platform::kAndroid;
+    case TargetKind::kIosBundle:
+      return Platform::kIos;
+    case TargetKind::kDebPackage:
+      return Platform::kDeb;
+    case TargetKind::kFlatpakApp:
+      return Platform::kFlatpak;
+    case TargetKind::kSnapName:
+      return Platform::kSnap;
+    default:
+      return std::nullopt;
   }
 }
 
 Result<Target> MakeTarget(TargetKind kind, std::string_view value, bool unverified) {
   Target target{kind, std::string(value), unverified};
-  if (value.empty()) return Status::InvalidArgument("target " + std::string(TargetKindName(kind)) + " has an empty value");
+  if (value.empty())
+    return Status::InvalidArgument("target " + std::string(TargetKindName(kind)) + " has an empty value");
   if (value.size() > kPolicyLimits.max_identifier_length) {
     return Status::LimitExceeded("target " + std::string(TargetKindName(kind)) + " value is longer than " +
                                  std::to_string(kPolicyLimits.max_identifier_length) + " bytes");
@@ -185,14 +193,17 @@ Result<Target> MakeTarget(TargetKind kind, std::string_view value, bool unverifi
   } else if (kind == TargetKind::kAppleTeam) {
     for (char c : value) {
       if (!std::isupper(static_cast<unsigned char>(c)) && !std::isdigit(static_cast<unsigned char>(c))) {
-        return Status::InvalidArgument("Apple Team ID \"" + std::string(value) + "\" must be upper-case letters and digits");
+        return Status::InvalidArgument("Apple Team ID \"" + std::string(value) +
+                                       "\" must be upper-case letters and digits");
       }
     }
-    if (value.size() != 10) return Status::InvalidArgument("Apple Team ID \"" + std::string(value) + "\" must be 10 characters");
+    if (value.size() != 10)
+      return Status::InvalidArgument("Apple Team ID \"" + std::string(value) + "\" must be 10 characters");
   } else if (kind != TargetKind::kVendor) {
     for (char c : value) {
       if (std::isspace(static_cast<unsigned char>(c)) || std::iscntrl(static_cast<unsigned char>(c))) {
-        return Status::InvalidArgument("app identifier \"" + std::string(value) + "\" contains white space or controls");
+        return Status::InvalidArgument("app identifier \"" + std::string(value) +
+                                       "\" contains white space or controls");
       }
     }
   }
@@ -393,7 +404,8 @@ Result<Waiver> WaiverFromJson(const Json& json) {
 }
 
 Status ValidateVendor(const Vendor& vendor) {
-  if (vendor.name.empty() || vendor.name.size() > 256) return Status::InvalidArgument("vendor name must be 1 to 256 bytes");
+  if (vendor.name.empty() || vendor.name.size() > 256)
+    return Status::InvalidArgument("vendor name must be 1 to 256 bytes");
   for (const auto& target : vendor.identifiers) {
     if (target.kind == TargetKind::kVendor) {
       return Status::InvalidArgument("vendor " + vendor.name + " lists another vendor; vendors do not nest");

@@ -83,12 +83,12 @@ struct Rule {
   std::string title;
   std::vector<Target> targets;
   Action action = Action::kRemove;
-  std::vector<std::string> scope_groups;  // empty: every device
+  std::vector<std::string> scope_groups;    // empty: every device
   std::optional<UnixSeconds> effective_at;  // the rule does not apply before this time
   std::string effective_note;               // the source's own words when it gave no exact date
   std::string rationale;
   std::string authority;
-  std::string instrument;  // the legal instrument (directive, order, memo)
+  std::string instrument;               // the legal instrument (directive, order, memo)
   std::vector<std::string> references;  // URLs
   std::vector<LinkedAssessment> assessments;
   std::string source;  // catalog entry id the rule was adopted from, if any
@@ -135,7 +135,7 @@ Result<Waiver> WaiverFromJson(const Json& json);
 // of them, and every app signed by one of its keys whatever its package name.
 struct Vendor {
   std::string name;
-  std::string country;           // ISO 3166 alpha-2, may be empty
+  std::string country;              // ISO 3166 alpha-2, may be empty
   std::vector<Target> identifiers;  // app identifiers, signers and team IDs (never kVendor)
   int64_t revision = 0;
 };

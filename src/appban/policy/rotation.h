@@ -43,8 +43,8 @@ Result<KeyRotation> VerifyKeyRotation(std::string_view envelope, const PublicKey
 // about keys not pinned are skipped (already followed, or another line). The result is the new
 // pinned set; `followed` (if given) receives the statements that changed it.
 Result<std::vector<PublicKey>> FollowKeyRotations(const std::vector<PublicKey>& pinned,
-                                                   const std::vector<std::string>& statements,
-                                                   std::vector<KeyRotation>* followed = nullptr);
+                                                  const std::vector<std::string>& statements,
+                                                  std::vector<KeyRotation>* followed = nullptr);
 
 // Key directory support (keys.h): `<old_key_id>.rotation` holds the statement that retired a key.
 // Writes it. REQUIRES: `old_key` is the key being rotated out of `dir`.

@@ -58,9 +58,8 @@ class StrictObject {
       return min_value;
     }
     if (!value->is_number_integer()) return Wrong(key, "must be an integer");
-    int64_t number = value->is_number_unsigned() && value->get<uint64_t>() > uint64_t(INT64_MAX)
-                         ? INT64_MAX
-                         : value->get<int64_t>();
+    int64_t number =
+        value->is_number_unsigned() && value->get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : value->get<int64_t>();
     if (number < min_value) return Wrong(key, "must be at least " + std::to_string(min_value));
     return number;
   }
@@ -151,13 +150,27 @@ void AppendCanonicalString(std::string& out, std::string_view text) {
   out += '"';
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += "\\u00";
@@ -303,7 +316,8 @@ Result<CheckinRequest> ParseCheckinRequest(std::string_view body) {
     APPBAN_ASSIGN_OR_RETURN(request.inventory, InventoryFromJsonArray(*inventory, "checkin.inventory"));
     request.canonical_inventory = CanonicalInventory(*request.inventory);
     if (Sha256Hex(AsBytes(request.canonical_inventory)) != request.inventory_hash) {
-      return object.Wrong("inventory_hash", "does not match the inventory sent (see docs/protocol.md, \"Inventory hash\")");
+      return object.Wrong("inventory_hash",
+                          "does not match the inventory sent (see docs/protocol.md, \"Inventory hash\")");
     }
   }
   if (const Json* events = object.Find("events")) {
@@ -316,7 +330,8 @@ Result<CheckinRequest> ParseCheckinRequest(std::string_view body) {
       APPBAN_ASSIGN_OR_RETURN(DeviceEvent event,
                               EventFromJson((*events)[i], "checkin.events[" + std::to_string(i) + "]"));
       if (!request.events.empty() && event.seq <= request.events.back().seq) {
-        return Status::InvalidArgument("checkin.events[" + std::to_string(i) + "].seq: events must be sorted by increasing seq");
+        return Status::InvalidArgument("checkin.events[" + std::to_string(i) +
+                                       "].seq: events must be sorted by increasing seq");
       }
       request.events.push_back(std::move(event));
     }
@@ -328,12 +343,9 @@ Result<CheckinRequest> ParseCheckinRequest(std::string_view body) {
 }
 
 Json ToJson(const CheckinResponse& response) {
-  Json json = {{"server_time", response.server_time},
-               {"latest_version", response.latest_version},
-               {"send_inventory", response.send_inventory},
-               {"events_acked", response.events_acked},
-               {"checkin_interval", response.checkin_interval},
-               {"longpoll_timeout", response.longpoll_timeout}};
+  Json json = {{"server_time", response.server_time},           {"latest_version", response.latest_version},
+               {"send_inventory", response.send_inventory},     {"events_acked", response.events_acked},
+               {"checkin_interval", response.checkin_interval}, {"longpoll_timeout", response.longpoll_timeout}};
   if (response.bundle) json["bundle"] = *response.bundle;
   if (!response.key_rotations.empty()) json["key_rotations"] = response.key_rotations;
   return json;
@@ -347,8 +359,8 @@ Result<std::vector<std::string>> KeyRotations(StrictObject& object) {
   const Json* list = object.Find("key_rotations");
   if (list == nullptr) return out;
   if (!list->is_array() || list->size() > policy::kMaxKeyRotations) {
-    return object.Wrong("key_rotations", "must be an array of at most " + std::to_string(policy::kMaxKeyRotations) +
-                                             " statements");
+    return object.Wrong("key_rotations",
+                        "must be an array of at most " + std::to_string(policy::kMaxKeyRotations) + " statements");
   }
   for (const auto& item : *list) {
     if (!item.is_string()) return object.Wrong("key_rotations", "must hold statements as strings");
@@ -481,7 +493,8 @@ Result<std::vector<policy::InstalledApp>> InventoryFromJsonArray(const Json& jso
     if (app.id.empty()) return object.Wrong("id", "must not be empty");
     APPBAN_ASSIGN_OR_RETURN(app.version, object.Text("version", false, kProtocolLimits.max_text));
     APPBAN_ASSIGN_OR_RETURN(app.signer_sha256, object.Text("signer_sha256", false, 64));
-    if (!app.signer_sha256.empty()) APPBAN_RETURN_IF_ERROR(CheckHex(app.signer_sha256, 64, object.Path("signer_sha256")));
+    if (!app.signer_sha256.empty())
+      APPBAN_RETURN_IF_ERROR(CheckHex(app.signer_sha256, 64, object.Path("signer_sha256")));
     APPBAN_ASSIGN_OR_RETURN(app.team_id, object.Text("team_id", false, kProtocolLimits.max_text));
     APPBAN_RETURN_IF_ERROR(object.CheckNoUnknownMembers());
     apps.push_back(std::move(app));

@@ -32,7 +32,7 @@ inline constexpr std::string_view kPollPath = "/v1/poll";
 // Named bounds on what a device may send. The server's body limits (config) come first; these
 // bound the parsed content.
 struct ProtocolLimits {
-  size_t max_inventory_apps = 20000;   // a workstation has a few thousand packages
+  size_t max_inventory_apps = 20000;     // a workstation has a few thousand packages
   size_t max_events_per_checkin = 1000;  // an agent sends its queue in batches of at most this
   size_t max_text = 256;                 // identifiers, versions, hostnames
   size_t max_detail = 2048;              // an event's free text (e.g. a tool's stderr, truncated)
@@ -115,11 +115,11 @@ Result<CheckinRequest> ParseCheckinRequest(std::string_view body);
 
 struct CheckinResponse {
   UnixSeconds server_time = 0;
-  int64_t latest_version = 0;     // newest bundle version issued (0: none)
+  int64_t latest_version = 0;         // newest bundle version issued (0: none)
   std::optional<std::string> bundle;  // the signed envelope, when latest_version > applied_version
-  bool send_inventory = false;    // the server has no inventory matching inventory_hash
-  int64_t events_acked = 0;       // highest event seq the server has stored for this device
-  int64_t checkin_interval = 0;   // seconds until the next periodic check-in
+  bool send_inventory = false;        // the server has no inventory matching inventory_hash
+  int64_t events_acked = 0;           // highest event seq the server has stored for this device
+  int64_t checkin_interval = 0;       // seconds until the next periodic check-in
   int64_t longpoll_timeout = 0;
   // With a bundle: the key rotation statements (policy/rotation.h) that lead from any earlier
   // policy key to the one that signed it, oldest first. Absent when the key was never rotated.

@@ -22,12 +22,12 @@ std::vector<policy::InstalledApp> SampleApps() {
 TEST(InventoryHashTest, IsSha256OfTheSortedCanonicalArray) {
   // Built by hand from the definition in docs/protocol.md: sorted by platform enum order
   // (android, ios, deb, flatpak, snap), then id; members sorted by key, empty ones left out.
-  std::string expected_text =
-      "[{\"id\":\"com.tencent.mm\",\"platform\":\"android\",\"signer_sha256\":\"" + std::string(64, 'a') +
-      "\",\"version\":\"8.0.40\"},"
-      "{\"id\":\"bash\",\"platform\":\"deb\",\"version\":\"5.2.15-2\"},"
-      "{\"id\":\"wechat\",\"platform\":\"deb\",\"version\":\"3.9.1\"},"
-      "{\"id\":\"org.mozilla.firefox\",\"platform\":\"flatpak\",\"version\":\"120.0\"}]";
+  std::string expected_text = "[{\"id\":\"com.tencent.mm\",\"platform\":\"android\",\"signer_sha256\":\"" +
+                              std::string(64, 'a') +
+                              "\",\"version\":\"8.0.40\"},"
+                              "{\"id\":\"bash\",\"platform\":\"deb\",\"version\":\"5.2.15-2\"},"
+                              "{\"id\":\"wechat\",\"platform\":\"deb\",\"version\":\"3.9.1\"},"
+                              "{\"id\":\"org.mozilla.firefox\",\"platform\":\"flatpak\",\"version\":\"120.0\"}]";
   EXPECT_EQ(CanonicalInventory(SampleApps()), expected_text);
   EXPECT_EQ(InventoryHash(SampleApps()), Sha256Hex(AsBytes(expected_text)));
 }
@@ -99,9 +99,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCheckin{"{\"applied_version\":1,\"inventory_hash\":\"" + kHash +
                        "\",\"events\":[{\"seq\":1,\"at\":5,\"kind\":\"removd\"}]}",
                    "checkin.events[0].kind: unknown event kind \"removd\""},
-        BadCheckin{"{\"applied_version\":1,\"inventory_hash\":\"" + kHash +
-                       "\",\"events\":[{\"seq\":2,\"at\":5,\"kind\":\"removed\"},{\"seq\":2,\"at\":5,\"kind\":\"removed\"}]}",
-                   "events[1].seq: events must be sorted"},
+        BadCheckin{
+            "{\"applied_version\":1,\"inventory_hash\":\"" + kHash +
+                "\",\"events\":[{\"seq\":2,\"at\":5,\"kind\":\"removed\"},{\"seq\":2,\"at\":5,\"kind\":\"removed\"}]}",
+            "events[1].seq: events must be sorted"},
         BadCheckin{"{\"applied_version\":1,\"inventory_hash\":\"" + kHash +
                        "\",\"events\":[{\"seq\":0,\"at\":5,\"kind\":\"removed\"}]}",
                    "checkin.events[0].seq: must be at least 1"},
@@ -111,9 +112,28 @@ INSTANTIATE_TEST_SUITE_P(
 // general canonical writer makes of the same inventory, whatever the identifiers hold.
 TEST(InventoryHashTest, DirectWriterMatchesTheGeneralCanonicalForm) {
   std::mt19937_64 rng(20261128);
-  const std::vector<std::string> pieces = {"a", "Z", "0", ".", "-", "\"", "\\", "/", "\n", "\t", "\b", "\f", "\r",
-                                           std::string(1, '\x01'), std::string(1, '\x1f'), "\x7f", "\xc3\xa9",
-                                           "\xe2\x82\xac", "\xf0\x9f\x98\x80", " ", ":", ","};
+  const std::vector<std::string> pieces = {"a",
+                                           "Z",
+                                           "0",
+                                           ".",
+                                           "-",
+                                           "\"",
+                                           "\\",
+                                           "/",
+                                           "\n",
+                                           "\t",
+                                           "\b",
+                                           "\f",
+                                           "\r",
+                                           std::string(1, '\x01'),
+                                           std::string(1, '\x1f'),
+                                           "\x7f",
+                                           "\xc3\xa9",
+                                           "\xe2\x82\xac",
+                                           "\xf0\x9f\x98\x80",
+                                           " ",
+                                           ":",
+                                           ","};
   auto text = [&](size_t max_pieces) {
     std::string out;
     size_t n = std::uniform_int_distribution<size_t>(0, max_pieces)(rng);
@@ -192,7 +212,8 @@ TEST(EnrollTest, RoundTripAndRefusals) {
   EXPECT_EQ(parsed->token, "e-1.abc");
   EXPECT_FALSE(ParseEnrollRequest("{\"token\":\"x\",\"platform\":\"linux\"}").ok());
   EXPECT_FALSE(ParseEnrollRequest("{\"token\":\"x\",\"hostname\":\"\",\"platform\":\"linux\"}").ok());
-  EXPECT_FALSE(ParseEnrollRequest("{\"token\":\"" + std::string(1000, 'x') + "\",\"hostname\":\"h\",\"platform\":\"l\"}").ok());
+  EXPECT_FALSE(
+      ParseEnrollRequest("{\"token\":\"" + std::string(1000, 'x') + "\",\"hostname\":\"h\",\"platform\":\"l\"}").ok());
 }
 
 TEST(ResponsesTest, AgentsIgnoreMembersAddedLater) {

@@ -90,7 +90,8 @@ Status CheckMembers(const Json& object, std::initializer_list<std::string_view> 
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string list;
       for (auto name : allowed) list += (list.empty() ? "" : ", ") + std::string(name);
-      return Status::InvalidArgument(std::string(what) + ": unknown member " + Quoted(key) + " (expected: " + list + ")");
+      return Status::InvalidArgument(std::string(what) + ": unknown member " + Quoted(key) + " (expected: " + list +
+                                     ")");
     }
   }
   return Status::Ok();
@@ -164,8 +165,7 @@ Result<std::optional<int64_t>> QueryInteger(const HttpRequest& request, std::str
   }
   auto bad = [&]() {
     return Status::InvalidArgument("query parameter " + std::string(name) + ": " + Quoted(*text) +
-                                   " is not an integer between " + std::to_string(min) + " and " +
-                                   std::to_string(max));
+                                   " is not an integer between " + std::to_string(min) + " and " + std::to_string(max));
   };
   if (text->empty() || text->size() > 18) return bad();
   int64_t value = 0;
@@ -184,18 +184,24 @@ enum class Need { kRead, kAnalyst, kAdmin };
 
 bool Allows(store::Role role, Need need) {
   switch (need) {
-    case Need::kRead: return true;
-    case Need::kAnalyst: return role == store::Role::kAdmin || role == store::Role::kAnalyst;
-    case Need::kAdmin: return role == store::Role::kAdmin;
+    case Need::kRead:
+      return true;
+    case Need::kAnalyst:
+      return role == store::Role::kAdmin || role == store::Role::kAnalyst;
+    case Need::kAdmin:
+      return role == store::Role::kAdmin;
   }
   return false;
 }
 
 std::string_view NeedName(Need need) {
   switch (need) {
-    case Need::kRead: return "auditor";
-    case Need::kAnalyst: return "analyst";
-    case Need::kAdmin: return "admin";
+    case Need::kRead:
+      return "auditor";
+    case Need::kAnalyst:
+      return "analyst";
+    case Need::kAdmin:
+      return "admin";
   }
   return "admin";
 }
@@ -226,12 +232,14 @@ struct Call {
   // The body as a JSON object; an empty body is {} when `empty_ok`.
   Result<Json> Body(bool empty_ok) const {
     std::string_view body = request.body;
-    bool blank = std::all_of(body.begin(), body.end(), [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; });
+    bool blank =
+        std::all_of(body.begin(), body.end(), [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; });
     if (blank) {
       if (empty_ok) return Json::object();
       return Status::InvalidArgument("request body: empty; a JSON object is required");
     }
-    auto parsed = policy::ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
+    auto parsed =
+        policy::ParseJsonBounded(body, config().limits.json_max_bytes, kAdminLimits.max_json_depth, "request body");
     if (!parsed.ok()) return Status::InvalidArgument(parsed.status().message());
     if (!parsed->is_object()) return Status::InvalidArgument("request body: must be a JSON object");
     return parsed;
@@ -306,13 +314,15 @@ Json RuleStateJson(const store::DeviceRuleState& state) {
 }
 
 Json EventJson(const store::DeviceEvent& event) {
-  return Json{{"seq", event.seq},          {"at", policy::FormatTimestamp(event.at)},
-              {"kind", event.kind},        {"platform", event.platform},
-              {"app", event.app},          {"rule_id", event.rule_id},
-              {"detail", event.detail},    {"received_at", policy::FormatTimestamp(event.received_at)}};
+  return Json{{"seq", event.seq},       {"at", policy::FormatTimestamp(event.at)},
+              {"kind", event.kind},     {"platform", event.platform},
+              {"app", event.app},       {"rule_id", event.rule_id},
+              {"detail", event.detail}, {"received_at", policy::FormatTimestamp(event.received_at)}};
 }
 
-std::string AssessmentPath(const std::string& sha256) { return std::string(kAdminPathPrefix) + "assessments/" + sha256; }
+std::string AssessmentPath(const std::string& sha256) {
+  return std::string(kAdminPathPrefix) + "assessments/" + sha256;
+}
 
 Json AssessmentSummaryJson(const store::Assessment& a) {
   return Json{{"sha256", a.sha256},
@@ -332,7 +342,8 @@ Result<std::vector<std::string>> GroupsOfDevice(store::Store& store, const store
   std::vector<std::string> names;
   if (!device.group.empty()) names.push_back(device.group);
   for (const auto& group : groups) {
-    if (std::find(group.devices.begin(), group.devices.end(), device.id) != group.devices.end()) names.push_back(group.name);
+    if (std::find(group.devices.begin(), group.devices.end(), device.id) != group.devices.end())
+      names.push_back(group.name);
   }
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
@@ -364,22 +375,24 @@ Status CheckProposalShape(const Json& body) {
     }
   }
   // A proposal is the rule without its lifecycle, plus the proposer's note.
-  APPBAN_RETURN_IF_ERROR(CheckMembers(body,
-                                      {"id", "title", "targets", "action", "scope_groups", "effective_at",
-                                       "effective_note", "rationale", "authority", "instrument", "references",
-                                       "assessments", "source", "note"},
-                                      "rule"));
+  APPBAN_RETURN_IF_ERROR(
+      CheckMembers(body,
+                   {"id", "title", "targets", "action", "scope_groups", "effective_at", "effective_note", "rationale",
+                    "authority", "instrument", "references", "assessments", "source", "note"},
+                   "rule"));
   if (auto it = body.find("targets"); it != body.end() && it->is_array()) {
     for (size_t i = 0; i < it->size(); ++i) {
       if ((*it)[i].is_object()) {
-        APPBAN_RETURN_IF_ERROR(CheckMembers((*it)[i], {"kind", "value", "unverified"}, "rule: targets[" + std::to_string(i) + "]"));
+        APPBAN_RETURN_IF_ERROR(
+            CheckMembers((*it)[i], {"kind", "value", "unverified"}, "rule: targets[" + std::to_string(i) + "]"));
       }
     }
   }
   if (auto it = body.find("assessments"); it != body.end() && it->is_array()) {
     for (size_t i = 0; i < it->size(); ++i) {
       if ((*it)[i].is_object()) {
-        APPBAN_RETURN_IF_ERROR(CheckMembers((*it)[i], {"apk_sha256", "report"}, "rule: assessments[" + std::to_string(i) + "]"));
+        APPBAN_RETURN_IF_ERROR(
+            CheckMembers((*it)[i], {"apk_sha256", "report"}, "rule: assessments[" + std::to_string(i) + "]"));
       }
     }
   }
@@ -436,9 +449,15 @@ HttpResponse RuleTransition(Call& call, RuleStep step) {
   store::PolicyAdmin admin = call.Admin();
   Result<policy::Rule> rule = Status::Internal("unreachable");
   switch (step) {
-    case RuleStep::kApprove: rule = admin.ApproveRule(id, *text); break;
-    case RuleStep::kPublish: rule = admin.PublishRule(id, *text); break;
-    case RuleStep::kRevoke: rule = admin.RevokeRule(id, *text); break;
+    case RuleStep::kApprove:
+      rule = admin.ApproveRule(id, *text);
+      break;
+    case RuleStep::kPublish:
+      rule = admin.PublishRule(id, *text);
+      break;
+    case RuleStep::kRevoke:
+      rule = admin.RevokeRule(id, *text);
+      break;
   }
   if (!rule.ok()) return ErrorFrom(rule.status());
   return JsonResponse(200, policy::RuleToJson(*rule, true));
@@ -472,7 +491,8 @@ HttpResponse AddWaiver(Call& call) {
       return BadRequest("waiver: member \"" + std::string(server_set) + "\" is set by the server");
     }
   }
-  if (Status s = CheckMembers(*body, {"id", "rule_id", "subject_kind", "subject", "justification", "requested_by", "expires_at"}, "waiver");
+  if (Status s = CheckMembers(
+          *body, {"id", "rule_id", "subject_kind", "subject", "justification", "requested_by", "expires_at"}, "waiver");
       !s.ok()) {
     return ErrorFrom(s);
   }
@@ -886,7 +906,8 @@ HttpResponse UploadAssessment(Call& call) {
   if (content_type != "application/vnd.android.package-archive" && content_type != "application/octet-stream") {
     return ErrorResponse(415, "unsupported_media_type",
                          "Content-Type must be application/vnd.android.package-archive or application/octet-stream "
-                         "(the APK as the raw body), not " + Quoted(content_type));
+                         "(the APK as the raw body), not " +
+                             Quoted(content_type));
   }
   const std::string& bytes = call.request.body;
   if (bytes.empty()) return BadRequest("request body: empty; send the APK file as the body");
@@ -903,7 +924,8 @@ HttpResponse UploadAssessment(Call& call) {
   auto file = TempFile::Write(call.context.data_dir + "/tmp", bytes);
   if (!file.ok()) return ErrorFrom(file.status());
   auto apk = apk::Apk::Open(file->path());
-  if (!apk.ok()) return ErrorResponse(422, "apk_invalid", "the upload is not a readable APK: " + apk.status().ToString());
+  if (!apk.ok())
+    return ErrorResponse(422, "apk_invalid", "the upload is not a readable APK: " + apk.status().ToString());
 
   auto knowledge_dir = ResolveDataDir();
   if (!knowledge_dir.ok()) return ErrorResponse(500, "internal", knowledge_dir.status().message());
@@ -1072,7 +1094,8 @@ HttpResponse RuleComplianceView(Call& call) {
   auto limit = QueryInteger(call.request, "limit", 0, kAdminLimits.max_compliance_ids);
   if (!limit.ok()) return ErrorFrom(limit.status());
   ComplianceInputs inputs = LoadComplianceInputs(call);
-  auto rule = std::find_if(inputs.rules.begin(), inputs.rules.end(), [&](const ComplianceRule& r) { return r.id == id; });
+  auto rule =
+      std::find_if(inputs.rules.begin(), inputs.rules.end(), [&](const ComplianceRule& r) { return r.id == id; });
   if (rule == inputs.rules.end()) {
     return ErrorResponse(404, "not_found",
                          "rule " + id + " is not in the latest bundle (version " +
@@ -1115,7 +1138,8 @@ HttpResponse DeviceComplianceView(Call& call) {
     auto it = by_rule.find(rule.id);
     const store::DeviceRuleState* state = it == by_rule.end() ? nullptr : it->second;
     DeviceRuleStatus status = ClassifyDeviceRule(member, rule, state, waivers, inputs.params);
-    Json entry{{"rule_id", rule.id}, {"status", DeviceRuleStatusName(status)}, {"action", policy::ActionName(rule.action)}};
+    Json entry{
+        {"rule_id", rule.id}, {"status", DeviceRuleStatusName(status)}, {"action", policy::ActionName(rule.action)}};
     entry["since"] = state ? Json(policy::FormatTimestamp(state->since)) : Json(nullptr);
     entry["compliant_at"] = state ? OptionalTime(state->compliant_at) : Json(nullptr);
     bool counts = (status == DeviceRuleStatus::kCompliant || status == DeviceRuleStatus::kRemediated) && state &&
@@ -1177,7 +1201,8 @@ HttpResponse VerifyAuditLog(Call& call) {
   auto verification = call.context.store->VerifyAudit();
   if (!verification.ok()) return ErrorFrom(verification.status());
   Json problems = Json::array();
-  for (const auto& problem : verification->problems) problems.push_back(Json{{"seq", problem.seq}, {"what", problem.what}});
+  for (const auto& problem : verification->problems)
+    problems.push_back(Json{{"seq", problem.seq}, {"what", problem.what}});
   return JsonResponse(200, Json{{"ok", verification->ok()},
                                 {"entries", verification->entries},
                                 {"head_hash", verification->head_hash},
@@ -1261,7 +1286,8 @@ bool Matches(std::string_view pattern, const std::vector<std::string>& segments,
 
 Result<store::ApiToken> Authenticate(WorkerContext& context, const HttpRequest& request, UnixSeconds now) {
   std::string_view header = request.Header("authorization");
-  if (header.empty()) return Status::InvalidArgument("no Authorization header; send \"Authorization: Bearer <API token>\"");
+  if (header.empty())
+    return Status::InvalidArgument("no Authorization header; send \"Authorization: Bearer <API token>\"");
   std::string_view credential = protocol::BearerCredential(header);
   if (credential.empty()) return Status::InvalidArgument("the Authorization header is not \"Bearer <API token>\"");
   return context.fleet->AuthenticateApiToken(credential, now);
@@ -1318,7 +1344,8 @@ HttpResponse Dispatch(WorkerContext& context, const HttpRequest& request) {
   if (!allowed_methods.empty()) {
     std::string allow;
     for (const auto& method : allowed_methods) allow += (allow.empty() ? "" : ", ") + method;
-    HttpResponse response = ErrorResponse(405, "method_not_allowed", request.method + " is not allowed here; use " + allow);
+    HttpResponse response =
+        ErrorResponse(405, "method_not_allowed", request.method + " is not allowed here; use " + allow);
     response.headers.emplace_back("Allow", allow);
     return response;
   }
@@ -1329,22 +1356,29 @@ HttpResponse Dispatch(WorkerContext& context, const HttpRequest& request) {
 
 HttpError HttpErrorFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return {200, "ok"};
+    case StatusCode::kOk:
+      return {200, "ok"};
     case StatusCode::kInvalidArgument:
     case StatusCode::kLimitExceeded:
     case StatusCode::kNotRecognized:
     case StatusCode::kTruncated:
-    case StatusCode::kUnsupported: return {400, "bad_request"};
-    case StatusCode::kNotFound: return {404, "not_found"};
+    case StatusCode::kUnsupported:
+      return {400, "bad_request"};
+    case StatusCode::kNotFound:
+      return {404, "not_found"};
     case StatusCode::kAlreadyExists:
     case StatusCode::kFailedPrecondition:
-    case StatusCode::kExpired: return {409, "conflict"};
+    case StatusCode::kExpired:
+      return {409, "conflict"};
     // The policy core's only refusal of an authenticated actor is the two-person rule (approving
     // one's own proposal or waiver request); roles are checked before the core is reached.
-    case StatusCode::kPermissionDenied: return {409, "two_person_rule"};
-    case StatusCode::kUnavailable: return {503, "unavailable"};
+    case StatusCode::kPermissionDenied:
+      return {409, "two_person_rule"};
+    case StatusCode::kUnavailable:
+      return {503, "unavailable"};
     case StatusCode::kCorruption:
-    case StatusCode::kInternal: return {500, "internal"};
+    case StatusCode::kInternal:
+      return {500, "internal"};
   }
   return {500, "internal"};
 }

@@ -39,18 +39,18 @@ inline constexpr std::string_view kAdminPathPrefix = "/v1/admin/";
 
 // Named bounds on what one admin request may ask for.
 struct AdminLimits {
-  int64_t default_page = 100;             // devices, audit entries
+  int64_t default_page = 100;  // devices, audit entries
   int64_t max_page = 1000;
-  int64_t max_compliance_ids = 10000;     // violating/pending device ids in one answer
+  int64_t max_compliance_ids = 10000;  // violating/pending device ids in one answer
   int64_t default_compliance_ids = 1000;
-  int64_t max_enrollment_tokens = 1000;   // per request ("count")
+  int64_t max_enrollment_tokens = 1000;  // per request ("count")
   int64_t default_enrollment_ttl_seconds = 7 * 24 * 3600;
   int64_t min_ttl_seconds = 60;
   int64_t max_enrollment_ttl_seconds = 90 * 24 * 3600;
   int64_t max_api_token_ttl_seconds = 2 * 365 * 24 * 3600;
   int64_t max_group_devices_per_request = 10000;
-  int64_t recent_events = 50;             // shown with a device
-  int max_json_depth = 16;                // admin documents nest a few levels
+  int64_t recent_events = 50;  // shown with a device
+  int max_json_depth = 16;     // admin documents nest a few levels
 };
 inline constexpr AdminLimits kAdminLimits{};
 

@@ -7,12 +7,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <iostream>
-#include <set>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -137,8 +137,8 @@ class AdminApiTest : public ::testing::Test {
   }
 
   static std::string RuleBody(const std::string& id, const std::string& extra = "") {
-    return R"({"id":")" + id + R"(","title":"Ban )" + id +
-           R"(","targets":[{"kind":"deb","value":")" + id + R"("}],"action":"remove")" + extra + "}";
+    return R"({"id":")" + id + R"(","title":"Ban )" + id + R"(","targets":[{"kind":"deb","value":")" + id +
+           R"("}],"action":"remove")" + extra + "}";
   }
   // carol proposes, alice approves and publishes.
   void PublishedRule(const std::string& id) {
@@ -301,9 +301,7 @@ TEST_F(AdminApiTest, PublishSignsABundleDevicesAcceptAndNotifies) {
   EXPECT_EQ(notifier_->published, 2);
 }
 
-TEST_F(AdminApiTest, NoBundleYetIs404) {
-  EXPECT_EQ(Send("GET", "/v1/admin/bundles/latest", dave_).status, 404);
-}
+TEST_F(AdminApiTest, NoBundleYetIs404) { EXPECT_EQ(Send("GET", "/v1/admin/bundles/latest", dave_).status, 404); }
 
 // ---- hostile input ----
 
@@ -321,12 +319,16 @@ TEST_F(AdminApiTest, HostileInputsAre4xxNamingTheProblem) {
       {"POST", "/v1/admin/rules", RuleBody("x1", R"(,"state":"published")"), 400, "state"},
       {"POST", "/v1/admin/rules", RuleBody("x1", R"(,"targets2":[])"), 400, "targets2"},
       {"POST", "/v1/admin/rules", R"({"id":"x1","title":5,"targets":[],"action":"remove"})", 400, "title"},
-      {"POST", "/v1/admin/rules", R"({"id":"x1","title":"t","targets":[{"kind":"deb","value":"a","x":1}],"action":"remove"})", 400, "\"x\""},
-      {"POST", "/v1/admin/rules", R"({"id":"x1","title":"t","targets":[{"kind":"deb","value":"a"}],"action":"explode"})", 400, "explode"},
-      {"POST", "/v1/admin/rules", R"({"id":"../etc","title":"t","targets":[{"kind":"deb","value":"a"}],"action":"remove"})", 400, "rule id"},
+      {"POST", "/v1/admin/rules",
+       R"({"id":"x1","title":"t","targets":[{"kind":"deb","value":"a","x":1}],"action":"remove"})", 400, "\"x\""},
+      {"POST", "/v1/admin/rules",
+       R"({"id":"x1","title":"t","targets":[{"kind":"deb","value":"a"}],"action":"explode"})", 400, "explode"},
+      {"POST", "/v1/admin/rules",
+       R"({"id":"../etc","title":"t","targets":[{"kind":"deb","value":"a"}],"action":"remove"})", 400, "rule id"},
       {"POST", "/v1/admin/rules", std::string(100, '[') + std::string(100, ']'), 400, "nests deeper"},
       {"POST", "/v1/admin/rules", RuleBody("x1", R"(,"scope_groups":["nope"])"), 400, "nope"},
-      {"POST", "/v1/admin/rules", RuleBody("x1", R"(,"assessments":[{"apk_sha256":")" + std::string(64, 'a') + R"("}])"), 400, "apk_sha256"},
+      {"POST", "/v1/admin/rules",
+       RuleBody("x1", R"(,"assessments":[{"apk_sha256":")" + std::string(64, 'a') + R"("}])"), 400, "apk_sha256"},
       {"GET", "/v1/admin/devices?limit=100000", "", 400, "limit"},
       {"GET", "/v1/admin/devices?limit=-1", "", 400, "limit"},
       {"GET", "/v1/admin/devices?offset=abc", "", 400, "offset"},
@@ -352,9 +354,13 @@ TEST_F(AdminApiTest, HostileInputsAre4xxNamingTheProblem) {
       {"POST", "/v1/admin/tokens", R"({"name":"x","role":"root"})", 400, "root"},
       {"POST", "/v1/admin/groups", R"({"name":"g","devices":["d-missing"]})", 400, "d-missing"},
       {"POST", "/v1/admin/groups", R"({"name":"g","devices":"d-1"})", 400, "devices"},
-      {"POST", "/v1/admin/waivers", R"({"id":"w","rule_id":"none","subject_kind":"group","subject":"g","justification":"j","expires_at":"2030-01-01"})", 400, "none"},
+      {"POST", "/v1/admin/waivers",
+       R"({"id":"w","rule_id":"none","subject_kind":"group","subject":"g","justification":"j","expires_at":"2030-01-01"})",
+       400, "none"},
       {"POST", "/v1/admin/waivers", R"({"id":"w","approved_by":"me"})", 400, "approved_by"},
-      {"POST", "/v1/admin/waivers", R"({"id":"w","rule_id":"r","subject_kind":"planet","subject":"g","justification":"j","expires_at":"2030-01-01"})", 400, "planet"},
+      {"POST", "/v1/admin/waivers",
+       R"({"id":"w","rule_id":"r","subject_kind":"planet","subject":"g","justification":"j","expires_at":"2030-01-01"})",
+       400, "planet"},
       {"DELETE", "/v1/admin/rules", "", 405, "GET, POST"},
       {"PUT", "/v1/admin/publish", "", 405, "POST"},
       {"GET", "/v1/admin/nothing-here", "", 404, "nothing-here"},
@@ -377,12 +383,25 @@ TEST_F(AdminApiTest, HostileInputsAre4xxNamingTheProblem) {
 
 // Every route with every hostile body and path id: never a 5xx, always a JSON error naming a code.
 TEST_F(AdminApiTest, NoHostileRequestReachesA5xx) {
-  const std::vector<std::string> bodies = {
-      "null", "1", "\"text\"", "[]", "{}", "{\"id\":null}", "{\"id\":{}}", "{\"id\":[1]}",
-      "{\"reason\":\"\"}", "{\"note\":123}", "{\"devices\":[null]}", "{\"count\":-1}",
-      "{\"ttl_seconds\":1.5}", "{\"validity_days\":1e300}", "{\"id\":\"\xff\xfe\"}",
-      "{\"name\":\"" + std::string(5000, 'a') + "\"}", std::string(20, '{'), "{\"a\":1,\"a\":2}",
-      std::string("{\"id\":\"a\0b\"}", 12)};
+  const std::vector<std::string> bodies = {"null",
+                                           "1",
+                                           "\"text\"",
+                                           "[]",
+                                           "{}",
+                                           "{\"id\":null}",
+                                           "{\"id\":{}}",
+                                           "{\"id\":[1]}",
+                                           "{\"reason\":\"\"}",
+                                           "{\"note\":123}",
+                                           "{\"devices\":[null]}",
+                                           "{\"count\":-1}",
+                                           "{\"ttl_seconds\":1.5}",
+                                           "{\"validity_days\":1e300}",
+                                           "{\"id\":\"\xff\xfe\"}",
+                                           "{\"name\":\"" + std::string(5000, 'a') + "\"}",
+                                           std::string(20, '{'),
+                                           "{\"a\":1,\"a\":2}",
+                                           std::string("{\"id\":\"a\0b\"}", 12)};
   const std::vector<std::string> ids = {"x", "..", "a b", std::string(300, 'a'), "\xff", "%2e%2e", "-lead"};
   for (const auto& route : AdminRoutes()) {
     for (const auto& id : ids) {
@@ -483,7 +502,8 @@ TEST_F(AdminApiTest, AuditRecordsTheTokenNameAsActor) {
 // ---- devices, enrolment tokens ----
 
 TEST_F(AdminApiTest, EnrolmentTokensDevicesAndRevocation) {
-  auto batch = Send("POST", "/v1/admin/enrollment-tokens", alice_, R"({"count":3,"note":"laptops","ttl_seconds":3600})");
+  auto batch =
+      Send("POST", "/v1/admin/enrollment-tokens", alice_, R"({"count":3,"note":"laptops","ttl_seconds":3600})");
   ASSERT_EQ(batch.status, 201) << batch.body;
   Json tokens = BodyOf(batch)["tokens"];
   ASSERT_EQ(tokens.size(), 3u);
@@ -496,7 +516,8 @@ TEST_F(AdminApiTest, EnrolmentTokensDevicesAndRevocation) {
   auto enrolled = fleet_->EnrollDevice(std::string(tokens[0]["token"]), "ws-0042", "linux", "0.1.0", now_);
   ASSERT_TRUE(enrolled.ok()) << enrolled.status().ToString();
   std::string id = enrolled->device.id;
-  EXPECT_EQ(Send("POST", "/v1/admin/enrollment-tokens/" + std::string(tokens[1]["id"]) + "/revoke", alice_).status, 200);
+  EXPECT_EQ(Send("POST", "/v1/admin/enrollment-tokens/" + std::string(tokens[1]["id"]) + "/revoke", alice_).status,
+            200);
   Json states = BodyOf(Send("GET", "/v1/admin/enrollment-tokens", dave_))["tokens"];
   std::map<std::string, std::string> by_id;
   for (const auto& t : states) by_id[t["id"]] = t["state"];
@@ -609,10 +630,12 @@ TEST_F(AdminApiTest, ComplianceCountsOnAHandBuiltFleet) {
   std::vector<store::CheckinWrite> writes(2);
   writes[0].device_id = fixed;
   writes[0].last_seen = kStart + 120;
-  writes[0].rule_states.push_back({fixed, "ban-x", store::ComplianceState::kCompliant, kStart + 120, true, kStart + 120, 1});
+  writes[0].rule_states.push_back(
+      {fixed, "ban-x", store::ComplianceState::kCompliant, kStart + 120, true, kStart + 120, 1});
   writes[1].device_id = failing;
   writes[1].last_seen = kStart + 130;
-  writes[1].rule_states.push_back({failing, "ban-x", store::ComplianceState::kViolating, kStart + 130, true, std::nullopt, 1});
+  writes[1].rule_states.push_back(
+      {failing, "ban-x", store::ComplianceState::kViolating, kStart + 130, true, std::nullopt, 1});
   ASSERT_TRUE(fleet_->ApplyCheckins(writes).ok());
   // silent never checks in; waived has an active waiver in bundle 2.
   now_ = kStart + 600;  // stale_after 900: silent enrolled (last_seen 0) counts as stale
@@ -628,7 +651,7 @@ TEST_F(AdminApiTest, ComplianceCountsOnAHandBuiltFleet) {
   EXPECT_EQ(rule["remediated"], 1);
   EXPECT_EQ(rule["violating"], 1);
   EXPECT_EQ(rule["waived"], 1);
-  EXPECT_EQ(rule["pending"] .get<int>() + rule["stale"].get<int>(), 1);
+  EXPECT_EQ(rule["pending"].get<int>() + rule["stale"].get<int>(), 1);
   EXPECT_EQ(rule["time_to_compliance"]["median_seconds"], 120);
   EXPECT_EQ(rule["time_to_compliance"]["max_seconds"], 120);
   EXPECT_EQ(body["totals"]["devices"], 4);
@@ -664,11 +687,14 @@ TEST_F(AdminApiTest, DISABLED_ComplianceEndpointOver100kDevices) {
       std::snprintf(id, sizeof id, "d-%016x", i);
       ids.push_back(id);
       std::string token = std::string("e-") + (id + 2);
-      std::string sql = "INSERT INTO enrollment_tokens(id, group_name, secret_hash, created_by, created_at, expires_at, note) "
-                        "VALUES('" + token + "', '', 'x', 'a', 0, 1, '');"
-                        "INSERT INTO devices(id, secret_hash, hostname, platform, agent_version, group_name, enrolled_at, "
-                        "enrollment_token_id, last_seen) VALUES('" + std::string(id) + "', 'x', 'h', 'linux', '1', '', 0, '" +
-                        token + "', " + std::to_string(kStart) + ")";
+      std::string sql =
+          "INSERT INTO enrollment_tokens(id, group_name, secret_hash, created_by, created_at, expires_at, note) "
+          "VALUES('" +
+          token +
+          "', '', 'x', 'a', 0, 1, '');"
+          "INSERT INTO devices(id, secret_hash, hostname, platform, agent_version, group_name, enrolled_at, "
+          "enrollment_token_id, last_seen) VALUES('" +
+          std::string(id) + "', 'x', 'h', 'linux', '1', '', 0, '" + token + "', " + std::to_string(kStart) + ")";
       ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
     }
     ASSERT_EQ(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
@@ -685,9 +711,10 @@ TEST_F(AdminApiTest, DISABLED_ComplianceEndpointOver100kDevices) {
       write.last_seen = kStart + 60;
       for (int r = 0; r < 5; ++r) {
         bool violating = i % 50 == 1;
-        write.rule_states.push_back({ids[i], "rule-" + std::to_string(r),
-                                     violating ? store::ComplianceState::kViolating : store::ComplianceState::kCompliant,
-                                     kStart + 60, i % 3 == 0, violating ? std::nullopt : std::optional<UnixSeconds>(kStart + 1 + i % 600), 1});
+        write.rule_states.push_back(
+            {ids[i], "rule-" + std::to_string(r),
+             violating ? store::ComplianceState::kViolating : store::ComplianceState::kCompliant, kStart + 60,
+             i % 3 == 0, violating ? std::nullopt : std::optional<UnixSeconds>(kStart + 1 + i % 600), 1});
       }
       batch.push_back(std::move(write));
     }
@@ -744,8 +771,9 @@ TEST_F(AdminApiTest, AssessmentUploadStoreCite) {
   EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/assessments", dave_))["assessments"].size(), 1u);
   EXPECT_EQ(Send("GET", "/v1/admin/assessments/" + std::string(64, 'b'), dave_).status, 404);
 
-  auto cited = Send("POST", "/v1/admin/rules", carol_,
-                    RuleBody("cites", R"(,"assessments":[{"apk_sha256":")" + sha + R"(","report":"file:///etc/passwd"}])"));
+  auto cited =
+      Send("POST", "/v1/admin/rules", carol_,
+           RuleBody("cites", R"(,"assessments":[{"apk_sha256":")" + sha + R"(","report":"file:///etc/passwd"}])"));
   ASSERT_EQ(cited.status, 201) << cited.body;
   EXPECT_EQ(BodyOf(cited)["assessments"][0]["report"], "/v1/admin/assessments/" + sha);
 }

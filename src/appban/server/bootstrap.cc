@@ -49,9 +49,11 @@ Result<bool> PrepareDirectory(const std::string& path) {
   std::error_code error;
   if (!parent.empty()) std::filesystem::create_directories(parent, error);
   if (error) return Status::Unavailable("cannot create " + parent.string() + ": " + error.message());
-  if (::mkdir(path.c_str(), 0700) != 0) return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
+  if (::mkdir(path.c_str(), 0700) != 0)
+    return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
   // mkdir applies the umask, which can only remove bits; set the mode explicitly all the same.
-  if (::chmod(path.c_str(), 0700) != 0) return Status::Unavailable("cannot chmod " + path + ": " + std::strerror(errno));
+  if (::chmod(path.c_str(), 0700) != 0)
+    return Status::Unavailable("cannot chmod " + path + ": " + std::strerror(errno));
   return true;
 }
 

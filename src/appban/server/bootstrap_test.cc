@@ -172,7 +172,8 @@ TEST(Bootstrap, ServerCertificateVerifiesAgainstTheCaAndCarriesTheNames) {
   EXPECT_EQ(code, 0) << verify;
   EXPECT_NE(verify.find(": OK"), std::string::npos) << verify;
 
-  std::string sans = RunCommand("openssl x509 -noout -ext subjectAltName -in '" + result->certificate_path + "'", &code);
+  std::string sans =
+      RunCommand("openssl x509 -noout -ext subjectAltName -in '" + result->certificate_path + "'", &code);
   ASSERT_EQ(code, 0) << sans;
   EXPECT_NE(sans.find("DNS:appban.test.example"), std::string::npos) << sans;
   EXPECT_NE(sans.find("IP Address:127.0.0.1"), std::string::npos) << sans;

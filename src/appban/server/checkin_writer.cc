@@ -82,7 +82,8 @@ void CheckinWriter::CommitCheckins(std::vector<Item>& batch) {
     }
     std::optional<uint64_t> generation_before;
     // Right after the commit, before anyone is answered: other workers stop trusting their copy.
-    if (outcome.status.ok() && ChangesCachedDevice(writes[i])) generation_before = generations_.Bump(writes[i].device_id);
+    if (outcome.status.ok() && ChangesCachedDevice(writes[i]))
+      generation_before = generations_.Bump(writes[i].device_id);
     boost::asio::post(io_, [done = std::move(batch[i].done), write = std::move(writes[i]), outcome = std::move(outcome),
                             generation_before]() mutable { done(write, std::move(outcome), generation_before); });
   }
@@ -100,9 +101,9 @@ void CheckinWriter::CommitEnrollments(std::vector<EnrollItem>& batch) {
     auto outcomes = fleet_->EnrollDevices(requests, now);
     for (size_t k = 0; k < indices.size(); ++k) {
       Result<store::Enrollment> outcome =
-          !outcomes.ok()              ? Result<store::Enrollment>(outcomes.status())
-          : k < outcomes->size()      ? std::move((*outcomes)[k])
-                                      : Result<store::Enrollment>(Status::Internal("enrolment batch lost an outcome"));
+          !outcomes.ok()         ? Result<store::Enrollment>(outcomes.status())
+          : k < outcomes->size() ? std::move((*outcomes)[k])
+                                 : Result<store::Enrollment>(Status::Internal("enrolment batch lost an outcome"));
       boost::asio::post(io_, [done = std::move(batch[indices[k]].done), outcome = std::move(outcome)]() mutable {
         done(std::move(outcome));
       });

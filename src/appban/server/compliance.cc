@@ -6,13 +6,20 @@ namespace appban::server {
 
 std::string_view DeviceRuleStatusName(DeviceRuleStatus status) {
   switch (status) {
-    case DeviceRuleStatus::kNotTargeted: return "not_targeted";
-    case DeviceRuleStatus::kWaived: return "waived";
-    case DeviceRuleStatus::kViolating: return "violating";
-    case DeviceRuleStatus::kCompliant: return "compliant";
-    case DeviceRuleStatus::kRemediated: return "remediated";
-    case DeviceRuleStatus::kPending: return "pending";
-    case DeviceRuleStatus::kStale: return "stale";
+    case DeviceRuleStatus::kNotTargeted:
+      return "not_targeted";
+    case DeviceRuleStatus::kWaived:
+      return "waived";
+    case DeviceRuleStatus::kViolating:
+      return "violating";
+    case DeviceRuleStatus::kCompliant:
+      return "compliant";
+    case DeviceRuleStatus::kRemediated:
+      return "remediated";
+    case DeviceRuleStatus::kPending:
+      return "pending";
+    case DeviceRuleStatus::kStale:
+      return "stale";
   }
   return "unknown";
 }
@@ -106,8 +113,10 @@ DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const Compli
   if (WaiverLookup::Exempts(rule_waivers, device, params.now)) return DeviceRuleStatus::kWaived;
   if (state != nullptr) {
     switch (state->state) {
-      case store::ComplianceState::kWaived: return DeviceRuleStatus::kWaived;
-      case store::ComplianceState::kViolating: return DeviceRuleStatus::kViolating;
+      case store::ComplianceState::kWaived:
+        return DeviceRuleStatus::kWaived;
+      case store::ComplianceState::kViolating:
+        return DeviceRuleStatus::kViolating;
       case store::ComplianceState::kCompliant:
         return state->had_app ? DeviceRuleStatus::kRemediated : DeviceRuleStatus::kCompliant;
     }
@@ -174,7 +183,9 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
     ++result.targeted;
     uint8_t flag = kTargeted;
     switch (status) {
-      case DeviceRuleStatus::kWaived: ++result.waived; break;
+      case DeviceRuleStatus::kWaived:
+        ++result.waived;
+        break;
       case DeviceRuleStatus::kViolating:
         ++result.violating;
         flag |= kViolatingAny;
@@ -199,7 +210,8 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
         flag |= kStaleAny;
         if (list_limit > 0) result.pending_devices.push_back(devices[i].id);
         break;
-      case DeviceRuleStatus::kNotTargeted: break;
+      case DeviceRuleStatus::kNotTargeted:
+        break;
     }
     if (flags != nullptr) (*flags)[i] |= flag;
   }

@@ -58,8 +58,9 @@ policy::Waiver MakeWaiver(std::string id, std::string rule, policy::WaiverSubjec
 class HandBuiltFleet : public ::testing::Test {
  protected:
   void SetUp() override {
-    devices_ = {MakeDevice("d1", 9900), MakeDevice("d2", 9000), MakeDevice("d3", 9950), MakeDevice("d4", 0),
-                MakeDevice("d5", 9990, "ops"), MakeDevice("d6", 9990, "", true), MakeDevice("d7", 9999)};
+    devices_ = {MakeDevice("d1", 9900), MakeDevice("d2", 9000),        MakeDevice("d3", 9950),
+                MakeDevice("d4", 0),    MakeDevice("d5", 9990, "ops"), MakeDevice("d6", 9990, "", true),
+                MakeDevice("d7", 9999)};
     policy::Group ops;
     ops.name = "ops";
     ops.devices = {"d3", "d4", "d-not-enrolled"};
@@ -102,11 +103,11 @@ TEST_F(HandBuiltFleet, UnscopedRuleCountsEveryState) {
   FleetMembership fleet = FleetMembership::Build(devices_, groups_);
   WaiverLookup waivers(waivers_);
   RuleCompliance a = SummarizeRule(fleet, rule_a_, states_a_, waivers, params_, 100);
-  EXPECT_EQ(a.targeted, 6);  // d1 d2 d3 d4 d5 d7 (d6 revoked)
-  EXPECT_EQ(a.compliant, 2);  // d1 d3
+  EXPECT_EQ(a.targeted, 6);    // d1 d2 d3 d4 d5 d7 (d6 revoked)
+  EXPECT_EQ(a.compliant, 2);   // d1 d3
   EXPECT_EQ(a.remediated, 1);  // d1
-  EXPECT_EQ(a.violating, 1);  // d5
-  EXPECT_EQ(a.waived, 1);  // d7; d1's waiver expired
+  EXPECT_EQ(a.violating, 1);   // d5
+  EXPECT_EQ(a.waived, 1);      // d7; d1's waiver expired
   EXPECT_EQ(a.pending, 0);
   EXPECT_EQ(a.stale, 2);  // d2 (1000 s silent > 900), d4 (never seen)
   EXPECT_EQ(a.compliant + a.violating + a.waived + a.pending + a.stale, a.targeted);
@@ -127,9 +128,9 @@ TEST_F(HandBuiltFleet, ScopedRuleTargetsOnlyGroupMembers) {
   RuleCompliance b = SummarizeRule(fleet, rule_b_, states_b_, waivers, params_, 100);
   EXPECT_EQ(b.targeted, 3);  // d3 d4 (policy group), d5 (token group)
   EXPECT_EQ(b.compliant, 1);
-  EXPECT_EQ(b.waived, 0);  // the group waiver is revoked
+  EXPECT_EQ(b.waived, 0);   // the group waiver is revoked
   EXPECT_EQ(b.pending, 1);  // d5, seen 10 s ago
-  EXPECT_EQ(b.stale, 1);  // d4
+  EXPECT_EQ(b.stale, 1);    // d4
   EXPECT_EQ(b.time_to_compliance.samples, 1);
   EXPECT_EQ(b.time_to_compliance.median_seconds, 500);
   EXPECT_EQ(b.time_to_compliance.p95_seconds, 500);
@@ -143,8 +144,8 @@ TEST_F(HandBuiltFleet, FleetTotalsPartitionTheActiveDevices) {
   ASSERT_EQ(summary.rules.size(), 2u);
   EXPECT_EQ(summary.totals.devices, 6);
   EXPECT_EQ(summary.totals.fully_compliant, 3);  // d1 d3 d7
-  EXPECT_EQ(summary.totals.violating_any, 1);  // d5
-  EXPECT_EQ(summary.totals.pending_any, 2);  // d2 d4
+  EXPECT_EQ(summary.totals.violating_any, 1);    // d5
+  EXPECT_EQ(summary.totals.pending_any, 2);      // d2 d4
   EXPECT_EQ(summary.totals.stale_any, 2);
   EXPECT_EQ(summary.totals.untargeted, 0);
   EXPECT_TRUE(summary.rules[0].violating_devices.empty()) << "the fleet summary carries no id lists";
@@ -250,8 +251,9 @@ TEST(ComplianceScale, HundredThousandDevicesFiveRules) {
       if (roll < 5) continue;  // pending
       std::snprintf(id, sizeof id, "d-%016x", i);
       bool violating = roll < 8;
-      states[r].push_back(Row(id, violating ? store::ComplianceState::kViolating : store::ComplianceState::kCompliant,
-                              roll < 30, violating ? std::nullopt : std::optional<UnixSeconds>(rules[r].first_published_at + roll * 7)));
+      states[r].push_back(
+          Row(id, violating ? store::ComplianceState::kViolating : store::ComplianceState::kCompliant, roll < 30,
+              violating ? std::nullopt : std::optional<UnixSeconds>(rules[r].first_published_at + roll * 7)));
     }
   }
   std::vector<policy::Waiver> waivers = {MakeWaiver("w", "r0", policy::WaiverSubject::kGroup, "group-9", 200000)};

@@ -4,18 +4,19 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <array>
 #include <climits>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "appban/common/file.h"
 
 namespace appban::server {
 namespace {
 
-constexpr std::array<std::string_view, 6> kSections = {"listen", "devices", "enrollment", "limits", "timeouts", "policy"};
+constexpr std::array<std::string_view, 6> kSections = {"listen", "devices",  "enrollment",
+                                                       "limits", "timeouts", "policy"};
 constexpr std::string_view kLogSection = "log";
 
 // One integer setting: its key, its allowed range and how to reach it in the struct. The same
@@ -94,7 +95,7 @@ const UintKey* FindUintKey(std::string_view name) {
 
 // Key names that hold something other than an integer, in file order.
 constexpr std::array<std::string_view, 10> kOtherKeys = {
-    "data_dir",        "database",        "listen.address",      "listen.tls", "listen.insecure_plain_http",
+    "data_dir",         "database",        "listen.address",      "listen.tls", "listen.insecure_plain_http",
     "listen.cert_file", "listen.key_file", "listen.server_names", "log.level",  "log.format",
 };
 
@@ -195,7 +196,9 @@ Status ApplyOtherKey(std::string_view name, const toml::node& node, const std::s
       config.listen.server_names.push_back(std::move(value));
     }
     Status names = CheckServerNames(config.listen.server_names);
-    if (!names.ok()) return Status(names.code(), config.source + ":" + std::to_string(node.source().begin.line) + ": " + names.message());
+    if (!names.ok())
+      return Status(names.code(),
+                    config.source + ":" + std::to_string(node.source().begin.line) + ": " + names.message());
     return Status::Ok();
   }
   APPBAN_ASSIGN_OR_RETURN(std::string value, ReadString(node, where));
@@ -252,11 +255,16 @@ bool IsSection(std::string_view name) {
 
 std::string_view LogLevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kTrace: return "trace";
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kTrace:
+      return "trace";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
@@ -338,8 +346,10 @@ Status ValidateConfig(const ServerConfig& config) {
           "credentials and admin tokens; it is for local testing only)"));
     }
     if (!IsLoopbackAddress(listen.address)) {
-      return fail(Status::InvalidArgument("listen.tls: plain HTTP is only allowed on a loopback address (127.0.0.0/8 "
-                                          "or ::1), not on \"" + listen.address + "\""));
+      return fail(
+          Status::InvalidArgument("listen.tls: plain HTTP is only allowed on a loopback address (127.0.0.0/8 "
+                                  "or ::1), not on \"" +
+                                  listen.address + "\""));
     }
   }
   if (listen.cert_file.empty() != listen.key_file.empty()) {
@@ -347,20 +357,21 @@ Status ValidateConfig(const ServerConfig& config) {
                                         ": listen.cert_file and listen.key_file must be given together"));
   }
   if (config.StaleAfterSeconds() < config.devices.checkin_interval_seconds) {
-    return fail(Status::InvalidArgument(
-        "devices.stale_after_seconds: " + std::to_string(config.StaleAfterSeconds()) +
-        " is shorter than devices.checkin_interval_seconds (" + std::to_string(config.devices.checkin_interval_seconds) +
-        "): every device would be counted stale between two check-ins"));
+    return fail(Status::InvalidArgument("devices.stale_after_seconds: " + std::to_string(config.StaleAfterSeconds()) +
+                                        " is shorter than devices.checkin_interval_seconds (" +
+                                        std::to_string(config.devices.checkin_interval_seconds) +
+                                        "): every device would be counted stale between two check-ins"));
   }
   if (config.policy.bundle_validity_days > config.policy.max_bundle_validity_days) {
-    return fail(Status::InvalidArgument("policy.bundle_validity_days: " + std::to_string(config.policy.bundle_validity_days) +
-                                        " is above policy.max_bundle_validity_days (" +
-                                        std::to_string(config.policy.max_bundle_validity_days) + ")"));
+    return fail(Status::InvalidArgument(
+        "policy.bundle_validity_days: " + std::to_string(config.policy.bundle_validity_days) +
+        " is above policy.max_bundle_validity_days (" + std::to_string(config.policy.max_bundle_validity_days) + ")"));
   }
   if (static_cast<uint64_t>(config.policy.bundle_validity_days) * 86400 <= config.StaleAfterSeconds()) {
     return fail(Status::InvalidArgument(
         "policy.bundle_validity_days: bundles would expire before a device is even counted stale "
-        "(devices.stale_after_seconds = " + std::to_string(config.StaleAfterSeconds()) + ")"));
+        "(devices.stale_after_seconds = " +
+        std::to_string(config.StaleAfterSeconds()) + ")"));
   }
   return Status::Ok();
 }
@@ -405,9 +416,9 @@ std::vector<std::string> DefaultServerNames() {
 
 uint32_t WorkerCount(const ServerConfig& config, uint32_t cores, uint64_t descriptors_per_process) {
   if (config.workers > 0) return config.workers;
-  const uint64_t usable =
-      descriptors_per_process > 2 * kReservedDescriptorsPerWorker ? descriptors_per_process - kReservedDescriptorsPerWorker
-                                                                  : kReservedDescriptorsPerWorker;
+  const uint64_t usable = descriptors_per_process > 2 * kReservedDescriptorsPerWorker
+                              ? descriptors_per_process - kReservedDescriptorsPerWorker
+                              : kReservedDescriptorsPerWorker;
   const uint64_t needed = (config.listen.max_connections + usable - 1) / usable;
   return static_cast<uint32_t>(std::clamp<uint64_t>(std::max<uint64_t>(cores, needed), 1, L::kMaxWorkers));
 }

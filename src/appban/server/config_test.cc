@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <toml++/toml.h>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <toml++/toml.h>
 
 namespace appban::server {
 namespace {
@@ -105,12 +105,14 @@ TEST(ServerConfig, WrongTypesAreErrorsNamingTheKey) {
 TEST(ServerConfig, OutOfRangeValuesAreErrors) {
   EXPECT_EQ(ParseError("[listen]\nport = 70000\n"), "server.toml:2: listen.port: 70000 is outside 0..65535");
   EXPECT_EQ(ParseError("[listen]\nport = -1\n"), "server.toml:2: listen.port: -1 is outside 0..65535");
-  EXPECT_NE(ParseError("[limits]\njson_max_bytes = 0\n").find("limits.json_max_bytes: 0 is outside"), std::string::npos);
+  EXPECT_NE(ParseError("[limits]\njson_max_bytes = 0\n").find("limits.json_max_bytes: 0 is outside"),
+            std::string::npos);
   EXPECT_NE(ParseError("[devices]\ncheckin_interval_seconds = 1\n").find("devices.checkin_interval_seconds"),
             std::string::npos);
   EXPECT_NE(ParseError("data_dir = \"\"\n").find("server.toml:1: data_dir: must not be empty"), std::string::npos);
-  EXPECT_NE(ParseError("[listen]\naddress = \"localhost\"\n").find("listen.address: \"localhost\" is not an IP address"),
-            std::string::npos);
+  EXPECT_NE(
+      ParseError("[listen]\naddress = \"localhost\"\n").find("listen.address: \"localhost\" is not an IP address"),
+      std::string::npos);
   EXPECT_NE(ParseError("[listen]\nserver_names = [\"bad name\"]\n").find("\"bad name\" is neither"), std::string::npos);
 }
 
@@ -175,7 +177,8 @@ TEST(ServerConfig, FlagsOverrideTheFileAndDerivedValuesFollow) {
   config.timeouts.body_seconds = 0;  // a flag may break a range the file respected
   Status status = ValidateConfig(config);
   ASSERT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("timeouts.body_seconds: 0 is outside 1..3600"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("timeouts.body_seconds: 0 is outside 1..3600"), std::string::npos)
+      << status.message();
 }
 
 TEST(ServerConfig, CrossFieldRules) {
@@ -192,7 +195,8 @@ TEST(ServerConfig, CrossFieldRules) {
   config = Parsed("[devices]\ncheckin_interval_seconds = 600\nstale_after_seconds = 300\n");
   status = ValidateConfig(config);
   ASSERT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("devices.stale_after_seconds: 300 is shorter"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("devices.stale_after_seconds: 300 is shorter"), std::string::npos)
+      << status.message();
 
   config = Parsed("[devices]\ncheckin_interval_seconds = 86400\n[policy]\nbundle_validity_days = 2\n");
   status = ValidateConfig(config);

@@ -36,7 +36,7 @@ HttpResponse StoreTrouble(const Status& status) {
 // An inventory stored as JSON before match records existed (schema 2).
 Result<std::vector<policy::InstalledApp>> StoredInventoryApps(const std::string& json_text) {
   APPBAN_ASSIGN_OR_RETURN(auto json, policy::ParseJsonBounded(json_text, store::kFleetLimits.max_inventory_json_bytes,
-                                                             16, "stored inventory"));
+                                                              16, "stored inventory"));
   return protocol::InventoryFromJsonArray(json, "stored inventory");
 }
 
@@ -53,8 +53,7 @@ HttpResponse RefusalFor(const Status& status) {
 constexpr size_t kMaxCachedDevices = size_t{1} << 21;
 
 int64_t SteadySeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 store::ComplianceState StoredState(RuleStanding standing) {
@@ -88,7 +87,8 @@ bool DeviceApi::AllowEnrollment(const std::string& address) {
     bucket.refilled = now;
   } else {
     double minutes = std::chrono::duration<double>(now - bucket.refilled).count() / 60.0;
-    bucket.tokens = std::min<double>(settings_.enrollment_burst, bucket.tokens + minutes * settings_.enrollment_per_minute);
+    bucket.tokens =
+        std::min<double>(settings_.enrollment_burst, bucket.tokens + minutes * settings_.enrollment_per_minute);
     bucket.refilled = now;
   }
   // Forget full buckets now and then so a scan of many addresses cannot grow the table forever.
@@ -125,9 +125,7 @@ void DeviceApi::Enroll(const net::HttpRequest& request, net::Responder respond) 
   // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
   auto held = std::make_shared<net::Responder>(std::move(respond));
   writer_.SubmitEnrollment(std::move(enrollment), context_.clock(),
-                           [this, held](Result<store::Enrollment> enrolled) {
-                             FinishEnrollment(enrolled, *held);
-                           });
+                           [this, held](Result<store::Enrollment> enrolled) { FinishEnrollment(enrolled, *held); });
 }
 
 // On the io_context thread, after the enrolment's transaction committed (or failed).
@@ -201,7 +199,8 @@ Result<DeviceApi::AuthenticatedDevice> DeviceApi::Authenticate(const net::HttpRe
 
 std::vector<std::string> DeviceApi::GroupsOf(const std::string& device_id, const std::string& token_group) {
   auto now = std::chrono::steady_clock::now();
-  if (groups_loaded_at_ == std::chrono::steady_clock::time_point{} || now - groups_loaded_at_ > std::chrono::seconds(5)) {
+  if (groups_loaded_at_ == std::chrono::steady_clock::time_point{} ||
+      now - groups_loaded_at_ > std::chrono::seconds(5)) {
     auto groups = context_.store->ListGroups();
     if (groups.ok()) {
       groups_by_device_.clear();
@@ -294,10 +293,9 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
 
   // Re-evaluate compliance when what it depends on changed: the bundle, the applied version, the
   // inventory, or a removal was reported.
-  const bool needs_evaluation =
-      latest.version > 0 && !send_inventory &&
-      (write.applied || known.evaluated_version != latest.version ||
-       known.evaluated_inventory_hash != checkin.inventory_hash || !removed_by_rule.empty());
+  const bool needs_evaluation = latest.version > 0 && !send_inventory &&
+                                (write.applied || known.evaluated_version != latest.version ||
+                                 known.evaluated_inventory_hash != checkin.inventory_hash || !removed_by_rule.empty());
   if (needs_evaluation) {
     auto input = context_.fleet->GetEvaluationInput(id, /*with_rule_states=*/known.evaluated_version != 0);
     if (!input.ok()) return respond(StoreTrouble(input.status()));
@@ -307,7 +305,8 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
     bool have_inventory = true;
     if (inventory_sent) {
       for (policy::InstalledApp& app : *checkin.inventory) {
-        if (latest.index->Mentions(app.platform, app.id, app.signer_sha256, app.team_id)) mentioned.push_back(std::move(app));
+        if (latest.index->Mentions(app.platform, app.id, app.signer_sha256, app.team_id))
+          mentioned.push_back(std::move(app));
       }
     } else if (input->match_records) {
       Status decoded = store::ForEachMatchRecord(*input->match_records, [&](const store::MatchRecord& record) {
@@ -322,7 +321,8 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
       have_inventory = apps.ok();
       if (apps.ok()) {
         for (policy::InstalledApp& app : *apps) {
-          if (latest.index->Mentions(app.platform, app.id, app.signer_sha256, app.team_id)) mentioned.push_back(std::move(app));
+          if (latest.index->Mentions(app.platform, app.id, app.signer_sha256, app.team_id))
+            mentioned.push_back(std::move(app));
         }
       }
     }
@@ -372,7 +372,8 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
     // Nothing the device must be able to rely on: answer now; record last_seen now and then.
     if (now - known.last_seen_written >= settings_.last_seen_resolution) {
       known.last_seen_written = now;
-      writer_.Submit(std::move(write), [](const store::CheckinWrite&, store::CheckinOutcome, std::optional<uint64_t>) {});
+      writer_.Submit(std::move(write),
+                     [](const store::CheckinWrite&, store::CheckinOutcome, std::optional<uint64_t>) {});
     }
     return respond(JsonResponse(200, CheckinBody(applied_version, send_inventory, known.last_event_seq)));
   }
@@ -396,7 +397,8 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
       if (outcome.status.code() == StatusCode::kPermissionDenied) {
         return respond(MakeErrorResponse(403, "device_revoked", "this device was revoked by an administrator"));
       }
-      if (outcome.status.code() == StatusCode::kInvalidArgument || outcome.status.code() == StatusCode::kLimitExceeded) {
+      if (outcome.status.code() == StatusCode::kInvalidArgument ||
+          outcome.status.code() == StatusCode::kLimitExceeded) {
         return respond(MakeErrorResponse(400, "bad_request", outcome.status.message()));
       }
       return respond(StoreTrouble(outcome.status));
@@ -419,7 +421,8 @@ void DeviceApi::Poll(const net::HttpRequest& request, net::Responder respond) {
     version = std::stoll(*version_text);
   }
   if (version < 0) {
-    return respond(MakeErrorResponse(400, "bad_request", "poll: query parameter \"version\" must be a non-negative integer"));
+    return respond(
+        MakeErrorResponse(400, "bad_request", "poll: query parameter \"version\" must be a non-negative integer"));
   }
   catch_up_();
   if (hub_.latest().version > version) {
@@ -431,9 +434,10 @@ void DeviceApi::Poll(const net::HttpRequest& request, net::Responder respond) {
   poll_jitter_state_ ^= poll_jitter_state_ << 13;
   poll_jitter_state_ ^= poll_jitter_state_ >> 7;
   poll_jitter_state_ ^= poll_jitter_state_ << 17;
-  int64_t jitter = settings_.longpoll_timeout / 10 > 0
-                       ? static_cast<int64_t>(poll_jitter_state_ % static_cast<uint64_t>(settings_.longpoll_timeout / 10 + 1))
-                       : 0;
+  int64_t jitter =
+      settings_.longpoll_timeout / 10 > 0
+          ? static_cast<int64_t>(poll_jitter_state_ % static_cast<uint64_t>(settings_.longpoll_timeout / 10 + 1))
+          : 0;
   hub_.AddPoll(version, std::move(respond), SteadySeconds() + settings_.longpoll_timeout + jitter, device->id);
 }
 

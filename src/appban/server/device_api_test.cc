@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <boost/asio/io_context.hpp>
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -164,7 +164,8 @@ class DeviceApiTest : public ::testing::Test {
     other->api = std::make_unique<DeviceApi>(other->context, *hub_, *other->writer, DeviceApiSettings{}, [] {});
     return other;
   }
-  net::HttpResponse SendCheckin(DeviceApi& api, const std::string& credential, const protocol::CheckinRequest& checkin) {
+  net::HttpResponse SendCheckin(DeviceApi& api, const std::string& credential,
+                                const protocol::CheckinRequest& checkin) {
     auto sink = std::make_shared<CapturingSink>();
     net::HttpRequest request;
     request.method = "POST";
@@ -303,7 +304,8 @@ TEST_F(DeviceApiTest, ManyEnrolmentsInFlightEachGetTheirOwnAnswerAndATokenWinsOn
     sinks.push_back(StartEnroll(EnrollBody(tokens[i], "h" + std::to_string(i)), "203.0.113." + std::to_string(i)));
   }
   std::vector<std::shared_ptr<CapturingSink>> same;
-  for (int i = 0; i < 5; ++i) same.push_back(StartEnroll(EnrollBody(tokens[0], "dup"), "198.51.100." + std::to_string(i)));
+  for (int i = 0; i < 5; ++i)
+    same.push_back(StartEnroll(EnrollBody(tokens[0], "dup"), "198.51.100." + std::to_string(i)));
   std::vector<std::shared_ptr<CapturingSink>> all = sinks;
   all.insert(all.end(), same.begin(), same.end());
   RunUntilAnswered(all);

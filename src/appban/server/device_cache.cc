@@ -97,8 +97,8 @@ void DeviceCache::AfterWrite(const store::CheckinWrite& write, int64_t highest_s
 }
 
 bool ChangesCachedDevice(const store::CheckinWrite& write) {
-  return write.applied || write.inventory || write.evaluated || !write.events.empty() ||
-         !write.rule_states.empty() || !write.cleared_rule_ids.empty();
+  return write.applied || write.inventory || write.evaluated || !write.events.empty() || !write.rule_states.empty() ||
+         !write.cleared_rule_ids.empty();
 }
 
 }  // namespace appban::server

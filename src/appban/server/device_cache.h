@@ -62,8 +62,8 @@ class DeviceGenerations {
 };
 
 struct CachedDevice {
-  uint64_t generation = 0;     // slot value this entry matches
-  uint64_t epoch = 0;          // DeviceGenerations::Epoch() when the entry was read
+  uint64_t generation = 0;       // slot value this entry matches
+  uint64_t epoch = 0;            // DeviceGenerations::Epoch() when the entry was read
   Sha256Digest secret_digest{};  // SHA-256 of the credential's secret text, as the store keeps it
   std::string group;
   int64_t applied_version = 0;
@@ -79,7 +79,8 @@ class DeviceCache {
  public:
   // Entries beyond `max_entries` clear the cache (a bound, not an eviction policy: a worker serves
   // far fewer devices than that).
-  DeviceCache(DeviceGenerations& generations, size_t max_entries) : generations_(generations), max_entries_(max_entries) {}
+  DeviceCache(DeviceGenerations& generations, size_t max_entries)
+      : generations_(generations), max_entries_(max_entries) {}
 
   // The entry when present and still current, else nullptr.
   CachedDevice* Find(const std::string& device_id);

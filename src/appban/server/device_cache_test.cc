@@ -30,9 +30,7 @@ class DeviceCacheTest : public ::testing::Test {
     generations_ = std::make_unique<DeviceGenerations>(std::move(*created));
     cache_ = std::make_unique<DeviceCache>(*generations_, 4);
   }
-  CachedDevice& Read(const std::string& id) {
-    return cache_->Store(MakeDevice(id), Sha256Digest{}, cache_->Take(id));
-  }
+  CachedDevice& Read(const std::string& id) { return cache_->Store(MakeDevice(id), Sha256Digest{}, cache_->Take(id)); }
   std::unique_ptr<DeviceGenerations> generations_;
   std::unique_ptr<DeviceCache> cache_;
 };

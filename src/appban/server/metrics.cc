@@ -20,8 +20,8 @@ static_assert(sizeof(WorkerSlotData) % 64 == 0);
 // The shared gauges sit first, padded to a cache line; slots follow back to back.
 constexpr size_t kSlotsOffset = (sizeof(SharedGaugeData) + 63) / 64 * 64;
 
-constexpr std::array<std::string_view, kRouteCount> kRouteNames = {"enroll", "checkin", "poll",  "admin",
-                                                                    "health", "metrics", "other"};
+constexpr std::array<std::string_view, kRouteCount> kRouteNames = {"enroll", "checkin", "poll", "admin",
+                                                                   "health", "metrics", "other"};
 constexpr std::array<std::string_view, kEventKindCount> kEventKindNames = {
     "removed", "remove_failed", "install_refused", "waiver_applied", "bundle_applied", "bundle_refused", "other"};
 constexpr std::array<std::string_view, kEnrollmentResultCount> kEnrollmentResultNames = {
@@ -29,11 +29,17 @@ constexpr std::array<std::string_view, kEnrollmentResultCount> kEnrollmentResult
 constexpr std::array<std::string_view, kDeviceComplianceCount> kDeviceComplianceNames = {"compliant", "violating",
                                                                                          "pending", "stale"};
 // Families rendered from the region; an extra gauge may not reuse one of these names.
-constexpr std::array<std::string_view, 11> kBuiltInFamilies = {
-    "appban_http_requests_total", "appban_http_request_duration_seconds", "appban_open_connections",
-    "appban_connected_devices",   "appban_longpolls_waiting",             "appban_checkins_total",
-    "appban_events_total",        "appban_enrollments_total",             "appban_policy_version",
-    "appban_compliance_devices",  "appban_worker_up"};
+constexpr std::array<std::string_view, 11> kBuiltInFamilies = {"appban_http_requests_total",
+                                                               "appban_http_request_duration_seconds",
+                                                               "appban_open_connections",
+                                                               "appban_connected_devices",
+                                                               "appban_longpolls_waiting",
+                                                               "appban_checkins_total",
+                                                               "appban_events_total",
+                                                               "appban_enrollments_total",
+                                                               "appban_policy_version",
+                                                               "appban_compliance_devices",
+                                                               "appban_worker_up"};
 
 constexpr std::array<std::string_view, kStatusClassCount> kStatusClassNames = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 
@@ -47,8 +53,9 @@ std::string FormatDouble(double value) {
   const double magnitude = std::fabs(value);
   const bool plain = value == 0 || (magnitude >= 1e-4 && magnitude < 1e15);
   std::array<char, 128> buffer{};
-  auto [end, error] = plain ? std::to_chars(buffer.data(), buffer.data() + buffer.size(), value, std::chars_format::fixed)
-                            : std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  auto [end, error] = plain
+                          ? std::to_chars(buffer.data(), buffer.data() + buffer.size(), value, std::chars_format::fixed)
+                          : std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
   if (error != std::errc()) return "NaN";
   return std::string(buffer.data(), end);
 }
@@ -71,10 +78,14 @@ bool IsLabelName(std::string_view name) {
 std::string EscapeLabelValue(std::string_view value) {
   std::string out;
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -83,9 +94,12 @@ std::string EscapeLabelValue(std::string_view value) {
 std::string EscapeHelp(std::string_view help) {
   std::string out;
   for (char c : help) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -137,7 +151,9 @@ std::string_view EventKindName(EventKind kind) { return kEventKindNames[static_c
 std::string_view EnrollmentResultName(EnrollmentResult result) {
   return kEnrollmentResultNames[static_cast<size_t>(result)];
 }
-std::string_view DeviceComplianceName(DeviceCompliance state) { return kDeviceComplianceNames[static_cast<size_t>(state)]; }
+std::string_view DeviceComplianceName(DeviceCompliance state) {
+  return kDeviceComplianceNames[static_cast<size_t>(state)];
+}
 
 EventKind EventKindFromName(std::string_view name) {
   for (size_t i = 0; i < kEventKindNames.size(); ++i) {
@@ -153,15 +169,16 @@ void MetricsSlot::SetUp(bool up, uint64_t pid) {
 
 void MetricsSlot::RecordRequest(Route route, int http_status, std::chrono::nanoseconds duration) {
   const size_t route_index = static_cast<size_t>(route);
-  const size_t status_class = (http_status >= 100 && http_status <= 599) ? static_cast<size_t>(http_status / 100 - 1)
-                                                                         : kStatusClassCount - 1;
+  const size_t status_class =
+      (http_status >= 100 && http_status <= 599) ? static_cast<size_t>(http_status / 100 - 1) : kStatusClassCount - 1;
   data_->requests[route_index][status_class].fetch_add(1, std::memory_order_relaxed);
 
   const int64_t nanoseconds = std::max<int64_t>(duration.count(), 0);
   const double seconds = static_cast<double>(nanoseconds) / 1e9;
   // Prometheus buckets are "less than or equal": the first bound >= the value.
-  const size_t bucket = static_cast<size_t>(
-      std::lower_bound(kDurationBucketBounds.begin(), kDurationBucketBounds.end(), seconds) - kDurationBucketBounds.begin());
+  const size_t bucket =
+      static_cast<size_t>(std::lower_bound(kDurationBucketBounds.begin(), kDurationBucketBounds.end(), seconds) -
+                          kDurationBucketBounds.begin());
   data_->duration_buckets[route_index][bucket].fetch_add(1, std::memory_order_relaxed);
   data_->duration_sum_nanoseconds[route_index].fetch_add(static_cast<uint64_t>(nanoseconds), std::memory_order_relaxed);
 }
@@ -222,10 +239,12 @@ MetricsSlot MetricsRegion::Slot(uint32_t index) const {
 
 Result<std::string> RenderPrometheus(const MetricsRegion& region, std::span<const ExtraGauge> extra_gauges) {
   for (const auto& gauge : extra_gauges) {
-    if (!IsMetricName(gauge.name)) return Status::InvalidArgument("metrics: invalid metric name \"" + gauge.name + "\"");
+    if (!IsMetricName(gauge.name))
+      return Status::InvalidArgument("metrics: invalid metric name \"" + gauge.name + "\"");
     for (std::string_view built_in : kBuiltInFamilies) {
       if (gauge.name.starts_with(built_in)) {
-        return Status::InvalidArgument("metrics: \"" + gauge.name + "\" collides with the built-in " + std::string(built_in));
+        return Status::InvalidArgument("metrics: \"" + gauge.name + "\" collides with the built-in " +
+                                       std::string(built_in));
       }
     }
     for (const auto& label : gauge.labels) {
@@ -322,7 +341,8 @@ Result<std::string> RenderPrometheus(const MetricsRegion& region, std::span<cons
     if (std::find(names.begin(), names.end(), gauge.name) == names.end()) names.push_back(gauge.name);
   }
   for (std::string_view name : names) {
-    const auto first = std::find_if(extra_gauges.begin(), extra_gauges.end(), [&](const auto& g) { return g.name == name; });
+    const auto first =
+        std::find_if(extra_gauges.begin(), extra_gauges.end(), [&](const auto& g) { return g.name == name; });
     out.Family(name, "gauge", first->help);
     for (const auto& gauge : extra_gauges) {
       if (gauge.name != name) continue;

@@ -54,12 +54,12 @@ EventKind EventKindFromName(std::string_view name);
 
 enum class EnrollmentResult : uint8_t {
   kEnrolled,
-  kTokenInvalid,   // unknown token or wrong secret
+  kTokenInvalid,  // unknown token or wrong secret
   kTokenExpired,
-  kTokenUsed,      // already used or revoked
+  kTokenUsed,  // already used or revoked
   kRateLimited,
   kBadRequest,
-  kError,          // store or server trouble
+  kError,  // store or server trouble
 };
 inline constexpr size_t kEnrollmentResultCount = 7;
 std::string_view EnrollmentResultName(EnrollmentResult result);
@@ -71,8 +71,8 @@ std::string_view DeviceComplianceName(DeviceCompliance state);
 
 // Upper bounds (seconds) of appban_http_request_duration_seconds; +Inf is implicit. Long-polls
 // last up to the long-poll timeout, hence the 30 and 60 s buckets.
-inline constexpr std::array<double, 15> kDurationBucketBounds = {
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 60};
+inline constexpr std::array<double, 15> kDurationBucketBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                 0.25,   0.5,   1,      2.5,   5,    30,    60};
 inline constexpr size_t kDurationBucketCount = kDurationBucketBounds.size() + 1;  // + the +Inf bucket
 
 inline constexpr uint32_t kMaxMetricsSlots = 1024;
@@ -82,7 +82,7 @@ using Counter = std::atomic<uint64_t>;
 // One worker's counters and gauges. Cache-line aligned so two workers' slots never share a line.
 // (std::atomic's default constructor value-initializes: every counter starts at 0.)
 struct alignas(64) WorkerSlotData {
-  Counter up;   // 1 while the worker serves
+  Counter up;  // 1 while the worker serves
   Counter pid;
   Counter requests[kRouteCount][kStatusClassCount];
   // Non-cumulative: each observation increments exactly one bucket (the last one is +Inf).

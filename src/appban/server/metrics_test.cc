@@ -119,9 +119,12 @@ Exposition Parse(const std::string& text) {
     }
     const std::string value_text = line.substr(pos + 1);
     double value = 0;
-    if (value_text == "+Inf") value = HUGE_VAL;
-    else if (value_text == "-Inf") value = -HUGE_VAL;
-    else if (value_text == "NaN") value = std::nan("");
+    if (value_text == "+Inf")
+      value = HUGE_VAL;
+    else if (value_text == "-Inf")
+      value = -HUGE_VAL;
+    else if (value_text == "NaN")
+      value = std::nan("");
     else {
       char* end = nullptr;
       value = std::strtod(value_text.c_str(), &end);
@@ -163,7 +166,8 @@ void ExpectHistogramsConsistent(const Exposition& parsed) {
     for (double bound : kDurationBucketBounds) {
       std::ostringstream le;
       le << bound;
-      double value = parsed.Value("appban_http_request_duration_seconds_bucket{le=\"" + le.str() + "\",route=\"" + route + "\"}");
+      double value =
+          parsed.Value("appban_http_request_duration_seconds_bucket{le=\"" + le.str() + "\",route=\"" + route + "\"}");
       EXPECT_GE(value, previous) << route << " le=" << le.str();
       previous = value;
     }
@@ -299,7 +303,8 @@ TEST(Metrics, ForkedProcessesCountConcurrently) {
   EXPECT_EQ(parsed.Value("appban_checkins_total{}"), 2.0 * kIterations);
   EXPECT_EQ(parsed.Value("appban_events_total{kind=\"install_refused\"}"), 2.0 * kIterations);
   EXPECT_EQ(parsed.Value("appban_http_request_duration_seconds_count{route=\"checkin\"}"), 2.0 * kIterations);
-  EXPECT_NEAR(parsed.Value("appban_http_request_duration_seconds_sum{route=\"checkin\"}"), 2.0 * kIterations * 0.002, 1e-6);
+  EXPECT_NEAR(parsed.Value("appban_http_request_duration_seconds_sum{route=\"checkin\"}"), 2.0 * kIterations * 0.002,
+              1e-6);
   EXPECT_EQ(parsed.Value("appban_worker_up{worker=\"0\"}"), 1);
   EXPECT_EQ(parsed.Value("appban_worker_up{worker=\"1\"}"), 1);
   EXPECT_EQ(region->slot_data(0).pid.load(), static_cast<uint64_t>(children[0]));
@@ -320,10 +325,10 @@ TEST(Metrics, ExtraGaugesAreGroupedEscapedAndValidated) {
   EXPECT_EQ(parsed.Value("appban_rule_violating_devices{rule=\"ban-tiktok\"}"), 0.5);
   EXPECT_EQ(parsed.Value("appban_store_bytes{}"), 4096);
 
-  for (ExtraGauge bad : {ExtraGauge{"9lives", "", {}, 1}, ExtraGauge{"bad-name", "", {}, 1},
-                         ExtraGauge{"ok_name", "", {{"bad label", "x"}}, 1},
-                         ExtraGauge{"ok_name", "", {{"__reserved", "x"}}, 1},
-                         ExtraGauge{"appban_checkins_total", "", {}, 1}}) {
+  for (ExtraGauge bad :
+       {ExtraGauge{"9lives", "", {}, 1}, ExtraGauge{"bad-name", "", {}, 1},
+        ExtraGauge{"ok_name", "", {{"bad label", "x"}}, 1}, ExtraGauge{"ok_name", "", {{"__reserved", "x"}}, 1},
+        ExtraGauge{"appban_checkins_total", "", {}, 1}}) {
     std::vector<ExtraGauge> one = {bad};
     auto text = RenderPrometheus(*region, one);
     EXPECT_FALSE(text.ok()) << bad.name;

@@ -44,11 +44,21 @@ void ConfigureLogging(const ServerConfig& config) {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ [%P] %v", spdlog::pattern_time_type::utc);
   }
   switch (config.log.level) {
-    case LogLevel::kTrace: spdlog::set_level(spdlog::level::trace); break;
-    case LogLevel::kDebug: spdlog::set_level(spdlog::level::debug); break;
-    case LogLevel::kInfo: spdlog::set_level(spdlog::level::info); break;
-    case LogLevel::kWarn: spdlog::set_level(spdlog::level::warn); break;
-    case LogLevel::kError: spdlog::set_level(spdlog::level::err); break;
+    case LogLevel::kTrace:
+      spdlog::set_level(spdlog::level::trace);
+      break;
+    case LogLevel::kDebug:
+      spdlog::set_level(spdlog::level::debug);
+      break;
+    case LogLevel::kInfo:
+      spdlog::set_level(spdlog::level::info);
+      break;
+    case LogLevel::kWarn:
+      spdlog::set_level(spdlog::level::warn);
+      break;
+    case LogLevel::kError:
+      spdlog::set_level(spdlog::level::err);
+      break;
   }
 }
 
@@ -174,8 +184,8 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     return 1;
   }
   out << FirstStartBanner(*prepared);
-  out << "appban server listening on " << url << " with " << workers << " worker process"
-      << (workers == 1 ? "" : "es") << " (data: " << config.data_dir << ")" << std::endl;
+  out << "appban server listening on " << url << " with " << workers << " worker process" << (workers == 1 ? "" : "es")
+      << " (data: " << config.data_dir << ")" << std::endl;
 
   // Signals are taken synchronously (sigwait) by the supervisor; workers unblock them again and
   // handle them in their io_context.

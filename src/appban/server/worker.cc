@@ -37,8 +37,7 @@ class MetricsObserver : public net::ServerObserver {
   void OnConnectionOpened() override { slot_.ConnectionOpened(); }
   void OnConnectionClosed() override { slot_.ConnectionClosed(); }
   void OnRequestCompleted(std::string_view, std::string_view path, int status, double seconds) override {
-    slot_.RecordRequest(RouteOf(path), status,
-                        std::chrono::nanoseconds(static_cast<int64_t>(seconds * 1e9)));
+    slot_.RecordRequest(RouteOf(path), status, std::chrono::nanoseconds(static_cast<int64_t>(seconds * 1e9)));
   }
 
  private:
@@ -69,7 +68,8 @@ class Worker : public FleetNotifier {
     slot.SetUp(true, static_cast<uint64_t>(getpid()));
     hub_ = std::make_unique<BundleHub>(**store, keys_->trusted());
     hub_->SetKeys(keys_->trusted(), keys_->rotations());
-    if (auto refreshed = hub_->Refresh(); !refreshed.ok()) return failed("loading the latest bundle", refreshed.status());
+    if (auto refreshed = hub_->Refresh(); !refreshed.ok())
+      return failed("loading the latest bundle", refreshed.status());
     CheckinWriter writer(io, std::move(*writer_fleet), *inputs_.generations);
 
     context_.config = &config_;
@@ -111,12 +111,12 @@ class Worker : public FleetNotifier {
     }
     MetricsObserver observer(slot);
     net::HttpServer server(
-        io, options, [this](net::HttpRequest request, net::Responder respond) { Route(std::move(request), std::move(respond)); },
+        io, options,
+        [this](net::HttpRequest request, net::Responder respond) { Route(std::move(request), std::move(respond)); },
         [this](std::string_view method, std::string_view path) { return BodyLimit(method, path); }, &observer);
     if (auto adopted = server.Adopt(inputs_.listening_fd); !adopted.ok()) return failed("accepting", adopted);
-    server.SetLongPollDrainer([this] {
-      hub_->DrainPolls(503, "unavailable", "the server is shutting down; poll again shortly");
-    });
+    server.SetLongPollDrainer(
+        [this] { hub_->DrainPolls(503, "unavailable", "the server is shutting down; poll again shortly"); });
 
     boost::asio::steady_timer refresh(io);
     std::function<void()> schedule_refresh = [&] {
@@ -169,7 +169,8 @@ class Worker : public FleetNotifier {
     RefreshKeys();
     auto refreshed = hub_->Refresh();
     if (!refreshed.ok()) {
-      spdlog::error("worker {}: reloading the published bundle: {}", inputs_.worker_index, refreshed.status().ToString());
+      spdlog::error("worker {}: reloading the published bundle: {}", inputs_.worker_index,
+                    refreshed.status().ToString());
       return;
     }
     hub_->WakePolls();
@@ -194,7 +195,8 @@ class Worker : public FleetNotifier {
     if (current == -1 && errno != 0) return;
     int lowered = std::min(19, current + static_cast<int>(config_.request_thread_nice));
     if (setpriority(PRIO_PROCESS, thread, lowered) != 0) {
-      spdlog::warn("worker {}: cannot lower the request thread's priority: {}", inputs_.worker_index, std::strerror(errno));
+      spdlog::warn("worker {}: cannot lower the request thread's priority: {}", inputs_.worker_index,
+                   std::strerror(errno));
     }
   }
 
@@ -231,9 +233,8 @@ class Worker : public FleetNotifier {
     } else if (!refreshed.ok()) {
       spdlog::warn("worker {}: checking for a new bundle: {}", inputs_.worker_index, refreshed.status().ToString());
     }
-    hub_->ExpirePolls(std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::steady_clock::now().time_since_epoch())
-                          .count());
+    hub_->ExpirePolls(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
     // Gauges: the slot only has increments, so move it by the difference.
     int64_t waiting = static_cast<int64_t>(hub_->waiting());
     for (; reported_waiting_ < waiting; ++reported_waiting_) {
@@ -258,7 +259,8 @@ class Worker : public FleetNotifier {
     const std::string& method = request.method;
     auto only = [&](std::string_view allowed) {
       if (method == allowed) return true;
-      net::HttpResponse response = net::MakeErrorResponse(405, "method_not_allowed", path + " accepts " + std::string(allowed));
+      net::HttpResponse response =
+          net::MakeErrorResponse(405, "method_not_allowed", path + " accepts " + std::string(allowed));
       response.headers.emplace_back("Allow", std::string(allowed));
       respond(std::move(response));
       return false;

@@ -15,9 +15,9 @@ namespace appban::server {
 struct WorkerInputs {
   int listening_fd = -1;
   int worker_index = 0;
-  const MetricsRegion* metrics = nullptr;  // shared with the other workers
+  const MetricsRegion* metrics = nullptr;    // shared with the other workers
   DeviceGenerations* generations = nullptr;  // shared with the other workers
-  std::string certificate_pem;  // leaf (+ chain); empty for plain HTTP
+  std::string certificate_pem;               // leaf (+ chain); empty for plain HTTP
   std::string private_key_pem;
 };
 

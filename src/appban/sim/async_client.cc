@@ -257,7 +257,9 @@ std::string SerializeRequest(std::string_view method, std::string_view target, s
   text.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ").append(host).append("\r\n");
   if (!bearer.empty()) text.append("Authorization: Bearer ").append(bearer).append("\r\n");
   if (!body.empty() || method == "POST") {
-    text.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(body.size())).append("\r\n");
+    text.append("Content-Type: application/json\r\nContent-Length: ")
+        .append(std::to_string(body.size()))
+        .append("\r\n");
   }
   text.append("\r\n").append(body);
   return text;
@@ -295,7 +297,8 @@ Result<std::vector<std::string>> ParseSourceAddresses(std::string_view text) {
     if (uint64_t{last} - first + 1 > kMaxRange) {
       return Status::InvalidArgument("source address range is longer than 65536: '" + std::string(item) + "'");
     }
-    for (uint64_t a = first; a <= last; ++a) addresses.push_back(asio::ip::address_v4(static_cast<uint32_t>(a)).to_string());
+    for (uint64_t a = first; a <= last; ++a)
+      addresses.push_back(asio::ip::address_v4(static_cast<uint32_t>(a)).to_string());
   }
   return addresses;
 }

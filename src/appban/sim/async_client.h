@@ -32,9 +32,9 @@ namespace appban::sim {
 
 struct ClientTarget {
   net::Url url;
-  std::shared_ptr<boost::asio::ssl::context> tls;  // required when url.tls (net::MakeClientContext)
+  std::shared_ptr<boost::asio::ssl::context> tls;     // required when url.tls (net::MakeClientContext)
   std::chrono::milliseconds connect_timeout{10'000};  // TCP connect plus TLS handshake
-  size_t max_response_bytes = 64 * 1024 * 1024;        // a bundle with every rule fits easily
+  size_t max_response_bytes = 64 * 1024 * 1024;       // a bundle with every rule fits easily
 
   // Resolves url.host once (numeric addresses need no lookup); connections reuse the result.
   Status Resolve();

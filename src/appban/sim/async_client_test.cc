@@ -35,21 +35,21 @@ std::shared_ptr<ClientTarget> TargetFor(const std::string& url) {
 }
 
 // Sends `count` requests one after another on `connection`; collects (status, body) or errors.
-void SendSequentially(AsyncConnection& connection, const std::string& host, int count,
-                      std::vector<std::string>& bodies, std::vector<std::string>& errors) {
+void SendSequentially(AsyncConnection& connection, const std::string& host, int count, std::vector<std::string>& bodies,
+                      std::vector<std::string>& errors) {
   if (count == 0) return;
   auto request = std::make_shared<const std::string>(SerializeRequest("GET", "/who", host, "", ""));
   // `host` by value: the caller's string may be a temporary that is gone when the answer comes.
-  connection.Send(request, std::chrono::seconds(10), [&connection, &bodies, &errors, host, count](Status status,
-                                                                                                  ClientResponse response) {
-    if (!status.ok()) {
-      errors.push_back(status.ToString());
-    } else {
-      EXPECT_EQ(response.status, 200);
-      bodies.push_back(response.body);
-    }
-    SendSequentially(connection, host, count - 1, bodies, errors);
-  });
+  connection.Send(request, std::chrono::seconds(10),
+                  [&connection, &bodies, &errors, host, count](Status status, ClientResponse response) {
+                    if (!status.ok()) {
+                      errors.push_back(status.ToString());
+                    } else {
+                      EXPECT_EQ(response.status, 200);
+                      bodies.push_back(response.body);
+                    }
+                    SendSequentially(connection, host, count - 1, bodies, errors);
+                  });
 }
 
 TEST(SimAsyncClient, KeepAliveCarriesSequentialRequestsOnOneConnection) {
@@ -118,8 +118,8 @@ TEST(SimAsyncClient, RefusedConnectionIsReportedAsAConnectFailure) {
   auto connection = MakeConnection(io, target, "");
   std::vector<std::string> bodies, errors;
   Status failure;
-  connection->Send(std::make_shared<const std::string>(SerializeRequest("GET", "/", "x", "", "")), std::chrono::seconds(5),
-                   [&](Status status, ClientResponse) { failure = status; });
+  connection->Send(std::make_shared<const std::string>(SerializeRequest("GET", "/", "x", "", "")),
+                   std::chrono::seconds(5), [&](Status status, ClientResponse) { failure = status; });
   io.run();
   ASSERT_FALSE(failure.ok());
   EXPECT_EQ(FailureKind(failure), "connect");

@@ -48,7 +48,8 @@ std::vector<std::string> BundleVerifier::FollowRotations(const std::vector<std::
   return result;
 }
 
-Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope, policy::UnixSeconds now,
+Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope,
+                                                                     policy::UnixSeconds now,
                                                                      const std::vector<std::string>& pinned_key_ids) {
   std::string cache_key = pinned_key_ids == enrolment_key_ids_ ? envelope : envelope + "|" + JoinIds(pinned_key_ids);
   if (auto it = cache_.find(cache_key); it != cache_.end()) return it->second;

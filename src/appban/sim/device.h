@@ -49,7 +49,7 @@ class BundleVerifier {
   // With the keys named by `pinned_key_ids` (ids this verifier knows: enrolment keys, or keys
   // learned by FollowRotations).
   Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, policy::UnixSeconds now,
-                                                        const std::vector<std::string>& pinned_key_ids);
+                                                       const std::vector<std::string>& pinned_key_ids);
   // The pinned set after following `statements` (policy::FollowKeyRotations); unchanged when they
   // are refused.
   std::vector<std::string> FollowRotations(const std::vector<std::string>& pinned_key_ids,

@@ -144,7 +144,8 @@ TEST(SimDevice, IdenticalEnvelopesAreVerifiedOncePerProcess) {
   BundleVerifier verifier({key->public_key()});
   std::string envelope = SignedBundle(*key, 1);
   std::vector<SimDevice> devices;
-  for (uint64_t i = 0; i < 20; ++i) devices.emplace_back(DeviceIdentity{i, "d-" + std::to_string(i), "c", ""}, catalog.DeviceApps(i), catalog);
+  for (uint64_t i = 0; i < 20; ++i)
+    devices.emplace_back(DeviceIdentity{i, "d-" + std::to_string(i), "c", ""}, catalog.DeviceApps(i), catalog);
   for (SimDevice& device : devices) {
     EXPECT_EQ(device.ApplyBundle(envelope, verifier, catalog, kIssued + 1).kind, BundleOutcome::Kind::kApplied);
     EXPECT_EQ(device.applied_version(), 1);

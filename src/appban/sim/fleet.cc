@@ -54,7 +54,8 @@ Result<StateFile> LoadState(const std::string& path) {
   APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxStateFileBytes));
   try {
     Json json = Json::parse(text);
-    if (json.at("format").get<std::string>() != kStateFormat) return Status::Corruption(path + ": not a simulator state file");
+    if (json.at("format").get<std::string>() != kStateFormat)
+      return Status::Corruption(path + ": not a simulator state file");
     state.policy_keys_pem = json.at("policy_keys").get<std::vector<std::string>>();
     for (const auto& d : json.at("devices")) {
       DeviceIdentity identity;
@@ -122,8 +123,9 @@ Result<std::vector<std::string>> MintEnrollmentTokens(const SimulationOptions& o
     // Several processes mint at once against one database: retry what may be transient.
     Result<net::HttpResponse> request = Status::Internal("not sent");
     for (int attempt = 0; attempt < 10; ++attempt) {
-      request = client.Request("POST", "/v1/admin/enrollment-tokens", body.dump(),
-                               {{"Authorization", "Bearer " + options.admin_token}, {"Content-Type", "application/json"}});
+      request =
+          client.Request("POST", "/v1/admin/enrollment-tokens", body.dump(),
+                         {{"Authorization", "Bearer " + options.admin_token}, {"Content-Type", "application/json"}});
       bool transient = !request.ok() || request->status >= 500 || request->status == 429 || request->status == 409;
       if (!transient) break;
       usleep(static_cast<useconds_t>(200'000) << std::min(attempt, 4));
@@ -208,7 +210,8 @@ class ProcessRun {
           SerializeRequest("POST", path, target_->url.host, slot.device->identity().credential, body)));
     }
     if (!options_.quiet) {
-      std::cerr << "appban simulate: " << requests.size() << " devices ready in this process (pid " << getpid() << ")\n";
+      std::cerr << "appban simulate: " << requests.size() << " devices ready in this process (pid " << getpid()
+                << ")\n";
     }
     if (ready_fd >= 0) {
       if (write(ready_fd, "ready\n", 6) != 6) return Status::Unavailable("cannot tell the parent we are ready");
@@ -230,9 +233,9 @@ class ProcessRun {
   struct Slot {
     uint64_t index = 0;
     std::optional<SimDevice> device;
-    std::string token;  // enrolment token when not enrolled yet
+    std::string token;                            // enrolment token when not enrolled yet
     std::shared_ptr<AsyncConnection> connection;  // fleet mode: the device's own connection
-    int64_t pending_ack_version = 0;  // applied, compliant check-in not answered yet
+    int64_t pending_ack_version = 0;              // applied, compliant check-in not answered yet
     uint32_t acked_bundles = 0;
     Clock::time_point next_periodic;
     bool polling = false;  // has reached its first long-poll
@@ -305,9 +308,10 @@ class ProcessRun {
 
   void Enroll(size_t i, AsyncConnection& connection, Done done) {
     Slot& slot = slots_[i];
-    protocol::EnrollRequest request{slot.token, "sim-" + std::to_string(slot.index), "linux", std::string(kAgentVersion)};
-    auto bytes = std::make_shared<const std::string>(SerializeRequest(
-        "POST", protocol::kEnrollPath, target_->url.host, "", protocol::ToJson(request).dump()));
+    protocol::EnrollRequest request{slot.token, "sim-" + std::to_string(slot.index), "linux",
+                                    std::string(kAgentVersion)};
+    auto bytes = std::make_shared<const std::string>(
+        SerializeRequest("POST", protocol::kEnrollPath, target_->url.host, "", protocol::ToJson(request).dump()));
     connection.Send(bytes, kRequestTimeout, [this, i, &connection, done](Status status, ClientResponse response) {
       Slot& slot = slots_[i];
       auto again = [this, i, &connection, done] { Enroll(i, connection, done); };
@@ -327,8 +331,10 @@ class ProcessRun {
       }
       slot.attempts = 0;
       DeviceIdentity identity{slot.index, answer->device_id, answer->credential, answer->group};
-      summary_.new_devices.push_back(
-          {{"index", slot.index}, {"device_id", identity.device_id}, {"credential", identity.credential}, {"group", identity.group}});
+      summary_.new_devices.push_back({{"index", slot.index},
+                                      {"device_id", identity.device_id},
+                                      {"credential", identity.credential},
+                                      {"group", identity.group}});
       ++summary_.enrolled_now;
       summary_.longpoll_timeout = answer->longpoll_timeout;
       summary_.checkin_interval = answer->checkin_interval;
@@ -359,33 +365,34 @@ class ProcessRun {
   void Checkin(size_t i, AsyncConnection& connection, Done done) {
     Slot& slot = slots_[i];
     std::string body = protocol::CheckinRequestBody(slot.device->NextCheckin(catalog_));
-    auto bytes = std::make_shared<const std::string>(SerializeRequest(
-        "POST", protocol::kCheckinPath, target_->url.host, slot.device->identity().credential, body));
+    auto bytes = std::make_shared<const std::string>(
+        SerializeRequest("POST", protocol::kCheckinPath, target_->url.host, slot.device->identity().credential, body));
     int64_t reported_version = slot.pending_ack_version;
-    connection.Send(bytes, kRequestTimeout, [this, i, &connection, done, reported_version](Status status,
-                                                                                         ClientResponse response) {
-      Slot& slot = slots_[i];
-      auto again = [this, i, &connection, done] { Checkin(i, connection, done); };
-      if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, done);
-      auto answer = protocol::ParseCheckinResponse(response.body);
-      if (!answer.ok()) {
-        Error("bad_checkin_answer");
-        return Retry(slot, Status::Unavailable("response: " + answer.status().message()), response, again, done);
-      }
-      slot.attempts = 0;
-      ++summary_.checkins;
-      slot.device->OnCheckinAnswer(*answer);
-      ScheduleNextPeriodic(slot, answer->checkin_interval);
-      if (reported_version != 0 && slot.pending_ack_version == reported_version) {
-        // The server answered the check-in that reported the applied bundle (and its removals):
-        // the device is compliant with it as far as the server can tell.
-        summary_.bundles[reported_version].acked_ms.push_back(NowMs());
-        slot.pending_ack_version = 0;
-        if (options_.stop_after_bundles > 0 && ++slot.acked_bundles == options_.stop_after_bundles) MarkDone(slot);
-      }
-      if (answer->bundle && TakeBundle(slot, *answer->bundle, answer->key_rotations)) return Checkin(i, connection, done);
-      done(true);
-    });
+    connection.Send(
+        bytes, kRequestTimeout, [this, i, &connection, done, reported_version](Status status, ClientResponse response) {
+          Slot& slot = slots_[i];
+          auto again = [this, i, &connection, done] { Checkin(i, connection, done); };
+          if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, done);
+          auto answer = protocol::ParseCheckinResponse(response.body);
+          if (!answer.ok()) {
+            Error("bad_checkin_answer");
+            return Retry(slot, Status::Unavailable("response: " + answer.status().message()), response, again, done);
+          }
+          slot.attempts = 0;
+          ++summary_.checkins;
+          slot.device->OnCheckinAnswer(*answer);
+          ScheduleNextPeriodic(slot, answer->checkin_interval);
+          if (reported_version != 0 && slot.pending_ack_version == reported_version) {
+            // The server answered the check-in that reported the applied bundle (and its removals):
+            // the device is compliant with it as far as the server can tell.
+            summary_.bundles[reported_version].acked_ms.push_back(NowMs());
+            slot.pending_ack_version = 0;
+            if (options_.stop_after_bundles > 0 && ++slot.acked_bundles == options_.stop_after_bundles) MarkDone(slot);
+          }
+          if (answer->bundle && TakeBundle(slot, *answer->bundle, answer->key_rotations))
+            return Checkin(i, connection, done);
+          done(true);
+        });
   }
 
   // Every waiting device receives the same answer to one publish: parsed once per process (the
@@ -437,8 +444,8 @@ class ProcessRun {
     if (ok) ++devices_polling_;
     if (++devices_started_ == slots_.size() && !options_.quiet) {
       double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-      std::cerr << "appban simulate: " << devices_polling_ << " of " << slots_.size()
-                << " devices long-polling after " << seconds << " s (pid " << getpid() << ")\n";
+      std::cerr << "appban simulate: " << devices_polling_ << " of " << slots_.size() << " devices long-polling after "
+                << seconds << " s (pid " << getpid() << ")\n";
     }
     StartNext();
   }
@@ -452,7 +459,8 @@ class ProcessRun {
         if (ok) Poll(i);
       });
     }
-    std::string target = std::string(protocol::kPollPath) + "?version=" + std::to_string(slot.device->applied_version());
+    std::string target =
+        std::string(protocol::kPollPath) + "?version=" + std::to_string(slot.device->applied_version());
     auto bytes = std::make_shared<const std::string>(
         SerializeRequest("GET", target, target_->url.host, slot.device->identity().credential, ""));
     int64_t longpoll = std::max<int64_t>(summary_.longpoll_timeout, 60);
@@ -468,7 +476,8 @@ class ProcessRun {
       }
       if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, give_up);
       const protocol::PollResponse* answer = ParsedPoll(response.body);
-      if (answer == nullptr) return Retry(slot, Status::Unavailable("response: bad poll answer"), response, again, give_up);
+      if (answer == nullptr)
+        return Retry(slot, Status::Unavailable("response: bad poll answer"), response, again, give_up);
       slot.attempts = 0;
       if (answer->bundle && TakeBundle(slot, *answer->bundle, answer->key_rotations)) {
         bool refused = slot.pending_ack_version == 0;
@@ -623,9 +632,8 @@ Result<ProcessSummary> RunProcess(const SimulationOptions& options, uint64_t fir
     if (channel.ready_fd >= 0) WriteAll(channel.ready_fd, "ready\n");
     return prepared;
   }
-  Result<ProcessSummary> summary = options.mode == SimulationMode::kSteady
-                                       ? run.RunSteady(channel.ready_fd, channel.start_fd)
-                                       : run.RunFleet();
+  Result<ProcessSummary> summary =
+      options.mode == SimulationMode::kSteady ? run.RunSteady(channel.ready_fd, channel.start_fd) : run.RunFleet();
   // Reported while `run` (and its connections) is still alive.
   if (channel.report_and_wait) channel.report_and_wait(summary);
   return summary;

@@ -37,15 +37,15 @@ struct SimulationOptions {
   uint64_t devices = 100;
   uint32_t processes = 1;
   std::vector<std::string> source_addresses;  // empty: the kernel chooses
-  std::string admin_token;  // mints enrolment tokens for devices not in the state file
-  std::string state_file;   // enrolled devices are loaded from / saved to it
+  std::string admin_token;                    // mints enrolment tokens for devices not in the state file
+  std::string state_file;                     // enrolled devices are loaded from / saved to it
   uint64_t first_device_index = 0;
   SimulationMode mode = SimulationMode::kFleet;
   SteadyTarget target = SteadyTarget::kCheckin;
   uint32_t concurrency = 64;  // steady: connections per process; fleet: devices starting at once per process
   std::chrono::milliseconds duration{30'000};  // steady: measuring time; fleet: longest run (0 = no limit)
-  uint32_t stop_after_bundles = 0;  // fleet: stop once every device acknowledged this many new bundles
-  std::optional<int64_t> publish_at_ms;  // fleet: timeline reference (Unix ms) instead of first receipt
+  uint32_t stop_after_bundles = 0;             // fleet: stop once every device acknowledged this many new bundles
+  std::optional<int64_t> publish_at_ms;        // fleet: timeline reference (Unix ms) instead of first receipt
   InventoryOptions inventory;
   uint32_t enroll_token_batch = 1000;
   uint32_t enroll_token_ttl_seconds = 3600;

@@ -28,7 +28,8 @@ TEST(SimFleet, ChildSummariesAreMergedAcrossProcesses) {
     s.bundles[4].first_received_ms = 5000 - child;
     s.bundles[4].received = child + 1;
     for (uint32_t i = 0; i <= child; ++i) s.bundles[4].acked_ms.push_back(6000 + 100 * child + i);
-    s.new_devices.push_back({{"index", child}, {"device_id", "d-" + std::to_string(child)}, {"credential", "c"}, {"group", ""}});
+    s.new_devices.push_back(
+        {{"index", child}, {"device_id", "d-" + std::to_string(child)}, {"credential", "c"}, {"group", ""}});
     return s;
   });
   ASSERT_TRUE(merged.ok()) << merged.status().ToString();
@@ -73,9 +74,11 @@ TEST(SimFleet, SteadyChildrenStartMeasuringTogether) {
 
 // A child that finished early is held (its connections open) until every child has reported.
 TEST(SimFleet, AnEarlyChildIsReleasedOnlyWhenTheLastHasReported) {
-  std::string base = (std::filesystem::temp_directory_path() / ("appban-sim-release-" + std::to_string(getpid()))).string();
+  std::string base =
+      (std::filesystem::temp_directory_path() / ("appban-sim-release-" + std::to_string(getpid()))).string();
   auto now_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
   };
   auto merged = RunForked(2, false, [&](uint32_t child, const ChildChannel& channel) -> Result<ProcessSummary> {
     if (child == 1) {
@@ -114,9 +117,8 @@ class FakeDeviceServer {
  public:
   FakeDeviceServer() : key_(std::move(policy::SigningKey::Generate()).value()) {
     server_ = std::make_unique<net::testing::ServerThread>(
-        net::ServerOptions{}, [this](net::HttpRequest request, net::Responder respond) {
-          Handle(std::move(request), std::move(respond));
-        });
+        net::ServerOptions{},
+        [this](net::HttpRequest request, net::Responder respond) { Handle(std::move(request), std::move(respond)); });
   }
 
   std::string url() const { return server_->url(); }
@@ -173,11 +175,13 @@ class FakeDeviceServer {
       reply(400, protocol::ErrorBody("bad_request", why));
     };
     if (request.path == "/v1/admin/enrollment-tokens") {
-      if (request.Header("authorization") != "Bearer admin-secret") return reply(401, protocol::ErrorBody("unauthenticated", "no"));
+      if (request.Header("authorization") != "Bearer admin-secret")
+        return reply(401, protocol::ErrorBody("unauthenticated", "no"));
       Json asked = Json::parse(request.body);
       Json tokens = Json::array();
       for (int i = 0; i < asked.at("count").get<int>(); ++i) {
-        tokens.push_back({{"id", "t" + std::to_string(next_token_)}, {"token", "e-" + std::to_string(next_token_++) + ".x"}});
+        tokens.push_back(
+            {{"id", "t" + std::to_string(next_token_)}, {"token", "e-" + std::to_string(next_token_++) + ".x"}});
       }
       return reply(201, Json{{"tokens", tokens}}.dump());
     }
@@ -265,7 +269,8 @@ TEST(SimFleet, DevicesEnrolLongPollApplyAPublishedBanAndReportCompliance) {
 
   Result<ProcessSummary> summary = Status::Internal("not run");
   std::thread simulator([&] { summary = RunSimulation(options); });
-  for (int i = 0; i < 600 && server.waiting_polls() < 40; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 600 && server.waiting_polls() < 40; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(server.waiting_polls(), 40u);
   server.Publish();
   simulator.join();

@@ -20,7 +20,7 @@ struct InventoryOptions {
   uint64_t seed = 1;
   size_t min_apps = 60;
   size_t max_apps = 150;
-  double banned_fraction = 0.1;  // share of devices holding 1–2 banned apps
+  double banned_fraction = 0.1;              // share of devices holding 1–2 banned apps
   std::vector<policy::InstalledApp> banned;  // candidates, e.g. deb:wechat
 };
 

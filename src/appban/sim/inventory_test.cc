@@ -53,7 +53,8 @@ TEST(SimInventory, SameSeedAndIndexGiveTheSameInventory) {
             protocol::InventoryHash(c->Materialize(c->DeviceApps(3))));
   // Devices differ from each other.
   std::set<std::string> hashes;
-  for (uint64_t device = 0; device < 50; ++device) hashes.insert(protocol::InventoryHash(a->Materialize(a->DeviceApps(device))));
+  for (uint64_t device = 0; device < 50; ++device)
+    hashes.insert(protocol::InventoryHash(a->Materialize(a->DeviceApps(device))));
   EXPECT_EQ(hashes.size(), 50u);
 }
 

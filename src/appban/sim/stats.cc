@@ -106,9 +106,10 @@ void ProcessSummary::MergeFrom(const ProcessSummary& other) {
 Json ProcessSummary::ToJson() const {
   Json bundle_json = Json::object();
   for (const auto& [version, timeline] : bundles) {
-    bundle_json[std::to_string(version)] = {
-        {"first_received_ms", timeline.first_received_ms}, {"received", timeline.received},
-        {"received_ms", timeline.received_ms}, {"acked_ms", timeline.acked_ms}};
+    bundle_json[std::to_string(version)] = {{"first_received_ms", timeline.first_received_ms},
+                                            {"received", timeline.received},
+                                            {"received_ms", timeline.received_ms},
+                                            {"acked_ms", timeline.acked_ms}};
   }
   return Json{{"devices", devices},
               {"enrolled_now", enrolled_now},

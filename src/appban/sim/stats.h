@@ -38,10 +38,10 @@ class LatencyHistogram {
 };
 
 struct BundleTimeline {
-  int64_t first_received_ms = 0;  // Unix ms; 0 = not received by this process
-  uint64_t received = 0;          // devices that applied it
+  int64_t first_received_ms = 0;     // Unix ms; 0 = not received by this process
+  uint64_t received = 0;             // devices that applied it
   std::vector<int64_t> received_ms;  // Unix ms at which each device had it (sorted once merged)
-  std::vector<int64_t> acked_ms;  // Unix ms of each device's compliant check-in answer
+  std::vector<int64_t> acked_ms;     // Unix ms of each device's compliant check-in answer
 };
 
 // One process's results (and, after MergeFrom, a whole run's).

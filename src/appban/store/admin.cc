@@ -31,7 +31,8 @@ Result<policy::Rule> PolicyAdmin::ProposeRule(policy::Rule rule, const std::stri
   APPBAN_RETURN_IF_ERROR(policy::ProposeRule(rule, actor_, clock_(), note));
   for (const auto& group : rule.scope_groups) {
     auto found = store_.GetGroup(group);
-    if (!found.ok()) return Status::NotFound("rule " + rule.id + " is scoped to group " + group + ", which does not exist");
+    if (!found.ok())
+      return Status::NotFound("rule " + rule.id + " is scoped to group " + group + ", which does not exist");
   }
   APPBAN_RETURN_IF_ERROR(
       store_.CreateRule(rule, Audit("rule.propose", "rule:" + rule.id, nullptr, policy::RuleToJson(rule, true))));
@@ -50,15 +51,18 @@ Result<policy::Rule> PolicyAdmin::Transition(const std::string& id, const std::s
 }
 
 Result<policy::Rule> PolicyAdmin::ApproveRule(const std::string& id, const std::string& note) {
-  return Transition(id, "rule.approve", [&](policy::Rule& rule) { return policy::ApproveRule(rule, actor_, clock_(), note); });
+  return Transition(id, "rule.approve",
+                    [&](policy::Rule& rule) { return policy::ApproveRule(rule, actor_, clock_(), note); });
 }
 
 Result<policy::Rule> PolicyAdmin::PublishRule(const std::string& id, const std::string& note) {
-  return Transition(id, "rule.publish", [&](policy::Rule& rule) { return policy::PublishRule(rule, actor_, clock_(), note); });
+  return Transition(id, "rule.publish",
+                    [&](policy::Rule& rule) { return policy::PublishRule(rule, actor_, clock_(), note); });
 }
 
 Result<policy::Rule> PolicyAdmin::RevokeRule(const std::string& id, const std::string& reason) {
-  return Transition(id, "rule.revoke", [&](policy::Rule& rule) { return policy::RevokeRule(rule, actor_, clock_(), reason); });
+  return Transition(id, "rule.revoke",
+                    [&](policy::Rule& rule) { return policy::RevokeRule(rule, actor_, clock_(), reason); });
 }
 
 Result<policy::Waiver> PolicyAdmin::AddWaiver(policy::Waiver waiver) {
@@ -95,7 +99,8 @@ Result<policy::Waiver> PolicyAdmin::RevokeWaiver(const std::string& id, const st
   waiver.revoked_by = actor_;
   Json after = policy::WaiverToJson(waiver, true);
   after["reason"] = reason;
-  APPBAN_RETURN_IF_ERROR(store_.UpdateWaiver(waiver, Audit("waiver.revoke", "waiver:" + id, std::move(before), std::move(after))));
+  APPBAN_RETURN_IF_ERROR(
+      store_.UpdateWaiver(waiver, Audit("waiver.revoke", "waiver:" + id, std::move(before), std::move(after))));
   return waiver;
 }
 
@@ -103,7 +108,8 @@ Result<policy::Group> PolicyAdmin::CreateGroup(policy::Group group) {
   APPBAN_RETURN_IF_ERROR(CheckActor());
   APPBAN_RETURN_IF_ERROR(policy::ValidateGroup(group));
   group.revision = 0;
-  APPBAN_RETURN_IF_ERROR(store_.PutGroup(group, Audit("group.create", "group:" + group.name, nullptr, policy::GroupToJson(group))));
+  APPBAN_RETURN_IF_ERROR(
+      store_.PutGroup(group, Audit("group.create", "group:" + group.name, nullptr, policy::GroupToJson(group))));
   return group;
 }
 
@@ -113,9 +119,11 @@ Result<policy::Group> PolicyAdmin::AddDevices(const std::string& name, const std
   Json before = policy::GroupToJson(group);
   for (const auto& device : devices) {
     APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(device, "device id"));
-    if (std::find(group.devices.begin(), group.devices.end(), device) == group.devices.end()) group.devices.push_back(device);
+    if (std::find(group.devices.begin(), group.devices.end(), device) == group.devices.end())
+      group.devices.push_back(device);
   }
-  APPBAN_RETURN_IF_ERROR(store_.PutGroup(group, Audit("group.add-devices", "group:" + name, std::move(before), policy::GroupToJson(group))));
+  APPBAN_RETURN_IF_ERROR(store_.PutGroup(
+      group, Audit("group.add-devices", "group:" + name, std::move(before), policy::GroupToJson(group))));
   return group;
 }
 
@@ -146,11 +154,13 @@ Result<policy::Vendor> PolicyAdmin::MergeVendor(const policy::Vendor& incoming) 
     if (vendor.country.empty()) vendor.country = incoming.country;
     for (const auto& target : incoming.identifiers) {
       auto same = [&](const policy::Target& t) { return t.kind == target.kind && t.value == target.value; };
-      if (std::none_of(vendor.identifiers.begin(), vendor.identifiers.end(), same)) vendor.identifiers.push_back(target);
+      if (std::none_of(vendor.identifiers.begin(), vendor.identifiers.end(), same))
+        vendor.identifiers.push_back(target);
     }
   }
   if (!before.is_null() && policy::VendorToJson(vendor) == before) return vendor;  // nothing new
-  APPBAN_RETURN_IF_ERROR(store_.PutVendor(vendor, Audit("vendor.put", "vendor:" + vendor.name, before, policy::VendorToJson(vendor))));
+  APPBAN_RETURN_IF_ERROR(
+      store_.PutVendor(vendor, Audit("vendor.put", "vendor:" + vendor.name, before, policy::VendorToJson(vendor))));
   return vendor;
 }
 
@@ -181,7 +191,8 @@ Result<std::string> PolicyAdmin::ExportBundle(const policy::SigningKey& key, int
              {"key_id", key.key_id()},
              {"rules", bundle.rules.size()},
              {"waivers", bundle.waivers.size()}};
-  APPBAN_RETURN_IF_ERROR(store_.RecordBundle(record, Audit("bundle.export", "bundle:" + std::to_string(bundle.version), nullptr, after)));
+  APPBAN_RETURN_IF_ERROR(
+      store_.RecordBundle(record, Audit("bundle.export", "bundle:" + std::to_string(bundle.version), nullptr, after)));
   return envelope;
 }
 

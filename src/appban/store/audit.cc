@@ -14,8 +14,9 @@ Result<std::string> HashOver(const std::string& prev_hash, const policy::Json& c
 }
 
 policy::Json Content(const AuditEntry& entry, policy::Json before, policy::Json after) {
-  return policy::Json{{"action", entry.action},         {"actor", entry.actor},   {"after", std::move(after)},
-                      {"at", policy::FormatTimestamp(entry.at)}, {"before", std::move(before)}, {"object", entry.object}};
+  return policy::Json{{"action", entry.action},      {"actor", entry.actor},
+                      {"after", std::move(after)},   {"at", policy::FormatTimestamp(entry.at)},
+                      {"before", std::move(before)}, {"object", entry.object}};
 }
 
 // The checkpoint is written after each commit, so it may lag the chain by what was committed just
@@ -42,9 +43,10 @@ void CheckAgainstCheckpoint(const std::vector<AuditEntry>& entries, const AuditC
   result.checkpoint_seq = checkpoint.head.seq;
   result.checkpoint_key_id = checkpoint.key_id;
   if (checkpoint.head.seq > last) {
-    result.problems.push_back({last + 1, "entries " + std::to_string(last + 1) + ".." + std::to_string(checkpoint.head.seq) +
-                                             " are missing: the log was truncated (the signed checkpoint records entry " +
-                                             std::to_string(checkpoint.head.seq) + ")"});
+    result.problems.push_back(
+        {last + 1, "entries " + std::to_string(last + 1) + ".." + std::to_string(checkpoint.head.seq) +
+                       " are missing: the log was truncated (the signed checkpoint records entry " +
+                       std::to_string(checkpoint.head.seq) + ")"});
     return;
   }
   if (checkpoint.head.seq == 0) return;
@@ -123,14 +125,16 @@ Result<AuditHead> ParseAuditCheckpoint(std::string_view text, const policy::Publ
     if (!json.contains(member) || !json[member].is_string()) return malformed(std::string(member) + " missing");
   }
   if (!json.contains("seq") || !json["seq"].is_number_integer()) return malformed("seq missing");
-  if (json["format"] != kAuditCheckpointFormat) return malformed("format is not " + std::string(kAuditCheckpointFormat));
+  if (json["format"] != kAuditCheckpointFormat)
+    return malformed("format is not " + std::string(kAuditCheckpointFormat));
   AuditHead head{json["seq"].get<int64_t>(), json["hash"].get<std::string>()};
   if (json["key_id"] != key.key_id) {
     return Status::PermissionDenied("audit checkpoint is signed by key " + json["key_id"].get<std::string>() +
                                     ", not by the checkpoint key " + key.key_id);
   }
   const std::string& hex = json["signature"].get_ref<const std::string&>();
-  if (hex.size() != 2 * policy::kEd25519SignatureBytes || hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+  if (hex.size() != 2 * policy::kEd25519SignatureBytes ||
+      hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return malformed("signature is not 128 lowercase hex digits");
   }
   std::string raw(policy::kEd25519SignatureBytes, '\0');
@@ -155,10 +159,9 @@ AuditVerification VerifyAuditChain(const std::vector<AuditEntry>& entries, const
     auto problem = [&](std::string what) { result.problems.push_back({entry.seq, std::move(what)}); };
     std::string label = "entry " + std::to_string(entry.seq);
     if (entry.seq > expected_seq) {
-      problem(entry.seq - expected_seq == 1
-                  ? "entry " + std::to_string(expected_seq) + " is missing (deleted)"
-                  : "entries " + std::to_string(expected_seq) + ".." + std::to_string(entry.seq - 1) +
-                        " are missing (deleted)");
+      problem(entry.seq - expected_seq == 1 ? "entry " + std::to_string(expected_seq) + " is missing (deleted)"
+                                            : "entries " + std::to_string(expected_seq) + ".." +
+                                                  std::to_string(entry.seq - 1) + " are missing (deleted)");
     }
     auto recomputed = ComputeEntryHash(entry);
     bool hash_ok = recomputed.ok() && *recomputed == entry.hash;

@@ -28,7 +28,8 @@ namespace fs = std::filesystem;
     // Alternate two kinds of transaction so both document tables and the audit chain are hit.
     Status status;
     if (i % 2 == 0) {
-      status = admin.CreateGroup(policy::Group{name, "written before the crash", {"device-" + std::to_string(i)}, 0}).status();
+      status = admin.CreateGroup(policy::Group{name, "written before the crash", {"device-" + std::to_string(i)}, 0})
+                   .status();
     } else {
       policy::Rule rule;
       rule.id = name;

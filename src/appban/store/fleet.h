@@ -41,19 +41,19 @@ using policy::UnixSeconds;
 
 // ---- Limits on what the fleet tables accept (checked before anything is written). ----
 struct FleetLimits {
-  size_t max_name_bytes = 128;            // token names (also audit actors), groups
-  size_t max_hostname_bytes = 253;        // DNS name length limit
+  size_t max_name_bytes = 128;      // token names (also audit actors), groups
+  size_t max_hostname_bytes = 253;  // DNS name length limit
   size_t max_platform_bytes = 32;
   size_t max_agent_version_bytes = 64;
   size_t max_note_bytes = 1024;
   size_t max_inventory_json_bytes = 4 * 1024 * 1024;
   size_t max_events_per_checkin = 1000;
   size_t max_rule_states_per_checkin = 10000;
-  size_t max_event_field_bytes = 512;     // kind, platform, app, rule_id
+  size_t max_event_field_bytes = 512;  // kind, platform, app, rule_id
   size_t max_event_detail_bytes = 4096;
   size_t max_report_json_bytes = 16 * 1024 * 1024;  // assessment report
   size_t max_setting_bytes = 64 * 1024;
-  size_t max_list_limit = 100000;         // rows per List* call
+  size_t max_list_limit = 100000;                 // rows per List* call
   size_t max_enrollment_tokens_per_call = 10000;  // CreateEnrollmentTokens' count
 };
 inline constexpr FleetLimits kFleetLimits{};
@@ -169,10 +169,10 @@ struct DeviceRuleState {
   std::string device_id;
   std::string rule_id;
   ComplianceState state = ComplianceState::kCompliant;
-  UnixSeconds since = 0;  // when the device entered `state`
-  bool had_app = false;   // the device had a matching app when it first evaluated the rule
+  UnixSeconds since = 0;                    // when the device entered `state`
+  bool had_app = false;                     // the device had a matching app when it first evaluated the rule
   std::optional<UnixSeconds> compliant_at;  // first time compliant
-  int64_t version = 0;    // bundle version evaluated
+  int64_t version = 0;                      // bundle version evaluated
 };
 // Per-state device counts of one rule.
 struct RuleStateCounts {
@@ -200,9 +200,9 @@ struct CheckinWrite {
   UnixSeconds last_seen = 0;
   std::optional<AppliedPolicy> applied;
   std::optional<InventoryUpdate> inventory;
-  std::optional<EvaluationMark> evaluated;  // what the server evaluated the device against
-  std::vector<DeviceEvent> events;          // device_id of each event is taken from the write
-  std::vector<DeviceRuleState> rule_states; // upserted (device_id taken from the write)
+  std::optional<EvaluationMark> evaluated;    // what the server evaluated the device against
+  std::vector<DeviceEvent> events;            // device_id of each event is taken from the write
+  std::vector<DeviceRuleState> rule_states;   // upserted (device_id taken from the write)
   std::vector<std::string> cleared_rule_ids;  // rule states to delete (rule no longer in force)
 };
 struct EvaluationInput {
@@ -225,7 +225,7 @@ struct Assessment {
   std::string package;
   std::string version;
   double score = 0;
-  std::string band;  // verdict band text from the assessment
+  std::string band;         // verdict band text from the assessment
   std::string report_json;  // empty in ListAssessments
   std::string uploaded_by;
   UnixSeconds uploaded_at = 0;
@@ -337,6 +337,6 @@ enum class FleetConnection {
 // Opens (creating if needed) the database at `path` — the same file as OpenSqliteStore — applying
 // pending migrations.
 Result<std::unique_ptr<FleetStore>> OpenSqliteFleetStore(const std::string& path,
-                                                          FleetConnection use = FleetConnection::kGeneral);
+                                                         FleetConnection use = FleetConnection::kGeneral);
 
 }  // namespace appban::store

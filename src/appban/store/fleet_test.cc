@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -59,7 +59,8 @@ class RawDb {
   std::string Scalar(const std::string& sql) {
     sqlite3_stmt* statement = nullptr;
     std::string out;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK && sqlite3_step(statement) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW) {
       const unsigned char* text = sqlite3_column_text(statement, 0);
       out = text ? reinterpret_cast<const char*>(text) : "";
     }
@@ -70,7 +71,8 @@ class RawDb {
   std::string Plan(const std::string& query) {
     sqlite3_stmt* statement = nullptr;
     std::string out;
-    if (sqlite3_prepare_v2(db_, ("EXPLAIN QUERY PLAN " + query).c_str(), -1, &statement, nullptr) != SQLITE_OK) return out;
+    if (sqlite3_prepare_v2(db_, ("EXPLAIN QUERY PLAN " + query).c_str(), -1, &statement, nullptr) != SQLITE_OK)
+      return out;
     while (sqlite3_step(statement) == SQLITE_ROW) {
       const unsigned char* text = sqlite3_column_text(statement, 3);
       out += text ? reinterpret_cast<const char*>(text) : "";
@@ -135,8 +137,9 @@ TEST(FleetSecrets, PresentedFormRoundTripsAndHashIsSha256OfTheSecretText) {
   EXPECT_TRUE(SecretMatchesHash(*secret, HashSecret(*secret)));
   EXPECT_FALSE(SecretMatchesHash(*other, HashSecret(*secret)));
   EXPECT_FALSE(SecretMatchesHash(*secret, "short"));
-  for (const std::string& bad : std::vector<std::string>{"", "nodot", "d-01.", ".abc", "D-0123.abc", "d-0123." + std::string(63, 'a'),
-                          "d-0123." + std::string(64, 'A'), "d-01x3." + std::string(64, 'a')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "nodot", "d-01.", ".abc", "D-0123.abc", "d-0123." + std::string(63, 'a'),
+                                "d-0123." + std::string(64, 'A'), "d-01x3." + std::string(64, 'a')}) {
     EXPECT_EQ(SplitPresented(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
 }
@@ -160,7 +163,8 @@ TEST(FleetStore, MigratesAVersion1Database) {
     }
     ASSERT_EQ(raw.Exec("DROP TRIGGER audit_head_no_delete; DROP TRIGGER audit_head_no_update"), SQLITE_OK);
     ASSERT_EQ(raw.Exec("PRAGMA user_version = 1"), SQLITE_OK);
-    ASSERT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'device_%' AND name != 'device_groups'"), "0");
+    ASSERT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'device_%' AND name != 'device_groups'"),
+              "0");
   }
   auto fleet = OpenFleet(dir.db());
   ASSERT_NE(fleet, nullptr);
@@ -269,7 +273,8 @@ TEST(FleetStore, ExpiredRevokedUsedAndForgedTokensAreRefusedEachWithItsOwnMessag
   EXPECT_EQ(fleet->EnrollDevice("garbage", "h", "linux", "1", kNow).status().code(), StatusCode::kInvalidArgument);
   // Unusable device fields are refused before the token is consumed.
   auto fresh = fleet->CreateEnrollmentToken("", kNow + kDay, "", By("alice"));
-  EXPECT_EQ(fleet->EnrollDevice(fresh->presented, "", "linux", "1", kNow).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(fleet->EnrollDevice(fresh->presented, "", "linux", "1", kNow).status().code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(fleet->EnrollDevice(fresh->presented, "h\n", "linux", "1", kNow).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_TRUE(fleet->EnrollDevice(fresh->presented, "h", "linux", "1", kNow).ok());
@@ -326,7 +331,8 @@ TEST(FleetStore, ApiTokensAuthenticateWithRoleAndAreRefusedWhenRevokedOrExpired)
   EXPECT_FALSE(*fleet->HasAnyApiToken());
   auto first = fleet->CreateFirstApiToken("admin", Role::kAdmin, By("server"));
   ASSERT_TRUE(first.ok()) << first.status().ToString();
-  EXPECT_EQ(fleet->CreateFirstApiToken("admin2", Role::kAdmin, By("server")).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(fleet->CreateFirstApiToken("admin2", Role::kAdmin, By("server")).status().code(),
+            StatusCode::kAlreadyExists);
   EXPECT_TRUE(*fleet->HasAnyApiToken());
   EXPECT_TRUE(first->token.id.starts_with("t-"));
 
@@ -342,7 +348,8 @@ TEST(FleetStore, ApiTokensAuthenticateWithRoleAndAreRefusedWhenRevokedOrExpired)
   EXPECT_EQ(expired.status().code(), StatusCode::kExpired);
   EXPECT_TRUE(IsNotAuthenticated(expired.status()));
   auto parts = SplitPresented(analyst->presented);
-  EXPECT_TRUE(IsNotAuthenticated(fleet->AuthenticateApiToken(JoinPresented(parts->id, std::string(64, 'e')), kNow).status()));
+  EXPECT_TRUE(
+      IsNotAuthenticated(fleet->AuthenticateApiToken(JoinPresented(parts->id, std::string(64, 'e')), kNow).status()));
   ASSERT_TRUE(fleet->RevokeApiToken(analyst->token.id, By("admin")).ok());
   auto revoked = fleet->AuthenticateApiToken(analyst->presented, kNow);
   EXPECT_TRUE(IsNotAuthenticated(revoked.status()));
@@ -376,8 +383,7 @@ TEST(FleetStore, ApplyCheckinsStoresEventsOnceAndRefusesWritesIndividually) {
   ASSERT_TRUE(fleet->RevokeDevice(revoked.device.id, By("alice")).ok());
 
   std::vector<CheckinWrite> batch = {Checkin(one.device.id, {Event(1), Event(2), Event(3)}),
-                                     Checkin("d-0000000000000000", {Event(1)}),
-                                     Checkin(revoked.device.id, {Event(1)}),
+                                     Checkin("d-0000000000000000", {Event(1)}), Checkin(revoked.device.id, {Event(1)}),
                                      Checkin(one.device.id, {Event(0)})};
   auto outcomes = fleet->ApplyCheckins(batch);
   ASSERT_TRUE(outcomes.ok()) << outcomes.status().ToString();
@@ -586,18 +592,18 @@ TEST(FleetStore, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
   assessment.report_json = "{}";
   EXPECT_TRUE(*fleet->PutAssessment(assessment, By("carol")));
   EXPECT_FALSE(*fleet->PutAssessment(assessment, By("carol")));  // idempotent: no second entry
-  ASSERT_TRUE(fleet->PutSetting("first_start_done", "1").ok());   // bookkeeping: not audited
+  ASSERT_TRUE(fleet->PutSetting("first_start_done", "1").ok());  // bookkeeping: not audited
   ASSERT_TRUE((*store)->AppendAudit(AuditRecord{"alice", "bundle.verify", "bundle:1", nullptr, nullptr, kNow}).ok());
 
   auto entries = (*store)->ReadAudit();
   ASSERT_TRUE(entries.ok());
   std::vector<std::string> actions;
   for (const auto& entry : *entries) actions.push_back(entry.action + " " + entry.actor);
-  EXPECT_EQ(actions, (std::vector<std::string>{
-                         "group.create alice", "api_token.create alice", "api_token.revoke alice",
-                         "enrollment_token.create alice", "enrollment_token.create alice",
-                         "enrollment_token.revoke alice", "device.enroll enrollment:" + enrol->token.id,
-                         "device.revoke alice", "assessment.upload carol", "bundle.verify alice"}));
+  EXPECT_EQ(actions,
+            (std::vector<std::string>{"group.create alice", "api_token.create alice", "api_token.revoke alice",
+                                      "enrollment_token.create alice", "enrollment_token.create alice",
+                                      "enrollment_token.revoke alice", "device.enroll enrollment:" + enrol->token.id,
+                                      "device.revoke alice", "assessment.upload carol", "bundle.verify alice"}));
   for (const auto& entry : *entries) {
     for (const auto& presented : {api->presented, enrol->presented, device->credential}) {
       auto secret = SplitPresented(presented)->secret;
@@ -672,9 +678,11 @@ TEST(FleetStoreBatch, CreateEnrollmentTokensMakesDistinctTokensEachAuditedAndThe
   // Refusals: nothing is created.
   EXPECT_EQ(fleet->CreateEnrollmentTokens("", kNow + kDay, "", 0, By("alice")).status().code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(fleet->CreateEnrollmentTokens("", kNow + kDay, "", kFleetLimits.max_enrollment_tokens_per_call + 1,
-                                          By("alice")).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      fleet->CreateEnrollmentTokens("", kNow + kDay, "", kFleetLimits.max_enrollment_tokens_per_call + 1, By("alice"))
+          .status()
+          .code(),
+      StatusCode::kInvalidArgument);
   EXPECT_EQ(fleet->CreateEnrollmentTokens("no-such-group", kNow + kDay, "", 5, By("alice")).status().code(),
             StatusCode::kNotFound);
   EXPECT_EQ(fleet->CreateEnrollmentTokens("", kNow, "", 5, By("alice")).status().code(), StatusCode::kInvalidArgument);
@@ -723,15 +731,15 @@ TEST(FleetStoreBatch, EnrollDevicesGivesEachRequestItsOwnOutcomeAndATokenTwiceIn
   ASSERT_TRUE(parts.ok());
 
   std::vector<EnrollmentRequest> batch = {
-      Request(twice.presented, "twice-first"),                                  // 0: wins
-      Request(JoinPresented(parts->id, std::string(64, '0')), "forged"),        // 1: wrong secret
-      Request(revoked.presented, "revoked"),                                    // 2
-      Request(twice.presented, "twice-second"),                                 // 3: loses to 0
-      Request(used_before.presented, "used"),                                   // 4
-      Request(expiring->presented, "late"),                                      // 5: expired at kNow + 10
-      Request("garbage", "malformed"),                                          // 6
-      Request(good.presented, "bad\nhost"),                                     // 7: refused before the token
-      Request(good.presented, "good"),                                          // 8: wins (7 did not consume it)
+      Request(twice.presented, "twice-first"),                            // 0: wins
+      Request(JoinPresented(parts->id, std::string(64, '0')), "forged"),  // 1: wrong secret
+      Request(revoked.presented, "revoked"),                              // 2
+      Request(twice.presented, "twice-second"),                           // 3: loses to 0
+      Request(used_before.presented, "used"),                             // 4
+      Request(expiring->presented, "late"),                               // 5: expired at kNow + 10
+      Request("garbage", "malformed"),                                    // 6
+      Request(good.presented, "bad\nhost"),                               // 7: refused before the token
+      Request(good.presented, "good"),                                    // 8: wins (7 did not consume it)
   };
   auto outcomes = fleet->EnrollDevices(batch, kNow + 10);
   ASSERT_TRUE(outcomes.ok()) << outcomes.status().ToString();
@@ -950,11 +958,12 @@ TEST(FleetStoreThroughput, DISABLED_ApplyCheckinsBatches) {
       ids.push_back(id);
       std::string token = std::string("e-") + (id + 2);
       ASSERT_EQ(raw.Exec("INSERT INTO enrollment_tokens(id, group_name, secret_hash, created_by, created_at, "
-                         "expires_at, note) VALUES('" + token + "', '', 'x', 'a', 0, 1, '')"),
+                         "expires_at, note) VALUES('" +
+                         token + "', '', 'x', 'a', 0, 1, '')"),
                 SQLITE_OK);
       ASSERT_EQ(raw.Exec("INSERT INTO devices(id, secret_hash, hostname, platform, agent_version, group_name, "
-                         "enrolled_at, enrollment_token_id, last_seen) VALUES('" + std::string(id) +
-                         "', 'x', 'h', 'linux', '1', '', 0, '" + token + "', 0)"),
+                         "enrolled_at, enrollment_token_id, last_seen) VALUES('" +
+                         std::string(id) + "', 'x', 'h', 'linux', '1', '', 0, '" + token + "', 0)"),
                 SQLITE_OK);
     }
     ASSERT_EQ(raw.Exec("COMMIT"), SQLITE_OK);
@@ -968,17 +977,19 @@ TEST(FleetStoreThroughput, DISABLED_ApplyCheckinsBatches) {
     while (elapsed() < 3.0) {
       ++seq;
       std::vector<CheckinWrite> batch;
-      for (int i = 0; i < batch_size; ++i) batch.push_back(Checkin(ids[i % kDevices], {Event(seq * 10 + i / kDevices)}, kNow + seq));
+      for (int i = 0; i < batch_size; ++i)
+        batch.push_back(Checkin(ids[i % kDevices], {Event(seq * 10 + i / kDevices)}, kNow + seq));
       auto outcomes = fleet->ApplyCheckins(batch);
       ASSERT_TRUE(outcomes.ok()) << outcomes.status().ToString();
       rows += batch_size;
     }
     double seconds = elapsed();
     double cpu_seconds = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
-    std::printf("batch %4d: %8lld check-ins in %.2f s = %9.0f check-ins/s (%.2f ms per transaction); "
-                "CPU %.2f s = %.0f check-ins per CPU-second\n",
-                batch_size, static_cast<long long>(rows), seconds, rows / seconds, 1000.0 * seconds / (rows / batch_size),
-                cpu_seconds, rows / cpu_seconds);
+    std::printf(
+        "batch %4d: %8lld check-ins in %.2f s = %9.0f check-ins/s (%.2f ms per transaction); "
+        "CPU %.2f s = %.0f check-ins per CPU-second\n",
+        batch_size, static_cast<long long>(rows), seconds, rows / seconds, 1000.0 * seconds / (rows / batch_size),
+        cpu_seconds, rows / cpu_seconds);
   }
 }
 
@@ -1019,7 +1030,8 @@ TEST(FleetStoreThroughput, DISABLED_EnrollmentTokensAndEnrolmentsBatched) {
       ASSERT_TRUE(outcomes.ok());
     }
     batched = seconds_since(start);
-    std::printf("%zu enrolments in batches of %4zu: %.3f s = %.0f/s\n", kTokens, batch_size, batched, kTokens / batched);
+    std::printf("%zu enrolments in batches of %4zu: %.3f s = %.0f/s\n", kTokens, batch_size, batched,
+                kTokens / batched);
   }
 }
 
@@ -1038,11 +1050,12 @@ TEST(FleetStoreThroughput, DISABLED_RuleStatesOver100kDevices) {
       ids.push_back(id);
       std::string token = std::string("e-") + (id + 2);
       ASSERT_EQ(raw.Exec("INSERT INTO enrollment_tokens(id, group_name, secret_hash, created_by, created_at, "
-                         "expires_at, note) VALUES('" + token + "', '', 'x', 'a', 0, 1, '')"),
+                         "expires_at, note) VALUES('" +
+                         token + "', '', 'x', 'a', 0, 1, '')"),
                 SQLITE_OK);
       ASSERT_EQ(raw.Exec("INSERT INTO devices(id, secret_hash, hostname, platform, agent_version, group_name, "
-                         "enrolled_at, enrollment_token_id, last_seen) VALUES('" + std::string(id) +
-                         "', 'x', 'h', 'linux', '1', '', 0, '" + token + "', 0)"),
+                         "enrolled_at, enrollment_token_id, last_seen) VALUES('" +
+                         std::string(id) + "', 'x', 'h', 'linux', '1', '', 0, '" + token + "', 0)"),
                 SQLITE_OK);
     }
     ASSERT_EQ(raw.Exec("COMMIT"), SQLITE_OK);
@@ -1073,9 +1086,10 @@ TEST(FleetStoreThroughput, DISABLED_RuleStatesOver100kDevices) {
   double count_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ(counts->violating, (kDevices + 2) / 3);
-  std::printf("1,000,000 rule states written in %.2f s (%.0f/s); ListRuleStates(100k devices) %.1f ms; "
-              "CountRuleStates %.1f ms\n",
-              load_seconds, 1e6 / load_seconds, 1000 * list_seconds, 1000 * count_seconds);
+  std::printf(
+      "1,000,000 rule states written in %.2f s (%.0f/s); ListRuleStates(100k devices) %.1f ms; "
+      "CountRuleStates %.1f ms\n",
+      load_seconds, 1e6 / load_seconds, 1000 * list_seconds, 1000 * count_seconds);
 }
 
 }  // namespace

@@ -21,8 +21,8 @@
 namespace appban::store {
 
 struct MatchRecordLimits {
-  size_t max_records = 20000;       // the protocol's max_inventory_apps
-  size_t max_field_bytes = 4096;    // identifiers are at most 256 bytes on the wire
+  size_t max_records = 20000;     // the protocol's max_inventory_apps
+  size_t max_field_bytes = 4096;  // identifiers are at most 256 bytes on the wire
   size_t max_text_bytes = 16 * 1024 * 1024;
 };
 inline constexpr MatchRecordLimits kMatchRecordLimits{};

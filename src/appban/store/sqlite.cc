@@ -6,10 +6,12 @@ namespace appban::store::sqlite {
 
 Result<Database> Database::Open(const std::string& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   Database db(raw, path);  // owns the handle even when opening failed
   if (rc != SQLITE_OK) {
-    return Status::Unavailable("cannot open database " + path + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    return Status::Unavailable("cannot open database " + path + ": " +
+                               (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
   sqlite3_extended_result_codes(raw, 1);
   return db;
@@ -65,7 +67,8 @@ Status Database::Error(std::string_view context) const {
   std::string message = std::string(context) + ": " + sqlite3_errmsg(db_.get());
   switch (code & 0xff) {
     case SQLITE_CONSTRAINT:
-      if (code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE) return Status::AlreadyExists(message);
+      if (code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE)
+        return Status::AlreadyExists(message);
       if (code == SQLITE_CONSTRAINT_FOREIGNKEY) return Status::NotFound(message);
       return Status::FailedPrecondition(message);
     case SQLITE_BUSY:
@@ -105,7 +108,8 @@ Statement& Statement::Bind(int index, int64_t value) {
 }
 
 Result<bool> Statement::Step() {
-  if (bind_error_ != SQLITE_OK) return Status::Internal(std::string("sqlite bind failed: ") + sqlite3_errstr(bind_error_));
+  if (bind_error_ != SQLITE_OK)
+    return Status::Internal(std::string("sqlite bind failed: ") + sqlite3_errstr(bind_error_));
   int rc = sqlite3_step(statement_.get());
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;

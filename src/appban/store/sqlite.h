@@ -59,7 +59,9 @@ class Statement {
   Statement& BindDouble(int index, double value);
   Statement& BindNull(int index);
   // Binds the value or SQL NULL.
-  Statement& Bind(int index, const std::optional<int64_t>& value) { return value ? Bind(index, *value) : BindNull(index); }
+  Statement& Bind(int index, const std::optional<int64_t>& value) {
+    return value ? Bind(index, *value) : BindNull(index);
+  }
   // Makes a stepped statement reusable (bindings cleared) so hot paths prepare once.
   void Reset();
   // true: a row is available; false: done.

@@ -92,9 +92,12 @@ bool IsNotAuthenticated(const Status& status) {
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kAdmin: return "admin";
-    case Role::kAnalyst: return "analyst";
-    case Role::kAuditor: return "auditor";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kAnalyst:
+      return "analyst";
+    case Role::kAuditor:
+      return "auditor";
   }
   return "auditor";
 }
@@ -109,9 +112,12 @@ Result<Role> ParseRole(std::string_view name) {
 
 std::string_view ComplianceStateName(ComplianceState state) {
   switch (state) {
-    case ComplianceState::kCompliant: return "compliant";
-    case ComplianceState::kViolating: return "violating";
-    case ComplianceState::kWaived: return "waived";
+    case ComplianceState::kCompliant:
+      return "compliant";
+    case ComplianceState::kViolating:
+      return "violating";
+    case ComplianceState::kWaived:
+      return "waived";
   }
   return "violating";
 }
@@ -328,9 +334,9 @@ class SqliteFleetStore final : public FleetStore {
   Result<ApiToken> AuthenticateApiToken(std::string_view presented, UnixSeconds now) override {
     APPBAN_ASSIGN_OR_RETURN(PresentedSecret parts, SplitPresented(presented));
     if (!parts.id.starts_with("t-")) return Status::InvalidArgument("not an API token");
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT " + std::string(kApiTokenColumns) +
-                                                     ", secret_hash FROM api_tokens WHERE id = ?1"));
+    APPBAN_ASSIGN_OR_RETURN(auto query,
+                            sqlite::Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
+                                                                ", secret_hash FROM api_tokens WHERE id = ?1"));
     query.Bind(1, parts.id);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     // Unknown id and wrong secret give the same answer: no oracle for which ids exist.
@@ -344,9 +350,9 @@ class SqliteFleetStore final : public FleetStore {
   }
 
   Result<std::vector<ApiToken>> ListApiTokens() override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT " + std::string(kApiTokenColumns) +
-                                                     " FROM api_tokens ORDER BY created_at, id"));
+    APPBAN_ASSIGN_OR_RETURN(
+        auto query, sqlite::Statement::Prepare(
+                        db_, "SELECT " + std::string(kApiTokenColumns) + " FROM api_tokens ORDER BY created_at, id"));
     std::vector<ApiToken> tokens;
     while (true) {
       APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -361,8 +367,8 @@ class SqliteFleetStore final : public FleetStore {
     return Audited(audit, [&](AuditRecord& record) -> Status {
       APPBAN_ASSIGN_OR_RETURN(ApiToken token, LoadApiToken(id));
       if (token.revoked_at) return Status::FailedPrecondition("API token " + id + " is already revoked");
-      APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
-                                               db_, "UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2"));
+      APPBAN_ASSIGN_OR_RETURN(auto update,
+                              sqlite::Statement::Prepare(db_, "UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2"));
       APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, id).Run());
       record.action = "api_token.revoke";
       record.object = "api_token:" + id;
@@ -410,16 +416,17 @@ class SqliteFleetStore final : public FleetStore {
     }
     APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
     if (!group.empty()) {
-      APPBAN_ASSIGN_OR_RETURN(auto exists, sqlite::Statement::Prepare(
-                                               db_, "SELECT EXISTS(SELECT 1 FROM device_groups WHERE name = ?1)"));
+      APPBAN_ASSIGN_OR_RETURN(
+          auto exists, sqlite::Statement::Prepare(db_, "SELECT EXISTS(SELECT 1 FROM device_groups WHERE name = ?1)"));
       exists.Bind(1, group);
       APPBAN_ASSIGN_OR_RETURN(bool row, exists.Step());
       if (!row || exists.Int(0) == 0) return Status::NotFound("no group " + group);
     }
-    APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                             db_, "INSERT INTO enrollment_tokens(id, group_name, secret_hash, "
-                                                  "created_by, created_at, expires_at, note) "
-                                                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    APPBAN_ASSIGN_OR_RETURN(auto insert,
+                            sqlite::Statement::Prepare(db_,
+                                                       "INSERT INTO enrollment_tokens(id, group_name, secret_hash, "
+                                                       "created_by, created_at, expires_at, note) "
+                                                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
     for (size_t i = 0; i < count; ++i) {
       const EnrollmentToken& token = created[i].token;
       insert.Reset();
@@ -444,9 +451,9 @@ class SqliteFleetStore final : public FleetStore {
   }
 
   Result<std::vector<EnrollmentToken>> ListEnrollmentTokens() override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
-                                                     " FROM enrollment_tokens ORDER BY created_at, id"));
+    APPBAN_ASSIGN_OR_RETURN(auto query,
+                            sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
+                                                                " FROM enrollment_tokens ORDER BY created_at, id"));
     std::vector<EnrollmentToken> tokens;
     while (true) {
       APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -458,16 +465,16 @@ class SqliteFleetStore final : public FleetStore {
 
   Status RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) override {
     return Audited(audit, [&](AuditRecord& record) -> Status {
-      APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                              db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
-                                                       " FROM enrollment_tokens WHERE id = ?1"));
+      APPBAN_ASSIGN_OR_RETURN(auto query,
+                              sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
+                                                                  " FROM enrollment_tokens WHERE id = ?1"));
       query.Bind(1, id);
       APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
       if (!row) return Status::NotFound("no enrolment token " + id);
       EnrollmentToken token = ReadEnrollmentToken(query);
       if (token.revoked_at) return Status::FailedPrecondition("enrolment token " + id + " is already revoked");
-      APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
-                                               db_, "UPDATE enrollment_tokens SET revoked_at = ?1 WHERE id = ?2"));
+      APPBAN_ASSIGN_OR_RETURN(
+          auto update, sqlite::Statement::Prepare(db_, "UPDATE enrollment_tokens SET revoked_at = ?1 WHERE id = ?2"));
       APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, id).Run());
       record.action = "enrollment_token.revoke";
       record.object = "enrollment_token:" + id;
@@ -523,12 +530,13 @@ class SqliteFleetStore final : public FleetStore {
     return outcomes;
   }
 
-  Result<Device> AuthenticateDevice(std::string_view presented, UnixSeconds /*now: credentials do not expire*/) override {
+  Result<Device> AuthenticateDevice(std::string_view presented,
+                                    UnixSeconds /*now: credentials do not expire*/) override {
     APPBAN_ASSIGN_OR_RETURN(PresentedSecret parts, SplitPresented(presented));
     if (!parts.id.starts_with("d-")) return Status::InvalidArgument("not a device credential");
     // Every check-in authenticates: prepared once per connection.
-    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT " + std::string(kDeviceColumns) +
-                                               ", secret_hash FROM devices WHERE id = ?1"));
+    APPBAN_ASSIGN_OR_RETURN(
+        auto lease, Cached("SELECT " + std::string(kDeviceColumns) + ", secret_hash FROM devices WHERE id = ?1"));
     sqlite::Statement& query = lease.statement();
     query.Bind(1, parts.id);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -556,9 +564,9 @@ class SqliteFleetStore final : public FleetStore {
   Result<std::vector<Device>> ListDevices(int64_t offset, int64_t limit) override {
     APPBAN_RETURN_IF_ERROR(CheckListLimit(limit));
     if (offset < 0) return Status::InvalidArgument("list offset must not be negative");
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT " + std::string(kDeviceColumns) +
-                                                     " FROM devices ORDER BY id LIMIT ?1 OFFSET ?2"));
+    APPBAN_ASSIGN_OR_RETURN(
+        auto query, sqlite::Statement::Prepare(
+                        db_, "SELECT " + std::string(kDeviceColumns) + " FROM devices ORDER BY id LIMIT ?1 OFFSET ?2"));
     query.Bind(1, limit).Bind(2, offset);
     std::vector<Device> devices;
     while (true) {
@@ -580,8 +588,9 @@ class SqliteFleetStore final : public FleetStore {
       APPBAN_ASSIGN_OR_RETURN(Device device, GetDevice(id));
       device.inventory_json.clear();
       if (device.revoked_at) return Status::FailedPrecondition("device " + id + " is already revoked");
-      APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
-                                               db_, "UPDATE devices SET revoked_at = ?1, revoked_by = ?2 WHERE id = ?3"));
+      APPBAN_ASSIGN_OR_RETURN(
+          auto update,
+          sqlite::Statement::Prepare(db_, "UPDATE devices SET revoked_at = ?1, revoked_by = ?2 WHERE id = ?3"));
       APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, record.actor).Bind(3, id).Run());
       record.action = "device.revoke";
       record.object = "device:" + id;
@@ -660,17 +669,18 @@ class SqliteFleetStore final : public FleetStore {
 
   Result<std::vector<DeviceRuleState>> ListRuleStates(const std::string& rule_id) override {
     // Answered from the covering index device_rule_states_by_rule alone.
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT device_id, state, since, had_app, compliant_at, version "
-                                                 "FROM device_rule_states WHERE rule_id = ?1"));
+    APPBAN_ASSIGN_OR_RETURN(auto query,
+                            sqlite::Statement::Prepare(db_,
+                                                       "SELECT device_id, state, since, had_app, compliant_at, version "
+                                                       "FROM device_rule_states WHERE rule_id = ?1"));
     query.Bind(1, rule_id);
     return ReadRuleStates(query, "", "");
   }
 
   Result<RuleStateCounts> CountRuleStates(const std::string& rule_id) override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT state, COUNT(*) FROM device_rule_states "
-                                                 "WHERE rule_id = ?1 GROUP BY state"));
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_,
+                                                                   "SELECT state, COUNT(*) FROM device_rule_states "
+                                                                   "WHERE rule_id = ?1 GROUP BY state"));
     query.Bind(1, rule_id);
     RuleStateCounts counts;
     while (true) {
@@ -679,9 +689,15 @@ class SqliteFleetStore final : public FleetStore {
       APPBAN_ASSIGN_OR_RETURN(ComplianceState state, ParseComplianceState(query.Text(0)));
       int64_t count = query.Int(1);
       switch (state) {
-        case ComplianceState::kCompliant: counts.compliant = count; break;
-        case ComplianceState::kViolating: counts.violating = count; break;
-        case ComplianceState::kWaived: counts.waived = count; break;
+        case ComplianceState::kCompliant:
+          counts.compliant = count;
+          break;
+        case ComplianceState::kViolating:
+          counts.violating = count;
+          break;
+        case ComplianceState::kWaived:
+          counts.waived = count;
+          break;
       }
     }
     return counts;
@@ -689,20 +705,18 @@ class SqliteFleetStore final : public FleetStore {
 
   Result<std::vector<DeviceEvent>> ListEvents(const std::string& device_id, int64_t limit) override {
     APPBAN_RETURN_IF_ERROR(CheckListLimit(limit));
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT " + std::string(kEventColumns) +
-                                                     " FROM device_events WHERE device_id = ?1 "
-                                                     "ORDER BY seq DESC LIMIT ?2"));
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEventColumns) +
+                                                                            " FROM device_events WHERE device_id = ?1 "
+                                                                            "ORDER BY seq DESC LIMIT ?2"));
     query.Bind(1, device_id).Bind(2, limit);
     return ReadEvents(query);
   }
 
   Result<std::vector<DeviceEvent>> ListEventsForRule(const std::string& rule_id, int64_t limit) override {
     APPBAN_RETURN_IF_ERROR(CheckListLimit(limit));
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT " + std::string(kEventColumns) +
-                                                     " FROM device_events WHERE rule_id = ?1 "
-                                                     "ORDER BY received_at DESC LIMIT ?2"));
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEventColumns) +
+                                                                            " FROM device_events WHERE rule_id = ?1 "
+                                                                            "ORDER BY received_at DESC LIMIT ?2"));
     query.Bind(1, rule_id).Bind(2, limit);
     return ReadEvents(query);
   }
@@ -727,11 +741,12 @@ class SqliteFleetStore final : public FleetStore {
     if (stored.uploaded_at == 0) stored.uploaded_at = audit.at;
     bool created = false;
     Status status = Audited(audit, [&](AuditRecord& record) -> Status {
-      APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                               db_, "INSERT INTO assessments(sha256, package, version, score, band, "
-                                                    "uploaded_by, uploaded_at, file_size, report_json) "
-                                                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                                                    "ON CONFLICT(sha256) DO NOTHING"));
+      APPBAN_ASSIGN_OR_RETURN(
+          auto insert, sqlite::Statement::Prepare(db_,
+                                                  "INSERT INTO assessments(sha256, package, version, score, band, "
+                                                  "uploaded_by, uploaded_at, file_size, report_json) "
+                                                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                                                  "ON CONFLICT(sha256) DO NOTHING"));
       APPBAN_RETURN_IF_ERROR(insert.Bind(1, stored.sha256)
                                  .Bind(2, stored.package)
                                  .Bind(3, stored.version)
@@ -747,10 +762,10 @@ class SqliteFleetStore final : public FleetStore {
       created = true;
       record.action = "assessment.upload";
       record.object = "assessment:" + stored.sha256;
-      record.after = Json{{"sha256", stored.sha256},       {"package", stored.package},
-                          {"version", stored.version},     {"score", ScoreText(stored.score)},
-                          {"band", stored.band},           {"file_size", stored.file_size},
-                          {"uploaded_by", stored.uploaded_by}};
+      record.after =
+          Json{{"sha256", stored.sha256},          {"package", stored.package}, {"version", stored.version},
+               {"score", ScoreText(stored.score)}, {"band", stored.band},       {"file_size", stored.file_size},
+               {"uploaded_by", stored.uploaded_by}};
       return Status::Ok();
     });
     if (!created && status.code() == StatusCode::kAlreadyExists) return false;
@@ -760,8 +775,9 @@ class SqliteFleetStore final : public FleetStore {
 
   Result<Assessment> GetAssessment(const std::string& sha256) override {
     APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT sha256, package, version, score, band, uploaded_by, "
-                                                 "uploaded_at, file_size, report_json FROM assessments WHERE sha256 = ?1"));
+                                            db_,
+                                            "SELECT sha256, package, version, score, band, uploaded_by, "
+                                            "uploaded_at, file_size, report_json FROM assessments WHERE sha256 = ?1"));
     query.Bind(1, sha256);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) return Status::NotFound("no assessment " + sha256);
@@ -771,10 +787,11 @@ class SqliteFleetStore final : public FleetStore {
   }
 
   Result<std::vector<Assessment>> ListAssessments() override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT sha256, package, version, score, band, uploaded_by, "
-                                                 "uploaded_at, file_size FROM assessments "
-                                                 "ORDER BY uploaded_at DESC, sha256"));
+    APPBAN_ASSIGN_OR_RETURN(auto query,
+                            sqlite::Statement::Prepare(db_,
+                                                       "SELECT sha256, package, version, score, band, uploaded_by, "
+                                                       "uploaded_at, file_size FROM assessments "
+                                                       "ORDER BY uploaded_at DESC, sha256"));
     std::vector<Assessment> out;
     while (true) {
       APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -787,7 +804,8 @@ class SqliteFleetStore final : public FleetStore {
   // ---- Settings ----
 
   Result<std::optional<std::string>> GetSetting(const std::string& key) override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT value FROM server_settings WHERE key = ?1"));
+    APPBAN_ASSIGN_OR_RETURN(auto query,
+                            sqlite::Statement::Prepare(db_, "SELECT value FROM server_settings WHERE key = ?1"));
     query.Bind(1, key);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) return std::optional<std::string>();
@@ -800,9 +818,10 @@ class SqliteFleetStore final : public FleetStore {
       return Status::InvalidArgument("setting " + key + " is larger than " +
                                      std::to_string(kFleetLimits.max_setting_bytes) + " bytes");
     }
-    APPBAN_ASSIGN_OR_RETURN(auto upsert, sqlite::Statement::Prepare(
-                                             db_, "INSERT INTO server_settings(key, value) VALUES(?1, ?2) "
-                                                  "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+    APPBAN_ASSIGN_OR_RETURN(auto upsert,
+                            sqlite::Statement::Prepare(db_,
+                                                       "INSERT INTO server_settings(key, value) VALUES(?1, ?2) "
+                                                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
     return upsert.Bind(1, key).Bind(2, value).Run();
   }
 
@@ -845,9 +864,8 @@ class SqliteFleetStore final : public FleetStore {
   }
 
   Result<ApiToken> LoadApiToken(const std::string& id) {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT " + std::string(kApiTokenColumns) +
-                                                     " FROM api_tokens WHERE id = ?1"));
+    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
+                                                                            " FROM api_tokens WHERE id = ?1"));
     query.Bind(1, id);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) return Status::NotFound("no API token " + id);
@@ -857,7 +875,8 @@ class SqliteFleetStore final : public FleetStore {
   Result<CreatedApiToken> InsertApiToken(const std::string& name, Role role, std::optional<UnixSeconds> expires_at,
                                          const AuditRecord& audit, bool only_if_none) {
     APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(name, "API token name"));
-    if (expires_at && *expires_at <= audit.at) return Status::InvalidArgument("API token expiry must lie in the future");
+    if (expires_at && *expires_at <= audit.at)
+      return Status::InvalidArgument("API token expiry must lie in the future");
     CreatedApiToken created;
     APPBAN_ASSIGN_OR_RETURN(created.token.id, NewId("t-"));
     APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
@@ -873,9 +892,10 @@ class SqliteFleetStore final : public FleetStore {
         APPBAN_ASSIGN_OR_RETURN(bool any, HasAnyApiToken());
         if (any) return Status::AlreadyExists("an API token already exists");
       }
-      APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                               db_, "INSERT INTO api_tokens(id, name, role, secret_hash, created_by, "
-                                                    "created_at, expires_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+      APPBAN_ASSIGN_OR_RETURN(
+          auto insert, sqlite::Statement::Prepare(db_,
+                                                  "INSERT INTO api_tokens(id, name, role, secret_hash, created_by, "
+                                                  "created_at, expires_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
       APPBAN_RETURN_IF_ERROR(insert.Bind(1, created.token.id)
                                  .Bind(2, name)
                                  .Bind(3, RoleName(role))
@@ -1061,11 +1081,12 @@ class SqliteFleetStore final : public FleetStore {
                                  .Run());
     }
     if (!write.rule_states.empty()) {
-      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_rule_states(device_id, rule_id, state, since, "
-                                                 "had_app, compliant_at, version) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                                                 "ON CONFLICT(device_id, rule_id) DO UPDATE SET state = excluded.state, "
-                                                 "since = excluded.since, had_app = excluded.had_app, "
-                                                 "compliant_at = excluded.compliant_at, version = excluded.version"));
+      APPBAN_ASSIGN_OR_RETURN(auto lease,
+                              Cached("INSERT INTO device_rule_states(device_id, rule_id, state, since, "
+                                     "had_app, compliant_at, version) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                                     "ON CONFLICT(device_id, rule_id) DO UPDATE SET state = excluded.state, "
+                                     "since = excluded.since, had_app = excluded.had_app, "
+                                     "compliant_at = excluded.compliant_at, version = excluded.version"));
       sqlite::Statement& upsert = lease.statement();
       for (const DeviceRuleState& state : write.rule_states) {
         upsert.Reset();
@@ -1080,7 +1101,8 @@ class SqliteFleetStore final : public FleetStore {
       }
     }
     if (!write.cleared_rule_ids.empty()) {
-      APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("DELETE FROM device_rule_states WHERE device_id = ?1 AND rule_id = ?2"));
+      APPBAN_ASSIGN_OR_RETURN(auto lease,
+                              Cached("DELETE FROM device_rule_states WHERE device_id = ?1 AND rule_id = ?2"));
       sqlite::Statement& remove = lease.statement();
       for (const std::string& rule_id : write.cleared_rule_ids) {
         remove.Reset();

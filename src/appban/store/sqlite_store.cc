@@ -243,10 +243,12 @@ class SqliteStore final : public Store {
       policy::Rule stored = rule;
       stored.revision = 1;
       APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::RuleToJson(stored, true)));
-      APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                               db_, "INSERT INTO rules(id, state, revision, doc) VALUES(?1, ?2, 1, ?3)"));
+      APPBAN_ASSIGN_OR_RETURN(
+          auto insert,
+          sqlite::Statement::Prepare(db_, "INSERT INTO rules(id, state, revision, doc) VALUES(?1, ?2, 1, ?3)"));
       Status status = insert.Bind(1, rule.id).Bind(2, policy::RuleStateName(rule.state)).Bind(3, doc).Run();
-      if (status.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("rule " + rule.id + " already exists");
+      if (status.code() == StatusCode::kAlreadyExists)
+        return Status::AlreadyExists("rule " + rule.id + " already exists");
       APPBAN_RETURN_IF_ERROR(status);
       rule.revision = 1;
       return Status::Ok();
@@ -257,9 +259,10 @@ class SqliteStore final : public Store {
       policy::Rule stored = rule;
       stored.revision = rule.revision + 1;
       APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::RuleToJson(stored, true)));
-      APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
-                                               db_, "UPDATE rules SET state = ?1, revision = revision + 1, doc = ?2 "
-                                                    "WHERE id = ?3 AND revision = ?4"));
+      APPBAN_ASSIGN_OR_RETURN(
+          auto update, sqlite::Statement::Prepare(db_,
+                                                  "UPDATE rules SET state = ?1, revision = revision + 1, doc = ?2 "
+                                                  "WHERE id = ?3 AND revision = ?4"));
       APPBAN_RETURN_IF_ERROR(
           update.Bind(1, policy::RuleStateName(rule.state)).Bind(2, doc).Bind(3, rule.id).Bind(4, rule.revision).Run());
       APPBAN_RETURN_IF_ERROR(ExpectOneChange("rule", rule.id));
@@ -280,11 +283,14 @@ class SqliteStore final : public Store {
       policy::Waiver stored = waiver;
       stored.revision = 1;
       APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::WaiverToJson(stored, true)));
-      APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                               db_, "INSERT INTO waivers(id, rule_id, revision, doc) VALUES(?1, ?2, 1, ?3)"));
+      APPBAN_ASSIGN_OR_RETURN(
+          auto insert,
+          sqlite::Statement::Prepare(db_, "INSERT INTO waivers(id, rule_id, revision, doc) VALUES(?1, ?2, 1, ?3)"));
       Status status = insert.Bind(1, waiver.id).Bind(2, waiver.rule_id).Bind(3, doc).Run();
-      if (status.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("waiver " + waiver.id + " already exists");
-      if (status.code() == StatusCode::kNotFound) return Status::NotFound("waiver " + waiver.id + ": no rule " + waiver.rule_id);
+      if (status.code() == StatusCode::kAlreadyExists)
+        return Status::AlreadyExists("waiver " + waiver.id + " already exists");
+      if (status.code() == StatusCode::kNotFound)
+        return Status::NotFound("waiver " + waiver.id + ": no rule " + waiver.rule_id);
       APPBAN_RETURN_IF_ERROR(status);
       waiver.revision = 1;
       return Status::Ok();
@@ -295,9 +301,10 @@ class SqliteStore final : public Store {
       policy::Waiver stored = waiver;
       stored.revision = waiver.revision + 1;
       APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::WaiverToJson(stored, true)));
-      APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
-                                               db_, "UPDATE waivers SET revision = revision + 1, doc = ?1 "
-                                                    "WHERE id = ?2 AND revision = ?3"));
+      APPBAN_ASSIGN_OR_RETURN(auto update,
+                              sqlite::Statement::Prepare(db_,
+                                                         "UPDATE waivers SET revision = revision + 1, doc = ?1 "
+                                                         "WHERE id = ?2 AND revision = ?3"));
       APPBAN_RETURN_IF_ERROR(update.Bind(1, doc).Bind(2, waiver.id).Bind(3, waiver.revision).Run());
       APPBAN_RETURN_IF_ERROR(ExpectOneChange("waiver", waiver.id));
       waiver.revision = stored.revision;
@@ -332,7 +339,8 @@ class SqliteStore final : public Store {
   }
 
   Result<int64_t> LatestBundleVersion() override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT COALESCE(MAX(version), 0) FROM bundles"));
+    APPBAN_ASSIGN_OR_RETURN(auto query,
+                            sqlite::Statement::Prepare(db_, "SELECT COALESCE(MAX(version), 0) FROM bundles"));
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     return row ? query.Int(0) : 0;
   }
@@ -344,8 +352,9 @@ class SqliteStore final : public Store {
                                           " is not above the latest issued version " + std::to_string(latest));
       }
       APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                               db_, "INSERT INTO bundles(version, issued_at, rules_hash, key_id, envelope) "
-                                                    "VALUES(?1, ?2, ?3, ?4, ?5)"));
+                                               db_,
+                                               "INSERT INTO bundles(version, issued_at, rules_hash, key_id, envelope) "
+                                               "VALUES(?1, ?2, ?3, ?4, ?5)"));
       return insert.Bind(1, record.version)
           .Bind(2, policy::FormatTimestamp(record.issued_at))
           .Bind(3, record.rules_hash)
@@ -355,8 +364,9 @@ class SqliteStore final : public Store {
     });
   }
   Result<BundleRecord> GetBundle(int64_t version) override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT issued_at, rules_hash, key_id, envelope FROM bundles WHERE version = ?1"));
+    APPBAN_ASSIGN_OR_RETURN(auto query,
+                            sqlite::Statement::Prepare(
+                                db_, "SELECT issued_at, rules_hash, key_id, envelope FROM bundles WHERE version = ?1"));
     query.Bind(1, version);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) return Status::NotFound("no bundle version " + std::to_string(version));
@@ -374,9 +384,10 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<AuditEntry>> ReadAudit() override {
-    APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                            db_, "SELECT seq, at, actor, action, object, before_json, after_json, "
-                                                 "prev_hash, hash FROM audit ORDER BY seq"));
+    APPBAN_ASSIGN_OR_RETURN(
+        auto query, sqlite::Statement::Prepare(db_,
+                                               "SELECT seq, at, actor, action, object, before_json, after_json, "
+                                               "prev_hash, hash FROM audit ORDER BY seq"));
     std::vector<AuditEntry> entries;
     while (true) {
       APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -415,10 +426,12 @@ class SqliteStore final : public Store {
   Status CheckIntegrity() override {
     APPBAN_ASSIGN_OR_RETURN(auto check, sqlite::Statement::Prepare(db_, "PRAGMA integrity_check"));
     APPBAN_ASSIGN_OR_RETURN(bool row, check.Step());
-    if (!row || check.Text(0) != "ok") return Status::Corruption("integrity_check: " + (row ? check.Text(0) : "no answer"));
+    if (!row || check.Text(0) != "ok")
+      return Status::Corruption("integrity_check: " + (row ? check.Text(0) : "no answer"));
     APPBAN_ASSIGN_OR_RETURN(auto foreign, sqlite::Statement::Prepare(db_, "PRAGMA foreign_key_check"));
     APPBAN_ASSIGN_OR_RETURN(bool violation, foreign.Step());
-    if (violation) return Status::Corruption("foreign_key_check: table " + foreign.Text(0) + " has a dangling reference");
+    if (violation)
+      return Status::Corruption("foreign_key_check: table " + foreign.Text(0) + " has a dangling reference");
     return Status::Ok();
   }
 
@@ -434,8 +447,9 @@ class SqliteStore final : public Store {
 
   Status ExpectOneChange(std::string_view what, std::string_view id) {
     if (sqlite3_changes(db_.handle()) == 1) return Status::Ok();
-    return Status::FailedPrecondition(std::string(what) + " " + std::string(id) +
-                                      " does not exist or was changed by someone else since it was read; read it again");
+    return Status::FailedPrecondition(
+        std::string(what) + " " + std::string(id) +
+        " does not exist or was changed by someone else since it was read; read it again");
   }
 
   Status PutDocument(std::string_view table, const std::string& key, std::string_view what, const Json& doc_json,
@@ -444,19 +458,19 @@ class SqliteStore final : public Store {
       APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(doc_json));
       std::string key_column = "name";
       if (revision == 0) {
-        APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                                 db_, "INSERT INTO " + std::string(table) + "(" + key_column +
-                                                          ", revision, doc) VALUES(?1, 1, ?2)"));
+        APPBAN_ASSIGN_OR_RETURN(auto insert,
+                                sqlite::Statement::Prepare(db_, "INSERT INTO " + std::string(table) + "(" + key_column +
+                                                                    ", revision, doc) VALUES(?1, 1, ?2)"));
         Status status = insert.Bind(1, key).Bind(2, doc).Run();
         if (status.code() == StatusCode::kAlreadyExists) {
           return Status::AlreadyExists(std::string(what) + " " + key + " already exists");
         }
         APPBAN_RETURN_IF_ERROR(status);
       } else {
-        APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
-                                                 db_, "UPDATE " + std::string(table) +
-                                                          " SET revision = revision + 1, doc = ?1 WHERE " + key_column +
-                                                          " = ?2 AND revision = ?3"));
+        APPBAN_ASSIGN_OR_RETURN(auto update,
+                                sqlite::Statement::Prepare(db_, "UPDATE " + std::string(table) +
+                                                                    " SET revision = revision + 1, doc = ?1 WHERE " +
+                                                                    key_column + " = ?2 AND revision = ?3"));
         APPBAN_RETURN_IF_ERROR(update.Bind(1, doc).Bind(2, key).Bind(3, revision).Run());
         APPBAN_RETURN_IF_ERROR(ExpectOneChange(what, key));
       }
@@ -479,7 +493,8 @@ class SqliteStore final : public Store {
   }
 
   template <typename T>
-  Result<T> LoadOne(std::string_view sql, std::string_view key, std::string_view what, Result<T> (*parse)(const Json&)) {
+  Result<T> LoadOne(std::string_view sql, std::string_view key, std::string_view what,
+                    Result<T> (*parse)(const Json&)) {
     APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, sql));
     query.Bind(1, key);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -489,8 +504,9 @@ class SqliteStore final : public Store {
 
   template <typename T>
   Result<T> ParseRow(const sqlite::Statement& query, Result<T> (*parse)(const Json&)) {
-    APPBAN_ASSIGN_OR_RETURN(Json json, policy::ParseJsonBounded(query.Text(0), policy::kPolicyLimits.max_bundle_bytes,
-                                                                 policy::kPolicyLimits.max_json_depth, "stored document"));
+    APPBAN_ASSIGN_OR_RETURN(Json json,
+                            policy::ParseJsonBounded(query.Text(0), policy::kPolicyLimits.max_bundle_bytes,
+                                                     policy::kPolicyLimits.max_json_depth, "stored document"));
     APPBAN_ASSIGN_OR_RETURN(T value, parse(json));
     value.revision = query.Int(1);  // the column is authoritative
     return value;
@@ -531,9 +547,10 @@ Status AppendAuditEntry(Database& db, const AuditRecord& audit) {
   int64_t seq = head ? head->seq + 1 : 1;
   std::string prev = head ? head->hash : std::string(kAuditGenesisHash);
   APPBAN_ASSIGN_OR_RETURN(AuditEntry entry, ChainEntry(audit, seq, prev));
-  APPBAN_ASSIGN_OR_RETURN(auto insert, Statement::Prepare(
-                                           db, "INSERT INTO audit(seq, at, actor, action, object, before_json, "
-                                               "after_json, prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+  APPBAN_ASSIGN_OR_RETURN(
+      auto insert, Statement::Prepare(db,
+                                      "INSERT INTO audit(seq, at, actor, action, object, before_json, "
+                                      "after_json, prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
   APPBAN_RETURN_IF_ERROR(insert.Bind(1, entry.seq)
                              .Bind(2, policy::FormatTimestamp(entry.at))
                              .Bind(3, entry.actor)
@@ -544,9 +561,10 @@ Status AppendAuditEntry(Database& db, const AuditRecord& audit) {
                              .Bind(8, entry.prev_hash)
                              .Bind(9, entry.hash)
                              .Run());
-  APPBAN_ASSIGN_OR_RETURN(auto head_update, Statement::Prepare(
-                                                db, "INSERT INTO audit_head(id, seq, hash) VALUES(1, ?1, ?2) "
-                                                    "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"));
+  APPBAN_ASSIGN_OR_RETURN(auto head_update,
+                          Statement::Prepare(db,
+                                             "INSERT INTO audit_head(id, seq, hash) VALUES(1, ?1, ?2) "
+                                             "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"));
   APPBAN_RETURN_IF_ERROR(head_update.Bind(1, entry.seq).Bind(2, entry.hash).Run());
   return db.SetPendingAuditHead(AuditHead{entry.seq, entry.hash});
 }

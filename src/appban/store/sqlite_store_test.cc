@@ -40,7 +40,8 @@ class RawDb {
   std::string Scalar(const std::string& sql) {
     sqlite3_stmt* statement = nullptr;
     std::string out;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK && sqlite3_step(statement) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW) {
       const unsigned char* text = sqlite3_column_text(statement, 0);
       out = text ? reinterpret_cast<const char*>(text) : "";
     }
@@ -211,7 +212,8 @@ TEST_F(AuditTamper, EditedEntryIsNamed) {
 }
 
 TEST_F(AuditTamper, EditedBeforeAfterIsNamed) {
-  ASSERT_EQ(raw_->Exec("UPDATE audit SET after_json = replace(after_json, 'approved', 'published') WHERE seq = 3"), SQLITE_OK);
+  ASSERT_EQ(raw_->Exec("UPDATE audit SET after_json = replace(after_json, 'approved', 'published') WHERE seq = 3"),
+            SQLITE_OK);
   AuditVerification v = Verify();
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(v.problems[0].seq, 3) << Describe(v);
@@ -260,8 +262,9 @@ namespace {
 // (SQLite takes the first) but was dropped by the parser the hash was checked with (it takes the
 // last). The stored bytes themselves must be what was hashed.
 TEST_F(AuditTamper, DuplicateMemberPrefixedToStoredJsonIsNamed) {
-  ASSERT_EQ(raw_->Exec("UPDATE audit SET after_json = '{\"state\":\"revoked\",' || substr(after_json, 2) WHERE seq = 3"),
-            SQLITE_OK);
+  ASSERT_EQ(
+      raw_->Exec("UPDATE audit SET after_json = '{\"state\":\"revoked\",' || substr(after_json, 2) WHERE seq = 3"),
+      SQLITE_OK);
   ASSERT_EQ(raw_->Scalar("SELECT json_extract(after_json, '$.state') FROM audit WHERE seq = 3"), "revoked");
   AuditVerification v = Verify();
   ASSERT_FALSE(v.ok()) << "the forged state verified";
@@ -339,7 +342,8 @@ TEST(AuditCheckpoint, AnUpgradedDatabaseGetsItsFirstCheckpoint) {
   auto store = OpenSqliteStore(dir.db());
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_TRUE(fs::exists(dir.checkpoint_dir() + "/head"));
-  EXPECT_EQ(fs::status(dir.checkpoint_dir() + "/checkpoint.key").permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(dir.checkpoint_dir() + "/checkpoint.key").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
   auto verification = (*store)->VerifyAudit();
   ASSERT_TRUE(verification.ok());
   EXPECT_TRUE(verification->ok());
@@ -356,7 +360,8 @@ TEST(AuditCheckpoint, WithoutTheKeyAppendsAreRefusedAndVerificationSaysSo) {
   ASSERT_TRUE(fresh.ok());
   PolicyAdmin alice(**fresh, "alice");
   EXPECT_EQ(alice.ProposeRule(SampleRule("r9")).status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ((*fresh)->GetRule("r9").status().code(), StatusCode::kNotFound) << "the change committed without its audit anchor";
+  EXPECT_EQ((*fresh)->GetRule("r9").status().code(), StatusCode::kNotFound)
+      << "the change committed without its audit anchor";
   auto verification = (*fresh)->VerifyAudit();
   ASSERT_TRUE(verification.ok());
   ASSERT_FALSE(verification->ok());
@@ -374,9 +379,10 @@ TEST(AuditCheckpoint, AForgedCheckpointIsNamed) {
   auto other = policy::SigningKey::Generate();
   ASSERT_TRUE(other.ok());
   RawDb raw(dir.db());
-  ASSERT_EQ(raw.Exec("DROP TRIGGER audit_no_delete; DROP TRIGGER audit_head_no_delete; DELETE FROM audit WHERE seq >= 4; "
-                     "DELETE FROM audit_head"),
-            SQLITE_OK);
+  ASSERT_EQ(
+      raw.Exec("DROP TRIGGER audit_no_delete; DROP TRIGGER audit_head_no_delete; DELETE FROM audit WHERE seq >= 4; "
+               "DELETE FROM audit_head"),
+      SQLITE_OK);
   auto forged = SignAuditCheckpoint(AuditHead{3, raw.Scalar("SELECT hash FROM audit WHERE seq = 3")}, *other);
   ASSERT_TRUE(forged.ok());
   {
@@ -388,7 +394,8 @@ TEST(AuditCheckpoint, AForgedCheckpointIsNamed) {
   auto verification = (*store)->VerifyAudit();
   ASSERT_TRUE(verification.ok());
   ASSERT_FALSE(verification->ok());
-  EXPECT_NE(verification->problems[0].what.find("cannot be trusted"), std::string::npos) << verification->problems[0].what;
+  EXPECT_NE(verification->problems[0].what.find("cannot be trusted"), std::string::npos)
+      << verification->problems[0].what;
 }
 
 }  // namespace
