@@ -1,5 +1,5 @@
 // Fuzzes the signed policy bundle verifier and the canonical JSON it rests on (policy/bundle.h,
-// policy/json_util.h). Each input is tried four ways:
+// common/json.h). Each input is tried four ways:
 //   1. as a whole envelope, verified against a fixed test key (envelope parsing; signatures from
 //      the fuzzer never verify, so this stops at the signature check);
 //   2. re-signed: when the input parses as an object with a string "payload", that payload is
@@ -16,14 +16,15 @@
 #include <string>
 #include <string_view>
 
+#include "appban/common/json.h"
+#include "appban/common/time.h"
 #include "appban/policy/bundle.h"
-#include "appban/policy/json_util.h"
 #include "appban/policy/keys.h"
 #include "appban/policy/limits.h"
 
 namespace {
 
-using appban::policy::Json;
+using appban::Json;
 
 const appban::policy::SigningKey& TestKey() {
   static const appban::policy::SigningKey key = [] {
@@ -82,23 +83,23 @@ bool VerifyResigned(const std::string& payload, const appban::policy::VerifyOpti
 
 void CheckCanonicalRoundTrip(std::string_view text) {
   const auto& limits = appban::policy::kPolicyLimits;
-  auto parsed = appban::policy::ParseJsonBounded(text, limits.max_bundle_bytes, limits.max_json_depth, "fuzz");
+  auto parsed = appban::ParseJsonBounded(text, limits.max_bundle_bytes, limits.max_json_depth, "fuzz");
   if (!parsed.ok()) return;
-  auto first = appban::policy::CanonicalJson(*parsed);
+  auto first = appban::CanonicalJson(*parsed);
   if (!first.ok()) return;
-  auto again = appban::policy::CanonicalJson(*parsed);
+  auto again = appban::CanonicalJson(*parsed);
   if (!again.ok() || *again != *first) __builtin_trap();
-  auto reparsed = appban::policy::ParseJsonBounded(*first, limits.max_bundle_bytes, limits.max_json_depth, "fuzz");
+  auto reparsed = appban::ParseJsonBounded(*first, limits.max_bundle_bytes, limits.max_json_depth, "fuzz");
   if (!reparsed.ok()) __builtin_trap();  // canonical output must be readable by our own parser
-  auto second = appban::policy::CanonicalJson(*reparsed);
+  auto second = appban::CanonicalJson(*reparsed);
   if (!second.ok() || *second != *first) __builtin_trap();
 }
 
 void CheckTimestamp(std::string_view text) {
   if (text.size() > 32) return;
-  auto at = appban::policy::ParseTimestamp(text);
+  auto at = appban::ParseTimestamp(text);
   if (!at.ok()) return;
-  auto back = appban::policy::ParseTimestamp(appban::policy::FormatTimestamp(*at));
+  auto back = appban::ParseTimestamp(appban::FormatTimestamp(*at));
   if (!back.ok() || *back != *at) __builtin_trap();
 }
 
@@ -113,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)appban::policy::VerifyBundle(text, options);
 
   const auto& limits = appban::policy::kPolicyLimits;
-  auto envelope = appban::policy::ParseJsonBounded(text, limits.max_bundle_bytes, limits.max_json_depth, "fuzz");
+  auto envelope = appban::ParseJsonBounded(text, limits.max_bundle_bytes, limits.max_json_depth, "fuzz");
   if (envelope.ok() && envelope->is_object()) {
     auto payload = envelope->find("payload");
     if (payload != envelope->end() && payload->is_string()) VerifyResigned(payload->get<std::string>(), options);

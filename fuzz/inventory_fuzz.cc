@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "appban/common/json.h"
+#include "appban/common/time.h"
 #include "appban/policy/bundle.h"
 #include "appban/policy/evaluate.h"
 #include "appban/policy/limits.h"
@@ -20,6 +22,8 @@
 namespace {
 
 using namespace appban::policy;
+using appban::ParseJsonBounded;
+using appban::UnixSeconds;
 
 constexpr UnixSeconds kNow = 1700000000;  // 2023-11-14
 

@@ -12,6 +12,8 @@ build_packages=(
 )
 test_packages=(
   clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # scripts/format.sh --check pins this version: another one formats some constructs differently.
+  clang-format-14
   # Real Android tools for building and cross-checking fixtures, and androguard's example APKs.
   # (Debian's "dx" package is OpenDX, not the Android dexer: DEX fixtures are assembled with smali.)
   androguard apktool aapt apksigner zipalign dexdump libsmali-java android-framework-res openjdk-17-jdk-headless

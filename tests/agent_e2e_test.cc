@@ -20,8 +20,9 @@
 #include "appban/agent/agent_test_support.h"
 #include "appban/agent/state.h"
 #include "appban/common/file.h"
+#include "appban/common/json.h"
+#include "appban/common/time.h"
 #include "appban/net/client.h"
-#include "appban/policy/json_util.h"
 #include "appban/policy/model.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
@@ -29,7 +30,6 @@
 namespace appban {
 namespace {
 
-using policy::Json;
 using Clock = std::chrono::steady_clock;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 using agent::testing::ScratchRoot;
@@ -404,7 +404,7 @@ TEST_F(AgentEndToEnd, AWaivedDeviceKeepsThePackageUntilTheWaiverExpiresWithoutAN
                        {"subject_kind", "device"},
                        {"subject", device_id_},
                        {"justification", "evaluation of a replacement"},
-                       {"expires_at", policy::FormatTimestamp(expires)}});
+                       {"expires_at", FormatTimestamp(expires)}});
   ASSERT_EQ(waiver.status, 201) << waiver.body;
   auto republished = Admin("POST", "/v1/admin/publish", Json::object());
   ASSERT_TRUE(republished.status == 200 || republished.status == 201) << republished.body;

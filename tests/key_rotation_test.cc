@@ -26,7 +26,6 @@
 namespace appban {
 namespace {
 
-using policy::Json;
 using testing::ServerProcess;
 using testing::TempDir;
 namespace fs = std::filesystem;
@@ -162,7 +161,7 @@ TEST_F(KeyRotationTest, TheFleetFollowsARotationAndRefusesTheOldKey) {
   auto catalog = sim::AppCatalog::Make(options.inventory);
   ASSERT_TRUE(catalog.ok());
   sim::SimDevice device({0, "d-0000000000000000", "", ""}, catalog->DeviceApps(0), *catalog);
-  policy::UnixSeconds now = time(nullptr);
+  UnixSeconds now = time(nullptr);
   auto applied = device.ApplyBundle(*answer->bundle, verifier, *catalog, now, answer->key_rotations);
   EXPECT_EQ(applied.kind, sim::BundleOutcome::Kind::kApplied) << applied.refusal.ToString();
   EXPECT_EQ(device.pinned_key_ids(), std::vector<std::string>{new_key_id});

@@ -25,7 +25,6 @@
 namespace appban {
 namespace {
 
-using policy::Json;
 using testing::ServerProcess;
 using testing::TempDir;
 

@@ -44,11 +44,11 @@ Result<net::ClientOptions> ClientOptionsFor(const net::Url& url, const std::stri
 }  // namespace
 
 Status WriteEnrollment(const std::string& state_dir, const Enrollment& enrollment) {
-  policy::Json json = {{"server", enrollment.server_url},
-                       {"device_id", enrollment.device_id},
-                       {"group", enrollment.group},
-                       {"checkin_interval", enrollment.checkin_interval},
-                       {"longpoll_timeout", enrollment.longpoll_timeout}};
+  Json json = {{"server", enrollment.server_url},
+               {"device_id", enrollment.device_id},
+               {"group", enrollment.group},
+               {"checkin_interval", enrollment.checkin_interval},
+               {"longpoll_timeout", enrollment.longpoll_timeout}};
   return WriteFileAtomically(EnrollmentPath(state_dir), json.dump(2) + "\n", 0600);
 }
 
@@ -59,7 +59,7 @@ Result<Enrollment> ReadEnrollment(const std::string& state_dir) {
     return Status(text.status().code(),
                   path + ": " + text.status().message() + " (is the agent enrolled? run `appban agent enroll`)");
   }
-  policy::Json json = policy::Json::parse(*text, nullptr, false);
+  Json json = Json::parse(*text, nullptr, false);
   if (!json.is_object() || !json.contains("server") || !json["server"].is_string() || !json.contains("device_id") ||
       !json["device_id"].is_string()) {
     return Status::Corruption(path + ": not an enrolment record (needs \"server\" and \"device_id\")");
@@ -90,7 +90,7 @@ Result<std::string> CertificateFingerprint(std::string_view pem) {
 
 Status StatusFromHttpError(const net::HttpResponse& response, std::string_view what) {
   std::string detail = std::to_string(response.status);
-  policy::Json body = policy::Json::parse(response.body, nullptr, false);
+  Json body = Json::parse(response.body, nullptr, false);
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
     detail += " " + body["error"].value("code", "") + ": " + body["error"].value("message", "");
   }
@@ -224,8 +224,7 @@ Result<std::optional<protocol::PollResponse>> AgentClient::Poll(int64_t held_ver
 
 Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope,
                                                     const std::vector<policy::PublicKey>& keys, int64_t held_version,
-                                                    policy::UnixSeconds now,
-                                                    std::optional<std::string> held_payload_sha256) {
+                                                    UnixSeconds now, std::optional<std::string> held_payload_sha256) {
   policy::VerifyOptions options;
   options.trusted_keys = keys;
   if (held_version > 0) options.held_version = held_version;

@@ -97,7 +97,7 @@ class AgentClient {
 // with `held_payload_sha256`, a bundle of the held version must be the held bundle itself.
 Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope,
                                                     const std::vector<policy::PublicKey>& keys, int64_t held_version,
-                                                    policy::UnixSeconds now,
+                                                    UnixSeconds now,
                                                     std::optional<std::string> held_payload_sha256 = std::nullopt);
 
 }  // namespace appban::agent

@@ -88,19 +88,21 @@ class ScratchRoot {
   const std::string& root() const { return root_; }
   std::string admindir() const { return root_ + "/var/lib/dpkg"; }
   std::string apt_env() const { return "APT_CONFIG=" + dir_ + "/apt.conf"; }
-  std::string deb(const std::string& name) const { return dir_ + "/pkgs/" + name + "_1.0_all.deb"; }
+  std::string deb(const std::string& name, const std::string& version = "1.0") const {
+    return dir_ + "/pkgs/" + name + "_" + version + "_all.deb";
+  }
 
-  // Builds pkgs/<name>_1.0_all.deb with the given extra control lines, and copies it into repo/.
-  void BuildDeb(const std::string& name, const std::string& extra_control = "") {
+  // Builds pkgs/<name>_<version>_all.deb with the given extra control lines, and copies it into repo/.
+  void BuildDeb(const std::string& name, const std::string& extra_control = "", const std::string& version = "1.0") {
     std::string build = dir_ + "/build/" + name;
-    WriteText(build + "/DEBIAN/control", "Package: " + name +
-                                             "\nVersion: 1.0\nArchitecture: all\n"
+    WriteText(build + "/DEBIAN/control", "Package: " + name + "\nVersion: " + version +
+                                             "\nArchitecture: all\n"
                                              "Maintainer: Test <test@example.org>\n" +
                                              extra_control + "Description: appban test package " + name + "\n");
     WriteText(build + "/usr/share/" + name + "/marker", name + "\n");
-    auto built = MustRun({"dpkg-deb", "-Zgzip", "--root-owner-group", "--build", build, deb(name)});
+    auto built = MustRun({"dpkg-deb", "-Zgzip", "--root-owner-group", "--build", build, deb(name, version)});
     ASSERT_TRUE(built.ok()) << built.Describe();
-    std::filesystem::copy_file(deb(name), dir_ + "/repo/" + name + "_1.0_all.deb",
+    std::filesystem::copy_file(deb(name, version), dir_ + "/repo/" + name + "_" + version + "_all.deb",
                                std::filesystem::copy_options::overwrite_existing);
   }
 
@@ -117,6 +119,16 @@ class ScratchRoot {
                                      "--install"};
     for (const auto& name : names) argv.push_back(deb(name));
     return MustRun(argv);
+  }
+
+  // The installed version of `name`, empty when it is not installed.
+  std::string InstalledVersion(const std::string& name) const {
+    auto status = ReadDpkgStatus(admindir());
+    if (!status.ok()) return "";
+    for (const auto& package : status->packages) {
+      if (package.name == name && package.FilesPresent()) return package.version;
+    }
+    return "";
   }
 
   bool Installed(const std::string& name) const {

@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <ctime>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include "appban/agent/watch.h"
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
+#include "appban/common/mutex.h"
 #include "appban/policy/rotation.h"
 
 namespace appban::agent {
@@ -19,9 +18,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-policy::UnixSeconds WallNow() { return static_cast<policy::UnixSeconds>(std::time(nullptr)); }
+UnixSeconds WallNow() { return static_cast<UnixSeconds>(std::time(nullptr)); }
 
-protocol::DeviceEvent BundleEvent(protocol::EventKind kind, policy::UnixSeconds now, std::string detail) {
+protocol::DeviceEvent BundleEvent(protocol::EventKind kind, UnixSeconds now, std::string detail) {
   protocol::DeviceEvent event;
   event.at = now;
   event.kind = kind;
@@ -33,9 +32,9 @@ protocol::DeviceEvent BundleEvent(protocol::EventKind kind, policy::UnixSeconds 
 
 // The "version" member of an envelope's payload, for naming a refused bundle; 0 when unreadable.
 int64_t ClaimedVersion(std::string_view envelope) {
-  policy::Json outer = policy::Json::parse(envelope, nullptr, false);
+  Json outer = Json::parse(envelope, nullptr, false);
   if (!outer.is_object() || !outer.contains("payload") || !outer["payload"].is_string()) return 0;
-  policy::Json payload = policy::Json::parse(outer["payload"].get<std::string>(), nullptr, false);
+  Json payload = Json::parse(outer["payload"].get<std::string>(), nullptr, false);
   if (!payload.is_object() || !payload.contains("version") || !payload["version"].is_number_integer()) return 0;
   return payload["version"].get<int64_t>();
 }
@@ -88,7 +87,7 @@ Result<Agent> Agent::Open(const DaemonConfig& config, Mode mode, LogFn log) {
 
   APPBAN_ASSIGN_OR_RETURN(auto cached, agent.state_.Read(StateItem::kBundle));
   if (cached.has_value()) {
-    policy::UnixSeconds now = WallNow();
+    UnixSeconds now = WallNow();
     // held_version is the stored bundle's own version: a file swapped for an older signed bundle
     // is a rollback and refused like one from the network.
     auto verified = VerifyReceivedBundle(*cached, agent.keys_, agent.state_.bundle_version(), now);
@@ -132,40 +131,112 @@ Status Agent::Record(std::vector<protocol::DeviceEvent> events) {
     Log(std::string("event ") + std::string(protocol::EventKindName(event.kind)) +
         (event.app.empty() ? "" : " " + event.platform + ":" + event.app) +
         (event.rule_id.empty() ? "" : " rule " + event.rule_id) + (event.detail.empty() ? "" : ": " + event.detail));
-    APPBAN_RETURN_IF_ERROR(state_.Append(std::move(event)).status());
+    unrecorded_.push_back(std::move(event));
   }
+  return FlushUnrecorded();
+}
+
+Status Agent::FlushUnrecorded() {
+  size_t written = 0;
+  Status status;
+  for (; written < unrecorded_.size(); ++written) {
+    status = state_.Append(unrecorded_[written]).status();
+    if (!status.ok()) break;
+  }
+  unrecorded_.erase(unrecorded_.begin(), unrecorded_.begin() + static_cast<std::ptrdiff_t>(written));
+  if (!status.ok()) {
+    if (record_problem_.empty())
+      Log("cannot write the event queue (" + std::to_string(unrecorded_.size()) +
+          " events kept in memory, written when possible): " + status.ToString());
+    record_problem_ = status.ToString();
+    return status;
+  }
+  if (!record_problem_.empty()) Log("the event queue is writable again; every kept event is written");
+  record_problem_.clear();
   return Status::Ok();
 }
 
-bool Agent::BundleUsable(policy::UnixSeconds now) const {
+Status Agent::BeforeAction(const PlannedAction& action, UnixSeconds now) {
+  if (!unrecorded_.empty()) {
+    return Status::Unavailable(std::to_string(unrecorded_.size()) +
+                               " earlier events are not written yet: " + record_problem_);
+  }
+  if (state_.intent()) {
+    return Status::FailedPrecondition("the outcome of removing " + state_.intent()->app + " is not recorded yet");
+  }
+  APPBAN_RETURN_IF_ERROR(state_.ReserveEventSpace());
+  return state_.RecordIntent(
+      {std::string(policy::PlatformName(action.entry.app.platform)), action.entry.app.id, action.rule_id, now});
+}
+
+Status Agent::AfterAction(std::vector<protocol::DeviceEvent> outcome) {
+  if (Status recorded = Record(std::move(outcome)); !recorded.ok()) {
+    intent_outcome_unrecorded_ = true;  // cleared once FlushUnrecorded writes it
+    return recorded;
+  }
+  return state_.ClearIntent();
+}
+
+Status Agent::ResolveIntent(const LocalInventory& inventory, UnixSeconds now) {
+  if (!state_.intent()) return Status::Ok();
+  if (intent_outcome_unrecorded_) {
+    // Its outcome was kept in memory and has just been written.
+    intent_outcome_unrecorded_ = false;
+    return state_.ClearIntent();
+  }
+  const AgentState::Intent intent = *state_.intent();
+  bool present = std::any_of(inventory.entries.begin(), inventory.entries.end(), [&](const InventoryEntry& entry) {
+    return policy::PlatformName(entry.app.platform) == intent.platform && entry.app.id == intent.app;
+  });
+  protocol::DeviceEvent event;
+  event.at = now;
+  event.platform = intent.platform;
+  event.app = intent.app;
+  event.rule_id = intent.rule_id;
+  event.kind = present ? protocol::EventKind::kRemoveFailed : protocol::EventKind::kRemoved;
+  event.detail = present ? "interrupted: the agent stopped while removing it (started at " +
+                               FormatTimestamp(intent.at) + ") before recording the outcome; still installed"
+                         : "removed (started at " + FormatTimestamp(intent.at) +
+                               "); the outcome is recorded late: the agent stopped before it could write it";
+  APPBAN_RETURN_IF_ERROR(Record({std::move(event)}));
+  return state_.ClearIntent();
+}
+
+bool Agent::BundleUsable(UnixSeconds now) const {
   return bundle_.has_value() && index_.has_value() && now < bundle_->bundle.not_after;
 }
 
-std::vector<policy::AppDecision> Agent::Decide(const LocalInventory& inventory, policy::UnixSeconds now) const {
+std::vector<policy::AppDecision> Agent::Decide(const LocalInventory& inventory, UnixSeconds now) const {
   std::vector<policy::InstalledApp> apps = inventory.Apps();
   // An expired bundle enforces nothing new: the policy it carries may have been lifted since.
   if (!BundleUsable(now)) return std::vector<policy::AppDecision>(apps.size());
   return index_->EvaluateAll(apps, device_, now);
 }
 
-Status Agent::EnforceCycle(policy::UnixSeconds now) {
+Status Agent::EnforceCycle(UnixSeconds now) {
   APPBAN_ASSIGN_OR_RETURN(LocalInventory inventory, CollectInventory(config_.enforcement.paths));
+  // What earlier cycles could not write goes first; while it cannot, BeforeAction refuses to act.
+  Status backlog = FlushUnrecorded();
+  if (backlog.ok()) backlog = ResolveIntent(inventory, now);
+  if (!backlog.ok()) Log("events from an earlier cycle are still not written: " + backlog.ToString());
   std::vector<policy::AppDecision> decisions = Decide(inventory, now);
   std::vector<PlannedAction> plan = PlanEnforcement(inventory.entries, decisions, config_.enforcement.monitor);
-  APPBAN_RETURN_IF_ERROR(Record(enforcer_.Execute(plan, now)));
+  ActionJournal journal{[this, now](const PlannedAction& action) { return BeforeAction(action, now); },
+                        [this](std::vector<protocol::DeviceEvent> outcome) { return AfterAction(std::move(outcome)); }};
+  Status recorded = Record(enforcer_.Execute(plan, now, &journal));
   // Installs the APT hook refused since the last cycle (it runs inside APT and leaves a spool).
-  APPBAN_RETURN_IF_ERROR(Record(enforcer_.CollectRefusals(now)));
+  if (Status refusals = Record(enforcer_.CollectRefusals(now)); recorded.ok()) recorded = refusals;
   next_waiver_expiry_ = NextWaiverExpiry(decisions);
 
-  last_decisions_ = policy::Json::array();
+  last_decisions_ = Json::array();
   for (size_t i = 0; i < plan.size(); ++i) {
     if (decisions[i].verdict == policy::Verdict::kAllowed) continue;
-    policy::Json item = {{"platform", policy::PlatformName(plan[i].entry.app.platform)},
-                         {"id", plan[i].entry.app.id},
-                         {"version", plan[i].entry.app.version},
-                         {"verdict", policy::VerdictName(decisions[i].verdict)},
-                         {"action", PlannedKindName(plan[i].kind)},
-                         {"rule", decisions[i].rule_id}};
+    Json item = {{"platform", policy::PlatformName(plan[i].entry.app.platform)},
+                 {"id", plan[i].entry.app.id},
+                 {"version", plan[i].entry.app.version},
+                 {"verdict", policy::VerdictName(decisions[i].verdict)},
+                 {"action", PlannedKindName(plan[i].kind)},
+                 {"rule", decisions[i].rule_id}};
     if (decisions[i].waived_until) item["waived_until"] = *decisions[i].waived_until;
     last_decisions_.push_back(std::move(item));
   }
@@ -173,14 +244,20 @@ Status Agent::EnforceCycle(policy::UnixSeconds now) {
   if (BundleUsable(now)) {
     std::vector<BannedApp> banned = InstallBlocklist(bundle_->bundle, *index_, device_, now);
     if (!written_blocks_ || *written_blocks_ != banned) {
-      Status written = enforcer_.WriteInstallBlocks(banned);
+      auto written = enforcer_.WriteInstallBlocks(banned);
       if (!written.ok()) {
-        Log("writing the install blocks failed: " + written.ToString());
+        Log("writing the install blocks failed: " + written.status().ToString());
       } else {
         written_blocks_ = std::move(banned);
+        for (const auto& ban : *written) {
+          Log("rule " + ban.app.rule_id + ", deb:" + ban.app.id + ": " + ban.reason);
+        }
+        unenforced_ = std::move(*written);
       }
     }
   }
+  if (!recorded.ok()) return recorded;
+  if (!unrecorded_.empty()) return Status::Unavailable("events are not written yet: " + record_problem_);
   return Status::Ok();
 }
 
@@ -206,7 +283,7 @@ Status Agent::FollowKeyRotations(const std::vector<std::string>& key_rotations) 
   return Status::Ok();
 }
 
-Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy::UnixSeconds now,
+Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, UnixSeconds now,
                                               const std::vector<std::string>& key_rotations) {
   // A bad statement does not stop the bundle being tried: it is refused if no pinned key signed it.
   (void)FollowKeyRotations(key_rotations);
@@ -254,7 +331,7 @@ Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, policy:
   return ApplyResult{true};
 }
 
-Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, policy::UnixSeconds now) {
+Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, UnixSeconds now) {
   last_checkin_attempt_ = now;
   CheckinResult result;
   auto inventory = CollectInventory(config_.enforcement.paths);
@@ -308,10 +385,10 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, policy::UnixSec
   return result;
 }
 
-policy::Json Agent::Report(policy::UnixSeconds now) const {
-  policy::Json key_ids = policy::Json::array();
+Json Agent::Report(UnixSeconds now) const {
+  Json key_ids = Json::array();
   for (const auto& key : keys_) key_ids.push_back(key.key_id);
-  policy::Json report = {
+  Json report = {
       {"generated_at", now},
       {"device_id", enrollment_.device_id},
       {"server", enrollment_.server_url},
@@ -319,6 +396,7 @@ policy::Json Agent::Report(policy::UnixSeconds now) const {
       {"policy_version", held_version()},
       {"policy_key_ids", key_ids},
       {"pending_events", state_.pending_count()},
+      {"unwritten_events", unrecorded_.size()},
       {"last_event_seq", state_.last_seq()},
       {"events_acked", state_.acked_seq()},
       {"last_checkin",
@@ -329,7 +407,7 @@ policy::Json Agent::Report(policy::UnixSeconds now) const {
     report["bundle_issued_at"] = bundle_->bundle.issued_at;
     report["bundle_expires_at"] = bundle_->bundle.not_after;
     report["bundle_expired"] = now >= bundle_->bundle.not_after;
-    policy::Json waivers = policy::Json::array();
+    Json waivers = Json::array();
     for (const auto& waiver : bundle_->bundle.waivers) {
       if (!WaiverCoversDevice(waiver, device_)) continue;
       waivers.push_back({{"id", waiver.id},
@@ -340,13 +418,22 @@ policy::Json Agent::Report(policy::UnixSeconds now) const {
     }
     report["waivers"] = std::move(waivers);
   } else {
-    report["waivers"] = policy::Json::array();
+    report["waivers"] = Json::array();
   }
   if (!cached_bundle_problem_.empty()) report["cached_bundle_refused"] = cached_bundle_problem_;
+  if (!record_problem_.empty()) report["event_queue_error"] = record_problem_;
+  Json not_enforced = Json::array();
+  for (const auto& ban : unenforced_) {
+    not_enforced.push_back({{"platform", policy::PlatformName(ban.app.platform)},
+                            {"id", ban.app.id},
+                            {"rule", ban.app.rule_id},
+                            {"reason", ban.reason}});
+  }
+  report["not_enforced"] = std::move(not_enforced);
   return report;
 }
 
-Status Agent::WriteStatusFile(policy::UnixSeconds now) const {
+Status Agent::WriteStatusFile(UnixSeconds now) const {
   return WriteFileAtomically(config_.state_dir + "/status.json", Report(now).dump(2) + "\n", 0644);
 }
 
@@ -400,8 +487,8 @@ namespace {
 // What the poll thread and the loop share. The poll thread only reads held_version and hands over
 // bundle texts; it may outlive RunDaemon (it is detached), so everything it uses is owned here.
 struct Mailbox {
-  std::mutex mutex;
-  std::vector<protocol::PollResponse> bundles;  // each with a bundle
+  Mutex mutex;
+  std::vector<protocol::PollResponse> bundles GUARDED_BY(mutex);  // each with a bundle
   std::atomic<int64_t> held_version{0};
   std::atomic<int64_t> longpoll_timeout{60};
   std::atomic<bool> stop{false};
@@ -421,7 +508,7 @@ void PollLoop(AgentClient client, std::shared_ptr<Mailbox> mailbox, DaemonConfig
     if (answer.ok()) {
       backoff.Reset();
       if (answer->has_value() && (*answer)->bundle && (*answer)->latest_version > mailbox->held_version.load()) {
-        std::lock_guard lock(mailbox->mutex);
+        MutexLock lock(mailbox->mutex);
         mailbox->bundles.push_back(std::move(**answer));
         // Wait for the loop to adopt it before asking again, or the server answers at once again.
         StoreMax(mailbox->held_version, (*answer)->latest_version);
@@ -465,12 +552,12 @@ Status RunDaemon(const DaemonConfig& config, std::stop_token stop, LogFn log) {
   auto next_full_cycle = Clock::now();
   while (!stop.stop_requested()) {
     bool changed = false;
-    policy::UnixSeconds now = WallNow();
+    UnixSeconds now = WallNow();
 
     // Bundles the long-poll delivered.
     std::vector<protocol::PollResponse> delivered;
     {
-      std::lock_guard lock(mailbox->mutex);
+      MutexLock lock(mailbox->mutex);
       delivered.swap(mailbox->bundles);
     }
     for (const auto& answer : delivered) {

@@ -67,7 +67,14 @@ class Agent {
 
   // Inventory -> decisions -> plan -> execute -> events queued durably; refreshes the APT pin,
   // hooks and flatpak masks when the set of banned identifiers changed.
-  Status EnforceCycle(policy::UnixSeconds now);
+  //
+  // No action without a durable record of it: before each removal the intent is written to the
+  // state directory (fsync) and space for its outcome is reserved at the end of events.log; when
+  // either fails (a full disk) nothing is removed and a remove_failed event says why. Events that
+  // could not be written are kept in memory and written first at the next cycle, before anything
+  // else is done; an intent left by a crash is resolved against the inventory (removed, or
+  // interrupted) at the next cycle.
+  Status EnforceCycle(UnixSeconds now);
 
   struct ApplyResult {
     bool applied = false;  // a new bundle is now the one enforced
@@ -75,7 +82,7 @@ class Agent {
   // Verifies `envelope` and, if it is newer than the held bundle, stores and adopts it. A refused
   // bundle is recorded as a bundle_refused event (once per distinct envelope) and the error
   // returned; nothing is applied. `key_rotations` (sent with the bundle) are followed first.
-  Result<ApplyResult> ApplyBundle(std::string_view envelope, policy::UnixSeconds now,
+  Result<ApplyResult> ApplyBundle(std::string_view envelope, UnixSeconds now,
                                   const std::vector<std::string>& key_rotations = {});
 
   // Follows key rotation statements (policy/rotation.h) from the pinned keys: each one signed by a
@@ -91,25 +98,34 @@ class Agent {
   // One check-in conversation: events in batches of at most kProtocolLimits.max_events_per_checkin
   // (acknowledged ones dropped), the inventory when it changed or was asked for, a newer bundle
   // applied (verified first). Records the outcome for `status`.
-  Result<CheckinResult> Checkin(AgentClient& client, policy::UnixSeconds now);
+  Result<CheckinResult> Checkin(AgentClient& client, UnixSeconds now);
 
   // When the next enforcement must happen without any outside trigger: the earliest waiver expiry.
-  std::optional<policy::UnixSeconds> next_waiver_expiry() const { return next_waiver_expiry_; }
+  std::optional<UnixSeconds> next_waiver_expiry() const { return next_waiver_expiry_; }
   int64_t held_version() const;
   const std::optional<policy::VerifiedBundle>& bundle() const { return bundle_; }
   AgentState& state() { return state_; }
   const Enrollment& enrollment() const { return enrollment_; }
 
   // The status report (`appban agent status --json`).
-  policy::Json Report(policy::UnixSeconds now) const;
+  Json Report(UnixSeconds now) const;
   // Writes Report() to <state dir>/status.json, for `status` while the daemon holds the lock.
-  Status WriteStatusFile(policy::UnixSeconds now) const;
+  Status WriteStatusFile(UnixSeconds now) const;
 
  private:
   Agent(DaemonConfig config, AgentState state, LogFn log);
+  // Appends the events to the durable queue; those it cannot append (a full disk) are kept, in
+  // order, and appended first by the next Record or FlushUnrecorded.
   Status Record(std::vector<protocol::DeviceEvent> events);
-  std::vector<policy::AppDecision> Decide(const LocalInventory& inventory, policy::UnixSeconds now) const;
-  bool BundleUsable(policy::UnixSeconds now) const;
+  Status FlushUnrecorded();
+  // ActionJournal::before / after (enforce.h) over the state directory.
+  Status BeforeAction(const PlannedAction& action, UnixSeconds now);
+  Status AfterAction(std::vector<protocol::DeviceEvent> outcome);
+  // An intent whose outcome never reached events.log (the agent stopped in between), judged by
+  // whether the app is still installed.
+  Status ResolveIntent(const LocalInventory& inventory, UnixSeconds now);
+  std::vector<policy::AppDecision> Decide(const LocalInventory& inventory, UnixSeconds now) const;
+  bool BundleUsable(UnixSeconds now) const;
   void Log(const std::string& line) const;
 
   DaemonConfig config_;
@@ -126,16 +142,21 @@ class Agent {
   // bundle claiming that version is refused, not applied in its place.
   std::optional<std::string> held_payload_sha256_;
   std::optional<std::vector<BannedApp>> written_blocks_;
-  std::optional<policy::UnixSeconds> next_waiver_expiry_;
+  std::vector<UnenforcedBan> unenforced_;
+  std::vector<protocol::DeviceEvent> unrecorded_;  // events not yet in the durable queue, oldest first
+  std::string record_problem_;                     // why the last append failed, for status
+  bool intent_outcome_unrecorded_ = false;  // the intent's outcome is among unrecorded_  // bans left out of the pins
+                                            // (protected packages), for status
+  std::optional<UnixSeconds> next_waiver_expiry_;
   std::string acked_inventory_hash_;  // the inventory the server last acknowledged
   bool inventory_requested_ = false;
   std::vector<std::string> refused_envelope_hashes_;  // the latest few, to report each once
   // For status: the last check-in.
-  policy::UnixSeconds last_checkin_attempt_ = 0;
-  policy::UnixSeconds last_checkin_ok_ = 0;
+  UnixSeconds last_checkin_attempt_ = 0;
+  UnixSeconds last_checkin_ok_ = 0;
   std::string last_checkin_result_ = "never";
   // The latest cycle's decisions for installed apps that a rule touches, for status.
-  policy::Json last_decisions_ = policy::Json::array();
+  Json last_decisions_ = Json::array();
 };
 
 // Exit statuses of RunOnce (and `appban agent once`).

@@ -6,12 +6,16 @@
 #include "appban/agent/daemon.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -24,8 +28,8 @@
 #include "appban/agent/agent_test_support.h"
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
+#include "appban/common/json.h"
 #include "appban/policy/bundle.h"
-#include "appban/policy/json_util.h"
 #include "appban/policy/keys.h"
 #include "appban/policy/rotation.h"
 
@@ -36,7 +40,7 @@ using protocol::EventKind;
 using testing::ScratchRoot;
 using Clock = std::chrono::steady_clock;
 
-policy::UnixSeconds Now() { return static_cast<policy::UnixSeconds>(std::time(nullptr)); }
+UnixSeconds Now() { return static_cast<UnixSeconds>(std::time(nullptr)); }
 
 // A loopback port nothing listens on: bound, read, closed.
 uint16_t ClosedPort() {
@@ -95,7 +99,7 @@ class DaemonTest : public ::testing::Test {
   }
 
   std::string SignedBundle(int64_t version, std::vector<policy::Rule> rules, std::vector<policy::Waiver> waivers = {},
-                           policy::UnixSeconds not_after = 0) {
+                           UnixSeconds not_after = 0) {
     policy::BundleInputs inputs;
     inputs.version = version;
     inputs.issued_at = Now() - 60;
@@ -174,15 +178,25 @@ TEST_F(DaemonTest, OnceOfflineEnforcesTheCachedBundleAndKeepsEventsQueued) {
   ASSERT_TRUE(pin.ok()) << pin.status().ToString();
   EXPECT_NE(pin->find("victim"), std::string::npos);
   EXPECT_NE(pin->find("-1"), std::string::npos);
+  // ... and not for the Essential one (hardening #13: that froze its security updates); the status
+  // says the rule is not enforced on it and why, and so does the remove_failed event.
+  EXPECT_EQ(pin->find("coreish"), std::string::npos) << *pin;
+  const auto* core = Find(events, EventKind::kRemoveFailed, "coreish");
+  ASSERT_NE(core, nullptr);
+  EXPECT_NE(core->detail.find("not enforced"), std::string::npos) << core->detail;
 
   // The status file says what happened and that the server was not reached.
   auto status = ReadFileToString(state_dir_ + "/status.json", 1 << 20);
   ASSERT_TRUE(status.ok());
-  auto report = policy::Json::parse(*status);
+  auto report = Json::parse(*status);
   EXPECT_EQ(report["policy_version"], 1);
   EXPECT_EQ(report["last_checkin"]["ok_at"], 0);
   EXPECT_NE(report["last_checkin"]["result"].get<std::string>().find("check-in"), std::string::npos) << report.dump();
   EXPECT_EQ(report["pending_events"].get<size_t>(), events.size());
+  ASSERT_EQ(report["not_enforced"].size(), 1u) << report.dump();
+  EXPECT_EQ(report["not_enforced"][0]["id"], "coreish");
+  EXPECT_EQ(report["not_enforced"][0]["rule"], "ban-core");
+  EXPECT_NE(report["not_enforced"][0]["reason"].get<std::string>().find("Essential: yes"), std::string::npos);
 }
 
 TEST_F(DaemonTest, TamperedCachedBundleIsRefusedAndNothingIsRemoved) {
@@ -267,20 +281,20 @@ TEST_F(DaemonTest, RolledBackAndForeignAndExpiredBundlesAreRefused) {
 TEST_F(DaemonTest, SignedButWrongBundlesAreRefused) {
   ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
   CacheBundle(SignedBundle(5, {BanRule("ban-other", "something-else")}));
-  auto sign = [&](int64_t version, const std::function<void(policy::Json&)>& change) {
+  auto sign = [&](int64_t version, const std::function<void(Json&)>& change) {
     policy::BundleInputs inputs;
     inputs.version = 6;  // what CompileBundle accepts; the payload then says `version`
     inputs.issued_at = Now() - 60;
     inputs.not_after = Now() + 86400;
     inputs.rules = {BanRule("ban-victim", "victim")};
-    auto payload = policy::Json::parse(*policy::BundlePayload(*policy::CompileBundle(inputs)));
+    auto payload = Json::parse(*policy::BundlePayload(*policy::CompileBundle(inputs)));
     payload["version"] = version;
     change(payload);
-    policy::Json content{{"rules", payload["rules"]}, {"vendors", payload["vendors"]}, {"waivers", payload["waivers"]}};
-    payload["rules_hash"] = Sha256Hex(AsBytes(*policy::CanonicalJson(content)));
-    return *policy::SignPayload(*policy::CanonicalJson(payload), *key_);
+    Json content{{"rules", payload["rules"]}, {"vendors", payload["vendors"]}, {"waivers", payload["waivers"]}};
+    payload["rules_hash"] = Sha256Hex(AsBytes(*CanonicalJson(content)));
+    return *policy::SignPayload(*CanonicalJson(payload), *key_);
   };
-  auto nothing = [](policy::Json&) {};
+  auto nothing = [](Json&) {};
   struct Case {
     std::string name;
     std::string envelope;
@@ -288,15 +302,11 @@ TEST_F(DaemonTest, SignedButWrongBundlesAreRefused) {
   };
   std::vector<Case> cases = {
       {"same version, other content", sign(5, nothing), StatusCode::kFailedPrecondition},
-      {"unknown member", sign(6, [](policy::Json& p) { p["next_keys"] = policy::Json::array(); }),
+      {"unknown member", sign(6, [](Json& p) { p["next_keys"] = Json::array(); }), StatusCode::kCorruption},
+      {"duplicate rule id", sign(6, [](Json& p) { p["rules"].push_back(p["rules"][0]); }), StatusCode::kCorruption},
+      {"issued after not_after", sign(6, [](Json& p) { p["issued_at"] = FormatTimestamp(Now() + 2 * 86400); }),
        StatusCode::kCorruption},
-      {"duplicate rule id", sign(6, [](policy::Json& p) { p["rules"].push_back(p["rules"][0]); }),
-       StatusCode::kCorruption},
-      {"issued after not_after",
-       sign(6, [](policy::Json& p) { p["issued_at"] = policy::FormatTimestamp(Now() + 2 * 86400); }),
-       StatusCode::kCorruption},
-      {"100-year validity",
-       sign(6, [](policy::Json& p) { p["not_after"] = policy::FormatTimestamp(Now() + 100LL * 366 * 86400); }),
+      {"100-year validity", sign(6, [](Json& p) { p["not_after"] = FormatTimestamp(Now() + 100LL * 366 * 86400); }),
        StatusCode::kLimitExceeded},
       {"version 2^63-1", sign(std::numeric_limits<int64_t>::max(), nothing), StatusCode::kLimitExceeded},
       {"version jump", sign(5 + policy::kMaxBundleVersionStep + 1, nothing), StatusCode::kFailedPrecondition},
@@ -438,7 +448,7 @@ TEST_F(DaemonTest, WaiverKeepsThePackageUntilItExpiresThenTheDaemonRemovesItWith
   waiver.justification = "evaluation";
   waiver.approved_by = "cio";
   waiver.created_at = Now() - 30;
-  policy::UnixSeconds expires = Now() + 4;
+  UnixSeconds expires = Now() + 4;
   waiver.expires_at = expires;
   CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim")}, {waiver}));
   // Nothing wakes the daemon at expiry but the expiry itself: no new bundle, no local change,
@@ -450,7 +460,7 @@ TEST_F(DaemonTest, WaiverKeepsThePackageUntilItExpiresThenTheDaemonRemovesItWith
   EXPECT_TRUE(scratch_.Installed("victim")) << "waived until " << expires;
   auto removed = TimeUntil([&] { return !scratch_.Installed("victim"); }, std::chrono::seconds(10));
   ASSERT_TRUE(removed.has_value()) << "the expired waiver was not enforced";
-  policy::UnixSeconds removed_at = Now();
+  UnixSeconds removed_at = Now();
   std::cout << "[ measured ] removed " << removed_at - expires << " s after the waiver expired\n";
   EXPECT_GE(removed_at, expires);
   EXPECT_LE(removed_at, expires + 2);
@@ -459,6 +469,107 @@ TEST_F(DaemonTest, WaiverKeepsThePackageUntilItExpiresThenTheDaemonRemovesItWith
   auto events = PendingEvents();
   EXPECT_NE(Find(events, EventKind::kWaiverApplied, "victim"), nullptr);
   EXPECT_NE(Find(events, EventKind::kRemoved, "victim"), nullptr);
+}
+
+// Regression (hardening #14): the agent removed a package, then could not write events.log
+// (ENOSPC); once space was freed the server showed the device compliant with no record of the
+// removal. A full disk must stop the agent before it acts; the refusal and, once space is back,
+// the removal itself reach the event queue. The state directory lives on a 256 KiB tmpfs filled
+// to the last page (mounting needs CAP_SYS_ADMIN: without it the test is skipped).
+TEST_F(DaemonTest, AFullDiskStopsRemovalsUntilTheyCanBeRecorded) {
+  const std::string small = scratch_.dir() + "/small";
+  std::filesystem::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=256k,mode=0700") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs for the state directory: " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{small};
+  std::filesystem::copy(state_dir_, small + "/state", std::filesystem::copy_options::recursive);
+  config_.state_dir = small + "/state";
+  state_dir_ = config_.state_dir;
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim", "bystander"}).ok());
+  CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim"), BanRule("ban-bystander", "bystander")}));
+
+  // Fill the file system to the last byte.
+  const std::string filler = small + "/filler";
+  {
+    int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    std::string block(4096, 'x');
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    while (::write(fd, block.data(), 1) > 0) {
+    }
+    EXPECT_EQ(errno, ENOSPC);
+    ::close(fd);
+  }
+  {
+    auto agent = Agent::Open(config_, Agent::Mode::kAct);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    (void)agent->EnforceCycle(Now());  // may fail: its refusal event may not fit either
+    EXPECT_TRUE(scratch_.Installed("victim")) << "removed while the removal could not be recorded";
+    EXPECT_TRUE(scratch_.Installed("bystander"));
+    EXPECT_FALSE(agent->state().intent().has_value());
+
+    // Space comes back: the next cycle writes the refusal, then removes and records.
+    ::unlink(filler.c_str());
+    Status cycle = agent->EnforceCycle(Now());
+    EXPECT_TRUE(cycle.ok()) << cycle.ToString();
+    EXPECT_FALSE(scratch_.Installed("victim"));
+    EXPECT_FALSE(scratch_.Installed("bystander"));
+    EXPECT_FALSE(agent->state().intent().has_value());
+  }
+  auto events = PendingEvents();
+  // The first removal planned was refused (and the agent stopped there).
+  const auto* refused = Find(events, EventKind::kRemoveFailed);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_NE(refused->detail.find("cannot record the action"), std::string::npos) << refused->detail;
+  EXPECT_NE(refused->detail.find("No space left on device"), std::string::npos) << refused->detail;
+  EXPECT_NE(Find(events, EventKind::kRemoved, "victim"), nullptr);
+  EXPECT_NE(Find(events, EventKind::kRemoved, "bystander"), nullptr);
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_EQ(events[i].seq, events[i - 1].seq + 1);
+}
+
+// An agent killed between a removal and the record of its outcome leaves the intent behind; the
+// next start reports what happened to the package instead of nothing.
+TEST_F(DaemonTest, AnInterruptedRemovalIsReportedAtTheNextCycle) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"bystander"}).ok());
+  CacheBundle(SignedBundle(1, {BanRule("ban-victim", "victim")}));
+  {
+    auto state = AgentState::Open(state_dir_);
+    ASSERT_TRUE(state.ok());
+    // victim is gone (the removal ran), bystander is not (it was interrupted before).
+    ASSERT_TRUE(state->RecordIntent({"deb", "victim", "ban-victim", Now() - 5}).ok());
+  }
+  {
+    auto agent = Agent::Open(config_, Agent::Mode::kAct);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    ASSERT_TRUE(agent->state().intent().has_value());
+    ASSERT_TRUE(agent->EnforceCycle(Now()).ok());
+    EXPECT_FALSE(agent->state().intent().has_value());
+  }
+  auto events = PendingEvents();
+  const auto* late = Find(events, EventKind::kRemoved, "victim");
+  ASSERT_NE(late, nullptr);
+  EXPECT_EQ(late->rule_id, "ban-victim");
+  EXPECT_NE(late->detail.find("recorded late"), std::string::npos) << late->detail;
+  {
+    auto state = AgentState::Open(state_dir_);
+    ASSERT_TRUE(state.ok());
+    ASSERT_TRUE(state->RecordIntent({"deb", "bystander", "ban-victim", Now() - 5}).ok());
+  }
+  {
+    auto agent = Agent::Open(config_, Agent::Mode::kAct);
+    ASSERT_TRUE(agent.ok());
+    ASSERT_TRUE(agent->EnforceCycle(Now()).ok());
+  }
+  events = PendingEvents();
+  const auto* interrupted = Find(events, EventKind::kRemoveFailed, "bystander");
+  ASSERT_NE(interrupted, nullptr);
+  EXPECT_NE(interrupted->detail.find("interrupted"), std::string::npos) << interrupted->detail;
+  EXPECT_TRUE(scratch_.Installed("bystander")) << "no rule bans it";
 }
 
 TEST_F(DaemonTest, AStateDirectoryWithoutEnrolmentIsAClearError) {

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "appban/common/file.h"
@@ -17,17 +18,6 @@ std::string_view TrimBlanks(std::string_view text) {
   while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
   while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
   return text;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 // Untrusted text shown in messages: bounded and terminal-safe.
@@ -49,11 +39,14 @@ enum class Field {
   kPriority,
   kSource,
   kMaintainer,
-  kOrigin
+  kOrigin,
+  kPreDepends,
+  kDepends,
 };
+constexpr size_t kFieldCount = 12;
 
 Field ClassifyField(std::string_view name) {
-  static constexpr std::array<std::pair<std::string_view, Field>, 9> kKnown{{
+  static constexpr std::array<std::pair<std::string_view, Field>, kFieldCount - 1> kKnown{{
       {"Package", Field::kPackage},
       {"Status", Field::kStatus},
       {"Version", Field::kVersion},
@@ -63,6 +56,8 @@ Field ClassifyField(std::string_view name) {
       {"Source", Field::kSource},
       {"Maintainer", Field::kMaintainer},
       {"Origin", Field::kOrigin},
+      {"Pre-Depends", Field::kPreDepends},
+      {"Depends", Field::kDepends},
   }};
   for (const auto& [known, field] : kKnown) {
     if (EqualsIgnoreCase(name, known)) return field;
@@ -131,14 +126,26 @@ std::optional<std::string> ParseStatusWords(std::string_view value, DpkgPackage&
 struct Stanza {
   size_t first_line = 0;
   size_t field_count = 0;
-  std::array<std::string, 10> values;  // indexed by Field
-  std::array<bool, 10> present{};
+  std::array<std::string, kFieldCount> values;  // indexed by Field
+  std::array<bool, kFieldCount> present{};
   Field current = Field::kOther;
   size_t current_bytes = 0;
 
   void Reset() { *this = Stanza{}; }
   bool empty() const { return field_count == 0; }
 };
+
+// "libc6 (>= 2.34), debconf (>= 0.5) | debconf-2.0, foo:any" -> libc6, debconf, debconf-2.0, foo
+void AppendDependencyNames(std::string_view value, std::vector<std::string>& names) {
+  while (!value.empty()) {
+    size_t end = value.find_first_of(",|");
+    std::string_view item = value.substr(0, end);
+    value = end == std::string_view::npos ? std::string_view() : value.substr(end + 1);
+    while (!item.empty() && (IsBlank(item.front()) || item.front() == '\n')) item.remove_prefix(1);
+    std::string_view name = item.substr(0, item.find_first_of(" \t\n(:["));
+    if (!name.empty()) names.emplace_back(name);
+  }
+}
 
 class Parser {
  public:
@@ -265,6 +272,7 @@ class Parser {
            "package " + Quote(package.name) + ": Essential is " + Quote(essential) + ", treated as yes");
       package.essential = true;
     }
+    for (Field field : {Field::kPreDepends, Field::kDepends}) AppendDependencyNames(value(field), package.depends);
     std::string key = package.name + ":" + package.architecture;
     if (!seen_.insert(key).second) {
       Warn(stanza.first_line, "package " + Quote(key) + " listed twice; the first entry is kept");
@@ -291,6 +299,39 @@ std::string_view DpkgStateName(DpkgState state) {
     if (value == state) return name;
   }
   return "unknown";
+}
+
+std::map<std::string, std::string> ProtectedPackages(const DpkgStatus& status) {
+  std::unordered_map<std::string_view, const DpkgPackage*> present;
+  for (const auto& package : status.packages) {
+    if (package.FilesPresent()) present.emplace(package.name, &package);
+  }
+  std::map<std::string, std::string> reasons;
+  // For every protected package, the Essential/required package it is protected for:
+  // "apt, which is Priority: required".
+  std::unordered_map<std::string, std::string> root_of;
+  std::vector<const DpkgPackage*> queue;
+  for (const auto& package : status.packages) {
+    if (!package.FilesPresent() || !package.Protected() || reasons.contains(package.name)) continue;
+    std::string why = package.essential ? "Essential: yes" : "Priority: required";
+    root_of[package.name] = package.name + ", which is " + why;
+    reasons.emplace(package.name, std::move(why));
+    queue.push_back(&package);
+  }
+  // Breadth first, so each package is explained by its shortest chain.
+  for (size_t next = 0; next < queue.size(); ++next) {
+    const DpkgPackage& needer = *queue[next];
+    const std::string root = root_of.at(needer.name);
+    for (const auto& name : needer.depends) {
+      auto it = present.find(name);
+      if (it == present.end() || reasons.contains(name)) continue;
+      bool direct = !reasons.at(needer.name).starts_with("needed by");
+      reasons.emplace(name, direct ? "needed by " + root : "needed by " + needer.name + ", itself needed by " + root);
+      root_of[name] = root;
+      queue.push_back(it->second);
+    }
+  }
+  return reasons;
 }
 
 Result<DpkgStatus> ParseDpkgStatus(std::string_view text, const DpkgStatusLimits& limits) {

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,8 @@ struct DpkgPackage {
   DpkgFlag flag = DpkgFlag::kOk;
   DpkgState state = DpkgState::kNotInstalled;
   bool essential = false;
+  // Package names in Pre-Depends and Depends, every alternative, without versions or :arch.
+  std::vector<std::string> depends;
   size_t line = 0;  // 1-based line of the stanza's first field, for messages
 
   // Files of the package are (or may be) on disk: every state except not-installed and
@@ -83,6 +86,13 @@ struct DpkgStatus {
   std::vector<DpkgPackage> packages;  // in file order
   std::vector<DpkgStatusWarning> warnings;
 };
+
+// The packages the agent must never remove, pin or refuse (whatever a bundle says), each with the
+// reason: Essential: yes, Priority: required, or needed (Pre-Depends or Depends, any alternative,
+// transitively) by one of those — libc6 is Priority: optional in Debian 12, yet neither dpkg nor
+// apt runs without it, and a pin would freeze its security updates. Only packages whose files are
+// present count.
+std::map<std::string, std::string> ProtectedPackages(const DpkgStatus& status);
 
 Result<DpkgStatus> ParseDpkgStatus(std::string_view text, const DpkgStatusLimits& limits = kDpkgStatusLimits);
 // Reads and parses `<admindir>/status`.

@@ -104,6 +104,35 @@ TEST(DpkgStatus, UnusableStanzasAreSkippedWithWarnings) {
   EXPECT_EQ(parsed->warnings[3].line, 11u);
 }
 
+// What the agent never removes, pins or refuses: Essential and required packages and, through
+// Pre-Depends and Depends (any alternative, versions and :arch dropped), what they need.
+TEST(DpkgStatus, ProtectedPackagesCloseOverTheDependenciesOfEssentialAndRequiredOnes) {
+  const char* text =
+      "Package: dpkg\nStatus: install ok installed\nEssential: yes\nPre-Depends: libc6 (>= 2.34),\n"
+      " liblzma5:any | liblzma-alt\nVersion: 1.21\n\n"
+      "Package: apt\nStatus: install ok installed\nPriority: required\nDepends: libapt (>= 2.6)\n\n"
+      "Package: libapt\nStatus: install ok installed\nDepends: libzstd1\n\n"
+      "Package: libzstd1\nStatus: install ok installed\n\n"
+      "Package: libc6\nStatus: install ok installed\nPriority: optional\n\n"
+      "Package: liblzma5\nStatus: install ok installed\n\n"
+      "Package: wechat\nStatus: install ok installed\nDepends: libc6\n\n"
+      "Package: gone\nStatus: deinstall ok config-files\nEssential: yes\nDepends: wechat\n";
+  auto status = ParseDpkgStatus(text);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(status->packages[0].depends, (std::vector<std::string>{"libc6", "liblzma5", "liblzma-alt"}));
+  auto protected_packages = ProtectedPackages(*status);
+  EXPECT_EQ(protected_packages["dpkg"], "Essential: yes");
+  EXPECT_EQ(protected_packages["apt"], "Priority: required");
+  EXPECT_EQ(protected_packages["libc6"], "needed by dpkg, which is Essential: yes");
+  EXPECT_EQ(protected_packages["liblzma5"], "needed by dpkg, which is Essential: yes");
+  EXPECT_EQ(protected_packages["libapt"], "needed by apt, which is Priority: required");
+  EXPECT_EQ(protected_packages["libzstd1"], "needed by libapt, itself needed by apt, which is Priority: required");
+  EXPECT_FALSE(protected_packages.contains("wechat"));       // it needs libc6, not the other way round
+  EXPECT_FALSE(protected_packages.contains("gone"));         // only config files left
+  EXPECT_FALSE(protected_packages.contains("liblzma-alt"));  // not installed
+  EXPECT_EQ(protected_packages.size(), 6u);
+}
+
 TEST(DpkgStatus, LimitsAreEnforced) {
   DpkgStatusLimits limits;
   limits.max_packages = 1;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <istream>
+#include <iterator>
 #include <map>
 #include <ostream>
 #include <unordered_map>
@@ -32,7 +33,7 @@ std::string UnderRoot(const std::string& root, std::string_view path) {
 }
 
 DeviceEvent MakeEvent(EventKind kind, const InventoryEntry& entry, const std::string& rule_id, std::string detail,
-                      policy::UnixSeconds now) {
+                      UnixSeconds now) {
   DeviceEvent event;
   event.at = now;
   event.kind = kind;
@@ -41,6 +42,11 @@ DeviceEvent MakeEvent(EventKind kind, const InventoryEntry& entry, const std::st
   event.rule_id = rule_id;
   event.detail = std::move(detail);
   return event;
+}
+
+std::string ProtectedRefusal(const std::string& reason) {
+  return "not enforced: the package is protected (" + (reason.empty() ? std::string("Essential or required") : reason) +
+         "); the agent never removes, pins or refuses it, so its updates keep flowing";
 }
 
 // Debian package names: what APT and dpkg accept, so nothing else ever reaches an argv as a name.
@@ -164,8 +170,8 @@ std::vector<PlannedAction> PlanEnforcement(std::span<const InventoryEntry> entri
   return plan;
 }
 
-std::optional<policy::UnixSeconds> NextWaiverExpiry(std::span<const policy::AppDecision> decisions) {
-  std::optional<policy::UnixSeconds> next;
+std::optional<UnixSeconds> NextWaiverExpiry(std::span<const policy::AppDecision> decisions) {
+  std::optional<UnixSeconds> next;
   for (const auto& decision : decisions) {
     if (decision.verdict != policy::Verdict::kWaived || !decision.waived_until) continue;
     if (!next || *decision.waived_until < *next) next = decision.waived_until;
@@ -174,7 +180,7 @@ std::optional<policy::UnixSeconds> NextWaiverExpiry(std::span<const policy::AppD
 }
 
 std::vector<BannedApp> InstallBlocklist(const policy::Bundle& bundle, const policy::PolicyIndex& index,
-                                        const policy::DeviceContext& device, policy::UnixSeconds now) {
+                                        const policy::DeviceContext& device, UnixSeconds now) {
   std::map<std::pair<Platform, std::string>, std::string> banned;
   auto consider = [&](const policy::Target& target) {
     auto platform = policy::PlatformOfTarget(target.kind);
@@ -230,8 +236,10 @@ std::vector<std::string> Enforcer::AptCommand(std::initializer_list<std::string_
   return argv;
 }
 
-std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, policy::UnixSeconds now) {
+std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, UnixSeconds now,
+                                           const ActionJournal* journal) {
   std::vector<DeviceEvent> events;
+  bool halted = false;  // an outcome could not be recorded: act no more
   // One removal per identifier: a multi-arch package or a Flatpak app in two branches is listed
   // once per instance, and one tool run removes them all.
   std::set<std::pair<Platform, std::string>> removal_attempted;
@@ -254,28 +262,48 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
         break;
       case PlannedKind::kWaived:
         if (FirstTime(EventKind::kWaiverApplied, app.id, action.rule_id)) {
-          events.push_back(MakeEvent(
-              EventKind::kWaiverApplied, action.entry, action.rule_id,
-              action.waived_until ? "waived until " + policy::FormatTimestamp(*action.waived_until) : "waived", now));
+          events.push_back(
+              MakeEvent(EventKind::kWaiverApplied, action.entry, action.rule_id,
+                        action.waived_until ? "waived until " + FormatTimestamp(*action.waived_until) : "waived", now));
         }
         break;
       case PlannedKind::kProtected:
         if (FirstTime(EventKind::kRemoveFailed, app.id, action.rule_id)) {
           events.push_back(MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id,
-                                     "refused: package is Essential or Priority: required", now));
+                                     ProtectedRefusal(action.entry.protected_reason), now));
         }
         break;
       case PlannedKind::kRemove: {
+        if (halted) break;
+        if (journal != nullptr) {
+          if (Status ready = journal->before(action); !ready.ok()) {
+            // Every later action would fail the same way; the next cycle tries again.
+            halted = true;
+            std::string detail = "not removed: the agent cannot record the action durably: " + ready.ToString();
+            if (FirstTime(EventKind::kRemoveFailed, app.id, action.rule_id + "\n" + detail)) {
+              events.push_back(
+                  MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id, std::move(detail), now));
+            }
+            break;
+          }
+        }
         std::vector<DeviceEvent> outcome;
         if (app.platform == Platform::kDeb) RemoveDeb(action, now, outcome);
         if (app.platform == Platform::kFlatpak) RemoveFlatpak(action, now, outcome);
         if (app.platform == Platform::kSnap) RemoveSnap(action, now, outcome);
         // A removal that keeps failing is retried every cycle but reported once per reason.
+        std::vector<DeviceEvent> reported;
         for (auto& event : outcome) {
           if (event.kind != EventKind::kRemoveFailed ||
               FirstTime(event.kind, event.app, event.rule_id + "\n" + event.detail)) {
-            events.push_back(std::move(event));
+            reported.push_back(std::move(event));
           }
+        }
+        if (journal == nullptr) {
+          events.insert(events.end(), std::make_move_iterator(reported.begin()),
+                        std::make_move_iterator(reported.end()));
+        } else if (!journal->after(std::move(reported)).ok()) {
+          halted = true;
         }
         break;
       }
@@ -284,20 +312,17 @@ std::vector<DeviceEvent> Enforcer::Execute(std::span<const PlannedAction> plan, 
   return events;
 }
 
-void Enforcer::RemoveDeb(const PlannedAction& action, policy::UnixSeconds now, std::vector<DeviceEvent>& events) {
+void Enforcer::RemoveDeb(const PlannedAction& action, UnixSeconds now, std::vector<DeviceEvent>& events) {
   const std::string& name = action.entry.app.id;
   auto fail = [&](std::string detail) {
     events.push_back(MakeEvent(EventKind::kRemoveFailed, action.entry, action.rule_id, std::move(detail), now));
   };
   if (!ValidDebName(name)) return fail("not a valid Debian package name");
-  if (action.entry.protected_package) return fail("refused: package is Essential or Priority: required");
+  if (action.entry.protected_package) return fail(ProtectedRefusal(action.entry.protected_reason));
 
   auto status = ReadDpkgStatus(config_.paths.dpkg_admindir);
   if (!status.ok()) return fail("cannot read the dpkg database: " + status.status().ToString());
-  std::unordered_map<std::string, const DpkgPackage*> by_name;
-  for (const auto& package : status->packages) {
-    if (package.FilesPresent()) by_name.emplace(package.name, &package);
-  }
+  const std::map<std::string, std::string> protected_packages = ProtectedPackages(*status);
   const std::string verb = config_.purge ? "purge" : "remove";
 
   // Ask APT what the removal would take with it.
@@ -309,9 +334,8 @@ void Enforcer::RemoveDeb(const PlannedAction& action, policy::UnixSeconds now, s
     if (std::find(removed.begin(), removed.end(), name) != removed.end()) {
       apt_usable = true;
       for (const auto& other : removed) {
-        auto it = by_name.find(other);
-        if (it != by_name.end() && it->second->Protected()) {
-          return fail("refused: removing it would also remove " + other + ", which is Essential or Priority: required");
+        if (auto it = protected_packages.find(other); it != protected_packages.end()) {
+          return fail("refused: removing it would also remove " + other + ", which is protected (" + it->second + ")");
         }
         if (other != name) collateral.push_back(other);
       }
@@ -360,7 +384,7 @@ void Enforcer::RemoveDeb(const PlannedAction& action, policy::UnixSeconds now, s
   }
 }
 
-void Enforcer::RemoveFlatpak(const PlannedAction& action, policy::UnixSeconds now, std::vector<DeviceEvent>& events) {
+void Enforcer::RemoveFlatpak(const PlannedAction& action, UnixSeconds now, std::vector<DeviceEvent>& events) {
   const auto& entry = action.entry;
   if (!ValidFlatpakOrSnapName(entry.app.id)) {
     events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id, "not a valid Flatpak id", now));
@@ -383,7 +407,7 @@ void Enforcer::RemoveFlatpak(const PlannedAction& action, policy::UnixSeconds no
   }
 }
 
-void Enforcer::RemoveSnap(const PlannedAction& action, policy::UnixSeconds now, std::vector<DeviceEvent>& events) {
+void Enforcer::RemoveSnap(const PlannedAction& action, UnixSeconds now, std::vector<DeviceEvent>& events) {
   const auto& entry = action.entry;
   if (!ValidFlatpakOrSnapName(entry.app.id)) {
     events.push_back(MakeEvent(EventKind::kRemoveFailed, entry, action.rule_id, "not a valid snap name", now));
@@ -400,7 +424,7 @@ void Enforcer::RemoveSnap(const PlannedAction& action, policy::UnixSeconds now, 
   }
 }
 
-std::vector<DeviceEvent> Enforcer::CollectRefusals(policy::UnixSeconds now) {
+std::vector<DeviceEvent> Enforcer::CollectRefusals(UnixSeconds now) {
   std::vector<DeviceEvent> events;
   std::string spool = config_.banned_list_path + ".refused";
   // Renamed first, so a refusal recorded while we read lands in a fresh spool, not lost.
@@ -426,14 +450,29 @@ std::vector<DeviceEvent> Enforcer::CollectRefusals(policy::UnixSeconds now) {
   return events;
 }
 
-Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
-  if (config_.monitor) return Status::Ok();
+Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
+  std::vector<UnenforcedBan> unenforced;
+  if (config_.monitor) return unenforced;
   const std::string& root = config_.paths.root;
+
+  // Never pin or refuse what the system cannot lose: its updates are security updates. A root
+  // without a dpkg database has nothing to protect; one that cannot be read stops everything here
+  // (the pins already written stay).
+  std::map<std::string, std::string> protected_packages;
+  struct stat status_info;
+  if (::stat((config_.paths.dpkg_admindir + "/status").c_str(), &status_info) == 0) {
+    APPBAN_ASSIGN_OR_RETURN(DpkgStatus status, ReadDpkgStatus(config_.paths.dpkg_admindir));
+    protected_packages = ProtectedPackages(status);
+  }
 
   std::string preferences = "# Written by the appban agent: packages banned by policy. Do not edit.\n";
   std::string banned_list;
   for (const auto& app : banned) {
     if (app.platform != Platform::kDeb || !ValidDebName(app.id)) continue;
+    if (auto it = protected_packages.find(app.id); it != protected_packages.end()) {
+      unenforced.push_back({app, ProtectedRefusal(it->second)});
+      continue;
+    }
     preferences +=
         "\nExplanation: appban rule " + app.rule_id + "\nPackage: " + app.id + "\nPin: release *\nPin-Priority: -1\n";
     banned_list += app.id + "\t" + app.rule_id + "\n";
@@ -479,7 +518,7 @@ Status Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {
     if (!run.ok()) return run.status();
     if (!run->ok()) return Status::Unavailable("flatpak mask in " + installation.path + ": " + run->Describe());
   }
-  return Status::Ok();
+  return unenforced;
 }
 
 int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, std::ostream& err,
@@ -512,15 +551,27 @@ int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, 
     // header or marker lines) is not a package to check.
     struct stat info;
     if (::stat(line.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
-    auto field = RunCommand({dpkg_deb, "--field", line, "Package"});
+    auto field = RunCommand({dpkg_deb, "--field", line, "Package", "Essential", "Priority"});
     if (!field.ok() || !field->ok()) {
       err << "appban: cannot read the package name of " << TerminalSafe(line) << ": "
           << (field.ok() ? field->Describe() : field.status().ToString()) << "\n";
       return 2;
     }
-    std::string name = field->stdout_text;
-    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    if (auto it = banned.find(name); it != banned.end()) {
+    auto parsed = ParseDpkgStatus(field->stdout_text + "Status: install ok installed\n");
+    if (!parsed.ok() || parsed->packages.size() != 1) {
+      err << "appban: cannot read the control fields of " << TerminalSafe(line) << "\n";
+      return 2;
+    }
+    const DpkgPackage& package = parsed->packages[0];
+    const std::string& name = package.name;
+    auto it = banned.find(name);
+    if (it != banned.end() && package.Protected()) {
+      err << "appban: not refusing " << TerminalSafe(name) << " (" << TerminalSafe(line) << "), banned by policy rule "
+          << TerminalSafe(it->second) << ": it is " << (package.essential ? "Essential: yes" : "Priority: required")
+          << ", and blocking its updates would do more harm than the ban\n";
+      continue;
+    }
+    if (it != banned.end()) {
       err << "appban: refusing to install " << TerminalSafe(name) << " (" << TerminalSafe(line)
           << "): banned by policy rule " << TerminalSafe(it->second) << "\n";
       ++refused;

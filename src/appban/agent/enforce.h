@@ -5,7 +5,8 @@
 //   1. Monitor mode and `report` rules never act: they produce monitor_would_remove events.
 //   2. A waived decision never acts: it produces waiver_applied (the caller re-evaluates at
 //      NextWaiverExpiry and enforces then, without a new bundle).
-//   3. A Debian package that is Essential: yes or Priority: required is never removed, nor one
+//   3. A Debian package that is Essential: yes or Priority: required, or that one of those needs
+//      (ProtectedPackages in dpkg_status.h: libc6), is never removed, nor one
 //      whose removal APT says would remove such a package (`apt-get -s purge` is run first and its
 //      "Remv"/"Purg" lines checked against the dpkg database). When APT cannot simulate (not configured
 //      for the root), removal falls back to `dpkg --purge`, which itself refuses to break
@@ -13,7 +14,10 @@
 //   4. Every tool runs with argv (no shell), a deadline and bounded output; its stderr goes into
 //      the remove_failed event.
 //
-// Refusing reinstalls (WriteInstallBlocks), for every package the bundle bans for this device:
+// Refusing reinstalls (WriteInstallBlocks), for every package the bundle bans for this device
+// except protected ones (rule 3: a pin or a refusal of those would block their security updates;
+// they come back as UnenforcedBan, and the APT hook also lets through a .deb that declares itself
+// Essential: yes or Priority: required):
 //   <root>/etc/apt/preferences.d/appban   Pin-Priority -1 for each banned package (APT never
 //                                         picks a version from any repository);
 //   <root>/etc/apt/apt.conf.d/50appban    DPkg::Pre-Install-Pkgs runs the apt hook (refuses a
@@ -31,6 +35,7 @@
 // not repeat them.
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <set>
@@ -90,7 +95,7 @@ struct PlannedAction {
   PlannedKind kind = PlannedKind::kNone;
   InventoryEntry entry;
   std::string rule_id;
-  std::optional<policy::UnixSeconds> waived_until;
+  std::optional<UnixSeconds> waived_until;
 };
 
 // REQUIRES: decisions.size() == entries.size() (decisions[i] is for entries[i]).
@@ -98,7 +103,7 @@ std::vector<PlannedAction> PlanEnforcement(std::span<const InventoryEntry> entri
                                            std::span<const policy::AppDecision> decisions, bool monitor);
 
 // The earliest waived_until among the decisions: when the caller must evaluate again.
-std::optional<policy::UnixSeconds> NextWaiverExpiry(std::span<const policy::AppDecision> decisions);
+std::optional<UnixSeconds> NextWaiverExpiry(std::span<const policy::AppDecision> decisions);
 
 // An app identifier whose installation must be refused, with the rule that bans it.
 struct BannedApp {
@@ -114,7 +119,25 @@ struct BannedApp {
 // that apply and are not waived, vendor targets expanded), evaluated with the same precedence as
 // installed apps. Sorted, one entry per identifier.
 std::vector<BannedApp> InstallBlocklist(const policy::Bundle& bundle, const policy::PolicyIndex& index,
-                                        const policy::DeviceContext& device, policy::UnixSeconds now);
+                                        const policy::DeviceContext& device, UnixSeconds now);
+
+// Durable bookkeeping around every action that changes the system (the removals), so that no
+// action goes unrecorded (a full disk must stop the agent, not silence it). `before` runs first
+// and must durably record what is about to happen and make sure its outcome can be recorded; when
+// it fails the action is not taken and a remove_failed event saying why takes its place. `after`
+// receives the action's outcome events and must record them durably; when it fails no further
+// action is taken in this Execute.
+struct ActionJournal {
+  std::function<Status(const PlannedAction&)> before;
+  std::function<Status(std::vector<protocol::DeviceEvent>)> after;
+};
+
+// A ban the agent does not enforce on this device, and why (a protected Debian package).
+struct UnenforcedBan {
+  BannedApp app;
+  std::string reason;
+  friend bool operator==(const UnenforcedBan&, const UnenforcedBan&) = default;
+};
 
 class Enforcer {
  public:
@@ -123,22 +146,25 @@ class Enforcer {
   const EnforcementConfig& config() const { return config_; }
 
   // Carries out the plan. Events come back with seq 0 (the state queue numbers them), in order.
-  std::vector<protocol::DeviceEvent> Execute(std::span<const PlannedAction> plan, policy::UnixSeconds now);
+  // With a journal, the outcome of each removal goes to journal->after instead of the result.
+  std::vector<protocol::DeviceEvent> Execute(std::span<const PlannedAction> plan, UnixSeconds now,
+                                             const ActionJournal* journal = nullptr);
 
   // install_refused events for the installs the APT hook refused since the last call. The hook
   // runs inside APT, not in the agent, so it leaves a line in the refusal spool
   // (<banned list>.refused) and the agent turns the spool into events here (then empties it).
-  std::vector<protocol::DeviceEvent> CollectRefusals(policy::UnixSeconds now);
+  std::vector<protocol::DeviceEvent> CollectRefusals(UnixSeconds now);
 
   // Writes the APT pin, APT and dpkg hook configuration and banned list, and masks banned Flatpak
   // apps. Files are written atomically and only when their content changes. In monitor mode
-  // nothing is written.
-  Status WriteInstallBlocks(std::span<const BannedApp> banned);
+  // nothing is written. Debian packages protected in the dpkg database (ProtectedPackages) are
+  // left out of the pin and the list, whatever `banned` says, and returned with the reason.
+  Result<std::vector<UnenforcedBan>> WriteInstallBlocks(std::span<const BannedApp> banned);
 
  private:
-  void RemoveDeb(const PlannedAction& action, policy::UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
-  void RemoveFlatpak(const PlannedAction& action, policy::UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
-  void RemoveSnap(const PlannedAction& action, policy::UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
+  void RemoveDeb(const PlannedAction& action, UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
+  void RemoveFlatpak(const PlannedAction& action, UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
+  void RemoveSnap(const PlannedAction& action, UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
   bool FirstTime(protocol::EventKind kind, const std::string& app, const std::string& rule_id);
   std::vector<std::string> AptCommand(std::initializer_list<std::string_view> args) const;
 
@@ -148,7 +174,9 @@ class Enforcer {
 
 // The APT pre-install hook (`appban agent apt-hook BANNED_LIST`). APT's Pre-Install-Pkgs protocol
 // version 1 writes the .deb files about to be installed to stdin, one path per line. Each file's
-// Package field is read with `dpkg-deb --field`; a banned one is refused. Returns the process
+// Package field is read with `dpkg-deb --field`; a banned one is refused, unless its control file
+// says Essential: yes or Priority: required (a stale list must never block an update of the
+// system's core: the hook then lets it through and says so on `err`). Returns the process
 // exit status: 0 allow, 1 refused (a message naming the package and rule on `err`, and a line
 // "package<TAB>rule<TAB>path" appended to <banned list>.refused), 2 the hook could not decide
 // (unreadable list or .deb) — non-zero, so APT stops.

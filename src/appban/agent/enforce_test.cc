@@ -35,7 +35,7 @@ using testing::MustRun;
 using testing::ScratchRoot;
 using testing::WriteText;
 
-constexpr policy::UnixSeconds kNow = 1800000000;
+constexpr UnixSeconds kNow = 1800000000;
 
 std::string SelfExe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
@@ -68,7 +68,7 @@ struct Policy {
   policy::Bundle bundle;
   policy::PolicyIndex index;
   explicit Policy(policy::Bundle b) : bundle(std::move(b)), index(*policy::PolicyIndex::Build(bundle)) {}
-  DecideFn Decider(const policy::UnixSeconds* now) const {
+  DecideFn Decider(const UnixSeconds* now) const {
     return [this, now](const LocalInventory& inventory) {
       auto apps = inventory.Apps();
       return index.EvaluateAll(apps, kDevice, *now);
@@ -101,6 +101,8 @@ class EnforceTest : public ::testing::Test {
     scratch_.BuildDeb("dependent", "Depends: banned\n");
     scratch_.BuildDeb("libbanned");
     scratch_.BuildDeb("coredep", "Priority: required\nDepends: libbanned\n");
+    scratch_.BuildDeb("libvirtual", "Provides: banned-feature\n");
+    scratch_.BuildDeb("corevirt", "Priority: required\nDepends: banned-feature\n");
   }
   ScratchRoot scratch_;
 };
@@ -115,7 +117,7 @@ Policy StandardPolicy() {
 TEST_F(EnforceTest, RemovesBannedPackageAndDependentsLeavesUnrelatedAndEssential) {
   ASSERT_TRUE(scratch_.DpkgInstall({"banned", "unrelated", "coreish", "dependent"}).ok());
   Policy policy = StandardPolicy();
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(scratch_.Config());
   Recorder recorder;
   auto status = EnforceOnce(enforcer.config().paths, enforcer, policy.Decider(&now), recorder.Fn(), now);
@@ -143,18 +145,27 @@ TEST_F(EnforceTest, RemovesBannedPackageAndDependentsLeavesUnrelatedAndEssential
 }
 
 TEST_F(EnforceTest, RefusesRemovalThatWouldTakeARequiredPackageWithIt) {
-  ASSERT_TRUE(scratch_.DpkgInstall({"libbanned", "coredep"}).ok());
+  ASSERT_TRUE(scratch_.DpkgInstall({"libbanned", "coredep", "libvirtual", "corevirt"}).ok());
   Policy policy(
-      MakeBundle({MakeRule("ban-lib", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libbanned")}));
-  policy::UnixSeconds now = kNow;
+      MakeBundle({MakeRule("ban-lib", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libbanned"),
+                  MakeRule("ban-virt", policy::Action::kRemove, policy::TargetKind::kDebPackage, "libvirtual")}));
+  UnixSeconds now = kNow;
   Enforcer enforcer(scratch_.Config());
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(enforcer.config().paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
   EXPECT_TRUE(scratch_.Installed("libbanned"));
   EXPECT_TRUE(scratch_.Installed("coredep"));
+  // The dpkg database says a required package depends on it: protected, never even tried.
   const auto* refused = recorder.Find(EventKind::kRemoveFailed, "libbanned");
   ASSERT_NE(refused, nullptr);
-  EXPECT_NE(refused->detail.find("would also remove coredep"), std::string::npos) << refused->detail;
+  EXPECT_NE(refused->detail.find("needed by coredep, which is Priority: required"), std::string::npos)
+      << refused->detail;
+  // Through a virtual package only APT's simulation sees the dependency.
+  EXPECT_TRUE(scratch_.Installed("libvirtual"));
+  EXPECT_TRUE(scratch_.Installed("corevirt"));
+  const auto* simulated = recorder.Find(EventKind::kRemoveFailed, "libvirtual");
+  ASSERT_NE(simulated, nullptr);
+  EXPECT_NE(simulated->detail.find("would also remove corevirt"), std::string::npos) << simulated->detail;
 }
 
 // APT unusable: dpkg alone. It removes a package nothing depends on, and refuses (with its own
@@ -175,7 +186,7 @@ TEST_F(EnforceTest, AptIsToldToRunDpkgInsideTheRoot) {
   config.apt_get = recorder;
   Policy policy(
       MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(config);
   Recorder events;
   (void)EnforceOnce(config.paths, enforcer, policy.Decider(&now), events.Fn(), now);
@@ -197,7 +208,7 @@ TEST_F(EnforceTest, DpkgFallbackWhenAptCannotSimulate) {
   Policy policy(
       MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned"),
                   MakeRule("ban-unrelated", policy::Action::kRemove, policy::TargetKind::kDebPackage, "unrelated")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(config);
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(config.paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
@@ -214,7 +225,7 @@ TEST_F(EnforceTest, DpkgFallbackWhenAptCannotSimulate) {
 
 TEST_F(EnforceTest, MonitorModeAndReportRulesOnlyReport) {
   ASSERT_TRUE(scratch_.DpkgInstall({"banned", "unrelated"}).ok());
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   {
     auto config = scratch_.Config();
     config.monitor = true;
@@ -253,7 +264,7 @@ TEST_F(EnforceTest, WaiverKeepsPackageUntilItExpires) {
   waiver.expires_at = kNow + 3600;
   Policy policy(MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned")},
                            {waiver}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(scratch_.Config());
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(enforcer.config().paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
@@ -323,6 +334,77 @@ TEST_F(EnforceTest, AptRefusesBannedPackageFromRepositoryAndAsLocalDeb) {
   EXPECT_NE(dpkg_cfg->find("post-invoke=\"touch " + config.wake_file), std::string::npos);
 }
 
+// Regression (hardening #13): a rule naming a package the system cannot lose was refused for
+// removal, but the agent still pinned it at -1 and its APT hook refused its upgrades ("banned by
+// policy"), so one bad rule blocked security updates fleet-wide. `coreish` plays dpkg (Essential),
+// `fakelibc` plays libc6 (Priority: optional, but coreish depends on it).
+TEST_F(EnforceTest, ProtectedPackagesAreNeverPinnedNorRefusedAndTheirUpgradesGoThrough) {
+  const std::string core_control = "Essential: yes\nPriority: required\nDepends: fakelibc (>= 1.0)\n";
+  scratch_.BuildDeb("fakelibc");
+  scratch_.BuildDeb("coreish", core_control);
+  ASSERT_TRUE(scratch_.DpkgInstall({"fakelibc", "coreish", "banned"}).ok());
+  scratch_.BuildDeb("fakelibc", "", "2.0");
+  scratch_.BuildDeb("coreish", core_control, "2.0");
+  scratch_.BuildDeb("banned", "", "2.0");
+  scratch_.RefreshRepository();
+
+  Policy policy(
+      MakeBundle({MakeRule("ban-banned", policy::Action::kRemove, policy::TargetKind::kDebPackage, "banned"),
+                  MakeRule("ban-core", policy::Action::kRemove, policy::TargetKind::kDebPackage, "coreish"),
+                  MakeRule("ban-libc", policy::Action::kBlock, policy::TargetKind::kDebPackage, "fakelibc")}));
+  auto config = scratch_.Config();
+  config.apt_hook_command =
+      "APPBAN_AGENT_TEST_APT_HOOK=" + config.paths.root + "/var/lib/appban/apt-banned " + SelfExe();
+  Enforcer enforcer(config);
+  UnixSeconds now = kNow;
+  Recorder recorder;
+  ASSERT_TRUE(EnforceOnce(config.paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
+  EXPECT_FALSE(scratch_.Installed("banned"));
+  EXPECT_TRUE(scratch_.Installed("coreish"));
+  const auto* core_event = recorder.Find(EventKind::kRemoveFailed, "coreish");
+  ASSERT_NE(core_event, nullptr);
+  EXPECT_NE(core_event->detail.find("not enforced"), std::string::npos) << core_event->detail;
+  EXPECT_NE(core_event->detail.find("Essential: yes"), std::string::npos) << core_event->detail;
+
+  auto blocklist = InstallBlocklist(policy.bundle, policy.index, kDevice, now);
+  ASSERT_EQ(blocklist.size(), 3u);
+  auto unenforced = enforcer.WriteInstallBlocks(blocklist);
+  ASSERT_TRUE(unenforced.ok()) << unenforced.status().ToString();
+  ASSERT_EQ(unenforced->size(), 2u);
+  EXPECT_EQ((*unenforced)[0].app.id, "coreish");
+  EXPECT_NE((*unenforced)[0].reason.find("Essential: yes"), std::string::npos) << (*unenforced)[0].reason;
+  EXPECT_EQ((*unenforced)[1].app.id, "fakelibc");
+  EXPECT_NE((*unenforced)[1].reason.find("needed by coreish"), std::string::npos) << (*unenforced)[1].reason;
+  auto preferences = ReadFileToString(config.paths.root + "/etc/apt/preferences.d/appban", 1 << 16);
+  ASSERT_TRUE(preferences.ok());
+  EXPECT_NE(preferences->find("Package: banned\n"), std::string::npos) << *preferences;
+  EXPECT_EQ(preferences->find("Package: coreish"), std::string::npos) << *preferences;
+  EXPECT_EQ(preferences->find("Package: fakelibc"), std::string::npos) << *preferences;
+  auto list = ReadFileToString(enforcer.config().banned_list_path, 1 << 16);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(*list, "banned\tban-banned\n");
+
+  // Upgrades from the repository go through the pin and the hook.
+  auto upgrade = MustRun({"apt-get", "-y", "-q", "install", "fakelibc", "coreish"}, {scratch_.apt_env()});
+  EXPECT_TRUE(upgrade.ok()) << upgrade.Describe();
+  EXPECT_EQ(scratch_.InstalledVersion("fakelibc"), "2.0");
+  EXPECT_EQ(scratch_.InstalledVersion("coreish"), "2.0");
+  // The banned package still cannot come back.
+  auto banned = MustRun({"apt-get", "-y", "-q", "install", "banned"}, {scratch_.apt_env()});
+  EXPECT_FALSE(banned.ok());
+  EXPECT_FALSE(scratch_.Installed("banned"));
+
+  // A banned list that names an Essential package anyway (written by an older agent, or by hand)
+  // does not make the hook refuse its update either: the .deb's own control file decides.
+  WriteText(enforcer.config().banned_list_path, "coreish\tban-core\nbanned\tban-banned\n");
+  scratch_.BuildDeb("coreish", core_control, "3.0");
+  auto local = MustRun({"apt-get", "-y", "-q", "install", scratch_.deb("coreish", "3.0")}, {scratch_.apt_env()});
+  EXPECT_TRUE(local.ok()) << local.Describe();
+  EXPECT_EQ(scratch_.InstalledVersion("coreish"), "3.0");
+  EXPECT_NE(local.stderr_text.find("not refusing coreish"), std::string::npos) << local.Describe();
+  EXPECT_TRUE(enforcer.CollectRefusals(now).empty());
+}
+
 TEST_F(EnforceTest, AptHookReadsPackageNamesFromDebFiles) {
   std::string list = scratch_.dir() + "/banned-list";
   WriteText(list, "banned\tban-banned\n");
@@ -343,7 +425,7 @@ TEST_F(EnforceTest, AptHookReadsPackageNamesFromDebFiles) {
 // A `dpkg -i` that bypasses APT is undone by the running watcher.
 TEST_F(EnforceTest, WatcherUndoesDpkgInstallWithinASecond) {
   Policy policy = StandardPolicy();
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   auto config = scratch_.Config();
   Enforcer enforcer(config);
   auto watcher = ChangeWatcher::Open(config.paths, config.wake_file);
@@ -394,7 +476,7 @@ TEST_F(EnforceTest, SnapRemovalRunsTheConfiguredSnapCommand) {
   config.snap_command = {scratch_.dir() + "/snap-stub"};
   Policy policy(
       MakeBundle({MakeRule("ban-snap", policy::Action::kRemove, policy::TargetKind::kSnapName, "banned-snap")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(config);
   Recorder recorder;
   ASSERT_TRUE(EnforceOnce(config.paths, enforcer, policy.Decider(&now), recorder.Fn(), now).ok());
@@ -414,7 +496,7 @@ TEST_F(EnforceTest, WatcherRemovesANewlyInstalledBannedSnap) {
   config.snap_command = {scratch_.dir() + "/snap-stub"};
   Policy policy(
       MakeBundle({MakeRule("ban-snap", policy::Action::kRemove, policy::TargetKind::kSnapName, "banned-snap")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   Enforcer enforcer(config);
   auto watcher = ChangeWatcher::Open(config.paths, config.wake_file);
   ASSERT_TRUE(watcher.ok());
@@ -532,7 +614,7 @@ TEST_F(FlatpakTest, InventoryUninstallMaskAndWatcherAgainstRealFlatpak) {
 
   Policy policy(MakeBundle(
       {MakeRule("ban-hello", policy::Action::kRemove, policy::TargetKind::kFlatpakApp, "org.appban.Hello")}));
-  policy::UnixSeconds now = kNow;
+  UnixSeconds now = kNow;
   EnforcementConfig config;
   config.paths = Paths();
   config.wake_file = dir_ + "/wake";

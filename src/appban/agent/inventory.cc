@@ -8,8 +8,8 @@
 
 #include "appban/common/bytes.h"
 #include "appban/common/file.h"
+#include "appban/common/json.h"
 #include "appban/common/text.h"
-#include "appban/policy/json_util.h"
 #include "appban/protocol/messages.h"
 
 namespace appban::agent {
@@ -92,6 +92,7 @@ void CollectDebs(const SystemPaths& paths, const InventoryLimits& limits, LocalI
   for (const auto& warning : status->warnings) {
     inventory.warnings.push_back(status_path + " line " + std::to_string(warning.line) + ": " + warning.message);
   }
+  const std::map<std::string, std::string> protected_packages = ProtectedPackages(*status);
   for (auto& package : status->packages) {
     if (!package.FilesPresent()) continue;
     InventoryEntry entry;
@@ -100,7 +101,10 @@ void CollectDebs(const SystemPaths& paths, const InventoryLimits& limits, LocalI
     entry.app.version = package.version;
     entry.origin = package.origin;
     entry.detail = package.architecture;
-    entry.protected_package = package.Protected();
+    if (auto it = protected_packages.find(package.name); it != protected_packages.end()) {
+      entry.protected_package = true;
+      entry.protected_reason = it->second;
+    }
     entry.dpkg_state = package.state;
     inventory.entries.push_back(std::move(entry));
   }
@@ -192,8 +196,8 @@ void CollectSnaps(const SystemPaths& paths, const InventoryLimits& limits, Local
     if (!text.ok()) {
       inventory.warnings.push_back(text.status().WithContext(paths.snapd_state).ToString());
     } else {
-      auto json = policy::ParseJsonBounded(*text, limits.max_snapd_state_bytes, 64, paths.snapd_state);
-      const policy::Json* snaps = nullptr;
+      auto json = ParseJsonBounded(*text, limits.max_snapd_state_bytes, 64, paths.snapd_state);
+      const Json* snaps = nullptr;
       if (json.ok() && json->is_object() && json->contains("data") && (*json)["data"].is_object() &&
           (*json)["data"].contains("snaps") && (*json)["data"]["snaps"].is_object()) {
         snaps = &(*json)["data"]["snaps"];

@@ -60,7 +60,8 @@ struct InventoryEntry {
   std::string detail;
   bool flatpak_user = false;                     // flatpak: installed in a user installation
   std::string flatpak_installation;              // flatpak: the installation path
-  bool protected_package = false;                // deb: Essential: yes or Priority: required
+  bool protected_package = false;                // deb: in ProtectedPackages (Essential, required, or needed by those)
+  std::string protected_reason;                  // deb: why, e.g. "needed by dpkg, which is Essential: yes"
   DpkgState dpkg_state = DpkgState::kInstalled;  // deb only
 };
 

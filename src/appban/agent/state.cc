@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,18 +11,17 @@
 
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/json.h"
 
 namespace appban::agent {
 namespace {
-
-using policy::Json;
 
 constexpr std::string_view kLockFile = "lock";
 constexpr std::string_view kEventLog = "events.log";
 constexpr std::string_view kAckedFile = "events.acked";
 constexpr std::string_view kBundleMeta = "bundle_meta.json";
 constexpr std::string_view kCheckpoints = "checkpoints.json";
+constexpr std::string_view kIntentFile = "intent.json";
 
 std::string_view ItemFile(StateItem item) {
   switch (item) {
@@ -85,6 +85,7 @@ AgentState& AgentState::operator=(AgentState&& other) noexcept {
     last_seq_ = other.last_seq_;
     pending_ = std::move(other.pending_);
     checkpoints_ = std::move(other.checkpoints_);
+    intent_ = std::move(other.intent_);
   }
   return *this;
 }
@@ -111,13 +112,14 @@ Result<AgentState> AgentState::Open(const std::string& directory, const StateLim
   }
   APPBAN_RETURN_IF_ERROR(state.LoadMeta());
   APPBAN_RETURN_IF_ERROR(state.LoadEvents());
+  APPBAN_RETURN_IF_ERROR(state.LoadIntent());
   return state;
 }
 
 Status AgentState::LoadMeta() {
   APPBAN_ASSIGN_OR_RETURN(auto meta, ReadOptional(PathOf(kBundleMeta), limits_.max_small_file_bytes));
   if (meta) {
-    APPBAN_ASSIGN_OR_RETURN(Json json, policy::ParseJsonBounded(*meta, limits_.max_small_file_bytes, 4, kBundleMeta));
+    APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(*meta, limits_.max_small_file_bytes, 4, kBundleMeta));
     if (!json.is_object() || !json.contains("version") || !json["version"].is_number_integer()) {
       return Status::Corruption(PathOf(kBundleMeta) + ": no integer \"version\"");
     }
@@ -125,8 +127,7 @@ Status AgentState::LoadMeta() {
   }
   APPBAN_ASSIGN_OR_RETURN(auto checkpoints, ReadOptional(PathOf(kCheckpoints), limits_.max_small_file_bytes));
   if (checkpoints) {
-    APPBAN_ASSIGN_OR_RETURN(Json json,
-                            policy::ParseJsonBounded(*checkpoints, limits_.max_small_file_bytes, 4, kCheckpoints));
+    APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(*checkpoints, limits_.max_small_file_bytes, 4, kCheckpoints));
     if (!json.is_object()) return Status::Corruption(PathOf(kCheckpoints) + ": not an object");
     for (const auto& [name, value] : json.items()) {
       if (value.is_number_integer()) checkpoints_.emplace_back(name, value.get<int64_t>());
@@ -166,7 +167,7 @@ Status AgentState::LoadEvents() {
         torn = true;
         continue;
       }
-      auto json = policy::ParseJsonBounded(json_text, limits_.max_small_file_bytes, 8, kEventLog);
+      auto json = ParseJsonBounded(json_text, limits_.max_small_file_bytes, 8, kEventLog);
       if (!json.ok()) {
         torn = true;
         continue;
@@ -245,6 +246,57 @@ std::optional<int64_t> AgentState::Checkpoint(const std::string& name) const {
   return std::nullopt;
 }
 
+Status AgentState::LoadIntent() {
+  std::string path = PathOf(kIntentFile);
+  APPBAN_ASSIGN_OR_RETURN(auto text, ReadOptional(path, limits_.max_small_file_bytes));
+  if (!text) return Status::Ok();
+  APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(*text, limits_.max_small_file_bytes, 4, kIntentFile));
+  auto string_member = [&](const char* name) {
+    return json.is_object() && json.contains(name) && json[name].is_string() ? json[name].get<std::string>() : "";
+  };
+  Intent intent{string_member("platform"), string_member("app"), string_member("rule"), 0};
+  if (json.is_object() && json.contains("at") && json["at"].is_number_integer()) intent.at = json["at"].get<int64_t>();
+  if (intent.platform.empty() || intent.app.empty()) return Status::Corruption(path + ": no platform or app");
+  intent_ = std::move(intent);
+  return Status::Ok();
+}
+
+Status AgentState::ReserveEventSpace() {
+  std::string path = PathOf(kEventLog);
+  struct stat info;
+  if (::fstat(log_fd_, &info) != 0) return Errno("fstat", path);
+  auto reserve = static_cast<off_t>(limits_.event_log_reserve_bytes);
+  if (::fallocate(log_fd_, FALLOC_FL_KEEP_SIZE, info.st_size, reserve) == 0) return Status::Ok();
+  if (errno != EOPNOTSUPP) return Errno("reserving space at the end of", path);
+  // A file system without fallocate: at least make sure the space is there now.
+  struct statvfs fs;
+  if (::fstatvfs(log_fd_, &fs) != 0) return Errno("fstatvfs", path);
+  if (static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < limits_.event_log_reserve_bytes) {
+    errno = ENOSPC;
+    return Errno("reserving space at the end of", path);
+  }
+  return Status::Ok();
+}
+
+Status AgentState::RecordIntent(const Intent& intent) {
+  Json json = {{"platform", intent.platform}, {"app", intent.app}, {"rule", intent.rule_id}, {"at", intent.at}};
+  APPBAN_RETURN_IF_ERROR(WriteFileAtomically(PathOf(kIntentFile), json.dump(), 0600));
+  intent_ = intent;
+  return Status::Ok();
+}
+
+Status AgentState::ClearIntent() {
+  std::string path = PathOf(kIntentFile);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("unlink", path);
+  int dir_fd = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  intent_.reset();
+  return Status::Ok();
+}
+
 Result<int64_t> AgentState::Append(protocol::DeviceEvent event) {
   if (pending_.size() >= limits_.max_pending_events) {
     return Status::LimitExceeded("event queue holds " + std::to_string(pending_.size()) +
@@ -257,8 +309,15 @@ Result<int64_t> AgentState::Append(protocol::DeviceEvent event) {
   event.seq = last_seq_ + 1;
   std::string record = EventRecord(event);
   std::string path = PathOf(kEventLog);
-  APPBAN_RETURN_IF_ERROR(WriteAll(log_fd_, record, path));
-  if (::fdatasync(log_fd_) != 0) return Errno("fdatasync", path);
+  struct stat before;
+  if (::fstat(log_fd_, &before) != 0) return Errno("fstat", path);
+  Status written = WriteAll(log_fd_, record, path);
+  if (written.ok() && ::fdatasync(log_fd_) != 0) written = Errno("fdatasync", path);
+  if (!written.ok()) {
+    // A partial record (a full disk) would swallow the next one appended after it: cut it off.
+    (void)::ftruncate(log_fd_, before.st_size);
+    return written;
+  }
   last_seq_ = event.seq;
   pending_.push_back(std::move(event));
   return last_seq_;

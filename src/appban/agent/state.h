@@ -8,6 +8,8 @@
 //   checkpoints.json  small named counters and times (last check-in, backoff, ...)
 //   events.log        the pending event queue, append-only, one record per line
 //   events.acked      the highest seq the server acknowledged
+//   intent.json       the action being taken now, if any (written before it, removed after its
+//                     outcome is in events.log): found at Open, the agent stopped in between
 //
 // Every file except events.log is replaced atomically (temp file, fsync, rename, fsync dir).
 // events.log is appended and fsync'ed before Append returns, so an event acknowledged as recorded
@@ -34,6 +36,10 @@ struct StateLimits {
   uint64_t max_bundle_bytes = 64ull << 20;   // as policy::kPolicyLimits.max_bundle_bytes
   uint64_t max_event_log_bytes = 256ull << 20;
   size_t max_pending_events = 1000000;  // beyond this Append refuses: the disk is not a sink
+  // Space kept allocated at the end of events.log before every action (ReserveEventSpace), so
+  // the action's outcome records fit even when the disk fills meanwhile: ~20 records of the
+  // largest size, hundreds of ordinary ones.
+  uint64_t event_log_reserve_bytes = 64u << 10;
 };
 inline constexpr StateLimits kStateLimits{};
 
@@ -65,6 +71,23 @@ class AgentState {
 
   // Gives the event the next seq, appends it durably (fsync) and returns the seq.
   Result<int64_t> Append(protocol::DeviceEvent event);
+  // Allocates limits.event_log_reserve_bytes past the end of events.log (fallocate, keeping its
+  // size), so the next appends need no new disk blocks. Unavailable (ENOSPC) when the disk cannot
+  // give them: the caller must not act, since it could not record what it did.
+  Status ReserveEventSpace();
+
+  // An action about to change the system, recorded durably before it is taken.
+  struct Intent {
+    std::string platform;
+    std::string app;
+    std::string rule_id;
+    int64_t at = 0;
+  };
+  Status RecordIntent(const Intent& intent);
+  // The recorded intent whose outcome is not yet in events.log (after a crash: the one in progress).
+  const std::optional<Intent>& intent() const { return intent_; }
+  Status ClearIntent();
+
   // Pending (unacknowledged) events, oldest first, at most `max_count`.
   std::vector<protocol::DeviceEvent> Pending(size_t max_count = SIZE_MAX) const;
   size_t pending_count() const { return pending_.size(); }
@@ -77,6 +100,7 @@ class AgentState {
   AgentState() = default;
   Status LoadEvents();
   Status LoadMeta();
+  Status LoadIntent();
   Status RewriteLog();
   std::string PathOf(std::string_view name) const { return directory_ + "/" + std::string(name); }
 
@@ -89,6 +113,7 @@ class AgentState {
   int64_t last_seq_ = 0;
   std::vector<protocol::DeviceEvent> pending_;
   std::vector<std::pair<std::string, int64_t>> checkpoints_;
+  std::optional<Intent> intent_;
 };
 
 }  // namespace appban::agent

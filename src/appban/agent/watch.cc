@@ -15,7 +15,7 @@ namespace {
 
 constexpr uint32_t kFileEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB;
 
-policy::UnixSeconds WallClockNow() { return static_cast<policy::UnixSeconds>(::time(nullptr)); }
+UnixSeconds WallClockNow() { return static_cast<UnixSeconds>(::time(nullptr)); }
 
 }  // namespace
 
@@ -92,7 +92,7 @@ Result<bool> ChangeWatcher::Wait(std::chrono::milliseconds timeout, std::chrono:
 }
 
 Status EnforceOnce(const SystemPaths& paths, Enforcer& enforcer, const DecideFn& decide, const RecordFn& record,
-                   policy::UnixSeconds now) {
+                   UnixSeconds now) {
   APPBAN_ASSIGN_OR_RETURN(LocalInventory inventory, CollectInventory(paths));
   std::vector<policy::AppDecision> decisions = decide(inventory);
   if (decisions.size() != inventory.entries.size()) {

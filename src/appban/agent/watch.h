@@ -48,7 +48,7 @@ using RecordFn = std::function<Status(std::vector<protocol::DeviceEvent>)>;
 
 // One enforcement cycle: inventory, decide, plan, execute, collect the APT hook's refusals, record.
 Status EnforceOnce(const SystemPaths& paths, Enforcer& enforcer, const DecideFn& decide, const RecordFn& record,
-                   policy::UnixSeconds now);
+                   UnixSeconds now);
 
 // Runs EnforceOnce at start, on every change the watcher sees, and at least every `interval`,
 // until `stop` is requested (checked at least every 200 ms).

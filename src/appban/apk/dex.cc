@@ -267,10 +267,16 @@ void CheckMap(const Validator& validator, uint32_t map_offset, const std::array<
   }
 }
 
-}  // namespace
+// What the header says, once checked: the version, the header's own size and the id tables.
+struct HeaderFacts {
+  uint32_t version = 0;
+  uint32_t header_size = 0;
+  std::array<TableSpec, 6> tables;  // string, type, proto, field, method ids, class_defs
+};
 
-Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limits, Anomalies* anomalies) {
-  Bytes bytes = data.bytes();
+// The magic, the size limit and room for a header: everything that must hold before a Validator
+// may read header fields.
+Status CheckEnvelope(const std::string& name, Bytes bytes, const Limits& limits) {
   if (bytes.size() < 4 || std::memcmp(bytes.data(), "dex\n", 4) != 0) {
     return Status::NotRecognized(name + " is not a DEX file (no \"dex\\n\" magic)");
   }
@@ -282,45 +288,21 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     return Status::Truncated(name + " has " + std::to_string(bytes.size()) + " bytes but a DEX header needs " +
                              std::to_string(kHeaderSize));
   }
-  Validator validator(name, bytes, anomalies);
-  const uint8_t* base = bytes.data();
+  return Status::Ok();
+}
 
-  DexFile dex;
-  dex.version_ = ParseVersion(bytes);
-  if (dex.version_ < kMinKnownVersion || dex.version_ > kMaxKnownVersion) {
-    std::string shown;
-    for (size_t i = 4; i < 8; ++i) shown += (base[i] >= 0x20 && base[i] < 0x7f) ? static_cast<char>(base[i]) : '?';
-    validator.Anomaly("dex.unknown_version",
-                      "DEX version \"" + shown + "\" is not one of 035..041; read with the 035..041 layout");
-  }
-
-  uint32_t endian_tag = U32At(base, kEndianTagOffset);
-  if (endian_tag == kReverseEndianTag) {
-    return Status::Unsupported(name +
-                               " is a big-endian (reverse endian_tag 0x78563412) DEX; Android never ships "
-                               "these and appban reads only little-endian DEX");
-  }
-  if (endian_tag != kLittleEndianTag) {
-    validator.Anomaly("dex.bad_endian_tag", "endian_tag is " + HexNumber(endian_tag) +
-                                                " instead of 0x12345678; read as "
-                                                "little-endian");
-  }
-
-  uint32_t header_size = U32At(base, kHeaderSizeOffset);
-  uint32_t expected_header_size = dex.version_ >= kFirstContainerVersion ? kContainerHeaderSize : kHeaderSize;
-  if (header_size != expected_header_size) {
-    validator.Anomaly("dex.bad_header_size", "header_size is " + std::to_string(header_size) + " instead of " +
-                                                 std::to_string(expected_header_size));
-  }
-
+// The header's extent (file_size), the v41 container fields and the checksum over that extent.
+Status CheckExtent(const Validator& validator, uint32_t version, uint32_t header_size) {
+  Bytes bytes = validator.bytes();
+  const uint8_t* base = validator.base();
   // The extent this header describes: normally the whole buffer.
   uint32_t file_size = U32At(base, kFileSizeOffset);
   if (file_size > bytes.size()) {
-    return Status::Truncated("header says " + name + " is " + std::to_string(file_size) + " bytes but only " +
-                             std::to_string(bytes.size()) + " are present");
+    return Status::Truncated("header says " + validator.name() + " is " + std::to_string(file_size) +
+                             " bytes but only " + std::to_string(bytes.size()) + " are present");
   }
   bool multi_dex_container = false;
-  if (dex.version_ >= kFirstContainerVersion && header_size >= kContainerHeaderSize &&
+  if (version >= kFirstContainerVersion && header_size >= kContainerHeaderSize &&
       bytes.size() >= kContainerHeaderSize) {
     uint32_t container_size = U32At(base, kContainerSizeOffset);
     uint32_t header_offset = U32At(base, kHeaderOffsetOffset);
@@ -344,40 +326,80 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     file_size = static_cast<uint32_t>(bytes.size());
   }
   if (!multi_dex_container) CheckChecksum(validator, bytes.first(file_size));
+  return Status::Ok();
+}
+
+// Reads and checks the header: version, byte order, header size, extent and checksum, link
+// section, map_list, and that every id table lies inside the file.
+Result<HeaderFacts> ReadHeader(const Validator& validator) {
+  const uint8_t* base = validator.base();
+  HeaderFacts header;
+  header.version = ParseVersion(validator.bytes());
+  if (header.version < kMinKnownVersion || header.version > kMaxKnownVersion) {
+    std::string shown;
+    for (size_t i = 4; i < 8; ++i) shown += (base[i] >= 0x20 && base[i] < 0x7f) ? static_cast<char>(base[i]) : '?';
+    validator.Anomaly("dex.unknown_version",
+                      "DEX version \"" + shown + "\" is not one of 035..041; read with the 035..041 layout");
+  }
+
+  uint32_t endian_tag = U32At(base, kEndianTagOffset);
+  if (endian_tag == kReverseEndianTag) {
+    return Status::Unsupported(validator.name() +
+                               " is a big-endian (reverse endian_tag 0x78563412) DEX; Android never ships "
+                               "these and appban reads only little-endian DEX");
+  }
+  if (endian_tag != kLittleEndianTag) {
+    validator.Anomaly("dex.bad_endian_tag", "endian_tag is " + HexNumber(endian_tag) +
+                                                " instead of 0x12345678; read as "
+                                                "little-endian");
+  }
+
+  header.header_size = U32At(base, kHeaderSizeOffset);
+  uint32_t expected_header_size = header.version >= kFirstContainerVersion ? kContainerHeaderSize : kHeaderSize;
+  if (header.header_size != expected_header_size) {
+    validator.Anomaly("dex.bad_header_size", "header_size is " + std::to_string(header.header_size) + " instead of " +
+                                                 std::to_string(expected_header_size));
+  }
+  APPBAN_RETURN_IF_ERROR(CheckExtent(validator, header.version, header.header_size));
 
   if (U32At(base, kLinkSizeOffset) != 0) {
     validator.Anomaly("dex.link_section", "DEX declares a link section, which Android does not support; ignored");
   }
 
-  std::array<TableSpec, 6> tables;
+  auto& tables = header.tables;
   for (size_t i = 0; i < tables.size(); ++i) {
     tables[i] = {U32At(base, kStringIdsOffset + i * 8), U32At(base, kStringIdsOffset + i * 8 + 4)};
   }
   CheckMap(validator, U32At(base, kMapOffsetOffset), tables);
-  const auto& [strings, types, protos, fields, methods, class_defs] = tables;
-  APPBAN_RETURN_IF_ERROR(validator.CheckTable("string_ids", strings, kStringIdSize, header_size));
-  APPBAN_RETURN_IF_ERROR(validator.CheckTable("type_ids", types, kTypeIdSize, header_size));
-  APPBAN_RETURN_IF_ERROR(validator.CheckTable("proto_ids", protos, kProtoIdSize, header_size));
-  APPBAN_RETURN_IF_ERROR(validator.CheckTable("field_ids", fields, kFieldIdSize, header_size));
-  APPBAN_RETURN_IF_ERROR(validator.CheckTable("method_ids", methods, kMethodIdSize, header_size));
-  APPBAN_RETURN_IF_ERROR(validator.CheckTable("class_defs", class_defs, kClassDefSize, header_size));
-  dex.string_count_ = strings.count, dex.string_ids_offset_ = strings.offset;
-  dex.type_count_ = types.count, dex.type_ids_offset_ = types.offset;
-  dex.proto_count_ = protos.count, dex.proto_ids_offset_ = protos.offset;
-  dex.field_count_ = fields.count, dex.field_ids_offset_ = fields.offset;
-  dex.method_count_ = methods.count, dex.method_ids_offset_ = methods.offset;
-  dex.class_def_count_ = class_defs.count, dex.class_defs_offset_ = class_defs.offset;
+  constexpr std::array<uint32_t, 6> kEntrySizes = {kStringIdSize, kTypeIdSize,   kProtoIdSize,
+                                                   kFieldIdSize,  kMethodIdSize, kClassDefSize};
+  for (size_t i = 0; i < tables.size(); ++i) {
+    APPBAN_RETURN_IF_ERROR(validator.CheckTable(kIdTableNames[i], tables[i], kEntrySizes[i], header.header_size));
+  }
+  return header;
+}
 
-  // Strings: a uleb128 UTF-16 length, then MUTF-8 bytes ending in NUL. MUTF-8 encodes U+0000 as
-  // C0 80, so the first zero byte is always the terminator and memchr finds it. Real files never
-  // share string bytes, so scanning more than a few times the file means overlapping strings
-  // planted to make this loop quadratic.
+// Where each string's bytes are, and whether string_ids are in the order the format requires.
+struct StringIndex {
+  std::vector<uint32_t> offsets;
+  std::vector<uint32_t> lengths;
+  bool sorted = true;
+};
+
+// Strings: a uleb128 UTF-16 length, then MUTF-8 bytes ending in NUL. MUTF-8 encodes U+0000 as
+// C0 80, so the first zero byte is always the terminator and memchr finds it. Real files never
+// share string bytes, so scanning more than a few times the file means overlapping strings
+// planted to make this loop quadratic.
+Result<StringIndex> IndexStrings(const Validator& validator, TableSpec strings) {
+  Bytes bytes = validator.bytes();
+  const uint8_t* base = validator.base();
+  const std::string& name = validator.name();
   const size_t size = bytes.size();
   uint64_t scan_budget = uint64_t{size} * 4 + 4096;
   uint32_t length_mismatches = 0, first_length_mismatch = 0;
-  dex.string_offsets_.resize(strings.count);
-  dex.string_lengths_.resize(strings.count);
-  dex.strings_sorted_ = true;
+  StringIndex index;
+  index.offsets.resize(strings.count);
+  index.lengths.resize(strings.count);
   std::string_view previous;
   for (uint32_t i = 0; i < strings.count; ++i) {
     uint32_t data_offset = U32At(base, size_t{strings.offset} + size_t{i} * kStringIdSize);
@@ -404,10 +426,10 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     if (length < *utf16_length || length > uint64_t{*utf16_length} * 3) {
       if (length_mismatches++ == 0) first_length_mismatch = i;
     }
-    dex.string_offsets_[i] = static_cast<uint32_t>(start);
-    dex.string_lengths_[i] = static_cast<uint32_t>(length);
+    index.offsets[i] = static_cast<uint32_t>(start);
+    index.lengths[i] = static_cast<uint32_t>(length);
     std::string_view current(reinterpret_cast<const char*>(base + start), length);
-    if (dex.strings_sorted_ && i > 0 && CompareMutf8(previous, current) >= 0) dex.strings_sorted_ = false;
+    if (index.sorted && i > 0 && CompareMutf8(previous, current) >= 0) index.sorted = false;
     previous = current;
   }
   if (length_mismatches > 0) {
@@ -416,21 +438,28 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
                           std::to_string(first_length_mismatch) +
                           ") have a byte length that cannot encode their declared UTF-16 length");
   }
-  if (!dex.strings_sorted_ && strings.count > 1) {
+  if (!index.sorted && strings.count > 1) {
     validator.Anomaly("dex.unsorted_strings", "string_ids are not in the sorted order the format requires");
   }
+  return index;
+}
 
-  dex.types_sorted_ = true;
+// Every type_id names a string. Returns whether they are sorted by string index.
+Result<bool> CheckTypeIds(const Validator& validator, TableSpec types, TableSpec strings) {
+  const uint8_t* base = validator.base();
+  bool sorted = true;
   for (uint32_t i = 0; i < types.count; ++i) {
     uint32_t descriptor = U32At(base, size_t{types.offset} + size_t{i} * kTypeIdSize);
     if (descriptor >= strings.count) {
       return validator.IndexError("type_ids", i, "descriptor_idx", descriptor, "string_ids", strings.count);
     }
-    if (i > 0 && descriptor <= U32At(base, size_t{types.offset} + size_t{i - 1} * kTypeIdSize)) {
-      dex.types_sorted_ = false;
-    }
+    if (i > 0 && descriptor <= U32At(base, size_t{types.offset} + size_t{i - 1} * kTypeIdSize)) sorted = false;
   }
+  return sorted;
+}
 
+Status CheckProtoIds(const Validator& validator, TableSpec protos, TableSpec types, TableSpec strings) {
+  const uint8_t* base = validator.base();
   for (uint32_t i = 0; i < protos.count; ++i) {
     size_t item = size_t{protos.offset} + size_t{i} * kProtoIdSize;
     uint32_t shorty = U32At(base, item), return_type = U32At(base, item + 4), parameters = U32At(base, item + 8);
@@ -443,7 +472,11 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
       APPBAN_RETURN_IF_ERROR(validator.CheckTypeList(parameters, types.count, "proto_ids[" + std::to_string(i) + "]"));
     }
   }
+  return Status::Ok();
+}
 
+Status CheckFieldIds(const Validator& validator, TableSpec fields, TableSpec types, TableSpec strings) {
+  const uint8_t* base = validator.base();
   for (uint32_t i = 0; i < fields.count; ++i) {
     size_t item = size_t{fields.offset} + size_t{i} * kFieldIdSize;
     uint16_t owner = U16At(base, item), type = U16At(base, item + 2);
@@ -454,8 +487,15 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
       return validator.IndexError("field_ids", i, "name_idx", field_name, "string_ids", strings.count);
     }
   }
+  return Status::Ok();
+}
 
-  dex.methods_sorted_by_class_ = true;
+// Every method_id names a type, a prototype and a string. Returns whether they are sorted by
+// defining class.
+Result<bool> CheckMethodIds(const Validator& validator, TableSpec methods, TableSpec protos, TableSpec types,
+                            TableSpec strings) {
+  const uint8_t* base = validator.base();
+  bool sorted_by_class = true;
   for (uint32_t i = 0; i < methods.count; ++i) {
     size_t item = size_t{methods.offset} + size_t{i} * kMethodIdSize;
     uint16_t owner = U16At(base, item), proto = U16At(base, item + 2);
@@ -466,9 +506,14 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     if (method_name >= strings.count) {
       return validator.IndexError("method_ids", i, "name_idx", method_name, "string_ids", strings.count);
     }
-    if (i > 0 && owner < U16At(base, item - kMethodIdSize)) dex.methods_sorted_by_class_ = false;
+    if (i > 0 && owner < U16At(base, item - kMethodIdSize)) sorted_by_class = false;
   }
+  return sorted_by_class;
+}
 
+Status CheckClassDefs(const Validator& validator, TableSpec class_defs, TableSpec types, TableSpec strings) {
+  const uint8_t* base = validator.base();
+  const size_t size = validator.bytes().size();
   uint32_t dangling_class_data = 0;
   for (uint32_t i = 0; i < class_defs.count; ++i) {
     size_t item = size_t{class_defs.offset} + size_t{i} * kClassDefSize;
@@ -493,7 +538,37 @@ Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limi
     validator.Anomaly("dex.class_data_out_of_range",
                       std::to_string(dangling_class_data) + " class_def data offsets point past the end of the file");
   }
+  return Status::Ok();
+}
 
+}  // namespace
+
+Result<DexFile> DexFile::Parse(std::string name, Buffer data, const Limits& limits, Anomalies* anomalies) {
+  Bytes bytes = data.bytes();
+  APPBAN_RETURN_IF_ERROR(CheckEnvelope(name, bytes, limits));
+  Validator validator(name, bytes, anomalies);
+  APPBAN_ASSIGN_OR_RETURN(HeaderFacts header, ReadHeader(validator));
+  const auto& [strings, types, protos, fields, methods, class_defs] = header.tables;
+  APPBAN_ASSIGN_OR_RETURN(StringIndex string_index, IndexStrings(validator, strings));
+  APPBAN_ASSIGN_OR_RETURN(bool types_sorted, CheckTypeIds(validator, types, strings));
+  APPBAN_RETURN_IF_ERROR(CheckProtoIds(validator, protos, types, strings));
+  APPBAN_RETURN_IF_ERROR(CheckFieldIds(validator, fields, types, strings));
+  APPBAN_ASSIGN_OR_RETURN(bool methods_sorted_by_class, CheckMethodIds(validator, methods, protos, types, strings));
+  APPBAN_RETURN_IF_ERROR(CheckClassDefs(validator, class_defs, types, strings));
+
+  DexFile dex;
+  dex.version_ = header.version;
+  dex.string_count_ = strings.count, dex.string_ids_offset_ = strings.offset;
+  dex.type_count_ = types.count, dex.type_ids_offset_ = types.offset;
+  dex.proto_count_ = protos.count, dex.proto_ids_offset_ = protos.offset;
+  dex.field_count_ = fields.count, dex.field_ids_offset_ = fields.offset;
+  dex.method_count_ = methods.count, dex.method_ids_offset_ = methods.offset;
+  dex.class_def_count_ = class_defs.count, dex.class_defs_offset_ = class_defs.offset;
+  dex.string_offsets_ = std::move(string_index.offsets);
+  dex.string_lengths_ = std::move(string_index.lengths);
+  dex.strings_sorted_ = string_index.sorted;
+  dex.types_sorted_ = types_sorted;
+  dex.methods_sorted_by_class_ = methods_sorted_by_class;
   dex.name_ = std::move(name);
   dex.data_ = std::move(data);
   return dex;

@@ -58,6 +58,98 @@ Json FileJson(const Apk& apk) {
           {"android_would_refuse", rejection.empty() ? Json(nullptr) : Json(std::string(rejection))}};
 }
 
+namespace {
+
+Json ComponentsJson(const std::vector<Component>& components) {
+  Json out = Json::array();
+  for (const Component& c : components) {
+    Json component;
+    component["kind"] = ComponentKindName(c.kind);
+    component["name"] = c.name;
+    component["exported"] = c.exported;
+    component["exported_reason"] = c.exported_reason;
+    component["permission"] = c.permission;
+    component["enabled"] = c.enabled;
+    if (c.kind == ComponentKind::kProvider) component["authorities"] = c.authorities;
+    Json filters = Json::array();
+    for (const IntentFilter& f : c.intent_filters) filters.push_back(IntentFilterJson(f));
+    component["intent_filters"] = std::move(filters);
+    out.push_back(std::move(component));
+  }
+  return out;
+}
+
+// null when the app declares no network security config.
+Json NetworkSecurityConfigJson(const Apk& apk) {
+  const auto& nsc = apk.network_security_config();
+  if (!nsc) return nullptr;
+  Json domains = Json::array();
+  for (const DomainSecurityConfig& domain : nsc->domains) {
+    domains.push_back({{"domains", domain.domains},
+                       {"cleartext_permitted", domain.cleartext_permitted},
+                       {"trusts_user_certificates", domain.trusts_user_certificates},
+                       {"pins", domain.pins}});
+  }
+  return {{"path", nsc->path},
+          {"base_cleartext_permitted", nsc->base_cleartext_permitted},
+          {"base_trusts_user_certificates", nsc->base_trusts_user_certificates},
+          {"domain_configs", std::move(domains)},
+          {"debug_overrides_user_certificates", nsc->debug_overrides_user_certificates}};
+}
+
+Json DexSummaryJson(const Apk& apk) {
+  Json dex_files = Json::array();
+  for (const DexFile& dex : apk.dex_files()) {
+    dex_files.push_back({{"name", dex.name()},
+                         {"version", dex.version()},
+                         {"size", dex.size_bytes()},
+                         {"strings", dex.string_count()},
+                         {"types", dex.type_count()},
+                         {"methods", dex.method_count()},
+                         {"fields", dex.field_count()},
+                         {"classes", dex.class_count()}});
+  }
+  return {{"files", std::move(dex_files)},
+          {"classes", apk.total_dex_classes()},
+          {"methods", apk.total_dex_methods()},
+          {"strings", apk.total_dex_strings()}};
+}
+
+Json SignersJson(const SigningInfo& signing) {
+  Json signers = Json::array();
+  for (const Signer& signer : signing.signers) {
+    Json s = CertificateJson(signer.certificate);
+    s["schemes"] = signer.schemes;
+    s["min_sdk"] = OptionalJson(signer.min_sdk);
+    s["max_sdk"] = OptionalJson(signer.max_sdk);
+    Json lineage = Json::array();
+    for (const Certificate& cert : signer.lineage) lineage.push_back(CertificateJson(cert));
+    s["lineage"] = std::move(lineage);
+    s["signed_data_verified"] = signer.signed_data_verified;
+    signers.push_back(std::move(s));
+  }
+  return signers;
+}
+
+Json SigningSchemesJson(const SigningInfo& signing) {
+  Json out = {{"v1", signing.v1},
+              {"v2", signing.v2},
+              {"v3", signing.v3},
+              {"v31", signing.v31},
+              {"v1_only", signing.v1_only()},
+              {"debug_certificate", signing.any_debug()},
+              // Content digests are not yet checked: see docs/formats/inspect-json.md.
+              {"verified", false}};
+  Json block = Json::array();
+  for (const SigningBlockEntry& entry : signing.block_entries) {
+    block.push_back({{"id", entry.id}, {"size", entry.size}, {"kind", entry.kind}});
+  }
+  out["block_entries"] = std::move(block);
+  return out;
+}
+
+}  // namespace
+
 Json AppFactsJson(const Apk& apk) {
   const Manifest& m = apk.manifest();
   Json app;
@@ -81,22 +173,7 @@ Json AppFactsJson(const Apk& apk) {
   }
   app["declared_permissions"] = std::move(declared);
 
-  Json components = Json::array();
-  for (const Component& c : m.components) {
-    Json component;
-    component["kind"] = ComponentKindName(c.kind);
-    component["name"] = c.name;
-    component["exported"] = c.exported;
-    component["exported_reason"] = c.exported_reason;
-    component["permission"] = c.permission;
-    component["enabled"] = c.enabled;
-    if (c.kind == ComponentKind::kProvider) component["authorities"] = c.authorities;
-    Json filters = Json::array();
-    for (const IntentFilter& f : c.intent_filters) filters.push_back(IntentFilterJson(f));
-    component["intent_filters"] = std::move(filters);
-    components.push_back(std::move(component));
-  }
-  app["components"] = std::move(components);
+  app["components"] = ComponentsJson(m.components);
 
   app["flags"] = {{"debuggable", m.flags.debuggable},
                   {"allow_backup", m.flags.allow_backup},
@@ -107,68 +184,14 @@ Json AppFactsJson(const Apk& apk) {
   for (const IntentFilter& f : m.queries.intents) query_intents.push_back(IntentFilterJson(f));
   app["queries"] = {
       {"packages", m.queries.packages}, {"intents", std::move(query_intents)}, {"providers", m.queries.providers}};
-  if (const auto& nsc = apk.network_security_config()) {
-    Json domains = Json::array();
-    for (const DomainSecurityConfig& domain : nsc->domains) {
-      domains.push_back({{"domains", domain.domains},
-                         {"cleartext_permitted", domain.cleartext_permitted},
-                         {"trusts_user_certificates", domain.trusts_user_certificates},
-                         {"pins", domain.pins}});
-    }
-    app["network_security_config"] = {{"path", nsc->path},
-                                      {"base_cleartext_permitted", nsc->base_cleartext_permitted},
-                                      {"base_trusts_user_certificates", nsc->base_trusts_user_certificates},
-                                      {"domain_configs", std::move(domains)},
-                                      {"debug_overrides_user_certificates", nsc->debug_overrides_user_certificates}};
-  } else {
-    app["network_security_config"] = nullptr;
-  }
+  app["network_security_config"] = NetworkSecurityConfigJson(apk);
   app["uses_features"] = m.uses_features;
   app["uses_libraries"] = m.uses_libraries;
 
-  Json dex_files = Json::array();
-  for (const DexFile& dex : apk.dex_files()) {
-    dex_files.push_back({{"name", dex.name()},
-                         {"version", dex.version()},
-                         {"size", dex.size_bytes()},
-                         {"strings", dex.string_count()},
-                         {"types", dex.type_count()},
-                         {"methods", dex.method_count()},
-                         {"fields", dex.field_count()},
-                         {"classes", dex.class_count()}});
-  }
-  app["dex"] = {{"files", std::move(dex_files)},
-                {"classes", apk.total_dex_classes()},
-                {"methods", apk.total_dex_methods()},
-                {"strings", apk.total_dex_strings()}};
+  app["dex"] = DexSummaryJson(apk);
 
-  const SigningInfo& signing = apk.signing();
-  Json signers = Json::array();
-  for (const Signer& signer : signing.signers) {
-    Json s = CertificateJson(signer.certificate);
-    s["schemes"] = signer.schemes;
-    s["min_sdk"] = OptionalJson(signer.min_sdk);
-    s["max_sdk"] = OptionalJson(signer.max_sdk);
-    Json lineage = Json::array();
-    for (const Certificate& cert : signer.lineage) lineage.push_back(CertificateJson(cert));
-    s["lineage"] = std::move(lineage);
-    s["signed_data_verified"] = signer.signed_data_verified;
-    signers.push_back(std::move(s));
-  }
-  app["signers"] = std::move(signers);
-  app["signing"] = {{"v1", signing.v1},
-                    {"v2", signing.v2},
-                    {"v3", signing.v3},
-                    {"v31", signing.v31},
-                    {"v1_only", signing.v1_only()},
-                    {"debug_certificate", signing.any_debug()},
-                    // Content digests are not yet checked: see docs/formats/inspect-json.md.
-                    {"verified", false}};
-  Json block = Json::array();
-  for (const SigningBlockEntry& entry : signing.block_entries) {
-    block.push_back({{"id", entry.id}, {"size", entry.size}, {"kind", entry.kind}});
-  }
-  app["signing"]["block_entries"] = std::move(block);
+  app["signers"] = SignersJson(apk.signing());
+  app["signing"] = SigningSchemesJson(apk.signing());
 
   Json abis = Json::array();
   Json libs = Json::object();

@@ -32,6 +32,52 @@ bool EscapeClass(char letter, std::bitset<256>* set) {
   return true;
 }
 
+// The bracket expression starting at pattern[open] ('['): adds its members to `accepts` and
+// returns the offset just past its closing ']'. A ']' right after '[' or "[^" is a member.
+Result<size_t> ParseClass(std::string_view pattern, size_t open, std::bitset<256>* accepts) {
+  auto at = [&](size_t pos) { return " at offset " + std::to_string(pos); };
+  size_t j = open + 1;
+  bool negated = false;
+  if (j < pattern.size() && pattern[j] == '^') {
+    negated = true;
+    ++j;
+  }
+  bool first = true;
+  bool closed = false;
+  while (j < pattern.size()) {
+    char member = pattern[j];
+    if (member == ']' && !first) {
+      closed = true;
+      break;
+    }
+    first = false;
+    if (member == '\\') {
+      if (j + 1 >= pattern.size()) break;
+      std::bitset<256> escaped_class;
+      if (EscapeClass(pattern[j + 1], &escaped_class)) {
+        *accepts |= escaped_class;
+        j += 2;
+        continue;
+      }
+      member = pattern[j + 1];
+      ++j;
+    }
+    if (j + 2 < pattern.size() && pattern[j + 1] == '-' && pattern[j + 2] != ']') {
+      const unsigned char from = static_cast<unsigned char>(member);
+      const unsigned char to = static_cast<unsigned char>(pattern[j + 2]);
+      if (to < from) return Status::InvalidArgument("reversed range in character class" + at(j));
+      AddRange(accepts, from, to);
+      j += 3;
+    } else {
+      accepts->set(static_cast<unsigned char>(member));
+      ++j;
+    }
+  }
+  if (!closed) return Status::InvalidArgument("unterminated character class" + at(open));
+  if (negated) accepts->flip();
+  return j + 1;
+}
+
 }  // namespace
 
 Result<SignaturePattern> SignaturePattern::Compile(std::string_view pattern, std::vector<std::string>* warnings) {
@@ -73,46 +119,7 @@ Result<SignaturePattern> SignaturePattern::Compile(std::string_view pattern, std
         break;
       }
       case '[': {
-        size_t j = i + 1;
-        bool negated = false;
-        if (j < pattern.size() && pattern[j] == '^') {
-          negated = true;
-          ++j;
-        }
-        bool first = true;
-        bool closed = false;
-        while (j < pattern.size()) {
-          char member = pattern[j];
-          if (member == ']' && !first) {
-            closed = true;
-            break;
-          }
-          first = false;
-          if (member == '\\') {
-            if (j + 1 >= pattern.size()) break;
-            std::bitset<256> escaped_class;
-            if (EscapeClass(pattern[j + 1], &escaped_class)) {
-              atom.accepts |= escaped_class;
-              j += 2;
-              continue;
-            }
-            member = pattern[j + 1];
-            ++j;
-          }
-          if (j + 2 < pattern.size() && pattern[j + 1] == '-' && pattern[j + 2] != ']') {
-            const unsigned char from = static_cast<unsigned char>(member);
-            const unsigned char to = static_cast<unsigned char>(pattern[j + 2]);
-            if (to < from) return Status::InvalidArgument("reversed range in character class" + at(j));
-            AddRange(&atom.accepts, from, to);
-            j += 3;
-          } else {
-            atom.accepts.set(static_cast<unsigned char>(member));
-            ++j;
-          }
-        }
-        if (!closed) return Status::InvalidArgument("unterminated character class" + at(i));
-        if (negated) atom.accepts.flip();
-        i = j + 1;
+        APPBAN_ASSIGN_OR_RETURN(i, ParseClass(pattern, i, &atom.accepts));
         break;
       }
       case '*':

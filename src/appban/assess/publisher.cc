@@ -5,15 +5,10 @@
 #include <cctype>
 
 #include "appban/assess/detectors.h"
+#include "appban/common/text.h"
 
 namespace appban::assess {
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 bool PackageUnder(std::string_view package, std::string_view prefix) {
   if (!prefix.empty() && prefix.back() == '.') prefix.remove_suffix(1);

@@ -1,75 +1,22 @@
 #include "appban/assess/risk.h"
 
-#include <toml++/toml.h>
 #include <algorithm>
 #include <cmath>
 #include <set>
-#include <sstream>
 
 #include "appban/assess/detectors.h"  // GlobMatch (finding ids contain no '/')
-#include "appban/common/file.h"
+#include "appban/common/toml.h"
 
 namespace appban::assess {
 namespace {
 
-constexpr double kMaxWeight = 0.99;
-constexpr uint64_t kMaxRiskModelBytes =
-    1 << 20;  // a model file is a few KB  // a weight of 1 would make every other finding irrelevant
+constexpr double kMaxWeight = 0.99;               // a weight of 1 would make every other finding irrelevant
+constexpr uint64_t kMaxRiskModelBytes = 1 << 20;  // a model file is a few KB
 
-// toml++ builds (and frees) nested tables recursively, so a dotted key or table header with tens
-// of thousands of parts ("a.a.a. ... = 1", about 100 KB, well inside kMaxRiskModelBytes) overflows
-// the stack inside the library. Its own nesting limit covers inline tables and arrays, not dotted
-// keys. So before parsing, every stretch of text between TOML separators (= , { } [ ] newline)
-// outside strings and comments may hold at most this many dots; a model needs two-part keys at
-// most, and a number or date-time has one dot. Found by fuzz/risk_model_fuzz.cc-style probing.
-constexpr size_t kMaxTomlKeyDots = 15;
-
-Status CheckTomlKeyDepth(std::string_view text, const std::string& source) {
-  size_t dots = 0;
-  size_t line = 1;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '#') {  // comment: skip to the end of the line, which is handled as a separator below
-      size_t end = text.find('\n', i);
-      if (end == std::string_view::npos) break;
-      i = end - 1;
-    } else if (c == '"' || c == '\'') {
-      const bool triple = text.substr(i, 3) == std::string_view(std::string(3, c));
-      const bool escapes = c == '"';  // basic strings have escapes, literal strings do not
-      size_t j = i + (triple ? 3 : 1);
-      bool closed = false;
-      while (j < text.size()) {
-        if (escapes && text[j] == '\\') {
-          j += 2;
-          continue;
-        }
-        if (text[j] == '\n') {
-          if (!triple) break;  // a one-line string ends here (toml++ reports it); so does our scan
-          ++line;
-        }
-        if (text[j] == c && (!triple || text.substr(j, 3) == std::string_view(std::string(3, c)))) {
-          j += triple ? 3 : 1;
-          // A multi-line string may end with one or two quotes of its own before the delimiter.
-          for (int extra = 0; triple && extra < 2 && j < text.size() && text[j] == c; ++extra) ++j;
-          closed = true;
-          break;
-        }
-        ++j;
-      }
-      if (!closed && (j >= text.size())) break;  // unterminated: toml++ refuses it
-      i = j - 1;
-    } else if (c == '.') {
-      if (++dots > kMaxTomlKeyDots) {
-        return Status::InvalidArgument(source + ":" + std::to_string(line) + ": key has more than " +
-                                       std::to_string(kMaxTomlKeyDots + 1) + " dotted parts");
-      }
-    } else if (c == '=' || c == ',' || c == '{' || c == '}' || c == '[' || c == ']' || c == '\n') {
-      dots = 0;
-      if (c == '\n') ++line;
-    }
-  }
-  return Status::Ok();
-}
+// toml++ recurses once per part of a dotted key, and a key of tens of thousands of parts (about
+// 100 KB, well inside kMaxRiskModelBytes) overflows the stack inside the library; a model needs
+// two-part keys at most, and a number or date-time has one dot (TomlLimits::max_key_dots).
+constexpr TomlLimits kTomlLimits{.max_bytes = kMaxRiskModelBytes, .max_key_dots = 15};
 
 // Literal characters in a pattern: the more specific pattern wins.
 size_t Specificity(std::string_view pattern) {
@@ -184,16 +131,12 @@ double RiskModel::WeightOf(const Finding& finding) const {
   return it == severity_weight.end() ? 0.0 : it->second;
 }
 
-Result<RiskModel> ParseRiskModel(std::string_view toml_text, std::string source) {
-  APPBAN_RETURN_IF_ERROR(CheckTomlKeyDepth(toml_text, source));
-  toml::table table;
-  try {
-    table = toml::parse(toml_text, source);
-  } catch (const toml::parse_error& error) {
-    std::ostringstream message;
-    message << source << ":" << error.source().begin.line << ": " << error.description();
-    return Status::InvalidArgument(message.str());
-  }
+namespace {
+
+// Values are read leniently on purpose (a missing or mistyped name or version falls back to its
+// default, keys the model does not know are ignored): what a model file may say is documented in
+// docs/risk-model.md, and tightening it would refuse files that load today.
+Result<RiskModel> RiskModelFromToml(const toml::table& table, const std::string& source) {
   RiskModel model;
   model.source = source;
   model.name = table["name"].value_or(std::string("unnamed"));
@@ -277,10 +220,16 @@ Result<RiskModel> ParseRiskModel(std::string_view toml_text, std::string source)
   return model;
 }
 
+}  // namespace
+
+Result<RiskModel> ParseRiskModel(std::string_view toml_text, std::string source) {
+  APPBAN_ASSIGN_OR_RETURN(toml::table table, ParseToml(toml_text, source, kTomlLimits));
+  return RiskModelFromToml(table, source);
+}
+
 Result<RiskModel> LoadRiskModel(const std::string& path) {
-  auto text = ReadFileToString(path, kMaxRiskModelBytes);
-  if (!text.ok()) return text.status();
-  return ParseRiskModel(*text, path);
+  APPBAN_ASSIGN_OR_RETURN(toml::table table, ReadTomlFile(path, kTomlLimits));
+  return RiskModelFromToml(table, path);
 }
 
 Risk ScoreRisk(const std::vector<Finding>& findings, const RiskModel& model) {

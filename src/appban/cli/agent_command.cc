@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <toml++/toml.h>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -17,6 +16,7 @@
 #include <thread>
 
 #include "appban/agent/agent_client.h"
+#include "appban/agent/config.h"
 #include "appban/agent/daemon.h"
 #include "appban/agent/enforce.h"
 #include "appban/cli/commands.h"
@@ -26,8 +26,6 @@ namespace appban::cli {
 namespace {
 
 using agent::DaemonConfig;
-
-constexpr uint64_t kMaxConfigBytes = 1u << 20;
 
 struct AgentFlags {
   std::string config_file;
@@ -52,151 +50,9 @@ struct AgentFlags {
   int64_t full_cycle_seconds = -1;
 };
 
-std::string Where(const std::string& file, const toml::node& node, std::string_view key) {
-  return file + ":" + std::to_string(node.source().begin.line) + ": " + std::string(key);
-}
-
-Result<std::string> TomlString(const toml::node& node, const std::string& where) {
-  if (auto value = node.value<std::string>()) return *value;
-  return Status::InvalidArgument(where + ": expected a string");
-}
-Result<int64_t> TomlInt(const toml::node& node, const std::string& where, int64_t min, int64_t max) {
-  auto value = node.value<int64_t>();
-  if (!value || !node.is_integer()) return Status::InvalidArgument(where + ": expected an integer");
-  if (*value < min || *value > max) {
-    return Status::InvalidArgument(where + ": " + std::to_string(*value) + " is outside " + std::to_string(min) + "–" +
-                                   std::to_string(max));
-  }
-  return *value;
-}
-Result<std::vector<std::string>> TomlStrings(const toml::node& node, const std::string& where) {
-  const toml::array* array = node.as_array();
-  if (array == nullptr) return Status::InvalidArgument(where + ": expected an array of strings");
-  std::vector<std::string> out;
-  for (const auto& item : *array) {
-    auto text = item.value<std::string>();
-    if (!text) return Status::InvalidArgument(where + ": expected an array of strings");
-    out.push_back(*text);
-  }
-  return out;
-}
-
-// The TOML configuration (docs/agent.md): every key known, types and ranges checked, an unknown
-// key named with its line.
-Status ApplyConfigFile(const std::string& path, DaemonConfig& config) {
-  APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxConfigBytes));
-  toml::table root;
-  try {
-    root = toml::parse(text, path);
-  } catch (const toml::parse_error& error) {
-    return Status::InvalidArgument(path + ":" + std::to_string(error.source().begin.line) + ": " +
-                                   std::string(error.description()));
-  }
-  agent::EnforcementConfig& enforcement = config.enforcement;
-  agent::SystemPaths& paths = enforcement.paths;
-  bool flatpak_set = false;
-  for (const auto& [key, node] : root) {
-    std::string where = Where(path, node, key.str());
-    std::string_view name = key.str();
-    if (name == "state_dir") {
-      APPBAN_ASSIGN_OR_RETURN(config.state_dir, TomlString(node, where));
-    } else if (name == "monitor") {
-      auto value = node.value<bool>();
-      if (!value) return Status::InvalidArgument(where + ": expected true or false");
-      enforcement.monitor = *value;
-    } else if (name == "purge") {
-      auto value = node.value<bool>();
-      if (!value) return Status::InvalidArgument(where + ": expected true or false");
-      enforcement.purge = *value;
-    } else if (name == "paths" || name == "tools" || name == "timing") {
-      const toml::table* table = node.as_table();
-      if (table == nullptr) return Status::InvalidArgument(where + ": expected a table");
-      for (const auto& [sub_key, sub] : *table) {
-        std::string sub_where = Where(path, sub, std::string(name) + "." + std::string(sub_key.str()));
-        std::string_view sub_name = sub_key.str();
-        if (name == "paths") {
-          if (sub_name == "root") {
-            APPBAN_ASSIGN_OR_RETURN(std::string root_dir, TomlString(sub, sub_where));
-            // A root moves every default with it; explicit keys below still win.
-            agent::SystemPaths moved = agent::SystemPaths::UnderRoot(root_dir);
-            paths.root = moved.root;
-            if (paths.dpkg_admindir == agent::SystemPaths{}.dpkg_admindir) paths.dpkg_admindir = moved.dpkg_admindir;
-            if (!flatpak_set) paths.flatpak_installations = moved.flatpak_installations;
-            if (paths.snapd_state == agent::SystemPaths{}.snapd_state) paths.snapd_state = moved.snapd_state;
-            if (paths.snap_mount_dir == agent::SystemPaths{}.snap_mount_dir)
-              paths.snap_mount_dir = moved.snap_mount_dir;
-          } else if (sub_name == "dpkg_admindir") {
-            APPBAN_ASSIGN_OR_RETURN(paths.dpkg_admindir, TomlString(sub, sub_where));
-          } else if (sub_name == "flatpak_system" || sub_name == "flatpak_user") {
-            APPBAN_ASSIGN_OR_RETURN(auto dirs, TomlStrings(sub, sub_where));
-            if (!flatpak_set) paths.flatpak_installations.clear();
-            flatpak_set = true;
-            for (auto& dir : dirs) paths.flatpak_installations.push_back({dir, sub_name == "flatpak_user"});
-          } else if (sub_name == "snapd_state") {
-            APPBAN_ASSIGN_OR_RETURN(paths.snapd_state, TomlString(sub, sub_where));
-          } else if (sub_name == "snap_mount_dir") {
-            APPBAN_ASSIGN_OR_RETURN(paths.snap_mount_dir, TomlString(sub, sub_where));
-          } else if (sub_name == "banned_list") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.banned_list_path, TomlString(sub, sub_where));
-          } else if (sub_name == "wake_file") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.wake_file, TomlString(sub, sub_where));
-          } else {
-            return Status::InvalidArgument(sub_where + ": unknown key");
-          }
-        } else if (name == "tools") {
-          if (sub_name == "apt_get") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.apt_get, TomlString(sub, sub_where));
-          } else if (sub_name == "dpkg") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.dpkg, TomlString(sub, sub_where));
-          } else if (sub_name == "dpkg_deb") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.dpkg_deb, TomlString(sub, sub_where));
-          } else if (sub_name == "flatpak") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.flatpak, TomlString(sub, sub_where));
-          } else if (sub_name == "snap") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.snap_command, TomlStrings(sub, sub_where));
-            if (enforcement.snap_command.empty()) return Status::InvalidArgument(sub_where + ": must not be empty");
-          } else if (sub_name == "apt_env") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.apt_env, TomlStrings(sub, sub_where));
-          } else if (sub_name == "apt_options") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.apt_options, TomlStrings(sub, sub_where));
-          } else if (sub_name == "dpkg_options") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.dpkg_options, TomlStrings(sub, sub_where));
-          } else if (sub_name == "apt_hook_command") {
-            APPBAN_ASSIGN_OR_RETURN(enforcement.apt_hook_command, TomlString(sub, sub_where));
-          } else {
-            return Status::InvalidArgument(sub_where + ": unknown key");
-          }
-        } else {  // timing
-          if (sub_name == "backoff_initial_ms") {
-            APPBAN_ASSIGN_OR_RETURN(int64_t value, TomlInt(sub, sub_where, 10, 3'600'000));
-            config.backoff_initial = std::chrono::milliseconds(value);
-          } else if (sub_name == "backoff_max_ms") {
-            APPBAN_ASSIGN_OR_RETURN(int64_t value, TomlInt(sub, sub_where, 10, 86'400'000));
-            config.backoff_max = std::chrono::milliseconds(value);
-          } else if (sub_name == "checkin_interval_seconds") {
-            APPBAN_ASSIGN_OR_RETURN(int64_t value, TomlInt(sub, sub_where, 1, 604'800));
-            config.checkin_interval_override = std::chrono::seconds(value);
-          } else if (sub_name == "request_timeout_ms") {
-            APPBAN_ASSIGN_OR_RETURN(int64_t value, TomlInt(sub, sub_where, 100, 600'000));
-            config.timeouts.request = std::chrono::milliseconds(value);
-          } else if (sub_name == "full_cycle_seconds") {
-            APPBAN_ASSIGN_OR_RETURN(int64_t value, TomlInt(sub, sub_where, 1, 86'400));
-            config.full_cycle_interval = std::chrono::seconds(value);
-          } else {
-            return Status::InvalidArgument(sub_where + ": unknown key");
-          }
-        }
-      }
-    } else {
-      return Status::InvalidArgument(where + ": unknown key");
-    }
-  }
-  return Status::Ok();
-}
-
 Result<DaemonConfig> BuildConfig(const AgentFlags& flags) {
   DaemonConfig config;
-  if (!flags.config_file.empty()) APPBAN_RETURN_IF_ERROR(ApplyConfigFile(flags.config_file, config));
+  if (!flags.config_file.empty()) APPBAN_RETURN_IF_ERROR(agent::ApplyAgentConfigFile(flags.config_file, config));
   agent::EnforcementConfig& enforcement = config.enforcement;
   agent::SystemPaths& paths = enforcement.paths;
   if (!flags.state_dir.empty()) config.state_dir = flags.state_dir;
@@ -359,14 +215,14 @@ int RunAgentDaemon(const AgentFlags& flags) {
   ::_exit(0);
 }
 
-void PrintStatus(const policy::Json& report, std::ostream& out) {
+void PrintStatus(const Json& report, std::ostream& out) {
   out << "device:          " << report.value("device_id", "") << " (" << report.value("server", "") << ")\n";
   out << "mode:            " << (report.value("monitor", false) ? "monitor (reports, never acts)" : "enforcing")
       << "\n";
   out << "policy version:  " << report.value("policy_version", 0);
   if (report.contains("bundle_expires_at")) {
     out << " (rules " << report.value("rules_hash", "").substr(0, 12) << ", expires "
-        << policy::FormatTimestamp(report.value("bundle_expires_at", int64_t{0}))
+        << FormatTimestamp(report.value("bundle_expires_at", int64_t{0}))
         << (report.value("bundle_expired", false) ? ", EXPIRED" : "") << ")";
   }
   out << "\n";
@@ -375,9 +231,9 @@ void PrintStatus(const policy::Json& report, std::ostream& out) {
   const auto& checkin = report["last_checkin"];
   int64_t attempt = checkin.value("attempt_at", int64_t{0});
   int64_t ok_at = checkin.value("ok_at", int64_t{0});
-  out << "last check-in:   " << (attempt > 0 ? policy::FormatTimestamp(attempt) : "never") << ": "
+  out << "last check-in:   " << (attempt > 0 ? FormatTimestamp(attempt) : "never") << ": "
       << checkin.value("result", "") << "\n";
-  out << "last success:    " << (ok_at > 0 ? policy::FormatTimestamp(ok_at) : "never") << "\n";
+  out << "last success:    " << (ok_at > 0 ? FormatTimestamp(ok_at) : "never") << "\n";
   out << "pending events:  " << report.value("pending_events", 0) << " (acknowledged up to seq "
       << report.value("events_acked", 0) << ")\n";
   out << "decisions:\n";
@@ -385,16 +241,26 @@ void PrintStatus(const policy::Json& report, std::ostream& out) {
   for (const auto& item : report["decisions"]) {
     out << "  " << item.value("platform", "") << ":" << item.value("id", "") << " " << item.value("version", "") << "  "
         << item.value("verdict", "") << " -> " << item.value("action", "") << "  rule " << item.value("rule", "");
-    if (item.contains("waived_until"))
-      out << " until " << policy::FormatTimestamp(item.value("waived_until", int64_t{0}));
+    if (item.contains("waived_until")) out << " until " << FormatTimestamp(item.value("waived_until", int64_t{0}));
     out << "\n";
+  }
+  if (report.contains("event_queue_error")) {
+    out << "event queue:     cannot write (" << report.value("unwritten_events", 0)
+        << " events kept in memory; nothing is removed meanwhile): " << report.value("event_queue_error", "") << "\n";
+  }
+  if (report.contains("not_enforced") && !report["not_enforced"].empty()) {
+    out << "not enforced:\n";
+    for (const auto& item : report["not_enforced"]) {
+      out << "  " << item.value("platform", "") << ":" << item.value("id", "") << "  rule " << item.value("rule", "")
+          << ": " << item.value("reason", "") << "\n";
+    }
   }
   out << "waivers:\n";
   if (report["waivers"].empty()) out << "  (none for this device)\n";
   for (const auto& item : report["waivers"]) {
     out << "  " << item.value("id", "") << " on rule " << item.value("rule", "") << " until "
-        << policy::FormatTimestamp(item.value("expires_at", int64_t{0}))
-        << (item.value("active", false) ? "" : " (expired)") << "\n";
+        << FormatTimestamp(item.value("expires_at", int64_t{0})) << (item.value("active", false) ? "" : " (expired)")
+        << "\n";
   }
 }
 
@@ -404,18 +270,19 @@ int RunAgentStatus(const AgentFlags& flags, bool json) {
     std::cerr << "appban agent status: " << config.status().message() << "\n";
     return 2;
   }
-  policy::Json report;
+  Json report;
   auto agent_state = agent::Agent::Open(*config, agent::Agent::Mode::kInspect);
   if (agent_state.ok()) {
     // Nobody else holds the state: evaluate the installed apps now (nothing is acted on: monitor).
     auto previous = ReadFileToString(config->state_dir + "/status.json", 16u << 20);
-    report = agent_state->Report(static_cast<policy::UnixSeconds>(std::time(nullptr)));
+    report = agent_state->Report(static_cast<UnixSeconds>(std::time(nullptr)));
     if (previous.ok()) {
-      policy::Json saved = policy::Json::parse(*previous, nullptr, false);
+      Json saved = Json::parse(*previous, nullptr, false);
       // The last run's check-in outcome and decisions are only known from its status file.
       if (saved.is_object()) {
         if (saved.contains("last_checkin")) report["last_checkin"] = saved["last_checkin"];
         if (saved.contains("decisions")) report["decisions"] = saved["decisions"];
+        if (saved.contains("not_enforced")) report["not_enforced"] = saved["not_enforced"];
       }
     }
   } else if (agent_state.status().code() == StatusCode::kFailedPrecondition &&
@@ -427,7 +294,7 @@ int RunAgentStatus(const AgentFlags& flags, bool json) {
                 << "\n";
       return 1;
     }
-    report = policy::Json::parse(*saved, nullptr, false);
+    report = Json::parse(*saved, nullptr, false);
     if (!report.is_object()) {
       std::cerr << "appban agent status: status.json is not JSON\n";
       return 1;

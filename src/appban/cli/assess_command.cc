@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -17,6 +16,7 @@
 #include "appban/cli/input_files.h"
 #include "appban/common/data_dir.h"
 #include "appban/common/file.h"
+#include "appban/common/mutex.h"
 #include "appban/common/parallel.h"
 #include "appban/common/text.h"
 
@@ -45,7 +45,7 @@ class Progress {
   Progress(size_t total, bool enabled) : total_(total), enabled_(enabled && total > 1 && ::isatty(2)) {}
   void Tick(const std::string& name) {
     if (!enabled_) return;
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     ++done_;
     constexpr int kWidth = 30;
     int filled = static_cast<int>(kWidth * done_ / total_);
@@ -56,9 +56,10 @@ class Progress {
   }
 
  private:
-  std::mutex mutex_;
-  size_t total_, done_ = 0;
-  bool enabled_;
+  Mutex mutex_;  // Tick runs on the worker threads of ParallelFor
+  const size_t total_;
+  size_t done_ GUARDED_BY(mutex_) = 0;
+  const bool enabled_;
 };
 
 std::string SummaryTable(const std::vector<std::optional<assess::Assessment>>& results,

@@ -8,8 +8,6 @@
 namespace appban::cli {
 namespace {
 
-using policy::Json;
-
 struct AuditOptions {
   DataOptions data;
   bool json = false;
@@ -24,7 +22,7 @@ int List(const AuditOptions& o) {
     Json out = Json::array();
     for (const auto& e : *entries) {
       out.push_back({{"seq", e.seq},
-                     {"at", policy::FormatTimestamp(e.at)},
+                     {"at", FormatTimestamp(e.at)},
                      {"actor", e.actor},
                      {"action", e.action},
                      {"object", e.object},
@@ -37,8 +35,8 @@ int List(const AuditOptions& o) {
     return 0;
   }
   for (const auto& e : *entries) {
-    std::cout << e.seq << "  " << policy::FormatTimestamp(e.at) << "  " << e.actor << "  " << e.action << "  "
-              << e.object << "  " << e.hash.substr(0, 16) << "\n";
+    std::cout << e.seq << "  " << FormatTimestamp(e.at) << "  " << e.actor << "  " << e.action << "  " << e.object
+              << "  " << e.hash.substr(0, 16) << "\n";
   }
   return 0;
 }

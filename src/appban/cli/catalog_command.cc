@@ -7,13 +7,11 @@
 
 #include "appban/cli/commands.h"
 #include "appban/cli/policy_cli_support.h"
+#include "appban/decide/admin.h"
 #include "appban/policy/catalog.h"
-#include "appban/store/admin.h"
 
 namespace appban::cli {
 namespace {
-
-using policy::Json;
 
 struct CatalogOptions {
   DataOptions data;
@@ -145,7 +143,7 @@ int Adopt(const CatalogOptions& o) {
   if (!action.ok()) return Fail(action.status());
   auto store = OpenPolicyStore(o.data);
   if (!store.ok()) return Fail(store.status());
-  store::PolicyAdmin admin(**store, ResolveUser(o.data));
+  decide::PolicyAdmin admin(**store, ResolveUser(o.data));
   auto rule = admin.AdoptCatalogEntry(*e, *action);
   if (!rule.ok()) return Fail(rule.status());
   std::cout << "proposed rule " << rule->id << " (draft, " << policy::ActionName(rule->action)

@@ -11,16 +11,14 @@
 #include "appban/cli/commands.h"
 #include "appban/cli/policy_cli_support.h"
 #include "appban/common/file.h"
+#include "appban/decide/admin.h"
 #include "appban/policy/bundle.h"
 #include "appban/policy/evaluate.h"
 #include "appban/policy/keys.h"
 #include "appban/policy/limits.h"
-#include "appban/store/admin.h"
 
 namespace appban::cli {
 namespace {
-
-using policy::Json;
 
 struct PolicyOptions {
   DataOptions data;
@@ -43,20 +41,20 @@ struct PolicyOptions {
 
 void PrintJson(const Json& json) { std::cout << json.dump(2) << "\n"; }
 
-Result<policy::UnixSeconds> NowOrOverride(const std::string& text) {
-  if (text.empty()) return store::SystemClockNow();
-  return policy::ParseTimestamp(text);
+Result<UnixSeconds> NowOrOverride(const std::string& text) {
+  if (text.empty()) return decide::SystemClockNow();
+  return ParseTimestamp(text);
 }
 
 // Opens the store and a PolicyAdmin acting as the resolved user.
 struct Session {
   std::unique_ptr<store::Store> store;
-  std::unique_ptr<store::PolicyAdmin> admin;
+  std::unique_ptr<decide::PolicyAdmin> admin;
 };
 Result<Session> OpenSession(const PolicyOptions& options) {
   Session session;
   APPBAN_ASSIGN_OR_RETURN(session.store, OpenPolicyStore(options.data));
-  session.admin = std::make_unique<store::PolicyAdmin>(*session.store, ResolveUser(options.data));
+  session.admin = std::make_unique<decide::PolicyAdmin>(*session.store, ResolveUser(options.data));
   return session;
 }
 
@@ -68,7 +66,7 @@ void PrintRule(const policy::Rule& rule) {
   std::string scope;
   for (const auto& g : rule.scope_groups) scope += (scope.empty() ? "" : ", ") + g;
   std::cout << "  scope       " << (scope.empty() ? "all devices" : scope) << "\n";
-  std::cout << "  effective   " << (rule.effective_at ? policy::FormatTimestamp(*rule.effective_at) : "immediately")
+  std::cout << "  effective   " << (rule.effective_at ? FormatTimestamp(*rule.effective_at) : "immediately")
             << (rule.effective_note.empty() ? "" : "  (source: " + rule.effective_note + ")") << "\n";
   std::cout << "  rationale   " << rule.rationale << "\n";
   std::cout << "  authority   " << rule.authority << "\n";
@@ -77,8 +75,8 @@ void PrintRule(const policy::Rule& rule) {
   for (const auto& a : rule.assessments) std::cout << "  assessment  " << a.apk_sha256 << " " << a.report << "\n";
   if (!rule.source.empty()) std::cout << "  source      catalog entry " << rule.source << "\n";
   for (const auto& t : rule.history) {
-    std::cout << "  history     " << policy::FormatTimestamp(t.at) << "  " << policy::RuleStateName(t.to) << " by "
-              << t.by << (t.note.empty() ? "" : "  (" + t.note + ")") << "\n";
+    std::cout << "  history     " << FormatTimestamp(t.at) << "  " << policy::RuleStateName(t.to) << " by " << t.by
+              << (t.note.empty() ? "" : "  (" + t.note + ")") << "\n";
   }
 }
 
@@ -96,7 +94,7 @@ int RulesAdd(const PolicyOptions& o) {
   rule.action = *action;
   rule.scope_groups = o.scope;
   if (!o.effective.empty()) {
-    auto at = policy::ParseTimestamp(o.effective);
+    auto at = ParseTimestamp(o.effective);
     if (!at.ok()) return Fail(at.status(), "--effective");
     rule.effective_at = *at;
   }
@@ -171,7 +169,7 @@ int WaiversAdd(const PolicyOptions& o) {
   waiver.subject = o.device.empty() ? o.group : o.device;
   waiver.justification = o.justification;
   waiver.requested_by = o.requested_by;
-  auto expires = policy::ParseTimestamp(o.expires);
+  auto expires = ParseTimestamp(o.expires);
   if (!expires.ok()) return Fail(expires.status(), "--expires");
   waiver.expires_at = *expires;
   auto session = OpenSession(o);
@@ -179,8 +177,8 @@ int WaiversAdd(const PolicyOptions& o) {
   auto stored = session->admin->AddWaiver(std::move(waiver));
   if (!stored.ok()) return Fail(stored.status());
   std::cout << "waiver " << stored->id << " exempts " << policy::WaiverSubjectName(stored->subject_kind) << " "
-            << stored->subject << " from rule " << stored->rule_id << " until "
-            << policy::FormatTimestamp(stored->expires_at) << "\n";
+            << stored->subject << " from rule " << stored->rule_id << " until " << FormatTimestamp(stored->expires_at)
+            << "\n";
   return 0;
 }
 
@@ -189,7 +187,7 @@ int WaiversList(const PolicyOptions& o) {
   if (!session.ok()) return Fail(session.status());
   auto waivers = session->store->ListWaivers();
   if (!waivers.ok()) return Fail(waivers.status());
-  policy::UnixSeconds now = store::SystemClockNow();
+  UnixSeconds now = decide::SystemClockNow();
   if (o.json) {
     Json out = Json::array();
     for (const auto& w : *waivers) {
@@ -202,7 +200,7 @@ int WaiversList(const PolicyOptions& o) {
   }
   for (const auto& w : *waivers) {
     std::cout << w.id << "  rule " << w.rule_id << "  " << policy::WaiverSubjectName(w.subject_kind) << " " << w.subject
-              << "  until " << policy::FormatTimestamp(w.expires_at) << "  "
+              << "  until " << FormatTimestamp(w.expires_at) << "  "
               << (w.revoked_at ? "revoked" : (w.ActiveAt(now) ? "active" : "expired")) << "  approved by "
               << w.approved_by << "  — " << w.justification << "\n";
   }
@@ -377,8 +375,8 @@ int BundleVerify(const PolicyOptions& o) {
   if (o.json) {
     PrintJson(Json{{"ok", true},
                    {"version", b.version},
-                   {"issued_at", policy::FormatTimestamp(b.issued_at)},
-                   {"not_after", policy::FormatTimestamp(b.not_after)},
+                   {"issued_at", FormatTimestamp(b.issued_at)},
+                   {"not_after", FormatTimestamp(b.not_after)},
                    {"rules_hash", b.rules_hash},
                    {"key_id", verified->key_id},
                    {"rules", b.rules.size()},
@@ -386,9 +384,8 @@ int BundleVerify(const PolicyOptions& o) {
     return 0;
   }
   std::cout << "bundle OK: version " << b.version << ", " << b.rules.size() << " rule(s), " << b.waivers.size()
-            << " waiver(s), issued " << policy::FormatTimestamp(b.issued_at) << ", valid until "
-            << policy::FormatTimestamp(b.not_after) << "\n  rules hash " << b.rules_hash << "\n  signed by  "
-            << verified->key_id << "\n";
+            << " waiver(s), issued " << FormatTimestamp(b.issued_at) << ", valid until " << FormatTimestamp(b.not_after)
+            << "\n  rules hash " << b.rules_hash << "\n  signed by  " << verified->key_id << "\n";
   for (const auto& rule : b.rules)
     std::cout << "  rule " << rule.id << " (" << policy::ActionName(rule.action) << ")\n";
   return 0;
@@ -399,8 +396,8 @@ int Evaluate(const PolicyOptions& o) {
   if (!verified.ok()) return Fail(verified.status(), "bundle rejected");
   auto text = ReadFileToString(o.inventory, policy::kPolicyLimits.max_inventory_bytes);
   if (!text.ok()) return Fail(text.status());
-  auto json = policy::ParseJsonBounded(*text, policy::kPolicyLimits.max_inventory_bytes,
-                                       policy::kPolicyLimits.max_json_depth, o.inventory);
+  auto json = ParseJsonBounded(*text, policy::kPolicyLimits.max_inventory_bytes, policy::kPolicyLimits.max_json_depth,
+                               o.inventory);
   if (!json.ok()) return Fail(json.status());
   auto inventory = policy::InventoryFromJson(*json);
   if (!inventory.ok()) return Fail(inventory.status(), o.inventory);
@@ -420,13 +417,182 @@ int Evaluate(const PolicyOptions& o) {
     const auto& d = decisions[i];
     std::cout << policy::PlatformName(inventory->apps[i].platform) << ":" << inventory->apps[i].id << "  "
               << policy::VerdictName(d.verdict);
-    if (d.waived_until)
-      std::cout << " " << policy::FormatTimestamp(*d.waived_until) << " (waiver " << d.waiver_id << ")";
+    if (d.waived_until) std::cout << " " << FormatTimestamp(*d.waived_until) << " (waiver " << d.waiver_id << ")";
     if (!d.rule_id.empty()) std::cout << "  rule " << d.rule_id << "  via " << d.matched_by;
     std::cout << "\n";
   }
   return 0;
 }
+
+// Builds the `policy` subcommands over one shared PolicyOptions: every subcommand's callback
+// sets `action` to run its handler with the parsed options.
+class PolicyCommandBuilder {
+ public:
+  PolicyCommandBuilder(std::shared_ptr<PolicyOptions> options, CommandAction* action)
+      : o_(std::move(options)), action_(action) {}
+
+  // policy rules add|list|show|approve|publish|revoke
+  void AddRules(CLI::App* policy) const {
+    CLI::App* rules = policy->add_subcommand("rules", "Propose, approve, publish and revoke ban rules");
+    rules->require_subcommand(1);
+    rules->fallthrough();
+    CLI::App* add = rules->add_subcommand("add", "Propose a new rule (draft)");
+    add->add_option("--id", o_->id, "Rule id")->required();
+    add->add_option("--title", o_->title, "Title")->required();
+    add->add_option("--target", o_->targets,
+                    "KIND:VALUE; KIND is android, ios, deb, flatpak, snap, android-signer, apple-team or vendor")
+        ->required();
+    add->add_option("--action", o_->action, "remove (default), block or report");
+    add->add_option("--scope", o_->scope, "Device group the rule applies to (repeatable; default all devices)");
+    add->add_option("--effective", o_->effective, "Effective date (YYYY-MM-DD or RFC 3339 UTC)");
+    add->add_option("--rationale", o_->rationale, "Why");
+    add->add_option("--authority", o_->authority, "Who decided");
+    add->add_option("--instrument", o_->instrument, "Legal instrument");
+    add->add_option("--reference", o_->references, "Reference URL (repeatable)");
+    add->add_option("--assessment", o_->assessments, "Linked assessment: APK_SHA256[=REPORT] (repeatable)");
+    add->add_option("--note", o_->note, "Note recorded with the proposal");
+    Bind(add, RulesAdd);
+    CLI::App* list = rules->add_subcommand("list", "List rules");
+    JsonFlag(list);
+    Bind(list, RulesList);
+    CLI::App* show = rules->add_subcommand("show", "Show one rule with its history");
+    show->add_option("id", o_->id, "Rule id")->required();
+    JsonFlag(show);
+    Bind(show, RulesShow);
+    for (const char* verb : {"approve", "publish", "revoke"}) {
+      CLI::App* cmd =
+          rules->add_subcommand(verb, std::string(verb) == "approve"   ? "Approve a draft (not by its proposer)"
+                                      : std::string(verb) == "publish" ? "Publish an approved rule"
+                                                                       : "Revoke a rule");
+      cmd->add_option("id", o_->id, "Rule id")->required();
+      if (std::string(verb) == "revoke") {
+        cmd->add_option("--reason", o_->reason, "Why")->required();
+      } else {
+        cmd->add_option("--note", o_->note, "Note recorded with the transition");
+      }
+      std::string verb_copy = verb;
+      cmd->fallthrough();
+      cmd->callback([action = action_, o = o_, verb_copy] {
+        *action = [o, verb_copy] { return RulesTransition(*o, verb_copy); };
+      });
+    }
+  }
+
+  // policy waivers add|list|revoke
+  void AddWaivers(CLI::App* policy) const {
+    CLI::App* waivers = policy->add_subcommand("waivers", "Exempt a device or group from a rule until an expiry");
+    waivers->require_subcommand(1);
+    waivers->fallthrough();
+    CLI::App* wadd = waivers->add_subcommand("add", "Grant a waiver (the acting user approves it)");
+    wadd->add_option("--id", o_->id, "Waiver id")->required();
+    wadd->add_option("--rule", o_->rule, "Rule id")->required();
+    wadd->add_option("--device", o_->device, "Device id");
+    wadd->add_option("--group", o_->group, "Group name");
+    wadd->add_option("--justification", o_->justification, "Why")->required();
+    wadd->add_option("--expires", o_->expires, "Expiry (YYYY-MM-DD or RFC 3339 UTC)")->required();
+    wadd->add_option("--requested-by", o_->requested_by, "Who asked for it (must differ from the approver)");
+    Bind(wadd, WaiversAdd);
+    CLI::App* wlist = waivers->add_subcommand("list", "List waivers");
+    JsonFlag(wlist);
+    Bind(wlist, WaiversList);
+    CLI::App* wrevoke = waivers->add_subcommand("revoke", "Revoke a waiver");
+    wrevoke->add_option("id", o_->id, "Waiver id")->required();
+    wrevoke->add_option("--reason", o_->reason, "Why")->required();
+    Bind(wrevoke, WaiversRevoke);
+  }
+
+  // policy groups add|add-devices|remove|list
+  void AddGroups(CLI::App* policy) const {
+    CLI::App* groups = policy->add_subcommand("groups", "Device groups");
+    groups->require_subcommand(1);
+    groups->fallthrough();
+    CLI::App* gadd = groups->add_subcommand("add", "Create a group");
+    gadd->add_option("name", o_->name, "Group name")->required();
+    gadd->add_option("--description", o_->description, "Description");
+    gadd->add_option("--device", o_->devices, "Member device id (repeatable)");
+    Bind(gadd, GroupsAdd);
+    CLI::App* gdev = groups->add_subcommand("add-devices", "Add devices to a group");
+    gdev->add_option("name", o_->name, "Group name")->required();
+    gdev->add_option("devices", o_->devices, "Device ids")->required();
+    Bind(gdev, GroupsAddDevices);
+    CLI::App* gremove = groups->add_subcommand("remove", "Delete a group no live rule is scoped to");
+    gremove->add_option("name", o_->name, "Group name")->required();
+    Bind(gremove, GroupsRemove);
+    CLI::App* glist = groups->add_subcommand("list", "List groups");
+    JsonFlag(glist);
+    Bind(glist, GroupsList);
+  }
+
+  // policy vendors add|list
+  void AddVendors(CLI::App* policy) const {
+    CLI::App* vendors = policy->add_subcommand("vendors", "Vendor records (what a vendor: target expands to)");
+    vendors->require_subcommand(1);
+    vendors->fallthrough();
+    CLI::App* vadd = vendors->add_subcommand("add", "Create a vendor or add identifiers to it");
+    vadd->add_option("name", o_->name, "Vendor name")->required();
+    vadd->add_option("--country", o_->country, "ISO 3166 country code");
+    vadd->add_option("--target", o_->targets, "KIND:VALUE identifier or signer (repeatable)");
+    Bind(vadd, VendorsAdd);
+    CLI::App* vlist = vendors->add_subcommand("list", "List vendors");
+    JsonFlag(vlist);
+    Bind(vlist, VendorsList);
+  }
+
+  // policy keys init|show
+  void AddKeys(CLI::App* policy) const {
+    CLI::App* keys = policy->add_subcommand("keys", "The Ed25519 policy signing key");
+    keys->require_subcommand(1);
+    keys->fallthrough();
+    CLI::App* kinit = keys->add_subcommand("init", "Create the policy key (DATA/keys, private key mode 0600)");
+    kinit->add_flag("--rotate", o_->rotate, "Replace the active key with a new one (see docs/policy.md)");
+    Bind(kinit, KeysInit);
+    CLI::App* kshow = keys->add_subcommand("show", "Show the active key id and public key");
+    JsonFlag(kshow);
+    Bind(kshow, KeysShow);
+  }
+
+  // policy bundle export|verify
+  void AddBundle(CLI::App* policy) const {
+    CLI::App* bundle = policy->add_subcommand("bundle", "Export and verify signed policy bundles");
+    bundle->require_subcommand(1);
+    bundle->fallthrough();
+    CLI::App* bexport = bundle->add_subcommand("export", "Compile, sign and record the next bundle version");
+    bexport->add_option("-o,--out", o_->out, "Output file (default: stdout)");
+    bexport->add_option("--validity-days", o_->validity_days, "Days until not_after (default 7)");
+    Bind(bexport, BundleExport);
+    CLI::App* bverify = bundle->add_subcommand("verify", "Verify a bundle's signature, version and validity");
+    bverify->add_option("file", o_->file, "Bundle file")->required();
+    bverify->add_option("--key", o_->keys, "Trusted public key file (PEM; repeatable)")->required();
+    bverify->add_option("--held-version", o_->held_version, "Refuse versions older than this (rollback)");
+    bverify->add_option("--now", o_->now, "Evaluate validity at this time instead of now");
+    JsonFlag(bverify);
+    Bind(bverify, BundleVerify);
+  }
+
+  // policy evaluate
+  void AddEvaluate(CLI::App* policy) const {
+    CLI::App* evaluate =
+        policy->add_subcommand("evaluate", "Decide, per installed app, what a verified bundle requires");
+    evaluate->add_option("--bundle", o_->file, "Bundle file")->required();
+    evaluate->add_option("--key", o_->keys, "Trusted public key file (repeatable)")->required();
+    evaluate->add_option("--inventory", o_->inventory, "Inventory JSON {device, groups, apps:[{platform,id,...}]}")
+        ->required();
+    evaluate->add_option("--now", o_->now, "Evaluate at this time instead of now");
+    JsonFlag(evaluate);
+    Bind(evaluate, Evaluate);
+  }
+
+ private:
+  void JsonFlag(CLI::App* cmd) const { cmd->add_flag("--json", o_->json, "Print JSON"); }
+  // fallthrough: options of `policy` itself (--data, --user) may follow the subcommand's name.
+  void Bind(CLI::App* cmd, int (*run)(const PolicyOptions&)) const {
+    cmd->fallthrough();
+    cmd->callback([action = action_, o = o_, run] { *action = [o, run] { return run(*o); }; });
+  }
+
+  std::shared_ptr<PolicyOptions> o_;
+  CommandAction* action_;
+};
 
 }  // namespace
 
@@ -437,137 +603,14 @@ void AddPolicyCommand(CLI::App& app, CommandAction* action) {
   policy->require_subcommand(1);
   policy->add_option("--data", o->data.data_dir, "Data directory (default: $APPBAN_DATA, else ./appban-data)");
   policy->add_option("--user", o->data.user, "Acting user, recorded in the audit log (default: $APPBAN_USER)");
-  auto json_flag = [&](CLI::App* cmd) { cmd->add_flag("--json", o->json, "Print JSON"); };
-  auto bind = [action, o](CLI::App* cmd, int (*run)(const PolicyOptions&)) {
-    cmd->fallthrough();
-    cmd->callback([action, o, run] { *action = [o, run] { return run(*o); }; });
-  };
-
-  CLI::App* rules = policy->add_subcommand("rules", "Propose, approve, publish and revoke ban rules");
-  rules->require_subcommand(1);
-  rules->fallthrough();
-  CLI::App* add = rules->add_subcommand("add", "Propose a new rule (draft)");
-  add->add_option("--id", o->id, "Rule id")->required();
-  add->add_option("--title", o->title, "Title")->required();
-  add->add_option("--target", o->targets,
-                  "KIND:VALUE; KIND is android, ios, deb, flatpak, snap, android-signer, apple-team or vendor")
-      ->required();
-  add->add_option("--action", o->action, "remove (default), block or report");
-  add->add_option("--scope", o->scope, "Device group the rule applies to (repeatable; default all devices)");
-  add->add_option("--effective", o->effective, "Effective date (YYYY-MM-DD or RFC 3339 UTC)");
-  add->add_option("--rationale", o->rationale, "Why");
-  add->add_option("--authority", o->authority, "Who decided");
-  add->add_option("--instrument", o->instrument, "Legal instrument");
-  add->add_option("--reference", o->references, "Reference URL (repeatable)");
-  add->add_option("--assessment", o->assessments, "Linked assessment: APK_SHA256[=REPORT] (repeatable)");
-  add->add_option("--note", o->note, "Note recorded with the proposal");
-  bind(add, RulesAdd);
-  CLI::App* list = rules->add_subcommand("list", "List rules");
-  json_flag(list);
-  bind(list, RulesList);
-  CLI::App* show = rules->add_subcommand("show", "Show one rule with its history");
-  show->add_option("id", o->id, "Rule id")->required();
-  json_flag(show);
-  bind(show, RulesShow);
-  for (const char* verb : {"approve", "publish", "revoke"}) {
-    CLI::App* cmd = rules->add_subcommand(verb, std::string(verb) == "approve" ? "Approve a draft (not by its proposer)"
-                                                : std::string(verb) == "publish" ? "Publish an approved rule"
-                                                                                 : "Revoke a rule");
-    cmd->add_option("id", o->id, "Rule id")->required();
-    if (std::string(verb) == "revoke") {
-      cmd->add_option("--reason", o->reason, "Why")->required();
-    } else {
-      cmd->add_option("--note", o->note, "Note recorded with the transition");
-    }
-    std::string verb_copy = verb;
-    cmd->fallthrough();
-    cmd->callback([action, o, verb_copy] { *action = [o, verb_copy] { return RulesTransition(*o, verb_copy); }; });
-  }
-
-  CLI::App* waivers = policy->add_subcommand("waivers", "Exempt a device or group from a rule until an expiry");
-  waivers->require_subcommand(1);
-  waivers->fallthrough();
-  CLI::App* wadd = waivers->add_subcommand("add", "Grant a waiver (the acting user approves it)");
-  wadd->add_option("--id", o->id, "Waiver id")->required();
-  wadd->add_option("--rule", o->rule, "Rule id")->required();
-  wadd->add_option("--device", o->device, "Device id");
-  wadd->add_option("--group", o->group, "Group name");
-  wadd->add_option("--justification", o->justification, "Why")->required();
-  wadd->add_option("--expires", o->expires, "Expiry (YYYY-MM-DD or RFC 3339 UTC)")->required();
-  wadd->add_option("--requested-by", o->requested_by, "Who asked for it (must differ from the approver)");
-  bind(wadd, WaiversAdd);
-  CLI::App* wlist = waivers->add_subcommand("list", "List waivers");
-  json_flag(wlist);
-  bind(wlist, WaiversList);
-  CLI::App* wrevoke = waivers->add_subcommand("revoke", "Revoke a waiver");
-  wrevoke->add_option("id", o->id, "Waiver id")->required();
-  wrevoke->add_option("--reason", o->reason, "Why")->required();
-  bind(wrevoke, WaiversRevoke);
-
-  CLI::App* groups = policy->add_subcommand("groups", "Device groups");
-  groups->require_subcommand(1);
-  groups->fallthrough();
-  CLI::App* gadd = groups->add_subcommand("add", "Create a group");
-  gadd->add_option("name", o->name, "Group name")->required();
-  gadd->add_option("--description", o->description, "Description");
-  gadd->add_option("--device", o->devices, "Member device id (repeatable)");
-  bind(gadd, GroupsAdd);
-  CLI::App* gdev = groups->add_subcommand("add-devices", "Add devices to a group");
-  gdev->add_option("name", o->name, "Group name")->required();
-  gdev->add_option("devices", o->devices, "Device ids")->required();
-  bind(gdev, GroupsAddDevices);
-  CLI::App* gremove = groups->add_subcommand("remove", "Delete a group no live rule is scoped to");
-  gremove->add_option("name", o->name, "Group name")->required();
-  bind(gremove, GroupsRemove);
-  CLI::App* glist = groups->add_subcommand("list", "List groups");
-  json_flag(glist);
-  bind(glist, GroupsList);
-
-  CLI::App* vendors = policy->add_subcommand("vendors", "Vendor records (what a vendor: target expands to)");
-  vendors->require_subcommand(1);
-  vendors->fallthrough();
-  CLI::App* vadd = vendors->add_subcommand("add", "Create a vendor or add identifiers to it");
-  vadd->add_option("name", o->name, "Vendor name")->required();
-  vadd->add_option("--country", o->country, "ISO 3166 country code");
-  vadd->add_option("--target", o->targets, "KIND:VALUE identifier or signer (repeatable)");
-  bind(vadd, VendorsAdd);
-  CLI::App* vlist = vendors->add_subcommand("list", "List vendors");
-  json_flag(vlist);
-  bind(vlist, VendorsList);
-
-  CLI::App* keys = policy->add_subcommand("keys", "The Ed25519 policy signing key");
-  keys->require_subcommand(1);
-  keys->fallthrough();
-  CLI::App* kinit = keys->add_subcommand("init", "Create the policy key (DATA/keys, private key mode 0600)");
-  kinit->add_flag("--rotate", o->rotate, "Replace the active key with a new one (see docs/policy.md)");
-  bind(kinit, KeysInit);
-  CLI::App* kshow = keys->add_subcommand("show", "Show the active key id and public key");
-  json_flag(kshow);
-  bind(kshow, KeysShow);
-
-  CLI::App* bundle = policy->add_subcommand("bundle", "Export and verify signed policy bundles");
-  bundle->require_subcommand(1);
-  bundle->fallthrough();
-  CLI::App* bexport = bundle->add_subcommand("export", "Compile, sign and record the next bundle version");
-  bexport->add_option("-o,--out", o->out, "Output file (default: stdout)");
-  bexport->add_option("--validity-days", o->validity_days, "Days until not_after (default 7)");
-  bind(bexport, BundleExport);
-  CLI::App* bverify = bundle->add_subcommand("verify", "Verify a bundle's signature, version and validity");
-  bverify->add_option("file", o->file, "Bundle file")->required();
-  bverify->add_option("--key", o->keys, "Trusted public key file (PEM; repeatable)")->required();
-  bverify->add_option("--held-version", o->held_version, "Refuse versions older than this (rollback)");
-  bverify->add_option("--now", o->now, "Evaluate validity at this time instead of now");
-  json_flag(bverify);
-  bind(bverify, BundleVerify);
-
-  CLI::App* evaluate = policy->add_subcommand("evaluate", "Decide, per installed app, what a verified bundle requires");
-  evaluate->add_option("--bundle", o->file, "Bundle file")->required();
-  evaluate->add_option("--key", o->keys, "Trusted public key file (repeatable)")->required();
-  evaluate->add_option("--inventory", o->inventory, "Inventory JSON {device, groups, apps:[{platform,id,...}]}")
-      ->required();
-  evaluate->add_option("--now", o->now, "Evaluate at this time instead of now");
-  json_flag(evaluate);
-  bind(evaluate, Evaluate);
+  PolicyCommandBuilder builder(o, action);
+  builder.AddRules(policy);
+  builder.AddWaivers(policy);
+  builder.AddGroups(policy);
+  builder.AddVendors(policy);
+  builder.AddKeys(policy);
+  builder.AddBundle(policy);
+  builder.AddEvaluate(policy);
 }
 
 }  // namespace appban::cli

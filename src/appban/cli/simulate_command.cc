@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "appban/cli/commands.h"
-#include "appban/sim/async_client.h"
+#include "appban/net/async_client.h"
 #include "appban/sim/fleet.h"
 #include "appban/sim/inventory.h"
 
@@ -42,7 +42,7 @@ int RunSimulate(SimulateFlags& flags) {
   } else {
     return fail(Status::InvalidArgument("--target must be checkin or healthz"));
   }
-  auto sources = sim::ParseSourceAddresses(flags.source_addresses);
+  auto sources = net::ParseSourceAddresses(flags.source_addresses);
   if (!sources.ok()) return fail(sources.status());
   o.source_addresses = std::move(*sources);
   auto banned = sim::ParseAppList(flags.banned);
@@ -58,7 +58,7 @@ int RunSimulate(SimulateFlags& flags) {
 
   auto summary = sim::RunSimulation(o);
   if (!summary.ok()) return fail(summary.status());
-  sim::Json report = sim::ReportJson(o, *summary);
+  Json report = sim::ReportJson(o, *summary);
   if (flags.json) {
     std::cout << report.dump(2) << "\n";
   } else {

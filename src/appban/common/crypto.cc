@@ -1,5 +1,6 @@
 #include "appban/common/crypto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <new>
@@ -44,6 +45,10 @@ std::string HexLower(Bytes data) {
     out.push_back(kDigits[byte & 0xf]);
   }
   return out;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace appban

@@ -16,6 +16,8 @@ using Sha256Digest = std::array<uint8_t, 32>;
 Sha256Digest Sha256(Bytes data);
 // Lowercase hex, as `apksigner verify --print-certs` and `sha256sum` print digests.
 std::string HexLower(Bytes data);
+// Equal contents, compared in time that depends on the lengths only (secrets presented by clients).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
 inline std::string Sha256Hex(Bytes data) {
   auto digest = Sha256(data);
   return HexLower(digest);

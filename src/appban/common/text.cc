@@ -1,5 +1,6 @@
 #include "appban/common/text.h"
 
+#include <cctype>
 #include <cstdio>
 
 namespace appban {
@@ -110,6 +111,34 @@ std::string AsciiLower(std::string_view text) {
   std::string out(text);
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+Result<std::string> NormalizeHex(std::string_view text, size_t hex_chars, std::string_view what) {
+  std::string out;
+  out.reserve(hex_chars);
+  for (char c : text) {
+    if (c == ':') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return Status::InvalidArgument(std::string(what) + " \"" + std::string(text) + "\" is not hexadecimal");
+    }
+    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  if (out.size() != hex_chars) {
+    return Status::InvalidArgument(std::string(what) + " \"" + std::string(text) + "\" has " +
+                                   std::to_string(out.size()) + " hex digits, expected " + std::to_string(hex_chars));
   }
   return out;
 }

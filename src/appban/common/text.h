@@ -1,11 +1,14 @@
 // Text helpers for rendering untrusted strings (package names, DEX strings, certificate names)
-// into reports: JSON that never throws on invalid UTF-8, HTML escaping, terminal-safe text.
+// into reports: JSON that never throws on invalid UTF-8, HTML escaping, terminal-safe text; and the
+// ASCII comparisons and hex normalisation that protocols and file formats need. Pure; thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+
+#include "appban/common/status.h"
 
 namespace appban {
 
@@ -24,6 +27,13 @@ std::string HexNumber(uint64_t value);
 std::string Hex32(uint32_t value);
 // ASCII lowercase (host names, ids); other bytes unchanged.
 std::string AsciiLower(std::string_view text);
+// Equal when only ASCII letters differ in case. Other bytes must match exactly, so the answer does
+// not depend on the C locale (HTTP header values, dpkg field names, certificate organisations).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+// Lowercase hex without separators; accepts upper case and ':' separators ("AB:CD:..") as
+// keytool and apksigner print them. Returns an error unless the result is `hex_chars` long;
+// `what` names the value in the error ("signer", "sha256").
+Result<std::string> NormalizeHex(std::string_view text, size_t hex_chars, std::string_view what);
 // json.dump() that replaces invalid UTF-8 instead of throwing (APK strings are hostile).
 std::string DumpJson(const nlohmann::ordered_json& json, int indent = -1);
 

@@ -18,6 +18,29 @@ TEST(TextTest, AsciiLowerLeavesOtherBytesAlone) {
   EXPECT_EQ(AsciiLower("\xc3\x89t\xc3\xa9"), "\xc3\x89t\xc3\xa9");
 }
 
+TEST(TextTest, EqualsIgnoreCaseFoldsAsciiLettersOnly) {
+  EXPECT_TRUE(EqualsIgnoreCase("100-Continue", "100-continue"));
+  EXPECT_TRUE(EqualsIgnoreCase("", ""));
+  EXPECT_TRUE(EqualsIgnoreCase("ESSENTIAL", "essential"));
+  EXPECT_FALSE(EqualsIgnoreCase("yes", "yes "));
+  EXPECT_FALSE(EqualsIgnoreCase("yes", "no!"));
+  // '@' and '`' sit next to 'A' and 'a'; a sloppy fold (c | 0x20) would equate '@' with '`'.
+  EXPECT_FALSE(EqualsIgnoreCase("@", "`"));
+  // Bytes outside ASCII compare exactly: "É" and "é" are different here whatever the locale.
+  EXPECT_FALSE(EqualsIgnoreCase("\xc3\x89", "\xc3\xa9"));
+  EXPECT_TRUE(EqualsIgnoreCase("\xc3\x89T\xc3\x89", "\xc3\x89t\xc3\x89"));
+}
+
+TEST(TextTest, NormalizeHexAcceptsKeytoolFormsAndChecksLength) {
+  EXPECT_EQ(*NormalizeHex("AB:cd:01", 6, "signer"), "abcd01");
+  EXPECT_EQ(*NormalizeHex("abcd01", 6, "signer"), "abcd01");
+  auto not_hex = NormalizeHex("ab:zz", 4, "signer");
+  EXPECT_EQ(not_hex.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(not_hex.status().message(), "signer \"ab:zz\" is not hexadecimal");
+  auto short_hex = NormalizeHex("abcd", 6, "signer");
+  EXPECT_EQ(short_hex.status().message(), "signer \"abcd\" has 4 hex digits, expected 6");
+}
+
 TEST(TextTest, Utf8ValidityAgreesWithSanitizing) {
   for (std::string_view text : {"", "plain", "\xc3\xa9t\xc3\xa9", "\xf0\x9f\x98\x80", "\x7f"}) {
     EXPECT_TRUE(IsValidUtf8(text)) << text;

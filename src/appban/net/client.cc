@@ -13,36 +13,17 @@
 #include <charconv>
 #include <optional>
 
+#include "appban/common/text.h"
+#include "appban/net/client_common.h"
 #include "appban/net/tls.h"
 
 namespace appban::net {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
+using namespace client_internal;  // the shared client pieces and their Boost aliases
 
-std::string LowerAscii(std::string_view text) {
-  std::string lower(text);
-  for (char& c : lower) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return lower;
-}
-
-bool IsIpAddress(const std::string& host) {
-  boost::system::error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
-}
-
-// True when a failure on a reused connection means "the server had closed it": retry is safe
-// because no response byte arrived.
-bool IsStaleConnectionError(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
-}
+// The whole header block of a response; far more than any appban server sends.
+constexpr size_t kMaxResponseHeaderBytes = 64 * 1024;
 
 }  // namespace
 
@@ -112,16 +93,14 @@ struct HttpClient::Impl {
       if (options.pinned_ca_pem.empty()) return Status::InvalidArgument("https needs a pinned CA certificate");
       APPBAN_ASSIGN_OR_RETURN(tls_context, MakeClientContext(options.pinned_ca_pem));
     }
+    APPBAN_ASSIGN_OR_RETURN(tcp::resolver::results_type endpoints, ResolveHost(io, url.host, url.port));
     beast::error_code ec;
-    tcp::resolver resolver(io);
-    auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
-    if (ec) return Status::Unavailable("cannot resolve " + url.host + ": " + ec.message());
     beast::tcp_stream stream(io);
     if (!options.local_address.empty()) {
       asio::ip::address local = asio::ip::make_address(options.local_address, ec);
       if (ec) return Status::InvalidArgument("bad local address '" + options.local_address + "'");
       stream.socket().open(local.is_v4() ? tcp::v4() : tcp::v6(), ec);
-      if (!ec) stream.socket().bind(tcp::endpoint(local, 0), ec);
+      if (!ec) ec = BindSource(stream.socket(), local);
       if (ec) return Status::Unavailable("cannot bind to " + options.local_address + ": " + ec.message());
       // Connect to the resolved endpoint of the same family, on the bound socket.
       tcp::endpoint target;
@@ -151,12 +130,7 @@ struct HttpClient::Impl {
     }
     tls.emplace(std::move(stream), *tls_context);
     SSL* ssl = tls->native_handle();
-    if (IsIpAddress(url.host)) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host.c_str());
-    } else {
-      SSL_set_tlsext_host_name(ssl, url.host.c_str());
-      SSL_set1_host(ssl, url.host.c_str());
-    }
+    ExpectPeerName(ssl, url.host);
     beast::get_lowest_layer(*tls).expires_after(options.connect_timeout);
     ec = Run([&](auto handler) { tls->async_handshake(asio::ssl::stream_base::client, handler); });
     if (ec) {
@@ -187,9 +161,8 @@ struct HttpClient::Impl {
     stale = false;
     beast::get_lowest_layer(stream).expires_after(options.read_timeout);
     beast::error_code ec = Run([&](auto handler) { http::async_write(stream, request, handler); });
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(options.max_response_bytes);
-    parser.header_limit(64 * 1024);
+    ResponseParser parser;
+    LimitResponse(parser, kMaxResponseHeaderBytes, options.max_response_bytes);
     if (request.method() == http::verb::head) parser.skip(true);
     if (!ec) ec = Run([&](auto handler) { http::async_read(stream, buffer, parser, handler); });
     if (ec) {
@@ -210,7 +183,7 @@ struct HttpClient::Impl {
     response.status = static_cast<int>(message.result_int());
     response.content_type.clear();
     for (const auto& field : message) {
-      std::string name = LowerAscii(std::string_view(field.name_string().data(), field.name_string().size()));
+      std::string name = AsciiLower(std::string_view(field.name_string().data(), field.name_string().size()));
       std::string value(field.value().data(), field.value().size());
       if (name == "content-type") response.content_type = value;
       response.headers.emplace_back(std::move(name), std::move(value));

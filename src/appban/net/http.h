@@ -97,5 +97,8 @@ using Handler = std::function<void(HttpRequest request, Responder respond)>;
 // Called after headers are read, before the body: return the largest body this route accepts
 // (0 = none). Requests over it get 413 without the body being read.
 using BodyLimit = std::function<size_t(std::string_view method, std::string_view path)>;
+// Called after the headers are read and before the body limit and the body (HttpServer::
+// SetRequestGate): nullopt lets the request through; a response is sent instead of reading on.
+using RequestGate = std::function<std::optional<HttpResponse>(const HttpRequest& head)>;
 
 }  // namespace appban::net

@@ -18,6 +18,7 @@
 #include <optional>
 #include <vector>
 
+#include "appban/common/text.h"
 #include "appban/net/tls_socket.h"
 
 namespace appban::net {
@@ -66,25 +67,6 @@ bool IsToken(std::string_view text) {
         std::string_view("()<>@,;:\\\"/[]?={}").find(static_cast<char>(c)) != std::string_view::npos) {
       return false;
     }
-  }
-  return true;
-}
-
-std::string LowerAscii(std::string_view text) {
-  std::string lower(text);
-  for (char& c : lower) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return lower;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
   }
   return true;
 }
@@ -157,6 +139,8 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   asio::steady_timer shutdown_timer;
   std::list<std::shared_ptr<ConnectionBase>> connections;
   size_t rejecting_count = 0;
+  size_t large_bodies_in_progress = 0;
+  RequestGate gate;
   bool shutting_down = false;
   std::function<void()> drain_long_polls;
   std::function<void()> on_idle;
@@ -223,8 +207,9 @@ class Connection final : public ConnectionBase,
 
   // Every phase has a deadline; when it passes the connection closes (pending operations then
   // complete with an error and find the connection closed). One timer per connection.
-  void SetDeadline(std::chrono::milliseconds timeout) {
-    deadline_.expires_after(timeout);
+  void SetDeadline(std::chrono::milliseconds timeout) { SetDeadlineAt(Clock::now() + timeout); }
+  void SetDeadlineAt(Clock::time_point at) {
+    deadline_.expires_at(at);
     deadline_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
       if (ec) return;  // re-armed or cancelled
       if (auto self = weak.lock()) self->Close();
@@ -247,7 +232,14 @@ class Connection final : public ConnectionBase,
     phase_ = Phase::kIdle;
     buffer_.clear();
     buffer_.shrink_to_fit();
-    SetDeadline(requests_served_ == 0 ? server_->options.read_header_timeout : server_->options.idle_keepalive_timeout);
+    if (requests_served_ == 0) {
+      // The first request's headers are due read_header_timeout after the connection became
+      // ready; its first byte does not restart the clock (ReadHeader keeps this deadline).
+      header_deadline_ = Clock::now() + server_->options.read_header_timeout;
+      SetDeadlineAt(header_deadline_);
+    } else {
+      SetDeadline(server_->options.idle_keepalive_timeout);
+    }
     stream_.async_read_some(buffer_.prepare(kSmallReadBytes),
                             [self = this->shared_from_this()](beast::error_code ec, size_t bytes) {
                               if (self->phase_ == Phase::kClosed) return;
@@ -268,7 +260,13 @@ class Connection final : public ConnectionBase,
     // The route's limit is applied once the headers are known (see OnHeader). Not boost::none:
     // Beast 1.74 compares a length against an empty optional as "greater" and refuses everything.
     parser_->body_limit(std::numeric_limits<uint64_t>::max());
-    SetDeadline(server_->options.read_header_timeout);
+    // A keep-alive request's header clock starts with its first byte (the idle wait had its own
+    // timeout); the first request's was started when the connection became ready.
+    if (requests_served_ == 0 && header_deadline_ != Clock::time_point()) {
+      SetDeadlineAt(header_deadline_);
+    } else {
+      SetDeadline(server_->options.read_header_timeout);
+    }
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
@@ -302,6 +300,30 @@ class Connection final : public ConnectionBase,
     }
     path_ = std::move(*path);
     query_.assign(question == std::string_view::npos ? std::string_view() : target.substr(question + 1));
+    if (std::optional<std::string> framing_error = CheckFraming(message)) {
+      return RespondErrorAndClose(400, "bad_request", *framing_error);
+    }
+
+    request_ = HttpRequest();
+    request_.method = method_;
+    request_.path = path_;
+    request_.query = query_;
+    request_.version = message.version();
+    request_.headers.reserve(8);
+    for (const auto& field : message) {
+      request_.headers.emplace_back(AsciiLower(ToStd(field.name_string())), std::string(ToStd(field.value())));
+    }
+    request_.remote_address = remote_address_;
+    if (server_->gate) {
+      if (std::optional<HttpResponse> refusal = server_->gate(request_)) {
+        // Answered from the headers alone: an announced body is never read, so the connection
+        // cannot be reused (its next bytes would be that body).
+        // Decided before the parser (which owns `message`) is released.
+        const bool close = !parser_->is_done() || !message.keep_alive();
+        parser_.reset();
+        return WriteResponse(std::move(*refusal), close);
+      }
+    }
 
     uint64_t limit = server_->body_limit ? server_->body_limit(method_, path_) : 0;
     boost::optional<uint64_t> declared = parser_->content_length();
@@ -312,6 +334,18 @@ class Connection final : public ConnectionBase,
     }
     parser_->body_limit(limit);
     if (parser_->is_done()) return Dispatch();
+    bool large = declared ? *declared > server_->options.large_body_bytes : limit > server_->options.large_body_bytes;
+    if (large) {
+      if (server_->large_bodies_in_progress >= server_->options.max_large_bodies) {
+        HttpResponse busy =
+            MakeErrorResponse(503, "unavailable", "too many large request bodies are being received; retry shortly");
+        busy.headers.emplace_back("Retry-After", "2");
+        parser_.reset();
+        return WriteResponse(std::move(busy), true);
+      }
+      ++server_->large_bodies_in_progress;
+      counts_as_large_body_ = true;
+    }
 
     auto expect = message.find(http::field::expect);
     if (message.version() >= 11 && expect != message.end() &&
@@ -348,21 +382,45 @@ class Connection final : public ConnectionBase,
     });
   }
 
+  // RFC 9112 §6: a request body is delimited by `Transfer-Encoding: chunked` or by one
+  // Content-Length. Any other transfer coding (or a list of them) leaves its length unknown, and
+  // both headers at once is the classic request-smuggling ambiguity: refuse them and close.
+  static std::optional<std::string> CheckFraming(const http::request_parser<http::string_body>::value_type& message) {
+    std::string codings;
+    int lines = 0;
+    for (const auto& field : message) {
+      if (field.name() != http::field::transfer_encoding) continue;
+      ++lines;
+      codings.assign(ToStd(field.value()));
+    }
+    if (lines == 0) return std::nullopt;
+    size_t first = codings.find_first_not_of(" \t"), last = codings.find_last_not_of(" \t");
+    std::string_view coding =
+        first == std::string::npos ? std::string_view() : std::string_view(codings).substr(first, last - first + 1);
+    if (lines > 1 || !EqualsIgnoreCase(coding, "chunked")) {
+      return "unsupported Transfer-Encoding '" + codings + "': only 'chunked' is accepted";
+    }
+    if (message.version() < 11) return std::string("Transfer-Encoding is not allowed in an HTTP/1.0 request");
+    if (message.find(http::field::content_length) != message.end()) {
+      return std::string("a request must not carry both Transfer-Encoding and Content-Length");
+    }
+    return std::nullopt;
+  }
+
+  void ReleaseLargeBody() {
+    if (!counts_as_large_body_) return;
+    counts_as_large_body_ = false;
+    --server_->large_bodies_in_progress;
+  }
+
   void Dispatch() {
+    ReleaseLargeBody();
     http::request<http::string_body> message = parser_->release();
     parser_.reset();
     keep_alive_ = message.keep_alive();
-    HttpRequest request;
-    request.method = method_;
-    request.path = path_;
-    request.query = query_;
-    request.version = message.version();
-    request.headers.reserve(8);
-    for (const auto& field : message) {
-      request.headers.emplace_back(LowerAscii(ToStd(field.name_string())), std::string(ToStd(field.value())));
-    }
+    HttpRequest request = std::move(request_);
+    request_ = HttpRequest();
     request.body = std::move(message.body());
-    request.remote_address = remote_address_;
 
     phase_ = Phase::kAwaitingHandler;
     ++sequence_;
@@ -399,6 +457,7 @@ class Connection final : public ConnectionBase,
   }
 
   void RespondErrorAndClose(int status, std::string_view code, const std::string& message) {
+    ReleaseLargeBody();
     parser_.reset();
     WriteResponse(MakeErrorResponse(status, code, message), true);
   }
@@ -496,6 +555,7 @@ class Connection final : public ConnectionBase,
     Socket().shutdown(tcp::socket::shutdown_both, ignored);
     Socket().close(ignored);
     deadline_.cancel();
+    ReleaseLargeBody();
     parser_.reset();
     buffer_.clear();
     buffer_.shrink_to_fit();
@@ -516,6 +576,7 @@ class Connection final : public ConnectionBase,
   bool watch_pending_ = false;
   bool resume_after_watch_ = false;
   bool close_after_write_ = false;
+  bool counts_as_large_body_ = false;  // holds one of the server's large-body slots
   uint64_t sequence_ = 0;
   size_t requests_served_ = 0;
   size_t lingered_bytes_ = 0;
@@ -525,6 +586,8 @@ class Connection final : public ConnectionBase,
   std::string path_;
   std::string query_;
   Clock::time_point request_start_;
+  Clock::time_point header_deadline_;  // the first request's, counted from connection readiness
+  HttpRequest request_;                // the request being read: headers first, body at Dispatch
   std::string head_;
   HttpResponse response_;
 };
@@ -631,6 +694,8 @@ Status HttpServer::Adopt(int listening_fd) {
 }
 
 void HttpServer::StartAccepting() { state_->Accept(); }
+
+void HttpServer::SetRequestGate(RequestGate gate) { state_->gate = std::move(gate); }
 
 void HttpServer::SetLongPollDrainer(std::function<void()> drain_long_polls) {
   state_->drain_long_polls = std::move(drain_long_polls);

@@ -8,7 +8,12 @@
 // pipelined requests answered in order (one request of a connection is with the application at a
 // time), `Expect: 100-continue`, `Connection: close`, 400 with a JSON error naming the problem for
 // malformed requests, 431 for oversized headers, 413 (without reading the body) above the route's
-// BodyLimit, and timeouts on every phase so slow clients cannot hold a connection.
+// BodyLimit, the RequestGate's answer (without reading the body: an unauthenticated upload costs
+// nothing), 400 and close for a Transfer-Encoding other than `chunked` (RFC 9112 §6.1: such a body
+// cannot be delimited, and guessing lets its bytes pass as a second, smuggled request), 503 when
+// too many large bodies are already being received, and timeouts on every phase so slow clients
+// cannot hold a connection (the first request's headers have one deadline counted from the moment
+// the connection is ready, not restarted when its first byte arrives).
 //
 // Lifetime: connections share the server's state, so the HttpServer may be destroyed while the
 // io_context still holds completions (they then find their connection closed). Destroying it
@@ -27,14 +32,8 @@
 #include <string_view>
 
 #include "appban/common/status.h"
+#include "appban/net/asio_fwd.h"
 #include "appban/net/http.h"
-
-namespace boost::asio {
-class io_context;
-namespace ssl {
-class context;
-}  // namespace ssl
-}  // namespace boost::asio
 
 namespace appban::net {
 
@@ -50,6 +49,11 @@ struct ServerOptions {
   std::chrono::milliseconds tls_handshake_timeout{10'000};
   size_t max_connections = DefaultMaxConnections();
   size_t max_requests_per_connection = 0;  // 0 = unlimited
+  // A body declared (or, chunked, allowed by its route) above large_body_bytes is "large"; at most
+  // max_large_bodies of them are received at once by one server, the next gets 503 + Retry-After,
+  // so parallel uploads cannot take a worker's memory.
+  size_t large_body_bytes = 1 << 20;
+  size_t max_large_bodies = 4;
   // TLS when set (see net/tls.h MakeServerContext); plain HTTP otherwise.
   std::shared_ptr<boost::asio::ssl::context> tls;
 };
@@ -85,6 +89,12 @@ class HttpServer {
   // Accepts on an already listening socket (bound by the supervisor before forking). The server
   // works on a duplicate of the descriptor; the caller keeps owning `listening_fd`.
   Status Adopt(int listening_fd);
+
+  // Registered by the application: looks at a request's method, path, query, headers and remote
+  // address (its body is still unread and empty) and either lets it through (nullopt) or answers
+  // it at once — typically 401/403 for a caller that may not use the route. A refused request's
+  // body is never read; the connection is closed after the answer when a body was announced.
+  void SetRequestGate(RequestGate gate);
 
   // Registered by the application: answers every held Responder (long-polls). Called once by
   // BeginShutdown; responses sent from then on carry `Connection: close`.

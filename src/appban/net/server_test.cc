@@ -496,3 +496,120 @@ TEST(HttpServer, LargeBodiesRoundTrip) {
 }
 }  // namespace
 }  // namespace appban::net
+
+namespace appban::net {
+namespace {
+
+// Counts the "HTTP/1.1 " status lines in what a raw connection received.
+size_t StatusLines(const std::string& raw) {
+  size_t count = 0;
+  for (size_t at = raw.find("HTTP/1.1 "); at != std::string::npos; at = raw.find("HTTP/1.1 ", at + 1)) ++count;
+  return count;
+}
+
+// Hardening: a Transfer-Encoding other than plain `chunked` used to be read as "no body", and the
+// body's bytes were then parsed as a second request (a smuggled GET answered 200).
+TEST(HttpServer, UnknownTransferEncodingGets400AndCloseNothingSmuggled) {
+  std::vector<std::string> seen;
+  ServerThread server({}, [&](HttpRequest request, Responder respond) {
+    seen.push_back(request.method + " " + request.path);
+    respond({});
+  });
+  const std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (std::string coding : {"xchunked", "chunked, identity", "identity", "gzip, chunked"}) {
+    RawConnection connection(server.port());
+    ASSERT_TRUE(
+        connection.Send("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + "\r\n\r\n" + smuggled));
+    std::string response = connection.ReadUntilClosed(5s);
+    EXPECT_TRUE(connection.closed()) << coding;
+    EXPECT_EQ(response.rfind("HTTP/1.1 400 ", 0), 0u) << coding << " -> " << response;
+    EXPECT_EQ(StatusLines(response), 1u) << "the body was answered as a request: " << response;
+    EXPECT_NE(ErrorBody(response)["error"]["message"].get<std::string>().find("Transfer-Encoding"), std::string::npos);
+  }
+  // Both framings at once, and two Transfer-Encoding lines, are ambiguous: refused too.
+  for (std::string headers : {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+                              "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"}) {
+    RawConnection connection(server.port());
+    ASSERT_TRUE(connection.Send("POST /upload HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n0\r\n\r\n" + smuggled));
+    std::string response = connection.ReadUntilClosed(5s);
+    EXPECT_EQ(response.rfind("HTTP/1.1 400 ", 0), 0u) << headers << " -> " << response;
+    EXPECT_EQ(StatusLines(response), 1u) << response;
+  }
+  server.RunOnServer([&] { EXPECT_TRUE(seen.empty()) << seen.front(); });
+}
+
+// Hardening: the first request's header clock used to restart at its first byte, giving a slow
+// client twice read_header_timeout.
+TEST(HttpServer, FirstRequestHeaderDeadlineCountsFromConnectionNotFirstByte) {
+  ServerOptions options;
+  options.read_header_timeout = 2s;
+  ServerThread server(options, Echo);
+  RawConnection connection(server.port());
+  auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(connection.Send("G"));  // one byte, then nothing
+  connection.ReadUntilClosed(10s);
+  ASSERT_TRUE(connection.closed());
+  // Closed at about 2 s from connecting; with a restarted clock it was 3.5 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+// Hardening: a request refused by the gate (no or wrong credentials) is answered from its headers;
+// its announced body is never read, and the handler never runs.
+TEST(HttpServer, GateRefusesFromHeadersWithoutReadingTheBody) {
+  std::atomic<int> handled{0};
+  ServerThread server(
+      {}, [&](HttpRequest, Responder respond) { ++handled, respond({}); },
+      [](std::string_view, std::string_view) -> size_t { return 512u << 20; });
+  server.RunOnServer([&] {
+    server.server().SetRequestGate([](const HttpRequest& head) -> std::optional<HttpResponse> {
+      if (head.Header("authorization") == "Bearer good") return std::nullopt;
+      return MakeErrorResponse(401, "unauthenticated", "no valid token for " + head.path);
+    });
+  });
+  RawConnection connection(server.port());
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(connection.Send("POST /v1/admin/assessments HTTP/1.1\r\nHost: x\r\nContent-Length: 200000000\r\n\r\n"));
+  std::string response = connection.ReadUntilClosed(5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(response.rfind("HTTP/1.1 401 ", 0), 0u) << response;
+  EXPECT_TRUE(connection.closed()) << "an unread body must not be parsed as the next request";
+  EXPECT_NE(response.find("Connection: close"), std::string::npos);
+
+  // A refused request without a body keeps its connection; a good token gets through.
+  RawConnection keep(server.port());
+  ASSERT_TRUE(keep.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nAuthorization: Bearer good\r\n\r\n"));
+  std::string both = keep.ReadResponses(2, 5s);
+  EXPECT_EQ(both.rfind("HTTP/1.1 401 ", 0), 0u) << both;
+  EXPECT_NE(both.find("HTTP/1.1 200 "), std::string::npos) << both;
+  EXPECT_EQ(handled.load(), 1);
+}
+
+// Hardening: parallel large uploads are bounded per server, so they cannot take its memory.
+TEST(HttpServer, TooManyLargeBodiesAtOnceGet503WithRetryAfter) {
+  ServerOptions options;
+  options.large_body_bytes = 1000;
+  options.max_large_bodies = 1;
+  ServerThread server(options, Echo, [](std::string_view, std::string_view) -> size_t { return 1 << 20; });
+  RawConnection first(server.port());
+  ASSERT_TRUE(first.Send("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + std::string(100, 'a')));
+  std::this_thread::sleep_for(200ms);  // the first body is now being received
+  RawConnection second(server.port());
+  ASSERT_TRUE(second.Send("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"));
+  std::string busy = second.ReadUntilClosed(5s);
+  EXPECT_EQ(busy.rfind("HTTP/1.1 503 ", 0), 0u) << busy;
+  EXPECT_NE(busy.find("Retry-After: 2"), std::string::npos) << busy;
+  // Small bodies are not limited meanwhile.
+  RawConnection small(server.port());
+  ASSERT_TRUE(small.Send("POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"));
+  EXPECT_NE(small.ReadResponses(1, 5s).find("POST /s?|abc"), std::string::npos);
+  // Once the first body is complete its slot is free again.
+  ASSERT_TRUE(first.Send(std::string(4900, 'a')));
+  EXPECT_EQ(first.ReadResponses(1, 5s).rfind("HTTP/1.1 200 ", 0), 0u);
+  RawConnection third(server.port());
+  ASSERT_TRUE(third.Send("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + std::string(2000, 'b')));
+  EXPECT_EQ(third.ReadResponses(1, 5s).rfind("HTTP/1.1 200 ", 0), 0u);
+}
+
+}  // namespace
+}  // namespace appban::net

@@ -12,10 +12,7 @@
 #include <vector>
 
 #include "appban/common/status.h"
-
-namespace boost::asio::ssl {
-class context;
-}  // namespace boost::asio::ssl
+#include "appban/net/asio_fwd.h"
 
 namespace appban::net {
 

@@ -5,7 +5,8 @@
 #include <set>
 
 #include "appban/common/crypto.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/json.h"
+#include "appban/common/time.h"
 #include "appban/policy/limits.h"
 
 namespace appban::policy {

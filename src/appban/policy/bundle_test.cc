@@ -9,8 +9,8 @@
 #include <limits>
 
 #include "appban/common/crypto.h"
+#include "appban/common/json.h"
 #include "appban/policy/evaluate.h"
-#include "appban/policy/json_util.h"
 
 namespace appban::policy {
 namespace {
@@ -212,23 +212,6 @@ TEST(PolicyKeys, PrivateKeyFileIsOwnerOnlyAndLoadsBack) {
                                std::filesystem::perm_options::add);
   EXPECT_EQ(LoadActiveKey(dir.string()).status().code(), StatusCode::kPermissionDenied);
   std::filesystem::remove_all(dir);
-}
-
-TEST(PolicyCanonicalJson, SortedKeysNoWhitespaceIntegersOnly) {
-  Json value = Json::parse(R"({"b": [1, {"z": true, "a": null}], "a": "x\ny", "é": -5})");
-  auto text = CanonicalJson(value);
-  ASSERT_TRUE(text.ok());
-  EXPECT_EQ(*text, "{\"a\":\"x\\ny\",\"b\":[1,{\"a\":null,\"z\":true}],\"\xc3\xa9\":-5}");
-  EXPECT_FALSE(CanonicalJson(Json::parse("{\"a\": 1.5}")).ok());
-  EXPECT_FALSE(CanonicalJson(Json(std::string("\xff"))).ok());
-}
-
-TEST(PolicyTimestamps, ParseAndFormat) {
-  EXPECT_EQ(*ParseTimestamp("1970-01-01"), 0);
-  EXPECT_EQ(*ParseTimestamp("2023-10-30T00:00:00Z"), 1698624000);  // `date -u -d 2023-10-30 +%s`
-  EXPECT_EQ(FormatTimestamp(1698624000), "2023-10-30T00:00:00Z");
-  EXPECT_FALSE(ParseTimestamp("2023-02-30").ok());
-  EXPECT_FALSE(ParseTimestamp("as soon as practicable").ok());
 }
 
 }  // namespace

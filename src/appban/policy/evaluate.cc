@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "appban/common/text.h"
 #include "appban/policy/limits.h"
 
 namespace appban::policy {

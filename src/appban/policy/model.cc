@@ -2,9 +2,19 @@
 
 #include <array>
 #include <cctype>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
+#include "appban/common/text.h"
 #include "appban/policy/limits.h"
+
+namespace appban::policy {
+namespace {
+// kDebianProtectedPackagesText: data/debian-protected-packages.txt, embedded by CMakeLists.txt.
+#include "appban/policy/debian_protected_packages.inc"
+}  // namespace
+}  // namespace appban::policy
 
 namespace appban::policy {
 namespace {
@@ -251,6 +261,69 @@ Status ValidateRule(const Rule& rule) {
   }
   for (const auto* text : {&rule.title, &rule.rationale, &rule.authority, &rule.instrument, &rule.effective_note}) {
     APPBAN_RETURN_IF_ERROR(CheckText(*text, "rule text"));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// package -> "essential", "required" or "needed-by:P", from the embedded list.
+std::unordered_map<std::string_view, std::string_view> ParseDebianProtectedList() {
+  std::unordered_map<std::string_view, std::string_view> parsed;
+  std::string_view rest = kDebianProtectedPackagesText;
+  while (!rest.empty()) {
+    size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (line.empty() || line.front() == '#') continue;
+    size_t space = line.find(' ');
+    if (space == std::string_view::npos) continue;
+    parsed.emplace(line.substr(0, space), line.substr(space + 1));
+  }
+  return parsed;
+}
+
+const std::unordered_map<std::string_view, std::string_view>& DebianProtectedList() {
+  static const std::unordered_map<std::string_view, std::string_view> list = ParseDebianProtectedList();
+  return list;
+}
+
+}  // namespace
+
+std::optional<std::string> ProtectedDebianPackage(std::string_view package) {
+  const auto& list = DebianProtectedList();
+  auto it = list.find(package);
+  if (it == list.end()) return std::nullopt;
+  std::string_view reason = it->second;
+  if (reason == "essential") return std::string("it is Essential: yes in Debian 12");
+  if (reason == "required") return std::string("it is Priority: required in Debian 12");
+  constexpr std::string_view kNeededBy = "needed-by:";
+  if (reason.substr(0, kNeededBy.size()) == kNeededBy) {
+    std::string_view needer = reason.substr(kNeededBy.size());
+    // The chain ends at an Essential or required package; the list is acyclic (built breadth first).
+    std::string why = "it is needed by " + std::string(needer);
+    for (int depth = 0; depth < 16; ++depth) {
+      auto next = list.find(needer);
+      if (next == list.end()) break;
+      if (next->second == "essential") return why + " (Essential: yes in Debian 12)";
+      if (next->second == "required") return why + " (Priority: required in Debian 12)";
+      if (next->second.substr(0, kNeededBy.size()) != kNeededBy) break;
+      needer = next->second.substr(kNeededBy.size());
+      why += ", needed by " + std::string(needer);
+    }
+    return why;
+  }
+  return "it is protected in Debian 12 (" + std::string(reason) + ")";
+}
+
+Status CheckRuleEnforceable(const Rule& rule) {
+  for (const auto& target : rule.targets) {
+    if (target.kind != TargetKind::kDebPackage) continue;
+    if (auto why = ProtectedDebianPackage(target.value)) {
+      return Status::InvalidArgument("rule " + rule.id + ": target deb:" + target.value + " cannot be banned: " + *why +
+                                     ". Removing it would break the system and banning it would block " +
+                                     "its security updates; the agent never removes, pins or refuses it");
+    }
   }
   return Status::Ok();
 }

@@ -11,8 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "appban/common/json.h"
 #include "appban/common/status.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/time.h"
 
 namespace appban::policy {
 
@@ -102,6 +103,17 @@ struct Rule {
 
 // Validates a rule's own fields (identifier syntax, targets, lengths); not its lifecycle.
 Status ValidateRule(const Rule& rule);
+
+// Why a Debian package may not be banned, or nullopt when it may: it is Essential: yes or
+// Priority: required in Debian 12, or one of those depends on it (libc6). The list is
+// data/debian-protected-packages.txt, compiled in. Removing such a package breaks the system, and
+// banning it would pin it and refuse its upgrades, blocking security updates fleet-wide; the agent
+// refuses all three whatever a bundle says (it judges from the device's own dpkg database).
+std::optional<std::string> ProtectedDebianPackage(std::string_view package);
+// InvalidArgument naming the package and the reason when a deb target of the rule is protected.
+// Checked when a rule is proposed and when it is published (lifecycle.h), not when stored rules
+// or bundles are read: a rule stored before the list existed still loads, and is reported.
+Status CheckRuleEnforceable(const Rule& rule);
 // `with_lifecycle` adds state, proposer, history and revision; bundles carry the rule without them.
 Json RuleToJson(const Rule& rule, bool with_lifecycle);
 Result<Rule> RuleFromJson(const Json& json);

@@ -6,7 +6,7 @@
 
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/json.h"
 
 namespace appban::policy {
 namespace {

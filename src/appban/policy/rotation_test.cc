@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "appban/policy/json_util.h"
+#include "appban/common/json.h"
 
 namespace appban::policy {
 namespace {

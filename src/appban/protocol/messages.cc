@@ -109,7 +109,7 @@ class StrictObject {
 
 Result<Json> ParseBody(std::string_view body, std::string_view what) {
   // The transport's body limit bounds the size; this bounds the nesting.
-  return policy::ParseJsonBounded(body, body.size(), kProtocolLimits.max_json_depth, what);
+  return ParseJsonBounded(body, body.size(), kProtocolLimits.max_json_depth, what);
 }
 
 Status CheckHex(const std::string& text, size_t length, const std::string& where) {
@@ -143,7 +143,7 @@ std::vector<const policy::InstalledApp*> Sorted(std::span<const policy::Installe
   return sorted;
 }
 
-// A JSON string exactly as policy::CanonicalJson writes it (json_util.h): only `"`, `\` and
+// A JSON string exactly as CanonicalJson writes it (common/json.h): only `"`, `\` and
 // control characters escaped, \u00XX in lowercase hex for controls without a short form.
 void AppendCanonicalString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -419,7 +419,7 @@ Json InventoryToJson(std::span<const policy::InstalledApp> apps) {
 }
 
 std::string CanonicalInventory(std::span<const policy::InstalledApp> apps) {
-  // Written directly rather than through policy::CanonicalJson(InventoryToJson(apps)) — the same
+  // Written directly rather than through CanonicalJson(InventoryToJson(apps)) — the same
   // bytes (messages_test.cc compares the two) at a fraction of the cost: every check-in that
   // carries an inventory is canonicalised to check its hash. Keys in byte order: id, platform,
   // signer_sha256, team_id, version. Invalid UTF-8 (which InventoryFromJsonArray cannot produce)

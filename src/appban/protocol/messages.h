@@ -15,15 +15,13 @@
 #include <string_view>
 #include <vector>
 
+#include "appban/common/json.h"
 #include "appban/common/status.h"
+#include "appban/common/time.h"
 #include "appban/policy/evaluate.h"
-#include "appban/policy/json_util.h"
 #include "appban/policy/keys.h"
 
 namespace appban::protocol {
-
-using policy::Json;
-using policy::UnixSeconds;
 
 inline constexpr std::string_view kEnrollPath = "/v1/enroll";
 inline constexpr std::string_view kCheckinPath = "/v1/checkin";
@@ -37,6 +35,10 @@ struct ProtocolLimits {
   size_t max_text = 256;                 // identifiers, versions, hostnames
   size_t max_detail = 2048;              // an event's free text (e.g. a tool's stderr, truncated)
   int max_json_depth = 8;                // our messages nest at most 4 levels
+  // An event seq may lie at most this far above the highest one stored for the device. An agent
+  // counts up by one, so a bigger jump is a bug or an attack: stored, it would make every later
+  // (lower) seq look already stored and be dropped.
+  int64_t max_event_seq_jump = 1'000'000;
 };
 inline constexpr ProtocolLimits kProtocolLimits{};
 

@@ -151,13 +151,13 @@ TEST(InventoryHashTest, DirectWriterMatchesTheGeneralCanonicalForm) {
       app.team_id = round % 5 == 0 ? text(2) : "";
     }
     if (round % 7 == 0 && !apps.empty()) apps.push_back(apps.front());  // duplicates sort stably
-    auto reference = policy::CanonicalJson(InventoryToJson(apps));
+    auto reference = CanonicalJson(InventoryToJson(apps));
     ASSERT_TRUE(reference.ok());
     ASSERT_EQ(CanonicalInventory(apps), *reference) << "round " << round;
   }
   // Invalid UTF-8 cannot be canonical: both writers refuse it.
   std::vector<policy::InstalledApp> bad = {{policy::Platform::kDeb, "bad\xff", "", "", ""}};
-  EXPECT_FALSE(policy::CanonicalJson(InventoryToJson(bad)).ok());
+  EXPECT_FALSE(CanonicalJson(InventoryToJson(bad)).ok());
   EXPECT_EQ(CanonicalInventory(bad), "");
   bad[0].id = "overlong\xc0\xaf";
   EXPECT_EQ(CanonicalInventory(bad), "");
@@ -184,7 +184,7 @@ TEST(CheckinTest, RequestBodyParsesBackToTheSameRequest) {
   for (bool precomputed : {false, true}) {
     request.canonical_inventory = precomputed ? CanonicalInventory(*request.inventory) : "";
     std::string body = CheckinRequestBody(request);
-    EXPECT_TRUE(policy::Json::accept(body)) << body;
+    EXPECT_TRUE(Json::accept(body)) << body;
     auto parsed = ParseCheckinRequest(body);
     ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
     EXPECT_EQ(ToJson(*parsed), ToJson(request));

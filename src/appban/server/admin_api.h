@@ -1,6 +1,10 @@
 // The administrators' HTTP API: every path under /v1/admin/ (docs/openapi.yaml is its contract).
-// Handlers are synchronous — an admin call never waits on anything but the database — and run on
-// the worker's single thread with the worker's WorkerContext; nothing here is locked.
+// Handlers run on the worker's io_context thread with the worker's WorkerContext and, but for one,
+// answer before they return: an admin call waits on nothing but the database. The exception is the
+// assessment upload (POST /v1/admin/assessments), seconds of CPU for a large APK: it is checked on
+// the io_context thread, then assessed and stored by the worker's AssessmentPool
+// (assessment_pool.h), and answered on the io_context thread when the pool is done. Nothing else
+// here is locked. The handlers are in admin_<resource>.cc, the routing table in admin_api.cc.
 //
 // Authentication is "Authorization: Bearer <api token>" (FleetStore::AuthenticateApiToken). Roles:
 //   auditor  read everything (rules, waivers, groups, devices, assessments, compliance, audit log
@@ -8,7 +12,7 @@
 //   analyst  auditor + propose rules + upload assessments;
 //   admin    everything: approve, publish, revoke, waivers, groups, enrolment and API tokens,
 //            device revocation.
-// The token's name is the actor of every change (one store::PolicyAdmin per request), so the audit
+// The token's name is the actor of every change (one decide::PolicyAdmin per request), so the audit
 // chain says who did what.
 //
 // Errors: {"error":{"code","message"}} (protocol::ErrorBody) with
@@ -21,11 +25,13 @@
 //   409 two_person_rule      the actor proposed the rule (or requested the waiver) it tries to approve
 //   415 unsupported_media_type  assessment upload with another Content-Type
 //   422 apk_invalid          the uploaded APK cannot be parsed (the message names the problem)
-//   500 internal / 503 unavailable  store trouble (busy database: retry)
+//   500 internal / 503 unavailable  store trouble (busy database: retry); 503 with Retry-After
+//                                   also when the worker's assessment queue is full
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -54,8 +60,15 @@ struct AdminLimits {
 };
 inline constexpr AdminLimits kAdminLimits{};
 
-// The answer to one admin request (path starts with kAdminPathPrefix). Never throws.
-net::HttpResponse HandleAdminRequest(WorkerContext& context, const net::HttpRequest& request);
+// Answers one admin request (path starts with kAdminPathPrefix) through `respond`, before returning
+// or — for an assessment upload — later, on this same io_context thread. Never throws.
+void HandleAdminRequest(WorkerContext& context, net::HttpRequest request, net::Responder respond);
+
+// The server's request gate for admin paths (net::HttpServer::SetRequestGate): authenticates the
+// bearer token and checks the route and role from the headers alone, so that a request that would
+// get 401/403/404/405 is answered before its body is read. nullopt: let it through (its body is
+// then read and HandleAdminRequest checks everything again).
+std::optional<net::HttpResponse> AdminRequestGate(WorkerContext& context, const net::HttpRequest& head);
 
 // The largest body an admin route accepts, for the server's BodyLimit hook: the APK limit for
 // POST /v1/admin/assessments, the JSON limit for other POSTs, 0 for GET/DELETE.

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <boost/asio/io_context.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -22,6 +24,7 @@
 #include "appban/policy/bundle.h"
 #include "appban/policy/keys.h"
 #include "appban/protocol/messages.h"
+#include "appban/server/assessment_pool.h"
 #include "appban/server/bundle_hub.h"
 #include "appban/server/config.h"
 #include "appban/store/fleet.h"
@@ -32,11 +35,20 @@ namespace appban::server {
 namespace {
 
 namespace fs = std::filesystem;
-using policy::Json;
-using policy::UnixSeconds;
 
 constexpr UnixSeconds kStart = 1'800'000'000;
 constexpr const char* kExampleApk = "/usr/share/doc/androguard/examples/signing/TestActivity_signed_both.apk";
+
+// Stands in for a connection: keeps the one response it is given.
+class CapturingSink : public net::detail::ResponseSink {
+ public:
+  void Complete(uint64_t, net::HttpResponse response) override { response_ = std::move(response); }
+  bool ClientConnected() const override { return true; }
+  const std::optional<net::HttpResponse>& response() const { return response_; }
+
+ private:
+  std::optional<net::HttpResponse> response_;
+};
 
 // Records what the API told the other workers; refreshes the hub the way the worker does.
 class RecordingNotifier : public FleetNotifier {
@@ -70,6 +82,9 @@ class AdminApiTest : public ::testing::Test {
     auto fleet = store::OpenSqliteFleetStore(db);
     ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
     fleet_ = std::move(*fleet);
+    auto pool_fleet = store::OpenSqliteFleetStore(db);
+    ASSERT_TRUE(pool_fleet.ok()) << pool_fleet.status().ToString();
+    pool_ = std::make_unique<AssessmentPool>(io_, std::move(*pool_fleet), AssessmentPool::Options{});
     auto key = policy::SigningKey::Generate();
     ASSERT_TRUE(key.ok());
     key_ = std::make_unique<policy::SigningKey>(std::move(*key));
@@ -84,8 +99,9 @@ class AdminApiTest : public ::testing::Test {
     context_.signing_key = key_.get();
     context_.notifier = notifier_.get();
     context_.clock = [this] { return now_; };
-    context_.latest_bundle = [this]() -> const PublishedBundle& { return hub_->latest(); };
+    context_.latest_bundle = [this]() -> const verify::PublishedBundle& { return hub_->latest(); };
     context_.data_dir = dir_;
+    context_.assessments = pool_.get();
 
     alice_ = MakeToken("alice", store::Role::kAdmin);
     bob_ = MakeToken("bob", store::Role::kAdmin);
@@ -93,6 +109,7 @@ class AdminApiTest : public ::testing::Test {
     dave_ = MakeToken("dave", store::Role::kAuditor);
   }
   void TearDown() override {
+    pool_.reset();
     hub_.reset();
     fleet_.reset();
     store_.reset();
@@ -120,7 +137,20 @@ class AdminApiTest : public ::testing::Test {
     if (!body.empty()) request.headers.emplace_back("content-type", content_type);
     request.body = body;
     request.remote_address = "127.0.0.1";
-    return HandleAdminRequest(context_, request);
+    return Answer(std::move(request));
+  }
+  // What the API answers to `request`, running the io_context until it does (an upload is answered
+  // there once the assessment pool finished).
+  net::HttpResponse Answer(net::HttpRequest request) {
+    auto sink = std::make_shared<CapturingSink>();
+    HandleAdminRequest(context_, std::move(request), net::Responder(sink, 1));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!sink->response() && std::chrono::steady_clock::now() < deadline) {
+      io_.restart();
+      io_.run_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_TRUE(sink->response().has_value()) << "no answer within 120 s";
+    return sink->response().value_or(net::HttpResponse{});
   }
   static Json BodyOf(const net::HttpResponse& response) {
     Json json = Json::parse(response.body, nullptr, false);
@@ -164,6 +194,8 @@ class AdminApiTest : public ::testing::Test {
   std::unique_ptr<policy::SigningKey> key_;
   std::unique_ptr<BundleHub> hub_;
   std::unique_ptr<RecordingNotifier> notifier_;
+  boost::asio::io_context io_{1};
+  std::unique_ptr<AssessmentPool> pool_;
   WorkerContext context_;
   std::string alice_, bob_, carol_, dave_;
 };
@@ -180,7 +212,7 @@ TEST_F(AdminApiTest, MissingOrInvalidCredentialsAre401) {
   basic.method = "GET";
   basic.path = "/v1/admin/whoami";
   basic.headers.emplace_back("authorization", "Basic YWxpY2U6c2VjcmV0");
-  EXPECT_EQ(HandleAdminRequest(context_, basic).status, 401);
+  EXPECT_EQ(Answer(basic).status, 401);
 
   EXPECT_EQ(Send("GET", "/v1/admin/whoami", "not-a-token").status, 401);
   // A genuine id with a wrong secret.
@@ -274,7 +306,7 @@ TEST_F(AdminApiTest, PublishSignsABundleDevicesAcceptAndNotifies) {
   Json summary = BodyOf(published);
   EXPECT_EQ(summary["version"], 1);
   EXPECT_EQ(summary["rules"], Json::array({"ban-wechat"}));
-  EXPECT_EQ(summary["not_after"], policy::FormatTimestamp(kStart + 7 * 86400));
+  EXPECT_EQ(summary["not_after"], FormatTimestamp(kStart + 7 * 86400));
   EXPECT_EQ(notifier_->published, 1);
   EXPECT_EQ(hub_->latest().version, 1);
 
@@ -297,7 +329,7 @@ TEST_F(AdminApiTest, PublishSignsABundleDevicesAcceptAndNotifies) {
   auto again = Send("POST", "/v1/admin/publish", alice_);
   ASSERT_EQ(again.status, 201);
   EXPECT_EQ(BodyOf(again)["version"], 2);
-  EXPECT_EQ(BodyOf(again)["not_after"], policy::FormatTimestamp(now_ + 30 * 86400)) << "config default: 30 days";
+  EXPECT_EQ(BodyOf(again)["not_after"], FormatTimestamp(now_ + 30 * 86400)) << "config default: 30 days";
   EXPECT_EQ(notifier_->published, 2);
 }
 
@@ -420,6 +452,34 @@ TEST_F(AdminApiTest, NoHostileRequestReachesA5xx) {
 
 // ---- status code mappings ----
 
+// Regression (hardening #13): a rule banning a package Debian cannot run without (Essential,
+// required, or needed by those, like libc6) was accepted; devices then pinned it and refused its
+// security updates. The API refuses it with 400 naming the package and why.
+TEST_F(AdminApiTest, ARuleTargetingAnEssentialDebianPackageIs400) {
+  for (const char* package : {"dpkg", "base-files", "libc6"}) {
+    auto refused = Send("POST", "/v1/admin/rules", carol_,
+                        R"({"id":"ban-core","title":"t","targets":[{"kind":"deb","value":")" + std::string(package) +
+                            R"("}],"action":"block"})");
+    EXPECT_EQ(refused.status, 400) << package << ": " << refused.body;
+    EXPECT_EQ(ErrorCode(refused), "bad_request");
+    EXPECT_NE(ErrorMessage(refused).find("deb:" + std::string(package) + " cannot be banned"), std::string::npos)
+        << refused.body;
+  }
+  auto libc = Send("POST", "/v1/admin/rules", carol_,
+                   R"({"id":"ban-core","title":"t","targets":[{"kind":"deb","value":"libc6"}],"action":"remove"})");
+  EXPECT_NE(ErrorMessage(libc).find("needed by"), std::string::npos) << libc.body;
+  auto dpkg = Send("POST", "/v1/admin/rules", carol_,
+                   R"({"id":"ban-core","title":"t","targets":[{"kind":"deb","value":"dpkg"}],"action":"remove"})");
+  EXPECT_NE(ErrorMessage(dpkg).find("Essential: yes"), std::string::npos) << dpkg.body;
+  EXPECT_TRUE(BodyOf(Send("GET", "/v1/admin/rules", carol_))["rules"].empty());
+  // An ordinary package, and an Android app that happens to share a protected name, are fine.
+  EXPECT_EQ(Send("POST", "/v1/admin/rules", carol_, RuleBody("wechat")).status, 201);
+  EXPECT_EQ(Send("POST", "/v1/admin/rules", carol_,
+                 R"({"id":"ban-android","title":"t","targets":[{"kind":"android","value":"dpkg"}],"action":"remove"})")
+                .status,
+            201);
+}
+
 TEST_F(AdminApiTest, StatusCodesMapToHttp) {
   // Each StatusCode the core can return, through the API where it can be provoked.
   ASSERT_EQ(Send("POST", "/v1/admin/rules", carol_, RuleBody("dup")).status, 201);
@@ -507,7 +567,7 @@ TEST_F(AdminApiTest, EnrolmentTokensDevicesAndRevocation) {
   ASSERT_EQ(batch.status, 201) << batch.body;
   Json tokens = BodyOf(batch)["tokens"];
   ASSERT_EQ(tokens.size(), 3u);
-  EXPECT_EQ(tokens[0]["expires_at"], policy::FormatTimestamp(now_ + 3600));
+  EXPECT_EQ(tokens[0]["expires_at"], FormatTimestamp(now_ + 3600));
   std::string secret = std::string(tokens[0]["token"]).substr(std::string(tokens[0]["token"]).find('.') + 1);
   auto listed = Send("GET", "/v1/admin/enrollment-tokens", dave_);
   EXPECT_EQ(BodyOf(listed)["tokens"].size(), 3u);
@@ -762,8 +822,8 @@ TEST_F(AdminApiTest, AssessmentUploadStoreCite) {
   EXPECT_EQ(summary["report"], "/v1/admin/assessments/" + sha);
   EXPECT_EQ(Send("POST", "/v1/admin/assessments", carol_, *apk, "application/octet-stream").status, 200)
       << "the same file again is already stored";
-  // No temporary file is left behind.
-  EXPECT_TRUE(fs::is_empty(dir_ + "/tmp"));
+  // The upload is read where it lies in memory: nothing is written to the data directory.
+  EXPECT_FALSE(fs::exists(dir_ + "/tmp"));
 
   auto report = Send("GET", "/v1/admin/assessments/" + sha, dave_);
   ASSERT_EQ(report.status, 200);
@@ -776,6 +836,45 @@ TEST_F(AdminApiTest, AssessmentUploadStoreCite) {
            RuleBody("cites", R"(,"assessments":[{"apk_sha256":")" + sha + R"(","report":"file:///etc/passwd"}])"));
   ASSERT_EQ(cited.status, 201) << cited.body;
   EXPECT_EQ(BodyOf(cited)["assessments"][0]["report"], "/v1/admin/assessments/" + sha);
+}
+
+TEST_F(AdminApiTest, AFullAssessmentQueueIs503WithRetryAfter) {
+  auto pool_fleet = store::OpenSqliteFleetStore(dir_ + "/appban.db");
+  ASSERT_TRUE(pool_fleet.ok());
+  AssessmentPool::Options options;
+  options.threads = 1;
+  options.max_queued = 1;
+  // Declared before the pool, which joins its threads when destroyed: they use these.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> started;
+  auto wait = [released](AssessmentPool&) {
+    released.wait();
+    return net::HttpResponse{};
+  };
+  AssessmentPool busy(io_, std::move(*pool_fleet), options);
+  context_.assessments = &busy;
+  // Occupy the one thread, then the one queue slot.
+  auto running = std::make_shared<CapturingSink>();
+  ASSERT_FALSE(busy.Submit(
+                       [&](AssessmentPool& pool) {
+                         started.set_value();
+                         return wait(pool);
+                       },
+                       net::Responder(running, 1))
+                   .has_value());
+  started.get_future().wait();
+  auto queued = std::make_shared<CapturingSink>();
+  ASSERT_FALSE(busy.Submit(wait, net::Responder(queued, 1)).has_value());
+
+  auto refused = Send("POST", "/v1/admin/assessments", carol_, "PK\x03\x04", "application/octet-stream");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(ErrorCode(refused), "unavailable");
+  bool retry_after = false;
+  for (const auto& [name, value] : refused.headers) retry_after |= name == "Retry-After" && value == "5";
+  EXPECT_TRUE(retry_after);
+  release.set_value();
+  context_.assessments = pool_.get();
 }
 
 // ---- documentation ----

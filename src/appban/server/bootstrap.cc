@@ -125,7 +125,7 @@ Status PrepareAdminToken(const ServerConfig& config, BootstrapResult& result) {
   APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::FleetStore> fleet, store::OpenSqliteFleetStore(config.DatabasePath()));
   store::AuditRecord audit;
   audit.actor = "server";
-  audit.at = static_cast<policy::UnixSeconds>(std::time(nullptr));
+  audit.at = static_cast<UnixSeconds>(std::time(nullptr));
   // Atomic "create only if there is none": two supervisors racing on one database cannot both
   // hand out an admin token.
   auto created = fleet->CreateFirstApiToken(std::string(kFirstAdminTokenName), store::Role::kAdmin, audit);
@@ -139,10 +139,23 @@ Status PrepareAdminToken(const ServerConfig& config, BootstrapResult& result) {
 
 }  // namespace
 
+Result<DataDirLock> LockDataDirectory(const ServerConfig& config) {
+  APPBAN_RETURN_IF_ERROR(PrepareDirectory(config.data_dir).status());
+  return DataDirLock::Acquire(config.data_dir);
+}
+
 Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string& url) {
   BootstrapResult result;
   result.url = url;
   APPBAN_ASSIGN_OR_RETURN(result.created_data_dir, PrepareDirectory(config.data_dir));
+  // Every file the server creates in it is 0600 whatever this mode, but a directory others can
+  // enter still shows them its file names and sizes, and lets them read anything an operator
+  // copied in by hand: say so on every start.
+  struct stat data_dir_info {};
+  if (::stat(config.data_dir.c_str(), &data_dir_info) == 0 && (data_dir_info.st_mode & 077) != 0) {
+    result.warnings.push_back("data directory " + config.data_dir + " is accessible by group or others (mode " +
+                              OctalMode(data_dir_info.st_mode) + "); run `chmod 700 " + config.data_dir + "`");
+  }
   const DataDirLayout layout(config.data_dir);
 
   if (config.listen.tls) {
@@ -162,8 +175,29 @@ Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string&
   return result;
 }
 
+Result<std::string> ReadMetricsToken(const ServerConfig& config) {
+  const std::string& path = config.metrics.token_file;
+  if (path.empty()) return std::string();
+  APPBAN_RETURN_IF_ERROR(CheckPrivateKeyMode(path));
+  APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxMetricsTokenBytes));
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  const size_t last = text.find_last_not_of(" \t\r\n");
+  std::string token = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
+  if (token.size() < kMinMetricsTokenBytes) {
+    return Status::InvalidArgument("metrics.token_file " + path + ": the token must be at least " +
+                                   std::to_string(kMinMetricsTokenBytes) + " characters (e.g. `openssl rand -hex 32`)");
+  }
+  for (char c : token) {
+    if (c <= ' ' || c == 0x7f)
+      return Status::InvalidArgument("metrics.token_file " + path +
+                                     ": the token must be one line of visible characters");
+  }
+  return token;
+}
+
 std::string FirstStartBanner(const BootstrapResult& result) {
   std::ostringstream out;
+  for (const std::string& warning : result.warnings) out << "WARNING: " << warning << "\n";
   const bool https = result.url.rfind("https://", 0) == 0;
   const std::string ca_file = result.ca_pem_path.empty() ? "CA.pem" : result.ca_pem_path;
   if (!result.admin_token) {

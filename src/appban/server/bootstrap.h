@@ -14,11 +14,14 @@
 // alone is created atomically across processes).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "appban/common/status.h"
 #include "appban/server/config.h"
+#include "appban/server/instance_guard.h"
 
 namespace appban::server {
 
@@ -41,6 +44,8 @@ struct BootstrapResult {
   std::string key_path;
   std::string policy_key_id;
   std::optional<std::string> admin_token;  // only on the start that created it
+  // Shown at the top of the banner on every start (e.g. a data directory others can enter).
+  std::vector<std::string> warnings;
 
   bool created_data_dir = false;
   bool created_ca = false;
@@ -51,6 +56,13 @@ struct BootstrapResult {
     return created_data_dir || created_ca || created_server_certificate || created_policy_key || created_admin_token();
   }
 };
+
+// The scrape credential of GET /metrics from metrics.token_file ("" when none is configured: then
+// only loopback clients may read /metrics). The file must be 0600 like a private key, hold one
+// line of visible characters (surrounding whitespace ignored), at least kMinMetricsTokenBytes.
+inline constexpr size_t kMinMetricsTokenBytes = 16;
+inline constexpr size_t kMaxMetricsTokenBytes = 4096;
+Result<std::string> ReadMetricsToken(const ServerConfig& config);
 
 // The files bootstrap manages, relative to the data directory.
 struct DataDirLayout {
@@ -75,6 +87,11 @@ struct DataDirLayout {
 // state it will not guess about (a server certificate without the CA certificate beside it);
 // otherwise the failing step's error, naming the file.
 Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string& url);
+
+// Creates the data directory if needed (mode 0700; one others may write to is refused) and takes
+// its exclusive lock (instance_guard.h). The supervisor holds it, before Bootstrap and for the
+// server's lifetime; its workers inherit it.
+Result<DataDirLock> LockDataDirectory(const ServerConfig& config);
 
 // The text the server prints at start. After a first start: the URL, the CA fingerprint, the admin
 // token with a warning that it is shown only once, and the exact commands to issue an enrolment

@@ -218,6 +218,30 @@ TEST(Bootstrap, RefusesADataDirectoryOthersCanWrite) {
   EXPECT_EQ(Bootstrap(config, kUrl).status().code(), StatusCode::kPermissionDenied);
 }
 
+// Hardening: a data directory that exists with mode 0755 used to get a world-readable database.
+TEST(Bootstrap, ReadableDataDirectoryIsWarnedAboutAndItsDatabaseIsStillPrivate) {
+  TempDir temp;
+  ServerConfig config = ConfigIn(temp);
+  fs::create_directory(config.data_dir);
+  ASSERT_EQ(::chmod(config.data_dir.c_str(), 0755), 0);
+  mode_t saved = ::umask(0);
+  auto result = Bootstrap(config, kUrl);
+  ::umask(saved);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->warnings.size(), 1u);
+  EXPECT_NE(result->warnings[0].find("0755"), std::string::npos) << result->warnings[0];
+  EXPECT_NE(result->warnings[0].find("chmod 700"), std::string::npos) << result->warnings[0];
+  EXPECT_EQ(FirstStartBanner(*result).rfind("WARNING: data directory", 0), 0u);
+  for (const auto& entry : fs::recursive_directory_iterator(config.data_dir)) {
+    // Certificates and public keys are public by nature; everything else is the owner's alone.
+    const std::string extension = entry.path().extension().string();
+    if (entry.is_regular_file() && extension != ".pem" && extension != ".pub") {
+      EXPECT_EQ(ModeOf(entry.path().string()) & 077, 0u) << entry.path() << " is readable by others";
+    }
+  }
+  EXPECT_EQ(ModeOf(config.data_dir + "/appban.db"), 0600u);
+}
+
 TEST(Bootstrap, RefusesAPrivateKeyOthersCanRead) {
   TempDir temp;
   ServerConfig config = ConfigIn(temp);

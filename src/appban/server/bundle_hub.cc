@@ -46,7 +46,7 @@ Status BundleHub::Load(int64_t version) {
   }
   APPBAN_ASSIGN_OR_RETURN(policy::PolicyIndex index, policy::PolicyIndex::Build(verified->bundle));
 
-  PublishedBundle next;
+  verify::PublishedBundle next;
   next.version = version;
   next.issued_at = record.issued_at;
   next.rules_hash = verified->bundle.rules_hash;
@@ -60,7 +60,7 @@ Status BundleHub::Load(int64_t version) {
       next.rule_first_published.insert(*known);
       continue;
     }
-    std::pair<int64_t, policy::UnixSeconds> first{version, record.issued_at};
+    std::pair<int64_t, UnixSeconds> first{version, record.issued_at};
     for (int64_t earlier = version - 1; earlier >= 1; --earlier) {
       auto older = store_.GetBundle(earlier);
       if (!older.ok()) break;

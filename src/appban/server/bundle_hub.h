@@ -20,6 +20,7 @@
 #include "appban/policy/keys.h"
 #include "appban/server/context.h"
 #include "appban/store/store.h"
+#include "appban/verify/published_bundle.h"
 
 namespace appban::server {
 
@@ -37,7 +38,7 @@ class BundleHub {
   // Loads a newer bundle if the store has one. Returns true when the version changed; the caller
   // then calls WakePolls().
   Result<bool> Refresh();
-  const PublishedBundle& latest() const { return latest_; }
+  const verify::PublishedBundle& latest() const { return latest_; }
 
   // The poll answer for the current version, shared by every response:
   // {"latest_version":M,"bundle":…[,"key_rotations":[…]]}.
@@ -69,7 +70,7 @@ class BundleHub {
   store::Store& store_;
   std::vector<policy::PublicKey> trusted_keys_;
   std::vector<std::string> key_rotations_;
-  PublishedBundle latest_;
+  verify::PublishedBundle latest_;
   std::shared_ptr<const std::string> poll_body_;
   std::string bundle_member_;
   // Waiting polls bucketed by deadline second: expiry walks only the buckets that are due.

@@ -12,36 +12,36 @@ CheckinWriter::CheckinWriter(boost::asio::io_context& io, std::unique_ptr<store:
 
 CheckinWriter::~CheckinWriter() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
+  wake_.NotifyAll();
   thread_.join();
 }
 
 void CheckinWriter::Submit(store::CheckinWrite write, Done done) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     queue_.push_back(Item{std::move(write), std::move(done)});
   }
-  wake_.notify_one();
+  wake_.NotifyOne();
 }
 
-void CheckinWriter::SubmitEnrollment(store::EnrollmentRequest request, policy::UnixSeconds now, EnrollDone done) {
+void CheckinWriter::SubmitEnrollment(store::EnrollmentRequest request, UnixSeconds now, EnrollDone done) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     enroll_queue_.push_back(EnrollItem{std::move(request), now, std::move(done)});
   }
-  wake_.notify_one();
+  wake_.NotifyOne();
 }
 
 void CheckinWriter::Flush() {
-  std::unique_lock lock(mutex_);
-  drained_.wait(lock, [this] { return queue_.empty() && enroll_queue_.empty() && !writing_; });
+  MutexLock lock(mutex_);
+  while (!queue_.empty() || !enroll_queue_.empty() || writing_) drained_.Wait(mutex_);
 }
 
 size_t CheckinWriter::queued() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return queue_.size() + enroll_queue_.size();
 }
 
@@ -50,8 +50,8 @@ void CheckinWriter::Run() {
     std::vector<Item> batch;
     std::vector<EnrollItem> enrollments;
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !enroll_queue_.empty(); });
+      MutexLock lock(mutex_);
+      while (!stopping_ && queue_.empty() && enroll_queue_.empty()) wake_.Wait(mutex_);
       if (queue_.empty() && enroll_queue_.empty()) return;  // stopping and nothing left
       batch.swap(queue_);
       enrollments.swap(enroll_queue_);
@@ -60,10 +60,10 @@ void CheckinWriter::Run() {
     if (!batch.empty()) CommitCheckins(batch);
     if (!enrollments.empty()) CommitEnrollments(enrollments);
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       writing_ = false;
     }
-    drained_.notify_all();
+    drained_.NotifyAll();
   }
 }
 
@@ -92,7 +92,7 @@ void CheckinWriter::CommitCheckins(std::vector<Item>& batch) {
 void CheckinWriter::CommitEnrollments(std::vector<EnrollItem>& batch) {
   // One transaction per request time (seconds): with a real clock a batch gathered during one
   // fsync spans one or two seconds, and each request is judged at the time it arrived.
-  std::map<policy::UnixSeconds, std::vector<size_t>> by_time;  // ordered: earlier requests first
+  std::map<UnixSeconds, std::vector<size_t>> by_time;  // ordered: earlier requests first
   for (size_t i = 0; i < batch.size(); ++i) by_time[batch[i].now].push_back(i);
   for (const auto& [now, indices] : by_time) {
     std::vector<store::EnrollmentRequest> requests;

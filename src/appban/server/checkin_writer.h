@@ -8,16 +8,16 @@
 // waits for an fsync of a device write.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 
+#include "appban/common/mutex.h"
+#include "appban/common/thread_annotations.h"
 #include "appban/server/device_cache.h"
 #include "appban/store/fleet.h"
 
@@ -39,15 +39,15 @@ class CheckinWriter {
   CheckinWriter& operator=(const CheckinWriter&) = delete;
 
   // Called on the io_context thread; `done` runs there after the commit (or its failure).
-  void Submit(store::CheckinWrite write, Done done);
+  void Submit(store::CheckinWrite write, Done done) EXCLUDES(mutex_);
   // Enrolment (FleetStore::EnrollDevices) of a request received at `now`: the token is checked
   // against `now` and marked used at `now`, as a direct EnrollDevice call at that time would.
   // `done` runs on the io_context thread with the request's own outcome: a refused token fails
   // only its own request; a failed commit fails the requests of that transaction.
-  void SubmitEnrollment(store::EnrollmentRequest request, policy::UnixSeconds now, EnrollDone done);
+  void SubmitEnrollment(store::EnrollmentRequest request, UnixSeconds now, EnrollDone done) EXCLUDES(mutex_);
   // Waits until everything submitted so far is committed (shutdown).
-  void Flush();
-  size_t queued() const;  // check-ins and enrolments waiting for the next commit
+  void Flush() EXCLUDES(mutex_);
+  size_t queued() const EXCLUDES(mutex_);  // check-ins and enrolments waiting for the next commit
 
  private:
   struct Item {
@@ -56,23 +56,23 @@ class CheckinWriter {
   };
   struct EnrollItem {
     store::EnrollmentRequest request;
-    policy::UnixSeconds now = 0;
+    UnixSeconds now = 0;
     EnrollDone done;
   };
-  void Run();
+  void Run() EXCLUDES(mutex_);
   void CommitCheckins(std::vector<Item>& batch);
   void CommitEnrollments(std::vector<EnrollItem>& batch);
 
   boost::asio::io_context& io_;
   std::unique_ptr<store::FleetStore> fleet_;
   DeviceGenerations& generations_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::condition_variable drained_;
-  std::vector<Item> queue_;
-  std::vector<EnrollItem> enroll_queue_;
-  bool writing_ = false;
-  bool stopping_ = false;
+  mutable Mutex mutex_;
+  CondVar wake_;     // something was queued, or stopping_ was set
+  CondVar drained_;  // a commit finished
+  std::vector<Item> queue_ GUARDED_BY(mutex_);
+  std::vector<EnrollItem> enroll_queue_ GUARDED_BY(mutex_);
+  bool writing_ GUARDED_BY(mutex_) = false;  // the writer thread holds a batch it has not committed
+  bool stopping_ GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 

@@ -4,19 +4,17 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include <toml++/toml.h>
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <sstream>
 
-#include "appban/common/file.h"
+#include "appban/common/toml.h"
 
 namespace appban::server {
 namespace {
 
-constexpr std::array<std::string_view, 6> kSections = {"listen", "devices",  "enrollment",
-                                                       "limits", "timeouts", "policy"};
+constexpr std::array<std::string_view, 7> kSections = {"listen",   "devices", "enrollment", "limits",
+                                                       "timeouts", "policy",  "metrics"};
 constexpr std::string_view kLogSection = "log";
 
 // One integer setting: its key, its allowed range and how to reach it in the struct. The same
@@ -30,6 +28,9 @@ struct UintKey {
 };
 
 using L = ConfigLimits;
+
+// No dotted-key check: kMaxFileBytes is small enough to bound toml++'s recursion on its own.
+constexpr TomlLimits kTomlLimits{.max_bytes = L::kMaxFileBytes};
 
 const std::array<UintKey, 17>& UintKeys() {
   static const std::array<UintKey, 17> keys = {{
@@ -94,9 +95,10 @@ const UintKey* FindUintKey(std::string_view name) {
 }
 
 // Key names that hold something other than an integer, in file order.
-constexpr std::array<std::string_view, 10> kOtherKeys = {
-    "data_dir",         "database",        "listen.address",      "listen.tls", "listen.insecure_plain_http",
-    "listen.cert_file", "listen.key_file", "listen.server_names", "log.level",  "log.format",
+constexpr std::array<std::string_view, 11> kOtherKeys = {
+    "data_dir",           "database",        "listen.address",      "listen.tls", "listen.insecure_plain_http",
+    "listen.cert_file",   "listen.key_file", "listen.server_names", "log.level",  "log.format",
+    "metrics.token_file",
 };
 
 Status CheckRange(const UintKey& key, uint64_t value) {
@@ -161,90 +163,72 @@ Status CheckFields(const ServerConfig& config) {
   return CheckServerNames(config.listen.server_names);
 }
 
-std::string Where(const std::string& source, const toml::source_region& region, std::string_view key) {
-  return source + ":" + std::to_string(region.begin.line) + ": " + std::string(key);
-}
-
-Result<std::string> ReadString(const toml::node& node, const std::string& where) {
-  const auto* value = node.as_string();
-  if (value == nullptr) return Status::InvalidArgument(where + ": must be a string");
-  return value->get();
-}
-
-Result<bool> ReadBool(const toml::node& node, const std::string& where) {
-  const auto* value = node.as_boolean();
-  if (value == nullptr) return Status::InvalidArgument(where + ": must be true or false");
-  return value->get();
-}
-
-// Applies one non-integer key. `name` is known to be in kOtherKeys.
-Status ApplyOtherKey(std::string_view name, const toml::node& node, const std::string& where, ServerConfig& config) {
+// Applies one non-integer key. `field.path()` is known to be in kOtherKeys.
+Status ApplyOtherKey(const TomlField& field, ServerConfig& config) {
+  const std::string& name = field.path();
   if (name == "listen.tls" || name == "listen.insecure_plain_http") {
-    APPBAN_ASSIGN_OR_RETURN(bool value, ReadBool(node, where));
+    APPBAN_ASSIGN_OR_RETURN(bool value, field.Bool());
     (name == "listen.tls" ? config.listen.tls : config.listen.insecure_plain_http) = value;
     return Status::Ok();
   }
   if (name == "listen.server_names") {
-    const auto* array = node.as_array();
-    if (array == nullptr) return Status::InvalidArgument(where + ": must be an array of strings");
+    // Read element by element rather than with Strings(): the count is bounded before any element
+    // is looked at, and a wrong element says "must be a string".
+    const auto* array = field.node().as_array();
+    if (array == nullptr) return field.Error("must be an array of strings");
     if (array->size() > L::kMaxServerNames) {
-      return Status::LimitExceeded(where + ": more than " + std::to_string(L::kMaxServerNames) + " names");
+      return field.Error("more than " + std::to_string(L::kMaxServerNames) + " names", StatusCode::kLimitExceeded);
     }
     config.listen.server_names.clear();
     for (const auto& element : *array) {
-      APPBAN_ASSIGN_OR_RETURN(std::string value, ReadString(element, where));
-      config.listen.server_names.push_back(std::move(value));
+      const auto* value = element.as_string();
+      if (value == nullptr) return field.Error("must be a string");
+      config.listen.server_names.push_back(value->get());
     }
     Status names = CheckServerNames(config.listen.server_names);
-    if (!names.ok())
-      return Status(names.code(),
-                    config.source + ":" + std::to_string(node.source().begin.line) + ": " + names.message());
+    if (!names.ok()) return Status(names.code(), field.location() + ": " + names.message());
     return Status::Ok();
   }
-  APPBAN_ASSIGN_OR_RETURN(std::string value, ReadString(node, where));
+  APPBAN_ASSIGN_OR_RETURN(std::string value, field.String());
   if (name == "log.level") {
     auto level = ParseLogLevel(value);
-    if (!level.ok()) return Status::InvalidArgument(where + ": " + level.status().message());
+    if (!level.ok()) return field.Error(level.status().message());
     config.log.level = *level;
     return Status::Ok();
   }
   if (name == "log.format") {
     auto format = ParseLogFormat(value);
-    if (!format.ok()) return Status::InvalidArgument(where + ": " + format.status().message());
+    if (!format.ok()) return field.Error(format.status().message());
     config.log.format = *format;
     return Status::Ok();
   }
   if (name == "listen.address") {
     config.listen.address = value;
-    if (!IsIpAddress(value)) return Status::InvalidArgument(where + ": \"" + value + "\" is not an IP address");
+    if (!IsIpAddress(value)) return field.Error("\"" + value + "\" is not an IP address");
     return Status::Ok();
   }
-  std::string* target = name == "data_dir"           ? &config.data_dir
-                        : name == "database"         ? &config.database
-                        : name == "listen.cert_file" ? &config.listen.cert_file
-                                                     : &config.listen.key_file;
+  std::string* target = name == "data_dir"             ? &config.data_dir
+                        : name == "database"           ? &config.database
+                        : name == "listen.cert_file"   ? &config.listen.cert_file
+                        : name == "metrics.token_file" ? &config.metrics.token_file
+                                                       : &config.listen.key_file;
   *target = std::move(value);
   Status path = CheckPath(name, *target, name != "data_dir");
-  if (!path.ok()) return Status::InvalidArgument(where + path.message().substr(name.size()));
+  if (!path.ok()) return Status::InvalidArgument(field.where() + path.message().substr(name.size()));
   return Status::Ok();
 }
 
-Status ApplyKey(std::string_view name, const toml::node& node, const std::string& where, ServerConfig& config) {
-  if (const UintKey* key = FindUintKey(name)) {
-    const auto* integer = node.as_integer();
-    if (integer == nullptr) return Status::InvalidArgument(where + ": must be an integer");
-    const int64_t value = integer->get();
-    if (value < 0 || static_cast<uint64_t>(value) < key->min || static_cast<uint64_t>(value) > key->max) {
-      return Status::InvalidArgument(where + ": " + std::to_string(value) + " is outside " + std::to_string(key->min) +
-                                     ".." + std::to_string(key->max));
-    }
+Status ApplyKey(const TomlField& field, ServerConfig& config) {
+  if (const UintKey* key = FindUintKey(field.path())) {
+    APPBAN_ASSIGN_OR_RETURN(int64_t value,
+                            field.Integer(static_cast<int64_t>(key->min), static_cast<int64_t>(key->max)));
     key->set(config, static_cast<uint64_t>(value));
     return Status::Ok();
   }
-  if (std::find(kOtherKeys.begin(), kOtherKeys.end(), name) != kOtherKeys.end()) {
-    return ApplyOtherKey(name, node, where, config);
+  if (std::find(kOtherKeys.begin(), kOtherKeys.end(), field.path()) != kOtherKeys.end()) {
+    return ApplyOtherKey(field, config);
   }
-  return Status::InvalidArgument(where + ": unknown key");
+  return field.Unknown();
 }
 
 bool IsSection(std::string_view name) {
@@ -294,41 +278,34 @@ std::vector<std::string> ServerConfig::ServerNames() const {
   return listen.server_names.empty() ? DefaultServerNames() : listen.server_names;
 }
 
-Result<ServerConfig> ParseServerConfig(std::string_view toml_text, const std::string& source) {
-  if (toml_text.size() > L::kMaxFileBytes) {
-    return Status::LimitExceeded(source + ": larger than " + std::to_string(L::kMaxFileBytes) + " bytes");
-  }
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, source);
-  } catch (const toml::parse_error& error) {
-    std::ostringstream message;
-    message << source << ":" << error.source().begin.line << ": " << error.description();
-    return Status::InvalidArgument(message.str());
-  }
+namespace {
+
+Result<ServerConfig> ConfigFromToml(const toml::table& root, const std::string& source) {
   ServerConfig config;
   config.source = source;
-  for (const auto& [key, node] : root) {
-    const std::string name(key.str());
-    if (IsSection(name)) {
-      const auto* section = node.as_table();
-      if (section == nullptr) {
-        return Status::InvalidArgument(Where(source, key.source(), name) + ": must be a table ([" + name + "])");
-      }
-      for (const auto& [inner_key, inner_node] : *section) {
-        const std::string full = name + "." + std::string(inner_key.str());
-        APPBAN_RETURN_IF_ERROR(ApplyKey(full, inner_node, Where(source, inner_key.source(), full), config));
+  for (const TomlField& field : TomlFields(root, source)) {
+    if (IsSection(field.path())) {
+      APPBAN_ASSIGN_OR_RETURN(const toml::table* section, field.Table());
+      for (const TomlField& inner : TomlFields(*section, source, field.path())) {
+        APPBAN_RETURN_IF_ERROR(ApplyKey(inner, config));
       }
     } else {
-      APPBAN_RETURN_IF_ERROR(ApplyKey(name, node, Where(source, key.source(), name), config));
+      APPBAN_RETURN_IF_ERROR(ApplyKey(field, config));
     }
   }
   return config;
 }
 
+}  // namespace
+
+Result<ServerConfig> ParseServerConfig(std::string_view toml_text, const std::string& source) {
+  APPBAN_ASSIGN_OR_RETURN(toml::table root, ParseToml(toml_text, source, kTomlLimits));
+  return ConfigFromToml(root, source);
+}
+
 Result<ServerConfig> LoadServerConfigFile(const std::string& path) {
-  APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, L::kMaxFileBytes));
-  return ParseServerConfig(text, path);
+  APPBAN_ASSIGN_OR_RETURN(toml::table root, ReadTomlFile(path, kTomlLimits));
+  return ConfigFromToml(root, path);
 }
 
 Status ValidateConfig(const ServerConfig& config) {

@@ -112,6 +112,14 @@ struct LogConfig {
   LogFormat format = LogFormat::kText;
 };
 
+// [metrics] — who may read GET /metrics (fleet size, compliance and enrolment counts).
+struct MetricsConfig {
+  // A file (mode 0600) holding the bearer token a Prometheus scraper sends
+  // (`authorization: credentials_file:` in its scrape config). Empty: /metrics answers only
+  // clients on the loopback interface.
+  std::string token_file;
+};
+
 struct ServerConfig {
   std::string source;  // the file it was loaded from; empty for built-in defaults
 
@@ -131,6 +139,7 @@ struct ServerConfig {
   TimeoutConfig timeouts;
   PolicyConfig policy;
   LogConfig log;
+  MetricsConfig metrics;
 
   std::string DatabasePath() const;
   uint32_t StaleAfterSeconds() const;

@@ -1,17 +1,17 @@
 #include "appban/server/device_api.h"
 
 #include <algorithm>
-#include <map>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
 #include <openssl/crypto.h>
 
 #include "appban/common/bytes.h"
+#include "appban/decide/admin.h"
 #include "appban/protocol/messages.h"
-#include "appban/server/rule_states.h"
-#include "appban/store/admin.h"
 #include "appban/store/match_records.h"
+#include "appban/verify/rule_states.h"
 
 namespace appban::server {
 namespace {
@@ -35,8 +35,8 @@ HttpResponse StoreTrouble(const Status& status) {
 
 // An inventory stored as JSON before match records existed (schema 2).
 Result<std::vector<policy::InstalledApp>> StoredInventoryApps(const std::string& json_text) {
-  APPBAN_ASSIGN_OR_RETURN(auto json, policy::ParseJsonBounded(json_text, store::kFleetLimits.max_inventory_json_bytes,
-                                                              16, "stored inventory"));
+  APPBAN_ASSIGN_OR_RETURN(
+      auto json, ParseJsonBounded(json_text, store::kFleetLimits.max_inventory_json_bytes, 16, "stored inventory"));
   return protocol::InventoryFromJsonArray(json, "stored inventory");
 }
 
@@ -56,15 +56,35 @@ int64_t SteadySeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-store::ComplianceState StoredState(RuleStanding standing) {
-  switch (standing) {
-    case RuleStanding::kViolating:
-      return store::ComplianceState::kViolating;
-    case RuleStanding::kWaived:
-      return store::ComplianceState::kWaived;
-    default:
-      return store::ComplianceState::kCompliant;
+// The apps of the device that some rule of the bundle mentions: only those can decide a standing,
+// and the usual device holds none, so evaluation builds and evaluates nothing for the rest. Taken
+// from the inventory the check-in sent (its apps are moved out), else from the stored match
+// records, else from an inventory stored as JSON before match records existed. nullopt: the
+// stored inventory cannot be read.
+std::optional<std::vector<policy::InstalledApp>> MentionedApps(const policy::PolicyIndex& index,
+                                                               std::optional<std::vector<policy::InstalledApp>>& sent,
+                                                               const store::EvaluationInput& stored) {
+  std::vector<policy::InstalledApp> mentioned;
+  if (sent) {
+    for (policy::InstalledApp& app : *sent) {
+      if (index.Mentions(app.platform, app.id, app.signer_sha256, app.team_id)) mentioned.push_back(std::move(app));
+    }
+  } else if (stored.match_records) {
+    Status decoded = store::ForEachMatchRecord(*stored.match_records, [&](const store::MatchRecord& record) {
+      if (index.Mentions(record.platform, record.id, record.signer_sha256, record.team_id)) {
+        mentioned.push_back(policy::InstalledApp{record.platform, std::string(record.id), "",
+                                                 std::string(record.signer_sha256), std::string(record.team_id)});
+      }
+    });
+    if (!decoded.ok()) return std::nullopt;
+  } else if (stored.inventory_json) {
+    auto apps = StoredInventoryApps(*stored.inventory_json);
+    if (!apps.ok()) return std::nullopt;
+    for (policy::InstalledApp& app : *apps) {
+      if (index.Mentions(app.platform, app.id, app.signer_sha256, app.team_id)) mentioned.push_back(std::move(app));
+    }
   }
+  return mentioned;
 }
 
 }  // namespace
@@ -76,30 +96,21 @@ DeviceApi::DeviceApi(WorkerContext& context, BundleHub& hub, CheckinWriter& writ
       writer_(writer),
       settings_(settings),
       catch_up_(std::move(catch_up)),
-      cache_(*context.generations, kMaxCachedDevices) {}
+      cache_(*context.generations, kMaxCachedDevices) {
+  enrollment_limiter_ = settings_.enrollment_limiter;
+  if (enrollment_limiter_ == nullptr) {
+    // Without buckets every enrolment would be refused (AllowEnrollment): make this worker's own.
+    auto own =
+        SharedRateLimiter::Create(std::max<uint32_t>(1, settings_.enrollment_burst), settings_.enrollment_per_minute);
+    if (own.ok()) {
+      own_enrollment_limiter_.emplace(std::move(*own));
+      enrollment_limiter_ = &*own_enrollment_limiter_;
+    }
+  }
+}
 
 bool DeviceApi::AllowEnrollment(const std::string& address) {
-  auto now = std::chrono::steady_clock::now();
-  auto [it, inserted] = enrollment_buckets_.try_emplace(address);
-  Bucket& bucket = it->second;
-  if (inserted) {
-    bucket.tokens = settings_.enrollment_burst;
-    bucket.refilled = now;
-  } else {
-    double minutes = std::chrono::duration<double>(now - bucket.refilled).count() / 60.0;
-    bucket.tokens =
-        std::min<double>(settings_.enrollment_burst, bucket.tokens + minutes * settings_.enrollment_per_minute);
-    bucket.refilled = now;
-  }
-  // Forget full buckets now and then so a scan of many addresses cannot grow the table forever.
-  if (enrollment_buckets_.size() > 100000) {
-    std::erase_if(enrollment_buckets_, [&](const auto& entry) {
-      return entry.second.tokens >= settings_.enrollment_burst && &entry.second != &bucket;
-    });
-  }
-  if (bucket.tokens < 1.0) return false;
-  bucket.tokens -= 1.0;
-  return true;
+  return enrollment_limiter_ != nullptr && enrollment_limiter_->Allow(address, std::chrono::steady_clock::now());
 }
 
 void DeviceApi::CountEnrollment(EnrollmentResult result) {
@@ -110,9 +121,8 @@ void DeviceApi::Enroll(const net::HttpRequest& request, net::Responder respond) 
   if (!AllowEnrollment(request.remote_address)) {
     CountEnrollment(EnrollmentResult::kRateLimited);
     HttpResponse response = MakeErrorResponse(429, "rate_limited", "too many enrolment attempts from this address");
-    double per_second = settings_.enrollment_per_minute / 60.0;
-    int retry = per_second > 0 ? std::max(1, static_cast<int>(1.0 / per_second + 0.999)) : 60;
-    response.headers.emplace_back("Retry-After", std::to_string(retry));
+    response.headers.emplace_back(
+        "Retry-After", std::to_string(enrollment_limiter_ != nullptr ? enrollment_limiter_->RetryAfterSeconds() : 60));
     return respond(std::move(response));
   }
   auto parsed = protocol::ParseEnrollRequest(request.body);
@@ -154,7 +164,7 @@ void DeviceApi::FinishEnrollment(const Result<store::Enrollment>& enrolled, net:
   if (!enrolled->group.empty()) {
     // The enrolment token's group also lists the device in the policy store, so administrators
     // see it there; evaluation already counts the token's group (device.group).
-    store::PolicyAdmin admin(*context_.store, "enrollment:" + enrolled->device.enrollment_token_id, context_.clock);
+    decide::PolicyAdmin admin(*context_.store, "enrollment:" + enrolled->device.enrollment_token_id, context_.clock);
     (void)admin.AddDevices(enrolled->group, {enrolled->device.id});
     InvalidateGroups();
   }
@@ -219,7 +229,7 @@ std::vector<std::string> DeviceApi::GroupsOf(const std::string& device_id, const
 }
 
 std::string DeviceApi::CheckinBody(int64_t applied_version, bool send_inventory, int64_t events_acked) const {
-  const PublishedBundle& latest = hub_.latest();
+  const verify::PublishedBundle& latest = hub_.latest();
   // Built by hand so the (possibly large) escaped envelope is reused, not re-escaped per device.
   std::string body = "{\"server_time\":" + std::to_string(context_.clock()) +
                      ",\"latest_version\":" + std::to_string(latest.version) +
@@ -245,24 +255,52 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   auto parsed = protocol::ParseCheckinRequest(request.body);
   if (!parsed.ok()) return respond(MakeErrorResponse(400, "bad_request", parsed.status().message()));
   protocol::CheckinRequest& checkin = *parsed;
-  const policy::UnixSeconds now = context_.clock();
+  const UnixSeconds now = context_.clock();
   // Another worker may have published since this one's last 200 ms refresh.
   catch_up_();
-  const PublishedBundle& latest = hub_.latest();
+  const verify::PublishedBundle& latest = hub_.latest();
   if (checkin.applied_version > latest.version) {
     return respond(MakeErrorResponse(400, "bad_request",
                                      "checkin.applied_version: " + std::to_string(checkin.applied_version) +
                                          " is newer than any bundle this server issued (" +
                                          std::to_string(latest.version) + ")"));
   }
+  CheckinPlan plan = PlanCheckin(id, known, checkin, now);
+  if (plan.refusal) return respond(MakeErrorResponse(400, "bad_request", *plan.refusal));
+  // Re-evaluate compliance when what it depends on changed: the bundle, the applied version, the
+  // inventory, or a removal was reported.
+  const bool needs_evaluation =
+      latest.version > 0 && !plan.send_inventory &&
+      (plan.write.applied || known.evaluated_version != latest.version ||
+       known.evaluated_inventory_hash != checkin.inventory_hash || !plan.removed_rule_ids.empty());
+  if (needs_evaluation) {
+    Status evaluated = EvaluateCompliance(id, known, checkin, latest, now, plan);
+    if (!evaluated.ok()) return respond(StoreTrouble(evaluated));
+  }
+  const int64_t applied_version = checkin.applied_version;
+  if (!plan.durable) {
+    // Nothing the device must be able to rely on: answer now; record last_seen now and then.
+    if (now - known.last_seen_written >= settings_.last_seen_resolution) {
+      known.last_seen_written = now;
+      writer_.Submit(std::move(plan.write),
+                     [](const store::CheckinWrite&, store::CheckinOutcome, std::optional<uint64_t>) {});
+    }
+    return respond(JsonResponse(200, CheckinBody(applied_version, plan.send_inventory, known.last_event_seq)));
+  }
+  known.last_seen_written = now;
+  AnswerAfterCommit(std::move(plan.write), applied_version, plan.send_inventory, plan.stored_seq_before,
+                    std::move(respond));
+}
 
-  store::CheckinWrite write;
+DeviceApi::CheckinPlan DeviceApi::PlanCheckin(const std::string& id, const CachedDevice& known,
+                                              protocol::CheckinRequest& checkin, UnixSeconds now) {
+  CheckinPlan plan;
+  store::CheckinWrite& write = plan.write;
   write.device_id = id;
   write.last_seen = now;
-  bool durable = false;
   if (checkin.applied_version != known.applied_version || checkin.rules_hash != known.applied_rules_hash) {
     write.applied = store::AppliedPolicy{checkin.applied_version, checkin.rules_hash};
-    durable = true;
+    plan.durable = true;
   }
   const bool inventory_sent = checkin.inventory.has_value();
   // Stored whenever sent, even when the hash is unchanged: the server asks again only when its
@@ -270,12 +308,24 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
   if (inventory_sent) {
     write.inventory = store::InventoryUpdate{checkin.inventory_hash, std::move(checkin.canonical_inventory),
                                              store::EncodeMatchRecords(*checkin.inventory), now};
-    durable = true;
+    plan.durable = true;
   }
-  bool send_inventory = !inventory_sent && checkin.inventory_hash != known.inventory_hash;
-  std::map<std::string, bool> removed_by_rule;
-  for (const protocol::DeviceEvent& event : checkin.events) {
-    if (event.seq <= known.last_event_seq) continue;  // already stored: a resent queue
+  plan.send_inventory = !inventory_sent && checkin.inventory_hash != known.inventory_hash;
+  plan.stored_seq_before = known.last_event_seq;
+  int64_t highest_seq = known.last_event_seq;
+  for (size_t i = 0; i < checkin.events.size(); ++i) {
+    const protocol::DeviceEvent& event = checkin.events[i];
+    // A device counts its events up by one: a huge jump would make every later, smaller seq look
+    // "already stored" and be acknowledged without being stored.
+    if (event.seq - highest_seq > protocol::kProtocolLimits.max_event_seq_jump) {
+      plan.refusal = "checkin.events[" + std::to_string(i) + "].seq: " + std::to_string(event.seq) + " is more than " +
+                     std::to_string(protocol::kProtocolLimits.max_event_seq_jump) + " above the highest seq so far (" +
+                     std::to_string(highest_seq) + "); a device counts its events up by one";
+      return plan;
+    }
+    highest_seq = std::max(highest_seq, event.seq);
+    // A seq at or below the highest stored one goes to the store too, which checks that it holds
+    // this very event (a resent queue) rather than acknowledging an event it never stored.
     store::DeviceEvent stored;
     stored.device_id = id;
     stored.seq = event.seq;
@@ -286,102 +336,46 @@ void DeviceApi::Checkin(const net::HttpRequest& request, net::Responder respond)
     stored.rule_id = event.rule_id;
     stored.detail = event.detail;
     stored.received_at = now;
-    if (event.kind == protocol::EventKind::kRemoved && !event.rule_id.empty()) removed_by_rule[event.rule_id] = true;
+    if (event.kind == protocol::EventKind::kRemoved && !event.rule_id.empty()) {
+      plan.removed_rule_ids.insert(event.rule_id);
+    }
     write.events.push_back(std::move(stored));
-    durable = true;
+    plan.durable = true;
   }
+  return plan;
+}
 
-  // Re-evaluate compliance when what it depends on changed: the bundle, the applied version, the
-  // inventory, or a removal was reported.
-  const bool needs_evaluation = latest.version > 0 && !send_inventory &&
-                                (write.applied || known.evaluated_version != latest.version ||
-                                 known.evaluated_inventory_hash != checkin.inventory_hash || !removed_by_rule.empty());
-  if (needs_evaluation) {
-    auto input = context_.fleet->GetEvaluationInput(id, /*with_rule_states=*/known.evaluated_version != 0);
-    if (!input.ok()) return respond(StoreTrouble(input.status()));
-    // Only apps some rule of the bundle mentions can decide a standing; the usual device holds
-    // none, so evaluation builds and evaluates nothing for the rest.
-    std::vector<policy::InstalledApp> mentioned;
-    bool have_inventory = true;
-    if (inventory_sent) {
-      for (policy::InstalledApp& app : *checkin.inventory) {
-        if (latest.index->Mentions(app.platform, app.id, app.signer_sha256, app.team_id))
-          mentioned.push_back(std::move(app));
-      }
-    } else if (input->match_records) {
-      Status decoded = store::ForEachMatchRecord(*input->match_records, [&](const store::MatchRecord& record) {
-        if (latest.index->Mentions(record.platform, record.id, record.signer_sha256, record.team_id)) {
-          mentioned.push_back(policy::InstalledApp{record.platform, std::string(record.id), "",
-                                                   std::string(record.signer_sha256), std::string(record.team_id)});
-        }
-      });
-      have_inventory = decoded.ok();
-    } else if (input->inventory_json) {
-      auto apps = StoredInventoryApps(*input->inventory_json);
-      have_inventory = apps.ok();
-      if (apps.ok()) {
-        for (policy::InstalledApp& app : *apps) {
-          if (latest.index->Mentions(app.platform, app.id, app.signer_sha256, app.team_id))
-            mentioned.push_back(std::move(app));
-        }
-      }
-    }
-    // A stored inventory that cannot be read is asked for again rather than evaluated as empty.
-    if (!have_inventory) {
-      spdlog::warn("device {}: stored inventory unreadable, asking the device to send it again", id);
-      send_inventory = true;
-    }
-    if (have_inventory) {
-      policy::DeviceContext context{id, GroupsOf(id, known.group)};
-      auto standings = EvaluateRuleStandings(latest, context, mentioned, checkin.applied_version, now);
-      std::map<std::string, const store::DeviceRuleState*> existing;
-      for (const auto& row : input->rule_states) existing[row.rule_id] = &row;
-      std::map<std::string, bool> kept;
-      for (const DeviceRuleStanding& standing : standings) {
-        if (standing.standing == RuleStanding::kPending) continue;
-        kept[standing.rule_id] = true;
-        store::DeviceRuleState row;
-        row.device_id = id;
-        row.rule_id = standing.rule_id;
-        row.state = StoredState(standing.standing);
-        row.version = latest.version;
-        row.since = now;
-        row.had_app = standing.holds_matching_app || removed_by_rule.contains(standing.rule_id);
-        auto old = existing.find(standing.rule_id);
-        if (old != existing.end()) {
-          const store::DeviceRuleState& before = *old->second;
-          row.had_app = row.had_app || before.had_app;
-          row.compliant_at = before.compliant_at;
-          if (before.state == row.state) row.since = before.since;
-        }
-        if (row.state == store::ComplianceState::kCompliant && !row.compliant_at) row.compliant_at = now;
-        bool changed = old == existing.end() || old->second->state != row.state ||
-                       old->second->had_app != row.had_app || old->second->compliant_at != row.compliant_at;
-        if (changed) write.rule_states.push_back(std::move(row));
-      }
-      for (const auto& [rule_id, row] : existing) {
-        if (!kept.contains(rule_id)) write.cleared_rule_ids.push_back(rule_id);
-      }
-      write.evaluated = store::EvaluationMark{latest.version, checkin.inventory_hash};
-      durable = true;
-    }
+Status DeviceApi::EvaluateCompliance(const std::string& id, const CachedDevice& known,
+                                     protocol::CheckinRequest& checkin, const verify::PublishedBundle& latest,
+                                     UnixSeconds now, CheckinPlan& plan) {
+  auto input = context_.fleet->GetEvaluationInput(id, /*with_rule_states=*/known.evaluated_version != 0);
+  if (!input.ok()) return input.status();
+  auto mentioned = MentionedApps(*latest.index, checkin.inventory, *input);
+  // A stored inventory that cannot be read is asked for again rather than evaluated as empty.
+  if (!mentioned) {
+    spdlog::warn("device {}: stored inventory unreadable, asking the device to send it again", id);
+    plan.send_inventory = true;
+    return Status::Ok();
   }
+  policy::DeviceContext device{id, GroupsOf(id, known.group)};
+  auto standings = verify::EvaluateRuleStandings(latest, device, *mentioned, checkin.applied_version, now);
+  verify::RuleStateDiff diff =
+      verify::DiffRuleStates(id, standings, input->rule_states, plan.removed_rule_ids, latest.version, now);
+  plan.write.rule_states = std::move(diff.upserts);
+  plan.write.cleared_rule_ids = std::move(diff.cleared_rule_ids);
+  plan.write.evaluated = store::EvaluationMark{latest.version, checkin.inventory_hash};
+  plan.durable = true;
+  return Status::Ok();
+}
 
-  const int64_t applied_version = checkin.applied_version;
-  if (!durable) {
-    // Nothing the device must be able to rely on: answer now; record last_seen now and then.
-    if (now - known.last_seen_written >= settings_.last_seen_resolution) {
-      known.last_seen_written = now;
-      writer_.Submit(std::move(write),
-                     [](const store::CheckinWrite&, store::CheckinOutcome, std::optional<uint64_t>) {});
-    }
-    return respond(JsonResponse(200, CheckinBody(applied_version, send_inventory, known.last_event_seq)));
-  }
-  known.last_seen_written = now;
+void DeviceApi::AnswerAfterCommit(store::CheckinWrite write, int64_t applied_version, bool send_inventory,
+                                  int64_t stored_seq_before, net::Responder respond) {
   // Counted once stored, by the fixed kind set (an unknown kind string cannot add a series).
   std::vector<EventKind> event_kinds;
   event_kinds.reserve(write.events.size());
-  for (const store::DeviceEvent& event : write.events) event_kinds.push_back(EventKindFromName(event.kind));
+  for (const store::DeviceEvent& event : write.events) {
+    if (event.seq > stored_seq_before) event_kinds.push_back(EventKindFromName(event.kind));  // not a resend
+  }
   // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
   auto held = std::make_shared<net::Responder>(std::move(respond));
   writer_.Submit(std::move(write), [this, applied_version, send_inventory, held, event_kinds = std::move(event_kinds)](

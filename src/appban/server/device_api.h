@@ -9,16 +9,22 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "appban/net/http.h"
+#include "appban/protocol/messages.h"
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
 #include "appban/server/device_cache.h"
 #include "appban/server/metrics.h"
+#include "appban/server/shared_rate_limiter.h"
+#include "appban/store/fleet.h"
+#include "appban/verify/published_bundle.h"
 
 namespace appban::server {
 
@@ -28,6 +34,9 @@ struct DeviceApiSettings {
   int64_t longpoll_timeout = 60;
   uint32_t enrollment_burst = 10;
   uint32_t enrollment_per_minute = 30;
+  // The server's buckets, shared by all its workers (the supervisor creates them before forking);
+  // when null the API makes its own from the two numbers above (tests, a single process).
+  SharedRateLimiter* enrollment_limiter = nullptr;
   // last_seen of a device whose check-in changed nothing else is written at most this often, so
   // a steady fleet costs the database nothing per check-in (compliance staleness is counted in
   // minutes).
@@ -48,10 +57,6 @@ class DeviceApi {
   void InvalidateGroups() { groups_loaded_at_ = {}; }
 
  private:
-  struct Bucket {
-    double tokens = 0;
-    std::chrono::steady_clock::time_point refilled;
-  };
   bool AllowEnrollment(const std::string& address);
   void FinishEnrollment(const Result<store::Enrollment>& enrolled, net::Responder& respond);
   void CountEnrollment(EnrollmentResult result);
@@ -64,12 +69,33 @@ class DeviceApi {
   std::vector<std::string> GroupsOf(const std::string& device_id, const std::string& token_group);
   std::string CheckinBody(int64_t applied_version, bool send_inventory, int64_t events_acked) const;
 
+  // A check-in in steps: PlanCheckin reads what the device reported, EvaluateCompliance (when
+  // something compliance depends on changed) adds the rule states it changes, and a durable write
+  // is answered by AnswerAfterCommit once the CheckinWriter committed it.
+  struct CheckinPlan {
+    store::CheckinWrite write;
+    bool durable = false;                                 // the device relies on the write: answer only after commit
+    bool send_inventory = false;                          // ask the device for its inventory in the answer
+    std::set<std::string, std::less<>> removed_rule_ids;  // rules the device reported removing an app for
+    std::optional<std::string> refusal;                   // the check-in is refused (400) with this message
+    int64_t stored_seq_before = 0;                        // events above it are new (the metrics count only those)
+  };
+  // Moves the canonical inventory out of `checkin`.
+  static CheckinPlan PlanCheckin(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
+                                 UnixSeconds now);
+  // Moves the apps some rule mentions out of `checkin.inventory`. Fails only when the store does.
+  Status EvaluateCompliance(const std::string& id, const CachedDevice& known, protocol::CheckinRequest& checkin,
+                            const verify::PublishedBundle& latest, UnixSeconds now, CheckinPlan& plan);
+  void AnswerAfterCommit(store::CheckinWrite write, int64_t applied_version, bool send_inventory,
+                         int64_t stored_seq_before, net::Responder respond);
+
   WorkerContext& context_;
   BundleHub& hub_;
   CheckinWriter& writer_;
   DeviceApiSettings settings_;
   std::function<void()> catch_up_;
-  std::unordered_map<std::string, Bucket> enrollment_buckets_;
+  std::optional<SharedRateLimiter> own_enrollment_limiter_;  // when settings_ brought none
+  SharedRateLimiter* enrollment_limiter_ = nullptr;
   std::unordered_map<std::string, std::vector<std::string>> groups_by_device_;
   std::chrono::steady_clock::time_point groups_loaded_at_{};
   DeviceCache cache_;

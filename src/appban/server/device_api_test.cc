@@ -7,12 +7,14 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "appban/decide/admin.h"
 #include "appban/policy/keys.h"
 #include "appban/protocol/messages.h"
 #include "appban/server/admin_api.h"
@@ -20,7 +22,6 @@
 #include "appban/server/checkin_writer.h"
 #include "appban/server/config.h"
 #include "appban/server/metrics.h"
-#include "appban/store/admin.h"
 #include "appban/store/fleet.h"
 #include "appban/store/store.h"
 
@@ -28,8 +29,6 @@ namespace appban::server {
 namespace {
 
 namespace fs = std::filesystem;
-using policy::Json;
-using policy::UnixSeconds;
 
 constexpr UnixSeconds kStart = 1'800'000'000;
 
@@ -75,7 +74,7 @@ class DeviceApiTest : public ::testing::Test {
     context_.signing_key = key_.get();
     context_.metrics = slot_.get();
     context_.clock = [this] { return now_; };
-    context_.latest_bundle = [this]() -> const PublishedBundle& { return hub_->latest(); };
+    context_.latest_bundle = [this]() -> const verify::PublishedBundle& { return hub_->latest(); };
     context_.data_dir = dir_;
     auto generations = DeviceGenerations::Create();
     ASSERT_TRUE(generations.ok());
@@ -330,7 +329,7 @@ TEST_F(DeviceApiTest, ManyEnrolmentsInFlightEachGetTheirOwnAnswerAndATokenWinsOn
 }
 
 TEST_F(DeviceApiTest, AGroupTokenListsTheDeviceInItsGroup) {
-  store::PolicyAdmin admin(*store_, "alice", [this] { return now_; });
+  decide::PolicyAdmin admin(*store_, "alice", [this] { return now_; });
   policy::Group group;
   group.name = "field-staff";
   ASSERT_TRUE(admin.CreateGroup(group).ok());
@@ -380,6 +379,51 @@ TEST_F(DeviceApiTest, StoredEventsAreCountedByKindAfterTheCommit) {
   // The same events resent (a lost answer) are not stored again, nor counted again.
   ASSERT_EQ(send().status, 200);
   EXPECT_EQ(data.events[static_cast<size_t>(EventKind::kRemoved)].load(), 2u);
+}
+
+// Regression (hardening #15): a device that sent seq 2^63-1 made every later, lower seq look
+// "already stored": seq 7 was acknowledged and dropped. A seq far above the highest stored one is
+// refused, and a seq at or below it must carry the event stored under it, or the request fails.
+TEST_F(DeviceApiTest, ASeqJumpIsRefusedAndAnAcknowledgedEventIsAlwaysStored) {
+  protocol::EnrollResponse enrolled = EnrolledAndCheckedIn(1, 3);
+  protocol::CheckinRequest jump = EventsCheckin(4, 4);
+  jump.events[0].seq = std::numeric_limits<int64_t>::max();
+  auto refused = SendCheckin(*api_, enrolled.credential, jump);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(ErrorCode(refused), "bad_request");
+  EXPECT_NE(ErrorMessage(refused).find("events[0].seq"), std::string::npos) << refused.body;
+  EXPECT_NE(ErrorMessage(refused).find("more than 1000000 above"), std::string::npos) << refused.body;
+
+  // A jump inside one batch counts from the event before it.
+  protocol::CheckinRequest batch = EventsCheckin(4, 5);
+  batch.events[1].seq = 4 + protocol::kProtocolLimits.max_event_seq_jump + 1;
+  EXPECT_EQ(SendCheckin(*api_, enrolled.credential, batch).status, 400);
+
+  // The later events are stored and acknowledged.
+  auto later = SendCheckin(*api_, enrolled.credential, EventsCheckin(4, 7));
+  ASSERT_EQ(later.status, 200) << later.body;
+  EXPECT_EQ(BodyOf(later)["events_acked"], 7);
+  auto stored = fleet_->ListEvents(enrolled.device_id, 100);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  std::vector<int64_t> seqs;
+  for (const auto& event : *stored) seqs.push_back(event.seq);
+  std::sort(seqs.begin(), seqs.end());
+  EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
+
+  // A queue resent after a lost answer is acknowledged again; a different event under a stored
+  // seq (a device whose counter went back) is refused, not acknowledged and dropped.
+  auto resent = SendCheckin(*api_, enrolled.credential, EventsCheckin(5, 7));
+  ASSERT_EQ(resent.status, 200) << resent.body;
+  EXPECT_EQ(BodyOf(resent)["events_acked"], 7);
+  protocol::CheckinRequest reused = EventsCheckin(6, 8);
+  reused.events[0].app = "another-app";
+  auto conflict = SendCheckin(*api_, enrolled.credential, reused);
+  EXPECT_EQ(conflict.status, 400) << conflict.body;
+  EXPECT_NE(ErrorMessage(conflict).find("event seq 6: a different event is already stored"), std::string::npos)
+      << conflict.body;
+  stored = fleet_->ListEvents(enrolled.device_id, 100);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), 7u);  // seq 8 of the refused request is not stored either
 }
 
 // Each worker keeps the devices it serves in memory (DeviceCache); a write committed by another
@@ -457,7 +501,11 @@ TEST_F(DeviceApiTest, ComplianceSummarySetsTheComplianceGauges) {
   request.headers.emplace_back("authorization", "Bearer " + admin_token->presented);
   // A value no 3-device fleet can have, so the assertions below prove the summary wrote the gauges.
   slot_->SetComplianceCounts({7, 7, 7, 7});
-  auto response = HandleAdminRequest(context_, request);
+  // A compliance view answers before HandleAdminRequest returns.
+  auto sink = std::make_shared<CapturingSink>();
+  HandleAdminRequest(context_, request, net::Responder(sink, 1));
+  ASSERT_TRUE(sink->response().has_value());
+  const net::HttpResponse& response = *sink->response();
   ASSERT_EQ(response.status, 200) << response.body;
   Json totals = BodyOf(response)["totals"];
   EXPECT_EQ(totals["devices"], 3);

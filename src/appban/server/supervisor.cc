@@ -23,7 +23,9 @@
 
 #include "appban/common/file.h"
 #include "appban/server/bootstrap.h"
+#include "appban/server/instance_guard.h"
 #include "appban/server/metrics.h"
+#include "appban/server/shared_rate_limiter.h"
 #include "appban/server/worker.h"
 
 namespace appban::server {
@@ -122,6 +124,168 @@ std::string UrlFor(const ServerConfig& config, uint16_t port) {
   return std::string(config.listen.tls ? "https" : "http") + "://" + host + ":" + std::to_string(port);
 }
 
+// One listening socket per worker on the same port (SO_REUSEPORT): the kernel spreads new
+// connections evenly over the workers, so none fills up while others idle. The supervisor keeps
+// them all open, and a restarted worker takes over its predecessor's socket.
+Result<std::vector<Listener>> BindListeners(const ServerConfig& config, uint32_t workers) {
+  // SO_REUSEPORT would let this server silently join another one's listening group.
+  APPBAN_RETURN_IF_ERROR(CheckPortFree(config.listen.address, config.listen.port));
+  std::vector<Listener> listeners;
+  APPBAN_ASSIGN_OR_RETURN(Listener first, Bind(config.listen.address, config.listen.port, true));
+  listeners.push_back(first);
+  // The others take the port the first one got, which matters when the configuration says 0.
+  for (uint32_t i = 1; i < workers; ++i) {
+    APPBAN_ASSIGN_OR_RETURN(Listener another, Bind(config.listen.address, first.port, true));
+    listeners.push_back(another);
+  }
+  return listeners;
+}
+
+struct TlsMaterial {
+  std::string certificate_pem;  // empty for plain HTTP
+  std::string private_key_pem;
+};
+
+// Read once by the supervisor so every worker (and every restart) serves the same certificate.
+Result<TlsMaterial> ReadTlsMaterial(const ServerConfig& config, const BootstrapResult& prepared) {
+  TlsMaterial material;
+  if (!config.listen.tls) return material;
+  auto certificate = ReadFileToString(prepared.certificate_path, 1 << 20);
+  auto key = ReadFileToString(prepared.key_path, 1 << 20);
+  if (!certificate.ok()) return certificate.status();
+  if (!key.ok()) return key.status();
+  material.certificate_pem = std::move(*certificate);
+  material.private_key_pem = std::move(*key);
+  return material;
+}
+
+// Signals are taken synchronously (sigwait) by the supervisor; workers unblock them again and
+// handle them in their io_context. Returns the set now blocked; `previous` receives the old mask.
+sigset_t BlockSupervisorSignals(sigset_t& previous) {
+  sigset_t handled;
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGTERM);
+  sigaddset(&handled, SIGINT);
+  sigaddset(&handled, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &handled, &previous);
+  return handled;
+}
+
+// Forks the workers and keeps them running: a worker that dies is restarted (no faster than
+// kRestartBackoff); SIGTERM/SIGINT is passed on to every worker, which finishes its in-flight
+// requests. Lives in the supervisor process only; single-threaded.
+class WorkerPool {
+ public:
+  WorkerPool(const ServerConfig& config, WorkerInputs inputs, const std::vector<Listener>& listeners,
+             DeviceGenerations& generations, sigset_t handled, sigset_t previous, std::ostream& out)
+      : config_(config),
+        inputs_(std::move(inputs)),
+        listeners_(listeners),
+        generations_(generations),
+        handled_(handled),
+        previous_(previous),
+        out_(out) {}
+
+  // False when a fork failed (logged); the workers already started keep running.
+  bool StartAll(uint32_t workers) {
+    for (uint32_t i = 0; i < workers; ++i) {
+      if (!Spawn(static_cast<int>(i))) return false;
+    }
+    return true;
+  }
+
+  // Waits for signals until every worker has ended. Returns the process exit status: 1 when a
+  // worker ended uncleanly during shutdown or could not be restarted, else 0.
+  int Supervise() {
+    while (!running_.empty()) {
+      int signal_number = 0;
+      sigwait(&handled_, &signal_number);
+      if (signal_number == SIGTERM || signal_number == SIGINT) {
+        StopAll();
+      } else {
+        ReapEnded();
+      }
+    }
+    return exit_status_;
+  }
+
+ private:
+  bool Spawn(int index) {
+    last_start_[index] = std::chrono::steady_clock::now();
+    // Unflushed output would otherwise be written twice, once by the child.
+    out_.flush();
+    pid_t pid = fork();
+    if (pid < 0) {
+      spdlog::error("fork: {}", std::strerror(errno));
+      return false;
+    }
+    if (pid == 0) RunChild(index);  // does not return
+    running_[pid] = index;
+    return true;
+  }
+
+  [[noreturn]] void RunChild(int index) {
+    // A worker must not outlive its supervisor (it would keep serving on the shared socket).
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != supervisor_) _exit(1);
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+    inputs_.worker_index = index;
+    inputs_.listening_fd = listeners_[static_cast<size_t>(index)].fd;
+    int status = RunWorker(config_, inputs_);
+    spdlog::default_logger()->flush();
+    _exit(status);
+  }
+
+  void StopAll() {
+    if (!stopping_) spdlog::info("stopping: finishing in-flight requests");
+    stopping_ = true;
+    for (const auto& [pid, index] : running_) kill(pid, SIGTERM);
+  }
+
+  // SIGCHLD: reap every worker that ended; restart it unless we are stopping.
+  void ReapEnded() {
+    for (;;) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      auto it = running_.find(pid);
+      if (it == running_.end()) continue;
+      int index = it->second;
+      running_.erase(it);
+      bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      if (stopping_) {
+        if (!clean) exit_status_ = 1;
+        continue;
+      }
+      Restart(index, pid, status);
+    }
+  }
+
+  void Restart(int index, pid_t pid, int status) {
+    // It may have committed device writes it did not get to announce.
+    generations_.BumpEpoch();
+    spdlog::error("worker {} (pid {}) ended unexpectedly ({}); restarting it", index, pid,
+                  WIFSIGNALED(status) ? std::string("signal ") + std::to_string(WTERMSIG(status))
+                                      : "exit " + std::to_string(WEXITSTATUS(status)));
+    auto since = std::chrono::steady_clock::now() - last_start_[index];
+    if (since < kRestartBackoff) std::this_thread::sleep_for(kRestartBackoff - since);
+    if (!Spawn(index)) exit_status_ = 1;
+  }
+
+  const ServerConfig& config_;
+  WorkerInputs inputs_;
+  const std::vector<Listener>& listeners_;
+  DeviceGenerations& generations_;
+  sigset_t handled_;
+  sigset_t previous_;
+  std::ostream& out_;
+  const pid_t supervisor_ = getpid();
+  std::map<pid_t, int> running_;  // pid -> worker index
+  std::map<int, std::chrono::steady_clock::time_point> last_start_;
+  bool stopping_ = false;
+  int exit_status_ = 0;
+};
+
 }  // namespace
 
 int RunServer(const ServerConfig& config, std::ostream& out) {
@@ -133,25 +297,18 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
   uint64_t descriptors = RaiseDescriptorLimit();
   uint32_t cores = std::max(1u, std::thread::hardware_concurrency());
   uint32_t workers = WorkerCount(config, cores, descriptors);
-  // One listening socket per worker on the same port (SO_REUSEPORT): the kernel spreads new
-  // connections evenly over the workers, so none fills up while others idle. The supervisor
-  // keeps them all open, and a restarted worker takes over its predecessor's socket.
-  std::vector<Listener> listeners;
-  auto listener = Bind(config.listen.address, config.listen.port, true);
-  if (!listener.ok()) {
-    spdlog::error("{}", listener.status().message());
+  auto listeners = BindListeners(config, workers);
+  if (!listeners.ok()) {
+    spdlog::error("{}", listeners.status().message());
     return 1;
   }
-  listeners.push_back(*listener);
-  for (uint32_t i = 1; i < workers; ++i) {
-    auto another = Bind(config.listen.address, listener->port, true);
-    if (!another.ok()) {
-      spdlog::error("{}", another.status().message());
-      return 1;
-    }
-    listeners.push_back(*another);
+  std::string url = UrlFor(config, listeners->front().port);
+  // One server per data directory: taken before anything in it is read or written.
+  auto data_dir_lock = LockDataDirectory(config);
+  if (!data_dir_lock.ok()) {
+    spdlog::error("preparing {}: {}", config.data_dir, data_dir_lock.status().message());
+    return 1;
   }
-  std::string url = UrlFor(config, listener->port);
   // First start: data directory, certificate, policy key, one-time admin token. The database
   // connections bootstrap opens are closed again before any worker is forked.
   auto prepared = Bootstrap(config, url);
@@ -159,20 +316,18 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     spdlog::error("preparing {}: {}", config.data_dir, prepared.status().ToString());
     return 1;
   }
-  std::string certificate_pem;
-  std::string key_pem;
-  if (config.listen.tls) {
-    auto certificate = ReadFileToString(prepared->certificate_path, 1 << 20);
-    auto key = ReadFileToString(prepared->key_path, 1 << 20);
-    if (!certificate.ok() || !key.ok()) {
-      spdlog::error("reading the TLS certificate or key: {}",
-                    (!certificate.ok() ? certificate.status() : key.status()).ToString());
-      return 1;
-    }
-    certificate_pem = std::move(*certificate);
-    key_pem = std::move(*key);
+  auto metrics_token = ReadMetricsToken(config);
+  if (!metrics_token.ok()) {
+    spdlog::error("{}", metrics_token.status().message());
+    return 1;
+  }
+  auto tls = ReadTlsMaterial(config, *prepared);
+  if (!tls.ok()) {
+    spdlog::error("reading the TLS certificate or key: {}", tls.status().ToString());
+    return 1;
   }
 
+  // Created before the fork so that every worker maps the same memory.
   auto region = MetricsRegion::Create(workers);
   if (!region.ok()) {
     spdlog::error("metrics: {}", region.status().ToString());
@@ -183,90 +338,29 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     spdlog::error("{}", generations.status().ToString());
     return 1;
   }
+  auto enrollment_limiter =
+      SharedRateLimiter::Create(config.enrollment.rate_limit_burst, config.enrollment.rate_limit_per_minute);
+  if (!enrollment_limiter.ok()) {
+    spdlog::error("enrolment rate limit: {}", enrollment_limiter.status().ToString());
+    return 1;
+  }
   out << FirstStartBanner(*prepared);
   out << "appban server listening on " << url << " with " << workers << " worker process" << (workers == 1 ? "" : "es")
       << " (data: " << config.data_dir << ")" << std::endl;
 
-  // Signals are taken synchronously (sigwait) by the supervisor; workers unblock them again and
-  // handle them in their io_context.
-  sigset_t handled;
-  sigemptyset(&handled);
-  sigaddset(&handled, SIGTERM);
-  sigaddset(&handled, SIGINT);
-  sigaddset(&handled, SIGCHLD);
   sigset_t previous;
-  pthread_sigmask(SIG_BLOCK, &handled, &previous);
-
+  sigset_t handled = BlockSupervisorSignals(previous);
   WorkerInputs inputs;
   inputs.metrics = &*region;
   inputs.generations = &*generations;
-  inputs.certificate_pem = certificate_pem;
-  inputs.private_key_pem = key_pem;
-  std::map<pid_t, int> running;  // pid -> worker index
-  std::map<int, std::chrono::steady_clock::time_point> last_start;
-  const pid_t supervisor = getpid();
-  auto spawn = [&](int index) -> bool {
-    last_start[index] = std::chrono::steady_clock::now();
-    out.flush();
-    pid_t pid = fork();
-    if (pid < 0) {
-      spdlog::error("fork: {}", std::strerror(errno));
-      return false;
-    }
-    if (pid == 0) {
-      // A worker must not outlive its supervisor (it would keep serving on the shared socket).
-      prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (getppid() != supervisor) _exit(1);
-      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-      inputs.worker_index = index;
-      inputs.listening_fd = listeners[static_cast<size_t>(index)].fd;
-      int status = RunWorker(config, inputs);
-      spdlog::default_logger()->flush();
-      _exit(status);
-    }
-    running[pid] = index;
-    return true;
-  };
-  for (uint32_t i = 0; i < workers; ++i) {
-    if (!spawn(static_cast<int>(i))) return 1;
-  }
-
-  bool stopping = false;
-  int exit_status = 0;
-  while (!running.empty()) {
-    int signal_number = 0;
-    sigwait(&handled, &signal_number);
-    if (signal_number == SIGTERM || signal_number == SIGINT) {
-      if (!stopping) spdlog::info("stopping: finishing in-flight requests");
-      stopping = true;
-      for (const auto& [pid, index] : running) kill(pid, SIGTERM);
-      continue;
-    }
-    // SIGCHLD: reap every worker that ended.
-    for (;;) {
-      int status = 0;
-      pid_t pid = waitpid(-1, &status, WNOHANG);
-      if (pid <= 0) break;
-      auto it = running.find(pid);
-      if (it == running.end()) continue;
-      int index = it->second;
-      running.erase(it);
-      bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      if (stopping) {
-        if (!clean) exit_status = 1;
-        continue;
-      }
-      // It may have committed device writes it did not get to announce.
-      generations->BumpEpoch();
-      spdlog::error("worker {} (pid {}) ended unexpectedly ({}); restarting it", index, pid,
-                    WIFSIGNALED(status) ? std::string("signal ") + std::to_string(WTERMSIG(status))
-                                        : "exit " + std::to_string(WEXITSTATUS(status)));
-      auto since = std::chrono::steady_clock::now() - last_start[index];
-      if (since < kRestartBackoff) std::this_thread::sleep_for(kRestartBackoff - since);
-      if (!spawn(index)) exit_status = 1;
-    }
-  }
-  for (const Listener& socket : listeners) close(socket.fd);
+  inputs.enrollment_limiter = &*enrollment_limiter;
+  inputs.metrics_token = std::move(*metrics_token);
+  inputs.certificate_pem = std::move(tls->certificate_pem);
+  inputs.private_key_pem = std::move(tls->private_key_pem);
+  WorkerPool pool(config, std::move(inputs), *listeners, *generations, handled, previous, out);
+  if (!pool.StartAll(workers)) return 1;
+  int exit_status = pool.Supervise();
+  for (const Listener& socket : *listeners) close(socket.fd);
   spdlog::info("stopped");
   return exit_status;
 }

@@ -14,22 +14,27 @@
 
 #include <spdlog/spdlog.h>
 
+#include "appban/common/crypto.h"
+#include "appban/decide/admin.h"
 #include "appban/net/server.h"
 #include "appban/net/tls.h"
 #include "appban/policy/keys.h"
+#include "appban/protocol/messages.h"
 #include "appban/server/admin_api.h"
+#include "appban/server/assessment_pool.h"
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
 #include "appban/server/device_api.h"
 #include "appban/server/key_ring.h"
-#include "appban/store/admin.h"
 
 namespace appban::server {
 namespace {
 
 // Publishes made by other workers are noticed within this period.
 constexpr auto kRefreshPeriod = std::chrono::milliseconds(200);
+// How many nice levels the assessment pool's threads run below the request thread.
+constexpr int kAssessmentNiceBelowRequests = 3;
 
 class MetricsObserver : public net::ServerObserver {
  public:
@@ -59,6 +64,8 @@ class Worker : public FleetNotifier {
     if (!fleet.ok()) return failed("opening the fleet store", fleet.status());
     auto writer_fleet = store::OpenSqliteFleetStore(config_.DatabasePath(), store::FleetConnection::kBatchWriter);
     if (!writer_fleet.ok()) return failed("opening the fleet store", writer_fleet.status());
+    auto assessment_fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
+    if (!assessment_fleet.ok()) return failed("opening the fleet store", assessment_fleet.status());
     auto keys = KeyRing::Load(config_.data_dir + "/keys");
     if (!keys.ok()) return failed("loading the policy signing key", keys.status());
     keys_.emplace(std::move(*keys));
@@ -71,6 +78,11 @@ class Worker : public FleetNotifier {
     if (auto refreshed = hub_->Refresh(); !refreshed.ok())
       return failed("loading the latest bundle", refreshed.status());
     CheckinWriter writer(io, std::move(*writer_fleet), *inputs_.generations);
+    AssessmentPool::Options pool_options;
+    // Started before this thread lowers its own priority: the pool goes a few levels further down,
+    // so the request thread preempts an assessment as soon as a request arrives.
+    pool_options.nice_increment = static_cast<int>(config_.request_thread_nice) + kAssessmentNiceBelowRequests;
+    AssessmentPool assessments(io, std::move(*assessment_fleet), pool_options);
 
     context_.config = &config_;
     context_.store = store->get();
@@ -80,9 +92,10 @@ class Worker : public FleetNotifier {
     context_.metrics = &slot;
     context_.notifier = this;
     context_.generations = inputs_.generations;
-    context_.clock = store::SystemClockNow;
+    context_.assessments = &assessments;
+    context_.clock = decide::SystemClockNow;
     // Administrators read what was just published, even when another worker published it.
-    context_.latest_bundle = [this]() -> const PublishedBundle& {
+    context_.latest_bundle = [this]() -> const verify::PublishedBundle& {
       CatchUp();
       return hub_->latest();
     };
@@ -94,6 +107,7 @@ class Worker : public FleetNotifier {
     settings.longpoll_timeout = config_.devices.longpoll_timeout_seconds;
     settings.enrollment_burst = config_.enrollment.rate_limit_burst;
     settings.enrollment_per_minute = config_.enrollment.rate_limit_per_minute;
+    settings.enrollment_limiter = inputs_.enrollment_limiter;
     devices_ = std::make_unique<DeviceApi>(context_, *hub_, writer, settings, [this] { CatchUp(); });
 
     net::ServerOptions options;
@@ -115,6 +129,7 @@ class Worker : public FleetNotifier {
         [this](net::HttpRequest request, net::Responder respond) { Route(std::move(request), std::move(respond)); },
         [this](std::string_view method, std::string_view path) { return BodyLimit(method, path); }, &observer);
     if (auto adopted = server.Adopt(inputs_.listening_fd); !adopted.ok()) return failed("accepting", adopted);
+    server.SetRequestGate([this](const net::HttpRequest& head) { return Gate(head); });
     server.SetLongPollDrainer(
         [this] { hub_->DrainPolls(503, "unavailable", "the server is shutting down; poll again shortly"); });
 
@@ -247,6 +262,18 @@ class Worker : public FleetNotifier {
     }
   }
 
+  // Decided from the headers, before any body is read: an admin request that carries a body is
+  // authenticated and its role checked first, so that nobody without a valid token can make the
+  // worker receive (up to apk_max_bytes of) an upload. Requests without a body are checked once,
+  // by their handler.
+  std::optional<net::HttpResponse> Gate(const net::HttpRequest& head) {
+    if (!head.path.starts_with(kAdminPathPrefix)) return std::nullopt;
+    std::string_view length = head.Header("content-length");
+    bool has_body = !head.Header("transfer-encoding").empty() || (!length.empty() && length != "0");
+    if (!has_body) return std::nullopt;
+    return AdminRequestGate(context_, head);
+  }
+
   size_t BodyLimit(std::string_view method, std::string_view path) const {
     if (method == "GET" || method == "HEAD" || method == "DELETE") return 0;
     if (path == "/v1/checkin") return config_.limits.inventory_max_bytes;
@@ -278,7 +305,7 @@ class Worker : public FleetNotifier {
       if (only("POST")) devices_->Enroll(request, std::move(respond));
       return;
     }
-    if (path.starts_with(kAdminPathPrefix)) return respond(HandleAdminRequest(context_, request));
+    if (path.starts_with(kAdminPathPrefix)) return HandleAdminRequest(context_, std::move(request), std::move(respond));
     if (path == "/healthz") {
       // POST is accepted too (body ignored): the benchmarks send the same request here as to
       // /v1/checkin to measure what the transport alone costs.
@@ -290,6 +317,7 @@ class Worker : public FleetNotifier {
     }
     if (path == "/metrics") {
       if (!only("GET")) return;
+      if (auto refusal = RefuseMetrics(request)) return respond(std::move(*refusal));
       std::vector<ExtraGauge> extra;
       auto text = RenderPrometheus(*inputs_.metrics, extra);
       if (!text.ok()) return respond(net::MakeErrorResponse(500, "internal", text.status().message()));
@@ -299,6 +327,26 @@ class Worker : public FleetNotifier {
       return respond(std::move(response));
     }
     respond(net::MakeErrorResponse(404, "not_found", "no such endpoint: " + path));
+  }
+
+  // /metrics shows the fleet's size, compliance and enrolment counts: with a configured scrape
+  // token it needs that token; without one it answers loopback clients only (a Prometheus on the
+  // same host, or behind an SSH tunnel).
+  std::optional<net::HttpResponse> RefuseMetrics(const net::HttpRequest& request) const {
+    if (!inputs_.metrics_token.empty()) {
+      std::string_view presented = protocol::BearerCredential(request.Header("authorization"));
+      if (!presented.empty() && ConstantTimeEquals(presented, inputs_.metrics_token)) return std::nullopt;
+      net::HttpResponse refusal = net::MakeErrorResponse(
+          401, "unauthenticated", "GET /metrics needs \"Authorization: Bearer <the token in metrics.token_file>\"");
+      refusal.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"appban-metrics\"");
+      return refusal;
+    }
+    std::string_view address = request.remote_address;
+    if (address.starts_with("::ffff:")) address.remove_prefix(7);  // IPv4 client on an IPv6 socket
+    if (IsLoopbackAddress(address)) return std::nullopt;
+    return net::MakeErrorResponse(403, "forbidden",
+                                  "GET /metrics is served to loopback clients only; set metrics.token_file to let a "
+                                  "scraper on another host in with a bearer token");
   }
 
   const ServerConfig& config_;

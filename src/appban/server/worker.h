@@ -1,6 +1,7 @@
 // One server worker process: a single-threaded io_context serving the device protocol, the admin
 // API, /healthz and /metrics on a listening socket the supervisor bound and shared. Each worker
-// has its own database connections (one for requests, one for the group-commit writer thread).
+// has its own database connections (one for requests, one for the group-commit writer thread, one
+// for the assessment pool's threads).
 // docs/architecture.md, "The server", explains the split.
 #pragma once
 
@@ -9,15 +10,18 @@
 #include "appban/server/config.h"
 #include "appban/server/device_cache.h"
 #include "appban/server/metrics.h"
+#include "appban/server/shared_rate_limiter.h"
 
 namespace appban::server {
 
 struct WorkerInputs {
   int listening_fd = -1;
   int worker_index = 0;
-  const MetricsRegion* metrics = nullptr;    // shared with the other workers
-  DeviceGenerations* generations = nullptr;  // shared with the other workers
-  std::string certificate_pem;               // leaf (+ chain); empty for plain HTTP
+  const MetricsRegion* metrics = nullptr;           // shared with the other workers
+  DeviceGenerations* generations = nullptr;         // shared with the other workers
+  SharedRateLimiter* enrollment_limiter = nullptr;  // shared with the other workers
+  std::string metrics_token;                        // bearer token GET /metrics requires; empty: loopback clients only
+  std::string certificate_pem;                      // leaf (+ chain); empty for plain HTTP
   std::string private_key_pem;
 };
 

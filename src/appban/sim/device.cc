@@ -23,8 +23,7 @@ BundleVerifier::BundleVerifier(std::vector<policy::PublicKey> pinned_keys) : pin
   }
 }
 
-Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope,
-                                                                     policy::UnixSeconds now) {
+Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope, UnixSeconds now) {
   return Verify(envelope, now, enrolment_key_ids_);
 }
 
@@ -48,8 +47,7 @@ std::vector<std::string> BundleVerifier::FollowRotations(const std::vector<std::
   return result;
 }
 
-Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope,
-                                                                     policy::UnixSeconds now,
+Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope, UnixSeconds now,
                                                                      const std::vector<std::string>& pinned_key_ids) {
   std::string cache_key = pinned_key_ids == enrolment_key_ids_ ? envelope : envelope + "|" + JoinIds(pinned_key_ids);
   if (auto it = cache_.find(cache_key); it != cache_.end()) return it->second;
@@ -98,7 +96,7 @@ void SimDevice::OnCheckinAnswer(const protocol::CheckinResponse& answer) {
 }
 
 BundleOutcome SimDevice::ApplyBundle(const std::string& envelope, BundleVerifier& verifier, const AppCatalog& catalog,
-                                     policy::UnixSeconds now, const std::vector<std::string>& key_rotations) {
+                                     UnixSeconds now, const std::vector<std::string>& key_rotations) {
   if (pinned_key_ids_.empty()) pinned_key_ids_ = verifier.enrolment_key_ids();
   if (!key_rotations.empty()) pinned_key_ids_ = verifier.FollowRotations(pinned_key_ids_, key_rotations);
   BundleOutcome outcome;

@@ -45,10 +45,10 @@ class BundleVerifier {
   explicit BundleVerifier(std::vector<policy::PublicKey> pinned_keys);
 
   // With the enrolment keys.
-  Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, policy::UnixSeconds now);
+  Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, UnixSeconds now);
   // With the keys named by `pinned_key_ids` (ids this verifier knows: enrolment keys, or keys
   // learned by FollowRotations).
-  Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, policy::UnixSeconds now,
+  Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, UnixSeconds now,
                                                        const std::vector<std::string>& pinned_key_ids);
   // The pinned set after following `statements` (policy::FollowKeyRotations); unchanged when they
   // are refused.
@@ -97,7 +97,7 @@ class SimDevice {
   void OnCheckinAnswer(const protocol::CheckinResponse& answer);
   // `key_rotations` (sent with the bundle) are followed first, as a real agent does.
   BundleOutcome ApplyBundle(const std::string& envelope, BundleVerifier& verifier, const AppCatalog& catalog,
-                            policy::UnixSeconds now, const std::vector<std::string>& key_rotations = {});
+                            UnixSeconds now, const std::vector<std::string>& key_rotations = {});
   // The ids of the policy keys this device pins (empty: still the enrolment keys).
   const std::vector<std::string>& pinned_key_ids() const { return pinned_key_ids_; }
 

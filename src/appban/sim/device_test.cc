@@ -7,8 +7,8 @@
 namespace appban::sim {
 namespace {
 
-constexpr policy::UnixSeconds kIssued = 1795000000;
-constexpr policy::UnixSeconds kNotAfter = kIssued + 30 * 86400;
+constexpr UnixSeconds kIssued = 1795000000;
+constexpr UnixSeconds kNotAfter = kIssued + 30 * 86400;
 
 AppCatalog Catalog() {
   InventoryOptions options;

@@ -18,10 +18,10 @@
 #include <sstream>
 
 #include "appban/common/file.h"
+#include "appban/net/async_client.h"
 #include "appban/net/client.h"
 #include "appban/net/tls.h"
 #include "appban/protocol/messages.h"
-#include "appban/sim/async_client.h"
 #include "appban/sim/device.h"
 
 namespace appban::sim {
@@ -41,7 +41,7 @@ constexpr milliseconds kRequestTimeout{60'000};
 int64_t NowMs() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-policy::UnixSeconds NowSeconds() { return NowMs() / 1000; }
+UnixSeconds NowSeconds() { return NowMs() / 1000; }
 
 struct StateFile {
   std::vector<std::string> policy_keys_pem;
@@ -81,8 +81,8 @@ Status SaveState(const std::string& path, const StateFile& state) {
   return WriteFileAtomically(path, json.dump() + "\n", 0600);
 }
 
-Result<std::shared_ptr<ClientTarget>> MakeTarget(const SimulationOptions& options) {
-  auto target = std::make_shared<ClientTarget>();
+Result<std::shared_ptr<net::ClientTarget>> MakeTarget(const SimulationOptions& options) {
+  auto target = std::make_shared<net::ClientTarget>();
   APPBAN_ASSIGN_OR_RETURN(target->url, net::ParseUrl(options.server_url));
   if (target->url.tls) {
     if (options.ca_file.empty()) return Status::InvalidArgument("--ca is required for an https:// server");
@@ -93,7 +93,7 @@ Result<std::shared_ptr<ClientTarget>> MakeTarget(const SimulationOptions& option
   return target;
 }
 
-std::string HttpErrorKind(const ClientResponse& response) {
+std::string HttpErrorKind(const net::ClientResponse& response) {
   std::string kind = "http_" + std::to_string(response.status);
   Json body = Json::parse(response.body, nullptr, false);
   if (body.is_object() && body.contains("error") && body["error"].is_object() && body["error"].contains("code") &&
@@ -151,7 +151,7 @@ Result<std::vector<std::string>> MintEnrollmentTokens(const SimulationOptions& o
 // One process's devices and connections, all on one io_context thread.
 class ProcessRun {
  public:
-  ProcessRun(const SimulationOptions& options, std::shared_ptr<ClientTarget> target, AppCatalog catalog)
+  ProcessRun(const SimulationOptions& options, std::shared_ptr<net::ClientTarget> target, AppCatalog catalog)
       : options_(options), target_(std::move(target)), catalog_(std::move(catalog)), rng_(options.inventory.seed) {}
 
   Status Prepare(uint64_t first, uint64_t count) {
@@ -180,7 +180,7 @@ class ProcessRun {
 
   Result<ProcessSummary> RunFleet() {
     for (size_t i = 0; i < slots_.size(); ++i) {
-      slots_[i].connection = MakeConnection(io_, target_, SourceAddress(i));
+      slots_[i].connection = net::MakeConnection(io_, target_, SourceAddress(i));
     }
     if (options_.duration.count() > 0) {
       duration_timer_.expires_after(options_.duration);
@@ -196,7 +196,7 @@ class ProcessRun {
 
   Result<ProcessSummary> RunSteady(int ready_fd, int start_fd) {
     size_t lanes = std::min<size_t>(std::max<uint32_t>(1, options_.concurrency), std::max<size_t>(1, slots_.size()));
-    for (size_t i = 0; i < lanes; ++i) lanes_.push_back(MakeConnection(io_, target_, SourceAddress(i)));
+    for (size_t i = 0; i < lanes; ++i) lanes_.push_back(net::MakeConnection(io_, target_, SourceAddress(i)));
     // Setup: each lane enrols and first-checks-in devices one after another. io_.run() returns
     // once nothing is pending, i.e. when every device is set up (or gave up).
     for (size_t lane = 0; lane < lanes; ++lane) SetupNext(lane);
@@ -207,7 +207,7 @@ class ProcessRun {
       if (!slot.device || slot.gave_up) continue;
       std::string body = protocol::CheckinRequestBody(slot.device->NextCheckin(catalog_));
       requests.push_back(std::make_shared<const std::string>(
-          SerializeRequest("POST", path, target_->url.host, slot.device->identity().credential, body)));
+          net::SerializeRequest("POST", path, target_->url.host, slot.device->identity().credential, body)));
     }
     if (!options_.quiet) {
       std::cerr << "appban simulate: " << requests.size() << " devices ready in this process (pid " << getpid()
@@ -233,9 +233,9 @@ class ProcessRun {
   struct Slot {
     uint64_t index = 0;
     std::optional<SimDevice> device;
-    std::string token;                            // enrolment token when not enrolled yet
-    std::shared_ptr<AsyncConnection> connection;  // fleet mode: the device's own connection
-    int64_t pending_ack_version = 0;              // applied, compliant check-in not answered yet
+    std::string token;                                 // enrolment token when not enrolled yet
+    std::shared_ptr<net::AsyncConnection> connection;  // fleet mode: the device's own connection
+    int64_t pending_ack_version = 0;                   // applied, compliant check-in not answered yet
     uint32_t acked_bundles = 0;
     Clock::time_point next_periodic;
     bool polling = false;  // has reached its first long-poll
@@ -279,7 +279,7 @@ class ProcessRun {
     int64_t ceiling = std::min<int64_t>(5000, 250LL << std::min(attempts, 5));
     return milliseconds(std::uniform_int_distribution<int64_t>(ceiling / 2, ceiling)(rng_));
   }
-  milliseconds RetryAfter(const ClientResponse& response) {
+  milliseconds RetryAfter(const net::ClientResponse& response) {
     int64_t seconds = 1;
     if (!response.retry_after.empty()) {
       seconds = std::clamp<int64_t>(std::strtoll(response.retry_after.c_str(), nullptr, 10), 1, 60);
@@ -288,10 +288,10 @@ class ProcessRun {
   }
 
   // A failed request: retry (transport errors, 5xx, 429) or give up (other 4xx, too many tries).
-  void Retry(Slot& slot, const Status& status, const ClientResponse& response, std::function<void()> again,
+  void Retry(Slot& slot, const Status& status, const net::ClientResponse& response, std::function<void()> again,
              const Done& done) {
     if (!status.ok()) {
-      Error(std::string(FailureKind(status)));
+      Error(std::string(net::FailureKind(status)));
     } else {
       Error(HttpErrorKind(response));
     }
@@ -306,13 +306,13 @@ class ProcessRun {
     After(Backoff(slot.attempts), std::move(again));
   }
 
-  void Enroll(size_t i, AsyncConnection& connection, Done done) {
+  void Enroll(size_t i, net::AsyncConnection& connection, Done done) {
     Slot& slot = slots_[i];
     protocol::EnrollRequest request{slot.token, "sim-" + std::to_string(slot.index), "linux",
                                     std::string(kAgentVersion)};
     auto bytes = std::make_shared<const std::string>(
-        SerializeRequest("POST", protocol::kEnrollPath, target_->url.host, "", protocol::ToJson(request).dump()));
-    connection.Send(bytes, kRequestTimeout, [this, i, &connection, done](Status status, ClientResponse response) {
+        net::SerializeRequest("POST", protocol::kEnrollPath, target_->url.host, "", protocol::ToJson(request).dump()));
+    connection.Send(bytes, kRequestTimeout, [this, i, &connection, done](Status status, net::ClientResponse response) {
       Slot& slot = slots_[i];
       auto again = [this, i, &connection, done] { Enroll(i, connection, done); };
       if (!status.ok() || response.status != 201) return Retry(slot, status, response, again, done);
@@ -362,37 +362,39 @@ class ProcessRun {
     return true;
   }
 
-  void Checkin(size_t i, AsyncConnection& connection, Done done) {
+  void Checkin(size_t i, net::AsyncConnection& connection, Done done) {
     Slot& slot = slots_[i];
     std::string body = protocol::CheckinRequestBody(slot.device->NextCheckin(catalog_));
-    auto bytes = std::make_shared<const std::string>(
-        SerializeRequest("POST", protocol::kCheckinPath, target_->url.host, slot.device->identity().credential, body));
+    auto bytes = std::make_shared<const std::string>(net::SerializeRequest(
+        "POST", protocol::kCheckinPath, target_->url.host, slot.device->identity().credential, body));
     int64_t reported_version = slot.pending_ack_version;
-    connection.Send(
-        bytes, kRequestTimeout, [this, i, &connection, done, reported_version](Status status, ClientResponse response) {
-          Slot& slot = slots_[i];
-          auto again = [this, i, &connection, done] { Checkin(i, connection, done); };
-          if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, done);
-          auto answer = protocol::ParseCheckinResponse(response.body);
-          if (!answer.ok()) {
-            Error("bad_checkin_answer");
-            return Retry(slot, Status::Unavailable("response: " + answer.status().message()), response, again, done);
-          }
-          slot.attempts = 0;
-          ++summary_.checkins;
-          slot.device->OnCheckinAnswer(*answer);
-          ScheduleNextPeriodic(slot, answer->checkin_interval);
-          if (reported_version != 0 && slot.pending_ack_version == reported_version) {
-            // The server answered the check-in that reported the applied bundle (and its removals):
-            // the device is compliant with it as far as the server can tell.
-            summary_.bundles[reported_version].acked_ms.push_back(NowMs());
-            slot.pending_ack_version = 0;
-            if (options_.stop_after_bundles > 0 && ++slot.acked_bundles == options_.stop_after_bundles) MarkDone(slot);
-          }
-          if (answer->bundle && TakeBundle(slot, *answer->bundle, answer->key_rotations))
-            return Checkin(i, connection, done);
-          done(true);
-        });
+    connection.Send(bytes, kRequestTimeout,
+                    [this, i, &connection, done, reported_version](Status status, net::ClientResponse response) {
+                      Slot& slot = slots_[i];
+                      auto again = [this, i, &connection, done] { Checkin(i, connection, done); };
+                      if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, done);
+                      auto answer = protocol::ParseCheckinResponse(response.body);
+                      if (!answer.ok()) {
+                        Error("bad_checkin_answer");
+                        return Retry(slot, Status::Unavailable("response: " + answer.status().message()), response,
+                                     again, done);
+                      }
+                      slot.attempts = 0;
+                      ++summary_.checkins;
+                      slot.device->OnCheckinAnswer(*answer);
+                      ScheduleNextPeriodic(slot, answer->checkin_interval);
+                      if (reported_version != 0 && slot.pending_ack_version == reported_version) {
+                        // The server answered the check-in that reported the applied bundle (and its removals):
+                        // the device is compliant with it as far as the server can tell.
+                        summary_.bundles[reported_version].acked_ms.push_back(NowMs());
+                        slot.pending_ack_version = 0;
+                        if (options_.stop_after_bundles > 0 && ++slot.acked_bundles == options_.stop_after_bundles)
+                          MarkDone(slot);
+                      }
+                      if (answer->bundle && TakeBundle(slot, *answer->bundle, answer->key_rotations))
+                        return Checkin(i, connection, done);
+                      done(true);
+                    });
   }
 
   // Every waiting device receives the same answer to one publish: parsed once per process (the
@@ -426,7 +428,7 @@ class ProcessRun {
     if (stopping_ || next_to_start_ >= slots_.size()) return;
     size_t i = next_to_start_++;
     Slot& slot = slots_[i];
-    AsyncConnection& connection = *slot.connection;
+    net::AsyncConnection& connection = *slot.connection;
     auto after_checkin = [this, i](bool ok) {
       if (!ok) return DeviceStarted(i, false);
       DeviceStarted(i, true);
@@ -453,7 +455,7 @@ class ProcessRun {
   void Poll(size_t i) {
     if (stopping_) return;
     Slot& slot = slots_[i];
-    AsyncConnection& connection = *slot.connection;
+    net::AsyncConnection& connection = *slot.connection;
     if (Clock::now() >= slot.next_periodic) {
       return Checkin(i, connection, [this, i](bool ok) {
         if (ok) Poll(i);
@@ -462,34 +464,35 @@ class ProcessRun {
     std::string target =
         std::string(protocol::kPollPath) + "?version=" + std::to_string(slot.device->applied_version());
     auto bytes = std::make_shared<const std::string>(
-        SerializeRequest("GET", target, target_->url.host, slot.device->identity().credential, ""));
+        net::SerializeRequest("GET", target, target_->url.host, slot.device->identity().credential, ""));
     int64_t longpoll = std::max<int64_t>(summary_.longpoll_timeout, 60);
     ++summary_.polls;
-    connection.Send(bytes, milliseconds((longpoll + 30) * 1000), [this, i](Status status, ClientResponse response) {
-      if (stopping_) return;
-      Slot& slot = slots_[i];
-      auto again = [this, i] { Poll(i); };
-      auto give_up = [](bool) {};
-      if (status.ok() && response.status == 204) {
-        slot.attempts = 0;
-        return Poll(i);
-      }
-      if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, give_up);
-      const protocol::PollResponse* answer = ParsedPoll(response.body);
-      if (answer == nullptr)
-        return Retry(slot, Status::Unavailable("response: bad poll answer"), response, again, give_up);
-      slot.attempts = 0;
-      if (answer->bundle && TakeBundle(slot, *answer->bundle, answer->key_rotations)) {
-        bool refused = slot.pending_ack_version == 0;
-        return Checkin(i, *slot.connection, [this, i, refused](bool ok) {
-          if (!ok) return;
-          // A refused bundle would be offered again at once: wait before asking again.
-          if (refused) return After(milliseconds(5000), [this, i] { Poll(i); });
-          Poll(i);
-        });
-      }
-      Poll(i);
-    });
+    connection.Send(bytes, milliseconds((longpoll + 30) * 1000),
+                    [this, i](Status status, net::ClientResponse response) {
+                      if (stopping_) return;
+                      Slot& slot = slots_[i];
+                      auto again = [this, i] { Poll(i); };
+                      auto give_up = [](bool) {};
+                      if (status.ok() && response.status == 204) {
+                        slot.attempts = 0;
+                        return Poll(i);
+                      }
+                      if (!status.ok() || response.status != 200) return Retry(slot, status, response, again, give_up);
+                      const protocol::PollResponse* answer = ParsedPoll(response.body);
+                      if (answer == nullptr)
+                        return Retry(slot, Status::Unavailable("response: bad poll answer"), response, again, give_up);
+                      slot.attempts = 0;
+                      if (answer->bundle && TakeBundle(slot, *answer->bundle, answer->key_rotations)) {
+                        bool refused = slot.pending_ack_version == 0;
+                        return Checkin(i, *slot.connection, [this, i, refused](bool ok) {
+                          if (!ok) return;
+                          // A refused bundle would be offered again at once: wait before asking again.
+                          if (refused) return After(milliseconds(5000), [this, i] { Poll(i); });
+                          Poll(i);
+                        });
+                      }
+                      Poll(i);
+                    });
   }
 
   void Stop() {
@@ -506,7 +509,7 @@ class ProcessRun {
   void SetupNext(size_t lane) {
     if (next_to_start_ >= slots_.size()) return;
     size_t i = next_to_start_++;
-    AsyncConnection& connection = *lanes_[lane];
+    net::AsyncConnection& connection = *lanes_[lane];
     auto next = [this, lane](bool) { SetupNext(lane); };
     if (slots_[i].device) return Checkin(i, connection, next);
     Enroll(i, connection, [this, i, lane, next](bool ok) {
@@ -519,7 +522,7 @@ class ProcessRun {
     if (Clock::now() >= steady_deadline_) return;  // the lane goes idle; io_.run() returns when all are
     auto sent = Clock::now();
     lanes_[lane]->Send(steady_requests_[request_index % steady_requests_.size()], kRequestTimeout,
-                       [this, lane, sent](Status status, ClientResponse response) {
+                       [this, lane, sent](Status status, net::ClientResponse response) {
                          auto now = Clock::now();
                          if (status.ok() && response.status == 200) {
                            if (now <= steady_deadline_) {
@@ -529,7 +532,7 @@ class ProcessRun {
                            }
                            return SendSteady(lane, next_steady_++);
                          }
-                         Error(status.ok() ? HttpErrorKind(response) : std::string(FailureKind(status)));
+                         Error(status.ok() ? HttpErrorKind(response) : std::string(net::FailureKind(status)));
                          After(Backoff(1), [this, lane] { SendSteady(lane, next_steady_++); });
                        });
   }
@@ -550,13 +553,13 @@ class ProcessRun {
 
   const SimulationOptions& options_;
   asio::io_context io_{1};  // one thread: no locking anywhere in the simulator
-  std::shared_ptr<ClientTarget> target_;
+  std::shared_ptr<net::ClientTarget> target_;
   AppCatalog catalog_;
   std::mt19937_64 rng_;
   std::optional<BundleVerifier> verifier_;
   std::vector<std::string> keys_pem_;
   std::vector<Slot> slots_;
-  std::vector<std::shared_ptr<AsyncConnection>> lanes_;
+  std::vector<std::shared_ptr<net::AsyncConnection>> lanes_;
   std::vector<std::shared_ptr<const std::string>> steady_requests_;
   size_t next_steady_ = 0;
   Clock::time_point steady_deadline_;
@@ -623,7 +626,7 @@ Result<uint64_t> RaiseDescriptorLimit() {
 
 Result<ProcessSummary> RunProcess(const SimulationOptions& options, uint64_t first, uint64_t count,
                                   const ChildChannel& channel) {
-  APPBAN_ASSIGN_OR_RETURN(std::shared_ptr<ClientTarget> target, MakeTarget(options));
+  APPBAN_ASSIGN_OR_RETURN(std::shared_ptr<net::ClientTarget> target, MakeTarget(options));
   APPBAN_ASSIGN_OR_RETURN(AppCatalog catalog, AppCatalog::Make(options.inventory));
   ProcessRun run(options, std::move(target), std::move(catalog));
   Status prepared = run.Prepare(first, count);

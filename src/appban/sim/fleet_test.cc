@@ -133,7 +133,7 @@ class FakeDeviceServer {
       rule.targets.push_back(*policy::MakeTarget(policy::TargetKind::kDebPackage, "wechat"));
       rule.rationale = rule.authority = "test";
       rule.state = policy::RuleState::kPublished;
-      policy::UnixSeconds now = time(nullptr);
+      UnixSeconds now = time(nullptr);
       auto bundle = policy::CompileBundle(policy::BundleInputs{{rule}, {}, {}, 1, now, now + 86400});
       envelope_ = *policy::SignBundle(*bundle, key_);
       version_ = 1;

@@ -10,12 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "appban/common/json.h"
 #include "appban/common/status.h"
-#include "appban/policy/json_util.h"
 
 namespace appban::sim {
-
-using policy::Json;
 
 class LatencyHistogram {
  public:

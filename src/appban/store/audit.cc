@@ -7,16 +7,15 @@
 namespace appban::store {
 namespace {
 
-Result<std::string> HashOver(const std::string& prev_hash, const policy::Json& content) {
-  APPBAN_ASSIGN_OR_RETURN(std::string canonical, policy::CanonicalJson(content));
+Result<std::string> HashOver(const std::string& prev_hash, const Json& content) {
+  APPBAN_ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(content));
   std::string message = prev_hash + canonical;
   return Sha256Hex(AsBytes(message));
 }
 
-policy::Json Content(const AuditEntry& entry, policy::Json before, policy::Json after) {
-  return policy::Json{{"action", entry.action},      {"actor", entry.actor},
-                      {"after", std::move(after)},   {"at", policy::FormatTimestamp(entry.at)},
-                      {"before", std::move(before)}, {"object", entry.object}};
+Json Content(const AuditEntry& entry, Json before, Json after) {
+  return Json{{"action", entry.action},          {"actor", entry.actor},        {"after", std::move(after)},
+              {"at", FormatTimestamp(entry.at)}, {"before", std::move(before)}, {"object", entry.object}};
 }
 
 // The checkpoint is written after each commit, so it may lag the chain by what was committed just
@@ -71,26 +70,26 @@ Result<AuditEntry> ChainEntry(const AuditRecord& record, int64_t seq, const std:
   entry.actor = record.actor;
   entry.action = record.action;
   entry.object = record.object;
-  APPBAN_ASSIGN_OR_RETURN(entry.before_json, policy::CanonicalJson(record.before));
-  APPBAN_ASSIGN_OR_RETURN(entry.after_json, policy::CanonicalJson(record.after));
+  APPBAN_ASSIGN_OR_RETURN(entry.before_json, CanonicalJson(record.before));
+  APPBAN_ASSIGN_OR_RETURN(entry.after_json, CanonicalJson(record.after));
   entry.prev_hash = prev_hash;
   APPBAN_ASSIGN_OR_RETURN(entry.hash, HashOver(prev_hash, Content(entry, record.before, record.after)));
   return entry;
 }
 
 Result<std::string> ComputeEntryHash(const AuditEntry& entry) {
-  policy::Json before, after;
+  Json before, after;
   try {
-    before = policy::Json::parse(entry.before_json);
-    after = policy::Json::parse(entry.after_json);
-  } catch (const policy::Json::exception&) {
+    before = Json::parse(entry.before_json);
+    after = Json::parse(entry.after_json);
+  } catch (const Json::exception&) {
     return Status::Corruption("entry " + std::to_string(entry.seq) + ": before/after is not JSON");
   }
   // What is hashed is the canonical text; what readers (and json_extract) see is the stored text.
   // They must be the same bytes: a duplicate member, which the parser drops and SQLite reads, or
   // added whitespace would otherwise pass unnoticed.
-  auto canonical_before = policy::CanonicalJson(before);
-  auto canonical_after = policy::CanonicalJson(after);
+  auto canonical_before = CanonicalJson(before);
+  auto canonical_after = CanonicalJson(after);
   if (!canonical_before.ok() || !canonical_after.ok() || *canonical_before != entry.before_json ||
       *canonical_after != entry.after_json) {
     return Status::Corruption("entry " + std::to_string(entry.seq) + ": before/after is not the text that was hashed");
@@ -110,16 +109,16 @@ std::string CheckpointMessage(const AuditHead& head) {
 
 Result<std::string> SignAuditCheckpoint(const AuditHead& head, const policy::SigningKey& key) {
   APPBAN_ASSIGN_OR_RETURN(std::string signature, key.Sign(CheckpointMessage(head)));
-  return policy::CanonicalJson(policy::Json{{"format", kAuditCheckpointFormat},
-                                            {"hash", head.hash},
-                                            {"key_id", key.key_id()},
-                                            {"seq", head.seq},
-                                            {"signature", HexLower(AsBytes(signature))}});
+  return CanonicalJson(Json{{"format", kAuditCheckpointFormat},
+                            {"hash", head.hash},
+                            {"key_id", key.key_id()},
+                            {"seq", head.seq},
+                            {"signature", HexLower(AsBytes(signature))}});
 }
 
 Result<AuditHead> ParseAuditCheckpoint(std::string_view text, const policy::PublicKey& key) {
   auto malformed = [](const std::string& why) { return Status::Corruption("malformed audit checkpoint: " + why); };
-  APPBAN_ASSIGN_OR_RETURN(policy::Json json, policy::ParseJsonBounded(text, 4096, 4, "audit checkpoint"));
+  APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(text, 4096, 4, "audit checkpoint"));
   if (!json.is_object() || json.size() != 5) return malformed("expected exactly format, hash, key_id, seq, signature");
   for (const char* member : {"format", "hash", "key_id", "signature"}) {
     if (!json.contains(member) || !json[member].is_string()) return malformed(std::string(member) + " missing");

@@ -18,8 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "appban/common/json.h"
 #include "appban/common/status.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/time.h"
 #include "appban/policy/keys.h"
 
 namespace appban::store {
@@ -30,17 +31,17 @@ inline constexpr std::string_view kAuditGenesisHash =
 // What a caller records.
 struct AuditRecord {
   std::string actor;
-  std::string action;   // "rule.propose", "rule.approve", "bundle.export", ...
-  std::string object;   // "rule:ca-wechat-kaspersky-2023", "bundle:7", ...
-  policy::Json before;  // null when the object did not exist
-  policy::Json after;   // null when the object no longer exists
-  policy::UnixSeconds at = 0;
+  std::string action;  // "rule.propose", "rule.approve", "bundle.export", ...
+  std::string object;  // "rule:ca-wechat-kaspersky-2023", "bundle:7", ...
+  Json before;         // null when the object did not exist
+  Json after;          // null when the object no longer exists
+  UnixSeconds at = 0;
 };
 
 // What is stored.
 struct AuditEntry {
   int64_t seq = 0;
-  policy::UnixSeconds at = 0;
+  UnixSeconds at = 0;
   std::string actor;
   std::string action;
   std::string object;

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "appban/common/file.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/json.h"
 
 namespace appban::store {
 namespace {
@@ -41,7 +41,7 @@ class FileLock {
 int64_t RecordedSeq(const std::string& path) {
   auto text = ReadFileToString(path, kMaxCheckpointBytes);
   if (!text.ok()) return 0;
-  auto json = policy::ParseJsonBounded(*text, kMaxCheckpointBytes, 4, "audit checkpoint");
+  auto json = ParseJsonBounded(*text, kMaxCheckpointBytes, 4, "audit checkpoint");
   if (!json.ok() || !json->is_object() || !json->contains("seq") || !(*json)["seq"].is_number_integer()) return 0;
   return (*json)["seq"].get<int64_t>();
 }
@@ -77,7 +77,7 @@ Status WriteAuditCheckpoint(const std::string& database_path, const policy::Sign
   // Another process may have committed (and checkpointed) a later entry after ours.
   if (RecordedSeq(path) >= head.seq) return Status::Ok();
   APPBAN_ASSIGN_OR_RETURN(std::string text, SignAuditCheckpoint(head, key));
-  return WriteFileAtomically(path, text + "\n", 0644);
+  return WriteFileAtomically(path, text + "\n", 0600);
 }
 
 AuditCheckpointReading ReadAuditCheckpoint(const std::string& database_path) {

@@ -11,8 +11,8 @@
 #include <set>
 #include <string>
 
-#include "appban/store/admin.h"
 #include "appban/store/store.h"
+#include "appban/store/store_test_support.h"
 
 namespace appban::store {
 namespace {
@@ -22,20 +22,19 @@ namespace fs = std::filesystem;
 [[noreturn]] void WriteForever(const std::string& db, int ack_fd) {
   auto store = OpenSqliteStore(db);
   if (!store.ok()) _exit(3);
-  PolicyAdmin admin(**store, "writer");
   for (int i = 0; i < 1000000; ++i) {
     std::string name = "group-" + std::to_string(i);
     // Alternate two kinds of transaction so both document tables and the audit chain are hit.
     Status status;
     if (i % 2 == 0) {
-      status = admin.CreateGroup(policy::Group{name, "written before the crash", {"device-" + std::to_string(i)}, 0})
-                   .status();
+      policy::Group group{name, "written before the crash", {"device-" + std::to_string(i)}, 0};
+      status = CreateGroupAs(**store, std::move(group), "writer", i);
     } else {
       policy::Rule rule;
       rule.id = name;
       rule.title = "rule " + name;
       rule.targets = {*policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.example.app" + std::to_string(i))};
-      status = admin.ProposeRule(rule).status();
+      status = ProposeRuleAs(**store, rule, "writer", i);
     }
     if (!status.ok()) _exit(4);
     std::string line = name + "\n";

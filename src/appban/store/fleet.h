@@ -32,12 +32,10 @@
 #include <vector>
 
 #include "appban/common/status.h"
-#include "appban/policy/json_util.h"
+#include "appban/common/time.h"
 #include "appban/store/audit.h"
 
 namespace appban::store {
-
-using policy::UnixSeconds;
 
 // ---- Limits on what the fleet tables accept (checked before anything is written). ----
 struct FleetLimits {

@@ -1,10 +1,44 @@
 #include "appban/store/sqlite.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "appban/store/audit_checkpoint.h"
 
 namespace appban::store::sqlite {
+namespace {
+
+// The database holds device credential hashes, tokens and the audit chain: only its owner may read
+// it, whatever the umask and the directory's mode. SQLite gives the -wal, -shm and -journal files
+// it creates the main file's mode, so creating that one 0600 covers them; files left by an older
+// version (or created under a lax umask) are tightened here too.
+Status RestrictToOwner(const std::string& path) {
+  if (path.empty() || path == ":memory:" || path.starts_with("file:")) return Status::Ok();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::Unavailable("cannot open database " + path + ": " + std::strerror(errno));
+  struct stat info {};
+  bool ok = ::fstat(fd, &info) == 0 && ((info.st_mode & 077) == 0 || ::fchmod(fd, 0600) == 0);
+  int saved = errno;
+  ::close(fd);
+  if (!ok) return Status::Unavailable("cannot make database " + path + " private (mode 0600): " + std::strerror(saved));
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    std::string companion = path + suffix;
+    if (::lstat(companion.c_str(), &info) != 0 || !S_ISREG(info.st_mode) || (info.st_mode & 077) == 0) continue;
+    if (::chmod(companion.c_str(), 0600) != 0) {
+      return Status::Unavailable("cannot make " + companion + " private (mode 0600): " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<Database> Database::Open(const std::string& path) {
+  APPBAN_RETURN_IF_ERROR(RestrictToOwner(path));
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -12,8 +12,6 @@
 namespace appban::store {
 namespace {
 
-using policy::Json;
-
 // Migration N (1-based) brings the schema from user_version N-1 to N. Append only; never edit.
 constexpr std::string_view kMigrations[] = {
     R"sql(
@@ -242,7 +240,7 @@ class SqliteStore final : public Store {
     return Mutate(audit, [&]() -> Status {
       policy::Rule stored = rule;
       stored.revision = 1;
-      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::RuleToJson(stored, true)));
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, CanonicalJson(policy::RuleToJson(stored, true)));
       APPBAN_ASSIGN_OR_RETURN(
           auto insert,
           sqlite::Statement::Prepare(db_, "INSERT INTO rules(id, state, revision, doc) VALUES(?1, ?2, 1, ?3)"));
@@ -258,7 +256,7 @@ class SqliteStore final : public Store {
     return Mutate(audit, [&]() -> Status {
       policy::Rule stored = rule;
       stored.revision = rule.revision + 1;
-      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::RuleToJson(stored, true)));
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, CanonicalJson(policy::RuleToJson(stored, true)));
       APPBAN_ASSIGN_OR_RETURN(
           auto update, sqlite::Statement::Prepare(db_,
                                                   "UPDATE rules SET state = ?1, revision = revision + 1, doc = ?2 "
@@ -282,7 +280,7 @@ class SqliteStore final : public Store {
     return Mutate(audit, [&]() -> Status {
       policy::Waiver stored = waiver;
       stored.revision = 1;
-      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::WaiverToJson(stored, true)));
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, CanonicalJson(policy::WaiverToJson(stored, true)));
       APPBAN_ASSIGN_OR_RETURN(
           auto insert,
           sqlite::Statement::Prepare(db_, "INSERT INTO waivers(id, rule_id, revision, doc) VALUES(?1, ?2, 1, ?3)"));
@@ -300,7 +298,7 @@ class SqliteStore final : public Store {
     return Mutate(audit, [&]() -> Status {
       policy::Waiver stored = waiver;
       stored.revision = waiver.revision + 1;
-      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(policy::WaiverToJson(stored, true)));
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, CanonicalJson(policy::WaiverToJson(stored, true)));
       APPBAN_ASSIGN_OR_RETURN(auto update,
                               sqlite::Statement::Prepare(db_,
                                                          "UPDATE waivers SET revision = revision + 1, doc = ?1 "
@@ -356,7 +354,7 @@ class SqliteStore final : public Store {
                                                "INSERT INTO bundles(version, issued_at, rules_hash, key_id, envelope) "
                                                "VALUES(?1, ?2, ?3, ?4, ?5)"));
       return insert.Bind(1, record.version)
-          .Bind(2, policy::FormatTimestamp(record.issued_at))
+          .Bind(2, FormatTimestamp(record.issued_at))
           .Bind(3, record.rules_hash)
           .Bind(4, record.key_id)
           .Bind(5, record.envelope)
@@ -372,7 +370,7 @@ class SqliteStore final : public Store {
     if (!row) return Status::NotFound("no bundle version " + std::to_string(version));
     BundleRecord record;
     record.version = version;
-    APPBAN_ASSIGN_OR_RETURN(record.issued_at, policy::ParseTimestamp(query.Text(0)));
+    APPBAN_ASSIGN_OR_RETURN(record.issued_at, ParseTimestamp(query.Text(0)));
     record.rules_hash = query.Text(1);
     record.key_id = query.Text(2);
     record.envelope = query.Text(3);
@@ -395,9 +393,9 @@ class SqliteStore final : public Store {
       AuditEntry entry;
       entry.seq = query.Int(0);
       std::string at_text = query.Text(1);
-      auto at = policy::ParseTimestamp(at_text);
+      auto at = ParseTimestamp(at_text);
       // An edited timestamp, or another spelling of the same instant, shows up as a hash mismatch.
-      entry.at = at.ok() && policy::FormatTimestamp(*at) == at_text ? *at : -1;
+      entry.at = at.ok() && FormatTimestamp(*at) == at_text ? *at : -1;
       entry.actor = query.Text(2);
       entry.action = query.Text(3);
       entry.object = query.Text(4);
@@ -455,7 +453,7 @@ class SqliteStore final : public Store {
   Status PutDocument(std::string_view table, const std::string& key, std::string_view what, const Json& doc_json,
                      int64_t& revision, const AuditRecord& audit) {
     return Mutate(audit, [&]() -> Status {
-      APPBAN_ASSIGN_OR_RETURN(std::string doc, policy::CanonicalJson(doc_json));
+      APPBAN_ASSIGN_OR_RETURN(std::string doc, CanonicalJson(doc_json));
       std::string key_column = "name";
       if (revision == 0) {
         APPBAN_ASSIGN_OR_RETURN(auto insert,
@@ -504,9 +502,8 @@ class SqliteStore final : public Store {
 
   template <typename T>
   Result<T> ParseRow(const sqlite::Statement& query, Result<T> (*parse)(const Json&)) {
-    APPBAN_ASSIGN_OR_RETURN(Json json,
-                            policy::ParseJsonBounded(query.Text(0), policy::kPolicyLimits.max_bundle_bytes,
-                                                     policy::kPolicyLimits.max_json_depth, "stored document"));
+    APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(query.Text(0), policy::kPolicyLimits.max_bundle_bytes,
+                                                        policy::kPolicyLimits.max_json_depth, "stored document"));
     APPBAN_ASSIGN_OR_RETURN(T value, parse(json));
     value.revision = query.Int(1);  // the column is authoritative
     return value;
@@ -552,7 +549,7 @@ Status AppendAuditEntry(Database& db, const AuditRecord& audit) {
                                       "INSERT INTO audit(seq, at, actor, action, object, before_json, "
                                       "after_json, prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
   APPBAN_RETURN_IF_ERROR(insert.Bind(1, entry.seq)
-                             .Bind(2, policy::FormatTimestamp(entry.at))
+                             .Bind(2, FormatTimestamp(entry.at))
                              .Bind(3, entry.actor)
                              .Bind(4, entry.action)
                              .Bind(5, entry.object)

@@ -29,7 +29,7 @@ namespace appban::store {
 // A bundle the server issued: kept so versions only go up and any version can be re-served.
 struct BundleRecord {
   int64_t version = 0;
-  policy::UnixSeconds issued_at = 0;
+  UnixSeconds issued_at = 0;
   std::string rules_hash;
   std::string key_id;
   std::string envelope;  // the signed envelope text, exactly as served

@@ -1,0 +1,352 @@
+// `appban policy …` in-process: argument parsing, what each subcommand prints, and the message
+// and exit status of each mistake a user can make. The end-to-end flow through the real binary
+// (adopt, approve, publish, export, verify, tamper) is tests/policy_cli_test.cc.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "appban/cli/cli_test_support.h"
+
+namespace appban::cli {
+namespace {
+
+using Json = nlohmann::json;
+
+class PolicyCommandTest : public CliTest {
+ protected:
+  // A draft rule proposed by alice.
+  void ProposeRule(const std::string& id, const std::string& target = "android:com.example.app") {
+    auto added = Policy("alice", {"rules", "add", "--id", id, "--title", "Ban " + id, "--target", target});
+    ASSERT_EQ(added.exit_code, 0) << added.err;
+  }
+  // A rule proposed by alice, approved and published by bob.
+  void PublishRule(const std::string& id, const std::string& target = "android:com.example.app") {
+    ProposeRule(id, target);
+    ASSERT_EQ(Policy("bob", {"rules", "approve", id}).exit_code, 0);
+    ASSERT_EQ(Policy("bob", {"rules", "publish", id}).exit_code, 0);
+  }
+  std::string PublicKeyPath() {
+    auto shown = Policy("alice", {"keys", "show", "--json"});
+    EXPECT_EQ(shown.exit_code, 0) << shown.err;
+    Json json = Json::parse(shown.out, nullptr, false);
+    return json.is_discarded() ? "" : json.value("public_key_file", "");
+  }
+};
+
+TEST_F(PolicyCommandTest, PolicyNeedsASubcommand) {
+  auto result = RunCli({"policy", "--data", data()});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_TRUE(Contains(result.err, "subcommand")) << result.err;
+  auto rules = RunCli({"policy", "--data", data(), "rules"});
+  EXPECT_NE(rules.exit_code, 0);
+  EXPECT_TRUE(Contains(rules.err, "subcommand")) << rules.err;
+}
+
+TEST_F(PolicyCommandTest, RulesAddReportsTheDraftAndListShowsIt) {
+  ASSERT_EQ(Policy("alice", {"groups", "add", "finance"}).exit_code, 0);  // --scope names a group that exists
+  auto added = Policy("alice", {"rules",      "add",         "--id",          "ban-x",       "--title",
+                                "Ban X",      "--target",    "android:com.x", "--target",    "deb:x-client",
+                                "--action",   "block",       "--scope",       "finance",     "--effective",
+                                "2030-01-02", "--rationale", "spyware",       "--reference", "https://example.org/x"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(added.out, "proposed rule ban-x (draft; another person must approve it)\n");
+
+  auto listed = Policy("alice", {"rules", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out, "ban-x  draft  block  2 target(s)  Ban X\n");
+
+  auto shown = Policy("alice", {"rules", "show", "ban-x"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_TRUE(Contains(shown.out, "ban-x  [draft]  block\n")) << shown.out;
+  EXPECT_TRUE(Contains(shown.out, "  target      android:com.x\n")) << shown.out;
+  EXPECT_TRUE(Contains(shown.out, "  target      deb:x-client\n")) << shown.out;
+  EXPECT_TRUE(Contains(shown.out, "  scope       finance\n")) << shown.out;
+  EXPECT_TRUE(Contains(shown.out, "  effective   2030-01-02T00:00:00Z")) << shown.out;
+  EXPECT_TRUE(Contains(shown.out, "  reference   https://example.org/x\n")) << shown.out;
+  EXPECT_TRUE(Contains(shown.out, "draft by alice")) << shown.out;
+
+  auto json = Policy("alice", {"rules", "list", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  Json rules = Json::parse(json.out);
+  ASSERT_EQ(rules.size(), 1u);
+  EXPECT_EQ(rules[0]["id"], "ban-x");
+  EXPECT_EQ(rules[0]["state"], "draft");
+  EXPECT_EQ(rules[0]["proposed_by"], "alice");
+  EXPECT_EQ(rules[0]["action"], "block");
+}
+
+TEST_F(PolicyCommandTest, OptionsOfPolicyMayFollowTheSubcommand) {
+  auto added = RunCli({"policy", "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--data",
+                       data(), "--user", "alice"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  auto listed = RunCli({"policy", "rules", "list", "--json", "--data", data()});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(Json::parse(listed.out).size(), 1u);
+}
+
+TEST_F(PolicyCommandTest, TheDataDirectoryAndUserComeFromTheEnvironmentWhenNotGiven) {
+  setenv("APPBAN_DATA", data().c_str(), 1);
+  setenv("APPBAN_USER", "carol", 1);
+  auto added = RunCli({"policy", "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  auto shown = Policy("dave", {"rules", "show", "ban-x", "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(Json::parse(shown.out)["proposed_by"], "carol");
+}
+
+TEST_F(PolicyCommandTest, RulesAddNamesEachMissingOrWrongArgument) {
+  auto no_target = Policy("alice", {"rules", "add", "--id", "ban-x", "--title", "T"});
+  EXPECT_NE(no_target.exit_code, 0);
+  EXPECT_TRUE(Contains(no_target.err, "--target")) << no_target.err;
+
+  auto no_kind = Policy("alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "com.x"});
+  EXPECT_EQ(no_kind.exit_code, 1);
+  EXPECT_TRUE(Contains(no_kind.err, "appban: invalid argument: target \"com.x\" must be KIND:VALUE")) << no_kind.err;
+
+  auto bad_kind = Policy("alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "windows:x.exe"});
+  EXPECT_EQ(bad_kind.exit_code, 1);
+  EXPECT_TRUE(Contains(bad_kind.err, "\"windows\"")) << bad_kind.err;
+
+  auto bad_action = Policy(
+      "alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--action", "nuke"});
+  EXPECT_EQ(bad_action.exit_code, 1);
+  EXPECT_TRUE(Contains(bad_action.err, "\"nuke\"")) << bad_action.err;
+  EXPECT_TRUE(Contains(bad_action.err, "remove")) << "the message lists the valid actions: " << bad_action.err;
+
+  auto bad_date = Policy("alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x",
+                                   "--effective", "next tuesday"});
+  EXPECT_EQ(bad_date.exit_code, 1);
+  EXPECT_TRUE(Contains(bad_date.err, "appban: --effective: ")) << bad_date.err;
+
+  // Nothing was stored by any of them.
+  auto listed = Policy("alice", {"rules", "list", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_TRUE(Json::parse(listed.out).empty());
+}
+
+TEST_F(PolicyCommandTest, ChangesNeedAnActingUser) {
+  auto added = RunCli(
+      {"policy", "--data", data(), "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x"});
+  EXPECT_EQ(added.exit_code, 1);
+  EXPECT_TRUE(Contains(added.err, "no acting user: pass --user NAME or set APPBAN_USER")) << added.err;
+}
+
+TEST_F(PolicyCommandTest, TransitionsFollowTheTwoPersonRule) {
+  ProposeRule("ban-x");
+  auto self = Policy("alice", {"rules", "approve", "ban-x"});
+  EXPECT_EQ(self.exit_code, 1);
+  EXPECT_TRUE(Contains(self.err, "two-person")) << self.err;
+
+  auto early = Policy("bob", {"rules", "publish", "ban-x"});
+  EXPECT_EQ(early.exit_code, 1) << "a draft cannot be published";
+
+  auto approved = Policy("bob", {"rules", "approve", "ban-x", "--note", "checked"});
+  ASSERT_EQ(approved.exit_code, 0) << approved.err;
+  EXPECT_EQ(approved.out, "rule ban-x is now approved\n");
+  auto published = Policy("bob", {"rules", "publish", "ban-x"});
+  ASSERT_EQ(published.exit_code, 0) << published.err;
+  EXPECT_EQ(published.out, "rule ban-x is now published\n");
+
+  auto no_reason = Policy("bob", {"rules", "revoke", "ban-x"});
+  EXPECT_NE(no_reason.exit_code, 0);
+  EXPECT_TRUE(Contains(no_reason.err, "--reason")) << no_reason.err;
+  auto revoked = Policy("bob", {"rules", "revoke", "ban-x", "--reason", "lifted"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
+  EXPECT_EQ(revoked.out, "rule ban-x is now revoked\n");
+}
+
+TEST_F(PolicyCommandTest, AnUnknownRuleIsNotFound) {
+  auto shown = Policy("alice", {"rules", "show", "no-such-rule"});
+  EXPECT_EQ(shown.exit_code, 1);
+  EXPECT_TRUE(Contains(shown.err, "appban: not found")) << shown.err;
+  EXPECT_TRUE(shown.out.empty());
+  auto approved = Policy("bob", {"rules", "approve", "no-such-rule"});
+  EXPECT_EQ(approved.exit_code, 1);
+}
+
+TEST_F(PolicyCommandTest, WaiversNeedExactlyOneSubjectAndAValidExpiry) {
+  PublishRule("ban-x");
+  auto both = Policy("bob", {"waivers", "add", "--id", "w1", "--rule", "ban-x", "--device", "d-1", "--group", "g",
+                             "--justification", "pilot", "--expires", "2099-01-01", "--requested-by", "carol"});
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_TRUE(Contains(both.err, "give exactly one of --device or --group")) << both.err;
+  auto neither = Policy("bob", {"waivers", "add", "--id", "w1", "--rule", "ban-x", "--justification", "pilot",
+                                "--expires", "2099-01-01", "--requested-by", "carol"});
+  EXPECT_EQ(neither.exit_code, 1);
+  EXPECT_TRUE(Contains(neither.err, "give exactly one of --device or --group")) << neither.err;
+  auto bad_expiry = Policy("bob", {"waivers", "add", "--id", "w1", "--rule", "ban-x", "--device", "d-1",
+                                   "--justification", "pilot", "--expires", "soon", "--requested-by", "carol"});
+  EXPECT_EQ(bad_expiry.exit_code, 1);
+  EXPECT_TRUE(Contains(bad_expiry.err, "appban: --expires: ")) << bad_expiry.err;
+  auto no_justification =
+      Policy("bob", {"waivers", "add", "--id", "w1", "--rule", "ban-x", "--device", "d-1", "--expires", "2099-01-01"});
+  EXPECT_NE(no_justification.exit_code, 0);
+  EXPECT_TRUE(Contains(no_justification.err, "--justification")) << no_justification.err;
+
+  auto added = Policy("bob", {"waivers", "add", "--id", "w1", "--rule", "ban-x", "--device", "d-1", "--justification",
+                              "pilot", "--expires", "2099-01-01", "--requested-by", "carol"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(added.out, "waiver w1 exempts device d-1 from rule ban-x until 2099-01-01T00:00:00Z\n");
+
+  auto listed = Policy("bob", {"waivers", "list", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  Json waivers = Json::parse(listed.out);
+  ASSERT_EQ(waivers.size(), 1u);
+  EXPECT_EQ(waivers[0]["id"], "w1");
+  EXPECT_EQ(waivers[0]["active"], true);
+  EXPECT_EQ(waivers[0]["approved_by"], "bob");
+
+  auto revoked = Policy("bob", {"waivers", "revoke", "w1", "--reason", "pilot over"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
+  EXPECT_EQ(revoked.out, "waiver w1 revoked\n");
+  auto text = Policy("bob", {"waivers", "list"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_TRUE(Contains(text.out, "w1  rule ban-x  device d-1  until 2099-01-01T00:00:00Z  revoked  approved by bob"))
+      << text.out;
+  auto again = Policy("bob", {"waivers", "revoke", "w1", "--reason", "twice"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_TRUE(Contains(again.err, "already revoked")) << again.err;
+}
+
+TEST_F(PolicyCommandTest, GroupsAreCreatedFilledListedAndRemoved) {
+  auto added = Policy("alice", {"groups", "add", "finance", "--description", "Finance team", "--device", "d-1"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(added.out, "group finance created with 1 device(s)\n");
+  auto grown = Policy("alice", {"groups", "add-devices", "finance", "d-2", "d-3"});
+  ASSERT_EQ(grown.exit_code, 0) << grown.err;
+  EXPECT_EQ(grown.out, "group finance has 3 device(s)\n");
+  auto listed = Policy("alice", {"groups", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out, "finance  3 device(s)  Finance team\n");
+
+  // A group a live rule is scoped to cannot go.
+  auto scoped = Policy(
+      "alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--scope", "finance"});
+  ASSERT_EQ(scoped.exit_code, 0) << scoped.err;
+  auto refused = Policy("alice", {"groups", "remove", "finance"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(Contains(refused.err, "group finance scopes rule ban-x; revoke the rule first")) << refused.err;
+
+  ASSERT_EQ(Policy("alice", {"groups", "add", "spare"}).exit_code, 0);
+  auto removed = Policy("alice", {"groups", "remove", "spare"});
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(removed.out, "group spare deleted\n");
+  auto json = Policy("alice", {"groups", "list", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  Json groups = Json::parse(json.out);
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0]["name"], "finance");
+
+  auto missing = Policy("alice", {"groups", "add-devices", "finance"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_TRUE(Contains(missing.err, "devices")) << missing.err;
+}
+
+TEST_F(PolicyCommandTest, VendorsCollectIdentifiers) {
+  auto added =
+      Policy("alice", {"vendors", "add", "Example Corp", "--country", "NL", "--target", "android:com.example.one"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(added.out, "vendor Example Corp has 1 identifier(s)\n");
+  auto merged = Policy("alice", {"vendors", "add", "Example Corp", "--target", "deb:example-two"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_EQ(merged.out, "vendor Example Corp has 2 identifier(s)\n");
+  auto listed = Policy("alice", {"vendors", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out, "Example Corp (NL)\n  android:com.example.one\n  deb:example-two\n");
+  auto bad = Policy("alice", {"vendors", "add", "Other", "--target", "nonsense"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(Contains(bad.err, "KIND:VALUE")) << bad.err;
+}
+
+TEST_F(PolicyCommandTest, KeysInitOnceThenShowAndRotate) {
+  auto missing = Policy("alice", {"keys", "show"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(Contains(missing.err, "run `appban policy keys init` first")) << missing.err;
+
+  auto created = Policy("alice", {"keys", "init"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_TRUE(Contains(created.out, "policy key ")) << created.out;
+  EXPECT_TRUE(Contains(created.out, ".key (mode 0600)")) << created.out;
+  std::string pub = PublicKeyPath();
+  ASSERT_FALSE(pub.empty());
+  EXPECT_TRUE(Contains(Read(pub), "BEGIN PUBLIC KEY")) << pub;
+
+  auto again = Policy("alice", {"keys", "init"});
+  EXPECT_EQ(again.exit_code, 1) << "an existing key is replaced only with --rotate";
+  auto rotated = Policy("alice", {"keys", "init", "--rotate"});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
+  EXPECT_NE(PublicKeyPath(), pub);
+}
+
+TEST_F(PolicyCommandTest, BundleExportVerifyAndEvaluate) {
+  PublishRule("ban-x", "android:com.example.banned");
+  ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
+  std::string pub = PublicKeyPath();
+  std::string bundle = Path("bundle.json");
+  auto exported = Policy("bob", {"bundle", "export", "-o", bundle, "--validity-days", "3"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(exported.err, "wrote " + bundle + "\n");
+
+  auto verified = RunCli({"policy", "bundle", "verify", bundle, "--key", pub});
+  ASSERT_EQ(verified.exit_code, 0) << verified.err;
+  EXPECT_TRUE(Contains(verified.out, "bundle OK: version 1, 1 rule(s), 0 waiver(s)")) << verified.out;
+  EXPECT_TRUE(Contains(verified.out, "  rule ban-x (remove)\n")) << verified.out;
+
+  Write("inventory.json", R"({"device":"phone-1","groups":[],"apps":[
+      {"platform":"android","id":"com.example.banned"},{"platform":"android","id":"org.example.fine"}]})");
+  auto evaluated =
+      RunCli({"policy", "evaluate", "--bundle", bundle, "--key", pub, "--inventory", Path("inventory.json")});
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  EXPECT_TRUE(Contains(evaluated.out, "android:com.example.banned  remove  rule ban-x")) << evaluated.out;
+  EXPECT_TRUE(Contains(evaluated.out, "android:org.example.fine  allowed\n")) << evaluated.out;
+
+  // A second export is the next version; verifying with the old one held refuses a rollback.
+  std::string second = Path("bundle2.json");
+  ASSERT_EQ(Policy("bob", {"bundle", "export", "-o", second}).exit_code, 0);
+  auto rollback = RunCli({"policy", "bundle", "verify", bundle, "--key", pub, "--held-version", "2", "--json"});
+  EXPECT_EQ(rollback.exit_code, 1);
+  Json refused = Json::parse(rollback.out);
+  EXPECT_EQ(refused["ok"], false);
+  EXPECT_TRUE(Contains(refused["error"].get<std::string>(), "rollback")) << rollback.out;
+  EXPECT_TRUE(Contains(rollback.err, "appban: bundle rejected: ")) << rollback.err;
+}
+
+TEST_F(PolicyCommandTest, BundleVerifyRefusesAnUntrustedKeyAndMissingFiles) {
+  PublishRule("ban-x");
+  ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
+  std::string first_key = PublicKeyPath();
+  std::string bundle = Path("bundle.json");
+  ASSERT_EQ(Policy("bob", {"bundle", "export", "-o", bundle}).exit_code, 0);
+  ASSERT_EQ(Policy("alice", {"keys", "init", "--rotate"}).exit_code, 0);
+  std::string other_key = PublicKeyPath();
+  ASSERT_NE(other_key, first_key);
+
+  auto untrusted = RunCli({"policy", "bundle", "verify", bundle, "--key", other_key});
+  EXPECT_EQ(untrusted.exit_code, 1);
+  EXPECT_TRUE(Contains(untrusted.err, "appban: bundle rejected: ")) << untrusted.err;
+
+  auto no_key = RunCli({"policy", "bundle", "verify", bundle});
+  EXPECT_NE(no_key.exit_code, 0);
+  EXPECT_TRUE(Contains(no_key.err, "--key")) << no_key.err;
+
+  auto no_file = RunCli({"policy", "bundle", "verify", Path("missing.json"), "--key", first_key});
+  EXPECT_EQ(no_file.exit_code, 1);
+  EXPECT_TRUE(Contains(no_file.err, "missing.json")) << no_file.err;
+
+  auto bad_inventory =
+      RunCli({"policy", "evaluate", "--bundle", bundle, "--key", first_key, "--inventory", Path("missing.json")});
+  EXPECT_EQ(bad_inventory.exit_code, 1);
+  EXPECT_TRUE(Contains(bad_inventory.err, "missing.json")) << bad_inventory.err;
+}
+
+TEST_F(PolicyCommandTest, BundleExportNeedsAKey) {
+  PublishRule("ban-x");
+  auto exported = Policy("bob", {"bundle", "export"});
+  EXPECT_EQ(exported.exit_code, 1);
+  EXPECT_TRUE(Contains(exported.err, "run `appban policy keys init` first")) << exported.err;
+  EXPECT_TRUE(exported.out.empty());
+}
+
+}  // namespace
+}  // namespace appban::cli

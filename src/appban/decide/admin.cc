@@ -1,0 +1,200 @@
+#include "appban/decide/admin.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "appban/decide/lifecycle.h"
+
+namespace appban::decide {
+
+using store::AuditRecord;
+using store::BundleRecord;
+
+UnixSeconds SystemClockNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+PolicyAdmin::PolicyAdmin(store::Store& store, std::string actor, Clock clock)
+    : store_(store), actor_(std::move(actor)), clock_(std::move(clock)) {}
+
+Status PolicyAdmin::CheckActor() const { return decide::ValidateActor(actor_); }
+
+AuditRecord PolicyAdmin::Audit(std::string action, std::string object, Json before, Json after) const {
+  return AuditRecord{actor_, std::move(action), std::move(object), std::move(before), std::move(after), clock_()};
+}
+
+Status PolicyAdmin::Record(const std::string& action, const std::string& object, Json after) {
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  return store_.AppendAudit(Audit(action, object, nullptr, std::move(after)));
+}
+
+Result<policy::Rule> PolicyAdmin::ProposeRule(policy::Rule rule, const std::string& note) {
+  APPBAN_RETURN_IF_ERROR(decide::ProposeRule(rule, actor_, clock_(), note));
+  for (const auto& group : rule.scope_groups) {
+    auto found = store_.GetGroup(group);
+    if (!found.ok())
+      return Status::NotFound("rule " + rule.id + " is scoped to group " + group + ", which does not exist");
+  }
+  APPBAN_RETURN_IF_ERROR(
+      store_.CreateRule(rule, Audit("rule.propose", "rule:" + rule.id, nullptr, policy::RuleToJson(rule, true))));
+  return rule;
+}
+
+Result<policy::Rule> PolicyAdmin::Transition(const std::string& id, const std::string& action,
+                                             const std::function<Status(policy::Rule&)>& step) {
+  APPBAN_ASSIGN_OR_RETURN(policy::Rule rule, store_.GetRule(id));
+  Json before = policy::RuleToJson(rule, true);
+  APPBAN_RETURN_IF_ERROR(step(rule));
+  Json after = policy::RuleToJson(rule, true);
+  after["revision"] = rule.revision + 1;
+  APPBAN_RETURN_IF_ERROR(store_.UpdateRule(rule, Audit(action, "rule:" + id, std::move(before), std::move(after))));
+  return rule;
+}
+
+Result<policy::Rule> PolicyAdmin::ApproveRule(const std::string& id, const std::string& note) {
+  return Transition(id, "rule.approve",
+                    [&](policy::Rule& rule) { return decide::ApproveRule(rule, actor_, clock_(), note); });
+}
+
+Result<policy::Rule> PolicyAdmin::PublishRule(const std::string& id, const std::string& note) {
+  return Transition(id, "rule.publish",
+                    [&](policy::Rule& rule) { return decide::PublishRule(rule, actor_, clock_(), note); });
+}
+
+Result<policy::Rule> PolicyAdmin::RevokeRule(const std::string& id, const std::string& reason) {
+  return Transition(id, "rule.revoke",
+                    [&](policy::Rule& rule) { return decide::RevokeRule(rule, actor_, clock_(), reason); });
+}
+
+Result<policy::Waiver> PolicyAdmin::AddWaiver(policy::Waiver waiver) {
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  UnixSeconds now = clock_();
+  waiver.approved_by = actor_;
+  waiver.created_at = now;
+  waiver.revoked_at.reset();
+  waiver.revoked_by.clear();
+  if (!waiver.requested_by.empty() && waiver.requested_by == actor_) {
+    return Status::PermissionDenied("two-person rule: " + actor_ + " requested waiver " + waiver.id +
+                                    " and cannot also approve it");
+  }
+  APPBAN_RETURN_IF_ERROR(policy::ValidateWaiver(waiver));
+  APPBAN_ASSIGN_OR_RETURN(policy::Rule rule, store_.GetRule(waiver.rule_id));
+  if (rule.state == policy::RuleState::kRevoked) {
+    return Status::FailedPrecondition("waiver " + waiver.id + ": rule " + rule.id + " is revoked");
+  }
+  if (waiver.subject_kind == policy::WaiverSubject::kGroup && !store_.GetGroup(waiver.subject).ok()) {
+    return Status::NotFound("waiver " + waiver.id + ": no group " + waiver.subject);
+  }
+  APPBAN_RETURN_IF_ERROR(store_.CreateWaiver(
+      waiver, Audit("waiver.add", "waiver:" + waiver.id, nullptr, policy::WaiverToJson(waiver, true))));
+  return waiver;
+}
+
+Result<policy::Waiver> PolicyAdmin::RevokeWaiver(const std::string& id, const std::string& reason) {
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  if (reason.empty()) return Status::InvalidArgument("revoking waiver " + id + " needs a reason");
+  APPBAN_ASSIGN_OR_RETURN(policy::Waiver waiver, store_.GetWaiver(id));
+  if (waiver.revoked_at) return Status::FailedPrecondition("waiver " + id + " is already revoked");
+  Json before = policy::WaiverToJson(waiver, true);
+  waiver.revoked_at = clock_();
+  waiver.revoked_by = actor_;
+  Json after = policy::WaiverToJson(waiver, true);
+  after["reason"] = reason;
+  APPBAN_RETURN_IF_ERROR(
+      store_.UpdateWaiver(waiver, Audit("waiver.revoke", "waiver:" + id, std::move(before), std::move(after))));
+  return waiver;
+}
+
+Result<policy::Group> PolicyAdmin::CreateGroup(policy::Group group) {
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  APPBAN_RETURN_IF_ERROR(policy::ValidateGroup(group));
+  group.revision = 0;
+  APPBAN_RETURN_IF_ERROR(
+      store_.PutGroup(group, Audit("group.create", "group:" + group.name, nullptr, policy::GroupToJson(group))));
+  return group;
+}
+
+Result<policy::Group> PolicyAdmin::AddDevices(const std::string& name, const std::vector<std::string>& devices) {
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  APPBAN_ASSIGN_OR_RETURN(policy::Group group, store_.GetGroup(name));
+  Json before = policy::GroupToJson(group);
+  for (const auto& device : devices) {
+    APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(device, "device id"));
+    if (std::find(group.devices.begin(), group.devices.end(), device) == group.devices.end())
+      group.devices.push_back(device);
+  }
+  APPBAN_RETURN_IF_ERROR(store_.PutGroup(
+      group, Audit("group.add-devices", "group:" + name, std::move(before), policy::GroupToJson(group))));
+  return group;
+}
+
+Status PolicyAdmin::DeleteGroup(const std::string& name) {
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  APPBAN_ASSIGN_OR_RETURN(policy::Group group, store_.GetGroup(name));
+  APPBAN_ASSIGN_OR_RETURN(auto rules, store_.ListRules());
+  for (const auto& rule : rules) {
+    if (rule.state != policy::RuleState::kRevoked &&
+        std::find(rule.scope_groups.begin(), rule.scope_groups.end(), name) != rule.scope_groups.end()) {
+      return Status::FailedPrecondition("group " + name + " scopes rule " + rule.id + "; revoke the rule first");
+    }
+  }
+  return store_.DeleteGroup(name, Audit("group.delete", "group:" + name, policy::GroupToJson(group), nullptr));
+}
+
+Result<policy::Vendor> PolicyAdmin::MergeVendor(const policy::Vendor& incoming) {
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  APPBAN_RETURN_IF_ERROR(policy::ValidateVendor(incoming));
+  APPBAN_ASSIGN_OR_RETURN(auto vendors, store_.ListVendors());
+  policy::Vendor vendor = incoming;
+  vendor.revision = 0;
+  Json before = nullptr;
+  for (const auto& existing : vendors) {
+    if (existing.name != incoming.name) continue;
+    vendor = existing;
+    before = policy::VendorToJson(existing);
+    if (vendor.country.empty()) vendor.country = incoming.country;
+    for (const auto& target : incoming.identifiers) {
+      auto same = [&](const policy::Target& t) { return t.kind == target.kind && t.value == target.value; };
+      if (std::none_of(vendor.identifiers.begin(), vendor.identifiers.end(), same))
+        vendor.identifiers.push_back(target);
+    }
+  }
+  if (!before.is_null() && policy::VendorToJson(vendor) == before) return vendor;  // nothing new
+  APPBAN_RETURN_IF_ERROR(
+      store_.PutVendor(vendor, Audit("vendor.put", "vendor:" + vendor.name, before, policy::VendorToJson(vendor))));
+  return vendor;
+}
+
+Result<policy::Rule> PolicyAdmin::AdoptCatalogEntry(const policy::CatalogEntry& entry, policy::Action action) {
+  APPBAN_ASSIGN_OR_RETURN(policy::Adoption adoption, policy::AdoptEntry(entry, action));
+  for (const auto& vendor : adoption.vendors) APPBAN_RETURN_IF_ERROR(MergeVendor(vendor).status());
+  return ProposeRule(std::move(adoption.rule), "adopted from catalog entry " + entry.id);
+}
+
+Result<std::string> PolicyAdmin::ExportBundle(const policy::SigningKey& key, int64_t validity_seconds) {
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  if (validity_seconds <= 0) return Status::InvalidArgument("bundle validity must be positive");
+  policy::BundleInputs inputs;
+  APPBAN_ASSIGN_OR_RETURN(inputs.rules, store_.ListRules());
+  APPBAN_ASSIGN_OR_RETURN(inputs.waivers, store_.ListWaivers());
+  APPBAN_ASSIGN_OR_RETURN(inputs.vendors, store_.ListVendors());
+  APPBAN_ASSIGN_OR_RETURN(int64_t latest, store_.LatestBundleVersion());
+  inputs.version = latest + 1;
+  inputs.issued_at = clock_();
+  inputs.not_after = inputs.issued_at + validity_seconds;
+  APPBAN_ASSIGN_OR_RETURN(policy::Bundle bundle, policy::CompileBundle(inputs));
+  APPBAN_ASSIGN_OR_RETURN(std::string envelope, policy::SignBundle(bundle, key));
+  BundleRecord record{bundle.version, bundle.issued_at, bundle.rules_hash, key.key_id(), envelope};
+  Json after{{"version", bundle.version},
+             {"issued_at", FormatTimestamp(bundle.issued_at)},
+             {"not_after", FormatTimestamp(bundle.not_after)},
+             {"rules_hash", bundle.rules_hash},
+             {"key_id", key.key_id()},
+             {"rules", bundle.rules.size()},
+             {"waivers", bundle.waivers.size()}};
+  APPBAN_RETURN_IF_ERROR(
+      store_.RecordBundle(record, Audit("bundle.export", "bundle:" + std::to_string(bundle.version), nullptr, after)));
+  return envelope;
+}
+
+}  // namespace appban::decide

@@ -1,0 +1,105 @@
+// What every admin API handler shares (internal to the admin API; admin_api.h is the public face):
+// the Call a handler receives, the response and error helpers, strict readers of request members
+// and query parameters, and the JSON views of objects more than one resource shows. Handlers live
+// one file per resource (admin_rules.cc, admin_waivers.cc, ...) and are declared in
+// admin_handlers.h; admin_api.cc routes to them.
+//
+// Everything here runs on the worker's io_context thread, except what the assessment pool is handed
+// (admin_assessments.cc says what crosses threads).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "appban/common/json.h"
+#include "appban/common/status.h"
+#include "appban/common/text.h"
+#include "appban/common/time.h"
+#include "appban/decide/admin.h"
+#include "appban/net/http.h"
+#include "appban/server/admin_api.h"
+#include "appban/server/context.h"
+#include "appban/store/fleet.h"
+
+namespace appban::server::admin {
+
+using net::HttpRequest;
+using net::HttpResponse;
+
+// ---- Responses
+
+HttpResponse JsonResponse(int status, const Json& body);
+HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message);
+// The status and code HttpErrorFor gives, with the Status's message.
+HttpResponse ErrorFrom(const Status& status);
+HttpResponse BadRequest(std::string_view message);
+// A Status about an object the request BODY names (a rule's scope group, a waiver's rule): that the
+// object is missing is a fault of the body (400), not of the URL (404).
+HttpResponse ErrorFromBodyReference(const Status& status);
+
+Json OptionalTime(const std::optional<UnixSeconds>& at);
+// 0 means "never" for the device fields that use it.
+Json TimeOrNull(UnixSeconds at);
+
+// ---- Strict input
+
+// Client input quoted for an error message: short and printable.
+std::string Quoted(std::string_view text);
+// InvalidArgument naming the first member of `object` that is not in `allowed`.
+Status CheckMembers(const Json& object, std::initializer_list<std::string_view> allowed, std::string_view what);
+// A string member of at most `max_bytes`; "" when absent and not `required`.
+Result<std::string> StringMember(const Json& object, std::string_view name, bool required, size_t max_bytes);
+Result<std::optional<int64_t>> IntegerMember(const Json& object, std::string_view name, int64_t min, int64_t max);
+// An array of identifiers (policy::ValidateIdentifier with `what`), at most `max_items`.
+Result<std::vector<std::string>> IdentifierArrayMember(const Json& object, std::string_view name, bool required,
+                                                       size_t max_items, std::string_view what);
+// Strict non-negative decimal integer from the query string.
+Result<std::optional<int64_t>> QueryInteger(const HttpRequest& request, std::string_view name, int64_t min,
+                                            int64_t max);
+// Validates a path segment that names an object.
+Status CheckPathIdentifier(const std::string& value, std::string_view what);
+
+// ---- The call: who is asking, and what they may do
+
+enum class Need { kRead, kAnalyst, kAdmin };
+bool Allows(store::Role role, Need need);
+std::string_view NeedName(Need need);
+
+// The worker's configuration, or the documented defaults for a context without one.
+const ServerConfig& ConfigOf(const WorkerContext& context);
+
+struct Call {
+  WorkerContext& context;
+  // Owned by the dispatcher for the whole call. Only a deferred handler (UploadAssessment) changes
+  // it: it moves the body out, so a 256 MiB upload is never copied.
+  HttpRequest& request;
+  store::ApiToken token;
+  std::vector<std::string> params;  // the {placeholders} of the matched route, in order
+
+  UnixSeconds Now() const;
+  decide::PolicyAdmin Admin() const;
+  store::AuditRecord Audit() const;
+  const ServerConfig& config() const { return ConfigOf(context); }
+  // The body as a JSON object; an empty body is {} when `empty_ok`.
+  Result<Json> Body(bool empty_ok) const;
+};
+
+// A handler that answers before it returns.
+using HandlerFn = HttpResponse (*)(Call&);
+// A handler that may answer later: it owns `respond` and must see that it is called (or destroyed,
+// which answers 500) on the io_context thread.
+using DeferredHandlerFn = void (*)(Call&, net::Responder respond);
+
+// ---- JSON views shared by several resources
+
+Json ApiTokenJson(const store::ApiToken& token);
+// "/v1/admin/assessments/<sha256>": where a stored report is read (rules cite it).
+std::string AssessmentPath(const std::string& sha256);
+Json AssessmentSummaryJson(const store::Assessment& assessment);
+
+}  // namespace appban::server::admin

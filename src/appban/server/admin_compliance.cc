@@ -1,0 +1,217 @@
+// Admin API: compliance views of the fleet, of one rule and of one device, from the stored rule
+// states (compliance.h does the counting).
+#include "appban/server/admin_handlers.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+
+#include "appban/policy/model.h"
+#include "appban/server/config.h"
+#include "appban/server/metrics.h"
+#include "appban/verify/compliance.h"
+
+namespace appban::server::admin {
+
+namespace {
+
+using verify::ClassifyDeviceRule;
+using verify::ComplianceDevice;
+using verify::ComplianceParams;
+using verify::ComplianceRule;
+using verify::DeviceRuleStatus;
+using verify::DeviceRuleStatusName;
+using verify::FleetCompliance;
+using verify::FleetMembership;
+using verify::FleetTotals;
+using verify::PublishedBundle;
+using verify::RuleCompliance;
+using verify::SummarizeFleet;
+using verify::SummarizeRule;
+using verify::TimeToCompliance;
+using verify::WaiverLookup;
+
+struct ComplianceInputs {
+  const PublishedBundle* bundle = nullptr;
+  std::vector<ComplianceRule> rules;
+  ComplianceParams params;
+};
+
+ComplianceInputs LoadComplianceInputs(Call& call) {
+  ComplianceInputs inputs;
+  inputs.params.now = call.Now();
+  inputs.params.stale_after_seconds = call.config().StaleAfterSeconds();
+  if (!call.context.latest_bundle) return inputs;
+  const PublishedBundle& latest = call.context.latest_bundle();
+  if (latest.version == 0 || !latest.bundle) return inputs;
+  inputs.bundle = &latest;
+  for (const auto& rule : latest.bundle->rules) {
+    ComplianceRule entry{rule.id, rule.action, rule.scope_groups, latest.version, latest.issued_at};
+    if (auto it = latest.rule_first_published.find(rule.id); it != latest.rule_first_published.end()) {
+      entry.first_version = it->second.first;
+      entry.first_published_at = it->second.second;
+    }
+    inputs.rules.push_back(std::move(entry));
+  }
+  return inputs;
+}
+
+// The fleet's membership, read page by page so only one page of store::Device is held at a time
+// (100,000 full Device records would be tens of megabytes; the membership keeps ids and groups).
+Result<FleetMembership> LoadMembership(Call& call) {
+  FleetMembership fleet;
+  constexpr int64_t kPage = 10000;
+  for (int64_t offset = 0;; offset += kPage) {
+    APPBAN_ASSIGN_OR_RETURN(auto page, call.context.fleet->ListDevices(offset, kPage));
+    fleet.Add(page);
+    if (static_cast<int64_t>(page.size()) < kPage) break;
+  }
+  APPBAN_ASSIGN_OR_RETURN(auto groups, call.context.store->ListGroups());
+  fleet.Finish(groups);
+  return fleet;
+}
+
+Json TimeJson(const TimeToCompliance& time) {
+  auto optional = [](const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); };
+  return Json{{"samples", time.samples},
+              {"median_seconds", optional(time.median_seconds)},
+              {"p95_seconds", optional(time.p95_seconds)},
+              {"max_seconds", optional(time.max_seconds)},
+              {"method", "nearest-rank"}};
+}
+
+Json RuleComplianceJson(const RuleCompliance& rule) {
+  return Json{{"rule_id", rule.rule.id},
+              {"action", policy::ActionName(rule.rule.action)},
+              {"scope_groups", rule.rule.scope_groups},
+              {"first_version", rule.rule.first_version},
+              {"first_published_at", FormatTimestamp(rule.rule.first_published_at)},
+              {"targeted", rule.targeted},
+              {"compliant", rule.compliant},
+              {"remediated", rule.remediated},
+              {"violating", rule.violating},
+              {"waived", rule.waived},
+              {"pending", rule.pending},
+              {"stale", rule.stale},
+              {"time_to_compliance", TimeJson(rule.time_to_compliance)}};
+}
+
+Json ComplianceHeader(const ComplianceInputs& inputs) {
+  return Json{{"bundle_version", inputs.bundle ? inputs.bundle->version : 0},
+              {"generated_at", FormatTimestamp(inputs.params.now)},
+              {"stale_after_seconds", inputs.params.stale_after_seconds}};
+}
+
+const std::vector<policy::Waiver>& BundleWaivers(const ComplianceInputs& inputs) {
+  static const std::vector<policy::Waiver> kNone;
+  return inputs.bundle ? inputs.bundle->bundle->waivers : kNone;
+}
+
+}  // namespace
+
+HttpResponse FleetComplianceView(Call& call) {
+  ComplianceInputs inputs = LoadComplianceInputs(call);
+  auto fleet = LoadMembership(call);
+  if (!fleet.ok()) return ErrorFrom(fleet.status());
+  std::vector<std::vector<store::DeviceRuleState>> states;
+  for (const auto& rule : inputs.rules) {
+    auto rows = call.context.fleet->ListRuleStates(rule.id);
+    if (!rows.ok()) return ErrorFrom(rows.status());
+    states.push_back(std::move(*rows));
+  }
+  WaiverLookup waivers(BundleWaivers(inputs));
+  FleetCompliance summary = SummarizeFleet(*fleet, inputs.rules, states, waivers, inputs.params);
+  if (call.context.metrics != nullptr) {
+    // appban_compliance_devices{state}: pending here excludes the stale devices counted apart.
+    const FleetTotals& totals = summary.totals;
+    auto count = [](int64_t value) { return static_cast<uint64_t>(std::max<int64_t>(0, value)); };
+    std::array<uint64_t, kDeviceComplianceCount> by_state{};
+    by_state[static_cast<size_t>(DeviceCompliance::kCompliant)] = count(totals.fully_compliant);
+    by_state[static_cast<size_t>(DeviceCompliance::kViolating)] = count(totals.violating_any);
+    by_state[static_cast<size_t>(DeviceCompliance::kPending)] = count(totals.pending_any - totals.stale_any);
+    by_state[static_cast<size_t>(DeviceCompliance::kStale)] = count(totals.stale_any);
+    call.context.metrics->SetComplianceCounts(by_state);
+  }
+  Json body = ComplianceHeader(inputs);
+  Json rules = Json::array();
+  for (const auto& rule : summary.rules) rules.push_back(RuleComplianceJson(rule));
+  body["rules"] = rules;
+  body["totals"] = Json{{"devices", summary.totals.devices},
+                        {"fully_compliant", summary.totals.fully_compliant},
+                        {"violating_any", summary.totals.violating_any},
+                        {"pending_any", summary.totals.pending_any},
+                        {"stale_any", summary.totals.stale_any},
+                        {"untargeted", summary.totals.untargeted}};
+  return JsonResponse(200, body);
+}
+
+HttpResponse RuleComplianceView(Call& call) {
+  const std::string& id = call.params[0];
+  if (Status s = CheckPathIdentifier(id, "rule id"); !s.ok()) return ErrorFrom(s);
+  auto limit = QueryInteger(call.request, "limit", 0, kAdminLimits.max_compliance_ids);
+  if (!limit.ok()) return ErrorFrom(limit.status());
+  ComplianceInputs inputs = LoadComplianceInputs(call);
+  auto rule =
+      std::find_if(inputs.rules.begin(), inputs.rules.end(), [&](const ComplianceRule& r) { return r.id == id; });
+  if (rule == inputs.rules.end()) {
+    return ErrorResponse(404, "not_found",
+                         "rule " + id + " is not in the latest bundle (version " +
+                             std::to_string(inputs.bundle ? inputs.bundle->version : 0) + ")");
+  }
+  auto fleet = LoadMembership(call);
+  if (!fleet.ok()) return ErrorFrom(fleet.status());
+  auto rows = call.context.fleet->ListRuleStates(id);
+  if (!rows.ok()) return ErrorFrom(rows.status());
+  WaiverLookup waivers(BundleWaivers(inputs));
+  RuleCompliance summary = SummarizeRule(*fleet, *rule, *rows, waivers, inputs.params,
+                                         static_cast<size_t>(limit->value_or(kAdminLimits.default_compliance_ids)));
+  Json body = ComplianceHeader(inputs);
+  body["rule"] = RuleComplianceJson(summary);
+  body["violating_devices"] = summary.violating_devices;
+  body["pending_devices"] = summary.pending_devices;
+  body["lists_truncated"] = summary.lists_truncated;
+  return JsonResponse(200, body);
+}
+
+HttpResponse DeviceComplianceView(Call& call) {
+  const std::string& id = call.params[0];
+  if (Status s = CheckPathIdentifier(id, "device id"); !s.ok()) return ErrorFrom(s);
+  auto device = call.context.fleet->GetDevice(id);
+  if (!device.ok()) return ErrorFrom(device.status());
+  device->inventory_json.clear();
+  auto groups = call.context.store->ListGroups();
+  if (!groups.ok()) return ErrorFrom(groups.status());
+  FleetMembership fleet = FleetMembership::Build({*device}, *groups);
+  const ComplianceDevice& member = fleet.devices().front();
+  auto rows = call.context.fleet->ListDeviceRuleStates(id);
+  if (!rows.ok()) return ErrorFrom(rows.status());
+  std::map<std::string, const store::DeviceRuleState*> by_rule;
+  for (const auto& row : *rows) by_rule[row.rule_id] = &row;
+
+  ComplianceInputs inputs = LoadComplianceInputs(call);
+  WaiverLookup waivers(BundleWaivers(inputs));
+  Json rules = Json::array();
+  for (const auto& rule : inputs.rules) {
+    auto it = by_rule.find(rule.id);
+    const store::DeviceRuleState* state = it == by_rule.end() ? nullptr : it->second;
+    DeviceRuleStatus status = ClassifyDeviceRule(member, rule, state, waivers, inputs.params);
+    Json entry{
+        {"rule_id", rule.id}, {"status", DeviceRuleStatusName(status)}, {"action", policy::ActionName(rule.action)}};
+    entry["since"] = state ? Json(FormatTimestamp(state->since)) : Json(nullptr);
+    entry["compliant_at"] = state ? OptionalTime(state->compliant_at) : Json(nullptr);
+    bool counts = (status == DeviceRuleStatus::kCompliant || status == DeviceRuleStatus::kRemediated) && state &&
+                  state->compliant_at;
+    entry["time_to_compliance_seconds"] =
+        counts ? Json(std::max<int64_t>(0, *state->compliant_at - rule.first_published_at)) : Json(nullptr);
+    rules.push_back(std::move(entry));
+  }
+  Json body = ComplianceHeader(inputs);
+  body["device_id"] = id;
+  body["groups"] = member.groups;
+  body["last_seen"] = TimeOrNull(member.last_seen);
+  body["revoked"] = member.revoked;
+  body["rules"] = rules;
+  return JsonResponse(200, body);
+}
+
+}  // namespace appban::server::admin

@@ -1,0 +1,62 @@
+// The admin API's handlers, one group per resource file; admin_api.cc's routing table names each
+// with its method, path and role. A handler may assume its caller authenticated the token, checked
+// the role and validated nothing else (path ids and bodies are the handler's job).
+#pragma once
+
+#include "appban/server/admin_call.h"
+
+namespace appban::server::admin {
+
+// admin_rules.cc
+HttpResponse ListRules(Call& call);
+HttpResponse ProposeRule(Call& call);
+HttpResponse GetRule(Call& call);
+HttpResponse ApproveRule(Call& call);
+HttpResponse PublishRule(Call& call);
+HttpResponse RevokeRule(Call& call);
+
+// admin_waivers.cc
+HttpResponse ListWaivers(Call& call);
+HttpResponse AddWaiver(Call& call);
+HttpResponse RevokeWaiver(Call& call);
+
+// admin_groups_devices.cc
+HttpResponse ListGroups(Call& call);
+HttpResponse GetGroup(Call& call);
+HttpResponse CreateGroup(Call& call);
+HttpResponse AddGroupDevices(Call& call);
+HttpResponse DeleteGroup(Call& call);
+HttpResponse ListDevices(Call& call);
+HttpResponse GetDevice(Call& call);
+HttpResponse RevokeDevice(Call& call);
+
+// admin_api_tokens.cc
+HttpResponse WhoAmI(Call& call);
+HttpResponse CreateApiToken(Call& call);
+HttpResponse ListApiTokens(Call& call);
+HttpResponse RevokeApiToken(Call& call);
+
+// admin_enrollment_tokens.cc
+HttpResponse CreateEnrollmentTokens(Call& call);
+HttpResponse ListEnrollmentTokens(Call& call);
+HttpResponse RevokeEnrollmentToken(Call& call);
+
+// admin_assessments.cc. The upload is answered when the worker's assessment pool has finished.
+void UploadAssessment(Call& call, net::Responder respond);
+HttpResponse ListAssessments(Call& call);
+HttpResponse GetAssessment(Call& call);
+
+// admin_compliance.cc
+HttpResponse FleetComplianceView(Call& call);
+HttpResponse RuleComplianceView(Call& call);
+HttpResponse DeviceComplianceView(Call& call);
+
+// admin_bundles.cc
+HttpResponse Publish(Call& call);
+HttpResponse LatestBundle(Call& call);
+
+// admin_audit.cc
+HttpResponse ReadAuditLog(Call& call);
+HttpResponse VerifyAuditLog(Call& call);
+
+}  // namespace appban::server::admin

@@ -1,0 +1,181 @@
+#include "appban/server/assessment_pool.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <exception>
+
+#include <boost/asio/post.hpp>
+
+#include "appban/common/data_dir.h"
+
+namespace appban::server {
+namespace {
+
+// The files LoadKnowledgeBase and the risk model read, below the data directory.
+constexpr const char* kKnowledgeFiles[] = {"trackers.json", "capabilities.json", "vendors.json", "packers.json",
+                                           "risk-model.toml"};
+
+// Lowers the calling thread's priority; nice applies per thread on Linux, and lowering needs no
+// privilege. Best effort: a pool that keeps its priority still works, only less politely.
+void LowerThisThreadPriority(int increment) {
+  if (increment <= 0) return;
+  const auto thread = static_cast<id_t>(gettid());
+  errno = 0;
+  int current = getpriority(PRIO_PROCESS, thread);
+  if (current == -1 && errno != 0) return;
+  (void)setpriority(PRIO_PROCESS, thread, std::min(19, current + increment));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// KnowledgeCache
+
+KnowledgeCache::KnowledgeCache(std::string data_dir_override, std::chrono::milliseconds recheck_period)
+    : data_dir_override_(std::move(data_dir_override)), recheck_period_(recheck_period) {}
+
+std::vector<KnowledgeCache::FileStamp> KnowledgeCache::Stamps(const std::string& data_dir) {
+  std::vector<FileStamp> stamps;
+  for (const char* name : kKnowledgeFiles) {
+    FileStamp stamp;
+    stamp.path = data_dir + "/" + name;
+    struct stat info {};
+    if (::stat(stamp.path.c_str(), &info) == 0) {
+      stamp.exists = true;
+      stamp.size = static_cast<uint64_t>(info.st_size);
+      stamp.modified_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec;
+    }
+    stamps.push_back(std::move(stamp));
+  }
+  return stamps;
+}
+
+void KnowledgeCache::Load(const std::string& data_dir) {
+  ++loads_;
+  current_.reset();
+  auto knowledge = assess::LoadKnowledgeBase(data_dir);
+  if (!knowledge.ok()) {
+    error_ = Status::Internal(knowledge.status().ToString());
+    return;
+  }
+  auto model = assess::LoadRiskModel(data_dir + "/risk-model.toml");
+  if (!model.ok()) {
+    error_ = Status::Internal(model.status().ToString());
+    return;
+  }
+  auto loaded = std::make_shared<AssessmentKnowledge>();
+  loaded->data_dir = data_dir;
+  loaded->knowledge = std::move(*knowledge);
+  loaded->model = std::move(*model);
+  current_ = std::move(loaded);
+  error_ = Status::Ok();
+}
+
+Result<std::shared_ptr<const AssessmentKnowledge>> KnowledgeCache::Get() {
+  MutexLock lock(mutex_);
+  auto now = std::chrono::steady_clock::now();
+  bool due = !checked_at_ || now - *checked_at_ >= recheck_period_;
+  if (due) {
+    checked_at_ = now;
+    auto data_dir = ResolveDataDir(data_dir_override_);
+    if (!data_dir.ok()) {
+      stamps_.clear();
+      current_.reset();
+      error_ = Status::Internal(data_dir.status().message());
+    } else if (std::vector<FileStamp> stamps = Stamps(*data_dir); stamps != stamps_ || (!current_ && error_.ok())) {
+      // A job holding the previous knowledge keeps it alive until it finishes.
+      stamps_ = std::move(stamps);
+      Load(*data_dir);
+    }
+  }
+  if (current_) return current_;
+  return error_;
+}
+
+size_t KnowledgeCache::loads() const {
+  MutexLock lock(mutex_);
+  return loads_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// AssessmentPool
+
+AssessmentPool::AssessmentPool(boost::asio::io_context& io, std::unique_ptr<store::FleetStore> fleet, Options options)
+    : io_(io),
+      options_(std::move(options)),
+      knowledge_(options_.data_dir_override, options_.knowledge_recheck_period),
+      fleet_(std::move(fleet)) {
+  size_t threads = std::max<size_t>(1, options_.threads);  // a pool without threads would never answer
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { RunThread(); });
+}
+
+AssessmentPool::~AssessmentPool() {
+  {
+    MutexLock lock(mutex_);
+    stopping_ = true;
+    queue_.clear();
+  }
+  wake_.NotifyAll();
+  for (std::thread& thread : threads_) thread.join();
+  // waiting_'s Responders are destroyed with it, here on the io_context thread: each answers 500
+  // if its connection is still open.
+}
+
+std::optional<net::Responder> AssessmentPool::Submit(Job job, net::Responder respond) {
+  uint64_t id = ++next_id_;
+  {
+    MutexLock lock(mutex_);
+    if (queue_.size() >= options_.max_queued) return respond;
+    queue_.push_back(Task{id, std::move(job)});
+  }
+  waiting_->emplace(id, std::move(respond));
+  wake_.NotifyOne();
+  return std::nullopt;
+}
+
+size_t AssessmentPool::queued() const {
+  MutexLock lock(mutex_);
+  return queue_.size();
+}
+
+void AssessmentPool::RunThread() {
+  LowerThisThreadPriority(options_.nice_increment);
+  for (;;) {
+    Task task;
+    {
+      MutexLock lock(mutex_);
+      while (!stopping_ && queue_.empty()) wake_.Wait(mutex_);
+      if (stopping_) return;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    net::HttpResponse response;
+    try {
+      response = task.job(*this);
+    } catch (const std::exception& error) {
+      // Third-party code (JSON, TOML) may throw; no upload may take the worker down.
+      response = net::MakeErrorResponse(500, "internal", std::string("internal error: ") + error.what());
+    }
+    // Free the job (and the upload it holds, up to apk_max_bytes) here, not on the io_context thread.
+    task.job = nullptr;
+    Finish(task.id, std::move(response));
+  }
+}
+
+void AssessmentPool::Finish(uint64_t id, net::HttpResponse response) {
+  boost::asio::post(io_, [waiting = std::weak_ptr<Waiting>(waiting_), id, response = std::move(response)]() mutable {
+    auto map = waiting.lock();
+    if (!map) return;
+    auto it = map->find(id);
+    if (it == map->end()) return;
+    net::Responder respond = std::move(it->second);
+    map->erase(it);
+    respond(std::move(response));
+  });
+}
+
+}  // namespace appban::server

@@ -1,0 +1,204 @@
+// Internal to store/: the SQLite FleetStore (OpenSqliteFleetStore in fleet.h is the way in) and
+// the row and audit helpers its parts share. The class is implemented in four files along its
+// interface's seams: sqlite_fleet.cc (shared helpers, statement cache, audit, assessments,
+// settings), sqlite_fleet_tokens.cc (API and enrolment tokens), sqlite_fleet_devices.cc
+// (enrolment, authentication, revocation) and sqlite_fleet_checkins.cc (check-ins, rule states,
+// events). Nothing outside store/ includes this header.
+//
+// Thread-safety: as FleetStore — one connection, used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "appban/common/status.h"
+#include "appban/policy/model.h"
+#include "appban/store/fleet.h"
+#include "appban/store/sqlite.h"
+
+namespace appban::store::internal {
+
+// Ids are "<prefix>" + 16 random lowercase hex digits ("d-", "e-", "t-").
+Result<std::string> NewId(std::string_view prefix);
+
+// Text that is shown to administrators and written to logs: bounded, no control characters.
+Status CheckText(std::string_view text, size_t max_bytes, std::string_view what, bool required);
+Status CheckListLimit(int64_t limit);
+
+// What the audit chain records of each object (before/after).
+Json ApiTokenJson(const ApiToken& token);
+Json EnrollmentTokenJson(const EnrollmentToken& token);
+Json DeviceJson(const Device& device);
+
+// Column lists, and the readers that take a row selected with them.
+constexpr std::string_view kApiTokenColumns = "id, name, role, created_by, created_at, expires_at, revoked_at";
+constexpr std::string_view kEnrollmentTokenColumns =
+    "id, group_name, created_by, created_at, expires_at, note, used_at, used_by_device, revoked_at";
+constexpr std::string_view kDeviceColumns =
+    "id, hostname, platform, agent_version, group_name, enrolled_at, enrollment_token_id, revoked_at, revoked_by, "
+    "applied_version, applied_rules_hash, inventory_hash, inventory_at, last_seen, evaluated_version, "
+    "evaluated_inventory_hash, last_event_seq";
+constexpr int kDeviceColumnCount = 17;
+constexpr std::string_view kEventColumns = "device_id, seq, at, kind, platform, app, rule_id, detail, received_at";
+
+Result<ApiToken> ReadApiToken(const sqlite::Statement& row);
+EnrollmentToken ReadEnrollmentToken(const sqlite::Statement& row);
+Device ReadDevice(const sqlite::Statement& row);
+DeviceEvent ReadEvent(const sqlite::Statement& row);
+
+class SqliteFleetStore final : public FleetStore {
+ public:
+  explicit SqliteFleetStore(sqlite::Database db) : db_(std::move(db)) {}
+
+  // ---- API tokens ----
+
+  Result<CreatedApiToken> CreateApiToken(const std::string& name, Role role, std::optional<UnixSeconds> expires_at,
+                                         const AuditRecord& audit) override;
+
+  Result<CreatedApiToken> CreateFirstApiToken(const std::string& name, Role role, const AuditRecord& audit) override;
+
+  Result<bool> HasAnyApiToken() override;
+
+  Result<ApiToken> AuthenticateApiToken(std::string_view presented, UnixSeconds now) override;
+
+  Result<std::vector<ApiToken>> ListApiTokens() override;
+
+  Status RevokeApiToken(const std::string& id, const AuditRecord& audit) override;
+
+  // ---- Enrolment tokens ----
+
+  Result<CreatedEnrollmentToken> CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
+                                                       const std::string& note, const AuditRecord& audit) override;
+
+  Result<std::vector<CreatedEnrollmentToken>> CreateEnrollmentTokens(const std::string& group, UnixSeconds expires_at,
+                                                                     const std::string& note, size_t count,
+                                                                     const AuditRecord& audit) override;
+
+  Result<std::vector<EnrollmentToken>> ListEnrollmentTokens() override;
+
+  Status RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) override;
+
+  // ---- Devices (enrolment, authentication, revocation) ----
+
+  Result<Enrollment> EnrollDevice(std::string_view presented_token, const std::string& hostname,
+                                  const std::string& platform, const std::string& agent_version,
+                                  UnixSeconds now) override;
+
+  Result<std::vector<Result<Enrollment>>> EnrollDevices(std::span<const EnrollmentRequest> requests,
+                                                        UnixSeconds now) override;
+
+  Result<Device> AuthenticateDevice(std::string_view presented,
+                                    UnixSeconds /*now: credentials do not expire*/) override;
+
+  Result<Device> GetDevice(const std::string& id) override;
+
+  Result<std::vector<Device>> ListDevices(int64_t offset, int64_t limit) override;
+
+  Result<int64_t> CountDevices() override;
+
+  Status RevokeDevice(const std::string& id, const AuditRecord& audit) override;
+
+  // ---- Check-ins, rule states and events ----
+
+  // Check-ins are device reports, not administrative decisions: they write no audit entries
+  // (100k devices would otherwise flood the chain and serialize on its head). What the
+  // administrators decide about devices (enrol, revoke) is audited.
+  Result<std::vector<CheckinOutcome>> ApplyCheckins(std::span<const CheckinWrite> writes) override;
+
+  Result<std::vector<DeviceRuleState>> ListDeviceRuleStates(const std::string& device_id) override;
+
+  Result<EvaluationInput> GetEvaluationInput(const std::string& device_id, bool with_rule_states) override;
+
+  Result<std::vector<DeviceRuleState>> ListRuleStates(const std::string& rule_id) override;
+
+  Result<RuleStateCounts> CountRuleStates(const std::string& rule_id) override;
+
+  Result<std::vector<DeviceEvent>> ListEvents(const std::string& device_id, int64_t limit) override;
+
+  Result<std::vector<DeviceEvent>> ListEventsForRule(const std::string& rule_id, int64_t limit) override;
+
+  // ---- Assessments ----
+
+  Result<bool> PutAssessment(const Assessment& assessment, const AuditRecord& audit) override;
+
+  Result<Assessment> GetAssessment(const std::string& sha256) override;
+
+  Result<std::vector<Assessment>> ListAssessments() override;
+
+  // ---- Settings ----
+
+  Result<std::optional<std::string>> GetSetting(const std::string& key) override;
+
+  Status PutSetting(const std::string& key, const std::string& value) override;
+
+ private:
+  // A cached prepared statement, reset (bindings cleared, read snapshot released) when the lease ends.
+  class Lease {
+   public:
+    explicit Lease(sqlite::Statement* statement) : statement_(statement) {}
+    Lease(Lease&& other) noexcept : statement_(std::exchange(other.statement_, nullptr)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (statement_ != nullptr) statement_->Reset();
+    }
+    sqlite::Statement& statement() { return *statement_; }
+
+   private:
+    sqlite::Statement* statement_;
+  };
+
+  Result<Lease> Cached(const std::string& sql);
+
+  // Runs `change` and appends the audit entry it describes in one transaction. The caller's
+  // record supplies actor and time; `change` fills action, object, before and after.
+  Status Audited(const AuditRecord& caller, const std::function<Status(AuditRecord&)>& change);
+
+  Result<ApiToken> LoadApiToken(const std::string& id);
+
+  Result<CreatedApiToken> InsertApiToken(const std::string& name, Role role, std::optional<UnixSeconds> expires_at,
+                                         const AuditRecord& audit, bool only_if_none);
+
+  // What EnrollDevices prepares for one request outside the transaction.
+  struct PendingEnrollment {
+    std::string token_id;
+    std::string token_secret;
+    std::string device_secret_hash;
+    Enrollment enrollment;  // device fields filled except group
+  };
+
+  // Checks a request's text and the token's form and makes the device's id and secret. A non-OK
+  // status is the request's refusal, except kUnavailable (no randomness: the batch fails).
+  Status PrepareEnrollment(const EnrollmentRequest& request, UnixSeconds now, PendingEnrollment& pending);
+
+  // REQUIRES: inside EnrollDevices' transaction; `pending` prepared. A refusal of this request
+  // goes to `refusal` (nothing written for it); the returned status is database trouble, which
+  // fails the whole batch.
+  Status EnrollOne(const EnrollmentRequest& request, UnixSeconds now, const PendingEnrollment& pending,
+                   Enrollment& enrollment, Status& refusal);
+
+  // REQUIRES: inside ApplyCheckins' transaction; `write` validated.
+  Status ApplyOne(const CheckinWrite& write, CheckinOutcome& outcome);
+
+  // Columns: (device_id | rule_id), state, since, had_app, compliant_at, version. The first column
+  // fills whichever of device_id/rule_id is not given.
+  Result<std::vector<DeviceRuleState>> ReadRuleStates(sqlite::Statement& query, const std::string& device_id,
+                                                      const std::string& rule_id);
+
+  Result<std::vector<DeviceEvent>> ReadEvents(sqlite::Statement& query);
+
+  static Assessment ReadAssessment(const sqlite::Statement& row);
+
+  sqlite::Database db_;
+  // Hot-path statements, prepared once per connection. Declared after db_: finalized before it closes.
+  std::map<std::string, sqlite::Statement> statements_;
+};
+
+}  // namespace appban::store::internal

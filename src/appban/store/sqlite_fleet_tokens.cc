@@ -1,0 +1,228 @@
+// SqliteFleetStore: API tokens (administrators) and enrolment tokens (devices).
+#include "appban/store/sqlite_fleet_store.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace appban::store::internal {
+
+Result<CreatedApiToken> SqliteFleetStore::CreateApiToken(const std::string& name, Role role,
+                                                         std::optional<UnixSeconds> expires_at,
+                                                         const AuditRecord& audit) {
+  return InsertApiToken(name, role, expires_at, audit, /*only_if_none=*/false);
+}
+
+Result<CreatedApiToken> SqliteFleetStore::CreateFirstApiToken(const std::string& name, Role role,
+                                                              const AuditRecord& audit) {
+  return InsertApiToken(name, role, std::nullopt, audit, /*only_if_none=*/true);
+}
+
+Result<bool> SqliteFleetStore::HasAnyApiToken() {
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT EXISTS(SELECT 1 FROM api_tokens)"));
+  APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+  return row && query.Int(0) != 0;
+}
+
+Result<ApiToken> SqliteFleetStore::AuthenticateApiToken(std::string_view presented, UnixSeconds now) {
+  APPBAN_ASSIGN_OR_RETURN(PresentedSecret parts, SplitPresented(presented));
+  if (!parts.id.starts_with("t-")) return Status::InvalidArgument("not an API token");
+  APPBAN_ASSIGN_OR_RETURN(
+      auto query, sqlite::Statement::Prepare(
+                      db_, "SELECT " + std::string(kApiTokenColumns) + ", secret_hash FROM api_tokens WHERE id = ?1"));
+  query.Bind(1, parts.id);
+  APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+  // Unknown id and wrong secret give the same answer: no oracle for which ids exist.
+  if (!row || !SecretMatchesHash(parts.secret, query.Text(7))) {
+    return Status::NotFound("unknown API token or wrong secret");
+  }
+  APPBAN_ASSIGN_OR_RETURN(ApiToken token, ReadApiToken(query));
+  if (token.revoked_at) return Status::FailedPrecondition("API token " + token.id + " was revoked");
+  if (token.expires_at && now >= *token.expires_at) return Status::Expired("API token " + token.id + " has expired");
+  return token;
+}
+
+Result<std::vector<ApiToken>> SqliteFleetStore::ListApiTokens() {
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
+                                                                          " FROM api_tokens ORDER BY created_at, id"));
+  std::vector<ApiToken> tokens;
+  while (true) {
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    APPBAN_ASSIGN_OR_RETURN(ApiToken token, ReadApiToken(query));
+    tokens.push_back(std::move(token));
+  }
+  return tokens;
+}
+
+Status SqliteFleetStore::RevokeApiToken(const std::string& id, const AuditRecord& audit) {
+  return Audited(audit, [&](AuditRecord& record) -> Status {
+    APPBAN_ASSIGN_OR_RETURN(ApiToken token, LoadApiToken(id));
+    if (token.revoked_at) return Status::FailedPrecondition("API token " + id + " is already revoked");
+    APPBAN_ASSIGN_OR_RETURN(auto update,
+                            sqlite::Statement::Prepare(db_, "UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2"));
+    APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, id).Run());
+    record.action = "api_token.revoke";
+    record.object = "api_token:" + id;
+    record.before = ApiTokenJson(token);
+    token.revoked_at = record.at;
+    record.after = ApiTokenJson(token);
+    return Status::Ok();
+  });
+}
+
+Result<CreatedEnrollmentToken> SqliteFleetStore::CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
+                                                                       const std::string& note,
+                                                                       const AuditRecord& audit) {
+  APPBAN_ASSIGN_OR_RETURN(std::vector<CreatedEnrollmentToken> created,
+                          CreateEnrollmentTokens(group, expires_at, note, 1, audit));
+  return std::move(created.front());
+}
+
+Result<std::vector<CreatedEnrollmentToken>> SqliteFleetStore::CreateEnrollmentTokens(
+    const std::string& group, UnixSeconds expires_at, const std::string& note, size_t count, const AuditRecord& audit) {
+  if (!group.empty()) APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(group, "group"));
+  APPBAN_RETURN_IF_ERROR(CheckText(note, kFleetLimits.max_note_bytes, "enrolment token note", false));
+  if (expires_at <= audit.at) return Status::InvalidArgument("enrolment token expiry must lie in the future");
+  if (count == 0 || count > kFleetLimits.max_enrollment_tokens_per_call) {
+    return Status::InvalidArgument("enrolment token count must be between 1 and " +
+                                   std::to_string(kFleetLimits.max_enrollment_tokens_per_call));
+  }
+  APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(audit.actor, "audit actor"));
+  // Secrets and ids are made before the write lock is taken: the lock is held only for the inserts.
+  std::vector<CreatedEnrollmentToken> created(count);
+  std::vector<std::string> secret_hashes(count);
+  for (size_t i = 0; i < count; ++i) {
+    CreatedEnrollmentToken& entry = created[i];
+    APPBAN_ASSIGN_OR_RETURN(entry.token.id, NewId("e-"));
+    APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
+    entry.presented = JoinPresented(entry.token.id, secret);
+    secret_hashes[i] = HashSecret(secret);
+    entry.token.group = group;
+    entry.token.created_by = audit.actor;
+    entry.token.created_at = audit.at;
+    entry.token.expires_at = expires_at;
+    entry.token.note = note;
+  }
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+  if (!group.empty()) {
+    APPBAN_ASSIGN_OR_RETURN(
+        auto exists, sqlite::Statement::Prepare(db_, "SELECT EXISTS(SELECT 1 FROM device_groups WHERE name = ?1)"));
+    exists.Bind(1, group);
+    APPBAN_ASSIGN_OR_RETURN(bool row, exists.Step());
+    if (!row || exists.Int(0) == 0) return Status::NotFound("no group " + group);
+  }
+  APPBAN_ASSIGN_OR_RETURN(auto insert,
+                          sqlite::Statement::Prepare(db_,
+                                                     "INSERT INTO enrollment_tokens(id, group_name, secret_hash, "
+                                                     "created_by, created_at, expires_at, note) "
+                                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+  for (size_t i = 0; i < count; ++i) {
+    const EnrollmentToken& token = created[i].token;
+    insert.Reset();
+    APPBAN_RETURN_IF_ERROR(insert.Bind(1, token.id)
+                               .Bind(2, group)
+                               .Bind(3, secret_hashes[i])
+                               .Bind(4, token.created_by)
+                               .Bind(5, token.created_at)
+                               .Bind(6, expires_at)
+                               .Bind(7, note)
+                               .Run());
+    AuditRecord record;
+    record.actor = audit.actor;
+    record.at = audit.at;
+    record.action = "enrollment_token.create";
+    record.object = "enrollment_token:" + token.id;
+    record.after = EnrollmentTokenJson(token);
+    APPBAN_RETURN_IF_ERROR(sqlite::AppendAuditEntry(db_, record));
+  }
+  APPBAN_RETURN_IF_ERROR(transaction.Commit());
+  return created;
+}
+
+Result<std::vector<EnrollmentToken>> SqliteFleetStore::ListEnrollmentTokens() {
+  APPBAN_ASSIGN_OR_RETURN(auto query,
+                          sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
+                                                              " FROM enrollment_tokens ORDER BY created_at, id"));
+  std::vector<EnrollmentToken> tokens;
+  while (true) {
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    tokens.push_back(ReadEnrollmentToken(query));
+  }
+  return tokens;
+}
+
+Status SqliteFleetStore::RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) {
+  return Audited(audit, [&](AuditRecord& record) -> Status {
+    APPBAN_ASSIGN_OR_RETURN(auto query,
+                            sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
+                                                                " FROM enrollment_tokens WHERE id = ?1"));
+    query.Bind(1, id);
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) return Status::NotFound("no enrolment token " + id);
+    EnrollmentToken token = ReadEnrollmentToken(query);
+    if (token.revoked_at) return Status::FailedPrecondition("enrolment token " + id + " is already revoked");
+    APPBAN_ASSIGN_OR_RETURN(
+        auto update, sqlite::Statement::Prepare(db_, "UPDATE enrollment_tokens SET revoked_at = ?1 WHERE id = ?2"));
+    APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, id).Run());
+    record.action = "enrollment_token.revoke";
+    record.object = "enrollment_token:" + id;
+    record.before = EnrollmentTokenJson(token);
+    token.revoked_at = record.at;
+    record.after = EnrollmentTokenJson(token);
+    return Status::Ok();
+  });
+}
+
+Result<ApiToken> SqliteFleetStore::LoadApiToken(const std::string& id) {
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
+                                                                          " FROM api_tokens WHERE id = ?1"));
+  query.Bind(1, id);
+  APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+  if (!row) return Status::NotFound("no API token " + id);
+  return ReadApiToken(query);
+}
+
+Result<CreatedApiToken> SqliteFleetStore::InsertApiToken(const std::string& name, Role role,
+                                                         std::optional<UnixSeconds> expires_at,
+                                                         const AuditRecord& audit, bool only_if_none) {
+  APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(name, "API token name"));
+  if (expires_at && *expires_at <= audit.at) return Status::InvalidArgument("API token expiry must lie in the future");
+  CreatedApiToken created;
+  APPBAN_ASSIGN_OR_RETURN(created.token.id, NewId("t-"));
+  APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
+  created.presented = JoinPresented(created.token.id, secret);
+  created.token.name = name;
+  created.token.role = role;
+  created.token.created_by = audit.actor;
+  created.token.created_at = audit.at;
+  created.token.expires_at = expires_at;
+  APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
+    if (only_if_none) {
+      // Inside the write transaction: of several processes starting at once, one creates it.
+      APPBAN_ASSIGN_OR_RETURN(bool any, HasAnyApiToken());
+      if (any) return Status::AlreadyExists("an API token already exists");
+    }
+    APPBAN_ASSIGN_OR_RETURN(
+        auto insert, sqlite::Statement::Prepare(db_,
+                                                "INSERT INTO api_tokens(id, name, role, secret_hash, created_by, "
+                                                "created_at, expires_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    APPBAN_RETURN_IF_ERROR(insert.Bind(1, created.token.id)
+                               .Bind(2, name)
+                               .Bind(3, RoleName(role))
+                               .Bind(4, HashSecret(secret))
+                               .Bind(5, audit.actor)
+                               .Bind(6, audit.at)
+                               .Bind(7, expires_at)
+                               .Run());
+    record.action = "api_token.create";
+    record.object = "api_token:" + created.token.id;
+    record.after = ApiTokenJson(created.token);
+    return Status::Ok();
+  }));
+  return created;
+}
+
+}  // namespace appban::store::internal

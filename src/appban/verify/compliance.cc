@@ -1,0 +1,266 @@
+#include "appban/verify/compliance.h"
+
+#include <algorithm>
+
+namespace appban::verify {
+
+std::string_view DeviceRuleStatusName(DeviceRuleStatus status) {
+  switch (status) {
+    case DeviceRuleStatus::kNotTargeted:
+      return "not_targeted";
+    case DeviceRuleStatus::kWaived:
+      return "waived";
+    case DeviceRuleStatus::kViolating:
+      return "violating";
+    case DeviceRuleStatus::kCompliant:
+      return "compliant";
+    case DeviceRuleStatus::kRemediated:
+      return "remediated";
+    case DeviceRuleStatus::kPending:
+      return "pending";
+    case DeviceRuleStatus::kStale:
+      return "stale";
+  }
+  return "unknown";
+}
+
+FleetMembership FleetMembership::Build(const std::vector<store::Device>& devices,
+                                       const std::vector<policy::Group>& groups) {
+  FleetMembership fleet;
+  fleet.Add(devices);
+  fleet.Finish(groups);
+  return fleet;
+}
+
+void FleetMembership::Add(const std::vector<store::Device>& devices) {
+  devices_.reserve(devices_.size() + devices.size());
+  for (const auto& device : devices) {
+    if (index_.count(device.id)) continue;  // the store lists each id once; be safe anyway
+    ComplianceDevice entry;
+    entry.id = device.id;
+    if (!device.group.empty()) entry.groups.push_back(device.group);
+    entry.last_seen = device.last_seen;
+    entry.revoked = device.revoked_at.has_value();
+    if (!entry.revoked) ++active_devices_;
+    index_.emplace(entry.id, devices_.size());
+    devices_.push_back(std::move(entry));
+  }
+}
+
+void FleetMembership::Finish(const std::vector<policy::Group>& groups) {
+  for (const auto& group : groups) {
+    for (const auto& member : group.devices) {
+      auto it = index_.find(member);
+      if (it != index_.end()) devices_[it->second].groups.push_back(group.name);
+    }
+  }
+  for (auto& device : devices_) {
+    std::sort(device.groups.begin(), device.groups.end());
+    device.groups.erase(std::unique(device.groups.begin(), device.groups.end()), device.groups.end());
+  }
+}
+
+std::optional<size_t> FleetMembership::Find(std::string_view device_id) const {
+  auto it = index_.find(device_id);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+WaiverLookup::WaiverLookup(const std::vector<policy::Waiver>& waivers) {
+  for (const auto& waiver : waivers) by_rule_[waiver.rule_id].push_back(&waiver);
+}
+
+const WaiverLookup::List* WaiverLookup::ForRule(std::string_view rule_id) const {
+  auto it = by_rule_.find(rule_id);
+  return it == by_rule_.end() ? nullptr : &it->second;
+}
+
+bool WaiverLookup::Exempts(std::string_view rule_id, const ComplianceDevice& device, UnixSeconds now) const {
+  return Exempts(ForRule(rule_id), device, now);
+}
+
+bool WaiverLookup::Exempts(const List* waivers, const ComplianceDevice& device, UnixSeconds now) {
+  if (waivers == nullptr) return false;
+  for (const policy::Waiver* waiver : *waivers) {
+    if (!waiver->ActiveAt(now)) continue;
+    if (waiver->subject_kind == policy::WaiverSubject::kDevice) {
+      if (waiver->subject == device.id) return true;
+    } else if (std::binary_search(device.groups.begin(), device.groups.end(), waiver->subject)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool InScope(const ComplianceDevice& device, const ComplianceRule& rule) {
+  if (rule.scope_groups.empty()) return true;
+  for (const auto& group : rule.scope_groups) {
+    if (std::binary_search(device.groups.begin(), device.groups.end(), group)) return true;
+  }
+  return false;
+}
+
+DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const ComplianceRule& rule,
+                                    const store::DeviceRuleState* state, const WaiverLookup& waivers,
+                                    const ComplianceParams& params) {
+  return ClassifyDeviceRule(device, rule, state, waivers.ForRule(rule.id), params);
+}
+
+DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const ComplianceRule& rule,
+                                    const store::DeviceRuleState* state, const WaiverLookup::List* rule_waivers,
+                                    const ComplianceParams& params) {
+  if (device.revoked || !InScope(device, rule)) return DeviceRuleStatus::kNotTargeted;
+  if (WaiverLookup::Exempts(rule_waivers, device, params.now)) return DeviceRuleStatus::kWaived;
+  if (state != nullptr) {
+    switch (state->state) {
+      case store::ComplianceState::kWaived:
+        return DeviceRuleStatus::kWaived;
+      case store::ComplianceState::kViolating:
+        return DeviceRuleStatus::kViolating;
+      case store::ComplianceState::kCompliant:
+        return state->had_app ? DeviceRuleStatus::kRemediated : DeviceRuleStatus::kCompliant;
+    }
+  }
+  // Never heard from counts as stale: a device that enrolled and vanished is exactly what an
+  // administrator needs to chase.
+  bool heard_recently = device.last_seen > 0 && params.now - device.last_seen <= params.stale_after_seconds;
+  return heard_recently ? DeviceRuleStatus::kPending : DeviceRuleStatus::kStale;
+}
+
+int64_t NearestRank(std::vector<int64_t>& seconds, int percentile) {
+  size_t n = seconds.size();
+  // ceil(p * n / 100) computed in integers; at least rank 1.
+  size_t rank = (static_cast<size_t>(percentile) * n + 99) / 100;
+  if (rank == 0) rank = 1;
+  auto nth = seconds.begin() + static_cast<std::ptrdiff_t>(rank - 1);
+  std::nth_element(seconds.begin(), nth, seconds.end());
+  return *nth;
+}
+
+TimeToCompliance SummarizeDurations(std::vector<int64_t>& seconds) {
+  TimeToCompliance summary;
+  summary.samples = static_cast<int64_t>(seconds.size());
+  if (seconds.empty()) return summary;
+  summary.max_seconds = *std::max_element(seconds.begin(), seconds.end());
+  summary.median_seconds = NearestRank(seconds, 50);
+  summary.p95_seconds = NearestRank(seconds, 95);
+  return summary;
+}
+
+namespace {
+
+// Rows of one rule laid out by device index, so classification is one pass over the fleet.
+std::vector<const store::DeviceRuleState*> StatesByDevice(const FleetMembership& fleet,
+                                                          const std::vector<store::DeviceRuleState>& states) {
+  std::vector<const store::DeviceRuleState*> by_device(fleet.devices().size(), nullptr);
+  for (const auto& state : states) {
+    if (auto index = fleet.Find(state.device_id)) by_device[*index] = &state;
+  }
+  return by_device;
+}
+
+// Per-device flags accumulated over rules for the fleet totals.
+enum DeviceFlag : uint8_t {
+  kTargeted = 1,
+  kViolatingAny = 2,
+  kPendingAny = 4,
+  kStaleAny = 8,
+};
+
+RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceRule& rule,
+                                 const std::vector<store::DeviceRuleState>& states, const WaiverLookup& waivers,
+                                 const ComplianceParams& params, size_t list_limit, std::vector<uint8_t>* flags) {
+  RuleCompliance result;
+  result.rule = rule;
+  auto by_device = StatesByDevice(fleet, states);
+  const WaiverLookup::List* rule_waivers = waivers.ForRule(rule.id);
+  std::vector<int64_t> durations;
+  const auto& devices = fleet.devices();
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const store::DeviceRuleState* state = by_device[i];
+    DeviceRuleStatus status = ClassifyDeviceRule(devices[i], rule, state, rule_waivers, params);
+    if (status == DeviceRuleStatus::kNotTargeted) continue;
+    ++result.targeted;
+    uint8_t flag = kTargeted;
+    switch (status) {
+      case DeviceRuleStatus::kWaived:
+        ++result.waived;
+        break;
+      case DeviceRuleStatus::kViolating:
+        ++result.violating;
+        flag |= kViolatingAny;
+        if (list_limit > 0) result.violating_devices.push_back(devices[i].id);
+        break;
+      case DeviceRuleStatus::kRemediated:
+        ++result.remediated;
+        [[fallthrough]];
+      case DeviceRuleStatus::kCompliant:
+        ++result.compliant;
+        if (state != nullptr && state->compliant_at) {
+          durations.push_back(std::max<int64_t>(0, *state->compliant_at - rule.first_published_at));
+        }
+        break;
+      case DeviceRuleStatus::kPending:
+        ++result.pending;
+        flag |= kPendingAny;
+        if (list_limit > 0) result.pending_devices.push_back(devices[i].id);
+        break;
+      case DeviceRuleStatus::kStale:
+        ++result.stale;
+        flag |= kStaleAny;
+        if (list_limit > 0) result.pending_devices.push_back(devices[i].id);
+        break;
+      case DeviceRuleStatus::kNotTargeted:
+        break;
+    }
+    if (flags != nullptr) (*flags)[i] |= flag;
+  }
+  result.time_to_compliance = SummarizeDurations(durations);
+  for (auto* list : {&result.violating_devices, &result.pending_devices}) {
+    std::sort(list->begin(), list->end());
+    if (list->size() > list_limit) {
+      list->resize(list_limit);
+      result.lists_truncated = true;
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+RuleCompliance SummarizeRule(const FleetMembership& fleet, const ComplianceRule& rule,
+                             const std::vector<store::DeviceRuleState>& states, const WaiverLookup& waivers,
+                             const ComplianceParams& params, size_t list_limit) {
+  return SummarizeRuleInto(fleet, rule, states, waivers, params, list_limit, nullptr);
+}
+
+FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<ComplianceRule>& rules,
+                               const std::vector<std::vector<store::DeviceRuleState>>& states_by_rule,
+                               const WaiverLookup& waivers, const ComplianceParams& params) {
+  FleetCompliance result;
+  std::vector<uint8_t> flags(fleet.devices().size(), 0);
+  static const std::vector<store::DeviceRuleState> kNoStates;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    const auto& states = r < states_by_rule.size() ? states_by_rule[r] : kNoStates;
+    result.rules.push_back(SummarizeRuleInto(fleet, rules[r], states, waivers, params, 0, &flags));
+  }
+  const auto& devices = fleet.devices();
+  for (size_t i = 0; i < devices.size(); ++i) {
+    if (devices[i].revoked) continue;
+    ++result.totals.devices;
+    uint8_t flag = flags[i];
+    if (!(flag & kTargeted)) {
+      ++result.totals.untargeted;
+    } else if (flag & kViolatingAny) {
+      ++result.totals.violating_any;
+    } else if (flag & (kPendingAny | kStaleAny)) {
+      ++result.totals.pending_any;
+      if (flag & kStaleAny) ++result.totals.stale_any;
+    } else {
+      ++result.totals.fully_compliant;
+    }
+  }
+  return result;
+}
+
+}  // namespace appban::verify

@@ -1,0 +1,178 @@
+// Fleet compliance: which state each enrolled device is in for each rule of the latest bundle, the
+// per-rule counts, and how long devices took to comply. Pure functions over plain data (devices,
+// groups, rule states read from the FleetStore, the bundle's waivers), so the numbers can be
+// checked by hand in tests and the admin API only has to load the data. Thread-safe: no state.
+//
+// States (docs/protocol.md, "Compliance"), for one rule and one enrolled, non-revoked device the
+// rule targets (no scope groups, or the device is in one of them), decided in this order:
+//   waived     an active waiver of the bundle (expires_at > now, not revoked) names the device or
+//              one of its groups, or the device's last evaluation found it waived;
+//   violating  the stored state (evaluated against a bundle carrying the rule) is violating;
+//   compliant  the stored state is compliant; REMEDIATED when it also had a matching app at first
+//              evaluation (remediated devices are a subset of compliant ones);
+//   pending    no state evaluated against a bundle carrying the rule yet, and the device was
+//              heard from within stale_after;
+//   stale      as pending, but the device's last check-in is older than stale_after (or never).
+// targeted = waived + violating + compliant + pending + stale; each device is in exactly one.
+// A device's groups are the group its enrolment token named plus every policy group listing it.
+//
+// Time to compliance: for each compliant device whose state carries compliant_at, the seconds from
+// the issue time of the first bundle that carried the rule to compliant_at (clamped at 0). The
+// median and p95 are exact NEAREST-RANK order statistics: with the n samples sorted ascending, the
+// p-th percentile is the sample at 1-based rank ceil(p/100 * n) (so the median of 4 samples is the
+// 2nd, the lower median). No interpolation: every reported number is a real device's time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "appban/policy/model.h"
+#include "appban/store/fleet.h"
+
+namespace appban::verify {
+
+enum class DeviceRuleStatus { kNotTargeted, kWaived, kViolating, kCompliant, kRemediated, kPending, kStale };
+// "not_targeted", "waived", "violating", "compliant", "remediated", "pending", "stale"
+std::string_view DeviceRuleStatusName(DeviceRuleStatus status);
+
+// One enrolled device as compliance sees it.
+struct ComplianceDevice {
+  std::string id;
+  std::vector<std::string> groups;  // sorted, unique
+  UnixSeconds last_seen = 0;        // 0: never checked in
+  bool revoked = false;
+};
+
+// One rule of the latest bundle.
+struct ComplianceRule {
+  std::string id;
+  policy::Action action = policy::Action::kRemove;
+  std::vector<std::string> scope_groups;  // empty: every device
+  int64_t first_version = 0;              // first bundle version that carried the rule
+  UnixSeconds first_published_at = 0;     // that bundle's issue time
+};
+
+struct ComplianceParams {
+  UnixSeconds now = 0;
+  int64_t stale_after_seconds = 0;
+};
+
+// The fleet's devices with their group memberships, indexed by id. Build once per request.
+class FleetMembership {
+ public:
+  // Heterogeneous lookup: a string_view id finds its entry without building a std::string.
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+
+  // `devices` as listed by the FleetStore; `groups` from the policy Store. Revoked devices are kept
+  // (so a lookup can say "revoked") but never targeted.
+  static FleetMembership Build(const std::vector<store::Device>& devices, const std::vector<policy::Group>& groups);
+  // The same in steps, so a caller can read the fleet page by page instead of holding every
+  // store::Device at once: Add each page, then Finish once with the groups.
+  FleetMembership() = default;
+  void Add(const std::vector<store::Device>& devices);
+  void Finish(const std::vector<policy::Group>& groups);
+
+  const std::vector<ComplianceDevice>& devices() const { return devices_; }
+  // Index into devices(), or nullopt.
+  std::optional<size_t> Find(std::string_view device_id) const;
+  // Active (non-revoked) devices.
+  int64_t active_devices() const { return active_devices_; }
+
+ private:
+  std::vector<ComplianceDevice> devices_;
+  std::unordered_map<std::string, size_t, IdHash, std::equal_to<>> index_;
+  int64_t active_devices_ = 0;
+};
+
+// Waivers of the bundle, indexed by rule for the per-device check.
+class WaiverLookup {
+ public:
+  using List = std::vector<const policy::Waiver*>;
+  // Keeps pointers into `waivers`, which must outlive the lookup.
+  explicit WaiverLookup(const std::vector<policy::Waiver>& waivers);
+  // True when an active (at `now`) waiver on `rule_id` names the device or one of its groups.
+  bool Exempts(std::string_view rule_id, const ComplianceDevice& device, UnixSeconds now) const;
+  // The waivers on one rule (nullptr: none), so a pass over the fleet looks the rule up once.
+  const List* ForRule(std::string_view rule_id) const;
+  static bool Exempts(const List* waivers, const ComplianceDevice& device, UnixSeconds now);
+
+ private:
+  std::unordered_map<std::string, List, FleetMembership::IdHash, std::equal_to<>> by_rule_;
+};
+
+// The state of one device for one rule. `state` is the device's stored row for the rule, if any.
+DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const ComplianceRule& rule,
+                                    const store::DeviceRuleState* state, const WaiverLookup& waivers,
+                                    const ComplianceParams& params);
+// The same with the rule's waivers already looked up (WaiverLookup::ForRule).
+DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const ComplianceRule& rule,
+                                    const store::DeviceRuleState* state, const WaiverLookup::List* rule_waivers,
+                                    const ComplianceParams& params);
+bool InScope(const ComplianceDevice& device, const ComplianceRule& rule);
+
+struct TimeToCompliance {
+  int64_t samples = 0;
+  std::optional<int64_t> median_seconds;  // nearest rank (see above); unset without samples
+  std::optional<int64_t> p95_seconds;
+  std::optional<int64_t> max_seconds;
+};
+// Nearest-rank order statistics of `seconds` (reordered in place; O(n)).
+TimeToCompliance SummarizeDurations(std::vector<int64_t>& seconds);
+// The sample at 1-based rank ceil(percentile/100 * n); REQUIRES non-empty, 0 < percentile <= 100.
+int64_t NearestRank(std::vector<int64_t>& seconds, int percentile);
+
+struct RuleCompliance {
+  ComplianceRule rule;
+  int64_t targeted = 0;
+  int64_t compliant = 0;  // includes remediated
+  int64_t remediated = 0;
+  int64_t violating = 0;
+  int64_t waived = 0;
+  int64_t pending = 0;
+  int64_t stale = 0;
+  TimeToCompliance time_to_compliance;
+  // Filled only up to `list_limit` ids each (sorted by device id); the *_total counts are exact.
+  std::vector<std::string> violating_devices;
+  std::vector<std::string> pending_devices;  // pending and stale
+  bool lists_truncated = false;
+};
+
+// Summarizes one rule. `states` are the rule's stored rows (ListRuleStates: device_id filled).
+// Rows of unknown or revoked devices are ignored. `list_limit` 0 leaves the id lists empty.
+RuleCompliance SummarizeRule(const FleetMembership& fleet, const ComplianceRule& rule,
+                             const std::vector<store::DeviceRuleState>& states, const WaiverLookup& waivers,
+                             const ComplianceParams& params, size_t list_limit);
+
+// Fleet totals over every rule of the bundle, per active device:
+//   devices = untargeted + fully_compliant + violating_any + pending_any, where
+//   fully_compliant: every rule targeting it is compliant (or remediated) or waived;
+//   violating_any:   violating at least one rule;
+//   pending_any:     violating none, pending or stale on at least one;
+//   stale_any:       the part of pending_any that is stale on at least one rule.
+struct FleetTotals {
+  int64_t devices = 0;
+  int64_t fully_compliant = 0;
+  int64_t violating_any = 0;
+  int64_t pending_any = 0;
+  int64_t stale_any = 0;
+  int64_t untargeted = 0;  // no rule targets the device
+};
+struct FleetCompliance {
+  std::vector<RuleCompliance> rules;
+  FleetTotals totals;
+};
+// `states_by_rule[i]` belongs to `rules[i]`.
+FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<ComplianceRule>& rules,
+                               const std::vector<std::vector<store::DeviceRuleState>>& states_by_rule,
+                               const WaiverLookup& waivers, const ComplianceParams& params);
+
+}  // namespace appban::verify

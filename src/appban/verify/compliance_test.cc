@@ -1,0 +1,289 @@
+#include "appban/verify/compliance.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+namespace appban::verify {
+namespace {
+
+store::Device MakeDevice(std::string id, UnixSeconds last_seen, std::string group = "", bool revoked = false) {
+  store::Device device;
+  device.id = std::move(id);
+  device.last_seen = last_seen;
+  device.group = std::move(group);
+  if (revoked) device.revoked_at = 5000;
+  return device;
+}
+
+store::DeviceRuleState Row(std::string device, store::ComplianceState state, bool had_app,
+                           std::optional<UnixSeconds> compliant_at) {
+  store::DeviceRuleState row;
+  row.device_id = std::move(device);
+  row.state = state;
+  row.had_app = had_app;
+  row.compliant_at = compliant_at;
+  row.since = compliant_at.value_or(0);
+  row.version = 1;
+  return row;
+}
+
+policy::Waiver MakeWaiver(std::string id, std::string rule, policy::WaiverSubject kind, std::string subject,
+                          UnixSeconds expires_at, bool revoked = false) {
+  policy::Waiver waiver;
+  waiver.id = std::move(id);
+  waiver.rule_id = std::move(rule);
+  waiver.subject_kind = kind;
+  waiver.subject = std::move(subject);
+  waiver.justification = "test";
+  waiver.approved_by = "alice";
+  waiver.created_at = 100;
+  waiver.expires_at = expires_at;
+  if (revoked) waiver.revoked_at = 200;
+  return waiver;
+}
+
+// The hand-built fleet. now = 10000, stale_after = 900.
+//   d1 no group, seen 9900        rule A: compliant, had the app (remediated), compliant_at 1100
+//   d2 no group, seen 9000 (old)  rule A: no row -> stale
+//   d3 in policy group ops        rule A: compliant at 1400; rule B: compliant at 2500
+//   d4 in ops, never seen         no rows -> stale on A and B
+//   d5 ops via enrolment token    rule A: violating; rule B: no row, seen 9990 -> pending
+//   d6 revoked                    row on A ignored: not targeted
+//   d7 no group, seen 9999        row compliant on A, but an active device waiver -> waived
+// Rule A (remove, every device) first published at 1000; rule B (scope ops) at 2000.
+// Waivers that must NOT count: d1's on A expired at 5000, ops's on B revoked.
+class HandBuiltFleet : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    devices_ = {MakeDevice("d1", 9900), MakeDevice("d2", 9000),        MakeDevice("d3", 9950),
+                MakeDevice("d4", 0),    MakeDevice("d5", 9990, "ops"), MakeDevice("d6", 9990, "", true),
+                MakeDevice("d7", 9999)};
+    policy::Group ops;
+    ops.name = "ops";
+    ops.devices = {"d3", "d4", "d-not-enrolled"};
+    groups_ = {ops};
+    waivers_ = {MakeWaiver("w1", "rule-a", policy::WaiverSubject::kDevice, "d7", 20000),
+                MakeWaiver("w2", "rule-a", policy::WaiverSubject::kDevice, "d1", 5000),
+                MakeWaiver("w3", "rule-b", policy::WaiverSubject::kGroup, "ops", 20000, /*revoked=*/true)};
+    rule_a_ = {"rule-a", policy::Action::kRemove, {}, 1, 1000};
+    rule_b_ = {"rule-b", policy::Action::kBlock, {"ops"}, 2, 2000};
+    states_a_ = {Row("d1", store::ComplianceState::kCompliant, true, 1100),
+                 Row("d3", store::ComplianceState::kCompliant, false, 1400),
+                 Row("d5", store::ComplianceState::kViolating, true, std::nullopt),
+                 Row("d6", store::ComplianceState::kCompliant, false, 1200),
+                 Row("d7", store::ComplianceState::kCompliant, false, 1300),
+                 Row("d9-unknown", store::ComplianceState::kViolating, true, std::nullopt)};
+    states_b_ = {Row("d3", store::ComplianceState::kCompliant, false, 2500)};
+    params_ = {10000, 900};
+  }
+
+  std::vector<store::Device> devices_;
+  std::vector<policy::Group> groups_;
+  std::vector<policy::Waiver> waivers_;
+  ComplianceRule rule_a_, rule_b_;
+  std::vector<store::DeviceRuleState> states_a_, states_b_;
+  ComplianceParams params_;
+};
+
+TEST_F(HandBuiltFleet, MembershipJoinsTokenGroupAndPolicyGroups) {
+  FleetMembership fleet = FleetMembership::Build(devices_, groups_);
+  EXPECT_EQ(fleet.active_devices(), 6);
+  auto d5 = fleet.Find("d5");
+  ASSERT_TRUE(d5);
+  EXPECT_EQ(fleet.devices()[*d5].groups, std::vector<std::string>{"ops"});
+  EXPECT_EQ(fleet.devices()[*fleet.Find("d3")].groups, std::vector<std::string>{"ops"});
+  EXPECT_TRUE(fleet.devices()[*fleet.Find("d1")].groups.empty());
+  EXPECT_FALSE(fleet.Find("d-not-enrolled"));
+}
+
+TEST_F(HandBuiltFleet, UnscopedRuleCountsEveryState) {
+  FleetMembership fleet = FleetMembership::Build(devices_, groups_);
+  WaiverLookup waivers(waivers_);
+  RuleCompliance a = SummarizeRule(fleet, rule_a_, states_a_, waivers, params_, 100);
+  EXPECT_EQ(a.targeted, 6);    // d1 d2 d3 d4 d5 d7 (d6 revoked)
+  EXPECT_EQ(a.compliant, 2);   // d1 d3
+  EXPECT_EQ(a.remediated, 1);  // d1
+  EXPECT_EQ(a.violating, 1);   // d5
+  EXPECT_EQ(a.waived, 1);      // d7; d1's waiver expired
+  EXPECT_EQ(a.pending, 0);
+  EXPECT_EQ(a.stale, 2);  // d2 (1000 s silent > 900), d4 (never seen)
+  EXPECT_EQ(a.compliant + a.violating + a.waived + a.pending + a.stale, a.targeted);
+  // Durations from first publication (1000): d1 100 s, d3 400 s. Nearest rank over 2 samples:
+  // median = rank ceil(1.0) = 1 -> 100; p95 = rank ceil(1.9) = 2 -> 400.
+  EXPECT_EQ(a.time_to_compliance.samples, 2);
+  EXPECT_EQ(a.time_to_compliance.median_seconds, 100);
+  EXPECT_EQ(a.time_to_compliance.p95_seconds, 400);
+  EXPECT_EQ(a.time_to_compliance.max_seconds, 400);
+  EXPECT_EQ(a.violating_devices, std::vector<std::string>{"d5"});
+  EXPECT_EQ(a.pending_devices, (std::vector<std::string>{"d2", "d4"}));
+  EXPECT_FALSE(a.lists_truncated);
+}
+
+TEST_F(HandBuiltFleet, ScopedRuleTargetsOnlyGroupMembers) {
+  FleetMembership fleet = FleetMembership::Build(devices_, groups_);
+  WaiverLookup waivers(waivers_);
+  RuleCompliance b = SummarizeRule(fleet, rule_b_, states_b_, waivers, params_, 100);
+  EXPECT_EQ(b.targeted, 3);  // d3 d4 (policy group), d5 (token group)
+  EXPECT_EQ(b.compliant, 1);
+  EXPECT_EQ(b.waived, 0);   // the group waiver is revoked
+  EXPECT_EQ(b.pending, 1);  // d5, seen 10 s ago
+  EXPECT_EQ(b.stale, 1);    // d4
+  EXPECT_EQ(b.time_to_compliance.samples, 1);
+  EXPECT_EQ(b.time_to_compliance.median_seconds, 500);
+  EXPECT_EQ(b.time_to_compliance.p95_seconds, 500);
+  EXPECT_EQ(b.time_to_compliance.max_seconds, 500);
+}
+
+TEST_F(HandBuiltFleet, FleetTotalsPartitionTheActiveDevices) {
+  FleetMembership fleet = FleetMembership::Build(devices_, groups_);
+  WaiverLookup waivers(waivers_);
+  FleetCompliance summary = SummarizeFleet(fleet, {rule_a_, rule_b_}, {states_a_, states_b_}, waivers, params_);
+  ASSERT_EQ(summary.rules.size(), 2u);
+  EXPECT_EQ(summary.totals.devices, 6);
+  EXPECT_EQ(summary.totals.fully_compliant, 3);  // d1 d3 d7
+  EXPECT_EQ(summary.totals.violating_any, 1);    // d5
+  EXPECT_EQ(summary.totals.pending_any, 2);      // d2 d4
+  EXPECT_EQ(summary.totals.stale_any, 2);
+  EXPECT_EQ(summary.totals.untargeted, 0);
+  EXPECT_TRUE(summary.rules[0].violating_devices.empty()) << "the fleet summary carries no id lists";
+}
+
+TEST_F(HandBuiltFleet, ListsAreBoundedAndSayTheyWereCut) {
+  FleetMembership fleet = FleetMembership::Build(devices_, groups_);
+  WaiverLookup waivers(waivers_);
+  RuleCompliance a = SummarizeRule(fleet, rule_a_, states_a_, waivers, params_, 1);
+  EXPECT_EQ(a.pending_devices, std::vector<std::string>{"d2"});
+  EXPECT_TRUE(a.lists_truncated);
+  EXPECT_EQ(a.stale, 2) << "counts stay exact when lists are cut";
+}
+
+TEST_F(HandBuiltFleet, PerDeviceClassification) {
+  FleetMembership fleet = FleetMembership::Build(devices_, groups_);
+  WaiverLookup waivers(waivers_);
+  auto at = [&](const char* id) { return fleet.devices()[*fleet.Find(id)]; };
+  EXPECT_EQ(ClassifyDeviceRule(at("d1"), rule_a_, &states_a_[0], waivers, params_), DeviceRuleStatus::kRemediated);
+  EXPECT_EQ(ClassifyDeviceRule(at("d1"), rule_b_, nullptr, waivers, params_), DeviceRuleStatus::kNotTargeted);
+  EXPECT_EQ(ClassifyDeviceRule(at("d6"), rule_a_, &states_a_[3], waivers, params_), DeviceRuleStatus::kNotTargeted);
+  EXPECT_EQ(ClassifyDeviceRule(at("d7"), rule_a_, nullptr, waivers, params_), DeviceRuleStatus::kWaived);
+  // A group waiver exempts members through either kind of membership.
+  std::vector<policy::Waiver> group_waiver = {MakeWaiver("w4", "rule-b", policy::WaiverSubject::kGroup, "ops", 20000)};
+  WaiverLookup by_group(group_waiver);
+  EXPECT_EQ(ClassifyDeviceRule(at("d5"), rule_b_, nullptr, by_group, params_), DeviceRuleStatus::kWaived);
+  EXPECT_EQ(ClassifyDeviceRule(at("d3"), rule_b_, &states_b_[0], by_group, params_), DeviceRuleStatus::kWaived);
+}
+
+TEST(ComplianceStaleness, BoundaryIsInclusive) {
+  ComplianceRule rule{"r", policy::Action::kRemove, {}, 1, 0};
+  WaiverLookup none({});
+  ComplianceParams params{10000, 900};
+  ComplianceDevice at_limit{"a", {}, 10000 - 900, false};
+  ComplianceDevice past_limit{"b", {}, 10000 - 901, false};
+  EXPECT_EQ(ClassifyDeviceRule(at_limit, rule, nullptr, none, params), DeviceRuleStatus::kPending);
+  EXPECT_EQ(ClassifyDeviceRule(past_limit, rule, nullptr, none, params), DeviceRuleStatus::kStale);
+}
+
+TEST(ComplianceDurations, NearestRankOrderStatistics) {
+  // n = 5, sorted 10 20 30 40 50: median rank ceil(2.5) = 3 -> 30; p95 rank ceil(4.75) = 5 -> 50.
+  std::vector<int64_t> five = {50, 10, 40, 20, 30};
+  TimeToCompliance t = SummarizeDurations(five);
+  EXPECT_EQ(t.median_seconds, 30);
+  EXPECT_EQ(t.p95_seconds, 50);
+  EXPECT_EQ(t.max_seconds, 50);
+  // n = 20, values 1..20: median rank 10 -> 10; p95 rank ceil(19.0) = 19 -> 19.
+  std::vector<int64_t> twenty;
+  for (int64_t v = 20; v >= 1; --v) twenty.push_back(v);
+  t = SummarizeDurations(twenty);
+  EXPECT_EQ(t.median_seconds, 10);
+  EXPECT_EQ(t.p95_seconds, 19);
+  EXPECT_EQ(t.max_seconds, 20);
+  // n = 100, values 1..100: ranks 50 and 95.
+  std::vector<int64_t> hundred;
+  for (int64_t v = 1; v <= 100; ++v) hundred.push_back(v);
+  t = SummarizeDurations(hundred);
+  EXPECT_EQ(t.median_seconds, 50);
+  EXPECT_EQ(t.p95_seconds, 95);
+  std::vector<int64_t> empty;
+  t = SummarizeDurations(empty);
+  EXPECT_EQ(t.samples, 0);
+  EXPECT_FALSE(t.median_seconds);
+}
+
+TEST(ComplianceDurations, CompliantBeforePublicationCountsAsZero) {
+  ComplianceRule rule{"r", policy::Action::kRemove, {}, 1, 1000};
+  std::vector<store::Device> devices = {MakeDevice("d1", 9999)};
+  FleetMembership fleet = FleetMembership::Build(devices, {});
+  std::vector<store::DeviceRuleState> rows = {Row("d1", store::ComplianceState::kCompliant, false, 900)};
+  RuleCompliance r = SummarizeRule(fleet, rule, rows, WaiverLookup({}), {10000, 900}, 0);
+  EXPECT_EQ(r.time_to_compliance.max_seconds, 0);
+}
+
+// 100,000 devices x 5 rules: the summary behind GET /v1/admin/compliance. A hang guard, not a
+// performance target; the measured time is printed for docs/benchmarks.md.
+TEST(ComplianceScale, HundredThousandDevicesFiveRules) {
+  constexpr int kDevices = 100000;
+  constexpr int kGroups = 10;
+  std::vector<store::Device> devices;
+  devices.reserve(kDevices);
+  std::vector<policy::Group> groups(kGroups);
+  for (int g = 0; g < kGroups; ++g) groups[g].name = "group-" + std::to_string(g);
+  char id[32];
+  for (int i = 0; i < kDevices; ++i) {
+    std::snprintf(id, sizeof id, "d-%016x", i);
+    devices.push_back(MakeDevice(id, i % 50 == 0 ? 1000 : 99000));  // 2% stale
+    groups[i % kGroups].devices.push_back(id);
+  }
+  std::vector<ComplianceRule> rules = {
+      {"r0", policy::Action::kRemove, {}, 1, 50000},
+      {"r1", policy::Action::kRemove, {}, 2, 60000},
+      {"r2", policy::Action::kBlock, {"group-0", "group-1"}, 2, 60000},
+      {"r3", policy::Action::kReport, {"group-2"}, 3, 70000},
+      {"r4", policy::Action::kRemove, {"group-3", "group-4", "group-5"}, 3, 70000},
+  };
+  std::vector<std::vector<store::DeviceRuleState>> states(rules.size());
+  uint64_t lcg = 12345;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    for (int i = 0; i < kDevices; ++i) {
+      lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+      int roll = static_cast<int>((lcg >> 33) % 100);
+      if (roll < 5) continue;  // pending
+      std::snprintf(id, sizeof id, "d-%016x", i);
+      bool violating = roll < 8;
+      states[r].push_back(
+          Row(id, violating ? store::ComplianceState::kViolating : store::ComplianceState::kCompliant, roll < 30,
+              violating ? std::nullopt : std::optional<UnixSeconds>(rules[r].first_published_at + roll * 7)));
+    }
+  }
+  std::vector<policy::Waiver> waivers = {MakeWaiver("w", "r0", policy::WaiverSubject::kGroup, "group-9", 200000)};
+
+  auto start = std::chrono::steady_clock::now();
+  FleetMembership fleet = FleetMembership::Build(devices, groups);
+  auto built = std::chrono::steady_clock::now();
+  FleetCompliance summary = SummarizeFleet(fleet, rules, states, WaiverLookup(waivers), {100000, 900});
+  auto done = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  std::cout << "[ compliance ] 100000 devices x 5 rules: membership " << ms(built - start) << " ms, summary "
+            << ms(done - built) << " ms\n";
+
+  ASSERT_EQ(summary.rules.size(), 5u);
+  EXPECT_EQ(summary.rules[0].targeted, kDevices);
+  EXPECT_EQ(summary.rules[0].waived, kDevices / kGroups);
+  EXPECT_EQ(summary.rules[2].targeted, 2 * kDevices / kGroups);
+  EXPECT_EQ(summary.rules[4].targeted, 3 * kDevices / kGroups);
+  for (const auto& rule : summary.rules) {
+    EXPECT_EQ(rule.compliant + rule.violating + rule.waived + rule.pending + rule.stale, rule.targeted) << rule.rule.id;
+    EXPECT_GT(rule.time_to_compliance.samples, 0);
+    EXPECT_LE(*rule.time_to_compliance.median_seconds, *rule.time_to_compliance.p95_seconds);
+    EXPECT_LE(*rule.time_to_compliance.p95_seconds, *rule.time_to_compliance.max_seconds);
+  }
+  EXPECT_EQ(summary.totals.devices, kDevices);
+  EXPECT_EQ(summary.totals.fully_compliant + summary.totals.violating_any + summary.totals.pending_any +
+                summary.totals.untargeted,
+            kDevices);
+  EXPECT_LT(ms(done - start), 30000.0) << "hang guard";
+}
+
+}  // namespace
+}  // namespace appban::verify
