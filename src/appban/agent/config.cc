@@ -8,7 +8,9 @@
 namespace appban::agent {
 namespace {
 
-constexpr TomlLimits kTomlLimits{.max_bytes = kMaxAgentConfigBytes};
+// 1 MiB of "a.a.a…" would overflow toml++'s recursion (TomlLimits::max_key_dots); the agent's
+// keys have one dot at most, a floating-point number one.
+constexpr TomlLimits kTomlLimits{.max_bytes = kMaxAgentConfigBytes, .max_key_dots = 15};
 
 // monitor and purge have always also taken an integer (0 false, anything else true), as toml++'s
 // permissive conversion reads one; kept so that configuration files written that way still load.

@@ -114,6 +114,14 @@ TEST(AgentConfig, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(ApplyError("[timing]\nfull_cycle_seconds = \n").rfind("agent.toml:2: ", 0), 0u);
 }
 
+// Hostile input: a key of 400,000 dotted parts once overflowed the stack inside toml++.
+TEST(AgentConfig, DeeplyDottedKeyIsRefusedNotACrash) {
+  std::string text = "a";
+  for (int i = 0; i < 400'000; ++i) text += ".a";
+  text += " = 1\n";
+  EXPECT_NE(ApplyError(text).find("dotted parts"), std::string::npos);
+}
+
 TEST(AgentConfig, MissingFileIsNamed) {
   DaemonConfig config;
   Status status = ApplyAgentConfigFile("/nonexistent/agent.toml", config);

@@ -48,7 +48,8 @@ struct ClientResponse {
 using ResponseCallback = std::function<void(Status status, ClientResponse response)>;
 std::string_view FailureKind(const Status& status);
 
-// "POST /v1/checkin HTTP/1.1" with Host, Content-Type (when there is a body), Content-Length and,
+// "POST /v1/checkin HTTP/1.1" with Host (`host` is the header's value: HostHeader(url), which
+// brackets an IPv6 address), Content-Type (when there is a body), Content-Length and,
 // when `bearer` is not empty, "Authorization: Bearer <bearer>".
 std::string SerializeRequest(std::string_view method, std::string_view target, std::string_view host,
                              std::string_view bearer, std::string_view body);

@@ -134,5 +134,18 @@ TEST(AsyncClient, SerializedRequestsCarryTheCredentialAndLength) {
             "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
 }
 
+// RFC 9112 §3.2 / RFC 3986 §3.2.2: an IPv6 literal in Host is bracketed, or a server reads the
+// address's last group as the port.
+TEST(AsyncClient, HostHeaderBracketsAnIpv6Address) {
+  auto v6 = ParseUrl("https://[::1]:8443");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(HostHeader(*v6), "[::1]:8443");
+  EXPECT_NE(SerializeRequest("GET", "/healthz", HostHeader(*v6), "", "").find("\r\nHost: [::1]:8443\r\n"),
+            std::string::npos);
+  auto name = ParseUrl("https://appban.example.gov");
+  ASSERT_TRUE(name.ok());
+  EXPECT_EQ(HostHeader(*name), "appban.example.gov:443");
+}
+
 }  // namespace
 }  // namespace appban::net

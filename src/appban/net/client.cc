@@ -27,6 +27,11 @@ constexpr size_t kMaxResponseHeaderBytes = 64 * 1024;
 
 }  // namespace
 
+std::string HostHeader(const Url& url) {
+  bool ipv6 = url.host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
+}
+
 Result<Url> ParseUrl(std::string_view text) {
   Url url;
   std::string_view rest;
@@ -200,9 +205,7 @@ struct HttpClient::Impl {
     request.method_string(beast::string_view(method.data(), method.size()));
     request.target(beast::string_view(path.data(), path.size()));
     request.version(11);
-    request.set(http::field::host, url.host.find(':') != std::string::npos
-                                       ? "[" + url.host + "]:" + std::to_string(url.port)
-                                       : url.host + ":" + std::to_string(url.port));
+    request.set(http::field::host, HostHeader(url));
     for (const auto& [name, value] : headers) request.set(name, value);
     request.body().assign(body);
     if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") request.prepare_payload();

@@ -23,6 +23,9 @@ struct Url {
 // "https://127.0.0.1:8443", "http://[::1]:8080", "https://appban.example.gov" (port 443/80 by
 // default). A path after the authority is refused: requests name their own paths.
 Result<Url> ParseUrl(std::string_view text);
+// The Host header value for `url` (RFC 9112 §3.2): "host:port", with an IPv6 address in brackets
+// ("[::1]:8443") so the colons of the address are not read as the port separator.
+std::string HostHeader(const Url& url);
 
 struct ClientOptions {
   std::string pinned_ca_pem;                          // required for https: the only CA trusted

@@ -16,6 +16,7 @@
 #include <map>
 #include <ostream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -75,9 +76,28 @@ uint64_t RaiseDescriptorLimit() {
   return limit.rlim_cur;
 }
 
+// A listening socket, closed when the Listener goes: every early return of RunServer (a port that
+// binds for the first worker but not the next, a data directory that is locked, ...) releases
+// the port at once instead of holding it until the process ends.
 struct Listener {
   int fd = -1;
   uint16_t port = 0;
+
+  Listener(int socket_fd, uint16_t bound_port) : fd(socket_fd), port(bound_port) {}
+  Listener(Listener&& other) noexcept : fd(std::exchange(other.fd, -1)), port(other.port) {}
+  Listener& operator=(Listener&& other) noexcept {
+    if (this != &other) {
+      if (fd >= 0) close(fd);
+      fd = std::exchange(other.fd, -1);
+      port = other.port;
+    }
+    return *this;
+  }
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  ~Listener() {
+    if (fd >= 0) close(fd);
+  }
 };
 
 Result<Listener> Bind(const std::string& address, uint16_t port, bool reuse_port) {
@@ -132,11 +152,12 @@ Result<std::vector<Listener>> BindListeners(const ServerConfig& config, uint32_t
   APPBAN_RETURN_IF_ERROR(CheckPortFree(config.listen.address, config.listen.port));
   std::vector<Listener> listeners;
   APPBAN_ASSIGN_OR_RETURN(Listener first, Bind(config.listen.address, config.listen.port, true));
-  listeners.push_back(first);
+  uint16_t port = first.port;
+  listeners.push_back(std::move(first));
   // The others take the port the first one got, which matters when the configuration says 0.
   for (uint32_t i = 1; i < workers; ++i) {
-    APPBAN_ASSIGN_OR_RETURN(Listener another, Bind(config.listen.address, first.port, true));
-    listeners.push_back(another);
+    APPBAN_ASSIGN_OR_RETURN(Listener another, Bind(config.listen.address, port, true));
+    listeners.push_back(std::move(another));
   }
   return listeners;
 }
@@ -360,7 +381,7 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
   WorkerPool pool(config, std::move(inputs), *listeners, *generations, handled, previous, out);
   if (!pool.StartAll(workers)) return 1;
   int exit_status = pool.Supervise();
-  for (const Listener& socket : *listeners) close(socket.fd);
+  listeners->clear();
   spdlog::info("stopped");
   return exit_status;
 }

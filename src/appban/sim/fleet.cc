@@ -206,8 +206,8 @@ class ProcessRun {
     for (Slot& slot : slots_) {
       if (!slot.device || slot.gave_up) continue;
       std::string body = protocol::CheckinRequestBody(slot.device->NextCheckin(catalog_));
-      requests.push_back(std::make_shared<const std::string>(
-          net::SerializeRequest("POST", path, target_->url.host, slot.device->identity().credential, body)));
+      requests.push_back(std::make_shared<const std::string>(net::SerializeRequest(
+          "POST", path, net::HostHeader(target_->url), slot.device->identity().credential, body)));
     }
     if (!options_.quiet) {
       std::cerr << "appban simulate: " << requests.size() << " devices ready in this process (pid " << getpid()
@@ -310,8 +310,8 @@ class ProcessRun {
     Slot& slot = slots_[i];
     protocol::EnrollRequest request{slot.token, "sim-" + std::to_string(slot.index), "linux",
                                     std::string(kAgentVersion)};
-    auto bytes = std::make_shared<const std::string>(
-        net::SerializeRequest("POST", protocol::kEnrollPath, target_->url.host, "", protocol::ToJson(request).dump()));
+    auto bytes = std::make_shared<const std::string>(net::SerializeRequest(
+        "POST", protocol::kEnrollPath, net::HostHeader(target_->url), "", protocol::ToJson(request).dump()));
     connection.Send(bytes, kRequestTimeout, [this, i, &connection, done](Status status, net::ClientResponse response) {
       Slot& slot = slots_[i];
       auto again = [this, i, &connection, done] { Enroll(i, connection, done); };
@@ -366,7 +366,7 @@ class ProcessRun {
     Slot& slot = slots_[i];
     std::string body = protocol::CheckinRequestBody(slot.device->NextCheckin(catalog_));
     auto bytes = std::make_shared<const std::string>(net::SerializeRequest(
-        "POST", protocol::kCheckinPath, target_->url.host, slot.device->identity().credential, body));
+        "POST", protocol::kCheckinPath, net::HostHeader(target_->url), slot.device->identity().credential, body));
     int64_t reported_version = slot.pending_ack_version;
     connection.Send(bytes, kRequestTimeout,
                     [this, i, &connection, done, reported_version](Status status, net::ClientResponse response) {
@@ -464,7 +464,7 @@ class ProcessRun {
     std::string target =
         std::string(protocol::kPollPath) + "?version=" + std::to_string(slot.device->applied_version());
     auto bytes = std::make_shared<const std::string>(
-        net::SerializeRequest("GET", target, target_->url.host, slot.device->identity().credential, ""));
+        net::SerializeRequest("GET", target, net::HostHeader(target_->url), slot.device->identity().credential, ""));
     int64_t longpoll = std::max<int64_t>(summary_.longpoll_timeout, 60);
     ++summary_.polls;
     connection.Send(bytes, milliseconds((longpoll + 30) * 1000),
