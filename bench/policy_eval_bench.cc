@@ -107,7 +107,9 @@ void BM_VerifySignedBundle1000Rules(benchmark::State& state) {
   Bundle bundle = MakeBundle(1000);
   SigningKey key = std::move(SigningKey::Generate()).value();
   std::string envelope = *SignBundle(bundle, key);
-  VerifyOptions options{{key.public_key()}, std::nullopt, kNow};
+  VerifyOptions options;
+  options.trusted_keys = {key.public_key()};
+  options.now = kNow;
   for (auto _ : state) {
     auto verified = VerifyBundle(envelope, options);
     benchmark::DoNotOptimize(verified.ok());

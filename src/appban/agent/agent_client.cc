@@ -224,11 +224,12 @@ Result<std::optional<protocol::PollResponse>> AgentClient::Poll(int64_t held_ver
 
 Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope,
                                                     const std::vector<policy::PublicKey>& keys, int64_t held_version,
-                                                    UnixSeconds now) {
+                                                    UnixSeconds now, std::optional<std::string> held_payload_sha256) {
   policy::VerifyOptions options;
   options.trusted_keys = keys;
   if (held_version > 0) options.held_version = held_version;
   options.now = now;
+  options.held_payload_sha256 = std::move(held_payload_sha256);
   return policy::VerifyBundle(envelope, options);
 }
 

@@ -93,9 +93,11 @@ class AgentClient {
   std::chrono::seconds poll_client_timeout_{0};
 };
 
-// VerifyBundle against the pinned keys, the held version (no rollback) and now (expiry).
+// VerifyBundle against the pinned keys, the held version (no rollback, no jump) and now (expiry);
+// with `held_payload_sha256`, a bundle of the held version must be the held bundle itself.
 Result<policy::VerifiedBundle> VerifyReceivedBundle(std::string_view envelope,
                                                     const std::vector<policy::PublicKey>& keys, int64_t held_version,
-                                                    UnixSeconds now);
+                                                    UnixSeconds now,
+                                                    std::optional<std::string> held_payload_sha256 = std::nullopt);
 
 }  // namespace appban::agent

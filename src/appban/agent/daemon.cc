@@ -10,6 +10,7 @@
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
 #include "appban/common/mutex.h"
+#include "appban/policy/rotation.h"
 
 namespace appban::agent {
 namespace {
@@ -90,6 +91,14 @@ Result<Agent> Agent::Open(const DaemonConfig& config, Mode mode, LogFn log) {
     // held_version is the stored bundle's own version: a file swapped for an older signed bundle
     // is a rollback and refused like one from the network.
     auto verified = VerifyReceivedBundle(*cached, agent.keys_, agent.state_.bundle_version(), now);
+    if (verified.ok()) {
+      agent.held_payload_sha256_ = verified->payload_sha256;
+    } else if (verified.status().code() == StatusCode::kExpired) {
+      // Expired is still the bundle of the held version: checked as of its own validity.
+      if (auto identity = VerifyReceivedBundle(*cached, agent.keys_, agent.state_.bundle_version(), 0); identity.ok()) {
+        agent.held_payload_sha256_ = identity->payload_sha256;
+      }
+    }
     if (verified.ok()) {
       auto index = policy::PolicyIndex::Build(verified->bundle);
       if (index.ok()) {
@@ -252,8 +261,33 @@ Status Agent::EnforceCycle(UnixSeconds now) {
   return Status::Ok();
 }
 
-Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, UnixSeconds now) {
-  auto verified = VerifyReceivedBundle(envelope, keys_, state_.bundle_version(), now);
+Status Agent::FollowKeyRotations(const std::vector<std::string>& key_rotations) {
+  if (key_rotations.empty()) return Status::Ok();
+  std::vector<policy::KeyRotation> followed;
+  auto keys = policy::FollowKeyRotations(keys_, key_rotations, &followed);
+  if (!keys.ok()) {
+    Log("key rotation refused: " + keys.status().ToString());
+    return keys.status();
+  }
+  if (followed.empty()) return Status::Ok();
+  // Pinned before the bundle the new key signed is stored: after a crash in between, the next
+  // check-in brings that bundle again (its version is above the held one).
+  std::string pems;
+  for (const auto& key : *keys) pems += policy::PublicKeyPem(key);
+  APPBAN_RETURN_IF_ERROR(state_.Write(StateItem::kPolicyKeys, pems));
+  keys_ = std::move(*keys);
+  for (const auto& rotation : followed) {
+    Log("policy key rotated from " + rotation.old_key_id + " to " + rotation.new_key.key_id +
+        "; bundles signed by the old key are refused from now on");
+  }
+  return Status::Ok();
+}
+
+Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, UnixSeconds now,
+                                              const std::vector<std::string>& key_rotations) {
+  // A bad statement does not stop the bundle being tried: it is refused if no pinned key signed it.
+  (void)FollowKeyRotations(key_rotations);
+  auto verified = VerifyReceivedBundle(envelope, keys_, state_.bundle_version(), now, held_payload_sha256_);
   Status problem = verified.status();
   std::optional<policy::PolicyIndex> index;
   if (verified.ok()) {
@@ -286,6 +320,7 @@ Result<Agent::ApplyResult> Agent::ApplyBundle(std::string_view envelope, UnixSec
   // Stored before it is used: after a crash the agent restarts with what it enforced.
   APPBAN_RETURN_IF_ERROR(state_.Write(StateItem::kBundle, envelope));
   APPBAN_RETURN_IF_ERROR(state_.SetBundleVersion(verified->bundle.version, now));
+  held_payload_sha256_ = verified->payload_sha256;
   bundle_ = std::move(*verified);
   index_ = std::move(index);
   cached_bundle_problem_.clear();
@@ -337,14 +372,17 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, UnixSeconds now
     }
     result.latest_version = answer->latest_version;
     if (answer->rules_hash_mismatch) {
-      // The server holds another hash for the version this agent enforces (its state was damaged
-      // or the server re-issued the version): the signed bundle it sends decides, as any bundle.
+      // The server holds another hash for the version this agent enforces (its state was damaged,
+      // or someone signed two bundles with one version). The bundle it sends is checked like any
+      // other: the same payload is taken as is, a different payload under the held version is
+      // refused (only a higher version replaces it), and the device stays "mismatch" for a person
+      // to look at.
       Log("the server reports that rules_hash " + (bundle_ ? bundle_->bundle.rules_hash : std::string("(none)")) +
-          " is not the hash of version " + std::to_string(held_version()) + " it issued; applying its bundle");
+          " is not the hash of version " + std::to_string(held_version()) + " it issued; checking its bundle");
     }
     server_rules_hash_mismatch_ = answer->rules_hash_mismatch;
     if (answer->bundle && (answer->latest_version > held_version() || answer->rules_hash_mismatch)) {
-      auto applied = ApplyBundle(*answer->bundle, now);
+      auto applied = ApplyBundle(*answer->bundle, now, answer->key_rotations);
       if (applied.ok() && applied->applied) result.bundle_applied = true;
       if (!applied.ok()) last_checkin_result_ = "ok; bundle refused: " + applied.status().ToString();
       // The caller enforces the new bundle and checks in again, with that enforcement's events.
@@ -358,12 +396,15 @@ Result<Agent::CheckinResult> Agent::Checkin(AgentClient& client, UnixSeconds now
 }
 
 Json Agent::Report(UnixSeconds now) const {
+  Json key_ids = Json::array();
+  for (const auto& key : keys_) key_ids.push_back(key.key_id);
   Json report = {
       {"generated_at", now},
       {"device_id", enrollment_.device_id},
       {"server", enrollment_.server_url},
       {"monitor", config_.enforcement.monitor},
       {"policy_version", held_version()},
+      {"policy_key_ids", key_ids},
       {"pending_events", state_.pending_count()},
       {"unwritten_events", unrecorded_.size()},
       {"last_event_seq", state_.last_seq()},
@@ -458,7 +499,7 @@ namespace {
 // bundle texts; it may outlive RunDaemon (it is detached), so everything it uses is owned here.
 struct Mailbox {
   Mutex mutex;
-  std::vector<std::string> bundles GUARDED_BY(mutex);
+  std::vector<protocol::PollResponse> bundles GUARDED_BY(mutex);  // each with a bundle
   std::atomic<int64_t> held_version{0};
   std::atomic<int64_t> longpoll_timeout{60};
   std::atomic<bool> stop{false};
@@ -479,7 +520,7 @@ void PollLoop(AgentClient client, std::shared_ptr<Mailbox> mailbox, DaemonConfig
       backoff.Reset();
       if (answer->has_value() && (*answer)->bundle && (*answer)->latest_version > mailbox->held_version.load()) {
         MutexLock lock(mailbox->mutex);
-        mailbox->bundles.push_back(std::move(*(*answer)->bundle));
+        mailbox->bundles.push_back(std::move(**answer));
         // Wait for the loop to adopt it before asking again, or the server answers at once again.
         StoreMax(mailbox->held_version, (*answer)->latest_version);
       }
@@ -525,13 +566,13 @@ Status RunDaemon(const DaemonConfig& config, std::stop_token stop, LogFn log) {
     UnixSeconds now = WallNow();
 
     // Bundles the long-poll delivered.
-    std::vector<std::string> delivered;
+    std::vector<protocol::PollResponse> delivered;
     {
       MutexLock lock(mailbox->mutex);
       delivered.swap(mailbox->bundles);
     }
-    for (const auto& envelope : delivered) {
-      auto applied = agent.ApplyBundle(envelope, now);
+    for (const auto& answer : delivered) {
+      auto applied = agent.ApplyBundle(*answer.bundle, now, answer.key_rotations);
       if (applied.ok() && applied->applied) {
         enforce_due = true;
         next_checkin = Clock::now();  // report the new version (and what enforcing it did)

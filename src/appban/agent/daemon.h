@@ -81,8 +81,15 @@ class Agent {
   };
   // Verifies `envelope` and, if it is newer than the held bundle, stores and adopts it. A refused
   // bundle is recorded as a bundle_refused event (once per distinct envelope) and the error
-  // returned; nothing is applied.
-  Result<ApplyResult> ApplyBundle(std::string_view envelope, UnixSeconds now);
+  // returned; nothing is applied. `key_rotations` (sent with the bundle) are followed first.
+  Result<ApplyResult> ApplyBundle(std::string_view envelope, UnixSeconds now,
+                                  const std::vector<std::string>& key_rotations = {});
+
+  // Follows key rotation statements (policy/rotation.h) from the pinned keys: each one signed by a
+  // pinned key replaces that key by the one it names, durably (policy_keys.pem), so bundles signed
+  // by the old key are refused from then on. Statements about keys not pinned are ignored.
+  Status FollowKeyRotations(const std::vector<std::string>& key_rotations);
+  const std::vector<policy::PublicKey>& pinned_keys() const { return keys_; }
 
   struct CheckinResult {
     bool bundle_applied = false;
@@ -130,7 +137,10 @@ class Agent {
   policy::DeviceContext device_;
   std::optional<policy::VerifiedBundle> bundle_;
   std::optional<policy::PolicyIndex> index_;
-  std::string cached_bundle_problem_;        // why the stored bundle is not used, for status
+  std::string cached_bundle_problem_;  // why the stored bundle is not used, for status
+  // The payload hash of the bundle of the held version (also when it expired since): another
+  // bundle claiming that version is refused, not applied in its place.
+  std::optional<std::string> held_payload_sha256_;
   bool server_rules_hash_mismatch_ = false;  // the last check-in answer said our rules_hash is wrong
   std::optional<std::vector<BannedApp>> written_blocks_;
   std::vector<UnenforcedBan> unenforced_;

@@ -19,14 +19,19 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
 #include "appban/agent/agent_test_support.h"
+#include "appban/common/crypto.h"
 #include "appban/common/file.h"
+#include "appban/common/json.h"
 #include "appban/policy/bundle.h"
 #include "appban/policy/keys.h"
+#include "appban/policy/rotation.h"
 
 namespace appban::agent {
 namespace {
@@ -269,6 +274,106 @@ TEST_F(DaemonTest, RolledBackAndForeignAndExpiredBundlesAreRefused) {
   // The same refused bundle offered again (a server resending it) is reported once.
   ASSERT_FALSE(agent->ApplyBundle(*foreign, Now()).ok());
   EXPECT_EQ(agent->state().pending_count(), events.size());
+}
+
+// Hardening item 12 at the agent: bundles signed with the pinned key that must still be refused.
+// The payload is the one SignedBundle would sign, changed, with a matching rules_hash.
+TEST_F(DaemonTest, SignedButWrongBundlesAreRefused) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  CacheBundle(SignedBundle(5, {BanRule("ban-other", "something-else")}));
+  auto sign = [&](int64_t version, const std::function<void(Json&)>& change) {
+    policy::BundleInputs inputs;
+    inputs.version = 6;  // what CompileBundle accepts; the payload then says `version`
+    inputs.issued_at = Now() - 60;
+    inputs.not_after = Now() + 86400;
+    inputs.rules = {BanRule("ban-victim", "victim")};
+    auto payload = Json::parse(*policy::BundlePayload(*policy::CompileBundle(inputs)));
+    payload["version"] = version;
+    change(payload);
+    Json content{{"rules", payload["rules"]}, {"vendors", payload["vendors"]}, {"waivers", payload["waivers"]}};
+    payload["rules_hash"] = Sha256Hex(AsBytes(*CanonicalJson(content)));
+    return *policy::SignPayload(*CanonicalJson(payload), *key_);
+  };
+  auto nothing = [](Json&) {};
+  struct Case {
+    std::string name;
+    std::string envelope;
+    StatusCode code;
+  };
+  std::vector<Case> cases = {
+      {"same version, other content", sign(5, nothing), StatusCode::kFailedPrecondition},
+      {"unknown member", sign(6, [](Json& p) { p["next_keys"] = Json::array(); }), StatusCode::kCorruption},
+      {"duplicate rule id", sign(6, [](Json& p) { p["rules"].push_back(p["rules"][0]); }), StatusCode::kCorruption},
+      {"issued after not_after", sign(6, [](Json& p) { p["issued_at"] = FormatTimestamp(Now() + 2 * 86400); }),
+       StatusCode::kCorruption},
+      {"100-year validity", sign(6, [](Json& p) { p["not_after"] = FormatTimestamp(Now() + 100LL * 366 * 86400); }),
+       StatusCode::kLimitExceeded},
+      {"version 2^63-1", sign(std::numeric_limits<int64_t>::max(), nothing), StatusCode::kLimitExceeded},
+      {"version jump", sign(5 + policy::kMaxBundleVersionStep + 1, nothing), StatusCode::kFailedPrecondition},
+  };
+  for (int restart = 0; restart < 2; ++restart) {  // the held bundle's identity survives a restart
+    auto agent = Agent::Open(config_, Agent::Mode::kAct);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    for (const auto& c : cases) {
+      auto applied = agent->ApplyBundle(c.envelope, Now());
+      ASSERT_FALSE(applied.ok()) << c.name << " was applied";
+      EXPECT_EQ(applied.status().code(), c.code) << c.name << ": " << applied.status().ToString();
+    }
+    EXPECT_EQ(agent->held_version(), 5);
+    ASSERT_TRUE(agent->EnforceCycle(Now()).ok());
+    EXPECT_TRUE(scratch_.Installed("victim")) << "a refused bundle was enforced";
+  }
+}
+
+// Hardening item 10 at the agent: the pinned key hands over to a new key through a statement it
+// signed; the agent follows it (durably), applies the new key's bundle and from then on refuses
+// the old key, even for a higher version with no rules.
+TEST_F(DaemonTest, KeyRotationIsFollowedAndTheOldKeyRefused) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  CacheBundle(SignedBundle(5, {BanRule("ban-other", "something-else")}));
+  auto new_key = policy::SigningKey::Generate();
+  ASSERT_TRUE(new_key.ok());
+  auto sign_with = [&](const policy::SigningKey& key, int64_t version, std::vector<policy::Rule> rules) {
+    policy::BundleInputs inputs;
+    inputs.version = version;
+    inputs.issued_at = Now() - 60;
+    inputs.not_after = Now() + 86400;
+    inputs.rules = std::move(rules);
+    return *policy::SignBundle(*policy::CompileBundle(inputs), key);
+  };
+  std::string rotation = *policy::SignKeyRotation(*key_, new_key->public_key(), Now());
+  {
+    auto agent = Agent::Open(config_, Agent::Mode::kAct);
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    // Without the statement the new key is unknown (what stranded the fleet before).
+    std::string v6 = sign_with(*new_key, 6, {BanRule("ban-victim", "victim")});
+    EXPECT_EQ(agent->ApplyBundle(v6, Now()).status().code(), StatusCode::kNotFound);
+    // A statement signed by another key is not followed.
+    auto stranger = policy::SigningKey::Generate();
+    std::string forged = *policy::SignKeyRotation(*stranger, new_key->public_key(), Now());
+    EXPECT_FALSE(agent->ApplyBundle(v6, Now(), {forged}).ok());
+    ASSERT_EQ(agent->pinned_keys().size(), 1u);
+    EXPECT_EQ(agent->pinned_keys()[0].key_id, key_->key_id());
+    // With it: followed, and the new key's bundle applies.
+    auto applied = agent->ApplyBundle(v6, Now(), {rotation});
+    ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+    EXPECT_TRUE(applied->applied);
+    ASSERT_EQ(agent->pinned_keys().size(), 1u);
+    EXPECT_EQ(agent->pinned_keys()[0].key_id, new_key->key_id());
+    ASSERT_TRUE(agent->EnforceCycle(Now()).ok());
+    EXPECT_FALSE(scratch_.Installed("victim"));
+  }
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  auto agent = Agent::Open(config_, Agent::Mode::kAct);  // the new pin survives a restart
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  EXPECT_EQ(agent->held_version(), 6);
+  // The retired key signs a higher version with no rules: refused, the ban stays.
+  auto old_key_bundle = agent->ApplyBundle(sign_with(*key_, 7, {}), Now(), {rotation});
+  ASSERT_FALSE(old_key_bundle.ok()) << "a bundle signed by the rotated-out key was accepted";
+  EXPECT_EQ(old_key_bundle.status().code(), StatusCode::kNotFound) << old_key_bundle.status().ToString();
+  EXPECT_EQ(agent->held_version(), 6);
+  ASSERT_TRUE(agent->EnforceCycle(Now()).ok());
+  EXPECT_FALSE(scratch_.Installed("victim"));
 }
 
 TEST_F(DaemonTest, MonitorModeRemovesNothingAndReportsWhatItWouldRemove) {

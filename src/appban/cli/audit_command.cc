@@ -52,11 +52,19 @@ int Verify(const AuditOptions& o) {
     std::cout << Json{{"ok", result->ok()},
                       {"entries", result->entries},
                       {"head_hash", result->head_hash},
+                      {"checkpoint_seq", result->checkpoint_seq},
+                      {"checkpoint_key_id", result->checkpoint_key_id},
                       {"problems", problems}}
                      .dump(2)
               << "\n";
   } else if (result->ok()) {
     std::cout << "audit chain OK: " << result->entries << " entries, head " << result->head_hash << "\n";
+    if (!result->checkpoint_key_id.empty()) {
+      // Whoever can replace the checkpoint key can rewrite history: compare this id with the one
+      // recorded when the data directory was set up (docs/policy.md, Audit chain).
+      std::cout << "signed checkpoint at entry " << result->checkpoint_seq << ", checkpoint key "
+                << result->checkpoint_key_id << "\n";
+    }
   } else {
     std::cout << "audit chain BROKEN (" << result->problems.size() << " problem(s) in " << result->entries
               << " entries):\n";

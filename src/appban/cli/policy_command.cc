@@ -304,6 +304,11 @@ int KeysInit(const PolicyOptions& o) {
   if (!recorded.ok()) return Fail(recorded);
   std::cout << "policy key " << key->key_id() << "\n  private " << KeyDir(o.data) << "/" << key->key_id()
             << ".key (mode 0600)\n  public  " << KeyDir(o.data) << "/" << key->key_id() << ".pub\n";
+  if (o.rotate) {
+    std::cout << "  the retired key signed a rotation statement (" << KeyDir(o.data)
+              << "/<old key id>.rotation); the next published bundle carries it to devices, which then pin the "
+                 "new key and refuse the old one\n";
+  }
   return 0;
 }
 

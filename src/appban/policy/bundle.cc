@@ -38,8 +38,44 @@ Json PolicyContentJson(const Bundle& bundle) {
 
 Status Malformed(const std::string& why) { return Status::Corruption("malformed bundle: " + why); }
 
+// Strictly increasing keys: sorted as exported, and no two alike.
+template <typename T, typename Key>
+Status CheckSortedUnique(const std::vector<T>& items, Key key, std::string_view what) {
+  for (size_t i = 1; i < items.size(); ++i) {
+    if (key(items[i - 1]) == key(items[i])) return Malformed("duplicate " + std::string(what) + " " + key(items[i]));
+    if (key(items[i - 1]) > key(items[i])) return Malformed(std::string(what) + "s are not sorted");
+  }
+  return Status::Ok();
+}
+
+Status CheckVersionAndValidity(int64_t version, UnixSeconds issued_at, UnixSeconds not_after,
+                               UnixSeconds max_validity) {
+  if (version <= 0) return Malformed("version " + std::to_string(version) + " is not positive");
+  if (version > kMaxBundleVersion) {
+    return Status::LimitExceeded("bundle version " + std::to_string(version) + " is above the limit " +
+                                 std::to_string(kMaxBundleVersion) + " (versions go up by one per export)");
+  }
+  if (not_after <= issued_at) {
+    return Malformed("issued_at " + FormatTimestamp(issued_at) + " is not before not_after " +
+                     FormatTimestamp(not_after));
+  }
+  UnixSeconds limit = std::min(max_validity, kMaxBundleValiditySeconds);
+  if (not_after - issued_at > limit) {
+    return Status::LimitExceeded("bundle validity of " + std::to_string((not_after - issued_at) / 86400) +
+                                 " days is longer than the limit of " + std::to_string(limit / 86400) + " days");
+  }
+  return Status::Ok();
+}
+
 Result<Bundle> BundleFromPayload(const Json& payload) {
   if (!payload.is_object()) return Malformed("payload is not a JSON object");
+  static constexpr std::string_view kMembers[] = {"format",     "issued_at", "not_after", "rules",
+                                                  "rules_hash", "vendors",   "version",   "waivers"};
+  for (const auto& [key, value] : payload.items()) {
+    if (std::find(std::begin(kMembers), std::end(kMembers), key) == std::end(kMembers)) {
+      return Malformed("unknown payload member \"" + key + "\"");
+    }
+  }
   auto field = [&](const char* key) -> const Json* {
     auto it = payload.find(key);
     return it == payload.end() ? nullptr : &*it;
@@ -84,6 +120,12 @@ Result<Bundle> BundleFromPayload(const Json& payload) {
     if (!vendor.ok()) return Malformed(vendor.status().message());
     bundle.vendors.push_back(std::move(*vendor));
   }
+  APPBAN_RETURN_IF_ERROR(CheckSortedUnique(
+      bundle.rules, [](const Rule& r) { return r.id; }, "rule id"));
+  APPBAN_RETURN_IF_ERROR(CheckSortedUnique(
+      bundle.waivers, [](const Waiver& w) { return w.id; }, "waiver id"));
+  APPBAN_RETURN_IF_ERROR(CheckSortedUnique(
+      bundle.vendors, [](const Vendor& v) { return v.name; }, "vendor name"));
   return bundle;
 }
 
@@ -97,6 +139,11 @@ Result<std::string> ComputeRulesHash(const Bundle& bundle) {
 Result<Bundle> CompileBundle(const BundleInputs& inputs) {
   if (inputs.version <= 0) return Status::InvalidArgument("bundle version must be positive");
   if (inputs.not_after <= inputs.issued_at) return Status::InvalidArgument("bundle not_after must be after issued_at");
+  if (Status limits =
+          CheckVersionAndValidity(inputs.version, inputs.issued_at, inputs.not_after, kMaxBundleValiditySeconds);
+      !limits.ok()) {
+    return Status(limits.code(), "cannot export: " + limits.message());
+  }
   Bundle bundle;
   bundle.version = inputs.version;
   bundle.issued_at = inputs.issued_at;
@@ -138,6 +185,17 @@ Result<Bundle> CompileBundle(const BundleInputs& inputs) {
   std::sort(bundle.waivers.begin(), bundle.waivers.end(), [](const Waiver& a, const Waiver& b) { return a.id < b.id; });
   std::sort(bundle.vendors.begin(), bundle.vendors.end(),
             [](const Vendor& a, const Vendor& b) { return a.name < b.name; });
+  // The store keys rules and waivers by id; checked anyway, since the verifier refuses duplicates.
+  if (Status unique = CheckSortedUnique(
+          bundle.rules, [](const Rule& r) { return r.id; }, "rule id");
+      !unique.ok()) {
+    return Status::InvalidArgument("cannot export: " + unique.message());
+  }
+  if (Status unique = CheckSortedUnique(
+          bundle.waivers, [](const Waiver& w) { return w.id; }, "waiver id");
+      !unique.ok()) {
+    return Status::InvalidArgument("cannot export: " + unique.message());
+  }
   APPBAN_ASSIGN_OR_RETURN(bundle.rules_hash, ComputeRulesHash(bundle));
   return bundle;
 }
@@ -154,6 +212,10 @@ Result<std::string> BundlePayload(const Bundle& bundle) {
 
 Result<std::string> SignBundle(const Bundle& bundle, const SigningKey& key) {
   APPBAN_ASSIGN_OR_RETURN(std::string payload, BundlePayload(bundle));
+  return SignPayload(payload, key);
+}
+
+Result<std::string> SignPayload(const std::string& payload, const SigningKey& key) {
   std::string message(kSignatureContext);
   message += payload;
   APPBAN_ASSIGN_OR_RETURN(std::string signature, key.Sign(message));
@@ -214,16 +276,29 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
   if (rules_hash != bundle.rules_hash) {
     return Malformed("rules_hash " + bundle.rules_hash + " does not match the rules it carries (" + rules_hash + ")");
   }
+  APPBAN_RETURN_IF_ERROR(
+      CheckVersionAndValidity(bundle.version, bundle.issued_at, bundle.not_after, options.max_validity));
+  std::string payload_sha256 = Sha256Hex(AsBytes(payload_text));
   if (options.held_version && bundle.version < *options.held_version) {
     return Status::FailedPrecondition("rollback: bundle version " + std::to_string(bundle.version) +
                                       " is older than the held version " + std::to_string(*options.held_version));
+  }
+  if (options.held_version && bundle.version - *options.held_version > kMaxBundleVersionStep) {
+    return Status::FailedPrecondition("version jump: bundle version " + std::to_string(bundle.version) +
+                                      " is more than " + std::to_string(kMaxBundleVersionStep) +
+                                      " above the held version " + std::to_string(*options.held_version));
+  }
+  if (options.held_version && options.held_payload_sha256 && bundle.version == *options.held_version &&
+      payload_sha256 != *options.held_payload_sha256) {
+    return Status::FailedPrecondition("conflicting bundle: version " + std::to_string(bundle.version) +
+                                      " is already held with different content (a version is issued once)");
   }
   if (options.now >= bundle.not_after) {
     return Status::Expired("bundle version " + std::to_string(bundle.version) + " expired: it was valid until " +
                            FormatTimestamp(bundle.not_after) + " (now " + FormatTimestamp(options.now) +
                            "); fetch a fresh bundle");
   }
-  return VerifiedBundle{std::move(bundle), key_id};
+  return VerifiedBundle{std::move(bundle), key_id, std::move(payload_sha256)};
 }
 
 }  // namespace appban::policy

@@ -11,8 +11,15 @@
 //   kCorruption          malformed envelope or payload, non-canonical payload, wrong rules_hash
 //   kNotFound            signed by a key id that is not among the trusted keys ("unknown key")
 //   kPermissionDenied    the signature does not verify ("bad signature": altered or forged)
-//   kFailedPrecondition  version lower than the one already held ("rollback")
+//   kFailedPrecondition  version lower than the one already held ("rollback"), more than
+//                        kMaxBundleVersionStep above it ("version jump"), or equal to it with
+//                        different content ("conflicting bundle")
+//   kLimitExceeded       a validity longer than the verifier allows, a version above
+//                        kMaxBundleVersion
 //   kExpired             now >= not_after ("expired": a fresh bundle must be fetched)
+// A signed bundle is still checked like any input: it must carry exactly the payload members of
+// its format, rule ids (and waiver ids, vendor names) sorted and unique, issued_at < not_after.
+// These checks hold at export too (CompileBundle): what the verifier refuses is never signed.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +37,17 @@ namespace appban::policy {
 inline constexpr std::string_view kBundleFormat = "appban.bundle/1";
 inline constexpr std::string_view kPayloadFormat = "appban.policy/1";
 inline constexpr std::string_view kSignatureContext{"appban-policy-bundle-v1\0", 24};
+
+// Named limits on what a correctly signed bundle may claim (docs/policy.md, "Bundle checks").
+// Versions go up by one per export; a verifier holding version N refuses N + kMaxBundleVersionStep
+// + 1 and above, so one mistaken (or malicious) signature cannot jump the fleet to a version that
+// blocks every later update. kMaxBundleVersion is a hard cap far below 2^63 for the same reason.
+inline constexpr int64_t kMaxBundleVersionStep = 1000;
+inline constexpr int64_t kMaxBundleVersion = int64_t{1} << 40;
+// The longest validity any bundle may have (the server's policy.max_bundle_validity_days may be
+// lower, never higher): an expiry is what limits how long a leaked or stale bundle is enforced.
+inline constexpr int64_t kMaxBundleValidityDays = 366;
+inline constexpr UnixSeconds kMaxBundleValiditySeconds = kMaxBundleValidityDays * 86400;
 
 struct Bundle {
   int64_t version = 0;
@@ -51,7 +69,8 @@ struct BundleInputs {
   UnixSeconds issued_at = 0;
   UnixSeconds not_after = 0;
 };
-// Fails when a rule names a vendor without a record, or the version/validity make no sense.
+// Fails when a rule names a vendor without a record, two published rules share an id, or the
+// version/validity are outside the limits above.
 Result<Bundle> CompileBundle(const BundleInputs& inputs);
 
 Result<std::string> ComputeRulesHash(const Bundle& bundle);
@@ -59,15 +78,22 @@ Result<std::string> ComputeRulesHash(const Bundle& bundle);
 Result<std::string> BundlePayload(const Bundle& bundle);
 // The signed envelope text.
 Result<std::string> SignBundle(const Bundle& bundle, const SigningKey& key);
+// The envelope around any payload text, signed as is (no checks: tests use it to sign what
+// CompileBundle refuses, and show the verifier refuses it too).
+Result<std::string> SignPayload(const std::string& payload_text, const SigningKey& key);
 
 struct VerifyOptions {
   std::vector<PublicKey> trusted_keys;
   std::optional<int64_t> held_version;  // the newest version already accepted, if any
   UnixSeconds now = 0;
+  // SHA-256 (hex) of the held bundle's payload: a bundle of the held version must be that one.
+  std::optional<std::string> held_payload_sha256;
+  UnixSeconds max_validity = kMaxBundleValiditySeconds;  // capped at kMaxBundleValiditySeconds
 };
 struct VerifiedBundle {
   Bundle bundle;
   std::string key_id;
+  std::string payload_sha256;  // SHA-256 (hex) of the signed payload text
 };
 Result<VerifiedBundle> VerifyBundle(std::string_view envelope, const VerifyOptions& options);
 

@@ -6,7 +6,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
+#include "appban/common/crypto.h"
+#include "appban/common/json.h"
 #include "appban/policy/evaluate.h"
 
 namespace appban::policy {
@@ -37,7 +40,10 @@ Bundle SampleBundle(int64_t version) {
 }
 
 VerifyOptions Trusting(const SigningKey& key, UnixSeconds now = kIssued + 60) {
-  return VerifyOptions{{key.public_key()}, std::nullopt, now};
+  VerifyOptions options;
+  options.trusted_keys = {key.public_key()};
+  options.now = now;
+  return options;
 }
 
 TEST(PolicyBundle, SignedBundleVerifiesAndRoundTrips) {
@@ -206,6 +212,125 @@ TEST(PolicyKeys, PrivateKeyFileIsOwnerOnlyAndLoadsBack) {
                                std::filesystem::perm_options::add);
   EXPECT_EQ(LoadActiveKey(dir.string()).status().code(), StatusCode::kPermissionDenied);
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace appban::policy
+
+namespace appban::policy {
+namespace {
+
+// Hardening item 12: correctly signed bundles that still must be refused. Each payload is built
+// from a good one, changed, given a matching rules_hash and signed with the trusted key, so only
+// the check under test can refuse it.
+class SignedButWrong : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto key = SigningKey::Generate();
+    ASSERT_TRUE(key.ok());
+    key_.emplace(std::move(*key));
+  }
+  Json GoodPayload(int64_t version = 3) {
+    auto text = BundlePayload(SampleBundle(version));
+    EXPECT_TRUE(text.ok());
+    return Json::parse(*text);
+  }
+  std::string Sign(Json payload) {
+    Json content{{"rules", payload["rules"]}, {"vendors", payload["vendors"]}, {"waivers", payload["waivers"]}};
+    payload["rules_hash"] = Sha256Hex(AsBytes(*CanonicalJson(content)));
+    auto envelope = SignPayload(*CanonicalJson(payload), *key_);
+    EXPECT_TRUE(envelope.ok());
+    return *envelope;
+  }
+  Result<VerifiedBundle> Verify(const std::string& envelope, std::optional<int64_t> held = std::nullopt,
+                                std::optional<std::string> held_payload = std::nullopt) {
+    VerifyOptions options = Trusting(*key_);
+    options.held_version = held;
+    options.held_payload_sha256 = held_payload;
+    return VerifyBundle(envelope, options);
+  }
+  static std::string Says(const Result<VerifiedBundle>& result) { return result.status().ToString(); }
+  std::optional<SigningKey> key_;
+};
+
+TEST_F(SignedButWrong, GoodPayloadVerifies) { EXPECT_TRUE(Verify(Sign(GoodPayload())).ok()); }
+
+TEST_F(SignedButWrong, UnknownPayloadMemberIsRefused) {
+  Json payload = GoodPayload();
+  payload["next_keys"] = Json::array();
+  auto result = Verify(Sign(payload));
+  ASSERT_FALSE(result.ok()) << "an unknown member was accepted";
+  EXPECT_EQ(result.status().code(), StatusCode::kCorruption) << Says(result);
+  EXPECT_NE(Says(result).find("unknown payload member \"next_keys\""), std::string::npos) << Says(result);
+}
+
+TEST_F(SignedButWrong, DuplicateRuleIdsAreRefused) {
+  Json payload = GoodPayload();
+  payload["rules"].push_back(payload["rules"][0]);
+  payload["rules"][1]["action"] = "report";  // which of the two would an agent enforce?
+  auto result = Verify(Sign(payload));
+  ASSERT_FALSE(result.ok()) << "duplicate rule ids were accepted";
+  EXPECT_NE(Says(result).find("duplicate rule id ca-wechat-kaspersky-2023"), std::string::npos) << Says(result);
+}
+
+TEST_F(SignedButWrong, IssuedAfterNotAfterIsRefused) {
+  Json payload = GoodPayload();
+  payload["issued_at"] = FormatTimestamp(kNotAfter + 86400);
+  auto result = Verify(Sign(payload));
+  ASSERT_FALSE(result.ok()) << "issued_at after not_after was accepted";
+  EXPECT_EQ(result.status().code(), StatusCode::kCorruption) << Says(result);
+}
+
+TEST_F(SignedButWrong, HundredYearValidityIsRefused) {
+  Json payload = GoodPayload();
+  payload["not_after"] = FormatTimestamp(kIssued + 100 * 366 * 86400LL);
+  auto result = Verify(Sign(payload));
+  ASSERT_FALSE(result.ok()) << "a 100-year validity was accepted";
+  EXPECT_EQ(result.status().code(), StatusCode::kLimitExceeded) << Says(result);
+  // A verifier may hold a shorter limit.
+  payload["not_after"] = FormatTimestamp(kIssued + 40 * 86400);
+  std::string forty_days = Sign(payload);
+  EXPECT_TRUE(Verify(forty_days).ok());
+  VerifyOptions strict = Trusting(*key_);
+  strict.max_validity = 30 * 86400;
+  EXPECT_EQ(VerifyBundle(forty_days, strict).status().code(), StatusCode::kLimitExceeded);
+  // And the exporter refuses to make one.
+  BundleInputs inputs{{}, {}, {}, 1, kIssued, kIssued + 100 * 366 * 86400LL};
+  EXPECT_EQ(CompileBundle(inputs).status().code(), StatusCode::kLimitExceeded);
+}
+
+TEST_F(SignedButWrong, MaximalVersionIsRefused) {
+  Json payload = GoodPayload();
+  payload["version"] = std::numeric_limits<int64_t>::max();
+  auto result = Verify(Sign(payload));
+  ASSERT_FALSE(result.ok()) << "version 2^63-1 was accepted: no later update could ever be applied";
+  EXPECT_EQ(result.status().code(), StatusCode::kLimitExceeded) << Says(result);
+  BundleInputs inputs{{}, {}, {}, std::numeric_limits<int64_t>::max(), kIssued, kNotAfter};
+  EXPECT_EQ(CompileBundle(inputs).status().code(), StatusCode::kLimitExceeded);
+  inputs.version = kMaxBundleVersion;
+  EXPECT_TRUE(CompileBundle(inputs).ok());
+}
+
+TEST_F(SignedButWrong, VersionJumpAboveTheHeldVersionIsRefused) {
+  EXPECT_TRUE(Verify(Sign(GoodPayload(3 + kMaxBundleVersionStep)), 3).ok());
+  auto result = Verify(Sign(GoodPayload(4 + kMaxBundleVersionStep)), 3);
+  ASSERT_FALSE(result.ok()) << "a jump of more than kMaxBundleVersionStep was accepted";
+  EXPECT_EQ(result.status().code(), StatusCode::kFailedPrecondition) << Says(result);
+  EXPECT_NE(Says(result).find("version jump"), std::string::npos) << Says(result);
+}
+
+TEST_F(SignedButWrong, SameVersionWithOtherContentIsRefused) {
+  std::string held = Sign(GoodPayload(3));
+  auto first = Verify(held);
+  ASSERT_TRUE(first.ok());
+  Json other = GoodPayload(3);
+  other["rules"] = Json::array();
+  other["waivers"] = Json::array();
+  auto result = Verify(Sign(other), 3, first->payload_sha256);
+  ASSERT_FALSE(result.ok()) << "a second, different version 3 was accepted";
+  EXPECT_EQ(result.status().code(), StatusCode::kFailedPrecondition) << Says(result);
+  EXPECT_NE(Says(result).find("conflicting bundle"), std::string::npos) << Says(result);
+  EXPECT_TRUE(Verify(held, 3, first->payload_sha256).ok()) << "re-delivery of the held bundle is fine";
 }
 
 }  // namespace

@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
 #include "appban/policy/limits.h"
+#include "appban/policy/rotation.h"
 
 namespace appban::policy {
 namespace {
@@ -160,6 +162,14 @@ Result<SigningKey> CreateActiveKey(const std::string& dir, bool rotate) {
   APPBAN_ASSIGN_OR_RETURN(SigningKey key, SigningKey::Generate());
   APPBAN_RETURN_IF_ERROR(key.SavePrivateKeyFile(dir + "/" + key.key_id() + ".key"));
   APPBAN_RETURN_IF_ERROR(SavePublicKeyFile(key.public_key(), dir + "/" + key.key_id() + ".pub"));
+  if (std::filesystem::exists(active)) {
+    // The old key hands over to the new one in a statement devices verify with the key they pin
+    // (rotation.h); without it the fleet could not follow.
+    APPBAN_ASSIGN_OR_RETURN(SigningKey old_key, LoadActiveKey(dir));
+    APPBAN_ASSIGN_OR_RETURN(std::string statement,
+                            SignKeyRotation(old_key, key.public_key(), static_cast<UnixSeconds>(std::time(nullptr))));
+    APPBAN_RETURN_IF_ERROR(SaveKeyRotation(dir, old_key.key_id(), statement));
+  }
   // The pointer is switched last: a crash before this leaves the old key active.
   APPBAN_RETURN_IF_ERROR(WriteFileAtomically(active, key.key_id() + "\n", 0600));
   return key;

@@ -7,6 +7,7 @@
 
 #include "appban/common/crypto.h"
 #include "appban/common/text.h"
+#include "appban/policy/rotation.h"
 
 namespace appban::protocol {
 namespace {
@@ -347,8 +348,29 @@ Json ToJson(const CheckinResponse& response) {
                {"checkin_interval", response.checkin_interval}, {"longpoll_timeout", response.longpoll_timeout}};
   if (response.bundle) json["bundle"] = *response.bundle;
   if (response.rules_hash_mismatch) json["rules_hash_mismatch"] = true;
+  if (!response.key_rotations.empty()) json["key_rotations"] = response.key_rotations;
   return json;
 }
+
+namespace {
+
+// "key_rotations": optional array of statement strings (checked by the agent, not here).
+Result<std::vector<std::string>> KeyRotations(StrictObject& object) {
+  std::vector<std::string> out;
+  const Json* list = object.Find("key_rotations");
+  if (list == nullptr) return out;
+  if (!list->is_array() || list->size() > policy::kMaxKeyRotations) {
+    return object.Wrong("key_rotations",
+                        "must be an array of at most " + std::to_string(policy::kMaxKeyRotations) + " statements");
+  }
+  for (const auto& item : *list) {
+    if (!item.is_string()) return object.Wrong("key_rotations", "must hold statements as strings");
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<CheckinResponse> ParseCheckinResponse(std::string_view body) {
   // A bundle inside may be large; the client's own body limit bounds it.
@@ -367,12 +389,14 @@ Result<CheckinResponse> ParseCheckinResponse(std::string_view body) {
   APPBAN_ASSIGN_OR_RETURN(response.events_acked, object.Integer("events_acked", true, 0));
   APPBAN_ASSIGN_OR_RETURN(response.checkin_interval, object.Integer("checkin_interval", true, 1));
   APPBAN_ASSIGN_OR_RETURN(response.longpoll_timeout, object.Integer("longpoll_timeout", true, 1));
+  APPBAN_ASSIGN_OR_RETURN(response.key_rotations, KeyRotations(object));
   return response;
 }
 
 Json ToJson(const PollResponse& response) {
   Json json = {{"latest_version", response.latest_version}};
   if (response.bundle) json["bundle"] = *response.bundle;
+  if (!response.key_rotations.empty()) json["key_rotations"] = response.key_rotations;
   return json;
 }
 
@@ -386,6 +410,7 @@ Result<PollResponse> ParsePollResponse(std::string_view body) {
     if (!bundle->is_string()) return object.Wrong("bundle", "must be the signed envelope as a string");
     response.bundle = bundle->get<std::string>();
   }
+  APPBAN_ASSIGN_OR_RETURN(response.key_rotations, KeyRotations(object));
   return response;
 }
 

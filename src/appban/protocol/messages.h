@@ -127,6 +127,9 @@ struct CheckinResponse {
   int64_t events_acked = 0;      // highest event seq the server has stored for this device
   int64_t checkin_interval = 0;  // seconds until the next periodic check-in
   int64_t longpoll_timeout = 0;
+  // With a bundle: the key rotation statements (policy/rotation.h) that lead from any earlier
+  // policy key to the one that signed it, oldest first. Absent when the key was never rotated.
+  std::vector<std::string> key_rotations;
 };
 Json ToJson(const CheckinResponse& response);
 Result<CheckinResponse> ParseCheckinResponse(std::string_view body);
@@ -136,6 +139,7 @@ Result<CheckinResponse> ParseCheckinResponse(std::string_view body);
 struct PollResponse {
   int64_t latest_version = 0;
   std::optional<std::string> bundle;
+  std::vector<std::string> key_rotations;  // as in CheckinResponse
 };
 Json ToJson(const PollResponse& response);
 Result<PollResponse> ParsePollResponse(std::string_view body);

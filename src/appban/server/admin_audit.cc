@@ -55,6 +55,8 @@ HttpResponse VerifyAuditLog(Call& call) {
   return JsonResponse(200, Json{{"ok", verification->ok()},
                                 {"entries", verification->entries},
                                 {"head_hash", verification->head_hash},
+                                {"checkpoint_seq", verification->checkpoint_seq},
+                                {"checkpoint_key_id", verification->checkpoint_key_id},
                                 {"problems", problems}});
 }
 

@@ -24,11 +24,12 @@ Json BundleSummary(const policy::Bundle& bundle, const std::string& key_id) {
 }  // namespace
 
 HttpResponse Publish(Call& call) {
+  if (call.context.refresh_keys) call.context.refresh_keys();
   if (call.context.signing_key == nullptr) return ErrorResponse(503, "unavailable", "no policy signing key is loaded");
   auto body = call.Body(true);
   if (!body.ok()) return ErrorFrom(body.status());
   if (Status s = CheckMembers(*body, {"validity_days"}, "body"); !s.ok()) return ErrorFrom(s);
-  auto days = IntegerMember(*body, "validity_days", 1, ConfigLimits::kMaxBundleValidityDays);
+  auto days = IntegerMember(*body, "validity_days", 1, call.config().policy.max_bundle_validity_days);
   if (!days.ok()) return ErrorFrom(days.status());
   int64_t validity_days = days->value_or(call.config().policy.bundle_validity_days);
   auto envelope = call.Admin().ExportBundle(*call.context.signing_key, validity_days * 24 * 3600);

@@ -12,6 +12,19 @@ BundleHub::BundleHub(store::Store& store, std::vector<policy::PublicKey> trusted
   poll_body_ = std::make_shared<const std::string>(protocol::ToJson(protocol::PollResponse{}).dump());
 }
 
+void BundleHub::SetKeys(std::vector<policy::PublicKey> trusted_keys, std::vector<std::string> key_rotations) {
+  trusted_keys_ = std::move(trusted_keys);
+  key_rotations_ = std::move(key_rotations);
+  if (latest_.version > 0) BuildBodies();
+}
+
+void BundleHub::BuildBodies() {
+  protocol::PollResponse poll{latest_.version, *latest_.envelope, key_rotations_};
+  poll_body_ = std::make_shared<const std::string>(protocol::ToJson(poll).dump());
+  bundle_member_ = "\"bundle\":" + nlohmann::json(*latest_.envelope).dump();
+  if (!key_rotations_.empty()) bundle_member_ += ",\"key_rotations\":" + nlohmann::json(key_rotations_).dump();
+}
+
 Result<bool> BundleHub::Refresh() {
   APPBAN_ASSIGN_OR_RETURN(int64_t version, store_.LatestBundleVersion());
   if (version <= latest_.version) return false;
@@ -66,9 +79,7 @@ Status BundleHub::Load(int64_t version) {
   }
   latest_ = std::move(next);
 
-  protocol::PollResponse poll{version, *latest_.envelope};
-  poll_body_ = std::make_shared<const std::string>(protocol::ToJson(poll).dump());
-  bundle_member_ = "\"bundle\":" + nlohmann::json(*latest_.envelope).dump();
+  BuildBodies();
   return Status::Ok();
 }
 

@@ -30,14 +30,21 @@ class BundleHub {
   // is not served (it would be refused by every device anyway) and is logged.
   BundleHub(store::Store& store, std::vector<policy::PublicKey> trusted_keys);
 
+  // After a key rotation: the keys stored bundles are checked with, and the rotation statements
+  // (policy/rotation.h, oldest first) sent with every bundle so devices pinning an earlier key
+  // can follow. Rebuilds the shared answer bodies.
+  void SetKeys(std::vector<policy::PublicKey> trusted_keys, std::vector<std::string> key_rotations);
+
   // Loads a newer bundle if the store has one. Returns true when the version changed; the caller
   // then calls WakePolls().
   Result<bool> Refresh();
   const verify::PublishedBundle& latest() const { return latest_; }
 
-  // The poll answer for the current version, shared by every response: {"latest_version":M,"bundle":…}.
+  // The poll answer for the current version, shared by every response:
+  // {"latest_version":M,"bundle":…[,"key_rotations":[…]]}.
   std::shared_ptr<const std::string> poll_body() const { return poll_body_; }
-  // The `"bundle":"…"` member (JSON-escaped envelope) for check-in answers; empty when none.
+  // The `"bundle":"…"` member (JSON-escaped envelope), followed by `,"key_rotations":[…]` when the
+  // key was ever rotated, for check-in answers; empty when none.
   const std::string& bundle_member() const { return bundle_member_; }
 
   // Holds `respond` until a version > `known_version` exists or `deadline` (steady seconds) passes.
@@ -58,9 +65,11 @@ class BundleHub {
     std::string device_id;
   };
   Status Load(int64_t version);
+  void BuildBodies();
 
   store::Store& store_;
   std::vector<policy::PublicKey> trusted_keys_;
+  std::vector<std::string> key_rotations_;
   verify::PublishedBundle latest_;
   std::shared_ptr<const std::string> poll_body_;
   std::string bundle_member_;

@@ -33,8 +33,8 @@ using L = ConfigLimits;
 // No dotted-key check: kMaxFileBytes is small enough to bound toml++'s recursion on its own.
 constexpr TomlLimits kTomlLimits{.max_bytes = L::kMaxFileBytes};
 
-const std::array<UintKey, 16>& UintKeys() {
-  static const std::array<UintKey, 16> keys = {{
+const std::array<UintKey, 17>& UintKeys() {
+  static const std::array<UintKey, 17> keys = {{
       {"workers", 0, L::kMaxWorkers, [](const ServerConfig& c) -> uint64_t { return c.workers; },
        [](ServerConfig& c, uint64_t v) { c.workers = static_cast<uint32_t>(v); }},
       {"request_thread_nice", 0, 19, [](const ServerConfig& c) -> uint64_t { return c.request_thread_nice; },
@@ -81,6 +81,9 @@ const std::array<UintKey, 16>& UintKeys() {
       {"policy.bundle_validity_days", 1, L::kMaxBundleValidityDays,
        [](const ServerConfig& c) -> uint64_t { return c.policy.bundle_validity_days; },
        [](ServerConfig& c, uint64_t v) { c.policy.bundle_validity_days = static_cast<uint32_t>(v); }},
+      {"policy.max_bundle_validity_days", 1, L::kMaxBundleValidityDays,
+       [](const ServerConfig& c) -> uint64_t { return c.policy.max_bundle_validity_days; },
+       [](ServerConfig& c, uint64_t v) { c.policy.max_bundle_validity_days = static_cast<uint32_t>(v); }},
   }};
   return keys;
 }
@@ -338,6 +341,11 @@ Status ValidateConfig(const ServerConfig& config) {
                                         " is shorter than devices.checkin_interval_seconds (" +
                                         std::to_string(config.devices.checkin_interval_seconds) +
                                         "): every device would be counted stale between two check-ins"));
+  }
+  if (config.policy.bundle_validity_days > config.policy.max_bundle_validity_days) {
+    return fail(Status::InvalidArgument(
+        "policy.bundle_validity_days: " + std::to_string(config.policy.bundle_validity_days) +
+        " is above policy.max_bundle_validity_days (" + std::to_string(config.policy.max_bundle_validity_days) + ")"));
   }
   if (static_cast<uint64_t>(config.policy.bundle_validity_days) * 86400 <= config.StaleAfterSeconds()) {
     return fail(Status::InvalidArgument(

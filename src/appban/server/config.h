@@ -102,6 +102,9 @@ struct TimeoutConfig {
 // [policy]
 struct PolicyConfig {
   uint32_t bundle_validity_days = 30;  // a bundle's not_after = issued_at + this
+  // The longest validity a publish may ask for (POST /v1/admin/publish {"validity_days"}); at
+  // most policy::kMaxBundleValidityDays, which every verifier enforces.
+  uint32_t max_bundle_validity_days = 90;
 };
 
 // [log]

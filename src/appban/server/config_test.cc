@@ -202,6 +202,14 @@ TEST(ServerConfig, CrossFieldRules) {
   status = ValidateConfig(config);
   ASSERT_FALSE(status.ok());  // stale after 3 days, bundles expire after 2
   EXPECT_NE(status.message().find("policy.bundle_validity_days"), std::string::npos) << status.message();
+
+  // Hardening item 12: the longest validity a publish may ask for is a named, bounded setting.
+  EXPECT_EQ(Parsed("").policy.max_bundle_validity_days, 90u);
+  config = Parsed("[policy]\nbundle_validity_days = 120\n");
+  status = ValidateConfig(config);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("above policy.max_bundle_validity_days"), std::string::npos) << status.message();
+  EXPECT_TRUE(ValidateConfig(Parsed("[policy]\nbundle_validity_days = 120\nmax_bundle_validity_days = 180\n")).ok());
 }
 
 TEST(ServerConfig, LoopbackAndAddressClassification) {

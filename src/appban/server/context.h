@@ -37,6 +37,9 @@ struct WorkerContext {
   store::Store* store = nullptr;
   store::FleetStore* fleet = nullptr;
   const policy::SigningKey* signing_key = nullptr;
+  // Picks up a key rotated in the data directory (`appban policy keys init --rotate`) before
+  // signing; may change signing_key. Unset in tests that hold one key.
+  std::function<void()> refresh_keys;
   MetricsSlot* metrics = nullptr;
   FleetNotifier* notifier = nullptr;
   DeviceGenerations* generations = nullptr;  // shared by all workers (device_cache.h); required

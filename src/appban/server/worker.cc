@@ -26,6 +26,7 @@
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
 #include "appban/server/device_api.h"
+#include "appban/server/key_ring.h"
 
 namespace appban::server {
 namespace {
@@ -48,17 +49,6 @@ class MetricsObserver : public net::ServerObserver {
   MetricsSlot& slot_;
 };
 
-std::vector<policy::PublicKey> TrustedKeys(const std::string& key_dir, const policy::SigningKey& active) {
-  std::vector<policy::PublicKey> keys{active.public_key()};
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(key_dir, error)) {
-    if (entry.path().extension() != ".pub") continue;
-    auto key = policy::LoadPublicKeyFile(entry.path().string());
-    if (key.ok() && key->key_id != active.key_id()) keys.push_back(*key);
-  }
-  return keys;
-}
-
 class Worker : public FleetNotifier {
  public:
   Worker(const ServerConfig& config, const WorkerInputs& inputs) : config_(config), inputs_(inputs) {}
@@ -76,14 +66,15 @@ class Worker : public FleetNotifier {
     if (!writer_fleet.ok()) return failed("opening the fleet store", writer_fleet.status());
     auto assessment_fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
     if (!assessment_fleet.ok()) return failed("opening the fleet store", assessment_fleet.status());
-    std::string key_dir = config_.data_dir + "/keys";
-    auto key = policy::LoadActiveKey(key_dir);
-    if (!key.ok()) return failed("loading the policy signing key", key.status());
+    auto keys = KeyRing::Load(config_.data_dir + "/keys");
+    if (!keys.ok()) return failed("loading the policy signing key", keys.status());
+    keys_.emplace(std::move(*keys));
 
     boost::asio::io_context io(1);
     MetricsSlot slot = inputs_.metrics->Slot(static_cast<uint32_t>(inputs_.worker_index));
     slot.SetUp(true, static_cast<uint64_t>(getpid()));
-    hub_ = std::make_unique<BundleHub>(**store, TrustedKeys(key_dir, *key));
+    hub_ = std::make_unique<BundleHub>(**store, keys_->trusted());
+    hub_->SetKeys(keys_->trusted(), keys_->rotations());
     if (auto refreshed = hub_->Refresh(); !refreshed.ok())
       return failed("loading the latest bundle", refreshed.status());
     CheckinWriter writer(io, std::move(*writer_fleet), *inputs_.generations);
@@ -96,7 +87,8 @@ class Worker : public FleetNotifier {
     context_.config = &config_;
     context_.store = store->get();
     context_.fleet = fleet->get();
-    context_.signing_key = &*key;
+    context_.signing_key = &keys_->active();
+    context_.refresh_keys = [this] { RefreshKeys(); };
     context_.metrics = &slot;
     context_.notifier = this;
     context_.generations = inputs_.generations;
@@ -173,7 +165,23 @@ class Worker : public FleetNotifier {
     return 0;
   }
 
+  // A rotated key (keys/active names another key): sign with it, and send the rotation
+  // statements with every bundle from now on.
+  void RefreshKeys() {
+    auto changed = keys_->Refresh();
+    if (!changed.ok()) {
+      spdlog::error("worker {}: reloading the policy keys: {}", inputs_.worker_index, changed.status().ToString());
+      return;
+    }
+    if (!*changed) return;
+    context_.signing_key = &keys_->active();
+    hub_->SetKeys(keys_->trusted(), keys_->rotations());
+    spdlog::info("worker {}: policy key is now {} ({} rotation statement(s))", inputs_.worker_index,
+                 keys_->active().key_id(), keys_->rotations().size());
+  }
+
   void BundlePublished() override {
+    RefreshKeys();
     auto refreshed = hub_->Refresh();
     if (!refreshed.ok()) {
       spdlog::error("worker {}: reloading the published bundle: {}", inputs_.worker_index,
@@ -214,6 +222,7 @@ class Worker : public FleetNotifier {
         static_cast<uint64_t>(hub_->latest().version)) {
       return;
     }
+    RefreshKeys();
     auto refreshed = hub_->Refresh();
     if (refreshed.ok() && *refreshed) {
       hub_->WakePolls();
@@ -225,6 +234,11 @@ class Worker : public FleetNotifier {
  private:
   void Tick(MetricsSlot& slot) {
     auto refreshed = hub_->Refresh();
+    if (!refreshed.ok() && refreshed.status().code() == StatusCode::kNotFound) {
+      // Another worker published with a key rotated in since this one loaded its keys.
+      RefreshKeys();
+      refreshed = hub_->Refresh();
+    }
     if (refreshed.ok() && *refreshed) {
       spdlog::info("worker {}: policy bundle {} published; waking {} polls", inputs_.worker_index,
                    hub_->latest().version, hub_->waiting());
@@ -350,6 +364,7 @@ class Worker : public FleetNotifier {
   const ServerConfig& config_;
   const WorkerInputs& inputs_;
   WorkerContext context_;
+  std::optional<KeyRing> keys_;
   std::unique_ptr<BundleHub> hub_;
   std::unique_ptr<DeviceApi> devices_;
   int64_t reported_waiting_ = 0;

@@ -2,20 +2,67 @@
 
 #include <algorithm>
 
+#include "appban/policy/rotation.h"
+
 namespace appban::sim {
 
+namespace {
+
+std::string JoinIds(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += id + ",";
+  return out;
+}
+
+}  // namespace
+
+BundleVerifier::BundleVerifier(std::vector<policy::PublicKey> pinned_keys) : pinned_keys_(std::move(pinned_keys)) {
+  for (const auto& key : pinned_keys_) {
+    enrolment_key_ids_.push_back(key.key_id);
+    known_keys_.emplace(key.key_id, key);
+  }
+}
+
 Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope, UnixSeconds now) {
-  if (auto it = cache_.find(envelope); it != cache_.end()) return it->second;
+  return Verify(envelope, now, enrolment_key_ids_);
+}
+
+std::vector<std::string> BundleVerifier::FollowRotations(const std::vector<std::string>& pinned_key_ids,
+                                                         const std::vector<std::string>& statements) {
+  std::string cache_key = JoinIds(pinned_key_ids) + "|" + JoinIds(statements);
+  if (auto it = rotations_cache_.find(cache_key); it != rotations_cache_.end()) return it->second;
+  std::vector<policy::PublicKey> pinned;
+  for (const auto& id : pinned_key_ids) {
+    if (auto known = known_keys_.find(id); known != known_keys_.end()) pinned.push_back(known->second);
+  }
+  std::vector<std::string> result = pinned_key_ids;
+  if (auto followed = policy::FollowKeyRotations(pinned, statements); followed.ok()) {
+    result.clear();
+    for (const auto& key : *followed) {
+      known_keys_.emplace(key.key_id, key);
+      result.push_back(key.key_id);
+    }
+  }
+  rotations_cache_.emplace(std::move(cache_key), result);
+  return result;
+}
+
+Result<std::shared_ptr<const VerifiedPolicy>> BundleVerifier::Verify(const std::string& envelope, UnixSeconds now,
+                                                                     const std::vector<std::string>& pinned_key_ids) {
+  std::string cache_key = pinned_key_ids == enrolment_key_ids_ ? envelope : envelope + "|" + JoinIds(pinned_key_ids);
+  if (auto it = cache_.find(cache_key); it != cache_.end()) return it->second;
   ++full_verifications_;
   policy::VerifyOptions options;
-  options.trusted_keys = pinned_keys_;
+  for (const auto& id : pinned_key_ids) {
+    if (auto known = known_keys_.find(id); known != known_keys_.end()) options.trusted_keys.push_back(known->second);
+  }
   options.now = now;
   Result<std::shared_ptr<const VerifiedPolicy>> outcome = [&]() -> Result<std::shared_ptr<const VerifiedPolicy>> {
     APPBAN_ASSIGN_OR_RETURN(policy::VerifiedBundle verified, policy::VerifyBundle(envelope, options));
     APPBAN_ASSIGN_OR_RETURN(policy::PolicyIndex index, policy::PolicyIndex::Build(verified.bundle));
     return std::make_shared<const VerifiedPolicy>(VerifiedPolicy{std::move(verified.bundle), std::move(index)});
   }();
-  cache_.emplace(envelope, outcome);
+  cache_.emplace(std::move(cache_key), outcome);
   return outcome;
 }
 
@@ -49,7 +96,9 @@ void SimDevice::OnCheckinAnswer(const protocol::CheckinResponse& answer) {
 }
 
 BundleOutcome SimDevice::ApplyBundle(const std::string& envelope, BundleVerifier& verifier, const AppCatalog& catalog,
-                                     UnixSeconds now) {
+                                     UnixSeconds now, const std::vector<std::string>& key_rotations) {
+  if (pinned_key_ids_.empty()) pinned_key_ids_ = verifier.enrolment_key_ids();
+  if (!key_rotations.empty()) pinned_key_ids_ = verifier.FollowRotations(pinned_key_ids_, key_rotations);
   BundleOutcome outcome;
   auto refuse = [&](Status why, int64_t version) {
     outcome.kind = BundleOutcome::Kind::kRefused;
@@ -63,7 +112,7 @@ BundleOutcome SimDevice::ApplyBundle(const std::string& envelope, BundleVerifier
     outcome.refusal = std::move(why);
     return outcome;
   };
-  auto verified = verifier.Verify(envelope, now);
+  auto verified = verifier.Verify(envelope, now, pinned_key_ids_);
   if (!verified.ok()) return refuse(verified.status(), 0);
   const policy::Bundle& bundle = (*verified)->bundle;
   outcome.version = bundle.version;

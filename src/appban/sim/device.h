@@ -36,17 +36,34 @@ struct VerifiedPolicy {
 // or the refusal — is reused; the per-device checks (newer than the applied version, not expired)
 // are still made by each device. This keeps 100,000 devices from costing 100,000 Ed25519
 // verifications per publish, which would measure the simulator instead of the server.
+//
+// Key rotation (policy/rotation.h): each device holds the ids of the keys it pins (at first the
+// enrolment keys); following a chain of statements from a given set, and verifying with a given
+// set, are also computed once per distinct input.
 class BundleVerifier {
  public:
-  explicit BundleVerifier(std::vector<policy::PublicKey> pinned_keys) : pinned_keys_(std::move(pinned_keys)) {}
+  explicit BundleVerifier(std::vector<policy::PublicKey> pinned_keys);
 
+  // With the enrolment keys.
   Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, UnixSeconds now);
+  // With the keys named by `pinned_key_ids` (ids this verifier knows: enrolment keys, or keys
+  // learned by FollowRotations).
+  Result<std::shared_ptr<const VerifiedPolicy>> Verify(const std::string& envelope, UnixSeconds now,
+                                                       const std::vector<std::string>& pinned_key_ids);
+  // The pinned set after following `statements` (policy::FollowKeyRotations); unchanged when they
+  // are refused.
+  std::vector<std::string> FollowRotations(const std::vector<std::string>& pinned_key_ids,
+                                           const std::vector<std::string>& statements);
+  const std::vector<std::string>& enrolment_key_ids() const { return enrolment_key_ids_; }
   // How many times VerifyBundle actually ran (tests check the reuse).
   size_t full_verifications() const { return full_verifications_; }
   const std::vector<policy::PublicKey>& pinned_keys() const { return pinned_keys_; }
 
  private:
   std::vector<policy::PublicKey> pinned_keys_;
+  std::vector<std::string> enrolment_key_ids_;
+  std::unordered_map<std::string, policy::PublicKey> known_keys_;  // by key id
+  std::unordered_map<std::string, std::vector<std::string>> rotations_cache_;
   std::unordered_map<std::string, Result<std::shared_ptr<const VerifiedPolicy>>> cache_;
   size_t full_verifications_ = 0;
 };
@@ -78,8 +95,11 @@ class SimDevice {
   // inventory, continues the event sequence after what the server already stored. Call before
   // applying the answer's bundle (ApplyBundle then re-arms the inventory if it changes anything).
   void OnCheckinAnswer(const protocol::CheckinResponse& answer);
+  // `key_rotations` (sent with the bundle) are followed first, as a real agent does.
   BundleOutcome ApplyBundle(const std::string& envelope, BundleVerifier& verifier, const AppCatalog& catalog,
-                            UnixSeconds now);
+                            UnixSeconds now, const std::vector<std::string>& key_rotations = {});
+  // The ids of the policy keys this device pins (empty: still the enrolment keys).
+  const std::vector<std::string>& pinned_key_ids() const { return pinned_key_ids_; }
 
   const DeviceIdentity& identity() const { return identity_; }
   int64_t applied_version() const { return applied_version_; }
@@ -100,6 +120,7 @@ class SimDevice {
   std::string rules_hash_;
   int64_t next_seq_ = 1;
   std::vector<protocol::DeviceEvent> events_;
+  std::vector<std::string> pinned_key_ids_;
 };
 
 }  // namespace appban::sim

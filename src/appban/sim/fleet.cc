@@ -346,8 +346,8 @@ class ProcessRun {
 
   // Applies a bundle from a check-in or poll answer. True when the device now has something to
   // report (applied, or refused with an event queued).
-  bool TakeBundle(Slot& slot, const std::string& envelope) {
-    BundleOutcome outcome = slot.device->ApplyBundle(envelope, *verifier_, catalog_, NowSeconds());
+  bool TakeBundle(Slot& slot, const std::string& envelope, const std::vector<std::string>& key_rotations) {
+    BundleOutcome outcome = slot.device->ApplyBundle(envelope, *verifier_, catalog_, NowSeconds(), key_rotations);
     if (outcome.kind == BundleOutcome::Kind::kRefused) {
       Error("bundle_refused_" + std::string(StatusCodeName(outcome.refusal.code())));
       return true;
@@ -391,7 +391,8 @@ class ProcessRun {
                         if (options_.stop_after_bundles > 0 && ++slot.acked_bundles == options_.stop_after_bundles)
                           MarkDone(slot);
                       }
-                      if (answer->bundle && TakeBundle(slot, *answer->bundle)) return Checkin(i, connection, done);
+                      if (answer->bundle && TakeBundle(slot, *answer->bundle, answer->key_rotations))
+                        return Checkin(i, connection, done);
                       done(true);
                     });
   }
@@ -481,7 +482,7 @@ class ProcessRun {
                       if (answer == nullptr)
                         return Retry(slot, Status::Unavailable("response: bad poll answer"), response, again, give_up);
                       slot.attempts = 0;
-                      if (answer->bundle && TakeBundle(slot, *answer->bundle)) {
+                      if (answer->bundle && TakeBundle(slot, *answer->bundle, answer->key_rotations)) {
                         bool refused = slot.pending_ack_version == 0;
                         return Checkin(i, *slot.connection, [this, i, refused](bool ok) {
                           if (!ok) return;

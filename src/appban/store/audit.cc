@@ -18,6 +18,49 @@ Json Content(const AuditEntry& entry, Json before, Json after) {
               {"at", FormatTimestamp(entry.at)}, {"before", std::move(before)}, {"object", entry.object}};
 }
 
+// The checkpoint is written after each commit, so it may lag the chain by what was committed just
+// before a crash (or by a concurrent writer's entry); it must never be ahead of it.
+void CheckAgainstCheckpoint(const std::vector<AuditEntry>& entries, const AuditCheckpointReading& checkpoint,
+                            AuditVerification& result) {
+  using State = AuditCheckpointReading::State;
+  int64_t last = entries.empty() ? 0 : entries.back().seq;
+  switch (checkpoint.state) {
+    case State::kNotKept:
+      return;
+    case State::kAbsent:
+      if (!entries.empty()) {
+        result.problems.push_back({last, "the signed checkpoint is missing: the log's length cannot be confirmed (" +
+                                             checkpoint.problem + ")"});
+      }
+      return;
+    case State::kInvalid:
+      result.problems.push_back({last, "the signed checkpoint cannot be trusted: " + checkpoint.problem});
+      return;
+    case State::kValid:
+      break;
+  }
+  result.checkpoint_seq = checkpoint.head.seq;
+  result.checkpoint_key_id = checkpoint.key_id;
+  if (checkpoint.head.seq > last) {
+    result.problems.push_back(
+        {last + 1, "entries " + std::to_string(last + 1) + ".." + std::to_string(checkpoint.head.seq) +
+                       " are missing: the log was truncated (the signed checkpoint records entry " +
+                       std::to_string(checkpoint.head.seq) + ")"});
+    return;
+  }
+  if (checkpoint.head.seq == 0) return;
+  for (const auto& entry : entries) {
+    if (entry.seq != checkpoint.head.seq) continue;
+    if (entry.hash != checkpoint.head.hash) {
+      result.problems.push_back({entry.seq, "entry " + std::to_string(entry.seq) +
+                                                " is not the entry the signed checkpoint recorded (replaced)"});
+    }
+    return;
+  }
+  result.problems.push_back({checkpoint.head.seq, "entry " + std::to_string(checkpoint.head.seq) +
+                                                      ", which the signed checkpoint records, is missing"});
+}
+
 }  // namespace
 
 Result<AuditEntry> ChainEntry(const AuditRecord& record, int64_t seq, const std::string& prev_hash) {
@@ -42,10 +85,67 @@ Result<std::string> ComputeEntryHash(const AuditEntry& entry) {
   } catch (const Json::exception&) {
     return Status::Corruption("entry " + std::to_string(entry.seq) + ": before/after is not JSON");
   }
+  // What is hashed is the canonical text; what readers (and json_extract) see is the stored text.
+  // They must be the same bytes: a duplicate member, which the parser drops and SQLite reads, or
+  // added whitespace would otherwise pass unnoticed.
+  auto canonical_before = CanonicalJson(before);
+  auto canonical_after = CanonicalJson(after);
+  if (!canonical_before.ok() || !canonical_after.ok() || *canonical_before != entry.before_json ||
+      *canonical_after != entry.after_json) {
+    return Status::Corruption("entry " + std::to_string(entry.seq) + ": before/after is not the text that was hashed");
+  }
   return HashOver(entry.prev_hash, Content(entry, std::move(before), std::move(after)));
 }
 
-AuditVerification VerifyAuditChain(const std::vector<AuditEntry>& entries, const std::optional<AuditHead>& head) {
+namespace {
+
+std::string CheckpointMessage(const AuditHead& head) {
+  std::string message(kAuditCheckpointContext);
+  message += std::to_string(head.seq) + " " + head.hash;
+  return message;
+}
+
+}  // namespace
+
+Result<std::string> SignAuditCheckpoint(const AuditHead& head, const policy::SigningKey& key) {
+  APPBAN_ASSIGN_OR_RETURN(std::string signature, key.Sign(CheckpointMessage(head)));
+  return CanonicalJson(Json{{"format", kAuditCheckpointFormat},
+                            {"hash", head.hash},
+                            {"key_id", key.key_id()},
+                            {"seq", head.seq},
+                            {"signature", HexLower(AsBytes(signature))}});
+}
+
+Result<AuditHead> ParseAuditCheckpoint(std::string_view text, const policy::PublicKey& key) {
+  auto malformed = [](const std::string& why) { return Status::Corruption("malformed audit checkpoint: " + why); };
+  APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(text, 4096, 4, "audit checkpoint"));
+  if (!json.is_object() || json.size() != 5) return malformed("expected exactly format, hash, key_id, seq, signature");
+  for (const char* member : {"format", "hash", "key_id", "signature"}) {
+    if (!json.contains(member) || !json[member].is_string()) return malformed(std::string(member) + " missing");
+  }
+  if (!json.contains("seq") || !json["seq"].is_number_integer()) return malformed("seq missing");
+  if (json["format"] != kAuditCheckpointFormat)
+    return malformed("format is not " + std::string(kAuditCheckpointFormat));
+  AuditHead head{json["seq"].get<int64_t>(), json["hash"].get<std::string>()};
+  if (json["key_id"] != key.key_id) {
+    return Status::PermissionDenied("audit checkpoint is signed by key " + json["key_id"].get<std::string>() +
+                                    ", not by the checkpoint key " + key.key_id);
+  }
+  const std::string& hex = json["signature"].get_ref<const std::string&>();
+  if (hex.size() != 2 * policy::kEd25519SignatureBytes ||
+      hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return malformed("signature is not 128 lowercase hex digits");
+  }
+  std::string raw(policy::kEd25519SignatureBytes, '\0');
+  for (size_t i = 0; i < raw.size(); ++i) raw[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  if (!policy::VerifySignature(key, CheckpointMessage(head), raw)) {
+    return Status::PermissionDenied("audit checkpoint signature does not verify: it was forged or altered");
+  }
+  return head;
+}
+
+AuditVerification VerifyAuditChain(const std::vector<AuditEntry>& entries, const std::optional<AuditHead>& head,
+                                   const AuditCheckpointReading& checkpoint) {
   AuditVerification result;
   result.entries = static_cast<int64_t>(entries.size());
   result.head_hash = std::string(kAuditGenesisHash);
@@ -96,6 +196,7 @@ AuditVerification VerifyAuditChain(const std::vector<AuditEntry>& entries, const
                                                     std::to_string(head->seq) + ")"});
     }
   }
+  CheckAgainstCheckpoint(entries, checkpoint, result);
   return result;
 }
 

@@ -6,7 +6,10 @@
 // with prev_hash the previous entry's hash as 64 lowercase hex characters (64 '0's for the first
 // entry) and the result in lowercase hex. `before` and `after` are JSON values (null when absent).
 // Editing an entry breaks its hash; deleting or reordering entries breaks the links (prev_hash)
-// and the sequence; truncating the tail is caught against the stored head (last seq and hash).
+// and the sequence; truncating the tail is caught against the stored head (last seq and hash) and
+// against the signed checkpoint kept outside the database (audit_checkpoint.h), so deleting rows
+// together with the head row is caught too. An entry's stored JSON must be exactly the canonical
+// text that was hashed (a duplicate member, which SQLite's json_extract would read, is an edit).
 // docs/policy.md explains what the chain does and does not prove. Pure functions; thread-safe.
 #pragma once
 
@@ -18,6 +21,7 @@
 #include "appban/common/json.h"
 #include "appban/common/status.h"
 #include "appban/common/time.h"
+#include "appban/policy/keys.h"
 
 namespace appban::store {
 
@@ -49,7 +53,8 @@ struct AuditEntry {
 
 // Builds the entry that follows `prev_hash` (hash and canonical texts filled in).
 Result<AuditEntry> ChainEntry(const AuditRecord& record, int64_t seq, const std::string& prev_hash);
-// Recomputes an entry's hash from its stored fields.
+// Recomputes an entry's hash from its stored fields. kCorruption when before/after is not JSON or
+// not exactly its canonical text (then the stored bytes are not what was hashed).
 Result<std::string> ComputeEntryHash(const AuditEntry& entry);
 
 struct AuditProblem {
@@ -60,13 +65,41 @@ struct AuditVerification {
   int64_t entries = 0;
   std::string head_hash;  // hash of the last entry (genesis hash when empty)
   std::vector<AuditProblem> problems;
+  // The signed checkpoint the chain was checked against (seq 0 when none was kept).
+  int64_t checkpoint_seq = 0;
+  std::string checkpoint_key_id;
   bool ok() const { return problems.empty(); }
 };
 struct AuditHead {
   int64_t seq = 0;
   std::string hash;
 };
+
+// The signed checkpoint: the head (seq, hash) signed with a key kept outside the database, as
+// canonical JSON {"format":"appban.audit-checkpoint/1","hash":H,"key_id":K,"seq":N,"signature":S}
+// with S = Ed25519 over kAuditCheckpointContext || "<seq> <hash>".
+inline constexpr std::string_view kAuditCheckpointFormat = "appban.audit-checkpoint/1";
+inline constexpr std::string_view kAuditCheckpointContext{"appban-audit-checkpoint-v1\0", 27};
+Result<std::string> SignAuditCheckpoint(const AuditHead& head, const policy::SigningKey& key);
+// kCorruption when malformed, kPermissionDenied when not signed by `key`.
+Result<AuditHead> ParseAuditCheckpoint(std::string_view text, const policy::PublicKey& key);
+
+// What was found of the checkpoint when verifying.
+struct AuditCheckpointReading {
+  enum class State {
+    kNotKept,  // this store keeps no checkpoint: only the head row is checked
+    kAbsent,   // kept, but the file is missing
+    kInvalid,  // present, but malformed or not signed by the checkpoint key (`problem` says which)
+    kValid,
+  };
+  State state = State::kNotKept;
+  AuditHead head;
+  std::string key_id;
+  std::string problem;
+};
+
 // `entries` in stored seq order; `head` is the separately stored last (seq, hash), if any.
-AuditVerification VerifyAuditChain(const std::vector<AuditEntry>& entries, const std::optional<AuditHead>& head);
+AuditVerification VerifyAuditChain(const std::vector<AuditEntry>& entries, const std::optional<AuditHead>& head,
+                                   const AuditCheckpointReading& checkpoint = {});
 
 }  // namespace appban::store

@@ -57,6 +57,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
                               "device_rule_states", "assessments", "server_settings", "devices"}) {
       ASSERT_EQ(raw.Exec(std::string("DROP TABLE ") + table), SQLITE_OK) << table;
     }
+    ASSERT_EQ(raw.Exec("DROP TRIGGER audit_head_no_delete; DROP TRIGGER audit_head_no_update"), SQLITE_OK);
     ASSERT_EQ(raw.Exec("PRAGMA user_version = 1"), SQLITE_OK);
     ASSERT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'device_%' AND name != 'device_groups'"),
               "0");
@@ -65,7 +66,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   ASSERT_NE(fleet, nullptr);
   {
     RawDb raw(dir.db());
-    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "4");
+    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "5");
   }
   // Old data is intact and usable by the new tables (a group-bound enrolment token).
   Enrollment enrolled = EnrollOne(*fleet, "host-1", "field-staff");

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "appban/store/audit_checkpoint.h"
+
 namespace appban::store::sqlite {
 namespace {
 
@@ -40,7 +42,7 @@ Result<Database> Database::Open(const std::string& path) {
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  Database db(raw);  // owns the handle even when opening failed
+  Database db(raw, path);  // owns the handle even when opening failed
   if (rc != SQLITE_OK) {
     return Status::Unavailable("cannot open database " + path + ": " +
                                (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
@@ -71,8 +73,27 @@ Status Database::Run(Verb verb) {
   }
   int rc = sqlite3_step(slot.get());
   (void)sqlite3_reset(slot.get());  // repeats the step's error code, reported below
-  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return Status::Ok();
-  return Error(std::string("sqlite (") + text + ")");
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return Error(std::string("sqlite (") + text + ")");
+  if (verb == Verb::kRollback) pending_audit_head_.reset();
+  if (verb == Verb::kCommit && pending_audit_head_) {
+    AuditHead head = std::move(*pending_audit_head_);
+    pending_audit_head_.reset();
+    Status written = WriteAuditCheckpoint(path_, *checkpoint_key_, head);
+    if (!written.ok()) {
+      return Status::Unavailable("committed, but the signed audit checkpoint for entry " + std::to_string(head.seq) +
+                                 " could not be written: " + written.message());
+    }
+  }
+  return Status::Ok();
+}
+
+Status Database::SetPendingAuditHead(const AuditHead& head) {
+  if (!checkpoint_key_) {
+    APPBAN_ASSIGN_OR_RETURN(policy::SigningKey key, LoadAuditCheckpointKey(path_, false));
+    checkpoint_key_.emplace(std::move(key));
+  }
+  pending_audit_head_ = head;
+  return Status::Ok();
 }
 
 Status Database::Error(std::string_view context) const {

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "appban/common/status.h"
+#include "appban/policy/keys.h"
 #include "appban/store/audit.h"
 
 namespace appban::store::sqlite {
@@ -26,7 +27,13 @@ class Database {
   // The transaction verbs, prepared once per connection: hot paths begin and commit thousands of
   // transactions a second, and sqlite3_exec would parse the text every time.
   enum class Verb { kBegin, kBeginImmediate, kCommit, kRollback };
+  // A COMMIT that appended audit entries then writes the signed audit checkpoint (its failure is
+  // returned, although the transaction did commit); a ROLLBACK forgets them.
   Status Run(Verb verb);
+  const std::string& path() const { return path_; }
+  // Records the chain's new head, to be checkpointed when the open transaction commits.
+  // kFailedPrecondition when the checkpoint key is missing (audit_checkpoint.h).
+  Status SetPendingAuditHead(const AuditHead& head);
 
  private:
   struct Closer {
@@ -35,8 +42,11 @@ class Database {
   struct StatementFinalizer {
     void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
   };
-  explicit Database(sqlite3* db) : db_(db) {}
+  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   std::unique_ptr<sqlite3, Closer> db_;
+  std::string path_;
+  std::optional<policy::SigningKey> checkpoint_key_;  // loaded at the first append
+  std::optional<AuditHead> pending_audit_head_;
   // Declared after db_: finalized before the connection closes.
   std::unique_ptr<sqlite3_stmt, StatementFinalizer> verbs_[4];
 };
@@ -96,6 +106,7 @@ class Transaction {
 // beside the migration list): opens it with the shared settings (WAL, synchronous=FULL, foreign
 // keys, a busy timeout so concurrent writers from several processes wait instead of failing) and
 // applies pending migrations.
+// Creating the database (or migrating it to schema 4) creates the audit checkpoint key.
 Result<Database> OpenStoreDatabase(const std::string& path);
 // Appends `audit` to the hash chain (entry + head).
 // REQUIRES: a Transaction on `db` is open, so the entry commits with the change it records.

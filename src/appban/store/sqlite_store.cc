@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "appban/policy/limits.h"
+#include "appban/store/audit_checkpoint.h"
 #include "appban/store/sqlite.h"
 #include "appban/store/store.h"
 
@@ -171,7 +172,17 @@ INSERT INTO device_inventories_v3(device_id, match_records, json) SELECT device_
 DROP TABLE device_inventories;
 ALTER TABLE device_inventories_v3 RENAME TO device_inventories;
 )sql",
-    // 4: a device whose reported rules_hash is not the hash of the version it claims (NULL since:
+    // 4: the head row is guarded like the entries: it can only advance by one, to the entry just
+    // appended, and never be deleted. (The signed checkpoint outside the database catches whoever
+    // drops these triggers; OpenStoreDatabase creates its key with this migration.)
+    R"sql(
+CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
+BEGIN SELECT RAISE(ABORT, 'the audit head cannot be deleted'); END;
+CREATE TRIGGER audit_head_no_update BEFORE UPDATE ON audit_head
+WHEN NEW.id IS NOT OLD.id OR NEW.seq IS NOT OLD.seq + 1 OR NEW.hash IS NOT (SELECT hash FROM audit WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'the audit head only advances to the entry just appended'); END;
+)sql",
+    // 5: a device whose reported rules_hash is not the hash of the version it claims (NULL since:
     // none). The partial index keeps counting them (GET /metrics) to the few rows concerned.
     R"sql(
 ALTER TABLE devices ADD COLUMN rules_hash_expected TEXT;
@@ -180,6 +191,8 @@ CREATE INDEX devices_rules_hash_mismatch ON devices(rules_hash_mismatch_since)
   WHERE rules_hash_mismatch_since IS NOT NULL;
 )sql",
 };
+// The migration that introduced the signed audit checkpoint.
+constexpr int64_t kCheckpointSchemaVersion = 4;
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 // A separate function so the statement is finalized before the transaction commits.
@@ -188,6 +201,8 @@ Result<int64_t> ReadUserVersion(sqlite::Database& db) {
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   return row ? query.Int(0) : 0;
 }
+
+Result<std::optional<AuditHead>> ReadAuditHead(sqlite::Database& db);
 
 // Several server processes may open the file at once: BEGIN IMMEDIATE serializes them, and the
 // later ones find the schema current.
@@ -202,6 +217,13 @@ Status Migrate(sqlite::Database& db, const std::string& path) {
   // All pending migrations and the new user_version commit together, or not at all.
   for (int64_t next = version; next < kSchemaVersion; ++next) APPBAN_RETURN_IF_ERROR(db.Exec(kMigrations[next]));
   APPBAN_RETURN_IF_ERROR(db.Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)));
+  if (version < kCheckpointSchemaVersion) {
+    // Still inside the write transaction, so no other process appends before the key exists; a
+    // database that already has entries gets its first checkpoint when this commits.
+    APPBAN_RETURN_IF_ERROR(LoadAuditCheckpointKey(path, true).status());
+    APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadAuditHead(db));
+    if (head) APPBAN_RETURN_IF_ERROR(db.SetPendingAuditHead(*head));
+  }
   return transaction.Commit();
 }
 
@@ -378,8 +400,10 @@ class SqliteStore final : public Store {
       if (!row) break;
       AuditEntry entry;
       entry.seq = query.Int(0);
-      auto at = ParseTimestamp(query.Text(1));
-      entry.at = at.ok() ? *at : -1;  // an edited timestamp shows up as a hash mismatch
+      std::string at_text = query.Text(1);
+      auto at = ParseTimestamp(at_text);
+      // An edited timestamp, or another spelling of the same instant, shows up as a hash mismatch.
+      entry.at = at.ok() && FormatTimestamp(*at) == at_text ? *at : -1;
       entry.actor = query.Text(2);
       entry.action = query.Text(3);
       entry.object = query.Text(4);
@@ -393,13 +417,16 @@ class SqliteStore final : public Store {
   }
 
   Result<AuditVerification> VerifyAudit() override {
+    // The checkpoint first: it is written after each commit, so read before the snapshot it can
+    // only lag what the snapshot sees, never be ahead of it, unless the log was truncated.
+    AuditCheckpointReading checkpoint = ReadAuditCheckpoint(db_.path());
     // One read snapshot: another process appending between the two reads would otherwise look
     // like a truncated chain.
     APPBAN_ASSIGN_OR_RETURN(auto snapshot, sqlite::Transaction::BeginRead(db_));
     APPBAN_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, ReadAudit());
     APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadAuditHead(db_));
     APPBAN_RETURN_IF_ERROR(snapshot.Commit());
-    return VerifyAuditChain(entries, head);
+    return VerifyAuditChain(entries, head, checkpoint);
   }
 
   Status CheckIntegrity() override {
@@ -543,7 +570,8 @@ Status AppendAuditEntry(Database& db, const AuditRecord& audit) {
                           Statement::Prepare(db,
                                              "INSERT INTO audit_head(id, seq, hash) VALUES(1, ?1, ?2) "
                                              "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"));
-  return head_update.Bind(1, entry.seq).Bind(2, entry.hash).Run();
+  APPBAN_RETURN_IF_ERROR(head_update.Bind(1, entry.seq).Bind(2, entry.hash).Run());
+  return db.SetPendingAuditHead(AuditHead{entry.seq, entry.hash});
 }
 
 }  // namespace sqlite

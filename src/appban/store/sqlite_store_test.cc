@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "appban/store/store.h"
@@ -24,6 +25,7 @@ class ScratchDir {
     fs::remove_all(path_, ignored);
   }
   std::string db() const { return (path_ / "policy.db").string(); }
+  std::string checkpoint_dir() const { return db() + ".audit"; }
 
  private:
   fs::path path_;
@@ -76,7 +78,8 @@ TEST(SqliteStore, SchemaVersionAndDurabilitySettings) {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
   }
   RawDb raw(dir.db());
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "4");  // policy (1), fleet (2), match records (3), rules hash (4)
+  // policy (1), fleet (2), match records (3), audit head triggers (4), rules hash mismatch (5)
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "5");
   EXPECT_EQ(raw.Scalar("PRAGMA journal_mode"), "wal");
   // Reopening applies nothing twice.
   auto again = OpenSqliteStore(dir.db());
@@ -221,6 +224,139 @@ TEST_F(AuditTamper, TruncatedTailIsNamed) {
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(v.problems[0].seq, 5) << Describe(v);
   EXPECT_NE(v.problems[0].what.find("truncated"), std::string::npos) << Describe(v);
+}
+
+// Hardening item 11: a duplicate member put in front of the stored JSON is read by json_extract
+// (SQLite takes the first) but was dropped by the parser the hash was checked with (it takes the
+// last). The stored bytes themselves must be what was hashed.
+TEST_F(AuditTamper, DuplicateMemberPrefixedToStoredJsonIsNamed) {
+  ASSERT_EQ(
+      raw_->Exec("UPDATE audit SET after_json = '{\"state\":\"revoked\",' || substr(after_json, 2) WHERE seq = 3"),
+      SQLITE_OK);
+  ASSERT_EQ(raw_->Scalar("SELECT json_extract(after_json, '$.state') FROM audit WHERE seq = 3"), "revoked");
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok()) << "the forged state verified";
+  EXPECT_EQ(v.problems[0].seq, 3) << Describe(v);
+  EXPECT_NE(v.problems[0].what.find("edited"), std::string::npos) << Describe(v);
+}
+
+TEST_F(AuditTamper, WhitespaceAddedToStoredJsonIsNamed) {
+  ASSERT_EQ(raw_->Exec("UPDATE audit SET before_json = ' ' || before_json WHERE seq = 3"), SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.problems[0].seq, 3) << Describe(v);
+}
+
+TEST_F(AuditTamper, HeadRowIsGuardedByTriggers) {
+  RawDb fresh(dir_.db());
+  EXPECT_NE(fresh.Exec("DELETE FROM audit_head"), SQLITE_OK);
+  EXPECT_NE(fresh.Exec("UPDATE audit_head SET seq = 3"), SQLITE_OK);
+  EXPECT_EQ(fresh.Scalar("SELECT seq FROM audit_head"), "5");
+}
+
+TEST_F(AuditTamper, TruncatedTailWithHeadDeletedIsNamed) {
+  raw_->Exec("DROP TRIGGER IF EXISTS audit_head_no_delete; DROP TRIGGER IF EXISTS audit_head_no_update");
+  ASSERT_EQ(raw_->Exec("DELETE FROM audit_head; DELETE FROM audit WHERE seq >= 4"), SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok()) << "deleting the tail and the head went unnoticed";
+  EXPECT_NE(Describe(v).find("truncated"), std::string::npos) << Describe(v);
+}
+
+TEST_F(AuditTamper, TruncatedTailWithHeadRewrittenIsNamed) {
+  raw_->Exec("DROP TRIGGER IF EXISTS audit_head_no_delete; DROP TRIGGER IF EXISTS audit_head_no_update");
+  ASSERT_EQ(raw_->Exec("DELETE FROM audit WHERE seq >= 4; "
+                       "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit WHERE seq = 3)"),
+            SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok()) << "a consistent shorter chain with a rewritten head went unnoticed";
+  EXPECT_NE(Describe(v).find("truncated"), std::string::npos) << Describe(v);
+}
+
+TEST_F(AuditTamper, ReplacedHeadIsNamed) {
+  raw_->Exec("DROP TRIGGER IF EXISTS audit_head_no_update");
+  ASSERT_EQ(raw_->Exec("UPDATE audit_head SET hash = (SELECT hash FROM audit WHERE seq = 2)"), SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.problems[0].seq, 5) << Describe(v);
+}
+
+TEST_F(AuditTamper, EverythingDeletedIsNamed) {
+  raw_->Exec("DROP TRIGGER IF EXISTS audit_head_no_delete");
+  ASSERT_EQ(raw_->Exec("DELETE FROM audit_head; DELETE FROM audit"), SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok()) << "an emptied log went unnoticed";
+}
+
+TEST(AuditCheckpoint, AnUpgradedDatabaseGetsItsFirstCheckpoint) {
+  ScratchDir dir;
+  {
+    auto store = OpenSqliteStore(dir.db());
+    ASSERT_TRUE(store.ok());
+    PopulateHistory(**store);
+  }
+  {
+    // As schema 3 left it: no head triggers, no checkpoint directory.
+    RawDb raw(dir.db());
+    ASSERT_EQ(raw.Exec("DROP TRIGGER audit_head_no_delete; DROP TRIGGER audit_head_no_update; PRAGMA user_version = 3"),
+              SQLITE_OK);
+  }
+  fs::remove_all(dir.checkpoint_dir());
+  auto store = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_TRUE(fs::exists(dir.checkpoint_dir() + "/head"));
+  EXPECT_EQ(fs::status(dir.checkpoint_dir() + "/checkpoint.key").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  auto verification = (*store)->VerifyAudit();
+  ASSERT_TRUE(verification.ok());
+  EXPECT_TRUE(verification->ok());
+  EXPECT_EQ(verification->checkpoint_seq, 5);
+}
+
+TEST(AuditCheckpoint, WithoutTheKeyAppendsAreRefusedAndVerificationSaysSo) {
+  ScratchDir dir;
+  auto store = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(store.ok());
+  PopulateHistory(**store);
+  fs::remove_all(dir.checkpoint_dir());
+  auto fresh = OpenSqliteStore(dir.db());  // a new connection: the key is loaded at its first append
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(ProposeRuleAs(**fresh, SampleRule("r9"), "alice", 1700000100).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*fresh)->GetRule("r9").status().code(), StatusCode::kNotFound)
+      << "the change committed without its audit anchor";
+  auto verification = (*fresh)->VerifyAudit();
+  ASSERT_TRUE(verification.ok());
+  ASSERT_FALSE(verification->ok());
+  EXPECT_NE(verification->problems[0].what.find("checkpoint is missing"), std::string::npos);
+}
+
+TEST(AuditCheckpoint, AForgedCheckpointIsNamed) {
+  ScratchDir dir;
+  {
+    auto store = OpenSqliteStore(dir.db());
+    ASSERT_TRUE(store.ok());
+    PopulateHistory(**store);
+  }
+  // Someone without the key writes a checkpoint matching a truncated log.
+  auto other = policy::SigningKey::Generate();
+  ASSERT_TRUE(other.ok());
+  RawDb raw(dir.db());
+  ASSERT_EQ(
+      raw.Exec("DROP TRIGGER audit_no_delete; DROP TRIGGER audit_head_no_delete; DELETE FROM audit WHERE seq >= 4; "
+               "DELETE FROM audit_head"),
+      SQLITE_OK);
+  auto forged = SignAuditCheckpoint(AuditHead{3, raw.Scalar("SELECT hash FROM audit WHERE seq = 3")}, *other);
+  ASSERT_TRUE(forged.ok());
+  {
+    std::ofstream out(dir.checkpoint_dir() + "/head", std::ios::trunc);
+    out << *forged << "\n";
+  }
+  auto store = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(store.ok());
+  auto verification = (*store)->VerifyAudit();
+  ASSERT_TRUE(verification.ok());
+  ASSERT_FALSE(verification->ok());
+  EXPECT_NE(verification->problems[0].what.find("cannot be trusted"), std::string::npos)
+      << verification->problems[0].what;
 }
 
 }  // namespace
