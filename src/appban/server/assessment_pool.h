@@ -21,7 +21,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -32,6 +31,7 @@
 #include "appban/common/status.h"
 #include "appban/common/thread_annotations.h"
 #include "appban/net/http.h"
+#include "appban/server/answer_relay.h"
 #include "appban/store/fleet.h"
 
 namespace appban::server {
@@ -80,6 +80,11 @@ class KnowledgeCache {
   Status error_ GUARDED_BY(mutex_);  // set when current_ is null
   size_t loads_ GUARDED_BY(mutex_) = 0;
 };
+
+// Lowers the calling thread's priority by `increment` nice levels (at most to 19); nice applies per
+// thread on Linux, and lowering needs no privilege. Best effort: a thread that keeps its priority
+// still works, only less politely. For the pool's threads and the AdminReader's.
+void LowerThisThreadPriority(int increment);
 
 class AssessmentPool {
  public:
@@ -133,15 +138,8 @@ class AssessmentPool {
     uint64_t id = 0;
     Job job;
   };
-  // The requests whose answers are being prepared, by task id. Used only on the io_context thread;
-  // answers posted by the pool reach it through a weak_ptr, so one arriving after the pool is gone
-  // is dropped rather than touching freed memory.
-  using Waiting = std::unordered_map<uint64_t, net::Responder>;
-
   void RunThread();
-  void Finish(uint64_t id, net::HttpResponse response);  // pool thread: hands the answer to io_
 
-  boost::asio::io_context& io_;
   const Options options_;
   KnowledgeCache knowledge_;
 
@@ -153,9 +151,7 @@ class AssessmentPool {
   std::deque<Task> queue_ GUARDED_BY(mutex_);
   bool stopping_ GUARDED_BY(mutex_) = false;
 
-  // io_context thread only.
-  std::shared_ptr<Waiting> waiting_ = std::make_shared<Waiting>();
-  uint64_t next_id_ = 0;
+  AnswerRelay answers_;  // the requests whose answers are being prepared, by task id
 
   std::vector<std::thread> threads_;  // last: started once everything above exists
 };
