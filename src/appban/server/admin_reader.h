@@ -16,7 +16,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -24,10 +23,9 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "appban/common/mutex.h"
-#include "appban/common/thread_annotations.h"
 #include "appban/net/http.h"
 #include "appban/server/answer_relay.h"
+#include "appban/server/task_queue.h"
 #include "appban/store/fleet.h"
 #include "appban/store/store.h"
 
@@ -63,7 +61,7 @@ class AdminReader {
   // Called on the io_context thread. Queues `job`; its response goes to `respond` on the
   // io_context thread. When max_queued jobs already wait, nothing is queued and `respond` is
   // handed back for the caller to refuse the request (503 with Retry-After).
-  std::optional<net::Responder> Submit(Job job, net::Responder respond) EXCLUDES(mutex_);
+  std::optional<net::Responder> Submit(Job job, net::Responder respond);
 
  private:
   struct Task {
@@ -77,10 +75,7 @@ class AdminReader {
   const std::unique_ptr<store::Store> store_;
   const std::unique_ptr<store::FleetStore> fleet_;
 
-  Mutex mutex_;
-  CondVar wake_;  // a task was queued, or stopping_
-  std::deque<Task> queue_ GUARDED_BY(mutex_);
-  bool stopping_ GUARDED_BY(mutex_) = false;
+  TaskQueue<Task> queue_;
 
   AnswerRelay answers_;  // the requests whose answers are being prepared, by task id
 

@@ -103,18 +103,14 @@ AssessmentPool::AssessmentPool(boost::asio::io_context& io, std::unique_ptr<stor
     : options_(std::move(options)),
       knowledge_(options_.data_dir_override, options_.knowledge_recheck_period),
       fleet_(std::move(fleet)),
+      queue_(options_.max_queued),
       answers_(io) {
   size_t threads = std::max<size_t>(1, options_.threads);  // a pool without threads would never answer
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { RunThread(); });
 }
 
 AssessmentPool::~AssessmentPool() {
-  {
-    MutexLock lock(mutex_);
-    stopping_ = true;
-    queue_.clear();
-  }
-  wake_.NotifyAll();
+  queue_.Stop();
   for (std::thread& thread : threads_) thread.join();
   // answers_' Responders are destroyed with it, here on the io_context thread: each answers 500
   // if its connection is still open.
@@ -122,36 +118,18 @@ AssessmentPool::~AssessmentPool() {
 
 std::optional<net::Responder> AssessmentPool::Submit(Job job, net::Responder respond) {
   uint64_t id = answers_.NewId();
-  {
-    MutexLock lock(mutex_);
-    if (queue_.size() >= options_.max_queued) return respond;
-    queue_.push_back(Task{id, std::move(job)});
-  }
+  if (!queue_.Push(Task{id, std::move(job)})) return respond;
   answers_.Hold(id, std::move(respond));
-  wake_.NotifyOne();
   return std::nullopt;
-}
-
-size_t AssessmentPool::queued() const {
-  MutexLock lock(mutex_);
-  return queue_.size();
 }
 
 void AssessmentPool::RunThread() {
   LowerThisThreadPriority(options_.nice_increment);
-  for (;;) {
-    Task task;
-    {
-      MutexLock lock(mutex_);
-      while (!stopping_ && queue_.empty()) wake_.Wait(mutex_);
-      if (stopping_) return;
-      task = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    net::HttpResponse response = AnswerRelay::Run([&] { return task.job(*this); });
+  while (std::optional<Task> task = queue_.Pop()) {
+    net::HttpResponse response = AnswerRelay::Run([&] { return task->job(*this); });
     // Free the job (and the upload it holds, up to apk_max_bytes) here, not on the io_context thread.
-    task.job = nullptr;
-    answers_.Post(task.id, std::move(response));
+    task->job = nullptr;
+    answers_.Post(task->id, std::move(response));
   }
 }
 

@@ -15,7 +15,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -32,6 +31,7 @@
 #include "appban/common/thread_annotations.h"
 #include "appban/net/http.h"
 #include "appban/server/answer_relay.h"
+#include "appban/server/task_queue.h"
 #include "appban/store/fleet.h"
 
 namespace appban::server {
@@ -120,7 +120,7 @@ class AssessmentPool {
   // Called on the io_context thread. Queues `job`; when it has run, its response goes to `respond`
   // on the io_context thread. When max_queued jobs are already waiting, nothing is queued and
   // `respond` is handed back for the caller to refuse the request (503 with Retry-After).
-  std::optional<net::Responder> Submit(Job job, net::Responder respond) EXCLUDES(mutex_);
+  std::optional<net::Responder> Submit(Job job, net::Responder respond);
 
   // For jobs: the knowledge and risk model to assess with.
   Result<std::shared_ptr<const AssessmentKnowledge>> Knowledge() { return knowledge_.Get(); }
@@ -131,7 +131,7 @@ class AssessmentPool {
     return use(*fleet_);
   }
 
-  size_t queued() const EXCLUDES(mutex_);  // waiting, not yet running
+  size_t queued() const { return queue_.size(); }  // waiting, not yet running
 
  private:
   struct Task {
@@ -146,10 +146,7 @@ class AssessmentPool {
   Mutex fleet_mutex_;
   const std::unique_ptr<store::FleetStore> fleet_ PT_GUARDED_BY(fleet_mutex_);
 
-  mutable Mutex mutex_;
-  CondVar wake_;  // a task was queued, or stopping_
-  std::deque<Task> queue_ GUARDED_BY(mutex_);
-  bool stopping_ GUARDED_BY(mutex_) = false;
+  TaskQueue<Task> queue_;
 
   AnswerRelay answers_;  // the requests whose answers are being prepared, by task id
 
