@@ -28,6 +28,8 @@ std::string Fixture(const std::string& name) {
 std::filesystem::path AndroguardExamples() { return "/usr/share/doc/androguard/examples"; }
 
 std::string AppbanBinary() {
+  // Another build's binary, to measure an older server with the same test (docs/benchmarks.md).
+  if (const char* other = std::getenv("APPBAN_BINARY"); other != nullptr && *other != '\0') return other;
 #ifdef APPBAN_BINARY
   return APPBAN_BINARY;
 #else

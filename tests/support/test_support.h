@@ -13,7 +13,7 @@ std::filesystem::path FixtureDir();
 std::string Fixture(const std::string& name);
 // The examples that Debian's androguard package ships.
 std::filesystem::path AndroguardExamples();
-// The appban binary under test.
+// The appban binary under test: this build's, or $APPBAN_BINARY when set (to measure another).
 std::string AppbanBinary();
 
 struct CommandResult {

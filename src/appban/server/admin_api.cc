@@ -11,6 +11,7 @@
 #include "appban/protocol/messages.h"
 #include "appban/server/admin_call.h"
 #include "appban/server/admin_handlers.h"
+#include "appban/server/admin_reader.h"
 #include "appban/server/config.h"
 
 namespace appban::server {
@@ -19,49 +20,57 @@ namespace {
 // The handlers named in kRoutes, and the helpers every admin file shares.
 using namespace admin;
 
+// Where a route's handler runs. Read-only routes whose handler reads nothing but the database,
+// the configuration and the clock run on the worker's AdminReader (admin_reader.h says why); the
+// rest stay on the request thread: changes (they wake long-polls, drop revoked devices, publish
+// through the worker's bundle hub) and the views that read the worker's latest bundle or metrics.
+enum class Runs { kRequestThread, kReader };
+constexpr Runs kReader = Runs::kReader;
+
 struct AdminRoute {
   std::string_view method;
   std::string_view pattern;  // below /v1/admin/; "{}" matches one path segment
   Need need;
   HandlerFn handler;
   DeferredHandlerFn deferred = nullptr;  // instead of `handler`, for a route answered later
+  Runs runs = Runs::kRequestThread;
 };
 
 constexpr AdminRoute kRoutes[] = {
     {"GET", "whoami", Need::kRead, WhoAmI},
-    {"GET", "rules", Need::kRead, ListRules},
+    {"GET", "rules", Need::kRead, ListRules, nullptr, kReader},
     {"POST", "rules", Need::kAnalyst, ProposeRule},
-    {"GET", "rules/{}", Need::kRead, GetRule},
+    {"GET", "rules/{}", Need::kRead, GetRule, nullptr, kReader},
     {"POST", "rules/{}/approve", Need::kAdmin, ApproveRule},
     {"POST", "rules/{}/publish", Need::kAdmin, PublishRule},
     {"POST", "rules/{}/revoke", Need::kAdmin, RevokeRule},
-    {"GET", "waivers", Need::kRead, ListWaivers},
+    {"GET", "waivers", Need::kRead, ListWaivers, nullptr, kReader},
     {"POST", "waivers", Need::kAdmin, AddWaiver},
     {"POST", "waivers/{}/revoke", Need::kAdmin, RevokeWaiver},
-    {"GET", "groups", Need::kRead, ListGroups},
+    {"GET", "groups", Need::kRead, ListGroups, nullptr, kReader},
     {"POST", "groups", Need::kAdmin, CreateGroup},
-    {"GET", "groups/{}", Need::kRead, GetGroup},
+    {"GET", "groups/{}", Need::kRead, GetGroup, nullptr, kReader},
     {"DELETE", "groups/{}", Need::kAdmin, DeleteGroup},
     {"POST", "groups/{}/devices", Need::kAdmin, AddGroupDevices},
     {"POST", "publish", Need::kAdmin, Publish},
     {"GET", "bundles/latest", Need::kRead, LatestBundle},
-    {"GET", "devices", Need::kRead, ListDevices},
+    {"GET", "devices", Need::kRead, ListDevices, nullptr, kReader},
     {"GET", "devices/{}", Need::kRead, GetDevice},
     {"POST", "devices/{}/revoke", Need::kAdmin, RevokeDevice},
-    {"GET", "enrollment-tokens", Need::kRead, ListEnrollmentTokens},
+    {"GET", "enrollment-tokens", Need::kRead, ListEnrollmentTokens, nullptr, kReader},
     {"POST", "enrollment-tokens", Need::kAdmin, CreateEnrollmentTokens},
     {"POST", "enrollment-tokens/{}/revoke", Need::kAdmin, RevokeEnrollmentToken},
-    {"GET", "tokens", Need::kRead, ListApiTokens},
+    {"GET", "tokens", Need::kRead, ListApiTokens, nullptr, kReader},
     {"POST", "tokens", Need::kAdmin, CreateApiToken},
     {"POST", "tokens/{}/revoke", Need::kAdmin, RevokeApiToken},
-    {"GET", "assessments", Need::kRead, ListAssessments},
+    {"GET", "assessments", Need::kRead, ListAssessments, nullptr, kReader},
     {"POST", "assessments", Need::kAnalyst, nullptr, UploadAssessment},
-    {"GET", "assessments/{}", Need::kRead, GetAssessment},
+    {"GET", "assessments/{}", Need::kRead, GetAssessment, nullptr, kReader},
     {"GET", "compliance", Need::kRead, FleetComplianceView},
     {"GET", "compliance/rules/{}", Need::kRead, RuleComplianceView},
     {"GET", "compliance/devices/{}", Need::kRead, DeviceComplianceView},
-    {"GET", "audit", Need::kRead, ReadAuditLog},
-    {"GET", "audit/verify", Need::kRead, VerifyAuditLog},
+    {"GET", "audit", Need::kRead, ReadAuditLog, nullptr, kReader},
+    {"GET", "audit/verify", Need::kRead, VerifyAuditLog, nullptr, kReader},
 };
 
 std::vector<std::string> SplitPath(std::string_view path) {
@@ -170,6 +179,33 @@ std::variant<HttpResponse, Admission> Admit(WorkerContext& context, const HttpRe
   return ErrorResponse(404, "not_found", "no admin endpoint " + Quoted(path));
 }
 
+// Hands an admitted call to the worker's AdminReader, which answers `respond` later.
+void RunOnReader(WorkerContext& context, HttpRequest& request, Admission& admission, net::Responder respond) {
+  // What the handler may reach from the reader thread: the configuration (immutable), the clock
+  // and the reader's own connections — nothing the request thread changes.
+  WorkerContext reader_context;
+  reader_context.config = context.config;
+  reader_context.clock = context.clock;
+  reader_context.data_dir = context.data_dir;
+  reader_context.worker_index = context.worker_index;
+  auto job = [reader_context, request = std::move(request), token = std::move(admission.token),
+              params = std::move(admission.params),
+              handler = admission.route->handler](store::Store& store, store::FleetStore& fleet) mutable {
+    reader_context.store = &store;
+    reader_context.fleet = &fleet;
+    Call call{reader_context, request, std::move(token), std::move(params)};
+    return handler(call);
+  };
+  std::optional<net::Responder> refused = context.admin_reader->Submit(std::move(job), std::move(respond));
+  if (refused) {
+    HttpResponse busy = ErrorResponse(
+        503, "unavailable",
+        "this worker's admin read queue is full; retry in " + std::to_string(AdminReader::kRetryAfterSeconds) + " s");
+    busy.headers.emplace_back("Retry-After", std::to_string(AdminReader::kRetryAfterSeconds));
+    (*refused)(std::move(busy));
+  }
+}
+
 // The response to send now, or nullopt when a deferred route took `respond` to answer later.
 std::optional<HttpResponse> Dispatch(WorkerContext& context, HttpRequest& request, net::Responder& respond) {
   // Admitted again with the body in hand: the token may have been revoked in between, and the
@@ -177,6 +213,10 @@ std::optional<HttpResponse> Dispatch(WorkerContext& context, HttpRequest& reques
   auto admitted = Admit(context, request);
   if (auto* refusal = std::get_if<HttpResponse>(&admitted)) return std::move(*refusal);
   Admission& admission = std::get<Admission>(admitted);
+  if (admission.route->runs == Runs::kReader && context.admin_reader != nullptr) {
+    RunOnReader(context, request, admission, std::move(respond));
+    return std::nullopt;
+  }
   Call call{context, request, admission.token, std::move(admission.params)};
   if (admission.route->deferred != nullptr) {
     admission.route->deferred(call, std::move(respond));

@@ -1,10 +1,17 @@
 // The administrators' HTTP API: every path under /v1/admin/ (docs/openapi.yaml is its contract).
-// Handlers run on the worker's io_context thread with the worker's WorkerContext and, but for one,
-// answer before they return: an admin call waits on nothing but the database. The exception is the
-// assessment upload (POST /v1/admin/assessments), seconds of CPU for a large APK: it is checked on
-// the io_context thread, then assessed and stored by the worker's AssessmentPool
-// (assessment_pool.h), and answered on the io_context thread when the pool is done. Nothing else
-// here is locked. The handlers are in admin_<resource>.cc, the routing table in admin_api.cc.
+// Every call is authenticated and routed on the worker's io_context thread. Changes, and the views
+// that read the worker's latest bundle or metrics, are handled there with the worker's
+// WorkerContext and answered before the handler returns: they wait on nothing but the database.
+// The read-only routes (lists, single objects, the audit log and its verification) run on the
+// worker's AdminReader (admin_reader.h) with its own connections, so no number of administrators'
+// reads holds up the device requests of the io_context thread; they are answered on the
+// io_context thread when done. The assessment upload (POST /v1/admin/assessments), seconds of CPU
+// for a large APK, is checked on the io_context thread, then assessed and stored by the worker's
+// AssessmentPool (assessment_pool.h). Nothing else here is locked. The handlers are in
+// admin_<resource>.cc, the routing table in admin_api.cc.
+//
+// Lists page with keyset cursors (admin_call.h, "Paging"): `limit` rows, default
+// AdminLimits::default_page, at most AdminLimits::max_page, and `next_cursor` for the next page.
 //
 // Authentication is "Authorization: Bearer <api token>" (FleetStore::AuthenticateApiToken). Roles:
 //   auditor  read everything (rules, waivers, groups, devices, assessments, compliance, audit log
@@ -45,7 +52,9 @@ inline constexpr std::string_view kAdminPathPrefix = "/v1/admin/";
 
 // Named bounds on what one admin request may ask for.
 struct AdminLimits {
-  int64_t default_page = 100;  // devices, audit entries
+  // Rows of every list endpoint's page (`limit`): the default, and the most one request may ask
+  // for (more is a 400). 1000 rows are at most ~1 MB of JSON (audit entries are the largest).
+  int64_t default_page = 100;
   int64_t max_page = 1000;
   int64_t max_compliance_ids = 10000;  // violating/pending device ids in one answer
   int64_t default_compliance_ids = 1000;
@@ -61,7 +70,8 @@ struct AdminLimits {
 inline constexpr AdminLimits kAdminLimits{};
 
 // Answers one admin request (path starts with kAdminPathPrefix) through `respond`, before returning
-// or — for an assessment upload — later, on this same io_context thread. Never throws.
+// or — for an assessment upload, or a read-only route when the context has an AdminReader —
+// later, on this same io_context thread. Never throws.
 void HandleAdminRequest(WorkerContext& context, net::HttpRequest request, net::Responder respond);
 
 // The server's request gate for admin paths (net::HttpServer::SetRequestGate): authenticates the

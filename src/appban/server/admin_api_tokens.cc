@@ -37,11 +37,14 @@ HttpResponse CreateApiToken(Call& call) {
 }
 
 HttpResponse ListApiTokens(Call& call) {
-  auto tokens = call.context.fleet->ListApiTokens();
+  auto page = ReadPageRequest(call.request, "tokens", CursorKey::kIdentifier);
+  if (!page.ok()) return ErrorFrom(page.status());
+  auto tokens = call.context.fleet->ListApiTokensAfter(page->after, page->limit + 1);
   if (!tokens.ok()) return ErrorFrom(tokens.status());
+  Json next = FinishPage("tokens", *page, *tokens, [](const store::ApiToken& token) { return token.id; });
   Json list = Json::array();
   for (const auto& token : *tokens) list.push_back(ApiTokenJson(token));
-  return JsonResponse(200, Json{{"tokens", list}});
+  return JsonResponse(200, Json{{"tokens", list}, {"next_cursor", next}});
 }
 
 HttpResponse RevokeApiToken(Call& call) {

@@ -92,11 +92,20 @@ void UploadAssessment(Call& call, net::Responder respond) {
 }
 
 HttpResponse ListAssessments(Call& call) {
-  auto list = call.context.fleet->ListAssessments();
+  auto page = ReadPageRequest(call.request, "assessments", CursorKey::kAssessment);
+  if (!page.ok()) return ErrorFrom(page.status());
+  std::optional<store::AssessmentKey> after;
+  if (!page->after.empty()) {  // "<uploaded_at>:<sha256>", checked by ReadPageRequest
+    size_t colon = page->after.find(':');
+    after = store::AssessmentKey{std::stoll(page->after.substr(0, colon)), page->after.substr(colon + 1)};
+  }
+  auto list = call.context.fleet->ListAssessmentsAfter(after, page->limit + 1);
   if (!list.ok()) return ErrorFrom(list.status());
+  Json next = FinishPage("assessments", *page, *list,
+                         [](const store::Assessment& a) { return std::to_string(a.uploaded_at) + ":" + a.sha256; });
   Json items = Json::array();
   for (const auto& a : *list) items.push_back(AssessmentSummaryJson(a));
-  return JsonResponse(200, Json{{"assessments", items}});
+  return JsonResponse(200, Json{{"assessments", items}, {"next_cursor", next}});
 }
 
 HttpResponse GetAssessment(Call& call) {

@@ -15,23 +15,21 @@ Json StoredJson(const std::string& text) {
 }  // namespace
 
 HttpResponse ReadAuditLog(Call& call) {
+  // `after` (a seq) is this list's first paging parameter, kept beside the cursor every list has.
   auto after = QueryInteger(call.request, "after", 0, INT64_C(1) << 53);
   if (!after.ok()) return ErrorFrom(after.status());
-  auto limit = QueryInteger(call.request, "limit", 1, kAdminLimits.max_page);
-  if (!limit.ok()) return ErrorFrom(limit.status());
-  auto entries = call.context.store->ReadAudit();
+  auto page = ReadPageRequest(call.request, "audit", CursorKey::kSequence);
+  if (!page.ok()) return ErrorFrom(page.status());
+  if (after->has_value() && !page->after.empty()) return BadRequest("query: pass either after or cursor, not both");
+  int64_t from = page->after.empty() ? after->value_or(0) : std::stoll(page->after);
+  auto entries = call.context.store->ReadAuditAfter(from, page->limit + 1);
   if (!entries.ok()) return ErrorFrom(entries.status());
-  int64_t from = after->value_or(0);
-  auto want = static_cast<size_t>(limit->value_or(kAdminLimits.default_page));
+  Json next =
+      FinishPage("audit", *page, *entries, [](const store::AuditEntry& entry) { return std::to_string(entry.seq); });
+  bool more = !next.is_null();
   Json list = Json::array();
   int64_t last_seq = from;
-  bool more = false;
   for (const auto& entry : *entries) {
-    if (entry.seq <= from) continue;
-    if (list.size() == want) {
-      more = true;
-      break;
-    }
     list.push_back(Json{{"seq", entry.seq},
                         {"at", FormatTimestamp(entry.at)},
                         {"actor", entry.actor},
@@ -43,7 +41,7 @@ HttpResponse ReadAuditLog(Call& call) {
                         {"hash", entry.hash}});
     last_seq = entry.seq;
   }
-  return JsonResponse(200, Json{{"entries", list}, {"next_after", last_seq}, {"more", more}});
+  return JsonResponse(200, Json{{"entries", list}, {"next_after", last_seq}, {"more", more}, {"next_cursor", next}});
 }
 
 HttpResponse VerifyAuditLog(Call& call) {

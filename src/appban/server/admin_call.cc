@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "appban/common/bytes.h"
+#include "appban/common/crypto.h"
 #include "appban/common/text.h"
 #include "appban/policy/model.h"
 #include "appban/protocol/messages.h"
@@ -156,6 +158,91 @@ Result<std::optional<int64_t>> QueryInteger(const HttpRequest& request, std::str
 
 Status CheckPathIdentifier(const std::string& value, std::string_view what) {
   return policy::ValidateIdentifier(value, what).WithContext("path");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paging
+
+namespace {
+
+// "c1.<list>.<hex of the key>": versioned so the encoding can change without old cursors being
+// misread, hex so any key survives a query string unescaped.
+constexpr std::string_view kCursorVersion = "c1";
+constexpr size_t kMaxCursorBytes = 512;
+
+Result<std::string> DecodeHex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0) return Status::InvalidArgument("odd length");
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int high = nibble(hex[i]);
+    int low = nibble(hex[i + 1]);
+    if (high < 0 || low < 0) return Status::InvalidArgument("not lowercase hex");
+    out.push_back(static_cast<char>(high * 16 + low));
+  }
+  return out;
+}
+
+bool IsDecimal(std::string_view text, size_t max_digits) {
+  return !text.empty() && text.size() <= max_digits &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+Status CheckCursorKey(std::string_view key, CursorKey kind) {
+  switch (kind) {
+    case CursorKey::kIdentifier:
+      return policy::ValidateIdentifier(key, "key");
+    case CursorKey::kSequence:
+      return IsDecimal(key, 15) ? Status::Ok() : Status::InvalidArgument("the key is not a sequence number");
+    case CursorKey::kAssessment: {
+      size_t colon = key.find(':');
+      std::string_view sha = colon == std::string_view::npos ? std::string_view() : key.substr(colon + 1);
+      bool ok =
+          IsDecimal(key.substr(0, colon), 15) && sha.size() == 64 &&
+          std::all_of(sha.begin(), sha.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+      return ok ? Status::Ok() : Status::InvalidArgument("the key is not an assessment's upload time and SHA-256");
+    }
+  }
+  return Status::InvalidArgument("unknown key kind");
+}
+
+}  // namespace
+
+std::string EncodeCursor(std::string_view list, std::string_view key) {
+  return std::string(kCursorVersion) + "." + std::string(list) + "." + HexLower(AsBytes(key));
+}
+
+Result<PageRequest> ReadPageRequest(const HttpRequest& request, std::string_view list, CursorKey kind) {
+  PageRequest page;
+  auto limit = QueryInteger(request, "limit", 1, kAdminLimits.max_page);
+  if (!limit.ok()) return limit.status();
+  page.limit = static_cast<size_t>(limit->value_or(kAdminLimits.default_page));
+  std::optional<std::string> cursor = request.QueryParam("cursor");
+  if (!cursor) {
+    if (request.query.find("cursor=") != std::string::npos) {
+      return Status::InvalidArgument("query parameter cursor: malformed percent-encoding");
+    }
+    return page;
+  }
+  auto bad = [&](std::string_view why) {
+    return Status::InvalidArgument("query parameter cursor: " + Quoted(*cursor) + " is not a cursor of GET " +
+                                   std::string(kAdminPathPrefix) + std::string(list) + " (" + std::string(why) +
+                                   "); pass back the next_cursor of the previous page unchanged");
+  };
+  if (cursor->size() > kMaxCursorBytes) return bad("too long");
+  std::string expected_prefix = std::string(kCursorVersion) + "." + std::string(list) + ".";
+  if (!cursor->starts_with(expected_prefix)) {
+    return bad(cursor->starts_with(std::string(kCursorVersion) + ".") ? "issued by another list" : "unknown format");
+  }
+  auto key = DecodeHex(std::string_view(*cursor).substr(expected_prefix.size()));
+  if (!key.ok()) return bad(key.status().message());
+  if (Status valid = CheckCursorKey(*key, kind); !valid.ok()) return bad(valid.message());
+  page.after = std::move(*key);
+  return page;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -67,6 +67,43 @@ Result<std::optional<int64_t>> QueryInteger(const HttpRequest& request, std::str
 // Validates a path segment that names an object.
 Status CheckPathIdentifier(const std::string& value, std::string_view what);
 
+// ---- Paging
+//
+// Every list endpoint answers one page: `limit` rows (kAdminLimits.default_page when absent; more
+// than kAdminLimits.max_page is refused with 400 rather than silently cut, so a client never
+// mistakes a short page for the whole list) in a stable order by a unique key, and `next_cursor`,
+// an opaque string to pass back as `cursor` for the page after it (null on the last page). The
+// store reads only the page ("WHERE key > ? ORDER BY key LIMIT limit + 1": the extra row only says
+// whether another page follows), so the last page of 100k rows costs what the first does.
+//
+// A cursor names the list that issued it and the key of the last row it covered. It is not
+// signed: a hand-made cursor can only start a list at another key the caller may read anyway.
+// A cursor that does not decode, comes from another list or holds a malformed key is a 400.
+
+// How a list's key is written into its cursor.
+enum class CursorKey {
+  kIdentifier,  // rule, waiver, group, device and token ids (policy::ValidateIdentifier)
+  kSequence,    // a positive integer (audit seq)
+  kAssessment,  // "<uploaded_at>:<sha256>" (newest-first order)
+};
+
+struct PageRequest {
+  size_t limit = 0;   // rows to answer; read limit + 1 to learn whether a next page exists
+  std::string after;  // the key the page starts after; "" for the first page
+};
+// Reads `limit` and `cursor` from the query of a request to the list named `list`.
+Result<PageRequest> ReadPageRequest(const HttpRequest& request, std::string_view list, CursorKey key);
+std::string EncodeCursor(std::string_view list, std::string_view key);
+
+// Cuts `rows` (read with page.limit + 1) to the page and returns its next_cursor member: a cursor
+// after the page's last row, or null when no row follows.
+template <typename Row, typename KeyOf>
+Json FinishPage(std::string_view list, const PageRequest& page, std::vector<Row>& rows, KeyOf key_of) {
+  if (rows.size() <= page.limit) return nullptr;
+  rows.resize(page.limit);
+  return EncodeCursor(list, key_of(rows.back()));
+}
+
 // ---- The call: who is asking, and what they may do
 
 enum class Need { kRead, kAnalyst, kAdmin };

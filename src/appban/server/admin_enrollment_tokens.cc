@@ -62,12 +62,16 @@ HttpResponse CreateEnrollmentTokens(Call& call) {
 }
 
 HttpResponse ListEnrollmentTokens(Call& call) {
-  auto tokens = call.context.fleet->ListEnrollmentTokens();
+  auto page = ReadPageRequest(call.request, "enrollment-tokens", CursorKey::kIdentifier);
+  if (!page.ok()) return ErrorFrom(page.status());
+  auto tokens = call.context.fleet->ListEnrollmentTokensAfter(page->after, page->limit + 1);
   if (!tokens.ok()) return ErrorFrom(tokens.status());
+  Json next =
+      FinishPage("enrollment-tokens", *page, *tokens, [](const store::EnrollmentToken& token) { return token.id; });
   UnixSeconds now = call.Now();
   Json list = Json::array();
   for (const auto& token : *tokens) list.push_back(EnrollmentTokenJson(token, now));
-  return JsonResponse(200, Json{{"tokens", list}});
+  return JsonResponse(200, Json{{"tokens", list}, {"next_cursor", next}});
 }
 
 HttpResponse RevokeEnrollmentToken(Call& call) {

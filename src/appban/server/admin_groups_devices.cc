@@ -63,11 +63,14 @@ Result<std::vector<std::string>> GroupsOfDevice(store::Store& store, const store
 }  // namespace
 
 HttpResponse ListGroups(Call& call) {
-  auto groups = call.context.store->ListGroups();
+  auto page = ReadPageRequest(call.request, "groups", CursorKey::kIdentifier);
+  if (!page.ok()) return ErrorFrom(page.status());
+  auto groups = call.context.store->ListGroupsAfter(page->after, page->limit + 1);
   if (!groups.ok()) return ErrorFrom(groups.status());
+  Json next = FinishPage("groups", *page, *groups, [](const policy::Group& group) { return group.name; });
   Json list = Json::array();
   for (const auto& group : *groups) list.push_back(policy::GroupToJson(group));
-  return JsonResponse(200, Json{{"groups", list}});
+  return JsonResponse(200, Json{{"groups", list}, {"next_cursor", next}});
 }
 
 HttpResponse GetGroup(Call& call) {
@@ -142,19 +145,27 @@ HttpResponse DeleteGroup(Call& call) {
 }
 
 HttpResponse ListDevices(Call& call) {
+  // Offset paging read (and skipped) every row before the page; an old client still sending a
+  // non-zero offset is told so instead of being handed the first page again and again.
   auto offset = QueryInteger(call.request, "offset", 0, INT64_C(1) << 40);
   if (!offset.ok()) return ErrorFrom(offset.status());
-  auto limit = QueryInteger(call.request, "limit", 1, kAdminLimits.max_page);
-  if (!limit.ok()) return ErrorFrom(limit.status());
-  int64_t first = offset->value_or(0);
-  int64_t count = limit->value_or(kAdminLimits.default_page);
+  if (offset->value_or(0) != 0) {
+    return BadRequest(
+        "query parameter offset: paging by offset was replaced by cursors; pass the next_cursor of "
+        "the previous page as cursor");
+  }
+  auto page = ReadPageRequest(call.request, "devices", CursorKey::kIdentifier);
+  if (!page.ok()) return ErrorFrom(page.status());
+  auto devices = call.context.fleet->ListDevicesAfter(page->after, page->limit + 1);
+  if (!devices.ok()) return ErrorFrom(devices.status());
+  Json next = FinishPage("devices", *page, *devices, [](const store::Device& device) { return device.id; });
+  // Counted from the smallest index, not the rows: kept for the clients that show it.
   auto total = call.context.fleet->CountDevices();
   if (!total.ok()) return ErrorFrom(total.status());
-  auto devices = call.context.fleet->ListDevices(first, count);
-  if (!devices.ok()) return ErrorFrom(devices.status());
   Json list = Json::array();
   for (const auto& device : *devices) list.push_back(DeviceJson(device));
-  return JsonResponse(200, Json{{"total", *total}, {"offset", first}, {"limit", count}, {"devices", list}});
+  return JsonResponse(
+      200, Json{{"total", *total}, {"offset", 0}, {"limit", page->limit}, {"devices", list}, {"next_cursor", next}});
 }
 
 HttpResponse GetDevice(Call& call) {

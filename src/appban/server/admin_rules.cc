@@ -6,11 +6,14 @@
 namespace appban::server::admin {
 
 HttpResponse ListRules(Call& call) {
-  auto rules = call.context.store->ListRules();
+  auto page = ReadPageRequest(call.request, "rules", CursorKey::kIdentifier);
+  if (!page.ok()) return ErrorFrom(page.status());
+  auto rules = call.context.store->ListRulesAfter(page->after, page->limit + 1);
   if (!rules.ok()) return ErrorFrom(rules.status());
+  Json next = FinishPage("rules", *page, *rules, [](const policy::Rule& rule) { return rule.id; });
   Json list = Json::array();
   for (const auto& rule : *rules) list.push_back(policy::RuleToJson(rule, true));
-  return JsonResponse(200, Json{{"rules", list}});
+  return JsonResponse(200, Json{{"rules", list}, {"next_cursor", next}});
 }
 
 namespace {

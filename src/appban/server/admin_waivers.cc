@@ -6,8 +6,11 @@
 namespace appban::server::admin {
 
 HttpResponse ListWaivers(Call& call) {
-  auto waivers = call.context.store->ListWaivers();
+  auto page = ReadPageRequest(call.request, "waivers", CursorKey::kIdentifier);
+  if (!page.ok()) return ErrorFrom(page.status());
+  auto waivers = call.context.store->ListWaiversAfter(page->after, page->limit + 1);
   if (!waivers.ok()) return ErrorFrom(waivers.status());
+  Json next = FinishPage("waivers", *page, *waivers, [](const policy::Waiver& waiver) { return waiver.id; });
   UnixSeconds now = call.Now();
   Json list = Json::array();
   for (const auto& waiver : *waivers) {
@@ -15,7 +18,7 @@ HttpResponse ListWaivers(Call& call) {
     json["active"] = waiver.ActiveAt(now);
     list.push_back(std::move(json));
   }
-  return JsonResponse(200, Json{{"waivers", list}});
+  return JsonResponse(200, Json{{"waivers", list}, {"next_cursor", next}});
 }
 
 HttpResponse AddWaiver(Call& call) {

@@ -6,9 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <exception>
-
-#include <boost/asio/post.hpp>
 
 #include "appban/common/data_dir.h"
 
@@ -19,8 +16,8 @@ namespace {
 constexpr const char* kKnowledgeFiles[] = {"trackers.json", "capabilities.json", "vendors.json", "packers.json",
                                            "risk-model.toml"};
 
-// Lowers the calling thread's priority; nice applies per thread on Linux, and lowering needs no
-// privilege. Best effort: a pool that keeps its priority still works, only less politely.
+}  // namespace
+
 void LowerThisThreadPriority(int increment) {
   if (increment <= 0) return;
   const auto thread = static_cast<id_t>(gettid());
@@ -29,8 +26,6 @@ void LowerThisThreadPriority(int increment) {
   if (current == -1 && errno != 0) return;
   (void)setpriority(PRIO_PROCESS, thread, std::min(19, current + increment));
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // KnowledgeCache
@@ -105,77 +100,37 @@ size_t KnowledgeCache::loads() const {
 // AssessmentPool
 
 AssessmentPool::AssessmentPool(boost::asio::io_context& io, std::unique_ptr<store::FleetStore> fleet, Options options)
-    : io_(io),
-      options_(std::move(options)),
+    : options_(std::move(options)),
       knowledge_(options_.data_dir_override, options_.knowledge_recheck_period),
-      fleet_(std::move(fleet)) {
+      fleet_(std::move(fleet)),
+      queue_(options_.max_queued),
+      answers_(io) {
   size_t threads = std::max<size_t>(1, options_.threads);  // a pool without threads would never answer
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { RunThread(); });
 }
 
 AssessmentPool::~AssessmentPool() {
-  {
-    MutexLock lock(mutex_);
-    stopping_ = true;
-    queue_.clear();
-  }
-  wake_.NotifyAll();
+  queue_.Stop();
   for (std::thread& thread : threads_) thread.join();
-  // waiting_'s Responders are destroyed with it, here on the io_context thread: each answers 500
+  // answers_' Responders are destroyed with it, here on the io_context thread: each answers 500
   // if its connection is still open.
 }
 
 std::optional<net::Responder> AssessmentPool::Submit(Job job, net::Responder respond) {
-  uint64_t id = ++next_id_;
-  {
-    MutexLock lock(mutex_);
-    if (queue_.size() >= options_.max_queued) return respond;
-    queue_.push_back(Task{id, std::move(job)});
-  }
-  waiting_->emplace(id, std::move(respond));
-  wake_.NotifyOne();
+  uint64_t id = answers_.NewId();
+  if (!queue_.Push(Task{id, std::move(job)})) return respond;
+  answers_.Hold(id, std::move(respond));
   return std::nullopt;
-}
-
-size_t AssessmentPool::queued() const {
-  MutexLock lock(mutex_);
-  return queue_.size();
 }
 
 void AssessmentPool::RunThread() {
   LowerThisThreadPriority(options_.nice_increment);
-  for (;;) {
-    Task task;
-    {
-      MutexLock lock(mutex_);
-      while (!stopping_ && queue_.empty()) wake_.Wait(mutex_);
-      if (stopping_) return;
-      task = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    net::HttpResponse response;
-    try {
-      response = task.job(*this);
-    } catch (const std::exception& error) {
-      // Third-party code (JSON, TOML) may throw; no upload may take the worker down.
-      response = net::MakeErrorResponse(500, "internal", std::string("internal error: ") + error.what());
-    }
+  while (std::optional<Task> task = queue_.Pop()) {
+    net::HttpResponse response = AnswerRelay::Run([&] { return task->job(*this); });
     // Free the job (and the upload it holds, up to apk_max_bytes) here, not on the io_context thread.
-    task.job = nullptr;
-    Finish(task.id, std::move(response));
+    task->job = nullptr;
+    answers_.Post(task->id, std::move(response));
   }
-}
-
-void AssessmentPool::Finish(uint64_t id, net::HttpResponse response) {
-  boost::asio::post(io_, [waiting = std::weak_ptr<Waiting>(waiting_), id, response = std::move(response)]() mutable {
-    auto map = waiting.lock();
-    if (!map) return;
-    auto it = map->find(id);
-    if (it == map->end()) return;
-    net::Responder respond = std::move(it->second);
-    map->erase(it);
-    respond(std::move(response));
-  });
 }
 
 }  // namespace appban::server

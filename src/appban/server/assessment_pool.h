@@ -15,13 +15,11 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -32,6 +30,8 @@
 #include "appban/common/status.h"
 #include "appban/common/thread_annotations.h"
 #include "appban/net/http.h"
+#include "appban/server/answer_relay.h"
+#include "appban/server/task_queue.h"
 #include "appban/store/fleet.h"
 
 namespace appban::server {
@@ -81,6 +81,11 @@ class KnowledgeCache {
   size_t loads_ GUARDED_BY(mutex_) = 0;
 };
 
+// Lowers the calling thread's priority by `increment` nice levels (at most to 19); nice applies per
+// thread on Linux, and lowering needs no privilege. Best effort: a thread that keeps its priority
+// still works, only less politely. For the pool's threads and the AdminReader's.
+void LowerThisThreadPriority(int increment);
+
 class AssessmentPool {
  public:
   // Two threads per worker: the server runs a worker per core, so a few workers' pools already
@@ -115,7 +120,7 @@ class AssessmentPool {
   // Called on the io_context thread. Queues `job`; when it has run, its response goes to `respond`
   // on the io_context thread. When max_queued jobs are already waiting, nothing is queued and
   // `respond` is handed back for the caller to refuse the request (503 with Retry-After).
-  std::optional<net::Responder> Submit(Job job, net::Responder respond) EXCLUDES(mutex_);
+  std::optional<net::Responder> Submit(Job job, net::Responder respond);
 
   // For jobs: the knowledge and risk model to assess with.
   Result<std::shared_ptr<const AssessmentKnowledge>> Knowledge() { return knowledge_.Get(); }
@@ -126,36 +131,24 @@ class AssessmentPool {
     return use(*fleet_);
   }
 
-  size_t queued() const EXCLUDES(mutex_);  // waiting, not yet running
+  size_t queued() const { return queue_.size(); }  // waiting, not yet running
 
  private:
   struct Task {
     uint64_t id = 0;
     Job job;
   };
-  // The requests whose answers are being prepared, by task id. Used only on the io_context thread;
-  // answers posted by the pool reach it through a weak_ptr, so one arriving after the pool is gone
-  // is dropped rather than touching freed memory.
-  using Waiting = std::unordered_map<uint64_t, net::Responder>;
-
   void RunThread();
-  void Finish(uint64_t id, net::HttpResponse response);  // pool thread: hands the answer to io_
 
-  boost::asio::io_context& io_;
   const Options options_;
   KnowledgeCache knowledge_;
 
   Mutex fleet_mutex_;
   const std::unique_ptr<store::FleetStore> fleet_ PT_GUARDED_BY(fleet_mutex_);
 
-  mutable Mutex mutex_;
-  CondVar wake_;  // a task was queued, or stopping_
-  std::deque<Task> queue_ GUARDED_BY(mutex_);
-  bool stopping_ GUARDED_BY(mutex_) = false;
+  TaskQueue<Task> queue_;
 
-  // io_context thread only.
-  std::shared_ptr<Waiting> waiting_ = std::make_shared<Waiting>();
-  uint64_t next_id_ = 0;
+  AnswerRelay answers_;  // the requests whose answers are being prepared, by task id
 
   std::vector<std::thread> threads_;  // last: started once everything above exists
 };

@@ -1,7 +1,7 @@
 // What every request handler of a server worker can reach. One WorkerContext per worker process;
-// requests are handled on one thread (the worker's io_context), so nothing here is locked. The one
-// member other threads use, the AssessmentPool, locks what its threads share. docs/architecture.md
-// ("The server") explains the supervisor/worker split.
+// requests are handled on one thread (the worker's io_context), so nothing here is locked. The
+// members other threads use, the AssessmentPool and the AdminReader, lock what their threads
+// share. docs/architecture.md ("The server") explains the supervisor/worker split.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,7 @@ struct ServerConfig;
 class MetricsSlot;
 class DeviceGenerations;
 class AssessmentPool;
+class AdminReader;
 
 // Implemented by the worker: tells every worker (this one at once, the others through the
 // generation file) that the fleet's shared state changed.
@@ -45,6 +46,9 @@ struct WorkerContext {
   DeviceGenerations* generations = nullptr;  // shared by all workers (device_cache.h); required
   // Assesses uploaded APKs off this thread; without one, uploads are refused with 503.
   AssessmentPool* assessments = nullptr;
+  // Runs the admin API's read-only routes off this thread (admin_reader.h); without one they run
+  // here (tests that call the admin API directly).
+  AdminReader* admin_reader = nullptr;
   std::function<UnixSeconds()> clock;
   // The latest bundle (kept current by the worker).
   std::function<const verify::PublishedBundle&()> latest_bundle;

@@ -21,6 +21,7 @@
 #include "appban/policy/keys.h"
 #include "appban/protocol/messages.h"
 #include "appban/server/admin_api.h"
+#include "appban/server/admin_reader.h"
 #include "appban/server/assessment_pool.h"
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
@@ -35,6 +36,9 @@ namespace {
 constexpr auto kRefreshPeriod = std::chrono::milliseconds(200);
 // How many nice levels the assessment pool's threads run below the request thread.
 constexpr int kAssessmentNiceBelowRequests = 3;
+// How many nice levels the admin reader's thread runs below the request thread: device requests
+// first, administrators' listings in the time left.
+constexpr int kAdminReadNiceBelowRequests = 3;
 
 class MetricsObserver : public net::ServerObserver {
  public:
@@ -66,6 +70,10 @@ class Worker : public FleetNotifier {
     if (!writer_fleet.ok()) return failed("opening the fleet store", writer_fleet.status());
     auto assessment_fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
     if (!assessment_fleet.ok()) return failed("opening the fleet store", assessment_fleet.status());
+    auto reader_store = store::OpenSqliteStore(config_.DatabasePath());
+    if (!reader_store.ok()) return failed("opening the policy store", reader_store.status());
+    auto reader_fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
+    if (!reader_fleet.ok()) return failed("opening the fleet store", reader_fleet.status());
     auto keys = KeyRing::Load(config_.data_dir + "/keys");
     if (!keys.ok()) return failed("loading the policy signing key", keys.status());
     keys_.emplace(std::move(*keys));
@@ -83,6 +91,9 @@ class Worker : public FleetNotifier {
     // so the request thread preempts an assessment as soon as a request arrives.
     pool_options.nice_increment = static_cast<int>(config_.request_thread_nice) + kAssessmentNiceBelowRequests;
     AssessmentPool assessments(io, std::move(*assessment_fleet), pool_options);
+    AdminReader::Options reader_options;
+    reader_options.nice_increment = static_cast<int>(config_.request_thread_nice) + kAdminReadNiceBelowRequests;
+    AdminReader admin_reader(io, std::move(*reader_store), std::move(*reader_fleet), reader_options);
 
     context_.config = &config_;
     context_.store = store->get();
@@ -93,6 +104,7 @@ class Worker : public FleetNotifier {
     context_.notifier = this;
     context_.generations = inputs_.generations;
     context_.assessments = &assessments;
+    context_.admin_reader = &admin_reader;
     context_.clock = decide::SystemClockNow;
     // Administrators read what was just published, even when another worker published it.
     context_.latest_bundle = [this]() -> const verify::PublishedBundle& {

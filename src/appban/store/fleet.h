@@ -247,6 +247,12 @@ struct Assessment {
   int64_t file_size = 0;
 };
 
+// Where an assessment sits in ListAssessments' order.
+struct AssessmentKey {
+  UnixSeconds uploaded_at = 0;
+  std::string sha256;
+};
+
 // Audit records passed to mutations: the caller supplies `actor` and `at`; the store fills
 // `action`, `object`, `before` and `after` (whatever the caller put there is replaced), so every
 // entry describes the change exactly and never contains a secret.
@@ -264,6 +270,11 @@ class FleetStore {
   virtual Result<bool> HasAnyApiToken() = 0;
   virtual Result<ApiToken> AuthenticateApiToken(std::string_view presented, UnixSeconds now) = 0;
   virtual Result<std::vector<ApiToken>> ListApiTokens() = 0;
+  // Keyset pages (the admin API lists through these): at most `limit` (1 ..
+  // FleetLimits::max_list_limit) rows whose id is greater than `after_id` ("": from the first),
+  // ordered by id. Only those rows are read (the primary key's index), so the last page of a long
+  // list costs what the first does.
+  virtual Result<std::vector<ApiToken>> ListApiTokensAfter(std::string_view after_id, size_t limit) = 0;
   // kNotFound for no such token; kFailedPrecondition when already revoked.
   virtual Status RevokeApiToken(const std::string& id, const AuditRecord& audit) = 0;
 
@@ -281,6 +292,7 @@ class FleetStore {
                                                                              const std::string& note, size_t count,
                                                                              const AuditRecord& audit) = 0;
   virtual Result<std::vector<EnrollmentToken>> ListEnrollmentTokens() = 0;
+  virtual Result<std::vector<EnrollmentToken>> ListEnrollmentTokensAfter(std::string_view after_id, size_t limit) = 0;
   virtual Status RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) = 0;
 
   // -- Devices --
@@ -307,6 +319,8 @@ class FleetStore {
   virtual Result<Device> GetDevice(const std::string& id) = 0;
   // Ordered by id; inventory_json left empty.
   virtual Result<std::vector<Device>> ListDevices(int64_t offset, int64_t limit) = 0;
+  // A keyset page as ListApiTokensAfter; inventory_json left empty.
+  virtual Result<std::vector<Device>> ListDevicesAfter(std::string_view after_id, size_t limit) = 0;
   virtual Result<int64_t> CountDevices() = 0;
   // Non-revoked devices with a rules_hash_mismatch (a partial index: cheap at scrape time).
   virtual Result<int64_t> CountRulesHashMismatches() = 0;
@@ -337,6 +351,11 @@ class FleetStore {
   virtual Result<Assessment> GetAssessment(const std::string& sha256) = 0;
   // Newest first, report_json left empty.
   virtual Result<std::vector<Assessment>> ListAssessments() = 0;
+  // A keyset page of ListAssessments' order (newest first; uploaded_at, then sha256, descending —
+  // unique, so a page boundary never splits or repeats an upload): at most `limit` (1 ..
+  // FleetLimits::max_list_limit) assessments that come after `after` (nullopt: from the newest).
+  virtual Result<std::vector<Assessment>> ListAssessmentsAfter(const std::optional<AssessmentKey>& after,
+                                                               size_t limit) = 0;
 
   // -- Server settings (first-start bookkeeping, not administrative decisions: not audited) --
   virtual Result<std::optional<std::string>> GetSetting(const std::string& key) = 0;

@@ -259,6 +259,13 @@ DeviceEvent ReadEvent(const sqlite::Statement& row) {
   return event;
 }
 
+Status CheckPageLimit(size_t limit) {
+  if (limit == 0 || limit > kFleetLimits.max_list_limit) {
+    return Status::InvalidArgument("page limit must be between 1 and " + std::to_string(kFleetLimits.max_list_limit));
+  }
+  return Status::Ok();
+}
+
 Status CheckListLimit(int64_t limit) {
   if (limit <= 0 || static_cast<uint64_t>(limit) > kFleetLimits.max_list_limit) {
     return Status::InvalidArgument("list limit must be between 1 and " + std::to_string(kFleetLimits.max_list_limit));
@@ -335,13 +342,22 @@ Result<std::vector<Assessment>> SqliteFleetStore::ListAssessments() {
                                                      "SELECT sha256, package, version, score, band, uploaded_by, "
                                                      "uploaded_at, file_size FROM assessments "
                                                      "ORDER BY uploaded_at DESC, sha256"));
-  std::vector<Assessment> out;
-  while (true) {
-    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-    if (!row) break;
-    out.push_back(ReadAssessment(query));
-  }
-  return out;
+  return ReadRows<Assessment>(query, ReadAssessment);
+}
+
+Result<std::vector<Assessment>> SqliteFleetStore::ListAssessmentsAfter(const std::optional<AssessmentKey>& after,
+                                                                       size_t limit) {
+  APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
+  // "uploaded_at <= ?" starts the walk down assessments_by_time at `after`, so the rows before it
+  // are never read; uploads sharing a second are put in sha256 order by a sort of that second only.
+  std::string sql =
+      "SELECT sha256, package, version, score, band, uploaded_by, uploaded_at, file_size FROM assessments ";
+  if (after) sql += "WHERE uploaded_at <= ?2 AND (uploaded_at < ?2 OR sha256 < ?3) ";
+  sql += "ORDER BY uploaded_at DESC, sha256 DESC LIMIT ?1";
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, sql));
+  query.Bind(1, static_cast<int64_t>(limit));
+  if (after) query.Bind(2, after->uploaded_at).Bind(3, after->sha256);
+  return ReadRows<Assessment>(query, ReadAssessment);
 }
 
 Result<std::optional<std::string>> SqliteFleetStore::GetSetting(const std::string& key) {

@@ -90,13 +90,16 @@ Result<std::vector<Device>> SqliteFleetStore::ListDevices(int64_t offset, int64_
       auto query, sqlite::Statement::Prepare(
                       db_, "SELECT " + std::string(kDeviceColumns) + " FROM devices ORDER BY id LIMIT ?1 OFFSET ?2"));
   query.Bind(1, limit).Bind(2, offset);
-  std::vector<Device> devices;
-  while (true) {
-    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-    if (!row) break;
-    devices.push_back(ReadDevice(query));
-  }
-  return devices;
+  return ReadRows<Device>(query, ReadDevice);
+}
+
+Result<std::vector<Device>> SqliteFleetStore::ListDevicesAfter(std::string_view after_id, size_t limit) {
+  APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
+  APPBAN_ASSIGN_OR_RETURN(auto query,
+                          sqlite::Statement::Prepare(db_, "SELECT " + std::string(kDeviceColumns) +
+                                                              " FROM devices WHERE id > ?1 ORDER BY id LIMIT ?2"));
+  query.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
+  return ReadRows<Device>(query, ReadDevice);
 }
 
 Result<int64_t> SqliteFleetStore::CountDevices() {

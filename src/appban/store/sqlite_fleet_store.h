@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,7 @@ Result<std::string> NewId(std::string_view prefix);
 // Text that is shown to administrators and written to logs: bounded, no control characters.
 Status CheckText(std::string_view text, size_t max_bytes, std::string_view what, bool required);
 Status CheckListLimit(int64_t limit);
+Status CheckPageLimit(size_t limit);
 
 // What the audit chain records of each object (before/after).
 Json ApiTokenJson(const ApiToken& token);
@@ -54,6 +56,23 @@ EnrollmentToken ReadEnrollmentToken(const sqlite::Statement& row);
 Device ReadDevice(const sqlite::Statement& row);
 DeviceEvent ReadEvent(const sqlite::Statement& row);
 
+// Every row `query` selects, each read by `read` (returning T, or Result<T> when a row can fail).
+template <typename T, typename Read>
+Result<std::vector<T>> ReadRows(sqlite::Statement& query, Read read) {
+  std::vector<T> rows;
+  while (true) {
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    if constexpr (std::is_same_v<std::invoke_result_t<Read, const sqlite::Statement&>, T>) {
+      rows.push_back(read(query));
+    } else {
+      APPBAN_ASSIGN_OR_RETURN(T value, read(query));
+      rows.push_back(std::move(value));
+    }
+  }
+  return rows;
+}
+
 class SqliteFleetStore final : public FleetStore {
  public:
   explicit SqliteFleetStore(sqlite::Database db) : db_(std::move(db)) {}
@@ -71,6 +90,8 @@ class SqliteFleetStore final : public FleetStore {
 
   Result<std::vector<ApiToken>> ListApiTokens() override;
 
+  Result<std::vector<ApiToken>> ListApiTokensAfter(std::string_view after_id, size_t limit) override;
+
   Status RevokeApiToken(const std::string& id, const AuditRecord& audit) override;
 
   // ---- Enrolment tokens ----
@@ -83,6 +104,8 @@ class SqliteFleetStore final : public FleetStore {
                                                                      const AuditRecord& audit) override;
 
   Result<std::vector<EnrollmentToken>> ListEnrollmentTokens() override;
+
+  Result<std::vector<EnrollmentToken>> ListEnrollmentTokensAfter(std::string_view after_id, size_t limit) override;
 
   Status RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) override;
 
@@ -101,6 +124,8 @@ class SqliteFleetStore final : public FleetStore {
   Result<Device> GetDevice(const std::string& id) override;
 
   Result<std::vector<Device>> ListDevices(int64_t offset, int64_t limit) override;
+
+  Result<std::vector<Device>> ListDevicesAfter(std::string_view after_id, size_t limit) override;
 
   Result<int64_t> CountDevices() override;
 
@@ -134,6 +159,9 @@ class SqliteFleetStore final : public FleetStore {
   Result<Assessment> GetAssessment(const std::string& sha256) override;
 
   Result<std::vector<Assessment>> ListAssessments() override;
+
+  Result<std::vector<Assessment>> ListAssessmentsAfter(const std::optional<AssessmentKey>& after,
+                                                       size_t limit) override;
 
   // ---- Settings ----
 

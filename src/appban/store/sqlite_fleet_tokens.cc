@@ -46,14 +46,16 @@ Result<ApiToken> SqliteFleetStore::AuthenticateApiToken(std::string_view present
 Result<std::vector<ApiToken>> SqliteFleetStore::ListApiTokens() {
   APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
                                                                           " FROM api_tokens ORDER BY created_at, id"));
-  std::vector<ApiToken> tokens;
-  while (true) {
-    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-    if (!row) break;
-    APPBAN_ASSIGN_OR_RETURN(ApiToken token, ReadApiToken(query));
-    tokens.push_back(std::move(token));
-  }
-  return tokens;
+  return ReadRows<ApiToken>(query, ReadApiToken);
+}
+
+Result<std::vector<ApiToken>> SqliteFleetStore::ListApiTokensAfter(std::string_view after_id, size_t limit) {
+  APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
+                                                                          " FROM api_tokens WHERE id > ?1 "
+                                                                          "ORDER BY id LIMIT ?2"));
+  query.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
+  return ReadRows<ApiToken>(query, ReadApiToken);
 }
 
 Status SqliteFleetStore::RevokeApiToken(const std::string& id, const AuditRecord& audit) {
@@ -145,13 +147,17 @@ Result<std::vector<EnrollmentToken>> SqliteFleetStore::ListEnrollmentTokens() {
   APPBAN_ASSIGN_OR_RETURN(auto query,
                           sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
                                                               " FROM enrollment_tokens ORDER BY created_at, id"));
-  std::vector<EnrollmentToken> tokens;
-  while (true) {
-    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-    if (!row) break;
-    tokens.push_back(ReadEnrollmentToken(query));
-  }
-  return tokens;
+  return ReadRows<EnrollmentToken>(query, ReadEnrollmentToken);
+}
+
+Result<std::vector<EnrollmentToken>> SqliteFleetStore::ListEnrollmentTokensAfter(std::string_view after_id,
+                                                                                 size_t limit) {
+  APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
+                                                                          " FROM enrollment_tokens WHERE id > ?1 "
+                                                                          "ORDER BY id LIMIT ?2"));
+  query.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
+  return ReadRows<EnrollmentToken>(query, ReadEnrollmentToken);
 }
 
 Status SqliteFleetStore::RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) {

@@ -1,6 +1,7 @@
 // SQLite implementation of Store. Documents (rules, waivers, groups, vendors) are stored as their
 // canonical JSON beside the columns queries and constraints need; a PostgreSQL implementation can
 // use the same layout with jsonb.
+#include <cstdint>
 #include <functional>
 #include <vector>
 
@@ -227,6 +228,9 @@ Status Migrate(sqlite::Database& db, const std::string& path) {
   return transaction.Commit();
 }
 
+// A LIMIT for SQLite (a signed 64-bit integer): SIZE_MAX reads everything.
+int64_t SqlLimit(size_t limit) { return limit > static_cast<size_t>(INT64_MAX) ? -1 : static_cast<int64_t>(limit); }
+
 Result<std::optional<AuditHead>> ReadAuditHead(sqlite::Database& db) {
   APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db, "SELECT seq, hash FROM audit_head WHERE id = 1"));
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -239,7 +243,11 @@ class SqliteStore final : public Store {
   explicit SqliteStore(sqlite::Database db) : db_(std::move(db)) {}
 
   Result<std::vector<policy::Rule>> ListRules() override {
-    return LoadAll<policy::Rule>("SELECT doc, revision FROM rules ORDER BY id", policy::RuleFromJson);
+    return ListRulesAfter("", SIZE_MAX);  // every id sorts after ""
+  }
+  Result<std::vector<policy::Rule>> ListRulesAfter(std::string_view after_id, size_t limit) override {
+    return LoadPage<policy::Rule>("SELECT doc, revision FROM rules WHERE id > ?1 ORDER BY id LIMIT ?2", after_id, limit,
+                                  policy::RuleFromJson);
   }
   Result<policy::Rule> GetRule(std::string_view id) override {
     return LoadOne<policy::Rule>("SELECT doc, revision FROM rules WHERE id = ?1", id, "rule", policy::RuleFromJson);
@@ -277,8 +285,10 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<std::vector<policy::Waiver>> ListWaivers() override {
-    return LoadAll<policy::Waiver>("SELECT doc, revision FROM waivers ORDER BY id", policy::WaiverFromJson);
+  Result<std::vector<policy::Waiver>> ListWaivers() override { return ListWaiversAfter("", SIZE_MAX); }
+  Result<std::vector<policy::Waiver>> ListWaiversAfter(std::string_view after_id, size_t limit) override {
+    return LoadPage<policy::Waiver>("SELECT doc, revision FROM waivers WHERE id > ?1 ORDER BY id LIMIT ?2", after_id,
+                                    limit, policy::WaiverFromJson);
   }
   Result<policy::Waiver> GetWaiver(std::string_view id) override {
     return LoadOne<policy::Waiver>("SELECT doc, revision FROM waivers WHERE id = ?1", id, "waiver",
@@ -318,8 +328,10 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<std::vector<policy::Group>> ListGroups() override {
-    return LoadAll<policy::Group>("SELECT doc, revision FROM device_groups ORDER BY name", policy::GroupFromJson);
+  Result<std::vector<policy::Group>> ListGroups() override { return ListGroupsAfter("", SIZE_MAX); }
+  Result<std::vector<policy::Group>> ListGroupsAfter(std::string_view after_name, size_t limit) override {
+    return LoadPage<policy::Group>("SELECT doc, revision FROM device_groups WHERE name > ?1 ORDER BY name LIMIT ?2",
+                                   after_name, limit, policy::GroupFromJson);
   }
   Result<policy::Group> GetGroup(std::string_view name) override {
     return LoadOne<policy::Group>("SELECT doc, revision FROM device_groups WHERE name = ?1", name, "group",
@@ -338,7 +350,8 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<policy::Vendor>> ListVendors() override {
-    return LoadAll<policy::Vendor>("SELECT doc, revision FROM vendors ORDER BY name", policy::VendorFromJson);
+    return LoadPage<policy::Vendor>("SELECT doc, revision FROM vendors WHERE name > ?1 ORDER BY name LIMIT ?2", "",
+                                    SIZE_MAX, policy::VendorFromJson);
   }
   Status PutVendor(policy::Vendor& vendor, const AuditRecord& audit) override {
     return PutDocument("vendors", vendor.name, "vendor", policy::VendorToJson(vendor), vendor.revision, audit);
@@ -389,11 +402,13 @@ class SqliteStore final : public Store {
     return Mutate(audit, [] { return Status::Ok(); });
   }
 
-  Result<std::vector<AuditEntry>> ReadAudit() override {
+  Result<std::vector<AuditEntry>> ReadAudit() override { return ReadAuditAfter(0, SIZE_MAX); }
+  Result<std::vector<AuditEntry>> ReadAuditAfter(int64_t after_seq, size_t limit) override {
     APPBAN_ASSIGN_OR_RETURN(
         auto query, sqlite::Statement::Prepare(db_,
                                                "SELECT seq, at, actor, action, object, before_json, after_json, "
-                                               "prev_hash, hash FROM audit ORDER BY seq"));
+                                               "prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+    query.Bind(1, after_seq).Bind(2, SqlLimit(limit));
     std::vector<AuditEntry> entries;
     while (true) {
       APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -485,9 +500,12 @@ class SqliteStore final : public Store {
     });
   }
 
+  // LIMIT ?2 of a keyset page: the rows after `after` in key order.
   template <typename T>
-  Result<std::vector<T>> LoadAll(std::string_view sql, Result<T> (*parse)(const Json&)) {
+  Result<std::vector<T>> LoadPage(std::string_view sql, std::string_view after, size_t limit,
+                                  Result<T> (*parse)(const Json&)) {
     APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, sql));
+    query.Bind(1, after).Bind(2, SqlLimit(limit));
     std::vector<T> out;
     while (true) {
       APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());

@@ -13,6 +13,7 @@
 // A Store object is not thread-safe: use one per thread (SQLite) or serialize calls.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -40,6 +41,11 @@ class Store {
   virtual ~Store() = default;
 
   virtual Result<std::vector<policy::Rule>> ListRules() = 0;
+  // One page of a list in key order (the rule or waiver id, the group name, the audit seq): at
+  // most `limit` rows whose key is greater than `after` ("" or 0: from the first). Only those rows
+  // are read (keyset paging on the primary key), so the last page of a long list costs what the
+  // first does. The admin API lists through these.
+  virtual Result<std::vector<policy::Rule>> ListRulesAfter(std::string_view after_id, size_t limit) = 0;
   // kNotFound when there is no such rule.
   virtual Result<policy::Rule> GetRule(std::string_view id) = 0;
   // kAlreadyExists when the id is taken. Sets rule.revision to 1.
@@ -47,12 +53,14 @@ class Store {
   virtual Status UpdateRule(policy::Rule& rule, const AuditRecord& audit) = 0;
 
   virtual Result<std::vector<policy::Waiver>> ListWaivers() = 0;
+  virtual Result<std::vector<policy::Waiver>> ListWaiversAfter(std::string_view after_id, size_t limit) = 0;
   virtual Result<policy::Waiver> GetWaiver(std::string_view id) = 0;
   // kNotFound when the waiver's rule does not exist.
   virtual Status CreateWaiver(policy::Waiver& waiver, const AuditRecord& audit) = 0;
   virtual Status UpdateWaiver(policy::Waiver& waiver, const AuditRecord& audit) = 0;
 
   virtual Result<std::vector<policy::Group>> ListGroups() = 0;
+  virtual Result<std::vector<policy::Group>> ListGroupsAfter(std::string_view after_name, size_t limit) = 0;
   virtual Result<policy::Group> GetGroup(std::string_view name) = 0;
   // Creates (revision 0 passed in) or updates (the revision read) a group.
   virtual Status PutGroup(policy::Group& group, const AuditRecord& audit) = 0;
@@ -69,6 +77,7 @@ class Store {
 
   virtual Status AppendAudit(const AuditRecord& audit) = 0;
   virtual Result<std::vector<AuditEntry>> ReadAudit() = 0;
+  virtual Result<std::vector<AuditEntry>> ReadAuditAfter(int64_t after_seq, size_t limit) = 0;
   // Walks the whole chain; problems are reported in the result, not as an error Status.
   virtual Result<AuditVerification> VerifyAudit() = 0;
 
