@@ -295,9 +295,12 @@ TEST(AuditCheckpoint, AnUpgradedDatabaseGetsItsFirstCheckpoint) {
     PopulateHistory(**store);
   }
   {
-    // As schema 3 left it: no head triggers, no checkpoint directory.
+    // As schema 3 left it: no head triggers, no rules-hash mismatch columns (5), no checkpoint
+    // directory.
     RawDb raw(dir.db());
-    ASSERT_EQ(raw.Exec("DROP TRIGGER audit_head_no_delete; DROP TRIGGER audit_head_no_update; PRAGMA user_version = 3"),
+    ASSERT_EQ(raw.Exec("DROP TRIGGER audit_head_no_delete; DROP TRIGGER audit_head_no_update;"
+                       "DROP INDEX devices_rules_hash_mismatch; ALTER TABLE devices DROP COLUMN rules_hash_expected;"
+                       "ALTER TABLE devices DROP COLUMN rules_hash_mismatch_since; PRAGMA user_version = 3"),
               SQLITE_OK);
   }
   fs::remove_all(dir.checkpoint_dir());
