@@ -20,21 +20,24 @@ enum class MdmSource { kAmapi, kIntune, kAppleMdm };
 // "amapi", "intune", "apple-mdm": the `source` appban shows for the device.
 constexpr std::string_view MdmSourceName(MdmSource source) {
   switch (source) {
-    case MdmSource::kAmapi: return "amapi";
-    case MdmSource::kIntune: return "intune";
-    case MdmSource::kAppleMdm: return "apple-mdm";
+    case MdmSource::kAmapi:
+      return "amapi";
+    case MdmSource::kIntune:
+      return "intune";
+    case MdmSource::kAppleMdm:
+      return "apple-mdm";
   }
   return "unknown";
 }
 
 struct MdmDevice {
   MdmSource source = MdmSource::kAmapi;
-  std::string connector;      // the configured connector's name ([[mdm.amapi]] name = …)
-  std::string mdm_id;         // the MDM's own stable id: AMAPI device name, Intune id, Apple UDID
-  std::string platform;       // "android", "ios", "ipados", "macos", "windows"
-  std::string display_name;   // the name the MDM shows (may be empty)
-  std::string user;           // primary user (UPN, e-mail) when the MDM knows it
-  std::string serial_number;  // when the MDM knows it
+  std::string connector;            // the configured connector's name ([[mdm.amapi]] name = …)
+  std::string mdm_id;               // the MDM's own stable id: AMAPI device name, Intune id, Apple UDID
+  std::string platform;             // "android", "ios", "ipados", "macos", "windows"
+  std::string display_name;         // the name the MDM shows (may be empty)
+  std::string user;                 // primary user (UPN, e-mail) when the MDM knows it
+  std::string serial_number;        // when the MDM knows it
   std::vector<std::string> groups;  // appban groups the device counts in (from the connector config)
 
   // False when the MDM holds no app inventory for the device (reporting off, never synced):
