@@ -1,5 +1,8 @@
 #include "amapi_emulator.h"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -155,6 +158,7 @@ struct AmapiEmulator::Server {
       return List(request, policies, enterprise + "/policies/", "policies");
     }
     if (parts.size() == 5 && parts[4] == "devices" && request.method == "GET") {
+      if (options.synthetic_devices > 0) return SyntheticDevices(request, enterprise);
       return List(request, devices, enterprise + "/devices/", "devices");
     }
     if (parts.size() == 6 && parts[4] == "policies" && !parts[5].empty()) {
@@ -275,6 +279,42 @@ struct AmapiEmulator::Server {
     Json body = Json::object();
     if (!page.empty()) body[key] = std::move(page);
     if (more) body["nextPageToken"] = "page-" + std::to_string(offset + taken);
+    return JsonOk(body);
+  }
+
+  // A page of the generated fleet (AmapiEmulatorOptions::synthetic_devices): built on request, so
+  // the emulator holds one page, never 100,000 devices' JSON.
+  net::HttpResponse SyntheticDevices(const net::HttpRequest& request, const std::string& enterprise) {
+    int64_t page_size = options.max_page_size;
+    if (auto size = request.QueryParam("pageSize")) page_size = std::clamp<int64_t>(std::atoll(size->c_str()), 1, page_size);
+    int64_t offset = 0;
+    if (auto token = request.QueryParam("pageToken"); token && token->rfind("page-", 0) == 0) {
+      offset = std::atoll(token->c_str() + 5);
+    }
+    const int64_t end = std::min<int64_t>(options.synthetic_devices, offset + page_size);
+    Json page = Json::array();
+    for (int64_t i = offset; i < end; ++i) {
+      Json reports = Json::array();
+      for (int a = 0; a + 1 < options.synthetic_apps_per_device; ++a) {
+        reports.push_back({{"packageName", "com.example.app" + std::to_string(a)},
+                           {"versionName", "1." + std::to_string(a)},
+                           {"state", "INSTALLED"}});
+      }
+      const bool kept = options.synthetic_violating_every > 0 && i % options.synthetic_violating_every == 0;
+      reports.push_back({{"packageName", "com.tencent.mm"}, {"versionName", "8.0.40"},
+                         {"state", kept ? "INSTALLED" : "REMOVED"}});
+      char id[32];
+      std::snprintf(id, sizeof id, "syn-%07lld", static_cast<long long>(i));
+      page.push_back({{"name", enterprise + "/devices/" + id},
+                      {"policyName", enterprise + "/policies/default"},
+                      {"appliedPolicyName", enterprise + "/policies/default"},
+                      {"appliedPolicyVersion", "2"},
+                      {"policyCompliant", !kept},
+                      {"lastPolicySyncTime", "2026-12-05T04:00:00.123Z"},
+                      {"applicationReports", std::move(reports)}});
+    }
+    Json body = {{"devices", std::move(page)}};
+    if (end < options.synthetic_devices) body["nextPageToken"] = "page-" + std::to_string(end);
     return JsonOk(body);
   }
 

@@ -40,6 +40,12 @@ struct AmapiEmulatorOptions {
   // Every `throttle_every`-th API call is answered 429 with Retry-After `retry_after` (0: never).
   int throttle_every = 0;
   std::string retry_after = "0";
+  // Benchmarks: devices.list serves this many generated phones (on policy "default", each with
+  // synthetic_apps_per_device reports, the last com.tencent.mm: INSTALLED on every
+  // synthetic_violating_every-th phone, REMOVED on the others) instead of the PutDevice ones.
+  int64_t synthetic_devices = 0;
+  int synthetic_apps_per_device = 50;
+  int64_t synthetic_violating_every = 100;
 };
 
 class AmapiEmulator {
