@@ -122,8 +122,11 @@ struct Bench {
     options.synthetic_violating_every = kViolatingEvery;
     emulator = Must(testing::AmapiEmulator::Start(options), "starting the emulator");
     const std::string key_path = (dir / "sa.json").string();
-    Json account = {{"type", "service_account"}, {"private_key", key.private_pem}, {"client_email", kEmail},
-                    {"private_key_id", "0123"},   {"token_uri", emulator->token_uri()}};
+    Json account = {{"type", "service_account"},
+                    {"private_key", key.private_pem},
+                    {"client_email", kEmail},
+                    {"private_key_id", "0123"},
+                    {"token_uri", emulator->token_uri()}};
     if (Status written = WriteFileAtomically(key_path, account.dump(), 0600); !written.ok()) Die(written, "key file");
     config.name = "bench";
     config.enterprise = kEnterprise;
@@ -132,7 +135,7 @@ struct Bench {
     for (int p = 0; p < policies; ++p) {
       const std::string name = std::string(kEnterprise) + "/policies/" + (p == 0 ? "default" : "p" + std::to_string(p));
       emulator->PutPolicy(name, Json{{"applications", Json::array({Json{{"packageName", "com.google.android.gm"},
-                                                                         {"installType", "FORCE_INSTALLED"}}})}});
+                                                                        {"installType", "FORCE_INSTALLED"}}})}});
       config.policies.push_back({name, {"staff"}});
     }
   }
@@ -174,20 +177,20 @@ int Import(int64_t devices) {
   Must(connector->Apply(bundle), "apply");
   auto fleet = Must(store::OpenSqliteFleetStore((bench.dir / "appban.db").string()), "fleet store");
   const auto started = Clock::now();
-  mdm::FleetImport import(*fleet, "bench", mdm::ImportContext{&latest, 1, static_cast<UnixSeconds>(std::time(nullptr))});
-  Status listed = connector->InventoryPages(bundle, [&](std::vector<mdm::MdmDevice> page) {
-    return import.Add(std::move(page));
-  });
+  mdm::FleetImport import(*fleet, "bench",
+                          mdm::ImportContext{&latest, 1, static_cast<UnixSeconds>(std::time(nullptr))});
+  Status listed =
+      connector->InventoryPages(bundle, [&](std::vector<mdm::MdmDevice> page) { return import.Add(std::move(page)); });
   if (!listed.ok()) Die(listed, "inventory");
   auto stats = Must(import.Finish(true), "import");
   const double import_seconds = Seconds(started);
   int64_t violating = 0;
   const double compliance_seconds = SummarizeCompliance(*fleet, latest, &violating);
-  std::printf("mdm import: %lld devices x %d apps in %.2f s (%.0f devices/s), %lld violating; "
-              "fleet compliance %.2f s (violating_any %lld); peak RSS %ld MiB\n",
-              static_cast<long long>(stats.devices), kAppsPerDevice, import_seconds, stats.devices / import_seconds,
-              static_cast<long long>(stats.violating), compliance_seconds, static_cast<long long>(violating),
-              PeakRssMiB());
+  std::printf(
+      "mdm import: %lld devices x %d apps in %.2f s (%.0f devices/s), %lld violating; "
+      "fleet compliance %.2f s (violating_any %lld); peak RSS %ld MiB\n",
+      static_cast<long long>(stats.devices), kAppsPerDevice, import_seconds, stats.devices / import_seconds,
+      static_cast<long long>(stats.violating), compliance_seconds, static_cast<long long>(violating), PeakRssMiB());
   return 0;
 }
 
@@ -214,15 +217,18 @@ int Agent(int64_t devices) {
   for (size_t i = 0; i < ids.size(); ++i) {
     std::vector<policy::InstalledApp> apps;
     for (int a = 0; a + 1 < kAppsPerDevice; ++a) {
-      apps.push_back({policy::Platform::kAndroid, "com.example.app" + std::to_string(a), "1." + std::to_string(a), "", ""});
+      apps.push_back(
+          {policy::Platform::kAndroid, "com.example.app" + std::to_string(a), "1." + std::to_string(a), "", ""});
     }
-    if (static_cast<int64_t>(i) % kViolatingEvery == 0) apps.push_back({policy::Platform::kAndroid, "com.tencent.mm", "8.0.40", "", ""});
+    if (static_cast<int64_t>(i) % kViolatingEvery == 0)
+      apps.push_back({policy::Platform::kAndroid, "com.tencent.mm", "8.0.40", "", ""});
     store::CheckinWrite write;
     write.device_id = ids[i];
     write.last_seen = now;
     write.applied = store::AppliedPolicy{1, ""};
     const std::string hash = protocol::InventoryHash(apps);
-    write.inventory = store::InventoryUpdate{hash, protocol::CanonicalInventory(apps), store::EncodeMatchRecords(apps), now};
+    write.inventory =
+        store::InventoryUpdate{hash, protocol::CanonicalInventory(apps), store::EncodeMatchRecords(apps), now};
     policy::DeviceContext context{ids[i], {}};
     auto standings = verify::EvaluateRuleStandings(latest, context, apps, 1, now);
     auto diff = verify::DiffRuleStates(ids[i], standings, {}, {}, 1, now);
@@ -238,10 +244,11 @@ int Agent(int64_t devices) {
   int64_t violating = 0;
   auto fleet = Must(store::OpenSqliteFleetStore(db), "fleet store");
   const double compliance_seconds = SummarizeCompliance(*fleet, latest, &violating);
-  std::printf("agent check-ins: %zu devices x %d apps in %.2f s (%.0f devices/s); fleet compliance %.2f s "
-              "(violating_any %lld); peak RSS %ld MiB\n",
-              ids.size(), kAppsPerDevice, seconds, ids.size() / seconds, compliance_seconds,
-              static_cast<long long>(violating), PeakRssMiB());
+  std::printf(
+      "agent check-ins: %zu devices x %d apps in %.2f s (%.0f devices/s); fleet compliance %.2f s "
+      "(violating_any %lld); peak RSS %ld MiB\n",
+      ids.size(), kAppsPerDevice, seconds, ids.size() / seconds, compliance_seconds, static_cast<long long>(violating),
+      PeakRssMiB());
   std::filesystem::remove_all(dir);
   return 0;
 }
@@ -253,10 +260,11 @@ int Policies(int count) {
   const auto started = Clock::now();
   mdm::ConnectorReport report = Must(connector->Apply(bundle), "apply");
   const double seconds = Seconds(started);
-  std::printf("publish -> last policy patched: %d policies in %.2f s (%.1f ms per policy), %zu pushes, %s; "
-              "emulator patches %d; peak RSS %ld MiB\n",
-              count, seconds, seconds * 1000 / count, report.pushes.size(), report.failed ? "FAILED" : "ok",
-              bench.emulator->patches(), PeakRssMiB());
+  std::printf(
+      "publish -> last policy patched: %d policies in %.2f s (%.1f ms per policy), %zu pushes, %s; "
+      "emulator patches %d; peak RSS %ld MiB\n",
+      count, seconds, seconds * 1000 / count, report.pushes.size(), report.failed ? "FAILED" : "ok",
+      bench.emulator->patches(), PeakRssMiB());
   return report.failed ? 1 : 0;
 }
 

@@ -50,18 +50,28 @@ Json Phone(const std::string& id, const std::string& policy, std::vector<Json> r
 class MdmSyncTest : public ::testing::Test {
  protected:
   // `base_url` empty: the emulator's.
-  void StartServer(const std::string& base_url = "") {
-    fixture_ = std::make_unique<mdm::testing::Fixture>(std::vector<mdm::ManagedPolicy>{});
+  // `tls`: the emulator serves HTTPS from its own CA, which the connector pins with ca_file.
+  void StartServer(const std::string& base_url = "", bool tls = false) {
+    testing::AmapiEmulatorOptions options;
+    options.tls = tls;
+    fixture_ = std::make_unique<mdm::testing::Fixture>(std::vector<mdm::ManagedPolicy>{}, options);
     auto& emulator = *fixture_->emulator;
-    emulator.PutPolicy(PolicyName("default"),
-                       Json{{"applications", Json::array({Json{{"packageName", "com.google.android.gm"},
-                                                               {"installType", "FORCE_INSTALLED"}}})},
-                            {"cameraDisabled", true}});
+    std::string ca_line;
+    if (tls) {
+      const std::string ca_file = (dir_.path() / "emulator-ca.pem").string();
+      std::ofstream(ca_file) << emulator.ca_pem();
+      ca_line = "ca_file = \"" + ca_file + "\"\n";
+    }
+    emulator.PutPolicy(
+        PolicyName("default"),
+        Json{{"applications",
+              Json::array({Json{{"packageName", "com.google.android.gm"}, {"installType", "FORCE_INSTALLED"}}})},
+             {"cameraDisabled", true}});
     emulator.PutPolicy(PolicyName("liaison"), Json::object());
     emulator.PutPolicy(PolicyName("kiosk"), Json::object());
     for (const char* id : {"phone-1", "phone-2", "phone-3"}) {
-      emulator.PutDevice(Phone(id, PolicyName("default"),
-                               {AppReport("com.tencent.mm"), AppReport("com.google.android.gm")}));
+      emulator.PutDevice(
+          Phone(id, PolicyName("default"), {AppReport("com.tencent.mm"), AppReport("com.google.android.gm")}));
     }
     emulator.PutDevice(Phone("liaison-1", PolicyName("liaison"), {AppReport("com.tencent.mm")}));
     emulator.PutDevice(Phone("kiosk-1", PolicyName("kiosk"), {AppReport("com.google.android.gm")}));
@@ -71,7 +81,7 @@ class MdmSyncTest : public ::testing::Test {
                           << "[[mdm.amapi]]\nname = \"health\"\nenterprise = \"" << mdm::testing::kEnterprise
                           << "\"\nservice_account_key_file = \"" << fixture_->config.service_account_key_file
                           << "\"\nbase_url = \"" << (base_url.empty() ? emulator.base_url() : base_url) << "\"\n"
-                          << "[[mdm.amapi.policies]]\nname = \"default\"\ngroups = [\"staff\"]\n"
+                          << ca_line << "[[mdm.amapi.policies]]\nname = \"default\"\ngroups = [\"staff\"]\n"
                           << "[[mdm.amapi.policies]]\nname = \"liaison\"\ngroups = [\"liaison\"]\n";
     auto started = ServerProcess::Start(dir_.path() / "data", {"--config", config});
     ASSERT_TRUE(started.has_value()) << "server did not start";
@@ -153,7 +163,8 @@ class MdmSyncTest : public ::testing::Test {
 };
 
 TEST_F(MdmSyncTest, PublishPatchesThePolicyAndThePhonesCountInCompliance) {
-  StartServer();
+  StartServer("", /*tls=*/true);
+  ASSERT_EQ(fixture_->emulator->base_url().rfind("https://", 0), 0u);
   ASSERT_EQ(Admin("POST", "/v1/admin/groups", {{"name", "liaison"}}).status, 201);
   int64_t version = BanWeChat();
   ASSERT_EQ(version, 1);
@@ -204,8 +215,7 @@ TEST_F(MdmSyncTest, PublishPatchesThePolicyAndThePhonesCountInCompliance) {
 
   // /metrics shows the phones by source and the connector's sync.
   auto metrics = Call("GET", "/metrics", "", {});
-  EXPECT_NE(metrics.body.find("appban_devices{source=\"amapi\",platform=\"android\"} 5"), std::string::npos)
-      << metrics.body;
+  EXPECT_NE(metrics.body.find("appban_devices{source=\"amapi\"} 5"), std::string::npos) << metrics.body;
   EXPECT_NE(metrics.body.find("appban_mdm_sync_up{connector=\"health\",source=\"amapi\"} 1"), std::string::npos);
 
   // A phone that still reports WeChat installed after the push is violating.

@@ -19,6 +19,7 @@
 #include "appban/common/thread_annotations.h"
 #include "appban/net/http.h"
 #include "appban/net/server.h"
+#include "appban/net/tls.h"
 
 namespace appban::testing {
 namespace {
@@ -241,7 +242,8 @@ struct AmapiEmulator::Server {
     return ok;
   }
 
-  std::string TokenUri() const { return "http://127.0.0.1:" + std::to_string(port) + "/token"; }
+  std::string Scheme() const { return options.tls ? "https" : "http"; }
+  std::string TokenUri() const { return Scheme() + "://127.0.0.1:" + std::to_string(port) + "/token"; }
 
   net::HttpResponse List(const net::HttpRequest& request, const std::map<std::string, Json>& items,
                          const std::string& prefix, const std::string& key) REQUIRES(mutex) {
@@ -286,7 +288,8 @@ struct AmapiEmulator::Server {
   // the emulator holds one page, never 100,000 devices' JSON.
   net::HttpResponse SyntheticDevices(const net::HttpRequest& request, const std::string& enterprise) {
     int64_t page_size = options.max_page_size;
-    if (auto size = request.QueryParam("pageSize")) page_size = std::clamp<int64_t>(std::atoll(size->c_str()), 1, page_size);
+    if (auto size = request.QueryParam("pageSize"))
+      page_size = std::clamp<int64_t>(std::atoll(size->c_str()), 1, page_size);
     int64_t offset = 0;
     if (auto token = request.QueryParam("pageToken"); token && token->rfind("page-", 0) == 0) {
       offset = std::atoll(token->c_str() + 5);
@@ -301,8 +304,8 @@ struct AmapiEmulator::Server {
                            {"state", "INSTALLED"}});
       }
       const bool kept = options.synthetic_violating_every > 0 && i % options.synthetic_violating_every == 0;
-      reports.push_back({{"packageName", "com.tencent.mm"}, {"versionName", "8.0.40"},
-                         {"state", kept ? "INSTALLED" : "REMOVED"}});
+      reports.push_back(
+          {{"packageName", "com.tencent.mm"}, {"versionName", "8.0.40"}, {"state", kept ? "INSTALLED" : "REMOVED"}});
       char id[32];
       std::snprintf(id, sizeof id, "syn-%07lld", static_cast<long long>(i));
       page.push_back({{"name", enterprise + "/devices/" + id},
@@ -400,8 +403,16 @@ Result<std::unique_ptr<AmapiEmulator>> AmapiEmulator::Start(AmapiEmulatorOptions
   APPBAN_ASSIGN_OR_RETURN(DiscoverySchemas schemas, DiscoverySchemas::Load(options.spec_path));
   std::unique_ptr<AmapiEmulator> emulator(new AmapiEmulator(std::move(options), std::move(schemas)));
   Server& server = *emulator->server_;
+  net::ServerOptions server_options;
+  if (emulator->options_.tls) {
+    // A CA of its own and a certificate for 127.0.0.1, as Google's front end has for its names.
+    APPBAN_ASSIGN_OR_RETURN(net::CertificateAndKey ca, net::GenerateSelfSignedCa("AMAPI emulator CA", 1));
+    APPBAN_ASSIGN_OR_RETURN(net::CertificateAndKey leaf, net::IssueServerCertificate(ca, {"127.0.0.1"}, 1));
+    APPBAN_ASSIGN_OR_RETURN(server_options.tls, net::MakeServerContext(leaf.certificate_pem, leaf.private_key_pem));
+    emulator->ca_pem_ = ca.certificate_pem;
+  }
   server.http = std::make_unique<net::HttpServer>(
-      server.io, net::ServerOptions{},
+      server.io, server_options,
       [&server](net::HttpRequest request, net::Responder respond) { respond(server.Handle(request)); },
       [](std::string_view, std::string_view) -> size_t { return kMaxBody; }, nullptr);
   APPBAN_ASSIGN_OR_RETURN(server.port, server.http->Listen("127.0.0.1", 0));
@@ -428,7 +439,9 @@ AmapiEmulator::~AmapiEmulator() {
   }
 }
 
-std::string AmapiEmulator::base_url() const { return "http://127.0.0.1:" + std::to_string(server_->port); }
+std::string AmapiEmulator::base_url() const {
+  return server_->Scheme() + "://127.0.0.1:" + std::to_string(server_->port);
+}
 std::string AmapiEmulator::token_uri() const { return server_->TokenUri(); }
 
 void AmapiEmulator::PutPolicy(const std::string& name, Json policy) {

@@ -32,8 +32,8 @@ Result<AmapiDevice> ParseAmapiDevice(const Json& device) {
   APPBAN_RETURN_IF_ERROR(OptionalString(device, "lastPolicySyncTime", synced, out.name));
   if (!synced.empty()) {
     // Google writes "2026-12-05T04:00:00.123456Z": the fraction is dropped.
-    std::string whole = synced.size() > 20 && synced[19] == '.' && synced.back() == 'Z' ? synced.substr(0, 19) + "Z"
-                                                                                         : synced;
+    std::string whole =
+        synced.size() > 20 && synced[19] == '.' && synced.back() == 'Z' ? synced.substr(0, 19) + "Z" : synced;
     Result<UnixSeconds> at = ParseTimestamp(whole);
     if (!at.ok()) return Status::Corruption(out.name + ": lastPolicySyncTime: " + at.status().message());
     out.last_policy_sync = *at;

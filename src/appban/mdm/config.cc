@@ -134,9 +134,16 @@ Status ParseMdmSection(const TomlField& field, const std::string& source, MdmCon
 }
 
 std::vector<std::string> KnownMdmKeys() {
-  return {"mdm.amapi.name",    "mdm.amapi.enterprise",    "mdm.amapi.service_account_key_file", "mdm.amapi.base_url",
-          "mdm.amapi.ca_file", "mdm.amapi.policies.name", "mdm.amapi.policies.groups",
-          "mdm.sync.enabled",  "mdm.sync.interval_seconds", "mdm.sync.request_attempts",
+  return {"mdm.amapi.name",
+          "mdm.amapi.enterprise",
+          "mdm.amapi.service_account_key_file",
+          "mdm.amapi.base_url",
+          "mdm.amapi.ca_file",
+          "mdm.amapi.policies.name",
+          "mdm.amapi.policies.groups",
+          "mdm.sync.enabled",
+          "mdm.sync.interval_seconds",
+          "mdm.sync.request_attempts",
           "mdm.sync.max_backoff_seconds"};
 }
 

@@ -26,10 +26,10 @@ struct MdmPush {
 };
 
 struct ConnectorReport {
-  Json json;            // the connector's own report, as `--json` and the API show it
-  std::string text;     // the same for a person
-  bool failed = false;  // some MDM object could not be read or changed (it is named in the report)
-  bool empty = false;   // Plan: nothing would change. Apply: nothing was changed
+  Json json;                    // the connector's own report, as `--json` and the API show it
+  std::string text;             // the same for a person
+  bool failed = false;          // some MDM object could not be read or changed (it is named in the report)
+  bool empty = false;           // Plan: nothing would change. Apply: nothing was changed
   std::vector<MdmPush> pushes;  // Apply: every object patched or failed, to be audited
 };
 

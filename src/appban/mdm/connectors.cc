@@ -57,7 +57,8 @@ Result<std::vector<std::unique_ptr<MdmConnector>>> CreateConnectors(const MdmCon
   std::vector<std::unique_ptr<MdmConnector>> connectors;
   for (const AmapiConnectorConfig& amapi : config.amapi) {
     Result<std::unique_ptr<AmapiConnector>> created = AmapiConnector::Create(amapi, options);
-    if (!created.ok()) return Status(created.status().code(), "connector " + amapi.name + ": " + created.status().message());
+    if (!created.ok())
+      return Status(created.status().code(), "connector " + amapi.name + ": " + created.status().message());
     connectors.push_back(std::make_unique<AmapiMdmConnector>(std::move(*created)));
   }
   return connectors;

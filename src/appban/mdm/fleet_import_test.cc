@@ -147,8 +147,8 @@ TEST_F(FleetImportTest, IdsAreStableAndAPhoneGoneFromTheMdmIsNotKeptCompliant) {
 }
 
 TEST_F(FleetImportTest, PendingUntilPushedAndPublisherRulesCannotBeVerified) {
-  policy::Rule signer = MakeRule("signer", {*policy::MakeTarget(policy::TargetKind::kAndroidSigner,
-                                                                std::string(64, 'a'))});
+  policy::Rule signer =
+      MakeRule("signer", {*policy::MakeTarget(policy::TargetKind::kAndroidSigner, std::string(64, 'a'))});
   auto latest = Published(MakeBundle({MakeRule("wechat", {Android("com.tencent.mm")}), signer}));
   Import(latest, {Phone("a", {})}, kNow, /*pushed=*/0);
   verify::RuleCompliance wechat = Compliance(latest, "wechat");

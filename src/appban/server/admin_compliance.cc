@@ -127,18 +127,21 @@ HttpResponse FleetComplianceView(Call& call) {
     by_state[static_cast<size_t>(DeviceCompliance::kPending)] = count(totals.pending_any - totals.stale_any);
     by_state[static_cast<size_t>(DeviceCompliance::kStale)] = count(totals.stale_any);
     by_state[static_cast<size_t>(DeviceCompliance::kMismatch)] = count(totals.mismatch_any);
+    by_state[static_cast<size_t>(DeviceCompliance::kCannotEnforce)] = count(totals.cannot_enforce_any);
     call.context.metrics->SetComplianceCounts(by_state);
   }
   Json body = ComplianceHeader(inputs);
   Json rules = Json::array();
   for (const auto& rule : summary.rules) rules.push_back(RuleComplianceJson(rule));
   body["rules"] = rules;
-  body["totals"] =
-      Json{{"devices", summary.totals.devices},           {"fully_compliant", summary.totals.fully_compliant},
-           {"mismatch_any", summary.totals.mismatch_any}, {"violating_any", summary.totals.violating_any},
-           {"cannot_enforce_any", summary.totals.cannot_enforce_any},
-           {"pending_any", summary.totals.pending_any},   {"stale_any", summary.totals.stale_any},
-           {"untargeted", summary.totals.untargeted}};
+  body["totals"] = Json{{"devices", summary.totals.devices},
+                        {"fully_compliant", summary.totals.fully_compliant},
+                        {"mismatch_any", summary.totals.mismatch_any},
+                        {"violating_any", summary.totals.violating_any},
+                        {"cannot_enforce_any", summary.totals.cannot_enforce_any},
+                        {"pending_any", summary.totals.pending_any},
+                        {"stale_any", summary.totals.stale_any},
+                        {"untargeted", summary.totals.untargeted}};
   return JsonResponse(200, body);
 }
 

@@ -214,15 +214,15 @@ class MdmSync::Runner {
     context.pushed_version = status_.pushed_version;
     context.now = now;
     mdm::FleetImport import(*fleet_, status_.connector, context);
-    Status listed = connector_.InventoryPages(*latest.bundle, [&import](std::vector<mdm::MdmDevice> page) {
-      return import.Add(std::move(page));
-    });
+    Status listed = connector_.InventoryPages(
+        *latest.bundle, [&import](std::vector<mdm::MdmDevice> page) { return import.Add(std::move(page)); });
     APPBAN_ASSIGN_OR_RETURN(mdm::ImportStats stats, import.Finish(listed.ok()));
     status_.devices = stats.devices;
     status_.violating = stats.violating;
     status_.cannot_enforce = stats.cannot_enforce;
     status_.gone = stats.gone;
-    if (stats.refused > 0) spdlog::warn("mdm {}: {} device(s) refused, first: {}", status_.connector, stats.refused, stats.first_refusal);
+    if (stats.refused > 0)
+      spdlog::warn("mdm {}: {} device(s) refused, first: {}", status_.connector, stats.refused, stats.first_refusal);
     if (!listed.ok()) return listed;
     if (!apply_error.empty()) return Status::Unavailable(apply_error);
     return Status::Ok();

@@ -44,18 +44,18 @@ struct ServerConfig;
 // What one connector's last run did; stored as JSON under MdmStatusKey(name).
 struct MdmSyncStatus {
   std::string connector;
-  std::string source;      // "amapi", ...
-  std::string state;       // "ok", "error", "waiting" (nothing published yet), "starting"
-  std::string error;       // of the last failed run
+  std::string source;  // "amapi", ...
+  std::string state;   // "ok", "error", "waiting" (nothing published yet), "starting"
+  std::string error;   // of the last failed run
   UnixSeconds last_run_at = 0;
   UnixSeconds last_success_at = 0;
   int64_t consecutive_failures = 0;
   int64_t runs = 0;
-  int64_t bundle_version = 0;   // the bundle the last run worked from
-  int64_t pushed_version = 0;   // the last bundle applied without failure
-  UnixSeconds pushed_at = 0;    // when that apply ran
-  int64_t pushes = 0;           // MDM objects changed (or failed) by the last run, all audited
-  int64_t devices = 0;          // imported by the last run
+  int64_t bundle_version = 0;  // the bundle the last run worked from
+  int64_t pushed_version = 0;  // the last bundle applied without failure
+  UnixSeconds pushed_at = 0;   // when that apply ran
+  int64_t pushes = 0;          // MDM objects changed (or failed) by the last run, all audited
+  int64_t devices = 0;         // imported by the last run
   int64_t violating = 0;
   int64_t cannot_enforce = 0;
   int64_t gone = 0;

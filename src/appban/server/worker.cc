@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -24,11 +25,11 @@
 #include "appban/server/admin_reader.h"
 #include "appban/server/assessment_pool.h"
 #include "appban/server/bundle_hub.h"
-#include "appban/server/mdm_sync.h"
 #include "appban/server/checkin_writer.h"
 #include "appban/server/context.h"
 #include "appban/server/device_api.h"
 #include "appban/server/key_ring.h"
+#include "appban/server/mdm_sync.h"
 
 namespace appban::server {
 namespace {
@@ -359,15 +360,22 @@ class Worker : public FleetNotifier {
   // the database: the MDM sync process writes its outcome there (mdm_sync.h).
   void AddFleetSourceGauges(std::vector<ExtraGauge>& extra) {
     if (auto counts = context_.fleet->CountDevicesBySource(); counts.ok()) {
+      // Labelled by source only: a platform is whatever an agent said at enrolment, and a client
+      // must not be able to add series.
+      std::map<std::string, std::pair<int64_t, int64_t>> by_source;
       for (const store::SourceCount& count : *counts) {
+        by_source[count.source].first += count.devices;
+        by_source[count.source].second += count.cannot_enforce;
+      }
+      for (const auto& [source, totals] : by_source) {
         extra.push_back(ExtraGauge{"appban_devices",
-                                   "Non-revoked devices by source (agent or MDM connector kind) and platform.",
-                                   {{"source", count.source}, {"platform", count.platform}},
-                                   static_cast<double>(count.devices)});
+                                   "Non-revoked devices by source (agent, or the MDM connector kind they come from).",
+                                   {{"source", source}},
+                                   static_cast<double>(totals.first)});
         extra.push_back(ExtraGauge{"appban_devices_cannot_enforce",
                                    "MDM devices on which their MDM cannot enforce appban's bans.",
-                                   {{"source", count.source}, {"platform", count.platform}},
-                                   static_cast<double>(count.cannot_enforce)});
+                                   {{"source", source}},
+                                   static_cast<double>(totals.second)});
       }
     } else {
       spdlog::warn("metrics: counting devices by source failed: {}", counts.status().ToString());

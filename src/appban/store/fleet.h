@@ -149,15 +149,15 @@ struct Device {
   // ("amapi", "intune", "apple-mdm"): imported from that MDM's inventory, never enrolled, no
   // credential (its id starts "m-", so it can never authenticate on the device protocol).
   std::string source = std::string(kAgentSource);
-  std::string mdm_connector;                      // the configured connector's name
-  std::string mdm_id;                             // the MDM's own id of the device
-  std::vector<std::string> mdm_groups;            // appban groups the connector config puts it in
-  std::optional<UnixSeconds> mdm_pushed_at;       // appban last pushed the device's policy to the MDM
-  std::optional<UnixSeconds> mdm_synced_at;       // the device last synced with its MDM
-  std::optional<bool> mdm_compliant;              // the MDM's own verdict, when it has one
-  std::optional<UnixSeconds> mdm_compliant_at;    // since when the MDM reports it compliant
-  std::string cannot_enforce;                     // non-empty: why the MDM cannot enforce bans on it
-  std::optional<UnixSeconds> mdm_gone_at;         // its MDM no longer lists it
+  std::string mdm_connector;                    // the configured connector's name
+  std::string mdm_id;                           // the MDM's own id of the device
+  std::vector<std::string> mdm_groups;          // appban groups the connector config puts it in
+  std::optional<UnixSeconds> mdm_pushed_at;     // appban last pushed the device's policy to the MDM
+  std::optional<UnixSeconds> mdm_synced_at;     // the device last synced with its MDM
+  std::optional<bool> mdm_compliant;            // the MDM's own verdict, when it has one
+  std::optional<UnixSeconds> mdm_compliant_at;  // since when the MDM reports it compliant
+  std::string cannot_enforce;                   // non-empty: why the MDM cannot enforce bans on it
+  std::optional<UnixSeconds> mdm_gone_at;       // its MDM no longer lists it
 
   bool IsMdm() const { return source != kAgentSource; }
   static constexpr std::string_view kAgentSource = "agent";
@@ -382,8 +382,7 @@ class FleetStore {
   // Marks every device of `connector` not imported since `seen_since` as gone (mdm_gone_at = now,
   // cannot_enforce "no longer listed by the MDM"), so a phone that left the MDM is never kept
   // compliant from its last report. Returns how many were newly marked.
-  virtual Result<int64_t> MarkMdmDevicesGone(const std::string& connector, UnixSeconds seen_since,
-                                             UnixSeconds now) = 0;
+  virtual Result<int64_t> MarkMdmDevicesGone(const std::string& connector, UnixSeconds seen_since, UnixSeconds now) = 0;
 
   // -- Check-ins --
   // All writes in ONE transaction (one fsync for the batch). Per-write refusals are reported in

@@ -126,10 +126,11 @@ Result<std::vector<Device>> SqliteFleetStore::ListDevicesWhere(const DeviceFilte
 }
 
 Result<std::vector<SourceCount>> SqliteFleetStore::CountDevicesBySource() {
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(
-                                          db_,
-                                          "SELECT source, platform, COUNT(*), SUM(cannot_enforce != '') FROM devices "
-                                          "WHERE revoked_at IS NULL GROUP BY source, platform ORDER BY source, platform"));
+  APPBAN_ASSIGN_OR_RETURN(
+      auto query,
+      sqlite::Statement::Prepare(db_,
+                                 "SELECT source, platform, COUNT(*), SUM(cannot_enforce != '') FROM devices "
+                                 "WHERE revoked_at IS NULL GROUP BY source, platform ORDER BY source, platform"));
   return ReadRows<SourceCount>(query, [](const sqlite::Statement& row) {
     return SourceCount{row.Text(0), row.Text(1), row.Int(2), row.Int(3)};
   });

@@ -242,8 +242,8 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
     if (flags != nullptr) (*flags)[i] |= flag;
   }
   result.time_to_compliance = SummarizeDurations(durations);
-  for (auto* list : {&result.violating_devices, &result.mismatch_devices, &result.cannot_enforce_devices,
-                     &result.pending_devices}) {
+  for (auto* list :
+       {&result.violating_devices, &result.mismatch_devices, &result.cannot_enforce_devices, &result.pending_devices}) {
     std::sort(list->begin(), list->end());
     if (list->size() > list_limit) {
       list->resize(list_limit);
