@@ -1,10 +1,14 @@
 #include "appban/mdm/amapi_connector.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include "appban/common/file.h"
 #include "appban/common/time.h"
@@ -53,6 +57,33 @@ std::string Joined(const std::vector<std::string>& values) {
   for (const auto& value : values) out += (out.empty() ? "" : ", ") + value;
   return out;
 }
+
+// An exclusive flock on DATA_DIR/mdm/amapi-NAME.json.lock for one Apply: the server's sync loop
+// and `appban mdm apply` may run at once, and each reads, changes and rewrites the state file.
+class StateLock {
+ public:
+  static Result<StateLock> Take(const std::string& state_path) {
+    const std::string path = state_path + ".lock";
+    int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return Status::Unavailable("cannot open " + path + ": " + std::strerror(errno));
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      ::close(fd);
+      return Status::Unavailable("cannot lock " + path + ": " + std::strerror(error));
+    }
+    return StateLock(fd);
+  }
+  StateLock(StateLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  StateLock& operator=(StateLock&&) = delete;
+  ~StateLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+
+ private:
+  explicit StateLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 Status EnsurePrivateDirectory(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -360,6 +391,7 @@ Result<PlanReport> AmapiConnector::Plan(const policy::Bundle& bundle) {
 
 Result<ApplyReport> AmapiConnector::Apply(const policy::Bundle& bundle) {
   APPBAN_RETURN_IF_ERROR(EnsurePrivateDirectory(options_.state_dir));
+  APPBAN_ASSIGN_OR_RETURN(StateLock lock, StateLock::Take(state_path_));
   APPBAN_ASSIGN_OR_RETURN(Prepared prepared, Prepare(bundle));
   ConnectorState& state = prepared.state;
   ApplyReport report;

@@ -336,6 +336,20 @@ int RunMdmSyncProcess(const ServerConfig& config) {
   auto connectors = mdm::CreateConnectors(config.mdm, connector_options);
   if (!connectors.ok()) {
     spdlog::error("mdm sync: {}", connectors.status().ToString());
+    // Shown by GET /v1/admin/mdm and /metrics rather than left "starting".
+    if (auto fleet = store::OpenSqliteFleetStore(config.DatabasePath()); fleet.ok()) {
+      for (const auto& amapi : config.mdm.amapi) {
+        MdmSyncStatus status;
+        status.connector = amapi.name;
+        status.source = "amapi";
+        status.state = "error";
+        status.error = connectors.status().ToString();
+        status.consecutive_failures = 1;
+        if (Status stored = (*fleet)->PutSetting(MdmStatusKey(amapi.name), status.ToJson().dump()); !stored.ok()) {
+          spdlog::warn("mdm {}: storing the sync status: {}", amapi.name, stored.ToString());
+        }
+      }
+    }
     // Not restarted in a loop by the supervisor: a configuration error waits for a stop signal.
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
