@@ -1,5 +1,8 @@
 #include "amapi_emulator.h"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -16,6 +19,7 @@
 #include "appban/common/thread_annotations.h"
 #include "appban/net/http.h"
 #include "appban/net/server.h"
+#include "appban/net/tls.h"
 
 namespace appban::testing {
 namespace {
@@ -155,6 +159,7 @@ struct AmapiEmulator::Server {
       return List(request, policies, enterprise + "/policies/", "policies");
     }
     if (parts.size() == 5 && parts[4] == "devices" && request.method == "GET") {
+      if (options.synthetic_devices > 0) return SyntheticDevices(request, enterprise);
       return List(request, devices, enterprise + "/devices/", "devices");
     }
     if (parts.size() == 6 && parts[4] == "policies" && !parts[5].empty()) {
@@ -237,7 +242,8 @@ struct AmapiEmulator::Server {
     return ok;
   }
 
-  std::string TokenUri() const { return "http://127.0.0.1:" + std::to_string(port) + "/token"; }
+  std::string Scheme() const { return options.tls ? "https" : "http"; }
+  std::string TokenUri() const { return Scheme() + "://127.0.0.1:" + std::to_string(port) + "/token"; }
 
   net::HttpResponse List(const net::HttpRequest& request, const std::map<std::string, Json>& items,
                          const std::string& prefix, const std::string& key) REQUIRES(mutex) {
@@ -275,6 +281,43 @@ struct AmapiEmulator::Server {
     Json body = Json::object();
     if (!page.empty()) body[key] = std::move(page);
     if (more) body["nextPageToken"] = "page-" + std::to_string(offset + taken);
+    return JsonOk(body);
+  }
+
+  // A page of the generated fleet (AmapiEmulatorOptions::synthetic_devices): built on request, so
+  // the emulator holds one page, never 100,000 devices' JSON.
+  net::HttpResponse SyntheticDevices(const net::HttpRequest& request, const std::string& enterprise) {
+    int64_t page_size = options.max_page_size;
+    if (auto size = request.QueryParam("pageSize"))
+      page_size = std::clamp<int64_t>(std::atoll(size->c_str()), 1, page_size);
+    int64_t offset = 0;
+    if (auto token = request.QueryParam("pageToken"); token && token->rfind("page-", 0) == 0) {
+      offset = std::atoll(token->c_str() + 5);
+    }
+    const int64_t end = std::min<int64_t>(options.synthetic_devices, offset + page_size);
+    Json page = Json::array();
+    for (int64_t i = offset; i < end; ++i) {
+      Json reports = Json::array();
+      for (int a = 0; a + 1 < options.synthetic_apps_per_device; ++a) {
+        reports.push_back({{"packageName", "com.example.app" + std::to_string(a)},
+                           {"versionName", "1." + std::to_string(a)},
+                           {"state", "INSTALLED"}});
+      }
+      const bool kept = options.synthetic_violating_every > 0 && i % options.synthetic_violating_every == 0;
+      reports.push_back(
+          {{"packageName", "com.tencent.mm"}, {"versionName", "8.0.40"}, {"state", kept ? "INSTALLED" : "REMOVED"}});
+      char id[32];
+      std::snprintf(id, sizeof id, "syn-%07lld", static_cast<long long>(i));
+      page.push_back({{"name", enterprise + "/devices/" + id},
+                      {"policyName", enterprise + "/policies/default"},
+                      {"appliedPolicyName", enterprise + "/policies/default"},
+                      {"appliedPolicyVersion", "2"},
+                      {"policyCompliant", !kept},
+                      {"lastPolicySyncTime", "2026-12-05T04:00:00.123Z"},
+                      {"applicationReports", std::move(reports)}});
+    }
+    Json body = {{"devices", std::move(page)}};
+    if (end < options.synthetic_devices) body["nextPageToken"] = "page-" + std::to_string(end);
     return JsonOk(body);
   }
 
@@ -360,8 +403,16 @@ Result<std::unique_ptr<AmapiEmulator>> AmapiEmulator::Start(AmapiEmulatorOptions
   APPBAN_ASSIGN_OR_RETURN(DiscoverySchemas schemas, DiscoverySchemas::Load(options.spec_path));
   std::unique_ptr<AmapiEmulator> emulator(new AmapiEmulator(std::move(options), std::move(schemas)));
   Server& server = *emulator->server_;
+  net::ServerOptions server_options;
+  if (emulator->options_.tls) {
+    // A CA of its own and a certificate for 127.0.0.1, as Google's front end has for its names.
+    APPBAN_ASSIGN_OR_RETURN(net::CertificateAndKey ca, net::GenerateSelfSignedCa("AMAPI emulator CA", 1));
+    APPBAN_ASSIGN_OR_RETURN(net::CertificateAndKey leaf, net::IssueServerCertificate(ca, {"127.0.0.1"}, 1));
+    APPBAN_ASSIGN_OR_RETURN(server_options.tls, net::MakeServerContext(leaf.certificate_pem, leaf.private_key_pem));
+    emulator->ca_pem_ = ca.certificate_pem;
+  }
   server.http = std::make_unique<net::HttpServer>(
-      server.io, net::ServerOptions{},
+      server.io, server_options,
       [&server](net::HttpRequest request, net::Responder respond) { respond(server.Handle(request)); },
       [](std::string_view, std::string_view) -> size_t { return kMaxBody; }, nullptr);
   APPBAN_ASSIGN_OR_RETURN(server.port, server.http->Listen("127.0.0.1", 0));
@@ -388,7 +439,9 @@ AmapiEmulator::~AmapiEmulator() {
   }
 }
 
-std::string AmapiEmulator::base_url() const { return "http://127.0.0.1:" + std::to_string(server_->port); }
+std::string AmapiEmulator::base_url() const {
+  return server_->Scheme() + "://127.0.0.1:" + std::to_string(server_->port);
+}
 std::string AmapiEmulator::token_uri() const { return server_->TokenUri(); }
 
 void AmapiEmulator::PutPolicy(const std::string& name, Json policy) {

@@ -40,6 +40,14 @@ struct AmapiEmulatorOptions {
   // Every `throttle_every`-th API call is answered 429 with Retry-After `retry_after` (0: never).
   int throttle_every = 0;
   std::string retry_after = "0";
+  // Benchmarks: devices.list serves this many generated phones (on policy "default", each with
+  // synthetic_apps_per_device reports, the last com.tencent.mm: INSTALLED on every
+  // synthetic_violating_every-th phone, REMOVED on the others) instead of the PutDevice ones.
+  int64_t synthetic_devices = 0;
+  // HTTPS with a certificate for 127.0.0.1 from a CA of the emulator's own (ca_pem()).
+  bool tls = false;
+  int synthetic_apps_per_device = 50;
+  int64_t synthetic_violating_every = 100;
 };
 
 class AmapiEmulator {
@@ -47,8 +55,9 @@ class AmapiEmulator {
   static Result<std::unique_ptr<AmapiEmulator>> Start(AmapiEmulatorOptions options);
   ~AmapiEmulator();
 
-  std::string base_url() const;   // http://127.0.0.1:PORT
-  std::string token_uri() const;  // http://127.0.0.1:PORT/token
+  std::string base_url() const;                   // http://127.0.0.1:PORT (https with options.tls)
+  std::string ca_pem() const { return ca_pem_; }  // the CA to trust with options.tls
+  std::string token_uri() const;                  // http://127.0.0.1:PORT/token
 
   void PutPolicy(const std::string& name, Json policy);
   Json GetPolicy(const std::string& name) const;  // null when absent
@@ -73,6 +82,7 @@ class AmapiEmulator {
 
   AmapiEmulatorOptions options_;
   DiscoverySchemas schemas_;
+  std::string ca_pem_;
   std::unique_ptr<Server> server_;
 };
 

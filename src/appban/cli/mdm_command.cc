@@ -10,6 +10,8 @@
 #include "appban/policy/bundle.h"
 #include "appban/policy/keys.h"
 #include "appban/server/config.h"
+#include "appban/server/mdm_sync.h"
+#include "appban/store/fleet.h"
 #include "appban/store/store.h"
 
 namespace appban::cli {
@@ -119,10 +121,31 @@ int RunMdm(MdmVerb verb, const MdmFlags& flags) {
         exit_code = Fail(status.status(), "connector " + connector_config.name);
         continue;
       }
-      if (flags.json)
-        reports.push_back(status->ToJson());
-      else
+      // What the server's sync loop imported into the fleet (and so into compliance).
+      Json sync = nullptr;
+      auto fleet = store::OpenSqliteFleetStore(config->DatabasePath());
+      if (fleet.ok()) {
+        if (auto statuses = server::ReadMdmStatuses(**fleet, *config); statuses.ok()) {
+          for (const auto& entry : *statuses) {
+            if (entry.connector == connector_config.name) sync = entry.ToJson();
+          }
+        }
+      }
+      if (flags.json) {
+        Json report = status->ToJson();
+        report["sync"] = sync;
+        reports.push_back(std::move(report));
+      } else {
         std::cout << status->ToText();
+        if (sync.is_object()) {
+          std::cout << "server sync: " << sync["state"].get<std::string>() << ", " << sync["devices"].get<int64_t>()
+                    << " device(s) imported into the fleet (" << sync["violating"].get<int64_t>() << " violating, "
+                    << sync["cannot_enforce"].get<int64_t>() << " cannot-enforce), bundle "
+                    << sync["pushed_version"].get<int64_t>() << " pushed";
+          if (sync["error"].is_string()) std::cout << "; last error: " << sync["error"].get<std::string>();
+          std::cout << "\n";
+        }
+      }
     }
   }
   if (!found) return Fail(Status::NotFound("no connector named " + flags.connector));

@@ -5,6 +5,7 @@
 // member function is safe to call from any thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -53,6 +54,14 @@ class CondVar {
     std::unique_lock<std::mutex> lock(mutex.mutex_, std::adopt_lock);
     condition_.wait(lock);
     lock.release();
+  }
+  // As Wait, but returns by `deadline` at the latest; false when it returned because time ran out.
+  template <typename Clock, typename Duration>
+  bool WaitUntil(Mutex& mutex, std::chrono::time_point<Clock, Duration> deadline) REQUIRES(mutex) {
+    std::unique_lock<std::mutex> lock(mutex.mutex_, std::adopt_lock);
+    const bool notified = condition_.wait_until(lock, deadline) == std::cv_status::no_timeout;
+    lock.release();
+    return notified;
   }
   void NotifyOne() { condition_.notify_one(); }
   void NotifyAll() { condition_.notify_all(); }

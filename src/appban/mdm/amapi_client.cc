@@ -132,6 +132,16 @@ Result<Json> AmapiClient::PatchPolicy(std::string_view policy_name, const Json& 
 Result<std::vector<Json>> AmapiClient::ListAll(const std::string& path, std::string_view items_key, size_t max_items,
                                                std::string_view what) {
   std::vector<Json> items;
+  APPBAN_RETURN_IF_ERROR(ForEachPage(path, items_key, max_items, what, [&items](std::vector<Json> page) {
+    for (auto& item : page) items.push_back(std::move(item));
+    return Status::Ok();
+  }));
+  return items;
+}
+
+Status AmapiClient::ForEachPage(const std::string& path, std::string_view items_key, size_t max_items,
+                                std::string_view what, const std::function<Status(std::vector<Json>)>& visit) {
+  size_t listed = 0;
   std::string page_token;
   std::set<std::string> seen_tokens;  // a server that hands back a token it gave before loops
   for (size_t page = 0;; ++page) {
@@ -146,14 +156,18 @@ Result<std::vector<Json>> AmapiClient::ListAll(const std::string& path, std::str
     if (auto list = answer.find(items_key); list != answer.end()) {
       if (!list->is_array())
         return Status::Corruption(std::string(what) + ": " + std::string(items_key) + " is not an array");
-      if (items.size() + list->size() > max_items) {
+      if (listed + list->size() > max_items) {
         return Status::LimitExceeded(std::string(what) + ": more than " + std::to_string(max_items) + " " +
                                      std::string(items_key));
       }
+      listed += list->size();
+      std::vector<Json> items;
+      items.reserve(list->size());
       for (auto& item : *list) {
         if (!item.is_object()) return Status::Corruption(std::string(what) + ": an item is not an object");
         items.push_back(std::move(item));
       }
+      APPBAN_RETURN_IF_ERROR(visit(std::move(items)));
     }
     auto next = answer.find("nextPageToken");
     if (next == answer.end() || (next->is_string() && next->get_ref<const std::string&>().empty())) break;
@@ -165,7 +179,7 @@ Result<std::vector<Json>> AmapiClient::ListAll(const std::string& path, std::str
       return Status::Corruption(std::string(what) + ": the service repeated a page token (paging would loop)");
     }
   }
-  return items;
+  return Status::Ok();
 }
 
 Result<std::vector<Json>> AmapiClient::ListPolicies(std::string_view enterprise_name) {
@@ -179,6 +193,14 @@ Result<std::vector<Json>> AmapiClient::ListDevices(std::string_view enterprise_n
   if (page_size < 1) return Status::InvalidArgument("page size must be positive");
   return ListAll("/v1/" + std::string(enterprise_name) + "/devices?pageSize=" + std::to_string(page_size), "devices",
                  options_.limits.max_devices, "devices.list " + std::string(enterprise_name));
+}
+
+Status AmapiClient::ForEachDevicePage(std::string_view enterprise_name, int page_size,
+                                      const std::function<Status(std::vector<Json>)>& visit) {
+  APPBAN_RETURN_IF_ERROR(ValidateEnterpriseName(enterprise_name));
+  if (page_size < 1) return Status::InvalidArgument("page size must be positive");
+  return ForEachPage("/v1/" + std::string(enterprise_name) + "/devices?pageSize=" + std::to_string(page_size),
+                     "devices", options_.limits.max_devices, "devices.list " + std::string(enterprise_name), visit);
 }
 
 }  // namespace appban::mdm

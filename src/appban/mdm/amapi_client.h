@@ -16,6 +16,7 @@
 // Thread-safety: one thread at a time (it owns an HttpClient).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,6 +62,10 @@ class AmapiClient {
   Result<Json> PatchPolicy(std::string_view policy_name, const Json& policy, std::string_view update_mask);
   // Every device of the enterprise, following nextPageToken until it is absent.
   Result<std::vector<Json>> ListDevices(std::string_view enterprise_name, int page_size = kDevicePageSize);
+  // The same a page at a time: `visit` gets each page's devices as it arrives, so an enterprise
+  // of 100,000 phones is never held at once. An error from `visit` stops the listing.
+  Status ForEachDevicePage(std::string_view enterprise_name, int page_size,
+                           const std::function<Status(std::vector<Json>)>& visit);
 
   // Requests retried so far because of 429/5xx or a failed connection (reports and tests).
   int retries() const { return retries_; }
@@ -70,6 +75,8 @@ class AmapiClient {
   Result<Json> Call(std::string_view method, const std::string& path, std::string_view body, std::string_view what);
   Result<std::vector<Json>> ListAll(const std::string& path, std::string_view items_key, size_t max_items,
                                     std::string_view what);
+  Status ForEachPage(const std::string& path, std::string_view items_key, size_t max_items, std::string_view what,
+                     const std::function<Status(std::vector<Json>)>& visit);
 
   AmapiClientOptions options_;
   AccessTokenSource* tokens_;

@@ -1,10 +1,14 @@
 #include "appban/mdm/amapi_connector.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include "appban/common/file.h"
 #include "appban/common/time.h"
@@ -54,6 +58,33 @@ std::string Joined(const std::vector<std::string>& values) {
   return out;
 }
 
+// An exclusive flock on DATA_DIR/mdm/amapi-NAME.json.lock for one Apply: the server's sync loop
+// and `appban mdm apply` may run at once, and each reads, changes and rewrites the state file.
+class StateLock {
+ public:
+  static Result<StateLock> Take(const std::string& state_path) {
+    const std::string path = state_path + ".lock";
+    int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return Status::Unavailable("cannot open " + path + ": " + std::strerror(errno));
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      ::close(fd);
+      return Status::Unavailable("cannot lock " + path + ": " + std::strerror(error));
+    }
+    return StateLock(fd);
+  }
+  StateLock(StateLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  StateLock& operator=(StateLock&&) = delete;
+  ~StateLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+
+ private:
+  explicit StateLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 Status EnsurePrivateDirectory(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
     return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
@@ -68,6 +99,7 @@ Json ConnectorStateToJson(const ConnectorState& state) {
   for (const auto& [name, ownership] : state.policies) {
     Json entry = {{"owned", OwnedToJson(ownership.owned)}};
     if (ownership.pending) entry["pending"] = OwnedToJson(*ownership.pending);
+    if (ownership.patched_at != 0) entry["patched_at"] = ownership.patched_at;
     policies[name] = std::move(entry);
   }
   return Json{{"format", kStateFormat},
@@ -89,6 +121,10 @@ Result<ConnectorState> ConnectorStateFromJson(const Json& json) {
     APPBAN_ASSIGN_OR_RETURN(ownership.owned, OwnedFromJson(entry["owned"], "policies." + name + ".owned"));
     if (auto pending = entry.find("pending"); pending != entry.end()) {
       APPBAN_ASSIGN_OR_RETURN(ownership.pending, OwnedFromJson(*pending, "policies." + name + ".pending"));
+    }
+    if (auto patched = entry.find("patched_at"); patched != entry.end()) {
+      if (!patched->is_number_integer()) return Status::Corruption("policies." + name + ".patched_at is not a time");
+      ownership.patched_at = patched->get<int64_t>();
     }
     state.policies.emplace(name, std::move(ownership));
   }
@@ -355,6 +391,7 @@ Result<PlanReport> AmapiConnector::Plan(const policy::Bundle& bundle) {
 
 Result<ApplyReport> AmapiConnector::Apply(const policy::Bundle& bundle) {
   APPBAN_RETURN_IF_ERROR(EnsurePrivateDirectory(options_.state_dir));
+  APPBAN_ASSIGN_OR_RETURN(StateLock lock, StateLock::Take(state_path_));
   APPBAN_ASSIGN_OR_RETURN(Prepared prepared, Prepare(bundle));
   ConnectorState& state = prepared.state;
   ApplyReport report;
@@ -383,7 +420,8 @@ Result<ApplyReport> AmapiConnector::Apply(const policy::Bundle& bundle) {
       const bool record = change->ChangesState(recorded.owned) || recorded.pending.has_value();
       outcome.result = record ? "recorded" : "unchanged";
       if (record) {
-        recorded = {change->owned_after, std::nullopt};
+        recorded.owned = change->owned_after;
+        recorded.pending.reset();
         if (Status saved = SaveConnectorState(state_path_, state); !saved.ok()) {
           fail(saved);
           continue;
@@ -393,7 +431,8 @@ Result<ApplyReport> AmapiConnector::Apply(const policy::Bundle& bundle) {
       continue;
     }
     // Write-ahead: the ownership this patch creates, before the patch is sent.
-    recorded = {owned, change->owned_after};
+    recorded.owned = owned;
+    recorded.pending = change->owned_after;
     if (Status saved = SaveConnectorState(state_path_, state); !saved.ok()) {
       fail(saved);
       continue;
@@ -407,7 +446,9 @@ Result<ApplyReport> AmapiConnector::Apply(const policy::Bundle& bundle) {
       fail(saved.ok() ? stored.status() : saved);
       continue;
     }
-    recorded = {change->owned_after, std::nullopt};
+    recorded.owned = change->owned_after;
+    recorded.pending.reset();
+    recorded.patched_at = prepared.now;
     if (Status saved = SaveConnectorState(state_path_, state); !saved.ok()) {
       fail(saved);
       continue;
@@ -458,6 +499,46 @@ Result<StatusReport> AmapiConnector::Survey(const policy::Bundle& bundle) {
     report.devices.push_back(std::move(status));
   }
   return report;
+}
+
+Status AmapiConnector::DevicePages(const std::function<Status(std::vector<MdmDevice>)>& visit) {
+  APPBAN_ASSIGN_OR_RETURN(ConnectorState state, LoadConnectorState(state_path_));
+  return client_->ForEachDevicePage(config_.enterprise, kDevicePageSize, [&](std::vector<Json> page) {
+    std::vector<MdmDevice> devices;
+    devices.reserve(page.size());
+    for (const Json& json : page) {
+      APPBAN_ASSIGN_OR_RETURN(AmapiDevice parsed, ParseAmapiDevice(json));
+      MdmDevice device;
+      device.source = MdmSource::kAmapi;
+      device.connector = config_.name;
+      device.mdm_id = parsed.name;
+      device.platform = "android";
+      device.display_name = parsed.name.substr(parsed.name.rfind('/') + 1);
+      const ManagedPolicy* managed = nullptr;
+      for (const ManagedPolicy& candidate : config_.policies) {
+        if (candidate.name == parsed.policy_name) managed = &candidate;
+      }
+      if (managed != nullptr) {
+        device.groups = managed->groups;
+        if (auto it = state.policies.find(managed->name); it != state.policies.end() && it->second.patched_at != 0) {
+          device.pushed_at = it->second.patched_at;
+        }
+      } else {
+        device.cannot_enforce_reason = "on policy " + (parsed.policy_name.empty() ? "(none)" : parsed.policy_name) +
+                                       ", which appban does not manage";
+      }
+      device.reports_apps = parsed.reports_apps;
+      if (!parsed.reports_apps && device.cannot_enforce_reason.empty()) {
+        device.cannot_enforce_reason = "no application reports (statusReportingSettings.applicationReportsEnabled)";
+      }
+      device.installed = std::move(parsed.installed);
+      device.removed = std::move(parsed.removed);
+      device.last_mdm_sync = parsed.last_policy_sync;
+      device.mdm_compliant = parsed.policy_compliant;
+      devices.push_back(std::move(device));
+    }
+    return visit(std::move(devices));
+  });
 }
 
 }  // namespace appban::mdm

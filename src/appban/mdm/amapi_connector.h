@@ -26,6 +26,7 @@
 #include "appban/mdm/amapi_inventory.h"
 #include "appban/mdm/amapi_plan.h"
 #include "appban/mdm/config.h"
+#include "appban/mdm/mdm_device.h"
 #include "appban/policy/bundle.h"
 
 namespace appban::mdm {
@@ -33,6 +34,7 @@ namespace appban::mdm {
 struct PolicyOwnership {
   OwnedEntries owned;
   std::optional<OwnedEntries> pending;  // written before a patch, cleared after it
+  UnixSeconds patched_at = 0;           // when appban last patched the policy (0: never)
 };
 
 struct ConnectorState {
@@ -121,6 +123,11 @@ class AmapiConnector {
   Result<ApplyReport> Apply(const policy::Bundle& bundle);
   // Lists the enterprise's devices and evaluates their reported apps against the bundle.
   Result<StatusReport> Survey(const policy::Bundle& bundle);
+  // The enterprise's devices a page at a time, as MdmDevices for the fleet import: a device on a
+  // policy the connector does not manage, or without application reports, carries a
+  // cannot_enforce_reason; pushed_at is when appban last patched its policy.
+  Status DevicePages(const std::function<Status(std::vector<MdmDevice>)>& visit);
+  const AmapiConnectorConfig& config() const { return config_; }
 
   const std::string& state_path() const { return state_path_; }
   AmapiClient& client() { return *client_; }

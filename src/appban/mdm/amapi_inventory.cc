@@ -1,5 +1,6 @@
 #include "appban/mdm/amapi_inventory.h"
 
+#include "appban/common/time.h"
 #include "appban/mdm/limits.h"
 
 namespace appban::mdm {
@@ -26,6 +27,16 @@ Result<AmapiDevice> ParseAmapiDevice(const Json& device) {
   if (auto it = device.find("policyCompliant"); it != device.end()) {
     if (!it->is_boolean()) return Status::Corruption(out.name + ": policyCompliant is not a boolean");
     out.policy_compliant = it->get<bool>();
+  }
+  std::string synced;
+  APPBAN_RETURN_IF_ERROR(OptionalString(device, "lastPolicySyncTime", synced, out.name));
+  if (!synced.empty()) {
+    // Google writes "2026-12-05T04:00:00.123456Z": the fraction is dropped.
+    std::string whole =
+        synced.size() > 20 && synced[19] == '.' && synced.back() == 'Z' ? synced.substr(0, 19) + "Z" : synced;
+    Result<UnixSeconds> at = ParseTimestamp(whole);
+    if (!at.ok()) return Status::Corruption(out.name + ": lastPolicySyncTime: " + at.status().message());
+    out.last_policy_sync = *at;
   }
   auto reports = device.find("applicationReports");
   if (reports == device.end()) return out;

@@ -8,6 +8,7 @@
 // has statusReportingSettings.applicationReportsEnabled (the connector turns it on).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct AmapiDevice {
   std::string applied_policy_name;
   std::string applied_policy_version;  // int64 as a string, compare with Policy.version
   bool policy_compliant = false;
+  std::optional<UnixSeconds> last_policy_sync;  // lastPolicySyncTime (RFC 3339), when present
   bool reports_apps = false;                    // applicationReports present at all
   std::vector<policy::InstalledApp> installed;  // reports in state INSTALLED
   std::vector<std::string> removed;             // packages reported REMOVED

@@ -97,6 +97,24 @@ Status ParseAmapi(const toml::table& table, const std::string& source, const std
 Status ParseMdmSection(const TomlField& field, const std::string& source, MdmConfig& out) {
   APPBAN_ASSIGN_OR_RETURN(const toml::table* section, field.Table());
   for (const TomlField& inner : TomlFields(*section, source, field.path())) {
+    if (inner.path() == field.path() + ".sync") {
+      APPBAN_ASSIGN_OR_RETURN(const toml::table* sync, inner.Table());
+      for (const TomlField& key : TomlFields(*sync, source, inner.path())) {
+        const std::string name = key.path().substr(inner.path().size() + 1);
+        if (name == "interval_seconds") {
+          APPBAN_ASSIGN_OR_RETURN(out.sync.interval_seconds, key.Integer(10, 86'400));
+        } else if (name == "request_attempts") {
+          APPBAN_ASSIGN_OR_RETURN(out.sync.request_attempts, key.Integer(1, 10));
+        } else if (name == "max_backoff_seconds") {
+          APPBAN_ASSIGN_OR_RETURN(out.sync.max_backoff_seconds, key.Integer(1, 86'400));
+        } else if (name == "enabled") {
+          APPBAN_ASSIGN_OR_RETURN(out.sync.enabled, key.Bool());
+        } else {
+          return key.Unknown();
+        }
+      }
+      continue;
+    }
     if (inner.path() != field.path() + ".amapi") return inner.Unknown();
     const toml::array* array = inner.node().as_array();
     if (array == nullptr) return inner.Error("must be an array of tables ([[" + inner.path() + "]])");
@@ -116,8 +134,17 @@ Status ParseMdmSection(const TomlField& field, const std::string& source, MdmCon
 }
 
 std::vector<std::string> KnownMdmKeys() {
-  return {"mdm.amapi.name",    "mdm.amapi.enterprise",    "mdm.amapi.service_account_key_file", "mdm.amapi.base_url",
-          "mdm.amapi.ca_file", "mdm.amapi.policies.name", "mdm.amapi.policies.groups"};
+  return {"mdm.amapi.name",
+          "mdm.amapi.enterprise",
+          "mdm.amapi.service_account_key_file",
+          "mdm.amapi.base_url",
+          "mdm.amapi.ca_file",
+          "mdm.amapi.policies.name",
+          "mdm.amapi.policies.groups",
+          "mdm.sync.enabled",
+          "mdm.sync.interval_seconds",
+          "mdm.sync.request_attempts",
+          "mdm.sync.max_backoff_seconds"};
 }
 
 }  // namespace appban::mdm

@@ -18,6 +18,7 @@
 // Plain values; thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,8 +42,17 @@ struct AmapiConnectorConfig {
   std::vector<ManagedPolicy> policies;  // names normalised to enterprises/E/policies/P
 };
 
+// How `appban server` runs the connectors (docs/server-config.md, [mdm.sync]).
+struct MdmSyncConfig {
+  bool enabled = true;                // false: only `appban mdm apply` pushes (the CLI ignores this)
+  int64_t interval_seconds = 300;     // a sync also runs at once on every publish
+  int64_t request_attempts = 6;       // per MDM request, throttling and 5xx included (retry.h)
+  int64_t max_backoff_seconds = 600;  // a failing connector is retried no slower than this
+};
+
 struct MdmConfig {
   std::vector<AmapiConnectorConfig> amapi;
+  MdmSyncConfig sync;
 };
 
 // Every key an [mdm] section may hold, as the docs name them ("mdm.amapi.enterprise", …).

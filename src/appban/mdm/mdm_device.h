@@ -48,6 +48,9 @@ struct MdmDevice {
 
   std::optional<UnixSeconds> last_mdm_sync;  // when the device last reported to its MDM
   std::optional<bool> mdm_compliant;         // the MDM's own compliance verdict, if it has one
+  // When appban last changed the MDM object that governs this device (its AMAPI policy, its
+  // Intune assignment, its Apple profile), if it ever did.
+  std::optional<UnixSeconds> pushed_at;
 
   // Empty when the MDM can enforce appban's bans on this device; otherwise why it cannot
   // (e.g. "unsupervised iPhone: blockedAppBundleIDs needs supervision", "policy not managed by

@@ -67,6 +67,7 @@ constexpr AdminRoute kRoutes[] = {
     {"POST", "assessments", Need::kAnalyst, nullptr, UploadAssessment},
     {"GET", "assessments/{}", Need::kRead, GetAssessment, nullptr, kReader},
     {"GET", "compliance", Need::kRead, FleetComplianceView},
+    {"GET", "mdm", Need::kRead, MdmStatusView},
     {"GET", "compliance/rules/{}", Need::kRead, RuleComplianceView},
     {"GET", "compliance/devices/{}", Need::kRead, DeviceComplianceView},
     {"GET", "audit", Need::kRead, ReadAuditLog, nullptr, kReader},

@@ -45,14 +45,7 @@ ComplianceInputs LoadComplianceInputs(Call& call) {
   const PublishedBundle& latest = call.context.latest_bundle();
   if (latest.version == 0 || !latest.bundle) return inputs;
   inputs.bundle = &latest;
-  for (const auto& rule : latest.bundle->rules) {
-    ComplianceRule entry{rule.id, rule.action, rule.scope_groups, latest.version, latest.issued_at};
-    if (auto it = latest.rule_first_published.find(rule.id); it != latest.rule_first_published.end()) {
-      entry.first_version = it->second.first;
-      entry.first_published_at = it->second.second;
-    }
-    inputs.rules.push_back(std::move(entry));
-  }
+  inputs.rules = verify::ComplianceRulesOf(latest);
   return inputs;
 }
 
@@ -92,6 +85,8 @@ Json RuleComplianceJson(const RuleCompliance& rule) {
               {"violating", rule.violating},
               {"waived", rule.waived},
               {"mismatch", rule.mismatch},
+              {"cannot_enforce", rule.cannot_enforce},
+              {"publisher_targets", rule.rule.publisher_targets},
               {"pending", rule.pending},
               {"stale", rule.stale},
               {"time_to_compliance", TimeJson(rule.time_to_compliance)}};
@@ -132,17 +127,21 @@ HttpResponse FleetComplianceView(Call& call) {
     by_state[static_cast<size_t>(DeviceCompliance::kPending)] = count(totals.pending_any - totals.stale_any);
     by_state[static_cast<size_t>(DeviceCompliance::kStale)] = count(totals.stale_any);
     by_state[static_cast<size_t>(DeviceCompliance::kMismatch)] = count(totals.mismatch_any);
+    by_state[static_cast<size_t>(DeviceCompliance::kCannotEnforce)] = count(totals.cannot_enforce_any);
     call.context.metrics->SetComplianceCounts(by_state);
   }
   Json body = ComplianceHeader(inputs);
   Json rules = Json::array();
   for (const auto& rule : summary.rules) rules.push_back(RuleComplianceJson(rule));
   body["rules"] = rules;
-  body["totals"] =
-      Json{{"devices", summary.totals.devices},           {"fully_compliant", summary.totals.fully_compliant},
-           {"mismatch_any", summary.totals.mismatch_any}, {"violating_any", summary.totals.violating_any},
-           {"pending_any", summary.totals.pending_any},   {"stale_any", summary.totals.stale_any},
-           {"untargeted", summary.totals.untargeted}};
+  body["totals"] = Json{{"devices", summary.totals.devices},
+                        {"fully_compliant", summary.totals.fully_compliant},
+                        {"mismatch_any", summary.totals.mismatch_any},
+                        {"violating_any", summary.totals.violating_any},
+                        {"cannot_enforce_any", summary.totals.cannot_enforce_any},
+                        {"pending_any", summary.totals.pending_any},
+                        {"stale_any", summary.totals.stale_any},
+                        {"untargeted", summary.totals.untargeted}};
   return JsonResponse(200, body);
 }
 
@@ -170,6 +169,7 @@ HttpResponse RuleComplianceView(Call& call) {
   body["rule"] = RuleComplianceJson(summary);
   body["violating_devices"] = summary.violating_devices;
   body["mismatch_devices"] = summary.mismatch_devices;
+  body["cannot_enforce_devices"] = summary.cannot_enforce_devices;
   body["pending_devices"] = summary.pending_devices;
   body["lists_truncated"] = summary.lists_truncated;
   return JsonResponse(200, body);
@@ -213,6 +213,9 @@ HttpResponse DeviceComplianceView(Call& call) {
   body["last_seen"] = TimeOrNull(member.last_seen);
   body["revoked"] = member.revoked;
   body["rules_hash_mismatch"] = RulesHashMismatchJson(*device);
+  body["source"] = device->source;
+  body["platform"] = device->platform;
+  body["cannot_enforce"] = device->cannot_enforce.empty() ? Json(nullptr) : Json(device->cannot_enforce);
   body["rules"] = rules;
   return JsonResponse(200, body);
 }

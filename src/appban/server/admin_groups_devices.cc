@@ -11,6 +11,19 @@
 namespace appban::server::admin {
 namespace {
 
+// What the device's MDM reports (null for agent devices).
+Json MdmJson(const store::Device& device) {
+  if (!device.IsMdm()) return nullptr;
+  return Json{{"connector", device.mdm_connector},
+              {"id", device.mdm_id},
+              {"groups", device.mdm_groups},
+              {"pushed_at", OptionalTime(device.mdm_pushed_at)},
+              {"synced_at", OptionalTime(device.mdm_synced_at)},
+              {"compliant", device.mdm_compliant ? Json(*device.mdm_compliant) : Json(nullptr)},
+              {"compliant_at", OptionalTime(device.mdm_compliant_at)},
+              {"gone_at", OptionalTime(device.mdm_gone_at)}};
+}
+
 Json DeviceJson(const store::Device& device) {
   return Json{{"id", device.id},
               {"hostname", device.hostname},
@@ -27,7 +40,10 @@ Json DeviceJson(const store::Device& device) {
               {"inventory_at", OptionalTime(device.inventory_at)},
               {"last_seen", TimeOrNull(device.last_seen)},
               {"evaluated_version", device.evaluated_version},
-              {"rules_hash_mismatch", RulesHashMismatchJson(device)}};
+              {"rules_hash_mismatch", RulesHashMismatchJson(device)},
+              {"source", device.source},
+              {"mdm", MdmJson(device)},
+              {"cannot_enforce", device.cannot_enforce.empty() ? Json(nullptr) : Json(device.cannot_enforce)}};
 }
 
 Json RuleStateJson(const store::DeviceRuleState& state) {
@@ -51,6 +67,7 @@ Result<std::vector<std::string>> GroupsOfDevice(store::Store& store, const store
   APPBAN_ASSIGN_OR_RETURN(auto groups, store.ListGroups());
   std::vector<std::string> names;
   if (!device.group.empty()) names.push_back(device.group);
+  names.insert(names.end(), device.mdm_groups.begin(), device.mdm_groups.end());
   for (const auto& group : groups) {
     if (std::find(group.devices.begin(), group.devices.end(), device.id) != group.devices.end())
       names.push_back(group.name);
@@ -156,7 +173,18 @@ HttpResponse ListDevices(Call& call) {
   }
   auto page = ReadPageRequest(call.request, "devices", CursorKey::kIdentifier);
   if (!page.ok()) return ErrorFrom(page.status());
-  auto devices = call.context.fleet->ListDevicesAfter(page->after, page->limit + 1);
+  store::DeviceFilter filter;
+  for (auto [name, value] : {std::pair{"source", &filter.source}, std::pair{"platform", &filter.platform}}) {
+    if (auto given = call.request.QueryParam(name)) {
+      if (Status valid = CheckPathIdentifier(*given, std::string("query parameter ") + name); !valid.ok()) {
+        return ErrorFrom(valid);
+      }
+      *value = *given;
+    }
+  }
+  auto devices = (filter.source.empty() && filter.platform.empty())
+                     ? call.context.fleet->ListDevicesAfter(page->after, page->limit + 1)
+                     : call.context.fleet->ListDevicesWhere(filter, page->after, page->limit + 1);
   if (!devices.ok()) return ErrorFrom(devices.status());
   Json next = FinishPage("devices", *page, *devices, [](const store::Device& device) { return device.id; });
   // Counted from the smallest index, not the rows: kept for the clients that show it.

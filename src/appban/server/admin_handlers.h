@@ -50,6 +50,8 @@ HttpResponse GetAssessment(Call& call);
 HttpResponse FleetComplianceView(Call& call);
 HttpResponse RuleComplianceView(Call& call);
 HttpResponse DeviceComplianceView(Call& call);
+// admin_mdm.cc
+HttpResponse MdmStatusView(Call& call);
 
 // admin_bundles.cc
 HttpResponse Publish(Call& call);

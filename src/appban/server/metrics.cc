@@ -27,7 +27,7 @@ constexpr std::array<std::string_view, kEventKindCount> kEventKindNames = {
 constexpr std::array<std::string_view, kEnrollmentResultCount> kEnrollmentResultNames = {
     "enrolled", "token_invalid", "token_expired", "token_used", "rate_limited", "bad_request", "error"};
 constexpr std::array<std::string_view, kDeviceComplianceCount> kDeviceComplianceNames = {
-    "compliant", "violating", "pending", "stale", "mismatch"};
+    "compliant", "violating", "pending", "stale", "mismatch", "cannot_enforce"};
 // Families rendered from the region; an extra gauge may not reuse one of these names.
 constexpr std::array<std::string_view, 12> kBuiltInFamilies = {"appban_http_requests_total",
                                                                "appban_http_request_duration_seconds",

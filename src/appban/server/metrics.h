@@ -65,8 +65,8 @@ inline constexpr size_t kEnrollmentResultCount = 7;
 std::string_view EnrollmentResultName(EnrollmentResult result);
 
 // Device compliance as the compliance computation counts it (appban_compliance_devices{state}).
-enum class DeviceCompliance : uint8_t { kCompliant, kViolating, kPending, kStale, kMismatch };
-inline constexpr size_t kDeviceComplianceCount = 5;
+enum class DeviceCompliance : uint8_t { kCompliant, kViolating, kPending, kStale, kMismatch, kCannotEnforce };
+inline constexpr size_t kDeviceComplianceCount = 6;
 std::string_view DeviceComplianceName(DeviceCompliance state);
 
 // Upper bounds (seconds) of appban_http_request_duration_seconds; +Inf is implicit. Long-polls

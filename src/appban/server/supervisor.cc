@@ -25,6 +25,7 @@
 #include "appban/common/file.h"
 #include "appban/server/bootstrap.h"
 #include "appban/server/instance_guard.h"
+#include "appban/server/mdm_sync.h"
 #include "appban/server/metrics.h"
 #include "appban/server/shared_rate_limiter.h"
 #include "appban/server/worker.h"
@@ -34,6 +35,8 @@ namespace {
 
 // A worker that keeps dying is not restarted faster than this.
 constexpr auto kRestartBackoff = std::chrono::seconds(1);
+// The index of the MDM sync process (mdm_sync.h) among the supervised children; workers are 0..n-1.
+constexpr int kMdmSyncIndex = -1;
 
 void ConfigureLogging(const ServerConfig& config) {
   auto logger = spdlog::stderr_color_mt("appban");
@@ -212,6 +215,7 @@ class WorkerPool {
     for (uint32_t i = 0; i < workers; ++i) {
       if (!Spawn(static_cast<int>(i))) return false;
     }
+    if (!config_.mdm.amapi.empty() && config_.mdm.sync.enabled && !Spawn(kMdmSyncIndex)) return false;
     return true;
   }
 
@@ -250,6 +254,13 @@ class WorkerPool {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != supervisor_) _exit(1);
     pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+    if (index == kMdmSyncIndex) {
+      // Holds no listening socket: it never serves a request.
+      for (const Listener& listener : listeners_) close(listener.fd);
+      int status = RunMdmSyncProcess(config_);
+      spdlog::default_logger()->flush();
+      _exit(status);
+    }
     inputs_.worker_index = index;
     inputs_.listening_fd = listeners_[static_cast<size_t>(index)].fd;
     int status = RunWorker(config_, inputs_);
@@ -285,7 +296,8 @@ class WorkerPool {
   void Restart(int index, pid_t pid, int status) {
     // It may have committed device writes it did not get to announce.
     generations_.BumpEpoch();
-    spdlog::error("worker {} (pid {}) ended unexpectedly ({}); restarting it", index, pid,
+    spdlog::error("{} (pid {}) ended unexpectedly ({}); restarting it",
+                  index == kMdmSyncIndex ? std::string("mdm sync") : "worker " + std::to_string(index), pid,
                   WIFSIGNALED(status) ? std::string("signal ") + std::to_string(WTERMSIG(status))
                                       : "exit " + std::to_string(WEXITSTATUS(status)));
     auto since = std::chrono::steady_clock::now() - last_start_[index];

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -28,6 +29,7 @@
 #include "appban/server/context.h"
 #include "appban/server/device_api.h"
 #include "appban/server/key_ring.h"
+#include "appban/server/mdm_sync.h"
 
 namespace appban::server {
 namespace {
@@ -343,6 +345,7 @@ class Worker : public FleetNotifier {
       } else {
         spdlog::warn("metrics: counting rules_hash mismatches failed: {}", mismatched.status().ToString());
       }
+      AddFleetSourceGauges(extra);
       auto text = RenderPrometheus(*inputs_.metrics, extra);
       if (!text.ok()) return respond(net::MakeErrorResponse(500, "internal", text.status().message()));
       net::HttpResponse response;
@@ -351,6 +354,57 @@ class Worker : public FleetNotifier {
       return respond(std::move(response));
     }
     respond(net::MakeErrorResponse(404, "not_found", "no such endpoint: " + path));
+  }
+
+  // Devices per source and platform (agent, amapi, ...) and each MDM connector's last sync, from
+  // the database: the MDM sync process writes its outcome there (mdm_sync.h).
+  void AddFleetSourceGauges(std::vector<ExtraGauge>& extra) {
+    if (auto counts = context_.fleet->CountDevicesBySource(); counts.ok()) {
+      // Labelled by source only: a platform is whatever an agent said at enrolment, and a client
+      // must not be able to add series.
+      std::map<std::string, std::pair<int64_t, int64_t>> by_source;
+      for (const store::SourceCount& count : *counts) {
+        by_source[count.source].first += count.devices;
+        by_source[count.source].second += count.cannot_enforce;
+      }
+      for (const auto& [source, totals] : by_source) {
+        extra.push_back(ExtraGauge{"appban_devices",
+                                   "Non-revoked devices by source (agent, or the MDM connector kind they come from).",
+                                   {{"source", source}},
+                                   static_cast<double>(totals.first)});
+        extra.push_back(ExtraGauge{"appban_devices_cannot_enforce",
+                                   "MDM devices on which their MDM cannot enforce appban's bans.",
+                                   {{"source", source}},
+                                   static_cast<double>(totals.second)});
+      }
+    } else {
+      spdlog::warn("metrics: counting devices by source failed: {}", counts.status().ToString());
+    }
+    if (config_.mdm.amapi.empty()) return;
+    auto statuses = ReadMdmStatuses(*context_.fleet, config_);
+    if (!statuses.ok()) {
+      spdlog::warn("metrics: reading the MDM sync status failed: {}", statuses.status().ToString());
+      return;
+    }
+    for (const MdmSyncStatus& status : *statuses) {
+      std::vector<std::pair<std::string, std::string>> labels{{"connector", status.connector},
+                                                              {"source", status.source}};
+      auto gauge = [&](const char* name, const char* help, double value) {
+        extra.push_back(ExtraGauge{name, help, labels, value});
+      };
+      gauge("appban_mdm_sync_up", "1 when the connector's last sync succeeded.", status.state == "ok" ? 1 : 0);
+      gauge("appban_mdm_sync_consecutive_failures", "Failed syncs in a row (retried with back-off).",
+            static_cast<double>(status.consecutive_failures));
+      gauge("appban_mdm_sync_last_success_timestamp_seconds", "Unix time of the connector's last successful sync.",
+            static_cast<double>(status.last_success_at));
+      gauge("appban_mdm_sync_duration_seconds", "How long the connector's last sync took.",
+            static_cast<double>(status.duration_ms) / 1000.0);
+      gauge("appban_mdm_pushed_bundle_version", "The last bundle version the connector pushed to its MDM.",
+            static_cast<double>(status.pushed_version));
+      gauge("appban_mdm_devices", "Devices the connector's last sync imported.", static_cast<double>(status.devices));
+      gauge("appban_mdm_devices_violating", "Imported devices still reporting a banned app installed.",
+            static_cast<double>(status.violating));
+    }
   }
 
   // /metrics shows the fleet's size, compliance and enrolment counts: with a configured scrape

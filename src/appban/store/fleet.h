@@ -144,7 +144,31 @@ struct Device {
   // Set while the device reports a rules_hash that is not the hash of the bundle version it
   // claims (applied_version, applied_rules_hash): it is then compliant with nothing.
   std::optional<RulesHashMismatch> rules_hash_mismatch;
+
+  // Where the device comes from: "agent" (enrolled, checks in) or an MDM connector's kind
+  // ("amapi", "intune", "apple-mdm"): imported from that MDM's inventory, never enrolled, no
+  // credential (its id starts "m-", so it can never authenticate on the device protocol).
+  std::string source = std::string(kAgentSource);
+  std::string mdm_connector;                    // the configured connector's name
+  std::string mdm_id;                           // the MDM's own id of the device
+  std::vector<std::string> mdm_groups;          // appban groups the connector config puts it in
+  std::optional<UnixSeconds> mdm_pushed_at;     // appban last pushed the device's policy to the MDM
+  std::optional<UnixSeconds> mdm_synced_at;     // the device last synced with its MDM
+  std::optional<bool> mdm_compliant;            // the MDM's own verdict, when it has one
+  std::optional<UnixSeconds> mdm_compliant_at;  // since when the MDM reports it compliant
+  std::string cannot_enforce;                   // non-empty: why the MDM cannot enforce bans on it
+  std::optional<UnixSeconds> mdm_gone_at;       // its MDM no longer lists it
+
+  bool IsMdm() const { return source != kAgentSource; }
+  static constexpr std::string_view kAgentSource = "agent";
 };
+
+// Which devices a listing returns; empty fields match every device.
+struct DeviceFilter {
+  std::string source;    // "agent", "amapi", ...
+  std::string platform;  // "linux", "android", ...
+};
+
 struct Enrollment {
   Device device;
   std::string credential;  // presented form "<device id>.<secret>", shown once
@@ -232,6 +256,21 @@ struct CheckinOutcome {
   // a limit was exceeded. A refused write changes nothing and does not affect the others.
   Status status;
   int64_t highest_seq = 0;  // highest event seq stored for the device after the batch
+};
+
+// One MDM device as an import writes it (mdm/fleet_import.h builds these): the devices row is
+// inserted or updated from `device` (id, hostname, platform, source, mdm_*, cannot_enforce,
+// last_seen = the MDM's last sync), then `checkin` (inventory, evaluation, rule states; its
+// device_id is the device's) is applied exactly as an agent's check-in.
+struct MdmDeviceWrite {
+  Device device;
+  CheckinWrite checkin;
+};
+struct SourceCount {
+  std::string source;
+  std::string platform;
+  int64_t devices = 0;
+  int64_t cannot_enforce = 0;
 };
 
 // ---- Assessments ----
@@ -326,6 +365,24 @@ class FleetStore {
   virtual Result<int64_t> CountRulesHashMismatches() = 0;
   // kNotFound; kFailedPrecondition when already revoked. revoked_by = audit.actor.
   virtual Status RevokeDevice(const std::string& id, const AuditRecord& audit) = 0;
+  // A keyset page as ListDevicesAfter, of the devices `filter` selects (indexed by source, platform).
+  virtual Result<std::vector<Device>> ListDevicesWhere(const DeviceFilter& filter, std::string_view after_id,
+                                                       size_t limit) = 0;
+  // Non-revoked devices per (source, platform), and how many of them are cannot-enforce.
+  virtual Result<std::vector<SourceCount>> CountDevicesBySource() = 0;
+
+  // -- MDM devices (mdm/fleet_import.h) --
+  // Inserts or updates each device and applies its check-in, all in ONE transaction (one fsync
+  // per page of an MDM's inventory); every device imported is stamped seen at `seen_at` and its
+  // gone mark cleared. Per-device refusals (a limit, a device id that is an agent's) are in the
+  // outcomes; an error Result means nothing was written. Not audited: like check-ins, these are
+  // device reports (the pushes that caused them are).
+  virtual Result<std::vector<CheckinOutcome>> ImportMdmDevices(std::span<const MdmDeviceWrite> writes,
+                                                               UnixSeconds seen_at) = 0;
+  // Marks every device of `connector` not imported since `seen_since` as gone (mdm_gone_at = now,
+  // cannot_enforce "no longer listed by the MDM"), so a phone that left the MDM is never kept
+  // compliant from its last report. Returns how many were newly marked.
+  virtual Result<int64_t> MarkMdmDevicesGone(const std::string& connector, UnixSeconds seen_since, UnixSeconds now) = 0;
 
   // -- Check-ins --
   // All writes in ONE transaction (one fsync for the batch). Per-write refusals are reported in

@@ -222,6 +222,24 @@ EnrollmentToken ReadEnrollmentToken(const sqlite::Statement& row) {
   return token;
 }
 
+std::vector<std::string> SplitMdmGroups(std::string_view text) {
+  std::vector<std::string> groups;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    if (end > start) groups.emplace_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return groups;
+}
+
+std::string JoinMdmGroups(const std::vector<std::string>& groups) {
+  std::string text;
+  for (const auto& group : groups) text += (text.empty() ? "" : "\n") + group;
+  return text;
+}
+
 Device ReadDevice(const sqlite::Statement& row) {
   Device device;
   device.id = row.Text(0);
@@ -242,6 +260,16 @@ Device ReadDevice(const sqlite::Statement& row) {
   device.evaluated_inventory_hash = row.Text(15);
   device.last_event_seq = row.Int(16);
   if (auto since = row.OptionalInt(18)) device.rules_hash_mismatch = RulesHashMismatch{row.Text(17), *since};
+  device.source = row.Text(19);
+  device.mdm_connector = row.Text(20);
+  device.mdm_id = row.Text(21);
+  device.mdm_groups = SplitMdmGroups(row.Text(22));
+  device.mdm_pushed_at = row.OptionalInt(23);
+  device.mdm_synced_at = row.OptionalInt(24);
+  if (auto compliant = row.OptionalInt(25)) device.mdm_compliant = *compliant != 0;
+  device.mdm_compliant_at = row.OptionalInt(26);
+  device.cannot_enforce = row.Text(27);
+  device.mdm_gone_at = row.OptionalInt(28);
   return device;
 }
 

@@ -10,7 +10,6 @@
 #include <vector>
 
 namespace appban::store::internal {
-namespace {
 
 Status ValidateCheckin(const CheckinWrite& write) {
   const FleetLimits& limits = kFleetLimits;
@@ -55,8 +54,6 @@ Status ValidateCheckin(const CheckinWrite& write) {
   }
   return Status::Ok();
 }
-
-}  // namespace
 
 Result<std::vector<CheckinOutcome>> SqliteFleetStore::ApplyCheckins(std::span<const CheckinWrite> writes) {
   std::vector<CheckinOutcome> outcomes(writes.size());

@@ -34,6 +34,8 @@ Result<std::string> NewId(std::string_view prefix);
 Status CheckText(std::string_view text, size_t max_bytes, std::string_view what, bool required);
 Status CheckListLimit(int64_t limit);
 Status CheckPageLimit(size_t limit);
+// A check-in's limits (events, rule states, hashes, inventory size); kInvalidArgument naming the first broken.
+Status ValidateCheckin(const CheckinWrite& write);
 
 // What the audit chain records of each object (before/after).
 Json ApiTokenJson(const ApiToken& token);
@@ -47,13 +49,18 @@ constexpr std::string_view kEnrollmentTokenColumns =
 constexpr std::string_view kDeviceColumns =
     "id, hostname, platform, agent_version, group_name, enrolled_at, enrollment_token_id, revoked_at, revoked_by, "
     "applied_version, applied_rules_hash, inventory_hash, inventory_at, last_seen, evaluated_version, "
-    "evaluated_inventory_hash, last_event_seq, rules_hash_expected, rules_hash_mismatch_since";
-constexpr int kDeviceColumnCount = 19;
+    "evaluated_inventory_hash, last_event_seq, rules_hash_expected, rules_hash_mismatch_since, source, "
+    "mdm_connector, mdm_id, mdm_groups, mdm_pushed_at, mdm_synced_at, mdm_compliant, mdm_compliant_at, "
+    "cannot_enforce, mdm_gone_at";
+constexpr int kDeviceColumnCount = 29;
 constexpr std::string_view kEventColumns = "device_id, seq, at, kind, platform, app, rule_id, detail, received_at";
 
 Result<ApiToken> ReadApiToken(const sqlite::Statement& row);
 EnrollmentToken ReadEnrollmentToken(const sqlite::Statement& row);
 Device ReadDevice(const sqlite::Statement& row);
+// mdm_groups is stored as the group names joined by newlines (names are identifiers).
+std::vector<std::string> SplitMdmGroups(std::string_view text);
+std::string JoinMdmGroups(const std::vector<std::string>& groups);
 DeviceEvent ReadEvent(const sqlite::Statement& row);
 
 // Every row `query` selects, each read by `read` (returning T, or Result<T> when a row can fail).
@@ -132,6 +139,18 @@ class SqliteFleetStore final : public FleetStore {
   Result<int64_t> CountRulesHashMismatches() override;
 
   Status RevokeDevice(const std::string& id, const AuditRecord& audit) override;
+
+  Result<std::vector<Device>> ListDevicesWhere(const DeviceFilter& filter, std::string_view after_id,
+                                               size_t limit) override;
+
+  Result<std::vector<SourceCount>> CountDevicesBySource() override;
+
+  // ---- MDM devices (sqlite_fleet_mdm.cc) ----
+
+  Result<std::vector<CheckinOutcome>> ImportMdmDevices(std::span<const MdmDeviceWrite> writes,
+                                                       UnixSeconds seen_at) override;
+
+  Result<int64_t> MarkMdmDevicesGone(const std::string& connector, UnixSeconds seen_since, UnixSeconds now) override;
 
   // ---- Check-ins, rule states and events ----
 
@@ -213,6 +232,9 @@ class SqliteFleetStore final : public FleetStore {
   // fails the whole batch.
   Status EnrollOne(const EnrollmentRequest& request, UnixSeconds now, const PendingEnrollment& pending,
                    Enrollment& enrollment, Status& refusal);
+
+  // REQUIRES: inside ImportMdmDevices' transaction; `write.device` validated. Refusals go to `outcome`.
+  Status UpsertMdmDevice(const Device& device, UnixSeconds seen_at, CheckinOutcome& outcome);
 
   // REQUIRES: inside ApplyCheckins' transaction; `write` validated.
   Status ApplyOne(const CheckinWrite& write, CheckinOutcome& outcome);

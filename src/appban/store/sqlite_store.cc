@@ -191,6 +191,67 @@ ALTER TABLE devices ADD COLUMN rules_hash_mismatch_since INTEGER;
 CREATE INDEX devices_rules_hash_mismatch ON devices(rules_hash_mismatch_since)
   WHERE rules_hash_mismatch_since IS NOT NULL;
 )sql",
+    // 6: reserved for the identity (OIDC) branch's migration, which takes this slot when it
+    // merges; a no-op here so that the MDM migration below is number 7 on every branch.
+    R"sql(
+SELECT 1;
+)sql",
+    // 7: MDM devices (mdm/fleet_import.h) in the devices table beside enrolled ones: a source,
+    // the MDM's id and reports, and an enrolment token that is NULL for them (they were never
+    // enrolled). SQLite cannot relax NOT NULL in place, so the table is rebuilt; the rows other
+    // tables reference are put back before the commit, when deferred foreign keys are checked.
+    R"sql(
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE devices_v6 AS SELECT * FROM devices;
+DROP TABLE devices;
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  hostname TEXT NOT NULL,
+  platform TEXT NOT NULL,
+  agent_version TEXT NOT NULL,
+  group_name TEXT NOT NULL,
+  enrolled_at INTEGER NOT NULL,
+  enrollment_token_id TEXT UNIQUE REFERENCES enrollment_tokens(id),
+  revoked_at INTEGER,
+  revoked_by TEXT NOT NULL DEFAULT '',
+  applied_version INTEGER NOT NULL DEFAULT 0,
+  applied_rules_hash TEXT NOT NULL DEFAULT '',
+  inventory_hash TEXT NOT NULL DEFAULT '',
+  inventory_at INTEGER,
+  last_seen INTEGER NOT NULL,
+  evaluated_version INTEGER NOT NULL DEFAULT 0,
+  evaluated_inventory_hash TEXT NOT NULL DEFAULT '',
+  last_event_seq INTEGER NOT NULL DEFAULT 0,
+  rules_hash_expected TEXT,
+  rules_hash_mismatch_since INTEGER,
+  source TEXT NOT NULL DEFAULT 'agent',
+  mdm_connector TEXT NOT NULL DEFAULT '',
+  mdm_id TEXT NOT NULL DEFAULT '',
+  mdm_groups TEXT NOT NULL DEFAULT '',
+  mdm_pushed_at INTEGER,
+  mdm_synced_at INTEGER,
+  mdm_compliant INTEGER,
+  mdm_compliant_at INTEGER,
+  cannot_enforce TEXT NOT NULL DEFAULT '',
+  mdm_gone_at INTEGER,
+  mdm_seen_at INTEGER,
+  CHECK ((source = 'agent') = (enrollment_token_id IS NOT NULL))
+);
+INSERT INTO devices (id, secret_hash, hostname, platform, agent_version, group_name, enrolled_at,
+  enrollment_token_id, revoked_at, revoked_by, applied_version, applied_rules_hash, inventory_hash, inventory_at,
+  last_seen, evaluated_version, evaluated_inventory_hash, last_event_seq, rules_hash_expected,
+  rules_hash_mismatch_since)
+SELECT id, secret_hash, hostname, platform, agent_version, group_name, enrolled_at,
+  enrollment_token_id, revoked_at, revoked_by, applied_version, applied_rules_hash, inventory_hash, inventory_at,
+  last_seen, evaluated_version, evaluated_inventory_hash, last_event_seq, rules_hash_expected,
+  rules_hash_mismatch_since FROM devices_v6;
+DROP TABLE devices_v6;
+CREATE INDEX devices_rules_hash_mismatch ON devices(rules_hash_mismatch_since)
+  WHERE rules_hash_mismatch_since IS NOT NULL;
+CREATE INDEX devices_by_source ON devices(source, platform, id);
+CREATE INDEX devices_by_connector ON devices(mdm_connector, mdm_seen_at) WHERE mdm_connector != '';
+)sql",
 };
 // The migration that introduced the signed audit checkpoint.
 constexpr int64_t kCheckpointSchemaVersion = 4;

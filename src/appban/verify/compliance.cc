@@ -14,6 +14,8 @@ std::string_view DeviceRuleStatusName(DeviceRuleStatus status) {
       return "mismatch";
     case DeviceRuleStatus::kViolating:
       return "violating";
+    case DeviceRuleStatus::kCannotEnforce:
+      return "cannot_enforce";
     case DeviceRuleStatus::kCompliant:
       return "compliant";
     case DeviceRuleStatus::kRemediated:
@@ -44,6 +46,9 @@ void FleetMembership::Add(const std::vector<store::Device>& devices) {
     entry.last_seen = device.last_seen;
     entry.revoked = device.revoked_at.has_value();
     entry.rules_hash_mismatch = device.rules_hash_mismatch.has_value();
+    entry.mdm = device.IsMdm();
+    entry.cannot_enforce = !device.cannot_enforce.empty();
+    for (const auto& group : device.mdm_groups) entry.groups.push_back(group);
     if (!entry.revoked) ++active_devices_;
     index_.emplace(entry.id, devices_.size());
     devices_.push_back(std::move(entry));
@@ -118,6 +123,10 @@ DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const Compli
   // Before the stored state: that was evaluated from what the device claims, and a device that
   // does not enforce the version it claims has earned no belief in the rest.
   if (device.rules_hash_mismatch) return DeviceRuleStatus::kMismatch;
+  if (state != nullptr && state->state == store::ComplianceState::kViolating) return DeviceRuleStatus::kViolating;
+  // An app the MDM still reports is evidence (violating above); its absence proves nothing when
+  // the MDM cannot enforce or cannot see what the rule names.
+  if (device.mdm && (device.cannot_enforce || rule.publisher_targets)) return DeviceRuleStatus::kCannotEnforce;
   if (state != nullptr) {
     switch (state->state) {
       case store::ComplianceState::kWaived:
@@ -172,6 +181,7 @@ enum DeviceFlag : uint8_t {
   kViolatingAny = 2,
   kPendingAny = 4,
   kStaleAny = 8,
+  kCannotEnforceAny = 16,
 };
 
 RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceRule& rule,
@@ -202,6 +212,11 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
         flag |= kViolatingAny;
         if (list_limit > 0) result.violating_devices.push_back(devices[i].id);
         break;
+      case DeviceRuleStatus::kCannotEnforce:
+        ++result.cannot_enforce;
+        flag |= kCannotEnforceAny;
+        if (list_limit > 0) result.cannot_enforce_devices.push_back(devices[i].id);
+        break;
       case DeviceRuleStatus::kRemediated:
         ++result.remediated;
         [[fallthrough]];
@@ -227,7 +242,8 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
     if (flags != nullptr) (*flags)[i] |= flag;
   }
   result.time_to_compliance = SummarizeDurations(durations);
-  for (auto* list : {&result.violating_devices, &result.mismatch_devices, &result.pending_devices}) {
+  for (auto* list :
+       {&result.violating_devices, &result.mismatch_devices, &result.cannot_enforce_devices, &result.pending_devices}) {
     std::sort(list->begin(), list->end());
     if (list->size() > list_limit) {
       list->resize(list_limit);
@@ -266,6 +282,8 @@ FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<C
       ++result.totals.mismatch_any;
     } else if (flag & kViolatingAny) {
       ++result.totals.violating_any;
+    } else if (flag & kCannotEnforceAny) {
+      ++result.totals.cannot_enforce_any;
     } else if (flag & (kPendingAny | kStaleAny)) {
       ++result.totals.pending_any;
       if (flag & kStaleAny) ++result.totals.stale_any;
@@ -274,6 +292,33 @@ FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<C
     }
   }
   return result;
+}
+
+std::vector<ComplianceRule> ComplianceRulesOf(const PublishedBundle& latest) {
+  std::vector<ComplianceRule> rules;
+  if (latest.version == 0 || !latest.bundle) return rules;
+  auto is_publisher = [](policy::TargetKind kind) {
+    return kind == policy::TargetKind::kAndroidSigner || kind == policy::TargetKind::kAppleTeam;
+  };
+  for (const auto& rule : latest.bundle->rules) {
+    ComplianceRule entry{rule.id, rule.action, rule.scope_groups, latest.version, latest.issued_at};
+    if (auto it = latest.rule_first_published.find(rule.id); it != latest.rule_first_published.end()) {
+      entry.first_version = it->second.first;
+      entry.first_published_at = it->second.second;
+    }
+    for (const auto& target : rule.targets) {
+      if (is_publisher(target.kind)) entry.publisher_targets = true;
+      if (target.kind != policy::TargetKind::kVendor) continue;
+      for (const auto& vendor : latest.bundle->vendors) {
+        if (vendor.name != target.value) continue;
+        for (const auto& identifier : vendor.identifiers) {
+          if (is_publisher(identifier.kind)) entry.publisher_targets = true;
+        }
+      }
+    }
+    rules.push_back(std::move(entry));
+  }
+  return rules;
 }
 
 }  // namespace appban::verify

@@ -11,12 +11,16 @@
 //              claims (verify/rules_hash.h): whatever its stored state, it is not counted
 //              compliant, violating or pending until it reports the right hash;
 //   violating  the stored state (evaluated against a bundle carrying the rule) is violating;
+//   cannot_enforce  an MDM device (source other than "agent") whose MDM cannot enforce appban's
+//              bans on it (ComplianceDevice::cannot_enforce: an unmanaged policy, no app reports,
+//              gone from the MDM, an unsupervised iPhone…) or a rule with publisher targets
+//              (signer, Team ID), which no MDM inventory can match: never counted compliant;
 //   compliant  the stored state is compliant; REMEDIATED when it also had a matching app at first
 //              evaluation (remediated devices are a subset of compliant ones);
 //   pending    no state evaluated against a bundle carrying the rule yet, and the device was
 //              heard from within stale_after;
 //   stale      as pending, but the device's last check-in is older than stale_after (or never).
-// targeted = waived + mismatch + violating + compliant + pending + stale; each device is in
+// targeted = waived + mismatch + violating + cannot_enforce + compliant + pending + stale; each device is in
 // exactly one.
 // A device's groups are the group its enrolment token named plus every policy group listing it.
 //
@@ -38,11 +42,23 @@
 
 #include "appban/policy/model.h"
 #include "appban/store/fleet.h"
+#include "appban/verify/published_bundle.h"
 
 namespace appban::verify {
 
-enum class DeviceRuleStatus { kNotTargeted, kWaived, kMismatch, kViolating, kCompliant, kRemediated, kPending, kStale };
-// "not_targeted", "waived", "mismatch", "violating", "compliant", "remediated", "pending", "stale"
+enum class DeviceRuleStatus {
+  kNotTargeted,
+  kWaived,
+  kMismatch,
+  kViolating,
+  kCannotEnforce,
+  kCompliant,
+  kRemediated,
+  kPending,
+  kStale
+};
+// "not_targeted", "waived", "mismatch", "violating", "cannot_enforce", "compliant", "remediated",
+// "pending", "stale"
 std::string_view DeviceRuleStatusName(DeviceRuleStatus status);
 
 // One enrolled device as compliance sees it.
@@ -52,6 +68,8 @@ struct ComplianceDevice {
   UnixSeconds last_seen = 0;        // 0: never checked in
   bool revoked = false;
   bool rules_hash_mismatch = false;  // store::Device::rules_hash_mismatch is set
+  bool mdm = false;                  // imported from an MDM (store::Device::IsMdm)
+  bool cannot_enforce = false;       // store::Device::cannot_enforce is set
 };
 
 // One rule of the latest bundle.
@@ -61,7 +79,12 @@ struct ComplianceRule {
   std::vector<std::string> scope_groups;  // empty: every device
   int64_t first_version = 0;              // first bundle version that carried the rule
   UnixSeconds first_published_at = 0;     // that bundle's issue time
+  // The rule names a publisher (android-signer, apple-team, directly or through a vendor record):
+  // MDM inventories carry no signer identity, so an MDM device cannot be verified against it.
+  bool publisher_targets = false;
 };
+// The rules of a bundle as compliance sees them (first publication from `latest`).
+std::vector<ComplianceRule> ComplianceRulesOf(const PublishedBundle& latest);
 
 struct ComplianceParams {
   UnixSeconds now = 0;
@@ -143,12 +166,14 @@ struct RuleCompliance {
   int64_t violating = 0;
   int64_t waived = 0;
   int64_t mismatch = 0;
+  int64_t cannot_enforce = 0;
   int64_t pending = 0;
   int64_t stale = 0;
   TimeToCompliance time_to_compliance;
   // Filled only up to `list_limit` ids each (sorted by device id); the *_total counts are exact.
   std::vector<std::string> violating_devices;
   std::vector<std::string> mismatch_devices;
+  std::vector<std::string> cannot_enforce_devices;
   std::vector<std::string> pending_devices;  // pending and stale
   bool lists_truncated = false;
 };
@@ -160,19 +185,23 @@ RuleCompliance SummarizeRule(const FleetMembership& fleet, const ComplianceRule&
                              const ComplianceParams& params, size_t list_limit);
 
 // Fleet totals over every rule of the bundle, per active device:
-//   devices = untargeted + fully_compliant + mismatch_any + violating_any + pending_any, where
+//   devices = untargeted + fully_compliant + mismatch_any + violating_any + cannot_enforce_any +
+//   pending_any, where
 //   mismatch_any:    targeted by at least one rule and reporting a rules_hash that is not its
 //                    claimed version's (even when every rule targeting it is waived: a device
 //                    that does not enforce the published bundle is never fully compliant);
 //   fully_compliant: every rule targeting it is compliant (or remediated) or waived;
 //   violating_any:   violating at least one rule;
-//   pending_any:     violating none, pending or stale on at least one;
+//   cannot_enforce_any: violating none, cannot-enforce on at least one (an MDM device appban
+//                    cannot verify is never fully compliant);
+//   pending_any:     none of the above, pending or stale on at least one;
 //   stale_any:       the part of pending_any that is stale on at least one rule.
 struct FleetTotals {
   int64_t devices = 0;
   int64_t fully_compliant = 0;
   int64_t mismatch_any = 0;
   int64_t violating_any = 0;
+  int64_t cannot_enforce_any = 0;
   int64_t pending_any = 0;
   int64_t stale_any = 0;
   int64_t untargeted = 0;  // no rule targets the device

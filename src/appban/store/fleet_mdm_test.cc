@@ -1,0 +1,110 @@
+// MDM devices in the fleet store: imported beside enrolled agents, listed by source, never able to
+// authenticate, and migration 7 keeping every enrolled device and what references it.
+#include <gtest/gtest.h>
+
+#include "appban/store/fleet_test_support.h"
+
+namespace appban::store {
+namespace {
+
+using namespace fleet_testing;  // NOLINT: test helpers
+
+Device MdmRow(const std::string& id) {
+  Device device;
+  device.id = id;
+  device.hostname = "phone";
+  device.platform = "android";
+  device.source = "amapi";
+  device.mdm_connector = "health";
+  device.mdm_id = "enterprises/LC00emu/devices/" + id;
+  device.mdm_groups = {"staff", "health"};
+  device.last_seen = kNow - 60;
+  device.mdm_synced_at = kNow - 60;
+  device.mdm_compliant = false;
+  return device;
+}
+
+MdmDeviceWrite Write(const std::string& id) {
+  MdmDeviceWrite write;
+  write.device = MdmRow(id);
+  write.checkin.device_id = id;
+  write.checkin.last_seen = kNow - 60;
+  return write;
+}
+
+TEST(FleetMdm, ImportedBesideAgentsListedBySourceNeverAuthenticated) {
+  ScratchDir dir;
+  auto fleet = OpenFleet(dir.db());
+  Enrollment agent = EnrollOne(*fleet, "ws-1");
+  std::vector<MdmDeviceWrite> writes = {Write("m-000000000000000000000001"), Write("d-0000000000000001"),
+                                        Write(agent.device.id)};
+  auto outcomes = fleet->ImportMdmDevices(writes, kNow);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status().ToString();
+  EXPECT_TRUE((*outcomes)[0].status.ok()) << (*outcomes)[0].status.ToString();
+  EXPECT_EQ((*outcomes)[1].status.code(), StatusCode::kInvalidArgument);  // not an "m-" id
+  EXPECT_EQ((*outcomes)[2].status.code(), StatusCode::kInvalidArgument);  // an agent's id
+
+  auto phone = fleet->GetDevice("m-000000000000000000000001");
+  ASSERT_TRUE(phone.ok());
+  EXPECT_EQ(phone->source, "amapi");
+  EXPECT_EQ(phone->mdm_groups, (std::vector<std::string>{"staff", "health"}));
+  EXPECT_EQ(phone->mdm_compliant, false);
+  EXPECT_FALSE(phone->mdm_compliant_at.has_value());
+  EXPECT_EQ(phone->enrollment_token_id, "");
+  EXPECT_EQ(fleet->GetDevice(agent.device.id)->source, "agent");
+
+  EXPECT_EQ(fleet->ListDevicesWhere({"amapi", ""}, "", 10)->size(), 1u);
+  EXPECT_EQ(fleet->ListDevicesWhere({"agent", "linux"}, "", 10)->size(), 1u);
+  auto counts = fleet->CountDevicesBySource();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->size(), 2u);
+  // The credential form of an MDM id never authenticates.
+  EXPECT_FALSE(fleet->AuthenticateDevice("m-000000000000000000000001." + std::string(64, '0'), kNow).ok());
+
+  // Compliant from the MDM: the time is kept while it stays so.
+  writes = {Write("m-000000000000000000000001")};
+  writes[0].device.mdm_compliant = true;
+  ASSERT_TRUE(fleet->ImportMdmDevices(writes, kNow + 10).ok());
+  ASSERT_TRUE(fleet->ImportMdmDevices(writes, kNow + 20).ok());
+  EXPECT_EQ(fleet->GetDevice("m-000000000000000000000001")->mdm_compliant_at, kNow + 10);
+  // Not listed by the next complete import: gone, and cannot-enforce.
+  EXPECT_EQ(*fleet->MarkMdmDevicesGone("health", kNow + 30, kNow + 30), 1);
+  auto gone = fleet->GetDevice("m-000000000000000000000001");
+  EXPECT_EQ(gone->mdm_gone_at, kNow + 30);
+  EXPECT_FALSE(gone->cannot_enforce.empty());
+}
+
+TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
+  ScratchDir dir;
+  std::string id;
+  {
+    auto fleet = OpenFleet(dir.db());
+    Enrollment agent = EnrollOne(*fleet, "ws-1", "");
+    id = agent.device.id;
+    CheckinWrite write = Checkin(id, {Event(1)});
+    write.inventory = InventoryUpdate{"h1", "[]", "", kNow};
+    write.rule_states.push_back({id, "r1", ComplianceState::kCompliant, kNow, true, kNow, 1});
+    ASSERT_TRUE(fleet->ApplyCheckins(std::vector<CheckinWrite>{write}).ok());
+  }
+  {
+    // Run migration 7 again over a populated devices table (rows referenced by inventories,
+    // events and rule states).
+    RawDb raw(dir.db());
+    ASSERT_EQ(raw.Exec("PRAGMA user_version = 6"), SQLITE_OK);
+  }
+  auto fleet = OpenFleet(dir.db());
+  ASSERT_NE(fleet, nullptr);
+  auto device = fleet->GetDevice(id);
+  ASSERT_TRUE(device.ok()) << device.status().ToString();
+  EXPECT_EQ(device->source, "agent");
+  EXPECT_EQ(device->inventory_hash, "h1");
+  EXPECT_EQ(fleet->ListEvents(id, 10)->size(), 1u);
+  EXPECT_EQ(fleet->ListDeviceRuleStates(id)->size(), 1u);
+  RawDb raw(dir.db());
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "7");
+  EXPECT_EQ(raw.Scalar("PRAGMA foreign_key_check"), "");
+  EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'devices_rules_hash_mismatch'"), "1");
+}
+
+}  // namespace
+}  // namespace appban::store

@@ -1,0 +1,139 @@
+// SqliteFleetStore: MDM devices — the import of a connector's inventory (a page per transaction),
+// marking devices their MDM no longer lists, and the listings by source and platform.
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "appban/policy/model.h"
+#include "appban/store/sqlite_fleet_store.h"
+
+namespace appban::store::internal {
+namespace {
+
+constexpr std::string_view kGoneReason = "no longer listed by the MDM";
+
+Status ValidateMdmDevice(const Device& device) {
+  const FleetLimits& limits = kFleetLimits;
+  if (!device.id.starts_with("m-")) return Status::InvalidArgument("an MDM device id starts with \"m-\"");
+  APPBAN_RETURN_IF_ERROR(CheckText(device.id, limits.max_name_bytes, "device id", true));
+  if (!device.IsMdm()) return Status::InvalidArgument("device " + device.id + ": an MDM device needs an MDM source");
+  APPBAN_RETURN_IF_ERROR(CheckText(device.source, limits.max_platform_bytes, "device source", true));
+  APPBAN_RETURN_IF_ERROR(CheckText(device.hostname, limits.max_hostname_bytes, "device name", true));
+  APPBAN_RETURN_IF_ERROR(CheckText(device.platform, limits.max_platform_bytes, "device platform", true));
+  APPBAN_RETURN_IF_ERROR(CheckText(device.mdm_connector, limits.max_name_bytes, "connector name", true));
+  APPBAN_RETURN_IF_ERROR(CheckText(device.mdm_id, limits.max_note_bytes, "MDM device id", true));
+  APPBAN_RETURN_IF_ERROR(CheckText(device.cannot_enforce, limits.max_note_bytes, "cannot-enforce reason", false));
+  for (const std::string& group : device.mdm_groups) {
+    APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(group, "device group"));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status SqliteFleetStore::UpsertMdmDevice(const Device& device, UnixSeconds seen_at, CheckinOutcome& outcome) {
+  // An agent's row under the same id (not possible with derived "m-" ids, but the store does not
+  // trust its callers) is never overwritten.
+  APPBAN_ASSIGN_OR_RETURN(auto probe, Cached("SELECT source, revoked_at FROM devices WHERE id = ?1"));
+  probe.statement().Bind(1, device.id);
+  APPBAN_ASSIGN_OR_RETURN(bool exists, probe.statement().Step());
+  if (exists && probe.statement().Text(0) == Device::kAgentSource) {
+    outcome.status = Status::InvalidArgument("device " + device.id + " is an enrolled agent device");
+    return Status::Ok();
+  }
+  // The MDM's compliant verdict keeps the time it was first reported until it changes.
+  APPBAN_ASSIGN_OR_RETURN(
+      auto lease,
+      Cached("INSERT INTO devices(id, secret_hash, hostname, platform, agent_version, group_name, enrolled_at, "
+             "enrollment_token_id, last_seen, source, mdm_connector, mdm_id, mdm_groups, mdm_pushed_at, "
+             "mdm_synced_at, mdm_compliant, mdm_compliant_at, cannot_enforce, mdm_gone_at, mdm_seen_at) "
+             "VALUES(?1, '', ?2, ?3, '', '', ?4, NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+             "CASE WHEN ?12 = 1 THEN ?4 END, ?13, NULL, ?4) "
+             "ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, platform = excluded.platform, "
+             "last_seen = excluded.last_seen, mdm_groups = excluded.mdm_groups, "
+             "mdm_pushed_at = COALESCE(excluded.mdm_pushed_at, mdm_pushed_at), mdm_synced_at = excluded.mdm_synced_at, "
+             "mdm_compliant_at = CASE WHEN excluded.mdm_compliant = 1 THEN "
+             "(CASE WHEN mdm_compliant = 1 THEN mdm_compliant_at ELSE ?4 END) END, "
+             "mdm_compliant = excluded.mdm_compliant, cannot_enforce = excluded.cannot_enforce, "
+             "mdm_gone_at = NULL, mdm_seen_at = ?4"));
+  std::optional<int64_t> compliant;
+  if (device.mdm_compliant) compliant = *device.mdm_compliant ? 1 : 0;
+  APPBAN_RETURN_IF_ERROR(lease.statement()
+                             .Bind(1, device.id)
+                             .Bind(2, device.hostname)
+                             .Bind(3, device.platform)
+                             .Bind(4, seen_at)
+                             .Bind(5, device.last_seen)
+                             .Bind(6, device.source)
+                             .Bind(7, device.mdm_connector)
+                             .Bind(8, device.mdm_id)
+                             .Bind(9, JoinMdmGroups(device.mdm_groups))
+                             .Bind(10, device.mdm_pushed_at)
+                             .Bind(11, device.mdm_synced_at)
+                             .Bind(12, compliant)
+                             .Bind(13, device.cannot_enforce)
+                             .Run());
+  return Status::Ok();
+}
+
+Result<std::vector<CheckinOutcome>> SqliteFleetStore::ImportMdmDevices(std::span<const MdmDeviceWrite> writes,
+                                                                       UnixSeconds seen_at) {
+  std::vector<CheckinOutcome> outcomes(writes.size());
+  for (size_t i = 0; i < writes.size(); ++i) {
+    outcomes[i].device_id = writes[i].device.id;
+    outcomes[i].status = ValidateMdmDevice(writes[i].device);
+    if (outcomes[i].status.ok() && writes[i].checkin.device_id != writes[i].device.id) {
+      outcomes[i].status = Status::InvalidArgument("device " + writes[i].device.id + ": check-in of another device");
+    }
+    if (outcomes[i].status.ok()) outcomes[i].status = ValidateCheckin(writes[i].checkin);
+  }
+  if (writes.empty()) return outcomes;
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (!outcomes[i].status.ok()) continue;
+    APPBAN_RETURN_IF_ERROR(UpsertMdmDevice(writes[i].device, seen_at, outcomes[i]));
+    if (!outcomes[i].status.ok()) continue;
+    APPBAN_RETURN_IF_ERROR(ApplyOne(writes[i].checkin, outcomes[i]));
+  }
+  APPBAN_RETURN_IF_ERROR(transaction.Commit());
+  return outcomes;
+}
+
+Result<int64_t> SqliteFleetStore::MarkMdmDevicesGone(const std::string& connector, UnixSeconds seen_since,
+                                                     UnixSeconds now) {
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+  APPBAN_ASSIGN_OR_RETURN(auto update,
+                          sqlite::Statement::Prepare(db_,
+                                                     "UPDATE devices SET mdm_gone_at = ?3, cannot_enforce = ?4 "
+                                                     "WHERE mdm_connector = ?1 AND mdm_seen_at < ?2 AND "
+                                                     "mdm_gone_at IS NULL"));
+  APPBAN_RETURN_IF_ERROR(update.Bind(1, connector).Bind(2, seen_since).Bind(3, now).Bind(4, kGoneReason).Run());
+  int64_t marked = sqlite3_changes(db_.handle());
+  APPBAN_RETURN_IF_ERROR(transaction.Commit());
+  return marked;
+}
+
+Result<std::vector<Device>> SqliteFleetStore::ListDevicesWhere(const DeviceFilter& filter, std::string_view after_id,
+                                                               size_t limit) {
+  APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
+  APPBAN_ASSIGN_OR_RETURN(
+      auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kDeviceColumns) +
+                                                      " FROM devices WHERE id > ?1 AND (?2 = '' OR source = ?2) AND "
+                                                      "(?3 = '' OR platform = ?3) ORDER BY id LIMIT ?4"));
+  query.Bind(1, after_id).Bind(2, filter.source).Bind(3, filter.platform).Bind(4, static_cast<int64_t>(limit));
+  return ReadRows<Device>(query, ReadDevice);
+}
+
+Result<std::vector<SourceCount>> SqliteFleetStore::CountDevicesBySource() {
+  APPBAN_ASSIGN_OR_RETURN(
+      auto query,
+      sqlite::Statement::Prepare(db_,
+                                 "SELECT source, platform, COUNT(*), SUM(cannot_enforce != '') FROM devices "
+                                 "WHERE revoked_at IS NULL GROUP BY source, platform ORDER BY source, platform"));
+  return ReadRows<SourceCount>(query, [](const sqlite::Statement& row) {
+    return SourceCount{row.Text(0), row.Text(1), row.Int(2), row.Int(3)};
+  });
+}
+
+}  // namespace appban::store::internal
