@@ -221,8 +221,7 @@ struct AppleEmulator::Server {
       if (app == device.apps.end()) {
         return fail(12029, "MCInstallationErrorDomain", "The app \"" + identifier + "\" is not installed.");
       }
-      const bool unmanaged_removable =
-          device.supervised && !(VersionLess(device.os_version, "26.0"));
+      const bool unmanaged_removable = device.supervised && !(VersionLess(device.os_version, "26.0"));
       if (!app->managed && !unmanaged_removable) {
         return fail(12026, "MCInstallationErrorDomain", "The app \"" + identifier + "\" is not managed.");
       }
@@ -341,7 +340,9 @@ Result<int> AppleEmulator::CheckIn(const std::string& udid) {
                     {"event_id", queued.uuid},
                     {"created_at", "2026-12-05T05:00:00Z"},
                     {"acknowledge_event",
-                     {{"udid", udid}, {"status", *result.FindString("Status")}, {"command_uuid", queued.uuid},
+                     {{"udid", udid},
+                      {"status", *result.FindString("Status")},
+                      {"command_uuid", queued.uuid},
                       {"raw_payload", Base64(raw)}}}};
       events.push_back(event.dump());
     }

@@ -51,7 +51,7 @@ struct EmulatedAppleDevice {
   std::string serial_number = "F2LXXXXXXX";
   std::vector<EmulatedApp> apps;
   // State the device keeps.
-  std::set<std::string> blocked;          // blockedAppBundleIDs in force
+  std::set<std::string> blocked;                // blockedAppBundleIDs in force
   std::map<std::string, std::string> profiles;  // identifier → PayloadUUID
   std::vector<std::string> corrupt_answers;     // request types answered with a broken plist
 };

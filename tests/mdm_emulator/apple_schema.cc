@@ -168,7 +168,8 @@ void CollectUnsupported(const std::vector<SchemaKey>& keys, const std::vector<Sc
     }
     if (key == nullptr) continue;
     if (auto why = NotSupported(key->supported, target)) out.push_back(path + name + ": " + *why);
-    if (key->type == "<dictionary>") CollectUnsupported(key->subkeys, nullptr, value, target, path + name + ".", out, depth + 1);
+    if (key->type == "<dictionary>")
+      CollectUnsupported(key->subkeys, nullptr, value, target, path + name + ".", out, depth + 1);
   }
 }
 
@@ -223,7 +224,8 @@ std::vector<std::string> AppleSchema::ValidateResponse(const plist::Value& dict)
 std::vector<std::string> AppleSchema::Unsupported(const plist::Value& dict, const AppleTarget& target,
                                                   const AppleSchema* extra) const {
   std::vector<std::string> out;
-  if (auto why = NotSupported(supported_, target)) out.push_back((payload_type_.empty() ? request_type_ : payload_type_) + ": " + *why);
+  if (auto why = NotSupported(supported_, target))
+    out.push_back((payload_type_.empty() ? request_type_ : payload_type_) + ": " + *why);
   CollectUnsupported(payload_keys_, extra ? &extra->payload_keys_ : nullptr, dict, target, "", out, 0);
   return out;
 }

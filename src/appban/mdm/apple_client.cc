@@ -62,7 +62,8 @@ Result<std::unique_ptr<CommandQueueClient>> CommandQueueClient::Create(CommandQu
       return Status::InvalidArgument("the MDM API key holds control characters");
     }
   }
-  return std::unique_ptr<CommandQueueClient>(new CommandQueueClient(std::move(options), std::move(prefix), base.origin));
+  return std::unique_ptr<CommandQueueClient>(
+      new CommandQueueClient(std::move(options), std::move(prefix), base.origin));
 }
 
 CommandQueueClient::CommandQueueClient(CommandQueueOptions options, std::string path_prefix, net::Url origin)
@@ -83,8 +84,9 @@ Result<EnqueueResult> CommandQueueClient::Enqueue(std::string_view enrollment_id
       {"authorization", authorization_}, {"content-type", "text/plain"}, {"accept", "application/json"}};
   RetryPolicy retry = options_.retry;
   int retries = 0;
-  Result<net::HttpResponse> response = SendWithRetry(*http_, "PUT", path_prefix_ + "/v1/enqueue/" + std::string(enrollment_id),
-                                                     command_plist, headers, retry, &retries);
+  Result<net::HttpResponse> response =
+      SendWithRetry(*http_, "PUT", path_prefix_ + "/v1/enqueue/" + std::string(enrollment_id), command_plist, headers,
+                    retry, &retries);
   retries_ += retries;
   if (!response.ok()) return Status(response.status().code(), what + ": " + response.status().message());
   if (response->status == 401 || response->status == 403) {
@@ -93,11 +95,12 @@ Result<EnqueueResult> CommandQueueClient::Enqueue(std::string_view enrollment_id
   }
   Result<Json> result = ParseJsonBounded(response->body, options_.limits.max_response_bytes, 16, what);
   if (response->status == 200 || response->status == 207 || (response->status == 500 && result.ok())) {
-    if (!result.ok()) return Status::Corruption(what + ": the answer is not an APIResult: " + result.status().message());
+    if (!result.ok())
+      return Status::Corruption(what + ": the answer is not an APIResult: " + result.status().message());
     if (!result->is_object()) return Status::Corruption(what + ": the answer is not a JSON object");
-    if (auto echoed = result->find("command_uuid");
-        echoed != result->end() && echoed->is_string() && !echoed->get_ref<const std::string&>().empty() &&
-        echoed->get_ref<const std::string&>() != command_uuid) {
+    if (auto echoed = result->find("command_uuid"); echoed != result->end() && echoed->is_string() &&
+                                                    !echoed->get_ref<const std::string&>().empty() &&
+                                                    echoed->get_ref<const std::string&>() != command_uuid) {
       return Status::Corruption(what + ": the MDM answered for command " + echoed->get<std::string>().substr(0, 64));
     }
     EnqueueResult enqueued = ReadApiResult(*result, enrollment_id);

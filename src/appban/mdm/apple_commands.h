@@ -20,8 +20,8 @@ inline constexpr std::string_view kInstalledApplicationList = "InstalledApplicat
 inline constexpr std::string_view kDeviceInformation = "DeviceInformation";
 
 // The DeviceInformation queries appban needs: whether the device is supervised and its OS.
-inline constexpr std::string_view kDeviceQueries[] = {"IsSupervised", "OSVersion", "ProductName", "Model",
-                                                      "SerialNumber", "DeviceName"};
+inline constexpr std::string_view kDeviceQueries[] = {"IsSupervised", "OSVersion",    "ProductName",
+                                                      "Model",        "SerialNumber", "DeviceName"};
 // The InstalledApplicationList keys appban reads (Items; the device computes only these).
 inline constexpr std::string_view kInstalledApplicationItems[] = {"Identifier", "Name", "ShortVersion", "Version"};
 

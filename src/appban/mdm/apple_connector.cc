@@ -73,7 +73,8 @@ Result<std::vector<AppleDeviceEntry>> ParseDevicesFile(std::string_view text, co
     size_t space = line.find_first_of(" \t");
     AppleDeviceEntry device;
     device.id = std::string(line.substr(0, space));
-    if (Status valid = ValidateEnrollmentId(device.id); !valid.ok()) return Status::InvalidArgument(where + valid.message());
+    if (Status valid = ValidateEnrollmentId(device.id); !valid.ok())
+      return Status::InvalidArgument(where + valid.message());
     if (!seen.insert(device.id).second) return Status::InvalidArgument(where + device.id + " is listed twice");
     std::string_view groups = space == std::string_view::npos ? std::string_view() : trim(line.substr(space));
     while (!groups.empty()) {
@@ -101,7 +102,8 @@ BannedBundles CollectBannedBundles(const policy::Bundle& bundle) {
   };
   auto visit = [&](const policy::Target& target, const std::string& rule) {
     if (target.kind == policy::TargetKind::kIosBundle) add(target.value, rule);
-    if (target.kind == policy::TargetKind::kAppleTeam) out.unenforceable.emplace_back(rule, "apple-team:" + target.value);
+    if (target.kind == policy::TargetKind::kAppleTeam)
+      out.unenforceable.emplace_back(rule, "apple-team:" + target.value);
   };
   for (const policy::Rule& rule : bundle.rules) {
     for (const policy::Target& target : rule.targets) {
@@ -198,7 +200,8 @@ AppleDevicePlan PlanAppleDevice(const policy::PolicyIndex& index, const BannedBu
       plan.install_profile = true;
     }
   } else if (!state.profile_command.empty()) {
-    if (const RecordedCommand* answer = Answer(results, state.profile_command); answer && answer->status != "Acknowledged") {
+    if (const RecordedCommand* answer = Answer(results, state.profile_command);
+        answer && answer->status != "Acknowledged") {
       plan.profile_retry = answer->status + (answer->error.empty() ? "" : ": " + answer->error);
       if (plan.blocked.empty()) {
         plan.remove_profile = true;
@@ -210,18 +213,19 @@ AppleDevicePlan PlanAppleDevice(const policy::PolicyIndex& index, const BannedBu
 
   // Removals: once each; again when acknowledged and a later inventory still lists the app.
   for (const std::string& bundle_id : remove) {
+    bool listed = false;
+    if (reported != nullptr && reported->apps) {
+      for (const AppleApp& app : *reported->apps) listed = listed || app.identifier == bundle_id;
+    }
     auto sent = state.removals.find(bundle_id);
     if (sent == state.removals.end()) {
-      plan.remove_apps.push_back(bundle_id);
+      // Until the device has listed its apps, every banned app may be there.
+      if (listed || reported == nullptr || !reported->apps) plan.remove_apps.push_back(bundle_id);
       continue;
     }
     const RecordedCommand* answer = Answer(results, sent->second);
-    if (answer == nullptr || answer->status != "Acknowledged" || reported == nullptr || !reported->apps ||
-        reported->apps_at <= answer->at) {
-      continue;
-    }
-    for (const AppleApp& app : *reported->apps) {
-      if (app.identifier == bundle_id) plan.remove_apps.push_back(bundle_id);
+    if (answer != nullptr && answer->status == "Acknowledged" && listed && reported->apps_at > answer->at) {
+      plan.remove_apps.push_back(bundle_id);  // removed, then installed again
     }
   }
   for (const auto& [bundle_id, uuid] : state.removals) {
@@ -238,8 +242,8 @@ AppleDevicePlan PlanAppleDevice(const policy::PolicyIndex& index, const BannedBu
   return plan;
 }
 
-MdmDevice AppleMdmDevice(const std::string& connector, const AppleDeviceEntry& device,
-                         const AppleDeviceState* recorded, const ResultsFile& results) {
+MdmDevice AppleMdmDevice(const std::string& connector, const AppleDeviceEntry& device, const AppleDeviceState* recorded,
+                         const ResultsFile& results) {
   MdmDevice out;
   out.source = MdmSource::kAppleMdm;
   out.connector = connector;
@@ -300,8 +304,9 @@ MdmDevice AppleMdmDevice(const std::string& connector, const AppleDeviceEntry& d
       out.cannot_enforce_reason = bundle_id + " could not be removed (" + answer->status +
                                   (answer->error.empty() ? "" : ": " + answer->error) + ")";
       if (OsVersionBefore(info->os_version, kRemoveUnmanagedMinimumOs)) {
-        out.cannot_enforce_reason += "; before iOS 26 RemoveApplication removes only apps the MDM installed "
-                                     "(blockedAppBundleIDs still hides it and stops it launching)";
+        out.cannot_enforce_reason +=
+            "; before iOS 26 RemoveApplication removes only apps the MDM installed "
+            "(blockedAppBundleIDs still hides it and stops it launching)";
       }
       break;
     }
@@ -363,8 +368,8 @@ Result<AppleConnector::Prepared> AppleConnector::Prepare(const policy::Bundle& b
   APPBAN_ASSIGN_OR_RETURN(AppleState state, LoadAppleState(state_path_));
   APPBAN_ASSIGN_OR_RETURN(ResultsFile results, LoadResultsFile(results_path_));
   APPBAN_ASSIGN_OR_RETURN(policy::PolicyIndex index, policy::PolicyIndex::Build(bundle));
-  Prepared prepared{std::move(state), std::move(results), std::move(index), CollectBannedBundles(bundle),
-                    options_.now(), {}};
+  Prepared prepared{
+      std::move(state), std::move(results), std::move(index), CollectBannedBundles(bundle), options_.now(), {}};
   for (const AppleDeviceEntry& device : devices_) {
     auto recorded = prepared.state.devices.find(device.id);
     prepared.plans.push_back(PlanAppleDevice(prepared.index, prepared.banned, device,
@@ -374,11 +379,18 @@ Result<AppleConnector::Prepared> AppleConnector::Prepare(const policy::Bundle& b
   return prepared;
 }
 
-Result<std::string> AppleConnector::SignedProfile(const policy::Bundle& bundle, const std::vector<std::string>& groups) {
+Result<std::vector<std::string>> AppleConnector::BlockedFor(const policy::Bundle& bundle,
+                                                            const std::vector<std::string>& groups) {
   APPBAN_ASSIGN_OR_RETURN(policy::PolicyIndex index, policy::PolicyIndex::Build(bundle));
-  AppleDevicePlan plan = PlanAppleDevice(index, CollectBannedBundles(bundle), {"profile", groups}, nullptr,
-                                         ResultsFile{}, options_.now());
-  return identity_.Sign(ProfileXml(plan.blocked));
+  return PlanAppleDevice(index, CollectBannedBundles(bundle), {"profile", groups}, nullptr, ResultsFile{},
+                         options_.now())
+      .blocked;
+}
+
+Result<std::string> AppleConnector::SignedProfile(const policy::Bundle& bundle,
+                                                  const std::vector<std::string>& groups) {
+  APPBAN_ASSIGN_OR_RETURN(std::vector<std::string> blocked, BlockedFor(bundle, groups));
+  return identity_.Sign(ProfileXml(blocked));
 }
 
 Result<ConnectorReport> AppleConnector::Plan(const policy::Bundle& bundle) {
@@ -403,8 +415,8 @@ Result<ConnectorReport> AppleConnector::Plan(const policy::Bundle& bundle) {
     if (plan.Empty()) text << ": no change";
     text << "\n";
     if (plan.install_profile) {
-      text << "  + InstallProfile " << config_.profile_identifier << " blockedAppBundleIDs ["
-           << Joined(plan.blocked) << "]";
+      text << "  + InstallProfile " << config_.profile_identifier << " blockedAppBundleIDs [" << Joined(plan.blocked)
+           << "]";
       if (!plan.profile_retry.empty()) text << " (again: the device answered " << plan.profile_retry << ")";
       text << "\n";
     }
@@ -486,8 +498,8 @@ Result<ConnectorReport> AppleConnector::Apply(const policy::Bundle& bundle) {
     }
     if (ok && plan.query) {
       std::vector<std::string> queries;
-      for (MdmCommand command : {DeviceInformationCommand(options_.new_uuid()),
-                                 InstalledApplicationListCommand(options_.new_uuid())}) {
+      for (MdmCommand command :
+           {DeviceInformationCommand(options_.new_uuid()), InstalledApplicationListCommand(options_.new_uuid())}) {
         ok = ok && enqueue(command);
         if (ok) queries.push_back(command.uuid);
       }
@@ -518,7 +530,7 @@ Result<ConnectorReport> AppleConnector::Apply(const policy::Bundle& bundle) {
   if (retries > 0) text << retries << " request(s) retried after throttling or unavailability\n";
   text << (report.failed ? "apply: FAILED for some devices (run again; nothing was half-recorded)\n"
                          : "apply: done (devices act on the commands at their next check-in)\n");
-  report.json = {{"connector", config_.name}, {"kind", "apple"},          {"bundle_version", bundle.version},
+  report.json = {{"connector", config_.name},     {"kind", "apple"},    {"bundle_version", bundle.version},
                  {"devices", std::move(devices)}, {"retries", retries}, {"ok", !report.failed}};
   report.text = text.str();
   return report;
@@ -531,8 +543,8 @@ Result<std::vector<MdmDevice>> AppleConnector::Inventory(const policy::Bundle& b
   std::vector<MdmDevice> out;
   for (const AppleDeviceEntry& device : devices_) {
     auto recorded = state.devices.find(device.id);
-    out.push_back(AppleMdmDevice(config_.name, device, recorded == state.devices.end() ? nullptr : &recorded->second,
-                                 results));
+    out.push_back(
+        AppleMdmDevice(config_.name, device, recorded == state.devices.end() ? nullptr : &recorded->second, results));
   }
   return out;
 }
@@ -558,8 +570,8 @@ Result<ConnectorReport> AppleConnector::Survey(const policy::Bundle& bundle) {
     if (!violating.empty()) ++violating_devices;
     if (!device.cannot_enforce_reason.empty()) ++cannot;
     if (!device.reports_apps) ++silent;
-    std::string verdict = !device.reports_apps   ? "NO APP LIST YET"
-                          : !violating.empty()   ? "VIOLATING: " + Joined(violating_text)
+    std::string verdict = !device.reports_apps                   ? "NO APP LIST YET"
+                          : !violating.empty()                   ? "VIOLATING: " + Joined(violating_text)
                           : device.cannot_enforce_reason.empty() ? "compliant"
                                                                  : "no banned app installed";
     lines << device.mdm_id << "  " << device.platform;
@@ -586,12 +598,9 @@ Result<ConnectorReport> AppleConnector::Survey(const policy::Bundle& bundle) {
        << " the MDM cannot enforce on, " << silent << " without an app list\n"
        << lines.str();
   report.text = text.str();
-  report.json = {{"connector", config_.name},
-                 {"kind", "apple"},
-                 {"bundle_version", bundle.version},
-                 {"last_applied_bundle", state.last_applied_bundle},
-                 {"devices", std::move(list)},
-                 {"violating_devices", violating_devices},
+  report.json = {{"connector", config_.name},        {"kind", "apple"},
+                 {"bundle_version", bundle.version}, {"last_applied_bundle", state.last_applied_bundle},
+                 {"devices", std::move(list)},       {"violating_devices", violating_devices},
                  {"cannot_enforce_devices", cannot}};
   return report;
 }

@@ -8,8 +8,8 @@
 //   - remove or block-install → the bundle id is in the device's restrictions profile
 //     (blockedAppBundleIDs, apple_profile.h), queued with InstallProfile when the list changed,
 //     or RemoveProfile when it became empty;
-//   - remove → also RemoveApplication, once; again only when the device acknowledged it and a
-//     later InstalledApplicationList still lists the app (reinstalled);
+//   - remove → also RemoveApplication, once, unless the device's app list shows the app absent;
+//     again only when the device acknowledged it and a later app list shows it (reinstalled);
 //   - waived, report-only or not banned → not in the profile, no command: a waived device with
 //     nothing else banned is left alone.
 // With any enforcement command, and for a device that never answered, DeviceInformation (is it
@@ -70,10 +70,10 @@ struct BannedBundles {
 BannedBundles CollectBannedBundles(const policy::Bundle& bundle);
 
 struct AppleDeviceState {
-  std::optional<std::vector<std::string>> profile;  // blocked ids of appban's profile on the device
-  std::string profile_command;                      // the InstallProfile/RemoveProfile that set it
+  std::optional<std::vector<std::string>> profile;           // blocked ids of appban's profile on the device
+  std::string profile_command;                               // the InstallProfile/RemoveProfile that set it
   std::map<std::string, std::string, std::less<>> removals;  // bundle id → RemoveApplication uuid
-  std::vector<std::string> queries;                 // DeviceInformation/InstalledApplicationList uuids
+  std::vector<std::string> queries;                          // DeviceInformation/InstalledApplicationList uuids
 };
 struct AppleState {
   std::map<std::string, AppleDeviceState, std::less<>> devices;
@@ -86,18 +86,16 @@ Status SaveAppleState(const std::string& path, const AppleState& state);
 // What one device needs.
 struct AppleDevicePlan {
   std::string device;
-  std::vector<std::string> blocked;         // the blockedAppBundleIDs it should have
-  bool install_profile = false;             // queue InstallProfile with `blocked`
-  bool remove_profile = false;              // queue RemoveProfile (nothing left to block)
-  std::string profile_retry;                // why the profile is queued again (the device refused it)
-  std::vector<std::string> remove_apps;     // queue RemoveApplication
-  std::vector<std::string> forget;          // removals recorded for bundles no longer banned
-  std::vector<std::string> waived;          // banned, but waived for this device
-  bool query = false;                       // queue DeviceInformation + InstalledApplicationList
+  std::vector<std::string> blocked;      // the blockedAppBundleIDs it should have
+  bool install_profile = false;          // queue InstallProfile with `blocked`
+  bool remove_profile = false;           // queue RemoveProfile (nothing left to block)
+  std::string profile_retry;             // why the profile is queued again (the device refused it)
+  std::vector<std::string> remove_apps;  // queue RemoveApplication
+  std::vector<std::string> forget;       // removals recorded for bundles no longer banned
+  std::vector<std::string> waived;       // banned, but waived for this device
+  bool query = false;                    // queue DeviceInformation + InstalledApplicationList
 
-  bool Empty() const {
-    return !install_profile && !remove_profile && remove_apps.empty() && forget.empty() && !query;
-  }
+  bool Empty() const { return !install_profile && !remove_profile && remove_apps.empty() && forget.empty() && !query; }
 };
 
 // The pure planning step: desired state from the bundle, what was recorded, what devices answered.
@@ -106,8 +104,8 @@ AppleDevicePlan PlanAppleDevice(const policy::PolicyIndex& index, const BannedBu
                                 const ResultsFile& results, UnixSeconds now);
 
 // The MdmDevice for one configured device, from what it answered.
-MdmDevice AppleMdmDevice(const std::string& connector, const AppleDeviceEntry& device,
-                         const AppleDeviceState* recorded, const ResultsFile& results);
+MdmDevice AppleMdmDevice(const std::string& connector, const AppleDeviceEntry& device, const AppleDeviceState* recorded,
+                         const ResultsFile& results);
 
 struct AppleConnectorOptions {
   std::string state_dir;  // DATA_DIR/mdm
@@ -132,8 +130,11 @@ class AppleConnector : public MdmConnector {
   // Inventory, evaluated against the bundle, as a report for `appban mdm status`.
   Result<ConnectorReport> Survey(const policy::Bundle& bundle);
 
-  // The signed restrictions profile for a device in `groups` (appban mdm apple-profile).
+  // The bundle ids blocked for a device in `groups`, and the signed restrictions profile listing
+  // them (appban mdm apple-profile).
+  Result<std::vector<std::string>> BlockedFor(const policy::Bundle& bundle, const std::vector<std::string>& groups);
   Result<std::string> SignedProfile(const policy::Bundle& bundle, const std::vector<std::string>& groups);
+  std::string signer() const { return identity_.subject(); }
   // The profile's (unsigned) XML plist for a blocked list.
   std::string ProfileXml(const std::vector<std::string>& blocked) const;
 

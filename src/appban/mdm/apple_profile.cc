@@ -80,8 +80,7 @@ std::string RandomUuid() {
 plist::Value BuildRestrictionsProfile(const RestrictionsProfileOptions& options,
                                       std::vector<std::string> blocked_bundle_ids) {
   std::sort(blocked_bundle_ids.begin(), blocked_bundle_ids.end());
-  blocked_bundle_ids.erase(std::unique(blocked_bundle_ids.begin(), blocked_bundle_ids.end()),
-                           blocked_bundle_ids.end());
+  blocked_bundle_ids.erase(std::unique(blocked_bundle_ids.begin(), blocked_bundle_ids.end()), blocked_bundle_ids.end());
   std::string name = options.identifier;
   for (const std::string& id : blocked_bundle_ids) name += "\n" + id;
   const std::string payload_identifier = options.identifier + ".applicationaccess";
@@ -149,8 +148,8 @@ Result<SigningIdentity> SigningIdentity::FromPem(std::string_view certificate_pe
 
 Result<std::string> SigningIdentity::Sign(std::string_view content) const {
   BioPtr data = MemoryBio(content);
-  std::unique_ptr<CMS_ContentInfo, CmsFree> cms(CMS_sign(impl_->certificate.get(), impl_->key.get(),
-                                                         impl_->chain.get(), data.get(), CMS_BINARY | CMS_NOSMIMECAP));
+  std::unique_ptr<CMS_ContentInfo, CmsFree> cms(CMS_sign(impl_->certificate.get(), impl_->key.get(), impl_->chain.get(),
+                                                         data.get(), CMS_BINARY | CMS_NOSMIMECAP));
   if (!cms) return Status::Internal("CMS signing failed");
   BioPtr out(BIO_new(BIO_s_mem()));
   if (i2d_CMS_bio(out.get(), cms.get()) != 1) return Status::Internal("CMS encoding failed");
@@ -161,7 +160,8 @@ Result<std::string> SigningIdentity::Sign(std::string_view content) const {
 
 std::string SigningIdentity::subject() const {
   BioPtr out(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(out.get(), X509_get_subject_name(impl_->certificate.get()), 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
+  X509_NAME_print_ex(out.get(), X509_get_subject_name(impl_->certificate.get()), 0,
+                     XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
   char* bytes = nullptr;
   long length = BIO_get_mem_data(out.get(), &bytes);
   return std::string(bytes, static_cast<size_t>(length));

@@ -55,8 +55,10 @@ std::string SummariseErrorChain(const plist::Value& payload) {
 }
 
 Json InfoToJson(const AppleDeviceInfo& info) {
-  Json out = {{"os_version", info.os_version},         {"product_name", info.product_name},
-              {"model", info.model},                   {"serial_number", info.serial_number},
+  Json out = {{"os_version", info.os_version},
+              {"product_name", info.product_name},
+              {"model", info.model},
+              {"serial_number", info.serial_number},
               {"device_name", info.device_name}};
   out["supervised"] = info.supervised ? Json(*info.supervised) : Json();
   return out;
@@ -131,7 +133,8 @@ Result<CommandResult> ParseWebhookEvent(std::string_view body, const MdmLimits& 
 
 Result<std::vector<AppleApp>> ParseInstalledApplicationList(const plist::Value& payload, const MdmLimits& limits) {
   const plist::Value::Array* list = payload.FindArray("InstalledApplicationList");
-  if (list == nullptr) return Status::Corruption("InstalledApplicationList answer has no InstalledApplicationList array");
+  if (list == nullptr)
+    return Status::Corruption("InstalledApplicationList answer has no InstalledApplicationList array");
   if (list->size() > limits.max_apps_per_device) {
     return Status::LimitExceeded("InstalledApplicationList answer lists more than " +
                                  std::to_string(limits.max_apps_per_device) + " apps");
@@ -162,8 +165,7 @@ Result<AppleDeviceInfo> ParseDeviceInformation(const plist::Value& payload) {
   }
   info.os_version = StringMember(*responses, "OSVersion");
   if (!info.os_version.empty() && !ParseOsVersion(info.os_version)) {
-    return Status::Corruption("DeviceInformation OSVersion \"" + info.os_version.substr(0, 32) +
-                              "\" is not a version");
+    return Status::Corruption("DeviceInformation OSVersion \"" + info.os_version.substr(0, 32) + "\" is not a version");
   }
   info.product_name = StringMember(*responses, "ProductName");
   info.model = StringMember(*responses, "Model");
@@ -295,7 +297,8 @@ std::optional<std::vector<int>> ParseOsVersion(std::string_view text) {
 }
 
 bool OsVersionBefore(std::string_view a, std::string_view b) {
-  std::vector<int> x = ParseOsVersion(a).value_or(std::vector<int>{}), y = ParseOsVersion(b).value_or(std::vector<int>{});
+  std::vector<int> x = ParseOsVersion(a).value_or(std::vector<int>{}),
+                   y = ParseOsVersion(b).value_or(std::vector<int>{});
   x.resize(4, 0);
   y.resize(4, 0);
   return x < y;

@@ -187,11 +187,22 @@ Status ParseMdmSection(const TomlField& field, const std::string& source, MdmCon
 }
 
 std::vector<std::string> KnownMdmKeys() {
-  return {"mdm.amapi.name",    "mdm.amapi.enterprise",    "mdm.amapi.service_account_key_file", "mdm.amapi.base_url",
-          "mdm.amapi.ca_file", "mdm.amapi.policies.name", "mdm.amapi.policies.groups",
-          "mdm.apple.name", "mdm.apple.server_url", "mdm.apple.api_key_file", "mdm.apple.devices_file",
-          "mdm.apple.signing_certificate_file", "mdm.apple.signing_key_file", "mdm.apple.profile_identifier",
-          "mdm.apple.organization", "mdm.apple.ca_file"};
+  return {"mdm.amapi.name",
+          "mdm.amapi.enterprise",
+          "mdm.amapi.service_account_key_file",
+          "mdm.amapi.base_url",
+          "mdm.amapi.ca_file",
+          "mdm.amapi.policies.name",
+          "mdm.amapi.policies.groups",
+          "mdm.apple.name",
+          "mdm.apple.server_url",
+          "mdm.apple.api_key_file",
+          "mdm.apple.devices_file",
+          "mdm.apple.signing_certificate_file",
+          "mdm.apple.signing_key_file",
+          "mdm.apple.profile_identifier",
+          "mdm.apple.organization",
+          "mdm.apple.ca_file"};
 }
 
 }  // namespace appban::mdm
