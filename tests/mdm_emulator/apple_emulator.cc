@@ -32,17 +32,6 @@ std::string Base64(std::string_view bytes) {
   return out;
 }
 
-std::optional<std::string> Base64Decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out(text.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  size_t padding = (!text.empty() && text.back() == '=') + (text.size() > 1 && text[text.size() - 2] == '=');
-  out.resize(static_cast<size_t>(n) - padding);
-  return out;
-}
-
 net::HttpResponse Text(int status, std::string body) {
   net::HttpResponse response;
   response.status = status;
@@ -332,6 +321,15 @@ Result<int> AppleEmulator::CheckIn(const std::string& udid) {
       queue.pop_front();
       const std::string request_type = *queued.command.FindString("RequestType");
       plist::Value result = server_->Run(device->second, queued);
+      if (*result.FindString("Status") == "Acknowledged") {
+        // The emulated device answers as Apple's schema says a device does.
+        plist::Value answer = plist::Value::MakeDict();
+        for (const auto& [key, value] : *result.AsDict()) {
+          if (key != "CommandUUID" && key != "Status" && key != "UDID") answer.Set(key, value);
+        }
+        std::vector<std::string> errors = server_->schemas.Command(request_type)->ValidateResponse(answer);
+        if (!errors.empty()) return Status::Internal("emulator answer to " + request_type + ": " + errors.front());
+      }
       std::string raw = plist::WriteXml(result);
       for (const std::string& broken : device->second.corrupt_answers) {
         if (broken == request_type) raw = raw.substr(0, raw.size() / 2);  // cut mid-document

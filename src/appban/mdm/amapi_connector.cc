@@ -8,6 +8,7 @@
 
 #include "appban/common/file.h"
 #include "appban/common/time.h"
+#include "appban/mdm/credential_file.h"
 #include "appban/mdm/limits.h"
 
 namespace appban::mdm {
@@ -52,13 +53,6 @@ std::string Joined(const std::vector<std::string>& values) {
   std::string out;
   for (const auto& value : values) out += (out.empty() ? "" : ", ") + value;
   return out;
-}
-
-Status EnsurePrivateDirectory(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
 }
 
 }  // namespace

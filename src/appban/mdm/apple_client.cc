@@ -1,8 +1,7 @@
 #include "appban/mdm/apple_client.h"
 
-#include <openssl/evp.h>
-
 #include "appban/common/json.h"
+#include "appban/mdm/apple_results.h"
 #include "appban/mdm/google_auth.h"
 
 namespace appban::mdm {
@@ -10,14 +9,6 @@ namespace {
 
 constexpr size_t kMaxEnrollmentIdLength = 256;
 constexpr std::string_view kNanoMdmUser = "nanomdm";
-
-std::string Base64Encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                               reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(length));
-  return out;
-}
 
 // The APIResult's word on one enrollment, or on the whole request.
 EnqueueResult ReadApiResult(const Json& result, std::string_view enrollment_id) {

@@ -20,13 +20,6 @@ namespace {
 constexpr std::string_view kStateFormat = "appban.mdm-apple-state/1";
 constexpr uint64_t kMaxApiKeyFileBytes = 4096;
 
-Status EnsurePrivateDirectory(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
-}
-
 std::string Joined(const std::vector<std::string>& values, std::string_view separator = ", ") {
   std::string out;
   for (const auto& value : values) out += (out.empty() ? "" : std::string(separator)) + value;

@@ -43,7 +43,7 @@ TEST(AppleProfile, ConformsToApplesSchemaKeysTypesAndPresence) {
   EXPECT_EQ(*parsed->FindString("PayloadType"), "Configuration");
   const plist::Value& payload = parsed->FindArray("PayloadContent")->front();
   EXPECT_EQ(*payload.FindString("PayloadType"), "com.apple.applicationaccess");
-  EXPECT_EQ(payload.FindStrings("blockedAppBundleIDs"), (std::vector<std::string>{kTikTok, kWeChat}));
+  EXPECT_EQ(payload.FindStrings("blockedAppBundleIDs"), (std::vector<std::string>{kWeChat, kTikTok}));  // sorted
 }
 
 TEST(AppleProfile, TheValidatorRefusesWhatApplesSchemaRefuses) {

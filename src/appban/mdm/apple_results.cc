@@ -14,21 +14,6 @@ namespace {
 constexpr std::string_view kResultsFormat = "appban.mdm-apple-results/1";
 constexpr size_t kMaxErrorText = 500;
 
-// Standard base64 with padding, as Go's encoding/json writes a []byte. Whitespace is not allowed.
-Result<std::string> Base64Decode(std::string_view text) {
-  if (text.size() % 4 != 0) return Status::Corruption("raw_payload is not base64 (length)");
-  std::string out(text.size() / 4 * 3, '\0');
-  if (text.empty()) return out;
-  int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                               reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (length < 0) return Status::Corruption("raw_payload is not base64");
-  size_t padding = 0;
-  if (text.back() == '=') ++padding;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') ++padding;
-  out.resize(static_cast<size_t>(length) - padding);
-  return out;
-}
-
 std::string StringMember(const plist::Value& dict, std::string_view key) {
   const std::string* value = dict.FindString(key);
   return value ? *value : std::string();
@@ -279,6 +264,28 @@ Status RecordWebhookEvent(const std::string& path, std::string_view body, UnixSe
   APPBAN_ASSIGN_OR_RETURN(ResultsFile results, LoadResultsFile(path));
   APPBAN_RETURN_IF_ERROR(RecordResult(results, result, now));
   return SaveResultsFile(path, results);
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                               reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(length));
+  return out;
+}
+
+Result<std::string> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) return Status::Corruption("raw_payload is not base64 (length)");
+  std::string out(text.size() / 4 * 3, '\0');
+  if (text.empty()) return out;
+  int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                               reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (length < 0) return Status::Corruption("raw_payload is not base64");
+  size_t padding = 0;
+  if (text.back() == '=') ++padding;
+  if (text.size() >= 2 && text[text.size() - 2] == '=') ++padding;
+  out.resize(static_cast<size_t>(length) - padding);
+  return out;
 }
 
 std::optional<std::vector<int>> ParseOsVersion(std::string_view text) {

@@ -93,6 +93,11 @@ Status RecordResult(ResultsFile& results, const CommandResult& result, UnixSecon
 // that are not command results (nothing recorded).
 Status RecordWebhookEvent(const std::string& path, std::string_view body, UnixSeconds now);
 
+// Standard base64 with padding (RFC 4648 §4), as Go's encoding/json writes a []byte and HTTP
+// basic auth encodes credentials. Decoding refuses whitespace and bad lengths.
+std::string Base64Encode(std::string_view bytes);
+Result<std::string> Base64Decode(std::string_view text);
+
 // "17.5.1" → {17, 5, 1}; fewer parts are zeros. nullopt when not dotted numbers.
 std::optional<std::vector<int>> ParseOsVersion(std::string_view text);
 // a < b, comparing dotted versions numerically.

@@ -1,25 +1,17 @@
 #include "appban/mdm/apple_results.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 namespace appban::mdm {
 namespace {
 
-std::string Base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 std::string Event(std::string_view raw, std::string topic = "mdm.Connect") {
-  return Json{{"topic", topic},
-              {"event_id", "e1"},
-              {"created_at", "2026-12-05T05:00:00Z"},
-              {"acknowledge_event",
-               {{"udid", "UDID-1"}, {"status", "Acknowledged"}, {"command_uuid", "C1"}, {"raw_payload", Base64(raw)}}}}
+  return Json{
+      {"topic", topic},
+      {"event_id", "e1"},
+      {"created_at", "2026-12-05T05:00:00Z"},
+      {"acknowledge_event",
+       {{"udid", "UDID-1"}, {"status", "Acknowledged"}, {"command_uuid", "C1"}, {"raw_payload", Base64Encode(raw)}}}}
       .dump();
 }
 
@@ -93,6 +85,13 @@ TEST(AppleResults, MalformedInputIsAClearError) {
   ASSERT_TRUE(bad_info.ok());
   EXPECT_NE(ParseDeviceInformation(bad_info->payload).status().message().find("IsSupervised is not a boolean"),
             std::string::npos);
+}
+
+TEST(AppleResults, Base64RoundTripsAndRefusesGarbage) {
+  for (std::string text : {"", "a", "ab", "abc", "nanomdm:key"}) EXPECT_EQ(*Base64Decode(Base64Encode(text)), text);
+  EXPECT_EQ(Base64Encode("nanomdm:key"), "bmFub21kbTprZXk=");
+  EXPECT_FALSE(Base64Decode("abc").ok());
+  EXPECT_FALSE(Base64Decode("ab c").ok());
 }
 
 TEST(AppleResults, OsVersionsCompareNumerically) {

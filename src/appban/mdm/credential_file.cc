@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 namespace appban::mdm {
 
 Result<std::string> ReadCredentialFile(const std::string& path, uint64_t max_bytes, std::string_view what) {
@@ -34,6 +37,13 @@ Result<std::string> ReadCredentialFile(const std::string& path, uint64_t max_byt
   ::close(fd);
   APPBAN_RETURN_IF_ERROR(status);
   return text;
+}
+
+Status EnsurePrivateDirectory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
 }
 
 }  // namespace appban::mdm

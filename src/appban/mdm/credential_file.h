@@ -1,6 +1,6 @@
-// Reading a credential from a file: a service-account key, an MDM API key, a profile-signing key.
-// Credentials are named by path in the configuration, never inline, and a file others may read is
-// refused, so a credential cannot quietly sit world-readable on the server. Thread-safe.
+// Reading a credential from a file, and the private directory connectors keep their state in: a service-account key, an
+// MDM API key, a profile-signing key. Credentials are named by path in the configuration, never inline, and a file
+// others may read is refused, so a credential cannot quietly sit world-readable on the server. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -16,5 +16,8 @@ namespace appban::mdm {
 // `max_bytes`; kNotFound when it cannot be opened. `what` names the credential in errors
 // ("the service-account key"); the contents never appear in one.
 Result<std::string> ReadCredentialFile(const std::string& path, uint64_t max_bytes, std::string_view what);
+
+// Creates `path` mode 0700 unless it exists: the connectors' state directory (DATA_DIR/mdm).
+Status EnsurePrivateDirectory(const std::string& path);
 
 }  // namespace appban::mdm
