@@ -3,6 +3,7 @@
 //   appban mdm apple-webhook  the receiver for the MDM's webhook (device answers → results file)
 #include <pthread.h>
 
+#include <cctype>
 #include <csignal>
 #include <iostream>
 
@@ -11,6 +12,7 @@
 #include "appban/common/file.h"
 #include "appban/mdm/apple_connector.h"
 #include "appban/mdm/apple_webhook.h"
+#include "appban/mdm/credential_file.h"
 #include "appban/net/client.h"
 #include "appban/server/config.h"
 
@@ -88,9 +90,15 @@ int RunAppleWebhook(const AppleFlags& flags) {
   mdm::AppleWebhookOptions options;
   options.results_path = config->data_dir + "/mdm/apple-" + apple->name + "-results.json";
   if (!flags.secret_file.empty()) {
-    auto secret = ReadFileToString(flags.secret_file, 4096);
+    auto secret = mdm::ReadCredentialFile(flags.secret_file, 4096, "the webhook secret");
     if (!secret.ok()) return Fail(secret.status());
     while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) secret->pop_back();
+    for (char c : *secret) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+        return Fail(
+            Status::InvalidArgument(flags.secret_file + ": the secret may hold only letters, digits, '-' and '_'"));
+      }
+    }
     options.path_secret = *secret;
   }
   // SIGTERM/SIGINT are taken by this thread with sigwait; the receiver's thread inherits the mask.

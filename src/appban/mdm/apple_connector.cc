@@ -505,11 +505,15 @@ Result<ConnectorReport> AppleConnector::Apply(const policy::Bundle& bundle) {
       error = saved.ToString();
     }
     if (!ok) report.failed = true;
-    Json entry = {{"device", plan.device}, {"queued", StringsJson(queued)}, {"result", ok ? "queued" : "failed"}};
+    Json entry = {{"device", plan.device},
+                  {"queued", StringsJson(queued)},
+                  {"result", !ok              ? "failed"
+                             : queued.empty() ? "recorded"
+                                              : "queued"}};
     if (!plan.forget.empty()) entry["forgot"] = StringsJson(plan.forget);
     if (!error.empty()) entry["error"] = error;
     devices.push_back(std::move(entry));
-    text << plan.device << ": " << (ok ? "queued" : "FAILED") << "\n";
+    text << plan.device << ": " << (!ok ? "FAILED" : queued.empty() ? "recorded" : "queued") << "\n";
     for (const std::string& command : queued) text << "  queued " << command << "\n";
     if (!error.empty()) text << "  error: " << error << "\n";
   }
