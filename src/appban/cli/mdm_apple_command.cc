@@ -64,12 +64,13 @@ int RunAppleProfile(const AppleFlags& flags) {
   if (!profile.ok()) return Fail(profile.status());
   if (Status written = WriteFileAtomically(flags.output, *profile, 0644); !written.ok()) return Fail(written);
   auto blocked = (*connector)->BlockedFor(*bundle, flags.groups);
+  if (!blocked.ok()) return Fail(blocked.status());
   std::cout << "wrote " << flags.output << " (" << profile->size() << " bytes, CMS-signed by " << (*connector)->signer()
             << ")\n"
             << "PayloadIdentifier " << apple->profile_identifier << ", bundle version " << bundle->version << "\n"
             << "blockedAppBundleIDs:";
-  for (const std::string& id : blocked) std::cout << " " << id;
-  std::cout << (blocked.empty() ? " (none)\n" : "\n");
+  for (const std::string& id : *blocked) std::cout << " " << id;
+  std::cout << (blocked->empty() ? " (none)\n" : "\n");
   return 0;
 }
 
