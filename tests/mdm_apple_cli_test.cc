@@ -29,10 +29,13 @@ constexpr char kUnsupervised[] = "00008030-001D45A83E62002E";
 class MdmAppleCli : public ::testing::Test {
  protected:
   void SetUp() override {
+    EmulatedAppleDevice supervised =
+        Phone(kSupervised, "17.5", true, {App("com.tencent.xin", true, "WeChat"), App("com.apple.Pages", false)});
+    supervised.device_name = "Health iPhone 1";
+    EmulatedAppleDevice unsupervised = Phone(kUnsupervised, "17.5", false, {App("com.tencent.xin", false, "WeChat")});
+    unsupervised.device_name = "BYOD iPhone";
     fixture_ = std::make_unique<mdm::testing::AppleFixture>(
-        std::vector<EmulatedAppleDevice>{
-            Phone(kSupervised, "17.5", true, {App("com.tencent.xin", true, "WeChat"), App("com.apple.Pages", false)}),
-            Phone(kUnsupervised, "17.5", false, {App("com.tencent.xin", false, "WeChat")})},
+        std::vector<EmulatedAppleDevice>{supervised, unsupervised},
         std::string(kSupervised) + " health-staff\n" + kUnsupervised + " health-staff\n");
     fs::create_directories(fs::path(data()) / "mdm");
     mdm::AppleWebhookOptions webhook;
@@ -63,7 +66,8 @@ class MdmAppleCli : public ::testing::Test {
   // With APPBAN_MDM_EXAMPLE set, every command and its output is printed: docs/mdm.md's Apple
   // worked example is this test's output.
   CommandResult Mdm(const std::string& verb, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"mdm", verb, "--config", config_, "--user", "carol"};
+    std::vector<std::string> args = {"mdm", verb, "--config", config_};
+    if (verb != "apple-profile") args.insert(args.end(), {"--user", "carol"});
     args.insert(args.end(), extra.begin(), extra.end());
     CommandResult result = Appban(args);
     if (std::getenv("APPBAN_MDM_EXAMPLE") != nullptr) {
