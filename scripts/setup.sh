@@ -18,6 +18,8 @@ test_packages=(
   # (Debian's "dx" package is OpenDX, not the Android dexer: DEX fixtures are assembled with smali.)
   androguard apktool aapt apksigner zipalign dexdump libsmali-java android-framework-res openjdk-17-jdk-headless
   zip unzip openssl python3 python3-jsonschema
+  # Apple's device-management schema (YAML) the MDM emulator validates commands and profiles with.
+  libyaml-cpp-dev
   # The agent's tests: real dpkg/APT in scratch roots, dpkg-scanpackages for a local repository,
   # and a real Flatpak user installation built offline.
   dpkg-dev flatpak

@@ -1,9 +1,11 @@
 // appban mdm plan|apply|status: drive the MDM connectors configured in the server's TOML
-// ([[mdm.amapi]], docs/mdm.md) against the latest bundle the server published.
+// ([[mdm.amapi]], [[mdm.apple]]: docs/mdm.md) against the latest bundle the server published.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
 #include "appban/cli/commands.h"
+#include "appban/cli/mdm_cli.h"
 #include "appban/cli/policy_cli_support.h"
 #include "appban/decide/admin.h"
 #include "appban/mdm/amapi_connector.h"
@@ -27,9 +29,11 @@ struct MdmFlags {
 
 enum class MdmVerb { kPlan, kApply, kStatus };
 
+}  // namespace
+
 // The latest bundle the server issued, verified against every public key in DATA_DIR/keys — the
 // connector enforces exactly what devices are served, checked the way the server checks it.
-Result<policy::Bundle> LatestBundle(store::Store& store, const std::string& data_dir) {
+Result<policy::Bundle> LatestPublishedBundle(store::Store& store, const std::string& data_dir) {
   APPBAN_ASSIGN_OR_RETURN(int64_t version, store.LatestBundleVersion());
   if (version == 0) return Status::NotFound("no bundle has been published yet (appban policy bundle export)");
   APPBAN_ASSIGN_OR_RETURN(store::BundleRecord record, store.GetBundle(version));
@@ -48,15 +52,18 @@ Result<policy::Bundle> LatestBundle(store::Store& store, const std::string& data
   return verified.bundle;
 }
 
+namespace {
+
 int RunMdm(MdmVerb verb, const MdmFlags& flags) {
   auto config = server::LoadServerConfigFile(flags.config_file);
   if (!config.ok()) return Fail(config.status());
   if (!flags.data_dir.empty()) config->data_dir = flags.data_dir;
-  if (config->mdm.amapi.empty())
-    return Fail(Status::NotFound(flags.config_file + " configures no [[mdm.amapi]] connector"));
+  if (config->mdm.amapi.empty() && config->mdm.apple.empty()) {
+    return Fail(Status::NotFound(flags.config_file + " configures no [[mdm.amapi]] or [[mdm.apple]] connector"));
+  }
   auto store = store::OpenSqliteStore(config->DatabasePath());
   if (!store.ok()) return Fail(store.status(), config->DatabasePath());
-  auto bundle = LatestBundle(**store, config->data_dir);
+  auto bundle = LatestPublishedBundle(**store, config->data_dir);
   if (!bundle.ok()) return Fail(bundle.status(), "latest bundle");
 
   std::string user = flags.user;
@@ -148,6 +155,13 @@ int RunMdm(MdmVerb verb, const MdmFlags& flags) {
       }
     }
   }
+  for (const mdm::AppleConnectorConfig& apple : config->mdm.apple) {
+    if (!flags.connector.empty() && apple.name != flags.connector) continue;
+    found = true;
+    const char* verb_name = verb == MdmVerb::kPlan ? "plan" : verb == MdmVerb::kApply ? "apply" : "status";
+    exit_code =
+        std::max(exit_code, RunAppleConnector(verb_name, apple, *bundle, config->data_dir, admin, flags.json, reports));
+  }
   if (!found) return Fail(Status::NotFound("no connector named " + flags.connector));
   if (flags.json) std::cout << reports.dump(2) << "\n";
   return exit_code;
@@ -156,7 +170,8 @@ int RunMdm(MdmVerb verb, const MdmFlags& flags) {
 }  // namespace
 
 void AddMdmCommand(CLI::App& app, CommandAction* action) {
-  CLI::App* mdm = app.add_subcommand("mdm", "Push bans to MDMs (Android Management API) and read their devices back");
+  CLI::App* mdm =
+      app.add_subcommand("mdm", "Push bans to MDMs (Android Management API, Apple MDM) and read their devices back");
   mdm->require_subcommand(1);
   auto flags = std::make_shared<MdmFlags>();
   auto add = [&](const char* name, const char* help, MdmVerb verb) {
@@ -172,6 +187,7 @@ void AddMdmCommand(CLI::App& app, CommandAction* action) {
       MdmVerb::kPlan);
   add("apply", "Patch each managed policy so it blocks what the latest bundle bans (idempotent)", MdmVerb::kApply);
   add("status", "List the MDM's devices and which still report a banned app installed", MdmVerb::kStatus);
+  AddMdmAppleCommands(mdm, action);
 }
 
 }  // namespace appban::cli

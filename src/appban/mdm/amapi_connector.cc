@@ -12,6 +12,7 @@
 
 #include "appban/common/file.h"
 #include "appban/common/time.h"
+#include "appban/mdm/credential_file.h"
 #include "appban/mdm/limits.h"
 
 namespace appban::mdm {
@@ -84,13 +85,6 @@ class StateLock {
   explicit StateLock(int fd) : fd_(fd) {}
   int fd_;
 };
-
-Status EnsurePrivateDirectory(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 

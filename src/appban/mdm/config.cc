@@ -92,6 +92,84 @@ Status ParseAmapi(const toml::table& table, const std::string& source, const std
   return Status::Ok();
 }
 
+// Reverse-DNS: letters, digits, '-' and '_' in dot-separated labels ("gov.example.appban.restrictions").
+Status ValidateReverseDns(std::string_view text) {
+  if (text.empty() || text.size() > 200) return Status::InvalidArgument("must be 1 to 200 characters");
+  bool label_empty = true;
+  for (char c : text) {
+    if (c == '.') {
+      if (label_empty) return Status::InvalidArgument("\"" + std::string(text) + "\" has an empty label");
+      label_empty = true;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+      label_empty = false;
+    } else {
+      return Status::InvalidArgument("\"" + std::string(text) + "\" is not a reverse-DNS identifier");
+    }
+  }
+  if (label_empty) return Status::InvalidArgument("\"" + std::string(text) + "\" ends with '.'");
+  return Status::Ok();
+}
+
+Status ParseApple(const toml::table& table, const std::string& source, const std::string& prefix,
+                  const TomlField& where, AppleConnectorConfig& out) {
+  for (const TomlField& field : TomlFields(table, source, prefix)) {
+    const std::string key = field.path().substr(prefix.size() + 1);
+    std::string* path = key == "api_key_file"               ? &out.api_key_file
+                        : key == "devices_file"             ? &out.devices_file
+                        : key == "signing_certificate_file" ? &out.signing_certificate_file
+                        : key == "signing_key_file"         ? &out.signing_key_file
+                        : key == "ca_file"                  ? &out.ca_file
+                                                            : nullptr;
+    if (path != nullptr) {
+      APPBAN_ASSIGN_OR_RETURN(*path, field.String());
+      if (path->size() > kMaxPathLength) return field.Error("path too long");
+      if (!path->empty() && path->front() != '/') return field.Error("must be an absolute path");
+    } else if (key == "name") {
+      APPBAN_ASSIGN_OR_RETURN(out.name, field.String());
+      if (Status valid = policy::ValidateIdentifier(out.name, "connector name"); !valid.ok()) {
+        return field.Error(valid.message());
+      }
+    } else if (key == "server_url") {
+      APPBAN_ASSIGN_OR_RETURN(out.server_url, field.String());
+      if (Result<SplitUrl> url = ParseServiceUrl(out.server_url); !url.ok()) return field.Error(url.status().message());
+    } else if (key == "profile_identifier") {
+      APPBAN_ASSIGN_OR_RETURN(out.profile_identifier, field.String());
+      if (Status valid = ValidateReverseDns(out.profile_identifier); !valid.ok()) return field.Error(valid.message());
+    } else if (key == "organization") {
+      APPBAN_ASSIGN_OR_RETURN(out.organization, field.String());
+      if (out.organization.size() > 200) return field.Error("longer than 200 characters");
+    } else {
+      return field.Unknown();
+    }
+  }
+  if (out.name.empty()) return where.Error("name is required");
+  if (out.server_url.empty()) return where.Error("server_url is required");
+  if (out.api_key_file.empty()) return where.Error("api_key_file is required (a path; credentials are never inline)");
+  if (out.devices_file.empty()) return where.Error("devices_file is required");
+  if (out.signing_certificate_file.empty() || out.signing_key_file.empty()) {
+    return where.Error("signing_certificate_file and signing_key_file are required (profiles are signed)");
+  }
+  return Status::Ok();
+}
+
+// Runs `parse` on each table of the array of tables `inner` ([[mdm.KIND]]), refusing duplicate names.
+template <typename Config, typename Parse>
+Status ParseConnectors(const TomlField& inner, const std::string& source, std::vector<Config>& out, Parse parse) {
+  const toml::array* array = inner.node().as_array();
+  if (array == nullptr) return inner.Error("must be an array of tables ([[" + inner.path() + "]])");
+  if (array->size() > kMaxConnectors) return inner.Error("too many connectors");
+  std::set<std::string> names;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::table* table = (*array)[i].as_table();
+    if (table == nullptr) return inner.Error("must be an array of tables ([[" + inner.path() + "]])");
+    Config connector;
+    APPBAN_RETURN_IF_ERROR(parse(*table, source, inner.path() + "[" + std::to_string(i) + "]", inner, connector));
+    if (!names.insert(connector.name).second) return inner.Error("two connectors are named " + connector.name);
+    out.push_back(std::move(connector));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ParseMdmSection(const TomlField& field, const std::string& source, MdmConfig& out) {
@@ -113,21 +191,12 @@ Status ParseMdmSection(const TomlField& field, const std::string& source, MdmCon
           return key.Unknown();
         }
       }
-      continue;
-    }
-    if (inner.path() != field.path() + ".amapi") return inner.Unknown();
-    const toml::array* array = inner.node().as_array();
-    if (array == nullptr) return inner.Error("must be an array of tables ([[" + inner.path() + "]])");
-    if (array->size() > kMaxConnectors) return inner.Error("too many connectors");
-    std::set<std::string> names;
-    for (size_t i = 0; i < array->size(); ++i) {
-      const toml::table* table = (*array)[i].as_table();
-      if (table == nullptr) return inner.Error("must be an array of tables ([[" + inner.path() + "]])");
-      AmapiConnectorConfig connector;
-      APPBAN_RETURN_IF_ERROR(
-          ParseAmapi(*table, source, inner.path() + "[" + std::to_string(i) + "]", inner, connector));
-      if (!names.insert(connector.name).second) return inner.Error("two connectors are named " + connector.name);
-      out.amapi.push_back(std::move(connector));
+    } else if (inner.path() == field.path() + ".amapi") {
+      APPBAN_RETURN_IF_ERROR(ParseConnectors(inner, source, out.amapi, ParseAmapi));
+    } else if (inner.path() == field.path() + ".apple") {
+      APPBAN_RETURN_IF_ERROR(ParseConnectors(inner, source, out.apple, ParseApple));
+    } else {
+      return inner.Unknown();
     }
   }
   return Status::Ok();
@@ -141,6 +210,15 @@ std::vector<std::string> KnownMdmKeys() {
           "mdm.amapi.ca_file",
           "mdm.amapi.policies.name",
           "mdm.amapi.policies.groups",
+          "mdm.apple.name",
+          "mdm.apple.server_url",
+          "mdm.apple.api_key_file",
+          "mdm.apple.devices_file",
+          "mdm.apple.signing_certificate_file",
+          "mdm.apple.signing_key_file",
+          "mdm.apple.profile_identifier",
+          "mdm.apple.organization",
+          "mdm.apple.ca_file",
           "mdm.sync.enabled",
           "mdm.sync.interval_seconds",
           "mdm.sync.request_attempts",

@@ -14,6 +14,17 @@
 //     name = "default"                                # or "enterprises/LC00abc123/policies/default"
 //     groups = ["health-staff"]                       # appban groups of the policy's devices
 //
+//   [[mdm.apple]]                                     # an Apple MDM with a NanoMDM-style command queue
+//   name = "ios"
+//   server_url = "https://nanomdm.example.gov"        # the MDM's API (PUT /v1/enqueue/{id})
+//   api_key_file = "/etc/appban/nanomdm-api-key"      # mode 0600; HTTP basic auth "nanomdm:KEY"
+//   devices_file = "/etc/appban/ios-devices.txt"      # enrollment ids and their appban groups
+//   signing_certificate_file = "/etc/appban/profile-signing.pem"  # certificate (+ chain), PEM
+//   signing_key_file = "/etc/appban/profile-signing.key"          # its private key, mode 0600
+//   profile_identifier = "gov.example.appban.restrictions"        # optional: PayloadIdentifier
+//   organization = "Example Government CIO Office"   # optional: PayloadOrganization
+//   ca_file = ""                                      # optional
+//
 // Credentials are named by path only; the key file's mode is checked when it is read.
 // Plain values; thread-safe.
 #pragma once
@@ -50,8 +61,24 @@ struct MdmSyncConfig {
   int64_t max_backoff_seconds = 600;  // a failing connector is retried no slower than this
 };
 
+inline constexpr std::string_view kDefaultProfileIdentifier = "gov.appban.restrictions";
+
+// An Apple MDM reached through a command queue (docs/mdm.md, "Apple MDM").
+struct AppleConnectorConfig {
+  std::string name;
+  std::string server_url;
+  std::string api_key_file;
+  std::string devices_file;
+  std::string signing_certificate_file;
+  std::string signing_key_file;
+  std::string profile_identifier = std::string(kDefaultProfileIdentifier);
+  std::string organization;
+  std::string ca_file;
+};
+
 struct MdmConfig {
   std::vector<AmapiConnectorConfig> amapi;
+  std::vector<AppleConnectorConfig> apple;
   MdmSyncConfig sync;
 };
 

@@ -64,5 +64,45 @@ TEST(MdmConfig, MistakesAreErrorsNamingLineAndKey) {
   EXPECT_NE(Error(plain).find("plain http"), std::string::npos);
 }
 
+constexpr char kApple[] = R"(
+[[mdm.apple]]
+name = "ios"
+server_url = "https://nanomdm.example.gov"
+api_key_file = "/etc/appban/nanomdm-api-key"
+devices_file = "/etc/appban/ios-devices.txt"
+signing_certificate_file = "/etc/appban/profile-signing.pem"
+signing_key_file = "/etc/appban/profile-signing.key"
+organization = "Example CIO Office"
+)";
+
+TEST(MdmConfig, AppleConnectorsAreReadStrictly) {
+  auto config = Parse(kApple);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->apple.size(), 1u);
+  const AppleConnectorConfig& c = config->apple[0];
+  EXPECT_EQ(c.name, "ios");
+  EXPECT_EQ(c.server_url, "https://nanomdm.example.gov");
+  EXPECT_EQ(c.api_key_file, "/etc/appban/nanomdm-api-key");
+  EXPECT_EQ(c.profile_identifier, "gov.appban.restrictions");
+  EXPECT_EQ(c.organization, "Example CIO Office");
+  EXPECT_TRUE(c.ca_file.empty());
+
+  std::string typo = kApple;
+  typo.replace(typo.find("devices_file"), 12, "device_file");
+  EXPECT_EQ(Error(typo), "server.toml:6: mdm.apple[0].device_file: unknown key");
+  std::string relative = kApple;
+  relative.replace(relative.find("\"/etc/appban/nanomdm-api-key\""), 29, "\"key\"");
+  EXPECT_NE(Error(relative).find("must be an absolute path"), std::string::npos);
+  std::string no_signing = kApple;
+  no_signing.erase(no_signing.find("signing_key_file"),
+                   no_signing.find("organization") - no_signing.find("signing_key_file"));
+  EXPECT_NE(Error(no_signing).find("signing_key_file are required"), std::string::npos);
+  std::string plain = kApple;
+  plain.replace(plain.find("https://nanomdm"), 8, "http://");
+  EXPECT_NE(Error(plain).find("plain http"), std::string::npos) << Error(plain);
+  EXPECT_NE(Error(std::string(kApple) + "profile_identifier = \"not dns!\"\n").find("reverse-DNS"), std::string::npos);
+  EXPECT_NE(Error(std::string(kApple) + kApple).find("two connectors are named ios"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace appban::mdm

@@ -1,16 +1,14 @@
 #include "appban/mdm/google_auth.h"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
 #include <memory>
 
 #include "appban/common/json.h"
+#include "appban/mdm/credential_file.h"
 #include "appban/mdm/limits.h"
 #include "appban/net/http.h"
 
@@ -111,32 +109,8 @@ Result<ServiceAccountKey> ParseServiceAccountKey(std::string_view json_text) {
 }
 
 Result<ServiceAccountKey> LoadServiceAccountKey(const std::string& path) {
-  // Open first, then check the descriptor: the file checked is the file read.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return Status::NotFound(path + ": cannot open the service-account key file");
-  struct stat info {};
-  std::string text;
-  Status status;
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    status = Status::PermissionDenied(path + ": the service-account key is not a regular file");
-  } else if ((info.st_mode & 077) != 0) {
-    status = Status::PermissionDenied(path +
-                                      ": the service-account key file must be mode 0600 (readable by its owner only)");
-  } else if (static_cast<uint64_t>(info.st_size) > kMdmLimits.max_key_file_bytes) {
-    status = Status::LimitExceeded(path + ": larger than a service-account key file may be (" +
-                                   std::to_string(kMdmLimits.max_key_file_bytes) + " bytes)");
-  } else {
-    text.resize(static_cast<size_t>(info.st_size));
-    size_t done = 0;
-    while (done < text.size()) {
-      ssize_t n = ::read(fd, text.data() + done, text.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    if (done != text.size()) status = Status::Unavailable(path + ": short read");
-  }
-  ::close(fd);
-  APPBAN_RETURN_IF_ERROR(status);
+  APPBAN_ASSIGN_OR_RETURN(std::string text,
+                          ReadCredentialFile(path, kMdmLimits.max_key_file_bytes, "the service-account key"));
   Result<ServiceAccountKey> key = ParseServiceAccountKey(text);
   if (!key.ok()) return Status(key.status().code(), path + ": " + key.status().message());
   return key;

@@ -27,6 +27,18 @@ struct MdmLimits {
   size_t max_applications_per_policy = 10'000;
   // The connector's own state file (which entries appban owns, per policy).
   uint64_t max_state_file_bytes = 16ull << 20;
+
+  // Apple MDM. A webhook event carries one command result: an InstalledApplicationList of a
+  // phone with 300 apps is ~60 KB of plist, ~80 KB once base64 in the event's JSON.
+  uint64_t max_webhook_event_bytes = 4ull << 20;
+  // Apps one device may report; a device over it is reported, not truncated.
+  size_t max_apps_per_device = 10'000;
+  // Devices one Apple connector manages (lines of its devices file).
+  size_t max_apple_devices = 1'000'000;
+  uint64_t max_devices_file_bytes = 128ull << 20;
+  // What the webhook receiver keeps: the results file, and command results in it (oldest dropped).
+  uint64_t max_results_file_bytes = 1ull << 30;
+  size_t max_recorded_commands = 200'000;
 };
 
 inline constexpr MdmLimits kMdmLimits{};
