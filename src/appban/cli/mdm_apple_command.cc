@@ -134,14 +134,8 @@ int RunAppleConnector(std::string_view verb, const mdm::AppleConnectorConfig& co
   int exit_code = report->failed ? 1 : 0;
   if (verb == "apply") {
     // Every push is audited: what, to which device of which MDM, by which bundle.
-    for (const Json& device : report->json["devices"]) {
-      Json what = {{"connector", config.name},
-                   {"bundle_version", bundle.version},
-                   {"result", device["result"]},
-                   {"queued", device["queued"]}};
-      if (device.contains("error")) what["error"] = device["error"];
-      const std::string object = "apple:" + config.name + "/" + device["device"].get<std::string>();
-      if (Status recorded = admin.Record("mdm.apple.apply", object, what); !recorded.ok()) {
+    for (const mdm::MdmPush& push : report->pushes) {
+      if (Status recorded = admin.Record(push.action, push.object, push.what); !recorded.ok()) {
         exit_code = Fail(recorded, "audit");
       }
     }

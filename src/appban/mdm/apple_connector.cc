@@ -512,6 +512,15 @@ Result<ConnectorReport> AppleConnector::Apply(const policy::Bundle& bundle) {
                                               : "queued"}};
     if (!plan.forget.empty()) entry["forgot"] = StringsJson(plan.forget);
     if (!error.empty()) entry["error"] = error;
+    if (!queued.empty() || !ok) {
+      // Every device commands were queued for (or failed) is audited by the caller.
+      Json what = {{"connector", config_.name},
+                   {"bundle_version", bundle.version},
+                   {"result", entry["result"]},
+                   {"queued", entry["queued"]}};
+      if (!error.empty()) what["error"] = error;
+      report.pushes.push_back(MdmPush{"mdm.apple.apply", "apple:" + config_.name + "/" + plan.device, std::move(what)});
+    }
     devices.push_back(std::move(entry));
     text << plan.device << ": " << (!ok ? "FAILED" : queued.empty() ? "recorded" : "queued") << "\n";
     for (const std::string& command : queued) text << "  queued " << command << "\n";

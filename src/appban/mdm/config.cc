@@ -3,6 +3,7 @@
 #include <set>
 
 #include "appban/mdm/amapi_client.h"
+#include "appban/mdm/mdm_device.h"
 #include "appban/policy/model.h"
 
 namespace appban::mdm {
@@ -200,6 +201,15 @@ Status ParseMdmSection(const TomlField& field, const std::string& source, MdmCon
     }
   }
   return Status::Ok();
+}
+
+std::vector<MdmConfig::Named> MdmConfig::Connectors() const {
+  std::vector<Named> named;
+  for (const auto& connector : amapi) named.push_back({connector.name, std::string(MdmSourceName(MdmSource::kAmapi))});
+  for (const auto& connector : apple) {
+    named.push_back({connector.name, std::string(MdmSourceName(MdmSource::kAppleMdm))});
+  }
+  return named;
 }
 
 std::vector<std::string> KnownMdmKeys() {

@@ -80,6 +80,14 @@ struct MdmConfig {
   std::vector<AmapiConnectorConfig> amapi;
   std::vector<AppleConnectorConfig> apple;
   MdmSyncConfig sync;
+
+  struct Named {
+    std::string name;
+    std::string source;  // "amapi", "apple-mdm": MdmSourceName
+  };
+  // Every configured connector, in the order CreateConnectors builds them.
+  std::vector<Named> Connectors() const;
+  bool HasConnectors() const { return !amapi.empty() || !apple.empty(); }
 };
 
 // Every key an [mdm] section may hold, as the docs name them ("mdm.amapi.enterprise", …).

@@ -1,5 +1,7 @@
 #include "appban/mdm/connectors.h"
 
+#include "appban/mdm/apple_connector.h"
+
 #include <utility>
 
 namespace appban::mdm {
@@ -60,6 +62,17 @@ Result<std::vector<std::unique_ptr<MdmConnector>>> CreateConnectors(const MdmCon
     if (!created.ok())
       return Status(created.status().code(), "connector " + amapi.name + ": " + created.status().message());
     connectors.push_back(std::make_unique<AmapiMdmConnector>(std::move(*created)));
+  }
+  for (const AppleConnectorConfig& apple : config.apple) {
+    AppleConnectorOptions apple_options;
+    apple_options.state_dir = options.state_dir;
+    apple_options.retry = options.retry;
+    apple_options.http = options.http;
+    apple_options.now = options.now;
+    Result<std::unique_ptr<AppleConnector>> created = AppleConnector::Create(apple, std::move(apple_options));
+    if (!created.ok())
+      return Status(created.status().code(), "connector " + apple.name + ": " + created.status().message());
+    connectors.push_back(std::move(*created));
   }
   return connectors;
 }

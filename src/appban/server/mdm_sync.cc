@@ -94,8 +94,8 @@ std::string MdmStatusKey(std::string_view connector) { return std::string(kStatu
 
 Result<std::vector<MdmSyncStatus>> ReadMdmStatuses(store::FleetStore& fleet, const ServerConfig& config) {
   std::vector<MdmSyncStatus> statuses;
-  for (const auto& amapi : config.mdm.amapi) {
-    APPBAN_ASSIGN_OR_RETURN(std::optional<std::string> text, fleet.GetSetting(MdmStatusKey(amapi.name)));
+  for (const auto& connector : config.mdm.Connectors()) {
+    APPBAN_ASSIGN_OR_RETURN(std::optional<std::string> text, fleet.GetSetting(MdmStatusKey(connector.name)));
     MdmSyncStatus status;
     if (text) {
       Result<Json> json = ParseJsonBounded(*text, kMaxStatusBytes, 8, "MDM sync status");
@@ -104,8 +104,8 @@ Result<std::vector<MdmSyncStatus>> ReadMdmStatuses(store::FleetStore& fleet, con
         if (parsed.ok()) status = std::move(*parsed);
       }
     }
-    status.connector = amapi.name;
-    if (status.source.empty()) status.source = "amapi";
+    status.connector = connector.name;
+    if (status.source.empty()) status.source = connector.source;
     if (status.state.empty()) status.state = config.mdm.sync.enabled ? "starting" : "disabled";
     statuses.push_back(std::move(status));
   }
@@ -338,15 +338,15 @@ int RunMdmSyncProcess(const ServerConfig& config) {
     spdlog::error("mdm sync: {}", connectors.status().ToString());
     // Shown by GET /v1/admin/mdm and /metrics rather than left "starting".
     if (auto fleet = store::OpenSqliteFleetStore(config.DatabasePath()); fleet.ok()) {
-      for (const auto& amapi : config.mdm.amapi) {
+      for (const auto& connector : config.mdm.Connectors()) {
         MdmSyncStatus status;
-        status.connector = amapi.name;
-        status.source = "amapi";
+        status.connector = connector.name;
+        status.source = connector.source;
         status.state = "error";
         status.error = connectors.status().ToString();
         status.consecutive_failures = 1;
-        if (Status stored = (*fleet)->PutSetting(MdmStatusKey(amapi.name), status.ToJson().dump()); !stored.ok()) {
-          spdlog::warn("mdm {}: storing the sync status: {}", amapi.name, stored.ToString());
+        if (Status stored = (*fleet)->PutSetting(MdmStatusKey(connector.name), status.ToJson().dump()); !stored.ok()) {
+          spdlog::warn("mdm {}: storing the sync status: {}", connector.name, stored.ToString());
         }
       }
     }

@@ -215,7 +215,7 @@ class WorkerPool {
     for (uint32_t i = 0; i < workers; ++i) {
       if (!Spawn(static_cast<int>(i))) return false;
     }
-    if (!config_.mdm.amapi.empty() && config_.mdm.sync.enabled && !Spawn(kMdmSyncIndex)) return false;
+    if (config_.mdm.HasConnectors() && config_.mdm.sync.enabled && !Spawn(kMdmSyncIndex)) return false;
     return true;
   }
 

@@ -380,7 +380,7 @@ class Worker : public FleetNotifier {
     } else {
       spdlog::warn("metrics: counting devices by source failed: {}", counts.status().ToString());
     }
-    if (config_.mdm.amapi.empty()) return;
+    if (!config_.mdm.HasConnectors()) return;
     auto statuses = ReadMdmStatuses(*context_.fleet, config_);
     if (!statuses.ok()) {
       spdlog::warn("metrics: reading the MDM sync status failed: {}", statuses.status().ToString());
