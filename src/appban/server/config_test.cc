@@ -266,7 +266,7 @@ TEST(ServerConfig, MdmConnectorsAreReadFromTheSameFile) {
   ASSERT_EQ(config.mdm.amapi.size(), 1u);
   EXPECT_EQ(config.mdm.amapi[0].policies[0].name, "enterprises/LC00abc/policies/default");
   EXPECT_TRUE(Parsed("").mdm.amapi.empty());
-  EXPECT_EQ(ParseError("[mdm]\nintune = true\n"), "server.toml:2: mdm.intune: unknown key");
+  EXPECT_EQ(ParseError("[mdm]\nblackberry = true\n"), "server.toml:2: mdm.blackberry: unknown key");
   const std::string docs = ReadSourceFile("docs/server-config.md");
   for (const std::string& key : mdm::KnownMdmKeys()) {
     EXPECT_NE(docs.find("`" + key + "`"), std::string::npos) << "docs/server-config.md does not document " << key;
