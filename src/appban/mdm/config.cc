@@ -147,8 +147,8 @@ Status ParseIntuneTarget(const toml::table& table, const std::string& source, co
     } else if (key == "groups") {
       APPBAN_RETURN_IF_ERROR(ParseGroups(field, out.groups));
     } else if (key == "ios_compliance_policy_id" || key == "ios_device_configuration_id") {
-      std::string& value = key == "ios_compliance_policy_id" ? out.ios_compliance_policy_id
-                                                             : out.ios_device_configuration_id;
+      std::string& value =
+          key == "ios_compliance_policy_id" ? out.ios_compliance_policy_id : out.ios_device_configuration_id;
       APPBAN_ASSIGN_OR_RETURN(value, field.String());
       if (Status valid = ValidateIntuneId(value, key); !valid.ok()) return field.Error(valid.message());
     } else {
@@ -221,7 +221,8 @@ Status ParseIntune(const toml::table& table, const std::string& source, const st
   if (certificate && (out.certificate_file.empty() || out.private_key_file.empty())) {
     return where.Error("certificate_file and private_key_file go together");
   }
-  if (out.targets.empty()) return where.Error("no [[" + prefix.substr(0, prefix.find('[')) + ".targets]] to enforce on");
+  if (out.targets.empty())
+    return where.Error("no [[" + prefix.substr(0, prefix.find('[')) + ".targets]] to enforce on");
   return Status::Ok();
 }
 
@@ -259,13 +260,27 @@ Status ParseMdmSection(const TomlField& field, const std::string& source, MdmCon
 }
 
 std::vector<std::string> KnownMdmKeys() {
-  return {"mdm.amapi.name",    "mdm.amapi.enterprise",    "mdm.amapi.service_account_key_file", "mdm.amapi.base_url",
-          "mdm.amapi.ca_file", "mdm.amapi.policies.name", "mdm.amapi.policies.groups",
-          "mdm.intune.name", "mdm.intune.tenant_id", "mdm.intune.client_id", "mdm.intune.client_secret_file",
-          "mdm.intune.certificate_file", "mdm.intune.private_key_file", "mdm.intune.graph_base_url",
-          "mdm.intune.login_base_url", "mdm.intune.ca_file", "mdm.intune.device_groups",
-          "mdm.intune.targets.entra_group_id", "mdm.intune.targets.groups",
-          "mdm.intune.targets.ios_compliance_policy_id", "mdm.intune.targets.ios_device_configuration_id"};
+  return {"mdm.amapi.name",
+          "mdm.amapi.enterprise",
+          "mdm.amapi.service_account_key_file",
+          "mdm.amapi.base_url",
+          "mdm.amapi.ca_file",
+          "mdm.amapi.policies.name",
+          "mdm.amapi.policies.groups",
+          "mdm.intune.name",
+          "mdm.intune.tenant_id",
+          "mdm.intune.client_id",
+          "mdm.intune.client_secret_file",
+          "mdm.intune.certificate_file",
+          "mdm.intune.private_key_file",
+          "mdm.intune.graph_base_url",
+          "mdm.intune.login_base_url",
+          "mdm.intune.ca_file",
+          "mdm.intune.device_groups",
+          "mdm.intune.targets.entra_group_id",
+          "mdm.intune.targets.groups",
+          "mdm.intune.targets.ios_compliance_policy_id",
+          "mdm.intune.targets.ios_device_configuration_id"};
 }
 
 }  // namespace appban::mdm

@@ -70,9 +70,9 @@ Result<EntraCredentials> LoadEntraCredentials(const IntuneConnectorConfig& confi
   credentials.tenant_id = config.tenant_id;
   credentials.client_id = config.client_id;
   if (!config.client_secret_file.empty()) {
-    APPBAN_ASSIGN_OR_RETURN(credentials.client_secret,
-                            ReadCredentialFile(config.client_secret_file, kMdmLimits.max_key_file_bytes,
-                                               "client secret"));
+    APPBAN_ASSIGN_OR_RETURN(
+        credentials.client_secret,
+        ReadCredentialFile(config.client_secret_file, kMdmLimits.max_key_file_bytes, "client secret"));
     while (!credentials.client_secret.empty() &&
            (credentials.client_secret.back() == '\n' || credentials.client_secret.back() == '\r')) {
       credentials.client_secret.pop_back();

@@ -28,16 +28,17 @@ Status GraphError(std::string_view what, int http_status, std::string_view body)
 Status ValidateGraphId(std::string_view id) {
   if (id.empty() || id.size() > 256) return Status::InvalidArgument("Graph id is empty or too long");
   for (char c : id) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '_' || c == '.';
-    if (!ok) return Status::InvalidArgument("Graph id \"" + std::string(id.substr(0, 64)) + "\" has characters a path cannot");
+    const bool ok =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    if (!ok)
+      return Status::InvalidArgument("Graph id \"" + std::string(id.substr(0, 64)) + "\" has characters a path cannot");
   }
   return Status::Ok();
 }
 
 Result<GraphPage> ParseGraphPage(std::string_view body, const MdmLimits& limits) {
-  APPBAN_ASSIGN_OR_RETURN(Json answer, ParseJsonBounded(body, limits.max_response_bytes, limits.max_json_depth,
-                                                        "Graph collection"));
+  APPBAN_ASSIGN_OR_RETURN(Json answer,
+                          ParseJsonBounded(body, limits.max_response_bytes, limits.max_json_depth, "Graph collection"));
   return GraphPageFromJson(std::move(answer));
 }
 

@@ -20,7 +20,8 @@ Status EnsurePrivateDirectory(const std::string& path) {
 
 Json UnenforceableJson(const std::vector<Unenforceable>& list) {
   Json out = Json::array();
-  for (const auto& item : list) out.push_back({{"rule", item.rule_id}, {"target", item.target}, {"reason", item.reason}});
+  for (const auto& item : list)
+    out.push_back({{"rule", item.rule_id}, {"target", item.target}, {"reason", item.reason}});
   return out;
 }
 
@@ -87,9 +88,9 @@ Result<std::unique_ptr<IntuneConnector>> IntuneConnector::Create(IntuneConnector
   token_options.http = http;
   token_options.retry = connector->options_.retry;
   token_options.now = connector->options_.now;
-  APPBAN_ASSIGN_OR_RETURN(connector->tokens_, MakeGraphTokenSource(std::move(credentials),
-                                                                   connector->config_.login_base_url,
-                                                                   std::move(token_options)));
+  APPBAN_ASSIGN_OR_RETURN(
+      connector->tokens_,
+      MakeGraphTokenSource(std::move(credentials), connector->config_.login_base_url, std::move(token_options)));
   GraphClientOptions client_options;
   client_options.base_url = connector->config_.graph_base_url;
   client_options.http = http;
@@ -145,8 +146,8 @@ Result<IntuneConnector::Planned> IntuneConnector::ReadAndPlan(const policy::Bund
     if (!target.ios_device_configuration_id.empty()) configuration_ids.insert(target.ios_device_configuration_id);
   }
   for (const std::string& id : compliance_ids) {
-    Result<Json> policy = client_->Get("/beta/deviceManagement/deviceCompliancePolicies/" + id,
-                                       "deviceCompliancePolicies/" + id);
+    Result<Json> policy =
+        client_->Get("/beta/deviceManagement/deviceCompliancePolicies/" + id, "deviceCompliancePolicies/" + id);
     if (policy.ok()) {
       snapshot.compliance_policies[id] = std::move(*policy);
     } else {
@@ -208,12 +209,13 @@ Result<ConnectorReport> IntuneConnector::Apply(const policy::Bundle& bundle) {
   for (const auto& error : plan.errors) out << "  FAILED to read: " << error << "\n";
   for (const IntuneOperation& op : plan.operations) {
     const std::string key = op.object + "|" + op.group;
-    const std::string list_key = std::string(op.kind == IntuneOperation::Kind::kPatchCompliancePolicy ? "compliance:"
-                                                                                                    : "configuration:") +
-                                 op.object;
+    const std::string list_key =
+        std::string(op.kind == IntuneOperation::Kind::kPatchCompliancePolicy ? "compliance:" : "configuration:") +
+        op.object;
     // Write-ahead: the ownership this operation creates, before it is sent.
     if (op.kind == IntuneOperation::Kind::kCreateAssignment) state.pending_assignments.insert(key);
-    if (op.kind == IntuneOperation::Kind::kPatchCompliancePolicy || op.kind == IntuneOperation::Kind::kPatchConfiguration) {
+    if (op.kind == IntuneOperation::Kind::kPatchCompliancePolicy ||
+        op.kind == IntuneOperation::Kind::kPatchConfiguration) {
       state.pending_lists[list_key] = op.owned_after;
     }
     Status status = SaveIntuneState(state_path_, state);
@@ -241,8 +243,8 @@ Result<ConnectorReport> IntuneConnector::Apply(const policy::Bundle& bundle) {
       status = answer.status();
       // Refused outright: nothing changed, the pending record goes. Unreachable after every retry
       // or an unreadable answer: it may have landed; the pending record stays for the next run.
-      const bool fate_unknown = !status.ok() && (status.code() == StatusCode::kUnavailable ||
-                                                 status.code() == StatusCode::kCorruption);
+      const bool fate_unknown =
+          !status.ok() && (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kCorruption);
       if (status.ok() || !fate_unknown) {
         state.pending_assignments.erase(key);
         state.pending_lists.erase(list_key);
@@ -257,8 +259,8 @@ Result<ConnectorReport> IntuneConnector::Apply(const policy::Bundle& bundle) {
             break;
           case IntuneOperation::Kind::kPatchCompliancePolicy:
           case IntuneOperation::Kind::kPatchConfiguration: {
-            auto& owned = op.kind == IntuneOperation::Kind::kPatchCompliancePolicy ? state.compliance
-                                                                                  : state.configurations;
+            auto& owned =
+                op.kind == IntuneOperation::Kind::kPatchCompliancePolicy ? state.compliance : state.configurations;
             if (op.owned_after.empty()) {
               owned.erase(op.object);
             } else {
@@ -314,9 +316,8 @@ Result<ConnectorReport> IntuneConnector::Apply(const policy::Bundle& bundle) {
 }
 
 Result<std::vector<MdmDevice>> IntuneConnector::Inventory(const policy::Bundle&) {
-  APPBAN_ASSIGN_OR_RETURN(std::vector<Json> devices_json,
-                          client_->List("/v1.0/deviceManagement/managedDevices", kMdmLimits.max_devices,
-                                        "managedDevices list"));
+  APPBAN_ASSIGN_OR_RETURN(std::vector<Json> devices_json, client_->List("/v1.0/deviceManagement/managedDevices",
+                                                                        kMdmLimits.max_devices, "managedDevices list"));
   std::vector<MdmDevice> devices;
   for (const Json& json : devices_json) {
     APPBAN_ASSIGN_OR_RETURN(MdmDevice device, ParseManagedDevice(json));
@@ -324,8 +325,9 @@ Result<std::vector<MdmDevice>> IntuneConnector::Inventory(const policy::Bundle&)
     device.groups = config_.device_groups;
     devices.push_back(std::move(device));
   }
-  APPBAN_ASSIGN_OR_RETURN(std::vector<Json> apps_json, client_->List("/v1.0/deviceManagement/detectedApps",
-                                                                     kMdmLimits.max_detected_apps, "detectedApps list"));
+  APPBAN_ASSIGN_OR_RETURN(
+      std::vector<Json> apps_json,
+      client_->List("/v1.0/deviceManagement/detectedApps", kMdmLimits.max_detected_apps, "detectedApps list"));
   std::map<std::string, std::vector<DetectedApp>> apps_by_device;
   for (const Json& json : apps_json) {
     APPBAN_ASSIGN_OR_RETURN(DetectedApp app, ParseDetectedApp(json));
@@ -389,12 +391,9 @@ Result<ConnectorReport> IntuneConnector::Survey(const policy::Bundle& bundle) {
     lines << "\n";
   }
   ConnectorReport report;
-  report.json = Json{{"connector", config_.name},
-                     {"kind", "intune"},
-                     {"bundle_version", bundle.version},
-                     {"last_applied_bundle", state.last_applied_bundle},
-                     {"devices", std::move(list)},
-                     {"violating_devices", violating_devices}};
+  report.json = Json{{"connector", config_.name},        {"kind", "intune"},
+                     {"bundle_version", bundle.version}, {"last_applied_bundle", state.last_applied_bundle},
+                     {"devices", std::move(list)},       {"violating_devices", violating_devices}};
   std::ostringstream out;
   out << "intune connector " << config_.name << ": bundle version " << bundle.version << ", last applied "
       << state.last_applied_bundle << "\n"

@@ -73,7 +73,7 @@ Result<MdmDevice> ParseManagedDevice(const Json& device) {
   out.source = MdmSource::kIntune;
   APPBAN_RETURN_IF_ERROR(OptionalString(device, "id", out.mdm_id, "managedDevice"));
   if (out.mdm_id.empty()) return Status::Corruption("managedDevice without an id");
-  const std::string& what = out.mdm_id;
+  const std::string what = "managedDevice " + out.mdm_id;
   std::string operating_system, compliance, last_sync;
   APPBAN_RETURN_IF_ERROR(OptionalString(device, "deviceName", out.display_name, what));
   APPBAN_RETURN_IF_ERROR(OptionalString(device, "userPrincipalName", out.user, what));
@@ -142,7 +142,8 @@ std::vector<MdmDevice> BuildIntuneDevices(std::vector<MdmDevice> devices,
     device.reports_apps = true;
     for (const DetectedApp& detected : apps->second) {
       policy::InstalledApp app;
-      const bool ios = IsIosPlatform(detected.platform) || (detected.platform.empty() && IsIosPlatform(device.platform));
+      const bool ios =
+          IsIosPlatform(detected.platform) || (detected.platform.empty() && IsIosPlatform(device.platform));
       app.platform = ios ? policy::Platform::kIos : policy::Platform::kAndroid;
       app.id = detected.display_name;
       app.version = detected.version;

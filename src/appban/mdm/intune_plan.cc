@@ -10,7 +10,9 @@ constexpr std::string_view kHiddenListType = "appsNotInListCompliant";
 
 std::string AssignmentKey(const std::string& app, const std::string& group) { return app + "|" + group; }
 
-Json SetToJson(const std::set<std::string>& values) { return Json(std::vector<std::string>(values.begin(), values.end())); }
+Json SetToJson(const std::set<std::string>& values) {
+  return Json(std::vector<std::string>(values.begin(), values.end()));
+}
 
 Result<std::set<std::string>> SetFromJson(const Json& json, const std::string& what) {
   if (!json.is_array()) return Status::Corruption(what + " is not an array");
@@ -289,9 +291,8 @@ IntunePlan PlanIntune(const policy::PolicyIndex& index, const IntuneBanned& bann
       } else {
         plan.resolved.assignments[key] = owned_id;
       }
-      const bool wanted =
-          mentioned && Bans(index, app.ios ? policy::Platform::kIos : policy::Platform::kAndroid, app.app_id,
-                            target.groups, now);
+      const bool wanted = mentioned && Bans(index, app.ios ? policy::Platform::kIos : policy::Platform::kAndroid,
+                                            app.app_id, target.groups, now);
       IntuneOperation op;
       op.object = app.id;
       op.group = target.entra_group_id;
@@ -301,8 +302,9 @@ IntunePlan PlanIntune(const policy::PolicyIndex& index, const IntuneBanned& bann
           plan.notes.push_back("mobileApps/" + app.id + " (" + label + "): already assigned uninstall to group " +
                                target.entra_group_id + " by an administrator");
         } else if (live) {
-          plan.notes.push_back("CONFLICT mobileApps/" + app.id + " (" + label + "): an administrator assigns it to group " +
-                               target.entra_group_id + " with intent " + live->value("intent", "?") +
+          plan.notes.push_back("CONFLICT mobileApps/" + app.id + " (" + label +
+                               "): an administrator assigns it to group " + target.entra_group_id + " with intent " +
+                               live->value("intent", "?") +
                                "; left alone (change that assignment to uninstall or remove it)");
         } else {
           op.kind = IntuneOperation::Kind::kCreateAssignment;
@@ -325,13 +327,15 @@ IntunePlan PlanIntune(const policy::PolicyIndex& index, const IntuneBanned& bann
   }
   for (const auto& [id, rules] : banned.ios) {
     if (!catalogued_ios.count(id)) {
-      plan.notes.push_back("ios:" + id + " is not in Intune's app catalogue: no uninstall assignment possible "
+      plan.notes.push_back("ios:" + id +
+                           " is not in Intune's app catalogue: no uninstall assignment possible "
                            "(Intune uninstalls only apps it manages)");
     }
   }
   for (const auto& [id, rules] : banned.android) {
     if (!catalogued_android.count(id)) {
-      plan.notes.push_back("android:" + id + " is not in Intune's app catalogue: no uninstall assignment possible "
+      plan.notes.push_back("android:" + id +
+                           " is not in Intune's app catalogue: no uninstall assignment possible "
                            "(Intune uninstalls only apps it manages)");
     }
   }
@@ -361,9 +365,9 @@ IntunePlan PlanIntune(const policy::PolicyIndex& index, const IntuneBanned& bann
     const Json& current = ListOf(live->second, "restrictedApps");
     auto owned_it = state.compliance.find(id);
     auto pending_it = state.pending_lists.find("compliance:" + id);
-    std::set<std::string> owned = ResolveList(owned_it == state.compliance.end() ? std::set<std::string>{} : owned_it->second,
-                                              pending_it == state.pending_lists.end() ? nullptr : &pending_it->second,
-                                              current);
+    std::set<std::string> owned =
+        ResolveList(owned_it == state.compliance.end() ? std::set<std::string>{} : owned_it->second,
+                    pending_it == state.pending_lists.end() ? nullptr : &pending_it->second, current);
     ListChange change = PlanList(current, wanted, owned, object, plan.notes);
     if (change.list.size() > kMaxRestrictedApps) {
       plan.errors.push_back(object + ": restrictedApps would hold " + std::to_string(change.list.size()) +

@@ -48,8 +48,8 @@ inline constexpr std::string_view kIosGeneralConfigurationType = "#microsoft.gra
 inline constexpr std::string_view kGroupTargetType = "#microsoft.graph.groupAssignmentTarget";
 
 struct IntuneState {
-  std::map<std::string, std::string> assignments;  // "mobileAppId|groupId" → appban's assignment id
-  std::set<std::string> pending_assignments;       // "mobileAppId|groupId" being created
+  std::map<std::string, std::string> assignments;               // "mobileAppId|groupId" → appban's assignment id
+  std::set<std::string> pending_assignments;                    // "mobileAppId|groupId" being created
   std::map<std::string, std::set<std::string>> compliance;      // policy id → appIds appban added
   std::map<std::string, std::set<std::string>> configurations;  // configuration id → appIds appban added
   std::map<std::string, std::set<std::string>> pending_lists;   // "compliance:ID"/"configuration:ID" → after
@@ -82,9 +82,9 @@ struct IntuneSnapshot {
 struct IntuneOperation {
   enum class Kind { kCreateAssignment, kDeleteAssignment, kPatchCompliancePolicy, kPatchConfiguration };
   Kind kind = Kind::kCreateAssignment;
-  std::string object;  // mobileApp id, compliance policy id or configuration id
-  std::string group;   // assignments: the Entra group
-  std::string label;   // the app's display name and id, for people
+  std::string object;                    // mobileApp id, compliance policy id or configuration id
+  std::string group;                     // assignments: the Entra group
+  std::string label;                     // the app's display name and id, for people
   std::vector<std::string> add, remove;  // bundle ids / packages
   std::string assignment_id;             // kDeleteAssignment
   Json body = Json::object();            // POST / PATCH body
