@@ -430,3 +430,34 @@ TEST(EntraAuth, ClientAssertionCarriesTheCertificateThumbprints) {
 
 }  // namespace
 }  // namespace appban::mdm
+
+namespace appban::mdm {
+namespace {
+
+TEST(IntuneInventory, ParsesGraphDevicesAndTimes) {
+  EXPECT_EQ(*ParseGraphDateTime("2026-12-05T04:00:00Z"),
+            std::optional<UnixSeconds>(*ParseTimestamp("2026-12-05T04:00:00Z")));
+  EXPECT_EQ(*ParseGraphDateTime("2026-12-05T06:00:00.5+02:00"),
+            std::optional<UnixSeconds>(*ParseTimestamp("2026-12-05T04:00:00Z")));
+  EXPECT_EQ(*ParseGraphDateTime("0001-01-01T00:00:00Z"), std::nullopt) << "Graph's never";
+  EXPECT_FALSE(ParseGraphDateTime("2026-12-05").ok());
+  EXPECT_FALSE(ParseGraphDateTime("2026-12-05T04:00:00.Z").ok());
+
+  Json never = testing::ManagedDevice("n1", "Android", false);
+  never["lastSyncDateTime"] = "0001-01-01T00:00:00Z";
+  never["complianceState"] = "unknown";
+  auto device = ParseManagedDevice(never);
+  ASSERT_TRUE(device.ok());
+  EXPECT_FALSE(device->reports_apps) << "a device that never synced has no inventory to trust";
+  EXPECT_EQ(device->mdm_compliant, std::nullopt);
+  EXPECT_TRUE(device->cannot_enforce_reason.empty());
+  EXPECT_EQ(PlatformFromOperatingSystem("iPadOS"), "ipados");
+  EXPECT_EQ(PlatformFromOperatingSystem("AndroidForWork"), "android");
+  EXPECT_EQ(PlatformFromOperatingSystem("Windows"), "windows");
+  Json wrong = testing::ManagedDevice("n2", "iOS", true);
+  wrong["isSupervised"] = "yes";
+  EXPECT_EQ(ParseManagedDevice(wrong).status().code(), StatusCode::kCorruption);
+}
+
+}  // namespace
+}  // namespace appban::mdm

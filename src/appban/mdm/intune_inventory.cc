@@ -93,6 +93,9 @@ Result<MdmDevice> ParseManagedDevice(const Json& device) {
     if (!at.ok()) return Status::Corruption(what + ": lastSyncDateTime: " + at.status().message());
     out.last_mdm_sync = *at;
   }
+  // Intune inventories a device's apps at every sync: a device that has synced has an inventory,
+  // even an empty one. One that never synced has none and cannot be verified.
+  out.reports_apps = out.last_mdm_sync.has_value();
   bool supervised = false;
   if (auto it = device.find("isSupervised"); it != device.end() && !it->is_null()) {
     if (!it->is_boolean()) return Status::Corruption(what + ": isSupervised is not a boolean");
@@ -139,7 +142,6 @@ std::vector<MdmDevice> BuildIntuneDevices(std::vector<MdmDevice> devices,
   for (MdmDevice& device : devices) {
     auto apps = apps_by_device.find(device.mdm_id);
     if (apps == apps_by_device.end()) continue;
-    device.reports_apps = true;
     for (const DetectedApp& detected : apps->second) {
       policy::InstalledApp app;
       const bool ios =

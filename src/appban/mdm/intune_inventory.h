@@ -30,7 +30,9 @@ std::string PlatformFromOperatingSystem(std::string_view operating_system);
 
 // A managedDevice. Fails (kCorruption) without an id or with a mistyped field. Sets source, id,
 // names, platform, mdm_compliant (complianceState), last_mdm_sync (lastSyncDateTime) and, for an
-// unsupervised iPhone/iPad, cannot_enforce_reason. Apps are added by BuildIntuneDevices.
+// unsupervised iPhone/iPad, cannot_enforce_reason; reports_apps once the device has synced (Intune
+// inventories apps at every sync; a personally owned device's inventory holds managed apps only).
+// Apps are added by BuildIntuneDevices.
 Result<MdmDevice> ParseManagedDevice(const Json& device);
 
 struct DetectedApp {
