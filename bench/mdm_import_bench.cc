@@ -144,7 +144,7 @@ struct Bench {
   std::unique_ptr<mdm::MdmConnector> Connector() {
     mdm::ConnectorOptions options;
     options.state_dir = (dir / "mdm").string();
-    auto connectors = Must(mdm::CreateConnectors(mdm::MdmConfig{{config}, {}, {}}, options), "connector");
+    auto connectors = Must(mdm::CreateConnectors(mdm::MdmConfig{{config}, {}, {}, {}}, options), "connector");
     return std::move(connectors.front());
   }
 };

@@ -20,6 +20,7 @@
 #include "appban/net/http.h"
 #include "appban/net/server.h"
 #include "appban/net/tls.h"
+#include "emulator_util.h"
 
 namespace appban::testing {
 namespace {
@@ -45,47 +46,6 @@ net::HttpResponse JsonOk(const Json& body) {
   net::HttpResponse response;
   response.body = body.dump();
   return response;
-}
-
-std::optional<std::string> Base64UrlDecode(std::string_view text) {
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '-')
-      v = 62;
-    else if (c == '_')
-      v = 63;
-    else
-      return std::nullopt;
-    buffer = (buffer << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  if (bits >= 6) return std::nullopt;
-  return out;
-}
-
-std::vector<std::string> Split(std::string_view text, char separator) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    size_t end = text.find(separator, start);
-    parts.emplace_back(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return parts;
 }
 
 }  // namespace
@@ -200,7 +160,7 @@ struct AmapiEmulator::Server {
       return OAuthError("invalid_grant", "Invalid JWT: bad JSON");
     }
     if (header->value("alg", "") != "RS256") return OAuthError("invalid_grant", "Invalid JWT: alg must be RS256");
-    if (!VerifyRs256(parts[0] + "." + parts[1], *signature)) {
+    if (!VerifyRs256(options.service_account_public_key_pem, parts[0] + "." + parts[1], *signature)) {
       return OAuthError("invalid_grant", "Invalid JWT Signature.");
     }
     const Json& c = *claims;
@@ -225,21 +185,6 @@ struct AmapiEmulator::Server {
     ++grants;
     return JsonOk(
         Json{{"access_token", token}, {"expires_in", options.token_lifetime_seconds}, {"token_type", "Bearer"}});
-  }
-
-  bool VerifyRs256(const std::string& signed_text, const std::string& signature) const {
-    BIO* bio = BIO_new_mem_buf(options.service_account_public_key_pem.data(),
-                               static_cast<int>(options.service_account_public_key_pem.size()));
-    EVP_PKEY* key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
-    BIO_free(bio);
-    if (key == nullptr) return false;
-    EVP_MD_CTX* context = EVP_MD_CTX_new();
-    bool ok = EVP_DigestVerifyInit(context, nullptr, EVP_sha256(), nullptr, key) == 1 &&
-              EVP_DigestVerify(context, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                               reinterpret_cast<const unsigned char*>(signed_text.data()), signed_text.size()) == 1;
-    EVP_MD_CTX_free(context);
-    EVP_PKEY_free(key);
-    return ok;
   }
 
   std::string Scheme() const { return options.tls ? "https" : "http"; }

@@ -1,5 +1,5 @@
 // appban mdm plan|apply|status: drive the MDM connectors configured in the server's TOML
-// ([[mdm.amapi]], [[mdm.apple]]: docs/mdm.md) against the latest bundle the server published.
+// ([[mdm.amapi]], [[mdm.intune]], [[mdm.apple]]: docs/mdm.md) against the latest bundle the server published.
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -9,6 +9,7 @@
 #include "appban/cli/policy_cli_support.h"
 #include "appban/decide/admin.h"
 #include "appban/mdm/amapi_connector.h"
+#include "appban/mdm/intune_connector.h"
 #include "appban/policy/bundle.h"
 #include "appban/policy/keys.h"
 #include "appban/server/config.h"
@@ -53,13 +54,40 @@ Result<policy::Bundle> LatestPublishedBundle(store::Store& store, const std::str
 }
 
 namespace {
+// One Intune connector (mdm/intune_connector.h); every operation apply sends is audited.
+int RunIntune(MdmVerb verb, const MdmFlags& flags, const mdm::IntuneConnectorConfig& connector_config,
+              const std::string& data_dir, const policy::Bundle& bundle, decide::PolicyAdmin& admin, Json& reports) {
+  mdm::IntuneConnectorOptions options;
+  options.state_dir = data_dir + "/mdm";
+  auto connector = mdm::IntuneConnector::Create(connector_config, options);
+  if (!connector.ok()) return Fail(connector.status(), "connector " + connector_config.name);
+  Result<mdm::ConnectorReport> report = verb == MdmVerb::kPlan    ? (*connector)->Plan(bundle)
+                                        : verb == MdmVerb::kApply ? (*connector)->Apply(bundle)
+                                                                  : (*connector)->Survey(bundle);
+  if (!report.ok()) return Fail(report.status(), "connector " + connector_config.name);
+  int exit_code = report->failed ? 1 : 0;
+  if (verb == MdmVerb::kApply) {
+    for (const mdm::MdmPush& push : report->pushes) {
+      if (Status recorded = admin.Record(push.action, push.object, push.what); !recorded.ok()) {
+        exit_code = Fail(recorded, "audit");
+      }
+    }
+  }
+  if (flags.json) {
+    reports.push_back(report->json);
+  } else {
+    std::cout << report->text;
+  }
+  return exit_code;
+}
 
 int RunMdm(MdmVerb verb, const MdmFlags& flags) {
   auto config = server::LoadServerConfigFile(flags.config_file);
   if (!config.ok()) return Fail(config.status());
   if (!flags.data_dir.empty()) config->data_dir = flags.data_dir;
-  if (config->mdm.amapi.empty() && config->mdm.apple.empty()) {
-    return Fail(Status::NotFound(flags.config_file + " configures no [[mdm.amapi]] or [[mdm.apple]] connector"));
+  if (!config->mdm.HasConnectors()) {
+    return Fail(Status::NotFound(flags.config_file +
+                                 " configures no [[mdm.amapi]], [[mdm.intune]] or [[mdm.apple]] connector"));
   }
   auto store = store::OpenSqliteStore(config->DatabasePath());
   if (!store.ok()) return Fail(store.status(), config->DatabasePath());
@@ -155,6 +183,13 @@ int RunMdm(MdmVerb verb, const MdmFlags& flags) {
       }
     }
   }
+  for (const mdm::IntuneConnectorConfig& connector_config : config->mdm.intune) {
+    if (!flags.connector.empty() && connector_config.name != flags.connector) continue;
+    found = true;
+    if (int code = RunIntune(verb, flags, connector_config, config->data_dir, *bundle, admin, reports); code != 0) {
+      exit_code = code;
+    }
+  }
   for (const mdm::AppleConnectorConfig& apple : config->mdm.apple) {
     if (!flags.connector.empty() && apple.name != flags.connector) continue;
     found = true;
@@ -170,13 +205,15 @@ int RunMdm(MdmVerb verb, const MdmFlags& flags) {
 }  // namespace
 
 void AddMdmCommand(CLI::App& app, CommandAction* action) {
-  CLI::App* mdm =
-      app.add_subcommand("mdm", "Push bans to MDMs (Android Management API, Apple MDM) and read their devices back");
+  CLI::App* mdm = app.add_subcommand(
+      "mdm", "Push bans to MDMs (Android Management API, Intune, Apple MDM) and read their devices back");
   mdm->require_subcommand(1);
   auto flags = std::make_shared<MdmFlags>();
   auto add = [&](const char* name, const char* help, MdmVerb verb) {
     CLI::App* command = mdm->add_subcommand(name, help);
-    command->add_option("--config", flags->config_file, "the server's TOML configuration ([[mdm.amapi]])")->required();
+    command
+        ->add_option("--config", flags->config_file, "the server's TOML configuration ([[mdm.amapi]], [[mdm.intune]])")
+        ->required();
     command->add_option("--data-dir", flags->data_dir, "data directory (default: the configuration's data_dir)");
     command->add_option("--connector", flags->connector, "only the connector with this name");
     command->add_option("--user", flags->user, "who is acting, for the audit log (default $APPBAN_USER)");

@@ -61,11 +61,7 @@ Status ApiError(std::string_view what, int http_status, std::string_view body) {
       }
     }
   }
-  if (http_status == 400) return Status::InvalidArgument(summary);
-  if (http_status == 401 || http_status == 403) return Status::PermissionDenied(summary);
-  if (http_status == 404) return Status::NotFound(summary);
-  if (IsRetryableStatus(http_status)) return Status::Unavailable(summary + " (gave up after retrying)");
-  return Status::FailedPrecondition(summary);
+  return HttpErrorStatus(http_status, summary);
 }
 
 Result<std::unique_ptr<AmapiClient>> AmapiClient::Create(AmapiClientOptions options, AccessTokenSource* tokens) {

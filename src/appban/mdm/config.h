@@ -76,8 +76,52 @@ struct AppleConnectorConfig {
   std::string ca_file;
 };
 
+inline constexpr std::string_view kGraphBaseUrl = "https://graph.microsoft.com";
+inline constexpr std::string_view kMicrosoftLoginBaseUrl = "https://login.microsoftonline.com";
+
+// One Entra ID group the Intune connector enforces on (docs/mdm.md, "Intune").
+struct IntuneTarget {
+  std::string entra_group_id;       // the group's object id (a GUID)
+  std::vector<std::string> groups;  // appban groups its members count in (scopes, waivers)
+  // Optional: an iOS compliance policy (beta restrictedApps) and an iOS device-restrictions
+  // profile (appsVisibilityList) assigned to this group, whose app lists appban maintains.
+  std::string ios_compliance_policy_id;
+  std::string ios_device_configuration_id;
+};
+
+//   [[mdm.intune]]
+//   name = "ministry"
+//   tenant_id = "0b5e3c1a-…"                       # GUID or verified domain
+//   client_id = "7d1c…"                            # the app registration's application id
+//   client_secret_file = "/etc/appban/intune.secret"    # mode 0600; or, instead:
+//   certificate_file = "/etc/appban/intune.crt"         # PEM certificate uploaded to the app
+//   private_key_file = "/etc/appban/intune.key"         # its RSA key, mode 0600
+//   graph_base_url = "https://graph.microsoft.com"      # optional
+//   login_base_url = "https://login.microsoftonline.com" # optional
+//   ca_file = ""                                        # optional
+//   device_groups = ["phones"]                          # appban groups of every device listed
+//     [[mdm.intune.targets]]
+//     entra_group_id = "5f0c…"
+//     groups = ["health-staff"]
+//     ios_compliance_policy_id = "…"                    # optional
+//     ios_device_configuration_id = "…"                 # optional
+struct IntuneConnectorConfig {
+  std::string name;
+  std::string tenant_id;
+  std::string client_id;
+  std::string client_secret_file;  // either this …
+  std::string certificate_file;    // … or these two
+  std::string private_key_file;
+  std::string graph_base_url = std::string(kGraphBaseUrl);
+  std::string login_base_url = std::string(kMicrosoftLoginBaseUrl);
+  std::string ca_file;
+  std::vector<std::string> device_groups;
+  std::vector<IntuneTarget> targets;
+};
+
 struct MdmConfig {
   std::vector<AmapiConnectorConfig> amapi;
+  std::vector<IntuneConnectorConfig> intune;
   std::vector<AppleConnectorConfig> apple;
   MdmSyncConfig sync;
 
@@ -87,7 +131,7 @@ struct MdmConfig {
   };
   // Every configured connector, in the order CreateConnectors builds them.
   std::vector<Named> Connectors() const;
-  bool HasConnectors() const { return !amapi.empty() || !apple.empty(); }
+  bool HasConnectors() const { return !amapi.empty() || !intune.empty() || !apple.empty(); }
 };
 
 // Every key an [mdm] section may hold, as the docs name them ("mdm.amapi.enterprise", …).

@@ -54,7 +54,7 @@ TEST(MdmConfig, MistakesAreErrorsNamingLineAndKey) {
   std::string other_enterprise = kGood;
   other_enterprise.replace(other_enterprise.find("enterprises/LC00abc/policies/kiosk"), 19, "enterprises/LC00xyz");
   EXPECT_NE(Error(other_enterprise).find("not in enterprises/LC00abc"), std::string::npos);
-  EXPECT_NE(Error("[mdm]\nintune = 1\n").find("mdm.intune: unknown key"), std::string::npos);
+  EXPECT_NE(Error("[mdm]\nblackberry = 1\n").find("mdm.blackberry: unknown key"), std::string::npos);
   EXPECT_NE(Error("[[mdm.amapi]]\nname = \"x\"\n").find("enterprise is required"), std::string::npos);
   EXPECT_NE(Error("[[mdm.amapi]]\nname = \"x\"\nenterprise = \"enterprises/a\"\nservice_account_key_file = \"/k\"\n")
                 .find("policies"),
@@ -102,6 +102,65 @@ TEST(MdmConfig, AppleConnectorsAreReadStrictly) {
   EXPECT_NE(Error(plain).find("plain http"), std::string::npos) << Error(plain);
   EXPECT_NE(Error(std::string(kApple) + "profile_identifier = \"not dns!\"\n").find("reverse-DNS"), std::string::npos);
   EXPECT_NE(Error(std::string(kApple) + kApple).find("two connectors are named ios"), std::string::npos);
+}
+
+constexpr char kIntune[] = R"(
+[[mdm.intune]]
+name = "ministry"
+tenant_id = "0b5e3c1a-1111-4222-8333-444455556666"
+client_id = "7d1c0f2e-aaaa-4bbb-8ccc-ddddeeeeffff"
+client_secret_file = "/etc/appban/intune.secret"
+device_groups = ["phones"]
+  [[mdm.intune.targets]]
+  entra_group_id = "5f0c1d2e-0000-4000-8000-00000000000a"
+  groups = ["health-staff"]
+  ios_compliance_policy_id = "9a1b2c3d-0000-4000-8000-000000000001"
+  ios_device_configuration_id = "9a1b2c3d-0000-4000-8000-000000000002"
+)";
+
+TEST(MdmConfig, ParsesIntuneConnectors) {
+  auto config = Parse(kIntune);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->intune.size(), 1u);
+  const IntuneConnectorConfig& c = config->intune[0];
+  EXPECT_EQ(c.name, "ministry");
+  EXPECT_EQ(c.graph_base_url, "https://graph.microsoft.com");
+  EXPECT_EQ(c.login_base_url, "https://login.microsoftonline.com");
+  EXPECT_EQ(c.client_secret_file, "/etc/appban/intune.secret");
+  EXPECT_EQ(c.device_groups, std::vector<std::string>{"phones"});
+  ASSERT_EQ(c.targets.size(), 1u);
+  EXPECT_EQ(c.targets[0].groups, std::vector<std::string>{"health-staff"});
+  EXPECT_EQ(c.targets[0].ios_compliance_policy_id, "9a1b2c3d-0000-4000-8000-000000000001");
+}
+
+TEST(MdmConfig, IntuneMistakesAreErrors) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string text = kIntune;
+    text.replace(text.find(from), from.size(), to);
+    return Error(text);
+  };
+  EXPECT_NE(with("client_secret_file = \"/etc/appban/intune.secret\"", "client_secret = \"hunter2\"")
+                .find("client_secret: unknown key"),
+            std::string::npos);
+  EXPECT_NE(with("client_secret_file = \"/etc/appban/intune.secret\"", "").find("either client_secret_file"),
+            std::string::npos);
+  EXPECT_NE(with("client_secret_file = \"/etc/appban/intune.secret\"",
+                 "client_secret_file = \"/s\"\ncertificate_file = \"/c\"\nprivate_key_file = \"/k\"")
+                .find("either client_secret_file"),
+            std::string::npos);
+  EXPECT_NE(with("client_secret_file = \"/etc/appban/intune.secret\"", "certificate_file = \"/c\"").find("go together"),
+            std::string::npos);
+  EXPECT_NE(with("\"/etc/appban/intune.secret\"", "\"intune.secret\"").find("absolute path"), std::string::npos);
+  EXPECT_NE(with("7d1c0f2e-aaaa-4bbb-8ccc-ddddeeeeffff", "my-app").find("GUID"), std::string::npos);
+  EXPECT_NE(with("5f0c1d2e-0000-4000-8000-00000000000a", "staff").find("GUID"), std::string::npos);
+  EXPECT_NE(with("9a1b2c3d-0000-4000-8000-000000000001", "../x").find("ios_compliance_policy_id"), std::string::npos);
+  EXPECT_NE(with("tenant_id", "tenant").find("tenant: unknown key"), std::string::npos);
+  EXPECT_NE(
+      with("name = \"ministry\"", "name = \"ministry\"\ngraph_base_url = \"http://graph.example\"").find("loopback"),
+      std::string::npos);
+  EXPECT_NE(with("  [[mdm.intune.targets]]\n  entra_group_id = \"5f0c1d2e-0000-4000-8000-00000000000a\"\n", "")
+                .find("unknown key"),
+            std::string::npos);
 }
 
 }  // namespace

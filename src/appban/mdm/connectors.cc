@@ -1,6 +1,7 @@
 #include "appban/mdm/connectors.h"
 
 #include "appban/mdm/apple_connector.h"
+#include "appban/mdm/intune_connector.h"
 
 #include <utility>
 
@@ -62,6 +63,17 @@ Result<std::vector<std::unique_ptr<MdmConnector>>> CreateConnectors(const MdmCon
     if (!created.ok())
       return Status(created.status().code(), "connector " + amapi.name + ": " + created.status().message());
     connectors.push_back(std::make_unique<AmapiMdmConnector>(std::move(*created)));
+  }
+  for (const IntuneConnectorConfig& intune : config.intune) {
+    IntuneConnectorOptions intune_options;
+    intune_options.state_dir = options.state_dir;
+    intune_options.retry = options.retry;
+    intune_options.http = options.http;
+    intune_options.now = options.now;
+    Result<std::unique_ptr<IntuneConnector>> created = IntuneConnector::Create(intune, std::move(intune_options));
+    if (!created.ok())
+      return Status(created.status().code(), "connector " + intune.name + ": " + created.status().message());
+    connectors.push_back(std::move(*created));
   }
   for (const AppleConnectorConfig& apple : config.apple) {
     AppleConnectorOptions apple_options;

@@ -1,7 +1,7 @@
 // Every configured MDM connector behind the one MdmConnector interface (connector.h), built from
 // the server's [mdm] configuration: what the server's sync loop and `appban mdm` iterate over
-// without knowing each kind. The AMAPI connector is adapted here; the Apple MDM connector is an
-// MdmConnector itself; others plug in by adding their construction to CreateConnectors.
+// without knowing each kind. The AMAPI connector is adapted here; the Intune and Apple MDM connectors
+// are MdmConnectors themselves; others plug in by adding their construction to CreateConnectors.
 // Thread-safety: a connector object is used by one thread at a time (the sync loop gives each
 // its own thread).
 #pragma once
@@ -36,8 +36,8 @@ class AmapiMdmConnector final : public MdmConnector {
   std::unique_ptr<AmapiConnector> connector_;
 };
 
-// One connector per configured [[mdm.amapi]], then [[mdm.apple]], in configuration order. Fails on the first that
-// cannot be built (unreadable key file, bad CA).
+// One connector per configured [[mdm.amapi]], then [[mdm.intune]], then [[mdm.apple]], in configuration order. Fails on
+// the first that cannot be built (unreadable key file, bad CA).
 Result<std::vector<std::unique_ptr<MdmConnector>>> CreateConnectors(const MdmConfig& config,
                                                                     const ConnectorOptions& options);
 

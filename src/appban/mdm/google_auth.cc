@@ -116,20 +116,9 @@ Result<ServiceAccountKey> LoadServiceAccountKey(const std::string& path) {
   return key;
 }
 
-Result<std::string> MakeJwtAssertion(const ServiceAccountKey& key, std::string_view scope, UnixSeconds now,
-                                     int64_t lifetime_seconds) {
-  if (lifetime_seconds < 1 || lifetime_seconds > kMaxAssertionLifetimeSeconds) {
-    return Status::InvalidArgument("JWT lifetime must be 1.." + std::to_string(kMaxAssertionLifetimeSeconds) + " s");
-  }
-  Json header = {{"alg", "RS256"}, {"typ", "JWT"}};
-  if (!key.private_key_id.empty()) header["kid"] = key.private_key_id;
-  Json claims = {{"iss", key.client_email},
-                 {"scope", scope},
-                 {"aud", key.token_uri},
-                 {"iat", now},
-                 {"exp", now + lifetime_seconds}};
+Result<std::string> SignJwtRs256(const Json& header, const Json& claims, std::string_view private_key_pem) {
   std::string signing_input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
-  APPBAN_ASSIGN_OR_RETURN(auto pkey, LoadRsaPrivateKey(key.private_key_pem));
+  APPBAN_ASSIGN_OR_RETURN(auto pkey, LoadRsaPrivateKey(private_key_pem));
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> context(EVP_MD_CTX_new());
   size_t length = 0;
   if (!context || EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, pkey.get()) != 1 ||
@@ -144,6 +133,21 @@ Result<std::string> MakeJwtAssertion(const ServiceAccountKey& key, std::string_v
   }
   signature.resize(length);
   return signing_input + "." + Base64UrlEncode(signature);
+}
+
+Result<std::string> MakeJwtAssertion(const ServiceAccountKey& key, std::string_view scope, UnixSeconds now,
+                                     int64_t lifetime_seconds) {
+  if (lifetime_seconds < 1 || lifetime_seconds > kMaxAssertionLifetimeSeconds) {
+    return Status::InvalidArgument("JWT lifetime must be 1.." + std::to_string(kMaxAssertionLifetimeSeconds) + " s");
+  }
+  Json header = {{"alg", "RS256"}, {"typ", "JWT"}};
+  if (!key.private_key_id.empty()) header["kid"] = key.private_key_id;
+  Json claims = {{"iss", key.client_email},
+                 {"scope", scope},
+                 {"aud", key.token_uri},
+                 {"iat", now},
+                 {"exp", now + lifetime_seconds}};
+  return SignJwtRs256(header, claims, key.private_key_pem);
 }
 
 Result<SplitUrl> ParseServiceUrl(std::string_view text) {
@@ -168,14 +172,30 @@ Result<SplitUrl> ParseServiceUrl(std::string_view text) {
 
 Result<std::unique_ptr<AccessTokenSource>> AccessTokenSource::Create(ServiceAccountKey key,
                                                                      TokenSourceOptions options) {
-  APPBAN_ASSIGN_OR_RETURN(SplitUrl endpoint, ParseServiceUrl(key.token_uri));
-  if (endpoint.path.empty()) endpoint.path = "/";
-  return std::unique_ptr<AccessTokenSource>(
-      new AccessTokenSource(std::move(key), std::move(options), std::move(endpoint)));
+  std::string token_url = key.token_uri;
+  std::string scope = options.scope;
+  TokenRequestBody body = [key = std::move(key), scope](UnixSeconds now) -> Result<std::string> {
+    APPBAN_ASSIGN_OR_RETURN(std::string assertion, MakeJwtAssertion(key, scope, now));
+    return "grant_type=" + PercentEncode(kJwtBearerGrantType) + "&assertion=" + PercentEncode(assertion);
+  };
+  return CreateForGrant(std::move(token_url), std::move(body), std::move(options));
 }
 
-AccessTokenSource::AccessTokenSource(ServiceAccountKey key, TokenSourceOptions options, SplitUrl endpoint)
-    : key_(std::move(key)), options_(std::move(options)), endpoint_(std::move(endpoint)) {
+Result<std::unique_ptr<AccessTokenSource>> AccessTokenSource::CreateForGrant(std::string token_url,
+                                                                             TokenRequestBody body,
+                                                                             TokenSourceOptions options) {
+  APPBAN_ASSIGN_OR_RETURN(SplitUrl endpoint, ParseServiceUrl(token_url));
+  if (endpoint.path.empty()) endpoint.path = "/";
+  return std::unique_ptr<AccessTokenSource>(
+      new AccessTokenSource(std::move(token_url), std::move(body), std::move(options), std::move(endpoint)));
+}
+
+AccessTokenSource::AccessTokenSource(std::string token_url, TokenRequestBody body, TokenSourceOptions options,
+                                     SplitUrl endpoint)
+    : token_url_(std::move(token_url)),
+      body_(std::move(body)),
+      options_(std::move(options)),
+      endpoint_(std::move(endpoint)) {
   http_ = std::make_unique<net::HttpClient>(endpoint_.origin, options_.http);
 }
 
@@ -189,10 +209,8 @@ void AccessTokenSource::Invalidate() {
 Result<std::string> AccessTokenSource::Token() {
   const UnixSeconds now = options_.now();
   if (!token_.empty() && now + options_.refresh_margin.count() < expires_at_) return token_;
-  APPBAN_ASSIGN_OR_RETURN(std::string assertion, MakeJwtAssertion(key_, options_.scope, now));
-  const std::string body =
-      "grant_type=" + PercentEncode(kJwtBearerGrantType) + "&assertion=" + PercentEncode(assertion);
-  const std::string where = "token endpoint " + key_.token_uri;
+  APPBAN_ASSIGN_OR_RETURN(const std::string body, body_(now));
+  const std::string where = "token endpoint " + token_url_;
   Result<net::HttpResponse> response = SendWithRetry(
       *http_, "POST", endpoint_.path, body,
       {{"content-type", "application/x-www-form-urlencoded"}, {"accept", "application/json"}}, options_.retry);
@@ -212,7 +230,7 @@ Result<std::string> AccessTokenSource::Token() {
         reason += ": " + d->get<std::string>().substr(0, 300);
       }
     }
-    return Status::PermissionDenied(where + " refused the service account's assertion (" + reason + ")");
+    return Status::PermissionDenied(where + " refused the credentials (" + reason + ")");
   }
   if (response->status != 200) {
     return Status::Unavailable(where + " answered HTTP " + std::to_string(response->status));

@@ -19,8 +19,10 @@
 #include <string>
 #include <string_view>
 
+#include "appban/common/json.h"
 #include "appban/common/status.h"
 #include "appban/common/time.h"
+#include "appban/mdm/credential_file.h"  // ReadCredentialFile, for every connector
 #include "appban/mdm/retry.h"
 #include "appban/net/client.h"
 
@@ -44,6 +46,10 @@ Result<ServiceAccountKey> ParseServiceAccountKey(std::string_view json_text);
 // Reads and parses the key file. Refuses (kPermissionDenied) a file that is not a regular file or
 // that its group or others may read or write: the key is a credential to the whole enterprise.
 Result<ServiceAccountKey> LoadServiceAccountKey(const std::string& path);
+
+// base64url(header).base64url(claims).base64url(RS256 signature by the PEM private key, which must
+// be RSA of at least 2048 bits).
+Result<std::string> SignJwtRs256(const Json& header, const Json& claims, std::string_view private_key_pem);
 
 // The signed assertion: base64url(header).base64url(claims).base64url(RS256 signature) with
 // header {"alg":"RS256","typ":"JWT","kid":…} and claims iss, scope, aud = token_uri, iat = now,
@@ -74,11 +80,18 @@ struct TokenSourceOptions {
   std::function<UnixSeconds()> now = [] { return static_cast<UnixSeconds>(std::time(nullptr)); };
 };
 
+// The form body of one token request ("grant_type=…&…") made at `now`; it holds the credentials.
+using TokenRequestBody = std::function<Result<std::string>(UnixSeconds now)>;
+
 // Hands out the bearer token for API calls, fetching one when none is cached or the cached one is
 // within refresh_margin of expiring.
 class AccessTokenSource {
  public:
+  // Google's JWT-bearer grant with the service account's key, at the key's token_uri.
   static Result<std::unique_ptr<AccessTokenSource>> Create(ServiceAccountKey key, TokenSourceOptions options);
+  // Any OAuth 2.0 token endpoint (RFC 6749 §5.1 answers): `body` builds each request's form.
+  static Result<std::unique_ptr<AccessTokenSource>> CreateForGrant(std::string token_url, TokenRequestBody body,
+                                                                   TokenSourceOptions options);
   ~AccessTokenSource();
 
   // The current token. Errors: kPermissionDenied when the endpoint refuses the assertion (wrong
@@ -91,9 +104,10 @@ class AccessTokenSource {
   int fetches() const { return fetches_; }
 
  private:
-  AccessTokenSource(ServiceAccountKey key, TokenSourceOptions options, SplitUrl endpoint);
+  AccessTokenSource(std::string token_url, TokenRequestBody body, TokenSourceOptions options, SplitUrl endpoint);
 
-  ServiceAccountKey key_;
+  std::string token_url_;
+  TokenRequestBody body_;
   TokenSourceOptions options_;
   SplitUrl endpoint_;
   std::unique_ptr<net::HttpClient> http_;

@@ -25,6 +25,11 @@ struct MdmLimits {
   size_t max_policies = 10'000;
   // Entries of one policy's applications[] (Google documents no limit; thousands are unusual).
   size_t max_applications_per_policy = 10'000;
+  // Intune (Graph): apps in the tenant's catalogue (mobileApps), apps detected across the fleet,
+  // and assignments of one app. Large tenants detect tens of thousands of distinct apps.
+  size_t max_mobile_apps = 100'000;
+  size_t max_detected_apps = 1'000'000;
+  size_t max_assignments_per_app = 10'000;
   // The connector's own state file (which entries appban owns, per policy).
   uint64_t max_state_file_bytes = 16ull << 20;
 

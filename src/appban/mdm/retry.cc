@@ -10,6 +10,14 @@ bool IsRetryableStatus(int status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
+Status HttpErrorStatus(int http_status, const std::string& summary) {
+  if (http_status == 400) return Status::InvalidArgument(summary);
+  if (http_status == 401 || http_status == 403) return Status::PermissionDenied(summary);
+  if (http_status == 404) return Status::NotFound(summary);
+  if (IsRetryableStatus(http_status)) return Status::Unavailable(summary + " (gave up after retrying)");
+  return Status::FailedPrecondition(summary);
+}
+
 std::chrono::milliseconds RetryDelay(const RetryPolicy& policy, int retry, std::string_view retry_after) {
   using std::chrono::milliseconds;
   uint64_t seconds = 0;

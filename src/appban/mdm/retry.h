@@ -28,6 +28,10 @@ struct RetryPolicy {
 // True for the statuses that are worth trying again.
 bool IsRetryableStatus(int status);
 
+// The Status kind of an API's error answer, carrying `summary`: 400 kInvalidArgument, 401/403
+// kPermissionDenied, 404 kNotFound, 429/5xx (after retries) kUnavailable, else kFailedPrecondition.
+Status HttpErrorStatus(int http_status, const std::string& summary);
+
 // Sends the request and retries as described above. When attempts run out the last answer is
 // returned (a 503 stays a 503 for the caller to report) or, when no answer ever came, the last
 // transport error. `retries` (optional) receives how many retries were made.

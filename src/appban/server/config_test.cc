@@ -266,7 +266,7 @@ TEST(ServerConfig, MdmConnectorsAreReadFromTheSameFile) {
   ASSERT_EQ(config.mdm.amapi.size(), 1u);
   EXPECT_EQ(config.mdm.amapi[0].policies[0].name, "enterprises/LC00abc/policies/default");
   EXPECT_TRUE(Parsed("").mdm.amapi.empty());
-  EXPECT_EQ(ParseError("[mdm]\nintune = true\n"), "server.toml:2: mdm.intune: unknown key");
+  EXPECT_EQ(ParseError("[mdm]\nblackberry = true\n"), "server.toml:2: mdm.blackberry: unknown key");
   EXPECT_EQ(Parsed("").mdm.sync.interval_seconds, 300);
   EXPECT_EQ(Parsed("[mdm.sync]\ninterval_seconds = 60\nrequest_attempts = 2\n").mdm.sync.interval_seconds, 60);
   EXPECT_NE(ParseError("[mdm.sync]\ninterval_seconds = 1\n").find("mdm.sync.interval_seconds"), std::string::npos);
