@@ -5,6 +5,7 @@
 // member function is safe to call from any thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -52,6 +53,13 @@ class CondVar {
     // The caller holds the lock: adopt it for the wait and hand it back still held.
     std::unique_lock<std::mutex> lock(mutex.mutex_, std::adopt_lock);
     condition_.wait(lock);
+    lock.release();
+  }
+  // As Wait, but returns after `timeout` at the latest.
+  template <typename Rep, typename Period>
+  void WaitFor(Mutex& mutex, std::chrono::duration<Rep, Period> timeout) REQUIRES(mutex) {
+    std::unique_lock<std::mutex> lock(mutex.mutex_, std::adopt_lock);
+    condition_.wait_for(lock, timeout);
     lock.release();
   }
   void NotifyOne() { condition_.notify_one(); }

@@ -36,7 +36,7 @@ HttpResponse AddWaiver(Call& call) {
   }
   // The approver is the caller and the creation time is now; WaiverFromJson checks the rest.
   Json json = *body;
-  json["approved_by"] = call.token.name;
+  json["approved_by"] = call.principal.user.id;
   json["created_at"] = FormatTimestamp(call.Now());
   auto waiver = policy::WaiverFromJson(json);
   if (!waiver.ok()) return BadRequest(waiver.status().message());
