@@ -23,7 +23,7 @@ PolicyAdmin::PolicyAdmin(store::Store& store, Actor actor, Clock clock)
     : store_(store), who_(std::move(actor)), actor_(who_.id), clock_(std::move(clock)) {}
 
 PolicyAdmin::PolicyAdmin(store::Store& store, std::string name, Clock clock)
-    : PolicyAdmin(store, Actor{std::move(name), "", true, false, nullptr}, std::move(clock)) {}
+    : PolicyAdmin(store, Actor{std::move(name), "", true, nullptr}, std::move(clock)) {}
 
 Status PolicyAdmin::CheckHumanDecider(std::string_view what) const {
   if (!who_.human) {

@@ -26,7 +26,6 @@ struct Actor {
   std::string id;            // recorded in every transition and as the audit actor
   std::string display_name;  // shown in refusals ("alice (u-…)")
   bool human = true;         // a service account cannot approve, publish or revoke
-  bool break_glass = false;  // local use without the server: cannot be the second person
   Json identity;             // the audit identity (store::AuditIdentityJson), null for none
 
   std::string Shown() const;

@@ -121,7 +121,12 @@ class AdminApiTest : public ::testing::Test {
     store::AuditRecord audit;
     audit.actor = "test-setup";
     audit.at = now_;
-    auto created = fleet_->CreateApiToken(name, role, expires, audit);
+    // Each name is a person signed in at the provider (subject = name) holding one token.
+    auto user = fleet_->RecordSignIn(store::SignIn{"https://idp.test", name, name, role, now_}, audit);
+    EXPECT_TRUE(user.ok()) << user.status().ToString();
+    if (!user.ok()) return "";
+    user_ids_[name] = user->id;
+    auto created = fleet_->CreateApiToken(user->id, name + "-token", role, expires, audit);
     EXPECT_TRUE(created.ok()) << created.status().ToString();
     return created.ok() ? created->presented : "";
   }
@@ -198,6 +203,7 @@ class AdminApiTest : public ::testing::Test {
   std::unique_ptr<AssessmentPool> pool_;
   WorkerContext context_;
   std::string alice_, bob_, carol_, dave_;
+  std::map<std::string, std::string> user_ids_;  // name -> user id
 };
 
 // ---- authentication ----
@@ -226,9 +232,11 @@ TEST_F(AdminApiTest, MissingOrInvalidCredentialsAre401) {
   EXPECT_EQ(Send("GET", "/v1/admin/whoami", brief).status, 401);
   std::string frank = MakeToken("frank", store::Role::kAuditor);
   auto who = BodyOf(Send("GET", "/v1/admin/whoami", frank));
-  EXPECT_EQ(who["name"], "frank");
+  EXPECT_EQ(who["display_name"], "frank");
+  EXPECT_EQ(who["actor"], user_ids_["frank"]);
+  EXPECT_EQ(who["method"], "api-token");
   EXPECT_EQ(who["role"], "auditor");
-  EXPECT_EQ(Send("POST", "/v1/admin/tokens/" + std::string(who["id"]) + "/revoke", alice_).status, 200);
+  EXPECT_EQ(Send("POST", "/v1/admin/tokens/" + std::string(who["token_id"]) + "/revoke", alice_).status, 200);
   EXPECT_EQ(Send("GET", "/v1/admin/whoami", frank).status, 401);
 }
 
@@ -286,13 +294,14 @@ TEST_F(AdminApiTest, TwoPersonRuleThroughTheApi) {
   ASSERT_EQ(Send("POST", "/v1/admin/rules/r2/publish", bob_).status, 200);
   std::string device = EnrollDevice("ws-1");
   std::string waiver = R"({"id":"w1","rule_id":"r2","subject_kind":"device","subject":")" + device +
-                       R"(","justification":"needed","requested_by":"alice","expires_at":"2030-01-01T00:00:00Z"})";
+                       R"(","justification":"needed","requested_by":")" + user_ids_["alice"] +
+                       R"(","expires_at":"2030-01-01T00:00:00Z"})";
   auto own = Send("POST", "/v1/admin/waivers", alice_, waiver);
   EXPECT_EQ(own.status, 409);
   EXPECT_EQ(ErrorCode(own), "two_person_rule");
   auto granted = Send("POST", "/v1/admin/waivers", bob_, waiver);
   ASSERT_EQ(granted.status, 201) << granted.body;
-  EXPECT_EQ(BodyOf(granted)["approved_by"], "bob");
+  EXPECT_EQ(BodyOf(granted)["approved_by"], user_ids_["bob"]);
   EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"done"})").status, 200);
   EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"again"})").status, 409);
 }

@@ -293,7 +293,7 @@ store::AuditIdentity Principal::Identity() const {
 }
 
 decide::Actor Principal::Actor() const {
-  return decide::Actor{user.id, user.display_name, user.kind == store::UserKind::kHuman, false,
+  return decide::Actor{user.id, user.display_name, user.kind == store::UserKind::kHuman,
                        store::AuditIdentityJson(Identity())};
 }
 

@@ -47,6 +47,19 @@ HttpResponse AddWaiver(Call& call) {
       return BadRequest("waiver " + waiver->id + ": subject: no enrolled device " + waiver->subject);
     }
   }
+  // The requester, when named, is a person known to appban, named by user id: PolicyAdmin::AddWaiver
+  // then refuses the same identity as approver (the two-person rule compares identities).
+  if (!waiver->requested_by.empty()) {
+    auto requester = call.context.fleet->GetUser(waiver->requested_by);
+    if (!requester.ok()) {
+      return BadRequest("requested_by: no user " + Quoted(waiver->requested_by) +
+                        "; name the person who asked for the waiver by user id (GET /v1/admin/users)");
+    }
+    if (requester->kind != store::UserKind::kHuman) {
+      return BadRequest("requested_by: " + waiver->requested_by +
+                        " is a service account; a waiver is requested by a person");
+    }
+  }
   auto added = call.Admin().AddWaiver(std::move(*waiver));
   if (!added.ok()) return ErrorFromBodyReference(added.status());
   return JsonResponse(201, policy::WaiverToJson(*added, true));

@@ -42,7 +42,7 @@ struct AuditRecord {
   Json after;          // null when the object no longer exists
   UnixSeconds at = 0;
   // Who acted, how and through which channel (AuditIdentityJson); null for none.
-  Json identity;
+  Json identity = nullptr;
 };
 
 // Who made a change: the identity (issuer, subject, display name, appban user id), how it
