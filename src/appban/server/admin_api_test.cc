@@ -538,7 +538,7 @@ TEST_F(AdminApiTest, StatusCodesMapToHttp) {
 
 // ---- audit ----
 
-TEST_F(AdminApiTest, AuditRecordsTheTokenNameAsActor) {
+TEST_F(AdminApiTest, AuditRecordsWhoActedHowAndFromWhere) {
   PublishedRule("audited");
   ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
   auto page = Send("GET", "/v1/admin/audit?limit=1000", dave_);
@@ -550,10 +550,18 @@ TEST_F(AdminApiTest, AuditRecordsTheTokenNameAsActor) {
     }
     return nullptr;
   };
-  EXPECT_EQ(find("rule.propose", "rule:audited")["actor"], "carol");
-  EXPECT_EQ(find("rule.approve", "rule:audited")["actor"], "alice");
-  EXPECT_EQ(find("rule.publish", "rule:audited")["actor"], "alice");
-  EXPECT_EQ(find("bundle.export", "bundle:1")["actor"], "alice");
+  // The actor is the user id; the identity says who that is and how they authenticated.
+  EXPECT_EQ(find("rule.propose", "rule:audited")["actor"], user_ids_["carol"]);
+  EXPECT_EQ(find("rule.approve", "rule:audited")["actor"], user_ids_["alice"]);
+  EXPECT_EQ(find("rule.publish", "rule:audited")["actor"], user_ids_["alice"]);
+  EXPECT_EQ(find("bundle.export", "bundle:1")["actor"], user_ids_["alice"]);
+  Json identity = find("rule.approve", "rule:audited")["identity"];
+  EXPECT_EQ(identity["issuer"], "https://idp.test");
+  EXPECT_EQ(identity["subject"], "alice");
+  EXPECT_EQ(identity["actor_name"], "alice");
+  EXPECT_EQ(identity["method"], "api-token");
+  EXPECT_TRUE(identity["token_id"].get<std::string>().starts_with("t-"));
+  EXPECT_EQ(identity["channel"], "api");
   EXPECT_EQ(find("rule.approve", "rule:audited")["after"]["state"], "approved");
 
   // Paging: after=SEQ returns the entries that follow.
@@ -609,7 +617,7 @@ TEST_F(AdminApiTest, EnrolmentTokensDevicesAndRevocation) {
   EXPECT_EQ(Send("POST", "/v1/admin/devices/" + id + "/revoke", alice_, R"({"reason":"again"})").status, 409);
   EXPECT_EQ(Send("POST", "/v1/admin/devices/d-0000000000000000/revoke", alice_, R"({"reason":"x"})").status, 404);
   Json shown = BodyOf(Send("GET", "/v1/admin/devices/" + id, dave_));
-  EXPECT_EQ(shown["revoked_by"], "alice");
+  EXPECT_EQ(shown["revoked_by"], user_ids_["alice"]);
 }
 
 TEST_F(AdminApiTest, EnrolmentTokenBatchOfAThousand) {
@@ -829,7 +837,7 @@ TEST_F(AdminApiTest, AssessmentUploadStoreCite) {
   EXPECT_EQ(summary["sha256"], sha);
   EXPECT_EQ(summary["package"], "tests.androguard");
   EXPECT_EQ(summary["version"], "1.0");
-  EXPECT_EQ(summary["uploaded_by"], "carol");
+  EXPECT_EQ(summary["uploaded_by"], user_ids_["carol"]);
   EXPECT_EQ(summary["report"], "/v1/admin/assessments/" + sha);
   EXPECT_EQ(Send("POST", "/v1/admin/assessments", carol_, *apk, "application/octet-stream").status, 200)
       << "the same file again is already stored";
