@@ -133,7 +133,7 @@ TEST_F(IdentityTest, TwoSignedInPeopleProposeAndApproveAndTheAuditChainSaysWhoAn
 
   // appban audit list shows the same on the host.
   auto listed =
-      testing::RunCommand({testing::AppbanBinary(), "audit", "--data", (dir_.path() / "data").string(), "list"});
+      testing::RunCommand({testing::AppbanBinary(), "audit", "list", "--data", (dir_.path() / "data").string()});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_NE(listed.out.find("Bob Tremblay"), std::string::npos) << listed.out;
   EXPECT_NE(listed.out.find("oidc"), std::string::npos) << listed.out;

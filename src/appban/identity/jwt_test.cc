@@ -5,8 +5,8 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "appban/identity/oidc.h"
 
@@ -178,10 +178,10 @@ TEST(OidcVerifier, VerifiesFromItsCacheAndBoundsRefreshesCausedByUnknownKeys) {
   EXPECT_EQ(verifier.fetch_count(), 1);
   EXPECT_EQ(provider.discovery_fetches, 1);
 
-  auto stranger = verifier.Verify(Encode(R"({"alg":"RS256"})") + "." +
-                                      Encode(R"({"iss":"https://evil.example","sub":"x","aud":"appban","exp":1})") +
-                                      ".c2ln",
-                                  kIssuedAt);
+  auto stranger =
+      verifier.Verify(Encode(R"({"alg":"RS256"})") + "." +
+                          Encode(R"({"iss":"https://evil.example","sub":"x","aud":"appban","exp":1})") + ".c2ln",
+                      kIssuedAt);
   EXPECT_NE(stranger.status().message().find("not a configured identity provider"), std::string::npos);
 }
 
