@@ -26,6 +26,23 @@ test_packages=(
   # Rendering the HTML report in a real browser.
   chromium
 )
+# The identity tests run a real OpenID Connect provider (oidc-provider from npm, versions pinned in
+# tests/oidc/package-lock.json) with node; Debian's nodejs and npm unless a node is already there.
+if [[ "${1:-}" == "--test" ]] && ! command -v node >/dev/null; then
+  test_packages+=(nodejs npm)
+fi
+
+# Installs tests/oidc/node_modules exactly as the lock file says (npm ci), once per lock file.
+install_test_node_modules() {
+  local dir tests_dir
+  tests_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/oidc"
+  dir="$tests_dir/node_modules"
+  if [[ ! -f "$dir/.package-lock.json" ]] || ! cmp -s <(sed -n '/"packages"/,$p' "$tests_dir/package-lock.json" | sha256sum) "$dir/.appban-lock-hash" 2>/dev/null; then
+    echo "setup: npm ci in tests/oidc" >&2
+    (cd "$tests_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    sed -n '/"packages"/,$p' "$tests_dir/package-lock.json" | sha256sum > "$dir/.appban-lock-hash"
+  fi
+}
 
 wanted=("${build_packages[@]}")
 if [[ "${1:-}" == "--run" ]]; then
@@ -40,7 +57,10 @@ for pkg in "${wanted[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
-((${#missing[@]} == 0)) && exit 0
+if ((${#missing[@]} == 0)); then
+  [[ "${1:-}" == "--test" ]] && install_test_node_modules
+  exit 0
+fi
 
 echo "setup: installing ${missing[*]}" >&2
 sudo_cmd=()
@@ -48,3 +68,5 @@ sudo_cmd=()
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[[ "${1:-}" == "--test" ]] && install_test_node_modules
+exit 0

@@ -24,6 +24,7 @@
 #include "appban/common/time.h"
 #include "appban/net/client.h"
 #include "appban/policy/model.h"
+#include "support/oidc_provider.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
 
@@ -120,7 +121,13 @@ class AgentEndToEnd : public ::testing::Test {
     std::filesystem::create_directories(scratch_.dir() + "/run");
     data_dir_ = dir_.path() / "data";
     state_dir_ = scratch_.dir() + "/state";
-    auto started = testing::ServerProcess::Start(data_dir_);
+    // The second person of the two-person rule signs in at a real OpenID Connect provider.
+    auto provider = testing::OidcProvider::Start(dir_.path() / "idp");
+    ASSERT_TRUE(provider.has_value()) << "the OpenID Connect provider did not start";
+    provider_.emplace(std::move(*provider));
+    std::filesystem::path config = dir_.path() / "server.toml";
+    std::ofstream(config) << provider_->ServerToml();
+    auto started = testing::ServerProcess::Start(data_dir_, {"--config", config.string()});
     ASSERT_TRUE(started.has_value()) << "server did not start";
     server_.emplace(std::move(*started));
     admin_ = server_->admin_token();
@@ -161,10 +168,13 @@ class AgentEndToEnd : public ::testing::Test {
     rule.authority = "Chief Information Officer";
     auto proposed = Admin("POST", "/v1/admin/rules", policy::RuleToJson(rule, false));
     ASSERT_EQ(proposed.status, 201) << proposed.body;
-    auto second = Admin("POST", "/v1/admin/tokens", {{"name", "approver-" + rule_id}, {"role", "admin"}});
-    ASSERT_EQ(second.status, 201) << second.body;
-    auto approved =
-        Admin("POST", "/v1/admin/rules/" + rule_id + "/approve", Json::object(), Body(second).value("token", ""));
+    std::string bob = provider_->SignIn("bob");
+    auto approved = Admin("POST", "/v1/admin/rules/" + rule_id + "/approve", Json::object(), bob);
+    // The server may still be fetching the provider's keys when bob first calls.
+    for (int i = 0; i < 100 && approved.status != 200 && approved.status != 409; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      approved = Admin("POST", "/v1/admin/rules/" + rule_id + "/approve", Json::object(), bob);
+    }
     ASSERT_EQ(approved.status, 200) << approved.body;
     auto published = Admin("POST", "/v1/admin/rules/" + rule_id + "/publish", Json::object());
     ASSERT_EQ(published.status, 200) << published.body;
@@ -225,6 +235,7 @@ class AgentEndToEnd : public ::testing::Test {
   std::filesystem::path data_dir_;
   std::string state_dir_;
   std::optional<testing::ServerProcess> server_;
+  std::optional<testing::OidcProvider> provider_;
   std::string admin_;
   std::string url_;
   std::string ca_path_;

@@ -20,6 +20,7 @@
 #include "appban/protocol/messages.h"
 #include "appban/sim/device.h"
 #include "appban/sim/fleet.h"
+#include "support/oidc_provider.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
 
@@ -35,7 +36,11 @@ class KeyRotationTest : public ::testing::Test {
   void SetUp() override {
     // The fleet enrols from one address: lift the per-address enrolment rate limit (30/min).
     fs::path config = dir_.path() / "server.toml";
-    std::ofstream(config) << "[enrollment]\nrate_limit_burst = 100000\nrate_limit_per_minute = 1000000\n";
+    auto provider = testing::OidcProvider::Start(dir_.path() / "idp");
+    ASSERT_TRUE(provider.has_value()) << "the OpenID Connect provider did not start";
+    provider_.emplace(std::move(*provider));
+    std::ofstream(config) << "[enrollment]\nrate_limit_burst = 100000\nrate_limit_per_minute = 1000000\n"
+                          << provider_->ServerToml();
     auto started = ServerProcess::Start(data(), {"--config", config.string()});
     ASSERT_TRUE(started.has_value()) << "server did not start";
     server_.emplace(std::move(*started));
@@ -66,10 +71,15 @@ class KeyRotationTest : public ::testing::Test {
     rule.targets.push_back(*policy::MakeTarget(policy::TargetKind::kDebPackage, "wechat"));
     rule.rationale = rule.authority = "test";
     ASSERT_EQ(Call("POST", "/v1/admin/rules", policy::RuleToJson(rule, false)).status, 201);
-    auto bob = Call("POST", "/v1/admin/tokens", {{"name", "bob"}, {"role", "admin"}});
-    ASSERT_EQ(bob.status, 201) << bob.body;
-    std::string bob_token = Json::parse(bob.body).value("token", "");
-    ASSERT_EQ(Call("POST", "/v1/admin/rules/ban-wechat/approve", Json::object(), bob_token).status, 200);
+    // The approver is another person: bob, signed in at the provider (the server may still be
+    // fetching the provider's keys when he first calls).
+    std::string bob_token = provider_->SignIn("bob");
+    int status = 0;
+    for (int i = 0; i < 100 && status != 200; ++i) {
+      status = Call("POST", "/v1/admin/rules/ban-wechat/approve", Json::object(), bob_token).status;
+      if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(status, 200);
     ASSERT_EQ(Call("POST", "/v1/admin/rules/ban-wechat/publish", Json::object()).status, 200);
   }
   int64_t Metric(const std::string& name) {
@@ -88,6 +98,7 @@ class KeyRotationTest : public ::testing::Test {
 
   TempDir dir_;
   std::optional<ServerProcess> server_;
+  std::optional<testing::OidcProvider> provider_;
   std::string admin_;
   std::string ca_file_;
 };

@@ -20,6 +20,7 @@
 #include "appban/policy/keys.h"
 #include "appban/policy/model.h"
 #include "appban/protocol/messages.h"
+#include "support/oidc_provider.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
 
@@ -51,7 +52,16 @@ struct TestDevice {
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto started = ServerProcess::Start(dir_.path() / "data", ExtraFlags());
+    // Administrators are people signed in at an OpenID Connect provider: the bootstrap admin
+    // proposes, bob (signed in at the test provider) approves.
+    auto provider = testing::OidcProvider::Start(dir_.path() / "idp");
+    ASSERT_TRUE(provider.has_value()) << "the OpenID Connect provider did not start";
+    provider_.emplace(std::move(*provider));
+    std::filesystem::path config = dir_.path() / "server.toml";
+    std::ofstream(config) << provider_->ServerToml();
+    std::vector<std::string> flags = {"--config", config.string()};
+    for (const auto& flag : ExtraFlags()) flags.push_back(flag);
+    auto started = ServerProcess::Start(dir_.path() / "data", flags);
     ASSERT_TRUE(started.has_value()) << "server did not start";
     server_.emplace(std::move(*started));
     ASSERT_FALSE(server_->admin_token().empty()) << server_->output();
@@ -72,11 +82,16 @@ class ServerTest : public ::testing::Test {
     return Call(method, path, body.is_null() ? "" : body.dump(), Bearer(token.empty() ? admin_ : token));
   }
 
-  // A second administrator: the two-person rule needs one to propose and another to approve.
+  // A second administrator: the two-person rule needs one person to propose and another to
+  // approve. bob signs in at the provider; the server may still be fetching its keys.
   std::string SecondAdmin() {
-    auto created = Admin("POST", "/v1/admin/tokens", {{"name", "bob"}, {"role", "admin"}});
-    EXPECT_EQ(created.status, 201) << created.body;
-    return Body(created).value("token", "");
+    std::string bob = provider_->SignIn("bob");
+    for (int i = 0; i < 100; ++i) {
+      auto who = Admin("GET", "/v1/admin/whoami", nullptr, bob);
+      if (who.status == 200) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return bob;
   }
 
   std::string EnrollmentToken(const std::string& group = "") {
@@ -134,6 +149,7 @@ class ServerTest : public ::testing::Test {
 
   TempDir dir_;
   std::optional<ServerProcess> server_;
+  std::optional<testing::OidcProvider> provider_;
   std::string admin_;
 };
 

@@ -107,7 +107,7 @@ struct IntuneEmulator::Server {
   struct DeviceRecord {
     Json device;
     std::set<std::string> groups;
-    std::vector<EmulatedApp> apps;
+    std::vector<IntuneEmulatedApp> apps;
   };
   struct Assigned {
     Json object;
@@ -308,7 +308,7 @@ struct IntuneEmulator::Server {
   std::map<std::string, std::pair<Json, std::vector<Json>>> DetectedApps() const REQUIRES(mutex) {
     std::map<std::string, std::pair<Json, std::vector<Json>>> out;
     for (const auto& [id, record] : devices) {
-      for (const EmulatedApp& app : record.apps) {
+      for (const IntuneEmulatedApp& app : record.apps) {
         const std::string key =
             Sha256Hex(AsBytes(app.display_name + "\n" + app.version + "\n" + app.platform)).substr(0, 44);
         auto& entry = out[key];
@@ -330,8 +330,8 @@ struct IntuneEmulator::Server {
   void DevicesObey() REQUIRES(mutex) {
     for (auto& [id, record] : devices) {
       // Uninstall assignments to one of the device's groups remove the managed copies.
-      std::vector<EmulatedApp> kept;
-      for (const EmulatedApp& app : record.apps) {
+      std::vector<IntuneEmulatedApp> kept;
+      for (const IntuneEmulatedApp& app : record.apps) {
         bool removed = false;
         for (const auto& [app_id, mobile_app] : apps) {
           const std::string identity = mobile_app.value("bundleId", mobile_app.value("packageId", ""));
@@ -357,7 +357,8 @@ struct IntuneEmulator::Server {
         assessed = true;
         if (!policy.object.contains("restrictedApps")) continue;
         for (const Json& item : policy.object["restrictedApps"]) {
-          for (const EmulatedApp& app : record.apps) restricted = restricted || app.app_id == item.value("appId", "");
+          for (const IntuneEmulatedApp& app : record.apps)
+            restricted = restricted || app.app_id == item.value("appId", "");
         }
       }
       if (assessed) record.device["complianceState"] = restricted ? "noncompliant" : "compliant";
@@ -568,7 +569,7 @@ Json IntuneEmulator::Configuration(const std::string& id) const {
   return it == server_->configurations.end() ? Json() : it->second.object;
 }
 
-void IntuneEmulator::PutDevice(Json device, std::set<std::string> groups, std::vector<EmulatedApp> apps) {
+void IntuneEmulator::PutDevice(Json device, std::set<std::string> groups, std::vector<IntuneEmulatedApp> apps) {
   MutexLock lock(server_->mutex);
   const std::string id = device.value("id", "");
   server_->devices[id] = {std::move(device), std::move(groups), std::move(apps)};
@@ -581,10 +582,10 @@ Json IntuneEmulator::Device(const std::string& id) const {
   return it == server_->devices.end() ? Json() : it->second.device;
 }
 
-std::vector<EmulatedApp> IntuneEmulator::DeviceApps(const std::string& id) const {
+std::vector<IntuneEmulatedApp> IntuneEmulator::DeviceApps(const std::string& id) const {
   MutexLock lock(server_->mutex);
   auto it = server_->devices.find(id);
-  return it == server_->devices.end() ? std::vector<EmulatedApp>{} : it->second.apps;
+  return it == server_->devices.end() ? std::vector<IntuneEmulatedApp>{} : it->second.apps;
 }
 
 void IntuneEmulator::FailNext(int count, int status, const std::string& method, const std::string& path_prefix) {

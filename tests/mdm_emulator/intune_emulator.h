@@ -51,7 +51,7 @@ struct IntuneEmulatorOptions {
   std::string retry_after = "0";
 };
 
-struct EmulatedApp {
+struct IntuneEmulatedApp {
   std::string display_name;
   std::string app_id;  // bundle id or package
   std::string version = "1.0";
@@ -76,9 +76,9 @@ class IntuneEmulator {
   Json CompliancePolicy(const std::string& id) const;
   Json Configuration(const std::string& id) const;
   // `device` is a managedDevice (id, operatingSystem, …); `groups` its Entra groups.
-  void PutDevice(Json device, std::set<std::string> groups, std::vector<EmulatedApp> apps);
+  void PutDevice(Json device, std::set<std::string> groups, std::vector<IntuneEmulatedApp> apps);
   Json Device(const std::string& id) const;
-  std::vector<EmulatedApp> DeviceApps(const std::string& id) const;
+  std::vector<IntuneEmulatedApp> DeviceApps(const std::string& id) const;
 
   void FailNext(int count, int status, const std::string& method = "", const std::string& path_prefix = "");
   void SetRawAnswer(const std::string& path, std::string body);  // served with 200 for GET path

@@ -4,6 +4,7 @@
 
 #include "appban/cli/commands.h"
 #include "appban/cli/policy_cli_support.h"
+#include "appban/common/text.h"
 
 namespace appban::cli {
 namespace {
@@ -12,6 +13,22 @@ struct AuditOptions {
   DataOptions data;
   bool json = false;
 };
+
+// "  [Bob Tremblay <sub bob at https://idp> via oidc, api from 10.0.0.7]" for entries that record
+// who acted; "" for those that do not (written before schema 6, or by the server itself).
+std::string DescribeIdentity(const std::string& identity_json) {
+  Json who = Json::parse(identity_json.empty() ? "null" : identity_json, nullptr, false);
+  if (!who.is_object()) return "";
+  std::string text = "  [" + TerminalSafe(who.value("actor_name", who.value("user_id", std::string("?"))));
+  if (who.contains("subject")) {
+    text += " <sub " + TerminalSafe(who.value("subject", "")) + " at " + TerminalSafe(who.value("issuer", "")) + ">";
+  }
+  text += " via " + TerminalSafe(who.value("method", "?"));
+  if (who.contains("token_id")) text += " " + TerminalSafe(who.value("token_id", ""));
+  text += ", " + TerminalSafe(who.value("channel", "?"));
+  if (who.contains("source")) text += " from " + TerminalSafe(who.value("source", ""));
+  return text + "]";
+}
 
 int List(const AuditOptions& o) {
   auto store = OpenPolicyStore(o.data);
@@ -28,6 +45,7 @@ int List(const AuditOptions& o) {
                      {"object", e.object},
                      {"before", Json::parse(e.before_json, nullptr, false)},
                      {"after", Json::parse(e.after_json, nullptr, false)},
+                     {"identity", Json::parse(e.identity_json.empty() ? "null" : e.identity_json, nullptr, false)},
                      {"prev_hash", e.prev_hash},
                      {"hash", e.hash}});
     }
@@ -36,7 +54,7 @@ int List(const AuditOptions& o) {
   }
   for (const auto& e : *entries) {
     std::cout << e.seq << "  " << FormatTimestamp(e.at) << "  " << e.actor << "  " << e.action << "  " << e.object
-              << "  " << e.hash.substr(0, 16) << "\n";
+              << "  " << e.hash.substr(0, 16) << DescribeIdentity(e.identity_json) << "\n";
   }
   return 0;
 }

@@ -143,7 +143,7 @@ int Adopt(const CatalogOptions& o) {
   if (!action.ok()) return Fail(action.status());
   auto store = OpenPolicyStore(o.data);
   if (!store.ok()) return Fail(store.status());
-  decide::PolicyAdmin admin(**store, ResolveUser(o.data));
+  decide::PolicyAdmin admin(**store, LocalActor(o.data));
   auto rule = admin.AdoptCatalogEntry(*e, *action);
   if (!rule.ok()) return Fail(rule.status());
   std::cout << "proposed rule " << rule->id << " (draft, " << policy::ActionName(rule->action)

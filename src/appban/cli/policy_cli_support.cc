@@ -12,6 +12,16 @@ std::string ResolvePolicyDataDir(const DataOptions& options) {
   return "appban-data";
 }
 
+decide::Actor LocalActor(const DataOptions& options) {
+  std::string name = ResolveUser(options);
+  store::AuditIdentity who;
+  who.actor_name = name;
+  who.method = "local";
+  who.channel = "cli";
+  who.source = "local";
+  return decide::Actor{name, name, true, store::AuditIdentityJson(who)};
+}
+
 std::string ResolveUser(const DataOptions& options) {
   if (!options.user.empty()) return options.user;
   if (const char* env = std::getenv("APPBAN_USER"); env != nullptr) return env;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "appban/common/status.h"
+#include "appban/decide/admin.h"
 #include "appban/store/store.h"
 
 namespace appban::cli {
@@ -18,6 +19,10 @@ struct DataOptions {
 
 std::string ResolvePolicyDataDir(const DataOptions& options);
 std::string ResolveUser(const DataOptions& options);
+// The acting user of a command run on the host against the local database: the typed name,
+// recorded in the audit chain with method "local" and channel "cli" — a name, not an
+// authenticated identity (docs/identity.md).
+decide::Actor LocalActor(const DataOptions& options);
 // Creates the directory (0700) when missing and opens DIR/appban.db (the database `appban server` uses).
 Result<std::unique_ptr<store::Store>> OpenPolicyStore(const DataOptions& options);
 std::string KeyDir(const DataOptions& options);

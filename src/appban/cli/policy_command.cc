@@ -54,7 +54,7 @@ struct Session {
 Result<Session> OpenSession(const PolicyOptions& options) {
   Session session;
   APPBAN_ASSIGN_OR_RETURN(session.store, OpenPolicyStore(options.data));
-  session.admin = std::make_unique<decide::PolicyAdmin>(*session.store, ResolveUser(options.data));
+  session.admin = std::make_unique<decide::PolicyAdmin>(*session.store, LocalActor(options.data));
   return session;
 }
 

@@ -2,8 +2,10 @@
 #include <iostream>
 
 #include "appban/cli/commands.h"
+#include "appban/decide/admin.h"
 #include "appban/server/config.h"
 #include "appban/server/supervisor.h"
+#include "appban/store/fleet.h"
 
 namespace appban::cli {
 namespace {
@@ -63,6 +65,49 @@ int RunServerCommand(const ServerFlags& flags) {
   return server::RunServer(config, std::cout);
 }
 
+struct RecoverFlags {
+  std::string config_file;
+  std::string data_dir;
+};
+
+// `appban server recover-admin`: on the host, server running or stopped (SQLite serialises the
+// write with the workers'). Revokes the bootstrap admin's tokens and prints a new one, audited.
+int RunRecoverAdmin(const RecoverFlags& flags) {
+  server::ServerConfig config;
+  config.data_dir = std::string(server::kLocalDataDir);
+  if (!flags.config_file.empty()) {
+    auto loaded = server::LoadServerConfigFile(flags.config_file);
+    if (!loaded.ok()) {
+      std::cerr << "appban server recover-admin: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    config = std::move(*loaded);
+  }
+  if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
+  auto fleet = store::OpenSqliteFleetStore(config.DatabasePath());
+  if (!fleet.ok()) {
+    std::cerr << "appban server recover-admin: " << fleet.status().message() << "\n";
+    return 1;
+  }
+  store::AuditRecord audit;
+  audit.actor = "server";
+  audit.at = decide::SystemClockNow();
+  store::AuditIdentity who;
+  who.method = "break-glass";
+  who.channel = "cli";
+  who.source = "local";
+  who.actor_name = "recover-admin on the server host";
+  audit.identity = store::AuditIdentityJson(who);
+  auto recovered = (*fleet)->RecoverAdmin(audit);
+  if (!recovered.ok()) {
+    std::cerr << "appban server recover-admin: " << recovered.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "Admin API token: " << recovered->presented << "\n"
+            << "WARNING: this token is shown ONCE. Every earlier token of the bootstrap admin is revoked.\n";
+  return 0;
+}
+
 }  // namespace
 
 void AddServerCommand(CLI::App& app, CommandAction* action) {
@@ -85,7 +130,18 @@ void AddServerCommand(CLI::App& app, CommandAction* action) {
       ->check(CLI::Range(0, 256));
   command->add_option("--log-format", flags->log_format, "text or json");
   command->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error");
-  command->callback([flags, action] { *action = [flags] { return RunServerCommand(*flags); }; });
+  auto recover_flags = std::make_shared<RecoverFlags>();
+  CLI::App* recover = command->add_subcommand(
+      "recover-admin",
+      "Issue a new one-time admin API token for the bootstrap admin and revoke its old ones (run on the server "
+      "host; the server may be running or stopped). Recorded in the audit chain.");
+  recover->add_option("--config", recover_flags->config_file, "TOML configuration file")->check(CLI::ExistingFile);
+  recover->add_option("--data-dir", recover_flags->data_dir, "data directory (default ./appban-data)");
+  recover->callback([recover_flags, action] { *action = [recover_flags] { return RunRecoverAdmin(*recover_flags); }; });
+  command->callback([flags, action, recover] {
+    if (recover->parsed()) return;  // the subcommand chose the action
+    *action = [flags] { return RunServerCommand(*flags); };
+  });
 }
 
 }  // namespace appban::cli

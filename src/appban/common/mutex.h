@@ -63,6 +63,14 @@ class CondVar {
     lock.release();
     return notified;
   }
+
+  // As Wait, but returns after `timeout` at the latest.
+  template <typename Rep, typename Period>
+  void WaitFor(Mutex& mutex, std::chrono::duration<Rep, Period> timeout) REQUIRES(mutex) {
+    std::unique_lock<std::mutex> lock(mutex.mutex_, std::adopt_lock);
+    condition_.wait_for(lock, timeout);
+    lock.release();
+  }
   void NotifyOne() { condition_.notify_one(); }
   void NotifyAll() { condition_.notify_all(); }
 

@@ -14,13 +14,30 @@ UnixSeconds SystemClockNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-PolicyAdmin::PolicyAdmin(store::Store& store, std::string actor, Clock clock)
-    : store_(store), actor_(std::move(actor)), clock_(std::move(clock)) {}
+std::string Actor::Shown() const {
+  if (display_name.empty() || display_name == id) return id;
+  return display_name + " (" + id + ")";
+}
+
+PolicyAdmin::PolicyAdmin(store::Store& store, Actor actor, Clock clock)
+    : store_(store), who_(std::move(actor)), actor_(who_.id), clock_(std::move(clock)) {}
+
+PolicyAdmin::PolicyAdmin(store::Store& store, std::string name, Clock clock)
+    : PolicyAdmin(store, Actor{std::move(name), "", true, nullptr}, std::move(clock)) {}
+
+Status PolicyAdmin::CheckHumanDecider(std::string_view what) const {
+  if (!who_.human) {
+    return Status::PermissionDenied("two-person rule: " + who_.Shown() + " is a service account and cannot " +
+                                    std::string(what) + "; a person must");
+  }
+  return Status::Ok();
+}
 
 Status PolicyAdmin::CheckActor() const { return decide::ValidateActor(actor_); }
 
 AuditRecord PolicyAdmin::Audit(std::string action, std::string object, Json before, Json after) const {
-  return AuditRecord{actor_, std::move(action), std::move(object), std::move(before), std::move(after), clock_()};
+  return AuditRecord{actor_,           std::move(action), std::move(object), std::move(before),
+                     std::move(after), clock_(),          who_.identity};
 }
 
 Status PolicyAdmin::Record(const std::string& action, const std::string& object, Json after) {
@@ -52,29 +69,38 @@ Result<policy::Rule> PolicyAdmin::Transition(const std::string& id, const std::s
 }
 
 Result<policy::Rule> PolicyAdmin::ApproveRule(const std::string& id, const std::string& note) {
-  return Transition(id, "rule.approve",
-                    [&](policy::Rule& rule) { return decide::ApproveRule(rule, actor_, clock_(), note); });
+  APPBAN_RETURN_IF_ERROR(CheckHumanDecider("approve rule " + id));
+  return Transition(id, "rule.approve", [&](policy::Rule& rule) -> Status {
+    if (rule.state == policy::RuleState::kDraft && rule.proposed_by == actor_) {
+      return Status::PermissionDenied("two-person rule: " + who_.Shown() + " proposed rule " + rule.id +
+                                      " and cannot also approve it; another person must approve");
+    }
+    return decide::ApproveRule(rule, actor_, clock_(), note);
+  });
 }
 
 Result<policy::Rule> PolicyAdmin::PublishRule(const std::string& id, const std::string& note) {
+  APPBAN_RETURN_IF_ERROR(CheckHumanDecider("publish rule " + id));
   return Transition(id, "rule.publish",
                     [&](policy::Rule& rule) { return decide::PublishRule(rule, actor_, clock_(), note); });
 }
 
 Result<policy::Rule> PolicyAdmin::RevokeRule(const std::string& id, const std::string& reason) {
+  APPBAN_RETURN_IF_ERROR(CheckHumanDecider("revoke rule " + id));
   return Transition(id, "rule.revoke",
                     [&](policy::Rule& rule) { return decide::RevokeRule(rule, actor_, clock_(), reason); });
 }
 
 Result<policy::Waiver> PolicyAdmin::AddWaiver(policy::Waiver waiver) {
   APPBAN_RETURN_IF_ERROR(CheckActor());
+  APPBAN_RETURN_IF_ERROR(CheckHumanDecider("approve waiver " + waiver.id));
   UnixSeconds now = clock_();
   waiver.approved_by = actor_;
   waiver.created_at = now;
   waiver.revoked_at.reset();
   waiver.revoked_by.clear();
   if (!waiver.requested_by.empty() && waiver.requested_by == actor_) {
-    return Status::PermissionDenied("two-person rule: " + actor_ + " requested waiver " + waiver.id +
+    return Status::PermissionDenied("two-person rule: " + who_.Shown() + " requested waiver " + waiver.id +
                                     " and cannot also approve it");
   }
   APPBAN_RETURN_IF_ERROR(policy::ValidateWaiver(waiver));

@@ -20,10 +20,22 @@ namespace appban::decide {
 using Clock = std::function<UnixSeconds()>;
 UnixSeconds SystemClockNow();
 
+// Who acts. The two-person rule compares `id`s, so through the admin API `id` is the user id of an
+// authenticated identity (store::User), never a typed name.
+struct Actor {
+  std::string id;            // recorded in every transition and as the audit actor
+  std::string display_name;  // shown in refusals ("alice (u-…)")
+  bool human = true;         // a service account cannot approve, publish or revoke
+  Json identity;             // the audit identity (store::AuditIdentityJson), null for none
+
+  std::string Shown() const;
+};
+
 class PolicyAdmin {
  public:
-  // `actor` is the acting user recorded in every transition and audit entry.
-  PolicyAdmin(store::Store& store, std::string actor, Clock clock = SystemClockNow);
+  PolicyAdmin(store::Store& store, Actor actor, Clock clock = SystemClockNow);
+  // An actor known only by `name` (the local CLI, tests).
+  PolicyAdmin(store::Store& store, std::string name, Clock clock = SystemClockNow);
 
   Status CheckActor() const;
 
@@ -59,8 +71,13 @@ class PolicyAdmin {
   Result<policy::Rule> Transition(const std::string& id, const std::string& action,
                                   const std::function<Status(policy::Rule&)>& step);
 
+  // The actor may decide what widens or relaxes enforcement (approve, publish, revoke, waive):
+  // kPermissionDenied for a service account, naming it.
+  Status CheckHumanDecider(std::string_view what) const;
+
   store::Store& store_;
-  std::string actor_;
+  Actor who_;
+  std::string actor_;  // who_.id
   Clock clock_;
 };
 

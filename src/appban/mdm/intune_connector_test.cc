@@ -12,7 +12,7 @@ namespace appban::mdm {
 namespace {
 
 using namespace testing;
-using appban::testing::EmulatedApp;
+using appban::testing::IntuneEmulatedApp;
 using appban::testing::IntuneEmulatorOptions;
 
 constexpr char kWeChatIos[] = "com.tencent.xin";
@@ -49,12 +49,12 @@ Tenant Populate(appban::testing::IntuneEmulator& emulator) {
                                  {"appsVisibilityList", Json::array()}},
                             {kStaffGroup});
   emulator.PutDevice(ManagedDevice("d1", "iOS", true), {kStaffGroup},
-                     {EmulatedApp{"WeChat", kWeChatIos, "8.0.40", "ios", true},
-                      EmulatedApp{"Microsoft Outlook", "com.microsoft.Office.Outlook", "4.2", "ios", true}});
+                     {IntuneEmulatedApp{"WeChat", kWeChatIos, "8.0.40", "ios", true},
+                      IntuneEmulatedApp{"Microsoft Outlook", "com.microsoft.Office.Outlook", "4.2", "ios", true}});
   emulator.PutDevice(ManagedDevice("d2", "Android", false), {kStaffGroup},
-                     {EmulatedApp{"WeChat", kWeChatAndroid, "8.0.40", "androidWorkProfile", true}});
+                     {IntuneEmulatedApp{"WeChat", kWeChatAndroid, "8.0.40", "androidWorkProfile", true}});
   emulator.PutDevice(ManagedDevice("d3", "iOS", false), {kOtherGroup},
-                     {EmulatedApp{"WeChat", kWeChatIos, "8.0.40", "ios", false}});
+                     {IntuneEmulatedApp{"WeChat", kWeChatIos, "8.0.40", "ios", false}});
   return tenant;
 }
 
@@ -281,7 +281,7 @@ TEST(IntuneConnector, FollowsNextLinksAcrossPages) {
   Populate(*fixture.emulator);
   for (int i = 0; i < 7; ++i) {
     fixture.emulator->PutDevice(ManagedDevice("p" + std::to_string(i), "iOS", true), {kStaffGroup},
-                                {EmulatedApp{"Notes " + std::to_string(i), "com.example.n" + std::to_string(i)}});
+                                {IntuneEmulatedApp{"Notes " + std::to_string(i), "com.example.n" + std::to_string(i)}});
   }
   auto connector = fixture.Connector();
   auto inventory = connector->Inventory(WeChatBan());

@@ -2,12 +2,15 @@
 // file per resource (admin_handlers.h); what they share is in admin_call.h.
 #include "appban/server/admin_api.h"
 
+#include <algorithm>
 #include <exception>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "appban/identity/jwt.h"
+#include "appban/identity/oidc.h"
 #include "appban/protocol/messages.h"
 #include "appban/server/admin_call.h"
 #include "appban/server/admin_handlers.h"
@@ -61,8 +64,11 @@ constexpr AdminRoute kRoutes[] = {
     {"POST", "enrollment-tokens", Need::kAdmin, CreateEnrollmentTokens},
     {"POST", "enrollment-tokens/{}/revoke", Need::kAdmin, RevokeEnrollmentToken},
     {"GET", "tokens", Need::kRead, ListApiTokens, nullptr, kReader},
-    {"POST", "tokens", Need::kAdmin, CreateApiToken},
+    {"POST", "tokens", Need::kAnalyst, CreateApiToken},
     {"POST", "tokens/{}/revoke", Need::kAdmin, RevokeApiToken},
+    {"GET", "users", Need::kRead, ListUsers, nullptr, kReader},
+    {"POST", "service-accounts", Need::kAdmin, CreateServiceAccount},
+    {"POST", "users/{}/role", Need::kAdmin, GrantUserRole},
     {"GET", "assessments", Need::kRead, ListAssessments, nullptr, kReader},
     {"POST", "assessments", Need::kAnalyst, nullptr, UploadAssessment},
     {"GET", "assessments/{}", Need::kRead, GetAssessment, nullptr, kReader},
@@ -102,18 +108,94 @@ bool Matches(std::string_view pattern, const std::vector<std::string>& segments,
   return true;
 }
 
-Result<store::ApiToken> Authenticate(WorkerContext& context, const HttpRequest& request, UnixSeconds now) {
+HttpResponse Unauthenticated(const std::string& message) {
+  HttpResponse response = ErrorResponse(401, "unauthenticated", message);
+  response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"appban-admin\"");
+  return response;
+}
+
+// What a failed authentication answers: 503 when the database (or the provider's key set) cannot be
+// reached, 500 for the server's own faults, 401 naming the reason for everything else (malformed,
+// unknown, wrong secret, expired, revoked, bad signature, wrong audience...) — never 500 for a bad
+// token.
+HttpResponse AuthenticationFailure(const Status& status) {
+  if (status.code() == StatusCode::kUnavailable) return ErrorResponse(503, "unavailable", status.message());
+  if (status.code() == StatusCode::kInternal || status.code() == StatusCode::kCorruption) {
+    return ErrorResponse(500, "internal", "authentication failed: " + status.message());
+  }
+  return Unauthenticated(status.message());
+}
+
+// A bearer token from the configured OpenID Connect provider: validated against its cached keys
+// (identity/oidc.h), then the (issuer, subject) it names is signed in as a user.
+std::variant<HttpResponse, Principal> AuthenticateOidc(WorkerContext& context, std::string_view credential,
+                                                       Principal principal, UnixSeconds now) {
+  if (context.oidc == nullptr) {
+    return Unauthenticated(
+        "the bearer token is a JWT, but this server has no OpenID Connect provider configured ([[identity.oidc]] "
+        "in the server configuration); use an appban API token");
+  }
+  auto verified = context.oidc->Verify(credential, now);
+  if (!verified.ok()) {
+    HttpResponse response = AuthenticationFailure(verified.status());
+    // The key set is being refreshed (key rollover at the provider): the client may retry shortly.
+    if (verified.status().code() == StatusCode::kNotFound) response.headers.emplace_back("Retry-After", "2");
+    return response;
+  }
+  store::SignIn sign_in;
+  sign_in.issuer = verified->issuer;
+  sign_in.subject = verified->subject;
+  sign_in.display_name = verified->display_name;
+  sign_in.at = now;
+  if (verified->role) {
+    auto role = store::ParseRole(*verified->role);
+    if (role.ok()) sign_in.claim_role = *role;
+  }
+  principal.method = "oidc";
+  principal.provider = verified->issuer_name;
+  principal.user.id = store::UserIdFor(sign_in.issuer, sign_in.subject);
+  principal.user.issuer = sign_in.issuer;
+  principal.user.subject = sign_in.subject;
+  principal.user.display_name = sign_in.display_name;
+  store::AuditRecord audit;
+  audit.actor = principal.user.id;
+  audit.at = now;
+  audit.identity = store::AuditIdentityJson(principal.Identity());
+  auto user = context.fleet->RecordSignIn(sign_in, audit);
+  if (!user.ok()) return AuthenticationFailure(user.status());
+  principal.user = std::move(*user);
+  return principal;
+}
+
+std::variant<HttpResponse, Principal> Authenticate(WorkerContext& context, const HttpRequest& request,
+                                                   UnixSeconds now) {
   std::string_view header = request.Header("authorization");
-  if (header.empty())
-    return Status::InvalidArgument("no Authorization header; send \"Authorization: Bearer <API token>\"");
+  if (header.empty()) {
+    return Unauthenticated(
+        "no Authorization header; send \"Authorization: Bearer <API token or OpenID Connect token>\"");
+  }
   std::string_view credential = protocol::BearerCredential(header);
-  if (credential.empty()) return Status::InvalidArgument("the Authorization header is not \"Bearer <API token>\"");
-  return context.fleet->AuthenticateApiToken(credential, now);
+  if (credential.empty()) return Unauthenticated("the Authorization header is not \"Bearer <token>\"");
+  Principal principal;
+  principal.source = request.remote_address;
+  if (identity::LooksLikeJwt(credential)) return AuthenticateOidc(context, credential, std::move(principal), now);
+
+  auto token = context.fleet->AuthenticateApiToken(credential, now);
+  if (!token.ok()) return AuthenticationFailure(token.status());
+  auto user = context.fleet->GetUser(token->user_id);
+  if (!user.ok()) {
+    return ErrorResponse(500, "internal", "API token " + token->id + " belongs to no user: " + user.status().message());
+  }
+  principal.user = std::move(*user);
+  principal.method = "api-token";
+  principal.token_id = token->id;
+  principal.role = token->role;
+  return principal;
 }
 
 // What the headers alone decide: who is calling, which route, whether their role allows it.
 struct Admission {
-  store::ApiToken token;
+  Principal principal;
   const AdminRoute* route = nullptr;
   std::vector<std::string> params;
 };
@@ -131,18 +213,18 @@ std::variant<HttpResponse, Admission> Admit(WorkerContext& context, const HttpRe
     return ErrorResponse(404, "not_found", "not an admin path");
   }
   UnixSeconds now = context.clock ? context.clock() : decide::SystemClockNow();
-  auto token = Authenticate(context, request, now);
-  if (!token.ok()) {
-    const Status& status = token.status();
-    if (status.code() == StatusCode::kUnavailable) return ErrorResponse(503, "unavailable", status.message());
-    if (status.code() == StatusCode::kInternal || status.code() == StatusCode::kCorruption) {
-      return ErrorResponse(500, "internal", "authentication failed: " + status.message());
-    }
-    // Every other outcome (malformed, unknown, wrong secret, expired, revoked) is "not authenticated".
-    HttpResponse response = ErrorResponse(401, "unauthenticated", status.message());
-    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"appban-admin\"");
-    return response;
+  auto authenticated = Authenticate(context, request, now);
+  if (auto* refusal = std::get_if<HttpResponse>(&authenticated)) return std::move(*refusal);
+  Principal& principal = std::get<Principal>(authenticated);
+  // A token never carries more than its user may do now: a role withdrawn from the user (or from
+  // the provider's claim) takes effect on their existing tokens too.
+  std::optional<store::Role> user_role = principal.user.EffectiveRole();
+  if (!user_role) {
+    return ErrorResponse(403, "forbidden",
+                         "user " + principal.user.display_name + " (" + principal.user.id +
+                             ") has no appban role: the provider's role claim names none, and none was granted");
   }
+  principal.role = principal.method == "oidc" ? *user_role : std::max(principal.role, *user_role);
 
   std::vector<std::string> segments = SplitPath(path.substr(kAdminPathPrefix.size()));
   // Ids never contain '/', so "." and ".." segments are attempts to walk the tree (possibly after
@@ -161,13 +243,14 @@ std::variant<HttpResponse, Admission> Admit(WorkerContext& context, const HttpRe
       allowed_methods.emplace_back(route.method);
       continue;
     }
-    if (!Allows(token->role, route.need)) {
+    if (!Allows(principal.role, route.need)) {
       return ErrorResponse(403, "forbidden",
                            std::string(request.method) + " " + std::string(path) + " needs the " +
-                               std::string(NeedName(route.need)) + " role; token " + token->name + " has role " +
-                               std::string(store::RoleName(token->role)));
+                               std::string(NeedName(route.need)) + " role; " + principal.user.display_name + " (" +
+                               principal.user.id + ") has role " + std::string(store::RoleName(principal.role)) +
+                               " here");
     }
-    return Admission{std::move(*token), &route, std::move(params)};
+    return Admission{std::move(principal), &route, std::move(params)};
   }
   if (!allowed_methods.empty()) {
     std::string allow;
@@ -189,12 +272,12 @@ void RunOnReader(WorkerContext& context, HttpRequest& request, Admission& admiss
   reader_context.clock = context.clock;
   reader_context.data_dir = context.data_dir;
   reader_context.worker_index = context.worker_index;
-  auto job = [reader_context, request = std::move(request), token = std::move(admission.token),
+  auto job = [reader_context, request = std::move(request), principal = std::move(admission.principal),
               params = std::move(admission.params),
               handler = admission.route->handler](store::Store& store, store::FleetStore& fleet) mutable {
     reader_context.store = &store;
     reader_context.fleet = &fleet;
-    Call call{reader_context, request, std::move(token), std::move(params)};
+    Call call{reader_context, request, std::move(principal), std::move(params)};
     return handler(call);
   };
   std::optional<net::Responder> refused = context.admin_reader->Submit(std::move(job), std::move(respond));
@@ -218,7 +301,7 @@ std::optional<HttpResponse> Dispatch(WorkerContext& context, HttpRequest& reques
     RunOnReader(context, request, admission, std::move(respond));
     return std::nullopt;
   }
-  Call call{context, request, admission.token, std::move(admission.params)};
+  Call call{context, request, std::move(admission.principal), std::move(admission.params)};
   if (admission.route->deferred != nullptr) {
     admission.route->deferred(call, std::move(respond));
     return std::nullopt;

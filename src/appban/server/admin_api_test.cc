@@ -121,7 +121,12 @@ class AdminApiTest : public ::testing::Test {
     store::AuditRecord audit;
     audit.actor = "test-setup";
     audit.at = now_;
-    auto created = fleet_->CreateApiToken(name, role, expires, audit);
+    // Each name is a person signed in at the provider (subject = name) holding one token.
+    auto user = fleet_->RecordSignIn(store::SignIn{"https://idp.test", name, name, role, now_}, audit);
+    EXPECT_TRUE(user.ok()) << user.status().ToString();
+    if (!user.ok()) return "";
+    user_ids_[name] = user->id;
+    auto created = fleet_->CreateApiToken(user->id, name + "-token", role, expires, audit);
     EXPECT_TRUE(created.ok()) << created.status().ToString();
     return created.ok() ? created->presented : "";
   }
@@ -198,6 +203,7 @@ class AdminApiTest : public ::testing::Test {
   std::unique_ptr<AssessmentPool> pool_;
   WorkerContext context_;
   std::string alice_, bob_, carol_, dave_;
+  std::map<std::string, std::string> user_ids_;  // name -> user id
 };
 
 // ---- authentication ----
@@ -226,9 +232,11 @@ TEST_F(AdminApiTest, MissingOrInvalidCredentialsAre401) {
   EXPECT_EQ(Send("GET", "/v1/admin/whoami", brief).status, 401);
   std::string frank = MakeToken("frank", store::Role::kAuditor);
   auto who = BodyOf(Send("GET", "/v1/admin/whoami", frank));
-  EXPECT_EQ(who["name"], "frank");
+  EXPECT_EQ(who["display_name"], "frank");
+  EXPECT_EQ(who["actor"], user_ids_["frank"]);
+  EXPECT_EQ(who["method"], "api-token");
   EXPECT_EQ(who["role"], "auditor");
-  EXPECT_EQ(Send("POST", "/v1/admin/tokens/" + std::string(who["id"]) + "/revoke", alice_).status, 200);
+  EXPECT_EQ(Send("POST", "/v1/admin/tokens/" + std::string(who["token_id"]) + "/revoke", alice_).status, 200);
   EXPECT_EQ(Send("GET", "/v1/admin/whoami", frank).status, 401);
 }
 
@@ -286,13 +294,14 @@ TEST_F(AdminApiTest, TwoPersonRuleThroughTheApi) {
   ASSERT_EQ(Send("POST", "/v1/admin/rules/r2/publish", bob_).status, 200);
   std::string device = EnrollDevice("ws-1");
   std::string waiver = R"({"id":"w1","rule_id":"r2","subject_kind":"device","subject":")" + device +
-                       R"(","justification":"needed","requested_by":"alice","expires_at":"2030-01-01T00:00:00Z"})";
+                       R"(","justification":"needed","requested_by":")" + user_ids_["alice"] +
+                       R"(","expires_at":"2030-01-01T00:00:00Z"})";
   auto own = Send("POST", "/v1/admin/waivers", alice_, waiver);
   EXPECT_EQ(own.status, 409);
   EXPECT_EQ(ErrorCode(own), "two_person_rule");
   auto granted = Send("POST", "/v1/admin/waivers", bob_, waiver);
   ASSERT_EQ(granted.status, 201) << granted.body;
-  EXPECT_EQ(BodyOf(granted)["approved_by"], "bob");
+  EXPECT_EQ(BodyOf(granted)["approved_by"], user_ids_["bob"]);
   EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"done"})").status, 200);
   EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"again"})").status, 409);
 }
@@ -529,7 +538,7 @@ TEST_F(AdminApiTest, StatusCodesMapToHttp) {
 
 // ---- audit ----
 
-TEST_F(AdminApiTest, AuditRecordsTheTokenNameAsActor) {
+TEST_F(AdminApiTest, AuditRecordsWhoActedHowAndFromWhere) {
   PublishedRule("audited");
   ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
   auto page = Send("GET", "/v1/admin/audit?limit=1000", dave_);
@@ -541,10 +550,18 @@ TEST_F(AdminApiTest, AuditRecordsTheTokenNameAsActor) {
     }
     return nullptr;
   };
-  EXPECT_EQ(find("rule.propose", "rule:audited")["actor"], "carol");
-  EXPECT_EQ(find("rule.approve", "rule:audited")["actor"], "alice");
-  EXPECT_EQ(find("rule.publish", "rule:audited")["actor"], "alice");
-  EXPECT_EQ(find("bundle.export", "bundle:1")["actor"], "alice");
+  // The actor is the user id; the identity says who that is and how they authenticated.
+  EXPECT_EQ(find("rule.propose", "rule:audited")["actor"], user_ids_["carol"]);
+  EXPECT_EQ(find("rule.approve", "rule:audited")["actor"], user_ids_["alice"]);
+  EXPECT_EQ(find("rule.publish", "rule:audited")["actor"], user_ids_["alice"]);
+  EXPECT_EQ(find("bundle.export", "bundle:1")["actor"], user_ids_["alice"]);
+  Json identity = find("rule.approve", "rule:audited")["identity"];
+  EXPECT_EQ(identity["issuer"], "https://idp.test");
+  EXPECT_EQ(identity["subject"], "alice");
+  EXPECT_EQ(identity["actor_name"], "alice");
+  EXPECT_EQ(identity["method"], "api-token");
+  EXPECT_TRUE(identity["token_id"].get<std::string>().starts_with("t-"));
+  EXPECT_EQ(identity["channel"], "api");
   EXPECT_EQ(find("rule.approve", "rule:audited")["after"]["state"], "approved");
 
   // Paging: after=SEQ returns the entries that follow.
@@ -600,7 +617,7 @@ TEST_F(AdminApiTest, EnrolmentTokensDevicesAndRevocation) {
   EXPECT_EQ(Send("POST", "/v1/admin/devices/" + id + "/revoke", alice_, R"({"reason":"again"})").status, 409);
   EXPECT_EQ(Send("POST", "/v1/admin/devices/d-0000000000000000/revoke", alice_, R"({"reason":"x"})").status, 404);
   Json shown = BodyOf(Send("GET", "/v1/admin/devices/" + id, dave_));
-  EXPECT_EQ(shown["revoked_by"], "alice");
+  EXPECT_EQ(shown["revoked_by"], user_ids_["alice"]);
 }
 
 TEST_F(AdminApiTest, EnrolmentTokenBatchOfAThousand) {
@@ -820,7 +837,7 @@ TEST_F(AdminApiTest, AssessmentUploadStoreCite) {
   EXPECT_EQ(summary["sha256"], sha);
   EXPECT_EQ(summary["package"], "tests.androguard");
   EXPECT_EQ(summary["version"], "1.0");
-  EXPECT_EQ(summary["uploaded_by"], "carol");
+  EXPECT_EQ(summary["uploaded_by"], user_ids_["carol"]);
   EXPECT_EQ(summary["report"], "/v1/admin/assessments/" + sha);
   EXPECT_EQ(Send("POST", "/v1/admin/assessments", carol_, *apk, "application/octet-stream").status, 200)
       << "the same file again is already stored";

@@ -1,22 +1,31 @@
-// Admin API: API tokens — who am I, create, list, revoke.
-#include "appban/server/admin_handlers.h"
-
+// Admin API: who am I; users and service accounts; API tokens — create, list, revoke.
+// A token belongs to a user: minted by a person for themself, or for a service account they own;
+// names are labels, never identities (docs/identity.md).
 #include <optional>
 
 #include "appban/policy/model.h"
+#include "appban/server/admin_handlers.h"
 
 namespace appban::server::admin {
 
 HttpResponse WhoAmI(Call& call) {
-  Json body = ApiTokenJson(call.token);
-  body["actor"] = call.token.name;
+  const Principal& who = call.principal;
+  Json body{{"user", UserJson(who.user)},
+            {"actor", who.user.id},
+            {"display_name", who.user.display_name},
+            {"role", std::string(store::RoleName(who.role))},
+            {"method", who.method},
+            {"token_id", who.token_id.empty() ? Json(nullptr) : Json(who.token_id)},
+            {"provider", who.provider.empty() ? Json(nullptr) : Json(who.provider)}};
   return JsonResponse(200, body);
 }
 
 HttpResponse CreateApiToken(Call& call) {
   auto body = call.Body(false);
   if (!body.ok()) return ErrorFrom(body.status());
-  if (Status s = CheckMembers(*body, {"name", "role", "ttl_seconds"}, "body"); !s.ok()) return ErrorFrom(s);
+  if (Status s = CheckMembers(*body, {"name", "role", "ttl_seconds", "service_account"}, "body"); !s.ok()) {
+    return ErrorFrom(s);
+  }
   auto name = StringMember(*body, "name", true, store::kFleetLimits.max_name_bytes);
   if (!name.ok()) return ErrorFrom(name.status());
   if (Status s = policy::ValidateIdentifier(*name, "name"); !s.ok()) return BadRequest(s.message());
@@ -26,14 +35,107 @@ HttpResponse CreateApiToken(Call& call) {
   if (!role.ok()) return BadRequest("role: " + role.status().message());
   auto ttl = IntegerMember(*body, "ttl_seconds", kAdminLimits.min_ttl_seconds, kAdminLimits.max_api_token_ttl_seconds);
   if (!ttl.ok()) return ErrorFrom(ttl.status());
+  auto service_account = StringMember(*body, "service_account", false, store::kFleetLimits.max_name_bytes);
+  if (!service_account.ok()) return ErrorFrom(service_account.status());
+
+  if (call.principal.user.kind != store::UserKind::kHuman) {
+    return ErrorResponse(403, "forbidden", "a service account cannot mint API tokens; its owner does");
+  }
+  // Whose token: the caller's own, or a service account the caller owns. Never another person's.
+  store::User holder = call.principal.user;
+  if (!service_account->empty()) {
+    auto account = call.context.fleet->GetUser(*service_account);
+    if (!account.ok()) return ErrorFromBodyReference(account.status());
+    if (account->kind != store::UserKind::kService || account->owner_id != call.principal.user.id) {
+      return ErrorResponse(403, "forbidden",
+                           "service_account: " + *service_account +
+                               " is not a service account you own; a token is minted for yourself or for a service "
+                               "account you own");
+    }
+    holder = std::move(*account);
+  }
+  // A token never carries more than the caller has (the stronger role has the smaller value).
+  if (*role < call.principal.role) {
+    return ErrorResponse(403, "forbidden",
+                         "role: you have role " + std::string(store::RoleName(call.principal.role)) +
+                             " and cannot mint a token with role " + *role_name);
+  }
   store::AuditRecord audit = call.Audit();
   std::optional<UnixSeconds> expires_at;
   if (*ttl) expires_at = audit.at + **ttl;
-  auto created = call.context.fleet->CreateApiToken(*name, *role, expires_at, audit);
+  auto created = call.context.fleet->CreateApiToken(holder.id, *name, *role, expires_at, audit);
   if (!created.ok()) return ErrorFrom(created.status());
   Json json = ApiTokenJson(created->token);
   json["token"] = created->presented;
   return JsonResponse(201, json);
+}
+
+HttpResponse ListUsers(Call& call) {
+  auto page = ReadPageRequest(call.request, "users", CursorKey::kIdentifier);
+  if (!page.ok()) return ErrorFrom(page.status());
+  auto users = call.context.fleet->ListUsersAfter(page->after, page->limit + 1);
+  if (!users.ok()) return ErrorFrom(users.status());
+  Json next = FinishPage("users", *page, *users, [](const store::User& user) { return user.id; });
+  Json list = Json::array();
+  for (const auto& user : *users) list.push_back(UserJson(user));
+  return JsonResponse(200, Json{{"users", list}, {"next_cursor", next}});
+}
+
+HttpResponse CreateServiceAccount(Call& call) {
+  auto body = call.Body(false);
+  if (!body.ok()) return ErrorFrom(body.status());
+  if (Status s = CheckMembers(*body, {"name", "role"}, "body"); !s.ok()) return ErrorFrom(s);
+  auto name = StringMember(*body, "name", true, store::kFleetLimits.max_name_bytes);
+  if (!name.ok()) return ErrorFrom(name.status());
+  if (Status s = policy::ValidateIdentifier(*name, "name"); !s.ok()) return BadRequest(s.message());
+  auto role_name = StringMember(*body, "role", true, 32);
+  if (!role_name.ok()) return ErrorFrom(role_name.status());
+  auto role = store::ParseRole(*role_name);
+  if (!role.ok()) return BadRequest("role: " + role.status().message());
+  if (call.principal.user.kind != store::UserKind::kHuman) {
+    return ErrorResponse(403, "forbidden", "a service account is owned by a person; a service account cannot own one");
+  }
+  if (*role < call.principal.role) {
+    return ErrorResponse(403, "forbidden",
+                         "role: you have role " + std::string(store::RoleName(call.principal.role)) +
+                             " and cannot create a service account with role " + *role_name);
+  }
+  auto created = call.context.fleet->CreateServiceAccount(*name, call.principal.user.id, *role, call.Audit());
+  if (!created.ok()) return ErrorFrom(created.status());
+  return JsonResponse(201, UserJson(*created));
+}
+
+HttpResponse GrantUserRole(Call& call) {
+  const std::string& id = call.params[0];
+  if (Status s = CheckPathIdentifier(id, "user id"); !s.ok()) return ErrorFrom(s);
+  auto body = call.Body(false);
+  if (!body.ok()) return ErrorFrom(body.status());
+  if (Status s = CheckMembers(*body, {"role"}, "body"); !s.ok()) return ErrorFrom(s);
+  if (!body->contains("role") || !((*body)["role"].is_null() || (*body)["role"].is_string())) {
+    return BadRequest("role: required, a role name or null (withdraw the granted role)");
+  }
+  std::optional<store::Role> role;
+  if ((*body)["role"].is_string()) {
+    auto parsed = store::ParseRole((*body)["role"].get<std::string>());
+    if (!parsed.ok()) return BadRequest("role: " + parsed.status().message());
+    role = *parsed;
+  }
+  if (call.principal.user.kind != store::UserKind::kHuman) {
+    return ErrorResponse(409, "two_person_rule", "a service account cannot grant roles; a person must");
+  }
+  if (id == call.principal.user.id) {
+    return ErrorResponse(409, "two_person_rule",
+                         "two-person rule: " + call.principal.user.display_name +
+                             " cannot change their own role; another administrator must");
+  }
+  auto target = call.context.fleet->GetUser(id);
+  if (!target.ok()) return ErrorFrom(target.status());
+  if (role == store::Role::kAdmin && target->kind != store::UserKind::kHuman) {
+    return ErrorResponse(409, "two_person_rule", "a service account cannot be an administrator");
+  }
+  auto updated = call.context.fleet->SetGrantedRole(id, role, call.Audit());
+  if (!updated.ok()) return ErrorFrom(updated.status());
+  return JsonResponse(200, UserJson(*updated));
 }
 
 HttpResponse ListApiTokens(Call& call) {

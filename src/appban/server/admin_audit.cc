@@ -37,6 +37,7 @@ HttpResponse ReadAuditLog(Call& call) {
                         {"object", entry.object},
                         {"before", StoredJson(entry.before_json)},
                         {"after", StoredJson(entry.after_json)},
+                        {"identity", StoredJson(entry.identity_json.empty() ? "null" : entry.identity_json)},
                         {"prev_hash", entry.prev_hash},
                         {"hash", entry.hash}});
     last_seq = entry.seq;

@@ -279,14 +279,33 @@ const ServerConfig& ConfigOf(const WorkerContext& context) {
 
 UnixSeconds Call::Now() const { return context.clock ? context.clock() : decide::SystemClockNow(); }
 
+store::AuditIdentity Principal::Identity() const {
+  store::AuditIdentity identity;
+  identity.user_id = user.id;
+  identity.issuer = user.issuer;
+  identity.subject = user.subject;
+  identity.actor_name = user.display_name;
+  identity.method = method;
+  identity.token_id = token_id;
+  identity.source = source;
+  identity.channel = "api";
+  return identity;
+}
+
+decide::Actor Principal::Actor() const {
+  return decide::Actor{user.id, user.display_name, user.kind == store::UserKind::kHuman,
+                       store::AuditIdentityJson(Identity())};
+}
+
 decide::PolicyAdmin Call::Admin() const {
-  return decide::PolicyAdmin(*context.store, token.name, [this] { return Now(); });
+  return decide::PolicyAdmin(*context.store, principal.Actor(), [this] { return Now(); });
 }
 
 store::AuditRecord Call::Audit() const {
   store::AuditRecord record;
-  record.actor = token.name;
+  record.actor = principal.user.id;
   record.at = Now();
+  record.identity = store::AuditIdentityJson(principal.Identity());
   return record;
 }
 
@@ -307,9 +326,27 @@ Result<Json> Call::Body(bool empty_ok) const {
 // ---------------------------------------------------------------------------------------------
 // JSON views shared by several resources
 
+Json UserJson(const store::User& user) {
+  auto role = [](const std::optional<store::Role>& r) -> Json {
+    return r ? Json(std::string(store::RoleName(*r))) : Json(nullptr);
+  };
+  return Json{{"id", user.id},
+              {"issuer", user.issuer},
+              {"subject", user.subject},
+              {"display_name", user.display_name},
+              {"kind", std::string(store::UserKindName(user.kind))},
+              {"owner_id", user.owner_id.empty() ? Json(nullptr) : Json(user.owner_id)},
+              {"granted_role", role(user.granted_role)},
+              {"claim_role", role(user.claim_role)},
+              {"role", role(user.EffectiveRole())},
+              {"created_at", FormatTimestamp(user.created_at)},
+              {"last_seen", FormatTimestamp(user.last_seen)}};
+}
+
 Json ApiTokenJson(const store::ApiToken& token) {
   return Json{{"id", token.id},
               {"name", token.name},
+              {"user_id", token.user_id},
               {"role", store::RoleName(token.role)},
               {"created_by", token.created_by},
               {"created_at", FormatTimestamp(token.created_at)},

@@ -113,12 +113,26 @@ std::string_view NeedName(Need need);
 // The worker's configuration, or the documented defaults for a context without one.
 const ServerConfig& ConfigOf(const WorkerContext& context);
 
+// Who is calling and how they proved it (docs/identity.md): the user, the role this call carries
+// and the credential.
+struct Principal {
+  store::User user;
+  store::Role role = store::Role::kAuditor;  // the token's role, or the user's effective role (OIDC)
+  std::string method;                        // "oidc" or "api-token"
+  std::string token_id;                      // the API token's id (method "api-token")
+  std::string provider;                      // the configured provider's name (method "oidc")
+  std::string source;                        // the client's address
+
+  decide::Actor Actor() const;
+  store::AuditIdentity Identity() const;
+};
+
 struct Call {
   WorkerContext& context;
   // Owned by the dispatcher for the whole call. Only a deferred handler (UploadAssessment) changes
   // it: it moves the body out, so a 256 MiB upload is never copied.
   HttpRequest& request;
-  store::ApiToken token;
+  Principal principal;
   std::vector<std::string> params;  // the {placeholders} of the matched route, in order
 
   UnixSeconds Now() const;
@@ -138,6 +152,7 @@ using DeferredHandlerFn = void (*)(Call&, net::Responder respond);
 // ---- JSON views shared by several resources
 
 Json ApiTokenJson(const store::ApiToken& token);
+Json UserJson(const store::User& user);
 // "/v1/admin/assessments/<sha256>": where a stored report is read (rules cite it).
 std::string AssessmentPath(const std::string& sha256);
 Json AssessmentSummaryJson(const store::Assessment& assessment);

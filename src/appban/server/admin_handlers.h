@@ -33,6 +33,9 @@ HttpResponse RevokeDevice(Call& call);
 // admin_api_tokens.cc
 HttpResponse WhoAmI(Call& call);
 HttpResponse CreateApiToken(Call& call);
+HttpResponse ListUsers(Call& call);
+HttpResponse CreateServiceAccount(Call& call);
+HttpResponse GrantUserRole(Call& call);
 HttpResponse ListApiTokens(Call& call);
 HttpResponse RevokeApiToken(Call& call);
 

@@ -36,7 +36,7 @@ HttpResponse AddWaiver(Call& call) {
   }
   // The approver is the caller and the creation time is now; WaiverFromJson checks the rest.
   Json json = *body;
-  json["approved_by"] = call.token.name;
+  json["approved_by"] = call.principal.user.id;
   json["created_at"] = FormatTimestamp(call.Now());
   auto waiver = policy::WaiverFromJson(json);
   if (!waiver.ok()) return BadRequest(waiver.status().message());
@@ -45,6 +45,19 @@ HttpResponse AddWaiver(Call& call) {
     if (!device.ok()) {
       if (device.status().code() != StatusCode::kNotFound) return ErrorFrom(device.status());
       return BadRequest("waiver " + waiver->id + ": subject: no enrolled device " + waiver->subject);
+    }
+  }
+  // The requester, when named, is a person known to appban, named by user id: PolicyAdmin::AddWaiver
+  // then refuses the same identity as approver (the two-person rule compares identities).
+  if (!waiver->requested_by.empty()) {
+    auto requester = call.context.fleet->GetUser(waiver->requested_by);
+    if (!requester.ok()) {
+      return BadRequest("requested_by: no user " + Quoted(waiver->requested_by) +
+                        "; name the person who asked for the waiver by user id (GET /v1/admin/users)");
+    }
+    if (requester->kind != store::UserKind::kHuman) {
+      return BadRequest("requested_by: " + waiver->requested_by +
+                        " is a service account; a waiver is requested by a person");
     }
   }
   auto added = call.Admin().AddWaiver(std::move(*waiver));

@@ -287,6 +287,8 @@ Result<ServerConfig> ConfigFromToml(const toml::table& root, const std::string& 
   for (const TomlField& field : TomlFields(root, source)) {
     if (field.path() == "mdm") {
       APPBAN_RETURN_IF_ERROR(mdm::ParseMdmSection(field, source, config.mdm));
+    } else if (field.path() == "identity") {
+      APPBAN_RETURN_IF_ERROR(ParseIdentitySection(field, source, config.identity));
     } else if (IsSection(field.path())) {
       APPBAN_ASSIGN_OR_RETURN(const toml::table* section, field.Table());
       for (const TomlField& inner : TomlFields(*section, source, field.path())) {
@@ -342,6 +344,7 @@ Status ValidateConfig(const ServerConfig& config) {
                                         std::to_string(config.devices.checkin_interval_seconds) +
                                         "): every device would be counted stale between two check-ins"));
   }
+  if (Status files = CheckIdentityFiles(config.identity); !files.ok()) return fail(files);
   if (config.policy.bundle_validity_days > config.policy.max_bundle_validity_days) {
     return fail(Status::InvalidArgument(
         "policy.bundle_validity_days: " + std::to_string(config.policy.bundle_validity_days) +

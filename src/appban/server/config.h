@@ -17,7 +17,12 @@
 #include <vector>
 
 #include "appban/common/status.h"
+#include "appban/identity/oidc.h"
 #include "appban/mdm/config.h"
+
+namespace appban {
+class TomlField;
+}
 
 namespace appban::server {
 
@@ -121,6 +126,17 @@ struct MetricsConfig {
   std::string token_file;
 };
 
+// [[identity.oidc]] — the OpenID Connect providers administrators sign in with (docs/identity.md).
+struct IdentityConfig {
+  static constexpr size_t kMaxIssuers = 8;
+  std::vector<identity::OidcIssuerConfig> oidc;
+};
+// Parses the value of the top-level `identity` key. Errors name file, line and key
+// ("server.toml:30: identity.oidc[0].client_id: must not be empty").
+Status ParseIdentitySection(const TomlField& field, const std::string& source, IdentityConfig& out);
+// The secret and key files a provider table names exist, are regular files and are mode 0600.
+Status CheckIdentityFiles(const IdentityConfig& identity);
+
 struct ServerConfig {
   std::string source;  // the file it was loaded from; empty for built-in defaults
 
@@ -143,6 +159,7 @@ struct ServerConfig {
   MetricsConfig metrics;
   // [[mdm.amapi]] … — the MDM connectors (mdm/config.h, docs/mdm.md).
   mdm::MdmConfig mdm;
+  IdentityConfig identity;
 
   std::string DatabasePath() const;
   uint32_t StaleAfterSeconds() const;

@@ -21,6 +21,11 @@ class MetricsSlot;
 class DeviceGenerations;
 class AssessmentPool;
 class AdminReader;
+}  // namespace appban::server
+namespace appban::identity {
+class OidcVerifier;
+}  // namespace appban::identity
+namespace appban::server {
 
 // Implemented by the worker: tells every worker (this one at once, the others through the
 // generation file) that the fleet's shared state changed.
@@ -49,6 +54,9 @@ struct WorkerContext {
   // Runs the admin API's read-only routes off this thread (admin_reader.h); without one they run
   // here (tests that call the admin API directly).
   AdminReader* admin_reader = nullptr;
+  // Validates OpenID Connect bearer tokens from its cache (identity/oidc.h); null when no provider
+  // is configured (then only API tokens authenticate).
+  identity::OidcVerifier* oidc = nullptr;
   std::function<UnixSeconds()> clock;
   // The latest bundle (kept current by the worker).
   std::function<const verify::PublishedBundle&()> latest_bundle;

@@ -491,8 +491,11 @@ TEST_F(DeviceApiTest, ComplianceSummarySetsTheComplianceGauges) {
   for (const std::string& token : MakeTokens(3)) {
     ASSERT_EQ(Enroll(EnrollBody(token), "192.0.2." + std::to_string(token.size() + token.back())).status, 201);
   }
-  store::AuditRecord audit{"setup", "", "", nullptr, nullptr, now_};
-  auto admin_token = fleet_->CreateApiToken("dave", store::Role::kAuditor, std::nullopt, audit);
+  store::AuditRecord audit{"setup", "", "", nullptr, nullptr, now_, nullptr};
+  auto dave =
+      fleet_->RecordSignIn(store::SignIn{"https://idp.test", "dave", "dave", store::Role::kAuditor, now_}, audit);
+  ASSERT_TRUE(dave.ok());
+  auto admin_token = fleet_->CreateApiToken(dave->id, "dave-token", store::Role::kAuditor, std::nullopt, audit);
   ASSERT_TRUE(admin_token.ok());
   net::HttpRequest request;
   request.method = "GET";

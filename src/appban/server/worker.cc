@@ -17,6 +17,7 @@
 
 #include "appban/common/crypto.h"
 #include "appban/decide/admin.h"
+#include "appban/identity/oidc.h"
 #include "appban/net/server.h"
 #include "appban/net/tls.h"
 #include "appban/policy/keys.h"
@@ -107,6 +108,14 @@ class Worker : public FleetNotifier {
     context_.generations = inputs_.generations;
     context_.assessments = &assessments;
     context_.admin_reader = &admin_reader;
+    // The providers' keys are fetched by the verifier's own thread, never on this io thread: a slow
+    // or unreachable provider cannot stall the device protocol (identity/oidc.h).
+    std::optional<identity::OidcVerifier> oidc;
+    if (!config_.identity.oidc.empty()) {
+      oidc.emplace(config_.identity.oidc, identity::HttpFetcher());
+      oidc->Start();
+      context_.oidc = &*oidc;
+    }
     context_.clock = decide::SystemClockNow;
     // Administrators read what was just published, even when another worker published it.
     context_.latest_bundle = [this]() -> const verify::PublishedBundle& {

@@ -13,9 +13,13 @@ Result<std::string> HashOver(const std::string& prev_hash, const Json& content) 
   return Sha256Hex(AsBytes(message));
 }
 
-Json Content(const AuditEntry& entry, Json before, Json after) {
-  return Json{{"action", entry.action},          {"actor", entry.actor},        {"after", std::move(after)},
-              {"at", FormatTimestamp(entry.at)}, {"before", std::move(before)}, {"object", entry.object}};
+// `identity` joins the hashed content only when the entry has one, so entries written before it
+// existed (identity null) hash exactly as they did.
+Json Content(const AuditEntry& entry, Json before, Json after, Json identity) {
+  Json content{{"action", entry.action},          {"actor", entry.actor},        {"after", std::move(after)},
+               {"at", FormatTimestamp(entry.at)}, {"before", std::move(before)}, {"object", entry.object}};
+  if (!identity.is_null()) content["identity"] = std::move(identity);
+  return content;
 }
 
 // The checkpoint is written after each commit, so it may lag the chain by what was committed just
@@ -63,6 +67,22 @@ void CheckAgainstCheckpoint(const std::vector<AuditEntry>& entries, const AuditC
 
 }  // namespace
 
+Json AuditIdentityJson(const AuditIdentity& identity) {
+  Json json = Json::object();
+  auto put = [&](const char* name, const std::string& value) {
+    if (!value.empty()) json[name] = value;
+  };
+  put("user_id", identity.user_id);
+  put("issuer", identity.issuer);
+  put("subject", identity.subject);
+  put("actor_name", identity.actor_name);
+  put("method", identity.method);
+  put("token_id", identity.token_id);
+  put("source", identity.source);
+  put("channel", identity.channel);
+  return json;
+}
+
 Result<AuditEntry> ChainEntry(const AuditRecord& record, int64_t seq, const std::string& prev_hash) {
   AuditEntry entry;
   entry.seq = seq;
@@ -72,18 +92,24 @@ Result<AuditEntry> ChainEntry(const AuditRecord& record, int64_t seq, const std:
   entry.object = record.object;
   APPBAN_ASSIGN_OR_RETURN(entry.before_json, CanonicalJson(record.before));
   APPBAN_ASSIGN_OR_RETURN(entry.after_json, CanonicalJson(record.after));
+  if (!record.identity.is_null() && !record.identity.is_object()) {
+    return Status::InvalidArgument("audit identity must be an object or null");
+  }
+  APPBAN_ASSIGN_OR_RETURN(entry.identity_json, CanonicalJson(record.identity));
   entry.prev_hash = prev_hash;
-  APPBAN_ASSIGN_OR_RETURN(entry.hash, HashOver(prev_hash, Content(entry, record.before, record.after)));
+  APPBAN_ASSIGN_OR_RETURN(entry.hash,
+                          HashOver(prev_hash, Content(entry, record.before, record.after, record.identity)));
   return entry;
 }
 
 Result<std::string> ComputeEntryHash(const AuditEntry& entry) {
-  Json before, after;
+  Json before, after, identity;
   try {
     before = Json::parse(entry.before_json);
     after = Json::parse(entry.after_json);
+    identity = Json::parse(entry.identity_json.empty() ? std::string("null") : entry.identity_json);
   } catch (const Json::exception&) {
-    return Status::Corruption("entry " + std::to_string(entry.seq) + ": before/after is not JSON");
+    return Status::Corruption("entry " + std::to_string(entry.seq) + ": before/after/identity is not JSON");
   }
   // What is hashed is the canonical text; what readers (and json_extract) see is the stored text.
   // They must be the same bytes: a duplicate member, which the parser drops and SQLite reads, or
@@ -94,7 +120,12 @@ Result<std::string> ComputeEntryHash(const AuditEntry& entry) {
       *canonical_after != entry.after_json) {
     return Status::Corruption("entry " + std::to_string(entry.seq) + ": before/after is not the text that was hashed");
   }
-  return HashOver(entry.prev_hash, Content(entry, std::move(before), std::move(after)));
+  auto canonical_identity = CanonicalJson(identity);
+  if (!canonical_identity.ok() || (!entry.identity_json.empty() && *canonical_identity != entry.identity_json) ||
+      !(identity.is_null() || identity.is_object())) {
+    return Status::Corruption("entry " + std::to_string(entry.seq) + ": identity is not the text that was hashed");
+  }
+  return HashOver(entry.prev_hash, Content(entry, std::move(before), std::move(after), std::move(identity)));
 }
 
 namespace {

@@ -3,6 +3,11 @@
 //
 //   hash(entry) = SHA-256( prev_hash || canonical JSON of {"action","actor","after","at","before","object"} )
 //
+// and, for entries that record who acted and how (schema 6 on), the member "identity" joins that
+// object: {"actor_name","channel","issuer","method","source","subject","token_id","user_id"} (what
+// AuditIdentity below holds; empty members left out). Entries without one (every entry written
+// before, and the server's own entries) hash exactly as before, so old chains still verify.
+//
 // with prev_hash the previous entry's hash as 64 lowercase hex characters (64 '0's for the first
 // entry) and the result in lowercase hex. `before` and `after` are JSON values (null when absent).
 // Editing an entry breaks its hash; deleting or reordering entries breaks the links (prev_hash)
@@ -36,7 +41,23 @@ struct AuditRecord {
   Json before;         // null when the object did not exist
   Json after;          // null when the object no longer exists
   UnixSeconds at = 0;
+  // Who acted, how and through which channel (AuditIdentityJson); null for none.
+  Json identity = nullptr;
 };
+
+// Who made a change: the identity (issuer, subject, display name, appban user id), how it
+// authenticated and where the request came from.
+struct AuditIdentity {
+  std::string user_id;     // "u-…"; empty for break-glass and local actions without a user
+  std::string issuer;      // the OpenID Connect issuer, or "appban:local" for appban's own accounts
+  std::string subject;     // `sub` at that issuer
+  std::string actor_name;  // display name
+  std::string method;      // "oidc", "api-token", "client-certificate", "break-glass", "local"
+  std::string token_id;    // the API token's id, when method is "api-token"
+  std::string source;      // the client's address ("127.0.0.1"), or "local" on the host
+  std::string channel;     // "api" or "cli"
+};
+Json AuditIdentityJson(const AuditIdentity& identity);
 
 // What is stored.
 struct AuditEntry {
@@ -47,6 +68,7 @@ struct AuditEntry {
   std::string object;
   std::string before_json;  // canonical JSON text
   std::string after_json;
+  std::string identity_json;  // canonical JSON; "null" when the entry records no identity
   std::string prev_hash;
   std::string hash;
 };

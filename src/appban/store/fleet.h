@@ -76,14 +76,52 @@ std::string JoinPresented(std::string_view id, std::string_view secret_hex);
 // See the authentication contract at the top of this file: true for the HTTP-401 outcomes.
 bool IsNotAuthenticated(const Status& status);
 
-// ---- Admin API tokens ----
 enum class Role { kAdmin, kAnalyst, kAuditor };
 std::string_view RoleName(Role role);  // "admin", "analyst", "auditor"
 Result<Role> ParseRole(std::string_view name);
 
+// ---- Users: people and service accounts (docs/identity.md) ----
+//
+// A user is an identity, never a typed name: (issuer, subject) at an OpenID Connect provider, or at
+// appban's own issuer kLocalIssuer for the bootstrap admin and for service accounts. The two-person
+// rule compares user ids; a service account is owned by a human and cannot approve anything.
+enum class UserKind { kHuman, kService };
+inline constexpr std::string_view kLocalIssuer = "appban:local";
+inline constexpr std::string_view kBootstrapSubject = "bootstrap-admin";
+// "u-" + the first 24 hex digits of SHA-256(issuer "\n" subject): stable, and a policy identifier.
+std::string UserIdFor(std::string_view issuer, std::string_view subject);
+
+struct User {
+  std::string id;
+  std::string issuer;
+  std::string subject;
+  std::string display_name;
+  UserKind kind = UserKind::kHuman;
+  std::string owner_id;              // service accounts: the human who owns it
+  std::optional<Role> granted_role;  // granted in appban (audited)
+  std::optional<Role> claim_role;    // from the provider's role claim at the last sign-in
+  UnixSeconds created_at = 0;
+  UnixSeconds last_seen = 0;
+
+  // The stronger of the granted and the claimed role; none means the user may not use the API.
+  std::optional<Role> EffectiveRole() const;
+};
+std::string_view UserKindName(UserKind kind);  // "human", "service"
+
+// What a validated OpenID Connect token says about its bearer.
+struct SignIn {
+  std::string issuer;
+  std::string subject;
+  std::string display_name;
+  std::optional<Role> claim_role;
+  UnixSeconds at = 0;
+};
+
+// ---- Admin API tokens ----
 struct ApiToken {
-  std::string id;    // "t-" + 16 lowercase hex
-  std::string name;  // the person; recorded as the audit actor of their changes (a policy identifier)
+  std::string id;       // "t-" + 16 lowercase hex
+  std::string name;     // a label for the token ("ci-pipeline"); NOT an identity
+  std::string user_id;  // the user it belongs to and acts as
   Role role = Role::kAuditor;
   std::string created_by;
   UnixSeconds created_at = 0;
@@ -299,12 +337,32 @@ class FleetStore {
  public:
   virtual ~FleetStore() = default;
 
+  // -- Users --
+  // The user a validated token signs in: created on first sign-in (audited "user.create"); display
+  // name and claimed role refreshed when they changed (audited "user.update"); last_seen advanced
+  // at most once a minute (not audited).
+  virtual Result<User> RecordSignIn(const SignIn& sign_in, const AuditRecord& audit) = 0;
+  // kNotFound when there is no such user.
+  virtual Result<User> GetUser(std::string_view id) = 0;
+  virtual Result<std::vector<User>> ListUsersAfter(std::string_view after_id, size_t limit) = 0;
+  // A service account (issuer kLocalIssuer, subject "service:<name>") owned by the human
+  // `owner_id`; kAlreadyExists when the name is taken; kInvalidArgument when the owner is not a human.
+  virtual Result<User> CreateServiceAccount(const std::string& name, const std::string& owner_id, Role role,
+                                            const AuditRecord& audit) = 0;
+  // Grants (or with nullopt withdraws) a role in appban; audited "user.grant-role".
+  virtual Result<User> SetGrantedRole(const std::string& user_id, std::optional<Role> role,
+                                      const AuditRecord& audit) = 0;
+  // `appban server recover-admin`: revokes every unrevoked token of the bootstrap admin and issues
+  // a new admin token for it, in one transaction (audited "user.recover-admin").
+  virtual Result<CreatedApiToken> RecoverAdmin(const AuditRecord& audit) = 0;
+
   // -- API tokens --
-  // `name` must be a policy identifier (it becomes the audit actor). kInvalidArgument otherwise.
-  virtual Result<CreatedApiToken> CreateApiToken(const std::string& name, Role role,
+  // A token for `user_id` (which must exist). `name` is a label, a policy identifier. The caller
+  // checks who may mint it (the user themself, or the owner of a service account).
+  virtual Result<CreatedApiToken> CreateApiToken(const std::string& user_id, const std::string& name, Role role,
                                                  std::optional<UnixSeconds> expires_at, const AuditRecord& audit) = 0;
-  // First start: creates the token only when no API token exists at all, atomically across
-  // processes; kAlreadyExists otherwise. Audited with actor audit.actor (e.g. "server").
+  // First start: creates the bootstrap admin user and its token only when no API token exists at
+  // all, atomically across processes; kAlreadyExists otherwise. Audited with actor audit.actor.
   virtual Result<CreatedApiToken> CreateFirstApiToken(const std::string& name, Role role, const AuditRecord& audit) = 0;
   virtual Result<bool> HasAnyApiToken() = 0;
   virtual Result<ApiToken> AuthenticateApiToken(std::string_view presented, UnixSeconds now) = 0;

@@ -53,6 +53,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   }
   {
     RawDb raw(dir.db());
+    ASSERT_EQ(raw.Exec("DROP TABLE users; ALTER TABLE audit DROP COLUMN identity_json"), SQLITE_OK);
     for (const char* table : {"api_tokens", "enrollment_tokens", "device_inventories", "device_events",
                               "device_rule_states", "assessments", "server_settings", "devices"}) {
       ASSERT_EQ(raw.Exec(std::string("DROP TABLE ") + table), SQLITE_OK) << table;
@@ -232,11 +233,19 @@ TEST(FleetStore, ApiTokensAuthenticateWithRoleAndAreRefusedWhenRevokedOrExpired)
   EXPECT_TRUE(*fleet->HasAnyApiToken());
   EXPECT_TRUE(first->token.id.starts_with("t-"));
 
-  auto analyst = fleet->CreateApiToken("carol", Role::kAnalyst, kNow + kDay, By("admin"));
+  const std::string admin_id = first->token.user_id;
+  EXPECT_EQ(admin_id, UserIdFor(kLocalIssuer, kBootstrapSubject));
+  auto admin = fleet->GetUser(admin_id);
+  ASSERT_TRUE(admin.ok());
+  EXPECT_EQ(admin->kind, UserKind::kHuman);
+  EXPECT_EQ(admin->EffectiveRole(), Role::kAdmin);
+
+  auto analyst = fleet->CreateApiToken(admin_id, "ci-carol", Role::kAnalyst, kNow + kDay, By("admin"));
   ASSERT_TRUE(analyst.ok());
   auto who = fleet->AuthenticateApiToken(analyst->presented, kNow);
   ASSERT_TRUE(who.ok()) << who.status().ToString();
-  EXPECT_EQ(who->name, "carol");
+  EXPECT_EQ(who->name, "ci-carol");
+  EXPECT_EQ(who->user_id, admin_id);
   EXPECT_EQ(who->role, Role::kAnalyst);
   EXPECT_EQ(who->created_by, "admin");
 
@@ -250,8 +259,10 @@ TEST(FleetStore, ApiTokensAuthenticateWithRoleAndAreRefusedWhenRevokedOrExpired)
   auto revoked = fleet->AuthenticateApiToken(analyst->presented, kNow);
   EXPECT_TRUE(IsNotAuthenticated(revoked.status()));
   EXPECT_NE(revoked.status().message().find("revoked"), std::string::npos);
-  EXPECT_EQ(fleet->CreateApiToken("not a name", Role::kAuditor, std::nullopt, By("admin")).status().code(),
+  EXPECT_EQ(fleet->CreateApiToken(admin_id, "not a name", Role::kAuditor, std::nullopt, By("admin")).status().code(),
             StatusCode::kInvalidArgument);
+  EXPECT_EQ(fleet->CreateApiToken("u-nobody", "orphan", Role::kAuditor, std::nullopt, By("admin")).status().code(),
+            StatusCode::kNotFound);
 
   auto tokens = fleet->ListApiTokens();
   ASSERT_TRUE(tokens.ok());
@@ -263,6 +274,71 @@ TEST(FleetStore, ApiTokensAuthenticateWithRoleAndAreRefusedWhenRevokedOrExpired)
   EXPECT_FALSE(ParseRole("root").ok());
 }
 
+TEST(FleetStore, UsersAreIdentitiesAndServiceAccountsHaveHumanOwners) {
+  ScratchDir dir;
+  auto fleet = OpenFleet(dir.db());
+  SignIn alice{"https://idp.example", "0f3c-alice", "Alice Martin", Role::kAdmin, kNow};
+  auto first = fleet->RecordSignIn(alice, By("x"));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->id, UserIdFor(alice.issuer, alice.subject));
+  EXPECT_TRUE(policy::ValidateIdentifier(first->id, "user id").ok());
+  // The same subject at another issuer is another person; the same display name is not the same user.
+  SignIn other = alice;
+  other.issuer = "https://other-idp.example";
+  auto second = fleet->RecordSignIn(other, By("x"));
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(second->id, first->id);
+  // Signing in again changes nothing (no new audit entry) until the name or role claim changes.
+  ASSERT_TRUE(fleet->RecordSignIn(alice, By("x")).ok());
+  alice.display_name = "Alice Martin-Roy";
+  alice.claim_role = Role::kAnalyst;
+  auto renamed = fleet->RecordSignIn(alice, By("x"));
+  ASSERT_TRUE(renamed.ok());
+  EXPECT_EQ(renamed->id, first->id);
+  EXPECT_EQ(renamed->EffectiveRole(), Role::kAnalyst);
+
+  auto robot = fleet->CreateServiceAccount("ci-pipeline", first->id, Role::kAnalyst, By(first->id));
+  ASSERT_TRUE(robot.ok()) << robot.status().ToString();
+  EXPECT_EQ(robot->kind, UserKind::kService);
+  EXPECT_EQ(robot->owner_id, first->id);
+  EXPECT_EQ(fleet->CreateServiceAccount("ci-pipeline", first->id, Role::kAnalyst, By(first->id)).status().code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(fleet->CreateServiceAccount("sub-robot", robot->id, Role::kAuditor, By(first->id)).status().code(),
+            StatusCode::kInvalidArgument);
+  auto granted = fleet->SetGrantedRole(second->id, Role::kAuditor, By(first->id));
+  ASSERT_TRUE(granted.ok());
+  EXPECT_EQ(granted->EffectiveRole(), Role::kAdmin);  // the claim (admin) is stronger than the grant
+
+  auto users = fleet->ListUsersAfter("", 10);
+  ASSERT_TRUE(users.ok());
+  EXPECT_EQ(users->size(), 3u);
+  auto store = OpenSqliteStore(dir.db());
+  auto entries = (*store)->ReadAudit();
+  std::vector<std::string> actions;
+  for (const auto& entry : *entries) actions.push_back(entry.action);
+  EXPECT_EQ(actions, (std::vector<std::string>{"user.create", "user.create", "user.update",
+                                               "user.create-service-account", "user.grant-role"}));
+}
+
+TEST(FleetStore, RecoverAdminRevokesTheBootstrapTokensAndIssuesANewOne) {
+  ScratchDir dir;
+  auto fleet = OpenFleet(dir.db());
+  auto first = fleet->CreateFirstApiToken("admin", Role::kAdmin, By("server"));
+  ASSERT_TRUE(first.ok());
+  auto recovered = fleet->RecoverAdmin(By("server"));
+  ASSERT_TRUE(recovered.ok()) << recovered.status().ToString();
+  EXPECT_EQ(recovered->token.user_id, first->token.user_id);
+  EXPECT_TRUE(IsNotAuthenticated(fleet->AuthenticateApiToken(first->presented, kNow).status()));
+  auto who = fleet->AuthenticateApiToken(recovered->presented, kNow);
+  ASSERT_TRUE(who.ok());
+  EXPECT_EQ(who->role, Role::kAdmin);
+  auto store = OpenSqliteStore(dir.db());
+  auto entries = (*store)->ReadAudit();
+  ASSERT_FALSE(entries->empty());
+  EXPECT_EQ(entries->back().action, "user.recover-admin");
+  EXPECT_NE(entries->back().after_json.find(first->token.id), std::string::npos);
+}
+
 TEST(FleetStore, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
   ScratchDir dir;
   auto fleet = OpenFleet(dir.db());
@@ -271,7 +347,9 @@ TEST(FleetStore, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
   policy::Group group;
   group.name = "ops";
   ASSERT_TRUE(CreateGroupAs(**store, group, "alice", kNow).ok());  // policy change
-  auto api = fleet->CreateApiToken("bob", Role::kAuditor, std::nullopt, By("alice"));
+  auto bob = fleet->RecordSignIn(SignIn{"https://idp.example", "bob-sub", "Bob", Role::kAuditor, kNow}, By("alice"));
+  ASSERT_TRUE(bob.ok()) << bob.status().ToString();
+  auto api = fleet->CreateApiToken(bob->id, "bob-laptop", Role::kAuditor, std::nullopt, By("alice"));
   ASSERT_TRUE(api.ok());
   ASSERT_TRUE(fleet->RevokeApiToken(api->token.id, By("alice")).ok());
   auto enrol = fleet->CreateEnrollmentToken("ops", kNow + kDay, "", By("alice"));
@@ -292,17 +370,18 @@ TEST(FleetStore, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
   EXPECT_TRUE(*fleet->PutAssessment(assessment, By("carol")));
   EXPECT_FALSE(*fleet->PutAssessment(assessment, By("carol")));  // idempotent: no second entry
   ASSERT_TRUE(fleet->PutSetting("first_start_done", "1").ok());  // bookkeeping: not audited
-  ASSERT_TRUE((*store)->AppendAudit(AuditRecord{"alice", "bundle.verify", "bundle:1", nullptr, nullptr, kNow}).ok());
+  ASSERT_TRUE(
+      (*store)->AppendAudit(AuditRecord{"alice", "bundle.verify", "bundle:1", nullptr, nullptr, kNow, nullptr}).ok());
 
   auto entries = (*store)->ReadAudit();
   ASSERT_TRUE(entries.ok());
   std::vector<std::string> actions;
   for (const auto& entry : *entries) actions.push_back(entry.action + " " + entry.actor);
-  EXPECT_EQ(actions,
-            (std::vector<std::string>{"group.create alice", "api_token.create alice", "api_token.revoke alice",
-                                      "enrollment_token.create alice", "enrollment_token.create alice",
-                                      "enrollment_token.revoke alice", "device.enroll enrollment:" + enrol->token.id,
-                                      "device.revoke alice", "assessment.upload carol", "bundle.verify alice"}));
+  EXPECT_EQ(actions, (std::vector<std::string>{"group.create alice", "user.create alice", "api_token.create alice",
+                                               "api_token.revoke alice", "enrollment_token.create alice",
+                                               "enrollment_token.create alice", "enrollment_token.revoke alice",
+                                               "device.enroll enrollment:" + enrol->token.id, "device.revoke alice",
+                                               "assessment.upload carol", "bundle.verify alice"}));
   for (const auto& entry : *entries) {
     for (const auto& presented : {api->presented, enrol->presented, device->credential}) {
       auto secret = SplitPresented(presented)->secret;
@@ -313,7 +392,7 @@ TEST(FleetStore, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
   auto verification = (*store)->VerifyAudit();
   ASSERT_TRUE(verification.ok());
   EXPECT_TRUE(verification->ok());
-  EXPECT_EQ(verification->entries, 10);
+  EXPECT_EQ(verification->entries, 11);
   auto stored = fleet->GetAssessment(assessment.sha256);
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->uploaded_by, "carol");

@@ -165,6 +165,7 @@ Status CheckText(std::string_view text, size_t max_bytes, std::string_view what,
 Json ApiTokenJson(const ApiToken& token) {
   return Json{{"id", token.id},
               {"name", token.name},
+              {"user_id", token.user_id},
               {"role", std::string(RoleName(token.role))},
               {"created_by", token.created_by},
               {"created_at", FormatTimestamp(token.created_at)},
@@ -205,6 +206,7 @@ Result<ApiToken> ReadApiToken(const sqlite::Statement& row) {
   token.created_at = row.Int(4);
   token.expires_at = row.OptionalInt(5);
   token.revoked_at = row.OptionalInt(6);
+  token.user_id = row.Text(7);
   return token;
 }
 
@@ -424,6 +426,7 @@ Status SqliteFleetStore::Audited(const AuditRecord& caller, const std::function<
   AuditRecord record;
   record.actor = caller.actor;
   record.at = caller.at;
+  record.identity = caller.identity;
   APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
   APPBAN_RETURN_IF_ERROR(change(record));
   APPBAN_RETURN_IF_ERROR(sqlite::AppendAuditEntry(db_, record));

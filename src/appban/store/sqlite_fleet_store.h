@@ -43,7 +43,12 @@ Json EnrollmentTokenJson(const EnrollmentToken& token);
 Json DeviceJson(const Device& device);
 
 // Column lists, and the readers that take a row selected with them.
-constexpr std::string_view kApiTokenColumns = "id, name, role, created_by, created_at, expires_at, revoked_at";
+constexpr std::string_view kApiTokenColumns =
+    "id, name, role, created_by, created_at, expires_at, revoked_at, COALESCE(user_id, '')";
+constexpr std::string_view kUserColumns =
+    "id, issuer, subject, display_name, kind, COALESCE(owner_id, ''), granted_role, claim_role, created_at, last_seen";
+Result<User> ReadUser(const sqlite::Statement& row);
+Json UserJson(const User& user);
 constexpr std::string_view kEnrollmentTokenColumns =
     "id, group_name, created_by, created_at, expires_at, note, used_at, used_by_device, revoked_at";
 constexpr std::string_view kDeviceColumns =
@@ -86,8 +91,16 @@ class SqliteFleetStore final : public FleetStore {
 
   // ---- API tokens ----
 
-  Result<CreatedApiToken> CreateApiToken(const std::string& name, Role role, std::optional<UnixSeconds> expires_at,
-                                         const AuditRecord& audit) override;
+  Result<User> RecordSignIn(const SignIn& sign_in, const AuditRecord& audit) override;
+  Result<User> GetUser(std::string_view id) override;
+  Result<std::vector<User>> ListUsersAfter(std::string_view after_id, size_t limit) override;
+  Result<User> CreateServiceAccount(const std::string& name, const std::string& owner_id, Role role,
+                                    const AuditRecord& audit) override;
+  Result<User> SetGrantedRole(const std::string& user_id, std::optional<Role> role, const AuditRecord& audit) override;
+  Result<CreatedApiToken> RecoverAdmin(const AuditRecord& audit) override;
+
+  Result<CreatedApiToken> CreateApiToken(const std::string& user_id, const std::string& name, Role role,
+                                         std::optional<UnixSeconds> expires_at, const AuditRecord& audit) override;
 
   Result<CreatedApiToken> CreateFirstApiToken(const std::string& name, Role role, const AuditRecord& audit) override;
 
@@ -212,8 +225,12 @@ class SqliteFleetStore final : public FleetStore {
 
   Result<ApiToken> LoadApiToken(const std::string& id);
 
-  Result<CreatedApiToken> InsertApiToken(const std::string& name, Role role, std::optional<UnixSeconds> expires_at,
-                                         const AuditRecord& audit, bool only_if_none);
+  // REQUIRES: inside a transaction. Inserts the token row for `user_id` and fills `record`.
+  Status InsertApiTokenRow(const std::string& user_id, const std::string& name, Role role,
+                           std::optional<UnixSeconds> expires_at, const std::string& secret, AuditRecord& record,
+                           CreatedApiToken& created);
+  // REQUIRES: inside a transaction. The bootstrap admin user (created when missing).
+  Result<User> EnsureBootstrapUser(UnixSeconds now);
 
   // What EnrollDevices prepares for one request outside the transaction.
   struct PendingEnrollment {

@@ -8,15 +8,59 @@
 
 namespace appban::store::internal {
 
-Result<CreatedApiToken> SqliteFleetStore::CreateApiToken(const std::string& name, Role role,
+Result<CreatedApiToken> SqliteFleetStore::CreateApiToken(const std::string& user_id, const std::string& name, Role role,
                                                          std::optional<UnixSeconds> expires_at,
                                                          const AuditRecord& audit) {
-  return InsertApiToken(name, role, expires_at, audit, /*only_if_none=*/false);
+  APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(name, "API token name"));
+  if (expires_at && *expires_at <= audit.at) return Status::InvalidArgument("API token expiry must lie in the future");
+  APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
+  CreatedApiToken created;
+  APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
+    APPBAN_ASSIGN_OR_RETURN(User user, GetUser(user_id));
+    (void)user;
+    return InsertApiTokenRow(user_id, name, role, expires_at, secret, record, created);
+  }));
+  return created;
 }
 
 Result<CreatedApiToken> SqliteFleetStore::CreateFirstApiToken(const std::string& name, Role role,
                                                               const AuditRecord& audit) {
-  return InsertApiToken(name, role, std::nullopt, audit, /*only_if_none=*/true);
+  APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(name, "API token name"));
+  APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
+  CreatedApiToken created;
+  APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
+    // Inside the write transaction: of several processes starting at once, one creates it.
+    APPBAN_ASSIGN_OR_RETURN(bool any, HasAnyApiToken());
+    if (any) return Status::AlreadyExists("an API token already exists");
+    APPBAN_ASSIGN_OR_RETURN(User admin, EnsureBootstrapUser(audit.at));
+    return InsertApiTokenRow(admin.id, name, role, std::nullopt, secret, record, created);
+  }));
+  return created;
+}
+
+Result<CreatedApiToken> SqliteFleetStore::RecoverAdmin(const AuditRecord& audit) {
+  APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
+  CreatedApiToken created;
+  APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
+    APPBAN_ASSIGN_OR_RETURN(User admin, EnsureBootstrapUser(audit.at));
+    APPBAN_ASSIGN_OR_RETURN(auto revoke, sqlite::Statement::Prepare(db_,
+                                                                    "UPDATE api_tokens SET revoked_at = ?1 "
+                                                                    "WHERE user_id = ?2 AND revoked_at IS NULL "
+                                                                    "RETURNING id"));
+    revoke.Bind(1, audit.at).Bind(2, admin.id);
+    Json revoked = Json::array();
+    while (true) {
+      APPBAN_ASSIGN_OR_RETURN(bool row, revoke.Step());
+      if (!row) break;
+      revoked.push_back(revoke.Text(0));
+    }
+    APPBAN_RETURN_IF_ERROR(
+        InsertApiTokenRow(admin.id, "recovered-admin", Role::kAdmin, std::nullopt, secret, record, created));
+    record.action = "user.recover-admin";
+    record.after["revoked_tokens"] = revoked;
+    return Status::Ok();
+  }));
+  return created;
 }
 
 Result<bool> SqliteFleetStore::HasAnyApiToken() {
@@ -34,7 +78,7 @@ Result<ApiToken> SqliteFleetStore::AuthenticateApiToken(std::string_view present
   query.Bind(1, parts.id);
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   // Unknown id and wrong secret give the same answer: no oracle for which ids exist.
-  if (!row || !SecretMatchesHash(parts.secret, query.Text(7))) {
+  if (!row || !SecretMatchesHash(parts.secret, query.Text(8))) {
     return Status::NotFound("unknown API token or wrong secret");
   }
   APPBAN_ASSIGN_OR_RETURN(ApiToken token, ReadApiToken(query));
@@ -191,44 +235,34 @@ Result<ApiToken> SqliteFleetStore::LoadApiToken(const std::string& id) {
   return ReadApiToken(query);
 }
 
-Result<CreatedApiToken> SqliteFleetStore::InsertApiToken(const std::string& name, Role role,
-                                                         std::optional<UnixSeconds> expires_at,
-                                                         const AuditRecord& audit, bool only_if_none) {
-  APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(name, "API token name"));
-  if (expires_at && *expires_at <= audit.at) return Status::InvalidArgument("API token expiry must lie in the future");
-  CreatedApiToken created;
+Status SqliteFleetStore::InsertApiTokenRow(const std::string& user_id, const std::string& name, Role role,
+                                           std::optional<UnixSeconds> expires_at, const std::string& secret,
+                                           AuditRecord& record, CreatedApiToken& created) {
   APPBAN_ASSIGN_OR_RETURN(created.token.id, NewId("t-"));
-  APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
   created.presented = JoinPresented(created.token.id, secret);
   created.token.name = name;
+  created.token.user_id = user_id;
   created.token.role = role;
-  created.token.created_by = audit.actor;
-  created.token.created_at = audit.at;
+  created.token.created_by = record.actor;
+  created.token.created_at = record.at;
   created.token.expires_at = expires_at;
-  APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
-    if (only_if_none) {
-      // Inside the write transaction: of several processes starting at once, one creates it.
-      APPBAN_ASSIGN_OR_RETURN(bool any, HasAnyApiToken());
-      if (any) return Status::AlreadyExists("an API token already exists");
-    }
-    APPBAN_ASSIGN_OR_RETURN(
-        auto insert, sqlite::Statement::Prepare(db_,
-                                                "INSERT INTO api_tokens(id, name, role, secret_hash, created_by, "
-                                                "created_at, expires_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
-    APPBAN_RETURN_IF_ERROR(insert.Bind(1, created.token.id)
-                               .Bind(2, name)
-                               .Bind(3, RoleName(role))
-                               .Bind(4, HashSecret(secret))
-                               .Bind(5, audit.actor)
-                               .Bind(6, audit.at)
-                               .Bind(7, expires_at)
-                               .Run());
-    record.action = "api_token.create";
-    record.object = "api_token:" + created.token.id;
-    record.after = ApiTokenJson(created.token);
-    return Status::Ok();
-  }));
-  return created;
+  APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
+                                           db_,
+                                           "INSERT INTO api_tokens(id, name, role, secret_hash, created_by, "
+                                           "created_at, expires_at, user_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  APPBAN_RETURN_IF_ERROR(insert.Bind(1, created.token.id)
+                             .Bind(2, name)
+                             .Bind(3, RoleName(role))
+                             .Bind(4, HashSecret(secret))
+                             .Bind(5, record.actor)
+                             .Bind(6, record.at)
+                             .Bind(7, expires_at)
+                             .Bind(8, user_id)
+                             .Run());
+  record.action = "api_token.create";
+  record.object = "api_token:" + created.token.id;
+  record.after = ApiTokenJson(created.token);
+  return Status::Ok();
 }
 
 }  // namespace appban::store::internal

@@ -191,10 +191,36 @@ ALTER TABLE devices ADD COLUMN rules_hash_mismatch_since INTEGER;
 CREATE INDEX devices_rules_hash_mismatch ON devices(rules_hash_mismatch_since)
   WHERE rules_hash_mismatch_since IS NOT NULL;
 )sql",
-    // 6: reserved for the identity (OIDC) branch's migration, which takes this slot when it
-    // merges; a no-op here so that the MDM migration below is number 7 on every branch.
+    // 6: people (docs/identity.md). A user is an identity — (issuer, subject) at an OpenID Connect
+    // provider, or appban's own issuer "appban:local" for the bootstrap admin and service accounts —
+    // never a typed name. Every API token belongs to one; tokens minted before belong to a user of
+    // issuer "appban:legacy-token" made from the token's name, so their audit trail keeps its
+    // meaning. Audit entries record who acted, how and where (audit.h: the identity member).
     R"sql(
-SELECT 1;
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  display_name TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('human', 'service')),
+  owner_id TEXT REFERENCES users(id),
+  granted_role TEXT CHECK (granted_role IN ('admin', 'analyst', 'auditor')),
+  claim_role TEXT CHECK (claim_role IN ('admin', 'analyst', 'auditor')),
+  created_at INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  UNIQUE (issuer, subject),
+  CHECK ((kind = 'service') = (owner_id IS NOT NULL))
+);
+CREATE INDEX users_by_owner ON users(owner_id) WHERE owner_id IS NOT NULL;
+ALTER TABLE api_tokens ADD COLUMN user_id TEXT REFERENCES users(id);
+INSERT INTO users(id, issuer, subject, display_name, kind, granted_role, created_at, last_seen)
+  SELECT 'u-legacy-' || name, 'appban:legacy-token', name, name, 'human',
+         CASE MIN(CASE role WHEN 'admin' THEN 0 WHEN 'analyst' THEN 1 ELSE 2 END)
+           WHEN 0 THEN 'admin' WHEN 1 THEN 'analyst' ELSE 'auditor' END,
+         MIN(created_at), MIN(created_at)
+  FROM api_tokens GROUP BY name;
+UPDATE api_tokens SET user_id = 'u-legacy-' || name;
+ALTER TABLE audit ADD COLUMN identity_json TEXT NOT NULL DEFAULT 'null';
 )sql",
     // 7: MDM devices (mdm/fleet_import.h) in the devices table beside enrolled ones: a source,
     // the MDM's id and reports, and an enrolment token that is NULL for them (they were never
@@ -468,7 +494,8 @@ class SqliteStore final : public Store {
     APPBAN_ASSIGN_OR_RETURN(
         auto query, sqlite::Statement::Prepare(db_,
                                                "SELECT seq, at, actor, action, object, before_json, after_json, "
-                                               "prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+                                               "prev_hash, hash, identity_json FROM audit WHERE seq > ?1 "
+                                               "ORDER BY seq LIMIT ?2"));
     query.Bind(1, after_seq).Bind(2, SqlLimit(limit));
     std::vector<AuditEntry> entries;
     while (true) {
@@ -487,6 +514,7 @@ class SqliteStore final : public Store {
       entry.after_json = query.Text(6);
       entry.prev_hash = query.Text(7);
       entry.hash = query.Text(8);
+      entry.identity_json = query.Text(9);
       entries.push_back(std::move(entry));
     }
     return entries;
@@ -631,10 +659,11 @@ Status AppendAuditEntry(Database& db, const AuditRecord& audit) {
   int64_t seq = head ? head->seq + 1 : 1;
   std::string prev = head ? head->hash : std::string(kAuditGenesisHash);
   APPBAN_ASSIGN_OR_RETURN(AuditEntry entry, ChainEntry(audit, seq, prev));
-  APPBAN_ASSIGN_OR_RETURN(
-      auto insert, Statement::Prepare(db,
-                                      "INSERT INTO audit(seq, at, actor, action, object, before_json, "
-                                      "after_json, prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+  APPBAN_ASSIGN_OR_RETURN(auto insert,
+                          Statement::Prepare(db,
+                                             "INSERT INTO audit(seq, at, actor, action, object, before_json, "
+                                             "after_json, prev_hash, hash, identity_json) "
+                                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
   APPBAN_RETURN_IF_ERROR(insert.Bind(1, entry.seq)
                              .Bind(2, FormatTimestamp(entry.at))
                              .Bind(3, entry.actor)
@@ -644,6 +673,7 @@ Status AppendAuditEntry(Database& db, const AuditRecord& audit) {
                              .Bind(7, entry.after_json)
                              .Bind(8, entry.prev_hash)
                              .Bind(9, entry.hash)
+                             .Bind(10, entry.identity_json)
                              .Run());
   APPBAN_ASSIGN_OR_RETURN(auto head_update,
                           Statement::Prepare(db,

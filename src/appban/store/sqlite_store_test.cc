@@ -105,7 +105,7 @@ TEST(SqliteStore, ConcurrentChangeIsRefusedNotOverwritten) {
   auto first = (*store)->GetRule("r1");
   auto second = (*store)->GetRule("r1");
   ASSERT_TRUE(first.ok() && second.ok());
-  AuditRecord audit{"bob", "test", "rule:r1", nullptr, nullptr, 1};
+  AuditRecord audit{"bob", "test", "rule:r1", nullptr, nullptr, 1, nullptr};
   first->title = "first writer";
   ASSERT_TRUE((*store)->UpdateRule(*first, audit).ok());
   second->title = "second writer";
@@ -126,7 +126,9 @@ TEST(SqliteStore, FailedMutationLeavesNoAuditEntry) {
   orphan.justification = "x";
   orphan.approved_by = "alice";
   orphan.expires_at = 10;
-  EXPECT_EQ((*store)->CreateWaiver(orphan, AuditRecord{"alice", "waiver.add", "waiver:w1", nullptr, nullptr, 0}).code(),
+  EXPECT_EQ((*store)
+                ->CreateWaiver(orphan, AuditRecord{"alice", "waiver.add", "waiver:w1", nullptr, nullptr, 0, nullptr})
+                .code(),
             StatusCode::kNotFound);
   auto entries = (*store)->ReadAudit();
   ASSERT_TRUE(entries.ok());
@@ -182,6 +184,29 @@ TEST_F(AuditTamper, EditedEntryIsNamed) {
   ASSERT_FALSE(v.ok());
   ASSERT_EQ(v.problems.size(), 1u) << Describe(v);
   EXPECT_EQ(v.problems[0].seq, 3);
+  EXPECT_NE(v.problems[0].what.find("edited"), std::string::npos) << Describe(v);
+}
+
+// Entries that record who acted (schema 6) chain with the entries before them, which have none.
+TEST_F(AuditTamper, AnEditedIdentityIsNamedAndEntriesWithoutOneStillVerify) {
+  {
+    auto store = OpenSqliteStore(dir_.db());
+    ASSERT_TRUE(store.ok());
+    AuditIdentity who{"u-1234", "https://idp.example", "sub-bob", "Bob", "oidc", "", "127.0.0.1", "api"};
+    AuditRecord record{"u-1234", "bundle.verify", "bundle:1", nullptr, nullptr, 10, AuditIdentityJson(who)};
+    ASSERT_TRUE((*store)->AppendAudit(record).ok());
+    auto entries = (*store)->ReadAudit();
+    EXPECT_EQ(entries->front().identity_json, "null");
+    EXPECT_EQ(entries->back().identity_json,
+              R"({"actor_name":"Bob","channel":"api","issuer":"https://idp.example","method":"oidc",)"
+              R"("source":"127.0.0.1","subject":"sub-bob","user_id":"u-1234"})");
+  }
+  EXPECT_TRUE(Verify().ok()) << Describe(Verify());
+  ASSERT_EQ(raw_->Exec("UPDATE audit SET identity_json = replace(identity_json, 'sub-bob', 'sub-eve') "
+                       "WHERE seq = (SELECT MAX(seq) FROM audit)"),
+            SQLITE_OK);
+  AuditVerification v = Verify();
+  ASSERT_FALSE(v.ok());
   EXPECT_NE(v.problems[0].what.find("edited"), std::string::npos) << Describe(v);
 }
 
@@ -295,9 +320,12 @@ TEST(AuditCheckpoint, AnUpgradedDatabaseGetsItsFirstCheckpoint) {
     PopulateHistory(**store);
   }
   {
-    // As schema 3 left it: no head triggers, no rules-hash mismatch columns (5), no checkpoint
-    // directory.
+    // As schema 3 left it: no head triggers, no rules-hash mismatch columns (5), no users or audit
+    // identities (6), no checkpoint directory.
     RawDb raw(dir.db());
+    ASSERT_EQ(raw.Exec("DROP INDEX users_by_owner; ALTER TABLE api_tokens DROP COLUMN user_id; DROP TABLE users;"
+                       "ALTER TABLE audit DROP COLUMN identity_json;"),
+              SQLITE_OK);
     ASSERT_EQ(raw.Exec("DROP TRIGGER audit_head_no_delete; DROP TRIGGER audit_head_no_update;"
                        "DROP INDEX devices_rules_hash_mismatch; ALTER TABLE devices DROP COLUMN rules_hash_expected;"
                        "ALTER TABLE devices DROP COLUMN rules_hash_mismatch_since; PRAGMA user_version = 3"),

@@ -14,8 +14,8 @@ namespace appban::store {
 
 inline Status CreateGroupAs(Store& store, policy::Group group, const std::string& actor, UnixSeconds at) {
   group.revision = 0;
-  return store.PutGroup(
-      group, AuditRecord{actor, "group.create", "group:" + group.name, nullptr, policy::GroupToJson(group), at});
+  return store.PutGroup(group, AuditRecord{actor, "group.create", "group:" + group.name, nullptr,
+                                           policy::GroupToJson(group), at, nullptr});
 }
 
 // Stores `rule` as a draft proposed by `actor` (no validation: the store does not need any).
@@ -23,8 +23,8 @@ inline Status ProposeRuleAs(Store& store, policy::Rule rule, const std::string& 
   rule.state = policy::RuleState::kDraft;
   rule.proposed_by = actor;
   rule.history = {policy::Transition{policy::RuleState::kDraft, actor, at, ""}};
-  return store.CreateRule(
-      rule, AuditRecord{actor, "rule.propose", "rule:" + rule.id, nullptr, policy::RuleToJson(rule, true), at});
+  return store.CreateRule(rule, AuditRecord{actor, "rule.propose", "rule:" + rule.id, nullptr,
+                                            policy::RuleToJson(rule, true), at, nullptr});
 }
 
 inline Status ApproveRuleAs(Store& store, const std::string& id, const std::string& actor, UnixSeconds at) {
@@ -34,8 +34,8 @@ inline Status ApproveRuleAs(Store& store, const std::string& id, const std::stri
   rule.history.push_back(policy::Transition{policy::RuleState::kApproved, actor, at, ""});
   Json after = policy::RuleToJson(rule, true);
   after["revision"] = rule.revision + 1;
-  return store.UpdateRule(rule,
-                          AuditRecord{actor, "rule.approve", "rule:" + id, std::move(before), std::move(after), at});
+  return store.UpdateRule(
+      rule, AuditRecord{actor, "rule.approve", "rule:" + id, std::move(before), std::move(after), at, nullptr});
 }
 
 }  // namespace appban::store

@@ -1,0 +1,83 @@
+// A real OpenID Connect provider for appban's identity tests: panva's oidc-provider (OpenID
+// Certified), on loopback, with its built-in login pages ("any login, any password"). Nothing here
+// fakes a token: every token is issued by oidc-provider through the authorization code flow
+// (sign-in.mjs drives it as a browser would).
+//
+//   node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS]
+//
+// FILE holds the provider's private signing keys (a JWKS). It is created with one RSA key when
+// missing; --rotate puts a new key FIRST (the one oidc-provider signs with) and keeps the old one
+// published, which is how a provider rolls its keys over. The provider prints "ready <issuer>" on
+// stdout once it listens.
+//
+// Accounts: the login name is the subject. alice, bob and dave carry the role appban-admin in the
+// "roles" claim, carol appban-analyst; any other login has no role. Clients: "appban" (appban's
+// client id) and "other-app" (another application of the same provider), both public native
+// clients with the redirect URI http://127.0.0.1/callback and PKCE.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import Provider from 'oidc-provider';
+
+function arg(name, fallback) {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : fallback;
+}
+
+const port = Number(arg('--port', '0'));
+const keysFile = arg('--keys');
+const idTokenTtl = Number(arg('--id-token-ttl', '600'));
+if (!keysFile) {
+  console.error('usage: node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS]');
+  process.exit(2);
+}
+
+function newKey() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  return { ...jwk, kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
+}
+
+let keys = existsSync(keysFile) ? JSON.parse(readFileSync(keysFile, 'utf8')).keys : [];
+if (keys.length === 0 || process.argv.includes('--rotate')) keys = [newKey(), ...keys];
+writeFileSync(keysFile, JSON.stringify({ keys }), { mode: 0o600 });
+
+const roles = { alice: ['appban-admin'], bob: ['appban-admin'], dave: ['appban-admin'], carol: ['appban-analyst'] };
+const names = { alice: 'Alice Martin', bob: 'Bob Tremblay', carol: 'Carol Singh', dave: 'Dave Okafor' };
+
+const client = (id) => ({
+  client_id: id,
+  application_type: 'native',
+  token_endpoint_auth_method: 'none',
+  redirect_uris: ['http://127.0.0.1/callback'],
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+});
+
+// Listen first so the issuer can name the real port when --port 0 was asked for.
+import { createServer } from 'node:http';
+const server = createServer();
+await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+const issuer = `http://127.0.0.1:${server.address().port}`;
+
+const provider = new Provider(issuer, {
+  clients: [client('appban'), client('other-app')],
+  jwks: { keys },
+  // Claims asked for by scope go into the ID token too (what appban reads).
+  conformIdTokenClaims: false,
+  claims: { openid: ['sub'], profile: ['name', 'roles'] },
+  findAccount: (ctx, id) => ({
+    accountId: id,
+    claims: () => {
+      const claims = { sub: id, name: names[id] ?? id };
+      if (roles[id]) claims.roles = roles[id];
+      return claims;
+    },
+  }),
+  ttl: { IdToken: idTokenTtl, AccessToken: idTokenTtl, Session: 3600, Interaction: 600, Grant: 3600 },
+  features: { devInteractions: { enabled: true } },
+  pkce: { required: () => true },
+});
+provider.proxy = false;
+server.on('request', provider.callback());
+process.stdout.write(`ready ${issuer}\n`);
+process.on('SIGTERM', () => server.close(() => process.exit(0)));

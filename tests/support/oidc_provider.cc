@@ -1,0 +1,152 @@
+#include "support/oidc_provider.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "support/test_support.h"
+
+namespace appban::testing {
+namespace {
+
+std::filesystem::path OidcDir() { return std::filesystem::path(APPBAN_SOURCE_DIR) / "tests" / "oidc"; }
+
+std::string ReadAll(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+std::optional<OidcProvider> OidcProvider::Start(const std::filesystem::path& dir, Options options) {
+  if (!std::filesystem::exists(OidcDir() / "node_modules" / "oidc-provider")) {
+    std::fprintf(stderr, "oidc-provider is not installed: run scripts/setup.sh --test (npm ci in tests/oidc)\n");
+    return std::nullopt;
+  }
+  OidcProvider provider;
+  provider.dir_ = dir;
+  provider.options_ = options;
+  std::filesystem::create_directories(dir);
+  if (!provider.Launch(false)) return std::nullopt;
+  return provider;
+}
+
+bool OidcProvider::Launch(bool rotate) {
+  std::filesystem::path log = dir_ / "provider.log";
+  std::ofstream(log, std::ios::trunc).close();
+  std::vector<std::string> argv = {"/usr/bin/node",  (OidcDir() / "provider.mjs").string(),
+                                   "--port",         std::to_string(port_),
+                                   "--keys",         (dir_ / "keys.json").string(),
+                                   "--id-token-ttl", std::to_string(options_.id_token_ttl_seconds)};
+  if (rotate) argv.push_back("--rotate");
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> args;
+    for (auto& arg : argv) args.push_back(arg.data());
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  std::regex ready(R"(ready (http://127\.0\.0\.1:([0-9]+)))");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string output = ReadAll(log);
+    std::smatch match;
+    if (std::regex_search(output, match, ready)) {
+      issuer_ = match[1];
+      port_ = std::stoi(match[2]);
+      return true;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      std::fprintf(stderr, "oidc provider exited:\n%s\n", output.c_str());
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::fprintf(stderr, "oidc provider did not start:\n%s\n", ReadAll(log).c_str());
+  Stop();
+  return false;
+}
+
+OidcProvider::OidcProvider(OidcProvider&& other) noexcept
+    : pid_(other.pid_),
+      dir_(std::move(other.dir_)),
+      options_(other.options_),
+      port_(other.port_),
+      issuer_(std::move(other.issuer_)) {
+  other.pid_ = -1;
+}
+
+OidcProvider& OidcProvider::operator=(OidcProvider&& other) noexcept {
+  if (this != &other) {
+    Stop();
+    pid_ = other.pid_;
+    dir_ = std::move(other.dir_);
+    options_ = other.options_;
+    port_ = other.port_;
+    issuer_ = std::move(other.issuer_);
+    other.pid_ = -1;
+  }
+  return *this;
+}
+
+OidcProvider::~OidcProvider() { Stop(); }
+
+void OidcProvider::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+std::string OidcProvider::ServerToml(int clock_skew_seconds) const {
+  return "[[identity.oidc]]\nname = \"test-idp\"\nissuer = \"" + issuer_ +
+         "\"\nclient_id = \"appban\"\nmin_refresh_seconds = 1\nrefresh_interval_seconds = 60\n"
+         "clock_skew_seconds = " +
+         std::to_string(clock_skew_seconds) + "\n";
+}
+
+bool OidcProvider::RotateKeys() {
+  Stop();
+  return Launch(true);
+}
+
+std::string OidcProvider::SignIn(const std::string& login, const std::string& client_id) const {
+  CommandResult result = RunCommand({"/usr/bin/node", (OidcDir() / "sign-in.mjs").string(), issuer_, client_id, login});
+  if (result.exit_code != 0) {
+    std::fprintf(stderr, "sign-in of %s failed: %s\n", login.c_str(), result.err.c_str());
+    return "";
+  }
+  std::string token = result.out;
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  return token;
+}
+
+}  // namespace appban::testing
