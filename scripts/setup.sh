@@ -23,6 +23,9 @@ test_packages=(
   dpkg-dev flatpak
   # Rendering the HTML report in a real browser.
   chromium
+  # iOS fixtures (tests/fixtures/ios/build.sh): ld64.lld links and signs Mach-O ad hoc, llvm-lipo
+  # makes universal files, llvm-objdump/llvm-nm cross-check them.
+  lld-14 llvm-14
 )
 
 wanted=("${build_packages[@]}")

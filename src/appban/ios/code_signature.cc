@@ -363,7 +363,9 @@ Result<CodeSignature> ParseCodeSignature(Bytes blob, Bytes slice, const std::opt
   }
   if (directories.empty()) return Status::Corruption(where + ": code signature has no CodeDirectory");
 
-  for (const auto& [slot, data] : directories) {
+  for (const auto& directory : directories) {
+    const uint32_t slot = directory.first;
+    const Bytes data = directory.second;  // a named copy: lambdas below cannot capture bindings
     CodeDirectory cd;
     cd.slot = slot;
     if (data.size() < 44) {
