@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <memory>
 
 #include "appban/ios/ios_test_support.h"
 
@@ -53,6 +55,26 @@ TEST(MachOTest, ReadsTheLinkedFixtureAsLlvmObjdumpDoes) {
   EXPECT_THAT(s.load_commands, Contains("LC_CODE_SIGNATURE"));
   EXPECT_EQ(s.uuid.size(), 36u);
   EXPECT_TRUE(macho->anomalies.empty());
+}
+
+// Debian's llvm-nm, an independent reader, lists the same imports.
+TEST(MachOTest, ImportsAgreeWithLlvmNm) {
+  const std::string path = FixturePath("DemoFat");
+  std::string command = "llvm-nm -u -arch arm64 '" + path + "' 2>/dev/null || llvm-nm-14 -u -arch arm64 '" + path + "'";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  ASSERT_NE(pipe, nullptr);
+  std::vector<std::string> expected;
+  char line[512];
+  while (std::fgets(line, sizeof line, pipe.get()) != nullptr) {
+    std::string name(line);
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    if (!name.empty() && name.back() != ':') expected.push_back(name);
+  }
+  ASSERT_FALSE(expected.empty()) << "llvm-nm printed nothing";
+  std::sort(expected.begin(), expected.end());
+  auto macho = ParseMachO(AsBytes(ReadAll(path)));
+  ASSERT_TRUE(macho.ok());
+  EXPECT_EQ(macho->slices[1].imported_symbols, expected);
 }
 
 TEST(MachOTest, ReadsEverySliceOfAUniversalFile) {
