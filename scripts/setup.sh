@@ -25,6 +25,9 @@ test_packages=(
   dpkg-dev flatpak
   # Rendering the HTML report in a real browser.
   chromium
+  # iOS fixtures (tests/fixtures/ios/build.sh): ld64.lld links and signs Mach-O ad hoc, llvm-lipo
+  # makes universal files, llvm-objdump/llvm-nm cross-check them.
+  lld-14 llvm-14
 )
 # The identity tests run a real OpenID Connect provider (oidc-provider from npm, versions pinned in
 # tests/oidc/package-lock.json) with node; Debian's nodejs and npm unless a node is already there.

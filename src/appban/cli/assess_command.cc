@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "appban/apk/apk.h"
+#include "appban/assess/ios_assess.h"
 #include "appban/assess/report.h"
 #include "appban/cli/commands.h"
 #include "appban/cli/input_files.h"
@@ -19,6 +20,7 @@
 #include "appban/common/mutex.h"
 #include "appban/common/parallel.h"
 #include "appban/common/text.h"
+#include "appban/ios/app.h"
 
 namespace appban::cli {
 namespace {
@@ -120,12 +122,28 @@ int RunAssess(const AssessOptions& options) {
     return 2;
   }
 
+  auto ios_knowledge = assess::LoadIosKnowledge(*data_dir);
+  if (!ios_knowledge.ok()) {
+    std::cerr << "appban: " << ios_knowledge.status().ToString() << "\n";
+    return 2;
+  }
+
   std::vector<std::string> failures;
-  std::vector<std::string> files = ExpandInputs(options.inputs, ".apk", &failures);
+  std::vector<std::string> files = ExpandAppInputs(options.inputs, &failures);
   std::vector<std::optional<assess::Assessment>> results(files.size());
   std::vector<std::string> errors(files.size());
   Progress progress(files.size(), !options.no_progress);
   ParallelFor(files.size(), options.jobs, [&](size_t i) {
+    if (IsIosInput(files[i])) {
+      auto app = ios::IosApp::Open(files[i]);
+      if (app.ok()) {
+        results[i] = assess::AssessIos(*app, *knowledge, *ios_knowledge, *model);
+      } else {
+        errors[i] = FailureLine(files[i], app.status());
+      }
+      progress.Tick(files[i]);
+      return;
+    }
     auto apk = apk::Apk::Open(files[i]);
     if (apk.ok()) {
       results[i] = assess::Assess(*apk, *knowledge, *model);
@@ -198,8 +216,11 @@ int RunTrackersCheck(const std::string& path) {
 
 void AddAssessCommand(CLI::App& app, CommandAction* action) {
   auto options = std::make_shared<AssessOptions>();
-  CLI::App* cmd = app.add_subcommand("assess", "Assess the privacy and security risk of APKs, with evidence");
-  cmd->add_option("files", options->inputs, "APK files, or directories searched for *.apk")->required();
+  CLI::App* cmd =
+      app.add_subcommand("assess", "Assess the privacy and security risk of APKs and iOS apps, with evidence");
+  cmd->add_option("files", options->inputs,
+                  "APK, IPA or Mach-O files, .app/.framework directories, or directories searched for them")
+      ->required();
   cmd->add_option("--format", options->format, "text (default), json, sarif or html");
   cmd->add_option("-o,--output", options->output, "Write the report to this file (atomically) instead of stdout");
   cmd->add_option("--trackers", options->trackers, "Tracker signatures in the Exodus format (default: shipped set)");

@@ -13,6 +13,8 @@
 #include "appban/cli/input_files.h"
 #include "appban/common/parallel.h"
 #include "appban/common/text.h"
+#include "appban/ios/app.h"
+#include "appban/ios/report_json.h"
 
 namespace appban::cli {
 namespace {
@@ -81,12 +83,86 @@ void PrintText(const apk::Apk& apk, std::ostream& out) {
   }
 }
 
+std::string Join(const std::vector<std::string>& items, std::string_view separator = ", ") {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : std::string(separator)) + TerminalSafe(item);
+  return out.empty() ? "-" : out;
+}
+
+void PrintIosText(const ios::IosApp& app, std::ostream& out) {
+  out << TerminalSafe(app.path()) << "  (iOS " << app.input_kind() << ")\n";
+  if (!app.sha256().empty()) out << "  sha256         " << app.sha256() << "  (" << app.file_size() << " bytes)\n";
+  for (const ios::Bundle& b : app.bundles()) {
+    out << "  " << b.kind << (b.kind.size() < 14 ? std::string(15 - b.kind.size(), ' ') : " ") << TerminalSafe(b.path)
+        << "\n";
+    if (b.info) {
+      out << "    bundle id    " << OrDash(b.info->bundle_id) << "\n";
+      out << "    version      " << OrDash(b.info->short_version) << " (" << OrDash(b.info->version) << "), minimum OS "
+          << OrDash(b.info->minimum_os) << ", devices " << Join(b.info->device_families) << "\n";
+      if (!b.info->usage_descriptions.empty()) {
+        out << "    usage        ";
+        std::vector<std::string> keys;
+        for (const auto& [key, text] : b.info->usage_descriptions) keys.push_back(key);
+        out << Join(keys) << "\n";
+      }
+      if (b.info->ats && b.info->ats->arbitrary_loads) out << "    ATS          NSAllowsArbitraryLoads\n";
+    }
+    if (b.macho) {
+      for (const auto& slice : b.macho->slices) {
+        out << "    " << slice.arch << (slice.arch.size() < 13 ? std::string(13 - slice.arch.size(), ' ') : " ")
+            << slice.file_type << ", " << OrDash(slice.platform) << " " << OrDash(slice.minimum_os) << ", "
+            << slice.libraries.size() << " libraries, " << slice.imported_symbol_count << " imports"
+            << (slice.encrypted() ? ", ENCRYPTED (cryptid " + std::to_string(slice.crypt_id) + ")" : "") << "\n";
+      }
+    }
+    if (b.signature) {
+      const auto& s = *b.signature;
+      out << "    signature    " << (s.has_cms ? "certificate" : "ad hoc") << ", team " << OrDash(s.team_id)
+          << (s.organization.empty() ? "" : " (" + TerminalSafe(s.organization) + ")")
+          << (s.has_cms ? (s.cms_verifies ? ", CMS verifies" : ", CMS DOES NOT VERIFY") : "") << "\n";
+      for (const auto& cd : s.code_directories) {
+        out << "      " << cd.hash_type << " cdhash " << cd.cdhash << "  " << TerminalSafe(cd.identifier)
+            << (cd.pages_match() ? "" : "  PAGE HASH MISMATCH") << "\n";
+      }
+    }
+    if (b.profile) {
+      out << "    profile      " << b.profile->type << ", team " << OrDash(b.profile->team_id) << ", expires "
+          << OrDash(b.profile->expiration_date) << (b.profile->expired ? " (EXPIRED)" : "") << "\n";
+    }
+    if (b.privacy_manifest) {
+      out << "    privacy      tracking "
+          << (b.privacy_manifest->tracking ? (*b.privacy_manifest->tracking ? "yes" : "no") : "-") << ", domains "
+          << Join(b.privacy_manifest->tracking_domains) << "\n";
+    }
+  }
+  out << "  anomalies      " << app.anomalies().size() << "\n";
+  for (const auto& anomaly : app.anomalies()) {
+    out << "    " << anomaly.code << " at " << TerminalSafe(anomaly.where) << ": " << TerminalSafe(anomaly.detail)
+        << "\n";
+  }
+}
+
 int RunInspect(const InspectOptions& options) {
   std::vector<std::string> failures;
-  std::vector<std::string> files = ExpandInputs(options.inputs, ".apk", &failures);
+  std::vector<std::string> files = ExpandAppInputs(options.inputs, &failures);
   std::vector<std::string> outputs(files.size());
   std::vector<std::string> errors(files.size());
   ParallelFor(files.size(), options.jobs, [&](size_t i) {
+    if (IsIosInput(files[i])) {
+      auto app = ios::IosApp::Open(files[i]);
+      if (!app.ok()) {
+        errors[i] = FailureLine(files[i], app.status());
+        return;
+      }
+      std::ostringstream out;
+      if (options.json) {
+        out << DumpJson(ios::InspectDocument(*app), 2) << "\n";
+      } else {
+        PrintIosText(*app, out);
+      }
+      outputs[i] = out.str();
+      return;
+    }
     auto apk = apk::Apk::Open(files[i]);
     if (!apk.ok()) {
       errors[i] = FailureLine(files[i], apk.status());
@@ -113,9 +189,13 @@ int RunInspect(const InspectOptions& options) {
 
 void AddInspectCommand(CLI::App& app, CommandAction* action) {
   auto options = std::make_shared<InspectOptions>();
-  CLI::App* cmd = app.add_subcommand("inspect", "Read the facts of APK files (manifest, DEX, signers, native code)");
-  cmd->add_option("files", options->inputs, "APK files, or directories searched for *.apk")->required();
-  cmd->add_flag("--json", options->json, "Print one JSON document per file (schema appban.inspect/1)");
+  CLI::App* cmd = app.add_subcommand("inspect", "Read the facts of APKs and iOS apps (IPA, .app, framework, Mach-O)");
+  cmd->add_option(
+         "files", options->inputs,
+         "APK, IPA or Mach-O files, .app/.framework/.xcframework directories, or directories searched for them")
+      ->required();
+  cmd->add_flag("--json", options->json,
+                "Print one JSON document per file (schema appban.inspect/1 for APKs, appban.inspect.ios/1 for iOS)");
   cmd->add_option("-j,--jobs", options->jobs, "Files read in parallel (default: all cores)");
   cmd->callback([options, action] { *action = [options] { return RunInspect(*options); }; });
 }
