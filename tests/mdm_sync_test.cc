@@ -11,12 +11,14 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "appban/common/json.h"
 #include "appban/mdm/mdm_test_support.h"
 #include "appban/policy/model.h"
 #include "appban/protocol/messages.h"
+#include "support/oidc_provider.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
 
@@ -76,8 +78,13 @@ class MdmSyncTest : public ::testing::Test {
     emulator.PutDevice(Phone("liaison-1", PolicyName("liaison"), {AppReport("com.tencent.mm")}));
     emulator.PutDevice(Phone("kiosk-1", PolicyName("kiosk"), {AppReport("com.google.android.gm")}));
 
+    // bob, the second person of the two-person rule, signs in at a real OpenID Connect provider.
+    auto provider = testing::OidcProvider::Start(dir_.path() / "idp");
+    ASSERT_TRUE(provider.has_value()) << "the OpenID Connect provider did not start";
+    provider_.emplace(std::move(*provider));
     const std::string config = (dir_.path() / "server.toml").string();
-    std::ofstream(config) << "[mdm.sync]\ninterval_seconds = 10\nrequest_attempts = 1\nmax_backoff_seconds = 2\n"
+    std::ofstream(config) << provider_->ServerToml()
+                          << "[mdm.sync]\ninterval_seconds = 10\nrequest_attempts = 1\nmax_backoff_seconds = 2\n"
                           << "[[mdm.amapi]]\nname = \"health\"\nenterprise = \"" << mdm::testing::kEnterprise
                           << "\"\nservice_account_key_file = \"" << fixture_->config.service_account_key_file
                           << "\"\nbase_url = \"" << (base_url.empty() ? emulator.base_url() : base_url) << "\"\n"
@@ -101,13 +108,22 @@ class MdmSyncTest : public ::testing::Test {
                           const std::string& token = "") {
     return Call(method, path, body.is_null() ? "" : body.dump(), Bearer(token.empty() ? admin_ : token));
   }
+  // bob's ID token from the provider (the server may still be fetching the provider's keys when
+  // he first calls: callers retry a 401).
   std::string Bob() {
-    if (bob_.empty()) {
-      auto created = Admin("POST", "/v1/admin/tokens", {{"name", "bob"}, {"role", "admin"}});
-      EXPECT_EQ(created.status, 201) << created.body;
-      bob_ = Body(created).value("token", "");
-    }
+    if (bob_.empty()) bob_ = provider_->SignIn("bob");
+    EXPECT_FALSE(bob_.empty()) << "bob could not sign in";
     return bob_;
+  }
+  // As Admin, retried while the server has not yet fetched the provider's keys (401).
+  net::HttpResponse AsBob(const std::string& method, const std::string& path, const Json& body) {
+    net::HttpResponse response;
+    for (int i = 0; i < 100; ++i) {
+      response = Admin(method, path, body, Bob());
+      if (response.status != 401) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return response;
   }
   int64_t Publish() {
     auto bundle = Admin("POST", "/v1/admin/publish", Json::object());
@@ -124,7 +140,7 @@ class MdmSyncTest : public ::testing::Test {
     rule.rationale = "unacceptable level of risk to privacy and security";
     rule.authority = "Chief Information Officer";
     EXPECT_EQ(Admin("POST", "/v1/admin/rules", policy::RuleToJson(rule, false)).status, 201);
-    EXPECT_EQ(Admin("POST", "/v1/admin/rules/wechat/approve", Json::object(), Bob()).status, 200);
+    EXPECT_EQ(AsBob("POST", "/v1/admin/rules/wechat/approve", Json::object()).status, 200);
     EXPECT_EQ(Admin("POST", "/v1/admin/rules/wechat/publish", Json::object()).status, 200);
     return Publish();
   }
@@ -160,6 +176,7 @@ class MdmSyncTest : public ::testing::Test {
   std::optional<ServerProcess> server_;
   std::string admin_;
   std::string bob_;
+  std::optional<testing::OidcProvider> provider_;
 };
 
 TEST_F(MdmSyncTest, PublishPatchesThePolicyAndThePhonesCountInCompliance) {
