@@ -97,7 +97,10 @@ Result<CommandResult> ParseCommandResult(std::string_view plist_bytes, const Mdm
 Result<CommandResult> ParseWebhookEvent(std::string_view body, const MdmLimits& limits) {
   APPBAN_ASSIGN_OR_RETURN(Json event, ParseJsonBounded(body, limits.max_webhook_event_bytes, 16, "webhook event"));
   if (!event.is_object()) return Status::Corruption("webhook event is not a JSON object");
-  const std::string topic = event.value("topic", "");
+  // A member of the wrong type is a malformed event, not an exception (Json::value throws on it).
+  auto topic_member = event.find("topic");
+  const std::string topic =
+      topic_member != event.end() && topic_member->is_string() ? topic_member->get<std::string>() : "";
   auto acknowledge = event.find("acknowledge_event");
   if (topic != "mdm.Connect" || acknowledge == event.end() || !acknowledge->is_object()) {
     return Status::NotFound("webhook event \"" + topic.substr(0, 64) + "\" is not a command result");
@@ -107,7 +110,8 @@ Result<CommandResult> ParseWebhookEvent(std::string_view body, const MdmLimits& 
   APPBAN_ASSIGN_OR_RETURN(std::string plist_bytes, Base64Decode(raw->get_ref<const std::string&>()));
   APPBAN_ASSIGN_OR_RETURN(CommandResult result, ParseCommandResult(plist_bytes, limits));
   // The MDM's own view of who answered wins over the plist's (the MDM authenticated the device).
-  std::string id = acknowledge->value("enrollment_id", "");
+  auto id_member = acknowledge->find("enrollment_id");
+  std::string id = id_member != acknowledge->end() && id_member->is_string() ? id_member->get<std::string>() : "";
   if (id.empty()) id = acknowledge->value("udid", "");
   if (id.empty()) id = result.enrollment_id;
   if (id.empty()) return Status::Corruption("webhook event names no device (udid, enrollment_id)");
