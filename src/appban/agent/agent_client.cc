@@ -92,7 +92,7 @@ Status StatusFromHttpError(const net::HttpResponse& response, std::string_view w
   std::string detail = std::to_string(response.status);
   Json body = Json::parse(response.body, nullptr, false);
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-    detail += " " + body["error"].value("code", "") + ": " + body["error"].value("message", "");
+    detail += " " + StringOr(body["error"], "code") + ": " + StringOr(body["error"], "message");
   }
   std::string message = std::string(what) + ": server answered " + detail;
   if (response.status == 401 || response.status == 403) return Status::PermissionDenied(message);

@@ -216,51 +216,51 @@ int RunAgentDaemon(const AgentFlags& flags) {
 }
 
 void PrintStatus(const Json& report, std::ostream& out) {
-  out << "device:          " << report.value("device_id", "") << " (" << report.value("server", "") << ")\n";
+  out << "device:          " << StringOr(report, "device_id") << " (" << StringOr(report, "server") << ")\n";
   out << "mode:            " << (report.value("monitor", false) ? "monitor (reports, never acts)" : "enforcing")
       << "\n";
   out << "policy version:  " << report.value("policy_version", 0);
   if (report.contains("bundle_expires_at")) {
-    out << " (rules " << report.value("rules_hash", "").substr(0, 12) << ", expires "
+    out << " (rules " << StringOr(report, "rules_hash").substr(0, 12) << ", expires "
         << FormatTimestamp(report.value("bundle_expires_at", int64_t{0}))
         << (report.value("bundle_expired", false) ? ", EXPIRED" : "") << ")";
   }
   out << "\n";
   if (report.contains("cached_bundle_refused"))
-    out << "cached bundle:   refused: " << report.value("cached_bundle_refused", "") << "\n";
+    out << "cached bundle:   refused: " << StringOr(report, "cached_bundle_refused") << "\n";
   if (report.value("server_rules_hash_mismatch", false))
     out << "server verdict:  rules_hash MISMATCH: the server issued this version with another hash; not compliant\n";
   const auto& checkin = report["last_checkin"];
   int64_t attempt = checkin.value("attempt_at", int64_t{0});
   int64_t ok_at = checkin.value("ok_at", int64_t{0});
   out << "last check-in:   " << (attempt > 0 ? FormatTimestamp(attempt) : "never") << ": "
-      << checkin.value("result", "") << "\n";
+      << StringOr(checkin, "result") << "\n";
   out << "last success:    " << (ok_at > 0 ? FormatTimestamp(ok_at) : "never") << "\n";
   out << "pending events:  " << report.value("pending_events", 0) << " (acknowledged up to seq "
       << report.value("events_acked", 0) << ")\n";
   out << "decisions:\n";
   if (report["decisions"].empty()) out << "  (no installed app is named by a rule)\n";
   for (const auto& item : report["decisions"]) {
-    out << "  " << item.value("platform", "") << ":" << item.value("id", "") << " " << item.value("version", "") << "  "
-        << item.value("verdict", "") << " -> " << item.value("action", "") << "  rule " << item.value("rule", "");
+    out << "  " << StringOr(item, "platform") << ":" << StringOr(item, "id") << " " << StringOr(item, "version") << "  "
+        << StringOr(item, "verdict") << " -> " << StringOr(item, "action") << "  rule " << StringOr(item, "rule");
     if (item.contains("waived_until")) out << " until " << FormatTimestamp(item.value("waived_until", int64_t{0}));
     out << "\n";
   }
   if (report.contains("event_queue_error")) {
     out << "event queue:     cannot write (" << report.value("unwritten_events", 0)
-        << " events kept in memory; nothing is removed meanwhile): " << report.value("event_queue_error", "") << "\n";
+        << " events kept in memory; nothing is removed meanwhile): " << StringOr(report, "event_queue_error") << "\n";
   }
   if (report.contains("not_enforced") && !report["not_enforced"].empty()) {
     out << "not enforced:\n";
     for (const auto& item : report["not_enforced"]) {
-      out << "  " << item.value("platform", "") << ":" << item.value("id", "") << "  rule " << item.value("rule", "")
-          << ": " << item.value("reason", "") << "\n";
+      out << "  " << StringOr(item, "platform") << ":" << StringOr(item, "id") << "  rule " << StringOr(item, "rule")
+          << ": " << StringOr(item, "reason") << "\n";
     }
   }
   out << "waivers:\n";
   if (report["waivers"].empty()) out << "  (none for this device)\n";
   for (const auto& item : report["waivers"]) {
-    out << "  " << item.value("id", "") << " on rule " << item.value("rule", "") << " until "
+    out << "  " << StringOr(item, "id") << " on rule " << StringOr(item, "rule") << " until "
         << FormatTimestamp(item.value("expires_at", int64_t{0})) << (item.value("active", false) ? "" : " (expired)")
         << "\n";
   }

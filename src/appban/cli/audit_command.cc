@@ -19,14 +19,14 @@ struct AuditOptions {
 std::string DescribeIdentity(const std::string& identity_json) {
   Json who = Json::parse(identity_json.empty() ? "null" : identity_json, nullptr, false);
   if (!who.is_object()) return "";
-  std::string text = "  [" + TerminalSafe(who.value("actor_name", who.value("user_id", std::string("?"))));
+  std::string text = "  [" + TerminalSafe(StringOr(who, "actor_name", StringOr(who, "user_id", "?")));
   if (who.contains("subject")) {
-    text += " <sub " + TerminalSafe(who.value("subject", "")) + " at " + TerminalSafe(who.value("issuer", "")) + ">";
+    text += " <sub " + TerminalSafe(StringOr(who, "subject")) + " at " + TerminalSafe(StringOr(who, "issuer")) + ">";
   }
-  text += " via " + TerminalSafe(who.value("method", "?"));
-  if (who.contains("token_id")) text += " " + TerminalSafe(who.value("token_id", ""));
-  text += ", " + TerminalSafe(who.value("channel", "?"));
-  if (who.contains("source")) text += " from " + TerminalSafe(who.value("source", ""));
+  text += " via " + TerminalSafe(StringOr(who, "method", "?"));
+  if (who.contains("token_id")) text += " " + TerminalSafe(StringOr(who, "token_id"));
+  text += ", " + TerminalSafe(StringOr(who, "channel", "?"));
+  if (who.contains("source")) text += " from " + TerminalSafe(StringOr(who, "source"));
   return text + "]";
 }
 

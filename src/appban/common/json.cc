@@ -72,4 +72,16 @@ Result<Json> ParseJsonBounded(std::string_view text, uint64_t max_bytes, int max
   }
 }
 
+std::string StringOr(const Json& json, std::string_view key, std::string_view fallback) {
+  if (!json.is_object()) return std::string(fallback);
+  auto it = json.find(key);
+  return it != json.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+}
+
+int64_t IntOr(const Json& json, std::string_view key, int64_t fallback) {
+  if (!json.is_object()) return fallback;
+  auto it = json.find(key);
+  return it != json.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+}
+
 }  // namespace appban

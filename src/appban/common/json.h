@@ -29,4 +29,11 @@ Result<std::string> CanonicalJson(const Json& value);
 // `max_depth` before the recursive parser ever sees it.
 Result<Json> ParseJsonBounded(std::string_view text, uint64_t max_bytes, int max_depth, std::string_view what);
 
+// Type-safe member reads for JSON that came from outside (a peer's answer, a webhook, a file a person
+// may have edited): the member `key` of `json` when `json` is an object holding it with the right
+// type, otherwise `fallback`. Unlike `Json::value`, these never throw when the member has another
+// type, so a hostile document cannot turn into an exception.
+std::string StringOr(const Json& json, std::string_view key, std::string_view fallback = {});
+int64_t IntOr(const Json& json, std::string_view key, int64_t fallback = 0);
+
 }  // namespace appban

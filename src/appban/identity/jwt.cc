@@ -107,7 +107,7 @@ Result<std::shared_ptr<EVP_PKEY>> RsaKey(const Json& jwk) {
 }
 
 Result<std::shared_ptr<EVP_PKEY>> P256Key(const Json& jwk) {
-  if (jwk.value("crv", "") != "P-256") return Status::InvalidArgument("EC key is not on curve P-256");
+  if (StringOr(jwk, "crv") != "P-256") return Status::InvalidArgument("EC key is not on curve P-256");
   auto x_member = jwk.find("x");
   auto y_member = jwk.find("y");
   if (x_member == jwk.end() || y_member == jwk.end() || !x_member->is_string() || !y_member->is_string()) {
@@ -275,7 +275,7 @@ Result<JwksParse> ParseJwks(std::string_view text) {
       result.skipped.push_back(where + ": not an object");
       continue;
     }
-    std::string kid = jwk.value("kid", "");
+    std::string kid = StringOr(jwk, "kid");
     if (kid.size() > kJwtLimits.max_kid_bytes) {
       result.skipped.push_back(where + ": kid too long");
       continue;

@@ -47,7 +47,7 @@ std::string DisplayName(const OidcIssuerConfig& config, const Json& claims) {
     auto it = claims.find(name);
     if (it != claims.end() && it->is_string() && !it->get<std::string>().empty()) return it->get<std::string>();
   }
-  return claims.value("sub", "");
+  return StringOr(claims, "sub");
 }
 
 }  // namespace
@@ -168,8 +168,8 @@ void OidcVerifier::Refresh(size_t index) {
   if (!discovery_text.ok()) return fail("discovery: " + discovery_text.status().message());
   auto discovery = ParseJsonBounded(*discovery_text, kMaxDiscoveryBytes, kJwtLimits.max_json_depth, "discovery");
   if (!discovery.ok() || !discovery->is_object()) return fail("discovery document is not a JSON object");
-  if (discovery->value("issuer", "") != config.issuer) {
-    return fail("discovery document names issuer " + discovery->value("issuer", std::string("(none)")) +
+  if (StringOr(*discovery, "issuer") != config.issuer) {
+    return fail("discovery document names issuer " + StringOr(*discovery, "issuer", "(none)") +
                 ", not the configured " + config.issuer);
   }
   if (!discovery->contains("jwks_uri") || !(*discovery)["jwks_uri"].is_string()) {

@@ -103,7 +103,7 @@ Json ConnectorStateToJson(const ConnectorState& state) {
 }
 
 Result<ConnectorState> ConnectorStateFromJson(const Json& json) {
-  if (!json.is_object() || json.value("format", "") != kStateFormat) {
+  if (!json.is_object() || StringOr(json, "format") != kStateFormat) {
     return Status::Corruption("not an " + std::string(kStateFormat) + " document");
   }
   ConnectorState state;

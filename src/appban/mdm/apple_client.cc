@@ -13,12 +13,12 @@ constexpr std::string_view kNanoMdmUser = "nanomdm";
 // The APIResult's word on one enrollment, or on the whole request.
 EnqueueResult ReadApiResult(const Json& result, std::string_view enrollment_id) {
   EnqueueResult out;
-  std::string command_error = result.value("command_error", "");
-  std::string push_error = result.value("push_error", "");
+  std::string command_error = StringOr(result, "command_error");
+  std::string push_error = StringOr(result, "push_error");
   if (auto status = result.find("status"); status != result.end() && status->is_object()) {
     if (auto mine = status->find(std::string(enrollment_id)); mine != status->end() && mine->is_object()) {
-      if (command_error.empty()) command_error = mine->value("command_error", "");
-      if (push_error.empty()) push_error = mine->value("push_error", "");
+      if (command_error.empty()) command_error = StringOr(*mine, "command_error");
+      if (push_error.empty()) push_error = StringOr(*mine, "push_error");
     }
   }
   out.queued = command_error.empty();

@@ -120,7 +120,7 @@ Result<AppleState> LoadAppleState(const std::string& path) {
   APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMdmLimits.max_state_file_bytes));
   APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(text, kMdmLimits.max_state_file_bytes, 16, path));
   auto corrupt = [&path](const std::string& what) { return Status::Corruption(path + ": " + what); };
-  if (!json.is_object() || json.value("format", "") != kStateFormat) {
+  if (!json.is_object() || StringOr(json, "format") != kStateFormat) {
     return corrupt("not an " + std::string(kStateFormat) + " document");
   }
   AppleState state;
@@ -132,7 +132,7 @@ Result<AppleState> LoadAppleState(const std::string& path) {
       if (auto profile = entry.find("profile"); profile != entry.end() && !profile->is_null()) {
         device.profile = profile->get<std::vector<std::string>>();
       }
-      device.profile_command = entry.value("profile_command", "");
+      device.profile_command = StringOr(entry, "profile_command");
       device.removals = entry.at("removals").get<std::map<std::string, std::string, std::less<>>>();
       device.queries = entry.at("queries").get<std::vector<std::string>>();
       state.devices.emplace(id, std::move(device));

@@ -52,11 +52,11 @@ Json InfoToJson(const AppleDeviceInfo& info) {
 Result<AppleDeviceInfo> InfoFromJson(const Json& json) {
   if (!json.is_object()) return Status::Corruption("info is not an object");
   AppleDeviceInfo info;
-  info.os_version = json.value("os_version", "");
-  info.product_name = json.value("product_name", "");
-  info.model = json.value("model", "");
-  info.serial_number = json.value("serial_number", "");
-  info.device_name = json.value("device_name", "");
+  info.os_version = StringOr(json, "os_version");
+  info.product_name = StringOr(json, "product_name");
+  info.model = StringOr(json, "model");
+  info.serial_number = StringOr(json, "serial_number");
+  info.device_name = StringOr(json, "device_name");
   if (auto supervised = json.find("supervised"); supervised != json.end() && supervised->is_boolean()) {
     info.supervised = supervised->get<bool>();
   }
@@ -112,7 +112,7 @@ Result<CommandResult> ParseWebhookEvent(std::string_view body, const MdmLimits& 
   // The MDM's own view of who answered wins over the plist's (the MDM authenticated the device).
   auto id_member = acknowledge->find("enrollment_id");
   std::string id = id_member != acknowledge->end() && id_member->is_string() ? id_member->get<std::string>() : "";
-  if (id.empty()) id = acknowledge->value("udid", "");
+  if (id.empty()) id = StringOr(*acknowledge, "udid");
   if (id.empty()) id = result.enrollment_id;
   if (id.empty()) return Status::Corruption("webhook event names no device (udid, enrollment_id)");
   if (id.size() > 256) return Status::Corruption("webhook event's device id is too long");
@@ -168,7 +168,7 @@ Result<ResultsFile> LoadResultsFile(const std::string& path) {
   if (::stat(path.c_str(), &info) != 0 && errno == ENOENT) return ResultsFile{};
   APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMdmLimits.max_results_file_bytes));
   APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(text, kMdmLimits.max_results_file_bytes, 16, path));
-  if (!json.is_object() || json.value("format", "") != kResultsFormat) {
+  if (!json.is_object() || StringOr(json, "format") != kResultsFormat) {
     return Status::Corruption(path + ": not an " + std::string(kResultsFormat) + " document");
   }
   ResultsFile results;
@@ -190,7 +190,7 @@ Result<ResultsFile> LoadResultsFile(const std::string& path) {
       std::vector<AppleApp> list;
       for (const Json& app : *apps) {
         if (!app.is_object()) return Status::Corruption(path + ": devices." + id + ".apps has a non-object");
-        list.push_back({app.value("id", ""), app.value("name", ""), app.value("version", "")});
+        list.push_back({StringOr(app, "id"), StringOr(app, "name"), StringOr(app, "version")});
       }
       device.apps = std::move(list);
       APPBAN_ASSIGN_OR_RETURN(device.apps_at, IntMember(entry, "apps_at", "devices." + id));
@@ -199,7 +199,7 @@ Result<ResultsFile> LoadResultsFile(const std::string& path) {
   }
   for (const auto& [uuid, entry] : commands->items()) {
     if (!entry.is_object()) return Status::Corruption(path + ": commands." + uuid + " is not an object");
-    RecordedCommand command{entry.value("device", ""), entry.value("status", ""), entry.value("error", ""), 0};
+    RecordedCommand command{StringOr(entry, "device"), StringOr(entry, "status"), StringOr(entry, "error"), 0};
     APPBAN_ASSIGN_OR_RETURN(command.at, IntMember(entry, "at", "commands." + uuid));
     results.commands.emplace(uuid, std::move(command));
   }

@@ -301,7 +301,7 @@ Result<ConnectorReport> IntuneConnector::Apply(const policy::Bundle& bundle) {
     Json what = operation;
     what["connector"] = config_.name;
     what["bundle_version"] = bundle.version;
-    report.pushes.push_back(MdmPush{"mdm.intune.apply", "intune:" + operation.value("path", ""), std::move(what)});
+    report.pushes.push_back(MdmPush{"mdm.intune.apply", "intune:" + StringOr(operation, "path"), std::move(what)});
   }
   report.json = Json{{"connector", config_.name},
                      {"kind", "intune"},

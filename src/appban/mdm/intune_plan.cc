@@ -140,7 +140,7 @@ Json IntuneStateToJson(const IntuneState& state) {
 }
 
 Result<IntuneState> IntuneStateFromJson(const Json& json) {
-  if (!json.is_object() || json.value("format", "") != kStateFormat) {
+  if (!json.is_object() || StringOr(json, "format") != kStateFormat) {
     return Status::Corruption("not an " + std::string(kStateFormat) + " document");
   }
   for (const char* key : {"assignments", "pending_assignments", "compliance", "configurations", "pending_lists",
@@ -271,16 +271,16 @@ IntunePlan PlanIntune(const policy::PolicyIndex& index, const IntuneBanned& bann
       const Json* live = nullptr;
       for (const Json& assignment : assignments_it->second) {
         const Json& t = assignment.contains("target") ? assignment["target"] : Json();
-        if (t.is_object() && t.value("@odata.type", "") == kGroupTargetType &&
-            t.value("groupId", "") == target.entra_group_id) {
+        if (t.is_object() && StringOr(t, "@odata.type") == kGroupTargetType &&
+            StringOr(t, "groupId") == target.entra_group_id) {
           live = &assignment;
           break;
         }
       }
       std::string owned_id;
       if (auto it = state.assignments.find(key); it != state.assignments.end()) owned_id = it->second;
-      const bool live_uninstall = live && live->value("intent", "") == "uninstall";
-      const std::string live_id = live ? live->value("id", "") : "";
+      const bool live_uninstall = live && StringOr(*live, "intent") == "uninstall";
+      const std::string live_id = live ? StringOr(*live, "id") : "";
       if (!owned_id.empty() && (!live || live_id != owned_id || !live_uninstall)) {
         owned_id.clear();  // removed or changed by an administrator since: forgotten
       } else if (owned_id.empty() && state.pending_assignments.count(key) && live_uninstall) {
@@ -304,7 +304,7 @@ IntunePlan PlanIntune(const policy::PolicyIndex& index, const IntuneBanned& bann
         } else if (live) {
           plan.notes.push_back("CONFLICT mobileApps/" + app.id + " (" + label +
                                "): an administrator assigns it to group " + target.entra_group_id + " with intent " +
-                               live->value("intent", "?") +
+                               StringOr(*live, "intent", "?") +
                                "; left alone (change that assignment to uninstall or remove it)");
         } else {
           op.kind = IntuneOperation::Kind::kCreateAssignment;
@@ -358,8 +358,9 @@ IntunePlan PlanIntune(const policy::PolicyIndex& index, const IntuneBanned& bann
     auto live = snapshot.compliance_policies.find(id);
     if (live == snapshot.compliance_policies.end()) continue;  // read error reported above
     const std::string object = "deviceCompliancePolicies/" + id;
-    if (live->second.value("@odata.type", "") != kIosCompliancePolicyType) {
-      plan.errors.push_back(object + ": not an iosCompliancePolicy (" + live->second.value("@odata.type", "?") + ")");
+    if (StringOr(live->second, "@odata.type") != kIosCompliancePolicyType) {
+      plan.errors.push_back(object + ": not an iosCompliancePolicy (" + StringOr(live->second, "@odata.type", "?") +
+                            ")");
       continue;
     }
     const Json& current = ListOf(live->second, "restrictedApps");
@@ -393,13 +394,13 @@ IntunePlan PlanIntune(const policy::PolicyIndex& index, const IntuneBanned& bann
     auto live = snapshot.configurations.find(id);
     if (live == snapshot.configurations.end()) continue;
     const std::string object = "deviceConfigurations/" + id;
-    if (live->second.value("@odata.type", "") != kIosGeneralConfigurationType) {
+    if (StringOr(live->second, "@odata.type") != kIosGeneralConfigurationType) {
       plan.errors.push_back(object + ": not an iosGeneralDeviceConfiguration (" +
-                            live->second.value("@odata.type", "?") + ")");
+                            StringOr(live->second, "@odata.type", "?") + ")");
       continue;
     }
     const Json& current = ListOf(live->second, "appsVisibilityList");
-    const std::string list_type = live->second.value("appsVisibilityListType", "none");
+    const std::string list_type = StringOr(live->second, "appsVisibilityListType", "none");
     auto owned_it = state.configurations.find(id);
     auto pending_it = state.pending_lists.find("configuration:" + id);
     std::set<std::string> owned =

@@ -70,7 +70,7 @@ Status BundleHub::Load(int64_t version) {
       if (payload.is_discarded() || !payload.contains("rules") || !payload["rules"].is_array()) break;
       bool carried = false;
       for (const auto& carried_rule : payload["rules"]) {
-        if (carried_rule.is_object() && carried_rule.value("id", "") == rule.id) carried = true;
+        if (carried_rule.is_object() && StringOr(carried_rule, "id") == rule.id) carried = true;
       }
       if (!carried) break;
       first = {earlier, older->issued_at};

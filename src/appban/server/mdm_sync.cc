@@ -24,16 +24,6 @@ constexpr size_t kMaxStatusBytes = 16 * 1024;
 
 UnixSeconds SystemNow() { return static_cast<UnixSeconds>(std::time(nullptr)); }
 
-int64_t IntOr(const Json& json, std::string_view key) {
-  auto it = json.find(key);
-  return it != json.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
-
-std::string StringOr(const Json& json, std::string_view key) {
-  auto it = json.find(key);
-  return it != json.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 Json TimeJson(UnixSeconds at) { return at == 0 ? Json(nullptr) : Json(FormatTimestamp(at)); }
 
 UnixSeconds TimeFrom(const Json& json, std::string_view key) {

@@ -62,7 +62,7 @@ Result<StateFile> LoadState(const std::string& path) {
       identity.index = d.at("index").get<uint64_t>();
       identity.device_id = d.at("device_id").get<std::string>();
       identity.credential = d.at("credential").get<std::string>();
-      identity.group = d.value("group", "");
+      identity.group = StringOr(d, "group");
       state.devices[identity.index] = std::move(identity);
     }
   } catch (const std::exception& e) {
