@@ -191,9 +191,11 @@ class AgentEndToEnd : public ::testing::Test {
             "--apt-hook-command", testing::AppbanBinary() + " agent apt-hook", "--backoff-initial-ms", "200",
             "--backoff-max-ms", "1000", "--request-timeout-ms", "5000"};
   }
+  // `status` reads; it takes where the state and the installed apps are, not the enforcement options.
+  std::vector<std::string> InventoryFlags() const { return {"--state-dir", state_dir_, "--root", scratch_.root()}; }
   testing::CommandResult Agent(const std::string& subcommand, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {testing::AppbanBinary(), "agent", subcommand};
-    auto flags = AgentFlags();
+    auto flags = subcommand == "status" ? InventoryFlags() : AgentFlags();
     argv.insert(argv.end(), flags.begin(), flags.end());
     argv.insert(argv.end(), extra.begin(), extra.end());
     return testing::RunCommand(argv);

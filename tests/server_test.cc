@@ -546,6 +546,45 @@ TEST(ServerConfigTest, PlainHttpIsRefusedUnlessOnLoopback) {
   EXPECT_NE(refused.err.find("loopback"), std::string::npos) << refused.err;
 }
 
+// An administrator reaching the server by its department name (or by "localhost", the OpenAPI
+// document's servers URL) needs a certificate that holds that name; the banner says which it holds.
+TEST(ServerCertificateNames, ServerNameFlagsAreInTheCertificateAndTheBanner) {
+  TempDir dir;
+  auto server = testing::ServerProcess::Start(dir.path() / "data", {"--server-name", "appban.dept.example",
+                                                                    "--server-name", "10.20.30.40"});
+  ASSERT_TRUE(server.has_value());
+  const std::string banner = server->output();
+  EXPECT_NE(banner.find("Certificate for: "), std::string::npos) << banner;
+  for (const char* name : {"localhost", "127.0.0.1", "::1", "appban.dept.example", "10.20.30.40"}) {
+    EXPECT_NE(banner.find(name), std::string::npos) << name << " missing from the banner:\n" << banner;
+  }
+  auto sans = testing::RunCommand(
+      {"openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", (dir.path() / "data" / "tls" / "server.pem").string()});
+  ASSERT_EQ(sans.exit_code, 0) << sans.err;
+  EXPECT_NE(sans.out.find("DNS:localhost"), std::string::npos) << sans.out;
+  EXPECT_NE(sans.out.find("DNS:appban.dept.example"), std::string::npos) << sans.out;
+  EXPECT_NE(sans.out.find("IP Address:10.20.30.40"), std::string::npos) << sans.out;
+
+  // The server answers a client that checks the host name "localhost".
+  net::ClientOptions options;
+  options.pinned_ca_pem = server->ca_pem();
+  auto url = net::ParseUrl("https://localhost:" + server->url().substr(server->url().rfind(':') + 1));
+  ASSERT_TRUE(url.ok());
+  net::HttpClient client(*url, options);
+  auto answer = client.Request("GET", "/healthz", "", {});
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(server->Stop(SIGTERM), 0);
+}
+
+TEST(ServerCertificateNames, AServerNameThatIsNeitherADnsNameNorAnAddressIsRefused) {
+  TempDir dir;
+  auto refused = testing::RunCommand({testing::AppbanBinary(), "server", "--data-dir", (dir.path() / "d").string(),
+                                      "--address", "127.0.0.1", "--port", "0", "--server-name", "bad name!"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("bad name!"), std::string::npos) << refused.err;
+}
+
 class PlainHttpServerTest : public ServerTest {
  protected:
   std::vector<std::string> ExtraFlags() const override { return {"--insecure-plain-http"}; }

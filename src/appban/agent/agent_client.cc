@@ -100,6 +100,35 @@ Status StatusFromHttpError(const net::HttpResponse& response, std::string_view w
   return Status::InvalidArgument(message);
 }
 
+Result<std::string> NormalizeSha256Fingerprint(std::string_view printed) {
+  // Accept the fingerprint the way people copy it: the server's banner ("SHA256 93:55:…"),
+  // OpenSSL's ("sha256 Fingerprint=93:55:…"), or plain hex in either case, with or without colons.
+  std::string text = AsciiLower(printed);
+  for (std::string_view prefix : {"sha256 fingerprint=", "sha-256 fingerprint=", "sha256:", "sha-256:", "sha256",
+                                  "sha-256"}) {
+    std::string_view view = text;
+    while (!view.empty() && (view.front() == ' ' || view.front() == '\t')) view.remove_prefix(1);
+    if (view.starts_with(prefix)) {
+      text = std::string(view.substr(prefix.size()));
+      break;
+    }
+  }
+  std::string hex;
+  for (char c : text) {
+    if (c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return Status::InvalidArgument("--ca-sha256: '" + std::string(printed) +
+                                     "' is not a SHA-256 fingerprint (64 hex digits, colons optional)");
+    }
+    hex.push_back(c);
+  }
+  if (hex.size() != 64) {
+    return Status::InvalidArgument("--ca-sha256: a SHA-256 fingerprint has 64 hex digits, '" + std::string(printed) +
+                                   "' has " + std::to_string(hex.size()));
+  }
+  return hex;
+}
+
 Result<protocol::EnrollResponse> Enroll(AgentState& state, const EnrollOptions& options) {
   APPBAN_ASSIGN_OR_RETURN(auto existing, state.Read(StateItem::kCredential));
   if (existing.has_value()) {
@@ -109,8 +138,7 @@ Result<protocol::EnrollResponse> Enroll(AgentState& state, const EnrollOptions& 
   APPBAN_ASSIGN_OR_RETURN(net::Url url, net::ParseUrl(options.server_url));
   if (!options.expected_ca_sha256.empty()) {
     APPBAN_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(options.ca_pem));
-    std::string expected = AsciiLower(options.expected_ca_sha256);
-    std::erase(expected, ':');
+    APPBAN_ASSIGN_OR_RETURN(std::string expected, NormalizeSha256Fingerprint(options.expected_ca_sha256));
     if (fingerprint != expected) {
       return Status::PermissionDenied("the CA file's SHA-256 fingerprint is " + fingerprint + ", not the expected " +
                                       expected);

@@ -41,6 +41,11 @@ Result<Enrollment> ReadEnrollment(const std::string& state_dir);
 // prints on first start, for an out-of-band check of the CA file.
 Result<std::string> CertificateFingerprint(std::string_view pem);
 
+// The 64 lowercase hex digits of a SHA-256 fingerprint typed in any of the printed forms: the
+// server's first-start banner ("SHA256 93:55:…"), OpenSSL's ("sha256 Fingerprint=93:55:…"), or
+// plain hex in any case with or without colons. Anything else is InvalidArgument naming the problem.
+Result<std::string> NormalizeSha256Fingerprint(std::string_view printed);
+
 struct EnrollOptions {
   std::string server_url;
   std::string ca_pem;              // required for https

@@ -97,35 +97,41 @@ Result<DaemonConfig> BuildConfig(const AgentFlags& flags) {
   return config;
 }
 
-void AddSystemOptions(CLI::App* command, AgentFlags* flags) {
+// What the agent reads: its configuration, its state and where the installed apps are listed.
+// `status` needs only these; `once` and `run` also take the enforcement options below.
+void AddInventoryOptions(CLI::App* command, AgentFlags* flags) {
   command->add_option("--config", flags->config_file, "TOML configuration file (docs/agent.md)")
       ->check(CLI::ExistingFile);
-  command->add_option("--state-dir", flags->state_dir, "state directory (default /var/lib/appban)");
-  command->add_option("--root", flags->root, "system root the package tools act on (default /)");
-  command->add_option("--dpkg-admindir", flags->dpkg_admindir, "dpkg database directory (default <root>/var/lib/dpkg)");
-  command->add_option("--flatpak-system", flags->flatpak_system, "a system Flatpak installation (repeatable)");
-  command->add_option("--flatpak-user", flags->flatpak_user, "a per-user Flatpak installation (repeatable)");
-  command->add_option("--snapd-state", flags->snapd_state, "snapd's state.json");
-  command->add_option("--snap-mount-dir", flags->snap_mount_dir, "where snaps are mounted (default <root>/snap)");
-  command->add_option("--apt-get", flags->apt_get, "the apt-get program");
-  command->add_option("--dpkg", flags->dpkg, "the dpkg program");
-  command->add_option("--dpkg-deb", flags->dpkg_deb, "the dpkg-deb program");
-  command->add_option("--flatpak", flags->flatpak, "the flatpak program");
-  command->add_option("--snap", flags->snap_command, "the snap client command (argv words)");
+  command->add_option("--state-dir", flags->state_dir, "State directory (default /var/lib/appban)");
+  command->add_option("--root", flags->root, "System root the package tools act on (default /)");
+  command->add_option("--dpkg-admindir", flags->dpkg_admindir, "The dpkg database directory (default <root>/var/lib/dpkg)");
+  command->add_option("--flatpak-system", flags->flatpak_system, "A system Flatpak installation (repeatable)");
+  command->add_option("--flatpak-user", flags->flatpak_user, "A per-user Flatpak installation (repeatable)");
+  command->add_option("--snapd-state", flags->snapd_state, "The state.json of snapd");
+  command->add_option("--snap-mount-dir", flags->snap_mount_dir, "Where snaps are mounted (default <root>/snap)");
+}
+
+// How the agent acts: the package tools, the hooks, monitor mode, back-off and intervals.
+void AddEnforcementOptions(CLI::App* command, AgentFlags* flags) {
+  command->add_option("--apt-get", flags->apt_get, "The apt-get program");
+  command->add_option("--dpkg", flags->dpkg, "The dpkg program");
+  command->add_option("--dpkg-deb", flags->dpkg_deb, "The dpkg-deb program");
+  command->add_option("--flatpak", flags->flatpak, "The flatpak program");
+  command->add_option("--snap", flags->snap_command, "The snap client command (argv words)");
   command->add_option("--apt-env", flags->apt_env, "NAME=value for every apt-get run (repeatable)");
   command->add_option("--apt-option", flags->apt_options, "-o option for every apt-get run (repeatable)");
-  command->add_option("--dpkg-option", flags->dpkg_options, "extra dpkg option for the fallback path (repeatable)");
-  command->add_option("--apt-hook-command", flags->apt_hook_command, "the shell command APT runs as pre-install hook");
-  command->add_option("--banned-list", flags->banned_list, "the list the APT hook reads");
-  command->add_option("--wake-file", flags->wake_file, "the file dpkg/APT post-invoke hooks touch");
-  command->add_flag("--monitor", flags->monitor, "plan and report what would be done; never act");
-  command->add_flag("--no-purge", flags->no_purge, "remove packages but keep their configuration files");
-  command->add_option("--backoff-initial-ms", flags->backoff_initial_ms, "first retry wait after a failure");
-  command->add_option("--backoff-max-ms", flags->backoff_max_ms, "longest retry wait (default 300000)");
+  command->add_option("--dpkg-option", flags->dpkg_options, "Extra dpkg option for the fallback path (repeatable)");
+  command->add_option("--apt-hook-command", flags->apt_hook_command, "The shell command APT runs as pre-install hook");
+  command->add_option("--banned-list", flags->banned_list, "The list the APT hook reads");
+  command->add_option("--wake-file", flags->wake_file, "The file dpkg/APT post-invoke hooks touch");
+  command->add_flag("--monitor", flags->monitor, "Plan and report what would be done; never act");
+  command->add_flag("--no-purge", flags->no_purge, "Remove packages but keep their configuration files");
+  command->add_option("--backoff-initial-ms", flags->backoff_initial_ms, "First retry wait after a failure");
+  command->add_option("--backoff-max-ms", flags->backoff_max_ms, "Longest retry wait (default 300000)");
   command->add_option("--checkin-interval", flags->checkin_interval_seconds,
-                      "seconds between check-ins (default: the server's)");
-  command->add_option("--request-timeout-ms", flags->request_timeout_ms, "timeout of one check-in");
-  command->add_option("--full-cycle-seconds", flags->full_cycle_seconds, "local re-enforcement at least this often");
+                      "Seconds between check-ins (default: the server's)");
+  command->add_option("--request-timeout-ms", flags->request_timeout_ms, "Timeout of one check-in");
+  command->add_option("--full-cycle-seconds", flags->full_cycle_seconds, "Local re-enforcement at least this often");
 }
 
 agent::LogFn StderrLog() {
@@ -316,46 +322,48 @@ int RunAgentStatus(const AgentFlags& flags, bool json) {
 }  // namespace
 
 void AddAgentCommand(CLI::App& app, CommandAction* action) {
-  CLI::App* agent_command = app.add_subcommand("agent", "the Linux endpoint agent: enrol, enforce, report");
+  CLI::App* agent_command = app.add_subcommand("agent", "The Linux endpoint agent: enrol, enforce, report");
   agent_command->require_subcommand(1);
   auto flags = std::make_shared<AgentFlags>();
 
-  CLI::App* enroll = agent_command->add_subcommand("enroll", "enrol this device with an appban server");
+  CLI::App* enroll = agent_command->add_subcommand("enroll", "Enrol this device with an appban server");
   auto server = std::make_shared<std::string>();
   auto ca_file = std::make_shared<std::string>();
   auto ca_sha256 = std::make_shared<std::string>();
   auto token = std::make_shared<std::string>();
   auto hostname = std::make_shared<std::string>();
-  enroll->add_option("--server", *server, "server URL (https://host:port)")->required();
-  enroll->add_option("--ca", *ca_file, "the server's CA certificate (PEM) to pin")->check(CLI::ExistingFile);
-  enroll->add_option("--ca-sha256", *ca_sha256, "refuse a CA whose SHA-256 fingerprint differs");
-  enroll->add_option("--token", *token, "the single-use enrolment token")->required();
-  enroll->add_option("--hostname", *hostname, "name to enrol under (default: this host's name)");
-  enroll->add_option("--state-dir", flags->state_dir, "state directory (default /var/lib/appban)");
+  enroll->add_option("--server", *server, "Server URL (https://host:port)")->required();
+  enroll->add_option("--ca", *ca_file, "The server's CA certificate (PEM) to pin")->check(CLI::ExistingFile);
+  enroll->add_option("--ca-sha256", *ca_sha256, "Refuse a CA whose SHA-256 fingerprint differs (as the server printed it, or hex)");
+  enroll->add_option("--token", *token, "The single-use enrolment token")->required();
+  enroll->add_option("--hostname", *hostname, "Name to enrol under (default: this host's name)");
+  enroll->add_option("--state-dir", flags->state_dir, "State directory (default /var/lib/appban)");
   enroll->add_option("--config", flags->config_file, "TOML configuration file")->check(CLI::ExistingFile);
   enroll->callback(
       [=] { *action = [=] { return RunEnroll(*flags, *server, *ca_file, *ca_sha256, *token, *hostname); }; });
 
-  CLI::App* once = agent_command->add_subcommand("once", "one cycle: enforce, check in, apply a new bundle");
-  AddSystemOptions(once, flags.get());
+  CLI::App* once = agent_command->add_subcommand("once", "One cycle: enforce, check in, apply a new bundle");
+  AddInventoryOptions(once, flags.get());
+  AddEnforcementOptions(once, flags.get());
   once->callback([=] { *action = [=] { return RunAgentOnce(*flags); }; });
 
-  CLI::App* run = agent_command->add_subcommand("run", "run the agent daemon until SIGTERM");
-  AddSystemOptions(run, flags.get());
+  CLI::App* run = agent_command->add_subcommand("run", "Run the agent daemon until SIGTERM");
+  AddInventoryOptions(run, flags.get());
+  AddEnforcementOptions(run, flags.get());
   run->callback([=] { *action = [=] { return RunAgentDaemon(*flags); }; });
 
-  CLI::App* status = agent_command->add_subcommand("status", "policy version, last check-in, decisions, waivers");
-  AddSystemOptions(status, flags.get());
+  CLI::App* status = agent_command->add_subcommand("status", "Policy version, last check-in, decisions, waivers");
+  AddInventoryOptions(status, flags.get());
   auto json = std::make_shared<bool>(false);
-  status->add_flag("--json", *json, "machine-readable output");
+  status->add_flag("--json", *json, "Machine-readable output");
   status->callback([=] { *action = [=] { return RunAgentStatus(*flags, *json); }; });
 
   CLI::App* hook = agent_command->add_subcommand(
       "apt-hook", "APT DPkg::Pre-Install-Pkgs checker: refuses .deb files of banned packages (stdin: paths)");
   auto banned_list = std::make_shared<std::string>();
   auto dpkg_deb = std::make_shared<std::string>("dpkg-deb");
-  hook->add_option("banned_list", *banned_list, "the banned list the agent writes")->required();
-  hook->add_option("--dpkg-deb", *dpkg_deb, "the dpkg-deb program");
+  hook->add_option("banned_list", *banned_list, "The banned list the agent writes")->required();
+  hook->add_option("--dpkg-deb", *dpkg_deb, "The dpkg-deb program");
   hook->callback(
       [=] { *action = [=] { return agent::RunAptPreInstallHook(std::cin, *banned_list, std::cerr, *dpkg_deb); }; });
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "appban/cli/cli_test_support.h"
+#include "appban/cli/commands.h"
 
 namespace appban::cli {
 namespace {
@@ -46,6 +47,50 @@ TEST_F(AppTest, AnUnknownOptionIsNamed) {
   auto result = RunCli({"catalog", "list", "--colour"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_TRUE(Contains(result.err, "--colour")) << result.err;
+}
+
+// Every command's and option's help reads the same way: a capitalised sentence. Walks the whole
+// command tree, so a command added later is held to it too.
+void ExpectCapitalisedHelp(const CLI::App& command, const std::string& path, std::vector<std::string>* lowercase) {
+  auto starts_lower = [](const std::string& text) { return !text.empty() && text[0] >= 'a' && text[0] <= 'z'; };
+  if (starts_lower(command.get_description())) lowercase->push_back(path + ": " + command.get_description());
+  for (const CLI::Option* option : command.get_options()) {
+    if (starts_lower(option->get_description())) {
+      lowercase->push_back(path + " " + option->get_name() + ": " + option->get_description());
+    }
+  }
+  for (const CLI::App* sub : command.get_subcommands([](const CLI::App*) { return true; })) {
+    ExpectCapitalisedHelp(*sub, path + " " + sub->get_name(), lowercase);
+  }
+}
+
+TEST(HelpText, EveryDescriptionIsCapitalised) {
+  CLI::App app{"appban"};
+  CommandAction action;
+  for (auto add : {AddInspectCommand, AddPolicyCommand, AddCatalogCommand, AddAuditCommand, AddAssessCommand,
+                   AddServerCommand, AddAgentCommand, AddSimulateCommand, AddMdmCommand}) {
+    add(app, &action);
+  }
+  std::vector<std::string> lowercase;
+  ExpectCapitalisedHelp(app, "appban", &lowercase);
+  std::string list;
+  for (const std::string& entry : lowercase) list += "  " + entry + "\n";
+  EXPECT_TRUE(lowercase.empty()) << lowercase.size() << " help texts start in lower case:\n" << list;
+}
+
+// `agent status` reads the state and the installed apps; the enforcement options (package tools,
+// hooks, back-off) belong to `once` and `run` only.
+TEST_F(AppTest, AgentStatusHelpListsOnlyWhatStatusReads) {
+  auto status = RunCli({"agent", "status", "--help"});
+  EXPECT_EQ(status.exit_code, 0);
+  for (const char* read : {"--state-dir", "--root", "--dpkg-admindir", "--json"}) {
+    EXPECT_TRUE(Contains(status.out, read)) << read << " missing:\n" << status.out;
+  }
+  for (const char* act : {"--apt-get", "--apt-hook-command", "--monitor", "--backoff-max-ms", "--no-purge"}) {
+    EXPECT_FALSE(Contains(status.out, act)) << act << " listed:\n" << status.out;
+  }
+  auto once = RunCli({"agent", "once", "--help"});
+  EXPECT_TRUE(Contains(once.out, "--apt-get")) << once.out;
 }
 
 }  // namespace

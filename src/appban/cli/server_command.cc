@@ -1,4 +1,5 @@
 // appban server: run the policy server (device protocol + admin API) on a data directory.
+#include <algorithm>
 #include <iostream>
 
 #include "appban/cli/commands.h"
@@ -17,6 +18,7 @@ struct ServerFlags {
   int port = -1;
   bool insecure_plain_http = false;
   int workers = -1;
+  std::vector<std::string> server_names;  // added to the configured (or default) certificate names
   std::string log_format;
   std::string log_level;
 };
@@ -42,6 +44,13 @@ int RunServerCommand(const ServerFlags& flags) {
     config.listen.tls = false;
   }
   if (flags.workers >= 0) config.workers = static_cast<uint32_t>(flags.workers);
+  if (!flags.server_names.empty()) {
+    std::vector<std::string> names = config.ServerNames();
+    for (const std::string& name : flags.server_names) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+    config.listen.server_names = std::move(names);
+  }
   if (!flags.log_format.empty()) {
     auto format = server::ParseLogFormat(flags.log_format);
     if (!format.ok()) {
@@ -128,6 +137,9 @@ void AddServerCommand(CLI::App& app, CommandAction* action) {
   command
       ->add_option("--workers", flags->workers, "worker processes (default: one per core, more for many connections)")
       ->check(CLI::Range(0, 256));
+  command->add_option("--server-name", flags->server_names,
+                      "a DNS name or IP address the generated TLS certificate must also cover (repeatable; added to "
+                      "the host name, localhost, 127.0.0.1 and ::1, or to listen.server_names)");
   command->add_option("--log-format", flags->log_format, "text or json");
   command->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error");
   auto recover_flags = std::make_shared<RecoverFlags>();

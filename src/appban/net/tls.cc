@@ -226,6 +226,21 @@ Result<std::string> CertificateSha256Hex(std::string_view certificate_pem) {
   return hex;
 }
 
+Result<std::vector<std::string>> NamesNotInCertificate(std::string_view certificate_pem,
+                                                       const std::vector<std::string>& names) {
+  APPBAN_ASSIGN_OR_RETURN(X509Ptr certificate, ParseCertificate(certificate_pem));
+  std::vector<std::string> missing;
+  for (const std::string& name : names) {
+    boost::system::error_code not_an_address;
+    boost::asio::ip::make_address(name, not_an_address);
+    const int held = not_an_address ? X509_check_host(certificate.get(), name.data(), name.size(),
+                                                      X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, nullptr)
+                                    : X509_check_ip_asc(certificate.get(), name.c_str(), 0);
+    if (held != 1) missing.push_back(name);
+  }
+  return missing;
+}
+
 Result<std::string> CertificateSha256Fingerprint(std::string_view certificate_pem) {
   APPBAN_ASSIGN_OR_RETURN(std::string hex, CertificateSha256Hex(certificate_pem));
   std::string fingerprint;

@@ -40,6 +40,11 @@ Result<std::string> CertificateSha256Fingerprint(std::string_view certificate_pe
 // The same digest as 64 lowercase hex digits.
 Result<std::string> CertificateSha256Hex(std::string_view certificate_pem);
 
+// The entries of `names` (DNS names or IP addresses) that the certificate does not hold as a
+// subject alternative name — what a client checking that name would refuse.
+Result<std::vector<std::string>> NamesNotInCertificate(std::string_view certificate_pem,
+                                                       const std::vector<std::string>& names);
+
 // A server context: TLS 1.2 and 1.3 only, forward-secret AEAD ciphers, session cache and tickets
 // on, OpenSSL buffers released while idle. `certificate_chain_pem` is the leaf then intermediates.
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerContext(std::string_view certificate_chain_pem,

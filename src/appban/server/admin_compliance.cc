@@ -204,7 +204,7 @@ HttpResponse DeviceComplianceView(Call& call) {
     bool counts = (status == DeviceRuleStatus::kCompliant || status == DeviceRuleStatus::kRemediated) && state &&
                   state->compliant_at;
     entry["time_to_compliance_seconds"] =
-        counts ? Json(std::max<int64_t>(0, *state->compliant_at - rule.first_published_at)) : Json(nullptr);
+        counts ? Json(verify::SecondsToCompliance(member, rule, *state->compliant_at)) : Json(nullptr);
     rules.push_back(std::move(entry));
   }
   Json body = ComplianceHeader(inputs);

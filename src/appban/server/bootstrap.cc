@@ -86,6 +86,20 @@ Status PrepareGeneratedCertificate(const ServerConfig& config, const DataDirLayo
     APPBAN_RETURN_IF_ERROR(CheckPrivateKeyMode(layout.server_key));
     auto pair = net::ReadCertificateAndKey(layout.server_certificate, layout.server_key);
     if (!pair.ok()) return pair.status();
+    // A name added since (--server-name, listen.server_names) gets a new certificate from the same
+    // CA: devices pin the CA, not the certificate, so nothing changes for them.
+    APPBAN_ASSIGN_OR_RETURN(std::vector<std::string> missing,
+                            net::NamesNotInCertificate(pair->certificate_pem, config.ServerNames()));
+    if (!missing.empty()) {
+      APPBAN_RETURN_IF_ERROR(CheckPrivateKeyMode(layout.ca_key));
+      APPBAN_ASSIGN_OR_RETURN(net::CertificateAndKey ca,
+                              net::ReadCertificateAndKey(layout.ca_certificate, layout.ca_key));
+      APPBAN_ASSIGN_OR_RETURN(net::CertificateAndKey server,
+                              net::IssueServerCertificate(ca, config.ServerNames(), kServerCertificateValidityDays));
+      APPBAN_RETURN_IF_ERROR(net::WriteCertificateAndKey(server, layout.server_certificate, layout.server_key));
+      result.created_server_certificate = true;
+      result.certificate_names = config.ServerNames();
+    }
   } else {
     net::CertificateAndKey ca;
     if (Exists(layout.ca_certificate)) {
@@ -100,6 +114,7 @@ Status PrepareGeneratedCertificate(const ServerConfig& config, const DataDirLayo
                             net::IssueServerCertificate(ca, config.ServerNames(), kServerCertificateValidityDays));
     APPBAN_RETURN_IF_ERROR(net::WriteCertificateAndKey(server, layout.server_certificate, layout.server_key));
     result.created_server_certificate = true;
+    result.certificate_names = config.ServerNames();
   }
   APPBAN_ASSIGN_OR_RETURN(std::string ca_pem, ReadFileToString(layout.ca_certificate, 1 << 20));
   auto fingerprint = net::CertificateSha256Fingerprint(ca_pem);
@@ -205,6 +220,11 @@ std::string FirstStartBanner(const BootstrapResult& result) {
     if (!result.ca_fingerprint.empty()) {
       out << "CA certificate " << result.ca_pem_path << ", SHA-256 fingerprint " << result.ca_fingerprint << "\n";
     }
+    if (result.created_server_certificate && !result.certificate_names.empty()) {
+      out << "server certificate issued for:";
+      for (const std::string& name : result.certificate_names) out << " " << name;
+      out << "\n";
+    }
     return out.str();
   }
 
@@ -216,6 +236,11 @@ std::string FirstStartBanner(const BootstrapResult& result) {
     out << "  CA certificate:  " << result.ca_pem_path << "\n"
         << "  CA fingerprint:  SHA256 " << result.ca_fingerprint << "\n"
         << "                   (compare with: openssl x509 -noout -fingerprint -sha256 -in ca.pem)\n";
+    if (!result.certificate_names.empty()) {
+      out << "  Certificate for: ";
+      for (size_t i = 0; i < result.certificate_names.size(); ++i) out << (i ? ", " : "") << result.certificate_names[i];
+      out << "\n                   (more names: --server-name NAME, repeatable, or listen.server_names)\n";
+    }
   } else if (https) {
     out << "  Certificate:     " << result.certificate_path << " (configured; devices need the CA that issued it)\n";
   }

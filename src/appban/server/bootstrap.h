@@ -43,6 +43,9 @@ struct BootstrapResult {
   std::string certificate_path;
   std::string key_path;
   std::string policy_key_id;
+  // The names (DNS names and IP addresses) the generated server certificate holds; empty with an
+  // operator's certificate or plain HTTP.
+  std::vector<std::string> certificate_names;
   std::optional<std::string> admin_token;  // only on the start that created it
   // Shown at the top of the banner on every start (e.g. a data directory others can enter).
   std::vector<std::string> warnings;

@@ -202,6 +202,38 @@ TEST(Bootstrap, ARemovedServerCertificateIsReissuedByTheSameCa) {
   EXPECT_EQ(code, 0) << verify;
 }
 
+// An administrator who adds a name later (--server-name, listen.server_names) gets a certificate
+// that holds it, from the same CA, so enrolled devices keep working; an unchanged list re-issues nothing.
+TEST(Bootstrap, ANameAddedLaterReissuesTheCertificateFromTheSameCa) {
+  TempDir temp;
+  ServerConfig config = ConfigIn(temp);
+  auto first = Bootstrap(config, kUrl);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const std::string first_certificate = ReadAll(first->certificate_path);
+
+  auto unchanged = Bootstrap(config, kUrl);
+  ASSERT_TRUE(unchanged.ok()) << unchanged.status().ToString();
+  EXPECT_FALSE(unchanged->created_server_certificate);
+  EXPECT_EQ(ReadAll(unchanged->certificate_path), first_certificate);
+
+  config.listen.server_names.push_back("appban.dept.example");
+  auto widened = Bootstrap(config, kUrl);
+  ASSERT_TRUE(widened.ok()) << widened.status().ToString();
+  EXPECT_TRUE(widened->created_server_certificate);
+  EXPECT_FALSE(widened->created_ca);
+  EXPECT_EQ(widened->ca_fingerprint, first->ca_fingerprint);
+  EXPECT_EQ(widened->certificate_names, config.listen.server_names);
+  int code = -1;
+  std::string sans =
+      RunCommand("openssl x509 -noout -ext subjectAltName -in '" + widened->certificate_path + "'", &code);
+  EXPECT_NE(sans.find("DNS:appban.dept.example"), std::string::npos) << sans;
+  EXPECT_NE(sans.find("DNS:appban.test.example"), std::string::npos) << sans;
+  std::string verify =
+      RunCommand("openssl verify -CAfile '" + widened->ca_pem_path + "' '" + widened->certificate_path + "'", &code);
+  EXPECT_EQ(code, 0) << verify;
+  EXPECT_NE(FirstStartBanner(*widened).find("appban.dept.example"), std::string::npos) << FirstStartBanner(*widened);
+}
+
 TEST(Bootstrap, RefusesADataDirectoryOthersCanWrite) {
   TempDir temp;
   ServerConfig config = ConfigIn(temp);

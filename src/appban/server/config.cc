@@ -392,6 +392,8 @@ std::vector<std::string> DefaultServerNames() {
     std::string name(host.data());
     if (IsDnsName(name)) names.push_back(std::move(name));
   }
+  // "localhost" is the name the OpenAPI document's servers URL and most first tries use.
+  names.emplace_back("localhost");
   names.emplace_back("127.0.0.1");
   names.emplace_back("::1");
   return names;

@@ -44,6 +44,7 @@ void FleetMembership::Add(const std::vector<store::Device>& devices) {
     entry.id = device.id;
     if (!device.group.empty()) entry.groups.push_back(device.group);
     entry.last_seen = device.last_seen;
+    entry.enrolled_at = device.enrolled_at;
     entry.revoked = device.revoked_at.has_value();
     entry.rules_hash_mismatch = device.rules_hash_mismatch.has_value();
     entry.mdm = device.IsMdm();
@@ -153,6 +154,13 @@ int64_t NearestRank(std::vector<int64_t>& seconds, int percentile) {
   return *nth;
 }
 
+int64_t SecondsToCompliance(const ComplianceDevice& device, const ComplianceRule& rule, UnixSeconds compliant_at) {
+  // A device that enrolled after the publish could not have received the rule before it enrolled:
+  // its clock starts then, not at the publish.
+  const UnixSeconds could_receive_at = std::max(rule.first_published_at, device.enrolled_at);
+  return std::max<int64_t>(0, compliant_at - could_receive_at);
+}
+
 TimeToCompliance SummarizeDurations(std::vector<int64_t>& seconds) {
   TimeToCompliance summary;
   summary.samples = static_cast<int64_t>(seconds.size());
@@ -223,7 +231,7 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
       case DeviceRuleStatus::kCompliant:
         ++result.compliant;
         if (state != nullptr && state->compliant_at) {
-          durations.push_back(std::max<int64_t>(0, *state->compliant_at - rule.first_published_at));
+          durations.push_back(SecondsToCompliance(devices[i], rule, *state->compliant_at));
         }
         break;
       case DeviceRuleStatus::kPending:

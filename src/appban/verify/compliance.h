@@ -66,6 +66,7 @@ struct ComplianceDevice {
   std::string id;
   std::vector<std::string> groups;  // sorted, unique
   UnixSeconds last_seen = 0;        // 0: never checked in
+  UnixSeconds enrolled_at = 0;      // 0: unknown (then only the publish time counts)
   bool revoked = false;
   bool rules_hash_mismatch = false;  // store::Device::rules_hash_mismatch is set
   bool mdm = false;                  // imported from an MDM (store::Device::IsMdm)
@@ -155,6 +156,10 @@ struct TimeToCompliance {
 };
 // Nearest-rank order statistics of `seconds` (reordered in place; O(n)).
 TimeToCompliance SummarizeDurations(std::vector<int64_t>& seconds);
+
+// Seconds from when `device` could first have received `rule` (the rule's first publish, or the
+// device's enrolment when that came later) to `compliant_at`; never negative.
+int64_t SecondsToCompliance(const ComplianceDevice& device, const ComplianceRule& rule, UnixSeconds compliant_at);
 // The sample at 1-based rank ceil(percentile/100 * n); REQUIRES non-empty, 0 < percentile <= 100.
 int64_t NearestRank(std::vector<int64_t>& seconds, int percentile);
 
