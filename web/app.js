@@ -240,16 +240,23 @@ async function assessmentsPage() {
     new Set([2]))];
 }
 
+// The package (Android) or bundle id (iOS) a rule targets for this report's app.
+function appTarget(app) {
+  return app.platform === 'ios' ? { kind: 'ios', value: app.bundle_id || app.package }
+    : { kind: 'android', value: app.package };
+}
+
 function proposeForm(sha, report) {
   const app = report.app || {};
+  const target = appTarget(app);
   const id = el('input', { id: 'rule-id', type: 'text', required: '' });
-  id.value = 'ban-' + String(app.package || 'app').toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 48);
+  id.value = 'ban-' + String(target.value || 'app').toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 48);
   const title = el('input', { id: 'rule-title', type: 'text', required: '' });
   title.value = 'Ban ' + (app.label || app.package || sha);
   const rationale = el('textarea', { id: 'rule-rationale', required: '' });
   const authority = el('input', { id: 'rule-authority', type: 'text', required: '' });
   const form = el('form', { id: 'propose' }, el('h2', {}, 'Propose a ban from this assessment'),
-    el('p', {}, 'The rule targets the package', app.package ? ' ' + app.package : '',
+    el('p', {}, 'The rule targets the ', target.kind, ' app ', target.value,
       ' and cites this assessment as evidence. Another administrator must approve it (two-person rule).'),
     el('label', { for: 'rule-id' }, 'Rule id'), id, el('label', { for: 'rule-title' }, 'Title'), title,
     el('label', { for: 'rule-rationale' }, 'Rationale'), rationale,
@@ -260,7 +267,7 @@ function proposeForm(sha, report) {
     try {
       await api('POST', '/v1/admin/rules', {
         id: id.value, title: title.value, action: 'remove', rationale: rationale.value, authority: authority.value,
-        targets: [{ kind: 'android', value: app.package }],
+        targets: [target],
         assessments: [{ apk_sha256: sha, report: '/v1/admin/assessments/' + sha }],
       });
       location.hash = '#/rules/' + encodeURIComponent(id.value);
@@ -275,7 +282,7 @@ async function assessmentPage(sha) {
   return [el('h1', {}, 'Assessment of ', app.label || app.package || sha),
     table(['Label', 'Package', 'Version', 'Score', 'Band'],
       [[app.label, app.package, app.version_name || app.version || '', report.score, report.band]]),
-    app.package ? proposeForm(sha, report) : null,
+    appTarget(app).value ? proposeForm(sha, report) : null,
     el('h2', {}, 'The whole report'), el('pre', { id: 'report' }, JSON.stringify(report, null, 2))];
 }
 
