@@ -1,5 +1,5 @@
 // The appban web console: a single page over the admin API (docs/console.md). Every value shown is
-// put into the page as text (textContent, never innerHTML): app labels, tracker names and host names
+// put into the page as text (textContent, never parsed as markup): app labels, tracker names and host names
 // come from APKs, IPAs and devices, and are attacker-controlled.
 
 const main = document.getElementById('main');
@@ -119,7 +119,7 @@ async function overviewPage() {
   const ruleRows = compliance.rules.map((r) => [link('#/rules/' + encodeURIComponent(r.rule_id), r.rule_id),
     ...columns.map((c) => r[c])]);
   const totals = compliance.totals;
-  const mine = rules.rules.filter((r) => r.state === 'proposed' && r.proposed_by !== session.user.id &&
+  const mine = rules.rules.filter((r) => r.state === 'draft' && r.proposed_by !== session.user.id &&
                                          r.proposed_by !== session.user.display_name);
   return [
     el('h1', {}, 'Overview'),
@@ -173,7 +173,7 @@ async function rulePage(id) {
     });
     actions.append(button);
   };
-  if (rule.state === 'proposed') act('approve');
+  if (rule.state === 'draft') act('approve');
   if (rule.state === 'approved') act('publish');
   if (rule.state === 'published' || rule.state === 'approved') act('revoke');
   const targets = (rule.targets || []).map((t) => [t.kind || '', t.value || JSON.stringify(t)]);
