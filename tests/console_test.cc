@@ -160,7 +160,8 @@ TEST_F(ConsoleTest, APastedTokenBecomesAStrictCookieThatAuthenticatesTheAdminApi
   net::HttpResponse audit = WithSession(session, "GET", "/v1/admin/audit?limit=1000");
   ASSERT_EQ(audit.status, 200);
   bool found = false;
-  for (const Json& entry : Json::parse(audit.body)["entries"]) {
+  const Json log = Json::parse(audit.body);
+  for (const Json& entry : log["entries"]) {
     if (entry.dump().find("console-app") == std::string::npos) continue;
     found = true;
     EXPECT_EQ(entry["identity"]["method"], "session") << entry.dump();
