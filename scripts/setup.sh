@@ -23,7 +23,7 @@ test_packages=(
   # The agent's tests: real dpkg/APT in scratch roots, dpkg-scanpackages for a local repository,
   # and a real Flatpak user installation built offline.
   dpkg-dev flatpak
-  # Rendering the HTML report in a real browser.
+  # Rendering the HTML report, and the web console's browser test (tests/console), in a real browser.
   chromium
   # iOS fixtures (tests/fixtures/ios/build.sh): ld64.lld links and signs Mach-O ad hoc, llvm-lipo
   # makes universal files, llvm-objdump/llvm-nm cross-check them.
@@ -35,16 +35,20 @@ if [[ "${1:-}" == "--test" ]] && ! command -v node >/dev/null; then
   test_packages+=(nodejs npm)
 fi
 
-# Installs tests/oidc/node_modules exactly as the lock file says (npm ci), once per lock file.
+# Installs the test tools from npm exactly as their lock files say (npm ci), once per lock file:
+# tests/oidc (oidc-provider, the identity tests) and tests/console (puppeteer-core, which drives
+# Debian's chromium in the web console's browser test).
 install_test_node_modules() {
-  local dir tests_dir
-  tests_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/oidc"
-  dir="$tests_dir/node_modules"
-  if [[ ! -f "$dir/.package-lock.json" ]] || ! cmp -s <(sed -n '/"packages"/,$p' "$tests_dir/package-lock.json" | sha256sum) "$dir/.appban-lock-hash" 2>/dev/null; then
-    echo "setup: npm ci in tests/oidc" >&2
-    (cd "$tests_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-    sed -n '/"packages"/,$p' "$tests_dir/package-lock.json" | sha256sum > "$dir/.appban-lock-hash"
-  fi
+  local root tests_dir dir
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  for tests_dir in "$root/tests/oidc" "$root/tests/console"; do
+    dir="$tests_dir/node_modules"
+    if [[ ! -f "$dir/.package-lock.json" ]] || ! cmp -s <(sed -n '/"packages"/,$p' "$tests_dir/package-lock.json" | sha256sum) "$dir/.appban-lock-hash" 2>/dev/null; then
+      echo "setup: npm ci in ${tests_dir#"$root"/}" >&2
+      (cd "$tests_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+      sed -n '/"packages"/,$p' "$tests_dir/package-lock.json" | sha256sum > "$dir/.appban-lock-hash"
+    fi
+  done
 }
 
 wanted=("${build_packages[@]}")

@@ -16,6 +16,7 @@
 #include "appban/server/admin_handlers.h"
 #include "appban/server/admin_reader.h"
 #include "appban/server/config.h"
+#include "appban/server/console_session.h"
 
 namespace appban::server {
 namespace {
@@ -78,6 +79,9 @@ constexpr AdminRoute kRoutes[] = {
     {"GET", "compliance/devices/{}", Need::kRead, DeviceComplianceView},
     {"GET", "audit", Need::kRead, ReadAuditLog, nullptr, kReader},
     {"GET", "audit/verify", Need::kRead, VerifyAuditLog, nullptr, kReader},
+    {"GET", "exports/devices.csv", Need::kRead, ExportDevicesCsv, nullptr, kReader},
+    {"GET", "exports/compliance.csv", Need::kRead, ExportComplianceCsv},
+    {"GET", "exports/audit.csv", Need::kRead, ExportAuditCsv, nullptr, kReader},
 };
 
 std::vector<std::string> SplitPath(std::string_view path) {
@@ -108,7 +112,9 @@ bool Matches(std::string_view pattern, const std::vector<std::string>& segments,
   return true;
 }
 
-HttpResponse Unauthenticated(const std::string& message) {
+}  // namespace
+
+HttpResponse admin::Unauthenticated(const std::string& message) {
   HttpResponse response = ErrorResponse(401, "unauthenticated", message);
   response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"appban-admin\"");
   return response;
@@ -118,13 +124,15 @@ HttpResponse Unauthenticated(const std::string& message) {
 // reached, 500 for the server's own faults, 401 naming the reason for everything else (malformed,
 // unknown, wrong secret, expired, revoked, bad signature, wrong audience...) — never 500 for a bad
 // token.
-HttpResponse AuthenticationFailure(const Status& status) {
+HttpResponse admin::AuthenticationFailure(const Status& status) {
   if (status.code() == StatusCode::kUnavailable) return ErrorResponse(503, "unavailable", status.message());
   if (status.code() == StatusCode::kInternal || status.code() == StatusCode::kCorruption) {
     return ErrorResponse(500, "internal", "authentication failed: " + status.message());
   }
   return Unauthenticated(status.message());
 }
+
+namespace {
 
 // A bearer token from the configured OpenID Connect provider: validated against its cached keys
 // (identity/oidc.h), then the (issuer, subject) it names is signed in as a user.
@@ -171,6 +179,9 @@ std::variant<HttpResponse, Principal> Authenticate(WorkerContext& context, const
                                                    UnixSeconds now) {
   std::string_view header = request.Header("authorization");
   if (header.empty()) {
+    if (std::optional<std::string> cookie = SessionCookieValue(request)) {
+      return AuthenticateSession(context, request, *cookie, now);
+    }
     return Unauthenticated(
         "no Authorization header; send \"Authorization: Bearer <API token or OpenID Connect token>\"");
   }
@@ -193,6 +204,27 @@ std::variant<HttpResponse, Principal> Authenticate(WorkerContext& context, const
   return principal;
 }
 
+}  // namespace
+
+std::variant<HttpResponse, Principal> admin::AuthenticateCaller(WorkerContext& context, const HttpRequest& request,
+                                                                UnixSeconds now) {
+  auto authenticated = Authenticate(context, request, now);
+  if (auto* refusal = std::get_if<HttpResponse>(&authenticated)) return std::move(*refusal);
+  Principal& principal = std::get<Principal>(authenticated);
+  // A token never carries more than its user may do now: a role withdrawn from the user (or from
+  // the provider's claim) takes effect on their existing tokens too.
+  std::optional<store::Role> user_role = principal.user.EffectiveRole();
+  if (!user_role) {
+    return ErrorResponse(403, "forbidden",
+                         "user " + principal.user.display_name + " (" + principal.user.id +
+                             ") has no appban role: the provider's role claim names none, and none was granted");
+  }
+  principal.role = principal.method == "oidc" ? *user_role : std::max(principal.role, *user_role);
+  return principal;
+}
+
+namespace {
+
 // What the headers alone decide: who is calling, which route, whether their role allows it.
 struct Admission {
   Principal principal;
@@ -213,18 +245,9 @@ std::variant<HttpResponse, Admission> Admit(WorkerContext& context, const HttpRe
     return ErrorResponse(404, "not_found", "not an admin path");
   }
   UnixSeconds now = context.clock ? context.clock() : decide::SystemClockNow();
-  auto authenticated = Authenticate(context, request, now);
+  auto authenticated = AuthenticateCaller(context, request, now);
   if (auto* refusal = std::get_if<HttpResponse>(&authenticated)) return std::move(*refusal);
   Principal& principal = std::get<Principal>(authenticated);
-  // A token never carries more than its user may do now: a role withdrawn from the user (or from
-  // the provider's claim) takes effect on their existing tokens too.
-  std::optional<store::Role> user_role = principal.user.EffectiveRole();
-  if (!user_role) {
-    return ErrorResponse(403, "forbidden",
-                         "user " + principal.user.display_name + " (" + principal.user.id +
-                             ") has no appban role: the provider's role claim names none, and none was granted");
-  }
-  principal.role = principal.method == "oidc" ? *user_role : std::max(principal.role, *user_role);
 
   std::vector<std::string> segments = SplitPath(path.substr(kAdminPathPrefix.size()));
   // Ids never contain '/', so "." and ".." segments are attempts to walk the tree (possibly after

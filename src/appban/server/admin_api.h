@@ -74,6 +74,11 @@ inline constexpr AdminLimits kAdminLimits{};
 // later, on this same io_context thread. Never throws.
 void HandleAdminRequest(WorkerContext& context, net::HttpRequest request, net::Responder respond);
 
+// Answers /v1/session (console_session.h): POST signs in with {"token": "<API token or OpenID
+// Connect token>"} and sets the session cookie; GET says who is signed in, gives the CSRF token and
+// restarts the idle limit; DELETE signs out. Never throws.
+void HandleSessionRequest(WorkerContext& context, net::HttpRequest request, net::Responder respond);
+
 // The server's request gate for admin paths (net::HttpServer::SetRequestGate): authenticates the
 // bearer token and checks the route and role from the headers alone, so that a request that would
 // get 401/403/404/405 is answered before its body is read. nullopt: let it through (its body is

@@ -285,10 +285,10 @@ store::AuditIdentity Principal::Identity() const {
   identity.issuer = user.issuer;
   identity.subject = user.subject;
   identity.actor_name = user.display_name;
-  identity.method = method;
+  identity.method = session ? "session" : method;
   identity.token_id = token_id;
   identity.source = source;
-  identity.channel = "api";
+  identity.channel = session ? "console" : "api";
   return identity;
 }
 

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "appban/common/json.h"
@@ -122,6 +123,9 @@ struct Principal {
   std::string token_id;                      // the API token's id (method "api-token")
   std::string provider;                      // the configured provider's name (method "oidc")
   std::string source;                        // the client's address
+  // Authenticated by a console session cookie (console_session.h) made from the credential that
+  // `method` names: audited as method "session", channel "console".
+  bool session = false;
 
   decide::Actor Actor() const;
   store::AuditIdentity Identity() const;
@@ -148,6 +152,21 @@ using HandlerFn = HttpResponse (*)(Call&);
 // A handler that may answer later: it owns `respond` and must see that it is called (or destroyed,
 // which answers 500) on the io_context thread.
 using DeferredHandlerFn = void (*)(Call&, net::Responder respond);
+
+// ---- Authentication (admin_api.cc, admin_session.cc)
+
+// Who sends `request`: its bearer token (API token or OpenID Connect token) or, without an
+// Authorization header, its console session cookie; with the role the call carries. An error
+// response (401, 403, 503...) when there is none.
+std::variant<HttpResponse, Principal> AuthenticateCaller(WorkerContext& context, const HttpRequest& request,
+                                                         UnixSeconds now);
+// The console session cookie `cookie` of `request`: its signature, lifetime, user and (for an
+// API-token sign-in) token, and for a state-changing method the CSRF token and Origin. The
+// principal's role is the underlying credential's, before AuthenticateCaller applies the user's.
+std::variant<HttpResponse, Principal> AuthenticateSession(WorkerContext& context, const HttpRequest& request,
+                                                          const std::string& cookie, UnixSeconds now);
+HttpResponse Unauthenticated(const std::string& message);
+HttpResponse AuthenticationFailure(const Status& status);
 
 // ---- JSON views shared by several resources
 

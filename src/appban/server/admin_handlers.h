@@ -64,4 +64,9 @@ HttpResponse LatestBundle(Call& call);
 HttpResponse ReadAuditLog(Call& call);
 HttpResponse VerifyAuditLog(Call& call);
 
+// admin_exports.cc: CSV for spreadsheets
+HttpResponse ExportDevicesCsv(Call& call);
+HttpResponse ExportComplianceCsv(Call& call);
+HttpResponse ExportAuditCsv(Call& call);
+
 }  // namespace appban::server::admin

@@ -14,8 +14,8 @@
 namespace appban::server {
 namespace {
 
-constexpr std::array<std::string_view, 7> kSections = {"listen",   "devices", "enrollment", "limits",
-                                                       "timeouts", "policy",  "metrics"};
+constexpr std::array<std::string_view, 8> kSections = {"listen",   "devices", "enrollment", "limits",
+                                                       "timeouts", "policy",  "metrics",    "console"};
 constexpr std::string_view kLogSection = "log";
 
 // One integer setting: its key, its allowed range and how to reach it in the struct. The same
@@ -33,8 +33,8 @@ using L = ConfigLimits;
 // No dotted-key check: kMaxFileBytes is small enough to bound toml++'s recursion on its own.
 constexpr TomlLimits kTomlLimits{.max_bytes = L::kMaxFileBytes};
 
-const std::array<UintKey, 17>& UintKeys() {
-  static const std::array<UintKey, 17> keys = {{
+const std::array<UintKey, 19>& UintKeys() {
+  static const std::array<UintKey, 19> keys = {{
       {"workers", 0, L::kMaxWorkers, [](const ServerConfig& c) -> uint64_t { return c.workers; },
        [](ServerConfig& c, uint64_t v) { c.workers = static_cast<uint32_t>(v); }},
       {"request_thread_nice", 0, 19, [](const ServerConfig& c) -> uint64_t { return c.request_thread_nice; },
@@ -84,6 +84,12 @@ const std::array<UintKey, 17>& UintKeys() {
       {"policy.max_bundle_validity_days", 1, L::kMaxBundleValidityDays,
        [](const ServerConfig& c) -> uint64_t { return c.policy.max_bundle_validity_days; },
        [](ServerConfig& c, uint64_t v) { c.policy.max_bundle_validity_days = static_cast<uint32_t>(v); }},
+      {"console.session_idle_seconds", L::kMinSessionSeconds, L::kMaxSessionSeconds,
+       [](const ServerConfig& c) -> uint64_t { return c.console.session_idle_seconds; },
+       [](ServerConfig& c, uint64_t v) { c.console.session_idle_seconds = static_cast<uint32_t>(v); }},
+      {"console.session_max_seconds", L::kMinSessionSeconds, L::kMaxSessionSeconds,
+       [](const ServerConfig& c) -> uint64_t { return c.console.session_max_seconds; },
+       [](ServerConfig& c, uint64_t v) { c.console.session_max_seconds = static_cast<uint32_t>(v); }},
   }};
   return keys;
 }

@@ -47,6 +47,9 @@ struct ConfigLimits {
   static constexpr uint64_t kMaxApkBytes = 4ull << 30;
   static constexpr uint32_t kMaxTimeoutSeconds = 3600;
   static constexpr uint32_t kMaxBundleValidityDays = 366;
+  // Console session lifetimes ([console]): a few seconds (tests) to a week.
+  static constexpr uint32_t kMinSessionSeconds = 2;
+  static constexpr uint32_t kMaxSessionSeconds = 7 * 24 * 3600;
   static constexpr size_t kMaxServerNames = 64;
   static constexpr size_t kMaxServerNameLength = 253;  // a DNS name's limit
   static constexpr size_t kMaxPathLength = 4096;
@@ -126,6 +129,12 @@ struct MetricsConfig {
   std::string token_file;
 };
 
+// [console] — the web console's sessions (docs/console.md).
+struct ConsoleConfig {
+  uint32_t session_idle_seconds = 30 * 60;     // ended after this long without a page view
+  uint32_t session_max_seconds = 8 * 60 * 60;  // ended this long after sign-in, whatever the activity
+};
+
 // [[identity.oidc]] — the OpenID Connect providers administrators sign in with (docs/identity.md).
 struct IdentityConfig {
   static constexpr size_t kMaxIssuers = 8;
@@ -157,6 +166,7 @@ struct ServerConfig {
   PolicyConfig policy;
   LogConfig log;
   MetricsConfig metrics;
+  ConsoleConfig console;
   // [[mdm.amapi]] … — the MDM connectors (mdm/config.h, docs/mdm.md).
   mdm::MdmConfig mdm;
   IdentityConfig identity;

@@ -57,6 +57,8 @@ struct WorkerContext {
   // Validates OpenID Connect bearer tokens from its cache (identity/oidc.h); null when no provider
   // is configured (then only API tokens authenticate).
   identity::OidcVerifier* oidc = nullptr;
+  // Signs console session cookies (console_session.h); empty: sessions are refused with 503.
+  std::string console_session_key;
   std::function<UnixSeconds()> clock;
   // The latest bundle (kept current by the worker).
   std::function<const verify::PublishedBundle&()> latest_bundle;

