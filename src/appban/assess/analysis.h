@@ -82,12 +82,12 @@ struct Vendor {
   std::vector<std::string> package_prefixes;           // "com.tencent."
   std::vector<std::string> signer_sha256;              // known signing certificates
   std::vector<std::string> certificate_organizations;  // O= values seen on its certificates
-  // Apple Team IDs (10 upper-case letters/digits, the OU of its Apple certificates), each listed
-  // only with a public source in the data file (apple_team_id_sources).
-  std::vector<std::string> apple_team_ids;
   // Subset of package_prefixes whose attribution is believed but unverified in our sources ("B").
   std::vector<std::string> unverified_package_prefixes;
   std::string note;
+  // Apple Team IDs (10 upper-case letters/digits, the OU of its Apple certificates), each listed
+  // only with a public source in the data file (apple_team_id_sources).
+  std::vector<std::string> apple_team_ids;
 };
 
 struct PackerSignature {

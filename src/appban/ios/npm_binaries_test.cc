@@ -132,12 +132,19 @@ TEST_F(NpmBinariesTest, SentryCliSlicesAndLoadCommandsAreWhatLlvmObjdumpReads) {
 
     const std::string headers =
         Output("llvm-objdump --macho --private-headers --arch=" + slice.arch + " '" + SentryCli() + "'");
+    // arm64: LC_BUILD_VERSION (platform, minos); x86_64: LC_VERSION_MIN_MACOSX (version).
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(headers, m,
-                                  std::regex("LC_BUILD_VERSION\\n.*\\n\\s+platform (\\w+)\\n\\s+sdk "
-                                             "([\\d.]+)\\n\\s+minos ([\\d.]+)")));
-    EXPECT_EQ(slice.platform, m[1].str());
-    EXPECT_EQ(slice.minimum_os, m[3].str());
+    if (std::regex_search(
+            headers, m,
+            std::regex("LC_BUILD_VERSION\\n.*\\n\\s+platform (\\w+)\\n\\s+sdk [\\d.]+\\n\\s+minos ([\\d.]+)"))) {
+      EXPECT_EQ(slice.platform, m[1].str());
+      EXPECT_EQ(slice.minimum_os, m[2].str());
+    } else {
+      ASSERT_TRUE(std::regex_search(headers, m, std::regex("LC_VERSION_MIN_MACOSX\\n.*\\n\\s+version ([\\d.]+)")))
+          << slice.arch;
+      EXPECT_EQ(slice.platform, "macos");
+      EXPECT_EQ(slice.minimum_os, m[1].str());
+    }
     std::vector<std::string> expected, actual;
     const std::regex dylib("cmd LC_LOAD_DYLIB\\n.*\\n\\s+name (\\S+) \\(offset");
     for (auto it = std::sregex_iterator(headers.begin(), headers.end(), dylib); it != std::sregex_iterator(); ++it) {
@@ -235,12 +242,12 @@ TEST_F(NpmBinariesTest, AByteChangedInTheCodeOrTheSignatureIsCaught) {
   EXPECT_TRUE(std::any_of(modified->anomalies().begin(), modified->anomalies().end(),
                           [](const auto& a) { return a.code == "codesign.page_hash_mismatch"; }));
 
-  // The last bytes of the CMS blob are the RSA signature value.
+  // A byte of the primary CodeDirectory (the CMS signature's content): its last hash slot.
   std::string signature = original;
-  const size_t cms_end = slice.offset + *slice.code_signature_offset + slice.code_signature_size;
-  size_t at = cms_end;
-  while (at > 0 && signature[at - 1] == '\0') --at;  // the superblob is zero-padded
-  signature[at - 10] ^= 0x01;
+  const size_t superblob = slice.offset + *slice.code_signature_offset;
+  ASSERT_EQ(BE32(signature, superblob + 12), 0u);  // slot 0 first in the index, as codesign writes it
+  const size_t directory = superblob + BE32(signature, superblob + 16);
+  signature[directory + BE32(signature, directory + 4) - 1] ^= 0x01;
   auto forged = IosApp::FromBytes(AsBytes(signature), "forged", {}, &roots_);
   ASSERT_TRUE(forged.ok());
   const CodeSignature& s = *forged->main().signature;
