@@ -51,6 +51,7 @@ struct Facts {
   std::map<std::string, std::string> frameworks;  // name -> where (embedded bundle or linked library)
   std::map<std::string, std::string> classes;     // ObjC class (defined or imported) -> where
   std::map<std::string, std::string> selectors;   // ObjC selector (__objc_methname) -> where
+  std::map<std::string, std::string> cstrings;    // __cstring text -> where (ld64.lld puts selectors there)
   std::map<std::string, std::string> functions;   // imported C function, without the leading '_' -> where
   std::map<std::string, std::string> swift_modules;
   std::vector<std::pair<std::string, std::string>> strings;  // text, where
@@ -83,7 +84,10 @@ Facts Gather(const ios::IosApp& app) {
       }
       for (const auto& selector : slice.objc_selectors) facts.selectors.emplace(selector, where);
       for (const auto& module : slice.swift_modules) facts.swift_modules.emplace(module, where);
-      for (const auto& text : slice.strings) facts.strings.emplace_back(text, where);
+      for (const auto& text : slice.strings) {
+        facts.strings.emplace_back(text, where);
+        facts.cstrings.emplace(text, where + " (__cstring)");
+      }
     }
   }
   return facts;
@@ -199,6 +203,12 @@ std::vector<Finding> IosCapabilityFindings(const ios::IosApp& app, const Facts& 
     };
     uses("class", spec.classes, facts.classes);
     uses("selector", spec.selectors, facts.selectors);
+    // A linker that merges method names into __cstring (ld64.lld), or a selector built at run time
+    // (NSSelectorFromString): the exact selector text in __cstring counts too.
+    if (std::none_of(result.evidence.begin(), result.evidence.end(),
+                     [](const Evidence& e) { return e.kind == "selector"; })) {
+      uses("selector", spec.selectors, facts.cstrings);
+    }
     uses("function", spec.functions, facts.functions);
     if (!result.requested && !result.used) continue;
     const bool needs_request = !spec.usage_keys.empty() || !spec.entitlements.empty();
