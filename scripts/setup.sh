@@ -28,6 +28,8 @@ test_packages=(
   # iOS fixtures (tests/fixtures/ios/build.sh): ld64.lld links and signs Mach-O ad hoc, llvm-lipo
   # makes universal files, llvm-objdump/llvm-nm cross-check them.
   lld-14 llvm-14
+  # bench/ios_inspect_compare.sh's Python peer (macholib reads Mach-O load commands).
+  python3-macholib
 )
 # The identity tests run a real OpenID Connect provider (oidc-provider from npm, versions pinned in
 # tests/oidc/package-lock.json) with node; Debian's nodejs and npm unless a node is already there.
@@ -35,17 +37,21 @@ if [[ "${1:-}" == "--test" ]] && ! command -v node >/dev/null; then
   test_packages+=(nodejs npm)
 fi
 
-# Installs the test tools from npm exactly as their lock files say (npm ci), once per lock file:
-# tests/oidc (oidc-provider, the identity tests) and tests/console (puppeteer-core, which drives
-# Debian's chromium in the web console's browser test).
+# Installs each test tree's node_modules exactly as its lock file says (npm ci), once per lock file:
+# tests/oidc (oidc-provider, the identity tests), tests/console (puppeteer-core, which drives
+# Debian's chromium in the web console's browser test) and tests/fixtures/ios/npm (real
+# Apple-signed darwin binaries, sentry-cli and esbuild, the iOS tests read; their packages say
+# "os": ["darwin"], so npm ci needs --force there to unpack them on Linux; nothing in them is run).
 install_test_node_modules() {
-  local root tests_dir dir
+  local root tests_dir dir force
   root="$(cd "$(dirname "$0")/.." && pwd)"
-  for tests_dir in "$root/tests/oidc" "$root/tests/console"; do
+  for tests_dir in "$root/tests/oidc" "$root/tests/console" "$root/tests/fixtures/ios/npm"; do
     dir="$tests_dir/node_modules"
+    force=()
+    [[ "$tests_dir" == */ios/npm ]] && force=(--force)
     if [[ ! -f "$dir/.package-lock.json" ]] || ! cmp -s <(sed -n '/"packages"/,$p' "$tests_dir/package-lock.json" | sha256sum) "$dir/.appban-lock-hash" 2>/dev/null; then
       echo "setup: npm ci in ${tests_dir#"$root"/}" >&2
-      (cd "$tests_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+      (cd "$tests_dir" && npm ci "${force[@]}" --no-audit --no-fund --loglevel=error >/dev/null)
       sed -n '/"packages"/,$p' "$tests_dir/package-lock.json" | sha256sum > "$dir/.appban-lock-hash"
     fi
   done

@@ -6,6 +6,7 @@
 // header the way that keeps the most strings readable and say so in an anomaly.
 #include "appban/apk/res_string_pool.h"
 #include "appban/common/text.h"
+#include "appban/common/utf16.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -16,86 +17,6 @@ namespace {
 constexpr size_t kStringPoolHeaderBytes = 28;
 constexpr uint32_t kSortedFlag = 0x1;
 constexpr uint32_t kUtf8Flag = 0x100;
-
-void AppendUtf8(uint32_t code_point, std::string* out) {
-  if (code_point < 0x80) {
-    out->push_back(static_cast<char>(code_point));
-  } else if (code_point < 0x800) {
-    out->push_back(static_cast<char>(0xc0 | (code_point >> 6)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3f)));
-  } else if (code_point < 0x10000) {
-    out->push_back(static_cast<char>(0xe0 | (code_point >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3f)));
-  } else {
-    out->push_back(static_cast<char>(0xf0 | (code_point >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3f)));
-  }
-}
-
-constexpr uint32_t kReplacementCharacter = 0xfffd;
-
-void Utf16ToUtf8(Bytes units, std::string* out) {
-  out->clear();
-  out->reserve(units.size() / 2);
-  const size_t count = units.size() / 2;
-  auto unit_at = [&](size_t i) { return static_cast<uint32_t>(units[2 * i] | (units[2 * i + 1] << 8)); };
-  for (size_t i = 0; i < count; ++i) {
-    uint32_t unit = unit_at(i);
-    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < count) {
-      uint32_t low = unit_at(i + 1);
-      if (low >= 0xdc00 && low <= 0xdfff) {
-        AppendUtf8(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00), out);
-        ++i;
-        continue;
-      }
-    }
-    AppendUtf8(unit >= 0xd800 && unit <= 0xdfff ? kReplacementCharacter : unit, out);
-  }
-}
-
-// Copies UTF-8 text, replacing every malformed sequence (and encoded surrogates) with U+FFFD so
-// that every string we hand out is valid UTF-8 (JSON reports require it).
-void SanitizeUtf8(Bytes text, std::string* out) {
-  out->clear();
-  out->reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    uint8_t lead = text[i];
-    if (lead < 0x80) {
-      out->push_back(static_cast<char>(lead));
-      ++i;
-      continue;
-    }
-    size_t length = lead >= 0xf0 && lead <= 0xf4 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 && lead < 0xe0 ? 2 : 0;
-    bool valid = length != 0 && i + length <= text.size();
-    uint32_t code_point = 0;
-    if (valid) {
-      code_point = lead & (0x7f >> length);
-      for (size_t k = 1; k < length; ++k) {
-        if ((text[i + k] & 0xc0) != 0x80) {
-          valid = false;
-          break;
-        }
-        code_point = (code_point << 6) | (text[i + k] & 0x3f);
-      }
-    }
-    if (valid) {
-      bool overlong = (length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000);
-      bool surrogate = code_point >= 0xd800 && code_point <= 0xdfff;
-      valid = !overlong && !surrogate && code_point <= 0x10ffff;
-    }
-    if (valid) {
-      out->append(reinterpret_cast<const char*>(text.data() + i), length);
-      i += length;
-    } else {
-      AppendUtf8(kReplacementCharacter, out);
-      ++i;
-    }
-  }
-}
 
 }  // namespace
 
@@ -256,7 +177,7 @@ StringPool::Lookup StringPool::Get(uint32_t index, std::string* out) const {
     if (!read_length(&utf16_length) || !read_length(&byte_length)) return Lookup::kBadOffset;
     auto text = SubSpan(strings, position, byte_length);
     if (!text) return Lookup::kBadOffset;
-    SanitizeUtf8(*text, out);
+    *out = SanitizeUtf8(std::string_view(reinterpret_cast<const char*>(text->data()), text->size()));
     auto terminator = LoadLE<uint8_t>(strings, position + byte_length);
     return terminator && *terminator == 0 ? Lookup::kOk : Lookup::kUnterminated;
   }
@@ -272,7 +193,7 @@ StringPool::Lookup StringPool::Get(uint32_t index, std::string* out) const {
   }
   auto text = SubSpan(strings, position, 2ull * unit_count);
   if (!text) return Lookup::kBadOffset;
-  Utf16ToUtf8(*text, out);
+  *out = Utf16ToUtf8(*text, Utf16Order::kLittleEndian);
   auto terminator = LoadLE<uint16_t>(strings, position + 2 * unit_count);
   return terminator && *terminator == 0 ? Lookup::kOk : Lookup::kUnterminated;
 }

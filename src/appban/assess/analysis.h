@@ -85,6 +85,9 @@ struct Vendor {
   // Subset of package_prefixes whose attribution is believed but unverified in our sources ("B").
   std::vector<std::string> unverified_package_prefixes;
   std::string note;
+  // Apple Team IDs (10 upper-case letters/digits, the OU of its Apple certificates), each listed
+  // only with a public source in the data file (apple_team_id_sources).
+  std::vector<std::string> apple_team_ids;
 };
 
 struct PackerSignature {

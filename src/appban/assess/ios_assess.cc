@@ -50,6 +50,9 @@ std::string Stem(std::string_view path) {
 struct Facts {
   std::map<std::string, std::string> frameworks;  // name -> where (embedded bundle or linked library)
   std::map<std::string, std::string> classes;     // ObjC class (defined or imported) -> where
+  std::map<std::string, std::string> selectors;   // ObjC selector (__objc_methname) -> where
+  std::map<std::string, std::string> cstrings;    // __cstring text -> where (ld64.lld puts selectors there)
+  std::map<std::string, std::string> functions;   // imported C function, without the leading '_' -> where
   std::map<std::string, std::string> swift_modules;
   std::vector<std::pair<std::string, std::string>> strings;  // text, where
   std::map<std::string, std::string> declared_hosts;         // privacy-manifest tracking domains -> manifest
@@ -73,10 +76,18 @@ Facts Gather(const ios::IosApp& app) {
       }
       for (const auto& name : slice.objc_classes) facts.classes.emplace(name, where);
       for (const auto& symbol : slice.imported_symbols) {
-        if (symbol.starts_with("_OBJC_CLASS_$_")) facts.classes.emplace(symbol.substr(14), where);
+        if (symbol.starts_with("_OBJC_CLASS_$_")) {
+          facts.classes.emplace(symbol.substr(14), where);
+        } else if (symbol.starts_with("_") && !symbol.starts_with("_OBJC_")) {
+          facts.functions.emplace(symbol.substr(1), where);
+        }
       }
+      for (const auto& selector : slice.objc_selectors) facts.selectors.emplace(selector, where);
       for (const auto& module : slice.swift_modules) facts.swift_modules.emplace(module, where);
-      for (const auto& text : slice.strings) facts.strings.emplace_back(text, where);
+      for (const auto& text : slice.strings) {
+        facts.strings.emplace_back(text, where);
+        facts.cstrings.emplace(text, where + " (__cstring)");
+      }
     }
   }
   return facts;
@@ -181,12 +192,24 @@ std::vector<Finding> IosCapabilityFindings(const ios::IosApp& app, const Facts& 
         result.evidence.push_back({"entitlement", key, "code signature", ""});
       }
     }
-    for (const auto& name : spec.classes) {
-      if (auto it = facts.classes.find(name); it != facts.classes.end()) {
-        result.used = true;
-        result.evidence.push_back({"class", name, it->second, ""});
+    auto uses = [&result](const char* kind, const std::vector<std::string>& names,
+                          const std::map<std::string, std::string>& found) {
+      for (const auto& name : names) {
+        if (auto it = found.find(name); it != found.end()) {
+          result.used = true;
+          result.evidence.push_back({kind, name, it->second, ""});
+        }
       }
+    };
+    uses("class", spec.classes, facts.classes);
+    uses("selector", spec.selectors, facts.selectors);
+    // A linker that merges method names into __cstring (ld64.lld), or a selector built at run time
+    // (NSSelectorFromString): the exact selector text in __cstring counts too.
+    if (std::none_of(result.evidence.begin(), result.evidence.end(),
+                     [](const Evidence& e) { return e.kind == "selector"; })) {
+      uses("selector", spec.selectors, facts.cstrings);
     }
+    uses("function", spec.functions, facts.functions);
     if (!result.requested && !result.used) continue;
     const bool needs_request = !spec.usage_keys.empty() || !spec.entitlements.empty();
     Finding finding;
@@ -198,21 +221,21 @@ std::vector<Finding> IosCapabilityFindings(const ios::IosApp& app, const Facts& 
       finding.title = spec.title + (needs_request ? ": requested and used" : ": used");
       finding.description =
           "The app declares it (usage description or entitlement) and its code refers to the "
-          "framework classes behind it.";
+          "framework classes, selectors or functions behind it.";
     } else if (result.requested) {
       finding.id = "capability." + spec.id + ".requested";
       finding.severity =
           spec.severity == Severity::kInfo ? Severity::kInfo : Severity(static_cast<int>(spec.severity) - 1);
       finding.title = spec.title + ": requested";
       finding.description =
-          "The app declares it (usage description or entitlement); no reference to the classes "
-          "behind it was found (they may be reached dynamically or from an encrypted binary).";
+          "The app declares it (usage description or entitlement); no reference to the classes, "
+          "selectors or functions behind it was found (they may be reached dynamically or from an encrypted binary).";
     } else {
       finding.id = "capability." + spec.id + ".code_only";
       finding.severity = Severity::kInfo;
       finding.title = spec.title + ": code present, not declared";
       finding.description =
-          "The code refers to the classes behind it but the app does not declare the usage "
+          "The code refers to the classes, selectors or functions behind it but the app does not declare the usage "
           "description iOS requires, so the calls fail or are never reached as shipped.";
     }
     results->push_back(std::move(result));
@@ -334,13 +357,18 @@ std::vector<Finding> IosPublisherFindings(const ios::IosApp& app, const std::vec
                    Severity::kInfo,
                    "Signed by " + (s.organization.empty() ? std::string("unknown organisation") : s.organization) +
                        " (Team ID " + (s.team_id.empty() ? std::string("-") : s.team_id) + ")",
-                   "The signing certificate's organisation and Team ID, as the CMS signature carries them.",
+                   "The signing certificate's organisation and Team ID, as the CMS signature carries them; chain to "
+                   "Apple's root: " +
+                       s.chain_note + ".",
                    {{"certificate", s.certificates.empty() ? "" : s.certificates.front().subject, main.executable_path,
                      s.certificate_kind}}});
   }
   for (const Vendor& vendor : vendors) {
-    // The registry has no Team IDs yet (none are in its sources); bundle-id prefixes are matched.
-    const bool by_team = false;
+    // A Team ID counts only from a certificate Apple's root vouches for: anyone can write any Team
+    // ID into an ad hoc CodeDirectory or a self-made certificate's OU.
+    const bool by_team =
+        s.chain_verified && !s.team_id.empty() &&
+        std::find(vendor.apple_team_ids.begin(), vendor.apple_team_ids.end(), s.team_id) != vendor.apple_team_ids.end();
     bool by_prefix = false;
     for (const auto& prefix : vendor.package_prefixes) {
       if (!publisher->package.empty() && (publisher->package + ".").starts_with(prefix)) by_prefix = true;
@@ -411,6 +439,8 @@ Result<IosKnowledge> ParseIosKnowledge(std::string_view json_text, const std::st
     APPBAN_ASSIGN_OR_RETURN(c.usage_keys, Strings(item, "usage_keys", where));
     APPBAN_ASSIGN_OR_RETURN(c.entitlements, Strings(item, "entitlements", where));
     APPBAN_ASSIGN_OR_RETURN(c.classes, Strings(item, "classes", where));
+    APPBAN_ASSIGN_OR_RETURN(c.selectors, Strings(item, "selectors", where));
+    APPBAN_ASSIGN_OR_RETURN(c.functions, Strings(item, "functions", where));
     out.capabilities.push_back(std::move(c));
   }
   return out;

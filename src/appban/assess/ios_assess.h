@@ -27,7 +27,10 @@ struct IosTrackerSignature {
 struct IosCapabilitySpec {
   std::string id, title;
   Severity severity = Severity::kMedium;
-  std::vector<std::string> usage_keys, entitlements, classes;  // requested by a key/entitlement, used by a class
+  // Requested by a usage-description key or an entitlement; used when the code refers to one of
+  // the classes (imported or defined), Objective-C selectors (__objc_methname) or C functions
+  // (imported symbols, without the leading underscore) behind it.
+  std::vector<std::string> usage_keys, entitlements, classes, selectors, functions;
 };
 struct IosKnowledge {
   std::vector<IosTrackerSignature> trackers;

@@ -5,8 +5,12 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "appban/ios/app.h"
+#include "appban/ios/trust_anchors.h"
 
 namespace appban::assess {
 namespace {
@@ -59,7 +63,16 @@ TEST_F(IosAssessTest, TheFixtureAppsFindingsRestOnItsEvidence) {
   const Finding* location = FindingById(a, "capability.location.used");
   ASSERT_NE(location, nullptr);
   EXPECT_EQ(location->severity, Severity::kHigh);
-  ASSERT_NE(FindingById(a, "capability.advertising_id.used"), nullptr);
+  // The selector the code sends is evidence too, beside the class it imports.
+  auto has_evidence = [](const Finding* f, const std::string& kind, const std::string& value) {
+    return std::any_of(f->evidence.begin(), f->evidence.end(),
+                       [&](const Evidence& e) { return e.kind == kind && e.value == value; });
+  };
+  EXPECT_TRUE(has_evidence(location, "class", "CLLocationManager"));
+  EXPECT_TRUE(has_evidence(location, "selector", "startUpdatingLocation"));
+  const Finding* advertising = FindingById(a, "capability.advertising_id.used");
+  ASSERT_NE(advertising, nullptr);
+  EXPECT_TRUE(has_evidence(advertising, "selector", "advertisingIdentifier"));
   ASSERT_NE(FindingById(a, "capability.camera.requested"), nullptr);
   ASSERT_NE(FindingById(a, "capability.vpn.requested"), nullptr);  // entitlement only
   // Hygiene.
@@ -87,6 +100,49 @@ TEST_F(IosAssessTest, AddingATamperedSignatureNeverLowersTheScore) {
   Assessment after = AssessIos(*tampered, knowledge_, ios_, model_);
   ASSERT_NE(FindingById(after, "anomaly.codesign.page_hash_mismatch"), nullptr);
   EXPECT_GE(after.risk.score, before.risk.score);
+}
+
+// sentry-cli from npm (tests/fixtures/ios/npm, scripts/setup.sh --test): a real Developer ID
+// signature of GetSentry LLC, Team ID 97JCY7859U. A registry vendor listing that Team ID is
+// recognised only when the chain to Apple's root verifies.
+TEST_F(IosAssessTest, AVendorIsRecognisedByTeamIdOnlyThroughAVerifiedChain) {
+  const std::string path = APPBAN_SOURCE_DIR "/tests/fixtures/ios/npm/node_modules/@sentry/cli-darwin/bin/sentry-cli";
+  auto roots = ios::TrustAnchors::LoadPem(APPBAN_SOURCE_DIR "/data/apple-roots.pem");
+  ASSERT_TRUE(roots.ok()) << roots.status().ToString();
+  auto verified = ios::IosApp::Open(path, {}, &*roots);
+  auto unchecked = ios::IosApp::Open(path);
+  ASSERT_TRUE(verified.ok() && unchecked.ok()) << "run scripts/setup.sh --test (npm ci in tests/fixtures/ios/npm)";
+  Vendor sentry;
+  sentry.id = "sentry";
+  sentry.name = "Functional Software, Inc. (Sentry)";
+  sentry.country = "US";
+  sentry.apple_team_ids = {"97JCY7859U"};
+  knowledge_.vendors.push_back(sentry);
+
+  Assessment a = AssessIos(*verified, knowledge_, ios_, model_);
+  const Finding* vendor = FindingById(a, "publisher.vendor.sentry");
+  ASSERT_NE(vendor, nullptr);
+  ASSERT_FALSE(vendor->evidence.empty());
+  EXPECT_EQ(vendor->evidence.front().kind, "team_id");
+  EXPECT_EQ(vendor->evidence.front().value, "97JCY7859U");
+  EXPECT_EQ(a.analysis.publisher.matched_by, "apple_team_id");
+  EXPECT_THAT(FindingById(a, "publisher.signer")->description, HasSubstr("verified to Apple Root CA"));
+
+  Assessment b = AssessIos(*unchecked, knowledge_, ios_, model_);
+  EXPECT_EQ(FindingById(b, "publisher.vendor.sentry"), nullptr);
+  EXPECT_THAT(FindingById(b, "publisher.signer")->description, HasSubstr("no trust anchor"));
+}
+
+TEST(IosKnowledgeTest, ShippedTeamIdsAreWellFormedAndSourced) {
+  auto knowledge = LoadKnowledgeBase(APPBAN_SOURCE_DIR "/data");
+  ASSERT_TRUE(knowledge.ok()) << knowledge.status().ToString();
+  std::map<std::string, std::vector<std::string>> teams;
+  for (const Vendor& v : knowledge->vendors) {
+    if (!v.apple_team_ids.empty()) teams[v.id] = v.apple_team_ids;
+  }
+  EXPECT_EQ(teams["tencent"], std::vector<std::string>{"88L2Q4487U"});
+  EXPECT_EQ(teams["kaspersky"], std::vector<std::string>{"2Y8XE5CQ94"});
+  EXPECT_EQ(teams["telegram"], std::vector<std::string>{"6N38VWS5BX"});
 }
 
 TEST(IosKnowledgeTest, BadEntriesAreNamed) {

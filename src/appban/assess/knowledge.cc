@@ -230,6 +230,19 @@ Result<Vendor> ParseVendor(const Json& item, const std::string& where) {
                           StringListField(item, "unverified_package_prefixes", named));
   APPBAN_ASSIGN_OR_RETURN(vendor.signer_sha256, StringListField(item, "signer_sha256", named));
   APPBAN_ASSIGN_OR_RETURN(vendor.certificate_organizations, StringListField(item, "certificate_organizations", named));
+  APPBAN_ASSIGN_OR_RETURN(vendor.apple_team_ids, StringListField(item, "apple_team_ids", named));
+  APPBAN_ASSIGN_OR_RETURN(std::vector<std::string> team_sources, StringListField(item, "apple_team_id_sources", named));
+  for (const std::string& team : vendor.apple_team_ids) {
+    if (team.size() != 10 || !std::all_of(team.begin(), team.end(),
+                                          [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); })) {
+      return Status::InvalidArgument(named + ": field \"apple_team_ids\": \"" + team +
+                                     "\" is not an Apple Team ID (10 upper-case letters and digits)");
+    }
+  }
+  if (!vendor.apple_team_ids.empty() && team_sources.empty()) {
+    return Status::InvalidArgument(named +
+                                   ": \"apple_team_ids\" needs \"apple_team_id_sources\" (where each was published)");
+  }
   for (std::string& fingerprint : vendor.signer_sha256) {
     std::string hex;
     for (char c : fingerprint) {

@@ -156,6 +156,17 @@ TEST(Knowledge, OtherFilesValidateTheirEntries) {
                          "v.json");
   ASSERT_TRUE(vendors.ok()) << vendors.status().ToString();
   EXPECT_EQ((*vendors)[0].signer_sha256[0], std::string(32, 'a') + std::string(32, 'b'));
+  // Apple Team IDs: 10 upper-case letters and digits, and never without a source.
+  vendors = ParseVendors(
+      R"({"vendors": [{"id": "v", "name": "V", "country": "CN", "apple_team_ids": ["88l2q4487u"],
+                       "apple_team_id_sources": ["s"]}]})",
+      "v.json");
+  ASSERT_FALSE(vendors.ok());
+  EXPECT_NE(vendors.status().message().find("is not an Apple Team ID"), std::string::npos);
+  vendors = ParseVendors(
+      R"({"vendors": [{"id": "v", "name": "V", "country": "CN", "apple_team_ids": ["88L2Q4487U"]}]})", "v.json");
+  ASSERT_FALSE(vendors.ok());
+  EXPECT_NE(vendors.status().message().find("needs \"apple_team_id_sources\""), std::string::npos);
   auto packers = ParsePackers(R"({"packers": [{"id": "p", "name": "P"}]})", "p.json");
   ASSERT_FALSE(packers.ok());
   EXPECT_NE(packers.status().message().find("could never be detected"), std::string::npos);

@@ -15,8 +15,9 @@ std::vector<Vendor> Registry() {
                    {},
                    {},
                    {"com.ss.android.ugc.aweme"},
-                   ""};
-  Vendor acme{"acme", "Acme", "US", {"com.acme"}, {kFingerprint}, {"Acme Corp"}, {}, ""};
+                   "",
+                   {}};
+  Vendor acme{"acme", "Acme", "US", {"com.acme"}, {kFingerprint}, {"Acme Corp"}, {}, "", {}};
   return {bytedance, acme};
 }
 

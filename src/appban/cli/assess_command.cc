@@ -128,6 +128,13 @@ int RunAssess(const AssessOptions& options) {
     return 2;
   }
 
+  auto roots = LoadAppleRoots(*data_dir);
+  if (!roots.ok()) {
+    std::cerr << "appban: " << roots.status().ToString() << "\n";
+    return 2;
+  }
+  const ios::TrustAnchors* anchors = roots->has_value() ? &**roots : nullptr;
+
   std::vector<std::string> failures;
   std::vector<std::string> files = ExpandAppInputs(options.inputs, &failures);
   std::vector<std::optional<assess::Assessment>> results(files.size());
@@ -135,7 +142,7 @@ int RunAssess(const AssessOptions& options) {
   Progress progress(files.size(), !options.no_progress);
   ParallelFor(files.size(), options.jobs, [&](size_t i) {
     if (IsIosInput(files[i])) {
-      auto app = ios::IosApp::Open(files[i]);
+      auto app = ios::IosApp::Open(files[i], {}, anchors);
       if (app.ok()) {
         results[i] = assess::AssessIos(*app, *knowledge, *ios_knowledge, *model);
       } else {

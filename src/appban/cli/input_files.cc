@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "appban/common/data_dir.h"
 #include "appban/common/file.h"
 #include "appban/ios/app.h"
 #include "appban/ios/macho.h"
@@ -74,6 +75,19 @@ std::string FailureLine(const std::string& file, const Status& status) {
   // NotRecognized messages already say what the file is not ("not an APK: ...").
   std::string what = status.code() == StatusCode::kNotRecognized ? status.message() : status.ToString();
   return "appban: " + file + ": " + what;
+}
+
+Result<std::optional<ios::TrustAnchors>> LoadAppleRoots(const std::string& data_dir_flag) {
+  auto data_dir = ResolveDataDir(data_dir_flag);
+  if (!data_dir.ok()) {
+    if (!data_dir_flag.empty()) return data_dir.status();
+    return std::optional<ios::TrustAnchors>();
+  }
+  const std::string path = *data_dir + "/apple-roots.pem";
+  std::error_code error;
+  if (!std::filesystem::exists(path, error)) return std::optional<ios::TrustAnchors>();
+  APPBAN_ASSIGN_OR_RETURN(ios::TrustAnchors anchors, ios::TrustAnchors::LoadPem(path));
+  return std::optional<ios::TrustAnchors>(std::move(anchors));
 }
 
 }  // namespace appban::cli

@@ -2,10 +2,12 @@
 // suffix, in a stable (sorted) order; unreadable inputs become failure lines.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "appban/common/status.h"
+#include "appban/ios/trust_anchors.h"
 
 namespace appban::cli {
 
@@ -20,6 +22,11 @@ std::vector<std::string> ExpandAppInputs(const std::vector<std::string>& inputs,
 
 // True when `path` is an iOS input: a bundle directory, an IPA or a Mach-O file (by content).
 bool IsIosInput(const std::string& path);
+
+// Apple's root certificates from `data_dir`/apple-roots.pem: nullopt when the data directory
+// cannot be found or has no such file (chains are then reported as not verified, with that
+// reason); an error when the file is there but is not a list of Apple's published roots.
+Result<std::optional<ios::TrustAnchors>> LoadAppleRoots(const std::string& data_dir_flag);
 
 // "appban: FILE: not an APK: no central directory" — one line a failure, on stderr.
 std::string FailureLine(const std::string& file, const Status& status);

@@ -23,6 +23,7 @@ struct InspectOptions {
   std::vector<std::string> inputs;
   bool json = false;
   unsigned jobs = 0;
+  std::string data_dir;
 };
 
 // Strings come from the APK: made terminal-safe so a hostile label cannot drive the terminal.
@@ -120,6 +121,7 @@ void PrintIosText(const ios::IosApp& app, std::ostream& out) {
       out << "    signature    " << (s.has_cms ? "certificate" : "ad hoc") << ", team " << OrDash(s.team_id)
           << (s.organization.empty() ? "" : " (" + TerminalSafe(s.organization) + ")")
           << (s.has_cms ? (s.cms_verifies ? ", CMS verifies" : ", CMS DOES NOT VERIFY") : "") << "\n";
+      if (s.has_cms) out << "    chain        " << TerminalSafe(s.chain_note) << "\n";
       for (const auto& cd : s.code_directories) {
         out << "      " << cd.hash_type << " cdhash " << cd.cdhash << "  " << TerminalSafe(cd.identifier)
             << (cd.pages_match() ? "" : "  PAGE HASH MISMATCH") << "\n";
@@ -143,13 +145,19 @@ void PrintIosText(const ios::IosApp& app, std::ostream& out) {
 }
 
 int RunInspect(const InspectOptions& options) {
+  auto roots = LoadAppleRoots(options.data_dir);
+  if (!roots.ok()) {
+    std::cerr << "appban: " << roots.status().ToString() << "\n";
+    return 2;
+  }
+  const ios::TrustAnchors* anchors = roots->has_value() ? &**roots : nullptr;
   std::vector<std::string> failures;
   std::vector<std::string> files = ExpandAppInputs(options.inputs, &failures);
   std::vector<std::string> outputs(files.size());
   std::vector<std::string> errors(files.size());
   ParallelFor(files.size(), options.jobs, [&](size_t i) {
     if (IsIosInput(files[i])) {
-      auto app = ios::IosApp::Open(files[i]);
+      auto app = ios::IosApp::Open(files[i], {}, anchors);
       if (!app.ok()) {
         errors[i] = FailureLine(files[i], app.status());
         return;
@@ -197,6 +205,8 @@ void AddInspectCommand(CLI::App& app, CommandAction* action) {
   cmd->add_flag("--json", options->json,
                 "Print one JSON document per file (schema appban.inspect/1 for APKs, appban.inspect.ios/1 for iOS)");
   cmd->add_option("-j,--jobs", options->jobs, "Files read in parallel (default: all cores)");
+  cmd->add_option("--data-dir", options->data_dir,
+                  "Directory of appban's data files (apple-roots.pem: the roots code signatures are checked against)");
   cmd->callback([options, action] { *action = [options] { return RunInspect(*options); }; });
 }
 

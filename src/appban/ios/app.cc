@@ -274,8 +274,8 @@ std::string StemOf(std::string_view root) {
 }
 
 // Reads the Mach-O facts and code signature of `bytes` into `bundle`.
-void ReadExecutable(Bytes bytes, const std::optional<Bytes>& info_plist, const Limits& limits, Bundle* bundle,
-                    apk::Anomalies* anomalies) {
+void ReadExecutable(Bytes bytes, const std::optional<Bytes>& info_plist, const Limits& limits,
+                    const TrustAnchors* anchors, Bundle* bundle, apk::Anomalies* anomalies) {
   auto macho = ParseMachO(bytes, limits);
   if (!macho.ok()) {
     bundle->macho_error = macho.status().ToString();
@@ -299,6 +299,7 @@ void ReadExecutable(Bytes bytes, const std::optional<Bytes>& info_plist, const L
     // Page hashes cover the slice up to the signature.
     auto signature = ParseCodeSignature(*blob, slice_bytes, info_plist, limits, anomalies, where);
     if (signature.ok()) {
+      VerifyChain(anchors, &*signature);
       bundle->signature = std::move(*signature);
     } else {
       bundle->signature_error = signature.status().ToString();
@@ -309,7 +310,8 @@ void ReadExecutable(Bytes bytes, const std::optional<Bytes>& info_plist, const L
   bundle->macho = std::move(*macho);
 }
 
-Bundle ReadBundle(FileTree& tree, const std::string& root, const Limits& limits, apk::Anomalies* anomalies) {
+Bundle ReadBundle(FileTree& tree, const std::string& root, const Limits& limits, const TrustAnchors* anchors,
+                  apk::Anomalies* anomalies) {
   Bundle bundle;
   bundle.kind = KindOf(root);
   bundle.path = root.empty() ? "." : root.substr(0, root.size() - 1);
@@ -344,7 +346,7 @@ Bundle ReadBundle(FileTree& tree, const std::string& root, const Limits& limits,
       if (bytes.ok()) {
         std::optional<Bytes> info_view;
         if (info_bytes) info_view = info_bytes->bytes();
-        ReadExecutable(*bytes, info_view, limits, &bundle, anomalies);
+        ReadExecutable(*bytes, info_view, limits, anchors, &bundle, anomalies);
       } else {
         bundle.macho_error = bytes.status().ToString();
         AddAnomaly(anomalies, "ios.executable_unreadable", path, bundle.macho_error);
@@ -404,15 +406,15 @@ std::vector<std::string> NestedRoots(const std::vector<std::string>& files, cons
   return {roots.begin(), roots.end()};
 }
 
-Status ReadBundles(FileTree& tree, const std::string& root, const Limits& limits, std::vector<Bundle>* out,
-                   apk::Anomalies* anomalies) {
-  out->push_back(ReadBundle(tree, root, limits, anomalies));
+Status ReadBundles(FileTree& tree, const std::string& root, const Limits& limits, const TrustAnchors* anchors,
+                   std::vector<Bundle>* out, apk::Anomalies* anomalies) {
+  out->push_back(ReadBundle(tree, root, limits, anchors, anomalies));
   std::vector<std::string> nested = NestedRoots(tree.files(), root);
   if (nested.size() > limits.max_nested_bundles) {
     return Status::LimitExceeded(std::to_string(nested.size()) + " nested bundles, more than " +
                                  std::to_string(limits.max_nested_bundles) + " (Limits::max_nested_bundles)");
   }
-  for (const std::string& path : nested) out->push_back(ReadBundle(tree, path, limits, anomalies));
+  for (const std::string& path : nested) out->push_back(ReadBundle(tree, path, limits, anchors, anomalies));
   return Status::Ok();
 }
 
@@ -457,7 +459,8 @@ bool IsIosBundleDirectory(const std::string& path) {
   return fs::is_regular_file(fs::path(path) / "Resources" / "Info.plist", error);
 }
 
-Result<IosApp> IosApp::FromBytes(Bytes bytes, std::string display_name, const Limits& limits) {
+Result<IosApp> IosApp::FromBytes(Bytes bytes, std::string display_name, const Limits& limits,
+                                 const TrustAnchors* anchors) {
   IosApp app;
   app.path_ = std::move(display_name);
   app.file_size_ = bytes.size();
@@ -469,7 +472,7 @@ Result<IosApp> IosApp::FromBytes(Bytes bytes, std::string display_name, const Li
     bundle.kind = "executable";
     bundle.path = ".";
     bundle.executable_path = fs::path(app.path_).filename().string();
-    ReadExecutable(bytes, std::nullopt, limits, &bundle, &app.anomalies_);
+    ReadExecutable(bytes, std::nullopt, limits, anchors, &bundle, &app.anomalies_);
     if (!bundle.macho) return Status::Corruption(bundle.macho_error);
     app.bundles_.push_back(std::move(bundle));
     return app;
@@ -482,11 +485,11 @@ Result<IosApp> IosApp::FromBytes(Bytes bytes, std::string display_name, const Li
   auto root = IpaRoot(tree.files(), &app.anomalies_);
   if (!root) return Status::NotRecognized("ZIP without a Payload/<name>.app/ folder: not an IPA");
   app.input_kind_ = "ipa";
-  APPBAN_RETURN_IF_ERROR(ReadBundles(tree, *root, limits, &app.bundles_, &app.anomalies_));
+  APPBAN_RETURN_IF_ERROR(ReadBundles(tree, *root, limits, anchors, &app.bundles_, &app.anomalies_));
   return app;
 }
 
-Result<IosApp> IosApp::Open(const std::string& path, const Limits& limits) {
+Result<IosApp> IosApp::Open(const std::string& path, const Limits& limits, const TrustAnchors* anchors) {
   std::error_code error;
   if (fs::is_directory(path, error)) {
     APPBAN_ASSIGN_OR_RETURN(auto tree, DirectoryTree::Open(path, limits));
@@ -499,7 +502,7 @@ Result<IosApp> IosApp::Open(const std::string& path, const Limits& limits) {
     if (app.input_kind_ == "bundle") app.input_kind_ = "app";
     // A directory's own name decides the main bundle's kind; its files are read relative to it.
     std::vector<Bundle> bundles;
-    APPBAN_RETURN_IF_ERROR(ReadBundles(*tree, "", limits, &bundles, &app.anomalies_));
+    APPBAN_RETURN_IF_ERROR(ReadBundles(*tree, "", limits, anchors, &bundles, &app.anomalies_));
     bundles.front().kind = app.input_kind_;
     bundles.front().path = name;
     if (!bundles.front().info && bundles.size() == 1) {
@@ -509,7 +512,7 @@ Result<IosApp> IosApp::Open(const std::string& path, const Limits& limits) {
     return app;
   }
   APPBAN_ASSIGN_OR_RETURN(MappedFile mapped, MappedFile::Open(path));
-  return FromBytes(mapped.bytes(), path, limits);
+  return FromBytes(mapped.bytes(), path, limits, anchors);
 }
 
 }  // namespace appban::ios

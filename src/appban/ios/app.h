@@ -18,6 +18,7 @@
 #include "appban/ios/code_signature.h"
 #include "appban/ios/limits.h"
 #include "appban/ios/macho.h"
+#include "appban/ios/trust_anchors.h"
 #include "appban/plist/plist.h"
 
 namespace appban::ios {
@@ -110,10 +111,12 @@ struct Bundle {
 
 class IosApp {
  public:
-  // Opens a file (IPA or Mach-O) or a directory (.app, .framework, .xcframework).
-  static Result<IosApp> Open(const std::string& path, const Limits& limits = {});
+  // Opens a file (IPA or Mach-O) or a directory (.app, .framework, .xcframework). Each code
+  // signature's signer chain is checked against `anchors` (nullptr: not checked, said so).
+  static Result<IosApp> Open(const std::string& path, const Limits& limits = {}, const TrustAnchors* anchors = nullptr);
   // An IPA or a Mach-O file already in memory.
-  static Result<IosApp> FromBytes(Bytes bytes, std::string display_name, const Limits& limits = {});
+  static Result<IosApp> FromBytes(Bytes bytes, std::string display_name, const Limits& limits = {},
+                                  const TrustAnchors* anchors = nullptr);
 
   // "ipa", "app", "framework", "xcframework", "macho".
   const std::string& input_kind() const { return input_kind_; }

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <ctime>
 #include <memory>
 
 #include "appban/apk/signing.h"
@@ -111,6 +112,7 @@ SignerCertificate DescribeCertificate(X509* cert) {
       out.not_before = facts->not_before;
       out.not_after = facts->not_after;
     }
+    out.der.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
     OPENSSL_free(der);
   }
   X509_NAME* subject = X509_get_subject_name(cert);
@@ -232,6 +234,27 @@ Result<plist::Value> DerValue(const Der& element, uint32_t depth, const Limits& 
     default:
       return Status::Unsupported("DER entitlements: element with tag 0x" + std::to_string(element.tag));
   }
+}
+
+// After a successful CMS_verify: the signer's certificate and the signingTime attribute.
+void SignerFacts(CMS_ContentInfo* cms, CodeSignature* out) {
+  STACK_OF(X509)* signers = CMS_get0_signers(cms);
+  if (signers != nullptr && sk_X509_num(signers) > 0) {
+    unsigned char* der = nullptr;
+    int length = i2d_X509(sk_X509_value(signers, 0), &der);
+    if (length > 0) out->signer_der.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
+    OPENSSL_free(der);
+  }
+  sk_X509_free(signers);
+  STACK_OF(CMS_SignerInfo)* infos = CMS_get0_SignerInfos(cms);
+  if (infos == nullptr || sk_CMS_SignerInfo_num(infos) == 0) return;
+  CMS_SignerInfo* info = sk_CMS_SignerInfo_value(infos, 0);
+  int index = CMS_signed_get_attr_by_NID(info, NID_pkcs9_signingTime, -1);
+  if (index < 0) return;
+  ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(CMS_signed_get_attr(info, index), 0);
+  if (value == nullptr || (value->type != V_ASN1_UTCTIME && value->type != V_ASN1_GENERALIZEDTIME)) return;
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(value->value.generalizedtime, &tm) == 1) out->signing_time = timegm(&tm);
 }
 
 }  // namespace
@@ -357,6 +380,8 @@ Result<CodeSignature> ParseCodeSignature(Bytes blob, Bytes slice, const std::opt
       if (!out.cms_verifies) {
         out.cms_error = "CMS signature does not verify over the CodeDirectory: " + OpenSslError();
         AddAnomaly(anomalies, "codesign.cms_mismatch", where, out.cms_error);
+      } else {
+        SignerFacts(cms.get(), &out);
       }
       ERR_clear_error();
     }

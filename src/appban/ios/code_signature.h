@@ -3,8 +3,8 @@
 // XML and DER form; the CMS signature (signer chain, organisation, Team ID from the leaf
 // certificate's OU) through OpenSSL. Checks what can be checked from the bytes alone: that the
 // CMS signature verifies over the CodeDirectory, that each page hash matches the code, that the
-// special-slot hashes match the entitlements/requirements blobs and Info.plist. Chaining to
-// Apple's roots is not attempted (no Apple trust anchors ship with appban) and is said so.
+// special-slot hashes match the entitlements/requirements blobs and Info.plist. The chain to
+// Apple's roots is checked apart (trust_anchors.h, VerifyChain) from the certificates kept here.
 // Mismatches are anomalies, as for APKs. Pure; thread-safe.
 #pragma once
 
@@ -49,6 +49,7 @@ struct SignerCertificate {
   std::string organizational_unit;  // OU= (the Team ID on Apple-issued certificates)
   std::string sha256;
   std::string not_before, not_after;
+  std::string der;  // the certificate itself (not printed), for the chain check
 };
 
 struct CodeSignature {
@@ -67,6 +68,15 @@ struct CodeSignature {
   std::string organization;                     // leaf certificate's O
   std::string certificate_kind;  // "Apple Development", "Apple Distribution", "iPhone Distribution", "Developer ID
                                  // Application", ...
+  std::string signer_der;        // the certificate the CMS signature verifies with, "" when it does not
+  std::optional<int64_t> signing_time;  // the CMS signingTime attribute (Unix seconds), when present
+  // The chain from the signer to Apple's roots (trust_anchors.h): checked, verified, the root it
+  // ends in, and the time it was checked at; chain_note says why not when it is not verified.
+  bool chain_checked = false;
+  bool chain_verified = false;
+  std::string chain_anchor;  // the root's common name, "" when not verified
+  int64_t chain_checked_at = 0;
+  std::string chain_note;
 };
 
 // Parses the superblob `blob` of a slice whose bytes are `slice` (page hashes are checked over

@@ -54,21 +54,26 @@ Json SignatureJson(const Bundle& bundle) {
   }
   Json certificates = Json::array();
   for (const auto& c : s.certificates) certificates.push_back(CertificateJson(c));
-  return Json{{"kind", s.has_cms ? "certificate" : "adhoc"},
-              {"team_id", OrNull(s.team_id)},
-              {"organization", OrNull(s.organization)},
-              {"certificate_kind", OrNull(s.certificate_kind)},
-              {"code_directories", directories},
-              {"cms", s.has_cms ? Json{{"verifies_over_code_directory", s.cms_verifies},
-                                       {"error", OrNull(s.cms_error)},
-                                       {"chain_verified", false},
-                                       {"chain_note", "not checked against Apple's roots (none ship with appban)"}}
-                                : Json(nullptr)},
-              {"certificates", certificates},
-              {"entitlements", s.entitlements ? PlistJson(*s.entitlements) : Json(nullptr)},
-              {"entitlements_source", OrNull(s.entitlements_source)},
-              {"has_der_entitlements", s.has_der_entitlements},
-              {"has_requirements", s.has_requirements}};
+  return Json{
+      {"kind", s.has_cms ? "certificate" : "adhoc"},
+      {"team_id", OrNull(s.team_id)},
+      {"organization", OrNull(s.organization)},
+      {"certificate_kind", OrNull(s.certificate_kind)},
+      {"code_directories", directories},
+      {"cms", s.has_cms ? Json{{"verifies_over_code_directory", s.cms_verifies},
+                               {"error", OrNull(s.cms_error)},
+                               {"chain_verified", s.chain_verified},
+                               {"chain_anchor", OrNull(s.chain_anchor)},
+                               {"chain_checked_at",
+                                s.chain_checked ? Json(FormatTimestamp(static_cast<UnixSeconds>(s.chain_checked_at)))
+                                                : Json(nullptr)},
+                               {"chain_note", s.chain_note}}
+                        : Json(nullptr)},
+      {"certificates", certificates},
+      {"entitlements", s.entitlements ? PlistJson(*s.entitlements) : Json(nullptr)},
+      {"entitlements_source", OrNull(s.entitlements_source)},
+      {"has_der_entitlements", s.has_der_entitlements},
+      {"has_requirements", s.has_requirements}};
 }
 
 Json SliceJson(const MachOSlice& slice) {

@@ -10,6 +10,7 @@
 
 #include "appban/common/text.h"
 #include "appban/common/time.h"
+#include "appban/common/utf16.h"
 
 namespace appban::plist {
 
@@ -114,25 +115,6 @@ namespace {
 
 constexpr std::string_view kBinaryMagic = "bplist00";
 constexpr size_t kTrailerBytes = 32;
-
-void AppendUtf8(std::string* out, uint32_t code_point) {
-  if (code_point > 0x10ffff || (code_point >= 0xd800 && code_point <= 0xdfff)) code_point = 0xfffd;
-  if (code_point < 0x80) {
-    out->push_back(static_cast<char>(code_point));
-  } else if (code_point < 0x800) {
-    out->push_back(static_cast<char>(0xc0 | (code_point >> 6)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3f)));
-  } else if (code_point < 0x10000) {
-    out->push_back(static_cast<char>(0xe0 | (code_point >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3f)));
-  } else {
-    out->push_back(static_cast<char>(0xf0 | (code_point >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3f)));
-  }
-}
 
 std::string MarkerHex(uint8_t marker) {
   char text[3];
@@ -348,7 +330,7 @@ class BinaryReader {
           if (c < 0x80) {
             text.push_back(static_cast<char>(c));
           } else {
-            AppendUtf8(&text, 0xfffd);  // not ASCII: shown as a replacement character
+            AppendUtf8(0xfffd, &text);  // not ASCII: shown as a replacement character
           }
         }
         return Value::String(std::move(text));
@@ -357,19 +339,7 @@ class BinaryReader {
         APPBAN_ASSIGN_OR_RETURN(uint64_t count, ReadCount(low, &pos, index));
         APPBAN_RETURN_IF_ERROR(CheckFits(index, pos, count, 2, "UTF-16 string"));
         APPBAN_RETURN_IF_ERROR(budget_.AddPayload(count * 3));
-        std::string text;
-        for (uint64_t i = 0; i < count; ++i) {
-          uint32_t unit = static_cast<uint32_t>(LoadBE(bytes_, pos + 2 * i, 2));
-          if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < count) {
-            uint32_t next = static_cast<uint32_t>(LoadBE(bytes_, pos + 2 * (i + 1), 2));
-            if (next >= 0xdc00 && next <= 0xdfff) {
-              AppendUtf8(&text, 0x10000 + ((unit - 0xd800) << 10) + (next - 0xdc00));
-              ++i;
-              continue;
-            }
-          }
-          AppendUtf8(&text, unit);  // a lone surrogate becomes U+FFFD
-        }
+        std::string text = Utf16ToUtf8(bytes_.subspan(pos, count * 2), Utf16Order::kBigEndian);
         return Value::String(std::move(text));
       }
       case 0x8: {
@@ -622,7 +592,7 @@ class XmlReader {
             code = code * (hex ? 16 : 10) + static_cast<uint32_t>(v);
             if (code > 0x10ffff) return Error("character reference &" + std::string(entity) + "; out of range");
           }
-          AppendUtf8(&out, code);
+          AppendUtf8(code, &out);
         } else {
           return Error("unknown entity &" + std::string(entity) + ";");
         }
