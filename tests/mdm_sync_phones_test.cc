@@ -6,11 +6,13 @@
 // RemoveApplication on the command queue), every push is in the audit chain, and once the phones
 // have acted on it the next inventory shows them remediated in /v1/admin/compliance, listed with
 // source intune / apple-mdm; a phone the MDM cannot enforce on is never counted compliant.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -144,12 +146,14 @@ TEST_F(PhonesSyncTest, IntunePublishAssignsUninstallAndThePhonesCountRemediated)
 class WebhookProcess {
  public:
   WebhookProcess(const std::string& config, const fs::path& data_dir, const fs::path& log) : log_(log) {
+    // Everything the child needs is made before fork: after it, only async-signal-safe calls.
+    const std::string binary = testing::AppbanBinary();
+    const std::string data = data_dir.string();
+    const std::string log_path = log.string();
     pid_ = fork();
     if (pid_ == 0) {
-      FILE* out = std::freopen(log.c_str(), "w", stdout);
-      if (out == nullptr || dup2(fileno(stdout), 2) < 0) _exit(127);
-      const std::string binary = testing::AppbanBinary();
-      const std::string data = data_dir.string();
+      int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(127);
       execl(binary.c_str(), binary.c_str(), "mdm", "apple-webhook", "--config", config.c_str(), "--data-dir",
             data.c_str(), "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
       _exit(127);

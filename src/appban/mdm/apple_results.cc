@@ -359,15 +359,15 @@ Status RecordResult(ResultsFile& results, const CommandResult& result, UnixSecon
   return Status::Ok();
 }
 
-Status RecordWebhookEvent(const std::string& path, std::string_view body, UnixSeconds now, const MdmLimits& limits) {
-  APPBAN_ASSIGN_OR_RETURN(CommandResult result, ParseWebhookEvent(body, limits));
+Status RecordWebhookEvent(const std::string& path, std::string_view body, UnixSeconds now, uint64_t max_journal_bytes) {
+  APPBAN_ASSIGN_OR_RETURN(CommandResult result, ParseWebhookEvent(body));
   ResultsFile record;
-  APPBAN_RETURN_IF_ERROR(RecordResult(record, result, now, limits));
+  APPBAN_RETURN_IF_ERROR(RecordResult(record, result, now));
   const std::string journal = ResultsJournalPath(path);
   APPBAN_RETURN_IF_ERROR(
       AppendToJournal(journal, ResultsToJson(record).dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"));
   struct stat info {};
-  if (::stat(journal.c_str(), &info) != 0 || static_cast<uint64_t>(info.st_size) < limits.max_results_journal_bytes) {
+  if (::stat(journal.c_str(), &info) != 0 || static_cast<uint64_t>(info.st_size) < max_journal_bytes) {
     return Status::Ok();
   }
   // Compaction: the snapshot with the journal folded in replaces the old one (atomically) before

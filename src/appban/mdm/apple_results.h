@@ -10,7 +10,7 @@
 // each recorded answer is one JSON line appended in one write and fsynced before the MDM is told
 // 200, so an answer is never half-written nor the whole file rewritten per answer. A line a crash
 // cut short (no newline) is skipped on reading. When the journal reaches
-// MdmLimits::max_results_journal_bytes it is folded into the snapshot (written atomically) and
+// kMaxResultsJournalBytes it is folded into the snapshot (written atomically) and
 // emptied; folding is newest-answer-wins per field, so folding a record twice changes nothing.
 //
 // Everything here parses untrusted bytes: events, base64 and plists are bounded (mdm/limits.h),
@@ -101,8 +101,9 @@ Status RecordResult(ResultsFile& results, const CommandResult& result, UnixSecon
                     const MdmLimits& limits = kMdmLimits);
 // ParseWebhookEvent + RecordResult, appended to the journal of `path` (synced; compacted when it
 // outgrows its limit). kNotFound for events that are not command results (nothing recorded).
+inline constexpr uint64_t kMaxResultsJournalBytes = 16ull << 20;
 Status RecordWebhookEvent(const std::string& path, std::string_view body, UnixSeconds now,
-                          const MdmLimits& limits = kMdmLimits);
+                          uint64_t max_journal_bytes = kMaxResultsJournalBytes);
 
 // Standard base64 with padding (RFC 4648 §4), as Go's encoding/json writes a []byte and HTTP
 // basic auth encodes credentials. Decoding refuses whitespace and bad lengths.

@@ -153,10 +153,9 @@ TEST(AppleResults, ARecordACrashCutShortIsSkippedAndFoldingTwiceChangesNothing) 
 TEST(AppleResults, AFullJournalIsFoldedIntoTheSnapshot) {
   testing::TempDir dir;
   const std::string path = dir.path() + "/apple-ios-results.json";
-  MdmLimits limits;
-  limits.max_results_journal_bytes = 1;  // fold after every answer
-  ASSERT_TRUE(RecordWebhookEvent(path, AppListEvent("UDID-1", "C1"), 100, limits).ok());
-  ASSERT_TRUE(RecordWebhookEvent(path, AppListEvent("UDID-2", "C2"), 200, limits).ok());
+  // A limit of one byte: folded after every answer.
+  ASSERT_TRUE(RecordWebhookEvent(path, AppListEvent("UDID-1", "C1"), 100, 1).ok());
+  ASSERT_TRUE(RecordWebhookEvent(path, AppListEvent("UDID-2", "C2"), 200, 1).ok());
   EXPECT_EQ(Lines(ResultsJournalPath(path)), 0u);
   auto results = LoadResultsFile(path);
   ASSERT_TRUE(results.ok()) << results.status().ToString();

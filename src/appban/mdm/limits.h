@@ -44,8 +44,6 @@ struct MdmLimits {
   // What the webhook receiver keeps: the results file, and command results in it (oldest dropped).
   uint64_t max_results_file_bytes = 1ull << 30;
   size_t max_recorded_commands = 200'000;
-  // The Apple results journal is folded into the snapshot when it reaches this size.
-  uint64_t max_results_journal_bytes = 16ull << 20;
 };
 
 inline constexpr MdmLimits kMdmLimits{};
