@@ -243,7 +243,7 @@ int Intune(int64_t devices) {
     apps.push_back({"App " + std::to_string(a), "com.example.app" + std::to_string(a), "1.0", "ios", true});
   }
   for (int64_t i = 0; i < devices; ++i) {
-    char id[40];
+    char id[64];
     std::snprintf(id, sizeof id, "4c1d%04llx-0000-4000-8000-%012lld", static_cast<unsigned long long>(i >> 16),
                   static_cast<long long>(i));
     Json device = {{"id", id},
