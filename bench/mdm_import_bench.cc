@@ -10,6 +10,8 @@
 //                                      ApplyCheckins per 1,000 with inventory and evaluation)
 //   appban_mdm_import_bench policies N publish -> last of N managed policies patched (Apply)
 //   appban_mdm_import_bench intune N   N phones paged from the Intune emulator into the fleet store
+//                                      (the emulator's detected-app listing is O(N) per page: keep
+//                                      N in the hundreds until it indexes its devices)
 //   appban_mdm_import_bench apple-results N  N Apple app-list answers into the results journal;
 //                                      apple-results-rewrite N, the peer: rewriting the file each
 
@@ -224,7 +226,8 @@ int Import(int64_t devices, int syncs, bool incremental) {
 // N phones in the Intune emulator (Graph paging at 100 per page), each with kAppsPerDevice
 // detected apps from a catalogue of kAppsPerDevice apps (WeChat on every kViolatingEvery-th), read
 // by the Intune connector (managedDevices, detectedApps, each app's managedDevices) into the fleet
-// store. The peer is `import N` (AMAPI) in the same run.
+// store. The peer is `import N` (AMAPI) in the same run. WeChat is not in the emulated catalogue,
+// so Intune names it by display name and it is not counted violating (docs/mdm.md).
 int Intune(int64_t devices) {
   std::string pattern = (std::filesystem::temp_directory_path() / "appban-intune-bench-XXXXXX").string();
   std::filesystem::path dir = ::mkdtemp(pattern.data());
