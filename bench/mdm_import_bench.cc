@@ -2,10 +2,19 @@
 //   appban_mdm_import_bench import N   N phones with 50 apps each, paged from the AMAPI emulator
 //                                      (100 per page, generated on request) through the connector
 //                                      into the fleet store, then the fleet compliance summary
+//   appban_mdm_import_bench resync N   import N phones, then time the next sync of the same,
+//                                      unchanged phones (incremental: nothing rewritten)
+//   appban_mdm_import_bench resync-full N  its peer: the same second sync rewriting every device
 //   appban_mdm_import_bench agent N    the peer: the same N devices and inventories written
 //                                      through the agent check-in path (enrolled, then one
 //                                      ApplyCheckins per 1,000 with inventory and evaluation)
 //   appban_mdm_import_bench policies N publish -> last of N managed policies patched (Apply)
+//   appban_mdm_import_bench intune N   N phones paged from the Intune emulator into the fleet store
+//                                      (the emulator's detected-app listing is O(N) per page: keep
+//                                      N in the hundreds until it indexes its devices)
+//   appban_mdm_import_bench apple-results N  N Apple app-list answers into the results journal;
+//                                      apple-results-rewrite N, the peer: rewriting the file each
+
 // Each mode prints its time and the process's peak RSS; run each in its own process.
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -22,6 +31,7 @@
 
 #include "amapi_emulator.h"
 #include "appban/common/file.h"
+#include "appban/mdm/apple_results.h"
 #include "appban/mdm/connectors.h"
 #include "appban/mdm/fleet_import.h"
 #include "appban/policy/bundle.h"
@@ -31,6 +41,7 @@
 #include "appban/store/store.h"
 #include "appban/verify/compliance.h"
 #include "appban/verify/rule_states.h"
+#include "intune_emulator.h"
 
 namespace appban {
 namespace {
@@ -169,28 +180,172 @@ double SummarizeCompliance(store::FleetStore& fleet, const verify::PublishedBund
   return Seconds(started);
 }
 
-int Import(int64_t devices) {
+struct ImportRun {
+  mdm::ImportStats stats;
+  double seconds = 0;
+};
+
+// One sync's inventory, paged from the emulator into the fleet store.
+ImportRun ImportOnce(mdm::MdmConnector& connector, const policy::Bundle& bundle, const verify::PublishedBundle& latest,
+                     store::FleetStore& fleet, bool incremental) {
+  const auto started = Clock::now();
+  mdm::ImportContext context{&latest, 1, static_cast<UnixSeconds>(std::time(nullptr))};
+  context.incremental = incremental;
+  mdm::FleetImport import(fleet, "bench", context);
+  Status listed =
+      connector.InventoryPages(bundle, [&](std::vector<mdm::MdmDevice> page) { return import.Add(std::move(page)); });
+  if (!listed.ok()) Die(listed, "inventory");
+  ImportRun run;
+  run.stats = Must(import.Finish(true), "import");
+  run.seconds = Seconds(started);
+  return run;
+}
+
+// `syncs` == 1: the first import of N phones. 2: the second sync of the same, unchanged phones
+// is timed (incremental: skipping devices whose inventory and evaluation are stored as they are).
+int Import(int64_t devices, int syncs, bool incremental) {
   Bench bench(devices, 1);
   auto connector = bench.Connector();
   const policy::Bundle bundle = WeChatBundle();
   const verify::PublishedBundle latest = Published(bundle);
   Must(connector->Apply(bundle), "apply");
   auto fleet = Must(store::OpenSqliteFleetStore((bench.dir / "appban.db").string()), "fleet store");
-  const auto started = Clock::now();
-  mdm::FleetImport import(*fleet, "bench",
-                          mdm::ImportContext{&latest, 1, static_cast<UnixSeconds>(std::time(nullptr))});
-  Status listed =
-      connector->InventoryPages(bundle, [&](std::vector<mdm::MdmDevice> page) { return import.Add(std::move(page)); });
-  if (!listed.ok()) Die(listed, "inventory");
-  auto stats = Must(import.Finish(true), "import");
-  const double import_seconds = Seconds(started);
+  ImportRun run;
+  for (int sync = 0; sync < syncs; ++sync) run = ImportOnce(*connector, bundle, latest, *fleet, incremental);
   int64_t violating = 0;
   const double compliance_seconds = SummarizeCompliance(*fleet, latest, &violating);
   std::printf(
-      "mdm import: %lld devices x %d apps in %.2f s (%.0f devices/s), %lld violating; "
+      "mdm import (sync %d, %s): %lld devices x %d apps in %.2f s (%.0f devices/s), %lld unchanged, %lld violating; "
       "fleet compliance %.2f s (violating_any %lld); peak RSS %ld MiB\n",
-      static_cast<long long>(stats.devices), kAppsPerDevice, import_seconds, stats.devices / import_seconds,
-      static_cast<long long>(stats.violating), compliance_seconds, static_cast<long long>(violating), PeakRssMiB());
+      syncs, incremental ? "incremental" : "full rewrite", static_cast<long long>(run.stats.devices), kAppsPerDevice,
+      run.seconds, run.stats.devices / run.seconds, static_cast<long long>(run.stats.unchanged),
+      static_cast<long long>(run.stats.violating), compliance_seconds, static_cast<long long>(violating), PeakRssMiB());
+  return 0;
+}
+
+// N phones in the Intune emulator (Graph paging at 100 per page), each with kAppsPerDevice
+// detected apps from a catalogue of kAppsPerDevice apps (WeChat on every kViolatingEvery-th), read
+// by the Intune connector (managedDevices, detectedApps, each app's managedDevices) into the fleet
+// store. The peer is `import N` (AMAPI) in the same run. WeChat is not in the emulated catalogue,
+// so Intune names it by display name and it is not counted violating (docs/mdm.md).
+int Intune(int64_t devices) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "appban-intune-bench-XXXXXX").string();
+  std::filesystem::path dir = ::mkdtemp(pattern.data());
+  constexpr char kTenant[] = "0b5e3c1a-1111-4222-8333-444455556666";
+  constexpr char kClient[] = "7d1c0f2e-aaaa-4bbb-8ccc-ddddeeeeffff";
+  constexpr char kSecret[] = "bench-client-secret";
+  testing::IntuneEmulatorOptions options;
+  options.specs_dir = std::string(APPBAN_SOURCE_DIR) + "/tests/specs/intune";
+  options.tenant_id = kTenant;
+  options.client_id = kClient;
+  options.client_secret = kSecret;
+  options.devices_sync_on_demand = true;
+  auto emulator = Must(testing::IntuneEmulator::Start(options), "starting the Intune emulator");
+  std::vector<testing::IntuneEmulatedApp> apps;
+  for (int a = 0; a + 1 < kAppsPerDevice; ++a) {
+    apps.push_back({"App " + std::to_string(a), "com.example.app" + std::to_string(a), "1.0", "ios", true});
+  }
+  for (int64_t i = 0; i < devices; ++i) {
+    char id[64];
+    std::snprintf(id, sizeof id, "4c1d%04llx-0000-4000-8000-%012lld", static_cast<unsigned long long>(i >> 16),
+                  static_cast<long long>(i));
+    Json device = {{"id", id},
+                   {"deviceName", std::string("phone-") + id},
+                   {"operatingSystem", "iOS"},
+                   {"osVersion", "17.5"},
+                   {"complianceState", "compliant"},
+                   {"lastSyncDateTime", "2026-12-05T04:00:00Z"},
+                   {"isSupervised", true},
+                   {"managedDeviceOwnerType", "company"}};
+    std::vector<testing::IntuneEmulatedApp> installed = apps;
+    if (i % kViolatingEvery == 0) installed.push_back({"WeChat", "com.tencent.xin", "8.0.40", "ios", true});
+    emulator->PutDevice(std::move(device), {"5f0c1d2e-0000-4000-8000-00000000000a"}, std::move(installed));
+  }
+  const std::string secret = (dir / "secret").string();
+  if (Status written = WriteFileAtomically(secret, std::string(kSecret) + "\n", 0600); !written.ok())
+    Die(written, "secret");
+  mdm::IntuneConnectorConfig config;
+  config.name = "bench";
+  config.tenant_id = kTenant;
+  config.client_id = kClient;
+  config.client_secret_file = secret;
+  config.graph_base_url = emulator->base_url();
+  config.login_base_url = emulator->base_url();
+  config.device_groups = {"staff"};
+  mdm::ConnectorOptions connector_options;
+  connector_options.state_dir = (dir / "mdm").string();
+  auto connectors = Must(mdm::CreateConnectors(mdm::MdmConfig{{}, {config}, {}, {}}, connector_options), "connector");
+  policy::Rule rule;
+  rule.id = "wechat";
+  rule.title = "WeChat";
+  rule.state = policy::RuleState::kPublished;
+  rule.targets.push_back(*policy::MakeTarget(policy::TargetKind::kIosBundle, "com.tencent.xin"));
+  const UnixSeconds now = static_cast<UnixSeconds>(std::time(nullptr));
+  const policy::Bundle bundle =
+      Must(policy::CompileBundle(policy::BundleInputs{{rule}, {}, {}, 1, now - 60, now + 86400}), "bundle");
+  const verify::PublishedBundle latest = Published(bundle);
+  auto fleet = Must(store::OpenSqliteFleetStore((dir / "appban.db").string()), "fleet store");
+  const auto started = Clock::now();
+  mdm::FleetImport import(*fleet, "bench", mdm::ImportContext{&latest, 1, now});
+  Status listed = connectors.front()->InventoryPages(
+      bundle, [&](std::vector<mdm::MdmDevice> page) { return import.Add(std::move(page)); });
+  if (!listed.ok()) Die(listed, "inventory");
+  auto stats = Must(import.Finish(true), "import");
+  const double seconds = Seconds(started);
+  std::printf(
+      "intune import: %lld devices x %d apps in %.2f s (%.0f devices/s), %lld violating, %zu Graph requests; "
+      "peak RSS %ld MiB\n",
+      static_cast<long long>(stats.devices), kAppsPerDevice, seconds, stats.devices / seconds,
+      static_cast<long long>(stats.violating), emulator->request_log().size(), PeakRssMiB());
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
+// N Apple InstalledApplicationList answers (kAppsPerDevice apps, one device each) recorded as the
+// webhook receiver records them: appended to the results journal (`journal`), or, the peer, the
+// way it did before: the whole results file read, updated and rewritten atomically per answer.
+int AppleResults(int64_t answers, bool journal) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "appban-apple-bench-XXXXXX").string();
+  std::filesystem::path dir = ::mkdtemp(pattern.data());
+  const std::string path = (dir / "apple-bench-results.json").string();
+  std::vector<std::string> events;
+  for (int64_t i = 0; i < answers; ++i) {
+    const std::string udid = "00008110-" + std::to_string(1000000000 + i);
+    std::string plist = "<plist version=\"1.0\"><dict><key>CommandUUID</key><string>C" + std::to_string(i) +
+                        "</string><key>InstalledApplicationList</key><array>";
+    for (int a = 0; a < kAppsPerDevice; ++a) {
+      plist += "<dict><key>Identifier</key><string>com.example.app" + std::to_string(a) +
+               "</string><key>Name</key><string>App</string><key>ShortVersion</key><string>1.0</string></dict>";
+    }
+    plist += "</array><key>Status</key><string>Acknowledged</string><key>UDID</key><string>" + udid +
+             "</string></dict></plist>";
+    events.push_back(Json{
+        {"topic", "mdm.Connect"},
+        {"acknowledge_event", {{"udid", udid}, {"status", "Acknowledged"}, {"raw_payload", mdm::Base64Encode(plist)}}}}
+                         .dump());
+  }
+  const UnixSeconds now = static_cast<UnixSeconds>(std::time(nullptr));
+  const auto started = Clock::now();
+  for (const std::string& event : events) {
+    if (journal) {
+      if (Status recorded = mdm::RecordWebhookEvent(path, event, now); !recorded.ok()) Die(recorded, "record");
+      continue;
+    }
+    auto result = Must(mdm::ParseWebhookEvent(event), "event");
+    auto results = Must(mdm::LoadResultsFile(path), "load");
+    if (Status recorded = mdm::RecordResult(results, result, now); !recorded.ok()) Die(recorded, "record");
+    if (Status saved = mdm::SaveResultsFile(path, results); !saved.ok()) Die(saved, "save");
+  }
+  const double seconds = Seconds(started);
+  const auto read_started = Clock::now();
+  auto results = Must(mdm::LoadResultsFile(path), "load");
+  const double read_seconds = Seconds(read_started);
+  std::printf(
+      "apple results (%s): %lld answers x %d apps in %.2f s (%.2f ms per answer); the connector reads %zu devices "
+      "in %.3f s; peak RSS %ld MiB\n",
+      journal ? "journal" : "rewrite per answer", static_cast<long long>(answers), kAppsPerDevice, seconds,
+      seconds * 1000 / answers, results.devices.size(), read_seconds, PeakRssMiB());
+  std::filesystem::remove_all(dir);
   return 0;
 }
 
@@ -275,9 +430,16 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "import";
   const long long n = argc > 2 ? std::atoll(argv[2]) : (mode == "policies" ? 1000 : 100000);
   if (n <= 0) return 2;
-  if (mode == "import") return appban::Import(n);
+  if (mode == "import") return appban::Import(n, 1, true);
+  if (mode == "resync") return appban::Import(n, 2, true);
+  if (mode == "resync-full") return appban::Import(n, 2, false);
   if (mode == "agent") return appban::Agent(n);
+  if (mode == "intune") return appban::Intune(n);
+  if (mode == "apple-results") return appban::AppleResults(n, true);
+  if (mode == "apple-results-rewrite") return appban::AppleResults(n, false);
   if (mode == "policies") return appban::Policies(static_cast<int>(n));
-  std::fprintf(stderr, "usage: %s import|agent|policies [N]\n", argv[0]);
+  std::fprintf(stderr,
+               "usage: %s import|resync|resync-full|intune|apple-results|apple-results-rewrite|agent|policies [N]\n",
+               argv[0]);
   return 2;
 }

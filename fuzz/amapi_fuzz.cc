@@ -18,34 +18,24 @@
 #include "appban/mdm/google_auth.h"
 #include "appban/mdm/limits.h"
 #include "appban/policy/bundle.h"
+#include "mdm_fuzz_support.h"
 
 namespace {
 
 using namespace appban;
 using namespace appban::mdm;
+using fuzzing::kNow;
 
-constexpr UnixSeconds kNow = 1700000000;
-
-policy::Bundle FixedBundle() {
-  policy::Rule wechat;
-  wechat.id = "wechat";
-  wechat.title = "WeChat";
-  wechat.targets = {*policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.tencent.mm")};
-  wechat.state = policy::RuleState::kPublished;
-  policy::Rule scoped = wechat;
-  scoped.id = "tiktok";
-  scoped.scope_groups = {"staff"};
-  scoped.targets = {*policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.zhiliaoapp.musically")};
-  policy::BundleInputs inputs{{wechat, scoped}, {}, {}, 1, kNow - 100, kNow + 86400};
-  auto bundle = policy::CompileBundle(inputs);
-  if (!bundle.ok()) __builtin_trap();
-  return *bundle;
+policy::Bundle Bans() {
+  auto android = [](const char* package) { return *policy::MakeTarget(policy::TargetKind::kAndroidPackage, package); };
+  return fuzzing::FixedBundle({fuzzing::BanRule("wechat", {android("com.tencent.mm")}),
+                               fuzzing::BanRule("tiktok", {android("com.zhiliaoapp.musically")}, {"staff"})});
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const policy::Bundle bundle = FixedBundle();
+  static const policy::Bundle bundle = Bans();
   static const auto index = policy::PolicyIndex::Build(bundle);
   static const BannedPackages banned = CollectBannedPackages(bundle);
   const std::string_view text(reinterpret_cast<const char*>(data), size);

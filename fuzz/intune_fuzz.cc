@@ -17,31 +17,24 @@
 #include "appban/mdm/intune_plan.h"
 #include "appban/mdm/limits.h"
 #include "appban/policy/bundle.h"
+#include "mdm_fuzz_support.h"
 
 namespace {
 
 using namespace appban;
 using namespace appban::mdm;
+using fuzzing::kNow;
 
-constexpr UnixSeconds kNow = 1700000000;
-
-policy::Bundle FixedBundle() {
-  policy::Rule wechat;
-  wechat.id = "wechat";
-  wechat.title = "WeChat";
-  wechat.targets = {*policy::MakeTarget(policy::TargetKind::kIosBundle, "com.tencent.xin"),
-                    *policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.tencent.mm")};
-  wechat.state = policy::RuleState::kPublished;
-  policy::BundleInputs inputs{{wechat}, {}, {}, 1, kNow - 100, kNow + 86400};
-  auto bundle = policy::CompileBundle(inputs);
-  if (!bundle.ok()) __builtin_trap();
-  return *bundle;
+policy::Bundle Bans() {
+  return fuzzing::FixedBundle(
+      {fuzzing::BanRule("wechat", {*policy::MakeTarget(policy::TargetKind::kIosBundle, "com.tencent.xin"),
+                                   *policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.tencent.mm")})});
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const policy::Bundle bundle = FixedBundle();
+  static const policy::Bundle bundle = Bans();
   static const auto index = policy::PolicyIndex::Build(bundle);
   static const IntuneBanned banned = CollectIntuneBanned(bundle);
   const std::string_view text(reinterpret_cast<const char*>(data), size);

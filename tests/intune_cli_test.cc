@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "appban/mdm/intune_test_support.h"
-#include "support/test_support.h"
+#include "support/mdm_cli_fixture.h"
 
 namespace appban::testing {
 namespace {
@@ -21,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace mdm::testing;
 
-class IntuneCli : public ::testing::Test {
+class IntuneCli : public MdmCliTest {
  protected:
   void SetUp() override {
     fixture_ = std::make_unique<IntuneFixture>();
@@ -36,33 +36,7 @@ class IntuneCli : public ::testing::Test {
                            << "\"\ngroups = [\"staff\"]\nios_compliance_policy_id = \"c0mp1\"\n"
                            << "ios_device_configuration_id = \"c0nf1\"\n";
   }
-  CommandResult Appban(std::vector<std::string> args) {
-    args.insert(args.begin(), AppbanBinary());
-    return RunCommand(args);
-  }
-  CommandResult Policy(const std::string& user, std::vector<std::string> args) {
-    std::vector<std::string> full = {"policy", "--data", data(), "--user", user};
-    full.insert(full.end(), args.begin(), args.end());
-    return Appban(full);
-  }
-  // With APPBAN_MDM_EXAMPLE set, every command and its output is printed: docs/mdm.md's Intune
-  // worked example is this test's output.
-  CommandResult Mdm(const std::string& verb, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"mdm", verb, "--config", config_, "--user", "carol"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    CommandResult result = Appban(args);
-    if (std::getenv("APPBAN_MDM_EXAMPLE") != nullptr) {
-      std::cout << "$ appban mdm " << verb << " --config server.toml";
-      for (const auto& arg : extra) std::cout << " " << arg;
-      std::cout << "\n" << result.out << result.err;
-    }
-    return result;
-  }
-  std::string data() const { return (dir_.path() / "data").string(); }
-
-  TempDir dir_;
   std::unique_ptr<IntuneFixture> fixture_;
-  std::string config_;
 };
 
 TEST_F(IntuneCli, PublishApplyPhonesReportWeChatGoneRevokeRemovesAppbansEntries) {
@@ -88,13 +62,7 @@ TEST_F(IntuneCli, PublishApplyPhonesReportWeChatGoneRevokeRemovesAppbansEntries)
   emulator.PutDevice(ManagedDevice("4c1d0003-0000-4000-8000-000000000003", "iOS", false), {kOtherGroup},
                      {{"WeChat", "com.tencent.xin", "8.0.40", "ios", false}});
 
-  ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
-  auto proposed = Policy("alice", {"rules", "add", "--id", "wechat", "--title", "WeChat on government phones",
-                                   "--target", "ios:com.tencent.xin", "--target", "android:com.tencent.mm"});
-  ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
-  ASSERT_EQ(Policy("bob", {"rules", "approve", "wechat"}).exit_code, 0);
-  ASSERT_EQ(Policy("bob", {"rules", "publish", "wechat"}).exit_code, 0);
-  ASSERT_EQ(Policy("bob", {"bundle", "export", "--out", (dir_.path() / "b1.json").string()}).exit_code, 0);
+  PublishBan({"ios:com.tencent.xin", "android:com.tencent.mm"}, "b1.json");
 
   auto before = Mdm("status");
   ASSERT_EQ(before.exit_code, 0) << before.err;
@@ -124,8 +92,7 @@ TEST_F(IntuneCli, PublishApplyPhonesReportWeChatGoneRevokeRemovesAppbansEntries)
   EXPECT_NE(audit.out.find("intune:/v1.0/deviceAppManagement/mobileApps/" + wechat + "/assignments"),
             std::string::npos);
 
-  ASSERT_EQ(Policy("bob", {"rules", "revoke", "wechat", "--reason", "court order"}).exit_code, 0);
-  ASSERT_EQ(Policy("bob", {"bundle", "export", "--out", (dir_.path() / "b2.json").string()}).exit_code, 0);
+  RevokeBan("b2.json");
   auto lifted = Mdm("apply");
   ASSERT_EQ(lifted.exit_code, 0) << lifted.out << lifted.err;
   EXPECT_TRUE(emulator.Assignments(wechat).empty());

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "appban/mdm/apple_test_support.h"
-#include "support/test_support.h"
+#include "support/mdm_cli_fixture.h"
 
 namespace appban::testing {
 namespace {
@@ -26,7 +26,7 @@ using mdm::testing::Phone;
 constexpr char kSupervised[] = "00008110-000A1C2E3F40801E";
 constexpr char kUnsupervised[] = "00008030-001D45A83E62002E";
 
-class MdmAppleCli : public ::testing::Test {
+class MdmAppleCli : public MdmCliTest {
  protected:
   void SetUp() override {
     EmulatedAppleDevice supervised =
@@ -54,46 +54,10 @@ class MdmAppleCli : public ::testing::Test {
                            << "profile_identifier = \"gov.example.appban.restrictions\"\n"
                            << "organization = \"Example CIO Office\"\n";
   }
-  CommandResult Appban(std::vector<std::string> args) {
-    args.insert(args.begin(), AppbanBinary());
-    return RunCommand(args);
-  }
-  CommandResult Policy(const std::string& user, std::vector<std::string> args) {
-    std::vector<std::string> full = {"policy", "--data", data(), "--user", user};
-    full.insert(full.end(), args.begin(), args.end());
-    return Appban(full);
-  }
-  // With APPBAN_MDM_EXAMPLE set, every command and its output is printed: docs/mdm.md's Apple
-  // worked example is this test's output.
-  CommandResult Mdm(const std::string& verb, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"mdm", verb, "--config", config_};
-    if (verb != "apple-profile") args.insert(args.end(), {"--user", "carol"});
-    args.insert(args.end(), extra.begin(), extra.end());
-    CommandResult result = Appban(args);
-    if (std::getenv("APPBAN_MDM_EXAMPLE") != nullptr) {
-      std::cout << "$ appban mdm " << verb << " --config server.toml";
-      for (const auto& arg : extra)
-        std::cout << " " << (arg.find('/') == std::string::npos ? arg : fs::path(arg).filename().string());
-      std::cout << "\n" << result.out << result.err;
-    }
-    return result;
-  }
-  void Publish() {
-    ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
-    auto proposed = Policy("alice", {"rules", "add", "--id", "wechat", "--title", "WeChat on government phones",
-                                     "--target", "ios:com.tencent.xin"});
-    ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
-    ASSERT_EQ(Policy("bob", {"rules", "approve", "wechat"}).exit_code, 0);
-    ASSERT_EQ(Policy("bob", {"rules", "publish", "wechat"}).exit_code, 0);
-    auto exported = Policy("bob", {"bundle", "export", "--out", (dir_.path() / "bundle.json").string()});
-    ASSERT_EQ(exported.exit_code, 0) << exported.err;
-  }
-  std::string data() const { return (dir_.path() / "data").string(); }
+  void Publish() { PublishBan({"ios:com.tencent.xin"}); }
 
-  TempDir dir_;
   std::unique_ptr<mdm::testing::AppleFixture> fixture_;
   std::unique_ptr<mdm::AppleWebhookReceiver> receiver_;
-  std::string config_;
 };
 
 TEST_F(MdmAppleCli, PublishApplyPhonesReportWeChatGoneUnsupervisedCannotBeEnforced) {
@@ -154,8 +118,7 @@ TEST_F(MdmAppleCli, PublishApplyPhonesReportWeChatGoneUnsupervisedCannotBeEnforc
   EXPECT_NE(audit.out.find(std::string("apple:ios/") + kSupervised), std::string::npos);
 
   // Revoke: the profile goes from every phone.
-  ASSERT_EQ(Policy("bob", {"rules", "revoke", "wechat", "--reason", "court order"}).exit_code, 0);
-  ASSERT_EQ(Policy("bob", {"bundle", "export", "--out", (dir_.path() / "bundle2.json").string()}).exit_code, 0);
+  RevokeBan("bundle2.json");
   auto lifted = Mdm("apply");
   ASSERT_EQ(lifted.exit_code, 0) << lifted.out << lifted.err;
   EXPECT_NE(lifted.out.find("queued RemoveProfile gov.example.appban.restrictions"), std::string::npos) << lifted.out;

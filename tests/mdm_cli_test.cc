@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "appban/mdm/mdm_test_support.h"
-#include "support/test_support.h"
+#include "support/mdm_cli_fixture.h"
 
 namespace appban::testing {
 namespace {
@@ -22,7 +22,7 @@ using mdm::testing::AppReport;
 using mdm::testing::Device;
 using mdm::testing::PolicyName;
 
-class MdmCli : public ::testing::Test {
+class MdmCli : public MdmCliTest {
  protected:
   void SetUp() override {
     fixture_ =
@@ -34,45 +34,9 @@ class MdmCli : public ::testing::Test {
                            << "\"\nbase_url = \"" << fixture_->emulator->base_url() << "\"\n"
                            << "[[mdm.amapi.policies]]\nname = \"default\"\ngroups = [\"staff\"]\n";
   }
-  CommandResult Appban(std::vector<std::string> args) {
-    args.insert(args.begin(), AppbanBinary());
-    return RunCommand(args);
-  }
-  CommandResult Policy(const std::string& user, std::vector<std::string> args) {
-    std::vector<std::string> full = {"policy", "--data", data(), "--user", user};
-    full.insert(full.end(), args.begin(), args.end());
-    return Appban(full);
-  }
-  // With APPBAN_MDM_EXAMPLE set, every command and its output is printed: docs/mdm.md's worked
-  // example is this test's output.
-  CommandResult Mdm(const std::string& verb, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"mdm", verb, "--config", config_, "--user", "carol"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    CommandResult result = Appban(args);
-    if (std::getenv("APPBAN_MDM_EXAMPLE") != nullptr) {
-      std::cout << "$ appban mdm " << verb << " --config server.toml";
-      for (const auto& arg : extra) std::cout << " " << arg;
-      std::cout << "\n" << result.out << result.err;
-    }
-    return result;
-  }
-  void Publish() {
-    if (!fs::exists(fs::path(data()) / "keys")) {
-      ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
-    }
-    auto proposed = Policy("alice", {"rules", "add", "--id", "wechat", "--title", "WeChat on government phones",
-                                     "--target", "android:com.tencent.mm"});
-    ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
-    ASSERT_EQ(Policy("bob", {"rules", "approve", "wechat"}).exit_code, 0);
-    ASSERT_EQ(Policy("bob", {"rules", "publish", "wechat"}).exit_code, 0);
-    auto exported = Policy("bob", {"bundle", "export", "--out", (dir_.path() / "bundle.json").string()});
-    ASSERT_EQ(exported.exit_code, 0) << exported.err;
-  }
-  std::string data() const { return (dir_.path() / "data").string(); }
+  void Publish() { PublishBan({"android:com.tencent.mm"}); }
 
-  TempDir dir_;
   std::unique_ptr<mdm::testing::Fixture> fixture_;
-  std::string config_;
 };
 
 TEST_F(MdmCli, PublishApplyDevicesReportWeChatGoneRevokeRemovesTheEntry) {
@@ -131,8 +95,7 @@ TEST_F(MdmCli, PublishApplyDevicesReportWeChatGoneRevokeRemovesTheEntry) {
   EXPECT_NE(audit.out.find("amapi:" + PolicyName("default")), std::string::npos);
 
   // Revoke, publish the next bundle, apply: appban's entry goes, the administrator's stays.
-  ASSERT_EQ(Policy("bob", {"rules", "revoke", "wechat", "--reason", "court order"}).exit_code, 0);
-  ASSERT_EQ(Policy("bob", {"bundle", "export", "--out", (dir_.path() / "bundle2.json").string()}).exit_code, 0);
+  RevokeBan("bundle2.json");
   auto lifted = Mdm("apply");
   ASSERT_EQ(lifted.exit_code, 0) << lifted.out << lifted.err;
   EXPECT_NE(lifted.out.find("unblocked com.tencent.mm"), std::string::npos) << lifted.out;

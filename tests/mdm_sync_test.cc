@@ -12,36 +12,21 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "appban/common/json.h"
 #include "appban/mdm/mdm_test_support.h"
 #include "appban/policy/model.h"
 #include "appban/protocol/messages.h"
-#include "support/oidc_provider.h"
-#include "support/server_process.h"
-#include "support/test_support.h"
+#include "support/mdm_server_fixture.h"
 
 namespace appban {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using Headers = std::vector<std::pair<std::string, std::string>>;
 using mdm::testing::AppReport;
 using mdm::testing::PolicyName;
-using testing::ServerProcess;
-
-Headers Bearer(const std::string& token) { return {{"authorization", "Bearer " + token}}; }
-Json Body(const net::HttpResponse& response) { return Json::parse(response.body, nullptr, false); }
-
-bool TimeUntil(const std::function<bool()>& done, std::chrono::seconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
-}
 
 Json Phone(const std::string& id, const std::string& policy, std::vector<Json> reports) {
   Json device = mdm::testing::Device(id, policy, std::move(reports));
@@ -49,7 +34,7 @@ Json Phone(const std::string& id, const std::string& policy, std::vector<Json> r
   return device;
 }
 
-class MdmSyncTest : public ::testing::Test {
+class MdmSyncTest : public testing::MdmServerTest {
  protected:
   // `base_url` empty: the emulator's.
   // `tls`: the emulator serves HTTPS from its own CA, which the connector pins with ca_file.
@@ -78,89 +63,18 @@ class MdmSyncTest : public ::testing::Test {
     emulator.PutDevice(Phone("liaison-1", PolicyName("liaison"), {AppReport("com.tencent.mm")}));
     emulator.PutDevice(Phone("kiosk-1", PolicyName("kiosk"), {AppReport("com.google.android.gm")}));
 
-    // bob, the second person of the two-person rule, signs in at a real OpenID Connect provider.
-    auto provider = testing::OidcProvider::Start(dir_.path() / "idp");
-    ASSERT_TRUE(provider.has_value()) << "the OpenID Connect provider did not start";
-    provider_.emplace(std::move(*provider));
-    const std::string config = (dir_.path() / "server.toml").string();
-    std::ofstream(config) << provider_->ServerToml()
-                          << "[mdm.sync]\ninterval_seconds = 10\nrequest_attempts = 1\nmax_backoff_seconds = 2\n"
-                          << "[[mdm.amapi]]\nname = \"health\"\nenterprise = \"" << mdm::testing::kEnterprise
-                          << "\"\nservice_account_key_file = \"" << fixture_->config.service_account_key_file
-                          << "\"\nbase_url = \"" << (base_url.empty() ? emulator.base_url() : base_url) << "\"\n"
-                          << ca_line << "[[mdm.amapi.policies]]\nname = \"default\"\ngroups = [\"staff\"]\n"
-                          << "[[mdm.amapi.policies]]\nname = \"liaison\"\ngroups = [\"liaison\"]\n";
-    auto started = ServerProcess::Start(dir_.path() / "data", {"--config", config});
-    ASSERT_TRUE(started.has_value()) << "server did not start";
-    server_.emplace(std::move(*started));
-    admin_ = server_->admin_token();
-    ASSERT_FALSE(admin_.empty()) << server_->output();
+    std::ostringstream toml;
+    toml << "[[mdm.amapi]]\nname = \"health\"\nenterprise = \"" << mdm::testing::kEnterprise
+         << "\"\nservice_account_key_file = \"" << fixture_->config.service_account_key_file << "\"\nbase_url = \""
+         << (base_url.empty() ? emulator.base_url() : base_url) << "\"\n"
+         << ca_line << "[[mdm.amapi.policies]]\nname = \"default\"\ngroups = [\"staff\"]\n"
+         << "[[mdm.amapi.policies]]\nname = \"liaison\"\ngroups = [\"liaison\"]\n";
+    StartServerWith(toml.str());
   }
 
-  net::HttpResponse Call(const std::string& method, const std::string& path, const std::string& body,
-                         const Headers& headers) {
-    auto client = server_->Client();
-    auto response = client.Request(method, path, body, headers);
-    EXPECT_TRUE(response.ok()) << method << " " << path << ": " << response.status().ToString();
-    return response.ok() ? *response : net::HttpResponse{};
-  }
-  net::HttpResponse Admin(const std::string& method, const std::string& path, const Json& body = nullptr,
-                          const std::string& token = "") {
-    return Call(method, path, body.is_null() ? "" : body.dump(), Bearer(token.empty() ? admin_ : token));
-  }
-  // bob's ID token from the provider (the server may still be fetching the provider's keys when
-  // he first calls: callers retry a 401).
-  std::string Bob() {
-    if (bob_.empty()) bob_ = provider_->SignIn("bob");
-    EXPECT_FALSE(bob_.empty()) << "bob could not sign in";
-    return bob_;
-  }
-  // As Admin, retried while the server has not yet fetched the provider's keys (401).
-  net::HttpResponse AsBob(const std::string& method, const std::string& path, const Json& body) {
-    net::HttpResponse response;
-    for (int i = 0; i < 100; ++i) {
-      response = Admin(method, path, body, Bob());
-      if (response.status != 401) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return response;
-  }
-  int64_t Publish() {
-    auto bundle = Admin("POST", "/v1/admin/publish", Json::object());
-    EXPECT_TRUE(bundle.status == 200 || bundle.status == 201) << bundle.body;
-    return Body(bundle).value("version", int64_t{0});
-  }
   // WeChat banned with due process: alice proposes, bob approves, alice publishes.
   int64_t BanWeChat() {
-    policy::Rule rule;
-    rule.id = "wechat";
-    rule.title = "WeChat on government phones";
-    rule.targets.push_back(*policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.tencent.mm"));
-    rule.action = policy::Action::kRemove;
-    rule.rationale = "unacceptable level of risk to privacy and security";
-    rule.authority = "Chief Information Officer";
-    EXPECT_EQ(Admin("POST", "/v1/admin/rules", policy::RuleToJson(rule, false)).status, 201);
-    EXPECT_EQ(AsBob("POST", "/v1/admin/rules/wechat/approve", Json::object()).status, 200);
-    EXPECT_EQ(Admin("POST", "/v1/admin/rules/wechat/publish", Json::object()).status, 200);
-    return Publish();
-  }
-  Json Connector() {
-    Json body = Body(Admin("GET", "/v1/admin/mdm"));
-    if (!body.is_object() || body["connectors"].empty()) return Json::object();
-    return body["connectors"][0];
-  }
-  // Waits until the sync loop finished a run from bundle `version`.
-  bool SyncedTo(int64_t version, int64_t min_runs = 0) {
-    return TimeUntil(
-        [&] {
-          Json c = Connector();
-          return c.value("state", "") == "ok" && c.value("bundle_version", int64_t{0}) == version &&
-                 c.value("runs", int64_t{0}) > min_runs;
-        },
-        std::chrono::seconds(30));
-  }
-  Json RuleCompliance(const std::string& rule) {
-    return Body(Admin("GET", "/v1/admin/compliance/rules/" + rule + "?limit=100"));
+    return Ban("wechat", {*policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.tencent.mm")});
   }
   Json BlockedEntries(const std::string& policy) {
     Json blocked = Json::array();
@@ -171,12 +85,7 @@ class MdmSyncTest : public ::testing::Test {
     return blocked;
   }
 
-  testing::TempDir dir_;
   std::unique_ptr<mdm::testing::Fixture> fixture_;
-  std::optional<ServerProcess> server_;
-  std::string admin_;
-  std::string bob_;
-  std::optional<testing::OidcProvider> provider_;
 };
 
 TEST_F(MdmSyncTest, PublishPatchesThePolicyAndThePhonesCountInCompliance) {
@@ -220,15 +129,9 @@ TEST_F(MdmSyncTest, PublishPatchesThePolicyAndThePhonesCountInCompliance) {
   EXPECT_EQ(totals.value("fully_compliant", -1), 4) << totals.dump(1);
 
   // Every push is in the audit chain, with the MDM object and the bundle.
-  Json audit = Body(Admin("GET", "/v1/admin/audit?limit=100"));
-  int pushes = 0;
-  for (const Json& entry : audit.value("entries", Json::array())) {
-    if (entry.value("action", "") == "mdm.amapi.apply") {
-      ++pushes;
-      EXPECT_EQ(entry["after"].value("bundle_version", 0), 1);
-    }
-  }
-  EXPECT_EQ(pushes, 2) << audit.dump(1);
+  std::vector<Json> pushes = AuditEntries("mdm.amapi.apply");
+  for (const Json& entry : pushes) EXPECT_EQ(entry["after"].value("bundle_version", 0), 1) << entry.dump(1);
+  EXPECT_EQ(pushes.size(), 2u);
 
   // /metrics shows the phones by source and the connector's sync.
   auto metrics = Call("GET", "/metrics", "", {});
@@ -280,7 +183,7 @@ TEST_F(MdmSyncTest, AConnectorThatIsDownShowsTheErrorAndDoesNotSlowDevices) {
   // A closed loopback port: every MDM request fails at once.
   StartServer("http://127.0.0.1:9");
   ASSERT_EQ(BanWeChat(), 1);
-  ASSERT_TRUE(TimeUntil([&] { return Connector().value("state", "") == "error"; }, std::chrono::seconds(30)))
+  ASSERT_TRUE(testing::PollUntil([&] { return Connector().value("state", "") == "error"; }, std::chrono::seconds(30)))
       << Connector().dump();
   Json connector = Connector();
   EXPECT_GE(connector.value("consecutive_failures", 0), 1);

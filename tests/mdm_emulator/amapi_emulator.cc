@@ -7,10 +7,6 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <future>
 #include <optional>
 #include <set>
 #include <thread>
@@ -54,11 +50,7 @@ struct AmapiEmulator::Server {
   const AmapiEmulatorOptions& options;
   const DiscoverySchemas& schemas;
 
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{boost::asio::make_work_guard(io)};
-  std::unique_ptr<net::HttpServer> http;
-  std::thread thread;
-  uint16_t port = 0;
+  LoopbackServer loop;  // stopped by the emulator's destructor, before the state it serves
 
   mutable Mutex mutex;
   std::map<std::string, Json> policies GUARDED_BY(mutex);
@@ -188,7 +180,7 @@ struct AmapiEmulator::Server {
   }
 
   std::string Scheme() const { return options.tls ? "https" : "http"; }
-  std::string TokenUri() const { return Scheme() + "://127.0.0.1:" + std::to_string(port) + "/token"; }
+  std::string TokenUri() const { return Scheme() + "://127.0.0.1:" + std::to_string(loop.port()) + "/token"; }
 
   net::HttpResponse List(const net::HttpRequest& request, const std::map<std::string, Json>& items,
                          const std::string& prefix, const std::string& key) REQUIRES(mutex) {
@@ -356,12 +348,8 @@ Result<std::unique_ptr<AmapiEmulator>> AmapiEmulator::Start(AmapiEmulatorOptions
     APPBAN_ASSIGN_OR_RETURN(server_options.tls, net::MakeServerContext(leaf.certificate_pem, leaf.private_key_pem));
     emulator->ca_pem_ = ca.certificate_pem;
   }
-  server.http = std::make_unique<net::HttpServer>(
-      server.io, server_options,
-      [&server](net::HttpRequest request, net::Responder respond) { respond(server.Handle(request)); },
-      [](std::string_view, std::string_view) -> size_t { return kMaxBody; }, nullptr);
-  APPBAN_ASSIGN_OR_RETURN(server.port, server.http->Listen("127.0.0.1", 0));
-  server.thread = std::thread([&server] { server.io.run(); });
+  APPBAN_RETURN_IF_ERROR(server.loop.Start(
+      server_options, kMaxBody, [&server](const net::HttpRequest& request) { return server.Handle(request); }));
   return emulator;
 }
 
@@ -370,22 +358,10 @@ AmapiEmulator::AmapiEmulator(AmapiEmulatorOptions options, DiscoverySchemas sche
   server_ = std::make_unique<Server>(options_, schemas_);
 }
 
-AmapiEmulator::~AmapiEmulator() {
-  if (server_->thread.joinable()) {
-    std::promise<void> done;
-    boost::asio::post(server_->io, [this, &done] {
-      server_->http.reset();
-      done.set_value();
-    });
-    done.get_future().wait();
-    server_->work.reset();
-    server_->io.stop();
-    server_->thread.join();
-  }
-}
+AmapiEmulator::~AmapiEmulator() { server_->loop.Stop(); }
 
 std::string AmapiEmulator::base_url() const {
-  return server_->Scheme() + "://127.0.0.1:" + std::to_string(server_->port);
+  return server_->Scheme() + "://127.0.0.1:" + std::to_string(server_->loop.port());
 }
 std::string AmapiEmulator::token_uri() const { return server_->TokenUri(); }
 

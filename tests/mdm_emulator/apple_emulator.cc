@@ -4,12 +4,8 @@
 #include <openssl/cms.h>
 #include <openssl/evp.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <ctime>
 #include <deque>
-#include <future>
 #include <thread>
 
 #include "appban/common/json.h"
@@ -18,6 +14,7 @@
 #include "appban/net/client.h"
 #include "appban/net/http.h"
 #include "appban/net/server.h"
+#include "emulator_util.h"
 
 namespace appban::testing {
 namespace {
@@ -79,11 +76,7 @@ struct AppleEmulator::Server {
   const AppleEmulatorOptions& options;
   const AppleSchemas& schemas;
 
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{boost::asio::make_work_guard(io)};
-  std::unique_ptr<net::HttpServer> http;
-  std::thread thread;
-  uint16_t port = 0;
+  LoopbackServer loop;  // stopped by the emulator's destructor, before the state it serves
 
   mutable Mutex mutex;
   std::string webhook_url GUARDED_BY(mutex);
@@ -260,12 +253,8 @@ Result<std::unique_ptr<AppleEmulator>> AppleEmulator::Start(AppleEmulatorOptions
     MutexLock lock(server.mutex);
     server.webhook_url = emulator->options_.webhook_url;
   }
-  server.http = std::make_unique<net::HttpServer>(
-      server.io, net::ServerOptions{},
-      [&server](net::HttpRequest request, net::Responder respond) { respond(server.Handle(request)); },
-      [](std::string_view, std::string_view) -> size_t { return kMaxBody; }, nullptr);
-  APPBAN_ASSIGN_OR_RETURN(server.port, server.http->Listen("127.0.0.1", 0));
-  server.thread = std::thread([&server] { server.io.run(); });
+  APPBAN_RETURN_IF_ERROR(server.loop.Start(
+      net::ServerOptions{}, kMaxBody, [&server](const net::HttpRequest& request) { return server.Handle(request); }));
   return emulator;
 }
 
@@ -274,21 +263,9 @@ AppleEmulator::AppleEmulator(AppleEmulatorOptions options, AppleSchemas schemas)
   server_ = std::make_unique<Server>(options_, schemas_);
 }
 
-AppleEmulator::~AppleEmulator() {
-  if (server_->thread.joinable()) {
-    std::promise<void> done;
-    boost::asio::post(server_->io, [this, &done] {
-      server_->http.reset();
-      done.set_value();
-    });
-    done.get_future().wait();
-    server_->work.reset();
-    server_->io.stop();
-    server_->thread.join();
-  }
-}
+AppleEmulator::~AppleEmulator() { server_->loop.Stop(); }
 
-std::string AppleEmulator::base_url() const { return "http://127.0.0.1:" + std::to_string(server_->port); }
+std::string AppleEmulator::base_url() const { return "http://127.0.0.1:" + std::to_string(server_->loop.port()); }
 
 void AppleEmulator::set_webhook_url(const std::string& url) {
   MutexLock lock(server_->mutex);

@@ -1,16 +1,74 @@
-// Small helpers the MDM emulators share: base64url decoding and RS256 verification of JWTs, and
-// splitting form bodies and paths. Test-only; thread-safe.
+// Small helpers the MDM emulators share: the loopback HTTP server each one runs on a thread of its
+// own, base64url decoding and RS256 verification of JWTs, and splitting form bodies and paths.
+// Test-only; the free functions are thread-safe.
 #pragma once
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <functional>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
+#include "appban/common/status.h"
+#include "appban/net/http.h"
+#include "appban/net/server.h"
+
 namespace appban::testing {
+
+// An HTTP server on 127.0.0.1 (a free port) answering every request with `handle`, on a thread of
+// its own. Stop (or destruction) closes it and joins the thread; call Stop before destroying what
+// `handle` uses. Start and Stop from one thread.
+class LoopbackServer {
+ public:
+  using Handle = std::function<net::HttpResponse(const net::HttpRequest&)>;
+
+  LoopbackServer() = default;
+  ~LoopbackServer() { Stop(); }
+  LoopbackServer(const LoopbackServer&) = delete;
+  LoopbackServer& operator=(const LoopbackServer&) = delete;
+
+  // Requests with a body larger than `max_body` are refused by the server itself.
+  Status Start(net::ServerOptions options, size_t max_body, Handle handle) {
+    http_ = std::make_unique<net::HttpServer>(
+        io_, std::move(options),
+        [handle = std::move(handle)](net::HttpRequest request, net::Responder respond) { respond(handle(request)); },
+        [max_body](std::string_view, std::string_view) -> size_t { return max_body; }, nullptr);
+    APPBAN_ASSIGN_OR_RETURN(port_, http_->Listen("127.0.0.1", 0));
+    thread_ = std::thread([this] { io_.run(); });
+    return Status::Ok();
+  }
+
+  void Stop() {
+    if (!thread_.joinable()) return;
+    std::promise<void> done;
+    boost::asio::post(io_, [this, &done] {
+      http_.reset();
+      done.set_value();
+    });
+    done.get_future().wait();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  uint16_t port() const { return port_; }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{boost::asio::make_work_guard(io_)};
+  std::unique_ptr<net::HttpServer> http_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+};
 
 inline std::optional<std::string> Base64UrlDecode(std::string_view text) {
   std::string out;

@@ -5,10 +5,6 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <future>
 #include <thread>
 
 #include "appban/common/crypto.h"
@@ -98,11 +94,7 @@ struct IntuneEmulator::Server {
   const CsdlSchemas& schemas;
   std::string certificate_der, certificate_public_pem;
 
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{boost::asio::make_work_guard(io)};
-  std::unique_ptr<net::HttpServer> http;
-  std::thread thread;
-  uint16_t port = 0;
+  LoopbackServer loop;  // stopped by the emulator's destructor, before the state it serves
 
   struct DeviceRecord {
     Json device;
@@ -139,7 +131,7 @@ struct IntuneEmulator::Server {
   Server(const IntuneEmulatorOptions& o, const CsdlSchemas& s) : options(o), schemas(s) {}
 
   static int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
-  std::string Base() const { return "http://127.0.0.1:" + std::to_string(port); }
+  std::string Base() const { return "http://127.0.0.1:" + std::to_string(loop.port()); }
   std::string TokenPath() const { return "/" + options.tenant_id + "/oauth2/v2.0/token"; }
 
   net::HttpResponse Handle(const net::HttpRequest& request) {
@@ -327,7 +319,8 @@ struct IntuneEmulator::Server {
     return out;
   }
 
-  void DevicesObey() REQUIRES(mutex) {
+  void DevicesObey(bool on_demand = false) REQUIRES(mutex) {
+    if (options.devices_sync_on_demand && !on_demand) return;
     for (auto& [id, record] : devices) {
       // Uninstall assignments to one of the device's groups remove the managed copies.
       std::vector<IntuneEmulatedApp> kept;
@@ -491,12 +484,8 @@ Result<std::unique_ptr<IntuneEmulator>> IntuneEmulator::Start(IntuneEmulatorOpti
       !LoadCertificate(emulator->options_.certificate_pem, server.certificate_der, server.certificate_public_pem)) {
     return Status::InvalidArgument("emulator: certificate_pem is not a PEM certificate");
   }
-  server.http = std::make_unique<net::HttpServer>(
-      server.io, net::ServerOptions{},
-      [&server](net::HttpRequest request, net::Responder respond) { respond(server.Handle(request)); },
-      [](std::string_view, std::string_view) -> size_t { return kMaxBody; }, nullptr);
-  APPBAN_ASSIGN_OR_RETURN(server.port, server.http->Listen("127.0.0.1", 0));
-  server.thread = std::thread([&server] { server.io.run(); });
+  APPBAN_RETURN_IF_ERROR(server.loop.Start(
+      net::ServerOptions{}, kMaxBody, [&server](const net::HttpRequest& request) { return server.Handle(request); }));
   return emulator;
 }
 
@@ -505,19 +494,7 @@ IntuneEmulator::IntuneEmulator(IntuneEmulatorOptions options, CsdlSchemas schema
   server_ = std::make_unique<Server>(options_, schemas_);
 }
 
-IntuneEmulator::~IntuneEmulator() {
-  if (server_->thread.joinable()) {
-    std::promise<void> done;
-    boost::asio::post(server_->io, [this, &done] {
-      server_->http.reset();
-      done.set_value();
-    });
-    done.get_future().wait();
-    server_->work.reset();
-    server_->io.stop();
-    server_->thread.join();
-  }
-}
+IntuneEmulator::~IntuneEmulator() { server_->loop.Stop(); }
 
 std::string IntuneEmulator::base_url() const { return server_->Base(); }
 
@@ -586,6 +563,11 @@ std::vector<IntuneEmulatedApp> IntuneEmulator::DeviceApps(const std::string& id)
   MutexLock lock(server_->mutex);
   auto it = server_->devices.find(id);
   return it == server_->devices.end() ? std::vector<IntuneEmulatedApp>{} : it->second.apps;
+}
+
+void IntuneEmulator::SyncDevices() {
+  MutexLock lock(server_->mutex);
+  server_->DevicesObey(/*on_demand=*/true);
 }
 
 void IntuneEmulator::FailNext(int count, int status, const std::string& method, const std::string& path_prefix) {

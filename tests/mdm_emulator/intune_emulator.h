@@ -20,9 +20,9 @@
 // @odata.nextLink ($skiptoken). A throttle budget answers 429 + Retry-After every N API calls;
 // FailNext injects errors; SetRawAnswer serves a malformed body.
 //
-// Devices obey Intune: after each write, a device in a group that an uninstall assignment targets
-// loses that app from its detected apps (when Intune manages the copy), and a device in a group a
-// compliance policy is assigned to turns noncompliant while it has one of its restrictedApps.
+// Devices obey Intune: after each write (or, with devices_sync_on_demand, at SyncDevices()), a device in a group that
+// an uninstall assignment targets loses that app from its detected apps (when Intune manages the copy), and a device in
+// a group a compliance policy is assigned to turns noncompliant while it has one of its restrictedApps.
 //
 // Thread-safety: the public methods may be called from the test thread while the server runs.
 #pragma once
@@ -49,6 +49,9 @@ struct IntuneEmulatorOptions {
   int max_page_size = 100;
   int throttle_every = 0;  // every N-th API call → 429 (0: never)
   std::string retry_after = "0";
+  // Devices act on assignments and policies only when SyncDevices() is called (a phone picks a
+  // change up at its next check-in), not at once after each write.
+  bool devices_sync_on_demand = false;
 };
 
 struct IntuneEmulatedApp {
@@ -79,6 +82,8 @@ class IntuneEmulator {
   void PutDevice(Json device, std::set<std::string> groups, std::vector<IntuneEmulatedApp> apps);
   Json Device(const std::string& id) const;
   std::vector<IntuneEmulatedApp> DeviceApps(const std::string& id) const;
+  // Every device checks in and obeys the assignments and policies as they are now.
+  void SyncDevices();
 
   void FailNext(int count, int status, const std::string& method = "", const std::string& path_prefix = "");
   void SetRawAnswer(const std::string& path, std::string body);  // served with 200 for GET path

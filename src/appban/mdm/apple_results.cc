@@ -3,8 +3,15 @@
 #include <openssl/evp.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <utility>
+#include <vector>
 
 #include "appban/common/file.h"
 
@@ -163,22 +170,20 @@ Result<AppleDeviceInfo> ParseDeviceInformation(const plist::Value& payload) {
   return info;
 }
 
-Result<ResultsFile> LoadResultsFile(const std::string& path) {
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0 && errno == ENOENT) return ResultsFile{};
-  APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMdmLimits.max_results_file_bytes));
-  APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(text, kMdmLimits.max_results_file_bytes, 16, path));
+namespace {
+
+Result<ResultsFile> ResultsFromJson(const Json& json, const std::string& where) {
   if (!json.is_object() || StringOr(json, "format") != kResultsFormat) {
-    return Status::Corruption(path + ": not an " + std::string(kResultsFormat) + " document");
+    return Status::Corruption(where + ": not an " + std::string(kResultsFormat) + " document");
   }
   ResultsFile results;
   auto devices = json.find("devices");
   auto commands = json.find("commands");
   if (devices == json.end() || !devices->is_object() || commands == json.end() || !commands->is_object()) {
-    return Status::Corruption(path + ": devices/commands missing");
+    return Status::Corruption(where + ": devices/commands missing");
   }
   for (const auto& [id, entry] : devices->items()) {
-    if (!entry.is_object()) return Status::Corruption(path + ": devices." + id + " is not an object");
+    if (!entry.is_object()) return Status::Corruption(where + ": devices." + id + " is not an object");
     DeviceResults device;
     APPBAN_ASSIGN_OR_RETURN(device.last_seen, IntMember(entry, "last_seen", "devices." + id));
     if (auto info = entry.find("info"); info != entry.end()) {
@@ -186,10 +191,10 @@ Result<ResultsFile> LoadResultsFile(const std::string& path) {
       APPBAN_ASSIGN_OR_RETURN(device.info_at, IntMember(entry, "info_at", "devices." + id));
     }
     if (auto apps = entry.find("apps"); apps != entry.end()) {
-      if (!apps->is_array()) return Status::Corruption(path + ": devices." + id + ".apps is not an array");
+      if (!apps->is_array()) return Status::Corruption(where + ": devices." + id + ".apps is not an array");
       std::vector<AppleApp> list;
       for (const Json& app : *apps) {
-        if (!app.is_object()) return Status::Corruption(path + ": devices." + id + ".apps has a non-object");
+        if (!app.is_object()) return Status::Corruption(where + ": devices." + id + ".apps has a non-object");
         list.push_back({StringOr(app, "id"), StringOr(app, "name"), StringOr(app, "version")});
       }
       device.apps = std::move(list);
@@ -198,7 +203,7 @@ Result<ResultsFile> LoadResultsFile(const std::string& path) {
     results.devices.emplace(id, std::move(device));
   }
   for (const auto& [uuid, entry] : commands->items()) {
-    if (!entry.is_object()) return Status::Corruption(path + ": commands." + uuid + " is not an object");
+    if (!entry.is_object()) return Status::Corruption(where + ": commands." + uuid + " is not an object");
     RecordedCommand command{StringOr(entry, "device"), StringOr(entry, "status"), StringOr(entry, "error"), 0};
     APPBAN_ASSIGN_OR_RETURN(command.at, IntMember(entry, "at", "commands." + uuid));
     results.commands.emplace(uuid, std::move(command));
@@ -206,7 +211,7 @@ Result<ResultsFile> LoadResultsFile(const std::string& path) {
   return results;
 }
 
-Status SaveResultsFile(const std::string& path, const ResultsFile& results) {
+Json ResultsToJson(const ResultsFile& results) {
   Json devices = Json::object();
   for (const auto& [id, device] : results.devices) {
     Json entry = {{"last_seen", device.last_seen}};
@@ -230,8 +235,106 @@ Status SaveResultsFile(const std::string& path, const ResultsFile& results) {
     if (!command.error.empty()) entry["error"] = command.error;
     commands[uuid] = std::move(entry);
   }
-  Json document = {{"format", kResultsFormat}, {"devices", std::move(devices)}, {"commands", std::move(commands)}};
-  return WriteFileAtomically(path, document.dump(1, ' ', false, Json::error_handler_t::replace) + "\n", 0600);
+  return {{"format", kResultsFormat}, {"devices", std::move(devices)}, {"commands", std::move(commands)}};
+}
+
+// The oldest command results go first (the connector needs only recent ones).
+void BoundCommands(ResultsFile& results, size_t max_commands) {
+  if (results.commands.size() <= max_commands) return;
+  std::vector<std::pair<UnixSeconds, std::string>> by_age;
+  for (const auto& [uuid, command] : results.commands) by_age.emplace_back(command.at, uuid);
+  std::sort(by_age.begin(), by_age.end());
+  for (size_t i = 0; results.commands.size() > max_commands; ++i) results.commands.erase(by_age[i].second);
+}
+
+// Folds `delta` (journal records) into `into`, the newer answer winning field by field, so that
+// folding a record twice, or an older record after a newer one, changes nothing.
+void MergeResults(ResultsFile& into, ResultsFile delta) {
+  for (auto& [id, update] : delta.devices) {
+    DeviceResults& device = into.devices[id];
+    device.last_seen = std::max(device.last_seen, update.last_seen);
+    if (update.info && (!device.info || update.info_at >= device.info_at)) {
+      device.info = std::move(update.info);
+      device.info_at = update.info_at;
+    }
+    if (update.apps && (!device.apps || update.apps_at >= device.apps_at)) {
+      device.apps = std::move(update.apps);
+      device.apps_at = update.apps_at;
+    }
+  }
+  for (auto& [uuid, command] : delta.commands) {
+    auto it = into.commands.find(uuid);
+    if (it == into.commands.end()) {
+      into.commands.emplace(uuid, std::move(command));
+    } else if (command.at >= it->second.at) {
+      it->second = std::move(command);
+    }
+  }
+}
+
+// Reads the journal's complete records (a last line without its newline is a record a crash cut
+// short: it was never acknowledged, and is skipped).
+Result<std::vector<ResultsFile>> ReadJournal(const std::string& path) {
+  std::vector<ResultsFile> records;
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0 && errno == ENOENT) return records;
+  APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMdmLimits.max_results_file_bytes));
+  size_t start = 0, line = 1;
+  for (size_t end = text.find('\n'); end != std::string::npos; end = text.find('\n', start), ++line) {
+    const std::string where = path + ":" + std::to_string(line);
+    APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(std::string_view(text).substr(start, end - start),
+                                                        kMdmLimits.max_webhook_event_bytes, 16, where));
+    APPBAN_ASSIGN_OR_RETURN(ResultsFile record, ResultsFromJson(json, where));
+    records.push_back(std::move(record));
+    start = end + 1;
+  }
+  return records;
+}
+
+// Appends `line` to the journal in one write and syncs it to disk.
+Status AppendToJournal(const std::string& path, const std::string& line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::Unavailable(path + ": " + std::strerror(errno));
+  size_t written = 0;
+  while (written < line.size()) {
+    ssize_t n = ::write(fd, line.data() + written, line.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string reason = std::strerror(errno);
+      ::close(fd);
+      return Status::Unavailable(path + ": " + reason);
+    }
+    written += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced) return Status::Unavailable(path + ": fsync failed");
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string ResultsJournalPath(const std::string& path) { return path + ".journal"; }
+
+Result<ResultsFile> LoadResultsFile(const std::string& path) {
+  // The journal is read before the snapshot: a compaction in between leaves a snapshot that
+  // already holds what the journal held, and folding it again changes nothing.
+  APPBAN_ASSIGN_OR_RETURN(std::vector<ResultsFile> journal, ReadJournal(ResultsJournalPath(path)));
+  ResultsFile results;
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 || errno != ENOENT) {
+    APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMdmLimits.max_results_file_bytes));
+    APPBAN_ASSIGN_OR_RETURN(Json json, ParseJsonBounded(text, kMdmLimits.max_results_file_bytes, 16, path));
+    APPBAN_ASSIGN_OR_RETURN(results, ResultsFromJson(json, path));
+  }
+  for (ResultsFile& record : journal) MergeResults(results, std::move(record));
+  BoundCommands(results, kMdmLimits.max_recorded_commands);
+  return results;
+}
+
+Status SaveResultsFile(const std::string& path, const ResultsFile& results) {
+  return WriteFileAtomically(path, ResultsToJson(results).dump(1, ' ', false, Json::error_handler_t::replace) + "\n",
+                             0600);
 }
 
 Status RecordResult(ResultsFile& results, const CommandResult& result, UnixSeconds now, const MdmLimits& limits) {
@@ -251,23 +354,28 @@ Status RecordResult(ResultsFile& results, const CommandResult& result, UnixSecon
   if (!result.command_uuid.empty()) {
     if (result.command_uuid.size() > 128) return Status::Corruption("CommandUUID is too long");
     results.commands[result.command_uuid] = {result.enrollment_id, result.status, result.error, now};
-    // Bounded: the oldest results go first (the connector needs only recent ones).
-    while (results.commands.size() > limits.max_recorded_commands) {
-      auto oldest = results.commands.begin();
-      for (auto it = results.commands.begin(); it != results.commands.end(); ++it) {
-        if (it->second.at < oldest->second.at) oldest = it;
-      }
-      results.commands.erase(oldest);
-    }
+    BoundCommands(results, limits.max_recorded_commands);
   }
   return Status::Ok();
 }
 
-Status RecordWebhookEvent(const std::string& path, std::string_view body, UnixSeconds now) {
+Status RecordWebhookEvent(const std::string& path, std::string_view body, UnixSeconds now, uint64_t max_journal_bytes) {
   APPBAN_ASSIGN_OR_RETURN(CommandResult result, ParseWebhookEvent(body));
+  ResultsFile record;
+  APPBAN_RETURN_IF_ERROR(RecordResult(record, result, now));
+  const std::string journal = ResultsJournalPath(path);
+  APPBAN_RETURN_IF_ERROR(
+      AppendToJournal(journal, ResultsToJson(record).dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"));
+  struct stat info {};
+  if (::stat(journal.c_str(), &info) != 0 || static_cast<uint64_t>(info.st_size) < max_journal_bytes) {
+    return Status::Ok();
+  }
+  // Compaction: the snapshot with the journal folded in replaces the old one (atomically) before
+  // the journal is emptied; a crash in between leaves records that fold in again harmlessly.
   APPBAN_ASSIGN_OR_RETURN(ResultsFile results, LoadResultsFile(path));
-  APPBAN_RETURN_IF_ERROR(RecordResult(results, result, now));
-  return SaveResultsFile(path, results);
+  APPBAN_RETURN_IF_ERROR(SaveResultsFile(path, results));
+  if (::truncate(journal.c_str(), 0) != 0) return Status::Unavailable(journal + ": " + std::strerror(errno));
+  return Status::Ok();
 }
 
 std::string Base64Encode(std::string_view bytes) {

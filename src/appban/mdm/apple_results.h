@@ -2,15 +2,22 @@
 // NanoMDM (like MicroMDM) posts each result a device sends to its webhook URL as a JSON event —
 // {"topic": "mdm.Connect", "event_id", "created_at", "acknowledge_event": {"udid" or
 // "enrollment_id", "status", "command_uuid", "raw_payload": base64 of the device's plist}} — and
-// stores nothing it could be asked for later. appban's receiver (`appban mdm apple-webhook`, or
-// the server) feeds each event to RecordWebhookEvent, which keeps the latest of each kind of
-// answer per device in DATA_DIR/mdm/apple-NAME-results.json; the connector reads that file.
+// stores nothing it could be asked for later. appban's receiver (`appban mdm apple-webhook`)
+// feeds each event to RecordWebhookEvent, which keeps the latest of each kind of answer per device
+// in DATA_DIR/mdm/apple-NAME-results.json; the connector reads that file.
+//
+// The file is a snapshot plus an append-only journal beside it (apple-NAME-results.json.journal):
+// each recorded answer is one JSON line appended in one write and fsynced before the MDM is told
+// 200, so an answer is never half-written nor the whole file rewritten per answer. A line a crash
+// cut short (no newline) is skipped on reading. When the journal reaches
+// kMaxResultsJournalBytes it is folded into the snapshot (written atomically) and
+// emptied; folding is newest-answer-wins per field, so folding a record twice changes nothing.
 //
 // Everything here parses untrusted bytes: events, base64 and plists are bounded (mdm/limits.h),
 // and a malformed answer is an error naming what is wrong, never a crash.
 //
 // Pure functions, plus Load/Save of the results file. Thread-safe; the results file has one
-// writer (the receiver), which RecordWebhookEvent assumes.
+// writer (the receiver), which RecordWebhookEvent assumes; readers may read while it writes.
 #pragma once
 
 #include <map>
@@ -81,17 +88,22 @@ struct ResultsFile {
   std::map<std::string, RecordedCommand, std::less<>> commands;  // by CommandUUID
 };
 
-Result<ResultsFile> LoadResultsFile(const std::string& path);  // a missing file is empty
+// The snapshot at `path` with its journal folded in; missing files are empty.
+Result<ResultsFile> LoadResultsFile(const std::string& path);
+// Replaces the snapshot atomically (the journal is left as it is).
 Status SaveResultsFile(const std::string& path, const ResultsFile& results);
+std::string ResultsJournalPath(const std::string& path);  // path + ".journal"
 
 // Folds one result into `results`: the command's status; for an Acknowledged
 // InstalledApplicationList or DeviceInformation, the device's apps or information. A payload that
 // does not parse is an error and changes nothing.
 Status RecordResult(ResultsFile& results, const CommandResult& result, UnixSeconds now,
                     const MdmLimits& limits = kMdmLimits);
-// ParseWebhookEvent + RecordResult on the file at `path`, saved atomically. kNotFound for events
-// that are not command results (nothing recorded).
-Status RecordWebhookEvent(const std::string& path, std::string_view body, UnixSeconds now);
+// ParseWebhookEvent + RecordResult, appended to the journal of `path` (synced; compacted when it
+// outgrows its limit). kNotFound for events that are not command results (nothing recorded).
+inline constexpr uint64_t kMaxResultsJournalBytes = 16ull << 20;
+Status RecordWebhookEvent(const std::string& path, std::string_view body, UnixSeconds now,
+                          uint64_t max_journal_bytes = kMaxResultsJournalBytes);
 
 // Standard base64 with padding (RFC 4648 §4), as Go's encoding/json writes a []byte and HTTP
 // basic auth encodes credentials. Decoding refuses whitespace and bad lengths.

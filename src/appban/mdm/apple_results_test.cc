@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
+
+#include "appban/common/file.h"
+#include "appban/mdm/mdm_test_support.h"
+
 namespace appban::mdm {
 namespace {
 
@@ -85,6 +91,76 @@ TEST(AppleResults, MalformedInputIsAClearError) {
   ASSERT_TRUE(bad_info.ok());
   EXPECT_NE(ParseDeviceInformation(bad_info->payload).status().message().find("IsSupervised is not a boolean"),
             std::string::npos);
+}
+
+// kAppList's answer to command `uuid`, from device `udid`.
+std::string AppListEvent(const std::string& udid, const std::string& uuid) {
+  std::string raw = kAppList;
+  const std::string command = "<string>C1</string>";
+  raw.replace(raw.find(command), command.size(), "<string>" + uuid + "</string>");
+  Json event = Json::parse(Event(raw));
+  event["acknowledge_event"]["udid"] = udid;
+  return event.dump();
+}
+
+size_t Lines(const std::string& path) {
+  auto text = ReadFileToString(path, 1 << 20);
+  return text.ok() ? static_cast<size_t>(std::count(text->begin(), text->end(), '\n')) : 0;
+}
+
+TEST(AppleResults, EachAnswerIsAppendedToTheJournalNotARewrite) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/apple-ios-results.json";
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        RecordWebhookEvent(path, AppListEvent("UDID-" + std::to_string(i), "C" + std::to_string(i)), 100 + i).ok());
+  }
+  EXPECT_FALSE(ReadFileToString(path, 1 << 20).ok()) << "no snapshot written while the journal is small";
+  EXPECT_EQ(Lines(ResultsJournalPath(path)), 3u);
+  auto results = LoadResultsFile(path);
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  ASSERT_EQ(results->devices.size(), 3u);
+  EXPECT_EQ(results->devices["UDID-2"].apps_at, 102);
+  EXPECT_EQ((*results->devices["UDID-2"].apps)[0].identifier, "com.tencent.xin");
+  EXPECT_EQ(results->commands["C1"].device, "UDID-1");
+}
+
+TEST(AppleResults, ARecordACrashCutShortIsSkippedAndFoldingTwiceChangesNothing) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/apple-ios-results.json";
+  ASSERT_TRUE(RecordWebhookEvent(path, AppListEvent("UDID-1", "C1"), 100).ok());
+  ASSERT_TRUE(RecordWebhookEvent(path, AppListEvent("UDID-1", "C2"), 200).ok());
+  auto before = LoadResultsFile(path);
+  ASSERT_TRUE(before.ok());
+  const std::string journal = *ReadFileToString(ResultsJournalPath(path), 1 << 20);
+  // The same records again (a compaction interrupted before the journal was emptied), older
+  // first, and then half a record with no newline (the process died inside a write).
+  std::ofstream(ResultsJournalPath(path), std::ios::app) << journal << journal.substr(0, journal.size() / 3);
+  auto after = LoadResultsFile(path);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->devices["UDID-1"].apps_at, 200);
+  EXPECT_EQ(after->devices["UDID-1"].last_seen, 200);
+  EXPECT_EQ(after->commands.size(), before->commands.size());
+  EXPECT_EQ(after->commands["C2"].at, 200);
+
+  // A damaged record that is not the last one is corruption, said with its line.
+  std::ofstream(ResultsJournalPath(path), std::ios::app) << "\n{\"format\": 1}\n";
+  auto damaged = LoadResultsFile(path);
+  EXPECT_EQ(damaged.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(damaged.status().message().find(".journal:"), std::string::npos) << damaged.status().ToString();
+}
+
+TEST(AppleResults, AFullJournalIsFoldedIntoTheSnapshot) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/apple-ios-results.json";
+  // A limit of one byte: folded after every answer.
+  ASSERT_TRUE(RecordWebhookEvent(path, AppListEvent("UDID-1", "C1"), 100, 1).ok());
+  ASSERT_TRUE(RecordWebhookEvent(path, AppListEvent("UDID-2", "C2"), 200, 1).ok());
+  EXPECT_EQ(Lines(ResultsJournalPath(path)), 0u);
+  auto results = LoadResultsFile(path);
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  EXPECT_EQ(results->devices.size(), 2u);
+  EXPECT_EQ(results->commands["C2"].at, 200);
 }
 
 TEST(AppleResults, Base64RoundTripsAndRefusesGarbage) {

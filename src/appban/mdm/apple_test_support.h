@@ -70,10 +70,6 @@ inline const SigningFiles& TestSigning() {
 
 inline std::string AppleSpecDir() { return std::string(APPBAN_SOURCE_DIR) + "/tests/specs/apple/mdm"; }
 
-inline policy::Target Ios(const std::string& bundle_id) {
-  return *policy::MakeTarget(policy::TargetKind::kIosBundle, bundle_id);
-}
-
 inline appban::testing::EmulatedAppleDevice Phone(const std::string& udid, const std::string& os, bool supervised,
                                                   std::vector<appban::testing::EmulatedApp> apps) {
   appban::testing::EmulatedAppleDevice device;

@@ -1,5 +1,7 @@
 #include "appban/mdm/fleet_import.h"
 
+#include <algorithm>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -18,6 +20,21 @@ std::string Printable(std::string_view text, size_t max_bytes) {
   std::string out;
   for (char c : text.substr(0, max_bytes)) out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
   return out;
+}
+
+// What a device's evaluation depends on besides the latest bundle: its apps (`inventory_hash`),
+// the apps it reported removed, its groups, whether appban can enforce on it, and the bundle
+// version pushed to its MDM. Stored as the device's evaluation mark.
+std::string EvaluationKey(const std::string& inventory_hash, const MdmDevice& device, bool enforceable,
+                          int64_t pushed_version) {
+  std::string key = "mdm-evaluation\n" + inventory_hash + "\n" + (enforceable ? "1" : "0") + "\n" +
+                    std::to_string(pushed_version) + "\nremoved";
+  std::set<std::string> removed(device.removed.begin(), device.removed.end());
+  for (const std::string& id : removed) key += " " + id;
+  key += "\ngroups";
+  std::set<std::string> groups(device.groups.begin(), device.groups.end());
+  for (const std::string& group : groups) key += " " + group;
+  return Sha256Hex(AsBytes(key));
 }
 
 }  // namespace
@@ -56,18 +73,40 @@ Result<store::MdmDeviceWrite> FleetImport::Evaluate(MdmDevice device) {
   if (!device.reports_apps) return write;  // nothing to store or evaluate: cannot-enforce says why
 
   const std::string hash = protocol::InventoryHash(device.installed);
-  checkin.inventory = store::InventoryUpdate{hash, protocol::CanonicalInventory(device.installed),
-                                             store::EncodeMatchRecords(device.installed), context_.now};
+  const std::string key = EvaluationKey(hash, device, row.cannot_enforce.empty(), context_.pushed_version);
+  std::optional<store::Device> known;
+  if (context_.incremental) {
+    Result<store::Device> stored = fleet_.GetDevice(row.id);
+    if (stored.ok()) {
+      known = std::move(*stored);
+    } else if (stored.status().code() != StatusCode::kNotFound) {
+      return stored.status();
+    }
+  }
+  if (!known || known->inventory_hash != hash) {
+    checkin.inventory = store::InventoryUpdate{hash, protocol::CanonicalInventory(device.installed),
+                                               store::EncodeMatchRecords(device.installed), context_.now};
+  }
   checkin.applied = store::AppliedPolicy{context_.pushed_version, ""};
   if (latest.version == 0 || !latest.index) return write;
 
-  APPBAN_ASSIGN_OR_RETURN(std::vector<store::DeviceRuleState> stored, fleet_.ListDeviceRuleStates(row.id));
   policy::DeviceContext context{row.id, device.groups};
   // A device appban cannot enforce on is judged on its evidence alone: what it still holds is
   // violating whatever was pushed; what it lacks proves nothing (compliance says cannot-enforce).
   const int64_t applied = row.cannot_enforce.empty() ? context_.pushed_version : latest.version;
   std::vector<verify::DeviceRuleStanding> standings =
       verify::EvaluateRuleStandings(latest, context, device.installed, applied, context_.now);
+  const bool violating = std::any_of(standings.begin(), standings.end(), [](const auto& standing) {
+    return standing.standing == verify::RuleStanding::kViolating;
+  });
+  if (violating) ++stats_.violating;
+  if (known && !checkin.inventory && known->evaluated_version == latest.version &&
+      known->evaluated_inventory_hash == key) {
+    ++stats_.unchanged;  // its stored rule states are what this evaluation would write
+    return write;
+  }
+
+  APPBAN_ASSIGN_OR_RETURN(std::vector<store::DeviceRuleState> stored, fleet_.ListDeviceRuleStates(row.id));
   std::set<std::string, std::less<>> removed_rules;
   if (!device.removed.empty()) {
     std::vector<policy::InstalledApp> removed;
@@ -86,15 +125,9 @@ Result<store::MdmDeviceWrite> FleetImport::Evaluate(MdmDevice device) {
   }
   verify::RuleStateDiff diff =
       verify::DiffRuleStates(row.id, standings, stored, removed_rules, latest.version, context_.now);
-  for (const auto& standing : standings) {
-    if (standing.standing == verify::RuleStanding::kViolating) {
-      ++stats_.violating;
-      break;
-    }
-  }
   checkin.rule_states = std::move(diff.upserts);
   checkin.cleared_rule_ids = std::move(diff.cleared_rule_ids);
-  checkin.evaluated = store::EvaluationMark{latest.version, hash};
+  checkin.evaluated = store::EvaluationMark{latest.version, key};
   return write;
 }
 

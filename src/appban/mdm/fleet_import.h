@@ -10,7 +10,11 @@
 //     pending on it, as an agent that has not applied it yet;
 //   - a device the MDM cannot enforce on (cannot_enforce_reason, or no app reports) is stored with
 //     that reason and counted cannot-enforce, never compliant;
-//   - its last MDM sync is its last_seen (an MDM device that stopped syncing goes stale).
+//   - its last MDM sync is its last_seen (an MDM device that stopped syncing goes stale);
+//   - incremental: a device whose reported apps are those already stored (same inventory hash) is
+//     not sent its inventory again, and one whose evaluation inputs are all unchanged (apps,
+//     removals, groups, cannot-enforce, pushed bundle, latest bundle: the evaluation key stored as
+//     its evaluation mark) is not evaluated again — only its MDM fields and last_seen are written.
 // Devices are written a batch at a time (one transaction each, like the check-in writer), and
 // Finish marks every device of the connector that this import did not list as gone.
 // Thread-safety: one thread at a time (it drives one FleetStore connection).
@@ -37,6 +41,7 @@ struct ImportContext {
   int64_t pushed_version = 0;                       // last bundle the connector applied without failure
   UnixSeconds now = 0;
   size_t batch_size = 1000;  // devices per transaction
+  bool incremental = true;   // false: rewrite every device's inventory and rule states (the benchmark's peer)
 };
 
 struct ImportStats {
@@ -45,6 +50,7 @@ struct ImportStats {
   int64_t cannot_enforce = 0;  // devices stored with a cannot-enforce reason
   int64_t refused = 0;         // devices the store refused (a limit); named in the log
   int64_t gone = 0;            // devices of the connector newly marked gone by Finish
+  int64_t unchanged = 0;       // devices whose inventory and evaluation were already stored as they are
   std::string first_refusal;
 };
 

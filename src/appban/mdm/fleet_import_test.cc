@@ -161,6 +161,50 @@ TEST_F(FleetImportTest, PendingUntilPushedAndPublisherRulesCannotBeVerified) {
   EXPECT_EQ(publisher.compliant, 0);
 }
 
+TEST_F(FleetImportTest, ASyncWithNothingChangedRewritesNoInventoryAndNoRuleStates) {
+  auto latest = Published(MakeBundle({MakeRule("wechat", {Android("com.tencent.mm")})}));
+  auto fleet = [] {
+    return std::vector<MdmDevice>{Phone("has-it", {"com.tencent.mm", "com.google.android.gm"}),
+                                  Phone("removed-it", {"com.google.android.gm"}, {"com.tencent.mm"}),
+                                  Phone("clean", {"com.google.android.gm"})};
+  };
+  ImportStats first = Import(latest, fleet());
+  EXPECT_EQ(first.unchanged, 0);
+  const std::string clean_id = MdmDeviceId(MdmSource::kAmapi, "health", Phone("clean", {}).mdm_id);
+
+  // The next sync reports the same apps: nothing but the MDM fields is written, and the verdicts
+  // are the same.
+  ImportStats second = Import(latest, fleet(), kNow + 300);
+  EXPECT_EQ(second.devices, 3);
+  EXPECT_EQ(second.unchanged, 3);
+  EXPECT_EQ(second.violating, 1);
+  auto clean = fleet_->GetDevice(clean_id);
+  ASSERT_TRUE(clean.ok());
+  EXPECT_EQ(clean->inventory_at, kNow);  // the inventory was not rewritten
+  EXPECT_EQ(second.gone, 0);             // but every device was seen
+  verify::RuleCompliance wechat = Compliance(latest, "wechat", kNow + 300);
+  EXPECT_EQ(wechat.violating, 1);
+  EXPECT_EQ(wechat.remediated, 1);
+  EXPECT_EQ(wechat.compliant, 2);
+
+  // A phone that installs WeChat is re-evaluated at once; the others stay untouched.
+  std::vector<MdmDevice> changed = fleet();
+  changed[2] = Phone("clean", {"com.google.android.gm", "com.tencent.mm"});
+  ImportStats third = Import(latest, changed, kNow + 600);
+  EXPECT_EQ(third.unchanged, 2);
+  EXPECT_EQ(third.violating, 2);
+  EXPECT_EQ(fleet_->GetDevice(clean_id)->inventory_at, kNow + 600);
+  EXPECT_EQ(Compliance(latest, "wechat", kNow + 600).violating, 2);
+
+  // Other inputs of the evaluation count too: its groups, the bundle pushed, a new bundle.
+  changed[0].groups = {"staff", "liaison"};
+  EXPECT_EQ(Import(latest, changed, kNow + 900).unchanged, 2);
+  EXPECT_EQ(Import(latest, changed, kNow + 1200, /*pushed=*/2).unchanged, 0);
+  auto next = Published(MakeBundle({MakeRule("wechat", {Android("com.tencent.mm")})}, 2));
+  EXPECT_EQ(Import(next, changed, kNow + 1500, /*pushed=*/2).unchanged, 0);
+  EXPECT_EQ(Import(next, changed, kNow + 1800, /*pushed=*/2).unchanged, 3);
+}
+
 TEST_F(FleetImportTest, AnotherConnectorsDeviceIsRefused) {
   auto latest = Published(MakeBundle({MakeRule("wechat", {Android("com.tencent.mm")})}));
   MdmDevice stranger = Phone("a", {});

@@ -124,8 +124,4 @@ struct IntuneFixture {
   }
 };
 
-inline policy::Target Ios(const std::string& bundle) {
-  return *policy::MakeTarget(policy::TargetKind::kIosBundle, bundle);
-}
-
 }  // namespace appban::mdm::testing

@@ -95,6 +95,10 @@ inline policy::Target Android(const std::string& package) {
   return *policy::MakeTarget(policy::TargetKind::kAndroidPackage, package);
 }
 
+inline policy::Target Ios(const std::string& bundle_id) {
+  return *policy::MakeTarget(policy::TargetKind::kIosBundle, bundle_id);
+}
+
 inline policy::Waiver GroupWaiver(const std::string& id, const std::string& rule, const std::string& group) {
   policy::Waiver waiver;
   waiver.id = id;
