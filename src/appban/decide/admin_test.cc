@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "appban/store/store.h"
@@ -89,21 +90,36 @@ Actor Person(const std::string& id, bool human = true, bool break_glass = false)
   return Actor{id, id, human, nullptr, break_glass};
 }
 
-TEST(PolicyAdminQuorum, RuleApprovalWaitsForThreeDistinctPeople) {
-  ScratchDir dir;
-  auto store = OpenSqliteStore(dir.db());
-  ASSERT_TRUE(store.ok());
-  PolicyAdmin alice(**store, Person("alice"));
-  PolicyAdmin bob(**store, Person("bob"));
-  PolicyAdmin carol(**store, Person("carol"));
-  PolicyAdmin robot(**store, Person("ci-bot", false));
-  ASSERT_TRUE(alice.ProposeRule(SampleRule("r1")).ok());
+// A fresh store, and rule r1 proposed by alice.
+class PolicyAdminQuorum : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = OpenSqliteStore(dir_.db());
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(*opened);
+    ASSERT_TRUE(As("alice").ProposeRule(SampleRule("r1")).ok());
+  }
+  PolicyAdmin As(const std::string& id, bool human = true, bool break_glass = false) {
+    return PolicyAdmin(*store_, Person(id, human, break_glass));
+  }
+  // r1 approved by bob and published.
+  void PublishR1() {
+    ASSERT_TRUE(As("bob").ApproveRule("r1").ok());
+    ASSERT_TRUE(As("bob").PublishRule("r1").ok());
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<store::Store> store_;
+};
+
+TEST_F(PolicyAdminQuorum, RuleApprovalWaitsForThreeDistinctPeople) {
+  PolicyAdmin alice = As("alice"), bob = As("bob"), carol = As("carol"), robot = As("ci-bot", false);
 
   auto first = bob.ApproveRuleWithQuorum("r1", "looks right", 3);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->state, store::ChangeState::kPending);
   EXPECT_EQ(first->People(), 2);
-  EXPECT_EQ((*store)->GetRule("r1")->state, policy::RuleState::kDraft) << "two of three people approve nothing";
+  EXPECT_EQ(store_->GetRule("r1")->state, policy::RuleState::kDraft) << "two of three people approve nothing";
 
   // Neither the proposer, nor bob again, nor a service account is a third person.
   EXPECT_EQ(alice.ApproveRuleWithQuorum("r1", "", 3).status().code(), StatusCode::kPermissionDenied);
@@ -111,7 +127,7 @@ TEST(PolicyAdminQuorum, RuleApprovalWaitsForThreeDistinctPeople) {
   EXPECT_EQ(again.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(again.status().message().find("already approved"), std::string::npos) << again.status().ToString();
   EXPECT_EQ(robot.ApproveRuleWithQuorum("r1", "", 3).status().code(), StatusCode::kPermissionDenied);
-  EXPECT_EQ((*store)->GetRule("r1")->state, policy::RuleState::kDraft);
+  EXPECT_EQ(store_->GetRule("r1")->state, policy::RuleState::kDraft);
 
   auto third = carol.ApproveRuleWithQuorum("r1", "agreed", 3);
   ASSERT_TRUE(third.ok()) << third.status().ToString();
@@ -119,10 +135,10 @@ TEST(PolicyAdminQuorum, RuleApprovalWaitsForThreeDistinctPeople) {
   auto applied = carol.ApplyPolicyChange(*third);
   ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   ASSERT_TRUE(carol.CloseChange(*third, store::ChangeState::kApplied).ok());
-  auto rule = (*store)->GetRule("r1");
+  auto rule = store_->GetRule("r1");
   EXPECT_EQ(rule->state, policy::RuleState::kApproved);
   EXPECT_EQ(rule->history.back().by, "carol");
-  auto stored = (*store)->GetChange(third->id);
+  auto stored = store_->GetChange(third->id);
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->state, store::ChangeState::kApplied);
   ASSERT_EQ(stored->approvals.size(), 2u);
@@ -130,21 +146,15 @@ TEST(PolicyAdminQuorum, RuleApprovalWaitsForThreeDistinctPeople) {
   EXPECT_EQ(stored->approvals[1].user_id, "carol");
   // Every step is in the audit chain, and the chain verifies.
   std::vector<std::string> actions;
-  for (const auto& entry : *(*store)->ReadAudit()) actions.push_back(entry.action);
+  for (const auto& entry : *store_->ReadAudit()) actions.push_back(entry.action);
   EXPECT_EQ(actions, (std::vector<std::string>{"rule.propose", "change.approve", "change.approve", "rule.approve",
                                                "change.apply"}));
-  EXPECT_TRUE((*store)->VerifyAudit()->ok());
+  EXPECT_TRUE(store_->VerifyAudit()->ok());
 }
 
-TEST(PolicyAdminQuorum, AWaiverIsRequestedByOnePersonAndGrantedByAnother) {
-  ScratchDir dir;
-  auto store = OpenSqliteStore(dir.db());
-  ASSERT_TRUE(store.ok());
-  PolicyAdmin alice(**store, Person("alice"));
-  PolicyAdmin bob(**store, Person("bob"));
-  ASSERT_TRUE(alice.ProposeRule(SampleRule("r1")).ok());
-  ASSERT_TRUE(bob.ApproveRule("r1").ok());
-  ASSERT_TRUE(bob.PublishRule("r1").ok());
+TEST_F(PolicyAdminQuorum, AWaiverIsRequestedByOnePersonAndGrantedByAnother) {
+  PolicyAdmin alice = As("alice"), bob = As("bob");
+  PublishR1();
   ASSERT_TRUE(alice.CreateGroup(policy::Group{"lab", "the lab", {}, 0}).ok());
 
   policy::Waiver waiver;
@@ -162,28 +172,21 @@ TEST(PolicyAdminQuorum, AWaiverIsRequestedByOnePersonAndGrantedByAnother) {
   auto proposed = alice.ProposeWaiver(waiver, 2);
   ASSERT_TRUE(proposed.ok()) << proposed.status().ToString();
   EXPECT_FALSE(proposed->QuorumReached());
-  EXPECT_EQ((*store)->GetWaiver("w1").status().code(), StatusCode::kNotFound) << "a request exempts nobody";
+  EXPECT_EQ(store_->GetWaiver("w1").status().code(), StatusCode::kNotFound) << "a request exempts nobody";
   EXPECT_EQ(alice.ApproveChange(proposed->id, "").status().code(), StatusCode::kPermissionDenied);
 
   auto approved = bob.ApproveChange(proposed->id, "fine");
   ASSERT_TRUE(approved.ok()) << approved.status().ToString();
   ASSERT_TRUE(approved->QuorumReached());
   ASSERT_TRUE(bob.ApplyPolicyChange(*approved).ok());
-  auto stored = (*store)->GetWaiver("w1");
+  auto stored = store_->GetWaiver("w1");
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->requested_by, "alice");
   EXPECT_EQ(stored->approved_by, "bob");
 }
 
-TEST(PolicyAdminQuorum, BreakGlassProposesButNeverCountsNorApproves) {
-  ScratchDir dir;
-  auto store = OpenSqliteStore(dir.db());
-  ASSERT_TRUE(store.ok());
-  PolicyAdmin alice(**store, Person("alice"));
-  PolicyAdmin bob(**store, Person("bob"));
-  PolicyAdmin carol(**store, Person("carol"));
-  PolicyAdmin glass(**store, Person("root", true, true));
-  ASSERT_TRUE(alice.ProposeRule(SampleRule("r1")).ok());
+TEST_F(PolicyAdminQuorum, BreakGlassProposesButNeverCountsNorApproves) {
+  PolicyAdmin alice = As("alice"), bob = As("bob"), glass = As("root", true, true);
   EXPECT_EQ(glass.ApproveRule("r1").status().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(glass.ApproveRuleWithQuorum("r1", "", 2).status().code(), StatusCode::kPermissionDenied);
   ASSERT_TRUE(bob.ApproveRule("r1").ok());
@@ -199,7 +202,7 @@ TEST(PolicyAdminQuorum, BreakGlassProposesButNeverCountsNorApproves) {
   ASSERT_TRUE(two.ok());
   ASSERT_TRUE(two->QuorumReached());
   ASSERT_TRUE(bob.ApplyPolicyChange(*two).ok());
-  EXPECT_EQ((*store)->GetRule("r1")->state, policy::RuleState::kRevoked);
+  EXPECT_EQ(store_->GetRule("r1")->state, policy::RuleState::kRevoked);
 
   // Only the proposer withdraws, and only a pending change.
   auto other = alice.ProposeRuleRevocation("r1", "again", 2);
