@@ -204,8 +204,8 @@ Result<store::Change> PolicyAdmin::CloseChange(store::Change change, store::Chan
                                       std::string(store::ChangeStateName(change.state)) + ", not pending");
   }
   if (state == store::ChangeState::kWithdrawn && change.proposed_by != actor_) {
-    return Status::PermissionDenied("change " + change.id + " can be withdrawn only by its proposer, " +
-                                    change.proposer_name);
+    return Status::FailedPrecondition("change " + change.id + " can be withdrawn only by its proposer, " +
+                                      change.proposer_name);
   }
   if (state == store::ChangeState::kApplied && !change.QuorumReached()) {
     return Status::FailedPrecondition("change " + change.id + " has not reached its quorum");
