@@ -383,7 +383,9 @@ TEST_F(PolicyCommandTest, BreakGlassProposesRelaxingDecisionsAndNeverApproves) {
     EXPECT_EQ(change.People(), 0);
   }
   int break_glass = 0;
-  for (const auto& entry : *(*store)->ReadAudit()) {
+  auto entries = (*store)->ReadAudit();
+  ASSERT_TRUE(entries.ok());
+  for (const auto& entry : *entries) {
     if (entry.action == "change.propose") {
       EXPECT_TRUE(Contains(entry.identity_json, "\"method\":\"break-glass\"")) << entry.identity_json;
       ++break_glass;

@@ -146,7 +146,9 @@ TEST_F(PolicyAdminQuorum, RuleApprovalWaitsForThreeDistinctPeople) {
   EXPECT_EQ(stored->approvals[1].user_id, "carol");
   // Every step is in the audit chain, and the chain verifies.
   std::vector<std::string> actions;
-  for (const auto& entry : *store_->ReadAudit()) actions.push_back(entry.action);
+  auto entries = store_->ReadAudit();
+  ASSERT_TRUE(entries.ok());
+  for (const auto& entry : *entries) actions.push_back(entry.action);
   EXPECT_EQ(actions, (std::vector<std::string>{"rule.propose", "change.approve", "change.approve", "rule.approve",
                                                "change.apply"}));
   EXPECT_TRUE(store_->VerifyAudit()->ok());
