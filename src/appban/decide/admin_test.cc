@@ -206,7 +206,7 @@ TEST_F(PolicyAdminQuorum, BreakGlassProposesButNeverCountsNorApproves) {
   ASSERT_TRUE(bob.ApplyPolicyChange(*two).ok());
   EXPECT_EQ(store_->GetRule("r1")->state, policy::RuleState::kRevoked);
 
-  // Only the proposer withdraws, and only a pending change.
+  // A revoked rule cannot be proposed for revocation again.
   auto other = alice.ProposeRuleRevocation("r1", "again", 2);
   EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition) << "already revoked";
 }
