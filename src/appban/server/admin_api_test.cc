@@ -404,7 +404,9 @@ TEST_F(AdminApiTest, QuorumOfThreeForRulesAdminGrantsAndKeyRotation) {
   ASSERT_EQ(Send("POST", rotation_url + "/approve", bob_).status, 202);
   ASSERT_EQ(Send("POST", rotation_url + "/approve", erin).status, 202);
   EXPECT_EQ(policy::LoadActiveKey(dir_ + "/keys")->key_id(), old_key->key_id()) << "three of four rotate nothing";
-  auto rotated = Send("POST", rotation_url + "/approve", frank);  // an admin now
+  // frank is an admin now, but his token keeps the analyst role it was minted with.
+  EXPECT_EQ(Send("POST", rotation_url + "/approve", frank).status, 403);
+  auto rotated = Send("POST", rotation_url + "/approve", MakeToken("gina", store::Role::kAdmin));
   ASSERT_EQ(rotated.status, 200) << rotated.body;
   EXPECT_NE(policy::LoadActiveKey(dir_ + "/keys")->key_id(), old_key->key_id());
   EXPECT_EQ(BodyOf(rotated)["result"]["key_id"], policy::LoadActiveKey(dir_ + "/keys")->key_id());
