@@ -90,7 +90,7 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
     // Run migration 7 again over a populated devices table (rows referenced by inventories,
     // events and rule states).
     RawDb raw(dir.db());
-    ASSERT_EQ(raw.Exec("PRAGMA user_version = 6"), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("DROP TABLE changes; PRAGMA user_version = 6"), SQLITE_OK);
   }
   auto fleet = OpenFleet(dir.db());
   ASSERT_NE(fleet, nullptr);

@@ -323,7 +323,8 @@ TEST(AuditCheckpoint, AnUpgradedDatabaseGetsItsFirstCheckpoint) {
     // As schema 3 left it: no head triggers, no rules-hash mismatch columns (5), no users or audit
     // identities (6), no checkpoint directory.
     RawDb raw(dir.db());
-    ASSERT_EQ(raw.Exec("DROP INDEX users_by_owner; ALTER TABLE api_tokens DROP COLUMN user_id; DROP TABLE users;"
+    ASSERT_EQ(raw.Exec("DROP TABLE changes; DROP INDEX users_by_owner; ALTER TABLE api_tokens DROP COLUMN user_id; "
+                       "DROP TABLE users;"
                        "ALTER TABLE audit DROP COLUMN identity_json;"),
               SQLITE_OK);
     ASSERT_EQ(raw.Exec("DROP TRIGGER audit_head_no_delete; DROP TRIGGER audit_head_no_update;"
