@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "appban/decide/admin.h"
 #include "appban/net/client.h"
 #include "appban/protocol/messages.h"
 #include "appban/store/fleet.h"
+#include "appban/store/store.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
 
@@ -128,7 +130,9 @@ TEST_F(AdminPagingTest, EveryListPagesWithAKeysetCursor) {
                             {"justification", "paging test"},
                             {"expires_at", FormatTimestamp(std::time(nullptr) + 3600)}}
                            .dump());
-    ASSERT_EQ(waiver.status, 201) << waiver.body;
+    // A waiver is a request another person grants: the request is a pending change (paged
+    // below); the waiver itself is put straight into the database like the assessments.
+    ASSERT_EQ(waiver.status, 202) << waiver.body;
     ASSERT_EQ(Send("POST", "/v1/admin/tokens", R"({"name":"auditor-)" + n + R"(","role":"auditor"})").status, 201);
   }
   auto tokens = Send("POST", "/v1/admin/enrollment-tokens", R"({"count":8})");
@@ -161,11 +165,25 @@ TEST_F(AdminPagingTest, EveryListPagesWithAKeysetCursor) {
       audit.at = 1'700'000'000;
       ASSERT_TRUE((*fleet)->PutAssessment(a, audit).ok());
     }
+    auto store = store::OpenSqliteStore((dir_.path() / "data" / "appban.db").string());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    decide::PolicyAdmin seeder(**store, "paging-test");
+    for (int i = 0; i < 5; ++i) {
+      policy::Waiver w;
+      w.id = "w-page-" + std::to_string(i);
+      w.rule_id = "r-page-" + std::to_string(i);
+      w.subject_kind = policy::WaiverSubject::kGroup;
+      w.subject = "g-page-" + std::to_string(i);
+      w.justification = "paging test";
+      w.expires_at = std::time(nullptr) + 3600;
+      ASSERT_TRUE(seeder.AddWaiver(w).ok());
+    }
   }
 
   const List lists[] = {
       {"rules", "rules", "id"},
       {"waivers", "waivers", "id"},
+      {"changes", "changes", "id"},
       {"groups", "groups", "name"},
       {"devices", "devices", "id"},
       {"tokens", "tokens", "id"},

@@ -418,7 +418,11 @@ TEST_F(AgentEndToEnd, AWaivedDeviceKeepsThePackageUntilTheWaiverExpiresWithoutAN
                        {"subject", device_id_},
                        {"justification", "evaluation of a replacement"},
                        {"expires_at", FormatTimestamp(expires)}});
-  ASSERT_EQ(waiver.status, 201) << waiver.body;
+  // The administrator requests the waiver; bob, a second person, grants it.
+  ASSERT_EQ(waiver.status, 202) << waiver.body;
+  auto granted = Admin("POST", "/v1/admin/changes/" + Body(waiver)["change"]["id"].get<std::string>() + "/approve",
+                       Json::object(), provider_->SignIn("bob"));
+  ASSERT_EQ(granted.status, 200) << granted.body;
   auto republished = Admin("POST", "/v1/admin/publish", Json::object());
   ASSERT_TRUE(republished.status == 200 || republished.status == 201) << republished.body;
   ASSERT_EQ(Body(republished).value("waivers", 0), 1) << republished.body;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "appban/common/json.h"
 #include "appban/common/time.h"
@@ -35,12 +36,12 @@ struct Reply {
 
 class IdentityTest : public ::testing::Test {
  protected:
-  void StartAll(OidcProvider::Options options = {}, int clock_skew_seconds = 60) {
+  void StartAll(OidcProvider::Options options = {}, int clock_skew_seconds = 60, const std::string& extra_toml = "") {
     auto provider = OidcProvider::Start(dir_.path() / "idp", options);
     ASSERT_TRUE(provider) << "the OpenID Connect provider did not start (scripts/setup.sh --test installs it)";
     provider_.emplace(std::move(*provider));
     std::filesystem::path config = dir_.path() / "server.toml";
-    std::ofstream(config) << provider_->ServerToml(clock_skew_seconds);
+    std::ofstream(config) << extra_toml << provider_->ServerToml(clock_skew_seconds);
     auto server = ServerProcess::Start(dir_.path() / "data", {"--config", config.string()});
     ASSERT_TRUE(server) << "server did not start";
     server_.emplace(std::move(*server));
@@ -137,6 +138,55 @@ TEST_F(IdentityTest, TwoSignedInPeopleProposeAndApproveAndTheAuditChainSaysWhoAn
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_NE(listed.out.find("Bob Tremblay"), std::string::npos) << listed.out;
   EXPECT_NE(listed.out.find("oidc"), std::string::npos) << listed.out;
+}
+
+TEST_F(IdentityTest, AQuorumOfThreeSignedInPeopleRevokesAPublishedRuleAndGrantsAWaiver) {
+  StartAll({}, 60, "[identity]\nquorum = 3\n");
+  std::string alice = provider_->SignIn("alice");
+  std::string bob = provider_->SignIn("bob");
+  std::string dave = provider_->SignIn("dave");
+  std::string bob_again = provider_->SignIn("bob");
+  ASSERT_EQ(WhoAmI(alice).status, 200);
+
+  // A rule alice proposes needs bob and dave.
+  ASSERT_EQ(Call("POST", "/v1/admin/rules", alice, Rule("zoom")).status, 201);
+  Reply first = Call("POST", "/v1/admin/rules/zoom/approve", bob);
+  ASSERT_EQ(first.status, 202) << first.body.dump();
+  EXPECT_EQ(first.body["change"]["needs"], 1);
+  Reply twice = Call("POST", "/v1/admin/rules/zoom/approve", bob_again);
+  EXPECT_EQ(twice.status, 409) << "bob's second sign-in is still bob";
+  EXPECT_NE(twice.Message().find("already approved"), std::string::npos) << twice.Message();
+  ASSERT_EQ(Call("POST", "/v1/admin/rules/zoom/approve", dave).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/admin/rules/zoom/publish", alice).status, 200);
+
+  // Revoking it: proposed by bob; a service account bob owns does not count; alice and dave do.
+  Reply proposed = Call("POST", "/v1/admin/rules/zoom/revoke", bob, Json{{"reason", "contract signed"}});
+  ASSERT_EQ(proposed.status, 202) << proposed.body.dump();
+  std::string change = "/v1/admin/changes/" + proposed.body["change"]["id"].get<std::string>();
+  Reply account = Call("POST", "/v1/admin/service-accounts", bob, Json{{"name", "bob-ci"}, {"role", "admin"}});
+  ASSERT_EQ(account.status, 201) << account.body.dump();
+  Reply minted = Call("POST", "/v1/admin/tokens", bob,
+                      Json{{"name", "ci"}, {"role", "admin"}, {"service_account", account.body["id"]}});
+  ASSERT_EQ(minted.status, 201) << minted.body.dump();
+  EXPECT_EQ(Call("POST", change + "/approve", minted.body["token"].get<std::string>()).status, 409);
+  ASSERT_EQ(Call("POST", change + "/approve", alice).status, 202);
+  EXPECT_EQ(Call("GET", "/v1/admin/rules/zoom", alice).body["state"], "published") << "two of three revoke nothing";
+  Reply revoked = Call("POST", change + "/approve", dave, Json{{"note", "agreed"}});
+  ASSERT_EQ(revoked.status, 200) << revoked.body.dump();
+  EXPECT_EQ(revoked.body["result"]["state"], "revoked");
+
+  // The audit chain names each person and how they signed in.
+  Reply audit = Call("GET", "/v1/admin/audit", alice);
+  std::vector<std::string> approvers;
+  for (const Json& entry : audit.body["entries"]) {
+    if (entry.value("action", "") == "change.approve" &&
+        entry.value("object", "") == "change:" + proposed.body["change"]["id"].get<std::string>()) {
+      approvers.push_back(entry["identity"].value("actor_name", ""));
+      EXPECT_EQ(entry["identity"].value("method", ""), "oidc");
+    }
+  }
+  EXPECT_EQ(approvers, (std::vector<std::string>{"Alice Martin", "Dave Okafor"}));
+  EXPECT_EQ(Call("GET", "/v1/admin/audit/verify", alice).body.value("ok", false), true);
 }
 
 TEST_F(IdentityTest, TheSamePersonThroughTwoTokensOrAServiceAccountIsRefused) {

@@ -162,14 +162,24 @@ TEST_F(MdmSyncTest, WaiverLeavesThatPolicyAloneAndRevokeRemovesTheEntries) {
                        {"justification", "liaison office must keep contact with the vendor"},
                        {"expires_at", FormatTimestamp(mdm::testing::Now() + 86400)}},
                       Bob());
-  ASSERT_EQ(waiver.status, 201) << waiver.body;
+  // bob requests the waiver; the administrator, a second person, grants it.
+  ASSERT_EQ(waiver.status, 202) << waiver.body;
+  auto granted =
+      Admin("POST", "/v1/admin/changes/" + Json::parse(waiver.body)["change"]["id"].get<std::string>() + "/approve",
+            Json::object());
+  ASSERT_EQ(granted.status, 200) << granted.body;
   ASSERT_EQ(Publish(), 2);
   ASSERT_TRUE(SyncedTo(2)) << Connector().dump();
   EXPECT_EQ(BlockedEntries("liaison"), Json::array());
   EXPECT_EQ(BlockedEntries("default"), Json::array({"com.tencent.mm"}));
   EXPECT_EQ(RuleCompliance("wechat")["rule"].value("waived", -1), 1);
 
-  auto revoked = Admin("POST", "/v1/admin/rules/wechat/revoke", {{"reason", "superseded"}});
+  // Revoking a published rule relaxes enforcement: proposed by one person, agreed by bob.
+  auto proposed = Admin("POST", "/v1/admin/rules/wechat/revoke", {{"reason", "superseded"}});
+  ASSERT_EQ(proposed.status, 202) << proposed.body;
+  auto revoked =
+      Admin("POST", "/v1/admin/changes/" + Json::parse(proposed.body)["change"]["id"].get<std::string>() + "/approve",
+            Json::object(), Bob());
   ASSERT_EQ(revoked.status, 200) << revoked.body;
   ASSERT_EQ(Publish(), 3);
   ASSERT_TRUE(SyncedTo(3)) << Connector().dump();

@@ -16,10 +16,10 @@ decide::Actor LocalActor(const DataOptions& options) {
   std::string name = ResolveUser(options);
   store::AuditIdentity who;
   who.actor_name = name;
-  who.method = "local";
+  who.method = options.break_glass ? "break-glass" : "local";
   who.channel = "cli";
   who.source = "local";
-  return decide::Actor{name, name, true, store::AuditIdentityJson(who)};
+  return decide::Actor{name, name, true, store::AuditIdentityJson(who), options.break_glass};
 }
 
 std::string ResolveUser(const DataOptions& options) {

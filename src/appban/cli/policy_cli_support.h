@@ -15,13 +15,17 @@ namespace appban::cli {
 struct DataOptions {
   std::string data_dir;  // --data; default $APPBAN_DATA, else ./appban-data
   std::string user;      // --user; default $APPBAN_USER
+  // --break-glass: acting on the host while the server is down. Recorded with method
+  // "break-glass"; a relaxing decision becomes a change that authenticated people approve
+  // through the admin API, and approvals are refused (docs/identity.md, "Break-glass").
+  bool break_glass = false;
 };
 
 std::string ResolvePolicyDataDir(const DataOptions& options);
 std::string ResolveUser(const DataOptions& options);
 // The acting user of a command run on the host against the local database: the typed name,
-// recorded in the audit chain with method "local" and channel "cli" — a name, not an
-// authenticated identity (docs/identity.md).
+// recorded in the audit chain with method "local" (or "break-glass") and channel "cli" — a name,
+// not an authenticated identity (docs/identity.md).
 decide::Actor LocalActor(const DataOptions& options);
 // Creates the directory (0700) when missing and opens DIR/appban.db (the database `appban server` uses).
 Result<std::unique_ptr<store::Store>> OpenPolicyStore(const DataOptions& options);

@@ -148,9 +148,29 @@ int RulesShow(const PolicyOptions& o) {
   return 0;
 }
 
+// What a break-glass proposal needs: two authenticated people, since its proposer counts as nobody.
+constexpr int64_t kBreakGlassQuorum = store::ChangeLimits::kMinQuorum;
+
+void PrintProposed(const store::Change& change) {
+  std::cout << "break-glass: proposed change " << change.id << " (" << change.kind << " " << change.object
+            << "); it takes effect when " << change.quorum
+            << " people signed in to the admin API approve it (POST /v1/admin/changes/" << change.id << "/approve)\n";
+}
+
 int RulesTransition(const PolicyOptions& o, const std::string& verb) {
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
+  if (o.data.break_glass && verb == "revoke") {
+    // Revoking a published rule relaxes enforcement: through break-glass it is only proposed.
+    auto current = session->store->GetRule(o.id);
+    if (!current.ok()) return Fail(current.status());
+    if (current->state == policy::RuleState::kPublished) {
+      auto change = session->admin->ProposeRuleRevocation(o.id, o.reason, kBreakGlassQuorum);
+      if (!change.ok()) return Fail(change.status());
+      PrintProposed(*change);
+      return 0;
+    }
+  }
   Result<policy::Rule> rule = verb == "approve"   ? session->admin->ApproveRule(o.id, o.note)
                               : verb == "publish" ? session->admin->PublishRule(o.id, o.note)
                                                   : session->admin->RevokeRule(o.id, o.reason);
@@ -174,6 +194,12 @@ int WaiversAdd(const PolicyOptions& o) {
   waiver.expires_at = *expires;
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
+  if (o.data.break_glass) {
+    auto change = session->admin->ProposeWaiver(std::move(waiver), kBreakGlassQuorum);
+    if (!change.ok()) return Fail(change.status());
+    PrintProposed(*change);
+    return 0;
+  }
   auto stored = session->admin->AddWaiver(std::move(waiver));
   if (!stored.ok()) return Fail(stored.status());
   std::cout << "waiver " << stored->id << " exempts " << policy::WaiverSubjectName(stored->subject_kind) << " "
@@ -603,6 +629,9 @@ void AddPolicyCommand(CLI::App& app, CommandAction* action) {
   policy->require_subcommand(1);
   policy->add_option("--data", o->data.data_dir, "Data directory (default: $APPBAN_DATA, else ./appban-data)");
   policy->add_option("--user", o->data.user, "Acting user, recorded in the audit log (default: $APPBAN_USER)");
+  policy->add_flag("--break-glass", o->data.break_glass,
+                   "Act on the host while the server is down, recorded as break-glass: revoking a published rule "
+                   "and waivers are only proposed (signed-in people approve them), approvals are refused");
   PolicyCommandBuilder builder(o, action);
   builder.AddRules(policy);
   builder.AddWaivers(policy);

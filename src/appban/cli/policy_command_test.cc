@@ -7,6 +7,7 @@
 #include <string>
 
 #include "appban/cli/cli_test_support.h"
+#include "appban/store/store.h"
 
 namespace appban::cli {
 namespace {
@@ -346,6 +347,51 @@ TEST_F(PolicyCommandTest, BundleExportNeedsAKey) {
   EXPECT_EQ(exported.exit_code, 1);
   EXPECT_TRUE(Contains(exported.err, "run `appban policy keys init` first")) << exported.err;
   EXPECT_TRUE(exported.out.empty());
+}
+
+TEST_F(PolicyCommandTest, BreakGlassProposesRelaxingDecisionsAndNeverApproves) {
+  PublishRule("ban-y");
+  ProposeRule("ban-z");
+  auto approve = RunCli({"policy", "--data", data(), "--user", "bob", "--break-glass", "rules", "approve", "ban-z"});
+  EXPECT_NE(approve.exit_code, 0);
+  EXPECT_TRUE(Contains(approve.err, "break-glass")) << approve.err;
+
+  auto revoke = RunCli({"policy", "--data", data(), "--user", "root", "--break-glass", "rules", "revoke", "ban-y",
+                        "--reason", "server down; the ban breaks payroll"});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  EXPECT_TRUE(Contains(revoke.out, "break-glass: proposed change c-")) << revoke.out;
+  auto shown = Policy("alice", {"rules", "show", "ban-y", "--json"});
+  EXPECT_EQ(Json::parse(shown.out, nullptr, false).value("state", ""), "published") << "a proposal revokes nothing";
+
+  auto waive = RunCli({"policy", "--data", data(), "--user", "root", "--break-glass", "waivers", "add", "--id", "w-bg",
+                       "--rule", "ban-y", "--group", "finance", "--justification", "j", "--expires", "2099-01-01"});
+  EXPECT_NE(waive.exit_code, 0) << "the group does not exist: checked before it is proposed";
+  ASSERT_EQ(Policy("alice", {"groups", "add", "finance"}).exit_code, 0);
+  waive = RunCli({"policy", "--data", data(), "--user", "root", "--break-glass", "waivers", "add", "--id", "w-bg",
+                  "--rule", "ban-y", "--group", "finance", "--justification", "j", "--expires", "2099-01-01"});
+  ASSERT_EQ(waive.exit_code, 0) << waive.err;
+  EXPECT_TRUE(Policy("alice", {"waivers", "list"}).out.empty()) << "a proposal exempts nobody";
+
+  // Both proposals are in the audit chain as break-glass, counting as nobody.
+  auto store = store::OpenSqliteStore(data() + "/appban.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto changes = (*store)->ListChangesAfter("", 10);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_EQ(changes->size(), 2u);
+  for (const auto& change : *changes) {
+    EXPECT_FALSE(change.proposer_counts);
+    EXPECT_EQ(change.People(), 0);
+  }
+  int break_glass = 0;
+  auto entries = (*store)->ReadAudit();
+  ASSERT_TRUE(entries.ok());
+  for (const auto& entry : *entries) {
+    if (entry.action == "change.propose") {
+      EXPECT_TRUE(Contains(entry.identity_json, "\"method\":\"break-glass\"")) << entry.identity_json;
+      ++break_glass;
+    }
+  }
+  EXPECT_EQ(break_glass, 2);
 }
 
 }  // namespace

@@ -26,6 +26,10 @@ PolicyAdmin::PolicyAdmin(store::Store& store, std::string name, Clock clock)
     : PolicyAdmin(store, Actor{std::move(name), "", true, nullptr}, std::move(clock)) {}
 
 Status PolicyAdmin::CheckHumanDecider(std::string_view what) const {
+  if (who_.break_glass && what.starts_with("approve")) {
+    return Status::PermissionDenied("two-person rule: " + who_.Shown() + " acts through break-glass and cannot " +
+                                    std::string(what) + "; a person signed in to the admin API must");
+  }
   if (!who_.human) {
     return Status::PermissionDenied("two-person rule: " + who_.Shown() + " is a service account and cannot " +
                                     std::string(what) + "; a person must");
@@ -103,6 +107,13 @@ Result<policy::Waiver> PolicyAdmin::AddWaiver(policy::Waiver waiver) {
     return Status::PermissionDenied("two-person rule: " + who_.Shown() + " requested waiver " + waiver.id +
                                     " and cannot also approve it");
   }
+  APPBAN_RETURN_IF_ERROR(CheckWaiver(waiver));
+  APPBAN_RETURN_IF_ERROR(store_.CreateWaiver(
+      waiver, Audit("waiver.add", "waiver:" + waiver.id, nullptr, policy::WaiverToJson(waiver, true))));
+  return waiver;
+}
+
+Status PolicyAdmin::CheckWaiver(const policy::Waiver& waiver) {
   APPBAN_RETURN_IF_ERROR(policy::ValidateWaiver(waiver));
   APPBAN_ASSIGN_OR_RETURN(policy::Rule rule, store_.GetRule(waiver.rule_id));
   if (rule.state == policy::RuleState::kRevoked) {
@@ -111,9 +122,7 @@ Result<policy::Waiver> PolicyAdmin::AddWaiver(policy::Waiver waiver) {
   if (waiver.subject_kind == policy::WaiverSubject::kGroup && !store_.GetGroup(waiver.subject).ok()) {
     return Status::NotFound("waiver " + waiver.id + ": no group " + waiver.subject);
   }
-  APPBAN_RETURN_IF_ERROR(store_.CreateWaiver(
-      waiver, Audit("waiver.add", "waiver:" + waiver.id, nullptr, policy::WaiverToJson(waiver, true))));
-  return waiver;
+  return Status::Ok();
 }
 
 Result<policy::Waiver> PolicyAdmin::RevokeWaiver(const std::string& id, const std::string& reason) {

@@ -27,6 +27,9 @@ struct Actor {
   std::string display_name;  // shown in refusals ("alice (u-…)")
   bool human = true;         // a service account cannot approve, publish or revoke
   Json identity;             // the audit identity (store::AuditIdentityJson), null for none
+  // Acting on the host without authenticating (`--break-glass`): may propose, never approve, and a
+  // change it proposes needs its whole quorum from other, authenticated people.
+  bool break_glass = false;
 
   std::string Shown() const;
 };
@@ -63,6 +66,38 @@ class PolicyAdmin {
   // Compiles the published rules and active waivers into the next version, signs it, records it.
   Result<std::string> ExportBundle(const policy::SigningKey& key, int64_t validity_seconds);
 
+  // ---- Changes that wait for a quorum (store/change.h, docs/identity.md "Quorum")
+  //
+  // A change is proposed by a person (never a service account); the proposer counts as the first
+  // of `quorum` distinct people, unless acting through break-glass. Each approval by another
+  // person adds one; service accounts, break-glass actors, the proposer and earlier approvers are
+  // refused with kPermissionDenied ("two-person rule: …"). Every step is audited (change.propose,
+  // change.approve, change.apply, change.withdraw).
+
+  // Proposes revoking rule `id` (kinds "rule.revoke"); checked now, applied at quorum.
+  Result<store::Change> ProposeRuleRevocation(const std::string& id, const std::string& reason, int64_t quorum);
+  // Proposes a waiver ("waiver.add"): the actor is its requester; the approvers grant it.
+  Result<store::Change> ProposeWaiver(policy::Waiver waiver, int64_t quorum);
+  // Proposes a change the caller applies itself (key rotation, the admin role): `kind`, `object`
+  // and `payload` are recorded as given.
+  Result<store::Change> ProposeChange(std::string kind, std::string object, Json payload, int64_t quorum,
+                                      const std::string& note);
+  // Approving draft rule `id` when more than two people must agree: the proposer of the rule
+  // counts as the first, the first approver opens a "rule.approve" change, later ones join it,
+  // and the approval that reaches the quorum approves the rule. With quorum 2 it is ApproveRule.
+  Result<store::Change> ApproveRuleWithQuorum(const std::string& id, const std::string& note, int64_t quorum);
+  // The actor joins pending change `id`. The change is returned with the approval recorded; the
+  // caller applies it when QuorumReached() (ApplyPolicyChange for the policy kinds) and closes it.
+  Result<store::Change> ApproveChange(const std::string& id, const std::string& note);
+  // Applies a change of a policy kind (rule.approve, rule.revoke, waiver.add) as the actor, the
+  // approver who completed the quorum; returns the changed object as JSON. kInvalidArgument for
+  // another kind.
+  Result<Json> ApplyPolicyChange(const store::Change& change);
+  static bool IsPolicyChange(std::string_view kind);
+  // Marks the change applied (by the actor whose approval completed it) or withdrawn (only by its
+  // proposer, while pending).
+  Result<store::Change> CloseChange(store::Change change, store::ChangeState state);
+
   // Records a decision that changed nothing in the store (key created, bundle verified, ...).
   Status Record(const std::string& action, const std::string& object, Json after);
 
@@ -74,6 +109,10 @@ class PolicyAdmin {
   // The actor may decide what widens or relaxes enforcement (approve, publish, revoke, waive):
   // kPermissionDenied for a service account, naming it.
   Status CheckHumanDecider(std::string_view what) const;
+  // The checks AddWaiver makes before writing (also made when a waiver is proposed).
+  Status CheckWaiver(const policy::Waiver& waiver);
+  Result<store::Change> NewChange(std::string kind, std::string object, Json payload, int64_t quorum,
+                                  const std::string& note);
 
   store::Store& store_;
   Actor who_;

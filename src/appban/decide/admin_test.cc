@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "appban/store/store.h"
@@ -80,6 +81,166 @@ TEST(PolicyAdmin, RefusedStepLeavesNoAuditEntry) {
   ASSERT_TRUE(entries.ok());
   ASSERT_EQ(entries->size(), 1u);  // only the proposal
   EXPECT_EQ((*entries)[0].action, "rule.propose");
+}
+
+// ---- Quorum (store/change.h): distinct people, the proposer counted once, service accounts and
+// break-glass never.
+
+Actor Person(const std::string& id, bool human = true, bool break_glass = false) {
+  return Actor{id, id, human, nullptr, break_glass};
+}
+
+// A fresh store, and rule r1 proposed by alice.
+class PolicyAdminQuorum : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = OpenSqliteStore(dir_.db());
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(*opened);
+    ASSERT_TRUE(As("alice").ProposeRule(SampleRule("r1")).ok());
+  }
+  PolicyAdmin As(const std::string& id, bool human = true, bool break_glass = false) {
+    return PolicyAdmin(*store_, Person(id, human, break_glass));
+  }
+  // r1 approved by bob and published.
+  void PublishR1() {
+    ASSERT_TRUE(As("bob").ApproveRule("r1").ok());
+    ASSERT_TRUE(As("bob").PublishRule("r1").ok());
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<store::Store> store_;
+};
+
+TEST_F(PolicyAdminQuorum, RuleApprovalWaitsForThreeDistinctPeople) {
+  PolicyAdmin alice = As("alice"), bob = As("bob"), carol = As("carol"), robot = As("ci-bot", false);
+
+  auto first = bob.ApproveRuleWithQuorum("r1", "looks right", 3);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->state, store::ChangeState::kPending);
+  EXPECT_EQ(first->People(), 2);
+  EXPECT_EQ(store_->GetRule("r1")->state, policy::RuleState::kDraft) << "two of three people approve nothing";
+
+  // Neither the proposer, nor bob again, nor a service account is a third person.
+  EXPECT_EQ(alice.ApproveRuleWithQuorum("r1", "", 3).status().code(), StatusCode::kPermissionDenied);
+  auto again = bob.ApproveRuleWithQuorum("r1", "", 3);
+  EXPECT_EQ(again.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(again.status().message().find("already approved"), std::string::npos) << again.status().ToString();
+  EXPECT_EQ(robot.ApproveRuleWithQuorum("r1", "", 3).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->GetRule("r1")->state, policy::RuleState::kDraft);
+
+  auto third = carol.ApproveRuleWithQuorum("r1", "agreed", 3);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  ASSERT_TRUE(third->QuorumReached());
+  auto applied = carol.ApplyPolicyChange(*third);
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  ASSERT_TRUE(carol.CloseChange(*third, store::ChangeState::kApplied).ok());
+  auto rule = store_->GetRule("r1");
+  EXPECT_EQ(rule->state, policy::RuleState::kApproved);
+  EXPECT_EQ(rule->history.back().by, "carol");
+  auto stored = store_->GetChange(third->id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state, store::ChangeState::kApplied);
+  ASSERT_EQ(stored->approvals.size(), 2u);
+  EXPECT_EQ(stored->approvals[0].user_id, "bob");
+  EXPECT_EQ(stored->approvals[1].user_id, "carol");
+  // Every step is in the audit chain, and the chain verifies.
+  std::vector<std::string> actions;
+  auto entries = store_->ReadAudit();
+  ASSERT_TRUE(entries.ok());
+  for (const auto& entry : *entries) actions.push_back(entry.action);
+  EXPECT_EQ(actions, (std::vector<std::string>{"rule.propose", "change.approve", "change.approve", "rule.approve",
+                                               "change.apply"}));
+  EXPECT_TRUE(store_->VerifyAudit()->ok());
+}
+
+TEST_F(PolicyAdminQuorum, AWaiverIsRequestedByOnePersonAndGrantedByAnother) {
+  PolicyAdmin alice = As("alice"), bob = As("bob");
+  PublishR1();
+  ASSERT_TRUE(alice.CreateGroup(policy::Group{"lab", "the lab", {}, 0}).ok());
+
+  policy::Waiver waiver;
+  waiver.id = "w1";
+  waiver.rule_id = "r1";
+  waiver.subject_kind = policy::WaiverSubject::kGroup;
+  waiver.subject = "lab";
+  waiver.justification = "research";
+  waiver.expires_at = SystemClockNow() + 86400;
+  auto someone_else = waiver;
+  someone_else.requested_by = "bob";
+  EXPECT_EQ(alice.ProposeWaiver(someone_else, 2).status().code(), StatusCode::kInvalidArgument)
+      << "nobody requests a waiver in another person's name";
+
+  auto proposed = alice.ProposeWaiver(waiver, 2);
+  ASSERT_TRUE(proposed.ok()) << proposed.status().ToString();
+  EXPECT_FALSE(proposed->QuorumReached());
+  EXPECT_EQ(store_->GetWaiver("w1").status().code(), StatusCode::kNotFound) << "a request exempts nobody";
+  EXPECT_EQ(alice.ApproveChange(proposed->id, "").status().code(), StatusCode::kPermissionDenied);
+
+  auto approved = bob.ApproveChange(proposed->id, "fine");
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  ASSERT_TRUE(approved->QuorumReached());
+  ASSERT_TRUE(bob.ApplyPolicyChange(*approved).ok());
+  auto stored = store_->GetWaiver("w1");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->requested_by, "alice");
+  EXPECT_EQ(stored->approved_by, "bob");
+}
+
+TEST_F(PolicyAdminQuorum, BreakGlassProposesButNeverCountsNorApproves) {
+  PolicyAdmin alice = As("alice"), bob = As("bob"), glass = As("root", true, true);
+  EXPECT_EQ(glass.ApproveRule("r1").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(glass.ApproveRuleWithQuorum("r1", "", 2).status().code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(bob.ApproveRule("r1").ok());
+  ASSERT_TRUE(bob.PublishRule("r1").ok());
+
+  auto revoke = glass.ProposeRuleRevocation("r1", "server down, rule breaks payroll", 2);
+  ASSERT_TRUE(revoke.ok()) << revoke.status().ToString();
+  EXPECT_EQ(revoke->People(), 0) << "a break-glass proposer counts as nobody";
+  auto one = alice.ApproveChange(revoke->id, "");
+  ASSERT_TRUE(one.ok());
+  EXPECT_FALSE(one->QuorumReached()) << "break-glass plus one person is not two people";
+  auto two = bob.ApproveChange(revoke->id, "");
+  ASSERT_TRUE(two.ok());
+  ASSERT_TRUE(two->QuorumReached());
+  ASSERT_TRUE(bob.ApplyPolicyChange(*two).ok());
+  EXPECT_EQ(store_->GetRule("r1")->state, policy::RuleState::kRevoked);
+
+  // A revoked rule cannot be proposed for revocation again.
+  auto other = alice.ProposeRuleRevocation("r1", "again", 2);
+  EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition) << "already revoked";
+}
+
+TEST(ChangeJson, RoundTripsAndRefusesMalformedDocuments) {
+  store::Change change;
+  change.id = "c-0123";
+  change.kind = "rule.revoke";
+  change.object = "rule:r1";
+  change.payload = Json{{"rule_id", "r1"}};
+  change.quorum = 3;
+  change.proposed_by = "u-a";
+  change.created_at = 1700000000;
+  change.approvals.push_back({"u-b", "Bob", 1700000100, "ok"});
+  auto back = store::ChangeFromJson(store::ChangeToJson(change));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->approvals.at(0).user_id, "u-b");
+  EXPECT_EQ(back->People(), 2);
+
+  Json twice = store::ChangeToJson(change);
+  twice["approvals"].push_back(twice["approvals"][0]);
+  EXPECT_EQ(store::ChangeFromJson(twice).status().code(), StatusCode::kInvalidArgument);
+  Json self = store::ChangeToJson(change);
+  self["approvals"][0]["user_id"] = "u-a";
+  EXPECT_EQ(store::ChangeFromJson(self).status().code(), StatusCode::kInvalidArgument) << "the proposer counts once";
+  for (int64_t quorum : {1, 10}) {
+    Json bad = store::ChangeToJson(change);
+    bad["quorum"] = quorum;
+    EXPECT_EQ(store::ChangeFromJson(bad).status().code(), StatusCode::kInvalidArgument);
+  }
+  Json unknown = store::ChangeToJson(change);
+  unknown["extra"] = 1;
+  EXPECT_EQ(store::ChangeFromJson(unknown).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store::ChangeFromJson(Json::array()).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

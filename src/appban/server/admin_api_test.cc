@@ -290,20 +290,126 @@ TEST_F(AdminApiTest, TwoPersonRuleThroughTheApi) {
   ASSERT_EQ(other.status, 200);
   EXPECT_EQ(BodyOf(other)["state"], "approved");
 
-  // Waivers: the requester cannot approve their own waiver.
+  // Waivers: a waiver is a request by one person that another approves.
   ASSERT_EQ(Send("POST", "/v1/admin/rules/r2/publish", bob_).status, 200);
   std::string device = EnrollDevice("ws-1");
   std::string waiver = R"({"id":"w1","rule_id":"r2","subject_kind":"device","subject":")" + device +
-                       R"(","justification":"needed","requested_by":")" + user_ids_["alice"] +
-                       R"(","expires_at":"2030-01-01T00:00:00Z"})";
-  auto own = Send("POST", "/v1/admin/waivers", alice_, waiver);
+                       R"(","justification":"needed","expires_at":"2030-01-01T00:00:00Z"})";
+  auto in_bobs_name = Send("POST", "/v1/admin/waivers", alice_,
+                           waiver.substr(0, waiver.size() - 1) + R"(,"requested_by":")" + user_ids_["bob"] + "\"}");
+  EXPECT_EQ(in_bobs_name.status, 400) << "nobody requests a waiver in another person's name";
+  auto requested = Send("POST", "/v1/admin/waivers", alice_, waiver);
+  ASSERT_EQ(requested.status, 202) << requested.body;
+  Json change = BodyOf(requested)["change"];
+  EXPECT_EQ(change["kind"], "waiver.add");
+  EXPECT_EQ(change["proposed_by"], user_ids_["alice"]);
+  EXPECT_EQ(change["needs"], 1);
+  EXPECT_TRUE(BodyOf(Send("GET", "/v1/admin/waivers", dave_))["waivers"].empty()) << "a request exempts nobody";
+  std::string approve = "/v1/admin/changes/" + change["id"].get<std::string>() + "/approve";
+  auto own = Send("POST", approve, alice_);
   EXPECT_EQ(own.status, 409);
   EXPECT_EQ(ErrorCode(own), "two_person_rule");
-  auto granted = Send("POST", "/v1/admin/waivers", bob_, waiver);
-  ASSERT_EQ(granted.status, 201) << granted.body;
-  EXPECT_EQ(BodyOf(granted)["approved_by"], user_ids_["bob"]);
+  auto granted = Send("POST", approve, bob_, R"({"note":"the lab needs it"})");
+  ASSERT_EQ(granted.status, 200) << granted.body;
+  EXPECT_EQ(BodyOf(granted)["change"]["state"], "applied");
+  EXPECT_EQ(BodyOf(granted)["result"]["approved_by"], user_ids_["bob"]);
+  EXPECT_EQ(BodyOf(granted)["result"]["requested_by"], user_ids_["alice"]);
+  EXPECT_EQ(Send("POST", approve, bob_).status, 409) << "an applied change takes no more approvals";
+  // Revoking a waiver tightens enforcement again: one administrator may.
   EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"done"})").status, 200);
   EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"again"})").status, 409);
+}
+
+TEST_F(AdminApiTest, RevokingAPublishedRuleNeedsASecondPerson) {
+  PublishedRule("r3");
+  auto proposed = Send("POST", "/v1/admin/rules/r3/revoke", alice_, R"({"reason":"court order lifted"})");
+  ASSERT_EQ(proposed.status, 202) << proposed.body;
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/rules/r3", dave_))["state"], "published") << "still enforced";
+  std::string id = BodyOf(proposed)["change"]["id"];
+  // A service account alice owns is not a second person.
+  auto account = Send("POST", "/v1/admin/service-accounts", alice_, R"({"name":"ci","role":"admin"})");
+  ASSERT_EQ(account.status, 201) << account.body;
+  auto minted =
+      Send("POST", "/v1/admin/tokens", alice_,
+           R"({"name":"ci","role":"admin","service_account":")" + BodyOf(account)["id"].get<std::string>() + R"("})");
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  auto robot = Send("POST", "/v1/admin/changes/" + id + "/approve", BodyOf(minted)["token"]);
+  EXPECT_EQ(robot.status, 409);
+  EXPECT_NE(ErrorMessage(robot).find("service account"), std::string::npos) << robot.body;
+  // Nor is a second token of alice's.
+  auto second = Send("POST", "/v1/admin/tokens", alice_, R"({"name":"alice-laptop","role":"admin"})");
+  ASSERT_EQ(second.status, 201);
+  EXPECT_EQ(Send("POST", "/v1/admin/changes/" + id + "/approve", BodyOf(second)["token"]).status, 409);
+  auto listed = Send("GET", "/v1/admin/changes", dave_);
+  ASSERT_EQ(listed.status, 200);
+  ASSERT_EQ(BodyOf(listed)["changes"].size(), 1u);
+  EXPECT_EQ(BodyOf(listed)["changes"][0]["state"], "pending");
+
+  auto done = Send("POST", "/v1/admin/changes/" + id + "/approve", bob_);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(BodyOf(done)["result"]["state"], "revoked");
+  // The audit chain holds the proposal, the approval, the revocation and the closing.
+  auto audit = BodyOf(Send("GET", "/v1/admin/audit?limit=500", dave_))["entries"];
+  std::vector<std::string> actions;
+  for (const auto& entry : audit) {
+    if (entry["object"] == "change:" + id || entry["object"] == "rule:r3") actions.push_back(entry["action"]);
+  }
+  EXPECT_EQ(actions, (std::vector<std::string>{"rule.propose", "rule.approve", "rule.publish", "change.propose",
+                                               "change.approve", "rule.revoke", "change.apply"}));
+}
+
+TEST_F(AdminApiTest, QuorumOfThreeForRulesAdminGrantsAndKeyRotation) {
+  config_.identity.quorum = 3;
+  std::string erin = MakeToken("erin", store::Role::kAdmin);
+  std::string frank = MakeToken("frank", store::Role::kAnalyst);
+  // A rule carol proposed needs two more people.
+  ASSERT_EQ(Send("POST", "/v1/admin/rules", carol_, RuleBody("q1")).status, 201);
+  auto first = Send("POST", "/v1/admin/rules/q1/approve", alice_);
+  ASSERT_EQ(first.status, 202) << first.body;
+  EXPECT_EQ(BodyOf(first)["change"]["needs"], 1);
+  EXPECT_EQ(Send("POST", "/v1/admin/rules/q1/approve", alice_).status, 409) << "alice counts once";
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/rules/q1", dave_))["state"], "draft");
+  auto second = Send("POST", "/v1/admin/rules/q1/approve", bob_);
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/rules/q1", dave_))["state"], "approved");
+
+  // Granting the admin role: alice proposes, bob and erin agree.
+  std::string url = "/v1/admin/users/" + user_ids_["frank"] + "/role";
+  auto grant = Send("POST", url, alice_, R"({"role":"admin"})");
+  ASSERT_EQ(grant.status, 202) << grant.body;
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/whoami", frank))["role"], "analyst");
+  std::string change = "/v1/admin/changes/" + BodyOf(grant)["change"]["id"].get<std::string>();
+  EXPECT_EQ(Send("POST", change + "/approve", frank).status, 403) << "frank is not an admin yet";
+  ASSERT_EQ(Send("POST", change + "/approve", bob_).status, 202);
+  auto granted = Send("POST", change + "/approve", erin);
+  ASSERT_EQ(granted.status, 200) << granted.body;
+  EXPECT_EQ(BodyOf(granted)["result"]["granted_role"], "admin");
+
+  // Key rotation with key_rotation_quorum = 4; the proposer may withdraw while it waits.
+  config_.identity.key_rotation_quorum = 4;
+  auto abandoned = Send("POST", "/v1/admin/keys/rotate", alice_, R"({"note":"test"})");
+  ASSERT_EQ(abandoned.status, 202) << abandoned.body;
+  EXPECT_EQ(BodyOf(abandoned)["change"]["quorum"], 4);
+  std::string abandoned_url = "/v1/admin/changes/" + BodyOf(abandoned)["change"]["id"].get<std::string>();
+  EXPECT_EQ(Send("POST", abandoned_url + "/withdraw", bob_).status, 409) << "only the proposer withdraws";
+  ASSERT_EQ(Send("POST", abandoned_url + "/withdraw", alice_).status, 200);
+  EXPECT_EQ(Send("POST", abandoned_url + "/approve", bob_).status, 409);
+
+  ASSERT_TRUE(policy::CreateActiveKey(dir_ + "/keys", false).ok());
+  auto old_key = policy::LoadActiveKey(dir_ + "/keys");
+  ASSERT_TRUE(old_key.ok());
+  auto rotation = Send("POST", "/v1/admin/keys/rotate", alice_, R"({"note":"yearly"})");
+  ASSERT_EQ(rotation.status, 202);
+  std::string rotation_url = "/v1/admin/changes/" + BodyOf(rotation)["change"]["id"].get<std::string>();
+  ASSERT_EQ(Send("POST", rotation_url + "/approve", bob_).status, 202);
+  ASSERT_EQ(Send("POST", rotation_url + "/approve", erin).status, 202);
+  EXPECT_EQ(policy::LoadActiveKey(dir_ + "/keys")->key_id(), old_key->key_id()) << "three of four rotate nothing";
+  // frank is an admin now, but his token keeps the analyst role it was minted with.
+  EXPECT_EQ(Send("POST", rotation_url + "/approve", frank).status, 403);
+  auto rotated = Send("POST", rotation_url + "/approve", MakeToken("gina", store::Role::kAdmin));
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  EXPECT_NE(policy::LoadActiveKey(dir_ + "/keys")->key_id(), old_key->key_id());
+  EXPECT_EQ(BodyOf(rotated)["result"]["key_id"], policy::LoadActiveKey(dir_ + "/keys")->key_id());
 }
 
 // ---- publish ----
@@ -696,11 +802,13 @@ TEST_F(AdminApiTest, ComplianceCountsOnAHandBuiltFleet) {
   std::string waived = EnrollDevice("waived");
   PublishedRule("ban-x");
   ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
-  ASSERT_EQ(Send("POST", "/v1/admin/waivers", alice_,
-                 R"({"id":"w","rule_id":"ban-x","subject_kind":"device","subject":")" + waived +
-                     R"(","justification":"j","expires_at":"2030-01-01T00:00:00Z"})")
+  auto requested = Send("POST", "/v1/admin/waivers", alice_,
+                        R"({"id":"w","rule_id":"ban-x","subject_kind":"device","subject":")" + waived +
+                            R"(","justification":"j","expires_at":"2030-01-01T00:00:00Z"})");
+  ASSERT_EQ(requested.status, 202) << requested.body;
+  ASSERT_EQ(Send("POST", "/v1/admin/changes/" + BodyOf(requested)["change"]["id"].get<std::string>() + "/approve", bob_)
                 .status,
-            201);
+            200);
   now_ += 5;
   ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);  // bundle 2 carries the waiver
   EXPECT_EQ(hub_->latest().rule_first_published.at("ban-x").second, kStart) << "counted from the first bundle";

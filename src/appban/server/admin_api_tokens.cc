@@ -26,21 +26,14 @@ HttpResponse CreateApiToken(Call& call) {
   if (Status s = CheckMembers(*body, {"name", "role", "ttl_seconds", "service_account"}, "body"); !s.ok()) {
     return ErrorFrom(s);
   }
-  auto name = StringMember(*body, "name", true, store::kFleetLimits.max_name_bytes);
-  if (!name.ok()) return ErrorFrom(name.status());
-  if (Status s = policy::ValidateIdentifier(*name, "name"); !s.ok()) return BadRequest(s.message());
-  auto role_name = StringMember(*body, "role", true, 32);
-  if (!role_name.ok()) return ErrorFrom(role_name.status());
-  auto role = store::ParseRole(*role_name);
-  if (!role.ok()) return BadRequest("role: " + role.status().message());
+  auto request = ReadNamedRole(*body);
+  if (!request.ok()) return ErrorFrom(request.status());
   auto ttl = IntegerMember(*body, "ttl_seconds", kAdminLimits.min_ttl_seconds, kAdminLimits.max_api_token_ttl_seconds);
   if (!ttl.ok()) return ErrorFrom(ttl.status());
   auto service_account = StringMember(*body, "service_account", false, store::kFleetLimits.max_name_bytes);
   if (!service_account.ok()) return ErrorFrom(service_account.status());
-
-  if (call.principal.user.kind != store::UserKind::kHuman) {
-    return ErrorResponse(403, "forbidden", "a service account cannot mint API tokens; its owner does");
-  }
+  // A token never carries more than the caller has, and a service account mints none.
+  if (auto refused = RefuseToConfer(call, request->role, "a token")) return *refused;
   // Whose token: the caller's own, or a service account the caller owns. Never another person's.
   store::User holder = call.principal.user;
   if (!service_account->empty()) {
@@ -54,16 +47,10 @@ HttpResponse CreateApiToken(Call& call) {
     }
     holder = std::move(*account);
   }
-  // A token never carries more than the caller has (the stronger role has the smaller value).
-  if (*role < call.principal.role) {
-    return ErrorResponse(403, "forbidden",
-                         "role: you have role " + std::string(store::RoleName(call.principal.role)) +
-                             " and cannot mint a token with role " + *role_name);
-  }
   store::AuditRecord audit = call.Audit();
   std::optional<UnixSeconds> expires_at;
   if (*ttl) expires_at = audit.at + **ttl;
-  auto created = call.context.fleet->CreateApiToken(holder.id, *name, *role, expires_at, audit);
+  auto created = call.context.fleet->CreateApiToken(holder.id, request->name, request->role, expires_at, audit);
   if (!created.ok()) return ErrorFrom(created.status());
   Json json = ApiTokenJson(created->token);
   json["token"] = created->presented;
@@ -71,36 +58,22 @@ HttpResponse CreateApiToken(Call& call) {
 }
 
 HttpResponse ListUsers(Call& call) {
-  auto page = ReadPageRequest(call.request, "users", CursorKey::kIdentifier);
-  if (!page.ok()) return ErrorFrom(page.status());
-  auto users = call.context.fleet->ListUsersAfter(page->after, page->limit + 1);
-  if (!users.ok()) return ErrorFrom(users.status());
-  Json next = FinishPage("users", *page, *users, [](const store::User& user) { return user.id; });
-  Json list = Json::array();
-  for (const auto& user : *users) list.push_back(UserJson(user));
-  return JsonResponse(200, Json{{"users", list}, {"next_cursor", next}});
+  return ListPage(
+      call, "users",
+      [&](std::string_view after, size_t limit) { return call.context.fleet->ListUsersAfter(after, limit); },
+      [](const store::User& user) { return user.id; }, UserJson);
 }
 
 HttpResponse CreateServiceAccount(Call& call) {
   auto body = call.Body(false);
   if (!body.ok()) return ErrorFrom(body.status());
   if (Status s = CheckMembers(*body, {"name", "role"}, "body"); !s.ok()) return ErrorFrom(s);
-  auto name = StringMember(*body, "name", true, store::kFleetLimits.max_name_bytes);
-  if (!name.ok()) return ErrorFrom(name.status());
-  if (Status s = policy::ValidateIdentifier(*name, "name"); !s.ok()) return BadRequest(s.message());
-  auto role_name = StringMember(*body, "role", true, 32);
-  if (!role_name.ok()) return ErrorFrom(role_name.status());
-  auto role = store::ParseRole(*role_name);
-  if (!role.ok()) return BadRequest("role: " + role.status().message());
-  if (call.principal.user.kind != store::UserKind::kHuman) {
-    return ErrorResponse(403, "forbidden", "a service account is owned by a person; a service account cannot own one");
-  }
-  if (*role < call.principal.role) {
-    return ErrorResponse(403, "forbidden",
-                         "role: you have role " + std::string(store::RoleName(call.principal.role)) +
-                             " and cannot create a service account with role " + *role_name);
-  }
-  auto created = call.context.fleet->CreateServiceAccount(*name, call.principal.user.id, *role, call.Audit());
+  auto request = ReadNamedRole(*body);
+  if (!request.ok()) return ErrorFrom(request.status());
+  // A service account is owned by a person, and holds no more than its owner.
+  if (auto refused = RefuseToConfer(call, request->role, "a service account")) return *refused;
+  auto created =
+      call.context.fleet->CreateServiceAccount(request->name, call.principal.user.id, request->role, call.Audit());
   if (!created.ok()) return ErrorFrom(created.status());
   return JsonResponse(201, UserJson(*created));
 }
@@ -133,20 +106,18 @@ HttpResponse GrantUserRole(Call& call) {
   if (role == store::Role::kAdmin && target->kind != store::UserKind::kHuman) {
     return ErrorResponse(409, "two_person_rule", "a service account cannot be an administrator");
   }
+  // Granting the admin role widens who may decide: it needs the quorum (admin_changes.cc).
+  if (role == store::Role::kAdmin) return ProposeAdminGrant(call, *target);
   auto updated = call.context.fleet->SetGrantedRole(id, role, call.Audit());
   if (!updated.ok()) return ErrorFrom(updated.status());
   return JsonResponse(200, UserJson(*updated));
 }
 
 HttpResponse ListApiTokens(Call& call) {
-  auto page = ReadPageRequest(call.request, "tokens", CursorKey::kIdentifier);
-  if (!page.ok()) return ErrorFrom(page.status());
-  auto tokens = call.context.fleet->ListApiTokensAfter(page->after, page->limit + 1);
-  if (!tokens.ok()) return ErrorFrom(tokens.status());
-  Json next = FinishPage("tokens", *page, *tokens, [](const store::ApiToken& token) { return token.id; });
-  Json list = Json::array();
-  for (const auto& token : *tokens) list.push_back(ApiTokenJson(token));
-  return JsonResponse(200, Json{{"tokens", list}, {"next_cursor", next}});
+  return ListPage(
+      call, "tokens",
+      [&](std::string_view after, size_t limit) { return call.context.fleet->ListApiTokensAfter(after, limit); },
+      [](const store::ApiToken& token) { return token.id; }, ApiTokenJson);
 }
 
 HttpResponse RevokeApiToken(Call& call) {

@@ -297,6 +297,32 @@ decide::Actor Principal::Actor() const {
                        store::AuditIdentityJson(Identity())};
 }
 
+Result<NamedRole> ReadNamedRole(const Json& body) {
+  NamedRole out;
+  APPBAN_ASSIGN_OR_RETURN(out.name, StringMember(body, "name", true, store::kFleetLimits.max_name_bytes));
+  if (Status s = policy::ValidateIdentifier(out.name, "name"); !s.ok()) return Status::InvalidArgument(s.message());
+  APPBAN_ASSIGN_OR_RETURN(std::string role_name, StringMember(body, "role", true, 32));
+  auto role = store::ParseRole(role_name);
+  if (!role.ok()) return Status::InvalidArgument("role: " + role.status().message());
+  out.role = *role;
+  return out;
+}
+
+std::optional<HttpResponse> RefuseToConfer(const Call& call, store::Role role, std::string_view what) {
+  if (call.principal.user.kind != store::UserKind::kHuman) {
+    return ErrorResponse(403, "forbidden",
+                         "a service account cannot create " + std::string(what) + "; the person who owns it does");
+  }
+  // The stronger role has the smaller value.
+  if (role < call.principal.role) {
+    return ErrorResponse(403, "forbidden",
+                         "role: you have role " + std::string(store::RoleName(call.principal.role)) +
+                             " and cannot create " + std::string(what) + " with role " +
+                             std::string(store::RoleName(role)));
+  }
+  return std::nullopt;
+}
+
 decide::PolicyAdmin Call::Admin() const {
   return decide::PolicyAdmin(*context.store, principal.Actor(), [this] { return Now(); });
 }

@@ -147,6 +147,31 @@ struct Call {
   Result<Json> Body(bool empty_ok) const;
 };
 
+// A list endpoint keyed by identifier: reads the page request, fetches `limit + 1` rows with
+// `fetch(after, limit)`, and answers {"<list>": [view(row), ...], "next_cursor": ...}.
+template <typename Fetch, typename KeyOf, typename View>
+HttpResponse ListPage(Call& call, std::string_view list, Fetch fetch, KeyOf key_of, View view) {
+  auto page = ReadPageRequest(call.request, list, CursorKey::kIdentifier);
+  if (!page.ok()) return ErrorFrom(page.status());
+  auto rows = fetch(page->after, page->limit + 1);
+  if (!rows.ok()) return ErrorFrom(rows.status());
+  Json next = FinishPage(list, *page, *rows, key_of);
+  Json items = Json::array();
+  for (const auto& row : *rows) items.push_back(view(row));
+  return JsonResponse(200, Json{{std::string(list), std::move(items)}, {"next_cursor", std::move(next)}});
+}
+
+// The `name` (an identifier label) and `role` members of a request that creates a credential or
+// an account, and the check that the caller — a person — confers no more than their own role:
+// 400 for a malformed member, 403 for a service account caller or a stronger role.
+struct NamedRole {
+  std::string name;
+  store::Role role = store::Role::kAuditor;
+};
+Result<NamedRole> ReadNamedRole(const Json& body);
+// nullopt when the caller may confer `role` on `what` ("a token", "a service account").
+std::optional<HttpResponse> RefuseToConfer(const Call& call, store::Role role, std::string_view what);
+
 // A handler that answers before it returns.
 using HandlerFn = HttpResponse (*)(Call&);
 // A handler that may answer later: it owns `respond` and must see that it is called (or destroyed,

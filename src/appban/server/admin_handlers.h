@@ -36,6 +36,18 @@ HttpResponse CreateApiToken(Call& call);
 HttpResponse ListUsers(Call& call);
 HttpResponse CreateServiceAccount(Call& call);
 HttpResponse GrantUserRole(Call& call);
+
+// Changes waiting for a quorum (admin_changes.cc).
+HttpResponse ListChanges(Call& call);
+HttpResponse GetChange(Call& call);
+HttpResponse ApproveChange(Call& call);
+HttpResponse WithdrawChange(Call& call);
+HttpResponse ProposeKeyRotation(Call& call);
+// Proposes granting `target` the admin role.
+HttpResponse ProposeAdminGrant(Call& call, const store::User& target);
+// The answer to a step of a change: 202 {"change"} while it waits for more people; once the
+// quorum is reached, applies it (as the caller) and answers 200 {"change", "result"}.
+HttpResponse ChangeAnswer(Call& call, decide::PolicyAdmin& admin, const Result<store::Change>& change);
 HttpResponse ListApiTokens(Call& call);
 HttpResponse RevokeApiToken(Call& call);
 

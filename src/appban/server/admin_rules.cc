@@ -2,18 +2,16 @@
 #include "appban/server/admin_handlers.h"
 
 #include "appban/policy/model.h"
+#include "appban/server/config.h"
 
 namespace appban::server::admin {
 
 HttpResponse ListRules(Call& call) {
-  auto page = ReadPageRequest(call.request, "rules", CursorKey::kIdentifier);
-  if (!page.ok()) return ErrorFrom(page.status());
-  auto rules = call.context.store->ListRulesAfter(page->after, page->limit + 1);
-  if (!rules.ok()) return ErrorFrom(rules.status());
-  Json next = FinishPage("rules", *page, *rules, [](const policy::Rule& rule) { return rule.id; });
-  Json list = Json::array();
-  for (const auto& rule : *rules) list.push_back(policy::RuleToJson(rule, true));
-  return JsonResponse(200, Json{{"rules", list}, {"next_cursor", next}});
+  return ListPage(
+      call, "rules",
+      [&](std::string_view after, size_t limit) { return call.context.store->ListRulesAfter(after, limit); },
+      [](const policy::Rule& rule) { return rule.id; },
+      [](const policy::Rule& rule) { return policy::RuleToJson(rule, true); });
 }
 
 namespace {
@@ -102,18 +100,20 @@ HttpResponse RuleTransition(Call& call, RuleStep step) {
   auto text = StringMember(*body, member, revoke, store::kFleetLimits.max_note_bytes);
   if (!text.ok()) return ErrorFrom(text.status());
   decide::PolicyAdmin admin = call.Admin();
-  Result<policy::Rule> rule = Status::Internal("unreachable");
-  switch (step) {
-    case RuleStep::kApprove:
-      rule = admin.ApproveRule(id, *text);
-      break;
-    case RuleStep::kPublish:
-      rule = admin.PublishRule(id, *text);
-      break;
-    case RuleStep::kRevoke:
-      rule = admin.RevokeRule(id, *text);
-      break;
+  // Approving widens enforcement and revoking relaxes it: they need the configured quorum of people
+  // (docs/identity.md, "Quorum"); publishing an approved rule does not.
+  if (step == RuleStep::kApprove) {
+    return ChangeAnswer(call, admin, admin.ApproveRuleWithQuorum(id, *text, call.config().identity.quorum));
   }
+  if (step == RuleStep::kRevoke) {
+    // Only a published rule is enforced; withdrawing a draft or an approved rule relaxes nothing.
+    auto current = call.context.store->GetRule(id);
+    if (!current.ok()) return ErrorFrom(current.status());
+    if (current->state == policy::RuleState::kPublished) {
+      return ChangeAnswer(call, admin, admin.ProposeRuleRevocation(id, *text, call.config().identity.quorum));
+    }
+  }
+  auto rule = step == RuleStep::kRevoke ? admin.RevokeRule(id, *text) : admin.PublishRule(id, *text);
   if (!rule.ok()) return ErrorFrom(rule.status());
   return JsonResponse(200, policy::RuleToJson(*rule, true));
 }

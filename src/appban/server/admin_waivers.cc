@@ -1,24 +1,23 @@
-// Admin API: waivers — list (with whether each is active now), add, revoke.
+// Admin API: waivers — list (with whether each is active now), request (a change others approve),
+// revoke (tightens enforcement again, so one administrator may).
 #include "appban/server/admin_handlers.h"
 
 #include "appban/policy/model.h"
+#include "appban/server/config.h"
 
 namespace appban::server::admin {
 
 HttpResponse ListWaivers(Call& call) {
-  auto page = ReadPageRequest(call.request, "waivers", CursorKey::kIdentifier);
-  if (!page.ok()) return ErrorFrom(page.status());
-  auto waivers = call.context.store->ListWaiversAfter(page->after, page->limit + 1);
-  if (!waivers.ok()) return ErrorFrom(waivers.status());
-  Json next = FinishPage("waivers", *page, *waivers, [](const policy::Waiver& waiver) { return waiver.id; });
   UnixSeconds now = call.Now();
-  Json list = Json::array();
-  for (const auto& waiver : *waivers) {
-    Json json = policy::WaiverToJson(waiver, true);
-    json["active"] = waiver.ActiveAt(now);
-    list.push_back(std::move(json));
-  }
-  return JsonResponse(200, Json{{"waivers", list}, {"next_cursor", next}});
+  return ListPage(
+      call, "waivers",
+      [&](std::string_view after, size_t limit) { return call.context.store->ListWaiversAfter(after, limit); },
+      [](const policy::Waiver& waiver) { return waiver.id; },
+      [now](const policy::Waiver& waiver) {
+        Json json = policy::WaiverToJson(waiver, true);
+        json["active"] = waiver.ActiveAt(now);
+        return json;
+      });
 }
 
 HttpResponse AddWaiver(Call& call) {
@@ -34,12 +33,17 @@ HttpResponse AddWaiver(Call& call) {
       !s.ok()) {
     return ErrorFrom(s);
   }
-  // The approver is the caller and the creation time is now; WaiverFromJson checks the rest.
+  // The caller requests the waiver; it is granted when the quorum of other people approves it
+  // (POST /v1/admin/changes/{id}/approve). The approver and creation time are set then.
   Json json = *body;
   json["approved_by"] = call.principal.user.id;
   json["created_at"] = FormatTimestamp(call.Now());
   auto waiver = policy::WaiverFromJson(json);
   if (!waiver.ok()) return BadRequest(waiver.status().message());
+  if (!waiver->requested_by.empty() && waiver->requested_by != call.principal.user.id) {
+    return BadRequest("requested_by: a waiver is requested by the person who proposes it (" + call.principal.user.id +
+                      "); leave requested_by out");
+  }
   if (waiver->subject_kind == policy::WaiverSubject::kDevice) {
     auto device = call.context.fleet->GetDevice(waiver->subject);
     if (!device.ok()) {
@@ -47,22 +51,10 @@ HttpResponse AddWaiver(Call& call) {
       return BadRequest("waiver " + waiver->id + ": subject: no enrolled device " + waiver->subject);
     }
   }
-  // The requester, when named, is a person known to appban, named by user id: PolicyAdmin::AddWaiver
-  // then refuses the same identity as approver (the two-person rule compares identities).
-  if (!waiver->requested_by.empty()) {
-    auto requester = call.context.fleet->GetUser(waiver->requested_by);
-    if (!requester.ok()) {
-      return BadRequest("requested_by: no user " + Quoted(waiver->requested_by) +
-                        "; name the person who asked for the waiver by user id (GET /v1/admin/users)");
-    }
-    if (requester->kind != store::UserKind::kHuman) {
-      return BadRequest("requested_by: " + waiver->requested_by +
-                        " is a service account; a waiver is requested by a person");
-    }
-  }
-  auto added = call.Admin().AddWaiver(std::move(*waiver));
-  if (!added.ok()) return ErrorFromBodyReference(added.status());
-  return JsonResponse(201, policy::WaiverToJson(*added, true));
+  decide::PolicyAdmin admin = call.Admin();
+  auto proposed = admin.ProposeWaiver(std::move(*waiver), call.config().identity.quorum);
+  if (!proposed.ok()) return ErrorFromBodyReference(proposed.status());
+  return ChangeAnswer(call, admin, proposed);
 }
 
 HttpResponse RevokeWaiver(Call& call) {

@@ -139,6 +139,13 @@ struct ConsoleConfig {
 struct IdentityConfig {
   static constexpr size_t kMaxIssuers = 8;
   std::vector<identity::OidcIssuerConfig> oidc;
+  // `quorum`: distinct people (the proposer included; service accounts never count) who must agree
+  // to a change that relaxes enforcement — approving or revoking a rule, a waiver, granting the
+  // admin role, rotating the policy key. 2 to 9, default 2.
+  int64_t quorum = 2;
+  // `key_rotation_quorum`: the same for rotating the policy signing key; 0 (default) means `quorum`.
+  int64_t key_rotation_quorum = 0;
+  int64_t KeyRotationQuorum() const { return key_rotation_quorum == 0 ? quorum : key_rotation_quorum; }
 };
 // Parses the value of the top-level `identity` key. Errors name file, line and key
 // ("server.toml:30: identity.oidc[0].client_id: must not be empty").

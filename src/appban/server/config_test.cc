@@ -277,5 +277,20 @@ TEST(ServerConfig, MdmConnectorsAreReadFromTheSameFile) {
   }
 }
 
+TEST(ServerConfig, IdentityQuorumIsBoundedAndKeyRotationDefaultsToIt) {
+  ServerConfig defaults = Parsed("");
+  EXPECT_EQ(defaults.identity.quorum, 2);
+  EXPECT_EQ(defaults.identity.KeyRotationQuorum(), 2);
+  ServerConfig three = Parsed("[identity]\nquorum = 3\n");
+  EXPECT_EQ(three.identity.KeyRotationQuorum(), 3);
+  ServerConfig keys = Parsed("[identity]\nkey_rotation_quorum = 4\n");
+  EXPECT_EQ(keys.identity.quorum, 2);
+  EXPECT_EQ(keys.identity.KeyRotationQuorum(), 4);
+  EXPECT_NE(ParseError("[identity]\nquorum = 1\n").find("identity.quorum"), std::string::npos);
+  EXPECT_NE(ParseError("[identity]\nquorum = 10\n").find("outside"), std::string::npos);
+  EXPECT_NE(ParseError("[identity]\nkey_rotation_quorum = \"3\"\n").find("key_rotation_quorum"), std::string::npos);
+  EXPECT_NE(ParseError("[identity]\nquorums = 3\n").find("quorums"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace appban::server

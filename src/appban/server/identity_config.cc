@@ -6,6 +6,7 @@
 
 #include "appban/common/toml.h"
 #include "appban/server/config.h"
+#include "appban/store/change.h"
 
 namespace appban::server {
 namespace {
@@ -105,6 +106,16 @@ Status ParseIssuer(const toml::table& table, const std::string& source, const st
 Status ParseIdentitySection(const TomlField& field, const std::string& source, IdentityConfig& out) {
   APPBAN_ASSIGN_OR_RETURN(const toml::table* section, field.Table());
   for (const TomlField& inner : TomlFields(*section, source, field.path())) {
+    if (inner.path() == field.path() + ".quorum") {
+      APPBAN_ASSIGN_OR_RETURN(out.quorum,
+                              inner.Integer(store::ChangeLimits::kMinQuorum, store::ChangeLimits::kMaxQuorum));
+      continue;
+    }
+    if (inner.path() == field.path() + ".key_rotation_quorum") {
+      APPBAN_ASSIGN_OR_RETURN(out.key_rotation_quorum,
+                              inner.Integer(store::ChangeLimits::kMinQuorum, store::ChangeLimits::kMaxQuorum));
+      continue;
+    }
     if (inner.path() != field.path() + ".oidc") return inner.Unknown();
     const toml::array* array = inner.node().as_array();
     if (array == nullptr) return inner.Error("must be an array of tables ([[" + inner.path() + "]])");

@@ -90,7 +90,7 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
     // Run migration 7 again over a populated devices table (rows referenced by inventories,
     // events and rule states).
     RawDb raw(dir.db());
-    ASSERT_EQ(raw.Exec("PRAGMA user_version = 6"), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("DROP TABLE changes; PRAGMA user_version = 6"), SQLITE_OK);
   }
   auto fleet = OpenFleet(dir.db());
   ASSERT_NE(fleet, nullptr);
@@ -101,7 +101,7 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
   EXPECT_EQ(fleet->ListEvents(id, 10)->size(), 1u);
   EXPECT_EQ(fleet->ListDeviceRuleStates(id)->size(), 1u);
   RawDb raw(dir.db());
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "7");
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "8");
   EXPECT_EQ(raw.Scalar("PRAGMA foreign_key_check"), "");
   EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'devices_rules_hash_mismatch'"), "1");
 }

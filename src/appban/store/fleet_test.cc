@@ -53,7 +53,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   }
   {
     RawDb raw(dir.db());
-    ASSERT_EQ(raw.Exec("DROP TABLE users; ALTER TABLE audit DROP COLUMN identity_json"), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("DROP TABLE changes; DROP TABLE users; ALTER TABLE audit DROP COLUMN identity_json"), SQLITE_OK);
     for (const char* table : {"api_tokens", "enrollment_tokens", "device_inventories", "device_events",
                               "device_rule_states", "assessments", "server_settings", "devices"}) {
       ASSERT_EQ(raw.Exec(std::string("DROP TABLE ") + table), SQLITE_OK) << table;
@@ -67,7 +67,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   ASSERT_NE(fleet, nullptr);
   {
     RawDb raw(dir.db());
-    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "7");
+    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "8");
   }
   // Old data is intact and usable by the new tables (a group-bound enrolment token).
   Enrollment enrolled = EnrollOne(*fleet, "host-1", "field-staff");

@@ -278,6 +278,16 @@ CREATE INDEX devices_rules_hash_mismatch ON devices(rules_hash_mismatch_since)
 CREATE INDEX devices_by_source ON devices(source, platform, id);
 CREATE INDEX devices_by_connector ON devices(mdm_connector, mdm_seen_at) WHERE mdm_connector != '';
 )sql",
+    // 8: pending changes (store/change.h, docs/identity.md "Quorum"): a decision that relaxes
+    // enforcement waits here for its quorum of distinct people. Keyed like groups and vendors
+    // (name = the change id), so the document helpers serve it.
+    R"sql(
+CREATE TABLE changes (
+  name TEXT PRIMARY KEY,
+  revision INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+)sql",
 };
 // The migration that introduced the signed audit checkpoint.
 constexpr int64_t kCheckpointSchemaVersion = 4;
@@ -434,6 +444,17 @@ class SqliteStore final : public Store {
       if (sqlite3_changes(db_.handle()) != 1) return Status::NotFound("no group " + std::string(name));
       return Status::Ok();
     });
+  }
+
+  Result<std::vector<Change>> ListChangesAfter(std::string_view after_id, size_t limit) override {
+    return LoadPage<Change>("SELECT doc, revision FROM changes WHERE name > ?1 ORDER BY name LIMIT ?2", after_id, limit,
+                            ChangeFromJson);
+  }
+  Result<Change> GetChange(std::string_view id) override {
+    return LoadOne<Change>("SELECT doc, revision FROM changes WHERE name = ?1", id, "change", ChangeFromJson);
+  }
+  Status PutChange(Change& change, const AuditRecord& audit) override {
+    return PutDocument("changes", change.id, "change", ChangeToJson(change), change.revision, audit);
   }
 
   Result<std::vector<policy::Vendor>> ListVendors() override {

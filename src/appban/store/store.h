@@ -24,6 +24,7 @@
 #include "appban/common/status.h"
 #include "appban/policy/model.h"
 #include "appban/store/audit.h"
+#include "appban/store/change.h"
 
 namespace appban::store {
 
@@ -74,6 +75,14 @@ class Store {
   // kFailedPrecondition unless record.version is greater than every version issued before.
   virtual Status RecordBundle(const BundleRecord& record, const AuditRecord& audit) = 0;
   virtual Result<BundleRecord> GetBundle(int64_t version) = 0;
+
+  // Pending changes (change.h): a decision waiting for its quorum. Listed in id order.
+  virtual Result<std::vector<Change>> ListChangesAfter(std::string_view after_id, size_t limit) = 0;
+  // kNotFound when there is no such change.
+  virtual Result<Change> GetChange(std::string_view id) = 0;
+  // Creates (change.revision 0) or updates (the revision read; kFailedPrecondition when another
+  // approval came first) a change, with its audit entry.
+  virtual Status PutChange(Change& change, const AuditRecord& audit) = 0;
 
   virtual Status AppendAudit(const AuditRecord& audit) = 0;
   virtual Result<std::vector<AuditEntry>> ReadAudit() = 0;
