@@ -1,8 +1,13 @@
 #include "appban/store/postgres.h"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 namespace appban::store::postgres {
 namespace {
@@ -91,8 +96,9 @@ Status Connection::Error(pg_result* result, std::string_view sql) const {
   if (sqlstate == "23503") return Status::NotFound(text);
   if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03") return Status::Unavailable(text);
   if (sqlstate.starts_with("23")) return Status::FailedPrecondition(text);
-  // RAISE EXCEPTION in the schema's own triggers (the append-only audit log): a refused write.
-  if (sqlstate == "P0001") return Status::PermissionDenied(text);
+  // RAISE EXCEPTION in the schema's own triggers (the append-only audit log), or a privilege the
+  // role lacks: a refused write.
+  if (sqlstate == "P0001" || sqlstate == "42501") return Status::PermissionDenied(text);
   return Status::Internal(text);
 }
 
@@ -135,6 +141,39 @@ Status Transaction::Commit() {
   // COMMIT of a transaction in which a statement failed answers ROLLBACK, not an error.
   if (done.command() != "COMMIT") return Status::Internal("postgresql: the transaction was rolled back, not committed");
   return Status::Ok();
+}
+
+Result<std::string> ReadPasswordFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Status::NotFound("cannot open the database password file " + path + ": " + std::strerror(errno));
+  struct stat info {};
+  std::string text;
+  Status status = Status::Ok();
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    status = Status::InvalidArgument("the database password file " + path + " is not a regular file");
+  } else if ((info.st_mode & 077) != 0) {
+    status = Status::PermissionDenied("the database password file " + path +
+                                      " is readable by others: make it mode 0600 (chmod 600)");
+  } else {
+    char buffer[kMaxPasswordFileBytes + 1];
+    ssize_t got = 0;
+    while (text.size() <= kMaxPasswordFileBytes && (got = ::read(fd, buffer, sizeof buffer)) > 0) {
+      text.append(buffer, static_cast<size_t>(got));
+    }
+    if (got < 0) status = Status::Unavailable("cannot read " + path + ": " + std::strerror(errno));
+    if (text.size() > kMaxPasswordFileBytes) {
+      status = Status::LimitExceeded("the database password file " + path + " is longer than " +
+                                     std::to_string(kMaxPasswordFileBytes) + " bytes");
+    }
+  }
+  ::close(fd);
+  APPBAN_RETURN_IF_ERROR(status);
+  if (text.ends_with('\n')) text.pop_back();
+  if (text.ends_with('\r')) text.pop_back();
+  if (text.empty() || text.find('\n') != std::string::npos) {
+    return Status::InvalidArgument("the database password file " + path + " must hold exactly one non-empty line");
+  }
+  return text;
 }
 
 bool IsPostgresUrl(std::string_view url) { return url.starts_with("postgresql://") || url.starts_with("postgres://"); }

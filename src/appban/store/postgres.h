@@ -4,7 +4,8 @@
 // Transaction rolls back unless committed. Errors are Status values whose message names the
 // statement that failed and PostgreSQL's own message; SQLSTATE classes map to status codes
 // (unique violation: kAlreadyExists, foreign key: kNotFound, serialization failure or deadlock:
-// kUnavailable, connection lost: kUnavailable).
+// kUnavailable, connection lost: kUnavailable, a missing privilege or the schema's own guards:
+// kPermissionDenied).
 // Not thread-safe: one connection per thread.
 #pragma once
 
@@ -98,6 +99,13 @@ class Transaction {
   explicit Transaction(Connection* db) : db_(db) {}
   Connection* db_;
 };
+
+// The longest password file read (a password, maybe a newline).
+inline constexpr size_t kMaxPasswordFileBytes = 1024;
+// Reads the database password from `path`: one line, the trailing newline dropped. The file must be
+// a regular file readable by its owner only (mode 0600 or 0400): kPermissionDenied otherwise, as
+// for the server's other secrets; kLimitExceeded past kMaxPasswordFileBytes.
+Result<std::string> ReadPasswordFile(const std::string& path);
 
 // True when `url` names a PostgreSQL database rather than a SQLite file.
 bool IsPostgresUrl(std::string_view url);

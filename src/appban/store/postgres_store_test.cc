@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +18,7 @@
 namespace appban::store {
 namespace {
 
+namespace fs = std::filesystem;
 using postgres::Connection;
 using postgres::P;
 
@@ -74,6 +77,80 @@ TEST(PostgresConnection, AnUnreachableServerIsUnavailable) {
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(db.status().message().find("cannot connect"), std::string::npos) << db.status().ToString();
+}
+
+// A role that may only connect over TLS with its password (the cluster's pg_hba.conf).
+class PostgresOverTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(
+        backend_.Exec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'appban_node') THEN "
+                      "CREATE ROLE appban_node LOGIN PASSWORD 'correct horse battery'; END IF; END $$"));
+    auto cluster = PostgresTestCluster::Shared();
+    ASSERT_TRUE(cluster.ok());
+    cluster_ = *cluster;
+    database_ = backend_.Scalar("SELECT current_database()");
+    // As an installation would: the node's role owns the database (and so, on PostgreSQL 15, its
+    // public schema), it is not a superuser.
+    ASSERT_TRUE(backend_.Exec("ALTER DATABASE " + database_ + " OWNER TO appban_node"));
+    password_file_ = dir_.db() + ".password";
+  }
+  std::string TlsUrl(const std::string& sslmode) const {
+    return "postgresql://appban_node@127.0.0.1:" + std::to_string(cluster_->port()) + "/" + database_ +
+           "?sslmode=" + sslmode + "&sslrootcert=" + cluster_->ca_file() + "&connect_timeout=5";
+  }
+  void WritePasswordFile(const std::string& text, fs::perms mode) {
+    std::ofstream(password_file_, std::ios::trunc) << text;
+    fs::permissions(password_file_, mode);
+  }
+  PostgresBackend backend_;
+  ScratchDir dir_;
+  PostgresTestCluster* cluster_ = nullptr;
+  std::string database_;
+  std::string password_file_;
+};
+
+TEST_F(PostgresOverTls, TheStoreOpensOverVerifiedTlsWithThePasswordFromAFile) {
+  WritePasswordFile("correct horse battery\n", fs::perms::owner_read | fs::perms::owner_write);
+  auto password = postgres::ReadPasswordFile(password_file_);
+  ASSERT_TRUE(password.ok()) << password.status().ToString();
+  EXPECT_EQ(*password, "correct horse battery");
+  auto store = OpenPostgresStore(TlsUrl("verify-full"), *password);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE(ProposeRuleAs(**store, SampleRule("r1"), "alice", 1).ok());
+  auto db = Connection::Open(TlsUrl("verify-full"), *password);
+  ASSERT_TRUE(db.ok());
+  auto ssl = db->Query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+  ASSERT_TRUE(ssl.ok());
+  EXPECT_EQ(ssl->Text(0, 0), "t");
+}
+
+TEST_F(PostgresOverTls, AWrongPasswordOrNoTlsIsRefused) {
+  auto wrong = Connection::Open(TlsUrl("verify-full"), std::string("tr0ub4dor"));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(wrong.status().message().find("password authentication failed"), std::string::npos)
+      << wrong.status().ToString();
+  auto plain = Connection::Open(TlsUrl("disable"), std::string("correct horse battery"));
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(plain.status().message().find("no encryption"), std::string::npos) << plain.status().ToString();
+  // verify-full checks the name: the certificate is for 127.0.0.1, not localhost.
+  std::string by_name = TlsUrl("verify-full");
+  by_name.replace(by_name.find("127.0.0.1"), 9, "localhost");
+  auto mismatch = Connection::Open(by_name, std::string("correct horse battery"));
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.status().message().find("does not match host name"), std::string::npos)
+      << mismatch.status().ToString();
+}
+
+TEST_F(PostgresOverTls, APasswordFileOthersCanReadIsRefused) {
+  WritePasswordFile("correct horse battery\n", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  EXPECT_EQ(postgres::ReadPasswordFile(password_file_).status().code(), StatusCode::kPermissionDenied);
+  WritePasswordFile("", fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(postgres::ReadPasswordFile(password_file_).status().code(), StatusCode::kInvalidArgument);
+  WritePasswordFile(std::string(postgres::kMaxPasswordFileBytes + 1, 'x'), fs::perms::owner_read);
+  EXPECT_EQ(postgres::ReadPasswordFile(password_file_).status().code(), StatusCode::kLimitExceeded);
+  EXPECT_EQ(postgres::ReadPasswordFile(password_file_ + ".missing").status().code(), StatusCode::kNotFound);
 }
 
 TEST(PostgresStore, MigrationsRunOncePerClusterWhenNodesStartTogether) {

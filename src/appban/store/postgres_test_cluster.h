@@ -1,8 +1,9 @@
 // Test support: a private PostgreSQL 15 for the tests of one process, never the machine's own
 // cluster. It runs Debian's binaries (/usr/lib/postgresql/15/bin, or $APPBAN_PG_BIN) on a data
-// directory in a fresh temp directory, listening only on a Unix socket in that directory (no TCP
-// port, so nothing can collide with another engineer's or the system's server), with trust
-// authentication for the one superuser "appban".
+// directory in a fresh temp directory, listening on a Unix socket in that directory, where the one
+// superuser "appban" is trusted, and on a free loopback port that takes only TLS connections
+// (a self-signed certificate for IP 127.0.0.1, made with openssl at start) with a SCRAM password:
+// what tests of TLS and password files connect to. The machine's own server is never involved.
 //
 // Cost: initdb (~3 s on this machine) runs once per user and machine into a template directory
 // ($TMPDIR/appban-pg15-template-u<uid>, built under a lock and renamed into place when complete);
@@ -19,12 +20,16 @@
 // Thread-compatible: call Shared() and CreateDatabase() from the test's main thread.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -51,19 +56,34 @@ class PostgresTestCluster {
     return Url(name);
   }
   std::string Url(const std::string& database) const {
-    return "postgresql://appban@/" + database + "?host=" + dir_ + "&port=" + std::to_string(kPort);
+    return "postgresql://appban@/" + database + "?host=" + dir_ + "&port=" + std::to_string(port_);
   }
   const std::string& dir() const { return dir_; }
+  // The loopback TCP port (TLS and SCRAM only) and the certificate to verify the server with.
+  int port() const { return port_; }
+  std::string ca_file() const { return dir_ + "/server.crt"; }
 
   ~PostgresTestCluster() {
-    (void)Run(AsServerUser() + Quoted(bin_ + "/pg_ctl") + " -D " + Quoted(dir_ + "/data") + " -m fast -s -w stop");
+    (void)Run(AsServerUser() + Quoted(bin_ + "/pg_ctl") + " -D " + Quoted(dir_ + "/data") +
+              " -m fast -s -w stop >/dev/null 2>&1");
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
 
  private:
-  // Only the socket's file name carries the port: any number works in a private directory.
-  static constexpr int kPort = 5432;
+  // A port nobody listens on now (the kernel's choice for an ephemeral bind).
+  static Result<int> FreeLoopbackPort() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+              ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!ok) return Status::Unavailable("postgres test cluster: no free loopback port");
+    return static_cast<int>(ntohs(address.sin_port));
+  }
 
   static std::string Quoted(const std::string& text) {
     std::string out = "'";
@@ -127,7 +147,19 @@ class PostgresTestCluster {
     std::unique_ptr<PostgresTestCluster> cluster(new PostgresTestCluster(bin, pattern));
     const std::string& dir = cluster->dir_;
     APPBAN_RETURN_IF_ERROR(Run("cp -a " + Quoted(template_dir + "/data") + " " + Quoted(dir + "/data")));
+    // Local connections trusted; TCP only with TLS and a SCRAM password.
+    {
+      std::ofstream hba(dir + "/data/pg_hba.conf", std::ios::trunc);
+      hba << "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n";
+      if (!hba.flush()) return Status::Unavailable("postgres test cluster: cannot write pg_hba.conf");
+    }
+    APPBAN_RETURN_IF_ERROR(
+        Run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+            "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+            Quoted(dir + "/server.key") + " -out " + Quoted(dir + "/server.crt") + " >/dev/null 2>&1 && chmod 600 " +
+            Quoted(dir + "/server.key")));
     APPBAN_RETURN_IF_ERROR(GiveToServerUser(dir));
+    APPBAN_ASSIGN_OR_RETURN(cluster->port_, FreeLoopbackPort());
     // The watchdog: stops the server and removes the directory once this process is gone.
     APPBAN_RETURN_IF_ERROR(Run("setsid sh -c " +
                                Quoted("while kill -0 " + std::to_string(::getpid()) +
@@ -135,8 +167,9 @@ class PostgresTestCluster {
                                       " -D " + Quoted(dir + "/data") + " -m immediate -s stop; rm -rf " + Quoted(dir)) +
                                " </dev/null >/dev/null 2>&1 &"));
     // fsync off (-F): the tests check behaviour, not power-loss durability, and share two cores.
-    std::string options = "-k " + dir + " -c listen_addresses= -p " + std::to_string(kPort) +
-                          " -F -c max_connections=40 -c shared_buffers=16MB";
+    std::string options = "-k " + dir + " -c listen_addresses=127.0.0.1 -p " + std::to_string(cluster->port_) +
+                          " -c ssl=on -c ssl_cert_file=" + dir + "/server.crt -c ssl_key_file=" + dir +
+                          "/server.key -F -c max_connections=40 -c shared_buffers=16MB";
     APPBAN_RETURN_IF_ERROR(Run(AsServerUser() + Quoted(bin + "/pg_ctl") + " -D " + Quoted(dir + "/data") + " -l " +
                                Quoted(dir + "/server.log") + " -w -s -t 60 -o " + Quoted(options) +
                                " start >/dev/null"));
@@ -147,6 +180,7 @@ class PostgresTestCluster {
 
   std::string bin_;
   std::string dir_;
+  int port_ = 0;
   int databases_ = 0;
 };
 
