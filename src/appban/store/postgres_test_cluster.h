@@ -7,7 +7,7 @@
 //
 // Cost: initdb (~3 s on this machine) runs once per user and machine into a template directory
 // ($TMPDIR/appban-pg15-template-u<uid>, built under a lock and renamed into place when complete);
-// each test process copies it and starts the server (~0.5 s), once per process however many tests
+// each test process copies it and starts the server (~1.5 s), once per process however many tests
 // it runs, and each test gets its own database (CreateDatabase).
 //
 // As root: initdb and postgres refuse to run as root, so the binaries run as `nobody` through
