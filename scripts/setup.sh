@@ -9,6 +9,8 @@ build_packages=(
   cmake ninja-build g++ pkg-config ccache
   libssl-dev zlib1g-dev libdeflate-dev libsqlite3-dev libjemalloc-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libboost-dev
+  # The PostgreSQL backend of the store links libpq (docs/postgresql.md).
+  libpq-dev
 )
 test_packages=(
   clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
@@ -30,6 +32,9 @@ test_packages=(
   lld-14 llvm-14
   # bench/ios_inspect_compare.sh's Python peer (macholib reads Mach-O load commands).
   python3-macholib
+  # The store tests start a private PostgreSQL 15 (initdb/pg_ctl in a temp directory, Unix socket
+  # only; as root they run it as `nobody`): src/appban/store/postgres_test_cluster.h.
+  postgresql-15
 )
 # The identity tests run a real OpenID Connect provider (oidc-provider from npm, versions pinned in
 # tests/oidc/package-lock.json) with node; Debian's nodejs and npm unless a node is already there.

@@ -96,5 +96,6 @@ class Store {
 
 // Opens (creating if needed) the SQLite store at `path`, applying pending schema migrations.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+// The PostgreSQL store: OpenPostgresStore in postgres_store.h.
 
 }  // namespace appban::store

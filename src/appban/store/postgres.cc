@@ -1,0 +1,181 @@
+#include "appban/store/postgres.h"
+
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace appban::store::postgres {
+namespace {
+
+// How much of a statement an error message quotes: enough to recognise it.
+constexpr size_t kQuotedStatementChars = 80;
+
+std::string Quote(std::string_view sql) {
+  std::string text(sql.substr(0, kQuotedStatementChars));
+  for (char& c : text) {
+    if (c == '\n' || c == '\t') c = ' ';
+  }
+  return sql.size() > kQuotedStatementChars ? text + "..." : text;
+}
+
+std::string TrimmedMessage(const char* message) {
+  std::string text = message ? message : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// NOTICEs (e.g. "relation already exists, skipping") are not errors: keep them off stderr.
+void IgnoreNotice(void*, const char*) {}
+
+}  // namespace
+
+void Rows::Clearer::operator()(pg_result* result) const { PQclear(result); }
+
+int Rows::size() const { return PQntuples(result_.get()); }
+
+int64_t Rows::affected() const {
+  const char* count = PQcmdTuples(result_.get());
+  int64_t value = 0;
+  std::from_chars(count, count + std::char_traits<char>::length(count), value);
+  return value;
+}
+
+std::string Rows::Text(int row, int column) const {
+  return std::string(PQgetvalue(result_.get(), row, column),
+                     static_cast<size_t>(PQgetlength(result_.get(), row, column)));
+}
+
+std::string Rows::command() const { return PQcmdStatus(result_.get()); }
+
+bool Rows::IsNull(int row, int column) const { return PQgetisnull(result_.get(), row, column) == 1; }
+
+Result<int64_t> Rows::Int(int row, int column) const {
+  std::string text = Text(row, column);
+  int64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return Status::Corruption("column " + std::string(PQfname(result_.get(), column)) + " is not an integer: '" +
+                              text.substr(0, 40) + "'");
+  }
+  return value;
+}
+
+void Connection::Finisher::operator()(pg_conn* conn) const { PQfinish(conn); }
+
+Result<Connection> Connection::Open(const std::string& url, const std::optional<std::string>& password) {
+  // expand_dbname = 1: "dbname" holds the whole URI or key=value string; the password given
+  // separately comes after it and so takes precedence.
+  const char* keywords[] = {"dbname", password ? "password" : nullptr, nullptr};
+  const char* values[] = {url.c_str(), password ? password->c_str() : nullptr, nullptr};
+  pg_conn* raw = PQconnectdbParams(keywords, values, 1);
+  if (raw == nullptr) return Status::Unavailable("postgresql: out of memory opening a connection");
+  Connection connection(raw, "");
+  if (PQstatus(raw) != CONNECTION_OK) {
+    return Status::Unavailable("cannot connect to PostgreSQL: " + TrimmedMessage(PQerrorMessage(raw)));
+  }
+  PQsetNoticeProcessor(raw, IgnoreNotice, nullptr);
+  const char* host = PQhost(raw);
+  connection.description_ = std::string("database ") + PQdb(raw) + " on " + (host ? host : "?");
+  return connection;
+}
+
+Status Connection::Error(pg_result* result, std::string_view sql) const {
+  std::string message = TrimmedMessage(result ? PQresultErrorMessage(result) : PQerrorMessage(conn_.get()));
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::string sqlstate = state ? state : "";
+  std::string text = "postgresql (" + Quote(sql) + "): " + message;
+  if (PQstatus(conn_.get()) != CONNECTION_OK || sqlstate.starts_with("08") || sqlstate.starts_with("57P")) {
+    return Status::Unavailable(text);
+  }
+  if (sqlstate == "23505") return Status::AlreadyExists(text);
+  if (sqlstate == "23503") return Status::NotFound(text);
+  if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03") return Status::Unavailable(text);
+  if (sqlstate.starts_with("23")) return Status::FailedPrecondition(text);
+  // RAISE EXCEPTION in the schema's own triggers (the append-only audit log), or a privilege the
+  // role lacks: a refused write.
+  if (sqlstate == "P0001" || sqlstate == "42501") return Status::PermissionDenied(text);
+  return Status::Internal(text);
+}
+
+Result<Rows> Connection::Query(std::string_view sql, const std::vector<Param>& params) {
+  std::string text(sql);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const Param& param : params) values.push_back(param ? param->c_str() : nullptr);
+  Rows rows(PQexecParams(conn_.get(), text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                         nullptr, 0));
+  ExecStatusType status = rows.result_ ? PQresultStatus(rows.result_.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return Error(rows.result_.get(), sql);
+  return rows;
+}
+
+Status Connection::ExecScript(std::string_view sql) {
+  std::string text(sql);
+  Rows rows(PQexec(conn_.get(), text.c_str()));
+  ExecStatusType status = rows.result_ ? PQresultStatus(rows.result_.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return Error(rows.result_.get(), sql);
+  return Status::Ok();
+}
+
+int Connection::ServerVersion() const { return PQserverVersion(conn_.get()); }
+
+Result<Transaction> Transaction::Begin(Connection& db, Mode mode) {
+  const char* sql = mode == Mode::kRepeatableReadRO ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN";
+  APPBAN_RETURN_IF_ERROR(db.Query(sql).status());
+  return Transaction(&db);
+}
+
+Transaction::~Transaction() {
+  if (db_ != nullptr) (void)db_->Query("ROLLBACK");
+}
+
+Status Transaction::Commit() {
+  Connection* db = db_;
+  db_ = nullptr;
+  APPBAN_ASSIGN_OR_RETURN(Rows done, db->Query("COMMIT"));
+  // COMMIT of a transaction in which a statement failed answers ROLLBACK, not an error.
+  if (done.command() != "COMMIT") return Status::Internal("postgresql: the transaction was rolled back, not committed");
+  return Status::Ok();
+}
+
+Result<std::string> ReadPasswordFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Status::NotFound("cannot open the database password file " + path + ": " + std::strerror(errno));
+  struct stat info {};
+  std::string text;
+  Status status = Status::Ok();
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    status = Status::InvalidArgument("the database password file " + path + " is not a regular file");
+  } else if ((info.st_mode & 077) != 0) {
+    status = Status::PermissionDenied("the database password file " + path +
+                                      " is readable by others: make it mode 0600 (chmod 600)");
+  } else {
+    char buffer[kMaxPasswordFileBytes + 1];
+    ssize_t got = 0;
+    while (text.size() <= kMaxPasswordFileBytes && (got = ::read(fd, buffer, sizeof buffer)) > 0) {
+      text.append(buffer, static_cast<size_t>(got));
+    }
+    if (got < 0) status = Status::Unavailable("cannot read " + path + ": " + std::strerror(errno));
+    if (text.size() > kMaxPasswordFileBytes) {
+      status = Status::LimitExceeded("the database password file " + path + " is longer than " +
+                                     std::to_string(kMaxPasswordFileBytes) + " bytes");
+    }
+  }
+  ::close(fd);
+  APPBAN_RETURN_IF_ERROR(status);
+  if (text.ends_with('\n')) text.pop_back();
+  if (text.ends_with('\r')) text.pop_back();
+  if (text.empty() || text.find('\n') != std::string::npos) {
+    return Status::InvalidArgument("the database password file " + path + " must hold exactly one non-empty line");
+  }
+  return text;
+}
+
+bool IsPostgresUrl(std::string_view url) { return url.starts_with("postgresql://") || url.starts_with("postgres://"); }
+
+}  // namespace appban::store::postgres

@@ -1,0 +1,113 @@
+// Thin RAII wrappers over libpq, private to the store part (the PostgreSQL twin of sqlite.h).
+// A Connection owns one PGconn; every statement is parameterised (values travel apart from the SQL
+// text, in libpq's text format) and answers with a Rows value that owns its PGresult; a
+// Transaction rolls back unless committed. Errors are Status values whose message names the
+// statement that failed and PostgreSQL's own message; SQLSTATE classes map to status codes
+// (unique violation: kAlreadyExists, foreign key: kNotFound, serialization failure or deadlock:
+// kUnavailable, connection lost: kUnavailable, a missing privilege or the schema's own guards:
+// kPermissionDenied).
+// Not thread-safe: one connection per thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "appban/common/status.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace appban::store::postgres {
+
+// One statement parameter in text format; nullopt is SQL NULL.
+using Param = std::optional<std::string>;
+inline Param P(std::string_view text) { return std::string(text); }
+inline Param P(const char* text) { return std::string(text); }
+inline Param P(int64_t value) { return std::to_string(value); }
+inline Param P(int value) { return std::to_string(value); }
+inline Param P(const std::optional<int64_t>& value) { return value ? P(*value) : std::nullopt; }
+
+// The rows a statement returned (none for a command). Values are read as text, the way libpq
+// delivers them; Int parses a 64-bit integer column and reports anything else as kCorruption.
+class Rows {
+ public:
+  int size() const;
+  bool empty() const { return size() == 0; }
+  // Rows changed by an INSERT/UPDATE/DELETE.
+  int64_t affected() const;
+  std::string Text(int row, int column) const;
+  bool IsNull(int row, int column) const;
+  Result<int64_t> Int(int row, int column) const;
+  // The command tag ("COMMIT", "INSERT 0 1", ...).
+  std::string command() const;
+
+ private:
+  friend class Connection;
+  struct Clearer {
+    void operator()(pg_result* result) const;
+  };
+  explicit Rows(pg_result* result) : result_(result) {}
+  std::unique_ptr<pg_result, Clearer> result_;
+};
+
+class Connection {
+ public:
+  // `url`: a libpq connection URI ("postgresql://user@host:5432/db?sslmode=verify-full&...") or
+  // key=value string; every libpq option (sslmode, sslrootcert, sslcert, sslkey, service,
+  // passfile, connect_timeout, ...) passes through unchanged. `password`, when given, overrides
+  // any password in the URL (it comes from a password file; docs/postgresql.md).
+  static Result<Connection> Open(const std::string& url, const std::optional<std::string>& password = std::nullopt);
+
+  // One statement with $1..$n parameters.
+  Result<Rows> Query(std::string_view sql, const std::vector<Param>& params = {});
+  // Runs SQL text that may hold several statements and takes no parameters: migrations only.
+  Status ExecScript(std::string_view sql);
+  // The server's version as libpq reports it (150018 for 15.18).
+  int ServerVersion() const;
+  // An identifier for logs and errors: the database name and host, never the password.
+  const std::string& description() const { return description_; }
+
+ private:
+  struct Finisher {
+    void operator()(pg_conn* conn) const;
+  };
+  Connection(pg_conn* conn, std::string description) : conn_(conn), description_(std::move(description)) {}
+  // The Status for a failed result (or a null one: out of memory, connection lost).
+  Status Error(pg_result* result, std::string_view sql) const;
+  std::unique_ptr<pg_conn, Finisher> conn_;
+  std::string description_;
+};
+
+class Transaction {
+ public:
+  enum class Mode {
+    kReadCommitted,     // PostgreSQL's default: each statement sees what committed before it
+    kRepeatableReadRO,  // one snapshot for every read, read only: reads that must agree
+  };
+  static Result<Transaction> Begin(Connection& db, Mode mode = Mode::kReadCommitted);
+  Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+  Transaction& operator=(Transaction&&) = delete;
+  Transaction(const Transaction&) = delete;
+  ~Transaction();
+  Status Commit();
+
+ private:
+  explicit Transaction(Connection* db) : db_(db) {}
+  Connection* db_;
+};
+
+// The longest password file read (a password, maybe a newline).
+inline constexpr size_t kMaxPasswordFileBytes = 1024;
+// Reads the database password from `path`: one line, the trailing newline dropped. The file must be
+// a regular file readable by its owner only (mode 0600 or 0400): kPermissionDenied otherwise, as
+// for the server's other secrets; kLimitExceeded past kMaxPasswordFileBytes.
+Result<std::string> ReadPasswordFile(const std::string& path);
+
+// True when `url` names a PostgreSQL database rather than a SQLite file.
+bool IsPostgresUrl(std::string_view url);
+
+}  // namespace appban::store::postgres

@@ -1,0 +1,105 @@
+// The store's backends for tests that must hold on every one of them (store_contract_test.cc):
+// a StoreBackend opens stores on one fresh database (SQLite: a file in a scratch directory;
+// PostgreSQL: a new database in the process's PostgresTestCluster) and gives raw access to it, as
+// someone with direct access to the database would have, to tamper with what the store wrote.
+// Test-only.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+
+#include "appban/store/fleet_test_support.h"
+#include "appban/store/postgres.h"
+#include "appban/store/postgres_store.h"
+#include "appban/store/postgres_test_cluster.h"
+#include "appban/store/store.h"
+#include "appban/store/store_test_support.h"
+
+namespace appban::store {
+
+// The fleet tests' scratch directory and raw SQLite connection serve here too.
+using fleet_testing::RawDb;
+using fleet_testing::ScratchDir;
+
+class StoreBackend {
+ public:
+  virtual ~StoreBackend() = default;
+  // A new store object (a new connection) on this backend's database.
+  virtual Result<std::unique_ptr<Store>> Open() = 0;
+  // Raw SQL on the database, bypassing the store; false when the database refused it.
+  virtual bool Exec(const std::string& sql) = 0;
+  // The first column of the first row ("" when none or on error).
+  virtual std::string Scalar(const std::string& sql) = 0;
+  // Drops a trigger of `table` (the append-only guards), as someone who owns the database can.
+  virtual bool DropTrigger(const std::string& name, const std::string& table) = 0;
+};
+
+class SqliteBackend final : public StoreBackend {
+ public:
+  Result<std::unique_ptr<Store>> Open() override { return OpenSqliteStore(dir_.db()); }
+  bool Exec(const std::string& sql) override { return RawDb(dir_.db()).Exec(sql) == SQLITE_OK; }
+  std::string Scalar(const std::string& sql) override { return RawDb(dir_.db()).Scalar(sql); }
+  bool DropTrigger(const std::string& name, const std::string&) override { return Exec("DROP TRIGGER " + name); }
+
+ private:
+  ScratchDir dir_;
+};
+
+class PostgresBackend final : public StoreBackend {
+ public:
+  PostgresBackend() {
+    auto cluster = PostgresTestCluster::Shared();
+    EXPECT_TRUE(cluster.ok()) << cluster.status().ToString();
+    if (!cluster.ok()) return;
+    auto url = (*cluster)->CreateDatabase();
+    EXPECT_TRUE(url.ok()) << url.status().ToString();
+    if (url.ok()) url_ = *url;
+  }
+  Result<std::unique_ptr<Store>> Open() override { return OpenPostgresStore(url_); }
+  bool Exec(const std::string& sql) override {
+    auto raw = postgres::Connection::Open(url_);
+    return raw.ok() && raw->ExecScript(sql).ok();
+  }
+  std::string Scalar(const std::string& sql) override {
+    auto raw = postgres::Connection::Open(url_);
+    if (!raw.ok()) return "";
+    auto rows = raw->Query(sql);
+    return rows.ok() && !rows->empty() && !rows->IsNull(0, 0) ? rows->Text(0, 0) : "";
+  }
+  bool DropTrigger(const std::string& name, const std::string& table) override {
+    return Exec("DROP TRIGGER " + name + " ON " + table);
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  std::string url_;
+};
+
+// The backends by name, for INSTANTIATE_TEST_SUITE_P.
+inline std::unique_ptr<StoreBackend> MakeStoreBackend(const std::string& name) {
+  if (name == "postgres") return std::make_unique<PostgresBackend>();
+  return std::make_unique<SqliteBackend>();
+}
+
+inline policy::Rule SampleRule(const std::string& id) {
+  policy::Rule rule;
+  rule.id = id;
+  rule.title = "ban " + id;
+  rule.targets = {*policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.example." + id)};
+  return rule;
+}
+
+// Fills a store with a short history: three proposals, an approval, a group.
+inline void PopulateHistory(Store& store) {
+  UnixSeconds t = 1700000000;
+  ASSERT_TRUE(ProposeRuleAs(store, SampleRule("r1"), "alice", t++).ok());
+  ASSERT_TRUE(ProposeRuleAs(store, SampleRule("r2"), "alice", t++).ok());
+  ASSERT_TRUE(ApproveRuleAs(store, "r1", "bob", t++).ok());
+  ASSERT_TRUE(CreateGroupAs(store, policy::Group{"ministers", "", {"phone-1"}, 0}, "alice", t++).ok());
+  ASSERT_TRUE(ProposeRuleAs(store, SampleRule("r3"), "alice", t++).ok());
+}
+
+}  // namespace appban::store
