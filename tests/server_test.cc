@@ -550,16 +550,16 @@ TEST(ServerConfigTest, PlainHttpIsRefusedUnlessOnLoopback) {
 // document's servers URL) needs a certificate that holds that name; the banner says which it holds.
 TEST(ServerCertificateNames, ServerNameFlagsAreInTheCertificateAndTheBanner) {
   TempDir dir;
-  auto server = testing::ServerProcess::Start(dir.path() / "data", {"--server-name", "appban.dept.example",
-                                                                    "--server-name", "10.20.30.40"});
+  auto server = testing::ServerProcess::Start(dir.path() / "data",
+                                              {"--server-name", "appban.dept.example", "--server-name", "10.20.30.40"});
   ASSERT_TRUE(server.has_value());
   const std::string banner = server->output();
   EXPECT_NE(banner.find("Certificate for: "), std::string::npos) << banner;
   for (const char* name : {"localhost", "127.0.0.1", "::1", "appban.dept.example", "10.20.30.40"}) {
     EXPECT_NE(banner.find(name), std::string::npos) << name << " missing from the banner:\n" << banner;
   }
-  auto sans = testing::RunCommand(
-      {"openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", (dir.path() / "data" / "tls" / "server.pem").string()});
+  auto sans = testing::RunCommand({"openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                                   (dir.path() / "data" / "tls" / "server.pem").string()});
   ASSERT_EQ(sans.exit_code, 0) << sans.err;
   EXPECT_NE(sans.out.find("DNS:localhost"), std::string::npos) << sans.out;
   EXPECT_NE(sans.out.find("DNS:appban.dept.example"), std::string::npos) << sans.out;

@@ -104,8 +104,8 @@ Result<std::string> NormalizeSha256Fingerprint(std::string_view printed) {
   // Accept the fingerprint the way people copy it: the server's banner ("SHA256 93:55:…"),
   // OpenSSL's ("sha256 Fingerprint=93:55:…"), or plain hex in either case, with or without colons.
   std::string text = AsciiLower(printed);
-  for (std::string_view prefix : {"sha256 fingerprint=", "sha-256 fingerprint=", "sha256:", "sha-256:", "sha256",
-                                  "sha-256"}) {
+  for (std::string_view prefix :
+       {"sha256 fingerprint=", "sha-256 fingerprint=", "sha256:", "sha-256:", "sha256", "sha-256"}) {
     std::string_view view = text;
     while (!view.empty() && (view.front() == ' ' || view.front() == '\t')) view.remove_prefix(1);
     if (view.starts_with(prefix)) {

@@ -12,9 +12,9 @@ constexpr char kHex[] = "935537a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182
 TEST(NormalizeSha256Fingerprint, AcceptsEveryPrintedForm) {
   const std::string colons_upper =
       "93:55:37:A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D";
-  for (const std::string& printed :
-       {std::string(kHex), std::string("SHA256 ") + colons_upper, colons_upper,
-        std::string("sha256 Fingerprint=") + colons_upper, std::string("SHA256:") + kHex, std::string("  ") + kHex + "\n"}) {
+  for (const std::string& printed : {std::string(kHex), std::string("SHA256 ") + colons_upper, colons_upper,
+                                     std::string("sha256 Fingerprint=") + colons_upper, std::string("SHA256:") + kHex,
+                                     std::string("  ") + kHex + "\n"}) {
     Result<std::string> normal = NormalizeSha256Fingerprint(printed);
     ASSERT_TRUE(normal.ok()) << printed << ": " << normal.status().ToString();
     EXPECT_EQ(*normal, kHex) << printed;

@@ -104,7 +104,8 @@ void AddInventoryOptions(CLI::App* command, AgentFlags* flags) {
       ->check(CLI::ExistingFile);
   command->add_option("--state-dir", flags->state_dir, "State directory (default /var/lib/appban)");
   command->add_option("--root", flags->root, "System root the package tools act on (default /)");
-  command->add_option("--dpkg-admindir", flags->dpkg_admindir, "The dpkg database directory (default <root>/var/lib/dpkg)");
+  command->add_option("--dpkg-admindir", flags->dpkg_admindir,
+                      "The dpkg database directory (default <root>/var/lib/dpkg)");
   command->add_option("--flatpak-system", flags->flatpak_system, "A system Flatpak installation (repeatable)");
   command->add_option("--flatpak-user", flags->flatpak_user, "A per-user Flatpak installation (repeatable)");
   command->add_option("--snapd-state", flags->snapd_state, "The state.json of snapd");
@@ -334,7 +335,8 @@ void AddAgentCommand(CLI::App& app, CommandAction* action) {
   auto hostname = std::make_shared<std::string>();
   enroll->add_option("--server", *server, "Server URL (https://host:port)")->required();
   enroll->add_option("--ca", *ca_file, "The server's CA certificate (PEM) to pin")->check(CLI::ExistingFile);
-  enroll->add_option("--ca-sha256", *ca_sha256, "Refuse a CA whose SHA-256 fingerprint differs (as the server printed it, or hex)");
+  enroll->add_option("--ca-sha256", *ca_sha256,
+                     "Refuse a CA whose SHA-256 fingerprint differs (as the server printed it, or hex)");
   enroll->add_option("--token", *token, "The single-use enrolment token")->required();
   enroll->add_option("--hostname", *hostname, "Name to enrol under (default: this host's name)");
   enroll->add_option("--state-dir", flags->state_dir, "State directory (default /var/lib/appban)");

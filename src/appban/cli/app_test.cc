@@ -53,7 +53,10 @@ TEST_F(AppTest, AnUnknownOptionIsNamed) {
 // command tree, so a command added later is held to it too.
 void ExpectCapitalisedHelp(const CLI::App& command, const std::string& path, std::vector<std::string>* lowercase) {
   auto starts_lower = [](const std::string& text) { return !text.empty() && text[0] >= 'a' && text[0] <= 'z'; };
-  if (starts_lower(command.get_description())) lowercase->push_back(path + ": " + command.get_description());
+  // The root's description starts with the product's name, which is spelt in lower case.
+  if (command.get_parent() != nullptr && starts_lower(command.get_description())) {
+    lowercase->push_back(path + ": " + command.get_description());
+  }
   for (const CLI::Option* option : command.get_options()) {
     if (starts_lower(option->get_description())) {
       lowercase->push_back(path + " " + option->get_name() + ": " + option->get_description());

@@ -228,7 +228,7 @@ void AddAssessCommand(CLI::App& app, CommandAction* action) {
   cmd->add_option("files", options->inputs,
                   "APK, IPA or Mach-O files, .app/.framework directories, or directories searched for them")
       ->required();
-  cmd->add_option("--format", options->format, "text (default), json, sarif or html");
+  cmd->add_option("--format", options->format, "One of text (default), json, sarif or html");
   cmd->add_option("-o,--output", options->output, "Write the report to this file (atomically) instead of stdout");
   cmd->add_option("--trackers", options->trackers, "Tracker signatures in the Exodus format (default: shipped set)");
   cmd->add_option("--risk-model", options->risk_model, "Risk model TOML file (default: data/risk-model.toml)");

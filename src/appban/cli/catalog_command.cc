@@ -180,7 +180,7 @@ void AddCatalogCommand(CLI::App& app, CommandAction* action) {
   bind(diff, Diff);
   CLI::App* adopt = catalog->add_subcommand("adopt", "Propose a draft rule from a decision (needs approval)");
   adopt->add_option("id", o->id, "Entry id")->required();
-  adopt->add_option("--action", o->action, "remove (default), block or report");
+  adopt->add_option("--action", o->action, "One of remove (default), block or report");
   bind(adopt, Adopt);
 }
 

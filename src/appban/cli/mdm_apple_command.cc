@@ -152,21 +152,22 @@ void AddMdmAppleCommands(CLI::App* mdm, CommandAction* action) {
   auto flags = std::make_shared<AppleFlags>();
   CLI::App* profile = mdm->add_subcommand(
       "apple-profile", "Write the signed restrictions profile (blockedAppBundleIDs) of the latest bundle");
-  profile->add_option("--config", flags->config_file, "the server's TOML configuration ([[mdm.apple]])")->required();
-  profile->add_option("--data-dir", flags->data_dir, "data directory (default: the configuration's data_dir)");
-  profile->add_option("--connector", flags->connector, "the [[mdm.apple]] connector (default: the first)");
-  profile->add_option("--group", flags->groups, "appban group of the devices it is for (scopes, waivers); repeatable");
-  profile->add_option("-o,--output", flags->output, "where to write the .mobileconfig (CMS, DER)")->required();
+  profile->add_option("--config", flags->config_file, "The server's TOML configuration ([[mdm.apple]])")->required();
+  profile->add_option("--data-dir", flags->data_dir, "Data directory (default: the configuration's data_dir)");
+  profile->add_option("--connector", flags->connector, "The [[mdm.apple]] connector (default: the first)");
+  profile->add_option("--group", flags->groups,
+                      "The appban group of the devices it is for (scopes, waivers); repeatable");
+  profile->add_option("-o,--output", flags->output, "Where to write the .mobileconfig (CMS, DER)")->required();
   profile->callback([flags, action] { *action = [flags] { return RunAppleProfile(*flags); }; });
 
   CLI::App* webhook = mdm->add_subcommand(
       "apple-webhook", "Receive the MDM's webhook (device answers) for an [[mdm.apple]] connector until SIGTERM");
-  webhook->add_option("--config", flags->config_file, "the server's TOML configuration ([[mdm.apple]])")->required();
-  webhook->add_option("--data-dir", flags->data_dir, "data directory (default: the configuration's data_dir)");
-  webhook->add_option("--connector", flags->connector, "the [[mdm.apple]] connector (default: the first)");
+  webhook->add_option("--config", flags->config_file, "The server's TOML configuration ([[mdm.apple]])")->required();
+  webhook->add_option("--data-dir", flags->data_dir, "Data directory (default: the configuration's data_dir)");
+  webhook->add_option("--connector", flags->connector, "The [[mdm.apple]] connector (default: the first)");
   webhook->add_option("--listen", flags->listen, "ADDRESS:PORT to listen on (default 127.0.0.1:9100)");
   webhook->add_option("--secret-file", flags->secret_file,
-                      "file holding a secret URL path part (POST /webhook/SECRET)");
+                      "File holding a secret URL path part (POST /webhook/SECRET)");
   webhook->callback([flags, action] { *action = [flags] { return RunAppleWebhook(*flags); }; });
 }
 

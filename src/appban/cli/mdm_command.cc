@@ -212,12 +212,12 @@ void AddMdmCommand(CLI::App& app, CommandAction* action) {
   auto add = [&](const char* name, const char* help, MdmVerb verb) {
     CLI::App* command = mdm->add_subcommand(name, help);
     command
-        ->add_option("--config", flags->config_file, "the server's TOML configuration ([[mdm.amapi]], [[mdm.intune]])")
+        ->add_option("--config", flags->config_file, "The server's TOML configuration ([[mdm.amapi]], [[mdm.intune]])")
         ->required();
-    command->add_option("--data-dir", flags->data_dir, "data directory (default: the configuration's data_dir)");
-    command->add_option("--connector", flags->connector, "only the connector with this name");
-    command->add_option("--user", flags->user, "who is acting, for the audit log (default $APPBAN_USER)");
-    command->add_flag("--json", flags->json, "print JSON");
+    command->add_option("--data-dir", flags->data_dir, "Data directory (default: the configuration's data_dir)");
+    command->add_option("--connector", flags->connector, "Only the connector with this name");
+    command->add_option("--user", flags->user, "Who is acting, for the audit log (default $APPBAN_USER)");
+    command->add_flag("--json", flags->json, "Print JSON");
     command->callback([flags, action, verb] { *action = [flags, verb] { return RunMdm(verb, *flags); }; });
   };
   add("plan", "Show what applying the latest bundle would change in each managed policy (changes nothing)",

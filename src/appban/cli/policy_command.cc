@@ -468,7 +468,7 @@ class PolicyCommandBuilder {
     add->add_option("--target", o_->targets,
                     "KIND:VALUE; KIND is android, ios, deb, flatpak, snap, android-signer, apple-team or vendor")
         ->required();
-    add->add_option("--action", o_->action, "remove (default), block or report");
+    add->add_option("--action", o_->action, "One of remove (default), block or report");
     add->add_option("--scope", o_->scope, "Device group the rule applies to (repeatable; default all devices)");
     add->add_option("--effective", o_->effective, "Effective date (YYYY-MM-DD or RFC 3339 UTC)");
     add->add_option("--rationale", o_->rationale, "Why");

@@ -128,27 +128,27 @@ void AddServerCommand(CLI::App& app, CommandAction* action) {
       "policy signing key and a one-time admin token in the data directory.");
   command->add_option("--config", flags->config_file, "TOML configuration file (docs/server-config.md)")
       ->check(CLI::ExistingFile);
-  command->add_option("--data-dir", flags->data_dir, "data directory (default ./appban-data without --config)");
+  command->add_option("--data-dir", flags->data_dir, "Data directory (default ./appban-data without --config)");
   command->add_option("--address", flags->address, "IP address to listen on (default 0.0.0.0)");
   command->add_option("--port", flags->port, "TCP port (default 8443; 0 picks a free one)")
       ->check(CLI::Range(0, 65535));
   command->add_flag("--insecure-plain-http", flags->insecure_plain_http,
-                    "serve plain HTTP instead of TLS; refused unless --address is a loopback address");
+                    "Serve plain HTTP instead of TLS; refused unless --address is a loopback address");
   command
-      ->add_option("--workers", flags->workers, "worker processes (default: one per core, more for many connections)")
+      ->add_option("--workers", flags->workers, "Worker processes (default: one per core, more for many connections)")
       ->check(CLI::Range(0, 256));
   command->add_option("--server-name", flags->server_names,
-                      "a DNS name or IP address the generated TLS certificate must also cover (repeatable; added to "
+                      "A DNS name or IP address the generated TLS certificate must also cover (repeatable; added to "
                       "the host name, localhost, 127.0.0.1 and ::1, or to listen.server_names)");
-  command->add_option("--log-format", flags->log_format, "text or json");
-  command->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error");
+  command->add_option("--log-format", flags->log_format, "One of text or json");
+  command->add_option("--log-level", flags->log_level, "One of trace, debug, info, warn or error");
   auto recover_flags = std::make_shared<RecoverFlags>();
   CLI::App* recover = command->add_subcommand(
       "recover-admin",
       "Issue a new one-time admin API token for the bootstrap admin and revoke its old ones (run on the server "
       "host; the server may be running or stopped). Recorded in the audit chain.");
   recover->add_option("--config", recover_flags->config_file, "TOML configuration file")->check(CLI::ExistingFile);
-  recover->add_option("--data-dir", recover_flags->data_dir, "data directory (default ./appban-data)");
+  recover->add_option("--data-dir", recover_flags->data_dir, "Data directory (default ./appban-data)");
   recover->callback([recover_flags, action] { *action = [recover_flags] { return RunRecoverAdmin(*recover_flags); }; });
   command->callback([flags, action, recover] {
     if (recover->parsed()) return;  // the subcommand chose the action

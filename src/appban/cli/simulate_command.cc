@@ -94,24 +94,27 @@ void AddSimulateCommand(CLI::App& app, CommandAction* action) {
                   "File of enrolled devices (ids, credentials; mode 0600): loaded if present, new enrolments added");
   cmd->add_option("--first-device", o.first_device_index, "Index of the first simulated device (inventory seed)")
       ->capture_default_str();
-  cmd->add_option("--mode", flags->mode, "fleet (enrol, check in, long-poll, apply bundles) or steady (check-in rate)")
+  cmd->add_option("--mode", flags->mode,
+                  "One of fleet (enrol, check in, long-poll, apply bundles) or steady (check-in rate)")
       ->capture_default_str();
   cmd->add_option("--target", flags->target,
-                  "steady mode: checkin (POST /v1/checkin) or healthz (the same request to POST /healthz)")
+                  "In steady mode: checkin (POST /v1/checkin) or healthz (the same request to POST /healthz)")
       ->capture_default_str();
-  cmd->add_option("--concurrency", o.concurrency,
-                  "steady: connections in flight per process; fleet: devices starting (enrol + first check-in) at once "
-                  "per process")
+  cmd->add_option(
+         "--concurrency", o.concurrency,
+         "In steady mode: connections in flight per process; fleet: devices starting (enrol + first check-in) at once "
+         "per process")
       ->capture_default_str();
   cmd->add_option(
       "--duration", flags->duration_seconds,
       "Seconds: steady mode measures this long (default 30); fleet mode stops after it (default: no limit)");
   cmd->add_option("--stop-after-bundles", o.stop_after_bundles,
-                  "fleet: exit once every device has applied and acknowledged this many new bundles (0: never)")
+                  "In fleet mode: exit once every device has applied and acknowledged this many new bundles (0: never)")
       ->capture_default_str();
-  cmd->add_option("--publish-at", flags->publish_at,
-                  "fleet: Unix time (seconds, fractional allowed) the bundle was published; timelines count from it "
-                  "instead of from the first device receiving the bundle");
+  cmd->add_option(
+      "--publish-at", flags->publish_at,
+      "In fleet mode: Unix time (seconds, fractional allowed) the bundle was published; timelines count from it "
+      "instead of from the first device receiving the bundle");
   cmd->add_option("--seed", o.inventory.seed, "Inventory seed")->capture_default_str();
   cmd->add_option("--banned", flags->banned, "Banned apps some devices hold (platform:id, comma separated)")
       ->capture_default_str();

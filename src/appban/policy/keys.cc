@@ -157,7 +157,8 @@ Result<SigningKey> CreateActiveKey(const std::string& dir, bool rotate) {
   if (error) return Status::Unavailable("cannot restrict key directory " + dir + ": " + error.message());
   std::string active = dir + "/active";
   if (std::filesystem::exists(active) && !rotate) {
-    return Status::AlreadyExists("a policy key already exists in " + dir + " (to replace it: appban policy keys init --rotate; see docs/policy.md)");
+    return Status::AlreadyExists("a policy key already exists in " + dir +
+                                 " (to replace it: appban policy keys init --rotate; see docs/policy.md)");
   }
   APPBAN_ASSIGN_OR_RETURN(SigningKey key, SigningKey::Generate());
   APPBAN_RETURN_IF_ERROR(key.SavePrivateKeyFile(dir + "/" + key.key_id() + ".key"));

@@ -238,7 +238,8 @@ std::string FirstStartBanner(const BootstrapResult& result) {
         << "                   (compare with: openssl x509 -noout -fingerprint -sha256 -in ca.pem)\n";
     if (!result.certificate_names.empty()) {
       out << "  Certificate for: ";
-      for (size_t i = 0; i < result.certificate_names.size(); ++i) out << (i ? ", " : "") << result.certificate_names[i];
+      for (size_t i = 0; i < result.certificate_names.size(); ++i)
+        out << (i ? ", " : "") << result.certificate_names[i];
       out << "\n                   (more names: --server-name NAME, repeatable, or listen.server_names)\n";
     }
   } else if (https) {

@@ -106,6 +106,14 @@ CREATE TRIGGER audit_head_no_update BEFORE UPDATE ON audit_head FOR EACH ROW EXE
 CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON audit_head
   FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
 )sql",
+    // 2: pending changes waiting for their quorum: SQLite 8 (store/change.h, docs/identity.md).
+    R"sql(
+CREATE TABLE changes (
+  name TEXT PRIMARY KEY,
+  revision BIGINT NOT NULL,
+  doc TEXT NOT NULL
+);
+)sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 
@@ -287,6 +295,17 @@ class PostgresStore final : public Store {
   }
   Status PutVendor(policy::Vendor& vendor, const AuditRecord& audit) override {
     return PutDocument("vendors", vendor.name, "vendor", policy::VendorToJson(vendor), vendor.revision, audit);
+  }
+
+  Result<std::vector<Change>> ListChangesAfter(std::string_view after_id, size_t limit) override {
+    return LoadPage<Change>("SELECT doc, revision FROM changes WHERE name > $1 ORDER BY name LIMIT $2", after_id, limit,
+                            ChangeFromJson);
+  }
+  Result<Change> GetChange(std::string_view id) override {
+    return LoadOne<Change>("SELECT doc, revision FROM changes WHERE name = $1", id, "change", ChangeFromJson);
+  }
+  Status PutChange(Change& change, const AuditRecord& audit) override {
+    return PutDocument("changes", change.id, "change", ChangeToJson(change), change.revision, audit);
   }
 
   Result<int64_t> LatestBundleVersion() override {
