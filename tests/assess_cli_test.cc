@@ -4,6 +4,7 @@
 // tracker files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -111,6 +112,60 @@ TEST(AssessCliTest, SarifValidatesAgainstTheOfficialSchema) {
       {std::string(APPBAN_SOURCE_DIR) + "/tests/tools/validate_json_schema.py", schema_path, sarif.string()});
   EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
   EXPECT_NE(valid.out.find("0 schema errors"), std::string::npos) << valid.out;
+}
+
+// An analyst justifying a ban needs the iOS build's evidence through the same commands: the IPA
+// and its unpacked .app (tests/fixtures/ios/build.sh) are recognised by content and read the same;
+// assess gives the iOS findings in every format, and the SARIF log of an IPA and an APK together
+// validates against the official schema.
+TEST(AssessCliTest, IpaAndAppBundleThroughInspectAndEveryAssessFormat) {
+  CommandResult inspect = RunCommand({AppbanBinary(), "inspect", "--json", Fixture("ios/Demo.ipa")});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  Json facts = Json::parse(inspect.out);
+  EXPECT_EQ(facts["schema"], "appban.inspect.ios/1");
+  EXPECT_EQ(facts["platform"], "ios");
+  EXPECT_EQ(facts["file"]["kind"], "ipa");
+  EXPECT_EQ(facts["app"]["bundle_id"], "com.example.demo");
+  EXPECT_EQ(facts["app"]["team_id"], "ABCDE12345");
+
+  Json ipa = AssessJson(Fixture("ios/Demo.ipa"));
+  Json bundle = AssessJson(Fixture("ios/Demo.app"));
+  EXPECT_EQ(ipa["app"]["platform"], "ios");
+  EXPECT_EQ(ipa["app"]["package"], "com.example.demo");
+  EXPECT_EQ(bundle["app"]["package"], "com.example.demo");
+  EXPECT_EQ(ipa["risk"]["score"], bundle["risk"]["score"]) << "the .app and its IPA are the same app";
+  EXPECT_EQ(ipa["risk"]["verdict"], "review");
+  std::vector<std::string> codes;
+  for (const Json& finding : ipa["findings"]) codes.push_back(finding.value("id", ""));
+  for (const char* expected : {"hygiene.enterprise_provisioning", "hygiene.get_task_allow",
+                               "hygiene.ats_arbitrary_loads", "capability.location.used"}) {
+    EXPECT_NE(std::find(codes.begin(), codes.end(), expected), codes.end()) << expected;
+  }
+  EXPECT_EQ(TrackerNames(ipa), std::vector<std::string>{"Facebook Analytics"});
+
+  CommandResult text = RunCommand({AppbanBinary(), "assess", Fixture("ios/Demo.app")});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("com.example.demo 2.4.1 (Demo App)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("Enterprise (in-house) provisioning profile"), std::string::npos) << text.out;
+
+  TempDir dir;
+  fs::path html = dir.path() / "report.html";
+  ASSERT_EQ(RunCommand({AppbanBinary(), "assess", "--format", "html", "-o", html.string(), Fixture("ios/Demo.ipa")})
+                .exit_code,
+            0);
+  EXPECT_NE(ReadAll(html).find("com.example.demo"), std::string::npos);
+
+  fs::path sarif = dir.path() / "mixed.sarif";
+  CommandResult mixed = RunCommand({AppbanBinary(), "assess", "--format", "sarif", "-o", sarif.string(),
+                                    Fixture("ios/Demo.ipa"), Fixture("rich.apk")});
+  ASSERT_EQ(mixed.exit_code, 0) << mixed.err;
+  EXPECT_EQ(Json::parse(ReadAll(sarif))["runs"][0]["artifacts"].size(), 2u);
+  CommandResult schema = RunCommand(
+      {std::string(APPBAN_SOURCE_DIR) + "/tests/tools/sarif_schema.sh", (FixtureDir() / "schemas").string()});
+  ASSERT_EQ(schema.exit_code, 0) << schema.err;
+  CommandResult valid = RunCommand({std::string(APPBAN_SOURCE_DIR) + "/tests/tools/validate_json_schema.py",
+                                    schema.out.substr(0, schema.out.find('\n')), sarif.string()});
+  EXPECT_NE(valid.out.find("0 schema errors"), std::string::npos) << valid.out << valid.err;
 }
 
 TEST(AssessCliTest, HtmlReportIsSelfContainedAndRendersInChromium) {
