@@ -90,7 +90,13 @@ Status PrepareGeneratedCertificate(const ServerConfig& config, const DataDirLayo
     // CA: devices pin the CA, not the certificate, so nothing changes for them.
     APPBAN_ASSIGN_OR_RETURN(std::vector<std::string> missing,
                             net::NamesNotInCertificate(pair->certificate_pem, config.ServerNames()));
-    if (!missing.empty()) {
+    if (!missing.empty() && !Exists(layout.ca_key)) {
+      // An operator who moved the CA key offline keeps a working server; say what it lacks.
+      std::string names;
+      for (const std::string& name : missing) names += (names.empty() ? "" : ", ") + name;
+      result.warnings.push_back("the server certificate " + layout.server_certificate + " does not cover " + names +
+                                ", and it cannot be re-issued without the CA key " + layout.ca_key);
+    } else if (!missing.empty()) {
       APPBAN_RETURN_IF_ERROR(CheckPrivateKeyMode(layout.ca_key));
       APPBAN_ASSIGN_OR_RETURN(net::CertificateAndKey ca,
                               net::ReadCertificateAndKey(layout.ca_certificate, layout.ca_key));

@@ -232,6 +232,17 @@ TEST(Bootstrap, ANameAddedLaterReissuesTheCertificateFromTheSameCa) {
       RunCommand("openssl verify -CAfile '" + widened->ca_pem_path + "' '" + widened->certificate_path + "'", &code);
   EXPECT_EQ(code, 0) << verify;
   EXPECT_NE(FirstStartBanner(*widened).find("appban.dept.example"), std::string::npos) << FirstStartBanner(*widened);
+
+  // With the CA key moved offline the server still starts on its certificate, and says what it lacks.
+  const std::string kept = ReadAll(widened->certificate_path);
+  fs::remove(widened->ca_pem_path.substr(0, widened->ca_pem_path.size() - 3) + "key");
+  config.listen.server_names.push_back("later.dept.example");
+  auto offline = Bootstrap(config, kUrl);
+  ASSERT_TRUE(offline.ok()) << offline.status().ToString();
+  EXPECT_FALSE(offline->created_server_certificate);
+  EXPECT_EQ(ReadAll(offline->certificate_path), kept);
+  ASSERT_EQ(offline->warnings.size(), 1u);
+  EXPECT_NE(offline->warnings[0].find("does not cover later.dept.example"), std::string::npos) << offline->warnings[0];
 }
 
 TEST(Bootstrap, RefusesADataDirectoryOthersCanWrite) {
