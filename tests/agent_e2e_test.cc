@@ -442,6 +442,114 @@ TEST_F(AgentEndToEnd, AWaivedDeviceKeepsThePackageUntilTheWaiverExpiresWithoutAN
   EXPECT_EQ(agent->Stop(SIGTERM), 0) << agent->output();
 }
 
+// What a newcomer does with `appban agent sandbox`: one command prepares a root; the printed
+// commands install a stand-in WeChat, enrol, enforce a published ban and refuse the reinstall —
+// and this machine's own dpkg database is the same before and after.
+TEST_F(AgentEndToEnd, SandboxCommandGivesANewcomerAWorkingScratchSystem) {
+  auto host_status = [] { return ReadAll("/var/lib/dpkg/status"); };
+  std::string host_before = host_status();
+  std::string sandbox = (dir_.path() / "sandbox").string();
+  auto made = testing::RunCommand({testing::AppbanBinary(), "agent", "sandbox", sandbox});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_NE(made.out.find("sandbox ready in " + sandbox), std::string::npos) << made.out;
+  EXPECT_NE(made.out.find("export APT_CONFIG=" + sandbox + "/apt.conf"), std::string::npos) << made.out;
+  EXPECT_NE(made.out.find("--config " + sandbox + "/agent.toml"), std::string::npos) << made.out;
+  EXPECT_NE(made.out.find("wechat kesl appban-sandbox-hello"), std::string::npos) << made.out;
+  std::string apt_env = "APT_CONFIG=" + sandbox + "/apt.conf";
+  std::string config = sandbox + "/agent.toml";
+  auto apt_get = [&](const std::string& package) {
+    auto run = agent::RunCommand({"apt-get", "install", "-y", "-q", package}, {apt_env});
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+    return run.ok() ? *run : agent::CommandResult{};
+  };
+  auto installed = [&](const std::string& name) {
+    auto status = agent::ReadDpkgStatus(sandbox + "/root/var/lib/dpkg");
+    if (!status.ok()) return false;
+    for (const auto& package : status->packages)
+      if (package.name == name && package.FilesPresent()) return true;
+    return false;
+  };
+
+  // The stand-in banned app installs from the sandbox's repository, as the printed command says.
+  auto install = apt_get("wechat");
+  ASSERT_EQ(install.exit_code, 0) << install.Describe();
+  ASSERT_TRUE(installed("wechat"));
+
+  // Enrol and enforce with nothing but --config (plus what the server hands out).
+  auto enrolled = testing::RunCommand({testing::AppbanBinary(), "agent", "enroll", "--config", config, "--server", url_,
+                                       "--ca", ca_path_, "--token", EnrollmentToken()});
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled.err;
+  PublishBan("sandbox-wechat", "wechat");
+  auto once = testing::RunCommand({testing::AppbanBinary(), "agent", "once", "--config", config});
+  EXPECT_EQ(once.exit_code, 0) << once.err;
+  EXPECT_FALSE(installed("wechat")) << once.err;
+
+  // The reinstall is refused; an unrelated package still installs.
+  auto again = apt_get("wechat");
+  EXPECT_NE(again.exit_code, 0) << again.stdout_text;
+  EXPECT_FALSE(installed("wechat"));
+  auto hello = apt_get("appban-sandbox-hello");
+  EXPECT_EQ(hello.exit_code, 0) << hello.Describe();
+  EXPECT_TRUE(installed("appban-sandbox-hello"));
+
+  // Made once: a second run into the same directory is refused, and the host was never touched.
+  auto twice = testing::RunCommand({testing::AppbanBinary(), "agent", "sandbox", sandbox});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.err.find("is not empty"), std::string::npos) << twice.err;
+  EXPECT_EQ(host_status(), host_before) << "the sandbox touched this machine's dpkg database";
+}
+
+// `appban agent unenrol` leaves the machine as before enrolment (less what enforcement removed):
+// the pin and hooks are gone so the banned package installs again, the state directory is gone,
+// and the server has revoked the device in an audited "device.unenroll" and stopped counting it.
+TEST_F(AgentEndToEnd, UnenrolRemovesPinsAndHooksTellsTheServerAndLeavesNoState) {
+  ASSERT_TRUE(scratch_.DpkgInstall({"victim"}).ok());
+  scratch_.RefreshRepository();
+  Enroll();
+  PublishBan("gc-ban-victim", "victim");
+  auto once = Agent("once");
+  ASSERT_EQ(once.exit_code, 0) << once.err;
+  ASSERT_FALSE(scratch_.Installed("victim"));
+  std::string pin = scratch_.root() + "/etc/apt/preferences.d/appban";
+  std::string hooks = scratch_.root() + "/etc/apt/apt.conf.d/50appban";
+  ASSERT_TRUE(std::filesystem::exists(pin));
+  ASSERT_TRUE(std::filesystem::exists(hooks));
+  ASSERT_EQ(Compliance("gc-ban-victim").value("targeted", -1), 1);
+
+  auto left = Agent("unenrol");
+  ASSERT_EQ(left.exit_code, 0) << left.err;
+  EXPECT_NE(left.err.find(device_id_ + " unenrolled"), std::string::npos) << left.err;
+  EXPECT_FALSE(std::filesystem::exists(pin));
+  EXPECT_FALSE(std::filesystem::exists(hooks));
+  EXPECT_FALSE(std::filesystem::exists(scratch_.root() + "/etc/dpkg/dpkg.cfg.d/appban"));
+  EXPECT_FALSE(std::filesystem::exists(state_dir_)) << "the state directory (credential included) is deleted";
+
+  // The package the ban kept out installs again through APT.
+  auto reinstall = agent::RunCommand({"apt-get", "install", "-y", "-q", "victim"}, {scratch_.apt_env()});
+  ASSERT_TRUE(reinstall.ok());
+  EXPECT_EQ(reinstall->exit_code, 0) << reinstall->Describe();
+  EXPECT_TRUE(scratch_.Installed("victim"));
+
+  // The server: revoked by the device itself, audited as an unenrolment, no longer targeted.
+  Json device = Device();
+  EXPECT_FALSE(device.value("revoked_at", Json()).is_null()) << device.dump();
+  Json audit = Body(Admin("GET", "/v1/admin/audit?limit=500"));
+  bool audited = false;
+  for (const auto& entry : audit.value("entries", Json::array())) {
+    if (entry.value("action", "") == "device.unenroll" && entry.value("object", "") == "device:" + device_id_) {
+      audited = true;
+      EXPECT_EQ(entry.value("actor", ""), "device:" + device_id_);
+    }
+  }
+  EXPECT_TRUE(audited) << audit.dump();
+  EXPECT_EQ(Compliance("gc-ban-victim").value("targeted", -1), 0) << Compliance("gc-ban-victim").dump();
+
+  // Its credential is dead: a fresh state directory cannot borrow it, and unenrolling twice says
+  // there is nothing to leave.
+  auto again = Agent("unenrol");
+  EXPECT_EQ(again.exit_code, 1);
+}
+
 TEST_F(AgentEndToEnd, ConfigFileWithAnUnknownKeyIsRefusedNamingIt) {
   std::string config = scratch_.dir() + "/agent.toml";
   std::ofstream(config) << "state_dir = \"" << state_dir_ << "\"\n[paths]\nroot = \"/tmp/x\"\ndpkg_admindr = \"/x\"\n";

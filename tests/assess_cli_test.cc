@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 
 #include "support/test_support.h"
@@ -168,6 +170,36 @@ TEST(AssessCliTest, IpaAndAppBundleThroughInspectAndEveryAssessFormat) {
   EXPECT_NE(valid.out.find("0 schema errors"), std::string::npos) << valid.out << valid.err;
 }
 
+TEST(AssessCliTest, HtmlReportIsDatedNamesItsTrackerDatabaseAndSaysWhenASectionIsEmpty) {
+  TempDir dir;
+  fs::path html = dir.path() / "report.html";
+  int64_t before = static_cast<int64_t>(std::time(nullptr));
+  CommandResult run =
+      RunCommand({AppbanBinary(), "assess", "--format", "html", "-o", html.string(), Fixture("minimal.apk")});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::string page = ReadAll(html);
+  Json doc = AssessJson(Fixture("minimal.apk"));
+  ASSERT_TRUE(doc["trackers"].empty()) << "the fixture is meant to have no trackers";
+  ASSERT_TRUE(doc["endpoints"]["hosts"].empty()) << "the fixture is meant to have no endpoints";
+
+  // The same database the JSON names, with its signature count and digest, in the footer.
+  std::string database = doc["tracker_database"];
+  EXPECT_NE(database.find("trackers.json: 427 signatures, SHA-256 "), std::string::npos) << database;
+  size_t footer = page.find("<footer>");
+  ASSERT_NE(footer, std::string::npos);
+  EXPECT_NE(page.find(database, footer), std::string::npos);
+  // Dated: the footer carries today's UTC date as the page was made.
+  char today[16];
+  std::time_t now = static_cast<std::time_t>(before);
+  std::strftime(today, sizeof today, "%Y-%m-%d", std::gmtime(&now));
+  EXPECT_NE(page.find(std::string(" on ") + today, footer), std::string::npos) << page.substr(footer);
+
+  // Empty sections say so instead of showing a table with only its header row.
+  EXPECT_NE(page.find("No tracker signature of the database matched"), std::string::npos);
+  EXPECT_EQ(page.find("<th>host</th>"), std::string::npos);
+  EXPECT_NE(page.find("0 hosts, 0 URLs, 0 IP literals."), std::string::npos);
+}
+
 TEST(AssessCliTest, HtmlReportIsSelfContainedAndRendersInChromium) {
   TempDir dir;
   fs::path html = dir.path() / "report.html";
@@ -239,8 +271,16 @@ TEST(AssessCliTest, DirectoryOfManyFilesEndsWithASummaryAndReportsUnreadableOnes
   CommandResult run = RunCommand({AppbanBinary(), "assess", "-j", "2", dir.path().string()});
   EXPECT_EQ(run.exit_code, 1);  // truncated.apk cannot be read
   EXPECT_NE(run.out.find("SCORE"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("4 file(s):"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("unreadable"), std::string::npos) << run.out;
+  // The closing line accounts for every file: the three readable ones by verdict, the broken one
+  // as unreadable, adding up to the four given.
+  std::smatch counts;
+  ASSERT_TRUE(std::regex_search(
+      run.out, counts,
+      std::regex(R"((\d+) file\(s\): (\d+) unacceptable, (\d+) review, (\d+) acceptable, (\d+) unreadable)")))
+      << run.out;
+  EXPECT_EQ(counts[1], "4");
+  EXPECT_EQ(counts[5], "1");
+  EXPECT_EQ(std::stoi(counts[2]) + std::stoi(counts[3]) + std::stoi(counts[4]), 3) << run.out;
   EXPECT_NE(run.err.find("truncated.apk"), std::string::npos) << run.err;
   EXPECT_NE(run.out.find("org.appban.fixture.multidex"), std::string::npos);
 }

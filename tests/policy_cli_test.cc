@@ -109,7 +109,12 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   std::ofstream(tampered, std::ios::binary) << text;
   auto refused = Appban({"policy", "bundle", "verify", tampered.string(), "--key", pub});
   EXPECT_EQ(refused.exit_code, 1);
-  EXPECT_NE(refused.err.find("bad signature"), std::string::npos) << refused.err;
+  // What the operator reads: the bundle was refused because its signature failed, not a
+  // "permission denied" that sends them looking at file modes.
+  EXPECT_NE(refused.err.find("bundle rejected: signature check failed: the bundle's signature does not verify"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(refused.err.find("permission denied"), std::string::npos) << refused.err;
 
   // Rollback and expiry are refused with their own messages.
   auto rollback = Appban({"policy", "bundle", "verify", bundle.string(), "--key", pub, "--held-version", "2"});

@@ -115,7 +115,8 @@ async function overviewPage() {
   const weekAhead = Date.now() + 7 * 24 * 3600 * 1000;
   const expiring = waivers.waivers.filter((w) => !w.revoked_at && Date.parse(w.expires_at) > Date.now() &&
                                                  Date.parse(w.expires_at) <= weekAhead);
-  const columns = ['targeted', 'compliant', 'violating', 'waived', 'pending', 'stale', 'cannot_enforce'];
+  const columns = ['targeted', 'compliant', 'violating', 'waived', 'pending', 'stale', 'cannot_enforce',
+                   'not_applicable'];
   const ruleRows = compliance.rules.map((r) => [link('#/rules/' + encodeURIComponent(r.rule_id), r.rule_id),
     ...columns.map((c) => r[c])]);
   const totals = compliance.totals;

@@ -56,8 +56,13 @@ Result<Enrollment> ReadEnrollment(const std::string& state_dir) {
   std::string path = EnrollmentPath(state_dir);
   auto text = ReadFileToString(path, kMaxEnrollmentFileBytes);
   if (!text.ok()) {
-    return Status(text.status().code(),
-                  path + ": " + text.status().message() + " (is the agent enrolled? run `appban agent enroll`)");
+    if (text.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound("this device is not enrolled: " + state_dir +
+                              " holds no enrolment record (agent.json); enrol it with `appban agent enroll --server "
+                              "URL --token TOKEN`");
+    }
+    // The file's own error already names its path.
+    return Status(text.status().code(), text.status().message() + " (the enrolment record)");
   }
   Json json = Json::parse(*text, nullptr, false);
   if (!json.is_object() || !json.contains("server") || !json["server"].is_string() || !json.contains("device_id") ||
@@ -225,6 +230,15 @@ Result<protocol::CheckinResponse> AgentClient::Checkin(const protocol::CheckinRe
   if (parsed->checkin_interval > 0) enrollment_.checkin_interval = parsed->checkin_interval;
   if (parsed->longpoll_timeout > 0) enrollment_.longpoll_timeout = parsed->longpoll_timeout;
   return parsed;
+}
+
+Status AgentClient::Unenroll() {
+  if (!checkin_client_) checkin_client_.emplace(url_, options_);
+  Headers headers = {{"authorization", "Bearer " + credential_}, {"content-type", "application/json"}};
+  auto response = checkin_client_->Request("POST", "/v1/unenroll", "{}", headers);
+  if (!response.ok()) return Status(response.status().code(), "unenrol: " + response.status().message());
+  if (response->status != 200) return StatusFromHttpError(*response, "unenrol");
+  return Status::Ok();
 }
 
 Result<std::optional<protocol::PollResponse>> AgentClient::Poll(int64_t held_version,

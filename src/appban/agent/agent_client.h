@@ -79,6 +79,8 @@ class AgentClient {
   static Result<AgentClient> FromState(const AgentState& state, const ClientTimeouts& timeouts = {});
 
   Result<protocol::CheckinResponse> Checkin(const protocol::CheckinRequest& request);
+  // POST /v1/unenroll: the server revokes this device's credential (audited "device.unenroll").
+  Status Unenroll();
   // nullopt: the server had nothing newer within its long-poll timeout (204).
   Result<std::optional<protocol::PollResponse>> Poll(int64_t held_version, std::chrono::seconds longpoll_timeout);
 

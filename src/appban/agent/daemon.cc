@@ -1,7 +1,11 @@
 #include "appban/agent/daemon.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <thread>
@@ -78,9 +82,12 @@ void Agent::Log(const std::string& line) const {
 }
 
 Result<Agent> Agent::Open(const DaemonConfig& config, Mode mode, LogFn log) {
+  // The enrolment first: a device that is not enrolled gets that answer, and a command that only
+  // reads (status) creates no state directory for it.
+  APPBAN_ASSIGN_OR_RETURN(Enrollment enrollment, ReadEnrollment(config.state_dir));
   APPBAN_ASSIGN_OR_RETURN(AgentState state, AgentState::Open(config.state_dir));
   Agent agent(config, std::move(state), std::move(log));
-  APPBAN_ASSIGN_OR_RETURN(agent.enrollment_, ReadEnrollment(config.state_dir));
+  agent.enrollment_ = std::move(enrollment);
   APPBAN_ASSIGN_OR_RETURN(agent.keys_, PinnedPolicyKeys(agent.state_));
   agent.device_.device_id = agent.enrollment_.device_id;
   if (!agent.enrollment_.group.empty()) agent.device_.groups.push_back(agent.enrollment_.group);
@@ -488,6 +495,82 @@ int RunOnce(const DaemonConfig& config, LogFn log) {
   }
   if (Status written = agent.WriteStatusFile(WallNow()); !written.ok()) say("agent: " + written.ToString());
   return exit_code;
+}
+
+// ---------------------------------------------------------------------------------------------
+// unenrol
+
+Status Agent::RemoveInstallBlocks(UnixSeconds now) {
+  std::vector<BannedApp> banned;
+  if (bundle_ && index_) banned = InstallBlocklist(bundle_->bundle, *index_, device_, now);
+  APPBAN_RETURN_IF_ERROR(enforcer_.RemoveInstallBlocks(banned));
+  written_blocks_.reset();
+  return Status::Ok();
+}
+
+namespace {
+
+// Every file the agent keeps in its state directory (docs/agent.md, "State directory").
+constexpr const char* kStateFiles[] = {
+    "credential", "server_ca.pem", "policy_keys.pem", "agent.json",  "bundle.json", "bundle_meta.json",
+    "events.log", "events.acked",  "intent.json",     "status.json", "lock"};
+
+}  // namespace
+
+int RunUnenroll(const DaemonConfig& config, const UnenrollOptions& options, LogFn log) {
+  auto say = [&](const std::string& line) {
+    if (log) log(line);
+  };
+  std::string device_id;
+  {
+    auto opened = Agent::Open(config, Agent::Mode::kAct, log);
+    if (!opened.ok()) {
+      say("agent unenrol: " + opened.status().ToString());
+      return 1;
+    }
+    Agent& agent = *opened;
+    device_id = agent.enrollment().device_id;
+    if (!options.offline) {
+      auto client = AgentClient::FromState(agent.state(), config.timeouts);
+      if (!client.ok()) {
+        say("agent unenrol: " + client.status().ToString());
+        return 1;
+      }
+      // What happened on this machine reaches the server before it stops listening to it.
+      if (auto checked = agent.Checkin(*client, WallNow()); !checked.ok()) {
+        say("agent unenrol: the server cannot be reached, nothing was changed: " + checked.status().ToString() +
+            "\n  retry, or leave with --offline and retire " + device_id + " on the server");
+        return 1;
+      }
+      if (Status told = client->Unenroll(); !told.ok()) {
+        say("agent unenrol: the server refused, nothing was changed: " + told.ToString());
+        return 1;
+      }
+      say("server: " + device_id + " unenrolled (its credential is revoked)");
+    } else {
+      say("offline: the server was not told; retire " + device_id + " there (POST /v1/admin/devices/" + device_id +
+          "/revoke)");
+    }
+    if (Status removed = agent.RemoveInstallBlocks(WallNow()); !removed.ok()) {
+      say("agent unenrol: " + removed.ToString());
+      return 1;
+    }
+    say("removed the APT pin, the APT and dpkg hooks and the Flatpak masks");
+  }  // the state directory's lock is released here
+  for (const char* name : kStateFiles) {
+    std::string path = config.state_dir + "/" + name;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      say("agent unenrol: cannot delete " + path + ": " + std::strerror(errno));
+      return 1;
+    }
+  }
+  // Left in place when it holds anything appban did not put there.
+  if (::rmdir(config.state_dir.c_str()) == 0) {
+    say("deleted the state directory " + config.state_dir);
+  } else {
+    say("deleted appban's files from " + config.state_dir + " (other files in it were left)");
+  }
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------------

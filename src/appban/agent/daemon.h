@@ -107,6 +107,9 @@ class Agent {
   AgentState& state() { return state_; }
   const Enrollment& enrollment() const { return enrollment_; }
 
+  // Unenrolment: removes the APT pin, hooks and Flatpak masks this agent installed.
+  Status RemoveInstallBlocks(UnixSeconds now);
+
   // The status report (`appban agent status --json`).
   Json Report(UnixSeconds now) const;
   // Writes Report() to <state dir>/status.json, for `status` while the daemon holds the lock.
@@ -166,6 +169,17 @@ inline constexpr int kOnceFailed = 1;
 inline constexpr int kOnceOffline = 3;  // enforced locally; the server could not be reached
 
 int RunOnce(const DaemonConfig& config, LogFn log);
+
+struct UnenrollOptions {
+  // Leave without telling the server (it is gone for good): the device must then be retired on
+  // the server (POST /v1/admin/devices/{id}/revoke), or it stays listed as not checking in.
+  bool offline = false;
+};
+// `appban agent unenrol`: delivers the queued events, tells the server (POST /v1/unenroll), removes
+// the pins, hooks and masks it installed, and deletes the state directory's files — the machine is
+// as before enrolment, less the apps enforcement removed. Nothing is changed when the server
+// cannot be told (unless offline). Returns 0 or 1; `log` gets every line for the operator.
+int RunUnenroll(const DaemonConfig& config, const UnenrollOptions& options, LogFn log);
 // Runs until `stop` is requested (SIGTERM in the CLI). Returns the error that made it give up
 // (the state directory cannot be written, the agent is not enrolled).
 Status RunDaemon(const DaemonConfig& config, std::stop_token stop, LogFn log);

@@ -142,6 +142,23 @@ class DaemonTest : public ::testing::Test {
   DaemonConfig config_;
 };
 
+// Before enrolment: one plain answer naming the directory once and the command that enrols, and
+// a status query creates nothing.
+TEST(AgentOpen, NotEnrolledSaysSoOnceAndCreatesNoStateDirectory) {
+  std::string parent = testing::MakeTempDir("appban-not-enrolled-");
+  DaemonConfig config;
+  config.state_dir = parent + "/state";
+  auto opened = Agent::Open(config, Agent::Mode::kInspect);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kNotFound);
+  const std::string& message = opened.status().message();
+  EXPECT_NE(message.find("this device is not enrolled: " + config.state_dir), std::string::npos) << message;
+  EXPECT_NE(message.find("appban agent enroll"), std::string::npos) << message;
+  EXPECT_EQ(message.find(config.state_dir), message.rfind(config.state_dir)) << "the path twice: " << message;
+  EXPECT_FALSE(std::filesystem::exists(config.state_dir));
+  std::filesystem::remove_all(parent);
+}
+
 TEST(Backoff, DoublesWithJitterUpToTheCap) {
   Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 0.1);
   std::vector<int64_t> waits;

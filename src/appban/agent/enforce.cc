@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <istream>
 #include <iterator>
@@ -448,6 +450,38 @@ std::vector<DeviceEvent> Enforcer::CollectRefusals(UnixSeconds now) {
                                "APT pre-install hook refused " + std::string(line.substr(tab2 + 1)), now));
   }
   return events;
+}
+
+Status Enforcer::RemoveInstallBlocks(std::span<const BannedApp> banned) {
+  const std::string& root = config_.paths.root;
+  for (const std::string& path :
+       {config_.banned_list_path, config_.banned_list_path + ".refused",
+        UnderRoot(root, "/etc/apt/preferences.d/appban"), UnderRoot(root, "/etc/apt/apt.conf.d/50appban"),
+        UnderRoot(root, "/etc/dpkg/dpkg.cfg.d/appban")}) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return Status::Unavailable("cannot delete " + path + ": " + std::strerror(errno));
+    }
+  }
+  std::string failures;
+  for (const auto& installation : config_.paths.flatpak_installations) {
+    struct stat info;
+    if (::stat(installation.path.c_str(), &info) != 0) continue;
+    for (const auto& app : banned) {
+      if (app.platform != Platform::kFlatpak || !ValidFlatpakOrSnapName(app.id)) continue;
+      // One app per call: flatpak refuses the whole call when one pattern is not masked.
+      std::vector<std::string> argv = {config_.flatpak, "mask", "--remove", installation.user ? "--user" : "--system",
+                                       app.id};
+      std::vector<std::string> env = {(installation.user ? "FLATPAK_USER_DIR=" : "FLATPAK_SYSTEM_DIR=") +
+                                      installation.path};
+      auto run = RunCommand(argv, env, "", config_.command_limits);
+      if (!run.ok()) return run.status();
+      if (!run->ok() && run->stderr_text.find("No current mask") == std::string::npos) {
+        failures += (failures.empty() ? "" : "; ") + app.id + " in " + installation.path + ": " + run->Describe();
+      }
+    }
+  }
+  if (!failures.empty()) return Status::Unavailable("flatpak mask --remove failed: " + failures);
+  return Status::Ok();
 }
 
 Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const BannedApp> banned) {

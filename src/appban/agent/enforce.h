@@ -161,6 +161,11 @@ class Enforcer {
   // left out of the pin and the list, whatever `banned` says, and returned with the reason.
   Result<std::vector<UnenforcedBan>> WriteInstallBlocks(std::span<const BannedApp> banned);
 
+  // Undoes WriteInstallBlocks (unenrolment): deletes the APT pin, the APT and dpkg hook files, the
+  // banned list and its refusal spool, and unmasks the Flatpak apps of `banned` (what the last
+  // bundle masked). Files already gone are fine; the first file that cannot be deleted is an error.
+  Status RemoveInstallBlocks(std::span<const BannedApp> banned);
+
  private:
   void RemoveDeb(const PlannedAction& action, UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
   void RemoveFlatpak(const PlannedAction& action, UnixSeconds now, std::vector<protocol::DeviceEvent>& events);

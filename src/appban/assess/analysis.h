@@ -46,6 +46,9 @@ struct TrackerSignature {
 struct TrackerSet {
   std::vector<TrackerSignature> trackers;
   std::string source;  // file it was loaded from
+  // Which database this is, for a report's reader: "trackers.json: 427 signatures, SHA-256 1a2b…"
+  // (the file has no version of its own; the digest pins the exact list an assessment used).
+  std::string description;
   // Signatures skipped because they are too short to mean anything, with the reason.
   std::vector<std::string> skipped;
   // Signatures read leniently (e.g. "\\a" taken as the letter 'a'), with the tracker they belong to.
@@ -56,6 +59,8 @@ struct TrackerSet {
 // {"trackers": {"<id>": {id, name, website, code_signature, network_signature}}}.
 // Errors name the tracker and field at fault (bad regex, wrong type, missing field).
 Result<TrackerSet> LoadTrackers(const std::string& path);
+// "<file name>: N signatures, SHA-256 <16 hex digits of the file>": how reports name a signature file.
+std::string DescribeSignatureFile(const std::string& source, size_t signatures, std::string_view text);
 Result<TrackerSet> ParseTrackers(std::string_view json_text, std::string source);
 
 // A sensitive capability: what Android permissions grant it and which framework APIs use it.

@@ -443,6 +443,7 @@ Result<IosKnowledge> ParseIosKnowledge(std::string_view json_text, const std::st
     APPBAN_ASSIGN_OR_RETURN(c.functions, Strings(item, "functions", where));
     out.capabilities.push_back(std::move(c));
   }
+  out.tracker_description = DescribeSignatureFile(source, out.trackers.size(), json_text);
   return out;
 }
 
@@ -495,6 +496,7 @@ Assessment AssessIos(const ios::IosApp& app, const KnowledgeBase& knowledge, con
   SortFindings(&analysis.findings);
   a.risk = ScoreRisk(analysis.findings, model);
   a.risk_model = model.name + (model.version.empty() ? "" : " v" + model.version);
+  a.tracker_database = ios_knowledge.tracker_description;
   return a;
 }
 

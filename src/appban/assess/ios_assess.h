@@ -35,6 +35,7 @@ struct IosCapabilitySpec {
 struct IosKnowledge {
   std::vector<IosTrackerSignature> trackers;
   std::vector<IosCapabilitySpec> capabilities;
+  std::string tracker_description;  // DescribeSignatureFile of ios-trackers.json
 };
 
 // Parses data/ios-trackers.json; errors name the entry and field at fault.

@@ -88,7 +88,7 @@ TEST_F(IosAssessTest, TheFixtureAppsFindingsRestOnItsEvidence) {
   // Every report renders it.
   EXPECT_THAT(RenderText(a, false), HasSubstr("com.example.demo"));
   EXPECT_EQ(AssessmentJson(a)["app"]["platform"], "ios");
-  EXPECT_THAT(RenderHtml({a}, "test"), HasSubstr("Facebook Analytics"));
+  EXPECT_THAT(RenderHtml({a}, "test", 1764979200), HasSubstr("Facebook Analytics"));
   EXPECT_FALSE(RenderSarif({a}, "test")["runs"][0]["results"].empty());
 }
 

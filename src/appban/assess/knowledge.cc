@@ -9,6 +9,7 @@
 
 #include "appban/assess/analysis.h"
 #include "appban/assess/pattern.h"
+#include "appban/common/crypto.h"
 #include "appban/common/file.h"
 
 namespace appban::assess {
@@ -311,6 +312,12 @@ Result<std::vector<T>> ParseList(const Json& root, const char* list_key, const s
 
 }  // namespace
 
+std::string DescribeSignatureFile(const std::string& source, size_t signatures, std::string_view text) {
+  std::string name = std::filesystem::path(source).filename().string();
+  return (name.empty() ? source : name) + ": " + std::to_string(signatures) + " signatures, SHA-256 " +
+         Sha256Hex(AsBytes(text)).substr(0, 16);
+}
+
 Result<TrackerSet> ParseTrackers(std::string_view json_text, std::string source) {
   APPBAN_ASSIGN_OR_RETURN(Json root, ParseJsonText(json_text, source));
   if (!root.is_object()) return Status::InvalidArgument(source + ": top level must be a JSON object");
@@ -367,6 +374,7 @@ Result<TrackerSet> ParseTrackers(std::string_view json_text, std::string source)
   }
   std::sort(set.trackers.begin(), set.trackers.end(),
             [](const TrackerSignature& a, const TrackerSignature& b) { return a.id < b.id; });
+  set.description = DescribeSignatureFile(source, set.trackers.size(), json_text);
   return set;
 }
 

@@ -103,6 +103,7 @@ Assessment Assess(const apk::Apk& apk, const KnowledgeBase& knowledge, const Ris
   a.analysis = Analyze(apk, knowledge);
   a.risk = ScoreRisk(a.analysis.findings, model);
   a.risk_model = model.name + (model.version.empty() ? "" : " v" + model.version);
+  a.tracker_database = knowledge.trackers.description;
   return a;
 }
 
@@ -127,6 +128,7 @@ Json AssessmentJson(const Assessment& a) {
                         {"hosts", t.hosts}});
   }
   doc["trackers"] = std::move(trackers);
+  doc["tracker_database"] = a.tracker_database;
   Json tracker_hosts = Json::object();
   for (const auto& [host, tracker] : analysis.endpoints.tracker_hosts) tracker_hosts[host] = tracker;
   doc["endpoints"] = {{"hosts", analysis.endpoints.hosts},

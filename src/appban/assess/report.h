@@ -12,6 +12,7 @@
 #include "appban/apk/apk.h"
 #include "appban/assess/analysis.h"
 #include "appban/assess/risk.h"
+#include "appban/common/time.h"
 
 namespace appban::assess {
 
@@ -24,6 +25,8 @@ struct Assessment {
   Analysis analysis;
   Risk risk;
   std::string risk_model;  // "<name> v<version>"
+  // The tracker signature file used: "trackers.json: 427 signatures, SHA-256 …" (TrackerSet::description).
+  std::string tracker_database;
 
   std::string path() const { return file.value("path", ""); }
   std::string package() const { return app.value("package", ""); }
@@ -35,7 +38,9 @@ nlohmann::ordered_json AssessmentJson(const Assessment& assessment);
 std::string RenderText(const Assessment& assessment, bool color);
 // One SARIF log with one run covering every assessed file.
 nlohmann::ordered_json RenderSarif(const std::vector<Assessment>& assessments, const std::string& tool_version);
-// One HTML page; with several assessments, a summary table first and a section for each.
-std::string RenderHtml(const std::vector<Assessment>& assessments, const std::string& tool_version);
+// One HTML page; with several assessments, a summary table first and a section for each. The
+// footer dates the page with `generated_at` and names the tracker database(s) used.
+std::string RenderHtml(const std::vector<Assessment>& assessments, const std::string& tool_version,
+                       UnixSeconds generated_at);
 
 }  // namespace appban::assess

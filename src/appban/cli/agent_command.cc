@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "appban/agent/config.h"
 #include "appban/agent/daemon.h"
 #include "appban/agent/enforce.h"
+#include "appban/agent/sandbox.h"
 #include "appban/cli/commands.h"
 #include "appban/common/file.h"
 
@@ -184,6 +186,17 @@ int RunAgentOnce(const AgentFlags& flags) {
   return agent::RunOnce(*config, StderrLog());
 }
 
+int RunAgentUnenroll(const AgentFlags& flags, bool offline) {
+  auto config = BuildConfig(flags);
+  if (!config.ok()) {
+    std::cerr << "appban agent unenrol: " << config.status().message() << "\n";
+    return 2;
+  }
+  agent::UnenrollOptions options;
+  options.offline = offline;
+  return agent::RunUnenroll(*config, options, StderrLog());
+}
+
 int RunAgentDaemon(const AgentFlags& flags) {
   auto config = BuildConfig(flags);
   if (!config.ok()) {
@@ -309,7 +322,10 @@ int RunAgentStatus(const AgentFlags& flags, bool json) {
       return 1;
     }
   } else {
-    std::cerr << "appban agent status: " << agent_state.status().ToString() << "\n";
+    // "not enrolled" is an answer, not an error code to decode.
+    const Status& status = agent_state.status();
+    std::cerr << "appban agent status: "
+              << (status.code() == StatusCode::kNotFound ? status.message() : status.ToString()) << "\n";
     return 1;
   }
   if (json) {
@@ -317,6 +333,23 @@ int RunAgentStatus(const AgentFlags& flags, bool json) {
   } else {
     PrintStatus(report, std::cout);
   }
+  return 0;
+}
+
+int RunSandbox(const std::string& dir, bool demo_packages, bool update_apt) {
+  std::error_code error;
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
+  if (error) self = "appban";
+  agent::SandboxOptions options;
+  options.apt_hook_command = self + " agent apt-hook";
+  options.demo_packages = demo_packages;
+  options.update_apt = update_apt;
+  auto sandbox = agent::CreateSandbox(dir, options);
+  if (!sandbox.ok()) {
+    std::cerr << "appban: agent sandbox: " << sandbox.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << agent::SandboxInstructions(*sandbox, self);
   return 0;
 }
 
@@ -360,6 +393,16 @@ void AddAgentCommand(CLI::App& app, CommandAction* action) {
   status->add_flag("--json", *json, "Machine-readable output");
   status->callback([=] { *action = [=] { return RunAgentStatus(*flags, *json); }; });
 
+  CLI::App* unenroll = agent_command->add_subcommand(
+      "unenrol", "Leave the fleet: tell the server, remove the pins and hooks, delete the agent's state");
+  unenroll->alias("unenroll");
+  AddInventoryOptions(unenroll, flags.get());
+  AddEnforcementOptions(unenroll, flags.get());
+  auto offline = std::make_shared<bool>(false);
+  unenroll->add_flag("--offline", *offline,
+                     "Leave without telling the server (then retire the device there: docs/agent.md)");
+  unenroll->callback([=] { *action = [=] { return RunAgentUnenroll(*flags, *offline); }; });
+
   CLI::App* hook = agent_command->add_subcommand(
       "apt-hook", "APT DPkg::Pre-Install-Pkgs checker: refuses .deb files of banned packages (stdin: paths)");
   auto banned_list = std::make_shared<std::string>();
@@ -368,6 +411,16 @@ void AddAgentCommand(CLI::App& app, CommandAction* action) {
   hook->add_option("--dpkg-deb", *dpkg_deb, "The dpkg-deb program");
   hook->callback(
       [=] { *action = [=] { return agent::RunAptPreInstallHook(std::cin, *banned_list, std::cerr, *dpkg_deb); }; });
+
+  CLI::App* sandbox = agent_command->add_subcommand(
+      "sandbox", "Prepare a scratch system root to try the agent without touching this machine (docs/agent.md)");
+  auto sandbox_dir = std::make_shared<std::string>();
+  auto no_demo = std::make_shared<bool>(false);
+  auto no_update = std::make_shared<bool>(false);
+  sandbox->add_option("dir", *sandbox_dir, "A new or empty directory to create the sandbox in")->required();
+  sandbox->add_flag("--no-demo-packages", *no_demo, "Leave the sandbox's repository empty (no stand-in packages)");
+  sandbox->add_flag("--no-apt-update", *no_update, "Do not run apt-get update in the sandbox");
+  sandbox->callback([=] { *action = [=] { return RunSandbox(*sandbox_dir, !*no_demo, !*no_update); }; });
 }
 
 }  // namespace appban::cli

@@ -20,6 +20,7 @@
 #include "appban/common/mutex.h"
 #include "appban/common/parallel.h"
 #include "appban/common/text.h"
+#include "appban/common/time.h"
 #include "appban/ios/app.h"
 
 namespace appban::cli {
@@ -72,8 +73,10 @@ std::string SummaryTable(const std::vector<std::optional<assess::Assessment>>& r
                 "FINDINGS", "PACKAGE / FILE");
   out << "\n" << line;
   size_t counts[3] = {0, 0, 0};
+  size_t unreadable = 0;
   for (size_t i = 0; i < results.size(); ++i) {
     if (!results[i]) {
+      ++unreadable;
       std::snprintf(line, sizeof line, "%-5s %-12s %-13s %-8s %-9s %s\n", "-", "-", "unreadable", "-", "-",
                     TerminalSafe(files[i]).c_str());
       out << line;
@@ -87,8 +90,9 @@ std::string SummaryTable(const std::vector<std::optional<assess::Assessment>>& r
                   a.analysis.findings.size(), TerminalSafe(a.package()).c_str(), TerminalSafe(a.path()).c_str());
     out << line;
   }
+  // Every file counts somewhere: an unreadable one is neither acceptable nor silently dropped.
   out << results.size() << " file(s): " << counts[2] << " unacceptable, " << counts[1] << " review, " << counts[0]
-      << " acceptable\n";
+      << " acceptable, " << unreadable << " unreadable\n";
   return out.str();
 }
 
@@ -175,7 +179,7 @@ int RunAssess(const AssessOptions& options) {
   } else if (options.format == "sarif") {
     rendered = DumpJson(assess::RenderSarif(assessed, kToolVersion), 2) + "\n";
   } else {
-    rendered = assess::RenderHtml(assessed, kToolVersion);
+    rendered = assess::RenderHtml(assessed, kToolVersion, WallNow());
   }
   if (options.output.empty()) {
     std::cout << rendered << std::flush;

@@ -74,11 +74,12 @@ void AddSimulateCommand(CLI::App& app, CommandAction* action) {
   sim::SimulationOptions& o = flags->options;
   CLI::App* cmd = app.add_subcommand(
       "simulate",
-      "Simulate a fleet of devices speaking the real device protocol to an appban server (benchmarks, soak tests).\n"
-      "Each process runs one single-threaded event loop with one keep-alive connection per device (fleet mode).\n"
-      "Bundle verification: all simulated devices pin the same policy keys and receive identical envelopes, so each\n"
-      "distinct envelope's signature is verified once per process and the result reused for identical envelopes\n"
-      "(version and expiry are still checked per device).");
+      "Simulate a fleet of devices against an appban server, to try a policy or measure the server before a "
+      "roll-out.\n"
+      "fleet mode: every device enrols, checks in with an inventory, keeps a long-poll open and applies new bundles;\n"
+      "  the summary tells how long the fleet took to receive and acknowledge a publish.\n"
+      "steady mode: check-ins per second and their latency at a fixed concurrency.\n"
+      "Devices verify every bundle like real agents (docs/benchmarks.md shows the commands behind each number).");
   cmd->add_option("--server", o.server_url, "Server URL: https://host:port (with --ca) or http://127.0.0.1:port")
       ->required();
   cmd->add_option("--ca", o.ca_file, "PEM file of the server's CA certificate (required for https)");

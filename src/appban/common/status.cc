@@ -22,6 +22,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "already exists";
     case StatusCode::kPermissionDenied:
       return "permission denied";
+    case StatusCode::kBadSignature:
+      return "signature check failed";
     case StatusCode::kFailedPrecondition:
       return "failed precondition";
     case StatusCode::kUnavailable:

@@ -22,6 +22,7 @@ enum class StatusCode {
   kNotFound,
   kAlreadyExists,
   kPermissionDenied,
+  kBadSignature,  // a signature does not verify: the signed bytes were altered or signed by another key
   kFailedPrecondition,
   kUnavailable,  // a dependency (file system, network peer) is not reachable now
   kExpired,      // something time-limited is past its validity (a policy bundle, a token)
@@ -45,6 +46,7 @@ class [[nodiscard]] Status {
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+  static Status BadSignature(std::string m) { return {StatusCode::kBadSignature, std::move(m)}; }
   static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status Expired(std::string m) { return {StatusCode::kExpired, std::move(m)}; }

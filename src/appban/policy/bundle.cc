@@ -262,8 +262,8 @@ Result<VerifiedBundle> VerifyBundle(std::string_view envelope_text, const Verify
   std::string message(kSignatureContext);
   message += payload_text;
   if (!VerifySignature(*key, message, *signature)) {
-    return Status::PermissionDenied("bad signature: the bundle's signature does not verify with key " + key_id +
-                                    "; its contents were altered or it was not signed by this key");
+    return Status::BadSignature("the bundle's signature does not verify with key " + key_id +
+                                "; its contents were altered or it was not signed by this key");
   }
 
   // Signed content is trusted to be ours, but is still parsed defensively.

@@ -10,7 +10,7 @@
 // VerifyBundle refuses, with a distinct StatusCode for each reason:
 //   kCorruption          malformed envelope or payload, non-canonical payload, wrong rules_hash
 //   kNotFound            signed by a key id that is not among the trusted keys ("unknown key")
-//   kPermissionDenied    the signature does not verify ("bad signature": altered or forged)
+//   kBadSignature        the signature does not verify (altered or forged)
 //   kFailedPrecondition  version lower than the one already held ("rollback"), more than
 //                        kMaxBundleVersionStep above it ("version jump"), or equal to it with
 //                        different content ("conflicting bundle")

@@ -95,8 +95,9 @@ TEST(PolicyBundle, FlippedPayloadByteIsABadSignature) {
   std::string tampered = *envelope;
   tampered[at + 4] = 'X';  // com.Xencent.mm: a different app, same length
   auto verified = VerifyBundle(tampered, Trusting(*key));
-  EXPECT_EQ(verified.status().code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(verified.status().message().find("bad signature"), std::string::npos);
+  EXPECT_EQ(verified.status().code(), StatusCode::kBadSignature);
+  EXPECT_NE(verified.status().message().find("does not verify with key " + key->key_id()), std::string::npos)
+      << verified.status().message();
 }
 
 TEST(PolicyBundle, UnknownKeyIsRefused) {
@@ -120,7 +121,7 @@ TEST(PolicyBundle, ForgedKeyIdIsABadSignature) {
   size_t at = forged.find(attacker->key_id());
   ASSERT_NE(at, std::string::npos);
   forged.replace(at, 64, key->key_id());
-  EXPECT_EQ(VerifyBundle(forged, Trusting(*key)).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(VerifyBundle(forged, Trusting(*key)).status().code(), StatusCode::kBadSignature);
 }
 
 TEST(PolicyBundle, OlderVersionThanHeldIsARollback) {

@@ -64,6 +64,37 @@ Result<std::vector<std::string>> Texts(const Json& object, const char* key) {
   return out;
 }
 
+// "other_platforms": identifiers of the same app on platforms the decision did not name.
+Status ParseOtherPlatforms(const Json& json, CatalogApp& app) {
+  auto others = json.find("other_platforms");
+  if (others == json.end() || others->is_null()) return Status::Ok();
+  if (!others->is_array()) return Status::InvalidArgument("field \"other_platforms\" must be an array");
+  for (const auto& element : *others) {
+    if (!element.is_object()) return Status::InvalidArgument("other_platforms: each entry must be an object");
+    APPBAN_ASSIGN_OR_RETURN(std::string platform, Text(element, "platform"));
+    APPBAN_ASSIGN_OR_RETURN(std::string id, Text(element, "id"));
+    APPBAN_ASSIGN_OR_RETURN(std::string status, Text(element, "status"));
+    APPBAN_ASSIGN_OR_RETURN(std::string source, Text(element, "source"));
+    std::optional<TargetKind> kind;
+    if (platform == "deb") kind = TargetKind::kDebPackage;
+    if (platform == "flatpak") kind = TargetKind::kFlatpakApp;
+    if (platform == "snap") kind = TargetKind::kSnapName;
+    if (!kind) {
+      return Status::InvalidArgument("other_platforms: platform \"" + platform + "\" of " + id +
+                                     " is not one appban enforces (deb, flatpak, snap)");
+    }
+    if (status != "V" && status != "B") {
+      return Status::InvalidArgument("other_platforms: " + id + " has status \"" + status + "\"; use V or B");
+    }
+    if (!source.starts_with("https://")) {
+      return Status::InvalidArgument("other_platforms: " + id + " needs an https:// source naming it");
+    }
+    APPBAN_RETURN_IF_ERROR(MakeTarget(*kind, id).status());
+    app.identifiers.push_back({*kind, id, status == "V", source});
+  }
+  return Status::Ok();
+}
+
 Result<CatalogApp> ParseApp(const Json& json) {
   if (!json.is_object()) return Status::InvalidArgument("app must be an object");
   CatalogApp app;
@@ -76,14 +107,16 @@ Result<CatalogApp> ParseApp(const Json& json) {
   APPBAN_ASSIGN_OR_RETURN(auto ios, Texts(json, "ios_bundle_ids"));
   for (const auto& value : android) {
     APPBAN_RETURN_IF_ERROR(MakeTarget(TargetKind::kAndroidPackage, value).status());
-    app.identifiers.push_back({TargetKind::kAndroidPackage, value, true});
+    app.identifiers.push_back({TargetKind::kAndroidPackage, value, true, ""});
   }
   for (const auto& value : ios) {
     APPBAN_RETURN_IF_ERROR(MakeTarget(TargetKind::kIosBundle, value).status());
-    app.identifiers.push_back({TargetKind::kIosBundle, value, true});
+    app.identifiers.push_back({TargetKind::kIosBundle, value, true, ""});
   }
   if (app.name.empty()) return Status::InvalidArgument("app has no name");
   ApplyIdStatus(app);
+  // After ApplyIdStatus: each of these carries its own status, which the app's text does not cover.
+  APPBAN_RETURN_IF_ERROR(ParseOtherPlatforms(json, app));
   return app;
 }
 
@@ -266,6 +299,9 @@ Result<Adoption> AdoptEntry(const CatalogEntry& entry, Action action) {
       APPBAN_ASSIGN_OR_RETURN(Target target, MakeTarget(identifier.kind, identifier.value, !identifier.verified));
       if (std::find(rule.targets.begin(), rule.targets.end(), target) == rule.targets.end())
         rule.targets.push_back(target);
+      if (!identifier.source.empty() &&
+          std::find(rule.references.begin(), rule.references.end(), identifier.source) == rule.references.end())
+        rule.references.push_back(identifier.source);
       if (vendor != nullptr) vendor->identifiers.push_back(target);
     }
   }

@@ -8,6 +8,13 @@
 // marked (Target::unverified) in adopted rules and in every listing. A status text we cannot
 // parse marks every identifier of that app unverified, never the reverse.
 //
+// Other platforms: a decision names the apps where its scope lies (phones, usually), but a banned
+// app often exists elsewhere too — WeChat's Linux packages, Kaspersky Endpoint Security for Linux.
+// An app may list them in "other_platforms": [{"platform": "deb"|"flatpak"|"snap", "id": …,
+// "status": "V"|"B", "source": "https://…"}], each with its own status and the public source that
+// names it. They are adopted like the others (a rule then applies to Linux devices too) and their
+// sources join the rule's references.
+//
 // Jurisdiction matching (catalog diff): a two-letter code matches entries whose id starts with
 // that code and '-' ("ca" -> ca-tiktok-2023; GB is accepted for the "uk-" entries); anything
 // longer matches jurisdictions starting with that text, case-insensitively ("Canada").
@@ -28,13 +35,14 @@ struct CatalogIdentifier {
   TargetKind kind = TargetKind::kAndroidPackage;
   std::string value;
   bool verified = true;
+  std::string source;  // the public source naming it (other_platforms entries); empty: the entry's
 };
 
 struct CatalogApp {
   std::string name;
   std::string vendor;
   std::string vendor_country;
-  std::vector<CatalogIdentifier> identifiers;  // android packages, then iOS bundle ids
+  std::vector<CatalogIdentifier> identifiers;  // android packages, iOS bundle ids, then other platforms
   std::vector<std::string> app_store_ids;
   std::string id_status;  // the source's own text
 };

@@ -86,6 +86,28 @@ TEST(PolicyCatalog, JurisdictionByCodeOrNamePrefix) {
   EXPECT_FALSE(EntriesFor(catalog, "GB").empty());
 }
 
+TEST(PolicyCatalog, OtherPlatformsNeedAKnownPlatformAStatusAndASource) {
+  auto parse = [](const std::string& other) {
+    return ParseCatalog(R"([{"id":"xx-test","jurisdiction":"X","apps":[{"name":"A","android_packages":["a.b"],
+        "id_status":"V","other_platforms":[)" +
+                        other + "]}]}]");
+  };
+  auto good = parse(R"({"platform":"flatpak","id":"org.example.App","status":"B","source":"https://example.org/a"})");
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  const CatalogIdentifier& other = good->entries[0].apps[0].identifiers.back();
+  EXPECT_EQ(other.kind, TargetKind::kFlatpakApp);
+  EXPECT_FALSE(other.verified);
+  EXPECT_EQ(other.source, "https://example.org/a");
+  EXPECT_TRUE(good->entries[0].apps[0].identifiers.front().verified) << "the app's own V still holds";
+  auto windows = parse(R"({"platform":"windows","id":"Tencent.WeChat","status":"V","source":"https://example.org"})");
+  EXPECT_NE(windows.status().message().find("not one appban enforces"), std::string::npos)
+      << windows.status().ToString();
+  auto no_source = parse(R"({"platform":"deb","id":"kesl","status":"V"})");
+  EXPECT_NE(no_source.status().message().find("needs an https:// source"), std::string::npos);
+  auto odd_status = parse(R"({"platform":"deb","id":"kesl","status":"maybe","source":"https://example.org"})");
+  EXPECT_NE(odd_status.status().message().find("use V or B"), std::string::npos);
+}
+
 TEST(PolicyCatalog, AdoptFillsRationaleAuthorityInstrumentAndKeepsUnverifiedMarks) {
   Catalog catalog = Builtin();
   const CatalogEntry* entry = catalog.Find("ca-wechat-kaspersky-2023");
@@ -97,14 +119,25 @@ TEST(PolicyCatalog, AdoptFillsRationaleAuthorityInstrumentAndKeepsUnverifiedMark
   EXPECT_EQ(rule.rationale, entry->rationale);
   EXPECT_EQ(rule.authority, entry->authority);
   EXPECT_EQ(rule.instrument, entry->instrument);
-  EXPECT_EQ(rule.references, std::vector<std::string>{entry->source_url});
+  // The decision's own source first, then the sources that name the Linux packages.
+  ASSERT_EQ(rule.references.size(), 3u);
+  EXPECT_EQ(rule.references[0], entry->source_url);
+  EXPECT_EQ(rule.references[1], "https://mail-archive.com/aur-general@lists.archlinux.org/msg01489.html");
+  EXPECT_EQ(rule.references[2], "https://support.kaspersky.ru/kes4linux/11.2.0/en-us/all-in-one.htm");
   ASSERT_TRUE(rule.effective_at.has_value());
   EXPECT_EQ(FormatTimestamp(*rule.effective_at), "2023-10-30T00:00:00Z");
-  // 1 + 4 Android packages, 1 + 1 iOS bundle ids.
-  EXPECT_EQ(rule.targets.size(), 7u);
+  // 1 + 4 Android packages, 1 + 1 iOS bundle ids, and on Linux 2 WeChat and 3 Kaspersky packages:
+  // the rule reaches Linux workstations too (compliance would otherwise call them not applicable).
+  EXPECT_EQ(rule.targets.size(), 12u);
+  size_t deb = 0;
   for (const auto& target : rule.targets) {
-    EXPECT_EQ(target.unverified, target.value == "com.kaspersky.security.cloud") << target.value;
+    if (target.kind == TargetKind::kDebPackage) ++deb;
+    // The WeChat Linux package names come from a packager's account, not Tencent: unverified.
+    bool believed = target.value == "com.kaspersky.security.cloud" || target.value == "com.tencent.wechat" ||
+                    target.value == "com.tencent.weixin";
+    EXPECT_EQ(target.unverified, believed) << target.value;
   }
+  EXPECT_EQ(deb, 5u);
   ASSERT_EQ(adoption->vendors.size(), 2u);
   // A free-text effective date is kept as the source wrote it.
   auto au = AdoptEntry(*catalog.Find("au-tiktok-2023"), Action::kRemove);

@@ -98,7 +98,7 @@ Result<KeyRotation> VerifyKeyRotation(std::string_view envelope, const PublicKey
   std::string message(kKeyRotationContext);
   message += parsed.statement_text;
   if (!VerifySignature(old_key, message, parsed.signature)) {
-    return Status::PermissionDenied("key rotation from " + old_key.key_id + " does not verify: forged or altered");
+    return Status::BadSignature("key rotation from " + old_key.key_id + " does not verify: forged or altered");
   }
   return parsed.rotation;
 }

@@ -45,7 +45,7 @@ TEST(KeyRotation, AStatementNotSignedByThePinnedKeyIsRefused) {
   statement["old_key_id"] = k1.key_id();
   forged["statement"] = *CanonicalJson(statement);
   auto followed = FollowKeyRotations({k1.public_key()}, {*CanonicalJson(forged)});
-  EXPECT_EQ(followed.status().code(), StatusCode::kPermissionDenied) << followed.status().ToString();
+  EXPECT_EQ(followed.status().code(), StatusCode::kBadSignature) << followed.status().ToString();
 }
 
 TEST(KeyRotation, ADeviceFollowsTheChainFromWhereverItIs) {

@@ -348,6 +348,7 @@ HttpError HttpErrorFor(const Status& status) {
     case StatusCode::kNotRecognized:
     case StatusCode::kTruncated:
     case StatusCode::kUnsupported:
+    case StatusCode::kBadSignature:
       return {400, "bad_request"};
     case StatusCode::kNotFound:
       return {404, "not_found"};

@@ -89,6 +89,7 @@ Json RuleComplianceJson(const RuleCompliance& rule) {
               {"publisher_targets", rule.rule.publisher_targets},
               {"pending", rule.pending},
               {"stale", rule.stale},
+              {"not_applicable", rule.not_applicable},
               {"time_to_compliance", TimeJson(rule.time_to_compliance)}};
 }
 

@@ -74,10 +74,11 @@ HttpResponse ExportComplianceCsv(Call& call) {
   if (view.status != 200) return view;
   auto json = ParseJsonBounded(view.body, view.body.size() + 1, 16, "compliance");
   if (!json.ok()) return ErrorFrom(json.status());
-  constexpr std::string_view kCounts[] = {"targeted", "compliant", "remediated", "violating",     "waived",
-                                          "mismatch", "pending",   "stale",      "cannot_enforce"};
-  std::string body = CsvRow({"rule_id", "action", "first_published_at", "targeted", "compliant", "remediated",
-                             "violating", "waived", "mismatch", "pending", "stale", "cannot_enforce"});
+  constexpr std::string_view kCounts[] = {"targeted", "compliant", "remediated", "violating",      "waived",
+                                          "mismatch", "pending",   "stale",      "cannot_enforce", "not_applicable"};
+  std::string body =
+      CsvRow({"rule_id", "action", "first_published_at", "targeted", "compliant", "remediated", "violating", "waived",
+              "mismatch", "pending", "stale", "cannot_enforce", "not_applicable"});
   const Json& rules = (*json)["rules"];
   for (const Json& rule : rules) {
     std::string row = CsvCell(StringOr(rule, "rule_id")) + "," + CsvCell(StringOr(rule, "action")) + "," +

@@ -451,6 +451,25 @@ void DeviceApi::AnswerAfterCommit(store::CheckinWrite write, int64_t applied_ver
   });
 }
 
+void DeviceApi::Unenroll(const net::HttpRequest& request, net::Responder respond) {
+  HttpResponse refusal;
+  auto device = Authenticate(request, &refusal);
+  if (!device.ok()) return respond(std::move(refusal));
+  std::string id = device->id;
+  // The device speaks for itself: the audit entry's actor is the device, and the store records a
+  // device that revokes itself as "device.unenroll". Rare, so written directly (no group commit).
+  store::AuditIdentity who;
+  who.actor_name = id;
+  who.method = "device-credential";
+  who.channel = "agent";
+  who.source = request.remote_address;
+  store::AuditRecord audit{"device:" + id, "", "", nullptr, nullptr, context_.clock(), store::AuditIdentityJson(who)};
+  if (Status revoked = context_.fleet->RevokeDevice(id, audit); !revoked.ok()) return respond(StoreTrouble(revoked));
+  (void)cache_.Take(id);
+  if (context_.notifier != nullptr) context_.notifier->DeviceRevoked(id);
+  respond(JsonResponse(200, Json{{"device_id", id}, {"unenrolled_at", FormatTimestamp(audit.at)}}.dump()));
+}
+
 void DeviceApi::Poll(const net::HttpRequest& request, net::Responder respond) {
   HttpResponse refusal;
   auto device = Authenticate(request, &refusal);

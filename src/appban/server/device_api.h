@@ -53,6 +53,9 @@ class DeviceApi {
   void Enroll(const net::HttpRequest& request, net::Responder respond);
   void Checkin(const net::HttpRequest& request, net::Responder respond);
   void Poll(const net::HttpRequest& request, net::Responder respond);
+  // POST /v1/unenroll: the device leaves the fleet (`appban agent unenrol`); its credential is
+  // revoked at once and compliance no longer counts it.
+  void Unenroll(const net::HttpRequest& request, net::Responder respond);
 
   // Group membership changes rarely: re-read at most this often.
   void InvalidateGroups() { groups_loaded_at_ = {}; }

@@ -337,6 +337,10 @@ class Worker : public FleetNotifier {
       if (only("POST")) devices_->Enroll(request, std::move(respond));
       return;
     }
+    if (path == "/v1/unenroll") {
+      if (only("POST")) devices_->Unenroll(request, std::move(respond));
+      return;
+    }
     if (path.starts_with(kAdminPathPrefix)) return HandleAdminRequest(context_, std::move(request), std::move(respond));
     if (path == kSessionPath) return HandleSessionRequest(context_, std::move(request), std::move(respond));
     if (IsConsolePath(path)) return respond(ServeConsole(request));

@@ -52,10 +52,10 @@ struct AuditIdentity {
   std::string issuer;      // the OpenID Connect issuer, or "appban:local" for appban's own accounts
   std::string subject;     // `sub` at that issuer
   std::string actor_name;  // display name
-  std::string method;      // "oidc", "api-token", "client-certificate", "break-glass", "local"
+  std::string method;      // "oidc", "api-token", "client-certificate", "break-glass", "local", "device-credential"
   std::string token_id;    // the API token's id, when method is "api-token"
   std::string source;      // the client's address ("127.0.0.1"), or "local" on the host
-  std::string channel;     // "api" or "cli"
+  std::string channel;     // "api", "cli", "console", or "agent" (a device's own request)
 };
 Json AuditIdentityJson(const AuditIdentity& identity);
 

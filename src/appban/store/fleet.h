@@ -72,6 +72,9 @@ struct PresentedSecret {
 // "<id>.<secret-hex>" -> parts; kInvalidArgument naming what is malformed (never echoing the secret).
 Result<PresentedSecret> SplitPresented(std::string_view text);
 std::string JoinPresented(std::string_view id, std::string_view secret_hex);
+// The audit action of revoking device `device_id` by `actor`: "device.unenroll" when the device
+// revokes itself (actor "device:<id>"), else "device.revoke".
+std::string RevokeDeviceAction(std::string_view actor, std::string_view device_id);
 
 // See the authentication contract at the top of this file: true for the HTTP-401 outcomes.
 bool IsNotAuthenticated(const Status& status);
@@ -422,6 +425,8 @@ class FleetStore {
   // Non-revoked devices with a rules_hash_mismatch (a partial index: cheap at scrape time).
   virtual Result<int64_t> CountRulesHashMismatches() = 0;
   // kNotFound; kFailedPrecondition when already revoked. revoked_by = audit.actor.
+  // Audited "device.revoke", or "device.unenroll" when the actor is the device itself
+  // ("device:<id>", `appban agent unenrol`): RevokeDeviceAction.
   virtual Status RevokeDevice(const std::string& id, const AuditRecord& audit) = 0;
   // A keyset page as ListDevicesAfter, of the devices `filter` selects (indexed by source, platform).
   virtual Result<std::vector<Device>> ListDevicesWhere(const DeviceFilter& filter, std::string_view after_id,

@@ -94,6 +94,10 @@ std::string JoinPresented(std::string_view id, std::string_view secret_hex) {
   return std::string(id) + "." + std::string(secret_hex);
 }
 
+std::string RevokeDeviceAction(std::string_view actor, std::string_view device_id) {
+  return actor == "device:" + std::string(device_id) ? "device.unenroll" : "device.revoke";
+}
+
 bool IsNotAuthenticated(const Status& status) {
   switch (status.code()) {
     case StatusCode::kOk:

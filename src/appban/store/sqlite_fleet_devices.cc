@@ -125,7 +125,7 @@ Status SqliteFleetStore::RevokeDevice(const std::string& id, const AuditRecord& 
     APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
                                              db_, "UPDATE devices SET revoked_at = ?1, revoked_by = ?2 WHERE id = ?3"));
     APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, record.actor).Bind(3, id).Run());
-    record.action = "device.revoke";
+    record.action = RevokeDeviceAction(record.actor, id);
     record.object = "device:" + id;
     record.before = DeviceJson(device);
     device.revoked_at = record.at;

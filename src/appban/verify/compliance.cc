@@ -8,6 +8,8 @@ std::string_view DeviceRuleStatusName(DeviceRuleStatus status) {
   switch (status) {
     case DeviceRuleStatus::kNotTargeted:
       return "not_targeted";
+    case DeviceRuleStatus::kNotApplicable:
+      return "not_applicable";
     case DeviceRuleStatus::kWaived:
       return "waived";
     case DeviceRuleStatus::kMismatch:
@@ -28,6 +30,32 @@ std::string_view DeviceRuleStatusName(DeviceRuleStatus status) {
   return "unknown";
 }
 
+uint8_t PlatformFamilyOf(std::string_view platform) {
+  if (platform.empty()) return kAllFamilies;
+  if (platform == "linux") return kFamilyLinux;
+  if (platform == "android") return kFamilyAndroid;
+  if (platform == "ios" || platform == "ipados") return kFamilyApple;
+  return 0;
+}
+
+uint8_t PlatformFamilyOf(policy::TargetKind kind) {
+  switch (kind) {
+    case policy::TargetKind::kDebPackage:
+    case policy::TargetKind::kFlatpakApp:
+    case policy::TargetKind::kSnapName:
+      return kFamilyLinux;
+    case policy::TargetKind::kAndroidPackage:
+    case policy::TargetKind::kAndroidSigner:
+      return kFamilyAndroid;
+    case policy::TargetKind::kIosBundle:
+    case policy::TargetKind::kAppleTeam:
+      return kFamilyApple;
+    case policy::TargetKind::kVendor:
+      return 0;
+  }
+  return 0;
+}
+
 FleetMembership FleetMembership::Build(const std::vector<store::Device>& devices,
                                        const std::vector<policy::Group>& groups) {
   FleetMembership fleet;
@@ -42,6 +70,7 @@ void FleetMembership::Add(const std::vector<store::Device>& devices) {
     if (index_.count(device.id)) continue;  // the store lists each id once; be safe anyway
     ComplianceDevice entry;
     entry.id = device.id;
+    entry.family = PlatformFamilyOf(device.platform);
     if (!device.group.empty()) entry.groups.push_back(device.group);
     entry.last_seen = device.last_seen;
     entry.enrolled_at = device.enrolled_at;
@@ -119,6 +148,7 @@ DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const Compli
                                     const store::DeviceRuleState* state, const WaiverLookup::List* rule_waivers,
                                     const ComplianceParams& params) {
   if (device.revoked || !InScope(device, rule)) return DeviceRuleStatus::kNotTargeted;
+  if ((device.family & rule.families) == 0) return DeviceRuleStatus::kNotApplicable;
   if (WaiverLookup::Exempts(rule_waivers, device, params.now)) return DeviceRuleStatus::kWaived;
   if (state != nullptr && state->state == store::ComplianceState::kWaived) return DeviceRuleStatus::kWaived;
   // Before the stored state: that was evaluated from what the device claims, and a device that
@@ -205,6 +235,10 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
     const store::DeviceRuleState* state = by_device[i];
     DeviceRuleStatus status = ClassifyDeviceRule(devices[i], rule, state, rule_waivers, params);
     if (status == DeviceRuleStatus::kNotTargeted) continue;
+    if (status == DeviceRuleStatus::kNotApplicable) {
+      ++result.not_applicable;
+      continue;
+    }
     ++result.targeted;
     uint8_t flag = kTargeted;
     switch (status) {
@@ -245,6 +279,7 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
         if (list_limit > 0) result.pending_devices.push_back(devices[i].id);
         break;
       case DeviceRuleStatus::kNotTargeted:
+      case DeviceRuleStatus::kNotApplicable:
         break;
     }
     if (flags != nullptr) (*flags)[i] |= flag;
@@ -314,13 +349,16 @@ std::vector<ComplianceRule> ComplianceRulesOf(const PublishedBundle& latest) {
       entry.first_version = it->second.first;
       entry.first_published_at = it->second.second;
     }
+    entry.families = 0;
     for (const auto& target : rule.targets) {
       if (is_publisher(target.kind)) entry.publisher_targets = true;
+      entry.families |= PlatformFamilyOf(target.kind);
       if (target.kind != policy::TargetKind::kVendor) continue;
       for (const auto& vendor : latest.bundle->vendors) {
         if (vendor.name != target.value) continue;
         for (const auto& identifier : vendor.identifiers) {
           if (is_publisher(identifier.kind)) entry.publisher_targets = true;
+          entry.families |= PlatformFamilyOf(identifier.kind);
         }
       }
     }

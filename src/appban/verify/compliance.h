@@ -3,8 +3,15 @@
 // groups, rule states read from the FleetStore, the bundle's waivers), so the numbers can be
 // checked by hand in tests and the admin API only has to load the data. Thread-safe: no state.
 //
+// A device the rule's scope reaches but whose platform the rule names nothing for (a Linux
+// workstation and a rule with only Android and iOS targets) is NOT APPLICABLE: neither targeted
+// nor compliant — the rule cannot say anything about it. Platforms: "linux" (deb, flatpak, snap
+// targets), "android" (Android packages and signers), "ios"/"ipados" (iOS bundles and Team IDs);
+// vendor targets count with the identifiers of the vendor record. A device of any other platform
+// is not applicable to every rule; one with no platform recorded is judged applicable.
+//
 // States (docs/protocol.md, "Compliance"), for one rule and one enrolled, non-revoked device the
-// rule targets (no scope groups, or the device is in one of them), decided in this order:
+// rule targets (no scope groups, or the device is in one of them) and applies to, decided in this order:
 //   waived     an active waiver of the bundle (expires_at > now, not revoked) names the device or
 //              one of its groups, or the device's last evaluation found it waived;
 //   mismatch   the device reports a rules_hash that is not the hash of the bundle version it
@@ -48,6 +55,7 @@ namespace appban::verify {
 
 enum class DeviceRuleStatus {
   kNotTargeted,
+  kNotApplicable,
   kWaived,
   kMismatch,
   kViolating,
@@ -57,9 +65,21 @@ enum class DeviceRuleStatus {
   kPending,
   kStale
 };
-// "not_targeted", "waived", "mismatch", "violating", "cannot_enforce", "compliant", "remediated",
+// "not_targeted", "not_applicable", "waived", "mismatch", "violating", "cannot_enforce", "compliant", "remediated",
 // "pending", "stale"
 std::string_view DeviceRuleStatusName(DeviceRuleStatus status);
+
+// The platform families a rule can name apps on (bits of ComplianceRule::families).
+enum PlatformFamily : uint8_t {
+  kFamilyLinux = 1,    // deb, flatpak, snap
+  kFamilyAndroid = 2,  // Android packages, Android signers
+  kFamilyApple = 4,    // iOS bundles, Apple Team IDs
+};
+// The family of a device's platform string: "linux", "android", "ios"/"ipados"; 0 for any other
+// (nothing appban can name applies), and kAllFamilies for an empty (unrecorded) platform.
+inline constexpr uint8_t kAllFamilies = kFamilyLinux | kFamilyAndroid | kFamilyApple;
+uint8_t PlatformFamilyOf(std::string_view platform);
+uint8_t PlatformFamilyOf(policy::TargetKind kind);  // 0 for kVendor (expanded by the caller)
 
 // One enrolled device as compliance sees it.
 struct ComplianceDevice {
@@ -71,6 +91,7 @@ struct ComplianceDevice {
   bool rules_hash_mismatch = false;  // store::Device::rules_hash_mismatch is set
   bool mdm = false;                  // imported from an MDM (store::Device::IsMdm)
   bool cannot_enforce = false;       // store::Device::cannot_enforce is set
+  uint8_t family = kAllFamilies;     // PlatformFamilyOf(platform)
 };
 
 // One rule of the latest bundle.
@@ -83,6 +104,8 @@ struct ComplianceRule {
   // The rule names a publisher (android-signer, apple-team, directly or through a vendor record):
   // MDM inventories carry no signer identity, so an MDM device cannot be verified against it.
   bool publisher_targets = false;
+  // The platform families the rule's targets (vendor records expanded) name apps on.
+  uint8_t families = kAllFamilies;
 };
 // The rules of a bundle as compliance sees them (first publication from `latest`).
 std::vector<ComplianceRule> ComplianceRulesOf(const PublishedBundle& latest);
@@ -174,6 +197,7 @@ struct RuleCompliance {
   int64_t cannot_enforce = 0;
   int64_t pending = 0;
   int64_t stale = 0;
+  int64_t not_applicable = 0;  // in scope, but on a platform the rule names nothing for (not in targeted)
   TimeToCompliance time_to_compliance;
   // Filled only up to `list_limit` ids each (sorted by device id); the *_total counts are exact.
   std::vector<std::string> violating_devices;
@@ -209,7 +233,7 @@ struct FleetTotals {
   int64_t cannot_enforce_any = 0;
   int64_t pending_any = 0;
   int64_t stale_any = 0;
-  int64_t untargeted = 0;  // no rule targets the device
+  int64_t untargeted = 0;  // no rule targets the device (or none applies to its platform)
 };
 struct FleetCompliance {
   std::vector<RuleCompliance> rules;

@@ -275,6 +275,69 @@ TEST(ComplianceDurations, ALateEnrolmentCountsFromTheEnrolment) {
   EXPECT_EQ(SecondsToCompliance(fleet.devices()[0], rule, 1041), 15);
 }
 
+// The catalog's Canadian decision names only Android and iOS apps: a Linux workstation the rule's
+// scope reaches is not applicable — not targeted and never counted compliant — while the phones
+// are judged as usual; a vendor record with a Debian package makes the same rule apply to Linux.
+TEST(CompliancePlatforms, ARuleWithoutTargetsForADevicesPlatformIsNotApplicableThere) {
+  auto target = [](policy::TargetKind kind, const char* value) { return *policy::MakeTarget(kind, value); };
+  auto bundle = std::make_shared<policy::Bundle>();
+  policy::Rule phones;
+  phones.id = "ca-wechat";
+  phones.action = policy::Action::kRemove;
+  phones.targets = {target(policy::TargetKind::kAndroidPackage, "com.tencent.mm"),
+                    target(policy::TargetKind::kIosBundle, "com.tencent.xin")};
+  policy::Rule vendor_rule;
+  vendor_rule.id = "ca-kaspersky";
+  vendor_rule.action = policy::Action::kRemove;
+  vendor_rule.targets = {target(policy::TargetKind::kVendor, "Kaspersky")};
+  policy::Vendor kaspersky;
+  kaspersky.name = "Kaspersky";
+  kaspersky.identifiers = {target(policy::TargetKind::kAndroidPackage, "com.kms.free"),
+                           target(policy::TargetKind::kDebPackage, "kesl")};
+  bundle->rules = {phones, vendor_rule};
+  bundle->vendors = {kaspersky};
+  PublishedBundle latest;
+  latest.version = 1;
+  latest.issued_at = 1000;
+  latest.bundle = bundle;
+  std::vector<ComplianceRule> rules = ComplianceRulesOf(latest);
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].families, kFamilyAndroid | kFamilyApple);
+  EXPECT_EQ(rules[1].families, kFamilyAndroid | kFamilyLinux);
+
+  std::vector<store::Device> devices = {MakeDevice("linux-ws", 9990), MakeDevice("pixel", 9990),
+                                        MakeDevice("ipad", 9990), MakeDevice("windows-pc", 9990),
+                                        MakeDevice("legacy", 9990)};
+  devices[0].platform = "linux";
+  devices[1].platform = "android";
+  devices[2].platform = "ipados";
+  devices[3].platform = "windows";  // nothing appban can name runs there
+  // devices[4] has no platform recorded: judged applicable, as before platforms were compared.
+  FleetMembership fleet = FleetMembership::Build(devices, {});
+  std::vector<store::DeviceRuleState> compliant = {Row("linux-ws", store::ComplianceState::kCompliant, false, 1100),
+                                                   Row("pixel", store::ComplianceState::kCompliant, false, 1100)};
+  ComplianceParams params{10000, 900};
+  auto status = [&](size_t device, size_t rule) {
+    return ClassifyDeviceRule(fleet.devices()[device], rules[rule], nullptr, WaiverLookup({}), params);
+  };
+  EXPECT_EQ(status(0, 0), DeviceRuleStatus::kNotApplicable);
+  EXPECT_EQ(status(1, 0), DeviceRuleStatus::kPending);
+  EXPECT_EQ(status(2, 0), DeviceRuleStatus::kPending);
+  EXPECT_EQ(status(3, 0), DeviceRuleStatus::kNotApplicable);
+  EXPECT_EQ(status(4, 0), DeviceRuleStatus::kPending);
+  EXPECT_EQ(status(0, 1), DeviceRuleStatus::kPending) << "the vendor's Debian package reaches Linux";
+  EXPECT_EQ(status(2, 1), DeviceRuleStatus::kNotApplicable);
+  EXPECT_EQ(DeviceRuleStatusName(DeviceRuleStatus::kNotApplicable), "not_applicable");
+
+  // Even a stored "compliant" row does not make the workstation count for the phone-only rule.
+  RuleCompliance summary = SummarizeRule(fleet, rules[0], compliant, WaiverLookup({}), params, 10);
+  EXPECT_EQ(summary.not_applicable, 2);
+  EXPECT_EQ(summary.targeted, 3);
+  EXPECT_EQ(summary.compliant, 1) << "only the Android phone";
+  FleetCompliance totals = SummarizeFleet(fleet, rules, {compliant, {}}, WaiverLookup({}), params);
+  EXPECT_EQ(totals.totals.untargeted, 1) << "the Windows PC: no rule applies to it";
+}
+
 // 100,000 devices x 5 rules: the summary behind GET /v1/admin/compliance. A hang guard, not a
 // performance target; the measured time is printed for docs/benchmarks.md.
 TEST(ComplianceScale, HundredThousandDevicesFiveRules) {
