@@ -65,6 +65,7 @@ class Apk {
   Apk() = default;
   Status Load(const Limits& limits);
   void LoadNetworkSecurityConfig(const Limits& limits, uint64_t* budget);
+  Status LoadDexFiles(const Limits& limits, uint64_t* budget);
 
   std::string path_;
   std::unique_ptr<MappedFile> mapped_;  // null when built FromBytes
