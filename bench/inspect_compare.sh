@@ -3,14 +3,25 @@
 #   appban inspect vs zlib inflate of the same entries (bench/inspect_bench.cc), peak memory of
 #   `appban inspect --json`, and androguard 3.4 (Debian) doing the same reading (APK + every DEX
 #   parsed + certificates) on the same file.
-# Usage: bench/inspect_compare.sh [APK]   (default: io.appium.settings's debug APK from npm)
+# Usage: bench/inspect_compare.sh [APK|large]
+#   default: io.appium.settings's debug APK from npm (3.1 MB, 9 DEX files)
+#   large:   appium-uiautomator2-server's server APK from npm (18 MB, 16 DEX files, 14.5 MB of DEX)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 scripts/build.sh release
 
 apk=${1:-}
-if [[ -z "$apk" ]]; then
+if [[ "$apk" == large ]]; then
+  cache=build/bench-data
+  apk=$cache/appium-uiautomator2-server-v10.6.6.apk
+  if [[ ! -f "$apk" ]]; then
+    mkdir -p "$cache"
+    (cd "$cache" && npm pack --silent appium-uiautomator2-server@10.6.6 >/dev/null &&
+      tar xzf appium-uiautomator2-server-10.6.6.tgz && cp package/apks/appium-uiautomator2-server-v10.6.6.apk . &&
+      rm -rf package appium-uiautomator2-server-*.tgz)
+  fi
+elif [[ -z "$apk" ]]; then
   cache=build/bench-data
   apk=$cache/settings_apk-debug.apk
   if [[ ! -f "$apk" ]]; then
@@ -20,6 +31,7 @@ if [[ -z "$apk" ]]; then
   fi
 fi
 
+echo "== load before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 echo "== appban inspect vs zlib inflate (same process, median of 20 runs)"
 build/bench/appban_inspect_bench "$apk" 20 | tee build/inspect_bench.out
 dex_bytes=$(awk '/^inflated_dex_bytes/ {print $2}' build/inspect_bench.out)

@@ -128,6 +128,8 @@ struct Badging {
   std::set<std::string> permissions;  // requested (uses-permission and -sdk-23), implied ones removed
   std::set<std::string> sdk23_permissions;
   std::map<std::string, int> permission_max_sdk;
+  // uses-implied-permission: name -> "reason|maxSdkVersion" ("" when none)
+  std::map<std::string, std::string> implied_permissions;
   std::set<std::string> native_abis;
   bool debuggable = false;
 };
@@ -161,7 +163,9 @@ std::optional<Badging> DumpBadging(const std::string& apk) {
       if (!attrs["maxSdkVersion"].empty())
         badging.permission_max_sdk[attrs["name"]] = std::stoi(attrs["maxSdkVersion"]);
     } else if (starts("uses-implied-permission:")) {
-      implied.insert(QuotedAttributes(line)["name"]);
+      auto attrs = QuotedAttributes(line);
+      implied.insert(attrs["name"]);
+      badging.implied_permissions[attrs["name"]] = attrs["reason"] + "|" + attrs["maxSdkVersion"];
     } else if (starts("native-code:")) {
       for (const auto& abi : QuotedValues(line)) badging.native_abis.insert(abi);
     } else if (line == "application-debuggable") {
@@ -187,7 +191,11 @@ void ExpectMatchesBadging(const Json& doc, const Badging& badging) {
   const Json& app = doc.at("app");
   EXPECT_EQ(app.at("package"), badging.package);
   EXPECT_EQ(app.at("version_code"), OrNull(badging.version_code));
-  EXPECT_EQ(app.at("version_name"), badging.version_name);
+  // aapt prints versionName='' whether the attribute is empty or absent; appban says null for absent.
+  if (badging.version_name.empty() && app.at("version_name").is_null()) {
+  } else {
+    EXPECT_EQ(app.at("version_name"), badging.version_name);
+  }
   if (badging.compile_sdk) {
     EXPECT_EQ(app.at("compile_sdk"), *badging.compile_sdk);
   }
@@ -213,6 +221,20 @@ void ExpectMatchesBadging(const Json& doc, const Badging& badging) {
   EXPECT_EQ(permissions, badging.permissions);
   EXPECT_EQ(sdk23, badging.sdk23_permissions);
   EXPECT_EQ(max_sdk, badging.permission_max_sdk);
+
+  // Implied permissions, where aapt (Android 10) covers them: the targetSdk < 4 pair,
+  // READ_EXTERNAL_STORAGE and the call-log splits. Newer splits are appban's alone.
+  std::map<std::string, std::string> implied;
+  for (const Json& p : app.at("implied_permissions")) {
+    static const std::set<std::string> kAaptCovers = {
+        "android.permission.WRITE_EXTERNAL_STORAGE", "android.permission.READ_PHONE_STATE",
+        "android.permission.READ_EXTERNAL_STORAGE", "android.permission.READ_CALL_LOG",
+        "android.permission.WRITE_CALL_LOG"};
+    if (!kAaptCovers.count(p.at("name"))) continue;
+    implied[p.at("name")] = p.at("reason").get<std::string>() + "|" +
+                            (p.at("max_sdk").is_null() ? "" : std::to_string(p.at("max_sdk").get<int>()));
+  }
+  EXPECT_EQ(implied, badging.implied_permissions);
 
   std::set<std::string> abis;
   for (const Json& abi : app.at("native_abis")) abis.insert(abi.get<std::string>());
@@ -400,7 +422,7 @@ void ExpectMatchesDexdump(const Json& doc, const std::vector<DexHeader>& headers
 
 // Fixtures that Android's tools read: compared with each tool.
 const std::vector<std::string> kReadableFixtures = {
-    "rich.apk", "v1only.apk", "v2v3.apk", "multidex.apk", "unsigned.apk", "minimal.apk",
+    "rich.apk", "v1only.apk", "v2v3.apk", "multidex.apk", "unsigned.apk", "minimal.apk", "legacy.apk",
 };
 const std::vector<std::string> kSignedFixtures = {"rich.apk", "v1only.apk", "v2v3.apk", "multidex.apk"};
 
@@ -706,6 +728,99 @@ TEST(InspectText, PrintsTheFactsOfEachFile) {
   EXPECT_NE(run.out.find("org.appban.fixture.rich"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("Appban Rich Fixture"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("maxSdkVersion 28"), std::string::npos) << run.out;
+}
+
+// ---- what a manifest leaves out, and what Android grants anyway ------------------------------
+
+// tests/fixtures/apps/legacy/AndroidManifest.xml: no versionName, no label, minSdkVersion 3 and no
+// targetSdkVersion; it requests READ_CONTACTS, ACCESS_FINE_LOCATION and BLUETOOTH.
+TEST(InspectLegacy, AbsentValuesAreNullAndImpliedPermissionsCarryTheirReason) {
+  Json doc = Inspect(Fixture("legacy.apk"));
+  ASSERT_FALSE(doc.is_null());
+  const Json& app = doc.at("app");
+  EXPECT_TRUE(app.at("version_name").is_null());
+  EXPECT_TRUE(app.at("label").is_null());
+  EXPECT_TRUE(app.at("target_sdk").is_null());
+  EXPECT_EQ(app.at("min_sdk"), 3);
+  EXPECT_TRUE(app.at("min_sdk_codename").is_null());
+  EXPECT_EQ(app.at("compile_sdk_source"), "compileSdkVersion");  // aapt writes android:compileSdkVersion
+  std::map<std::string, std::string> implied;
+  for (const Json& p : app.at("implied_permissions")) {
+    implied[p.at("name")] = p.at("reason");
+    EXPECT_TRUE(p.contains("implied_by") && p.contains("max_sdk")) << p.dump();
+  }
+  const std::string a = "android.permission.";
+  // Target SDK 3 (the minSdkVersion): before Donut, split permissions of every later release.
+  EXPECT_EQ(implied[a + "WRITE_EXTERNAL_STORAGE"], "targetSdkVersion < 4");
+  EXPECT_EQ(implied[a + "READ_PHONE_STATE"], "targetSdkVersion < 4");
+  EXPECT_EQ(implied[a + "READ_EXTERNAL_STORAGE"], "requested WRITE_EXTERNAL_STORAGE");
+  EXPECT_EQ(implied[a + "READ_CALL_LOG"], "targetSdkVersion < 16 and requested READ_CONTACTS");
+  EXPECT_EQ(implied[a + "ACCESS_COARSE_LOCATION"], "requested ACCESS_FINE_LOCATION");
+  EXPECT_EQ(implied[a + "ACCESS_BACKGROUND_LOCATION"], "targetSdkVersion < 29 and requested ACCESS_FINE_LOCATION");
+  EXPECT_EQ(implied[a + "BLUETOOTH_CONNECT"], "targetSdkVersion < 31 and requested BLUETOOTH");
+  EXPECT_EQ(implied[a + "READ_MEDIA_IMAGES"], "targetSdkVersion < 33 and requested READ_EXTERNAL_STORAGE");
+  for (const Json& p : app.at("permissions")) EXPECT_FALSE(implied.count(p.at("name"))) << "requested: " << p;
+
+  // The text report lists them too.
+  CommandResult run = RunCommand({AppbanBinary(), "inspect", Fixture("legacy.apk")});
+  EXPECT_NE(run.out.find("ACCESS_BACKGROUND_LOCATION (targetSdkVersion < 29 and requested ACCESS_FINE_LOCATION)"),
+            std::string::npos)
+      << run.out;
+}
+
+// The assessment's capability evidence counts what Android grants, saying it was implied.
+TEST(InspectLegacy, CapabilitiesUseImpliedPermissions) {
+  CommandResult run = RunCommand({AppbanBinary(), "assess", "--format", "json", Fixture("legacy.apk")});
+  ASSERT_NE(run.out.find('{'), std::string::npos) << run.err;
+  Json report = Json::parse(run.out.substr(run.out.find('{')), nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << run.out;
+  EXPECT_TRUE(report.at("app").at("version_name").is_null());
+  bool background = false;
+  for (const Json& finding : report.at("findings")) {
+    if (finding.at("id").get<std::string>().rfind("capability.background_location.", 0) != 0) continue;
+    for (const Json& e : finding.at("evidence")) {
+      if (e.at("value") == "android.permission.ACCESS_BACKGROUND_LOCATION") {
+        background = true;
+        EXPECT_EQ(e.at("note"), "implied, not requested: targetSdkVersion < 29 and requested ACCESS_FINE_LOCATION");
+      }
+    }
+  }
+  EXPECT_TRUE(background) << "no background-location finding citing the implied permission";
+}
+
+TEST(InspectLegacy, CodenameMinSdkIsKeptAndFlagged) {
+  Json doc = Inspect(Fixture("legacy_codename.apk"));
+  ASSERT_FALSE(doc.is_null());
+  const Json& app = doc.at("app");
+  EXPECT_EQ(app.at("min_sdk_codename"), "IceCreamSandwich");
+  EXPECT_EQ(app.at("min_sdk"), 10000);
+  // The platform reads a codename as target 10000 (aapt as 0): no old-target permissions.
+  for (const Json& p : app.at("implied_permissions")) EXPECT_NE(p.at("reason"), "targetSdkVersion < 4") << p;
+  bool flagged = false;
+  for (const Json& anomaly : doc.at("anomalies")) {
+    if (anomaly.at("code") != "manifest.codename_min_sdk") continue;
+    flagged = true;
+    EXPECT_NE(anomaly.at("detail").get<std::string>().find("refuses to install"), std::string::npos) << anomaly;
+  }
+  EXPECT_TRUE(flagged) << doc.at("anomalies").dump();
+  // What aapt prints for the same file.
+  auto badging = RunCommand({"aapt", "dump", "badging", Fixture("legacy_codename.apk")});
+  EXPECT_NE(badging.out.find("sdkVersion:'IceCreamSandwich'"), std::string::npos) << badging.out;
+}
+
+// Older aapt wrote only platformBuildVersionCode; compile_sdk then says it came from there.
+TEST(InspectLegacy, CompileSdkFromPlatformBuildVersionCodeIsMarked) {
+  std::string apk = (AndroguardExamples() / "signing/apksig/v2-only-with-rsa-pkcs1-sha256-2048.apk").string();
+  if (!fs::exists(apk)) GTEST_SKIP() << "androguard's examples are not installed";
+  CommandResult xmltree = RunCommand({"aapt", "dump", "xmltree", apk, "AndroidManifest.xml"});
+  ASSERT_EQ(xmltree.out.find("compileSdkVersion("), std::string::npos) << "the example gained compileSdkVersion";
+  size_t at = xmltree.out.find("platformBuildVersionCode=(type 0x10)0x");
+  ASSERT_NE(at, std::string::npos) << xmltree.out;
+  int platform = std::stoi(xmltree.out.substr(at + 38, 8), nullptr, 16);
+  Json doc = Inspect(apk);
+  ASSERT_FALSE(doc.is_null());
+  EXPECT_EQ(doc.at("app").at("compile_sdk"), platform);
+  EXPECT_EQ(doc.at("app").at("compile_sdk_source"), "platformBuildVersionCode");
 }
 
 // ---- androguard's example APKs --------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "appban/common/crypto.h"
+#include "appban/common/parallel.h"
 
 namespace appban::apk {
 namespace {
@@ -48,9 +49,6 @@ Result<Apk> Apk::FromBytes(Bytes bytes, std::string display_name, const Limits& 
 }
 
 Status Apk::Load(const Limits& limits) {
-  sha256_ = Sha256Hex(bytes_);
-  // Hashing touched every page of the file; only the parts parsed next need to be resident.
-  if (mapped_) mapped_->ReleasePages(0, bytes_.size());
   auto zip = ZipArchive::Open(bytes_, limits);
   if (!zip.ok()) {
     if (zip.status().code() == StatusCode::kNotRecognized) {
@@ -99,41 +97,7 @@ Status Apk::Load(const Limits& limits) {
   manifest_ = std::move(manifest).value();
   LoadNetworkSecurityConfig(limits, &budget);
 
-  // DEX files in multidex order; Android stops at the first missing classesN.dex.
-  std::vector<std::pair<int, const ZipEntry*>> dex_entries;
-  for (const ZipEntry& entry : zip_->entries()) {
-    int index = DexIndex(entry.name);
-    if (index > 0 && zip_->Find(entry.name) == &entry) dex_entries.emplace_back(index, &entry);
-  }
-  std::sort(dex_entries.begin(), dex_entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  int expected = 1;
-  for (const auto& [index, entry] : dex_entries) {
-    if (index != expected) {
-      AddAnomaly(&anomalies_, "dex.multidex_gap", entry->name,
-                 "classes" + (expected == 1 ? std::string() : std::to_string(expected)) +
-                     ".dex is missing, so Android never loads " + entry->name + " or later files; read anyway");
-      expected = index;
-    }
-    ++expected;
-    if (dex_files_.size() >= limits.max_dex_files) {
-      return Status::LimitExceeded(std::to_string(dex_entries.size()) + " DEX files exceed the limit of " +
-                                   std::to_string(limits.max_dex_files));
-    }
-    APPBAN_ASSIGN_OR_RETURN(Buffer dex_bytes, zip_->Read(*entry, &budget, &anomalies_));
-    // The compressed bytes are done with; keep resident memory near the inflated DEX alone.
-    if (mapped_) mapped_->ReleasePages(entry->data_offset, entry->compressed_size);
-    auto dex = DexFile::Parse(entry->name, std::move(dex_bytes), limits, &anomalies_);
-    if (!dex.ok()) {
-      // A safety limit stops the whole read. A broken DEX does not: refusing to report on an app
-      // because it carries one corrupt classesN.dex would hand malware an easy way to stay
-      // unassessed. The rest is read and the broken file is an anomaly the assessment scores.
-      if (dex.status().code() == StatusCode::kLimitExceeded) return dex.status().WithContext(entry->name);
-      AddAnomaly(&anomalies_, "dex.unreadable", entry->name,
-                 dex.status().ToString() + "; its classes, strings and method references are missing from the report");
-      continue;
-    }
-    dex_files_.push_back(std::move(dex).value());
-  }
+  APPBAN_RETURN_IF_ERROR(LoadDexFiles(limits, &budget));
 
   // Native libraries: lib/<abi>/<name>.so, the layout the installer extracts from.
   for (const ZipEntry& entry : zip_->entries()) {
@@ -152,6 +116,92 @@ Status Apk::Load(const Limits& limits) {
   }
 
   APPBAN_ASSIGN_OR_RETURN(signing_, ReadSigningInfo(*zip_, limits, &anomalies_));
+  return Status::Ok();
+}
+
+// DEX files in multidex order; Android stops at the first missing classesN.dex. They are the bulk
+// of the work (a large app carries tens of MB of bytecode), so every file is inflated and parsed
+// on its own thread, beside the SHA-256 of the whole file, each into its own slot and anomaly
+// list; the slots are then merged in multidex order, so the report does not depend on timing.
+Status Apk::LoadDexFiles(const Limits& limits, uint64_t* budget) {
+  std::vector<std::pair<int, const ZipEntry*>> dex_entries;
+  for (const ZipEntry& entry : zip_->entries()) {
+    int index = DexIndex(entry.name);
+    if (index > 0 && zip_->Find(entry.name) == &entry) dex_entries.emplace_back(index, &entry);
+  }
+  std::sort(dex_entries.begin(), dex_entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (dex_entries.size() > limits.max_dex_files) {
+    return Status::LimitExceeded(std::to_string(dex_entries.size()) + " DEX files exceed the limit of " +
+                                 std::to_string(limits.max_dex_files));
+  }
+
+  struct Slot {
+    const ZipEntry* entry = nullptr;
+    uint64_t budget = 0;  // what is left of the inflation budget before this entry, in multidex order
+    Anomalies anomalies;
+    Status read = Status::Ok();
+    Result<DexFile> dex = Status::Internal("not read");
+  };
+  std::vector<Slot> slots(dex_entries.size());
+  int expected = 1;
+  for (size_t i = 0; i < dex_entries.size(); ++i) {
+    const auto& [index, entry] = dex_entries[i];
+    Slot& slot = slots[i];
+    slot.entry = entry;
+    if (index != expected) {
+      AddAnomaly(&slot.anomalies, "dex.multidex_gap", entry->name,
+                 "classes" + (expected == 1 ? std::string() : std::to_string(expected)) +
+                     ".dex is missing, so Android never loads " + entry->name + " or later files; read anyway");
+      expected = index;
+    }
+    ++expected;
+    // The budget is split before anything is inflated, as reading one after the other would.
+    slot.budget = *budget;
+    *budget -= std::min(*budget, ZipArchive::DeclaredSize(*entry));
+  }
+
+  // Work items: the hash and every DEX file, largest first so that the longest item starts at
+  // once (the hash second: it reads the whole file).
+  std::vector<size_t> order(slots.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return ZipArchive::DeclaredSize(*slots[a].entry) > ZipArchive::DeclaredSize(*slots[b].entry);
+  });
+  constexpr size_t kHash = SIZE_MAX;
+  order.insert(order.begin() + std::min<size_t>(1, order.size()), kHash);
+  ParallelFor(order.size(), 0, [&](size_t item) {
+    if (order[item] == kHash) {
+      sha256_ = Sha256Hex(bytes_);
+      return;
+    }
+    Slot& slot = slots[order[item]];
+    auto bytes = zip_->Read(*slot.entry, &slot.budget, &slot.anomalies);
+    if (!bytes.ok()) {
+      slot.read = bytes.status();
+      return;
+    }
+    slot.dex = DexFile::Parse(slot.entry->name, std::move(bytes).value(), limits, &slot.anomalies);
+  });
+  // Hashing and reading touched the file's pages; what comes next needs few of them resident.
+  if (mapped_) mapped_->ReleasePages(0, bytes_.size());
+
+  for (Slot& slot : slots) {
+    anomalies_.insert(anomalies_.end(), std::make_move_iterator(slot.anomalies.begin()),
+                      std::make_move_iterator(slot.anomalies.end()));
+    APPBAN_RETURN_IF_ERROR(slot.read);
+    if (!slot.dex.ok()) {
+      // A safety limit stops the whole read. A broken DEX does not: refusing to report on an app
+      // because it carries one corrupt classesN.dex would hand malware an easy way to stay
+      // unassessed. The rest is read and the broken file is an anomaly the assessment scores.
+      if (slot.dex.status().code() == StatusCode::kLimitExceeded)
+        return slot.dex.status().WithContext(slot.entry->name);
+      AddAnomaly(
+          &anomalies_, "dex.unreadable", slot.entry->name,
+          slot.dex.status().ToString() + "; its classes, strings and method references are missing from the report");
+      continue;
+    }
+    dex_files_.push_back(std::move(slot.dex).value());
+  }
   return Status::Ok();
 }
 

@@ -33,7 +33,7 @@ class Apk {
  public:
   // Opens and reads the file at `path`. Fails only when the file cannot be read as an APK at all
   // (not a ZIP, no manifest, manifest unreadable, a limit hit); everything Android would tolerate
-  // is read and reported as anomalies.
+  // is read and reported as anomalies. The DEX files are inflated and parsed on up to all cores.
   static Result<Apk> Open(const std::string& path, const Limits& limits = {});
   // The same over bytes already in memory (tests, fuzzing, server uploads). `bytes` must
   // outlive the Apk.
@@ -65,6 +65,7 @@ class Apk {
   Apk() = default;
   Status Load(const Limits& limits);
   void LoadNetworkSecurityConfig(const Limits& limits, uint64_t* budget);
+  Status LoadDexFiles(const Limits& limits, uint64_t* budget);
 
   std::string path_;
   std::unique_ptr<MappedFile> mapped_;  // null when built FromBytes

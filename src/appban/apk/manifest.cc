@@ -4,6 +4,8 @@
 // elements at the places PackageParser looks at (direct children of <manifest> / <application>),
 // and only the first <application>.
 #include "appban/apk/manifest.h"
+
+#include "appban/apk/implied_permissions.h"
 #include "appban/common/text.h"
 
 #include <charconv>
@@ -184,6 +186,7 @@ class ManifestReader {
     }
     if (uses_sdk != nullptr) ReadUsesSdk(*uses_sdk);
     if (application_ != nullptr) ReadApplication(*application_);
+    manifest_.implied_permissions = ImpliedPermissions(manifest_.permissions, EffectiveTargetSdk());
     return std::move(manifest_);
   }
 
@@ -208,14 +211,16 @@ class ManifestReader {
       manifest_.version_code = (static_cast<int64_t>(major.value_or(0)) << 32) |
                                static_cast<int64_t>(static_cast<uint32_t>(code.value_or(0)));
     }
-    manifest_.version_name = AndroidString(root, attr::kVersionName, "versionName");
+    if (const XmlAttribute* name = root.FindAndroidAttribute(attr::kVersionName, "versionName")) {
+      manifest_.version_name = AsString(*name, "versionName");
+    }
     manifest_.compile_sdk = AndroidInt(root, attr::kCompileSdkVersion, "compileSdkVersion");
-    if (!manifest_.compile_sdk) {
-      // aapt2 records the platform it linked against here when compileSdkVersion is absent.
-      if (const XmlAttribute* platform = root.FindPlainAttribute("platformBuildVersionCode")) {
-        ResourceValue value = Resolve(*platform, "platformBuildVersionCode");
-        manifest_.compile_sdk = IntOf(value);
-      }
+    if (manifest_.compile_sdk) {
+      manifest_.compile_sdk_source = "compileSdkVersion";
+    } else if (const XmlAttribute* platform = root.FindPlainAttribute("platformBuildVersionCode")) {
+      // Older aapt records only the platform it linked against; the report says which it was.
+      manifest_.compile_sdk = IntOf(Resolve(*platform, "platformBuildVersionCode"));
+      if (manifest_.compile_sdk) manifest_.compile_sdk_source = "platformBuildVersionCode";
     }
   }
 
@@ -231,6 +236,15 @@ class ManifestReader {
       } else if (!value.string_value.empty()) {
         *codename = value.string_value;
         *level = kCurrentDevelopmentSdk;
+        if (id == attr::kMinSdkVersion) {
+          // PackageParser.computeMinSdkVersion: a codename is accepted only by a preview build of
+          // that very codename; every release build refuses the package.
+          AddAnomaly(anomalies_, "manifest.codename_min_sdk", "AndroidManifest.xml <uses-sdk> android:minSdkVersion",
+                     "minSdkVersion is the preview codename '" + *codename +
+                         "' (read as SDK 10000, CUR_DEVELOPMENT): current Android refuses to install the package "
+                         "(\"Requires development platform " +
+                         *codename + "\"); only a preview build of that codename accepts it");
+        }
       }
       return;
     }
@@ -244,6 +258,7 @@ class ManifestReader {
     manifest_.max_sdk = AndroidInt(uses_sdk, attr::kMaxSdkVersion, "maxSdkVersion");
   }
 
+  // The target SDK PackageManager uses: targetSdkVersion, else minSdkVersion (a codename: 10000).
   int EffectiveTargetSdk() const {
     if (manifest_.target_sdk) return *manifest_.target_sdk;
     return manifest_.min_sdk.value_or(1);

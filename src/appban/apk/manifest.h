@@ -21,6 +21,17 @@ struct RequestedPermission {
   bool sdk23_only = false;     // came from <uses-permission-sdk-23>
 };
 
+// A permission Android grants the app although its manifest does not request it: the old-target
+// permissions PackageParser adds (targetSdk < 4) and the platform's split permissions (a
+// permission split in two in some release is granted with the old one to apps targeting an
+// earlier release). See implied_permissions.h for the table and its sources.
+struct ImpliedPermission {
+  std::string name;
+  std::string reason;          // as `aapt dump badging` words it: "requested WRITE_EXTERNAL_STORAGE"
+  std::string implied_by;      // the permission it comes with ("" for the targetSdk < 4 ones)
+  std::optional<int> max_sdk;  // the maxSdkVersion of the permission it comes with
+};
+
 struct DeclaredPermission {
   std::string name;
   std::string protection_level;  // "normal", "dangerous", "signature", "signature|privileged", ...
@@ -68,17 +79,22 @@ struct Queries {
 
 struct Manifest {
   std::string package;
-  std::optional<int64_t> version_code;  // versionCodeMajor << 32 | versionCode when both present
-  std::string version_name;
-  std::optional<int> min_sdk;     // 10000 (CUR_DEVELOPMENT) when a preview codename is given
-  std::optional<int> target_sdk;  // as declared; PackageManager falls back to min_sdk when absent
-  std::string min_sdk_codename;   // "Q" when android:minSdkVersion is a codename string (a preview build)
+  std::optional<int64_t> version_code;      // versionCodeMajor << 32 | versionCode when both present
+  std::optional<std::string> version_name;  // nullopt when the attribute is absent
+  std::optional<int> min_sdk;               // 10000 (CUR_DEVELOPMENT) when a preview codename is given
+  std::optional<int> target_sdk;            // as declared; PackageManager falls back to min_sdk when absent
+  std::string min_sdk_codename;             // "Q" when android:minSdkVersion is a codename string (a preview build)
   std::string target_sdk_codename;
   std::optional<int> max_sdk;
   std::optional<int> compile_sdk;
-  std::string label;                       // resolved to the default-configuration string
+  // Where compile_sdk was read: "compileSdkVersion" (android:compileSdkVersion, aapt2 and AGP
+  // write it) or "platformBuildVersionCode" (the platform the package was linked against, which
+  // older aapt writes instead); "" when neither is present.
+  std::string compile_sdk_source;
+  std::optional<std::string> label;        // resolved to the default-configuration string; nullopt when absent
   std::optional<uint32_t> label_resource;  // when the label was a reference
   std::vector<RequestedPermission> permissions;
+  std::vector<ImpliedPermission> implied_permissions;  // granted with the requested ones (never repeats them)
   std::vector<DeclaredPermission> declared_permissions;
   std::vector<Component> components;
   ApplicationFlags flags;

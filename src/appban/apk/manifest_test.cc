@@ -23,6 +23,7 @@ struct Badging {
   std::string package, version_code, version_name, sdk, target_sdk, label;
   bool has_label = false;
   std::map<std::string, std::string> permissions;  // name -> maxSdkVersion ("" when none)
+  std::map<std::string, std::string> implied;      // uses-implied-permission: name -> "reason|maxSdkVersion"
   std::vector<std::string> launchable;
 };
 
@@ -56,6 +57,8 @@ Badging ParseBadging(const std::string& output) {
       bool implied = i + 1 < lines.size() && lines[i + 1].starts_with("uses-implied-permission:") &&
                      Quoted(lines[i + 1], "name") == name;
       if (!implied) badging.permissions.emplace(name, Quoted(line, "maxSdkVersion"));
+    } else if (line.starts_with("uses-implied-permission:")) {
+      badging.implied.emplace(Quoted(line, "name"), Quoted(line, "reason") + "|" + Quoted(line, "maxSdkVersion"));
     } else if (line.starts_with("launchable-activity:")) {
       badging.launchable.push_back(Quoted(line, "name"));
     }
@@ -91,7 +94,7 @@ bool IsLauncher(const Component& component) {
 }
 
 TEST(ManifestTest, FactsMatchAaptBadging) {
-  size_t checked = 0;
+  size_t checked = 0, implied_compared = 0;
   for (const auto& apk : testing::ExampleApks()) {
     SCOPED_TRACE(apk.filename().string());
     Badging badging = ParseBadging(testing::RunCommand("aapt dump badging " + testing::ShellQuote(apk.string())));
@@ -106,7 +109,8 @@ TEST(ManifestTest, FactsMatchAaptBadging) {
       ASSERT_TRUE(manifest->version_code.has_value());
       EXPECT_EQ(std::to_string(*manifest->version_code), badging.version_code);
     }
-    EXPECT_EQ(manifest->version_name, badging.version_name);
+    // aapt prints versionName='' for an absent one too.
+    EXPECT_EQ(manifest->version_name.value_or(""), badging.version_name);
     if (!badging.sdk.empty()) {
       ASSERT_TRUE(manifest->min_sdk.has_value());
       EXPECT_EQ(manifest->min_sdk_codename.empty() ? std::to_string(*manifest->min_sdk) : manifest->min_sdk_codename,
@@ -127,6 +131,23 @@ TEST(ManifestTest, FactsMatchAaptBadging) {
     EXPECT_EQ(permissions, badging.permissions);
     EXPECT_EQ(permissions.size(), manifest->permissions.size()) << "duplicates must be dropped, as Android does";
 
+    // aapt (Android 10) implies only what it knows: the targetSdk < 4 pair, READ_EXTERNAL_STORAGE
+    // and the call-log splits. Where it covers a permission, the reason and maxSdkVersion agree.
+    // (aapt reads a codename minSdkVersion as target 0, the platform as 10000: not compared.)
+    if (manifest->min_sdk_codename.empty()) {
+      std::map<std::string, std::string> implied;
+      for (const ImpliedPermission& p : manifest->implied_permissions) {
+        static const std::set<std::string> kAaptCovers = {
+            "android.permission.WRITE_EXTERNAL_STORAGE", "android.permission.READ_PHONE_STATE",
+            "android.permission.READ_EXTERNAL_STORAGE", "android.permission.READ_CALL_LOG",
+            "android.permission.WRITE_CALL_LOG"};
+        if (kAaptCovers.count(p.name))
+          implied.emplace(p.name, p.reason + "|" + (p.max_sdk ? std::to_string(*p.max_sdk) : ""));
+      }
+      EXPECT_EQ(implied, badging.implied);
+      implied_compared += badging.implied.size();
+    }
+
     for (const std::string& launchable : badging.launchable) {
       auto it = std::find_if(manifest->components.begin(), manifest->components.end(),
                              [&](const Component& c) { return c.name == launchable; });
@@ -137,6 +158,7 @@ TEST(ManifestTest, FactsMatchAaptBadging) {
     ++checked;
   }
   EXPECT_GE(checked, 5u);
+  EXPECT_GE(implied_compared, 5u) << "the examples hold implied permissions to compare with aapt";
 }
 
 TEST(ManifestTest, ReferencedValuesAreResolvedThroughResources) {
@@ -192,8 +214,9 @@ TEST(ManifestTest, TamperedManifestYieldsTheSameFacts) {
     if (!loaded->document.ok()) return std::string("unreadable");
     auto m = ExtractManifest(*loaded->document, loaded->resources.get(), anomalies);
     if (!m.ok()) return m.status().ToString();
-    std::string out = m->package + "|" + std::to_string(m->version_code.value_or(-1)) + "|" + m->version_name + "|" +
-                      std::to_string(m->min_sdk.value_or(-1)) + "|" + m->label;
+    std::string out = m->package + "|" + std::to_string(m->version_code.value_or(-1)) + "|" +
+                      m->version_name.value_or("-") + "|" + std::to_string(m->min_sdk.value_or(-1)) + "|" +
+                      m->label.value_or("-");
     for (const auto& p : m->permissions) out += "|" + p.name;
     for (const auto& c : m->components) out += "|" + c.name + (c.exported ? "+" : "-");
     if (anomalies) anomalies->insert(anomalies->end(), loaded->anomalies.begin(), loaded->anomalies.end());
@@ -398,6 +421,51 @@ TEST(ManifestRulesTest, PreviewCodenameMinSdk) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->min_sdk_codename, "Tiramisu");
   EXPECT_EQ(m->min_sdk, 10000);
+}
+
+TEST(ManifestRulesTest, CodenameMinSdkIsAnAnomalyAndroidRefuses) {
+  XmlDocument document = Document({}, {}, 30);
+  document.root.children[0].attributes = {Android(attr::kMinSdkVersion, "minSdkVersion", "IceCreamSandwich")};
+  Anomalies anomalies;
+  auto m = ExtractManifest(document, nullptr, &anomalies);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->min_sdk_codename, "IceCreamSandwich");
+  ASSERT_EQ(anomalies.size(), 1u);
+  EXPECT_EQ(anomalies[0].code, "manifest.codename_min_sdk");
+  EXPECT_NE(anomalies[0].detail.find("'IceCreamSandwich'"), std::string::npos) << anomalies[0].detail;
+  EXPECT_NE(anomalies[0].detail.find("refuses to install"), std::string::npos) << anomalies[0].detail;
+  // A codename targetSdkVersion alone is not refused: no anomaly.
+  document.root.children[0].attributes = {Android(attr::kMinSdkVersion, "minSdkVersion", "21"),
+                                          Android(attr::kTargetSdkVersion, "targetSdkVersion", "Tiramisu")};
+  anomalies.clear();
+  m = ExtractManifest(document, nullptr, &anomalies);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->target_sdk_codename, "Tiramisu");
+  EXPECT_TRUE(anomalies.empty());
+}
+
+TEST(ManifestRulesTest, AbsentVersionNameAndLabelAreNotEmptyStrings) {
+  auto m = ExtractManifest(Document({}, {}, 30), nullptr, nullptr);
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE(m->version_name.has_value());
+  EXPECT_FALSE(m->label.has_value());
+  EXPECT_FALSE(m->compile_sdk.has_value());
+  EXPECT_EQ(m->compile_sdk_source, "");
+}
+
+TEST(ManifestRulesTest, CompileSdkSaysWhereItWasRead) {
+  XmlDocument document = Document({}, {}, 30);
+  document.root.attributes.push_back(Plain("platformBuildVersionCode", "28"));
+  auto m = ExtractManifest(document, nullptr, nullptr);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->compile_sdk, 28);
+  EXPECT_EQ(m->compile_sdk_source, "platformBuildVersionCode");
+
+  document.root.attributes.push_back(AndroidInt(attr::kCompileSdkVersion, "compileSdkVersion", 34));
+  m = ExtractManifest(document, nullptr, nullptr);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->compile_sdk, 34);
+  EXPECT_EQ(m->compile_sdk_source, "compileSdkVersion");
 }
 
 TEST(ManifestRulesTest, ForgedNameWithWrongResourceIdIsNotUsed) {

@@ -10,6 +10,8 @@ Json OptionalJson(const std::optional<T>& value) {
   return value ? Json(*value) : Json(nullptr);
 }
 
+Json NonEmptyOrNull(const std::string& value) { return value.empty() ? Json(nullptr) : Json(value); }
+
 Json IntentFilterJson(const IntentFilter& filter) {
   Json out;
   out["actions"] = filter.actions;
@@ -155,18 +157,29 @@ Json AppFactsJson(const Apk& apk) {
   Json app;
   app["package"] = m.package;
   app["version_code"] = OptionalJson(m.version_code);
-  app["version_name"] = m.version_name;
-  app["label"] = m.label;
+  app["version_name"] = OptionalJson(m.version_name);
+  app["label"] = OptionalJson(m.label);
   app["min_sdk"] = OptionalJson(m.min_sdk);
+  app["min_sdk_codename"] = NonEmptyOrNull(m.min_sdk_codename);
   app["target_sdk"] = OptionalJson(m.target_sdk);
+  app["target_sdk_codename"] = NonEmptyOrNull(m.target_sdk_codename);
   app["max_sdk"] = OptionalJson(m.max_sdk);
   app["compile_sdk"] = OptionalJson(m.compile_sdk);
+  app["compile_sdk_source"] = NonEmptyOrNull(m.compile_sdk_source);
 
   Json permissions = Json::array();
   for (const RequestedPermission& p : m.permissions) {
     permissions.push_back({{"name", p.name}, {"max_sdk", OptionalJson(p.max_sdk)}, {"sdk23_only", p.sdk23_only}});
   }
   app["permissions"] = std::move(permissions);
+  Json implied = Json::array();
+  for (const ImpliedPermission& p : m.implied_permissions) {
+    implied.push_back({{"name", p.name},
+                       {"reason", p.reason},
+                       {"implied_by", NonEmptyOrNull(p.implied_by)},
+                       {"max_sdk", OptionalJson(p.max_sdk)}});
+  }
+  app["implied_permissions"] = std::move(implied);
   Json declared = Json::array();
   for (const DeclaredPermission& p : m.declared_permissions) {
     declared.push_back({{"name", p.name}, {"protection_level", p.protection_level}});

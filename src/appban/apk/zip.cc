@@ -605,10 +605,13 @@ const ZipEntry* ZipArchive::Find(std::string_view name) const {
   return it == first_by_name_.end() ? nullptr : &entries_[it->second];
 }
 
+uint64_t ZipArchive::DeclaredSize(const ZipEntry& entry) {
+  return entry.is_deflated() ? entry.uncompressed_size : StoredLength(entry);
+}
+
 Result<Buffer> ZipArchive::Read(const ZipEntry& entry, uint64_t* total_budget, Anomalies* anomalies) const {
   const std::string where = Printable(entry.name);
-  // The size Read produces: what the entry declares, or for an entry read as stored, its bytes.
-  const uint64_t declared = entry.is_deflated() ? entry.uncompressed_size : StoredLength(entry);
+  const uint64_t declared = DeclaredSize(entry);
   if (declared > limits_.max_entry_inflated_bytes) {
     return Status::LimitExceeded(
         where + ": declared size of " + std::to_string(declared) + " bytes exceeds the per-entry limit of " +

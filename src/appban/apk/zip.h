@@ -67,6 +67,10 @@ class ZipArchive {
   // remaining inflated-byte allowance across entries and is decremented.
   // Thread-safe. Anomalies found while reading (none expected for a healthy file) go to `anomalies`.
   Result<Buffer> Read(const ZipEntry& entry, uint64_t* total_budget = nullptr, Anomalies* anomalies = nullptr) const;
+  // The number of bytes Read(entry) produces and takes from the budget: the declared inflated
+  // size, or for an entry read as stored, its stored length. Lets callers that read entries in
+  // parallel split the budget before inflating anything.
+  static uint64_t DeclaredSize(const ZipEntry& entry);
 
   // Structure offsets, needed by the APK Signing Block reader.
   uint64_t central_directory_offset() const { return central_directory_offset_; }

@@ -127,6 +127,19 @@ std::vector<CapabilityResult> DetectCapabilities(const apk::Manifest& manifest, 
       result.permissions.push_back(permission.name);
       result.evidence.push_back({"permission", permission.name, "AndroidManifest.xml", ""});
     }
+    // Granted without being requested (split permissions, old target SDKs): the app holds them
+    // all the same, so they count as requested, with the platform's reason as the note.
+    for (const apk::ImpliedPermission& permission : manifest.implied_permissions) {
+      if (std::find(spec.permissions.begin(), spec.permissions.end(), permission.name) == spec.permissions.end() ||
+          std::find(result.permissions.begin(), result.permissions.end(), permission.name) !=
+              result.permissions.end()) {
+        continue;
+      }
+      result.requested = true;
+      result.permissions.push_back(permission.name);
+      result.evidence.push_back(
+          {"permission", permission.name, "AndroidManifest.xml", "implied, not requested: " + permission.reason});
+    }
     for (const apk::Component& component : manifest.components) {
       if (component.permission.empty() || std::find(spec.service_permissions.begin(), spec.service_permissions.end(),
                                                     component.permission) == spec.service_permissions.end()) {

@@ -460,11 +460,13 @@ Assessment AssessIos(const ios::IosApp& app, const KnowledgeBase& knowledge, con
   a.app = ios::AppJson(app);
   // The members the shared renderers print for every app, filled with their iOS counterparts.
   const ios::Bundle& main = app.main();
-  a.app["label"] = main.info && !main.info->display_name.empty() ? main.info->display_name
-                   : main.info                                   ? main.info->name
-                                                                 : "";
-  a.app["version_name"] = main.info ? main.info->short_version : "";
-  a.app["min_sdk"] = main.info ? main.info->minimum_os : "";
+  // Absent is null, as for an APK (docs/formats/assess-json.md).
+  auto text_or_null = [](const std::string& text) { return text.empty() ? Json(nullptr) : Json(text); };
+  a.app["label"] = !main.info                         ? Json(nullptr)
+                   : !main.info->display_name.empty() ? Json(main.info->display_name)
+                                                      : text_or_null(main.info->name);
+  a.app["version_name"] = main.info ? text_or_null(main.info->short_version) : Json(nullptr);
+  a.app["min_sdk"] = main.info ? text_or_null(main.info->minimum_os) : Json(nullptr);
   a.app["target_sdk"] = nullptr;
   a.app["signers"] = Json::array();
   a.app["permissions"] = Json::array();

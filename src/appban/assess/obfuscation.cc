@@ -118,9 +118,11 @@ std::vector<Finding> AnomalyFindings(const apk::Anomalies& anomalies) {
       finding.category = "anomaly";
       finding.severity = Severity::kMedium;
       finding.title = "Package anomaly: " + anomaly.code;
+      // Whether Android installs such a package differs by code (docs/anomalies.md); the detail
+      // says it where it refuses (a codename minSdkVersion, a duplicate ZIP entry, ...).
       finding.description = anomaly.detail +
-                            " Android tolerates this, but normal build tools do not produce it; it is a known way to "
-                            "break analysers.";
+                            " Normal build tools do not produce this; tricks like it are a known way to break "
+                            "analysers (docs/anomalies.md says whether Android installs such a package).";
     }
     if (finding.evidence.size() < kMaxEvidencePerFinding) {
       finding.evidence.push_back({"anomaly", anomaly.detail, anomaly.where, ""});

@@ -17,7 +17,12 @@ constexpr size_t kTextEvidencePerFinding = 3;  // the terminal shows a taste; JS
 
 Json EvidenceJson(const std::vector<Evidence>& evidence) {
   Json out = Json::array();
-  for (const Evidence& e : evidence) out.push_back({{"kind", e.kind}, {"value", e.value}, {"location", e.location}});
+  for (const Evidence& e : evidence) {
+    out.push_back({{"kind", e.kind},
+                   {"value", e.value},
+                   {"location", e.location},
+                   {"note", e.note.empty() ? Json(nullptr) : Json(e.note)}});
+  }
   return out;
 }
 
@@ -94,6 +99,8 @@ std::string SarifLevel(Severity severity) {
 std::string JsonText(const Json& value) { return value.is_string() ? value.get<std::string>() : std::string(); }
 
 }  // namespace
+
+std::string Assessment::version_name() const { return JsonText(app.value("version_name", Json())); }
 
 Assessment Assess(const apk::Apk& apk, const KnowledgeBase& knowledge, const RiskModel& model) {
   Assessment a;

@@ -30,6 +30,8 @@ struct Assessment {
 
   std::string path() const { return file.value("path", ""); }
   std::string package() const { return app.value("package", ""); }
+  // The app's version string, "" when the package has none (the JSON member is then null).
+  std::string version_name() const;
 };
 
 Assessment Assess(const apk::Apk& apk, const KnowledgeBase& knowledge, const RiskModel& model);

@@ -39,8 +39,9 @@ void Evidence(std::ostream& out, const std::vector<assess::Evidence>& evidence) 
   out << "<details><summary>" << evidence.size() << " evidence item" << (evidence.size() == 1 ? "" : "s")
       << "</summary><table><tr><th>kind</th><th>value</th><th>location</th></tr>";
   for (const auto& e : evidence) {
-    out << "<tr><td>" << E(e.kind) << "</td><td class=mono>" << E(e.value) << "</td><td class=mono>" << E(e.location)
-        << "</td></tr>";
+    out << "<tr><td>" << E(e.kind) << "</td><td class=mono>" << E(e.value);
+    if (!e.note.empty()) out << "<br><span class=muted>" << E(e.note) << "</span>";
+    out << "</td><td class=mono>" << E(e.location) << "</td></tr>";
   }
   out << "</table></details>";
 }

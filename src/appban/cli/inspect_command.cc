@@ -28,6 +28,7 @@ struct InspectOptions {
 
 // Strings come from the APK: made terminal-safe so a hostile label cannot drive the terminal.
 std::string OrDash(const std::string& text) { return text.empty() ? "-" : TerminalSafe(text); }
+std::string OrDash(const std::optional<std::string>& text) { return text ? OrDash(*text) : "-"; }
 template <typename T>
 std::string OrDash(const std::optional<T>& value) {
   return value ? std::to_string(*value) : "-";
@@ -39,8 +40,9 @@ void PrintText(const apk::Apk& apk, std::ostream& out) {
   out << "  package        " << TerminalSafe(m.package) << "\n";
   out << "  label          " << OrDash(m.label) << "\n";
   out << "  version        " << OrDash(m.version_name) << " (code " << OrDash(m.version_code) << ")\n";
-  out << "  sdk            min " << OrDash(m.min_sdk) << ", target " << OrDash(m.target_sdk) << ", compile "
-      << OrDash(m.compile_sdk) << "\n";
+  out << "  sdk            min " << (m.min_sdk_codename.empty() ? OrDash(m.min_sdk) : OrDash(m.min_sdk_codename))
+      << ", target " << OrDash(m.target_sdk) << ", compile " << OrDash(m.compile_sdk)
+      << (m.compile_sdk_source == "platformBuildVersionCode" ? " (platformBuildVersionCode)" : "") << "\n";
   out << "  sha256         " << apk.sha256() << "  (" << apk.file_size() << " bytes, " << apk.zip().entries().size()
       << " entries)\n";
   out << "  dex            " << apk.dex_files().size() << " file(s), " << apk.total_dex_classes() << " classes, "
@@ -52,6 +54,13 @@ void PrintText(const apk::Apk& apk, std::ostream& out) {
     if (p.max_sdk) out << " (maxSdkVersion " << *p.max_sdk << ")";
     if (p.sdk23_only) out << " (sdk-23)";
     out << "\n";
+  }
+  if (!m.implied_permissions.empty())
+    out << "  implied        " << m.implied_permissions.size() << " granted with them\n";
+  for (const auto& p : m.implied_permissions) {
+    out << "    " << TerminalSafe(p.name) << " (" << TerminalSafe(p.reason);
+    if (p.max_sdk) out << ", maxSdkVersion " << *p.max_sdk;
+    out << ")\n";
   }
   size_t exported = 0;
   for (const auto& c : m.components) exported += c.exported ? 1 : 0;

@@ -46,7 +46,7 @@ HttpResponse AssessUpload(AssessmentPool& pool, const Upload& upload) {
   store::Assessment record;
   record.sha256 = sha256;
   record.package = assessment.package();
-  record.version = assessment.app.value("version_name", "");
+  record.version = assessment.version_name();
   record.score = assessment.risk.score;
   record.band = std::string(assess::VerdictName(assessment.risk.verdict));
   record.report_json = report.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
