@@ -353,6 +353,10 @@ class Worker : public FleetNotifier {
                       ",\"policy_version\":" + std::to_string(hub_->latest().version) + "}";
       return respond(std::move(response));
     }
+    if (path == "/readyz") {
+      if (method != "GET" && method != "HEAD") return (void)only("GET");
+      return respond(Readiness());
+    }
     if (path == "/metrics") {
       if (!only("GET")) return;
       if (auto refusal = RefuseMetrics(request)) return respond(std::move(*refusal));
@@ -378,6 +382,26 @@ class Worker : public FleetNotifier {
       return respond(std::move(response));
     }
     respond(net::MakeErrorResponse(404, "not_found", "no such endpoint: " + path));
+  }
+
+  // GET /readyz, for load balancers: 200 while this worker's database answers and its schema is
+  // the one this binary migrates to; 503 naming why not (unreachable or busy, or migrated by a
+  // newer appban), so traffic goes to nodes that can serve. /healthz says only that the process
+  // answers.
+  net::HttpResponse Readiness() {
+    auto schema = context_.fleet->ReadSchemaState();
+    if (!schema.ok()) {
+      return net::MakeErrorResponse(503, "not_ready", "database unavailable: " + schema.status().message());
+    }
+    if (!schema->Current()) {
+      return net::MakeErrorResponse(503, "not_ready",
+                                    "database schema version " + std::to_string(schema->current) +
+                                        ", this appban serves version " + std::to_string(schema->expected));
+    }
+    net::HttpResponse response;
+    response.body = "{\"status\":\"ready\",\"schema_version\":" + std::to_string(schema->current) +
+                    ",\"worker\":" + std::to_string(inputs_.worker_index) + "}";
+    return response;
   }
 
   // Devices per source and platform (agent, amapi, ...) and each MDM connector's last sync, from
@@ -467,7 +491,7 @@ Route RouteOf(std::string_view path) {
   if (path == "/v1/poll") return Route::kPoll;
   if (path == "/v1/enroll") return Route::kEnroll;
   if (path.starts_with(kAdminPathPrefix)) return Route::kAdmin;
-  if (path == "/healthz") return Route::kHealth;
+  if (path == "/healthz" || path == "/readyz") return Route::kHealth;
   if (path == "/metrics") return Route::kMetrics;
   return Route::kOther;
 }

@@ -333,6 +333,15 @@ struct AssessmentKey {
   std::string sha256;
 };
 
+// The schema version a database is at against the one this appban migrates it to: a server
+// serves only while they are equal (GET /readyz). Newer: another node of a later appban migrated
+// the database; older: this process's migrations have not run on it.
+struct SchemaState {
+  int64_t current = 0;
+  int64_t expected = 0;
+  bool Current() const { return current == expected; }
+};
+
 // Audit records passed to mutations: the caller supplies `actor` and `at`; the store fills
 // `action`, `object`, `before` and `after` (whatever the caller put there is replaced), so every
 // entry describes the change exactly and never contains a secret.
@@ -476,6 +485,11 @@ class FleetStore {
   // FleetLimits::max_list_limit) assessments that come after `after` (nullopt: from the newest).
   virtual Result<std::vector<Assessment>> ListAssessmentsAfter(const std::optional<AssessmentKey>& after,
                                                                size_t limit) = 0;
+
+  // -- Readiness --
+  // Reads the database's schema version on this connection: an answer proves the database
+  // reachable; kUnavailable (busy, unreachable) or another error says why it is not.
+  virtual Result<SchemaState> ReadSchemaState() = 0;
 
   // -- Server settings (first-start bookkeeping, not administrative decisions: not audited) --
   virtual Result<std::optional<std::string>> GetSetting(const std::string& key) = 0;

@@ -108,6 +108,9 @@ class Transaction {
 // applies pending migrations.
 // Creating the database (or migrating it to schema 4) creates the audit checkpoint key.
 Result<Database> OpenStoreDatabase(const std::string& path);
+// The schema version OpenStoreDatabase migrates to, and the one `db` is at (PRAGMA user_version).
+int64_t ExpectedSchemaVersion();
+Result<int64_t> ReadSchemaVersion(Database& db);
 // Appends `audit` to the hash chain (entry + head).
 // REQUIRES: a Transaction on `db` is open, so the entry commits with the change it records.
 Status AppendAuditEntry(Database& db, const AuditRecord& audit);

@@ -394,6 +394,11 @@ Result<std::vector<Assessment>> SqliteFleetStore::ListAssessmentsAfter(const std
   return ReadRows<Assessment>(query, ReadAssessment);
 }
 
+Result<SchemaState> SqliteFleetStore::ReadSchemaState() {
+  APPBAN_ASSIGN_OR_RETURN(int64_t current, sqlite::ReadSchemaVersion(db_));
+  return SchemaState{current, sqlite::ExpectedSchemaVersion()};
+}
+
 Result<std::optional<std::string>> SqliteFleetStore::GetSetting(const std::string& key) {
   APPBAN_ASSIGN_OR_RETURN(auto query,
                           sqlite::Statement::Prepare(db_, "SELECT value FROM server_settings WHERE key = ?1"));

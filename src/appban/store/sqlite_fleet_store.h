@@ -197,6 +197,7 @@ class SqliteFleetStore final : public FleetStore {
 
   // ---- Settings ----
 
+  Result<SchemaState> ReadSchemaState() override;
   Result<std::optional<std::string>> GetSetting(const std::string& key) override;
 
   Status PutSetting(const std::string& key, const std::string& value) override;

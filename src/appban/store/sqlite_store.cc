@@ -657,6 +657,9 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
 
 namespace sqlite {
 
+int64_t ExpectedSchemaVersion() { return kSchemaVersion; }
+Result<int64_t> ReadSchemaVersion(Database& db) { return ReadUserVersion(db); }
+
 Result<Database> OpenStoreDatabase(const std::string& path) {
   APPBAN_ASSIGN_OR_RETURN(Database db, Database::Open(path));
   // First, so that even switching to WAL and migrating wait for another process instead of failing.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "appban/store/audit_checkpoint.h"
+#include "appban/store/fleet.h"
 #include "appban/store/store.h"
 #include "appban/store/store_backend_test_support.h"
 #include "appban/store/store_test_support.h"
@@ -46,6 +47,23 @@ TEST(SqliteStore, RefusesADatabaseFromTheFuture) {
 // (SQLite takes the first) but was dropped by the parser the hash was checked with (it takes the
 // last). The stored bytes themselves must be what was hashed. (The other tampering cases run on
 // every backend: store_contract_test.cc.)
+// What GET /readyz reads: current at open; once a newer appban migrated the file, the open
+// connection sees the new version and says the schema is not the one it serves.
+TEST(SqliteStore, TheFleetStoreReadsTheSchemaStateOnItsConnection) {
+  ScratchDir dir;
+  auto fleet = OpenSqliteFleetStore(dir.db());
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  auto state = (*fleet)->ReadSchemaState();
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_TRUE(state->Current());
+  EXPECT_EQ(std::to_string(state->current), RawDb(dir.db()).Scalar("PRAGMA user_version"));
+  ASSERT_EQ(RawDb(dir.db()).Exec("PRAGMA user_version = " + std::to_string(state->expected + 1)), SQLITE_OK);
+  auto newer = (*fleet)->ReadSchemaState();
+  ASSERT_TRUE(newer.ok()) << newer.status().ToString();
+  EXPECT_EQ(newer->current, state->expected + 1);
+  EXPECT_FALSE(newer->Current());
+}
+
 TEST(SqliteStore, DuplicateMemberPrefixedToStoredJsonIsNamed) {
   ScratchDir dir;
   {

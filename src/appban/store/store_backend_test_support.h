@@ -1,6 +1,6 @@
 // The store's backends for tests that must hold on every one of them (store_contract_test.cc):
 // a StoreBackend opens stores on one fresh database (SQLite: a file in a scratch directory;
-// PostgreSQL: a new database in the process's PostgresTestCluster) and gives raw access to it, as
+// PostgreSQL: a new database in the run's PostgresTestCluster, dropped afterwards) and gives raw access to it, as
 // someone with direct access to the database would have, to tamper with what the store wrote.
 // Test-only.
 #pragma once
@@ -57,6 +57,10 @@ class PostgresBackend final : public StoreBackend {
     auto url = (*cluster)->CreateDatabase();
     EXPECT_TRUE(url.ok()) << url.status().ToString();
     if (url.ok()) url_ = *url;
+  }
+  ~PostgresBackend() override {
+    auto cluster = PostgresTestCluster::Shared();
+    if (cluster.ok() && !url_.empty()) (void)(*cluster)->DropDatabase(PostgresTestCluster::DatabaseOf(url_));
   }
   Result<std::unique_ptr<Store>> Open() override { return OpenPostgresStore(url_); }
   bool Exec(const std::string& sql) override {
