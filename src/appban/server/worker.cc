@@ -339,6 +339,7 @@ class Worker : public FleetNotifier {
     }
     if (path.starts_with(kAdminPathPrefix)) return HandleAdminRequest(context_, std::move(request), std::move(respond));
     if (path == kSessionPath) return HandleSessionRequest(context_, std::move(request), std::move(respond));
+    if (path.starts_with("/console/")) return HandleConsoleSignIn(context_, std::move(request), std::move(respond));
     if (IsConsolePath(path)) return respond(ServeConsole(request));
     if (path == "/healthz") {
       // POST is accepted too (body ignored): the benchmarks send the same request here as to
