@@ -46,8 +46,10 @@ class ConsoleSignInTest : public ::testing::Test {
   void StartAll(const std::string& key_algorithm) {
     std::filesystem::path key = dir_.path() / "client-key.pem";
     std::vector<std::string> genpkey = {"openssl", "genpkey", "-out", key.string()};
-    if (key_algorithm == "RSA") genpkey.insert(genpkey.end(), {"-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"});
-    if (key_algorithm == "EC") genpkey.insert(genpkey.end(), {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"});
+    if (key_algorithm == "RSA")
+      genpkey.insert(genpkey.end(), {"-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"});
+    if (key_algorithm == "EC")
+      genpkey.insert(genpkey.end(), {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"});
     if (!key_algorithm.empty()) {
       auto made = testing::RunCommand(genpkey);
       ASSERT_EQ(made.exit_code, 0) << made.err;
@@ -82,8 +84,8 @@ class ConsoleSignInTest : public ::testing::Test {
     std::filesystem::path script = std::filesystem::path(APPBAN_SOURCE_DIR) / "tests" / "oidc" / "console-sign-in.mjs";
     Json report;
     for (int attempt = 0; attempt < 50; ++attempt) {
-      auto run = testing::RunCommand({"timeout", "60", "/usr/bin/node", script.string(), server_->url(), "test-idp",
-                                      login, mode});
+      auto run = testing::RunCommand(
+          {"timeout", "60", "/usr/bin/node", script.string(), server_->url(), "test-idp", login, mode});
       EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
       report = Json::parse(run.out, nullptr, false);
       if (report.is_discarded() || report.value("start_status", 0) != 503) return report;
@@ -128,7 +130,8 @@ TEST_F(ConsoleSignInTest, PrivateKeyJwtRs256SignsAliceInAndAReplayedCodeIsRefuse
   // The same code and state again, with the sign-in cookie they came with: the provider refuses
   // a code it has already exchanged, and the page says so; no session cookie is set.
   EXPECT_EQ(report["replay_status"], 401) << report.value("replay_body", "");
-  EXPECT_NE(report.value("replay_body", "").find("invalid_grant"), std::string::npos) << report.value("replay_body", "");
+  EXPECT_NE(report.value("replay_body", "").find("invalid_grant"), std::string::npos)
+      << report.value("replay_body", "");
   EXPECT_FALSE(HasCookie(report["replay_set_cookie"], "appban_session=s1.", {}));
 
   // The console lists the provider it offers.

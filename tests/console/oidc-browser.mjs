@@ -5,7 +5,7 @@
 // refuses with a page naming access_denied. Run by tests/console_sign_in_test.cc:
 //   node oidc-browser.mjs <server url> <provider name> <login> <display name> <screenshot dir>
 // Prints one line per check; exits 1 on the first failure.
-import puppeteer from 'puppeteer-core';
+import { check, launchChromium, watchedPage } from './chromium.mjs';
 
 const [url, provider, login, displayName, shots] = process.argv.slice(2);
 if (!shots) {
@@ -13,28 +13,10 @@ if (!shots) {
   process.exit(2);
 }
 
-function check(condition, what) {
-  if (!condition) throw new Error('FAILED: ' + what);
-  console.log('ok: ' + what);
-}
-
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1200, height: 900 });
-  const violations = [];
-  page.on('console', (message) => {
-    if (/Content Security Policy|Refused to/.test(message.text()) && page.url().startsWith(url)) {
-      violations.push(message.text());
-    }
-  });
-  page.on('pageerror', (error) => violations.push('page error: ' + error.message));
+  const { page, violations } = await watchedPage(browser, url);
 
   const label = 'Sign in with ' + provider;
   const providerLink = `::-p-xpath(//a[@class="button" and text()="${label}"])`;

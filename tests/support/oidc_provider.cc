@@ -140,8 +140,8 @@ std::string OidcProvider::ServerToml(int clock_skew_seconds) const {
 }
 
 std::string OidcProvider::ConsoleServerToml(const std::string& client_id, const std::string& credential_line) const {
-  return "[[identity.oidc]]\nname = \"test-idp\"\nissuer = \"" + issuer_ + "\"\nclient_id = \"" + client_id +
-         "\"\n" + credential_line + "\nmin_refresh_seconds = 1\nrefresh_interval_seconds = 60\n";
+  return "[[identity.oidc]]\nname = \"test-idp\"\nissuer = \"" + issuer_ + "\"\nclient_id = \"" + client_id + "\"\n" +
+         credential_line + "\nmin_refresh_seconds = 1\nrefresh_interval_seconds = 60\n";
 }
 
 bool OidcProvider::RotateKeys() {

@@ -8,13 +8,14 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include <chrono>
 #include <utility>
 
 #include "appban/common/bytes.h"
 #include "appban/common/crypto.h"
+#include "appban/common/encoding.h"
 #include "appban/common/file.h"
 #include "appban/common/json.h"
-#include "appban/common/encoding.h"
 #include "appban/common/text.h"
 
 namespace appban::identity {
@@ -90,8 +91,8 @@ Result<std::string> Sign(EVP_PKEY* key, JwtAlgorithm algorithm, const std::strin
     return Status::Internal("cannot sign the client assertion");
   }
   std::string signature(length, '\0');
-  if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data,
-                     input.size()) != 1) {
+  if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data, input.size()) !=
+      1) {
     return Status::Internal("cannot sign the client assertion");
   }
   signature.resize(length);
@@ -125,7 +126,84 @@ Status TokenError(const OidcIssuerConfig& issuer, const net::HttpResponse& respo
                                   (description.empty() ? "" : " (" + description + ")"));
 }
 
+// An endpoint the discovery document names, or "" when it names none that CheckProviderUrl accepts.
+std::string EndpointOf(const Json& discovery, const char* name) {
+  std::string url = StringOr(discovery, name);
+  return CheckProviderUrl(url).ok() ? url : std::string();
+}
+
 }  // namespace
+
+Status CheckProviderUrl(std::string_view url) {
+  if (url.empty()) return Status::InvalidArgument("must not be empty");
+  if (url.size() > ClientAuthLimits::kMaxProviderUrlBytes) {
+    return Status::InvalidArgument("longer than " + std::to_string(ClientAuthLimits::kMaxProviderUrlBytes) + " bytes");
+  }
+  for (char c : url)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return Status::InvalidArgument("contains a space or a control character");
+    }
+  if (url.starts_with("https://")) return Status::Ok();
+  if (url.starts_with("http://")) {
+    std::string_view rest = url.substr(7);
+    std::string_view host = rest.substr(0, rest.find_first_of(":/"));
+    if (host.starts_with("[")) host = rest.substr(1, rest.find(']') - 1);
+    if (host == "localhost" || host == "::1" || host.starts_with("127.")) return Status::Ok();
+    return Status::InvalidArgument("must be https:// (plain http only for a provider on a loopback address)");
+  }
+  return Status::InvalidArgument("must be an https:// URL");
+}
+
+Result<ProviderRequest> ProviderClient(const OidcIssuerConfig& issuer, const std::string& url,
+                                       size_t max_response_bytes) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return Status::InvalidArgument("not a URL: " + url);
+  size_t path_start = url.find('/', scheme_end + 3);
+  std::string origin = path_start == std::string::npos ? url : url.substr(0, path_start);
+  std::string path = path_start == std::string::npos ? "/" : url.substr(path_start);
+  APPBAN_ASSIGN_OR_RETURN(net::Url parsed, net::ParseUrl(origin));
+  net::ClientOptions options;
+  if (parsed.tls) {
+    if (!issuer.ca_file.empty()) {
+      APPBAN_ASSIGN_OR_RETURN(options.pinned_ca_pem,
+                              ReadFileToString(issuer.ca_file, ClientAuthLimits::kMaxCaFileBytes));
+    } else {
+      options.trust_system_roots = true;
+    }
+  }
+  options.connect_timeout = std::chrono::milliseconds(issuer.fetch_timeout_ms);
+  options.read_timeout = std::chrono::milliseconds(issuer.fetch_timeout_ms);
+  options.max_response_bytes = max_response_bytes;
+  return ProviderRequest{net::HttpClient(parsed, options), std::move(path)};
+}
+
+Result<ProviderEndpoints> DiscoverEndpoints(const OidcIssuerConfig& issuer, const Fetcher& fetcher) {
+  std::string url = issuer.discovery_url;
+  if (url.empty()) {
+    url = issuer.issuer;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    url += "/.well-known/openid-configuration";
+  }
+  auto unavailable = [&](const std::string& why) {
+    return Status::Unavailable("identity provider " + issuer.name + ": " + why);
+  };
+  auto text = fetcher(issuer, url);
+  if (!text.ok()) return unavailable("its discovery document cannot be fetched: " + text.status().message());
+  auto discovery =
+      ParseJsonBounded(*text, ClientAuthLimits::kMaxDiscoveryBytes, kJwtLimits.max_json_depth, "discovery");
+  if (!discovery.ok() || !discovery->is_object()) return unavailable("its discovery document is not a JSON object");
+  if (StringOr(*discovery, "issuer") != issuer.issuer) {
+    return unavailable("its discovery document names another issuer than the configured " + issuer.issuer);
+  }
+  ProviderEndpoints endpoints{EndpointOf(*discovery, "authorization_endpoint"),
+                              EndpointOf(*discovery, "token_endpoint")};
+  if (endpoints.authorization_endpoint.empty() || endpoints.token_endpoint.empty()) {
+    return unavailable(
+        "its discovery document names no usable authorization_endpoint and token_endpoint (https, or http on "
+        "loopback)");
+  }
+  return endpoints;
+}
 
 std::string_view ClientCredentials::MethodName() const {
   switch (method_) {
@@ -147,12 +225,9 @@ Result<std::string> ClientCredentials::MakeAssertion(std::string_view client_id,
     return Status::Internal("RAND_bytes failed");
   }
   Json header{{"alg", std::string(JwtAlgorithmName(algorithm_))}, {"typ", "JWT"}};
-  Json claims{{"iss", client_id},
-              {"sub", client_id},
-              {"aud", audience},
-              {"jti", HexLower(AsBytes(jti))},
-              {"iat", now},
-              {"exp", now + ClientAuthLimits::kAssertionLifetimeSeconds}};
+  Json claims{{"iss", client_id}, {"sub", client_id},
+              {"aud", audience},  {"jti", HexLower(AsBytes(jti))},
+              {"iat", now},       {"exp", now + ClientAuthLimits::kAssertionLifetimeSeconds}};
   std::string input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
   APPBAN_ASSIGN_OR_RETURN(std::string signature, Sign(key_.get(), algorithm_, input));
   return input + "." + Base64UrlEncode(signature);
@@ -167,7 +242,8 @@ Result<ClientCredentials> LoadClientCredentials(const OidcIssuerConfig& issuer) 
     APPBAN_ASSIGN_OR_RETURN(std::string secret,
                             ReadFileToString(issuer.client_secret_file, ClientAuthLimits::kMaxSecretFileBytes));
     credentials.secret_ = Trimmed(std::move(secret));
-    if (credentials.secret_.empty()) return Status::InvalidArgument(issuer.client_secret_file + ": the secret is empty");
+    if (credentials.secret_.empty())
+      return Status::InvalidArgument(issuer.client_secret_file + ": the secret is empty");
     credentials.method_ = ClientCredentials::Method::kClientSecretBasic;
   }
   return credentials;

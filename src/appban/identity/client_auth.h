@@ -18,13 +18,40 @@
 #include "appban/common/time.h"
 #include "appban/identity/jwt.h"
 #include "appban/identity/oidc.h"
+#include "appban/net/client.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
 
 namespace appban::identity {
 
+// An issuer, discovery or endpoint URL: https, or http to a loopback address (a provider on the
+// same host, as in the tests). kInvalidArgument saying which rule `url` breaks.
+Status CheckProviderUrl(std::string_view url);
+
+// An HTTP(S) client for one URL of `issuer` (its CA file or the system's CA store, its timeout,
+// responses bounded by `max_response_bytes`) and the URL's path with query.
+struct ProviderRequest {
+  net::HttpClient client;
+  std::string path;
+};
+Result<ProviderRequest> ProviderClient(const OidcIssuerConfig& issuer, const std::string& url,
+                                       size_t max_response_bytes);
+
+// The endpoints of a provider's discovery document that the console's sign-in uses.
+struct ProviderEndpoints {
+  std::string authorization_endpoint;
+  std::string token_endpoint;
+};
+// Fetches the issuer's discovery document with `fetcher` (I/O: never on the thread serving
+// devices) and returns its endpoints. kUnavailable when it cannot be fetched, names another
+// issuer, or names no authorization or token endpoint that CheckProviderUrl accepts.
+Result<ProviderEndpoints> DiscoverEndpoints(const OidcIssuerConfig& issuer, const Fetcher& fetcher);
+
 struct ClientAuthLimits {
   static constexpr uint64_t kMaxKeyFileBytes = 64 * 1024;
+  static constexpr uint64_t kMaxCaFileBytes = 1024 * 1024;
+  static constexpr size_t kMaxDiscoveryBytes = 64 * 1024;
+  static constexpr size_t kMaxProviderUrlBytes = 2048;
   static constexpr uint64_t kMaxSecretFileBytes = 4 * 1024;
   static constexpr size_t kMaxTokenResponseBytes = 64 * 1024;  // the provider's token endpoint answer
   static constexpr size_t kMaxCodeBytes = 4096;                // an authorization code from a redirect

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "appban/common/file.h"
+#include "appban/identity/client_auth.h"
 #include "appban/net/client.h"
 
 namespace appban::identity {
@@ -12,8 +13,6 @@ using Clock = std::chrono::steady_clock;
 
 // Discovery documents are small; a provider answering more is refused.
 constexpr size_t kMaxDiscoveryBytes = 64 * 1024;
-constexpr uint64_t kMaxCaFileBytes = 1024 * 1024;
-constexpr size_t kMaxProviderUrlBytes = 2048;
 // The refresher thread's longest sleep: it re-checks what is due at least this often.
 constexpr std::chrono::seconds kMaxIdle{5};
 
@@ -51,55 +50,7 @@ std::string DisplayName(const OidcIssuerConfig& config, const Json& claims) {
   return StringOr(claims, "sub");
 }
 
-// An endpoint the discovery document names, or "" when it names none that CheckProviderUrl accepts.
-std::string EndpointOf(const Json& discovery, const char* name) {
-  std::string url = StringOr(discovery, name);
-  return CheckProviderUrl(url).ok() ? url : std::string();
-}
-
 }  // namespace
-
-Status CheckProviderUrl(std::string_view url) {
-  if (url.empty()) return Status::InvalidArgument("must not be empty");
-  if (url.size() > kMaxProviderUrlBytes) {
-    return Status::InvalidArgument("longer than " + std::to_string(kMaxProviderUrlBytes) + " bytes");
-  }
-  for (char c : url)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
-      return Status::InvalidArgument("contains a space or a control character");
-    }
-  if (url.starts_with("https://")) return Status::Ok();
-  if (url.starts_with("http://")) {
-    std::string_view rest = url.substr(7);
-    std::string_view host = rest.substr(0, rest.find_first_of(":/"));
-    if (host.starts_with("[")) host = rest.substr(1, rest.find(']') - 1);
-    if (host == "localhost" || host == "::1" || host.starts_with("127.")) return Status::Ok();
-    return Status::InvalidArgument("must be https:// (plain http only for a provider on a loopback address)");
-  }
-  return Status::InvalidArgument("must be an https:// URL");
-}
-
-Result<ProviderRequest> ProviderClient(const OidcIssuerConfig& issuer, const std::string& url,
-                                       size_t max_response_bytes) {
-  size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return Status::InvalidArgument("not a URL: " + url);
-  size_t path_start = url.find('/', scheme_end + 3);
-  std::string origin = path_start == std::string::npos ? url : url.substr(0, path_start);
-  std::string path = path_start == std::string::npos ? "/" : url.substr(path_start);
-  APPBAN_ASSIGN_OR_RETURN(net::Url parsed, net::ParseUrl(origin));
-  net::ClientOptions options;
-  if (parsed.tls) {
-    if (!issuer.ca_file.empty()) {
-      APPBAN_ASSIGN_OR_RETURN(options.pinned_ca_pem, ReadFileToString(issuer.ca_file, kMaxCaFileBytes));
-    } else {
-      options.trust_system_roots = true;
-    }
-  }
-  options.connect_timeout = std::chrono::milliseconds(issuer.fetch_timeout_ms);
-  options.read_timeout = std::chrono::milliseconds(issuer.fetch_timeout_ms);
-  options.max_response_bytes = max_response_bytes;
-  return ProviderRequest{net::HttpClient(parsed, options), std::move(path)};
-}
 
 Fetcher HttpFetcher() {
   return [](const OidcIssuerConfig& issuer, const std::string& url) -> Result<std::string> {
@@ -208,7 +159,6 @@ void OidcVerifier::Refresh(size_t index) {
     return fail("discovery document has no jwks_uri");
   }
   jwks_uri = (*discovery)["jwks_uri"].get<std::string>();
-  ProviderEndpoints endpoints{EndpointOf(*discovery, "authorization_endpoint"), EndpointOf(*discovery, "token_endpoint")};
   auto jwks_text = fetcher_(config, jwks_uri);
   if (!jwks_text.ok()) return fail("JWKS: " + jwks_text.status().message());
   auto jwks = ParseJwks(*jwks_text);
@@ -216,36 +166,10 @@ void OidcVerifier::Refresh(size_t index) {
   MutexLock lock(mutex_);
   IssuerState& state = issuers_[index];
   state.jwks_uri = std::move(jwks_uri);
-  state.endpoints = std::move(endpoints);
   state.keys = std::move(jwks->keys);
   state.fetched = true;
   state.last_success = Clock::now();
   state.last_error.clear();
-}
-
-Result<OidcIssuerConfig> OidcVerifier::Issuer(std::string_view name) const {
-  MutexLock lock(mutex_);
-  for (const auto& state : issuers_)
-    if (state.config.name == name) return state.config;
-  return Status::NotFound("no identity provider is named " + std::string(name.substr(0, 64)));
-}
-
-Result<ProviderEndpoints> OidcVerifier::Endpoints(std::string_view name) const {
-  MutexLock lock(mutex_);
-  for (const auto& state : issuers_) {
-    if (state.config.name != name) continue;
-    if (!state.fetched) {
-      return Status::Unavailable("identity provider " + state.config.name + " has not answered yet (" +
-                                 state.last_error + "); try again in a few seconds");
-    }
-    if (state.endpoints.authorization_endpoint.empty() || state.endpoints.token_endpoint.empty()) {
-      return Status::Unavailable("the discovery document of identity provider " + state.config.name +
-                                 " names no usable authorization_endpoint and token_endpoint (https, or http on "
-                                 "loopback)");
-    }
-    return state.endpoints;
-  }
-  return Status::NotFound("no identity provider is named " + std::string(name.substr(0, 64)));
 }
 
 Result<VerifiedToken> OidcVerifier::Verify(std::string_view token, UnixSeconds now) {
@@ -301,7 +225,6 @@ Result<VerifiedToken> OidcVerifier::Verify(std::string_view token, UnixSeconds n
   verified.subject = jwt.claims["sub"].get<std::string>();
   verified.display_name = DisplayName(state->config, jwt.claims);
   verified.role = RoleFromClaims(state->config, jwt.claims);
-  verified.nonce = StringOr(jwt.claims, "nonce");
   verified.key_id = key->kid();
   if (jwt.claims["exp"].is_number()) verified.expires_at = jwt.claims["exp"].get<int64_t>();
   return verified;

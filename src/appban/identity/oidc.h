@@ -30,7 +30,6 @@
 #include "appban/common/thread_annotations.h"
 #include "appban/common/time.h"
 #include "appban/identity/jwt.h"
-#include "appban/net/client.h"
 
 namespace appban::identity {
 
@@ -61,30 +60,10 @@ struct VerifiedToken {
   std::string issuer;
   std::string subject;
   std::string display_name;
-  std::string nonce;                // the `nonce` claim ("" when absent): the console's sign-in checks it
   std::optional<std::string> role;  // "admin", "analyst", "auditor" from the roles claim (the strongest)
   std::string key_id;
   UnixSeconds expires_at = 0;
 };
-
-// The endpoints of a provider's discovery document that the console's sign-in uses.
-struct ProviderEndpoints {
-  std::string authorization_endpoint;
-  std::string token_endpoint;
-};
-
-// An issuer, discovery or endpoint URL: https, or http to a loopback address (a provider on the
-// same host, as in the tests). kInvalidArgument saying which rule `url` breaks.
-Status CheckProviderUrl(std::string_view url);
-
-// An HTTP(S) client for one URL of `issuer` (its CA file or the system's CA store, its timeout,
-// responses bounded by `max_response_bytes`) and the URL's path with query.
-struct ProviderRequest {
-  net::HttpClient client;
-  std::string path;
-};
-Result<ProviderRequest> ProviderClient(const OidcIssuerConfig& issuer, const std::string& url,
-                                       size_t max_response_bytes);
 
 // Fetches a URL's body (GET); kUnavailable when it cannot. Injected so unit tests need no network.
 using Fetcher = std::function<Result<std::string>(const OidcIssuerConfig& issuer, const std::string& url)>;
@@ -110,12 +89,6 @@ class OidcVerifier {
   // provider's keys were never fetched). Every message says why.
   Result<VerifiedToken> Verify(std::string_view token, UnixSeconds now);
 
-  // The configured provider named `name`, and the endpoints its last discovery document named:
-  // kNotFound for an unknown name, kUnavailable until discovery succeeded once or when the
-  // document names no (acceptable) authorization or token endpoint.
-  Result<OidcIssuerConfig> Issuer(std::string_view name) const;
-  Result<ProviderEndpoints> Endpoints(std::string_view name) const;
-
   // How many times keys were fetched (tests check the refresh rate bound).
   int64_t fetch_count() const;
 
@@ -124,7 +97,6 @@ class OidcVerifier {
     OidcIssuerConfig config;
     std::vector<JsonWebKey> keys;
     std::string jwks_uri;
-    ProviderEndpoints endpoints;  // "" for an endpoint the document does not name acceptably
     std::chrono::steady_clock::time_point last_attempt{};
     std::chrono::steady_clock::time_point last_success{};
     bool fetched = false;

@@ -79,13 +79,6 @@ void HandleAdminRequest(WorkerContext& context, net::HttpRequest request, net::R
 // restarts the idle limit; DELETE signs out. Never throws.
 void HandleSessionRequest(WorkerContext& context, net::HttpRequest request, net::Responder respond);
 
-// Answers the console's sign-in through an OpenID Connect provider (console_sign_in.cc,
-// docs/console.md): GET /console/providers lists the configured providers, GET /console/sign-in
-// ?provider=NAME redirects to the provider's authorization endpoint (authorization code + PKCE),
-// GET /console/callback exchanges the code (on the AdminReader's thread: the provider may be
-// slow) and sets the session cookie. Never throws; every refusal is a page that says why.
-void HandleConsoleSignIn(WorkerContext& context, net::HttpRequest request, net::Responder respond);
-
 // The server's request gate for admin paths (net::HttpServer::SetRequestGate): authenticates the
 // bearer token and checks the route and role from the headers alone, so that a request that would
 // get 401/403/404/405 is answered before its body is read. nullopt: let it through (its body is

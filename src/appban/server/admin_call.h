@@ -24,7 +24,6 @@
 #include "appban/decide/admin.h"
 #include "appban/net/http.h"
 #include "appban/server/admin_api.h"
-#include "appban/server/console_session.h"
 #include "appban/server/context.h"
 #include "appban/store/fleet.h"
 
@@ -191,8 +190,6 @@ std::variant<HttpResponse, Principal> AuthenticateCaller(WorkerContext& context,
 // principal's role is the underlying credential's, before AuthenticateCaller applies the user's.
 std::variant<HttpResponse, Principal> AuthenticateSession(WorkerContext& context, const HttpRequest& request,
                                                           const std::string& cookie, UnixSeconds now);
-// A new console session for `principal` (its credential, user and the [console] lifetimes).
-Result<SessionClaims> NewSessionFor(const WorkerContext& context, const Principal& principal, UnixSeconds now);
 HttpResponse Unauthenticated(const std::string& message);
 HttpResponse AuthenticationFailure(const Status& status);
 

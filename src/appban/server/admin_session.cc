@@ -12,6 +12,7 @@
 #include "appban/server/admin_call.h"
 #include "appban/server/config.h"
 #include "appban/server/console_session.h"
+#include "appban/server/console_sign_in.h"
 
 namespace appban::server {
 namespace admin {

@@ -226,7 +226,8 @@ TEST(ConsoleSignInFlow, RefusesTamperingAnotherKeyASessionCookieAndAnExpiredFlow
 TEST(ConsoleSignInFlow, CookieIsLaxHttpOnlySecureAndLimitedToTheCallback) {
   std::string cookie = SignInFlowCookie("f1.x.y");
   EXPECT_EQ(cookie.rfind("appban_sign_in=f1.x.y;", 0), 0u) << cookie;
-  for (const char* attribute : {"; HttpOnly", "; Secure", "; SameSite=Lax", "; Path=/console/callback", "; Max-Age=600"})
+  for (const char* attribute :
+       {"; HttpOnly", "; Secure", "; SameSite=Lax", "; Path=/console/callback", "; Max-Age=600"})
     EXPECT_NE(cookie.find(attribute), std::string::npos) << attribute;
   EXPECT_NE(ClearedSignInFlowCookie().find("Max-Age=0"), std::string::npos);
   net::HttpRequest request;

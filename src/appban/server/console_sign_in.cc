@@ -8,6 +8,7 @@
 #include <string>
 #include <variant>
 
+#include "appban/common/crypto.h"
 #include "appban/common/encoding.h"
 #include "appban/common/text.h"
 #include "appban/identity/client_auth.h"
@@ -18,6 +19,7 @@
 #include "appban/server/config.h"
 #include "appban/server/console.h"
 #include "appban/server/console_session.h"
+#include "appban/server/console_sign_in.h"
 
 namespace appban::server {
 namespace admin {
@@ -64,6 +66,46 @@ HttpResponse RefusedFor(const Status& status) {
   }
 }
 
+const identity::OidcIssuerConfig* IssuerNamed(const WorkerContext& context, std::string_view name) {
+  for (const auto& issuer : ConfigOf(context).identity.oidc)
+    if (issuer.name == name) return &issuer;
+  return nullptr;
+}
+
+HttpResponse NoSuchProvider(std::string_view name) {
+  return Refused(404, "No identity provider is named " + std::string(name) + " in this server's configuration.");
+}
+
+// Runs `work` — which fetches from the provider — on the AdminReader's thread (the caller's,
+// without one), with what it may reach from there: the configuration (immutable), the clock, the
+// verifier (thread-safe), the session key and the reader's own connections.
+template <typename Work>
+void RunOffRequestThread(WorkerContext& context, net::Responder respond, Work work) {
+  if (context.admin_reader == nullptr) return respond(work(context));
+  WorkerContext reader_context;
+  reader_context.config = context.config;
+  reader_context.clock = context.clock;
+  reader_context.oidc = context.oidc;
+  reader_context.console_session_key = context.console_session_key;
+  reader_context.data_dir = context.data_dir;
+  reader_context.worker_index = context.worker_index;
+  auto job = [reader_context, work = std::move(work)](store::Store& store, store::FleetStore& fleet) mutable {
+    reader_context.store = &store;
+    reader_context.fleet = &fleet;
+    try {
+      return work(reader_context);
+    } catch (const std::exception& error) {
+      return Refused(502, std::string("The sign-in could not be completed: ") + error.what());
+    }
+  };
+  std::optional<net::Responder> refused = context.admin_reader->Submit(std::move(job), std::move(respond));
+  if (refused) {
+    HttpResponse busy = Refused(503, "The server is busy; try again in a moment.");
+    busy.headers.emplace_back("Retry-After", std::to_string(AdminReader::kRetryAfterSeconds));
+    (*refused)(std::move(busy));
+  }
+}
+
 std::string RedirectUri(const WorkerContext& context, const HttpRequest& request) {
   std::string origin = ExpectedOrigin(request, ConfigOf(context).listen.tls);
   return origin.empty() ? origin : origin + std::string(kSignInCallbackPath);
@@ -72,48 +114,51 @@ std::string RedirectUri(const WorkerContext& context, const HttpRequest& request
 HttpResponse Providers(const WorkerContext& context) {
   Json providers = Json::array();
   for (const auto& issuer : ConfigOf(context).identity.oidc) {
-    providers.push_back(Json{{"name", issuer.name},
-                             {"sign_in_url", std::string(kSignInStartPath) + "?provider=" + PercentEncode(issuer.name)}});
+    providers.push_back(
+        Json{{"name", issuer.name},
+             {"sign_in_url", std::string(kSignInStartPath) + "?provider=" + PercentEncode(issuer.name)}});
   }
   HttpResponse response = JsonResponse(200, Json{{"providers", std::move(providers)}});
   response.headers.emplace_back("Cache-Control", "no-store");
   return response;
 }
 
-HttpResponse Start(WorkerContext& context, const HttpRequest& request, UnixSeconds now) {
+void Start(WorkerContext& context, const HttpRequest& request, UnixSeconds now, net::Responder respond) {
   std::optional<std::string> name = request.QueryParam("provider");
   if (!name || name->empty() || name->size() > kMaxProviderNameBytes) {
-    return Refused(400, "Choose an identity provider: " + std::string(kSignInStartPath) + "?provider=NAME");
+    return respond(Refused(400, "Choose an identity provider: " + std::string(kSignInStartPath) + "?provider=NAME"));
   }
-  if (context.oidc == nullptr) return Refused(404, "This server has no identity provider configured.");
-  auto issuer = context.oidc->Issuer(*name);
-  if (!issuer.ok()) return Refused(404, issuer.status().message());
-  auto endpoints = context.oidc->Endpoints(*name);
-  if (!endpoints.ok()) return Refused(503, endpoints.status().message());
+  const identity::OidcIssuerConfig* issuer = IssuerNamed(context, *name);
+  if (issuer == nullptr) return respond(NoSuchProvider(*name));
   std::string redirect_uri = RedirectUri(context, request);
-  if (redirect_uri.empty()) return Refused(400, "The request names no Host.");
+  if (redirect_uri.empty()) return respond(Refused(400, "The request names no Host."));
   auto flow = NewSignInFlow(*name, now);
-  if (!flow.ok()) return Refused(503, flow.status().message());
-  const std::string& key = context.console_session_key;
-  std::string location = endpoints->authorization_endpoint;
-  location += location.find('?') == std::string::npos ? '?' : '&';
-  location += "response_type=code&client_id=" + PercentEncode(issuer->client_id) +
-              "&redirect_uri=" + PercentEncode(redirect_uri) + "&scope=" + PercentEncode(kScope) +
-              "&state=" + SignInFlowState(*flow, key) + "&nonce=" + SignInFlowNonce(*flow, key) +
-              "&code_challenge=" + identity::CodeChallengeS256(SignInFlowCodeVerifier(*flow, key)) +
-              "&code_challenge_method=S256";
-  HttpResponse response = Page(302, "Signing in", "Continuing at identity provider " + issuer->name + ".");
-  response.headers.emplace_back("Location", location);
-  response.headers.emplace_back("Set-Cookie", SignInFlowCookie(EncodeSignInFlow(*flow, key)));
-  return response;
+  if (!flow.ok()) return respond(Refused(503, flow.status().message()));
+  RunOffRequestThread(
+      context, std::move(respond), [issuer = *issuer, flow = std::move(*flow), redirect_uri](WorkerContext& on) {
+        auto endpoints = identity::DiscoverEndpoints(issuer, identity::HttpFetcher());
+        if (!endpoints.ok()) return Refused(502, endpoints.status().message());
+        const std::string& key = on.console_session_key;
+        std::string location = endpoints->authorization_endpoint;
+        location += location.find('?') == std::string::npos ? '?' : '&';
+        location += "response_type=code&client_id=" + PercentEncode(issuer.client_id) +
+                    "&redirect_uri=" + PercentEncode(redirect_uri) + "&scope=" + PercentEncode(kScope) +
+                    "&state=" + SignInFlowState(flow, key) + "&nonce=" + SignInFlowNonce(flow, key) +
+                    "&code_challenge=" + identity::CodeChallengeS256(SignInFlowCodeVerifier(flow, key)) +
+                    "&code_challenge_method=S256";
+        HttpResponse response = Page(302, "Signing in", "Continuing at identity provider " + issuer.name + ".");
+        response.headers.emplace_back("Location", location);
+        response.headers.emplace_back("Set-Cookie", SignInFlowCookie(EncodeSignInFlow(flow, key)));
+        return response;
+      });
 }
 
 // Everything the back half needs, checked on the request thread before any I/O.
 struct Callback {
   identity::OidcIssuerConfig issuer;
-  identity::ClientCredentials credentials;
-  identity::CodeExchange exchange;
+  identity::CodeExchange exchange;  // all but the token endpoint, which discovery gives
   std::string nonce;
+  std::string remote_address;
 };
 
 std::variant<HttpResponse, Callback> CheckCallback(WorkerContext& context, const HttpRequest& request,
@@ -121,9 +166,8 @@ std::variant<HttpResponse, Callback> CheckCallback(WorkerContext& context, const
   const std::string& key = context.console_session_key;
   std::optional<std::string> cookie = CookieValue(request, kSignInFlowCookieName);
   if (!cookie) {
-    return Refused(400,
-                   "This browser did not start this sign-in (or started it more than " +
-                       std::to_string(kSignInFlowSeconds / 60) + " minutes ago): start again from the console.");
+    return Refused(400, "This browser did not start this sign-in (or started it more than " +
+                            std::to_string(kSignInFlowSeconds / 60) + " minutes ago): start again from the console.");
   }
   auto flow = DecodeSignInFlow(*cookie, key, now);
   if (!flow.ok()) return Refused(400, flow.status().message());
@@ -145,17 +189,11 @@ std::variant<HttpResponse, Callback> CheckCallback(WorkerContext& context, const
   if (!code || code->empty() || code->size() > identity::ClientAuthLimits::kMaxCodeBytes) {
     return Refused(400, "The identity provider's answer carries no usable authorization code.");
   }
-  if (context.oidc == nullptr) return Refused(404, "This server has no identity provider configured.");
-  auto issuer = context.oidc->Issuer(flow->provider);
-  if (!issuer.ok()) return Refused(404, issuer.status().message());
-  auto endpoints = context.oidc->Endpoints(flow->provider);
-  if (!endpoints.ok()) return Refused(503, endpoints.status().message());
-  auto credentials = identity::LoadClientCredentials(*issuer);
-  if (!credentials.ok()) return Refused(503, "appban's client credentials: " + credentials.status().message());
+  const identity::OidcIssuerConfig* issuer = IssuerNamed(context, flow->provider);
+  if (issuer == nullptr || context.oidc == nullptr) return NoSuchProvider(flow->provider);
   Callback callback;
-  callback.issuer = std::move(*issuer);
-  callback.credentials = std::move(*credentials);
-  callback.exchange.token_endpoint = endpoints->token_endpoint;
+  callback.issuer = *issuer;
+  callback.remote_address = request.remote_address;
   callback.exchange.code = std::move(*code);
   callback.exchange.code_verifier = SignInFlowCodeVerifier(*flow, key);
   callback.exchange.redirect_uri = RedirectUri(context, request);
@@ -165,9 +203,14 @@ std::variant<HttpResponse, Callback> CheckCallback(WorkerContext& context, const
 
 // The back half, on the AdminReader's thread (or the caller's, without one): the token request,
 // the ID token's checks, the user's sign-in record, the session.
-HttpResponse Complete(WorkerContext& context, const Callback& callback, const std::string& remote_address) {
+HttpResponse Complete(WorkerContext& context, Callback callback) {
   UnixSeconds now = NowOf(context);
-  auto id_token = identity::ExchangeAuthorizationCode(callback.issuer, callback.credentials, callback.exchange, now);
+  auto credentials = identity::LoadClientCredentials(callback.issuer);
+  if (!credentials.ok()) return Refused(503, "appban's client credentials: " + credentials.status().message());
+  auto endpoints = identity::DiscoverEndpoints(callback.issuer, identity::HttpFetcher());
+  if (!endpoints.ok()) return Refused(502, endpoints.status().message());
+  callback.exchange.token_endpoint = endpoints->token_endpoint;
+  auto id_token = identity::ExchangeAuthorizationCode(callback.issuer, *credentials, callback.exchange, now);
   if (!id_token.ok()) return RefusedFor(id_token.status());
   auto verified = context.oidc->Verify(*id_token, now);
   if (!verified.ok()) return RefusedFor(verified.status());
@@ -175,13 +218,16 @@ HttpResponse Complete(WorkerContext& context, const Callback& callback, const st
     return Refused(401, "The ID token was issued by " + verified->issuer_name + ", not by " + callback.issuer.name +
                             " where this sign-in started.");
   }
-  if (!ConstantTimeEquals(verified->nonce, callback.nonce)) {
+  // Its signature and claims were checked just above; the nonce is read from the same bytes.
+  auto parsed = identity::ParseJwt(*id_token);
+  std::string nonce = parsed.ok() ? StringOr(parsed->claims, "nonce") : std::string();
+  if (!ConstantTimeEquals(nonce, callback.nonce)) {
     return Refused(401, "The ID token's nonce is not this sign-in's: the token was issued for another sign-in.");
   }
   HttpRequest bearer;
   bearer.method = "GET";
   bearer.path = std::string(kSignInCallbackPath);
-  bearer.remote_address = remote_address;
+  bearer.remote_address = callback.remote_address;
   bearer.headers.emplace_back("authorization", "Bearer " + *id_token);
   auto caller = AuthenticateCaller(context, bearer, now);
   if (auto* refusal = std::get_if<HttpResponse>(&caller)) {
@@ -198,8 +244,8 @@ HttpResponse Complete(WorkerContext& context, const Callback& callback, const st
   HttpResponse response =
       Page(303, "Signed in", "Signed in as " + principal.user.display_name + ". Continuing to the console.");
   response.headers.emplace_back("Location", "/");
-  response.headers.emplace_back(
-      "Set-Cookie", SessionCookie(EncodeSession(*session, context.console_session_key), *session, now));
+  response.headers.emplace_back("Set-Cookie",
+                                SessionCookie(EncodeSession(*session, context.console_session_key), *session, now));
   response.headers.emplace_back("Set-Cookie", ClearedSignInFlowCookie());
   return response;
 }
@@ -207,33 +253,9 @@ HttpResponse Complete(WorkerContext& context, const Callback& callback, const st
 void HandleCallback(WorkerContext& context, HttpRequest& request, UnixSeconds now, net::Responder respond) {
   auto checked = CheckCallback(context, request, now);
   if (auto* refusal = std::get_if<HttpResponse>(&checked)) return respond(std::move(*refusal));
-  Callback callback = std::move(std::get<Callback>(checked));
-  if (context.admin_reader == nullptr) return respond(Complete(context, callback, request.remote_address));
-  // What the back half may reach from the reader thread: the configuration (immutable), the
-  // clock, the verifier (thread-safe), the session key and the reader's own connections.
-  WorkerContext reader_context;
-  reader_context.config = context.config;
-  reader_context.clock = context.clock;
-  reader_context.oidc = context.oidc;
-  reader_context.console_session_key = context.console_session_key;
-  reader_context.data_dir = context.data_dir;
-  reader_context.worker_index = context.worker_index;
-  auto job = [reader_context, callback = std::move(callback), address = request.remote_address](
-                 store::Store& store, store::FleetStore& fleet) mutable {
-    reader_context.store = &store;
-    reader_context.fleet = &fleet;
-    try {
-      return Complete(reader_context, callback, address);
-    } catch (const std::exception& error) {
-      return Refused(502, std::string("The sign-in could not be completed: ") + error.what());
-    }
-  };
-  std::optional<net::Responder> refused = context.admin_reader->Submit(std::move(job), std::move(respond));
-  if (refused) {
-    HttpResponse busy = Refused(503, "The server is busy; try again in a moment.");
-    busy.headers.emplace_back("Retry-After", std::to_string(AdminReader::kRetryAfterSeconds));
-    (*refused)(std::move(busy));
-  }
+  RunOffRequestThread(
+      context, std::move(respond),
+      [callback = std::move(std::get<Callback>(checked))](WorkerContext& on) { return Complete(on, callback); });
 }
 
 }  // namespace
@@ -255,7 +277,7 @@ void HandleConsoleSignIn(WorkerContext& context, net::HttpRequest request, net::
     if (context.store == nullptr || context.fleet == nullptr || context.console_session_key.empty()) {
       return respond(Refused(503, "Console sessions are unavailable on this worker."));
     }
-    if (request.path == kSignInStartPath) return respond(Start(context, request, now));
+    if (request.path == kSignInStartPath) return Start(context, request, now, std::move(respond));
     HandleCallback(context, request, now, std::move(respond));
   } catch (const std::exception& error) {
     respond(Refused(502, std::string("The sign-in could not be completed: ") + error.what()));

@@ -17,7 +17,7 @@ constexpr size_t kMaxClaimValueBytes = 256;
 
 // An issuer or discovery URL: https, or http on a loopback address (identity::CheckProviderUrl).
 Status CheckProviderUrl(const TomlField& field, const std::string& url) {
-  Status checked = identity::CheckProviderUrl(url);
+  Status checked = identity::CheckProviderUrl(url);  // identity/client_auth.h
   return checked.ok() ? checked : field.Error(checked.message());
 }
 

@@ -29,6 +29,7 @@
 #include "appban/server/checkin_writer.h"
 #include "appban/server/console.h"
 #include "appban/server/console_session.h"
+#include "appban/server/console_sign_in.h"
 #include "appban/server/context.h"
 #include "appban/server/device_api.h"
 #include "appban/server/key_ring.h"
