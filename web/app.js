@@ -88,8 +88,9 @@ function signInPage(message) {
   document.getElementById('nav').hidden = true;
   document.getElementById('logout').hidden = true;
   document.getElementById('who').textContent = '';
-  const providers = el('section', { id: 'providers', 'aria-label': 'Identity providers' });
-  show(providers, form);
+  const providers = el('div', { id: 'providers' });
+  form.insertBefore(providers, form.children[1]);
+  show(form);
   if (message) say(message, true);
   showProviders(providers);
 }
@@ -100,10 +101,10 @@ async function showProviders(section) {
   let answer;
   try { answer = await api('GET', '/console/providers'); } catch { return; }
   if (!answer.providers.length) return;
-  section.replaceChildren(el('h1', {}, 'Sign in'),
+  section.replaceChildren(
     ...answer.providers.map((provider) =>
       el('p', {}, el('a', { class: 'button', href: provider.sign_in_url }, 'Sign in with ' + provider.name))),
-    el('p', {}, 'Or paste a token below.'));
+    el('p', {}, 'Or:'));
 }
 
 function enterApp() {

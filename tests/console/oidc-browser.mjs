@@ -51,20 +51,26 @@ try {
   check(me.method === 'oidc' && me.user.display_name === displayName, 'the session is an OpenID Connect one: ' + me.method);
   await page.screenshot({ path: shots + '/console-overview-oidc.png' });
 
-  // Sign out, then cancel a sign-in at the provider.
   await page.click('#logout');
   await page.waitForSelector(providerLink);
-  await Promise.all([page.waitForNavigation(), page.click(providerLink)]);
-  await page.waitForSelector('input[name=login]');
-  const cancel = '::-p-xpath(//a[contains(text(), "Cancel")])';
-  await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click(cancel)]);
-  await page.waitForSelector('#sign-in-message');
-  const refusal = await page.$eval('#sign-in-message', (node) => node.textContent);
-  check(page.url().startsWith(url + '/console/callback'), 'the provider sent the browser back to the callback');
-  check(refusal.includes('access_denied'), 'a cancelled sign-in is refused with a clear message: ' + refusal);
-  check(!(await browser.cookies()).some((c) => c.name === 'appban_session'), 'no session after a cancelled sign-in');
-  await page.screenshot({ path: shots + '/console-sign-in-refused.png' });
   check(violations.length === 0, 'no Content-Security-Policy violation or page error: ' + violations.join(' | '));
+
+  // Someone else, in a fresh browser profile (no session at the provider), cancels at the provider.
+  const other = await browser.createBrowserContext();
+  const { page: second, violations: secondViolations } = await watchedPage(other, url);
+  await second.goto(url + '/', { waitUntil: 'networkidle0' });
+  await second.waitForSelector(providerLink);
+  await Promise.all([second.waitForNavigation(), second.click(providerLink)]);
+  await second.waitForSelector('input[name=login]');
+  const cancel = '::-p-xpath(//a[contains(text(), "Cancel")])';
+  await Promise.all([second.waitForNavigation({ waitUntil: 'networkidle0' }), second.click(cancel)]);
+  await second.waitForSelector('#sign-in-message');
+  const refusal = await second.$eval('#sign-in-message', (node) => node.textContent);
+  check(second.url().startsWith(url + '/console/callback'), 'the provider sent the browser back to the callback');
+  check(refusal.includes('access_denied'), 'a cancelled sign-in is refused with a clear message: ' + refusal);
+  check(!(await other.cookies()).some((c) => c.name === 'appban_session'), 'no session after a cancelled sign-in');
+  await second.screenshot({ path: shots + '/console-sign-in-refused.png' });
+  check(secondViolations.length === 0, 'no CSP violation on the refusal page: ' + secondViolations.join(' | '));
 } catch (error) {
   console.log(error.message);
   failed = true;
