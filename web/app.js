@@ -88,8 +88,23 @@ function signInPage(message) {
   document.getElementById('nav').hidden = true;
   document.getElementById('logout').hidden = true;
   document.getElementById('who').textContent = '';
+  const providers = el('div', { id: 'providers' });
+  form.insertBefore(providers, form.children[1]);
   show(form);
   if (message) say(message, true);
+  showProviders(providers);
+}
+
+// The configured identity providers, each a link that starts the sign-in at the server
+// (GET /console/sign-in?provider=NAME: authorization code + PKCE, docs/console.md).
+async function showProviders(section) {
+  let answer;
+  try { answer = await api('GET', '/console/providers'); } catch { return; }
+  if (!answer.providers.length) return;
+  section.replaceChildren(
+    ...answer.providers.map((provider) =>
+      el('p', {}, el('a', { class: 'button', href: provider.sign_in_url }, 'Sign in with ' + provider.name))),
+    el('p', {}, 'Or:'));
 }
 
 function enterApp() {

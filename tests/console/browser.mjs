@@ -4,17 +4,12 @@
 // a rule title) is shown as text and runs no script. Run by tests/console_test.cc:
 //   node browser.mjs <server url> <admin API token> <rule id> <hostile text> <screenshot dir>
 // Prints one line per check; exits 1 on the first failure.
-import puppeteer from 'puppeteer-core';
+import { check, launchChromium, watchedPage } from './chromium.mjs';
 
 const [url, token, ruleId, hostile, shots] = process.argv.slice(2);
 if (!shots) {
   console.error('usage: node browser.mjs <url> <token> <rule id> <hostile text> <screenshot dir>');
   process.exit(2);
-}
-
-function check(condition, what) {
-  if (!condition) throw new Error('FAILED: ' + what);
-  console.log('ok: ' + what);
 }
 
 async function api(path) {
@@ -23,21 +18,10 @@ async function api(path) {
   return response.json();
 }
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1200, height: 900 });
-  const violations = [];
-  page.on('console', (message) => {
-    if (/Content Security Policy|Refused to/.test(message.text())) violations.push(message.text());
-  });
-  page.on('pageerror', (error) => violations.push('page error: ' + error.message));
+  const { page, violations } = await watchedPage(browser, url);
 
   await page.goto(url + '/', { waitUntil: 'networkidle0' });
   await page.waitForSelector('#token');

@@ -4,6 +4,7 @@
 // (sign-in.mjs drives it as a browser would).
 //
 //   node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS]
+//                     [--client-key PEM_FILE] [--client-secret SECRET]
 //
 // FILE holds the provider's private signing keys (a JWKS). It is created with one RSA key when
 // missing; --rotate puts a new key FIRST (the one oidc-provider signs with) and keeps the old one
@@ -13,8 +14,12 @@
 // Accounts: the login name is the subject. alice, bob and dave carry the role appban-admin in the
 // "roles" claim, carol appban-analyst; any other login has no role. Clients: "appban" (appban's
 // client id) and "other-app" (another application of the same provider), both public native
-// clients with the redirect URI http://127.0.0.1/callback and PKCE.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+// clients with the redirect URI http://127.0.0.1/callback and PKCE. For the web console's sign-in
+// (done by appban's server, redirect URI http://127.0.0.1:<any port>/console/callback):
+// "appban-console" authenticates with private_key_jwt — its key set is the public half of
+// --client-key, the test's own key file — and "appban-console-basic" with client_secret_basic
+// and --client-secret.
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 
@@ -26,6 +31,8 @@ function arg(name, fallback) {
 const port = Number(arg('--port', '0'));
 const keysFile = arg('--keys');
 const idTokenTtl = Number(arg('--id-token-ttl', '600'));
+const clientKeyFile = arg('--client-key');
+const clientSecret = arg('--client-secret');
 if (!keysFile) {
   console.error('usage: node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS]');
   process.exit(2);
@@ -53,6 +60,31 @@ const client = (id) => ({
   response_types: ['code'],
 });
 
+// The console's clients: confidential, code flow with PKCE. "native" lets a loopback redirect URI
+// carry any port (RFC 8252 §7.3), which the server's test port is.
+const consoleClient = (id, auth) => ({
+  client_id: id,
+  application_type: 'native',
+  redirect_uris: ['http://127.0.0.1/console/callback'],
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  ...auth,
+});
+const clients = [client('appban'), client('other-app')];
+if (clientKeyFile) {
+  const jwk = createPublicKey(readFileSync(clientKeyFile)).export({ format: 'jwk' });
+  clients.push(consoleClient('appban-console', {
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: { keys: [{ ...jwk, use: 'sig' }] },
+  }));
+}
+if (clientSecret) {
+  clients.push(consoleClient('appban-console-basic', {
+    token_endpoint_auth_method: 'client_secret_basic',
+    client_secret: clientSecret,
+  }));
+}
+
 // Listen first so the issuer can name the real port when --port 0 was asked for.
 import { createServer } from 'node:http';
 const server = createServer();
@@ -60,7 +92,7 @@ await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
-  clients: [client('appban'), client('other-app')],
+  clients,
   jwks: { keys },
   // Claims asked for by scope go into the ID token too (what appban reads).
   conformIdTokenClaims: false,

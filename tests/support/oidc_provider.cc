@@ -50,6 +50,12 @@ bool OidcProvider::Launch(bool rotate) {
                                    "--keys",         (dir_ / "keys.json").string(),
                                    "--id-token-ttl", std::to_string(options_.id_token_ttl_seconds)};
   if (rotate) argv.push_back("--rotate");
+  if (!options_.console_client_key_file.empty()) {
+    argv.insert(argv.end(), {"--client-key", options_.console_client_key_file});
+  }
+  if (!options_.console_client_secret.empty()) {
+    argv.insert(argv.end(), {"--client-secret", options_.console_client_secret});
+  }
   pid_t pid = fork();
   if (pid < 0) return false;
   if (pid == 0) {
@@ -131,6 +137,11 @@ std::string OidcProvider::ServerToml(int clock_skew_seconds) const {
          "\"\nclient_id = \"appban\"\nmin_refresh_seconds = 1\nrefresh_interval_seconds = 60\n"
          "clock_skew_seconds = " +
          std::to_string(clock_skew_seconds) + "\n";
+}
+
+std::string OidcProvider::ConsoleServerToml(const std::string& client_id, const std::string& credential_line) const {
+  return "[[identity.oidc]]\nname = \"test-idp\"\nissuer = \"" + issuer_ + "\"\nclient_id = \"" + client_id + "\"\n" +
+         credential_line + "\nmin_refresh_seconds = 1\nrefresh_interval_seconds = 60\n";
 }
 
 bool OidcProvider::RotateKeys() {

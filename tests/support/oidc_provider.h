@@ -16,6 +16,11 @@ class OidcProvider {
  public:
   struct Options {
     int id_token_ttl_seconds = 600;
+    // The web console's confidential clients (provider.mjs): "appban-console" with private_key_jwt
+    // (the provider is given the public half of this PEM private key) and "appban-console-basic"
+    // with client_secret_basic and this secret. Empty: the client is not registered.
+    std::string console_client_key_file;
+    std::string console_client_secret;
   };
   // Starts the provider with its signing keys in `dir`/keys.json (created when missing); nullopt
   // (with the reason on stderr) when node or the npm packages are missing.
@@ -29,6 +34,9 @@ class OidcProvider {
   // The server configuration that trusts this provider for client "appban": one [[identity.oidc]]
   // table (keys refreshed at most once a second, so a rollover test need not wait long).
   std::string ServerToml(int clock_skew_seconds = 60) const;
+  // The same for the web console's sign-in: client `client_id`, with `credential_line` (e.g.
+  // `private_key_jwt_file = "/…"`) added to the table.
+  std::string ConsoleServerToml(const std::string& client_id, const std::string& credential_line) const;
   // Signs `login` in at `client_id` and returns the ID token the provider issued ("" on failure,
   // with the reason on stderr).
   std::string SignIn(const std::string& login, const std::string& client_id = "appban") const;

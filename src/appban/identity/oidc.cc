@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "appban/common/file.h"
+#include "appban/identity/client_auth.h"
 #include "appban/net/client.h"
 
 namespace appban::identity {
@@ -12,7 +13,6 @@ using Clock = std::chrono::steady_clock;
 
 // Discovery documents are small; a provider answering more is refused.
 constexpr size_t kMaxDiscoveryBytes = 64 * 1024;
-constexpr uint64_t kMaxCaFileBytes = 1024 * 1024;
 // The refresher thread's longest sleep: it re-checks what is due at least this often.
 constexpr std::chrono::seconds kMaxIdle{5};
 
@@ -54,26 +54,9 @@ std::string DisplayName(const OidcIssuerConfig& config, const Json& claims) {
 
 Fetcher HttpFetcher() {
   return [](const OidcIssuerConfig& issuer, const std::string& url) -> Result<std::string> {
-    size_t scheme_end = url.find("://");
-    if (scheme_end == std::string::npos) return Status::InvalidArgument("not a URL: " + url);
-    size_t path_start = url.find('/', scheme_end + 3);
-    std::string origin = path_start == std::string::npos ? url : url.substr(0, path_start);
-    std::string path = path_start == std::string::npos ? "/" : url.substr(path_start);
-    APPBAN_ASSIGN_OR_RETURN(net::Url parsed, net::ParseUrl(origin));
-    net::ClientOptions options;
-    if (parsed.tls) {
-      if (!issuer.ca_file.empty()) {
-        APPBAN_ASSIGN_OR_RETURN(options.pinned_ca_pem, ReadFileToString(issuer.ca_file, kMaxCaFileBytes));
-      } else {
-        options.trust_system_roots = true;
-      }
-    }
-    options.connect_timeout = std::chrono::milliseconds(issuer.fetch_timeout_ms);
-    options.read_timeout = std::chrono::milliseconds(issuer.fetch_timeout_ms);
-    options.max_response_bytes = kJwtLimits.max_jwks_bytes;
-    net::HttpClient client(parsed, options);
+    APPBAN_ASSIGN_OR_RETURN(ProviderRequest request, ProviderClient(issuer, url, kJwtLimits.max_jwks_bytes));
     APPBAN_ASSIGN_OR_RETURN(net::HttpResponse response,
-                            client.Request("GET", path, {}, {{"Accept", "application/json"}}));
+                            request.client.Request("GET", request.path, {}, {{"Accept", "application/json"}}));
     if (response.status != 200) {
       return Status::Unavailable("GET " + url + " answered HTTP " + std::to_string(response.status));
     }

@@ -12,6 +12,7 @@
 #include "appban/server/admin_call.h"
 #include "appban/server/config.h"
 #include "appban/server/console_session.h"
+#include "appban/server/console_sign_in.h"
 
 namespace appban::server {
 namespace admin {
@@ -82,16 +83,7 @@ HttpResponse SignIn(WorkerContext& context, const HttpRequest& request, const st
   auto caller = AuthenticateCaller(context, bearer, now);
   if (auto* refusal = std::get_if<HttpResponse>(&caller)) return std::move(*refusal);
   const Principal& principal = std::get<Principal>(caller);
-  const ConsoleConfig& console = ConfigOf(context).console;
-  SessionClaims claims;
-  claims.user_id = principal.user.id;
-  claims.method = principal.method;
-  claims.token_id = principal.token_id;
-  claims.provider = principal.provider;
-  claims.issued_at = now;
-  claims.idle_until = now + console.session_idle_seconds;
-  claims.expires_at = now + console.session_max_seconds;
-  auto session = NewSession(std::move(claims));
+  auto session = NewSessionFor(context, principal, now);
   if (!session.ok()) return ErrorFrom(session.status());
   HttpResponse response = JsonResponse(201, SessionJson(principal, *session, key));
   response.headers.emplace_back("Set-Cookie", SessionCookie(EncodeSession(*session, key), *session, now));
@@ -129,6 +121,19 @@ HttpResponse SignOut(WorkerContext& context, const HttpRequest& request, UnixSec
 }
 
 }  // namespace
+
+Result<SessionClaims> NewSessionFor(const WorkerContext& context, const Principal& principal, UnixSeconds now) {
+  const ConsoleConfig& console = ConfigOf(context).console;
+  SessionClaims claims;
+  claims.user_id = principal.user.id;
+  claims.method = principal.method;
+  claims.token_id = principal.token_id;
+  claims.provider = principal.provider;
+  claims.issued_at = now;
+  claims.idle_until = now + console.session_idle_seconds;
+  claims.expires_at = now + console.session_max_seconds;
+  return NewSession(std::move(claims));
+}
 
 std::variant<HttpResponse, Principal> AuthenticateSession(WorkerContext& context, const HttpRequest& request,
                                                           const std::string& cookie, UnixSeconds now) {

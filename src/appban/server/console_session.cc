@@ -19,6 +19,7 @@ namespace appban::server {
 namespace {
 
 constexpr std::string_view kVersion = "s1.";
+constexpr std::string_view kFlowVersion = "f1.";
 constexpr std::string_view kKeyFile = "/console-session.key";
 constexpr size_t kMaxClaimsBytes = 1024;  // the JSON claims inside a cookie
 constexpr size_t kIdBytes = 16;
@@ -98,12 +99,41 @@ Result<SessionClaims> NewSession(SessionClaims claims) {
   return claims;
 }
 
+namespace {
+
+// "<prefix><hex of the JSON>.<HMAC-SHA256 of the hex>", and back: the signature is checked before
+// the claims are parsed, so nothing unsigned reaches the parser. `what` names the value in errors.
+std::string Sign(std::string_view prefix, const Json& json, std::string_view key) {
+  std::string payload = HexLower(AsBytes(json.dump(-1, ' ', false, Json::error_handler_t::replace)));
+  return std::string(prefix) + payload + "." + Hmac(key, payload);
+}
+
+Result<Json> OpenSigned(std::string_view prefix, std::string_view value, std::string_view key, std::string_view what) {
+  auto invalid = [what](std::string_view why) {
+    return Status::InvalidArgument("the " + std::string(what) + " cookie is not a " + std::string(what) +
+                                   " of this server (" + std::string(why) + "); sign in again");
+  };
+  if (value.size() > kMaxSessionCookieBytes) return invalid("too long");
+  if (!value.starts_with(prefix)) return invalid("unknown format");
+  value.remove_prefix(prefix.size());
+  size_t dot = value.find('.');
+  if (dot == std::string_view::npos) return invalid("no signature");
+  std::string_view payload = value.substr(0, dot);
+  if (!ConstantTimeEquals(value.substr(dot + 1), Hmac(key, payload))) return invalid("bad signature");
+  auto text = FromHex(payload);
+  if (!text || text->size() > kMaxClaimsBytes) return invalid("malformed claims");
+  auto json = ParseJsonBounded(*text, kMaxClaimsBytes, 2, what);
+  if (!json.ok() || !json->is_object()) return invalid("malformed claims");
+  return std::move(*json);
+}
+
+}  // namespace
+
 std::string EncodeSession(const SessionClaims& claims, std::string_view key) {
   Json json{{"id", claims.id},           {"user", claims.user_id},      {"method", claims.method},
             {"token", claims.token_id},  {"provider", claims.provider}, {"iat", claims.issued_at},
             {"idle", claims.idle_until}, {"exp", claims.expires_at}};
-  std::string payload = HexLower(AsBytes(json.dump(-1, ' ', false, Json::error_handler_t::replace)));
-  return std::string(kVersion) + payload + "." + Hmac(key, payload);
+  return Sign(kVersion, json, key);
 }
 
 Result<SessionClaims> DecodeSession(std::string_view value, std::string_view key, UnixSeconds now) {
@@ -111,19 +141,8 @@ Result<SessionClaims> DecodeSession(std::string_view value, std::string_view key
     return Status::InvalidArgument("the session cookie is not a session of this server (" + std::string(why) +
                                    "); sign in again");
   };
-  if (value.size() > kMaxSessionCookieBytes) return invalid("too long");
-  if (!value.starts_with(kVersion)) return invalid("unknown format");
-  value.remove_prefix(kVersion.size());
-  size_t dot = value.find('.');
-  if (dot == std::string_view::npos) return invalid("no signature");
-  std::string_view payload = value.substr(0, dot);
-  std::string_view mac = value.substr(dot + 1);
-  // The signature is checked before the claims are parsed: nothing unsigned reaches the parser.
-  if (!ConstantTimeEquals(mac, Hmac(key, payload))) return invalid("bad signature");
-  auto text = FromHex(payload);
-  if (!text || text->size() > kMaxClaimsBytes) return invalid("malformed claims");
-  auto json = ParseJsonBounded(*text, kMaxClaimsBytes, 2, "session");
-  if (!json.ok() || !json->is_object()) return invalid("malformed claims");
+  APPBAN_ASSIGN_OR_RETURN(Json json_value, OpenSigned(kVersion, value, key, "session"));
+  const Json* json = &json_value;
   SessionClaims claims;
   claims.id = StringOr(*json, "id", "");
   claims.user_id = StringOr(*json, "user", "");
@@ -163,6 +182,10 @@ std::string ClearedSessionCookie() {
 }
 
 std::optional<std::string> SessionCookieValue(const net::HttpRequest& request) {
+  return CookieValue(request, kSessionCookieName);
+}
+
+std::optional<std::string> CookieValue(const net::HttpRequest& request, std::string_view cookie_name) {
   for (const auto& [name, value] : request.headers) {
     if (name != "cookie") continue;
     if (value.size() > kMaxCookieHeaderBytes) return std::nullopt;
@@ -173,7 +196,7 @@ std::optional<std::string> SessionCookieValue(const net::HttpRequest& request) {
       rest = semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
       while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
       size_t equals = pair.find('=');
-      if (equals == std::string_view::npos || pair.substr(0, equals) != kSessionCookieName) continue;
+      if (equals == std::string_view::npos || pair.substr(0, equals) != cookie_name) continue;
       std::string_view cookie = pair.substr(equals + 1);
       while (!cookie.empty() && cookie.back() == ' ') cookie.remove_suffix(1);
       if (cookie.empty() || cookie.size() > kMaxSessionCookieBytes) return std::nullopt;
@@ -181,6 +204,47 @@ std::optional<std::string> SessionCookieValue(const net::HttpRequest& request) {
     }
   }
   return std::nullopt;
+}
+
+Result<SignInFlow> NewSignInFlow(std::string provider, UnixSeconds now) {
+  SignInFlow flow;
+  APPBAN_ASSIGN_OR_RETURN(flow.id, RandomHex(kIdBytes));
+  flow.provider = std::move(provider);
+  flow.expires_at = now + kSignInFlowSeconds;
+  return flow;
+}
+
+std::string EncodeSignInFlow(const SignInFlow& flow, std::string_view key) {
+  return Sign(kFlowVersion, Json{{"id", flow.id}, {"provider", flow.provider}, {"exp", flow.expires_at}}, key);
+}
+
+Result<SignInFlow> DecodeSignInFlow(std::string_view value, std::string_view key, UnixSeconds now) {
+  APPBAN_ASSIGN_OR_RETURN(Json json, OpenSigned(kFlowVersion, value, key, "sign-in"));
+  SignInFlow flow{StringOr(json, "id", ""), StringOr(json, "provider", ""), IntOr(json, "exp", 0)};
+  if (flow.id.size() != 2 * kIdBytes || flow.provider.empty()) {
+    return Status::InvalidArgument("the sign-in cookie is incomplete; sign in again");
+  }
+  if (now >= flow.expires_at) {
+    return Status::Expired("the sign-in was started more than " + std::to_string(kSignInFlowSeconds / 60) +
+                           " minutes ago; sign in again");
+  }
+  return flow;
+}
+
+std::string SignInFlowState(const SignInFlow& flow, std::string_view key) { return Hmac(key, "state:" + flow.id); }
+std::string SignInFlowNonce(const SignInFlow& flow, std::string_view key) { return Hmac(key, "nonce:" + flow.id); }
+std::string SignInFlowCodeVerifier(const SignInFlow& flow, std::string_view key) {
+  return Hmac(key, "pkce:" + flow.id);
+}
+
+std::string SignInFlowCookie(const std::string& value) {
+  return std::string(kSignInFlowCookieName) + "=" + value + "; Max-Age=" + std::to_string(kSignInFlowSeconds) +
+         "; Path=" + std::string(kSignInCallbackPath) + "; Secure; HttpOnly; SameSite=Lax";
+}
+
+std::string ClearedSignInFlowCookie() {
+  return std::string(kSignInFlowCookieName) + "=; Max-Age=0; Path=" + std::string(kSignInCallbackPath) +
+         "; Secure; HttpOnly; SameSite=Lax";
 }
 
 std::string ExpectedOrigin(const net::HttpRequest& request, bool tls) {

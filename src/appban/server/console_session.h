@@ -74,6 +74,45 @@ std::string ClearedSessionCookie();
 // when the header or value is longer than the bounds above.
 std::optional<std::string> SessionCookieValue(const net::HttpRequest& request);
 
+// ---- Sign-in through the identity provider (console_sign_in.cc; docs/console.md)
+//
+// Between GET /console/sign-in and the provider's redirect back to /console/callback, the browser
+// holds a second signed cookie naming the sign-in attempt: "f1.<hex claims>.<HMAC>", claims being
+// a random id, the provider's name and an expiry kSignInFlowSeconds ahead. The OAuth `state`, the
+// OpenID Connect `nonce` and the PKCE code verifier are HMACs of that id under the session key, so
+// the cookie carries none of them, the server stores nothing, and a callback whose `state` is not
+// the one derived from the cookie it arrives with is refused. It is SameSite=Lax, not Strict: the
+// provider's redirect back is a cross-site top-level navigation, on which a browser sends Lax
+// cookies but not Strict ones; Path=/console/callback keeps it off every other request.
+
+inline constexpr std::string_view kSignInFlowCookieName = "appban_sign_in";
+inline constexpr std::string_view kSignInStartPath = "/console/sign-in";
+inline constexpr std::string_view kSignInCallbackPath = "/console/callback";
+inline constexpr int64_t kSignInFlowSeconds = 600;
+
+struct SignInFlow {
+  std::string id;        // 16 random bytes, hex
+  std::string provider;  // the [[identity.oidc]] name
+  UnixSeconds expires_at = 0;
+};
+
+Result<SignInFlow> NewSignInFlow(std::string provider, UnixSeconds now);
+std::string EncodeSignInFlow(const SignInFlow& flow, std::string_view key);
+// kInvalidArgument for a value this server did not sign, kExpired past expires_at.
+Result<SignInFlow> DecodeSignInFlow(std::string_view value, std::string_view key, UnixSeconds now);
+// The secrets derived from the flow: what goes in `state` and `nonce`, and the PKCE verifier
+// (64 hex digits: within RFC 7636's 43..128 unreserved characters).
+std::string SignInFlowState(const SignInFlow& flow, std::string_view key);
+std::string SignInFlowNonce(const SignInFlow& flow, std::string_view key);
+std::string SignInFlowCodeVerifier(const SignInFlow& flow, std::string_view key);
+// Set-Cookie values: HttpOnly; Secure; SameSite=Lax; Path=/console/callback.
+std::string SignInFlowCookie(const std::string& value);
+std::string ClearedSignInFlowCookie();
+
+// The value of the cookie `name` in the request's Cookie headers; nullopt when absent or longer
+// than the bounds above.
+std::optional<std::string> CookieValue(const net::HttpRequest& request, std::string_view name);
+
 // The origin a browser names when it sends a request to this server: "https://" (or "http://"
 // with `tls` false) + the Host header. Empty when the request has no Host.
 std::string ExpectedOrigin(const net::HttpRequest& request, bool tls);

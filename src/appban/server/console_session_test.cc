@@ -183,5 +183,58 @@ TEST(ConsoleFiles, AnswerNotModifiedForTheirEtagAndRefuseOtherMethods) {
   EXPECT_EQ(ServeConsole(request).status, 404);
 }
 
+TEST(ConsoleSignInFlow, RoundTripsAndDerivesDistinctSecretsBoundToTheFlow) {
+  auto flow = NewSignInFlow("keycloak", kNow);
+  ASSERT_TRUE(flow.ok());
+  EXPECT_EQ(flow->expires_at, kNow + kSignInFlowSeconds);
+  std::string value = EncodeSignInFlow(*flow, kKey);
+  auto decoded = DecodeSignInFlow(value, kKey, kNow + 5);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->provider, "keycloak");
+  EXPECT_EQ(SignInFlowState(*decoded, kKey), SignInFlowState(*flow, kKey));
+  // state, nonce and the PKCE verifier differ from each other, from another flow's, and none is
+  // in the cookie.
+  std::string state = SignInFlowState(*flow, kKey);
+  std::string nonce = SignInFlowNonce(*flow, kKey);
+  std::string verifier = SignInFlowCodeVerifier(*flow, kKey);
+  EXPECT_NE(state, nonce);
+  EXPECT_NE(nonce, verifier);
+  EXPECT_GE(verifier.size(), 43u);
+  EXPECT_LE(verifier.size(), 128u);
+  auto other = NewSignInFlow("keycloak", kNow);
+  EXPECT_NE(SignInFlowState(*other, kKey), state);
+  for (const std::string& secret : {state, nonce, verifier}) EXPECT_EQ(value.find(secret), std::string::npos);
+}
+
+TEST(ConsoleSignInFlow, RefusesTamperingAnotherKeyASessionCookieAndAnExpiredFlow) {
+  auto flow = NewSignInFlow("keycloak", kNow);
+  std::string value = EncodeSignInFlow(*flow, kKey);
+  std::string tampered = value;
+  tampered[5] = tampered[5] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(DecodeSignInFlow(tampered, kKey, kNow).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeSignInFlow(value, std::string(kSessionKeyBytes, 'x'), kNow).status().code(),
+            StatusCode::kInvalidArgument);
+  // A session cookie is not a sign-in cookie, even though the same key signs both.
+  EXPECT_FALSE(DecodeSignInFlow(EncodeSession(Claims(), kKey), kKey, kNow).ok());
+  EXPECT_FALSE(DecodeSession(value, kKey, kNow).ok());
+  auto late = DecodeSignInFlow(value, kKey, kNow + kSignInFlowSeconds);
+  EXPECT_EQ(late.status().code(), StatusCode::kExpired);
+  EXPECT_NE(late.status().message().find("sign in again"), std::string::npos);
+  EXPECT_FALSE(DecodeSignInFlow(std::string(5000, 'f'), kKey, kNow).ok());
+}
+
+TEST(ConsoleSignInFlow, CookieIsLaxHttpOnlySecureAndLimitedToTheCallback) {
+  std::string cookie = SignInFlowCookie("f1.x.y");
+  EXPECT_EQ(cookie.rfind("appban_sign_in=f1.x.y;", 0), 0u) << cookie;
+  for (const char* attribute :
+       {"; HttpOnly", "; Secure", "; SameSite=Lax", "; Path=/console/callback", "; Max-Age=600"})
+    EXPECT_NE(cookie.find(attribute), std::string::npos) << attribute;
+  EXPECT_NE(ClearedSignInFlowCookie().find("Max-Age=0"), std::string::npos);
+  net::HttpRequest request;
+  request.headers.emplace_back("cookie", "appban_session=s1.a.b; appban_sign_in=f1.c.d");
+  EXPECT_EQ(CookieValue(request, kSignInFlowCookieName), "f1.c.d");
+  EXPECT_EQ(SessionCookieValue(request), "s1.a.b");
+}
+
 }  // namespace
 }  // namespace appban::server

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "appban/common/toml.h"
+#include "appban/identity/client_auth.h"
 #include "appban/server/config.h"
 #include "appban/store/change.h"
 
@@ -14,20 +15,10 @@ namespace {
 constexpr size_t kMaxUrlBytes = 2048;
 constexpr size_t kMaxClaimValueBytes = 256;
 
-// An issuer or discovery URL: https, or http on a loopback address (a provider on the same host,
-// as in the tests).
+// An issuer or discovery URL: https, or http on a loopback address (identity::CheckProviderUrl).
 Status CheckProviderUrl(const TomlField& field, const std::string& url) {
-  if (url.empty()) return field.Error("must not be empty");
-  if (url.size() > kMaxUrlBytes) return field.Error("longer than " + std::to_string(kMaxUrlBytes) + " bytes");
-  if (url.starts_with("https://")) return Status::Ok();
-  if (url.starts_with("http://")) {
-    std::string rest = url.substr(7);
-    std::string host = rest.substr(0, rest.find_first_of(":/"));
-    if (host.starts_with("[")) host = rest.substr(1, rest.find(']') - 1);
-    if (host == "localhost" || IsLoopbackAddress(host)) return Status::Ok();
-    return field.Error("must be https:// (plain http only for a provider on a loopback address)");
-  }
-  return field.Error("must be an https:// URL");
+  Status checked = identity::CheckProviderUrl(url);  // identity/client_auth.h
+  return checked.ok() ? checked : field.Error(checked.message());
 }
 
 Status ParseIssuer(const toml::table& table, const std::string& source, const std::string& prefix,
@@ -151,6 +142,10 @@ Status CheckIdentityFiles(const IdentityConfig& identity) {
       if ((info.st_mode & 077) != 0) {
         return Status::PermissionDenied(where + ": must be mode 0600 (readable by its owner only)");
       }
+    }
+    // The key or secret is read now, so a key appban cannot sign with stops the start, not a sign-in.
+    if (auto credentials = identity::LoadClientCredentials(issuer); !credentials.ok()) {
+      return Status::InvalidArgument("identity.oidc[" + std::to_string(i) + "]: " + credentials.status().message());
     }
   }
   return Status::Ok();

@@ -29,6 +29,7 @@
 #include "appban/server/checkin_writer.h"
 #include "appban/server/console.h"
 #include "appban/server/console_session.h"
+#include "appban/server/console_sign_in.h"
 #include "appban/server/context.h"
 #include "appban/server/device_api.h"
 #include "appban/server/key_ring.h"
@@ -343,6 +344,7 @@ class Worker : public FleetNotifier {
     }
     if (path.starts_with(kAdminPathPrefix)) return HandleAdminRequest(context_, std::move(request), std::move(respond));
     if (path == kSessionPath) return HandleSessionRequest(context_, std::move(request), std::move(respond));
+    if (path.starts_with("/console/")) return HandleConsoleSignIn(context_, std::move(request), std::move(respond));
     if (IsConsolePath(path)) return respond(ServeConsole(request));
     if (path == "/healthz") {
       // POST is accepted too (body ignored): the benchmarks send the same request here as to
