@@ -3,7 +3,7 @@
 // fakes a token: every token is issued by oidc-provider through the authorization code flow
 // (sign-in.mjs drives it as a browser would).
 //
-//   node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS]
+//   node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS] [--device-code-ttl SECONDS]
 //
 // FILE holds the provider's private signing keys (a JWKS). It is created with one RSA key when
 // missing; --rotate puts a new key FIRST (the one oidc-provider signs with) and keeps the old one
@@ -13,7 +13,8 @@
 // Accounts: the login name is the subject. alice, bob and dave carry the role appban-admin in the
 // "roles" claim, carol appban-analyst; any other login has no role. Clients: "appban" (appban's
 // client id) and "other-app" (another application of the same provider), both public native
-// clients with the redirect URI http://127.0.0.1/callback and PKCE.
+// clients with the redirect URI http://127.0.0.1/callback and PKCE, which may also use the device
+// authorization grant (RFC 8628).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
@@ -26,8 +27,9 @@ function arg(name, fallback) {
 const port = Number(arg('--port', '0'));
 const keysFile = arg('--keys');
 const idTokenTtl = Number(arg('--id-token-ttl', '600'));
+const deviceCodeTtl = Number(arg('--device-code-ttl', '600'));
 if (!keysFile) {
-  console.error('usage: node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS]');
+  console.error('usage: node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS] [--device-code-ttl SECONDS]');
   process.exit(2);
 }
 
@@ -49,7 +51,7 @@ const client = (id) => ({
   application_type: 'native',
   token_endpoint_auth_method: 'none',
   redirect_uris: ['http://127.0.0.1/callback'],
-  grant_types: ['authorization_code'],
+  grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
   response_types: ['code'],
 });
 
@@ -73,8 +75,10 @@ const provider = new Provider(issuer, {
       return claims;
     },
   }),
-  ttl: { IdToken: idTokenTtl, AccessToken: idTokenTtl, Session: 3600, Interaction: 600, Grant: 3600 },
-  features: { devInteractions: { enabled: true } },
+  ttl: { IdToken: idTokenTtl, AccessToken: idTokenTtl, Session: 3600, Interaction: 600, Grant: 3600, DeviceCode: deviceCodeTtl },
+  // deviceFlow: the OAuth 2.0 device authorization grant `appban login` uses (RFC 8628);
+  // device-sign-in.mjs is the person's half, on the provider's own pages.
+  features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
   pkce: { required: () => true },
 });
 provider.proxy = false;

@@ -4,6 +4,7 @@
 //
 //   node sign-in.mjs ISSUER CLIENT_ID LOGIN
 import { createHash, randomBytes } from 'node:crypto';
+import { Browser } from './browser.mjs';
 
 const [issuer, clientId, login] = process.argv.slice(2);
 if (!login) {
@@ -11,31 +12,7 @@ if (!login) {
   process.exit(2);
 }
 const redirectUri = 'http://127.0.0.1/callback';
-const cookies = new Map();
-
-async function go(url, options = {}) {
-  const headers = { ...(options.headers ?? {}) };
-  if (cookies.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  const response = await fetch(url, { ...options, headers, redirect: 'manual' });
-  for (const line of response.headers.getSetCookie()) {
-    const [pair] = line.split(';');
-    const at = pair.indexOf('=');
-    cookies.set(pair.slice(0, at), pair.slice(at + 1));
-  }
-  return response;
-}
-
-// Follows redirects until one leaves for the client's redirect URI or a page is shown.
-async function follow(response) {
-  let current = response;
-  for (let hops = 0; hops < 20; hops++) {
-    if (current.status < 300 || current.status >= 400) return { page: current };
-    const location = new URL(current.headers.get('location'), issuer).toString();
-    if (location.startsWith(redirectUri)) return { callback: new URL(location) };
-    current = await go(location);
-  }
-  throw new Error('too many redirects');
-}
+const browser = new Browser(issuer);
 
 const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
 const verifier = randomBytes(32).toString('base64url');
@@ -52,22 +29,10 @@ auth.search = new URLSearchParams({
   nonce: randomBytes(8).toString('hex'),
 }).toString();
 
-let step = await follow(await go(auth.toString()));
-for (let prompts = 0; step.page && prompts < 4; prompts++) {
-  const html = await step.page.text();
-  const action = /action="([^"]+)"/.exec(html)?.[1];
-  const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
-  if (!action || !prompt) throw new Error(`unexpected page from the provider (HTTP ${step.page.status}): ${html.slice(0, 300)}`);
-  const form = prompt === 'login' ? { prompt, login, password: 'any' } : { prompt };
-  step = await follow(
-    await go(new URL(action, issuer).toString(), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(form).toString(),
-    }),
-  );
+const step = await browser.signIn(await browser.follow(await browser.go(auth.toString()), redirectUri), login, redirectUri);
+if (!step.callback) {
+  throw new Error(`the provider did not redirect back with a code (HTTP ${step.page?.status}): ${step.html?.slice(0, 300)}`);
 }
-if (!step.callback) throw new Error('the provider did not redirect back with a code');
 const code = step.callback.searchParams.get('code');
 if (!code) throw new Error(`no code: ${step.callback}`);
 const token = await fetch(discovery.token_endpoint, {

@@ -16,6 +16,7 @@ class OidcProvider {
  public:
   struct Options {
     int id_token_ttl_seconds = 600;
+    int device_code_ttl_seconds = 600;  // how long a device authorization grant waits for its person
   };
   // Starts the provider with its signing keys in `dir`/keys.json (created when missing); nullopt
   // (with the reason on stderr) when node or the npm packages are missing.
