@@ -29,7 +29,8 @@ if (deny) {
 }
 step = await browser.follow(await browser.post(confirm.action, answer));
 if (!deny) step = await browser.signIn(step, login);
-if (!step.html?.includes(deny ? 'aborted' : 'Sign-in Success')) {
+// An abort is answered with the code page again, saying the request was interrupted.
+if (!step.html?.includes(deny ? 'interrupted' : 'Sign-in Success')) {
   throw new Error(`unexpected final page (HTTP ${step.page?.status}): ${step.html?.slice(0, 300)}`);
 }
 process.stdout.write(deny ? 'denied\n' : 'signed in\n');

@@ -10,24 +10,32 @@
 
 namespace appban::cli {
 
-void AddServerOptions(CLI::App* command, ServerOptions* options) {
+namespace {
+
+void AddServerLocation(CLI::App* command, ServerOptions* options) {
   command->add_option("--server", options->server,
                       "The appban server's URL (default: $APPBAN_SERVER, else the last one signed in to)");
   command->add_option("--ca", options->ca_file, "The server's CA certificate (PEM) to pin")->check(CLI::ExistingFile);
   command->add_option("--ca-sha256", options->ca_sha256,
                       "Refuse a --ca file whose SHA-256 fingerprint is not this (as the server printed it)");
-  command->add_option("--token-file", options->token_file,
-                      "File holding an API token to send instead of a sign-in (default: $APPBAN_TOKEN_FILE)");
   command->add_option("--credentials", options->credentials,
                       "Credentials file (default: $APPBAN_CREDENTIALS, else "
                       "$XDG_CONFIG_HOME/appban/credentials.json)");
+}
+
+}  // namespace
+
+void AddServerOptions(CLI::App* command, ServerOptions* options) {
+  AddServerLocation(command, options);
+  command->add_option("--token-file", options->token_file,
+                      "File holding an API token to send instead of a sign-in (default: $APPBAN_TOKEN_FILE)");
 }
 
 void AddLoginCommands(CLI::App& app, CommandAction* action) {
   auto request = std::make_shared<LoginRequest>();
   CLI::App* login = app.add_subcommand(
       "login", "Sign in to an appban server through its identity provider (OAuth 2.0 device authorization grant)");
-  AddServerOptions(login, &request->server);
+  AddServerLocation(login, &request->server);
   login->add_option("--provider", request->provider, "Which of the server's providers (when it trusts several)");
   login->callback([action, request] {
     *action = [request] {

@@ -130,16 +130,18 @@ Result<net::HttpClient> ServerClient(const std::string& server, const std::strin
 
 Status ErrorFromAnswer(const net::HttpResponse& response, const std::string& what) {
   auto json = ParseJsonBounded(response.body, kLoginLimits.max_answer_bytes, kLoginLimits.max_json_depth, what);
-  std::string message;
+  std::string message, error_code;
   if (json.ok() && json->is_object() && json->contains("error") && (*json)["error"].is_object()) {
     message = (*json)["error"].value("message", "");
+    error_code = (*json)["error"].value("code", "");
   }
   if (message.empty()) message = "HTTP " + std::to_string(response.status);
-  StatusCode code = response.status == 401 || response.status == 403 ? StatusCode::kPermissionDenied
-                    : response.status == 404                         ? StatusCode::kNotFound
-                    : response.status == 409                         ? StatusCode::kFailedPrecondition
-                    : response.status >= 500                         ? StatusCode::kUnavailable
-                                                                     : StatusCode::kInvalidArgument;
+  bool refused = response.status == 401 || response.status == 403 || error_code == "two_person_rule";
+  StatusCode code = refused                  ? StatusCode::kPermissionDenied
+                    : response.status == 404 ? StatusCode::kNotFound
+                    : response.status == 409 ? StatusCode::kFailedPrecondition
+                    : response.status >= 500 ? StatusCode::kUnavailable
+                                             : StatusCode::kInvalidArgument;
   return Status(code, what + ": " + message);
 }
 
