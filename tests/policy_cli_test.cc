@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -123,7 +124,8 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   ASSERT_EQ(published.exit_code, 0) << published.err;
   EXPECT_NE(published.out.find("is now published"), std::string::npos) << published.out;
 
-  // The server made the policy key on its first start.
+  // On the host, with the server stopped: the server made the policy key on its first start.
+  server_->Stop(SIGTERM);
   std::string pub = PublicKeyPath();
   ASSERT_FALSE(pub.empty());
   fs::path bundle = dir_.path() / "bundle.json";
