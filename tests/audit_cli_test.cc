@@ -18,17 +18,19 @@ namespace fs = std::filesystem;
 class AuditCli : public ::testing::Test {
  protected:
   void SetUp() override {
+    // What is under test is the chain, not who decided: the history is made on the host with
+    // --break-glass (there is no server here), so approving is left out.
     Policy("alice", {"rules", "add", "--id", "r1", "--title", "ban one", "--target", "android:com.example.one"});
     Policy("alice", {"rules", "add", "--id", "r2", "--title", "ban two", "--target", "android:com.example.two"});
-    Policy("bob", {"rules", "approve", "r1"});
-    Policy("bob", {"rules", "publish", "r1"});
-    Policy("alice", {"groups", "add", "ministers", "--device", "phone-1"});
+    Policy("bob", {"groups", "add", "ministers", "--device", "phone-1"});
+    Policy("bob", {"rules", "revoke", "r2", "--reason", "duplicate"});
+    Policy("alice", {"groups", "add-devices", "ministers", "phone-2"});
     auto chain = Verify();
     ASSERT_EQ(chain.exit_code, 0) << chain.out << chain.err;
     ASSERT_NE(chain.out.find("audit chain OK: 5 entries"), std::string::npos) << chain.out;
   }
   void Policy(const std::string& user, std::vector<std::string> args) {
-    std::vector<std::string> full = {AppbanBinary(), "policy", "--data", data(), "--user", user};
+    std::vector<std::string> full = {AppbanBinary(), "policy", "--data", data(), "--user", user, "--break-glass"};
     full.insert(full.end(), args.begin(), args.end());
     auto result = RunCommand(full);
     ASSERT_EQ(result.exit_code, 0) << result.err;

@@ -134,9 +134,32 @@ TEST_F(KeyRotationTest, TheFleetFollowsARotationAndRefusesTheOldKey) {
   }
   EXPECT_EQ(Metric("appban_longpolls_waiting"), static_cast<int64_t>(devices));
 
-  // Rotate while the server runs, then publish: the new version is signed with the new key.
-  auto rotated = testing::RunCommand(
-      {testing::AppbanBinary(), "policy", "--data", data().string(), "--user", "alice", "keys", "init", "--rotate"});
+  // Rotate while the server runs, through the command line and the quorum: the administrator
+  // proposes, bob (signed in at the provider) agrees, and his approval rotates the key.
+  auto cli = [&](const std::string& token, std::vector<std::string> args) {
+    fs::path token_file = dir_.path() / "cli.token";
+    std::ofstream(token_file, std::ios::trunc) << token << "\n";
+    std::vector<std::string> argv = {testing::AppbanBinary(),
+                                     "policy",
+                                     "--server",
+                                     server_->url(),
+                                     "--ca",
+                                     ca_file_,
+                                     "--token-file",
+                                     token_file.string(),
+                                     "--credentials",
+                                     (dir_.path() / "none.json").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::RunCommand(argv);
+  };
+  auto proposed = cli(admin_, {"keys", "init", "--rotate"});
+  ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
+  size_t at = proposed.out.find("proposed change c-");
+  ASSERT_NE(at, std::string::npos) << proposed.out;
+  std::string change = proposed.out.substr(at + 16);
+  change = change.substr(0, change.find(' '));
+  ASSERT_EQ(ActiveKeyId(), old_key_id) << "nothing rotates before the quorum agrees";
+  auto rotated = cli(provider_->SignIn("bob"), {"changes", "approve", change});
   ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
   std::string new_key_id = ActiveKeyId();
   ASSERT_NE(new_key_id, old_key_id);

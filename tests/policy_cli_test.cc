@@ -1,15 +1,22 @@
 // End to end through the real binary: adopt Canada's WeChat/Kaspersky decision from the built-in
-// catalog, approve it as a second person, publish, export the signed bundle, verify it, tamper with
-// it and watch verification fail; then check the audit chain recorded who did what.
+// catalog, approve it as a second person signed in at the identity provider (through the running
+// server's admin API), publish, export the signed bundle, verify it, tamper with it and watch
+// verification fail; then check the audit chain recorded who did what.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "support/oidc_provider.h"
+#include "support/server_process.h"
 #include "support/test_support.h"
 
 namespace appban::testing {
@@ -29,6 +36,33 @@ class PolicyCli : public ::testing::Test {
     full.insert(full.end(), args.begin(), args.end());
     return Appban(full);
   }
+  // `appban policy --server URL --ca CA --token-file FILE ARGS...`: a signed-in person's decision
+  // through the server (the token file holds the ID token the provider issued to them).
+  CommandResult AsSignedIn(const std::string& token_file, std::vector<std::string> args) {
+    std::vector<std::string> full = {"policy",   "--server",      server_->url(),
+                                     "--ca",     ca_file_,        "--token-file",
+                                     token_file, "--credentials", (dir_.path() / "none.json").string()};
+    full.insert(full.end(), args.begin(), args.end());
+    return Appban(full);
+  }
+  // The server on the data directory, trusting a real provider; bob signs in there.
+  void StartServer() {
+    auto provider = OidcProvider::Start(dir_.path() / "idp");
+    ASSERT_TRUE(provider) << "the OpenID Connect provider did not start (scripts/setup.sh --test installs it)";
+    provider_.emplace(std::move(*provider));
+    fs::path config = dir_.path() / "server.toml";
+    std::ofstream(config) << provider_->ServerToml();
+    auto server = ServerProcess::Start(data(), {"--config", config.string()});
+    ASSERT_TRUE(server) << "server did not start";
+    server_.emplace(std::move(*server));
+    ca_file_ = (dir_.path() / "ca.pem").string();
+    std::ofstream(ca_file_) << server_->ca_pem();
+  }
+  std::string TokenFile(const std::string& login) {
+    std::string path = (dir_.path() / (login + ".token")).string();
+    std::ofstream(path) << provider_->SignIn(login) << "\n";
+    return path;
+  }
   std::string data() const { return (dir_.path() / "data").string(); }
   std::string Read(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
@@ -43,11 +77,23 @@ class PolicyCli : public ::testing::Test {
     return "";
   }
   TempDir dir_;
+  std::optional<OidcProvider> provider_;
+  std::optional<ServerProcess> server_;
+  std::string ca_file_;
 };
 
 TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   const std::string id = "ca-wechat-kaspersky-2023";
-  auto adopt = Appban({"catalog", "adopt", id, "--data", data(), "--user", "alice"});
+  StartServer();
+  // alice, signed in at the provider, adopts the decision through the server.
+  std::string alice = TokenFile("alice");
+  CommandResult adopt;
+  for (int i = 0; i < 100; ++i) {  // the server may still be fetching the provider's keys
+    adopt = Appban({"catalog", "adopt", id, "--server", server_->url(), "--ca", ca_file_, "--token-file", alice,
+                    "--credentials", (dir_.path() / "none.json").string()});
+    if (adopt.exit_code == 0 || adopt.err.find("keys") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   ASSERT_EQ(adopt.exit_code, 0) << adopt.err;
   EXPECT_NE(adopt.out.find("com.kaspersky.security.cloud (unverified)"), std::string::npos) << adopt.out;
 
@@ -55,21 +101,31 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   ASSERT_EQ(shown.exit_code, 0) << shown.err;
   auto rule = nlohmann::json::parse(shown.out);
   EXPECT_EQ(rule["state"], "draft");
-  EXPECT_EQ(rule["proposed_by"], "alice");
+  EXPECT_EQ(rule["proposed_by"].get<std::string>().substr(0, 2), "u-") << "an identity, not a typed name";
   EXPECT_NE(rule["authority"].get<std::string>().find("Treasury Board"), std::string::npos);
   EXPECT_NE(rule["rationale"].get<std::string>().find("unacceptable level of risk"), std::string::npos);
   EXPECT_FALSE(rule["instrument"].get<std::string>().empty());
   EXPECT_EQ(rule["effective_at"], "2023-10-30T00:00:00Z");
 
-  // Two-person rule: the proposer cannot approve, and nothing is published before approval.
-  auto self_approve = Policy("alice", {"rules", "approve", id});
+  // Two-person rule: the proposer cannot approve, nobody can by a typed name on the host, and
+  // nothing is published before approval.
+  auto self_approve = AsSignedIn(alice, {"rules", "approve", id});
   EXPECT_EQ(self_approve.exit_code, 1);
   EXPECT_NE(self_approve.err.find("two-person"), std::string::npos) << self_approve.err;
-  EXPECT_EQ(Policy("bob", {"rules", "publish", id}).exit_code, 1);
-  ASSERT_EQ(Policy("bob", {"rules", "approve", id, "--note", "evidence reviewed"}).exit_code, 0);
-  ASSERT_EQ(Policy("bob", {"rules", "publish", id}).exit_code, 0);
+  auto typed = Policy("bob", {"rules", "approve", id});
+  EXPECT_EQ(typed.exit_code, 1);
+  EXPECT_NE(typed.err.find("appban login"), std::string::npos) << typed.err;
+  std::string bob = TokenFile("bob");
+  auto early = AsSignedIn(bob, {"rules", "publish", id});
+  EXPECT_EQ(early.exit_code, 1) << "nothing is published before approval";
+  auto approved = AsSignedIn(bob, {"rules", "approve", id, "--note", "evidence reviewed"});
+  ASSERT_EQ(approved.exit_code, 0) << approved.err;
+  auto published = AsSignedIn(bob, {"rules", "publish", id});
+  ASSERT_EQ(published.exit_code, 0) << published.err;
+  EXPECT_NE(published.out.find("is now published"), std::string::npos) << published.out;
 
-  ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
+  // On the host, with the server stopped: the server made the policy key on its first start.
+  server_->Stop(SIGTERM);
   std::string pub = PublicKeyPath();
   ASSERT_FALSE(pub.empty());
   fs::path bundle = dir_.path() / "bundle.json";
@@ -130,11 +186,18 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   std::vector<std::pair<std::string, std::string>> steps;
   for (const auto& entry : nlohmann::json::parse(audit.out)) {
     if (entry["object"] == "rule:" + id || entry["action"] == "bundle.export") {
-      steps.emplace_back(entry["action"], entry["actor"]);
+      std::string who = entry["actor"];
+      if (entry.contains("identity") && entry["identity"].is_object()) {
+        who = entry["identity"].value("actor_name", who) + " via " + entry["identity"].value("method", "") + ", " +
+              entry["identity"].value("channel", "");
+      }
+      steps.emplace_back(entry["action"], who);
     }
   }
-  std::vector<std::pair<std::string, std::string>> expected = {
-      {"rule.propose", "alice"}, {"rule.approve", "bob"}, {"rule.publish", "bob"}, {"bundle.export", "bob"}};
+  std::vector<std::pair<std::string, std::string>> expected = {{"rule.propose", "Alice Martin via oidc, cli"},
+                                                               {"rule.approve", "Bob Tremblay via oidc, cli"},
+                                                               {"rule.publish", "Bob Tremblay via oidc, cli"},
+                                                               {"bundle.export", "bob via local, cli"}};
   EXPECT_EQ(steps, expected);
   auto chain = Appban({"audit", "verify", "--data", data()});
   EXPECT_EQ(chain.exit_code, 0) << chain.out << chain.err;
@@ -142,8 +205,8 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
 }
 
 TEST_F(PolicyCli, ActingUserIsRequired) {
-  auto result = Appban(
-      {"policy", "--data", data(), "rules", "add", "--id", "x", "--title", "t", "--target", "android:com.example"});
+  auto result = Appban({"policy", "--data", data(), "--break-glass", "rules", "add", "--id", "x", "--title", "t",
+                        "--target", "android:com.example"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("--user"), std::string::npos) << result.err;
 }

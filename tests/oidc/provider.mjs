@@ -4,7 +4,7 @@
 // (sign-in.mjs drives it as a browser would).
 //
 //   node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS]
-//                     [--client-key PEM_FILE] [--client-secret SECRET]
+//                     [--client-key PEM_FILE] [--client-secret SECRET] [--device-code-ttl SECONDS]
 //
 // FILE holds the provider's private signing keys (a JWKS). It is created with one RSA key when
 // missing; --rotate puts a new key FIRST (the one oidc-provider signs with) and keeps the old one
@@ -14,7 +14,8 @@
 // Accounts: the login name is the subject. alice, bob and dave carry the role appban-admin in the
 // "roles" claim, carol appban-analyst; any other login has no role. Clients: "appban" (appban's
 // client id) and "other-app" (another application of the same provider), both public native
-// clients with the redirect URI http://127.0.0.1/callback and PKCE. For the web console's sign-in
+// clients with the redirect URI http://127.0.0.1/callback and PKCE, which may also use the device
+// authorization grant (RFC 8628). For the web console's sign-in
 // (done by appban's server, redirect URI http://127.0.0.1:<any port>/console/callback):
 // "appban-console" authenticates with private_key_jwt — its key set is the public half of
 // --client-key, the test's own key file — and "appban-console-basic" with client_secret_basic
@@ -33,8 +34,9 @@ const keysFile = arg('--keys');
 const idTokenTtl = Number(arg('--id-token-ttl', '600'));
 const clientKeyFile = arg('--client-key');
 const clientSecret = arg('--client-secret');
+const deviceCodeTtl = Number(arg('--device-code-ttl', '600'));
 if (!keysFile) {
-  console.error('usage: node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS]');
+  console.error('usage: node provider.mjs --port PORT --keys FILE [--rotate] [--id-token-ttl SECONDS] [--device-code-ttl SECONDS]');
   process.exit(2);
 }
 
@@ -56,7 +58,7 @@ const client = (id) => ({
   application_type: 'native',
   token_endpoint_auth_method: 'none',
   redirect_uris: ['http://127.0.0.1/callback'],
-  grant_types: ['authorization_code'],
+  grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
   response_types: ['code'],
 });
 
@@ -105,8 +107,10 @@ const provider = new Provider(issuer, {
       return claims;
     },
   }),
-  ttl: { IdToken: idTokenTtl, AccessToken: idTokenTtl, Session: 3600, Interaction: 600, Grant: 3600 },
-  features: { devInteractions: { enabled: true } },
+  ttl: { IdToken: idTokenTtl, AccessToken: idTokenTtl, Session: 3600, Interaction: 600, Grant: 3600, DeviceCode: deviceCodeTtl },
+  // deviceFlow: the OAuth 2.0 device authorization grant `appban login` uses (RFC 8628);
+  // device-sign-in.mjs is the person's half, on the provider's own pages.
+  features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
   pkce: { required: () => true },
 });
 provider.proxy = false;

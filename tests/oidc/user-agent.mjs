@@ -37,21 +37,32 @@ export class UserAgent {
     for (let hops = 0; hops < 20; hops++) {
       if (current.status < 300 || current.status >= 400) return { page: current };
       const location = new URL(current.headers.get('location'), base).toString();
-      if (location.startsWith(stopAt)) return { stop: new URL(location) };
+      if (stopAt && location.startsWith(stopAt)) return { stop: new URL(location) };
       base = location;
       current = await this.go(location);
     }
     throw new Error('too many redirects');
   }
 
+  async post(url, form) {
+    return this.go(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(form).toString(),
+    });
+  }
+
   // Answers the provider's login and consent prompts as `login` until it redirects to `stopAt`.
-  // With `cancel`, the first prompt is refused instead ("[ Cancel ]": error=access_denied).
+  // With `cancel`, the first prompt is refused instead ("[ Cancel ]": error=access_denied). With
+  // `stopAt` null the flow ends on a page of the provider's own (the device grant's success page),
+  // returned as { page, html }.
   async signInAtProvider(step, issuer, stopAt, login, cancel = false) {
     for (let prompts = 0; step.page && prompts < 4; prompts++) {
-      const html = await step.page.text();
+      const html = step.html ?? (await step.page.text());
       const action = /action="([^"]+)"/.exec(html)?.[1];
       const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
       if (!action || !prompt) {
+        if (stopAt === null) return { page: step.page, html };
         throw new Error(`unexpected page from the provider (HTTP ${step.page.status}): ${html.slice(0, 300)}`);
       }
       if (cancel) {
@@ -60,15 +71,20 @@ export class UserAgent {
         return this.follow(await this.go(new URL(abort, issuer).toString()), stopAt);
       }
       const form = prompt === 'login' ? { prompt, login, password: 'any' } : { prompt };
-      step = await this.follow(
-        await this.go(new URL(action, issuer).toString(), {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams(form).toString(),
-        }),
-        stopAt,
-      );
+      step = await this.follow(await this.post(new URL(action, issuer).toString(), form), stopAt);
     }
+    if (step.page && stopAt === null && step.html === undefined) return { page: step.page, html: await step.page.text() };
     return step;
   }
+}
+
+// The hidden inputs of the form with `id` (or of the first form when id is omitted).
+export function hiddenInputs(html, id) {
+  const start = id ? html.indexOf(`id="${id}"`) : html.indexOf('<form');
+  if (start < 0) return null;
+  const form = html.slice(start, html.indexOf('</form>', start));
+  const action = /action="([^"]+)"/.exec(form)?.[1];
+  const fields = {};
+  for (const match of form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) fields[match[1]] = match[2];
+  return { action, fields };
 }

@@ -45,10 +45,16 @@ std::optional<OidcProvider> OidcProvider::Start(const std::filesystem::path& dir
 bool OidcProvider::Launch(bool rotate) {
   std::filesystem::path log = dir_ / "provider.log";
   std::ofstream(log, std::ios::trunc).close();
-  std::vector<std::string> argv = {"/usr/bin/node",  (OidcDir() / "provider.mjs").string(),
-                                   "--port",         std::to_string(port_),
-                                   "--keys",         (dir_ / "keys.json").string(),
-                                   "--id-token-ttl", std::to_string(options_.id_token_ttl_seconds)};
+  std::vector<std::string> argv = {"/usr/bin/node",
+                                   (OidcDir() / "provider.mjs").string(),
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--keys",
+                                   (dir_ / "keys.json").string(),
+                                   "--id-token-ttl",
+                                   std::to_string(options_.id_token_ttl_seconds),
+                                   "--device-code-ttl",
+                                   std::to_string(options_.device_code_ttl_seconds)};
   if (rotate) argv.push_back("--rotate");
   if (!options_.console_client_key_file.empty()) {
     argv.insert(argv.end(), {"--client-key", options_.console_client_key_file});

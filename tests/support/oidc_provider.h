@@ -21,6 +21,7 @@ class OidcProvider {
     // with client_secret_basic and this secret. Empty: the client is not registered.
     std::string console_client_key_file;
     std::string console_client_secret;
+    int device_code_ttl_seconds = 600;  // how long a device authorization grant waits for its person
   };
   // Starts the provider with its signing keys in `dir`/keys.json (created when missing); nullopt
   // (with the reason on stderr) when node or the npm packages are missing.

@@ -20,6 +20,7 @@ int Run(int argc, char** argv) {
   AddAgentCommand(app, &action);
   AddSimulateCommand(app, &action);
   AddMdmCommand(app, &action);
+  AddLoginCommands(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -36,9 +36,9 @@ TEST_F(AuditCommandTest, AFreshDataDirectoryHasAnEmptyIntactChain) {
 }
 
 TEST_F(AuditCommandTest, EveryChangeIsListedWithItsActor) {
-  ASSERT_EQ(Policy("alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x"}).exit_code,
-            0);
-  ASSERT_EQ(Policy("bob", {"groups", "add", "finance"}).exit_code, 0);
+  ASSERT_EQ(
+      BreakGlass("alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x"}).exit_code, 0);
+  ASSERT_EQ(BreakGlass("bob", {"groups", "add", "finance"}).exit_code, 0);
 
   auto listed = RunCli({"audit", "list", "--data", data(), "--json"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
@@ -67,9 +67,9 @@ TEST_F(AuditCommandTest, EveryChangeIsListedWithItsActor) {
 }
 
 TEST_F(AuditCommandTest, AnEditedEntryBreaksTheChainAndIsNamed) {
-  ASSERT_EQ(Policy("alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x"}).exit_code,
-            0);
-  ASSERT_EQ(Policy("bob", {"groups", "add", "finance"}).exit_code, 0);
+  ASSERT_EQ(
+      BreakGlass("alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x"}).exit_code, 0);
+  ASSERT_EQ(BreakGlass("bob", {"groups", "add", "finance"}).exit_code, 0);
   // The triggers refuse edits; someone with the file drops them first.
   ExecSql("DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'mallory' WHERE seq = 1");
 

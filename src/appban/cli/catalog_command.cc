@@ -15,6 +15,7 @@ namespace {
 
 struct CatalogOptions {
   DataOptions data;
+  ServerOptions server;
   std::string catalog_path;
   std::string id, ours, theirs, action = "remove";
   bool json = false;
@@ -141,6 +142,23 @@ int Adopt(const CatalogOptions& o) {
   if (e == nullptr) return Fail(Status::NotFound("no catalog entry " + o.id));
   auto action = policy::ParseAction(o.action);
   if (!action.ok()) return Fail(action.status());
+  auto target = DecisionTargetFor(o.data, o.server, "appban catalog adopt");
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    // Through the server the draft rule is proposed as the signed-in person. The entry's vendor
+    // records stay out: the admin API has no vendor route yet (appban policy vendors add, on the host).
+    auto adoption = policy::AdoptEntry(*e, *action);
+    if (!adoption.ok()) return Fail(adoption.status());
+    Json body = policy::RuleToJson(adoption->rule, false);
+    body["note"] = "adopted from catalog entry " + e->id;
+    auto reply = (*target)->Call("POST", "/v1/admin/rules", &body);
+    if (!reply.ok()) return Fail(reply.status());
+    std::cout << "proposed rule " << adoption->rule.id << " (draft, " << policy::ActionName(adoption->rule.action)
+              << ") from catalog entry " << e->id << " on " << (*target)->server()
+              << "; another person must approve it\n";
+    for (const auto& t : adoption->rule.targets) std::cout << "  target " << policy::TargetSpec(t) << "\n";
+    return 0;
+  }
   auto store = OpenPolicyStore(o.data);
   if (!store.ok()) return Fail(store.status());
   decide::PolicyAdmin admin(**store, LocalActor(o.data));
@@ -161,7 +179,10 @@ void AddCatalogCommand(CLI::App& app, CommandAction* action) {
   catalog->add_option("--catalog", o->catalog_path, "Catalog file (default: the built-in data/catalog one)");
   catalog->add_option("--data", o->data.data_dir,
                       "Data directory for adopt (default: $APPBAN_DATA, else ./appban-data)");
-  catalog->add_option("--user", o->data.user, "Acting user for adopt (default: $APPBAN_USER)");
+  catalog->add_option("--user", o->data.user, "Acting user for adopt with --break-glass (default: $APPBAN_USER)");
+  catalog->add_flag("--break-glass", o->data.break_glass,
+                    "Adopt into the host's database while the server is down, recorded as break-glass");
+  AddServerOptions(catalog, &o->server);
   auto bind = [action, o](CLI::App* cmd, int (*run)(const CatalogOptions&)) {
     cmd->fallthrough();
     cmd->callback([action, o, run] { *action = [o, run] { return run(*o); }; });

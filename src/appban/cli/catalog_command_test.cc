@@ -47,7 +47,7 @@ TEST_F(CatalogCommandTest, AnUnknownEntryIsNotFound) {
   auto shown = RunCli({"catalog", "show", "xx-nothing-1999"});
   EXPECT_EQ(shown.exit_code, 1);
   EXPECT_EQ(shown.err, "appban: not found: no catalog entry xx-nothing-1999\n");
-  auto adopted = RunCli({"catalog", "adopt", "xx-nothing-1999", "--data", data(), "--user", "alice"});
+  auto adopted = RunCli({"catalog", "adopt", "xx-nothing-1999", "--data", data(), "--user", "alice", "--break-glass"});
   EXPECT_EQ(adopted.exit_code, 1);
   EXPECT_EQ(adopted.err, "appban: not found: no catalog entry xx-nothing-1999\n");
   auto missing_id = RunCli({"catalog", "show"});
@@ -68,16 +68,19 @@ TEST_F(CatalogCommandTest, DiffComparesTwoJurisdictionsByApp) {
 }
 
 TEST_F(CatalogCommandTest, AdoptProposesADraftRuleAsTheActingUser) {
-  auto bad_action =
-      RunCli({"catalog", "adopt", "ca-tiktok-2023", "--action", "nuke", "--data", data(), "--user", "alice"});
+  auto bad_action = RunCli(
+      {"catalog", "adopt", "ca-tiktok-2023", "--action", "nuke", "--data", data(), "--user", "alice", "--break-glass"});
   EXPECT_EQ(bad_action.exit_code, 1);
   EXPECT_TRUE(Contains(bad_action.err, "\"nuke\"")) << bad_action.err;
-  auto anonymous = RunCli({"catalog", "adopt", "ca-tiktok-2023", "--data", data()});
+  auto anonymous = RunCli({"catalog", "adopt", "ca-tiktok-2023", "--data", data(), "--break-glass"});
   EXPECT_EQ(anonymous.exit_code, 1);
   EXPECT_TRUE(Contains(anonymous.err, "--user")) << anonymous.err;
+  auto local = RunCli({"catalog", "adopt", "ca-tiktok-2023", "--data", data(), "--user", "alice"});
+  EXPECT_EQ(local.exit_code, 1) << "a proposal on the host needs a server, or --break-glass";
+  EXPECT_TRUE(Contains(local.err, "appban login")) << local.err;
 
-  auto adopted =
-      RunCli({"catalog", "adopt", "ca-tiktok-2023", "--action", "block", "--data", data(), "--user", "alice"});
+  auto adopted = RunCli({"catalog", "adopt", "ca-tiktok-2023", "--action", "block", "--data", data(), "--user", "alice",
+                         "--break-glass"});
   ASSERT_EQ(adopted.exit_code, 0) << adopted.err;
   EXPECT_TRUE(Contains(adopted.out, "proposed rule ca-tiktok-2023 (draft, block) from catalog entry ca-tiktok-2023"))
       << adopted.out;

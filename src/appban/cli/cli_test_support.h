@@ -51,6 +51,10 @@ class CliTest : public ::testing::Test {
     dir_ = pattern;
     unsetenv("APPBAN_DATA");
     unsetenv("APPBAN_USER");
+    // No server and no saved sign-in unless a test makes one: decisions go local only with --break-glass.
+    unsetenv("APPBAN_SERVER");
+    unsetenv("APPBAN_TOKEN_FILE");
+    setenv("APPBAN_CREDENTIALS", (dir_ / "credentials.json").c_str(), 1);
   }
   void TearDown() override {
     std::error_code ignored;
@@ -72,6 +76,13 @@ class CliTest : public ::testing::Test {
   // `appban policy --data DATA --user USER ARGS...`
   CliResult Policy(const std::string& user, std::initializer_list<std::string> args) const {
     std::vector<std::string> full = {"policy", "--data", data(), "--user", user};
+    full.insert(full.end(), args.begin(), args.end());
+    return RunCli(full);
+  }
+  // `appban policy --data DATA --user USER --break-glass ARGS...`: a decision on the local
+  // database, as on the server host while the server is down (without a server there is no other way).
+  CliResult BreakGlass(const std::string& user, std::initializer_list<std::string> args) const {
+    std::vector<std::string> full = {"policy", "--data", data(), "--user", user, "--break-glass"};
     full.insert(full.end(), args.begin(), args.end());
     return RunCli(full);
   }

@@ -20,5 +20,11 @@ void AddServerCommand(CLI::App& app, CommandAction* action);
 void AddAgentCommand(CLI::App& app, CommandAction* action);
 void AddSimulateCommand(CLI::App& app, CommandAction* action);
 void AddMdmCommand(CLI::App& app, CommandAction* action);
+// appban login, appban logout (login_command.cc).
+void AddLoginCommands(CLI::App& app, CommandAction* action);
+
+struct ServerOptions;
+// --server, --ca, --ca-sha256, --token-file, --credentials: how a command reaches the admin API.
+void AddServerOptions(CLI::App* command, ServerOptions* options);
 
 }  // namespace appban::cli

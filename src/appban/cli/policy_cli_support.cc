@@ -43,6 +43,21 @@ Result<std::unique_ptr<store::Store>> OpenPolicyStore(const DataOptions& options
   return store::OpenSqliteStore(dir + "/appban.db");
 }
 
+Result<std::optional<AdminConnection>> DecisionTargetFor(const DataOptions& data, const ServerOptions& server,
+                                                         const std::string& command) {
+  if (data.break_glass) return std::optional<AdminConnection>();
+  APPBAN_ASSIGN_OR_RETURN(std::optional<AdminConnection> connection, AdminConnection::Open(server));
+  if (!connection) {
+    return Status::PermissionDenied(
+        command +
+        " is a decision, so it goes through the server's admin API as the person who signed in: run appban login "
+        "--server URL first (or pass --server URL with --token-file FILE for an API token). On the server host "
+        "while the server is down, --break-glass acts on the local database instead, recorded as break-glass (it "
+        "cannot approve, and what it relaxes waits for two signed-in people)");
+  }
+  return connection;
+}
+
 int Fail(const Status& status, const std::string& context) {
   std::cerr << "appban: " << (context.empty() ? "" : context + ": ") << status.ToString() << "\n";
   return 1;

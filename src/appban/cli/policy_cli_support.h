@@ -5,6 +5,9 @@
 #include <memory>
 #include <string>
 
+#include <optional>
+
+#include "appban/cli/server_login.h"
 #include "appban/common/status.h"
 #include "appban/decide/admin.h"
 #include "appban/store/store.h"
@@ -30,6 +33,11 @@ decide::Actor LocalActor(const DataOptions& options);
 // Creates the directory (0700) when missing and opens DIR/appban.db (the database `appban server` uses).
 Result<std::unique_ptr<store::Store>> OpenPolicyStore(const DataOptions& options);
 std::string KeyDir(const DataOptions& options);
+// Where a decision (`command`, "appban policy rules approve") goes: with --break-glass, the local
+// database (nullopt); else the admin API of the known server (--server, $APPBAN_SERVER or the
+// saved login); with neither it is refused, naming both ways out (docs/identity.md).
+Result<std::optional<AdminConnection>> DecisionTargetFor(const DataOptions& data, const ServerOptions& server,
+                                                         const std::string& command);
 // Prints "appban: <context>: <status>" to stderr and returns exit status 1.
 int Fail(const Status& status, const std::string& context = "");
 

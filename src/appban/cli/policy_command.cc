@@ -1,15 +1,22 @@
-// appban policy …: rules, waivers, groups, vendors, keys and signed bundles over a data directory
-// (--data DIR, default $APPBAN_DATA or ./appban-data). Every change is made as the acting user
-// (--user NAME or $APPBAN_USER) and recorded in the audit chain. docs/policy.md is the manual.
+// appban policy …: rules, waivers, groups, vendors, keys and signed bundles. Decisions (proposing,
+// approving, publishing and revoking rules, waivers, groups, key rotation, pending changes) go
+// through a server's admin API as the signed-in person (`appban login`, or an API token from a
+// file); with --break-glass they are made in the local data directory (--data DIR, default
+// $APPBAN_DATA or ./appban-data) as the typed --user, recorded as break-glass; with neither they are
+// refused. Read-only commands read the local data directory. docs/policy.md and docs/identity.md
+// are the manual.
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "appban/cli/commands.h"
 #include "appban/cli/policy_cli_support.h"
+#include "appban/cli/server_login.h"
 #include "appban/common/file.h"
 #include "appban/decide/admin.h"
 #include "appban/policy/bundle.h"
@@ -22,6 +29,8 @@ namespace {
 
 struct PolicyOptions {
   DataOptions data;
+  ServerOptions server;
+  std::string command;  // "rules approve", for messages
   bool json = false;
   // rules add
   std::string id, title, action = "remove", effective, rationale, authority, instrument, note, reason;
@@ -56,6 +65,39 @@ Result<Session> OpenSession(const PolicyOptions& options) {
   APPBAN_ASSIGN_OR_RETURN(session.store, OpenPolicyStore(options.data));
   session.admin = std::make_unique<decide::PolicyAdmin>(*session.store, LocalActor(options.data));
   return session;
+}
+
+Result<std::optional<AdminConnection>> DecisionTarget(const PolicyOptions& o) {
+  return DecisionTargetFor(o.data, o.server, "appban policy " + o.command);
+}
+
+// The pending change a 202 answer carries, and how the others complete it.
+void PrintPending(const Json& change) {
+  int64_t missing = change.value("needs", change.value("quorum", int64_t{0}) - change.value("people", int64_t{0}));
+  std::cout << "proposed change " << change.value("id", "") << " (" << change.value("kind", "") << " "
+            << change.value("object", "") << "); it takes effect when " << missing
+            << " more person(s) approve it: appban policy changes approve " << change.value("id", "") << "\n";
+}
+
+// Sends one decision to the admin API; prints a pending change (202) itself and returns the body
+// of any other success.
+Result<std::optional<Json>> Decide(AdminConnection& api, std::string_view method, const std::string& path,
+                                   const Json* body) {
+  APPBAN_ASSIGN_OR_RETURN(AdminConnection::Reply reply, api.Call(method, "/v1/admin/" + path, body));
+  if (reply.status == 202 && reply.body.contains("change")) {
+    PrintPending(reply.body["change"]);
+    return std::optional<Json>();
+  }
+  return std::optional<Json>(std::move(reply.body));
+}
+
+// Runs a decision through the API: `done` prints what a completed decision changed.
+int RemoteDecision(AdminConnection& api, std::string_view method, const std::string& path, const Json* body,
+                   const std::function<void(const Json&)>& done) {
+  auto decided = Decide(api, method, path, body);
+  if (!decided.ok()) return Fail(decided.status());
+  if (*decided) done(**decided);
+  return 0;
 }
 
 void PrintRule(const policy::Rule& rule) {
@@ -105,6 +147,15 @@ int RulesAdd(const PolicyOptions& o) {
   for (const auto& spec : o.assessments) {
     size_t eq = spec.find('=');
     rule.assessments.push_back({spec.substr(0, eq), eq == std::string::npos ? "" : spec.substr(eq + 1)});
+  }
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    Json body = policy::RuleToJson(rule, false);
+    if (!o.note.empty()) body["note"] = o.note;
+    return RemoteDecision(**target, "POST", "rules", &body, [](const Json& stored) {
+      std::cout << "proposed rule " << stored.value("id", "") << " (draft; another person must approve it)\n";
+    });
   }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
@@ -158,6 +209,15 @@ void PrintProposed(const store::Change& change) {
 }
 
 int RulesTransition(const PolicyOptions& o, const std::string& verb) {
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    Json body = verb == "revoke" ? Json{{"reason", o.reason}} : Json::object();
+    if (verb != "revoke" && !o.note.empty()) body["note"] = o.note;
+    return RemoteDecision(**target, "POST", "rules/" + o.id + "/" + verb, &body, [](const Json& rule) {
+      std::cout << "rule " << rule.value("id", "") << " is now " << rule.value("state", "") << "\n";
+    });
+  }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
   if (o.data.break_glass && verb == "revoke") {
@@ -192,6 +252,18 @@ int WaiversAdd(const PolicyOptions& o) {
   auto expires = ParseTimestamp(o.expires);
   if (!expires.ok()) return Fail(expires.status(), "--expires");
   waiver.expires_at = *expires;
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    if (!o.requested_by.empty()) {
+      return Fail(Status::InvalidArgument(
+          "--requested-by: through the server the requester is the person signed in; others approve it"));
+    }
+    Json body = policy::WaiverToJson(waiver, false);
+    for (const char* server_set : {"approved_by", "created_at", "requested_by"}) body.erase(server_set);
+    return RemoteDecision(**target, "POST", "waivers", &body,
+                          [](const Json& result) { std::cout << "waiver " << result.value("id", "") << " added\n"; });
+  }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
   if (o.data.break_glass) {
@@ -234,6 +306,13 @@ int WaiversList(const PolicyOptions& o) {
 }
 
 int WaiversRevoke(const PolicyOptions& o) {
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    Json body{{"reason", o.reason}};
+    return RemoteDecision(**target, "POST", "waivers/" + o.id + "/revoke", &body,
+                          [&](const Json&) { std::cout << "waiver " << o.id << " revoked\n"; });
+  }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
   auto waiver = session->admin->RevokeWaiver(o.id, o.reason);
@@ -243,6 +322,14 @@ int WaiversRevoke(const PolicyOptions& o) {
 }
 
 int GroupsAdd(const PolicyOptions& o) {
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    Json body{{"name", o.name}, {"description", o.description}, {"devices", o.devices}};
+    return RemoteDecision(**target, "POST", "groups", &body, [&](const Json&) {
+      std::cout << "group " << o.name << " created with " << o.devices.size() << " device(s)\n";
+    });
+  }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
   auto group = session->admin->CreateGroup(policy::Group{o.name, o.description, o.devices, 0});
@@ -252,6 +339,14 @@ int GroupsAdd(const PolicyOptions& o) {
 }
 
 int GroupsAddDevices(const PolicyOptions& o) {
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    Json body{{"devices", o.devices}};
+    return RemoteDecision(**target, "POST", "groups/" + o.name + "/devices", &body, [&](const Json& group) {
+      std::cout << "group " << o.name << " has " << group.value("devices", Json::array()).size() << " device(s)\n";
+    });
+  }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
   auto group = session->admin->AddDevices(o.name, o.devices);
@@ -261,6 +356,12 @@ int GroupsAddDevices(const PolicyOptions& o) {
 }
 
 int GroupsRemove(const PolicyOptions& o) {
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    return RemoteDecision(**target, "DELETE", "groups/" + o.name, nullptr,
+                          [&](const Json&) { std::cout << "group " << o.name << " deleted\n"; });
+  }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
   Status status = session->admin->DeleteGroup(o.name);
@@ -320,9 +421,26 @@ int VendorsList(const PolicyOptions& o) {
 }
 
 int KeysInit(const PolicyOptions& o) {
+  if (o.rotate) {
+    // Rotating the key changes what every device trusts: it needs the quorum (docs/identity.md).
+    auto target = DecisionTarget(o);
+    if (!target.ok()) return Fail(target.status());
+    if (*target) {
+      Json body = Json::object();
+      return RemoteDecision(**target, "POST", "keys/rotate", &body, [](const Json& result) {
+        std::cout << "policy key rotated: " << result.value("result", Json::object()).dump() << "\n";
+      });
+    }
+  }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
   if (Status actor = session->admin->CheckActor(); !actor.ok()) return Fail(actor);
+  if (o.rotate) {
+    auto change = session->admin->ProposeChange("key.rotate", "key:policy", Json::object(), kBreakGlassQuorum, "");
+    if (!change.ok()) return Fail(change.status());
+    PrintProposed(*change);
+    return 0;
+  }
   auto key = policy::CreateActiveKey(KeyDir(o.data), o.rotate);
   if (!key.ok()) return Fail(key.status());
   Status recorded = session->admin->Record(o.rotate ? "keys.rotate" : "keys.init", "key:" + key->key_id(),
@@ -349,6 +467,48 @@ int KeysShow(const PolicyOptions& o) {
   } else {
     std::cout << "key id      " << key->key_id() << "\npublic key  " << pub_path << "\n"
               << policy::PublicKeyPem(key->public_key());
+  }
+  return 0;
+}
+
+int ChangesList(const PolicyOptions& o) {
+  auto api = AdminConnection::Open(o.server);
+  if (!api.ok()) return Fail(api.status());
+  if (!*api)
+    return Fail(
+        Status::InvalidArgument("pending changes are on the server: pass --server URL or sign in "
+                                "with appban login"));
+  auto reply = (*api)->Call("GET", "/v1/admin/changes");
+  if (!reply.ok()) return Fail(reply.status());
+  const Json& changes = reply->body.contains("changes") ? reply->body["changes"] : reply->body;
+  if (o.json) {
+    PrintJson(changes);
+    return 0;
+  }
+  for (const Json& change : changes) {
+    std::cout << change.value("id", "") << "  " << change.value("state", "") << "  " << change.value("kind", "") << "  "
+              << change.value("object", "") << "  " << change.value("people", int64_t{0}) << "/"
+              << change.value("quorum", int64_t{0}) << " people  proposed by " << change.value("proposer_name", "")
+              << "\n";
+  }
+  return 0;
+}
+
+int ChangesDecide(const PolicyOptions& o, const std::string& verb) {
+  if (o.data.break_glass) {
+    return Fail(Status::PermissionDenied("break-glass cannot " + verb +
+                                         " a change: the people who approve must sign in to the admin API"));
+  }
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  Json body = Json::object();
+  if (verb == "approve" && !o.note.empty()) body["note"] = o.note;
+  auto decided = Decide(**target, "POST", "changes/" + o.id + "/" + verb, &body);
+  if (!decided.ok()) return Fail(decided.status());
+  if (*decided) {
+    const Json& change = (*decided)->contains("change") ? (**decided)["change"] : **decided;
+    std::cout << "change " << change.value("id", o.id) << " is now " << change.value("state", "") << " ("
+              << change.value("people", int64_t{0}) << " of " << change.value("quorum", int64_t{0}) << " people)\n";
   }
   return 0;
 }
@@ -499,6 +659,7 @@ class PolicyCommandBuilder {
       std::string verb_copy = verb;
       cmd->fallthrough();
       cmd->callback([action = action_, o = o_, verb_copy] {
+        o->command = "rules " + verb_copy;
         *action = [o, verb_copy] { return RulesTransition(*o, verb_copy); };
       });
     }
@@ -564,6 +725,30 @@ class PolicyCommandBuilder {
     Bind(vlist, VendorsList);
   }
 
+  // policy changes list|approve|withdraw (through the admin API)
+  void AddChanges(CLI::App* policy) const {
+    CLI::App* changes =
+        policy->add_subcommand("changes", "Pending changes that wait for the quorum (through the admin API)");
+    changes->require_subcommand(1);
+    changes->fallthrough();
+    CLI::App* list = changes->add_subcommand("list", "List changes, pending and closed");
+    JsonFlag(list);
+    Bind(list, ChangesList);
+    for (const char* verb : {"approve", "withdraw"}) {
+      CLI::App* cmd = changes->add_subcommand(
+          verb, std::string(verb) == "approve" ? "Agree to a change (not its proposer); the last approval applies it"
+                                               : "Withdraw a change you proposed");
+      cmd->add_option("id", o_->id, "Change id")->required();
+      if (std::string(verb) == "approve") cmd->add_option("--note", o_->note, "Note recorded with the approval");
+      std::string verb_copy = verb;
+      cmd->fallthrough();
+      cmd->callback([action = action_, o = o_, verb_copy] {
+        o->command = "changes " + verb_copy;
+        *action = [o, verb_copy] { return ChangesDecide(*o, verb_copy); };
+      });
+    }
+  }
+
   // policy keys init|show
   void AddKeys(CLI::App* policy) const {
     CLI::App* keys = policy->add_subcommand("keys", "The Ed25519 policy signing key");
@@ -613,7 +798,10 @@ class PolicyCommandBuilder {
   // fallthrough: options of `policy` itself (--data, --user) may follow the subcommand's name.
   void Bind(CLI::App* cmd, int (*run)(const PolicyOptions&)) const {
     cmd->fallthrough();
-    cmd->callback([action = action_, o = o_, run] { *action = [o, run] { return run(*o); }; });
+    cmd->callback([action = action_, o = o_, run, cmd] {
+      o->command = cmd->get_parent()->get_name() + " " + cmd->get_name();
+      *action = [o, run] { return run(*o); };
+    });
   }
 
   std::shared_ptr<PolicyOptions> o_;
@@ -628,15 +816,20 @@ void AddPolicyCommand(CLI::App& app, CommandAction* action) {
       app.add_subcommand("policy", "Ban rules, waivers, groups, vendors, keys and signed policy bundles");
   policy->require_subcommand(1);
   policy->add_option("--data", o->data.data_dir, "Data directory (default: $APPBAN_DATA, else ./appban-data)");
-  policy->add_option("--user", o->data.user, "Acting user, recorded in the audit log (default: $APPBAN_USER)");
+  policy->add_option("--user", o->data.user,
+                     "Acting user for --break-glass and local set-up, recorded in the audit log (default: "
+                     "$APPBAN_USER); through the server the signed-in person acts");
   policy->add_flag("--break-glass", o->data.break_glass,
-                   "Act on the host while the server is down, recorded as break-glass: revoking a published rule "
-                   "and waivers are only proposed (signed-in people approve them), approvals are refused");
+                   "Decide on the host's database while the server is down, recorded as break-glass: revoking a "
+                   "published rule, waivers and key rotation are only proposed (signed-in people approve them), "
+                   "approvals are refused. Without it (and without --server or appban login) decisions are refused");
+  AddServerOptions(policy, &o->server);
   PolicyCommandBuilder builder(o, action);
   builder.AddRules(policy);
   builder.AddWaivers(policy);
   builder.AddGroups(policy);
   builder.AddVendors(policy);
+  builder.AddChanges(policy);
   builder.AddKeys(policy);
   builder.AddBundle(policy);
   builder.AddEvaluate(policy);

@@ -1,12 +1,16 @@
 // `appban policy …` in-process: argument parsing, what each subcommand prints, and the message
-// and exit status of each mistake a user can make. The end-to-end flow through the real binary
-// (adopt, approve, publish, export, verify, tamper) is tests/policy_cli_test.cc.
+// and exit status of each mistake a user can make. There is no server here, so decisions are made
+// with --break-glass or refused; the same decisions through the admin API as signed-in people are
+// tests/cli_login_test.cc, and the end-to-end flow through the real binary (adopt, approve,
+// publish, export, verify, tamper) is tests/policy_cli_test.cc.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "appban/cli/cli_test_support.h"
+#include "appban/cli/policy_cli_support.h"
+#include "appban/decide/admin.h"
 #include "appban/store/store.h"
 
 namespace appban::cli {
@@ -18,17 +22,30 @@ class PolicyCommandTest : public CliTest {
  protected:
   // A draft rule proposed by alice.
   void ProposeRule(const std::string& id, const std::string& target = "android:com.example.app") {
-    auto added = Policy("alice", {"rules", "add", "--id", id, "--title", "Ban " + id, "--target", target});
+    auto added = BreakGlass("alice", {"rules", "add", "--id", id, "--title", "Ban " + id, "--target", target});
     ASSERT_EQ(added.exit_code, 0) << added.err;
   }
-  // A rule proposed by alice, approved and published by bob.
-  void PublishRule(const std::string& id, const std::string& target = "android:com.example.app") {
-    ProposeRule(id, target);
-    ASSERT_EQ(Policy("bob", {"rules", "approve", id}).exit_code, 0);
-    ASSERT_EQ(Policy("bob", {"rules", "publish", id}).exit_code, 0);
+  // Acting on the data directory as `user` through the library: what a second person does through
+  // the server, which these in-process tests do not run.
+  decide::PolicyAdmin AdminAs(const std::string& user, std::unique_ptr<store::Store>& store) const {
+    auto opened = store::OpenSqliteStore(data() + "/appban.db");
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    store = std::move(*opened);
+    return decide::PolicyAdmin(*store, LocalActor(DataOptions{data(), user, false}));
   }
-  std::string PublicKeyPath() {
-    auto shown = Policy("alice", {"keys", "show", "--json"});
+  // A rule proposed by alice, approved by bob (through the library).
+  void ApproveRule(const std::string& id, const std::string& target = "android:com.example.app") {
+    ProposeRule(id, target);
+    std::unique_ptr<store::Store> store;
+    ASSERT_TRUE(AdminAs("bob", store).ApproveRule(id, "").ok());
+  }
+  // ... and published by bob.
+  void PublishRule(const std::string& id, const std::string& target = "android:com.example.app") {
+    ApproveRule(id, target);
+    ASSERT_EQ(BreakGlass("bob", {"rules", "publish", id}).exit_code, 0);
+  }
+  std::string PublicKeyPath(const std::string& dir = "") {
+    auto shown = RunCli({"policy", "--data", dir.empty() ? data() : dir, "keys", "show", "--json"});
     EXPECT_EQ(shown.exit_code, 0) << shown.err;
     Json json = Json::parse(shown.out, nullptr, false);
     return json.is_discarded() ? "" : json.value("public_key_file", "");
@@ -45,11 +62,12 @@ TEST_F(PolicyCommandTest, PolicyNeedsASubcommand) {
 }
 
 TEST_F(PolicyCommandTest, RulesAddReportsTheDraftAndListShowsIt) {
-  ASSERT_EQ(Policy("alice", {"groups", "add", "finance"}).exit_code, 0);  // --scope names a group that exists
-  auto added = Policy("alice", {"rules",      "add",         "--id",          "ban-x",       "--title",
-                                "Ban X",      "--target",    "android:com.x", "--target",    "deb:x-client",
-                                "--action",   "block",       "--scope",       "finance",     "--effective",
-                                "2030-01-02", "--rationale", "spyware",       "--reference", "https://example.org/x"});
+  ASSERT_EQ(BreakGlass("alice", {"groups", "add", "finance"}).exit_code, 0);  // --scope names a group that exists
+  auto added =
+      BreakGlass("alice", {"rules",      "add",         "--id",          "ban-x",       "--title",
+                           "Ban X",      "--target",    "android:com.x", "--target",    "deb:x-client",
+                           "--action",   "block",       "--scope",       "finance",     "--effective",
+                           "2030-01-02", "--rationale", "spyware",       "--reference", "https://example.org/x"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_EQ(added.out, "proposed rule ban-x (draft; another person must approve it)\n");
 
@@ -79,7 +97,7 @@ TEST_F(PolicyCommandTest, RulesAddReportsTheDraftAndListShowsIt) {
 
 TEST_F(PolicyCommandTest, OptionsOfPolicyMayFollowTheSubcommand) {
   auto added = RunCli({"policy", "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--data",
-                       data(), "--user", "alice"});
+                       data(), "--user", "alice", "--break-glass"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   auto listed = RunCli({"policy", "rules", "list", "--json", "--data", data()});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
@@ -89,7 +107,8 @@ TEST_F(PolicyCommandTest, OptionsOfPolicyMayFollowTheSubcommand) {
 TEST_F(PolicyCommandTest, TheDataDirectoryAndUserComeFromTheEnvironmentWhenNotGiven) {
   setenv("APPBAN_DATA", data().c_str(), 1);
   setenv("APPBAN_USER", "carol", 1);
-  auto added = RunCli({"policy", "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x"});
+  auto added =
+      RunCli({"policy", "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--break-glass"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   auto shown = Policy("dave", {"rules", "show", "ban-x", "--json"});
   ASSERT_EQ(shown.exit_code, 0) << shown.err;
@@ -127,34 +146,50 @@ TEST_F(PolicyCommandTest, RulesAddNamesEachMissingOrWrongArgument) {
 }
 
 TEST_F(PolicyCommandTest, ChangesNeedAnActingUser) {
-  auto added = RunCli(
-      {"policy", "--data", data(), "rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x"});
+  auto added = RunCli({"policy", "--data", data(), "--break-glass", "rules", "add", "--id", "ban-x", "--title", "T",
+                       "--target", "android:com.x"});
   EXPECT_EQ(added.exit_code, 1);
   EXPECT_TRUE(Contains(added.err, "no acting user: pass --user NAME or set APPBAN_USER")) << added.err;
 }
 
-TEST_F(PolicyCommandTest, TransitionsFollowTheTwoPersonRule) {
+TEST_F(PolicyCommandTest, DecisionsWithoutAServerOrBreakGlassAreRefused) {
   ProposeRule("ban-x");
-  auto self = Policy("alice", {"rules", "approve", "ban-x"});
-  EXPECT_EQ(self.exit_code, 1);
-  EXPECT_TRUE(Contains(self.err, "two-person")) << self.err;
+  for (const std::string verb : {"approve", "publish"}) {
+    auto refused = Policy("bob", {"rules", verb, "ban-x"});
+    EXPECT_EQ(refused.exit_code, 1) << verb;
+    EXPECT_TRUE(Contains(refused.err, "appban policy rules " + verb + " is a decision")) << refused.err;
+    EXPECT_TRUE(Contains(refused.err, "appban login --server URL")) << refused.err;
+    EXPECT_TRUE(Contains(refused.err, "--break-glass")) << refused.err;
+  }
+  for (const auto& refused :
+       {Policy("alice", {"rules", "add", "--id", "ban-y", "--title", "T", "--target", "deb:y"}),
+        Policy("bob", {"rules", "revoke", "ban-x", "--reason", "r"}), Policy("bob", {"groups", "add", "finance"}),
+        Policy("bob", {"keys", "init", "--rotate"})}) {
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_TRUE(Contains(refused.err, "--break-glass")) << refused.err;
+  }
+  auto shown = Policy("bob", {"rules", "show", "ban-x", "--json"});
+  EXPECT_EQ(Json::parse(shown.out, nullptr, false).value("state", ""), "draft") << "read-only commands stay local";
+}
 
-  auto early = Policy("bob", {"rules", "publish", "ban-x"});
+TEST_F(PolicyCommandTest, BreakGlassPublishesAnApprovedRuleAndRevokesOneNotYetPublished) {
+  ProposeRule("ban-x");
+  auto early = BreakGlass("bob", {"rules", "publish", "ban-x"});
   EXPECT_EQ(early.exit_code, 1) << "a draft cannot be published";
-
-  auto approved = Policy("bob", {"rules", "approve", "ban-x", "--note", "checked"});
-  ASSERT_EQ(approved.exit_code, 0) << approved.err;
-  EXPECT_EQ(approved.out, "rule ban-x is now approved\n");
-  auto published = Policy("bob", {"rules", "publish", "ban-x"});
+  std::unique_ptr<store::Store> store;
+  ASSERT_TRUE(AdminAs("bob", store).ApproveRule("ban-x", "checked").ok());
+  store.reset();
+  auto published = BreakGlass("bob", {"rules", "publish", "ban-x"});
   ASSERT_EQ(published.exit_code, 0) << published.err;
   EXPECT_EQ(published.out, "rule ban-x is now published\n");
 
-  auto no_reason = Policy("bob", {"rules", "revoke", "ban-x"});
+  ProposeRule("ban-y");
+  auto no_reason = BreakGlass("bob", {"rules", "revoke", "ban-y"});
   EXPECT_NE(no_reason.exit_code, 0);
   EXPECT_TRUE(Contains(no_reason.err, "--reason")) << no_reason.err;
-  auto revoked = Policy("bob", {"rules", "revoke", "ban-x", "--reason", "lifted"});
+  auto revoked = BreakGlass("bob", {"rules", "revoke", "ban-y", "--reason", "withdrawn"});
   ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
-  EXPECT_EQ(revoked.out, "rule ban-x is now revoked\n");
+  EXPECT_EQ(revoked.out, "rule ban-y is now revoked\n");
 }
 
 TEST_F(PolicyCommandTest, AnUnknownRuleIsNotFound) {
@@ -185,10 +220,23 @@ TEST_F(PolicyCommandTest, WaiversNeedExactlyOneSubjectAndAValidExpiry) {
   EXPECT_NE(no_justification.exit_code, 0);
   EXPECT_TRUE(Contains(no_justification.err, "--justification")) << no_justification.err;
 
-  auto added = Policy("bob", {"waivers", "add", "--id", "w1", "--rule", "ban-x", "--device", "d-1", "--justification",
-                              "pilot", "--expires", "2099-01-01", "--requested-by", "carol"});
-  ASSERT_EQ(added.exit_code, 0) << added.err;
-  EXPECT_EQ(added.out, "waiver w1 exempts device d-1 from rule ban-x until 2099-01-01T00:00:00Z\n");
+  // Through break-glass a waiver is only proposed; here it is granted through the library.
+  auto proposed = BreakGlass("bob", {"waivers", "add", "--id", "w1", "--rule", "ban-x", "--device", "d-1",
+                                     "--justification", "pilot", "--expires", "2099-01-01"});
+  ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
+  EXPECT_TRUE(Contains(proposed.out, "break-glass: proposed change c-")) << proposed.out;
+  EXPECT_TRUE(Policy("bob", {"waivers", "list"}).out.empty()) << "a proposal exempts nobody";
+  policy::Waiver waiver;
+  waiver.id = "w1";
+  waiver.rule_id = "ban-x";
+  waiver.subject_kind = policy::WaiverSubject::kDevice;
+  waiver.subject = "d-1";
+  waiver.justification = "pilot";
+  waiver.requested_by = "carol";
+  waiver.expires_at = *ParseTimestamp("2099-01-01");
+  std::unique_ptr<store::Store> store;
+  ASSERT_TRUE(AdminAs("bob", store).AddWaiver(waiver).ok());
+  store.reset();
 
   auto listed = Policy("bob", {"waivers", "list", "--json"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
@@ -198,23 +246,25 @@ TEST_F(PolicyCommandTest, WaiversNeedExactlyOneSubjectAndAValidExpiry) {
   EXPECT_EQ(waivers[0]["active"], true);
   EXPECT_EQ(waivers[0]["approved_by"], "bob");
 
-  auto revoked = Policy("bob", {"waivers", "revoke", "w1", "--reason", "pilot over"});
+  auto refused = Policy("bob", {"waivers", "revoke", "w1", "--reason", "pilot over"});
+  EXPECT_EQ(refused.exit_code, 1) << "a decision, refused without a server or --break-glass";
+  auto revoked = BreakGlass("bob", {"waivers", "revoke", "w1", "--reason", "pilot over"});
   ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
   EXPECT_EQ(revoked.out, "waiver w1 revoked\n");
   auto text = Policy("bob", {"waivers", "list"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_TRUE(Contains(text.out, "w1  rule ban-x  device d-1  until 2099-01-01T00:00:00Z  revoked  approved by bob"))
       << text.out;
-  auto again = Policy("bob", {"waivers", "revoke", "w1", "--reason", "twice"});
+  auto again = BreakGlass("bob", {"waivers", "revoke", "w1", "--reason", "twice"});
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_TRUE(Contains(again.err, "already revoked")) << again.err;
 }
 
 TEST_F(PolicyCommandTest, GroupsAreCreatedFilledListedAndRemoved) {
-  auto added = Policy("alice", {"groups", "add", "finance", "--description", "Finance team", "--device", "d-1"});
+  auto added = BreakGlass("alice", {"groups", "add", "finance", "--description", "Finance team", "--device", "d-1"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_EQ(added.out, "group finance created with 1 device(s)\n");
-  auto grown = Policy("alice", {"groups", "add-devices", "finance", "d-2", "d-3"});
+  auto grown = BreakGlass("alice", {"groups", "add-devices", "finance", "d-2", "d-3"});
   ASSERT_EQ(grown.exit_code, 0) << grown.err;
   EXPECT_EQ(grown.out, "group finance has 3 device(s)\n");
   auto listed = Policy("alice", {"groups", "list"});
@@ -222,15 +272,15 @@ TEST_F(PolicyCommandTest, GroupsAreCreatedFilledListedAndRemoved) {
   EXPECT_EQ(listed.out, "finance  3 device(s)  Finance team\n");
 
   // A group a live rule is scoped to cannot go.
-  auto scoped = Policy(
+  auto scoped = BreakGlass(
       "alice", {"rules", "add", "--id", "ban-x", "--title", "T", "--target", "android:com.x", "--scope", "finance"});
   ASSERT_EQ(scoped.exit_code, 0) << scoped.err;
-  auto refused = Policy("alice", {"groups", "remove", "finance"});
+  auto refused = BreakGlass("alice", {"groups", "remove", "finance"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(Contains(refused.err, "group finance scopes rule ban-x; revoke the rule first")) << refused.err;
 
-  ASSERT_EQ(Policy("alice", {"groups", "add", "spare"}).exit_code, 0);
-  auto removed = Policy("alice", {"groups", "remove", "spare"});
+  ASSERT_EQ(BreakGlass("alice", {"groups", "add", "spare"}).exit_code, 0);
+  auto removed = BreakGlass("alice", {"groups", "remove", "spare"});
   ASSERT_EQ(removed.exit_code, 0) << removed.err;
   EXPECT_EQ(removed.out, "group spare deleted\n");
   auto json = Policy("alice", {"groups", "list", "--json"});
@@ -239,7 +289,7 @@ TEST_F(PolicyCommandTest, GroupsAreCreatedFilledListedAndRemoved) {
   ASSERT_EQ(groups.size(), 1u);
   EXPECT_EQ(groups[0]["name"], "finance");
 
-  auto missing = Policy("alice", {"groups", "add-devices", "finance"});
+  auto missing = BreakGlass("alice", {"groups", "add-devices", "finance"});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_TRUE(Contains(missing.err, "devices")) << missing.err;
 }
@@ -275,9 +325,15 @@ TEST_F(PolicyCommandTest, KeysInitOnceThenShowAndRotate) {
 
   auto again = Policy("alice", {"keys", "init"});
   EXPECT_EQ(again.exit_code, 1) << "an existing key is replaced only with --rotate";
-  auto rotated = Policy("alice", {"keys", "init", "--rotate"});
-  ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
-  EXPECT_NE(PublicKeyPath(), pub);
+  // Rotating changes what every device trusts: on the host it is only proposed, for the quorum.
+  auto refused = Policy("alice", {"keys", "init", "--rotate"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(Contains(refused.err, "--break-glass")) << refused.err;
+  auto proposed = BreakGlass("alice", {"keys", "init", "--rotate"});
+  ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
+  EXPECT_TRUE(Contains(proposed.out, "break-glass: proposed change c-")) << proposed.out;
+  EXPECT_TRUE(Contains(proposed.out, "key.rotate")) << proposed.out;
+  EXPECT_EQ(PublicKeyPath(), pub) << "nothing rotates before the quorum agrees";
 }
 
 TEST_F(PolicyCommandTest, BundleExportVerifyAndEvaluate) {
@@ -319,8 +375,8 @@ TEST_F(PolicyCommandTest, BundleVerifyRefusesAnUntrustedKeyAndMissingFiles) {
   std::string first_key = PublicKeyPath();
   std::string bundle = Path("bundle.json");
   ASSERT_EQ(Policy("bob", {"bundle", "export", "-o", bundle}).exit_code, 0);
-  ASSERT_EQ(Policy("alice", {"keys", "init", "--rotate"}).exit_code, 0);
-  std::string other_key = PublicKeyPath();
+  ASSERT_EQ(RunCli({"policy", "--data", Path("other"), "--user", "alice", "keys", "init"}).exit_code, 0);
+  std::string other_key = PublicKeyPath(Path("other"));
   ASSERT_NE(other_key, first_key);
 
   auto untrusted = RunCli({"policy", "bundle", "verify", bundle, "--key", other_key});
@@ -366,7 +422,7 @@ TEST_F(PolicyCommandTest, BreakGlassProposesRelaxingDecisionsAndNeverApproves) {
   auto waive = RunCli({"policy", "--data", data(), "--user", "root", "--break-glass", "waivers", "add", "--id", "w-bg",
                        "--rule", "ban-y", "--group", "finance", "--justification", "j", "--expires", "2099-01-01"});
   EXPECT_NE(waive.exit_code, 0) << "the group does not exist: checked before it is proposed";
-  ASSERT_EQ(Policy("alice", {"groups", "add", "finance"}).exit_code, 0);
+  ASSERT_EQ(BreakGlass("alice", {"groups", "add", "finance"}).exit_code, 0);
   waive = RunCli({"policy", "--data", data(), "--user", "root", "--break-glass", "waivers", "add", "--id", "w-bg",
                   "--rule", "ban-y", "--group", "finance", "--justification", "j", "--expires", "2099-01-01"});
   ASSERT_EQ(waive.exit_code, 0) << waive.err;

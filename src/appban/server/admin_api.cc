@@ -194,6 +194,7 @@ std::variant<HttpResponse, Principal> Authenticate(WorkerContext& context, const
   if (credential.empty()) return Unauthenticated("the Authorization header is not \"Bearer <token>\"");
   Principal principal;
   principal.source = request.remote_address;
+  principal.cli = request.Header("x-appban-channel") == "cli";
   if (identity::LooksLikeJwt(credential)) return AuthenticateOidc(context, credential, std::move(principal), now);
 
   auto token = context.fleet->AuthenticateApiToken(credential, now);

@@ -288,7 +288,7 @@ store::AuditIdentity Principal::Identity() const {
   identity.method = session ? "session" : method;
   identity.token_id = token_id;
   identity.source = source;
-  identity.channel = session ? "console" : "api";
+  identity.channel = session ? "console" : (cli ? "cli" : "api");
   return identity;
 }
 

@@ -126,6 +126,9 @@ struct Principal {
   // Authenticated by a console session cookie (console_session.h) made from the credential that
   // `method` names: audited as method "session", channel "console".
   bool session = false;
+  // The client said it is the appban command line (header "X-Appban-Channel: cli"): a label for
+  // the audit chain's channel, never a credential — it changes nothing the caller may do.
+  bool cli = false;
 
   decide::Actor Actor() const;
   store::AuditIdentity Identity() const;

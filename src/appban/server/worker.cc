@@ -25,6 +25,7 @@
 #include "appban/server/admin_api.h"
 #include "appban/server/admin_reader.h"
 #include "appban/server/assessment_pool.h"
+#include "appban/server/auth_providers.h"
 #include "appban/server/bundle_hub.h"
 #include "appban/server/checkin_writer.h"
 #include "appban/server/console.h"
@@ -343,6 +344,10 @@ class Worker : public FleetNotifier {
       return;
     }
     if (path.starts_with(kAdminPathPrefix)) return HandleAdminRequest(context_, std::move(request), std::move(respond));
+    if (path == kAuthProvidersPath) {
+      if (only("GET")) respond(AuthProvidersResponse(config_.identity.oidc));
+      return;
+    }
     if (path == kSessionPath) return HandleSessionRequest(context_, std::move(request), std::move(respond));
     if (path.starts_with("/console/")) return HandleConsoleSignIn(context_, std::move(request), std::move(respond));
     if (IsConsolePath(path)) return respond(ServeConsole(request));
