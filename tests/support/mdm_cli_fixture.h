@@ -1,7 +1,9 @@
-// What the `appban mdm …` CLI tests share (AMAPI, Intune, Apple MDM): running the real binary, the
-// policy commands of the two-person rule on a data directory, a ban published and exported with
-// due process, and the `mdm` verbs on the test's server configuration — printed when
-// APPBAN_MDM_EXAMPLE is set, since docs/mdm.md's worked examples are these tests' output.
+// What the `appban mdm …` CLI tests share (AMAPI, Intune, Apple MDM): running the real binary, a
+// ban decided with due process in the data directory's real store (proposed by alice, approved
+// and published by bob through the policy core: these tests are about the MDMs, and the CLI's own
+// decision path through the admin API is tested in cli_login_test.cc), exported with the CLI, and
+// the `mdm` verbs on the test's server configuration — printed when APPBAN_MDM_EXAMPLE is set,
+// since docs/mdm.md's worked examples are these tests' output.
 // Test-only (included by *_test.cc).
 #pragma once
 
@@ -13,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "appban/decide/admin.h"
+#include "appban/policy/model.h"
+#include "appban/store/store.h"
 #include "support/test_support.h"
 
 namespace appban::testing {
@@ -50,21 +55,35 @@ class MdmCliTest : public ::testing::Test {
     if (!std::filesystem::exists(std::filesystem::path(data()) / "keys")) {
       ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
     }
-    std::vector<std::string> add = {"rules", "add", "--id", "wechat", "--title", "WeChat on government phones"};
-    for (const std::string& target : targets) add.insert(add.end(), {"--target", target});
-    auto proposed = Policy("alice", add);
-    ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
-    ASSERT_EQ(Policy("bob", {"rules", "approve", "wechat"}).exit_code, 0);
-    ASSERT_EQ(Policy("bob", {"rules", "publish", "wechat"}).exit_code, 0);
+    policy::Rule rule;
+    rule.id = "wechat";
+    rule.title = "WeChat on government phones";
+    for (const std::string& target : targets) {
+      auto parsed = policy::ParseTargetSpec(target);
+      ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+      rule.targets.push_back(*parsed);
+    }
+    Decide("alice", [&](decide::PolicyAdmin& admin) { return admin.ProposeRule(rule).status(); });
+    Decide("bob", [](decide::PolicyAdmin& admin) { return admin.ApproveRule("wechat").status(); });
+    Decide("bob", [](decide::PolicyAdmin& admin) { return admin.PublishRule("wechat").status(); });
     auto exported = Policy("bob", {"bundle", "export", "--out", (dir_.path() / bundle).string()});
     ASSERT_EQ(exported.exit_code, 0) << exported.err;
   }
   // Revokes "wechat" and exports the next bundle to `bundle`.
   void RevokeBan(const std::string& bundle) {
-    ASSERT_EQ(Policy("bob", {"rules", "revoke", "wechat", "--reason", "court order"}).exit_code, 0);
+    Decide("bob", [](decide::PolicyAdmin& admin) { return admin.RevokeRule("wechat", "court order").status(); });
     ASSERT_EQ(Policy("bob", {"bundle", "export", "--out", (dir_.path() / bundle).string()}).exit_code, 0);
   }
   std::string data() const { return (dir_.path() / "data").string(); }
+  // One decision by `who` on the data directory's store (the database `appban server` uses).
+  template <typename Step>
+  void Decide(const std::string& who, Step step) {
+    auto store = store::OpenSqliteStore(data() + "/appban.db");
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    decide::PolicyAdmin admin(**store, who);
+    Status done = step(admin);
+    ASSERT_TRUE(done.ok()) << who << ": " << done.ToString();
+  }
 
   TempDir dir_;
   std::string config_;  // the server's TOML the `mdm` verbs read

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -179,7 +180,7 @@ int RunAssess(const AssessOptions& options) {
   } else if (options.format == "sarif") {
     rendered = DumpJson(assess::RenderSarif(assessed, kToolVersion), 2) + "\n";
   } else {
-    rendered = assess::RenderHtml(assessed, kToolVersion, WallNow());
+    rendered = assess::RenderHtml(assessed, kToolVersion, static_cast<UnixSeconds>(std::time(nullptr)));
   }
   if (options.output.empty()) {
     std::cout << rendered << std::flush;
