@@ -93,27 +93,40 @@ const server = createServer();
 await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
-const provider = new Provider(issuer, {
-  clients,
-  jwks: { keys },
-  // Claims asked for by scope go into the ID token too (what appban reads).
-  conformIdTokenClaims: false,
-  claims: { openid: ['sub'], profile: ['name', 'roles'] },
-  findAccount: (ctx, id) => ({
-    accountId: id,
-    claims: () => {
-      const claims = { sub: id, name: names[id] ?? id };
-      if (roles[id]) claims.roles = roles[id];
-      return claims;
-    },
-  }),
-  ttl: { IdToken: idTokenTtl, AccessToken: idTokenTtl, Session: 3600, Interaction: 600, Grant: 3600, DeviceCode: deviceCodeTtl },
-  // deviceFlow: the OAuth 2.0 device authorization grant `appban login` uses (RFC 8628);
-  // device-sign-in.mjs is the person's half, on the provider's own pages.
-  features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
-  pkce: { required: () => true },
+// A provider over the current keys. SIGUSR1 rolls the keys over in place: a new key first (the
+// one it signs with), the old ones kept for verification, the same port and issuer — a restart
+// could lose its port to another process in between.
+const makeProvider = () => {
+  const made = new Provider(issuer, {
+    clients,
+    jwks: { keys },
+    // Claims asked for by scope go into the ID token too (what appban reads).
+    conformIdTokenClaims: false,
+    claims: { openid: ['sub'], profile: ['name', 'roles'] },
+    findAccount: (ctx, id) => ({
+      accountId: id,
+      claims: () => {
+        const claims = { sub: id, name: names[id] ?? id };
+        if (roles[id]) claims.roles = roles[id];
+        return claims;
+      },
+    }),
+    ttl: { IdToken: idTokenTtl, AccessToken: idTokenTtl, Session: 3600, Interaction: 600, Grant: 3600, DeviceCode: deviceCodeTtl },
+    // deviceFlow: the OAuth 2.0 device authorization grant `appban login` uses (RFC 8628);
+    // device-sign-in.mjs is the person's half, on the provider's own pages.
+    features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
+    pkce: { required: () => true },
+  });
+  made.proxy = false;
+  return made.callback();
+};
+let handler = makeProvider();
+server.on('request', (request, response) => handler(request, response));
+process.on('SIGUSR1', () => {
+  keys = [newKey(), ...keys];
+  writeFileSync(keysFile, JSON.stringify({ keys }), { mode: 0o600 });
+  handler = makeProvider();
+  process.stdout.write(`rotated ${keys[0].kid}\n`);
 });
-provider.proxy = false;
-server.on('request', provider.callback());
 process.stdout.write(`ready ${issuer}\n`);
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

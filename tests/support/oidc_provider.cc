@@ -151,8 +151,25 @@ std::string OidcProvider::ConsoleServerToml(const std::string& client_id, const 
 }
 
 bool OidcProvider::RotateKeys() {
-  Stop();
-  return Launch(true);
+  // In place (SIGUSR1, provider.mjs): the provider keeps its port, which a restart could lose to
+  // another test's process in between.
+  if (pid_ <= 0) return false;
+  std::filesystem::path log = dir_ / "provider.log";
+  auto rotations = [&] {
+    std::string text = ReadAll(log);
+    size_t count = 0;
+    for (size_t at = text.find("rotated "); at != std::string::npos; at = text.find("rotated ", at + 1)) ++count;
+    return count;
+  };
+  size_t before = rotations();
+  if (kill(pid_, SIGUSR1) != 0) return false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (rotations() > before) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::fprintf(stderr, "oidc provider did not roll its keys over:\n%s\n", ReadAll(log).c_str());
+  return false;
 }
 
 std::string OidcProvider::SignIn(const std::string& login, const std::string& client_id) const {
