@@ -10,6 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 
+# Each stage says how long it took, so that a slow CI run shows where its minutes went.
+stage_started=$SECONDS
+stage() {
+  echo "== (previous stage: $((SECONDS - stage_started)) s) $*"
+  stage_started=$SECONDS
+}
+
 run_ctest() {
   local dir=$1; shift
   ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 900 "$@"
@@ -17,24 +24,24 @@ run_ctest() {
 
 # First, because it takes seconds and a formatting slip should not wait for an hour of tests.
 if [[ "${SKIP_FORMAT:-0}" != 1 ]]; then
-  echo "== formatting check"
+  stage "formatting check"
   scripts/format.sh --check
 fi
 
-echo "== release build and tests"
+stage "release build and tests"
 scripts/build.sh release
 run_ctest build "$@"
 
 if [[ "${SKIP_SANITIZE:-0}" != 1 ]]; then
-  echo "== ASan + UBSan build and tests"
+  stage "ASan + UBSan build and tests"
   scripts/build.sh sanitize
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest build-sanitize "$@"
 fi
 
 if [[ "${SKIP_FUZZ:-0}" != 1 ]]; then
-  echo "== libFuzzer targets"
+  stage "libFuzzer targets"
   scripts/build.sh fuzz
   scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 fi
-echo "== all test stages passed"
+stage "all test stages passed (total $SECONDS s)"
