@@ -35,6 +35,8 @@ test_packages=(
   # The store tests start a private PostgreSQL 15 (initdb/pg_ctl in a temp directory, Unix socket
   # only; as root they run it as `nobody`): src/appban/store/postgres_test_cluster.h.
   postgresql-15
+  # The SQLite locking test reads the server's database from another process, as an operator would.
+  sqlite3
 )
 # The identity tests run a real OpenID Connect provider (oidc-provider from npm, versions pinned in
 # tests/oidc/package-lock.json) with node; Debian's nodejs and npm unless a node is already there.

@@ -381,8 +381,9 @@ Result<CodeSignature> ParseCodeSignature(Bytes blob, Bytes slice, const std::opt
       Owned<BIO> source(BIO_new_mem_buf(primary_cd.data(), static_cast<int>(primary_cd.size())));
       Owned<BIO> content(BIO_new(BIO_f_null()));
       if (source && content) BIO_push(content.get(), source.get());
-      out.cms_verifies = !primary_cd.empty() && source && content && CMS_verify(cms.get(), nullptr, nullptr, content.get(), nullptr,
-                                                           CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY | CMS_DETACHED) == 1;
+      out.cms_verifies = !primary_cd.empty() && source && content &&
+                         CMS_verify(cms.get(), nullptr, nullptr, content.get(), nullptr,
+                                    CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY | CMS_DETACHED) == 1;
       if (!out.cms_verifies) {
         out.cms_error = "CMS signature does not verify over the CodeDirectory: " + OpenSslError();
         AddAnomaly(anomalies, "codesign.cms_mismatch", where, out.cms_error);

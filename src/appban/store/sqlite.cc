@@ -16,20 +16,35 @@ namespace {
 // it, whatever the umask and the directory's mode. SQLite gives the -wal, -shm and -journal files
 // it creates the main file's mode, so creating that one 0600 covers them; files left by an older
 // version (or created under a lax umask) are tightened here too.
+//
+// Never by opening and closing the database file itself: closing any descriptor of a file drops
+// every POSIX lock this process holds on it, the locks of the SQLite connections already open
+// here among them. Another process (the CLI, sqlite3, a backup) then believed it was alone, folded
+// the WAL into the main file and deleted it while the server went on writing to the deleted WAL,
+// and saw none of the server's later writes. Only a file this call creates is opened, and no
+// connection can hold a lock on a file that did not exist; an existing one is changed by name.
 Status RestrictToOwner(const std::string& path) {
   if (path.empty() || path == ":memory:" || path.starts_with("file:")) return Status::Ok();
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Status::Unavailable("cannot open database " + path + ": " + std::strerror(errno));
   struct stat info {};
-  bool ok = ::fstat(fd, &info) == 0 && ((info.st_mode & 077) == 0 || ::fchmod(fd, 0600) == 0);
-  int saved = errno;
-  ::close(fd);
-  if (!ok) return Status::Unavailable("cannot make database " + path + " private (mode 0600): " + std::strerror(saved));
-  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
-    std::string companion = path + suffix;
-    if (::lstat(companion.c_str(), &info) != 0 || !S_ISREG(info.st_mode) || (info.st_mode & 077) == 0) continue;
-    if (::chmod(companion.c_str(), 0600) != 0) {
-      return Status::Unavailable("cannot make " + companion + " private (mode 0600): " + std::strerror(errno));
+  if (::lstat(path.c_str(), &info) != 0) {
+    if (errno != ENOENT) return Status::Unavailable("cannot open database " + path + ": " + std::strerror(errno));
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST) {  // EEXIST: another process created it first
+      return Status::Unavailable("cannot create database " + path + ": " + std::strerror(errno));
+    }
+    if (fd >= 0) ::close(fd);
+    if (::lstat(path.c_str(), &info) != 0) {
+      return Status::Unavailable("cannot open database " + path + ": " + std::strerror(errno));
+    }
+  }
+  if (S_ISLNK(info.st_mode))
+    return Status::Unavailable("database " + path + " is a symbolic link; refusing to follow it");
+  if (!S_ISREG(info.st_mode)) return Status::Unavailable("database " + path + " is not a regular file");
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::string file = path + suffix;
+    if (::lstat(file.c_str(), &info) != 0 || !S_ISREG(info.st_mode) || (info.st_mode & 077) == 0) continue;
+    if (::chmod(file.c_str(), 0600) != 0) {
+      return Status::Unavailable("cannot make " + file + " private (mode 0600): " + std::strerror(errno));
     }
   }
   return Status::Ok();

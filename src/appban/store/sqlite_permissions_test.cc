@@ -62,5 +62,13 @@ TEST_F(PermissionsTest, ExistingWorldReadableFilesAreTightenedOnOpen) {
   EXPECT_EQ(ModeOf(dir_ / "appban.db-wal"), 0600u);
 }
 
+TEST_F(PermissionsTest, ADatabasePathThatIsASymbolicLinkIsRefused) {
+  std::ofstream(dir_ / "elsewhere.db").flush();
+  fs::create_symlink(dir_ / "elsewhere.db", dir_ / "appban.db");
+  auto store = OpenSqliteStore((dir_ / "appban.db").string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("symbolic link"), std::string::npos) << store.status().ToString();
+}
+
 }  // namespace
 }  // namespace appban::store
