@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "appban/common/time.h"
 #include "support/oidc_provider.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
@@ -123,13 +124,20 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   auto published = AsSignedIn(bob, {"rules", "publish", id});
   ASSERT_EQ(published.exit_code, 0) << published.err;
   EXPECT_NE(published.out.find("is now published"), std::string::npos) << published.out;
+  // Publishing the bundle is its own decision, through the server with the server's validity.
+  auto bundle_published = AsSignedIn(bob, {"bundle", "publish"});
+  ASSERT_EQ(bundle_published.exit_code, 0) << bundle_published.err;
+  EXPECT_NE(bundle_published.out.find("published bundle version 1 (1 rule(s), 0 waiver(s)), valid until "),
+            std::string::npos)
+      << bundle_published.out;
 
   // On the host, with the server stopped: the server made the policy key on its first start.
   server_->Stop(SIGTERM);
   std::string pub = PublicKeyPath();
   ASSERT_FALSE(pub.empty());
   fs::path bundle = dir_.path() / "bundle.json";
-  auto exported = Policy("bob", {"bundle", "export", "--out", bundle.string()});
+  // Exporting writes what devices are served; it decides nothing, so it needs no sign-in.
+  auto exported = Appban({"policy", "--data", data(), "bundle", "export", "--out", bundle.string()});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
 
   auto verified = Appban({"policy", "bundle", "verify", bundle.string(), "--key", pub, "--json"});
@@ -138,6 +146,12 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   EXPECT_EQ(summary["ok"], true);
   EXPECT_EQ(summary["version"], 1);
   EXPECT_EQ(summary["rules"], 1);
+  // The server's validity (policy.bundle_validity_days, 30 by default), not a CLI default.
+  ASSERT_TRUE(summary.contains("issued_at") && summary.contains("not_after")) << verified.out;
+  auto issued = ParseTimestamp(summary["issued_at"].get<std::string>());
+  auto not_after = ParseTimestamp(summary["not_after"].get<std::string>());
+  ASSERT_TRUE(issued.ok() && not_after.ok()) << verified.out;
+  EXPECT_EQ(*not_after - *issued, 30 * 86400);
 
   // The verified bundle decides: WeChat and a repackaged Kaspersky app are removed, others allowed.
   fs::path inventory = dir_.path() / "inventory.json";
@@ -185,7 +199,7 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   ASSERT_EQ(audit.exit_code, 0) << audit.err;
   std::vector<std::pair<std::string, std::string>> steps;
   for (const auto& entry : nlohmann::json::parse(audit.out)) {
-    if (entry["object"] == "rule:" + id || entry["action"] == "bundle.export") {
+    if (entry["object"] == "rule:" + id || entry["action"] == "bundle.publish") {
       std::string who = entry["actor"];
       if (entry.contains("identity") && entry["identity"].is_object()) {
         who = entry["identity"].value("actor_name", who) + " via " + entry["identity"].value("method", "") + ", " +
@@ -197,7 +211,7 @@ TEST_F(PolicyCli, AdoptApprovePublishExportVerifyTamper) {
   std::vector<std::pair<std::string, std::string>> expected = {{"rule.propose", "Alice Martin via oidc, cli"},
                                                                {"rule.approve", "Bob Tremblay via oidc, cli"},
                                                                {"rule.publish", "Bob Tremblay via oidc, cli"},
-                                                               {"bundle.export", "bob via local, cli"}};
+                                                               {"bundle.publish", "Bob Tremblay via oidc, cli"}};
   EXPECT_EQ(steps, expected);
   auto chain = Appban({"audit", "verify", "--data", data()});
   EXPECT_EQ(chain.exit_code, 0) << chain.out << chain.err;

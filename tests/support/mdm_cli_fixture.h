@@ -66,13 +66,19 @@ class MdmCliTest : public ::testing::Test {
     Decide("alice", [&](decide::PolicyAdmin& admin) { return admin.ProposeRule(rule).status(); });
     Decide("bob", [](decide::PolicyAdmin& admin) { return admin.ApproveRule("wechat").status(); });
     Decide("bob", [](decide::PolicyAdmin& admin) { return admin.PublishRule("wechat").status(); });
-    auto exported = Policy("bob", {"bundle", "export", "--out", (dir_.path() / bundle).string()});
-    ASSERT_EQ(exported.exit_code, 0) << exported.err;
+    PublishBundle(bundle);
   }
-  // Revokes "wechat" and exports the next bundle to `bundle`.
+  // Revokes "wechat", publishes the next bundle and exports it to `bundle`.
   void RevokeBan(const std::string& bundle) {
     Decide("bob", [](decide::PolicyAdmin& admin) { return admin.RevokeRule("wechat", "court order").status(); });
-    ASSERT_EQ(Policy("bob", {"bundle", "export", "--out", (dir_.path() / bundle).string()}).exit_code, 0);
+    PublishBundle(bundle);
+  }
+  // Publishes the next bundle on the host (no server runs in these tests) and exports it.
+  void PublishBundle(const std::string& bundle) {
+    auto published = Policy("bob", {"--break-glass", "bundle", "publish"});
+    ASSERT_EQ(published.exit_code, 0) << published.err;
+    auto exported = Policy("bob", {"bundle", "export", "--out", (dir_.path() / bundle).string()});
+    ASSERT_EQ(exported.exit_code, 0) << exported.err;
   }
   std::string data() const { return (dir_.path() / "data").string(); }
   // One decision by `who` on the data directory's store (the database `appban server` uses).

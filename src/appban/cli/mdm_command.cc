@@ -36,7 +36,7 @@ enum class MdmVerb { kPlan, kApply, kStatus };
 // connector enforces exactly what devices are served, checked the way the server checks it.
 Result<policy::Bundle> LatestPublishedBundle(store::Store& store, const std::string& data_dir) {
   APPBAN_ASSIGN_OR_RETURN(int64_t version, store.LatestBundleVersion());
-  if (version == 0) return Status::NotFound("no bundle has been published yet (appban policy bundle export)");
+  if (version == 0) return Status::NotFound("no bundle has been published yet (appban policy bundle publish)");
   APPBAN_ASSIGN_OR_RETURN(store::BundleRecord record, store.GetBundle(version));
   policy::VerifyOptions options;
   std::error_code error;

@@ -5,6 +5,7 @@
 // $APPBAN_DATA or ./appban-data) as the typed --user, recorded as break-glass; with neither they are
 // refused. Read-only commands read the local data directory. docs/policy.md and docs/identity.md
 // are the manual.
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -44,7 +45,7 @@ struct PolicyOptions {
   bool rotate = false;
   std::string out, file, inventory, now;
   std::vector<std::string> keys;
-  int64_t validity_days = 7;
+  int64_t validity_days = 0;  // 0: the server's policy.bundle_validity_days
   int64_t held_version = -1;
 };
 
@@ -513,20 +514,73 @@ int ChangesDecide(const PolicyOptions& o, const std::string& verb) {
   return 0;
 }
 
-int BundleExport(const PolicyOptions& o) {
+// What a break-glass publish on the host signs for when --validity-days is not given: the
+// server's default (ServerConfig::policy.bundle_validity_days), which this command cannot read when
+// the server runs from a configuration file elsewhere.
+constexpr int64_t kDefaultBundleValidityDays = 30;
+
+void PrintPublished(const Json& bundle) {
+  std::cout << "published bundle version " << bundle.value("version", int64_t{0}) << " ("
+            << (bundle.contains("rules") && bundle["rules"].is_array() ? bundle["rules"].size() : 0) << " rule(s), "
+            << bundle.value("waivers", int64_t{0}) << " waiver(s)), valid until " << bundle.value("not_after", "")
+            << "; devices receive it at their next check-in\n";
+}
+
+// Signs the published rules and active waivers into the next bundle version and serves it to the
+// fleet: through the server (its key and validity), or with --break-glass on the host.
+int BundlePublish(const PolicyOptions& o) {
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    Json body = Json::object();
+    if (o.validity_days > 0) body["validity_days"] = o.validity_days;
+    return RemoteDecision(**target, "POST", "publish", &body, PrintPublished);
+  }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
   auto key = policy::LoadActiveKey(KeyDir(o.data));
   if (!key.ok()) return Fail(key.status());
-  auto envelope = session->admin->ExportBundle(*key, o.validity_days * 86400);
+  const int64_t days = o.validity_days > 0 ? o.validity_days : kDefaultBundleValidityDays;
+  if (days > policy::kMaxBundleValidityDays) {
+    return Fail(Status::InvalidArgument("--validity-days " + std::to_string(days) + " is above the limit of " +
+                                        std::to_string(policy::kMaxBundleValidityDays) + " days"));
+  }
+  auto envelope = session->admin->ExportBundle(*key, days * 86400);
   if (!envelope.ok()) return Fail(envelope.status());
+  policy::VerifyOptions options;
+  options.trusted_keys = {key->public_key()};
+  options.now = static_cast<UnixSeconds>(std::time(nullptr));
+  auto verified = policy::VerifyBundle(*envelope, options);
+  if (!verified.ok()) return Fail(verified.status());
+  Json rules = Json::array();
+  for (const auto& rule : verified->bundle.rules) rules.push_back(rule.id);
+  PrintPublished(Json{{"version", verified->bundle.version},
+                      {"rules", rules},
+                      {"waivers", verified->bundle.waivers.size()},
+                      {"not_after", FormatTimestamp(verified->bundle.not_after)}});
+  return 0;
+}
+
+// Writes the bundle the fleet is being served, byte for byte as it was signed: exporting signs
+// nothing, records nothing and publishes nothing (`bundle publish` does).
+int BundleExport(const PolicyOptions& o) {
+  auto session = OpenSession(o);
+  if (!session.ok()) return Fail(session.status());
+  auto version = session->store->LatestBundleVersion();
+  if (!version.ok()) return Fail(version.status());
+  if (*version == 0) {
+    return Fail(Status::NotFound("no bundle has been published yet; `appban policy bundle publish` signs one"));
+  }
+  auto record = session->store->GetBundle(*version);
+  if (!record.ok()) return Fail(record.status());
   if (o.out.empty() || o.out == "-") {
-    std::cout << *envelope << "\n";
+    std::cout << record->envelope << "\n";
     return 0;
   }
-  Status written = WriteFileAtomically(o.out, *envelope, 0644);
+  Status written = WriteFileAtomically(o.out, record->envelope, 0644);
   if (!written.ok()) return Fail(written);
-  std::cerr << "wrote " << o.out << "\n";
+  std::cerr << "wrote " << o.out << " (bundle version " << record->version << ", issued "
+            << FormatTimestamp(record->issued_at) << ")\n";
   return 0;
 }
 
@@ -762,14 +816,20 @@ class PolicyCommandBuilder {
     Bind(kshow, KeysShow);
   }
 
-  // policy bundle export|verify
+  // policy bundle publish|export|verify
   void AddBundle(CLI::App* policy) const {
-    CLI::App* bundle = policy->add_subcommand("bundle", "Export and verify signed policy bundles");
+    CLI::App* bundle = policy->add_subcommand("bundle", "Publish, export and verify signed policy bundles");
     bundle->require_subcommand(1);
     bundle->fallthrough();
-    CLI::App* bexport = bundle->add_subcommand("export", "Compile, sign and record the next bundle version");
+    CLI::App* bpublish = bundle->add_subcommand(
+        "publish", "Sign the published rules and active waivers into the next bundle version and serve it to devices");
+    bpublish->add_option("--validity-days", o_->validity_days,
+                         "Days until the bundle's not_after (default: the server's policy.bundle_validity_days; "
+                         "30 with --break-glass)");
+    Bind(bpublish, BundlePublish);
+    CLI::App* bexport = bundle->add_subcommand(
+        "export", "Write the bundle devices are being served, as signed (publishes nothing, records nothing)");
     bexport->add_option("-o,--out", o_->out, "Output file (default: stdout)");
-    bexport->add_option("--validity-days", o_->validity_days, "Days until not_after (default 7)");
     Bind(bexport, BundleExport);
     CLI::App* bverify = bundle->add_subcommand("verify", "Verify a bundle's signature, version and validity");
     bverify->add_option("file", o_->file, "Bundle file")->required();

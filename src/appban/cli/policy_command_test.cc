@@ -5,11 +5,13 @@
 // publish, export, verify, tamper) is tests/policy_cli_test.cc.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "appban/cli/cli_test_support.h"
 #include "appban/cli/policy_cli_support.h"
+#include "appban/common/file.h"
 #include "appban/decide/admin.h"
 #include "appban/store/store.h"
 
@@ -336,19 +338,49 @@ TEST_F(PolicyCommandTest, KeysInitOnceThenShowAndRotate) {
   EXPECT_EQ(PublicKeyPath(), pub) << "nothing rotates before the quorum agrees";
 }
 
-TEST_F(PolicyCommandTest, BundleExportVerifyAndEvaluate) {
+TEST_F(PolicyCommandTest, BundlePublishThenExportVerifyAndEvaluate) {
   PublishRule("ban-x", "android:com.example.banned");
   ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
   std::string pub = PublicKeyPath();
   std::string bundle = Path("bundle.json");
-  auto exported = Policy("bob", {"bundle", "export", "-o", bundle, "--validity-days", "3"});
-  ASSERT_EQ(exported.exit_code, 0) << exported.err;
-  EXPECT_EQ(exported.err, "wrote " + bundle + "\n");
 
-  auto verified = RunCli({"policy", "bundle", "verify", bundle, "--key", pub});
+  // Nothing is exported before a bundle is published.
+  auto nothing = Policy("bob", {"bundle", "export", "-o", bundle});
+  EXPECT_EQ(nothing.exit_code, 1);
+  EXPECT_TRUE(Contains(nothing.err, "no bundle has been published yet")) << nothing.err;
+  EXPECT_FALSE(std::filesystem::exists(bundle));
+
+  auto published = BreakGlass("bob", {"bundle", "publish", "--validity-days", "3"});
+  ASSERT_EQ(published.exit_code, 0) << published.err;
+  EXPECT_TRUE(Contains(published.out, "published bundle version 1 (1 rule(s), 0 waiver(s)), valid until "))
+      << published.out;
+
+  auto exported = Policy("bob", {"bundle", "export", "-o", bundle});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_TRUE(Contains(exported.err, "wrote " + bundle + " (bundle version 1, issued ")) << exported.err;
+
+  auto verified = RunCli({"policy", "bundle", "verify", bundle, "--key", pub, "--json"});
   ASSERT_EQ(verified.exit_code, 0) << verified.err;
-  EXPECT_TRUE(Contains(verified.out, "bundle OK: version 1, 1 rule(s), 0 waiver(s)")) << verified.out;
-  EXPECT_TRUE(Contains(verified.out, "  rule ban-x (remove)\n")) << verified.out;
+  Json summary = Json::parse(verified.out);
+  EXPECT_EQ(summary["version"], 1);
+  EXPECT_EQ(summary["rules"], 1);
+  auto text = RunCli({"policy", "bundle", "verify", bundle, "--key", pub});
+  EXPECT_TRUE(Contains(text.out, "  rule ban-x (remove)\n")) << text.out;
+
+  // Exporting publishes nothing: a second export is the same bytes, and no version was recorded.
+  std::string again = Path("again.json");
+  ASSERT_EQ(Policy("bob", {"bundle", "export", "-o", again}).exit_code, 0);
+  auto first_bytes = ReadFileToString(bundle, 1 << 20);
+  auto second_bytes = ReadFileToString(again, 1 << 20);
+  ASSERT_TRUE(first_bytes.ok() && second_bytes.ok());
+  EXPECT_EQ(*first_bytes, *second_bytes);
+  {
+    std::unique_ptr<store::Store> store;
+    (void)AdminAs("bob", store);
+    auto latest = store->LatestBundleVersion();
+    ASSERT_TRUE(latest.ok());
+    EXPECT_EQ(*latest, 1) << "export must not record a new bundle version";
+  }
 
   Write("inventory.json", R"({"device":"phone-1","groups":[],"apps":[
       {"platform":"android","id":"com.example.banned"},{"platform":"android","id":"org.example.fine"}]})");
@@ -358,15 +390,29 @@ TEST_F(PolicyCommandTest, BundleExportVerifyAndEvaluate) {
   EXPECT_TRUE(Contains(evaluated.out, "android:com.example.banned  remove  rule ban-x")) << evaluated.out;
   EXPECT_TRUE(Contains(evaluated.out, "android:org.example.fine  allowed\n")) << evaluated.out;
 
-  // A second export is the next version; verifying with the old one held refuses a rollback.
+  // A second publish is the next version; verifying with it held refuses the first as a rollback.
+  ASSERT_EQ(BreakGlass("bob", {"bundle", "publish"}).exit_code, 0);
   std::string second = Path("bundle2.json");
   ASSERT_EQ(Policy("bob", {"bundle", "export", "-o", second}).exit_code, 0);
+  auto second_verified = RunCli({"policy", "bundle", "verify", second, "--key", pub, "--json"});
+  ASSERT_EQ(second_verified.exit_code, 0) << second_verified.err;
+  Json second_summary = Json::parse(second_verified.out);
+  EXPECT_EQ(second_summary["version"], 2);
   auto rollback = RunCli({"policy", "bundle", "verify", bundle, "--key", pub, "--held-version", "2", "--json"});
   EXPECT_EQ(rollback.exit_code, 1);
   Json refused = Json::parse(rollback.out);
   EXPECT_EQ(refused["ok"], false);
   EXPECT_TRUE(Contains(refused["error"].get<std::string>(), "rollback")) << rollback.out;
   EXPECT_TRUE(Contains(rollback.err, "appban: bundle rejected: ")) << rollback.err;
+
+  // Publishing is a decision: refused on the host without the server or --break-glass, and a
+  // validity past the limit is refused before anything is signed.
+  auto undecided = Policy("bob", {"bundle", "publish"});
+  EXPECT_EQ(undecided.exit_code, 1);
+  EXPECT_TRUE(Contains(undecided.err, "--break-glass")) << undecided.err;
+  auto too_long = BreakGlass("bob", {"bundle", "publish", "--validity-days", "4000"});
+  EXPECT_EQ(too_long.exit_code, 1);
+  EXPECT_TRUE(Contains(too_long.err, "--validity-days 4000 is above the limit")) << too_long.err;
 }
 
 TEST_F(PolicyCommandTest, BundleVerifyRefusesAnUntrustedKeyAndMissingFiles) {
@@ -374,6 +420,7 @@ TEST_F(PolicyCommandTest, BundleVerifyRefusesAnUntrustedKeyAndMissingFiles) {
   ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);
   std::string first_key = PublicKeyPath();
   std::string bundle = Path("bundle.json");
+  ASSERT_EQ(BreakGlass("bob", {"bundle", "publish"}).exit_code, 0);
   ASSERT_EQ(Policy("bob", {"bundle", "export", "-o", bundle}).exit_code, 0);
   ASSERT_EQ(RunCli({"policy", "--data", Path("other"), "--user", "alice", "keys", "init"}).exit_code, 0);
   std::string other_key = PublicKeyPath(Path("other"));
@@ -397,12 +444,12 @@ TEST_F(PolicyCommandTest, BundleVerifyRefusesAnUntrustedKeyAndMissingFiles) {
   EXPECT_TRUE(Contains(bad_inventory.err, "missing.json")) << bad_inventory.err;
 }
 
-TEST_F(PolicyCommandTest, BundleExportNeedsAKey) {
+TEST_F(PolicyCommandTest, BundlePublishNeedsAKey) {
   PublishRule("ban-x");
-  auto exported = Policy("bob", {"bundle", "export"});
-  EXPECT_EQ(exported.exit_code, 1);
-  EXPECT_TRUE(Contains(exported.err, "run `appban policy keys init` first")) << exported.err;
-  EXPECT_TRUE(exported.out.empty());
+  auto published = BreakGlass("bob", {"bundle", "publish"});
+  EXPECT_EQ(published.exit_code, 1);
+  EXPECT_TRUE(Contains(published.err, "run `appban policy keys init` first")) << published.err;
+  EXPECT_TRUE(published.out.empty());
 }
 
 TEST_F(PolicyCommandTest, BreakGlassProposesRelaxingDecisionsAndNeverApproves) {

@@ -228,7 +228,7 @@ Result<std::string> PolicyAdmin::ExportBundle(const policy::SigningKey& key, int
              {"rules", bundle.rules.size()},
              {"waivers", bundle.waivers.size()}};
   APPBAN_RETURN_IF_ERROR(
-      store_.RecordBundle(record, Audit("bundle.export", "bundle:" + std::to_string(bundle.version), nullptr, after)));
+      store_.RecordBundle(record, Audit("bundle.publish", "bundle:" + std::to_string(bundle.version), nullptr, after)));
   return envelope;
 }
 

@@ -660,7 +660,7 @@ TEST_F(AdminApiTest, AuditRecordsWhoActedHowAndFromWhere) {
   EXPECT_EQ(find("rule.propose", "rule:audited")["actor"], user_ids_["carol"]);
   EXPECT_EQ(find("rule.approve", "rule:audited")["actor"], user_ids_["alice"]);
   EXPECT_EQ(find("rule.publish", "rule:audited")["actor"], user_ids_["alice"]);
-  EXPECT_EQ(find("bundle.export", "bundle:1")["actor"], user_ids_["alice"]);
+  EXPECT_EQ(find("bundle.publish", "bundle:1")["actor"], user_ids_["alice"]);
   Json identity = find("rule.approve", "rule:audited")["identity"];
   EXPECT_EQ(identity["issuer"], "https://idp.test");
   EXPECT_EQ(identity["subject"], "alice");

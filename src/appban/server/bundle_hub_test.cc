@@ -83,8 +83,8 @@ class BundleHubTest : public ::testing::Test {
     EXPECT_TRUE(envelope.ok()) << envelope.status().ToString();
     if (!envelope.ok()) return "";
     store::BundleRecord record{version, issued_at, bundle->rules_hash, "", *envelope};
-    store::AuditRecord audit{"alice", "bundle.export", "bundle:" + std::to_string(version),
-                             nullptr, nullptr,         issued_at};
+    store::AuditRecord audit{"alice", "bundle.publish", "bundle:" + std::to_string(version),
+                             nullptr, nullptr,          issued_at};
     Status recorded = store_->RecordBundle(record, audit);
     EXPECT_TRUE(recorded.ok()) << recorded.ToString();
     return *envelope;
