@@ -12,7 +12,10 @@
 #include <iterator>
 #include <map>
 #include <ostream>
+#include <set>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "appban/agent/dpkg_status.h"
 #include "appban/common/file.h"
@@ -92,6 +95,34 @@ Status WriteIfChanged(const std::string& path, const std::string& contents) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), error);
   if (error) return Status::Unavailable("cannot create the directory of " + path + ": " + error.message());
   return WriteFileAtomically(path, contents, 0644);
+}
+
+// The Flatpak masks this agent set, one "installation path<TAB>app id" per line, so that a ban
+// lifted later has its mask removed: flatpak cannot tell appban's masks from an administrator's.
+std::string FlatpakMaskRecordPath(const std::string& banned_list_path) { return banned_list_path + ".flatpak-masks"; }
+
+// The "key<TAB>value" lines of one of the agent's own list files (the banned list, the mask
+// record); a missing file is an empty list, lines without a tab are skipped.
+Result<std::vector<std::pair<std::string, std::string>>> ReadTabSeparatedPairs(const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) return pairs;
+  APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxBannedListBytes));
+  std::string_view rest(text);
+  while (!rest.empty()) {
+    size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    size_t tab = line.find('\t');
+    if (tab == std::string_view::npos) continue;
+    pairs.emplace_back(std::string(line.substr(0, tab)), std::string(line.substr(tab + 1)));
+  }
+  return pairs;
+}
+
+Result<std::set<std::pair<std::string, std::string>>> ReadFlatpakMaskRecord(const std::string& path) {
+  APPBAN_ASSIGN_OR_RETURN(auto pairs, ReadTabSeparatedPairs(path));
+  return std::set<std::pair<std::string, std::string>>(pairs.begin(), pairs.end());
 }
 
 // APT configuration strings are double-quoted with no escape syntax: refuse what would break out.
@@ -462,21 +493,39 @@ Status Enforcer::RemoveInstallBlocks(std::span<const BannedApp> banned) {
       return Status::Unavailable("cannot delete " + path + ": " + std::strerror(errno));
     }
   }
+  // The masks recorded as appban's and those of the bans still in force (a record lost or written
+  // by an older agent must not leave a mask behind).
+  const std::string record_path = FlatpakMaskRecordPath(config_.banned_list_path);
+  APPBAN_ASSIGN_OR_RETURN(auto masks, ReadFlatpakMaskRecord(record_path));
+  for (const auto& installation : config_.paths.flatpak_installations) {
+    for (const auto& app : banned) {
+      if (app.platform == Platform::kFlatpak && ValidFlatpakOrSnapName(app.id))
+        masks.emplace(installation.path, app.id);
+    }
+  }
+  APPBAN_RETURN_IF_ERROR(RemoveFlatpakMasks(masks));
+  if (::unlink(record_path.c_str()) != 0 && errno != ENOENT) {
+    return Status::Unavailable("cannot delete " + record_path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Status Enforcer::RemoveFlatpakMasks(const std::set<std::pair<std::string, std::string>>& masks) {
   std::string failures;
   for (const auto& installation : config_.paths.flatpak_installations) {
     struct stat info;
     if (::stat(installation.path.c_str(), &info) != 0) continue;
-    for (const auto& app : banned) {
-      if (app.platform != Platform::kFlatpak || !ValidFlatpakOrSnapName(app.id)) continue;
+    for (const auto& [path, id] : masks) {
+      if (path != installation.path || !ValidFlatpakOrSnapName(id)) continue;
       // One app per call: flatpak refuses the whole call when one pattern is not masked.
       std::vector<std::string> argv = {config_.flatpak, "mask", "--remove", installation.user ? "--user" : "--system",
-                                       app.id};
+                                       id};
       std::vector<std::string> env = {(installation.user ? "FLATPAK_USER_DIR=" : "FLATPAK_SYSTEM_DIR=") +
                                       installation.path};
       auto run = RunCommand(argv, env, "", config_.command_limits);
       if (!run.ok()) return run.status();
       if (!run->ok() && run->stderr_text.find("No current mask") == std::string::npos) {
-        failures += (failures.empty() ? "" : "; ") + app.id + " in " + installation.path + ": " + run->Describe();
+        failures += (failures.empty() ? "" : "; ") + id + " in " + installation.path + ": " + run->Describe();
       }
     }
   }
@@ -536,6 +585,25 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
                          config_.wake_file + " || true\"\n";
   APPBAN_RETURN_IF_ERROR(WriteIfChanged(UnderRoot(root, "/etc/dpkg/dpkg.cfg.d/appban"), dpkg_cfg));
 
+  // A ban lifted since the last write has its mask removed; the record then names the masks set now.
+  const std::string record_path = FlatpakMaskRecordPath(config_.banned_list_path);
+  APPBAN_ASSIGN_OR_RETURN(auto recorded, ReadFlatpakMaskRecord(record_path));
+  std::set<std::pair<std::string, std::string>> current;
+  for (const auto& installation : config_.paths.flatpak_installations) {
+    struct stat info;
+    if (::stat(installation.path.c_str(), &info) != 0) continue;
+    for (const auto& app : banned) {
+      if (app.platform == Platform::kFlatpak && ValidFlatpakOrSnapName(app.id))
+        current.emplace(installation.path, app.id);
+    }
+  }
+  std::set<std::pair<std::string, std::string>> lifted;
+  std::set_difference(recorded.begin(), recorded.end(), current.begin(), current.end(),
+                      std::inserter(lifted, lifted.end()));
+  APPBAN_RETURN_IF_ERROR(RemoveFlatpakMasks(lifted));
+  std::string record;
+  for (const auto& [path, id] : current) record += path + "\t" + id + "\n";
+
   for (const auto& installation : config_.paths.flatpak_installations) {
     struct stat info;
     if (::stat(installation.path.c_str(), &info) != 0) continue;
@@ -552,6 +620,7 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
     if (!run.ok()) return run.status();
     if (!run->ok()) return Status::Unavailable("flatpak mask in " + installation.path + ": " + run->Describe());
   }
+  APPBAN_RETURN_IF_ERROR(WriteIfChanged(record_path, record));
   return unenforced;
 }
 
@@ -559,23 +628,12 @@ int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, 
                          const std::string& dpkg_deb) {
   std::unordered_map<std::string, std::string> banned;  // package -> rule
   {
-    struct stat info;
-    if (::stat(banned_list_path.c_str(), &info) == 0) {
-      auto list = ReadFileToString(banned_list_path, kMaxBannedListBytes);
-      if (!list.ok()) {
-        err << "appban: cannot read the banned package list: " << list.status().ToString() << "\n";
-        return 2;
-      }
-      std::string_view rest(*list);
-      while (!rest.empty()) {
-        size_t end = rest.find('\n');
-        std::string_view line = rest.substr(0, end);
-        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
-        size_t tab = line.find('\t');
-        if (tab == std::string_view::npos) continue;
-        banned.emplace(std::string(line.substr(0, tab)), std::string(line.substr(tab + 1)));
-      }
+    auto list = ReadTabSeparatedPairs(banned_list_path);
+    if (!list.ok()) {
+      err << "appban: cannot read the banned package list: " << list.status().ToString() << "\n";
+      return 2;
     }
+    banned.insert(list->begin(), list->end());
   }
   std::string line;
   int refused = 0;

@@ -42,6 +42,7 @@
 #include <span>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "appban/agent/inventory.h"
@@ -162,8 +163,9 @@ class Enforcer {
   Result<std::vector<UnenforcedBan>> WriteInstallBlocks(std::span<const BannedApp> banned);
 
   // Undoes WriteInstallBlocks (unenrolment): deletes the APT pin, the APT and dpkg hook files, the
-  // banned list and its refusal spool, and unmasks the Flatpak apps of `banned` (what the last
-  // bundle masked). Files already gone are fine; the first file that cannot be deleted is an error.
+  // banned list and its refusal spool, and unmasks the Flatpak apps of `banned` and every mask
+  // recorded as appban's. Files already gone are fine; the first file that cannot be deleted is an
+  // error. (WriteInstallBlocks itself unmasks a Flatpak app whose ban was lifted.)
   Status RemoveInstallBlocks(std::span<const BannedApp> banned);
 
  private:
@@ -172,6 +174,9 @@ class Enforcer {
   void RemoveSnap(const PlannedAction& action, UnixSeconds now, std::vector<protocol::DeviceEvent>& events);
   bool FirstTime(protocol::EventKind kind, const std::string& app, const std::string& rule_id);
   std::vector<std::string> AptCommand(std::initializer_list<std::string_view> args) const;
+  // `flatpak mask --remove` for each (installation path, app id) in an installation that exists;
+  // a pattern that is no longer masked is fine.
+  Status RemoveFlatpakMasks(const std::set<std::pair<std::string, std::string>>& masks);
 
   EnforcementConfig config_;
   std::set<std::tuple<int, std::string, std::string>> reported_;

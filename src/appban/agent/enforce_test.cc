@@ -661,6 +661,14 @@ TEST_F(FlatpakTest, InventoryUninstallMaskAndWatcherAgainstRealFlatpak) {
   loop.join();
   ASSERT_TRUE(loop_status.ok()) << loop_status.ToString();
   EXPECT_TRUE(gone);
+
+  // The ban is lifted: the next bundle bans nothing, and the mask appban set goes with it, while a
+  // mask the administrator set by hand stays.
+  testing::MustRun({"flatpak", "--user", "mask", "org.example.AdminMasked"}, env_);
+  ASSERT_TRUE(enforcer.WriteInstallBlocks({}).ok());
+  auto after = testing::MustRun({"flatpak", "--user", "mask"}, env_);
+  EXPECT_EQ(after.stdout_text.find("org.appban.Hello"), std::string::npos) << after.Describe();
+  EXPECT_NE(after.stdout_text.find("org.example.AdminMasked"), std::string::npos) << after.Describe();
 }
 
 }  // namespace

@@ -94,9 +94,13 @@ TEST_F(ApkCommandsTest, AssessRefusesUnknownOptionValuesWithStatus2) {
   EXPECT_EQ(level.exit_code, 2);
   EXPECT_TRUE(Contains(level.err, "appban: --fail-on: ")) << level.err;
 
-  auto data_dir = RunCli({"assess", "--data-dir", Path("no-such-dir"), minimal_});
+  auto data_dir = RunCli({"assess", "--data-files", Path("no-such-dir"), minimal_});
   EXPECT_EQ(data_dir.exit_code, 2);
   EXPECT_TRUE(Contains(data_dir.err, "no-such-dir")) << data_dir.err;
+  // --data-dir names the server's data directory everywhere; the shipped data files are --data-files.
+  auto confused = RunCli({"assess", "--data-dir", Path("no-such-dir"), minimal_});
+  EXPECT_EQ(confused.exit_code, 2);
+  EXPECT_TRUE(Contains(confused.err, "--data-dir")) << confused.err;
 }
 
 TEST_F(ApkCommandsTest, AssessFailOnGatesByRiskLevel) {

@@ -24,7 +24,9 @@ int Run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    // CLI11 prints the message (or the help) and names its own codes (105-115): a usage error is
+    // status 2 for every appban command, as the documentation promises and scripts test for.
+    return app.exit(error) == 0 ? 0 : 2;
   }
   if (!action) return 2;
   try {

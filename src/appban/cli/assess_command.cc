@@ -237,7 +237,7 @@ void AddAssessCommand(CLI::App& app, CommandAction* action) {
   cmd->add_option("-o,--output", options->output, "Write the report to this file (atomically) instead of stdout");
   cmd->add_option("--trackers", options->trackers, "Tracker signatures in the Exodus format (default: shipped set)");
   cmd->add_option("--risk-model", options->risk_model, "Risk model TOML file (default: data/risk-model.toml)");
-  cmd->add_option("--data-dir", options->data_dir, "Directory of appban's data files");
+  cmd->add_option("--data-files", options->data_dir, "Directory of appban's data files");
   cmd->add_option("--fail-on", options->fail_on,
                   "Exit with status 3 if any app reaches this level (low|medium|high|critical)");
   cmd->add_option("-j,--jobs", options->jobs, "Files assessed in parallel (default: all cores)");

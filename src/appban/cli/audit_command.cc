@@ -97,7 +97,7 @@ void AddAuditCommand(CLI::App& app, CommandAction* action) {
   auto o = std::make_shared<AuditOptions>();
   CLI::App* audit = app.add_subcommand("audit", "The tamper-evident audit log of policy decisions and actions");
   audit->require_subcommand(1);
-  audit->add_option("--data", o->data.data_dir, "Data directory (default: $APPBAN_DATA, else ./appban-data)");
+  AddDataDirOption(audit, &o->data.data_dir, "Data directory (default: $APPBAN_DATA, else ./appban-data)");
   CLI::App* list = audit->add_subcommand("list", "List audit entries");
   list->add_flag("--json", o->json, "Print JSON");
   list->fallthrough();

@@ -177,8 +177,7 @@ void AddCatalogCommand(CLI::App& app, CommandAction* action) {
   CLI::App* catalog = app.add_subcommand("catalog", "The catalog of government app bans: list, compare, adopt");
   catalog->require_subcommand(1);
   catalog->add_option("--catalog", o->catalog_path, "Catalog file (default: the built-in data/catalog one)");
-  catalog->add_option("--data", o->data.data_dir,
-                      "Data directory for adopt (default: $APPBAN_DATA, else ./appban-data)");
+  AddDataDirOption(catalog, &o->data.data_dir, "Data directory for adopt (default: $APPBAN_DATA, else ./appban-data)");
   catalog->add_option("--user", o->data.user, "Acting user for adopt with --break-glass (default: $APPBAN_USER)");
   catalog->add_flag("--break-glass", o->data.break_glass,
                     "Adopt into the host's database while the server is down, recorded as break-glass");

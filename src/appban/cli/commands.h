@@ -26,5 +26,8 @@ void AddLoginCommands(CLI::App& app, CommandAction* action);
 struct ServerOptions;
 // --server, --ca, --ca-sha256, --token-file, --credentials: how a command reaches the admin API.
 void AddServerOptions(CLI::App* command, ServerOptions* options);
+// --data-dir DIR: the data directory (`appban.db`, keys), the one name every command uses for it.
+// `--data`, its older spelling on policy, catalog and audit, is still accepted and not shown.
+void AddDataDirOption(CLI::App* command, std::string* data_dir, const std::string& description);
 
 }  // namespace appban::cli

@@ -214,7 +214,7 @@ void AddInspectCommand(CLI::App& app, CommandAction* action) {
   cmd->add_flag("--json", options->json,
                 "Print one JSON document per file (schema appban.inspect/1 for APKs, appban.inspect.ios/1 for iOS)");
   cmd->add_option("-j,--jobs", options->jobs, "Files read in parallel (default: all cores)");
-  cmd->add_option("--data-dir", options->data_dir,
+  cmd->add_option("--data-files", options->data_dir,
                   "Directory of appban's data files (apple-roots.pem: the roots code signatures are checked against)");
   cmd->callback([options, action] { *action = [options] { return RunInspect(*options); }; });
 }

@@ -25,6 +25,11 @@ void AddServerLocation(CLI::App* command, ServerOptions* options) {
 
 }  // namespace
 
+void AddDataDirOption(CLI::App* command, std::string* data_dir, const std::string& description) {
+  command->add_option("--data-dir", *data_dir, description);
+  command->add_option("--data", *data_dir, "Older spelling of --data-dir")->group("");
+}
+
 void AddServerOptions(CLI::App* command, ServerOptions* options) {
   AddServerLocation(command, options);
   command->add_option("--token-file", options->token_file,

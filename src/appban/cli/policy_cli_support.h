@@ -16,7 +16,7 @@ namespace appban::cli {
 
 // Options common to the commands that work on a data directory.
 struct DataOptions {
-  std::string data_dir;  // --data; default $APPBAN_DATA, else ./appban-data
+  std::string data_dir;  // --data-dir; default $APPBAN_DATA, else ./appban-data
   std::string user;      // --user; default $APPBAN_USER
   // --break-glass: acting on the host while the server is down. Recorded with method
   // "break-glass"; a relaxing decision becomes a change that authenticated people approve

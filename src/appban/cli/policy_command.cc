@@ -1,7 +1,7 @@
 // appban policy …: rules, waivers, groups, vendors, keys and signed bundles. Decisions (proposing,
 // approving, publishing and revoking rules, waivers, groups, key rotation, pending changes) go
 // through a server's admin API as the signed-in person (`appban login`, or an API token from a
-// file); with --break-glass they are made in the local data directory (--data DIR, default
+// file); with --break-glass they are made in the local data directory (--data-dir DIR, default
 // $APPBAN_DATA or ./appban-data) as the typed --user, recorded as break-glass; with neither they are
 // refused. Read-only commands read the local data directory. docs/policy.md and docs/identity.md
 // are the manual.
@@ -855,7 +855,7 @@ class PolicyCommandBuilder {
 
  private:
   void JsonFlag(CLI::App* cmd) const { cmd->add_flag("--json", o_->json, "Print JSON"); }
-  // fallthrough: options of `policy` itself (--data, --user) may follow the subcommand's name.
+  // fallthrough: options of `policy` itself (--data-dir, --user) may follow the subcommand's name.
   void Bind(CLI::App* cmd, int (*run)(const PolicyOptions&)) const {
     cmd->fallthrough();
     cmd->callback([action = action_, o = o_, run, cmd] {
@@ -875,7 +875,7 @@ void AddPolicyCommand(CLI::App& app, CommandAction* action) {
   CLI::App* policy =
       app.add_subcommand("policy", "Ban rules, waivers, groups, vendors, keys and signed policy bundles");
   policy->require_subcommand(1);
-  policy->add_option("--data", o->data.data_dir, "Data directory (default: $APPBAN_DATA, else ./appban-data)");
+  AddDataDirOption(policy, &o->data.data_dir, "Data directory (default: $APPBAN_DATA, else ./appban-data)");
   policy->add_option("--user", o->data.user,
                      "Acting user for --break-glass and local set-up, recorded in the audit log (default: "
                      "$APPBAN_USER); through the server the signed-in person acts");

@@ -338,6 +338,28 @@ TEST_F(PolicyCommandTest, KeysInitOnceThenShowAndRotate) {
   EXPECT_EQ(PublicKeyPath(), pub) << "nothing rotates before the quorum agrees";
 }
 
+// One name for one thing: the data directory is --data-dir for every command, as for
+// `appban server`; the older --data still works and is not advertised.
+TEST_F(PolicyCommandTest, TheDataDirectoryIsDataDirEverywhere) {
+  ProposeRule("ban-d");
+  for (const std::string command : {"policy", "audit"}) {
+    auto help = RunCli({command, "--help"});
+    EXPECT_TRUE(Contains(help.out, "--data-dir")) << command << help.out;
+    EXPECT_FALSE(Contains(help.out, "--data ")) << command << help.out;
+  }
+  auto help = RunCli({"catalog", "--help"});
+  EXPECT_TRUE(Contains(help.out, "--data-dir")) << help.out;
+  auto listed = RunCli({"policy", "--data-dir", data(), "rules", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_TRUE(Contains(listed.out, "ban-d  draft")) << listed.out;
+  auto older = RunCli({"policy", "--data", data(), "rules", "list"});
+  ASSERT_EQ(older.exit_code, 0) << older.err;
+  EXPECT_EQ(older.out, listed.out);
+  auto audit = RunCli({"audit", "--data-dir", data(), "verify"});
+  EXPECT_EQ(audit.exit_code, 0) << audit.err;
+  EXPECT_TRUE(Contains(audit.out, "audit chain OK")) << audit.out;
+}
+
 TEST_F(PolicyCommandTest, BundlePublishThenExportVerifyAndEvaluate) {
   PublishRule("ban-x", "android:com.example.banned");
   ASSERT_EQ(Policy("alice", {"keys", "init"}).exit_code, 0);

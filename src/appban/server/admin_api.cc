@@ -17,6 +17,7 @@
 #include "appban/server/admin_reader.h"
 #include "appban/server/config.h"
 #include "appban/server/console_session.h"
+#include "appban/server/reader_context.h"
 
 namespace appban::server {
 namespace {
@@ -294,13 +295,7 @@ std::variant<HttpResponse, Admission> Admit(WorkerContext& context, const HttpRe
 
 // Hands an admitted call to the worker's AdminReader, which answers `respond` later.
 void RunOnReader(WorkerContext& context, HttpRequest& request, Admission& admission, net::Responder respond) {
-  // What the handler may reach from the reader thread: the configuration (immutable), the clock
-  // and the reader's own connections — nothing the request thread changes.
-  WorkerContext reader_context;
-  reader_context.config = context.config;
-  reader_context.clock = context.clock;
-  reader_context.data_dir = context.data_dir;
-  reader_context.worker_index = context.worker_index;
+  WorkerContext reader_context = ReaderThreadContext(context);
   auto job = [reader_context, request = std::move(request), principal = std::move(admission.principal),
               params = std::move(admission.params),
               handler = admission.route->handler](store::Store& store, store::FleetStore& fleet) mutable {

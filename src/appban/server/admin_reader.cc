@@ -3,8 +3,20 @@
 #include <utility>
 
 #include "appban/server/assessment_pool.h"
+#include "appban/server/reader_context.h"
 
 namespace appban::server {
+
+WorkerContext ReaderThreadContext(const WorkerContext& context) {
+  WorkerContext reader_context;
+  reader_context.config = context.config;
+  reader_context.clock = context.clock;
+  reader_context.oidc = context.oidc;
+  reader_context.console_session_key = context.console_session_key;
+  reader_context.data_dir = context.data_dir;
+  reader_context.worker_index = context.worker_index;
+  return reader_context;
+}
 
 AdminReader::AdminReader(boost::asio::io_context& io, std::unique_ptr<store::Store> store,
                          std::unique_ptr<store::FleetStore> fleet, Options options)

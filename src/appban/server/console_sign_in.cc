@@ -20,6 +20,7 @@
 #include "appban/server/console.h"
 #include "appban/server/console_session.h"
 #include "appban/server/console_sign_in.h"
+#include "appban/server/reader_context.h"
 
 namespace appban::server {
 namespace admin {
@@ -82,13 +83,7 @@ HttpResponse NoSuchProvider(std::string_view name) {
 template <typename Work>
 void RunOffRequestThread(WorkerContext& context, net::Responder respond, Work work) {
   if (context.admin_reader == nullptr) return respond(work(context));
-  WorkerContext reader_context;
-  reader_context.config = context.config;
-  reader_context.clock = context.clock;
-  reader_context.oidc = context.oidc;
-  reader_context.console_session_key = context.console_session_key;
-  reader_context.data_dir = context.data_dir;
-  reader_context.worker_index = context.worker_index;
+  WorkerContext reader_context = ReaderThreadContext(context);
   auto job = [reader_context, work = std::move(work)](store::Store& store, store::FleetStore& fleet) mutable {
     reader_context.store = &store;
     reader_context.fleet = &fleet;
