@@ -4,11 +4,15 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include <chrono>
+#include <optional>
+#include <tuple>
 #include <utility>
 
 #include "appban/common/bytes.h"
@@ -63,6 +67,38 @@ Result<std::shared_ptr<EVP_PKEY>> ReadPrivateKey(const std::string& path, JwtAlg
     return key;
   }
   return Status::InvalidArgument(path + ": the key must be RSA (RS256) or EC P-256 (ES256)");
+}
+
+// The certificate that may follow the private key in the same PEM file (how Entra ID and others
+// hand out a certificate credential): its SHA-1 and SHA-256 thumbprints, base64url (RFC 7515
+// §4.1.7-8), or nullopt when the file holds none. A certificate for another key is refused: the
+// provider would look up the wrong credential and refuse every sign-in.
+Result<std::optional<std::pair<std::string, std::string>>> ReadCertificateThumbprints(const std::string& path,
+                                                                                      EVP_PKEY* key) {
+  APPBAN_ASSIGN_OR_RETURN(std::string pem, ReadFileToString(path, ClientAuthLimits::kMaxKeyFileBytes));
+  if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return std::optional<std::pair<std::string, std::string>>();
+  }
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::unique_ptr<X509, decltype(&X509_free)> certificate(
+      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
+  ERR_clear_error();
+  if (!certificate)
+    return Status::InvalidArgument(path + ": the CERTIFICATE block is not a readable X.509 certificate");
+  if (EVP_PKEY_eq(X509_get0_pubkey(certificate.get()), key) != 1) {
+    return Status::InvalidArgument(path + ": the certificate is for another key than the private key in the file");
+  }
+  unsigned char sha1[EVP_MAX_MD_SIZE];
+  unsigned char sha256[EVP_MAX_MD_SIZE];
+  unsigned int sha1_length = 0;
+  unsigned int sha256_length = 0;
+  if (X509_digest(certificate.get(), EVP_sha1(), sha1, &sha1_length) != 1 ||
+      X509_digest(certificate.get(), EVP_sha256(), sha256, &sha256_length) != 1) {
+    return Status::Internal(path + ": cannot compute the certificate's thumbprints");
+  }
+  return std::optional<std::pair<std::string, std::string>>(
+      std::pair(Base64UrlEncode(std::string_view(reinterpret_cast<const char*>(sha1), sha1_length)),
+                Base64UrlEncode(std::string_view(reinterpret_cast<const char*>(sha256), sha256_length))));
 }
 
 // JWS ES256 signatures are R || S, 32 bytes each (RFC 7518 §3.4); OpenSSL makes DER.
@@ -225,9 +261,17 @@ Result<std::string> ClientCredentials::MakeAssertion(std::string_view client_id,
     return Status::Internal("RAND_bytes failed");
   }
   Json header{{"alg", std::string(JwtAlgorithmName(algorithm_))}, {"typ", "JWT"}};
-  Json claims{{"iss", client_id}, {"sub", client_id},
-              {"aud", audience},  {"jti", HexLower(AsBytes(jti))},
-              {"iat", now},       {"exp", now + ClientAuthLimits::kAssertionLifetimeSeconds}};
+  if (!x5t_.empty()) {
+    header["x5t"] = x5t_;
+    header["x5t#S256"] = x5t_s256_;
+  }
+  Json claims{{"iss", client_id},
+              {"sub", client_id},
+              {"aud", audience},
+              {"jti", HexLower(AsBytes(jti))},
+              {"iat", now},
+              {"nbf", now},
+              {"exp", now + ClientAuthLimits::kAssertionLifetimeSeconds}};
   std::string input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
   APPBAN_ASSIGN_OR_RETURN(std::string signature, Sign(key_.get(), algorithm_, input));
   return input + "." + Base64UrlEncode(signature);
@@ -237,6 +281,9 @@ Result<ClientCredentials> LoadClientCredentials(const OidcIssuerConfig& issuer) 
   ClientCredentials credentials;
   if (!issuer.private_key_jwt_file.empty()) {
     APPBAN_ASSIGN_OR_RETURN(credentials.key_, ReadPrivateKey(issuer.private_key_jwt_file, credentials.algorithm_));
+    APPBAN_ASSIGN_OR_RETURN(auto thumbprints,
+                            ReadCertificateThumbprints(issuer.private_key_jwt_file, credentials.key_.get()));
+    if (thumbprints) std::tie(credentials.x5t_, credentials.x5t_s256_) = *thumbprints;
     credentials.method_ = ClientCredentials::Method::kPrivateKeyJwt;
   } else if (!issuer.client_secret_file.empty()) {
     APPBAN_ASSIGN_OR_RETURN(std::string secret,

@@ -89,11 +89,17 @@ class ClientCredentials {
   std::string secret_;
   JwtAlgorithm algorithm_ = JwtAlgorithm::kRs256;
   std::shared_ptr<EVP_PKEY> key_;
+  // When the key file also holds the key's certificate: its SHA-1 and SHA-256 thumbprints
+  // (base64url), sent as the assertion's x5t and x5t#S256 headers (Entra ID finds the
+  // credential by them).
+  std::string x5t_;
+  std::string x5t_s256_;
 };
 
 // Reads client_secret_file (the secret, a trailing newline dropped) or private_key_jwt_file (a PEM
-// private key: RSA of at least kJwtLimits.min_rsa_bits, or EC P-256). Neither configured: kNone
-// (a public client). Errors name the file and what is wrong with it.
+// private key: RSA of at least kJwtLimits.min_rsa_bits, or EC P-256, optionally followed by the
+// certificate registered for it at the provider, which must hold the same key). Neither
+// configured: kNone (a public client). Errors name the file and what is wrong with it.
 Result<ClientCredentials> LoadClientCredentials(const OidcIssuerConfig& issuer);
 
 // POSTs grant_type=authorization_code to the token endpoint (the issuer's CA file and timeout

@@ -6,10 +6,14 @@
 #include <openssl/pem.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
+
+#include "appban/common/encoding.h"
 
 namespace appban::identity {
 namespace {
@@ -84,6 +88,69 @@ TEST(ClientAuth, PrivateKeyJwtRs256AssertionVerifiesWithThePublicKey) {
 
 TEST(ClientAuth, PrivateKeyJwtEs256AssertionVerifiesWithThePublicKey) {
   ExpectAssertionVerifies(EVP_EC_gen("P-256"), JwtAlgorithm::kEs256);
+}
+
+// What `openssl CMD` prints (the real tool, run as an administrator would), or "" when it fails.
+std::string Openssl(const std::string& arguments) {
+  std::string out;
+  std::unique_ptr<FILE, decltype(&pclose)> pipe(popen(("openssl " + arguments + " 2>/dev/null").c_str(), "r"), pclose);
+  if (!pipe) return out;
+  char buffer[4096];
+  size_t read = 0;
+  while ((read = fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, read);
+  return out;
+}
+
+// "SHA1 Fingerprint=AB:CD:..." as openssl prints it, as base64url of the bytes.
+std::string FingerprintAsBase64Url(const std::string& printed) {
+  std::string bytes;
+  std::string hex = printed.substr(printed.find('=') + 1);
+  for (size_t i = 0; i + 1 < hex.size(); i += 3)
+    bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  return Base64UrlEncode(bytes);
+}
+
+// Entra ID finds a certificate credential by the assertion's x5t (SHA-1 thumbprint) or x5t#S256:
+// a key file that also holds the registered certificate sends both, as openssl computes them.
+TEST(ClientAuth, AKeyFileWithItsCertificateSendsItsThumbprints) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("appban-x5t-" + std::to_string(getpid()))).string();
+  std::filesystem::create_directories(dir);
+  Openssl("req -x509 -newkey rsa:2048 -nodes -subj /CN=appban-console -days 2 -keyout " + dir + "/key.pem -out " + dir +
+          "/cert.pem");
+  Openssl("req -x509 -newkey rsa:2048 -nodes -subj /CN=someone-else -days 2 -keyout " + dir + "/other-key.pem -out " +
+          dir + "/other-cert.pem");
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  ASSERT_FALSE(read(dir + "/cert.pem").empty()) << "openssl could not make the test certificate";
+  KeyFile combined(read(dir + "/key.pem") + read(dir + "/cert.pem"));
+  auto credentials = LoadClientCredentials(WithKey(combined.path()));
+  ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
+  auto assertion = credentials->MakeAssertion("appban-console", "https://login.example/token", 1000);
+  ASSERT_TRUE(assertion.ok()) << assertion.status().ToString();
+  auto jwt = ParseJwt(*assertion);
+  ASSERT_TRUE(jwt.ok()) << jwt.status().ToString();
+  EXPECT_EQ(jwt->header["x5t"],
+            FingerprintAsBase64Url(Openssl("x509 -noout -fingerprint -sha1 -in " + dir + "/cert.pem")));
+  EXPECT_EQ(jwt->header["x5t#S256"],
+            FingerprintAsBase64Url(Openssl("x509 -noout -fingerprint -sha256 -in " + dir + "/cert.pem")));
+  EXPECT_EQ(jwt->claims["nbf"], 1000);
+
+  // A key alone sends no thumbprint; a certificate for another key is refused when loaded.
+  KeyFile key_only(read(dir + "/key.pem"));
+  auto plain = LoadClientCredentials(WithKey(key_only.path()));
+  ASSERT_TRUE(plain.ok());
+  auto plain_jwt = ParseJwt(*plain->MakeAssertion("appban-console", "https://login.example/token", 1000));
+  ASSERT_TRUE(plain_jwt.ok());
+  EXPECT_FALSE(plain_jwt->header.contains("x5t"));
+  KeyFile mismatched(read(dir + "/key.pem") + read(dir + "/other-cert.pem"));
+  auto refused = LoadClientCredentials(WithKey(mismatched.path()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("the certificate is for another key"), std::string::npos)
+      << refused.status().ToString();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ClientAuth, RefusesKeysItWouldNotSignWithNamingTheFile) {
