@@ -149,6 +149,8 @@ TEST(AssessCliTest, IpaAndAppBundleThroughInspectAndEveryAssessFormat) {
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("com.example.demo 2.4.1 (Demo App)"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("Enterprise (in-house) provisioning profile"), std::string::npos) << text.out;
+  // The signer's organisation and country, from its certificate (C=US), as for an APK's signer.
+  EXPECT_NE(text.out.find("O=Example Corp C=US"), std::string::npos) << text.out;
 
   TempDir dir;
   fs::path html = dir.path() / "report.html";

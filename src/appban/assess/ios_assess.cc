@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "appban/apk/signing.h"
 #include "appban/assess/detectors.h"
 #include "appban/common/file.h"
 #include "appban/ios/report_json.h"
@@ -342,7 +343,13 @@ std::vector<Finding> IosPublisherFindings(const ios::IosApp& app, const std::vec
   }
   const ios::CodeSignature& s = *main.signature;
   publisher->organization = s.organization;
-  if (!s.certificates.empty()) publisher->signer_sha256 = s.certificates.front().sha256;
+  if (!s.certificates.empty()) {
+    publisher->signer_sha256 = s.certificates.front().sha256;
+    // The signer's country (C=), read from the certificate as for an APK's signer.
+    const std::string& der = s.certificates.front().der;
+    auto certificate = apk::ParseCertificate(Bytes(reinterpret_cast<const uint8_t*>(der.data()), der.size()));
+    if (certificate.ok()) publisher->country = certificate->subject_country;
+  }
   if (!s.has_cms) {
     out.push_back({"publisher.adhoc_signature",
                    "publisher",
