@@ -16,7 +16,7 @@ struct SimulateFlags {
   std::string mode = "fleet";
   std::string target = "checkin";
   std::string source_addresses;
-  std::string banned = "deb:wechat,deb:kaspersky-endpoint";
+  std::string banned = "deb:wechat,deb:kesl";
   double duration_seconds = 0;
   double publish_at = 0;  // Unix seconds (may be fractional)
   bool json = false;

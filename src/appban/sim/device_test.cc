@@ -14,7 +14,7 @@ AppCatalog Catalog() {
   InventoryOptions options;
   options.seed = 42;
   options.banned_fraction = 1.0;  // every device holds 1-2 of the banned apps
-  options.banned = *ParseAppList("deb:wechat,deb:kaspersky-endpoint");
+  options.banned = *ParseAppList("deb:wechat,deb:kesl");
   auto catalog = AppCatalog::Make(options);
   EXPECT_TRUE(catalog.ok());
   return std::move(*catalog);
@@ -58,7 +58,7 @@ TEST(SimDevice, AppliesASignedBundleRemovesTheBannedAppAndReportsIt) {
   auto key = policy::SigningKey::Generate();
   ASSERT_TRUE(key.ok());
   BundleVerifier verifier({key->public_key()});
-  uint64_t index = DeviceHolding(catalog, "wechat", "kaspersky-endpoint", true);
+  uint64_t index = DeviceHolding(catalog, "wechat", "kesl", true);
   SimDevice device({index, "d-0000000000000001", "cred", ""}, catalog.DeviceApps(index), catalog);
 
   // First check-in: full inventory, nothing applied.
@@ -78,7 +78,7 @@ TEST(SimDevice, AppliesASignedBundleRemovesTheBannedAppAndReportsIt) {
   EXPECT_EQ(outcome.version, 3);
   EXPECT_EQ(outcome.removed, 1u);
   EXPECT_FALSE(Holds(catalog, device, "wechat"));
-  EXPECT_TRUE(Holds(catalog, device, "kaspersky-endpoint"));  // no rule names it
+  EXPECT_TRUE(Holds(catalog, device, "kesl"));  // no rule names it
 
   protocol::CheckinRequest report = device.NextCheckin(catalog);
   EXPECT_EQ(report.applied_version, 3);

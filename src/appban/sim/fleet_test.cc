@@ -263,7 +263,7 @@ TEST(SimFleet, DevicesEnrolLongPollApplyAPublishedBanAndReportCompliance) {
   options.source_addresses = {"127.0.0.2", "127.0.0.3"};
   options.stop_after_bundles = 1;
   options.duration = std::chrono::seconds(60);  // a hang guard, not a timing goal
-  options.inventory.banned = *ParseAppList("deb:wechat,deb:kaspersky-endpoint");
+  options.inventory.banned = *ParseAppList("deb:wechat,deb:kesl");
   options.inventory.banned_fraction = 0.5;
   options.quiet = true;
 

@@ -27,7 +27,7 @@ struct InventoryOptions {
 // The embedded list of real Debian package names (340) the ordinary apps come from.
 std::span<const std::string_view> CommonDebPackages();
 
-// Parses "deb:wechat,deb:kaspersky-endpoint" (platform:identifier, comma separated).
+// Parses "deb:wechat,deb:kesl" (platform:identifier, comma separated).
 Result<std::vector<policy::InstalledApp>> ParseAppList(std::string_view text);
 
 // Index of an app in an AppCatalog. A device's inventory is a sorted list of these (2 bytes per

@@ -16,7 +16,7 @@ InventoryOptions Options(uint64_t seed, double banned_fraction) {
   InventoryOptions options;
   options.seed = seed;
   options.banned_fraction = banned_fraction;
-  auto banned = ParseAppList("deb:wechat,deb:kaspersky-endpoint");
+  auto banned = ParseAppList("deb:wechat,deb:kesl");
   EXPECT_TRUE(banned.ok());
   options.banned = *banned;
   return options;
