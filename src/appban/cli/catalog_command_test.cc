@@ -90,7 +90,7 @@ TEST_F(CatalogCommandTest, AdoptProposesADraftRuleAsTheActingUser) {
   ASSERT_EQ(rule.exit_code, 0) << rule.err;
   Json json = Json::parse(rule.out);
   EXPECT_EQ(json["state"], "draft");
-  EXPECT_EQ(json["proposed_by"], "alice");
+  EXPECT_EQ(json["proposed_by"], "break-glass:alice");
   EXPECT_EQ(json["action"], "block");
 }
 

@@ -13,6 +13,7 @@
 #include "appban/cli/policy_cli_support.h"
 #include "appban/common/file.h"
 #include "appban/decide/admin.h"
+#include "appban/policy/model.h"
 #include "appban/store/store.h"
 
 namespace appban::cli {
@@ -41,10 +42,12 @@ class PolicyCommandTest : public CliTest {
     std::unique_ptr<store::Store> store;
     ASSERT_TRUE(AdminAs("bob", store).ApproveRule(id, "").ok());
   }
-  // ... and published by bob.
+  // ... and published by carol: a draft proposed through break-glass needs two people after it.
   void PublishRule(const std::string& id, const std::string& target = "android:com.example.app") {
     ApproveRule(id, target);
-    ASSERT_EQ(BreakGlass("bob", {"rules", "publish", id}).exit_code, 0);
+    std::unique_ptr<store::Store> store;
+    auto published = AdminAs("carol", store).PublishRule(id, "");
+    ASSERT_TRUE(published.ok()) << published.status().ToString();
   }
   std::string PublicKeyPath(const std::string& dir = "") {
     auto shown = RunCli({"policy", "--data", dir.empty() ? data() : dir, "keys", "show", "--json"});
@@ -85,7 +88,7 @@ TEST_F(PolicyCommandTest, RulesAddReportsTheDraftAndListShowsIt) {
   EXPECT_TRUE(Contains(shown.out, "  scope       finance\n")) << shown.out;
   EXPECT_TRUE(Contains(shown.out, "  effective   2030-01-02T00:00:00Z")) << shown.out;
   EXPECT_TRUE(Contains(shown.out, "  reference   https://example.org/x\n")) << shown.out;
-  EXPECT_TRUE(Contains(shown.out, "draft by alice")) << shown.out;
+  EXPECT_TRUE(Contains(shown.out, "draft by break-glass:alice")) << shown.out;
 
   auto json = Policy("alice", {"rules", "list", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
@@ -93,7 +96,7 @@ TEST_F(PolicyCommandTest, RulesAddReportsTheDraftAndListShowsIt) {
   ASSERT_EQ(rules.size(), 1u);
   EXPECT_EQ(rules[0]["id"], "ban-x");
   EXPECT_EQ(rules[0]["state"], "draft");
-  EXPECT_EQ(rules[0]["proposed_by"], "alice");
+  EXPECT_EQ(rules[0]["proposed_by"], "break-glass:alice") << "a typed name, recorded as such";
   EXPECT_EQ(rules[0]["action"], "block");
 }
 
@@ -114,7 +117,7 @@ TEST_F(PolicyCommandTest, TheDataDirectoryAndUserComeFromTheEnvironmentWhenNotGi
   ASSERT_EQ(added.exit_code, 0) << added.err;
   auto shown = Policy("dave", {"rules", "show", "ban-x", "--json"});
   ASSERT_EQ(shown.exit_code, 0) << shown.err;
-  EXPECT_EQ(Json::parse(shown.out)["proposed_by"], "carol");
+  EXPECT_EQ(Json::parse(shown.out)["proposed_by"], "break-glass:carol");
 }
 
 TEST_F(PolicyCommandTest, RulesAddNamesEachMissingOrWrongArgument) {
@@ -174,8 +177,41 @@ TEST_F(PolicyCommandTest, DecisionsWithoutAServerOrBreakGlassAreRefused) {
   EXPECT_EQ(Json::parse(shown.out, nullptr, false).value("state", ""), "draft") << "read-only commands stay local";
 }
 
+// A draft proposed through break-glass names a typed name, not a person: it is recorded as such,
+// and two signed-in people must follow it (one approves, another publishes), so the typed name
+// never counts as the second person.
+TEST_F(PolicyCommandTest, ABreakGlassDraftNeedsTwoPeopleAfterIt) {
+  ProposeRule("ban-bg");
+  auto shown = Policy("alice", {"rules", "show", "ban-bg", "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(Json::parse(shown.out)["proposed_by"], "break-glass:alice");
+  std::unique_ptr<store::Store> store;
+  ASSERT_TRUE(AdminAs("alice", store).ApproveRule("ban-bg", "").ok()) << "the typed name is not alice's identity";
+  auto by_approver = AdminAs("alice", store).PublishRule("ban-bg", "");
+  ASSERT_FALSE(by_approver.ok());
+  EXPECT_TRUE(Contains(by_approver.status().message(), "was proposed through break-glass"))
+      << by_approver.status().ToString();
+  EXPECT_TRUE(Contains(by_approver.status().message(), "cannot also publish it")) << by_approver.status().ToString();
+  store.reset();
+  auto through_break_glass = BreakGlass("carol", {"rules", "publish", "ban-bg"});
+  EXPECT_EQ(through_break_glass.exit_code, 1);
+  EXPECT_TRUE(Contains(through_break_glass.err, "signed in to the admin API")) << through_break_glass.err;
+  auto by_another = AdminAs("carol", store).PublishRule("ban-bg", "");
+  ASSERT_TRUE(by_another.ok()) << by_another.status().ToString();
+  EXPECT_EQ(by_another->state, policy::RuleState::kPublished);
+}
+
 TEST_F(PolicyCommandTest, BreakGlassPublishesAnApprovedRuleAndRevokesOneNotYetPublished) {
-  ProposeRule("ban-x");
+  {
+    // A draft proposed by a person (through the server; here the library stands in for it).
+    ASSERT_EQ(Policy("alice", {"rules", "list"}).exit_code, 0);  // creates the data directory
+    policy::Rule rule;
+    rule.id = "ban-x";
+    rule.title = "Ban ban-x";
+    rule.targets.push_back(*policy::ParseTargetSpec("android:com.example.app"));
+    std::unique_ptr<store::Store> store;
+    ASSERT_TRUE(AdminAs("alice", store).ProposeRule(rule, "").ok());
+  }
   auto early = BreakGlass("bob", {"rules", "publish", "ban-x"});
   EXPECT_EQ(early.exit_code, 1) << "a draft cannot be published";
   std::unique_ptr<store::Store> store;

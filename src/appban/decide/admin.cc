@@ -49,8 +49,15 @@ Status PolicyAdmin::Record(const std::string& action, const std::string& object,
   return store_.AppendAudit(Audit(action, object, nullptr, std::move(after)));
 }
 
+// A rule drafted through break-glass names its proposer by a typed name, which no identity
+// vouches for: it is recorded as such, and the rule then needs two signed-in people after it (one
+// approves, another publishes) so that the typed name never stands in for the second person.
+constexpr std::string_view kBreakGlassProposerPrefix = "break-glass:";
+
 Result<policy::Rule> PolicyAdmin::ProposeRule(policy::Rule rule, const std::string& note) {
-  APPBAN_RETURN_IF_ERROR(decide::ProposeRule(rule, actor_, clock_(), note));
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  const std::string proposer = who_.break_glass ? std::string(kBreakGlassProposerPrefix) + actor_ : actor_;
+  APPBAN_RETURN_IF_ERROR(decide::ProposeRule(rule, proposer, clock_(), note));
   for (const auto& group : rule.scope_groups) {
     auto found = store_.GetGroup(group);
     if (!found.ok())
@@ -85,8 +92,26 @@ Result<policy::Rule> PolicyAdmin::ApproveRule(const std::string& id, const std::
 
 Result<policy::Rule> PolicyAdmin::PublishRule(const std::string& id, const std::string& note) {
   APPBAN_RETURN_IF_ERROR(CheckHumanDecider("publish rule " + id));
-  return Transition(id, "rule.publish",
-                    [&](policy::Rule& rule) { return decide::PublishRule(rule, actor_, clock_(), note); });
+  return Transition(id, "rule.publish", [&](policy::Rule& rule) -> Status {
+    if (rule.proposed_by.starts_with(kBreakGlassProposerPrefix)) {
+      if (who_.break_glass) {
+        return Status::PermissionDenied("two-person rule: rule " + rule.id +
+                                        " was proposed through break-glass; a person signed in to the admin API, "
+                                        "other than its approver, must publish it");
+      }
+      for (auto step = rule.history.rbegin(); step != rule.history.rend(); ++step) {
+        if (step->to != policy::RuleState::kApproved) continue;
+        if (step->by == actor_) {
+          return Status::PermissionDenied("two-person rule: rule " + rule.id + " was proposed through break-glass (" +
+                                          rule.proposed_by + ": a typed name, not a signed-in person), so " +
+                                          who_.Shown() +
+                                          ", who approved it, cannot also publish it; another person must");
+        }
+        break;
+      }
+    }
+    return decide::PublishRule(rule, actor_, clock_(), note);
+  });
 }
 
 Result<policy::Rule> PolicyAdmin::RevokeRule(const std::string& id, const std::string& reason) {
