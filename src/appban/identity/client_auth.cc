@@ -39,8 +39,9 @@ struct EcdsaSigFree {
   void operator()(ECDSA_SIG* sig) const { ECDSA_SIG_free(sig); }
 };
 
-Result<std::shared_ptr<EVP_PKEY>> ReadPrivateKey(const std::string& path, JwtAlgorithm& algorithm) {
-  APPBAN_ASSIGN_OR_RETURN(std::string pem, ReadFileToString(path, ClientAuthLimits::kMaxKeyFileBytes));
+// `pem` is the text of the key file at `path` (named in errors).
+Result<std::shared_ptr<EVP_PKEY>> ReadPrivateKey(const std::string& path, const std::string& pem,
+                                                 JwtAlgorithm& algorithm) {
   std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   EVP_PKEY* raw = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
   if (raw == nullptr) return Status::InvalidArgument(path + ": not a PEM private key (unencrypted PKCS#8 or PKCS#1)");
@@ -74,8 +75,8 @@ Result<std::shared_ptr<EVP_PKEY>> ReadPrivateKey(const std::string& path, JwtAlg
 // §4.1.7-8), or nullopt when the file holds none. A certificate for another key is refused: the
 // provider would look up the wrong credential and refuse every sign-in.
 Result<std::optional<std::pair<std::string, std::string>>> ReadCertificateThumbprints(const std::string& path,
+                                                                                      const std::string& pem,
                                                                                       EVP_PKEY* key) {
-  APPBAN_ASSIGN_OR_RETURN(std::string pem, ReadFileToString(path, ClientAuthLimits::kMaxKeyFileBytes));
   if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
     return std::optional<std::pair<std::string, std::string>>();
   }
@@ -280,9 +281,10 @@ Result<std::string> ClientCredentials::MakeAssertion(std::string_view client_id,
 Result<ClientCredentials> LoadClientCredentials(const OidcIssuerConfig& issuer) {
   ClientCredentials credentials;
   if (!issuer.private_key_jwt_file.empty()) {
-    APPBAN_ASSIGN_OR_RETURN(credentials.key_, ReadPrivateKey(issuer.private_key_jwt_file, credentials.algorithm_));
-    APPBAN_ASSIGN_OR_RETURN(auto thumbprints,
-                            ReadCertificateThumbprints(issuer.private_key_jwt_file, credentials.key_.get()));
+    const std::string& path = issuer.private_key_jwt_file;
+    APPBAN_ASSIGN_OR_RETURN(std::string pem, ReadFileToString(path, ClientAuthLimits::kMaxKeyFileBytes));
+    APPBAN_ASSIGN_OR_RETURN(credentials.key_, ReadPrivateKey(path, pem, credentials.algorithm_));
+    APPBAN_ASSIGN_OR_RETURN(auto thumbprints, ReadCertificateThumbprints(path, pem, credentials.key_.get()));
     if (thumbprints) std::tie(credentials.x5t_, credentials.x5t_s256_) = *thumbprints;
     credentials.method_ = ClientCredentials::Method::kPrivateKeyJwt;
   } else if (!issuer.client_secret_file.empty()) {
