@@ -6,7 +6,10 @@
 #include <openssl/x509.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <functional>
 #include <memory>
+#include <thread>
 
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
@@ -41,7 +44,64 @@ Result<net::ClientOptions> ClientOptionsFor(const net::Url& url, const std::stri
   return options;
 }
 
+// True when the server cannot have enrolled anyone: no connection was made, or it answered that
+// it did not take the request. A timeout waiting for an answer is not retried: the enrolment may
+// have happened, and a retry would enrol the machine twice (or find a single-use token used).
+bool EnrollmentNotTaken(const Result<net::HttpResponse>& response) {
+  if (!response.ok()) {
+    const std::string& message = response.status().message();
+    // Name resolution (the network is not up yet at boot), connecting, or a TLS handshake that
+    // timed out: nothing was sent. A certificate that fails verification is not retried.
+    return response.status().code() == StatusCode::kUnavailable &&
+           (message.starts_with("cannot resolve") || message.starts_with("connection refused") ||
+            message.starts_with("cannot connect") || message.starts_with("timed out connecting") ||
+            message.starts_with("timed out in the TLS handshake"));
+  }
+  return response->status == 429 || response->status == 502 || response->status == 503 || response->status == 504;
+}
+
+int64_t RetryAfterSeconds(const net::HttpResponse& response) {
+  constexpr int64_t kLongestRetryAfter = 3600;
+  for (const auto& [name, value] : response.headers) {
+    if (name != "retry-after") continue;
+    int64_t seconds = 0;
+    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (error == std::errc() && end == value.data() + value.size() && seconds >= 0) {
+      return std::min(seconds, kLongestRetryAfter);
+    }
+  }
+  return 0;
+}
+
+Result<net::HttpResponse> PresentEnrollment(const net::Url& url, const net::ClientOptions& client_options,
+                                            const protocol::EnrollRequest& request, const EnrollOptions& options) {
+  const auto deadline = std::chrono::steady_clock::now() + options.retry_for;
+  const std::string body = protocol::ToJson(request).dump();
+  const uint32_t jitter_seed =
+      static_cast<uint32_t>(::getpid()) ^ static_cast<uint32_t>(std::hash<std::string>{}(request.hostname));
+  for (int attempt = 1;; ++attempt) {
+    net::HttpClient client(url, client_options);
+    Result<net::HttpResponse> response =
+        client.Request("POST", protocol::kEnrollPath, body, {{"content-type", "application/json"}});
+    if (!EnrollmentNotTaken(response)) return response;
+    auto pause = EnrollRetryPause(attempt, response.ok() ? RetryAfterSeconds(*response) : 0, jitter_seed);
+    if (std::chrono::steady_clock::now() + pause > deadline) return response;
+    std::this_thread::sleep_for(pause);
+  }
+}
+
 }  // namespace
+
+std::chrono::milliseconds EnrollRetryPause(int attempt, int64_t retry_after_seconds, uint32_t jitter_seed) {
+  constexpr int64_t kLongestBackoffMs = 60'000;
+  int64_t backoff_ms = 1000LL << std::min(attempt - 1, 6);
+  backoff_ms = std::min(backoff_ms, kLongestBackoffMs);
+  int64_t base_ms = std::max(backoff_ms, retry_after_seconds * 1000);
+  // A cheap mix of the seed and the attempt: spread, not secrecy.
+  uint32_t mixed = (jitter_seed ^ static_cast<uint32_t>(attempt)) * 2654435761u;
+  int64_t jitter_ms = static_cast<int64_t>(mixed % static_cast<uint32_t>(base_ms / 4 + 1));
+  return std::chrono::milliseconds(base_ms + jitter_ms);
+}
 
 Status WriteEnrollment(const std::string& state_dir, const Enrollment& enrollment) {
   Json json = {{"server", enrollment.server_url},
@@ -151,12 +211,9 @@ Result<protocol::EnrollResponse> Enroll(AgentState& state, const EnrollOptions& 
   }
   APPBAN_ASSIGN_OR_RETURN(net::ClientOptions client_options,
                           ClientOptionsFor(url, options.ca_pem, options.timeout, options.timeout));
-  net::HttpClient client(url, client_options);
   protocol::EnrollRequest request{options.token, options.hostname.empty() ? LocalHostname() : options.hostname, "linux",
                                   std::string(kAgentVersion)};
-  APPBAN_ASSIGN_OR_RETURN(net::HttpResponse response,
-                          client.Request("POST", protocol::kEnrollPath, protocol::ToJson(request).dump(),
-                                         {{"content-type", "application/json"}}));
+  APPBAN_ASSIGN_OR_RETURN(net::HttpResponse response, PresentEnrollment(url, client_options, request, options));
   if (response.status != 201 && response.status != 200) return StatusFromHttpError(response, "enrol");
   APPBAN_ASSIGN_OR_RETURN(protocol::EnrollResponse enrolled, protocol::ParseEnrollResponse(response.body));
   if (enrolled.policy_keys_pem.empty()) return Status::Corruption("enrol: the server named no policy key to pin");

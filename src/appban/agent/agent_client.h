@@ -53,7 +53,15 @@ struct EnrollOptions {
   std::string token;
   std::string hostname;  // default: gethostname()
   std::chrono::milliseconds timeout{30'000};
+  // A fleet booting from one image enrols at once: for this long, an answer that says the server
+  // did not take the request (429 with its Retry-After, 502/503/504) or a connection that could
+  // not be made is retried with a growing, jittered pause. 0: one attempt.
+  std::chrono::seconds retry_for{0};
 };
+// The pause before enrolment attempt `attempt` (1-based) after a refusal that asked for
+// `retry_after_seconds` (0: none): at least that, otherwise 1, 2, 4 … 60 s, jittered by up to a
+// quarter so a thousand machines do not come back in step.
+std::chrono::milliseconds EnrollRetryPause(int attempt, int64_t retry_after_seconds, uint32_t jitter_seed);
 // Presents the token once and stores the credential, the pinned CA and policy keys and the
 // Enrollment. Refuses to enrol a state directory that already holds a credential.
 Result<protocol::EnrollResponse> Enroll(AgentState& state, const EnrollOptions& options);

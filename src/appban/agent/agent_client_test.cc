@@ -36,3 +36,27 @@ TEST(NormalizeSha256Fingerprint, RefusesWhatIsNotAFingerprint) {
 
 }  // namespace
 }  // namespace appban::agent
+
+namespace appban::agent {
+namespace {
+
+// A fleet enrolling at once: the pause grows, honours the server's Retry-After, stays bounded,
+// and differs between machines so they do not come back in step.
+TEST(EnrollRetryPause, GrowsHonoursRetryAfterIsBoundedAndSpreadsMachines) {
+  using std::chrono::milliseconds;
+  EXPECT_GE(EnrollRetryPause(1, 0, 7), milliseconds(1000));
+  EXPECT_LE(EnrollRetryPause(1, 0, 7), milliseconds(1250));
+  EXPECT_GE(EnrollRetryPause(3, 0, 7), milliseconds(4000));
+  EXPECT_GE(EnrollRetryPause(1, 30, 7), milliseconds(30000)) << "Retry-After is a floor";
+  for (int attempt = 1; attempt < 40; ++attempt) {
+    EXPECT_LE(EnrollRetryPause(attempt, 0, 7), milliseconds(75000)) << attempt;
+  }
+  int differing = 0;
+  for (uint32_t machine = 0; machine < 100; ++machine) {
+    if (EnrollRetryPause(2, 0, machine) != EnrollRetryPause(2, 0, machine + 1)) ++differing;
+  }
+  EXPECT_GT(differing, 50);
+}
+
+}  // namespace
+}  // namespace appban::agent

@@ -6,8 +6,11 @@
 //   apt-hook  APT's DPkg::Pre-Install-Pkgs checker
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -141,18 +144,62 @@ agent::LogFn StderrLog() {
   return [](std::string_view line) { std::cerr << "appban agent: " << line << "\n" << std::flush; };
 }
 
-int RunEnroll(const AgentFlags& flags, const std::string& server, const std::string& ca_file,
-              const std::string& ca_sha256, const std::string& token, const std::string& hostname) {
+struct EnrollFlags {
+  std::string server;
+  std::string ca_file;
+  std::string ca_sha256;
+  std::string token;
+  std::string token_file;
+  std::string hostname;
+  int64_t retry_for_seconds = 0;
+};
+
+// The token a fleet image or configuration tool left on the machine (not on the command line,
+// where every local user could read it in the process list). Not a symbolic link: the file is
+// deleted after enrolling, and that must not delete something else.
+Result<std::string> ReadTokenFile(const std::string& path) {
+  constexpr uint64_t kMaxTokenFileBytes = 4096;
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) return Status::NotFound("--token-file " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) return Status::InvalidArgument("--token-file " + path + " is not a regular file");
+  auto text = ReadFileToString(path, kMaxTokenFileBytes);
+  if (!text.ok()) return text.status().WithContext("--token-file");
+  std::string_view token = *text;
+  constexpr std::string_view kSpace = " \t\r\n";
+  token.remove_prefix(std::min(token.size(), token.find_first_not_of(kSpace)));
+  token.remove_suffix(token.size() - std::min(token.size(), token.find_last_not_of(kSpace) + 1));
+  if (token.empty()) return Status::InvalidArgument("--token-file " + path + " is empty");
+  if (token.find_first_of(" \t\r\n") != std::string_view::npos) {
+    return Status::InvalidArgument("--token-file " + path + " holds more than one line; it must hold only the token");
+  }
+  return std::string(token);
+}
+
+int RunEnroll(const AgentFlags& flags, const EnrollFlags& enroll) {
   auto config = BuildConfig(flags);
   if (!config.ok()) {
     std::cerr << "appban agent enroll: " << config.status().message() << "\n";
     return 2;
   }
+  if (enroll.token.empty() == enroll.token_file.empty()) {
+    std::cerr << "appban agent enroll: give the enrolment token with exactly one of --token and --token-file\n";
+    return 2;
+  }
   agent::EnrollOptions options;
-  options.server_url = server;
-  options.token = token;
-  options.hostname = hostname;
-  options.expected_ca_sha256 = ca_sha256;
+  options.server_url = enroll.server;
+  options.token = enroll.token;
+  if (!enroll.token_file.empty()) {
+    auto token = ReadTokenFile(enroll.token_file);
+    if (!token.ok()) {
+      std::cerr << "appban agent enroll: " << token.status().ToString() << "\n";
+      return 2;
+    }
+    options.token = *token;
+  }
+  options.hostname = enroll.hostname;
+  options.expected_ca_sha256 = enroll.ca_sha256;
+  options.retry_for = std::chrono::seconds(enroll.retry_for_seconds);
+  const std::string& ca_file = enroll.ca_file;
   if (!ca_file.empty()) {
     auto ca = ReadFileToString(ca_file, 1u << 20);
     if (!ca.ok()) {
@@ -174,6 +221,17 @@ int RunEnroll(const AgentFlags& flags, const std::string& server, const std::str
   std::cout << "enrolled as " << enrolled->device_id << (enrolled->group.empty() ? "" : " in group " + enrolled->group)
             << "; " << enrolled->policy_keys_pem.size() << " policy key(s) pinned; state in " << config->state_dir
             << "\n";
+  if (!enroll.token_file.empty()) {
+    // Only after a successful enrolment: a machine that failed keeps the token to try again.
+    std::error_code error;
+    std::filesystem::remove(enroll.token_file, error);
+    if (error) {
+      std::cerr << "appban agent enroll: WARNING: enrolled, but the token file " << enroll.token_file
+                << " could not be deleted (" << error.message() << "): delete it, it still enrols machines\n";
+      return 0;
+    }
+    std::cout << "deleted the token file " << enroll.token_file << "\n";
+  }
   return 0;
 }
 
@@ -361,21 +419,26 @@ void AddAgentCommand(CLI::App& app, CommandAction* action) {
   auto flags = std::make_shared<AgentFlags>();
 
   CLI::App* enroll = agent_command->add_subcommand("enroll", "Enrol this device with an appban server");
-  auto server = std::make_shared<std::string>();
-  auto ca_file = std::make_shared<std::string>();
-  auto ca_sha256 = std::make_shared<std::string>();
-  auto token = std::make_shared<std::string>();
-  auto hostname = std::make_shared<std::string>();
-  enroll->add_option("--server", *server, "Server URL (https://host:port)")->required();
-  enroll->add_option("--ca", *ca_file, "The server's CA certificate (PEM) to pin")->check(CLI::ExistingFile);
-  enroll->add_option("--ca-sha256", *ca_sha256,
+  auto enroll_flags = std::make_shared<EnrollFlags>();
+  enroll->add_option("--server", enroll_flags->server, "Server URL (https://host:port)")->required();
+  enroll->add_option("--ca", enroll_flags->ca_file, "The server's CA certificate (PEM) to pin")
+      ->check(CLI::ExistingFile);
+  enroll->add_option("--ca-sha256", enroll_flags->ca_sha256,
                      "Refuse a CA whose SHA-256 fingerprint differs (as the server printed it, or hex)");
-  enroll->add_option("--token", *token, "The single-use enrolment token")->required();
-  enroll->add_option("--hostname", *hostname, "Name to enrol under (default: this host's name)");
+  CLI::Option* token_option = enroll->add_option("--token", enroll_flags->token, "The enrolment token");
+  enroll
+      ->add_option("--token-file", enroll_flags->token_file,
+                   "A file holding the enrolment token (as a fleet image carries it); deleted once enrolled")
+      ->excludes(token_option);
+  enroll
+      ->add_option("--retry-for", enroll_flags->retry_for_seconds,
+                   "Seconds to keep retrying while the server is unreachable or busy (429/503), as a fleet booting "
+                   "at once needs (default 0: one attempt)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400}));
+  enroll->add_option("--hostname", enroll_flags->hostname, "Name to enrol under (default: this host's name)");
   enroll->add_option("--state-dir", flags->state_dir, "State directory (default /var/lib/appban)");
   enroll->add_option("--config", flags->config_file, "TOML configuration file")->check(CLI::ExistingFile);
-  enroll->callback(
-      [=] { *action = [=] { return RunEnroll(*flags, *server, *ca_file, *ca_sha256, *token, *hostname); }; });
+  enroll->callback([=] { *action = [=] { return RunEnroll(*flags, *enroll_flags); }; });
 
   CLI::App* once = agent_command->add_subcommand("once", "One cycle: enforce, check in, apply a new bundle");
   AddInventoryOptions(once, flags.get());

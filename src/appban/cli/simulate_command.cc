@@ -91,6 +91,9 @@ void AddSimulateCommand(CLI::App& app, CommandAction* action) {
                   "Local addresses to bind connections to, e.g. 127.0.0.2-127.0.0.20 (ranges and commas)");
   cmd->add_option("--admin-token", o.admin_token,
                   "Admin API token, to mint enrolment tokens for devices not in --state");
+  cmd->add_option("--enrollment-token", o.shared_enrollment_token,
+                  "One multi-use enrolment token that every device not in --state presents, as the machines of a "
+                  "fleet image do (instead of --admin-token)");
   cmd->add_option("--state", o.state_file,
                   "File of enrolled devices (ids, credentials; mode 0600): loaded if present, new enrolments added");
   cmd->add_option("--first-device", o.first_device_index, "Index of the first simulated device (inventory seed)")

@@ -1,4 +1,5 @@
-// Admin API: enrolment tokens — create a batch, list, revoke.
+// Admin API: enrolment tokens — create a batch (single-use, or multi-use for a fleet image), list,
+// revoke.
 #include "appban/server/admin_handlers.h"
 
 #include "appban/policy/model.h"
@@ -8,7 +9,7 @@ namespace {
 
 std::string_view EnrollmentTokenState(const store::EnrollmentToken& token, UnixSeconds now) {
   if (token.revoked_at) return "revoked";
-  if (token.used_at) return "used";
+  if (token.Exhausted()) return "used";
   if (now >= token.expires_at) return "expired";
   return "active";
 }
@@ -20,6 +21,8 @@ Json EnrollmentTokenJson(const store::EnrollmentToken& token, UnixSeconds now) {
               {"created_by", token.created_by},
               {"created_at", FormatTimestamp(token.created_at)},
               {"expires_at", FormatTimestamp(token.expires_at)},
+              {"max_uses", token.max_uses},
+              {"uses", token.uses},
               {"used_at", OptionalTime(token.used_at)},
               {"used_by_device", token.used_by_device.empty() ? Json(nullptr) : Json(token.used_by_device)},
               {"revoked_at", OptionalTime(token.revoked_at)},
@@ -31,7 +34,8 @@ Json EnrollmentTokenJson(const store::EnrollmentToken& token, UnixSeconds now) {
 HttpResponse CreateEnrollmentTokens(Call& call) {
   auto body = call.Body(true);
   if (!body.ok()) return ErrorFrom(body.status());
-  if (Status s = CheckMembers(*body, {"group", "ttl_seconds", "note", "count"}, "body"); !s.ok()) return ErrorFrom(s);
+  if (Status s = CheckMembers(*body, {"group", "ttl_seconds", "note", "count", "max_uses"}, "body"); !s.ok())
+    return ErrorFrom(s);
   auto group = StringMember(*body, "group", false, store::kFleetLimits.max_name_bytes);
   if (!group.ok()) return ErrorFrom(group.status());
   auto ttl = IntegerMember(*body, "ttl_seconds", kAdminLimits.min_ttl_seconds, kAdminLimits.max_enrollment_ttl_seconds);
@@ -40,6 +44,8 @@ HttpResponse CreateEnrollmentTokens(Call& call) {
   if (!note.ok()) return ErrorFrom(note.status());
   auto count = IntegerMember(*body, "count", 1, kAdminLimits.max_enrollment_tokens);
   if (!count.ok()) return ErrorFrom(count.status());
+  auto max_uses = IntegerMember(*body, "max_uses", 1, store::kFleetLimits.max_enrollment_token_uses);
+  if (!max_uses.ok()) return ErrorFrom(max_uses.status());
   if (!group->empty()) {
     if (Status s = policy::ValidateIdentifier(*group, "group"); !s.ok()) return BadRequest(s.message());
     // Checked up front so a batch cannot stop half-way over a missing group.
@@ -49,8 +55,9 @@ HttpResponse CreateEnrollmentTokens(Call& call) {
   store::AuditRecord audit = call.Audit();
   UnixSeconds expires_at = audit.at + ttl->value_or(kAdminLimits.default_enrollment_ttl_seconds);
   // One transaction for the whole batch (one fsync, one audit entry per token): all or none.
-  auto created = call.context.fleet->CreateEnrollmentTokens(*group, expires_at, *note,
-                                                            static_cast<size_t>(count->value_or(1)), audit);
+  store::EnrollmentTokenSpec spec{*group, expires_at, *note, static_cast<size_t>(count->value_or(1)),
+                                  max_uses->value_or(1)};
+  auto created = call.context.fleet->IssueEnrollmentTokens(spec, audit);
   if (!created.ok()) return ErrorFromBodyReference(created.status());
   Json tokens = Json::array();
   for (const store::CreatedEnrollmentToken& token : *created) {

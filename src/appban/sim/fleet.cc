@@ -103,13 +103,15 @@ std::string HttpErrorKind(const net::ClientResponse& response) {
   return kind;
 }
 
-// Mints `count` enrolment tokens through the admin API, in batches.
+// Mints `count` enrolment tokens through the admin API, in batches (or hands out the shared one).
 Result<std::vector<std::string>> MintEnrollmentTokens(const SimulationOptions& options, uint64_t count) {
   std::vector<std::string> tokens;
   if (count == 0) return tokens;
+  if (!options.shared_enrollment_token.empty()) return std::vector<std::string>(count, options.shared_enrollment_token);
   if (options.admin_token.empty()) {
     return Status::InvalidArgument(std::to_string(count) +
-                                   " device(s) are not in the state file: --admin-token is needed to enrol them");
+                                   " device(s) are not in the state file: --admin-token or --enrollment-token is "
+                                   "needed to enrol them");
   }
   APPBAN_ASSIGN_OR_RETURN(net::Url url, net::ParseUrl(options.server_url));
   net::ClientOptions client_options;

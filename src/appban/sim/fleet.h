@@ -38,7 +38,10 @@ struct SimulationOptions {
   uint32_t processes = 1;
   std::vector<std::string> source_addresses;  // empty: the kernel chooses
   std::string admin_token;                    // mints enrolment tokens for devices not in the state file
-  std::string state_file;                     // enrolled devices are loaded from / saved to it
+  // Instead of minting: the one multi-use enrolment token every new device presents, as the devices
+  // of a fleet image do (docs/agent.md "Enrolling many machines").
+  std::string shared_enrollment_token;
+  std::string state_file;  // enrolled devices are loaded from / saved to it
   uint64_t first_device_index = 0;
   SimulationMode mode = SimulationMode::kFleet;
   SteadyTarget target = SteadyTarget::kCheckin;

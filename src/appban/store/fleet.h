@@ -53,6 +53,9 @@ struct FleetLimits {
   size_t max_setting_bytes = 64 * 1024;
   size_t max_list_limit = 100000;                 // rows per List* call
   size_t max_enrollment_tokens_per_call = 10000;  // CreateEnrollmentTokens' count
+  // Enrolments one token allows: a fleet image or configuration tool carries one multi-use token
+  // for a whole roll-out (docs/agent.md "Enrolling many machines").
+  int64_t max_enrollment_token_uses = 1000000;
 };
 inline constexpr FleetLimits kFleetLimits{};
 
@@ -144,9 +147,21 @@ struct EnrollmentToken {
   UnixSeconds created_at = 0;
   UnixSeconds expires_at = 0;
   std::string note;
-  std::optional<UnixSeconds> used_at;
-  std::string used_by_device;  // empty until used
+  int64_t max_uses = 1;                // enrolments it allows: 1 for a single-use token
+  int64_t uses = 0;                    // enrolments made with it so far (each one audited "device.enroll")
+  std::optional<UnixSeconds> used_at;  // the latest enrolment with it
+  std::string used_by_device;          // the device of that enrolment; empty until used
   std::optional<UnixSeconds> revoked_at;
+
+  bool Exhausted() const { return uses >= max_uses; }
+};
+// What IssueEnrollmentTokens makes: `count` tokens alike.
+struct EnrollmentTokenSpec {
+  std::string group;  // a non-empty group must exist in the policy store
+  UnixSeconds expires_at = 0;
+  std::string note;
+  size_t count = 1;      // 1 .. FleetLimits::max_enrollment_tokens_per_call
+  int64_t max_uses = 1;  // 1 .. FleetLimits::max_enrollment_token_uses, for each token
 };
 struct CreatedEnrollmentToken {
   EnrollmentToken token;
@@ -388,27 +403,29 @@ class FleetStore {
   virtual Status RevokeApiToken(const std::string& id, const AuditRecord& audit) = 0;
 
   // -- Enrolment tokens --
-  // A non-empty `group` must exist in the policy store (kNotFound); expires_at must be after audit.at.
-  virtual Result<CreatedEnrollmentToken> CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
-                                                               const std::string& note, const AuditRecord& audit) = 0;
-  // `count` tokens (1 .. FleetLimits::max_enrollment_tokens_per_call, else kInvalidArgument) with
-  // the same group, expiry and note, in ONE transaction: all are created or none (one fsync for a
+  // `spec.count` tokens alike, in ONE transaction: all are created or none (one fsync for a
   // thousand tokens instead of a thousand). Each token gets its own "enrollment_token.create"
-  // audit entry in that transaction, exactly as CreateEnrollmentToken writes it, so the audit log
-  // reads the same whichever way the tokens were made. Same refusals as CreateEnrollmentToken.
-  virtual Result<std::vector<CreatedEnrollmentToken>> CreateEnrollmentTokens(const std::string& group,
-                                                                             UnixSeconds expires_at,
-                                                                             const std::string& note, size_t count,
-                                                                             const AuditRecord& audit) = 0;
+  // audit entry in that transaction, so the audit log reads the same whichever way the tokens
+  // were made. kNotFound for a group that does not exist; kInvalidArgument for an expiry not
+  // after audit.at, a count or max_uses out of range.
+  virtual Result<std::vector<CreatedEnrollmentToken>> IssueEnrollmentTokens(const EnrollmentTokenSpec& spec,
+                                                                            const AuditRecord& audit) = 0;
+  // Single-use tokens through IssueEnrollmentTokens.
+  Result<CreatedEnrollmentToken> CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
+                                                       const std::string& note, const AuditRecord& audit);
+  Result<std::vector<CreatedEnrollmentToken>> CreateEnrollmentTokens(const std::string& group, UnixSeconds expires_at,
+                                                                     const std::string& note, size_t count,
+                                                                     const AuditRecord& audit);
   virtual Result<std::vector<EnrollmentToken>> ListEnrollmentTokens() = 0;
   virtual Result<std::vector<EnrollmentToken>> ListEnrollmentTokensAfter(std::string_view after_id, size_t limit) = 0;
   virtual Status RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) = 0;
 
   // -- Devices --
-  // One transaction: the token must exist (kNotFound), be unused (kFailedPrecondition "already
-  // used"), not revoked (kFailedPrecondition "revoked"), not expired (kExpired); it is marked
-  // used, the device created and "device.enroll" audited with actor "enrollment:<token id>".
-  // Single use holds across processes.
+  // One transaction: the token must exist (kNotFound), have a use left (kFailedPrecondition
+  // "already used"), not be revoked (kFailedPrecondition "revoked"), not expired (kExpired); its
+  // use is counted, the device created and "device.enroll" audited with actor
+  // "enrollment:<token id>". The count of uses holds across processes: a token allowing N
+  // enrolments enrols N devices however many nodes present it at once.
   virtual Result<Enrollment> EnrollDevice(std::string_view presented_token, const std::string& hostname,
                                           const std::string& platform, const std::string& agent_version,
                                           UnixSeconds now) = 0;

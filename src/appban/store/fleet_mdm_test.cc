@@ -87,10 +87,12 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
     ASSERT_TRUE(fleet->ApplyCheckins(std::vector<CheckinWrite>{write}).ok());
   }
   {
-    // Run migration 7 again over a populated devices table (rows referenced by inventories,
-    // events and rule states).
+    // Run migrations 7 and 9 again over a populated devices table (rows referenced by
+    // inventories, events and rule states): both rebuild it.
     RawDb raw(dir.db());
-    ASSERT_EQ(raw.Exec("DROP TABLE changes; PRAGMA user_version = 6"), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("DROP TABLE changes; ALTER TABLE enrollment_tokens DROP COLUMN uses;"
+                       "ALTER TABLE enrollment_tokens DROP COLUMN max_uses; PRAGMA user_version = 6"),
+              SQLITE_OK);
   }
   auto fleet = OpenFleet(dir.db());
   ASSERT_NE(fleet, nullptr);
@@ -101,9 +103,16 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
   EXPECT_EQ(fleet->ListEvents(id, 10)->size(), 1u);
   EXPECT_EQ(fleet->ListDeviceRuleStates(id)->size(), 1u);
   RawDb raw(dir.db());
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "8");
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "9");
   EXPECT_EQ(raw.Scalar("PRAGMA foreign_key_check"), "");
   EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'devices_rules_hash_mismatch'"), "1");
+  // Migration 9: the token that enrolled ws-1 counts as used once of once, and enrols no other.
+  auto tokens = fleet->ListEnrollmentTokens();
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(tokens->size(), 1u);
+  EXPECT_EQ((*tokens)[0].uses, 1);
+  EXPECT_EQ((*tokens)[0].max_uses, 1);
+  EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'devices_by_enrollment_token'"), "1");
 }
 
 }  // namespace

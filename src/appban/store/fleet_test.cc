@@ -67,7 +67,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   ASSERT_NE(fleet, nullptr);
   {
     RawDb raw(dir.db());
-    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "8");
+    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "9");
   }
   // Old data is intact and usable by the new tables (a group-bound enrolment token).
   Enrollment enrolled = EnrollOne(*fleet, "host-1", "field-staff");
@@ -134,6 +134,121 @@ TEST(FleetStore, EnrollmentRaceHasExactlyOneWinner) {
     EXPECT_EQ(refused_as_used.load(), 1) << "round " << round;
   }
   EXPECT_EQ(*admin->CountDevices(), kRounds);
+}
+
+// A fleet image carries one token for a whole roll-out: it enrols up to max_uses devices, each
+// its own device in the token's group with its own "device.enroll" entry, then refuses.
+TEST(FleetStore, AMultiUseTokenEnrolsUpToItsCountEachUseAudited) {
+  ScratchDir dir;
+  auto fleet = OpenFleet(dir.db());
+  {
+    auto store = OpenSqliteStore(dir.db());
+    ASSERT_TRUE(store.ok());
+    policy::Group group;
+    group.name = "field-staff";
+    ASSERT_TRUE(CreateGroupAs(**store, group, "alice", kNow).ok());
+  }
+  auto issued =
+      fleet->IssueEnrollmentTokens(EnrollmentTokenSpec{"field-staff", kNow + kDay, "image 2026-12", 1, 3}, By("alice"));
+  ASSERT_TRUE(issued.ok()) << issued.status().ToString();
+  ASSERT_EQ(issued->size(), 1u);
+  const CreatedEnrollmentToken& token = issued->front();
+  EXPECT_EQ(token.token.max_uses, 3);
+  EXPECT_EQ(token.token.uses, 0);
+  std::vector<std::string> device_ids;
+  for (int i = 0; i < 3; ++i) {
+    auto enrolled = fleet->EnrollDevice(token.presented, "ws-" + std::to_string(i), "linux", "1.0", kNow + i);
+    ASSERT_TRUE(enrolled.ok()) << i << ": " << enrolled.status().ToString();
+    EXPECT_EQ(enrolled->group, "field-staff");
+    EXPECT_EQ(enrolled->device.enrollment_token_id, token.token.id);
+    device_ids.push_back(enrolled->device.id);
+  }
+  EXPECT_NE(device_ids[0], device_ids[1]);
+  auto fourth = fleet->EnrollDevice(token.presented, "ws-3", "linux", "1.0", kNow + 3);
+  EXPECT_EQ(fourth.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(fourth.status().message().find("already used 3 times"), std::string::npos) << fourth.status().message();
+  auto tokens = fleet->ListEnrollmentTokens();
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(tokens->size(), 1u);
+  EXPECT_EQ((*tokens)[0].uses, 3);
+  EXPECT_EQ((*tokens)[0].max_uses, 3);
+  EXPECT_TRUE((*tokens)[0].Exhausted());
+  EXPECT_EQ((*tokens)[0].used_by_device, device_ids[2]) << "the latest use";
+  EXPECT_EQ((*tokens)[0].used_at, kNow + 2);
+  EXPECT_EQ(*fleet->CountDevices(), 3);
+
+  auto store = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(store.ok());
+  auto audit = (*store)->ReadAudit();
+  ASSERT_TRUE(audit.ok());
+  int enrolments = 0;
+  for (const AuditEntry& entry : *audit) {
+    if (entry.action != "device.enroll") continue;
+    ++enrolments;
+    EXPECT_EQ(entry.actor, "enrollment:" + token.token.id);
+  }
+  EXPECT_EQ(enrolments, 3);
+}
+
+TEST(FleetStore, AMultiUseTokenStopsEnrollingOnceRevokedOrExpiredAndItsCountIsBounded) {
+  ScratchDir dir;
+  auto fleet = OpenFleet(dir.db());
+  auto issue = [&](int64_t max_uses, UnixSeconds expires_at) {
+    return fleet->IssueEnrollmentTokens(EnrollmentTokenSpec{"", expires_at, "", 1, max_uses}, By("alice"));
+  };
+  EXPECT_EQ(issue(0, kNow + kDay).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(issue(kFleetLimits.max_enrollment_token_uses + 1, kNow + kDay).status().code(),
+            StatusCode::kInvalidArgument);
+  auto revoked = issue(100, kNow + kDay);
+  auto expiring = issue(100, kNow + 60);
+  ASSERT_TRUE(revoked.ok() && expiring.ok());
+  ASSERT_TRUE(fleet->EnrollDevice(revoked->front().presented, "a", "linux", "1", kNow).ok());
+  ASSERT_TRUE(fleet->RevokeEnrollmentToken(revoked->front().token.id, By("alice")).ok());
+  auto after_revoke = fleet->EnrollDevice(revoked->front().presented, "b", "linux", "1", kNow);
+  EXPECT_EQ(after_revoke.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(after_revoke.status().message().find("revoked"), std::string::npos);
+  ASSERT_TRUE(fleet->EnrollDevice(expiring->front().presented, "c", "linux", "1", kNow + 59).ok());
+  EXPECT_EQ(fleet->EnrollDevice(expiring->front().presented, "d", "linux", "1", kNow + 60).status().code(),
+            StatusCode::kExpired);
+  EXPECT_EQ(*fleet->CountDevices(), 2);
+}
+
+// Nodes and worker processes each hold their own connection: however many present one token at
+// once, exactly max_uses enrol.
+TEST(FleetStore, AMultiUseTokenEnrolsExactlyItsCountUnderARaceBetweenConnections) {
+  ScratchDir dir;
+  auto admin = OpenFleet(dir.db());
+  constexpr int kRacers = 4;
+  constexpr int kAttemptsEach = 10;
+  constexpr int64_t kMaxUses = 25;
+  auto issued = admin->IssueEnrollmentTokens(EnrollmentTokenSpec{"", kNow + kDay, "", 1, kMaxUses}, By("alice"));
+  ASSERT_TRUE(issued.ok());
+  const std::string presented = issued->front().presented;
+  std::atomic<int> ready{0};
+  std::atomic<int> winners{0};
+  std::atomic<int> refused_as_used{0};
+  auto racer = [&](int which) {
+    auto fleet = OpenSqliteFleetStore(dir.db());
+    if (!fleet.ok()) return;
+    ready.fetch_add(1);
+    while (ready.load() < kRacers) std::this_thread::yield();
+    for (int i = 0; i < kAttemptsEach; ++i) {
+      auto result = (*fleet)->EnrollDevice(presented, "h" + std::to_string(which * 100 + i), "linux", "1.0", kNow);
+      if (result.ok()) {
+        winners.fetch_add(1);
+      } else if (result.status().code() == StatusCode::kFailedPrecondition &&
+                 result.status().message().find("already used") != std::string::npos) {
+        refused_as_used.fetch_add(1);
+      }
+    }
+  };
+  std::vector<std::thread> racers;
+  for (int i = 0; i < kRacers; ++i) racers.emplace_back(racer, i);
+  for (auto& thread : racers) thread.join();
+  EXPECT_EQ(winners.load(), kMaxUses);
+  EXPECT_EQ(refused_as_used.load(), kRacers * kAttemptsEach - kMaxUses);
+  EXPECT_EQ(*admin->CountDevices(), kMaxUses);
+  EXPECT_EQ((*admin->ListEnrollmentTokens())[0].uses, kMaxUses);
 }
 
 TEST(FleetStore, ExpiredRevokedUsedAndForgedTokensAreRefusedEachWithItsOwnMessage) {

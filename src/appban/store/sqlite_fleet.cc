@@ -184,6 +184,8 @@ Json EnrollmentTokenJson(const EnrollmentToken& token) {
               {"created_at", FormatTimestamp(token.created_at)},
               {"expires_at", FormatTimestamp(token.expires_at)},
               {"note", token.note},
+              {"max_uses", token.max_uses},
+              {"uses", token.uses},
               {"used_at", OptionalTime(token.used_at)},
               {"used_by_device", token.used_by_device},
               {"revoked_at", OptionalTime(token.revoked_at)}};
@@ -225,6 +227,8 @@ EnrollmentToken ReadEnrollmentToken(const sqlite::Statement& row) {
   token.used_at = row.OptionalInt(6);
   token.used_by_device = row.Text(7);
   token.revoked_at = row.OptionalInt(8);
+  token.max_uses = row.Int(9);
+  token.uses = row.Int(10);
   return token;
 }
 

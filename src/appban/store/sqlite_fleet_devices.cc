@@ -8,6 +8,15 @@
 #include <vector>
 
 namespace appban::store::internal {
+namespace {
+
+std::string UsedUpMessage(const EnrollmentToken& token) {
+  if (token.max_uses == 1) return "enrolment token " + token.id + " was already used (single use)";
+  return "enrolment token " + token.id + " was already used " + std::to_string(token.max_uses) +
+         " times, all it allows";
+}
+
+}  // namespace
 
 Result<Enrollment> SqliteFleetStore::EnrollDevice(std::string_view presented_token, const std::string& hostname,
                                                   const std::string& platform, const std::string& agent_version,
@@ -169,7 +178,7 @@ Status SqliteFleetStore::EnrollOne(const EnrollmentRequest& request, UnixSeconds
     sqlite::Statement& query = lease.statement();
     query.Bind(1, pending.token_id);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-    if (!row || !SecretMatchesHash(pending.token_secret, query.Text(9))) {
+    if (!row || !SecretMatchesHash(pending.token_secret, query.Text(11))) {
       refusal = Status::NotFound("unknown enrolment token or wrong secret");
       return Status::Ok();
     }
@@ -179,8 +188,8 @@ Status SqliteFleetStore::EnrollOne(const EnrollmentRequest& request, UnixSeconds
     refusal = Status::FailedPrecondition("enrolment token " + token.id + " was revoked");
     return Status::Ok();
   }
-  if (token.used_at) {
-    refusal = Status::FailedPrecondition("enrolment token " + token.id + " was already used (single use)");
+  if (token.Exhausted()) {
+    refusal = Status::FailedPrecondition(UsedUpMessage(token));
     return Status::Ok();
   }
   if (now >= token.expires_at) {
@@ -190,11 +199,13 @@ Status SqliteFleetStore::EnrollOne(const EnrollmentRequest& request, UnixSeconds
   device.group = token.group;
   enrollment.group = token.group;
   {
-    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("UPDATE enrollment_tokens SET used_at = ?1, used_by_device = ?2 "
-                                               "WHERE id = ?3 AND used_at IS NULL AND revoked_at IS NULL"));
+    // Conditional, so the count of uses holds whatever else read the row first.
+    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("UPDATE enrollment_tokens SET uses = uses + 1, used_at = ?1, "
+                                               "used_by_device = ?2 "
+                                               "WHERE id = ?3 AND uses < max_uses AND revoked_at IS NULL"));
     APPBAN_RETURN_IF_ERROR(lease.statement().Bind(1, now).Bind(2, device.id).Bind(3, token.id).Run());
     if (sqlite3_changes(db_.handle()) != 1) {
-      refusal = Status::FailedPrecondition("enrolment token " + token.id + " was already used (single use)");
+      refusal = Status::FailedPrecondition(UsedUpMessage(token));
       return Status::Ok();
     }
   }

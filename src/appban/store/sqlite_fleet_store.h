@@ -50,7 +50,7 @@ constexpr std::string_view kUserColumns =
 Result<User> ReadUser(const sqlite::Statement& row);
 Json UserJson(const User& user);
 constexpr std::string_view kEnrollmentTokenColumns =
-    "id, group_name, created_by, created_at, expires_at, note, used_at, used_by_device, revoked_at";
+    "id, group_name, created_by, created_at, expires_at, note, used_at, used_by_device, revoked_at, max_uses, uses";
 constexpr std::string_view kDeviceColumns =
     "id, hostname, platform, agent_version, group_name, enrolled_at, enrollment_token_id, revoked_at, revoked_by, "
     "applied_version, applied_rules_hash, inventory_hash, inventory_at, last_seen, evaluated_version, "
@@ -116,12 +116,8 @@ class SqliteFleetStore final : public FleetStore {
 
   // ---- Enrolment tokens ----
 
-  Result<CreatedEnrollmentToken> CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
-                                                       const std::string& note, const AuditRecord& audit) override;
-
-  Result<std::vector<CreatedEnrollmentToken>> CreateEnrollmentTokens(const std::string& group, UnixSeconds expires_at,
-                                                                     const std::string& note, size_t count,
-                                                                     const AuditRecord& audit) override;
+  Result<std::vector<CreatedEnrollmentToken>> IssueEnrollmentTokens(const EnrollmentTokenSpec& spec,
+                                                                    const AuditRecord& audit) override;
 
   Result<std::vector<EnrollmentToken>> ListEnrollmentTokens() override;
 

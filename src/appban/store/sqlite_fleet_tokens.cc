@@ -118,22 +118,20 @@ Status SqliteFleetStore::RevokeApiToken(const std::string& id, const AuditRecord
   });
 }
 
-Result<CreatedEnrollmentToken> SqliteFleetStore::CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
-                                                                       const std::string& note,
-                                                                       const AuditRecord& audit) {
-  APPBAN_ASSIGN_OR_RETURN(std::vector<CreatedEnrollmentToken> created,
-                          CreateEnrollmentTokens(group, expires_at, note, 1, audit));
-  return std::move(created.front());
-}
-
-Result<std::vector<CreatedEnrollmentToken>> SqliteFleetStore::CreateEnrollmentTokens(
-    const std::string& group, UnixSeconds expires_at, const std::string& note, size_t count, const AuditRecord& audit) {
+Result<std::vector<CreatedEnrollmentToken>> SqliteFleetStore::IssueEnrollmentTokens(const EnrollmentTokenSpec& spec,
+                                                                                    const AuditRecord& audit) {
+  const std::string& group = spec.group;
+  const size_t count = spec.count;
   if (!group.empty()) APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(group, "group"));
-  APPBAN_RETURN_IF_ERROR(CheckText(note, kFleetLimits.max_note_bytes, "enrolment token note", false));
-  if (expires_at <= audit.at) return Status::InvalidArgument("enrolment token expiry must lie in the future");
+  APPBAN_RETURN_IF_ERROR(CheckText(spec.note, kFleetLimits.max_note_bytes, "enrolment token note", false));
+  if (spec.expires_at <= audit.at) return Status::InvalidArgument("enrolment token expiry must lie in the future");
   if (count == 0 || count > kFleetLimits.max_enrollment_tokens_per_call) {
     return Status::InvalidArgument("enrolment token count must be between 1 and " +
                                    std::to_string(kFleetLimits.max_enrollment_tokens_per_call));
+  }
+  if (spec.max_uses < 1 || spec.max_uses > kFleetLimits.max_enrollment_token_uses) {
+    return Status::InvalidArgument("enrolment token max_uses must be between 1 and " +
+                                   std::to_string(kFleetLimits.max_enrollment_token_uses));
   }
   APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(audit.actor, "audit actor"));
   // Secrets and ids are made before the write lock is taken: the lock is held only for the inserts.
@@ -148,8 +146,9 @@ Result<std::vector<CreatedEnrollmentToken>> SqliteFleetStore::CreateEnrollmentTo
     entry.token.group = group;
     entry.token.created_by = audit.actor;
     entry.token.created_at = audit.at;
-    entry.token.expires_at = expires_at;
-    entry.token.note = note;
+    entry.token.expires_at = spec.expires_at;
+    entry.token.note = spec.note;
+    entry.token.max_uses = spec.max_uses;
   }
   APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
   if (!group.empty()) {
@@ -162,8 +161,8 @@ Result<std::vector<CreatedEnrollmentToken>> SqliteFleetStore::CreateEnrollmentTo
   APPBAN_ASSIGN_OR_RETURN(auto insert,
                           sqlite::Statement::Prepare(db_,
                                                      "INSERT INTO enrollment_tokens(id, group_name, secret_hash, "
-                                                     "created_by, created_at, expires_at, note) "
-                                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+                                                     "created_by, created_at, expires_at, note, max_uses) "
+                                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
   for (size_t i = 0; i < count; ++i) {
     const EnrollmentToken& token = created[i].token;
     insert.Reset();
@@ -172,8 +171,9 @@ Result<std::vector<CreatedEnrollmentToken>> SqliteFleetStore::CreateEnrollmentTo
                                .Bind(3, secret_hashes[i])
                                .Bind(4, token.created_by)
                                .Bind(5, token.created_at)
-                               .Bind(6, expires_at)
-                               .Bind(7, note)
+                               .Bind(6, token.expires_at)
+                               .Bind(7, token.note)
+                               .Bind(8, token.max_uses)
                                .Run());
     AuditRecord record;
     record.actor = audit.actor;
@@ -266,3 +266,22 @@ Status SqliteFleetStore::InsertApiTokenRow(const std::string& user_id, const std
 }
 
 }  // namespace appban::store::internal
+
+namespace appban::store {
+
+// The interface's single-use conveniences.
+Result<CreatedEnrollmentToken> FleetStore::CreateEnrollmentToken(const std::string& group, UnixSeconds expires_at,
+                                                                 const std::string& note, const AuditRecord& audit) {
+  APPBAN_ASSIGN_OR_RETURN(std::vector<CreatedEnrollmentToken> created,
+                          CreateEnrollmentTokens(group, expires_at, note, 1, audit));
+  return std::move(created.front());
+}
+
+Result<std::vector<CreatedEnrollmentToken>> FleetStore::CreateEnrollmentTokens(const std::string& group,
+                                                                               UnixSeconds expires_at,
+                                                                               const std::string& note, size_t count,
+                                                                               const AuditRecord& audit) {
+  return IssueEnrollmentTokens(EnrollmentTokenSpec{group, expires_at, note, count, 1}, audit);
+}
+
+}  // namespace appban::store

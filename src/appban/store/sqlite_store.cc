@@ -288,6 +288,59 @@ CREATE TABLE changes (
   doc TEXT NOT NULL
 );
 )sql",
+    // 9: multi-use enrolment tokens (docs/agent.md "Enrolling many machines"): a token counts its
+    // uses up to max_uses, so several devices may name one token. Only the UNIQUE on
+    // devices.enrollment_token_id changes, and SQLite cannot drop a column constraint: the table
+    // is rebuilt with its columns in the same order, as migration 7 did.
+    R"sql(
+ALTER TABLE enrollment_tokens ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 1 CHECK (max_uses >= 1);
+ALTER TABLE enrollment_tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses);
+UPDATE enrollment_tokens SET uses = 1 WHERE used_at IS NOT NULL;
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE devices_v8 AS SELECT * FROM devices;
+DROP TABLE devices;
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  hostname TEXT NOT NULL,
+  platform TEXT NOT NULL,
+  agent_version TEXT NOT NULL,
+  group_name TEXT NOT NULL,
+  enrolled_at INTEGER NOT NULL,
+  enrollment_token_id TEXT REFERENCES enrollment_tokens(id),
+  revoked_at INTEGER,
+  revoked_by TEXT NOT NULL DEFAULT '',
+  applied_version INTEGER NOT NULL DEFAULT 0,
+  applied_rules_hash TEXT NOT NULL DEFAULT '',
+  inventory_hash TEXT NOT NULL DEFAULT '',
+  inventory_at INTEGER,
+  last_seen INTEGER NOT NULL,
+  evaluated_version INTEGER NOT NULL DEFAULT 0,
+  evaluated_inventory_hash TEXT NOT NULL DEFAULT '',
+  last_event_seq INTEGER NOT NULL DEFAULT 0,
+  rules_hash_expected TEXT,
+  rules_hash_mismatch_since INTEGER,
+  source TEXT NOT NULL DEFAULT 'agent',
+  mdm_connector TEXT NOT NULL DEFAULT '',
+  mdm_id TEXT NOT NULL DEFAULT '',
+  mdm_groups TEXT NOT NULL DEFAULT '',
+  mdm_pushed_at INTEGER,
+  mdm_synced_at INTEGER,
+  mdm_compliant INTEGER,
+  mdm_compliant_at INTEGER,
+  cannot_enforce TEXT NOT NULL DEFAULT '',
+  mdm_gone_at INTEGER,
+  mdm_seen_at INTEGER,
+  CHECK ((source = 'agent') = (enrollment_token_id IS NOT NULL))
+);
+INSERT INTO devices SELECT * FROM devices_v8;
+DROP TABLE devices_v8;
+CREATE INDEX devices_rules_hash_mismatch ON devices(rules_hash_mismatch_since)
+  WHERE rules_hash_mismatch_since IS NOT NULL;
+CREATE INDEX devices_by_source ON devices(source, platform, id);
+CREATE INDEX devices_by_connector ON devices(mdm_connector, mdm_seen_at) WHERE mdm_connector != '';
+CREATE INDEX devices_by_enrollment_token ON devices(enrollment_token_id) WHERE enrollment_token_id IS NOT NULL;
+)sql",
 };
 // The migration that introduced the signed audit checkpoint.
 constexpr int64_t kCheckpointSchemaVersion = 4;

@@ -25,7 +25,7 @@ TEST(SqliteStore, SchemaVersionAndDurabilitySettings) {
   }
   RawDb raw(dir.db());
   // policy (1), fleet (2), match records (3), audit head triggers (4), rules hash mismatch (5)
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "8");
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "9");
   EXPECT_EQ(raw.Scalar("PRAGMA journal_mode"), "wal");
   // Reopening applies nothing twice.
   auto again = OpenSqliteStore(dir.db());
@@ -100,10 +100,13 @@ TEST(AuditCheckpoint, AnUpgradedDatabaseGetsItsFirstCheckpoint) {
                        "DROP TABLE users;"
                        "ALTER TABLE audit DROP COLUMN identity_json;"),
               SQLITE_OK);
-    ASSERT_EQ(raw.Exec("DROP TRIGGER audit_head_no_delete; DROP TRIGGER audit_head_no_update;"
-                       "DROP INDEX devices_rules_hash_mismatch; ALTER TABLE devices DROP COLUMN rules_hash_expected;"
-                       "ALTER TABLE devices DROP COLUMN rules_hash_mismatch_since; PRAGMA user_version = 3"),
-              SQLITE_OK);
+    ASSERT_EQ(
+        raw.Exec("DROP TRIGGER audit_head_no_delete; DROP TRIGGER audit_head_no_update;"
+                 "DROP INDEX devices_rules_hash_mismatch; ALTER TABLE devices DROP COLUMN rules_hash_expected;"
+                 "ALTER TABLE devices DROP COLUMN rules_hash_mismatch_since;"
+                 "ALTER TABLE enrollment_tokens DROP COLUMN uses; ALTER TABLE enrollment_tokens DROP COLUMN max_uses;"
+                 "PRAGMA user_version = 3"),
+        SQLITE_OK);
   }
   fs::remove_all(AuditCheckpointDir(dir.db()));
   auto store = OpenSqliteStore(dir.db());
