@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, running and testing appban needs.
 # Idempotent: when everything is present it prints nothing and touches nothing.
-# Usage: scripts/setup.sh [--run|--test]  (--run adds the sample APKs the main job inspects;
-#        --test adds the tools the test suite uses)
+# Usage: scripts/setup.sh [--run|--test|--package]  (--run adds the sample APKs the main job
+#        inspects; --test adds the tools the test suite uses; --package the packaging tools)
 set -euo pipefail
 
 build_packages=(
@@ -38,6 +38,10 @@ test_packages=(
   # The SQLite locking test reads the server's database from another process, as an operator would.
   sqlite3
 )
+# Building the Debian packages and their APT repository (packaging/, docs/packaging.md); the
+# test suite builds, lints, installs and purges them.
+package_packages=(dpkg-dev binutils lintian apt-utils gnupg curl)
+test_packages+=("${package_packages[@]}")
 # The identity tests run a real OpenID Connect provider (oidc-provider from npm, versions pinned in
 # tests/oidc/package-lock.json) with node; Debian's nodejs and npm unless a node is already there.
 if [[ "${1:-}" == "--test" ]] && ! command -v node >/dev/null; then
@@ -70,6 +74,9 @@ if [[ "${1:-}" == "--run" ]]; then
 fi
 if [[ "${1:-}" == "--test" ]]; then
   wanted+=("${test_packages[@]}")
+fi
+if [[ "${1:-}" == "--package" ]]; then
+  wanted+=("${package_packages[@]}")
 fi
 
 missing=()
