@@ -40,7 +40,7 @@ test_packages=(
 )
 # Building the Debian packages and their APT repository (packaging/, docs/packaging.md); the
 # test suite builds, lints, installs and purges them.
-package_packages=(dpkg-dev binutils lintian apt-utils gnupg curl)
+package_packages=(dpkg-dev binutils lintian apt-utils gnupg curl systemd)
 test_packages+=("${package_packages[@]}")
 # The identity tests run a real OpenID Connect provider (oidc-provider from npm, versions pinned in
 # tests/oidc/package-lock.json) with node; Debian's nodejs and npm unless a node is already there.

@@ -479,15 +479,25 @@ TEST_F(AgentEndToEnd, SandboxCommandGivesANewcomerAWorkingScratchSystem) {
   auto enrolled = testing::RunCommand({testing::AppbanBinary(), "agent", "enroll", "--config", config, "--server", url_,
                                        "--ca", ca_path_, "--token", EnrollmentToken()});
   ASSERT_EQ(enrolled.exit_code, 0) << enrolled.err;
+  std::smatch enrolled_as;
+  ASSERT_TRUE(std::regex_search(enrolled.out, enrolled_as, std::regex("enrolled as (d-[0-9a-f]+)"))) << enrolled.out;
+  device_id_ = enrolled_as[1];
   PublishBan("sandbox-wechat", "wechat");
   auto once = testing::RunCommand({testing::AppbanBinary(), "agent", "once", "--config", config});
   EXPECT_EQ(once.exit_code, 0) << once.err;
   EXPECT_FALSE(installed("wechat")) << once.err;
 
-  // The reinstall is refused; an unrelated package still installs.
+  // The reinstall is refused, and APT's "no installation candidate" comes with the rule that
+  // bans it (the JSON hook); the refusal reaches the server as an event. An unrelated package
+  // still installs.
   auto again = apt_get("wechat");
   EXPECT_NE(again.exit_code, 0) << again.stdout_text;
   EXPECT_FALSE(installed("wechat"));
+  EXPECT_NE(again.stderr_text.find("wechat is banned on this device by policy rule sandbox-wechat"), std::string::npos)
+      << again.Describe();
+  auto reported = testing::RunCommand({testing::AppbanBinary(), "agent", "once", "--config", config});
+  EXPECT_EQ(reported.exit_code, 0) << reported.err;
+  EXPECT_EQ(ServerEvents("install_refused", "wechat"), 1) << Device().dump();
   auto hello = apt_get("appban-sandbox-hello");
   EXPECT_EQ(hello.exit_code, 0) << hello.Describe();
   EXPECT_TRUE(installed("appban-sandbox-hello"));

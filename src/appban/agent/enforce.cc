@@ -19,6 +19,7 @@
 
 #include "appban/agent/dpkg_status.h"
 #include "appban/common/file.h"
+#include "appban/common/json.h"
 #include "appban/common/text.h"
 
 namespace appban::agent {
@@ -477,8 +478,11 @@ std::vector<DeviceEvent> Enforcer::CollectRefusals(UnixSeconds now) {
     InventoryEntry entry;
     entry.app.platform = Platform::kDeb;
     entry.app.id = std::string(line.substr(0, tab1));
-    events.push_back(MakeEvent(EventKind::kInstallRefused, entry, std::string(line.substr(tab1 + 1, tab2 - tab1 - 1)),
-                               "APT pre-install hook refused " + std::string(line.substr(tab2 + 1)), now));
+    // A path: the pre-install hook refused that .deb; otherwise the JSON hook's own words.
+    std::string_view detail = line.substr(tab2 + 1);
+    events.push_back(MakeEvent(
+        EventKind::kInstallRefused, entry, std::string(line.substr(tab1 + 1, tab2 - tab1 - 1)),
+        detail.starts_with("/") ? "APT pre-install hook refused " + std::string(detail) : std::string(detail), now));
   }
   return events;
 }
@@ -580,6 +584,16 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
       "; };\n"
       "DPkg::Post-Invoke { " +
       poke + "; };\n";
+  if (std::string json_hook = AptJsonHookCommand(config_.apt_hook_command); !json_hook.empty()) {
+    std::string json_line = json_hook + " " + ShellQuoted(config_.banned_list_path);
+    if (!program.empty() && program.front() == '/') json_line = "[ ! -e " + ShellQuoted(program) + " ] || " + json_line;
+    APPBAN_ASSIGN_OR_RETURN(std::string json_hook_quoted, AptQuoted(json_line));
+    apt_conf +=
+        "// When APT itself refuses a banned package (the pin leaves it no installation candidate),\n"
+        "// says which rule bans it and records the refusal.\n"
+        "AptCli::Hooks::Install { " +
+        json_hook_quoted + "; };\n";
+  }
   APPBAN_RETURN_IF_ERROR(WriteIfChanged(UnderRoot(root, "/etc/apt/apt.conf.d/50appban"), apt_conf));
   std::string dpkg_cfg = "# Written by the appban agent: wake it after every dpkg run.\npost-invoke=\"touch " +
                          config_.wake_file + " || true\"\n";
@@ -677,6 +691,122 @@ int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, 
     }
   }
   return refused > 0 ? 1 : 0;
+}
+
+namespace {
+
+// Reads one JSON hook message: bytes up to the empty line that ends it. nullopt at the end of the
+// stream (or on a read error); an oversized message is an error.
+Result<std::optional<std::string>> ReadAptHookMessage(int fd, std::string& buffer) {
+  while (true) {
+    size_t end = buffer.find("\n\n");
+    if (end != std::string::npos) {
+      std::string message = buffer.substr(0, end);
+      buffer.erase(0, end + 2);
+      return std::optional<std::string>(std::move(message));
+    }
+    if (buffer.size() > kMaxAptHookMessageBytes) {
+      return Status::LimitExceeded("an APT hook message exceeds " + std::to_string(kMaxAptHookMessageBytes) + " bytes");
+    }
+    char chunk[16384];
+    ssize_t got = ::read(fd, chunk, sizeof(chunk));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return std::optional<std::string>();
+    buffer.append(chunk, static_cast<size_t>(got));
+  }
+}
+
+bool WriteAptHookMessage(int fd, const Json& message) {
+  std::string text = message.dump() + "\n\n";
+  size_t written = 0;
+  while (written < text.size()) {
+    ssize_t put = ::write(fd, text.data() + written, text.size() - written);
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) return false;
+    written += static_cast<size_t>(put);
+  }
+  return true;
+}
+
+// "wechat", "wechat=1.0", "wechat/bookworm", "wechat:amd64" name the package wechat; a term with a
+// trailing '-' asks for a removal, and a pattern or path names none.
+std::string PackageOfSearchTerm(std::string_view term) {
+  size_t end = term.find_first_of("=/:");
+  std::string name(term.substr(0, end));
+  if (name.ends_with('+')) name.pop_back();
+  if (name.empty() || name.ends_with('-') || !ValidDebName(name)) return "";
+  return name;
+}
+
+}  // namespace
+
+std::string AptJsonHookCommand(const std::string& apt_hook_command) {
+  constexpr std::string_view kSuffix = " apt-hook";
+  if (!apt_hook_command.ends_with(kSuffix)) return "";
+  return apt_hook_command.substr(0, apt_hook_command.size() - kSuffix.size()) + " apt-json-hook";
+}
+
+int RunAptJsonHook(int socket_fd, const std::string& banned_list_path, std::ostream& err) {
+  std::string buffer;
+  while (true) {
+    auto message = ReadAptHookMessage(socket_fd, buffer);
+    if (!message.ok()) {
+      err << "appban: APT hook: " << message.status().ToString() << "\n";
+      return 0;
+    }
+    if (!message->has_value()) return 0;
+    Json request = Json::parse(**message, nullptr, false);
+    if (!request.is_object() || !request.contains("method") || !request["method"].is_string()) {
+      err << "appban: APT hook: a message that is not a JSON-RPC request\n";
+      return 0;
+    }
+    const std::string method = request["method"].get<std::string>();
+    const bool is_call = request.contains("id");
+    if (method == "org.debian.apt.hooks.hello") {
+      // Version 0.1 is the one every APT offers (support for it is mandatory).
+      if (!WriteAptHookMessage(socket_fd,
+                               Json{{"jsonrpc", "2.0"}, {"id", request["id"]}, {"result", {{"version", "0.1"}}}}))
+        return 0;
+      continue;
+    }
+    if (method == "org.debian.apt.hooks.bye") return 0;
+    if (is_call) {
+      // A later protocol may make calls of what are notifications today: answer, never hang APT.
+      WriteAptHookMessage(socket_fd, Json{{"jsonrpc", "2.0"},
+                                          {"id", request["id"]},
+                                          {"error", {{"code", -32601}, {"message", "method not handled"}}}});
+    }
+    if (method != "org.debian.apt.hooks.install.fail") continue;
+    const Json* terms = nullptr;
+    if (request.contains("params") && request["params"].is_object() && request["params"].contains("search-terms") &&
+        request["params"]["search-terms"].is_array()) {
+      terms = &request["params"]["search-terms"];
+    }
+    if (terms == nullptr) continue;
+    auto list = ReadTabSeparatedPairs(banned_list_path);
+    if (!list.ok()) {
+      err << "appban: cannot read the banned package list: " << list.status().ToString() << "\n";
+      continue;
+    }
+    std::map<std::string, std::string> banned(list->begin(), list->end());
+    std::string command = request["params"].value("command", "install");
+    if (!ValidDebName(command)) command = "install";
+    std::string spool;
+    for (const Json& term : *terms) {
+      if (!term.is_string()) continue;
+      std::string name = PackageOfSearchTerm(term.get<std::string>());
+      auto it = banned.find(name);
+      if (name.empty() || it == banned.end()) continue;
+      err << "appban: " << name << " is banned on this device by policy rule " << TerminalSafe(it->second)
+          << ": APT offers no version of it (appban pins it at priority -1)\n";
+      spool += name + "\t" + it->second + "\tAPT refused `" + command + " " + name +
+               "`: banned by policy, no installation candidate\n";
+    }
+    if (spool.empty()) continue;
+    int fd = ::open((banned_list_path + ".refused").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || ::write(fd, spool.data(), spool.size()) < 0) err << "appban: cannot record the refusal\n";
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 }  // namespace appban::agent

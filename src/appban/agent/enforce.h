@@ -193,4 +193,19 @@ class Enforcer {
 int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, std::ostream& err,
                          const std::string& dpkg_deb = "dpkg-deb");
 
+// APT's JSON hook (`AptCli::Hooks::Install`, `appban agent apt-json-hook BANNED_LIST`): APT's pin
+// at -1 refuses a banned package before any .deb exists, with only "has no installation
+// candidate", so the pre-install hook never sees it. APT then sends this hook
+// "org.debian.apt.hooks.install.fail" (JSON-RPC 2.0 over the socket in $APT_HOOK_SOCKET, protocol
+// 0.1: each message one line followed by an empty line); for every requested package on the
+// banned list the hook says which rule bans it on `err` and appends
+// "package<TAB>rule<TAB>detail" to <banned list>.refused, which the agent reports as an
+// install_refused event. Never stands in APT's way: any trouble is a warning on `err`, and the
+// result is always 0. Messages are read up to kMaxAptHookMessageBytes each.
+inline constexpr size_t kMaxAptHookMessageBytes = 1 << 20;
+int RunAptJsonHook(int socket_fd, const std::string& banned_list_path, std::ostream& err);
+// The JSON hook's command for a pre-install hook command ("… agent apt-hook" → "… agent
+// apt-json-hook"); empty when `apt_hook_command` does not end in " apt-hook".
+std::string AptJsonHookCommand(const std::string& apt_hook_command);
+
 }  // namespace appban::agent

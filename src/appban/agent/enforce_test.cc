@@ -1,6 +1,7 @@
 #include "appban/agent/enforce.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "appban/agent/agent_test_support.h"
 #include "appban/agent/watch.h"
 #include "appban/common/file.h"
+#include "appban/common/json.h"
 
 namespace appban::agent {
 namespace {
@@ -669,6 +671,90 @@ TEST_F(FlatpakTest, InventoryUninstallMaskAndWatcherAgainstRealFlatpak) {
   auto after = testing::MustRun({"flatpak", "--user", "mask"}, env_);
   EXPECT_EQ(after.stdout_text.find("org.appban.Hello"), std::string::npos) << after.Describe();
   EXPECT_NE(after.stdout_text.find("org.example.AdminMasked"), std::string::npos) << after.Describe();
+}
+
+}  // namespace
+}  // namespace appban::agent
+
+namespace appban::agent {
+namespace {
+
+// APT's side of the JSON hook protocol, over a real socket pair: hello, the install.fail
+// notification for `apt-get install wechat=3.9 hello kesl-`, bye.
+TEST(AptJsonHook, NamesTheRuleOfABannedPackageAptFoundNoCandidateForAndRecordsIt) {
+  char pattern[] = "/tmp/appban-json-hook-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  std::string dir = pattern;
+  std::string list = dir + "/apt-banned";
+  std::ofstream(list) << "wechat\tgc-wechat-2023\nkesl\tgc-kaspersky-2023\n";
+  int sockets[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sockets), 0);
+  std::ostringstream err;
+  int result = -1;
+  std::thread hook([&] { result = RunAptJsonHook(sockets[1], list, err); });
+  auto send = [&](const std::string& text) {
+    std::string message = text + "\n\n";
+    ASSERT_EQ(::write(sockets[0], message.data(), message.size()), static_cast<ssize_t>(message.size()));
+  };
+  send(R"({"jsonrpc":"2.0","method":"org.debian.apt.hooks.hello","id":0,"params":{"versions":["0.1","0.2"]}})");
+  std::string answer;
+  while (answer.find("\n\n") == std::string::npos) {
+    char chunk[256];
+    ssize_t got = ::read(sockets[0], chunk, sizeof(chunk));
+    ASSERT_GT(got, 0);
+    answer.append(chunk, static_cast<size_t>(got));
+  }
+  Json hello = Json::parse(answer.substr(0, answer.find("\n\n")));
+  EXPECT_EQ(hello["id"], 0);
+  EXPECT_EQ(hello["result"]["version"], "0.1");
+  send(R"({"jsonrpc":"2.0","method":"org.debian.apt.hooks.install.fail","params":{"command":"install",)"
+       R"("search-terms":["wechat=3.9","hello","kesl-"],"unknown-packages":[],"packages":[]}})");
+  send(R"({"jsonrpc":"2.0","method":"org.debian.apt.hooks.bye","params":{}})");
+  hook.join();
+  ::close(sockets[0]);
+  ::close(sockets[1]);
+  EXPECT_EQ(result, 0);
+  EXPECT_NE(err.str().find("wechat is banned on this device by policy rule gc-wechat-2023"), std::string::npos)
+      << err.str();
+  EXPECT_EQ(err.str().find("kesl"), std::string::npos) << "a removal (kesl-) is not an install: " << err.str();
+  std::ifstream spool(list + ".refused");
+  std::string line;
+  ASSERT_TRUE(std::getline(spool, line));
+  EXPECT_TRUE(line.starts_with("wechat\tgc-wechat-2023\tAPT refused `install wechat`")) << line;
+  EXPECT_FALSE(std::getline(spool, line)) << "one refusal, one line";
+  std::filesystem::remove_all(dir);
+}
+
+// Whatever APT (or anything else) sends, the hook never fails and never hangs APT.
+TEST(AptJsonHook, MalformedOrOversizedInputEndsTheHookWithAWarningNeverAFailure) {
+  for (const std::string& input : {std::string("not json\n\n"), std::string(R"({"jsonrpc":"2.0"})") + "\n\n",
+                                   std::string(kMaxAptHookMessageBytes + 10, 'x'), std::string()}) {
+    int sockets[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sockets), 0);
+    std::ostringstream err;
+    int result = -1;
+    std::thread hook([&] { result = RunAptJsonHook(sockets[1], "/nonexistent/apt-banned", err); });
+    size_t written = 0;
+    while (written < input.size()) {
+      ssize_t put = ::write(sockets[0], input.data() + written, input.size() - written);
+      if (put <= 0) break;
+      written += static_cast<size_t>(put);
+    }
+    ::shutdown(sockets[0], SHUT_WR);
+    hook.join();
+    ::close(sockets[0]);
+    ::close(sockets[1]);
+    EXPECT_EQ(result, 0) << input.substr(0, 40);
+    if (!input.empty()) {
+      EXPECT_FALSE(err.str().empty()) << input.substr(0, 40);
+    }
+  }
+}
+
+TEST(AptJsonHook, ItsCommandFollowsThePreInstallHooksCommand) {
+  EXPECT_EQ(AptJsonHookCommand("/usr/bin/appban agent apt-hook"), "/usr/bin/appban agent apt-json-hook");
+  EXPECT_EQ(AptJsonHookCommand("/opt/x/appban agent apt-hook"), "/opt/x/appban agent apt-json-hook");
+  EXPECT_EQ(AptJsonHookCommand("/usr/local/bin/my-checker"), "");
 }
 
 }  // namespace

@@ -4,12 +4,15 @@
 //   run       the daemon (long-poll, periodic check-ins, change watcher); SIGTERM stops it
 //   status    policy version, last check-in, pending events, decisions, waivers
 //   apt-hook  APT's DPkg::Pre-Install-Pkgs checker
+//   apt-json-hook  APT's AptCli::Hooks::Install hook (names the rule behind "no installation candidate")
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -474,6 +477,28 @@ void AddAgentCommand(CLI::App& app, CommandAction* action) {
   hook->add_option("--dpkg-deb", *dpkg_deb, "The dpkg-deb program");
   hook->callback(
       [=] { *action = [=] { return agent::RunAptPreInstallHook(std::cin, *banned_list, std::cerr, *dpkg_deb); }; });
+
+  CLI::App* json_hook = agent_command->add_subcommand(
+      "apt-json-hook",
+      "APT AptCli::Hooks::Install hook: names the rule when APT finds no candidate for a banned package");
+  auto json_banned_list = std::make_shared<std::string>();
+  json_hook->add_option("banned_list", *json_banned_list, "The banned list the agent writes")->required();
+  json_hook->callback([=] {
+    *action = [=] {
+      // APT hands the hook one end of a socket pair, by number, in APT_HOOK_SOCKET.
+      const char* socket_env = std::getenv("APT_HOOK_SOCKET");
+      int fd = -1;
+      if (socket_env != nullptr) {
+        auto [end, error] = std::from_chars(socket_env, socket_env + std::strlen(socket_env), fd);
+        if (error != std::errc() || *end != '\0') fd = -1;
+      }
+      if (fd < 0) {
+        std::cerr << "appban agent apt-json-hook: APT_HOOK_SOCKET does not name a descriptor (APT runs this hook)\n";
+        return 0;
+      }
+      return agent::RunAptJsonHook(fd, *json_banned_list, std::cerr);
+    };
+  });
 
   CLI::App* sandbox = agent_command->add_subcommand(
       "sandbox", "Prepare a scratch system root to try the agent without touching this machine (docs/agent.md)");
