@@ -570,7 +570,8 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
   // APT runs the hook before every dpkg call, removals included, so a hook whose program is gone
   // (the agent uninstalled) would break APT altogether: a missing program lets APT proceed, and the
   // pin still keeps repository versions out.
-  std::string hook_line = config_.apt_hook_command + " " + ShellQuoted(config_.banned_list_path);
+  const std::string wake_option = " --wake-file " + ShellQuoted(config_.wake_file);
+  std::string hook_line = config_.apt_hook_command + " " + ShellQuoted(config_.banned_list_path) + wake_option;
   std::string program = config_.apt_hook_command.substr(0, config_.apt_hook_command.find(' '));
   if (!program.empty() && program.front() == '/') hook_line = "[ ! -e " + ShellQuoted(program) + " ] || " + hook_line;
   APPBAN_ASSIGN_OR_RETURN(std::string hook, AptQuoted(hook_line));
@@ -585,7 +586,7 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
       "DPkg::Post-Invoke { " +
       poke + "; };\n";
   if (std::string json_hook = AptJsonHookCommand(config_.apt_hook_command); !json_hook.empty()) {
-    std::string json_line = json_hook + " " + ShellQuoted(config_.banned_list_path);
+    std::string json_line = json_hook + " " + ShellQuoted(config_.banned_list_path) + wake_option;
     if (!program.empty() && program.front() == '/') json_line = "[ ! -e " + ShellQuoted(program) + " ] || " + json_line;
     APPBAN_ASSIGN_OR_RETURN(std::string json_hook_quoted, AptQuoted(json_line));
     apt_conf +=
@@ -638,8 +639,22 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
   return unenforced;
 }
 
+namespace {
+
+// What the dpkg and APT post-invoke hooks do (`touch`): the daemon's watcher wakes on it. Best
+// effort: the refusal is already recorded, only its promptness depends on this.
+void TouchWakeFile(const std::string& wake_file) {
+  if (wake_file.empty()) return;
+  int fd = ::open(wake_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  ::futimens(fd, nullptr);
+  ::close(fd);
+}
+
+}  // namespace
+
 int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, std::ostream& err,
-                         const std::string& dpkg_deb) {
+                         const std::string& dpkg_deb, const std::string& wake_file) {
   std::unordered_map<std::string, std::string> banned;  // package -> rule
   {
     auto list = ReadTabSeparatedPairs(banned_list_path);
@@ -690,6 +705,7 @@ int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, 
       }
     }
   }
+  if (refused > 0) TouchWakeFile(wake_file);
   return refused > 0 ? 1 : 0;
 }
 
@@ -746,7 +762,8 @@ std::string AptJsonHookCommand(const std::string& apt_hook_command) {
   return apt_hook_command.substr(0, apt_hook_command.size() - kSuffix.size()) + " apt-json-hook";
 }
 
-int RunAptJsonHook(int socket_fd, const std::string& banned_list_path, std::ostream& err) {
+int RunAptJsonHook(int socket_fd, const std::string& banned_list_path, std::ostream& err,
+                   const std::string& wake_file) {
   std::string buffer;
   while (true) {
     auto message = ReadAptHookMessage(socket_fd, buffer);
@@ -806,6 +823,7 @@ int RunAptJsonHook(int socket_fd, const std::string& banned_list_path, std::ostr
     int fd = ::open((banned_list_path + ".refused").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0 || ::write(fd, spool.data(), spool.size()) < 0) err << "appban: cannot record the refusal\n";
     if (fd >= 0) ::close(fd);
+    TouchWakeFile(wake_file);
   }
 }
 

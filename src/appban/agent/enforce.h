@@ -190,8 +190,10 @@ class Enforcer {
 // exit status: 0 allow, 1 refused (a message naming the package and rule on `err`, and a line
 // "package<TAB>rule<TAB>path" appended to <banned list>.refused), 2 the hook could not decide
 // (unreadable list or .deb) — non-zero, so APT stops.
+// With a `wake_file`, a refusal also touches it, so the agent's daemon reports it at once instead of
+// at its next cycle (both hooks; the agent writes them with --wake-file).
 int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, std::ostream& err,
-                         const std::string& dpkg_deb = "dpkg-deb");
+                         const std::string& dpkg_deb = "dpkg-deb", const std::string& wake_file = "");
 
 // APT's JSON hook (`AptCli::Hooks::Install`, `appban agent apt-json-hook BANNED_LIST`): APT's pin
 // at -1 refuses a banned package before any .deb exists, with only "has no installation
@@ -203,7 +205,8 @@ int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, 
 // install_refused event. Never stands in APT's way: any trouble is a warning on `err`, and the
 // result is always 0. Messages are read up to kMaxAptHookMessageBytes each.
 inline constexpr size_t kMaxAptHookMessageBytes = 1 << 20;
-int RunAptJsonHook(int socket_fd, const std::string& banned_list_path, std::ostream& err);
+int RunAptJsonHook(int socket_fd, const std::string& banned_list_path, std::ostream& err,
+                   const std::string& wake_file = "");
 // The JSON hook's command for a pre-install hook command ("… agent apt-hook" → "… agent
 // apt-json-hook"); empty when `apt_hook_command` does not end in " apt-hook".
 std::string AptJsonHookCommand(const std::string& apt_hook_command);

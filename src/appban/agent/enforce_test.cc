@@ -412,11 +412,16 @@ TEST_F(EnforceTest, AptHookReadsPackageNamesFromDebFiles) {
   WriteText(list, "banned\tban-banned\n");
   std::istringstream in(scratch_.deb("unrelated") + "\n\nVERSION 2\n" + scratch_.deb("banned") + "\n");
   std::ostringstream err;
-  EXPECT_EQ(RunAptPreInstallHook(in, list, err), 1);
+  // A refusal touches the wake file, so the daemon reports it at once.
+  std::string wake = scratch_.dir() + "/wake-after-refusal";
+  EXPECT_EQ(RunAptPreInstallHook(in, list, err, "dpkg-deb", wake), 1);
   EXPECT_NE(err.str().find("refusing to install banned"), std::string::npos) << err.str();
+  EXPECT_TRUE(std::filesystem::exists(wake));
+  std::filesystem::remove(wake);
   std::istringstream allowed(scratch_.deb("unrelated") + "\n");
   std::ostringstream quiet;
-  EXPECT_EQ(RunAptPreInstallHook(allowed, list, quiet), 0);
+  EXPECT_EQ(RunAptPreInstallHook(allowed, list, quiet, "dpkg-deb", wake), 0);
+  EXPECT_FALSE(std::filesystem::exists(wake)) << "nothing refused, nothing to report";
   std::istringstream no_list(scratch_.deb("banned") + "\n");
   EXPECT_EQ(RunAptPreInstallHook(no_list, scratch_.dir() + "/absent", quiet), 0);  // nothing banned yet
   WriteText(scratch_.dir() + "/broken.deb", "not an ar archive");
@@ -691,7 +696,8 @@ TEST(AptJsonHook, NamesTheRuleOfABannedPackageAptFoundNoCandidateForAndRecordsIt
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sockets), 0);
   std::ostringstream err;
   int result = -1;
-  std::thread hook([&] { result = RunAptJsonHook(sockets[1], list, err); });
+  std::string wake = dir + "/wake";
+  std::thread hook([&] { result = RunAptJsonHook(sockets[1], list, err, wake); });
   auto send = [&](const std::string& text) {
     std::string message = text + "\n\n";
     ASSERT_EQ(::write(sockets[0], message.data(), message.size()), static_cast<ssize_t>(message.size()));
@@ -722,6 +728,7 @@ TEST(AptJsonHook, NamesTheRuleOfABannedPackageAptFoundNoCandidateForAndRecordsIt
   ASSERT_TRUE(std::getline(spool, line));
   EXPECT_TRUE(line.starts_with("wechat\tgc-wechat-2023\tAPT refused `install wechat`")) << line;
   EXPECT_FALSE(std::getline(spool, line)) << "one refusal, one line";
+  EXPECT_TRUE(std::filesystem::exists(wake)) << "the daemon is woken to report it at once";
   std::filesystem::remove_all(dir);
 }
 

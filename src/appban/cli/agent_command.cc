@@ -475,14 +475,21 @@ void AddAgentCommand(CLI::App& app, CommandAction* action) {
   auto dpkg_deb = std::make_shared<std::string>("dpkg-deb");
   hook->add_option("banned_list", *banned_list, "The banned list the agent writes")->required();
   hook->add_option("--dpkg-deb", *dpkg_deb, "The dpkg-deb program");
-  hook->callback(
-      [=] { *action = [=] { return agent::RunAptPreInstallHook(std::cin, *banned_list, std::cerr, *dpkg_deb); }; });
+  auto hook_wake_file = std::make_shared<std::string>();
+  hook->add_option("--wake-file", *hook_wake_file, "Touched after a refusal, so the agent reports it at once");
+  hook->callback([=] {
+    *action = [=] {
+      return agent::RunAptPreInstallHook(std::cin, *banned_list, std::cerr, *dpkg_deb, *hook_wake_file);
+    };
+  });
 
   CLI::App* json_hook = agent_command->add_subcommand(
       "apt-json-hook",
       "APT AptCli::Hooks::Install hook: names the rule when APT finds no candidate for a banned package");
   auto json_banned_list = std::make_shared<std::string>();
   json_hook->add_option("banned_list", *json_banned_list, "The banned list the agent writes")->required();
+  auto json_wake_file = std::make_shared<std::string>();
+  json_hook->add_option("--wake-file", *json_wake_file, "Touched after a refusal, so the agent reports it at once");
   json_hook->callback([=] {
     *action = [=] {
       // APT hands the hook one end of a socket pair, by number, in APT_HOOK_SOCKET.
@@ -496,7 +503,7 @@ void AddAgentCommand(CLI::App& app, CommandAction* action) {
         std::cerr << "appban agent apt-json-hook: APT_HOOK_SOCKET does not name a descriptor (APT runs this hook)\n";
         return 0;
       }
-      return agent::RunAptJsonHook(fd, *json_banned_list, std::cerr);
+      return agent::RunAptJsonHook(fd, *json_banned_list, std::cerr, *json_wake_file);
     };
   });
 
