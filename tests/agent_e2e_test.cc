@@ -436,7 +436,10 @@ TEST_F(AgentEndToEnd, AWaivedDeviceKeepsThePackageUntilTheWaiverExpiresWithoutAN
   int64_t removed_at = static_cast<int64_t>(std::time(nullptr));
   std::cout << "[ measured ] waived package removed " << removed_at - expires << " s after the waiver expired\n";
   EXPECT_GE(removed_at, expires);
-  EXPECT_LE(removed_at, expires + 2);
+  // Woken by the expiry itself: long before the 5-minute full cycle or the next check-in would
+  // have enforced it. How soon is printed above (1-2 s on an idle machine), not asserted tightly:
+  // under AddressSanitizer beside other builds it took 9 s once.
+  EXPECT_LE(removed_at, expires + 15);
   EXPECT_TRUE(TimeUntil([&] { return ServerEvents("removed", "victim") == 1; }, std::chrono::seconds(10)));
   EXPECT_EQ(ServerEvents("bundle_applied", ""), 1) << "the expiry needed no new bundle";
   EXPECT_EQ(agent->Stop(SIGTERM), 0) << agent->output();
