@@ -570,11 +570,14 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
   // APT runs the hook before every dpkg call, removals included, so a hook whose program is gone
   // (the agent uninstalled) would break APT altogether: a missing program lets APT proceed, and the
   // pin still keeps repository versions out.
-  const std::string wake_option = " --wake-file " + ShellQuoted(config_.wake_file);
-  std::string hook_line = config_.apt_hook_command + " " + ShellQuoted(config_.banned_list_path) + wake_option;
-  std::string program = config_.apt_hook_command.substr(0, config_.apt_hook_command.find(' '));
-  if (!program.empty() && program.front() == '/') hook_line = "[ ! -e " + ShellQuoted(program) + " ] || " + hook_line;
-  APPBAN_ASSIGN_OR_RETURN(std::string hook, AptQuoted(hook_line));
+  const std::string program = config_.apt_hook_command.substr(0, config_.apt_hook_command.find(' '));
+  auto hook_line = [&](const std::string& command) {
+    std::string line =
+        command + " " + ShellQuoted(config_.banned_list_path) + " --wake-file " + ShellQuoted(config_.wake_file);
+    if (!program.empty() && program.front() == '/') line = "[ ! -e " + ShellQuoted(program) + " ] || " + line;
+    return AptQuoted(line);
+  };
+  APPBAN_ASSIGN_OR_RETURN(std::string hook, hook_line(config_.apt_hook_command));
   APPBAN_ASSIGN_OR_RETURN(std::string poke, AptQuoted("touch " + ShellQuoted(config_.wake_file) + " || true"));
   std::string apt_conf =
       "// Written by the appban agent. Refuses banned packages even as local .deb files (the hook\n"
@@ -586,9 +589,7 @@ Result<std::vector<UnenforcedBan>> Enforcer::WriteInstallBlocks(std::span<const 
       "DPkg::Post-Invoke { " +
       poke + "; };\n";
   if (std::string json_hook = AptJsonHookCommand(config_.apt_hook_command); !json_hook.empty()) {
-    std::string json_line = json_hook + " " + ShellQuoted(config_.banned_list_path) + wake_option;
-    if (!program.empty() && program.front() == '/') json_line = "[ ! -e " + ShellQuoted(program) + " ] || " + json_line;
-    APPBAN_ASSIGN_OR_RETURN(std::string json_hook_quoted, AptQuoted(json_line));
+    APPBAN_ASSIGN_OR_RETURN(std::string json_hook_quoted, hook_line(json_hook));
     apt_conf +=
         "// When APT itself refuses a banned package (the pin leaves it no installation candidate),\n"
         "// says which rule bans it and records the refusal.\n"
@@ -651,6 +652,17 @@ void TouchWakeFile(const std::string& wake_file) {
   ::close(fd);
 }
 
+// Both hooks' refusals: "package<TAB>rule<TAB>detail" lines appended to the spool that
+// Enforcer::CollectRefusals takes, then the daemon woken. Best effort: the refusal itself does not
+// depend on the agent learning about it.
+void RecordRefusals(const std::string& banned_list_path, const std::string& lines, const std::string& wake_file,
+                    std::ostream& err) {
+  int fd = ::open((banned_list_path + ".refused").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, lines.data(), lines.size()) < 0) err << "appban: cannot record the refusal\n";
+  if (fd >= 0) ::close(fd);
+  TouchWakeFile(wake_file);
+}
+
 }  // namespace
 
 int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, std::ostream& err,
@@ -696,16 +708,10 @@ int RunAptPreInstallHook(std::istream& in, const std::string& banned_list_path, 
       err << "appban: refusing to install " << TerminalSafe(name) << " (" << TerminalSafe(line)
           << "): banned by policy rule " << TerminalSafe(it->second) << "\n";
       ++refused;
-      // Best effort: the refusal itself does not depend on the agent learning about it.
-      std::string spool_line = name + "\t" + it->second + "\t" + line + "\n";
-      int fd = ::open((banned_list_path + ".refused").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-      if (fd >= 0) {
-        if (::write(fd, spool_line.data(), spool_line.size()) < 0) err << "appban: cannot record the refusal\n";
-        ::close(fd);
-      }
+      // At once: a later file the hook cannot read still leaves this refusal recorded.
+      RecordRefusals(banned_list_path, name + "\t" + it->second + "\t" + line + "\n", wake_file, err);
     }
   }
-  if (refused > 0) TouchWakeFile(wake_file);
   return refused > 0 ? 1 : 0;
 }
 
@@ -819,11 +825,7 @@ int RunAptJsonHook(int socket_fd, const std::string& banned_list_path, std::ostr
       spool += name + "\t" + it->second + "\tAPT refused `" + command + " " + name +
                "`: banned by policy, no installation candidate\n";
     }
-    if (spool.empty()) continue;
-    int fd = ::open((banned_list_path + ".refused").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || ::write(fd, spool.data(), spool.size()) < 0) err << "appban: cannot record the refusal\n";
-    if (fd >= 0) ::close(fd);
-    TouchWakeFile(wake_file);
+    if (!spool.empty()) RecordRefusals(banned_list_path, spool, wake_file, err);
   }
 }
 
