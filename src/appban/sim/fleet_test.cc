@@ -120,6 +120,12 @@ class FakeDeviceServer {
         net::ServerOptions{},
         [this](net::HttpRequest request, net::Responder respond) { Handle(std::move(request), std::move(respond)); });
   }
+  // The server thread stops before the members its handler touches are destroyed: a poll the
+  // simulator sent just before it closed its connection may still be dispatched, and it must not
+  // be pushed into a `polls_` that the destructor is freeing (the held Responders would be lost).
+  ~FakeDeviceServer() { server_.reset(); }
+  FakeDeviceServer(const FakeDeviceServer&) = delete;
+  FakeDeviceServer& operator=(const FakeDeviceServer&) = delete;
 
   std::string url() const { return server_->url(); }
   size_t waiting_polls() {
