@@ -4,7 +4,6 @@
 // person's half of the grant is done on the provider's own pages by tests/oidc/device-sign-in.mjs.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -19,87 +18,22 @@
 #include <gtest/gtest.h>
 
 #include "appban/common/json.h"
+#include "support/login_process.h"
 #include "support/oidc_provider.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
-
-extern char** environ;
 
 namespace appban {
 namespace {
 
 using testing::CommandResult;
+using testing::LoginProcess;
 using testing::OidcProvider;
 using testing::RunCommand;
 using testing::ServerProcess;
 using testing::TempDir;
 
-std::string Slurp(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 bool Has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-// `appban login` runs until someone signs in at the provider: started in the background, its output
-// read while it waits.
-class LoginProcess {
- public:
-  LoginProcess(const std::vector<std::string>& argv, const std::filesystem::path& dir)
-      : out_(dir / "login.out"), err_(dir / "login.err") {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<char*> args;
-    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~LoginProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  // The URI `appban login` told the person to open ("" when it printed none within 30 s).
-  std::string VerificationUri() const {
-    for (int i = 0; i < 300; ++i) {
-      std::istringstream lines(Slurp(out_));
-      for (std::string line; std::getline(lines, line);) {
-        if (line.starts_with("  http")) return line.substr(2);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return "";
-  }
-
-  // Waits for the command to end (at most 90 s).
-  CommandResult Wait() {
-    CommandResult result;
-    for (int i = 0; i < 900 && pid_ > 0; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    result.out = Slurp(out_);
-    result.err = Slurp(err_);
-    return result;
-  }
-
- private:
-  std::filesystem::path out_, err_;
-  pid_t pid_ = -1;
-};
 
 class CliLoginTest : public ::testing::Test {
  protected:
@@ -140,12 +74,7 @@ class CliLoginTest : public ::testing::Test {
     if (sign_in) {
       std::string uri = login.VerificationUri();
       EXPECT_FALSE(uri.empty()) << "appban login printed no verification URI";
-      std::vector<std::string> argv = {
-          "/usr/bin/node",
-          (std::filesystem::path(APPBAN_SOURCE_DIR) / "tests" / "oidc" / "device-sign-in.mjs").string(),
-          provider_->issuer(), uri, who};
-      if (deny) argv.push_back("--deny");
-      CommandResult browser = RunCommand(argv);
+      CommandResult browser = provider_->DeviceSignIn(uri, who, deny);
       EXPECT_EQ(browser.exit_code, 0) << browser.err;
     }
     return login.Wait();

@@ -3,10 +3,18 @@
 // with the same command line, in a directory holding the files it names (androguard's
 // TestActivity.apk, the iOS fixtures), and the output printed under it must appear in what the
 // command prints, line by line and in order. A line "..." stands for lines left out; "…" inside a
-// line for text left out. Hashes and times that change with each fixture build (a hex run of 16
-// or more digits, an ISO 8601 time) match any such run. Sessions that need a running server or a
-// device (curl, login, policy, agent) are run by the tests of those commands instead.
+// line for text left out. Hashes and times that change with each fixture build (a hex run of 12
+// or more digits, or of 6 or more cut short by "…"; an ISO 8601 time) match any such run.
+//
+// The server tour (the `curl` and `appban agent` sessions) runs the same way against a real
+// `appban server`, a real OpenID Connect provider (alice and bob sign in there) and an agent on an
+// `appban agent sandbox` root, with what names the README's machine put in place of this one's:
+// https://vm:8443 is the test server's URL; `curl …` is `curl --cacert ca.pem` (with alice's token
+// when the session shows no Authorization header); the elided enrolment token `e-…` is one the test
+// issued; `appban agent X` runs with `--config` of the sandbox, whose state directory stands for
+// /var/lib/appban.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "appban/common/json.h"
+#include "support/login_process.h"
+#include "support/oidc_provider.h"
+#include "support/server_process.h"
 #include "support/test_support.h"
 
 namespace appban {
@@ -67,7 +79,8 @@ bool RunsLocally(const std::string& command) {
   return std::regex_search(command, kLocal);
 }
 
-// A printed line as a pattern: "…" is any text, long hex runs and ISO times any such run.
+// A printed line as a pattern: "…" is any text, hex runs of 12 or more digits (and of 6 or more
+// before "…") and ISO times any such run.
 std::regex LinePattern(const std::string& printed) {
   static const std::regex kSpecial(R"([.^$|()\[\]{}*+?\\])");
   std::string pattern;
@@ -76,7 +89,9 @@ std::regex LinePattern(const std::string& printed) {
   while (true) {
     size_t at = printed.find(ellipsis, start);
     std::string piece = std::regex_replace(printed.substr(start, at - start), kSpecial, "\\$&");
-    piece = std::regex_replace(piece, std::regex("[0-9a-f]{16,}"), "[0-9a-f]{16,}");
+    piece = std::regex_replace(piece, std::regex("[0-9a-f]{12,}"), "[0-9a-f]{12,}");
+    // A hash's first digits before "…" ("key_id":"408a2411…) stand for any hash.
+    if (at != std::string::npos) piece = std::regex_replace(piece, std::regex("[0-9a-f]{6,11}$"), "[0-9a-f]{6,}");
     piece = std::regex_replace(piece, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"),
                                R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)");
     pattern += piece;
@@ -105,6 +120,21 @@ std::string Mismatch(const std::vector<std::string>& printed, const std::string&
   return "";
 }
 
+// `command` as a user's shell runs it in `dir`, with this build's `appban` first in PATH and `env`
+// added; stdout and stderr together.
+std::vector<std::string> SessionArgv(const fs::path& dir, const std::string& command,
+                                     const std::vector<std::string>& env) {
+  std::string path = fs::path(AppbanBinary()).parent_path().string() + ":" + std::getenv("PATH");
+  std::vector<std::string> argv = {"/usr/bin/env", "PATH=" + path, "NO_COLOR=1"};
+  argv.insert(argv.end(), env.begin(), env.end());
+  // curl as in a terminal: no progress meter, and the prompt on the line after the answer. The
+  // newline before the brace: a session may end with a # comment.
+  argv.insert(argv.end(), {"bash", "-c",
+                           "curl() { command curl --silent --show-error \"$@\"; echo; }\ncd '" + dir.string() +
+                               "' && { " + command + "\n} 2>&1"});
+  return argv;
+}
+
 TEST(ReadmeSessions, EveryLocalSessionPrintsWhatTheReadmeShows) {
   fs::path apk = testing::AndroguardExamples() / "android/TestsAndroguard/bin/TestActivity.apk";
   if (!fs::exists(apk)) GTEST_SKIP() << "androguard's examples are not installed";
@@ -116,14 +146,11 @@ TEST(ReadmeSessions, EveryLocalSessionPrintsWhatTheReadmeShows) {
   std::ofstream(dir.path() / "notes.txt") << "minutes of the meeting\n";
 
   auto sessions = ReadSessions(fs::path(APPBAN_SOURCE_DIR) / "README.md");
-  // `appban` is this build's binary, found through PATH as a user's shell finds it.
-  std::string path = fs::path(AppbanBinary()).parent_path().string() + ":" + std::getenv("PATH");
   int run = 0;
   for (const Session& session : sessions) {
     if (!RunsLocally(session.command)) continue;
     ++run;
-    auto result = RunCommand({"/usr/bin/env", "PATH=" + path, "NO_COLOR=1", "bash", "-c",
-                              "cd '" + dir.path().string() + "' && { " + session.command + "; } 2>&1"});
+    auto result = RunCommand(SessionArgv(dir.path(), session.command, {}));
     std::string mismatch = Mismatch(session.printed, result.out);
     EXPECT_TRUE(mismatch.empty()) << "README.md:" << session.line << ": $ " << session.command << "\n"
                                   << mismatch << "\nthe command printed:\n"
@@ -133,11 +160,197 @@ TEST(ReadmeSessions, EveryLocalSessionPrintsWhatTheReadmeShows) {
   EXPECT_GE(run, 8) << "the README lost sessions this test runs";
 }
 
+// The README's machine's names replaced with this test's, in a command and in printed text.
+struct TourMachine {
+  std::string url;        // for https://vm:8443
+  std::string state_dir;  // for /var/lib/appban
+  std::string agent_config;
+
+  static std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+      text.replace(at, from.size(), to);
+    }
+    return text;
+  }
+  std::string Printed(const std::string& line) const {
+    return ReplaceAll(ReplaceAll(line, "https://vm:8443", url), "/var/lib/appban", state_dir);
+  }
+  std::string Command(const std::string& command) const {
+    std::string out = Printed(command);
+    bool shows_authorization = out.find("Authorization:") != std::string::npos;
+    out = ReplaceAll(
+        out, "curl … ",
+        shows_authorization ? "curl --cacert ca.pem " : "curl --cacert ca.pem -H \"Authorization: Bearer $ALICE\" ");
+    out = std::regex_replace(out, std::regex("--token e-[0-9a-f]+\\.[0-9a-f]*…"), "--token \"$ENROLLMENT_TOKEN\"");
+    out = std::regex_replace(out, std::regex("^appban agent ([a-z]+)"),
+                             "appban agent $1 --config '" + agent_config + "'");
+    return out;
+  }
+};
+
+bool InServerTour(const std::string& command) {
+  return command.starts_with("curl ") || command.starts_with("appban agent ");
+}
+
+TEST(ReadmeSessions, TheServerTourRunsAgainstARealServerProviderAndAgent) {
+  TempDir dir;
+  auto provider = testing::OidcProvider::Start(dir.path() / "idp");
+  ASSERT_TRUE(provider) << "the OpenID Connect provider did not start (scripts/setup.sh --test installs it)";
+  // The README's provider is the department's Keycloak.
+  std::string toml = provider->ServerToml();
+  toml.replace(toml.find("test-idp"), 8, "keycloak");
+  std::ofstream(dir.path() / "server.toml") << toml;
+  auto server =
+      testing::ServerProcess::Start(dir.path() / "appban-data", {"--config", (dir.path() / "server.toml").string()});
+  ASSERT_TRUE(server) << "the server did not start";
+  std::ofstream(dir.path() / "ca.pem") << server->ca_pem();
+  fs::create_directory_symlink(fs::path(APPBAN_SOURCE_DIR) / "examples", dir.path() / "examples");
+
+  std::string alice = provider->SignIn("alice");
+  std::string bob = provider->SignIn("bob");
+  ASSERT_FALSE(alice.empty());
+  ASSERT_FALSE(bob.empty());
+
+  // The workstation: a sandbox root with the stand-in wechat installed through its APT.
+  auto shell = [&](const std::string& command, std::vector<std::string> env = {}) {
+    env.insert(env.end(), {"ALICE=" + alice, "BOB=" + bob});
+    return RunCommand(SessionArgv(dir.path(), command, env));
+  };
+  fs::path sandbox = dir.path() / "sandbox";
+  auto prepared = shell("appban agent sandbox '" + sandbox.string() + "'");
+  ASSERT_EQ(prepared.exit_code, 0) << prepared.out;
+  auto installed = shell("apt-get install -y -q wechat", {"APT_CONFIG=" + (sandbox / "apt.conf").string()});
+  ASSERT_EQ(installed.exit_code, 0) << installed.out;
+
+  auto issued = shell("curl -sS --cacert ca.pem -H \"Authorization: Bearer $ALICE\" -d '{\"count\":1}' " +
+                      server->url() + "/v1/admin/enrollment-tokens");
+  Json tokens = Json::parse(issued.out, nullptr, false);
+  ASSERT_TRUE(tokens.is_object() && tokens.contains("tokens")) << issued.out;
+  std::string enrollment_token = tokens["tokens"][0].value("token", "");
+
+  TourMachine machine{server->url(), (sandbox / "state").string(), (sandbox / "agent.toml").string()};
+  // The first-start banner `scripts/run.sh` shows is the server's (started here directly, on this
+  // machine's host name, its own data directory and worker count).
+  int run = 0;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  for (const Session& session : ReadSessions(fs::path(APPBAN_SOURCE_DIR) / "README.md")) {
+    if (!session.command.starts_with("scripts/run.sh")) continue;
+    ++run;
+    std::vector<std::string> printed;
+    for (const auto& line : session.printed) {
+      std::string text = TourMachine::ReplaceAll(machine.Printed(line), "./appban-data", "…appban-data");
+      text = TourMachine::ReplaceAll(text, "Certificate for: vm,", std::string("Certificate for: ") + host + ",");
+      text = std::regex_replace(text, std::regex("SHA256 [0-9A-F:]{95}"), "SHA256 …");
+      printed.push_back(
+          std::regex_replace(text, std::regex(R"(with \d+ worker processes)"), "with … worker processes"));
+    }
+    std::string mismatch = Mismatch(printed, server->output());
+    EXPECT_TRUE(mismatch.empty()) << "README.md:" << session.line << ": the first-start banner\n"
+                                  << mismatch << "\nthe server printed:\n"
+                                  << server->output();
+  }
+  for (const Session& session : ReadSessions(fs::path(APPBAN_SOURCE_DIR) / "README.md")) {
+    if (!InServerTour(session.command)) continue;
+    ++run;
+    std::string command = machine.Command(session.command);
+    auto result = shell(command, {"ENROLLMENT_TOKEN=" + enrollment_token});
+    std::vector<std::string> printed;
+    for (const auto& line : session.printed) printed.push_back(machine.Printed(line));
+    std::string mismatch = Mismatch(printed, result.out);
+    EXPECT_TRUE(mismatch.empty()) << "README.md:" << session.line << ": $ " << session.command
+                                  << "\nran as: " << command << "\n"
+                                  << mismatch << "\nthe command printed:\n"
+                                  << result.out;
+  }
+  // The banner; whoami, propose, refused and accepted approvals, publish the rule and a bundle;
+  // enrol, once, status, the rule's compliance.
+  EXPECT_GE(run, 11) << "the README lost sessions this test runs";
+  EXPECT_EQ(shell("apt-get install -y -q wechat", {"APT_CONFIG=" + (sandbox / "apt.conf").string()}).exit_code == 0,
+            false)
+      << "the enforced ban refuses a reinstall";
+}
+
+// The decide-and-publish tour: alice and bob each `appban login` (the device authorization grant,
+// the person's half done at the provider), then catalog adopt, the refused and the accepted
+// approval, publish, the bundle's export and offline verification (and its tampering), the audit
+// chain. Substituted: https://appban.example.gov:8443 is the test server, the provider's realm URL
+// its issuer, /home/alice and /home/bob each person's home (credentials are per person), the user
+// code the one the provider issued, a key file elided as keys/b6880c37….pub the one key file, and
+// the addresses 10.1.2.x loopback.
+bool InPolicyTour(const std::string& command) {
+  static const std::regex kPolicy(R"(^(appban (login|catalog adopt|policy|audit) |sed -i ))");
+  return std::regex_search(command, kPolicy);
+}
+
+TEST(ReadmeSessions, TheDecideAndPublishTourRunsAsTwoSignedInPeople) {
+  TempDir dir;
+  auto provider = testing::OidcProvider::Start(dir.path() / "idp");
+  ASSERT_TRUE(provider) << "the OpenID Connect provider did not start (scripts/setup.sh --test installs it)";
+  std::string toml = provider->ServerToml();
+  toml.replace(toml.find("test-idp"), 8, "keycloak");
+  std::ofstream(dir.path() / "server.toml") << toml;
+  auto server =
+      testing::ServerProcess::Start(dir.path() / "appban-data", {"--config", (dir.path() / "server.toml").string()});
+  ASSERT_TRUE(server) << "the server did not start";
+  std::ofstream(dir.path() / "appban-ca.pem") << server->ca_pem();
+  for (const char* person : {"alice", "bob"}) fs::create_directory(dir.path() / person);
+
+  auto replace = [](std::string text, const std::string& from, const std::string& to) {
+    return TourMachine::ReplaceAll(std::move(text), from, to);
+  };
+  auto for_this_machine = [&](std::string text) {
+    text = replace(text, "https://appban.example.gov:8443", server->url());
+    text = replace(text, "https://login.example.gov/realms/gc", provider->issuer());
+    for (const char* person : {"alice", "bob"}) {
+      text = replace(text, std::string("/home/") + person, (dir.path() / person).string());
+    }
+    return text;
+  };
+
+  std::string person;  // whose machine the sessions run on: the last one to sign in
+  int run = 0;
+  for (const Session& session : ReadSessions(fs::path(APPBAN_SOURCE_DIR) / "README.md")) {
+    if (!InPolicyTour(session.command)) continue;
+    ++run;
+    std::string command =
+        std::regex_replace(for_this_machine(session.command), std::regex(R"(keys/[0-9a-f]+…\.pub)"), "keys/*.pub");
+    std::vector<std::string> printed;
+    for (const auto& line : session.printed) {
+      std::string text = std::regex_replace(for_this_machine(line), std::regex("[A-Z]{4}-[A-Z]{4}"), "…");
+      printed.push_back(std::regex_replace(text, std::regex(R"(10\.1\.2\.\d+)"), "127.0.0.1"));
+    }
+    testing::CommandResult result;
+    if (session.command.starts_with("appban login ")) {
+      person = person.empty() ? "alice" : "bob";
+      testing::LoginProcess login(SessionArgv(dir.path(), command, {"HOME=" + (dir.path() / person).string()}),
+                                  dir.path() / person);
+      std::string uri = login.VerificationUri();
+      ASSERT_FALSE(uri.empty()) << "README.md:" << session.line << ": appban login printed no URI to open";
+      auto browser = provider->DeviceSignIn(uri, person);
+      EXPECT_EQ(browser.exit_code, 0) << browser.err;
+      result = login.Wait();
+    } else {
+      result = RunCommand(SessionArgv(dir.path(), command, {"HOME=" + (dir.path() / person).string()}));
+    }
+    std::string mismatch = Mismatch(printed, result.out);
+    EXPECT_TRUE(mismatch.empty()) << "README.md:" << session.line << ": $ " << session.command
+                                  << "\nran as: " << command << "\n"
+                                  << mismatch << "\nthe command printed:\n"
+                                  << result.out;
+  }
+  // Two sign-ins, adopt, a refused and an accepted approval, publish the rule and the bundle,
+  // export, verify, tamper, verify again, audit verify and list.
+  EXPECT_GE(run, 12) << "the README lost sessions this test runs";
+}
+
 TEST(ReadmeSessions, TheComparisonCatchesAChangedLineAndAllowsElidedText) {
   std::string output = "alpha 1\nbeta 2  (+20)\nsha 3bb32dd50129690bce850124ea120aa334e708ea\ngamma\n";
   EXPECT_EQ(Mismatch({"alpha 1", "...", "gamma"}, output), "");
   EXPECT_EQ(Mismatch({"beta …(+20)"}, output), "");
   EXPECT_EQ(Mismatch({"sha 0123456789abcdef0123456789abcdef01234567"}, output), "");
+  EXPECT_EQ(Mismatch({"sha 0123ab…"}, output), "");
+  EXPECT_NE(Mismatch({"sha 0123…"}, output), "") << "four digits are a number, not a hash";
   EXPECT_NE(Mismatch({"beta 3  (+20)"}, output), "");
   EXPECT_NE(Mismatch({"gamma", "alpha 1"}, output), "") << "order matters";
 }

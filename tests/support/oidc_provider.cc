@@ -192,4 +192,12 @@ std::string OidcProvider::SignIn(const std::string& login, const std::string& cl
   return token;
 }
 
+CommandResult OidcProvider::DeviceSignIn(const std::string& verification_uri, const std::string& login,
+                                         bool deny) const {
+  std::vector<std::string> argv = {"/usr/bin/node", (OidcDir() / "device-sign-in.mjs").string(), issuer_,
+                                   verification_uri, login};
+  if (deny) argv.push_back("--deny");
+  return RunCommand(argv);
+}
+
 }  // namespace appban::testing

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include "support/test_support.h"
+
 namespace appban::testing {
 
 class OidcProvider {
@@ -41,6 +43,9 @@ class OidcProvider {
   // Signs `login` in at `client_id` and returns the ID token the provider issued ("" on failure,
   // with the reason on stderr).
   std::string SignIn(const std::string& login, const std::string& client_id = "appban") const;
+  // The person's half of a device authorization grant: `login` opens `verification_uri` at the
+  // provider, signs in and approves (or denies) the device (tests/oidc/device-sign-in.mjs).
+  CommandResult DeviceSignIn(const std::string& verification_uri, const std::string& login, bool deny = false) const;
   // Key rollover: restarts the provider on the same port with a new signing key first and the old
   // one still published. Sessions and grants are in memory and start afresh.
   bool RotateKeys();
