@@ -98,6 +98,8 @@ TEST_F(IntuneCli, PublishApplyPhonesReportWeChatGoneRevokeRemovesAppbansEntries)
   EXPECT_TRUE(emulator.Assignments(wechat).empty());
   EXPECT_TRUE(emulator.CompliancePolicy("c0mp1")["restrictedApps"].empty());
   EXPECT_EQ(emulator.Configuration("c0nf1")["cameraBlocked"], true);
+
+  ExpectWorkedExampleShowsThisRun("### Worked example");
 }
 
 }  // namespace

@@ -124,6 +124,8 @@ TEST_F(MdmAppleCli, PublishApplyPhonesReportWeChatGoneUnsupervisedCannotBeEnforc
   EXPECT_NE(lifted.out.find("queued RemoveProfile gov.example.appban.restrictions"), std::string::npos) << lifted.out;
   ASSERT_TRUE(fixture_->emulator->CheckInAll().ok());
   EXPECT_TRUE(fixture_->emulator->GetDevice(kSupervised).blocked.empty());
+
+  ExpectWorkedExampleShowsThisRun("### Worked example (Apple)");
 }
 
 }  // namespace

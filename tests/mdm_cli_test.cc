@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,19 @@ TEST_F(MdmCli, PublishApplyDevicesReportWeChatGoneRevokeRemovesTheEntry) {
   stored = emulator.GetPolicy(PolicyName("default"));
   ASSERT_EQ(stored["applications"].size(), 1u);
   EXPECT_EQ(stored["applications"][0]["packageName"], "com.google.android.gm");
+
+  ExpectWorkedExampleShowsThisRun("## Worked example");
+  // The README's tour shows the same plan, for an enterprise with a real-looking id and the
+  // configuration where a package installs it.
+  int shown = 0;
+  for (Session session : ReadSessions(std::filesystem::path(APPBAN_SOURCE_DIR) / "README.md")) {
+    if (!session.command.starts_with("appban mdm ")) continue;
+    ++shown;
+    session.command = std::regex_replace(session.command, std::regex("/etc/appban/server.toml"), "server.toml");
+    for (auto& line : session.printed) line = std::regex_replace(line, std::regex("LC00abc123"), "LC00emu");
+    FindRunShowing(session, "README.md");
+  }
+  EXPECT_EQ(shown, 1) << "the README lost its `appban mdm plan` session";
 }
 
 TEST_F(MdmCli, AKeyFileOthersCanReadIsRefused) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "appban/common/json.h"
+#include "support/doc_sessions.h"
 #include "support/login_process.h"
 #include "support/oidc_provider.h"
 #include "support/server_process.h"
@@ -35,89 +36,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::AppbanBinary;
+using testing::Mismatch;
+using testing::ReadSessions;
 using testing::RunCommand;
+using testing::Session;
 using testing::TempDir;
-
-struct Session {
-  int line = 0;         // in README.md, 1-based
-  std::string command;  // after "$ "
-  std::vector<std::string> printed;
-};
-
-std::string RightTrimmed(std::string text) {
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\r')) text.pop_back();
-  return text;
-}
-
-// Every "$ command" in a fenced block, with the lines printed under it.
-std::vector<Session> ReadSessions(const fs::path& readme) {
-  std::ifstream in(readme);
-  std::vector<Session> sessions;
-  bool in_block = false;
-  Session* current = nullptr;  // the session whose output the block's next lines are
-  int number = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++number;
-    if (line.starts_with("```")) {
-      in_block = !in_block;
-      current = nullptr;
-      continue;
-    }
-    if (!in_block) continue;
-    if (line.starts_with("$ ")) {
-      sessions.push_back({number, line.substr(2), {}});
-      current = &sessions.back();
-    } else if (current != nullptr) {
-      current->printed.push_back(RightTrimmed(line));
-    }
-  }
-  return sessions;
-}
 
 bool RunsLocally(const std::string& command) {
   static const std::regex kLocal(R"(^appban (inspect|assess|catalog (list|show|diff)) )");
   return std::regex_search(command, kLocal);
-}
-
-// A printed line as a pattern: "…" is any text, hex runs of 12 or more digits (and of 6 or more
-// before "…") and ISO times any such run.
-std::regex LinePattern(const std::string& printed) {
-  static const std::regex kSpecial(R"([.^$|()\[\]{}*+?\\])");
-  std::string pattern;
-  size_t start = 0;
-  const std::string ellipsis = "…";
-  while (true) {
-    size_t at = printed.find(ellipsis, start);
-    std::string piece = std::regex_replace(printed.substr(start, at - start), kSpecial, "\\$&");
-    piece = std::regex_replace(piece, std::regex("[0-9a-f]{12,}"), "[0-9a-f]{12,}");
-    // A hash's first digits before "…" ("key_id":"408a2411…) stand for any hash.
-    if (at != std::string::npos) piece = std::regex_replace(piece, std::regex("[0-9a-f]{6,11}$"), "[0-9a-f]{6,}");
-    piece = std::regex_replace(piece, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"),
-                               R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)");
-    pattern += piece;
-    if (at == std::string::npos) break;
-    pattern += ".*";
-    start = at + ellipsis.size();
-  }
-  return std::regex(pattern);
-}
-
-// Empty when every printed line (but "...") matches an output line, in order.
-std::string Mismatch(const std::vector<std::string>& printed, const std::string& output) {
-  std::vector<std::string> actual;
-  std::istringstream lines(output);
-  for (std::string line; std::getline(lines, line);) actual.push_back(RightTrimmed(line));
-  size_t next = 0;
-  for (const std::string& expected : printed) {
-    std::string trimmed = expected.substr(
-        expected.find_first_not_of(' ') == std::string::npos ? expected.size() : expected.find_first_not_of(' '));
-    if (trimmed == "..." || expected.empty()) continue;
-    std::regex pattern = LinePattern(expected);
-    while (next < actual.size() && !std::regex_match(actual[next], pattern)) ++next;
-    if (next == actual.size()) return "the printed line\n  " + expected + "\nis not in the output (in order)";
-    ++next;
-  }
-  return "";
 }
 
 // `command` as a user's shell runs it in `dir`, with this build's `appban` first in PATH and `env`
@@ -158,6 +85,30 @@ TEST(ReadmeSessions, EveryLocalSessionPrintsWhatTheReadmeShows) {
   }
   // inspect (text, --json, a failure), iOS inspect (ipa, encrypted), assess (iOS, APK), catalog diff.
   EXPECT_GE(run, 8) << "the README lost sessions this test runs";
+}
+
+TEST(ReadmeSessions, TheAgentGuidesSandboxSessionPrintsWhatItShows) {
+  TempDir dir;
+  int run = 0;
+  for (const Session& session : ReadSessions(fs::path(APPBAN_SOURCE_DIR) / "docs" / "agent.md")) {
+    if (!session.command.starts_with("appban agent sandbox ")) continue;
+    ++run;
+    // /tmp/try is a directory of this test's; the binary is this build's, not the package's.
+    std::string sandbox = (dir.path() / "try").string();
+    std::string command = std::regex_replace(session.command, std::regex("/tmp/try"), sandbox);
+    std::vector<std::string> printed;
+    for (const auto& line : session.printed) {
+      printed.push_back(std::regex_replace(std::regex_replace(line, std::regex("/tmp/try"), sandbox),
+                                           std::regex("/usr/bin/appban"), AppbanBinary()));
+    }
+    auto result = RunCommand(SessionArgv(dir.path(), command, {}));
+    EXPECT_EQ(result.exit_code, 0) << result.out;
+    std::string mismatch = Mismatch(printed, result.out);
+    EXPECT_TRUE(mismatch.empty()) << "docs/agent.md:" << session.line << ": $ " << session.command << "\n"
+                                  << mismatch << "\nthe command printed:\n"
+                                  << result.out;
+  }
+  EXPECT_EQ(run, 1) << "docs/agent.md lost its sandbox session";
 }
 
 // The README's machine's names replaced with this test's, in a command and in printed text.
@@ -271,8 +222,8 @@ TEST(ReadmeSessions, TheServerTourRunsAgainstARealServerProviderAndAgent) {
       << "the enforced ban refuses a reinstall";
 }
 
-// The decide-and-publish tour: alice and bob each `appban login` (the device authorization grant,
-// the person's half done at the provider), then catalog adopt, the refused and the accepted
+// The decide-and-publish tour (README.md, then docs/identity.md's sign-in): alice and bob each `appban login` (the
+// device authorization grant, the person's half done at the provider), then catalog adopt, the refused and the accepted
 // approval, publish, the bundle's export and offline verification (and its tampering), the audit
 // chain. Substituted: https://appban.example.gov:8443 is the test server, the provider's realm URL
 // its issuer, /home/alice and /home/bob each person's home (credentials are per person), the user
@@ -310,8 +261,13 @@ TEST(ReadmeSessions, TheDecideAndPublishTourRunsAsTwoSignedInPeople) {
 
   std::string person;  // whose machine the sessions run on: the last one to sign in
   int run = 0;
-  for (const Session& session : ReadSessions(fs::path(APPBAN_SOURCE_DIR) / "README.md")) {
-    if (!InPolicyTour(session.command)) continue;
+  std::vector<std::pair<std::string, Session>> tour;  // README's, then docs/identity.md's
+  for (const char* file : {"README.md", "docs/identity.md"}) {
+    for (Session& session : ReadSessions(fs::path(APPBAN_SOURCE_DIR) / file)) {
+      if (InPolicyTour(session.command)) tour.emplace_back(file, std::move(session));
+    }
+  }
+  for (const auto& [file, session] : tour) {
     ++run;
     std::string command =
         std::regex_replace(for_this_machine(session.command), std::regex(R"(keys/[0-9a-f]+…\.pub)"), "keys/*.pub");
@@ -322,11 +278,15 @@ TEST(ReadmeSessions, TheDecideAndPublishTourRunsAsTwoSignedInPeople) {
     }
     testing::CommandResult result;
     if (session.command.starts_with("appban login ")) {
-      person = person.empty() ? "alice" : "bob";
+      // The person the session shows signing in.
+      person = "alice";
+      for (const auto& line : session.printed) {
+        if (line.starts_with("signed in as Bob")) person = "bob";
+      }
       testing::LoginProcess login(SessionArgv(dir.path(), command, {"HOME=" + (dir.path() / person).string()}),
                                   dir.path() / person);
       std::string uri = login.VerificationUri();
-      ASSERT_FALSE(uri.empty()) << "README.md:" << session.line << ": appban login printed no URI to open";
+      ASSERT_FALSE(uri.empty()) << file << ":" << session.line << ": appban login printed no URI to open";
       auto browser = provider->DeviceSignIn(uri, person);
       EXPECT_EQ(browser.exit_code, 0) << browser.err;
       result = login.Wait();
@@ -334,14 +294,15 @@ TEST(ReadmeSessions, TheDecideAndPublishTourRunsAsTwoSignedInPeople) {
       result = RunCommand(SessionArgv(dir.path(), command, {"HOME=" + (dir.path() / person).string()}));
     }
     std::string mismatch = Mismatch(printed, result.out);
-    EXPECT_TRUE(mismatch.empty()) << "README.md:" << session.line << ": $ " << session.command
-                                  << "\nran as: " << command << "\n"
+    EXPECT_TRUE(mismatch.empty()) << file << ":" << session.line << ": $ " << session.command << "\nran as: " << command
+                                  << "\n"
                                   << mismatch << "\nthe command printed:\n"
                                   << result.out;
   }
-  // Two sign-ins, adopt, a refused and an accepted approval, publish the rule and the bundle,
-  // export, verify, tamper, verify again, audit verify and list.
-  EXPECT_GE(run, 12) << "the README lost sessions this test runs";
+  // README: two sign-ins, adopt, a refused and an accepted approval, publish the rule and the bundle,
+  // export, verify, tamper, verify again, audit verify and list; docs/identity.md: alice signs in
+  // again and her approval of her own proposal is refused.
+  EXPECT_GE(run, 14) << "the README lost sessions this test runs";
 }
 
 TEST(ReadmeSessions, TheComparisonCatchesAChangedLineAndAllowsElidedText) {
