@@ -12,9 +12,11 @@
 // https://vm:8443 is the test server's URL; `curl …` is `curl --cacert ca.pem` (with alice's token
 // when the session shows no Authorization header); the elided enrolment token `e-…` is one the test
 // issued; `appban agent X` runs with `--config` of the sandbox, whose state directory stands for
-// /var/lib/appban.
+// /var/lib/appban. docs/agent.md's roll-out runs there too: its script issuing a 1,000-use token,
+// then the enrolment its cloud-init snippet and its Ansible play run, each as printed.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -36,6 +38,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::AppbanBinary;
+using testing::CodeBlockUnder;
 using testing::Mismatch;
 using testing::ReadSessions;
 using testing::RunCommand;
@@ -173,6 +176,7 @@ TEST(ReadmeSessions, TheServerTourRunsAgainstARealServerProviderAndAgent) {
   auto installed = shell("apt-get install -y -q wechat", {"APT_CONFIG=" + (sandbox / "apt.conf").string()});
   ASSERT_EQ(installed.exit_code, 0) << installed.out;
 
+  // The README's workstation has a token of its own (no group).
   auto issued = shell("curl -sS --cacert ca.pem -H \"Authorization: Bearer $ALICE\" -d '{\"count\":1}' " +
                       server->url() + "/v1/admin/enrollment-tokens");
   Json tokens = Json::parse(issued.out, nullptr, false);
@@ -217,6 +221,67 @@ TEST(ReadmeSessions, TheServerTourRunsAgainstARealServerProviderAndAgent) {
   // The banner; whoami, propose, refused and accepted approvals, publish the rule and a bundle;
   // enrol, once, status, the rule's compliance.
   EXPECT_GE(run, 11) << "the README lost sessions this test runs";
+  // docs/agent.md's script for a roll-out ("Enrolling many machines") runs as printed, alice's
+  // sign-in as the admin token: a group, then a 1,000-use token bound to it (the last line).
+  const fs::path agent_md = fs::path(APPBAN_SOURCE_DIR) / "docs" / "agent.md";
+  std::string script = CodeBlockUnder(agent_md, "## Enrolling many machines", "sh");
+  ASSERT_NE(script.find("/v1/admin/enrollment-tokens"), std::string::npos) << script;
+  issued = shell(TourMachine::ReplaceAll(script, "https://appban.example.gov:8443", server->url()),
+                 {"ADMIN_TOKEN=" + alice});
+  ASSERT_EQ(issued.exit_code, 0) << issued.out;
+  std::string last_line = issued.out.substr(issued.out.rfind('\n', issued.out.size() - 2) + 1);
+  tokens = Json::parse(last_line, nullptr, false);
+  ASSERT_TRUE(tokens.is_object() && tokens.contains("tokens")) << issued.out;
+  EXPECT_EQ(tokens["tokens"][0].value("max_uses", 0), 1000) << issued.out;
+  EXPECT_EQ(tokens["tokens"][0].value("group", ""), "image-2026-12") << issued.out;
+  // Two machines enrol with that token through the documented cloud-init `runcmd` and Ansible
+  // task, their argv as printed but for this test's paths, URL and CA fingerprint.
+  std::string fingerprint;
+  {
+    std::smatch found;
+    std::string banner = server->output();
+    ASSERT_TRUE(std::regex_search(banner, found, std::regex("CA fingerprint: +(SHA256 [0-9A-F:]+)"))) << banner;
+    fingerprint = found[1];
+  }
+  std::string multi_use_token = tokens["tokens"][0].value("token", "");
+  auto enrol_as_documented = [&](const std::string& machine, std::vector<std::string> argv) {
+    fs::path home = dir.path() / machine;
+    fs::create_directories(home);
+    std::ofstream(home / "enrollment.token") << multi_use_token << "\n";
+    fs::permissions(home / "enrollment.token", fs::perms::owner_read | fs::perms::owner_write);
+    for (auto& arg : argv) {
+      if (arg == "appban") arg = AppbanBinary();
+      if (arg == "https://appban.example.gov:8443") arg = server->url();
+      if (arg == "/etc/appban/ca.pem") arg = (dir.path() / "ca.pem").string();
+      if (arg.starts_with("SHA256 93:55:")) arg = fingerprint;
+      if (arg == "/etc/appban/enrollment.token") arg = (home / "enrollment.token").string();
+      if (arg == "/var/lib/appban") arg = (home / "state").string();
+    }
+    auto enrolled = RunCommand(argv);
+    EXPECT_EQ(enrolled.exit_code, 0) << machine << ": " << enrolled.out << enrolled.err;
+    EXPECT_NE(enrolled.out.find("in group image-2026-12"), std::string::npos) << machine << ": " << enrolled.out;
+    EXPECT_FALSE(fs::exists(home / "enrollment.token")) << machine << ": the agent deletes the token file";
+  };
+  auto strings = [](const YAML::Node& sequence) {
+    std::vector<std::string> out;
+    for (const auto& item : sequence) out.push_back(item.as<std::string>());
+    return out;
+  };
+  YAML::Node cloud_config = YAML::Load(CodeBlockUnder(agent_md, "### cloud-init", "yaml"));
+  ASSERT_TRUE(cloud_config["runcmd"].IsSequence());
+  enrol_as_documented("cloud-init", strings(cloud_config["runcmd"][0]));
+  YAML::Node play = YAML::Load(CodeBlockUnder(agent_md, "### Ansible", "yaml"));
+  std::vector<std::string> task_argv;
+  for (const auto& task : play[0]["tasks"]) {
+    if (task["ansible.builtin.command"]) task_argv = strings(task["ansible.builtin.command"]["argv"]);
+  }
+  for (auto& arg : task_argv) {  // the play's variables, as Ansible fills them in
+    if (arg == "{{ appban_server }}") arg = play[0]["vars"]["appban_server"].as<std::string>();
+    if (arg == "{{ appban_ca_sha256 }}") arg = play[0]["vars"]["appban_ca_sha256"].as<std::string>();
+  }
+  ASSERT_FALSE(task_argv.empty()) << "the Ansible play lost its enrol task";
+  enrol_as_documented("ansible", task_argv);
+
   EXPECT_EQ(shell("apt-get install -y -q wechat", {"APT_CONFIG=" + (sandbox / "apt.conf").string()}).exit_code == 0,
             false)
       << "the enforced ban refuses a reinstall";

@@ -83,6 +83,27 @@ std::vector<Session> SessionsUnder(const std::filesystem::path& markdown, const 
   return under;
 }
 
+std::string CodeBlockUnder(const std::filesystem::path& markdown, const std::string& heading,
+                           const std::string& language) {
+  std::ifstream in(markdown);
+  bool under = false, in_block = false;
+  std::string script;
+  for (std::string line; std::getline(in, line);) {
+    if (!under) {
+      under = RightTrimmed(line) == heading;
+      continue;
+    }
+    if (!in_block && RightTrimmed(line) == "```" + language) {
+      in_block = true;
+    } else if (in_block && line.starts_with("```")) {
+      return script;
+    } else if (in_block) {
+      script += line + "\n";
+    }
+  }
+  return "";
+}
+
 std::string Mismatch(const std::vector<std::string>& printed, const std::string& output) {
   std::vector<std::string> actual;
   std::istringstream lines(output);

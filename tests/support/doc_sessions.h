@@ -24,6 +24,11 @@ std::vector<Session> ReadSessions(const std::filesystem::path& markdown);
 // up to the next heading of level 2 ("## …").
 std::vector<Session> SessionsUnder(const std::filesystem::path& markdown, const std::string& heading);
 
+// The text of the first ````language` block (e.g. "sh", "yaml") under the heading line `heading`
+// ("" when there is none): a script or file the documentation tells the reader to use.
+std::string CodeBlockUnder(const std::filesystem::path& markdown, const std::string& heading,
+                           const std::string& language);
+
 // Empty when every printed line (but "...") matches a line of `output`, in order; else what is
 // missing.
 std::string Mismatch(const std::vector<std::string>& printed, const std::string& output);
