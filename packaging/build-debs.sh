@@ -136,9 +136,13 @@ stage="$work/appban-server"
 install -d -m 0755 "$stage/lib/systemd/system" "$stage/etc/appban"
 install -m 0644 packaging/appban-server.service "$stage/lib/systemd/system/appban-server.service"
 # The example configuration with the packaged data directory (the agent owns /var/lib/appban).
-sed 's|^data_dir = .*|data_dir = "/var/lib/appban-server"|' data/server.example.toml > "$stage/etc/appban/server.toml"
+sed -e 's|^data_dir = .*|data_dir = "/var/lib/appban-server"|' \
+  -e 's|^first_admin_token_file = .*|first_admin_token_file = "/var/lib/appban-server/first-admin-token"|' \
+  data/server.example.toml > "$stage/etc/appban/server.toml"
 grep -q '^data_dir = "/var/lib/appban-server"$' "$stage/etc/appban/server.toml" ||
   { echo "build-debs: data/server.example.toml has no data_dir line to set" >&2; exit 1; }
+grep -q '^first_admin_token_file = "/var/lib/appban-server/first-admin-token"$' "$stage/etc/appban/server.toml" ||
+  { echo "build-debs: data/server.example.toml has no first_admin_token_file line to set" >&2; exit 1; }
 chmod 0644 "$stage/etc/appban/server.toml"
 add_doc appban-server "$stage"
 finish appban-server "$stage" all "appban (>= $upstream)" \

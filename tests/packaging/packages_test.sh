@@ -135,6 +135,25 @@ done
   fail "the systemd units are missing"
 grep -qx 'data_dir = "/var/lib/appban-server"' "$root/etc/appban/server.toml" || fail "server.toml has another data_dir"
 
+step "the packaged configuration keeps the first admin token out of the journal"
+# /etc/appban/server.toml as installed, its /var/lib/appban-server moved into the scratch directory.
+sed "s|/var/lib/appban-server|$tmp/packaged|g" "$root/etc/appban/server.toml" > "$tmp/packaged.toml"
+"$root/usr/bin/appban" server --config "$tmp/packaged.toml" --address 127.0.0.1 --port 0 --workers 1 \
+  > "$tmp/packaged.log" 2>&1 &
+packaged_pid=$!
+for _ in $(seq 1 200); do
+  grep -q 'Admin API token:' "$tmp/packaged.log" && break
+  sleep 0.1
+done
+kill "$packaged_pid"
+wait "$packaged_pid" || true
+grep -q "Admin API token: in $tmp/packaged/first-admin-token (mode 0600" "$tmp/packaged.log" ||
+  { cat "$tmp/packaged.log" >&2; fail "the packaged server did not say where it wrote the admin token"; }
+packaged_token=$(cat "$tmp/packaged/first-admin-token")
+[[ "$packaged_token" == t-* ]] || fail "the token file holds no admin token"
+[[ "$(stat -c %a "$tmp/packaged/first-admin-token")" == 600 ]] || fail "the token file is not mode 0600"
+! grep -qF "$packaged_token" "$tmp/packaged.log" || fail "the admin token was printed (it would be in the journal)"
+
 step "the installed server and agent"
 "$root/usr/bin/appban" server --data-dir "$tmp/server" --address 127.0.0.1 --port 0 --workers 1 > "$tmp/server.log" 2>&1 &
 server_pid=$!

@@ -152,6 +152,15 @@ Status PrepareAdminToken(const ServerConfig& config, BootstrapResult& result) {
   auto created = fleet->CreateFirstApiToken(std::string(kFirstAdminTokenName), store::Role::kAdmin, audit);
   if (created.ok()) {
     result.admin_token = created->presented;
+    if (!config.first_admin_token_file.empty()) {
+      Status written = WriteFileAtomically(config.first_admin_token_file, created->presented + "\n", 0600);
+      if (!written.ok()) {
+        return Status::Unavailable("first_admin_token_file " + config.first_admin_token_file +
+                                   ": cannot write the admin token (" + written.ToString() +
+                                   "); its hash is stored, so issue a new one with `appban server recover-admin`");
+      }
+      result.admin_token_file = config.first_admin_token_file;
+    }
     return Status::Ok();
   }
   if (created.status().code() == StatusCode::kAlreadyExists) return Status::Ok();
@@ -252,14 +261,21 @@ std::string FirstStartBanner(const BootstrapResult& result) {
     out << "  Certificate:     " << result.certificate_path << " (configured; devices need the CA that issued it)\n";
   }
   out << "  Policy key id:   " << result.policy_key_id << "\n"
-      << "\n"
-      << "  Admin API token: " << *result.admin_token << "\n"
-      << "  WARNING: this token is shown ONCE. Only its hash is stored; it cannot be displayed again.\n"
-      << "  Keep it in a password manager; create personal tokens with it and revoke it when done.\n"
-      << "\n"
+      << "\n";
+  const bool in_file = !result.admin_token_file.empty();
+  if (in_file) {
+    out << "  Admin API token: in " << result.admin_token_file << " (mode 0600; not printed, so that no log keeps it)\n"
+        << "  Move it to a password manager and delete the file; only its hash is stored.\n";
+  } else {
+    out << "  Admin API token: " << *result.admin_token << "\n"
+        << "  WARNING: this token is shown ONCE. Only its hash is stored; it cannot be displayed again.\n"
+        << "  Keep it in a password manager; create personal tokens with it and revoke it when done.\n";
+  }
+  out << "\n"
       << "To enrol a device:\n"
       << "  1. Issue an enrolment token (valid 24 hours, single use):\n"
-      << "       export APPBAN_ADMIN_TOKEN='" << *result.admin_token << "'\n"
+      << "       export APPBAN_ADMIN_TOKEN="
+      << (in_file ? "\"$(cat " + result.admin_token_file + ")\"" : "'" + *result.admin_token + "'") << "\n"
       << "       curl " << (https ? "--cacert " + ca_file + " " : std::string())
       << "-H \"Authorization: Bearer $APPBAN_ADMIN_TOKEN\" -H 'Content-Type: application/json' \\\n"
       << "            -d '{\"ttl_seconds\": 86400}' " << result.url << "/v1/admin/enrollment-tokens\n"

@@ -47,6 +47,7 @@ struct BootstrapResult {
   // operator's certificate or plain HTTP.
   std::vector<std::string> certificate_names;
   std::optional<std::string> admin_token;  // only on the start that created it
+  std::string admin_token_file;            // where it was written instead of printed (if so)
   // Shown at the top of the banner on every start (e.g. a data directory others can enter).
   std::vector<std::string> warnings;
 

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "appban/common/file.h"
 #include "appban/net/tls.h"
 #include "appban/store/fleet.h"
 
@@ -368,6 +369,47 @@ TEST(Bootstrap, FirstStartBannerSaysHowToEnrol) {
   EXPECT_NE(banner.find("curl --cacert " + result->ca_pem_path), std::string::npos) << banner;
   EXPECT_NE(banner.find(kUrl + "/v1/admin/enrollment-tokens"), std::string::npos) << banner;
   EXPECT_NE(banner.find("appban agent enroll --server " + kUrl + " --ca ca.pem --token"), std::string::npos) << banner;
+}
+
+TEST(Bootstrap, AFirstAdminTokenFileKeepsTheTokenOutOfTheBanner) {
+  TempDir temp;
+  ServerConfig config = ConfigIn(temp);
+  config.first_admin_token_file = (fs::path(temp.path()) / "first-admin-token").string();
+  auto result = Bootstrap(config, kUrl);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_TRUE(result->admin_token.has_value());
+  auto written = ReadFileToString(config.first_admin_token_file, 4096);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(*written, *result->admin_token + "\n");
+  struct stat info {};
+  ASSERT_EQ(stat(config.first_admin_token_file.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  const std::string banner = FirstStartBanner(*result);
+  EXPECT_EQ(banner.find(*result->admin_token), std::string::npos) << "a service's output is kept in its journal";
+  EXPECT_NE(banner.find("Admin API token: in " + config.first_admin_token_file + " (mode 0600"), std::string::npos)
+      << banner;
+  EXPECT_NE(banner.find("export APPBAN_ADMIN_TOKEN=\"$(cat " + config.first_admin_token_file + ")\""),
+            std::string::npos)
+      << banner;
+
+  // A later start issues no token and leaves the file as it is.
+  auto again = Bootstrap(config, kUrl);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->admin_token.has_value());
+  written = ReadFileToString(config.first_admin_token_file, 4096);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(*written, *result->admin_token + "\n");
+}
+
+TEST(Bootstrap, AnUnwritableFirstAdminTokenFileStopsTheStartNamingTheWayOut) {
+  TempDir temp;
+  ServerConfig config = ConfigIn(temp);
+  config.first_admin_token_file = (fs::path(temp.path()) / "no-such-dir" / "first-admin-token").string();
+  auto result = Bootstrap(config, kUrl);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("first_admin_token_file"), std::string::npos) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("appban server recover-admin"), std::string::npos)
+      << result.status().ToString();
 }
 
 }  // namespace

@@ -102,10 +102,11 @@ const UintKey* FindUintKey(std::string_view name) {
 }
 
 // Key names that hold something other than an integer, in file order.
-constexpr std::array<std::string_view, 11> kOtherKeys = {
-    "data_dir",           "database",        "listen.address",      "listen.tls", "listen.insecure_plain_http",
-    "listen.cert_file",   "listen.key_file", "listen.server_names", "log.level",  "log.format",
-    "metrics.token_file",
+constexpr std::array<std::string_view, 12> kOtherKeys = {
+    "data_dir",         "database",        "first_admin_token_file",
+    "listen.address",   "listen.tls",      "listen.insecure_plain_http",
+    "listen.cert_file", "listen.key_file", "listen.server_names",
+    "log.level",        "log.format",      "metrics.token_file",
 };
 
 Status CheckRange(const UintKey& key, uint64_t value) {
@@ -214,11 +215,12 @@ Status ApplyOtherKey(const TomlField& field, ServerConfig& config) {
     if (!IsIpAddress(value)) return field.Error("\"" + value + "\" is not an IP address");
     return Status::Ok();
   }
-  std::string* target = name == "data_dir"             ? &config.data_dir
-                        : name == "database"           ? &config.database
-                        : name == "listen.cert_file"   ? &config.listen.cert_file
-                        : name == "metrics.token_file" ? &config.metrics.token_file
-                                                       : &config.listen.key_file;
+  std::string* target = name == "data_dir"                 ? &config.data_dir
+                        : name == "database"               ? &config.database
+                        : name == "first_admin_token_file" ? &config.first_admin_token_file
+                        : name == "listen.cert_file"       ? &config.listen.cert_file
+                        : name == "metrics.token_file"     ? &config.metrics.token_file
+                                                           : &config.listen.key_file;
   *target = std::move(value);
   Status path = CheckPath(name, *target, name != "data_dir");
   if (!path.ok()) return Status::InvalidArgument(field.where() + path.message().substr(name.size()));

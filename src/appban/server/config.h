@@ -164,6 +164,9 @@ struct ServerConfig {
   // device's acknowledgement waits for a writer, and the writers take turns on one database lock:
   // a writer preempted by request threads while holding it stalls all of them.
   uint32_t request_thread_nice = 12;
+  // Where the first start writes the bootstrap admin token (mode 0600) instead of printing it, so
+  // that it stays out of the journal when a service manager collects the output. Empty: printed.
+  std::string first_admin_token_file;
 
   ListenConfig listen;
   DeviceConfig devices;
