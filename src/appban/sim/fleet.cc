@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -20,6 +21,7 @@
 #include "appban/common/file.h"
 #include "appban/net/async_client.h"
 #include "appban/net/client.h"
+#include "appban/net/retry_after.h"
 #include "appban/net/tls.h"
 #include "appban/protocol/messages.h"
 #include "appban/sim/device.h"
@@ -283,8 +285,8 @@ class ProcessRun {
   }
   milliseconds RetryAfter(const net::ClientResponse& response) {
     int64_t seconds = 1;
-    if (!response.retry_after.empty()) {
-      seconds = std::clamp<int64_t>(std::strtoll(response.retry_after.c_str(), nullptr, 10), 1, 60);
+    if (auto wait = net::ParseRetryAfter(response.retry_after, std::time(nullptr))) {
+      seconds = std::clamp<int64_t>(wait->count(), 1, 60);
     }
     return milliseconds(seconds * 1000 + std::uniform_int_distribution<int64_t>(0, 500)(rng_));
   }
