@@ -66,6 +66,18 @@ std::vector<std::string> SessionArgv(const fs::path& dir, const std::string& com
   return argv;
 }
 
+// "" when `output` holds the lines `printed` (the session's, as this machine prints them), in
+// order; else what a reader needs to mend the example or the code: `file`:line, the command as
+// shown and as run, the first line missing, and everything the command printed.
+std::string MismatchReport(const std::string& file, const Session& session, const std::vector<std::string>& printed,
+                           const std::string& ran_as, const std::string& output) {
+  std::string mismatch = Mismatch(printed, output);
+  if (mismatch.empty()) return "";
+  std::string report = file + ":" + std::to_string(session.line) + ": $ " + session.command + "\n";
+  if (ran_as != session.command) report += "ran as: " + ran_as + "\n";
+  return report + mismatch + "\nit printed:\n" + output;
+}
+
 TEST(ReadmeSessions, EveryLocalSessionPrintsWhatTheReadmeShows) {
   fs::path apk = testing::AndroguardExamples() / "android/TestsAndroguard/bin/TestActivity.apk";
   if (!fs::exists(apk)) GTEST_SKIP() << "androguard's examples are not installed";
@@ -82,10 +94,8 @@ TEST(ReadmeSessions, EveryLocalSessionPrintsWhatTheReadmeShows) {
     if (!RunsLocally(session.command)) continue;
     ++run;
     auto result = RunCommand(SessionArgv(dir.path(), session.command, {}));
-    std::string mismatch = Mismatch(session.printed, result.out);
-    EXPECT_TRUE(mismatch.empty()) << "README.md:" << session.line << ": $ " << session.command << "\n"
-                                  << mismatch << "\nthe command printed:\n"
-                                  << result.out;
+    std::string report = MismatchReport("README.md", session, session.printed, session.command, result.out);
+    EXPECT_TRUE(report.empty()) << report;
   }
   // inspect (text, --json, a failure), iOS inspect (ipa, encrypted), assess (iOS, APK), catalog diff.
   EXPECT_GE(run, 8) << "the README lost sessions this test runs";
@@ -107,12 +117,18 @@ TEST(ReadmeSessions, TheAgentGuidesSandboxSessionPrintsWhatItShows) {
     }
     auto result = RunCommand(SessionArgv(dir.path(), command, {}));
     EXPECT_EQ(result.exit_code, 0) << result.out;
-    std::string mismatch = Mismatch(printed, result.out);
-    EXPECT_TRUE(mismatch.empty()) << "docs/agent.md:" << session.line << ": $ " << session.command << "\n"
-                                  << mismatch << "\nthe command printed:\n"
-                                  << result.out;
+    std::string report = MismatchReport("docs/agent.md", session, printed, command, result.out);
+    EXPECT_TRUE(report.empty()) << report;
   }
   EXPECT_EQ(run, 1) << "docs/agent.md lost its sandbox session";
+}
+
+// `text` with every `from` replaced by `to`.
+std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
 }
 
 // The README's machine's names replaced with this test's, in a command and in printed text.
@@ -121,12 +137,6 @@ struct TourMachine {
   std::string state_dir;  // for /var/lib/appban
   std::string agent_config;
 
-  static std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
-    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
-      text.replace(at, from.size(), to);
-    }
-    return text;
-  }
   std::string Printed(const std::string& line) const {
     return ReplaceAll(ReplaceAll(line, "https://vm:8443", url), "/var/lib/appban", state_dir);
   }
@@ -204,16 +214,15 @@ TEST(ReadmeSessions, TheServerTourRunsAgainstARealServerProviderAndAgent) {
     ++run;
     std::vector<std::string> printed;
     for (const auto& line : session.printed) {
-      std::string text = TourMachine::ReplaceAll(machine.Printed(line), "./appban-data", "…appban-data");
-      text = TourMachine::ReplaceAll(text, "Certificate for: vm,", std::string("Certificate for: ") + host + ",");
+      std::string text = ReplaceAll(machine.Printed(line), "./appban-data", "…appban-data");
+      text = ReplaceAll(text, "Certificate for: vm,", std::string("Certificate for: ") + host + ",");
       text = std::regex_replace(text, std::regex("SHA256 [0-9A-F:]{95}"), "SHA256 …");
       printed.push_back(
           std::regex_replace(text, std::regex(R"(with \d+ worker processes)"), "with … worker processes"));
     }
-    std::string mismatch = Mismatch(printed, server->output());
-    EXPECT_TRUE(mismatch.empty()) << "README.md:" << session.line << ": the first-start banner\n"
-                                  << mismatch << "\nthe server printed:\n"
-                                  << server->output();
+    std::string report =
+        MismatchReport("README.md", session, printed, "appban server (started by the test)", server->output());
+    EXPECT_TRUE(report.empty()) << report;
   }
   for (const Session& session : ReadSessions(fs::path(APPBAN_SOURCE_DIR) / "README.md")) {
     if (!InServerTour(session.command)) continue;
@@ -222,11 +231,8 @@ TEST(ReadmeSessions, TheServerTourRunsAgainstARealServerProviderAndAgent) {
     auto result = shell(command, {"ENROLLMENT_TOKEN=" + enrollment_token});
     std::vector<std::string> printed;
     for (const auto& line : session.printed) printed.push_back(machine.Printed(line));
-    std::string mismatch = Mismatch(printed, result.out);
-    EXPECT_TRUE(mismatch.empty()) << "README.md:" << session.line << ": $ " << session.command
-                                  << "\nran as: " << command << "\n"
-                                  << mismatch << "\nthe command printed:\n"
-                                  << result.out;
+    std::string report = MismatchReport("README.md", session, printed, command, result.out);
+    EXPECT_TRUE(report.empty()) << report;
   }
   // The banner; whoami, propose, refused and accepted approvals, publish the rule and a bundle;
   // enrol, once, status, the rule's compliance.
@@ -236,8 +242,7 @@ TEST(ReadmeSessions, TheServerTourRunsAgainstARealServerProviderAndAgent) {
   const fs::path agent_md = fs::path(APPBAN_SOURCE_DIR) / "docs" / "agent.md";
   std::string script = CodeBlockUnder(agent_md, "## Enrolling many machines", "sh");
   ASSERT_NE(script.find("/v1/admin/enrollment-tokens"), std::string::npos) << script;
-  issued = shell(TourMachine::ReplaceAll(script, "https://appban.example.gov:8443", server->url()),
-                 {"ADMIN_TOKEN=" + alice});
+  issued = shell(ReplaceAll(script, "https://appban.example.gov:8443", server->url()), {"ADMIN_TOKEN=" + alice});
   ASSERT_EQ(issued.exit_code, 0) << issued.out;
   std::string last_line = issued.out.substr(issued.out.rfind('\n', issued.out.size() - 2) + 1);
   tokens = Json::parse(last_line, nullptr, false);
@@ -317,14 +322,11 @@ TEST(ReadmeSessions, TheDecideAndPublishTourRunsAsTwoSignedInPeople) {
   std::ofstream(dir.path() / "appban-ca.pem") << server->ca_pem();
   for (const char* person : {"alice", "bob"}) fs::create_directory(dir.path() / person);
 
-  auto replace = [](std::string text, const std::string& from, const std::string& to) {
-    return TourMachine::ReplaceAll(std::move(text), from, to);
-  };
   auto for_this_machine = [&](std::string text) {
-    text = replace(text, "https://appban.example.gov:8443", server->url());
-    text = replace(text, "https://login.example.gov/realms/gc", provider->issuer());
+    text = ReplaceAll(text, "https://appban.example.gov:8443", server->url());
+    text = ReplaceAll(text, "https://login.example.gov/realms/gc", provider->issuer());
     for (const char* person : {"alice", "bob"}) {
-      text = replace(text, std::string("/home/") + person, (dir.path() / person).string());
+      text = ReplaceAll(text, std::string("/home/") + person, (dir.path() / person).string());
     }
     return text;
   };
@@ -363,11 +365,8 @@ TEST(ReadmeSessions, TheDecideAndPublishTourRunsAsTwoSignedInPeople) {
     } else {
       result = RunCommand(SessionArgv(dir.path(), command, {"HOME=" + (dir.path() / person).string()}));
     }
-    std::string mismatch = Mismatch(printed, result.out);
-    EXPECT_TRUE(mismatch.empty()) << file << ":" << session.line << ": $ " << session.command << "\nran as: " << command
-                                  << "\n"
-                                  << mismatch << "\nthe command printed:\n"
-                                  << result.out;
+    std::string report = MismatchReport(file, session, printed, command, result.out);
+    EXPECT_TRUE(report.empty()) << report;
   }
   // README: two sign-ins, adopt, a refused and an accepted approval, publish the rule and the bundle,
   // export, verify, tamper, verify again, audit verify and list; docs/identity.md: alice signs in
