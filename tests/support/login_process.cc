@@ -6,24 +6,12 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
 extern char** environ;
 
 namespace appban::testing {
-namespace {
-
-std::string Slurp(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-}  // namespace
-
 LoginProcess::LoginProcess(const std::vector<std::string>& argv, const std::filesystem::path& dir)
     : out_(dir / "login.out"), err_(dir / "login.err") {
   posix_spawn_file_actions_t actions;
@@ -47,7 +35,7 @@ LoginProcess::~LoginProcess() {
 
 std::string LoginProcess::VerificationUri() const {
   for (int i = 0; i < 300; ++i) {
-    std::istringstream lines(Slurp(out_));
+    std::istringstream lines(ReadWholeFile(out_));
     for (std::string line; std::getline(lines, line);) {
       if (line.starts_with("  http")) return line.substr(2);
     }
@@ -67,8 +55,8 @@ CommandResult LoginProcess::Wait() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  result.out = Slurp(out_);
-  result.err = Slurp(err_);
+  result.out = ReadWholeFile(out_);
+  result.err = ReadWholeFile(err_);
   return result;
 }
 

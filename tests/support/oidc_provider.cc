@@ -20,13 +20,6 @@ namespace {
 
 std::filesystem::path OidcDir() { return std::filesystem::path(APPBAN_SOURCE_DIR) / "tests" / "oidc"; }
 
-std::string ReadAll(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 std::optional<OidcProvider> OidcProvider::Start(const std::filesystem::path& dir, Options options) {
@@ -84,7 +77,7 @@ bool OidcProvider::Launch(bool rotate) {
   std::regex ready(R"(ready (http://127\.0\.0\.1:([0-9]+)))");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::string output = ReadAll(log);
+    std::string output = ReadWholeFile(log);
     std::smatch match;
     if (std::regex_search(output, match, ready)) {
       issuer_ = match[1];
@@ -101,8 +94,9 @@ bool OidcProvider::Launch(bool rotate) {
   }
   // What the silent process was doing, for whoever finds the cause (its state and kernel wait).
   const std::string proc = "/proc/" + std::to_string(pid_);
-  std::fprintf(stderr, "oidc provider did not start within 20 s:\n%s\nnode stat: %s wchan: %s\n", ReadAll(log).c_str(),
-               ReadAll(proc + "/stat").c_str(), ReadAll(proc + "/wchan").c_str());
+  std::fprintf(stderr, "oidc provider did not start within 20 s:\n%s\nnode stat: %s wchan: %s\n",
+               ReadWholeFile(log).c_str(), ReadWholeFile(proc + "/stat").c_str(),
+               ReadWholeFile(proc + "/wchan").c_str());
   Stop();
   return false;
 }
@@ -165,7 +159,7 @@ bool OidcProvider::RotateKeys() {
   if (pid_ <= 0) return false;
   std::filesystem::path log = dir_ / "provider.log";
   auto rotations = [&] {
-    std::string text = ReadAll(log);
+    std::string text = ReadWholeFile(log);
     size_t count = 0;
     for (size_t at = text.find("rotated "); at != std::string::npos; at = text.find("rotated ", at + 1)) ++count;
     return count;
@@ -177,7 +171,7 @@ bool OidcProvider::RotateKeys() {
     if (rotations() > before) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  std::fprintf(stderr, "oidc provider did not roll its keys over:\n%s\n", ReadAll(log).c_str());
+  std::fprintf(stderr, "oidc provider did not roll its keys over:\n%s\n", ReadWholeFile(log).c_str());
   return false;
 }
 

@@ -15,17 +15,6 @@
 #include "support/test_support.h"
 
 namespace appban::testing {
-namespace {
-
-std::string ReadAll(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-}  // namespace
-
 std::optional<ServerProcess> ServerProcess::Start(const std::filesystem::path& data_dir,
                                                   const std::vector<std::string>& extra) {
   ServerProcess server;
@@ -61,7 +50,7 @@ std::optional<ServerProcess> ServerProcess::Start(const std::filesystem::path& d
   std::regex token(R"((t-[0-9a-f]{16}\.[0-9a-f]{64}))");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::string output = ReadAll(server.log_path_);
+    std::string output = ReadWholeFile(server.log_path_);
     std::smatch match;
     if (std::regex_search(output, match, listening)) {
       server.url_ = match[1];
@@ -74,7 +63,7 @@ std::optional<ServerProcess> ServerProcess::Start(const std::filesystem::path& d
         if (i == 199) std::fprintf(stderr, "server never answered /healthz: %s\n", health.status().ToString().c_str());
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
-      std::fprintf(stderr, "server output:\n%s\n", ReadAll(server.log_path_).c_str());
+      std::fprintf(stderr, "server output:\n%s\n", ReadWholeFile(server.log_path_).c_str());
       return std::nullopt;
     }
     int status = 0;
@@ -100,13 +89,13 @@ ServerProcess::~ServerProcess() {
   if (pid_ > 0) Stop(SIGKILL);
 }
 
-std::string ServerProcess::output() const { return ReadAll(log_path_); }
+std::string ServerProcess::output() const { return ReadWholeFile(log_path_); }
 
 std::string ServerProcess::ca_pem() const {
   if (url_.rfind("https://", 0) != 0) return "";
   // bootstrap writes the CA the administrator hands to devices somewhere in the data directory.
   for (const auto& entry : std::filesystem::recursive_directory_iterator(data_dir_)) {
-    if (entry.path().filename() == "ca.pem") return ReadAll(entry.path());
+    if (entry.path().filename() == "ca.pem") return ReadWholeFile(entry.path());
   }
   return "";
 }

@@ -37,14 +37,12 @@ std::string AppbanBinary() {
 #endif
 }
 
-namespace {
-std::string Slurp(const std::filesystem::path& path) {
+std::string ReadWholeFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
 }
-}  // namespace
 
 CommandResult RunCommand(const std::vector<std::string>& argv) {
   TempDir capture;
@@ -69,8 +67,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv) {
   int status = 0;
   waitpid(pid, &status, 0);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = Slurp(out_path);
-  result.err = Slurp(err_path);
+  result.out = ReadWholeFile(out_path);
+  result.err = ReadWholeFile(err_path);
   return result;
 }
 

@@ -24,6 +24,10 @@ struct CommandResult {
 // Runs argv (no shell) and captures stdout and stderr.
 CommandResult RunCommand(const std::vector<std::string>& argv);
 
+// The whole of a file the test itself wrote or a child process logs to ("" when it cannot be
+// read): test-only, unbounded.
+std::string ReadWholeFile(const std::filesystem::path& path);
+
 // A fresh temporary directory, removed with its contents on destruction.
 class TempDir {
  public:
