@@ -4,6 +4,7 @@
 
 #include "appban/cli/commands.h"
 #include "appban/decide/admin.h"
+#include "appban/server/backup.h"
 #include "appban/server/config.h"
 #include "appban/server/supervisor.h"
 #include "appban/store/fleet.h"
@@ -74,25 +75,37 @@ int RunServerCommand(const ServerFlags& flags) {
   return server::RunServer(config, std::cout);
 }
 
-struct RecoverFlags {
+// The flags of the host-side subcommands (recover-admin, backup, restore).
+struct HostFlags {
   std::string config_file;
   std::string data_dir;
 };
 
-// `appban server recover-admin`: on the host, server running or stopped (SQLite serialises the
-// write with the workers'). Revokes the bootstrap admin's tokens and prints a new one, audited.
-int RunRecoverAdmin(const RecoverFlags& flags) {
+// The configuration a host-side subcommand works on: --config, else ./appban-data; --data-dir wins.
+Result<server::ServerConfig> HostConfig(const HostFlags& flags) {
   server::ServerConfig config;
   config.data_dir = std::string(server::kLocalDataDir);
   if (!flags.config_file.empty()) {
-    auto loaded = server::LoadServerConfigFile(flags.config_file);
-    if (!loaded.ok()) {
-      std::cerr << "appban server recover-admin: " << loaded.status().message() << "\n";
-      return 2;
-    }
-    config = std::move(*loaded);
+    APPBAN_ASSIGN_OR_RETURN(config, server::LoadServerConfigFile(flags.config_file));
   }
   if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
+  return config;
+}
+
+void AddHostFlags(CLI::App& command, HostFlags& flags) {
+  command.add_option("--config", flags.config_file, "TOML configuration file")->check(CLI::ExistingFile);
+  command.add_option("--data-dir", flags.data_dir, "Data directory (default ./appban-data)");
+}
+
+// `appban server recover-admin`: on the host, server running or stopped (SQLite serialises the
+// write with the workers'). Revokes the bootstrap admin's tokens and prints a new one, audited.
+int RunRecoverAdmin(const HostFlags& flags) {
+  auto loaded = HostConfig(flags);
+  if (!loaded.ok()) {
+    std::cerr << "appban server recover-admin: " << loaded.status().message() << "\n";
+    return 2;
+  }
+  const server::ServerConfig& config = *loaded;
   auto fleet = store::OpenSqliteFleetStore(config.DatabasePath());
   if (!fleet.ok()) {
     std::cerr << "appban server recover-admin: " << fleet.status().message() << "\n";
@@ -114,6 +127,58 @@ int RunRecoverAdmin(const RecoverFlags& flags) {
   }
   std::cout << "Admin API token: " << recovered->presented << "\n"
             << "WARNING: this token is shown ONCE. Every earlier token of the bootstrap admin is revoked.\n";
+  return 0;
+}
+
+struct BackupFlags {
+  HostFlags host;
+  std::string to;
+};
+
+int RunBackup(const BackupFlags& flags) {
+  auto config = HostConfig(flags.host);
+  if (!config.ok()) {
+    std::cerr << "appban server backup: " << config.status().message() << "\n";
+    return 2;
+  }
+  auto report = server::BackupServer(*config, flags.to, decide::SystemClockNow());
+  if (!report.ok()) {
+    std::cerr << "appban server backup: " << report.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "Backed up " << config->data_dir << " to " << report->location << "\n"
+            << server::DescribeBackup(*report)
+            << "The backup holds the policy signing key and the TLS CA key: keep it as safe as the server.\n"
+               "Record the audit head elsewhere; it is what shows that a later restore used this backup.\n";
+  return 0;
+}
+
+struct RestoreFlags {
+  HostFlags host;
+  std::string from;
+  bool check_only = false;
+};
+
+int RunRestore(const RestoreFlags& flags) {
+  auto config = HostConfig(flags.host);
+  if (!config.ok()) {
+    std::cerr << "appban server restore: " << config.status().message() << "\n";
+    return 2;
+  }
+  auto restored = server::RestoreServer(*config, flags.from, decide::SystemClockNow(), flags.check_only);
+  if (!restored.ok()) {
+    std::cerr << "appban server restore: " << restored.status().message() << "\n";
+    return 1;
+  }
+  if (restored->check_only) {
+    std::cout << "Backup " << flags.from << " is complete and verifies; nothing was written.\n"
+              << server::DescribeBackup(restored->backup);
+    return 0;
+  }
+  std::cout << "Restored " << flags.from << " into " << restored->data_dir << "\n"
+            << server::DescribeBackup(restored->backup) << "  this restore    audit entry "
+            << restored->restore_audit_seq << " (server.restore)\n"
+            << "Start the server on it; devices keep their credentials and trust the same CA.\n";
   return 0;
 }
 
@@ -142,16 +207,34 @@ void AddServerCommand(CLI::App& app, CommandAction* action) {
                       "the host name, localhost, 127.0.0.1 and ::1, or to listen.server_names)");
   command->add_option("--log-format", flags->log_format, "One of text or json");
   command->add_option("--log-level", flags->log_level, "One of trace, debug, info, warn or error");
-  auto recover_flags = std::make_shared<RecoverFlags>();
+  auto recover_flags = std::make_shared<HostFlags>();
   CLI::App* recover = command->add_subcommand(
       "recover-admin",
       "Issue a new one-time admin API token for the bootstrap admin and revoke its old ones (run on the server "
       "host; the server may be running or stopped). Recorded in the audit chain.");
-  recover->add_option("--config", recover_flags->config_file, "TOML configuration file")->check(CLI::ExistingFile);
-  recover->add_option("--data-dir", recover_flags->data_dir, "Data directory (default ./appban-data)");
+  AddHostFlags(*recover, *recover_flags);
   recover->callback([recover_flags, action] { *action = [recover_flags] { return RunRecoverAdmin(*recover_flags); }; });
-  command->callback([flags, action, recover] {
-    if (recover->parsed()) return;  // the subcommand chose the action
+  auto backup_flags = std::make_shared<BackupFlags>();
+  CLI::App* backup = command->add_subcommand(
+      "backup",
+      "Back up the server's database (a consistent snapshot, taken while it runs), audit checkpoint, policy keys, "
+      "TLS material and MDM state into a new directory, with a manifest of SHA-256 hashes (docs/operations.md). "
+      "Recorded in the audit chain.");
+  AddHostFlags(*backup, backup_flags->host);
+  backup->add_option("--to", backup_flags->to, "The backup directory to create (must not exist)")->required();
+  backup->callback([backup_flags, action] { *action = [backup_flags] { return RunBackup(*backup_flags); }; });
+  auto restore_flags = std::make_shared<RestoreFlags>();
+  CLI::App* restore = command->add_subcommand(
+      "restore",
+      "Restore a backup into a new data directory, after checking every file against its manifest and the whole "
+      "audit chain. Never overwrites: the data directory must be absent or empty. Recorded in the restored chain.");
+  AddHostFlags(*restore, restore_flags->host);
+  restore->add_option("--from", restore_flags->from, "The backup directory")->required()->check(CLI::ExistingDirectory);
+  restore->add_flag("--check", restore_flags->check_only,
+                    "Only check the backup (manifest, hashes, database integrity, audit chain); write nothing");
+  restore->callback([restore_flags, action] { *action = [restore_flags] { return RunRestore(*restore_flags); }; });
+  command->callback([flags, action, recover, backup, restore] {
+    if (recover->parsed() || backup->parsed() || restore->parsed()) return;  // the subcommand chose the action
     *action = [flags] { return RunServerCommand(*flags); };
   });
 }

@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "appban/common/file.h"
@@ -46,6 +49,20 @@ int64_t RecordedSeq(const std::string& path) {
   return (*json)["seq"].get<int64_t>();
 }
 
+// Root running a command on the host (`server backup`, `recover-admin`) appends to the chain of a
+// server that runs as another user: the rewritten checkpoint must stay readable by that server,
+// or its next `audit verify` would report the checkpoint unreadable. SQLite does the same for the
+// -wal and -shm files it creates as root.
+Status KeepOwner(const std::string& dir, const std::string& path) {
+  if (::geteuid() != 0) return Status::Ok();
+  struct stat owner {};
+  if (::stat(dir.c_str(), &owner) != 0 || owner.st_uid == 0) return Status::Ok();
+  if (::chown(path.c_str(), owner.st_uid, owner.st_gid) != 0) {
+    return Status::Unavailable("cannot give " + path + " to the owner of " + dir + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string AuditCheckpointDir(const std::string& database_path) { return database_path + ".audit"; }
@@ -73,11 +90,13 @@ Result<policy::SigningKey> LoadAuditCheckpointKey(const std::string& database_pa
 Status WriteAuditCheckpoint(const std::string& database_path, const policy::SigningKey& key, const AuditHead& head) {
   std::string dir = AuditCheckpointDir(database_path);
   APPBAN_ASSIGN_OR_RETURN(FileLock lock, FileLock::Take(dir + "/lock"));
+  APPBAN_RETURN_IF_ERROR(KeepOwner(dir, dir + "/lock"));
   std::string path = dir + "/head";
   // Another process may have committed (and checkpointed) a later entry after ours.
   if (RecordedSeq(path) >= head.seq) return Status::Ok();
   APPBAN_ASSIGN_OR_RETURN(std::string text, SignAuditCheckpoint(head, key));
-  return WriteFileAtomically(path, text + "\n", 0600);
+  APPBAN_RETURN_IF_ERROR(WriteFileAtomically(path, text + "\n", 0600));
+  return KeepOwner(dir, path);
 }
 
 AuditCheckpointReading ReadAuditCheckpoint(const std::string& database_path) {

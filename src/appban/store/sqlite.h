@@ -114,5 +114,10 @@ Result<int64_t> ReadSchemaVersion(Database& db);
 // Appends `audit` to the hash chain (entry + head).
 // REQUIRES: a Transaction on `db` is open, so the entry commits with the change it records.
 Status AppendAuditEntry(Database& db, const AuditRecord& audit);
+// The chain and its head row as stored, read in one snapshot, checked against the signed
+// checkpoint beside the file. Only reads: a backup's copy is checked as it is, without migrating.
+Result<AuditVerification> VerifyStoredAudit(Database& db);
+// PRAGMA integrity_check and foreign_key_check; kCorruption naming the first problem.
+Status CheckDatabaseIntegrity(Database& db);
 
 }  // namespace appban::store::sqlite

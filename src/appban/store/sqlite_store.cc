@@ -388,6 +388,36 @@ Result<std::optional<AuditHead>> ReadAuditHead(sqlite::Database& db) {
   return std::optional<AuditHead>(AuditHead{query.Int(0), query.Text(1)});
 }
 
+Result<std::vector<AuditEntry>> ReadAuditEntries(sqlite::Database& db, int64_t after_seq, size_t limit) {
+  APPBAN_ASSIGN_OR_RETURN(auto query,
+                          sqlite::Statement::Prepare(db,
+                                                     "SELECT seq, at, actor, action, object, before_json, after_json, "
+                                                     "prev_hash, hash, identity_json FROM audit WHERE seq > ?1 "
+                                                     "ORDER BY seq LIMIT ?2"));
+  query.Bind(1, after_seq).Bind(2, SqlLimit(limit));
+  std::vector<AuditEntry> entries;
+  while (true) {
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    AuditEntry entry;
+    entry.seq = query.Int(0);
+    std::string at_text = query.Text(1);
+    auto at = ParseTimestamp(at_text);
+    // An edited timestamp, or another spelling of the same instant, shows up as a hash mismatch.
+    entry.at = at.ok() && FormatTimestamp(*at) == at_text ? *at : -1;
+    entry.actor = query.Text(2);
+    entry.action = query.Text(3);
+    entry.object = query.Text(4);
+    entry.before_json = query.Text(5);
+    entry.after_json = query.Text(6);
+    entry.prev_hash = query.Text(7);
+    entry.hash = query.Text(8);
+    entry.identity_json = query.Text(9);
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(sqlite::Database db) : db_(std::move(db)) {}
@@ -565,59 +595,12 @@ class SqliteStore final : public Store {
 
   Result<std::vector<AuditEntry>> ReadAudit() override { return ReadAuditAfter(0, SIZE_MAX); }
   Result<std::vector<AuditEntry>> ReadAuditAfter(int64_t after_seq, size_t limit) override {
-    APPBAN_ASSIGN_OR_RETURN(
-        auto query, sqlite::Statement::Prepare(db_,
-                                               "SELECT seq, at, actor, action, object, before_json, after_json, "
-                                               "prev_hash, hash, identity_json FROM audit WHERE seq > ?1 "
-                                               "ORDER BY seq LIMIT ?2"));
-    query.Bind(1, after_seq).Bind(2, SqlLimit(limit));
-    std::vector<AuditEntry> entries;
-    while (true) {
-      APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
-      if (!row) break;
-      AuditEntry entry;
-      entry.seq = query.Int(0);
-      std::string at_text = query.Text(1);
-      auto at = ParseTimestamp(at_text);
-      // An edited timestamp, or another spelling of the same instant, shows up as a hash mismatch.
-      entry.at = at.ok() && FormatTimestamp(*at) == at_text ? *at : -1;
-      entry.actor = query.Text(2);
-      entry.action = query.Text(3);
-      entry.object = query.Text(4);
-      entry.before_json = query.Text(5);
-      entry.after_json = query.Text(6);
-      entry.prev_hash = query.Text(7);
-      entry.hash = query.Text(8);
-      entry.identity_json = query.Text(9);
-      entries.push_back(std::move(entry));
-    }
-    return entries;
+    return ReadAuditEntries(db_, after_seq, limit);
   }
 
-  Result<AuditVerification> VerifyAudit() override {
-    // The checkpoint first: it is written after each commit, so read before the snapshot it can
-    // only lag what the snapshot sees, never be ahead of it, unless the log was truncated.
-    AuditCheckpointReading checkpoint = ReadAuditCheckpoint(db_.path());
-    // One read snapshot: another process appending between the two reads would otherwise look
-    // like a truncated chain.
-    APPBAN_ASSIGN_OR_RETURN(auto snapshot, sqlite::Transaction::BeginRead(db_));
-    APPBAN_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, ReadAudit());
-    APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadAuditHead(db_));
-    APPBAN_RETURN_IF_ERROR(snapshot.Commit());
-    return VerifyAuditChain(entries, head, checkpoint);
-  }
+  Result<AuditVerification> VerifyAudit() override { return sqlite::VerifyStoredAudit(db_); }
 
-  Status CheckIntegrity() override {
-    APPBAN_ASSIGN_OR_RETURN(auto check, sqlite::Statement::Prepare(db_, "PRAGMA integrity_check"));
-    APPBAN_ASSIGN_OR_RETURN(bool row, check.Step());
-    if (!row || check.Text(0) != "ok")
-      return Status::Corruption("integrity_check: " + (row ? check.Text(0) : "no answer"));
-    APPBAN_ASSIGN_OR_RETURN(auto foreign, sqlite::Statement::Prepare(db_, "PRAGMA foreign_key_check"));
-    APPBAN_ASSIGN_OR_RETURN(bool violation, foreign.Step());
-    if (violation)
-      return Status::Corruption("foreign_key_check: table " + foreign.Text(0) + " has a dangling reference");
-    return Status::Ok();
-  }
+  Status CheckIntegrity() override { return sqlite::CheckDatabaseIntegrity(db_); }
 
  private:
   // Runs `change` and appends `audit` to the chain in one transaction.
@@ -728,6 +711,30 @@ Result<Database> OpenStoreDatabase(const std::string& path) {
   APPBAN_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"));
   APPBAN_RETURN_IF_ERROR(Migrate(db, path));
   return db;
+}
+
+Status CheckDatabaseIntegrity(Database& db) {
+  APPBAN_ASSIGN_OR_RETURN(auto check, sqlite::Statement::Prepare(db, "PRAGMA integrity_check"));
+  APPBAN_ASSIGN_OR_RETURN(bool row, check.Step());
+  if (!row || check.Text(0) != "ok")
+    return Status::Corruption("integrity_check: " + (row ? check.Text(0) : "no answer"));
+  APPBAN_ASSIGN_OR_RETURN(auto foreign, sqlite::Statement::Prepare(db, "PRAGMA foreign_key_check"));
+  APPBAN_ASSIGN_OR_RETURN(bool violation, foreign.Step());
+  if (violation) return Status::Corruption("foreign_key_check: table " + foreign.Text(0) + " has a dangling reference");
+  return Status::Ok();
+}
+
+Result<AuditVerification> VerifyStoredAudit(Database& db) {
+  // The checkpoint first: it is written after each commit, so read before the snapshot it can
+  // only lag what the snapshot sees, never be ahead of it, unless the log was truncated.
+  AuditCheckpointReading checkpoint = ReadAuditCheckpoint(db.path());
+  // One read snapshot: another process appending between the two reads would otherwise look
+  // like a truncated chain.
+  APPBAN_ASSIGN_OR_RETURN(auto snapshot, sqlite::Transaction::BeginRead(db));
+  APPBAN_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, ReadAuditEntries(db, 0, SIZE_MAX));
+  APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadAuditHead(db));
+  APPBAN_RETURN_IF_ERROR(snapshot.Commit());
+  return VerifyAuditChain(entries, head, checkpoint);
 }
 
 Status AppendAuditEntry(Database& db, const AuditRecord& audit) {
