@@ -111,7 +111,7 @@ strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/
 gzip -9n < packaging/appban.1 > "$stage/usr/share/man/man1/appban.1.gz"
 chmod 0644 "$stage/usr/share/man/man1/appban.1.gz"
 add_doc appban "$stage"
-for doc in README.md docs/agent.md docs/server-config.md docs/protocol.md docs/identity.md docs/mdm.md; do
+for doc in README.md docs/agent.md docs/server-config.md docs/protocol.md docs/identity.md docs/mdm.md docs/operations.md; do
   gzip -9n < "$doc" > "$stage/usr/share/doc/appban/$(basename "$doc").gz"
   chmod 0644 "$stage/usr/share/doc/appban/$(basename "$doc").gz"
 done

@@ -131,6 +131,27 @@ std::string ReplaceAll(std::string text, const std::string& from, const std::str
   return text;
 }
 
+TEST(ReadmeSessions, TheOperationsGuidesBackupSessionsRunAgainstARealServer) {
+  TempDir dir;
+  // `appban server` as the guide starts it: ./appban-data in the directory the session runs in.
+  auto server = testing::ServerProcess::Start(dir.path() / "appban-data");
+  ASSERT_TRUE(server.has_value()) << "server did not start";
+  const fs::path guide = fs::path(APPBAN_SOURCE_DIR) / "docs" / "operations.md";
+  int run = 0;
+  for (const Session& session : testing::SessionsUnder(guide, "## Worked example")) {
+    ++run;
+    std::vector<std::string> printed;
+    for (const std::string& line : session.printed) {
+      printed.push_back(ReplaceAll(line, "/home/analyst", dir.path().string()));
+    }
+    auto result = RunCommand(SessionArgv(dir.path(), session.command, {}));
+    std::string report = MismatchReport("docs/operations.md", session, printed, session.command, result.out);
+    EXPECT_TRUE(report.empty()) << report;
+  }
+  // backup, audit list, check, restore, a refused overwrite, a changed file and its refusal.
+  EXPECT_EQ(run, 7) << "docs/operations.md lost sessions this test runs";
+}
+
 // The README's machine's names replaced with this test's, in a command and in printed text.
 struct TourMachine {
   std::string url;        // for https://vm:8443
