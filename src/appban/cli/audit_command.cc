@@ -25,6 +25,7 @@ std::string DescribeIdentity(const std::string& identity_json) {
   }
   text += " via " + TerminalSafe(StringOr(who, "method", "?"));
   if (who.contains("token_id")) text += " " + TerminalSafe(StringOr(who, "token_id"));
+  if (who.contains("certificate")) text += " sha256:" + TerminalSafe(StringOr(who, "certificate")).substr(0, 16) + "…";
   text += ", " + TerminalSafe(StringOr(who, "channel", "?"));
   if (who.contains("source")) text += " from " + TerminalSafe(StringOr(who, "source"));
   return text + "]";

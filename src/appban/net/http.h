@@ -18,6 +18,8 @@
 
 namespace appban::net {
 
+struct ClientCertificate;  // client_certificate.h
+
 struct HttpRequest {
   std::string method;                                        // "GET", "POST", ...
   std::string path;                                          // percent-decoded path without query, e.g. "/v1/checkin"
@@ -26,6 +28,8 @@ struct HttpRequest {
   std::string body;
   std::string remote_address;  // peer IP as text
   unsigned version = 11;       // 10 for HTTP/1.0, 11 for HTTP/1.1
+  // The certificate the client sent in the TLS handshake (mutual TLS, tls.h); null when none.
+  std::shared_ptr<const ClientCertificate> client_certificate;
 
   // The value of the first header named `lower_name` (which must be lower-case); "" when absent.
   std::string_view Header(std::string_view lower_name) const;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "appban/common/text.h"
+#include "appban/net/tls.h"
 #include "appban/net/tls_socket.h"
 
 namespace appban::net {
@@ -172,6 +173,7 @@ class Connection final : public ConnectionBase,
       stream_.async_handshake([self = this->shared_from_this()](beast::error_code ec, size_t) {
         if (self->phase_ == Phase::kClosed) return;
         if (ec) return self->Close();
+        self->client_certificate_ = PeerCertificate(self->stream_.native_handle());
         self->AfterHandshake();
       });
     } else {
@@ -314,6 +316,7 @@ class Connection final : public ConnectionBase,
       request_.headers.emplace_back(AsciiLower(ToStd(field.name_string())), std::string(ToStd(field.value())));
     }
     request_.remote_address = remote_address_;
+    request_.client_certificate = client_certificate_;
     if (server_->gate) {
       if (std::optional<HttpResponse> refusal = server_->gate(request_)) {
         // Answered from the headers alone: an announced body is never read, so the connection
@@ -568,6 +571,7 @@ class Connection final : public ConnectionBase,
   Stream stream_;
   asio::steady_timer deadline_;
   std::string remote_address_;
+  std::shared_ptr<const ClientCertificate> client_certificate_;  // from the handshake; null when none
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Phase phase_ = Phase::kIdle;

@@ -13,6 +13,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include "appban/common/crypto.h"
 #include "appban/common/file.h"
 
 namespace appban::net {
@@ -306,6 +307,136 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeSystemTrustClientContext(
   }
   context->set_verify_mode(ssl::verify_peer);
   return context;
+}
+
+}  // namespace appban::net
+
+namespace appban::net {
+namespace {
+
+struct CrlFree {
+  void operator()(X509_CRL* p) const { X509_CRL_free(p); }
+};
+using CrlPtr = std::unique_ptr<X509_CRL, CrlFree>;
+
+// The verification already happened in the handshake; this callback only keeps a failure from
+// ending it. OpenSSL still records the first error, which SSL_get_verify_result returns.
+int KeepHandshakeGoing(int /*preverify_ok*/, X509_STORE_CTX* /*context*/) { return 1; }
+
+std::string NameText(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) return "";
+  std::string text = BioToString(bio.get());
+  if (text.size() > ClientCertificate::kMaxNameBytes) text.resize(ClientCertificate::kMaxNameBytes);
+  return text;
+}
+
+std::string AsnText(const ASN1_STRING* value) {
+  if (value == nullptr) return "";
+  unsigned char* utf8 = nullptr;
+  int length = ASN1_STRING_to_UTF8(&utf8, value);
+  if (length < 0) return "";
+  std::string text(reinterpret_cast<const char*>(utf8),
+                   std::min(static_cast<size_t>(length), ClientCertificate::kMaxNameBytes));
+  OPENSSL_free(utf8);
+  return text;
+}
+
+}  // namespace
+
+Status RequestClientCertificates(boost::asio::ssl::context& context, std::string_view ca_pem,
+                                 std::string_view crl_pem) {
+  SSL_CTX* native = context.native_handle();
+  if (ca_pem.size() > kMaxPemFileBytes || crl_pem.size() > 16 * kMaxPemFileBytes) {
+    return Status::LimitExceeded("the client CA or CRL file is larger than its limit");
+  }
+  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+  if (names == nullptr) return Status::Internal("out of memory");
+  X509_STORE* store = SSL_CTX_get_cert_store(native);
+  BioPtr bio = ReadOnlyBio(ca_pem);
+  size_t count = 0;
+  while (true) {
+    X509Ptr ca(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!ca) break;
+    if (++count > kMaxClientCas) {
+      sk_X509_NAME_pop_free(names, X509_NAME_free);
+      return Status::LimitExceeded("more than " + std::to_string(kMaxClientCas) + " client CA certificates");
+    }
+    if (X509_check_ca(ca.get()) == 0) {
+      sk_X509_NAME_pop_free(names, X509_NAME_free);
+      return Status::InvalidArgument("client CA certificate " + NameText(X509_get_subject_name(ca.get())) +
+                                     " is not a CA certificate");
+    }
+    X509_NAME* name = X509_NAME_dup(X509_get_subject_name(ca.get()));
+    if (name == nullptr || sk_X509_NAME_push(names, name) == 0 || X509_STORE_add_cert(store, ca.get()) != 1) {
+      X509_NAME_free(name);
+      sk_X509_NAME_pop_free(names, X509_NAME_free);
+      return Status::Internal("cannot trust a client CA: " + OpenSslError());
+    }
+  }
+  ERR_clear_error();  // the end of the PEM stream reads as an error
+  if (count == 0) {
+    sk_X509_NAME_pop_free(names, X509_NAME_free);
+    return Status::InvalidArgument("the client CA file holds no PEM certificate");
+  }
+  // The names go in the CertificateRequest, so a browser offers only the cards that match.
+  SSL_CTX_set_client_CA_list(native, names);
+  if (!crl_pem.empty()) {
+    BioPtr crls = ReadOnlyBio(crl_pem);
+    size_t crl_count = 0;
+    while (true) {
+      CrlPtr crl(PEM_read_bio_X509_CRL(crls.get(), nullptr, nullptr, nullptr));
+      if (!crl) break;
+      ++crl_count;
+      if (X509_STORE_add_crl(store, crl.get()) != 1) return Status::Internal("cannot use a CRL: " + OpenSslError());
+    }
+    ERR_clear_error();
+    if (crl_count == 0) return Status::InvalidArgument("the CRL file holds no PEM CRL");
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  }
+  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, KeepHandshakeGoing);
+  SSL_CTX_set_verify_depth(native, 8);
+  // Sessions remember the client's certificate; OpenSSL refuses to resume one without an id
+  // context once peers are verified.
+  static constexpr unsigned char kSessionContext[] = "appban-mtls";
+  if (SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1) != 1) {
+    return Status::Internal("cannot set the TLS session context: " + OpenSslError());
+  }
+  return Status::Ok();
+}
+
+std::shared_ptr<const ClientCertificate> PeerCertificate(ssl_st* ssl) {
+  const X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer == nullptr) return nullptr;
+  auto certificate = std::make_shared<ClientCertificate>();
+  long result = SSL_get_verify_result(ssl);
+  certificate->verified = result == X509_V_OK;
+  if (!certificate->verified) certificate->problem = X509_verify_cert_error_string(result);
+  certificate->subject = NameText(X509_get_subject_name(peer));
+  certificate->issuer = NameText(X509_get_issuer_name(peer));
+  const X509_NAME* subject = X509_get_subject_name(peer);
+  int cn = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (cn >= 0) certificate->common_name = AsnText(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, cn)));
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
+  if (names != nullptr) {
+    static const ASN1_OBJECT* const kUpn = OBJ_txt2obj("1.3.6.1.4.1.311.20.2.3", 1);
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+      if (name->type == GEN_EMAIL && certificate->emails.size() < ClientCertificate::kMaxNames) {
+        certificate->emails.push_back(AsnText(name->d.rfc822Name));
+      } else if (name->type == GEN_OTHERNAME && kUpn != nullptr &&
+                 certificate->upns.size() < ClientCertificate::kMaxNames &&
+                 OBJ_cmp(name->d.otherName->type_id, kUpn) == 0 && name->d.otherName->value != nullptr &&
+                 name->d.otherName->value->type == V_ASN1_UTF8STRING) {
+        certificate->upns.push_back(AsnText(name->d.otherName->value->value.utf8string));
+      }
+    }
+    GENERAL_NAMES_free(names);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(peer, EVP_sha256(), digest, &length) == 1) certificate->sha256 = HexLower(Bytes(digest, length));
+  return certificate;
 }
 
 }  // namespace appban::net

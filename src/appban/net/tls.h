@@ -13,6 +13,9 @@
 
 #include "appban/common/status.h"
 #include "appban/net/asio_fwd.h"
+#include "appban/net/client_certificate.h"
+
+struct ssl_st;
 
 namespace appban::net {
 
@@ -55,5 +58,17 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(std::string
 // A client context that trusts the system's CA store (OpenSSL's default paths), for public
 // services such as an MDM vendor's API; same protocol floor and options as MakeClientContext.
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeSystemTrustClientContext();
+
+// Mutual TLS on a server context: asks every client for a certificate issued by one of the CAs in
+// `ca_pem` (a PEM bundle; at most kMaxClientCas), checked against the CRLs in `crl_pem` when not
+// empty (every CA in the chain must then have a current CRL there). A client may send none — the
+// device protocol never uses one — and a certificate that does not verify does not end the
+// handshake: PeerCertificate reports why, so the application can answer 401 naming the reason
+// instead of a TLS alert a person cannot read.
+inline constexpr size_t kMaxClientCas = 64;
+Status RequestClientCertificates(boost::asio::ssl::context& context, std::string_view ca_pem, std::string_view crl_pem);
+// The certificate the client sent in the handshake of `ssl`, with the verification result;
+// nullptr when it sent none.
+std::shared_ptr<const ClientCertificate> PeerCertificate(ssl_st* ssl);
 
 }  // namespace appban::net

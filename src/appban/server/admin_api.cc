@@ -9,8 +9,10 @@
 #include <variant>
 #include <vector>
 
+#include "appban/common/text.h"
 #include "appban/identity/jwt.h"
 #include "appban/identity/oidc.h"
+#include "appban/net/client_certificate.h"
 #include "appban/protocol/messages.h"
 #include "appban/server/admin_call.h"
 #include "appban/server/admin_handlers.h"
@@ -181,6 +183,60 @@ std::variant<HttpResponse, Principal> AuthenticateOidc(WorkerContext& context, s
   return principal;
 }
 
+// The person a verified client certificate names (identity.client_certificates): the name
+// `user_from` picks, as subject at the issuer kClientCertificateIssuer. Such a user has no claimed
+// role; an administrator grants one, as for any identity.
+std::variant<HttpResponse, Principal> AuthenticateClientCertificate(WorkerContext& context,
+                                                                    const net::ClientCertificate& certificate,
+                                                                    Principal principal, UnixSeconds now) {
+  const ClientCertificateConfig& settings = ConfigOf(context).identity.client_certificates;
+  const std::string described = certificate.subject.empty() ? "without a subject" : certificate.subject;
+  if (!certificate.verified) {
+    return Unauthenticated("the client certificate " + described + " is not accepted: " + certificate.problem);
+  }
+  using UserFrom = ClientCertificateConfig::UserFrom;
+  std::string name;
+  std::string_view which;
+  switch (settings.user_from) {
+    case UserFrom::kSanEmail:
+      which = "an e-mail address in its subjectAltName";
+      if (certificate.emails.size() == 1) name = AsciiLower(certificate.emails[0]);
+      break;
+    case UserFrom::kSanUpn:
+      which = "a user principal name (UPN) in its subjectAltName";
+      if (certificate.upns.size() == 1) name = AsciiLower(certificate.upns[0]);
+      break;
+    case UserFrom::kSubjectDn:
+      which = "a subject";
+      name = certificate.subject;
+      break;
+  }
+  // Two names would make the person ambiguous; none leaves no one to be.
+  if (name.empty()) {
+    return Unauthenticated("the client certificate " + described + " does not name one person: it needs exactly " +
+                           std::string(which) + " (identity.client_certificates.user_from)");
+  }
+  store::SignIn sign_in;
+  sign_in.issuer = std::string(kClientCertificateIssuer);
+  sign_in.subject = name;
+  sign_in.display_name = certificate.common_name.empty() ? name : certificate.common_name;
+  sign_in.at = now;
+  principal.method = "client-certificate";
+  principal.certificate = certificate.sha256;
+  principal.user.id = store::UserIdFor(sign_in.issuer, sign_in.subject);
+  principal.user.issuer = sign_in.issuer;
+  principal.user.subject = sign_in.subject;
+  principal.user.display_name = sign_in.display_name;
+  store::AuditRecord audit;
+  audit.actor = principal.user.id;
+  audit.at = now;
+  audit.identity = store::AuditIdentityJson(principal.Identity());
+  auto user = context.fleet->RecordSignIn(sign_in, audit);
+  if (!user.ok()) return AuthenticationFailure(user.status());
+  principal.user = std::move(*user);
+  return principal;
+}
+
 std::variant<HttpResponse, Principal> Authenticate(WorkerContext& context, const HttpRequest& request,
                                                    UnixSeconds now) {
   std::string_view header = request.Header("authorization");
@@ -188,8 +244,23 @@ std::variant<HttpResponse, Principal> Authenticate(WorkerContext& context, const
     if (std::optional<std::string> cookie = SessionCookieValue(request)) {
       return AuthenticateSession(context, request, *cookie, now);
     }
+    if (request.client_certificate && ConfigOf(context).identity.client_certificates.enabled()) {
+      // A browser presents its certificate to every request for this origin, whichever site made
+      // it: a change must carry a header that another site's page cannot add without a CORS
+      // preflight, which this server never approves (cross-site request forgery).
+      if (request.method != "GET" && request.method != "HEAD" && request.Header("x-appban-channel").empty()) {
+        return ErrorResponse(403, "forbidden",
+                             "a change authenticated by a client certificate needs the header "
+                             "\"X-Appban-Channel: api\" (or \"cli\"), which a page on another site cannot send");
+      }
+      Principal principal;
+      principal.source = request.remote_address;
+      principal.cli = request.Header("x-appban-channel") == "cli";
+      return AuthenticateClientCertificate(context, *request.client_certificate, std::move(principal), now);
+    }
     return Unauthenticated(
-        "no Authorization header; send \"Authorization: Bearer <API token or OpenID Connect token>\"");
+        "no Authorization header; send \"Authorization: Bearer <API token or OpenID Connect token>\"" +
+        std::string(ConfigOf(context).identity.client_certificates.enabled() ? ", or a client certificate" : ""));
   }
   std::string_view credential = protocol::BearerCredential(header);
   if (credential.empty()) return Unauthenticated("the Authorization header is not \"Bearer <token>\"");
@@ -222,11 +293,15 @@ std::variant<HttpResponse, Principal> admin::AuthenticateCaller(WorkerContext& c
   // the provider's claim) takes effect on their existing tokens too.
   std::optional<store::Role> user_role = principal.user.EffectiveRole();
   if (!user_role) {
+    const bool certificate = principal.method == "client-certificate";
     return ErrorResponse(403, "forbidden",
-                         "user " + principal.user.display_name + " (" + principal.user.id +
-                             ") has no appban role: the provider's role claim names none, and none was granted");
+                         "user " + principal.user.display_name + " (" + principal.user.id + ") has no appban role: " +
+                             (certificate ? std::string("an administrator grants one with POST /v1/admin/users/") +
+                                                principal.user.id + "/role"
+                                          : std::string("the provider's role claim names none, and none was granted")));
   }
-  principal.role = principal.method == "oidc" ? *user_role : std::max(principal.role, *user_role);
+  // A token carries its own role (capped by the user's); a sign-in is the user, with the user's role.
+  principal.role = principal.method == "api-token" ? std::max(principal.role, *user_role) : *user_role;
   return principal;
 }
 

@@ -16,6 +16,7 @@ HttpResponse WhoAmI(Call& call) {
             {"role", std::string(store::RoleName(who.role))},
             {"method", who.method},
             {"token_id", who.token_id.empty() ? Json(nullptr) : Json(who.token_id)},
+            {"certificate", who.certificate.empty() ? Json(nullptr) : Json(who.certificate)},
             {"provider", who.provider.empty() ? Json(nullptr) : Json(who.provider)}};
   return JsonResponse(200, body);
 }

@@ -287,6 +287,7 @@ store::AuditIdentity Principal::Identity() const {
   identity.actor_name = user.display_name;
   identity.method = session ? "session" : method;
   identity.token_id = token_id;
+  identity.certificate = certificate;
   identity.source = source;
   identity.channel = session ? "console" : (cli ? "cli" : "api");
   return identity;

@@ -119,8 +119,9 @@ const ServerConfig& ConfigOf(const WorkerContext& context);
 struct Principal {
   store::User user;
   store::Role role = store::Role::kAuditor;  // the token's role, or the user's effective role (OIDC)
-  std::string method;                        // "oidc" or "api-token"
+  std::string method;                        // "oidc", "api-token" or "client-certificate"
   std::string token_id;                      // the API token's id (method "api-token")
+  std::string certificate;                   // the client certificate's SHA-256 (method "client-certificate")
   std::string provider;                      // the configured provider's name (method "oidc")
   std::string source;                        // the client's address
   // Authenticated by a console session cookie (console_session.h) made from the credential that

@@ -342,6 +342,11 @@ Status ValidateConfig(const ServerConfig& config) {
                                   listen.address + "\""));
     }
   }
+  if (config.identity.client_certificates.enabled() && !listen.tls) {
+    return fail(Status::InvalidArgument(
+        "identity.client_certificates: needs TLS (listen.tls = true): clients present certificates in the TLS "
+        "handshake"));
+  }
   if (listen.cert_file.empty() != listen.key_file.empty()) {
     return fail(Status::InvalidArgument(std::string(listen.cert_file.empty() ? "listen.cert_file" : "listen.key_file") +
                                         ": listen.cert_file and listen.key_file must be given together"));

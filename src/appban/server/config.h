@@ -135,6 +135,20 @@ struct ConsoleConfig {
   uint32_t session_max_seconds = 8 * 60 * 60;  // ended this long after sign-in, whatever the activity
 };
 
+// [identity.client_certificates] — administrators who sign in with a certificate (a PIV/CAC smart
+// card) over mutual TLS (docs/identity.md, "Client certificates").
+struct ClientCertificateConfig {
+  // Which name of a verified certificate is the person: the subjectAltName e-mail address, the
+  // Microsoft UPN (PIV/CAC cards carry one) or the whole subject DN.
+  enum class UserFrom { kSanEmail, kSanUpn, kSubjectDn };
+  std::string ca_file;   // PEM bundle of the CAs that issue staff certificates; empty: mutual TLS off
+  std::string crl_file;  // PEM CRLs of those CAs; when set, every certificate's revocation is checked
+  UserFrom user_from = UserFrom::kSanEmail;
+  bool enabled() const { return !ca_file.empty(); }
+};
+// The issuer of the users certificates sign in as: the user is (this, the name `user_from` picks).
+inline constexpr std::string_view kClientCertificateIssuer = "appban:client-certificate";
+
 // [[identity.oidc]] — the OpenID Connect providers administrators sign in with (docs/identity.md).
 struct IdentityConfig {
   static constexpr size_t kMaxIssuers = 8;
@@ -146,6 +160,7 @@ struct IdentityConfig {
   // `key_rotation_quorum`: the same for rotating the policy signing key; 0 (default) means `quorum`.
   int64_t key_rotation_quorum = 0;
   int64_t KeyRotationQuorum() const { return key_rotation_quorum == 0 ? quorum : key_rotation_quorum; }
+  ClientCertificateConfig client_certificates;
 };
 // Parses the value of the top-level `identity` key. Errors name file, line and key
 // ("server.toml:30: identity.oidc[0].client_id: must not be empty").

@@ -92,6 +92,34 @@ Status ParseIssuer(const toml::table& table, const std::string& source, const st
   return Status::Ok();
 }
 
+Status ParseClientCertificates(const TomlField& field, const std::string& source, ClientCertificateConfig& out) {
+  APPBAN_ASSIGN_OR_RETURN(const toml::table* table, field.Table());
+  for (const TomlField& inner : TomlFields(*table, source, field.path())) {
+    const std::string key = inner.path().substr(field.path().size() + 1);
+    if (key == "ca_file" || key == "crl_file") {
+      APPBAN_ASSIGN_OR_RETURN(std::string path, inner.String());
+      if (!path.starts_with('/')) return inner.Error("must be an absolute path");
+      if (path.size() > ConfigLimits::kMaxPathLength) return inner.Error("is too long");
+      (key == "ca_file" ? out.ca_file : out.crl_file) = std::move(path);
+    } else if (key == "user_from") {
+      APPBAN_ASSIGN_OR_RETURN(std::string value, inner.String());
+      if (value == "san-email") {
+        out.user_from = ClientCertificateConfig::UserFrom::kSanEmail;
+      } else if (value == "san-upn") {
+        out.user_from = ClientCertificateConfig::UserFrom::kSanUpn;
+      } else if (value == "subject-dn") {
+        out.user_from = ClientCertificateConfig::UserFrom::kSubjectDn;
+      } else {
+        return inner.Error("must be one of san-email, san-upn or subject-dn, not \"" + value + "\"");
+      }
+    } else {
+      return inner.Unknown();
+    }
+  }
+  if (out.ca_file.empty()) return field.Error("ca_file is required (the CAs that issue staff certificates)");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ParseIdentitySection(const TomlField& field, const std::string& source, IdentityConfig& out) {
@@ -105,6 +133,10 @@ Status ParseIdentitySection(const TomlField& field, const std::string& source, I
     if (inner.path() == field.path() + ".key_rotation_quorum") {
       APPBAN_ASSIGN_OR_RETURN(out.key_rotation_quorum,
                               inner.Integer(store::ChangeLimits::kMinQuorum, store::ChangeLimits::kMaxQuorum));
+      continue;
+    }
+    if (inner.path() == field.path() + ".client_certificates") {
+      APPBAN_RETURN_IF_ERROR(ParseClientCertificates(inner, source, out.client_certificates));
       continue;
     }
     if (inner.path() != field.path() + ".oidc") return inner.Unknown();
@@ -129,6 +161,16 @@ Status ParseIdentitySection(const TomlField& field, const std::string& source, I
 }
 
 Status CheckIdentityFiles(const IdentityConfig& identity) {
+  for (const auto& [key, path] :
+       {std::pair<const char*, const std::string&>{"ca_file", identity.client_certificates.ca_file},
+        {"crl_file", identity.client_certificates.crl_file}}) {
+    if (path.empty()) continue;
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
+      return Status::InvalidArgument(std::string("identity.client_certificates.") + key + ": " + path +
+                                     ": not a readable regular file");
+    }
+  }
   for (size_t i = 0; i < identity.oidc.size(); ++i) {
     const auto& issuer = identity.oidc[i];
     for (const auto& [key, path] :

@@ -23,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include "appban/common/file.h"
+#include "appban/net/tls.h"
 #include "appban/server/bootstrap.h"
 #include "appban/server/instance_guard.h"
 #include "appban/server/mdm_sync.h"
@@ -168,6 +169,8 @@ Result<std::vector<Listener>> BindListeners(const ServerConfig& config, uint32_t
 struct TlsMaterial {
   std::string certificate_pem;  // empty for plain HTTP
   std::string private_key_pem;
+  std::string client_ca_pem;  // identity.client_certificates; empty: no mutual TLS
+  std::string client_crl_pem;
 };
 
 // Read once by the supervisor so every worker (and every restart) serves the same certificate.
@@ -180,6 +183,25 @@ Result<TlsMaterial> ReadTlsMaterial(const ServerConfig& config, const BootstrapR
   if (!key.ok()) return key.status();
   material.certificate_pem = std::move(*certificate);
   material.private_key_pem = std::move(*key);
+  const ClientCertificateConfig& clients = config.identity.client_certificates;
+  if (!clients.enabled()) return material;
+  auto ca = ReadFileToString(clients.ca_file, 1 << 20);
+  if (!ca.ok()) return ca.status().WithContext("identity.client_certificates.ca_file");
+  material.client_ca_pem = std::move(*ca);
+  if (!clients.crl_file.empty()) {
+    auto crl = ReadFileToString(clients.crl_file, 16 << 20);
+    if (!crl.ok()) return crl.status().WithContext("identity.client_certificates.crl_file");
+    material.client_crl_pem = std::move(*crl);
+  }
+  // Tried here, so a file that is not what it should be stops the start with its name, before any
+  // worker runs.
+  auto context = net::MakeServerContext(material.certificate_pem, material.private_key_pem);
+  if (!context.ok()) return context.status();
+  Status usable = net::RequestClientCertificates(**context, material.client_ca_pem, material.client_crl_pem);
+  if (!usable.ok()) {
+    return usable.WithContext("identity.client_certificates (" + clients.ca_file +
+                              (clients.crl_file.empty() ? "" : ", " + clients.crl_file) + ")");
+  }
   return material;
 }
 
@@ -390,6 +412,8 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
   inputs.metrics_token = std::move(*metrics_token);
   inputs.certificate_pem = std::move(tls->certificate_pem);
   inputs.private_key_pem = std::move(tls->private_key_pem);
+  inputs.client_ca_pem = std::move(tls->client_ca_pem);
+  inputs.client_crl_pem = std::move(tls->client_crl_pem);
   WorkerPool pool(config, std::move(inputs), *listeners, *generations, handled, previous, out);
   if (!pool.StartAll(workers)) return 1;
   int exit_status = pool.Supervise();

@@ -155,6 +155,10 @@ class Worker : public FleetNotifier {
     if (!inputs_.certificate_pem.empty()) {
       auto tls = net::MakeServerContext(inputs_.certificate_pem, inputs_.private_key_pem);
       if (!tls.ok()) return failed("setting up TLS", tls.status());
+      if (!inputs_.client_ca_pem.empty()) {
+        Status clients = net::RequestClientCertificates(**tls, inputs_.client_ca_pem, inputs_.client_crl_pem);
+        if (!clients.ok()) return failed("setting up client certificates", clients);
+      }
       options.tls = *tls;
     }
     MetricsObserver observer(slot);

@@ -23,6 +23,8 @@ struct WorkerInputs {
   std::string metrics_token;                        // bearer token GET /metrics requires; empty: loopback clients only
   std::string certificate_pem;                      // leaf (+ chain); empty for plain HTTP
   std::string private_key_pem;
+  std::string client_ca_pem;  // identity.client_certificates: mutual TLS when not empty
+  std::string client_crl_pem;
 };
 
 // Serves until SIGTERM/SIGINT, then shuts down gracefully (in-flight requests finish, waiting

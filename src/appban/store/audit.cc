@@ -78,6 +78,7 @@ Json AuditIdentityJson(const AuditIdentity& identity) {
   put("actor_name", identity.actor_name);
   put("method", identity.method);
   put("token_id", identity.token_id);
+  put("certificate", identity.certificate);
   put("source", identity.source);
   put("channel", identity.channel);
   return json;
