@@ -22,50 +22,13 @@ BANNED_FRACTION=${BANNED_FRACTION:-0.1}
 TIMEOUT=${TIMEOUT:-1800}
 [[ -x "$APPBAN" ]] || { echo "no $APPBAN: run scripts/build.sh first" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/appban-bench-propagation.XXXXXX)
-server_pid=""
-sim_pid=""
-cleanup() {
-  if [[ -n "$sim_pid" ]]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
-  if [[ -n "$server_pid" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/server.toml" <<TOML
-data_dir = "$work/data"
-[listen]
-address = "127.0.0.1"
-port = $port
-tls = false
-insecure_plain_http = true
-max_connections = $(( DEVICES * 21 / 20 + 100 ))
-[devices]
+source bench/lib.sh
+bench_start_server propagation "max_connections = $(( DEVICES * 21 / 20 + 100 ))" "[devices]
 checkin_interval_seconds = 3600
 longpoll_timeout_seconds = 300
-[enrollment]
-rate_limit_burst = 100000
-rate_limit_per_minute = 1000000
 [timeouts]
-idle_seconds = 600
-[log]
-level = "warn"
-TOML
-"$APPBAN" server --config "$work/server.toml" > "$work/server.log" 2>&1 &
-server_pid=$!
-url="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  grep -q "Admin API token:" "$work/server.log" && curl -fs "$url/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-admin=$(sed -n 's/.*Admin API token: *//p' "$work/server.log" | head -1)
-[[ -n "$admin" ]] || { echo "server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+idle_seconds = 600"
 
-api() {  # api TOKEN METHOD PATH [JSON]
-  curl -fsS -X "$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' ${4:+-d "$4"} "$url$3"
-}
-json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
 gauge() { { curl -fs "$url/metrics" || true; } | awk -v name="$1" '$1 == name { printf "%d\n", $2 }'; }
 server_pss_kib() {  # supervisor + workers, proportional set size (shared pages counted once)
   local total=0 pid

@@ -15,37 +15,8 @@ CONCURRENCY=${CONCURRENCY:-64}
 DURATION=${DURATION:-20}
 [[ -x "$APPBAN" ]] || { echo "no $APPBAN: run scripts/build.sh first" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/appban-bench-checkins.XXXXXX)
-server_pid=""
-cleanup() {
-  if [[ -n "$server_pid" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/server.toml" <<TOML
-data_dir = "$work/data"
-[listen]
-address = "127.0.0.1"
-port = $port
-tls = false
-insecure_plain_http = true
-[enrollment]
-rate_limit_burst = 100000
-rate_limit_per_minute = 1000000
-[log]
-level = "warn"
-TOML
-"$APPBAN" server --config "$work/server.toml" > "$work/server.log" 2>&1 &
-server_pid=$!
-url="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  grep -q "Admin API token:" "$work/server.log" && curl -fs "$url/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-admin=$(sed -n 's/.*Admin API token: *//p' "$work/server.log" | head -1)
-[[ -n "$admin" ]] || { echo "server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+source bench/lib.sh
+bench_start_server checkins
 
 common=(simulate --server "$url" --devices "$DEVICES" --processes "$PROCESSES" --concurrency "$CONCURRENCY"
         --duration "$DURATION" --mode steady --state "$work/devices.json" --source-addresses 127.0.0.2-127.0.0.9 --json)

@@ -142,6 +142,24 @@ HttpResponse admin::AuthenticationFailure(const Status& status) {
 
 namespace {
 
+// Records the sign-in of the identity `sign_in` names (creating the user on the first one,
+// audited with who it is and how they authenticated) and returns `principal` as that user.
+std::variant<HttpResponse, Principal> SignInAs(WorkerContext& context, const store::SignIn& sign_in,
+                                               Principal principal) {
+  principal.user.id = store::UserIdFor(sign_in.issuer, sign_in.subject);
+  principal.user.issuer = sign_in.issuer;
+  principal.user.subject = sign_in.subject;
+  principal.user.display_name = sign_in.display_name;
+  store::AuditRecord audit;
+  audit.actor = principal.user.id;
+  audit.at = sign_in.at;
+  audit.identity = store::AuditIdentityJson(principal.Identity());
+  auto user = context.fleet->RecordSignIn(sign_in, audit);
+  if (!user.ok()) return AuthenticationFailure(user.status());
+  principal.user = std::move(*user);
+  return principal;
+}
+
 // A bearer token from the configured OpenID Connect provider: validated against its cached keys
 // (identity/oidc.h), then the (issuer, subject) it names is signed in as a user.
 std::variant<HttpResponse, Principal> AuthenticateOidc(WorkerContext& context, std::string_view credential,
@@ -169,18 +187,7 @@ std::variant<HttpResponse, Principal> AuthenticateOidc(WorkerContext& context, s
   }
   principal.method = "oidc";
   principal.provider = verified->issuer_name;
-  principal.user.id = store::UserIdFor(sign_in.issuer, sign_in.subject);
-  principal.user.issuer = sign_in.issuer;
-  principal.user.subject = sign_in.subject;
-  principal.user.display_name = sign_in.display_name;
-  store::AuditRecord audit;
-  audit.actor = principal.user.id;
-  audit.at = now;
-  audit.identity = store::AuditIdentityJson(principal.Identity());
-  auto user = context.fleet->RecordSignIn(sign_in, audit);
-  if (!user.ok()) return AuthenticationFailure(user.status());
-  principal.user = std::move(*user);
-  return principal;
+  return SignInAs(context, sign_in, std::move(principal));
 }
 
 // The person a verified client certificate names (identity.client_certificates): the name
@@ -223,18 +230,7 @@ std::variant<HttpResponse, Principal> AuthenticateClientCertificate(WorkerContex
   sign_in.at = now;
   principal.method = "client-certificate";
   principal.certificate = certificate.sha256;
-  principal.user.id = store::UserIdFor(sign_in.issuer, sign_in.subject);
-  principal.user.issuer = sign_in.issuer;
-  principal.user.subject = sign_in.subject;
-  principal.user.display_name = sign_in.display_name;
-  store::AuditRecord audit;
-  audit.actor = principal.user.id;
-  audit.at = now;
-  audit.identity = store::AuditIdentityJson(principal.Identity());
-  auto user = context.fleet->RecordSignIn(sign_in, audit);
-  if (!user.ok()) return AuthenticationFailure(user.status());
-  principal.user = std::move(*user);
-  return principal;
+  return SignInAs(context, sign_in, std::move(principal));
 }
 
 std::variant<HttpResponse, Principal> Authenticate(WorkerContext& context, const HttpRequest& request,

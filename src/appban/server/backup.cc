@@ -378,8 +378,14 @@ Status CopyDataDirectory(const ServerConfig& config, const std::string& staging,
       if (errno == ENOENT) continue;  // removed while we walked (a rotated file)
       return Status::Unavailable(Errno("cannot stat " + it->path().string()));
     }
-    APPBAN_ASSIGN_OR_RETURN(BackupFile file,
-                            CopyHashing(it->path().string(), target, info.st_mode & 0777, kMaxBackupSideFileBytes));
+    auto copied = CopyHashing(it->path().string(), target, info.st_mode & 0777, kMaxBackupSideFileBytes);
+    if (!copied.ok()) {
+      std::error_code gone;
+      if (fs::exists(it->path(), gone) || gone) return copied.status();
+      fs::remove(target, gone);  // replaced or removed by the server while we copied: not state to keep
+      continue;
+    }
+    BackupFile file = std::move(*copied);
     file.path = std::string(kDataDir) + "/" + relative;
     report.files.push_back(std::move(file));
   }

@@ -48,15 +48,16 @@ struct AuditRecord {
 // Who made a change: the identity (issuer, subject, display name, appban user id), how it
 // authenticated and where the request came from.
 struct AuditIdentity {
-  std::string user_id;      // "u-…"; empty for break-glass and local actions without a user
-  std::string issuer;       // the OpenID Connect issuer, or "appban:local" for appban's own accounts
-  std::string subject;      // `sub` at that issuer
-  std::string actor_name;   // display name
-  std::string method;       // "oidc", "api-token", "client-certificate", "break-glass", "local", "device-credential"
-  std::string token_id;     // the API token's id, when method is "api-token"
+  std::string user_id;     // "u-…"; empty for break-glass and local actions without a user
+  std::string issuer;      // the OpenID Connect issuer, or "appban:local" for appban's own accounts
+  std::string subject;     // `sub` at that issuer
+  std::string actor_name;  // display name
+  std::string method;      // "oidc", "api-token", "client-certificate", "break-glass", "local", "device-credential"
+  std::string token_id;    // the API token's id, when method is "api-token"
+  std::string source;      // the client's address ("127.0.0.1"), or "local" on the host
+  std::string channel;     // "api", "cli", "console", or "agent" (a device's own request)
+  // Last, so positional initialisers written before it keep their meaning.
   std::string certificate;  // SHA-256 of the client certificate (hex), when method is "client-certificate"
-  std::string source;       // the client's address ("127.0.0.1"), or "local" on the host
-  std::string channel;      // "api", "cli", "console", or "agent" (a device's own request)
 };
 Json AuditIdentityJson(const AuditIdentity& identity);
 

@@ -183,7 +183,7 @@ TEST_P(AuditTamper, AnEditedIdentityIsNamedAndEntriesWithoutOneStillVerify) {
   {
     auto store = backend_->Open();
     ASSERT_TRUE(store.ok());
-    AuditIdentity who{"u-1234", "https://idp.example", "sub-bob", "Bob", "oidc", "", "127.0.0.1", "api"};
+    AuditIdentity who{"u-1234", "https://idp.example", "sub-bob", "Bob", "oidc", "", "127.0.0.1", "api", ""};
     AuditRecord record{"u-1234", "bundle.verify", "bundle:1", nullptr, nullptr, 10, AuditIdentityJson(who)};
     ASSERT_TRUE((*store)->AppendAudit(record).ok());
     auto entries = (*store)->ReadAudit();

@@ -1,0 +1,53 @@
+# Shared by the server benchmarks (sourced, not run): a temp work directory and an `appban server`
+# on a free loopback port with plain HTTP, relaxed enrolment rate limits and warn-level logs.
+#   bench_start_server NAME [LISTEN_KEYS] [MORE_TOML]
+# NAME names the work directory (/tmp/appban-bench-NAME.XXXXXX); LISTEN_KEYS are added to
+# [listen] (e.g. "max_connections = 105100"), MORE_TOML after the other tables. Sets work, url,
+# admin (the first-start token) and server_pid; on exit the server is stopped (with the simulator
+# whose pid is in sim_pid, if any) and the work directory removed.
+# Also: api TOKEN METHOD PATH [JSON], json_get EXPRESSION (on stdin: d is the parsed JSON).
+
+bench_cleanup() {
+  if [[ -n "${sim_pid:-}" ]]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
+  if [[ -n "${server_pid:-}" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+
+bench_start_server() {
+  local name=$1 listen_keys=${2:-} more_toml=${3:-}
+  work=$(mktemp -d "/tmp/appban-bench-$name.XXXXXX")
+  server_pid=""
+  sim_pid=""
+  trap bench_cleanup EXIT
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > "$work/server.toml" <<TOML
+data_dir = "$work/data"
+[listen]
+address = "127.0.0.1"
+port = $port
+tls = false
+insecure_plain_http = true
+$listen_keys
+[enrollment]
+rate_limit_burst = 100000
+rate_limit_per_minute = 1000000
+[log]
+level = "warn"
+$more_toml
+TOML
+  "$APPBAN" server --config "$work/server.toml" > "$work/server.log" 2>&1 &
+  server_pid=$!
+  url="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    grep -q "Admin API token:" "$work/server.log" && curl -fs "$url/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  admin=$(sed -n 's/.*Admin API token: *//p' "$work/server.log" | head -1)
+  [[ -n "$admin" ]] || { echo "server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+}
+
+api() {  # api TOKEN METHOD PATH [JSON]
+  curl -fsS -X "$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' ${4:+-d "$4"} "$url$3"
+}
+json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
