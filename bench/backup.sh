@@ -23,13 +23,18 @@ RUNS=${RUNS:-5}
 command -v sqlite3 >/dev/null || { echo "the peer needs sqlite3: sudo apt-get install sqlite3" >&2; exit 1; }
 
 source bench/lib.sh
+BENCH_SECOND_PERSON=1
 bench_start_server backup "max_connections = $(( DEVICES * 21 / 20 + 100 ))" "[devices]
 checkin_interval_seconds = 3600
 longpoll_timeout_seconds = 300"
 
-second=$(api "$admin" POST /v1/admin/tokens '{"name":"bench-approver","role":"admin"}' | json_get 'd["token"]')
+second=$(bench_person bob)  # another person: the two-person rule compares identities
 api "$admin" POST /v1/admin/rules '{"id":"bench-wechat","title":"WeChat (benchmark)","targets":[{"kind":"deb","value":"wechat"}],"action":"remove","rationale":"benchmark","authority":"bench/backup.sh"}' >/dev/null
-api "$second" POST /v1/admin/rules/bench-wechat/approve '{"note":"second admin"}' >/dev/null
+for attempt in $(seq 1 50); do  # the server may still be fetching the provider's keys
+  api "$second" POST /v1/admin/rules/bench-wechat/approve '{"note":"second person"}' >/dev/null 2>&1 && break
+  (( attempt == 50 )) && { echo "bob's approval was refused" >&2; exit 1; }
+  sleep 0.2
+done
 api "$admin" POST /v1/admin/rules/bench-wechat/publish >/dev/null
 api "$admin" POST /v1/admin/publish '{}' >/dev/null
 echo "+ appban simulate --devices $DEVICES (enrol, inventory, apply the ban)"

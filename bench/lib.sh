@@ -6,8 +6,15 @@
 # admin (the first-start token) and server_pid; on exit the server is stopped (with the simulator
 # whose pid is in sim_pid, if any) and the work directory removed.
 # Also: api TOKEN METHOD PATH [JSON], json_get EXPRESSION (on stdin: d is the parsed JSON).
+#
+# The two-person rule compares people, so a benchmark that approves a ban needs a second one:
+# with BENCH_SECOND_PERSON=1 set before bench_start_server, the test suite's OpenID Connect
+# provider (tests/oidc/provider.mjs: oidc-provider under Debian's node, installed by
+# scripts/setup.sh --test) runs beside the server, and `bench_person bob` prints an ID token of bob
+# (role appban-admin) to approve with.
 
 bench_cleanup() {
+  if [[ -n "${provider_pid:-}" ]]; then kill -TERM "$provider_pid" 2>/dev/null || true; wait "$provider_pid" 2>/dev/null || true; fi
   if [[ -n "${sim_pid:-}" ]]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
   if [[ -n "${server_pid:-}" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   rm -rf "$work"
@@ -19,7 +26,21 @@ bench_start_server() {
   server_pid=""
   sim_pid=""
   trap bench_cleanup EXIT
-  local port
+  local port identity_toml=""
+  provider_pid=""
+  if [[ "${BENCH_SECOND_PERSON:-0}" == 1 ]]; then
+    local provider_port
+    provider_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    node tests/oidc/provider.mjs --port "$provider_port" --keys "$work/idp-keys.json" > "$work/idp.log" 2>&1 &
+    provider_pid=$!
+    for _ in $(seq 1 200); do grep -q "^ready " "$work/idp.log" && break; sleep 0.1; done
+    issuer=$(sed -n 's/^ready //p' "$work/idp.log" | head -1)
+    [[ -n "$issuer" ]] || { echo "the OpenID Connect provider did not start:" >&2; cat "$work/idp.log" >&2; exit 1; }
+    identity_toml="[[identity.oidc]]
+name = \"bench-idp\"
+issuer = \"$issuer\"
+client_id = \"appban\""
+  fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   cat > "$work/server.toml" <<TOML
 data_dir = "$work/data"
@@ -35,6 +56,7 @@ rate_limit_per_minute = 1000000
 [log]
 level = "warn"
 $more_toml
+$identity_toml
 TOML
   "$APPBAN" server --config "$work/server.toml" > "$work/server.log" 2>&1 &
   server_pid=$!
@@ -51,3 +73,4 @@ api() {  # api TOKEN METHOD PATH [JSON]
   curl -fsS -X "$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' ${4:+-d "$4"} "$url$3"
 }
 json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
+bench_person() { node tests/oidc/sign-in.mjs "$issuer" appban "$1"; }  # an ID token of login $1

@@ -23,6 +23,7 @@ TIMEOUT=${TIMEOUT:-1800}
 [[ -x "$APPBAN" ]] || { echo "no $APPBAN: run scripts/build.sh first" >&2; exit 1; }
 
 source bench/lib.sh
+BENCH_SECOND_PERSON=1
 bench_start_server propagation "max_connections = $(( DEVICES * 21 / 20 + 100 ))" "[devices]
 checkin_interval_seconds = 3600
 longpoll_timeout_seconds = 300
@@ -38,7 +39,7 @@ server_pss_kib() {  # supervisor + workers, proportional set size (shared pages 
   echo "$total"
 }
 
-second=$(api "$admin" POST /v1/admin/tokens '{"name":"bench-approver","role":"admin"}' | json_get 'd["token"]')
+second=$(bench_person bob)  # another person: the two-person rule compares identities
 sleep 1
 pss_before=$(server_pss_kib)
 echo "server: $url, $(pgrep -P "$server_pid" | wc -l) workers, PSS ${pss_before} KiB before devices connect"
