@@ -228,7 +228,9 @@ Result<BackupReport> ParseManifest(const std::string& location) {
     if (mode.empty() || *end != '\0' || parsed > 0777) {
       return Status::Corruption(manifest_path + ": " + file.path + ": mode \"" + mode + "\" is not an octal file mode");
     }
-    file.mode = static_cast<unsigned>(parsed);
+    // The manifest is not signed: whatever it says, a restored file is its owner's only (the data
+    // directory is 0700 anyway) and never executable, so a key cannot come back readable by others.
+    file.mode = static_cast<unsigned>(parsed) & 0600;
     report.files.push_back(std::move(file));
   }
   if (manifest.contains("left_out") && manifest["left_out"].is_array()) {

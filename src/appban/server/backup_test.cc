@@ -175,6 +175,19 @@ TEST_F(ServerBackup, AChangedAddedOrMissingFileRefusesTheWholeBackup) {
   ExpectRefused(backup, StatusCode::kCorruption, "\"..\" component");
   EXPECT_FALSE(fs::exists(scratch_.path().parent_path() / "escaped"));
   reset();
+  // Modes from the manifest are capped to the owner's: a key cannot come back readable by others.
+  manifest = Json::parse(ReadAll(backup + "/MANIFEST.json"));
+  for (Json& file : manifest["files"]) file["mode"] = "0777";
+  { std::ofstream(backup + "/MANIFEST.json", std::ios::trunc) << manifest.dump(); }
+  {
+    ServerConfig loose = RestoreConfig("loose");
+    auto restored = RestoreServer(loose, backup, kRestoreTime, false);
+    ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+    struct stat info {};
+    ASSERT_EQ(::stat((loose.data_dir + "/tls/ca.key").c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0600u) << "a manifest asking for 0777 got it";
+  }
+  reset();
   { std::ofstream(backup + "/MANIFEST.json", std::ios::trunc) << "{\"format\": \"appban.backup/9\"}"; }
   ExpectRefused(backup, StatusCode::kUnsupported, "appban.backup/9");
   reset();
