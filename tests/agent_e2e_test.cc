@@ -475,8 +475,12 @@ TEST_F(AgentEndToEnd, AWaivedDeviceKeepsThePackageUntilTheWaiverExpiresWithoutAN
   ASSERT_TRUE(TimeUntil([&] { return ServerEvents("waiver_applied", "victim") == 1; }, std::chrono::seconds(5)))
       << agent->output();
   EXPECT_TRUE(scratch_.Installed("victim"));
-  auto removed = TimeUntil([&] { return !scratch_.Installed("victim"); }, std::chrono::seconds(15));
-  ASSERT_TRUE(removed.has_value()) << agent->output();
+  // 40 s: under AddressSanitizer beside other tests (CI, 2026-12-06) 15 s once passed without the
+  // removal; a check-in in flight holds the agent's loop for up to its 30 s read timeout. If it
+  // fails again, the process tree below says where the agent waits.
+  auto removed = TimeUntil([&] { return !scratch_.Installed("victim"); }, std::chrono::seconds(40));
+  ASSERT_TRUE(removed.has_value()) << agent->output() << "the agent's processes:\n"
+                                   << DescribeProcessTree(agent->pid());
   int64_t removed_at = static_cast<int64_t>(std::time(nullptr));
   std::cout << "[ measured ] waived package removed " << removed_at - expires << " s after the waiver expired\n";
   EXPECT_GE(removed_at, expires);
