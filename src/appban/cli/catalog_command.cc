@@ -145,10 +145,17 @@ int Adopt(const CatalogOptions& o) {
   auto target = DecisionTargetFor(o.data, o.server, "appban catalog adopt");
   if (!target.ok()) return Fail(target.status());
   if (*target) {
-    // Through the server the draft rule is proposed as the signed-in person. The entry's vendor
-    // records stay out: the admin API has no vendor route yet (appban policy vendors add, on the host).
+    // Through the server, as the signed-in person: the entry's vendor records first (a merge
+    // that widens a rule in force waits for more people, and Decide says so), then the draft.
     auto adoption = policy::AdoptEntry(*e, *action);
     if (!adoption.ok()) return Fail(adoption.status());
+    for (const auto& vendor : adoption->vendors) {
+      Json vendor_body = policy::VendorToJson(vendor);
+      vendor_body["note"] = "adopted from catalog entry " + e->id;
+      auto merged = Decide(**target, "POST", "vendors", &vendor_body);
+      if (!merged.ok()) return Fail(merged.status(), "vendor " + vendor.name);
+      if (*merged) std::cout << "vendor " << vendor.name << " recorded\n";
+    }
     Json body = policy::RuleToJson(adoption->rule, false);
     body["note"] = "adopted from catalog entry " + e->id;
     auto reply = (*target)->Call("POST", "/v1/admin/rules", &body);
@@ -162,11 +169,13 @@ int Adopt(const CatalogOptions& o) {
   auto store = OpenPolicyStore(o.data);
   if (!store.ok()) return Fail(store.status());
   decide::PolicyAdmin admin(**store, LocalActor(o.data));
-  auto rule = admin.AdoptCatalogEntry(*e, *action);
-  if (!rule.ok()) return Fail(rule.status());
-  std::cout << "proposed rule " << rule->id << " (draft, " << policy::ActionName(rule->action)
-            << ") from catalog entry " << e->id << "; another person must approve it\n";
-  for (const auto& t : rule->targets) std::cout << "  target " << policy::TargetSpec(t) << "\n";
+  auto adopted = admin.AdoptCatalogEntry(*e, *action, store::ChangeLimits::kMinQuorum);
+  if (!adopted.ok()) return Fail(adopted.status());
+  for (const auto& change : adopted->pending_vendor_merges) PrintProposed(change);
+  const policy::Rule& rule = adopted->rule;
+  std::cout << "proposed rule " << rule.id << " (draft, " << policy::ActionName(rule.action) << ") from catalog entry "
+            << e->id << "; another person must approve it\n";
+  for (const auto& t : rule.targets) std::cout << "  target " << policy::TargetSpec(t) << "\n";
   return 0;
 }
 

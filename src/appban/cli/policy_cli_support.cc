@@ -58,6 +58,34 @@ Result<std::optional<AdminConnection>> DecisionTargetFor(const DataOptions& data
   return connection;
 }
 
+namespace {
+
+// The pending change a 202 answer carries, and how the others complete it.
+void PrintPending(const Json& change) {
+  int64_t missing = change.value("needs", change.value("quorum", int64_t{0}) - change.value("people", int64_t{0}));
+  std::cout << "proposed change " << change.value("id", "") << " (" << change.value("kind", "") << " "
+            << change.value("object", "") << "); it takes effect when " << missing
+            << " more person(s) approve it: appban policy changes approve " << change.value("id", "") << "\n";
+}
+
+}  // namespace
+
+Result<std::optional<Json>> Decide(AdminConnection& api, std::string_view method, const std::string& path,
+                                   const Json* body) {
+  APPBAN_ASSIGN_OR_RETURN(AdminConnection::Reply reply, api.Call(method, "/v1/admin/" + path, body));
+  if (reply.status == 202 && reply.body.contains("change")) {
+    PrintPending(reply.body["change"]);
+    return std::optional<Json>();
+  }
+  return std::optional<Json>(std::move(reply.body));
+}
+
+void PrintProposed(const store::Change& change) {
+  std::cout << "break-glass: proposed change " << change.id << " (" << change.kind << " " << change.object
+            << "); it takes effect when " << change.quorum
+            << " people signed in to the admin API approve it (POST /v1/admin/changes/" << change.id << "/approve)\n";
+}
+
 int Fail(const Status& status, const std::string& context) {
   std::cerr << "appban: " << (context.empty() ? "" : context + ": ") << status.ToString() << "\n";
   return 1;

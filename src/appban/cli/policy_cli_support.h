@@ -38,6 +38,13 @@ std::string KeyDir(const DataOptions& options);
 // saved login); with neither it is refused, naming both ways out (docs/identity.md).
 Result<std::optional<AdminConnection>> DecisionTargetFor(const DataOptions& data, const ServerOptions& server,
                                                          const std::string& command);
+// Sends one decision to the admin API (`path` below /v1/admin/). A 202 answer is a change waiting
+// for more people: it is printed with how they complete it, and nullopt returned; any other
+// success returns its body.
+Result<std::optional<Json>> Decide(AdminConnection& api, std::string_view method, const std::string& path,
+                                   const Json* body);
+// Prints a change proposed with --break-glass on the host, and how signed-in people complete it.
+void PrintProposed(const store::Change& change);
 // Prints "appban: <context>: <status>" to stderr and returns exit status 1.
 int Fail(const Status& status, const std::string& context = "");
 

@@ -72,26 +72,6 @@ Result<std::optional<AdminConnection>> DecisionTarget(const PolicyOptions& o) {
   return DecisionTargetFor(o.data, o.server, "appban policy " + o.command);
 }
 
-// The pending change a 202 answer carries, and how the others complete it.
-void PrintPending(const Json& change) {
-  int64_t missing = change.value("needs", change.value("quorum", int64_t{0}) - change.value("people", int64_t{0}));
-  std::cout << "proposed change " << change.value("id", "") << " (" << change.value("kind", "") << " "
-            << change.value("object", "") << "); it takes effect when " << missing
-            << " more person(s) approve it: appban policy changes approve " << change.value("id", "") << "\n";
-}
-
-// Sends one decision to the admin API; prints a pending change (202) itself and returns the body
-// of any other success.
-Result<std::optional<Json>> Decide(AdminConnection& api, std::string_view method, const std::string& path,
-                                   const Json* body) {
-  APPBAN_ASSIGN_OR_RETURN(AdminConnection::Reply reply, api.Call(method, "/v1/admin/" + path, body));
-  if (reply.status == 202 && reply.body.contains("change")) {
-    PrintPending(reply.body["change"]);
-    return std::optional<Json>();
-  }
-  return std::optional<Json>(std::move(reply.body));
-}
-
 // Runs a decision through the API: `done` prints what a completed decision changed.
 int RemoteDecision(AdminConnection& api, std::string_view method, const std::string& path, const Json* body,
                    const std::function<void(const Json&)>& done) {
@@ -202,12 +182,6 @@ int RulesShow(const PolicyOptions& o) {
 
 // What a break-glass proposal needs: two authenticated people, since its proposer counts as nobody.
 constexpr int64_t kBreakGlassQuorum = store::ChangeLimits::kMinQuorum;
-
-void PrintProposed(const store::Change& change) {
-  std::cout << "break-glass: proposed change " << change.id << " (" << change.kind << " " << change.object
-            << "); it takes effect when " << change.quorum
-            << " people signed in to the admin API approve it (POST /v1/admin/changes/" << change.id << "/approve)\n";
-}
 
 int RulesTransition(const PolicyOptions& o, const std::string& verb) {
   auto target = DecisionTarget(o);
@@ -395,11 +369,28 @@ int VendorsAdd(const PolicyOptions& o) {
     if (!target.ok()) return Fail(target.status());
     vendor.identifiers.push_back(*target);
   }
+  auto target = DecisionTarget(o);
+  if (!target.ok()) return Fail(target.status());
+  if (*target) {
+    // A vendor that a rule in force targets widens that rule: the server answers with a change
+    // that waits for more people (printed by Decide).
+    Json body = policy::VendorToJson(vendor);
+    if (!o.note.empty()) body["note"] = o.note;
+    return RemoteDecision(**target, "POST", "vendors", &body, [](const Json& stored) {
+      std::cout << "vendor " << stored.value("name", "") << " has " << stored.value("identifiers", Json::array()).size()
+                << " identifier(s)\n";
+    });
+  }
   auto session = OpenSession(o);
   if (!session.ok()) return Fail(session.status());
-  auto stored = session->admin->MergeVendor(vendor);
-  if (!stored.ok()) return Fail(stored.status());
-  std::cout << "vendor " << stored->name << " has " << stored->identifiers.size() << " identifier(s)\n";
+  auto merged = session->admin->MergeVendor(vendor, kBreakGlassQuorum, o.note);
+  if (!merged.ok()) return Fail(merged.status());
+  if (merged->state == store::ChangeState::kPending) {
+    PrintProposed(*merged);
+    return 0;
+  }
+  std::cout << "vendor " << vendor.name << " has " << merged->payload.value("identifiers", Json::array()).size()
+            << " identifier(s)\n";
   return 0;
 }
 
@@ -773,6 +764,7 @@ class PolicyCommandBuilder {
     vadd->add_option("name", o_->name, "Vendor name")->required();
     vadd->add_option("--country", o_->country, "ISO 3166 country code");
     vadd->add_option("--target", o_->targets, "KIND:VALUE identifier or signer (repeatable)");
+    vadd->add_option("--note", o_->note, "Why (recorded; shown to approvers when the merge widens a rule in force)");
     Bind(vadd, VendorsAdd);
     CLI::App* vlist = vendors->add_subcommand("list", "List vendors");
     JsonFlag(vlist);

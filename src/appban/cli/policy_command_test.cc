@@ -333,19 +333,31 @@ TEST_F(PolicyCommandTest, GroupsAreCreatedFilledListedAndRemoved) {
 }
 
 TEST_F(PolicyCommandTest, VendorsCollectIdentifiers) {
+  auto undecided = Policy("alice", {"vendors", "add", "Example Corp", "--target", "android:com.example.one"});
+  EXPECT_EQ(undecided.exit_code, 1) << "a vendor record goes through the server, or --break-glass";
+  EXPECT_TRUE(Contains(undecided.err, "--break-glass")) << undecided.err;
   auto added =
-      Policy("alice", {"vendors", "add", "Example Corp", "--country", "NL", "--target", "android:com.example.one"});
+      BreakGlass("alice", {"vendors", "add", "Example Corp", "--country", "NL", "--target", "android:com.example.one"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_EQ(added.out, "vendor Example Corp has 1 identifier(s)\n");
-  auto merged = Policy("alice", {"vendors", "add", "Example Corp", "--target", "deb:example-two"});
+  auto merged = BreakGlass("alice", {"vendors", "add", "Example Corp", "--target", "deb:example-two"});
   ASSERT_EQ(merged.exit_code, 0) << merged.err;
   EXPECT_EQ(merged.out, "vendor Example Corp has 2 identifier(s)\n");
   auto listed = Policy("alice", {"vendors", "list"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_EQ(listed.out, "Example Corp (NL)\n  android:com.example.one\n  deb:example-two\n");
-  auto bad = Policy("alice", {"vendors", "add", "Other", "--target", "nonsense"});
+  auto bad = BreakGlass("alice", {"vendors", "add", "Other", "--target", "nonsense"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_TRUE(Contains(bad.err, "KIND:VALUE")) << bad.err;
+
+  // Once a published rule bans the vendor, a new identifier widens it: only proposed.
+  PublishRule("ban-example", "vendor:Example Corp");
+  auto widening = BreakGlass("alice", {"vendors", "add", "Example Corp", "--target", "deb:example-three"});
+  ASSERT_EQ(widening.exit_code, 0) << widening.err;
+  EXPECT_TRUE(Contains(widening.out, "break-glass: proposed change c-")) << widening.out;
+  EXPECT_TRUE(Contains(widening.out, "vendor.merge vendor:Example Corp")) << widening.out;
+  auto unchanged = Policy("alice", {"vendors", "list"});
+  EXPECT_EQ(unchanged.out, listed.out) << "a proposal bans nothing more";
 }
 
 TEST_F(PolicyCommandTest, KeysInitOnceThenShowAndRotate) {

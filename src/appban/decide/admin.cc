@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "appban/decide/lifecycle.h"
+#include "appban/policy/limits.h"
 
 namespace appban::decide {
 
@@ -201,7 +202,7 @@ Status PolicyAdmin::DeleteGroup(const std::string& name) {
   return store_.DeleteGroup(name, Audit("group.delete", "group:" + name, policy::GroupToJson(group), nullptr));
 }
 
-Result<policy::Vendor> PolicyAdmin::MergeVendor(const policy::Vendor& incoming) {
+Result<policy::Vendor> PolicyAdmin::WriteVendorMerge(const policy::Vendor& incoming) {
   APPBAN_RETURN_IF_ERROR(CheckActor());
   APPBAN_RETURN_IF_ERROR(policy::ValidateVendor(incoming));
   APPBAN_ASSIGN_OR_RETURN(auto vendors, store_.ListVendors());
@@ -219,16 +220,90 @@ Result<policy::Vendor> PolicyAdmin::MergeVendor(const policy::Vendor& incoming) 
         vendor.identifiers.push_back(target);
     }
   }
+  // A vendor is read back with the rule's target limit: a merge must not store one it cannot read.
+  if (vendor.identifiers.size() > policy::kPolicyLimits.max_targets_per_rule) {
+    return Status::LimitExceeded("vendor " + vendor.name + " would have " + std::to_string(vendor.identifiers.size()) +
+                                 " identifiers, more than the " +
+                                 std::to_string(policy::kPolicyLimits.max_targets_per_rule) + " a vendor may have");
+  }
   if (!before.is_null() && policy::VendorToJson(vendor) == before) return vendor;  // nothing new
   APPBAN_RETURN_IF_ERROR(
       store_.PutVendor(vendor, Audit("vendor.put", "vendor:" + vendor.name, before, policy::VendorToJson(vendor))));
   return vendor;
 }
 
-Result<policy::Rule> PolicyAdmin::AdoptCatalogEntry(const policy::CatalogEntry& entry, policy::Action action) {
-  APPBAN_ASSIGN_OR_RETURN(policy::Adoption adoption, policy::AdoptEntry(entry, action));
-  for (const auto& vendor : adoption.vendors) APPBAN_RETURN_IF_ERROR(MergeVendor(vendor).status());
-  return ProposeRule(std::move(adoption.rule), "adopted from catalog entry " + entry.id);
+namespace {
+
+// Whether merging `incoming` adds an identifier (or the vendor itself) to what is stored.
+bool MergeAddsIdentifiers(const std::vector<policy::Vendor>& stored, const policy::Vendor& incoming) {
+  for (const auto& existing : stored) {
+    if (existing.name != incoming.name) continue;
+    for (const auto& target : incoming.identifiers) {
+      auto same = [&](const policy::Target& t) { return t.kind == target.kind && t.value == target.value; };
+      if (std::none_of(existing.identifiers.begin(), existing.identifiers.end(), same)) return true;
+    }
+    return false;
+  }
+  return true;
+}
+
+// The approved and published rules that target vendor `name`: what they ban grows with the vendor.
+std::vector<std::string> RulesInForceTargetingVendor(const std::vector<policy::Rule>& rules, const std::string& name) {
+  std::vector<std::string> ids;
+  for (const auto& rule : rules) {
+    if (rule.state != policy::RuleState::kApproved && rule.state != policy::RuleState::kPublished) continue;
+    for (const auto& target : rule.targets) {
+      if (target.kind == policy::TargetKind::kVendor && target.value == name) {
+        ids.push_back(rule.id);
+        break;
+      }
+    }
+  }
+  return ids;
+}
+
+}  // namespace
+
+Result<store::Change> PolicyAdmin::MergeVendor(const policy::Vendor& incoming, int64_t quorum,
+                                               const std::string& note) {
+  APPBAN_RETURN_IF_ERROR(CheckActor());
+  APPBAN_RETURN_IF_ERROR(policy::ValidateVendor(incoming));
+  APPBAN_ASSIGN_OR_RETURN(auto vendors, store_.ListVendors());
+  if (MergeAddsIdentifiers(vendors, incoming)) {
+    APPBAN_ASSIGN_OR_RETURN(auto rules, store_.ListRules());
+    std::vector<std::string> widened = RulesInForceTargetingVendor(rules, incoming.name);
+    if (!widened.empty()) {
+      std::string list;
+      for (const auto& id : widened) list += (list.empty() ? "" : ", ") + id;
+      Json payload = policy::VendorToJson(incoming);
+      payload["widens"] = widened;
+      return ProposeChange("vendor.merge", "vendor:" + incoming.name, std::move(payload), quorum,
+                           note.empty() ? "widens rule(s) " + list : note);
+    }
+  }
+  APPBAN_ASSIGN_OR_RETURN(policy::Vendor stored, WriteVendorMerge(incoming));
+  store::Change done;
+  done.kind = "vendor.merge";
+  done.object = "vendor:" + stored.name;
+  done.payload = policy::VendorToJson(stored);
+  done.quorum = quorum;
+  done.proposed_by = actor_;
+  done.state = store::ChangeState::kApplied;
+  return done;
+}
+
+Result<PolicyAdmin::AdoptedEntry> PolicyAdmin::AdoptCatalogEntry(const policy::CatalogEntry& entry,
+                                                                 policy::Action action, int64_t quorum) {
+  APPBAN_ASSIGN_OR_RETURN(policy::Adoption adopted, policy::AdoptEntry(entry, action));
+  AdoptedEntry adoption;
+  for (const auto& vendor : adopted.vendors) {
+    APPBAN_ASSIGN_OR_RETURN(store::Change change,
+                            MergeVendor(vendor, quorum, "adopted from catalog entry " + entry.id));
+    if (change.state == store::ChangeState::kPending) adoption.pending_vendor_merges.push_back(std::move(change));
+  }
+  APPBAN_ASSIGN_OR_RETURN(adoption.rule,
+                          ProposeRule(std::move(adopted.rule), "adopted from catalog entry " + entry.id));
+  return adoption;
 }
 
 Result<std::string> PolicyAdmin::ExportBundle(const policy::SigningKey& key, int64_t validity_seconds) {

@@ -57,11 +57,20 @@ class PolicyAdmin {
   Result<policy::Group> AddDevices(const std::string& group, const std::vector<std::string>& devices);
   Status DeleteGroup(const std::string& name);
 
-  // Creates the vendor or merges new identifiers into it.
-  Result<policy::Vendor> MergeVendor(const policy::Vendor& vendor);
+  // Creates the vendor or merges new identifiers into it. A rule that targets "vendor:NAME" bans
+  // every identifier of the vendor, so adding identifiers to a vendor that an approved or
+  // published rule targets widens what that rule bans: the merge then waits for `quorum` people
+  // as a "vendor.merge" change that the actor proposes (a person, never a service account), and
+  // the pending change is returned. Otherwise the merge is written at once and an applied change
+  // is returned whose payload is the vendor as stored (unchanged when the merge added nothing).
+  Result<store::Change> MergeVendor(const policy::Vendor& vendor, int64_t quorum, const std::string& note = "");
 
-  // Proposes the entry's draft rule and merges its vendor records.
-  Result<policy::Rule> AdoptCatalogEntry(const policy::CatalogEntry& entry, policy::Action action);
+  // Proposes the entry's draft rule and merges its vendor records (MergeVendor with `quorum`).
+  struct AdoptedEntry {
+    policy::Rule rule;
+    std::vector<store::Change> pending_vendor_merges;  // vendor merges waiting for a quorum
+  };
+  Result<AdoptedEntry> AdoptCatalogEntry(const policy::CatalogEntry& entry, policy::Action action, int64_t quorum);
 
   // Compiles the published rules and active waivers into the next version, signs it, records it.
   Result<std::string> ExportBundle(const policy::SigningKey& key, int64_t validity_seconds);
@@ -89,9 +98,9 @@ class PolicyAdmin {
   // The actor joins pending change `id`. The change is returned with the approval recorded; the
   // caller applies it when QuorumReached() (ApplyPolicyChange for the policy kinds) and closes it.
   Result<store::Change> ApproveChange(const std::string& id, const std::string& note);
-  // Applies a change of a policy kind (rule.approve, rule.revoke, waiver.add) as the actor, the
-  // approver who completed the quorum; returns the changed object as JSON. kInvalidArgument for
-  // another kind.
+  // Applies a change of a policy kind (rule.approve, rule.revoke, waiver.add, vendor.merge) as
+  // the actor, the approver who completed the quorum; returns the changed object as JSON.
+  // kInvalidArgument for another kind.
   Result<Json> ApplyPolicyChange(const store::Change& change);
   static bool IsPolicyChange(std::string_view kind);
   // Marks the change applied (by the actor whose approval completed it) or withdrawn (only by its
@@ -109,6 +118,9 @@ class PolicyAdmin {
   // The actor may decide what widens or relaxes enforcement (approve, publish, revoke, waive):
   // kPermissionDenied for a service account, naming it.
   Status CheckHumanDecider(std::string_view what) const;
+  // Writes `incoming`'s new identifiers into the stored vendor (or creates it), with no quorum
+  // check: MergeVendor's direct path and an applied "vendor.merge" change.
+  Result<policy::Vendor> WriteVendorMerge(const policy::Vendor& incoming);
   // The checks AddWaiver makes before writing (also made when a waiver is proposed).
   Status CheckWaiver(const policy::Waiver& waiver);
   Result<store::Change> NewChange(std::string kind, std::string object, Json payload, int64_t quorum,

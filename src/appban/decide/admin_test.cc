@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "appban/policy/limits.h"
 #include "appban/store/store.h"
 
 namespace appban::decide {
@@ -209,6 +210,81 @@ TEST_F(PolicyAdminQuorum, BreakGlassProposesButNeverCountsNorApproves) {
   // A revoked rule cannot be proposed for revocation again.
   auto other = alice.ProposeRuleRevocation("r1", "again", 2);
   EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition) << "already revoked";
+}
+
+// A rule that targets a vendor bans every identifier of it, so adding identifiers to a vendor a
+// rule in force targets widens that rule: two people, as for approving the rule itself.
+TEST_F(PolicyAdminQuorum, AVendorMergeThatWidensARuleInForceWaitsForASecondPerson) {
+  PolicyAdmin alice = As("alice"), bob = As("bob"), robot = As("ci-bot", false);
+  auto vendor = [](std::vector<std::string> packages) {
+    policy::Vendor v{"Example Vendor", "CN", {}, 0};
+    for (const auto& p : packages) v.identifiers.push_back(*policy::MakeTarget(policy::TargetKind::kAndroidPackage, p));
+    return v;
+  };
+  auto identifiers = [&] {
+    auto vendors = store_->ListVendors();
+    std::vector<std::string> values;
+    for (const auto& v : *vendors)
+      for (const auto& t : v.identifiers) values.push_back(t.value);
+    return values;
+  };
+
+  // No rule targets the vendor yet: the record is written at once, even by a service account.
+  auto first = robot.MergeVendor(vendor({"com.example.chat"}), 2);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->state, store::ChangeState::kApplied);
+  EXPECT_EQ(identifiers(), std::vector<std::string>{"com.example.chat"});
+
+  // A draft rule bans nothing yet: still at once.
+  policy::Rule by_vendor = SampleRule("r-vendor");
+  by_vendor.targets = {*policy::MakeTarget(policy::TargetKind::kVendor, "Example Vendor")};
+  ASSERT_TRUE(alice.ProposeRule(by_vendor).ok());
+  ASSERT_TRUE(alice.MergeVendor(vendor({"com.example.pay"}), 2).ok());
+  EXPECT_EQ(identifiers().size(), 2u);
+
+  // Once the rule is approved, a new identifier waits for another person.
+  ASSERT_TRUE(bob.ApproveRule("r-vendor").ok());
+  EXPECT_EQ(robot.MergeVendor(vendor({"com.example.maps"}), 2).status().code(), StatusCode::kPermissionDenied)
+      << "a service account cannot widen a rule";
+  auto widening = alice.MergeVendor(vendor({"com.example.maps"}), 2, "the maps app ships the same SDK");
+  ASSERT_TRUE(widening.ok()) << widening.status().ToString();
+  EXPECT_EQ(widening->state, store::ChangeState::kPending);
+  EXPECT_EQ(widening->kind, "vendor.merge");
+  EXPECT_EQ(widening->payload["widens"], Json::array({"r-vendor"}));
+  EXPECT_EQ(identifiers().size(), 2u) << "a proposal widens nothing";
+  // Identifiers the vendor already has add nothing, so they need nobody.
+  auto known = alice.MergeVendor(vendor({"com.example.chat"}), 2);
+  ASSERT_TRUE(known.ok());
+  EXPECT_EQ(known->state, store::ChangeState::kApplied);
+
+  EXPECT_EQ(alice.ApproveChange(widening->id, "").status().code(), StatusCode::kPermissionDenied);
+  auto approved = bob.ApproveChange(widening->id, "checked the signer");
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  ASSERT_TRUE(approved->QuorumReached());
+  auto applied = bob.ApplyPolicyChange(*approved);
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(identifiers(), (std::vector<std::string>{"com.example.chat", "com.example.pay", "com.example.maps"}));
+  auto entries = store_->ReadAudit();
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ(entries->back().action, "vendor.put");
+  EXPECT_EQ(entries->back().actor, "bob");
+  EXPECT_TRUE(store_->VerifyAudit()->ok());
+}
+
+TEST_F(PolicyAdminQuorum, AVendorNeverGrowsPastWhatCanBeReadBack) {
+  PolicyAdmin alice = As("alice");
+  policy::Vendor big{"Big Vendor", "", {}, 0};
+  for (size_t i = 0; i < policy::kPolicyLimits.max_targets_per_rule; ++i) {
+    big.identifiers.push_back(
+        *policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.big.a" + std::to_string(i)));
+  }
+  ASSERT_TRUE(alice.MergeVendor(big, 2).ok());
+  policy::Vendor one_more{"Big Vendor", "", {*policy::MakeTarget(policy::TargetKind::kAndroidPackage, "com.big.z")}, 0};
+  auto refused = alice.MergeVendor(one_more, 2);
+  EXPECT_EQ(refused.status().code(), StatusCode::kLimitExceeded) << refused.status().ToString();
+  auto vendors = store_->ListVendors();
+  ASSERT_TRUE(vendors.ok()) << vendors.status().ToString();
+  EXPECT_EQ(vendors->at(0).identifiers.size(), policy::kPolicyLimits.max_targets_per_rule);
 }
 
 TEST(ChangeJson, RoundTripsAndRefusesMalformedDocuments) {

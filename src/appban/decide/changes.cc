@@ -11,6 +11,7 @@ namespace {
 constexpr std::string_view kRuleApprove = "rule.approve";
 constexpr std::string_view kRuleRevoke = "rule.revoke";
 constexpr std::string_view kWaiverAdd = "waiver.add";
+constexpr std::string_view kVendorMerge = "vendor.merge";
 
 Status CheckQuorum(int64_t quorum) {
   if (quorum < store::ChangeLimits::kMinQuorum || quorum > store::ChangeLimits::kMaxQuorum) {
@@ -32,7 +33,7 @@ Status CheckNote(const std::string& note) {
 }  // namespace
 
 bool PolicyAdmin::IsPolicyChange(std::string_view kind) {
-  return kind == kRuleApprove || kind == kRuleRevoke || kind == kWaiverAdd;
+  return kind == kRuleApprove || kind == kRuleRevoke || kind == kWaiverAdd || kind == kVendorMerge;
 }
 
 Result<store::Change> PolicyAdmin::NewChange(std::string kind, std::string object, Json payload, int64_t quorum,
@@ -193,6 +194,13 @@ Result<Json> PolicyAdmin::ApplyPolicyChange(const store::Change& change) {
     waiver.requested_by = change.proposed_by;
     APPBAN_ASSIGN_OR_RETURN(policy::Waiver added, AddWaiver(std::move(waiver)));
     return policy::WaiverToJson(added, true);
+  }
+  if (change.kind == kVendorMerge) {
+    Json json = change.payload;
+    json.erase("widens");
+    APPBAN_ASSIGN_OR_RETURN(policy::Vendor incoming, policy::VendorFromJson(json));
+    APPBAN_ASSIGN_OR_RETURN(policy::Vendor merged, WriteVendorMerge(incoming));
+    return policy::VendorToJson(merged);
   }
   return Status::InvalidArgument("change " + change.id + " of kind " + change.kind + " is not a policy change");
 }

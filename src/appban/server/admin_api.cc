@@ -54,6 +54,8 @@ constexpr AdminRoute kRoutes[] = {
     {"GET", "waivers", Need::kRead, ListWaivers, nullptr, kReader},
     {"POST", "waivers", Need::kAdmin, AddWaiver},
     {"POST", "waivers/{}/revoke", Need::kAdmin, RevokeWaiver},
+    {"GET", "vendors", Need::kRead, ListVendors, nullptr, kReader},
+    {"POST", "vendors", Need::kAnalyst, MergeVendor},
     {"GET", "groups", Need::kRead, ListGroups, nullptr, kReader},
     {"POST", "groups", Need::kAdmin, CreateGroup},
     {"GET", "groups/{}", Need::kRead, GetGroup, nullptr, kReader},

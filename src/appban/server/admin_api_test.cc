@@ -320,6 +320,72 @@ TEST_F(AdminApiTest, TwoPersonRuleThroughTheApi) {
   EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"again"})").status, 409);
 }
 
+TEST_F(AdminApiTest, AVendorMergeThatWidensAPublishedRuleIsAChangeForASecondPerson) {
+  auto vendor_body = [](const std::string& name, const std::string& package) {
+    return R"({"name":")" + name + R"(","country":"CN","identifiers":[{"kind":"deb","value":")" + package + R"("}]})";
+  };
+  // No rule targets the vendor: an analyst records it at once.
+  auto created = Send("POST", "/v1/admin/vendors", carol_, vendor_body("Example Vendor", "exchat"));
+  ASSERT_EQ(created.status, 200) << created.body;
+  EXPECT_EQ(BodyOf(created)["identifiers"].size(), 1u);
+  EXPECT_EQ(Send("POST", "/v1/admin/vendors", dave_, vendor_body("Example Vendor", "x")).status, 403)
+      << "an auditor records nothing";
+  EXPECT_EQ(Send("POST", "/v1/admin/vendors", carol_, R"({"name":"V","identifiers":[],"revision":3})").status, 400);
+  auto nested = Send("POST", "/v1/admin/vendors", carol_,
+                     R"({"name":"V","identifiers":[{"kind":"vendor","value":"Example Vendor"}]})");
+  EXPECT_EQ(nested.status, 400);
+  EXPECT_NE(ErrorMessage(nested).find("do not nest"), std::string::npos) << nested.body;
+
+  // A published rule bans every identifier of the vendor.
+  ASSERT_EQ(Send("POST", "/v1/admin/rules", carol_,
+                 R"({"id":"r-vendor","title":"Ban the vendor","targets":[{"kind":"vendor","value":"Example Vendor"}],)"
+                 R"("action":"remove"})")
+                .status,
+            201);
+  ASSERT_EQ(Send("POST", "/v1/admin/rules/r-vendor/approve", alice_).status, 200);
+  ASSERT_EQ(Send("POST", "/v1/admin/rules/r-vendor/publish", alice_).status, 200);
+
+  auto widening = Send("POST", "/v1/admin/vendors", carol_,
+                       vendor_body("Example Vendor", "exmaps").insert(1, R"("note":"same SDK",)"));
+  ASSERT_EQ(widening.status, 202) << widening.body;
+  Json change = BodyOf(widening)["change"];
+  EXPECT_EQ(change["kind"], "vendor.merge");
+  EXPECT_EQ(change["object"], "vendor:Example Vendor");
+  EXPECT_EQ(change["payload"]["widens"], Json::array({"r-vendor"}));
+  EXPECT_EQ(change["needs"], 1);
+  Json listed = BodyOf(Send("GET", "/v1/admin/vendors", dave_));
+  ASSERT_EQ(listed["vendors"].size(), 1u);
+  EXPECT_EQ(listed["vendors"][0]["identifiers"].size(), 1u) << "a proposal bans nothing more";
+
+  std::string approve = "/v1/admin/changes/" + change["id"].get<std::string>() + "/approve";
+  auto done = Send("POST", approve, alice_);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(BodyOf(done)["result"]["identifiers"].size(), 2u);
+  EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/vendors", dave_))["vendors"][0]["identifiers"].size(), 2u);
+  // The next bundle bans the new package through the vendor rule.
+  ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
+  policy::VerifyOptions options;
+  options.trusted_keys = {key_->public_key()};
+  options.now = now_;
+  auto bundle =
+      policy::VerifyBundle(std::string(BodyOf(Send("GET", "/v1/admin/bundles/latest", dave_))["envelope"]), options);
+  ASSERT_TRUE(bundle.ok()) << bundle.status().ToString();
+  ASSERT_EQ(bundle->bundle.vendors.size(), 1u);
+  EXPECT_EQ(policy::VendorToJson(bundle->bundle.vendors[0])["identifiers"][1]["value"], "exmaps");
+
+  // Pages: names are any text, and the cursor carries them.
+  ASSERT_EQ(Send("POST", "/v1/admin/vendors", carol_, vendor_body("Zeta Vendor, Ltd.", "zeta")).status, 200);
+  Json first = BodyOf(Send("GET", "/v1/admin/vendors?limit=1", dave_));
+  ASSERT_EQ(first["vendors"].size(), 1u);
+  EXPECT_EQ(first["vendors"][0]["name"], "Example Vendor");
+  ASSERT_TRUE(first["next_cursor"].is_string());
+  Json second =
+      BodyOf(Send("GET", "/v1/admin/vendors?limit=1&cursor=" + first["next_cursor"].get<std::string>(), dave_));
+  ASSERT_EQ(second["vendors"].size(), 1u);
+  EXPECT_EQ(second["vendors"][0]["name"], "Zeta Vendor, Ltd.");
+  EXPECT_TRUE(second["next_cursor"].is_null());
+}
+
 TEST_F(AdminApiTest, RevokingAPublishedRuleNeedsASecondPerson) {
   PublishedRule("r3");
   auto proposed = Send("POST", "/v1/admin/rules/r3/revoke", alice_, R"({"reason":"court order lifted"})");

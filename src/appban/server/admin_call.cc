@@ -168,7 +168,7 @@ namespace {
 // "c1.<list>.<hex of the key>": versioned so the encoding can change without old cursors being
 // misread, hex so any key survives a query string unescaped.
 constexpr std::string_view kCursorVersion = "c1";
-constexpr size_t kMaxCursorBytes = 512;
+constexpr size_t kMaxCursorBytes = 640;  // a 256-byte vendor name, hex-encoded, and the prefix
 
 Result<std::string> DecodeHex(std::string_view hex) {
   auto nibble = [](char c) -> int {
@@ -206,6 +206,8 @@ Status CheckCursorKey(std::string_view key, CursorKey kind) {
           std::all_of(sha.begin(), sha.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
       return ok ? Status::Ok() : Status::InvalidArgument("the key is not an assessment's upload time and SHA-256");
     }
+    case CursorKey::kName:
+      return policy::ValidateVendor(policy::Vendor{std::string(key), "", {}, 0});
   }
   return Status::InvalidArgument("unknown key kind");
 }

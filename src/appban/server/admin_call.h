@@ -86,6 +86,7 @@ enum class CursorKey {
   kIdentifier,  // rule, waiver, group, device and token ids (policy::ValidateIdentifier)
   kSequence,    // a positive integer (audit seq)
   kAssessment,  // "<uploaded_at>:<sha256>" (newest-first order)
+  kName,        // a vendor's name: 1 to 256 bytes of any text
 };
 
 struct PageRequest {
@@ -154,8 +155,9 @@ struct Call {
 // A list endpoint keyed by identifier: reads the page request, fetches `limit + 1` rows with
 // `fetch(after, limit)`, and answers {"<list>": [view(row), ...], "next_cursor": ...}.
 template <typename Fetch, typename KeyOf, typename View>
-HttpResponse ListPage(Call& call, std::string_view list, Fetch fetch, KeyOf key_of, View view) {
-  auto page = ReadPageRequest(call.request, list, CursorKey::kIdentifier);
+HttpResponse ListPage(Call& call, std::string_view list, Fetch fetch, KeyOf key_of, View view,
+                      CursorKey key = CursorKey::kIdentifier) {
+  auto page = ReadPageRequest(call.request, list, key);
   if (!page.ok()) return ErrorFrom(page.status());
   auto rows = fetch(page->after, page->limit + 1);
   if (!rows.ok()) return ErrorFrom(rows.status());

@@ -49,7 +49,9 @@ Json ChangeView(const store::Change& change) {
 HttpResponse ChangeAnswer(Call& call, decide::PolicyAdmin& admin, const Result<store::Change>& change) {
   if (!change.ok()) return ErrorFrom(change.status());
   if (change->state == store::ChangeState::kApplied) {
-    // Decided at once (a rule approval under quorum 2): there is no change row to show.
+    // Decided at once (a rule approval under quorum 2, a vendor merge that widens no rule in
+    // force): there is no change row to show, only the object.
+    if (change->kind == "vendor.merge") return JsonResponse(200, change->payload);
     auto rule = call.context.store->GetRule(StringOr(change->payload, "rule_id"));
     if (!rule.ok()) return ErrorFrom(rule.status());
     return JsonResponse(200, policy::RuleToJson(*rule, true));

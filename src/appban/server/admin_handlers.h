@@ -20,6 +20,10 @@ HttpResponse ListWaivers(Call& call);
 HttpResponse AddWaiver(Call& call);
 HttpResponse RevokeWaiver(Call& call);
 
+// admin_vendors.cc
+HttpResponse ListVendors(Call& call);
+HttpResponse MergeVendor(Call& call);
+
 // admin_groups_devices.cc
 HttpResponse ListGroups(Call& call);
 HttpResponse GetGroup(Call& call);
