@@ -87,6 +87,32 @@ class ClientCertificates : public ::testing::Test {
     if (!body.is_null()) extra.insert(extra.end(), {"-H", "Content-Type: application/json", "-d", body.dump()});
     return Curl("", method, path, extra);
   }
+  // Makes the holder of `person`'s card an administrator: their first sign-in creates the user,
+  // the bootstrap admin proposes the role and bob (signed in at the identity provider) agrees.
+  // Returns the user's id.
+  std::string GrantAdmin(const std::string& person, const std::string& subject) {
+    Curl(person, "GET", "/v1/admin/whoami");
+    Answer users = WithToken(admin_, "GET", "/v1/admin/users");
+    std::string id;
+    for (const Json& user : users.body["users"]) {
+      if (user.value("subject", "") == subject) id = user.value("id", "");
+    }
+    EXPECT_FALSE(id.empty()) << users.text;
+    Answer proposed = WithToken(admin_, "POST", "/v1/admin/users/" + id + "/role", {{"role", "admin"}});
+    EXPECT_EQ(proposed.status, 202) << proposed.text;
+    Answer agreed;
+    for (int attempt = 0; attempt < 100 && agreed.status != 200; ++attempt) {  // the JWKS may still be loading
+      agreed = WithToken(bob(), "POST", "/v1/admin/changes/" + proposed.body["change"].value("id", "") + "/approve",
+                         Json::object());
+      if (agreed.status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(agreed.status, 200) << agreed.text;
+    return id;
+  }
+  const std::string& bob() {
+    if (bob_.empty()) bob_ = provider_->SignIn("bob");
+    return bob_;
+  }
   static std::string Message(const Answer& answer) {
     return answer.body.is_object() ? answer.body["error"].value("message", "") : answer.text;
   }
@@ -95,6 +121,7 @@ class ClientCertificates : public ::testing::Test {
   std::optional<testing::OidcProvider> provider_;
   std::optional<ServerProcess> server_;
   std::string admin_;
+  std::string bob_;
 };
 
 TEST_F(ClientCertificates, ACardIsAPersonAndTheTwoPersonRuleComparesPeople) {
@@ -103,28 +130,16 @@ TEST_F(ClientCertificates, ACardIsAPersonAndTheTwoPersonRuleComparesPeople) {
   ASSERT_EQ(first.status, 403) << first.text;
   EXPECT_NE(Message(first).find("has no appban role: an administrator grants one"), std::string::npos);
   Answer users = WithToken(admin_, "GET", "/v1/admin/users");
-  std::string alice_id;
+  bool created = false;
   for (const Json& user : users.body["users"]) {
     if (user.value("subject", "") == "alice@dept.example") {
       EXPECT_EQ(user.value("issuer", ""), "appban:client-certificate");
       EXPECT_EQ(user.value("display_name", ""), "Alice Example");
-      alice_id = user.value("id", "");
+      created = true;
     }
   }
-  ASSERT_FALSE(alice_id.empty()) << users.text;
-
-  // Making her an admin widens who decides: the bootstrap admin proposes, bob (signed in at the
-  // identity provider) agrees.
-  Answer proposed = WithToken(admin_, "POST", "/v1/admin/users/" + alice_id + "/role", {{"role", "admin"}});
-  ASSERT_EQ(proposed.status, 202) << proposed.text;
-  const std::string bob = provider_->SignIn("bob");
-  Answer agreed;
-  for (int attempt = 0; attempt < 100 && agreed.status != 200; ++attempt) {  // the JWKS may still be loading
-    agreed = WithToken(bob, "POST", "/v1/admin/changes/" + proposed.body["change"].value("id", "") + "/approve",
-                       Json::object());
-    if (agreed.status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_EQ(agreed.status, 200) << agreed.text;
+  ASSERT_TRUE(created) << users.text;
+  GrantAdmin("alice", "alice@dept.example");
 
   Answer whoami = Curl("alice", "GET", "/v1/admin/whoami");
   ASSERT_EQ(whoami.status, 200) << whoami.text;
@@ -156,7 +171,7 @@ TEST_F(ClientCertificates, ACardIsAPersonAndTheTwoPersonRuleComparesPeople) {
   EXPECT_EQ(through_token.status, 409) << through_token.text;
   EXPECT_EQ(through_token.body["error"].value("code", ""), "two_person_rule") << through_token.text;
   // Another person can.
-  EXPECT_EQ(WithToken(bob, "POST", approve, Json::object()).status, 200);
+  EXPECT_EQ(WithToken(bob(), "POST", approve, Json::object()).status, 200);
 
   // The chain records the card: who, how, which certificate.
   Answer audit = WithToken(admin_, "GET", "/v1/admin/audit?limit=1000");
@@ -171,6 +186,100 @@ TEST_F(ClientCertificates, ACardIsAPersonAndTheTwoPersonRuleComparesPeople) {
     proposal_recorded = true;
   }
   EXPECT_TRUE(proposal_recorded) << audit.text;
+}
+
+// The command line presents the card too: `appban login --client-cert` checks it with the server
+// and saves where it is, and every later command signs in with it — the chain records the card,
+// and the two-person rule still compares people.
+TEST_F(ClientCertificates, TheCommandLineSignsInWithTheCard) {
+  GrantAdmin("alice", "alice@dept.example");
+  const std::string credentials = (dir_.path() / "alice-credentials.json").string();
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), testing::AppbanBinary());
+    return RunCommand(args);
+  };
+  auto login =
+      cli({"login", "--server", server_->url(), "--ca", ca_file(), "--credentials", credentials, "--client-cert",
+           (certs() / "alice.pem").string(), "--client-key", (certs() / "alice.key").string()});
+  ASSERT_EQ(login.exit_code, 0) << login.err;
+  EXPECT_NE(login.out.find("signed in as Alice Example"), std::string::npos) << login.out;
+  EXPECT_NE(login.out.find("role admin"), std::string::npos) << login.out;
+  EXPECT_NE(login.out.find("client certificate"), std::string::npos) << login.out;
+  std::string saved = testing::ReadWholeFile(credentials);
+  EXPECT_EQ(saved.find("PRIVATE KEY"), std::string::npos) << "the key stays where it is";
+
+  auto proposed = cli({"policy", "--credentials", credentials, "rules", "add", "--id", "ban-card", "--title",
+                       "Ban by card", "--target", "android:com.example.card"});
+  ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
+  auto own = cli({"policy", "--credentials", credentials, "rules", "approve", "ban-card"});
+  EXPECT_EQ(own.exit_code, 1);
+  EXPECT_NE(own.err.find("two-person rule"), std::string::npos) << own.err;
+  EXPECT_EQ(WithToken(bob(), "POST", "/v1/admin/rules/ban-card/approve", Json::object()).status, 200);
+
+  Answer audit = WithToken(admin_, "GET", "/v1/admin/audit?limit=1000");
+  bool recorded = false;
+  for (const Json& entry : audit.body["entries"]) {
+    if (entry.value("action", "") != "rule.propose" || entry.value("object", "") != "rule:ban-card") continue;
+    EXPECT_EQ(entry["identity"].value("method", ""), "client-certificate") << entry.dump();
+    EXPECT_EQ(entry["identity"].value("channel", ""), "cli") << entry.dump();
+    EXPECT_EQ(entry["identity"].value("subject", ""), "alice@dept.example") << entry.dump();
+    recorded = true;
+  }
+  EXPECT_TRUE(recorded) << audit.text;
+
+  // A revoked card is refused at the next command, with the reason.
+  auto revoked = cli({"policy", "--credentials", credentials, "--client-cert", (certs() / "dave.pem").string(),
+                      "--client-key", (certs() / "dave.key").string(), "rules", "add", "--id", "ban-dave", "--title",
+                      "T", "--target", "android:com.example.dave"});
+  EXPECT_EQ(revoked.exit_code, 1);
+  EXPECT_NE(revoked.err.find("certificate revoked"), std::string::npos) << revoked.err;
+  // Half a certificate is a usage error, not a silent sign-in with the saved one.
+  auto half = cli({"policy", "--credentials", credentials, "--client-cert", (certs() / "bob.pem").string(), "rules",
+                   "add", "--id", "x", "--title", "T", "--target", "android:x.y"});
+  EXPECT_EQ(half.exit_code, 1);
+  EXPECT_NE(half.err.find("--client-key"), std::string::npos) << half.err;
+}
+
+// The console: a card signs in for a session (POST /v1/session {"client_certificate": true} from
+// the console's own page), and the session lasts only while the same card is presented.
+TEST_F(ClientCertificates, AConsoleSessionFromACardNeedsThatCardOnEveryRequest) {
+  GrantAdmin("alice", "alice@dept.example");
+  Answer offered = Curl("", "GET", "/console/providers");
+  ASSERT_EQ(offered.status, 200) << offered.text;
+  EXPECT_EQ(offered.body.value("client_certificates", false), true) << offered.text;
+
+  const std::string jar = (dir_.path() / "cookies.txt").string();
+  const std::vector<std::string> from_console = {"-H", "Origin: " + server_->url(), "-H",
+                                                 "Content-Type: application/json"};
+  auto sign_in = [&](const std::string& person, std::vector<std::string> headers, const std::string& body) {
+    headers.insert(headers.end(), {"-c", jar, "-d", body});
+    return Curl(person, "POST", "/v1/session", headers);
+  };
+  Answer no_origin = sign_in("alice", {"-H", "Content-Type: application/json"}, R"({"client_certificate":true})");
+  EXPECT_EQ(no_origin.status, 403) << "another site's page could send the card: " << no_origin.text;
+  Answer no_card = sign_in("", from_console, R"({"client_certificate":true})");
+  EXPECT_EQ(no_card.status, 401) << no_card.text;
+  EXPECT_NE(Message(no_card).find("no client certificate"), std::string::npos) << no_card.text;
+  Answer revoked = sign_in("dave", from_console, R"({"client_certificate":true})");
+  EXPECT_EQ(revoked.status, 401) << revoked.text;
+  EXPECT_NE(Message(revoked).find("certificate revoked"), std::string::npos) << revoked.text;
+
+  Answer session = sign_in("alice", from_console, R"({"client_certificate":true})");
+  ASSERT_EQ(session.status, 201) << session.text;
+  EXPECT_EQ(session.body.value("method", ""), "client-certificate");
+  EXPECT_EQ(session.body["user"].value("subject", ""), "alice@dept.example");
+  EXPECT_EQ(session.body.value("role", ""), "admin");
+
+  Answer with_card = Curl("alice", "GET", "/v1/admin/whoami", {"-b", jar});
+  ASSERT_EQ(with_card.status, 200) << with_card.text;
+  EXPECT_EQ(with_card.body.value("method", ""), "client-certificate") << with_card.text;
+  EXPECT_EQ(with_card.body["user"].value("subject", ""), "alice@dept.example") << with_card.text;
+  EXPECT_EQ(with_card.body.value("certificate", "").size(), 64u) << "the session's calls are audited with the card";
+  Answer card_pulled = Curl("", "GET", "/v1/admin/whoami", {"-b", jar});
+  EXPECT_EQ(card_pulled.status, 401) << card_pulled.text;
+  EXPECT_NE(Message(card_pulled).find("does not present"), std::string::npos) << card_pulled.text;
+  Answer other_card = Curl("bob", "GET", "/v1/admin/whoami", {"-b", jar});
+  EXPECT_EQ(other_card.status, 401) << "bob's card does not carry alice's session: " << other_card.text;
 }
 
 TEST_F(ClientCertificates, CertificatesThatProveNoOneGetA401NamingWhy) {

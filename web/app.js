@@ -96,15 +96,28 @@ function signInPage(message) {
 }
 
 // The configured identity providers, each a link that starts the sign-in at the server
-// (GET /console/sign-in?provider=NAME: authorization code + PKCE, docs/console.md).
+// (GET /console/sign-in?provider=NAME: authorization code + PKCE, docs/console.md), and the
+// smart card when the server accepts client certificates (the browser presents the card's
+// certificate on this connection; POST /v1/session turns it into a session).
 async function showProviders(section) {
   let answer;
   try { answer = await api('GET', '/console/providers'); } catch { return; }
-  if (!answer.providers.length) return;
-  section.replaceChildren(
-    ...answer.providers.map((provider) =>
-      el('p', {}, el('a', { class: 'button', href: provider.sign_in_url }, 'Sign in with ' + provider.name))),
-    el('p', {}, 'Or:'));
+  const choices = answer.providers.map((provider) =>
+    el('p', {}, el('a', { class: 'button', href: provider.sign_in_url }, 'Sign in with ' + provider.name)));
+  if (answer.client_certificates) {
+    const card = el('button', { type: 'button', id: 'card-sign-in' }, 'Sign in with your smart card');
+    card.addEventListener('click', async () => {
+      try {
+        session = await api('POST', '/v1/session', { client_certificate: true });
+        enterApp();
+      } catch (error) {
+        say('Sign-in refused: ' + error.message, true);
+      }
+    });
+    choices.push(el('p', {}, card));
+  }
+  if (!choices.length) return;
+  section.replaceChildren(...choices, el('p', {}, 'Or:'));
 }
 
 function enterApp() {

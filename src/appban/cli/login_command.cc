@@ -18,6 +18,15 @@ void AddServerLocation(CLI::App* command, ServerOptions* options) {
   command->add_option("--ca", options->ca_file, "The server's CA certificate (PEM) to pin")->check(CLI::ExistingFile);
   command->add_option("--ca-sha256", options->ca_sha256,
                       "Refuse a --ca file whose SHA-256 fingerprint is not this (as the server printed it)");
+  command
+      ->add_option("--client-cert", options->cert_file,
+                   "Sign in with this client certificate (PEM), for a server that accepts them "
+                   "(default: $APPBAN_CLIENT_CERT)")
+      ->check(CLI::ExistingFile);
+  command
+      ->add_option("--client-key", options->key_file,
+                   "The client certificate's unencrypted PEM private key (default: $APPBAN_CLIENT_KEY)")
+      ->check(CLI::ExistingFile);
   command->add_option("--credentials", options->credentials,
                       "Credentials file (default: $APPBAN_CREDENTIALS, else "
                       "$XDG_CONFIG_HOME/appban/credentials.json)");
@@ -52,6 +61,10 @@ void AddLoginCommands(CLI::App& app, CommandAction* action) {
                 << who->value("role", "") << ") to "
                 << (request->server.server.empty() ? "the server" : request->server.server) << "; credentials saved in "
                 << CredentialsPath(request->server) << "\n";
+      if (who->value("method", "") == "client-certificate") {
+        std::cout << "signed in with the client certificate sha256:" << who->value("certificate", "")
+                  << "; every later command presents it (the credentials file names the key, never copies it)\n";
+      }
       return 0;
     };
   });

@@ -10,6 +10,7 @@
 #include "appban/common/file.h"
 #include "appban/decide/admin.h"
 #include "appban/identity/jwt.h"
+#include "appban/net/tls.h"
 
 namespace appban::cli {
 namespace {
@@ -113,9 +114,44 @@ Result<std::string> ReadCa(const ServerOptions& options) {
   return pem;
 }
 
-Result<net::HttpClient> ServerClient(const std::string& server, const std::string& ca_pem) {
+// A client certificate to present, read from `cert_file` and `key_file` (both, or neither).
+struct ClientCertificateFiles {
+  std::string cert_file;
+  std::string key_file;
+  bool empty() const { return cert_file.empty(); }
+};
+
+Result<ClientCertificateFiles> CertificateOption(const ServerOptions& options) {
+  ClientCertificateFiles files{EnvOr(options.cert_file, "APPBAN_CLIENT_CERT"),
+                               EnvOr(options.key_file, "APPBAN_CLIENT_KEY")};
+  if (files.cert_file.empty() != files.key_file.empty()) {
+    return Status::InvalidArgument(
+        "a client certificate needs both --client-cert FILE and --client-key FILE (or $APPBAN_CLIENT_CERT "
+        "and $APPBAN_CLIENT_KEY)");
+  }
+  if (!files.empty()) {
+    // Saved as absolute paths, so a later command run from elsewhere finds them.
+    std::error_code ec;
+    for (std::string* path : {&files.cert_file, &files.key_file}) {
+      std::filesystem::path absolute = std::filesystem::absolute(*path, ec);
+      if (!ec) *path = absolute.string();
+    }
+  }
+  return files;
+}
+
+Result<net::HttpClient> ServerClient(const std::string& server, const std::string& ca_pem,
+                                     const ClientCertificateFiles& certificate = {}) {
   APPBAN_ASSIGN_OR_RETURN(net::Url url, net::ParseUrl(server));
   net::ClientOptions options;
+  if (!certificate.empty()) {
+    if (!url.tls)
+      return Status::InvalidArgument(server + " is not https: a client certificate is presented over TLS only");
+    APPBAN_ASSIGN_OR_RETURN(net::CertificateAndKey material,
+                            net::ReadCertificateAndKey(certificate.cert_file, certificate.key_file));
+    options.client_certificate_pem = std::move(material.certificate_pem);
+    options.client_key_pem = std::move(material.private_key_pem);
+  }
   if (url.tls) {
     if (ca_pem.empty()) {
       return Status::InvalidArgument(server + " is https: pass the server's CA certificate with --ca FILE (the " +
@@ -180,7 +216,13 @@ Result<SavedLogin> LoginFromJson(const Json& json, const std::string& path) {
   APPBAN_ASSIGN_OR_RETURN(login.issuer, Text(json, "issuer", false, what));
   APPBAN_ASSIGN_OR_RETURN(login.client_id, Text(json, "client_id", false, what));
   APPBAN_ASSIGN_OR_RETURN(login.token_endpoint, Text(json, "token_endpoint", false, what));
-  APPBAN_ASSIGN_OR_RETURN(login.id_token, Text(json, "id_token", true, what));
+  APPBAN_ASSIGN_OR_RETURN(login.id_token, Text(json, "id_token", false, what));
+  APPBAN_ASSIGN_OR_RETURN(login.cert_file, Text(json, "cert_file", false, what));
+  APPBAN_ASSIGN_OR_RETURN(login.key_file, Text(json, "key_file", false, what));
+  if (login.id_token.empty() && login.cert_file.empty()) {
+    return Status::InvalidArgument(what + ": the sign-in to " + login.server +
+                                   " has neither an ID token nor a certificate");
+  }
   APPBAN_ASSIGN_OR_RETURN(login.refresh_token, Text(json, "refresh_token", false, what));
   APPBAN_ASSIGN_OR_RETURN(login.expires_at, Seconds(json, "expires_at", 0, what));
   return login;
@@ -300,6 +342,10 @@ Status SaveLogin(const std::string& path, const SavedLogin& login) {
                                        {"client_id", login.client_id},  {"token_endpoint", login.token_endpoint},
                                        {"id_token", login.id_token},    {"refresh_token", login.refresh_token},
                                        {"expires_at", login.expires_at}};
+  if (!login.cert_file.empty()) {
+    json["servers"][login.server]["cert_file"] = login.cert_file;
+    json["servers"][login.server]["key_file"] = login.key_file;
+  }
   json["default"] = login.server;
   return WriteCredentials(path, json);
 }
@@ -378,6 +424,25 @@ Result<Json> Login(const LoginRequest& request, std::ostream& out) {
     }
   }
   if (server.empty()) return Status::InvalidArgument("which server? pass --server URL (or set APPBAN_SERVER)");
+  APPBAN_ASSIGN_OR_RETURN(ClientCertificateFiles certificate, CertificateOption(request.server));
+  if (!certificate.empty()) {
+    if (!request.provider.empty()) {
+      return Status::InvalidArgument("--provider and --client-cert are two ways to sign in: give one");
+    }
+    APPBAN_ASSIGN_OR_RETURN(net::HttpClient client, ServerClient(server, ca_pem, certificate));
+    auto who = client.Request("GET", "/v1/admin/whoami", "", {{std::string(kChannelHeader), "cli"}});
+    if (!who.ok()) return who.status();
+    if (who->status != 200) return ErrorFromAnswer(*who, "the server refused the client certificate");
+    APPBAN_ASSIGN_OR_RETURN(Json whoami, ParseAnswer(who->body, "GET /v1/admin/whoami"));
+    SavedLogin login;
+    login.server = server;
+    login.ca_pem = ca_pem;
+    login.provider = "client-certificate";
+    login.cert_file = certificate.cert_file;
+    login.key_file = certificate.key_file;
+    APPBAN_RETURN_IF_ERROR(SaveLogin(credentials, login));
+    return whoami;
+  }
   APPBAN_ASSIGN_OR_RETURN(net::HttpClient client, ServerClient(server, ca_pem));
   APPBAN_ASSIGN_OR_RETURN(Provider provider, ChooseProvider(client, request.provider));
   APPBAN_ASSIGN_OR_RETURN(Endpoints endpoints, Discover(provider));
@@ -432,8 +497,17 @@ Result<Json> Login(const LoginRequest& request, std::ostream& out) {
   if (who->status != 200) return ErrorFromAnswer(*who, "the server refused the new sign-in");
   APPBAN_ASSIGN_OR_RETURN(Json whoami, ParseAnswer(who->body, "GET /v1/admin/whoami"));
 
-  SavedLogin login{server,          ca_pem,          provider.name,        provider.issuer,          provider.client_id,
-                   endpoints.token, answer.id_token, answer.refresh_token, ExpiryOf(answer.id_token)};
+  SavedLogin login{server,
+                   ca_pem,
+                   provider.name,
+                   provider.issuer,
+                   provider.client_id,
+                   endpoints.token,
+                   answer.id_token,
+                   answer.refresh_token,
+                   ExpiryOf(answer.id_token),
+                   "",
+                   ""};
   APPBAN_RETURN_IF_ERROR(SaveLogin(credentials, login));
   return whoami;
 }
@@ -454,10 +528,15 @@ Result<std::optional<AdminConnection>> AdminConnection::Open(const ServerOptions
   if (ca_pem.empty() && saved) ca_pem = saved->ca_pem;
 
   std::string credential;
+  APPBAN_ASSIGN_OR_RETURN(ClientCertificateFiles certificate, CertificateOption(options));
   if (!token_file.empty()) {
     APPBAN_ASSIGN_OR_RETURN(credential, ReadFileToString(token_file, kLoginLimits.max_token_file_bytes));
     while (!credential.empty() && std::isspace(static_cast<unsigned char>(credential.back()))) credential.pop_back();
     if (credential.empty()) return Status::InvalidArgument(token_file + ": the token file is empty");
+  } else if (!certificate.empty()) {
+    // The certificate is the sign-in: no bearer credential (a header would win over it).
+  } else if (saved && !saved->cert_file.empty()) {
+    certificate = ClientCertificateFiles{saved->cert_file, saved->key_file};
   } else if (saved) {
     if (saved->expires_at != 0 && saved->expires_at <= decide::SystemClockNow()) {
       if (saved->refresh_token.empty()) {
@@ -473,14 +552,14 @@ Result<std::optional<AdminConnection>> AdminConnection::Open(const ServerOptions
     return Status::PermissionDenied("not signed in to " + server + ": run appban login --server " + server +
                                     ", or pass an API token with --token-file FILE");
   }
-  APPBAN_ASSIGN_OR_RETURN(net::HttpClient client, ServerClient(server, ca_pem));
+  APPBAN_ASSIGN_OR_RETURN(net::HttpClient client, ServerClient(server, ca_pem, certificate));
   return std::optional<AdminConnection>(AdminConnection(server, std::move(client), std::move(credential)));
 }
 
 Result<AdminConnection::Reply> AdminConnection::Call(std::string_view method, const std::string& path,
                                                      const Json* body) {
-  std::vector<std::pair<std::string, std::string>> headers = {{"Authorization", "Bearer " + credential_},
-                                                              {std::string(kChannelHeader), "cli"}};
+  std::vector<std::pair<std::string, std::string>> headers = {{std::string(kChannelHeader), "cli"}};
+  if (!credential_.empty()) headers.emplace_back("Authorization", "Bearer " + credential_);
   if (body != nullptr) headers.emplace_back("Content-Type", "application/json");
   std::string what = std::string(method) + " " + path;
   APPBAN_ASSIGN_OR_RETURN(net::HttpResponse response,

@@ -44,6 +44,12 @@ struct ServerOptions {
   std::string token_file;   // --token-file FILE; default $APPBAN_TOKEN_FILE: an API token (automation)
   std::string credentials;  // --credentials FILE; default $APPBAN_CREDENTIALS, else
                             // $XDG_CONFIG_HOME/appban/credentials.json (~/.config/… without it)
+  // --client-cert FILE / --client-key FILE; default $APPBAN_CLIENT_CERT / $APPBAN_CLIENT_KEY: a person's client
+  // certificate (PEM, the leaf then any intermediates) and its unencrypted PEM key, for a server
+  // configured for client certificates ([identity.client_certificates]). Sent instead of a
+  // sign-in or token; both or neither.
+  std::string cert_file;
+  std::string key_file;
 };
 
 // One server's sign-in, as kept in the credentials file (mode 0600), keyed by the server's URL.
@@ -57,6 +63,10 @@ struct SavedLogin {
   std::string id_token;
   std::string refresh_token;   // "" when the provider gave none
   UnixSeconds expires_at = 0;  // the ID token's exp
+  // A sign-in with a client certificate (`appban login --client-cert`): where the certificate and key
+  // are (absolute paths; the key is never copied), and no ID token.
+  std::string cert_file;
+  std::string key_file;
 };
 
 std::string CredentialsPath(const ServerOptions& options);
@@ -97,7 +107,9 @@ struct LoginRequest {
   std::string provider;  // --provider NAME; may be empty when the server trusts one provider
   Sleeper sleep;
 };
-// Runs the whole sign-in: asks the server which providers it trusts (GET /v1/auth/providers),
+// With --client-cert and --client-key, the sign-in is the certificate: it is checked with the server (GET
+// /v1/admin/whoami, presenting it) and where it is saved, so later commands present it too.
+// Otherwise, runs the whole sign-in: asks the server which providers it trusts (GET /v1/auth/providers),
 // reads the provider's discovery document, asks for a device code, prints where to sign in on
 // `out`, polls the token endpoint (honouring interval and slow_down), checks the token with the
 // server (GET /v1/admin/whoami) and saves it. Returns what whoami said.
@@ -124,7 +136,7 @@ class AdminConnection {
       : server_(std::move(server)), client_(std::move(client)), credential_(std::move(credential)) {}
   std::string server_;
   net::HttpClient client_;
-  std::string credential_;
+  std::string credential_;  // the bearer credential; "" when the client certificate is the sign-in
 };
 
 }  // namespace appban::cli

@@ -70,8 +70,10 @@ class CredentialsFileTest : public CliTest {};
 
 TEST_F(CredentialsFileTest, KeptPerServerInA0600FileAndRemovedOnLogout) {
   std::string path = Path("config/appban/credentials.json");
-  SavedLogin first{"https://a.example:8443", "PEM", "kc", "https://idp", "appban", "https://idp/token", "t1", "", 10};
-  SavedLogin second{"https://b.example:8443", "", "kc", "https://idp", "appban", "https://idp/token", "t2", "r2", 20};
+  SavedLogin first{
+      "https://a.example:8443", "PEM", "kc", "https://idp", "appban", "https://idp/token", "t1", "", 10, "", ""};
+  SavedLogin second{
+      "https://b.example:8443", "", "kc", "https://idp", "appban", "https://idp/token", "t2", "r2", 20, "", ""};
   ASSERT_TRUE(SaveLogin(path, first).ok());
   ASSERT_TRUE(SaveLogin(path, second).ok());
   struct stat info {};
@@ -95,6 +97,30 @@ TEST_F(CredentialsFileTest, KeptPerServerInA0600FileAndRemovedOnLogout) {
   auto again = RemoveLogin(path, "https://b.example:8443");
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(*again);
+}
+
+TEST_F(CredentialsFileTest, ACardSignInSavesWhereTheCertificateIsNotAToken) {
+  std::string path = Path("credentials.json");
+  SavedLogin card;
+  card.server = "https://a.example:8443";
+  card.provider = "client-certificate";
+  card.cert_file = "/home/alice/alice.pem";
+  card.key_file = "/home/alice/alice.key";
+  ASSERT_TRUE(SaveLogin(path, card).ok());
+  auto loaded = LoadLogin(path, "");
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->cert_file, "/home/alice/alice.pem");
+  EXPECT_EQ((*loaded)->key_file, "/home/alice/alice.key");
+  EXPECT_TRUE((*loaded)->id_token.empty());
+
+  // An entry with neither a token nor a certificate is refused, naming the server.
+  SavedLogin nothing;
+  nothing.server = "https://b.example:8443";
+  ASSERT_TRUE(SaveLogin(path, nothing).ok());
+  auto refused = LoadLogin(path, "https://b.example:8443");
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("neither an ID token nor a certificate"), std::string::npos)
+      << refused.status().ToString();
 }
 
 TEST_F(CredentialsFileTest, AnotherFileIsRefusedWithAClearMessage) {

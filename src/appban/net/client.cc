@@ -102,6 +102,13 @@ struct HttpClient::Impl {
       } else {
         return Status::InvalidArgument("https needs a pinned CA certificate");
       }
+      if (!options.client_certificate_pem.empty()) {
+        Status presented = UseClientCertificate(*tls_context, options.client_certificate_pem, options.client_key_pem);
+        if (!presented.ok()) {
+          tls_context.reset();
+          return presented;
+        }
+      }
     }
     APPBAN_ASSIGN_OR_RETURN(tcp::resolver::results_type endpoints, ResolveHost(io, url.host, url.port));
     beast::error_code ec;

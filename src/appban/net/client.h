@@ -35,6 +35,10 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{10'000};  // TCP connect plus TLS handshake
   std::chrono::milliseconds read_timeout{30'000};     // the whole exchange of one request
   std::string local_address;                          // bind the client side to this IP ("127.0.0.2"); "" = any
+  // For https to a server that asks for a client certificate (mutual TLS): the person's
+  // certificate chain and its unencrypted PEM key, presented in every handshake. Both or neither.
+  std::string client_certificate_pem;
+  std::string client_key_pem;
   size_t max_response_bytes = 64 * 1024 * 1024;
 };
 

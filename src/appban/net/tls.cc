@@ -295,6 +295,21 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(std::string
   return context;
 }
 
+Status UseClientCertificate(boost::asio::ssl::context& context, std::string_view certificate_chain_pem,
+                            std::string_view private_key_pem) {
+  boost::system::error_code ec;
+  context.use_certificate_chain(boost::asio::buffer(certificate_chain_pem.data(), certificate_chain_pem.size()), ec);
+  if (ec) return Status::InvalidArgument("unusable client certificate: " + ec.message());
+  context.use_private_key(boost::asio::buffer(private_key_pem.data(), private_key_pem.size()),
+                          boost::asio::ssl::context::pem, ec);
+  if (ec) return Status::InvalidArgument("unusable client certificate key (an unencrypted PEM key): " + ec.message());
+  if (SSL_CTX_check_private_key(context.native_handle()) != 1) {
+    ERR_clear_error();
+    return Status::InvalidArgument("the private key does not belong to the client certificate");
+  }
+  return Status::Ok();
+}
+
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeSystemTrustClientContext() {
   namespace ssl = boost::asio::ssl;
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);

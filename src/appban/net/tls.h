@@ -55,6 +55,12 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerContext(std::string
 // A client context that trusts only `pinned_ca_pem` (not the system store) and requires a valid
 // chain to it. Host name / IP checking is per connection (HttpClient does it).
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(std::string_view pinned_ca_pem);
+// Makes a client context present `certificate_chain_pem` (the leaf, then any intermediates) with
+// `private_key_pem` (unencrypted PEM) to a server that asks for a client certificate: a person's
+// certificate for mutual TLS. Fails, naming which, when either is unusable or the key is not the
+// leaf's.
+Status UseClientCertificate(boost::asio::ssl::context& context, std::string_view certificate_chain_pem,
+                            std::string_view private_key_pem);
 // A client context that trusts the system's CA store (OpenSSL's default paths), for public
 // services such as an MDM vendor's API; same protocol floor and options as MakeClientContext.
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeSystemTrustClientContext();

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "appban/common/crypto.h"
+#include "appban/net/client_certificate.h"
 #include "appban/server/admin_api.h"
 #include "appban/server/admin_call.h"
 #include "appban/server/config.h"
@@ -65,22 +66,42 @@ HttpResponse NoStore(HttpResponse response) {
 }
 
 HttpResponse SignIn(WorkerContext& context, const HttpRequest& request, const std::string& key, UnixSeconds now) {
-  if (auto refusal = CheckOrigin(context, request, false)) return *refusal;
   auto body = ParseJsonBounded(request.body, ConfigOf(context).limits.json_max_bytes, 2, "request body");
   if (!body.ok()) return BadRequest(body.status().message());
-  if (!body->is_object()) return BadRequest("request body: must be a JSON object {\"token\": \"...\"}");
-  if (Status members = CheckMembers(*body, {"token"}, "request body"); !members.ok()) {
+  if (!body->is_object()) {
+    return BadRequest("request body: must be a JSON object {\"token\": \"...\"} or {\"client_certificate\": true}");
+  }
+  if (Status members = CheckMembers(*body, {"token", "client_certificate"}, "request body"); !members.ok()) {
     return BadRequest(members.message());
   }
-  auto token = StringMember(*body, "token", true, kMaxPastedTokenBytes);
-  if (!token.ok()) return BadRequest(token.status().message());
-  // Authenticated exactly as the same token sent as a bearer token would be.
-  HttpRequest bearer;
-  bearer.method = "GET";
-  bearer.path = request.path;
-  bearer.remote_address = request.remote_address;
-  bearer.headers.emplace_back("authorization", "Bearer " + *token);
-  auto caller = AuthenticateCaller(context, bearer, now);
+  // Authenticated exactly as the same credential would be on an API call: a pasted token as a
+  // bearer token, or the client certificate this connection presented.
+  HttpRequest credential;
+  credential.method = "GET";
+  credential.path = request.path;
+  credential.remote_address = request.remote_address;
+  if (body->contains("client_certificate")) {
+    if (body->contains("token")) return BadRequest("request body: give a token or client_certificate, not both");
+    if ((*body)["client_certificate"] != true) return BadRequest("request body: client_certificate must be true");
+    // A browser presents its card to any site's request: only the console's own page may turn it
+    // into a session.
+    if (auto refusal = CheckOrigin(context, request, true)) return *refusal;
+    if (!ConfigOf(context).identity.client_certificates.enabled()) {
+      return BadRequest("this server does not accept client certificates ([identity.client_certificates])");
+    }
+    if (!request.client_certificate) {
+      return Unauthenticated(
+          "no client certificate was presented: insert the card, or choose its certificate when "
+          "the browser asks");
+    }
+    credential.client_certificate = request.client_certificate;
+  } else {
+    if (auto refusal = CheckOrigin(context, request, false)) return *refusal;
+    auto token = StringMember(*body, "token", true, kMaxPastedTokenBytes);
+    if (!token.ok()) return BadRequest(token.status().message());
+    credential.headers.emplace_back("authorization", "Bearer " + *token);
+  }
+  auto caller = AuthenticateCaller(context, credential, now);
   if (auto* refusal = std::get_if<HttpResponse>(&caller)) return std::move(*refusal);
   const Principal& principal = std::get<Principal>(caller);
   auto session = NewSessionFor(context, principal, now);
@@ -129,6 +150,7 @@ Result<SessionClaims> NewSessionFor(const WorkerContext& context, const Principa
   claims.method = principal.method;
   claims.token_id = principal.token_id;
   claims.provider = principal.provider;
+  claims.certificate = principal.certificate;
   claims.issued_at = now;
   claims.idle_until = now + console.session_idle_seconds;
   claims.expires_at = now + console.session_max_seconds;
@@ -158,6 +180,17 @@ std::variant<HttpResponse, Principal> AuthenticateSession(WorkerContext& context
   principal.session = true;
   principal.method = claims->method;
   principal.provider = claims->provider;
+  if (claims->method == "client-certificate") {
+    // The session lasts while the card does: every request presents the certificate it was made
+    // with (a request without it — the card pulled, another person's browser — is not the session).
+    const auto& presented = request.client_certificate;
+    if (!presented || !presented->verified || presented->sha256 != claims->certificate) {
+      return Unauthenticated(
+          "this console session was made with the client certificate sha256:" + claims->certificate.substr(0, 16) +
+          "…, which this request does not present; sign in again");
+    }
+    principal.certificate = claims->certificate;
+  }
   auto user = context.fleet->GetUser(claims->user_id);
   if (!user.ok()) {
     if (user.status().code() == StatusCode::kNotFound) return Unauthenticated("the session's user no longer exists");

@@ -133,6 +133,7 @@ std::string EncodeSession(const SessionClaims& claims, std::string_view key) {
   Json json{{"id", claims.id},           {"user", claims.user_id},      {"method", claims.method},
             {"token", claims.token_id},  {"provider", claims.provider}, {"iat", claims.issued_at},
             {"idle", claims.idle_until}, {"exp", claims.expires_at}};
+  if (!claims.certificate.empty()) json["cert"] = claims.certificate;
   return Sign(kVersion, json, key);
 }
 
@@ -149,12 +150,14 @@ Result<SessionClaims> DecodeSession(std::string_view value, std::string_view key
   claims.method = StringOr(*json, "method", "");
   claims.token_id = StringOr(*json, "token", "");
   claims.provider = StringOr(*json, "provider", "");
+  claims.certificate = StringOr(*json, "cert", "");
   claims.issued_at = IntOr(*json, "iat", 0);
   claims.idle_until = IntOr(*json, "idle", 0);
   claims.expires_at = IntOr(*json, "exp", 0);
   if (claims.id.size() != 2 * kIdBytes || claims.user_id.empty() ||
-      (claims.method != "api-token" && claims.method != "oidc") ||
-      (claims.method == "api-token") == claims.token_id.empty()) {
+      (claims.method != "api-token" && claims.method != "oidc" && claims.method != "client-certificate") ||
+      (claims.method == "api-token") == claims.token_id.empty() ||
+      (claims.method == "client-certificate") == claims.certificate.empty()) {
     return invalid("incomplete claims");
   }
   if (now >= claims.expires_at) {

@@ -42,11 +42,13 @@ inline constexpr size_t kMaxSessionCookieBytes = 2048;
 inline constexpr size_t kMaxCookieHeaderBytes = 8192;
 
 struct SessionClaims {
-  std::string id;        // 16 random bytes, hex: names the session (and keys its CSRF token)
-  std::string user_id;   // the user it signs in
-  std::string method;    // the credential it was made from: "api-token" or "oidc"
-  std::string token_id;  // the API token's id (method "api-token")
-  std::string provider;  // the provider's configured name (method "oidc")
+  std::string id;           // 16 random bytes, hex: names the session (and keys its CSRF token)
+  std::string user_id;      // the user it signs in
+  std::string method;       // the credential it was made from: "api-token", "oidc" or "client-certificate"
+  std::string token_id;     // the API token's id (method "api-token")
+  std::string provider;     // the provider's configured name (method "oidc")
+  std::string certificate;  // the client certificate's SHA-256 (method "client-certificate"): every
+                            // request of the session must present that certificate
   UnixSeconds issued_at = 0;
   UnixSeconds idle_until = 0;
   UnixSeconds expires_at = 0;

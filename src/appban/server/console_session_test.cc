@@ -42,6 +42,24 @@ TEST(ConsoleSession, RoundTripsAndKeysItsCsrfTokenToTheSession) {
   EXPECT_NE(CsrfTokenFor(claims, kKey), CsrfTokenFor(Claims(), kKey)) << "two sessions share a CSRF token";
 }
 
+TEST(ConsoleSession, ACardSessionCarriesItsCertificateAndNeedsOne) {
+  SessionClaims claims = Claims();
+  claims.method = "client-certificate";
+  claims.token_id.clear();
+  claims.certificate = std::string(64, 'a');
+  auto decoded = DecodeSession(EncodeSession(claims, kKey), kKey, kNow + 10);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->method, "client-certificate");
+  EXPECT_EQ(decoded->certificate, claims.certificate);
+  // Without the certificate to compare each request with, it is no session.
+  claims.certificate.clear();
+  EXPECT_EQ(DecodeSession(EncodeSession(claims, kKey), kKey, kNow).status().code(), StatusCode::kInvalidArgument);
+  // Nor does another kind of session carry one.
+  SessionClaims token = Claims();
+  token.certificate = std::string(64, 'b');
+  EXPECT_EQ(DecodeSession(EncodeSession(token, kKey), kKey, kNow).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(ConsoleSession, RefusesAnotherKeyAndAnyChangedByte) {
   SessionClaims claims = Claims();
   std::string value = EncodeSession(claims, kKey);

@@ -113,7 +113,10 @@ HttpResponse Providers(const WorkerContext& context) {
         Json{{"name", issuer.name},
              {"sign_in_url", std::string(kSignInStartPath) + "?provider=" + PercentEncode(issuer.name)}});
   }
-  HttpResponse response = JsonResponse(200, Json{{"providers", std::move(providers)}});
+  // Whether a card can sign in (POST /v1/session {"client_certificate": true}).
+  HttpResponse response =
+      JsonResponse(200, Json{{"providers", std::move(providers)},
+                             {"client_certificates", ConfigOf(context).identity.client_certificates.enabled()}});
   response.headers.emplace_back("Cache-Control", "no-store");
   return response;
 }
