@@ -308,6 +308,72 @@ TEST_F(ClientCertificates, CertificatesThatProveNoOneGetA401NamingWhy) {
   EXPECT_EQ(both.body.value("method", ""), "api-token") << both.text;
 }
 
+// A CA revokes a card: the server picks up the new CRL it is given without a restart, and the
+// card is refused from the next connection on.
+TEST(ClientCertificateRevocation, ANewCrlIsLoadedWithoutARestart) {
+  TempDir dir;
+  const fs::path certs = dir.path() / "certs";
+  auto made =
+      RunCommand({"bash", (fs::path(APPBAN_SOURCE_DIR) / "tests/tools/make_staff_certs.sh").string(), certs.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const fs::path crl = dir.path() / "staff-crl.pem";
+  fs::copy_file(certs / "crl-before-dave.pem", crl);
+  const fs::path config = dir.path() / "server.toml";
+  std::ofstream(config) << "[identity.client_certificates]\nca_file = \"" << (certs / "staff-ca.pem").string()
+                        << "\"\ncrl_file = \"" << crl.string() << "\"\ncrl_reload_seconds = 1\n";
+  // One worker, so a TLS session made with it can be offered back to it.
+  auto server = ServerProcess::Start(dir.path() / "data", {"--config", config.string(), "--workers", "1"});
+  ASSERT_TRUE(server.has_value()) << "server did not start";
+  const fs::path ca = dir.path() / "server-ca.pem";
+  std::ofstream(ca) << server->ca_pem();
+  // openssl s_client with dave's card, saving its TLS session or offering the saved one back.
+  const fs::path session = dir.path() / "dave-session.pem";
+  auto s_client = [&](const char* session_flag) {
+    std::string host_port = server->url().substr(std::string("https://").size());
+    std::string script =
+        "(printf 'GET /v1/admin/whoami HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'; "
+        "sleep 1) | openssl s_client -connect " +
+        host_port + " -CAfile " + ca.string() + " -cert " + (certs / "dave.pem").string() + " -key " +
+        (certs / "dave.key").string() + " " + session_flag + " " + session.string() + " -ign_eof 2>/dev/null";
+    return RunCommand({"bash", "-c", script}).out;
+  };
+  // One request with dave's card, on a new connection.
+  auto dave = [&] {
+    std::vector<std::string> argv = {"curl",     "--silent",
+                                     "--cacert", ca.string(),
+                                     "--cert",   (certs / "dave.pem").string(),
+                                     "--key",    (certs / "dave.key").string(),
+                                     "-w",       "\n%{http_code}\n"};
+    argv.push_back(server->url() + "/v1/admin/whoami");
+    return RunCommand(argv).out;
+  };
+  // Not yet revoked: dave is a person (without a role).
+  std::string before = dave();
+  EXPECT_NE(before.find("has no appban role"), std::string::npos) << before;
+  std::string saved = s_client("-sess_out");
+  ASSERT_NE(saved.find("has no appban role"), std::string::npos) << saved;
+  std::string resumed = s_client("-sess_in");
+  ASSERT_NE(resumed.find("Reused, TLS"), std::string::npos) << "the server resumes sessions: " << resumed;
+
+  fs::copy_file(certs / "crl.pem", crl, fs::copy_options::overwrite_existing);
+  std::string after;
+  for (int attempt = 0; attempt < 100; ++attempt) {  // every worker looks within a second
+    after = dave();
+    if (after.find("certificate revoked") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(after.find("certificate revoked"), std::string::npos) << after;
+  // A TLS session made before the new CRL is not resumed: the card is checked again, and refused.
+  std::string offered_back = s_client("-sess_in");
+  EXPECT_NE(offered_back.find("New, TLS"), std::string::npos) << offered_back;
+  EXPECT_NE(offered_back.find("certificate revoked"), std::string::npos) << offered_back;
+
+  // A broken CRL file leaves the lists in force.
+  std::ofstream(crl, std::ios::trunc) << "not a CRL\n";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_NE(dave().find("certificate revoked"), std::string::npos) << "a bad file must not unrevoke a card";
+}
+
 TEST(ClientCertificateConfig, NeedsTlsAndUsableFiles) {
   TempDir dir;
   auto made = RunCommand({"bash", (fs::path(APPBAN_SOURCE_DIR) / "tests/tools/make_staff_certs.sh").string(),

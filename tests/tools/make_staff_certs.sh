@@ -4,6 +4,7 @@
 # smart-card CA would issue them:
 #   staff-ca.pem           the department's staff CA (what identity.client_certificates.ca_file names)
 #   crl.pem                its CRL, revoking dave
+#   crl-before-dave.pem    its CRL from before dave was revoked (revoking no one)
 #   alice, bob             valid; e-mail and UPN subjectAltNames (alice@dept.example, bob@dept.example)
 #   carol                  expired in 2020
 #   dave                   revoked
@@ -71,6 +72,7 @@ issue staff carol "/CN=Carol Example/O=Department of Examples" "email:carol@dept
 issue staff dave "/CN=Dave Example/O=Department of Examples" "email:dave@dept.example"
 issue staff eve "/CN=Eve Example/O=Department of Examples" "email:eve@dept.example,email:alice@dept.example"
 issue rogue mallory "/CN=Alice Example/O=Department of Examples" "email:alice@dept.example"
+openssl ca -config staff/ca.cnf -gencrl -out crl-before-dave.pem 2>/dev/null
 openssl ca -config staff/ca.cnf -revoke dave.pem 2>/dev/null
 openssl ca -config staff/ca.cnf -gencrl -out crl.pem 2>/dev/null
 cp staff/ca.pem staff-ca.pem

@@ -10,6 +10,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <atomic>
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 
@@ -359,43 +361,47 @@ std::string AsnText(const ASN1_STRING* value) {
 
 }  // namespace
 
-Status RequestClientCertificates(boost::asio::ssl::context& context, std::string_view ca_pem,
-                                 std::string_view crl_pem) {
-  SSL_CTX* native = context.native_handle();
-  if (ca_pem.size() > kMaxPemFileBytes || crl_pem.size() > 16 * kMaxPemFileBytes) {
+namespace {
+
+struct StoreFree {
+  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
+};
+using StorePtr = std::unique_ptr<X509_STORE, StoreFree>;
+struct NameStackFree {
+  void operator()(STACK_OF(X509_NAME) * p) const { sk_X509_NAME_pop_free(p, X509_NAME_free); }
+};
+using NameStackPtr = std::unique_ptr<STACK_OF(X509_NAME), NameStackFree>;
+
+// The store client certificates are verified against: the CAs of `ca_pem` and, when `crl_pem` is
+// not empty, their CRLs, checked for the whole chain. `names` receives the CAs' subjects.
+Result<StorePtr> ClientStore(std::string_view ca_pem, std::string_view crl_pem, NameStackPtr& names) {
+  if (ca_pem.size() > kMaxPemFileBytes || crl_pem.size() > kMaxCrlFileBytes) {
     return Status::LimitExceeded("the client CA or CRL file is larger than its limit");
   }
-  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
-  if (names == nullptr) return Status::Internal("out of memory");
-  X509_STORE* store = SSL_CTX_get_cert_store(native);
+  StorePtr store(X509_STORE_new());
+  names.reset(sk_X509_NAME_new_null());
+  if (!store || !names) return Status::Internal("out of memory");
   BioPtr bio = ReadOnlyBio(ca_pem);
   size_t count = 0;
   while (true) {
     X509Ptr ca(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (!ca) break;
     if (++count > kMaxClientCas) {
-      sk_X509_NAME_pop_free(names, X509_NAME_free);
       return Status::LimitExceeded("more than " + std::to_string(kMaxClientCas) + " client CA certificates");
     }
     if (X509_check_ca(ca.get()) == 0) {
-      sk_X509_NAME_pop_free(names, X509_NAME_free);
       return Status::InvalidArgument("client CA certificate " + NameText(X509_get_subject_name(ca.get())) +
                                      " is not a CA certificate");
     }
     X509_NAME* name = X509_NAME_dup(X509_get_subject_name(ca.get()));
-    if (name == nullptr || sk_X509_NAME_push(names, name) == 0 || X509_STORE_add_cert(store, ca.get()) != 1) {
+    if (name == nullptr || sk_X509_NAME_push(names.get(), name) == 0 ||
+        X509_STORE_add_cert(store.get(), ca.get()) != 1) {
       X509_NAME_free(name);
-      sk_X509_NAME_pop_free(names, X509_NAME_free);
       return Status::Internal("cannot trust a client CA: " + OpenSslError());
     }
   }
   ERR_clear_error();  // the end of the PEM stream reads as an error
-  if (count == 0) {
-    sk_X509_NAME_pop_free(names, X509_NAME_free);
-    return Status::InvalidArgument("the client CA file holds no PEM certificate");
-  }
-  // The names go in the CertificateRequest, so a browser offers only the cards that match.
-  SSL_CTX_set_client_CA_list(native, names);
+  if (count == 0) return Status::InvalidArgument("the client CA file holds no PEM certificate");
   if (!crl_pem.empty()) {
     BioPtr crls = ReadOnlyBio(crl_pem);
     size_t crl_count = 0;
@@ -403,21 +409,51 @@ Status RequestClientCertificates(boost::asio::ssl::context& context, std::string
       CrlPtr crl(PEM_read_bio_X509_CRL(crls.get(), nullptr, nullptr, nullptr));
       if (!crl) break;
       ++crl_count;
-      if (X509_STORE_add_crl(store, crl.get()) != 1) return Status::Internal("cannot use a CRL: " + OpenSslError());
+      if (X509_STORE_add_crl(store.get(), crl.get()) != 1)
+        return Status::Internal("cannot use a CRL: " + OpenSslError());
     }
     ERR_clear_error();
     if (crl_count == 0) return Status::InvalidArgument("the CRL file holds no PEM CRL");
-    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
   }
-  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, KeepHandshakeGoing);
-  SSL_CTX_set_verify_depth(native, 8);
-  // Sessions remember the client's certificate; OpenSSL refuses to resume one without an id
-  // context once peers are verified.
-  static constexpr unsigned char kSessionContext[] = "appban-mtls";
-  if (SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1) != 1) {
+  return store;
+}
+
+// Sessions remember the client's certificate and its verification: a session is resumed only
+// under the id context it was made with, so a new context (a generation number) makes every
+// client verify again against the current CRLs. OpenSSL also refuses to resume without one once
+// peers are verified.
+Status SetClientSessionContext(SSL_CTX* native) {
+  static std::atomic<uint64_t> generation{0};
+  std::string context = "appban-mtls-" + std::to_string(generation.fetch_add(1) + 1);
+  if (SSL_CTX_set_session_id_context(native, reinterpret_cast<const unsigned char*>(context.data()),
+                                     static_cast<unsigned int>(context.size())) != 1) {
     return Status::Internal("cannot set the TLS session context: " + OpenSslError());
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status RequestClientCertificates(boost::asio::ssl::context& context, std::string_view ca_pem,
+                                 std::string_view crl_pem) {
+  SSL_CTX* native = context.native_handle();
+  NameStackPtr names;
+  APPBAN_ASSIGN_OR_RETURN(StorePtr store, ClientStore(ca_pem, crl_pem, names));
+  SSL_CTX_set_cert_store(native, store.release());
+  // The names go in the CertificateRequest, so a browser offers only the cards that match.
+  SSL_CTX_set_client_CA_list(native, names.release());
+  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, KeepHandshakeGoing);
+  SSL_CTX_set_verify_depth(native, 8);
+  return SetClientSessionContext(native);
+}
+
+Status ReplaceClientCrls(boost::asio::ssl::context& context, std::string_view ca_pem, std::string_view crl_pem) {
+  SSL_CTX* native = context.native_handle();
+  NameStackPtr names;
+  APPBAN_ASSIGN_OR_RETURN(StorePtr store, ClientStore(ca_pem, crl_pem, names));
+  SSL_CTX_set_cert_store(native, store.release());
+  return SetClientSessionContext(native);
 }
 
 std::shared_ptr<const ClientCertificate> PeerCertificate(ssl_st* ssl) {

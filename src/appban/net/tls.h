@@ -72,7 +72,14 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeSystemTrustClientContext(
 // handshake: PeerCertificate reports why, so the application can answer 401 naming the reason
 // instead of a TLS alert a person cannot read.
 inline constexpr size_t kMaxClientCas = 64;
+inline constexpr size_t kMaxCrlFileBytes = 16 << 20;
 Status RequestClientCertificates(boost::asio::ssl::context& context, std::string_view ca_pem, std::string_view crl_pem);
+// Replaces the CRLs of a context RequestClientCertificates set up (with the same `ca_pem`), for the
+// handshakes that follow; sessions made before are no longer resumed, so every client verifies
+// again against the new lists (a connection already open keeps the certificate it verified).
+// On an error the context keeps its lists. Call it on the thread that runs the context's
+// handshakes.
+Status ReplaceClientCrls(boost::asio::ssl::context& context, std::string_view ca_pem, std::string_view crl_pem);
 // The certificate the client sent in the handshake of `ssl`, with the verification result;
 // nullptr when it sent none.
 std::shared_ptr<const ClientCertificate> PeerCertificate(ssl_st* ssl);

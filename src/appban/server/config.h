@@ -143,6 +143,10 @@ struct ClientCertificateConfig {
   enum class UserFrom { kSanEmail, kSanUpn, kSubjectDn };
   std::string ca_file;   // PEM bundle of the CAs that issue staff certificates; empty: mutual TLS off
   std::string crl_file;  // PEM CRLs of those CAs; when set, every certificate's revocation is checked
+  // How often each worker looks at crl_file and, when it changed, loads it for the handshakes
+  // that follow (a CA publishes a new CRL; cron copies it here).
+  uint32_t crl_reload_seconds = 60;
+  static constexpr uint32_t kMaxCrlReloadSeconds = 86400;
   UserFrom user_from = UserFrom::kSanEmail;
   bool enabled() const { return !ca_file.empty(); }
 };

@@ -101,6 +101,9 @@ Status ParseClientCertificates(const TomlField& field, const std::string& source
       if (!path.starts_with('/')) return inner.Error("must be an absolute path");
       if (path.size() > ConfigLimits::kMaxPathLength) return inner.Error("is too long");
       (key == "ca_file" ? out.ca_file : out.crl_file) = std::move(path);
+    } else if (key == "crl_reload_seconds") {
+      APPBAN_ASSIGN_OR_RETURN(int64_t seconds, inner.Integer(1, ClientCertificateConfig::kMaxCrlReloadSeconds));
+      out.crl_reload_seconds = static_cast<uint32_t>(seconds);
     } else if (key == "user_from") {
       APPBAN_ASSIGN_OR_RETURN(std::string value, inner.String());
       if (value == "san-email") {

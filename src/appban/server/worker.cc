@@ -1,6 +1,7 @@
 #include "appban/server/worker.h"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -16,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "appban/common/crypto.h"
+#include "appban/common/file.h"
 #include "appban/decide/admin.h"
 #include "appban/identity/oidc.h"
 #include "appban/net/server.h"
@@ -160,6 +162,8 @@ class Worker : public FleetNotifier {
         if (!clients.ok()) return failed("setting up client certificates", clients);
       }
       options.tls = *tls;
+      client_tls_ = inputs_.client_ca_pem.empty() ? nullptr : *tls;
+      loaded_crl_pem_ = inputs_.client_crl_pem;
     }
     MetricsObserver observer(slot);
     net::HttpServer server(
@@ -298,6 +302,42 @@ class Worker : public FleetNotifier {
       slot.LongpollEnded();
       slot.DeviceDisconnected();
     }
+    ReloadClientCrlsIfChanged();
+  }
+
+  // A revoked card must stop working without a restart: every crl_reload_seconds the CRL file is
+  // looked at, and when it changed (modified, replaced or resized) it is loaded for the handshakes
+  // that follow. A file that does not load leaves the lists in force, and says so.
+  void ReloadClientCrlsIfChanged() {
+    const ClientCertificateConfig& clients = config_.identity.client_certificates;
+    if (client_tls_ == nullptr || clients.crl_file.empty()) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_crl_check_) return;
+    next_crl_check_ = now + std::chrono::seconds(clients.crl_reload_seconds);
+    struct stat info {};
+    if (::stat(clients.crl_file.c_str(), &info) != 0) {
+      spdlog::warn("worker {}: identity.client_certificates.crl_file {}: {}; the CRLs loaded before stay in force",
+                   inputs_.worker_index, clients.crl_file, std::strerror(errno));
+      return;
+    }
+    CrlFileStamp stamp{info.st_ino, info.st_size, info.st_mtim.tv_sec, info.st_mtim.tv_nsec};
+    if (stamp == crl_stamp_) return;
+    crl_stamp_ = stamp;
+    auto crl = ReadFileToString(clients.crl_file, net::kMaxCrlFileBytes);
+    // Touched but the same lists (or, at the first look, what the supervisor read at start):
+    // nothing to load, and the TLS sessions clients hold stay resumable.
+    if (crl.ok() && *crl == loaded_crl_pem_) return;
+    Status loaded = crl.ok() ? net::ReplaceClientCrls(*client_tls_, inputs_.client_ca_pem, *crl) : crl.status();
+    if (!loaded.ok()) {
+      spdlog::error(
+          "worker {}: identity.client_certificates.crl_file {} changed but cannot be used: {}; the CRLs "
+          "loaded before stay in force",
+          inputs_.worker_index, clients.crl_file, loaded.ToString());
+      return;
+    }
+    loaded_crl_pem_ = std::move(*crl);
+    spdlog::info("worker {}: loaded the changed CRLs of {} for the client certificates presented from now on",
+                 inputs_.worker_index, clients.crl_file);
   }
 
   // Decided from the headers, before any body is read: an admin request that carries a body is
@@ -493,6 +533,18 @@ class Worker : public FleetNotifier {
   std::unique_ptr<BundleHub> hub_;
   std::unique_ptr<DeviceApi> devices_;
   int64_t reported_waiting_ = 0;
+  // Mutual TLS: the context whose client CRLs are reloaded, and what the CRL file looked like.
+  struct CrlFileStamp {
+    ino_t inode = 0;
+    off_t size = 0;
+    time_t modified_seconds = 0;
+    long modified_nanoseconds = 0;
+    bool operator==(const CrlFileStamp&) const = default;
+  };
+  std::shared_ptr<boost::asio::ssl::context> client_tls_;
+  CrlFileStamp crl_stamp_;
+  std::string loaded_crl_pem_;  // the lists in force
+  std::chrono::steady_clock::time_point next_crl_check_{};
 };
 
 }  // namespace
