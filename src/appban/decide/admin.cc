@@ -55,6 +55,24 @@ Status PolicyAdmin::Record(const std::string& action, const std::string& object,
 // approves, another publishes) so that the typed name never stands in for the second person.
 constexpr std::string_view kBreakGlassProposerPrefix = "break-glass:";
 
+namespace {
+
+// A user id as the fleet store makes them (store/fleet.h): "u-" and 24 lowercase hex digits.
+bool IsUserId(std::string_view id) {
+  return id.size() == 26 && id.starts_with("u-") &&
+         std::all_of(id.begin() + 2, id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+bool PolicyAdmin::ProposedUnderATypedName(const policy::Rule& rule) const {
+  if (rule.proposed_by.starts_with(kBreakGlassProposerPrefix)) return true;
+  // Drafts stored on the host before decisions needed a signed-in person (2026-12-05) name their
+  // proposer by whatever was typed. Among signed-in people (whose ids are user ids), such a name
+  // vouches for no one either.
+  return IsUserId(actor_) && !IsUserId(rule.proposed_by);
+}
+
 Result<policy::Rule> PolicyAdmin::ProposeRule(policy::Rule rule, const std::string& note) {
   APPBAN_RETURN_IF_ERROR(CheckActor());
   const std::string proposer = who_.break_glass ? std::string(kBreakGlassProposerPrefix) + actor_ : actor_;
@@ -94,16 +112,19 @@ Result<policy::Rule> PolicyAdmin::ApproveRule(const std::string& id, const std::
 Result<policy::Rule> PolicyAdmin::PublishRule(const std::string& id, const std::string& note) {
   APPBAN_RETURN_IF_ERROR(CheckHumanDecider("publish rule " + id));
   return Transition(id, "rule.publish", [&](policy::Rule& rule) -> Status {
-    if (rule.proposed_by.starts_with(kBreakGlassProposerPrefix)) {
+    if (ProposedUnderATypedName(rule)) {
+      const std::string how = rule.proposed_by.starts_with(kBreakGlassProposerPrefix)
+                                  ? "through break-glass"
+                                  : "on the host before decisions needed a signed-in person";
       if (who_.break_glass) {
-        return Status::PermissionDenied("two-person rule: rule " + rule.id +
-                                        " was proposed through break-glass; a person signed in to the admin API, "
-                                        "other than its approver, must publish it");
+        return Status::PermissionDenied("two-person rule: rule " + rule.id + " was proposed " + how +
+                                        "; a person signed in to the admin API, other than its approver, must "
+                                        "publish it");
       }
       for (auto step = rule.history.rbegin(); step != rule.history.rend(); ++step) {
         if (step->to != policy::RuleState::kApproved) continue;
         if (step->by == actor_) {
-          return Status::PermissionDenied("two-person rule: rule " + rule.id + " was proposed through break-glass (" +
+          return Status::PermissionDenied("two-person rule: rule " + rule.id + " was proposed " + how + " (" +
                                           rule.proposed_by + ": a typed name, not a signed-in person), so " +
                                           who_.Shown() +
                                           ", who approved it, cannot also publish it; another person must");

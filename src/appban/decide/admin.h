@@ -115,6 +115,9 @@ class PolicyAdmin {
   Result<policy::Rule> Transition(const std::string& id, const std::string& action,
                                   const std::function<Status(policy::Rule&)>& step);
 
+  // Whether the rule's proposer is a typed name rather than a signed-in person (break-glass, or a
+  // draft from before decisions needed one): such a rule needs two people after it.
+  bool ProposedUnderATypedName(const policy::Rule& rule) const;
   // The actor may decide what widens or relaxes enforcement (approve, publish, revoke, waive):
   // kPermissionDenied for a service account, naming it.
   Status CheckHumanDecider(std::string_view what) const;

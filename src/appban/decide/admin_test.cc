@@ -212,6 +212,36 @@ TEST_F(PolicyAdminQuorum, BreakGlassProposesButNeverCountsNorApproves) {
   EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition) << "already revoked";
 }
 
+// A draft stored on the host before decisions needed a signed-in person names its proposer by a
+// typed name ("alice" here, r1's). Among signed-in people that name vouches for no one, so, as
+// for a break-glass draft, the person who approves it cannot also publish it.
+TEST_F(PolicyAdminQuorum, ADraftUnderATypedNameNeedsTwoSignedInPeopleAfterIt) {
+  PolicyAdmin first = As("u-" + std::string(24, '1')), second = As("u-" + std::string(24, '2'));
+  ASSERT_TRUE(first.ApproveRule("r1").ok());
+  auto alone = first.PublishRule("r1");
+  EXPECT_EQ(alone.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(alone.status().message().find("before decisions needed a signed-in person"), std::string::npos)
+      << alone.status().ToString();
+  EXPECT_EQ(store_->GetRule("r1")->state, policy::RuleState::kApproved);
+  ASSERT_TRUE(second.PublishRule("r1").ok());
+  EXPECT_EQ(store_->GetRule("r1")->state, policy::RuleState::kPublished);
+}
+
+// With a quorum of three, a typed-name proposer is not one of the three.
+TEST_F(PolicyAdminQuorum, ATypedNameCountsForNoOneInAQuorum) {
+  PolicyAdmin glass = As("root", true, true);
+  ASSERT_TRUE(glass.ProposeRule(SampleRule("r-glass")).ok());
+  auto opened = As("bob").ApproveRuleWithQuorum("r-glass", "", 3);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(opened->People(), 1) << "bob alone; the break-glass proposer is nobody";
+  auto second = As("carol").ApproveChange(opened->id, "");
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->QuorumReached());
+  auto third = As("dave").ApproveChange(opened->id, "");
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE(third->QuorumReached());
+}
+
 // A rule that targets a vendor bans every identifier of it, so adding identifiers to a vendor a
 // rule in force targets widens that rule: two people, as for approving the rule itself.
 TEST_F(PolicyAdminQuorum, AVendorMergeThatWidensARuleInForceWaitsForASecondPerson) {

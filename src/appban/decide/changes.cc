@@ -139,7 +139,7 @@ Result<store::Change> PolicyAdmin::ApproveRuleWithQuorum(const std::string& id, 
                           NewChange(std::string(kRuleApprove), "rule:" + id, Json{{"rule_id", id}}, quorum, ""));
   change.proposed_by = rule.proposed_by;
   change.proposer_name = rule.proposed_by;
-  change.proposer_counts = true;
+  change.proposer_counts = !ProposedUnderATypedName(rule);  // a typed name is nobody
   change.approvals.push_back({actor_, who_.display_name, change.created_at, note});
   APPBAN_RETURN_IF_ERROR(
       store_.PutChange(change, Audit("change.approve", "change:" + change.id, nullptr, store::ChangeToJson(change))));
