@@ -188,6 +188,53 @@ TEST_F(ClientCertificates, ACardIsAPersonAndTheTwoPersonRuleComparesPeople) {
   EXPECT_TRUE(proposal_recorded) << audit.text;
 }
 
+// One person, two accounts: alice's card and her account at the identity provider are two users
+// until an administrator links them; from then on the two-person rule counts them once, for what
+// either proposed before the link too.
+TEST_F(ClientCertificates, TwoAccountsOfOnePersonCountOnceOnceLinked) {
+  const std::string card_id = GrantAdmin("alice", "alice@dept.example");
+  const std::string alice_oidc = provider_->SignIn("alice");
+  Answer oidc_whoami;
+  for (int attempt = 0; attempt < 100 && oidc_whoami.status != 200; ++attempt) {  // the JWKS may still be loading
+    oidc_whoami = WithToken(alice_oidc, "GET", "/v1/admin/whoami");
+    if (oidc_whoami.status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(oidc_whoami.status, 200) << oidc_whoami.text;
+  ASSERT_EQ(oidc_whoami.body.value("role", ""), "admin") << oidc_whoami.text;
+  const std::string oidc_id = oidc_whoami.body.value("actor", "");
+  ASSERT_NE(oidc_id, card_id);
+
+  Json rule = Json::parse(testing::ReadWholeFile(fs::path(APPBAN_SOURCE_DIR) / "examples" / "wechat-rule.json"));
+  ASSERT_EQ(Change("alice", "/v1/admin/rules", rule).status, 201);
+  const std::string approve = "/v1/admin/rules/" + rule.value("id", "") + "/approve";
+
+  // An account that does not exist is not linked.
+  EXPECT_EQ(
+      WithToken(bob(), "POST", "/v1/admin/users/" + card_id + "/link", {{"same_as", "u-000000000000000000000000"}})
+          .status,
+      404);
+  Answer linked = WithToken(admin_, "POST", "/v1/admin/users/" + card_id + "/link", {{"same_as", oidc_id}});
+  ASSERT_EQ(linked.status, 200) << linked.text;
+  EXPECT_EQ(linked.body.value("person_id", ""), oidc_id);
+
+  // The card's proposal, from before the link, is alice's: her provider account cannot approve it.
+  Answer own = WithToken(alice_oidc, "POST", approve, Json::object());
+  EXPECT_EQ(own.status, 409) << own.text;
+  EXPECT_EQ(own.body["error"].value("code", ""), "two_person_rule") << own.text;
+  // Nor can either account change the other's role.
+  Answer role = Change("alice", "/v1/admin/users/" + oidc_id + "/role", {{"role", "analyst"}});
+  EXPECT_EQ(role.status, 409) << role.text;
+  // And what her provider account proposes, her card cannot approve.
+  Json second = rule;
+  second["id"] = "ban-second";
+  ASSERT_EQ(WithToken(alice_oidc, "POST", "/v1/admin/rules", second).status, 201);
+  Answer by_card = Change("alice", "/v1/admin/rules/ban-second/approve", Json::object());
+  EXPECT_EQ(by_card.status, 409) << by_card.text;
+  // Another person can.
+  EXPECT_EQ(WithToken(bob(), "POST", approve, Json::object()).status, 200);
+  EXPECT_EQ(WithToken(bob(), "POST", "/v1/admin/rules/ban-second/approve", Json::object()).status, 200);
+}
+
 // The command line presents the card too: `appban login --client-cert` checks it with the server
 // and saves where it is, and every later command signs in with it — the chain records the card,
 // and the two-person rule still compares people.

@@ -19,7 +19,7 @@ decide::Actor LocalActor(const DataOptions& options) {
   who.method = options.break_glass ? "break-glass" : "local";
   who.channel = "cli";
   who.source = "local";
-  return decide::Actor{name, name, true, store::AuditIdentityJson(who), options.break_glass};
+  return decide::Actor{name, name, true, store::AuditIdentityJson(who), options.break_glass, {}};
 }
 
 std::string ResolveUser(const DataOptions& options) {

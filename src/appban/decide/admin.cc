@@ -20,11 +20,15 @@ std::string Actor::Shown() const {
   return display_name + " (" + id + ")";
 }
 
+bool Actor::Is(std::string_view user_id) const {
+  return user_id == id || std::find(same_person.begin(), same_person.end(), user_id) != same_person.end();
+}
+
 PolicyAdmin::PolicyAdmin(store::Store& store, Actor actor, Clock clock)
     : store_(store), who_(std::move(actor)), actor_(who_.id), clock_(std::move(clock)) {}
 
 PolicyAdmin::PolicyAdmin(store::Store& store, std::string name, Clock clock)
-    : PolicyAdmin(store, Actor{std::move(name), "", true, nullptr}, std::move(clock)) {}
+    : PolicyAdmin(store, Actor{std::move(name), "", true, nullptr, false, {}}, std::move(clock)) {}
 
 Status PolicyAdmin::CheckHumanDecider(std::string_view what) const {
   if (who_.break_glass && what.starts_with("approve")) {
@@ -101,7 +105,7 @@ Result<policy::Rule> PolicyAdmin::Transition(const std::string& id, const std::s
 Result<policy::Rule> PolicyAdmin::ApproveRule(const std::string& id, const std::string& note) {
   APPBAN_RETURN_IF_ERROR(CheckHumanDecider("approve rule " + id));
   return Transition(id, "rule.approve", [&](policy::Rule& rule) -> Status {
-    if (rule.state == policy::RuleState::kDraft && rule.proposed_by == actor_) {
+    if (rule.state == policy::RuleState::kDraft && who_.Is(rule.proposed_by)) {
       return Status::PermissionDenied("two-person rule: " + who_.Shown() + " proposed rule " + rule.id +
                                       " and cannot also approve it; another person must approve");
     }
@@ -123,7 +127,7 @@ Result<policy::Rule> PolicyAdmin::PublishRule(const std::string& id, const std::
       }
       for (auto step = rule.history.rbegin(); step != rule.history.rend(); ++step) {
         if (step->to != policy::RuleState::kApproved) continue;
-        if (step->by == actor_) {
+        if (who_.Is(step->by)) {
           return Status::PermissionDenied("two-person rule: rule " + rule.id + " was proposed " + how + " (" +
                                           rule.proposed_by + ": a typed name, not a signed-in person), so " +
                                           who_.Shown() +
@@ -150,7 +154,7 @@ Result<policy::Waiver> PolicyAdmin::AddWaiver(policy::Waiver waiver) {
   waiver.created_at = now;
   waiver.revoked_at.reset();
   waiver.revoked_by.clear();
-  if (!waiver.requested_by.empty() && waiver.requested_by == actor_) {
+  if (!waiver.requested_by.empty() && who_.Is(waiver.requested_by)) {
     return Status::PermissionDenied("two-person rule: " + who_.Shown() + " requested waiver " + waiver.id +
                                     " and cannot also approve it");
   }

@@ -30,8 +30,13 @@ struct Actor {
   // Acting on the host without authenticating (`--break-glass`): may propose, never approve, and a
   // change it proposes needs its whole quorum from other, authenticated people.
   bool break_glass = false;
+  // The person's other accounts (user ids an administrator linked with `id`): the two-person rule
+  // compares people, so what any of them proposed or approved counts as this actor's.
+  std::vector<std::string> same_person;
 
   std::string Shown() const;
+  // Whether `user_id` (a proposer, an approver) is this actor's person.
+  bool Is(std::string_view user_id) const;
 };
 
 class PolicyAdmin {

@@ -88,7 +88,7 @@ TEST(PolicyAdmin, RefusedStepLeavesNoAuditEntry) {
 // break-glass never.
 
 Actor Person(const std::string& id, bool human = true, bool break_glass = false) {
-  return Actor{id, id, human, nullptr, break_glass};
+  return Actor{id, id, human, nullptr, break_glass, {}};
 }
 
 // A fresh store, and rule r1 proposed by alice.

@@ -82,7 +82,7 @@ Result<store::Change> PolicyAdmin::ProposeRuleRevocation(const std::string& id, 
 
 Result<store::Change> PolicyAdmin::ProposeWaiver(policy::Waiver waiver, int64_t quorum) {
   // The proposer is the requester; whoever completes the quorum is recorded as the approver.
-  if (!waiver.requested_by.empty() && waiver.requested_by != actor_) {
+  if (!waiver.requested_by.empty() && !who_.Is(waiver.requested_by)) {
     return Status::InvalidArgument("waiver " + waiver.id + ": requested_by is the person proposing it (" + actor_ +
                                    "), not " + waiver.requested_by);
   }
@@ -130,7 +130,7 @@ Result<store::Change> PolicyAdmin::ApproveRuleWithQuorum(const std::string& id, 
     return Status::FailedPrecondition("cannot approve rule " + id + ": it is " +
                                       std::string(policy::RuleStateName(rule.state)) + ", not draft");
   }
-  if (rule.proposed_by == actor_) {
+  if (who_.Is(rule.proposed_by)) {
     return Status::PermissionDenied("two-person rule: " + who_.Shown() + " proposed rule " + id +
                                     " and cannot also approve it; another person must approve");
   }
@@ -155,12 +155,12 @@ Result<store::Change> PolicyAdmin::ApproveChange(const std::string& id, const st
     return Status::FailedPrecondition("change " + id + " is " + std::string(store::ChangeStateName(change.state)) +
                                       ", not pending");
   }
-  if (change.proposed_by == actor_) {
+  if (who_.Is(change.proposed_by)) {
     return Status::PermissionDenied("two-person rule: " + who_.Shown() + " proposed change " + id +
                                     " and cannot also approve it; another person must");
   }
   for (const auto& approval : change.approvals) {
-    if (approval.user_id == actor_) {
+    if (who_.Is(approval.user_id)) {
       return Status::PermissionDenied("two-person rule: " + who_.Shown() + " has already approved change " + id +
                                       "; it needs " + std::to_string(change.quorum) + " different people");
     }
@@ -211,7 +211,7 @@ Result<store::Change> PolicyAdmin::CloseChange(store::Change change, store::Chan
     return Status::FailedPrecondition("change " + change.id + " is " +
                                       std::string(store::ChangeStateName(change.state)) + ", not pending");
   }
-  if (state == store::ChangeState::kWithdrawn && change.proposed_by != actor_) {
+  if (state == store::ChangeState::kWithdrawn && !who_.Is(change.proposed_by)) {
     return Status::FailedPrecondition("change " + change.id + " can be withdrawn only by its proposer, " +
                                       change.proposer_name);
   }

@@ -75,6 +75,7 @@ constexpr AdminRoute kRoutes[] = {
     {"GET", "users", Need::kRead, ListUsers, nullptr, kReader},
     {"POST", "service-accounts", Need::kAdmin, CreateServiceAccount},
     {"POST", "users/{}/role", Need::kAdmin, GrantUserRole},
+    {"POST", "users/{}/link", Need::kAdmin, LinkUser},
     {"GET", "changes", Need::kRead, ListChanges, nullptr, kReader},
     {"GET", "changes/{}", Need::kRead, GetChange},
     {"POST", "changes/{}/approve", Need::kAdmin, ApproveChange},
@@ -300,6 +301,14 @@ std::variant<HttpResponse, Principal> admin::AuthenticateCaller(WorkerContext& c
   }
   // A token carries its own role (capped by the user's); a sign-in is the user, with the user's role.
   principal.role = principal.method == "api-token" ? std::max(principal.role, *user_role) : *user_role;
+  // Decisions compare people: the other accounts linked with this one count as the caller.
+  if (request.method != "GET" && request.method != "HEAD") {
+    auto accounts = context.fleet->AccountsOfPerson(principal.user.Person());
+    if (!accounts.ok()) return AuthenticationFailure(accounts.status());
+    for (auto& account : *accounts) {
+      if (account != principal.user.id) principal.same_person.push_back(std::move(account));
+    }
+  }
   return principal;
 }
 

@@ -1,6 +1,7 @@
 // Admin API: who am I; users and service accounts; API tokens — create, list, revoke.
 // A token belongs to a user: minted by a person for themself, or for a service account they own;
 // names are labels, never identities (docs/identity.md).
+#include <algorithm>
 #include <optional>
 
 #include "appban/policy/model.h"
@@ -97,10 +98,11 @@ HttpResponse GrantUserRole(Call& call) {
   if (call.principal.user.kind != store::UserKind::kHuman) {
     return ErrorResponse(409, "two_person_rule", "a service account cannot grant roles; a person must");
   }
-  if (id == call.principal.user.id) {
+  const auto& mine = call.principal.same_person;
+  if (id == call.principal.user.id || std::find(mine.begin(), mine.end(), id) != mine.end()) {
     return ErrorResponse(409, "two_person_rule",
                          "two-person rule: " + call.principal.user.display_name +
-                             " cannot change their own role; another administrator must");
+                             " cannot change their own role (on any of their accounts); another administrator must");
   }
   auto target = call.context.fleet->GetUser(id);
   if (!target.ok()) return ErrorFrom(target.status());
@@ -112,6 +114,22 @@ HttpResponse GrantUserRole(Call& call) {
   auto updated = call.context.fleet->SetGrantedRole(id, role, call.Audit());
   if (!updated.ok()) return ErrorFrom(updated.status());
   return JsonResponse(200, UserJson(*updated));
+}
+
+HttpResponse LinkUser(Call& call) {
+  const std::string& id = call.params[0];
+  if (Status s = CheckPathIdentifier(id, "user id"); !s.ok()) return ErrorFrom(s);
+  auto body = call.Body(false);
+  if (!body.ok()) return ErrorFrom(body.status());
+  if (Status s = CheckMembers(*body, {"same_as"}, "body"); !s.ok()) return ErrorFrom(s);
+  auto same_as = StringMember(*body, "same_as", true, 64);
+  if (!same_as.ok()) return ErrorFrom(same_as.status());
+  if (Status s = CheckPathIdentifier(*same_as, "same_as"); !s.ok()) return ErrorFrom(s);
+  // Linking makes the two-person rule stricter (two accounts count once), so one administrator
+  // may; a link is never undone, which would make it laxer.
+  auto linked = call.context.fleet->LinkUser(id, *same_as, call.Audit());
+  if (!linked.ok()) return ErrorFrom(linked.status());
+  return JsonResponse(200, UserJson(*linked));
 }
 
 HttpResponse ListApiTokens(Call& call) {

@@ -296,8 +296,9 @@ store::AuditIdentity Principal::Identity() const {
 }
 
 decide::Actor Principal::Actor() const {
-  return decide::Actor{user.id, user.display_name, user.kind == store::UserKind::kHuman,
-                       store::AuditIdentityJson(Identity())};
+  return decide::Actor{
+      user.id, user.display_name, user.kind == store::UserKind::kHuman, store::AuditIdentityJson(Identity()),
+      false,   same_person};
 }
 
 Result<NamedRole> ReadNamedRole(const Json& body) {
@@ -368,6 +369,7 @@ Json UserJson(const store::User& user) {
               {"granted_role", role(user.granted_role)},
               {"claim_role", role(user.claim_role)},
               {"role", role(user.EffectiveRole())},
+              {"person_id", user.person_id.empty() ? Json(nullptr) : Json(user.person_id)},
               {"created_at", FormatTimestamp(user.created_at)},
               {"last_seen", FormatTimestamp(user.last_seen)}};
 }

@@ -125,6 +125,9 @@ struct Principal {
   std::string certificate;                   // the client certificate's SHA-256 (method "client-certificate")
   std::string provider;                      // the configured provider's name (method "oidc")
   std::string source;                        // the client's address
+  // The other accounts of the caller's person (store::User::person_id), for the two-person rule;
+  // read for requests that may change something (not GET).
+  std::vector<std::string> same_person;
   // Authenticated by a console session cookie (console_session.h) made from the credential that
   // `method` names: audited as method "session", channel "console".
   bool session = false;

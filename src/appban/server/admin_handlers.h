@@ -40,6 +40,7 @@ HttpResponse CreateApiToken(Call& call);
 HttpResponse ListUsers(Call& call);
 HttpResponse CreateServiceAccount(Call& call);
 HttpResponse GrantUserRole(Call& call);
+HttpResponse LinkUser(Call& call);
 
 // Changes waiting for a quorum (admin_changes.cc).
 HttpResponse ListChanges(Call& call);

@@ -108,9 +108,15 @@ struct User {
   std::optional<Role> claim_role;    // from the provider's role claim at the last sign-in
   UnixSeconds created_at = 0;
   UnixSeconds last_seen = 0;
+  // The person this account belongs to, when an administrator linked it to another account of the
+  // same person (a smart card and a provider account, accounts at two providers): that account's
+  // id. "" when the account is its own person.
+  std::string person_id;
 
   // The stronger of the granted and the claimed role; none means the user may not use the API.
   std::optional<Role> EffectiveRole() const;
+  // The id naming this account's person: person_id, else its own id.
+  const std::string& Person() const { return person_id.empty() ? id : person_id; }
 };
 std::string_view UserKindName(UserKind kind);  // "human", "service"
 
@@ -376,6 +382,13 @@ class FleetStore {
   // `owner_id`; kAlreadyExists when the name is taken; kInvalidArgument when the owner is not a human.
   virtual Result<User> CreateServiceAccount(const std::string& name, const std::string& owner_id, Role role,
                                             const AuditRecord& audit) = 0;
+  // Records that `user_id` and `same_as` are accounts of one person (audited "user.link"): the
+  // two-person rule then counts them once. Both must be humans. `user_id` (and any account linked
+  // to it) joins `same_as`'s person. Links are permanent: kFailedPrecondition when `user_id`
+  // already belongs to another person, since moving it would split a person in two.
+  virtual Result<User> LinkUser(const std::string& user_id, const std::string& same_as, const AuditRecord& audit) = 0;
+  // Every account of person `person_id` (User::Person()), that one included, ordered by id.
+  virtual Result<std::vector<std::string>> AccountsOfPerson(const std::string& person_id) = 0;
   // Grants (or with nullopt withdraws) a role in appban; audited "user.grant-role".
   virtual Result<User> SetGrantedRole(const std::string& user_id, std::optional<Role> role,
                                       const AuditRecord& audit) = 0;

@@ -103,7 +103,7 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
   EXPECT_EQ(fleet->ListEvents(id, 10)->size(), 1u);
   EXPECT_EQ(fleet->ListDeviceRuleStates(id)->size(), 1u);
   RawDb raw(dir.db());
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "9");
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "10");
   EXPECT_EQ(raw.Scalar("PRAGMA foreign_key_check"), "");
   EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'devices_rules_hash_mismatch'"), "1");
   // Migration 9: the token that enrolled ws-1 counts as used once of once, and enrols no other.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -67,7 +68,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   ASSERT_NE(fleet, nullptr);
   {
     RawDb raw(dir.db());
-    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "9");
+    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "10");
   }
   // Old data is intact and usable by the new tables (a group-bound enrolment token).
   Enrollment enrolled = EnrollOne(*fleet, "host-1", "field-staff");
@@ -515,6 +516,53 @@ TEST(FleetStore, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
   EXPECT_TRUE(fleet->ListAssessments()->at(0).report_json.empty());
   EXPECT_EQ(**fleet->GetSetting("first_start_done"), "1");
   EXPECT_FALSE(fleet->GetSetting("other")->has_value());
+}
+
+// One person, several accounts: a link joins an account (and what is linked to it) to the other's
+// person, is audited, and is never undone by linking elsewhere.
+TEST(FleetStore, LinkedAccountsAreOnePersonAndLinksArePermanent) {
+  ScratchDir dir;
+  auto fleet = OpenFleet(dir.db());
+  ASSERT_NE(fleet, nullptr);
+  auto sign_in = [&](const std::string& issuer, const std::string& subject) {
+    auto user = fleet->RecordSignIn(SignIn{issuer, subject, subject, Role::kAdmin, kNow}, By("test"));
+    EXPECT_TRUE(user.ok()) << user.status().ToString();
+    return *user;
+  };
+  User card = sign_in("appban:client-certificate", "alice@dept.example");
+  User keycloak = sign_in("https://login.example.gov/realms/gc", "alice");
+  User entra = sign_in("https://login.microsoftonline.com/t/v2.0", "alice-oid");
+  User bob = sign_in("https://login.example.gov/realms/gc", "bob");
+  EXPECT_EQ(card.Person(), card.id);
+
+  auto linked = fleet->LinkUser(card.id, keycloak.id, By("carol"));
+  ASSERT_TRUE(linked.ok()) << linked.status().ToString();
+  EXPECT_EQ(linked->Person(), keycloak.id);
+  EXPECT_EQ(fleet->GetUser(card.id)->person_id, keycloak.id);
+  // Linking the person's root to a third account carries the card along.
+  ASSERT_TRUE(fleet->LinkUser(keycloak.id, entra.id, By("carol")).ok());
+  EXPECT_EQ(fleet->GetUser(card.id)->Person(), entra.id);
+  std::vector<std::string> expected = {card.id, entra.id, keycloak.id};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(*fleet->AccountsOfPerson(entra.id), expected);
+  EXPECT_EQ(*fleet->AccountsOfPerson(bob.id), std::vector<std::string>{bob.id});
+
+  // Moving an account to another person would split one: refused; so are repeats and robots.
+  EXPECT_EQ(fleet->LinkUser(card.id, bob.id, By("carol")).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(fleet->LinkUser(card.id, keycloak.id, By("carol")).status().code(), StatusCode::kAlreadyExists);
+  auto robot = fleet->CreateServiceAccount("ci", bob.id, Role::kAnalyst, By("bob"));
+  ASSERT_TRUE(robot.ok()) << robot.status().ToString();
+  EXPECT_EQ(fleet->LinkUser(robot->id, bob.id, By("carol")).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(fleet->LinkUser("u-000000000000000000000000", bob.id, By("carol")).status().code(), StatusCode::kNotFound);
+
+  // Each link is in the audit chain.
+  auto store = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(store.ok());
+  auto entries = (*store)->ReadAudit();
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  int links = 0;
+  for (const auto& entry : *entries) links += entry.action == "user.link" ? 1 : 0;
+  EXPECT_EQ(links, 2);
 }
 
 }  // namespace

@@ -46,7 +46,8 @@ Json DeviceJson(const Device& device);
 constexpr std::string_view kApiTokenColumns =
     "id, name, role, created_by, created_at, expires_at, revoked_at, COALESCE(user_id, '')";
 constexpr std::string_view kUserColumns =
-    "id, issuer, subject, display_name, kind, COALESCE(owner_id, ''), granted_role, claim_role, created_at, last_seen";
+    "id, issuer, subject, display_name, kind, COALESCE(owner_id, ''), granted_role, claim_role, created_at, last_seen, "
+    "person_id";
 Result<User> ReadUser(const sqlite::Statement& row);
 Json UserJson(const User& user);
 constexpr std::string_view kEnrollmentTokenColumns =
@@ -97,6 +98,8 @@ class SqliteFleetStore final : public FleetStore {
   Result<User> CreateServiceAccount(const std::string& name, const std::string& owner_id, Role role,
                                     const AuditRecord& audit) override;
   Result<User> SetGrantedRole(const std::string& user_id, std::optional<Role> role, const AuditRecord& audit) override;
+  Result<User> LinkUser(const std::string& user_id, const std::string& same_as, const AuditRecord& audit) override;
+  Result<std::vector<std::string>> AccountsOfPerson(const std::string& person_id) override;
   Result<CreatedApiToken> RecoverAdmin(const AuditRecord& audit) override;
 
   Result<CreatedApiToken> CreateApiToken(const std::string& user_id, const std::string& name, Role role,

@@ -69,6 +69,7 @@ Result<User> ReadUser(const sqlite::Statement& row) {
   APPBAN_ASSIGN_OR_RETURN(user.claim_role, ReadOptionalRole(row, 7));
   user.created_at = row.Int(8);
   user.last_seen = row.Int(9);
+  user.person_id = row.Text(10);
   return user;
 }
 
@@ -87,6 +88,7 @@ Json UserJson(const User& user) {
               {"granted_role", role_json(user.granted_role)},
               {"claim_role", role_json(user.claim_role)},
               {"role", role_json(effective)},
+              {"person_id", user.person_id.empty() ? Json(nullptr) : Json(user.person_id)},
               {"created_at", FormatTimestamp(user.created_at)}};
 }
 
@@ -228,6 +230,51 @@ Result<User> SqliteFleetStore::SetGrantedRole(const std::string& user_id, std::o
     return Status::Ok();
   }));
   return user;
+}
+
+Result<User> SqliteFleetStore::LinkUser(const std::string& user_id, const std::string& same_as,
+                                        const AuditRecord& audit) {
+  User user;
+  APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
+    APPBAN_ASSIGN_OR_RETURN(user, GetUser(user_id));
+    APPBAN_ASSIGN_OR_RETURN(User other, GetUser(same_as));
+    if (user.kind != UserKind::kHuman || other.kind != UserKind::kHuman) {
+      return Status::InvalidArgument("only people's accounts are linked; a service account is never a person");
+    }
+    const std::string person = other.Person();
+    if (user.Person() == person) {
+      return Status::AlreadyExists("users " + user_id + " and " + same_as + " are already one person (" + person + ")");
+    }
+    if (!user.person_id.empty()) {
+      return Status::FailedPrecondition("user " + user_id + " already belongs to person " + user.person_id +
+                                        "; links are permanent (link " + same_as + " to " + user.person_id +
+                                        " instead)");
+    }
+    record.before = UserJson(user);
+    // The account, and every account already linked to it, joins the other person.
+    APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
+                                             db_, "UPDATE users SET person_id = ?1 WHERE id = ?2 OR person_id = ?2"));
+    APPBAN_RETURN_IF_ERROR(update.Bind(1, person).Bind(2, user_id).Run());
+    user.person_id = person;
+    record.action = "user.link";
+    record.object = "user:" + user_id;
+    record.after = UserJson(user);
+    return Status::Ok();
+  }));
+  return user;
+}
+
+Result<std::vector<std::string>> SqliteFleetStore::AccountsOfPerson(const std::string& person_id) {
+  APPBAN_ASSIGN_OR_RETURN(
+      auto query, sqlite::Statement::Prepare(db_, "SELECT id FROM users WHERE id = ?1 OR person_id = ?1 ORDER BY id"));
+  query.Bind(1, person_id);
+  std::vector<std::string> ids;
+  while (true) {
+    APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    ids.push_back(query.Text(0));
+  }
+  return ids;
 }
 
 Result<User> SqliteFleetStore::EnsureBootstrapUser(UnixSeconds now) {

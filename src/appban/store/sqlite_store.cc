@@ -341,6 +341,12 @@ CREATE INDEX devices_by_source ON devices(source, platform, id);
 CREATE INDEX devices_by_connector ON devices(mdm_connector, mdm_seen_at) WHERE mdm_connector != '';
 CREATE INDEX devices_by_enrollment_token ON devices(enrollment_token_id) WHERE enrollment_token_id IS NOT NULL;
 )sql",
+    // 10: one person, several accounts (a smart card and a provider account): the two-person rule
+    // counts the accounts an administrator linked as one person.
+    R"sql(
+ALTER TABLE users ADD COLUMN person_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX users_by_person ON users(person_id) WHERE person_id != '';
+)sql",
 };
 // The migration that introduced the signed audit checkpoint.
 constexpr int64_t kCheckpointSchemaVersion = 4;

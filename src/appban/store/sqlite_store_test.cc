@@ -25,7 +25,7 @@ TEST(SqliteStore, SchemaVersionAndDurabilitySettings) {
   }
   RawDb raw(dir.db());
   // policy (1), fleet (2), match records (3), audit head triggers (4), rules hash mismatch (5)
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "9");
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "10");
   EXPECT_EQ(raw.Scalar("PRAGMA journal_mode"), "wal");
   // Reopening applies nothing twice.
   auto again = OpenSqliteStore(dir.db());
