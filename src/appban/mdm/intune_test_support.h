@@ -18,7 +18,9 @@ inline constexpr char kStaffGroup[] = "5f0c1d2e-0000-4000-8000-00000000000a";
 inline constexpr char kOtherGroup[] = "5f0c1d2e-0000-4000-8000-00000000000b";
 
 // A self-signed certificate for TestKey(), as an app registration's certificate credential.
-inline std::string TestCertificatePem() {
+// Made once per process: its validity is relative to the clock, so two certificates made a second
+// apart differ, and the one the emulator registers must be the one the connector signs with.
+inline std::string MakeTestCertificatePem() {
   BIO* bio = BIO_new_mem_buf(TestKey().private_pem.data(), static_cast<int>(TestKey().private_pem.size()));
   EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
@@ -40,6 +42,10 @@ inline std::string TestCertificatePem() {
   BIO_free(out);
   X509_free(certificate);
   EVP_PKEY_free(key);
+  return pem;
+}
+inline const std::string& TestCertificatePem() {
+  static const std::string pem = MakeTestCertificatePem();
   return pem;
 }
 

@@ -87,11 +87,12 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
     ASSERT_TRUE(fleet->ApplyCheckins(std::vector<CheckinWrite>{write}).ok());
   }
   {
-    // Run migrations 7 and 9 again over a populated devices table (rows referenced by
-    // inventories, events and rule states): both rebuild it.
+    // Run migrations 7 to 10 again over a populated devices table (rows referenced by
+    // inventories, events and rule states): 7 and 9 rebuild it.
     RawDb raw(dir.db());
     ASSERT_EQ(raw.Exec("DROP TABLE changes; ALTER TABLE enrollment_tokens DROP COLUMN uses;"
-                       "ALTER TABLE enrollment_tokens DROP COLUMN max_uses; PRAGMA user_version = 6"),
+                       "ALTER TABLE enrollment_tokens DROP COLUMN max_uses; DROP INDEX users_by_person;"
+                       "ALTER TABLE users DROP COLUMN person_id; PRAGMA user_version = 6"),
               SQLITE_OK);
   }
   auto fleet = OpenFleet(dir.db());
