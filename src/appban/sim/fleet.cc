@@ -1,6 +1,7 @@
 #include "appban/sim/fleet.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -582,17 +583,32 @@ class ProcessRun {
 // A child's summary: one line. Read in chunks (it can be megabytes); the child writes nothing
 // after it until released, so nothing beyond the line is consumed. False at EOF before a newline
 // (a child that died).
-bool ReadSummaryLine(int fd, std::string& out) {
+// How a read of one line from a child's pipe ended.
+enum class LineRead { kLine, kClosed, kTimedOut };
+
+// Reads from a child's pipe until what was read ends in a newline, the pipe closes or fails, or
+// `deadline` passes (nullopt: waits as long as it takes). `one_byte_at_a_time` reads nothing past
+// the newline (the "ready" line: the summary follows on the same pipe).
+LineRead ReadLineFromChild(int fd, std::string& out, std::optional<std::chrono::steady_clock::time_point> deadline,
+                           bool one_byte_at_a_time) {
   char buffer[65536];
   for (;;) {
-    ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n == 0) return false;
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return LineRead::kTimedOut;
+      pollfd readable{fd, POLLIN, 0};
+      int ready = poll(&readable, 1, static_cast<int>(std::min<int64_t>(left.count(), 60'000)));
+      if (ready < 0 && errno != EINTR) return LineRead::kClosed;
+      if (ready <= 0) continue;
+    }
+    ssize_t n = read(fd, buffer, one_byte_at_a_time ? 1 : sizeof buffer);
+    if (n == 0) return LineRead::kClosed;
     if (n < 0) {
       if (errno == EINTR) continue;
-      return false;
+      return LineRead::kClosed;
     }
     out.append(buffer, static_cast<size_t>(n));
-    if (out.back() == '\n') return true;
+    if (out.back() == '\n') return LineRead::kLine;
   }
 }
 
@@ -606,16 +622,6 @@ bool WriteAll(int fd, std::string_view data) {
     data.remove_prefix(static_cast<size_t>(n));
   }
   return true;
-}
-
-// Reads one line ("ready\n") byte by byte so nothing after it is consumed.
-bool ReadLine(int fd, std::string& line) {
-  char c = 0;
-  while (read(fd, &c, 1) == 1) {
-    if (c == '\n') return true;
-    line.push_back(c);
-  }
-  return false;
 }
 
 }  // namespace
@@ -646,7 +652,8 @@ Result<ProcessSummary> RunProcess(const SimulationOptions& options, uint64_t fir
   return summary;
 }
 
-Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, const ChildWork& work) {
+Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, const ChildWork& work,
+                                 std::chrono::milliseconds report_within) {
   struct Child {
     pid_t pid = -1;
     int result_fd = -1;
@@ -708,12 +715,30 @@ Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, con
     close(start_pipe[0]);
     children.push_back({pid, result_pipe[0], start_pipe[1]});
   }
+  // A child that never reports (hung: a fork of a process whose other threads held a lock, a
+  // server that stopped answering) is killed once `report_within` has passed, rather than keeping
+  // the parent, and whoever waits for it, waiting for ever.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (report_within.count() > 0) deadline = std::chrono::steady_clock::now() + report_within;
+  auto kill_hung = [&](size_t index) -> Status {
+    for (Child& c : children) kill(c.pid, SIGKILL);
+    for (Child& c : children) waitpid(c.pid, nullptr, 0);
+    close_all();
+    char seconds[32];
+    snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(report_within.count()) / 1000);
+    return Status::Unavailable("simulator process " + std::to_string(index) + " (pid " +
+                               std::to_string(children[index].pid) + ") reported nothing within " + seconds +
+                               " s; every process was killed");
+  };
   Status failure;
   if (synchronize_start) {
-    for (Child& c : children) {
+    for (size_t index = 0; index < children.size(); ++index) {
       std::string line;
-      if (!ReadLine(c.result_fd, line) || line != "ready") {
-        failure = Status::Unavailable("simulator process " + std::to_string(c.pid) + " failed during setup");
+      LineRead read = ReadLineFromChild(children[index].result_fd, line, deadline, /*one_byte_at_a_time=*/true);
+      if (read == LineRead::kTimedOut) return kill_hung(index);
+      if (read != LineRead::kLine || line != "ready\n") {
+        failure =
+            Status::Unavailable("simulator process " + std::to_string(children[index].pid) + " failed during setup");
       }
     }
     for (Child& c : children) WriteAll(c.start_fd, "g");
@@ -723,7 +748,9 @@ Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, con
   std::vector<std::string> texts(children.size());
   std::vector<bool> reads_ok(children.size());
   for (size_t index = 0; index < children.size(); ++index) {
-    reads_ok[index] = ReadSummaryLine(children[index].result_fd, texts[index]);
+    LineRead read = ReadLineFromChild(children[index].result_fd, texts[index], deadline, /*one_byte_at_a_time=*/false);
+    if (read == LineRead::kTimedOut) return kill_hung(index);
+    reads_ok[index] = read == LineRead::kLine;
   }
   for (Child& c : children) {
     WriteAll(c.start_fd, "x");
@@ -785,11 +812,20 @@ Result<ProcessSummary> RunSimulation(const SimulationOptions& options) {
   if (options.processes == 1) {
     summary = RunProcess(options, options.first_device_index, options.devices, ChildChannel{});
   } else {
-    summary = RunForked(options.processes, options.mode == SimulationMode::kSteady,
-                        [&](uint32_t child, const ChildChannel& channel) {
-                          auto [first, count] = slice(child);
-                          return RunProcess(options, first, count, channel);
-                        });
+    // A fleet run stops itself after `duration`; its processes get two more minutes to report
+    // (minting tokens before, closing connections after) before they count as hung. A steady
+    // run's set-up has no bound to add one to.
+    std::chrono::milliseconds report_within{0};
+    if (options.mode == SimulationMode::kFleet && options.duration.count() > 0) {
+      report_within = options.duration + std::chrono::minutes(2);
+    }
+    summary = RunForked(
+        options.processes, options.mode == SimulationMode::kSteady,
+        [&](uint32_t child, const ChildChannel& channel) {
+          auto [first, count] = slice(child);
+          return RunProcess(options, first, count, channel);
+        },
+        report_within);
   }
   if (!summary.ok()) return summary;
   if (!options.state_file.empty() && !summary->new_devices.empty()) {

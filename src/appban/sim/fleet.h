@@ -78,9 +78,12 @@ Result<ProcessSummary> RunProcess(const SimulationOptions& options, uint64_t fir
 // Forks `processes` children; child i runs `work(i)`, whose summary is written back on a pipe
 // (by report_and_wait, or after `work` returns if it did not call it); the parent merges them in
 // index order, then releases every child at once. A child that dies or writes garbage is an error
-// naming it. Used by RunSimulation; exposed so the aggregation can be tested alone.
+// naming it. A child that has not reported `report_within` after the fork (0: no limit) is taken
+// for hung: every child is killed and the error names it. Used by RunSimulation; exposed so the
+// aggregation can be tested alone.
 using ChildWork = std::function<Result<ProcessSummary>(uint32_t child, const ChildChannel& channel)>;
-Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, const ChildWork& work);
+Result<ProcessSummary> RunForked(uint32_t processes, bool synchronize_start, const ChildWork& work,
+                                 std::chrono::milliseconds report_within = std::chrono::milliseconds{0});
 
 // The summary as `--json` prints it (percentiles, rates; no raw per-device data), and as text.
 Json ReportJson(const SimulationOptions& options, const ProcessSummary& summary);

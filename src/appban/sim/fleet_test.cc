@@ -1,7 +1,12 @@
 #include "appban/sim/fleet.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -97,6 +102,25 @@ TEST(SimFleet, AnEarlyChildIsReleasedOnlyWhenTheLastHasReported) {
   std::filesystem::remove(base + ".slow-reported");
   std::filesystem::remove(base + ".early-released");
   EXPECT_GE(early_released, slow_reported) << "the early child was released before the slow child reported";
+}
+
+// A child that hangs (before this guard, a child deadlocked after fork kept the parent waiting
+// until the test's 15-minute timeout) is killed once its time is up, and named.
+TEST(SimFleet, AHungChildIsKilledAndNamedOnceItsTimeIsUp) {
+  auto started = std::chrono::steady_clock::now();
+  auto merged = RunForked(
+      2, false,
+      [](uint32_t child, const ChildChannel&) -> Result<ProcessSummary> {
+        if (child == 1) pause();  // never reports
+        return ProcessSummary{};
+      },
+      std::chrono::milliseconds(500));
+  ASSERT_FALSE(merged.ok());
+  EXPECT_EQ(merged.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(merged.status().message().find("simulator process 1"), std::string::npos) << merged.status().ToString();
+  EXPECT_NE(merged.status().message().find("reported nothing within 0.5 s"), std::string::npos)
+      << merged.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));  // a hang guard
 }
 
 TEST(SimFleet, LatencyQuantilesAreWithinTheHistogramResolution) {
@@ -256,8 +280,109 @@ class FakeDeviceServer {
   std::vector<HeldPoll> polls_;
 };
 
+// The fake server in a process of its own, forked while this process has no other thread.
+// RunSimulation forks its device processes, and a fork taken while another thread of the parent
+// (the server thread, when the server ran in the test process) holds a lock — the sanitizer
+// allocator's, a stream's — can leave the child deadlocked: it happened once in the ASan build.
+// The server publishes the bundle by itself once `publish_when_waiting` long-polls are held, and
+// answers "state" on a pipe with what it saw.
+class FakeServerProcess {
+ public:
+  explicit FakeServerProcess(size_t publish_when_waiting) {
+    int to_child[2], from_child[2];
+    if (pipe2(to_child, O_CLOEXEC) != 0 || pipe2(from_child, O_CLOEXEC) != 0) ADD_FAILURE() << "pipe";
+    pid_ = fork();
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      close(to_child[1]);
+      close(from_child[0]);
+      Serve(to_child[0], from_child[1], publish_when_waiting);
+      _exit(0);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    commands_ = to_child[1];
+    answers_ = from_child[0];
+    url_ = ReadLine();
+  }
+  ~FakeServerProcess() {
+    close(commands_);  // the server process exits at end of file
+    close(answers_);
+    waitpid(pid_, nullptr, 0);
+  }
+  FakeServerProcess(const FakeServerProcess&) = delete;
+  FakeServerProcess& operator=(const FakeServerProcess&) = delete;
+
+  const std::string& url() const { return url_; }
+  // {"waiting_at_publish": n (0: not published), "removed": [[device, app]...], "compliant": [...],
+  //  "rejected": [...]}
+  Json State() {
+    if (write(commands_, "state\n", 6) != 6) return Json();
+    return Json::parse(ReadLine(), nullptr, false);
+  }
+
+ private:
+  static void WriteLine(int fd, const std::string& text) {
+    std::string line = text + "\n";
+    for (size_t done = 0; done < line.size();) {
+      ssize_t n = write(fd, line.data() + done, line.size() - done);
+      if (n <= 0) return;
+      done += static_cast<size_t>(n);
+    }
+  }
+  std::string ReadLine() {
+    std::string line;
+    char c = 0;
+    while (read(answers_, &c, 1) == 1 && c != '\n') line.push_back(c);
+    return line;
+  }
+  static void Serve(int commands, int answers, size_t publish_when_waiting) {
+    FakeDeviceServer server;
+    WriteLine(answers, server.url());
+    size_t waiting_at_publish = 0;
+    std::string command;
+    for (;;) {
+      if (waiting_at_publish == 0) {
+        size_t waiting = server.waiting_polls();
+        if (waiting >= publish_when_waiting) {
+          server.Publish();
+          waiting_at_publish = waiting;
+        }
+      }
+      pollfd readable{commands, POLLIN, 0};
+      if (poll(&readable, 1, 20) <= 0) continue;
+      char c = 0;
+      if (read(commands, &c, 1) != 1) return;  // the test is done
+      if (c != '\n') {
+        command.push_back(c);
+        continue;
+      }
+      if (command == "state") {
+        Json removed = Json::array();
+        for (const auto& [device, app] : server.removed()) removed.push_back({device, app});
+        WriteLine(answers, Json{{"waiting_at_publish", waiting_at_publish},
+                                {"removed", removed},
+                                {"compliant", server.compliant()},
+                                {"rejected", server.rejected()}}
+                               .dump());
+      }
+      command.clear();
+    }
+  }
+
+  pid_t pid_ = -1;
+  int commands_ = -1, answers_ = -1;
+  std::string url_;
+};
+
+size_t ThreadsOfThisProcess() {
+  size_t threads = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++threads;
+  return threads;
+}
+
 TEST(SimFleet, DevicesEnrolLongPollApplyAPublishedBanAndReportCompliance) {
-  FakeDeviceServer server;
+  FakeServerProcess server(/*publish_when_waiting=*/40);
   std::filesystem::path dir = std::filesystem::temp_directory_path() / ("appban-sim-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   SimulationOptions options;
@@ -273,15 +398,14 @@ TEST(SimFleet, DevicesEnrolLongPollApplyAPublishedBanAndReportCompliance) {
   options.inventory.banned_fraction = 0.5;
   options.quiet = true;
 
-  Result<ProcessSummary> summary = Status::Internal("not run");
-  std::thread simulator([&] { summary = RunSimulation(options); });
-  for (int i = 0; i < 600 && server.waiting_polls() < 40; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(server.waiting_polls(), 40u);
-  server.Publish();
-  simulator.join();
+  // The simulator forks its two device processes from this thread, with no other running.
+  ASSERT_EQ(ThreadsOfThisProcess(), 1u);
+  Result<ProcessSummary> summary = RunSimulation(options);
+  Json state = server.State();
+  ASSERT_TRUE(state.is_object()) << "the fake server process did not answer";
+  EXPECT_EQ(state["waiting_at_publish"], 40) << "the bundle was published before every device long-polled";
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
-  EXPECT_TRUE(server.rejected().empty()) << server.rejected().front();
+  EXPECT_TRUE(state["rejected"].empty()) << state["rejected"].dump();
   EXPECT_EQ(summary->devices, 40u);
   EXPECT_EQ(summary->enrolled_now, 40u);
   EXPECT_TRUE(summary->errors.empty()) << Json(summary->errors).dump();
@@ -289,7 +413,7 @@ TEST(SimFleet, DevicesEnrolLongPollApplyAPublishedBanAndReportCompliance) {
   EXPECT_EQ(summary->bundles.at(1).received, 40u);
   EXPECT_EQ(summary->bundles.at(1).acked_ms.size(), 40u);
   EXPECT_EQ(summary->bundle_verifications, 2u);  // once per process
-  EXPECT_EQ(server.compliant().size(), 40u);
+  EXPECT_EQ(state["compliant"].size(), 40u);
 
   // Every device holding wechat (by the inventory generator, independently of the run) reported
   // its removal exactly once; nobody reported removing anything else.
@@ -299,10 +423,9 @@ TEST(SimFleet, DevicesEnrolLongPollApplyAPublishedBanAndReportCompliance) {
   for (uint64_t index = 0; index < 40; ++index) {
     for (AppIndex app : catalog->DeviceApps(index)) holders += catalog->app(app).id == "wechat";
   }
-  auto removed = server.removed();
   EXPECT_GT(holders, 0u);
-  EXPECT_EQ(removed.size(), holders);
-  for (const auto& [device, app] : removed) EXPECT_EQ(app, "wechat");
+  EXPECT_EQ(state["removed"].size(), holders);
+  for (const Json& pair : state["removed"]) EXPECT_EQ(pair[1], "wechat") << pair.dump();
 
   // The state file holds the 40 devices, owner-only; a second run enrols nobody.
   struct stat info {};
