@@ -310,6 +310,50 @@ void ReadExecutable(Bytes bytes, const std::optional<Bytes>& info_plist, const L
   bundle->macho = std::move(*macho);
 }
 
+// codesign signs a bundle whose main file is not a signed Mach-O (an .xcframework, a framework
+// around a static library) in detached form, one blob per file of _CodeSignature/: CodeDirectory
+// (slot 0), CodeRequirements (2), CodeEntitlements (5), CodeRequirements-1.. (the alternate
+// directories, 0x1000..), CodeSignature (the CMS, empty when ad hoc). Put back into the superblob
+// LC_CODE_SIGNATURE would point at, they are read the same way. nullopt when there is none.
+std::optional<std::string> DetachedSuperblob(FileTree& tree, const std::string& root, const Limits& limits,
+                                             apk::Anomalies* anomalies) {
+  const std::string dir = root + "_CodeSignature/";
+  if (!tree.Has(dir + "CodeDirectory")) return std::nullopt;
+  const std::pair<const char*, uint32_t> files[] = {{"CodeDirectory", 0},           {"CodeRequirements", 2},
+                                                    {"CodeEntitlements", 5},        {"CodeRequirements-1", 0x1000},
+                                                    {"CodeRequirements-2", 0x1001}, {"CodeSignature", 0x10000}};
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  std::vector<std::pair<uint32_t, std::string>> blobs;
+  for (const auto& [name, slot] : files) {
+    if (!tree.Has(dir + name)) continue;
+    auto bytes = tree.Read(dir + name, limits.max_code_signature_bytes);
+    if (!bytes.ok()) {
+      AddAnomaly(anomalies, "codesign.unreadable", dir + name, bytes.status().ToString());
+      continue;
+    }
+    std::string blob(AsStringView(bytes->bytes()));
+    // The CMS file is bare DER: wrap it as the superblob's blob wrapper (0xfade0b01).
+    if (slot == 0x10000) blob = be32(0xfade0b01) + be32(static_cast<uint32_t>(blob.size() + 8)) + blob;
+    blobs.emplace_back(slot, std::move(blob));
+  }
+  const uint32_t header = 12 + 8 * static_cast<uint32_t>(blobs.size());
+  std::string index, body;
+  for (const auto& [slot, blob] : blobs) {
+    index += be32(slot) + be32(static_cast<uint32_t>(header + body.size()));
+    body += blob;
+  }
+  if (header + body.size() > limits.max_code_signature_bytes) {
+    AddAnomaly(anomalies, "codesign.unreadable", dir,
+               "detached signature larger than Limits::max_code_signature_bytes");
+    return std::nullopt;
+  }
+  return be32(0xfade0cc0) + be32(static_cast<uint32_t>(header + body.size())) +
+         be32(static_cast<uint32_t>(blobs.size())) + index + body;
+}
+
 Bundle ReadBundle(FileTree& tree, const std::string& root, const Limits& limits, const TrustAnchors* anchors,
                   apk::Anomalies* anomalies) {
   Bundle bundle;
@@ -337,6 +381,7 @@ Bundle ReadBundle(FileTree& tree, const std::string& root, const Limits& limits,
   if (!bundle.info && bundle.kind != "xcframework") {
     AddAnomaly(anomalies, "ios.no_info_plist", bundle.path, "bundle has no readable Info.plist");
   }
+  std::optional<Buffer> executable_bytes;
   std::string executable = bundle.info && !bundle.info->executable.empty() ? bundle.info->executable : StemOf(root);
   if (bundle.kind != "xcframework" && !executable.empty() && executable.find("..") == std::string::npos) {
     std::string path = root + executable;
@@ -347,6 +392,7 @@ Bundle ReadBundle(FileTree& tree, const std::string& root, const Limits& limits,
         std::optional<Bytes> info_view;
         if (info_bytes) info_view = info_bytes->bytes();
         ReadExecutable(*bytes, info_view, limits, anchors, &bundle, anomalies);
+        executable_bytes = std::move(*bytes);
       } else {
         bundle.macho_error = bytes.status().ToString();
         AddAnomaly(anomalies, "ios.executable_unreadable", path, bundle.macho_error);
@@ -354,6 +400,24 @@ Bundle ReadBundle(FileTree& tree, const std::string& root, const Limits& limits,
     } else {
       AddAnomaly(anomalies, "ios.executable_missing", bundle.path,
                  "the bundle's executable \"" + executable + "\" is not in it");
+    }
+  }
+  if (!bundle.signature) {
+    if (auto blob = DetachedSuperblob(tree, root, limits, anomalies)) {
+      // Its code hashes cover the main file: the executable, else (an xcframework) the Info.plist.
+      Bytes code = executable_bytes ? executable_bytes->bytes() : info_bytes ? info_bytes->bytes() : Bytes{};
+      std::optional<Bytes> info_view;
+      if (info_bytes) info_view = info_bytes->bytes();
+      const std::string where = root + "_CodeSignature";
+      auto signature = ParseCodeSignature(AsBytes(*blob), code, info_view, limits, anomalies, where);
+      if (signature.ok()) {
+        VerifyChain(anchors, &*signature);
+        bundle.signature = std::move(*signature);
+        bundle.signature_detached = true;
+      } else {
+        bundle.signature_error = signature.status().ToString();
+        AddAnomaly(anomalies, "codesign.unreadable", where, bundle.signature_error);
+      }
     }
   }
   for (const char* candidate : {"PrivacyInfo.xcprivacy", "Resources/PrivacyInfo.xcprivacy"}) {

@@ -103,8 +103,11 @@ struct Bundle {
   std::string executable_path;  // "" when missing
   std::optional<MachO> macho;
   std::string macho_error;                 // why the executable could not be read, "" when it could
-  std::optional<CodeSignature> signature;  // of the first slice that carries one
+  std::optional<CodeSignature> signature;  // of the first slice that carries one, else the detached one
   std::string signature_error;
+  // The signature is codesign's detached form in _CodeSignature/ (an .xcframework, a framework
+  // around a static library), its code hashes over the main file (executable, else Info.plist).
+  bool signature_detached = false;
   std::optional<ProvisioningProfile> profile;
   std::optional<PrivacyManifest> privacy_manifest;
 };

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <ctime>
 #include <memory>
 
@@ -441,15 +442,18 @@ Result<CodeSignature> ParseCodeSignature(Bytes blob, Bytes slice, const std::opt
         return AsStringView(data.subspan(static_cast<size_t>(hash_offset + index * hash_size), hash_size));
       };
       // Code pages.
-      if (cd.page_size == 0 || cd.code_limit > slice.size()) {
+      // A page size of 0 (log2 0) is one page over the whole code limit: codesign hashes a
+      // bundle's non-Mach-O main file (a static library, an xcframework's Info.plist) that way.
+      const uint64_t page_size = cd.page_size != 0 ? cd.page_size : std::max<uint64_t>(cd.code_limit, 1);
+      if (cd.code_limit > slice.size()) {
         AddAnomaly(anomalies, "codesign.code_limit_past_end", where,
                    "CodeDirectory covers " + std::to_string(cd.code_limit) + " bytes, the slice has " +
                        std::to_string(slice.size()));
       } else {
         for (uint32_t page = 0; page < cd.code_slots; ++page) {
-          uint64_t start = uint64_t{page} * cd.page_size;
+          uint64_t start = uint64_t{page} * page_size;
           if (start >= cd.code_limit) break;
-          uint64_t size = std::min<uint64_t>(cd.page_size, cd.code_limit - start);
+          uint64_t size = std::min<uint64_t>(page_size, cd.code_limit - start);
           ++cd.pages_checked;
           if (Digest(md, slice.subspan(start, size)).substr(0, hash_size) != slot_hash(page)) {
             if (cd.mismatched_pages.size() < kMaxMismatchedPagesListed) cd.mismatched_pages.push_back(page);

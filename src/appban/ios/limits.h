@@ -23,6 +23,7 @@ struct Limits {
   uint32_t max_fat_slices = 16;           // real universal files carry 2 to 4
   uint32_t max_load_commands = 4096;      // the kernel refuses headers above 32 KB of commands anyway
   uint32_t max_sections = 4096;
+  uint32_t max_archive_members = 100'000;  // object files of one static library slice (real SDKs: hundreds)
   uint32_t max_symbols = 4'000'000;
   uint32_t max_imported_symbols_kept = 20'000;  // reported, after deduplication
   uint32_t max_strings_kept = 50'000;           // __cstring strings kept for endpoint extraction

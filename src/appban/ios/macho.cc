@@ -22,8 +22,8 @@ constexpr uint32_t kLcReqDyld = 0x80000000;
 constexpr uint32_t kLcSegment = 0x1, kLcSymtab = 0x2, kLcLoadDylib = 0xc, kLcIdDylib = 0xd, kLcUuid = 0x1b,
                    kLcCodeSignature = 0x1d, kLcSegment64 = 0x19, kLcEncryptionInfo = 0x21, kLcLazyLoadDylib = 0x20,
                    kLcVersionMinMacosx = 0x24, kLcVersionMinIphoneos = 0x25, kLcEncryptionInfo64 = 0x2c,
-                   kLcVersionMinTvos = 0x2f, kLcVersionMinWatchos = 0x30, kLcBuildVersion = 0x32,
-                   kLcLoadWeakDylib = 0x18 | kLcReqDyld, kLcRpath = 0x1c | kLcReqDyld,
+                   kLcLinkerOption = 0x2d, kLcVersionMinTvos = 0x2f, kLcVersionMinWatchos = 0x30,
+                   kLcBuildVersion = 0x32, kLcLoadWeakDylib = 0x18 | kLcReqDyld, kLcRpath = 0x1c | kLcReqDyld,
                    kLcReexportDylib = 0x1f | kLcReqDyld, kLcLoadUpwardDylib = 0x23 | kLcReqDyld;
 
 std::string LoadCommandName(uint32_t cmd) {
@@ -70,6 +70,8 @@ std::string LoadCommandName(uint32_t cmd) {
       return "LC_DYLIB_CODE_SIGN_DRS";
     case 0x2c:
       return "LC_ENCRYPTION_INFO_64";
+    case 0x2d:
+      return "LC_LINKER_OPTION";
     case 0x2f:
       return "LC_VERSION_MIN_TVOS";
     case 0x30:
@@ -230,6 +232,9 @@ class SliceReader {
  public:
   SliceReader(Bytes slice, const Limits& limits, Anomalies* anomalies, std::string where)
       : bytes_(slice), limits_(limits), anomalies_(anomalies), where_(std::move(where)) {}
+
+  // Collects the external symbols this object defines (for a static library's members).
+  void CollectDefined(std::set<std::string>* defined) { defined_ = defined; }
 
   Result<MachOSlice> Read(MachOSlice slice) {
     if (bytes_.size() < 28)
@@ -393,6 +398,26 @@ class SliceReader {
         slice->crypt_size = u32(12);
         slice->crypt_id = u32(16);
         return Status::Ok();
+      case kLcLinkerOption: {
+        // An object's auto-link request (clang -fmodules, swiftc): "-framework" "UIKit", "-lz".
+        // Only objects (static libraries) carry it: the linker turns it into LC_LOAD_DYLIB.
+        if (c.size() < 12) return Short(name, 12);
+        std::string_view text = AsStringView(c.subspan(12));
+        std::vector<std::string> words;
+        for (uint32_t i = 0; i < u32(8) && !text.empty() && words.size() < 64; ++i) {
+          words.emplace_back(text.substr(0, text.find('\0')));
+          text.remove_prefix(std::min(text.size(), words.back().size() + 1));
+        }
+        for (size_t i = 0; i < words.size(); ++i) {
+          if ((words[i] == "-framework" || words[i] == "-weak_framework") && i + 1 < words.size()) {
+            slice->libraries.push_back({words[i + 1] + ".framework/" + words[i + 1], "autolink"});
+            ++i;
+          } else if (words[i].starts_with("-l") && words[i].size() > 2) {
+            slice->libraries.push_back({"lib" + words[i].substr(2) + ".dylib", "autolink"});
+          }
+        }
+        return Status::Ok();
+      }
       case kLcBuildVersion:
         if (c.size() < 24) return Short(name, 24);
         slice->platform = PlatformName(u32(8));
@@ -489,6 +514,9 @@ class SliceReader {
         if (auto module = SwiftModuleOf(name)) modules.insert(*module);
       }
       const bool undefined = (type & 0x0e) == 0 && (type & 0x01) != 0;  // N_UNDF | N_EXT
+      if (!undefined && defined_ != nullptr && (type & 0x01) != 0 && defined_->size() < limits_.max_symbols) {
+        defined_->emplace(name);  // external and defined: another archive member may import it
+      }
       if (undefined) {
         imported.insert(name);
       } else if (name.starts_with("_OBJC_CLASS_$_") && slice->objc_classes.size() < limits_.max_objc_names_kept) {
@@ -517,7 +545,126 @@ class SliceReader {
   std::string where_;
   std::vector<Section> sections_;
   std::optional<Symtab> symtab_;
+  std::set<std::string>* defined_ = nullptr;
 };
+
+constexpr std::string_view kArchiveMagic = "!<arch>\n";
+
+bool IsArchive(Bytes bytes) { return AsStringView(bytes).starts_with(kArchiveMagic); }
+
+template <typename T>
+void SortUnique(std::vector<T>* values) {
+  std::sort(values->begin(), values->end());
+  values->erase(std::unique(values->begin(), values->end()), values->end());
+}
+
+// A static library ("!<arch>\n", ar with BSD long names as Apple's libtool writes it): one slice
+// whose facts are the union of its Mach-O object members'. Platform and minimum OS are the first
+// object's that has them (an anomaly when members disagree); imports are the members' undefined
+// symbols that no member defines; linked libraries are the objects' LC_LINKER_OPTION requests.
+Result<MachOSlice> ReadArchive(Bytes bytes, const Limits& limits, Anomalies* anomalies, const std::string& where,
+                               MachOSlice slice) {
+  slice.file_type = "static-library";
+  std::set<std::string> defined, imported;
+  std::set<std::pair<std::string, std::string>> libraries;
+  std::set<std::string> disagreeing;
+  size_t pos = kArchiveMagic.size();
+  while (pos < bytes.size()) {
+    if (bytes.size() - pos < 60) {
+      AddAnomaly(anomalies, "macho.archive_truncated", where, "member header at " + std::to_string(pos) + " is cut");
+      break;
+    }
+    std::string_view header = AsStringView(bytes.subspan(pos, 60));
+    if (header.substr(58, 2) != "`\n") {
+      return Status::Corruption(where + ": archive member at " + std::to_string(pos) + " has no header terminator");
+    }
+    std::string name(header.substr(0, 16));
+    name.erase(name.find_last_not_of(' ') + 1);
+    std::string size_text(header.substr(48, 10));
+    uint64_t size = 0;
+    for (char ch : size_text) {
+      if (ch == ' ') break;
+      if (ch < '0' || ch > '9' || size > (uint64_t{1} << 40)) {
+        return Status::Corruption(where + ": archive member at " + std::to_string(pos) + " has size \"" + size_text +
+                                  "\"");
+      }
+      size = size * 10 + static_cast<uint64_t>(ch - '0');
+    }
+    auto data = SubSpan(bytes, pos + 60, size);
+    if (!data) {
+      return Status::Truncated(where + ": archive member \"" + name + "\" of " + std::to_string(size) +
+                               " bytes runs past the end");
+    }
+    if (name.starts_with("#1/")) {  // BSD long name: its length, then the name before the data
+      uint64_t length = 0;
+      for (char ch : name.substr(3))
+        length = ch >= '0' && ch <= '9' && length < 4096 ? length * 10 + (ch - '0') : length;
+      if (length > data->size()) return Status::Corruption(where + ": archive member name runs past its data");
+      std::string_view long_name = AsStringView(data->first(length));
+      name = std::string(long_name.substr(0, long_name.find('\0')));
+      *data = data->subspan(length);
+    }
+    pos += 60 + size + (size & 1);
+    if (name.starts_with("__.SYMDEF") || !LooksLikeMachO(*data)) continue;  // the ranlib index; non-objects
+    if (++slice.archive_members > limits.max_archive_members) {
+      return Status::LimitExceeded(where + ": more than " + std::to_string(limits.max_archive_members) +
+                                   " archive members (Limits::max_archive_members)");
+    }
+    SliceReader reader(*data, limits, anomalies, where + " " + name);
+    reader.CollectDefined(&defined);
+    auto object = reader.Read(MachOSlice{});
+    if (!object.ok()) {
+      AddAnomaly(anomalies, "macho.unreadable_archive_member", where + " " + name, object.status().ToString());
+      continue;
+    }
+    if (slice.arch.empty()) {
+      slice.arch = object->arch;
+      slice.cpu_type = object->cpu_type;
+      slice.cpu_subtype = object->cpu_subtype;
+    }
+    slice.is_64 = object->is_64;
+    if (slice.platform.empty()) {
+      slice.platform = object->platform;
+      slice.minimum_os = object->minimum_os;
+      slice.sdk = object->sdk;
+    } else if (!object->platform.empty() &&
+               (object->platform != slice.platform || object->minimum_os != slice.minimum_os)) {
+      disagreeing.insert(object->platform + " " + object->minimum_os);
+    }
+    for (auto& library : object->libraries) libraries.emplace(library.path, library.kind);
+    imported.insert(object->imported_symbols.begin(), object->imported_symbols.end());
+    slice.imported_symbol_count += object->imported_symbol_count;
+    auto append = [](std::vector<std::string>* to, std::vector<std::string>& from, size_t cap) {
+      for (auto& value : from) {
+        if (to->size() >= cap) break;
+        to->push_back(std::move(value));
+      }
+    };
+    append(&slice.objc_classes, object->objc_classes, limits.max_objc_names_kept);
+    append(&slice.objc_selectors, object->objc_selectors, limits.max_objc_names_kept);
+    append(&slice.swift_modules, object->swift_modules, limits.max_objc_names_kept);
+    append(&slice.strings, object->strings, limits.max_strings_kept);
+  }
+  if (slice.archive_members == 0) return Status::NotRecognized(where + ": a static library without Mach-O objects");
+  if (!disagreeing.empty()) {
+    std::string list;
+    for (const auto& other : disagreeing) list += (list.empty() ? "" : ", ") + other;
+    AddAnomaly(anomalies, "macho.archive_platforms_differ", where,
+               "members built for " + slice.platform + " " + slice.minimum_os + " and for " + list);
+  }
+  for (const auto& [path, kind] : libraries) slice.libraries.push_back({path, kind});
+  slice.imported_symbols.clear();
+  slice.imported_symbol_count = 0;
+  for (const std::string& name : imported) {
+    if (defined.contains(name)) continue;
+    ++slice.imported_symbol_count;
+    if (slice.imported_symbols.size() < limits.max_imported_symbols_kept) slice.imported_symbols.push_back(name);
+  }
+  SortUnique(&slice.objc_classes);
+  SortUnique(&slice.objc_selectors);
+  SortUnique(&slice.swift_modules);
+  return slice;
+}
 
 }  // namespace
 
@@ -570,6 +717,13 @@ Result<MachO> ParseMachO(Bytes bytes, const Limits& limits) {
   }
   if (bytes.size() < 8) return Status::NotRecognized("not a Mach-O file: " + std::to_string(bytes.size()) + " bytes");
   MachO out;
+  if (IsArchive(bytes)) {
+    MachOSlice slice;
+    slice.size = bytes.size();
+    APPBAN_ASSIGN_OR_RETURN(MachOSlice read, ReadArchive(bytes, limits, &out.anomalies, "static library", slice));
+    out.slices.push_back(std::move(read));
+    return out;
+  }
   uint32_t be = LoadBE32(bytes, 0);
   if (be != kFatMagic && be != kFatMagic64) {
     uint32_t magic = *LoadLE<uint32_t>(bytes, 0);
@@ -620,7 +774,8 @@ Result<MachO> ParseMachO(Bytes bytes, const Limits& limits) {
         }
       }
       ranges.emplace_back(slice.offset, slice.size);
-      auto read = SliceReader(*data, limits, &out.anomalies, where).Read(std::move(slice));
+      auto read = IsArchive(*data) ? ReadArchive(*data, limits, &out.anomalies, where, std::move(slice))
+                                   : SliceReader(*data, limits, &out.anomalies, where).Read(std::move(slice));
       if (read.ok()) {
         out.slices.push_back(std::move(*read));
         continue;

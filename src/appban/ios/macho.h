@@ -22,7 +22,7 @@ using apk::Anomalies;
 
 struct LinkedLibrary {
   std::string path;  // "/System/Library/Frameworks/CoreLocation.framework/CoreLocation", "@rpath/…"
-  std::string kind;  // "load", "weak", "reexport", "lazy", "upward"
+  std::string kind;  // "load", "weak", "reexport", "lazy", "upward", "autolink"
 };
 
 struct MachOSlice {
@@ -32,7 +32,7 @@ struct MachOSlice {
   uint64_t offset = 0;  // of this slice within the file
   uint64_t size = 0;
   bool is_64 = false;
-  std::string file_type;  // "execute", "dylib", "bundle", "object", ...
+  std::string file_type;  // "execute", "dylib", "bundle", "object", ..., "static-library" (an ar archive)
   uint32_t flags = 0;
   bool pie = false;
   uint32_t load_command_count = 0;
@@ -43,6 +43,10 @@ struct MachOSlice {
   std::string sdk;           // "16.0"
   std::string uuid;          // LC_UUID, lowercase hex with dashes
   std::string install_name;  // LC_ID_DYLIB, for a dylib/framework
+  // For a static library, the facts below are the union of its Mach-O object members' (imports:
+  // those no member defines) and libraries are the objects' auto-link requests (LC_LINKER_OPTION,
+  // kind "autolink": "-framework UIKit" is "UIKit.framework/UIKit", "-lz" is "libz.dylib").
+  uint32_t archive_members = 0;  // Mach-O objects in a static library; 0 for an image
   std::vector<LinkedLibrary> libraries;
   std::vector<std::string> rpaths;
 

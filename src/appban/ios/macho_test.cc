@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "appban/ios/ios_test_support.h"
 
@@ -209,6 +212,74 @@ TEST(MachOTest, UniversalHeaderTricksAreAnomaliesOrErrors) {
   EXPECT_EQ(many.status().code(), StatusCode::kLimitExceeded);
   // A Java class file shares the magic; it is not taken for a universal binary.
   EXPECT_FALSE(LooksLikeMachO(AsBytes(std::string("\xca\xfe\xba\xbe\x00\x00\x00\x34", 8))));
+}
+
+// A static library as Apple's libtool writes it: "!<arch>\n", a ranlib index, members with BSD
+// long names ("#1/LEN", the name ahead of the data) padded to an even size.
+std::string ArchiveMember(const std::string& name, const std::string& data) {
+  char header[61];
+  std::snprintf(header, sizeof header, "#1/%-13zu%-12d%-6d%-6d%-8o%-10zu`\n", name.size(), 0, 0, 0, 0644,
+                name.size() + data.size());
+  std::string out = std::string(header, 60) + name + data;
+  if (out.size() % 2 != 0) out.push_back('\n');
+  return out;
+}
+std::string LinkerOption(const std::vector<std::string>& words) {
+  std::string payload;
+  PutLE(&payload, words.size(), 4);
+  for (const auto& word : words) payload += word + '\0';
+  return Command(0x2d, payload);
+}
+std::string BuildVersion(uint32_t platform, uint32_t minos) {
+  std::string payload;
+  for (uint32_t v : {platform, minos, minos, 0u}) PutLE(&payload, v, 4);
+  return Command(0x32, payload);
+}
+
+TEST(MachOTest, AStaticLibraryIsOneSliceWithItsObjectsFactsTogether) {
+  const std::string a = ThinMachO({BuildVersion(2, 0xd0000), LinkerOption({"-framework", "UIKit"})}, 1);
+  const std::string b = ThinMachO({BuildVersion(2, 0xd0000), LinkerOption({"-framework", "AdSupport", "-lz"}),
+                                   LinkerOption({"-framework", "UIKit"})},
+                                  1);
+  const std::string archive = "!<arch>\n" + ArchiveMember("__.SYMDEF SORTED", std::string(8, '\0')) +
+                              ArchiveMember("A.o", a) + ArchiveMember("B_with_a_long_name.o", b);
+  auto macho = ParseMachO(AsBytes(archive));
+  ASSERT_TRUE(macho.ok()) << macho.status().ToString();
+  ASSERT_EQ(macho->slices.size(), 1u);
+  const MachOSlice& s = macho->slices[0];
+  EXPECT_EQ(s.file_type, "static-library");
+  EXPECT_EQ(s.archive_members, 2u);
+  EXPECT_EQ(s.arch, "arm64");
+  EXPECT_EQ(s.platform, "ios");
+  EXPECT_EQ(s.minimum_os, "13.0");
+  std::vector<std::string> libraries;
+  for (const auto& library : s.libraries) libraries.push_back(library.path + " " + library.kind);
+  EXPECT_THAT(libraries, ElementsAre("AdSupport.framework/AdSupport autolink", "UIKit.framework/UIKit autolink",
+                                     "libz.dylib autolink"));
+  EXPECT_TRUE(macho->anomalies.empty());
+
+  // Members built for different minimum OS versions: said, the first one's kept.
+  const std::string c = ThinMachO({BuildVersion(2, 0xf0000)}, 1);
+  auto mixed = ParseMachO(AsBytes(archive + ArchiveMember("C.o", c)));
+  ASSERT_TRUE(mixed.ok());
+  EXPECT_EQ(mixed->slices[0].minimum_os, "13.0");
+  EXPECT_TRUE(HasAnomaly(mixed->anomalies, "macho.archive_platforms_differ"));
+
+  // Hostile: every truncation is an error or an anomaly, never a read past the end.
+  for (size_t size = 0; size < archive.size(); ++size) {
+    auto cut = ParseMachO(AsBytes(std::string_view(archive).substr(0, size)));
+    if (cut.ok()) {
+      EXPECT_LE(cut->slices[0].archive_members, 2u);
+    }
+  }
+  std::string bad_size = archive;
+  bad_size.replace(8 + 48, 10, "99999999  ");
+  EXPECT_FALSE(ParseMachO(AsBytes(bad_size)).ok());
+  Limits limits;
+  limits.max_archive_members = 1;
+  auto limited = ParseMachO(AsBytes(archive), limits);
+  ASSERT_FALSE(limited.ok());
+  EXPECT_THAT(limited.status().message(), HasSubstr("Limits::max_archive_members"));
 }
 
 }  // namespace

@@ -92,6 +92,7 @@ Json SliceJson(const MachOSlice& slice) {
               {"offset", slice.offset},
               {"size", slice.size},
               {"file_type", slice.file_type},
+              {"archive_members", slice.archive_members},
               {"pie", slice.pie},
               {"platform", OrNull(slice.platform)},
               {"minimum_os", OrNull(slice.minimum_os)},
@@ -200,6 +201,7 @@ Json BundleJson(const Bundle& b) {
               {"universal", b.macho ? Json(b.macho->fat) : Json(nullptr)},
               {"slices", slices},
               {"signature", SignatureJson(b)},
+              {"signature_detached", b.signature_detached},
               {"signature_error", OrNull(b.signature_error)},
               {"provisioning_profile", b.profile ? ProfileJson(*b.profile) : Json(nullptr)},
               {"privacy_manifest", b.privacy_manifest ? PrivacyJson(*b.privacy_manifest) : Json(nullptr)}};
