@@ -9,27 +9,37 @@ namespace {
 // Build.VERSION_CODES.DONUT: below it, external storage and phone state needed no request.
 constexpr int kDonutSdk = 4;
 
+// platform.xml's <split-permission> rows, in its order (the order they are applied in), as AOSP
+// frameworks/base/data/etc/platform.xml has them through Android 16 (LineageOS 23's copy; AOSP's
+// Android 14 copy has the same rows up to the two `health` ones). Not modelled: INTERNET ->
+// ACCESS_LOCAL_NETWORK (targetSdk 37), which stands behind a feature flag.
 constexpr SplitPermission kSplitPermissions[] = {
+    {"android.permission.ACCESS_FINE_LOCATION", "android.permission.ACCESS_COARSE_LOCATION", std::nullopt},
     {"android.permission.WRITE_EXTERNAL_STORAGE", "android.permission.READ_EXTERNAL_STORAGE", std::nullopt},
     {"android.permission.READ_CONTACTS", "android.permission.READ_CALL_LOG", 16},
     {"android.permission.WRITE_CONTACTS", "android.permission.WRITE_CALL_LOG", 16},
-    {"android.permission.ACCESS_FINE_LOCATION", "android.permission.ACCESS_COARSE_LOCATION", std::nullopt},
     {"android.permission.ACCESS_FINE_LOCATION", "android.permission.ACCESS_BACKGROUND_LOCATION", 29},
     {"android.permission.ACCESS_COARSE_LOCATION", "android.permission.ACCESS_BACKGROUND_LOCATION", 29},
-    {"com.google.android.gms.permission.ACTIVITY_RECOGNITION", "android.permission.ACTIVITY_RECOGNITION", 29},
     {"android.permission.READ_EXTERNAL_STORAGE", "android.permission.ACCESS_MEDIA_LOCATION", 29},
+    {"android.permission.WRITE_EXTERNAL_STORAGE", "android.permission.ACCESS_MEDIA_LOCATION", 29},
     {"android.permission.BLUETOOTH", "android.permission.BLUETOOTH_SCAN", 31},
     {"android.permission.BLUETOOTH", "android.permission.BLUETOOTH_CONNECT", 31},
     {"android.permission.BLUETOOTH", "android.permission.BLUETOOTH_ADVERTISE", 31},
     {"android.permission.BLUETOOTH_ADMIN", "android.permission.BLUETOOTH_SCAN", 31},
     {"android.permission.BLUETOOTH_ADMIN", "android.permission.BLUETOOTH_CONNECT", 31},
     {"android.permission.BLUETOOTH_ADMIN", "android.permission.BLUETOOTH_ADVERTISE", 31},
+    {"android.permission.BODY_SENSORS", "android.permission.BODY_SENSORS_BACKGROUND", 33},
+    {"android.permission.BODY_SENSORS", "android.permission.health.READ_HEART_RATE", 36},
+    {"android.permission.BODY_SENSORS_BACKGROUND", "android.permission.health.READ_HEALTH_DATA_IN_BACKGROUND", 36},
     {"android.permission.READ_EXTERNAL_STORAGE", "android.permission.READ_MEDIA_AUDIO", 33},
     {"android.permission.READ_EXTERNAL_STORAGE", "android.permission.READ_MEDIA_VIDEO", 33},
     {"android.permission.READ_EXTERNAL_STORAGE", "android.permission.READ_MEDIA_IMAGES", 33},
-    {"android.permission.BODY_SENSORS", "android.permission.BODY_SENSORS_BACKGROUND", 33},
-    {"android.permission.READ_MEDIA_IMAGES", "android.permission.READ_MEDIA_VISUAL_USER_SELECTED", 34},
-    {"android.permission.READ_MEDIA_VIDEO", "android.permission.READ_MEDIA_VISUAL_USER_SELECTED", 34},
+    {"android.permission.WRITE_EXTERNAL_STORAGE", "android.permission.READ_MEDIA_AUDIO", 33},
+    {"android.permission.WRITE_EXTERNAL_STORAGE", "android.permission.READ_MEDIA_VIDEO", 33},
+    {"android.permission.WRITE_EXTERNAL_STORAGE", "android.permission.READ_MEDIA_IMAGES", 33},
+    {"android.permission.READ_MEDIA_IMAGES", "android.permission.READ_MEDIA_VISUAL_USER_SELECTED", std::nullopt},
+    {"android.permission.READ_MEDIA_VIDEO", "android.permission.READ_MEDIA_VISUAL_USER_SELECTED", std::nullopt},
+    {"android.permission.ACCESS_MEDIA_LOCATION", "android.permission.READ_MEDIA_VISUAL_USER_SELECTED", std::nullopt},
 };
 
 constexpr std::string_view kOldTargetPermissions[] = {"android.permission.WRITE_EXTERNAL_STORAGE",

@@ -44,10 +44,48 @@ TEST(ImpliedPermissions, TargetBeforeDonutGetsStorageAndPhoneStateThenTheirSplit
                 {"READ_MEDIA_AUDIO", "targetSdkVersion < 33 and requested READ_EXTERNAL_STORAGE"},
                 {"READ_MEDIA_VIDEO", "targetSdkVersion < 33 and requested READ_EXTERNAL_STORAGE"},
                 {"READ_MEDIA_IMAGES", "targetSdkVersion < 33 and requested READ_EXTERNAL_STORAGE"},
-                {"READ_MEDIA_VISUAL_USER_SELECTED", "targetSdkVersion < 34 and requested READ_MEDIA_IMAGES"},
+                {"READ_MEDIA_VISUAL_USER_SELECTED", "requested READ_MEDIA_IMAGES"},
             }));
   EXPECT_EQ(implied[0].implied_by, "");
   EXPECT_TRUE(ImpliedPermissions({Requested("INTERNET")}, 4).empty());
+}
+
+// Rows checked against AOSP's platform.xml: WRITE_EXTERNAL_STORAGE brings the media permissions
+// of its own (not only through READ_EXTERNAL_STORAGE); partial photo access
+// (READ_MEDIA_VISUAL_USER_SELECTED) comes with every target, and with ACCESS_MEDIA_LOCATION too;
+// Android 16 moved BODY_SENSORS to the health permissions. Nothing comes from the Play services
+// activity-recognition permission, which platform.xml does not split.
+TEST(ImpliedPermissions, RowsFollowPlatformXml) {
+  EXPECT_EQ(Reasons(ImpliedPermissions({Requested("WRITE_EXTERNAL_STORAGE")}, 28)),
+            (std::map<std::string, std::string>{
+                {"READ_EXTERNAL_STORAGE", "requested WRITE_EXTERNAL_STORAGE"},
+                {"ACCESS_MEDIA_LOCATION", "targetSdkVersion < 29 and requested READ_EXTERNAL_STORAGE"},
+                {"READ_MEDIA_AUDIO", "targetSdkVersion < 33 and requested READ_EXTERNAL_STORAGE"},
+                {"READ_MEDIA_VIDEO", "targetSdkVersion < 33 and requested READ_EXTERNAL_STORAGE"},
+                {"READ_MEDIA_IMAGES", "targetSdkVersion < 33 and requested READ_EXTERNAL_STORAGE"},
+                {"READ_MEDIA_VISUAL_USER_SELECTED", "requested READ_MEDIA_IMAGES"},
+            }));
+  // Requested only up to Android 12 (maxSdkVersion 32): no Android 13 media permission, but the
+  // media location it brings still brings partial photo access.
+  EXPECT_EQ(Reasons(ImpliedPermissions({Requested("WRITE_EXTERNAL_STORAGE", 32)}, 28)),
+            (std::map<std::string, std::string>{
+                {"READ_EXTERNAL_STORAGE", "requested WRITE_EXTERNAL_STORAGE"},
+                {"ACCESS_MEDIA_LOCATION", "targetSdkVersion < 29 and requested READ_EXTERNAL_STORAGE"},
+                {"READ_MEDIA_VISUAL_USER_SELECTED", "requested ACCESS_MEDIA_LOCATION"},
+            }));
+  EXPECT_EQ(Reasons(ImpliedPermissions({Requested("WRITE_EXTERNAL_STORAGE")}, 33)),
+            (std::map<std::string, std::string>{{"READ_EXTERNAL_STORAGE", "requested WRITE_EXTERNAL_STORAGE"}}));
+  EXPECT_EQ(Reasons(ImpliedPermissions({Requested("READ_MEDIA_IMAGES")}, 35)),
+            (std::map<std::string, std::string>{{"READ_MEDIA_VISUAL_USER_SELECTED", "requested READ_MEDIA_IMAGES"}}));
+  EXPECT_EQ(
+      Reasons(ImpliedPermissions({Requested("ACCESS_MEDIA_LOCATION")}, 35)),
+      (std::map<std::string, std::string>{{"READ_MEDIA_VISUAL_USER_SELECTED", "requested ACCESS_MEDIA_LOCATION"}}));
+  EXPECT_EQ(Reasons(ImpliedPermissions({Requested("BODY_SENSORS")}, 35)),
+            (std::map<std::string, std::string>{
+                {"health.READ_HEART_RATE", "targetSdkVersion < 36 and requested BODY_SENSORS"}}));
+  EXPECT_TRUE(ImpliedPermissions({Requested("BODY_SENSORS")}, 36).empty());
+  EXPECT_TRUE(ImpliedPermissions({{"com.google.android.gms.permission.ACTIVITY_RECOGNITION", std::nullopt, false}}, 28)
+                  .empty());
 }
 
 TEST(ImpliedPermissions, ThresholdsAreStrictlyBelowTheTargetSdk) {
