@@ -139,6 +139,11 @@ void PrintIosText(const ios::IosApp& app, std::ostream& out) {
     if (b.profile) {
       out << "    profile      " << b.profile->type << ", team " << OrDash(b.profile->team_id) << ", expires "
           << OrDash(b.profile->expiration_date) << (b.profile->expired ? " (EXPIRED)" : "") << "\n";
+      out << "    profile by   " << TerminalSafe(OrDash(b.profile->signer_name)) << ", "
+          << (b.profile->signed_by_apple ? "Apple's provisioning service"
+              : b.profile->chain.checked ? "NOT Apple's provisioning service"
+                                         : "not checked")
+          << "; chain " << TerminalSafe(b.profile->chain.note) << "\n";
     }
     if (b.privacy_manifest) {
       out << "    privacy      tracking "

@@ -130,7 +130,8 @@ PrivacyManifest ReadPrivacyManifest(const plist::Value& root, std::string path) 
   return out;
 }
 
-Result<ProvisioningProfile> ReadProvisioningProfile(Bytes der, const Limits& limits, int64_t now_unix) {
+Result<ProvisioningProfile> ReadProvisioningProfile(Bytes der, const Limits& limits, int64_t now_unix,
+                                                    const TrustAnchors* anchors) {
   APPBAN_ASSIGN_OR_RETURN(SignedContent signed_content, ReadCmsSignedData(der, limits));
   auto root = plist::Parse(AsBytes(signed_content.content), limits.plist);
   if (!root.ok()) return root.status().WithContext("provisioning profile payload");
@@ -176,6 +177,25 @@ Result<ProvisioningProfile> ReadProvisioningProfile(Bytes der, const Limits& lim
   }
   out.signers = std::move(signed_content.certificates);
   out.signature_verifies = signed_content.verified;
+  for (const SignerCertificate& certificate : out.signers) {
+    if (certificate.der == signed_content.signer_der) out.signer_name = certificate.common_name;
+  }
+  if (!out.signature_verifies || signed_content.signer_der.empty()) {
+    out.chain.note = "not checked: the profile's CMS signature does not verify";
+  } else if (anchors == nullptr || anchors->der().empty()) {
+    out.chain.note = "not verified: no trust anchor loaded (data/apple-roots.pem)";
+  } else {
+    // The signing certificate must have been valid when the profile was made; the profile's own
+    // expiry is reported apart.
+    std::optional<int64_t> created;
+    if (auto at = root->Find("CreationDate"); at && at->AsDate()) created = static_cast<int64_t>(*at->AsDate());
+    const int64_t at = signed_content.signing_time.value_or(created.value_or(now_unix));
+    out.chain = CheckCertificateChain(anchors->der(), signed_content.signer_der, out.signers, at,
+                                      signed_content.signing_time ? "the signing time"
+                                      : created                   ? "the profile's creation date"
+                                                                  : "the current time");
+  }
+  out.signed_by_apple = out.chain.verified && out.signer_name == kAppleProfileSigner;
   return out;
 }
 
@@ -310,6 +330,54 @@ void ReadExecutable(Bytes bytes, const std::optional<Bytes>& info_plist, const L
   bundle->macho = std::move(*macho);
 }
 
+// Whether `bundle_id` is one the profile's application identifier ("TEAMID.com.x.y", or a wildcard
+// "TEAMID.*" / "TEAMID.com.x.*") covers.
+bool AppIdCovers(const std::string& application_identifier, const std::string& bundle_id) {
+  size_t dot = application_identifier.find('.');
+  if (dot == std::string::npos) return false;
+  std::string_view pattern = std::string_view(application_identifier).substr(dot + 1);
+  if (pattern == "*") return true;
+  if (pattern.ends_with(".*")) return bundle_id.starts_with(pattern.substr(0, pattern.size() - 1));
+  return pattern == bundle_id;
+}
+
+// What iOS checks before it installs an app with its profile, said as anomalies when it fails: a
+// profile Apple did not sign, an executable signed with a certificate the profile does not list, a
+// signature of another team, a bundle id the profile does not cover. Each means the package was
+// made or altered outside Apple's provisioning (re-signed, repackaged), and iOS would refuse it.
+void CheckProfileMatchesBundle(const Bundle& bundle, const std::string& path, apk::Anomalies* anomalies) {
+  const ProvisioningProfile& profile = *bundle.profile;
+  if (profile.chain.checked && !profile.signed_by_apple) {
+    AddAnomaly(anomalies, "ios.profile_not_signed_by_apple", path,
+               "the provisioning profile is signed by \"" + profile.signer_name + "\" (chain " + profile.chain.note +
+                   "), not by Apple's provisioning service (\"" + kAppleProfileSigner +
+                   "\" under an Apple root): iOS refuses such a profile");
+  }
+  const CodeSignature* signature = bundle.signature ? &*bundle.signature : nullptr;
+  if (signature && signature->cms_verifies && !signature->signer_der.empty() &&
+      !profile.developer_certificates.empty()) {
+    const std::string signer = Sha256Hex(AsBytes(signature->signer_der));
+    if (std::find(profile.developer_certificates.begin(), profile.developer_certificates.end(), signer) ==
+        profile.developer_certificates.end()) {
+      AddAnomaly(anomalies, "ios.profile_certificate_mismatch", path,
+                 "the executable is signed with certificate " + signer + ", which is not among the profile's " +
+                     std::to_string(profile.developer_certificates.size()) +
+                     " developer certificate(s): it was re-signed after it was provisioned");
+    }
+  }
+  if (signature && !signature->team_id.empty() && !profile.team_id.empty() && signature->team_id != profile.team_id) {
+    AddAnomaly(anomalies, "ios.profile_team_mismatch", path,
+               "the profile belongs to team " + profile.team_id + " but the executable is signed by team " +
+                   signature->team_id);
+  }
+  if (bundle.info && !bundle.info->bundle_id.empty() && !profile.application_identifier.empty() &&
+      !AppIdCovers(profile.application_identifier, bundle.info->bundle_id)) {
+    AddAnomaly(anomalies, "ios.profile_app_id_mismatch", path,
+               "the profile is for " + profile.application_identifier + ", which does not cover the bundle id " +
+                   bundle.info->bundle_id);
+  }
+}
+
 // codesign signs a bundle whose main file is not a signed Mach-O (an .xcframework, a framework
 // around a static library) in detached form, one blob per file of _CodeSignature/: CodeDirectory
 // (slot 0), CodeRequirements (2), CodeEntitlements (5), CodeRequirements-1.. (the alternate
@@ -435,7 +503,7 @@ Bundle ReadBundle(FileTree& tree, const std::string& root, const Limits& limits,
   }
   if (std::string path = root + "embedded.mobileprovision"; tree.Has(path)) {
     auto bytes = tree.Read(path, limits.max_cms_bytes);
-    auto profile = bytes.ok() ? ReadProvisioningProfile(*bytes, limits, std::time(nullptr))
+    auto profile = bytes.ok() ? ReadProvisioningProfile(*bytes, limits, std::time(nullptr), anchors)
                               : Result<ProvisioningProfile>(bytes.status());
     if (profile.ok()) {
       bundle.profile = std::move(*profile);
@@ -443,6 +511,7 @@ Bundle ReadBundle(FileTree& tree, const std::string& root, const Limits& limits,
         AddAnomaly(anomalies, "ios.profile_signature_invalid", path,
                    "the provisioning profile's CMS signature does not verify");
       }
+      CheckProfileMatchesBundle(bundle, path, anomalies);
     } else {
       AddAnomaly(anomalies, "ios.profile_unreadable", path, profile.status().ToString());
     }

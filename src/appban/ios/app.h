@@ -72,9 +72,21 @@ struct ProvisioningProfile {
   std::vector<SignerCertificate> signers;  // of the profile's CMS signature
   bool signature_verifies = false;
   std::vector<std::string> developer_certificates;  // SHA-256 of DeveloperCertificates entries
+  // Who signed the profile: the signer certificate's common name, its chain to Apple's roots (at
+  // the signing time, else the creation date), and whether it is Apple's provisioning service —
+  // the chain verified and the signer named kAppleProfileSigner. iOS installs no other profile.
+  std::string signer_name;
+  ChainCheck chain;
+  bool signed_by_apple = false;
 };
 
-Result<ProvisioningProfile> ReadProvisioningProfile(Bytes der, const Limits& limits, int64_t now_unix);
+// The common name of the certificate Apple's developer portal signs every provisioning profile with.
+inline constexpr char kAppleProfileSigner[] = "Apple iPhone OS Provisioning Profile Signing";
+
+// Reads a provisioning profile; its signer's chain is checked against `anchors` (nullptr: not
+// checked, said so in chain.note).
+Result<ProvisioningProfile> ReadProvisioningProfile(Bytes der, const Limits& limits, int64_t now_unix,
+                                                    const TrustAnchors* anchors = nullptr);
 
 struct CollectedDataType {
   std::string type;  // NSPrivacyCollectedDataTypeEmailAddress, ...

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <ctime>
 
 #include "appban/ios/ios_test_support.h"
 #include "appban/ios/report_json.h"
@@ -81,6 +83,10 @@ TEST_P(FixtureAppTest, ReadsTheAppItsSignatureProfileFrameworksAndPrivacyManifes
   EXPECT_TRUE(main.profile->signature_verifies);
   ASSERT_EQ(main.profile->developer_certificates.size(), 1u);
   EXPECT_EQ(main.profile->developer_certificates[0], sig.certificates.front().sha256);
+  EXPECT_EQ(main.profile->signer_name, "Apple Distribution: Example Corp (ABCDE12345)");
+  EXPECT_FALSE(main.profile->chain.checked);  // no anchors given
+  EXPECT_THAT(main.profile->chain.note, HasSubstr("no trust anchor"));
+  EXPECT_FALSE(main.profile->signed_by_apple);
 
   ASSERT_TRUE(main.privacy_manifest.has_value());
   EXPECT_EQ(main.privacy_manifest->tracking, true);
@@ -118,6 +124,89 @@ TEST_P(FixtureAppTest, ReadsTheAppItsSignatureProfileFrameworksAndPrivacyManifes
 }
 
 INSTANTIATE_TEST_SUITE_P(IpaAndDirectory, FixtureAppTest, ::testing::Values("Demo.ipa", "Demo.app"));
+
+std::string PemToDer(const std::string& pem_path) {
+  const std::string der_path = pem_path + ".der";
+  if (std::system(("openssl x509 -in '" + pem_path + "' -outform DER -out '" + der_path + "'").c_str()) != 0) return "";
+  return ReadAll(der_path);
+}
+
+// Against Apple's roots, a profile signed by anyone else (here the test CA's distribution
+// certificate) is checked, refused, and said to be an anomaly; the executable still matches it.
+TEST(IosAppTest, AProfileAppleDidNotSignIsRefusedAgainstAppleRoots) {
+  auto anchors = TrustAnchors::LoadPem(APPBAN_SOURCE_DIR "/data/apple-roots.pem");
+  ASSERT_TRUE(anchors.ok()) << anchors.status().ToString();
+  auto app = IosApp::Open(FixturePath("Demo.app"), Limits{}, &*anchors);
+  ASSERT_TRUE(app.ok()) << app.status().ToString();
+  const ProvisioningProfile& profile = *app->main().profile;
+  EXPECT_TRUE(profile.signature_verifies);
+  EXPECT_TRUE(profile.chain.checked);
+  EXPECT_FALSE(profile.chain.verified);
+  // The profile carries its own root (the test CA), which is not one of Apple's.
+  EXPECT_THAT(profile.chain.note, HasSubstr("not verified: self-signed certificate in certificate chain"));
+  EXPECT_FALSE(profile.signed_by_apple);
+  const apk::Anomaly* anomaly = FindAnomaly(app->anomalies(), "ios.profile_not_signed_by_apple");
+  ASSERT_NE(anomaly, nullptr);
+  EXPECT_THAT(anomaly->detail, HasSubstr("Apple Distribution: Example Corp"));
+  EXPECT_THAT(anomaly->where, HasSubstr("embedded.mobileprovision"));
+  for (const char* code :
+       {"ios.profile_certificate_mismatch", "ios.profile_team_mismatch", "ios.profile_app_id_mismatch"}) {
+    EXPECT_EQ(FindAnomaly(app->anomalies(), code), nullptr) << code;
+  }
+  auto json = InspectDocument(*app);
+  const auto& profile_json = json["app"]["bundles"][0]["provisioning_profile"];
+  EXPECT_EQ(profile_json["signed_by_apple"], false);
+  EXPECT_EQ(profile_json["chain_verified"], false);
+  EXPECT_EQ(profile_json["signer"], "Apple Distribution: Example Corp (ABCDE12345)");
+  EXPECT_TRUE(profile_json["chain_checked_at"].is_string());
+}
+
+// The chain check itself, with the test CA standing in as the anchor: verified at the profile's
+// signing time, refused at a time before the certificates were issued.
+TEST(IosAppTest, AProfileSignerChainsToTheAnchorItWasIssuedUnder) {
+  auto app = IosApp::Open(FixturePath("Demo.app"));
+  ASSERT_TRUE(app.ok()) << app.status().ToString();
+  const ProvisioningProfile& profile = *app->main().profile;
+  const std::string ca = PemToDer(FixturePath("test-ca.pem"));
+  ASSERT_FALSE(ca.empty());
+  const SignerCertificate* signer = nullptr;
+  for (const auto& c : profile.signers) {
+    if (c.common_name == profile.signer_name) signer = &c;
+  }
+  ASSERT_NE(signer, nullptr);
+  ChainCheck now = CheckCertificateChain({ca}, signer->der, profile.signers, std::time(nullptr), "the current time");
+  EXPECT_TRUE(now.verified) << now.note;
+  EXPECT_EQ(now.anchor, "Test Worldwide Developer Relations CA");
+  EXPECT_EQ(now.note, "verified to Test Worldwide Developer Relations CA at the current time");
+  ChainCheck before = CheckCertificateChain({ca}, signer->der, profile.signers, 946684800, "2000-01-01");
+  EXPECT_TRUE(before.checked);
+  EXPECT_FALSE(before.verified);
+  EXPECT_THAT(before.note, HasSubstr("not yet valid"));
+  ChainCheck no_anchor = CheckCertificateChain({}, signer->der, profile.signers, std::time(nullptr), "now");
+  EXPECT_FALSE(no_anchor.verified);
+  ChainCheck garbage = CheckCertificateChain({ca}, "not a certificate", profile.signers, std::time(nullptr), "now");
+  EXPECT_FALSE(garbage.checked);
+  EXPECT_THAT(garbage.note, HasSubstr("cannot be read"));
+}
+
+// A copy of the app carrying another team's profile, for another app id and another certificate:
+// what a re-signed or repackaged app looks like. Each mismatch iOS would refuse is named.
+TEST(IosAppTest, AProfileThatDoesNotMatchTheExecutableIsNamedThreeWays) {
+  auto app = IosApp::Open(FixturePath("DemoResigned.app"));
+  ASSERT_TRUE(app.ok()) << app.status().ToString();
+  ASSERT_TRUE(app->main().profile.has_value());
+  EXPECT_EQ(app->main().profile->team_id, "ZZZZZ99999");
+  const apk::Anomaly* certificate = FindAnomaly(app->anomalies(), "ios.profile_certificate_mismatch");
+  ASSERT_NE(certificate, nullptr);
+  EXPECT_THAT(certificate->detail, HasSubstr(app->main().signature->certificates.front().sha256));
+  EXPECT_THAT(certificate->detail, HasSubstr("re-signed"));
+  const apk::Anomaly* team = FindAnomaly(app->anomalies(), "ios.profile_team_mismatch");
+  ASSERT_NE(team, nullptr);
+  EXPECT_THAT(team->detail, HasSubstr("team ZZZZZ99999 but the executable is signed by team ABCDE12345"));
+  const apk::Anomaly* app_id = FindAnomaly(app->anomalies(), "ios.profile_app_id_mismatch");
+  ASSERT_NE(app_id, nullptr);
+  EXPECT_THAT(app_id->detail, HasSubstr("ZZZZZ99999.com.other.*, which does not cover the bundle id com.example.demo"));
+}
 
 TEST(IosAppTest, ATamperedExecutableIsAPageHashMismatch) {
   auto app = IosApp::Open(FixturePath("DemoTampered"));

@@ -238,7 +238,8 @@ Result<plist::Value> DerValue(const Der& element, uint32_t depth, const Limits& 
 }
 
 // After a successful CMS_verify: the signer's certificate and the signingTime attribute.
-void SignerFacts(CMS_ContentInfo* cms, CodeSignature* out) {
+template <typename Out>  // CodeSignature or SignedContent
+void SignerFacts(CMS_ContentInfo* cms, Out* out) {
   STACK_OF(X509)* signers = CMS_get0_signers(cms);
   if (signers != nullptr && sk_X509_num(signers) > 0) {
     unsigned char* der = nullptr;
@@ -291,7 +292,11 @@ Result<SignedContent> ReadCmsSignedData(Bytes der, const Limits& limits) {
   Owned<BIO> sink(BIO_new(BIO_s_null()));
   out.verified =
       CMS_verify(cms.get(), nullptr, nullptr, nullptr, sink.get(), CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1;
-  if (!out.verified) out.error = OpenSslError();
+  if (out.verified) {
+    SignerFacts(cms.get(), &out);
+  } else {
+    out.error = OpenSslError();
+  }
   ERR_clear_error();
   return out;
 }

@@ -95,6 +95,8 @@ struct SignedContent {
   std::vector<SignerCertificate> certificates;
   bool verified = false;
   std::string error;
+  std::string signer_der;               // the certificate the signature verifies with, when it does
+  std::optional<int64_t> signing_time;  // the signingTime attribute (Unix seconds), when present
 };
 Result<SignedContent> ReadCmsSignedData(Bytes der, const Limits& limits);
 

@@ -169,7 +169,14 @@ Json ProfileJson(const ProvisioningProfile& p) {
               {"developer_certificates", Strings(p.developer_certificates)},
               {"entitlements", p.entitlements ? PlistJson(*p.entitlements) : Json(nullptr)},
               {"signature_verifies", p.signature_verifies},
-              {"signers", signers}};
+              {"signers", signers},
+              {"signer", OrNull(p.signer_name)},
+              {"signed_by_apple", p.signed_by_apple},
+              {"chain_verified", p.chain.verified},
+              {"chain_anchor", OrNull(p.chain.anchor)},
+              {"chain_checked_at",
+               p.chain.checked ? Json(FormatTimestamp(static_cast<UnixSeconds>(p.chain.checked_at))) : Json(nullptr)},
+              {"chain_note", p.chain.note}};
 }
 
 Json PrivacyJson(const PrivacyManifest& m) {

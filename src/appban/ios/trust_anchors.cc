@@ -109,6 +109,43 @@ Result<TrustAnchors> TrustAnchors::LoadPem(const std::string& path) {
   return out;
 }
 
+ChainCheck CheckCertificateChain(const std::vector<std::string>& anchors_der, const std::string& signer_der,
+                                 const std::vector<SignerCertificate>& certificates, int64_t at,
+                                 const std::string& at_what) {
+  ChainCheck out;
+  Owned<X509_STORE> store(X509_STORE_new());
+  X509_STORE_set_verify_cb(store.get(), AcceptAppleExtensions);
+  for (const std::string& der : anchors_der) {
+    Owned<X509> root = FromDer(der);
+    if (root) X509_STORE_add_cert(store.get(), root.get());
+  }
+  Owned<STACK_OF(X509)> untrusted(sk_X509_new_null());
+  for (const auto& certificate : certificates) {
+    Owned<X509> cert = FromDer(certificate.der);
+    if (cert && sk_X509_push(untrusted.get(), cert.get()) > 0) cert.release();
+  }
+  Owned<X509> leaf = FromDer(signer_der);
+  Owned<X509_STORE_CTX> context(X509_STORE_CTX_new());
+  if (!leaf || !context || X509_STORE_CTX_init(context.get(), store.get(), leaf.get(), untrusted.get()) != 1) {
+    out.note = "not verified: the signer certificate cannot be read";
+    ERR_clear_error();
+    return out;
+  }
+  X509_STORE_CTX_set_time(context.get(), 0, static_cast<time_t>(at));
+  out.checked = true;
+  out.checked_at = at;
+  if (X509_verify_cert(context.get()) == 1) {
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(context.get());
+    out.verified = true;
+    out.anchor = CommonName(sk_X509_value(chain, sk_X509_num(chain) - 1));
+    out.note = "verified to " + out.anchor + " at " + at_what;
+  } else {
+    out.note = std::string("not verified: ") + X509_verify_cert_error_string(X509_STORE_CTX_get_error(context.get()));
+  }
+  ERR_clear_error();
+  return out;
+}
+
 void VerifyChain(const TrustAnchors* anchors, CodeSignature* signature) {
   signature->chain_checked = false;
   signature->chain_verified = false;
@@ -125,39 +162,14 @@ void VerifyChain(const TrustAnchors* anchors, CodeSignature* signature) {
     signature->chain_note = "not verified: no trust anchor loaded (data/apple-roots.pem)";
     return;
   }
-  Owned<X509_STORE> store(X509_STORE_new());
-  X509_STORE_set_verify_cb(store.get(), AcceptAppleExtensions);
-  for (const std::string& der : anchors->der()) {
-    Owned<X509> root = FromDer(der);
-    if (root) X509_STORE_add_cert(store.get(), root.get());
-  }
-  Owned<STACK_OF(X509)> untrusted(sk_X509_new_null());
-  for (const auto& certificate : signature->certificates) {
-    Owned<X509> cert = FromDer(certificate.der);
-    if (cert && sk_X509_push(untrusted.get(), cert.get()) > 0) cert.release();
-  }
-  Owned<X509> leaf = FromDer(signature->signer_der);
-  Owned<X509_STORE_CTX> context(X509_STORE_CTX_new());
-  if (!leaf || !context || X509_STORE_CTX_init(context.get(), store.get(), leaf.get(), untrusted.get()) != 1) {
-    signature->chain_note = "not verified: the signer certificate cannot be read";
-    ERR_clear_error();
-    return;
-  }
   const int64_t at = signature->signing_time.value_or(static_cast<int64_t>(std::time(nullptr)));
-  X509_STORE_CTX_set_time(context.get(), 0, static_cast<time_t>(at));
-  signature->chain_checked = true;
-  signature->chain_checked_at = at;
-  if (X509_verify_cert(context.get()) == 1) {
-    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(context.get());
-    signature->chain_verified = true;
-    signature->chain_anchor = CommonName(sk_X509_value(chain, sk_X509_num(chain) - 1));
-    signature->chain_note = std::string("verified to ") + signature->chain_anchor + " at the " +
-                            (signature->signing_time ? "signing time" : "current time");
-  } else {
-    signature->chain_note =
-        std::string("not verified: ") + X509_verify_cert_error_string(X509_STORE_CTX_get_error(context.get()));
-  }
-  ERR_clear_error();
+  ChainCheck chain = CheckCertificateChain(anchors->der(), signature->signer_der, signature->certificates, at,
+                                           signature->signing_time ? "the signing time" : "the current time");
+  signature->chain_checked = chain.checked;
+  signature->chain_verified = chain.verified;
+  signature->chain_anchor = std::move(chain.anchor);
+  signature->chain_checked_at = chain.checked_at;
+  signature->chain_note = std::move(chain.note);
 }
 
 }  // namespace appban::ios

@@ -6,6 +6,7 @@
 // untrusted intermediates: a root the signature carries counts only if it is one of the anchors.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 namespace appban::ios {
 
 struct CodeSignature;
+struct SignerCertificate;
 
 // SHA-256 (lower-case hex, of the DER) of Apple Root CA, Apple Root CA - G2 and - G3, as published
 // on Apple's certificate authority page.
@@ -31,6 +33,23 @@ class TrustAnchors {
  private:
   std::vector<std::string> der_, names_;
 };
+
+// Whether a signer certificate chains to a root.
+struct ChainCheck {
+  bool checked = false;    // a chain was looked for (a signer and anchors were there)
+  bool verified = false;   // and it ends in one of the anchors
+  std::string anchor;      // that root's common name, "" when not verified
+  int64_t checked_at = 0;  // the time the certificates had to be valid at (Unix seconds)
+  std::string note;        // what was found, one clause: "verified to Apple Root CA at the signing time"
+};
+
+// Checks `signer_der`'s chain to one of the roots `anchors_der` at time `at`, the `certificates`
+// the signature carries serving as untrusted intermediates (a root among them counts only if it is
+// an anchor). Apple's own critical policy extensions are accepted; any other unknown critical
+// extension fails the chain. `at_what` names the time in the note ("the signing time").
+ChainCheck CheckCertificateChain(const std::vector<std::string>& anchors_der, const std::string& signer_der,
+                                 const std::vector<SignerCertificate>& certificates, int64_t at,
+                                 const std::string& at_what);
 
 // Sets signature->chain_* : whether the signer certificate chains to one of `anchors` (nullptr:
 // none loaded, said so in chain_note). Only a signature whose CMS verifies over the CodeDirectory
