@@ -51,7 +51,8 @@ fi
 # Installs each test tree's node_modules exactly as its lock file says (npm ci), once per lock file:
 # tests/oidc (oidc-provider, the identity tests), tests/console (puppeteer-core, which drives
 # Debian's chromium in the web console's browser test) and tests/fixtures/ios/npm (real
-# Apple-signed darwin binaries, sentry-cli and esbuild, the iOS tests read; their packages say
+# Apple-signed files the iOS tests read: the darwin binaries of sentry-cli and esbuild, and
+# Smartlook's SDK xcframeworks from its React Native wrapper; the darwin packages say
 # "os": ["darwin"], so npm ci needs --force there to unpack them on Linux; nothing in them is run).
 install_test_node_modules() {
   local root tests_dir dir force

@@ -143,6 +143,7 @@ TEST(IosKnowledgeTest, ShippedTeamIdsAreWellFormedAndSourced) {
   EXPECT_EQ(teams["tencent"], std::vector<std::string>{"88L2Q4487U"});
   EXPECT_EQ(teams["kaspersky"], std::vector<std::string>{"2Y8XE5CQ94"});
   EXPECT_EQ(teams["telegram"], std::vector<std::string>{"6N38VWS5BX"});
+  EXPECT_EQ(teams["bytedance"], std::vector<std::string>{"22MMUN2RN5"});  // CapCut's team
 }
 
 TEST(IosKnowledgeTest, BadEntriesAreNamed) {
