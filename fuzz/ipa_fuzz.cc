@@ -1,7 +1,8 @@
 // libFuzzer target for the IPA path: the input is opened as an in-memory IPA (or Mach-O), which
 // runs the ZIP reader, bundle discovery, Info.plist, privacy manifest and provisioning-profile
-// readers and every nested executable's Mach-O and signature readers, with small limits. Any
-// crash, hang, leak or sanitizer report is a bug in the ios part.
+// readers and every nested executable's Mach-O and signature readers, with small limits. An input
+// that is neither is read as a bare provisioning profile (CMS, then its plist). Any crash, hang,
+// leak or sanitizer report is a bug in the ios part.
 #include <cstddef>
 #include <cstdint>
 
@@ -16,7 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_symbols = 100'000;
   limits.max_nested_bundles = 64;
   auto app = appban::ios::IosApp::FromBytes(appban::Bytes(data, size), "fuzz.ipa", limits);
-  if (!app.ok()) return 0;
+  if (!app.ok()) {
+    (void)appban::ios::ReadProvisioningProfile(appban::Bytes(data, size), limits, 0);
+    return 0;
+  }
   (void)appban::ios::InspectDocument(*app).dump();
   return 0;
 }

@@ -97,7 +97,12 @@ Status Apk::Load(const Limits& limits) {
   manifest_ = std::move(manifest).value();
   LoadNetworkSecurityConfig(limits, &budget);
 
-  APPBAN_RETURN_IF_ERROR(LoadDexFiles(limits, &budget));
+  // The signature check hashes the whole file once more (the v2/v3 digest over 1 MB chunks): it
+  // runs beside the DEX reads and the file's hash rather than after them, on a free core.
+  Result<SigningInfo> signing = Status::Internal("signatures not read");
+  Anomalies signing_anomalies;
+  APPBAN_RETURN_IF_ERROR(
+      LoadDexFiles(limits, &budget, [&] { signing = ReadSigningInfo(*zip_, limits, &signing_anomalies); }));
 
   // Native libraries: lib/<abi>/<name>.so, the layout the installer extracts from.
   for (const ZipEntry& entry : zip_->entries()) {
@@ -115,15 +120,18 @@ Status Apk::Load(const Limits& limits) {
     files.erase(std::unique(files.begin(), files.end()), files.end());
   }
 
-  APPBAN_ASSIGN_OR_RETURN(signing_, ReadSigningInfo(*zip_, limits, &anomalies_));
+  anomalies_.insert(anomalies_.end(), std::make_move_iterator(signing_anomalies.begin()),
+                    std::make_move_iterator(signing_anomalies.end()));
+  APPBAN_ASSIGN_OR_RETURN(signing_, std::move(signing));
   return Status::Ok();
 }
 
 // DEX files in multidex order; Android stops at the first missing classesN.dex. They are the bulk
 // of the work (a large app carries tens of MB of bytecode), so every file is inflated and parsed
-// on its own thread, beside the SHA-256 of the whole file, each into its own slot and anomaly
-// list; the slots are then merged in multidex order, so the report does not depend on timing.
-Status Apk::LoadDexFiles(const Limits& limits, uint64_t* budget) {
+// on its own thread, beside the SHA-256 of the whole file and the caller's `alongside` work, each
+// into its own slot and anomaly list; the slots are then merged in multidex order, so the report
+// does not depend on timing.
+Status Apk::LoadDexFiles(const Limits& limits, uint64_t* budget, const std::function<void()>& alongside) {
   std::vector<std::pair<int, const ZipEntry*>> dex_entries;
   for (const ZipEntry& entry : zip_->entries()) {
     int index = DexIndex(entry.name);
@@ -160,18 +168,23 @@ Status Apk::LoadDexFiles(const Limits& limits, uint64_t* budget) {
     *budget -= std::min(*budget, ZipArchive::DeclaredSize(*entry));
   }
 
-  // Work items: the hash and every DEX file, largest first so that the longest item starts at
-  // once (the hash second: it reads the whole file).
+  // Work items: every DEX file, largest first so that the longest item starts at once, and the
+  // whole-file passes.
   std::vector<size_t> order(slots.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return ZipArchive::DeclaredSize(*slots[a].entry) > ZipArchive::DeclaredSize(*slots[b].entry);
   });
-  constexpr size_t kHash = SIZE_MAX;
-  order.insert(order.begin() + std::min<size_t>(1, order.size()), kHash);
+  // The two whole-file passes (the hash, then `alongside`) come right after the largest DEX file.
+  constexpr size_t kHash = SIZE_MAX, kAlongside = SIZE_MAX - 1;
+  order.insert(order.begin() + std::min<size_t>(1, order.size()), {kHash, kAlongside});
   ParallelFor(order.size(), 0, [&](size_t item) {
     if (order[item] == kHash) {
       sha256_ = Sha256Hex(bytes_);
+      return;
+    }
+    if (order[item] == kAlongside) {
+      alongside();
       return;
     }
     Slot& slot = slots[order[item]];

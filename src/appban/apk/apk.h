@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,7 +66,8 @@ class Apk {
   Apk() = default;
   Status Load(const Limits& limits);
   void LoadNetworkSecurityConfig(const Limits& limits, uint64_t* budget);
-  Status LoadDexFiles(const Limits& limits, uint64_t* budget);
+  // Reads every DEX file and hashes the file, running `alongside` on the same threads.
+  Status LoadDexFiles(const Limits& limits, uint64_t* budget, const std::function<void()>& alongside);
 
   std::string path_;
   std::unique_ptr<MappedFile> mapped_;  // null when built FromBytes
