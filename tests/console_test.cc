@@ -243,6 +243,37 @@ TEST_F(ConsoleTest, ASessionEndsWhenIdleAndWhenItsTokenIsRevoked) {
   EXPECT_NE(revoked.body.find("revoked"), std::string::npos) << revoked.body;
 }
 
+// Sign-in attempts are counted per address, before the token is looked at: after the burst an
+// address gets 429 with Retry-After even with the right token, and another address is not held up.
+TEST_F(ConsoleTest, SignInAttemptsFromOneAddressAreRateLimited) {
+  Start("[console]\nsign_in_rate_limit_burst = 3\nsign_in_rate_limit_per_minute = 1\n");
+  const Headers json = {{"content-type", "application/json"}, {"origin", Origin()}};
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    EXPECT_EQ(Send("POST", "/v1/session", Json{{"token", "guess-" + std::to_string(attempt)}}.dump(), json).status,
+              401);
+  }
+  net::HttpResponse limited = Send("POST", "/v1/session", Json{{"token", server_->admin_token()}}.dump(), json);
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(Json::parse(limited.body)["error"]["code"], "rate_limited");
+  const std::string retry_after = HeaderOf(limited, "retry-after");
+  ASSERT_FALSE(retry_after.empty());
+  EXPECT_GE(std::stoi(retry_after), 1);
+  EXPECT_TRUE(HeaderOf(limited, "set-cookie").empty());
+  // Reading the session is not an attempt; the admin API with the bearer token is not held up.
+  EXPECT_EQ(Send("GET", "/v1/session").status, 401);
+  EXPECT_EQ(Send("GET", "/v1/admin/whoami", "", {{"authorization", "Bearer " + server_->admin_token()}}).status, 200);
+
+  // Another address has its own bucket.
+  net::ClientOptions options;
+  options.pinned_ca_pem = server_->ca_pem();
+  options.local_address = "127.0.0.2";
+  net::HttpClient other(*net::ParseUrl(server_->url()), options);
+  auto from_other = other.Request("POST", "/v1/session", Json{{"token", server_->admin_token()}}.dump(),
+                                  {{"content-type", "application/json"}, {"origin", Origin()}});
+  ASSERT_TRUE(from_other.ok()) << from_other.status().ToString();
+  EXPECT_EQ(from_other->status, 201) << from_other->body;
+}
+
 TEST_F(ConsoleTest, CsvExportsDefuseFormulasThatDevicesSent) {
   Start();
   Headers admin = {{"authorization", "Bearer " + server_->admin_token()}, {"content-type", "application/json"}};

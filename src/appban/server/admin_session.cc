@@ -3,6 +3,7 @@
 // /v1/session signs out; AuthenticateSession lets the session cookie stand in for the bearer token
 // on every admin route.
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <variant>
@@ -14,6 +15,7 @@
 #include "appban/server/config.h"
 #include "appban/server/console_session.h"
 #include "appban/server/console_sign_in.h"
+#include "appban/server/shared_rate_limiter.h"
 
 namespace appban::server {
 namespace admin {
@@ -229,6 +231,13 @@ void HandleSessionRequest(WorkerContext& context, net::HttpRequest request, net:
       response = ErrorResponse(503, "unavailable", "the worker has no database connection");
     } else if (key.empty()) {
       response = ErrorResponse(503, "unavailable", "console sessions are unavailable on this worker (no session key)");
+    } else if (request.method == "POST" && context.sign_in_limiter != nullptr &&
+               !context.sign_in_limiter->Allow(request.remote_address, std::chrono::steady_clock::now())) {
+      // Counted before the token is looked at, so a guesser learns nothing from the answer.
+      response = ErrorResponse(429, "rate_limited",
+                               "too many sign-in attempts from this address; wait and try again "
+                               "(console.sign_in_rate_limit_burst / _per_minute)");
+      response.headers.emplace_back("Retry-After", std::to_string(context.sign_in_limiter->RetryAfterSeconds()));
     } else if (request.method == "POST") {
       response = SignIn(context, request, key, now);
     } else if (request.method == "GET") {

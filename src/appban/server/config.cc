@@ -33,8 +33,8 @@ using L = ConfigLimits;
 // No dotted-key check: kMaxFileBytes is small enough to bound toml++'s recursion on its own.
 constexpr TomlLimits kTomlLimits{.max_bytes = L::kMaxFileBytes};
 
-const std::array<UintKey, 19>& UintKeys() {
-  static const std::array<UintKey, 19> keys = {{
+const std::array<UintKey, 21>& UintKeys() {
+  static const std::array<UintKey, 21> keys = {{
       {"workers", 0, L::kMaxWorkers, [](const ServerConfig& c) -> uint64_t { return c.workers; },
        [](ServerConfig& c, uint64_t v) { c.workers = static_cast<uint32_t>(v); }},
       {"request_thread_nice", 0, 19, [](const ServerConfig& c) -> uint64_t { return c.request_thread_nice; },
@@ -90,6 +90,12 @@ const std::array<UintKey, 19>& UintKeys() {
       {"console.session_max_seconds", L::kMinSessionSeconds, L::kMaxSessionSeconds,
        [](const ServerConfig& c) -> uint64_t { return c.console.session_max_seconds; },
        [](ServerConfig& c, uint64_t v) { c.console.session_max_seconds = static_cast<uint32_t>(v); }},
+      {"console.sign_in_rate_limit_burst", 1, L::kMaxEnrollmentBurst,
+       [](const ServerConfig& c) -> uint64_t { return c.console.sign_in_rate_limit_burst; },
+       [](ServerConfig& c, uint64_t v) { c.console.sign_in_rate_limit_burst = static_cast<uint32_t>(v); }},
+      {"console.sign_in_rate_limit_per_minute", 1, L::kMaxEnrollmentPerMinute,
+       [](const ServerConfig& c) -> uint64_t { return c.console.sign_in_rate_limit_per_minute; },
+       [](ServerConfig& c, uint64_t v) { c.console.sign_in_rate_limit_per_minute = static_cast<uint32_t>(v); }},
   }};
   return keys;
 }

@@ -133,6 +133,10 @@ struct MetricsConfig {
 struct ConsoleConfig {
   uint32_t session_idle_seconds = 30 * 60;     // ended after this long without a page view
   uint32_t session_max_seconds = 8 * 60 * 60;  // ended this long after sign-in, whatever the activity
+  // POST /v1/session attempts one address may make at once, and the refill rate: a token bucket
+  // shared by the workers (shared_rate_limiter.h), so guessing tokens from one address is slow.
+  uint32_t sign_in_rate_limit_burst = 10;
+  uint32_t sign_in_rate_limit_per_minute = 10;
 };
 
 // [identity.client_certificates] — administrators who sign in with a certificate (a PIV/CAC smart

@@ -21,6 +21,7 @@ class MetricsSlot;
 class DeviceGenerations;
 class AssessmentPool;
 class AdminReader;
+class SharedRateLimiter;
 }  // namespace appban::server
 namespace appban::identity {
 class OidcVerifier;
@@ -59,6 +60,9 @@ struct WorkerContext {
   identity::OidcVerifier* oidc = nullptr;
   // Signs console session cookies (console_session.h); empty: sessions are refused with 503.
   std::string console_session_key;
+  // Buckets for POST /v1/session per source address, shared by the workers; null: no limit
+  // (tests that build a context by hand).
+  SharedRateLimiter* sign_in_limiter = nullptr;
   std::function<UnixSeconds()> clock;
   // The latest bundle (kept current by the worker).
   std::function<const verify::PublishedBundle&()> latest_bundle;

@@ -399,6 +399,12 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
     spdlog::error("enrolment rate limit: {}", enrollment_limiter.status().ToString());
     return 1;
   }
+  auto sign_in_limiter =
+      SharedRateLimiter::Create(config.console.sign_in_rate_limit_burst, config.console.sign_in_rate_limit_per_minute);
+  if (!sign_in_limiter.ok()) {
+    spdlog::error("sign-in rate limit: {}", sign_in_limiter.status().ToString());
+    return 1;
+  }
   out << FirstStartBanner(*prepared);
   out << "appban server listening on " << url << " with " << workers << " worker process" << (workers == 1 ? "" : "es")
       << " (data: " << config.data_dir << ")" << std::endl;
@@ -409,6 +415,7 @@ int RunServer(const ServerConfig& config, std::ostream& out) {
   inputs.metrics = &*region;
   inputs.generations = &*generations;
   inputs.enrollment_limiter = &*enrollment_limiter;
+  inputs.sign_in_limiter = &*sign_in_limiter;
   inputs.metrics_token = std::move(*metrics_token);
   inputs.certificate_pem = std::move(tls->certificate_pem);
   inputs.private_key_pem = std::move(tls->private_key_pem);

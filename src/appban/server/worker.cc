@@ -137,6 +137,7 @@ class Worker : public FleetNotifier {
       spdlog::error("console sessions disabled: {}", session_key.status().ToString());
     }
     context_.worker_index = inputs_.worker_index;
+    context_.sign_in_limiter = inputs_.sign_in_limiter;
 
     DeviceApiSettings settings;
     settings.checkin_interval = config_.devices.checkin_interval_seconds;

@@ -20,6 +20,7 @@ struct WorkerInputs {
   const MetricsRegion* metrics = nullptr;           // shared with the other workers
   DeviceGenerations* generations = nullptr;         // shared with the other workers
   SharedRateLimiter* enrollment_limiter = nullptr;  // shared with the other workers
+  SharedRateLimiter* sign_in_limiter = nullptr;     // POST /v1/session, shared likewise
   std::string metrics_token;                        // bearer token GET /metrics requires; empty: loopback clients only
   std::string certificate_pem;                      // leaf (+ chain); empty for plain HTTP
   std::string private_key_pem;
