@@ -274,6 +274,38 @@ TEST_F(ConsoleTest, SignInAttemptsFromOneAddressAreRateLimited) {
   EXPECT_EQ(from_other->status, 201) << from_other->body;
 }
 
+// Signing out ends the session on the server: a copy of the cookie (another tab, a thief's) is
+// refused. Ending every session of the user refuses all the others, until the user signs in again.
+TEST_F(ConsoleTest, SignOutAndEndingEverySessionAreEnforcedByTheServer) {
+  Start();
+  Session tab = SignIn(server_->admin_token());
+  ASSERT_EQ(tab.response.status, 201) << tab.response.body;
+  const Session copy = tab;
+  ASSERT_EQ(WithSession(tab, "DELETE", "/v1/session", "", {{"origin", Origin()}, {"x-csrf-token", tab.csrf}}).status,
+            204);
+  net::HttpResponse stale = WithSession(copy, "GET", "/v1/admin/whoami");
+  EXPECT_EQ(stale.status, 401);
+  EXPECT_NE(stale.body.find("ended on the server"), std::string::npos) << stale.body;
+
+  Session laptop = SignIn(server_->admin_token());
+  Session desktop = SignIn(server_->admin_token());
+  ASSERT_EQ(WithSession(laptop, "GET", "/v1/admin/whoami").status, 200);
+  const std::string user_id = StringOr(Json::parse(WithSession(laptop, "GET", "/v1/admin/whoami").body), "actor");
+  ASSERT_FALSE(user_id.empty());
+  // "Sign out everywhere", from the desktop's own session.
+  net::HttpResponse ended = WithSession(desktop, "POST", "/v1/admin/users/" + user_id + "/sessions/end", "{}",
+                                        {{"origin", Origin()}, {"x-csrf-token", desktop.csrf}});
+  ASSERT_EQ(ended.status, 200) << ended.body;
+  EXPECT_EQ(WithSession(laptop, "GET", "/v1/admin/whoami").status, 401);
+  EXPECT_EQ(WithSession(desktop, "GET", "/v1/admin/whoami").status, 401);
+  // The bearer token is not a session: it still works. A new sign-in (a second later) does too.
+  EXPECT_EQ(Send("GET", "/v1/admin/whoami", "", {{"authorization", "Bearer " + server_->admin_token()}}).status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  Session again = SignIn(server_->admin_token());
+  ASSERT_EQ(again.response.status, 201);
+  EXPECT_EQ(WithSession(again, "GET", "/v1/admin/whoami").status, 200);
+}
+
 TEST_F(ConsoleTest, CsvExportsDefuseFormulasThatDevicesSent) {
   Start();
   Headers admin = {{"authorization", "Bearer " + server_->admin_token()}, {"content-type", "application/json"}};

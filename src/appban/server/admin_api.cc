@@ -76,6 +76,8 @@ constexpr AdminRoute kRoutes[] = {
     {"POST", "service-accounts", Need::kAdmin, CreateServiceAccount},
     {"POST", "users/{}/role", Need::kAdmin, GrantUserRole},
     {"POST", "users/{}/link", Need::kAdmin, LinkUser},
+    // Anyone may end their own sessions; the handler asks for an administrator for anyone else's.
+    {"POST", "users/{}/sessions/end", Need::kRead, EndUserSessions},
     {"GET", "changes", Need::kRead, ListChanges, nullptr, kReader},
     {"GET", "changes/{}", Need::kRead, GetChange},
     {"POST", "changes/{}/approve", Need::kAdmin, ApproveChange},

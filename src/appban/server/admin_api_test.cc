@@ -320,6 +320,30 @@ TEST_F(AdminApiTest, TwoPersonRuleThroughTheApi) {
   EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"again"})").status, 409);
 }
 
+// Ending a user's console sessions: anyone their own, an administrator anyone's (audited); the
+// sessions issued up to now are then refused by the store (console_test.cc drives real cookies).
+TEST_F(AdminApiTest, EndingAUsersSessionsIsTheirsOrAnAdministrators) {
+  const std::string carol = "/v1/admin/users/" + user_ids_["carol"] + "/sessions/end";
+  auto refused = Send("POST", carol, dave_);
+  EXPECT_EQ(refused.status, 403) << "an auditor ends nobody else's sessions";
+  EXPECT_NE(ErrorMessage(refused).find("admin role"), std::string::npos) << refused.body;
+  auto own = Send("POST", "/v1/admin/users/" + user_ids_["dave"] + "/sessions/end", dave_);
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_EQ(BodyOf(own)["user_id"], user_ids_["dave"]);
+  EXPECT_EQ(BodyOf(own)["sessions_issued_before"], FormatTimestamp(now_ + 1));
+  auto by_admin = Send("POST", carol, alice_, "{}");
+  ASSERT_EQ(by_admin.status, 200) << by_admin.body;
+  EXPECT_TRUE(*fleet_->SessionEnded("any-session", user_ids_["carol"], now_));
+  EXPECT_FALSE(*fleet_->SessionEnded("any-session", user_ids_["bob"], now_));
+  EXPECT_EQ(Send("POST", carol, alice_, R"({"reason":"x"})").status, 400);
+  EXPECT_EQ(Send("POST", "/v1/admin/users/u-000000000000000000000000/sessions/end", alice_).status, 404);
+  auto entries = store_->ReadAudit();
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  int audited = 0;
+  for (const auto& entry : *entries) audited += entry.action == "user.end-sessions" ? 1 : 0;
+  EXPECT_EQ(audited, 2);
+}
+
 TEST_F(AdminApiTest, AVendorMergeThatWidensAPublishedRuleIsAChangeForASecondPerson) {
   auto vendor_body = [](const std::string& name, const std::string& package) {
     return R"({"name":")" + name + R"(","country":"CN","identifiers":[{"kind":"deb","value":")" + package + R"("}]})";

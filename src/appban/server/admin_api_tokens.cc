@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "appban/common/time.h"
 #include "appban/policy/model.h"
 #include "appban/server/admin_handlers.h"
 
@@ -130,6 +131,27 @@ HttpResponse LinkUser(Call& call) {
   auto linked = call.context.fleet->LinkUser(id, *same_as, call.Audit());
   if (!linked.ok()) return ErrorFrom(linked.status());
   return JsonResponse(200, UserJson(*linked));
+}
+
+// Ends every console session of a user issued up to now (docs/console.md): a stolen laptop, a
+// person who left, "sign out everywhere". The user's API tokens are not touched (revoke them apart).
+HttpResponse EndUserSessions(Call& call) {
+  const std::string& id = call.params[0];
+  if (Status s = CheckPathIdentifier(id, "user id"); !s.ok()) return ErrorFrom(s);
+  if (!call.request.body.empty()) {
+    auto body = call.Body(true);
+    if (!body.ok()) return ErrorFrom(body.status());
+    if (Status s = CheckMembers(*body, {}, "body"); !s.ok()) return ErrorFrom(s);
+  }
+  const auto& mine = call.principal.same_person;
+  const bool own = id == call.principal.user.id || std::find(mine.begin(), mine.end(), id) != mine.end();
+  if (!own && !Allows(call.principal.role, Need::kAdmin)) {
+    return ErrorResponse(403, "forbidden", "ending another user's sessions needs the admin role");
+  }
+  // Sessions issued in this very second are ended too (issue times are whole seconds).
+  const UnixSeconds not_before = call.Now() + 1;
+  if (Status s = call.context.fleet->EndSessionsOfUser(id, not_before, call.Audit()); !s.ok()) return ErrorFrom(s);
+  return JsonResponse(200, Json{{"user_id", id}, {"sessions_issued_before", FormatTimestamp(not_before)}});
 }
 
 HttpResponse ListApiTokens(Call& call) {

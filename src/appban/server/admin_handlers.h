@@ -41,6 +41,7 @@ HttpResponse ListUsers(Call& call);
 HttpResponse CreateServiceAccount(Call& call);
 HttpResponse GrantUserRole(Call& call);
 HttpResponse LinkUser(Call& call);
+HttpResponse EndUserSessions(Call& call);
 
 // Changes waiting for a quorum (admin_changes.cc).
 HttpResponse ListChanges(Call& call);

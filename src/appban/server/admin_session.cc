@@ -131,10 +131,18 @@ HttpResponse SignOut(WorkerContext& context, const HttpRequest& request, UnixSec
   if (auto refusal = CheckOrigin(context, request, true)) return *refusal;
   // A live session needs its CSRF token (no other site may sign the user out); a dead or foreign
   // cookie is cleared whatever it holds.
-  if (SessionCookieValue(request)) {
+  if (std::optional<std::string> cookie = SessionCookieValue(request)) {
     auto caller = AuthenticateCaller(context, request, now);
     if (auto* refusal = std::get_if<HttpResponse>(&caller); refusal != nullptr && refusal->status == 403) {
       return std::move(*refusal);
+    }
+    // Forgotten on the server too: a copy of the cookie taken before is refused from now on.
+    if (std::holds_alternative<Principal>(caller)) {
+      auto claims = DecodeSession(*cookie, context.console_session_key, now);
+      if (claims.ok()) {
+        Status ended = context.fleet->EndSession(claims->id, claims->user_id, now, claims->expires_at);
+        if (!ended.ok()) return ErrorFrom(ended);  // the person must know the sign-out did not take
+      }
     }
   }
   HttpResponse response;
@@ -166,6 +174,13 @@ std::variant<HttpResponse, Principal> AuthenticateSession(WorkerContext& context
   }
   auto claims = DecodeSession(cookie, context.console_session_key, now);
   if (!claims.ok()) return Unauthenticated(claims.status().message());
+  auto ended = context.fleet->SessionEnded(claims->id, claims->user_id, claims->issued_at);
+  if (!ended.ok()) return AuthenticationFailure(ended.status());
+  if (*ended) {
+    return Unauthenticated(
+        "this console session was ended on the server (signed out, or all of the user's sessions were "
+        "ended); sign in again");
+  }
   if (request.method != "GET" && request.method != "HEAD") {
     if (auto refusal = CheckOrigin(context, request, true)) return std::move(*refusal);
     std::string_view presented = request.Header(kCsrfHeader);

@@ -389,6 +389,19 @@ class FleetStore {
   virtual Result<User> LinkUser(const std::string& user_id, const std::string& same_as, const AuditRecord& audit) = 0;
   // Every account of person `person_id` (User::Person()), that one included, ordered by id.
   virtual Result<std::vector<std::string>> AccountsOfPerson(const std::string& person_id) = 0;
+
+  // -- Console sessions ended on the server (docs/console.md) --
+  // A session is a signed cookie every worker can read; these make the server forget one. Ends
+  // session `session_id` of `user_id` (signed out at `ended_at`); the row is kept until
+  // `expires_at`, when the cookie is dead anyway (older rows are pruned here). Idempotent.
+  virtual Status EndSession(const std::string& session_id, const std::string& user_id, UnixSeconds ended_at,
+                            UnixSeconds expires_at) = 0;
+  // Ends every session of `user_id` issued before `not_before` (a stolen laptop, a person who
+  // left); audited "user.end-sessions". kNotFound when there is no such user.
+  virtual Status EndSessionsOfUser(const std::string& user_id, UnixSeconds not_before, const AuditRecord& audit) = 0;
+  // Whether the session (its id, user and issue time) was ended by either of the above.
+  virtual Result<bool> SessionEnded(const std::string& session_id, const std::string& user_id,
+                                    UnixSeconds issued_at) = 0;
   // Grants (or with nullopt withdraws) a role in appban; audited "user.grant-role".
   virtual Result<User> SetGrantedRole(const std::string& user_id, std::optional<Role> role,
                                       const AuditRecord& audit) = 0;

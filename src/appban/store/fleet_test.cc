@@ -54,7 +54,9 @@ TEST(FleetStore, MigratesAVersion1Database) {
   }
   {
     RawDb raw(dir.db());
-    ASSERT_EQ(raw.Exec("DROP TABLE changes; DROP TABLE users; ALTER TABLE audit DROP COLUMN identity_json"), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("DROP TABLE ended_sessions; DROP TABLE session_cutoffs; DROP TABLE changes; DROP TABLE users; "
+                       "ALTER TABLE audit DROP COLUMN identity_json"),
+              SQLITE_OK);
     for (const char* table : {"api_tokens", "enrollment_tokens", "device_inventories", "device_events",
                               "device_rule_states", "assessments", "server_settings", "devices"}) {
       ASSERT_EQ(raw.Exec(std::string("DROP TABLE ") + table), SQLITE_OK) << table;
@@ -68,7 +70,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   ASSERT_NE(fleet, nullptr);
   {
     RawDb raw(dir.db());
-    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "10");
+    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "11");
   }
   // Old data is intact and usable by the new tables (a group-bound enrolment token).
   Enrollment enrolled = EnrollOne(*fleet, "host-1", "field-staff");
@@ -563,6 +565,45 @@ TEST(FleetStore, LinkedAccountsAreOnePersonAndLinksArePermanent) {
   int links = 0;
   for (const auto& entry : *entries) links += entry.action == "user.link" ? 1 : 0;
   EXPECT_EQ(links, 2);
+}
+
+// Console sessions ended on the server: one signed out (its row pruned once the session would have
+// ended anyway), or every session of a user issued before a time (audited).
+TEST(FleetStore, EndedSessionsAreRefusedUntilTheyWouldHaveExpired) {
+  ScratchDir dir;
+  auto fleet = OpenFleet(dir.db());
+  ASSERT_NE(fleet, nullptr);
+  auto alice = fleet->RecordSignIn(SignIn{"https://idp.example", "alice", "Alice", Role::kAdmin, kNow}, By("test"));
+  auto bob = fleet->RecordSignIn(SignIn{"https://idp.example", "bob", "Bob", Role::kAdmin, kNow}, By("test"));
+  ASSERT_TRUE(alice.ok() && bob.ok());
+
+  EXPECT_FALSE(*fleet->SessionEnded("s-1", alice->id, kNow));
+  ASSERT_TRUE(fleet->EndSession("s-1", alice->id, kNow, kNow + 3600).ok());
+  ASSERT_TRUE(fleet->EndSession("s-1", alice->id, kNow, kNow + 3600).ok());  // signing out twice is fine
+  EXPECT_TRUE(*fleet->SessionEnded("s-1", alice->id, kNow));
+  EXPECT_FALSE(*fleet->SessionEnded("s-2", alice->id, kNow));
+  // A later sign-out prunes rows of sessions past their own end.
+  ASSERT_TRUE(fleet->EndSession("s-3", alice->id, kNow + 7200, kNow + 9000).ok());
+  EXPECT_FALSE(*fleet->SessionEnded("s-1", alice->id, kNow)) << "row kept past the session's end";
+  EXPECT_TRUE(*fleet->SessionEnded("s-3", alice->id, kNow));
+
+  // Every session of bob issued before kNow + 100: older ones end, later ones and alice's do not;
+  // a second, earlier cut-off never brings ended sessions back.
+  ASSERT_TRUE(fleet->EndSessionsOfUser(bob->id, kNow + 100, By("carol")).ok());
+  EXPECT_TRUE(*fleet->SessionEnded("s-4", bob->id, kNow + 99));
+  EXPECT_FALSE(*fleet->SessionEnded("s-5", bob->id, kNow + 100));
+  EXPECT_FALSE(*fleet->SessionEnded("s-6", alice->id, kNow + 50));
+  ASSERT_TRUE(fleet->EndSessionsOfUser(bob->id, kNow + 10, By("carol")).ok());
+  EXPECT_TRUE(*fleet->SessionEnded("s-4", bob->id, kNow + 99));
+  EXPECT_EQ(fleet->EndSessionsOfUser("u-000000000000000000000000", kNow, By("carol")).code(), StatusCode::kNotFound);
+
+  auto store = OpenSqliteStore(dir.db());
+  ASSERT_TRUE(store.ok());
+  auto entries = (*store)->ReadAudit();
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  int ends = 0;
+  for (const auto& entry : *entries) ends += entry.action == "user.end-sessions" ? 1 : 0;
+  EXPECT_EQ(ends, 2);
 }
 
 }  // namespace

@@ -100,6 +100,10 @@ class SqliteFleetStore final : public FleetStore {
   Result<User> SetGrantedRole(const std::string& user_id, std::optional<Role> role, const AuditRecord& audit) override;
   Result<User> LinkUser(const std::string& user_id, const std::string& same_as, const AuditRecord& audit) override;
   Result<std::vector<std::string>> AccountsOfPerson(const std::string& person_id) override;
+  Status EndSession(const std::string& session_id, const std::string& user_id, UnixSeconds ended_at,
+                    UnixSeconds expires_at) override;
+  Status EndSessionsOfUser(const std::string& user_id, UnixSeconds not_before, const AuditRecord& audit) override;
+  Result<bool> SessionEnded(const std::string& session_id, const std::string& user_id, UnixSeconds issued_at) override;
   Result<CreatedApiToken> RecoverAdmin(const AuditRecord& audit) override;
 
   Result<CreatedApiToken> CreateApiToken(const std::string& user_id, const std::string& name, Role role,

@@ -277,6 +277,49 @@ Result<std::vector<std::string>> SqliteFleetStore::AccountsOfPerson(const std::s
   return ids;
 }
 
+Status SqliteFleetStore::EndSession(const std::string& session_id, const std::string& user_id, UnixSeconds ended_at,
+                                    UnixSeconds expires_at) {
+  APPBAN_ASSIGN_OR_RETURN(sqlite::Transaction transaction, sqlite::Transaction::Begin(db_));
+  APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(db_,
+                                                                  "INSERT OR IGNORE INTO ended_sessions(id, user_id, "
+                                                                  "ended_at, expires_at) VALUES(?1, ?2, ?3, ?4)"));
+  APPBAN_RETURN_IF_ERROR(insert.Bind(1, session_id).Bind(2, user_id).Bind(3, ended_at).Bind(4, expires_at).Run());
+  // Sessions past their own end need no row: their cookie is refused anyway.
+  APPBAN_ASSIGN_OR_RETURN(auto prune,
+                          sqlite::Statement::Prepare(db_, "DELETE FROM ended_sessions WHERE expires_at < ?1"));
+  APPBAN_RETURN_IF_ERROR(prune.Bind(1, ended_at).Run());
+  return transaction.Commit();
+}
+
+Status SqliteFleetStore::EndSessionsOfUser(const std::string& user_id, UnixSeconds not_before,
+                                           const AuditRecord& audit) {
+  return Audited(audit, [&](AuditRecord& record) -> Status {
+    APPBAN_ASSIGN_OR_RETURN(User user, GetUser(user_id));
+    APPBAN_ASSIGN_OR_RETURN(
+        auto upsert, sqlite::Statement::Prepare(db_,
+                                                "INSERT INTO session_cutoffs(user_id, not_before) VALUES(?1, ?2) "
+                                                "ON CONFLICT(user_id) DO UPDATE SET not_before = "
+                                                "MAX(not_before, excluded.not_before)"));
+    APPBAN_RETURN_IF_ERROR(upsert.Bind(1, user_id).Bind(2, not_before).Run());
+    record.action = "user.end-sessions";
+    record.object = "user:" + user_id;
+    record.after = Json{{"user_id", user_id}, {"sessions_issued_before", FormatTimestamp(not_before)}};
+    return Status::Ok();
+  });
+}
+
+Result<bool> SqliteFleetStore::SessionEnded(const std::string& session_id, const std::string& user_id,
+                                            UnixSeconds issued_at) {
+  APPBAN_ASSIGN_OR_RETURN(auto query,
+                          sqlite::Statement::Prepare(db_,
+                                                     "SELECT EXISTS(SELECT 1 FROM ended_sessions WHERE id = ?1) OR "
+                                                     "EXISTS(SELECT 1 FROM session_cutoffs WHERE user_id = ?2 AND "
+                                                     "not_before > ?3)"));
+  query.Bind(1, session_id).Bind(2, user_id).Bind(3, issued_at);
+  APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
+  return row && query.Int(0) != 0;
+}
+
 Result<User> SqliteFleetStore::EnsureBootstrapUser(UnixSeconds now) {
   std::string id = UserIdFor(kLocalIssuer, kBootstrapSubject);
   auto existing = GetUser(id);

@@ -347,6 +347,21 @@ CREATE INDEX devices_by_enrollment_token ON devices(enrollment_token_id) WHERE e
 ALTER TABLE users ADD COLUMN person_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX users_by_person ON users(person_id) WHERE person_id != '';
 )sql",
+    // 11: console sessions ended on the server: one signed out, or all of a user's issued before a
+    // time (the cookie is signed, so without these a copy of it lived until its own end).
+    R"sql(
+CREATE TABLE ended_sessions (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  ended_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX ended_sessions_by_expiry ON ended_sessions(expires_at);
+CREATE TABLE session_cutoffs (
+  user_id TEXT PRIMARY KEY REFERENCES users(id),
+  not_before INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 // The migration that introduced the signed audit checkpoint.
 constexpr int64_t kCheckpointSchemaVersion = 4;
