@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "appban/assess/assess_test_support.h"
 #include "appban/ios/app.h"
 #include "appban/ios/trust_anchors.h"
 
@@ -31,26 +32,14 @@ const Finding* FindingById(const Assessment& a, const std::string& id) {
 
 class IosAssessTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto knowledge = LoadKnowledgeBase(APPBAN_SOURCE_DIR "/data");
-    ASSERT_TRUE(knowledge.ok()) << knowledge.status().ToString();
-    knowledge_ = std::move(*knowledge);
-    auto ios = LoadIosKnowledge(APPBAN_SOURCE_DIR "/data");
-    ASSERT_TRUE(ios.ok()) << ios.status().ToString();
-    ios_ = std::move(*ios);
-    auto model = LoadRiskModel(APPBAN_SOURCE_DIR "/data/risk-model.toml");
-    ASSERT_TRUE(model.ok()) << model.status().ToString();
-    model_ = std::move(*model);
-  }
-  KnowledgeBase knowledge_;
-  IosKnowledge ios_;
-  RiskModel model_;
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(testing::LoadShippedData(&data_)); }
+  testing::ShippedData data_;
 };
 
 TEST_F(IosAssessTest, TheFixtureAppsFindingsRestOnItsEvidence) {
   auto app = ios::IosApp::Open(Fixture("Demo.ipa"));
   ASSERT_TRUE(app.ok()) << app.status().ToString();
-  Assessment a = AssessIos(*app, knowledge_, ios_, model_);
+  Assessment a = AssessIos(*app, data_.knowledge, data_.ios, data_.model);
   EXPECT_EQ(a.package(), "com.example.demo");
 
   // The embedded FBSDKCoreKit.framework and the facebook.com host it declares.
@@ -83,7 +72,7 @@ TEST_F(IosAssessTest, TheFixtureAppsFindingsRestOnItsEvidence) {
   ASSERT_NE(signer, nullptr);
   EXPECT_THAT(signer->title, HasSubstr("ABCDE12345"));
   EXPECT_THAT(a.analysis.endpoints.hosts, Contains("api.demo-analytics.example.com"));
-  EXPECT_GE(a.risk.score, model_.review_at);
+  EXPECT_GE(a.risk.score, data_.model.review_at);
 
   // Every report renders it.
   EXPECT_THAT(RenderText(a, false), HasSubstr("com.example.demo"));
@@ -96,8 +85,8 @@ TEST_F(IosAssessTest, AddingATamperedSignatureNeverLowersTheScore) {
   auto signed_app = ios::IosApp::Open(Fixture("DemoSigned"));
   auto tampered = ios::IosApp::Open(Fixture("DemoTampered"));
   ASSERT_TRUE(signed_app.ok() && tampered.ok());
-  Assessment before = AssessIos(*signed_app, knowledge_, ios_, model_);
-  Assessment after = AssessIos(*tampered, knowledge_, ios_, model_);
+  Assessment before = AssessIos(*signed_app, data_.knowledge, data_.ios, data_.model);
+  Assessment after = AssessIos(*tampered, data_.knowledge, data_.ios, data_.model);
   ASSERT_NE(FindingById(after, "anomaly.codesign.page_hash_mismatch"), nullptr);
   EXPECT_GE(after.risk.score, before.risk.score);
 }
@@ -117,9 +106,9 @@ TEST_F(IosAssessTest, AVendorIsRecognisedByTeamIdOnlyThroughAVerifiedChain) {
   sentry.name = "Functional Software, Inc. (Sentry)";
   sentry.country = "US";
   sentry.apple_team_ids = {"97JCY7859U"};
-  knowledge_.vendors.push_back(sentry);
+  data_.knowledge.vendors.push_back(sentry);
 
-  Assessment a = AssessIos(*verified, knowledge_, ios_, model_);
+  Assessment a = AssessIos(*verified, data_.knowledge, data_.ios, data_.model);
   const Finding* vendor = FindingById(a, "publisher.vendor.sentry");
   ASSERT_NE(vendor, nullptr);
   ASSERT_FALSE(vendor->evidence.empty());
@@ -128,7 +117,7 @@ TEST_F(IosAssessTest, AVendorIsRecognisedByTeamIdOnlyThroughAVerifiedChain) {
   EXPECT_EQ(a.analysis.publisher.matched_by, "apple_team_id");
   EXPECT_THAT(FindingById(a, "publisher.signer")->description, HasSubstr("verified to Apple Root CA"));
 
-  Assessment b = AssessIos(*unchecked, knowledge_, ios_, model_);
+  Assessment b = AssessIos(*unchecked, data_.knowledge, data_.ios, data_.model);
   EXPECT_EQ(FindingById(b, "publisher.vendor.sentry"), nullptr);
   EXPECT_THAT(FindingById(b, "publisher.signer")->description, HasSubstr("no trust anchor"));
 }

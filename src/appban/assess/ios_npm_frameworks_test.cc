@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "appban/assess/assess_test_support.h"
 #include "appban/assess/ios_assess.h"
 #include "appban/ios/app.h"
 
@@ -29,30 +30,20 @@ class IosNpmFrameworksTest : public ::testing::Test {
     ASSERT_TRUE(std::filesystem::exists(std::string(kNpm) + "SmartlookAnalytics.xcframework/Info.plist"))
         << "the React Native SDK packages are not installed: run scripts/setup.sh --test (npm ci in "
            "tests/fixtures/ios/npm)";
-    auto knowledge = LoadKnowledgeBase(APPBAN_SOURCE_DIR "/data");
-    ASSERT_TRUE(knowledge.ok()) << knowledge.status().ToString();
-    knowledge_ = std::move(*knowledge);
-    auto ios = LoadIosKnowledge(APPBAN_SOURCE_DIR "/data");
-    ASSERT_TRUE(ios.ok()) << ios.status().ToString();
-    ios_ = std::move(*ios);
-    auto model = LoadRiskModel(APPBAN_SOURCE_DIR "/data/risk-model.toml");
-    ASSERT_TRUE(model.ok()) << model.status().ToString();
-    model_ = std::move(*model);
+    ASSERT_NO_FATAL_FAILURE(testing::LoadShippedData(&data_));
   }
   const Finding* Smartlook(const Assessment& a) {
     auto it = std::find_if(a.analysis.findings.begin(), a.analysis.findings.end(),
                            [](const Finding& f) { return f.id == "tracker.277"; });
     return it == a.analysis.findings.end() ? nullptr : &*it;
   }
-  KnowledgeBase knowledge_;
-  IosKnowledge ios_;
-  RiskModel model_;
+  testing::ShippedData data_;
 };
 
 TEST_F(IosNpmFrameworksTest, SmartlookIsNamedAsATrackerByFrameworkSwiftModuleAndEndpoint) {
   auto app = ios::IosApp::Open(std::string(kNpm) + "SmartlookAnalytics.xcframework");
   ASSERT_TRUE(app.ok()) << app.status().ToString();
-  Assessment a = AssessIos(*app, knowledge_, ios_, model_);
+  Assessment a = AssessIos(*app, data_.knowledge, data_.ios, data_.model);
   const Finding* tracker = Smartlook(a);
   ASSERT_NE(tracker, nullptr);
   EXPECT_EQ(tracker->title, "Tracker SDK: SmartLook");
@@ -65,7 +56,7 @@ TEST_F(IosNpmFrameworksTest, SmartlookIsNamedAsATrackerByFrameworkSwiftModuleAnd
 TEST_F(IosNpmFrameworksTest, TheObjcProxyAloneIsNamedByItsFrameworkAndClasses) {
   auto app = ios::IosApp::Open(std::string(kNpm) + "SmartlookObjCProxy.xcframework");
   ASSERT_TRUE(app.ok()) << app.status().ToString();
-  Assessment a = AssessIos(*app, knowledge_, ios_, model_);
+  Assessment a = AssessIos(*app, data_.knowledge, data_.ios, data_.model);
   const Finding* tracker = Smartlook(a);
   ASSERT_NE(tracker, nullptr);
   EXPECT_TRUE(HasEvidence(*tracker, "framework", "SmartlookObjCProxy"));

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -15,6 +17,18 @@ inline std::string FixturePath(const std::string& name) {
   const char* dir = std::getenv("APPBAN_FIXTURES");
   return std::string(dir ? dir : APPBAN_BINARY_DIR "/fixtures") + "/ios/" + name;
 }
+
+// What a shell command prints (stdout and stderr), for cross-checks with Debian's tools.
+inline std::string Output(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((command + " 2>&1").c_str(), "r"), pclose);
+  std::string out;
+  char buffer[65536];
+  size_t n;
+  while (pipe && (n = fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
+  return out;
+}
+// A shell command's exit status as std::system gives it, its output discarded.
+inline int ExitCode(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
 
 inline std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -30,7 +30,9 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::ElementsAreArray;
+using testing::ExitCode;
 using ::testing::HasSubstr;
+using testing::Output;
 
 constexpr char kNpmDir[] = APPBAN_SOURCE_DIR "/tests/fixtures/ios/npm/node_modules/";
 constexpr char kRoots[] = APPBAN_SOURCE_DIR "/data/apple-roots.pem";
@@ -38,16 +40,6 @@ constexpr char kRoots[] = APPBAN_SOURCE_DIR "/data/apple-roots.pem";
 std::string NpmFile(const std::string& relative) { return kNpmDir + relative; }
 std::string SentryCli() { return NpmFile("@sentry/cli-darwin/bin/sentry-cli"); }
 std::string Esbuild() { return NpmFile("@esbuild/darwin-arm64/bin/esbuild"); }
-
-std::string Output(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((command + " 2>&1").c_str(), "r"), pclose);
-  std::string out;
-  char buffer[4096];
-  size_t n;
-  while (pipe && (n = fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
-  return out;
-}
-int ExitCode(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
 
 uint32_t BE32(const std::string& b, size_t at) {
   return (uint32_t{static_cast<uint8_t>(b[at])} << 24) | (uint32_t{static_cast<uint8_t>(b[at + 1])} << 16) |

@@ -34,7 +34,9 @@ namespace appban::ios {
 namespace {
 
 using ::testing::Contains;
+using testing::ExitCode;
 using ::testing::HasSubstr;
+using testing::Output;
 using Json = nlohmann::json;
 
 constexpr char kXcframework[] = APPBAN_SOURCE_DIR
@@ -42,16 +44,6 @@ constexpr char kXcframework[] = APPBAN_SOURCE_DIR
 constexpr char kRoots[] = APPBAN_SOURCE_DIR "/data/apple-roots.pem";
 
 std::string InXcframework(const std::string& relative) { return std::string(kXcframework) + "/" + relative; }
-
-std::string Output(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((command + " 2>&1").c_str(), "r"), pclose);
-  std::string out;
-  char buffer[65536];
-  size_t n;
-  while (pipe && (n = fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
-  return out;
-}
-int ExitCode(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
 
 // A plist (XML or binary) as Python's plistlib reads it, in JSON.
 Json Plist(const std::string& path) {
