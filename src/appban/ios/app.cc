@@ -153,8 +153,10 @@ Result<ProvisioningProfile> ReadProvisioningProfile(Bytes der, const Limits& lim
     if (const std::string* id = entitlements->FindString("application-identifier")) out.application_identifier = *id;
     out.get_task_allow = entitlements->FindBoolean("get-task-allow").value_or(false);
   }
+  std::optional<int64_t> created;  // also the time the signer's chain is checked at, without a signing time
   if (auto at = root->Find("CreationDate"); at && at->AsDate()) {
-    out.creation_date = FormatTimestamp(static_cast<UnixSeconds>(*at->AsDate()));
+    created = static_cast<int64_t>(*at->AsDate());
+    out.creation_date = FormatTimestamp(static_cast<UnixSeconds>(*created));
   }
   if (auto at = root->Find("ExpirationDate"); at && at->AsDate()) {
     out.expiration_date = FormatTimestamp(static_cast<UnixSeconds>(*at->AsDate()));
@@ -187,8 +189,6 @@ Result<ProvisioningProfile> ReadProvisioningProfile(Bytes der, const Limits& lim
   } else {
     // The signing certificate must have been valid when the profile was made; the profile's own
     // expiry is reported apart.
-    std::optional<int64_t> created;
-    if (auto at = root->Find("CreationDate"); at && at->AsDate()) created = static_cast<int64_t>(*at->AsDate());
     const int64_t at = signed_content.signing_time.value_or(created.value_or(now_unix));
     out.chain = CheckCertificateChain(anchors->der(), signed_content.signer_der, out.signers, at,
                                       signed_content.signing_time ? "the signing time"
