@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "appban/store/sqlite_fleet_store.h"
+#include "appban/store/fleet_tables.h"
 
 namespace appban::store {
 

@@ -3,11 +3,16 @@
 #include <gtest/gtest.h>
 
 #include "appban/store/fleet_test_support.h"
+#include "appban/store/store_backend_test_support.h"
 
 namespace appban::store {
 namespace {
 
 using namespace fleet_testing;  // NOLINT: test helpers
+
+// The tests below that hold on every backend (TEST_P); the migration test needs the SQLite file.
+class FleetMdmContract : public FleetOnEveryBackend {};
+INSTANTIATE_TEST_SUITE_P(Backends, FleetMdmContract, ::testing::Values("sqlite", "postgres"), BackendName);
 
 Device MdmRow(const std::string& id) {
   Device device;
@@ -32,9 +37,8 @@ MdmDeviceWrite Write(const std::string& id) {
   return write;
 }
 
-TEST(FleetMdm, ImportedBesideAgentsListedBySourceNeverAuthenticated) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetMdmContract, ImportedBesideAgentsListedBySourceNeverAuthenticated) {
+  auto fleet = OpenFleet();
   Enrollment agent = EnrollOne(*fleet, "ws-1");
   std::vector<MdmDeviceWrite> writes = {Write("m-000000000000000000000001"), Write("d-0000000000000001"),
                                         Write(agent.device.id)};

@@ -12,12 +12,18 @@
 
 #include "appban/store/fleet_test_support.h"
 #include "appban/store/store.h"
+#include "appban/store/store_backend_test_support.h"
 #include "appban/store/store_test_support.h"
 
 namespace appban::store {
 namespace {
 
 using namespace fleet_testing;  // the shared fixtures
+
+// The tests below that hold on every backend (TEST_P); the ones that need the SQLite file itself
+// (its migrations, query plans, bytes on disk, triggers in SQLite's syntax) stay TEST.
+class FleetContract : public FleetOnEveryBackend {};
+INSTANTIATE_TEST_SUITE_P(Backends, FleetContract, ::testing::Values("sqlite", "postgres"), BackendName);
 
 TEST(FleetSecrets, PresentedFormRoundTripsAndHashIsSha256OfTheSecretText) {
   auto secret = GenerateSecret();
@@ -87,9 +93,8 @@ TEST(FleetStore, MigratesAVersion1Database) {
   EXPECT_TRUE((*store)->CheckIntegrity().ok());
 }
 
-TEST(FleetStore, EnrollmentTokenIsSingleUse) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetContract, EnrollmentTokenIsSingleUse) {
+  auto fleet = OpenFleet();
   auto token = fleet->CreateEnrollmentToken("", kNow + kDay, "laptop of bob", By("alice"));
   ASSERT_TRUE(token.ok()) << token.status().ToString();
   auto first = fleet->EnrollDevice(token->presented, "bob-laptop", "linux", "1.0", kNow);
@@ -107,9 +112,8 @@ TEST(FleetStore, EnrollmentTokenIsSingleUse) {
   EXPECT_EQ(*fleet->CountDevices(), 1);
 }
 
-TEST(FleetStore, EnrollmentRaceHasExactlyOneWinner) {
-  ScratchDir dir;
-  auto admin = OpenFleet(dir.db());
+TEST_P(FleetContract, EnrollmentRaceHasExactlyOneWinner) {
+  auto admin = OpenFleet();
   constexpr int kRounds = 10;
   for (int round = 0; round < kRounds; ++round) {
     auto token = admin->CreateEnrollmentToken("", kNow + kDay, "", By("alice"));
@@ -118,7 +122,7 @@ TEST(FleetStore, EnrollmentRaceHasExactlyOneWinner) {
     std::atomic<int> winners{0};
     std::atomic<int> refused_as_used{0};
     auto racer = [&](std::string hostname) {
-      auto fleet = OpenSqliteFleetStore(dir.db());  // its own connection, as a worker process has
+      auto fleet = backend().OpenFleet();  // its own connection, as a worker process has
       if (!fleet.ok()) return;
       ready.fetch_add(1);
       while (ready.load() < 2) std::this_thread::yield();
@@ -141,11 +145,10 @@ TEST(FleetStore, EnrollmentRaceHasExactlyOneWinner) {
 
 // A fleet image carries one token for a whole roll-out: it enrols up to max_uses devices, each
 // its own device in the token's group with its own "device.enroll" entry, then refuses.
-TEST(FleetStore, AMultiUseTokenEnrolsUpToItsCountEachUseAudited) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetContract, AMultiUseTokenEnrolsUpToItsCountEachUseAudited) {
+  auto fleet = OpenFleet();
   {
-    auto store = OpenSqliteStore(dir.db());
+    auto store = OpenStore();
     ASSERT_TRUE(store.ok());
     policy::Group group;
     group.name = "field-staff";
@@ -180,7 +183,7 @@ TEST(FleetStore, AMultiUseTokenEnrolsUpToItsCountEachUseAudited) {
   EXPECT_EQ((*tokens)[0].used_at, kNow + 2);
   EXPECT_EQ(*fleet->CountDevices(), 3);
 
-  auto store = OpenSqliteStore(dir.db());
+  auto store = OpenStore();
   ASSERT_TRUE(store.ok());
   auto audit = (*store)->ReadAudit();
   ASSERT_TRUE(audit.ok());
@@ -193,9 +196,8 @@ TEST(FleetStore, AMultiUseTokenEnrolsUpToItsCountEachUseAudited) {
   EXPECT_EQ(enrolments, 3);
 }
 
-TEST(FleetStore, AMultiUseTokenStopsEnrollingOnceRevokedOrExpiredAndItsCountIsBounded) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetContract, AMultiUseTokenStopsEnrollingOnceRevokedOrExpiredAndItsCountIsBounded) {
+  auto fleet = OpenFleet();
   auto issue = [&](int64_t max_uses, UnixSeconds expires_at) {
     return fleet->IssueEnrollmentTokens(EnrollmentTokenSpec{"", expires_at, "", 1, max_uses}, By("alice"));
   };
@@ -218,9 +220,8 @@ TEST(FleetStore, AMultiUseTokenStopsEnrollingOnceRevokedOrExpiredAndItsCountIsBo
 
 // Nodes and worker processes each hold their own connection: however many present one token at
 // once, exactly max_uses enrol.
-TEST(FleetStore, AMultiUseTokenEnrolsExactlyItsCountUnderARaceBetweenConnections) {
-  ScratchDir dir;
-  auto admin = OpenFleet(dir.db());
+TEST_P(FleetContract, AMultiUseTokenEnrolsExactlyItsCountUnderARaceBetweenConnections) {
+  auto admin = OpenFleet();
   constexpr int kRacers = 4;
   constexpr int kAttemptsEach = 10;
   constexpr int64_t kMaxUses = 25;
@@ -231,7 +232,7 @@ TEST(FleetStore, AMultiUseTokenEnrolsExactlyItsCountUnderARaceBetweenConnections
   std::atomic<int> winners{0};
   std::atomic<int> refused_as_used{0};
   auto racer = [&](int which) {
-    auto fleet = OpenSqliteFleetStore(dir.db());
+    auto fleet = backend().OpenFleet();
     if (!fleet.ok()) return;
     ready.fetch_add(1);
     while (ready.load() < kRacers) std::this_thread::yield();
@@ -254,9 +255,8 @@ TEST(FleetStore, AMultiUseTokenEnrolsExactlyItsCountUnderARaceBetweenConnections
   EXPECT_EQ((*admin->ListEnrollmentTokens())[0].uses, kMaxUses);
 }
 
-TEST(FleetStore, ExpiredRevokedUsedAndForgedTokensAreRefusedEachWithItsOwnMessage) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetContract, ExpiredRevokedUsedAndForgedTokensAreRefusedEachWithItsOwnMessage) {
+  auto fleet = OpenFleet();
   auto expired = fleet->CreateEnrollmentToken("", kNow + 60, "", By("alice"));
   auto revoked = fleet->CreateEnrollmentToken("", kNow + kDay, "", By("alice"));
   auto used = fleet->CreateEnrollmentToken("", kNow + kDay, "", By("alice"));
@@ -340,9 +340,8 @@ TEST(FleetStore, DeviceCredentialAuthentication) {
   }
 }
 
-TEST(FleetStore, ApiTokensAuthenticateWithRoleAndAreRefusedWhenRevokedOrExpired) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetContract, ApiTokensAuthenticateWithRoleAndAreRefusedWhenRevokedOrExpired) {
+  auto fleet = OpenFleet();
   EXPECT_FALSE(*fleet->HasAnyApiToken());
   auto first = fleet->CreateFirstApiToken("admin", Role::kAdmin, By("server"));
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -392,9 +391,8 @@ TEST(FleetStore, ApiTokensAuthenticateWithRoleAndAreRefusedWhenRevokedOrExpired)
   EXPECT_FALSE(ParseRole("root").ok());
 }
 
-TEST(FleetStore, UsersAreIdentitiesAndServiceAccountsHaveHumanOwners) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetContract, UsersAreIdentitiesAndServiceAccountsHaveHumanOwners) {
+  auto fleet = OpenFleet();
   SignIn alice{"https://idp.example", "0f3c-alice", "Alice Martin", Role::kAdmin, kNow};
   auto first = fleet->RecordSignIn(alice, By("x"));
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -430,7 +428,7 @@ TEST(FleetStore, UsersAreIdentitiesAndServiceAccountsHaveHumanOwners) {
   auto users = fleet->ListUsersAfter("", 10);
   ASSERT_TRUE(users.ok());
   EXPECT_EQ(users->size(), 3u);
-  auto store = OpenSqliteStore(dir.db());
+  auto store = OpenStore();
   auto entries = (*store)->ReadAudit();
   std::vector<std::string> actions;
   for (const auto& entry : *entries) actions.push_back(entry.action);
@@ -438,9 +436,8 @@ TEST(FleetStore, UsersAreIdentitiesAndServiceAccountsHaveHumanOwners) {
                                                "user.create-service-account", "user.grant-role"}));
 }
 
-TEST(FleetStore, RecoverAdminRevokesTheBootstrapTokensAndIssuesANewOne) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetContract, RecoverAdminRevokesTheBootstrapTokensAndIssuesANewOne) {
+  auto fleet = OpenFleet();
   auto first = fleet->CreateFirstApiToken("admin", Role::kAdmin, By("server"));
   ASSERT_TRUE(first.ok());
   auto recovered = fleet->RecoverAdmin(By("server"));
@@ -450,17 +447,16 @@ TEST(FleetStore, RecoverAdminRevokesTheBootstrapTokensAndIssuesANewOne) {
   auto who = fleet->AuthenticateApiToken(recovered->presented, kNow);
   ASSERT_TRUE(who.ok());
   EXPECT_EQ(who->role, Role::kAdmin);
-  auto store = OpenSqliteStore(dir.db());
+  auto store = OpenStore();
   auto entries = (*store)->ReadAudit();
   ASSERT_FALSE(entries->empty());
   EXPECT_EQ(entries->back().action, "user.recover-admin");
   EXPECT_NE(entries->back().after_json.find(first->token.id), std::string::npos);
 }
 
-TEST(FleetStore, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
-  auto store = OpenSqliteStore(dir.db());
+TEST_P(FleetContract, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
+  auto fleet = OpenFleet();
+  auto store = OpenStore();
   ASSERT_TRUE(store.ok());
   policy::Group group;
   group.name = "ops";
@@ -522,9 +518,8 @@ TEST(FleetStore, EveryAdministrativeChangeIsInTheVerifiedAuditChain) {
 
 // One person, several accounts: a link joins an account (and what is linked to it) to the other's
 // person, is audited, and is never undone by linking elsewhere.
-TEST(FleetStore, LinkedAccountsAreOnePersonAndLinksArePermanent) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetContract, LinkedAccountsAreOnePersonAndLinksArePermanent) {
+  auto fleet = OpenFleet();
   ASSERT_NE(fleet, nullptr);
   auto sign_in = [&](const std::string& issuer, const std::string& subject) {
     auto user = fleet->RecordSignIn(SignIn{issuer, subject, subject, Role::kAdmin, kNow}, By("test"));
@@ -558,7 +553,7 @@ TEST(FleetStore, LinkedAccountsAreOnePersonAndLinksArePermanent) {
   EXPECT_EQ(fleet->LinkUser("u-000000000000000000000000", bob.id, By("carol")).status().code(), StatusCode::kNotFound);
 
   // Each link is in the audit chain.
-  auto store = OpenSqliteStore(dir.db());
+  auto store = OpenStore();
   ASSERT_TRUE(store.ok());
   auto entries = (*store)->ReadAudit();
   ASSERT_TRUE(entries.ok()) << entries.status().ToString();
@@ -569,9 +564,8 @@ TEST(FleetStore, LinkedAccountsAreOnePersonAndLinksArePermanent) {
 
 // Console sessions ended on the server: one signed out (its row pruned once the session would have
 // ended anyway), or every session of a user issued before a time (audited).
-TEST(FleetStore, EndedSessionsAreRefusedUntilTheyWouldHaveExpired) {
-  ScratchDir dir;
-  auto fleet = OpenFleet(dir.db());
+TEST_P(FleetContract, EndedSessionsAreRefusedUntilTheyWouldHaveExpired) {
+  auto fleet = OpenFleet();
   ASSERT_NE(fleet, nullptr);
   auto alice = fleet->RecordSignIn(SignIn{"https://idp.example", "alice", "Alice", Role::kAdmin, kNow}, By("test"));
   auto bob = fleet->RecordSignIn(SignIn{"https://idp.example", "bob", "Bob", Role::kAdmin, kNow}, By("test"));
@@ -597,7 +591,7 @@ TEST(FleetStore, EndedSessionsAreRefusedUntilTheyWouldHaveExpired) {
   EXPECT_TRUE(*fleet->SessionEnded("s-4", bob->id, kNow + 99));
   EXPECT_EQ(fleet->EndSessionsOfUser("u-000000000000000000000000", kNow, By("carol")).code(), StatusCode::kNotFound);
 
-  auto store = OpenSqliteStore(dir.db());
+  auto store = OpenStore();
   ASSERT_TRUE(store.ok());
   auto entries = (*store)->ReadAudit();
   ASSERT_TRUE(entries.ok()) << entries.status().ToString();

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -123,6 +124,124 @@ Status Connection::ExecScript(std::string_view sql) {
 }
 
 int Connection::ServerVersion() const { return PQserverVersion(conn_.get()); }
+
+namespace {
+
+// SQLite's ?N parameters as PostgreSQL's $N; a bare ? takes the number after the highest so far,
+// as in SQLite. Quoted literals and identifiers are copied as they are.
+std::string PostgresPlaceholders(std::string_view sql, int& highest) {
+  std::string out;
+  out.reserve(sql.size() + 8);
+  highest = 0;
+  char quote = 0;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    char c = sql[i];
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+      out += c;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      out += c;
+    } else if (c == '?') {
+      size_t end = i + 1;
+      while (end < sql.size() && sql[end] >= '0' && sql[end] <= '9') ++end;
+      int number = 0;
+      if (end > i + 1) {
+        std::from_chars(sql.data() + i + 1, sql.data() + end, number);
+      } else {
+        number = highest + 1;
+      }
+      highest = std::max(highest, number);
+      out += '$' + std::to_string(number);
+      i = end - 1;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Statement> Statement::Prepare(Connection& db, std::string_view sql) {
+  int parameters = 0;
+  std::string text = PostgresPlaceholders(sql, parameters);
+  return Statement(&db, std::move(text), parameters);
+}
+
+Statement& Statement::Bind(int index, std::string_view text) {
+  if (index >= 1) {
+    if (params_.size() < static_cast<size_t>(index)) params_.resize(static_cast<size_t>(index));
+    params_[static_cast<size_t>(index - 1)] = std::string(text);
+  }
+  return *this;
+}
+
+Statement& Statement::Bind(int index, int64_t value) { return Bind(index, std::to_string(value)); }
+
+Statement& Statement::BindDouble(int index, double value) {
+  char buffer[32];
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return Bind(index, error == std::errc() ? std::string_view(buffer, static_cast<size_t>(end - buffer)) : "NaN");
+}
+
+Statement& Statement::BindNull(int index) {
+  if (index >= 1) {
+    if (params_.size() < static_cast<size_t>(index)) params_.resize(static_cast<size_t>(index));
+    params_[static_cast<size_t>(index - 1)] = std::nullopt;
+  }
+  return *this;
+}
+
+void Statement::Reset() {
+  params_.clear();
+  rows_.reset();
+  next_row_ = 0;
+}
+
+Status Statement::Execute() {
+  if (params_.size() < static_cast<size_t>(parameters_)) params_.resize(static_cast<size_t>(parameters_));
+  APPBAN_ASSIGN_OR_RETURN(Rows rows, db_->Query(sql_, params_));
+  rows_.emplace(std::move(rows));
+  next_row_ = 0;
+  return Status::Ok();
+}
+
+Result<bool> Statement::Step() {
+  if (!rows_) APPBAN_RETURN_IF_ERROR(Execute());
+  if (next_row_ >= rows_->size()) return false;
+  ++next_row_;
+  return true;
+}
+
+Status Statement::Run() { return Execute(); }
+
+int64_t Statement::Changes() const { return rows_ ? rows_->affected() : 0; }
+
+std::string Statement::Text(int column) const { return rows_->Text(next_row_ - 1, column); }
+
+int64_t Statement::Int(int column) const {
+  std::string text = Text(column);
+  if (text == "t") return 1;
+  if (text == "f") return 0;
+  int64_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
+}
+
+double Statement::Double(int column) const {
+  std::string text = Text(column);
+  double value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
+}
+
+bool Statement::IsNull(int column) const { return rows_->IsNull(next_row_ - 1, column); }
+
+std::optional<int64_t> Statement::OptionalInt(int column) const {
+  if (IsNull(column)) return std::nullopt;
+  return Int(column);
+}
 
 Result<Transaction> Transaction::Begin(Connection& db, Mode mode) {
   const char* sql = mode == Mode::kRepeatableReadRO ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN";

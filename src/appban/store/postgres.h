@@ -82,6 +82,48 @@ class Connection {
   std::string description_;
 };
 
+// A statement with the cursor interface of sqlite::Statement (Bind, Step, Text, Int...), so that
+// code written once over either backend (store/fleet_tables.h) runs on both. The SQL may number
+// its parameters the SQLite way (?1, ?2...): Prepare turns them into $1, $2... (outside quoted
+// literals). Nothing reaches the server until the first Step or Run, which sends the statement
+// with its parameters and keeps every row it answers; Reset forgets them and the parameters.
+class Statement {
+ public:
+  static Result<Statement> Prepare(Connection& db, std::string_view sql);
+  Statement& Bind(int index, std::string_view text);
+  Statement& Bind(int index, int64_t value);
+  Statement& BindDouble(int index, double value);
+  Statement& BindNull(int index);
+  Statement& Bind(int index, const std::optional<int64_t>& value) {
+    return value ? Bind(index, *value) : BindNull(index);
+  }
+  void Reset();
+  // true: a row is available; false: done.
+  Result<bool> Step();
+  // Runs the statement; rows it answers are ignored.
+  Status Run();
+  // Rows the last run inserted, updated or deleted.
+  int64_t Changes() const;
+  std::string Text(int column) const;
+  // A boolean column reads as 1 or 0; anything unreadable as 0 (columns read with Int are
+  // integers in the schema).
+  int64_t Int(int column) const;
+  double Double(int column) const;
+  bool IsNull(int column) const;
+  std::optional<int64_t> OptionalInt(int column) const;
+  const std::string& sql() const { return sql_; }
+
+ private:
+  Statement(Connection* db, std::string sql, int parameters) : db_(db), sql_(std::move(sql)), parameters_(parameters) {}
+  Status Execute();
+  Connection* db_;
+  std::string sql_;
+  int parameters_;  // the highest $N in sql_: unbound ones are sent as NULL, as in SQLite
+  std::vector<Param> params_;
+  std::optional<Rows> rows_;
+  int next_row_ = 0;  // the row Step returns next; the current one is next_row_ - 1
+};
+
 class Transaction {
  public:
   enum class Mode {

@@ -2,7 +2,7 @@
 // columns, documents as their canonical JSON text (TEXT, not jsonb: jsonb would re-spell the
 // bytes the audit chain hashed), the same append-only guards as triggers. What differs:
 //   - Several server nodes share the database, so every mutation takes a transaction-scoped
-//     advisory lock (kPolicyWriteLock) before it reads the audit head: appends from all nodes are
+//     advisory lock (kWriteLock) before it reads the audit head: appends from all nodes are
 //     serialised and the chain stays linear.
 //   - Migrations are versioned in appban_schema_migrations and applied once per cluster under a
 //     session advisory lock (kMigrationLock); each one commits with its version row.
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "appban/policy/limits.h"
+#include "appban/store/fleet_tables.h"
 #include "appban/store/postgres.h"
 
 namespace appban::store {
@@ -26,8 +27,10 @@ using postgres::Rows;
 using postgres::Transaction;
 
 // Advisory lock keys (one 64-bit space per database): arbitrary constants, spelled "appban" + n.
+// kWriteLock serialises every write transaction, of the policy store and of the fleet store
+// (fleet_tables.h, PostgresBackend), across all nodes: one writer at a time, as on SQLite.
 constexpr int64_t kMigrationLock = 0x617070620001;
-constexpr int64_t kPolicyWriteLock = 0x617070620002;
+constexpr int64_t kWriteLock = 0x617070620002;
 
 // Migration N (1-based) brings the schema from version N-1 to N. Append only; never edit.
 // docs/postgresql.md maps them to the SQLite migrations (sqlite_store.cc, kMigrations).
@@ -112,6 +115,150 @@ CREATE TABLE changes (
   name TEXT PRIMARY KEY,
   revision BIGINT NOT NULL,
   doc TEXT NOT NULL
+);
+)sql",  // 3: the fleet store (fleet.h, fleet_tables.h) as it stands at SQLite 11: SQLite 2, 3, 5, 7
+    // and 9 (devices, tokens, inventories, events, rule states, assessments, settings), 6 and 10
+    // (users), 11 (ended console sessions). Times are BIGINT Unix seconds as on SQLite; text
+    // compares byte by byte (COLLATE "C", SQLite's BINARY), so listings and keyset paging order
+    // rows the same on both backends whatever the database's locale.
+    R"sql(
+CREATE TABLE api_tokens (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  name TEXT COLLATE "C" NOT NULL,
+  role TEXT COLLATE "C" NOT NULL CHECK (role IN ('admin', 'analyst', 'auditor')),
+  secret_hash TEXT COLLATE "C" NOT NULL,
+  created_by TEXT COLLATE "C" NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT,
+  revoked_at BIGINT,
+  user_id TEXT COLLATE "C"
+);
+CREATE TABLE enrollment_tokens (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  group_name TEXT COLLATE "C" NOT NULL,
+  secret_hash TEXT COLLATE "C" NOT NULL,
+  created_by TEXT COLLATE "C" NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  note TEXT COLLATE "C" NOT NULL,
+  used_at BIGINT,
+  used_by_device TEXT COLLATE "C" NOT NULL DEFAULT '',
+  revoked_at BIGINT,
+  max_uses BIGINT NOT NULL DEFAULT 1 CHECK (max_uses >= 1),
+  uses BIGINT NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses)
+);
+CREATE TABLE devices (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  secret_hash TEXT COLLATE "C" NOT NULL,
+  hostname TEXT COLLATE "C" NOT NULL,
+  platform TEXT COLLATE "C" NOT NULL,
+  agent_version TEXT COLLATE "C" NOT NULL,
+  group_name TEXT COLLATE "C" NOT NULL,
+  enrolled_at BIGINT NOT NULL,
+  enrollment_token_id TEXT COLLATE "C" REFERENCES enrollment_tokens(id),
+  revoked_at BIGINT,
+  revoked_by TEXT COLLATE "C" NOT NULL DEFAULT '',
+  applied_version BIGINT NOT NULL DEFAULT 0,
+  applied_rules_hash TEXT COLLATE "C" NOT NULL DEFAULT '',
+  inventory_hash TEXT COLLATE "C" NOT NULL DEFAULT '',
+  inventory_at BIGINT,
+  last_seen BIGINT NOT NULL,
+  evaluated_version BIGINT NOT NULL DEFAULT 0,
+  evaluated_inventory_hash TEXT COLLATE "C" NOT NULL DEFAULT '',
+  last_event_seq BIGINT NOT NULL DEFAULT 0,
+  rules_hash_expected TEXT COLLATE "C",
+  rules_hash_mismatch_since BIGINT,
+  source TEXT COLLATE "C" NOT NULL DEFAULT 'agent',
+  mdm_connector TEXT COLLATE "C" NOT NULL DEFAULT '',
+  mdm_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+  mdm_groups TEXT COLLATE "C" NOT NULL DEFAULT '',
+  mdm_pushed_at BIGINT,
+  mdm_synced_at BIGINT,
+  mdm_compliant BIGINT,
+  mdm_compliant_at BIGINT,
+  cannot_enforce TEXT COLLATE "C" NOT NULL DEFAULT '',
+  mdm_gone_at BIGINT,
+  mdm_seen_at BIGINT,
+  CHECK ((source = 'agent') = (enrollment_token_id IS NOT NULL))
+);
+CREATE INDEX devices_rules_hash_mismatch ON devices(rules_hash_mismatch_since)
+  WHERE rules_hash_mismatch_since IS NOT NULL;
+CREATE INDEX devices_by_source ON devices(source, platform, id);
+CREATE INDEX devices_by_connector ON devices(mdm_connector, mdm_seen_at) WHERE mdm_connector != '';
+CREATE INDEX devices_by_enrollment_token ON devices(enrollment_token_id) WHERE enrollment_token_id IS NOT NULL;
+CREATE TABLE device_inventories (
+  device_id TEXT COLLATE "C" PRIMARY KEY REFERENCES devices(id),
+  match_records TEXT COLLATE "C",
+  json TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE device_events (
+  device_id TEXT COLLATE "C" NOT NULL REFERENCES devices(id),
+  seq BIGINT NOT NULL,
+  at BIGINT NOT NULL,
+  kind TEXT COLLATE "C" NOT NULL,
+  platform TEXT COLLATE "C" NOT NULL,
+  app TEXT COLLATE "C" NOT NULL,
+  rule_id TEXT COLLATE "C" NOT NULL,
+  detail TEXT COLLATE "C" NOT NULL,
+  received_at BIGINT NOT NULL,
+  PRIMARY KEY (device_id, seq)
+);
+CREATE INDEX device_events_by_rule ON device_events(rule_id, received_at);
+CREATE TABLE device_rule_states (
+  device_id TEXT COLLATE "C" NOT NULL REFERENCES devices(id),
+  rule_id TEXT COLLATE "C" NOT NULL,
+  state TEXT COLLATE "C" NOT NULL CHECK (state IN ('compliant', 'violating', 'waived')),
+  since BIGINT NOT NULL,
+  had_app BIGINT NOT NULL,
+  compliant_at BIGINT,
+  version BIGINT NOT NULL,
+  PRIMARY KEY (device_id, rule_id)
+);
+CREATE INDEX device_rule_states_by_rule ON device_rule_states(rule_id, state, since, had_app, compliant_at, version);
+CREATE TABLE assessments (
+  sha256 TEXT COLLATE "C" PRIMARY KEY,
+  package TEXT COLLATE "C" NOT NULL,
+  version TEXT COLLATE "C" NOT NULL,
+  score DOUBLE PRECISION NOT NULL,
+  band TEXT COLLATE "C" NOT NULL,
+  uploaded_by TEXT COLLATE "C" NOT NULL,
+  uploaded_at BIGINT NOT NULL,
+  file_size BIGINT NOT NULL,
+  report_json TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX assessments_by_time ON assessments(uploaded_at);
+CREATE TABLE server_settings (
+  key TEXT COLLATE "C" PRIMARY KEY,
+  value TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE users (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  issuer TEXT COLLATE "C" NOT NULL,
+  subject TEXT COLLATE "C" NOT NULL,
+  display_name TEXT COLLATE "C" NOT NULL,
+  kind TEXT COLLATE "C" NOT NULL CHECK (kind IN ('human', 'service')),
+  owner_id TEXT COLLATE "C" REFERENCES users(id),
+  granted_role TEXT COLLATE "C" CHECK (granted_role IN ('admin', 'analyst', 'auditor')),
+  claim_role TEXT COLLATE "C" CHECK (claim_role IN ('admin', 'analyst', 'auditor')),
+  created_at BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  person_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+  UNIQUE (issuer, subject),
+  CHECK ((kind = 'service') = (owner_id IS NOT NULL))
+);
+CREATE INDEX users_by_owner ON users(owner_id) WHERE owner_id IS NOT NULL;
+CREATE INDEX users_by_person ON users(person_id) WHERE person_id != '';
+ALTER TABLE api_tokens ADD FOREIGN KEY (user_id) REFERENCES users(id);
+CREATE TABLE ended_sessions (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  user_id TEXT COLLATE "C" NOT NULL,
+  ended_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX ended_sessions_by_expiry ON ended_sessions(expires_at);
+CREATE TABLE session_cutoffs (
+  user_id TEXT COLLATE "C" PRIMARY KEY REFERENCES users(id),
+  not_before BIGINT NOT NULL
 );
 )sql",
 };
@@ -406,7 +553,7 @@ class PostgresStore final : public Store {
   Status Mutate(const AuditRecord& audit, const std::function<Status()>& change) {
     APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(audit.actor, "audit actor"));
     APPBAN_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db_));
-    APPBAN_RETURN_IF_ERROR(db_.Query("SELECT pg_advisory_xact_lock($1)", {P(kPolicyWriteLock)}).status());
+    APPBAN_RETURN_IF_ERROR(db_.Query("SELECT pg_advisory_xact_lock($1)", {P(kWriteLock)}).status());
     APPBAN_RETURN_IF_ERROR(change());
     APPBAN_RETURN_IF_ERROR(AppendAuditEntry(db_, audit));
     return transaction.Commit();
@@ -476,6 +623,35 @@ class PostgresStore final : public Store {
 };
 
 }  // namespace
+
+namespace internal {
+
+Result<postgres::Transaction> PostgresBackend::BeginWrite(Database& db) {
+  APPBAN_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db));
+  APPBAN_RETURN_IF_ERROR(db.Query("SELECT pg_advisory_xact_lock($1)", {P(kWriteLock)}).status());
+  return transaction;
+}
+
+Result<postgres::Transaction> PostgresBackend::BeginRead(Database& db) {
+  return Transaction::Begin(db, Transaction::Mode::kRepeatableReadRO);
+}
+
+// REQUIRES: inside BeginWrite's transaction, which holds kWriteLock.
+Status PostgresBackend::AppendAudit(Database& db, const AuditRecord& audit) { return AppendAuditEntry(db, audit); }
+
+Result<SchemaState> PostgresBackend::ReadSchemaState(Database& db) {
+  APPBAN_ASSIGN_OR_RETURN(int64_t current, ReadSchemaVersion(db));
+  return SchemaState{current, kSchemaVersion};
+}
+
+}  // namespace internal
+
+Result<std::unique_ptr<FleetStore>> OpenPostgresFleetStore(const std::string& url,
+                                                           const std::optional<std::string>& password) {
+  APPBAN_ASSIGN_OR_RETURN(Connection db, Connection::Open(url, password));
+  APPBAN_RETURN_IF_ERROR(Migrate(db));
+  return std::unique_ptr<FleetStore>(std::make_unique<internal::FleetTables<internal::PostgresBackend>>(std::move(db)));
+}
 
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url, const std::optional<std::string>& password) {
   APPBAN_ASSIGN_OR_RETURN(Connection db, Connection::Open(url, password));

@@ -1,5 +1,6 @@
-// The PostgreSQL backend of the store (docs/postgresql.md): the policy store of store.h on a
-// database that several server nodes share. Selected by `[database] url = "postgresql://..."`.
+// The PostgreSQL backend of the store (docs/postgresql.md): the policy store of store.h and the
+// fleet store of fleet.h on a database that several server nodes share. Selected by `[database] url =
+// "postgresql://..."`.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "appban/common/status.h"
+#include "appban/store/fleet.h"
 #include "appban/store/store.h"
 
 namespace appban::store {
@@ -19,6 +21,11 @@ namespace appban::store {
 // kUnsupported when the database's schema is newer than this appban.
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url,
                                                  const std::optional<std::string>& password = std::nullopt);
+
+// The fleet store on the same database (the same migrations; either opener applies them). Each
+// call opens its own connection: one per thread, as on SQLite.
+Result<std::unique_ptr<FleetStore>> OpenPostgresFleetStore(const std::string& url,
+                                                           const std::optional<std::string>& password = std::nullopt);
 
 // The schema version a database is at, for readiness checks: current == expected means a node
 // of this version may serve.

@@ -68,6 +68,8 @@ class Statement {
   Result<bool> Step();
   // Steps to completion, expecting no rows.
   Status Run();
+  // Rows the last INSERT, UPDATE or DELETE on this connection changed.
+  int64_t Changes() const { return sqlite3_changes64(db_->handle()); }
   std::string Text(int column) const;
   int64_t Int(int column) const;
   double Double(int column) const;

@@ -29,20 +29,26 @@ class StoreBackend {
   virtual ~StoreBackend() = default;
   // A new store object (a new connection) on this backend's database.
   virtual Result<std::unique_ptr<Store>> Open() = 0;
+  // A new fleet store (a new connection) on the same database. Safe to call from several threads.
+  virtual Result<std::unique_ptr<FleetStore>> OpenFleet() const = 0;
   // Raw SQL on the database, bypassing the store; false when the database refused it.
   virtual bool Exec(const std::string& sql) = 0;
   // The first column of the first row ("" when none or on error).
   virtual std::string Scalar(const std::string& sql) = 0;
   // Drops a trigger of `table` (the append-only guards), as someone who owns the database can.
   virtual bool DropTrigger(const std::string& name, const std::string& table) = 0;
+  // The database file, for the checks only SQLite can make (query plans); "" on other backends.
+  virtual std::string SqlitePath() const { return ""; }
 };
 
 class SqliteBackend final : public StoreBackend {
  public:
   Result<std::unique_ptr<Store>> Open() override { return OpenSqliteStore(dir_.db()); }
+  Result<std::unique_ptr<FleetStore>> OpenFleet() const override { return OpenSqliteFleetStore(dir_.db()); }
   bool Exec(const std::string& sql) override { return RawDb(dir_.db()).Exec(sql) == SQLITE_OK; }
   std::string Scalar(const std::string& sql) override { return RawDb(dir_.db()).Scalar(sql); }
   bool DropTrigger(const std::string& name, const std::string&) override { return Exec("DROP TRIGGER " + name); }
+  std::string SqlitePath() const override { return dir_.db(); }
 
  private:
   ScratchDir dir_;
@@ -63,6 +69,7 @@ class PostgresBackend final : public StoreBackend {
     if (cluster.ok() && !url_.empty()) (void)(*cluster)->DropDatabase(PostgresTestCluster::DatabaseOf(url_));
   }
   Result<std::unique_ptr<Store>> Open() override { return OpenPostgresStore(url_); }
+  Result<std::unique_ptr<FleetStore>> OpenFleet() const override { return OpenPostgresFleetStore(url_); }
   bool Exec(const std::string& sql) override {
     auto raw = postgres::Connection::Open(url_);
     return raw.ok() && raw->ExecScript(sql).ok();
@@ -87,6 +94,25 @@ inline std::unique_ptr<StoreBackend> MakeStoreBackend(const std::string& name) {
   if (name == "postgres") return std::make_unique<PostgresBackend>();
   return std::make_unique<SqliteBackend>();
 }
+
+// Tests of the fleet store that must hold on every backend: TEST_P over ("sqlite", "postgres").
+// OpenFleet and OpenStore open a new connection each, like the fleet_testing helpers on a file.
+class FleetOnEveryBackend : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { backend_ = MakeStoreBackend(GetParam()); }
+  StoreBackend& backend() { return *backend_; }
+  std::unique_ptr<FleetStore> OpenFleet() const {
+    auto fleet = backend_->OpenFleet();
+    EXPECT_TRUE(fleet.ok()) << fleet.status().ToString();
+    return fleet.ok() ? std::move(fleet).value() : nullptr;
+  }
+  Result<std::unique_ptr<Store>> OpenStore() { return backend_->Open(); }
+
+ private:
+  std::unique_ptr<StoreBackend> backend_;
+};
+
+inline std::string BackendName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 inline policy::Rule SampleRule(const std::string& id) {
   policy::Rule rule;

@@ -25,8 +25,6 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Store> store_;
 };
 
-std::string BackendName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
-
 TEST_P(StoreContract, ConcurrentChangeIsRefusedNotOverwritten) {
   ASSERT_TRUE(ProposeRuleAs(*store_, SampleRule("r1"), "alice", 1).ok());
   auto first = store_->GetRule("r1");

@@ -1,9 +1,8 @@
-// SQLite implementation of FleetStore, on the same database file (and migration list) as the
-// policy store: sqlite::OpenStoreDatabase sets it up, sqlite::AppendAuditEntry chains the audit
-// entry of each administrative change inside the change's own transaction. This file holds the
-// secrets and names of fleet.h, the helpers the store's parts share (sqlite_fleet_store.h), the
-// statement cache and audit wrapper, assessments and settings; the rest of SqliteFleetStore is in
-// sqlite_fleet_tokens.cc, sqlite_fleet_devices.cc and sqlite_fleet_checkins.cc.
+// FleetStore over SQL (fleet_tables.h), on the same database (and migration list) as the policy
+// store: the backend chains the audit entry of each administrative change inside the change's own
+// transaction. This file holds the secrets and names of fleet.h, the helpers the store's parts
+// share, the statement cache and audit wrapper, assessments and settings, and the SQLite backend;
+// the rest of FleetTables is in fleet_tables_{tokens,devices,checkins,mdm,users}.cc.
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -19,8 +18,8 @@
 #include "appban/common/crypto.h"
 #include "appban/policy/model.h"
 #include "appban/store/fleet.h"
+#include "appban/store/fleet_tables.h"
 #include "appban/store/sqlite.h"
-#include "appban/store/sqlite_fleet_store.h"
 
 namespace appban::store {
 
@@ -203,7 +202,8 @@ Json DeviceJson(const Device& device) {
               {"revoked_by", device.revoked_by}};
 }
 
-Result<ApiToken> ReadApiToken(const sqlite::Statement& row) {
+template <typename Row>
+Result<ApiToken> ReadApiToken(const Row& row) {
   ApiToken token;
   token.id = row.Text(0);
   token.name = row.Text(1);
@@ -216,7 +216,8 @@ Result<ApiToken> ReadApiToken(const sqlite::Statement& row) {
   return token;
 }
 
-EnrollmentToken ReadEnrollmentToken(const sqlite::Statement& row) {
+template <typename Row>
+EnrollmentToken ReadEnrollmentToken(const Row& row) {
   EnrollmentToken token;
   token.id = row.Text(0);
   token.group = row.Text(1);
@@ -250,7 +251,8 @@ std::string JoinMdmGroups(const std::vector<std::string>& groups) {
   return text;
 }
 
-Device ReadDevice(const sqlite::Statement& row) {
+template <typename Row>
+Device ReadDevice(const Row& row) {
   Device device;
   device.id = row.Text(0);
   device.hostname = row.Text(1);
@@ -283,7 +285,8 @@ Device ReadDevice(const sqlite::Statement& row) {
   return device;
 }
 
-DeviceEvent ReadEvent(const sqlite::Statement& row) {
+template <typename Row>
+DeviceEvent ReadEvent(const Row& row) {
   DeviceEvent event;
   event.device_id = row.Text(0);
   event.seq = row.Int(1);
@@ -311,7 +314,8 @@ Status CheckListLimit(int64_t limit) {
   return Status::Ok();
 }
 
-Result<bool> SqliteFleetStore::PutAssessment(const Assessment& assessment, const AuditRecord& audit) {
+template <typename B>
+Result<bool> FleetTables<B>::PutAssessment(const Assessment& assessment, const AuditRecord& audit) {
   if (assessment.sha256.size() != 64 || !IsLowerHex(assessment.sha256)) {
     return Status::InvalidArgument("assessment sha256 must be 64 lowercase hex characters");
   }
@@ -330,11 +334,11 @@ Result<bool> SqliteFleetStore::PutAssessment(const Assessment& assessment, const
   bool created = false;
   Status status = Audited(audit, [&](AuditRecord& record) -> Status {
     APPBAN_ASSIGN_OR_RETURN(auto insert,
-                            sqlite::Statement::Prepare(db_,
-                                                       "INSERT INTO assessments(sha256, package, version, score, band, "
-                                                       "uploaded_by, uploaded_at, file_size, report_json) "
-                                                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                                                       "ON CONFLICT(sha256) DO NOTHING"));
+                            Statement::Prepare(db_,
+                                               "INSERT INTO assessments(sha256, package, version, score, band, "
+                                               "uploaded_by, uploaded_at, file_size, report_json) "
+                                               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                                               "ON CONFLICT(sha256) DO NOTHING"));
     APPBAN_RETURN_IF_ERROR(insert.Bind(1, stored.sha256)
                                .Bind(2, stored.package)
                                .Bind(3, stored.version)
@@ -346,7 +350,7 @@ Result<bool> SqliteFleetStore::PutAssessment(const Assessment& assessment, const
                                .Bind(9, stored.report_json)
                                .Run());
     // Already stored: nothing changed, so nothing to audit; the transaction rolls back.
-    if (sqlite3_changes(db_.handle()) == 0) return Status::AlreadyExists("assessment already stored");
+    if (insert.Changes() == 0) return Status::AlreadyExists("assessment already stored");
     created = true;
     record.action = "assessment.upload";
     record.object = "assessment:" + stored.sha256;
@@ -361,9 +365,10 @@ Result<bool> SqliteFleetStore::PutAssessment(const Assessment& assessment, const
   return true;
 }
 
-Result<Assessment> SqliteFleetStore::GetAssessment(const std::string& sha256) {
-  APPBAN_ASSIGN_OR_RETURN(
-      auto query, sqlite::Statement::Prepare(db_,
+template <typename B>
+Result<Assessment> FleetTables<B>::GetAssessment(const std::string& sha256) {
+  APPBAN_ASSIGN_OR_RETURN(auto query,
+                          Statement::Prepare(db_,
                                              "SELECT sha256, package, version, score, band, uploaded_by, "
                                              "uploaded_at, file_size, report_json FROM assessments WHERE sha256 = ?1"));
   query.Bind(1, sha256);
@@ -374,17 +379,18 @@ Result<Assessment> SqliteFleetStore::GetAssessment(const std::string& sha256) {
   return assessment;
 }
 
-Result<std::vector<Assessment>> SqliteFleetStore::ListAssessments() {
-  APPBAN_ASSIGN_OR_RETURN(auto query,
-                          sqlite::Statement::Prepare(db_,
-                                                     "SELECT sha256, package, version, score, band, uploaded_by, "
-                                                     "uploaded_at, file_size FROM assessments "
-                                                     "ORDER BY uploaded_at DESC, sha256"));
+template <typename B>
+Result<std::vector<Assessment>> FleetTables<B>::ListAssessments() {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_,
+                                                         "SELECT sha256, package, version, score, band, uploaded_by, "
+                                                         "uploaded_at, file_size FROM assessments "
+                                                         "ORDER BY uploaded_at DESC, sha256"));
   return ReadRows<Assessment>(query, ReadAssessment);
 }
 
-Result<std::vector<Assessment>> SqliteFleetStore::ListAssessmentsAfter(const std::optional<AssessmentKey>& after,
-                                                                       size_t limit) {
+template <typename B>
+Result<std::vector<Assessment>> FleetTables<B>::ListAssessmentsAfter(const std::optional<AssessmentKey>& after,
+                                                                     size_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
   // "uploaded_at <= ?" starts the walk down assessments_by_time at `after`, so the rows before it
   // are never read; uploads sharing a second are put in sha256 order by a sort of that second only.
@@ -392,61 +398,64 @@ Result<std::vector<Assessment>> SqliteFleetStore::ListAssessmentsAfter(const std
       "SELECT sha256, package, version, score, band, uploaded_by, uploaded_at, file_size FROM assessments ";
   if (after) sql += "WHERE uploaded_at <= ?2 AND (uploaded_at < ?2 OR sha256 < ?3) ";
   sql += "ORDER BY uploaded_at DESC, sha256 DESC LIMIT ?1";
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, sql));
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, sql));
   query.Bind(1, static_cast<int64_t>(limit));
   if (after) query.Bind(2, after->uploaded_at).Bind(3, after->sha256);
   return ReadRows<Assessment>(query, ReadAssessment);
 }
 
-Result<SchemaState> SqliteFleetStore::ReadSchemaState() {
-  APPBAN_ASSIGN_OR_RETURN(int64_t current, sqlite::ReadSchemaVersion(db_));
-  return SchemaState{current, sqlite::ExpectedSchemaVersion()};
+template <typename B>
+Result<SchemaState> FleetTables<B>::ReadSchemaState() {
+  return B::ReadSchemaState(db_);
 }
 
-Result<std::optional<std::string>> SqliteFleetStore::GetSetting(const std::string& key) {
-  APPBAN_ASSIGN_OR_RETURN(auto query,
-                          sqlite::Statement::Prepare(db_, "SELECT value FROM server_settings WHERE key = ?1"));
+template <typename B>
+Result<std::optional<std::string>> FleetTables<B>::GetSetting(const std::string& key) {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT value FROM server_settings WHERE key = ?1"));
   query.Bind(1, key);
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   if (!row) return std::optional<std::string>();
   return std::optional<std::string>(query.Text(0));
 }
 
-Status SqliteFleetStore::PutSetting(const std::string& key, const std::string& value) {
+template <typename B>
+Status FleetTables<B>::PutSetting(const std::string& key, const std::string& value) {
   APPBAN_RETURN_IF_ERROR(CheckText(key, kFleetLimits.max_name_bytes, "setting key", true));
   if (value.size() > kFleetLimits.max_setting_bytes) {
     return Status::InvalidArgument("setting " + key + " is larger than " +
                                    std::to_string(kFleetLimits.max_setting_bytes) + " bytes");
   }
-  APPBAN_ASSIGN_OR_RETURN(auto upsert,
-                          sqlite::Statement::Prepare(db_,
-                                                     "INSERT INTO server_settings(key, value) VALUES(?1, ?2) "
-                                                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+  APPBAN_ASSIGN_OR_RETURN(auto upsert, Statement::Prepare(db_,
+                                                          "INSERT INTO server_settings(key, value) VALUES(?1, ?2) "
+                                                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
   return upsert.Bind(1, key).Bind(2, value).Run();
 }
 
-Result<SqliteFleetStore::Lease> SqliteFleetStore::Cached(const std::string& sql) {
+template <typename B>
+Result<typename FleetTables<B>::Lease> FleetTables<B>::Cached(const std::string& sql) {
   auto found = statements_.find(sql);
   if (found == statements_.end()) {
-    APPBAN_ASSIGN_OR_RETURN(sqlite::Statement statement, sqlite::Statement::Prepare(db_, sql));
+    APPBAN_ASSIGN_OR_RETURN(Statement statement, Statement::Prepare(db_, sql));
     found = statements_.emplace(sql, std::move(statement)).first;
   }
   return Lease(&found->second);
 }
 
-Status SqliteFleetStore::Audited(const AuditRecord& caller, const std::function<Status(AuditRecord&)>& change) {
+template <typename B>
+Status FleetTables<B>::Audited(const AuditRecord& caller, const std::function<Status(AuditRecord&)>& change) {
   APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(caller.actor, "audit actor"));
   AuditRecord record;
   record.actor = caller.actor;
   record.at = caller.at;
   record.identity = caller.identity;
-  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, B::BeginWrite(db_));
   APPBAN_RETURN_IF_ERROR(change(record));
-  APPBAN_RETURN_IF_ERROR(sqlite::AppendAuditEntry(db_, record));
+  APPBAN_RETURN_IF_ERROR(B::AppendAudit(db_, record));
   return transaction.Commit();
 }
 
-Assessment SqliteFleetStore::ReadAssessment(const sqlite::Statement& row) {
+template <typename B>
+Assessment FleetTables<B>::ReadAssessment(const Statement& row) {
   Assessment assessment;
   assessment.sha256 = row.Text(0);
   assessment.package = row.Text(1);
@@ -459,12 +468,38 @@ Assessment SqliteFleetStore::ReadAssessment(const sqlite::Statement& row) {
   return assessment;
 }
 
+Result<sqlite::Transaction> SqliteBackend::BeginWrite(Database& db) { return sqlite::Transaction::Begin(db); }
+
+Result<sqlite::Transaction> SqliteBackend::BeginRead(Database& db) { return sqlite::Transaction::BeginRead(db); }
+
+Status SqliteBackend::AppendAudit(Database& db, const AuditRecord& audit) {
+  return sqlite::AppendAuditEntry(db, audit);
+}
+
+Result<SchemaState> SqliteBackend::ReadSchemaState(Database& db) {
+  APPBAN_ASSIGN_OR_RETURN(int64_t current, sqlite::ReadSchemaVersion(db));
+  return SchemaState{current, sqlite::ExpectedSchemaVersion()};
+}
+
+// Both backends (fleet_tables.h).
+template class FleetTables<SqliteBackend>;
+template class FleetTables<PostgresBackend>;
+
+template Result<ApiToken> ReadApiToken(const sqlite::Statement& row);
+template Result<ApiToken> ReadApiToken(const postgres::Statement& row);
+template EnrollmentToken ReadEnrollmentToken(const sqlite::Statement& row);
+template EnrollmentToken ReadEnrollmentToken(const postgres::Statement& row);
+template Device ReadDevice(const sqlite::Statement& row);
+template Device ReadDevice(const postgres::Statement& row);
+template DeviceEvent ReadEvent(const sqlite::Statement& row);
+template DeviceEvent ReadEvent(const postgres::Statement& row);
+
 }  // namespace internal
 
 Result<std::unique_ptr<FleetStore>> OpenSqliteFleetStore(const std::string& path, FleetConnection use) {
   APPBAN_ASSIGN_OR_RETURN(sqlite::Database db, sqlite::OpenStoreDatabase(path));
   if (use == FleetConnection::kBatchWriter) APPBAN_RETURN_IF_ERROR(db.Exec("PRAGMA cache_spill=OFF"));
-  return std::unique_ptr<FleetStore>(std::make_unique<internal::SqliteFleetStore>(std::move(db)));
+  return std::unique_ptr<FleetStore>(std::make_unique<internal::FleetTables<internal::SqliteBackend>>(std::move(db)));
 }
 
 }  // namespace appban::store

@@ -1,6 +1,6 @@
-// SqliteFleetStore: devices — enrolment (batched: secrets made outside the write lock),
+// FleetTables: devices — enrolment (batched: secrets made outside the write lock),
 // authentication, listing and revocation.
-#include "appban/store/sqlite_fleet_store.h"
+#include "appban/store/fleet_tables.h"
 
 #include <span>
 #include <string>
@@ -18,17 +18,19 @@ std::string UsedUpMessage(const EnrollmentToken& token) {
 
 }  // namespace
 
-Result<Enrollment> SqliteFleetStore::EnrollDevice(std::string_view presented_token, const std::string& hostname,
-                                                  const std::string& platform, const std::string& agent_version,
-                                                  UnixSeconds now) {
+template <typename B>
+Result<Enrollment> FleetTables<B>::EnrollDevice(std::string_view presented_token, const std::string& hostname,
+                                                const std::string& platform, const std::string& agent_version,
+                                                UnixSeconds now) {
   EnrollmentRequest request{std::string(presented_token), hostname, platform, agent_version};
   APPBAN_ASSIGN_OR_RETURN(std::vector<Result<Enrollment>> outcomes,
                           EnrollDevices(std::span<const EnrollmentRequest>(&request, 1), now));
   return std::move(outcomes.front());
 }
 
-Result<std::vector<Result<Enrollment>>> SqliteFleetStore::EnrollDevices(std::span<const EnrollmentRequest> requests,
-                                                                        UnixSeconds now) {
+template <typename B>
+Result<std::vector<Result<Enrollment>>> FleetTables<B>::EnrollDevices(std::span<const EnrollmentRequest> requests,
+                                                                      UnixSeconds now) {
   // Everything that needs no database is checked (and every secret made) before the write lock.
   std::vector<Result<Enrollment>> outcomes;
   outcomes.reserve(requests.size());
@@ -50,7 +52,7 @@ Result<std::vector<Result<Enrollment>>> SqliteFleetStore::EnrollDevices(std::spa
   // presenting the same token are serialized, and the second finds it used. Inside the batch the
   // requests run in order on this connection, which sees its own uncommitted marks, so a token
   // presented twice in one batch is also used once.
-  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, B::BeginWrite(db_));
   for (size_t i = 0; i < requests.size(); ++i) {
     if (!outcomes[i].ok()) continue;
     Status refusal;
@@ -61,14 +63,15 @@ Result<std::vector<Result<Enrollment>>> SqliteFleetStore::EnrollDevices(std::spa
   return outcomes;
 }
 
-Result<Device> SqliteFleetStore::AuthenticateDevice(std::string_view presented,
-                                                    UnixSeconds /*now: credentials do not expire*/) {
+template <typename B>
+Result<Device> FleetTables<B>::AuthenticateDevice(std::string_view presented,
+                                                  UnixSeconds /*now: credentials do not expire*/) {
   APPBAN_ASSIGN_OR_RETURN(PresentedSecret parts, SplitPresented(presented));
   if (!parts.id.starts_with("d-")) return Status::InvalidArgument("not a device credential");
   // Every check-in authenticates: prepared once per connection.
   APPBAN_ASSIGN_OR_RETURN(auto lease,
                           Cached("SELECT " + std::string(kDeviceColumns) + ", secret_hash FROM devices WHERE id = ?1"));
-  sqlite::Statement& query = lease.statement();
+  Statement& query = lease.statement();
   query.Bind(1, parts.id);
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   if (!row || !SecretMatchesHash(parts.secret, query.Text(kDeviceColumnCount))) {
@@ -79,11 +82,12 @@ Result<Device> SqliteFleetStore::AuthenticateDevice(std::string_view presented,
   return device;
 }
 
-Result<Device> SqliteFleetStore::GetDevice(const std::string& id) {
+template <typename B>
+Result<Device> FleetTables<B>::GetDevice(const std::string& id) {
   APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT " + std::string(kDeviceColumns) +
                                              ", (SELECT json FROM device_inventories WHERE device_id = "
                                              "devices.id) FROM devices WHERE id = ?1"));
-  sqlite::Statement& query = lease.statement();
+  Statement& query = lease.statement();
   query.Bind(1, id);
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   if (!row) return Status::NotFound("no device " + id);
@@ -92,47 +96,50 @@ Result<Device> SqliteFleetStore::GetDevice(const std::string& id) {
   return device;
 }
 
-Result<std::vector<Device>> SqliteFleetStore::ListDevices(int64_t offset, int64_t limit) {
+template <typename B>
+Result<std::vector<Device>> FleetTables<B>::ListDevices(int64_t offset, int64_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckListLimit(limit));
   if (offset < 0) return Status::InvalidArgument("list offset must not be negative");
-  APPBAN_ASSIGN_OR_RETURN(
-      auto query, sqlite::Statement::Prepare(
-                      db_, "SELECT " + std::string(kDeviceColumns) + " FROM devices ORDER BY id LIMIT ?1 OFFSET ?2"));
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kDeviceColumns) +
+                                                                  " FROM devices ORDER BY id LIMIT ?1 OFFSET ?2"));
   query.Bind(1, limit).Bind(2, offset);
-  return ReadRows<Device>(query, ReadDevice);
+  return ReadRows<Device>(query, ReadDevice<Statement>);
 }
 
-Result<std::vector<Device>> SqliteFleetStore::ListDevicesAfter(std::string_view after_id, size_t limit) {
+template <typename B>
+Result<std::vector<Device>> FleetTables<B>::ListDevicesAfter(std::string_view after_id, size_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
-  APPBAN_ASSIGN_OR_RETURN(auto query,
-                          sqlite::Statement::Prepare(db_, "SELECT " + std::string(kDeviceColumns) +
-                                                              " FROM devices WHERE id > ?1 ORDER BY id LIMIT ?2"));
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kDeviceColumns) +
+                                                                  " FROM devices WHERE id > ?1 ORDER BY id LIMIT ?2"));
   query.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
-  return ReadRows<Device>(query, ReadDevice);
+  return ReadRows<Device>(query, ReadDevice<Statement>);
 }
 
-Result<int64_t> SqliteFleetStore::CountDevices() {
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT COUNT(*) FROM devices"));
+template <typename B>
+Result<int64_t> FleetTables<B>::CountDevices() {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT COUNT(*) FROM devices"));
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   return row ? query.Int(0) : 0;
 }
 
-Result<int64_t> SqliteFleetStore::CountRulesHashMismatches() {
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_,
-                                                                 "SELECT COUNT(*) FROM devices WHERE "
-                                                                 "rules_hash_mismatch_since IS NOT NULL AND "
-                                                                 "revoked_at IS NULL"));
+template <typename B>
+Result<int64_t> FleetTables<B>::CountRulesHashMismatches() {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_,
+                                                         "SELECT COUNT(*) FROM devices WHERE "
+                                                         "rules_hash_mismatch_since IS NOT NULL AND "
+                                                         "revoked_at IS NULL"));
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   return row ? query.Int(0) : 0;
 }
 
-Status SqliteFleetStore::RevokeDevice(const std::string& id, const AuditRecord& audit) {
+template <typename B>
+Status FleetTables<B>::RevokeDevice(const std::string& id, const AuditRecord& audit) {
   return Audited(audit, [&](AuditRecord& record) -> Status {
     APPBAN_ASSIGN_OR_RETURN(Device device, GetDevice(id));
     device.inventory_json.clear();
     if (device.revoked_at) return Status::FailedPrecondition("device " + id + " is already revoked");
-    APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
-                                             db_, "UPDATE devices SET revoked_at = ?1, revoked_by = ?2 WHERE id = ?3"));
+    APPBAN_ASSIGN_OR_RETURN(
+        auto update, Statement::Prepare(db_, "UPDATE devices SET revoked_at = ?1, revoked_by = ?2 WHERE id = ?3"));
     APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, record.actor).Bind(3, id).Run());
     record.action = RevokeDeviceAction(record.actor, id);
     record.object = "device:" + id;
@@ -144,8 +151,9 @@ Status SqliteFleetStore::RevokeDevice(const std::string& id, const AuditRecord& 
   });
 }
 
-Status SqliteFleetStore::PrepareEnrollment(const EnrollmentRequest& request, UnixSeconds now,
-                                           PendingEnrollment& pending) {
+template <typename B>
+Status FleetTables<B>::PrepareEnrollment(const EnrollmentRequest& request, UnixSeconds now,
+                                         PendingEnrollment& pending) {
   APPBAN_RETURN_IF_ERROR(CheckText(request.hostname, kFleetLimits.max_hostname_bytes, "hostname", true));
   APPBAN_RETURN_IF_ERROR(CheckText(request.platform, kFleetLimits.max_platform_bytes, "platform", true));
   APPBAN_RETURN_IF_ERROR(
@@ -168,14 +176,15 @@ Status SqliteFleetStore::PrepareEnrollment(const EnrollmentRequest& request, Uni
   return Status::Ok();
 }
 
-Status SqliteFleetStore::EnrollOne(const EnrollmentRequest& request, UnixSeconds now, const PendingEnrollment& pending,
-                                   Enrollment& enrollment, Status& refusal) {
+template <typename B>
+Status FleetTables<B>::EnrollOne(const EnrollmentRequest& request, UnixSeconds now, const PendingEnrollment& pending,
+                                 Enrollment& enrollment, Status& refusal) {
   Device& device = enrollment.device;
   EnrollmentToken token;
   {
     APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT " + std::string(kEnrollmentTokenColumns) +
                                                ", secret_hash FROM enrollment_tokens WHERE id = ?1"));
-    sqlite::Statement& query = lease.statement();
+    Statement& query = lease.statement();
     query.Bind(1, pending.token_id);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row || !SecretMatchesHash(pending.token_secret, query.Text(11))) {
@@ -204,7 +213,7 @@ Status SqliteFleetStore::EnrollOne(const EnrollmentRequest& request, UnixSeconds
                                                "used_by_device = ?2 "
                                                "WHERE id = ?3 AND uses < max_uses AND revoked_at IS NULL"));
     APPBAN_RETURN_IF_ERROR(lease.statement().Bind(1, now).Bind(2, device.id).Bind(3, token.id).Run());
-    if (sqlite3_changes(db_.handle()) != 1) {
+    if (lease.statement().Changes() != 1) {
       refusal = Status::FailedPrecondition(UsedUpMessage(token));
       return Status::Ok();
     }
@@ -231,7 +240,11 @@ Status SqliteFleetStore::EnrollOne(const EnrollmentRequest& request, UnixSeconds
   record.action = "device.enroll";
   record.object = "device:" + device.id;
   record.after = DeviceJson(device);
-  return sqlite::AppendAuditEntry(db_, record);
+  return B::AppendAudit(db_, record);
 }
+
+// Both backends (fleet_tables.h).
+template class FleetTables<SqliteBackend>;
+template class FleetTables<PostgresBackend>;
 
 }  // namespace appban::store::internal

@@ -1,4 +1,4 @@
-// SqliteFleetStore: MDM devices — the import of a connector's inventory (a page per transaction),
+// FleetTables: MDM devices — the import of a connector's inventory (a page per transaction),
 // marking devices their MDM no longer lists, and the listings by source and platform.
 #include <span>
 #include <string>
@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "appban/policy/model.h"
-#include "appban/store/sqlite_fleet_store.h"
+#include "appban/store/fleet_tables.h"
 
 namespace appban::store::internal {
 namespace {
@@ -32,7 +32,8 @@ Status ValidateMdmDevice(const Device& device) {
 
 }  // namespace
 
-Status SqliteFleetStore::UpsertMdmDevice(const Device& device, UnixSeconds seen_at, CheckinOutcome& outcome) {
+template <typename B>
+Status FleetTables<B>::UpsertMdmDevice(const Device& device, UnixSeconds seen_at, CheckinOutcome& outcome) {
   // An agent's row under the same id (not possible with derived "m-" ids, but the store does not
   // trust its callers) is never overwritten.
   APPBAN_ASSIGN_OR_RETURN(auto probe, Cached("SELECT source, revoked_at FROM devices WHERE id = ?1"));
@@ -49,12 +50,13 @@ Status SqliteFleetStore::UpsertMdmDevice(const Device& device, UnixSeconds seen_
              "enrollment_token_id, last_seen, source, mdm_connector, mdm_id, mdm_groups, mdm_pushed_at, "
              "mdm_synced_at, mdm_compliant, mdm_compliant_at, cannot_enforce, mdm_gone_at, mdm_seen_at) "
              "VALUES(?1, '', ?2, ?3, '', '', ?4, NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-             "CASE WHEN ?12 = 1 THEN ?4 END, ?13, NULL, ?4) "
+             "CASE WHEN CAST(?12 AS BIGINT) = 1 THEN CAST(?4 AS BIGINT) END, ?13, NULL, ?4) "
              "ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, platform = excluded.platform, "
              "last_seen = excluded.last_seen, mdm_groups = excluded.mdm_groups, "
-             "mdm_pushed_at = COALESCE(excluded.mdm_pushed_at, mdm_pushed_at), mdm_synced_at = excluded.mdm_synced_at, "
+             "mdm_pushed_at = COALESCE(excluded.mdm_pushed_at, devices.mdm_pushed_at), mdm_synced_at = "
+             "excluded.mdm_synced_at, "
              "mdm_compliant_at = CASE WHEN excluded.mdm_compliant = 1 THEN "
-             "(CASE WHEN mdm_compliant = 1 THEN mdm_compliant_at ELSE ?4 END) END, "
+             "(CASE WHEN devices.mdm_compliant = 1 THEN devices.mdm_compliant_at ELSE CAST(?4 AS BIGINT) END) END, "
              "mdm_compliant = excluded.mdm_compliant, cannot_enforce = excluded.cannot_enforce, "
              "mdm_gone_at = NULL, mdm_seen_at = ?4"));
   std::optional<int64_t> compliant;
@@ -77,8 +79,9 @@ Status SqliteFleetStore::UpsertMdmDevice(const Device& device, UnixSeconds seen_
   return Status::Ok();
 }
 
-Result<std::vector<CheckinOutcome>> SqliteFleetStore::ImportMdmDevices(std::span<const MdmDeviceWrite> writes,
-                                                                       UnixSeconds seen_at) {
+template <typename B>
+Result<std::vector<CheckinOutcome>> FleetTables<B>::ImportMdmDevices(std::span<const MdmDeviceWrite> writes,
+                                                                     UnixSeconds seen_at) {
   std::vector<CheckinOutcome> outcomes(writes.size());
   for (size_t i = 0; i < writes.size(); ++i) {
     outcomes[i].device_id = writes[i].device.id;
@@ -89,7 +92,7 @@ Result<std::vector<CheckinOutcome>> SqliteFleetStore::ImportMdmDevices(std::span
     if (outcomes[i].status.ok()) outcomes[i].status = ValidateCheckin(writes[i].checkin);
   }
   if (writes.empty()) return outcomes;
-  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, B::BeginWrite(db_));
   for (size_t i = 0; i < writes.size(); ++i) {
     if (!outcomes[i].status.ok()) continue;
     APPBAN_RETURN_IF_ERROR(UpsertMdmDevice(writes[i].device, seen_at, outcomes[i]));
@@ -100,40 +103,47 @@ Result<std::vector<CheckinOutcome>> SqliteFleetStore::ImportMdmDevices(std::span
   return outcomes;
 }
 
-Result<int64_t> SqliteFleetStore::MarkMdmDevicesGone(const std::string& connector, UnixSeconds seen_since,
-                                                     UnixSeconds now) {
-  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
-  APPBAN_ASSIGN_OR_RETURN(auto update,
-                          sqlite::Statement::Prepare(db_,
-                                                     "UPDATE devices SET mdm_gone_at = ?3, cannot_enforce = ?4 "
-                                                     "WHERE mdm_connector = ?1 AND mdm_seen_at < ?2 AND "
-                                                     "mdm_gone_at IS NULL"));
+template <typename B>
+Result<int64_t> FleetTables<B>::MarkMdmDevicesGone(const std::string& connector, UnixSeconds seen_since,
+                                                   UnixSeconds now) {
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, B::BeginWrite(db_));
+  APPBAN_ASSIGN_OR_RETURN(auto update, Statement::Prepare(db_,
+                                                          "UPDATE devices SET mdm_gone_at = ?3, cannot_enforce = ?4 "
+                                                          "WHERE mdm_connector = ?1 AND mdm_seen_at < ?2 AND "
+                                                          "mdm_gone_at IS NULL"));
   APPBAN_RETURN_IF_ERROR(update.Bind(1, connector).Bind(2, seen_since).Bind(3, now).Bind(4, kGoneReason).Run());
-  int64_t marked = sqlite3_changes(db_.handle());
+  int64_t marked = update.Changes();
   APPBAN_RETURN_IF_ERROR(transaction.Commit());
   return marked;
 }
 
-Result<std::vector<Device>> SqliteFleetStore::ListDevicesWhere(const DeviceFilter& filter, std::string_view after_id,
-                                                               size_t limit) {
+template <typename B>
+Result<std::vector<Device>> FleetTables<B>::ListDevicesWhere(const DeviceFilter& filter, std::string_view after_id,
+                                                             size_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
-  APPBAN_ASSIGN_OR_RETURN(
-      auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kDeviceColumns) +
+  APPBAN_ASSIGN_OR_RETURN(auto query,
+                          Statement::Prepare(db_, "SELECT " + std::string(kDeviceColumns) +
                                                       " FROM devices WHERE id > ?1 AND (?2 = '' OR source = ?2) AND "
                                                       "(?3 = '' OR platform = ?3) ORDER BY id LIMIT ?4"));
   query.Bind(1, after_id).Bind(2, filter.source).Bind(3, filter.platform).Bind(4, static_cast<int64_t>(limit));
-  return ReadRows<Device>(query, ReadDevice);
+  return ReadRows<Device>(query, ReadDevice<Statement>);
 }
 
-Result<std::vector<SourceCount>> SqliteFleetStore::CountDevicesBySource() {
+template <typename B>
+Result<std::vector<SourceCount>> FleetTables<B>::CountDevicesBySource() {
   APPBAN_ASSIGN_OR_RETURN(
       auto query,
-      sqlite::Statement::Prepare(db_,
-                                 "SELECT source, platform, COUNT(*), SUM(cannot_enforce != '') FROM devices "
-                                 "WHERE revoked_at IS NULL GROUP BY source, platform ORDER BY source, platform"));
-  return ReadRows<SourceCount>(query, [](const sqlite::Statement& row) {
+      Statement::Prepare(
+          db_,
+          "SELECT source, platform, COUNT(*), SUM(CASE WHEN cannot_enforce != '' THEN 1 ELSE 0 END) FROM devices "
+          "WHERE revoked_at IS NULL GROUP BY source, platform ORDER BY source, platform"));
+  return ReadRows<SourceCount>(query, [](const Statement& row) {
     return SourceCount{row.Text(0), row.Text(1), row.Int(2), row.Int(3)};
   });
 }
+
+// Both backends (fleet_tables.h).
+template class FleetTables<SqliteBackend>;
+template class FleetTables<PostgresBackend>;
 
 }  // namespace appban::store::internal

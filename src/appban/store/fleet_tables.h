@@ -1,9 +1,16 @@
-// Internal to store/: the SQLite FleetStore (OpenSqliteFleetStore in fleet.h is the way in) and
-// the row and audit helpers its parts share. The class is implemented in four files along its
-// interface's seams: sqlite_fleet.cc (shared helpers, statement cache, audit, assessments,
-// settings), sqlite_fleet_tokens.cc (API and enrolment tokens), sqlite_fleet_devices.cc
-// (enrolment, authentication, revocation) and sqlite_fleet_checkins.cc (check-ins, rule states,
-// events). Nothing outside store/ includes this header.
+// Internal to store/: FleetStore written once over a SQL backend (FleetTables<Backend>), and the
+// row and audit helpers its parts share. The backends are SqliteBackend (the default: one
+// database file; fleet_tables.cc) and PostgresBackend (postgres_store.cc): each supplies its
+// connection and statement types (sqlite.h, postgres.h: the same cursor interface), how a write
+// or a read-only transaction begins, how an audit entry is chained, and the few words of SQL that
+// differ. The SQL text is shared: SQLite's ?N parameters (the PostgreSQL statement renumbers
+// them), ON CONFLICT and RETURNING, which both understand.
+//
+// The class is implemented in six files along its interface's seams, each instantiating it for
+// both backends: fleet_tables.cc (shared helpers, statement cache, audit, assessments, settings),
+// fleet_tables_tokens.cc (API and enrolment tokens), fleet_tables_devices.cc (enrolment,
+// authentication, revocation), fleet_tables_checkins.cc (check-ins, rule states, events),
+// fleet_tables_mdm.cc and fleet_tables_users.cc. Nothing outside store/ includes this header.
 //
 // Thread-safety: as FleetStore — one connection, used by one thread at a time.
 #pragma once
@@ -23,6 +30,7 @@
 #include "appban/common/status.h"
 #include "appban/policy/model.h"
 #include "appban/store/fleet.h"
+#include "appban/store/postgres.h"
 #include "appban/store/sqlite.h"
 
 namespace appban::store::internal {
@@ -48,7 +56,8 @@ constexpr std::string_view kApiTokenColumns =
 constexpr std::string_view kUserColumns =
     "id, issuer, subject, display_name, kind, COALESCE(owner_id, ''), granted_role, claim_role, created_at, last_seen, "
     "person_id";
-Result<User> ReadUser(const sqlite::Statement& row);
+template <typename Row>
+Result<User> ReadUser(const Row& row);
 Json UserJson(const User& user);
 constexpr std::string_view kEnrollmentTokenColumns =
     "id, group_name, created_by, created_at, expires_at, note, used_at, used_by_device, revoked_at, max_uses, uses";
@@ -61,22 +70,26 @@ constexpr std::string_view kDeviceColumns =
 constexpr int kDeviceColumnCount = 29;
 constexpr std::string_view kEventColumns = "device_id, seq, at, kind, platform, app, rule_id, detail, received_at";
 
-Result<ApiToken> ReadApiToken(const sqlite::Statement& row);
-EnrollmentToken ReadEnrollmentToken(const sqlite::Statement& row);
-Device ReadDevice(const sqlite::Statement& row);
+template <typename Row>
+Result<ApiToken> ReadApiToken(const Row& row);
+template <typename Row>
+EnrollmentToken ReadEnrollmentToken(const Row& row);
+template <typename Row>
+Device ReadDevice(const Row& row);
 // mdm_groups is stored as the group names joined by newlines (names are identifiers).
 std::vector<std::string> SplitMdmGroups(std::string_view text);
 std::string JoinMdmGroups(const std::vector<std::string>& groups);
-DeviceEvent ReadEvent(const sqlite::Statement& row);
+template <typename Row>
+DeviceEvent ReadEvent(const Row& row);
 
 // Every row `query` selects, each read by `read` (returning T, or Result<T> when a row can fail).
-template <typename T, typename Read>
-Result<std::vector<T>> ReadRows(sqlite::Statement& query, Read read) {
+template <typename T, typename Statement, typename Read>
+Result<std::vector<T>> ReadRows(Statement& query, Read read) {
   std::vector<T> rows;
   while (true) {
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) break;
-    if constexpr (std::is_same_v<std::invoke_result_t<Read, const sqlite::Statement&>, T>) {
+    if constexpr (std::is_same_v<std::invoke_result_t<Read, const Statement&>, T>) {
       rows.push_back(read(query));
     } else {
       APPBAN_ASSIGN_OR_RETURN(T value, read(query));
@@ -86,9 +99,46 @@ Result<std::vector<T>> ReadRows(sqlite::Statement& query, Read read) {
   return rows;
 }
 
-class SqliteFleetStore final : public FleetStore {
+// The embedded default: the statements of one SQLite file; writes begin IMMEDIATE (the file's
+// single writer lock) and the audit entry is chained by the policy store's code, which also
+// checkpoints the chain beside the file.
+struct SqliteBackend {
+  using Database = sqlite::Database;
+  using Statement = sqlite::Statement;
+  using Transaction = sqlite::Transaction;
+  static constexpr std::string_view kName = "sqlite";
+  // The larger of two values (SQLite's two-argument MAX; PostgreSQL's GREATEST).
+  static constexpr std::string_view kGreatest = "MAX";
+  static Result<Transaction> BeginWrite(Database& db);
+  static Result<Transaction> BeginRead(Database& db);
+  static Status AppendAudit(Database& db, const AuditRecord& audit);
+  static Result<SchemaState> ReadSchemaState(Database& db);
+};
+
+// Several server nodes on one PostgreSQL database. A write transaction first takes the advisory
+// lock that serialises every write of the policy store too, so fleet writes from all nodes keep
+// SQLite's semantics (one writer at a time: a token counted twice, or a check-in applied over
+// another's read, cannot happen) and the audit chain stays linear.
+struct PostgresBackend {
+  using Database = postgres::Connection;
+  using Statement = postgres::Statement;
+  using Transaction = postgres::Transaction;
+  static constexpr std::string_view kName = "postgresql";
+  static constexpr std::string_view kGreatest = "GREATEST";
+  static Result<Transaction> BeginWrite(Database& db);
+  static Result<Transaction> BeginRead(Database& db);
+  static Status AppendAudit(Database& db, const AuditRecord& audit);
+  static Result<SchemaState> ReadSchemaState(Database& db);
+};
+
+template <typename Backend>
+class FleetTables final : public FleetStore {
  public:
-  explicit SqliteFleetStore(sqlite::Database db) : db_(std::move(db)) {}
+  using Database = typename Backend::Database;
+  using Statement = typename Backend::Statement;
+  using Transaction = typename Backend::Transaction;
+
+  explicit FleetTables(Database db) : db_(std::move(db)) {}
 
   // ---- API tokens ----
 
@@ -161,7 +211,7 @@ class SqliteFleetStore final : public FleetStore {
 
   Result<std::vector<SourceCount>> CountDevicesBySource() override;
 
-  // ---- MDM devices (sqlite_fleet_mdm.cc) ----
+  // ---- MDM devices (fleet_tables_mdm.cc) ----
 
   Result<std::vector<CheckinOutcome>> ImportMdmDevices(std::span<const MdmDeviceWrite> writes,
                                                        UnixSeconds seen_at) override;
@@ -209,16 +259,16 @@ class SqliteFleetStore final : public FleetStore {
   // A cached prepared statement, reset (bindings cleared, read snapshot released) when the lease ends.
   class Lease {
    public:
-    explicit Lease(sqlite::Statement* statement) : statement_(statement) {}
+    explicit Lease(Statement* statement) : statement_(statement) {}
     Lease(Lease&& other) noexcept : statement_(std::exchange(other.statement_, nullptr)) {}
     Lease& operator=(Lease&&) = delete;
     ~Lease() {
       if (statement_ != nullptr) statement_->Reset();
     }
-    sqlite::Statement& statement() { return *statement_; }
+    Statement& statement() { return *statement_; }
 
    private:
-    sqlite::Statement* statement_;
+    Statement* statement_;
   };
 
   Result<Lease> Cached(const std::string& sql);
@@ -262,16 +312,16 @@ class SqliteFleetStore final : public FleetStore {
 
   // Columns: (device_id | rule_id), state, since, had_app, compliant_at, version. The first column
   // fills whichever of device_id/rule_id is not given.
-  Result<std::vector<DeviceRuleState>> ReadRuleStates(sqlite::Statement& query, const std::string& device_id,
+  Result<std::vector<DeviceRuleState>> ReadRuleStates(Statement& query, const std::string& device_id,
                                                       const std::string& rule_id);
 
-  Result<std::vector<DeviceEvent>> ReadEvents(sqlite::Statement& query);
+  Result<std::vector<DeviceEvent>> ReadEvents(Statement& query);
 
-  static Assessment ReadAssessment(const sqlite::Statement& row);
+  static Assessment ReadAssessment(const Statement& row);
 
-  sqlite::Database db_;
+  Database db_;
   // Hot-path statements, prepared once per connection. Declared after db_: finalized before it closes.
-  std::map<std::string, sqlite::Statement> statements_;
+  std::map<std::string, Statement> statements_;
 };
 
 }  // namespace appban::store::internal

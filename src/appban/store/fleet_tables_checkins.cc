@@ -1,6 +1,6 @@
-// SqliteFleetStore: check-ins (group-committed by the server's writer), the per-rule states they
+// FleetTables: check-ins (group-committed by the server's writer), the per-rule states they
 // store and the events devices report.
-#include "appban/store/sqlite_fleet_store.h"
+#include "appban/store/fleet_tables.h"
 
 #include <algorithm>
 #include <limits>
@@ -55,7 +55,8 @@ Status ValidateCheckin(const CheckinWrite& write) {
   return Status::Ok();
 }
 
-Result<std::vector<CheckinOutcome>> SqliteFleetStore::ApplyCheckins(std::span<const CheckinWrite> writes) {
+template <typename B>
+Result<std::vector<CheckinOutcome>> FleetTables<B>::ApplyCheckins(std::span<const CheckinWrite> writes) {
   std::vector<CheckinOutcome> outcomes(writes.size());
   for (size_t i = 0; i < writes.size(); ++i) {
     outcomes[i].device_id = writes[i].device_id;
@@ -63,7 +64,7 @@ Result<std::vector<CheckinOutcome>> SqliteFleetStore::ApplyCheckins(std::span<co
   }
   if (writes.empty()) return outcomes;
 
-  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, B::BeginWrite(db_));
   for (size_t i = 0; i < writes.size(); ++i) {
     if (!outcomes[i].status.ok()) continue;
     APPBAN_RETURN_IF_ERROR(ApplyOne(writes[i], outcomes[i]));
@@ -72,20 +73,22 @@ Result<std::vector<CheckinOutcome>> SqliteFleetStore::ApplyCheckins(std::span<co
   return outcomes;
 }
 
-Result<std::vector<DeviceRuleState>> SqliteFleetStore::ListDeviceRuleStates(const std::string& device_id) {
+template <typename B>
+Result<std::vector<DeviceRuleState>> FleetTables<B>::ListDeviceRuleStates(const std::string& device_id) {
   APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT rule_id, state, since, had_app, compliant_at, version "
                                              "FROM device_rule_states WHERE device_id = ?1 ORDER BY rule_id"));
   lease.statement().Bind(1, device_id);
   return ReadRuleStates(lease.statement(), device_id, "");
 }
 
-Result<EvaluationInput> SqliteFleetStore::GetEvaluationInput(const std::string& device_id, bool with_rule_states) {
+template <typename B>
+Result<EvaluationInput> FleetTables<B>::GetEvaluationInput(const std::string& device_id, bool with_rule_states) {
   EvaluationInput input;
   // Two reads that must agree: a check-in committing between them could pair an old inventory
   // with new rule states. Inside a read transaction both see one snapshot.
-  std::optional<sqlite::Transaction> transaction;
+  std::optional<Transaction> transaction;
   if (with_rule_states) {
-    APPBAN_ASSIGN_OR_RETURN(auto begun, sqlite::Transaction::BeginRead(db_));
+    APPBAN_ASSIGN_OR_RETURN(auto begun, B::BeginRead(db_));
     transaction.emplace(std::move(begun));
   }
   {
@@ -93,7 +96,7 @@ Result<EvaluationInput> SqliteFleetStore::GetEvaluationInput(const std::string& 
     // devices table is not read: the caller has just authenticated the device.
     APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT match_records, CASE WHEN match_records IS NULL "
                                                "THEN json END FROM device_inventories WHERE device_id = ?1"));
-    sqlite::Statement& query = lease.statement();
+    Statement& query = lease.statement();
     query.Bind(1, device_id);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) {
@@ -115,20 +118,22 @@ Result<EvaluationInput> SqliteFleetStore::GetEvaluationInput(const std::string& 
   return input;
 }
 
-Result<std::vector<DeviceRuleState>> SqliteFleetStore::ListRuleStates(const std::string& rule_id) {
+template <typename B>
+Result<std::vector<DeviceRuleState>> FleetTables<B>::ListRuleStates(const std::string& rule_id) {
   // Answered from the covering index device_rule_states_by_rule alone.
   APPBAN_ASSIGN_OR_RETURN(auto query,
-                          sqlite::Statement::Prepare(db_,
-                                                     "SELECT device_id, state, since, had_app, compliant_at, version "
-                                                     "FROM device_rule_states WHERE rule_id = ?1"));
+                          Statement::Prepare(db_,
+                                             "SELECT device_id, state, since, had_app, compliant_at, version "
+                                             "FROM device_rule_states WHERE rule_id = ?1"));
   query.Bind(1, rule_id);
   return ReadRuleStates(query, "", "");
 }
 
-Result<RuleStateCounts> SqliteFleetStore::CountRuleStates(const std::string& rule_id) {
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_,
-                                                                 "SELECT state, COUNT(*) FROM device_rule_states "
-                                                                 "WHERE rule_id = ?1 GROUP BY state"));
+template <typename B>
+Result<RuleStateCounts> FleetTables<B>::CountRuleStates(const std::string& rule_id) {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_,
+                                                         "SELECT state, COUNT(*) FROM device_rule_states "
+                                                         "WHERE rule_id = ?1 GROUP BY state"));
   query.Bind(1, rule_id);
   RuleStateCounts counts;
   while (true) {
@@ -151,25 +156,28 @@ Result<RuleStateCounts> SqliteFleetStore::CountRuleStates(const std::string& rul
   return counts;
 }
 
-Result<std::vector<DeviceEvent>> SqliteFleetStore::ListEvents(const std::string& device_id, int64_t limit) {
+template <typename B>
+Result<std::vector<DeviceEvent>> FleetTables<B>::ListEvents(const std::string& device_id, int64_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckListLimit(limit));
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEventColumns) +
-                                                                          " FROM device_events WHERE device_id = ?1 "
-                                                                          "ORDER BY seq DESC LIMIT ?2"));
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kEventColumns) +
+                                                                  " FROM device_events WHERE device_id = ?1 "
+                                                                  "ORDER BY seq DESC LIMIT ?2"));
   query.Bind(1, device_id).Bind(2, limit);
   return ReadEvents(query);
 }
 
-Result<std::vector<DeviceEvent>> SqliteFleetStore::ListEventsForRule(const std::string& rule_id, int64_t limit) {
+template <typename B>
+Result<std::vector<DeviceEvent>> FleetTables<B>::ListEventsForRule(const std::string& rule_id, int64_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckListLimit(limit));
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEventColumns) +
-                                                                          " FROM device_events WHERE rule_id = ?1 "
-                                                                          "ORDER BY received_at DESC LIMIT ?2"));
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kEventColumns) +
+                                                                  " FROM device_events WHERE rule_id = ?1 "
+                                                                  "ORDER BY received_at DESC LIMIT ?2"));
   query.Bind(1, rule_id).Bind(2, limit);
   return ReadEvents(query);
 }
 
-Status SqliteFleetStore::ApplyOne(const CheckinWrite& write, CheckinOutcome& outcome) {
+template <typename B>
+Status FleetTables<B>::ApplyOne(const CheckinWrite& write, CheckinOutcome& outcome) {
   int64_t newest_event = 0;
   int64_t oldest_event = std::numeric_limits<int64_t>::max();
   for (const DeviceEvent& event : write.events) {
@@ -201,18 +209,23 @@ Status SqliteFleetStore::ApplyOne(const CheckinWrite& write, CheckinOutcome& out
   {
     // One statement finds the device, refuses a revoked one and records the check-in; the
     // device's highest stored event seq comes back with it.
-    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("UPDATE devices SET last_seen = MAX(last_seen, ?2), "
-                                               "applied_version = COALESCE(?3, applied_version), "
-                                               "applied_rules_hash = COALESCE(?4, applied_rules_hash), "
-                                               "inventory_hash = COALESCE(?5, inventory_hash), "
-                                               "inventory_at = COALESCE(?6, inventory_at), "
-                                               "evaluated_version = COALESCE(?7, evaluated_version), "
-                                               "evaluated_inventory_hash = COALESCE(?8, evaluated_inventory_hash), "
-                                               "last_event_seq = MAX(last_event_seq, ?9), "
-                                               "rules_hash_expected = IIF(?10, ?11, rules_hash_expected), "
-                                               "rules_hash_mismatch_since = IIF(?10, ?12, rules_hash_mismatch_since) "
-                                               "WHERE id = ?1 AND revoked_at IS NULL RETURNING last_event_seq"));
-    sqlite::Statement& update = lease.statement();
+    static const std::string kRecordCheckin =
+        "UPDATE devices SET last_seen = " + std::string(B::kGreatest) +
+        "(last_seen, ?2), "
+        "applied_version = COALESCE(?3, applied_version), "
+        "applied_rules_hash = COALESCE(?4, applied_rules_hash), "
+        "inventory_hash = COALESCE(?5, inventory_hash), "
+        "inventory_at = COALESCE(?6, inventory_at), "
+        "evaluated_version = COALESCE(?7, evaluated_version), "
+        "evaluated_inventory_hash = COALESCE(?8, evaluated_inventory_hash), "
+        "last_event_seq = " +
+        std::string(B::kGreatest) +
+        "(last_event_seq, ?9), "
+        "rules_hash_expected = CASE WHEN CAST(?10 AS INTEGER) = 1 THEN ?11 ELSE rules_hash_expected END, "
+        "rules_hash_mismatch_since = CASE WHEN CAST(?10 AS INTEGER) = 1 THEN ?12 ELSE rules_hash_mismatch_since END "
+        "WHERE id = ?1 AND revoked_at IS NULL RETURNING last_event_seq";
+    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached(kRecordCheckin));
+    Statement& update = lease.statement();
     update.Bind(1, write.device_id).Bind(2, write.last_seen).Bind(9, newest_event);
     if (write.applied) update.Bind(3, write.applied->version).Bind(4, write.applied->rules_hash);
     if (write.inventory) update.Bind(5, write.inventory->hash).Bind(6, write.inventory->at);
@@ -244,7 +257,7 @@ Status SqliteFleetStore::ApplyOne(const CheckinWrite& write, CheckinOutcome& out
     APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_events(" + std::string(kEventColumns) +
                                                ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                                                "ON CONFLICT(device_id, seq) DO NOTHING"));
-    sqlite::Statement& insert = lease.statement();
+    Statement& insert = lease.statement();
     for (const DeviceEvent& event : write.events) {
       insert.Reset();
       // A duplicate was stored by an earlier check-in: stored either way.
@@ -276,7 +289,7 @@ Status SqliteFleetStore::ApplyOne(const CheckinWrite& write, CheckinOutcome& out
                                                "ON CONFLICT(device_id, rule_id) DO UPDATE SET state = excluded.state, "
                                                "since = excluded.since, had_app = excluded.had_app, "
                                                "compliant_at = excluded.compliant_at, version = excluded.version"));
-    sqlite::Statement& upsert = lease.statement();
+    Statement& upsert = lease.statement();
     for (const DeviceRuleState& state : write.rule_states) {
       upsert.Reset();
       APPBAN_RETURN_IF_ERROR(upsert.Bind(1, write.device_id)
@@ -291,7 +304,7 @@ Status SqliteFleetStore::ApplyOne(const CheckinWrite& write, CheckinOutcome& out
   }
   if (!write.cleared_rule_ids.empty()) {
     APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("DELETE FROM device_rule_states WHERE device_id = ?1 AND rule_id = ?2"));
-    sqlite::Statement& remove = lease.statement();
+    Statement& remove = lease.statement();
     for (const std::string& rule_id : write.cleared_rule_ids) {
       remove.Reset();
       APPBAN_RETURN_IF_ERROR(remove.Bind(1, write.device_id).Bind(2, rule_id).Run());
@@ -301,9 +314,9 @@ Status SqliteFleetStore::ApplyOne(const CheckinWrite& write, CheckinOutcome& out
   return Status::Ok();
 }
 
-Result<std::vector<DeviceRuleState>> SqliteFleetStore::ReadRuleStates(sqlite::Statement& query,
-                                                                      const std::string& device_id,
-                                                                      const std::string& rule_id) {
+template <typename B>
+Result<std::vector<DeviceRuleState>> FleetTables<B>::ReadRuleStates(Statement& query, const std::string& device_id,
+                                                                    const std::string& rule_id) {
   std::vector<DeviceRuleState> states;
   while (true) {
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -326,7 +339,8 @@ Result<std::vector<DeviceRuleState>> SqliteFleetStore::ReadRuleStates(sqlite::St
   return states;
 }
 
-Result<std::vector<DeviceEvent>> SqliteFleetStore::ReadEvents(sqlite::Statement& query) {
+template <typename B>
+Result<std::vector<DeviceEvent>> FleetTables<B>::ReadEvents(Statement& query) {
   std::vector<DeviceEvent> events;
   while (true) {
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -335,5 +349,9 @@ Result<std::vector<DeviceEvent>> SqliteFleetStore::ReadEvents(sqlite::Statement&
   }
   return events;
 }
+
+// Both backends (fleet_tables.h).
+template class FleetTables<SqliteBackend>;
+template class FleetTables<PostgresBackend>;
 
 }  // namespace appban::store::internal

@@ -1,5 +1,5 @@
-// SqliteFleetStore: API tokens (administrators) and enrolment tokens (devices).
-#include "appban/store/sqlite_fleet_store.h"
+// FleetTables: API tokens (administrators) and enrolment tokens (devices).
+#include "appban/store/fleet_tables.h"
 
 #include <optional>
 #include <string>
@@ -8,9 +8,10 @@
 
 namespace appban::store::internal {
 
-Result<CreatedApiToken> SqliteFleetStore::CreateApiToken(const std::string& user_id, const std::string& name, Role role,
-                                                         std::optional<UnixSeconds> expires_at,
-                                                         const AuditRecord& audit) {
+template <typename B>
+Result<CreatedApiToken> FleetTables<B>::CreateApiToken(const std::string& user_id, const std::string& name, Role role,
+                                                       std::optional<UnixSeconds> expires_at,
+                                                       const AuditRecord& audit) {
   APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(name, "API token name"));
   if (expires_at && *expires_at <= audit.at) return Status::InvalidArgument("API token expiry must lie in the future");
   APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
@@ -23,8 +24,9 @@ Result<CreatedApiToken> SqliteFleetStore::CreateApiToken(const std::string& user
   return created;
 }
 
-Result<CreatedApiToken> SqliteFleetStore::CreateFirstApiToken(const std::string& name, Role role,
-                                                              const AuditRecord& audit) {
+template <typename B>
+Result<CreatedApiToken> FleetTables<B>::CreateFirstApiToken(const std::string& name, Role role,
+                                                            const AuditRecord& audit) {
   APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(name, "API token name"));
   APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
   CreatedApiToken created;
@@ -38,15 +40,16 @@ Result<CreatedApiToken> SqliteFleetStore::CreateFirstApiToken(const std::string&
   return created;
 }
 
-Result<CreatedApiToken> SqliteFleetStore::RecoverAdmin(const AuditRecord& audit) {
+template <typename B>
+Result<CreatedApiToken> FleetTables<B>::RecoverAdmin(const AuditRecord& audit) {
   APPBAN_ASSIGN_OR_RETURN(std::string secret, GenerateSecret());
   CreatedApiToken created;
   APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
     APPBAN_ASSIGN_OR_RETURN(User admin, EnsureBootstrapUser(audit.at));
-    APPBAN_ASSIGN_OR_RETURN(auto revoke, sqlite::Statement::Prepare(db_,
-                                                                    "UPDATE api_tokens SET revoked_at = ?1 "
-                                                                    "WHERE user_id = ?2 AND revoked_at IS NULL "
-                                                                    "RETURNING id"));
+    APPBAN_ASSIGN_OR_RETURN(auto revoke, Statement::Prepare(db_,
+                                                            "UPDATE api_tokens SET revoked_at = ?1 "
+                                                            "WHERE user_id = ?2 AND revoked_at IS NULL "
+                                                            "RETURNING id"));
     revoke.Bind(1, audit.at).Bind(2, admin.id);
     Json revoked = Json::array();
     while (true) {
@@ -63,18 +66,19 @@ Result<CreatedApiToken> SqliteFleetStore::RecoverAdmin(const AuditRecord& audit)
   return created;
 }
 
-Result<bool> SqliteFleetStore::HasAnyApiToken() {
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT EXISTS(SELECT 1 FROM api_tokens)"));
+template <typename B>
+Result<bool> FleetTables<B>::HasAnyApiToken() {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT EXISTS(SELECT 1 FROM api_tokens)"));
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   return row && query.Int(0) != 0;
 }
 
-Result<ApiToken> SqliteFleetStore::AuthenticateApiToken(std::string_view presented, UnixSeconds now) {
+template <typename B>
+Result<ApiToken> FleetTables<B>::AuthenticateApiToken(std::string_view presented, UnixSeconds now) {
   APPBAN_ASSIGN_OR_RETURN(PresentedSecret parts, SplitPresented(presented));
   if (!parts.id.starts_with("t-")) return Status::InvalidArgument("not an API token");
-  APPBAN_ASSIGN_OR_RETURN(
-      auto query, sqlite::Statement::Prepare(
-                      db_, "SELECT " + std::string(kApiTokenColumns) + ", secret_hash FROM api_tokens WHERE id = ?1"));
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
+                                                                  ", secret_hash FROM api_tokens WHERE id = ?1"));
   query.Bind(1, parts.id);
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   // Unknown id and wrong secret give the same answer: no oracle for which ids exist.
@@ -87,27 +91,30 @@ Result<ApiToken> SqliteFleetStore::AuthenticateApiToken(std::string_view present
   return token;
 }
 
-Result<std::vector<ApiToken>> SqliteFleetStore::ListApiTokens() {
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
-                                                                          " FROM api_tokens ORDER BY created_at, id"));
-  return ReadRows<ApiToken>(query, ReadApiToken);
+template <typename B>
+Result<std::vector<ApiToken>> FleetTables<B>::ListApiTokens() {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
+                                                                  " FROM api_tokens ORDER BY created_at, id"));
+  return ReadRows<ApiToken>(query, ReadApiToken<Statement>);
 }
 
-Result<std::vector<ApiToken>> SqliteFleetStore::ListApiTokensAfter(std::string_view after_id, size_t limit) {
+template <typename B>
+Result<std::vector<ApiToken>> FleetTables<B>::ListApiTokensAfter(std::string_view after_id, size_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
-                                                                          " FROM api_tokens WHERE id > ?1 "
-                                                                          "ORDER BY id LIMIT ?2"));
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
+                                                                  " FROM api_tokens WHERE id > ?1 "
+                                                                  "ORDER BY id LIMIT ?2"));
   query.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
-  return ReadRows<ApiToken>(query, ReadApiToken);
+  return ReadRows<ApiToken>(query, ReadApiToken<Statement>);
 }
 
-Status SqliteFleetStore::RevokeApiToken(const std::string& id, const AuditRecord& audit) {
+template <typename B>
+Status FleetTables<B>::RevokeApiToken(const std::string& id, const AuditRecord& audit) {
   return Audited(audit, [&](AuditRecord& record) -> Status {
     APPBAN_ASSIGN_OR_RETURN(ApiToken token, LoadApiToken(id));
     if (token.revoked_at) return Status::FailedPrecondition("API token " + id + " is already revoked");
     APPBAN_ASSIGN_OR_RETURN(auto update,
-                            sqlite::Statement::Prepare(db_, "UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2"));
+                            Statement::Prepare(db_, "UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2"));
     APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, id).Run());
     record.action = "api_token.revoke";
     record.object = "api_token:" + id;
@@ -118,8 +125,9 @@ Status SqliteFleetStore::RevokeApiToken(const std::string& id, const AuditRecord
   });
 }
 
-Result<std::vector<CreatedEnrollmentToken>> SqliteFleetStore::IssueEnrollmentTokens(const EnrollmentTokenSpec& spec,
-                                                                                    const AuditRecord& audit) {
+template <typename B>
+Result<std::vector<CreatedEnrollmentToken>> FleetTables<B>::IssueEnrollmentTokens(const EnrollmentTokenSpec& spec,
+                                                                                  const AuditRecord& audit) {
   const std::string& group = spec.group;
   const size_t count = spec.count;
   if (!group.empty()) APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(group, "group"));
@@ -150,19 +158,18 @@ Result<std::vector<CreatedEnrollmentToken>> SqliteFleetStore::IssueEnrollmentTok
     entry.token.note = spec.note;
     entry.token.max_uses = spec.max_uses;
   }
-  APPBAN_ASSIGN_OR_RETURN(auto transaction, sqlite::Transaction::Begin(db_));
+  APPBAN_ASSIGN_OR_RETURN(auto transaction, B::BeginWrite(db_));
   if (!group.empty()) {
-    APPBAN_ASSIGN_OR_RETURN(
-        auto exists, sqlite::Statement::Prepare(db_, "SELECT EXISTS(SELECT 1 FROM device_groups WHERE name = ?1)"));
+    APPBAN_ASSIGN_OR_RETURN(auto exists,
+                            Statement::Prepare(db_, "SELECT EXISTS(SELECT 1 FROM device_groups WHERE name = ?1)"));
     exists.Bind(1, group);
     APPBAN_ASSIGN_OR_RETURN(bool row, exists.Step());
     if (!row || exists.Int(0) == 0) return Status::NotFound("no group " + group);
   }
-  APPBAN_ASSIGN_OR_RETURN(auto insert,
-                          sqlite::Statement::Prepare(db_,
-                                                     "INSERT INTO enrollment_tokens(id, group_name, secret_hash, "
-                                                     "created_by, created_at, expires_at, note, max_uses) "
-                                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  APPBAN_ASSIGN_OR_RETURN(auto insert, Statement::Prepare(db_,
+                                                          "INSERT INTO enrollment_tokens(id, group_name, secret_hash, "
+                                                          "created_by, created_at, expires_at, note, max_uses) "
+                                                          "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
   for (size_t i = 0; i < count; ++i) {
     const EnrollmentToken& token = created[i].token;
     insert.Reset();
@@ -181,41 +188,42 @@ Result<std::vector<CreatedEnrollmentToken>> SqliteFleetStore::IssueEnrollmentTok
     record.action = "enrollment_token.create";
     record.object = "enrollment_token:" + token.id;
     record.after = EnrollmentTokenJson(token);
-    APPBAN_RETURN_IF_ERROR(sqlite::AppendAuditEntry(db_, record));
+    APPBAN_RETURN_IF_ERROR(B::AppendAudit(db_, record));
   }
   APPBAN_RETURN_IF_ERROR(transaction.Commit());
   return created;
 }
 
-Result<std::vector<EnrollmentToken>> SqliteFleetStore::ListEnrollmentTokens() {
-  APPBAN_ASSIGN_OR_RETURN(auto query,
-                          sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
-                                                              " FROM enrollment_tokens ORDER BY created_at, id"));
-  return ReadRows<EnrollmentToken>(query, ReadEnrollmentToken);
+template <typename B>
+Result<std::vector<EnrollmentToken>> FleetTables<B>::ListEnrollmentTokens() {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
+                                                                  " FROM enrollment_tokens ORDER BY created_at, id"));
+  return ReadRows<EnrollmentToken>(query, ReadEnrollmentToken<Statement>);
 }
 
-Result<std::vector<EnrollmentToken>> SqliteFleetStore::ListEnrollmentTokensAfter(std::string_view after_id,
-                                                                                 size_t limit) {
+template <typename B>
+Result<std::vector<EnrollmentToken>> FleetTables<B>::ListEnrollmentTokensAfter(std::string_view after_id,
+                                                                               size_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
-                                                                          " FROM enrollment_tokens WHERE id > ?1 "
-                                                                          "ORDER BY id LIMIT ?2"));
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
+                                                                  " FROM enrollment_tokens WHERE id > ?1 "
+                                                                  "ORDER BY id LIMIT ?2"));
   query.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
-  return ReadRows<EnrollmentToken>(query, ReadEnrollmentToken);
+  return ReadRows<EnrollmentToken>(query, ReadEnrollmentToken<Statement>);
 }
 
-Status SqliteFleetStore::RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) {
+template <typename B>
+Status FleetTables<B>::RevokeEnrollmentToken(const std::string& id, const AuditRecord& audit) {
   return Audited(audit, [&](AuditRecord& record) -> Status {
-    APPBAN_ASSIGN_OR_RETURN(auto query,
-                            sqlite::Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
-                                                                " FROM enrollment_tokens WHERE id = ?1"));
+    APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kEnrollmentTokenColumns) +
+                                                                    " FROM enrollment_tokens WHERE id = ?1"));
     query.Bind(1, id);
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) return Status::NotFound("no enrolment token " + id);
     EnrollmentToken token = ReadEnrollmentToken(query);
     if (token.revoked_at) return Status::FailedPrecondition("enrolment token " + id + " is already revoked");
-    APPBAN_ASSIGN_OR_RETURN(
-        auto update, sqlite::Statement::Prepare(db_, "UPDATE enrollment_tokens SET revoked_at = ?1 WHERE id = ?2"));
+    APPBAN_ASSIGN_OR_RETURN(auto update,
+                            Statement::Prepare(db_, "UPDATE enrollment_tokens SET revoked_at = ?1 WHERE id = ?2"));
     APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, id).Run());
     record.action = "enrollment_token.revoke";
     record.object = "enrollment_token:" + id;
@@ -226,18 +234,20 @@ Status SqliteFleetStore::RevokeEnrollmentToken(const std::string& id, const Audi
   });
 }
 
-Result<ApiToken> SqliteFleetStore::LoadApiToken(const std::string& id) {
-  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
-                                                                          " FROM api_tokens WHERE id = ?1"));
+template <typename B>
+Result<ApiToken> FleetTables<B>::LoadApiToken(const std::string& id) {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kApiTokenColumns) +
+                                                                  " FROM api_tokens WHERE id = ?1"));
   query.Bind(1, id);
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   if (!row) return Status::NotFound("no API token " + id);
   return ReadApiToken(query);
 }
 
-Status SqliteFleetStore::InsertApiTokenRow(const std::string& user_id, const std::string& name, Role role,
-                                           std::optional<UnixSeconds> expires_at, const std::string& secret,
-                                           AuditRecord& record, CreatedApiToken& created) {
+template <typename B>
+Status FleetTables<B>::InsertApiTokenRow(const std::string& user_id, const std::string& name, Role role,
+                                         std::optional<UnixSeconds> expires_at, const std::string& secret,
+                                         AuditRecord& record, CreatedApiToken& created) {
   APPBAN_ASSIGN_OR_RETURN(created.token.id, NewId("t-"));
   created.presented = JoinPresented(created.token.id, secret);
   created.token.name = name;
@@ -246,10 +256,10 @@ Status SqliteFleetStore::InsertApiTokenRow(const std::string& user_id, const std
   created.token.created_by = record.actor;
   created.token.created_at = record.at;
   created.token.expires_at = expires_at;
-  APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(
-                                           db_,
-                                           "INSERT INTO api_tokens(id, name, role, secret_hash, created_by, "
-                                           "created_at, expires_at, user_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  APPBAN_ASSIGN_OR_RETURN(
+      auto insert, Statement::Prepare(db_,
+                                      "INSERT INTO api_tokens(id, name, role, secret_hash, created_by, "
+                                      "created_at, expires_at, user_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
   APPBAN_RETURN_IF_ERROR(insert.Bind(1, created.token.id)
                              .Bind(2, name)
                              .Bind(3, RoleName(role))
@@ -264,6 +274,10 @@ Status SqliteFleetStore::InsertApiTokenRow(const std::string& user_id, const std
   record.after = ApiTokenJson(created.token);
   return Status::Ok();
 }
+
+// Both backends (fleet_tables.h).
+template class FleetTables<SqliteBackend>;
+template class FleetTables<PostgresBackend>;
 
 }  // namespace appban::store::internal
 

@@ -1,4 +1,4 @@
-// SqliteFleetStore: users — people signed in through OpenID Connect, the bootstrap admin and
+// FleetTables: users — people signed in through OpenID Connect, the bootstrap admin and
 // service accounts (fleet.h, "Users").
 #include <algorithm>
 #include <optional>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "appban/common/crypto.h"
-#include "appban/store/sqlite_fleet_store.h"
+#include "appban/store/fleet_tables.h"
 
 namespace appban::store {
 
@@ -41,13 +41,15 @@ std::optional<std::string> OptionalRoleName(const std::optional<Role>& role) {
   return std::string(RoleName(*role));
 }
 
-Result<std::optional<Role>> ReadOptionalRole(const sqlite::Statement& row, int column) {
+template <typename Row>
+Result<std::optional<Role>> ReadOptionalRole(const Row& row, int column) {
   if (row.IsNull(column)) return std::optional<Role>();
   APPBAN_ASSIGN_OR_RETURN(Role role, ParseRole(row.Text(column)));
   return std::optional<Role>(role);
 }
 
-void BindOptionalText(sqlite::Statement& statement, int index, const std::optional<std::string>& text) {
+template <typename Statement>
+void BindOptionalText(Statement& statement, int index, const std::optional<std::string>& text) {
   if (text) {
     statement.Bind(index, *text);
   } else {
@@ -57,7 +59,8 @@ void BindOptionalText(sqlite::Statement& statement, int index, const std::option
 
 }  // namespace
 
-Result<User> ReadUser(const sqlite::Statement& row) {
+template <typename Row>
+Result<User> ReadUser(const Row& row) {
   User user;
   user.id = row.Text(0);
   user.issuer = row.Text(1);
@@ -92,25 +95,27 @@ Json UserJson(const User& user) {
               {"created_at", FormatTimestamp(user.created_at)}};
 }
 
-Result<User> SqliteFleetStore::GetUser(std::string_view id) {
-  APPBAN_ASSIGN_OR_RETURN(
-      auto query, sqlite::Statement::Prepare(db_, "SELECT " + std::string(kUserColumns) + " FROM users WHERE id = ?1"));
+template <typename B>
+Result<User> FleetTables<B>::GetUser(std::string_view id) {
+  APPBAN_ASSIGN_OR_RETURN(auto query,
+                          Statement::Prepare(db_, "SELECT " + std::string(kUserColumns) + " FROM users WHERE id = ?1"));
   query.Bind(1, id);
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   if (!row) return Status::NotFound("no user " + std::string(id));
   return ReadUser(query);
 }
 
-Result<std::vector<User>> SqliteFleetStore::ListUsersAfter(std::string_view after_id, size_t limit) {
+template <typename B>
+Result<std::vector<User>> FleetTables<B>::ListUsersAfter(std::string_view after_id, size_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
-  APPBAN_ASSIGN_OR_RETURN(
-      auto query, sqlite::Statement::Prepare(
-                      db_, "SELECT " + std::string(kUserColumns) + " FROM users WHERE id > ?1 ORDER BY id LIMIT ?2"));
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, "SELECT " + std::string(kUserColumns) +
+                                                                  " FROM users WHERE id > ?1 ORDER BY id LIMIT ?2"));
   query.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
-  return ReadRows<User>(query, ReadUser);
+  return ReadRows<User>(query, ReadUser<Statement>);
 }
 
-Result<User> SqliteFleetStore::RecordSignIn(const SignIn& sign_in, const AuditRecord& audit) {
+template <typename B>
+Result<User> FleetTables<B>::RecordSignIn(const SignIn& sign_in, const AuditRecord& audit) {
   APPBAN_RETURN_IF_ERROR(CheckText(sign_in.issuer, kMaxIssuerBytes, "issuer", true));
   APPBAN_RETURN_IF_ERROR(CheckText(sign_in.subject, kMaxSubjectBytes, "subject", true));
   std::string display = sign_in.display_name.empty() ? sign_in.subject : sign_in.display_name;
@@ -121,8 +126,7 @@ Result<User> SqliteFleetStore::RecordSignIn(const SignIn& sign_in, const AuditRe
   auto existing = GetUser(id);
   if (existing.ok() && existing->display_name == display && existing->claim_role == sign_in.claim_role) {
     if (sign_in.at - existing->last_seen < kLastSeenResolution) return *existing;
-    APPBAN_ASSIGN_OR_RETURN(auto touch,
-                            sqlite::Statement::Prepare(db_, "UPDATE users SET last_seen = ?1 WHERE id = ?2"));
+    APPBAN_ASSIGN_OR_RETURN(auto touch, Statement::Prepare(db_, "UPDATE users SET last_seen = ?1 WHERE id = ?2"));
     APPBAN_RETURN_IF_ERROR(touch.Bind(1, sign_in.at).Bind(2, id).Run());
     existing->last_seen = sign_in.at;
     return *existing;
@@ -139,10 +143,9 @@ Result<User> SqliteFleetStore::RecordSignIn(const SignIn& sign_in, const AuditRe
       user = *before;
       record.action = "user.update";
       record.before = UserJson(*before);
-      APPBAN_ASSIGN_OR_RETURN(auto update,
-                              sqlite::Statement::Prepare(db_,
-                                                         "UPDATE users SET display_name = ?1, claim_role = ?2, "
-                                                         "last_seen = ?3 WHERE id = ?4"));
+      APPBAN_ASSIGN_OR_RETURN(auto update, Statement::Prepare(db_,
+                                                              "UPDATE users SET display_name = ?1, claim_role = ?2, "
+                                                              "last_seen = ?3 WHERE id = ?4"));
       update.Bind(1, display);
       BindOptionalText(update, 2, OptionalRoleName(sign_in.claim_role));
       APPBAN_RETURN_IF_ERROR(update.Bind(3, sign_in.at).Bind(4, id).Run());
@@ -153,10 +156,10 @@ Result<User> SqliteFleetStore::RecordSignIn(const SignIn& sign_in, const AuditRe
       user.created_at = sign_in.at;
       record.action = "user.create";
       APPBAN_ASSIGN_OR_RETURN(auto insert,
-                              sqlite::Statement::Prepare(db_,
-                                                         "INSERT INTO users(id, issuer, subject, display_name, kind, "
-                                                         "claim_role, created_at, last_seen) "
-                                                         "VALUES(?1, ?2, ?3, ?4, 'human', ?5, ?6, ?6)"));
+                              Statement::Prepare(db_,
+                                                 "INSERT INTO users(id, issuer, subject, display_name, kind, "
+                                                 "claim_role, created_at, last_seen) "
+                                                 "VALUES(?1, ?2, ?3, ?4, 'human', ?5, ?6, ?6)"));
       insert.Bind(1, id).Bind(2, sign_in.issuer).Bind(3, sign_in.subject).Bind(4, display);
       BindOptionalText(insert, 5, OptionalRoleName(sign_in.claim_role));
       APPBAN_RETURN_IF_ERROR(insert.Bind(6, sign_in.at).Run());
@@ -173,8 +176,9 @@ Result<User> SqliteFleetStore::RecordSignIn(const SignIn& sign_in, const AuditRe
   return user;
 }
 
-Result<User> SqliteFleetStore::CreateServiceAccount(const std::string& name, const std::string& owner_id, Role role,
-                                                    const AuditRecord& audit) {
+template <typename B>
+Result<User> FleetTables<B>::CreateServiceAccount(const std::string& name, const std::string& owner_id, Role role,
+                                                  const AuditRecord& audit) {
   APPBAN_RETURN_IF_ERROR(policy::ValidateIdentifier(name, "service account name"));
   User user;
   user.issuer = std::string(kLocalIssuer);
@@ -193,10 +197,10 @@ Result<User> SqliteFleetStore::CreateServiceAccount(const std::string& name, con
     }
     if (GetUser(user.id).ok()) return Status::AlreadyExists("service account " + name + " already exists");
     APPBAN_ASSIGN_OR_RETURN(auto insert,
-                            sqlite::Statement::Prepare(db_,
-                                                       "INSERT INTO users(id, issuer, subject, display_name, kind, "
-                                                       "owner_id, granted_role, created_at, last_seen) "
-                                                       "VALUES(?1, ?2, ?3, ?4, 'service', ?5, ?6, ?7, ?7)"));
+                            Statement::Prepare(db_,
+                                               "INSERT INTO users(id, issuer, subject, display_name, kind, "
+                                               "owner_id, granted_role, created_at, last_seen) "
+                                               "VALUES(?1, ?2, ?3, ?4, 'service', ?5, ?6, ?7, ?7)"));
     APPBAN_RETURN_IF_ERROR(insert.Bind(1, user.id)
                                .Bind(2, user.issuer)
                                .Bind(3, user.subject)
@@ -213,14 +217,14 @@ Result<User> SqliteFleetStore::CreateServiceAccount(const std::string& name, con
   return user;
 }
 
-Result<User> SqliteFleetStore::SetGrantedRole(const std::string& user_id, std::optional<Role> role,
-                                              const AuditRecord& audit) {
+template <typename B>
+Result<User> FleetTables<B>::SetGrantedRole(const std::string& user_id, std::optional<Role> role,
+                                            const AuditRecord& audit) {
   User user;
   APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
     APPBAN_ASSIGN_OR_RETURN(user, GetUser(user_id));
     record.before = UserJson(user);
-    APPBAN_ASSIGN_OR_RETURN(auto update,
-                            sqlite::Statement::Prepare(db_, "UPDATE users SET granted_role = ?1 WHERE id = ?2"));
+    APPBAN_ASSIGN_OR_RETURN(auto update, Statement::Prepare(db_, "UPDATE users SET granted_role = ?1 WHERE id = ?2"));
     BindOptionalText(update, 1, OptionalRoleName(role));
     APPBAN_RETURN_IF_ERROR(update.Bind(2, user_id).Run());
     user.granted_role = role;
@@ -232,8 +236,9 @@ Result<User> SqliteFleetStore::SetGrantedRole(const std::string& user_id, std::o
   return user;
 }
 
-Result<User> SqliteFleetStore::LinkUser(const std::string& user_id, const std::string& same_as,
-                                        const AuditRecord& audit) {
+template <typename B>
+Result<User> FleetTables<B>::LinkUser(const std::string& user_id, const std::string& same_as,
+                                      const AuditRecord& audit) {
   User user;
   APPBAN_RETURN_IF_ERROR(Audited(audit, [&](AuditRecord& record) -> Status {
     APPBAN_ASSIGN_OR_RETURN(user, GetUser(user_id));
@@ -252,8 +257,8 @@ Result<User> SqliteFleetStore::LinkUser(const std::string& user_id, const std::s
     }
     record.before = UserJson(user);
     // The account, and every account already linked to it, joins the other person.
-    APPBAN_ASSIGN_OR_RETURN(auto update, sqlite::Statement::Prepare(
-                                             db_, "UPDATE users SET person_id = ?1 WHERE id = ?2 OR person_id = ?2"));
+    APPBAN_ASSIGN_OR_RETURN(auto update,
+                            Statement::Prepare(db_, "UPDATE users SET person_id = ?1 WHERE id = ?2 OR person_id = ?2"));
     APPBAN_RETURN_IF_ERROR(update.Bind(1, person).Bind(2, user_id).Run());
     user.person_id = person;
     record.action = "user.link";
@@ -264,9 +269,10 @@ Result<User> SqliteFleetStore::LinkUser(const std::string& user_id, const std::s
   return user;
 }
 
-Result<std::vector<std::string>> SqliteFleetStore::AccountsOfPerson(const std::string& person_id) {
-  APPBAN_ASSIGN_OR_RETURN(
-      auto query, sqlite::Statement::Prepare(db_, "SELECT id FROM users WHERE id = ?1 OR person_id = ?1 ORDER BY id"));
+template <typename B>
+Result<std::vector<std::string>> FleetTables<B>::AccountsOfPerson(const std::string& person_id) {
+  APPBAN_ASSIGN_OR_RETURN(auto query,
+                          Statement::Prepare(db_, "SELECT id FROM users WHERE id = ?1 OR person_id = ?1 ORDER BY id"));
   query.Bind(1, person_id);
   std::vector<std::string> ids;
   while (true) {
@@ -277,29 +283,32 @@ Result<std::vector<std::string>> SqliteFleetStore::AccountsOfPerson(const std::s
   return ids;
 }
 
-Status SqliteFleetStore::EndSession(const std::string& session_id, const std::string& user_id, UnixSeconds ended_at,
-                                    UnixSeconds expires_at) {
-  APPBAN_ASSIGN_OR_RETURN(sqlite::Transaction transaction, sqlite::Transaction::Begin(db_));
-  APPBAN_ASSIGN_OR_RETURN(auto insert, sqlite::Statement::Prepare(db_,
-                                                                  "INSERT OR IGNORE INTO ended_sessions(id, user_id, "
-                                                                  "ended_at, expires_at) VALUES(?1, ?2, ?3, ?4)"));
+template <typename B>
+Status FleetTables<B>::EndSession(const std::string& session_id, const std::string& user_id, UnixSeconds ended_at,
+                                  UnixSeconds expires_at) {
+  APPBAN_ASSIGN_OR_RETURN(Transaction transaction, B::BeginWrite(db_));
+  APPBAN_ASSIGN_OR_RETURN(auto insert,
+                          Statement::Prepare(db_,
+                                             "INSERT INTO ended_sessions(id, user_id, "
+                                             "ended_at, expires_at) VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING"));
   APPBAN_RETURN_IF_ERROR(insert.Bind(1, session_id).Bind(2, user_id).Bind(3, ended_at).Bind(4, expires_at).Run());
   // Sessions past their own end need no row: their cookie is refused anyway.
-  APPBAN_ASSIGN_OR_RETURN(auto prune,
-                          sqlite::Statement::Prepare(db_, "DELETE FROM ended_sessions WHERE expires_at < ?1"));
+  APPBAN_ASSIGN_OR_RETURN(auto prune, Statement::Prepare(db_, "DELETE FROM ended_sessions WHERE expires_at < ?1"));
   APPBAN_RETURN_IF_ERROR(prune.Bind(1, ended_at).Run());
   return transaction.Commit();
 }
 
-Status SqliteFleetStore::EndSessionsOfUser(const std::string& user_id, UnixSeconds not_before,
-                                           const AuditRecord& audit) {
+template <typename B>
+Status FleetTables<B>::EndSessionsOfUser(const std::string& user_id, UnixSeconds not_before, const AuditRecord& audit) {
   return Audited(audit, [&](AuditRecord& record) -> Status {
     APPBAN_ASSIGN_OR_RETURN(User user, GetUser(user_id));
-    APPBAN_ASSIGN_OR_RETURN(
-        auto upsert, sqlite::Statement::Prepare(db_,
-                                                "INSERT INTO session_cutoffs(user_id, not_before) VALUES(?1, ?2) "
-                                                "ON CONFLICT(user_id) DO UPDATE SET not_before = "
-                                                "MAX(not_before, excluded.not_before)"));
+    APPBAN_ASSIGN_OR_RETURN(auto upsert, Statement::Prepare(db_,
+                                                            "INSERT INTO session_cutoffs(user_id, not_before) "
+                                                            "VALUES(?1, ?2) ON CONFLICT(user_id) DO UPDATE SET "
+                                                            "not_before = " +
+                                                                std::string(B::kGreatest) +
+                                                                "(session_cutoffs.not_before, "
+                                                                "excluded.not_before)"));
     APPBAN_RETURN_IF_ERROR(upsert.Bind(1, user_id).Bind(2, not_before).Run());
     record.action = "user.end-sessions";
     record.object = "user:" + user_id;
@@ -308,30 +317,38 @@ Status SqliteFleetStore::EndSessionsOfUser(const std::string& user_id, UnixSecon
   });
 }
 
-Result<bool> SqliteFleetStore::SessionEnded(const std::string& session_id, const std::string& user_id,
-                                            UnixSeconds issued_at) {
-  APPBAN_ASSIGN_OR_RETURN(auto query,
-                          sqlite::Statement::Prepare(db_,
-                                                     "SELECT EXISTS(SELECT 1 FROM ended_sessions WHERE id = ?1) OR "
-                                                     "EXISTS(SELECT 1 FROM session_cutoffs WHERE user_id = ?2 AND "
-                                                     "not_before > ?3)"));
+template <typename B>
+Result<bool> FleetTables<B>::SessionEnded(const std::string& session_id, const std::string& user_id,
+                                          UnixSeconds issued_at) {
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_,
+                                                         "SELECT EXISTS(SELECT 1 FROM ended_sessions WHERE id = ?1) OR "
+                                                         "EXISTS(SELECT 1 FROM session_cutoffs WHERE user_id = ?2 AND "
+                                                         "not_before > ?3)"));
   query.Bind(1, session_id).Bind(2, user_id).Bind(3, issued_at);
   APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
   return row && query.Int(0) != 0;
 }
 
-Result<User> SqliteFleetStore::EnsureBootstrapUser(UnixSeconds now) {
+template <typename B>
+Result<User> FleetTables<B>::EnsureBootstrapUser(UnixSeconds now) {
   std::string id = UserIdFor(kLocalIssuer, kBootstrapSubject);
   auto existing = GetUser(id);
   if (existing.ok() || existing.status().code() != StatusCode::kNotFound) return existing;
-  APPBAN_ASSIGN_OR_RETURN(
-      auto insert, sqlite::Statement::Prepare(db_,
-                                              "INSERT INTO users(id, issuer, subject, display_name, kind, "
-                                              "granted_role, created_at, last_seen) "
-                                              "VALUES(?1, ?2, ?3, 'bootstrap admin', 'human', 'admin', ?4, ?4)"));
+  APPBAN_ASSIGN_OR_RETURN(auto insert,
+                          Statement::Prepare(db_,
+                                             "INSERT INTO users(id, issuer, subject, display_name, kind, "
+                                             "granted_role, created_at, last_seen) "
+                                             "VALUES(?1, ?2, ?3, 'bootstrap admin', 'human', 'admin', ?4, ?4)"));
   APPBAN_RETURN_IF_ERROR(insert.Bind(1, id).Bind(2, kLocalIssuer).Bind(3, kBootstrapSubject).Bind(4, now).Run());
   return GetUser(id);
 }
+
+// Both backends (fleet_tables.h).
+template class FleetTables<SqliteBackend>;
+template class FleetTables<PostgresBackend>;
+
+template Result<User> ReadUser(const sqlite::Statement& row);
+template Result<User> ReadUser(const postgres::Statement& row);
 
 }  // namespace internal
 }  // namespace appban::store
