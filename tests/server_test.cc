@@ -20,6 +20,7 @@
 #include "appban/policy/keys.h"
 #include "appban/policy/model.h"
 #include "appban/protocol/messages.h"
+#include "appban/store/postgres_test_cluster.h"
 #include "support/oidc_provider.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
@@ -51,21 +52,41 @@ struct TestDevice {
 
 class ServerTest : public ::testing::Test {
  protected:
+  // "sqlite" (the embedded default) or "postgres" (a database of the run's test cluster).
+  virtual std::string Backend() const { return "sqlite"; }
+
   void SetUp() override {
+    std::string database_toml;
+    if (Backend() == "postgres") {
+      auto cluster = store::PostgresTestCluster::Shared();
+      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+      auto url = (*cluster)->CreateDatabase();
+      ASSERT_TRUE(url.ok()) << url.status().ToString();
+      database_url_ = *url;
+      database_toml = "database = \"" + database_url_ + "\"\n";
+    }
     // Administrators are people signed in at an OpenID Connect provider: the bootstrap admin
     // proposes, bob (signed in at the test provider) approves.
     auto provider = testing::OidcProvider::Start(dir_.path() / "idp");
     ASSERT_TRUE(provider.has_value()) << "the OpenID Connect provider did not start";
     provider_.emplace(std::move(*provider));
     std::filesystem::path config = dir_.path() / "server.toml";
-    std::ofstream(config) << provider_->ServerToml();
-    std::vector<std::string> flags = {"--config", config.string()};
-    for (const auto& flag : ExtraFlags()) flags.push_back(flag);
-    auto started = ServerProcess::Start(dir_.path() / "data", flags);
+    std::ofstream(config) << database_toml << provider_->ServerToml();
+    start_flags_ = {"--config", config.string()};
+    for (const auto& flag : ExtraFlags()) start_flags_.push_back(flag);
+    auto started = ServerProcess::Start(dir_.path() / "data", start_flags_);
     ASSERT_TRUE(started.has_value()) << "server did not start";
     server_.emplace(std::move(*started));
     ASSERT_FALSE(server_->admin_token().empty()) << server_->output();
     admin_ = server_->admin_token();
+  }
+
+  void TearDown() override {
+    server_.reset();  // its connections end with it
+    if (database_url_.empty()) return;
+    if (auto cluster = store::PostgresTestCluster::Shared(); cluster.ok()) {
+      (void)(*cluster)->DropDatabase(store::PostgresTestCluster::DatabaseOf(database_url_));
+    }
   }
 
   virtual std::vector<std::string> ExtraFlags() const { return {}; }
@@ -148,10 +169,20 @@ class ServerTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::vector<std::string> start_flags_;  // what a restart passes again
+  std::string database_url_;              // PostgreSQL: the test's database
   std::optional<ServerProcess> server_;
   std::optional<testing::OidcProvider> provider_;
   std::string admin_;
 };
+
+// The tests that hold whatever the database: the server on SQLite and on PostgreSQL.
+class ServerOnEveryBackend : public ServerTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  std::string Backend() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, ServerOnEveryBackend, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 std::vector<policy::InstalledApp> Apps(std::initializer_list<const char*> names) {
   std::vector<policy::InstalledApp> apps;
@@ -169,7 +200,7 @@ protocol::CheckinRequest CheckinWith(const std::vector<policy::InstalledApp>& ap
   return request;
 }
 
-TEST_F(ServerTest, PublishedBanReachesTheDeviceAndComplianceFollowsItsRemoval) {
+TEST_P(ServerOnEveryBackend, PublishedBanReachesTheDeviceAndComplianceFollowsItsRemoval) {
   TestDevice device = Enroll("ws-0001");
   ASSERT_FALSE(device.credential.empty());
   ASSERT_EQ(device.keys.size(), 1u);
@@ -258,7 +289,7 @@ TEST_F(ServerTest, PublishedBanReachesTheDeviceAndComplianceFollowsItsRemoval) {
   EXPECT_NE(metrics.body.find("appban_policy_version 1"), std::string::npos) << metrics.body.substr(0, 4000);
 }
 
-TEST_F(ServerTest, AViolatingDeviceIsReportedAsSuch) {
+TEST_P(ServerOnEveryBackend, AViolatingDeviceIsReportedAsSuch) {
   TestDevice device = Enroll("ws-0002");
   auto apps = Apps({"wechat"});
   ASSERT_EQ(Checkin(device, CheckinWith(apps, true)).status, 200);
@@ -288,7 +319,7 @@ std::string MetricSample(const std::string& exposition, const std::string& serie
 
 // Hardening item 5: a device that claims the latest version but reports another rules_hash used
 // to count as compliant. It is "mismatch" until it reports the hash the version was issued with.
-TEST_F(ServerTest, AWrongRulesHashIsAMismatchNotComplianceUntilTheRightOneIsReported) {
+TEST_P(ServerOnEveryBackend, AWrongRulesHashIsAMismatchNotComplianceUntilTheRightOneIsReported) {
   TestDevice device = Enroll("ws-0009");
   auto apps = Apps({"bash"});
   ASSERT_EQ(Checkin(device, CheckinWith(apps, true)).status, 200);
@@ -343,7 +374,7 @@ TEST_F(ServerTest, AWrongRulesHashIsAMismatchNotComplianceUntilTheRightOneIsRepo
   EXPECT_EQ(MetricSample(metrics.body, "appban_checkins_rules_hash_mismatch_total"), "2");
 }
 
-TEST_F(ServerTest, CredentialsAreCheckedAndRevokedDevicesRefused) {
+TEST_P(ServerOnEveryBackend, CredentialsAreCheckedAndRevokedDevicesRefused) {
   TestDevice device = Enroll("ws-0003");
   auto body = protocol::ToJson(CheckinWith(Apps({"bash"}), true)).dump();
   auto missing = Call("POST", "/v1/checkin", body, {});
@@ -370,7 +401,7 @@ TEST_F(ServerTest, CredentialsAreCheckedAndRevokedDevicesRefused) {
   EXPECT_EQ(Body(refused)["error"].value("code", ""), "device_revoked");
 }
 
-TEST_F(ServerTest, EnrolmentTokensAreSingleUseAndEnrolmentIsRateLimited) {
+TEST_P(ServerOnEveryBackend, EnrolmentTokensAreSingleUseAndEnrolmentIsRateLimited) {
   std::string token = EnrollmentToken();
   protocol::EnrollRequest request{token, "ws-a", "linux", "test"};
   ASSERT_EQ(Call("POST", "/v1/enroll", protocol::ToJson(request).dump(), {}).status, 201);
@@ -451,7 +482,7 @@ TEST_F(ServerTest, SlowClientsAreCutOff) {
   EXPECT_LT(waited, std::chrono::seconds(25));
 }
 
-TEST_F(ServerTest, AcknowledgedEventsSurviveKillDashNine) {
+TEST_P(ServerOnEveryBackend, AcknowledgedEventsSurviveKillDashNine) {
   TestDevice device = Enroll("ws-0005");
   auto apps = Apps({"bash"});
   auto request = CheckinWith(apps, true);
@@ -464,7 +495,7 @@ TEST_F(ServerTest, AcknowledgedEventsSurviveKillDashNine) {
   ASSERT_EQ(protocol::ParseCheckinResponse(acknowledged.body)->events_acked, 20);
 
   EXPECT_EQ(server_->Stop(SIGKILL), 128 + SIGKILL);
-  auto restarted = ServerProcess::Start(dir_.path() / "data");
+  auto restarted = ServerProcess::Start(dir_.path() / "data", start_flags_);
   ASSERT_TRUE(restarted.has_value());
   server_.emplace(std::move(*restarted));
   EXPECT_TRUE(server_->admin_token().empty()) << "a second start must not print a new admin token";
@@ -524,7 +555,7 @@ TEST_F(ServerTest, WorkerRequestThreadsYieldToTheirCheckinWriters) {
   }
 }
 
-TEST_F(ServerTest, SigtermAnswersWaitingPollsAndExitsCleanly) {
+TEST_P(ServerOnEveryBackend, SigtermAnswersWaitingPollsAndExitsCleanly) {
   TestDevice device = Enroll("ws-0006");
   auto poll = std::async(std::launch::async, [&] {
     auto client = server_->Client();

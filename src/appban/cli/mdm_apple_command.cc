@@ -15,6 +15,7 @@
 #include "appban/mdm/credential_file.h"
 #include "appban/net/client.h"
 #include "appban/server/config.h"
+#include "appban/store/open.h"
 
 namespace appban::cli {
 namespace {
@@ -54,8 +55,10 @@ int RunAppleProfile(const AppleFlags& flags) {
   if (!config.ok()) return Fail(config.status());
   auto apple = PickConnector(*config, flags);
   if (!apple.ok()) return Fail(apple.status());
-  auto store = store::OpenSqliteStore(config->DatabasePath());
-  if (!store.ok()) return Fail(store.status(), config->DatabasePath());
+  auto database = config->Database();
+  if (!database.ok()) return Fail(database.status());
+  auto store = store::OpenStore(*database);
+  if (!store.ok()) return Fail(store.status(), database->Describe());
   auto bundle = LatestPublishedBundle(**store, config->data_dir);
   if (!bundle.ok()) return Fail(bundle.status(), "latest bundle");
   auto connector = mdm::AppleConnector::Create(*apple, Options(config->data_dir));

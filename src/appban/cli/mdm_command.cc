@@ -15,6 +15,7 @@
 #include "appban/server/config.h"
 #include "appban/server/mdm_sync.h"
 #include "appban/store/fleet.h"
+#include "appban/store/open.h"
 #include "appban/store/store.h"
 
 namespace appban::cli {
@@ -89,8 +90,10 @@ int RunMdm(MdmVerb verb, const MdmFlags& flags) {
     return Fail(Status::NotFound(flags.config_file +
                                  " configures no [[mdm.amapi]], [[mdm.intune]] or [[mdm.apple]] connector"));
   }
-  auto store = store::OpenSqliteStore(config->DatabasePath());
-  if (!store.ok()) return Fail(store.status(), config->DatabasePath());
+  auto database = config->Database();
+  if (!database.ok()) return Fail(database.status());
+  auto store = store::OpenStore(*database);
+  if (!store.ok()) return Fail(store.status(), database->Describe());
   auto bundle = LatestPublishedBundle(**store, config->data_dir);
   if (!bundle.ok()) return Fail(bundle.status(), "latest bundle");
 
@@ -158,7 +161,7 @@ int RunMdm(MdmVerb verb, const MdmFlags& flags) {
       }
       // What the server's sync loop imported into the fleet (and so into compliance).
       Json sync = nullptr;
-      auto fleet = store::OpenSqliteFleetStore(config->DatabasePath());
+      auto fleet = store::OpenFleetStore(*database);
       if (fleet.ok()) {
         if (auto statuses = server::ReadMdmStatuses(**fleet, *config); statuses.ok()) {
           for (const auto& entry : *statuses) {

@@ -8,6 +8,7 @@
 #include "appban/server/config.h"
 #include "appban/server/supervisor.h"
 #include "appban/store/fleet.h"
+#include "appban/store/open.h"
 
 namespace appban::cli {
 namespace {
@@ -106,7 +107,8 @@ int RunRecoverAdmin(const HostFlags& flags) {
     return 2;
   }
   const server::ServerConfig& config = *loaded;
-  auto fleet = store::OpenSqliteFleetStore(config.DatabasePath());
+  auto database = config.Database();
+  auto fleet = database.ok() ? store::OpenFleetStore(*database) : database.status();
   if (!fleet.ok()) {
     std::cerr << "appban server recover-admin: " << fleet.status().message() << "\n";
     return 1;

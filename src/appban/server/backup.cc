@@ -454,7 +454,18 @@ uint64_t BackupReport::TotalBytes() const {
   return total;
 }
 
+// PostgreSQL keeps its own backups; this command's copy of a SQLite file has no counterpart there.
+Status RefusePostgres(const ServerConfig& config, std::string_view verb) {
+  if (!config.UsesPostgres()) return Status::Ok();
+  return Status::Unsupported("the database is PostgreSQL (" + store::DatabaseTarget{config.database, {}}.Describe() +
+                             "): " + std::string(verb) +
+                             " it with pg_dump or a base backup, and the data directory's keys and TLS files with "
+                             "a copy (docs/postgresql.md, \"Backup and restore\"); appban server backup and "
+                             "restore handle SQLite installations");
+}
+
 Result<BackupReport> BackupServer(const ServerConfig& config, const std::string& destination, UnixSeconds now) {
+  APPBAN_RETURN_IF_ERROR(RefusePostgres(config, "back up"));
   std::error_code error;
   if (destination.empty()) return Status::InvalidArgument("the backup needs a destination directory");
   if (fs::exists(fs::symlink_status(destination, error))) {
@@ -506,6 +517,7 @@ Result<BackupReport> BackupServer(const ServerConfig& config, const std::string&
 
 Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::string& location, UnixSeconds now,
                                     bool check_only) {
+  APPBAN_RETURN_IF_ERROR(RefusePostgres(config, "restore"));
   RestoreReport result;
   result.check_only = check_only;
   APPBAN_ASSIGN_OR_RETURN(result.backup, ParseManifest(location));

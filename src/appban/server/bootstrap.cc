@@ -1,4 +1,5 @@
 #include "appban/server/bootstrap.h"
+#include "appban/store/open.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -143,7 +144,8 @@ Status PreparePolicyKey(const DataDirLayout& layout, BootstrapResult& result) {
 }
 
 Status PrepareAdminToken(const ServerConfig& config, BootstrapResult& result) {
-  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::FleetStore> fleet, store::OpenSqliteFleetStore(config.DatabasePath()));
+  APPBAN_ASSIGN_OR_RETURN(store::DatabaseTarget database, config.Database());
+  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::FleetStore> fleet, store::OpenFleetStore(database));
   store::AuditRecord audit;
   audit.actor = "server";
   audit.at = static_cast<UnixSeconds>(std::time(nullptr));

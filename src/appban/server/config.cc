@@ -10,6 +10,7 @@
 
 #include "appban/common/toml.h"
 #include "appban/mdm/config_toml.h"
+#include "appban/store/postgres.h"
 
 namespace appban::server {
 namespace {
@@ -108,11 +109,20 @@ const UintKey* FindUintKey(std::string_view name) {
 }
 
 // Key names that hold something other than an integer, in file order.
-constexpr std::array<std::string_view, 12> kOtherKeys = {
-    "data_dir",         "database",        "first_admin_token_file",
-    "listen.address",   "listen.tls",      "listen.insecure_plain_http",
-    "listen.cert_file", "listen.key_file", "listen.server_names",
-    "log.level",        "log.format",      "metrics.token_file",
+constexpr std::array<std::string_view, 13> kOtherKeys = {
+    "data_dir",
+    "database",
+    "database_password_file",
+    "first_admin_token_file",
+    "listen.address",
+    "listen.tls",
+    "listen.insecure_plain_http",
+    "listen.cert_file",
+    "listen.key_file",
+    "listen.server_names",
+    "log.level",
+    "log.format",
+    "metrics.token_file",
 };
 
 Status CheckRange(const UintKey& key, uint64_t value) {
@@ -168,6 +178,11 @@ Status CheckFields(const ServerConfig& config) {
   }
   APPBAN_RETURN_IF_ERROR(CheckPath("data_dir", config.data_dir, false));
   APPBAN_RETURN_IF_ERROR(CheckPath("database", config.database, true));
+  APPBAN_RETURN_IF_ERROR(CheckPath("database_password_file", config.database_password_file, true));
+  if (!config.database_password_file.empty() && !config.UsesPostgres()) {
+    return Status::InvalidArgument(
+        "database_password_file: applies to a PostgreSQL database only (database = \"postgresql://...\")");
+  }
   APPBAN_RETURN_IF_ERROR(CheckPath("listen.cert_file", config.listen.cert_file, true));
   APPBAN_RETURN_IF_ERROR(CheckPath("listen.key_file", config.listen.key_file, true));
   if (!IsIpAddress(config.listen.address)) {
@@ -223,6 +238,7 @@ Status ApplyOtherKey(const TomlField& field, ServerConfig& config) {
   }
   std::string* target = name == "data_dir"                 ? &config.data_dir
                         : name == "database"               ? &config.database
+                        : name == "database_password_file" ? &config.database_password_file
                         : name == "first_admin_token_file" ? &config.first_admin_token_file
                         : name == "listen.cert_file"       ? &config.listen.cert_file
                         : name == "metrics.token_file"     ? &config.metrics.token_file
@@ -284,6 +300,14 @@ Result<LogFormat> ParseLogFormat(std::string_view name) {
 }
 
 std::string ServerConfig::DatabasePath() const { return database.empty() ? data_dir + "/appban.db" : database; }
+
+Result<store::DatabaseTarget> ServerConfig::Database() const {
+  store::DatabaseTarget target{DatabasePath(), std::nullopt};
+  if (!database_password_file.empty()) {
+    APPBAN_ASSIGN_OR_RETURN(target.password, store::postgres::ReadPasswordFile(database_password_file));
+  }
+  return target;
+}
 
 uint32_t ServerConfig::StaleAfterSeconds() const {
   return devices.stale_after_seconds.value_or(3 * devices.checkin_interval_seconds);

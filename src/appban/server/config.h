@@ -19,6 +19,7 @@
 #include "appban/common/status.h"
 #include "appban/identity/oidc.h"
 #include "appban/mdm/config.h"
+#include "appban/store/open.h"
 
 namespace appban {
 class TomlField;
@@ -181,7 +182,10 @@ struct ServerConfig {
 
   // top level
   std::string data_dir = std::string(kPackagedDataDir);
-  std::string database;  // empty: data_dir/appban.db
+  // A SQLite file (empty: data_dir/appban.db) or a PostgreSQL URI ("postgresql://...").
+  std::string database;
+  // PostgreSQL: a file holding the database password (mode 0600), read at each connection.
+  std::string database_password_file;
   uint32_t workers = 0;  // 0: WorkerCount() decides
   // How many nice levels a worker's request thread runs below its check-in writer thread. Every
   // device's acknowledgement waits for a writer, and the writers take turns on one database lock:
@@ -204,7 +208,11 @@ struct ServerConfig {
   mdm::MdmConfig mdm;
   IdentityConfig identity;
 
+  // The SQLite file path or the PostgreSQL URI.
   std::string DatabasePath() const;
+  bool UsesPostgres() const { return store::DatabaseTarget{database, std::nullopt}.IsPostgres(); }
+  // Where to open the stores (store/open.h), with the password file read.
+  Result<store::DatabaseTarget> Database() const;
   uint32_t StaleAfterSeconds() const;
   // listen.server_names, or DefaultServerNames() when none are configured.
   std::vector<std::string> ServerNames() const;

@@ -1,4 +1,5 @@
 #include "appban/server/mdm_sync.h"
+#include "appban/store/open.h"
 
 #include <pthread.h>
 
@@ -108,8 +109,8 @@ class MdmSync::Runner {
   Runner(const MdmSyncOptions& options, mdm::MdmConnector& connector) : options_(options), connector_(connector) {}
 
   Status Open() {
-    APPBAN_ASSIGN_OR_RETURN(store_, store::OpenSqliteStore(options_.database_path));
-    APPBAN_ASSIGN_OR_RETURN(fleet_, store::OpenSqliteFleetStore(options_.database_path));
+    APPBAN_ASSIGN_OR_RETURN(store_, store::OpenStore(options_.database));
+    APPBAN_ASSIGN_OR_RETURN(fleet_, store::OpenFleetStore(options_.database));
     APPBAN_ASSIGN_OR_RETURN(KeyRing keys, KeyRing::Load(options_.key_dir));
     keys_.emplace(std::move(keys));
     hub_ = std::make_unique<BundleHub>(*store_, keys_->trusted());
@@ -327,7 +328,8 @@ int RunMdmSyncProcess(const ServerConfig& config) {
   if (!connectors.ok()) {
     spdlog::error("mdm sync: {}", connectors.status().ToString());
     // Shown by GET /v1/admin/mdm and /metrics rather than left "starting".
-    if (auto fleet = store::OpenSqliteFleetStore(config.DatabasePath()); fleet.ok()) {
+    auto database = config.Database();
+    if (auto fleet = database.ok() ? store::OpenFleetStore(*database) : database.status(); fleet.ok()) {
       for (const auto& connector : config.mdm.Connectors()) {
         MdmSyncStatus status;
         status.connector = connector.name;
@@ -346,7 +348,12 @@ int RunMdmSyncProcess(const ServerConfig& config) {
     return 1;
   }
   MdmSyncOptions options;
-  options.database_path = config.DatabasePath();
+  auto database = config.Database();
+  if (!database.ok()) {
+    spdlog::error("mdm sync: {}", database.status().ToString());
+    return 1;
+  }
+  options.database = *database;
   options.key_dir = config.data_dir + "/keys";
   options.interval = std::chrono::seconds(config.mdm.sync.interval_seconds);
   options.max_backoff = std::chrono::seconds(config.mdm.sync.max_backoff_seconds);

@@ -36,6 +36,7 @@
 #include "appban/common/time.h"
 #include "appban/mdm/connector.h"
 #include "appban/store/fleet.h"
+#include "appban/store/open.h"
 
 namespace appban::server {
 
@@ -71,8 +72,8 @@ std::string MdmStatusKey(std::string_view connector);
 Result<std::vector<MdmSyncStatus>> ReadMdmStatuses(store::FleetStore& fleet, const ServerConfig& config);
 
 struct MdmSyncOptions {
-  std::string database_path;
-  std::string key_dir;  // DATA_DIR/keys: bundles are verified as the workers verify them
+  store::DatabaseTarget database;  // the server's database (store/open.h)
+  std::string key_dir;             // DATA_DIR/keys: bundles are verified as the workers verify them
   std::chrono::seconds interval{300};
   std::chrono::milliseconds first_backoff{5000};
   std::chrono::seconds max_backoff{600};

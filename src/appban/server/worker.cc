@@ -1,4 +1,5 @@
 #include "appban/server/worker.h"
+#include "appban/store/open.h"
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -71,17 +72,19 @@ class Worker : public FleetNotifier {
       spdlog::error("worker {}: {}: {}", inputs_.worker_index, what, status.ToString());
       return 1;
     };
-    auto store = store::OpenSqliteStore(config_.DatabasePath());
+    auto database = config_.Database();
+    if (!database.ok()) return failed("reading the database password", database.status());
+    auto store = store::OpenStore(*database);
     if (!store.ok()) return failed("opening the policy store", store.status());
-    auto fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
+    auto fleet = store::OpenFleetStore(*database);
     if (!fleet.ok()) return failed("opening the fleet store", fleet.status());
-    auto writer_fleet = store::OpenSqliteFleetStore(config_.DatabasePath(), store::FleetConnection::kBatchWriter);
+    auto writer_fleet = store::OpenFleetStore(*database, store::FleetConnection::kBatchWriter);
     if (!writer_fleet.ok()) return failed("opening the fleet store", writer_fleet.status());
-    auto assessment_fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
+    auto assessment_fleet = store::OpenFleetStore(*database);
     if (!assessment_fleet.ok()) return failed("opening the fleet store", assessment_fleet.status());
-    auto reader_store = store::OpenSqliteStore(config_.DatabasePath());
+    auto reader_store = store::OpenStore(*database);
     if (!reader_store.ok()) return failed("opening the policy store", reader_store.status());
-    auto reader_fleet = store::OpenSqliteFleetStore(config_.DatabasePath());
+    auto reader_fleet = store::OpenFleetStore(*database);
     if (!reader_fleet.ok()) return failed("opening the fleet store", reader_fleet.status());
     auto keys = KeyRing::Load(config_.data_dir + "/keys");
     if (!keys.ok()) return failed("loading the policy signing key", keys.status());
