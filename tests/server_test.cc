@@ -184,6 +184,13 @@ class ServerOnEveryBackend : public ServerTest, public ::testing::WithParamInter
 INSTANTIATE_TEST_SUITE_P(Backends, ServerOnEveryBackend, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
+// Several nodes on one PostgreSQL database (docs/postgresql.md "Several nodes"): node B is started
+// from a copy of node A's data directory (the policy keys and the TLS CA every node must share).
+class TwoNodesOnPostgres : public ServerTest {
+ protected:
+  std::string Backend() const override { return "postgres"; }
+};
+
 std::vector<policy::InstalledApp> Apps(std::initializer_list<const char*> names) {
   std::vector<policy::InstalledApp> apps;
   for (const char* name : names) apps.push_back({policy::Platform::kDeb, name, "1.0", "", ""});
@@ -648,6 +655,77 @@ TEST_F(PlainHttpServerTest, OversizedBodiesAreRefusedBeforeTheyAreRead) {
   ASSERT_GT(got, 0);
   EXPECT_EQ(std::string(buffer).rfind("HTTP/1.1 413", 0), 0u) << buffer;
   EXPECT_NE(std::string(buffer).find("payload_too_large"), std::string::npos) << buffer;
+}
+
+TEST_F(TwoNodesOnPostgres, APublishOnOneNodeReachesDevicesOnTheOtherAndDevicesMoveWhenANodeIsKilled) {
+  std::filesystem::path data_b = dir_.path() / "data-b";
+  std::filesystem::copy(dir_.path() / "data", data_b, std::filesystem::copy_options::recursive);
+  auto started_b = ServerProcess::Start(data_b, start_flags_);
+  ASSERT_TRUE(started_b.has_value()) << "node B did not start";
+  ServerProcess node_b = std::move(*started_b);
+  EXPECT_TRUE(node_b.admin_token().empty()) << "the database already has an admin: node B prints none";
+  auto on_b = [&](const std::string& method, const std::string& path, const std::string& body, const Headers& headers) {
+    auto response = node_b.Client().Request(method, path, body, headers);
+    EXPECT_TRUE(response.ok()) << method << " " << path << ": " << response.status().ToString();
+    return response.ok() ? *response : net::HttpResponse{};
+  };
+
+  // One device enrolled through each node, with tokens node A issued.
+  TestDevice at_a = Enroll("node-a-device");
+  protocol::EnrollRequest request{EnrollmentToken(), "node-b-device", "linux", "test"};
+  auto enrolled = on_b("POST", "/v1/enroll", protocol::ToJson(request).dump(), {});
+  ASSERT_EQ(enrolled.status, 201) << enrolled.body;
+  auto parsed = protocol::ParseEnrollResponse(enrolled.body);
+  ASSERT_TRUE(parsed.ok()) << enrolled.body;
+  TestDevice at_b{parsed->device_id, parsed->credential, {}};
+
+  // The device on node B waits on node B; the ban is published on node A.
+  auto poll = std::async(std::launch::async, [&] {
+    return node_b.Client().Request("GET", "/v1/poll?version=0", "", Bearer(at_b.credential));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Json published = PublishBan("gc-ban-wechat", "wechat");
+  ASSERT_EQ(published.value("version", 0), 1) << published.dump();
+  auto published_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(poll.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "a publish on node A did not wake the poll waiting on node B";
+  auto woke = poll.get();
+  ASSERT_TRUE(woke.ok()) << woke.status().ToString();
+  ASSERT_EQ(woke->status, 200) << woke->body;
+  auto pushed = protocol::ParsePollResponse(woke->body);
+  ASSERT_TRUE(pushed.ok() && pushed->bundle.has_value()) << woke->body;
+  EXPECT_EQ(pushed->latest_version, 1);
+  policy::VerifyOptions options;  // signed with the key the node A device pinned: one key for all nodes
+  options.trusted_keys = at_a.keys;
+  options.now = std::time(nullptr);
+  EXPECT_TRUE(policy::VerifyBundle(*pushed->bundle, options).ok());
+  std::cout
+      << "node B's poll answered "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - published_at).count()
+      << " ms after node A's publish returned\n";
+
+  // The device on node A reports a removal; node A acknowledges it and is killed.
+  auto report = CheckinWith(Apps({"bash"}), true);
+  report.events.push_back({1, static_cast<int64_t>(std::time(nullptr)), protocol::EventKind::kRemoved, "deb", "wechat",
+                           "gc-ban-wechat", ""});
+  auto acknowledged = Checkin(at_a, report);
+  ASSERT_EQ(acknowledged.status, 200) << acknowledged.body;
+  ASSERT_EQ(protocol::ParseCheckinResponse(acknowledged.body)->events_acked, 1);
+  EXPECT_EQ(server_->Stop(SIGKILL), 128 + SIGKILL);
+
+  // Its device moves to node B with the same credential; what node A acknowledged is there, once.
+  auto moved = on_b("POST", "/v1/checkin", protocol::ToJson(report).dump(), Bearer(at_a.credential));
+  ASSERT_EQ(moved.status, 200) << moved.body;
+  auto moved_answer = protocol::ParseCheckinResponse(moved.body);
+  ASSERT_TRUE(moved_answer.ok()) << moved.body;
+  EXPECT_EQ(moved_answer->events_acked, 1);
+  EXPECT_EQ(moved_answer->latest_version, 1);
+  auto shown = on_b("GET", "/v1/admin/devices/" + at_a.id, "", Bearer(admin_));
+  ASSERT_EQ(shown.status, 200) << shown.body;
+  EXPECT_EQ(Body(shown)["events"].size(), 1u) << shown.body;
+  auto audit = on_b("GET", "/v1/admin/audit/verify", "", Bearer(admin_));
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  EXPECT_TRUE(Body(audit).value("ok", false)) << audit.body;
 }
 
 }  // namespace
