@@ -181,6 +181,30 @@ TEST(ServerConfig, FlagsOverrideTheFileAndDerivedValuesFollow) {
       << status.message();
 }
 
+TEST(ServerConfig, APostgresqlDatabaseTakesAPasswordFileASqliteFileDoesNot) {
+  ServerConfig config = Parsed(
+      "database = \"postgresql://appban@db.example.org/appban?sslmode=verify-full\"\n"
+      "database_password_file = \"/etc/appban/db-password\"\n");
+  EXPECT_TRUE(config.UsesPostgres());
+  EXPECT_EQ(config.DatabasePath(), "postgresql://appban@db.example.org/appban?sslmode=verify-full");
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  // The password file is read when the stores are opened: a missing one is named.
+  auto target = config.Database();
+  ASSERT_FALSE(target.ok());
+  EXPECT_NE(target.status().message().find("/etc/appban/db-password"), std::string::npos);
+
+  config.database = "/var/lib/appban/appban.db";
+  EXPECT_FALSE(config.UsesPostgres());
+  Status refused = ValidateConfig(config);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("database_password_file: applies to a PostgreSQL database only"), std::string::npos)
+      << refused.message();
+  // A password written into the URI never reaches a message.
+  EXPECT_EQ((store::DatabaseTarget{"postgresql://appban:s3cret@db.example.org:5432/appban?sslmode=require", {}}
+                 .Describe()),
+            "postgresql://appban@db.example.org:5432/appban?sslmode=require");
+}
+
 TEST(ServerConfig, CrossFieldRules) {
   ServerConfig config = Parsed("[listen]\ncert_file = \"/etc/appban/server.pem\"\n");
   Status status = ValidateConfig(config);
