@@ -728,5 +728,73 @@ TEST_F(TwoNodesOnPostgres, APublishOnOneNodeReachesDevicesOnTheOtherAndDevicesMo
   EXPECT_TRUE(Body(audit).value("ok", false)) << audit.body;
 }
 
+// `appban server migrate` (docs/postgresql.md, "Moving from SQLite"): a SQLite installation with a
+// device, a published ban and its events moves to PostgreSQL; the server started on the database
+// knows the same device (its credential works), the same rule and the same chain, one entry longer.
+TEST_F(ServerTest, MigrateMovesAStoppedSqliteInstallationToPostgresql) {
+  TestDevice device = Enroll("ws-migrated");
+  Json published = PublishBan("gc-ban-wechat", "wechat");
+  ASSERT_EQ(published.value("version", 0), 1) << published.dump();
+  auto report = CheckinWith(Apps({"bash"}), true);
+  report.events.push_back({1, static_cast<int64_t>(std::time(nullptr)), protocol::EventKind::kRemoved, "deb", "wechat",
+                           "gc-ban-wechat", ""});
+  ASSERT_EQ(Checkin(device, report).status, 200);
+  Json before = Body(Admin("GET", "/v1/admin/audit/verify"));
+  ASSERT_TRUE(before.value("ok", false)) << before.dump();
+
+  auto cluster = store::PostgresTestCluster::Shared();
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  auto url = (*cluster)->CreateDatabase();
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  database_url_ = *url;  // dropped by TearDown
+  std::string data = (dir_.path() / "data").string();
+  auto migrate = [&] {
+    return testing::RunCommand(
+        {testing::AppbanBinary(), "server", "migrate", "--from", "sqlite:" + data, "--to", *url});
+  };
+
+  auto refused = migrate();  // the server still runs on the file
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("Stop the server first"), std::string::npos) << refused.err;
+
+  ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->output();
+  auto moved = migrate();
+  ASSERT_EQ(moved.exit_code, 0) << moved.out << moved.err;
+  std::cout << moved.out;
+  EXPECT_NE(moved.out.find("devices             1"), std::string::npos) << moved.out;
+  EXPECT_NE(moved.out.find("device_events       1"), std::string::npos) << moved.out;
+  EXPECT_NE(moved.out.find("Audit chain: " + std::to_string(before.value("entries", 0)) + " entries, head " +
+                           before.value("head_hash", "")),
+            std::string::npos)
+      << moved.out;
+
+  auto again = migrate();  // into a database that now holds data: refused, nothing written
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("already holds appban data"), std::string::npos) << again.err;
+
+  // The server on PostgreSQL, from the same data directory (keys, CA).
+  std::filesystem::path config = dir_.path() / "server-pg.toml";
+  std::ofstream(config) << "database = \"" << *url << "\"\n" << provider_->ServerToml();
+  auto restarted = ServerProcess::Start(dir_.path() / "data", {"--config", config.string()});
+  ASSERT_TRUE(restarted.has_value());
+  server_.emplace(std::move(*restarted));
+  EXPECT_TRUE(server_->admin_token().empty()) << "the moved database has its admin";
+  auto again_checkin = Checkin(device, report);
+  ASSERT_EQ(again_checkin.status, 200) << again_checkin.body;
+  auto answer = protocol::ParseCheckinResponse(again_checkin.body);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->latest_version, 1);
+  EXPECT_EQ(answer->events_acked, 1);
+  auto shown = Admin("GET", "/v1/admin/devices/" + device.id);
+  ASSERT_EQ(shown.status, 200) << shown.body;
+  EXPECT_EQ(Body(shown)["events"].size(), 1u) << "stored once, before and after the move";
+  EXPECT_EQ(Admin("GET", "/v1/admin/rules/gc-ban-wechat").status, 200);
+  Json after = Body(Admin("GET", "/v1/admin/audit/verify"));
+  EXPECT_TRUE(after.value("ok", false)) << after.dump();
+  EXPECT_GT(after.value("entries", 0), before.value("entries", 0)) << "the move is recorded in the chain";
+  Json log = Body(Admin("GET", "/v1/admin/audit"));
+  EXPECT_NE(log.dump().find("server.migrate"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace appban

@@ -1,13 +1,17 @@
 // appban server: run the policy server (device protocol + admin API) on a data directory.
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "appban/cli/commands.h"
 #include "appban/decide/admin.h"
 #include "appban/server/backup.h"
 #include "appban/server/config.h"
+#include "appban/server/instance_guard.h"
 #include "appban/server/supervisor.h"
 #include "appban/store/fleet.h"
+#include "appban/store/migrate.h"
 #include "appban/store/open.h"
 
 namespace appban::cli {
@@ -184,6 +188,97 @@ int RunRestore(const RestoreFlags& flags) {
   return 0;
 }
 
+struct MigrateFlags {
+  HostFlags host;
+  std::string from;
+  std::string to;
+  std::string password_file;
+};
+
+int RunMigrate(const MigrateFlags& flags) {
+  store::DatabaseTarget target{flags.to, std::nullopt};
+  if (!target.IsPostgres()) {
+    std::cerr << "appban server migrate: --to must be a PostgreSQL URI (postgresql://...)\n";
+    return 2;
+  }
+  // `--from sqlite:PATH`: PATH is a data directory (its appban.db) or the database file itself.
+  std::string source;
+  std::string data_dir;  // locked while the copy runs, when known
+  if (!flags.from.empty()) {
+    source = flags.from.starts_with("sqlite:") ? flags.from.substr(7) : flags.from;
+    if (std::filesystem::is_directory(source)) {
+      data_dir = source;
+      source += "/appban.db";
+    }
+  } else {
+    auto config = HostConfig(flags.host);
+    if (!config.ok()) {
+      std::cerr << "appban server migrate: " << config.status().message() << "\n";
+      return 2;
+    }
+    if (config->UsesPostgres()) {
+      std::cerr << "appban server migrate: the configured database is already PostgreSQL\n";
+      return 2;
+    }
+    source = config->DatabasePath();
+    data_dir = config->data_dir;
+  }
+  if (!std::filesystem::is_regular_file(source)) {
+    std::cerr << "appban server migrate: no SQLite database at " << source << "\n";
+    return 2;
+  }
+  // A server still writing to the file would lose what it writes after the copy: it must be
+  // stopped, and none may start on the data directory while the copy runs.
+  std::optional<server::DataDirLock> lock;
+  if (!data_dir.empty()) {
+    auto locked = server::DataDirLock::Acquire(data_dir);
+    if (!locked.ok()) {
+      std::cerr << "appban server migrate: " << locked.status().message()
+                << "\nStop the server first: what it wrote after the copy would not be moved.\n";
+      return 1;
+    }
+    lock.emplace(std::move(*locked));
+  }
+  if (!flags.password_file.empty()) {
+    auto password = store::ReadDatabasePassword(flags.password_file);
+    if (!password.ok()) {
+      std::cerr << "appban server migrate: " << password.status().message() << "\n";
+      return 2;
+    }
+    target.password = *password;
+  }
+  store::AuditRecord audit;
+  audit.actor = "server";
+  audit.at = decide::SystemClockNow();
+  audit.action = "server.migrate";
+  audit.object = "database:" + target.Describe();
+  audit.after =
+      Json{{"from", std::filesystem::absolute(source).lexically_normal().string()}, {"to", target.Describe()}};
+  store::AuditIdentity who;
+  who.method = "local";
+  who.channel = "cli";
+  who.source = "local";
+  who.actor_name = "migrate on the server host";
+  audit.identity = store::AuditIdentityJson(who);
+  auto report = store::MigrateSqliteToPostgres(source, target, audit);
+  if (!report.ok()) {
+    std::cerr << "appban server migrate: " << report.status().message() << "\nNothing was written to "
+              << target.Describe() << " (the copy is one transaction).\n";
+    return 1;
+  }
+  std::cout << "Moved " << source << " to " << target.Describe() << "\n";
+  for (const auto& [table, rows] : report->tables) {
+    std::cout << "  " << table << std::string(table.size() < 20 ? 20 - table.size() : 1, ' ') << rows << "\n";
+  }
+  std::cout << "Audit chain: " << report->source_audit.entries << " entries, head " << report->source_audit.head_hash
+            << ", verified in PostgreSQL; entry " << report->migration_audit_seq
+            << " records the move (server.migrate).\n"
+            << "Set database = \"" << target.Describe()
+            << "\" in the server's configuration (the password in database_password_file) and start it; the data "
+               "directory keeps the keys and TLS files.\n";
+  return 0;
+}
+
 }  // namespace
 
 void AddServerCommand(CLI::App& app, CommandAction* action) {
@@ -235,8 +330,21 @@ void AddServerCommand(CLI::App& app, CommandAction* action) {
   restore->add_flag("--check", restore_flags->check_only,
                     "Only check the backup (manifest, hashes, database integrity, audit chain); write nothing");
   restore->callback([restore_flags, action] { *action = [restore_flags] { return RunRestore(*restore_flags); }; });
-  command->callback([flags, action, recover, backup, restore] {
-    if (recover->parsed() || backup->parsed() || restore->parsed()) return;  // the subcommand chose the action
+  auto migrate_flags = std::make_shared<MigrateFlags>();
+  CLI::App* migrate = command->add_subcommand(
+      "migrate",
+      "Move a stopped SQLite installation's database into an empty PostgreSQL database: every table row for row, "
+      "the audit chain verified there and ending at the same head, the move recorded in it (docs/postgresql.md).");
+  AddHostFlags(*migrate, migrate_flags->host);
+  migrate->add_option("--from", migrate_flags->from,
+                      "sqlite:PATH, a data directory or its appban.db (default: the configured database)");
+  migrate->add_option("--to", migrate_flags->to, "The PostgreSQL database, a libpq URI (postgresql://...)")->required();
+  migrate
+      ->add_option("--password-file", migrate_flags->password_file, "A file (mode 0600) holding the database password")
+      ->check(CLI::ExistingFile);
+  migrate->callback([migrate_flags, action] { *action = [migrate_flags] { return RunMigrate(*migrate_flags); }; });
+  command->callback([flags, action, recover, backup, restore, migrate] {
+    if (recover->parsed() || backup->parsed() || restore->parsed() || migrate->parsed()) return;
     *action = [flags] { return RunServerCommand(*flags); };
   });
 }

@@ -10,7 +10,6 @@
 
 #include "appban/common/toml.h"
 #include "appban/mdm/config_toml.h"
-#include "appban/store/postgres.h"
 
 namespace appban::server {
 namespace {
@@ -304,7 +303,7 @@ std::string ServerConfig::DatabasePath() const { return database.empty() ? data_
 Result<store::DatabaseTarget> ServerConfig::Database() const {
   store::DatabaseTarget target{DatabasePath(), std::nullopt};
   if (!database_password_file.empty()) {
-    APPBAN_ASSIGN_OR_RETURN(target.password, store::postgres::ReadPasswordFile(database_password_file));
+    APPBAN_ASSIGN_OR_RETURN(target.password, store::ReadDatabasePassword(database_password_file));
   }
   return target;
 }

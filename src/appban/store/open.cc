@@ -20,6 +20,8 @@ std::string DatabaseTarget::Describe() const {
   return location.substr(0, colon) + location.substr(at);
 }
 
+Result<std::string> ReadDatabasePassword(const std::string& path) { return postgres::ReadPasswordFile(path); }
+
 Result<std::unique_ptr<Store>> OpenStore(const DatabaseTarget& target) {
   if (target.IsPostgres()) return OpenPostgresStore(target.location, target.password);
   return OpenSqliteStore(target.location);

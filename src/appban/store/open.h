@@ -26,6 +26,10 @@ struct DatabaseTarget {
   std::string Describe() const;
 };
 
+// Reads a database password file (one line; mode 0600 or 0400, refused when others may read it;
+// at most 1,024 bytes): the server's database_password_file.
+Result<std::string> ReadDatabasePassword(const std::string& path);
+
 // Each call opens a new connection (one per thread), applying pending migrations first.
 Result<std::unique_ptr<Store>> OpenStore(const DatabaseTarget& target);
 Result<std::unique_ptr<FleetStore>> OpenFleetStore(const DatabaseTarget& target,

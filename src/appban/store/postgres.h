@@ -142,6 +142,10 @@ class Transaction {
   Connection* db_;
 };
 
+// The transaction-scoped advisory lock every write takes first (postgres_store.cc): one writer at a
+// time across all nodes, as SQLite's write lock on one machine. "appban" + 2.
+inline constexpr int64_t kWriteLock = 0x617070620002;
+
 // The longest password file read (a password, maybe a newline).
 inline constexpr size_t kMaxPasswordFileBytes = 1024;
 // Reads the database password from `path`: one line, the trailing newline dropped. The file must be

@@ -30,7 +30,7 @@ using postgres::Transaction;
 // kWriteLock serialises every write transaction, of the policy store and of the fleet store
 // (fleet_tables.h, PostgresBackend), across all nodes: one writer at a time, as on SQLite.
 constexpr int64_t kMigrationLock = 0x617070620001;
-constexpr int64_t kWriteLock = 0x617070620002;
+using postgres::kWriteLock;
 
 // Migration N (1-based) brings the schema from version N-1 to N. Append only; never edit.
 // docs/postgresql.md maps them to the SQLite migrations (sqlite_store.cc, kMigrations).

@@ -75,6 +75,10 @@ class Statement {
   double Double(int column) const;
   bool IsNull(int column) const;
   std::optional<int64_t> OptionalInt(int column) const;
+  // The result's shape, for code that copies rows whatever their table (store/migrate.cc).
+  int ColumnCount() const { return sqlite3_column_count(statement_.get()); }
+  std::string ColumnName(int column) const { return sqlite3_column_name(statement_.get(), column); }
+  bool IsFloat(int column) const { return sqlite3_column_type(statement_.get(), column) == SQLITE_FLOAT; }
 
  private:
   struct Finalizer {
