@@ -1,5 +1,6 @@
 # Shared by the server benchmarks (sourced, not run): a temp work directory and an `appban server`
-# on a free loopback port with plain HTTP, relaxed enrolment rate limits and warn-level logs.
+# on a free loopback port with plain HTTP, relaxed enrolment rate limits and warn-level logs, on
+# SQLite or (BENCH_DATABASE=postgres) on a PostgreSQL of its own.
 #   bench_start_server NAME [LISTEN_KEYS] [MORE_TOML]
 # NAME names the work directory (/tmp/appban-bench-NAME.XXXXXX); LISTEN_KEYS are added to
 # [listen] (e.g. "max_connections = 105100"), MORE_TOML after the other tables. Sets work, url,
@@ -14,10 +15,33 @@
 # (role appban-admin) to approve with.
 
 bench_cleanup() {
+  if [[ -n "${pg_dir:-}" ]]; then
+    ${pg_as:-} "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
   if [[ -n "${provider_pid:-}" ]]; then kill -TERM "$provider_pid" 2>/dev/null || true; wait "$provider_pid" 2>/dev/null || true; fi
   if [[ -n "${sim_pid:-}" ]]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
   if [[ -n "${server_pid:-}" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
+  [[ -n "${BENCH_KEEP:-}" ]] || rm -rf "$work"
+}
+
+# With BENCH_DATABASE=postgres the server runs on a PostgreSQL 15 of its own (Debian's binaries,
+# $APPBAN_PG_BIN to override) in the work directory: a Unix socket only, fsync on (durable like the
+# SQLite server's synchronous=FULL), max_connections 200, shared_buffers 256 MB; else on SQLite.
+bench_start_postgres() {
+  pg_bin=${APPBAN_PG_BIN:-/usr/lib/postgresql/15/bin}
+  pg_dir="$work/pg"
+  pg_as=""
+  mkdir -p "$pg_dir"
+  if [[ $(id -u) == 0 ]]; then  # initdb and postgres refuse to run as root
+    chmod 755 "$work"
+    chown nobody:nogroup "$pg_dir"
+    pg_as="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+  fi
+  $pg_as "$pg_bin/initdb" -D "$pg_dir/data" -U appban --auth=trust -E UTF8 --locale=C >/dev/null
+  $pg_as "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
+    -o "-k $pg_dir -c listen_addresses= -c max_connections=200 -c shared_buffers=256MB ${BENCH_PG_OPTIONS:-}" start >/dev/null
+  "$pg_bin/createdb" -h "$pg_dir" -U appban appban
+  database_url="postgresql://appban@/appban?host=$pg_dir"
 }
 
 bench_start_server() {
@@ -25,7 +49,13 @@ bench_start_server() {
   work=$(mktemp -d "/tmp/appban-bench-$name.XXXXXX")
   server_pid=""
   sim_pid=""
+  pg_dir=""
   trap bench_cleanup EXIT
+  local database_toml=""
+  if [[ "${BENCH_DATABASE:-sqlite}" == postgres ]]; then
+    bench_start_postgres
+    database_toml="database = \"$database_url\""
+  fi
   local port identity_toml=""
   provider_pid=""
   if [[ "${BENCH_SECOND_PERSON:-0}" == 1 ]]; then
@@ -44,6 +74,7 @@ client_id = \"appban\""
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   cat > "$work/server.toml" <<TOML
 data_dir = "$work/data"
+$database_toml
 [listen]
 address = "127.0.0.1"
 port = $port

@@ -436,6 +436,8 @@ Result<typename FleetTables<B>::Lease> FleetTables<B>::Cached(const std::string&
   auto found = statements_.find(sql);
   if (found == statements_.end()) {
     APPBAN_ASSIGN_OR_RETURN(Statement statement, Statement::Prepare(db_, sql));
+    // A backend that prepares on its server (PostgreSQL) does so once for a cached statement.
+    if constexpr (requires { statement.KeepPrepared(); }) statement.KeepPrepared();
     found = statements_.emplace(sql, std::move(statement)).first;
   }
   return Lease(&found->second);

@@ -115,6 +115,25 @@ Result<Rows> Connection::Query(std::string_view sql, const std::vector<Param>& p
   return rows;
 }
 
+Result<Rows> Connection::QueryPrepared(std::string& name, std::string_view sql, const std::vector<Param>& params) {
+  if (name.empty()) {
+    std::string candidate = "appban_" + std::to_string(++prepared_);
+    std::string text(sql);
+    Rows prepared(PQprepare(conn_.get(), candidate.c_str(), text.c_str(), 0, nullptr));
+    ExecStatusType status = prepared.result_ ? PQresultStatus(prepared.result_.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK) return Error(prepared.result_.get(), sql);
+    name = std::move(candidate);
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const Param& param : params) values.push_back(param ? param->c_str() : nullptr);
+  Rows rows(
+      PQexecPrepared(conn_.get(), name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
+  ExecStatusType status = rows.result_ ? PQresultStatus(rows.result_.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return Error(rows.result_.get(), sql);
+  return rows;
+}
+
 Status Connection::ExecScript(std::string_view sql) {
   std::string text(sql);
   Rows rows(PQexec(conn_.get(), text.c_str()));
@@ -201,7 +220,8 @@ void Statement::Reset() {
 
 Status Statement::Execute() {
   if (params_.size() < static_cast<size_t>(parameters_)) params_.resize(static_cast<size_t>(parameters_));
-  APPBAN_ASSIGN_OR_RETURN(Rows rows, db_->Query(sql_, params_));
+  APPBAN_ASSIGN_OR_RETURN(
+      Rows rows, keep_prepared_ ? db_->QueryPrepared(prepared_name_, sql_, params_) : db_->Query(sql_, params_));
   rows_.emplace(std::move(rows));
   next_row_ = 0;
   return Status::Ok();

@@ -64,6 +64,9 @@ class Connection {
 
   // One statement with $1..$n parameters.
   Result<Rows> Query(std::string_view sql, const std::vector<Param>& params = {});
+  // The same, through a statement prepared on the server once per connection under `*name`
+  // (assigned at the first call, "" before): the hot paths skip parsing and planning.
+  Result<Rows> QueryPrepared(std::string& name, std::string_view sql, const std::vector<Param>& params);
   // Runs SQL text that may hold several statements and takes no parameters: migrations only.
   Status ExecScript(std::string_view sql);
   // The server's version as libpq reports it (150018 for 15.18).
@@ -80,6 +83,7 @@ class Connection {
   Status Error(pg_result* result, std::string_view sql) const;
   std::unique_ptr<pg_conn, Finisher> conn_;
   std::string description_;
+  int64_t prepared_ = 0;  // statements prepared on this connection, for their names
 };
 
 // A statement with the cursor interface of sqlite::Statement (Bind, Step, Text, Int...), so that
@@ -98,6 +102,9 @@ class Statement {
     return value ? Bind(index, *value) : BindNull(index);
   }
   void Reset();
+  // Prepares it on the server at its first run and reuses that from then on: for statements a
+  // store keeps for the life of its connection (FleetTables' statement cache).
+  void KeepPrepared() { keep_prepared_ = true; }
   // true: a row is available; false: done.
   Result<bool> Step();
   // Runs the statement; rows it answers are ignored.
@@ -119,6 +126,8 @@ class Statement {
   Connection* db_;
   std::string sql_;
   int parameters_;  // the highest $N in sql_: unbound ones are sent as NULL, as in SQLite
+  bool keep_prepared_ = false;
+  std::string prepared_name_;  // once prepared on the server
   std::vector<Param> params_;
   std::optional<Rows> rows_;
   int next_row_ = 0;  // the row Step returns next; the current one is next_row_ - 1
