@@ -343,8 +343,8 @@ async function assessmentPage(sha) {
 const weekMs = 7 * 24 * 3600 * 1000;
 
 // Where a waiver stands now, in words.
-function waiverStanding(w) {
-  if (w.revoked_at) return 'revoked ' + w.revoked_at + (w.revoked_by ? ' by ' + w.revoked_by : '');
+function waiverStanding(w, person) {
+  if (w.revoked_at) return 'revoked ' + w.revoked_at + (w.revoked_by ? ' by ' + person(w.revoked_by) : '');
   const expires = Date.parse(w.expires_at);
   if (expires <= Date.now()) return 'expired';
   if (expires <= Date.now() + weekMs) return 'active, expires within a week';
@@ -433,15 +433,18 @@ function revokeWaiverForm(w, area) {
 }
 
 async function waiversPage() {
-  const [first, changes] = await Promise.all([api('GET', '/v1/admin/waivers?limit=100'),
-    api('GET', '/v1/admin/changes?limit=1000')]);
+  const [first, changes, users] = await Promise.all([api('GET', '/v1/admin/waivers?limit=100'),
+    api('GET', '/v1/admin/changes?limit=1000'), api('GET', '/v1/admin/users?limit=1000')]);
+  // Waivers name people by user id; show their names where the first page of users has them.
+  const names = new Map(users.users.map((u) => [u.id, u.display_name]));
+  const person = (id) => (id && names.has(id) ? names.get(id) : id || '');
   const revokeArea = el('div', {});
   const body = el('tbody', {});
   const more = el('button', { type: 'button', hidden: '' }, 'Show more waivers');
   let cursor = null;
   const append = (answer) => {
     for (const w of answer.waivers) {
-      const standing = waiverStanding(w);
+      const standing = waiverStanding(w, person);
       let action = '';
       if (!w.revoked_at) {
         action = el('button', { type: 'button', 'aria-label': 'Revoke waiver ' + w.id }, 'Revoke');
@@ -450,7 +453,7 @@ async function waiversPage() {
       const subject = w.subject_kind === 'device'
         ? link('#/devices/' + encodeURIComponent(w.subject), 'device ' + w.subject) : 'group ' + w.subject;
       body.append(el('tr', {}, ...[w.id, link('#/rules/' + encodeURIComponent(w.rule_id), w.rule_id), subject,
-        w.justification, w.requested_by || '', w.approved_by || '', w.expires_at,
+        w.justification, person(w.requested_by), person(w.approved_by), w.expires_at,
         el('span', { class: standing === 'active' ? '' : 'warn' }, standing), action].map((c) => el('td', {}, c))));
     }
     cursor = answer.next_cursor;
@@ -484,7 +487,7 @@ function httpsLink(url) {
 function matchesText(matches) { return matches.map((m) => m.id + ' (' + m.state + ')').join(', '); }
 
 // Where we stand on a decision: banned by published rules, proposed, or not banned here.
-function standing(entry) {
+function catalogStanding(entry) {
   if (entry.banned_here) return el('span', { class: 'ok' }, 'We ban it too: ' + matchesText(entry.rules));
   if (entry.rules.length || entry.adopted_as.length) {
     const all = [...entry.rules];
@@ -526,7 +529,7 @@ async function catalogPage() {
       const apps = el('ul', {}, ...entry.apps.map((a) => el('li', {}, a.name + (a.vendor ? ' — ' + a.vendor : '') +
         (a.banned_here ? ' (banned here)' : ''))));
       return el('tr', {}, ...[entry.id, entry.jurisdiction, entry.effective || entry.announced, entry.authority, apps,
-        httpsLink(entry.source_url), standing(entry), action].map((c) => el('td', {}, c)));
+        httpsLink(entry.source_url), catalogStanding(entry), action].map((c) => el('td', {}, c)));
     }));
   };
   only.addEventListener('change', render);
