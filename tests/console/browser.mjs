@@ -88,9 +88,27 @@ try {
   await page.waitForFunction(() => /two-person rule/.test(document.getElementById('status').textContent));
   check((await page.$eval('#status', (node) => node.textContent)).includes('cannot also approve it'),
     'approving one\'s own waiver request is refused and explained on the page');
-  check((await api('/v1/admin/waivers')).waivers.length === 0, 'a refused approval granted nothing');
+  check(!(await api('/v1/admin/waivers')).waivers.some((w) => w.id === 'w-browser'), 'a refused approval granted nothing');
+  // The granted waiver (tests/console_test.cc grants one expiring in three days): flagged, then revoked.
+  const grantedRow = await page.$$eval('#waivers tbody tr', (rows) => rows.map((r) => r.textContent)
+    .find((text) => text.startsWith('w-granted')));
+  check(grantedRow && grantedRow.includes('active, expires within a week') && grantedRow.includes('field test'),
+    'the granted waiver is shown with its reason and as expiring within a week: ' + grantedRow);
   await checkAccessibility(page, 'the waivers');
   await page.screenshot({ path: shots + '/console-waivers.png', fullPage: true });
+  await page.click('button[aria-label="Revoke waiver w-granted"]');
+  await page.waitForSelector('#revoke-reason');
+  await checkAccessibility(page, 'the waivers\' revoke form');
+  await page.type('#revoke-reason', 'the replacement app is approved');
+  await page.click('#waiver-revoke button[type=submit]');
+  await page.waitForFunction(() => /revoked\./.test(document.getElementById('status').textContent));
+  const revoked = (await api('/v1/admin/waivers')).waivers.find((w) => w.id === 'w-granted');
+  check(revoked && revoked.revoked_at && !revoked.active, 'Revoke revoked the waiver');
+  await page.waitForFunction(() => !document.querySelector('#waiver-revoke'));
+  const revokedRow = await page.$$eval('#waivers tbody tr', (rows) => rows.map((r) => r.textContent)
+    .find((text) => text.startsWith('w-granted')));
+  check(revokedRow && revokedRow.includes('revoked 20') && !revokedRow.includes('Revoke'),
+    'the waivers page shows it revoked, with no Revoke button left: ' + revokedRow);
 
   // The catalog side by side with our rules; a decision we do not ban adopted as a draft.
   await visit('#/catalog', 'Catalog of government app bans');
