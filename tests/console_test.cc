@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -12,6 +13,8 @@
 #include <vector>
 
 #include "appban/common/json.h"
+#include "appban/common/time.h"
+#include "support/oidc_provider.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
 
@@ -91,6 +94,7 @@ class ConsoleTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::optional<testing::OidcProvider> provider_;  // outlives the server that trusts it
   std::optional<ServerProcess> server_;
 };
 
@@ -351,7 +355,10 @@ TEST_F(ConsoleTest, ChromiumSignsInSeesTheApiNumbersAndShowsHostileTextAsText) {
   ASSERT_TRUE(std::filesystem::exists(tools / "node_modules" / "puppeteer-core"))
       << "puppeteer-core is not installed in " << tools << ": run scripts/setup.sh --test";
   ASSERT_TRUE(std::filesystem::exists("/usr/bin/chromium")) << "chromium is missing: run scripts/setup.sh --test";
-  Start("", {"--insecure-plain-http"});
+  auto provider = testing::OidcProvider::Start(dir_.path() / "idp");
+  ASSERT_TRUE(provider) << "the OpenID Connect provider did not start (scripts/setup.sh --test installs it)";
+  provider_.emplace(std::move(*provider));
+  Start(provider_->ServerToml(), {"--insecure-plain-http"});
   ASSERT_EQ(server_->url().rfind("http://127.0.0.1:", 0), 0u) << server_->url();
   const std::string hostile = "<img src=x onerror=\"window.__appbanXss=1\">";
   Headers admin = {{"authorization", "Bearer " + server_->admin_token()}, {"content-type", "application/json"}};
@@ -364,9 +371,38 @@ TEST_F(ConsoleTest, ChromiumSignsInSeesTheApiNumbersAndShowsHostileTextAsText) {
               {"hostname", hostile},
               {"platform", "linux"},
               {"agent_version", "1.0"}};
-  ASSERT_EQ(Send("POST", "/v1/enroll", enroll.dump(), {{"content-type", "application/json"}}).status, 201);
+  net::HttpResponse enrolled = Send("POST", "/v1/enroll", enroll.dump(), {{"content-type", "application/json"}});
+  ASSERT_EQ(enrolled.status, 201) << enrolled.body;
+  const std::string device = StringOr(Json::parse(enrolled.body), "device_id");
 
-  const std::filesystem::path shots = dir_.path() / "screenshots";
+  // A granted waiver for the page to show as expiring within a week and to revoke. Granting one
+  // takes two people: alice requests it and bob approves it, both signed in at the test provider.
+  const UnixSeconds now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  Json waiver{{"id", "w-granted"},
+              {"rule_id", "hostile-title"},
+              {"subject_kind", "device"},
+              {"subject", device},
+              {"justification", "field test of the replacement app"},
+              {"expires_at", FormatTimestamp(now + 3 * 24 * 3600)}};
+  Headers alice = {{"authorization", "Bearer " + provider_->SignIn("alice")}, {"content-type", "application/json"}};
+  Headers bob = {{"authorization", "Bearer " + provider_->SignIn("bob")}, {"content-type", "application/json"}};
+  net::HttpResponse requested;
+  // The server reads the provider's keys on the first token it sees; until then it says retry.
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    requested = Send("POST", "/v1/admin/waivers", waiver.dump(), alice);
+    if (requested.status != 401 && requested.status != 503) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(requested.status, 202) << requested.body;
+  const std::string change = StringOr(Json::parse(requested.body)["change"], "id");
+  net::HttpResponse approved = Send("POST", "/v1/admin/changes/" + change + "/approve", "{}", bob);
+  ASSERT_EQ(approved.status, 200) << approved.body;
+
+  // APPBAN_CONSOLE_SCREENSHOTS=DIR keeps the screenshots there (docs/console/ is made this way).
+  const char* keep = std::getenv("APPBAN_CONSOLE_SCREENSHOTS");
+  const std::filesystem::path shots =
+      keep != nullptr && *keep != '\0' ? std::filesystem::path(keep) : dir_.path() / "screenshots";
   std::filesystem::create_directories(shots);
   testing::CommandResult run =
       testing::RunCommand({"timeout", "180", "node", (tools / "browser.mjs").string(), server_->url(),

@@ -17,8 +17,9 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+// Shows a page's nodes in <main>; a null or undefined (a part the page leaves out) is skipped.
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((node) => node !== null && node !== undefined));
   main.focus();
 }
 
@@ -162,6 +163,7 @@ async function overviewPage() {
     el('h2', {}, 'Waivers expiring within a week'),
     expiring.length ? table(['Waiver', 'Rule', 'Subject', 'Expires'],
       expiring.map((w) => [w.id, w.rule_id, w.subject_kind + ' ' + w.subject, w.expires_at])) : el('p', {}, 'None.'),
+    el('p', {}, link('#/waivers', 'All waivers and the requests waiting for approval')),
     el('h2', {}, 'Rules waiting for an approval (not proposed by you)'),
     mine.length ? table(['Rule', 'Title', 'Proposed by'],
       mine.map((r) => [link('#/rules/' + encodeURIComponent(r.id), r.id), r.title, r.proposed_by]))
@@ -177,12 +179,17 @@ async function rulesPage() {
     answer.next_cursor ? el('p', {}, 'More rules follow (the API pages them).') : null];
 }
 
-function explain(error) {
+// A refusal in words: the two-person rule, a missing role, a request the server found wrong.
+function explain(error, what = 'a rule') {
   if (error.code === 'two_person_rule') {
-    return 'Refused by the two-person rule: the person who proposed a rule cannot also approve it. ' +
+    return 'Refused by the two-person rule: the person who proposed ' + what + ' cannot also approve it. ' +
       'Another administrator must approve it. (' + error.message + ')';
   }
-  if (error.status === 403) return 'Refused: ' + error.message;
+  if (error.code === 'csrf') return 'Refused: the page\'s session token was not accepted; reload the page. (' + error.message + ')';
+  if (error.status === 403) return 'Refused: your role does not allow this. (' + error.message + ')';
+  if (error.status === 400) return 'Refused: the server found the request wrong: ' + error.message;
+  if (error.status === 404) return 'Not found: ' + error.message;
+  if (error.status === 409) return 'Refused: ' + error.message;
   return error.message;
 }
 
@@ -275,18 +282,22 @@ function appTarget(app) {
     : { kind: 'android', value: app.package };
 }
 
-function proposeForm(sha, report) {
-  const app = report.app || {};
-  const target = appTarget(app);
+// The rule-proposal form (POST /v1/admin/rules): id, title, rationale and authority to edit; the
+// rest of `rule` (targets, evidence, source...) is sent as it is. `intro` says where it comes from.
+function ruleForm(heading, intro, rule) {
   const id = el('input', { id: 'rule-id', type: 'text', required: '' });
-  id.value = 'ban-' + String(target.value || 'app').toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 48);
+  id.value = rule.id || '';
   const title = el('input', { id: 'rule-title', type: 'text', required: '' });
-  title.value = 'Ban ' + (app.label || app.package || sha);
+  title.value = rule.title || '';
   const rationale = el('textarea', { id: 'rule-rationale', required: '' });
+  rationale.value = rule.rationale || '';
   const authority = el('input', { id: 'rule-authority', type: 'text', required: '' });
-  const form = el('form', { id: 'propose' }, el('h2', {}, 'Propose a ban from this assessment'),
-    el('p', {}, 'The rule targets the ', target.kind, ' app ', target.value,
-      ' and cites this assessment as evidence. Another administrator must approve it (two-person rule).'),
+  authority.value = rule.authority || '';
+  const targets = el('ul', { id: 'rule-targets' }, ...(rule.targets || []).map((t) =>
+    el('li', {}, t.kind + ': ' + t.value + (t.unverified ? ' (unverified: the source only believes it)' : ''))));
+  const form = el('form', { id: 'propose', 'aria-labelledby': 'propose-heading' },
+    el('h2', { id: 'propose-heading', tabindex: '-1' }, heading), intro,
+    el('h3', {}, 'Targets'), targets,
     el('label', { for: 'rule-id' }, 'Rule id'), id, el('label', { for: 'rule-title' }, 'Title'), title,
     el('label', { for: 'rule-rationale' }, 'Rationale'), rationale,
     el('label', { for: 'rule-authority' }, 'Authority'), authority,
@@ -295,14 +306,26 @@ function proposeForm(sha, report) {
     event.preventDefault();
     try {
       await api('POST', '/v1/admin/rules', {
-        id: id.value, title: title.value, action: 'remove', rationale: rationale.value, authority: authority.value,
-        targets: [target],
-        assessments: [{ apk_sha256: sha, report: '/v1/admin/assessments/' + sha }],
+        ...rule, id: id.value, title: title.value, rationale: rationale.value, authority: authority.value,
       });
+      say('Rule ' + id.value + ' proposed as a draft; another administrator must approve it.');
       location.hash = '#/rules/' + encodeURIComponent(id.value);
     } catch (error) { say(explain(error), true); }
   });
   return form;
+}
+
+function proposeForm(sha, report) {
+  const app = report.app || {};
+  const target = appTarget(app);
+  return ruleForm('Propose a ban from this assessment',
+    el('p', {}, 'The rule targets the ', target.kind, ' app ', target.value,
+      ' and cites this assessment as evidence. Another administrator must approve it (two-person rule).'),
+    {
+      id: 'ban-' + String(target.value || 'app').toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 48),
+      title: 'Ban ' + (app.label || app.package || sha), action: 'remove', rationale: '', authority: '',
+      targets: [target], assessments: [{ apk_sha256: sha, report: '/v1/admin/assessments/' + sha }],
+    });
 }
 
 async function assessmentPage(sha) {
@@ -313,6 +336,211 @@ async function assessmentPage(sha) {
       [[app.label, app.package, app.version_name || app.version || '', report.score, report.band]]),
     appTarget(app).value ? proposeForm(sha, report) : null,
     el('h2', {}, 'The whole report'), el('pre', { id: 'report' }, JSON.stringify(report, null, 2))];
+}
+
+// ---- Waivers
+
+const weekMs = 7 * 24 * 3600 * 1000;
+
+// Where a waiver stands now, in words.
+function waiverStanding(w, person) {
+  if (w.revoked_at) return 'revoked ' + w.revoked_at + (w.revoked_by ? ' by ' + person(w.revoked_by) : '');
+  const expires = Date.parse(w.expires_at);
+  if (expires <= Date.now()) return 'expired';
+  if (expires <= Date.now() + weekMs) return 'active, expires within a week';
+  return 'active';
+}
+
+function field(id, text, input) { return [el('label', { for: id }, text), input]; }
+
+// A request for a waiver (POST /v1/admin/waivers, the CLI's `policy waivers add`): it becomes a
+// change that other people approve (two-person rule) before it exempts anyone.
+function waiverForm() {
+  const id = el('input', { id: 'waiver-id', type: 'text', required: '', autocomplete: 'off' });
+  const rule = el('input', { id: 'waiver-rule', type: 'text', required: '', autocomplete: 'off' });
+  const kind = el('select', { id: 'waiver-kind' }, el('option', { value: 'device' }, 'Device'),
+    el('option', { value: 'group' }, 'Group'));
+  const subject = el('input', { id: 'waiver-subject', type: 'text', required: '', autocomplete: 'off' });
+  const justification = el('textarea', { id: 'waiver-justification', required: '' });
+  const expires = el('input', { id: 'waiver-expires', type: 'date', required: '' });
+  const form = el('form', { id: 'waiver-request', 'aria-labelledby': 'waiver-request-heading' },
+    el('h2', { id: 'waiver-request-heading' }, 'Request a waiver'),
+    el('p', {}, 'Exempts one device or group from one rule until the expiry. It takes effect once another ' +
+      'administrator approves it (two-person rule).'),
+    ...field('waiver-id', 'Waiver id', id), ...field('waiver-rule', 'Rule id', rule),
+    ...field('waiver-kind', 'Exempted', kind), ...field('waiver-subject', 'Device id or group name', subject),
+    ...field('waiver-justification', 'Reason', justification),
+    ...field('waiver-expires', 'Expires on (00:00 UTC of that day)', expires),
+    el('div', {}, el('button', { type: 'submit' }, 'Request the waiver')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      const answer = await api('POST', '/v1/admin/waivers', {
+        id: id.value, rule_id: rule.value, subject_kind: kind.value, subject: subject.value,
+        justification: justification.value, expires_at: expires.value + 'T00:00:00Z',
+      });
+      if (answer && answer.change && answer.change.state === 'pending') {
+        say('Waiver ' + id.value + ' requested (change ' + answer.change.id + '): it takes effect once ' +
+          answer.change.needs + ' more person approves it.');
+      } else {
+        say('Waiver ' + id.value + ' granted.');
+      }
+      route();
+    } catch (error) { say(explain(error, 'a waiver request'), true); }
+  });
+  return form;
+}
+
+function pendingWaivers(changes) {
+  const pending = changes.filter((c) => c.kind === 'waiver.add' && c.state === 'pending');
+  if (!pending.length) return el('p', { id: 'waiver-requests' }, 'None.');
+  const rows = pending.map((c) => {
+    const w = c.payload || {};
+    const approve = el('button', { type: 'button', 'aria-label': 'Approve waiver ' + w.id }, 'Approve');
+    approve.addEventListener('click', async () => {
+      try {
+        const answer = await api('POST', '/v1/admin/changes/' + encodeURIComponent(c.id) + '/approve', {});
+        say(answer && answer.result ? 'Waiver ' + w.id + ' granted.' : 'Your approval of waiver ' + w.id +
+          ' is recorded; it needs ' + answer.change.needs + ' more.');
+        route();
+      } catch (error) { say(explain(error, 'a waiver request'), true); }
+    });
+    return [w.id, link('#/rules/' + encodeURIComponent(w.rule_id), w.rule_id), w.subject_kind + ' ' + w.subject,
+      w.justification, c.proposer_name || c.proposed_by, w.expires_at, String(c.needs), approve];
+  });
+  return table(['Waiver', 'Rule', 'Exempted', 'Reason', 'Requested by', 'Expires', 'Approvals needed', 'Action'],
+    rows, new Set([6]));
+}
+
+// Revoking a waiver tightens enforcement again: one administrator may, with a reason.
+function revokeWaiverForm(w, area) {
+  const reason = el('input', { id: 'revoke-reason', type: 'text', required: '', autocomplete: 'off' });
+  const form = el('form', { id: 'waiver-revoke', 'aria-labelledby': 'waiver-revoke-heading' },
+    el('h2', { id: 'waiver-revoke-heading', tabindex: '-1' }, 'Revoke waiver ', w.id),
+    el('p', {}, 'Rule ', w.rule_id, ' applies to ', w.subject_kind, ' ', w.subject, ' again at its next check-in.'),
+    ...field('revoke-reason', 'Reason for revoking', reason),
+    el('div', {}, el('button', { type: 'submit' }, 'Revoke')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      await api('POST', '/v1/admin/waivers/' + encodeURIComponent(w.id) + '/revoke', { reason: reason.value });
+      say('Waiver ' + w.id + ' revoked.');
+      route();
+    } catch (error) { say(explain(error, 'a waiver'), true); }
+  });
+  area.replaceChildren(form);
+  form.querySelector('h2').focus();
+}
+
+async function waiversPage() {
+  const [first, changes, users] = await Promise.all([api('GET', '/v1/admin/waivers?limit=100'),
+    api('GET', '/v1/admin/changes?limit=1000'), api('GET', '/v1/admin/users?limit=1000')]);
+  // Waivers name people by user id; show their names where the first page of users has them.
+  const names = new Map(users.users.map((u) => [u.id, u.display_name]));
+  const person = (id) => (id && names.has(id) ? names.get(id) : id || '');
+  const revokeArea = el('div', {});
+  const body = el('tbody', {});
+  const more = el('button', { type: 'button', hidden: '' }, 'Show more waivers');
+  let cursor = null;
+  const append = (answer) => {
+    for (const w of answer.waivers) {
+      const standing = waiverStanding(w, person);
+      let action = '';
+      if (!w.revoked_at) {
+        action = el('button', { type: 'button', 'aria-label': 'Revoke waiver ' + w.id }, 'Revoke');
+        action.addEventListener('click', () => revokeWaiverForm(w, revokeArea));
+      }
+      const subject = w.subject_kind === 'device'
+        ? link('#/devices/' + encodeURIComponent(w.subject), 'device ' + w.subject) : 'group ' + w.subject;
+      body.append(el('tr', {}, ...[w.id, link('#/rules/' + encodeURIComponent(w.rule_id), w.rule_id), subject,
+        w.justification, person(w.requested_by), person(w.approved_by), w.expires_at,
+        el('span', { class: standing === 'active' ? '' : 'warn' }, standing), action].map((c) => el('td', {}, c))));
+    }
+    cursor = answer.next_cursor;
+    more.hidden = !cursor;
+  };
+  more.addEventListener('click', async () => {
+    try { append(await api('GET', '/v1/admin/waivers?limit=100&cursor=' + encodeURIComponent(cursor))); } catch (error) {
+      say(error.message, true);
+    }
+  });
+  append(first);
+  const headings = ['Waiver', 'Rule', 'Exempted', 'Reason', 'Requested by', 'Granted by', 'Expires', 'Now', 'Action'];
+  const list = first.waivers.length
+    ? el('table', { id: 'waivers' }, el('thead', {}, el('tr', {}, ...headings.map((h) => el('th', { scope: 'col' }, h)))), body)
+    : el('p', { id: 'waivers' }, 'No waiver has been granted.');
+  return [el('h1', {}, 'Waivers'),
+    session.role === 'admin' ? null
+      : el('p', {}, 'Requesting, approving and revoking waivers needs the admin role; you are ' + session.role + '.'),
+    el('h2', {}, 'Granted waivers'), list, more, revokeArea,
+    el('h2', {}, 'Requests waiting for approval'), pendingWaivers(changes.changes),
+    waiverForm()];
+}
+
+// ---- Catalog of government app bans
+
+function httpsLink(url) {
+  if (typeof url === 'string' && url.startsWith('https://')) return el('a', { href: url, rel: 'noreferrer' }, url);
+  return url || '';
+}
+
+function matchesText(matches) { return matches.map((m) => m.id + ' (' + m.state + ')').join(', '); }
+
+// Where we stand on a decision: banned by published rules, proposed, or not banned here.
+function catalogStanding(entry) {
+  if (entry.banned_here) return el('span', { class: 'ok' }, 'We ban it too: ' + matchesText(entry.rules));
+  if (entry.rules.length || entry.adopted_as.length) {
+    const all = [...entry.rules];
+    for (const m of entry.adopted_as) if (!all.some((o) => o.id === m.id)) all.push(m);
+    const partly = entry.apps.filter((a) => a.banned_here).map((a) => a.name);
+    return el('span', { class: 'warn' }, (partly.length ? 'Partly banned here (' + partly.join(', ') + '); ' : 'Not banned yet; ') +
+      'rules: ' + matchesText(all));
+  }
+  return el('span', { class: 'warn' }, 'Not banned here');
+}
+
+// The draft that adopting a decision proposes: the catalog's draft rule, its rationale citing the
+// decision (jurisdiction, date, source) so the reviewer sees where it came from.
+function adoptionDraft(entry) {
+  const cited = 'Adopted from catalog entry ' + entry.id + ': ' + entry.jurisdiction + ', ' +
+    (entry.effective || entry.announced) + (entry.source_url ? ', ' + entry.source_url : '') + '.';
+  return { ...entry.draft, rationale: (entry.draft.rationale ? entry.draft.rationale + '\n\n' : '') + cited };
+}
+
+async function catalogPage() {
+  const answer = await api('GET', '/v1/admin/catalog');
+  const adoptArea = el('div', { id: 'adopt' });
+  const only = el('input', { id: 'only-not-banned', type: 'checkbox' });
+  const body = el('tbody', {});
+  const render = () => {
+    const entries = answer.entries.filter((e) => !only.checked || !e.banned_here);
+    body.replaceChildren(...entries.map((entry) => {
+      let action = '';
+      if (entry.draft && !entry.banned_here && !entry.adopted_as.length) {
+        action = el('button', { type: 'button', 'aria-label': 'Adopt as a draft: ' + entry.id }, 'Adopt as a draft');
+        action.addEventListener('click', () => {
+          adoptArea.replaceChildren(ruleForm('Adopt ' + entry.id + ' as a draft rule',
+            el('p', {}, 'A draft rule from the decision of ', entry.jurisdiction, ' (', entry.id,
+              '): every identifier it names as a target. Another administrator must approve it (two-person rule).'),
+            adoptionDraft(entry)));
+          adoptArea.querySelector('h2').focus();
+        });
+      }
+      const apps = el('ul', {}, ...entry.apps.map((a) => el('li', {}, a.name + (a.vendor ? ' — ' + a.vendor : '') +
+        (a.banned_here ? ' (banned here)' : ''))));
+      return el('tr', {}, ...[entry.id, entry.jurisdiction, entry.effective || entry.announced, entry.authority, apps,
+        httpsLink(entry.source_url), catalogStanding(entry), action].map((c) => el('td', {}, c)));
+    }));
+  };
+  only.addEventListener('change', render);
+  render();
+  const headings = ['Decision', 'Jurisdiction', 'Date', 'Authority', 'Apps', 'Source', 'Here', 'Action'];
+  return [el('h1', {}, 'Catalog of government app bans'),
+    el('p', {}, 'Public decisions of Canada and allied governments, side by side with our rules: a decision is ' +
+      'banned here when a published rule of ours targets one of each app\'s identifiers.'),
+    el('p', {}, only, ' ', el('label', { for: 'only-not-banned', class: 'inline' }, 'Only what allies ban that we do not')),
+    el('table', { id: 'catalog' }, el('thead', {}, el('tr', {}, ...headings.map((h) => el('th', { scope: 'col' }, h)))), body),
+    adoptArea];
 }
 
 function exportsPage() {
@@ -333,6 +561,8 @@ const routes = [
   [/^#\/audit$/, auditPage],
   [/^#\/assessments$/, assessmentsPage],
   [/^#\/assessments\/([0-9a-f]{64})$/, assessmentPage],
+  [/^#\/waivers$/, waiversPage],
+  [/^#\/catalog$/, catalogPage],
   [/^#\/exports$/, exportsPage],
 ];
 

@@ -1,10 +1,12 @@
 // Drives Debian's chromium (headless, through puppeteer-core) against a running appban server:
 // signs in to the web console with a pasted API token, checks that the overview shows the numbers
 // the admin API gives, opens a rule, and checks that attacker-controlled text (a device's host name,
-// a rule title) is shown as text and runs no script. Run by tests/console_test.cc:
+// a rule title) is shown as text and runs no script; requests a waiver and sees its self-approval
+// refused by the two-person rule; adopts a catalog decision as a draft rule; and runs axe-core on
+// every page it visits (no serious or critical violation). Run by tests/console_test.cc:
 //   node browser.mjs <server url> <admin API token> <rule id> <hostile text> <screenshot dir>
 // Prints one line per check; exits 1 on the first failure.
-import { check, launchChromium, watchedPage } from './chromium.mjs';
+import { check, checkAccessibility, launchChromium, watchedPage } from './chromium.mjs';
 
 const [url, token, ruleId, hostile, shots] = process.argv.slice(2);
 if (!shots) {
@@ -22,9 +24,15 @@ const browser = await launchChromium();
 let failed = false;
 try {
   const { page, violations } = await watchedPage(browser, url);
+  // Opens a console page and waits for its heading.
+  const visit = async (hash, heading) => {
+    await page.goto(url + '/' + hash);
+    await page.waitForFunction((h) => document.querySelector('main h1')?.textContent === h, {}, heading);
+  };
 
   await page.goto(url + '/', { waitUntil: 'networkidle0' });
   await page.waitForSelector('#token');
+  await checkAccessibility(page, 'the sign-in page');
   await page.screenshot({ path: shots + '/console-sign-in.png' });
   await page.type('#token', token);
   await Promise.all([page.waitForSelector('#devices-total'), page.click('#signin button[type=submit]')]);
@@ -38,12 +46,17 @@ try {
   const shown = await page.$eval('#devices-total', (node) => node.textContent);
   check(shown.includes('Devices: ' + compliance.totals.devices + ','),
     'the overview shows the API\'s device count (' + compliance.totals.devices + '): ' + shown);
+  await checkAccessibility(page, 'the overview');
   await page.screenshot({ path: shots + '/console-overview.png' });
+
+  await visit('#/rules', 'Rules');
+  await checkAccessibility(page, 'the rules');
 
   await page.goto(url + '/#/rules/' + encodeURIComponent(ruleId));
   await page.waitForFunction((id) => document.querySelector('main h1')?.textContent === 'Rule ' + id, {}, ruleId);
   const ruleText = await page.$eval('main', (node) => node.textContent);
   check(ruleText.includes(hostile), 'the rule page shows the hostile title as text');
+  await checkAccessibility(page, 'a rule');
   await page.screenshot({ path: shots + '/console-rule.png' });
 
   await page.goto(url + '/#/devices');
@@ -52,7 +65,85 @@ try {
   check(cells.includes(hostile), 'the devices page shows the hostile host name as text');
   check(await page.$$eval('main img', (nodes) => nodes.length) === 0, 'no element was made from the hostile text');
   check(await page.evaluate(() => window.__appbanXss === undefined), 'the hostile text ran no script');
+  await checkAccessibility(page, 'the devices');
   await page.screenshot({ path: shots + '/console-devices.png' });
+
+  // Waivers: a request waits for a second person; the requester's own approval is refused in words.
+  const device = (await api('/v1/admin/devices?limit=1')).devices[0].id;
+  await visit('#/waivers', 'Waivers');
+  await page.type('#waiver-id', 'w-browser');
+  await page.type('#waiver-rule', ruleId);
+  await page.select('#waiver-kind', 'device');
+  await page.type('#waiver-subject', device);
+  await page.type('#waiver-justification', 'the liaison office needs it for a week');
+  const expiry = new Date(Date.now() + 3 * 24 * 3600 * 1000).toISOString().slice(0, 10);
+  await page.$eval('#waiver-expires', (node, value) => { node.value = value; }, expiry);
+  await page.click('#waiver-request button[type=submit]');
+  await page.waitForFunction(() => /requested/.test(document.getElementById('status').textContent));
+  const requested = await page.$eval('#status', (node) => node.textContent);
+  check(requested.includes('w-browser') && requested.includes('1 more person'),
+    'the waiver request is shown as waiting for one more person: ' + requested);
+  await page.waitForSelector('button[aria-label="Approve waiver w-browser"]');
+  await page.click('button[aria-label="Approve waiver w-browser"]');
+  await page.waitForFunction(() => /two-person rule/.test(document.getElementById('status').textContent));
+  check((await page.$eval('#status', (node) => node.textContent)).includes('cannot also approve it'),
+    'approving one\'s own waiver request is refused and explained on the page');
+  check(!(await api('/v1/admin/waivers')).waivers.some((w) => w.id === 'w-browser'), 'a refused approval granted nothing');
+  // The granted waiver (tests/console_test.cc grants one expiring in three days): flagged, then revoked.
+  const grantedRow = await page.$$eval('#waivers tbody tr', (rows) => rows.map((r) => r.textContent)
+    .find((text) => text.startsWith('w-granted')));
+  check(grantedRow && grantedRow.includes('active, expires within a week') && grantedRow.includes('field test'),
+    'the granted waiver is shown with its reason and as expiring within a week: ' + grantedRow);
+  await checkAccessibility(page, 'the waivers');
+  await page.screenshot({ path: shots + '/console-waivers.png', fullPage: true });
+  await page.click('button[aria-label="Revoke waiver w-granted"]');
+  await page.waitForSelector('#revoke-reason');
+  await checkAccessibility(page, 'the waivers\' revoke form');
+  await page.type('#revoke-reason', 'the replacement app is approved');
+  await page.click('#waiver-revoke button[type=submit]');
+  await page.waitForFunction(() => /revoked\./.test(document.getElementById('status').textContent));
+  const revoked = (await api('/v1/admin/waivers')).waivers.find((w) => w.id === 'w-granted');
+  check(revoked && revoked.revoked_at && !revoked.active, 'Revoke revoked the waiver');
+  await page.waitForFunction(() => !document.querySelector('#waiver-revoke'));
+  const revokedRow = await page.$$eval('#waivers tbody tr', (rows) => rows.map((r) => r.textContent)
+    .find((text) => text.startsWith('w-granted')));
+  check(revokedRow && revokedRow.includes('revoked 20') && !revokedRow.includes('Revoke'),
+    'the waivers page shows it revoked, with no Revoke button left: ' + revokedRow);
+
+  // The catalog side by side with our rules; a decision we do not ban adopted as a draft.
+  await visit('#/catalog', 'Catalog of government app bans');
+  const tiktokRow = await page.$$eval('#catalog tbody tr', (rows) => rows.map((r) => r.textContent)
+    .find((text) => text.startsWith('ca-tiktok-2023')));
+  check(tiktokRow && tiktokRow.includes('Not banned here') && tiktokRow.includes('Canada'),
+    'the catalog shows Canada\'s TikTok decision as not banned here');
+  const hrefs = await page.$$eval('#catalog a', (links) => links.map((a) => a.getAttribute('href')));
+  check(hrefs.length > 0 && hrefs.every((h) => h.startsWith('https://')), 'the catalog links only to https sources');
+  await checkAccessibility(page, 'the catalog');
+  await page.screenshot({ path: shots + '/console-catalog.png' });
+  await page.click('button[aria-label="Adopt as a draft: ca-tiktok-2023"]');
+  await page.waitForSelector('#propose');
+  const rationale = await page.$eval('#rule-rationale', (node) => node.value);
+  check(rationale.includes('catalog entry ca-tiktok-2023') && rationale.includes('https://'),
+    'the adoption form cites the catalog entry and its source');
+  check((await page.$eval('#rule-authority', (node) => node.value)).length > 0, 'the adoption form names the authority');
+  await checkAccessibility(page, 'the catalog\'s adoption form');
+  await page.click('#propose button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'Rule ca-tiktok-2023');
+  const adopted = await api('/v1/admin/rules/ca-tiktok-2023');
+  check(adopted.state === 'draft' && adopted.source === 'ca-tiktok-2023' && adopted.targets.length > 1,
+    'the adopted decision is a draft rule with the catalog\'s targets');
+
+  await visit('#/assessments', 'Assessments');
+  await checkAccessibility(page, 'the assessments');
+  await page.screenshot({ path: shots + '/console-assessments.png' });
+
+  await visit('#/audit', 'Audit log');
+  await page.click('main button');
+  await page.waitForFunction(() => document.getElementById('verify-result').textContent !== '');
+  check((await page.$eval('#verify-result', (node) => node.textContent)) === 'The audit chain verifies.',
+    'the audit page verifies the chain');
+  await checkAccessibility(page, 'the audit log');
+  await page.screenshot({ path: shots + '/console-audit.png' });
 
   // Signing out clears the session: the API answers 401 to the page again.
   await page.click('#logout');

@@ -1,7 +1,11 @@
 // What the console's browser tests share: Debian's chromium launched headless through
 // puppeteer-core, a page that collects Content-Security-Policy violations and script errors, and
-// a check that prints "ok: …" or throws.
+// a check that prints "ok: …" or throws, and axe-core's accessibility checks of what a page shows.
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import puppeteer from 'puppeteer-core';
+
+const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 export function check(condition, what) {
   if (!condition) throw new Error('FAILED: ' + what);
@@ -29,4 +33,26 @@ export async function watchedPage(browser, origin) {
   });
   page.on('pageerror', (error) => violations.push('page error: ' + error.message));
   return { page, violations };
+}
+
+// Runs axe-core on what `page` shows now and throws, listing them, on any violation of impact
+// "serious" or "critical" (minor and moderate ones are printed, not failed). axe is put in through
+// the DevTools protocol, which the page's Content-Security-Policy does not apply to, so the page
+// keeps its policy while it is checked.
+export async function checkAccessibility(page, what) {
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ') + (n.failureSummary ? ': ' + n.failureSummary.replace(/\s+/g, ' ') : '')),
+    }));
+  });
+  const describe = (v) => v.impact + ' ' + v.id + ' (' + v.help + '): ' + v.nodes.join(' | ');
+  for (const v of violations.filter((x) => x.impact !== 'serious' && x.impact !== 'critical')) {
+    console.log('note: axe on ' + what + ': ' + describe(v));
+  }
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  check(serious.length === 0, 'axe-core finds no serious or critical violation on ' + what +
+    (serious.length ? ':\n  ' + serious.map(describe).join('\n  ') : ''));
 }

@@ -29,40 +29,12 @@ Result<policy::Catalog> Load(const CatalogOptions& o) {
   return policy::LoadCatalogFile(path);
 }
 
-Json AppJson(const policy::CatalogApp& app) {
-  Json ids = Json::array();
-  for (const auto& id : app.identifiers) {
-    ids.push_back({{"kind", policy::TargetKindName(id.kind)}, {"value", id.value}, {"verified", id.verified}});
-  }
-  return Json{{"name", app.name},
-              {"vendor", app.vendor},
-              {"vendor_country", app.vendor_country},
-              {"identifiers", ids},
-              {"app_store_ids", app.app_store_ids},
-              {"id_status", app.id_status}};
-}
-
-Json EntryJson(const policy::CatalogEntry& e) {
-  Json apps = Json::array();
-  for (const auto& app : e.apps) apps.push_back(AppJson(app));
-  return Json{{"id", e.id},
-              {"jurisdiction", e.jurisdiction},
-              {"authority", e.authority},
-              {"instrument", e.instrument},
-              {"apps", apps},
-              {"scope", e.scope},
-              {"announced", e.announced},
-              {"effective", e.effective},
-              {"rationale", e.rationale},
-              {"source_url", e.source_url}};
-}
-
 int List(const CatalogOptions& o) {
   auto catalog = Load(o);
   if (!catalog.ok()) return Fail(catalog.status());
   if (o.json) {
     Json out = Json::array();
-    for (const auto& e : catalog->entries) out.push_back(EntryJson(e));
+    for (const auto& e : catalog->entries) out.push_back(policy::CatalogEntryToJson(e));
     std::cout << out.dump(2) << "\n";
     return 0;
   }
@@ -80,7 +52,7 @@ int Show(const CatalogOptions& o) {
   const policy::CatalogEntry* e = catalog->Find(o.id);
   if (e == nullptr) return Fail(Status::NotFound("no catalog entry " + o.id));
   if (o.json) {
-    std::cout << EntryJson(*e).dump(2) << "\n";
+    std::cout << policy::CatalogEntryToJson(*e).dump(2) << "\n";
     return 0;
   }
   std::cout << e->id << "\n  jurisdiction  " << e->jurisdiction << "\n  authority     " << e->authority

@@ -270,6 +270,78 @@ Result<CatalogDiff> DiffJurisdictions(const Catalog& catalog, std::string_view o
   return diff;
 }
 
+std::vector<EntryCoverage> CoverageByRules(const std::vector<const CatalogEntry*>& entries,
+                                           const std::vector<Rule>& rules) {
+  // Each target is an app of its own on our side, grouped with the diff's AppGroups: a catalog app
+  // is then ours when one of its identifiers falls in a group our rules made.
+  AppGroups groups;
+  std::map<std::string, std::vector<RuleMatch>> rules_by_key;
+  std::map<std::string, std::vector<RuleMatch>> rules_by_source;
+  for (const Rule& rule : rules) {
+    if (rule.state == RuleState::kRevoked) continue;
+    RuleMatch match{rule.id, rule.state};
+    if (!rule.source.empty()) rules_by_source[rule.source].push_back(match);
+    for (const Target& target : rule.targets) {
+      if (target.kind == TargetKind::kVendor) continue;
+      CatalogApp ours;
+      ours.name = rule.id;
+      ours.identifiers.push_back({target.kind, target.value, !target.unverified, ""});
+      std::vector<RuleMatch>& matches = rules_by_key[groups.KeyFor(ours)];
+      if (std::find(matches.begin(), matches.end(), match) == matches.end()) matches.push_back(match);
+    }
+  }
+  auto by_id = [](const RuleMatch& a, const RuleMatch& b) { return a.rule_id < b.rule_id; };
+  std::vector<EntryCoverage> out;
+  for (const CatalogEntry* entry : entries) {
+    EntryCoverage coverage;
+    coverage.entry = entry;
+    for (const CatalogApp& app : entry->apps) {
+      std::vector<RuleMatch> matches;
+      for (const CatalogIdentifier& identifier : app.identifiers) {
+        auto key = groups.key_of_identifier.find(identifier.value);
+        if (key == groups.key_of_identifier.end()) continue;
+        for (const RuleMatch& match : rules_by_key[key->second]) {
+          if (std::find(matches.begin(), matches.end(), match) == matches.end()) matches.push_back(match);
+        }
+      }
+      std::sort(matches.begin(), matches.end(), by_id);
+      coverage.apps.push_back(std::move(matches));
+    }
+    if (auto adopted = rules_by_source.find(entry->id); adopted != rules_by_source.end()) {
+      coverage.adopted_as = adopted->second;
+      std::sort(coverage.adopted_as.begin(), coverage.adopted_as.end(), by_id);
+    }
+    out.push_back(std::move(coverage));
+  }
+  return out;
+}
+
+Json CatalogEntryToJson(const CatalogEntry& entry) {
+  Json apps = Json::array();
+  for (const CatalogApp& app : entry.apps) {
+    Json ids = Json::array();
+    for (const auto& id : app.identifiers) {
+      ids.push_back({{"kind", TargetKindName(id.kind)}, {"value", id.value}, {"verified", id.verified}});
+    }
+    apps.push_back(Json{{"name", app.name},
+                        {"vendor", app.vendor},
+                        {"vendor_country", app.vendor_country},
+                        {"identifiers", ids},
+                        {"app_store_ids", app.app_store_ids},
+                        {"id_status", app.id_status}});
+  }
+  return Json{{"id", entry.id},
+              {"jurisdiction", entry.jurisdiction},
+              {"authority", entry.authority},
+              {"instrument", entry.instrument},
+              {"apps", apps},
+              {"scope", entry.scope},
+              {"announced", entry.announced},
+              {"effective", entry.effective},
+              {"rationale", entry.rationale},
+              {"source_url", entry.source_url}};
+}
+
 Result<Adoption> AdoptEntry(const CatalogEntry& entry, Action action) {
   Adoption adoption;
   Rule& rule = adoption.rule;

@@ -89,6 +89,27 @@ struct CatalogDiff {
 };
 Result<CatalogDiff> DiffJurisdictions(const Catalog& catalog, std::string_view ours, std::string_view theirs);
 
+// Our rules against the catalog (the console's side-by-side view): for each entry, which of our
+// rules ban each of its apps. The sameness is the diff's: an app is the one a rule bans when the
+// rule targets one of its identifiers (by value, as AppGroups groups apps across entries). A rule
+// adopted from the entry (Rule::source) covers it too. Revoked rules ban nothing and are left out;
+// vendor targets are not expanded (that needs the vendor records, which the caller holds).
+struct RuleMatch {
+  std::string rule_id;
+  RuleState state = RuleState::kDraft;
+  friend bool operator==(const RuleMatch&, const RuleMatch&) = default;
+};
+struct EntryCoverage {
+  const CatalogEntry* entry = nullptr;
+  std::vector<std::vector<RuleMatch>> apps;  // one list per entry->apps[i], in rule id order
+  std::vector<RuleMatch> adopted_as;         // rules whose source is this entry
+};
+std::vector<EntryCoverage> CoverageByRules(const std::vector<const CatalogEntry*>& entries,
+                                           const std::vector<Rule>& rules);
+
+// The JSON of an entry as `appban catalog list --json` prints it: identifiers carry "verified".
+Json CatalogEntryToJson(const CatalogEntry& entry);
+
 // Draft rule from one catalog entry: every app's identifiers as targets (unverified ones marked),
 // rationale, authority, instrument, effective date and source filled in. The rule id is the entry
 // id; it still needs proposing, approval and publishing. Vendor records (one per vendor named)

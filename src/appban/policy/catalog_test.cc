@@ -78,6 +78,44 @@ TEST(PolicyCatalog, DiffCanadaAgainstAustraliaByApp) {
   EXPECT_EQ(DiffJurisdictions(Builtin(), "CA", "ZZ").status().code(), StatusCode::kNotFound);
 }
 
+TEST(PolicyCatalog, CoverageByRulesMatchesAnAppByAnyOfItsIdentifiers) {
+  Catalog catalog = Builtin();
+  const CatalogEntry* tiktok = catalog.Find("ca-tiktok-2023");
+  const CatalogEntry* wechat = catalog.Find("ca-wechat-kaspersky-2023");
+  ASSERT_NE(tiktok, nullptr);
+  ASSERT_NE(wechat, nullptr);
+  Rule published;
+  published.id = "our-tiktok";
+  published.state = RuleState::kPublished;
+  // One of TikTok's identifiers is enough, whatever its kind here.
+  published.targets = {{TargetKind::kIosBundle, "com.ss.android.ugc.trill"}, {TargetKind::kDebPackage, "unrelated"}};
+  Rule draft = published;
+  draft.id = "a-draft";
+  draft.state = RuleState::kDraft;
+  draft.targets = {{TargetKind::kAndroidPackage, "com.zhiliaoapp.musically"}};
+  Rule revoked = draft;
+  revoked.id = "revoked";
+  revoked.state = RuleState::kRevoked;
+  revoked.source = "ca-wechat-kaspersky-2023";
+  Rule adopted;
+  adopted.id = "adopted";
+  adopted.state = RuleState::kApproved;
+  adopted.source = "ca-wechat-kaspersky-2023";
+  adopted.targets = {{TargetKind::kVendor, "Tencent"}};
+
+  auto coverage = CoverageByRules({tiktok, wechat}, {published, draft, revoked, adopted});
+  ASSERT_EQ(coverage.size(), 2u);
+  EXPECT_EQ(coverage[0].entry, tiktok);
+  ASSERT_EQ(coverage[0].apps.size(), 1u);
+  EXPECT_EQ(coverage[0].apps[0],
+            (std::vector<RuleMatch>{{"a-draft", RuleState::kDraft}, {"our-tiktok", RuleState::kPublished}}));
+  EXPECT_TRUE(coverage[0].adopted_as.empty());
+  ASSERT_EQ(coverage[1].apps.size(), wechat->apps.size());
+  for (const auto& matches : coverage[1].apps) EXPECT_TRUE(matches.empty()) << "a vendor target is not expanded";
+  EXPECT_EQ(coverage[1].adopted_as, (std::vector<RuleMatch>{{"adopted", RuleState::kApproved}}))
+      << "the revoked rule adopted from it is left out";
+}
+
 TEST(PolicyCatalog, JurisdictionByCodeOrNamePrefix) {
   Catalog catalog = Builtin();
   EXPECT_EQ(EntriesFor(catalog, "CA").size(), 3u);

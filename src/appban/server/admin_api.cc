@@ -54,6 +54,8 @@ constexpr AdminRoute kRoutes[] = {
     {"GET", "waivers", Need::kRead, ListWaivers, nullptr, kReader},
     {"POST", "waivers", Need::kAdmin, AddWaiver},
     {"POST", "waivers/{}/revoke", Need::kAdmin, RevokeWaiver},
+    // The catalog file is read on the reader too: blocking file I/O, kept off the request thread.
+    {"GET", "catalog", Need::kRead, ListCatalog, nullptr, kReader},
     {"GET", "vendors", Need::kRead, ListVendors, nullptr, kReader},
     {"POST", "vendors", Need::kAnalyst, MergeVendor},
     {"GET", "groups", Need::kRead, ListGroups, nullptr, kReader},

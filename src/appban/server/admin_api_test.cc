@@ -320,6 +320,69 @@ TEST_F(AdminApiTest, TwoPersonRuleThroughTheApi) {
   EXPECT_EQ(Send("POST", "/v1/admin/waivers/w1/revoke", alice_, R"({"reason":"again"})").status, 409);
 }
 
+// The catalog side by side with our rules: each decision's apps with the rules of ours that ban
+// them (by a shared identifier), "banned_here" once a published rule covers every app, and the
+// draft rule that adopting the decision proposes.
+TEST_F(AdminApiTest, CatalogShowsWhatWeBanAndDraftsTheRest) {
+  auto before = Send("GET", "/v1/admin/catalog?jurisdiction=CA", dave_);
+  ASSERT_EQ(before.status, 200) << before.body;
+  const Json* tiktok = nullptr;
+  Json entries = BodyOf(before)["entries"];
+  for (const auto& entry : entries) {
+    EXPECT_EQ(entry["id"].get<std::string>().rfind("ca-", 0), 0u) << entry["id"];
+    if (entry["id"] == "ca-tiktok-2023") tiktok = &entry;
+  }
+  ASSERT_NE(tiktok, nullptr) << before.body;
+  EXPECT_FALSE((*tiktok)["banned_here"]);
+  EXPECT_TRUE((*tiktok)["rules"].empty());
+  EXPECT_EQ((*tiktok)["jurisdiction"], "Canada (federal)");
+  EXPECT_EQ((*tiktok)["source_url"].get<std::string>().rfind("https://", 0), 0u);
+  // The draft is a proposal the API takes as it is.
+  Json draft = (*tiktok)["draft"];
+  EXPECT_EQ(draft["id"], "ca-tiktok-2023");
+  EXPECT_EQ(draft["source"], "ca-tiktok-2023");
+  EXPECT_FALSE(draft["authority"].get<std::string>().empty());
+  auto proposed = Send("POST", "/v1/admin/rules", carol_, draft.dump());
+  ASSERT_EQ(proposed.status, 201) << proposed.body;
+
+  auto drafted = Send("GET", "/v1/admin/catalog?jurisdiction=ca", dave_);
+  ASSERT_EQ(drafted.status, 200) << drafted.body;
+  Json drafted_entries = BodyOf(drafted)["entries"];
+  for (const auto& entry : drafted_entries) {
+    if (entry["id"] != "ca-tiktok-2023") continue;
+    EXPECT_FALSE(entry["banned_here"]) << "a draft bans nothing yet";
+    EXPECT_EQ(entry["adopted_as"], Json::parse(R"([{"id":"ca-tiktok-2023","state":"draft"}])"));
+    EXPECT_EQ(entry["apps"][0]["rules"], Json::parse(R"([{"id":"ca-tiktok-2023","state":"draft"}])"));
+  }
+
+  // A rule of our own naming one of TikTok's packages, once published, bans it here.
+  std::string ours = R"({"id":"our-tiktok","title":"TikTok","action":"remove",)"
+                     R"("targets":[{"kind":"android","value":"com.ss.android.ugc.trill"}]})";
+  ASSERT_EQ(Send("POST", "/v1/admin/rules", carol_, ours).status, 201);
+  ASSERT_EQ(Send("POST", "/v1/admin/rules/our-tiktok/approve", alice_).status, 200);
+  ASSERT_EQ(Send("POST", "/v1/admin/rules/our-tiktok/publish", alice_).status, 200);
+  auto after = Send("GET", "/v1/admin/catalog", dave_);
+  ASSERT_EQ(after.status, 200) << after.body;
+  size_t banned = 0;
+  Json after_entries = BodyOf(after)["entries"];
+  for (const auto& entry : after_entries) {
+    bool names_tiktok = false;
+    for (const auto& app : entry["apps"]) {
+      for (const auto& id : app["identifiers"])
+        names_tiktok = names_tiktok || id["value"] == "com.ss.android.ugc.trill";
+    }
+    if (!names_tiktok) continue;
+    bool only_tiktok = entry["apps"].size() == 1;
+    EXPECT_EQ(entry["banned_here"], only_tiktok) << entry["id"];
+    if (entry["banned_here"]) ++banned;
+  }
+  EXPECT_GT(banned, 1u) << "allies' TikTok decisions are matched too, not only Canada's";
+  EXPECT_GT(after_entries.size(), drafted_entries.size());
+
+  EXPECT_EQ(Send("GET", "/v1/admin/catalog?jurisdiction=", dave_).status, 400);
+  EXPECT_EQ(Send("GET", "/v1/admin/catalog", "").status, 401);
+}
+
 // Ending a user's console sessions: anyone their own, an administrator anyone's (audited); the
 // sessions issued up to now are then refused by the store (console_test.cc drives real cookies).
 TEST_F(AdminApiTest, EndingAUsersSessionsIsTheirsOrAnAdministrators) {

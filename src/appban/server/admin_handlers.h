@@ -20,6 +20,9 @@ HttpResponse ListWaivers(Call& call);
 HttpResponse AddWaiver(Call& call);
 HttpResponse RevokeWaiver(Call& call);
 
+// admin_catalog.cc: the catalog of government app bans against our rules
+HttpResponse ListCatalog(Call& call);
+
 // admin_vendors.cc
 HttpResponse ListVendors(Call& call);
 HttpResponse MergeVendor(Call& call);
