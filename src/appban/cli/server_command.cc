@@ -102,6 +102,21 @@ void AddHostFlags(CLI::App& command, HostFlags& flags) {
   command.add_option("--data-dir", flags.data_dir, "Data directory (default ./appban-data)");
 }
 
+// An audit record of a command run on the server host (the actor is the server itself; who ran it
+// is known only as whoever could read the data directory).
+store::AuditRecord HostAudit(const std::string& method, const std::string& actor_name) {
+  store::AuditRecord audit;
+  audit.actor = "server";
+  audit.at = decide::SystemClockNow();
+  store::AuditIdentity who;
+  who.method = method;
+  who.channel = "cli";
+  who.source = "local";
+  who.actor_name = actor_name;
+  audit.identity = store::AuditIdentityJson(who);
+  return audit;
+}
+
 // `appban server recover-admin`: on the host, server running or stopped (SQLite serialises the
 // write with the workers'). Revokes the bootstrap admin's tokens and prints a new one, audited.
 int RunRecoverAdmin(const HostFlags& flags) {
@@ -117,15 +132,7 @@ int RunRecoverAdmin(const HostFlags& flags) {
     std::cerr << "appban server recover-admin: " << fleet.status().message() << "\n";
     return 1;
   }
-  store::AuditRecord audit;
-  audit.actor = "server";
-  audit.at = decide::SystemClockNow();
-  store::AuditIdentity who;
-  who.method = "break-glass";
-  who.channel = "cli";
-  who.source = "local";
-  who.actor_name = "recover-admin on the server host";
-  audit.identity = store::AuditIdentityJson(who);
+  store::AuditRecord audit = HostAudit("break-glass", "recover-admin on the server host");
   auto recovered = (*fleet)->RecoverAdmin(audit);
   if (!recovered.ok()) {
     std::cerr << "appban server recover-admin: " << recovered.status().message() << "\n";
@@ -247,19 +254,11 @@ int RunMigrate(const MigrateFlags& flags) {
     }
     target.password = *password;
   }
-  store::AuditRecord audit;
-  audit.actor = "server";
-  audit.at = decide::SystemClockNow();
+  store::AuditRecord audit = HostAudit("local", "migrate on the server host");
   audit.action = "server.migrate";
   audit.object = "database:" + target.Describe();
   audit.after =
       Json{{"from", std::filesystem::absolute(source).lexically_normal().string()}, {"to", target.Describe()}};
-  store::AuditIdentity who;
-  who.method = "local";
-  who.channel = "cli";
-  who.source = "local";
-  who.actor_name = "migrate on the server host";
-  audit.identity = store::AuditIdentityJson(who);
   auto report = store::MigrateSqliteToPostgres(source, target, audit);
   if (!report.ok()) {
     std::cerr << "appban server migrate: " << report.status().message() << "\nNothing was written to "
