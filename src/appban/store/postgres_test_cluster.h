@@ -174,8 +174,14 @@ class PostgresTestCluster {
   }
 
   // The run's cluster when the fixture describes one that answers; else a cluster of our own.
+  // The file is $APPBAN_PG_TEST_CLUSTER, or the one the build names (APPBAN_PG_TEST_CLUSTER_FILE, for
+  // test binaries whose ctest ENVIRONMENT already carries another variable).
   static Result<std::unique_ptr<PostgresTestCluster>> AttachOrStart() {
-    if (const char* file = std::getenv(kClusterFileVariable); file != nullptr && *file != '\0') {
+    const char* file = std::getenv(kClusterFileVariable);
+#ifdef APPBAN_PG_TEST_CLUSTER_FILE
+    if (file == nullptr || *file == '\0') file = APPBAN_PG_TEST_CLUSTER_FILE;
+#endif
+    if (file != nullptr && *file != '\0') {
       auto described = Describe(file);
       if (described.ok() && postgres::Connection::Open((*described)->Url("postgres")).ok()) return described;
     }
