@@ -336,7 +336,8 @@ void AddServerCommand(CLI::App& app, CommandAction* action) {
       "the audit chain verified there and ending at the same head, the move recorded in it (docs/postgresql.md).");
   AddHostFlags(*migrate, migrate_flags->host);
   migrate->add_option("--from", migrate_flags->from,
-                      "sqlite:PATH, a data directory or its appban.db (default: the configured database)");
+                      "The SQLite database: sqlite:DIR for a data directory (its appban.db) or sqlite:FILE (default: "
+                      "the configured database)");
   migrate->add_option("--to", migrate_flags->to, "The PostgreSQL database, a libpq URI (postgresql://...)")->required();
   migrate
       ->add_option("--password-file", migrate_flags->password_file, "A file (mode 0600) holding the database password")
