@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -20,6 +21,7 @@
 #include "appban/policy/keys.h"
 #include "appban/policy/model.h"
 #include "appban/protocol/messages.h"
+#include "appban/store/postgres.h"
 #include "appban/store/postgres_test_cluster.h"
 #include "support/oidc_provider.h"
 #include "support/server_process.h"
@@ -71,7 +73,7 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(provider.has_value()) << "the OpenID Connect provider did not start";
     provider_.emplace(std::move(*provider));
     std::filesystem::path config = dir_.path() / "server.toml";
-    std::ofstream(config) << database_toml << provider_->ServerToml();
+    std::ofstream(config) << database_toml << ExtraTopLevelToml() << provider_->ServerToml();
     start_flags_ = {"--config", config.string()};
     for (const auto& flag : ExtraFlags()) start_flags_.push_back(flag);
     auto started = ServerProcess::Start(dir_.path() / "data", start_flags_);
@@ -90,6 +92,8 @@ class ServerTest : public ::testing::Test {
   }
 
   virtual std::vector<std::string> ExtraFlags() const { return {}; }
+  // Top-level keys added to the server's configuration file.
+  virtual std::string ExtraTopLevelToml() const { return ""; }
 
   net::HttpResponse Call(const std::string& method, const std::string& path, const std::string& body,
                          const Headers& headers) {
@@ -186,9 +190,48 @@ INSTANTIATE_TEST_SUITE_P(Backends, ServerOnEveryBackend, ::testing::Values("sqli
 
 // Several nodes on one PostgreSQL database (docs/postgresql.md "Several nodes"): node B is started
 // from a copy of node A's data directory (the policy keys and the TLS CA every node must share).
+//
+// The nodes look for bundles themselves only every 600 s here: what wakes node B within the test's
+// time is the notification node A's publish sends (LISTEN/NOTIFY), or a listener's look after it
+// connects again.
 class TwoNodesOnPostgres : public ServerTest {
  protected:
   std::string Backend() const override { return "postgres"; }
+  std::string ExtraTopLevelToml() const override { return "database_catch_up_seconds = 600\n"; }
+
+  // What a database restart or failover does to a node: every session of the test's database is
+  // ended by the server, which is back when this returns (the ended sessions are gone). Returns how
+  // many were ended.
+  int64_t EndEveryDatabaseSession() {
+    auto admin = store::postgres::Connection::Open(database_url_);
+    EXPECT_TRUE(admin.ok()) << admin.status().ToString();
+    if (!admin.ok()) return 0;
+    auto ended = admin->Query(
+        "WITH victims AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()) SELECT array_agg(pid) FROM victims WHERE pg_terminate_backend(pid)");
+    EXPECT_TRUE(ended.ok()) << ended.status().ToString();
+    if (!ended.ok() || ended->IsNull(0, 0)) return 0;
+    std::string pids = ended->Text(0, 0);  // "{123,456}"
+    for (int wait = 0; wait < 500; ++wait) {
+      auto left = admin->Query("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", {pids});
+      if (!left.ok() || (left->Int(0, 0).ok() && *left->Int(0, 0) == 0)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return static_cast<int64_t>(std::count(pids.begin(), pids.end(), ',') + 1);
+  }
+
+  // Node B: started from a copy of node A's data directory (the keys and CA every node shares).
+  std::optional<ServerProcess> StartNodeB() {
+    std::filesystem::path data_b = dir_.path() / "data-b";
+    std::filesystem::copy(dir_.path() / "data", data_b, std::filesystem::copy_options::recursive);
+    return ServerProcess::Start(data_b, start_flags_);
+  }
+  static net::HttpResponse On(ServerProcess& node, const std::string& method, const std::string& path,
+                              const std::string& body, const Headers& headers) {
+    auto response = node.Client().Request(method, path, body, headers);
+    EXPECT_TRUE(response.ok()) << method << " " << path << ": " << response.status().ToString();
+    return response.ok() ? *response : net::HttpResponse{};
+  }
 };
 
 std::vector<policy::InstalledApp> Apps(std::initializer_list<const char*> names) {
@@ -658,16 +701,12 @@ TEST_F(PlainHttpServerTest, OversizedBodiesAreRefusedBeforeTheyAreRead) {
 }
 
 TEST_F(TwoNodesOnPostgres, APublishOnOneNodeReachesDevicesOnTheOtherAndDevicesMoveWhenANodeIsKilled) {
-  std::filesystem::path data_b = dir_.path() / "data-b";
-  std::filesystem::copy(dir_.path() / "data", data_b, std::filesystem::copy_options::recursive);
-  auto started_b = ServerProcess::Start(data_b, start_flags_);
+  auto started_b = StartNodeB();
   ASSERT_TRUE(started_b.has_value()) << "node B did not start";
   ServerProcess node_b = std::move(*started_b);
   EXPECT_TRUE(node_b.admin_token().empty()) << "the database already has an admin: node B prints none";
   auto on_b = [&](const std::string& method, const std::string& path, const std::string& body, const Headers& headers) {
-    auto response = node_b.Client().Request(method, path, body, headers);
-    EXPECT_TRUE(response.ok()) << method << " " << path << ": " << response.status().ToString();
-    return response.ok() ? *response : net::HttpResponse{};
+    return On(node_b, method, path, body, headers);
   };
 
   // One device enrolled through each node, with tokens node A issued.
@@ -726,6 +765,154 @@ TEST_F(TwoNodesOnPostgres, APublishOnOneNodeReachesDevicesOnTheOtherAndDevicesMo
   auto audit = on_b("GET", "/v1/admin/audit/verify", "", Bearer(admin_));
   ASSERT_EQ(audit.status, 200) << audit.body;
   EXPECT_TRUE(Body(audit).value("ok", false)) << audit.body;
+}
+
+// Each node keeps the devices it serves in memory (server/device_cache.h). A device revoked by an
+// administrator on node A must be refused by node B at its next request, although node B served it
+// a moment before: the revocation's notification drops node B's copy.
+TEST_F(TwoNodesOnPostgres, ADeviceRevokedOnOneNodeIsRefusedByTheOther) {
+  auto started_b = StartNodeB();
+  ASSERT_TRUE(started_b.has_value()) << "node B did not start";
+  ServerProcess node_b = std::move(*started_b);
+  TestDevice device = Enroll("ws-lost-laptop");
+  auto checkin = CheckinWith(Apps({"bash"}), true);
+  // Served by node B twice: the second check-in comes from node B's cache.
+  for (int i = 0; i < 2; ++i) {
+    auto served = On(node_b, "POST", "/v1/checkin", protocol::ToJson(checkin).dump(), Bearer(device.credential));
+    ASSERT_EQ(served.status, 200) << served.body;
+  }
+  // It waits on node B's long-poll when node A revokes it.
+  auto poll = std::async(std::launch::async, [&] {
+    return node_b.Client().Request("GET", "/v1/poll?version=0", "", Bearer(device.credential));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto revoked = Admin("POST", "/v1/admin/devices/" + device.id + "/revoke", Json{{"reason", "reported stolen"}});
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+
+  ASSERT_EQ(poll.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "node B kept the revoked device's poll open";
+  auto dropped = poll.get();
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  EXPECT_EQ(dropped->status, 403) << dropped->body;
+  // Node B refuses its next check-in at once (within the time a notification takes to arrive).
+  int status = 0;
+  for (int attempt = 0; attempt < 50 && status != 403; ++attempt) {
+    status = On(node_b, "POST", "/v1/checkin", protocol::ToJson(checkin).dump(), Bearer(device.credential)).status;
+    if (status != 403) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(status, 403) << "node B still serves a device revoked on node A";
+  auto refused = On(node_b, "POST", "/v1/checkin", protocol::ToJson(checkin).dump(), Bearer(device.credential));
+  EXPECT_EQ(refused.status, 403) << refused.body;
+}
+
+// A device whose check-ins alternate between nodes (a load balancer without affinity) must be
+// judged on what it reports last, whichever node heard it. Node A remembers the device as it last
+// saw it; the check-in node B stores in between must drop that memory, or node A takes the
+// device's next report for one it has already judged.
+TEST_F(TwoNodesOnPostgres, ComplianceFollowsADeviceThatAlternatesBetweenNodes) {
+  auto started_b = StartNodeB();
+  ASSERT_TRUE(started_b.has_value()) << "node B did not start";
+  ServerProcess node_b = std::move(*started_b);
+  TestDevice device = Enroll("ws-roaming");
+  Json published = PublishBan("gc-ban-wechat", "wechat");
+  ASSERT_EQ(published.value("version", 0), 1) << published.dump();
+  auto fetched = Call("GET", "/v1/poll?version=0", "", Bearer(device.credential));
+  ASSERT_EQ(fetched.status, 200) << fetched.body;
+  auto pushed = protocol::ParsePollResponse(fetched.body);
+  ASSERT_TRUE(pushed.ok() && pushed->bundle.has_value()) << fetched.body;
+  policy::VerifyOptions options;
+  options.trusted_keys = device.keys;
+  options.now = std::time(nullptr);
+  auto verified = policy::VerifyBundle(*pushed->bundle, options);
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  const std::string rules_hash = verified->bundle.rules_hash;
+  auto state = [&]() -> Json {
+    auto shown = Admin("GET", "/v1/admin/compliance/rules/gc-ban-wechat");
+    EXPECT_EQ(shown.status, 200) << shown.body;
+    return Body(shown)["rule"];
+  };
+
+  // At node A, with wechat installed: violating.
+  auto with_wechat = CheckinWith(Apps({"bash", "wechat"}), true, 1, rules_hash);
+  ASSERT_EQ(Checkin(device, with_wechat).status, 200);
+  EXPECT_EQ(state().value("violating", -1), 1) << state().dump();
+  // At node B, wechat removed: compliant.
+  auto removed = CheckinWith(Apps({"bash"}), true, 1, rules_hash);
+  removed.events.push_back({1, static_cast<int64_t>(std::time(nullptr)), protocol::EventKind::kRemoved, "deb", "wechat",
+                            "gc-ban-wechat", ""});
+  auto at_b = On(node_b, "POST", "/v1/checkin", protocol::ToJson(removed).dump(), Bearer(device.credential));
+  ASSERT_EQ(at_b.status, 200) << at_b.body;
+  EXPECT_EQ(state().value("compliant", -1), 1) << state().dump();
+  // Back at node A, wechat installed again: violating again, not the compliant state node A would
+  // infer from remembering this very inventory.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the notification's travel
+  auto again = Checkin(device, with_wechat);
+  ASSERT_EQ(again.status, 200) << again.body;
+  auto answer = protocol::ParseCheckinResponse(again.body);
+  ASSERT_TRUE(answer.ok()) << again.body;
+  if (answer->send_inventory) {  // node A asks for the inventory it no longer trusts: send it
+    ASSERT_EQ(Checkin(device, with_wechat).status, 200);
+  }
+  Json final_state = state();
+  EXPECT_EQ(final_state.value("violating", -1), 1) << final_state.dump();
+  EXPECT_EQ(final_state.value("compliant", -1), 0) << final_state.dump();
+}
+
+// A database restart (or failover, or an administrator ending sessions) ends every session the
+// node holds while devices wait on it. The node must carry on by itself: the next request opens
+// its connections again, the listener reconnects and catches up on what it missed, and no device or
+// administrator sees an error.
+TEST_F(TwoNodesOnPostgres, ANodeCarriesOnWhenTheDatabaseEndsEverySession) {
+  TestDevice device = Enroll("ws-restart");
+  auto apps = Apps({"bash", "wechat"});
+  ASSERT_EQ(Checkin(device, CheckinWith(apps, true)).status, 200);
+  auto poll = std::async(std::launch::async, [&] {
+    return server_->Client().Request("GET", "/v1/poll?version=0", "", Bearer(device.credential));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  // Every worker's connections (stores, writers, readers, listeners) are ended at once.
+  EXPECT_GE(EndEveryDatabaseSession(), 4);
+
+  // The administrators' next requests succeed: the publish goes through on fresh sessions.
+  Json published = PublishBan("gc-ban-wechat", "wechat");
+  ASSERT_EQ(published.value("version", 0), 1) << published.dump();
+  // The device's poll is answered with the bundle: by the notification if its listener was back in
+  // time, else by the listener's look when it connects again (the periodic look is 600 s away).
+  ASSERT_EQ(poll.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the publish after the sessions ended did not wake the poll";
+  auto woke = poll.get();
+  ASSERT_TRUE(woke.ok()) << woke.status().ToString();
+  ASSERT_EQ(woke->status, 200) << woke->body;
+  auto pushed = protocol::ParsePollResponse(woke->body);
+  ASSERT_TRUE(pushed.ok() && pushed->bundle.has_value()) << woke->body;
+  EXPECT_EQ(pushed->latest_version, 1);
+  policy::VerifyOptions options;
+  options.trusted_keys = device.keys;
+  options.now = std::time(nullptr);
+  auto verified = policy::VerifyBundle(*pushed->bundle, options);
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+
+  // Once more, with the device checking in and reporting straight after the sessions end.
+  EXPECT_GE(EndEveryDatabaseSession(), 4);
+  auto report = CheckinWith(Apps({"bash"}), true, 1, verified->bundle.rules_hash);
+  report.events.push_back({1, static_cast<int64_t>(std::time(nullptr)), protocol::EventKind::kRemoved, "deb", "wechat",
+                           "gc-ban-wechat", ""});
+  auto reported = Checkin(device, report);
+  ASSERT_EQ(reported.status, 200) << reported.body;
+  EXPECT_EQ(protocol::ParseCheckinResponse(reported.body)->events_acked, 1);
+  auto compliance = Admin("GET", "/v1/admin/compliance/rules/gc-ban-wechat");
+  ASSERT_EQ(compliance.status, 200) << compliance.body;
+  EXPECT_EQ(Body(compliance)["rule"].value("compliant", -1), 1) << compliance.body;
+
+  // The sessions ended were reopened, not lost for good: the node holds sessions on the database
+  // again, the publish is in the chain, and the chain verifies.
+  auto audit = Admin("GET", "/v1/admin/audit/verify");
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  EXPECT_TRUE(Body(audit).value("ok", false)) << audit.body;
+  EXPECT_EQ(server_->output().find("checking for a new bundle"), std::string::npos)
+      << "a worker's periodic look failed:\n"
+      << server_->output();
 }
 
 // `appban server migrate` (docs/postgresql.md, "Moving from SQLite"): a SQLite installation with a

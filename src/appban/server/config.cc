@@ -33,8 +33,11 @@ using L = ConfigLimits;
 // No dotted-key check: kMaxFileBytes is small enough to bound toml++'s recursion on its own.
 constexpr TomlLimits kTomlLimits{.max_bytes = L::kMaxFileBytes};
 
-const std::array<UintKey, 21>& UintKeys() {
-  static const std::array<UintKey, 21> keys = {{
+const std::array<UintKey, 22>& UintKeys() {
+  static const std::array<UintKey, 22> keys = {{
+      {"database_catch_up_seconds", 1, L::kMaxTimeoutSeconds,
+       [](const ServerConfig& c) -> uint64_t { return c.database_catch_up_seconds; },
+       [](ServerConfig& c, uint64_t v) { c.database_catch_up_seconds = static_cast<uint32_t>(v); }},
       {"workers", 0, L::kMaxWorkers, [](const ServerConfig& c) -> uint64_t { return c.workers; },
        [](ServerConfig& c, uint64_t v) { c.workers = static_cast<uint32_t>(v); }},
       {"request_thread_nice", 0, 19, [](const ServerConfig& c) -> uint64_t { return c.request_thread_nice; },

@@ -186,6 +186,10 @@ struct ServerConfig {
   std::string database;
   // PostgreSQL: a file holding the database password (mode 0600), read at each connection.
   std::string database_password_file;
+  // PostgreSQL: how often each worker looks up the newest bundle itself while it also LISTENs for
+  // publishes (store/change_listener.h): the most a lost notification can delay a wake-up. Without
+  // a listening connection (SQLite, or while it reconnects) workers look every 200 ms.
+  uint32_t database_catch_up_seconds = 2;
   uint32_t workers = 0;  // 0: WorkerCount() decides
   // How many nice levels a worker's request thread runs below its check-in writer thread. Every
   // device's acknowledgement waits for a writer, and the writers take turns on one database lock:

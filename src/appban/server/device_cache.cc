@@ -98,9 +98,6 @@ void DeviceCache::AfterWrite(const store::CheckinWrite& write, int64_t highest_s
   entry.generation = generation_before + 1;
 }
 
-bool ChangesCachedDevice(const store::CheckinWrite& write) {
-  return write.applied || write.inventory || write.evaluated || write.rules_hash || !write.events.empty() ||
-         !write.rule_states.empty() || !write.cleared_rule_ids.empty();
-}
+bool ChangesCachedDevice(const store::CheckinWrite& write) { return store::ChangesMoreThanLastSeen(write); }
 
 }  // namespace appban::server

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
@@ -38,11 +39,14 @@
 #include "appban/server/device_api.h"
 #include "appban/server/key_ring.h"
 #include "appban/server/mdm_sync.h"
+#include "appban/store/change_listener.h"
 
 namespace appban::server {
 namespace {
 
-// Publishes made by other workers are noticed within this period.
+// Publishes made by other workers are noticed within this period (on PostgreSQL, while a listening
+// connection is up, a notification wakes the workers and the store is looked at only every
+// database_catch_up_seconds).
 constexpr auto kRefreshPeriod = std::chrono::milliseconds(200);
 // How many nice levels the assessment pool's threads run below the request thread.
 constexpr int kAssessmentNiceBelowRequests = 3;
@@ -190,6 +194,38 @@ class Worker : public FleetNotifier {
     };
     schedule_refresh();
 
+    // Several nodes on one PostgreSQL database: what another node commits is heard at once.
+    // Declared after `io`, so destroyed (its thread joined) before it: nothing posts to a dead loop.
+    std::unique_ptr<store::ChangeListener> listener;
+    if (config_.UsesPostgres()) {
+      store::ChangeListener::Options listen_options;
+      listen_options.url = database->location;
+      listen_options.password = database->password;
+      store::ChangeListener::Callbacks callbacks;
+      callbacks.on_bundle = [&io, this](int64_t version) {
+        boost::asio::post(io, [this, version] { BundleNotified(version); });
+      };
+      // The generations are shared memory, safe from any thread; the polls belong to the io thread.
+      callbacks.on_device = [&io, this](const std::string& device_id) {
+        inputs_.generations->Bump(device_id);
+        boost::asio::post(io, [this, device_id] { hub_->DropDevicePolls(device_id); });
+      };
+      // Notifications sent while this worker was not listening are lost: every cached device may
+      // be stale (the next request of each reads its row again) and a bundle may be waiting.
+      callbacks.on_connected = [&io, this] {
+        inputs_.generations->BumpEpoch();
+        boost::asio::post(io, [this] { BundleNotified(0); });
+      };
+      callbacks.on_lost = [this](const Status& why) {
+        spdlog::warn("worker {}: not listening for other nodes' changes ({}); looking for new bundles every {} ms",
+                     inputs_.worker_index, why.ToString(), kRefreshPeriod.count());
+      };
+      auto started = store::ChangeListener::Start(std::move(listen_options), std::move(callbacks));
+      if (!started.ok()) return failed("listening for other nodes' changes", started.status());
+      listener = std::move(*started);
+      change_listener_ = listener.get();
+    }
+
     bool stopping = false;
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     signals.async_wait([&](const boost::system::error_code& error, int) {
@@ -278,7 +314,37 @@ class Worker : public FleetNotifier {
   }
 
  private:
+  // A node (maybe this one) published `version` (0: look anyway, a notification may be lost).
+  void BundleNotified(int64_t version) {
+    if (version != 0 && version <= hub_->latest().version) return;
+    LookForBundle(*context_.metrics);
+  }
+
   void Tick(MetricsSlot& slot) {
+    auto now = std::chrono::steady_clock::now();
+    bool listening = change_listener_ != nullptr && change_listener_->listening();
+    if (!listening || now >= next_bundle_look_) {
+      LookForBundle(slot);
+      next_bundle_look_ = now + std::chrono::seconds(config_.database_catch_up_seconds);
+    } else {
+      CatchUp();  // this node's other workers: one atomic load
+    }
+    hub_->ExpirePolls(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+    // Gauges: the slot only has increments, so move it by the difference.
+    int64_t waiting = static_cast<int64_t>(hub_->waiting());
+    for (; reported_waiting_ < waiting; ++reported_waiting_) {
+      slot.LongpollStarted();
+      slot.DeviceConnected();
+    }
+    for (; reported_waiting_ > waiting; --reported_waiting_) {
+      slot.LongpollEnded();
+      slot.DeviceDisconnected();
+    }
+    ReloadClientCrlsIfChanged();
+  }
+
+  void LookForBundle(MetricsSlot& slot) {
     auto refreshed = hub_->Refresh();
     if (!refreshed.ok() && refreshed.status().code() == StatusCode::kNotFound) {
       // Another worker published with a key rotated in since this one loaded its keys.
@@ -294,19 +360,6 @@ class Worker : public FleetNotifier {
     } else if (!refreshed.ok()) {
       spdlog::warn("worker {}: checking for a new bundle: {}", inputs_.worker_index, refreshed.status().ToString());
     }
-    hub_->ExpirePolls(
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-    // Gauges: the slot only has increments, so move it by the difference.
-    int64_t waiting = static_cast<int64_t>(hub_->waiting());
-    for (; reported_waiting_ < waiting; ++reported_waiting_) {
-      slot.LongpollStarted();
-      slot.DeviceConnected();
-    }
-    for (; reported_waiting_ > waiting; --reported_waiting_) {
-      slot.LongpollEnded();
-      slot.DeviceDisconnected();
-    }
-    ReloadClientCrlsIfChanged();
   }
 
   // A revoked card must stop working without a restart: every crl_reload_seconds the CRL file is
@@ -535,6 +588,8 @@ class Worker : public FleetNotifier {
   WorkerContext context_;
   std::optional<KeyRing> keys_;
   std::unique_ptr<BundleHub> hub_;
+  store::ChangeListener* change_listener_ = nullptr;  // PostgreSQL only; owned by Run
+  std::chrono::steady_clock::time_point next_bundle_look_{};
   std::unique_ptr<DeviceApi> devices_;
   int64_t reported_waiting_ = 0;
   // Mutual TLS: the context whose client CRLs are reloaded, and what the CRL file looked like.

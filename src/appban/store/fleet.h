@@ -306,6 +306,10 @@ struct CheckinWrite {
   std::vector<std::string> cleared_rule_ids;  // rule states to delete (rule no longer in force)
   std::optional<RulesHashUpdate> rules_hash;  // set when the device's rules-hash verdict changed
 };
+// True when the write changes the device's row beyond last_seen (what the servers' device caches
+// hold: server/device_cache.h).
+bool ChangesMoreThanLastSeen(const CheckinWrite& write);
+
 struct EvaluationInput {
   // Both empty: the device never sent an inventory.
   std::optional<std::string> match_records;   // of the stored inventory (store/match_records.h)

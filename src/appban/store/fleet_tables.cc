@@ -93,6 +93,11 @@ std::string JoinPresented(std::string_view id, std::string_view secret_hex) {
   return std::string(id) + "." + std::string(secret_hex);
 }
 
+bool ChangesMoreThanLastSeen(const CheckinWrite& write) {
+  return write.applied || write.inventory || write.evaluated || write.rules_hash || !write.events.empty() ||
+         !write.rule_states.empty() || !write.cleared_rule_ids.empty();
+}
+
 std::string RevokeDeviceAction(std::string_view actor, std::string_view device_id) {
   return actor == "device:" + std::string(device_id) ? "device.unenroll" : "device.revoke";
 }
@@ -477,6 +482,8 @@ Result<sqlite::Transaction> SqliteBackend::BeginRead(Database& db) { return sqli
 Status SqliteBackend::AppendAudit(Database& db, const AuditRecord& audit) {
   return sqlite::AppendAuditEntry(db, audit);
 }
+
+Status SqliteBackend::AnnounceDevicesChanged(Database&, const std::vector<std::string_view>&) { return Status::Ok(); }
 
 Result<SchemaState> SqliteBackend::ReadSchemaState(Database& db) {
   APPBAN_ASSIGN_OR_RETURN(int64_t current, sqlite::ReadSchemaVersion(db));

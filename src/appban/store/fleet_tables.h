@@ -112,6 +112,10 @@ struct SqliteBackend {
   static Result<Transaction> BeginWrite(Database& db);
   static Result<Transaction> BeginRead(Database& db);
   static Status AppendAudit(Database& db, const AuditRecord& audit);
+  // Inside a write that changed devices behind the caches (a revocation, check-ins that change more
+  // than last_seen): tells the other nodes' device caches when it commits. One machine needs
+  // nothing: the server bumps its shared generations itself (server/device_cache.h).
+  static Status AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids);
   static Result<SchemaState> ReadSchemaState(Database& db);
 };
 
@@ -128,6 +132,10 @@ struct PostgresBackend {
   static Result<Transaction> BeginWrite(Database& db);
   static Result<Transaction> BeginRead(Database& db);
   static Status AppendAudit(Database& db, const AuditRecord& audit);
+  // Inside a write that changed devices behind the caches (a revocation, check-ins that change more
+  // than last_seen): tells the other nodes' device caches when it commits. One machine needs
+  // nothing: the server bumps its shared generations itself (server/device_cache.h).
+  static Status AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids);
   static Result<SchemaState> ReadSchemaState(Database& db);
 };
 

@@ -65,10 +65,13 @@ Result<std::vector<CheckinOutcome>> FleetTables<B>::ApplyCheckins(std::span<cons
   if (writes.empty()) return outcomes;
 
   APPBAN_ASSIGN_OR_RETURN(auto transaction, B::BeginWrite(db_));
+  std::vector<std::string_view> changed;
   for (size_t i = 0; i < writes.size(); ++i) {
     if (!outcomes[i].status.ok()) continue;
     APPBAN_RETURN_IF_ERROR(ApplyOne(writes[i], outcomes[i]));
+    if (outcomes[i].status.ok() && ChangesMoreThanLastSeen(writes[i])) changed.push_back(writes[i].device_id);
   }
+  if (!changed.empty()) APPBAN_RETURN_IF_ERROR(B::AnnounceDevicesChanged(db_, changed));
   APPBAN_RETURN_IF_ERROR(transaction.Commit());
   return outcomes;
 }

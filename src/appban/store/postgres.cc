@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <strings.h>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -103,21 +104,68 @@ Status Connection::Error(pg_result* result, std::string_view sql) const {
   return Status::Internal(text);
 }
 
+Status Connection::ReconnectIfLost() {
+  // A server that ends an idle session (a restart, a failover, pg_terminate_backend) says so and
+  // closes the socket; reading what is waiting, without blocking, notices it before a statement is
+  // sent into the dead session. Two reads: the goodbye message, then the end of the stream. Only
+  // outside a transaction: inside one, a lost session must fail the statement instead.
+  for (int read = 0; read < 2 && !in_transaction_ && PQstatus(conn_.get()) == CONNECTION_OK; ++read) {
+    if (PQconsumeInput(conn_.get()) == 0) break;
+  }
+  if (PQstatus(conn_.get()) != CONNECTION_BAD) return Status::Ok();
+  if (in_transaction_) {
+    return Status::Unavailable("postgresql: the connection to the " + description_ +
+                               " was lost inside a transaction; it rolled back");
+  }
+  PQreset(conn_.get());
+  if (PQstatus(conn_.get()) != CONNECTION_OK) {
+    return Status::Unavailable("cannot reconnect to PostgreSQL (" + description_ +
+                               "): " + TrimmedMessage(PQerrorMessage(conn_.get())));
+  }
+  ++reconnects_;
+  return Status::Ok();
+}
+
+bool Connection::RetryableAfterLoss(std::string_view sql) const {
+  if (in_transaction_ || PQstatus(conn_.get()) != CONNECTION_BAD) return false;
+  while (!sql.empty() && (sql.front() == ' ' || sql.front() == '\n')) sql.remove_prefix(1);
+  return sql.size() >= 6 && strncasecmp(sql.data(), "SELECT", 6) == 0;
+}
+
 Result<Rows> Connection::Query(std::string_view sql, const std::vector<Param>& params) {
+  APPBAN_RETURN_IF_ERROR(ReconnectIfLost());
   std::string text(sql);
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const Param& param : params) values.push_back(param ? param->c_str() : nullptr);
-  Rows rows(PQexecParams(conn_.get(), text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                         nullptr, 0));
+  auto run = [&] {
+    return Rows(PQexecParams(conn_.get(), text.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                             nullptr, nullptr, 0));
+  };
+  Rows rows = run();
   ExecStatusType status = rows.result_ ? PQresultStatus(rows.result_.get()) : PGRES_FATAL_ERROR;
+  // The session died under a read (the server was going down as it was sent): a read outside a
+  // transaction changes nothing, so it is sent once more on a new session.
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && RetryableAfterLoss(sql) && ReconnectIfLost().ok()) {
+    rows = run();
+    status = rows.result_ ? PQresultStatus(rows.result_.get()) : PGRES_FATAL_ERROR;
+  }
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return Error(rows.result_.get(), sql);
   return rows;
 }
 
 Result<Rows> Connection::QueryPrepared(std::string& name, std::string_view sql, const std::vector<Param>& params) {
-  if (name.empty()) {
-    std::string candidate = "appban_" + std::to_string(++prepared_);
+  auto rows = QueryPreparedOnce(name, sql, params);
+  if (rows.ok() || !RetryableAfterLoss(sql)) return rows;
+  return QueryPreparedOnce(name, sql, params);  // a read on a session that died: as in Query
+}
+
+Result<Rows> Connection::QueryPreparedOnce(std::string& name, std::string_view sql, const std::vector<Param>& params) {
+  APPBAN_RETURN_IF_ERROR(ReconnectIfLost());
+  // A name from before a reconnect names nothing on the new session: prepare again.
+  const std::string session = "appban_" + std::to_string(reconnects_) + "_";
+  if (!name.starts_with(session)) {
+    std::string candidate = session + std::to_string(++prepared_);
     std::string text(sql);
     Rows prepared(PQprepare(conn_.get(), candidate.c_str(), text.c_str(), 0, nullptr));
     ExecStatusType status = prepared.result_ ? PQresultStatus(prepared.result_.get()) : PGRES_FATAL_ERROR;
@@ -135,6 +183,7 @@ Result<Rows> Connection::QueryPrepared(std::string& name, std::string_view sql, 
 }
 
 Status Connection::ExecScript(std::string_view sql) {
+  APPBAN_RETURN_IF_ERROR(ReconnectIfLost());
   std::string text(sql);
   Rows rows(PQexec(conn_.get(), text.c_str()));
   ExecStatusType status = rows.result_ ? PQresultStatus(rows.result_.get()) : PGRES_FATAL_ERROR;
@@ -143,6 +192,28 @@ Status Connection::ExecScript(std::string_view sql) {
 }
 
 int Connection::ServerVersion() const { return PQserverVersion(conn_.get()); }
+
+Status Connection::Listen(std::string_view channel) {
+  bool plain = !channel.empty() && channel.size() <= 63 &&
+               std::all_of(channel.begin(), channel.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+  if (!plain) return Status::InvalidArgument("postgresql: LISTEN channel must be lower-case letters and _");
+  return Query("LISTEN " + std::string(channel)).status();
+}
+
+int Connection::Socket() const { return PQsocket(conn_.get()); }
+
+Result<std::vector<Connection::Notification>> Connection::TakeNotifications() {
+  if (PQconsumeInput(conn_.get()) == 0 || PQstatus(conn_.get()) != CONNECTION_OK) {
+    return Status::Unavailable("postgresql: the listening connection to the " + description_ +
+                               " was lost: " + TrimmedMessage(PQerrorMessage(conn_.get())));
+  }
+  std::vector<Notification> arrived;
+  while (PGnotify* notify = PQnotifies(conn_.get())) {
+    arrived.push_back(Notification{notify->relname ? notify->relname : "", notify->extra ? notify->extra : ""});
+    PQfreemem(notify);
+  }
+  return arrived;
+}
 
 namespace {
 
@@ -265,20 +336,33 @@ std::optional<int64_t> Statement::OptionalInt(int column) const {
 
 Result<Transaction> Transaction::Begin(Connection& db, Mode mode) {
   const char* sql = mode == Mode::kRepeatableReadRO ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN";
-  APPBAN_RETURN_IF_ERROR(db.Query(sql).status());
+  auto begun = db.Query(sql);
+  // A session the server ended since the last statement (a restart, a failover) is only noticed
+  // by this one; nothing ran in it yet, so open the connection again and begin once more.
+  if (!begun.ok() && PQstatus(db.conn_.get()) == CONNECTION_BAD) begun = db.Query(sql);
+  APPBAN_RETURN_IF_ERROR(begun.status());
+  db.in_transaction_ = true;
   return Transaction(&db);
 }
 
 Transaction::~Transaction() {
-  if (db_ != nullptr) (void)db_->Query("ROLLBACK");
+  if (db_ == nullptr) return;
+  db_->in_transaction_ = false;
+  // A lost connection rolled the transaction back already; the next statement reconnects.
+  if (PQstatus(db_->conn_.get()) == CONNECTION_OK) (void)db_->Query("ROLLBACK");
 }
 
 Status Transaction::Commit() {
   Connection* db = db_;
   db_ = nullptr;
-  APPBAN_ASSIGN_OR_RETURN(Rows done, db->Query("COMMIT"));
+  // Still inside the transaction while COMMIT is sent: a connection lost by now must fail the
+  // COMMIT, not reconnect and send it to a new session (where it would answer COMMIT too).
+  auto done = db->Query("COMMIT");
+  db->in_transaction_ = false;
+  APPBAN_RETURN_IF_ERROR(done.status());
   // COMMIT of a transaction in which a statement failed answers ROLLBACK, not an error.
-  if (done.command() != "COMMIT") return Status::Internal("postgresql: the transaction was rolled back, not committed");
+  if (done->command() != "COMMIT")
+    return Status::Internal("postgresql: the transaction was rolled back, not committed");
   return Status::Ok();
 }
 

@@ -6,6 +6,12 @@
 // (unique violation: kAlreadyExists, foreign key: kNotFound, serialization failure or deadlock:
 // kUnavailable, connection lost: kUnavailable, a missing privilege or the schema's own guards:
 // kPermissionDenied).
+// A connection the server dropped (a database restart, a failover, an administrator ending it) is
+// opened again by the next statement sent outside a transaction, so a long-running server recovers
+// by itself; a read (SELECT) outside a transaction that finds the session dead is sent once more
+// on a new one. A statement inside a transaction never reconnects, since what ran before the loss
+// is gone (the caller sees kUnavailable and starts over), and neither does a lone write, which may
+// have been applied before the session died.
 // Not thread-safe: one connection per thread.
 #pragma once
 
@@ -71,6 +77,21 @@ class Connection {
   Status ExecScript(std::string_view sql);
   // The server's version as libpq reports it (150018 for 15.18).
   int ServerVersion() const;
+
+  // LISTEN/NOTIFY (docs/postgresql.md "Several nodes"). Listen subscribes this connection to
+  // `channel` (a plain identifier). Socket is the descriptor to wait on for readability, -1 when
+  // the connection is lost; TakeNotifications reads what arrived without blocking and answers
+  // kUnavailable once the connection is lost (the caller opens a new one and catches up, since
+  // notifications sent meanwhile are gone).
+  Status Listen(std::string_view channel);
+  int Socket() const;
+  struct Notification {
+    std::string channel;
+    std::string payload;
+  };
+  Result<std::vector<Notification>> TakeNotifications();
+  // Times this connection was opened again after a loss (0 for a connection never lost).
+  int64_t reconnects() const { return reconnects_; }
   // An identifier for logs and errors: the database name and host, never the password.
   const std::string& description() const { return description_; }
 
@@ -79,11 +100,20 @@ class Connection {
     void operator()(pg_conn* conn) const;
   };
   Connection(pg_conn* conn, std::string description) : conn_(conn), description_(std::move(description)) {}
+  friend class Transaction;
   // The Status for a failed result (or a null one: out of memory, connection lost).
   Status Error(pg_result* result, std::string_view sql) const;
+  // Before a statement: a lost connection is opened again unless a transaction is open on it.
+  Status ReconnectIfLost();
+  // After a failed statement: true when the session is gone and the statement was a read outside
+  // a transaction, which may safely be sent again on a new one.
+  bool RetryableAfterLoss(std::string_view sql) const;
+  Result<Rows> QueryPreparedOnce(std::string& name, std::string_view sql, const std::vector<Param>& params);
   std::unique_ptr<pg_conn, Finisher> conn_;
   std::string description_;
-  int64_t prepared_ = 0;  // statements prepared on this connection, for their names
+  int64_t prepared_ = 0;    // statements prepared on this connection, for their names
+  int64_t reconnects_ = 0;  // prepared statements die with the session: names carry this
+  bool in_transaction_ = false;
 };
 
 // A statement with the cursor interface of sqlite::Statement (Bind, Step, Text, Int...), so that

@@ -466,11 +466,14 @@ class PostgresStore final : public Store {
         return Status::FailedPrecondition("bundle version " + std::to_string(record.version) +
                                           " is not above the latest issued version " + std::to_string(latest));
       }
-      return db_
-          .Query("INSERT INTO bundles(version, issued_at, rules_hash, key_id, envelope) VALUES($1, $2, $3, $4, $5)",
-                 {P(record.version), P(FormatTimestamp(record.issued_at)), P(record.rules_hash), P(record.key_id),
-                  P(record.envelope)})
-          .status();
+      APPBAN_RETURN_IF_ERROR(
+          db_.Query("INSERT INTO bundles(version, issued_at, rules_hash, key_id, envelope) VALUES($1, $2, $3, $4, $5)",
+                    {P(record.version), P(FormatTimestamp(record.issued_at)), P(record.rules_hash), P(record.key_id),
+                     P(record.envelope)})
+              .status());
+      // Delivered to every listening node when this transaction commits, never before or if it
+      // rolls back.
+      return db_.Query("SELECT pg_notify($1, $2)", {P(kBundleChannel), P(record.version)}).status();
     });
   }
   Result<BundleRecord> GetBundle(int64_t version) override {
@@ -638,6 +641,22 @@ Result<postgres::Transaction> PostgresBackend::BeginRead(Database& db) {
 
 // REQUIRES: inside BeginWrite's transaction, which holds kWriteLock.
 Status PostgresBackend::AppendAudit(Database& db, const AuditRecord& audit) { return AppendAuditEntry(db, audit); }
+
+Status PostgresBackend::AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids) {
+  // One notification per kMaxDeviceNotificationBytes of ids, one per line (ids never hold a line
+  // break): a batch of check-ins costs a few notifications, not one per device.
+  std::string payload;
+  for (size_t i = 0; i < device_ids.size(); ++i) {
+    if (!payload.empty()) payload += '\n';
+    payload += device_ids[i];
+    bool last = i + 1 == device_ids.size();
+    if (last || payload.size() + 1 + device_ids[i + 1].size() > kMaxDeviceNotificationBytes) {
+      APPBAN_RETURN_IF_ERROR(db.Query("SELECT pg_notify($1, $2)", {P(kDeviceChannel), P(payload)}).status());
+      payload.clear();
+    }
+  }
+  return Status::Ok();
+}
 
 Result<SchemaState> PostgresBackend::ReadSchemaState(Database& db) {
   APPBAN_ASSIGN_OR_RETURN(int64_t current, ReadSchemaVersion(db));

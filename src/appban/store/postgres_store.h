@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "appban/common/status.h"
 #include "appban/store/fleet.h"
@@ -26,6 +27,16 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url,
 // call opens its own connection: one per thread, as on SQLite.
 Result<std::unique_ptr<FleetStore>> OpenPostgresFleetStore(const std::string& url,
                                                            const std::optional<std::string>& password = std::nullopt);
+
+// The channel every publish notifies, with the new bundle version as payload, when its
+// transaction commits: the nodes LISTEN on it to wake their long-polls at once
+// (server/bundle_notifications.h). A notification is a hint only; the bundles table is the truth.
+inline constexpr std::string_view kBundleChannel = "appban_bundles";
+// The channel a write that changes devices behind the nodes' device caches (a revocation, a batch
+// of check-ins) notifies, with the device ids as payload, one per line: every node drops its
+// cached copies. A payload stays under PostgreSQL's 8,000-byte limit.
+inline constexpr std::string_view kDeviceChannel = "appban_devices";
+inline constexpr size_t kMaxDeviceNotificationBytes = 7'000;
 
 // The schema version a database is at, for readiness checks: current == expected means a node
 // of this version may serve.
