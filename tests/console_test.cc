@@ -338,6 +338,13 @@ TEST_F(ConsoleTest, CsvExportsDefuseFormulasThatDevicesSent) {
       << devices.body;
   EXPECT_EQ(devices.body.find(",=HYPERLINK"), std::string::npos) << devices.body;
   EXPECT_EQ(devices.body.find(",\"=HYPERLINK"), std::string::npos) << devices.body;
+  // The export takes the device list's search: a host name that matches nothing leaves the header.
+  net::HttpResponse none = WithSession(session, "GET", "/v1/admin/exports/devices.csv?hostname=laptop-");
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_EQ(none.body.find("HYPERLINK"), std::string::npos) << none.body;
+  net::HttpResponse found = WithSession(session, "GET", "/v1/admin/exports/devices.csv?hostname=%3Dhyperlink");
+  ASSERT_EQ(found.status, 200) << found.body;
+  EXPECT_NE(found.body.find("'=HYPERLINK"), std::string::npos) << found.body;
 
   net::HttpResponse audit = WithSession(session, "GET", "/v1/admin/exports/audit.csv");
   ASSERT_EQ(audit.status, 200);
