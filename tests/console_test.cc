@@ -14,6 +14,8 @@
 
 #include "appban/common/json.h"
 #include "appban/common/time.h"
+#include "appban/policy/evaluate.h"
+#include "appban/protocol/messages.h"
 #include "support/oidc_provider.h"
 #include "support/server_process.h"
 #include "support/test_support.h"
@@ -336,6 +338,13 @@ TEST_F(ConsoleTest, CsvExportsDefuseFormulasThatDevicesSent) {
       << devices.body;
   EXPECT_EQ(devices.body.find(",=HYPERLINK"), std::string::npos) << devices.body;
   EXPECT_EQ(devices.body.find(",\"=HYPERLINK"), std::string::npos) << devices.body;
+  // The export takes the device list's search: a host name that matches nothing leaves the header.
+  net::HttpResponse none = WithSession(session, "GET", "/v1/admin/exports/devices.csv?hostname=laptop-");
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_EQ(none.body.find("HYPERLINK"), std::string::npos) << none.body;
+  net::HttpResponse found = WithSession(session, "GET", "/v1/admin/exports/devices.csv?hostname=%3Dhyperlink");
+  ASSERT_EQ(found.status, 200) << found.body;
+  EXPECT_NE(found.body.find("'=HYPERLINK"), std::string::npos) << found.body;
 
   net::HttpResponse audit = WithSession(session, "GET", "/v1/admin/exports/audit.csv");
   ASSERT_EQ(audit.status, 200);
@@ -374,6 +383,28 @@ TEST_F(ConsoleTest, ChromiumSignsInSeesTheApiNumbersAndShowsHostileTextAsText) {
   net::HttpResponse enrolled = Send("POST", "/v1/enroll", enroll.dump(), {{"content-type", "application/json"}});
   ASSERT_EQ(enrolled.status, 201) << enrolled.body;
   const std::string device = StringOr(Json::parse(enrolled.body), "device_id");
+  // Devices for the search on the Devices page: two kiosks (one with a chat app), and a desk with
+  // the chat app and a name holding LIKE's wildcards.
+  for (auto [hostname, app] : {std::pair{"kiosk-lobby", "org.example.signage"},
+                               std::pair{"KIOSK-hall", "com.tencent.mm"}, std::pair{"desk_7%", "com.tencent.mm"}}) {
+    net::HttpResponse token = Send("POST", "/v1/admin/enrollment-tokens", R"({"count":1})", admin);
+    ASSERT_EQ(token.status, 201) << token.body;
+    Json request{{"token", StringOr(Json::parse(token.body)["tokens"][0], "token")},
+                 {"hostname", hostname},
+                 {"platform", "linux"},
+                 {"agent_version", "1.0"}};
+    net::HttpResponse made = Send("POST", "/v1/enroll", request.dump(), {{"content-type", "application/json"}});
+    ASSERT_EQ(made.status, 201) << made.body;
+    std::vector<policy::InstalledApp> apps = {{policy::Platform::kDeb, "bash", "5.2", "", ""},
+                                              {policy::Platform::kDeb, app, "1.0", "", ""}};
+    protocol::CheckinRequest checkin;
+    checkin.inventory_hash = protocol::InventoryHash(apps);
+    checkin.inventory = apps;
+    net::HttpResponse checked_in = Send("POST", "/v1/checkin", protocol::ToJson(checkin).dump(),
+                                        {{"authorization", "Bearer " + StringOr(Json::parse(made.body), "credential")},
+                                         {"content-type", "application/json"}});
+    ASSERT_EQ(checked_in.status, 200) << checked_in.body;
+  }
 
   // A granted waiver for the page to show as expiring within a week and to revoke. Granting one
   // takes two people: alice requests it and bob approves it, both signed in at the test provider.
@@ -409,6 +440,7 @@ TEST_F(ConsoleTest, ChromiumSignsInSeesTheApiNumbersAndShowsHostileTextAsText) {
                            server_->admin_token(), "hostile-title", hostile, shots.string()});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_NE(run.out.find("ok: the devices page shows the hostile host name as text"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("ok: searching by installed app"), std::string::npos) << run.out;
   EXPECT_TRUE(std::filesystem::exists(shots / "console-overview.png"));
 }
 

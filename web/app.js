@@ -27,6 +27,17 @@ function say(message, isError = false) {
   statusLine.replaceChildren(el('p', { class: isError ? 'error' : 'ok' }, message));
 }
 
+// A message about what an action did is kept when the action itself moves to another page; any
+// other navigation clears the status line, so an old message is never read as the new page's.
+let messageForNextPage = null;
+function sayOnNextPage(message) { messageForNextPage = message; }
+function onNavigation() {
+  statusLine.replaceChildren();
+  if (messageForNextPage !== null) say(messageForNextPage);
+  messageForNextPage = null;
+  route();
+}
+
 class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
@@ -228,11 +239,71 @@ async function rulePage(id) {
   ];
 }
 
+// GET /v1/admin/devices with the search's filters (only those given) and the page's cursor.
+function devicesPath(search, cursor) {
+  const params = new URLSearchParams({ limit: '100' });
+  for (const [name, value] of Object.entries(search)) if (value) params.set(name, value);
+  if (cursor) params.set('cursor', cursor);
+  return '/v1/admin/devices?' + params.toString();
+}
+
+// The devices, or those a search finds: the server filters (by index) and pages them, 100 a page,
+// "Show more devices" for the next; the page never loads the whole fleet.
 async function devicesPage() {
-  const answer = await api('GET', '/v1/admin/devices?limit=100');
-  return [el('h1', {}, 'Devices'), el('p', {}, answer.total + ' devices; the first page:'),
-    table(['Device', 'Host name', 'Platform', 'Source', 'Last seen'], answer.devices.map((d) =>
-      [link('#/devices/' + encodeURIComponent(d.id), d.id), d.hostname, d.platform, d.source, d.last_seen]))];
+  const inputs = {
+    hostname: el('input', { id: 'search-hostname', type: 'search', autocomplete: 'off', maxlength: '253' }),
+    app: el('input', { id: 'search-app', type: 'search', autocomplete: 'off', maxlength: '256' }),
+    id: el('input', { id: 'search-id', type: 'search', autocomplete: 'off', maxlength: '64' }),
+  };
+  const form = el('form', { id: 'device-search', role: 'search', 'aria-labelledby': 'device-search-heading' },
+    el('h2', { id: 'device-search-heading' }, 'Search devices'),
+    el('p', {}, 'Every field given must match. Devices record no user: search by host name, app or id.'),
+    ...field('search-hostname', 'Host name starts with (either case)', inputs.hostname),
+    ...field('search-app', 'App installed (the whole package, bundle or Flatpak id)', inputs.app),
+    ...field('search-id', 'Device id starts with', inputs.id),
+    el('div', {}, el('button', { type: 'submit' }, 'Search'), ' ', el('button', { type: 'reset' }, 'Show all')));
+  const summary = el('p', { id: 'device-results-summary', 'aria-live': 'polite' });
+  const body = el('tbody', {});
+  const headings = ['Device', 'Host name', 'Platform', 'Source', 'Last seen'];
+  const results = el('table', { id: 'device-results', 'aria-describedby': 'device-results-summary' },
+    el('thead', {}, el('tr', {}, ...headings.map((h) => el('th', { scope: 'col' }, h)))), body);
+  const more = el('button', { type: 'button', id: 'more-devices', hidden: '' }, 'Show more devices');
+  let search = {};
+  let cursor = null;
+  let shown = 0;
+  const load = async (fromStart) => {
+    const answer = await api('GET', devicesPath(search, fromStart ? null : cursor));
+    if (fromStart) { body.replaceChildren(); shown = 0; }
+    for (const d of answer.devices) {
+      body.append(el('tr', {}, ...[link('#/devices/' + encodeURIComponent(d.id), d.id), d.hostname, d.platform,
+        d.source, d.last_seen].map((c) => el('td', {}, c))));
+    }
+    shown += answer.devices.length;
+    cursor = answer.next_cursor;
+    more.hidden = !cursor;
+    const searching = Object.values(search).some((value) => value);
+    if (searching && !shown) summary.textContent = 'No device matches.';
+    else if (searching) {
+      summary.textContent = shown + (shown === 1 ? ' matching device shown' : ' matching devices shown') +
+        (cursor ? '; more follow.' : '.');
+    }
+    else summary.textContent = shown + ' of ' + answer.total + ' devices shown' + (cursor ? '; more follow.' : '.');
+  };
+  const reload = async () => {
+    try { await load(true); } catch (error) { say(explain(error), true); }
+  };
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    search = { hostname: inputs.hostname.value.trim(), app: inputs.app.value.trim(), id: inputs.id.value.trim() };
+    statusLine.replaceChildren();
+    reload();
+  });
+  form.addEventListener('reset', () => { search = {}; reload(); });
+  more.addEventListener('click', async () => {
+    try { await load(false); } catch (error) { say(explain(error), true); }
+  });
+  await load(true);
+  return [el('h1', {}, 'Devices'), form, summary, results, more];
 }
 
 async function devicePage(id) {
@@ -240,8 +311,9 @@ async function devicePage(id) {
   return [el('h1', {}, 'Device ', id), el('pre', {}, JSON.stringify(device, null, 2))];
 }
 
+// The latest entries first (order=newest), 100 a page, "Show older entries" for the next.
 async function auditPage() {
-  const answer = await api('GET', '/v1/admin/audit?limit=100');
+  const answer = await api('GET', '/v1/admin/audit?order=newest&limit=100');
   const result = el('p', { id: 'verify-result' });
   const verify = el('button', { type: 'button' }, 'Verify the chain now');
   verify.addEventListener('click', async () => {
@@ -251,9 +323,24 @@ async function auditPage() {
         v.ok ? 'The audit chain verifies.' : 'The audit chain does NOT verify: ' + JSON.stringify(v)));
     } catch (error) { say(error.message, true); }
   });
-  return [el('h1', {}, 'Audit log'), verify, result,
-    table(['Seq', 'At', 'Actor', 'Action', 'Object'], answer.entries.map((e) =>
-      [e.seq, e.at, e.actor, e.action, e.object]), new Set([0]))];
+  const rows = (entries) => entries.map((e) => el('tr', {}, ...[e.seq, e.at, e.actor, e.action, e.object].map((c, i) =>
+    el('td', i === 0 ? { class: 'num' } : {}, c))));
+  const body = el('tbody', {}, ...rows(answer.entries));
+  const headings = ['Seq', 'At', 'Actor', 'Action', 'Object'];
+  const older = el('button', { type: 'button', id: 'older-audit', hidden: '' }, 'Show older entries');
+  let cursor = answer.next_cursor;
+  older.hidden = !cursor;
+  older.addEventListener('click', async () => {
+    try {
+      const next = await api('GET', '/v1/admin/audit?order=newest&limit=100&cursor=' + encodeURIComponent(cursor));
+      body.append(...rows(next.entries));
+      cursor = next.next_cursor;
+      older.hidden = !cursor;
+    } catch (error) { say(error.message, true); }
+  });
+  return [el('h1', {}, 'Audit log'), verify, result, el('p', {}, 'The latest entries first.'),
+    el('table', { id: 'audit' }, el('thead', {}, el('tr', {}, ...headings.map((h) => el('th', { scope: 'col' }, h)))), body),
+    older];
 }
 
 async function assessmentsPage() {
@@ -308,7 +395,7 @@ function ruleForm(heading, intro, rule) {
       await api('POST', '/v1/admin/rules', {
         ...rule, id: id.value, title: title.value, rationale: rationale.value, authority: authority.value,
       });
-      say('Rule ' + id.value + ' proposed as a draft; another administrator must approve it.');
+      sayOnNextPage('Rule ' + id.value + ' proposed as a draft; another administrator must approve it.');
       location.hash = '#/rules/' + encodeURIComponent(id.value);
     } catch (error) { say(explain(error), true); }
   });
@@ -432,9 +519,22 @@ function revokeWaiverForm(w, area) {
   form.querySelector('h2').focus();
 }
 
+// Every change, page after page: the API has no filter by state, and a request waiting for
+// approval may sit behind the first thousand changes.
+async function allChanges() {
+  const changes = [];
+  let cursor = null;
+  do {
+    const answer = await api('GET', '/v1/admin/changes?limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    changes.push(...answer.changes);
+    cursor = answer.next_cursor;
+  } while (cursor);
+  return changes;
+}
+
 async function waiversPage() {
   const [first, changes, users] = await Promise.all([api('GET', '/v1/admin/waivers?limit=100'),
-    api('GET', '/v1/admin/changes?limit=1000'), api('GET', '/v1/admin/users?limit=1000')]);
+    allChanges(), api('GET', '/v1/admin/users?limit=1000')]);
   // Waivers name people by user id; show their names where the first page of users has them.
   const names = new Map(users.users.map((u) => [u.id, u.display_name]));
   const person = (id) => (id && names.has(id) ? names.get(id) : id || '');
@@ -473,7 +573,7 @@ async function waiversPage() {
     session.role === 'admin' ? null
       : el('p', {}, 'Requesting, approving and revoking waivers needs the admin role; you are ' + session.role + '.'),
     el('h2', {}, 'Granted waivers'), list, more, revokeArea,
-    el('h2', {}, 'Requests waiting for approval'), pendingWaivers(changes.changes),
+    el('h2', {}, 'Requests waiting for approval'), pendingWaivers(changes),
     waiverForm()];
 }
 
@@ -585,7 +685,7 @@ async function route() {
   }
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', onNavigation);
 
 (async () => {
   try {

@@ -66,7 +66,34 @@ try {
   check(await page.$$eval('main img', (nodes) => nodes.length) === 0, 'no element was made from the hostile text');
   check(await page.evaluate(() => window.__appbanXss === undefined), 'the hostile text ran no script');
   await checkAccessibility(page, 'the devices');
+
+  // The device search (tests/console_test.cc enrols kiosk-lobby, KIOSK-hall and desk_7%, and
+  // checks in their inventories). Each search waits for its own summary line.
+  const search = async (fields, summary) => {
+    for (const name of ['hostname', 'app', 'id']) {
+      await page.$eval('#search-' + name, (node, value) => { node.value = value; }, fields[name] || '');
+    }
+    await page.$eval('#device-results-summary', (node) => { node.textContent = ''; });
+    await page.click('#device-search button[type=submit]');
+    await page.waitForFunction((s) => document.getElementById('device-results-summary').textContent === s, {}, summary);
+    return (await page.$$eval('#device-results tbody tr', (rows) => rows.map((r) => r.children[1].textContent))).sort();
+  };
+  const byHost = await search({ hostname: 'kiosk-' }, '2 matching devices shown.');
+  check(JSON.stringify(byHost) === JSON.stringify(['KIOSK-hall', 'kiosk-lobby']),
+    'searching by host name shows the two kiosks, in either case, and nothing else: ' + byHost.join(', '));
+  await checkAccessibility(page, 'the device search\'s results');
   await page.screenshot({ path: shots + '/console-devices.png' });
+  const byApp = await search({ app: 'com.tencent.mm' }, '2 matching devices shown.');
+  check(JSON.stringify(byApp) === JSON.stringify(['KIOSK-hall', 'desk_7%']),
+    'searching by installed app shows the devices that have it: ' + byApp.join(', '));
+  const both = await search({ hostname: 'KIOSK', app: 'com.tencent.mm' }, '1 matching device shown.');
+  check(JSON.stringify(both) === JSON.stringify(['KIOSK-hall']), 'a host name and an app together: ' + both.join(', '));
+  const literal = await search({ hostname: 'desk_7%' }, '1 matching device shown.');
+  const wildcards = await search({ hostname: '%' }, 'No device matches.');
+  check(literal.length === 1 && wildcards.length === 0, 'the wildcards % and _ in a search are literal');
+  const hostileFound = await search({ hostname: '<img' }, '1 matching device shown.');
+  check(JSON.stringify(hostileFound) === JSON.stringify([hostile]) && await page.$$eval('main img', (n) => n.length) === 0,
+    'a search result shows the hostile host name as text');
 
   // Waivers: a request waits for a second person; the requester's own approval is refused in words.
   const device = (await api('/v1/admin/devices?limit=1')).devices[0].id;
@@ -110,8 +137,12 @@ try {
   check(revokedRow && revokedRow.includes('revoked 20') && !revokedRow.includes('Revoke'),
     'the waivers page shows it revoked, with no Revoke button left: ' + revokedRow);
 
-  // The catalog side by side with our rules; a decision we do not ban adopted as a draft.
-  await visit('#/catalog', 'Catalog of government app bans');
+  // The catalog side by side with our rules; a decision we do not ban adopted as a draft. The
+  // waivers' status message does not follow to another page.
+  check((await page.$eval('#status', (node) => node.textContent)).includes('revoked'), 'the status says it was revoked');
+  await page.click('#nav a[href="#/catalog"]');
+  await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'Catalog of government app bans');
+  check(await page.$eval('#status', (node) => node.textContent) === '', 'going to another page clears the status message');
   const tiktokRow = await page.$$eval('#catalog tbody tr', (rows) => rows.map((r) => r.textContent)
     .find((text) => text.startsWith('ca-tiktok-2023')));
   check(tiktokRow && tiktokRow.includes('Not banned here') && tiktokRow.includes('Canada'),
@@ -138,6 +169,10 @@ try {
   await page.screenshot({ path: shots + '/console-assessments.png' });
 
   await visit('#/audit', 'Audit log');
+  const seqs = await page.$$eval('#audit tbody tr', (rows) => rows.map((r) => Number(r.children[0].textContent)));
+  const latest = (await api('/v1/admin/audit?order=newest&limit=1')).entries[0].seq;
+  check(seqs.length > 1 && seqs[0] === latest && seqs.every((seq, i) => i === 0 || seq < seqs[i - 1]),
+    'the audit page shows the latest entry first: ' + seqs.slice(0, 3).join(', '));
   await page.click('main button');
   await page.waitForFunction(() => document.getElementById('verify-result').textContent !== '');
   check((await page.$eval('#verify-result', (node) => node.textContent)) === 'The audit chain verifies.',

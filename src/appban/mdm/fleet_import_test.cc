@@ -121,10 +121,10 @@ TEST_F(FleetImportTest, PhonesCountLikeAgentDevices) {
   EXPECT_EQ(device->last_seen, kNow - 60);
   EXPECT_NE(device->inventory_json.find("com.tencent.mm"), std::string::npos);
 
-  auto by_source = fleet_->ListDevicesWhere({"amapi", "android"}, "", 100);
+  auto by_source = fleet_->ListDevicesWhere({.source = "amapi", .platform = "android"}, "", 100);
   ASSERT_TRUE(by_source.ok());
   EXPECT_EQ(by_source->size(), 5u);
-  EXPECT_EQ(fleet_->ListDevicesWhere({"agent", ""}, "", 100)->size(), 0u);
+  EXPECT_EQ(fleet_->ListDevicesWhere({.source = "agent"}, "", 100)->size(), 0u);
 }
 
 TEST_F(FleetImportTest, IdsAreStableAndAPhoneGoneFromTheMdmIsNotKeptCompliant) {

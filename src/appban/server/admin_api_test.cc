@@ -633,6 +633,15 @@ TEST_F(AdminApiTest, HostileInputsAre4xxNamingTheProblem) {
       {"GET", "/v1/admin/devices?limit=-1", "", 400, "limit"},
       {"GET", "/v1/admin/devices?offset=abc", "", 400, "offset"},
       {"GET", "/v1/admin/devices?limit=%zz", "", 400, "limit"},
+      {"GET", "/v1/admin/devices?user=alice", "", 400, "query parameter user"},
+      {"GET", "/v1/admin/devices?hostname=" + std::string(254, 'a'), "", 400, "longer than 253 bytes"},
+      {"GET", "/v1/admin/devices?id=D-1", "", 400, "query parameter id"},
+      {"GET", "/v1/admin/devices?hostname=a%01b", "", 400, "query parameter hostname"},
+      {"GET", "/v1/admin/devices?app=%ff", "", 400, "query parameter app"},
+      {"GET", "/v1/admin/devices?app=%zz", "", 400, "query parameter app"},
+      {"GET", "/v1/admin/exports/devices.csv?hostname=%00", "", 400, "query parameter hostname"},
+      {"GET", "/v1/admin/audit?order=sideways", "", 400, "query parameter order"},
+      {"GET", "/v1/admin/audit?order=newest&after=3", "", 400, "query parameter after"},
       {"GET", "/v1/admin/audit?limit=99999999999999999999", "", 400, "limit"},
       {"GET", "/v1/admin/compliance/rules/x?limit=10001", "", 400, "limit"},
       {"GET", "/v1/admin/rules/../../etc/passwd", "", 400, ".."},
@@ -829,6 +838,18 @@ TEST_F(AdminApiTest, AuditRecordsWhoActedHowAndFromWhere) {
   ASSERT_EQ(next["entries"].size(), 2u);
   EXPECT_EQ(next["entries"][0]["seq"], first + 1);
   EXPECT_TRUE(next["more"]);
+  // order=newest: the latest entries first, and its cursor pages on backwards.
+  auto latest = BodyOf(Send("GET", "/v1/admin/audit?order=newest&limit=2", dave_));
+  ASSERT_EQ(latest["entries"].size(), 2u);
+  int64_t last = entries.back()["seq"];
+  EXPECT_EQ(latest["entries"][0]["seq"], last);
+  EXPECT_EQ(latest["entries"][1]["seq"], last - 1);
+  auto older = BodyOf(
+      Send("GET", "/v1/admin/audit?order=newest&limit=2&cursor=" + latest["next_cursor"].get<std::string>(), dave_));
+  ASSERT_EQ(older["entries"].size(), 2u);
+  EXPECT_EQ(older["entries"][0]["seq"], last - 2);
+  // A cursor of one order does not page the other.
+  EXPECT_EQ(Send("GET", "/v1/admin/audit?cursor=" + latest["next_cursor"].get<std::string>(), dave_).status, 400);
 
   auto verify = BodyOf(Send("GET", "/v1/admin/audit/verify", dave_));
   EXPECT_TRUE(verify["ok"]);

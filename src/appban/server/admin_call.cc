@@ -1,6 +1,7 @@
 #include "appban/server/admin_call.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "appban/common/bytes.h"
 #include "appban/common/crypto.h"
@@ -158,6 +159,60 @@ Result<std::optional<int64_t>> QueryInteger(const HttpRequest& request, std::str
 
 Status CheckPathIdentifier(const std::string& value, std::string_view what) {
   return policy::ValidateIdentifier(value, what).WithContext("path");
+}
+
+namespace {
+
+// A search text from the query string: absent is "", else at most `max_bytes` of UTF-8 without
+// control characters (host names and app ids are stored so; PostgreSQL refuses invalid UTF-8).
+Result<std::string> QuerySearchText(const HttpRequest& request, std::string_view name, size_t max_bytes) {
+  std::optional<std::string> text = request.QueryParam(name);
+  std::string what = "query parameter " + std::string(name);
+  if (!text) {
+    if (request.query.find(std::string(name) + "=") != std::string::npos) {
+      return Status::InvalidArgument(what + ": malformed percent-encoding");
+    }
+    return std::string();
+  }
+  if (text->size() > max_bytes) {
+    return Status::InvalidArgument(what + ": longer than " + std::to_string(max_bytes) + " bytes");
+  }
+  if (!IsValidUtf8(*text)) return Status::InvalidArgument(what + ": not UTF-8");
+  for (char c : *text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Status::InvalidArgument(what + ": contains a control character");
+    }
+  }
+  return std::move(*text);
+}
+
+}  // namespace
+
+Result<store::DeviceFilter> ReadDeviceFilter(const HttpRequest& request) {
+  if (request.QueryParam("user")) {
+    return Status::InvalidArgument(
+        "query parameter user: devices record no user (an enrolment names a host, not a person); search by "
+        "hostname, id or app");
+  }
+  store::DeviceFilter filter;
+  for (auto [name, value] : {std::pair{"source", &filter.source}, std::pair{"platform", &filter.platform}}) {
+    if (auto given = request.QueryParam(name)) {
+      APPBAN_RETURN_IF_ERROR(CheckPathIdentifier(*given, std::string("query parameter ") + name));
+      *value = *given;
+    }
+  }
+  const DeviceSearchLimits& limits = kDeviceSearchLimits;
+  APPBAN_ASSIGN_OR_RETURN(filter.hostname_prefix, QuerySearchText(request, "hostname", limits.max_hostname_bytes));
+  APPBAN_ASSIGN_OR_RETURN(filter.id_prefix, QuerySearchText(request, "id", limits.max_id_bytes));
+  APPBAN_ASSIGN_OR_RETURN(filter.app, QuerySearchText(request, "app", limits.max_app_bytes));
+  // Device ids are "d-" or "m-" and lowercase hex: anything else can only be a mistake.
+  for (char c : filter.id_prefix) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-')) {
+      return Status::InvalidArgument("query parameter id: " + Quoted(filter.id_prefix) +
+                                     " is not the start of a device id (lowercase letters, digits and '-')");
+    }
+  }
+  return filter;
 }
 
 // ---------------------------------------------------------------------------------------------

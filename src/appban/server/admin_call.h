@@ -68,6 +68,18 @@ Result<std::optional<int64_t>> QueryInteger(const HttpRequest& request, std::str
 // Validates a path segment that names an object.
 Status CheckPathIdentifier(const std::string& value, std::string_view what);
 
+// Limits on a device search (GET /v1/admin/devices, the devices CSV export).
+struct DeviceSearchLimits {
+  size_t max_hostname_bytes = store::kFleetLimits.max_hostname_bytes;
+  size_t max_id_bytes = 64;
+  size_t max_app_bytes = 256;  // app ids are at most 256 bytes on the device protocol
+};
+inline constexpr DeviceSearchLimits kDeviceSearchLimits{};
+// The device filter of the query string: source, platform, hostname (prefix), id (prefix), app
+// (installed). InvalidArgument naming the parameter for a value out of bounds, and for `user`,
+// which devices do not record.
+Result<store::DeviceFilter> ReadDeviceFilter(const HttpRequest& request);
+
 // ---- Paging
 //
 // Every list endpoint answers one page: `limit` rows (kAdminLimits.default_page when absent; more

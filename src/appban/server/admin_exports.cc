@@ -33,10 +33,13 @@ std::string TimeCell(const std::optional<UnixSeconds>& at) { return at ? FormatT
 HttpResponse ExportDevicesCsv(Call& call) {
   std::string body = CsvRow({"id", "hostname", "platform", "source", "group", "agent_version", "enrolled_at",
                              "last_seen", "applied_version", "revoked_at", "cannot_enforce"});
+  // The same search as the JSON list (GET /v1/admin/devices?hostname=…&app=…).
+  auto filter = ReadDeviceFilter(call.request);
+  if (!filter.ok()) return ErrorFrom(filter.status());
   std::string after;
   size_t rows = 0;
   while (true) {
-    auto devices = call.context.fleet->ListDevicesAfter(after, kReadPage);
+    auto devices = call.context.fleet->ListDevicesWhere(*filter, after, kReadPage);
     if (!devices.ok()) return ErrorFrom(devices.status());
     for (const store::Device& d : *devices) {
       if (++rows > kMaxExportRows) return TooMany("devices");

@@ -173,18 +173,9 @@ HttpResponse ListDevices(Call& call) {
   }
   auto page = ReadPageRequest(call.request, "devices", CursorKey::kIdentifier);
   if (!page.ok()) return ErrorFrom(page.status());
-  store::DeviceFilter filter;
-  for (auto [name, value] : {std::pair{"source", &filter.source}, std::pair{"platform", &filter.platform}}) {
-    if (auto given = call.request.QueryParam(name)) {
-      if (Status valid = CheckPathIdentifier(*given, std::string("query parameter ") + name); !valid.ok()) {
-        return ErrorFrom(valid);
-      }
-      *value = *given;
-    }
-  }
-  auto devices = (filter.source.empty() && filter.platform.empty())
-                     ? call.context.fleet->ListDevicesAfter(page->after, page->limit + 1)
-                     : call.context.fleet->ListDevicesWhere(filter, page->after, page->limit + 1);
+  auto filter = ReadDeviceFilter(call.request);
+  if (!filter.ok()) return ErrorFrom(filter.status());
+  auto devices = call.context.fleet->ListDevicesWhere(*filter, page->after, page->limit + 1);
   if (!devices.ok()) return ErrorFrom(devices.status());
   Json next = FinishPage("devices", *page, *devices, [](const store::Device& device) { return device.id; });
   // Counted from the smallest index, not the rows: kept for the clients that show it.

@@ -225,10 +225,20 @@ struct Device {
   static constexpr std::string_view kAgentSource = "agent";
 };
 
-// Which devices a listing returns; empty fields match every device.
+// Which devices a listing returns; empty fields match every device, and a device must match every
+// field that is set. Text is matched literally: `%` and `_` are not wildcards.
+// Each member has `{}` so that a designated initializer may name only the fields it sets.
 struct DeviceFilter {
-  std::string source;    // "agent", "amapi", ...
-  std::string platform;  // "linux", "android", ...
+  std::string source{};    // "agent", "amapi", ...
+  std::string platform{};  // "linux", "android", ...
+  // The host name starts with this, ASCII letters compared case-insensitively ("LAPTOP-" finds
+  // "laptop-0042"). A prefix rather than a substring so the search reads an index
+  // (devices_by_hostname) instead of every row of a 100,000-device fleet.
+  std::string hostname_prefix{};
+  std::string id_prefix{};  // the device id starts with this (byte for byte)
+  // An app id (package, bundle or Flatpak id, exactly) in the device's latest inventory, found
+  // through the device_apps index written with each inventory.
+  std::string app{};
 };
 
 struct Enrollment {
@@ -484,7 +494,8 @@ class FleetStore {
   // Audited "device.revoke", or "device.unenroll" when the actor is the device itself
   // ("device:<id>", `appban agent unenrol`): RevokeDeviceAction.
   virtual Status RevokeDevice(const std::string& id, const AuditRecord& audit) = 0;
-  // A keyset page as ListDevicesAfter, of the devices `filter` selects (indexed by source, platform).
+  // A keyset page as ListDevicesAfter, of the devices `filter` selects (indexed by source, platform,
+  // host name and installed app).
   virtual Result<std::vector<Device>> ListDevicesWhere(const DeviceFilter& filter, std::string_view after_id,
                                                        size_t limit) = 0;
   // Non-revoked devices per (source, platform), and how many of them are cannot-enforce.

@@ -57,8 +57,8 @@ TEST_P(FleetMdmContract, ImportedBesideAgentsListedBySourceNeverAuthenticated) {
   EXPECT_EQ(phone->enrollment_token_id, "");
   EXPECT_EQ(fleet->GetDevice(agent.device.id)->source, "agent");
 
-  EXPECT_EQ(fleet->ListDevicesWhere({"amapi", ""}, "", 10)->size(), 1u);
-  EXPECT_EQ(fleet->ListDevicesWhere({"agent", "linux"}, "", 10)->size(), 1u);
+  EXPECT_EQ(fleet->ListDevicesWhere({.source = "amapi"}, "", 10)->size(), 1u);
+  EXPECT_EQ(fleet->ListDevicesWhere({.source = "agent", .platform = "linux"}, "", 10)->size(), 1u);
   auto counts = fleet->CountDevicesBySource();
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ(counts->size(), 2u);
@@ -91,10 +91,11 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
     ASSERT_TRUE(fleet->ApplyCheckins(std::vector<CheckinWrite>{write}).ok());
   }
   {
-    // Run migrations 7 to 11 again over a populated devices table (rows referenced by
+    // Run migrations 7 to 12 again over a populated devices table (rows referenced by
     // inventories, events and rule states): 7 and 9 rebuild it.
     RawDb raw(dir.db());
-    ASSERT_EQ(raw.Exec("DROP TABLE changes; ALTER TABLE enrollment_tokens DROP COLUMN uses;"
+    ASSERT_EQ(raw.Exec("DROP TABLE device_apps; DROP INDEX devices_by_hostname;"
+                       "DROP TABLE changes; ALTER TABLE enrollment_tokens DROP COLUMN uses;"
                        "ALTER TABLE enrollment_tokens DROP COLUMN max_uses; DROP INDEX users_by_person;"
                        "ALTER TABLE users DROP COLUMN person_id; DROP TABLE ended_sessions; DROP TABLE session_cutoffs;"
                        "PRAGMA user_version = 6"),
@@ -109,7 +110,7 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
   EXPECT_EQ(fleet->ListEvents(id, 10)->size(), 1u);
   EXPECT_EQ(fleet->ListDeviceRuleStates(id)->size(), 1u);
   RawDb raw(dir.db());
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "11");
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "12");
   EXPECT_EQ(raw.Scalar("PRAGMA foreign_key_check"), "");
   EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'devices_rules_hash_mismatch'"), "1");
   // Migration 9: the token that enrolled ws-1 counts as used once of once, and enrols no other.

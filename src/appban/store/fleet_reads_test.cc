@@ -9,6 +9,7 @@
 
 #include "appban/store/fleet.h"
 #include "appban/store/fleet_test_support.h"
+#include "appban/store/match_records.h"
 #include "appban/store/store_backend_test_support.h"
 
 namespace appban::store {
@@ -80,7 +81,7 @@ TEST_P(FleetReadsContract, DevicesEventsAndUsersPageInKeyOrder) {
   ASSERT_EQ(next->size(), 1u);
   EXPECT_EQ((*next)[0].id, ids[2]);
   EXPECT_EQ(*fleet->CountDevices(), 3);
-  auto linux_agents = fleet->ListDevicesWhere({"agent", "linux"}, ids[0], 10);
+  auto linux_agents = fleet->ListDevicesWhere({.source = "agent", .platform = "linux"}, ids[0], 10);
   ASSERT_TRUE(linux_agents.ok());
   EXPECT_EQ(linux_agents->size(), 2u);
 
@@ -107,6 +108,122 @@ TEST_P(FleetReadsContract, DevicesEventsAndUsersPageInKeyOrder) {
   ASSERT_TRUE(users.ok()) << users.status().ToString();
   ASSERT_EQ(users->size(), 2u);
   EXPECT_LT((*users)[0].id, (*users)[1].id);
+}
+
+// An inventory of the given apps, as the server stores one from a check-in.
+CheckinWrite WithInventory(const std::string& device_id, std::vector<std::string> app_ids, UnixSeconds at) {
+  std::vector<policy::InstalledApp> apps;
+  std::string json = "[";
+  for (const std::string& id : app_ids) {
+    apps.push_back({policy::Platform::kAndroid, id, "1", "", ""});
+    json += std::string(json.size() > 1 ? "," : "") + R"({"id":")" + id + R"(","platform":"android"})";
+  }
+  CheckinWrite write = Checkin(device_id, {}, at);
+  write.inventory = InventoryUpdate{"inventory-" + std::to_string(at), json + "]", EncodeMatchRecords(apps), at};
+  return write;
+}
+
+// The host names of a listing, in its order.
+std::vector<std::string> Hostnames(const Result<std::vector<Device>>& devices) {
+  std::vector<std::string> names;
+  EXPECT_TRUE(devices.ok()) << devices.status().ToString();
+  if (!devices.ok()) return names;
+  const std::vector<Device>& listed = *devices;
+  for (const Device& device : listed) names.push_back(device.hostname);
+  return names;
+}
+
+std::vector<std::string> SearchHostnames(FleetStore& fleet, const DeviceFilter& filter) {
+  return Hostnames(fleet.ListDevicesWhere(filter, "", 100));
+}
+
+TEST_P(FleetReadsContract, DeviceSearchByHostnamePrefixIgnoresCaseAndTakesWildcardsLiterally) {
+  auto fleet = OpenFleet();
+  for (const char* host : {"laptop-0042", "LAPTOP-0043", "desktop-laptop-1", "lab_01", "labx01", "100%-ready",
+                           "1000-ready", "back\\slash"}) {
+    EnrollOne(*fleet, host);
+  }
+  auto found = [&](const std::string& prefix) {
+    std::vector<std::string> names = SearchHostnames(*fleet, {.hostname_prefix = prefix});
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(found("Laptop-"), (Names{"LAPTOP-0043", "laptop-0042"})) << "a prefix, not a substring";
+  EXPECT_EQ(found("laptop-0042"), (Names{"laptop-0042"}));
+  EXPECT_EQ(found("lab_"), (Names{"lab_01"})) << "_ is not a wildcard";
+  EXPECT_EQ(found("100%"), (Names{"100%-ready"})) << "% is not a wildcard";
+  EXPECT_EQ(found("back\\"), (Names{"back\\slash"}));
+  EXPECT_EQ(found("%"), Names{});
+  EXPECT_EQ(found("tablet"), Names{});
+}
+
+TEST_P(FleetReadsContract, DeviceSearchByInstalledAppFollowsTheLatestInventory) {
+  auto fleet = OpenFleet();
+  std::string chat = EnrollOne(*fleet, "chat-user").device.id;
+  std::string both = EnrollOne(*fleet, "both-apps").device.id;
+  std::string other = EnrollOne(*fleet, "other-apps").device.id;
+  EnrollOne(*fleet, "never-reported");
+  std::vector<CheckinWrite> batch = {WithInventory(chat, {"com.tencent.mm"}, kNow + 1),
+                                     WithInventory(both, {"com.tencent.mm", "org.example.notes"}, kNow + 1),
+                                     WithInventory(other, {"com.tencent.mmx", "org.example.notes"}, kNow + 1)};
+  ASSERT_TRUE(fleet->ApplyCheckins(batch).ok());
+  auto found = [&](const std::string& app) {
+    std::vector<std::string> names = SearchHostnames(*fleet, {.app = app});
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(found("com.tencent.mm"), (Names{"both-apps", "chat-user"})) << "the whole app id, not a prefix";
+  EXPECT_EQ(found("org.example.notes"), (Names{"both-apps", "other-apps"}));
+  EXPECT_EQ(found("com.tencent.m_"), Names{});
+
+  // The app is removed: the device is no longer found by it.
+  std::vector<CheckinWrite> removal = {WithInventory(chat, {"org.example.notes"}, kNow + 2)};
+  ASSERT_TRUE(fleet->ApplyCheckins(removal).ok());
+  EXPECT_EQ(found("com.tencent.mm"), (Names{"both-apps"}));
+  EXPECT_EQ(found("org.example.notes"), (Names{"both-apps", "chat-user", "other-apps"}));
+  // Combined with the host name: both must match.
+  EXPECT_EQ(SearchHostnames(*fleet, {.hostname_prefix = "OTHER", .app = "org.example.notes"}), (Names{"other-apps"}));
+  EXPECT_EQ(SearchHostnames(*fleet, {.hostname_prefix = "other", .app = "com.tencent.mm"}), Names{});
+}
+
+TEST_P(FleetReadsContract, DeviceSearchPagesByIdAcrossAPageBoundary) {
+  auto fleet = OpenFleet();
+  std::vector<std::string> kiosks;
+  for (int i = 0; i < 5; ++i) {
+    kiosks.push_back(EnrollOne(*fleet, "kiosk-" + std::to_string(i)).device.id);
+    EnrollOne(*fleet, "office-" + std::to_string(i));
+  }
+  std::sort(kiosks.begin(), kiosks.end());
+  std::vector<CheckinWrite> batch;
+  for (const std::string& id : kiosks) batch.push_back(WithInventory(id, {"org.example.kiosk"}, kNow + 1));
+  ASSERT_TRUE(fleet->ApplyCheckins(batch).ok());
+
+  for (const DeviceFilter& filter :
+       {DeviceFilter{.hostname_prefix = "kiosk-"}, DeviceFilter{.app = "org.example.kiosk"}}) {
+    std::vector<std::string> paged;
+    std::string after;
+    for (int pages = 0; pages < 10; ++pages) {
+      auto page = fleet->ListDevicesWhere(filter, after, 2);
+      ASSERT_TRUE(page.ok()) << page.status().ToString();
+      const std::vector<Device>& devices = *page;
+      for (const Device& device : devices) paged.push_back(device.id);
+      if (devices.size() < 2) break;
+      after = devices.back().id;
+    }
+    EXPECT_EQ(paged, kiosks) << "each match once, in id order, none from the other devices";
+  }
+
+  // By id prefix: the first device's id up to its last character finds it (and any other device
+  // sharing that prefix, which the ids' 16 random hex digits make unlikely in a test).
+  std::string prefix = kiosks[0].substr(0, kiosks[0].size() - 1);
+  auto by_id = fleet->ListDevicesWhere({.id_prefix = prefix}, "", 10);
+  ASSERT_TRUE(by_id.ok()) << by_id.status().ToString();
+  ASSERT_GE(by_id->size(), 1u);
+  EXPECT_EQ((*by_id)[0].id, kiosks[0]);
+  EXPECT_EQ(fleet->ListDevicesWhere({.id_prefix = "d-%"}, "", 10)->size(), 0u);
+  EXPECT_EQ(fleet->ListDevicesWhere({.id_prefix = "d-"}, "", 100)->size(), 10u);
 }
 
 TEST_P(FleetReadsContract, SettingsAndSchemaState) {

@@ -317,6 +317,8 @@ class FleetTables final : public FleetStore {
 
   // REQUIRES: inside ApplyCheckins' transaction; `write` validated.
   Status ApplyOne(const CheckinWrite& write, CheckinOutcome& outcome);
+  // REQUIRES: inside a write transaction. Makes device_apps list the apps of `match_records`.
+  Status ReplaceDeviceApps(const std::string& device_id, std::string_view match_records);
 
   // Columns: (device_id | rule_id), state, since, had_app, compliant_at, version. The first column
   // fills whichever of device_id/rule_id is not given.

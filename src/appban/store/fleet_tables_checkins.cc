@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "appban/store/match_records.h"
+
 namespace appban::store::internal {
 
 Status ValidateCheckin(const CheckinWrite& write) {
@@ -285,6 +287,7 @@ Status FleetTables<B>::ApplyOne(const CheckinWrite& write, CheckinOutcome& outco
                                .Bind(2, write.inventory->canonical_json)
                                .Bind(3, write.inventory->match_records)
                                .Run());
+    APPBAN_RETURN_IF_ERROR(ReplaceDeviceApps(write.device_id, write.inventory->match_records));
   }
   if (!write.rule_states.empty()) {
     APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_rule_states(device_id, rule_id, state, since, "
@@ -314,6 +317,30 @@ Status FleetTables<B>::ApplyOne(const CheckinWrite& write, CheckinOutcome& outco
     }
   }
   outcome.highest_seq = highest_seq;
+  return Status::Ok();
+}
+
+// The search index of installed apps (device_apps) follows the latest inventory: rewritten whole,
+// as an inventory replaces the one before it.
+template <typename B>
+Status FleetTables<B>::ReplaceDeviceApps(const std::string& device_id, std::string_view match_records) {
+  std::vector<std::string_view> app_ids;
+  APPBAN_RETURN_IF_ERROR(
+      ForEachMatchRecord(match_records, [&](const MatchRecord& record) { app_ids.push_back(record.id); }));
+  // The same id on two platforms (a .deb and a Flatpak) is one row.
+  std::sort(app_ids.begin(), app_ids.end());
+  app_ids.erase(std::unique(app_ids.begin(), app_ids.end()), app_ids.end());
+  {
+    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("DELETE FROM device_apps WHERE device_id = ?1"));
+    APPBAN_RETURN_IF_ERROR(lease.statement().Bind(1, device_id).Run());
+  }
+  if (app_ids.empty()) return Status::Ok();
+  APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_apps(app_id, device_id) VALUES(?1, ?2)"));
+  Statement& insert = lease.statement();
+  for (std::string_view app_id : app_ids) {
+    insert.Reset();
+    APPBAN_RETURN_IF_ERROR(insert.Bind(1, app_id).Bind(2, device_id).Run());
+  }
   return Status::Ok();
 }
 

@@ -117,15 +117,70 @@ Result<int64_t> FleetTables<B>::MarkMdmDevicesGone(const std::string& connector,
   return marked;
 }
 
+namespace {
+
+// `text` as a LIKE pattern matching itself followed by anything: the wildcards `%` and `_` and the
+// escape character in a search are literal (ESCAPE '\' in the statements).
+std::string LikePrefixPattern(std::string_view text) {
+  std::string pattern;
+  pattern.reserve(text.size() + 1);
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  pattern += '%';
+  return pattern;
+}
+
+// The exclusive upper bound of an index range holding every text that starts with `prefix`: the
+// prefix followed by the highest code point, U+10FFFF (still valid UTF-8, which PostgreSQL requires
+// of a text parameter). The LIKE beside the range makes the match exact.
+std::string PrefixRangeEnd(std::string_view prefix) { return std::string(prefix) + "\xF4\x8F\xBF\xBF"; }
+
+std::string AsciiLower(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return lower;
+}
+
+}  // namespace
+
 template <typename B>
 Result<std::vector<Device>> FleetTables<B>::ListDevicesWhere(const DeviceFilter& filter, std::string_view after_id,
                                                              size_t limit) {
   APPBAN_RETURN_IF_ERROR(CheckPageLimit(limit));
-  APPBAN_ASSIGN_OR_RETURN(auto query,
-                          Statement::Prepare(db_, "SELECT " + std::string(kDeviceColumns) +
-                                                      " FROM devices WHERE id > ?1 AND (?2 = '' OR source = ?2) AND "
-                                                      "(?3 = '' OR platform = ?3) ORDER BY id LIMIT ?4"));
-  query.Bind(1, after_id).Bind(2, filter.source).Bind(3, filter.platform).Bind(4, static_cast<int64_t>(limit));
+  // Only the conditions the filter sets are in the statement, so each can use its index (an
+  // "?N = '' OR ..." would hide them from the planner).
+  std::string sql = "SELECT " + std::string(kDeviceColumns) + " FROM devices WHERE id > ?1";
+  std::vector<std::string> texts;  // bound as ?3, ?4, ... in order (?2 is the limit)
+  auto parameter = [&](std::string value) {
+    texts.push_back(std::move(value));
+    return "?" + std::to_string(texts.size() + 2);
+  };
+  if (!filter.source.empty()) sql += " AND source = " + parameter(filter.source);
+  if (!filter.platform.empty()) sql += " AND platform = " + parameter(filter.platform);
+  if (!filter.hostname_prefix.empty()) {
+    // lower() changes ASCII letters only, on SQLite and on PostgreSQL's "C" collation alike.
+    std::string prefix = AsciiLower(filter.hostname_prefix);
+    sql += " AND lower(hostname) >= " + parameter(prefix);
+    sql += " AND lower(hostname) < " + parameter(PrefixRangeEnd(prefix));
+    sql += " AND lower(hostname) LIKE " + parameter(LikePrefixPattern(prefix)) + " ESCAPE '\\'";
+  }
+  if (!filter.id_prefix.empty()) {
+    sql += " AND id >= " + parameter(filter.id_prefix);
+    sql += " AND id < " + parameter(PrefixRangeEnd(filter.id_prefix));
+    sql += " AND id LIKE " + parameter(LikePrefixPattern(filter.id_prefix)) + " ESCAPE '\\'";
+  }
+  if (!filter.app.empty()) {
+    sql += " AND id IN (SELECT device_id FROM device_apps WHERE app_id = " + parameter(filter.app) +
+           " AND device_id > ?1)";
+  }
+  sql += " ORDER BY id LIMIT ?2";
+  APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_, sql));
+  query.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
+  for (size_t i = 0; i < texts.size(); ++i) query.Bind(static_cast<int>(i + 3), texts[i]);
   return ReadRows<Device>(query, ReadDevice<Statement>);
 }
 

@@ -48,6 +48,39 @@ TEST(FleetSecrets, PresentedFormRoundTripsAndHashIsSha256OfTheSecretText) {
   }
 }
 
+// Migration 12 builds the installed-app index from the inventories already stored, so a search by
+// app finds devices that checked in before the upgrade.
+TEST(FleetStore, Migration12IndexesTheInventoriesAlreadyStored) {
+  ScratchDir dir;
+  std::string device_id;
+  {
+    auto fleet = OpenFleet(dir.db());
+    ASSERT_NE(fleet, nullptr);
+    device_id = EnrollOne(*fleet, "Kiosk-1").device.id;
+    EnrollOne(*fleet, "kiosk-2");
+    CheckinWrite write = Checkin(device_id, {});
+    write.inventory = InventoryUpdate{"inv-1",
+                                      R"([{"id":"com.tencent.mm","platform":"android"},)"
+                                      R"({"id":"com.tencent.mm","platform":"ios"}])",
+                                      "7:android14:com.tencent.mm0:0:3:ios14:com.tencent.mm0:0:", kNow};
+    std::vector<CheckinWrite> batch = {write};
+    ASSERT_TRUE(fleet->ApplyCheckins(batch).ok());
+  }
+  {
+    // As release 11 left it: no device_apps, no host-name index.
+    RawDb raw(dir.db());
+    ASSERT_EQ(raw.Exec("DROP TABLE device_apps; DROP INDEX devices_by_hostname; PRAGMA user_version = 11"), SQLITE_OK);
+  }
+  auto fleet = OpenFleet(dir.db());
+  ASSERT_NE(fleet, nullptr);
+  auto found = fleet->ListDevicesWhere({.hostname_prefix = "KIOSK", .app = "com.tencent.mm"}, "", 10);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].id, device_id);
+  RawDb raw(dir.db());
+  EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM device_apps"), "1") << "the same id on two platforms is one row";
+}
+
 TEST(FleetStore, MigratesAVersion1Database) {
   ScratchDir dir;
   {
@@ -63,7 +96,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
     ASSERT_EQ(raw.Exec("DROP TABLE ended_sessions; DROP TABLE session_cutoffs; DROP TABLE changes; DROP TABLE users; "
                        "ALTER TABLE audit DROP COLUMN identity_json"),
               SQLITE_OK);
-    for (const char* table : {"api_tokens", "enrollment_tokens", "device_inventories", "device_events",
+    for (const char* table : {"device_apps", "api_tokens", "enrollment_tokens", "device_inventories", "device_events",
                               "device_rule_states", "assessments", "server_settings", "devices"}) {
       ASSERT_EQ(raw.Exec(std::string("DROP TABLE ") + table), SQLITE_OK) << table;
     }
@@ -76,7 +109,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   ASSERT_NE(fleet, nullptr);
   {
     RawDb raw(dir.db());
-    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "11");
+    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "12");
   }
   // Old data is intact and usable by the new tables (a group-bound enrolment token).
   Enrollment enrolled = EnrollOne(*fleet, "host-1", "field-staff");

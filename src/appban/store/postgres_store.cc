@@ -261,6 +261,21 @@ CREATE TABLE session_cutoffs (
   not_before BIGINT NOT NULL
 );
 )sql",
+    // 4: device search: SQLite 12 (the device_apps index of each latest inventory, filled from the
+    // inventories already stored, and host names by their lower case).
+    R"sql(
+CREATE TABLE device_apps (
+  app_id TEXT COLLATE "C" NOT NULL,
+  device_id TEXT COLLATE "C" NOT NULL REFERENCES devices(id),
+  PRIMARY KEY (app_id, device_id)
+);
+CREATE INDEX device_apps_by_device ON device_apps(device_id);
+CREATE INDEX devices_by_hostname ON devices(lower(hostname), id);
+INSERT INTO device_apps(app_id, device_id)
+  SELECT DISTINCT app ->> 'id', inventory.device_id
+  FROM device_inventories AS inventory, jsonb_array_elements(inventory.json::jsonb) AS app
+  WHERE jsonb_typeof(app -> 'id') = 'string';
+)sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 
@@ -496,10 +511,18 @@ class PostgresStore final : public Store {
 
   Result<std::vector<AuditEntry>> ReadAudit() override { return ReadAuditAfter(0, SIZE_MAX); }
   Result<std::vector<AuditEntry>> ReadAuditAfter(int64_t after_seq, size_t limit) override {
+    return ReadAuditEntries("WHERE seq > $1 ORDER BY seq LIMIT $2", after_seq, limit);
+  }
+  Result<std::vector<AuditEntry>> ReadAuditBefore(int64_t before_seq, size_t limit) override {
+    return ReadAuditEntries("WHERE seq < $1 ORDER BY seq DESC LIMIT $2", before_seq, limit);
+  }
+
+  // `where_and_order` takes the seq as $1 and the limit as $2.
+  Result<std::vector<AuditEntry>> ReadAuditEntries(std::string_view where_and_order, int64_t seq, size_t limit) {
     APPBAN_ASSIGN_OR_RETURN(Rows rows, db_.Query("SELECT seq, at, actor, action, object, before_json, after_json, "
-                                                 "prev_hash, hash, identity_json FROM audit WHERE seq > $1 "
-                                                 "ORDER BY seq LIMIT $2",
-                                                 {P(after_seq), SqlLimit(limit)}));
+                                                 "prev_hash, hash, identity_json FROM audit " +
+                                                     std::string(where_and_order),
+                                                 {P(seq), SqlLimit(limit)}));
     std::vector<AuditEntry> entries;
     entries.reserve(static_cast<size_t>(rows.size()));
     for (int row = 0; row < rows.size(); ++row) {

@@ -362,6 +362,22 @@ CREATE TABLE session_cutoffs (
   not_before INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 12: device search (fleet.h, DeviceFilter): which devices have an app installed, as an index
+    // of each device's latest inventory (rewritten with it; filled here from the inventories
+    // already stored), and host names by their lower case for a case-insensitive prefix search.
+    R"sql(
+CREATE TABLE device_apps (
+  app_id TEXT NOT NULL,
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  PRIMARY KEY (app_id, device_id)
+) WITHOUT ROWID;
+CREATE INDEX device_apps_by_device ON device_apps(device_id);
+CREATE INDEX devices_by_hostname ON devices(lower(hostname), id);
+INSERT OR IGNORE INTO device_apps(app_id, device_id)
+  SELECT json_extract(app.value, '$.id'), inventory.device_id
+  FROM device_inventories AS inventory, json_each(inventory.json) AS app
+  WHERE json_type(app.value, '$.id') = 'text';
+)sql",
 };
 // The migration that introduced the signed audit checkpoint.
 constexpr int64_t kCheckpointSchemaVersion = 4;
@@ -409,13 +425,17 @@ Result<std::optional<AuditHead>> ReadAuditHead(sqlite::Database& db) {
   return std::optional<AuditHead>(AuditHead{query.Int(0), query.Text(1)});
 }
 
-Result<std::vector<AuditEntry>> ReadAuditEntries(sqlite::Database& db, int64_t after_seq, size_t limit) {
-  APPBAN_ASSIGN_OR_RETURN(auto query,
-                          sqlite::Statement::Prepare(db,
-                                                     "SELECT seq, at, actor, action, object, before_json, after_json, "
-                                                     "prev_hash, hash, identity_json FROM audit WHERE seq > ?1 "
-                                                     "ORDER BY seq LIMIT ?2"));
-  query.Bind(1, after_seq).Bind(2, SqlLimit(limit));
+enum class AuditOrder { kOldestFirst, kNewestFirst };
+
+// Oldest first: the entries after `seq`. Newest first: the entries before it.
+Result<std::vector<AuditEntry>> ReadAuditEntries(sqlite::Database& db, int64_t seq, size_t limit,
+                                                 AuditOrder order = AuditOrder::kOldestFirst) {
+  std::string sql =
+      "SELECT seq, at, actor, action, object, before_json, after_json, prev_hash, hash, identity_json FROM audit ";
+  sql += order == AuditOrder::kOldestFirst ? "WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                                           : "WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2";
+  APPBAN_ASSIGN_OR_RETURN(auto query, sqlite::Statement::Prepare(db, sql));
+  query.Bind(1, seq).Bind(2, SqlLimit(limit));
   std::vector<AuditEntry> entries;
   while (true) {
     APPBAN_ASSIGN_OR_RETURN(bool row, query.Step());
@@ -617,6 +637,9 @@ class SqliteStore final : public Store {
   Result<std::vector<AuditEntry>> ReadAudit() override { return ReadAuditAfter(0, SIZE_MAX); }
   Result<std::vector<AuditEntry>> ReadAuditAfter(int64_t after_seq, size_t limit) override {
     return ReadAuditEntries(db_, after_seq, limit);
+  }
+  Result<std::vector<AuditEntry>> ReadAuditBefore(int64_t before_seq, size_t limit) override {
+    return ReadAuditEntries(db_, before_seq, limit, AuditOrder::kNewestFirst);
   }
 
   Result<AuditVerification> VerifyAudit() override { return sqlite::VerifyStoredAudit(db_); }

@@ -25,7 +25,7 @@ TEST(SqliteStore, SchemaVersionAndDurabilitySettings) {
   }
   RawDb raw(dir.db());
   // policy (1), fleet (2), match records (3), audit head triggers (4), rules hash mismatch (5)
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "11");
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "12");
   EXPECT_EQ(raw.Scalar("PRAGMA journal_mode"), "wal");
   // Reopening applies nothing twice.
   auto again = OpenSqliteStore(dir.db());
@@ -96,7 +96,8 @@ TEST(AuditCheckpoint, AnUpgradedDatabaseGetsItsFirstCheckpoint) {
     // As schema 3 left it: no head triggers, no rules-hash mismatch columns (5), no users or audit
     // identities (6), no checkpoint directory.
     RawDb raw(dir.db());
-    ASSERT_EQ(raw.Exec("DROP TABLE ended_sessions; DROP TABLE session_cutoffs; DROP TABLE changes; "
+    ASSERT_EQ(raw.Exec("DROP TABLE device_apps; DROP INDEX devices_by_hostname; "
+                       "DROP TABLE ended_sessions; DROP TABLE session_cutoffs; DROP TABLE changes; "
                        "DROP INDEX users_by_owner; ALTER TABLE api_tokens DROP COLUMN user_id; DROP TABLE users;"
                        "ALTER TABLE audit DROP COLUMN identity_json;"),
               SQLITE_OK);

@@ -87,6 +87,9 @@ class Store {
   virtual Status AppendAudit(const AuditRecord& audit) = 0;
   virtual Result<std::vector<AuditEntry>> ReadAudit() = 0;
   virtual Result<std::vector<AuditEntry>> ReadAuditAfter(int64_t after_seq, size_t limit) = 0;
+  // The `limit` entries before `before_seq`, newest first (INT64_MAX: from the latest entry): the
+  // console shows the log from its head without walking it from the start.
+  virtual Result<std::vector<AuditEntry>> ReadAuditBefore(int64_t before_seq, size_t limit) = 0;
   // Walks the whole chain; problems are reported in the result, not as an error Status.
   virtual Result<AuditVerification> VerifyAudit() = 0;
 
