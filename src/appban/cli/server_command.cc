@@ -159,6 +159,22 @@ int RunBackup(const BackupFlags& flags) {
     std::cerr << "appban server backup: " << report.status().message() << "\n";
     return 1;
   }
+  if (report->postgres) {
+    const store::AuditVerification& head = report->database.audit;
+    std::cout << "Backed up the files of " << config->data_dir << " (keys, TLS, MDM state) to " << report->location
+              << "\n"
+              << server::DescribeBackup(*report)
+              << "The database itself is NOT in this backup: PostgreSQL backs it up. Dump it now, after this command "
+                 "(or keep continuous archiving for point-in-time recovery):\n"
+              << "  " << server::PgDumpCommand(*config, report->location) << "\n"
+              << "The backup restores only beside a database holding audit entry " << head.entries << " (head "
+              << head.head_hash
+              << "): a dump taken after this command holds it; one taken before does not.\n"
+                 "The backup holds the policy signing key and the TLS CA key: keep it, and the dump, as safe as the "
+                 "server.\n"
+                 "Record the audit head elsewhere; it is what shows that a later restore used this backup.\n";
+    return 0;
+  }
   std::cout << "Backed up " << config->data_dir << " to " << report->location << "\n"
             << server::DescribeBackup(*report)
             << "The backup holds the policy signing key and the TLS CA key: keep it as safe as the server.\n"
@@ -183,9 +199,25 @@ int RunRestore(const RestoreFlags& flags) {
     std::cerr << "appban server restore: " << restored.status().message() << "\n";
     return 1;
   }
+  // PostgreSQL: the chain found in the database the configuration names, beside the backup's head.
+  auto database_line = [&] {
+    const store::AuditVerification& found = restored->database_audit;
+    return "  database now    audit chain of " + restored->database_path + ": " + std::to_string(found.entries) +
+           " entries, head " + found.head_hash + " (verified; holds the backup's head, entry " +
+           std::to_string(restored->backup.database.audit.entries) + ")\n";
+  };
   if (restored->check_only) {
-    std::cout << "Backup " << flags.from << " is complete and verifies; nothing was written.\n"
-              << server::DescribeBackup(restored->backup);
+    std::cout << "Backup " << flags.from << " is complete and verifies"
+              << (restored->backup.postgres ? ", and the configured database holds its audit head" : "")
+              << "; nothing was written.\n"
+              << server::DescribeBackup(restored->backup) << (restored->backup.postgres ? database_line() : "");
+    return 0;
+  }
+  if (restored->backup.postgres) {
+    std::cout << "Restored the files of " << flags.from << " (keys, TLS, MDM state) into " << restored->data_dir << "\n"
+              << server::DescribeBackup(restored->backup) << database_line() << "  this restore    audit entry "
+              << restored->restore_audit_seq << " (server.restore)\n"
+              << "Start the server on it; devices keep their credentials and trust the same CA and policy key.\n";
     return 0;
   }
   std::cout << "Restored " << flags.from << " into " << restored->data_dir << "\n"
@@ -315,7 +347,8 @@ void AddServerCommand(CLI::App& app, CommandAction* action) {
       "backup",
       "Back up the server's database (a consistent snapshot, taken while it runs), audit checkpoint, policy keys, "
       "TLS material and MDM state into a new directory, with a manifest of SHA-256 hashes (docs/operations.md). "
-      "Recorded in the audit chain.");
+      "On PostgreSQL, the files only, with the database's audit head; pg_dump backs up the database "
+      "(docs/postgresql.md). Recorded in the audit chain.");
   AddHostFlags(*backup, backup_flags->host);
   backup->add_option("--to", backup_flags->to, "The backup directory to create (must not exist)")->required();
   backup->callback([backup_flags, action] { *action = [backup_flags] { return RunBackup(*backup_flags); }; });
@@ -323,7 +356,8 @@ void AddServerCommand(CLI::App& app, CommandAction* action) {
   CLI::App* restore = command->add_subcommand(
       "restore",
       "Restore a backup into a new data directory, after checking every file against its manifest and the whole "
-      "audit chain. Never overwrites: the data directory must be absent or empty. Recorded in the restored chain.");
+      "audit chain. Never overwrites: the data directory must be absent or empty. On PostgreSQL, restore the "
+      "database first (pg_restore); its chain must hold the backup's head. Recorded in the restored chain.");
   AddHostFlags(*restore, restore_flags->host);
   restore->add_option("--from", restore_flags->from, "The backup directory")->required()->check(CLI::ExistingDirectory);
   restore->add_flag("--check", restore_flags->check_only,

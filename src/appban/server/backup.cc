@@ -16,6 +16,7 @@
 #include "appban/common/json.h"
 #include "appban/net/tls.h"
 #include "appban/store/audit_checkpoint.h"
+#include "appban/store/open.h"
 #include "appban/store/store.h"
 
 namespace appban::server {
@@ -27,6 +28,9 @@ constexpr std::string_view kDatabaseDir = "database";
 constexpr std::string_view kDataDir = "data";
 constexpr std::string_view kDatabaseName = "appban.db";
 constexpr size_t kCopyChunkBytes = 1 << 20;
+// The manifest's database.backend.
+constexpr std::string_view kBackendSqlite = "sqlite";
+constexpr std::string_view kBackendPostgres = "postgresql";
 
 class Descriptor {
  public:
@@ -152,12 +156,21 @@ Json ManifestJson(const BackupReport& report) {
   for (const BackupLeftOut& item : report.left_out) left_out.push_back({{"path", item.path}, {"why", item.why}});
   Json rows = Json::object();
   for (const auto& [table, count] : report.database.row_counts) rows[table] = count;
-  Json database = {{"path", std::string(kDatabaseDir) + "/" + std::string(kDatabaseName)},
-                   {"schema_version", report.database.schema_version},
+  Json database = {{"schema_version", report.database.schema_version},
                    {"audit_entries", report.database.audit.entries},
                    {"audit_head", report.database.audit.head_hash},
                    {"rows", rows}};
-  return {{"format", kBackupFormat},
+  if (report.postgres) {
+    database["backend"] = kBackendPostgres;
+    database["location"] = report.postgres->location;
+    database["name"] = report.postgres->database;
+    database["server_version"] = report.postgres->server_version;
+    database["audit_first_hash"] = report.postgres->audit_first_hash;
+  } else {
+    database["backend"] = kBackendSqlite;
+    database["path"] = std::string(kDatabaseDir) + "/" + std::string(kDatabaseName);
+  }
+  return {{"format", report.postgres ? kBackupFormatWithBackend : kBackupFormat},
           {"created_at", FormatTimestamp(report.created_at)},
           {"source_data_dir", report.source_data_dir},
           {"database", database},
@@ -198,8 +211,10 @@ Result<BackupReport> ParseManifest(const std::string& location) {
   APPBAN_ASSIGN_OR_RETURN(std::string text, ReadFileToString(manifest_path, kMaxBackupManifestBytes));
   APPBAN_ASSIGN_OR_RETURN(Json manifest, ParseJsonBounded(text, kMaxBackupManifestBytes, 8, manifest_path));
   APPBAN_ASSIGN_OR_RETURN(std::string format, Member<std::string>(manifest, "format", manifest_path));
-  if (format != kBackupFormat) {
-    return Status::Unsupported(manifest_path + ": format \"" + format + "\" is not " + std::string(kBackupFormat));
+  if (format != kBackupFormat && format != kBackupFormatWithBackend) {
+    return Status::Unsupported(manifest_path + ": format \"" + format + "\" is neither " + std::string(kBackupFormat) +
+                               " nor " + std::string(kBackupFormatWithBackend) +
+                               " (a backup by a newer appban? restore it with that one)");
   }
   BackupReport report;
   report.location = location;
@@ -211,6 +226,38 @@ Result<BackupReport> ParseManifest(const std::string& location) {
   APPBAN_ASSIGN_OR_RETURN(Json database, Member<Json>(manifest, "database", manifest_path));
   APPBAN_ASSIGN_OR_RETURN(report.database.audit.entries, Member<int64_t>(database, "audit_entries", manifest_path));
   APPBAN_ASSIGN_OR_RETURN(report.database.audit.head_hash, Member<std::string>(database, "audit_head", manifest_path));
+  // Format 1 knew only SQLite; format 2 names the backend.
+  std::string backend(kBackendSqlite);
+  if (format == kBackupFormatWithBackend) {
+    APPBAN_ASSIGN_OR_RETURN(backend, Member<std::string>(database, "backend", manifest_path));
+  } else if (database.contains("backend")) {
+    APPBAN_ASSIGN_OR_RETURN(backend, Member<std::string>(database, "backend", manifest_path));
+    if (backend != kBackendSqlite) {
+      return Status::Corruption(manifest_path + ": database.backend \"" + backend + "\" in a " +
+                                std::string(kBackupFormat) + " manifest, which holds SQLite backups only");
+    }
+  }
+  if (backend == kBackendPostgres) {
+    store::PostgresIdentity identity;
+    APPBAN_ASSIGN_OR_RETURN(identity.location, Member<std::string>(database, "location", manifest_path));
+    APPBAN_ASSIGN_OR_RETURN(identity.database, Member<std::string>(database, "name", manifest_path));
+    APPBAN_ASSIGN_OR_RETURN(identity.server_version, Member<std::string>(database, "server_version", manifest_path));
+    APPBAN_ASSIGN_OR_RETURN(identity.audit_first_hash,
+                            Member<std::string>(database, "audit_first_hash", manifest_path));
+    report.postgres = std::move(identity);
+    // Not in the backup, so not read back from it: what the database held, as recorded.
+    APPBAN_ASSIGN_OR_RETURN(report.database.schema_version, Member<int64_t>(database, "schema_version", manifest_path));
+    APPBAN_ASSIGN_OR_RETURN(Json rows, Member<Json>(database, "rows", manifest_path));
+    if (!rows.is_object()) return Status::Corruption(manifest_path + ": database.rows is not an object");
+    for (const auto& [table, count] : rows.items()) {
+      if (!count.is_number_integer())
+        return Status::Corruption(manifest_path + ": database.rows." + table + " is not a count");
+      report.database.row_counts.emplace_back(table, count.get<int64_t>());
+    }
+  } else if (backend != kBackendSqlite) {
+    return Status::Unsupported(manifest_path + ": database.backend \"" + backend + "\" is neither " +
+                               std::string(kBackendSqlite) + " nor " + std::string(kBackendPostgres));
+  }
   APPBAN_ASSIGN_OR_RETURN(Json files, Member<Json>(manifest, "files", manifest_path));
   if (!files.is_array()) return Status::Corruption(manifest_path + ": \"files\" is not a list");
   if (files.size() > kMaxBackupFiles) {
@@ -254,8 +301,16 @@ Status CheckFilesAgainstManifest(const BackupReport& report) {
     }
   }
   const std::string database_file = std::string(kDatabaseDir) + "/" + std::string(kDatabaseName);
-  if (!listed.contains(database_file)) {
+  if (!report.postgres && !listed.contains(database_file)) {
     return Status::Corruption(report.location + ": the manifest does not list " + database_file);
+  }
+  if (report.postgres) {
+    for (const BackupFile& file : report.files) {
+      if (!file.path.starts_with(std::string(kDataDir) + "/")) {
+        return Status::Corruption(report.location + ": the manifest lists " + file.path +
+                                  ", but a backup of a PostgreSQL installation holds only data/");
+      }
+    }
   }
   std::error_code error;
   size_t seen = 0;
@@ -313,9 +368,9 @@ store::AuditIdentity HostIdentity(std::string actor_name) {
   return who;
 }
 
-Result<int64_t> RecordInAudit(const std::string& database_path, const std::string& action, const std::string& object,
-                              Json after, const std::string& actor_name, UnixSeconds now) {
-  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::OpenSqliteStore(database_path));
+Result<int64_t> RecordInAudit(const store::DatabaseTarget& database, const std::string& action,
+                              const std::string& object, Json after, const std::string& actor_name, UnixSeconds now) {
+  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::OpenStore(database));
   store::AuditRecord audit;
   audit.actor = "server";
   audit.action = action;
@@ -331,7 +386,8 @@ Result<int64_t> RecordInAudit(const std::string& database_path, const std::strin
 // Copies the data directory, less what a backup must not or need not hold, into `staging`/data.
 Status CopyDataDirectory(const ServerConfig& config, const std::string& staging, BackupReport& report) {
   const std::string data_dir = config.data_dir;
-  const std::optional<std::string> database_inside = RelativeInside(config.DatabasePath(), data_dir);
+  const std::optional<std::string> database_inside =
+      config.UsesPostgres() ? std::nullopt : RelativeInside(config.DatabasePath(), data_dir);
   const std::optional<std::string> token_file_inside =
       config.first_admin_token_file.empty() ? std::nullopt : RelativeInside(config.first_admin_token_file, data_dir);
   APPBAN_RETURN_IF_ERROR(MakePrivateDirectory(staging + "/" + std::string(kDataDir)));
@@ -446,6 +502,61 @@ Status CopyFromBackup(const BackupReport& backup, const BackupFile& file, const 
   return Status::Ok();
 }
 
+// The backup's audit head must be in the chain of the database a restore puts the files beside:
+// otherwise the keys, CA and MDM state would come back with a database from before them (devices
+// enrolled after the dump hold credentials it never issued, bundles signed with keys it does not
+// know) or with another installation's database.
+Status CheckDatabaseHoldsBackupHead(const BackupReport& backup, const store::DatabaseSnapshot& found,
+                                    const store::PostgresIdentity& found_identity, store::Store& database) {
+  const std::string where = "the database " + found_identity.location;
+  if (!found.audit.ok()) {
+    const store::AuditProblem& first = found.audit.problems.front();
+    return Status::Corruption(where + ": the audit chain does not verify (entry " + std::to_string(first.seq) + ": " +
+                              first.what + "); investigate it (appban audit verify) before putting keys beside it");
+  }
+  const int64_t seq = backup.database.audit.entries;
+  const std::string& hash = backup.database.audit.head_hash;
+  if (seq == 0) return Status::Ok();  // the backup was taken of an empty chain: anything follows it
+  const std::string missing = where +
+                              ": the database's audit chain does not contain the head recorded in the backup (entry " +
+                              std::to_string(seq) + ", " + hash.substr(0, 16) + "…): ";
+  const std::string& recorded_first = backup.postgres ? backup.postgres->audit_first_hash : std::string();
+  if (!recorded_first.empty() && found_identity.audit_first_hash != recorded_first) {
+    return Status::FailedPrecondition(
+        missing + "its first entry is " +
+        (found_identity.audit_first_hash.empty() ? std::string("missing")
+                                                 : found_identity.audit_first_hash.substr(0, 16) + "…") +
+        " where the backup recorded " + recorded_first.substr(0, 16) +
+        "…: the database is another installation's; restore the dump taken with this backup");
+  }
+  if (found.audit.entries < seq) {
+    return Status::FailedPrecondition(missing + "its chain ends at entry " + std::to_string(found.audit.entries) +
+                                      ": the database was restored from a dump older than the keys, or from another "
+                                      "installation; restore a dump taken after the backup");
+  }
+  APPBAN_ASSIGN_OR_RETURN(std::vector<store::AuditEntry> entries, database.ReadAuditAfter(seq - 1, 1));
+  if (entries.empty() || entries.front().seq != seq || entries.front().hash != hash) {
+    return Status::FailedPrecondition(
+        missing + "its entry " + std::to_string(seq) + " is " +
+        (entries.empty() ? std::string("missing") : entries.front().hash.substr(0, 16) + "…") +
+        ": the database was restored from another installation, or its chain was rewritten");
+  }
+  return Status::Ok();
+}
+
+// Single quotes for a shell, for the commands the CLI prints.
+std::string ShellQuoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string PasswordPrefix(const ServerConfig& config) {
+  return config.database_password_file.empty()
+             ? std::string()
+             : "PGPASSWORD=\"$(cat " + ShellQuoted(config.database_password_file) + ")\" ";
+}
+
 }  // namespace
 
 uint64_t BackupReport::TotalBytes() const {
@@ -454,18 +565,18 @@ uint64_t BackupReport::TotalBytes() const {
   return total;
 }
 
-// PostgreSQL keeps its own backups; this command's copy of a SQLite file has no counterpart there.
-Status RefusePostgres(const ServerConfig& config, std::string_view verb) {
-  if (!config.UsesPostgres()) return Status::Ok();
-  return Status::Unsupported("the database is PostgreSQL (" + store::DatabaseTarget{config.database, {}}.Describe() +
-                             "): " + std::string(verb) +
-                             " it with pg_dump or a base backup, and the data directory's keys and TLS files with "
-                             "a copy (docs/postgresql.md, \"Backup and restore\"); appban server backup and "
-                             "restore handle SQLite installations");
+std::string PgDumpCommand(const ServerConfig& config, const std::string& location) {
+  return PasswordPrefix(config) + "pg_dump --format=custom --file=" + ShellQuoted(location + ".pgdump") +
+         " --dbname=" + ShellQuoted(store::DatabaseTarget{config.database, std::nullopt}.Describe());
+}
+
+std::string PgRestoreCommand(const ServerConfig& config, const std::string& location) {
+  return PasswordPrefix(config) + "pg_restore --no-owner --exit-on-error --dbname=" +
+         ShellQuoted(store::DatabaseTarget{config.database, std::nullopt}.Describe()) + " " +
+         ShellQuoted(location + ".pgdump");
 }
 
 Result<BackupReport> BackupServer(const ServerConfig& config, const std::string& destination, UnixSeconds now) {
-  APPBAN_RETURN_IF_ERROR(RefusePostgres(config, "back up"));
   std::error_code error;
   if (destination.empty()) return Status::InvalidArgument("the backup needs a destination directory");
   if (fs::exists(fs::symlink_status(destination, error))) {
@@ -478,6 +589,7 @@ Result<BackupReport> BackupServer(const ServerConfig& config, const std::string&
   if (!fs::is_directory(config.data_dir, error)) {
     return Status::NotFound("no data directory at " + config.data_dir + ": nothing to back up");
   }
+  APPBAN_ASSIGN_OR_RETURN(store::DatabaseTarget database, config.Database());
   BackupReport report;
   report.created_at = now;
   report.source_data_dir = fs::absolute(config.data_dir).lexically_normal().string();
@@ -489,10 +601,27 @@ Result<BackupReport> BackupServer(const ServerConfig& config, const std::string&
   if (error) return Status::Unavailable("cannot create " + parent.string() + ": " + error.message());
   StagingDirectory staging(HiddenSibling(destination, "partial"));
   APPBAN_RETURN_IF_ERROR(MakePrivateDirectory(staging.path()));
-  APPBAN_RETURN_IF_ERROR(MakePrivateDirectory(staging.path() + "/" + std::string(kDatabaseDir)));
-  const std::string database_copy = staging.path() + "/" + std::string(kDatabaseDir) + "/" + std::string(kDatabaseName);
-  APPBAN_ASSIGN_OR_RETURN(report.database, store::SnapshotSqliteDatabase(config.DatabasePath(), database_copy));
-  APPBAN_RETURN_IF_ERROR(ListDatabaseFiles(staging.path(), report));
+  if (database.IsPostgres()) {
+    // The head is read before the files are copied: a dump taken after this command holds it, and
+    // whatever the files gained meanwhile (a rotated key) is at least as new as that head.
+    APPBAN_ASSIGN_OR_RETURN(auto inspected, store::InspectPostgresDatabase(database));
+    auto& [snapshot, identity] = inspected;
+    if (!snapshot.audit.ok()) {
+      const store::AuditProblem& first = snapshot.audit.problems.front();
+      return Status::Corruption("the audit chain of " + identity.location + " does not verify (entry " +
+                                std::to_string(first.seq) + ": " + first.what +
+                                "); a backup would pair the keys with the damage: run appban audit verify and "
+                                "investigate first");
+    }
+    report.database = std::move(snapshot);
+    report.postgres = std::move(identity);
+  } else {
+    APPBAN_RETURN_IF_ERROR(MakePrivateDirectory(staging.path() + "/" + std::string(kDatabaseDir)));
+    const std::string database_copy =
+        staging.path() + "/" + std::string(kDatabaseDir) + "/" + std::string(kDatabaseName);
+    APPBAN_ASSIGN_OR_RETURN(report.database, store::SnapshotSqliteDatabase(config.DatabasePath(), database_copy));
+    APPBAN_RETURN_IF_ERROR(ListDatabaseFiles(staging.path(), report));
+  }
   APPBAN_RETURN_IF_ERROR(CopyDataDirectory(config, staging.path(), report));
   std::sort(report.files.begin(), report.files.end(),
             [](const BackupFile& a, const BackupFile& b) { return a.path < b.path; });
@@ -503,8 +632,9 @@ Result<BackupReport> BackupServer(const ServerConfig& config, const std::string&
   Json after = {{"destination", fs::absolute(destination).lexically_normal().string()},
                 {"audit_entries", report.database.audit.entries},
                 {"audit_head", report.database.audit.head_hash}};
-  APPBAN_RETURN_IF_ERROR(RecordInAudit(config.DatabasePath(), "server.backup", "backup:" + FormatTimestamp(now),
-                                       std::move(after), "backup on the server host", now)
+  if (report.postgres) after["database"] = report.postgres->location;
+  APPBAN_RETURN_IF_ERROR(RecordInAudit(database, "server.backup", "backup:" + FormatTimestamp(now), std::move(after),
+                                       "backup on the server host", now)
                              .status());
   if (::rename(staging.path().c_str(), destination.c_str()) != 0) {
     return Status::Unavailable(Errno("cannot rename " + staging.path() + " to " + destination));
@@ -517,20 +647,34 @@ Result<BackupReport> BackupServer(const ServerConfig& config, const std::string&
 
 Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::string& location, UnixSeconds now,
                                     bool check_only) {
-  APPBAN_RETURN_IF_ERROR(RefusePostgres(config, "restore"));
   RestoreReport result;
   result.check_only = check_only;
   APPBAN_ASSIGN_OR_RETURN(result.backup, ParseManifest(location));
+  APPBAN_ASSIGN_OR_RETURN(store::DatabaseTarget database, config.Database());
+  if (result.backup.postgres && !database.IsPostgres()) {
+    return Status::FailedPrecondition(
+        location + " is a backup of a PostgreSQL installation (" + result.backup.postgres->location +
+        "): it holds no database; configure database = \"postgresql://…\" naming the database restored from its "
+        "dump (docs/postgresql.md, \"Backup and restore\")");
+  }
+  if (!result.backup.postgres && database.IsPostgres()) {
+    return Status::FailedPrecondition(
+        location + " is a backup of a SQLite installation, and the configuration names the PostgreSQL database " +
+        database.Describe() +
+        ": restore it with a SQLite configuration, then move it with appban server migrate (docs/postgresql.md)");
+  }
   APPBAN_RETURN_IF_ERROR(CheckFilesAgainstManifest(result.backup));
 
   // Where the files go: beside the target, renamed into place at the end; for a check, a
   // temporary directory.
   result.data_dir = config.data_dir;
-  result.database_path = config.DatabasePath();
-  const std::optional<std::string> database_inside = RelativeInside(result.database_path, result.data_dir);
+  result.database_path = database.IsPostgres() ? database.Describe() : config.DatabasePath();
+  const std::optional<std::string> database_inside =
+      database.IsPostgres() ? std::nullopt : RelativeInside(result.database_path, result.data_dir);
   if (!check_only) {
     APPBAN_RETURN_IF_ERROR(CheckRestoreTarget(result.data_dir, true));
-    if (!database_inside) APPBAN_RETURN_IF_ERROR(CheckRestoreTarget(result.database_path, false));
+    if (!database_inside && !database.IsPostgres())
+      APPBAN_RETURN_IF_ERROR(CheckRestoreTarget(result.database_path, false));
   }
   std::error_code error;
   std::string staging_path;
@@ -547,24 +691,26 @@ Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::strin
   StagingDirectory staging(check_only ? fs::path(staging_path).parent_path().string() : staging_path);
   APPBAN_RETURN_IF_ERROR(MakePrivateDirectory(staging_path));
   // The database beside the data directory's staging when it belongs inside it, else beside its
-  // own target (renamed separately).
+  // own target (renamed separately). PostgreSQL's is restored by the operator, not from here.
   std::string staged_database;
-  if (database_inside && !check_only) {
-    staged_database = staging_path + "/" + *database_inside;
-  } else if (check_only) {
-    staged_database = staging_path + "/" + std::string(kDatabaseName);
-  } else {
-    staged_database = HiddenSibling(result.database_path, "restoring");
+  if (!database.IsPostgres()) {
+    if (check_only) {
+      staged_database = staging_path + "/" + std::string(kDatabaseName);
+    } else if (database_inside) {
+      staged_database = staging_path + "/" + *database_inside;
+    } else {
+      staged_database = HiddenSibling(result.database_path, "restoring");
+    }
   }
-  StagingDirectory staged_database_file(database_inside || check_only ? "" : staged_database);
-  StagingDirectory staged_database_audit(database_inside || check_only ? ""
-                                                                       : store::AuditCheckpointDir(staged_database));
+  const bool database_renamed_separately = !database.IsPostgres() && !database_inside && !check_only;
+  StagingDirectory staged_database_file(database_renamed_separately ? staged_database : "");
+  StagingDirectory staged_database_audit(database_renamed_separately ? store::AuditCheckpointDir(staged_database) : "");
   const std::string database_prefix = std::string(kDatabaseDir) + "/" + std::string(kDatabaseName);
   for (const BackupFile& file : result.backup.files) {
     std::string target;
     if (file.path.starts_with(std::string(kDataDir) + "/")) {
       target = staging_path + "/" + file.path.substr(kDataDir.size() + 1);
-    } else if (file.path.starts_with(database_prefix)) {
+    } else if (!database.IsPostgres() && file.path.starts_with(database_prefix)) {
       target = staged_database + file.path.substr(database_prefix.size());  // "" or ".audit/…"
     } else {
       return Status::Corruption(location + ": manifest path " + file.path + " belongs nowhere");
@@ -572,31 +718,60 @@ Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::strin
     APPBAN_RETURN_IF_ERROR(CopyFromBackup(result.backup, file, target));
   }
 
-  // The copy is checked as the server will read it: integrity, schema, the whole chain against the
-  // checkpoint that came with it, and the head the manifest recorded.
-  APPBAN_ASSIGN_OR_RETURN(store::DatabaseSnapshot restored, store::InspectSqliteDatabase(staged_database));
-  if (!restored.audit.ok()) {
-    const store::AuditProblem& first = restored.audit.problems.front();
-    return Status::Corruption(location + ": the audit chain does not verify (entry " + std::to_string(first.seq) +
-                              ": " + first.what + ")");
-  }
-  if (restored.audit.entries != result.backup.database.audit.entries ||
-      restored.audit.head_hash != result.backup.database.audit.head_hash) {
-    return Status::Corruption(
-        location + ": the database's audit head (entry " + std::to_string(restored.audit.entries) +
-        ") is not the one the manifest recorded (entry " + std::to_string(result.backup.database.audit.entries) + ")");
-  }
-  result.backup.database = restored;
-  if (check_only) return result;
+  if (database.IsPostgres()) {
+    // The database was restored beforehand (pg_restore, PITR): it must hold the backup's head.
+    auto inspected = store::InspectPostgresDatabase(database);
+    if (!inspected.ok() && inspected.status().code() == StatusCode::kNotFound) {
+      return Status::FailedPrecondition(inspected.status().message() +
+                                        ": restore the database first from the dump taken with this backup (" +
+                                        PgRestoreCommand(config, location) + "), then run this again");
+    }
+    APPBAN_RETURN_IF_ERROR(inspected.status());
+    const auto& [found, identity] = *inspected;
+    APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::OpenStore(database));
+    APPBAN_RETURN_IF_ERROR(CheckDatabaseHoldsBackupHead(result.backup, found, identity, *store));
+    result.database_audit = found.audit;
+    if (check_only) return result;
+    Json after = {{"backup", fs::absolute(location).lexically_normal().string()},
+                  {"backup_created_at", FormatTimestamp(result.backup.created_at)},
+                  {"backup_audit_entries", result.backup.database.audit.entries},
+                  {"backup_audit_head", result.backup.database.audit.head_hash},
+                  {"data_dir", fs::absolute(result.data_dir).lexically_normal().string()}};
+    APPBAN_RETURN_IF_ERROR(SyncTree(staging_path));
+    // Recorded before the files appear, as a backup is: a restore that exists is in the chain.
+    APPBAN_ASSIGN_OR_RETURN(
+        result.restore_audit_seq,
+        RecordInAudit(database, "server.restore", "backup:" + FormatTimestamp(result.backup.created_at),
+                      std::move(after), "restore on the server host", now));
+  } else {
+    // The copy is checked as the server will read it: integrity, schema, the whole chain against
+    // the checkpoint that came with it, and the head the manifest recorded.
+    APPBAN_ASSIGN_OR_RETURN(store::DatabaseSnapshot restored, store::InspectSqliteDatabase(staged_database));
+    if (!restored.audit.ok()) {
+      const store::AuditProblem& first = restored.audit.problems.front();
+      return Status::Corruption(location + ": the audit chain does not verify (entry " + std::to_string(first.seq) +
+                                ": " + first.what + ")");
+    }
+    if (restored.audit.entries != result.backup.database.audit.entries ||
+        restored.audit.head_hash != result.backup.database.audit.head_hash) {
+      return Status::Corruption(location + ": the database's audit head (entry " +
+                                std::to_string(restored.audit.entries) +
+                                ") is not the one the manifest recorded (entry " +
+                                std::to_string(result.backup.database.audit.entries) + ")");
+    }
+    result.backup.database = restored;
+    if (check_only) return result;
 
-  Json after = {{"backup", fs::absolute(location).lexically_normal().string()},
-                {"backup_created_at", FormatTimestamp(result.backup.created_at)},
-                {"restored_audit_entries", restored.audit.entries},
-                {"restored_audit_head", restored.audit.head_hash}};
-  APPBAN_ASSIGN_OR_RETURN(result.restore_audit_seq, RecordInAudit(staged_database, "server.restore",
-                                                                  "backup:" + FormatTimestamp(result.backup.created_at),
-                                                                  std::move(after), "restore on the server host", now));
-  if (!database_inside) {
+    Json after = {{"backup", fs::absolute(location).lexically_normal().string()},
+                  {"backup_created_at", FormatTimestamp(result.backup.created_at)},
+                  {"restored_audit_entries", restored.audit.entries},
+                  {"restored_audit_head", restored.audit.head_hash}};
+    APPBAN_ASSIGN_OR_RETURN(result.restore_audit_seq,
+                            RecordInAudit(store::DatabaseTarget{staged_database, std::nullopt}, "server.restore",
+                                          "backup:" + FormatTimestamp(result.backup.created_at), std::move(after),
+                                          "restore on the server host", now));
+  }
+  if (database_renamed_separately) {
     APPBAN_RETURN_IF_ERROR(SyncPath(store::AuditCheckpointDir(staged_database)));
     if (::rename(staged_database.c_str(), result.database_path.c_str()) != 0)
       return Status::Unavailable(Errno("cannot rename " + staged_database + " to " + result.database_path));
@@ -617,30 +792,45 @@ Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::strin
 }
 
 std::string DescribeBackup(const BackupReport& report) {
-  // The tables as an operator names them (one, several); audit has its own line.
-  static const std::map<std::string, std::pair<std::string, std::string>> kLabels = {
-      {"rules", {"rule", "rules"}},
-      {"waivers", {"waiver", "waivers"}},
-      {"device_groups", {"group", "groups"}},
-      {"vendors", {"vendor", "vendors"}},
-      {"bundles", {"bundle", "bundles"}},
-      {"devices", {"device", "devices"}},
-      {"users", {"user", "users"}},
-      {"api_tokens", {"API token", "API tokens"}},
-      {"enrollment_tokens", {"enrolment token", "enrolment tokens"}}};
+  // The tables as an operator names them (one, several), in the order they are printed; audit has
+  // its own line. The order is fixed here because a manifest read back lists its rows sorted.
+  struct TableLabel {
+    const char* table;
+    const char* one;
+    const char* several;
+  };
+  static constexpr TableLabel kLabels[] = {{"rules", "rule", "rules"},
+                                           {"waivers", "waiver", "waivers"},
+                                           {"device_groups", "group", "groups"},
+                                           {"vendors", "vendor", "vendors"},
+                                           {"bundles", "bundle", "bundles"},
+                                           {"devices", "device", "devices"},
+                                           {"users", "user", "users"},
+                                           {"api_tokens", "API token", "API tokens"},
+                                           {"enrollment_tokens", "enrolment token", "enrolment tokens"}};
   std::ostringstream out;
   out << "  created         " << FormatTimestamp(report.created_at) << " from " << report.source_data_dir << "\n";
+  if (report.postgres) {
+    out << "  database        PostgreSQL " << report.postgres->database << " at " << report.postgres->location
+        << " (not in the backup: pg_dump or a base backup holds it)\n";
+  }
   out << "  database        schema " << report.database.schema_version;
-  for (const auto& [table, count] : report.database.row_counts) {
-    auto label = kLabels.find(table);
-    if (label != kLabels.end())
-      out << ", " << count << " " << (count == 1 ? label->second.first : label->second.second);
+  for (const TableLabel& label : kLabels) {
+    auto counted = std::find_if(report.database.row_counts.begin(), report.database.row_counts.end(),
+                                [&](const auto& row) { return row.first == label.table; });
+    if (counted == report.database.row_counts.end()) continue;
+    out << ", " << counted->second << " " << (counted->second == 1 ? label.one : label.several);
   }
   out << "\n";
   const store::AuditVerification& audit = report.database.audit;
   out << "  audit chain     " << audit.entries << (audit.entries == 1 ? " entry" : " entries") << ", head "
       << (audit.head_hash.empty() ? std::string(store::kAuditGenesisHash) : audit.head_hash)
-      << (audit.ok() ? " (verified" : " (NOT verified") << ", checkpoint at entry " << audit.checkpoint_seq << ")\n";
+      << (audit.ok() ? " (verified" : " (NOT verified");
+  if (report.postgres) {
+    out << " in PostgreSQL)\n";
+  } else {
+    out << ", checkpoint at entry " << audit.checkpoint_seq << ")\n";
+  }
   if (!report.policy_key_id.empty()) out << "  policy key      " << report.policy_key_id << "\n";
   if (!report.ca_sha256.empty()) out << "  TLS CA          SHA-256 " << report.ca_sha256 << "\n";
   out << "  files           " << report.files.size() << " (" << report.TotalBytes() << " bytes)\n";

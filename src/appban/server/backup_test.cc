@@ -188,6 +188,41 @@ TEST_F(ServerBackup, AChangedAddedOrMissingFileRefusesTheWholeBackup) {
     EXPECT_EQ(info.st_mode & 0777, 0600u) << "a manifest asking for 0777 got it";
   }
   reset();
+  // A SQLite backup stays format 1 (older binaries restore it) and says its backend; format 1 with
+  // another backend is not a manifest any appban wrote.
+  manifest = Json::parse(ReadAll(backup + "/MANIFEST.json"));
+  EXPECT_EQ(manifest["format"], "appban.backup/1");
+  EXPECT_EQ(manifest["database"]["backend"], "sqlite");
+  manifest["database"]["backend"] = "postgresql";
+  { std::ofstream(backup + "/MANIFEST.json", std::ios::trunc) << manifest.dump(); }
+  ExpectRefused(backup, StatusCode::kCorruption, "holds SQLite backups only");
+  reset();
+  {
+    // A SQLite backup does not go beside a PostgreSQL database (appban server migrate moves one).
+    ServerConfig on_postgres = RestoreConfig("on-postgres");
+    on_postgres.database = "postgresql://appban@127.0.0.1:1/appban";
+    auto restored = RestoreServer(on_postgres, backup, kRestoreTime, false);
+    ASSERT_FALSE(restored.ok());
+    EXPECT_EQ(restored.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(restored.status().message().find("is a backup of a SQLite installation"), std::string::npos)
+        << restored.status().message();
+    EXPECT_FALSE(fs::exists(on_postgres.data_dir));
+  }
+  // A PostgreSQL backup (format 2) holds no database: a SQLite configuration cannot restore it.
+  manifest = Json::parse(ReadAll(backup + "/MANIFEST.json"));
+  manifest["format"] = "appban.backup/2";
+  manifest["database"] = {{"backend", "postgresql"},
+                          {"location", "postgresql://appban@db/appban"},
+                          {"name", "appban"},
+                          {"server_version", "15.8"},
+                          {"schema_version", 3},
+                          {"audit_entries", 1},
+                          {"audit_head", std::string(64, 'a')},
+                          {"audit_first_hash", std::string(64, 'a')},
+                          {"rows", Json::object()}};
+  { std::ofstream(backup + "/MANIFEST.json", std::ios::trunc) << manifest.dump(); }
+  ExpectRefused(backup, StatusCode::kFailedPrecondition, "is a backup of a PostgreSQL installation");
+  reset();
   { std::ofstream(backup + "/MANIFEST.json", std::ios::trunc) << "{\"format\": \"appban.backup/9\"}"; }
   ExpectRefused(backup, StatusCode::kUnsupported, "appban.backup/9");
   reset();

@@ -11,6 +11,8 @@
 
 #include "appban/common/file.h"
 #include "appban/store/audit_checkpoint.h"
+#include "appban/store/postgres.h"
+#include "appban/store/postgres_store.h"
 #include "appban/store/sqlite.h"
 
 namespace appban::store {
@@ -157,6 +159,50 @@ Result<DatabaseSnapshot> SnapshotSqliteDatabase(const std::string& source_path, 
 Result<DatabaseSnapshot> InspectSqliteDatabase(const std::string& path) {
   APPBAN_ASSIGN_OR_RETURN(sqlite::Database db, OpenExisting(path));
   return Inspect(db);
+}
+
+Result<std::pair<DatabaseSnapshot, PostgresIdentity>> InspectPostgresDatabase(const DatabaseTarget& target) {
+  if (!target.IsPostgres()) return Status::InvalidArgument(target.Describe() + " is not a PostgreSQL URI");
+  PostgresIdentity identity;
+  identity.location = target.Describe();
+  APPBAN_ASSIGN_OR_RETURN(PostgresSchemaState schema, ReadPostgresSchemaState(target.location, target.password));
+  if (schema.current == 0) {
+    return Status::NotFound("the database " + identity.location +
+                            " holds no appban data (appban never created its tables there)");
+  }
+  if (schema.current > schema.expected) {
+    return Status::Unsupported(identity.location + ": database schema version " + std::to_string(schema.current) +
+                               " is newer than this appban understands (" + std::to_string(schema.expected) +
+                               "); use the appban that wrote it");
+  }
+  // Opening migrates an older schema forward (as a server's start would) before it is read.
+  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenPostgresStore(target.location, target.password));
+  DatabaseSnapshot snapshot;
+  snapshot.supported_schema_version = schema.expected;
+  APPBAN_ASSIGN_OR_RETURN(postgres::Connection db, postgres::Connection::Open(target.location, target.password));
+  {
+    // The counts and the identity from one snapshot; the chain is verified by the store below.
+    APPBAN_ASSIGN_OR_RETURN(postgres::Transaction snapshot_reads,
+                            postgres::Transaction::Begin(db, postgres::Transaction::Mode::kRepeatableReadRO));
+    APPBAN_ASSIGN_OR_RETURN(postgres::Rows about,
+                            db.Query("SELECT current_database(), current_setting('server_version'), "
+                                     "(SELECT MAX(version) FROM appban_schema_migrations), "
+                                     "(SELECT hash FROM audit WHERE seq = 1)"));
+    identity.database = about.Text(0, 0);
+    identity.server_version = about.Text(0, 1);
+    APPBAN_ASSIGN_OR_RETURN(snapshot.schema_version, about.Int(0, 2));
+    if (!about.IsNull(0, 3)) identity.audit_first_hash = about.Text(0, 3);
+    for (const char* table : kCountedTables) {
+      // The name comes from the fixed list above, never from input.
+      APPBAN_ASSIGN_OR_RETURN(postgres::Rows count, db.Query(std::string("SELECT COUNT(*) FROM ") + table));
+      APPBAN_ASSIGN_OR_RETURN(int64_t rows, count.Int(0, 0));
+      snapshot.row_counts.emplace_back(table, rows);
+    }
+    APPBAN_RETURN_IF_ERROR(snapshot_reads.Commit());
+  }
+  APPBAN_ASSIGN_OR_RETURN(snapshot.audit, store->VerifyAudit());
+  if (snapshot.audit.entries > 0) snapshot.audit_head = AuditHead{snapshot.audit.entries, snapshot.audit.head_hash};
+  return std::make_pair(std::move(snapshot), std::move(identity));
 }
 
 }  // namespace appban::store

@@ -1,7 +1,9 @@
 // Consistent copies of the SQLite store database for `appban server backup` and `restore`
 // (docs/operations.md). The copy is taken with SQLite's online backup API while servers keep
 // writing, travels with its audit checkpoint directory, and is checked — integrity, foreign keys,
-// the whole audit chain — without being changed.
+// the whole audit chain — without being changed. A PostgreSQL database is not copied (pg_dump and
+// base backups do that, docs/postgresql.md): it is only inspected, so that a backup of the files
+// beside it can name the database and audit head it belongs with.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 
 #include "appban/common/status.h"
 #include "appban/store/audit.h"
+#include "appban/store/open.h"
 
 namespace appban::store {
 
@@ -38,5 +41,22 @@ Result<DatabaseSnapshot> SnapshotSqliteDatabase(const std::string& source_path, 
 // foreign-key checks (kCorruption), schema version (kUnsupported when newer than this binary),
 // row counts and the audit chain against its checkpoint (problems are in `audit`, not an error).
 Result<DatabaseSnapshot> InspectSqliteDatabase(const std::string& path);
+
+// Which PostgreSQL database a backup of the data directory belongs with. The chain's first entry
+// names the installation (a dump restored into another cluster keeps it); the rest says where it
+// was.
+struct PostgresIdentity {
+  std::string location;          // the URI without a password (DatabaseTarget::Describe)
+  std::string database;          // current_database()
+  std::string server_version;    // server_version, e.g. "15.8 (Debian 15.8-0+deb12u1)"
+  std::string audit_first_hash;  // the hash of audit entry 1, empty when the chain is empty
+};
+
+// Reads the PostgreSQL database `target` names, as a backup records it and a restore checks it:
+// the schema version, row counts of the same tables as a SQLite snapshot, and the whole audit
+// chain verified (problems are in `audit`, not an error). A database appban never migrated is
+// kNotFound (nothing was restored into it), a schema newer than this binary kUnsupported; an older
+// one is migrated forward first, as the server's start would. Errors name the database.
+Result<std::pair<DatabaseSnapshot, PostgresIdentity>> InspectPostgresDatabase(const DatabaseTarget& target);
 
 }  // namespace appban::store

@@ -125,6 +125,9 @@ class PostgresTestCluster {
     return "postgresql://appban@/" + database + "?host=" + dir_ + "&port=" + std::to_string(port_);
   }
   const std::string& dir() const { return dir_; }
+  // The directory of the server's binaries, where Debian's postgresql-client of the same version
+  // puts pg_dump and pg_restore too.
+  const std::string& bin() const { return bin_; }
   // The loopback TCP port (TLS and SCRAM only) and the certificate to verify the server with.
   int port() const { return port_; }
   std::string ca_file() const { return dir_ + "/server.crt"; }
