@@ -6,6 +6,7 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -320,26 +321,48 @@ Status FleetTables<B>::ApplyOne(const CheckinWrite& write, CheckinOutcome& outco
   return Status::Ok();
 }
 
-// The search index of installed apps (device_apps) follows the latest inventory: rewritten whole,
-// as an inventory replaces the one before it.
+// The search index of installed apps (device_apps) follows the latest inventory. Only the
+// difference is written: a removal reported after a ban costs one delete, not the device's ~100
+// rows again.
 template <typename B>
 Status FleetTables<B>::ReplaceDeviceApps(const std::string& device_id, std::string_view match_records) {
-  std::vector<std::string_view> app_ids;
+  std::vector<std::string> now;
   APPBAN_RETURN_IF_ERROR(
-      ForEachMatchRecord(match_records, [&](const MatchRecord& record) { app_ids.push_back(record.id); }));
+      ForEachMatchRecord(match_records, [&](const MatchRecord& record) { now.emplace_back(record.id); }));
   // The same id on two platforms (a .deb and a Flatpak) is one row.
-  std::sort(app_ids.begin(), app_ids.end());
-  app_ids.erase(std::unique(app_ids.begin(), app_ids.end()), app_ids.end());
+  std::sort(now.begin(), now.end());
+  now.erase(std::unique(now.begin(), now.end()), now.end());
+  std::vector<std::string> before;
   {
-    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("DELETE FROM device_apps WHERE device_id = ?1"));
-    APPBAN_RETURN_IF_ERROR(lease.statement().Bind(1, device_id).Run());
+    APPBAN_ASSIGN_OR_RETURN(auto lease,
+                            Cached("SELECT app_id FROM device_apps WHERE device_id = ?1 ORDER BY app_id"));
+    Statement& read = lease.statement();
+    read.Bind(1, device_id);
+    while (true) {
+      APPBAN_ASSIGN_OR_RETURN(bool row, read.Step());
+      if (!row) break;
+      before.push_back(read.Text(0));
+    }
   }
-  if (app_ids.empty()) return Status::Ok();
-  APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_apps(app_id, device_id) VALUES(?1, ?2)"));
-  Statement& insert = lease.statement();
-  for (std::string_view app_id : app_ids) {
-    insert.Reset();
-    APPBAN_RETURN_IF_ERROR(insert.Bind(1, app_id).Bind(2, device_id).Run());
+  std::vector<std::string> gone;
+  std::vector<std::string> added;
+  std::set_difference(before.begin(), before.end(), now.begin(), now.end(), std::back_inserter(gone));
+  std::set_difference(now.begin(), now.end(), before.begin(), before.end(), std::back_inserter(added));
+  if (!gone.empty()) {
+    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("DELETE FROM device_apps WHERE device_id = ?1 AND app_id = ?2"));
+    Statement& erase = lease.statement();
+    for (const std::string& app_id : gone) {
+      erase.Reset();
+      APPBAN_RETURN_IF_ERROR(erase.Bind(1, device_id).Bind(2, app_id).Run());
+    }
+  }
+  if (!added.empty()) {
+    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("INSERT INTO device_apps(device_id, app_id) VALUES(?1, ?2)"));
+    Statement& insert = lease.statement();
+    for (const std::string& app_id : added) {
+      insert.Reset();
+      APPBAN_RETURN_IF_ERROR(insert.Bind(1, device_id).Bind(2, app_id).Run());
+    }
   }
   return Status::Ok();
 }

@@ -265,11 +265,10 @@ CREATE TABLE session_cutoffs (
     // inventories already stored, and host names by their lower case).
     R"sql(
 CREATE TABLE device_apps (
-  app_id TEXT COLLATE "C" NOT NULL,
   device_id TEXT COLLATE "C" NOT NULL REFERENCES devices(id),
-  PRIMARY KEY (app_id, device_id)
+  app_id TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (device_id, app_id)
 );
-CREATE INDEX device_apps_by_device ON device_apps(device_id);
 CREATE INDEX devices_by_hostname ON devices(lower(hostname), id);
 INSERT INTO device_apps(app_id, device_id)
   SELECT DISTINCT app ->> 'id', inventory.device_id
