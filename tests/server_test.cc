@@ -172,6 +172,26 @@ class ServerTest : public ::testing::Test {
     return Body(bundle);
   }
 
+  // The bundle a device polling from `since` is handed now, verified with the keys it pinned.
+  std::optional<policy::Bundle> FetchBundle(const TestDevice& device, int64_t since) {
+    auto polled = Call("GET", "/v1/poll?version=" + std::to_string(since), "", Bearer(device.credential));
+    EXPECT_EQ(polled.status, 200) << polled.body;
+    auto pushed = protocol::ParsePollResponse(polled.body);
+    if (!pushed.ok() || !pushed->bundle.has_value()) {
+      ADD_FAILURE() << "no bundle in the poll answer: " << polled.body;
+      return std::nullopt;
+    }
+    policy::VerifyOptions options;
+    options.trusted_keys = device.keys;
+    options.now = std::time(nullptr);
+    auto verified = policy::VerifyBundle(*pushed->bundle, options);
+    if (!verified.ok()) {
+      ADD_FAILURE() << "the bundle does not verify with the device's keys: " << verified.status().ToString();
+      return std::nullopt;
+    }
+    return std::move(verified->bundle);
+  }
+
   TempDir dir_;
   std::vector<std::string> start_flags_;  // what a restart passes again
   std::string database_url_;              // PostgreSQL: the test's database
@@ -816,16 +836,9 @@ TEST_F(TwoNodesOnPostgres, ComplianceFollowsADeviceThatAlternatesBetweenNodes) {
   TestDevice device = Enroll("ws-roaming");
   Json published = PublishBan("gc-ban-wechat", "wechat");
   ASSERT_EQ(published.value("version", 0), 1) << published.dump();
-  auto fetched = Call("GET", "/v1/poll?version=0", "", Bearer(device.credential));
-  ASSERT_EQ(fetched.status, 200) << fetched.body;
-  auto pushed = protocol::ParsePollResponse(fetched.body);
-  ASSERT_TRUE(pushed.ok() && pushed->bundle.has_value()) << fetched.body;
-  policy::VerifyOptions options;
-  options.trusted_keys = device.keys;
-  options.now = std::time(nullptr);
-  auto verified = policy::VerifyBundle(*pushed->bundle, options);
-  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
-  const std::string rules_hash = verified->bundle.rules_hash;
+  auto bundle = FetchBundle(device, 0);
+  ASSERT_TRUE(bundle.has_value());
+  const std::string rules_hash = bundle->rules_hash;
   auto state = [&]() -> Json {
     auto shown = Admin("GET", "/v1/admin/compliance/rules/gc-ban-wechat");
     EXPECT_EQ(shown.status, 200) << shown.body;
@@ -1172,16 +1185,9 @@ TEST_F(BackupRestoreOnPostgres, ADumpAndABackupBringTheServerBackWithItsDevicesR
   Json second = PublishBan("gc-ban-tiktok", "tiktok");
   ASSERT_EQ(second.value("version", 0), 2) << second.dump();
   EXPECT_EQ(second.value("key_id", ""), key_id);
-  auto polled = Call("GET", "/v1/poll?version=1", "", Bearer(device.credential));
-  ASSERT_EQ(polled.status, 200) << polled.body;
-  auto pushed = protocol::ParsePollResponse(polled.body);
-  ASSERT_TRUE(pushed.ok() && pushed->bundle.has_value()) << polled.body;
-  policy::VerifyOptions options;
-  options.trusted_keys = device.keys;
-  options.now = std::time(nullptr);
-  auto bundle = policy::VerifyBundle(*pushed->bundle, options);
-  ASSERT_TRUE(bundle.ok()) << bundle.status().ToString();
-  EXPECT_EQ(bundle->bundle.rules.size(), 2u);
+  auto bundle = FetchBundle(device, 1);
+  ASSERT_TRUE(bundle.has_value());
+  EXPECT_EQ(bundle->rules.size(), 2u);
 }
 
 }  // namespace

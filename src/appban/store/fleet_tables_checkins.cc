@@ -3,10 +3,10 @@
 #include "appban/store/fleet_tables.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <span>
 #include <string>
-#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -334,8 +334,7 @@ Status FleetTables<B>::ReplaceDeviceApps(const std::string& device_id, std::stri
   now.erase(std::unique(now.begin(), now.end()), now.end());
   std::vector<std::string> before;
   {
-    APPBAN_ASSIGN_OR_RETURN(auto lease,
-                            Cached("SELECT app_id FROM device_apps WHERE device_id = ?1 ORDER BY app_id"));
+    APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT app_id FROM device_apps WHERE device_id = ?1 ORDER BY app_id"));
     Statement& read = lease.statement();
     read.Bind(1, device_id);
     while (true) {
