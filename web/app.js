@@ -418,9 +418,10 @@ function proposeForm(sha, report) {
 async function assessmentPage(sha) {
   const report = await api('GET', '/v1/admin/assessments/' + encodeURIComponent(sha));
   const app = report.app || {};
+  const risk = report.risk || {}; // the band is the risk's verdict (the list's "band")
   return [el('h1', {}, 'Assessment of ', app.label || app.package || sha),
     table(['Label', 'Package', 'Version', 'Score', 'Band'],
-      [[app.label, app.package, app.version_name || app.version || '', report.score, report.band]]),
+      [[app.label, app.package, app.version_name || app.version || '', risk.score, risk.verdict]]),
     appTarget(app).value ? proposeForm(sha, report) : null,
     el('h2', {}, 'The whole report'), el('pre', { id: 'report' }, JSON.stringify(report, null, 2))];
 }
