@@ -151,6 +151,7 @@ try {
     'the overview shows all ' + devices + ' targeted devices compliant: ' + JSON.stringify(row));
   check(compliance.targeted === devices && compliance.compliant === devices && compliance.violating === 0,
     'the API counts the same: ' + JSON.stringify(compliance));
+  await second.evaluate(() => window.scrollTo(0, 0)); // focusing <main> scrolled the bar out of view
   await second.screenshot({ path: shots + '/console-overview-compliant.png' });
 
   // Exports: the page, and the two CSV files as the browser downloads them.
