@@ -597,6 +597,10 @@ TEST_F(ConsoleTest, ChromiumTwoPeopleBanAnAssessedAppAndThePhonesComply) {
   EXPECT_NE(run.out.find("ok: approving one's own rule is refused and explained on the page"), std::string::npos)
       << run.out;
   EXPECT_NE(run.out.find("ok: the overview shows all 2 targeted devices compliant"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("ok: the overview's chart draws a line for the rule"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("ok: the published rule's page says no device has it until a bundle is issued"),
+            std::string::npos)
+      << run.out;
   for (size_t i = 0; i < phones.size(); ++i) {
     EXPECT_EQ(phone_errors[i], "") << phones[i].id();
     EXPECT_EQ(phones[i].removed(), std::vector<std::string>{package}) << phones[i].id();

@@ -295,9 +295,64 @@ async function overviewPage() {
   ];
 }
 
+async function latestBundle() {
+  try {
+    return await api('GET', '/v1/admin/bundles/latest');
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+// Publishing a rule decides it; devices get it with the next signed bundle (POST /v1/admin/publish,
+// admin): every published rule and the waivers active now.
+function issueBundleButton() {
+  const button = el('button', { type: 'button', id: 'issue-bundle' }, 'Issue a new bundle');
+  button.addEventListener('click', async () => {
+    try {
+      const bundle = await api('POST', '/v1/admin/publish', {});
+      say('Bundle version ' + bundle.version + ' issued with ' + (bundle.rules || []).length +
+        ' rules; devices are receiving it.');
+      route();
+    } catch (error) {
+      say(error.status === 409 ? 'Someone else issued a bundle at the same moment; reload to see it.'
+        : explain(error, 'a bundle'), true);
+    }
+  });
+  return button;
+}
+
+// What devices enforce against what is decided: the latest bundle, the published rules it lacks
+// and the rules it holds that are no longer published.
+function bundleSection(bundle, rules) {
+  const published = rules.filter((r) => r.state === 'published').map((r) => r.id);
+  const held = new Set(bundle && bundle.rules ? bundle.rules : []);
+  const missing = published.filter((id) => !held.has(id));
+  const withdrawn = [...held].filter((id) => !published.includes(id));
+  const parts = [el('h2', {}, 'Policy bundle')];
+  parts.push(el('p', { id: 'bundle-latest' }, bundle ? 'Devices enforce bundle version ' + bundle.version +
+    ', issued ' + bundle.issued_at + (bundle.not_after ? ', valid until ' + bundle.not_after : '') + ', with ' +
+    held.size + (held.size === 1 ? ' rule.' : ' rules.') : 'No bundle has been issued: devices enforce nothing yet.'));
+  if (missing.length || withdrawn.length || !bundle) {
+    if (missing.length) {
+      parts.push(el('p', { class: 'warn', id: 'bundle-missing' }, 'Published but not in it yet: ',
+        ...missing.flatMap((id, i) => [i ? ', ' : '', link('#/rules/' + encodeURIComponent(id), id)]), '.'));
+    }
+    if (withdrawn.length) {
+      parts.push(el('p', { class: 'warn' }, 'In it but no longer published (devices still enforce them): ' +
+        withdrawn.join(', ') + '.'));
+    }
+    parts.push(issueBundleButton());
+  } else {
+    parts.push(el('p', {}, 'It holds every published rule.'));
+  }
+  return parts;
+}
+
 async function rulesPage() {
-  const answer = await api('GET', '/v1/admin/rules?limit=1000');
-  return [el('h1', {}, 'Rules'),
+  const [answer, bundle] = await Promise.all([api('GET', '/v1/admin/rules?limit=1000'), latestBundle()]);
+  return [el('h1', {}, 'Rules'), ...bundleSection(bundle, answer.rules),
+    el('h2', {}, 'Every rule'),
     table(['Rule', 'Title', 'State', 'Action', 'Proposed by'], answer.rules.map((r) =>
       [link('#/rules/' + encodeURIComponent(r.id), r.id), r.title, r.state, r.action, r.proposed_by])),
     answer.next_cursor ? el('p', {}, 'More rules follow (the API pages them).') : null];
@@ -328,8 +383,13 @@ async function ruleCompliance(id) {
   }
 }
 
-function ruleComplianceSection(answer) {
-  if (!answer) return [el('p', {}, 'The latest published bundle does not hold this rule: no device enforces it.')];
+function ruleComplianceSection(answer, rule) {
+  if (!answer) {
+    const notYet = el('p', { class: rule.state === 'published' ? 'warn' : '' },
+      'The latest bundle does not hold this rule: no device enforces it.' + (rule.state === 'published'
+        ? ' Devices get it with the next bundle.' : ''));
+    return rule.state === 'published' ? [notYet, issueBundleButton()] : [notYet];
+  }
   const r = answer.rule;
   const columns = ['targeted', 'compliant', 'remediated', 'violating', 'waived', 'mismatch', 'pending', 'stale',
     'cannot_enforce', 'not_applicable'];
@@ -375,7 +435,7 @@ async function rulePage(id) {
     table(['To', 'By', 'At', 'Note'], (rule.history || []).map((h) => [h.to, h.by, h.at, h.note])),
     actions,
     el('h2', {}, 'Compliance'),
-    ...ruleComplianceSection(compliance),
+    ...ruleComplianceSection(compliance, rule),
   ];
 }
 

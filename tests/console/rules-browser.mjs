@@ -76,16 +76,30 @@ try {
   await page.waitForFunction(() => document.querySelector('main h1')?.textContent.startsWith('Assessment of '),
     { timeout: 60000 });
   const sha = page.url().split('#/assessments/')[1];
-  const shown = await page.$$eval('main table tbody td', (cells) => cells.map((c) => c.textContent));
-  check(shown[1] === appPackage, 'the assessment report names the uploaded app\'s package: ' + shown.join(' | '));
+  // The report's facts (a table of heading and value), its reasons and findings as the API has them.
+  const shown = await page.$$eval('main table.facts tr', (rows) => Object.fromEntries(rows.map((r) =>
+    [r.children[0].textContent, r.children[1].textContent])));
+  check(shown.App === 'android ' + appPackage, 'the assessment report names the uploaded app\'s package: ' + shown.App);
   const stored = (await api('/v1/admin/assessments?limit=100')).assessments.find((a) => a.sha256 === sha);
-  check(stored && String(stored.score) === shown[3] && stored.band === shown[4],
-    'the report page shows the score and band the list gives: ' + shown[3] + ' ' + shown[4]);
+  check(stored && shown.Risk.startsWith(stored.score + '/100') && shown.Risk.endsWith('verdict: ' + stored.band),
+    'the report page shows the score and band the list gives: ' + shown.Risk);
+  const report = await api('/v1/admin/assessments/' + sha);
+  const reasons = await page.$$eval('#reasons > li', (items) => items.length);
+  const findingRows = await page.$$eval('#findings tbody tr', (rows) => rows.map((r) => r.children[2].textContent));
+  check(reasons === report.risk.reasons.length && findingRows.length === report.findings.length &&
+    report.findings.every((f, i) => findingRows[i].includes(f.id)),
+  'the report page lists every reason (' + reasons + ') and every finding (' + findingRows.length + ') of the report');
+  const trackerNames = await page.$$eval('main h2', (heads) => heads.map((h) => h.textContent));
+  check(trackerNames.includes('Trackers (' + report.trackers.length + ')'),
+    'the report page counts the report\'s trackers: ' + report.trackers.length);
   check(await page.$('#propose') !== null, 'the report offers to propose a ban from it');
   await checkAccessibility(page, 'an assessment report and its proposal form');
   const ruleId = await page.$eval('#rule-id', (node) => node.value);
-  check((await page.$$eval('#rule-targets li', (items) => items.map((i) => i.textContent)))
-    .includes('android: ' + appPackage), 'the proposal targets the package: ' + ruleId);
+  const offered = await page.$$eval('#rule-targets li', (items) => items.map((i) =>
+    [i.textContent.trim(), i.querySelector('input').checked]));
+  check(offered.length >= 1 && offered[0][0].startsWith('android: ' + appPackage) && offered[0][1] &&
+    offered.slice(1).every(([, ticked]) => !ticked),
+  'the proposal targets the package, ticked; the signer is offered unticked: ' + JSON.stringify(offered));
   await page.type('#rule-rationale', 'The assessment found trackers and sensitive API calls.');
   await page.type('#rule-authority', 'Chief Information Officer');
   await page.click('#propose button[type=submit]');
@@ -123,8 +137,14 @@ try {
   check(rule.state === 'published' && approval && approval.by === bob.userId,
     'the rule is published, approved by bob: ' + JSON.stringify(rule.history.map((h) => [h.to, h.by])));
 
-  const issued = await api('/v1/admin/publish', 'POST');
-  check(issued.version > 0, 'bundle version ' + issued.version + ' issued');
+  // Devices get the rule with the next bundle: the rule's page says so and issues it.
+  await second.waitForSelector('#issue-bundle');
+  check((await second.$eval('main', (node) => node.textContent)).includes('Devices get it with the next bundle'),
+    'the published rule\'s page says no device has it until a bundle is issued');
+  await second.click('#issue-bundle');
+  await statusIs(second, /Bundle version \d+ issued/);
+  const issued = await api('/v1/admin/bundles/latest');
+  check(issued.version > 0 && issued.rules.includes(ruleId), 'bundle version ' + issued.version + ' issued, holding the rule');
 
   // The overview, reloaded until the phones have applied it: every targeted device compliant.
   await second.goto(url + '/#/overview');
@@ -151,8 +171,40 @@ try {
     'the overview shows all ' + devices + ' targeted devices compliant: ' + JSON.stringify(row));
   check(compliance.targeted === devices && compliance.compliant === devices && compliance.violating === 0,
     'the API counts the same: ' + JSON.stringify(compliance));
+  // The chart of time from publish to compliance draws the rule (a line and its legend entry), and
+  // the table under it says every targeted device complied within a day.
+  const legend = await second.$$eval('figure ul.legend li', (items) => items.map((i) => i.textContent.trim()));
+  check(legend.includes(ruleId) && await second.$$eval('figure svg polyline', (lines) => lines.length) === legend.length,
+    'the overview\'s chart draws a line for the rule: ' + legend.join(', '));
+  const within = await second.$$eval('main table', (tables, id) => {
+    const table = tables.find((t) => [...t.querySelectorAll('thead th')].some((th) => th.textContent === 'Within 1 d'));
+    const found = table && [...table.querySelectorAll('tbody tr')].find((tr) => tr.children[0].textContent === id);
+    return found ? found.children[9].textContent : null;
+  }, ruleId);
+  check(within === '100.0 %', 'the time-to-compliance table says all of them complied within a day: ' + within);
   await second.evaluate(() => window.scrollTo(0, 0)); // focusing <main> scrolled the bar out of view
   await second.screenshot({ path: shots + '/console-overview-compliant.png' });
+
+  // One phone's page: its status with the rule, and the removal among its events.
+  const phone = (await api('/v1/admin/devices?limit=1')).devices[0];
+  await second.goto(url + '/#/devices/' + encodeURIComponent(phone.id));
+  await second.waitForFunction((id) => document.querySelector('main h1')?.textContent === 'Device ' + id, {}, phone.id);
+  const ruleRow = await second.$$eval('main table', (tables, id) => {
+    for (const table of tables) {
+      const columns = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+      const found = [...table.querySelectorAll('tbody tr')].find((tr) => tr.children[0].textContent === id);
+      if (columns.includes('Status') && found) return Object.fromEntries(columns.map((c, i) => [c, found.children[i].textContent]));
+    }
+    return null;
+  }, ruleId);
+  const stand = (await api('/v1/admin/compliance/devices/' + encodeURIComponent(phone.id))).rules
+    .find((r) => r.rule_id === ruleId);
+  check(ruleRow && ruleRow.Status === stand.status && ['compliant', 'remediated'].includes(stand.status),
+    'the device page shows the phone\'s status with the rule as the API does: ' + JSON.stringify(ruleRow));
+  const eventCells = await second.$$eval('main td', (cells) => cells.map((c) => c.textContent));
+  check(eventCells.includes(appPackage), 'the device page lists the removal of the app among its events');
+  await checkAccessibility(second, 'a device');
+  await second.screenshot({ path: shots + '/console-device.png', fullPage: true });
 
   // Exports: the page, and the two CSV files as the browser downloads them.
   await second.click('#nav a[href="#/exports"]');
