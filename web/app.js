@@ -78,6 +78,101 @@ function table(headings, rows, numeric = new Set()) {
 
 function link(href, text) { return el('a', { href }, text); }
 
+// ---- Charts (SVG made node by node, like el(): no markup is parsed, and presentation attributes
+// are not inline styles, so the Content-Security-Policy holds)
+
+const svgNamespace = 'http://www.w3.org/2000/svg';
+function svg(tag, attributes = {}, ...children) {
+  const node = document.createElementNS(svgNamespace, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// 90 s -> "1.5 min": the units an officer reads a delay in.
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return '';
+  const units = [[86400, 'd'], [3600, 'h'], [60, 'min'], [1, 's']];
+  for (const [size, unit] of units) {
+    if (seconds >= size) {
+      const value = seconds / size;
+      return (Number.isInteger(value) ? value : value.toFixed(1)) + ' ' + unit;
+    }
+  }
+  return seconds + ' s';
+}
+
+// The devices of a rule compliant within `seconds` of its publish, read off the API's curve
+// (cumulative counts at fixed marks, ending at the first mark past the slowest device).
+function compliedWithin(time, seconds) {
+  let devices = 0;
+  for (const point of time.curve || []) if (point.seconds <= seconds) devices = point.devices;
+  return devices;
+}
+
+function percent(part, whole) { return whole > 0 ? (100 * part / whole).toFixed(1) + ' %' : '–'; }
+
+// Colours with at least 3:1 contrast on white (WCAG 1.4.11), each with its own dash pattern so the
+// lines stay apart for a reader who does not tell the colours apart.
+const lineStyles = [['#1f4e9c', ''], ['#b03a00', '8 4'], ['#2e7d32', '2 3'], ['#7b1fa2', '10 3 2 3'],
+  ['#6d5a00', '4 4'], ['#c2185b', '12 6']];
+
+// A line per rule: the share of its targeted devices compliant against the time since its publish,
+// on a logarithmic time axis. `rules` are the compliance API's rule entries. The figure's numbers
+// are in the table the caller shows beside it; the chart is the picture of them.
+function complianceChart(rules, caption) {
+  const width = 640, height = 260, left = 52, right = 16, top = 12, bottom = 40;
+  let lastMark = 60;
+  for (const rule of rules) {
+    const curve = rule.time_to_compliance.curve || [];
+    if (curve.length) lastMark = Math.max(lastMark, curve[curve.length - 1].seconds);
+  }
+  const span = Math.log10(lastMark);
+  const x = (seconds) => left + (width - left - right) * Math.log10(Math.max(1, seconds)) / span;
+  const y = (share) => top + (height - top - bottom) * (1 - share);
+  const figure = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-label': caption,
+    class: 'chart' });
+  for (const share of [0, 0.25, 0.5, 0.75, 1]) {
+    figure.append(svg('line', { x1: left, x2: width - right, y1: y(share), y2: y(share), stroke: '#ccc' }),
+      svg('text', { x: left - 6, y: y(share) + 4, 'text-anchor': 'end', 'font-size': 11 }, (share * 100) + ' %'));
+  }
+  for (const tick of [1, 10, 60, 600, 3600, 21600, 86400, 604800, 2592000].filter((t) => t <= lastMark)) {
+    figure.append(svg('line', { x1: x(tick), x2: x(tick), y1: top, y2: height - bottom, stroke: '#e4e4e4' }),
+      svg('text', { x: x(tick), y: height - bottom + 16, 'text-anchor': 'middle', 'font-size': 11 }, duration(tick)));
+  }
+  figure.append(svg('text', { x: left + (width - left - right) / 2, y: height - 6, 'text-anchor': 'middle',
+    'font-size': 12 }, 'time since publish (logarithmic)'));
+  const legend = el('ul', { class: 'legend' });
+  rules.forEach((rule, i) => {
+    const [colour, dashes] = lineStyles[i % lineStyles.length];
+    const points = (rule.time_to_compliance.curve || [])
+      .map((p) => `${x(p.seconds).toFixed(1)},${y(rule.targeted ? p.devices / rule.targeted : 0).toFixed(1)}`);
+    const line = { fill: 'none', stroke: colour, 'stroke-width': 2.5 };
+    if (dashes) line['stroke-dasharray'] = dashes;
+    if (points.length) figure.append(svg('polyline', { ...line, points: points.join(' ') }));
+    const sample = svg('svg', { width: 36, height: 12, 'aria-hidden': 'true' },
+      svg('line', { ...line, x1: 0, x2: 36, y1: 6, y2: 6 }));
+    legend.append(el('li', {}, sample, ' ', rule.rule_id));
+  });
+  return el('figure', {}, figure, legend, el('figcaption', {}, caption));
+}
+
+// The numbers behind the chart, one row a rule.
+function timeToComplianceTable(rules) {
+  return table(['Rule', 'First published', 'Targeted', 'Compliant', 'Median', '95th percentile', 'Slowest',
+    'Within 1 min', 'Within 1 h', 'Within 1 d'],
+  rules.map((r) => {
+    const t = r.time_to_compliance;
+    return [link('#/rules/' + encodeURIComponent(r.rule_id), r.rule_id), r.first_published_at, r.targeted,
+      t.samples, duration(t.median_seconds), duration(t.p95_seconds), duration(t.max_seconds),
+      percent(compliedWithin(t, 60), r.targeted), percent(compliedWithin(t, 3600), r.targeted),
+      percent(compliedWithin(t, 86400), r.targeted)];
+  }), new Set([2, 3, 4, 5, 6, 7, 8, 9]));
+}
+
 // ---- Sign-in
 
 function signInPage(message) {
@@ -160,6 +255,9 @@ async function overviewPage() {
   const ruleRows = compliance.rules.map((r) => [link('#/rules/' + encodeURIComponent(r.rule_id), r.rule_id),
     ...columns.map((c) => r[c])]);
   const totals = compliance.totals;
+  // The chart draws the rules published last (a line each); the table under it lists every rule.
+  const latest = compliance.rules.filter((r) => r.targeted > 0)
+    .sort((a, b) => b.first_published_at.localeCompare(a.first_published_at)).slice(0, lineStyles.length);
   const mine = rules.rules.filter((r) => r.state === 'draft' && r.proposed_by !== session.user.id &&
                                          r.proposed_by !== session.user.display_name);
   return [
@@ -167,7 +265,12 @@ async function overviewPage() {
     el('p', { id: 'devices-total' }, 'Devices: ' + totals.devices + ', fully compliant: ' + totals.fully_compliant +
        ', violating a rule: ' + totals.violating_any),
     el('h2', {}, 'Published rules and their compliance'),
-    table(['Rule', ...columns], ruleRows, new Set([1, 2, 3, 4, 5, 6, 7])),
+    table(['Rule', ...columns], ruleRows, new Set([1, 2, 3, 4, 5, 6, 7, 8])),
+    el('h2', {}, 'Time from publish to compliance'),
+    latest.length ? complianceChart(latest, 'Share of targeted devices compliant against the time since the ' +
+      'rule was first published: the ' + (latest.length === 1 ? 'rule' : latest.length + ' rules') +
+      ' published last.') : el('p', {}, 'No published rule targets a device yet.'),
+    latest.length ? timeToComplianceTable(compliance.rules) : null,
     el('h2', {}, 'Devices by source and platform'),
     table(['Source', 'Platform', 'Devices'], mdm.devices_by_source.map((c) => [c.source, c.platform, c.devices]),
       new Set([2])),
@@ -204,8 +307,33 @@ function explain(error, what = 'a rule') {
   return error.message;
 }
 
+// One rule's compliance from the latest bundle, or null when the bundle does not hold the rule (a
+// draft, an approved rule not yet published, a revoked one).
+async function ruleCompliance(id) {
+  try {
+    return await api('GET', '/v1/admin/compliance/rules/' + encodeURIComponent(id) + '?limit=0');
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+function ruleComplianceSection(answer) {
+  if (!answer) return [el('p', {}, 'The latest published bundle does not hold this rule: no device enforces it.')];
+  const r = answer.rule;
+  const columns = ['targeted', 'compliant', 'remediated', 'violating', 'waived', 'mismatch', 'pending', 'stale',
+    'cannot_enforce', 'not_applicable'];
+  return [
+    table(columns, [columns.map((c) => r[c])], new Set(columns.map((_, i) => i))),
+    r.targeted > 0 ? complianceChart([r], 'Share of the ' + r.targeted + ' targeted devices compliant against the ' +
+      'time since the rule was first published (' + r.first_published_at + ').') : null,
+    r.targeted > 0 ? timeToComplianceTable([r]) : null,
+  ];
+}
+
 async function rulePage(id) {
-  const rule = await api('GET', '/v1/admin/rules/' + encodeURIComponent(id));
+  const [rule, compliance] = await Promise.all([api('GET', '/v1/admin/rules/' + encodeURIComponent(id)),
+    ruleCompliance(id)]);
   const actions = el('div', {});
   const act = (verb) => {
     const button = el('button', { type: 'button' }, verb[0].toUpperCase() + verb.slice(1));
@@ -236,6 +364,8 @@ async function rulePage(id) {
     el('h2', {}, 'History'),
     table(['To', 'By', 'At', 'Note'], (rule.history || []).map((h) => [h.to, h.by, h.at, h.note])),
     actions,
+    el('h2', {}, 'Compliance'),
+    ...ruleComplianceSection(compliance),
   ];
 }
 
@@ -306,9 +436,59 @@ async function devicesPage() {
   return [el('h1', {}, 'Devices'), form, summary, results, more];
 }
 
+// A row of facts: a heading cell and its value.
+function facts(rows) {
+  return el('table', { class: 'facts' }, el('tbody', {}, ...rows.filter((r) => r).map(([name, value]) =>
+    el('tr', {}, el('th', { scope: 'row' }, name), el('td', {}, value === null || value === undefined ? '' : value)))));
+}
+
+function ruleLink(id) { return id ? link('#/rules/' + encodeURIComponent(id), id) : ''; }
+
+// One device: who it is, how it stands with each rule, what it has installed and what the latest
+// bundle decides for each app (the apps a rule acts on first), and its recent events.
 async function devicePage(id) {
-  const device = await api('GET', '/v1/admin/devices/' + encodeURIComponent(id));
-  return [el('h1', {}, 'Device ', id), el('pre', {}, JSON.stringify(device, null, 2))];
+  const path = encodeURIComponent(id);
+  const [device, compliance] = await Promise.all([api('GET', '/v1/admin/devices/' + path),
+    api('GET', '/v1/admin/compliance/devices/' + path)]);
+  const mdm = device.mdm;
+  const about = facts([
+    ['Host name', device.hostname], ['Platform', device.platform], ['Source', device.source],
+    ['Agent version', device.agent_version], ['Groups', (device.groups || []).join(', ') || 'none'],
+    ['Enrolled', device.enrolled_at], ['Last seen', device.last_seen || 'never'],
+    ['Bundle applied', device.applied_version + (device.bundle_version !== undefined
+      ? ' (latest published: ' + device.bundle_version + ')' : '')],
+    device.rules_hash_mismatch ? ['Rules hash', 'does not match the bundle it claims: ' +
+      JSON.stringify(device.rules_hash_mismatch)] : null,
+    ['Inventory reported', device.inventory_at || 'never'],
+    device.cannot_enforce ? ['Cannot enforce', device.cannot_enforce] : null,
+    mdm ? ['MDM', mdm.connector + ' ' + mdm.id + (mdm.gone_at ? ', gone from the MDM ' + mdm.gone_at : '')] : null,
+    device.revoked_at ? ['Revoked', device.revoked_at + ' by ' + device.revoked_by] : null,
+  ]);
+  const rules = table(['Rule', 'Status', 'Action', 'Since', 'Compliant at', 'Time to compliance'],
+    compliance.rules.filter((r) => r.status !== 'not_targeted').map((r) => [ruleLink(r.rule_id), r.status,
+      r.action, r.since || '', r.compliant_at || '', duration(r.time_to_compliance_seconds)]), new Set([5]));
+  // Apps a rule acts on first, then the rest by id, as the API lists them.
+  const decisions = (device.decisions || []).slice().sort((a, b) =>
+    (a.decision === 'allowed') - (b.decision === 'allowed'));
+  const acted = decisions.filter((d) => d.decision !== 'allowed').length;
+  const apps = device.decisions
+    ? [el('p', { id: 'device-apps-summary' }, decisions.length + (decisions.length === 1 ? ' app' : ' apps') +
+        ' installed; the latest bundle acts on ' + acted + ' of them.'),
+      table(['Platform', 'App', 'Version', 'Decision', 'Rule', 'Matched by', 'Waiver'], decisions.map((d) =>
+        [d.platform, d.id, d.version, d.decision, ruleLink(d.rule), d.matched_by || '',
+          d.waiver ? d.waiver + ' until ' + d.waived_until : '']))]
+    : [el('p', {}, device.inventory_error ? 'The stored inventory cannot be read: ' + device.inventory_error
+      : 'The device has not reported an inventory yet.')];
+  const events = device.events.length
+    ? table(['#', 'At', 'Kind', 'App', 'Rule', 'Detail'], device.events.map((e) =>
+      [e.seq, e.at, e.kind, e.app, ruleLink(e.rule_id), e.detail]), new Set([0]))
+    : el('p', {}, 'No events.');
+  return [el('h1', {}, 'Device ', id), about,
+    el('h2', {}, 'Rules'), compliance.rules.some((r) => r.status !== 'not_targeted') ? rules
+      : el('p', {}, 'No published rule targets this device.'),
+    el('h2', {}, 'Installed apps and what the latest bundle decides'), ...apps,
+    el('h2', {}, 'Recent events (newest first)'), events,
+    el('details', {}, el('summary', {}, 'The API\'s answer (JSON)'), el('pre', {}, JSON.stringify(device, null, 2)))];
 }
 
 // The latest entries first (order=newest), 100 a page, "Show older entries" for the next.

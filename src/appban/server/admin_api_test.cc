@@ -1015,6 +1015,11 @@ TEST_F(AdminApiTest, ComplianceCountsOnAHandBuiltFleet) {
   EXPECT_EQ(rule["pending"].get<int>() + rule["stale"].get<int>(), 1);
   EXPECT_EQ(rule["time_to_compliance"]["median_seconds"], 120);
   EXPECT_EQ(rule["time_to_compliance"]["max_seconds"], 120);
+  // The chart's curve ends at the mark of the slowest device, holding every sample.
+  ASSERT_FALSE(rule["time_to_compliance"]["curve"].empty());
+  EXPECT_EQ(rule["time_to_compliance"]["curve"].back()["seconds"], 120);
+  EXPECT_EQ(rule["time_to_compliance"]["curve"].back()["devices"], rule["time_to_compliance"]["samples"]);
+  EXPECT_EQ(rule["time_to_compliance"]["curve"][0]["devices"], 0);
   EXPECT_EQ(body["totals"]["devices"], 4);
   EXPECT_EQ(body["totals"]["fully_compliant"], 2);  // fixed, waived
   EXPECT_EQ(body["totals"]["violating_any"], 1);

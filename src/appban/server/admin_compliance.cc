@@ -70,7 +70,10 @@ Result<FleetMembership> LoadMembership(Call& call) {
 
 Json TimeJson(const TimeToCompliance& time) {
   auto optional = [](const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); };
+  Json curve = Json::array();
+  for (const auto& point : time.curve) curve.push_back(Json{{"seconds", point.seconds}, {"devices", point.devices}});
   return Json{{"samples", time.samples},
+              {"curve", std::move(curve)},
               {"median_seconds", optional(time.median_seconds)},
               {"p95_seconds", optional(time.p95_seconds)},
               {"max_seconds", optional(time.max_seconds)},

@@ -1,6 +1,8 @@
 #include "appban/verify/compliance.h"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 
 namespace appban::verify {
 
@@ -198,6 +200,20 @@ TimeToCompliance SummarizeDurations(std::vector<int64_t>& seconds) {
   summary.max_seconds = *std::max_element(seconds.begin(), seconds.end());
   summary.median_seconds = NearestRank(seconds, 50);
   summary.p95_seconds = NearestRank(seconds, 95);
+  // One pass: count each sample in the first mark it fits under, then sum the counts up. Sorting
+  // instead would cost n log n per rule on every compliance read.
+  constexpr size_t kMarks = std::size(kCurveMarksSeconds);
+  std::array<int64_t, kMarks> per_mark{};
+  for (int64_t value : seconds) {
+    auto mark = std::lower_bound(std::begin(kCurveMarksSeconds), std::end(kCurveMarksSeconds), value);
+    if (mark != std::end(kCurveMarksSeconds)) ++per_mark[static_cast<size_t>(mark - std::begin(kCurveMarksSeconds))];
+  }
+  int64_t within = 0;
+  for (size_t i = 0; i < kMarks; ++i) {
+    within += per_mark[i];
+    summary.curve.push_back({kCurveMarksSeconds[i], within});
+    if (kCurveMarksSeconds[i] >= *summary.max_seconds) break;
+  }
   return summary;
 }
 

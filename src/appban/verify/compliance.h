@@ -171,13 +171,28 @@ DeviceRuleStatus ClassifyDeviceRule(const ComplianceDevice& device, const Compli
                                     const ComplianceParams& params);
 bool InScope(const ComplianceDevice& device, const ComplianceRule& rule);
 
+// How many of the samples took at most `seconds` (cumulative), for a chart of compliance against
+// the time since publish.
+struct CompliedWithin {
+  int64_t seconds = 0;
+  int64_t devices = 0;
+};
+// The marks the curve is read at: 1 s to 30 days, roughly 1-2-5 per decade and the clock's units,
+// so one chart's axis serves a fleet on long-polls (seconds) and one checking in daily (days).
+inline constexpr int64_t kCurveMarksSeconds[] = {1,    2,    5,    10,    20,    30,    60,     120,    300,    600,
+                                                 1800, 3600, 7200, 21600, 43200, 86400, 172800, 604800, 2592000};
+
 struct TimeToCompliance {
   int64_t samples = 0;
   std::optional<int64_t> median_seconds;  // nearest rank (see above); unset without samples
   std::optional<int64_t> p95_seconds;
   std::optional<int64_t> max_seconds;
+  // At each mark of kCurveMarksSeconds up to the first one that is >= max_seconds (so the last
+  // point holds every sample; samples past 30 days end the curve at 30 days, short of `samples`).
+  // Empty without samples.
+  std::vector<CompliedWithin> curve;
 };
-// Nearest-rank order statistics of `seconds` (reordered in place; O(n)).
+// Nearest-rank order statistics of `seconds` and the curve (reordered in place; O(n)).
 TimeToCompliance SummarizeDurations(std::vector<int64_t>& seconds);
 
 // Seconds from when `device` could first have received `rule` (the rule's first publish, or the

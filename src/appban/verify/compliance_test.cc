@@ -248,6 +248,25 @@ TEST(ComplianceDurations, NearestRankOrderStatistics) {
   EXPECT_FALSE(t.median_seconds);
 }
 
+// The curve counts, at each mark, the devices that complied within it, and stops at the first
+// mark past the slowest device so the chart's last point holds every device.
+TEST(ComplianceDurations, TheCurveCountsDevicesCompliantWithinEachMark) {
+  std::vector<int64_t> seconds = {0, 1, 3, 5, 9, 10, 11, 45};
+  TimeToCompliance t = SummarizeDurations(seconds);
+  std::vector<std::pair<int64_t, int64_t>> curve;
+  for (const auto& point : t.curve) curve.emplace_back(point.seconds, point.devices);
+  std::vector<std::pair<int64_t, int64_t>> expected = {{1, 2}, {2, 2}, {5, 4}, {10, 6}, {20, 7}, {30, 7}, {60, 8}};
+  EXPECT_EQ(curve, expected);
+  // A device that took 40 days is past the last mark (30 days): the curve ends there, short of it.
+  std::vector<int64_t> slow = {2, 40 * 86400};
+  t = SummarizeDurations(slow);
+  ASSERT_EQ(t.curve.size(), std::size(kCurveMarksSeconds));
+  EXPECT_EQ(t.curve.back().seconds, 30 * 86400);
+  EXPECT_EQ(t.curve.back().devices, 1);
+  std::vector<int64_t> none;
+  EXPECT_TRUE(SummarizeDurations(none).curve.empty());
+}
+
 TEST(ComplianceDurations, CompliantBeforePublicationCountsAsZero) {
   ComplianceRule rule{"r", policy::Action::kRemove, {}, 1, 1000};
   std::vector<store::Device> devices = {MakeDevice("d1", 9999)};
