@@ -3,8 +3,10 @@
 // API, the CSRF and Origin refusals, the session's end (sign-out, idle limit, revoked token).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -14,7 +16,9 @@
 
 #include "appban/common/json.h"
 #include "appban/common/time.h"
+#include "appban/policy/bundle.h"
 #include "appban/policy/evaluate.h"
+#include "appban/policy/keys.h"
 #include "appban/protocol/messages.h"
 #include "support/oidc_provider.h"
 #include "support/server_process.h"
@@ -38,6 +42,81 @@ std::string HeaderOf(const net::HttpResponse& response, const std::string& name)
   }
   return "";
 }
+
+// A phone running the agent's side of the device protocol (docs/protocol.md): it checks in every
+// 200 ms; a bundle in the answer is verified with the policy keys it pinned at enrolment and
+// evaluated against its inventory, the apps it says to remove are removed, and the next check-in
+// acknowledges the bundle's version and rules hash with the new inventory and a "removed" event.
+class SimulatedPhone {
+ public:
+  SimulatedPhone(net::HttpClient client, const protocol::EnrollResponse& enrolled,
+                 std::vector<policy::InstalledApp> apps)
+      : client_(std::move(client)), id_(enrolled.device_id), credential_(enrolled.credential), apps_(std::move(apps)) {
+    for (const std::string& pem : enrolled.policy_keys_pem) {
+      auto key = policy::ParsePublicKeyPem(pem);
+      if (key.ok()) keys_.push_back(*key);
+    }
+  }
+
+  // One check-in, and the bundle it brings applied. Returns "" or what went wrong.
+  std::string CheckIn() {
+    protocol::CheckinRequest request;
+    request.applied_version = applied_version_;
+    request.rules_hash = rules_hash_;
+    request.inventory_hash = protocol::InventoryHash(apps_);
+    request.inventory = apps_;
+    request.events = events_;
+    request.agent_version = "1.0";
+    auto answer = client_.Request("POST", "/v1/checkin", protocol::CheckinRequestBody(request),
+                                  {{"authorization", "Bearer " + credential_}, {"content-type", "application/json"}});
+    if (!answer.ok()) return answer.status().ToString();
+    if (answer->status != 200) return "check-in: HTTP " + std::to_string(answer->status) + " " + answer->body;
+    auto response = protocol::ParseCheckinResponse(answer->body);
+    if (!response.ok()) return response.status().ToString();
+    std::erase_if(events_, [&](const protocol::DeviceEvent& e) { return e.seq <= response->events_acked; });
+    if (!response->bundle) return "";
+    policy::VerifyOptions options;
+    options.trusted_keys = keys_;
+    options.now = std::time(nullptr);
+    auto verified = policy::VerifyBundle(*response->bundle, options);
+    if (!verified.ok()) return "the bundle does not verify: " + verified.status().ToString();
+    auto index = policy::PolicyIndex::Build(verified->bundle);
+    if (!index.ok()) return index.status().ToString();
+    const std::vector<policy::AppDecision> decisions =
+        index->EvaluateAll(apps_, policy::DeviceContext{id_, {}}, std::time(nullptr));
+    std::vector<policy::InstalledApp> kept;
+    for (size_t i = 0; i < apps_.size(); ++i) {
+      if (decisions[i].verdict != policy::Verdict::kRemove) {
+        kept.push_back(apps_[i]);
+        continue;
+      }
+      removed_.push_back(apps_[i].id);
+      events_.push_back(protocol::DeviceEvent{++event_seq_, std::time(nullptr), protocol::EventKind::kRemoved,
+                                              std::string(policy::PlatformName(apps_[i].platform)), apps_[i].id,
+                                              decisions[i].rule_id, ""});
+    }
+    apps_ = std::move(kept);
+    applied_version_ = verified->bundle.version;
+    rules_hash_ = verified->bundle.rules_hash;
+    return "";
+  }
+
+  const std::string& id() const { return id_; }
+  int64_t applied_version() const { return applied_version_; }
+  const std::vector<std::string>& removed() const { return removed_; }
+
+ private:
+  net::HttpClient client_;
+  std::string id_;
+  std::string credential_;
+  std::vector<policy::PublicKey> keys_;
+  std::vector<policy::InstalledApp> apps_;
+  std::vector<protocol::DeviceEvent> events_;
+  int64_t event_seq_ = 0;
+  int64_t applied_version_ = 0;
+  std::string rules_hash_;
+  std::vector<std::string> removed_;
+};
 
 class ConsoleTest : public ::testing::Test {
  protected:
@@ -442,6 +521,88 @@ TEST_F(ConsoleTest, ChromiumSignsInSeesTheApiNumbersAndShowsHostileTextAsText) {
   EXPECT_NE(run.out.find("ok: the devices page shows the hostile host name as text"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("ok: searching by installed app"), std::string::npos) << run.out;
   EXPECT_TRUE(std::filesystem::exists(shots / "console-overview.png"));
+}
+
+// The two-person rule for a ban, in chromium (tests/console/rules-browser.mjs): alice and bob sign
+// in at the test provider in two browser profiles; alice uploads an APK (the rich fixture) and
+// proposes a ban from its assessment, and is refused approving it herself; bob approves and
+// publishes it. Two phones holding the app, enrolled here, take the bundle on their next check-in
+// and remove the app, and the overview shows both compliant; the Exports page's CSVs name the rule
+// and the phones.
+TEST_F(ConsoleTest, ChromiumTwoPeopleBanAnAssessedAppAndThePhonesComply) {
+  const std::filesystem::path tools = std::filesystem::path(APPBAN_SOURCE_DIR) / "tests" / "console";
+  ASSERT_TRUE(std::filesystem::exists(tools / "node_modules" / "puppeteer-core"))
+      << "puppeteer-core is not installed in " << tools << ": run scripts/setup.sh --test";
+  ASSERT_TRUE(std::filesystem::exists("/usr/bin/chromium")) << "chromium is missing: run scripts/setup.sh --test";
+  const std::string apk = testing::Fixture("rich.apk");
+  const std::string package = "org.appban.fixture.rich";  // tests/fixtures/apps/rich/AndroidManifest.xml
+  const std::string secret = "console-rules-secret-4b1e";
+  testing::OidcProvider::Options options;
+  options.console_client_secret = secret;
+  auto provider = testing::OidcProvider::Start(dir_.path() / "idp", options);
+  ASSERT_TRUE(provider) << "the OpenID Connect provider did not start (scripts/setup.sh --test installs it)";
+  provider_.emplace(std::move(*provider));
+  const std::filesystem::path secret_file = dir_.path() / "client-secret";
+  std::ofstream(secret_file) << secret << "\n";
+  std::filesystem::permissions(secret_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  Start(provider_->ConsoleServerToml("appban-console-basic", "client_secret_file = \"" + secret_file.string() + "\""),
+        {"--insecure-plain-http"});
+
+  // Two phones holding the app (and a maps app), checked in before anything is banned.
+  Headers admin = {{"authorization", "Bearer " + server_->admin_token()}, {"content-type", "application/json"}};
+  std::vector<SimulatedPhone> phones;
+  for (const char* hostname : {"phone-registry-1", "phone-registry-2"}) {
+    net::HttpResponse token = Send("POST", "/v1/admin/enrollment-tokens", R"({"count":1})", admin);
+    ASSERT_EQ(token.status, 201) << token.body;
+    protocol::EnrollRequest request{StringOr(Json::parse(token.body)["tokens"][0], "token"), hostname, "android",
+                                    "1.0"};
+    net::HttpResponse made =
+        Send("POST", "/v1/enroll", protocol::ToJson(request).dump(), {{"content-type", "application/json"}});
+    ASSERT_EQ(made.status, 201) << made.body;
+    auto enrolled = protocol::ParseEnrollResponse(made.body);
+    ASSERT_TRUE(enrolled.ok()) << made.body;
+    phones.emplace_back(
+        server_->Client(), *enrolled,
+        std::vector<policy::InstalledApp>{{policy::Platform::kAndroid, package, "1.0", "", ""},
+                                          {policy::Platform::kAndroid, "org.example.maps", "4.2", "", ""}});
+    ASSERT_EQ(phones.back().CheckIn(), "");
+  }
+  // The provider answers the server's first sign-in once it is up.
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    if (Send("GET", "/console/sign-in?provider=test-idp").status == 302) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+
+  // The phones keep checking in while the people work in the browser.
+  std::atomic<bool> stop = false;
+  std::vector<std::string> phone_errors(phones.size());
+  std::thread devices([&] {
+    while (!stop) {
+      for (size_t i = 0; i < phones.size(); ++i) {
+        if (std::string error = phones[i].CheckIn(); !error.empty()) phone_errors[i] = error;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  const char* keep = std::getenv("APPBAN_CONSOLE_SCREENSHOTS");
+  const std::filesystem::path shots =
+      keep != nullptr && *keep != '\0' ? std::filesystem::path(keep) : dir_.path() / "screenshots";
+  std::filesystem::create_directories(shots);
+  testing::CommandResult run = testing::RunCommand({"timeout", "120", "node", (tools / "rules-browser.mjs").string(),
+                                                    server_->url(), server_->admin_token(), "test-idp", apk, package,
+                                                    std::to_string(phones.size()), shots.string()});
+  stop = true;
+  devices.join();
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("ok: approving one's own rule is refused and explained on the page"), std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("ok: the overview shows all 2 targeted devices compliant"), std::string::npos) << run.out;
+  for (size_t i = 0; i < phones.size(); ++i) {
+    EXPECT_EQ(phone_errors[i], "") << phones[i].id();
+    EXPECT_EQ(phones[i].removed(), std::vector<std::string>{package}) << phones[i].id();
+    EXPECT_GT(phones[i].applied_version(), 0) << phones[i].id();
+  }
+  EXPECT_TRUE(std::filesystem::exists(shots / "console-exports.png"));
 }
 
 }  // namespace

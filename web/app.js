@@ -148,11 +148,21 @@ function complianceChart(rules, caption) {
   const legend = el('ul', { class: 'legend' });
   rules.forEach((rule, i) => {
     const [colour, dashes] = lineStyles[i % lineStyles.length];
-    const points = (rule.time_to_compliance.curve || [])
-      .map((p) => `${x(p.seconds).toFixed(1)},${y(rule.targeted ? p.devices / rule.targeted : 0).toFixed(1)}`);
+    const curve = rule.time_to_compliance.curve || [];
+    const share = (p) => (rule.targeted ? p.devices / rule.targeted : 0);
+    const points = curve.map((p) => [x(p.seconds), y(share(p))]);
+    // The count holds after the curve's last mark (no device complied later), so the line runs on
+    // to the axis's end; a dot marks each measured mark, so a curve of one mark still shows.
+    if (curve.length) points.push([x(lastMark), y(share(curve[curve.length - 1]))]);
     const line = { fill: 'none', stroke: colour, 'stroke-width': 2.5 };
     if (dashes) line['stroke-dasharray'] = dashes;
-    if (points.length) figure.append(svg('polyline', { ...line, points: points.join(' ') }));
+    if (points.length) {
+      figure.append(svg('polyline', { ...line, points: points.map(([px, py]) => px.toFixed(1) + ',' + py.toFixed(1))
+        .join(' ') }));
+    }
+    for (const [px, py] of points.slice(0, curve.length)) {
+      figure.append(svg('circle', { cx: px.toFixed(1), cy: py.toFixed(1), r: 3, fill: colour }));
+    }
     const sample = svg('svg', { width: 36, height: 12, 'aria-hidden': 'true' },
       svg('line', { ...line, x1: 0, x2: 36, y1: 6, y2: 6 }));
     legend.append(el('li', {}, sample, ' ', rule.rule_id));
@@ -549,9 +559,31 @@ function appTarget(app) {
     : { kind: 'android', value: app.package };
 }
 
+// The targets a ban from this report can name: the app itself (chosen), and, for the analyst to
+// choose, its signing certificate or Apple team (every app that publisher signs) and its vendor
+// when the server holds a vendor record of that name (a vendor target names a record).
+function reportTargets(report, vendorNames) {
+  const app = report.app || {};
+  const publisher = report.publisher || {};
+  const choices = [{ target: appTarget(app), chosen: true, why: 'this app' }];
+  if (app.platform === 'ios' && app.team_id) {
+    choices.push({ target: { kind: 'apple-team', value: app.team_id }, chosen: false,
+      why: 'every iOS app of this Apple team' });
+  } else if (app.platform !== 'ios' && publisher.signer_sha256) {
+    choices.push({ target: { kind: 'android-signer', value: publisher.signer_sha256 }, chosen: false,
+      why: 'every Android app signed with this certificate (' + (publisher.organization || 'no organisation') + ')' });
+  }
+  if (publisher.vendor && vendorNames.has(publisher.vendor)) {
+    choices.push({ target: { kind: 'vendor', value: publisher.vendor }, chosen: false,
+      why: 'every identifier the vendor record lists' });
+  }
+  return choices.filter((c) => c.target.value);
+}
+
 // The rule-proposal form (POST /v1/admin/rules): id, title, rationale and authority to edit; the
-// rest of `rule` (targets, evidence, source...) is sent as it is. `intro` says where it comes from.
-function ruleForm(heading, intro, rule) {
+// rest of `rule` (evidence, source...) is sent as it is. `choices` are the targets offered, each
+// with a box ({target, chosen, why}); `intro` says where it comes from.
+function ruleForm(heading, intro, rule, choices) {
   const id = el('input', { id: 'rule-id', type: 'text', required: '' });
   id.value = rule.id || '';
   const title = el('input', { id: 'rule-title', type: 'text', required: '' });
@@ -560,8 +592,17 @@ function ruleForm(heading, intro, rule) {
   rationale.value = rule.rationale || '';
   const authority = el('input', { id: 'rule-authority', type: 'text', required: '' });
   authority.value = rule.authority || '';
-  const targets = el('ul', { id: 'rule-targets' }, ...(rule.targets || []).map((t) =>
-    el('li', {}, t.kind + ': ' + t.value + (t.unverified ? ' (unverified: the source only believes it)' : ''))));
+  const boxes = choices.map((choice, i) => {
+    const box = el('input', { type: 'checkbox', id: 'rule-target-' + i });
+    box.checked = choice.chosen;
+    return box;
+  });
+  const targets = el('ul', { id: 'rule-targets' }, ...choices.map((c, i) => {
+    const t = c.target;
+    const text = t.kind + ': ' + t.value + (t.unverified ? ' (unverified: the source only believes it)' : '') +
+      (c.why ? ' — ' + c.why : '');
+    return el('li', {}, boxes[i], ' ', el('label', { for: 'rule-target-' + i, class: 'inline' }, text));
+  }));
   const form = el('form', { id: 'propose', 'aria-labelledby': 'propose-heading' },
     el('h2', { id: 'propose-heading', tabindex: '-1' }, heading), intro,
     el('h3', {}, 'Targets'), targets,
@@ -571,9 +612,11 @@ function ruleForm(heading, intro, rule) {
     el('div', {}, el('button', { type: 'submit' }, 'Propose')));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
+    const chosen = choices.filter((_, i) => boxes[i].checked).map((c) => c.target);
+    if (!chosen.length) { say('Choose at least one target.', true); return; }
     try {
       await api('POST', '/v1/admin/rules', {
-        ...rule, id: id.value, title: title.value, rationale: rationale.value, authority: authority.value,
+        ...rule, targets: chosen, id: id.value, title: title.value, rationale: rationale.value, authority: authority.value,
       });
       sayOnNextPage('Rule ' + id.value + ' proposed as a draft; another administrator must approve it.');
       location.hash = '#/rules/' + encodeURIComponent(id.value);
@@ -582,27 +625,118 @@ function ruleForm(heading, intro, rule) {
   return form;
 }
 
-function proposeForm(sha, report) {
+function proposeForm(sha, report, vendorNames) {
   const app = report.app || {};
   const target = appTarget(app);
   return ruleForm('Propose a ban from this assessment',
-    el('p', {}, 'The rule targets the ', target.kind, ' app ', target.value,
-      ' and cites this assessment as evidence. Another administrator must approve it (two-person rule).'),
+    el('p', {}, 'The rule cites this assessment as evidence. Another administrator must approve it ' +
+      '(two-person rule).'),
     {
       id: 'ban-' + String(target.value || 'app').toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 48),
       title: 'Ban ' + (app.label || app.package || sha), action: 'remove', rationale: '', authority: '',
-      targets: [target], assessments: [{ apk_sha256: sha, report: '/v1/admin/assessments/' + sha }],
-    });
+      assessments: [{ apk_sha256: sha, report: '/v1/admin/assessments/' + sha }],
+    }, reportTargets(report, vendorNames));
 }
 
+// Every vendor record's name (a few pages at most: records are per publisher).
+async function vendorNames() {
+  const names = new Set();
+  let cursor = '';
+  for (let page = 0; page < 20; ++page) {
+    const answer = await api('GET', '/v1/admin/vendors?limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    for (const v of answer.vendors) names.add(v.name);
+    if (!answer.next_cursor) break;
+    cursor = answer.next_cursor;
+  }
+  return names;
+}
+
+// A long list shown up to `limit` items, saying how many more the report holds.
+function capped(items, limit, render = (x) => x) {
+  const shown = items.slice(0, limit).map((item) => el('li', {}, render(item)));
+  if (items.length > limit) shown.push(el('li', {}, '… and ' + (items.length - limit) + ' more (in the JSON below)'));
+  return el('ul', {}, ...shown);
+}
+
+function evidenceText(e) {
+  return e.kind + ': ' + e.value + (e.location ? ' (' + e.location + ')' : '') + (e.note ? ' — ' + e.note : '');
+}
+
+// The report laid out as the HTML report lays it out: what the score is made of (each reason
+// linked to its findings), the findings with their evidence, trackers, capabilities requested and
+// used, endpoints, the publisher, anomalies. Every value came from the uploaded file: text only.
 async function assessmentPage(sha) {
-  const report = await api('GET', '/v1/admin/assessments/' + encodeURIComponent(sha));
+  const [report, vendors] = await Promise.all([api('GET', '/v1/admin/assessments/' + encodeURIComponent(sha)),
+    vendorNames()]);
   const app = report.app || {};
+  const risk = report.risk || {};
+  const file = report.file || {};
+  const publisher = report.publisher || {};
+  const findings = report.findings || [];
+  const findingIndex = new Map(findings.map((f, i) => [f.id, i]));
+  // In-page links to a finding: the page's address is its route, so the link scrolls by script.
+  const findingLink = (id) => {
+    const index = findingIndex.get(id);
+    if (index === undefined) return id;
+    const a = el('a', { href: location.hash }, id);
+    a.addEventListener('click', (event) => {
+      event.preventDefault();
+      const row = document.getElementById('finding-' + index);
+      row.scrollIntoView();
+      row.focus();
+    });
+    return a;
+  };
+  const reasons = el('ol', { id: 'reasons' }, ...(risk.reasons || []).map((r) => el('li', {}, r.text,
+    r.category === 'floor' ? ' (a floor: the score is at least this level)' : ' (+' + r.points + ')',
+    r.findings && r.findings.length ? el('ul', {}, ...r.findings.map((f) => el('li', {}, findingLink(f)))) : null)));
+  const findingRows = findings.map((f, i) => el('tr', { id: 'finding-' + i, tabindex: '-1' },
+    el('td', {}, f.severity), el('td', {}, f.category), el('td', {}, el('strong', {}, f.title), el('br'), f.id),
+    el('td', {}, f.description || ''), el('td', {}, capped(f.evidence || [], 12, evidenceText))));
+  const findingsTable = el('table', { id: 'findings' },
+    el('thead', {}, el('tr', {}, ...['Severity', 'Category', 'Finding', 'Why it matters', 'Evidence'].map((h) =>
+      el('th', { scope: 'col' }, h)))), el('tbody', {}, ...findingRows));
+  const trackers = report.trackers || [];
+  const capabilities = (report.capabilities || []).filter((c) => c.requested || c.used);
+  const endpoints = report.endpoints || {};
+  const trackerHosts = endpoints.tracker_hosts || {};
   return [el('h1', {}, 'Assessment of ', app.label || app.package || sha),
-    table(['Label', 'Package', 'Version', 'Score', 'Band'],
-      [[app.label, app.package, app.version_name || app.version || '', report.score, report.band]]),
-    appTarget(app).value ? proposeForm(sha, report) : null,
-    el('h2', {}, 'The whole report'), el('pre', { id: 'report' }, JSON.stringify(report, null, 2))];
+    facts([
+      ['Label', app.label], ['App', (app.platform || 'android') + ' ' + (app.package || app.bundle_id || '')],
+      ['Version', app.version_name || app.version || app.short_version || ''],
+      ['Risk', risk.score + '/100, ' + risk.level + ', verdict: ' + risk.verdict],
+      ['Risk model', risk.model], ['File', (file.path || '') + ', ' + file.size + ' bytes'],
+      ['SHA-256', file.sha256 || sha], ['Tracker signatures', report.tracker_database || ''],
+    ]),
+    el('h2', {}, 'Why this score'), (risk.reasons || []).length ? reasons : el('p', {}, 'Nothing raised the score.'),
+    proposeForm(sha, report, vendors),
+    el('h2', {}, 'Findings (' + findings.length + ')'), findings.length ? findingsTable : el('p', {}, 'None.'),
+    el('h2', {}, 'Trackers (' + trackers.length + ')'),
+    trackers.length ? table(['Tracker', 'Classes matched', 'Examples', 'Hosts'], trackers.map((t) =>
+      [t.name, t.class_count, capped(t.classes || [], 5), (t.hosts || []).join(', ')]), new Set([1]))
+      : el('p', {}, 'No known tracker SDK found.'),
+    el('h2', {}, 'Capabilities requested and used'),
+    capabilities.length ? table(['Capability', 'Requested', 'Used', 'Permissions', 'Evidence of use'],
+      capabilities.map((c) => [c.title, c.requested ? 'yes' : 'no', c.used ? 'yes' : 'no',
+        (c.permissions || []).join(', '), capped(c.evidence || [], 5, evidenceText)]))
+      : el('p', {}, 'No sensitive capability requested or used.'),
+    el('h2', {}, 'Endpoints'),
+    el('p', {}, (endpoints.hosts || []).length + ' hosts, ' + (endpoints.urls || []).length + ' URLs, ' +
+      (endpoints.ips || []).length + ' IP addresses found in the code and resources.'),
+    capped(endpoints.hosts || [], 100, (h) => h + (trackerHosts[h] ? ' (tracker: ' + trackerHosts[h] + ')' : '')),
+    el('h2', {}, 'Publisher'),
+    facts([['Organisation', publisher.organization || 'none in the certificate'], ['Country', publisher.country],
+      [app.platform === 'ios' ? 'Apple team' : 'Signing certificate (SHA-256)',
+        app.platform === 'ios' ? app.team_id || 'unsigned' : publisher.signer_sha256 || 'unsigned'],
+      publisher.debug_certificate ? ['Debug certificate', 'yes: not a release signature'] : null,
+      publisher.v1_only ? ['Signature scheme', 'v1 (JAR) only'] : null,
+      ['Vendor', publisher.vendor ? publisher.vendor + ' (' + publisher.vendor_country + ', matched by ' +
+        publisher.matched_by + ')' : 'not in the vendor registry']]),
+    el('h2', {}, 'Anomalies (' + (report.anomalies || []).length + ')'),
+    (report.anomalies || []).length ? capped(report.anomalies, 50, (a) => a.code + (a.where ? ' in ' + a.where : '') +
+      ': ' + a.detail) : el('p', {}, 'None.'),
+    el('details', {}, el('summary', {}, 'The whole report (JSON)'),
+      el('pre', { id: 'report' }, JSON.stringify(report, null, 2)))];
 }
 
 // ---- Waivers
@@ -802,7 +936,7 @@ async function catalogPage() {
           adoptArea.replaceChildren(ruleForm('Adopt ' + entry.id + ' as a draft rule',
             el('p', {}, 'A draft rule from the decision of ', entry.jurisdiction, ' (', entry.id,
               '): every identifier it names as a target. Another administrator must approve it (two-person rule).'),
-            adoptionDraft(entry)));
+            adoptionDraft(entry), (entry.draft.targets || []).map((target) => ({ target, chosen: true, why: '' }))));
           adoptArea.querySelector('h2').focus();
         });
       }
