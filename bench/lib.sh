@@ -5,7 +5,11 @@
 # NAME names the work directory (/tmp/appban-bench-NAME.XXXXXX); LISTEN_KEYS are added to
 # [listen] (e.g. "max_connections = 105100"), MORE_TOML after the other tables. Sets work, url,
 # admin (the first-start token) and server_pid; on exit the server is stopped (with the simulator
-# whose pid is in sim_pid, if any) and the work directory removed.
+# whose pid is in sim_pid, if any) and the work directory removed (kept with BENCH_KEEP=1).
+# BENCH_REUSE=DIR starts the server again on the data of a work directory a BENCH_KEEP=1 run left
+# (a new port; the admin token is read from DIR/admin-token, saved by the first start), so a
+# benchmark that spends minutes filling a database can skip that when measured again; such a
+# directory is kept. Sets reused=1 then, else reused=0.
 # Also: api TOKEN METHOD PATH [JSON], json_get EXPRESSION (on stdin: d is the parsed JSON).
 #
 # The two-person rule compares people, so a benchmark that approves a ban needs a second one:
@@ -21,7 +25,11 @@ bench_cleanup() {
   if [[ -n "${provider_pid:-}" ]]; then kill -TERM "$provider_pid" 2>/dev/null || true; wait "$provider_pid" 2>/dev/null || true; fi
   if [[ -n "${sim_pid:-}" ]]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
   if [[ -n "${server_pid:-}" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  [[ -n "${BENCH_KEEP:-}" ]] || rm -rf "$work"
+  if [[ -n "${BENCH_KEEP:-}" || -n "${BENCH_REUSE:-}" ]]; then
+    echo "work directory kept: $work (BENCH_REUSE=$work to measure on it again)" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 
 # With BENCH_DATABASE=postgres the server runs on a PostgreSQL 15 of its own (Debian's binaries,
@@ -46,7 +54,16 @@ bench_start_postgres() {
 
 bench_start_server() {
   local name=$1 listen_keys=${2:-} more_toml=${3:-}
-  work=$(mktemp -d "/tmp/appban-bench-$name.XXXXXX")
+  reused=0
+  if [[ -n "${BENCH_REUSE:-}" ]]; then
+    [[ -f "$BENCH_REUSE/admin-token" && -d "$BENCH_REUSE/data" ]] ||
+      { echo "BENCH_REUSE=$BENCH_REUSE: no data/ and admin-token there (left by a BENCH_KEEP=1 run)" >&2; exit 1; }
+    [[ "${BENCH_DATABASE:-sqlite}" == sqlite ]] || { echo "BENCH_REUSE works on SQLite only" >&2; exit 1; }
+    work=$BENCH_REUSE
+    reused=1
+  else
+    work=$(mktemp -d "/tmp/appban-bench-$name.XXXXXX")
+  fi
   server_pid=""
   sim_pid=""
   pg_dir=""
@@ -93,11 +110,17 @@ TOML
   server_pid=$!
   url="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
-    grep -q "Admin API token:" "$work/server.log" && curl -fs "$url/healthz" >/dev/null 2>&1 && break
+    { (( reused )) || grep -q "Admin API token:" "$work/server.log"; } && curl -fs "$url/healthz" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  admin=$(sed -n 's/.*Admin API token: *//p' "$work/server.log" | head -1)
-  [[ -n "$admin" ]] || { echo "server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+  if (( reused )); then
+    admin=$(cat "$work/admin-token")
+    curl -fs "$url/healthz" >/dev/null || { echo "server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+  else
+    admin=$(sed -n 's/.*Admin API token: *//p' "$work/server.log" | head -1)
+    [[ -n "$admin" ]] || { echo "server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+    (umask 077; echo "$admin" > "$work/admin-token")
+  fi
 }
 
 api() {  # api TOKEN METHOD PATH [JSON]

@@ -51,13 +51,17 @@ ComplianceInputs LoadComplianceInputs(Call& call) {
 
 // The fleet's membership, read page by page so only one page of store::Device is held at a time
 // (100,000 full Device records would be tens of megabytes; the membership keeps ids and groups).
+// Keyset pages (id > the last id read): an OFFSET page makes the database step over every row
+// before it again, so the ten pages of a 100,000-device fleet read 550,000 rows instead of 100,000.
 Result<FleetMembership> LoadMembership(Call& call) {
   FleetMembership fleet;
-  constexpr int64_t kPage = 10000;
-  for (int64_t offset = 0;; offset += kPage) {
-    APPBAN_ASSIGN_OR_RETURN(auto page, call.context.fleet->ListDevices(offset, kPage));
+  constexpr size_t kPage = 10000;
+  std::string after;
+  while (true) {
+    APPBAN_ASSIGN_OR_RETURN(auto page, call.context.fleet->ListDevicesAfter(after, kPage));
     fleet.Add(page);
-    if (static_cast<int64_t>(page.size()) < kPage) break;
+    if (page.size() < kPage) break;
+    after = page.back().id;
   }
   APPBAN_ASSIGN_OR_RETURN(auto groups, call.context.store->ListGroups());
   fleet.Finish(groups);
