@@ -56,3 +56,14 @@ export async function checkAccessibility(page, what) {
   check(serious.length === 0, 'axe-core finds no serious or critical violation on ' + what +
     (serious.length ? ':\n  ' + serious.map(describe).join('\n  ') : ''));
 }
+
+// At the test provider (tests/oidc/provider.mjs), where the console sent the page: its login page
+// (any password for a known login), then its consent page, which sends the browser back.
+export async function signInAtProvider(page, login) {
+  await page.waitForSelector('input[name=login]');
+  await page.type('input[name=login]', login);
+  await page.type('input[name=password]', 'any password');
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  await page.waitForSelector('button[type=submit]');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click('button[type=submit]')]);
+}

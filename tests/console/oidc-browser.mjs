@@ -5,7 +5,7 @@
 // refuses with a page naming access_denied. Run by tests/console_sign_in_test.cc:
 //   node oidc-browser.mjs <server url> <provider name> <login> <display name> <screenshot dir>
 // Prints one line per check; exits 1 on the first failure.
-import { check, launchChromium, watchedPage } from './chromium.mjs';
+import { check, launchChromium, signInAtProvider, watchedPage } from './chromium.mjs';
 
 const [url, provider, login, displayName, shots] = process.argv.slice(2);
 if (!shots) {
@@ -28,12 +28,7 @@ try {
   // At the provider: its own login page, then its consent page.
   await Promise.all([page.waitForNavigation(), page.click(providerLink)]);
   check(!page.url().startsWith(url), 'the console sent the browser to the provider: ' + new URL(page.url()).origin);
-  await page.waitForSelector('input[name=login]');
-  await page.type('input[name=login]', login);
-  await page.type('input[name=password]', 'any password');
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-  await page.waitForSelector('button[type=submit]');
-  await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click('button[type=submit]')]);
+  await signInAtProvider(page, login);
 
   // Back at the console, signed in.
   await page.waitForFunction((name) => document.getElementById('who')?.textContent.includes(name), {}, displayName);

@@ -13,7 +13,7 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, checkAccessibility, launchChromium, watchedPage } from './chromium.mjs';
+import { check, checkAccessibility, launchChromium, signInAtProvider, watchedPage } from './chromium.mjs';
 
 const [url, token, provider, apk, appPackage, deviceCount, shots] = process.argv.slice(2);
 if (!shots) {
@@ -42,12 +42,7 @@ async function signIn(context, login, name) {
   await page.goto(url + '/', { waitUntil: 'networkidle0' });
   await page.waitForSelector(providerLink);
   await Promise.all([page.waitForNavigation(), page.click(providerLink)]);
-  await page.waitForSelector('input[name=login]');
-  await page.type('input[name=login]', login);
-  await page.type('input[name=password]', 'any password');
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-  await page.waitForSelector('button[type=submit]');
-  await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click('button[type=submit]')]);
+  await signInAtProvider(page, login);
   await page.waitForFunction((n) => document.getElementById('who')?.textContent.includes(n), {}, name);
   await page.waitForSelector('#devices-total');
   const me = await page.evaluate(async () => (await fetch('/v1/session', { cache: 'no-store' })).json());
