@@ -69,6 +69,17 @@ async function api(method, path, body, contentType = 'application/json') {
   return json;
 }
 
+// GET `path`, or null when the server answers 404 (a thing that does not exist yet: no bundle
+// issued, a rule no bundle holds); any other error is thrown.
+async function getOrNull(path) {
+  try {
+    return await api('GET', path);
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
 function table(headings, rows, numeric = new Set()) {
   const head = el('tr', {}, ...headings.map((h) => el('th', { scope: 'col' }, h)));
   const body = rows.map((row) => el('tr', {}, ...row.map((cell, i) =>
@@ -295,14 +306,6 @@ async function overviewPage() {
   ];
 }
 
-async function latestBundle() {
-  try {
-    return await api('GET', '/v1/admin/bundles/latest');
-  } catch (error) {
-    if (error.status === 404) return null;
-    throw error;
-  }
-}
 
 // Publishing a rule decides it; devices get it with the next signed bundle (POST /v1/admin/publish,
 // admin): every published rule and the waivers active now.
@@ -350,7 +353,8 @@ function bundleSection(bundle, rules) {
 }
 
 async function rulesPage() {
-  const [answer, bundle] = await Promise.all([api('GET', '/v1/admin/rules?limit=1000'), latestBundle()]);
+  const [answer, bundle] = await Promise.all([api('GET', '/v1/admin/rules?limit=1000'),
+    getOrNull('/v1/admin/bundles/latest')]);
   return [el('h1', {}, 'Rules'), ...bundleSection(bundle, answer.rules),
     el('h2', {}, 'Every rule'),
     table(['Rule', 'Title', 'State', 'Action', 'Proposed by'], answer.rules.map((r) =>
@@ -374,13 +378,8 @@ function explain(error, what = 'a rule') {
 
 // One rule's compliance from the latest bundle, or null when the bundle does not hold the rule (a
 // draft, an approved rule not yet published, a revoked one).
-async function ruleCompliance(id) {
-  try {
-    return await api('GET', '/v1/admin/compliance/rules/' + encodeURIComponent(id) + '?limit=0');
-  } catch (error) {
-    if (error.status === 404) return null;
-    throw error;
-  }
+function ruleCompliance(id) {
+  return getOrNull('/v1/admin/compliance/rules/' + encodeURIComponent(id) + '?limit=0');
 }
 
 function ruleComplianceSection(answer, rule) {

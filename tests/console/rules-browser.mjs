@@ -50,6 +50,20 @@ async function signIn(context, login, name) {
   return { ...watched, userId: me.user.id };
 }
 
+// The row whose first cell is `id` in the page's table that has a `column` heading, as
+// {heading: cell text}; null when there is none. Found by headings, not position, so it holds
+// when a page adds or moves a table.
+function tableRow(page, column, id) {
+  return page.$$eval('main table', (tables, wanted, key) => {
+    for (const table of tables) {
+      const columns = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+      const found = [...table.querySelectorAll('tbody tr')].find((tr) => tr.children[0].textContent === key);
+      if (columns.includes(wanted) && found) return Object.fromEntries(columns.map((c, i) => [c, found.children[i].textContent]));
+    }
+    return null;
+  }, column, id);
+}
+
 // One CSV file as rows of cells. The files checked here hold no quoted comma (ids, host names and
 // numbers), so a split is enough.
 function parseCsv(text) {
@@ -147,16 +161,7 @@ try {
   let row = null;
   for (;;) {
     await second.waitForSelector('#devices-total');
-    row = await second.$$eval('main table', (tables, id) => {
-      for (const table of tables) {
-        const columns = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
-        const found = [...table.querySelectorAll('tbody tr')].find((tr) => tr.children[0].textContent === id);
-        if (columns.includes('compliant') && found) {
-          return Object.fromEntries(columns.map((c, i) => [c, found.children[i].textContent]));
-        }
-      }
-      return null;
-    }, ruleId);
+    row = await tableRow(second, 'compliant', ruleId);
     if ((row && row.compliant === String(devices)) || Date.now() > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
     await second.reload();
@@ -171,11 +176,7 @@ try {
   const legend = await second.$$eval('figure ul.legend li', (items) => items.map((i) => i.textContent.trim()));
   check(legend.includes(ruleId) && await second.$$eval('figure svg polyline', (lines) => lines.length) === legend.length,
     'the overview\'s chart draws a line for the rule: ' + legend.join(', '));
-  const within = await second.$$eval('main table', (tables, id) => {
-    const table = tables.find((t) => [...t.querySelectorAll('thead th')].some((th) => th.textContent === 'Within 1 d'));
-    const found = table && [...table.querySelectorAll('tbody tr')].find((tr) => tr.children[0].textContent === id);
-    return found ? found.children[9].textContent : null;
-  }, ruleId);
+  const within = (await tableRow(second, 'Within 1 d', ruleId))?.['Within 1 d'];
   check(within === '100.0 %', 'the time-to-compliance table says all of them complied within a day: ' + within);
   await second.evaluate(() => window.scrollTo(0, 0)); // focusing <main> scrolled the bar out of view
   await second.screenshot({ path: shots + '/console-overview-compliant.png' });
@@ -184,14 +185,7 @@ try {
   const phone = (await api('/v1/admin/devices?limit=1')).devices[0];
   await second.goto(url + '/#/devices/' + encodeURIComponent(phone.id));
   await second.waitForFunction((id) => document.querySelector('main h1')?.textContent === 'Device ' + id, {}, phone.id);
-  const ruleRow = await second.$$eval('main table', (tables, id) => {
-    for (const table of tables) {
-      const columns = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
-      const found = [...table.querySelectorAll('tbody tr')].find((tr) => tr.children[0].textContent === id);
-      if (columns.includes('Status') && found) return Object.fromEntries(columns.map((c, i) => [c, found.children[i].textContent]));
-    }
-    return null;
-  }, ruleId);
+  const ruleRow = await tableRow(second, 'Status', ruleId);
   const stand = (await api('/v1/admin/compliance/devices/' + encodeURIComponent(phone.id))).rules
     .find((r) => r.rule_id === ruleId);
   check(ruleRow && ruleRow.Status === stand.status && ['compliant', 'remediated'].includes(stand.status),
