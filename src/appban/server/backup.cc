@@ -17,6 +17,7 @@
 #include "appban/net/tls.h"
 #include "appban/store/audit_checkpoint.h"
 #include "appban/store/open.h"
+#include "appban/store/postgres_store.h"
 #include "appban/store/store.h"
 
 namespace appban::server {
@@ -720,7 +721,8 @@ Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::strin
 
   if (database.IsPostgres()) {
     // The database was restored beforehand (pg_restore, PITR): it must hold the backup's head.
-    auto inspected = store::InspectPostgresDatabase(database);
+    // A check writes nothing, not even a migration of an older schema: the server's start does that.
+    auto inspected = store::InspectPostgresDatabase(database, !check_only);
     if (!inspected.ok() && inspected.status().code() == StatusCode::kNotFound) {
       return Status::FailedPrecondition(inspected.status().message() +
                                         ": restore the database first from the dump taken with this backup (" +
@@ -728,7 +730,9 @@ Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::strin
     }
     APPBAN_RETURN_IF_ERROR(inspected.status());
     const auto& [found, identity] = *inspected;
-    APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::OpenStore(database));
+    APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
+                            check_only ? store::OpenPostgresStoreAsIs(database.location, database.password)
+                                       : store::OpenStore(database));
     APPBAN_RETURN_IF_ERROR(CheckDatabaseHoldsBackupHead(result.backup, found, identity, *store));
     result.database_audit = found.audit;
     if (check_only) return result;

@@ -161,7 +161,8 @@ Result<DatabaseSnapshot> InspectSqliteDatabase(const std::string& path) {
   return Inspect(db);
 }
 
-Result<std::pair<DatabaseSnapshot, PostgresIdentity>> InspectPostgresDatabase(const DatabaseTarget& target) {
+Result<std::pair<DatabaseSnapshot, PostgresIdentity>> InspectPostgresDatabase(const DatabaseTarget& target,
+                                                                              bool migrate) {
   if (!target.IsPostgres()) return Status::InvalidArgument(target.Describe() + " is not a PostgreSQL URI");
   PostgresIdentity identity;
   identity.location = target.Describe();
@@ -175,8 +176,11 @@ Result<std::pair<DatabaseSnapshot, PostgresIdentity>> InspectPostgresDatabase(co
                                " is newer than this appban understands (" + std::to_string(schema.expected) +
                                "); use the appban that wrote it");
   }
-  // Opening migrates an older schema forward (as a server's start would) before it is read.
-  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenPostgresStore(target.location, target.password));
+  // Opening migrates an older schema forward (as a server's start would) before it is read, unless
+  // the caller must change nothing.
+  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, migrate
+                                                            ? OpenPostgresStore(target.location, target.password)
+                                                            : OpenPostgresStoreAsIs(target.location, target.password));
   DatabaseSnapshot snapshot;
   snapshot.supported_schema_version = schema.expected;
   APPBAN_ASSIGN_OR_RETURN(postgres::Connection db, postgres::Connection::Open(target.location, target.password));

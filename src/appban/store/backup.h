@@ -56,7 +56,9 @@ struct PostgresIdentity {
 // the schema version, row counts of the same tables as a SQLite snapshot, and the whole audit
 // chain verified (problems are in `audit`, not an error). A database appban never migrated is
 // kNotFound (nothing was restored into it), a schema newer than this binary kUnsupported; an older
-// one is migrated forward first, as the server's start would. Errors name the database.
-Result<std::pair<DatabaseSnapshot, PostgresIdentity>> InspectPostgresDatabase(const DatabaseTarget& target);
+// one is migrated forward first, as the server's start would, unless `migrate` is false (a check
+// that must write nothing: the schema_version then says how old it is). Errors name the database.
+Result<std::pair<DatabaseSnapshot, PostgresIdentity>> InspectPostgresDatabase(const DatabaseTarget& target,
+                                                                              bool migrate = true);
 
 }  // namespace appban::store

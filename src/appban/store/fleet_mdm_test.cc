@@ -110,7 +110,7 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
   EXPECT_EQ(fleet->ListEvents(id, 10)->size(), 1u);
   EXPECT_EQ(fleet->ListDeviceRuleStates(id)->size(), 1u);
   RawDb raw(dir.db());
-  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "12");
+  EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "13");
   EXPECT_EQ(raw.Scalar("PRAGMA foreign_key_check"), "");
   EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'devices_rules_hash_mismatch'"), "1");
   // Migration 9: the token that enrolled ws-1 counts as used once of once, and enrols no other.
@@ -120,6 +120,18 @@ TEST(FleetMdm, Migration7KeepsEnrolledDevicesAndWhatReferencesThem) {
   EXPECT_EQ((*tokens)[0].uses, 1);
   EXPECT_EQ((*tokens)[0].max_uses, 1);
   EXPECT_EQ(raw.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'devices_by_enrollment_token'"), "1");
+}
+
+// GET /v1/admin/mdm counts the fleet by source and platform: from the index alone (migration 13),
+// not by reading every device's row.
+TEST(FleetMdmSqlite, TheCountsBySourceAreAnsweredFromTheIndex) {
+  ScratchDir dir;
+  ASSERT_NE(OpenFleet(dir.db()), nullptr);
+  RawDb raw(dir.db());
+  std::string plan = raw.Plan(
+      "SELECT source, platform, COUNT(*), SUM(CASE WHEN cannot_enforce != '' THEN 1 ELSE 0 END) FROM devices "
+      "WHERE revoked_at IS NULL GROUP BY source, platform ORDER BY source, platform");
+  EXPECT_NE(plan.find("USING COVERING INDEX devices_by_source"), std::string::npos) << plan;
 }
 
 }  // namespace

@@ -109,7 +109,7 @@ TEST(FleetStore, MigratesAVersion1Database) {
   ASSERT_NE(fleet, nullptr);
   {
     RawDb raw(dir.db());
-    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "12");
+    EXPECT_EQ(raw.Scalar("PRAGMA user_version"), "13");
   }
   // Old data is intact and usable by the new tables (a group-bound enrolment token).
   Enrollment enrolled = EnrollOne(*fleet, "host-1", "field-staff");

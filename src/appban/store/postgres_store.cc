@@ -275,6 +275,11 @@ INSERT INTO device_apps(app_id, device_id)
   FROM device_inventories AS inventory, jsonb_array_elements(inventory.json::jsonb) AS app
   WHERE jsonb_typeof(app -> 'id') = 'string';
 )sql",
+    // 5: the counts of GET /v1/admin/mdm from the index: SQLite 13.
+    R"sql(
+DROP INDEX devices_by_source;
+CREATE INDEX devices_by_source ON devices(source, platform, id) INCLUDE (revoked_at, cannot_enforce);
+)sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 
@@ -697,6 +702,18 @@ Result<std::unique_ptr<FleetStore>> OpenPostgresFleetStore(const std::string& ur
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url, const std::optional<std::string>& password) {
   APPBAN_ASSIGN_OR_RETURN(Connection db, Connection::Open(url, password));
   APPBAN_RETURN_IF_ERROR(Migrate(db));
+  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(db)));
+}
+
+Result<std::unique_ptr<Store>> OpenPostgresStoreAsIs(const std::string& url,
+                                                     const std::optional<std::string>& password) {
+  APPBAN_ASSIGN_OR_RETURN(PostgresSchemaState schema, ReadPostgresSchemaState(url, password));
+  if (schema.current == 0) return Status::NotFound("appban never created its tables in this database");
+  if (schema.current > schema.expected) {
+    return Status::Unsupported("database schema version " + std::to_string(schema.current) +
+                               " is newer than this appban understands (" + std::to_string(schema.expected) + ")");
+  }
+  APPBAN_ASSIGN_OR_RETURN(Connection db, Connection::Open(url, password));
   return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(db)));
 }
 

@@ -23,6 +23,13 @@ namespace appban::store {
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url,
                                                  const std::optional<std::string>& password = std::nullopt);
 
+// The same without migrating, for reads that must change nothing (restore --check): only the audit
+// chain (ReadAuditAfter, VerifyAudit), whose tables are the same at every schema version this appban
+// knows. kUnsupported when the schema is newer than this appban, kNotFound when appban never
+// created its tables there.
+Result<std::unique_ptr<Store>> OpenPostgresStoreAsIs(const std::string& url,
+                                                     const std::optional<std::string>& password = std::nullopt);
+
 // The fleet store on the same database (the same migrations; either opener applies them). Each
 // call opens its own connection: one per thread, as on SQLite.
 Result<std::unique_ptr<FleetStore>> OpenPostgresFleetStore(const std::string& url,

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "appban/store/audit_checkpoint.h"
@@ -101,6 +103,51 @@ Status Database::Run(Verb verb) {
   }
   return Status::Ok();
 }
+
+struct Database::WalBound {
+  int64_t reset_frames = 0;
+  int busy_timeout_ms = 0;  // restored after the shorter wait of a reset
+  std::chrono::steady_clock::time_point next_try{};
+  WalResets resets;
+};
+
+int Database::WalHook(void* arg, sqlite3* db, const char* name, int frames) {
+  auto* bound = static_cast<WalBound*>(arg);
+  auto now = std::chrono::steady_clock::now();
+  if (frames >= bound->reset_frames && now >= bound->next_try) {
+    sqlite3_busy_timeout(db, kWalResetWaitMs);
+    int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_busy_timeout(db, bound->busy_timeout_ms);
+    if (rc == SQLITE_OK) {
+      ++bound->resets.done;
+      return SQLITE_OK;
+    }
+    // BUSY: a reader held an older snapshot through the wait; the copy still happened. Any other
+    // error is SQLite's to report at the next statement; the commit itself stands either way.
+    ++bound->resets.busy;
+    bound->next_try = now + std::chrono::milliseconds(kWalResetRetryMs);
+    return SQLITE_OK;
+  }
+  if (frames >= kWalPassiveFrames) (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  return SQLITE_OK;
+}
+
+Status Database::BoundWal(int64_t reset_bytes) {
+  APPBAN_ASSIGN_OR_RETURN(auto page_size, Statement::Prepare(*this, "PRAGMA page_size"));
+  APPBAN_ASSIGN_OR_RETURN(bool row, page_size.Step());
+  int64_t page = row && page_size.Int(0) > 0 ? page_size.Int(0) : 4096;
+  auto bound = std::make_shared<WalBound>();
+  bound->reset_frames = std::max<int64_t>(1, reset_bytes / page);
+  // The connection's busy timeout, to restore after a reset: sqlite3 has no getter but the pragma.
+  APPBAN_ASSIGN_OR_RETURN(auto timeout, Statement::Prepare(*this, "PRAGMA busy_timeout"));
+  APPBAN_ASSIGN_OR_RETURN(bool has_timeout, timeout.Step());
+  bound->busy_timeout_ms = has_timeout ? static_cast<int>(timeout.Int(0)) : 0;
+  wal_bound_ = std::move(bound);
+  sqlite3_wal_hook(db_.get(), &Database::WalHook, wal_bound_.get());
+  return Status::Ok();
+}
+
+WalResets Database::wal_resets() const { return wal_bound_ ? wal_bound_->resets : WalResets{}; }
 
 Status Database::SetPendingAuditHead(const AuditHead& head) {
   if (!checkpoint_key_) {

@@ -380,6 +380,14 @@ INSERT OR IGNORE INTO device_apps(app_id, device_id)
   FROM device_inventories AS inventory, json_each(inventory.json) AS app
   WHERE json_type(app.value, '$.id') = 'text';
 )sql",
+    // 13: the counts of GET /v1/admin/mdm (devices by source and platform, the revoked ones left
+    // out, those appban cannot enforce on apart) from the index alone: without revoked_at and
+    // cannot_enforce in it, every device's row was read (335 ms at 100,000 devices). Neither column
+    // changes on a check-in, so the index costs the check-in path nothing.
+    R"sql(
+DROP INDEX devices_by_source;
+CREATE INDEX devices_by_source ON devices(source, platform, id, revoked_at, cannot_enforce);
+)sql",
 };
 // The migration that introduced the signed audit checkpoint.
 constexpr int64_t kCheckpointSchemaVersion = 4;
@@ -753,6 +761,7 @@ Result<Database> OpenStoreDatabase(const std::string& path) {
     APPBAN_ASSIGN_OR_RETURN(bool row, mode.Step());
     if (!row || mode.Text(0) != "wal") return Status::Unavailable(path + ": cannot switch the database to WAL mode");
   }
+  APPBAN_RETURN_IF_ERROR(db.BoundWal());
   // synchronous=FULL: a COMMIT that returned is on disk.
   APPBAN_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"));
   APPBAN_RETURN_IF_ERROR(Migrate(db, path));
