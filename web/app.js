@@ -264,9 +264,31 @@ document.getElementById('logout').addEventListener('click', async () => {
 
 // ---- Pages
 
+// The overview reads the compliance summary the server keeps (computed again every
+// console.compliance_refresh_seconds, docs/console.md) when it is at most this old; "Compute now"
+// asks for numbers computed at that moment, which takes seconds on a large fleet.
+const kOverviewSummaryMaxAgeSeconds = 300;
+let overviewComputeNow = false;
+
+// When the overview's numbers were computed, and the button that computes them now.
+function computedAtLine(compliance) {
+  const computeNow = el('button', { type: 'button', id: 'compute-now' }, 'Compute now');
+  computeNow.addEventListener('click', () => {
+    overviewComputeNow = true;
+    computeNow.disabled = true;
+    computeNow.textContent = 'Computing…';
+    route();
+  });
+  const age = compliance.age_seconds || 0;
+  return el('p', { id: 'computed-at' }, 'Numbers computed at ' + compliance.generated_at +
+    (compliance.from_stored_summary ? ' (' + duration(age) + ' ago, kept by the server). ' : ' (just now). '), computeNow);
+}
+
 async function overviewPage() {
+  const query = overviewComputeNow ? '' : '?max_age_seconds=' + kOverviewSummaryMaxAgeSeconds;
+  overviewComputeNow = false;
   const [compliance, rules, mdm, waivers] = await Promise.all([
-    api('GET', '/v1/admin/compliance'), api('GET', '/v1/admin/rules?limit=1000'),
+    api('GET', '/v1/admin/compliance' + query), api('GET', '/v1/admin/rules?limit=1000'),
     api('GET', '/v1/admin/mdm'), api('GET', '/v1/admin/waivers?limit=1000')]);
   const weekAhead = Date.now() + 7 * 24 * 3600 * 1000;
   const expiring = waivers.waivers.filter((w) => !w.revoked_at && Date.parse(w.expires_at) > Date.now() &&
@@ -283,6 +305,7 @@ async function overviewPage() {
                                          r.proposed_by !== session.user.display_name);
   return [
     el('h1', {}, 'Overview'),
+    computedAtLine(compliance),
     el('p', { id: 'devices-total' }, 'Devices: ' + totals.devices + ', fully compliant: ' + totals.fully_compliant +
        ', violating a rule: ' + totals.violating_any),
     el('h2', {}, 'Published rules and their compliance'),

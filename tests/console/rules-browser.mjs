@@ -155,7 +155,8 @@ try {
   const issued = await api('/v1/admin/bundles/latest');
   check(issued.version > 0 && issued.rules.includes(ruleId), 'bundle version ' + issued.version + ' issued, holding the rule');
 
-  // The overview, reloaded until the phones have applied it: every targeted device compliant.
+  // The overview, computed again ("Compute now": the page otherwise shows the summary the server
+  // keeps) until the phones have applied it: every targeted device compliant.
   await second.goto(url + '/#/overview');
   const deadline = Date.now() + 30000;
   let row = null;
@@ -164,8 +165,22 @@ try {
     row = await tableRow(second, 'compliant', ruleId);
     if ((row && row.compliant === String(devices)) || Date.now() > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
-    await second.reload();
+    await second.$eval('#computed-at', (node) => { node.dataset.before = 'yes'; });
+    await second.click('#compute-now');
+    await second.waitForFunction(() => {
+      const line = document.querySelector('#computed-at');
+      return line && !line.dataset.before;
+    });
+    check((await second.$eval('#computed-at', (node) => node.textContent)).includes('(just now)'),
+      '"Compute now" shows numbers computed at that moment');
   }
+  // A plain reload now shows the summary that computation left, saying how old it is.
+  await second.reload();
+  await second.waitForSelector('#computed-at');
+  const computedAt = await second.$eval('#computed-at', (node) => node.textContent);
+  check(computedAt.includes('kept by the server'), 'the reloaded overview says its numbers were kept: ' + computedAt);
+  check((await tableRow(second, 'compliant', ruleId))?.compliant === row?.compliant,
+    'the kept summary holds the numbers just computed');
   const compliance = (await api('/v1/admin/compliance')).rules.find((r) => r.rule_id === ruleId);
   check(row && row.targeted === String(devices) && row.compliant === String(devices),
     'the overview shows all ' + devices + ' targeted devices compliant: ' + JSON.stringify(row));

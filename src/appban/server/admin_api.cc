@@ -2,8 +2,11 @@
 // file per resource (admin_handlers.h); what they share is in admin_call.h.
 #include "appban/server/admin_api.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -30,9 +33,14 @@ using namespace admin;
 // Where a route's handler runs. Read-only routes whose handler reads nothing but the database,
 // the configuration and the clock run on the worker's AdminReader (admin_reader.h says why); the
 // rest stay on the request thread: changes (they wake long-polls, drop revoked devices, publish
-// through the worker's bundle hub) and the views that read the worker's latest bundle or metrics.
-enum class Runs { kRequestThread, kReader };
+// through the worker's bundle hub). The compliance views run on the reader too, with the latest
+// bundle as the request thread saw it when it handed the call over (an immutable copy: its rules
+// and waivers are shared, not copied) and the worker's metrics (atomic counters): at 100,000
+// devices one compliance read takes seconds, and on the request thread every device of the
+// worker waited for it.
+enum class Runs { kRequestThread, kReader, kReaderWithBundle };
 constexpr Runs kReader = Runs::kReader;
+constexpr Runs kReaderWithBundle = Runs::kReaderWithBundle;
 
 struct AdminRoute {
   std::string_view method;
@@ -88,14 +96,14 @@ constexpr AdminRoute kRoutes[] = {
     {"GET", "assessments", Need::kRead, ListAssessments, nullptr, kReader},
     {"POST", "assessments", Need::kAnalyst, nullptr, UploadAssessment},
     {"GET", "assessments/{}", Need::kRead, GetAssessment, nullptr, kReader},
-    {"GET", "compliance", Need::kRead, FleetComplianceView},
-    {"GET", "mdm", Need::kRead, MdmStatusView},
-    {"GET", "compliance/rules/{}", Need::kRead, RuleComplianceView},
-    {"GET", "compliance/devices/{}", Need::kRead, DeviceComplianceView},
+    {"GET", "compliance", Need::kRead, FleetComplianceView, nullptr, kReaderWithBundle},
+    {"GET", "mdm", Need::kRead, MdmStatusView, nullptr, kReader},
+    {"GET", "compliance/rules/{}", Need::kRead, RuleComplianceView, nullptr, kReaderWithBundle},
+    {"GET", "compliance/devices/{}", Need::kRead, DeviceComplianceView, nullptr, kReaderWithBundle},
     {"GET", "audit", Need::kRead, ReadAuditLog, nullptr, kReader},
     {"GET", "audit/verify", Need::kRead, VerifyAuditLog, nullptr, kReader},
     {"GET", "exports/devices.csv", Need::kRead, ExportDevicesCsv, nullptr, kReader},
-    {"GET", "exports/compliance.csv", Need::kRead, ExportComplianceCsv},
+    {"GET", "exports/compliance.csv", Need::kRead, ExportComplianceCsv, nullptr, kReaderWithBundle},
     {"GET", "exports/audit.csv", Need::kRead, ExportAuditCsv, nullptr, kReader},
 };
 
@@ -379,9 +387,22 @@ std::variant<HttpResponse, Admission> Admit(WorkerContext& context, const HttpRe
   return ErrorResponse(404, "not_found", "no admin endpoint " + Quoted(path));
 }
 
+// A reader thread's context for a compliance view: the latest bundle as the request thread sees it
+// now (an immutable copy sharing its rules and waivers) and the worker's metrics (atomic counters).
+WorkerContext ReaderContextWithBundle(WorkerContext& context) {
+  WorkerContext reader_context = ReaderThreadContext(context);
+  if (context.latest_bundle) {
+    auto latest = std::make_shared<const verify::PublishedBundle>(context.latest_bundle());
+    reader_context.latest_bundle = [latest]() -> const verify::PublishedBundle& { return *latest; };
+  }
+  reader_context.metrics = context.metrics;
+  return reader_context;
+}
+
 // Hands an admitted call to the worker's AdminReader, which answers `respond` later.
 void RunOnReader(WorkerContext& context, HttpRequest& request, Admission& admission, net::Responder respond) {
-  WorkerContext reader_context = ReaderThreadContext(context);
+  WorkerContext reader_context = admission.route->runs == Runs::kReaderWithBundle ? ReaderContextWithBundle(context)
+                                                                                  : ReaderThreadContext(context);
   auto job = [reader_context, request = std::move(request), principal = std::move(admission.principal),
               params = std::move(admission.params),
               handler = admission.route->handler](store::Store& store, store::FleetStore& fleet) mutable {
@@ -407,7 +428,7 @@ std::optional<HttpResponse> Dispatch(WorkerContext& context, HttpRequest& reques
   auto admitted = Admit(context, request);
   if (auto* refusal = std::get_if<HttpResponse>(&admitted)) return std::move(*refusal);
   Admission& admission = std::get<Admission>(admitted);
-  if (admission.route->runs == Runs::kReader && context.admin_reader != nullptr) {
+  if (admission.route->runs != Runs::kRequestThread && context.admin_reader != nullptr) {
     RunOnReader(context, request, admission, std::move(respond));
     return std::nullopt;
   }
@@ -483,6 +504,21 @@ void HandleAdminRequest(WorkerContext& context, HttpRequest request, net::Respon
     response = ErrorResponse(500, "internal", std::string("internal error: ") + error.what());
   }
   if (response) respond(std::move(*response));
+}
+
+void RefreshComplianceSummary(WorkerContext& context, uint32_t refresh_seconds) {
+  if (context.admin_reader == nullptr || refresh_seconds == 0) return;
+  WorkerContext reader_context = ReaderContextWithBundle(context);
+  auto job = [reader_context, refresh_seconds](store::Store& store, store::FleetStore& fleet) mutable {
+    reader_context.store = &store;
+    reader_context.fleet = &fleet;
+    if (Status refreshed = admin::RefreshStoredCompliance(reader_context, refresh_seconds); !refreshed.ok()) {
+      spdlog::warn("worker {}: the compliance summary was not computed again: {}", reader_context.worker_index,
+                   refreshed.ToString());
+    }
+    return net::HttpResponse{};  // nobody waits for it: the empty responder below drops it
+  };
+  (void)context.admin_reader->Submit(std::move(job), net::Responder());
 }
 
 }  // namespace appban::server

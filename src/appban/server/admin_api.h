@@ -57,6 +57,8 @@ struct AdminLimits {
   int64_t default_page = 100;
   int64_t max_page = 1000;
   int64_t max_compliance_ids = 10000;  // violating/pending device ids in one answer
+  // GET /v1/admin/compliance?max_age_seconds: the oldest stored summary a caller may accept.
+  int64_t max_summary_age_seconds = 86400;
   int64_t default_compliance_ids = 1000;
   int64_t max_enrollment_tokens = 1000;  // per request ("count")
   int64_t default_enrollment_ttl_seconds = 7 * 24 * 3600;
@@ -73,6 +75,12 @@ inline constexpr AdminLimits kAdminLimits{};
 // or — for an assessment upload, or a read-only route when the context has an AdminReader —
 // later, on this same io_context thread. Never throws.
 void HandleAdminRequest(WorkerContext& context, net::HttpRequest request, net::Responder respond);
+
+// Keeps the compliance summary GET /v1/admin/compliance?max_age_seconds reads (docs/console.md):
+// queues on the worker's AdminReader a job that computes it again when the stored one is of an
+// older bundle or at least `refresh_seconds` old. Called by the worker's timer on the request
+// thread; does nothing without an AdminReader, or when its queue is full (the next tick tries again).
+void RefreshComplianceSummary(WorkerContext& context, uint32_t refresh_seconds);
 
 // Answers /v1/session (console_session.h): POST signs in with {"token": "<API token or OpenID
 // Connect token>"} and sets the session cookie; GET says who is signed in, gives the CSRF token and

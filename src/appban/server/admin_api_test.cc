@@ -1,4 +1,5 @@
 #include "appban/server/admin_api.h"
+#include "appban/server/admin_handlers.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -1035,6 +1036,76 @@ TEST_F(AdminApiTest, ComplianceCountsOnAHandBuiltFleet) {
   EXPECT_EQ(device["rules"][0]["time_to_compliance_seconds"], 120);
   EXPECT_EQ(BodyOf(Send("GET", "/v1/admin/compliance/devices/" + waived, dave_))["rules"][0]["status"], "waived");
   EXPECT_EQ(Send("GET", "/v1/admin/compliance/devices/d-0000000000000000", dave_).status, 404);
+}
+
+// The summary the server keeps for the console's overview: answered with ?max_age_seconds while
+// it is that young and of the current bundle, saying when it was computed; computed again once it
+// is older, once another bundle is published, or when the caller does not ask for it.
+TEST_F(AdminApiTest, TheKeptComplianceSummaryIsAnsweredWhileYoungEnoughAndSaysItsAge) {
+  std::string phone = EnrollDevice("phone");
+  PublishedRule("ban-x");
+  ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
+  auto compliant_now = [&](const std::string& rule) {
+    Json body = BodyOf(Send("GET", "/v1/admin/compliance", dave_));
+    for (const auto& entry : body["rules"])
+      if (entry["rule_id"] == rule) return entry["compliant"].get<int>();
+    return -1;
+  };
+  auto kept = [&](int max_age) {
+    return BodyOf(Send("GET", "/v1/admin/compliance?max_age_seconds=" + std::to_string(max_age), dave_));
+  };
+
+  Json computed = BodyOf(Send("GET", "/v1/admin/compliance", dave_));
+  EXPECT_EQ(computed["from_stored_summary"], false);
+  EXPECT_EQ(computed["age_seconds"], 0);
+  EXPECT_EQ(computed["rules"][0]["compliant"], 0);
+  const std::string computed_at = computed["generated_at"];
+
+  // The phone complies; 20 s later a caller accepting a minute-old summary gets the kept one.
+  std::vector<store::CheckinWrite> writes(1);
+  writes[0].device_id = phone;
+  writes[0].last_seen = now_;
+  writes[0].rule_states.push_back({phone, "ban-x", store::ComplianceState::kCompliant, now_, true, now_, 1});
+  ASSERT_TRUE(fleet_->ApplyCheckins(writes).ok());
+  now_ += 20;
+  Json young = kept(60);
+  EXPECT_EQ(young["from_stored_summary"], true);
+  EXPECT_EQ(young["age_seconds"], 20);
+  EXPECT_EQ(young["generated_at"], computed_at) << "it says when its numbers were computed";
+  EXPECT_EQ(young["rules"][0]["compliant"], 0) << "the numbers as of generated_at";
+  // A caller accepting only 10 s gets numbers computed now, which are kept in turn.
+  Json fresh = kept(10);
+  EXPECT_EQ(fresh["from_stored_summary"], false);
+  EXPECT_EQ(fresh["rules"][0]["compliant"], 1);
+  now_ += 5;
+  EXPECT_EQ(kept(10)["rules"][0]["compliant"], 1);
+  EXPECT_EQ(kept(10)["age_seconds"], 5);
+  EXPECT_EQ(compliant_now("ban-x"), 1) << "without max_age_seconds: computed now";
+
+  // A summary of the previous bundle is never answered, however young.
+  PublishedRule("ban-y");
+  ASSERT_EQ(Send("POST", "/v1/admin/publish", alice_).status, 201);
+  Json after_publish = kept(86400);
+  EXPECT_EQ(after_publish["from_stored_summary"], false);
+  EXPECT_EQ(after_publish["rules"].size(), 2u);
+
+  // The worker's timer: computed again only once the kept one is as old as the period.
+  writes[0].rule_states = {{phone, "ban-y", store::ComplianceState::kViolating, now_, true, std::nullopt, 2}};
+  ASSERT_TRUE(fleet_->ApplyCheckins(writes).ok());
+  now_ += 10;
+  ASSERT_TRUE(admin::RefreshStoredCompliance(context_, 30).ok());
+  Json not_yet = kept(3600);
+  EXPECT_EQ(not_yet["age_seconds"], 10) << "10 s old, younger than the 30 s period: left as it was";
+  now_ += 25;
+  ASSERT_TRUE(admin::RefreshStoredCompliance(context_, 30).ok());
+  Json refreshed = kept(3600);
+  EXPECT_EQ(refreshed["from_stored_summary"], true);
+  EXPECT_EQ(refreshed["age_seconds"], 0);
+  EXPECT_EQ(refreshed["totals"]["violating_any"], 1);
+
+  for (const char* bad : {"-1", "86401", "soon", ""}) {
+    EXPECT_EQ(Send("GET", std::string("/v1/admin/compliance?max_age_seconds=") + bad, dave_).status, 400) << bad;
+  }
 }
 
 // Measurement (run with --gtest_also_run_disabled_tests): GET /v1/admin/compliance over 100,000

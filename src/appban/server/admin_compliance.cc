@@ -2,10 +2,14 @@
 // states (compliance.h does the counting).
 #include "appban/server/admin_handlers.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <map>
+#include <optional>
 
+#include "appban/decide/admin.h"
 #include "appban/policy/model.h"
 #include "appban/server/config.h"
 #include "appban/server/metrics.h"
@@ -26,7 +30,6 @@ using verify::FleetMembership;
 using verify::FleetTotals;
 using verify::PublishedBundle;
 using verify::RuleCompliance;
-using verify::SummarizeFleet;
 using verify::SummarizeRule;
 using verify::TimeToCompliance;
 using verify::WaiverLookup;
@@ -37,12 +40,12 @@ struct ComplianceInputs {
   ComplianceParams params;
 };
 
-ComplianceInputs LoadComplianceInputs(Call& call) {
+ComplianceInputs LoadComplianceInputs(const WorkerContext& context) {
   ComplianceInputs inputs;
-  inputs.params.now = call.Now();
-  inputs.params.stale_after_seconds = call.config().StaleAfterSeconds();
-  if (!call.context.latest_bundle) return inputs;
-  const PublishedBundle& latest = call.context.latest_bundle();
+  inputs.params.now = context.clock ? context.clock() : decide::SystemClockNow();
+  inputs.params.stale_after_seconds = ConfigOf(context).StaleAfterSeconds();
+  if (!context.latest_bundle) return inputs;
+  const PublishedBundle& latest = context.latest_bundle();
   if (latest.version == 0 || !latest.bundle) return inputs;
   inputs.bundle = &latest;
   inputs.rules = verify::ComplianceRulesOf(latest);
@@ -53,17 +56,17 @@ ComplianceInputs LoadComplianceInputs(Call& call) {
 // (100,000 full Device records would be tens of megabytes; the membership keeps ids and groups).
 // Keyset pages (id > the last id read): an OFFSET page makes the database step over every row
 // before it again, so the ten pages of a 100,000-device fleet read 550,000 rows instead of 100,000.
-Result<FleetMembership> LoadMembership(Call& call) {
+Result<FleetMembership> LoadMembership(const WorkerContext& context) {
   FleetMembership fleet;
   constexpr size_t kPage = 10000;
   std::string after;
   while (true) {
-    APPBAN_ASSIGN_OR_RETURN(auto page, call.context.fleet->ListDevicesAfter(after, kPage));
+    APPBAN_ASSIGN_OR_RETURN(auto page, context.fleet->ListDevicesAfter(after, kPage));
     fleet.Add(page);
     if (page.size() < kPage) break;
     after = page.back().id;
   }
-  APPBAN_ASSIGN_OR_RETURN(auto groups, call.context.store->ListGroups());
+  APPBAN_ASSIGN_OR_RETURN(auto groups, context.store->ListGroups());
   fleet.Finish(groups);
   return fleet;
 }
@@ -111,21 +114,15 @@ const std::vector<policy::Waiver>& BundleWaivers(const ComplianceInputs& inputs)
   return inputs.bundle ? inputs.bundle->bundle->waivers : kNone;
 }
 
-}  // namespace
-
-HttpResponse FleetComplianceView(Call& call) {
-  ComplianceInputs inputs = LoadComplianceInputs(call);
-  auto fleet = LoadMembership(call);
-  if (!fleet.ok()) return ErrorFrom(fleet.status());
-  std::vector<std::vector<store::DeviceRuleState>> states;
-  for (const auto& rule : inputs.rules) {
-    auto rows = call.context.fleet->ListRuleStates(rule.id);
-    if (!rows.ok()) return ErrorFrom(rows.status());
-    states.push_back(std::move(*rows));
-  }
+// The fleet's compliance computed now: the body of GET /v1/admin/compliance, and the worker's
+// compliance metrics set from it.
+Result<Json> ComputeFleetBody(const WorkerContext& context, const ComplianceInputs& inputs) {
+  APPBAN_ASSIGN_OR_RETURN(FleetMembership fleet, LoadMembership(context));
   WaiverLookup waivers(BundleWaivers(inputs));
-  FleetCompliance summary = SummarizeFleet(*fleet, inputs.rules, states, waivers, inputs.params);
-  if (call.context.metrics != nullptr) {
+  // The stored states scanned device by device, none of them held (compliance.h).
+  APPBAN_ASSIGN_OR_RETURN(FleetCompliance summary,
+                          verify::SummarizeStoredFleet(*context.fleet, fleet, inputs.rules, waivers, inputs.params));
+  if (context.metrics != nullptr) {
     // appban_compliance_devices{state}: pending here excludes the stale devices counted apart.
     const FleetTotals& totals = summary.totals;
     auto count = [](int64_t value) { return static_cast<uint64_t>(std::max<int64_t>(0, value)); };
@@ -136,7 +133,7 @@ HttpResponse FleetComplianceView(Call& call) {
     by_state[static_cast<size_t>(DeviceCompliance::kStale)] = count(totals.stale_any);
     by_state[static_cast<size_t>(DeviceCompliance::kMismatch)] = count(totals.mismatch_any);
     by_state[static_cast<size_t>(DeviceCompliance::kCannotEnforce)] = count(totals.cannot_enforce_any);
-    call.context.metrics->SetComplianceCounts(by_state);
+    context.metrics->SetComplianceCounts(by_state);
   }
   Json body = ComplianceHeader(inputs);
   Json rules = Json::array();
@@ -150,7 +147,81 @@ HttpResponse FleetComplianceView(Call& call) {
                         {"pending_any", summary.totals.pending_any},
                         {"stale_any", summary.totals.stale_any},
                         {"untargeted", summary.totals.untargeted}};
-  return JsonResponse(200, body);
+  return body;
+}
+
+// The summary the server keeps (docs/console.md, "How fresh the overview is"): the last body
+// computed, for callers that accept numbers up to a given age. In server_settings, so every worker
+// and node reads the one another computed.
+constexpr const char* kStoredSummaryKey = "compliance.fleet_summary";
+
+struct StoredSummary {
+  int64_t bundle_version = 0;
+  UnixSeconds computed_at = 0;
+  Json body;
+};
+
+int64_t BundleVersion(const ComplianceInputs& inputs) { return inputs.bundle ? inputs.bundle->version : 0; }
+
+// Nullopt when none is stored or what is stored does not read as one (then it is computed again).
+std::optional<StoredSummary> LoadStoredSummary(store::FleetStore& fleet) {
+  auto text = fleet.GetSetting(kStoredSummaryKey);
+  if (!text.ok() || !text->has_value()) return std::nullopt;
+  Json stored = Json::parse(**text, nullptr, false);
+  if (!stored.is_object() || !stored.contains("body") || !stored["body"].is_object() ||
+      !stored.value("bundle_version", Json()).is_number_integer() ||
+      !stored.value("computed_at", Json()).is_number_integer()) {
+    return std::nullopt;
+  }
+  return StoredSummary{stored["bundle_version"].get<int64_t>(), stored["computed_at"].get<int64_t>(),
+                       std::move(stored["body"])};
+}
+
+// Best effort: a summary that cannot be kept (the database busy, a bundle of thousands of rules
+// past the setting's size limit) only means the next reader computes it again.
+void KeepSummary(store::FleetStore& fleet, const ComplianceInputs& inputs, const Json& body) {
+  Json stored{{"bundle_version", BundleVersion(inputs)}, {"computed_at", inputs.params.now}, {"body", body}};
+  if (Status kept = fleet.PutSetting(kStoredSummaryKey, stored.dump()); !kept.ok()) {
+    spdlog::warn("the compliance summary was computed but not kept: {}", kept.ToString());
+  }
+}
+
+}  // namespace
+
+Status RefreshStoredCompliance(const WorkerContext& context, int64_t older_than_seconds) {
+  ComplianceInputs inputs = LoadComplianceInputs(context);
+  std::optional<StoredSummary> stored = LoadStoredSummary(*context.fleet);
+  if (stored && stored->bundle_version == BundleVersion(inputs) && stored->computed_at <= inputs.params.now &&
+      inputs.params.now - stored->computed_at < older_than_seconds) {
+    return Status::Ok();  // another worker or node computed it meanwhile
+  }
+  APPBAN_ASSIGN_OR_RETURN(Json body, ComputeFleetBody(context, inputs));
+  KeepSummary(*context.fleet, inputs, body);
+  return Status::Ok();
+}
+
+HttpResponse FleetComplianceView(Call& call) {
+  auto max_age = QueryInteger(call.request, "max_age_seconds", 0, kAdminLimits.max_summary_age_seconds);
+  if (!max_age.ok()) return ErrorFrom(max_age.status());
+  ComplianceInputs inputs = LoadComplianceInputs(call.context);
+  if (max_age->has_value()) {
+    std::optional<StoredSummary> stored = LoadStoredSummary(*call.context.fleet);
+    // Only a summary of the bundle devices enforce now, and never one from the future (a clock
+    // set back): its age would be negative.
+    if (stored && stored->bundle_version == BundleVersion(inputs) && stored->computed_at <= inputs.params.now &&
+        inputs.params.now - stored->computed_at <= **max_age) {
+      Json body = std::move(stored->body);
+      body["age_seconds"] = inputs.params.now - stored->computed_at;
+      body["from_stored_summary"] = true;
+      return JsonResponse(200, body);
+    }
+  }
+  auto body = ComputeFleetBody(call.context, inputs);
+  if (!body.ok()) return ErrorFrom(body.status());
+  KeepSummary(*call.context.fleet, inputs, *body);
+  (*body)["age_seconds"] = 0;
+  (*body)["from_stored_summary"] = false;
+  return JsonResponse(200, *body);
 }
 
 HttpResponse RuleComplianceView(Call& call) {
@@ -158,7 +229,7 @@ HttpResponse RuleComplianceView(Call& call) {
   if (Status s = CheckPathIdentifier(id, "rule id"); !s.ok()) return ErrorFrom(s);
   auto limit = QueryInteger(call.request, "limit", 0, kAdminLimits.max_compliance_ids);
   if (!limit.ok()) return ErrorFrom(limit.status());
-  ComplianceInputs inputs = LoadComplianceInputs(call);
+  ComplianceInputs inputs = LoadComplianceInputs(call.context);
   auto rule =
       std::find_if(inputs.rules.begin(), inputs.rules.end(), [&](const ComplianceRule& r) { return r.id == id; });
   if (rule == inputs.rules.end()) {
@@ -166,7 +237,7 @@ HttpResponse RuleComplianceView(Call& call) {
                          "rule " + id + " is not in the latest bundle (version " +
                              std::to_string(inputs.bundle ? inputs.bundle->version : 0) + ")");
   }
-  auto fleet = LoadMembership(call);
+  auto fleet = LoadMembership(call.context);
   if (!fleet.ok()) return ErrorFrom(fleet.status());
   auto rows = call.context.fleet->ListRuleStates(id);
   if (!rows.ok()) return ErrorFrom(rows.status());
@@ -198,7 +269,7 @@ HttpResponse DeviceComplianceView(Call& call) {
   std::map<std::string, const store::DeviceRuleState*> by_rule;
   for (const auto& row : *rows) by_rule[row.rule_id] = &row;
 
-  ComplianceInputs inputs = LoadComplianceInputs(call);
+  ComplianceInputs inputs = LoadComplianceInputs(call.context);
   WaiverLookup waivers(BundleWaivers(inputs));
   Json rules = Json::array();
   for (const auto& rule : inputs.rules) {

@@ -72,6 +72,10 @@ HttpResponse GetAssessment(Call& call);
 
 // admin_compliance.cc
 HttpResponse FleetComplianceView(Call& call);
+// Computes the fleet's compliance again and keeps it as the stored summary, unless the one stored
+// is of the current bundle and younger than `older_than_seconds` (then another worker or node just
+// did). `context` is a reader thread's, with its store, fleet store and latest bundle.
+Status RefreshStoredCompliance(const WorkerContext& context, int64_t older_than_seconds);
 HttpResponse RuleComplianceView(Call& call);
 HttpResponse DeviceComplianceView(Call& call);
 // admin_mdm.cc

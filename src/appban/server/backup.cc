@@ -730,9 +730,9 @@ Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::strin
     }
     APPBAN_RETURN_IF_ERROR(inspected.status());
     const auto& [found, identity] = *inspected;
-    APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
-                            check_only ? store::OpenPostgresStoreAsIs(database.location, database.password)
-                                       : store::OpenStore(database));
+    APPBAN_ASSIGN_OR_RETURN(
+        std::unique_ptr<store::Store> store,
+        check_only ? store::OpenPostgresStoreAsIs(database.location, database.password) : store::OpenStore(database));
     APPBAN_RETURN_IF_ERROR(CheckDatabaseHoldsBackupHead(result.backup, found, identity, *store));
     result.database_audit = found.audit;
     if (check_only) return result;

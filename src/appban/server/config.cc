@@ -33,8 +33,8 @@ using L = ConfigLimits;
 // No dotted-key check: kMaxFileBytes is small enough to bound toml++'s recursion on its own.
 constexpr TomlLimits kTomlLimits{.max_bytes = L::kMaxFileBytes};
 
-const std::array<UintKey, 22>& UintKeys() {
-  static const std::array<UintKey, 22> keys = {{
+const std::array<UintKey, 23>& UintKeys() {
+  static const std::array<UintKey, 23> keys = {{
       {"database_catch_up_seconds", 1, L::kMaxTimeoutSeconds,
        [](const ServerConfig& c) -> uint64_t { return c.database_catch_up_seconds; },
        [](ServerConfig& c, uint64_t v) { c.database_catch_up_seconds = static_cast<uint32_t>(v); }},
@@ -99,6 +99,9 @@ const std::array<UintKey, 22>& UintKeys() {
       {"console.sign_in_rate_limit_per_minute", 1, L::kMaxEnrollmentPerMinute,
        [](const ServerConfig& c) -> uint64_t { return c.console.sign_in_rate_limit_per_minute; },
        [](ServerConfig& c, uint64_t v) { c.console.sign_in_rate_limit_per_minute = static_cast<uint32_t>(v); }},
+      {"console.compliance_refresh_seconds", 0, L::kMaxComplianceRefreshSeconds,
+       [](const ServerConfig& c) -> uint64_t { return c.console.compliance_refresh_seconds; },
+       [](ServerConfig& c, uint64_t v) { c.console.compliance_refresh_seconds = static_cast<uint32_t>(v); }},
   }};
   return keys;
 }

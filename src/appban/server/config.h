@@ -51,6 +51,7 @@ struct ConfigLimits {
   // Console session lifetimes ([console]): a few seconds (tests) to a week.
   static constexpr uint32_t kMinSessionSeconds = 2;
   static constexpr uint32_t kMaxSessionSeconds = 7 * 24 * 3600;
+  static constexpr uint32_t kMaxComplianceRefreshSeconds = 24 * 3600;
   static constexpr size_t kMaxServerNames = 64;
   static constexpr size_t kMaxServerNameLength = 253;  // a DNS name's limit
   static constexpr size_t kMaxPathLength = 4096;
@@ -138,6 +139,9 @@ struct ConsoleConfig {
   // shared by the workers (shared_rate_limiter.h), so guessing tokens from one address is slow.
   uint32_t sign_in_rate_limit_burst = 10;
   uint32_t sign_in_rate_limit_per_minute = 10;
+  // The compliance summary the overview reads is computed again this often (0: never; the overview
+  // then computes it on each load): docs/console.md, "How fresh the overview is".
+  uint32_t compliance_refresh_seconds = 30;
 };
 
 // [identity.client_certificates] — administrators who sign in with a certificate (a PIV/CAC smart

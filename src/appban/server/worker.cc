@@ -194,6 +194,24 @@ class Worker : public FleetNotifier {
     };
     schedule_refresh();
 
+    // The compliance summary the console's overview reads (admin_api.h): each worker looks every
+    // period and computes it when it is that old, the workers' first looks spread over the period
+    // so that one of them usually finds it computed by another.
+    boost::asio::steady_timer compliance_refresh(io);
+    const uint32_t compliance_period = config_.console.compliance_refresh_seconds;
+    std::function<void(std::chrono::milliseconds)> schedule_compliance = [&](std::chrono::milliseconds after) {
+      compliance_refresh.expires_after(after);
+      compliance_refresh.async_wait([&](const boost::system::error_code& error) {
+        if (error) return;
+        RefreshComplianceSummary(context_, compliance_period);
+        schedule_compliance(std::chrono::seconds(compliance_period));
+      });
+    };
+    if (compliance_period > 0) {
+      const auto period = std::chrono::milliseconds(std::chrono::seconds(compliance_period));
+      schedule_compliance(std::chrono::milliseconds(1000) + (period * (inputs_.worker_index % 8)) / 8);
+    }
+
     // Several nodes on one PostgreSQL database: what another node commits is heard at once.
     // Declared after `io`, so destroyed (its thread joined) before it: nothing posts to a dead loop.
     std::unique_ptr<store::ChangeListener> listener;
@@ -232,6 +250,7 @@ class Worker : public FleetNotifier {
       if (error || stopping) return;
       stopping = true;
       refresh.cancel();
+      compliance_refresh.cancel();
       server.BeginShutdown([&] {
         writer.Flush();
         io.stop();

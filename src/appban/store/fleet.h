@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -50,7 +51,8 @@ struct FleetLimits {
   size_t max_event_field_bytes = 512;  // kind, platform, app, rule_id
   size_t max_event_detail_bytes = 4096;
   size_t max_report_json_bytes = 16 * 1024 * 1024;  // assessment report
-  size_t max_setting_bytes = 64 * 1024;
+  // The largest is the compliance summary the server keeps (~1 KB a rule of the bundle).
+  size_t max_setting_bytes = 4 * 1024 * 1024;
   size_t max_list_limit = 100000;                 // rows per List* call
   size_t max_enrollment_tokens_per_call = 10000;  // CreateEnrollmentTokens' count
   // Enrolments one token allows: a fleet image or configuration tool carries one multi-use token
@@ -279,6 +281,15 @@ struct DeviceRuleState {
   bool had_app = false;                     // the device had a matching app when it first evaluated the rule
   std::optional<UnixSeconds> compliant_at;  // first time compliant
   int64_t version = 0;                      // bundle version evaluated
+};
+// One stored rule state as ScanRuleStates passes it: views into the row being read, valid during
+// the visit only (a fleet-wide read makes no copy of 5 million ids).
+struct RuleStateRow {
+  std::string_view device_id;
+  std::string_view rule_id;
+  ComplianceState state = ComplianceState::kCompliant;
+  bool had_app = false;
+  std::optional<UnixSeconds> compliant_at;
 };
 // Per-state device counts of one rule.
 struct RuleStateCounts {
@@ -527,6 +538,13 @@ class FleetStore {
   // the returned structs is left empty (it is the argument) to keep 100k-device answers compact.
   virtual Result<std::vector<DeviceRuleState>> ListRuleStates(const std::string& rule_id) = 0;
   virtual Result<RuleStateCounts> CountRuleStates(const std::string& rule_id) = 0;
+  // The stored states of every rule for the devices whose ids lie in [first_device_id,
+  // last_device_id], in (device id, rule id) order — the table's own key, so no sort and each
+  // device's rows together — passed to `visit` one at a time. For fleet-wide compliance: the
+  // caller reads the fleet in ranges of its own device list, so a range bounds what one query
+  // holds (PostgreSQL's client receives a query's rows at once).
+  virtual Status ScanRuleStates(std::string_view first_device_id, std::string_view last_device_id,
+                                const std::function<void(const RuleStateRow&)>& visit) = 0;
   // Newest first by the device's seq.
   virtual Result<std::vector<DeviceEvent>> ListEvents(const std::string& device_id, int64_t limit) = 0;
   // Newest first by received_at (indexed by rule).

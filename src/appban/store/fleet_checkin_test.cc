@@ -200,6 +200,65 @@ TEST_P(FleetCheckinContract, CheckinKeepsPolicyInventoryAndRuleStates) {
   }
 }
 
+// Fleet-wide compliance reads every stored state in ranges of devices: each device's rows
+// together, in (device id, rule id) order, with every field, and only the range asked for.
+TEST_P(FleetCheckinContract, ScanRuleStatesPassesARangeOfDevicesInKeyOrder) {
+  auto fleet = OpenFleet();
+  std::vector<std::string> ids;
+  for (const char* name : {"a", "b", "c", "d"}) ids.push_back(EnrollOne(*fleet, name).device.id);
+  std::sort(ids.begin(), ids.end());
+  std::vector<CheckinWrite> batch;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    CheckinWrite write = Checkin(ids[i], {});
+    // Written out of order; the device without rows (the last) must simply pass no rows.
+    if (i + 1 == ids.size()) continue;
+    write.rule_states = {{ids[i], "r2", ComplianceState::kCompliant, kNow, i == 0, kNow + 10 * int64_t(i), 7},
+                         {ids[i], "r1", ComplianceState::kViolating, kNow, true, std::nullopt, 7}};
+    if (i == 1) write.rule_states.push_back({ids[i], "r0", ComplianceState::kWaived, kNow, false, std::nullopt, 7});
+    batch.push_back(write);
+  }
+  ASSERT_TRUE(fleet->ApplyCheckins(batch).ok());
+
+  std::vector<std::string> seen;
+  std::vector<RuleStateRow> rows;
+  std::vector<std::string> ids_of_rows;
+  ASSERT_TRUE(fleet
+                  ->ScanRuleStates(ids[0], ids[3],
+                                   [&](const RuleStateRow& row) {
+                                     seen.push_back(std::string(row.device_id) + "/" + std::string(row.rule_id));
+                                     RuleStateRow copy = row;  // the views end with the visit
+                                     copy.device_id = copy.rule_id = {};
+                                     rows.push_back(copy);
+                                   })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{ids[0] + "/r1", ids[0] + "/r2", ids[1] + "/r0", ids[1] + "/r1",
+                                            ids[1] + "/r2", ids[2] + "/r1", ids[2] + "/r2"}));
+  ASSERT_EQ(rows.size(), 7u);
+  EXPECT_EQ(rows[0].state, ComplianceState::kViolating);
+  EXPECT_TRUE(rows[0].had_app);
+  EXPECT_FALSE(rows[0].compliant_at.has_value());
+  EXPECT_EQ(rows[1].state, ComplianceState::kCompliant);
+  EXPECT_TRUE(rows[1].had_app);
+  EXPECT_EQ(rows[1].compliant_at, kNow);
+  EXPECT_EQ(rows[2].state, ComplianceState::kWaived);
+  EXPECT_FALSE(rows[2].had_app);
+  EXPECT_EQ(rows[6].compliant_at, kNow + 20);
+  EXPECT_FALSE(rows[6].had_app);
+
+  // Only the range: its bounds included, nothing outside.
+  seen.clear();
+  ASSERT_TRUE(fleet
+                  ->ScanRuleStates(ids[1], ids[1],
+                                   [&](const RuleStateRow& row) {
+                                     seen.push_back(std::string(row.device_id) + "/" + std::string(row.rule_id));
+                                   })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{ids[1] + "/r0", ids[1] + "/r1", ids[1] + "/r2"}));
+  seen.clear();
+  ASSERT_TRUE(fleet->ScanRuleStates(ids[3], ids[3], [&](const RuleStateRow&) { seen.push_back("row"); }).ok());
+  EXPECT_TRUE(seen.empty());
+}
+
 TEST_P(FleetCheckinContract, RulesHashMismatchIsRecordedKeptAndCleared) {
   auto fleet = OpenFleet();
   Enrollment liar = EnrollOne(*fleet, "liar");

@@ -240,6 +240,8 @@ class FleetTables final : public FleetStore {
   Result<std::vector<DeviceRuleState>> ListRuleStates(const std::string& rule_id) override;
 
   Result<RuleStateCounts> CountRuleStates(const std::string& rule_id) override;
+  Status ScanRuleStates(std::string_view first_device_id, std::string_view last_device_id,
+                        const std::function<void(const RuleStateRow&)>& visit) override;
 
   Result<std::vector<DeviceEvent>> ListEvents(const std::string& device_id, int64_t limit) override;
 

@@ -136,6 +136,37 @@ Result<std::vector<DeviceRuleState>> FleetTables<B>::ListRuleStates(const std::s
 }
 
 template <typename B>
+Status FleetTables<B>::ScanRuleStates(std::string_view first_device_id, std::string_view last_device_id,
+                                      const std::function<void(const RuleStateRow&)>& visit) {
+  // A range of the primary key (device_id, rule_id): read in its order, no sort.
+  APPBAN_ASSIGN_OR_RETURN(auto lease, Cached("SELECT device_id, rule_id, state, had_app, compliant_at "
+                                             "FROM device_rule_states WHERE device_id >= ?1 AND device_id <= ?2 "
+                                             "ORDER BY device_id, rule_id"));
+  Statement& query = lease.statement();
+  query.Bind(1, first_device_id).Bind(2, last_device_id);
+  RuleStateRow row;
+  while (true) {
+    APPBAN_ASSIGN_OR_RETURN(bool more, query.Step());
+    if (!more) break;
+    // The state's name first: the views below stay valid only until another column is read as text.
+    std::string_view state = query.TextView(2);
+    if (state == "compliant") {
+      row.state = ComplianceState::kCompliant;
+    } else if (state == "violating") {
+      row.state = ComplianceState::kViolating;
+    } else {
+      APPBAN_ASSIGN_OR_RETURN(row.state, ParseComplianceState(state));
+    }
+    row.had_app = query.Int(3) != 0;
+    row.compliant_at = query.OptionalInt(4);
+    row.device_id = query.TextView(0);
+    row.rule_id = query.TextView(1);
+    visit(row);
+  }
+  return Status::Ok();
+}
+
+template <typename B>
 Result<RuleStateCounts> FleetTables<B>::CountRuleStates(const std::string& rule_id) {
   APPBAN_ASSIGN_OR_RETURN(auto query, Statement::Prepare(db_,
                                                          "SELECT state, COUNT(*) FROM device_rule_states "

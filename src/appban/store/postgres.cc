@@ -52,6 +52,11 @@ std::string Rows::Text(int row, int column) const {
                      static_cast<size_t>(PQgetlength(result_.get(), row, column)));
 }
 
+std::string_view Rows::TextView(int row, int column) const {
+  return std::string_view(PQgetvalue(result_.get(), row, column),
+                          static_cast<size_t>(PQgetlength(result_.get(), row, column)));
+}
+
 std::string Rows::command() const { return PQcmdStatus(result_.get()); }
 
 bool Rows::IsNull(int row, int column) const { return PQgetisnull(result_.get(), row, column) == 1; }
@@ -310,6 +315,8 @@ Status Statement::Run() { return Execute(); }
 int64_t Statement::Changes() const { return rows_ ? rows_->affected() : 0; }
 
 std::string Statement::Text(int column) const { return rows_->Text(next_row_ - 1, column); }
+
+std::string_view Statement::TextView(int column) const { return rows_->TextView(next_row_ - 1, column); }
 
 int64_t Statement::Int(int column) const {
   std::string text = Text(column);

@@ -46,6 +46,8 @@ class Rows {
   // Rows changed by an INSERT/UPDATE/DELETE.
   int64_t affected() const;
   std::string Text(int row, int column) const;
+  // The same without a copy: valid while these Rows live.
+  std::string_view TextView(int row, int column) const;
   bool IsNull(int row, int column) const;
   Result<int64_t> Int(int row, int column) const;
   // The command tag ("COMMIT", "INSERT 0 1", ...).
@@ -142,6 +144,8 @@ class Statement {
   // Rows the last run inserted, updated or deleted.
   int64_t Changes() const;
   std::string Text(int column) const;
+  // The same without a copy: valid until the next Step, Reset or run.
+  std::string_view TextView(int column) const;
   // A boolean column reads as 1 or 0; anything unreadable as 0 (columns read with Int are
   // integers in the schema).
   int64_t Int(int column) const;

@@ -128,7 +128,8 @@ int Database::WalHook(void* arg, sqlite3* db, const char* name, int frames) {
     bound->next_try = now + std::chrono::milliseconds(kWalResetRetryMs);
     return SQLITE_OK;
   }
-  if (frames >= kWalPassiveFrames) (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (frames >= kWalPassiveFrames)
+    (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   return SQLITE_OK;
 }
 
@@ -222,6 +223,12 @@ std::string Statement::Text(int column) const {
   const unsigned char* text = sqlite3_column_text(statement_.get(), column);
   int bytes = sqlite3_column_bytes(statement_.get(), column);
   return text ? std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(bytes)) : std::string();
+}
+
+std::string_view Statement::TextView(int column) const {
+  const unsigned char* text = sqlite3_column_text(statement_.get(), column);
+  int bytes = sqlite3_column_bytes(statement_.get(), column);
+  return text ? std::string_view(reinterpret_cast<const char*>(text), static_cast<size_t>(bytes)) : std::string_view();
 }
 
 int64_t Statement::Int(int column) const { return sqlite3_column_int64(statement_.get(), column); }

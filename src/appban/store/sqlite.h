@@ -33,8 +33,8 @@ inline constexpr int kWalPassiveFrames = 1000;
 
 // What a connection's WAL hook did (for tests and diagnostics).
 struct WalResets {
-  int64_t done = 0;    // the log was emptied
-  int64_t busy = 0;    // readers outlasted kWalResetWaitMs
+  int64_t done = 0;  // the log was emptied
+  int64_t busy = 0;  // readers outlasted kWalResetWaitMs
 };
 
 class Database {
@@ -100,6 +100,8 @@ class Statement {
   // Rows the last INSERT, UPDATE or DELETE on this connection changed.
   int64_t Changes() const { return sqlite3_changes64(db_->handle()); }
   std::string Text(int column) const;
+  // The same without a copy: valid until the next Step, Reset or read of the column as another type.
+  std::string_view TextView(int column) const;
   int64_t Int(int column) const;
   double Double(int column) const;
   bool IsNull(int column) const;

@@ -5,8 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <thread>
 
@@ -94,10 +94,11 @@ TEST(SqliteWal, StaysBoundedWhileReadersNeverStop) {
     OverlappingReaders readers(dir.db(), std::chrono::milliseconds(3));
     // 300 commits of 40 KiB: 12 MiB through the log, twelve times its bound.
     for (int commit = 0; commit < 300; ++commit) {
-      ASSERT_TRUE(writer->Exec("BEGIN IMMEDIATE; INSERT INTO filler(data) SELECT randomblob(4096) FROM "
-                               "(SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL "
-                               "SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL "
-                               "SELECT 9 UNION ALL SELECT 10); COMMIT")
+      ASSERT_TRUE(writer
+                      ->Exec("BEGIN IMMEDIATE; INSERT INTO filler(data) SELECT randomblob(4096) FROM "
+                             "(SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL "
+                             "SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL "
+                             "SELECT 9 UNION ALL SELECT 10); COMMIT")
                       .ok());
       largest = std::max(largest, FileSize(dir.db() + "-wal"));
     }

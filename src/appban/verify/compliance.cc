@@ -238,22 +238,29 @@ enum DeviceFlag : uint8_t {
   kCannotEnforceAny = 16,
 };
 
-RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceRule& rule,
-                                 const std::vector<store::DeviceRuleState>& states, const WaiverLookup& waivers,
-                                 const ComplianceParams& params, size_t list_limit, std::vector<uint8_t>* flags) {
+}  // namespace
+
+// One rule's counts as its devices are classified, in any order (SummarizeRule goes rule by rule,
+// FleetSummarizer device by device).
+struct RuleTally {
   RuleCompliance result;
-  result.rule = rule;
-  auto by_device = StatesByDevice(fleet, states);
-  const WaiverLookup::List* rule_waivers = waivers.ForRule(rule.id);
+  const WaiverLookup::List* waivers = nullptr;
+  size_t list_limit = 0;
   std::vector<int64_t> durations;
-  const auto& devices = fleet.devices();
-  for (size_t i = 0; i < devices.size(); ++i) {
-    const store::DeviceRuleState* state = by_device[i];
-    DeviceRuleStatus status = ClassifyDeviceRule(devices[i], rule, state, rule_waivers, params);
-    if (status == DeviceRuleStatus::kNotTargeted) continue;
+
+  RuleTally(const ComplianceRule& rule, const WaiverLookup& lookup, size_t limit)
+      : waivers(lookup.ForRule(rule.id)), list_limit(limit) {
+    result.rule = rule;
+  }
+
+  // Classifies one device; returns its DeviceFlag bits for the fleet totals (0: not targeted).
+  uint8_t Count(const ComplianceDevice& device, const store::DeviceRuleState* state, const ComplianceParams& params) {
+    const ComplianceRule& rule = result.rule;
+    DeviceRuleStatus status = ClassifyDeviceRule(device, rule, state, waivers, params);
+    if (status == DeviceRuleStatus::kNotTargeted) return 0;
     if (status == DeviceRuleStatus::kNotApplicable) {
       ++result.not_applicable;
-      continue;
+      return 0;
     }
     ++result.targeted;
     uint8_t flag = kTargeted;
@@ -263,17 +270,17 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
         break;
       case DeviceRuleStatus::kMismatch:
         ++result.mismatch;
-        if (list_limit > 0) result.mismatch_devices.push_back(devices[i].id);
+        if (list_limit > 0) result.mismatch_devices.push_back(device.id);
         break;
       case DeviceRuleStatus::kViolating:
         ++result.violating;
         flag |= kViolatingAny;
-        if (list_limit > 0) result.violating_devices.push_back(devices[i].id);
+        if (list_limit > 0) result.violating_devices.push_back(device.id);
         break;
       case DeviceRuleStatus::kCannotEnforce:
         ++result.cannot_enforce;
         flag |= kCannotEnforceAny;
-        if (list_limit > 0) result.cannot_enforce_devices.push_back(devices[i].id);
+        if (list_limit > 0) result.cannot_enforce_devices.push_back(device.id);
         break;
       case DeviceRuleStatus::kRemediated:
         ++result.remediated;
@@ -281,60 +288,81 @@ RuleCompliance SummarizeRuleInto(const FleetMembership& fleet, const ComplianceR
       case DeviceRuleStatus::kCompliant:
         ++result.compliant;
         if (state != nullptr && state->compliant_at) {
-          durations.push_back(SecondsToCompliance(devices[i], rule, *state->compliant_at));
+          durations.push_back(SecondsToCompliance(device, rule, *state->compliant_at));
         }
         break;
       case DeviceRuleStatus::kPending:
         ++result.pending;
         flag |= kPendingAny;
-        if (list_limit > 0) result.pending_devices.push_back(devices[i].id);
+        if (list_limit > 0) result.pending_devices.push_back(device.id);
         break;
       case DeviceRuleStatus::kStale:
         ++result.stale;
         flag |= kStaleAny;
-        if (list_limit > 0) result.pending_devices.push_back(devices[i].id);
+        if (list_limit > 0) result.pending_devices.push_back(device.id);
         break;
       case DeviceRuleStatus::kNotTargeted:
       case DeviceRuleStatus::kNotApplicable:
         break;
     }
-    if (flags != nullptr) (*flags)[i] |= flag;
+    return flag;
   }
-  result.time_to_compliance = SummarizeDurations(durations);
-  for (auto* list :
-       {&result.violating_devices, &result.mismatch_devices, &result.cannot_enforce_devices, &result.pending_devices}) {
-    std::sort(list->begin(), list->end());
-    if (list->size() > list_limit) {
-      list->resize(list_limit);
-      result.lists_truncated = true;
-    }
-  }
-  return result;
-}
 
-}  // namespace
+  RuleCompliance Finish() {
+    result.time_to_compliance = SummarizeDurations(durations);
+    for (auto* list : {&result.violating_devices, &result.mismatch_devices, &result.cannot_enforce_devices,
+                       &result.pending_devices}) {
+      std::sort(list->begin(), list->end());
+      if (list->size() > list_limit) {
+        list->resize(list_limit);
+        result.lists_truncated = true;
+      }
+    }
+    return std::move(result);
+  }
+};
 
 RuleCompliance SummarizeRule(const FleetMembership& fleet, const ComplianceRule& rule,
                              const std::vector<store::DeviceRuleState>& states, const WaiverLookup& waivers,
                              const ComplianceParams& params, size_t list_limit) {
-  return SummarizeRuleInto(fleet, rule, states, waivers, params, list_limit, nullptr);
+  RuleTally tally(rule, waivers, list_limit);
+  auto by_device = StatesByDevice(fleet, states);
+  const auto& devices = fleet.devices();
+  for (size_t i = 0; i < devices.size(); ++i) tally.Count(devices[i], by_device[i], params);
+  return tally.Finish();
 }
 
-FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<ComplianceRule>& rules,
-                               const std::vector<std::vector<store::DeviceRuleState>>& states_by_rule,
-                               const WaiverLookup& waivers, const ComplianceParams& params) {
-  FleetCompliance result;
-  std::vector<uint8_t> flags(fleet.devices().size(), 0);
-  static const std::vector<store::DeviceRuleState> kNoStates;
-  for (size_t r = 0; r < rules.size(); ++r) {
-    const auto& states = r < states_by_rule.size() ? states_by_rule[r] : kNoStates;
-    result.rules.push_back(SummarizeRuleInto(fleet, rules[r], states, waivers, params, 0, &flags));
+FleetSummarizer::FleetSummarizer(const FleetMembership& fleet, const std::vector<ComplianceRule>& rules,
+                                 const WaiverLookup& waivers, const ComplianceParams& params)
+    : fleet_(fleet), params_(params), flags_(fleet.devices().size(), 0), added_(fleet.devices().size(), false) {
+  tallies_.reserve(rules.size());
+  for (const auto& rule : rules) tallies_.emplace_back(rule, waivers, 0);
+}
+
+FleetSummarizer::~FleetSummarizer() = default;
+
+void FleetSummarizer::AddDevice(size_t index, std::span<const store::DeviceRuleState* const> states) {
+  if (index >= added_.size() || added_[index]) return;
+  added_[index] = true;
+  const ComplianceDevice& device = fleet_.devices()[index];
+  uint8_t flags = 0;
+  for (size_t r = 0; r < tallies_.size(); ++r) {
+    flags |= tallies_[r].Count(device, r < states.size() ? states[r] : nullptr, params_);
   }
-  const auto& devices = fleet.devices();
+  flags_[index] = flags;
+}
+
+bool FleetSummarizer::Added(size_t index) const { return index < added_.size() && added_[index]; }
+
+FleetCompliance FleetSummarizer::Finish() {
+  for (size_t i = 0; i < added_.size(); ++i) AddDevice(i, {});
+  FleetCompliance result;
+  for (auto& tally : tallies_) result.rules.push_back(tally.Finish());
+  const auto& devices = fleet_.devices();
   for (size_t i = 0; i < devices.size(); ++i) {
     if (devices[i].revoked) continue;
     ++result.totals.devices;
-    uint8_t flag = flags[i];
+    uint8_t flag = flags_[i];
     if (!(flag & kTargeted)) {
       ++result.totals.untargeted;
     } else if (devices[i].rules_hash_mismatch) {
@@ -351,6 +379,70 @@ FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<C
     }
   }
   return result;
+}
+
+FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<ComplianceRule>& rules,
+                               const std::vector<std::vector<store::DeviceRuleState>>& states_by_rule,
+                               const WaiverLookup& waivers, const ComplianceParams& params) {
+  static const std::vector<store::DeviceRuleState> kNoStates;
+  std::vector<std::vector<const store::DeviceRuleState*>> by_rule;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    by_rule.push_back(StatesByDevice(fleet, r < states_by_rule.size() ? states_by_rule[r] : kNoStates));
+  }
+  FleetSummarizer summarizer(fleet, rules, waivers, params);
+  std::vector<const store::DeviceRuleState*> states(rules.size(), nullptr);
+  for (size_t i = 0; i < fleet.devices().size(); ++i) {
+    for (size_t r = 0; r < rules.size(); ++r) states[r] = by_rule[r][i];
+    summarizer.AddDevice(i, states);
+  }
+  return summarizer.Finish();
+}
+
+Result<FleetCompliance> SummarizeStoredFleet(store::FleetStore& store, const FleetMembership& fleet,
+                                             const std::vector<ComplianceRule>& rules, const WaiverLookup& waivers,
+                                             const ComplianceParams& params, size_t devices_per_scan) {
+  std::unordered_map<std::string_view, size_t> rule_index;
+  for (size_t r = 0; r < rules.size(); ++r) rule_index.emplace(rules[r].id, r);
+  FleetSummarizer summarizer(fleet, rules, waivers, params);
+  // One device's rows at a time: the scan passes them together, in device id order.
+  std::vector<store::DeviceRuleState> scratch(rules.size());
+  std::vector<const store::DeviceRuleState*> states(rules.size(), nullptr);
+  std::optional<size_t> current;
+  auto flush = [&] {
+    if (current) summarizer.AddDevice(*current, states);
+    std::fill(states.begin(), states.end(), nullptr);
+    current.reset();
+  };
+  Status grouping = Status::Ok();
+  const auto& devices = fleet.devices();
+  const size_t step = std::max<size_t>(1, devices_per_scan);
+  for (size_t first = 0; first < devices.size(); first += step) {
+    const size_t last = std::min(devices.size(), first + step) - 1;
+    APPBAN_RETURN_IF_ERROR(
+        store.ScanRuleStates(devices[first].id, devices[last].id, [&](const store::RuleStateRow& row) {
+          auto rule = rule_index.find(row.rule_id);
+          if (rule == rule_index.end()) return;  // a rule no longer in the bundle
+          if (!current || devices[*current].id != row.device_id) {
+            flush();
+            std::optional<size_t> index = fleet.Find(row.device_id);
+            if (!index) return;  // enrolled after the fleet was read: not in these numbers
+            if (summarizer.Added(*index)) {
+              grouping = Status::Internal("the rule states of device " + devices[*index].id +
+                                          " did not come together; compliance would count it twice");
+              return;
+            }
+            current = index;
+          }
+          store::DeviceRuleState& cell = scratch[rule->second];
+          cell.state = row.state;
+          cell.had_app = row.had_app;
+          cell.compliant_at = row.compliant_at;
+          states[rule->second] = &cell;
+        }));
+    APPBAN_RETURN_IF_ERROR(grouping);
+  }
+  flush();
+  return summarizer.Finish();
 }
 
 std::vector<ComplianceRule> ComplianceRulesOf(const PublishedBundle& latest) {

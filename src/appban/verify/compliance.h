@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -254,9 +255,46 @@ struct FleetCompliance {
   std::vector<RuleCompliance> rules;
   FleetTotals totals;
 };
+// Fleet compliance device by device: each device of the membership classified against every rule
+// once, whatever order the caller reads the stored states in (SummarizeStoredFleet reads them by
+// device, as the table is keyed).
+struct RuleTally;
+class FleetSummarizer {
+ public:
+  // Keeps references to all four: they must outlive the summarizer.
+  FleetSummarizer(const FleetMembership& fleet, const std::vector<ComplianceRule>& rules, const WaiverLookup& waivers,
+                  const ComplianceParams& params);
+  ~FleetSummarizer();
+  FleetSummarizer(const FleetSummarizer&) = delete;
+  FleetSummarizer& operator=(const FleetSummarizer&) = delete;
+  // Device `index` of the membership, with its stored row for rules[r] at states[r] (nullptr or
+  // past the end: none). A device added twice counts once (the first time).
+  void AddDevice(size_t index, std::span<const store::DeviceRuleState* const> states);
+  bool Added(size_t index) const;
+  // Devices never added count with no stored state (pending or stale).
+  FleetCompliance Finish();
+
+ private:
+  const FleetMembership& fleet_;
+  const ComplianceParams& params_;
+  std::vector<RuleTally> tallies_;
+  std::vector<uint8_t> flags_;
+  std::vector<bool> added_;
+};
+
 // `states_by_rule[i]` belongs to `rules[i]`.
 FleetCompliance SummarizeFleet(const FleetMembership& fleet, const std::vector<ComplianceRule>& rules,
                                const std::vector<std::vector<store::DeviceRuleState>>& states_by_rule,
                                const WaiverLookup& waivers, const ComplianceParams& params);
+
+// The same from the store, without holding its rows: the stored states are scanned in ranges of
+// `devices_per_scan` devices of the membership, in the table's key order (each device's rows
+// together), and each device is classified as its rows pass. What GET /v1/admin/compliance runs:
+// at 100,000 devices and 50 rules it reads 5 million rows without a copy of any id
+// (docs/benchmarks.md). Rows of devices not in the membership, or of rules not in `rules`, are
+// ignored, as SummarizeFleet ignores them.
+Result<FleetCompliance> SummarizeStoredFleet(store::FleetStore& store, const FleetMembership& fleet,
+                                             const std::vector<ComplianceRule>& rules, const WaiverLookup& waivers,
+                                             const ComplianceParams& params, size_t devices_per_scan = 2000);
 
 }  // namespace appban::verify

@@ -5,6 +5,9 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <tuple>
+
+#include "appban/store/fleet_test_support.h"
 
 namespace appban::verify {
 namespace {
@@ -355,6 +358,130 @@ TEST(CompliancePlatforms, ARuleWithoutTargetsForADevicesPlatformIsNotApplicableT
   EXPECT_EQ(summary.compliant, 1) << "only the Android phone";
   FleetCompliance totals = SummarizeFleet(fleet, rules, {compliant, {}}, WaiverLookup({}), params);
   EXPECT_EQ(totals.totals.untargeted, 1) << "the Windows PC: no rule applies to it";
+}
+
+// What GET /v1/admin/compliance runs: the stored states scanned device by device from a real
+// SQLite store (SummarizeStoredFleet) give every number that summarizing each rule's listed states
+// gives, whatever the size of the scan's device ranges (1 splits every device apart, 3 cuts
+// ranges mid-fleet, 2000 reads it at once). The fleet mixes every case: remediated, compliant
+// at different times, violating, waived (stored and by a waiver of the bundle), pending, stale,
+// a revoked device with rows, a scoped rule, a row of a rule no longer in the bundle, and a
+// device with no rows at all.
+TEST(ComplianceFromStore, ScanningTheStoreGivesTheNumbersOfTheListedStates) {
+  using namespace store::fleet_testing;
+  using store::ComplianceState;
+  ScratchDir dir;
+  auto fleet_store = OpenFleet(dir.db());
+  ASSERT_NE(fleet_store, nullptr);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 9; ++i) {
+    ids.push_back(EnrollOne(*fleet_store, "host-" + std::to_string(i)).device.id);
+  }
+  const UnixSeconds published = kNow - 1000;
+  std::vector<store::CheckinWrite> writes;
+  for (int i = 0; i < 9; ++i) {
+    // Devices 7 and 8 check in late (pending, then stale under a short stale_after) with no rows.
+    store::CheckinWrite write = Checkin(ids[i], {}, i == 8 ? kNow - 5000 : kNow);
+    auto row = [&](const char* rule, ComplianceState state, bool had_app, std::optional<UnixSeconds> at) {
+      write.rule_states.push_back({ids[i], rule, state, at.value_or(kNow), had_app, at, 1});
+    };
+    switch (i) {
+      case 0:
+        row("ban-a", ComplianceState::kCompliant, true, published + 5);
+        break;
+      case 1:
+        row("ban-a", ComplianceState::kCompliant, false, published + 70);
+        row("ban-b", ComplianceState::kCompliant, false, published + 4000);
+        break;
+      case 2:
+        row("ban-a", ComplianceState::kViolating, true, std::nullopt);
+        row("gone-rule", ComplianceState::kViolating, true, std::nullopt);
+        break;
+      case 3:
+        row("ban-a", ComplianceState::kWaived, true, std::nullopt);
+        row("ban-b", ComplianceState::kViolating, true, std::nullopt);
+        break;
+      case 4:
+        row("ban-a", ComplianceState::kCompliant, true, published + 30);
+        row("ban-b", ComplianceState::kCompliant, true, published + 31);
+        break;
+      case 5:
+        row("ban-b", ComplianceState::kCompliant, false, published + 2);
+        break;
+      case 6:
+        row("ban-a", ComplianceState::kCompliant, false, published + 600);
+        break;
+      default:
+        break;
+    }
+    writes.push_back(write);
+  }
+  ASSERT_TRUE(fleet_store->ApplyCheckins(writes).ok());
+  ASSERT_TRUE(fleet_store->RevokeDevice(ids[6], By("alice")).ok());
+
+  auto bundle = std::make_shared<policy::Bundle>();
+  for (const char* id : {"ban-a", "ban-b"}) {
+    policy::Rule rule;
+    rule.id = id;
+    rule.targets = {*policy::MakeTarget(policy::TargetKind::kDebPackage, std::string(id) + "-app")};
+    if (rule.id == "ban-b") rule.scope_groups = {"ops"};
+    bundle->rules.push_back(rule);
+  }
+  bundle->waivers = {MakeWaiver("w1", "ban-a", policy::WaiverSubject::kDevice, ids[4], kNow + kDay)};
+  PublishedBundle latest;
+  latest.version = 1;
+  latest.issued_at = published;
+  latest.bundle = bundle;
+  const std::vector<ComplianceRule> rules = ComplianceRulesOf(latest);
+  WaiverLookup waivers(bundle->waivers);
+
+  FleetMembership membership;
+  auto devices = fleet_store->ListDevicesAfter("", 100);
+  ASSERT_TRUE(devices.ok());
+  membership.Add(*devices);
+  policy::Group ops;
+  ops.name = "ops";
+  ops.devices = {ids[0], ids[3], ids[6]};
+  membership.Finish({ops});
+  for (int64_t stale_after : {int64_t{3600}, int64_t{60}}) {
+    const ComplianceParams params{kNow + 10, stale_after};
+    std::vector<std::vector<store::DeviceRuleState>> listed;
+    for (const auto& rule : rules) listed.push_back(*fleet_store->ListRuleStates(rule.id));
+    const FleetCompliance expected = SummarizeFleet(membership, rules, listed, waivers, params);
+    ASSERT_EQ(expected.totals.devices, 8);
+    EXPECT_EQ(expected.totals.violating_any, 2) << "devices 2 and 3";
+    EXPECT_EQ(expected.rules[0].waived, 2) << "device 3's stored row and device 4's waiver";
+    EXPECT_EQ(expected.rules[0].remediated, 1);
+    EXPECT_EQ(expected.rules[1].targeted, 2) << "ops: devices 0 and 3 (6 is revoked)";
+    for (size_t per_scan : {size_t{1}, size_t{3}, size_t{2000}}) {
+      SCOPED_TRACE("stale_after " + std::to_string(stale_after) + ", " + std::to_string(per_scan) + " per scan");
+      auto scanned = SummarizeStoredFleet(*fleet_store, membership, rules, waivers, params, per_scan);
+      ASSERT_TRUE(scanned.ok()) << scanned.status().ToString();
+      const FleetTotals& a = expected.totals;
+      const FleetTotals& b = scanned->totals;
+      EXPECT_EQ(std::tie(a.devices, a.fully_compliant, a.mismatch_any, a.violating_any, a.cannot_enforce_any,
+                         a.pending_any, a.stale_any, a.untargeted),
+                std::tie(b.devices, b.fully_compliant, b.mismatch_any, b.violating_any, b.cannot_enforce_any,
+                         b.pending_any, b.stale_any, b.untargeted));
+      ASSERT_EQ(scanned->rules.size(), expected.rules.size());
+      for (size_t r = 0; r < rules.size(); ++r) {
+        const RuleCompliance& x = expected.rules[r];
+        const RuleCompliance& y = scanned->rules[r];
+        EXPECT_EQ(std::tie(x.targeted, x.compliant, x.remediated, x.violating, x.waived, x.mismatch, x.cannot_enforce,
+                           x.pending, x.stale, x.not_applicable),
+                  std::tie(y.targeted, y.compliant, y.remediated, y.violating, y.waived, y.mismatch, y.cannot_enforce,
+                           y.pending, y.stale, y.not_applicable))
+            << rules[r].id;
+        EXPECT_EQ(x.time_to_compliance.samples, y.time_to_compliance.samples);
+        EXPECT_EQ(x.time_to_compliance.median_seconds, y.time_to_compliance.median_seconds);
+        EXPECT_EQ(x.time_to_compliance.p95_seconds, y.time_to_compliance.p95_seconds);
+        EXPECT_EQ(x.time_to_compliance.max_seconds, y.time_to_compliance.max_seconds);
+        ASSERT_EQ(x.time_to_compliance.curve.size(), y.time_to_compliance.curve.size());
+        for (size_t m = 0; m < x.time_to_compliance.curve.size(); ++m)
+          EXPECT_EQ(x.time_to_compliance.curve[m].devices, y.time_to_compliance.curve[m].devices);
+      }
+    }
+  }
 }
 
 // 100,000 devices x 5 rules: the summary behind GET /v1/admin/compliance. A hang guard, not a
