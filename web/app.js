@@ -375,14 +375,53 @@ function bundleSection(bundle, rules) {
   return parts;
 }
 
+// Every rule, following the API's cursor: a department has hundreds of rules, not millions, and
+// the filter below works on the whole list. Ten pages at most, said when there are more.
+const kMaxRulePages = 10;
+async function allRules() {
+  const rules = [];
+  let cursor = null;
+  for (let page = 0; page < kMaxRulePages; ++page) {
+    const answer = await api('GET', '/v1/admin/rules?limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    rules.push(...answer.rules);
+    cursor = answer.next_cursor;
+    if (!cursor) return { rules, complete: true };
+  }
+  return { rules, complete: false };
+}
+
+// The rules whose state is `state` ('' for any) and whose id, title, authority or a target's value
+// contains `text` (either case).
+function filterRules(rules, state, text) {
+  const needle = text.trim().toLowerCase();
+  return rules.filter((r) => (!state || r.state === state) && (!needle ||
+    [r.id, r.title, r.authority, ...(r.targets || []).map((t) => t.kind + ':' + t.value)]
+      .some((field) => (field || '').toLowerCase().includes(needle))));
+}
+
 async function rulesPage() {
-  const [answer, bundle] = await Promise.all([api('GET', '/v1/admin/rules?limit=1000'),
-    getOrNull('/v1/admin/bundles/latest')]);
-  return [el('h1', {}, 'Rules'), ...bundleSection(bundle, answer.rules),
-    el('h2', {}, 'Every rule'),
-    table(['Rule', 'Title', 'State', 'Action', 'Proposed by'], answer.rules.map((r) =>
-      [link('#/rules/' + encodeURIComponent(r.id), r.id), r.title, r.state, r.action, r.proposed_by])),
-    answer.next_cursor ? el('p', {}, 'More rules follow (the API pages them).') : null];
+  const [list, bundle] = await Promise.all([allRules(), getOrNull('/v1/admin/bundles/latest')]);
+  const state = el('select', { id: 'rule-state' }, el('option', { value: '' }, 'any state'),
+    ...['draft', 'approved', 'published', 'revoked'].map((s) => el('option', { value: s }, s)));
+  const text = el('input', { id: 'rule-text', type: 'search', autocomplete: 'off', maxlength: '256' });
+  const shown = el('div', { id: 'rule-list' });
+  const render = () => {
+    const rules = filterRules(list.rules, state.value, text.value);
+    shown.replaceChildren(
+      el('p', { id: 'rule-count', role: 'status' }, rules.length + ' of ' + list.rules.length + ' rules'),
+      table(['Rule', 'Title', 'State', 'Action', 'Proposed by'], rules.map((r) =>
+        [link('#/rules/' + encodeURIComponent(r.id), r.id), r.title, r.state, r.action, r.proposed_by])));
+  };
+  state.addEventListener('change', render);
+  text.addEventListener('input', render);
+  render();
+  const filter = el('form', { id: 'rule-filter', role: 'search', 'aria-labelledby': 'rule-filter-heading' },
+    el('h2', { id: 'rule-filter-heading' }, 'Every rule'),
+    el('label', { for: 'rule-state' }, 'State'), state,
+    el('label', { for: 'rule-text' }, 'Id, title, authority or target contains'), text);
+  filter.addEventListener('submit', (event) => event.preventDefault());
+  return [el('h1', {}, 'Rules'), ...bundleSection(bundle, list.rules), filter, shown,
+    list.complete ? null : el('p', {}, 'Only the first ' + list.rules.length + ' rules are listed.')];
 }
 
 // A refusal in words: the two-person rule, a missing role, a request the server found wrong.

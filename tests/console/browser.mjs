@@ -50,6 +50,19 @@ try {
   await page.screenshot({ path: shots + '/console-overview.png' });
 
   await visit('#/rules', 'Rules');
+  // The filter: by text (a rule's id, title, authority or target) and by state, over every rule.
+  const listed = (await api('/v1/admin/rules?limit=1000')).rules;
+  const count = () => page.$eval('#rule-count', (node) => node.textContent);
+  const rows = () => page.$$eval('#rule-list tbody tr', (nodes) => nodes.length);
+  check((await count()) === listed.length + ' of ' + listed.length + ' rules' && (await rows()) === listed.length,
+    'the rules page lists every rule: ' + (await count()));
+  await page.type('#rule-text', ruleId.toUpperCase());
+  check((await count()).startsWith('1 of ') && (await rows()) === 1, 'typing a rule\'s id keeps only it: ' + (await count()));
+  const own = listed.find((r) => r.id === ruleId).state;
+  await page.select('#rule-state', own === 'revoked' ? 'draft' : 'revoked');
+  check((await count()).startsWith('0 of ') && (await rows()) === 0, 'and a state it is not in keeps none');
+  await page.select('#rule-state', own);
+  check((await rows()) === 1, 'its own state keeps it');
   await checkAccessibility(page, 'the rules');
 
   await page.goto(url + '/#/rules/' + encodeURIComponent(ruleId));
