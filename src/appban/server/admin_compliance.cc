@@ -163,6 +163,15 @@ struct StoredSummary {
 
 int64_t BundleVersion(const ComplianceInputs& inputs) { return inputs.bundle ? inputs.bundle->version : 0; }
 
+// The stored summary's age when it may stand for now: computed for the bundle devices enforce now,
+// and never in the future (a clock set back would make its age negative).
+std::optional<int64_t> UsableAge(const std::optional<StoredSummary>& stored, const ComplianceInputs& inputs) {
+  if (!stored || stored->bundle_version != BundleVersion(inputs) || stored->computed_at > inputs.params.now) {
+    return std::nullopt;
+  }
+  return inputs.params.now - stored->computed_at;
+}
+
 // Nullopt when none is stored or what is stored does not read as one (then it is computed again).
 std::optional<StoredSummary> LoadStoredSummary(store::FleetStore& fleet) {
   auto text = fleet.GetSetting(kStoredSummaryKey);
@@ -190,11 +199,8 @@ void KeepSummary(store::FleetStore& fleet, const ComplianceInputs& inputs, const
 
 Status RefreshStoredCompliance(const WorkerContext& context, int64_t older_than_seconds) {
   ComplianceInputs inputs = LoadComplianceInputs(context);
-  std::optional<StoredSummary> stored = LoadStoredSummary(*context.fleet);
-  if (stored && stored->bundle_version == BundleVersion(inputs) && stored->computed_at <= inputs.params.now &&
-      inputs.params.now - stored->computed_at < older_than_seconds) {
-    return Status::Ok();  // another worker or node computed it meanwhile
-  }
+  std::optional<int64_t> age = UsableAge(LoadStoredSummary(*context.fleet), inputs);
+  if (age && *age < older_than_seconds) return Status::Ok();  // another worker or node computed it meanwhile
   APPBAN_ASSIGN_OR_RETURN(Json body, ComputeFleetBody(context, inputs));
   KeepSummary(*context.fleet, inputs, body);
   return Status::Ok();
@@ -206,12 +212,9 @@ HttpResponse FleetComplianceView(Call& call) {
   ComplianceInputs inputs = LoadComplianceInputs(call.context);
   if (max_age->has_value()) {
     std::optional<StoredSummary> stored = LoadStoredSummary(*call.context.fleet);
-    // Only a summary of the bundle devices enforce now, and never one from the future (a clock
-    // set back): its age would be negative.
-    if (stored && stored->bundle_version == BundleVersion(inputs) && stored->computed_at <= inputs.params.now &&
-        inputs.params.now - stored->computed_at <= **max_age) {
+    if (std::optional<int64_t> age = UsableAge(stored, inputs); age && *age <= **max_age) {
       Json body = std::move(stored->body);
-      body["age_seconds"] = inputs.params.now - stored->computed_at;
+      body["age_seconds"] = *age;
       body["from_stored_summary"] = true;
       return JsonResponse(200, body);
     }
