@@ -32,6 +32,9 @@ test_packages=(
   lld-14 llvm-14
   # bench/ios_inspect_compare.sh's Python peer (macholib reads Mach-O load commands).
   python3-macholib
+  # plistutil (libplist, an independent plist implementation): the plist reader is cross-checked
+  # against its binary and XML output (src/appban/plist/plist_test.cc).
+  libplist-utils
   # The store tests start a private PostgreSQL 15 (initdb/pg_ctl in a temp directory, Unix socket
   # only; as root they run it as `nobody`): src/appban/store/postgres_test_cluster.h.
   postgresql-15

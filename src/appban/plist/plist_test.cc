@@ -3,6 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -63,6 +70,105 @@ TEST(PlistBinaryTest, ReadsWhatPythonPlistlibWrites) {
   auto root = Parse(AsBytes(bytes));
   ASSERT_TRUE(root.ok()) << root.status().ToString();
   ExpectPythonValues(*root);
+}
+
+// ---- Cross-checked against libplist's plistutil (Debian libplist-utils, installed by
+// scripts/setup.sh --test): another implementation writes the binary and XML forms, ours reads them.
+
+class PlistutilTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::system("plistutil -v >/dev/null 2>&1") != 0) {
+      FAIL() << "plistutil is missing: scripts/setup.sh --test installs libplist-utils";
+    }
+    std::string pattern = (std::filesystem::temp_directory_path() / "appban-plistutil-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  }
+
+  // Writes `bytes` to a file, has plistutil convert it to `format` ("bin" or "xml"), and returns
+  // what plistutil wrote.
+  std::string Convert(const std::string& bytes, const char* format) {
+    const auto in = dir_ / "in.plist";
+    const auto out = dir_ / "out.plist";
+    std::ofstream(in, std::ios::binary) << bytes;
+    std::string command = "plistutil -i '" + in.string() + "' -o '" + out.string() + "' -f " + format;
+    EXPECT_EQ(std::system(command.c_str()), 0) << command;
+    std::ifstream file(out, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(file), {});
+  }
+
+  std::filesystem::path dir_;
+};
+
+// A plist with every type and the edges of each: what an Info.plist, an entitlements blob or a
+// provisioning profile can hold.
+Value EveryType() {
+  Value root = Value::MakeDict();
+  root.Set("CFBundleIdentifier", Value::String("com.tencent.xin"));
+  root.Set("Unicode", Value::String("\xe5\xbe\xae\xe4\xbf\xa1 caf\xc3\xa9 \xf0\x9f\x98\x80 <&>\"'"));
+  root.Set("Empty string", Value::String(""));
+  root.Set("Zero", Value::Integer(0));
+  root.Set("Negative", Value::Integer(-123456789));
+  root.Set("Past 32 bits", Value::Integer(int64_t{1} << 40));
+  root.Set("Largest", Value::Integer(INT64_MAX));
+  root.Set("Real", Value::Real(-2.5));
+  root.Set("Yes", Value::Boolean(true));
+  root.Set("No", Value::Boolean(false));
+  root.Set("Date", Value::Date(1704164645.0));
+  root.Set("Data", Value::Data(std::string("\x00\x01\x02\xfe\xff binary", 12)));
+  root.Set("Long data", Value::Data(std::string(300, '\x5a')));
+  Value schemes = Value::MakeArray({Value::String("weixin"), Value::String("wechat"), Value::String("weixinULAPI")});
+  root.Set("LSApplicationQueriesSchemes", schemes);
+  Value ats = Value::MakeDict();
+  ats.Set("NSAllowsArbitraryLoads", Value::Boolean(true));
+  Value domain = Value::MakeDict();
+  domain.Set("NSIncludesSubdomains", Value::Boolean(true));
+  Value domains = Value::MakeDict();
+  domains.Set("qq.com", domain);
+  ats.Set("NSExceptionDomains", domains);
+  root.Set("NSAppTransportSecurity", ats);
+  root.Set("Empty array", Value::MakeArray());
+  root.Set("Empty dict", Value::MakeDict());
+  Value deep = Value::MakeArray({Value::Integer(1)});
+  for (int i = 0; i < 10; ++i) deep = Value::MakeArray({deep, Value::Integer(i)});
+  root.Set("Nested", deep);
+  Value many = Value::MakeArray();
+  for (int i = 0; i < 300; ++i) many.MutableArray()->push_back(Value::String("entry-" + std::to_string(i % 40)));
+  root.Set("Many (shared strings in binary form)", many);
+  return root;
+}
+
+TEST_F(PlistutilTest, ReadsTheBinaryAndXmlPlistutilWritesFromOurXml) {
+  const Value original = EveryType();
+  const std::string ours = WriteXml(original);
+  const std::string binary = Convert(ours, "bin");
+  ASSERT_EQ(binary.substr(0, 8), "bplist00") << "plistutil wrote no binary plist";
+  auto from_binary = ParseBinary(AsBytes(binary));
+  ASSERT_TRUE(from_binary.ok()) << from_binary.status().ToString();
+  EXPECT_TRUE(*from_binary == original) << "plistutil's binary form reads back as:\n" << WriteXml(*from_binary);
+  const std::string xml = Convert(binary, "xml");
+  auto from_xml = ParseXml(AsBytes(xml));
+  ASSERT_TRUE(from_xml.ok()) << from_xml.status().ToString();
+  EXPECT_TRUE(*from_xml == original) << "plistutil's XML form reads back as:\n" << WriteXml(*from_xml);
+}
+
+// Python's plistlib wrote this binary plist; plistutil reads it into XML, and our XML reader must
+// find there what our binary reader found in the original bytes.
+TEST_F(PlistutilTest, OurTwoReadersAgreeOnAThirdPartyBinaryPlistThroughPlistutil) {
+  const std::string binary = FromHex(kPythonBinaryPlist);
+  auto ours = ParseBinary(AsBytes(binary));
+  ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+  const std::string xml = Convert(binary, "xml");
+  ASSERT_NE(xml.find("<plist"), std::string::npos) << xml;
+  auto through_plistutil = ParseXml(AsBytes(xml));
+  ASSERT_TRUE(through_plistutil.ok()) << through_plistutil.status().ToString();
+  EXPECT_TRUE(*through_plistutil == *ours) << WriteXml(*through_plistutil);
+  ExpectPythonValues(*through_plistutil);
 }
 
 TEST(PlistXmlTest, ReadsAnInfoPlistAsXcodeWritesIt) {
