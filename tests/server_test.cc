@@ -2,10 +2,12 @@
 // enrolment, check-in, a published ban reaching a long-poll, the device verifying the bundle and
 // reporting the removal, compliance moving; plus the hostile-input and durability cases.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -676,6 +678,50 @@ TEST(ServerCertificateNames, ServerNameFlagsAreInTheCertificateAndTheBanner) {
   ASSERT_TRUE(answer.ok()) << answer.status().ToString();
   EXPECT_EQ(answer->status, 200);
   EXPECT_EQ(server->Stop(SIGTERM), 0);
+}
+
+// SIGTERM while the server is still starting (systemd stopping a unit it just started, an
+// operator's Ctrl-C): a worker the supervisor passed the signal to before the worker had set up its
+// own handling died of it, and the supervisor called that a failure (exit 1). The server is sent
+// SIGTERM at 0 to 60 ms after its start, on a data directory a first start prepared: every run must
+// end with 0 (the supervisor handled it) or by the signal itself, before the supervisor set up its
+// handling (what systemd counts as a clean stop) — never with 1.
+TEST(ServerStartup, ASigtermWhileStartingIsACleanStop) {
+  TempDir dir;
+  const std::string data_dir = (dir.path() / "data").string();
+  {
+    auto first = testing::ServerProcess::Start(data_dir, {"--workers", "2"});
+    ASSERT_TRUE(first.has_value()) << "the first start did not serve";
+    ASSERT_EQ(first->Stop(SIGTERM), 0) << first->output();
+  }
+  const std::string binary = testing::AppbanBinary();
+  const std::string log = (dir.path() / "server.log").string();
+  for (int delay_ms = 0; delay_ms <= 60; delay_ms += 3) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (out >= 0) {
+        dup2(out, 1);
+        dup2(out, 2);
+      }
+      execl(binary.c_str(), binary.c_str(), "server", "--data-dir", data_dir.c_str(), "--address", "127.0.0.1",
+            "--port", "0", "--workers", "2", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    const bool handled = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const bool by_the_signal = WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM;
+    std::ifstream output(log);
+    EXPECT_TRUE(handled || by_the_signal) << "SIGTERM " << delay_ms << " ms after the start ended it with "
+                                          << (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                                                : "signal " + std::to_string(WTERMSIG(status)))
+                                          << ":\n"
+                                          << std::string(std::istreambuf_iterator<char>(output), {});
+  }
 }
 
 TEST(ServerCertificateNames, AServerNameThatIsNeitherADnsNameNorAnAddressIsRefused) {

@@ -307,6 +307,10 @@ class WorkerPool {
       int index = it->second;
       running_.erase(it);
       bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      // The SIGTERM the supervisor passed on can reach a worker still starting, before it set up
+      // its own handling: it dies of the signal having accepted nothing, which is a clean stop
+      // too (systemd stopping a unit it just started got exit 1 for it).
+      if (stopping_ && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) clean = true;
       if (stopping_) {
         if (!clean) exit_status_ = 1;
         continue;
