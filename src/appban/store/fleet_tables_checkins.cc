@@ -148,19 +148,11 @@ Status FleetTables<B>::ScanRuleStates(std::string_view first_device_id, std::str
   while (true) {
     APPBAN_ASSIGN_OR_RETURN(bool more, query.Step());
     if (!more) break;
-    // The state's name first: the views below stay valid only until another column is read as text.
-    std::string_view state = query.TextView(2);
-    if (state == "compliant") {
-      row.state = ComplianceState::kCompliant;
-    } else if (state == "violating") {
-      row.state = ComplianceState::kViolating;
-    } else {
-      APPBAN_ASSIGN_OR_RETURN(row.state, ParseComplianceState(state));
-    }
-    row.had_app = query.Int(3) != 0;
-    row.compliant_at = query.OptionalInt(4);
     row.device_id = query.TextView(0);
     row.rule_id = query.TextView(1);
+    APPBAN_ASSIGN_OR_RETURN(row.state, ParseComplianceState(query.TextView(2)));
+    row.had_app = query.Int(3) != 0;
+    row.compliant_at = query.OptionalInt(4);
     visit(row);
   }
   return Status::Ok();

@@ -47,10 +47,7 @@ int64_t Rows::affected() const {
   return value;
 }
 
-std::string Rows::Text(int row, int column) const {
-  return std::string(PQgetvalue(result_.get(), row, column),
-                     static_cast<size_t>(PQgetlength(result_.get(), row, column)));
-}
+std::string Rows::Text(int row, int column) const { return std::string(TextView(row, column)); }
 
 std::string_view Rows::TextView(int row, int column) const {
   return std::string_view(PQgetvalue(result_.get(), row, column),

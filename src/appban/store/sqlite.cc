@@ -219,11 +219,7 @@ Status Statement::Run() {
   return Status::Ok();
 }
 
-std::string Statement::Text(int column) const {
-  const unsigned char* text = sqlite3_column_text(statement_.get(), column);
-  int bytes = sqlite3_column_bytes(statement_.get(), column);
-  return text ? std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(bytes)) : std::string();
-}
+std::string Statement::Text(int column) const { return std::string(TextView(column)); }
 
 std::string_view Statement::TextView(int column) const {
   const unsigned char* text = sqlite3_column_text(statement_.get(), column);
