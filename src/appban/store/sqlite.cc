@@ -107,6 +107,7 @@ Status Database::Run(Verb verb) {
 struct Database::WalBound {
   int64_t reset_frames = 0;
   int busy_timeout_ms = 0;  // restored after the shorter wait of a reset
+  int64_t retry_ms = kWalResetRetryMs;
   std::chrono::steady_clock::time_point next_try{};
   WalResets resets;
 };
@@ -125,7 +126,7 @@ int Database::WalHook(void* arg, sqlite3* db, const char* name, int frames) {
     // BUSY: a reader held an older snapshot through the wait; the copy still happened. Any other
     // error is SQLite's to report at the next statement; the commit itself stands either way.
     ++bound->resets.busy;
-    bound->next_try = now + std::chrono::milliseconds(kWalResetRetryMs);
+    bound->next_try = now + std::chrono::milliseconds(bound->retry_ms);
     return SQLITE_OK;
   }
   if (frames >= kWalPassiveFrames)
@@ -133,12 +134,13 @@ int Database::WalHook(void* arg, sqlite3* db, const char* name, int frames) {
   return SQLITE_OK;
 }
 
-Status Database::BoundWal(int64_t reset_bytes) {
+Status Database::BoundWal(int64_t reset_bytes, int64_t retry_ms) {
   APPBAN_ASSIGN_OR_RETURN(auto page_size, Statement::Prepare(*this, "PRAGMA page_size"));
   APPBAN_ASSIGN_OR_RETURN(bool row, page_size.Step());
   int64_t page = row && page_size.Int(0) > 0 ? page_size.Int(0) : 4096;
   auto bound = std::make_shared<WalBound>();
   bound->reset_frames = std::max<int64_t>(1, reset_bytes / page);
+  bound->retry_ms = retry_ms;
   // The connection's busy timeout, to restore after a reset: sqlite3 has no getter but the pragma.
   APPBAN_ASSIGN_OR_RETURN(auto timeout, Statement::Prepare(*this, "PRAGMA busy_timeout"));
   APPBAN_ASSIGN_OR_RETURN(bool has_timeout, timeout.Step());

@@ -55,8 +55,8 @@ class Database {
   // kFailedPrecondition when the checkpoint key is missing (audit_checkpoint.h).
   Status SetPendingAuditHead(const AuditHead& head);
   // Installs the WAL bound above on this connection (OpenStoreDatabase does, after switching to
-  // WAL); `reset_bytes` other than kWalResetBytes only in tests.
-  Status BoundWal(int64_t reset_bytes = kWalResetBytes);
+  // WAL); other `reset_bytes` and `retry_ms` only in tests.
+  Status BoundWal(int64_t reset_bytes = kWalResetBytes, int64_t retry_ms = kWalResetRetryMs);
   WalResets wal_resets() const;
 
  private:
