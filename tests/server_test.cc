@@ -833,6 +833,87 @@ TEST_F(TwoNodesOnPostgres, APublishOnOneNodeReachesDevicesOnTheOtherAndDevicesMo
   EXPECT_TRUE(Body(audit).value("ok", false)) << audit.body;
 }
 
+// Each node keeps a signed checkpoint of the audit chain in its data directory (docs/postgresql.md,
+// "Audit chain"). Whoever owns the database can drop its append-only guards and cut the chain's
+// tail together with its head row, leaving a chain that is consistent in itself; the node that
+// committed past the cut names it.
+TEST_F(TwoNodesOnPostgres, EveryNodeAnchorsTheAuditChainAndACutTailIsNamed) {
+  const std::filesystem::path checkpoint_a = dir_.path() / "data" / "audit-checkpoint";
+  ASSERT_TRUE(std::filesystem::exists(checkpoint_a / "checkpoint.key"));
+  auto created_entries = [&](ServerProcess& node) {
+    auto listed = On(node, "GET", "/v1/admin/audit?limit=1000", "", Bearer(admin_));
+    EXPECT_EQ(listed.status, 200) << listed.body;
+    std::vector<std::string> keys;
+    const Json body = Body(listed);
+    for (const Json& entry : body["entries"]) {
+      if (entry.value("action", "") == "server.audit_checkpoint_created")
+        keys.push_back(entry["after"].value("key_id", ""));
+    }
+    return keys;
+  };
+  // Node A's first start made its key and recorded that in the chain, once.
+  std::vector<std::string> created = created_entries(*server_);
+  ASSERT_EQ(created.size(), 1u);
+  Json verified = Body(Admin("GET", "/v1/admin/audit/verify"));
+  EXPECT_TRUE(verified.value("ok", false)) << verified.dump();
+  EXPECT_EQ(verified.value("checkpoint_key_id", ""), created[0]) << verified.dump();
+  EXPECT_EQ(verified.value("checkpoint_seq", -1), verified.value("entries", -2)) << verified.dump();
+
+  // Node B starts from a copy of node A's data directory (the key comes with it: nothing new is
+  // recorded) and commits on: its checkpoint goes past node A's.
+  auto started_b = StartNodeB();
+  ASSERT_TRUE(started_b.has_value()) << "node B did not start";
+  ServerProcess node_b = std::move(*started_b);
+  EXPECT_EQ(created_entries(node_b).size(), 1u);
+  const int64_t a_anchored = verified.value("entries", int64_t{0});
+  policy::Rule rule;
+  rule.id = "gc-ban-tiktok";
+  rule.title = "Ban TikTok on government devices";
+  rule.targets.push_back(*policy::MakeTarget(policy::TargetKind::kDebPackage, "tiktok"));
+  rule.action = policy::Action::kRemove;
+  rule.rationale = "privacy and security risk";
+  rule.authority = "Chief Information Officer";
+  auto proposed = On(node_b, "POST", "/v1/admin/rules", policy::RuleToJson(rule, false).dump(), Bearer(admin_));
+  ASSERT_EQ(proposed.status, 201) << proposed.body;
+  Json on_b = Body(On(node_b, "GET", "/v1/admin/audit/verify", "", Bearer(admin_)));
+  EXPECT_TRUE(on_b.value("ok", false)) << on_b.dump();
+  const int64_t b_anchored = on_b.value("checkpoint_seq", int64_t{0});
+  EXPECT_GT(b_anchored, a_anchored) << on_b.dump();
+  EXPECT_EQ(on_b.value("checkpoint_key_id", ""), created[0]);
+
+  // The database's owner cuts the chain back to what node A anchored, head row and all.
+  auto owner = store::postgres::Connection::Open(database_url_);
+  ASSERT_TRUE(owner.ok()) << owner.status().ToString();
+  ASSERT_TRUE(
+      owner
+          ->ExecScript("DROP TRIGGER audit_no_delete ON audit; DROP TRIGGER audit_head_no_update ON audit_head; "
+                       "DELETE FROM audit WHERE seq > " +
+                       std::to_string(a_anchored) + "; UPDATE audit_head SET seq = " + std::to_string(a_anchored) +
+                       ", hash = (SELECT hash FROM audit WHERE seq = " + std::to_string(a_anchored) + ")")
+          .ok());
+  Json cut = Body(On(node_b, "GET", "/v1/admin/audit/verify", "", Bearer(admin_)));
+  EXPECT_FALSE(cut.value("ok", true)) << cut.dump();
+  EXPECT_NE(
+      cut.dump().find("the log was truncated (the signed checkpoint records entry " + std::to_string(b_anchored) + ")"),
+      std::string::npos)
+      << cut.dump();
+  // Node A committed nothing past the cut: by its own checkpoint the shorter chain is whole.
+  EXPECT_TRUE(Body(Admin("GET", "/v1/admin/audit/verify")).value("ok", false));
+
+  // A node whose checkpoint directory is lost makes a new key at its next start, and the chain
+  // says so: a second creation, by another key.
+  ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->output();
+  server_.reset();
+  std::filesystem::remove_all(checkpoint_a);
+  auto restarted = ServerProcess::Start(dir_.path() / "data", start_flags_);
+  ASSERT_TRUE(restarted.has_value()) << "node A did not start again";
+  server_.emplace(std::move(*restarted));
+  created = created_entries(*server_);
+  ASSERT_EQ(created.size(), 2u);
+  EXPECT_NE(created[0], created[1]);
+  EXPECT_TRUE(std::filesystem::exists(checkpoint_a / "checkpoint.key"));
+}
+
 // Each node keeps the devices it serves in memory (server/device_cache.h). A device revoked by an
 // administrator on node A must be refused by node B at its next request, although node B served it
 // a moment before: the revocation's notification drops node B's copy.

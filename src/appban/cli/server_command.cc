@@ -235,7 +235,7 @@ struct MigrateFlags {
 };
 
 int RunMigrate(const MigrateFlags& flags) {
-  store::DatabaseTarget target{flags.to, std::nullopt};
+  store::DatabaseTarget target{flags.to};
   if (!target.IsPostgres()) {
     std::cerr << "appban server migrate: --to must be a PostgreSQL URI (postgresql://...)\n";
     return 2;

@@ -510,14 +510,17 @@ Status CopyFromBackup(const BackupReport& backup, const BackupFile& file, const 
 Status CheckDatabaseHoldsBackupHead(const BackupReport& backup, const store::DatabaseSnapshot& found,
                                     const store::PostgresIdentity& found_identity, store::Store& database) {
   const std::string where = "the database " + found_identity.location;
-  if (!found.audit.ok()) {
+  // Said first when it applies: another installation's database, or one older than the backup,
+  // also fails the check against the backup's signed checkpoint, which explains less.
+  auto chain_verifies = [&] {
+    if (found.audit.ok()) return Status::Ok();
     const store::AuditProblem& first = found.audit.problems.front();
     return Status::Corruption(where + ": the audit chain does not verify (entry " + std::to_string(first.seq) + ": " +
                               first.what + "); investigate it (appban audit verify) before putting keys beside it");
-  }
+  };
   const int64_t seq = backup.database.audit.entries;
   const std::string& hash = backup.database.audit.head_hash;
-  if (seq == 0) return Status::Ok();  // the backup was taken of an empty chain: anything follows it
+  if (seq == 0) return chain_verifies();  // the backup was taken of an empty chain: anything follows it
   const std::string missing = where +
                               ": the database's audit chain does not contain the head recorded in the backup (entry " +
                               std::to_string(seq) + ", " + hash.substr(0, 16) + "…): ";
@@ -535,6 +538,7 @@ Status CheckDatabaseHoldsBackupHead(const BackupReport& backup, const store::Dat
                                       ": the database was restored from a dump older than the keys, or from another "
                                       "installation; restore a dump taken after the backup");
   }
+  APPBAN_RETURN_IF_ERROR(chain_verifies());
   APPBAN_ASSIGN_OR_RETURN(std::vector<store::AuditEntry> entries, database.ReadAuditAfter(seq - 1, 1));
   if (entries.empty() || entries.front().seq != seq || entries.front().hash != hash) {
     return Status::FailedPrecondition(
@@ -568,13 +572,12 @@ uint64_t BackupReport::TotalBytes() const {
 
 std::string PgDumpCommand(const ServerConfig& config, const std::string& location) {
   return PasswordPrefix(config) + "pg_dump --format=custom --file=" + ShellQuoted(location + ".pgdump") +
-         " --dbname=" + ShellQuoted(store::DatabaseTarget{config.database, std::nullopt}.Describe());
+         " --dbname=" + ShellQuoted(store::DatabaseTarget{config.database}.Describe());
 }
 
 std::string PgRestoreCommand(const ServerConfig& config, const std::string& location) {
   return PasswordPrefix(config) + "pg_restore --no-owner --exit-on-error --dbname=" +
-         ShellQuoted(store::DatabaseTarget{config.database, std::nullopt}.Describe()) + " " +
-         ShellQuoted(location + ".pgdump");
+         ShellQuoted(store::DatabaseTarget{config.database}.Describe()) + " " + ShellQuoted(location + ".pgdump");
 }
 
 Result<BackupReport> BackupServer(const ServerConfig& config, const std::string& destination, UnixSeconds now) {
@@ -722,6 +725,11 @@ Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::strin
   if (database.IsPostgres()) {
     // The database was restored beforehand (pg_restore, PITR): it must hold the backup's head.
     // A check writes nothing, not even a migration of an older schema: the server's start does that.
+    // The node's signed audit checkpoint is the backup's copy, staged above: the restored chain must
+    // reach it, and the restore's own entry advances it. A backup from before nodes kept one has
+    // none; the server's next start makes a new key (docs/postgresql.md, "Audit chain").
+    const std::string staged_checkpoint = staging_path + "/" + std::string(kAuditCheckpointDirName);
+    database.audit_checkpoint_dir = fs::exists(staged_checkpoint + "/checkpoint.key", error) ? staged_checkpoint : "";
     auto inspected = store::InspectPostgresDatabase(database, !check_only);
     if (!inspected.ok() && inspected.status().code() == StatusCode::kNotFound) {
       return Status::FailedPrecondition(inspected.status().message() +
@@ -771,7 +779,7 @@ Result<RestoreReport> RestoreServer(const ServerConfig& config, const std::strin
                   {"restored_audit_entries", restored.audit.entries},
                   {"restored_audit_head", restored.audit.head_hash}};
     APPBAN_ASSIGN_OR_RETURN(result.restore_audit_seq,
-                            RecordInAudit(store::DatabaseTarget{staged_database, std::nullopt}, "server.restore",
+                            RecordInAudit(store::DatabaseTarget{staged_database}, "server.restore",
                                           "backup:" + FormatTimestamp(result.backup.created_at), std::move(after),
                                           "restore on the server host", now));
   }

@@ -14,6 +14,7 @@
 #include "appban/net/tls.h"
 #include "appban/policy/keys.h"
 #include "appban/store/fleet.h"
+#include "appban/store/store.h"
 
 namespace appban::server {
 namespace {
@@ -143,6 +144,27 @@ Status PreparePolicyKey(const DataDirLayout& layout, BootstrapResult& result) {
   return Status::Ok();
 }
 
+// PostgreSQL: this node's signed audit checkpoint (docs/postgresql.md, "Audit chain"). The first
+// start of a node makes its key and anchors the chain as it stands; the creation is itself an audit
+// entry, so a node whose checkpoint directory was lost and made again shows in the chain.
+Status PrepareAuditCheckpoint(const ServerConfig& config, BootstrapResult& result) {
+  if (!config.UsesPostgres()) return Status::Ok();
+  APPBAN_ASSIGN_OR_RETURN(store::DatabaseTarget database, config.Database());
+  APPBAN_ASSIGN_OR_RETURN(std::optional<std::string> created, store::PrepareAuditCheckpointKey(database));
+  if (!created) return Status::Ok();
+  result.created_audit_checkpoint_key = true;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  store::AuditRecord audit;
+  audit.actor = "server";
+  audit.action = "server.audit_checkpoint_created";
+  audit.object = "audit-checkpoint:" + *created;
+  audit.after = {{"key_id", *created}, {"directory", database.audit_checkpoint_dir}, {"host", host}};
+  audit.at = static_cast<UnixSeconds>(std::time(nullptr));
+  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::OpenStore(database));
+  return store->AppendAudit(audit);
+}
+
 Status PrepareAdminToken(const ServerConfig& config, BootstrapResult& result) {
   APPBAN_ASSIGN_OR_RETURN(store::DatabaseTarget database, config.Database());
   APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<store::FleetStore> fleet, store::OpenFleetStore(database));
@@ -203,6 +225,7 @@ Result<BootstrapResult> Bootstrap(const ServerConfig& config, const std::string&
     }
   }
   APPBAN_RETURN_IF_ERROR(PreparePolicyKey(layout, result));
+  APPBAN_RETURN_IF_ERROR(PrepareAuditCheckpoint(config, result));
   APPBAN_RETURN_IF_ERROR(PrepareAdminToken(config, result));
   return result;
 }

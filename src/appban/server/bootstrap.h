@@ -55,6 +55,8 @@ struct BootstrapResult {
   bool created_ca = false;
   bool created_server_certificate = false;
   bool created_policy_key = false;
+  // PostgreSQL: this node's audit checkpoint key was made by this start (docs/postgresql.md).
+  bool created_audit_checkpoint_key = false;
   bool created_admin_token() const { return admin_token.has_value(); }
   bool created_anything() const {
     return created_data_dir || created_ca || created_server_certificate || created_policy_key || created_admin_token();

@@ -307,7 +307,8 @@ Result<LogFormat> ParseLogFormat(std::string_view name) {
 std::string ServerConfig::DatabasePath() const { return database.empty() ? data_dir + "/appban.db" : database; }
 
 Result<store::DatabaseTarget> ServerConfig::Database() const {
-  store::DatabaseTarget target{DatabasePath(), std::nullopt};
+  store::DatabaseTarget target{DatabasePath()};
+  if (target.IsPostgres()) target.audit_checkpoint_dir = AuditCheckpointDir();
   if (!database_password_file.empty()) {
     APPBAN_ASSIGN_OR_RETURN(target.password, store::ReadDatabasePassword(database_password_file));
   }

@@ -181,6 +181,9 @@ Status ParseIdentitySection(const TomlField& field, const std::string& source, I
 // The secret and key files a provider table names exist, are regular files and are mode 0600.
 Status CheckIdentityFiles(const IdentityConfig& identity);
 
+// The node's audit checkpoint directory inside its data directory (PostgreSQL only).
+inline constexpr std::string_view kAuditCheckpointDirName = "audit-checkpoint";
+
 struct ServerConfig {
   std::string source;  // the file it was loaded from; empty for built-in defaults
 
@@ -218,9 +221,13 @@ struct ServerConfig {
 
   // The SQLite file path or the PostgreSQL URI.
   std::string DatabasePath() const;
-  bool UsesPostgres() const { return store::DatabaseTarget{database, std::nullopt}.IsPostgres(); }
-  // Where to open the stores (store/open.h), with the password file read.
+  bool UsesPostgres() const { return store::DatabaseTarget{database}.IsPostgres(); }
+  // Where to open the stores (store/open.h), with the password file read and, on PostgreSQL, this
+  // node's audit checkpoint directory (AuditCheckpointDir).
   Result<store::DatabaseTarget> Database() const;
+  // PostgreSQL: <data_dir>/audit-checkpoint, the node's signed audit checkpoint (docs/postgresql.md,
+  // "Audit chain"). A SQLite database keeps its own beside the file.
+  std::string AuditCheckpointDir() const { return data_dir + "/" + std::string(kAuditCheckpointDirName); }
   uint32_t StaleAfterSeconds() const;
   // listen.server_names, or DefaultServerNames() when none are configured.
   std::vector<std::string> ServerNames() const;

@@ -200,9 +200,8 @@ TEST(ServerConfig, APostgresqlDatabaseTakesAPasswordFileASqliteFileDoesNot) {
   EXPECT_NE(refused.message().find("database_password_file: applies to a PostgreSQL database only"), std::string::npos)
       << refused.message();
   // A password written into the URI never reaches a message.
-  EXPECT_EQ(
-      (store::DatabaseTarget{"postgresql://appban:s3cret@db.example.org:5432/appban?sslmode=require", {}}.Describe()),
-      "postgresql://appban@db.example.org:5432/appban?sslmode=require");
+  EXPECT_EQ((store::DatabaseTarget{"postgresql://appban:s3cret@db.example.org:5432/appban?sslmode=require"}.Describe()),
+            "postgresql://appban@db.example.org:5432/appban?sslmode=require");
 }
 
 TEST(ServerConfig, CrossFieldRules) {

@@ -67,15 +67,15 @@ Status KeepOwner(const std::string& dir, const std::string& path) {
 
 std::string AuditCheckpointDir(const std::string& database_path) { return database_path + ".audit"; }
 
-Result<policy::SigningKey> LoadAuditCheckpointKey(const std::string& database_path, bool create) {
-  std::string dir = AuditCheckpointDir(database_path);
+Result<policy::SigningKey> LoadAuditCheckpointKey(const std::string& dir, bool create) {
   std::string key_path = dir + "/checkpoint.key";
   std::error_code error;
   if (std::filesystem::exists(key_path, error)) return policy::SigningKey::LoadPrivateKeyFile(key_path);
   if (!create) {
     return Status::FailedPrecondition("the audit checkpoint key " + key_path +
                                       " is missing: the audit log's head can no longer be anchored; restore the "
-                                      "directory from a backup (docs/policy.md, Audit chain)");
+                                      "directory from a backup (docs/policy.md, Audit chain; on PostgreSQL a "
+                                      "node's start makes a new key and records that in the chain)");
   }
   std::filesystem::create_directories(dir, error);
   if (error) return Status::Unavailable("cannot create " + dir + ": " + error.message());
@@ -87,8 +87,7 @@ Result<policy::SigningKey> LoadAuditCheckpointKey(const std::string& database_pa
   return key;
 }
 
-Status WriteAuditCheckpoint(const std::string& database_path, const policy::SigningKey& key, const AuditHead& head) {
-  std::string dir = AuditCheckpointDir(database_path);
+Status WriteAuditCheckpoint(const std::string& dir, const policy::SigningKey& key, const AuditHead& head) {
   APPBAN_ASSIGN_OR_RETURN(FileLock lock, FileLock::Take(dir + "/lock"));
   APPBAN_RETURN_IF_ERROR(KeepOwner(dir, dir + "/lock"));
   std::string path = dir + "/head";
@@ -99,9 +98,8 @@ Status WriteAuditCheckpoint(const std::string& database_path, const policy::Sign
   return KeepOwner(dir, path);
 }
 
-AuditCheckpointReading ReadAuditCheckpoint(const std::string& database_path) {
+AuditCheckpointReading ReadAuditCheckpoint(const std::string& dir) {
   using State = AuditCheckpointReading::State;
-  std::string dir = AuditCheckpointDir(database_path);
   AuditCheckpointReading reading;
   auto key = policy::LoadPublicKeyFile(dir + "/checkpoint.pub");
   std::error_code error;
@@ -133,6 +131,23 @@ AuditCheckpointReading ReadAuditCheckpoint(const std::string& database_path) {
   reading.state = State::kValid;
   reading.head = *head;
   return reading;
+}
+
+Result<AuditCheckpointKeeper> AuditCheckpointKeeper::Open(std::string dir) {
+  APPBAN_ASSIGN_OR_RETURN(policy::SigningKey key, LoadAuditCheckpointKey(dir, false));
+  return AuditCheckpointKeeper(std::move(dir), std::move(key));
+}
+
+Status AuditCheckpointKeeper::WritePending() {
+  if (!pending_) return Status::Ok();
+  AuditHead head = std::move(*pending_);
+  pending_.reset();
+  Status written = WriteAuditCheckpoint(dir_, key_, head);
+  if (!written.ok()) {
+    return Status::Unavailable("committed, but the signed audit checkpoint for entry " + std::to_string(head.seq) +
+                               " could not be written in " + dir_ + ": " + written.message());
+  }
+  return Status::Ok();
 }
 
 }  // namespace appban::store

@@ -129,8 +129,9 @@ Result<DatabaseSnapshot> Snapshot(const std::string& source_path, const std::str
                               "); a backup would re-sign the damage: run `appban audit verify` and investigate first");
   }
   if (snapshot.audit_head) {
-    APPBAN_ASSIGN_OR_RETURN(policy::SigningKey key, LoadAuditCheckpointKey(destination_path, false));
-    APPBAN_RETURN_IF_ERROR(WriteAuditCheckpoint(destination_path, key, *snapshot.audit_head));
+    APPBAN_ASSIGN_OR_RETURN(policy::SigningKey key,
+                            LoadAuditCheckpointKey(AuditCheckpointDir(destination_path), false));
+    APPBAN_RETURN_IF_ERROR(WriteAuditCheckpoint(AuditCheckpointDir(destination_path), key, *snapshot.audit_head));
     // Checked again as restore will check it: against the checkpoint now signed for this copy.
     APPBAN_ASSIGN_OR_RETURN(snapshot.audit, sqlite::VerifyStoredAudit(copy));
     if (!snapshot.audit.ok() || snapshot.audit.checkpoint_seq != snapshot.audit_head->seq) {
@@ -178,9 +179,11 @@ Result<std::pair<DatabaseSnapshot, PostgresIdentity>> InspectPostgresDatabase(co
   }
   // Opening migrates an older schema forward (as a server's start would) before it is read, unless
   // the caller must change nothing.
-  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, migrate
-                                                            ? OpenPostgresStore(target.location, target.password)
-                                                            : OpenPostgresStoreAsIs(target.location, target.password));
+  if (migrate) APPBAN_RETURN_IF_ERROR(OpenPostgresStore(target.location, target.password).status());
+  // Read as it is (migrated above when asked), the chain checked against the target's checkpoint
+  // if it names one; nothing is appended through this store.
+  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<Store> store,
+                          OpenPostgresStoreAsIs(target.location, target.password, target.audit_checkpoint_dir));
   DatabaseSnapshot snapshot;
   snapshot.supported_schema_version = schema.expected;
   APPBAN_ASSIGN_OR_RETURN(postgres::Connection db, postgres::Connection::Open(target.location, target.password));

@@ -1,5 +1,6 @@
 #include "appban/store/open.h"
 
+#include "appban/store/audit_checkpoint.h"
 #include "appban/store/postgres.h"
 #include "appban/store/postgres_store.h"
 
@@ -23,14 +24,27 @@ std::string DatabaseTarget::Describe() const {
 Result<std::string> ReadDatabasePassword(const std::string& path) { return postgres::ReadPasswordFile(path); }
 
 Result<std::unique_ptr<Store>> OpenStore(const DatabaseTarget& target) {
-  if (target.IsPostgres()) return OpenPostgresStore(target.location, target.password);
+  if (target.IsPostgres()) return OpenPostgresStore(target.location, target.password, target.audit_checkpoint_dir);
   return OpenSqliteStore(target.location);
 }
 
 Result<std::unique_ptr<FleetStore>> OpenFleetStore(const DatabaseTarget& target, FleetConnection use) {
   // The batch writer's setting (cache_spill) is SQLite's; PostgreSQL's server does its own caching.
-  if (target.IsPostgres()) return OpenPostgresFleetStore(target.location, target.password);
+  if (target.IsPostgres()) return OpenPostgresFleetStore(target.location, target.password, target.audit_checkpoint_dir);
   return OpenSqliteFleetStore(target.location, use);
+}
+
+Result<std::optional<std::string>> PrepareAuditCheckpointKey(const DatabaseTarget& target) {
+  const std::string& dir = target.audit_checkpoint_dir;
+  if (!target.IsPostgres() || dir.empty()) return std::optional<std::string>();
+  if (LoadAuditCheckpointKey(dir, false).ok()) return std::optional<std::string>();
+  APPBAN_ASSIGN_OR_RETURN(policy::SigningKey key, LoadAuditCheckpointKey(dir, true));
+  // The chain as it stands now is what this node vouches for from here on.
+  APPBAN_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(target));
+  APPBAN_ASSIGN_OR_RETURN(std::vector<AuditEntry> last, store->ReadAuditBefore(INT64_MAX, 1));
+  if (!last.empty())
+    APPBAN_RETURN_IF_ERROR(WriteAuditCheckpoint(dir, key, AuditHead{last.back().seq, last.back().hash}));
+  return std::optional<std::string>(key.key_id());
 }
 
 }  // namespace appban::store

@@ -1,5 +1,7 @@
 #include "appban/store/postgres.h"
 
+#include "appban/store/audit_checkpoint.h"
+
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <sys/stat.h>
@@ -352,6 +354,7 @@ Result<Transaction> Transaction::Begin(Connection& db, Mode mode) {
 Transaction::~Transaction() {
   if (db_ == nullptr) return;
   db_->in_transaction_ = false;
+  if (db_->audit_checkpoint_) db_->audit_checkpoint_->ForgetPending();
   // A lost connection rolled the transaction back already; the next statement reconnects.
   if (PQstatus(db_->conn_.get()) == CONNECTION_OK) (void)db_->Query("ROLLBACK");
 }
@@ -363,11 +366,14 @@ Status Transaction::Commit() {
   // COMMIT, not reconnect and send it to a new session (where it would answer COMMIT too).
   auto done = db->Query("COMMIT");
   db->in_transaction_ = false;
-  APPBAN_RETURN_IF_ERROR(done.status());
   // COMMIT of a transaction in which a statement failed answers ROLLBACK, not an error.
-  if (done->command() != "COMMIT")
-    return Status::Internal("postgresql: the transaction was rolled back, not committed");
-  return Status::Ok();
+  const bool committed = done.ok() && done->command() == "COMMIT";
+  if (db->audit_checkpoint_ && !committed) db->audit_checkpoint_->ForgetPending();
+  APPBAN_RETURN_IF_ERROR(done.status());
+  if (!committed) return Status::Internal("postgresql: the transaction was rolled back, not committed");
+  // A COMMIT whose answer was lost may have committed: the head is then not signed here, and the
+  // next commit's checkpoint covers it (a checkpoint may lag the chain; it never leads it).
+  return db->audit_checkpoint_ ? db->audit_checkpoint_->WritePending() : Status::Ok();
 }
 
 Result<std::string> ReadPasswordFile(const std::string& path) {

@@ -27,6 +27,10 @@
 struct pg_conn;
 struct pg_result;
 
+namespace appban::store {
+class AuditCheckpointKeeper;  // audit_checkpoint.h
+}  // namespace appban::store
+
 namespace appban::store::postgres {
 
 // One statement parameter in text format; nullopt is SQL NULL.
@@ -97,6 +101,12 @@ class Connection {
   // An identifier for logs and errors: the database name and host, never the password.
   const std::string& description() const { return description_; }
 
+  // The signed audit checkpoint this connection keeps (audit_checkpoint.h: a node's own directory):
+  // an append records the chain's new head in it, and Transaction::Commit signs it after COMMIT;
+  // a rollback forgets it. Null (the default) keeps none.
+  void KeepAuditCheckpoint(std::shared_ptr<AuditCheckpointKeeper> keeper) { audit_checkpoint_ = std::move(keeper); }
+  AuditCheckpointKeeper* audit_checkpoint() const { return audit_checkpoint_.get(); }
+
  private:
   struct Finisher {
     void operator()(pg_conn* conn) const;
@@ -116,6 +126,7 @@ class Connection {
   int64_t prepared_ = 0;    // statements prepared on this connection, for their names
   int64_t reconnects_ = 0;  // prepared statements die with the session: names carry this
   bool in_transaction_ = false;
+  std::shared_ptr<AuditCheckpointKeeper> audit_checkpoint_;
 };
 
 // A statement with the cursor interface of sqlite::Statement (Bind, Step, Text, Int...), so that

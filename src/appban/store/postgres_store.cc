@@ -6,8 +6,9 @@
 //     serialised and the chain stays linear.
 //   - Migrations are versioned in appban_schema_migrations and applied once per cluster under a
 //     session advisory lock (kMigrationLock); each one commits with its version row.
-//   - The signed audit checkpoint (audit_checkpoint.h) is a file beside a SQLite database; a
-//     PostgreSQL cluster has no such place, so this store keeps none yet (docs/postgresql.md).
+//   - The signed audit checkpoint (audit_checkpoint.h) is a file beside a SQLite database; the
+//     database of a cluster has no such place, so each node keeps its own in its data directory
+//     when the opener names one (docs/postgresql.md, "Audit chain").
 #include "appban/store/postgres_store.h"
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "appban/policy/limits.h"
+#include "appban/store/audit_checkpoint.h"
 #include "appban/store/fleet_tables.h"
 #include "appban/store/postgres.h"
 
@@ -344,17 +346,20 @@ Status AppendAuditEntry(Connection& db, const AuditRecord& audit) {
                {P(entry.seq), P(FormatTimestamp(entry.at)), P(entry.actor), P(entry.action), P(entry.object),
                 P(entry.before_json), P(entry.after_json), P(entry.prev_hash), P(entry.hash), P(entry.identity_json)})
           .status());
-  return db
-      .Query(
-          "INSERT INTO audit_head(id, seq, hash) VALUES(1, $1, $2) "
-          "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-          {P(entry.seq), P(entry.hash)})
-      .status();
+  APPBAN_RETURN_IF_ERROR(db.Query("INSERT INTO audit_head(id, seq, hash) VALUES(1, $1, $2) "
+                                  "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                                  {P(entry.seq), P(entry.hash)})
+                             .status());
+  if (db.audit_checkpoint() != nullptr) db.audit_checkpoint()->SetPending(AuditHead{entry.seq, entry.hash});
+  return Status::Ok();
 }
 
 class PostgresStore final : public Store {
  public:
-  explicit PostgresStore(Connection db) : db_(std::move(db)) {}
+  // `audit_checkpoint_dir`: the node's signed checkpoint VerifyAudit checks the chain against
+  // (empty: none kept, only the head row is checked).
+  PostgresStore(Connection db, std::string audit_checkpoint_dir)
+      : db_(std::move(db)), audit_checkpoint_dir_(std::move(audit_checkpoint_dir)) {}
 
   Result<std::vector<policy::Rule>> ListRules() override { return ListRulesAfter("", SIZE_MAX); }
   Result<std::vector<policy::Rule>> ListRulesAfter(std::string_view after_id, size_t limit) override {
@@ -550,12 +555,16 @@ class PostgresStore final : public Store {
   }
 
   Result<AuditVerification> VerifyAudit() override {
+    // The checkpoint first: it is written after each commit, so read before the snapshot it can
+    // only lag it, never lead it.
+    AuditCheckpointReading checkpoint;
+    if (!audit_checkpoint_dir_.empty()) checkpoint = ReadAuditCheckpoint(audit_checkpoint_dir_);
     // One snapshot: another node appending between the two reads would look like a truncation.
     APPBAN_ASSIGN_OR_RETURN(Transaction snapshot, Transaction::Begin(db_, Transaction::Mode::kRepeatableReadRO));
     APPBAN_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, ReadAudit());
     APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadAuditHead(db_));
     APPBAN_RETURN_IF_ERROR(snapshot.Commit());
-    return VerifyAuditChain(entries, head);
+    return VerifyAuditChain(entries, head, checkpoint);
   }
 
   // PostgreSQL checks its own pages and constraints; what can go missing without it noticing are
@@ -650,6 +659,7 @@ class PostgresStore final : public Store {
   }
 
   Connection db_;
+  std::string audit_checkpoint_dir_;
 };
 
 }  // namespace
@@ -692,29 +702,47 @@ Result<SchemaState> PostgresBackend::ReadSchemaState(Database& db) {
 
 }  // namespace internal
 
-Result<std::unique_ptr<FleetStore>> OpenPostgresFleetStore(const std::string& url,
-                                                           const std::optional<std::string>& password) {
+namespace {
+
+// A connection whose appends sign the node's checkpoint in `audit_checkpoint_dir` (none when empty).
+Result<Connection> OpenKeepingCheckpoint(const std::string& url, const std::optional<std::string>& password,
+                                         const std::string& audit_checkpoint_dir) {
   APPBAN_ASSIGN_OR_RETURN(Connection db, Connection::Open(url, password));
+  if (!audit_checkpoint_dir.empty()) {
+    APPBAN_ASSIGN_OR_RETURN(AuditCheckpointKeeper keeper, AuditCheckpointKeeper::Open(audit_checkpoint_dir));
+    db.KeepAuditCheckpoint(std::make_shared<AuditCheckpointKeeper>(std::move(keeper)));
+  }
+  return db;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FleetStore>> OpenPostgresFleetStore(const std::string& url,
+                                                           const std::optional<std::string>& password,
+                                                           const std::string& audit_checkpoint_dir) {
+  APPBAN_ASSIGN_OR_RETURN(Connection db, OpenKeepingCheckpoint(url, password, audit_checkpoint_dir));
   APPBAN_RETURN_IF_ERROR(Migrate(db));
   return std::unique_ptr<FleetStore>(std::make_unique<internal::FleetTables<internal::PostgresBackend>>(std::move(db)));
 }
 
-Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url, const std::optional<std::string>& password) {
-  APPBAN_ASSIGN_OR_RETURN(Connection db, Connection::Open(url, password));
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url, const std::optional<std::string>& password,
+                                                 const std::string& audit_checkpoint_dir) {
+  APPBAN_ASSIGN_OR_RETURN(Connection db, OpenKeepingCheckpoint(url, password, audit_checkpoint_dir));
   APPBAN_RETURN_IF_ERROR(Migrate(db));
-  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(db)));
+  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(db), audit_checkpoint_dir));
 }
 
-Result<std::unique_ptr<Store>> OpenPostgresStoreAsIs(const std::string& url,
-                                                     const std::optional<std::string>& password) {
+Result<std::unique_ptr<Store>> OpenPostgresStoreAsIs(const std::string& url, const std::optional<std::string>& password,
+                                                     const std::string& audit_checkpoint_dir) {
   APPBAN_ASSIGN_OR_RETURN(PostgresSchemaState schema, ReadPostgresSchemaState(url, password));
   if (schema.current == 0) return Status::NotFound("appban never created its tables in this database");
   if (schema.current > schema.expected) {
     return Status::Unsupported("database schema version " + std::to_string(schema.current) +
                                " is newer than this appban understands (" + std::to_string(schema.expected) + ")");
   }
+  // Writes nothing: the checkpoint is only read, by VerifyAudit.
   APPBAN_ASSIGN_OR_RETURN(Connection db, Connection::Open(url, password));
-  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(db)));
+  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(db), audit_checkpoint_dir));
 }
 
 Result<PostgresSchemaState> ReadPostgresSchemaState(const std::string& url,

@@ -20,20 +20,29 @@ namespace appban::store {
 // `password` overrides the URL's (read from the configured password file); without it libpq's own
 // sources apply (PGPASSWORD, ~/.pgpass or `passfile`, a `service` in pg_service.conf).
 // kUnsupported when the database's schema is newer than this appban.
+// `audit_checkpoint_dir`, when not empty, is this node's signed audit checkpoint
+// (audit_checkpoint.h; docs/postgresql.md, "Audit chain"): its key must exist there
+// (kFailedPrecondition otherwise); every audit entry this store's connection commits is signed
+// into it, and VerifyAudit checks the chain against it.
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url,
-                                                 const std::optional<std::string>& password = std::nullopt);
+                                                 const std::optional<std::string>& password = std::nullopt,
+                                                 const std::string& audit_checkpoint_dir = {});
 
 // The same without migrating, for reads that must change nothing (restore --check): only the audit
 // chain (ReadAuditAfter, VerifyAudit), whose tables are the same at every schema version this appban
 // knows. kUnsupported when the schema is newer than this appban, kNotFound when appban never
 // created its tables there.
+// The checkpoint is only read there, by VerifyAudit.
 Result<std::unique_ptr<Store>> OpenPostgresStoreAsIs(const std::string& url,
-                                                     const std::optional<std::string>& password = std::nullopt);
+                                                     const std::optional<std::string>& password = std::nullopt,
+                                                     const std::string& audit_checkpoint_dir = {});
 
 // The fleet store on the same database (the same migrations; either opener applies them). Each
 // call opens its own connection: one per thread, as on SQLite.
+// Its audit entries (sign-ins, tokens, enrolments) sign `audit_checkpoint_dir` likewise.
 Result<std::unique_ptr<FleetStore>> OpenPostgresFleetStore(const std::string& url,
-                                                           const std::optional<std::string>& password = std::nullopt);
+                                                           const std::optional<std::string>& password = std::nullopt,
+                                                           const std::string& audit_checkpoint_dir = {});
 
 // The channel every publish notifies, with the new bundle version as payload, when its
 // transaction commits: the nodes LISTEN on it to wake their long-polls at once

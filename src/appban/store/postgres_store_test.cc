@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "appban/store/audit_checkpoint.h"
 #include "appban/store/postgres.h"
 #include "appban/store/postgres_store.h"
 #include "appban/store/store_backend_test_support.h"
@@ -224,6 +225,75 @@ TEST(PostgresStore, NodesWritingAtOnceKeepOneUnbrokenChain) {
   ASSERT_TRUE(verification.ok());
   EXPECT_TRUE(verification->ok());
   EXPECT_EQ(verification->entries, 2 * kPerNode);
+  // Both connections signed the one checkpoint directory, which ends at the last entry, whichever
+  // of them committed it.
+  EXPECT_EQ(verification->checkpoint_seq, 2 * kPerNode);
+  EXPECT_EQ(ReadAuditCheckpoint(backend.checkpoint_dir()).head.hash, verification->head_hash);
+}
+
+// Every node keeps its own signed checkpoint (docs/postgresql.md, "Audit chain"): it vouches for
+// the chain as far as that node committed it, so the tail another node wrote is anchored by that
+// node's checkpoint, not this one's.
+TEST(PostgresStore, EachNodeAnchorsTheChainAsFarAsItCommittedIt) {
+  PostgresBackend backend;  // its own checkpoint directory: node A's
+  fleet_testing::ScratchDir node_b_dir;
+  const std::string node_b_checkpoint = (node_b_dir.path() / "audit-checkpoint").string();
+  ASSERT_TRUE(LoadAuditCheckpointKey(node_b_checkpoint, true).ok());
+  auto node_a = backend.Open();
+  auto node_b = OpenPostgresStore(backend.url(), std::nullopt, node_b_checkpoint);
+  ASSERT_TRUE(node_a.ok() && node_b.ok()) << node_b.status().ToString();
+  auto append = [](Store& store, int i) {
+    AuditRecord record{"alice",        "bundle.verify", "bundle:" + std::to_string(i), nullptr, nullptr,
+                       1700000000 + i, nullptr};
+    return store.AppendAudit(record);
+  };
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(append(**node_a, i).ok());
+  for (int i = 4; i <= 5; ++i) ASSERT_TRUE(append(**node_b, i).ok());
+  EXPECT_EQ(ReadAuditCheckpoint(backend.checkpoint_dir()).head.seq, 3);
+  EXPECT_EQ(ReadAuditCheckpoint(node_b_checkpoint).head.seq, 5);
+  auto a_sees = (*node_a)->VerifyAudit();
+  ASSERT_TRUE(a_sees.ok());
+  EXPECT_TRUE(a_sees->ok());
+  EXPECT_EQ(a_sees->checkpoint_seq, 3);
+  EXPECT_FALSE(a_sees->checkpoint_key_id.empty());
+
+  // Someone who owns the database drops the guards and cuts the chain back to entry 3, head row
+  // and all: consistent in the database, and node A's checkpoint (entry 3) cannot tell.
+  ASSERT_TRUE(backend.DropTrigger("audit_no_delete", "audit"));
+  ASSERT_TRUE(backend.DropTrigger("audit_head_no_update", "audit_head"));
+  ASSERT_TRUE(
+      backend.Exec("DELETE FROM audit WHERE seq >= 4; "
+                   "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit WHERE seq = 3)"));
+  a_sees = (*node_a)->VerifyAudit();
+  ASSERT_TRUE(a_sees.ok());
+  EXPECT_TRUE(a_sees->ok());
+  auto b_sees = (*node_b)->VerifyAudit();
+  ASSERT_TRUE(b_sees.ok());
+  ASSERT_FALSE(b_sees->ok()) << "node B's checkpoint records entry 5: the cut must be named";
+  std::string problems;
+  for (const AuditProblem& problem : b_sees->problems)
+    problems += "[" + std::to_string(problem.seq) + "] " + problem.what + "\n";
+  EXPECT_NE(problems.find("[4] entries 4..5 are missing: the log was truncated"), std::string::npos) << problems;
+}
+
+TEST(PostgresStore, AStoreThatMustKeepACheckpointRefusesToOpenWithoutItsKey) {
+  PostgresBackend backend;
+  ASSERT_TRUE(backend.Open().ok());  // the tables, as a node's start makes them
+  fleet_testing::ScratchDir empty;
+  const std::string no_key = (empty.path() / "audit-checkpoint").string();
+  auto store = OpenPostgresStore(backend.url(), std::nullopt, no_key);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find(no_key + "/checkpoint.key is missing"), std::string::npos)
+      << store.status().ToString();
+  EXPECT_EQ(OpenPostgresFleetStore(backend.url(), std::nullopt, no_key).status().code(),
+            StatusCode::kFailedPrecondition);
+  // Reading as it is needs no key: the checkpoint is only read, and there is none to read.
+  auto as_is = OpenPostgresStoreAsIs(backend.url(), std::nullopt, no_key);
+  ASSERT_TRUE(as_is.ok()) << as_is.status().ToString();
+  auto verification = (*as_is)->VerifyAudit();
+  ASSERT_TRUE(verification.ok());
+  EXPECT_EQ(verification->entries, 0);
 }
 
 }  // namespace

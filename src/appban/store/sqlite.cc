@@ -95,7 +95,7 @@ Status Database::Run(Verb verb) {
   if (verb == Verb::kCommit && pending_audit_head_) {
     AuditHead head = std::move(*pending_audit_head_);
     pending_audit_head_.reset();
-    Status written = WriteAuditCheckpoint(path_, *checkpoint_key_, head);
+    Status written = WriteAuditCheckpoint(AuditCheckpointDir(path_), *checkpoint_key_, head);
     if (!written.ok()) {
       return Status::Unavailable("committed, but the signed audit checkpoint for entry " + std::to_string(head.seq) +
                                  " could not be written: " + written.message());
@@ -154,7 +154,7 @@ WalResets Database::wal_resets() const { return wal_bound_ ? wal_bound_->resets 
 
 Status Database::SetPendingAuditHead(const AuditHead& head) {
   if (!checkpoint_key_) {
-    APPBAN_ASSIGN_OR_RETURN(policy::SigningKey key, LoadAuditCheckpointKey(path_, false));
+    APPBAN_ASSIGN_OR_RETURN(policy::SigningKey key, LoadAuditCheckpointKey(AuditCheckpointDir(path_), false));
     checkpoint_key_.emplace(std::move(key));
   }
   pending_audit_head_ = head;

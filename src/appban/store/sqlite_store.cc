@@ -418,7 +418,7 @@ Status Migrate(sqlite::Database& db, const std::string& path) {
   if (version < kCheckpointSchemaVersion) {
     // Still inside the write transaction, so no other process appends before the key exists; a
     // database that already has entries gets its first checkpoint when this commits.
-    APPBAN_RETURN_IF_ERROR(LoadAuditCheckpointKey(path, true).status());
+    APPBAN_RETURN_IF_ERROR(LoadAuditCheckpointKey(AuditCheckpointDir(path), true).status());
     APPBAN_ASSIGN_OR_RETURN(std::optional<AuditHead> head, ReadAuditHead(db));
     if (head) APPBAN_RETURN_IF_ERROR(db.SetPendingAuditHead(*head));
   }
@@ -782,7 +782,7 @@ Status CheckDatabaseIntegrity(Database& db) {
 Result<AuditVerification> VerifyStoredAudit(Database& db) {
   // The checkpoint first: it is written after each commit, so read before the snapshot it can
   // only lag what the snapshot sees, never be ahead of it, unless the log was truncated.
-  AuditCheckpointReading checkpoint = ReadAuditCheckpoint(db.path());
+  AuditCheckpointReading checkpoint = ReadAuditCheckpoint(AuditCheckpointDir(db.path()));
   // One read snapshot: another process appending between the two reads would otherwise look
   // like a truncated chain.
   APPBAN_ASSIGN_OR_RETURN(auto snapshot, sqlite::Transaction::BeginRead(db));

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "appban/store/audit_checkpoint.h"
 #include "appban/store/fleet_test_support.h"
 #include "appban/store/postgres.h"
 #include "appban/store/postgres_store.h"
@@ -56,7 +57,10 @@ class SqliteBackend final : public StoreBackend {
 
 class PostgresBackend final : public StoreBackend {
  public:
+  // Each backend is one node: its stores keep a signed audit checkpoint in a scratch directory of
+  // their own, as a server node keeps one in its data directory (audit_checkpoint.h).
   PostgresBackend() {
+    EXPECT_TRUE(LoadAuditCheckpointKey(checkpoint_dir(), true).ok());
     auto cluster = PostgresTestCluster::Shared();
     EXPECT_TRUE(cluster.ok()) << cluster.status().ToString();
     if (!cluster.ok()) return;
@@ -68,8 +72,10 @@ class PostgresBackend final : public StoreBackend {
     auto cluster = PostgresTestCluster::Shared();
     if (cluster.ok() && !url_.empty()) (void)(*cluster)->DropDatabase(PostgresTestCluster::DatabaseOf(url_));
   }
-  Result<std::unique_ptr<Store>> Open() override { return OpenPostgresStore(url_); }
-  Result<std::unique_ptr<FleetStore>> OpenFleet() const override { return OpenPostgresFleetStore(url_); }
+  Result<std::unique_ptr<Store>> Open() override { return OpenPostgresStore(url_, std::nullopt, checkpoint_dir()); }
+  Result<std::unique_ptr<FleetStore>> OpenFleet() const override {
+    return OpenPostgresFleetStore(url_, std::nullopt, checkpoint_dir());
+  }
   bool Exec(const std::string& sql) override {
     auto raw = postgres::Connection::Open(url_);
     return raw.ok() && raw->ExecScript(sql).ok();
@@ -84,8 +90,10 @@ class PostgresBackend final : public StoreBackend {
     return Exec("DROP TRIGGER " + name + " ON " + table);
   }
   const std::string& url() const { return url_; }
+  std::string checkpoint_dir() const { return (checkpoint_.path() / "audit-checkpoint").string(); }
 
  private:
+  ScratchDir checkpoint_;
   std::string url_;
 };
 

@@ -267,8 +267,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "p
 INSTANTIATE_TEST_SUITE_P(Backends, AuditTamper, ::testing::Values("sqlite", "postgres"), BackendName);
 
 // Deleting the tail together with the head row is caught only against the signed checkpoint kept
-// outside the database, which the PostgreSQL store does not keep yet (docs/postgresql.md): these
-// run on SQLite alone until it does.
+// outside the database: beside the SQLite file, in the node's own directory on PostgreSQL.
 class AuditTamperBeyondTheDatabase : public AuditTamper {};
 
 TEST_P(AuditTamperBeyondTheDatabase, TruncatedTailWithHeadDeletedIsNamed) {
@@ -298,7 +297,7 @@ TEST_P(AuditTamperBeyondTheDatabase, EverythingDeletedIsNamed) {
   ASSERT_FALSE(v.ok()) << "an emptied log went unnoticed";
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, AuditTamperBeyondTheDatabase, ::testing::Values("sqlite"), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, AuditTamperBeyondTheDatabase, ::testing::Values("sqlite", "postgres"), BackendName);
 
 }  // namespace
 }  // namespace appban::store
