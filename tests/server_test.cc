@@ -153,8 +153,8 @@ class ServerTest : public ::testing::Test {
     return Call("POST", "/v1/checkin", protocol::ToJson(request).dump(), Bearer(device.credential));
   }
 
-  // Proposes (alice), approves (bob), publishes the rule and issues a bundle.
-  Json PublishBan(const std::string& rule_id, const std::string& package) {
+  // A rule removing the Debian package `package`, as an administrator would propose it.
+  static policy::Rule BanRule(const std::string& rule_id, const std::string& package) {
     policy::Rule rule;
     rule.id = rule_id;
     rule.title = "Ban " + package + " on government devices";
@@ -162,7 +162,12 @@ class ServerTest : public ::testing::Test {
     rule.action = policy::Action::kRemove;
     rule.rationale = "privacy and security risk";
     rule.authority = "Chief Information Officer";
-    auto proposed = Admin("POST", "/v1/admin/rules", policy::RuleToJson(rule, false));
+    return rule;
+  }
+
+  // Proposes (alice), approves (bob), publishes the rule and issues a bundle.
+  Json PublishBan(const std::string& rule_id, const std::string& package) {
+    auto proposed = Admin("POST", "/v1/admin/rules", policy::RuleToJson(BanRule(rule_id, package), false));
     EXPECT_EQ(proposed.status, 201) << proposed.body;
     std::string bob = SecondAdmin();
     auto approved = Admin("POST", "/v1/admin/rules/" + rule_id + "/approve", Json::object(), bob);
@@ -866,14 +871,8 @@ TEST_F(TwoNodesOnPostgres, EveryNodeAnchorsTheAuditChainAndACutTailIsNamed) {
   ServerProcess node_b = std::move(*started_b);
   EXPECT_EQ(created_entries(node_b).size(), 1u);
   const int64_t a_anchored = verified.value("entries", int64_t{0});
-  policy::Rule rule;
-  rule.id = "gc-ban-tiktok";
-  rule.title = "Ban TikTok on government devices";
-  rule.targets.push_back(*policy::MakeTarget(policy::TargetKind::kDebPackage, "tiktok"));
-  rule.action = policy::Action::kRemove;
-  rule.rationale = "privacy and security risk";
-  rule.authority = "Chief Information Officer";
-  auto proposed = On(node_b, "POST", "/v1/admin/rules", policy::RuleToJson(rule, false).dump(), Bearer(admin_));
+  auto proposed = On(node_b, "POST", "/v1/admin/rules",
+                     policy::RuleToJson(BanRule("gc-ban-tiktok", "tiktok"), false).dump(), Bearer(admin_));
   ASSERT_EQ(proposed.status, 201) << proposed.body;
   Json on_b = Body(On(node_b, "GET", "/v1/admin/audit/verify", "", Bearer(admin_)));
   EXPECT_TRUE(on_b.value("ok", false)) << on_b.dump();
@@ -912,6 +911,53 @@ TEST_F(TwoNodesOnPostgres, EveryNodeAnchorsTheAuditChainAndACutTailIsNamed) {
   ASSERT_EQ(created.size(), 2u);
   EXPECT_NE(created[0], created[1]);
   EXPECT_TRUE(std::filesystem::exists(checkpoint_a / "checkpoint.key"));
+}
+
+// The enrolment and sign-in rate limits hold for the cluster, not once per node: attempts from one
+// address spread over both nodes run into one limit (a bucket in the database), where each node
+// alone used to allow its own burst (default 10 each: 20 of 20 got through).
+TEST_F(TwoNodesOnPostgres, RateLimitsHoldAcrossNodes) {
+  auto started_b = StartNodeB();
+  ASSERT_TRUE(started_b.has_value()) << "node B did not start";
+  ServerProcess node_b = std::move(*started_b);
+  auto attempts = [&](const std::string& path, const std::string& body) {
+    int answered = 0, limited_on_b_by_the_cluster = 0;
+    for (int i = 0; i < 20; ++i) {
+      ServerProcess& node = i % 2 == 0 ? *server_ : node_b;
+      auto answer = On(node, "POST", path, body, {});
+      if (answer.status != 429) {
+        ++answered;
+        continue;
+      }
+      bool has_retry_after = false;
+      for (const auto& [name, value] : answer.headers)
+        has_retry_after |= (name == "Retry-After" || name == "retry-after");
+      EXPECT_TRUE(has_retry_after) << path;
+      // Node B alone has seen at most 10 of these: what refuses it is the bucket both nodes share.
+      if (&node == &node_b) ++limited_on_b_by_the_cluster;
+    }
+    return std::pair{answered, limited_on_b_by_the_cluster};
+  };
+  // Enrolment guesses (burst 10, 30 a minute): 10 in all get an answer, and one more at most if
+  // the bucket refilled while the 20 were sent (one token per 2 s).
+  protocol::EnrollRequest guess{"e-0000000000000000." + std::string(64, 'c'), "x", "linux", ""};
+  auto [enrol_answered, enrol_refused_on_b] = attempts("/v1/enroll", protocol::ToJson(guess).dump());
+  EXPECT_GE(enrol_answered, 10);
+  EXPECT_LE(enrol_answered, 11);
+  EXPECT_GE(enrol_refused_on_b, 4);
+  // Sign-in attempts with a wrong token (burst 10, 10 a minute).
+  auto [sign_in_answered, sign_in_refused_on_b] = attempts("/v1/session", Json{{"token", "not-a-token"}}.dump());
+  EXPECT_GE(sign_in_answered, 10);
+  EXPECT_LE(sign_in_answered, 11);
+  EXPECT_GE(sign_in_refused_on_b, 4);
+  // The buckets are rows of the shared database, keyed by purpose and address.
+  auto owner = store::postgres::Connection::Open(database_url_);
+  ASSERT_TRUE(owner.ok());
+  auto buckets = owner->Query("SELECT bucket FROM rate_buckets ORDER BY bucket");
+  ASSERT_TRUE(buckets.ok()) << buckets.status().ToString();
+  ASSERT_EQ(buckets->size(), 2);
+  EXPECT_EQ(buckets->Text(0, 0), "enroll:127.0.0.1");
+  EXPECT_EQ(buckets->Text(1, 0), "sign-in:127.0.0.1");
 }
 
 // Each node keeps the devices it serves in memory (server/device_cache.h). A device revoked by an
@@ -1274,15 +1320,15 @@ TEST_F(BackupRestoreOnPostgres, ADumpAndABackupBringTheServerBackWithItsDevicesR
   auto restored_dump = PgRestore(new_url, backup.string() + ".pgdump");
   ASSERT_EQ(restored_dump.exit_code, 0) << restored_dump.err;
   const std::string new_config = ConfigFor("restored", new_url);
-  // As a dump an older appban took would be: its schema one version behind (the last migration only
-  // rebuilds an index, so running it again is all an upgrade does).
+  // As a dump an older appban took would be: its schema one version behind, the last migration
+  // (6: the rate buckets every node shares) undone, so that the restore and the start run it.
   auto schema_version = [&] {
     return Shell("psql -tA '" + new_url + "' -c 'SELECT MAX(version) FROM appban_schema_migrations'").out;
   };
   const std::string current = schema_version();
   ASSERT_EQ(Shell("psql -q -v ON_ERROR_STOP=1 '" + new_url +
                   "' -c 'DELETE FROM appban_schema_migrations WHERE version = (SELECT MAX(version) FROM "
-                  "appban_schema_migrations)'")
+                  "appban_schema_migrations)' -c 'DROP FUNCTION appban_take_rate_tokens' -c 'DROP TABLE rate_buckets'")
                 .exit_code,
             0);
   const std::string older = schema_version();

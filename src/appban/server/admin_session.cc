@@ -67,6 +67,17 @@ HttpResponse NoStore(HttpResponse response) {
   return response;
 }
 
+// The node's own limit (every worker of this machine), then the one every node shares (several
+// nodes on PostgreSQL: a bucket in the database; on SQLite the first is the whole limit). Counted
+// before the token is looked at. A database that cannot answer leaves the node's limit in force:
+// the sign-in itself then needs the database and says what is wrong.
+bool AllowSignInAttempt(WorkerContext& context, const std::string& address) {
+  SharedRateLimiter& limiter = *context.sign_in_limiter;
+  if (!limiter.Allow(address, std::chrono::steady_clock::now())) return false;
+  auto granted = context.fleet->TakeSharedRateTokens("sign-in:" + address, 1, limiter.burst(), limiter.per_minute());
+  return !granted.ok() || *granted == 1;
+}
+
 HttpResponse SignIn(WorkerContext& context, const HttpRequest& request, const std::string& key, UnixSeconds now) {
   auto body = ParseJsonBounded(request.body, ConfigOf(context).limits.json_max_bytes, 2, "request body");
   if (!body.ok()) return BadRequest(body.status().message());
@@ -247,7 +258,7 @@ void HandleSessionRequest(WorkerContext& context, net::HttpRequest request, net:
     } else if (key.empty()) {
       response = ErrorResponse(503, "unavailable", "console sessions are unavailable on this worker (no session key)");
     } else if (request.method == "POST" && context.sign_in_limiter != nullptr &&
-               !context.sign_in_limiter->Allow(request.remote_address, std::chrono::steady_clock::now())) {
+               !AllowSignInAttempt(context, request.remote_address)) {
       // Counted before the token is looked at, so a guesser learns nothing from the answer.
       response = ErrorResponse(429, "rate_limited",
                                "too many sign-in attempts from this address; wait and try again "

@@ -27,10 +27,11 @@ void CheckinWriter::Submit(store::CheckinWrite write, Done done) {
   wake_.NotifyOne();
 }
 
-void CheckinWriter::SubmitEnrollment(store::EnrollmentRequest request, UnixSeconds now, EnrollDone done) {
+void CheckinWriter::SubmitEnrollment(store::EnrollmentRequest request, UnixSeconds now, EnrollDone done,
+                                     std::optional<SharedLimit> limit) {
   {
     MutexLock lock(mutex_);
-    enroll_queue_.push_back(EnrollItem{std::move(request), now, std::move(done)});
+    enroll_queue_.push_back(EnrollItem{std::move(request), now, std::move(done), std::move(limit)});
   }
   wake_.NotifyOne();
 }
@@ -89,7 +90,40 @@ void CheckinWriter::CommitCheckins(std::vector<Item>& batch) {
   }
 }
 
+void CheckinWriter::ApplySharedLimits(std::vector<EnrollItem>& batch) {
+  // One statement per bucket per batch, not per attempt: a burst of enrolments from one address
+  // (a fleet roll-out behind one NAT) costs one round trip for the batch.
+  std::map<std::string, std::vector<size_t>> by_bucket;  // attempts in arrival order
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].limit) by_bucket[batch[i].limit->bucket].push_back(i);
+  }
+  if (by_bucket.empty()) return;
+  std::vector<bool> refused(batch.size(), false);
+  for (const auto& [bucket, indices] : by_bucket) {
+    const SharedLimit& limit = *batch[indices.front()].limit;
+    auto granted =
+        fleet_->TakeSharedRateTokens(bucket, static_cast<uint32_t>(indices.size()), limit.burst, limit.per_minute);
+    // The database unreachable: the enrolments' own transaction will say so; the node's own limit
+    // already applied.
+    if (!granted.ok()) continue;
+    for (size_t k = *granted; k < indices.size(); ++k) refused[indices[k]] = true;
+  }
+  std::vector<EnrollItem> kept;
+  kept.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!refused[i]) {
+      kept.push_back(std::move(batch[i]));
+      continue;
+    }
+    boost::asio::post(io_, [done = std::move(batch[i].done)]() mutable {
+      done(Status::LimitExceeded("too many enrolment attempts from this address, counted on every node"));
+    });
+  }
+  batch.swap(kept);
+}
+
 void CheckinWriter::CommitEnrollments(std::vector<EnrollItem>& batch) {
+  ApplySharedLimits(batch);
   // One transaction per request time (seconds): with a real clock a batch gathered during one
   // fsync spans one or two seconds, and each request is judged at the time it arrived.
   std::map<UnixSeconds, std::vector<size_t>> by_time;  // ordered: earlier requests first

@@ -44,7 +44,16 @@ class CheckinWriter {
   // against `now` and marked used at `now`, as a direct EnrollDevice call at that time would.
   // `done` runs on the io_context thread with the request's own outcome: a refused token fails
   // only its own request; a failed commit fails the requests of that transaction.
-  void SubmitEnrollment(store::EnrollmentRequest request, UnixSeconds now, EnrollDone done) EXCLUDES(mutex_);
+  // `limit`, when given, is a rate limit every node shares (FleetStore::TakeSharedRateTokens), taken
+  // on the writer thread first, one token per attempt, for a batch's attempts together: an attempt
+  // it refuses fails with kLimitExceeded and its token is not looked at.
+  struct SharedLimit {
+    std::string bucket;  // "enroll:<client address>"
+    uint32_t burst = 0;
+    uint32_t per_minute = 0;
+  };
+  void SubmitEnrollment(store::EnrollmentRequest request, UnixSeconds now, EnrollDone done,
+                        std::optional<SharedLimit> limit = std::nullopt) EXCLUDES(mutex_);
   // Waits until everything submitted so far is committed (shutdown).
   void Flush() EXCLUDES(mutex_);
   size_t queued() const EXCLUDES(mutex_);  // check-ins and enrolments waiting for the next commit
@@ -58,7 +67,10 @@ class CheckinWriter {
     store::EnrollmentRequest request;
     UnixSeconds now = 0;
     EnrollDone done;
+    std::optional<SharedLimit> limit;
   };
+  // Takes the shared limits' tokens for a batch; refused attempts are answered and removed.
+  void ApplySharedLimits(std::vector<EnrollItem>& batch);
   void Run() EXCLUDES(mutex_);
   void CommitCheckins(std::vector<Item>& batch);
   void CommitEnrollments(std::vector<EnrollItem>& batch);

@@ -139,14 +139,27 @@ void DeviceApi::Enroll(const net::HttpRequest& request, net::Responder respond) 
                                       std::move(parsed->platform), std::move(parsed->agent_version)};
   // std::function needs a copyable target; the Responder is move-only, so it travels in a shared_ptr.
   auto held = std::make_shared<net::Responder>(std::move(respond));
-  writer_.SubmitEnrollment(std::move(enrollment), context_.clock(),
-                           [this, held](Result<store::Enrollment> enrolled) { FinishEnrollment(enrolled, *held); });
+  // The node's own limit (above) is checked here; the one every node shares (several nodes on
+  // PostgreSQL) by the writer, in the database.
+  CheckinWriter::SharedLimit shared{"enroll:" + request.remote_address,
+                                    std::max<uint32_t>(1, settings_.enrollment_burst), settings_.enrollment_per_minute};
+  writer_.SubmitEnrollment(
+      std::move(enrollment), context_.clock(),
+      [this, held](Result<store::Enrollment> enrolled) { FinishEnrollment(enrolled, *held); }, std::move(shared));
 }
 
 // On the io_context thread, after the enrolment's transaction committed (or failed).
 void DeviceApi::FinishEnrollment(const Result<store::Enrollment>& enrolled, net::Responder& respond) {
   if (!enrolled.ok()) {
     const Status& status = enrolled.status();
+    if (status.code() == StatusCode::kLimitExceeded) {  // the limit every node shares
+      CountEnrollment(EnrollmentResult::kRateLimited);
+      HttpResponse response = MakeErrorResponse(429, "rate_limited", status.message());
+      response.headers.emplace_back(
+          "Retry-After",
+          std::to_string(std::max<uint32_t>(1, 60 / std::max<uint32_t>(1, settings_.enrollment_per_minute))));
+      return respond(std::move(response));
+    }
     if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kInternal ||
         status.code() == StatusCode::kCorruption) {
       CountEnrollment(EnrollmentResult::kError);

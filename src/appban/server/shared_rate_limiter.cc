@@ -99,6 +99,9 @@ bool SharedRateLimiter::Allow(std::string_view key, std::chrono::steady_clock::t
   }
 }
 
+uint32_t SharedRateLimiter::burst() const { return static_cast<uint32_t>(shared_->burst_units / kTokenUnit); }
+uint32_t SharedRateLimiter::per_minute() const { return shared_->per_minute; }
+
 int SharedRateLimiter::RetryAfterSeconds() const {
   if (shared_->per_minute == 0) return 60;
   return std::max(1, static_cast<int>((60 + shared_->per_minute - 1) / shared_->per_minute));

@@ -40,6 +40,9 @@ class SharedRateLimiter {
   bool Allow(std::string_view key, std::chrono::steady_clock::time_point now);
   // Seconds until the bucket of a refused caller holds a token again (for Retry-After).
   int RetryAfterSeconds() const;
+  // The limit, for the bucket every node shares in the database (FleetStore::TakeSharedRateTokens).
+  uint32_t burst() const;
+  uint32_t per_minute() const;
 
  private:
   struct Shared;

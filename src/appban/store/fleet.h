@@ -567,6 +567,15 @@ class FleetStore {
   // reachable; kUnavailable (busy, unreachable) or another error says why it is not.
   virtual Result<SchemaState> ReadSchemaState() = 0;
 
+  // -- Rate limits every node shares --
+  // Takes up to `wanted` tokens from the token bucket `bucket` ("enroll:<address>", ...), which
+  // holds at most `burst` and refills at `per_minute`, and answers how many it got. On PostgreSQL
+  // the bucket is a row every node updates under its row lock, on the database's clock, so a limit
+  // holds for the cluster rather than once per node. On SQLite (one machine, whose workers share
+  // their limit in memory: server/shared_rate_limiter.h) it grants all.
+  virtual Result<uint32_t> TakeSharedRateTokens(std::string_view bucket, uint32_t wanted, uint32_t burst,
+                                                uint32_t per_minute) = 0;
+
   // -- Server settings (first-start bookkeeping, not administrative decisions: not audited) --
   virtual Result<std::optional<std::string>> GetSetting(const std::string& key) = 0;
   virtual Status PutSetting(const std::string& key, const std::string& value) = 0;

@@ -116,6 +116,10 @@ struct SqliteBackend {
   // than last_seen): tells the other nodes' device caches when it commits. One machine needs
   // nothing: the server bumps its shared generations itself (server/device_cache.h).
   static Status AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids);
+  // FleetStore::TakeSharedRateTokens: one machine's limit is the server's shared memory, so all.
+  static Result<uint32_t> TakeSharedRateTokens(Database&, std::string_view, uint32_t wanted, uint32_t, uint32_t) {
+    return wanted;
+  }
   static Result<SchemaState> ReadSchemaState(Database& db);
 };
 
@@ -136,6 +140,9 @@ struct PostgresBackend {
   // than last_seen): tells the other nodes' device caches when it commits. One machine needs
   // nothing: the server bumps its shared generations itself (server/device_cache.h).
   static Status AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids);
+  // FleetStore::TakeSharedRateTokens.
+  static Result<uint32_t> TakeSharedRateTokens(Database& db, std::string_view bucket, uint32_t wanted, uint32_t burst,
+                                               uint32_t per_minute);
   static Result<SchemaState> ReadSchemaState(Database& db);
 };
 
@@ -261,6 +268,10 @@ class FleetTables final : public FleetStore {
   // ---- Settings ----
 
   Result<SchemaState> ReadSchemaState() override;
+  Result<uint32_t> TakeSharedRateTokens(std::string_view bucket, uint32_t wanted, uint32_t burst,
+                                        uint32_t per_minute) override {
+    return Backend::TakeSharedRateTokens(db_, bucket, wanted, burst, per_minute);
+  }
   Result<std::optional<std::string>> GetSetting(const std::string& key) override;
 
   Status PutSetting(const std::string& key, const std::string& value) override;

@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -24,6 +26,39 @@ using namespace fleet_testing;  // the shared fixtures
 // (its migrations, query plans, bytes on disk, triggers in SQLite's syntax) stay TEST.
 class FleetContract : public FleetOnEveryBackend {};
 INSTANTIATE_TEST_SUITE_P(Backends, FleetContract, ::testing::Values("sqlite", "postgres"), BackendName);
+
+// The rate buckets every node shares (PostgreSQL); SQLite's server keeps its limit in shared memory,
+// so there the store grants everything.
+TEST_P(FleetContract, SharedRateBucketsGrantWhatTheyHoldAcrossConnections) {
+  auto fleet = OpenFleet();
+  if (GetParam() == "sqlite") {
+    EXPECT_EQ(*fleet->TakeSharedRateTokens("enroll:192.0.2.1", 50, 3, 0), 50u);
+    return;
+  }
+  // burst 3, no refill: 2 of 2, then 1 of 2, then none; another address has its own bucket.
+  EXPECT_EQ(*fleet->TakeSharedRateTokens("enroll:192.0.2.1", 2, 3, 0), 2u);
+  auto other_node = OpenFleet();
+  EXPECT_EQ(*other_node->TakeSharedRateTokens("enroll:192.0.2.1", 2, 3, 0), 1u);
+  EXPECT_EQ(*fleet->TakeSharedRateTokens("enroll:192.0.2.1", 1, 3, 0), 0u);
+  EXPECT_EQ(*other_node->TakeSharedRateTokens("enroll:2001:db8::1", 5, 3, 0), 3u);
+  // Connections taking at once from one bucket (burst 100) get 100 in all, never more.
+  std::atomic<uint32_t> granted{0};
+  std::vector<std::thread> takers;
+  for (int t = 0; t < 4; ++t) {
+    takers.emplace_back([&] {
+      auto own = OpenFleet();
+      for (int i = 0; i < 40; ++i) granted += *own->TakeSharedRateTokens("sign-in:198.51.100.7", 1, 100, 0);
+    });
+  }
+  for (auto& taker : takers) taker.join();
+  EXPECT_EQ(granted.load(), 100u);
+  // Refill on the database's clock: 6,000 a minute is one token per 10 ms.
+  EXPECT_EQ(*fleet->TakeSharedRateTokens("sign-in:203.0.113.9", 5, 5, 6000), 5u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  const uint32_t refilled = *fleet->TakeSharedRateTokens("sign-in:203.0.113.9", 5, 5, 6000);
+  EXPECT_GE(refilled, 4u);
+  EXPECT_LE(refilled, 5u);
+}
 
 TEST(FleetSecrets, PresentedFormRoundTripsAndHashIsSha256OfTheSecretText) {
   auto secret = GenerateSecret();

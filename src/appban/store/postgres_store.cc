@@ -11,6 +11,7 @@
 //     when the opener names one (docs/postgresql.md, "Audit chain").
 #include "appban/store/postgres_store.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -281,6 +282,45 @@ INSERT INTO device_apps(app_id, device_id)
     R"sql(
 DROP INDEX devices_by_source;
 CREATE INDEX devices_by_source ON devices(source, platform, id) INCLUDE (revoked_at, cannot_enforce);
+)sql",
+    // 6: rate limits every node shares (FleetStore::TakeSharedRateTokens: enrolment and sign-in
+    // attempts per client address), token buckets on the database's clock. No SQLite counterpart:
+    // the workers of one machine share theirs in memory (server/shared_rate_limiter.h).
+    R"sql(
+CREATE TABLE rate_buckets (
+  bucket TEXT COLLATE "C" PRIMARY KEY,
+  tokens DOUBLE PRECISION NOT NULL,
+  refilled_at TIMESTAMPTZ NOT NULL,
+  full_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX rate_buckets_by_full_at ON rate_buckets(full_at);
+CREATE FUNCTION appban_take_rate_tokens(wanted BIGINT, p_bucket TEXT, burst DOUBLE PRECISION,
+                                        per_minute DOUBLE PRECISION) RETURNS BIGINT
+LANGUAGE plpgsql AS $$
+DECLARE
+  available DOUBLE PRECISION;
+  granted BIGINT;
+  taken_at TIMESTAMPTZ;
+BEGIN
+  INSERT INTO rate_buckets(bucket, tokens, refilled_at, full_at) VALUES (p_bucket, burst, now(), now())
+    ON CONFLICT (bucket) DO NOTHING;
+  -- The row lock makes concurrent takers (any node) queue: each sees what the last one left.
+  SELECT LEAST(burst, tokens + GREATEST(0, EXTRACT(EPOCH FROM now() - refilled_at)) * per_minute / 60),
+         GREATEST(now(), refilled_at)
+    INTO available, taken_at FROM rate_buckets WHERE bucket = p_bucket FOR UPDATE;
+  granted := GREATEST(0, LEAST(wanted, floor(available)::BIGINT));
+  UPDATE rate_buckets
+     SET tokens = available - granted, refilled_at = taken_at,
+         full_at = CASE WHEN per_minute > 0
+                        THEN taken_at + make_interval(secs => (burst - (available - granted)) * 60 / per_minute)
+                        ELSE 'infinity' END
+   WHERE bucket = p_bucket;
+  -- Now and then, forget the buckets that are full again: a missing bucket is a full one.
+  IF random() < 0.01 THEN
+    DELETE FROM rate_buckets WHERE full_at < now();
+  END IF;
+  RETURN granted;
+END $$;
 )sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
@@ -693,6 +733,16 @@ Status PostgresBackend::AnnounceDevicesChanged(Database& db, const std::vector<s
     }
   }
   return Status::Ok();
+}
+
+Result<uint32_t> PostgresBackend::TakeSharedRateTokens(Database& db, std::string_view bucket, uint32_t wanted,
+                                                       uint32_t burst, uint32_t per_minute) {
+  APPBAN_ASSIGN_OR_RETURN(Rows rows,
+                          db.Query("SELECT appban_take_rate_tokens(CAST($1 AS BIGINT), CAST($2 AS TEXT), "
+                                   "CAST($3 AS DOUBLE PRECISION), CAST($4 AS DOUBLE PRECISION))",
+                                   {P(int64_t{wanted}), P(bucket), P(int64_t{burst}), P(int64_t{per_minute})}));
+  APPBAN_ASSIGN_OR_RETURN(int64_t granted, rows.Int(0, 0));
+  return static_cast<uint32_t>(std::clamp<int64_t>(granted, 0, wanted));
 }
 
 Result<SchemaState> PostgresBackend::ReadSchemaState(Database& db) {
