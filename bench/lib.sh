@@ -10,6 +10,9 @@
 # (a new port; the admin token is read from DIR/admin-token, saved by the first start), so a
 # benchmark that spends minutes filling a database can skip that when measured again; such a
 # directory is kept. Sets reused=1 then, else reused=0.
+# BENCH_NODES=2 (with BENCH_DATABASE=postgres) starts a second node on the same database, from a
+# copy of the first node's data directory (the keys and CA every node shares: docs/postgresql.md,
+# "Several nodes"), on another port: sets url2 and server2_pid; urls lists both.
 # Also: api TOKEN METHOD PATH [JSON], json_get EXPRESSION (on stdin: d is the parsed JSON).
 #
 # The two-person rule compares people, so a benchmark that approves a ban needs a second one:
@@ -24,6 +27,8 @@ bench_cleanup() {
   fi
   if [[ -n "${provider_pid:-}" ]]; then kill -TERM "$provider_pid" 2>/dev/null || true; wait "$provider_pid" 2>/dev/null || true; fi
   if [[ -n "${sim_pid:-}" ]]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
+  if [[ -n "${sim2_pid:-}" ]]; then kill -TERM "$sim2_pid" 2>/dev/null || true; wait "$sim2_pid" 2>/dev/null || true; fi
+  if [[ -n "${server2_pid:-}" ]]; then kill -TERM "$server2_pid" 2>/dev/null || true; wait "$server2_pid" 2>/dev/null || true; fi
   if [[ -n "${server_pid:-}" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   if [[ -n "${BENCH_KEEP:-}" || -n "${BENCH_REUSE:-}" ]]; then
     echo "work directory kept: $work (BENCH_REUSE=$work to measure on it again)" >&2
@@ -66,7 +71,14 @@ bench_start_server() {
   fi
   server_pid=""
   sim_pid=""
+  server2_pid=""
+  sim2_pid=""
+  url2=""
   pg_dir=""
+  if [[ "${BENCH_NODES:-1}" == 2 && "${BENCH_DATABASE:-sqlite}" != postgres ]]; then
+    echo "BENCH_NODES=2 needs BENCH_DATABASE=postgres: nodes share one PostgreSQL database" >&2
+    exit 1
+  fi
   trap bench_cleanup EXIT
   local database_toml=""
   if [[ "${BENCH_DATABASE:-sqlite}" == postgres ]]; then
@@ -120,6 +132,21 @@ TOML
     admin=$(sed -n 's/.*Admin API token: *//p' "$work/server.log" | head -1)
     [[ -n "$admin" ]] || { echo "server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
     (umask 077; echo "$admin" > "$work/admin-token")
+  fi
+  urls=("$url")
+  if [[ "${BENCH_NODES:-1}" == 2 ]]; then
+    local port2
+    port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cp -a "$work/data" "$work/data-b"
+    rm -f "$work/data-b/server.lock"
+    sed -e "s|^data_dir = .*|data_dir = \"$work/data-b\"|" -e "s|^port = .*|port = $port2|" \
+      "$work/server.toml" > "$work/server-b.toml"
+    "$APPBAN" server --config "$work/server-b.toml" > "$work/server-b.log" 2>&1 &
+    server2_pid=$!
+    url2="http://127.0.0.1:$port2"
+    for _ in $(seq 1 100); do curl -fs "$url2/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+    curl -fs "$url2/readyz" >/dev/null || { echo "node B did not start:" >&2; cat "$work/server-b.log" >&2; exit 1; }
+    urls+=("$url2")
   fi
 }
 

@@ -11,7 +11,10 @@
 # the server's (GET /v1/admin/compliance) times to 99% / 100% compliance and the server's memory
 # (PSS summed over the supervisor and its workers) per connected device.
 # Knobs: DEVICES (100000), PROCESSES (6), CONCURRENCY (200 devices starting at once per process),
-# BANNED_FRACTION (0.1), APPBAN (build/appban), TIMEOUT (1800 s for the whole ramp).
+# BANNED_FRACTION (0.1), APPBAN (build/appban), TIMEOUT (1800 s for the whole ramp);
+# BENCH_DATABASE=postgres (bench/lib.sh), and with it BENCH_NODES=2: two server nodes on the one
+# database, half the devices (and simulator processes, and source addresses) on each, the ban
+# published on the first; times are then given per node and for the two together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APPBAN=${APPBAN:-build/appban}
@@ -30,10 +33,17 @@ longpoll_timeout_seconds = 300
 [timeouts]
 idle_seconds = 600"
 
-gauge() { { curl -fs "$url/metrics" || true; } | awk -v name="$1" '$1 == name { printf "%d\n", $2 }'; }
-server_pss_kib() {  # supervisor + workers, proportional set size (shared pages counted once)
+gauge() {  # summed over the nodes
+  local node total=0 value
+  for node in "${urls[@]}"; do
+    value=$({ curl -fs "$node/metrics" || true; } | awk -v name="$1" '$1 == name { printf "%d\n", $2 }')
+    total=$((total + ${value:-0}))
+  done
+  echo "$total"
+}
+server_pss_kib() {  # supervisors + workers, proportional set size (shared pages counted once)
   local total=0 pid
-  for pid in "$server_pid" $(pgrep -P "$server_pid"); do
+  for pid in "$server_pid" $(pgrep -P "$server_pid") ${server2_pid:+"$server2_pid" $(pgrep -P "$server2_pid")}; do
     total=$((total + $(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)))
   done
   echo "$total"
@@ -42,19 +52,33 @@ server_pss_kib() {  # supervisor + workers, proportional set size (shared pages 
 second=$(bench_person bob)  # another person: the two-person rule compares identities
 sleep 1
 pss_before=$(server_pss_kib)
-echo "server: $url, $(pgrep -P "$server_pid" | wc -l) workers, PSS ${pss_before} KiB before devices connect"
+echo "server: ${urls[*]}, $(pgrep -P "$server_pid" | wc -l) workers per node, PSS ${pss_before} KiB before devices connect"
 
-sim=("$APPBAN" simulate --server "$url" --devices "$DEVICES" --processes "$PROCESSES" --concurrency "$CONCURRENCY"
-     --source-addresses 127.0.0.2-127.0.0.21 --banned-fraction "$BANNED_FRACTION" --state "$work/devices.json"
-     --stop-after-bundles 1 --duration "$TIMEOUT" --json)
-echo "+ ${sim[*]} --admin-token …"
+simulate() {  # simulate URL DEVICES PROCESSES ADDRESSES NAME: runs in the background
+  local sim=("$APPBAN" simulate --server "$1" --devices "$2" --processes "$3" --concurrency "$CONCURRENCY"
+             --source-addresses "$4" --banned-fraction "$BANNED_FRACTION" --state "$work/devices-$5.json"
+             --stop-after-bundles 1 --duration "$TIMEOUT" --json)
+  echo "+ ${sim[*]} --admin-token …"
+  "${sim[@]}" --admin-token "$admin" > "$work/sim-$5.json" 2> "$work/sim-$5.log" &
+}
 start=$(date +%s)
-"${sim[@]}" --admin-token "$admin" > "$work/sim.json" 2> "$work/sim.log" &
-sim_pid=$!
+if [[ -n "$url2" ]]; then
+  simulate "$url" $((DEVICES / 2)) $((PROCESSES / 2)) 127.0.0.2-127.0.0.11 a
+  sim_pid=$!
+  simulate "$url2" $((DEVICES - DEVICES / 2)) $((PROCESSES - PROCESSES / 2)) 127.0.0.12-127.0.0.21 b
+  sim2_pid=$!
+  sims=(a b)
+else
+  simulate "$url" "$DEVICES" "$PROCESSES" 127.0.0.2-127.0.0.21 a
+  sim_pid=$!
+  sims=(a)
+fi
 while :; do
   waiting=$(gauge appban_longpolls_waiting); waiting=${waiting:-0}
   (( waiting >= DEVICES )) && break
-  kill -0 "$sim_pid" 2>/dev/null || { echo "simulator exited early:" >&2; cat "$work/sim.log" "$work/sim.json" >&2; exit 1; }
+  for pid in $sim_pid ${sim2_pid:-}; do
+    kill -0 "$pid" 2>/dev/null || { echo "a simulator exited early:" >&2; cat "$work"/sim-*.log "$work"/sim-*.json >&2; exit 1; }
+  done
   (( $(date +%s) - start > TIMEOUT )) && { echo "timed out with $waiting long-polls waiting" >&2; exit 1; }
   sleep 2
 done
@@ -72,26 +96,43 @@ version=$(api "$admin" POST /v1/admin/publish '{}' | json_get 'd["version"]')
 echo "published bundle version $version at $publish_ms (Unix ms)"
 wait "$sim_pid" || true
 sim_pid=""
+if [[ -n "${sim2_pid:-}" ]]; then wait "$sim2_pid" || true; sim2_pid=""; fi
 sleep 1
 api "$admin" GET /v1/admin/compliance > "$work/compliance.json"
 
-python3 - "$work/sim.json" "$work/compliance.json" "$publish_ms" "$version" "$rule" "$DEVICES" "$pss_before" "$pss_after" <<'PY'
+sim_files=()
+for name in "${sims[@]}"; do sim_files+=("$work/sim-$name.json"); done
+python3 - "$work/compliance.json" "$publish_ms" "$version" "$rule" "$DEVICES" "$pss_before" "$pss_after" "${sim_files[@]}" <<'PY'
 import json, sys
-sim, comp = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-publish_ms, version, rule, n = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
-before, after = int(sys.argv[7]), int(sys.argv[8])
-b = next((b for b in sim["bundles"] if b["version"] == version), None)
-if b is None:
-    sys.exit(f"the simulator saw no bundle version {version}: {json.dumps(sim)}")
-offset = (b["first_received_unix_ms"] - publish_ms) / 1000
-def since_publish(v): return "n/a" if v is None else f"{v + offset:.2f} s"
-print(f"simulator: first device had the bundle {offset:.2f} s after the publish call began; "
-      f"acknowledged by {b['acknowledged']:,} of {n:,}")
-print(f"simulator: devices had the bundle: 50% {since_publish(b.get('received_seconds_to_50_percent'))}, "
-      f"99% {since_publish(b.get('received_seconds_to_99_percent'))} after publish")
-print(f"simulator: 50% {since_publish(b['seconds_to_50_percent'])}, 99% {since_publish(b['seconds_to_99_percent'])}, "
-      f"100% {since_publish(b['seconds_to_100_percent'])} after publish (target: 99% within 10 s)")
-print(f"simulator errors: {sim['errors'] or 'none'}; bundle signature checks: {sim['bundle_verifications']}")
+comp = json.load(open(sys.argv[1]))
+publish_ms, version, rule, n = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+before, after = int(sys.argv[6]), int(sys.argv[7])
+sims = [json.load(open(path)) for path in sys.argv[8:]]
+worst = {}  # over the nodes: the time by which every node's devices reached the share
+for node, sim in zip("AB", sims):
+    b = next((b for b in sim["bundles"] if b["version"] == version), None)
+    if b is None:
+        sys.exit(f"the simulator of node {node} saw no bundle version {version}: {json.dumps(sim)}")
+    offset = (b["first_received_unix_ms"] - publish_ms) / 1000
+    def since_publish(v): return None if v is None else v + offset
+    def shown(v): return "n/a" if v is None else f"{v:.2f} s"
+    times = {"received 50%": since_publish(b.get("received_seconds_to_50_percent")),
+             "received 99%": since_publish(b.get("received_seconds_to_99_percent")),
+             "acknowledged 50%": since_publish(b["seconds_to_50_percent"]),
+             "acknowledged 99%": since_publish(b["seconds_to_99_percent"]),
+             "acknowledged 100%": since_publish(b["seconds_to_100_percent"])}
+    for key, value in times.items():
+        if value is not None: worst[key] = max(worst.get(key, value), value)
+    label = f"simulator (node {node})" if len(sims) > 1 else "simulator"
+    print(f"{label}: first device had the bundle {offset:.2f} s after the publish call began; "
+          f"acknowledged by {b['acknowledged']:,} of {b.get('devices', sim.get('devices', '?'))}")
+    print(f"{label}: devices had the bundle: 50% {shown(times['received 50%'])}, 99% {shown(times['received 99%'])} after publish")
+    print(f"{label}: 50% {shown(times['acknowledged 50%'])}, 99% {shown(times['acknowledged 99%'])}, "
+          f"100% {shown(times['acknowledged 100%'])} after publish (target: 99% within 10 s)")
+    print(f"{label} errors: {sim['errors'] or 'none'}; bundle signature checks: {sim['bundle_verifications']}")
+if len(sims) > 1:
+    print("both nodes (the later of the two, so at least the share over all devices): " +
+          ", ".join(f"{key} {value:.2f} s" for key, value in worst.items()) + " after publish")
 r = next((r for r in comp.get("rules", []) if r.get("rule_id") == rule), None)
 if r:
     t = r.get("time_to_compliance", {})

@@ -11,10 +11,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -958,6 +961,172 @@ TEST_F(TwoNodesOnPostgres, RateLimitsHoldAcrossNodes) {
   ASSERT_EQ(buckets->size(), 2);
   EXPECT_EQ(buckets->Text(0, 0), "enroll:127.0.0.1");
   EXPECT_EQ(buckets->Text(1, 0), "sign-in:127.0.0.1");
+}
+
+// A rolling upgrade (docs/postgresql.md, "Upgrades"): each node in turn is stopped (SIGTERM) and
+// started again while devices keep checking in and long-polling through a load balancer that sends
+// each request to a live node, and a ban is published half-way. A device may see only what the
+// agent retries (agent/agent_client.h, StatusFromHttpError: 5xx, 429, a refused or cut
+// connection) and must end holding the new bundle. Both sides run the same build: no older
+// release of appban exists to upgrade from; the schema step an upgrade adds is covered by the
+// restore test, whose start migrates a database one version behind.
+class RollingRestartOnPostgres : public TwoNodesOnPostgres {
+ protected:
+  std::string ExtraTopLevelToml() const override {
+    return TwoNodesOnPostgres::ExtraTopLevelToml() + "devices.longpoll_timeout_seconds = 2\n";
+  }
+};
+
+TEST_F(RollingRestartOnPostgres, DevicesSeeOnlyWhatTheyRetryWhileEachNodeIsRestartedInTurn) {
+  auto started_b = StartNodeB();
+  ASSERT_TRUE(started_b.has_value()) << "node B did not start";
+  std::optional<ServerProcess> node_b(std::move(*started_b));
+  const std::string ca = server_->ca_pem();
+  // The load balancer's view: where each node listens now (a node started again gets a new port).
+  std::mutex balancer;
+  std::string node_urls[2] = {server_->url(), node_b->url()};
+  auto send = [&](int node, const std::string& method, const std::string& target, const std::string& body,
+                  const Headers& headers) -> Result<net::HttpResponse> {
+    std::string url;
+    {
+      std::lock_guard lock(balancer);
+      url = node_urls[node];
+    }
+    net::ClientOptions options;
+    options.pinned_ca_pem = ca;
+    options.read_timeout = std::chrono::seconds(30);
+    net::HttpClient client(*net::ParseUrl(url), options);
+    return client.Request(method, target, body, headers);
+  };
+
+  // Six devices, three enrolled through each node.
+  constexpr int kDevices = 6;
+  std::vector<TestDevice> devices;
+  for (int i = 0; i < kDevices; ++i) {
+    protocol::EnrollRequest request{EnrollmentToken(), "rolling-" + std::to_string(i), "linux", "test"};
+    auto enrolled = send(i % 2, "POST", "/v1/enroll", protocol::ToJson(request).dump(), {});
+    ASSERT_TRUE(enrolled.ok() && enrolled->status == 201) << (enrolled.ok() ? enrolled->body : "no answer");
+    auto parsed = protocol::ParseEnrollResponse(enrolled->body);
+    ASSERT_TRUE(parsed.ok());
+    TestDevice device{parsed->device_id, parsed->credential, {}};
+    for (const auto& pem : parsed->policy_keys_pem) device.keys.push_back(*policy::ParsePublicKeyPem(pem));
+    devices.push_back(std::move(device));
+  }
+
+  struct Seen {
+    std::map<int, int> statuses;  // HTTP status -> count
+    int transport_errors = 0;     // refused or cut connections
+    int node_switches = 0;
+    std::vector<std::string> problems;
+  };
+  std::vector<Seen> seen(kDevices);
+  std::vector<std::atomic<int64_t>> held(kDevices);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> loops;
+  for (int d = 0; d < kDevices; ++d) {
+    loops.emplace_back([&, d] {
+      Seen& mine = seen[d];
+      const TestDevice& device = devices[d];
+      int node = d % 2;
+      bool sent_inventory = false;
+      // What the agent does with an answer it retries: try again, here through the other node.
+      auto retry_elsewhere = [&] {
+        node = 1 - node;
+        ++mine.node_switches;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      };
+      while (!stop) {
+        auto request = CheckinWith(Apps({"bash"}), !sent_inventory, held[d]);
+        auto checkin = send(node, "POST", "/v1/checkin", protocol::ToJson(request).dump(), Bearer(device.credential));
+        if (!checkin.ok()) {
+          ++mine.transport_errors;
+          retry_elsewhere();
+          continue;
+        }
+        ++mine.statuses[checkin->status];
+        if (checkin->status != 200) {
+          retry_elsewhere();
+          continue;
+        }
+        sent_inventory = true;
+        auto poll = send(node, "GET", "/v1/poll?version=" + std::to_string(held[d]), "", Bearer(device.credential));
+        if (!poll.ok()) {
+          ++mine.transport_errors;
+          retry_elsewhere();
+          continue;
+        }
+        ++mine.statuses[poll->status];
+        if (poll->status == 204) continue;
+        if (poll->status != 200) {
+          retry_elsewhere();
+          continue;
+        }
+        auto pushed = protocol::ParsePollResponse(poll->body);
+        if (!pushed.ok() || !pushed->bundle.has_value()) {
+          mine.problems.push_back("a poll answered 200 without a bundle: " + poll->body.substr(0, 200));
+          continue;
+        }
+        policy::VerifyOptions options;
+        options.trusted_keys = device.keys;
+        options.now = std::time(nullptr);
+        auto verified = policy::VerifyBundle(*pushed->bundle, options);
+        if (!verified.ok()) {
+          mine.problems.push_back("a bundle that does not verify: " + verified.status().ToString());
+          continue;
+        }
+        held[d] = verified->bundle.version;
+      }
+    });
+  }
+  auto restart = [&](int node) {
+    std::optional<ServerProcess>& process = node == 0 ? server_ : node_b;
+    const std::filesystem::path data = dir_.path() / (node == 0 ? "data" : "data-b");
+    EXPECT_EQ(process->Stop(SIGTERM), 0) << process->output();
+    process.reset();
+    auto again = ServerProcess::Start(data, start_flags_);
+    ASSERT_TRUE(again.has_value()) << "node " << node << " did not start again";
+    process.emplace(std::move(*again));
+    std::lock_guard lock(balancer);
+    node_urls[node] = process->url();
+  };
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  restart(0);  // node A, "upgraded"
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  Json published = PublishBan("gc-ban-wechat", "wechat");  // on the new node A, while B still runs
+  const int64_t version = published.value("version", int64_t{0});
+  ASSERT_EQ(version, 1) << published.dump();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  restart(1);  // then node B
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto everyone_holds_it = [&] {
+    return std::all_of(held.begin(), held.end(), [&](const std::atomic<int64_t>& h) { return h == version; });
+  };
+  while (!everyone_holds_it() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // a few more rounds on the restarted nodes
+  stop = true;
+  for (auto& loop : loops) loop.join();
+
+  int transport_errors = 0, unavailable = 0, switches = 0, answered = 0;
+  for (int d = 0; d < kDevices; ++d) {
+    EXPECT_EQ(held[d], version) << "device " << d << " did not converge";
+    EXPECT_TRUE(seen[d].problems.empty()) << seen[d].problems.front();
+    for (const auto& [status, count] : seen[d].statuses) {
+      const bool retried = status == 429 || status >= 500;
+      const bool fine = status == 200 || status == 204;
+      EXPECT_TRUE(fine || retried) << "device " << d << " was answered " << status << " " << count
+                                   << " times: an answer the agent does not retry";
+      if (retried) unavailable += count;
+      answered += count;
+    }
+    transport_errors += seen[d].transport_errors;
+    switches += seen[d].node_switches;
+  }
+  std::cout << "rolling restart: " << answered << " answers, " << unavailable << " retried answers (5xx/429), "
+            << transport_errors << " refused or cut connections, " << switches << " switches to the other node\n";
+  auto audit = Admin("GET", "/v1/admin/audit/verify");
+  EXPECT_TRUE(Body(audit).value("ok", false)) << audit.body;
 }
 
 // Each node keeps the devices it serves in memory (server/device_cache.h). A device revoked by an

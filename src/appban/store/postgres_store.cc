@@ -315,9 +315,11 @@ BEGIN
                         THEN taken_at + make_interval(secs => (burst - (available - granted)) * 60 / per_minute)
                         ELSE 'infinity' END
    WHERE bucket = p_bucket;
-  -- Now and then, forget the buckets that are full again: a missing bucket is a full one.
+  -- Now and then, forget the buckets that are full again: a missing bucket is a full one. Rows
+  -- another taker holds are skipped, so two takers never wait on each other's rows.
   IF random() < 0.01 THEN
-    DELETE FROM rate_buckets WHERE full_at < now();
+    DELETE FROM rate_buckets WHERE bucket IN (
+      SELECT bucket FROM rate_buckets WHERE full_at < now() AND bucket <> p_bucket FOR UPDATE SKIP LOCKED);
   END IF;
   RETURN granted;
 END $$;
