@@ -1129,6 +1129,38 @@ TEST_F(RollingRestartOnPostgres, DevicesSeeOnlyWhatTheyRetryWhileEachNodeIsResta
   EXPECT_TRUE(Body(audit).value("ok", false)) << audit.body;
 }
 
+// A check-in that changes a device (its inventory) tells every node to drop its cached copy; only a
+// revocation ends the device's waiting long-polls. Found by the two-node propagation benchmark:
+// treating every such notification as a revocation answered 403 "device_revoked" to the long-poll
+// a device had just started on another worker or node, and the agent stops on a 403.
+TEST_F(TwoNodesOnPostgres, ADeviceCheckingInOnOneNodeKeepsItsLongPollOnTheOther) {
+  auto started_b = StartNodeB();
+  ASSERT_TRUE(started_b.has_value()) << "node B did not start";
+  ServerProcess node_b = std::move(*started_b);
+  TestDevice device = Enroll("moving-laptop");
+  auto poll = std::async(std::launch::async, [&] {
+    return node_b.Client().Request("GET", "/v1/poll?version=0", "", Bearer(device.credential));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Its check-in with a new inventory, at node A: a change behind node B's cache.
+  for (const char* app : {"firefox-esr", "wechat"}) {
+    auto checked_in = Checkin(device, CheckinWith(Apps({"bash", app}), true));
+    ASSERT_EQ(checked_in.status, 200) << checked_in.body;
+  }
+  EXPECT_EQ(poll.wait_for(std::chrono::seconds(2)), std::future_status::timeout)
+      << "the long-poll on node B was answered because of the device's own check-in: "
+      << (poll.valid() ? poll.get()->body : "");
+  // It is still waiting, and a publish answers it.
+  Json published = PublishBan("gc-ban-wechat", "wechat");
+  ASSERT_EQ(poll.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto woke = poll.get();
+  ASSERT_TRUE(woke.ok()) << woke.status().ToString();
+  EXPECT_EQ(woke->status, 200) << woke->body;
+  auto pushed = protocol::ParsePollResponse(woke->body);
+  ASSERT_TRUE(pushed.ok() && pushed->bundle.has_value()) << woke->body;
+  EXPECT_EQ(pushed->latest_version, published.value("version", int64_t{-1}));
+}
+
 // Each node keeps the devices it serves in memory (server/device_cache.h). A device revoked by an
 // administrator on node A must be refused by node B at its next request, although node B served it
 // a moment before: the revocation's notification drops node B's copy.

@@ -224,9 +224,12 @@ class Worker : public FleetNotifier {
         boost::asio::post(io, [this, version] { BundleNotified(version); });
       };
       // The generations are shared memory, safe from any thread; the polls belong to the io thread.
-      callbacks.on_device = [&io, this](const std::string& device_id) {
+      // Only a revocation ends the device's waiting long-polls (403): a change its own check-in
+      // made only makes the cached copies stale (answering those polls 403 told a healthy agent it
+      // was revoked, which it does not retry).
+      callbacks.on_device = [&io, this](const std::string& device_id, bool revoked) {
         inputs_.generations->Bump(device_id);
-        boost::asio::post(io, [this, device_id] { hub_->DropDevicePolls(device_id); });
+        if (revoked) boost::asio::post(io, [this, device_id] { hub_->DropDevicePolls(device_id); });
       };
       // Notifications sent while this worker was not listening are lost: every cached device may
       // be stale (the next request of each reads its row again) and a bundle may be waiting.

@@ -58,6 +58,7 @@ Status ChangeListener::ListenOnce() {
   APPBAN_ASSIGN_OR_RETURN(postgres::Connection db, postgres::Connection::Open(options_.url, options_.password));
   APPBAN_RETURN_IF_ERROR(db.Listen(kBundleChannel));
   APPBAN_RETURN_IF_ERROR(db.Listen(kDeviceChannel));
+  APPBAN_RETURN_IF_ERROR(db.Listen(kDeviceChangeChannel));
   connections_.fetch_add(1, std::memory_order_relaxed);
   listening_.store(true, std::memory_order_release);
   callbacks_.on_connected();
@@ -71,11 +72,12 @@ Status ChangeListener::ListenOnce() {
     if (waits[0].revents == 0) continue;
     APPBAN_ASSIGN_OR_RETURN(auto arrived, db.TakeNotifications());
     for (const auto& notification : arrived) {
-      if (notification.channel == kDeviceChannel) {
+      if (notification.channel == kDeviceChannel || notification.channel == kDeviceChangeChannel) {
+        const bool revoked = notification.channel == kDeviceChannel;
         std::string_view ids = notification.payload;
         while (!ids.empty()) {
           size_t end = std::min(ids.find('\n'), ids.size());
-          if (end > 0) callbacks_.on_device(std::string(ids.substr(0, end)));
+          if (end > 0) callbacks_.on_device(std::string(ids.substr(0, end)), revoked);
           ids.remove_prefix(std::min(end + 1, ids.size()));
         }
         continue;

@@ -1,5 +1,5 @@
 // What other server nodes changed, heard the moment it commits, on PostgreSQL: one connection that
-// LISTENs on kBundleChannel and kDeviceChannel (postgres_store.h), on a thread of its own, so a
+// LISTENs on kBundleChannel, kDeviceChannel and kDeviceChangeChannel (postgres_store.h), on a thread of its own, so a
 // slow or unreachable database never blocks the thread that serves devices.
 //
 // A notification is a hint, never the truth (the tables are): PostgreSQL keeps none for a listener
@@ -36,8 +36,9 @@ class ChangeListener {
   struct Callbacks {
     // A node published bundle `version`.
     std::function<void(int64_t version)> on_bundle;
-    // A node changed the device behind the caches (revoked it).
-    std::function<void(const std::string& device_id)> on_device;
+    // A node changed the device behind the caches: revoked it (`revoked`), or stored a check-in
+    // that changed more than its last-seen time.
+    std::function<void(const std::string& device_id, bool revoked)> on_device;
     // Listening (again): anything may have changed while not listening.
     std::function<void()> on_connected;
     // The connection was lost or could not be opened; the listener retries.

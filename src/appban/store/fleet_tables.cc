@@ -483,7 +483,9 @@ Status SqliteBackend::AppendAudit(Database& db, const AuditRecord& audit) {
   return sqlite::AppendAuditEntry(db, audit);
 }
 
-Status SqliteBackend::AnnounceDevicesChanged(Database&, const std::vector<std::string_view>&) { return Status::Ok(); }
+Status SqliteBackend::AnnounceDevicesChanged(Database&, const std::vector<std::string_view>&, bool) {
+  return Status::Ok();
+}
 
 Result<SchemaState> SqliteBackend::ReadSchemaState(Database& db) {
   APPBAN_ASSIGN_OR_RETURN(int64_t current, sqlite::ReadSchemaVersion(db));

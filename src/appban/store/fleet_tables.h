@@ -115,7 +115,8 @@ struct SqliteBackend {
   // Inside a write that changed devices behind the caches (a revocation, check-ins that change more
   // than last_seen): tells the other nodes' device caches when it commits. One machine needs
   // nothing: the server bumps its shared generations itself (server/device_cache.h).
-  static Status AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids);
+  // `revoked`: the devices were revoked (the nodes also answer their waiting long-polls with 403).
+  static Status AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids, bool revoked);
   // FleetStore::TakeSharedRateTokens: one machine's limit is the server's shared memory, so all.
   static Result<uint32_t> TakeSharedRateTokens(Database&, std::string_view, uint32_t wanted, uint32_t, uint32_t) {
     return wanted;
@@ -139,7 +140,8 @@ struct PostgresBackend {
   // Inside a write that changed devices behind the caches (a revocation, check-ins that change more
   // than last_seen): tells the other nodes' device caches when it commits. One machine needs
   // nothing: the server bumps its shared generations itself (server/device_cache.h).
-  static Status AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids);
+  // `revoked`: the devices were revoked (the nodes also answer their waiting long-polls with 403).
+  static Status AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids, bool revoked);
   // FleetStore::TakeSharedRateTokens.
   static Result<uint32_t> TakeSharedRateTokens(Database& db, std::string_view bucket, uint32_t wanted, uint32_t burst,
                                                uint32_t per_minute);

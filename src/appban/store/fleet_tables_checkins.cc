@@ -74,7 +74,7 @@ Result<std::vector<CheckinOutcome>> FleetTables<B>::ApplyCheckins(std::span<cons
     APPBAN_RETURN_IF_ERROR(ApplyOne(writes[i], outcomes[i]));
     if (outcomes[i].status.ok() && ChangesMoreThanLastSeen(writes[i])) changed.push_back(writes[i].device_id);
   }
-  if (!changed.empty()) APPBAN_RETURN_IF_ERROR(B::AnnounceDevicesChanged(db_, changed));
+  if (!changed.empty()) APPBAN_RETURN_IF_ERROR(B::AnnounceDevicesChanged(db_, changed, /*revoked=*/false));
   APPBAN_RETURN_IF_ERROR(transaction.Commit());
   return outcomes;
 }

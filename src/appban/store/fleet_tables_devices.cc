@@ -141,7 +141,7 @@ Status FleetTables<B>::RevokeDevice(const std::string& id, const AuditRecord& au
     APPBAN_ASSIGN_OR_RETURN(
         auto update, Statement::Prepare(db_, "UPDATE devices SET revoked_at = ?1, revoked_by = ?2 WHERE id = ?3"));
     APPBAN_RETURN_IF_ERROR(update.Bind(1, record.at).Bind(2, record.actor).Bind(3, id).Run());
-    APPBAN_RETURN_IF_ERROR(B::AnnounceDevicesChanged(db_, {id}));
+    APPBAN_RETURN_IF_ERROR(B::AnnounceDevicesChanged(db_, {id}, /*revoked=*/true));
     record.action = RevokeDeviceAction(record.actor, id);
     record.object = "device:" + id;
     record.before = DeviceJson(device);

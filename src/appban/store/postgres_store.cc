@@ -302,6 +302,10 @@ DECLARE
   granted BIGINT;
   taken_at TIMESTAMPTZ;
 BEGIN
+  -- A bucket is no decision to keep: the commit need not wait for its WAL to reach the disk (a
+  -- crash forgets the last moments of counting, never anything acknowledged). Waiting would cost
+  -- every attempt a flush; with one flush per enrolment an enrolling fleet crawled.
+  PERFORM set_config('synchronous_commit', 'off', true);
   INSERT INTO rate_buckets(bucket, tokens, refilled_at, full_at) VALUES (p_bucket, burst, now(), now())
     ON CONFLICT (bucket) DO NOTHING;
   -- The row lock makes concurrent takers (any node) queue: each sees what the last one left.
@@ -721,7 +725,9 @@ Result<postgres::Transaction> PostgresBackend::BeginRead(Database& db) {
 // REQUIRES: inside BeginWrite's transaction, which holds kWriteLock.
 Status PostgresBackend::AppendAudit(Database& db, const AuditRecord& audit) { return AppendAuditEntry(db, audit); }
 
-Status PostgresBackend::AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids) {
+Status PostgresBackend::AnnounceDevicesChanged(Database& db, const std::vector<std::string_view>& device_ids,
+                                               bool revoked) {
+  const std::string_view channel = revoked ? kDeviceChannel : kDeviceChangeChannel;
   // One notification per kMaxDeviceNotificationBytes of ids, one per line (ids never hold a line
   // break): a batch of check-ins costs a few notifications, not one per device.
   std::string payload;
@@ -730,7 +736,7 @@ Status PostgresBackend::AnnounceDevicesChanged(Database& db, const std::vector<s
     payload += device_ids[i];
     bool last = i + 1 == device_ids.size();
     if (last || payload.size() + 1 + device_ids[i + 1].size() > kMaxDeviceNotificationBytes) {
-      APPBAN_RETURN_IF_ERROR(db.Query("SELECT pg_notify($1, $2)", {P(kDeviceChannel), P(payload)}).status());
+      APPBAN_RETURN_IF_ERROR(db.Query("SELECT pg_notify($1, $2)", {P(channel), P(payload)}).status());
       payload.clear();
     }
   }

@@ -48,10 +48,16 @@ Result<std::unique_ptr<FleetStore>> OpenPostgresFleetStore(const std::string& ur
 // transaction commits: the nodes LISTEN on it to wake their long-polls at once
 // (server/bundle_notifications.h). A notification is a hint only; the bundles table is the truth.
 inline constexpr std::string_view kBundleChannel = "appban_bundles";
-// The channel a write that changes devices behind the nodes' device caches (a revocation, a batch
-// of check-ins) notifies, with the device ids as payload, one per line: every node drops its
-// cached copies. A payload stays under PostgreSQL's 8,000-byte limit.
+// The channel a revocation notifies, with the device ids as payload, one per line: every node drops
+// its cached copies and answers the devices' waiting long-polls with 403. A payload stays under
+// PostgreSQL's 8,000-byte limit.
 inline constexpr std::string_view kDeviceChannel = "appban_devices";
+// The channel a batch of check-ins that changed devices behind the caches (an inventory, an
+// evaluation, events, rule states) notifies, likewise: every node drops its cached copies and
+// nothing else; the devices' waiting long-polls stay. (Its own channel, not a mark in the payload,
+// so that a node of an older release, which treated every notification as a revocation, hears
+// only revocations.)
+inline constexpr std::string_view kDeviceChangeChannel = "appban_device_changes";
 inline constexpr size_t kMaxDeviceNotificationBytes = 7'000;
 
 // The schema version a database is at, for readiness checks: current == expected means a node
